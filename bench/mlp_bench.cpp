@@ -1,0 +1,106 @@
+// Microbenchmarks of the neural-network core. The names are stable so
+// results can be compared over time (docs/benchmarks.md). Each rlscale
+// benchmark runs beside a baseline measured in the same process, so claims
+// are ratios from one run on one (possibly noisy) machine.
+#include <rlscale/nn/nn.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <Eigen/Core>
+
+namespace {
+
+using namespace rlscale::nn;
+
+template <typename T>
+Eigen::Matrix<T, Eigen::Dynamic, 1> random_input(Eigen::Index n, rlscale::rng& gen) {
+    Eigen::Matrix<T, Eigen::Dynamic, 1> x(n);
+    for (Eigen::Index i = 0; i < n; ++i) x[i] = static_cast<T>(rlscale::uniform(gen, -1, 1));
+    return x;
+}
+
+/// One single-input forward pass of rlscale's mlp (ReLU hidden layers,
+/// identity output).
+void bm_mlp_forward(benchmark::State& state, std::initializer_list<Eigen::Index> sizes) {
+    rlscale::rng gen(1);
+    mlp<float> net(sizes);
+    net.initialize(init_scheme::torch_default, gen);
+    mlp<float>::inference_buffer buf(net);
+    Eigen::VectorXf x = random_input<float>(net.input_size(), gen);
+    for (auto _ : state) {
+        auto y = net.forward(x, buf);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+}
+
+/// Baseline: the same 7→64→64→3 network written with fixed-size Eigen
+/// matrices, the layout a hand-tuned single-network implementation would use.
+void bm_eigen_fixed_forward_simppo_actor(benchmark::State& state) {
+    rlscale::rng gen(1);
+    mlp<float> net({7, 64, 64, 3});
+    net.initialize(init_scheme::torch_default, gen);
+    const Eigen::Matrix<float, 64, 7> w1 = net.weight(0);
+    const Eigen::Matrix<float, 64, 1> b1 = net.bias(0);
+    const Eigen::Matrix<float, 64, 64> w2 = net.weight(1);
+    const Eigen::Matrix<float, 64, 1> b2 = net.bias(1);
+    const Eigen::Matrix<float, 3, 64> w3 = net.weight(2);
+    const Eigen::Matrix<float, 3, 1> b3 = net.bias(2);
+    const Eigen::Matrix<float, 7, 1> x = random_input<float>(7, gen);
+    Eigen::Matrix<float, 64, 1> h1;
+    Eigen::Matrix<float, 64, 1> h2;
+    Eigen::Matrix<float, 3, 1> y;
+    for (auto _ : state) {
+        h1.noalias() = w1 * x;
+        h1 = (h1 + b1).cwiseMax(0.0F);
+        h2.noalias() = w2 * h1;
+        h2 = (h2 + b2).cwiseMax(0.0F);
+        y.noalias() = w3 * h2;
+        y += b3;
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+}
+
+/// One DQN-style training step on a batch: forward, Huber loss, backward,
+/// Adam step.
+void bm_mlp_train_step(benchmark::State& state, std::initializer_list<Eigen::Index> sizes, Eigen::Index batch) {
+    rlscale::rng gen(2);
+    mlp<float> net(sizes);
+    net.initialize(init_scheme::torch_default, gen);
+    adam<float> opt(net.parameter_count(), adam_config::scarlet());
+    mlp<float>::batch_buffer buf(net, batch);
+    mlp<float>::gradient grad(net);
+    Eigen::MatrixXf x(net.input_size(), batch);
+    Eigen::MatrixXf target(net.output_size(), batch);
+    for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rlscale::uniform(gen, -1, 1));
+    for (Eigen::Index i = 0; i < target.size(); ++i) target.data()[i] = static_cast<float>(rlscale::uniform(gen, -1, 1));
+    Eigen::MatrixXf dy(net.output_size(), batch);
+    for (auto _ : state) {
+        const auto y = net.forward_batch(x, buf);
+        benchmark::DoNotOptimize(huber_loss(y, target, dy));
+        net.backward(buf, dy, grad);
+        opt.step(net.parameters(), grad.values());
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(state.iterations() * batch);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    benchmark::RegisterBenchmark("BM_mlp_forward/simppo_actor", bm_mlp_forward,
+                                 std::initializer_list<Eigen::Index>{7, 64, 64, 3});
+    benchmark::RegisterBenchmark("BM_eigen_fixed_forward/simppo_actor", bm_eigen_fixed_forward_simppo_actor);
+    benchmark::RegisterBenchmark("BM_mlp_forward/scarlet_q", bm_mlp_forward,
+                                 std::initializer_list<Eigen::Index>{7, 128, 128, 9});
+    benchmark::RegisterBenchmark("BM_mlp_train_step/scarlet_q_b128", bm_mlp_train_step,
+                                 std::initializer_list<Eigen::Index>{7, 128, 128, 9}, Eigen::Index{128});
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -1,0 +1,7 @@
+#pragma once
+
+/// Types shared by every part of rlscale: errors, the seeded generator, concepts.
+
+#include <rlscale/core/concepts.hpp>
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/random.hpp>

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace rlscale {
+
+/// Base of every exception rlscale throws: bad configuration, bad input files,
+/// failed I/O. The serving path (`act()`) never throws; it degrades instead.
+class error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// A configuration value outside its valid range. `field()` names it.
+class config_error : public error {
+public:
+    config_error(std::string field, const std::string& message)
+        : error(field + ": " + message), field_(std::move(field)) {}
+    [[nodiscard]] const std::string& field() const noexcept { return field_; }
+
+private:
+    std::string field_;
+};
+
+/// A checkpoint that cannot be loaded: unreadable, malformed, truncated, of an
+/// unknown version, of another shape, or holding a non-finite number.
+/// `field()` is the JSON path of the offending value (e.g.
+/// `network.layers[1].weight[17]`), empty when the file itself is unreadable.
+class checkpoint_error : public error {
+public:
+    checkpoint_error(std::string field, const std::string& message)
+        : error(field.empty() ? "checkpoint: " + message : "checkpoint field " + field + ": " + message),
+          field_(std::move(field)) {}
+    [[nodiscard]] const std::string& field() const noexcept { return field_; }
+
+private:
+    std::string field_;
+};
+
+}  // namespace rlscale

@@ -1,0 +1,119 @@
+#pragma once
+
+#include <rlscale/core/concepts.hpp>
+#include <rlscale/core/error.hpp>
+
+#include <Eigen/Core>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+namespace rlscale::nn {
+
+/// Adam's hyperparameters (Kingma & Ba 2015, Algorithm 1), with PyTorch's
+/// names and defaults.
+struct adam_config {
+    double lr = 1e-3;             ///< step size α
+    double beta1 = 0.9;           ///< decay of the first-moment estimate
+    double beta2 = 0.999;         ///< decay of the second-moment estimate
+    double eps = 1e-8;            ///< added to √v̂ for numerical stability
+    double weight_decay = 0.0;    ///< L2 coefficient λ (0 = none)
+    bool decoupled_weight_decay = false;  ///< false: g += λθ (torch.optim.Adam); true: θ -= lr·λ·θ (AdamW)
+
+    /// SCARLET §4 (DQN): Adam with lr 1e-4.
+    static adam_config scarlet() { return {.lr = 1e-4}; }
+    /// SIMPPO §5 (PPO actor and critic): lr 3e-4.
+    static adam_config simppo() { return {.lr = 3e-4}; }
+
+    /// Throws config_error naming the first out-of-range field.
+    void validate() const {
+        const auto bad = [](const char* field, double v, const char* range) {
+            throw config_error(std::string("adam_config.") + field, "must be " + std::string(range) + ", got " +
+                                                                      std::to_string(v));
+        };
+        if (!(std::isfinite(lr) && lr > 0)) bad("lr", lr, "finite and > 0");
+        if (!(beta1 >= 0 && beta1 < 1)) bad("beta1", beta1, "in [0, 1)");
+        if (!(beta2 >= 0 && beta2 < 1)) bad("beta2", beta2, "in [0, 1)");
+        if (!(std::isfinite(eps) && eps > 0)) bad("eps", eps, "finite and > 0");
+        if (!(std::isfinite(weight_decay) && weight_decay >= 0)) bad("weight_decay", weight_decay, "finite and >= 0");
+    }
+
+    friend bool operator==(const adam_config&, const adam_config&) = default;
+};
+
+/// Adam over a flat parameter vector, with bias correction. State (m, v, t)
+/// is sized at construction; `step` allocates nothing. Matches
+/// torch.optim.Adam (and AdamW with `decoupled_weight_decay`) step for step.
+template <typename T>
+class adam {
+public:
+    using scalar = T;
+    using vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+
+    adam(Eigen::Index parameter_count, adam_config config = {})
+        : config_((config.validate(), config)), m_(vector::Zero(parameter_count)), v_(vector::Zero(parameter_count)) {}
+
+    /// θ ← θ - α·m̂/(√v̂ + ε) with m̂, v̂ the bias-corrected moment estimates.
+    void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad) {
+        if (params.size() != m_.size() || grad.size() != m_.size()) {
+            throw error("adam::step: got " + std::to_string(params.size()) + " parameters and " +
+                        std::to_string(grad.size()) + " gradients, the optimiser was made for " +
+                        std::to_string(m_.size()));
+        }
+        ++t_;
+        const double bias1 = 1.0 - std::pow(config_.beta1, static_cast<double>(t_));
+        const double bias2 = 1.0 - std::pow(config_.beta2, static_cast<double>(t_));
+        const T b1 = static_cast<T>(config_.beta1);
+        const T b2 = static_cast<T>(config_.beta2);
+        const T step_size = static_cast<T>(config_.lr / bias1);
+        const T inv_sqrt_bias2 = static_cast<T>(1.0 / std::sqrt(bias2));
+        const T eps = static_cast<T>(config_.eps);
+        const T wd = static_cast<T>(config_.weight_decay);
+        const T decay = static_cast<T>(1.0 - config_.lr * config_.weight_decay);
+        const bool decoupled = config_.decoupled_weight_decay;
+        T* p = params.data();
+        const T* g_in = grad.data();
+        T* m = m_.data();
+        T* v = v_.data();
+        for (Eigen::Index i = 0; i < m_.size(); ++i) {
+            T g = g_in[i];
+            if (decoupled) {
+                p[i] *= decay;
+            } else {
+                g += wd * p[i];
+            }
+            m[i] = b1 * m[i] + (T(1) - b1) * g;
+            v[i] = b2 * v[i] + (T(1) - b2) * g * g;
+            p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bias2 + eps);
+        }
+    }
+
+    [[nodiscard]] const adam_config& config() const noexcept { return config_; }
+    [[nodiscard]] std::int64_t step_count() const noexcept { return t_; }
+    [[nodiscard]] const vector& first_moment() const noexcept { return m_; }
+    [[nodiscard]] const vector& second_moment() const noexcept { return v_; }
+    [[nodiscard]] Eigen::Index parameter_count() const noexcept { return m_.size(); }
+
+    /// Replaces the whole state at once (used by checkpoint loading, which
+    /// validates first). Sizes must match.
+    void restore(std::int64_t step_count, const vector& m, const vector& v) {
+        if (m.size() != m_.size() || v.size() != v_.size() || step_count < 0) {
+            throw error("adam::restore: state does not match the optimiser");
+        }
+        t_ = step_count;
+        m_ = m;
+        v_ = v;
+    }
+
+private:
+    adam_config config_;
+    vector m_;
+    vector v_;
+    std::int64_t t_ = 0;
+};
+
+static_assert(optimizer<adam<float>>);
+static_assert(optimizer<adam<double>>);
+
+}  // namespace rlscale::nn

@@ -1,0 +1,442 @@
+#pragma once
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/nn/adam.hpp>
+#include <rlscale/nn/mlp.hpp>
+
+#include <Eigen/Core>
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+
+// Checkpoint format, version 1 (JSON):
+//
+//   {
+//     "format": "rlscale.checkpoint",
+//     "version": 1,
+//     "network": {
+//       "scalar": "float32",
+//       "layers": [ { "in": 7, "out": 64, "activation": "relu",
+//                     "weight": [[...7 numbers...], ...64 rows...],   // out × in, as PyTorch's state_dict
+//                     "bias": [...64 numbers...] }, ... ]
+//     },
+//     "optimizer": {                                                  // optional
+//       "type": "adam", "config": { "lr": ..., "beta1": ..., ... },
+//       "step": 1234, "m": [...], "v": [...]                        // flat, in the network's parameter order
+//     }
+//   }
+//
+// Numbers are written with the shortest decimal form that reads back to the
+// same value, so a save/load round trip is bit-exact. Loading validates the
+// whole file before anything is changed: on any error it throws a
+// checkpoint_error naming the JSON path of the offending field, and the
+// network and optimiser keep what they had.
+
+namespace rlscale::nn {
+
+inline constexpr std::string_view checkpoint_format = "rlscale.checkpoint";
+inline constexpr std::int64_t checkpoint_version = 1;
+
+template <typename T>
+[[nodiscard]] constexpr std::string_view scalar_name() noexcept {
+    if constexpr (std::is_same_v<T, float>) {
+        return "float32";
+    } else if constexpr (std::is_same_v<T, double>) {
+        return "float64";
+    } else {
+        return "unknown";
+    }
+}
+
+namespace detail {
+
+using json = nlohmann::json;
+
+inline std::string json_path(const std::string& parent, std::string_view key) {
+    return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+}
+
+inline std::string json_path(const std::string& parent, std::size_t index) {
+    return parent + "[" + std::to_string(index) + "]";
+}
+
+inline const json& require_field(const json& object, std::string_view key, const std::string& path) {
+    if (!object.is_object()) {
+        throw checkpoint_error(path.empty() ? "(top level)" : path,
+                               std::string("expected an object, got ") + object.type_name());
+    }
+    const auto it = object.find(key);
+    if (it == object.end()) {
+        throw checkpoint_error(json_path(path, key), "missing");
+    }
+    return *it;
+}
+
+inline const json& require_array(const json& value, std::size_t expected_size, const std::string& path) {
+    if (!value.is_array()) {
+        throw checkpoint_error(path, std::string("expected an array, got ") + value.type_name());
+    }
+    if (value.size() != expected_size) {
+        throw checkpoint_error(path, "has " + std::to_string(value.size()) + " elements, expected " +
+                                         std::to_string(expected_size));
+    }
+    return value;
+}
+
+template <typename T>
+T require_finite(const json& value, const std::string& path) {
+    if (value.is_null()) {
+        throw checkpoint_error(path, "expected a finite number, got null (NaN and infinity are written as null)");
+    }
+    if (!value.is_number()) {
+        throw checkpoint_error(path, std::string("expected a number, got ") + value.type_name());
+    }
+    const auto d = value.get<double>();
+    const auto x = static_cast<T>(d);
+    if (!std::isfinite(d) || !std::isfinite(x)) {
+        throw checkpoint_error(path, "value " + value.dump() + " is not finite in " + std::string(scalar_name<T>()));
+    }
+    return x;
+}
+
+inline std::int64_t require_integer(const json& value, std::int64_t min, const std::string& path) {
+    if (!value.is_number_integer()) {
+        throw checkpoint_error(path, "expected an integer, got " + value.dump());
+    }
+    const auto x = value.get<std::int64_t>();
+    if (x < min) {
+        throw checkpoint_error(path, "must be >= " + std::to_string(min) + ", got " + std::to_string(x));
+    }
+    return x;
+}
+
+inline std::string require_string(const json& value, const std::string& path) {
+    if (!value.is_string()) {
+        throw checkpoint_error(path, std::string("expected a string, got ") + value.type_name());
+    }
+    return value.get<std::string>();
+}
+
+/// Reads the layer specifications of `network`, checking that they chain.
+inline std::vector<layer_spec> read_layer_specs(const json& network, const std::string& path) {
+    const std::string layers_path = json_path(path, "layers");
+    const json& layers = require_field(network, "layers", path);
+    if (!layers.is_array() || layers.empty()) {
+        throw checkpoint_error(layers_path, "expected a non-empty array, got " + layers.dump().substr(0, 40));
+    }
+    std::vector<layer_spec> specs;
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+        const std::string lp = json_path(layers_path, l);
+        layer_spec s;
+        s.in = require_integer(require_field(layers[l], "in", lp), 1, json_path(lp, "in"));
+        s.out = require_integer(require_field(layers[l], "out", lp), 1, json_path(lp, "out"));
+        const std::string act_path = json_path(lp, "activation");
+        try {
+            s.act = activation_from_string(require_string(require_field(layers[l], "activation", lp), act_path),
+                                           act_path);
+        } catch (const config_error& e) {
+            throw checkpoint_error(act_path, e.what());
+        }
+        if (l > 0 && s.in != specs.back().out) {
+            throw checkpoint_error(json_path(lp, "in"), "is " + std::to_string(s.in) + " but the previous layer's out is " +
+                                                            std::to_string(specs.back().out));
+        }
+        specs.push_back(s);
+    }
+    return specs;
+}
+
+/// Reads every weight and bias of `network` into a flat vector in the layout
+/// of `expected`, failing on any difference in shape or activation.
+template <typename T>
+Eigen::Matrix<T, Eigen::Dynamic, 1> read_parameters(const json& network, const parameter_layout& expected,
+                                                    const std::string& path) {
+    const auto specs = read_layer_specs(network, path);
+    const std::string layers_path = json_path(path, "layers");
+    if (specs.size() != expected.layers().size()) {
+        throw checkpoint_error(layers_path, "has " + std::to_string(specs.size()) + " layers, the network has " +
+                                                std::to_string(expected.layers().size()));
+    }
+    Eigen::Matrix<T, Eigen::Dynamic, 1> values(expected.size());
+    const json& layers = network.at("layers");
+    for (std::size_t l = 0; l < specs.size(); ++l) {
+        const std::string lp = json_path(layers_path, l);
+        const layer_spec& want = expected.layers()[l];
+        if (specs[l].in != want.in || specs[l].out != want.out) {
+            throw checkpoint_error(lp, "shape mismatch: checkpoint layer is " + std::to_string(specs[l].out) + " × " +
+                                           std::to_string(specs[l].in) + ", the network's is " +
+                                           std::to_string(want.out) + " × " + std::to_string(want.in));
+        }
+        if (specs[l].act != want.act) {
+            throw checkpoint_error(json_path(lp, "activation"),
+                                   "is " + std::string(to_string(specs[l].act)) + ", the network's is " +
+                                       std::string(to_string(want.act)));
+        }
+        const std::string wp = json_path(lp, "weight");
+        const json& weight = require_array(require_field(layers[l], "weight", lp), static_cast<std::size_t>(want.out), wp);
+        T* w = values.data() + expected.weight_offset(l);
+        for (Eigen::Index i = 0; i < want.out; ++i) {
+            const std::string rp = json_path(wp, static_cast<std::size_t>(i));
+            const json& row = require_array(weight[static_cast<std::size_t>(i)], static_cast<std::size_t>(want.in), rp);
+            for (Eigen::Index j = 0; j < want.in; ++j) {
+                // column-major storage: element (i, j) at i + j·out
+                w[i + j * want.out] = require_finite<T>(row[static_cast<std::size_t>(j)],
+                                                        json_path(rp, static_cast<std::size_t>(j)));
+            }
+        }
+        const std::string bp = json_path(lp, "bias");
+        const json& bias = require_array(require_field(layers[l], "bias", lp), static_cast<std::size_t>(want.out), bp);
+        T* b = values.data() + expected.bias_offset(l);
+        for (Eigen::Index i = 0; i < want.out; ++i) {
+            b[i] = require_finite<T>(bias[static_cast<std::size_t>(i)], json_path(bp, static_cast<std::size_t>(i)));
+        }
+    }
+    return values;
+}
+
+template <typename T>
+Eigen::Matrix<T, Eigen::Dynamic, 1> read_flat(const json& value, Eigen::Index size, const std::string& path) {
+    require_array(value, static_cast<std::size_t>(size), path);
+    Eigen::Matrix<T, Eigen::Dynamic, 1> out(size);
+    for (Eigen::Index i = 0; i < size; ++i) {
+        out[i] = require_finite<T>(value[static_cast<std::size_t>(i)], json_path(path, static_cast<std::size_t>(i)));
+    }
+    return out;
+}
+
+inline void check_header(const json& checkpoint) {
+    const std::string format = require_string(require_field(checkpoint, "format", ""), "format");
+    if (format != checkpoint_format) {
+        throw checkpoint_error("format", "is \"" + format + "\", expected \"" + std::string(checkpoint_format) + "\"");
+    }
+    const std::int64_t version = require_integer(require_field(checkpoint, "version", ""), 0, "version");
+    if (version != checkpoint_version) {
+        throw checkpoint_error("version", "unknown version " + std::to_string(version) + " (this build reads version " +
+                                              std::to_string(checkpoint_version) + ")");
+    }
+}
+
+template <typename T>
+void require_finite_parameters(const Eigen::Matrix<T, Eigen::Dynamic, 1>& values, const char* what) {
+    for (Eigen::Index i = 0; i < values.size(); ++i) {
+        if (!std::isfinite(values[i])) {
+            throw error(std::string("refusing to save a checkpoint: ") + what + " value " + std::to_string(i) +
+                        " is not finite");
+        }
+    }
+}
+
+}  // namespace detail
+
+/// The network part of a checkpoint. Throws rlscale::error if any parameter
+/// is not finite (JSON cannot hold it, and the file would not load).
+template <typename T>
+void to_json(nlohmann::json& j, const mlp<T>& net) {
+    detail::require_finite_parameters<T>(net.parameters(), "network parameter");
+    nlohmann::json layers = nlohmann::json::array();
+    for (std::size_t l = 0; l < net.layer_count(); ++l) {
+        const layer_spec& s = net.layers()[l];
+        const auto w = net.weight(l);
+        nlohmann::json weight = nlohmann::json::array();
+        for (Eigen::Index i = 0; i < s.out; ++i) {
+            nlohmann::json row = nlohmann::json::array();
+            for (Eigen::Index k = 0; k < s.in; ++k) {
+                row.push_back(w(i, k));
+            }
+            weight.push_back(std::move(row));
+        }
+        const auto b = net.bias(l);
+        layers.push_back({{"in", s.in},
+                          {"out", s.out},
+                          {"activation", to_string(s.act)},
+                          {"weight", std::move(weight)},
+                          {"bias", std::vector<T>(b.data(), b.data() + b.size())}});
+    }
+    j = {{"scalar", scalar_name<T>()}, {"layers", std::move(layers)}};
+}
+
+inline void to_json(nlohmann::json& j, const adam_config& c) {
+    j = {{"lr", c.lr},
+         {"beta1", c.beta1},
+         {"beta2", c.beta2},
+         {"eps", c.eps},
+         {"weight_decay", c.weight_decay},
+         {"decoupled_weight_decay", c.decoupled_weight_decay}};
+}
+
+/// Reads every field (all are required) and validates the ranges.
+inline void from_json(const nlohmann::json& j, adam_config& c) {
+    const std::string path = "adam_config";
+    adam_config r;
+    const auto number = [&](const char* key) {
+        return detail::require_finite<double>(detail::require_field(j, key, path), detail::json_path(path, key));
+    };
+    r.lr = number("lr");
+    r.beta1 = number("beta1");
+    r.beta2 = number("beta2");
+    r.eps = number("eps");
+    r.weight_decay = number("weight_decay");
+    const auto& decoupled = detail::require_field(j, "decoupled_weight_decay", path);
+    if (!decoupled.is_boolean()) {
+        throw checkpoint_error(detail::json_path(path, "decoupled_weight_decay"), "expected a boolean");
+    }
+    r.decoupled_weight_decay = decoupled.get<bool>();
+    r.validate();
+    c = r;
+}
+
+template <typename T>
+void to_json(nlohmann::json& j, const adam<T>& opt) {
+    detail::require_finite_parameters<T>(opt.first_moment(), "optimizer first moment");
+    detail::require_finite_parameters<T>(opt.second_moment(), "optimizer second moment");
+    const auto& m = opt.first_moment();
+    const auto& v = opt.second_moment();
+    j = {{"type", "adam"},
+         {"config", opt.config()},
+         {"step", opt.step_count()},
+         {"m", std::vector<T>(m.data(), m.data() + m.size())},
+         {"v", std::vector<T>(v.data(), v.data() + v.size())}};
+}
+
+/// A whole checkpoint (header and network) as JSON.
+template <typename T>
+[[nodiscard]] nlohmann::json make_checkpoint(const mlp<T>& net) {
+    return {{"format", checkpoint_format}, {"version", checkpoint_version}, {"network", net}};
+}
+
+/// A whole checkpoint (header, network and optimiser state) as JSON.
+template <typename T>
+[[nodiscard]] nlohmann::json make_checkpoint(const mlp<T>& net, const adam<T>& opt) {
+    auto j = make_checkpoint(net);
+    j["optimizer"] = opt;
+    return j;
+}
+
+/// A new network built from a checkpoint's architecture and weights.
+template <typename T>
+[[nodiscard]] mlp<T> network_from_checkpoint(const nlohmann::json& checkpoint) {
+    detail::check_header(checkpoint);
+    const auto& network = detail::require_field(checkpoint, "network", "");
+    mlp<T> net(detail::read_layer_specs(network, "network"));
+    net.parameters() = detail::read_parameters<T>(network, net.layout(), "network");
+    return net;
+}
+
+/// Loads a checkpoint's weights into `net`, whose architecture must match.
+/// All or nothing: on any error `net` is unchanged.
+template <typename T>
+void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net) {
+    detail::check_header(checkpoint);
+    const auto values =
+        detail::read_parameters<T>(detail::require_field(checkpoint, "network", ""), net.layout(), "network");
+    net.parameters() = values;
+}
+
+/// Loads weights into `net` and optimiser state into `opt`. All or nothing:
+/// both are validated before either changes.
+template <typename T>
+void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net, adam<T>& opt) {
+    detail::check_header(checkpoint);
+    const auto values =
+        detail::read_parameters<T>(detail::require_field(checkpoint, "network", ""), net.layout(), "network");
+    const auto& o = detail::require_field(checkpoint, "optimizer", "");
+    const std::string type = detail::require_string(detail::require_field(o, "type", "optimizer"), "optimizer.type");
+    if (type != "adam") {
+        throw checkpoint_error("optimizer.type", "is \"" + type + "\", expected \"adam\"");
+    }
+    if (opt.parameter_count() != net.parameter_count()) {
+        throw error("restore_checkpoint: the optimiser was made for " + std::to_string(opt.parameter_count()) +
+                    " parameters, the network has " + std::to_string(net.parameter_count()));
+    }
+    adam_config config;
+    try {
+        from_json(detail::require_field(o, "config", "optimizer"), config);
+    } catch (const config_error& e) {
+        throw checkpoint_error("optimizer." + e.field(), e.what());
+    }
+    const std::int64_t step = detail::require_integer(detail::require_field(o, "step", "optimizer"), 0, "optimizer.step");
+    const auto m = detail::read_flat<T>(detail::require_field(o, "m", "optimizer"), net.parameter_count(), "optimizer.m");
+    const auto v = detail::read_flat<T>(detail::require_field(o, "v", "optimizer"), net.parameter_count(), "optimizer.v");
+    for (Eigen::Index i = 0; i < v.size(); ++i) {
+        if (v[i] < 0) {
+            throw checkpoint_error("optimizer.v[" + std::to_string(i) + "]", "second moment must be >= 0, got " +
+                                                                                 std::to_string(v[i]));
+        }
+    }
+    // Everything is valid: commit.
+    net.parameters() = values;
+    opt = adam<T>(net.parameter_count(), config);
+    opt.restore(step, m, v);
+}
+
+/// Reads and parses a checkpoint file. Throws checkpoint_error when it cannot
+/// be opened or is not well-formed JSON (e.g. truncated).
+[[nodiscard]] inline nlohmann::json read_checkpoint_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw checkpoint_error("", "cannot open '" + path.string() + "': " + std::strerror(errno));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    try {
+        return nlohmann::json::parse(text.str());
+    } catch (const nlohmann::json::parse_error& e) {
+        throw checkpoint_error("", "'" + path.string() + "' is not well-formed JSON (truncated or corrupt) at byte " +
+                                       std::to_string(e.byte) + ": " + e.what());
+    }
+}
+
+/// Writes `checkpoint` to `path` atomically: to a temporary file beside it,
+/// then renamed over it, so a reader never sees a half-written file.
+inline void write_checkpoint_file(const std::filesystem::path& path, const nlohmann::json& checkpoint) {
+    const std::filesystem::path tmp = path.string() + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) {
+            throw error("cannot write checkpoint '" + tmp.string() + "': " + std::strerror(errno));
+        }
+        out << checkpoint.dump() << '\n';
+        out.flush();
+        if (!out) {
+            throw error("cannot write checkpoint '" + tmp.string() + "': write failed");
+        }
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+        std::filesystem::remove(tmp, ec);
+        throw error("cannot move checkpoint into place at '" + path.string() + "': " + ec.message());
+    }
+}
+
+template <typename T>
+void save_checkpoint(const std::filesystem::path& path, const mlp<T>& net) {
+    write_checkpoint_file(path, make_checkpoint(net));
+}
+
+template <typename T>
+void save_checkpoint(const std::filesystem::path& path, const mlp<T>& net, const adam<T>& opt) {
+    write_checkpoint_file(path, make_checkpoint(net, opt));
+}
+
+template <typename T>
+void load_checkpoint(const std::filesystem::path& path, mlp<T>& net) {
+    restore_checkpoint(read_checkpoint_file(path), net);
+}
+
+template <typename T>
+void load_checkpoint(const std::filesystem::path& path, mlp<T>& net, adam<T>& opt) {
+    restore_checkpoint(read_checkpoint_file(path), net, opt);
+}
+
+}  // namespace rlscale::nn

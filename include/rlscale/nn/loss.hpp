@@ -1,0 +1,47 @@
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cmath>
+
+namespace rlscale::nn {
+
+// Losses reduce by the mean over every element, as PyTorch does by default
+// (reduction='mean'), and write dL/dpred into `grad` (same shape as `pred`).
+
+/// Huber loss with PyTorch `SmoothL1Loss(beta)` semantics: per element
+/// d = pred - target, l = 0.5·d²/β if |d| < β, else |d| - 0.5·β. With β = 1
+/// it is also `HuberLoss(delta=1)`. Returns the mean.
+template <typename DerivedP, typename DerivedT, typename DerivedG>
+typename DerivedP::Scalar huber_loss(const Eigen::MatrixBase<DerivedP>& pred, const Eigen::MatrixBase<DerivedT>& target,
+                                     Eigen::MatrixBase<DerivedG>& grad, typename DerivedP::Scalar beta = 1) {
+    using T = typename DerivedP::Scalar;
+    const auto n = static_cast<T>(pred.size());
+    T sum = 0;
+    for (Eigen::Index j = 0; j < pred.cols(); ++j) {
+        for (Eigen::Index i = 0; i < pred.rows(); ++i) {
+            const T d = pred(i, j) - target(i, j);
+            if (std::abs(d) < beta) {
+                sum += T(0.5) * d * d / beta;
+                grad(i, j) = d / beta / n;
+            } else {
+                sum += std::abs(d) - T(0.5) * beta;
+                grad(i, j) = (d > 0 ? T(1) : T(-1)) / n;
+            }
+        }
+    }
+    return sum / n;
+}
+
+/// Mean squared error, mean over elements of (pred - target)², gradient
+/// 2·(pred - target)/n. Returns the mean.
+template <typename DerivedP, typename DerivedT, typename DerivedG>
+typename DerivedP::Scalar mse_loss(const Eigen::MatrixBase<DerivedP>& pred, const Eigen::MatrixBase<DerivedT>& target,
+                                   Eigen::MatrixBase<DerivedG>& grad) {
+    using T = typename DerivedP::Scalar;
+    const auto n = static_cast<T>(pred.size());
+    grad.derived() = (pred - target) * (T(2) / n);
+    return (pred - target).squaredNorm() / n;
+}
+
+}  // namespace rlscale::nn

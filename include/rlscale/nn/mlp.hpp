@@ -1,0 +1,235 @@
+#pragma once
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/nn/activation.hpp>
+#include <rlscale/nn/init.hpp>
+#include <rlscale/nn/layer_spec.hpp>
+
+#include <Eigen/Core>
+
+#include <cstddef>
+#include <initializer_list>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rlscale::nn {
+
+template <typename T>
+class mlp;
+
+/// Gradient of a loss with respect to every parameter of an `mlp`, in the
+/// network's flat order (so `values()` lines up with `mlp::parameters()`).
+template <typename T>
+class mlp_gradient : public detail::layered_parameters<T> {
+public:
+    explicit mlp_gradient(const mlp<T>& net) : detail::layered_parameters<T>(net.layers()) {}
+
+    void set_zero() noexcept { this->values().setZero(); }
+};
+
+/// Scratch space for single-input forward passes: two vectors as wide as the
+/// widest layer, used alternately. One per thread; the network itself is
+/// never written by a forward pass, so any number of threads may share it.
+template <typename T>
+class mlp_inference_buffer {
+public:
+    using vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+
+    explicit mlp_inference_buffer(const mlp<T>& net)
+        : ping_(vector::Zero(net.layout().max_width())), pong_(vector::Zero(net.layout().max_width())) {}
+
+private:
+    friend class mlp<T>;
+    vector ping_;
+    vector pong_;
+};
+
+/// Scratch space for batched forward and backward passes, for up to
+/// `capacity` samples: a copy of the input batch, every layer's activations
+/// (the backward pass needs them) and two delta matrices.
+template <typename T>
+class mlp_batch_buffer {
+public:
+    using matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+
+    mlp_batch_buffer(const mlp<T>& net, Eigen::Index capacity) : capacity_(capacity) {
+        if (capacity <= 0) {
+            throw config_error("capacity", "batch capacity must be positive, got " + std::to_string(capacity));
+        }
+        input_ = matrix::Zero(net.input_size(), capacity);
+        activations_.reserve(net.layer_count());
+        for (const auto& s : net.layers()) {
+            activations_.push_back(matrix::Zero(s.out, capacity));
+        }
+        delta_[0] = matrix::Zero(net.layout().max_width(), capacity);
+        delta_[1] = matrix::Zero(net.layout().max_width(), capacity);
+    }
+
+    [[nodiscard]] Eigen::Index capacity() const noexcept { return capacity_; }
+    /// Samples in the last forward pass (0 before the first).
+    [[nodiscard]] Eigen::Index batch_size() const noexcept { return batch_; }
+
+private:
+    friend class mlp<T>;
+    Eigen::Index capacity_;
+    Eigen::Index batch_ = 0;
+    matrix input_;
+    std::vector<matrix> activations_;
+    matrix delta_[2];
+};
+
+/// A multilayer perceptron whose layer sizes are chosen at construction, when
+/// all of its storage is allocated. Parameters live in one contiguous vector
+/// (per layer: weight column-major out × in, then bias), so an optimiser step,
+/// gradient clipping and a Polyak update are each one pass over one vector.
+///
+/// Forward and backward passes are `const`: activations go to a caller-owned
+/// buffer (`mlp_inference_buffer`, `mlp_batch_buffer`), so one network can
+/// serve many threads, each with its own buffer, and a pass allocates nothing.
+///
+/// Batches are column-major: one sample per column (in × batch).
+template <typename T>
+class mlp : public detail::layered_parameters<T> {
+    using base = detail::layered_parameters<T>;
+
+public:
+    using typename base::matrix;
+    using typename base::scalar;
+    using typename base::vector;
+    using inference_buffer = mlp_inference_buffer<T>;
+    using batch_buffer = mlp_batch_buffer<T>;
+    using gradient = mlp_gradient<T>;
+
+    /// A network of the given layers, with every parameter zero (call
+    /// `initialize`). Throws config_error when the layers do not chain.
+    explicit mlp(std::vector<layer_spec> layers) : base(std::move(layers)) {}
+
+    /// A network of sizes {n0, ..., nL}, e.g. {7, 64, 64, 3}.
+    mlp(std::initializer_list<Eigen::Index> sizes, activation hidden = activation::relu,
+        activation output = activation::identity)
+        : base(make_layers(sizes, hidden, output)) {}
+
+    /// Every parameter, in flat order (a view of the network's own storage).
+    [[nodiscard]] Eigen::Map<vector> parameters() noexcept { return this->values(); }
+    [[nodiscard]] Eigen::Map<const vector> parameters() const noexcept { return this->values(); }
+
+    /// Draws every weight and bias by `scheme` from `gen`, layer by layer.
+    template <std::uniform_random_bit_generator Gen>
+    void initialize(init_scheme scheme, Gen& gen) {
+        for (std::size_t l = 0; l < this->layer_count(); ++l) {
+            auto w = this->weight(l);
+            auto b = this->bias(l);
+            initialize_layer(scheme, w, b, gen);
+        }
+    }
+
+    /// Forward pass for one input. The result is a view into `buf`, valid
+    /// until the buffer's next use. Allocates nothing.
+    /// Throws rlscale::error when `x` has the wrong size.
+    [[nodiscard]] Eigen::Map<const vector> forward(const Eigen::Ref<const vector>& x, inference_buffer& buf) const {
+        if (x.size() != this->input_size()) {
+            throw error("mlp::forward: input has " + std::to_string(x.size()) + " values, the network takes " +
+                        std::to_string(this->input_size()));
+        }
+        const T* in = x.data();
+        Eigen::Index in_size = this->input_size();
+        for (std::size_t l = 0; l < this->layer_count(); ++l) {
+            const layer_spec& s = this->layers()[l];
+            Eigen::Map<vector> y((l % 2 == 0 ? buf.ping_ : buf.pong_).data(), s.out);
+            y.noalias() = this->weight(l) * Eigen::Map<const vector>(in, in_size);
+            y += this->bias(l);
+            activate(s.act, y);
+            in = y.data();
+            in_size = s.out;
+        }
+        return {in, in_size};
+    }
+
+    /// Forward pass for a batch `x` (in × n, n ≤ buf.capacity()), keeping the
+    /// activations in `buf` for `backward`. The result (out × n) is a view
+    /// into `buf`.
+    [[nodiscard]] Eigen::Ref<const matrix> forward_batch(const Eigen::Ref<const matrix>& x, batch_buffer& buf) const {
+        const Eigen::Index n = x.cols();
+        if (x.rows() != this->input_size() || n <= 0 || n > buf.capacity()) {
+            throw error("mlp::forward_batch: batch is " + std::to_string(x.rows()) + " × " + std::to_string(n) +
+                        ", expected " + std::to_string(this->input_size()) + " × (1.." +
+                        std::to_string(buf.capacity()) + ")");
+        }
+        buf.input_.leftCols(n) = x;
+        for (std::size_t l = 0; l < this->layer_count(); ++l) {
+            auto y = buf.activations_[l].leftCols(n);
+            const auto& a_in = l == 0 ? buf.input_ : buf.activations_[l - 1];
+            y.noalias() = this->weight(l) * a_in.leftCols(n);
+            y.colwise() += this->bias(l);
+            activate(this->layers()[l].act, y);
+        }
+        buf.batch_ = n;
+        return buf.activations_.back().leftCols(n);
+    }
+
+    /// Backward pass for the batch of the last `forward_batch` on `buf`:
+    /// given dL/dy (out × n), writes dL/dθ for every parameter into `grad`
+    /// (overwriting it, not accumulating).
+    void backward(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient& grad) const {
+        backward_impl(buf, dy, grad, nullptr);
+    }
+
+    /// As above, and also writes dL/dx (in × n) into `dx`, e.g. dQ/da for
+    /// DDPG's actor update.
+    void backward(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient& grad,
+                  Eigen::Ref<matrix> dx) const {
+        if (dx.rows() != this->input_size() || dx.cols() != buf.batch_size()) {
+            throw error("mlp::backward: dx is " + std::to_string(dx.rows()) + " × " + std::to_string(dx.cols()) +
+                        ", expected " + std::to_string(this->input_size()) + " × " +
+                        std::to_string(buf.batch_size()));
+        }
+        backward_impl(buf, dy, grad, &dx);
+    }
+
+    /// Allocating convenience for examples and tests: f(x) as a new vector.
+    [[nodiscard]] vector predict(const Eigen::Ref<const vector>& x) const {
+        inference_buffer buf(*this);
+        return forward(x, buf);
+    }
+
+private:
+    void backward_impl(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient& grad,
+                       Eigen::Ref<matrix>* dx) const {
+        const Eigen::Index n = buf.batch_;
+        if (n == 0 || dy.rows() != this->output_size() || dy.cols() != n) {
+            throw error("mlp::backward: dy is " + std::to_string(dy.rows()) + " × " + std::to_string(dy.cols()) +
+                        ", expected " + std::to_string(this->output_size()) + " × " + std::to_string(n) +
+                        " (the last forward_batch)");
+        }
+        if (!(grad.layout() == this->layout())) {
+            throw error("mlp::backward: the gradient was made for a network of another shape");
+        }
+        const std::size_t last = this->layer_count() - 1;
+        int cur = 0;
+        auto delta = buf.delta_[cur].topLeftCorner(this->output_size(), n);
+        delta = dy;
+        activation_backward(this->layers()[last].act, delta, buf.activations_[last].leftCols(n));
+        for (std::size_t l = last + 1; l-- > 0;) {
+            const layer_spec& s = this->layers()[l];
+            auto d = buf.delta_[cur].topLeftCorner(s.out, n);
+            const auto& a_in = l == 0 ? buf.input_ : buf.activations_[l - 1];
+            grad.weight(l).noalias() = d * a_in.leftCols(n).transpose();
+            grad.bias(l).noalias() = d.rowwise().sum();
+            if (l == 0 && dx == nullptr) {
+                break;
+            }
+            auto d_in = buf.delta_[1 - cur].topLeftCorner(s.in, n);
+            d_in.noalias() = this->weight(l).transpose() * d;
+            if (l > 0) {
+                activation_backward(this->layers()[l - 1].act, d_in, buf.activations_[l - 1].leftCols(n));
+            } else {
+                *dx = d_in;
+            }
+            cur = 1 - cur;
+        }
+    }
+};
+
+}  // namespace rlscale::nn

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <rlscale/core/concepts.hpp>
+#include <rlscale/core/error.hpp>
+
+#include <Eigen/Core>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+namespace rlscale::nn {
+
+/// Plain stochastic gradient descent's hyperparameters.
+struct sgd_config {
+    double lr = 1e-2;           ///< step size
+    double weight_decay = 0.0;  ///< L2 coefficient λ: g += λθ
+
+    void validate() const {
+        if (!(std::isfinite(lr) && lr > 0)) {
+            throw config_error("sgd_config.lr", "must be finite and > 0, got " + std::to_string(lr));
+        }
+        if (!(std::isfinite(weight_decay) && weight_decay >= 0)) {
+            throw config_error("sgd_config.weight_decay", "must be finite and >= 0, got " + std::to_string(weight_decay));
+        }
+    }
+};
+
+/// θ ← θ - lr·(g + λθ). Stateless but for the step count.
+template <typename T>
+class sgd {
+public:
+    using scalar = T;
+    using vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+
+    sgd(Eigen::Index parameter_count, sgd_config config = {})
+        : config_((config.validate(), config)), n_(parameter_count) {}
+
+    void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad) {
+        if (params.size() != n_ || grad.size() != n_) {
+            throw error("sgd::step: got " + std::to_string(params.size()) + " parameters and " +
+                        std::to_string(grad.size()) + " gradients, the optimiser was made for " + std::to_string(n_));
+        }
+        const T lr = static_cast<T>(config_.lr);
+        const T wd = static_cast<T>(config_.weight_decay);
+        params -= lr * (grad + wd * params);
+        ++t_;
+    }
+
+    [[nodiscard]] const sgd_config& config() const noexcept { return config_; }
+    [[nodiscard]] std::int64_t step_count() const noexcept { return t_; }
+
+private:
+    sgd_config config_;
+    Eigen::Index n_;
+    std::int64_t t_ = 0;
+};
+
+static_assert(optimizer<sgd<float>>);
+static_assert(optimizer<sgd<double>>);
+
+}  // namespace rlscale::nn

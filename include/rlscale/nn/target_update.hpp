@@ -1,0 +1,36 @@
+#pragma once
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/nn/mlp.hpp>
+
+namespace rlscale::nn {
+
+namespace detail {
+template <typename T>
+void require_same_shape(const mlp<T>& target, const mlp<T>& source, const char* what) {
+    if (!(target.layout() == source.layout())) {
+        throw error(std::string(what) + ": the two networks have different shapes");
+    }
+}
+}  // namespace detail
+
+/// θ_target ← θ_source (DQN's periodic target copy).
+template <typename T>
+void hard_update(mlp<T>& target, const mlp<T>& source) {
+    detail::require_same_shape(target, source, "hard_update");
+    target.parameters() = source.parameters();
+}
+
+/// Polyak averaging: θ_target ← τ·θ_source + (1 - τ)·θ_target, τ ∈ [0, 1]
+/// (SCARLET: τ = 0.005; AWARE/FIRM: τ = 3e-3).
+template <typename T>
+void soft_update(mlp<T>& target, const mlp<T>& source, T tau) {
+    detail::require_same_shape(target, source, "soft_update");
+    if (!(tau >= T(0) && tau <= T(1))) {
+        throw config_error("tau", "must be in [0, 1], got " + std::to_string(tau));
+    }
+    auto t = target.parameters();
+    t = tau * source.parameters() + (T(1) - tau) * t;
+}
+
+}  // namespace rlscale::nn

@@ -1,0 +1,8 @@
+#pragma once
+
+/// rlscale: the whole library. Include a folder's umbrella header
+/// (e.g. <rlscale/nn/nn.hpp>) or a single component's header to pull in less.
+
+#include <rlscale/version.hpp>
+#include <rlscale/core/core.hpp>
+#include <rlscale/nn/nn.hpp>

@@ -1,0 +1,46 @@
+# Configures, builds and runs tests/consumer in script mode (cmake -P).
+#   MODE=fetchcontent: the consumer pulls rlscale from RLSCALE_SOURCE_DIR.
+#   MODE=find_package: rlscale is first configured and installed to a
+#                      temporary prefix, then found there.
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    list(JOIN ARGN " " cmd)
+    message(FATAL_ERROR "failed (${rc}): ${cmd}")
+  endif()
+endfunction()
+
+set(consumer_args -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_BUILD_TYPE=Release)
+if(MODE STREQUAL "find_package")
+  # Install rlscale alone (no tests, examples, benchmarks) to a fresh prefix.
+  run(${CMAKE_COMMAND} -S ${RLSCALE_SOURCE_DIR} -B ${WORK_DIR}/rlscale-build
+      -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
+      -DRLSCALE_BUILD_TESTS=OFF -DRLSCALE_BUILD_EXAMPLES=OFF
+      -DRLSCALE_BUILD_BENCHMARKS=OFF -DRLSCALE_BUILD_ADAPTERS=OFF
+      -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+  run(${CMAKE_COMMAND} --install ${WORK_DIR}/rlscale-build)
+  if(NOT EXISTS ${WORK_DIR}/prefix/include/rlscale/rlscale.hpp)
+    message(FATAL_ERROR "install did not place include/rlscale/rlscale.hpp")
+  endif()
+  # No compiler flag may reach a consumer through the exported target.
+  file(GLOB targets_files ${WORK_DIR}/prefix/lib*/cmake/rlscale/rlscale-targets.cmake)
+  if(NOT targets_files)
+    message(FATAL_ERROR "install did not place rlscale-targets.cmake")
+  endif()
+  file(READ "${targets_files}" targets_text)
+  if(targets_text MATCHES "INTERFACE_COMPILE_OPTIONS")
+    message(FATAL_ERROR "the exported rlscale target carries compile options")
+  endif()
+  list(APPEND consumer_args -DRLSCALE_CONSUMER_MODE=find_package
+       -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON)
+else()
+  list(APPEND consumer_args -DRLSCALE_CONSUMER_MODE=fetchcontent
+       -DRLSCALE_SOURCE_DIR=${RLSCALE_SOURCE_DIR})
+endif()
+
+run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/consumer-build ${consumer_args})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer-build)
+run(${WORK_DIR}/consumer-build/consumer)

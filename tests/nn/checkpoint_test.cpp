@@ -1,0 +1,244 @@
+#include <rlscale/nn/checkpoint.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
+
+using namespace rlscale::nn;
+using json = nlohmann::json;
+using rlscale::checkpoint_error;
+using rlscale::rng;
+
+namespace {
+
+std::filesystem::path temp_file(const std::string& name) {
+    return std::filesystem::path(RLSCALE_TEST_TMPDIR) / name;
+}
+
+/// A trained-looking network and optimiser: initialised, then a few Adam
+/// steps so the moments are non-trivial.
+template <typename T>
+void make_trained(mlp<T>& net, adam<T>& opt, std::uint64_t seed) {
+    rng gen(seed);
+    net.initialize(init_scheme::torch_default, gen);
+    Eigen::Matrix<T, Eigen::Dynamic, 1> g(net.parameter_count());
+    for (int s = 0; s < 3; ++s) {
+        for (Eigen::Index i = 0; i < g.size(); ++i) g[i] = static_cast<T>(rlscale::uniform(gen, -1, 1));
+        opt.step(net.parameters(), g);
+    }
+}
+
+/// Loading `j` into a fresh network must fail naming `field`, and leave the
+/// network's parameters exactly as they were.
+void check_rejected(const json& j, const std::string& field) {
+    CAPTURE(field);
+    mlp<float> net({3, 4, 2});
+    rng gen(1);
+    net.initialize(init_scheme::torch_default, gen);
+    const Eigen::VectorXf before = net.parameters();
+    try {
+        restore_checkpoint(j, net);
+        FAIL("restore_checkpoint accepted a bad checkpoint");
+    } catch (const checkpoint_error& e) {
+        CHECK(e.field() == field);
+        CHECK(std::string(e.what()).find(field) != std::string::npos);
+    }
+    CHECK(net.parameters() == before);
+}
+
+json valid_checkpoint() {
+    mlp<float> net({3, 4, 2});
+    rng gen(2);
+    net.initialize(init_scheme::torch_default, gen);
+    return make_checkpoint(net);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("checkpoint round trip through a file is bit-exact, with the optimiser state", T, float, double) {
+    mlp<T> net({7, 16, 16, 9});
+    adam<T> opt(net.parameter_count(), adam_config::scarlet());
+    make_trained(net, opt, 11);
+    const auto path = temp_file(std::string("roundtrip_") + std::string(scalar_name<T>()) + ".json");
+    save_checkpoint(path, net, opt);
+
+    mlp<T> loaded({7, 16, 16, 9});
+    adam<T> loaded_opt(loaded.parameter_count());
+    load_checkpoint(path, loaded, loaded_opt);
+    CHECK(std::memcmp(loaded.parameters().data(), net.parameters().data(),
+                      sizeof(T) * static_cast<std::size_t>(net.parameter_count())) == 0);
+    CHECK(loaded_opt.step_count() == 3);
+    CHECK(loaded_opt.config() == adam_config::scarlet());
+    CHECK(loaded_opt.first_moment() == opt.first_moment());
+    CHECK(loaded_opt.second_moment() == opt.second_moment());
+
+    // A network built from the file alone has the same architecture too.
+    const mlp<T> rebuilt = network_from_checkpoint<T>(read_checkpoint_file(path));
+    CHECK(rebuilt.layers() == net.layers());
+    CHECK(rebuilt.parameters() == net.parameters());
+
+    // Continuing training from either gives identical results.
+    Eigen::Matrix<T, Eigen::Dynamic, 1> g = Eigen::Matrix<T, Eigen::Dynamic, 1>::Constant(net.parameter_count(), T(0.3));
+    opt.step(net.parameters(), g);
+    loaded_opt.step(loaded.parameters(), g);
+    CHECK(loaded.parameters() == net.parameters());
+}
+
+TEST_CASE("checkpoint stores weights as PyTorch does: out × in rows") {
+    mlp<double> net(std::vector<layer_spec>{{2, 3, activation::tanh}});
+    net.weight(0) << 1, 2, 3, 4, 5, 6;  // row-major fill of the 3 × 2 matrix
+    const json j = make_checkpoint(net);
+    CHECK(j["network"]["layers"][0]["weight"] == json::parse("[[1.0,2.0],[3.0,4.0],[5.0,6.0]]"));
+    CHECK(j["network"]["layers"][0]["activation"] == "tanh");
+    CHECK(j["format"] == "rlscale.checkpoint");
+    CHECK(j["version"] == 1);
+}
+
+TEST_CASE("checkpoint loading rejects every kind of bad input and leaves the network untouched") {
+    SUBCASE("shape mismatch") {
+        mlp<float> wider({3, 5, 2});
+        check_rejected(make_checkpoint(wider), "network.layers[0]");
+    }
+    SUBCASE("layer count mismatch") {
+        mlp<float> deeper({3, 4, 4, 2});
+        check_rejected(make_checkpoint(deeper), "network.layers");
+    }
+    SUBCASE("activation mismatch") {
+        mlp<float> tanh_net({3, 4, 2}, activation::tanh);
+        check_rejected(make_checkpoint(tanh_net), "network.layers[0].activation");
+    }
+    SUBCASE("NaN weight (written as null)") {
+        auto j = valid_checkpoint();
+        j["network"]["layers"][1]["weight"][1][2] = std::numeric_limits<double>::quiet_NaN();
+        check_rejected(json::parse(j.dump()), "network.layers[1].weight[1][2]");
+    }
+    SUBCASE("infinite weight in the target's scalar type") {
+        auto j = valid_checkpoint();
+        j["network"]["layers"][0]["bias"][3] = 1e39;  // finite as a double, infinite as a float
+        check_rejected(j, "network.layers[0].bias[3]");
+    }
+    SUBCASE("a weight that is not a number") {
+        auto j = valid_checkpoint();
+        j["network"]["layers"][0]["weight"][0][0] = "0.5";
+        check_rejected(j, "network.layers[0].weight[0][0]");
+    }
+    SUBCASE("a row of the wrong length") {
+        auto j = valid_checkpoint();
+        j["network"]["layers"][0]["weight"][2].erase(0);
+        check_rejected(j, "network.layers[0].weight[2]");
+    }
+    SUBCASE("missing bias") {
+        auto j = valid_checkpoint();
+        j["network"]["layers"][1].erase("bias");
+        check_rejected(j, "network.layers[1].bias");
+    }
+    SUBCASE("unknown version") {
+        auto j = valid_checkpoint();
+        j["version"] = 2;
+        check_rejected(j, "version");
+    }
+    SUBCASE("another format") {
+        auto j = valid_checkpoint();
+        j["format"] = "pytorch";
+        check_rejected(j, "format");
+    }
+    SUBCASE("unknown activation") {
+        auto j = valid_checkpoint();
+        j["network"]["layers"][0]["activation"] = "gelu";
+        check_rejected(j, "network.layers[0].activation");
+    }
+    SUBCASE("layers that do not chain") {
+        auto j = valid_checkpoint();
+        j["network"]["layers"][1]["in"] = 5;
+        check_rejected(j, "network.layers[1].in");
+    }
+    SUBCASE("not an object") { check_rejected(json::array({1, 2}), "(top level)"); }
+}
+
+TEST_CASE("checkpoint files that are truncated, malformed or missing are rejected by name") {
+    mlp<float> net({3, 4, 2});
+    rng gen(3);
+    net.initialize(init_scheme::torch_default, gen);
+    const Eigen::VectorXf before = net.parameters();
+    const std::string text = make_checkpoint(net).dump();
+
+    SUBCASE("truncated") {
+        const auto path = temp_file("truncated.json");
+        std::ofstream(path) << text.substr(0, text.size() / 2);
+        CHECK_THROWS_WITH_AS(load_checkpoint(path, net), doctest::Contains("not well-formed JSON (truncated or corrupt)"),
+                             checkpoint_error);
+    }
+    SUBCASE("malformed") {
+        const auto path = temp_file("malformed.json");
+        std::ofstream(path) << "{\"format\": rlscale}";
+        CHECK_THROWS_WITH_AS(load_checkpoint(path, net), doctest::Contains("malformed.json"), checkpoint_error);
+    }
+    SUBCASE("missing") {
+        CHECK_THROWS_WITH_AS(load_checkpoint(temp_file("does-not-exist.json"), net),
+                             doctest::Contains("cannot open"), checkpoint_error);
+    }
+    CHECK(net.parameters() == before);
+}
+
+TEST_CASE("optimiser state is validated too, and a bad one changes neither network nor optimiser") {
+    mlp<float> source({3, 4, 2});
+    adam<float> source_opt(source.parameter_count());
+    make_trained(source, source_opt, 5);
+    json j = make_checkpoint(source, source_opt);
+
+    mlp<float> net({3, 4, 2});
+    adam<float> opt(net.parameter_count());
+    make_trained(net, opt, 6);
+    const Eigen::VectorXf net_before = net.parameters();
+    const Eigen::VectorXf m_before = opt.first_moment();
+
+    const auto expect_field = [&](const json& bad, const std::string& field) {
+        CAPTURE(field);
+        try {
+            restore_checkpoint(bad, net, opt);
+            FAIL("accepted");
+        } catch (const checkpoint_error& e) {
+            CHECK(e.field() == field);
+        }
+        CHECK(net.parameters() == net_before);
+        CHECK(opt.first_moment() == m_before);
+        CHECK(opt.step_count() == 3);
+    };
+    SUBCASE("missing optimizer") { expect_field(make_checkpoint(source), "optimizer"); }
+    SUBCASE("negative second moment") {
+        json bad = j;
+        bad["optimizer"]["v"][4] = -1.0;
+        expect_field(bad, "optimizer.v[4]");
+    }
+    SUBCASE("moment of the wrong size") {
+        json bad = j;
+        bad["optimizer"]["m"].erase(0);
+        expect_field(bad, "optimizer.m");
+    }
+    SUBCASE("bad learning rate") {
+        json bad = j;
+        bad["optimizer"]["config"]["lr"] = -0.1;
+        expect_field(bad, "optimizer.adam_config.lr");
+    }
+    SUBCASE("negative step") {
+        json bad = j;
+        bad["optimizer"]["step"] = -3;
+        expect_field(bad, "optimizer.step");
+    }
+}
+
+TEST_CASE("saving a network with a non-finite parameter is refused and leaves any old file in place") {
+    mlp<float> net({3, 4, 2});
+    const auto path = temp_file("nonfinite.json");
+    save_checkpoint(path, net);
+    net.parameters()[5] = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_WITH_AS(save_checkpoint(path, net), doctest::Contains("not finite"), rlscale::error);
+    mlp<float> reloaded({3, 4, 2});
+    reloaded.parameters().setOnes();
+    load_checkpoint(path, reloaded);
+    CHECK(reloaded.parameters().isZero());
+}

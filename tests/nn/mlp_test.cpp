@@ -1,0 +1,185 @@
+#include <rlscale/nn/mlp.hpp>
+
+#include "../test_util.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+using namespace rlscale::nn;
+using rlscale::rng;
+
+namespace {
+
+/// Gradient check of a network in double: L = Σ c ⊙ f(X) for a fixed random
+/// c, so dL/dY = c. Compares backward's dL/dθ and dL/dX with central
+/// differences.
+void check_network_gradients(mlp<double>& net, Eigen::Index batch, std::uint64_t seed) {
+    rng gen(seed);
+    net.initialize(init_scheme::torch_default, gen);
+    Eigen::MatrixXd x(net.input_size(), batch);
+    Eigen::MatrixXd c(net.output_size(), batch);
+    for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = rlscale::uniform(gen, -2, 2);
+    for (Eigen::Index i = 0; i < c.size(); ++i) c.data()[i] = rlscale::uniform(gen, -1, 1);
+
+    mlp<double>::batch_buffer buf(net, batch);
+    mlp<double>::gradient grad(net);
+    Eigen::MatrixXd dx(net.input_size(), batch);
+    static_cast<void>(net.forward_batch(x, buf));
+    net.backward(buf, c, grad, dx);
+
+    mlp<double>::batch_buffer scratch(net, batch);
+    const auto loss = [&] { return net.forward_batch(x, scratch).cwiseProduct(c).sum(); };
+
+    const auto numeric_params = rlscale::test::numerical_gradient(loss, net.parameters());
+    CHECK(rlscale::test::relative_error(grad.values(), numeric_params) < 1e-6);
+
+    Eigen::Map<Eigen::VectorXd> flat_x(x.data(), x.size());
+    const auto numeric_x = rlscale::test::numerical_gradient(loss, flat_x);
+    CHECK(rlscale::test::relative_error(dx.reshaped(), numeric_x) < 1e-6);
+}
+
+}  // namespace
+
+TEST_CASE("mlp: layout, sizes and parameter count") {
+    mlp<float> net({7, 64, 64, 3});
+    CHECK(net.layer_count() == 3);
+    CHECK(net.input_size() == 7);
+    CHECK(net.output_size() == 3);
+    CHECK(net.parameter_count() == 7 * 64 + 64 + 64 * 64 + 64 + 64 * 3 + 3);
+    CHECK(net.layers()[0].act == activation::relu);
+    CHECK(net.layers()[2].act == activation::identity);
+    // Views of one contiguous vector: layer 1's weight follows layer 0's bias.
+    CHECK(net.weight(1).data() == net.bias(0).data() + 64);
+}
+
+TEST_CASE("mlp: layers that do not chain, or empty sizes, are rejected with the field") {
+    CHECK_THROWS_WITH_AS(mlp<float>(std::vector<layer_spec>{{4, 8, activation::relu}, {7, 2, activation::identity}}),
+                         doctest::Contains("layers[1].in: must equal the previous layer's out (8), got 7"),
+                         rlscale::config_error);
+    CHECK_THROWS_AS(mlp<float>(std::vector<layer_spec>{}), rlscale::config_error);
+    CHECK_THROWS_WITH_AS(mlp<float>({5}), doctest::Contains("sizes"), rlscale::config_error);
+    CHECK_THROWS_WITH_AS(mlp<float>({5, 0, 2}), doctest::Contains("layers[0]: sizes must be positive"),
+                         rlscale::config_error);
+}
+
+TEST_CASE_TEMPLATE("mlp: single-input forward equals the batch forward and a direct computation", T, float, double) {
+    rng gen(3);
+    mlp<T> net({5, 16, 16, 4}, activation::tanh);
+    net.initialize(init_scheme::he_uniform, gen);
+    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> x(5, 3);
+    for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<T>(rlscale::uniform(gen, -1, 1));
+
+    typename mlp<T>::batch_buffer bbuf(net, 8);
+    const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> batch_out = net.forward_batch(x, bbuf);
+    typename mlp<T>::inference_buffer ibuf(net);
+    for (Eigen::Index j = 0; j < 3; ++j) {
+        const Eigen::Matrix<T, Eigen::Dynamic, 1> xj = x.col(j);
+        const Eigen::Matrix<T, Eigen::Dynamic, 1> single = net.forward(xj, ibuf);
+        // The reference: the textbook formula, layer by layer.
+        Eigen::Matrix<T, Eigen::Dynamic, 1> a = xj;
+        for (std::size_t l = 0; l < net.layer_count(); ++l) {
+            Eigen::Matrix<T, Eigen::Dynamic, 1> z = net.weight(l) * a + net.bias(l);
+            if (net.layers()[l].act == activation::tanh) z = z.array().tanh().matrix();
+            a = z;
+        }
+        const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+        CHECK(rlscale::test::relative_error(single, a) < tol);
+        CHECK(rlscale::test::relative_error(single, batch_out.col(j)) < tol);
+    }
+}
+
+TEST_CASE("mlp: forward and backward reject wrong sizes with both sizes in the message") {
+    mlp<double> net({3, 4, 2});
+    mlp<double>::inference_buffer ibuf(net);
+    Eigen::VectorXd wrong = Eigen::VectorXd::Zero(4);
+    CHECK_THROWS_WITH_AS(static_cast<void>(net.forward(wrong, ibuf)),
+                         doctest::Contains("input has 4 values, the network takes 3"), rlscale::error);
+    mlp<double>::batch_buffer bbuf(net, 2);
+    CHECK_THROWS_AS(static_cast<void>(net.forward_batch(Eigen::MatrixXd::Zero(3, 3), bbuf)), rlscale::error);
+    mlp<double>::gradient grad(net);
+    CHECK_THROWS_WITH_AS(net.backward(bbuf, Eigen::MatrixXd::Zero(2, 1), grad), doctest::Contains("last forward_batch"),
+                         rlscale::error);
+    CHECK_THROWS_AS(mlp<double>::batch_buffer(net, 0), rlscale::config_error);
+}
+
+TEST_CASE("mlp gradient check: one layer, each activation") {
+    for (auto act : {activation::identity, activation::relu, activation::tanh}) {
+        CAPTURE(to_string(act));
+        mlp<double> layer(std::vector<layer_spec>{{5, 4, act}});
+        check_network_gradients(layer, 3, 17);
+    }
+}
+
+TEST_CASE("mlp gradient check: a whole 3-layer MLP, ReLU and tanh hidden layers, input gradient included") {
+    SUBCASE("ReLU") {
+        mlp<double> net({4, 6, 5, 3}, activation::relu);
+        check_network_gradients(net, 5, 23);
+    }
+    SUBCASE("tanh with a tanh output") {
+        mlp<double> net({4, 6, 5, 3}, activation::tanh, activation::tanh);
+        check_network_gradients(net, 5, 29);
+    }
+    SUBCASE("batch of one") {
+        mlp<double> net({7, 8, 8, 9});
+        check_network_gradients(net, 1, 31);
+    }
+}
+
+TEST_CASE("backward overwrites the gradient instead of accumulating") {
+    rng gen(5);
+    mlp<double> net({3, 4, 2});
+    net.initialize(init_scheme::torch_default, gen);
+    mlp<double>::batch_buffer buf(net, 4);
+    mlp<double>::gradient grad(net);
+    const Eigen::MatrixXd x = Eigen::MatrixXd::Constant(3, 4, 0.5);
+    const Eigen::MatrixXd dy = Eigen::MatrixXd::Ones(2, 4);
+    static_cast<void>(net.forward_batch(x, buf));
+    net.backward(buf, dy, grad);
+    const Eigen::VectorXd first = grad.values();
+    net.backward(buf, dy, grad);
+    CHECK(grad.values() == first);
+}
+
+TEST_CASE("initialisation schemes draw from their documented distributions") {
+    rng gen(99);
+    const Eigen::Index fan_in = 200;
+    const Eigen::Index fan_out = 300;
+    mlp<double> net(std::vector<layer_spec>{{fan_in, fan_out, activation::relu}});
+    const auto w = net.weight(0);
+    const double n = static_cast<double>(w.size());
+    const auto variance = [&] { return w.array().square().sum() / n; };
+
+    net.initialize(init_scheme::torch_default, gen);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    CHECK(w.cwiseAbs().maxCoeff() <= bound);
+    CHECK(net.bias(0).cwiseAbs().maxCoeff() <= bound);
+    CHECK(net.bias(0).cwiseAbs().maxCoeff() > 0.0);
+    CHECK(variance() == doctest::Approx(bound * bound / 3).epsilon(0.03));  // U(-b, b): b²/3
+
+    net.initialize(init_scheme::he_normal, gen);
+    CHECK(variance() == doctest::Approx(2.0 / fan_in).epsilon(0.03));
+    CHECK(net.bias(0).isZero());
+
+    net.initialize(init_scheme::he_uniform, gen);
+    CHECK(variance() == doctest::Approx(2.0 / fan_in).epsilon(0.03));
+
+    net.initialize(init_scheme::xavier_uniform, gen);
+    CHECK(variance() == doctest::Approx(2.0 / (fan_in + fan_out)).epsilon(0.03));
+
+    net.initialize(init_scheme::xavier_normal, gen);
+    CHECK(variance() == doctest::Approx(2.0 / (fan_in + fan_out)).epsilon(0.03));
+}
+
+TEST_CASE("initialisation is reproducible from the seed") {
+    mlp<float> a({7, 128, 128, 9});
+    mlp<float> b({7, 128, 128, 9});
+    rng ga(2024);
+    rng gb(2024);
+    a.initialize(init_scheme::torch_default, ga);
+    b.initialize(init_scheme::torch_default, gb);
+    CHECK(a.parameters() == b.parameters());
+    rng gc(2025);
+    b.initialize(init_scheme::torch_default, gc);
+    CHECK(a.parameters() != b.parameters());
+}
