@@ -8,6 +8,8 @@
 
 #include <Eigen/Core>
 
+#include <vector>
+
 namespace {
 
 using namespace rlscale::nn;
@@ -21,9 +23,9 @@ Eigen::Matrix<T, Eigen::Dynamic, 1> random_input(Eigen::Index n, rlscale::rng& g
 
 /// One single-input forward pass of rlscale's mlp (ReLU hidden layers,
 /// identity output).
-void bm_mlp_forward(benchmark::State& state, std::initializer_list<Eigen::Index> sizes) {
+void bm_mlp_forward(benchmark::State& state, const std::vector<layer_spec>& layers) {
     rlscale::rng gen(1);
-    mlp<float> net(sizes);
+    mlp<float> net(layers);
     net.initialize(init_scheme::torch_default, gen);
     mlp<float>::inference_buffer buf(net);
     Eigen::VectorXf x = random_input<float>(net.input_size(), gen);
@@ -62,11 +64,37 @@ void bm_eigen_fixed_forward_simppo_actor(benchmark::State& state) {
     }
 }
 
+/// Baseline: the same network through Eigen's general dynamic-size GEMV on
+/// views of rlscale's own storage, which is what mlp::forward would be
+/// without its register-blocked kernel (nn/detail/gemv.hpp).
+void bm_eigen_dynamic_forward(benchmark::State& state, const std::vector<layer_spec>& layers) {
+    rlscale::rng gen(1);
+    mlp<float> net(layers);
+    net.initialize(init_scheme::torch_default, gen);
+    Eigen::VectorXf ping(net.layout().max_width());
+    Eigen::VectorXf pong(net.layout().max_width());
+    Eigen::VectorXf x = random_input<float>(net.input_size(), gen);
+    for (auto _ : state) {
+        const float* in = x.data();
+        Eigen::Index in_size = net.input_size();
+        for (std::size_t l = 0; l < net.layer_count(); ++l) {
+            Eigen::Map<Eigen::VectorXf> y((l % 2 == 0 ? ping : pong).data(), layers[l].out);
+            y.noalias() = net.weight(l) * Eigen::Map<const Eigen::VectorXf>(in, in_size);
+            y += net.bias(l);
+            activate(layers[l].act, y);
+            in = y.data();
+            in_size = layers[l].out;
+        }
+        benchmark::DoNotOptimize(in);
+        benchmark::ClobberMemory();
+    }
+}
+
 /// One DQN-style training step on a batch: forward, Huber loss, backward,
 /// Adam step.
-void bm_mlp_train_step(benchmark::State& state, std::initializer_list<Eigen::Index> sizes, Eigen::Index batch) {
+void bm_mlp_train_step(benchmark::State& state, const std::vector<layer_spec>& layers, Eigen::Index batch) {
     rlscale::rng gen(2);
-    mlp<float> net(sizes);
+    mlp<float> net(layers);
     net.initialize(init_scheme::torch_default, gen);
     adam<float> opt(net.parameter_count(), adam_config::scarlet());
     mlp<float>::batch_buffer buf(net, batch);
@@ -89,13 +117,18 @@ void bm_mlp_train_step(benchmark::State& state, std::initializer_list<Eigen::Ind
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Arguments are copied into the registered benchmark, so they are owned
+    // values (a std::initializer_list would dangle once this line ends).
     benchmark::RegisterBenchmark("BM_mlp_forward/simppo_actor", bm_mlp_forward,
-                                 std::initializer_list<Eigen::Index>{7, 64, 64, 3});
+                                 make_layers({7, 64, 64, 3}));
     benchmark::RegisterBenchmark("BM_eigen_fixed_forward/simppo_actor", bm_eigen_fixed_forward_simppo_actor);
-    benchmark::RegisterBenchmark("BM_mlp_forward/scarlet_q", bm_mlp_forward,
-                                 std::initializer_list<Eigen::Index>{7, 128, 128, 9});
+    benchmark::RegisterBenchmark("BM_eigen_dynamic_forward/simppo_actor", bm_eigen_dynamic_forward,
+                                 make_layers({7, 64, 64, 3}));
+    benchmark::RegisterBenchmark("BM_mlp_forward/scarlet_q", bm_mlp_forward, make_layers({7, 128, 128, 9}));
+    benchmark::RegisterBenchmark("BM_eigen_dynamic_forward/scarlet_q", bm_eigen_dynamic_forward,
+                                 make_layers({7, 128, 128, 9}));
     benchmark::RegisterBenchmark("BM_mlp_train_step/scarlet_q_b128", bm_mlp_train_step,
-                                 std::initializer_list<Eigen::Index>{7, 128, 128, 9}, Eigen::Index{128});
+                                 make_layers({7, 128, 128, 9}), Eigen::Index{128});
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
         return 1;

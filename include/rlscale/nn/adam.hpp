@@ -70,22 +70,23 @@ public:
         const T inv_sqrt_bias2 = static_cast<T>(1.0 / std::sqrt(bias2));
         const T eps = static_cast<T>(config_.eps);
         const T wd = static_cast<T>(config_.weight_decay);
-        const T decay = static_cast<T>(1.0 - config_.lr * config_.weight_decay);
-        const bool decoupled = config_.decoupled_weight_decay;
-        T* p = params.data();
-        const T* g_in = grad.data();
-        T* m = m_.data();
-        T* v = v_.data();
-        for (Eigen::Index i = 0; i < m_.size(); ++i) {
-            T g = g_in[i];
-            if (decoupled) {
-                p[i] *= decay;
-            } else {
-                g += wd * p[i];
-            }
-            m[i] = b1 * m[i] + (T(1) - b1) * g;
-            v[i] = b2 * v[i] + (T(1) - b2) * g * g;
-            p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bias2 + eps);
+        auto p = params.array();
+        auto m = m_.array();
+        auto v = v_.array();
+        // Array expressions, not a scalar loop: Eigen vectorises sqrt and the
+        // division, which a loop over std::sqrt (errno semantics) would not.
+        const auto update = [&](const auto& g) {
+            m = b1 * m + (T(1) - b1) * g;
+            v = b2 * v + (T(1) - b2) * g.square();
+            p -= step_size * m / (v.sqrt() * inv_sqrt_bias2 + eps);
+        };
+        if (config_.decoupled_weight_decay) {
+            p *= static_cast<T>(1.0 - config_.lr * config_.weight_decay);  // AdamW: decay θ directly
+            update(grad.array());
+        } else if (wd != T(0)) {
+            update(grad.array() + wd * p);  // Adam: L2 term added to the gradient
+        } else {
+            update(grad.array());
         }
     }
 

@@ -2,6 +2,7 @@
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/nn/activation.hpp>
+#include <rlscale/nn/detail/gemv.hpp>
 #include <rlscale/nn/init.hpp>
 #include <rlscale/nn/layer_spec.hpp>
 
@@ -138,8 +139,7 @@ public:
         for (std::size_t l = 0; l < this->layer_count(); ++l) {
             const layer_spec& s = this->layers()[l];
             Eigen::Map<vector> y((l % 2 == 0 ? buf.ping_ : buf.pong_).data(), s.out);
-            y.noalias() = this->weight(l) * Eigen::Map<const vector>(in, in_size);
-            y += this->bias(l);
+            detail::gemv_bias(this->weight(l).data(), s.out, in_size, in, this->bias(l).data(), y.data());
             activate(s.act, y);
             in = y.data();
             in_size = s.out;
