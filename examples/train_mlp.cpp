@@ -84,12 +84,12 @@ int main(int argc, char** argv) {
         net.backward(buf, dy, grad);
         optimizer.step(net.parameters(), grad.values());
         if (step % report_every == 0 || step == opt.steps) {
-            std::printf("%8d %14.6f %14.6f\n", step, static_cast<double>(loss), static_cast<double>(grid_mse()));
+            std::printf("%8d %14.3g %14.3g\n", step, static_cast<double>(loss), static_cast<double>(grid_mse()));
         }
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const float final_mse = grid_mse();
-    std::printf("final MSE %.6f after %d steps in %.2f s (%.0f steps/s)\n", static_cast<double>(final_mse), opt.steps,
+    std::printf("final MSE %.3g after %d steps in %.2f s (%.0f steps/s)\n", static_cast<double>(final_mse), opt.steps,
                 seconds, opt.steps / seconds);
 
     save_checkpoint(opt.checkpoint, net, optimizer);
