@@ -8,6 +8,8 @@
 
 #include <Eigen/Core>
 
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -90,6 +92,23 @@ void bm_eigen_dynamic_forward(benchmark::State& state, const std::vector<layer_s
     }
 }
 
+/// One layer's y = W·x + b through the single-input kernel alone, to show
+/// where a forward pass spends its time.
+void bm_gemv(benchmark::State& state, Eigen::Index out, Eigen::Index in) {
+    rlscale::rng gen(3);
+    // Weight then bias in one vector, as in an mlp (the kernel relies on it).
+    Eigen::VectorXf params = random_input<float>(out * in + out, gen);
+    const float* w = params.data();
+    const float* b = params.data() + out * in;
+    Eigen::VectorXf x = random_input<float>(in, gen);
+    Eigen::VectorXf y(out);
+    for (auto _ : state) {
+        rlscale::nn::detail::gemv_bias(w, out, in, x.data(), b, y.data());
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+}
+
 /// One DQN-style training step on a batch: forward, Huber loss, backward,
 /// Adam step.
 void bm_mlp_train_step(benchmark::State& state, const std::vector<layer_spec>& layers, Eigen::Index batch) {
@@ -127,6 +146,10 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark("BM_mlp_forward/scarlet_q", bm_mlp_forward, make_layers({7, 128, 128, 9}));
     benchmark::RegisterBenchmark("BM_eigen_dynamic_forward/scarlet_q", bm_eigen_dynamic_forward,
                                  make_layers({7, 128, 128, 9}));
+    for (const auto& [out, in] : {std::pair<Eigen::Index, Eigen::Index>{64, 7}, {64, 64}, {3, 64}}) {
+        benchmark::RegisterBenchmark(("BM_gemv/" + std::to_string(out) + "x" + std::to_string(in)).c_str(), bm_gemv,
+                                     out, in);
+    }
     benchmark::RegisterBenchmark("BM_mlp_train_step/scarlet_q_b128", bm_mlp_train_step,
                                  make_layers({7, 128, 128, 9}), Eigen::Index{128});
     benchmark::Initialize(&argc, argv);

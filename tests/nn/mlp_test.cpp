@@ -183,3 +183,27 @@ TEST_CASE("initialisation is reproducible from the seed") {
     b.initialize(init_scheme::torch_default, gc);
     CHECK(a.parameters() != b.parameters());
 }
+
+TEST_CASE_TEMPLATE("single-input forward is exact for every output width, including the narrow tail blocks", T, float,
+                   double) {
+    // The kernel takes rows in blocks of 8, 4, 2 and 1 vector registers, then
+    // a 4-row tail that reads into the bias; every width from 1 to 40 and
+    // several input widths cover each combination of blocks.
+    rng gen(41);
+    for (Eigen::Index out = 1; out <= 40; ++out) {
+        for (Eigen::Index in : {1, 3, 7, 9, 64}) {
+            CAPTURE(out);
+            CAPTURE(in);
+            mlp<T> layer(std::vector<layer_spec>{{in, out, activation::identity}});
+            layer.initialize(init_scheme::torch_default, gen);
+            Eigen::Matrix<T, Eigen::Dynamic, 1> x(in);
+            for (Eigen::Index i = 0; i < in; ++i) x[i] = static_cast<T>(rlscale::uniform(gen, -1, 1));
+            typename mlp<T>::inference_buffer buf(layer);
+            const Eigen::Matrix<T, Eigen::Dynamic, 1> y = layer.forward(x, buf);
+            const Eigen::Matrix<T, Eigen::Dynamic, 1> expected = layer.weight(0) * x + layer.bias(0);
+            const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+            REQUIRE(y.size() == out);
+            CHECK(rlscale::test::relative_error(y, expected) < tol);
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/nn/detail/step_check.hpp>
 
 #include <Eigen/Core>
 
@@ -56,11 +57,7 @@ public:
 
     /// θ ← θ - α·m̂/(√v̂ + ε) with m̂, v̂ the bias-corrected moment estimates.
     void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad) {
-        if (params.size() != m_.size() || grad.size() != m_.size()) {
-            throw error("adam::step: got " + std::to_string(params.size()) + " parameters and " +
-                        std::to_string(grad.size()) + " gradients, the optimiser was made for " +
-                        std::to_string(m_.size()));
-        }
+        detail::check_step_sizes("adam", m_.size(), params.size(), grad.size());
         ++t_;
         const double bias1 = 1.0 - std::pow(config_.beta1, static_cast<double>(t_));
         const double bias2 = 1.0 - std::pow(config_.beta2, static_cast<double>(t_));

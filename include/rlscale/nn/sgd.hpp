@@ -2,6 +2,7 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/nn/detail/step_check.hpp>
 
 #include <Eigen/Core>
 
@@ -37,10 +38,7 @@ public:
         : config_((config.validate(), config)), n_(parameter_count) {}
 
     void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad) {
-        if (params.size() != n_ || grad.size() != n_) {
-            throw error("sgd::step: got " + std::to_string(params.size()) + " parameters and " +
-                        std::to_string(grad.size()) + " gradients, the optimiser was made for " + std::to_string(n_));
-        }
+        detail::check_step_sizes("sgd", n_, params.size(), grad.size());
         const T lr = static_cast<T>(config_.lr);
         const T wd = static_cast<T>(config_.weight_decay);
         params -= lr * (grad + wd * params);

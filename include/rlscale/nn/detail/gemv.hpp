@@ -20,8 +20,8 @@ namespace rlscale::nn::detail {
 /// Rows [i0, i0 + Rows) of y = W·x + b, with `Split` partial sums over the
 /// columns (column j goes to partial sum j % Split).
 template <int Rows, int Split, typename T>
-inline void gemv_rows(const T* w, Eigen::Index out, Eigen::Index in, const T* x, const T* b, T* y,
-                      Eigen::Index i0) noexcept {
+inline void gemv_rows(const T* w, Eigen::Index out, Eigen::Index in, const T* x, const T* b, T* y, Eigen::Index i0,
+                      int valid = Rows) noexcept {
     // Fixed-size Eigen arrays: Eigen emits packet instructions for them
     // directly, so the accumulators stay in registers whatever the optimiser
     // decides about plain loops.
@@ -44,10 +44,22 @@ inline void gemv_rows(const T* w, Eigen::Index out, Eigen::Index in, const T* x,
     for (int s = 1; s < Split; ++s) {
         acc[0] += acc[s];
     }
-    Eigen::Map<block, Eigen::Unaligned>(y + i0) = acc[0] + column(b + i0);
+    if (valid == Rows) {
+        Eigen::Map<block, Eigen::Unaligned>(y + i0) = acc[0] + column(b + i0);
+    } else {
+        for (int r = 0; r < valid; ++r) {
+            y[i0 + r] = acc[0][r] + b[i0 + r];
+        }
+    }
 }
 
 /// y = W·x + b; W column-major out × in. `y` must not alias `x`.
+///
+/// When out ≥ 3, the last 1 to 3 rows are computed as one 4-row vector
+/// block, which reads up to 3 values past the end of W; the caller
+/// guarantees they are readable. In an mlp they are: the layer's bias (out
+/// values) follows its weight in the same vector. The extra lanes are
+/// discarded. This keeps a narrow output head (SIMPPO's 3 actions) vectorised.
 template <typename T>
 inline void gemv_bias(const T* w, Eigen::Index out, Eigen::Index in, const T* x, const T* b, T* y) noexcept {
     // A CPU with two FMA pipes of 4-cycle latency needs 8 independent
@@ -88,8 +100,12 @@ inline void gemv_bias(const T* w, Eigen::Index out, Eigen::Index in, const T* x,
             i += 4;
         }
     }
-    switch (out - i) {
-        case 3: gemv_rows<3, 8>(w, out, in, x, b, y, i); break;
+    const auto rest = static_cast<int>(out - i);
+    if (rest > 0 && out >= 3) {
+        gemv_rows<4, 8>(w, out, in, x, b, y, i, rest);  // over-reads at most 3 values: see above
+        return;
+    }
+    switch (rest) {
         case 2: gemv_rows<2, 8>(w, out, in, x, b, y, i); break;
         case 1: gemv_rows<1, 8>(w, out, in, x, b, y, i); break;
         default: break;
