@@ -1,68 +1,31 @@
-// Proves the hot paths allocate nothing after construction. The counter sits
-// under every allocation in this executable: glibc lets a program replace
-// malloc and its relatives, and both operator new (libstdc++) and Eigen's
-// aligned allocator end up in them.
+// Proves the network's hot paths allocate nothing after construction, with
+// the counting allocator of tests/alloc_counter.cpp.
 #include <rlscale/nn/nn.hpp>
+
+#include "../alloc_counter.hpp"
 
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <cerrno>
-#include <cstdlib>
+#include <cmath>
 
 namespace {
-std::atomic<long> allocations{0};
+long allocations() { return rlscale::test::allocation_count(); }
 }  // namespace
-
-extern "C" {
-void* __libc_malloc(std::size_t size);
-void* __libc_calloc(std::size_t count, std::size_t size);
-void* __libc_realloc(void* p, std::size_t size);
-void* __libc_memalign(std::size_t alignment, std::size_t size);
-void __libc_free(void* p);
-
-void* malloc(std::size_t size) noexcept {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    return __libc_malloc(size);
-}
-void* calloc(std::size_t count, std::size_t size) noexcept {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    return __libc_calloc(count, size);
-}
-void* realloc(void* p, std::size_t size) noexcept {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    return __libc_realloc(p, size);
-}
-void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    return __libc_memalign(alignment, size);
-}
-void* memalign(std::size_t alignment, std::size_t size) noexcept {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    return __libc_memalign(alignment, size);
-}
-int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    *out = __libc_memalign(alignment, size);
-    return *out != nullptr ? 0 : ENOMEM;
-}
-void free(void* p) noexcept { __libc_free(p); }
-}
 
 using namespace rlscale::nn;
 
 TEST_CASE("the counter sees operator new and Eigen's allocations (so the tests below can fail)") {
-    long before = allocations.load();
+    long before = allocations();
     auto* p = new int(3);
-    CHECK(allocations.load() - before == 1);
+    CHECK(allocations() - before == 1);
     delete p;
-    before = allocations.load();
+    before = allocations();
     Eigen::VectorXf v(100);
-    CHECK(allocations.load() - before == 1);
-    before = allocations.load();
+    CHECK(allocations() - before == 1);
+    before = allocations();
     rlscale::nn::mlp<float> net({2, 3, 1});
     CHECK(net.predict(Eigen::VectorXf::Zero(2)).size() == 1);  // predict() allocates by design
-    CHECK(allocations.load() - before >= 3);
+    CHECK(allocations() - before >= 3);
 }
 
 TEST_CASE("single-input forward allocates nothing after construction") {
@@ -73,14 +36,14 @@ TEST_CASE("single-input forward allocates nothing after construction") {
     Eigen::VectorXf x = Eigen::VectorXf::LinSpaced(7, -1.0F, 1.0F);
     Eigen::Map<const Eigen::VectorXf> x_view(x.data(), x.size());  // a caller's own storage
 
-    const long before = allocations.load();
+    const long before = allocations();
     float sink = 0;
     for (int i = 0; i < 1000; ++i) {
         x[0] = static_cast<float>(i) * 1e-3F;
         sink += net.forward(x, buf)[0];
         sink += net.forward(x_view, buf)[1];
     }
-    const long after = allocations.load();
+    const long after = allocations();
     CHECK(after - before == 0);
     CHECK(std::isfinite(sink));
 }
@@ -109,11 +72,11 @@ TEST_CASE("a training step (batch forward, Huber loss, backward, clipping, Adam,
         return loss;
     };
     static_cast<void>(step());  // warm-up
-    const long before = allocations.load();
+    const long before = allocations();
     float sink = 0;
     for (int i = 0; i < 20; ++i) {
         sink += step();
     }
-    CHECK(allocations.load() - before == 0);
+    CHECK(allocations() - before == 0);
     CHECK(std::isfinite(sink));
 }

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+namespace rlscale {
+
+/// Latency percentiles of the requests completed in one control interval,
+/// in seconds; NaN when none completed.
+struct latency_percentiles {
+    double p50 = std::numeric_limits<double>::quiet_NaN();   ///< median
+    double p90 = std::numeric_limits<double>::quiet_NaN();   ///< SCARLET's SLA percentile
+    double p95 = std::numeric_limits<double>::quiet_NaN();   ///< 95th
+    double p99 = std::numeric_limits<double>::quiet_NaN();   ///< SIMPPO's SLO percentile
+    double p999 = std::numeric_limits<double>::quiet_NaN();  ///< 99.9th
+};
+
+/// What one function did over one control interval. Filled by the simulator
+/// (and, later, by the Prometheus adapter); read by encoders and rewards.
+/// Counts are over the interval; replica counts, queue and limits are at its
+/// end; utilisations are averages over it.
+struct function_metrics {
+    double interval_s = 0;               ///< length of the interval
+    std::uint64_t arrivals = 0;          ///< requests that arrived
+    std::uint64_t completions = 0;       ///< requests that finished
+    std::uint64_t drops = 0;             ///< requests dropped (waited past the timeout, or queue full)
+    double throughput_rps = 0;           ///< completions / interval_s
+    double latency_mean_s = std::numeric_limits<double>::quiet_NaN();  ///< mean end-to-end latency (wait + service)
+    latency_percentiles latency;         ///< end-to-end latency percentiles
+    std::uint32_t queue_length = 0;      ///< requests waiting for a replica
+    std::uint32_t in_service = 0;        ///< requests being served
+    double cpu_utilization = 0;          ///< CPU used / CPU limit of the ready replicas, averaged
+    double memory_utilization = 0;       ///< memory used / memory limit of the ready replicas, averaged
+    double cpu_limit = 0;                ///< CPU limit of one replica, cores
+    double memory_limit_mb = 0;          ///< memory limit of one replica, MB
+    std::uint32_t ready_replicas = 0;    ///< replicas serving
+    std::uint32_t starting_replicas = 0; ///< replicas in their cold start
+    std::uint32_t pending_replicas = 0;  ///< replicas that do not fit on the node yet
+    std::uint32_t cold_starts = 0;       ///< replicas that became ready during the interval
+    double replica_seconds = 0;          ///< ∫ (ready + starting + draining) replicas dt: what the function paid for
+};
+
+}  // namespace rlscale

@@ -1,0 +1,807 @@
+#pragma once
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/function_metrics.hpp>
+#include <rlscale/core/random.hpp>
+#include <rlscale/sim/detail/indexed_heap.hpp>
+#include <rlscale/sim/function_profile.hpp>
+#include <rlscale/sim/latency_sketch.hpp>
+#include <rlscale/sim/workload.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+// A request-level discrete-event simulation of one node pool hosting N
+// functions (docs/simulator.md has the model, its assumptions and its
+// validation against queueing theory).
+//
+// Time. Arrivals, cold starts and control ticks happen in real time t. Service
+// is processor-shared at two levels: the k requests on one replica share its
+// CPU limit L (each runs at σ = min(1, L/(k·d)) for a per-request demand d),
+// and when the busy demand D = Σ min(L, k·d) of all replicas exceeds the
+// node's cores C, every request slows by s = C/D. Completions are therefore
+// scheduled in a node "work clock" G that advances at s: a replica's progress
+// depends only on its own σ in G-time, so a node-wide slowdown moves no
+// scheduled completion. Real time and G convert at the current s.
+//
+// Cost. Every event costs O(log n) heap work and O(concurrency) at most; the
+// per-function accounting (replica-seconds, CPU and memory used) is integrated
+// lazily when that function changes, so the cost per request does not grow
+// with the number of functions. All storage is allocated at construction (and
+// reused by reset); stepping allocates nothing.
+
+namespace rlscale::sim {
+
+/// The shared node (or node pool treated as one machine).
+struct node_config {
+    double cores = 16;            ///< CPU cores shared by every replica
+    double memory_mb = 65536;     ///< memory shared by every replica
+    double cpu_overcommit = 2.0;  ///< a replica fits while Σ CPU limits ≤ cores × this (and memory fits)
+
+    void validate() const {
+        if (!(std::isfinite(cores) && cores > 0)) {
+            throw config_error("node.cores", "must be finite and > 0, got " + std::to_string(cores));
+        }
+        if (!(std::isfinite(memory_mb) && memory_mb > 0)) {
+            throw config_error("node.memory_mb", "must be finite and > 0, got " + std::to_string(memory_mb));
+        }
+        if (!(std::isfinite(cpu_overcommit) && cpu_overcommit >= 1)) {
+            throw config_error("node.cpu_overcommit", "must be finite and >= 1, got " + std::to_string(cpu_overcommit));
+        }
+    }
+};
+
+/// One function on the node.
+struct function_config {
+    function_profile profile;             ///< service, cold start, limits, concurrency, timeout
+    workload load;                        ///< arrival rate λ(t)
+    int max_replicas = 50;                ///< replica slots reserved; set_replicas is clamped to it
+    int initial_replicas = 1;             ///< replicas ready at time 0 (no cold start)
+    std::uint32_t queue_capacity = 4096;  ///< waiting requests beyond this are dropped on arrival
+};
+
+/// Everything the simulation needs besides the seed.
+struct cluster_config {
+    node_config node;                       ///< the shared node
+    std::vector<function_config> functions; ///< the functions it hosts
+    double idle_memory_fraction = 0.6;      ///< share of a replica's memory limit used when idle (runtime, code)
+    double latency_relative_error = 0.005;  ///< α of the latency percentiles (latency_sketch)
+
+    void validate() const {
+        node.validate();
+        if (functions.empty()) {
+            throw config_error("functions", "needs at least one function");
+        }
+        for (std::size_t i = 0; i < functions.size(); ++i) {
+            const auto& f = functions[i];
+            const std::string field = "functions[" + std::to_string(i) + "]";
+            try {
+                f.profile.validate();
+            } catch (const config_error& e) {
+                throw config_error(field + "." + e.field(), e.what());
+            }
+            if (f.max_replicas < 1) {
+                throw config_error(field + ".max_replicas", "must be >= 1, got " + std::to_string(f.max_replicas));
+            }
+            if (f.initial_replicas < 0 || f.initial_replicas > f.max_replicas) {
+                throw config_error(field + ".initial_replicas", "must be in [0, max_replicas], got " +
+                                                                    std::to_string(f.initial_replicas));
+            }
+            if (f.queue_capacity < 1) {
+                throw config_error(field + ".queue_capacity", "must be >= 1");
+            }
+        }
+        if (!(idle_memory_fraction >= 0 && idle_memory_fraction <= 1)) {
+            throw config_error("idle_memory_fraction", "must be in [0, 1], got " + std::to_string(idle_memory_fraction));
+        }
+    }
+};
+
+/// The simulated cluster. Actions take effect at `now()`; `step` runs the
+/// simulation for one control interval and reports per-function metrics.
+class cluster {
+public:
+    cluster(cluster_config config, std::uint64_t seed) : config_((config.validate(), std::move(config))) {
+        const auto n = static_cast<std::uint32_t>(config_.functions.size());
+        std::uint32_t slots = 0;
+        std::size_t request_slots = 0;
+        std::size_t queue_slots = 0;
+        functions_.resize(n);
+        for (std::uint32_t f = 0; f < n; ++f) {
+            const auto& fc = config_.functions[f];
+            auto& fs = functions_[f];
+            fs.first_slot = slots;
+            fs.max_replicas = static_cast<std::uint32_t>(fc.max_replicas);
+            fs.concurrency = static_cast<std::uint32_t>(fc.profile.concurrency);
+            fs.queue_base = queue_slots;
+            fs.queue_capacity = fc.queue_capacity;
+            fs.sketch = latency_sketch(config_.latency_relative_error);
+            fs.dispatch = detail::indexed_heap<std::uint32_t>(fs.max_replicas);
+            for (std::uint32_t r = 0; r < fs.max_replicas; ++r) {
+                replicas_.push_back(replica{});
+                replicas_.back().function = f;
+                replicas_.back().request_base = request_slots;
+                request_slots += fs.concurrency;
+            }
+            slots += fs.max_replicas;
+            queue_slots += fc.queue_capacity;
+        }
+        request_target_.assign(request_slots, 0);
+        request_arrival_.assign(request_slots, 0);
+        queue_.assign(queue_slots, 0);
+        events_ = detail::indexed_heap<double>(n + slots);
+        completions_ = detail::indexed_heap<double>(slots);
+        reset(seed);
+    }
+
+    /// Back to time 0: empty queues, each function's initial replicas ready,
+    /// generators reseeded. Allocates nothing.
+    void reset(std::uint64_t seed) {
+        now_ = 0;
+        g_ = 0;
+        speed_ = 1;
+        busy_demand_ = 0;
+        cpu_allocated_ = 0;
+        memory_allocated_ = 0;
+        pending_total_ = 0;
+        events_.clear();
+        completions_.clear();
+        for (auto& r : replicas_) {
+            r.state = replica_state::free;
+            r.k = 0;
+            r.demand = 0;
+        }
+        for (std::uint32_t f = 0; f < function_count(); ++f) {
+            auto& fs = functions_[f];
+            const auto& fc = config_.functions[f];
+            // Separate streams per function and purpose, so that one policy's
+            // decisions never change another function's arrivals: two policies
+            // compared on the same seed see identical load.
+            fs.arrival_gen = rng(seed ^ (0x9e3779b97f4a7c15ULL * (2ULL * f + 1)));
+            fs.service_gen = rng(seed ^ (0xd1b54a32d192ed03ULL * (2ULL * f + 2)));
+            fs.cpu_limit = fc.profile.cpu_limit;
+            fs.memory_mb = fc.profile.memory_mb;
+            fs.queue_head = 0;
+            fs.queue_size = 0;
+            fs.ready = fs.starting = fs.pending = fs.draining = 0;
+            fs.in_service = 0;
+            fs.demand = 0;
+            fs.dispatch.clear();
+            fs.t_last = 0;
+            fs.g_last = 0;
+            fs.total_arrivals = fs.total_completions = fs.total_drops = 0;
+            clear_interval(fs);
+            for (int i = 0; i < fc.initial_replicas; ++i) {
+                const std::uint32_t r = free_slot(f);
+                if (fits(f)) {
+                    allocate(r);
+                    make_ready(r);
+                } else {
+                    make_pending(r);
+                }
+            }
+            schedule_arrival(f);
+        }
+    }
+
+    [[nodiscard]] double now() const noexcept { return now_; }
+    [[nodiscard]] std::uint32_t function_count() const noexcept {
+        return static_cast<std::uint32_t>(functions_.size());
+    }
+    [[nodiscard]] const cluster_config& config() const noexcept { return config_; }
+
+    /// Replicas asked for (ready + starting + pending, not draining).
+    [[nodiscard]] int replicas(std::uint32_t f) const noexcept {
+        const auto& fs = functions_[f];
+        return static_cast<int>(fs.ready + fs.starting + fs.pending);
+    }
+    [[nodiscard]] double cpu_limit(std::uint32_t f) const noexcept { return functions_[f].cpu_limit; }
+    [[nodiscard]] double memory_limit_mb(std::uint32_t f) const noexcept { return functions_[f].memory_mb; }
+
+    /// Requests of f that arrived since reset; completed; dropped; and in the
+    /// system now (queued or in service). Conservation:
+    /// arrivals = completions + drops + in_flight.
+    [[nodiscard]] std::uint64_t total_arrivals(std::uint32_t f) const noexcept { return functions_[f].total_arrivals; }
+    [[nodiscard]] std::uint64_t total_completions(std::uint32_t f) const noexcept {
+        return functions_[f].total_completions;
+    }
+    [[nodiscard]] std::uint64_t total_drops(std::uint32_t f) const noexcept { return functions_[f].total_drops; }
+    [[nodiscard]] std::uint64_t in_flight(std::uint32_t f) const noexcept {
+        return functions_[f].queue_size + functions_[f].in_service;
+    }
+
+    /// Scales f to n replicas (clamped to [0, max_replicas]). Scale-out adds
+    /// replicas that start cold (or stay pending while they do not fit);
+    /// scale-in removes pending ones first, then starting ones, then idle
+    /// ready ones, and lets busy ones finish their requests (draining).
+    void set_replicas(std::uint32_t f, int n) noexcept {
+        auto& fs = functions_[f];
+        touch(f);
+        const int target = std::clamp(n, 0, static_cast<int>(fs.max_replicas));
+        int current = replicas(f);
+        for (; current < target; ++current) {
+            const std::uint32_t r = free_slot(f);
+            if (r == no_slot) {
+                break;  // every slot is still draining
+            }
+            if (pending_total_ == 0 && fits(f)) {
+                allocate(r);
+                start_cold(r);
+            } else {
+                make_pending(r);
+            }
+        }
+        for (; current > target; --current) {
+            remove_one(f);
+        }
+    }
+
+    /// Sets f's CPU limit per replica (in-place resize of running replicas),
+    /// clamped to [0.01, node cores].
+    void set_cpu_limit(std::uint32_t f, double cores) noexcept {
+        if (!std::isfinite(cores)) {
+            return;
+        }
+        auto& fs = functions_[f];
+        touch(f);
+        const double limit = std::clamp(cores, 0.01, config_.node.cores);
+        for (std::uint32_t r = fs.first_slot; r < fs.first_slot + fs.max_replicas; ++r) {
+            replica& rep = replicas_[r];
+            if (rep.state == replica_state::starting || rep.state == replica_state::ready ||
+                rep.state == replica_state::draining) {
+                cpu_allocated_ += limit - rep.cpu;
+                rep.cpu = limit;
+                if (rep.state != replica_state::starting) {
+                    advance_progress(rep);
+                    update_demand(r);
+                    reschedule(r);
+                }
+            }
+        }
+        fs.cpu_limit = limit;
+    }
+
+    /// Sets f's memory limit per replica, clamped to [1 MB, what fits on the
+    /// node given the other replicas]: a resize the node cannot hold is cut
+    /// short rather than evicting anything.
+    void set_memory_limit(std::uint32_t f, double mb) noexcept {
+        if (!std::isfinite(mb)) {
+            return;
+        }
+        auto& fs = functions_[f];
+        touch(f);
+        const auto placed = static_cast<double>(fs.ready + fs.starting + fs.draining);
+        double limit = std::max(1.0, mb);
+        if (placed > 0 && limit > fs.memory_mb) {
+            const double room = config_.node.memory_mb - memory_allocated_;
+            limit = std::min(limit, fs.memory_mb + room / placed);
+        }
+        for (std::uint32_t r = fs.first_slot; r < fs.first_slot + fs.max_replicas; ++r) {
+            replica& rep = replicas_[r];
+            if (rep.state == replica_state::starting || rep.state == replica_state::ready ||
+                rep.state == replica_state::draining) {
+                memory_allocated_ += limit - rep.memory;
+                rep.memory = limit;
+            }
+        }
+        fs.memory_mb = limit;
+        place_pending();
+    }
+
+    /// Runs the simulation for `interval_s` seconds and writes every
+    /// function's metrics for that interval into `out` (size
+    /// function_count()). Allocates nothing.
+    void step(double interval_s, std::span<function_metrics> out) noexcept {
+        const double until = now_ + interval_s;
+        run_until(until);
+        // Recompute the node demand from scratch once per interval so that
+        // rounding in its running sum cannot accumulate.
+        double demand = 0;
+        for (const auto& fs : functions_) {
+            demand += fs.demand;
+        }
+        busy_demand_ = demand;
+        update_speed();
+        for (std::uint32_t f = 0; f < function_count() && f < out.size(); ++f) {
+            out[f] = close_interval(f, interval_s);
+        }
+    }
+
+private:
+    static constexpr std::uint32_t no_slot = std::numeric_limits<std::uint32_t>::max();
+    static constexpr double infinity = std::numeric_limits<double>::infinity();
+
+    enum class replica_state : std::uint8_t { free, pending, starting, ready, draining };
+
+    struct replica {
+        std::uint32_t function = 0;
+        replica_state state = replica_state::free;
+        std::uint32_t k = 0;            // requests in service
+        double progress = 0;            // work done per request since ready, in full-speed seconds
+        double g_last = 0;              // G at which `progress` was last brought up to date
+        double sigma = 1;               // per-request speed in G-time: min(1, L/(k·d))
+        double demand = 0;              // cores it asks of the node: min(L, k·d)
+        double cpu = 0;                 // CPU limit it holds on the node
+        double memory = 0;              // memory it holds on the node
+        double pending_since = 0;       // when it started waiting for room (pending only)
+        std::size_t request_base = 0;   // its `concurrency` request slots
+    };
+
+    struct function_state {
+        std::uint32_t first_slot = 0;
+        std::uint32_t max_replicas = 0;
+        std::uint32_t concurrency = 1;
+        rng arrival_gen;
+        rng service_gen;
+        double cpu_limit = 1;
+        double memory_mb = 128;
+        // FIFO of arrival times, a ring in queue_
+        std::size_t queue_base = 0;
+        std::uint32_t queue_capacity = 0;
+        std::uint32_t queue_head = 0;
+        std::uint32_t queue_size = 0;
+        std::uint32_t ready = 0;     // ready, not draining
+        std::uint32_t starting = 0;
+        std::uint32_t pending = 0;
+        std::uint32_t draining = 0;
+        std::uint32_t in_service = 0;
+        double demand = 0;           // Σ min(L, k·d) over its replicas
+        detail::indexed_heap<std::uint32_t> dispatch{0};  // ready replicas with room, keyed by k
+        // lazily integrated over the current interval
+        double t_last = 0;
+        double g_last = 0;
+        double replica_seconds = 0;
+        double cpu_used_s = 0;       // core-seconds actually used
+        double cpu_capacity_s = 0;   // core-seconds of limit on serving replicas
+        double memory_used_s = 0;    // MB-seconds used
+        double memory_capacity_s = 0;
+        // counted over the current interval
+        std::uint64_t arrivals = 0;
+        std::uint64_t completions = 0;
+        std::uint64_t drops = 0;
+        std::uint32_t cold_starts = 0;
+        double latency_sum = 0;
+        latency_sketch sketch;
+        // since reset
+        std::uint64_t total_arrivals = 0;
+        std::uint64_t total_completions = 0;
+        std::uint64_t total_drops = 0;
+    };
+
+    // ---- the event loop ------------------------------------------------
+
+    void run_until(double until) noexcept {
+        while (true) {
+            const double t_event = events_.empty() ? infinity : events_.top_key();
+            const double t_done =
+                completions_.empty() ? infinity : now_ + (completions_.top_key() - g_) / speed_;
+            const double t = std::min(t_event, t_done);
+            if (t > until) {
+                move_clock(until);
+                return;
+            }
+            move_clock(t);
+            if (t_done <= t_event) {
+                finish_request(completions_.top());
+            } else {
+                const std::uint32_t id = events_.top();
+                if (id < function_count()) {
+                    arrive(id);
+                } else {
+                    events_.erase(id);
+                    const std::uint32_t r = id - function_count();
+                    touch(replicas_[r].function);
+                    make_ready(r);
+                    ++functions_[replicas_[r].function].cold_starts;
+                }
+            }
+        }
+    }
+
+    void move_clock(double t) noexcept {
+        if (t > now_) {
+            g_ += (t - now_) * speed_;
+            now_ = t;
+        }
+    }
+
+    void update_speed() noexcept {
+        const double cores = config_.node.cores;
+        speed_ = busy_demand_ > cores ? cores / busy_demand_ : 1.0;
+    }
+
+    // ---- requests --------------------------------------------------------
+
+    void schedule_arrival(std::uint32_t f) noexcept {
+        auto& fs = functions_[f];
+        const double next = config_.functions[f].load.next_arrival(now_, fs.arrival_gen);
+        if (std::isfinite(next)) {
+            events_.set(f, next);
+        } else {
+            events_.erase(f);
+        }
+    }
+
+    void arrive(std::uint32_t f) noexcept {
+        auto& fs = functions_[f];
+        touch(f);
+        ++fs.arrivals;
+        ++fs.total_arrivals;
+        if (!fs.dispatch.empty()) {
+            start_request(fs.first_slot + fs.dispatch.top(), now_);
+        } else if (fs.queue_size < fs.queue_capacity) {
+            queue_[fs.queue_base + (fs.queue_head + fs.queue_size) % fs.queue_capacity] = now_;
+            ++fs.queue_size;
+        } else {
+            drop(fs);
+        }
+        schedule_arrival(f);
+    }
+
+    static void drop(function_state& fs) noexcept {
+        ++fs.drops;
+        ++fs.total_drops;
+    }
+
+    /// Pops the oldest queued request that has not yet waited past the
+    /// timeout (dropping those that have); returns its arrival time, or a
+    /// negative value when none is left.
+    double pop_queued(std::uint32_t f) noexcept {
+        auto& fs = functions_[f];
+        const double timeout = config_.functions[f].profile.timeout_s;
+        while (fs.queue_size > 0) {
+            const double arrival = queue_[fs.queue_base + fs.queue_head];
+            fs.queue_head = (fs.queue_head + 1) % fs.queue_capacity;
+            --fs.queue_size;
+            if (now_ - arrival <= timeout) {
+                return arrival;
+            }
+            drop(fs);
+        }
+        return -1;
+    }
+
+    /// Drops every queued request whose deadline has passed (they sit at the
+    /// head: the queue is FIFO).
+    void expire_queue(std::uint32_t f) noexcept {
+        auto& fs = functions_[f];
+        const double timeout = config_.functions[f].profile.timeout_s;
+        while (fs.queue_size > 0 && now_ - queue_[fs.queue_base + fs.queue_head] > timeout) {
+            fs.queue_head = (fs.queue_head + 1) % fs.queue_capacity;
+            --fs.queue_size;
+            drop(fs);
+        }
+    }
+
+    void start_request(std::uint32_t r, double arrival) noexcept {
+        replica& rep = replicas_[r];
+        auto& fs = functions_[rep.function];
+        advance_progress(rep);
+        const double work = config_.functions[rep.function].profile.service.sample(fs.service_gen);
+        const std::size_t slot = rep.request_base + rep.k;
+        request_target_[slot] = rep.progress + work;
+        request_arrival_[slot] = arrival;
+        ++rep.k;
+        ++fs.in_service;
+        update_demand(r);
+        reschedule(r);
+    }
+
+    void finish_request(std::uint32_t r) noexcept {
+        replica& rep = replicas_[r];
+        const std::uint32_t f = rep.function;
+        auto& fs = functions_[f];
+        touch(f);
+        advance_progress(rep);
+        // The request with the least work left is the one finishing.
+        std::size_t first = rep.request_base;
+        for (std::size_t i = rep.request_base + 1; i < rep.request_base + rep.k; ++i) {
+            if (request_target_[i] < request_target_[first]) {
+                first = i;
+            }
+        }
+        const double latency = now_ - request_arrival_[first];
+        fs.latency_sum += latency;
+        fs.sketch.add(latency);
+        ++fs.completions;
+        ++fs.total_completions;
+        const std::size_t last = rep.request_base + rep.k - 1;
+        request_target_[first] = request_target_[last];
+        request_arrival_[first] = request_arrival_[last];
+        --rep.k;
+        --fs.in_service;
+        if (rep.state == replica_state::draining) {
+            if (rep.k == 0) {
+                update_demand(r);
+                completions_.erase(r);
+                --fs.draining;
+                release(r);
+                return;
+            }
+        } else {
+            const double arrival = pop_queued(f);
+            if (arrival >= 0) {
+                start_request(r, arrival);  // k back up; demand and schedule updated there
+                return;
+            }
+        }
+        update_demand(r);
+        reschedule(r);
+    }
+
+    // ---- replicas --------------------------------------------------------
+
+    /// Brings a replica's per-request progress up to the current G.
+    void advance_progress(replica& rep) noexcept {
+        rep.progress += rep.sigma * (g_ - rep.g_last);
+        rep.g_last = g_;
+    }
+
+    /// Recomputes σ and the demand of replica r after k or L changed (its
+    /// progress must be current).
+    void update_demand(std::uint32_t r) noexcept {
+        replica& rep = replicas_[r];
+        auto& fs = functions_[rep.function];
+        const double d = config_.functions[rep.function].profile.cpu_demand;
+        const double want = static_cast<double>(rep.k) * d;
+        const double new_demand = std::min(rep.cpu, want);
+        fs.demand += new_demand - rep.demand;
+        busy_demand_ += new_demand - rep.demand;
+        rep.demand = new_demand;
+        rep.sigma = (rep.k == 0 || want <= rep.cpu) ? 1.0 : rep.cpu / want;
+        update_speed();
+        if (rep.state == replica_state::ready) {
+            if (rep.k < fs.concurrency) {
+                fs.dispatch.set(r - fs.first_slot, rep.k);
+            } else {
+                fs.dispatch.erase(r - fs.first_slot);
+            }
+        }
+    }
+
+    /// Schedules replica r's next completion in G-time.
+    void reschedule(std::uint32_t r) noexcept {
+        const replica& rep = replicas_[r];
+        if (rep.k == 0) {
+            completions_.erase(r);
+            return;
+        }
+        double least = request_target_[rep.request_base];
+        for (std::size_t i = rep.request_base + 1; i < rep.request_base + rep.k; ++i) {
+            least = std::min(least, request_target_[i]);
+        }
+        completions_.set(r, g_ + std::max(0.0, least - rep.progress) / rep.sigma);
+    }
+
+    std::uint32_t free_slot(std::uint32_t f) const noexcept {
+        const auto& fs = functions_[f];
+        for (std::uint32_t r = fs.first_slot; r < fs.first_slot + fs.max_replicas; ++r) {
+            if (replicas_[r].state == replica_state::free) {
+                return r;
+            }
+        }
+        return no_slot;
+    }
+
+    [[nodiscard]] bool fits(std::uint32_t f) const noexcept {
+        const auto& fs = functions_[f];
+        const auto& node = config_.node;
+        return memory_allocated_ + fs.memory_mb <= node.memory_mb + 1e-9 &&
+               cpu_allocated_ + fs.cpu_limit <= node.cores * node.cpu_overcommit + 1e-9;
+    }
+
+    void allocate(std::uint32_t r) noexcept {
+        replica& rep = replicas_[r];
+        const auto& fs = functions_[rep.function];
+        rep.cpu = fs.cpu_limit;
+        rep.memory = fs.memory_mb;
+        cpu_allocated_ += rep.cpu;
+        memory_allocated_ += rep.memory;
+    }
+
+    void release(std::uint32_t r) noexcept {
+        replica& rep = replicas_[r];
+        cpu_allocated_ -= rep.cpu;
+        memory_allocated_ -= rep.memory;
+        rep.state = replica_state::free;
+        place_pending();
+    }
+
+    void start_cold(std::uint32_t r) noexcept {
+        replica& rep = replicas_[r];
+        auto& fs = functions_[rep.function];
+        rep.state = replica_state::starting;
+        ++fs.starting;
+        const double delay = config_.functions[rep.function].profile.cold_start.sample(fs.service_gen);
+        events_.set(function_count() + r, now_ + delay);
+    }
+
+    void make_pending(std::uint32_t r) noexcept {
+        replica& rep = replicas_[r];
+        rep.state = replica_state::pending;
+        rep.pending_since = now_;
+        ++functions_[rep.function].pending;
+        ++pending_total_;
+    }
+
+    /// A replica whose cold start ended (or an initial one) starts serving
+    /// the queue.
+    void make_ready(std::uint32_t r) noexcept {
+        replica& rep = replicas_[r];
+        auto& fs = functions_[rep.function];
+        if (rep.state == replica_state::starting) {
+            --fs.starting;
+        }
+        rep.state = replica_state::ready;
+        ++fs.ready;
+        rep.k = 0;
+        rep.progress = 0;
+        rep.g_last = g_;
+        rep.sigma = 1;
+        rep.demand = 0;
+        fs.dispatch.set(r - fs.first_slot, 0);
+        while (rep.k < fs.concurrency) {
+            const double arrival = pop_queued(rep.function);
+            if (arrival < 0) {
+                break;
+            }
+            start_request(r, arrival);
+        }
+    }
+
+    /// Starts pending replicas, oldest first, while they fit.
+    void place_pending() noexcept {
+        while (pending_total_ > 0) {
+            std::uint32_t best = no_slot;
+            for (std::uint32_t r = 0; r < replicas_.size(); ++r) {
+                if (replicas_[r].state == replica_state::pending &&
+                    (best == no_slot || replicas_[r].pending_since < replicas_[best].pending_since)) {
+                    best = r;
+                }
+            }
+            const std::uint32_t f = replicas_[best].function;
+            if (!fits(f)) {
+                return;
+            }
+            touch(f);
+            --functions_[f].pending;
+            --pending_total_;
+            allocate(best);
+            start_cold(best);
+        }
+    }
+
+    /// Removes one replica of f for a scale-in (see set_replicas).
+    void remove_one(std::uint32_t f) noexcept {
+        auto& fs = functions_[f];
+        const auto find = [&](replica_state s) {
+            for (std::uint32_t r = fs.first_slot + fs.max_replicas; r-- > fs.first_slot;) {
+                if (replicas_[r].state == s) {
+                    return r;
+                }
+            }
+            return no_slot;
+        };
+        if (fs.pending > 0) {
+            const std::uint32_t r = find(replica_state::pending);
+            replicas_[r].state = replica_state::free;
+            --fs.pending;
+            --pending_total_;
+            return;
+        }
+        if (fs.starting > 0) {
+            const std::uint32_t r = find(replica_state::starting);
+            events_.erase(function_count() + r);
+            --fs.starting;
+            release(r);
+            return;
+        }
+        if (fs.ready == 0) {
+            return;
+        }
+        std::uint32_t r = no_slot;
+        if (!fs.dispatch.empty() && fs.dispatch.top_key() == 0) {
+            r = fs.first_slot + fs.dispatch.top();  // an idle replica
+        } else {
+            // All busy: the one with the fewest requests drains first.
+            for (std::uint32_t s = fs.first_slot; s < fs.first_slot + fs.max_replicas; ++s) {
+                if (replicas_[s].state == replica_state::ready && (r == no_slot || replicas_[s].k < replicas_[r].k)) {
+                    r = s;
+                }
+            }
+        }
+        fs.dispatch.erase(r - fs.first_slot);
+        --fs.ready;
+        if (replicas_[r].k == 0) {
+            release(r);
+        } else {
+            replicas_[r].state = replica_state::draining;
+            ++fs.draining;
+        }
+    }
+
+    // ---- accounting ------------------------------------------------------
+
+    /// Integrates f's time-weighted quantities up to now; called before any
+    /// change to f's replicas, requests or limits.
+    void touch(std::uint32_t f) noexcept {
+        auto& fs = functions_[f];
+        const double dt = now_ - fs.t_last;
+        if (dt > 0) {
+            const double serving = fs.ready + fs.draining;
+            fs.replica_seconds += (serving + fs.starting) * dt;
+            fs.cpu_capacity_s += serving * fs.cpu_limit * dt;
+            const double idle = config_.idle_memory_fraction;
+            const double per_request = (1 - idle) * fs.memory_mb / fs.concurrency;
+            fs.memory_used_s += (serving * idle * fs.memory_mb + fs.in_service * per_request) * dt;
+            fs.memory_capacity_s += serving * fs.memory_mb * dt;
+            fs.t_last = now_;
+        }
+        fs.cpu_used_s += fs.demand * (g_ - fs.g_last);  // ∫ D_f·s dt = ∫ D_f dG
+        fs.g_last = g_;
+    }
+
+    void clear_interval(function_state& fs) noexcept {
+        fs.replica_seconds = fs.cpu_used_s = fs.cpu_capacity_s = 0;
+        fs.memory_used_s = fs.memory_capacity_s = 0;
+        fs.arrivals = fs.completions = fs.drops = 0;
+        fs.cold_starts = 0;
+        fs.latency_sum = 0;
+        fs.sketch.clear();
+    }
+
+    function_metrics close_interval(std::uint32_t f, double interval_s) noexcept {
+        auto& fs = functions_[f];
+        touch(f);
+        expire_queue(f);
+        function_metrics m;
+        m.interval_s = interval_s;
+        m.arrivals = fs.arrivals;
+        m.completions = fs.completions;
+        m.drops = fs.drops;
+        m.throughput_rps = interval_s > 0 ? static_cast<double>(fs.completions) / interval_s : 0;
+        if (fs.completions > 0) {
+            m.latency_mean_s = fs.latency_sum / static_cast<double>(fs.completions);
+            static constexpr double qs[] = {0.50, 0.90, 0.95, 0.99, 0.999};
+            double p[5];
+            fs.sketch.quantiles(qs, p);
+            m.latency = {.p50 = p[0], .p90 = p[1], .p95 = p[2], .p99 = p[3], .p999 = p[4]};
+        }
+        m.queue_length = fs.queue_size;
+        m.in_service = fs.in_service;
+        m.cpu_utilization = fs.cpu_capacity_s > 0 ? fs.cpu_used_s / fs.cpu_capacity_s : 0;
+        m.memory_utilization = fs.memory_capacity_s > 0 ? fs.memory_used_s / fs.memory_capacity_s : 0;
+        m.cpu_limit = fs.cpu_limit;
+        m.memory_limit_mb = fs.memory_mb;
+        m.ready_replicas = fs.ready;
+        m.starting_replicas = fs.starting;
+        m.pending_replicas = fs.pending;
+        m.cold_starts = fs.cold_starts;
+        m.replica_seconds = fs.replica_seconds;
+        clear_interval(fs);
+        return m;
+    }
+
+    cluster_config config_;
+    std::vector<function_state> functions_;
+    std::vector<replica> replicas_;
+    std::vector<double> request_target_;   // per request slot: progress at which it completes
+    std::vector<double> request_arrival_;  // per request slot: its arrival time
+    std::vector<double> queue_;            // every function's FIFO ring of arrival times
+    detail::indexed_heap<double> events_{0};       // real time: arrivals (id f), cold-start ends (id n + r)
+    detail::indexed_heap<double> completions_{0};  // G-time: each busy replica's next completion (id r)
+    double now_ = 0;
+    double g_ = 0;
+    double speed_ = 1;
+    double busy_demand_ = 0;
+    double cpu_allocated_ = 0;
+    double memory_allocated_ = 0;
+    std::uint32_t pending_total_ = 0;
+};
+
+}  // namespace rlscale::sim

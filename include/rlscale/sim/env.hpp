@@ -1,0 +1,209 @@
+#pragma once
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/function_metrics.hpp>
+#include <rlscale/sim/cluster.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <concepts>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+// Gymnasium-style environments over the simulated cluster: reset(seed)
+// returns the first observation; step(action) advances one control interval
+// and returns observation, reward, terminated, truncated and info (the raw
+// per-function metrics). The observation encoder and the reward are template
+// parameters checked by concepts, so a policy's encoder and reward plug in
+// unchanged.
+
+namespace rlscale::sim {
+
+/// What an encoder or reward may know about one function besides its metrics.
+struct function_context {
+    double slo_s = 1;           ///< latency SLO
+    int max_replicas = 1;       ///< upper bound of the replica count
+    double target_rps = 0;      ///< arrival rate the function is provisioned for (0 = unknown)
+};
+
+/// Encodes one function's metrics into `size()` floats.
+template <typename E>
+concept function_encoder = requires(const E& e, const function_metrics& m, const function_context& c, std::span<float> out) {
+    { e.size() } -> std::convertible_to<std::size_t>;
+    e.encode(m, c, out);
+};
+
+/// Scores an interval from every function's metrics (a joint reward), or
+/// from one function's (pass a span of one, for per-agent rewards).
+template <typename R>
+concept metrics_reward = requires(const R& r, std::span<const function_metrics> m, std::span<const function_context> c) {
+    { r(m, c) } -> std::convertible_to<double>;
+};
+
+/// A small default encoder: replicas / max, CPU utilisation, p90 / SLO
+/// (capped at 4, 0 when nothing completed), arrival rate / target (capped at
+/// 4; 0 without a target), queue length / 100 (capped at 4). Every value is
+/// finite whatever the metrics hold.
+struct basic_encoder {
+    [[nodiscard]] static constexpr std::size_t size() noexcept { return 5; }
+    static void encode(const function_metrics& m, const function_context& c, std::span<float> out) noexcept {
+        const auto finite_or = [](double x, double fallback) { return std::isfinite(x) ? x : fallback; };
+        const auto cap = [](double x) { return std::clamp(x, 0.0, 4.0); };
+        const double rate = m.interval_s > 0 ? static_cast<double>(m.arrivals) / m.interval_s : 0;
+        out[0] = static_cast<float>(static_cast<double>(m.ready_replicas + m.starting_replicas) / std::max(1, c.max_replicas));
+        out[1] = static_cast<float>(cap(finite_or(m.cpu_utilization, 0)));
+        out[2] = static_cast<float>(cap(finite_or(m.latency.p90 / c.slo_s, 0)));
+        out[3] = static_cast<float>(c.target_rps > 0 ? cap(rate / c.target_rps) : 0.0);
+        out[4] = static_cast<float>(cap(m.queue_length / 100.0));
+    }
+};
+static_assert(function_encoder<basic_encoder>);
+
+/// A small default reward in SCARLET's form (seed 000, §4): −1 if any
+/// function's p90 latency exceeds its SLO or it dropped requests, otherwise
+/// 1 − (mean p90/SLO)^0.4. A function that completed nothing and dropped
+/// nothing counts as meeting its SLO with ratio 0.
+struct basic_reward {
+    double operator()(std::span<const function_metrics> m, std::span<const function_context> c) const noexcept {
+        double ratio_sum = 0;
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            const double p90 = m[i].latency.p90;
+            const double ratio = std::isfinite(p90) ? p90 / c[i].slo_s : 0.0;
+            if (ratio > 1 || m[i].drops > 0) {
+                return -1;
+            }
+            ratio_sum += ratio;
+        }
+        return 1 - std::pow(ratio_sum / static_cast<double>(m.size()), 0.4);
+    }
+};
+static_assert(metrics_reward<basic_reward>);
+
+/// How step() reads its action vector (one value per function).
+enum class action_kind {
+    replica_delta,       ///< add this many replicas (SCARLET: −1, 0, +1)
+    replica_count,       ///< set the replica count (Polimi)
+    cpu_limit_delta,     ///< add this many cores to the CPU limit (vertical)
+    memory_limit_delta,  ///< add this many MB to the memory limit (vertical)
+};
+
+/// Settings of an environment.
+struct env_config {
+    double control_interval_s = 15;                  ///< simulated seconds per step
+    int episode_steps = 200;                         ///< steps until `truncated`
+    action_kind actions = action_kind::replica_delta;  ///< meaning of the action vector
+    std::vector<function_context> contexts;          ///< per function; empty = SLO from the profile, max from the config
+};
+
+/// The result of one step; spans view the environment's own buffers.
+struct step_result {
+    std::span<const float> observation;  ///< every function's encoding, concatenated
+    double reward = 0;                   ///< the joint reward
+    bool terminated = false;             ///< never: autoscaling is a continuing task
+    bool truncated = false;              ///< the episode reached episode_steps
+    std::span<const function_metrics> info;  ///< the raw metrics of the interval
+};
+
+/// The joint environment over all functions (SCARLET's setting). Agent views
+/// for a multi-agent setting (SIMPPO) read one function's slice of the
+/// observation with `observation_of` and score it with `reward_of`.
+template <function_encoder Encoder = basic_encoder, metrics_reward Reward = basic_reward>
+class cluster_env {
+public:
+    cluster_env(cluster_config config, env_config env, Encoder encoder = {}, Reward reward = {})
+        : sim_(std::move(config), 0), env_(std::move(env)), encoder_(encoder), reward_(reward),
+          metrics_(sim_.function_count()), observation_(sim_.function_count() * encoder_.size()) {
+        if (!(env_.control_interval_s > 0 && std::isfinite(env_.control_interval_s))) {
+            throw config_error("env.control_interval_s", "must be finite and > 0, got " +
+                                                             std::to_string(env_.control_interval_s));
+        }
+        if (env_.episode_steps < 1) {
+            throw config_error("env.episode_steps", "must be >= 1, got " + std::to_string(env_.episode_steps));
+        }
+        if (env_.contexts.empty()) {
+            for (const auto& f : sim_.config().functions) {
+                env_.contexts.push_back({.slo_s = f.profile.slo_s, .max_replicas = f.max_replicas});
+            }
+        } else if (env_.contexts.size() != sim_.function_count()) {
+            throw config_error("env.contexts", "has " + std::to_string(env_.contexts.size()) +
+                                                   " entries, the cluster has " +
+                                                   std::to_string(sim_.function_count()) + " functions");
+        }
+    }
+
+    [[nodiscard]] std::size_t function_count() const noexcept { return sim_.function_count(); }
+    [[nodiscard]] std::size_t observation_size() const noexcept { return observation_.size(); }
+    [[nodiscard]] const cluster& simulation() const noexcept { return sim_; }
+
+    /// Restarts the episode: the cluster at time 0 with `seed`, one interval
+    /// run with the initial replicas, and that interval's observation.
+    std::span<const float> reset(std::uint64_t seed) {
+        sim_.reset(seed);
+        steps_ = 0;
+        sim_.step(env_.control_interval_s, metrics_);
+        encode_all();
+        return observation_;
+    }
+
+    /// Applies one action per function, runs one control interval, and
+    /// returns what happened. A non-finite action value means "no change".
+    step_result step(std::span<const double> action) {
+        if (action.size() != function_count()) {
+            throw error("cluster_env::step: " + std::to_string(action.size()) + " action values for " +
+                        std::to_string(function_count()) + " functions");
+        }
+        for (std::uint32_t f = 0; f < function_count(); ++f) {
+            const double a = action[f];
+            if (!std::isfinite(a)) {
+                continue;
+            }
+            switch (env_.actions) {
+                case action_kind::replica_delta:
+                    sim_.set_replicas(f, sim_.replicas(f) + static_cast<int>(std::lround(a)));
+                    break;
+                case action_kind::replica_count: sim_.set_replicas(f, static_cast<int>(std::lround(a))); break;
+                case action_kind::cpu_limit_delta: sim_.set_cpu_limit(f, sim_.cpu_limit(f) + a); break;
+                case action_kind::memory_limit_delta: sim_.set_memory_limit(f, sim_.memory_limit_mb(f) + a); break;
+            }
+        }
+        sim_.step(env_.control_interval_s, metrics_);
+        encode_all();
+        ++steps_;
+        return {.observation = observation_,
+                .reward = reward_(std::span<const function_metrics>(metrics_), env_.contexts),
+                .terminated = false,
+                .truncated = steps_ >= env_.episode_steps,
+                .info = metrics_};
+    }
+
+    /// Function f's slice of the last observation (an agent's view).
+    [[nodiscard]] std::span<const float> observation_of(std::size_t f) const noexcept {
+        return std::span<const float>(observation_).subspan(f * encoder_.size(), encoder_.size());
+    }
+
+    /// Function f's own reward for the last interval (an agent's reward).
+    [[nodiscard]] double reward_of(std::size_t f) const noexcept {
+        return reward_(std::span<const function_metrics>(metrics_).subspan(f, 1),
+                       std::span<const function_context>(env_.contexts).subspan(f, 1));
+    }
+
+private:
+    void encode_all() noexcept {
+        for (std::size_t f = 0; f < function_count(); ++f) {
+            encoder_.encode(metrics_[f], env_.contexts[f],
+                            std::span<float>(observation_).subspan(f * encoder_.size(), encoder_.size()));
+        }
+    }
+
+    cluster sim_;
+    env_config env_;
+    Encoder encoder_;
+    Reward reward_;
+    std::vector<function_metrics> metrics_;
+    std::vector<float> observation_;
+    int steps_ = 0;
+};
+
+}  // namespace rlscale::sim

@@ -1,0 +1,505 @@
+#pragma once
+
+// Arrival-rate functions λ(t) for the cluster simulator: piecewise constant
+// over fixed bins, with exact Poisson sampling of arrival times, and factories
+// for the shapes the seed systems evaluate on (constant, sinusoidal with the
+// Polimi project's intensities, step, spike, on/off, random walk) and for
+// plain-text rate files. See docs/simulator-workloads.md.
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/random.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <concepts>
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <numbers>
+#include <random>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace rlscale::sim {
+
+/// A data file (rate file, trace) that cannot be read or is malformed.
+/// `what()` reads like a compiler diagnostic: `file:line:column: message`
+/// (the column, then the line, left out when 0, i.e. not about one place).
+class data_file_error : public rlscale::error {
+public:
+    /// An error about `file` at `line` and `column` (0 for none), explained by `message`.
+    data_file_error(std::filesystem::path file, std::size_t line, std::size_t column, const std::string& message)
+        : error(location(file, line, column) + message), file_(std::move(file)), line_(line), column_(column) {}
+    /// The file the error is about.
+    [[nodiscard]] const std::filesystem::path& file() const noexcept { return file_; }
+    /// 1-based line number, 0 when the error is about the whole file.
+    [[nodiscard]] std::size_t line() const noexcept { return line_; }
+    /// 1-based column (CSV field) number, 0 when the error is about a whole line.
+    [[nodiscard]] std::size_t column() const noexcept { return column_; }
+
+private:
+    static std::string location(const std::filesystem::path& file, std::size_t line, std::size_t column) {
+        // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on ":" + std::string.
+        std::string s = file.string();
+        if (line > 0) {
+            s += ':';
+            s += std::to_string(line);
+            if (column > 0) {
+                s += ':';
+                s += std::to_string(column);
+            }
+        }
+        s += ": ";
+        return s;
+    }
+    std::filesystem::path file_;
+    std::size_t line_;
+    std::size_t column_;
+};
+
+namespace detail {
+
+/// Shortest text that reads back as `x` ("-2", "0.5", "inf", "nan"), for
+/// error messages: std::to_string would print "-2.000000".
+inline std::string workload_number_text(double x) {
+    char buf[64];
+    const auto res = std::to_chars(buf, buf + sizeof buf, x);
+    return std::string(buf, res.ptr);
+}
+
+/// Throws config_error(field) unless x is finite and >= 0.
+inline void require_non_negative(const std::string& field, double x) {
+    if (!(std::isfinite(x) && x >= 0)) {
+        throw config_error(field, "must be finite and >= 0, got " + workload_number_text(x));
+    }
+}
+
+/// Throws config_error(field) unless x is finite and > 0.
+inline void require_positive(const std::string& field, double x) {
+    if (!(std::isfinite(x) && x > 0)) {
+        throw config_error(field, "must be finite and > 0, got " + workload_number_text(x));
+    }
+}
+
+/// Throws config_error(field) unless x is finite.
+inline void require_finite(const std::string& field, double x) {
+    if (!std::isfinite(x)) {
+        throw config_error(field, "must be finite, got " + workload_number_text(x));
+    }
+}
+
+/// Most bins a factory will build (8 bytes each, three arrays): beyond this a
+/// duration/bin pair is almost certainly a unit mistake.
+inline constexpr double max_workload_bins = 1e8;
+
+/// Number of bins of width bin_s covering duration_s: ceil(duration_s / bin_s),
+/// except that a ratio within 1e-9 of an integer counts as that integer (so
+/// 1.1 s in 0.1 s bins is 11 bins, not 12).
+inline std::size_t bin_count(double duration_s, double bin_s) {
+    require_positive("duration_s", duration_s);
+    require_positive("bin_s", bin_s);
+    const double q = duration_s / bin_s;
+    const double nearest = std::round(q);
+    const double n = std::abs(q - nearest) <= 1e-9 * std::max(1.0, q) ? nearest : std::ceil(q);
+    if (n > max_workload_bins) {
+        throw config_error("duration_s", "needs " + workload_number_text(n) + " bins of " +
+                                             workload_number_text(bin_s) + " s, more than the limit of " +
+                                             workload_number_text(max_workload_bins));
+    }
+    return std::max<std::size_t>(1, static_cast<std::size_t>(n));
+}
+
+/// Rates of the bins covering duration_s, each the mean of a shape over its
+/// bin: (Λ(end) - Λ(start)) / bin_s, where Λ is the shape's integral from 0.
+template <typename Integral>
+std::vector<double> bin_means(Integral&& cumulative, double duration_s, double bin_s) {
+    const std::size_t n = bin_count(duration_s, bin_s);
+    std::vector<double> rates(n);
+    double previous = cumulative(0.0);
+    for (std::size_t k = 0; k < n; ++k) {
+        const double next = cumulative(static_cast<double>(k + 1) * bin_s);
+        rates[k] = std::max(0.0, (next - previous) / bin_s);  // max: rounding never makes a rate negative
+        previous = next;
+    }
+    return rates;
+}
+
+/// Length of the overlap of [a, b) with [lo, hi).
+inline double overlap(double a, double b, double lo, double hi) noexcept {
+    return std::max(0.0, std::min(b, hi) - std::max(a, lo));
+}
+
+}  // namespace detail
+
+/// An arrival-rate function λ(t) in requests/second, piecewise constant over
+/// bins of `bin_seconds`, starting at t = 0. After the last bin the rate is 0,
+/// or the workload repeats from its first bin if `repeat` is true.
+class workload {
+public:
+    /// Validates bin_seconds (finite, > 0) and rates (non-empty, each finite
+    /// and >= 0); throws config_error naming the field, e.g. `workload.rates[3]`.
+    workload(std::vector<double> rates, double bin_seconds, bool repeat = false)
+        : rates_(std::move(rates)), bin_(bin_seconds), repeat_(repeat) {
+        if (!(std::isfinite(bin_) && bin_ > 0)) {
+            throw config_error("workload.bin_seconds",
+                               "must be finite and > 0, got " + detail::workload_number_text(bin_));
+        }
+        if (rates_.empty()) {
+            throw config_error("workload.rates", "must not be empty");
+        }
+        for (std::size_t k = 0; k < rates_.size(); ++k) {
+            if (!(std::isfinite(rates_[k]) && rates_[k] >= 0)) {
+                throw config_error("workload.rates[" + std::to_string(k) + "]",
+                                   "must be finite and >= 0, got " + detail::workload_number_text(rates_[k]));
+            }
+        }
+        const std::size_t n = rates_.size();
+        duration_ = static_cast<double>(n) * bin_;
+        // next_positive_[k]: the first bin at or after k with a positive rate
+        // (n if none), so next_arrival skips a zero stretch in one step.
+        next_positive_.resize(n + 1);
+        next_positive_[n] = n;
+        for (std::size_t k = n; k-- > 0;) {
+            next_positive_[k] = rates_[k] > 0 ? k : next_positive_[k + 1];
+        }
+        // cumulative_[k]: expected arrivals in bins 0..k-1.
+        cumulative_.resize(n + 1);
+        cumulative_[0] = 0;
+        for (std::size_t k = 0; k < n; ++k) cumulative_[k + 1] = cumulative_[k] + rates_[k] * bin_;
+    }
+
+    /// λ(t) in requests/second; 0 for t < 0, and after the end unless it repeats.
+    [[nodiscard]] double rate(double t) const noexcept {
+        if (!(t >= 0)) return 0;  // also NaN
+        if (t >= duration_) {
+            if (!repeat_ || !std::isfinite(t)) return 0;
+            t = std::fmod(t, duration_);
+        }
+        return rates_[bin_at(t)];
+    }
+
+    /// Width of every bin, in seconds.
+    [[nodiscard]] double bin_seconds() const noexcept { return bin_; }
+
+    /// The rate of each bin, in requests/second.
+    [[nodiscard]] const std::vector<double>& rates() const noexcept { return rates_; }
+
+    /// Length of one pass over the bins: rates().size() * bin_seconds().
+    [[nodiscard]] double duration() const noexcept { return duration_; }
+
+    /// Whether the rates start over after duration() instead of dropping to 0.
+    [[nodiscard]] bool repeats() const noexcept { return repeat_; }
+
+    /// ∫ λ over [t0, t1]: the expected number of arrivals in that window (0 if t1 <= t0).
+    [[nodiscard]] double expected_arrivals(double t0, double t1) const noexcept {
+        if (!(t1 > t0)) return 0;
+        return cumulative_to(t1) - cumulative_to(t0);
+    }
+
+    /// Next arrival time strictly after t of a Poisson process with rate λ(·),
+    /// drawing from gen; +infinity when no arrival can follow (a non-repeating
+    /// workload with only zero rates left). Exact for piecewise-constant rates:
+    /// an exponential gap within the bin, and on crossing a bin boundary a
+    /// fresh start there (the exponential is memoryless). O(1) per call apart
+    /// from bins too short to hold the gap; no allocation. t < 0 counts as 0.
+    template <std::uniform_random_bit_generator Gen>
+    double next_arrival(double t, Gen& gen) const {
+        constexpr double infinity = std::numeric_limits<double>::infinity();
+        if (std::isnan(t)) return t;
+        const double start = t;
+        if (t < 0) t = 0;
+        if (next_positive_[0] == rates_.size()) return infinity;  // every rate is 0
+        double base = 0;  // start of the current pass over the bins
+        if (t >= duration_) {
+            if (!repeat_ || !std::isfinite(t)) return infinity;
+            base = std::floor(t / duration_) * duration_;
+            t -= base;
+            if (t >= duration_) {  // rounding of the floor above
+                base += duration_;
+                t -= duration_;
+            }
+            t = std::max(t, 0.0);
+        }
+        const std::size_t n = rates_.size();
+        std::size_t k = bin_at(t);
+        for (;;) {
+            const std::size_t next = next_positive_[k];
+            if (next == n) {  // only zero rates until the end of this pass
+                if (!repeat_) return infinity;
+                base += duration_;
+                k = next_positive_[0];
+                t = static_cast<double>(k) * bin_;
+            } else if (next != k) {
+                k = next;
+                t = static_cast<double>(k) * bin_;
+            }
+            const double end = k + 1 == n ? duration_ : static_cast<double>(k + 1) * bin_;
+            // Exponential(rate) by inversion; 1 - u is in (0, 1], so the log is finite.
+            const double gap = -std::log(1.0 - uniform01(gen)) / rates_[k];
+            if (t + gap < end) {
+                const double arrival = base + (t + gap);
+                // A zero gap, or rounding far from the origin, must not return t itself.
+                return arrival > start ? arrival : std::nextafter(start, infinity);
+            }
+            t = end;
+            if (++k == n) {
+                if (!repeat_) return infinity;
+                base += duration_;
+                k = 0;
+                t = 0;
+            }
+        }
+    }
+
+    /// This workload with every rate multiplied by factor (finite, >= 0).
+    [[nodiscard]] workload scaled(double factor) const {
+        detail::require_non_negative("factor", factor);
+        std::vector<double> r(rates_);
+        for (double& x : r) x *= factor;
+        return workload(std::move(r), bin_, repeat_);
+    }
+
+private:
+    /// Bin holding t, for 0 <= t < duration_: floor(t / bin), corrected when
+    /// rounding puts t at or past that bin's end.
+    [[nodiscard]] std::size_t bin_at(double t) const noexcept {
+        const std::size_t last = rates_.size() - 1;
+        auto k = static_cast<std::size_t>(t / bin_);
+        if (k >= last) return last;
+        if (t >= static_cast<double>(k + 1) * bin_) ++k;
+        return k;
+    }
+
+    /// ∫ λ over [0, t].
+    [[nodiscard]] double cumulative_to(double t) const noexcept {
+        if (!(t > 0)) return 0;
+        const double pass = cumulative_.back();
+        double passes = 0;
+        if (t >= duration_) {
+            if (!repeat_) return pass;
+            if (!std::isfinite(t)) return pass > 0 ? std::numeric_limits<double>::infinity() : 0;
+            passes = std::floor(t / duration_);
+            t = std::max(0.0, t - passes * duration_);
+            if (t >= duration_) return (passes + 1) * pass;
+        }
+        const std::size_t k = bin_at(t);
+        return passes * pass + cumulative_[k] + rates_[k] * (t - static_cast<double>(k) * bin_);
+    }
+
+    std::vector<double> rates_;
+    double bin_;
+    bool repeat_;
+    double duration_ = 0;
+    std::vector<std::size_t> next_positive_;
+    std::vector<double> cumulative_;
+};
+
+/// A constant rate (requests/second) for duration_s, in bins of bin_s.
+inline workload constant(double rate, double duration_s, double bin_s = 1.0) {
+    detail::require_non_negative("rate", rate);
+    return workload(std::vector<double>(detail::bin_count(duration_s, bin_s), rate), bin_s);
+}
+
+/// λ(t) = max(0, mean + amplitude·sin(2π t / period_s + phase)), each bin
+/// holding the value at its midpoint.
+inline workload sinusoidal(double mean, double amplitude, double period_s, double duration_s, double phase = 0,
+                           double bin_s = 1.0) {
+    detail::require_non_negative("mean", mean);
+    detail::require_non_negative("amplitude", amplitude);
+    detail::require_positive("period_s", period_s);
+    detail::require_finite("phase", phase);
+    std::vector<double> rates(detail::bin_count(duration_s, bin_s));
+    for (std::size_t k = 0; k < rates.size(); ++k) {
+        const double mid = (static_cast<double>(k) + 0.5) * bin_s;
+        rates[k] = std::max(0.0, mean + amplitude * std::sin(2 * std::numbers::pi * mid / period_s + phase));
+    }
+    return workload(std::move(rates), bin_s);
+}
+
+/// One of the sinusoidal load profiles of the Polimi project (seed 002),
+/// which its JMeter Throughput Shaping Timer replays second by second:
+/// rps(t) = max(min_rate, mean + amplitude·sin(2π t/period_s + phase) + ε),
+/// ε ~ N(0, noise_stddev²) drawn afresh each second. Numbers and their
+/// sources: docs/simulator-workloads.md. The defaults are high().
+struct polimi_intensity {
+    double mean = 50;                        ///< baseRPS: the mean rate, requests/second
+    double amplitude = 35;                   ///< half the peak-to-trough swing, requests/second
+    double period_s = 180;                   ///< one cycle per 180-s JMeter profile
+    double phase = 4 * std::numbers::pi - 15;  ///< the notebook's sin(t - 15), reduced to (-π, π]: ≈ -2.434 rad
+    double noise_stddev = 7;                 ///< noiseSTD: per-second Gaussian jitter, requests/second
+    double min_rate = 1;                     ///< np.clip(rps, 1, None): the profile never drops below 1 request/s
+
+    /// Low intensity: 25 ± 10 req/s, fitted to the project's committed JMeter/workloadProfile.csv.
+    static constexpr polimi_intensity low() noexcept { return {25, 10, 180, 4 * std::numbers::pi - 15, 5, 1}; }
+    /// Medium intensity: 37.5 ± 22.5 req/s, midway between low and high (the project publishes no numbers for it).
+    static constexpr polimi_intensity medium() noexcept { return {37.5, 22.5, 180, 4 * std::numbers::pi - 15, 6, 1}; }
+    /// High intensity: 50 ± 35 req/s, the project's WorkloadAndConfigGenerator notebook (baseRPS 50, amplitude 35, noiseSTD 7).
+    static constexpr polimi_intensity high() noexcept { return {50, 35, 180, 4 * std::numbers::pi - 15, 7, 1}; }
+};
+
+namespace detail {
+inline void validate(const polimi_intensity& p) {
+    require_non_negative("polimi_intensity.mean", p.mean);
+    require_non_negative("polimi_intensity.amplitude", p.amplitude);
+    require_positive("polimi_intensity.period_s", p.period_s);
+    require_finite("polimi_intensity.phase", p.phase);
+    require_non_negative("polimi_intensity.noise_stddev", p.noise_stddev);
+    require_non_negative("polimi_intensity.min_rate", p.min_rate);
+}
+}  // namespace detail
+
+/// A Polimi sinusoidal profile without its noise: the expected rate,
+/// max(min_rate, mean + amplitude·sin(...)) at each bin's midpoint.
+inline workload sinusoidal(const polimi_intensity& p, double duration_s, double bin_s = 1.0) {
+    detail::validate(p);
+    workload w = sinusoidal(p.mean, p.amplitude, p.period_s, duration_s, p.phase, bin_s);
+    std::vector<double> rates = w.rates();
+    for (double& r : rates) r = std::max(r, p.min_rate);
+    return workload(std::move(rates), bin_s);
+}
+
+/// A Polimi sinusoidal profile with its noise, as the project generated it:
+/// one N(0, noise_stddev²) draw per bin added to the midpoint value, then
+/// clipped below at min_rate.
+template <std::uniform_random_bit_generator Gen>
+workload noisy_sinusoidal(const polimi_intensity& p, double duration_s, Gen& gen, double bin_s = 1.0) {
+    detail::validate(p);
+    std::vector<double> rates(detail::bin_count(duration_s, bin_s));
+    for (std::size_t k = 0; k < rates.size(); ++k) {
+        // The noise is added to the unclipped sinusoid, as the notebook does.
+        const double mid = (static_cast<double>(k) + 0.5) * bin_s;
+        const double clean = p.mean + p.amplitude * std::sin(2 * std::numbers::pi * mid / p.period_s + p.phase);
+        rates[k] = std::max(p.min_rate, clean + p.noise_stddev * standard_normal(gen));
+    }
+    return workload(std::move(rates), bin_s);
+}
+
+/// polimi_intensity::low() without noise, for duration_s (default: one 180-s cycle).
+inline workload sinusoidal_low(double duration_s = 180, double bin_s = 1.0) {
+    return sinusoidal(polimi_intensity::low(), duration_s, bin_s);
+}
+
+/// polimi_intensity::medium() without noise, for duration_s (default: one 180-s cycle).
+inline workload sinusoidal_medium(double duration_s = 180, double bin_s = 1.0) {
+    return sinusoidal(polimi_intensity::medium(), duration_s, bin_s);
+}
+
+/// polimi_intensity::high() without noise, for duration_s (default: one 180-s cycle).
+inline workload sinusoidal_high(double duration_s = 180, double bin_s = 1.0) {
+    return sinusoidal(polimi_intensity::high(), duration_s, bin_s);
+}
+
+/// `before` req/s until at_s, `after` from then on; a bin straddling at_s
+/// holds the mean over the bin.
+inline workload step(double before, double after, double at_s, double duration_s, double bin_s = 1.0) {
+    detail::require_non_negative("before", before);
+    detail::require_non_negative("after", after);
+    detail::require_non_negative("at_s", at_s);
+    return workload(detail::bin_means(
+                        [&](double t) { return before * std::min(t, at_s) + after * std::max(0.0, t - at_s); },
+                        duration_s, bin_s),
+                    bin_s);
+}
+
+/// `base` req/s, except `peak` during [start_s, start_s + length_s); bins
+/// straddling an edge hold the mean over the bin.
+inline workload spike(double base, double peak, double start_s, double length_s, double duration_s,
+                      double bin_s = 1.0) {
+    detail::require_non_negative("base", base);
+    detail::require_non_negative("peak", peak);
+    detail::require_non_negative("start_s", start_s);
+    detail::require_positive("length_s", length_s);
+    return workload(detail::bin_means(
+                        [&](double t) {
+                            return base * t + (peak - base) * detail::overlap(0, t, start_s, start_s + length_s);
+                        },
+                        duration_s, bin_s),
+                    bin_s);
+}
+
+/// Bursts: on_rate req/s for on_s, then 0 for off_s, repeated from t = 0;
+/// bins straddling an edge hold the mean over the bin.
+inline workload on_off(double on_rate, double on_s, double off_s, double duration_s, double bin_s = 1.0) {
+    detail::require_non_negative("on_rate", on_rate);
+    detail::require_positive("on_s", on_s);
+    detail::require_non_negative("off_s", off_s);
+    const double period = on_s + off_s;
+    return workload(detail::bin_means(
+                        [&](double t) {
+                            // on-time in [0, t]: on_s per whole period, plus the part of the last one
+                            const double periods = std::floor(t / period);
+                            const double into = std::max(0.0, t - periods * period);
+                            return on_rate * (periods * on_s + std::min(into, on_s));
+                        },
+                        duration_s, bin_s),
+                    bin_s);
+}
+
+/// A random walk of the rate, one step per bin: r₀ = start,
+/// r_{k+1} = r_k + step_stddev·z (z standard normal), reflected at min and
+/// max so it does not stick to a bound.
+template <std::uniform_random_bit_generator Gen>
+workload random_walk(double start, double step_stddev, double min, double max, double duration_s, Gen& gen,
+                     double bin_s = 1.0) {
+    detail::require_non_negative("min", min);
+    detail::require_non_negative("max", max);
+    if (max < min) {
+        throw config_error("max", "must be >= min (" + detail::workload_number_text(min) + "), got " +
+                                      detail::workload_number_text(max));
+    }
+    detail::require_finite("start", start);
+    if (start < min || start > max) {
+        throw config_error("start", "must be within [min, max] = [" + detail::workload_number_text(min) + ", " +
+                                        detail::workload_number_text(max) + "], got " +
+                                        detail::workload_number_text(start));
+    }
+    detail::require_non_negative("step_stddev", step_stddev);
+    std::vector<double> rates(detail::bin_count(duration_s, bin_s));
+    double r = start;
+    for (std::size_t k = 0; k < rates.size(); ++k) {
+        rates[k] = r;
+        r += step_stddev * standard_normal(gen);
+        // Reflect (a large step may need several), then clamp against rounding.
+        for (int i = 0; i < 4 && (r < min || r > max); ++i) r = r < min ? 2 * min - r : 2 * max - r;
+        r = std::clamp(r, min, max);
+    }
+    return workload(std::move(rates), bin_s);
+}
+
+/// A workload read from a text file: one rate (requests/second) per line,
+/// one line per second; '#' starts a comment, blank lines are skipped.
+/// Throws data_file_error naming the file and line of a bad value.
+inline workload from_rate_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw data_file_error(path, 0, 0, "cannot open rate file");
+    std::vector<double> rates;
+    std::string line;
+    std::size_t number = 0;
+    while (std::getline(in, line)) {
+        ++number;
+        std::string_view text(line);
+        if (const auto hash = text.find('#'); hash != std::string_view::npos) text = text.substr(0, hash);
+        const auto first = text.find_first_not_of(" \t\r\f\v");
+        if (first == std::string_view::npos) continue;
+        text = text.substr(first, text.find_last_not_of(" \t\r\f\v") - first + 1);
+        double value = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec != std::errc{} || end != text.data() + text.size()) {
+            throw data_file_error(path, number, 0, "expected one rate (requests/second), got \"" + std::string(text) + "\"");
+        }
+        if (!(std::isfinite(value) && value >= 0)) {
+            throw data_file_error(path, number, 0, "rate must be finite and >= 0, got " + std::string(text));
+        }
+        rates.push_back(value);
+    }
+    if (in.bad()) throw data_file_error(path, 0, 0, "read error");
+    if (rates.empty()) throw data_file_error(path, 0, 0, "no rates: expected one rate per line");
+    return workload(std::move(rates), 1.0);
+}
+
+}  // namespace rlscale::sim

@@ -1,0 +1,291 @@
+#include <rlscale/sim/cluster.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+using namespace rlscale::sim;
+using rlscale::function_metrics;
+
+namespace {
+
+/// A function with exponential service of mean 1/μ, `concurrency` requests
+/// per replica, 1 core per request and per replica, and a near-instant cold
+/// start: the textbook server.
+function_profile textbook(double mu, int concurrency = 1) {
+    function_profile p;
+    p.name = "textbook";
+    p.service = service_time::exponential(1.0 / mu);
+    p.cpu_demand = 1.0;
+    p.cpu_limit = 1.0;
+    p.memory_mb = 128;
+    p.concurrency = concurrency;
+    p.cold_start = service_time::deterministic(0.001);
+    p.timeout_s = 1e9;
+    p.slo_s = 1.0;
+    return p;
+}
+
+/// A node large enough that processor sharing never slows anything.
+node_config big_node() { return {.cores = 1024, .memory_mb = 1 << 24, .cpu_overcommit = 1}; }
+
+struct run_totals {
+    double completions = 0;
+    double latency_sum = 0;
+    double in_system_sum = 0;  // Σ (queue + in service) sampled at interval ends
+    double samples = 0;
+    double arrivals = 0;
+    double time = 0;
+    [[nodiscard]] double mean_latency() const { return latency_sum / completions; }
+};
+
+/// Runs `warmup` then `measured` seconds in steps of `interval`, summing the
+/// measured intervals.
+run_totals run(cluster& sim, double warmup, double measured, double interval = 100) {
+    std::vector<function_metrics> m(sim.function_count());
+    for (double t = 0; t < warmup; t += interval) sim.step(interval, m);
+    run_totals totals;
+    for (double t = 0; t < measured; t += interval) {
+        sim.step(interval, m);
+        totals.completions += static_cast<double>(m[0].completions);
+        if (m[0].completions > 0) totals.latency_sum += m[0].latency_mean_s * static_cast<double>(m[0].completions);
+        totals.in_system_sum += m[0].queue_length + m[0].in_service;
+        totals.arrivals += static_cast<double>(m[0].arrivals);
+        totals.samples += 1;
+        totals.time += interval;
+    }
+    return totals;
+}
+
+/// Erlang C: the probability that an arrival waits in an M/M/c queue with
+/// offered load a = λ/μ.
+double erlang_c(int c, double a) {
+    double term = 1;  // a^k / k!
+    double sum = 1;   // Σ_{k<c} a^k/k!
+    for (int k = 1; k < c; ++k) {
+        term *= a / k;
+        sum += term;
+    }
+    const double top = term * a / c / (1 - a / c);  // a^c/c! · 1/(1-ρ)
+    return top / (sum + top);
+}
+
+}  // namespace
+
+TEST_CASE("M/M/1: mean waiting time matches ρ/(μ-λ) within 3 percent") {
+    const double lambda = 0.5;
+    const double mu = 1.0;
+    cluster sim({.node = big_node(),
+                 .functions = {{.profile = textbook(mu), .load = constant(lambda, 1e7, 1e7), .max_replicas = 1,
+                                .initial_replicas = 1, .queue_capacity = 100000}}},
+                42);
+    const auto totals = run(sim, 2000, 2'000'000);
+    const double wq_theory = (lambda / mu) / (mu - lambda);  // 1 s
+    const double wq_sim = totals.mean_latency() - 1.0 / mu;
+    MESSAGE("M/M/1 ρ=0.5: Wq simulated " << wq_sim << " s, theory " << wq_theory << " s");
+    CHECK(wq_sim == doctest::Approx(wq_theory).epsilon(0.03));
+    // Little's law: time-average number in system = λ·W.
+    const double l_sampled = totals.in_system_sum / totals.samples;
+    const double lambda_measured = totals.arrivals / totals.time;
+    MESSAGE("Little: L sampled " << l_sampled << ", λW " << lambda_measured * totals.mean_latency());
+    CHECK(l_sampled == doctest::Approx(lambda_measured * totals.mean_latency()).epsilon(0.03));
+}
+
+TEST_CASE("M/M/c: mean waiting time matches Erlang C within 3 percent") {
+    const int c = 4;
+    const double lambda = 3.0;
+    const double mu = 1.0;
+    cluster sim({.node = big_node(),
+                 .functions = {{.profile = textbook(mu), .load = constant(lambda, 1e7, 1e7), .max_replicas = c,
+                                .initial_replicas = c, .queue_capacity = 100000}}},
+                7);
+    const auto totals = run(sim, 2000, 600'000);
+    const double wq_theory = erlang_c(c, lambda / mu) / (c * mu - lambda);
+    const double wq_sim = totals.mean_latency() - 1.0 / mu;
+    MESSAGE("M/M/4 ρ=0.75: Wq simulated " << wq_sim << " s, Erlang C " << wq_theory << " s");
+    CHECK(wq_sim == doctest::Approx(wq_theory).epsilon(0.03));
+}
+
+TEST_CASE("requests are conserved: arrivals = completions + drops + in flight, through scaling and timeouts") {
+    function_profile p = textbook(2.0, 3);
+    p.timeout_s = 0.5;
+    p.cold_start = service_time::exponential(2.0);
+    cluster sim({.node = {.cores = 4, .memory_mb = 4096, .cpu_overcommit = 2},
+                 .functions = {{.profile = p, .load = sinusoidal(20, 15, 120, 1000), .max_replicas = 20,
+                                .initial_replicas = 2, .queue_capacity = 64},
+                               {.profile = textbook(1.0), .load = constant(3, 1e6, 1e6), .max_replicas = 8,
+                                .initial_replicas = 1}}},
+                3);
+    std::vector<function_metrics> m(2);
+    rlscale::rng gen(5);
+    std::uint64_t drops = 0;
+    for (int tick = 0; tick < 600; ++tick) {
+        sim.set_replicas(0, static_cast<int>(rlscale::uniform_index(gen, 25)) - 2);
+        sim.set_replicas(1, static_cast<int>(rlscale::uniform_index(gen, 10)));
+        if (tick % 50 == 0) sim.set_cpu_limit(1, rlscale::uniform(gen, 0.2, 2.0));
+        sim.step(1.0, m);
+        drops += m[0].drops;
+        for (std::uint32_t f = 0; f < 2; ++f) {
+            REQUIRE(sim.total_arrivals(f) == sim.total_completions(f) + sim.total_drops(f) + sim.in_flight(f));
+            REQUIRE(sim.replicas(f) >= 0);
+            REQUIRE(sim.replicas(f) <= sim.config().functions[f].max_replicas);
+            REQUIRE(m[f].queue_length <= sim.config().functions[f].queue_capacity);
+        }
+    }
+    CHECK(drops > 0);  // the churn and short timeout did drop requests
+}
+
+TEST_CASE("cold starts visibly raise tail latency after a scale-out") {
+    const auto p99_after_scale_out = [](double cold_start_s) {
+        function_profile p = textbook(10.0);  // 100 ms service
+        p.cold_start = service_time::deterministic(cold_start_s);
+        cluster sim({.node = big_node(),
+                     .functions = {{.profile = p, .load = step(2, 40, 60, 200), .max_replicas = 10,
+                                    .initial_replicas = 1}}},
+                    11);
+        std::vector<function_metrics> m(1);
+        for (int i = 0; i < 60; ++i) sim.step(1, m);
+        sim.set_replicas(0, 8);  // 40 req/s needs ≥ 4 replicas of 10 req/s
+        double worst = 0;
+        for (int i = 0; i < 10; ++i) {
+            sim.step(1, m);
+            worst = std::max(worst, m[0].latency.p99);
+        }
+        return worst;
+    };
+    const double warm = p99_after_scale_out(0.01);
+    const double cold = p99_after_scale_out(5.0);
+    MESSAGE("worst p99 in the 10 s after scale-out: cold start 0.01 s → " << warm << " s, 5 s → " << cold << " s");
+    CHECK(cold > 3 * warm);
+}
+
+TEST_CASE("two functions on an oversubscribed node slow each other") {
+    const auto mean_latency_of_b = [](double rate_a) {
+        function_profile p = textbook(10.0);  // 100 ms at one core
+        cluster sim({.node = {.cores = 4, .memory_mb = 1 << 20, .cpu_overcommit = 16},
+                     .functions = {{.profile = p, .load = constant(rate_a, 1e6, 1e6), .max_replicas = 40,
+                                    .initial_replicas = 40},
+                                   {.profile = p, .load = constant(10, 1e6, 1e6), .max_replicas = 40,
+                                    .initial_replicas = 40}}},
+                    13);
+        std::vector<function_metrics> m(2);
+        double sum = 0;
+        double n = 0;
+        for (int i = 0; i < 300; ++i) {
+            sim.step(1, m);
+            if (i >= 20 && m[1].completions > 0) {
+                sum += m[1].latency_mean_s * static_cast<double>(m[1].completions);
+                n += static_cast<double>(m[1].completions);
+            }
+        }
+        return sum / n;
+    };
+    const double alone = mean_latency_of_b(0.0);   // B uses ~1 core of 4
+    const double shared = mean_latency_of_b(50.0);  // A wants ~5 cores: the node is oversubscribed
+    MESSAGE("B's mean latency: A idle " << alone << " s, A at 50 req/s " << shared << " s");
+    CHECK(alone == doctest::Approx(0.1).epsilon(0.05));  // unslowed service, no queueing with 40 replicas
+    CHECK(shared > 1.2 * alone);
+}
+
+TEST_CASE("the same seed gives identical metrics, another seed different ones") {
+    const auto trace = [](std::uint64_t seed) {
+        cluster sim({.node = {.cores = 8},
+                     .functions = {{.profile = textbook(5.0, 2), .load = sinusoidal(10, 8, 60, 200), .max_replicas = 10,
+                                    .initial_replicas = 2}}},
+                    seed);
+        std::vector<function_metrics> m(1);
+        std::vector<double> out;
+        for (int i = 0; i < 100; ++i) {
+            sim.set_replicas(0, 1 + i % 7);
+            sim.step(1, m);
+            out.push_back(static_cast<double>(m[0].completions));
+            out.push_back(m[0].latency_mean_s);
+            out.push_back(m[0].replica_seconds);
+        }
+        return out;
+    };
+    const auto a = trace(99);
+    const auto b = trace(99);
+    const auto c = trace(100);
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        CHECK((a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))));
+    }
+    CHECK(a != c);
+}
+
+TEST_CASE("reset replays the same run") {
+    cluster sim({.node = {.cores = 8},
+                 .functions = {{.profile = textbook(5.0), .load = constant(4, 1e6, 1e6), .max_replicas = 4}}},
+                1);
+    std::vector<function_metrics> m(1);
+    sim.step(50, m);
+    const auto first = m[0].completions;
+    sim.reset(1);
+    CHECK(sim.now() == 0);
+    sim.step(50, m);
+    CHECK(m[0].completions == first);
+}
+
+TEST_CASE("metrics: replica-seconds, utilisation, limits and cold starts add up") {
+    function_profile p = textbook(10.0);
+    p.cold_start = service_time::deterministic(2.0);
+    cluster sim({.node = big_node(),
+                 .functions = {{.profile = p, .load = constant(5, 1e6, 1e6), .max_replicas = 4, .initial_replicas = 2}}},
+                17);
+    std::vector<function_metrics> m(1);
+    sim.step(10, m);
+    CHECK(m[0].replica_seconds == doctest::Approx(20.0));  // 2 replicas × 10 s
+    CHECK(m[0].ready_replicas == 2);
+    // 5 req/s × 0.1 s of one core = 0.5 busy cores over 2 cores of limit
+    CHECK(m[0].cpu_utilization == doctest::Approx(0.25).epsilon(0.25));
+    CHECK(m[0].cpu_limit == 1.0);
+    sim.set_replicas(0, 4);
+    sim.step(1, m);
+    CHECK(m[0].starting_replicas == 2);
+    CHECK(m[0].cold_starts == 0);
+    sim.step(2, m);
+    CHECK(m[0].cold_starts == 2);
+    CHECK(m[0].ready_replicas == 4);
+    sim.set_cpu_limit(0, 0.5);
+    sim.step(1, m);
+    CHECK(m[0].cpu_limit == 0.5);
+}
+
+TEST_CASE("replicas that do not fit stay pending until room frees up") {
+    function_profile p = textbook(10.0);
+    p.memory_mb = 1000;
+    cluster sim({.node = {.cores = 64, .memory_mb = 3000, .cpu_overcommit = 1},
+                 .functions = {{.profile = p, .load = constant(1, 1e6, 1e6), .max_replicas = 10, .initial_replicas = 1}}},
+                2);
+    std::vector<function_metrics> m(1);
+    sim.set_replicas(0, 5);
+    sim.step(1, m);
+    CHECK(m[0].ready_replicas + m[0].starting_replicas == 3);
+    CHECK(m[0].pending_replicas == 2);
+    sim.set_replicas(0, 2);  // pending ones go first
+    sim.step(1, m);
+    CHECK(m[0].pending_replicas == 0);
+    CHECK(m[0].ready_replicas == 2);
+}
+
+TEST_CASE("bad configuration is rejected with the field named") {
+    const function_config f{.profile = textbook(1.0), .load = constant(1, 10, 10)};
+    CHECK_THROWS_WITH_AS(cluster({.node = {.cores = 0}, .functions = {f}}, 1), doctest::Contains("node.cores"),
+                         rlscale::config_error);
+    CHECK_THROWS_WITH_AS(cluster({.node = {.memory_mb = -1}, .functions = {f}}, 1), doctest::Contains("node.memory_mb"),
+                         rlscale::config_error);
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {}}, 1), doctest::Contains("functions"), rlscale::config_error);
+    function_config bad = f;
+    bad.max_replicas = 0;
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1), doctest::Contains("functions[0].max_replicas"),
+                         rlscale::config_error);
+    bad = f;
+    bad.initial_replicas = 99;
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1), doctest::Contains("functions[0].initial_replicas"),
+                         rlscale::config_error);
+    bad = f;
+    bad.profile.concurrency = 0;
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1), doctest::Contains("functions[0]"), rlscale::config_error);
+}

@@ -1,0 +1,117 @@
+#include <rlscale/sim/env.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+using namespace rlscale::sim;
+using rlscale::function_metrics;
+
+namespace {
+
+cluster_config two_functions() {
+    cluster_config c{.node = {.cores = 8, .memory_mb = 16384}};
+    c.functions.push_back({.profile = profile("hotel-app-geo"), .load = constant(20, 1e5, 1e5), .max_replicas = 10,
+                           .initial_replicas = 2});
+    c.functions.push_back({.profile = profile("hotel-app-profile"), .load = constant(10, 1e5, 1e5), .max_replicas = 10,
+                           .initial_replicas = 1});
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("cluster_env: reset gives a finite observation of every function, the same for the same seed") {
+    cluster_env<> env(two_functions(), {.control_interval_s = 5, .episode_steps = 10});
+    const std::vector<float> a(env.reset(3).begin(), env.reset(3).end());
+    CHECK(a.size() == 2 * basic_encoder::size());
+    for (float x : a) CHECK(std::isfinite(x));
+    const auto b = env.reset(3);
+    CHECK(std::equal(a.begin(), a.end(), b.begin()));
+    CHECK(env.observation_of(1).size() == basic_encoder::size());
+    CHECK(env.observation_of(1)[0] == doctest::Approx(0.1));  // 1 replica of max 10
+}
+
+TEST_CASE("cluster_env: each action kind acts on the cluster, and non-finite values change nothing") {
+    SUBCASE("replica delta") {
+        cluster_env<> env(two_functions(), {.control_interval_s = 5, .actions = action_kind::replica_delta});
+        static_cast<void>(env.reset(1));
+        const std::vector<double> action{1, -1};
+        static_cast<void>(env.step(action));
+        CHECK(env.simulation().replicas(0) == 3);
+        CHECK(env.simulation().replicas(1) == 0);
+        const std::vector<double> nan_action{std::numeric_limits<double>::quiet_NaN(), 100};
+        static_cast<void>(env.step(nan_action));
+        CHECK(env.simulation().replicas(0) == 3);
+        CHECK(env.simulation().replicas(1) == 10);  // clamped to max_replicas
+    }
+    SUBCASE("replica count") {
+        cluster_env<> env(two_functions(), {.actions = action_kind::replica_count});
+        static_cast<void>(env.reset(1));
+        static_cast<void>(env.step(std::vector<double>{5, 7}));
+        CHECK(env.simulation().replicas(0) == 5);
+        CHECK(env.simulation().replicas(1) == 7);
+    }
+    SUBCASE("CPU and memory limit deltas") {
+        cluster_env<> cpu(two_functions(), {.actions = action_kind::cpu_limit_delta});
+        static_cast<void>(cpu.reset(1));
+        const double before = cpu.simulation().cpu_limit(0);
+        const auto r = cpu.step(std::vector<double>{0.5, 0});
+        CHECK(cpu.simulation().cpu_limit(0) == doctest::Approx(before + 0.5));
+        CHECK(r.info[0].cpu_limit == doctest::Approx(before + 0.5));
+        cluster_env<> mem(two_functions(), {.actions = action_kind::memory_limit_delta});
+        static_cast<void>(mem.reset(1));
+        const double mb = mem.simulation().memory_limit_mb(1);
+        static_cast<void>(mem.step(std::vector<double>{0, 64}));
+        CHECK(mem.simulation().memory_limit_mb(1) == doctest::Approx(mb + 64));
+    }
+}
+
+TEST_CASE("cluster_env: truncated after episode_steps, never terminated, and info carries the raw metrics") {
+    cluster_env<> env(two_functions(), {.control_interval_s = 2, .episode_steps = 3});
+    static_cast<void>(env.reset(9));
+    const std::vector<double> hold{0, 0};
+    for (int i = 1; i <= 3; ++i) {
+        const auto r = env.step(hold);
+        CHECK_FALSE(r.terminated);
+        CHECK(r.truncated == (i == 3));
+        CHECK(r.info.size() == 2);
+        CHECK(r.info[0].interval_s == 2);
+        CHECK(r.info[0].arrivals > 0);
+    }
+    CHECK_THROWS_WITH_AS(static_cast<void>(env.step(std::vector<double>{0})), doctest::Contains("1 action values for 2"),
+                         rlscale::error);
+}
+
+TEST_CASE("basic_reward: SCARLET's form, worked by hand") {
+    std::vector<function_metrics> m(2);
+    const std::vector<function_context> c{{.slo_s = 1.0}, {.slo_s = 2.0}};
+    m[0].latency.p90 = 0.5;  // ratio 0.5
+    m[1].latency.p90 = 0.5;  // ratio 0.25
+    CHECK(basic_reward{}(m, c) == doctest::Approx(1 - std::pow(0.375, 0.4)));
+    m[1].latency.p90 = 2.5;  // violates its 2 s SLO
+    CHECK(basic_reward{}(m, c) == -1);
+    m[1].latency.p90 = 0.5;
+    m[0].drops = 1;
+    CHECK(basic_reward{}(m, c) == -1);
+}
+
+TEST_CASE("basic_encoder never emits a non-finite value") {
+    function_metrics m;
+    m.latency.p90 = std::numeric_limits<double>::infinity();
+    m.cpu_utilization = std::numeric_limits<double>::quiet_NaN();
+    m.interval_s = 0;
+    std::vector<float> out(basic_encoder::size());
+    basic_encoder::encode(m, {.slo_s = 1, .max_replicas = 0}, out);
+    for (float x : out) CHECK(std::isfinite(x));
+}
+
+TEST_CASE("cluster_env: bad settings are rejected with the field named") {
+    CHECK_THROWS_WITH_AS(cluster_env<>(two_functions(), {.control_interval_s = 0}),
+                         doctest::Contains("env.control_interval_s"), rlscale::config_error);
+    CHECK_THROWS_WITH_AS(cluster_env<>(two_functions(), {.episode_steps = 0}), doctest::Contains("env.episode_steps"),
+                         rlscale::config_error);
+    CHECK_THROWS_WITH_AS(cluster_env<>(two_functions(), {.contexts = {function_context{}}}),
+                         doctest::Contains("env.contexts"), rlscale::config_error);
+}
