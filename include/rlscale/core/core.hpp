@@ -4,4 +4,6 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/random.hpp>
+#include <rlscale/core/scaling.hpp>
