@@ -1,0 +1,54 @@
+#pragma once
+
+#include <rlscale/core/concepts.hpp>
+#include <rlscale/core/error.hpp>
+#include <rlscale/policy/input_check.hpp>
+
+#include <cmath>
+#include <string>
+
+namespace rlscale {
+
+/// ENSURE's square-root staffing rule: with R = λ·E[S]/concurrency the
+/// offered load in replicas, run ⌈R + c·√R⌉ replicas. The √R term is the
+/// headroom that keeps the waiting probability roughly constant as the load
+/// grows (Halfin–Whitt).
+struct ensure_config {
+    double service_time_s = 0.1;  ///< E[S]: mean service time of one request, seconds
+    double concurrency = 1;       ///< requests one replica serves at once
+    double c = 1.0;               ///< headroom coefficient
+
+    void validate() const {
+        const auto positive = [](const char* f, double v) {
+            if (!(std::isfinite(v) && v > 0)) throw config_error(std::string("ensure_config.") + f, "must be finite and > 0, got " + std::to_string(v));
+        };
+        positive("service_time_s", service_time_s);
+        positive("concurrency", concurrency);
+        if (!(std::isfinite(c) && c >= 0)) throw config_error("ensure_config.c", "must be finite and >= 0, got " + std::to_string(c));
+    }
+};
+
+/// The ENSURE baseline: λ is the interval's arrival rate.
+class ensure_policy {
+public:
+    explicit ensure_policy(ensure_config config = {}) : config_((config.validate(), config)) {}
+
+    [[nodiscard]] bool ready() const noexcept { return true; }
+    [[nodiscard]] const ensure_config& config() const noexcept { return config_; }
+
+    decision decide(const function_metrics& m, const scaling_state& s) const noexcept {
+        if (!(m.interval_s > 0) || !std::isfinite(m.interval_s)) {
+            return hold(s, "ensure: no interval");
+        }
+        const double lambda = static_cast<double>(m.arrivals) / m.interval_s;
+        const double r = lambda * config_.service_time_s / config_.concurrency;
+        const int n = saturating_ceil(r + config_.c * std::sqrt(r));
+        return {.replicas = replica_bounds::of(s).clamp(n), .source = decision_source::policy, .reason = "ensure: R + c·√R"};
+    }
+
+private:
+    ensure_config config_;
+};
+static_assert(policy<ensure_policy>);
+
+}  // namespace rlscale

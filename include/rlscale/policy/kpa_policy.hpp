@@ -1,0 +1,136 @@
+#pragma once
+
+#include <rlscale/core/concepts.hpp>
+#include <rlscale/core/error.hpp>
+#include <rlscale/policy/input_check.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace rlscale {
+
+/// Knative Pod Autoscaler settings, with Knative's defaults
+/// (knative/serving pkg/autoscaler/config; ../shared/reference).
+struct kpa_config {
+    double container_concurrency = 100;  ///< requests one replica serves at once
+    double target_utilization = 0.7;     ///< share of the concurrency to aim for
+    double stable_window_s = 60;         ///< averaging window of the stable mode
+    double panic_window_fraction = 0.1;  ///< panic window as a share of the stable window (6 s)
+    double panic_threshold = 2.0;        ///< panic when panic-desired / ready ≥ this (200 %)
+    double max_scale_up_rate = 1000;     ///< at most ⌈rate × ready⌉ replicas per decision
+    double max_scale_down_rate = 2;      ///< at least ⌊ready / rate⌋ replicas per decision
+    std::size_t max_samples = 4096;      ///< concurrency samples kept (sized at construction)
+
+    void validate() const {
+        const auto positive = [](const char* f, double v) {
+            if (!(std::isfinite(v) && v > 0)) {
+                throw config_error(std::string("kpa_config.") + f, "must be finite and > 0, got " + std::to_string(v));
+            }
+        };
+        positive("container_concurrency", container_concurrency);
+        positive("target_utilization", target_utilization);
+        positive("stable_window_s", stable_window_s);
+        positive("panic_window_fraction", panic_window_fraction);
+        positive("panic_threshold", panic_threshold);
+        positive("max_scale_up_rate", max_scale_up_rate);
+        positive("max_scale_down_rate", max_scale_down_rate);
+        if (max_samples < 2) throw config_error("kpa_config.max_samples", "must be >= 2");
+    }
+};
+
+/// The KPA baseline. Its metric is the average concurrency (requests in the
+/// system) per tick, estimated by Little's law as throughput × mean latency,
+/// or, when nothing completed, the requests queued and in service at the
+/// tick's end. Stable and panic averages are taken over the samples inside
+/// each window; desired counts are ⌈average / target⌉ within [⌊ready/down⌋,
+/// ⌈up × ready⌉]; in panic the count never decreases, and panic ends after a
+/// whole stable window below the threshold.
+class kpa_policy {
+public:
+    explicit kpa_policy(kpa_config config = {}) : config_((config.validate(), config)) {
+        times_.resize(config_.max_samples);
+        values_.resize(config_.max_samples);
+    }
+
+    [[nodiscard]] bool ready() const noexcept { return true; }
+    [[nodiscard]] bool in_panic() const noexcept { return panicking_; }
+
+    decision decide(const function_metrics& m, const scaling_state& s) noexcept {
+        const double now = s.time_s;
+        if (!std::isfinite(now)) {
+            return hold(s, "kpa: clock is not finite");
+        }
+        double concurrency = static_cast<double>(m.queue_length + m.in_service);
+        if (m.completions > 0 && std::isfinite(m.latency_mean_s) && std::isfinite(m.throughput_rps)) {
+            concurrency = m.throughput_rps * m.latency_mean_s;
+        }
+        if (!(std::isfinite(concurrency) && concurrency >= 0)) {
+            return hold(s, "kpa: invalid concurrency");
+        }
+        push(now, concurrency);
+        const double stable = average_since(now - config_.stable_window_s);
+        const double panic = average_since(now - config_.stable_window_s * config_.panic_window_fraction);
+        const double target = std::max(0.01, config_.container_concurrency * config_.target_utilization);
+        const double ready = std::max(1.0, static_cast<double>(m.ready_replicas));
+        const double max_up = std::ceil(config_.max_scale_up_rate * ready);
+        const double max_down = std::floor(ready / config_.max_scale_down_rate);
+        const double stable_desired = std::clamp(std::ceil(stable / target), max_down, max_up);
+        const double panic_desired = std::clamp(std::ceil(panic / target), max_down, max_up);
+
+        if (panic_desired / ready >= config_.panic_threshold) {
+            panicking_ = true;
+            panic_since_ = now;
+        } else if (panicking_ && now - panic_since_ >= config_.stable_window_s) {
+            panicking_ = false;
+        }
+        double desired = stable_desired;
+        if (panicking_) {
+            desired = std::max(panic_desired, last_panic_desired_);
+            last_panic_desired_ = desired;
+        } else {
+            last_panic_desired_ = 0;
+        }
+        const int n = saturating_ceil(desired);
+        return {.replicas = replica_bounds::of(s).clamp(n),
+                .source = decision_source::policy,
+                .reason = panicking_ ? "kpa: panic" : "kpa: stable"};
+    }
+
+private:
+    void push(double t, double v) noexcept {
+        times_[head_] = t;
+        values_[head_] = v;
+        head_ = (head_ + 1) % times_.size();
+        count_ = std::min(count_ + 1, times_.size());
+    }
+
+    /// Mean of the samples taken after `since` (at least the newest one).
+    [[nodiscard]] double average_since(double since) const noexcept {
+        double sum = 0;
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < count_; ++i) {
+            const std::size_t k = (head_ + times_.size() - 1 - i) % times_.size();
+            if (i > 0 && times_[k] <= since) {
+                break;
+            }
+            sum += values_[k];
+            ++n;
+        }
+        return n > 0 ? sum / static_cast<double>(n) : 0.0;
+    }
+
+    kpa_config config_;
+    std::vector<double> times_;
+    std::vector<double> values_;
+    std::size_t head_ = 0;
+    std::size_t count_ = 0;
+    bool panicking_ = false;
+    double panic_since_ = 0;
+    double last_panic_desired_ = 0;
+};
+static_assert(policy<kpa_policy>);
+
+}  // namespace rlscale

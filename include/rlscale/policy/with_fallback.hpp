@@ -1,0 +1,45 @@
+#pragma once
+
+#include <rlscale/core/concepts.hpp>
+#include <rlscale/policy/input_check.hpp>
+
+#include <utility>
+
+namespace rlscale {
+
+/// Uses `Backup` whenever `Primary` is not ready, or holds (it saw input it
+/// could not use, or failed). The backup's decision is marked
+/// decision_source::fallback; if the backup holds too, the result holds.
+template <policy Primary, policy Backup>
+class with_fallback {
+public:
+    with_fallback(Primary primary, Backup backup) : primary_(std::move(primary)), backup_(std::move(backup)) {}
+
+    /// Ready when either can decide.
+    [[nodiscard]] bool ready() const noexcept { return primary_.ready() || backup_.ready(); }
+    [[nodiscard]] Primary& primary() noexcept { return primary_; }
+    [[nodiscard]] Backup& backup() noexcept { return backup_; }
+
+    decision decide(const function_metrics& m, const scaling_state& s) noexcept {
+        if (primary_.ready()) {
+            const decision d = primary_.decide(m, s);
+            if (d.source != decision_source::hold) {
+                return d;
+            }
+        }
+        if (!backup_.ready()) {
+            return hold(s, "fallback: neither policy could decide");
+        }
+        decision d = backup_.decide(m, s);
+        if (d.source == decision_source::policy) {
+            d.source = decision_source::fallback;
+        }
+        return d;
+    }
+
+private:
+    Primary primary_;
+    Backup backup_;
+};
+
+}  // namespace rlscale

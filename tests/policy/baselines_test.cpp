@@ -1,0 +1,101 @@
+#include <rlscale/policy/ensure_policy.hpp>
+#include <rlscale/policy/kpa_policy.hpp>
+#include <rlscale/policy/static_policy.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+using namespace rlscale;
+
+namespace {
+function_metrics interval(double seconds, std::uint64_t arrivals) {
+    function_metrics m;
+    m.interval_s = seconds;
+    m.arrivals = arrivals;
+    return m;
+}
+}  // namespace
+
+TEST_CASE("static_policy returns its count within bounds") {
+    const scaling_state s{.replicas = 1, .min_replicas = 2, .max_replicas = 6};
+    CHECK(static_policy{.replicas = 4}.decide({}, s).replicas == 4);
+    CHECK(static_policy{.replicas = 9}.decide({}, s).replicas == 6);
+    CHECK(static_policy{.replicas = 0}.decide({}, s).replicas == 2);
+}
+
+TEST_CASE("ensure_policy: ⌈R + c·√R⌉ with R = λ·E[S]/concurrency, worked by hand") {
+    const scaling_state s{.replicas = 1, .min_replicas = 0, .max_replicas = 100};
+    // λ = 1000/10 = 100 req/s, E[S] = 0.1 s, concurrency 1: R = 10; 10 + 1.5·√10 = 14.74 → 15
+    ensure_policy p({.service_time_s = 0.1, .concurrency = 1, .c = 1.5});
+    CHECK(p.decide(interval(10, 1000), s).replicas == 15);
+    // concurrency 4: R = 2.5; 2.5 + 1.5·1.581 = 4.87 → 5
+    ensure_policy q({.service_time_s = 0.1, .concurrency = 4, .c = 1.5});
+    CHECK(q.decide(interval(10, 1000), s).replicas == 5);
+    CHECK(q.decide(interval(10, 0), s).replicas == 0);
+    CHECK(q.decide(interval(0, 10), s).source == decision_source::hold);
+    CHECK_THROWS_WITH_AS(ensure_policy({.service_time_s = 0}), doctest::Contains("ensure_config.service_time_s"),
+                         config_error);
+}
+
+TEST_CASE("kpa_policy: stable mode sizes for the windowed concurrency, bounded by the scale-down rate") {
+    kpa_policy kpa({.container_concurrency = 10, .target_utilization = 0.5});  // target 5 in flight per replica
+    scaling_state s{.replicas = 4, .min_replicas = 1, .max_replicas = 100, .time_s = 0};
+    function_metrics m = interval(2, 100);
+    m.ready_replicas = 4;
+    m.completions = 100;
+    m.throughput_rps = 50;
+    m.latency_mean_s = 0.4;  // Little: 20 in flight → ⌈20/5⌉ = 4
+    auto d = kpa.decide(m, s);
+    CHECK(d.replicas == 4);
+    CHECK_FALSE(kpa.in_panic());
+    // Load vanishes: desired 0, but at most halving per decision: ⌊4/2⌋ = 2.
+    m.throughput_rps = 0;
+    m.completions = 0;
+    m.latency_mean_s = std::nan("");
+    for (int i = 1; i <= 40; ++i) {
+        s.time_s = 2.0 * i;
+        d = kpa.decide(m, s);
+    }
+    CHECK(d.replicas == 2);  // floor(ready 4 / 2) while ready stays 4
+}
+
+TEST_CASE("kpa_policy: a burst triggers panic, which never scales down and ends after a stable window") {
+    kpa_policy kpa({.container_concurrency = 10, .target_utilization = 1.0, .stable_window_s = 60});
+    scaling_state s{.replicas = 2, .min_replicas = 1, .max_replicas = 1000};
+    function_metrics m = interval(2, 0);
+    m.ready_replicas = 2;
+    m.completions = 1;
+    m.throughput_rps = 10;
+    m.latency_mean_s = 1.0;  // 10 in flight
+    for (int i = 0; i < 30; ++i) {
+        s.time_s = 2.0 * i;
+        static_cast<void>(kpa.decide(m, s));
+    }
+    CHECK_FALSE(kpa.in_panic());
+    m.throughput_rps = 100;  // a burst: 100 in flight
+    s.time_s = 60;
+    // Panic window (54, 60]: samples 10, 10, 100 → 40 in flight → ⌈40/10⌉ = 4,
+    // and 4 / ready 2 ≥ 200 %: panic.
+    auto d = kpa.decide(m, s);
+    CHECK(kpa.in_panic());
+    CHECK(d.replicas == 4);
+    CHECK(d.reason == "kpa: panic");
+    m.throughput_rps = 10;  // load back to normal
+    s.time_s = 62;
+    CHECK(kpa.decide(m, s).replicas == 4);  // window (56, 62]: 10, 100, 10 → 4
+    s.time_s = 64;
+    CHECK(kpa.decide(m, s).replicas == 4);  // (58, 64]: 100, 10, 10 → 4, panic renewed at 64
+    s.time_s = 66;
+    d = kpa.decide(m, s);  // (60, 66]: 10, 10, 10 → 1, but panic never scales down
+    CHECK(d.replicas == 4);
+    CHECK(kpa.in_panic());
+    for (int i = 0; i < 40; ++i) {  // panic ends a stable window (60 s) after 64
+        s.time_s = 68.0 + 2.0 * i;
+        d = kpa.decide(m, s);
+    }
+    CHECK_FALSE(kpa.in_panic());
+    CHECK(d.replicas == 1);  // stable: ⌈10/10⌉
+    CHECK_THROWS_WITH_AS(kpa_policy({.panic_threshold = 0}), doctest::Contains("kpa_config.panic_threshold"),
+                         config_error);
+}
