@@ -86,7 +86,7 @@ TEST_CASE("cluster_env: truncated after episode_steps, never terminated, and inf
 
 TEST_CASE("basic_reward: SCARLET's form, worked by hand") {
     std::vector<function_metrics> m(2);
-    const std::vector<function_context> c{{.slo_s = 1.0}, {.slo_s = 2.0}};
+    const std::vector<rlscale::scaling_state> c{{.slo = {.latency_s = 1.0}}, {.slo = {.latency_s = 2.0}}};
     m[0].latency.p90 = 0.5;  // ratio 0.5
     m[1].latency.p90 = 0.5;  // ratio 0.25
     CHECK(basic_reward{}(m, c) == doctest::Approx(1 - std::pow(0.375, 0.4)));
@@ -97,13 +97,21 @@ TEST_CASE("basic_reward: SCARLET's form, worked by hand") {
     CHECK(basic_reward{}(m, c) == -1);
 }
 
-TEST_CASE("basic_encoder never emits a non-finite value") {
+TEST_CASE("basic_encoder refuses non-finite or negative inputs by name and otherwise emits finite values") {
     function_metrics m;
+    m.interval_s = 15;
+    m.completions = 3;
     m.latency.p90 = std::numeric_limits<double>::infinity();
-    m.cpu_utilization = std::numeric_limits<double>::quiet_NaN();
-    m.interval_s = 0;
-    std::vector<float> out(basic_encoder::size());
-    basic_encoder::encode(m, {.slo_s = 1, .max_replicas = 0}, out);
+    std::vector<float> out(basic_encoder::size(), -7.0F);
+    auto status = basic_encoder::encode(m, {.max_replicas = 0}, out);
+    CHECK_FALSE(status.ok);
+    CHECK(status.field == "latency");
+    m.latency.p90 = 0.2;
+    m.cpu_utilization = -1;
+    CHECK(basic_encoder::encode(m, {}, out).field == "cpu_utilization");
+    m.cpu_utilization = 0.5;
+    status = basic_encoder::encode(m, {.max_replicas = 0}, out);
+    CHECK(status.ok);
     for (float x : out) CHECK(std::isfinite(x));
 }
 
@@ -112,6 +120,6 @@ TEST_CASE("cluster_env: bad settings are rejected with the field named") {
                          doctest::Contains("env.control_interval_s"), rlscale::config_error);
     CHECK_THROWS_WITH_AS(cluster_env<>(two_functions(), {.episode_steps = 0}), doctest::Contains("env.episode_steps"),
                          rlscale::config_error);
-    CHECK_THROWS_WITH_AS(cluster_env<>(two_functions(), {.contexts = {function_context{}}}),
-                         doctest::Contains("env.contexts"), rlscale::config_error);
+    CHECK_THROWS_WITH_AS(cluster_env<>(two_functions(), {.functions = {rlscale::scaling_state{}}}),
+                         doctest::Contains("env.functions"), rlscale::config_error);
 }

@@ -40,4 +40,16 @@ struct function_metrics {
     double replica_seconds = 0;          ///< ∫ (ready + starting + draining) replicas dt: what the function paid for
 };
 
+/// The latency statistic an SLO names: 0.5, 0.9, 0.95, 0.99 or 0.999 pick
+/// that percentile, 0 the mean; any other value picks the nearest percentile
+/// above it. NaN when nothing completed.
+[[nodiscard]] inline double latency_at(const function_metrics& m, double percentile) noexcept {
+    if (percentile <= 0) return m.latency_mean_s;
+    if (percentile <= 0.5) return m.latency.p50;
+    if (percentile <= 0.9) return m.latency.p90;
+    if (percentile <= 0.95) return m.latency.p95;
+    if (percentile <= 0.99) return m.latency.p99;
+    return m.latency.p999;
+}
+
 }  // namespace rlscale

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/sim/cluster.hpp>
@@ -21,56 +22,46 @@
 
 namespace rlscale::sim {
 
-/// What an encoder or reward may know about one function besides its metrics.
-struct function_context {
-    double slo_s = 1;           ///< latency SLO
-    int max_replicas = 1;       ///< upper bound of the replica count
-    double target_rps = 0;      ///< arrival rate the function is provisioned for (0 = unknown)
-};
-
-/// Encodes one function's metrics into `size()` floats.
-template <typename E>
-concept function_encoder = requires(const E& e, const function_metrics& m, const function_context& c, std::span<float> out) {
-    { e.size() } -> std::convertible_to<std::size_t>;
-    e.encode(m, c, out);
-};
-
-/// Scores an interval from every function's metrics (a joint reward), or
-/// from one function's (pass a span of one, for per-agent rewards).
-template <typename R>
-concept metrics_reward = requires(const R& r, std::span<const function_metrics> m, std::span<const function_context> c) {
-    { r(m, c) } -> std::convertible_to<double>;
-};
-
-/// A small default encoder: replicas / max, CPU utilisation, p90 / SLO
-/// (capped at 4, 0 when nothing completed), arrival rate / target (capped at
-/// 4; 0 without a target), queue length / 100 (capped at 4). Every value is
-/// finite whatever the metrics hold.
+/// A small default encoder: replicas / max, CPU utilisation, latency at the
+/// SLO's statistic / SLO (capped at 4, 0 when nothing completed), arrival
+/// rate / target (capped at 4; 0 without a target), queue length / 100
+/// (capped at 4). Refuses non-finite or negative inputs by name.
 struct basic_encoder {
     [[nodiscard]] static constexpr std::size_t size() noexcept { return 5; }
-    static void encode(const function_metrics& m, const function_context& c, std::span<float> out) noexcept {
-        const auto finite_or = [](double x, double fallback) { return std::isfinite(x) ? x : fallback; };
+    static encode_status encode(const function_metrics& m, const scaling_state& s, std::span<float> out) noexcept {
+        const double latency = latency_at(m, s.slo.percentile);
+        if (!(std::isfinite(m.cpu_utilization) && m.cpu_utilization >= 0)) {
+            return encode_status::invalid("cpu_utilization", m.cpu_utilization);
+        }
+        if (m.completions > 0 && !(std::isfinite(latency) && latency >= 0)) {
+            return encode_status::invalid("latency", latency);
+        }
+        if (!(std::isfinite(m.interval_s) && m.interval_s > 0)) {
+            return encode_status::invalid("interval_s", m.interval_s);
+        }
         const auto cap = [](double x) { return std::clamp(x, 0.0, 4.0); };
-        const double rate = m.interval_s > 0 ? static_cast<double>(m.arrivals) / m.interval_s : 0;
-        out[0] = static_cast<float>(static_cast<double>(m.ready_replicas + m.starting_replicas) / std::max(1, c.max_replicas));
-        out[1] = static_cast<float>(cap(finite_or(m.cpu_utilization, 0)));
-        out[2] = static_cast<float>(cap(finite_or(m.latency.p90 / c.slo_s, 0)));
-        out[3] = static_cast<float>(c.target_rps > 0 ? cap(rate / c.target_rps) : 0.0);
+        const double rate = static_cast<double>(m.arrivals) / m.interval_s;
+        out[0] = static_cast<float>(static_cast<double>(m.ready_replicas + m.starting_replicas) /
+                                    std::max(1, s.max_replicas));
+        out[1] = static_cast<float>(cap(m.cpu_utilization));
+        out[2] = static_cast<float>(m.completions > 0 && s.slo.latency_s > 0 ? cap(latency / s.slo.latency_s) : 0.0);
+        out[3] = static_cast<float>(s.slo.target_rps > 0 ? cap(rate / s.slo.target_rps) : 0.0);
         out[4] = static_cast<float>(cap(m.queue_length / 100.0));
+        return encode_status::valid();
     }
 };
-static_assert(function_encoder<basic_encoder>);
+static_assert(encoder<basic_encoder>);
 
 /// A small default reward in SCARLET's form (seed 000, §4): −1 if any
-/// function's p90 latency exceeds its SLO or it dropped requests, otherwise
-/// 1 − (mean p90/SLO)^0.4. A function that completed nothing and dropped
-/// nothing counts as meeting its SLO with ratio 0.
+/// function's latency at its SLO statistic exceeds the SLO or it dropped
+/// requests, otherwise 1 − (mean latency/SLO)^0.4. A function that completed
+/// nothing and dropped nothing counts as meeting its SLO with ratio 0.
 struct basic_reward {
-    double operator()(std::span<const function_metrics> m, std::span<const function_context> c) const noexcept {
+    double operator()(std::span<const function_metrics> m, std::span<const scaling_state> s) const noexcept {
         double ratio_sum = 0;
         for (std::size_t i = 0; i < m.size(); ++i) {
-            const double p90 = m[i].latency.p90;
-            const double ratio = std::isfinite(p90) ? p90 / c[i].slo_s : 0.0;
+            const double latency = latency_at(m[i], s[i].slo.percentile);
+            const double ratio = std::isfinite(latency) ? latency / s[i].slo.latency_s : 0.0;
             if (ratio > 1 || m[i].drops > 0) {
                 return -1;
             }
@@ -79,7 +70,7 @@ struct basic_reward {
         return 1 - std::pow(ratio_sum / static_cast<double>(m.size()), 0.4);
     }
 };
-static_assert(metrics_reward<basic_reward>);
+static_assert(reward<basic_reward>);
 
 /// How step() reads its action vector (one value per function).
 enum class action_kind {
@@ -94,12 +85,13 @@ struct env_config {
     double control_interval_s = 15;                  ///< simulated seconds per step
     int episode_steps = 200;                         ///< steps until `truncated`
     action_kind actions = action_kind::replica_delta;  ///< meaning of the action vector
-    std::vector<function_context> contexts;          ///< per function; empty = SLO from the profile, max from the config
+    std::vector<scaling_state> functions;            ///< per function (bounds, SLO); empty = SLO at p90 from the profile, bounds 0..max_replicas
 };
 
 /// The result of one step; spans view the environment's own buffers.
 struct step_result {
-    std::span<const float> observation;  ///< every function's encoding, concatenated
+    std::span<const float> observation;  ///< every function's encoding, concatenated (zeros where an encoder refused its input)
+    bool observation_valid = true;       ///< every encoder accepted its input
     double reward = 0;                   ///< the joint reward
     bool terminated = false;             ///< never: autoscaling is a continuing task
     bool truncated = false;              ///< the episode reached episode_steps
@@ -109,7 +101,7 @@ struct step_result {
 /// The joint environment over all functions (SCARLET's setting). Agent views
 /// for a multi-agent setting (SIMPPO) read one function's slice of the
 /// observation with `observation_of` and score it with `reward_of`.
-template <function_encoder Encoder = basic_encoder, metrics_reward Reward = basic_reward>
+template <encoder Encoder = basic_encoder, reward Reward = basic_reward>
 class cluster_env {
 public:
     cluster_env(cluster_config config, env_config env, Encoder encoder = {}, Reward reward = {})
@@ -122,14 +114,16 @@ public:
         if (env_.episode_steps < 1) {
             throw config_error("env.episode_steps", "must be >= 1, got " + std::to_string(env_.episode_steps));
         }
-        if (env_.contexts.empty()) {
+        if (env_.functions.empty()) {
             for (const auto& f : sim_.config().functions) {
-                env_.contexts.push_back({.slo_s = f.profile.slo_s, .max_replicas = f.max_replicas});
+                env_.functions.push_back({.replicas = f.initial_replicas, .min_replicas = 0, .max_replicas = f.max_replicas,
+                                          .cpu_limit = f.profile.cpu_limit, .memory_limit_mb = f.profile.memory_mb,
+                                          .slo = {.latency_s = f.profile.slo_s, .percentile = 0.9}});
             }
-        } else if (env_.contexts.size() != sim_.function_count()) {
-            throw config_error("env.contexts", "has " + std::to_string(env_.contexts.size()) +
-                                                   " entries, the cluster has " +
-                                                   std::to_string(sim_.function_count()) + " functions");
+        } else if (env_.functions.size() != sim_.function_count()) {
+            throw config_error("env.functions", "has " + std::to_string(env_.functions.size()) +
+                                                    " entries, the cluster has " +
+                                                    std::to_string(sim_.function_count()) + " functions");
         }
     }
 
@@ -172,7 +166,8 @@ public:
         encode_all();
         ++steps_;
         return {.observation = observation_,
-                .reward = reward_(std::span<const function_metrics>(metrics_), env_.contexts),
+                .observation_valid = observation_valid_,
+                .reward = reward_(std::span<const function_metrics>(metrics_), std::span<const scaling_state>(env_.functions)),
                 .terminated = false,
                 .truncated = steps_ >= env_.episode_steps,
                 .info = metrics_};
@@ -183,17 +178,29 @@ public:
         return std::span<const float>(observation_).subspan(f * encoder_.size(), encoder_.size());
     }
 
+    /// Each function's scaling state as the encoders last saw it.
+    [[nodiscard]] std::span<const scaling_state> states() const noexcept { return env_.functions; }
+
     /// Function f's own reward for the last interval (an agent's reward).
     [[nodiscard]] double reward_of(std::size_t f) const noexcept {
         return reward_(std::span<const function_metrics>(metrics_).subspan(f, 1),
-                       std::span<const function_context>(env_.contexts).subspan(f, 1));
+                       std::span<const scaling_state>(env_.functions).subspan(f, 1));
     }
 
 private:
     void encode_all() noexcept {
-        for (std::size_t f = 0; f < function_count(); ++f) {
-            encoder_.encode(metrics_[f], env_.contexts[f],
-                            std::span<float>(observation_).subspan(f * encoder_.size(), encoder_.size()));
+        observation_valid_ = true;
+        for (std::uint32_t f = 0; f < function_count(); ++f) {
+            scaling_state& s = env_.functions[f];
+            s.replicas = sim_.replicas(f);
+            s.cpu_limit = sim_.cpu_limit(f);
+            s.memory_limit_mb = sim_.memory_limit_mb(f);
+            s.time_s = sim_.now();
+            const auto slice = std::span<float>(observation_).subspan(f * encoder_.size(), encoder_.size());
+            if (!encoder_.encode(metrics_[f], s, slice)) {
+                std::fill(slice.begin(), slice.end(), 0.0F);
+                observation_valid_ = false;
+            }
         }
     }
 
@@ -204,6 +211,7 @@ private:
     std::vector<function_metrics> metrics_;
     std::vector<float> observation_;
     int steps_ = 0;
+    bool observation_valid_ = true;
 };
 
 }  // namespace rlscale::sim
