@@ -1,0 +1,322 @@
+#pragma once
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/random.hpp>
+#include <rlscale/nn/adam.hpp>
+#include <rlscale/nn/init.hpp>
+#include <rlscale/nn/mlp.hpp>
+#include <rlscale/nn/target_update.hpp>
+#include <rlscale/rl/exploration.hpp>
+#include <rlscale/rl/replay_buffer.hpp>
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace rlscale::rl {
+
+/// Hyperparameters of the DQN updater.
+struct dqn_config {
+    std::vector<Eigen::Index> hidden = {128, 128};  ///< hidden layer widths (ReLU)
+    double gamma = 0.99;                   ///< discount factor γ
+    double tau = 0.005;                    ///< Polyak coefficient of the target network, each update
+    nn::adam_config adam = nn::adam_config::scarlet();  ///< optimiser (lr 1e-4)
+    std::size_t batch_size = 128;          ///< transitions per update
+    std::size_t replay_capacity = 1'000'000;  ///< replay buffer size
+    std::size_t learning_starts = 128;     ///< transitions stored before the first update
+    std::size_t train_frequency = 1;       ///< environment steps per update
+    double huber_beta = 1.0;               ///< SmoothL1 β of the TD loss
+    double grad_clip_value = 100;          ///< clamp each gradient element to ±this (0 = off)
+    double grad_clip_norm = 0;             ///< rescale the gradient to at most this L2 norm (0 = off)
+    bool double_dqn = false;               ///< pick a' with the online network, value it with the target
+    exponential_epsilon epsilon = exponential_epsilon::scarlet();  ///< exploration schedule
+
+    /// SCARLET §4.4 and Table 4: 2×128 ReLU, Adam lr 1e-4, γ 0.99, τ 0.005,
+    /// replay 10^6, ε 0.9 decaying with constant 150; batch 128, Huber (β 1)
+    /// and gradient elements clamped to ±100 as in the reference DQN it builds on.
+    [[nodiscard]] static dqn_config scarlet() { return {}; }
+
+    void validate() const {
+        if (hidden.empty()) throw config_error("dqn_config.hidden", "needs at least one hidden layer");
+        for (std::size_t i = 0; i < hidden.size(); ++i) {
+            if (hidden[i] < 1) {
+                throw config_error("dqn_config.hidden[" + std::to_string(i) + "]", "must be >= 1, got " + std::to_string(hidden[i]));
+            }
+        }
+        if (!(gamma >= 0 && gamma <= 1)) throw config_error("dqn_config.gamma", "must be in [0, 1], got " + std::to_string(gamma));
+        if (!(tau > 0 && tau <= 1)) throw config_error("dqn_config.tau", "must be in (0, 1], got " + std::to_string(tau));
+        adam.validate();
+        if (batch_size < 1) throw config_error("dqn_config.batch_size", "must be >= 1, got 0");
+        if (replay_capacity < batch_size) {
+            throw config_error("dqn_config.replay_capacity", "must be >= batch_size (" + std::to_string(batch_size) + "), got " +
+                                                                 std::to_string(replay_capacity));
+        }
+        if (train_frequency < 1) throw config_error("dqn_config.train_frequency", "must be >= 1, got 0");
+        if (!(huber_beta > 0 && std::isfinite(huber_beta))) {
+            throw config_error("dqn_config.huber_beta", "must be finite and > 0, got " + std::to_string(huber_beta));
+        }
+        if (!(grad_clip_value >= 0 && std::isfinite(grad_clip_value))) {
+            throw config_error("dqn_config.grad_clip_value", "must be finite and >= 0, got " + std::to_string(grad_clip_value));
+        }
+        if (!(grad_clip_norm >= 0 && std::isfinite(grad_clip_norm))) {
+            throw config_error("dqn_config.grad_clip_norm", "must be finite and >= 0, got " + std::to_string(grad_clip_norm));
+        }
+        epsilon.validate();
+    }
+};
+
+/// The shape of a Q network's output: `heads` groups of `actions_per_head`
+/// Q-values. A joint action space is one head over every combination
+/// (SCARLET: 3^N); a factored one has one head per function, each with its
+/// own actions, trained with its own TD target on the shared reward.
+struct q_layout {
+    std::size_t heads = 1;
+    std::size_t actions_per_head = 3;
+
+    [[nodiscard]] std::size_t outputs() const noexcept { return heads * actions_per_head; }
+    void validate() const {
+        if (heads < 1) throw config_error("q_layout.heads", "must be >= 1, got 0");
+        if (actions_per_head < 1) throw config_error("q_layout.actions_per_head", "must be >= 1, got 0");
+    }
+};
+
+/// Greedy action per head from a Q vector laid out as in q_layout (ties go
+/// to the lowest index). Writes one index per head into `out`.
+template <typename Derived>
+void argmax_per_head(const Eigen::MatrixBase<Derived>& q, q_layout layout, std::span<std::int32_t> out) noexcept {
+    for (std::size_t h = 0; h < layout.heads; ++h) {
+        const Eigen::Index base = static_cast<Eigen::Index>(h * layout.actions_per_head);
+        Eigen::Index best = 0;
+        for (Eigen::Index a = 1; a < static_cast<Eigen::Index>(layout.actions_per_head); ++a) {
+            if (q(base + a) > q(base + best)) best = a;
+        }
+        out[h] = static_cast<std::int32_t>(best);
+    }
+}
+
+/// What one update did.
+struct dqn_update_stats {
+    double loss = 0;            ///< mean Huber loss over the batch and heads
+    double grad_norm = 0;       ///< gradient L2 norm before clipping
+    double mean_q = 0;          ///< mean Q of the chosen actions
+    bool applied = true;        ///< false when the gradient was not finite and the step was skipped
+};
+
+/// Deep Q-learning (Mnih et al.; as SCARLET uses it): an online and a target
+/// network, experience replay, TD targets from the target network (or, with
+/// `double_dqn`, the online network's choice valued by the target), Huber
+/// loss, Adam, gradient clipping and a Polyak update of the target after
+/// every gradient step. All storage is allocated at construction; acting,
+/// storing and updating allocate nothing.
+template <typename T = float>
+class dqn {
+public:
+    using network = nn::mlp<T>;
+    using vector = typename network::vector;
+    using matrix = typename network::matrix;
+
+    /// Builds and initialises (PyTorch's nn.Linear default) both networks
+    /// from `seed`. Throws config_error for a bad configuration.
+    dqn(std::size_t observation_size, q_layout layout, dqn_config config, std::uint64_t seed)
+        : config_((config.validate(), layout.validate(), std::move(config))),
+          layout_(layout),
+          gen_(seed),
+          online_(make_layers(observation_size, layout, config_.hidden)),
+          target_(online_.layers()),
+          optimizer_(online_.parameter_count(), config_.adam),
+          grad_(online_),
+          replay_(config_.replay_capacity, observation_size, layout.heads),
+          batch_(observation_size, layout.heads, config_.batch_size),
+          online_batch_(online_, static_cast<Eigen::Index>(config_.batch_size)),
+          next_batch_(online_, static_cast<Eigen::Index>(config_.batch_size)),
+          target_batch_(target_, static_cast<Eigen::Index>(config_.batch_size)),
+          act_buffer_(online_),
+          dq_(matrix::Zero(static_cast<Eigen::Index>(layout.outputs()), static_cast<Eigen::Index>(config_.batch_size))) {
+        online_.initialize(nn::init_scheme::torch_default, gen_);
+        nn::hard_update(target_, online_);
+    }
+
+    [[nodiscard]] const dqn_config& config() const noexcept { return config_; }
+    [[nodiscard]] q_layout layout() const noexcept { return layout_; }
+    [[nodiscard]] std::size_t observation_size() const noexcept { return replay_.observation_size(); }
+    [[nodiscard]] const network& online() const noexcept { return online_; }
+    [[nodiscard]] network& online() noexcept { return online_; }
+    [[nodiscard]] const network& target() const noexcept { return target_; }
+    [[nodiscard]] network& target() noexcept { return target_; }
+    [[nodiscard]] nn::adam<T>& optimizer() noexcept { return optimizer_; }
+    [[nodiscard]] const replay_buffer<T>& replay() const noexcept { return replay_; }
+    /// Environment steps observed so far (drives ε and the update schedule).
+    [[nodiscard]] std::uint64_t steps() const noexcept { return steps_; }
+    /// Gradient steps taken so far.
+    [[nodiscard]] std::uint64_t updates() const noexcept { return updates_; }
+    /// ε at the current step.
+    [[nodiscard]] double epsilon() const noexcept { return config_.epsilon(steps_); }
+
+    /// The greedy action per head for `observation` (one index per head into `out`).
+    void greedy(std::span<const T> observation, std::span<std::int32_t> out) {
+        check_observation(observation);
+        check_action_span(out);
+        const auto q = online_.forward(Eigen::Map<const vector>(observation.data(), static_cast<Eigen::Index>(observation.size())),
+                                       act_buffer_);
+        argmax_per_head(q, layout_, out);
+    }
+
+    /// ε-greedy: with probability ε(steps) a uniformly random action per
+    /// head (each head explores independently), else the greedy one.
+    void explore(std::span<const T> observation, std::span<std::int32_t> out) {
+        check_action_span(out);
+        const double eps = epsilon();
+        greedy(observation, out);
+        for (std::size_t h = 0; h < layout_.heads; ++h) {
+            if (uniform01(gen_) < eps) out[h] = static_cast<std::int32_t>(uniform_index(gen_, layout_.actions_per_head));
+        }
+    }
+
+    /// Stores one transition and, on schedule, takes a gradient step.
+    /// Returns true when an update ran (its figures in last_update()).
+    bool observe(std::span<const T> observation, std::span<const std::int32_t> action, double reward,
+                 std::span<const T> next_observation, bool terminated, bool truncated = false) {
+        for (std::size_t h = 0; h < action.size() && h < layout_.heads; ++h) {
+            if (static_cast<std::size_t>(action[h]) >= layout_.actions_per_head) {
+                throw error("dqn::observe: action[" + std::to_string(h) + "] is " + std::to_string(action[h]) + ", the head has " +
+                            std::to_string(layout_.actions_per_head) + " actions");
+            }
+        }
+        replay_.push(observation, action, reward, next_observation, terminated, truncated);
+        ++steps_;
+        if (replay_.size() >= std::max(config_.learning_starts, config_.batch_size) && steps_ % config_.train_frequency == 0) {
+            last_ = update();
+            return true;
+        }
+        return false;
+    }
+
+    /// One gradient step on a minibatch sampled from the replay buffer.
+    dqn_update_stats update() {
+        const std::size_t n = config_.batch_size;
+        replay_.sample(n, gen_, batch_);
+        const auto ni = static_cast<Eigen::Index>(n);
+        const auto A = static_cast<Eigen::Index>(layout_.actions_per_head);
+        const auto H = static_cast<Eigen::Index>(layout_.heads);
+
+        // Targets: y = r + γ·(1 − terminated)·max_a' Q_target(s', a') per head.
+        const auto q_next_target = target_.forward_batch(batch_.next_observations.leftCols(ni), target_batch_);
+        const T* q_next_online = nullptr;
+        if (config_.double_dqn) {
+            q_next_online = online_.forward_batch(batch_.next_observations.leftCols(ni), next_batch_).data();
+        }
+        const auto q = online_.forward_batch(batch_.observations.leftCols(ni), online_batch_);
+
+        dq_.leftCols(ni).setZero();
+        const T scale = T(1) / static_cast<T>(n * layout_.heads);
+        const auto beta = static_cast<T>(config_.huber_beta);
+        const auto gamma = static_cast<T>(config_.gamma);
+        double loss = 0;
+        double sum_q = 0;
+        for (Eigen::Index j = 0; j < ni; ++j) {
+            for (Eigen::Index h = 0; h < H; ++h) {
+                const Eigen::Index base = h * A;
+                T next = 0;
+                if (config_.double_dqn) {
+                    const T* col = q_next_online + j * q.rows();
+                    Eigen::Index best = 0;
+                    for (Eigen::Index a = 1; a < A; ++a) {
+                        if (col[base + a] > col[base + best]) best = a;
+                    }
+                    next = q_next_target(base + best, j);
+                } else {
+                    next = q_next_target(base, j);
+                    for (Eigen::Index a = 1; a < A; ++a) next = std::max(next, q_next_target(base + a, j));
+                }
+                const T y = batch_.rewards(j) + gamma * (T(1) - batch_.terminated(j)) * next;
+                const Eigen::Index row = base + batch_.actions(h, j);
+                const T d = q(row, j) - y;
+                sum_q += static_cast<double>(q(row, j));
+                if (std::abs(d) < beta) {
+                    loss += static_cast<double>(T(0.5) * d * d / beta);
+                    dq_(row, j) = d / beta * scale;
+                } else {
+                    loss += static_cast<double>(std::abs(d) - T(0.5) * beta);
+                    dq_(row, j) = (d > 0 ? T(1) : T(-1)) * scale;
+                }
+            }
+        }
+        online_.backward(online_batch_, dq_.leftCols(ni), grad_);
+        auto g = grad_.values();
+        dqn_update_stats stats;
+        stats.loss = loss / static_cast<double>(n * layout_.heads);
+        stats.mean_q = sum_q / static_cast<double>(n * layout_.heads);
+        stats.grad_norm = static_cast<double>(g.norm());
+        if (!std::isfinite(stats.grad_norm)) {
+            stats.applied = false;  // keep the networks as they were
+            return stats;
+        }
+        if (config_.grad_clip_value > 0) {
+            const auto c = static_cast<T>(config_.grad_clip_value);
+            g = g.cwiseMax(-c).cwiseMin(c);
+        }
+        if (config_.grad_clip_norm > 0) {
+            const auto c = static_cast<T>(config_.grad_clip_norm);
+            const T norm = g.norm();
+            if (norm > c) g *= c / (norm + T(1e-6));
+        }
+        optimizer_.step(online_.parameters(), g);
+        nn::soft_update(target_, online_, static_cast<T>(config_.tau));
+        ++updates_;
+        return stats;
+    }
+
+    /// Figures of the last update observe() ran.
+    [[nodiscard]] const dqn_update_stats& last_update() const noexcept { return last_; }
+
+private:
+    static std::vector<nn::layer_spec> make_layers(std::size_t in, q_layout layout, const std::vector<Eigen::Index>& hidden) {
+        if (in < 1) throw config_error("dqn.observation_size", "must be >= 1, got 0");
+        std::vector<nn::layer_spec> layers;
+        Eigen::Index prev = static_cast<Eigen::Index>(in);
+        for (const Eigen::Index w : hidden) {
+            layers.push_back({prev, w, nn::activation::relu});
+            prev = w;
+        }
+        layers.push_back({prev, static_cast<Eigen::Index>(layout.outputs()), nn::activation::identity});
+        return layers;
+    }
+    void check_observation(std::span<const T> observation) const {
+        if (observation.size() != replay_.observation_size()) {
+            throw error("dqn: observation has " + std::to_string(observation.size()) + " values, expected " +
+                        std::to_string(replay_.observation_size()));
+        }
+    }
+    void check_action_span(std::span<std::int32_t> out) const {
+        if (out.size() != layout_.heads) {
+            throw error("dqn: action span has " + std::to_string(out.size()) + " entries, expected " + std::to_string(layout_.heads));
+        }
+    }
+
+    dqn_config config_;
+    q_layout layout_;
+    rng gen_;
+    network online_;
+    network target_;
+    nn::adam<T> optimizer_;
+    typename network::gradient grad_;
+    replay_buffer<T> replay_;
+    replay_batch<T> batch_;
+    typename network::batch_buffer online_batch_;
+    typename network::batch_buffer next_batch_;
+    typename network::batch_buffer target_batch_;
+    typename network::inference_buffer act_buffer_;
+    matrix dq_;
+    std::uint64_t steps_ = 0;
+    std::uint64_t updates_ = 0;
+    dqn_update_stats last_;
+};
+
+}  // namespace rlscale::rl

@@ -1,0 +1,200 @@
+#pragma once
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/random.hpp>
+
+#include <Eigen/Core>
+#include <xtensor/xtensor.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace rlscale::rl {
+
+/// One minibatch drawn from a replay_buffer, laid out for mlp::forward_batch:
+/// column j of `observations` and `next_observations` is transition j.
+/// Sized once (observation size × batch capacity); sampling fills the
+/// leading `size` columns and allocates nothing.
+template <typename T = float>
+struct replay_batch {
+    using matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+    using index_matrix = Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic>;
+    using vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+
+    replay_batch(std::size_t observation_size, std::size_t action_size, std::size_t capacity)
+        : observations(static_cast<Eigen::Index>(observation_size), static_cast<Eigen::Index>(capacity)),
+          next_observations(static_cast<Eigen::Index>(observation_size), static_cast<Eigen::Index>(capacity)),
+          actions(static_cast<Eigen::Index>(action_size), static_cast<Eigen::Index>(capacity)),
+          rewards(static_cast<Eigen::Index>(capacity)),
+          terminated(static_cast<Eigen::Index>(capacity)),
+          truncated(static_cast<Eigen::Index>(capacity)) {}
+
+    [[nodiscard]] std::size_t capacity() const noexcept { return static_cast<std::size_t>(observations.cols()); }
+
+    matrix observations;       ///< observation_size × capacity
+    matrix next_observations;  ///< observation_size × capacity
+    index_matrix actions;      ///< action_size × capacity: one index per action head
+    vector rewards;            ///< capacity
+    vector terminated;         ///< 1 where the episode ended in a terminal state (no bootstrap), else 0
+    vector truncated;          ///< 1 where the episode was cut short (bootstrap still applies), else 0
+    std::size_t size = 0;      ///< transitions in the leading columns
+};
+
+/// A uniform experience-replay ring buffer: (state, action, reward, next
+/// state, terminated, truncated). All storage is allocated at construction
+/// (xtensor arrays, one row per transition); push() overwrites the oldest
+/// transition once full; sample() draws uniformly with replacement using the
+/// generator it is given. Neither allocates.
+///
+/// The action is one index per head: a single index for a joint action
+/// space, one per function for a factored one.
+template <typename T = float>
+class replay_buffer {
+public:
+    using batch = replay_batch<T>;
+
+    /// Throws config_error for a zero capacity or size, or capacity above 10^8.
+    replay_buffer(std::size_t capacity, std::size_t observation_size, std::size_t action_size = 1)
+        : capacity_(checked("replay_buffer.capacity", capacity, 100'000'000)),
+          observation_size_(checked("replay_buffer.observation_size", observation_size, 1u << 20)),
+          action_size_(checked("replay_buffer.action_size", action_size, 1u << 10)),
+          observations_(shape2{capacity, observation_size}),
+          next_observations_(shape2{capacity, observation_size}),
+          actions_(shape2{capacity, action_size}),
+          rewards_(shape1{capacity}),
+          flags_(shape1{capacity}) {}
+
+    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+    [[nodiscard]] bool full() const noexcept { return size_ == capacity_; }
+    [[nodiscard]] std::size_t observation_size() const noexcept { return observation_size_; }
+    [[nodiscard]] std::size_t action_size() const noexcept { return action_size_; }
+    /// Transitions pushed since construction or clear(), including overwritten ones.
+    [[nodiscard]] std::uint64_t pushed() const noexcept { return pushed_; }
+
+    /// Stores one transition, overwriting the oldest when full. Throws
+    /// rlscale::error naming the field for a wrong size, a negative action or
+    /// a non-finite value, and then stores nothing.
+    void push(std::span<const T> observation, std::span<const std::int32_t> action, double reward,
+              std::span<const T> next_observation, bool terminated, bool truncated = false) {
+        check_size("observation", observation.size(), observation_size_);
+        check_size("next_observation", next_observation.size(), observation_size_);
+        check_size("action", action.size(), action_size_);
+        check_finite("observation", observation);
+        check_finite("next_observation", next_observation);
+        for (std::size_t i = 0; i < action.size(); ++i) {
+            if (action[i] < 0) {
+                throw error("replay_buffer.push: action[" + std::to_string(i) + "] is " + std::to_string(action[i]) +
+                            ", must be >= 0");
+            }
+        }
+        if (!std::isfinite(reward)) throw error("replay_buffer.push: reward is " + std::to_string(reward) + ", must be finite");
+        const std::size_t row = next_;
+        for (std::size_t i = 0; i < observation_size_; ++i) {
+            observations_(row, i) = observation[i];
+            next_observations_(row, i) = next_observation[i];
+        }
+        for (std::size_t i = 0; i < action_size_; ++i) actions_(row, i) = action[i];
+        rewards_(row) = static_cast<T>(reward);
+        flags_(row) = static_cast<std::uint8_t>((terminated ? 1u : 0u) | (truncated ? 2u : 0u));
+        next_ = next_ + 1 == capacity_ ? 0 : next_ + 1;
+        if (size_ < capacity_) ++size_;
+        ++pushed_;
+    }
+
+    /// Convenience for a single action index.
+    void push(std::span<const T> observation, std::int32_t action, double reward, std::span<const T> next_observation,
+              bool terminated, bool truncated = false) {
+        push(observation, std::span<const std::int32_t>(&action, 1), reward, next_observation, terminated, truncated);
+    }
+
+    /// Draws `n` transitions uniformly with replacement into `out`'s leading
+    /// columns. Throws rlscale::error if the buffer is empty, `n` exceeds the
+    /// batch's capacity or the batch was sized for other shapes.
+    template <std::uniform_random_bit_generator Gen>
+    void sample(std::size_t n, Gen& gen, batch& out) const {
+        if (size_ == 0) throw error("replay_buffer.sample: the buffer is empty");
+        if (n > out.capacity()) {
+            throw error("replay_buffer.sample: batch of " + std::to_string(n) + " exceeds the batch capacity " +
+                        std::to_string(out.capacity()));
+        }
+        if (static_cast<std::size_t>(out.observations.rows()) != observation_size_ ||
+            static_cast<std::size_t>(out.actions.rows()) != action_size_) {
+            throw error("replay_buffer.sample: the batch was sized for other observation or action sizes");
+        }
+        for (std::size_t j = 0; j < n; ++j) {
+            const auto row = static_cast<std::size_t>(uniform_index(gen, size_));
+            copy_row(row, j, out);
+        }
+        out.size = n;
+    }
+
+    /// Copies transition `i` (0 = oldest still stored) into column `column` of `out`.
+    void get(std::size_t i, std::size_t column, batch& out) const {
+        if (i >= size_) throw error("replay_buffer.get: index " + std::to_string(i) + " >= size " + std::to_string(size_));
+        if (column >= out.capacity()) throw error("replay_buffer.get: column " + std::to_string(column) + " beyond the batch");
+        copy_row((oldest() + i) % capacity_, column, out);
+    }
+
+    /// Forgets every transition (storage is kept).
+    void clear() noexcept { size_ = next_ = 0, pushed_ = 0; }
+
+private:
+    using shape1 = std::array<std::size_t, 1>;
+    using shape2 = std::array<std::size_t, 2>;
+
+    static std::size_t checked(const char* field, std::size_t v, std::size_t max) {
+        if (v == 0 || v > max) {
+            throw config_error(field, "must be in [1, " + std::to_string(max) + "], got " + std::to_string(v));
+        }
+        return v;
+    }
+    static void check_size(const char* field, std::size_t got, std::size_t want) {
+        if (got != want) {
+            throw error(std::string("replay_buffer.push: ") + field + " has " + std::to_string(got) + " values, expected " +
+                        std::to_string(want));
+        }
+    }
+    static void check_finite(const char* field, std::span<const T> v) {
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            if (!std::isfinite(v[i])) {
+                throw error(std::string("replay_buffer.push: ") + field + "[" + std::to_string(i) + "] is " +
+                            std::to_string(v[i]) + ", must be finite");
+            }
+        }
+    }
+    [[nodiscard]] std::size_t oldest() const noexcept { return size_ < capacity_ ? 0 : next_; }
+
+    void copy_row(std::size_t row, std::size_t j, batch& out) const noexcept {
+        const auto col = static_cast<Eigen::Index>(j);
+        const T* obs = &observations_(row, 0);
+        const T* next = &next_observations_(row, 0);
+        for (std::size_t i = 0; i < observation_size_; ++i) {
+            out.observations(static_cast<Eigen::Index>(i), col) = obs[i];
+            out.next_observations(static_cast<Eigen::Index>(i), col) = next[i];
+        }
+        for (std::size_t i = 0; i < action_size_; ++i) out.actions(static_cast<Eigen::Index>(i), col) = actions_(row, i);
+        out.rewards(col) = rewards_(row);
+        out.terminated(col) = (flags_(row) & 1u) != 0 ? T(1) : T(0);
+        out.truncated(col) = (flags_(row) & 2u) != 0 ? T(1) : T(0);
+    }
+
+    std::size_t capacity_;
+    std::size_t observation_size_;
+    std::size_t action_size_;
+    xt::xtensor<T, 2> observations_;
+    xt::xtensor<T, 2> next_observations_;
+    xt::xtensor<std::int32_t, 2> actions_;
+    xt::xtensor<T, 1> rewards_;
+    xt::xtensor<std::uint8_t, 1> flags_;
+    std::size_t next_ = 0;
+    std::size_t size_ = 0;
+    std::uint64_t pushed_ = 0;
+};
+
+}  // namespace rlscale::rl

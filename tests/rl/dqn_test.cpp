@@ -1,0 +1,232 @@
+#include <rlscale/rl/dqn.hpp>
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <vector>
+
+using namespace rlscale;
+using namespace rlscale::rl;
+
+namespace {
+
+/// A corridor of `n` cells, start in cell `start`. Actions: 0 = left,
+/// 1 = right. Leaving through the left end pays 0.1, through the right end
+/// 1.0 (both terminal); each other step pays 0. A myopic agent goes left;
+/// with γ = 0.9 going right is optimal from every cell of a corridor of 6.
+struct corridor {
+    int n = 6;
+    int start = 2;
+    int cell = 2;
+    int t = 0;
+
+    std::array<float, 6> observe() const {
+        std::array<float, 6> o{};
+        o[static_cast<std::size_t>(cell)] = 1;
+        return o;
+    }
+    struct result {
+        double reward;
+        bool terminated;
+        bool truncated;
+    };
+    result step(int action) {
+        ++t;
+        if (action == 0) {
+            if (cell == 0) return {0.1, true, false};
+            --cell;
+        } else {
+            if (cell == n - 1) return {1.0, true, false};
+            ++cell;
+        }
+        return {0.0, false, t >= 30};
+    }
+};
+
+dqn_config small_config(bool double_dqn) {
+    dqn_config c;
+    c.hidden = {32, 32};
+    c.gamma = 0.9;
+    c.tau = 0.01;
+    c.adam.lr = 1e-3;
+    c.batch_size = 32;
+    c.replay_capacity = 10'000;
+    c.learning_starts = 64;
+    c.epsilon = {.start = 1.0, .end = 0.05, .decay = 500};
+    c.double_dqn = double_dqn;
+    return c;
+}
+
+/// Trains for `steps` environment steps; returns the greedy action per cell.
+std::array<int, 6> train_corridor(std::uint64_t seed, bool double_dqn, int steps) {
+    dqn<float> agent(6, {.heads = 1, .actions_per_head = 2}, small_config(double_dqn), seed);
+    rng start_gen(seed + 100);
+    corridor env;
+    env.cell = env.start = static_cast<int>(uniform_index(start_gen, 6));
+    std::array<std::int32_t, 1> a{};
+    for (int s = 0; s < steps; ++s) {
+        const auto o = env.observe();
+        agent.explore(o, a);
+        const auto r = env.step(a[0]);
+        const auto next = env.observe();
+        agent.observe(o, a, r.reward, next, r.terminated, r.truncated);
+        if (r.terminated || r.truncated) {
+            env.cell = static_cast<int>(uniform_index(start_gen, 6));
+            env.t = 0;
+        }
+    }
+    std::array<int, 6> policy{};
+    for (int c = 0; c < 6; ++c) {
+        std::array<float, 6> o{};
+        o[static_cast<std::size_t>(c)] = 1;
+        agent.greedy(o, a);
+        policy[static_cast<std::size_t>(c)] = a[0];
+    }
+    return policy;
+}
+
+}  // namespace
+
+TEST_CASE("dqn learns the optimal corridor policy for 5 of 5 seeds within 4000 steps") {
+    for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+        CAPTURE(seed);
+        const auto policy = train_corridor(seed, false, 4000);
+        for (int c = 0; c < 6; ++c) {
+            CAPTURE(c);
+            CHECK(policy[static_cast<std::size_t>(c)] == 1);
+        }
+    }
+}
+
+TEST_CASE("double dqn learns the optimal corridor policy for 5 of 5 seeds within 4000 steps") {
+    for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+        CAPTURE(seed);
+        const auto policy = train_corridor(seed, true, 4000);
+        for (int c = 0; c < 6; ++c) CHECK(policy[static_cast<std::size_t>(c)] == 1);
+    }
+}
+
+TEST_CASE("one dqn update: Huber TD loss against the target network, one Adam step, Polyak target") {
+    dqn_config c = small_config(false);
+    c.hidden = {4};
+    c.batch_size = 1;
+    c.replay_capacity = 1;
+    c.learning_starts = 1;
+    c.grad_clip_value = 0;
+    c.tau = 0.25;
+    dqn<double> agent(2, {.heads = 1, .actions_per_head = 3}, c, 11);
+    // make the target differ from the online network
+    agent.target().parameters() *= 0.5;
+    const nn::mlp<double> online_before = agent.online();
+    const nn::mlp<double> target_before = agent.target();
+
+    const std::array<double, 2> s{0.3, -0.7};
+    const std::array<double, 2> s2{-0.2, 0.9};
+    const std::int32_t action = 2;
+    const double reward = 0.4;
+    const Eigen::Vector2d x(s[0], s[1]);
+    const Eigen::Vector2d x2(s2[0], s2[1]);
+    const Eigen::VectorXd q = online_before.predict(x);
+    const Eigen::VectorXd q2 = target_before.predict(x2);
+    const double y = reward + 0.9 * q2.maxCoeff();
+    const double d = q(action) - y;
+    const double expected_loss = std::abs(d) < 1 ? 0.5 * d * d : std::abs(d) - 0.5;
+
+    REQUIRE(agent.observe(s, std::span<const std::int32_t>(&action, 1), reward, s2, false));
+    CHECK(agent.last_update().loss == doctest::Approx(expected_loss).epsilon(1e-12));
+    CHECK(agent.last_update().mean_q == doctest::Approx(q(action)).epsilon(1e-12));
+
+    // Adam's first step moves every parameter with a non-zero gradient by lr
+    // against the gradient's sign (m̂ / √v̂ = g / |g|, up to ε).
+    nn::mlp<double> probe = online_before;
+    nn::mlp<double>::batch_buffer buf(probe, 1);
+    nn::mlp<double>::gradient g(probe);
+    (void)probe.forward_batch(x, buf);
+    Eigen::VectorXd dq = Eigen::VectorXd::Zero(3);
+    dq(action) = std::abs(d) < 1 ? d : (d > 0 ? 1 : -1);
+    probe.backward(buf, dq, g);
+    const auto after = agent.online().parameters();
+    for (Eigen::Index i = 0; i < after.size(); ++i) {
+        const double gi = g.values()(i);
+        const double step = after(i) - online_before.parameters()(i);
+        if (std::abs(gi) > 1e-9) {
+            CHECK(step == doctest::Approx(-1e-3 * (gi > 0 ? 1 : -1)).epsilon(1e-3));
+        } else {
+            CHECK(std::abs(step) < 1e-6);
+        }
+    }
+    const Eigen::VectorXd polyak = 0.25 * agent.online().parameters() + 0.75 * target_before.parameters();
+    CHECK((agent.target().parameters() - polyak).cwiseAbs().maxCoeff() < 1e-12);
+}
+
+TEST_CASE("dqn terminal transitions do not bootstrap") {
+    dqn_config c = small_config(false);
+    c.hidden = {4};
+    c.batch_size = 1;
+    c.replay_capacity = 1;
+    c.learning_starts = 1;
+    dqn<double> agent(2, {.heads = 1, .actions_per_head = 2}, c, 5);
+    const std::array<double, 2> s{0.5, 0.5};
+    const std::int32_t action = 0;
+    const double q = agent.online().predict(Eigen::Vector2d(0.5, 0.5))(0);
+    const double d = q - 2.0;  // y = r only
+    REQUIRE(agent.observe(s, std::span<const std::int32_t>(&action, 1), 2.0, s, true));
+    CHECK(agent.last_update().loss == doctest::Approx(std::abs(d) < 1 ? 0.5 * d * d : std::abs(d) - 0.5).epsilon(1e-12));
+}
+
+TEST_CASE("factored heads: each head learns its own best action from a shared reward") {
+    // Two heads of 3 actions; the reward is 1 for head 0 choosing 2 plus 1
+    // for head 1 choosing 0, one-step episodes from a constant state.
+    dqn_config c = small_config(false);
+    c.epsilon = {.start = 1.0, .end = 0.1, .decay = 300};
+    dqn<float> agent(1, {.heads = 2, .actions_per_head = 3}, c, 3);
+    const std::array<float, 1> s{1.0F};
+    std::array<std::int32_t, 2> a{};
+    for (int t = 0; t < 1500; ++t) {
+        agent.explore(s, a);
+        const double r = (a[0] == 2 ? 1.0 : 0.0) + (a[1] == 0 ? 1.0 : 0.0);
+        agent.observe(s, a, r, s, true);
+    }
+    agent.greedy(s, a);
+    CHECK(a[0] == 2);
+    CHECK(a[1] == 0);
+}
+
+TEST_CASE("dqn is deterministic for a seed") {
+    const auto run = [](std::uint64_t seed) {
+        dqn<float> agent(6, {.heads = 1, .actions_per_head = 2}, small_config(false), seed);
+        corridor env;
+        std::array<std::int32_t, 1> a{};
+        for (int s = 0; s < 300; ++s) {
+            const auto o = env.observe();
+            agent.explore(o, a);
+            const auto r = env.step(a[0]);
+            agent.observe(o, a, r.reward, env.observe(), r.terminated, r.truncated);
+            if (r.terminated || r.truncated) env = corridor{};
+        }
+        return Eigen::VectorXf(agent.online().parameters());
+    };
+    CHECK(run(9) == run(9));
+    CHECK(run(9) != run(10));
+}
+
+TEST_CASE("dqn rejects bad configuration and input naming the field") {
+    dqn_config c;
+    c.gamma = 1.5;
+    CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.gamma"), config_error);
+    c = dqn_config{};
+    c.replay_capacity = 10;
+    CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.replay_capacity"), config_error);
+    c = dqn_config{};
+    c.replay_capacity = 1000;
+    dqn<float> agent(2, {.heads = 1, .actions_per_head = 3}, c, 1);
+    const std::array<float, 2> s{0, 0};
+    const std::array<float, 3> wrong{0, 0, 0};
+    std::array<std::int32_t, 1> a{};
+    CHECK_THROWS_WITH_AS(agent.greedy(wrong, a), doctest::Contains("observation has 3"), error);
+    const std::int32_t bad = 3;
+    CHECK_THROWS_WITH_AS(agent.observe(s, std::span<const std::int32_t>(&bad, 1), 0, s, false), doctest::Contains("action[0] is 3"),
+                         error);
+    CHECK(agent.replay().empty());
+}
