@@ -1,0 +1,165 @@
+// hpa_policy::decide: the simulator's path into the HPA, one CPU utilisation
+// metric over the ready replicas of a function_metrics sample.
+
+#include <rlscale/policy/hpa_policy.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <limits>
+
+using namespace rlscale;
+
+namespace {
+
+function_metrics cpu_sample(double utilization, std::uint32_t ready, std::uint32_t starting = 0, std::uint32_t pending = 0) {
+    function_metrics m;
+    m.interval_s = 15;
+    m.cpu_utilization = utilization;
+    m.cpu_limit = 1.0;
+    m.ready_replicas = ready;
+    m.starting_replicas = starting;
+    m.pending_replicas = pending;
+    return m;
+}
+
+scaling_state at(int replicas, double time_s = 0, int min = 1, int max = 10) {
+    scaling_state s;
+    s.replicas = replicas;
+    s.min_replicas = min;
+    s.max_replicas = max;
+    s.time_s = time_s;
+    return s;
+}
+
+constexpr double k_nan = std::numeric_limits<double>::quiet_NaN();
+constexpr double k_inf = std::numeric_limits<double>::infinity();
+
+}  // namespace
+
+TEST_CASE("hpa decide scales on CPU utilisation over the ready replicas") {
+    hpa_policy hpa(hpa_config::cpu_utilization(50));
+    CHECK(hpa.ready());
+    const decision d = hpa.decide(cpu_sample(0.9, 4), at(4));
+    CHECK(d.replicas == 8);  // ⌈0.9 / 0.5 × 4⌉ = ⌈7.2⌉
+    CHECK(d.source == decision_source::policy);
+    CHECK(d.reason == "hpa: scale up");
+}
+
+TEST_CASE("hpa decide keeps the count within the tolerance") {
+    hpa_policy hpa(hpa_config::cpu_utilization(50));
+    const decision d = hpa.decide(cpu_sample(0.54, 4), at(4));  // ratio 1.08
+    CHECK(d.replicas == 4);
+    CHECK(d.source == decision_source::policy);
+    CHECK(d.reason == "hpa: no change");
+}
+
+TEST_CASE("hpa decide counts starting and pending replicas at zero on a scale-up") {
+    // Two ready replicas at 100 % of a 50 % target want 4; with two more
+    // starting (or pending) counted at 0 % the ratio is 1.0: no change.
+    hpa_policy starting(hpa_config::cpu_utilization(50));
+    CHECK(starting.decide(cpu_sample(1.0, 2, 2, 0), at(4)).replicas == 4);
+    hpa_policy pending(hpa_config::cpu_utilization(50));
+    CHECK(pending.decide(cpu_sample(1.0, 2, 0, 2), at(4)).replicas == 4);
+    // Without them, the ready pods alone decide.
+    hpa_policy alone(hpa_config::cpu_utilization(50));
+    CHECK(alone.decide(cpu_sample(1.0, 2), at(2)).replicas == 4);
+}
+
+TEST_CASE("hpa decide scales down only after the stabilisation window") {
+    hpa_policy hpa(hpa_config::cpu_utilization(50));
+    // The first sync remembers the current count (4) as a recommendation.
+    CHECK(hpa.decide(cpu_sample(0.1, 4), at(4, 0)).replicas == 4);
+    CHECK(hpa.decide(cpu_sample(0.1, 4), at(4, 15)).replicas == 4);
+    CHECK(hpa.decide(cpu_sample(0.1, 4), at(4, 300)).replicas == 4);
+    CHECK(hpa.decide(cpu_sample(0.1, 4), at(4, 301)).replicas == 1);  // ⌈0.2 × 4⌉
+}
+
+TEST_CASE("hpa decide applies the behavior rate limits") {
+    hpa_config c = hpa_config::cpu_utilization(50);
+    c.behavior = hpa_behavior{};
+    hpa_policy hpa(c);
+    // Wants ⌈6 × 2⌉ = 12; the default rules allow max(2 + 4, 2 × 2) per 15 s.
+    CHECK(hpa.decide(cpu_sample(3.0, 2), at(2, 0)).replicas == 6);
+}
+
+TEST_CASE("hpa decide holds on NaN or infinite or negative inputs") {
+    hpa_policy hpa(hpa_config::cpu_utilization(50));
+    for (const double bad : {k_nan, k_inf, -k_inf, -0.5}) {
+        CAPTURE(bad);
+        const decision d = hpa.decide(cpu_sample(bad, 4), at(4));
+        CHECK(d.replicas == 4);
+        CHECK(d.source == decision_source::hold);
+    }
+    function_metrics m = cpu_sample(0.9, 4);
+    m.cpu_limit = k_nan;
+    CHECK(hpa.decide(m, at(4)).source == decision_source::hold);
+    m = cpu_sample(0.9, 4);
+    m.cpu_limit = -1;
+    CHECK(hpa.decide(m, at(4)).source == decision_source::hold);
+    scaling_state s = at(4);
+    s.cpu_limit = k_nan;
+    CHECK(hpa.decide(cpu_sample(0.9, 4), s).source == decision_source::hold);
+    CHECK(hpa.decide(cpu_sample(0.9, 4), at(4, k_nan)).source == decision_source::hold);
+    CHECK(hpa.decide(cpu_sample(0.9, 4), at(4, k_inf)).source == decision_source::hold);
+    // A hold keeps the count, brought within the bounds.
+    CHECK(hpa.decide(cpu_sample(k_nan, 4), at(40)).replicas == 10);
+}
+
+TEST_CASE("hpa decide holds when no replica reports a usable sample") {
+    hpa_policy hpa(hpa_config::cpu_utilization(50));
+    const decision none = hpa.decide(cpu_sample(0.9, 0), at(3));
+    CHECK(none.replicas == 3);
+    CHECK(none.source == decision_source::hold);
+    const decision starting_only = hpa.decide(cpu_sample(0.9, 0, 2), at(3));
+    CHECK(starting_only.replicas == 3);
+    CHECK(starting_only.source == decision_source::hold);
+    CHECK(hpa.last_evaluation().metrics_failed);
+}
+
+TEST_CASE("hpa decide stays within the bounds") {
+    hpa_policy hpa(hpa_config::cpu_utilization(50));
+    CHECK(hpa.decide(cpu_sample(0.5, 15), at(15)).replicas == 10);  // current above max
+    CHECK(hpa.decide(cpu_sample(0.5, 1), at(1, 0, 3, 10)).replicas == 3);  // current below min
+    const decision zero = hpa.decide(cpu_sample(0.9, 0), at(0, 0, 1, 10));  // target at zero: Kubernetes leaves it
+    CHECK(zero.replicas == 1);
+    CHECK(zero.source == decision_source::hold);
+    hpa_policy huge(hpa_config::cpu_utilization(50));
+    const decision d = huge.decide(cpu_sample(1e300, 4), at(4));
+    CHECK(d.replicas >= 1);
+    CHECK(d.replicas <= 10);
+    hpa_policy small(hpa_config::cpu_utilization(50));
+    CHECK(small.decide(cpu_sample(1e-300, 4), at(4, 0, 0, 10)).replicas <= 4);
+}
+
+TEST_CASE("hpa decide holds beyond max_pods and uses the state's CPU limit when the sample has none") {
+    hpa_config c = hpa_config::cpu_utilization(50);
+    c.max_pods = 4;
+    hpa_policy few(c);
+    CHECK(few.decide(cpu_sample(0.9, 5), at(5)).source == decision_source::hold);
+    hpa_policy hpa(hpa_config::cpu_utilization(50));
+    function_metrics m = cpu_sample(0.9, 4);
+    m.cpu_limit = 0;
+    scaling_state s = at(4);
+    s.cpu_limit = 2.0;
+    CHECK(hpa.decide(m, s).replicas == 8);
+}
+
+TEST_CASE("hpa config validation names the field") {
+    hpa_config c = hpa_config::cpu_utilization(50);
+    c.tolerance = 1.5;
+    CHECK_THROWS_WITH_AS(hpa_policy{c}, doctest::Contains("hpa_config.tolerance"), config_error);
+    c = hpa_config::cpu_utilization(0);
+    CHECK_THROWS_WITH_AS(hpa_policy{c}, doctest::Contains("hpa_config.metrics[0].average_utilization"), config_error);
+    c = hpa_config{};
+    c.behavior = hpa_behavior{};
+    c.behavior->scale_up.policies.clear();
+    CHECK_THROWS_WITH_AS(hpa_policy{c}, doctest::Contains("hpa_config.behavior.scale_up.policies"), config_error);
+    c = hpa_config{};
+    c.max_replicas = 0;
+    CHECK_THROWS_AS(hpa_policy{c}, config_error);
+    // No metric given: CPU at 80 %.
+    const hpa_policy defaulted{hpa_config{}};
+    REQUIRE(defaulted.config().metrics.size() == 1);
+    CHECK(defaulted.config().metrics[0].average_utilization == 80);
+}
