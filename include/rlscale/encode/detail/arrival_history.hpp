@@ -1,0 +1,85 @@
+#pragma once
+
+/// The previous interval's arrival rate AR_{t-1} that the stateful encoders
+/// (simppo_encoder, firm_encoder) need for the arrival-rate change.
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/function_metrics.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rlscale::detail {
+
+/// The interval's arrival rate AR = arrivals / interval_s, requests/s, when
+/// `interval_s` is finite and > 0 and the rate finite; else none.
+[[nodiscard]] inline std::optional<double> arrival_rate(const function_metrics& m) noexcept {
+    if (!(std::isfinite(m.interval_s) && m.interval_s > 0)) return std::nullopt;
+    const double rate = static_cast<double>(m.arrivals) / m.interval_s;
+    if (!std::isfinite(rate)) return std::nullopt;
+    return rate;
+}
+
+/// AR_{t-1} of `functions()` functions, encoded in a fixed round-robin
+/// order: the k-th call of an encoder's three-argument `encode` is function
+/// k mod functions(). With one function per encoder (the default) that is
+/// simply "the previous call". With N, one encoder serves a joint
+/// environment that encodes functions 0..N-1 in that order at every tick
+/// (sim::cluster_env does). A slot also forgets its rate when the controller
+/// clock `scaling_state::time_s` goes back (a new episode). The slots are
+/// allocated by the constructor; reading and advancing never allocate.
+class arrival_history {
+public:
+    /// Throws config_error unless `functions` ≥ 1.
+    explicit arrival_history(std::size_t functions) {
+        if (functions == 0) throw config_error("functions", "must be >= 1, got 0");
+        slots_.resize(functions);
+    }
+
+    /// Functions served in round-robin order.
+    [[nodiscard]] std::size_t functions() const noexcept { return slots_.size(); }
+
+    /// The function whose turn it is (0 before the first call).
+    [[nodiscard]] std::size_t turn() const noexcept { return cursor_; }
+
+    /// AR_{t-1}, requests/s, of the function whose turn it is, at clock
+    /// `time_s`: none before its first interval, or when `time_s` is earlier
+    /// than the clock of the interval it remembers (a new episode).
+    [[nodiscard]] std::optional<double> previous(double time_s) const noexcept {
+        const slot& s = slots_[cursor_];
+        if (!s.rate || time_s < s.time_s) return std::nullopt;
+        return s.rate;
+    }
+
+    /// Ends the current function's turn: remembers `rate` at `time_s` when it
+    /// is given (an unusable interval leaves the slot as it was), and passes
+    /// the turn to the next function.
+    void advance(std::optional<double> rate, double time_s) noexcept {
+        if (rate) slots_[cursor_] = {rate, time_s};
+        cursor_ = (cursor_ + 1) % slots_.size();
+    }
+
+    /// The remembered AR_{t-1} of `function`, if any (none for an index out of range).
+    [[nodiscard]] std::optional<double> rate(std::size_t function) const noexcept {
+        return function < slots_.size() ? slots_[function].rate : std::nullopt;
+    }
+
+    /// Forgets every rate and gives the turn back to function 0.
+    void reset() noexcept {
+        for (slot& s : slots_) s = {};
+        cursor_ = 0;
+    }
+
+private:
+    struct slot {
+        std::optional<double> rate;  ///< AR, requests/s, of the function's last encoded interval
+        double time_s = 0;           ///< the controller clock of that interval
+    };
+    std::vector<slot> slots_;  ///< one per function
+    std::size_t cursor_ = 0;   ///< the function whose turn it is
+};
+
+}  // namespace rlscale::detail

@@ -1,0 +1,148 @@
+#pragma once
+
+/// FIRM's state as AWARE uses it (Qiu et al., AWARE, §2.2 and Table 1): resource
+/// limits (CPU, RAM), resource utilisation (CPU, memory, I/O, network), SLO
+/// preservation (latency, throughput) and the observed load change.
+
+#include <rlscale/core/concepts.hpp>
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/function_metrics.hpp>
+#include <rlscale/core/scaling.hpp>
+#include <rlscale/encode/detail/arrival_history.hpp>
+#include <rlscale/encode/detail/features.hpp>
+#include <rlscale/encode/simppo_encoder.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace rlscale {
+
+/// Normalisation of the FIRM/AWARE resource limits.
+struct firm_encoder_config {
+    double cpu_max_cores = 4;        ///< CPU limit mapped to 1.0: one node's cores (AWARE §2.3: four cores)
+    double memory_max_mb = 16384;    ///< memory limit mapped to 1.0: one node's memory (AWARE §2.3: 16 GB)
+
+    /// AWARE's characterisation cluster (§2.3): nodes of 4 cores and 16 GB.
+    [[nodiscard]] static firm_encoder_config aware() { return {}; }
+
+    /// Throws config_error unless both bounds are finite and > 0.
+    void validate() const {
+        if (!(std::isfinite(cpu_max_cores) && cpu_max_cores > 0))
+            throw config_error("firm_encoder_config.cpu_max_cores",
+                               "must be finite and > 0, got " + std::to_string(cpu_max_cores));
+        if (!(std::isfinite(memory_max_mb) && memory_max_mb > 0))
+            throw config_error("firm_encoder_config.memory_max_mb",
+                               "must be finite and > 0, got " + std::to_string(memory_max_mb));
+    }
+};
+
+/// One workload's FIRM/AWARE state (AWARE §2.2, Table 1), 9 features:
+///
+/// | k | feature | formula |
+/// |---|---|---|
+/// | 0 | RLT_cpu | `state.cpu_limit` / cpu_max_cores, clamped to [0, 1] |
+/// | 1 | RLT_mem | `state.memory_limit_mb` / memory_max_mb, clamped to [0, 1] |
+/// | 2 | RU_cpu | `cpu_utilization` as measured |
+/// | 3 | RU_mem | `memory_utilization` as measured |
+/// | 4 | RU_io | 0: function_metrics has no I/O counter |
+/// | 5 | RU_net | 0: function_metrics has no network counter |
+/// | 6 | SP_latency | SLO / latency at the SLO percentile when it exceeds the SLO, else 1; 1 when idle; 0 when requests were pending but none completed |
+/// | 7 | SP_throughput | throughput / min(target, AR) when below it, else 1; 1 without a target (`slo.target_rps` = 0) |
+/// | 8 | load change | (AR_t - AR_{t-1}) / max(AR_t, AR_{t-1}), AR = arrivals / interval_s; 0 without AR_{t-1} |
+///
+/// RU_io and RU_net keep Table 1's layout for a metrics source that has
+/// them. AWARE defines SP as "the ratio between the SLO metric and the
+/// measured metric", 1 when met; for a throughput SLO (a floor) the ratio
+/// that is ≤ 1 when violated is measured / target, and a function cannot
+/// serve more than arrives, so the bound is min(target, AR) (see
+/// detail::throughput_preservation). AWARE names the load change without a
+/// formula; rlscale uses SIMPPO's arrival-rate change (the same authors'
+/// definition), with the same state rules as simppo_encoder: the
+/// three-argument `encode` remembers AR_{t-1} for `functions` functions
+/// encoded in round-robin order, forgets it when `state.time_s` goes back,
+/// and one instance must not be called from two threads at once.
+class firm_encoder {
+public:
+    static constexpr std::size_t feature_count = 9;  ///< state features
+
+    /// The seed's bounds, one function (implicit, so `cluster_env`'s
+    /// `Encoder encoder = {}` works; pass the function count for a joint one).
+    firm_encoder() : firm_encoder(firm_encoder_config{}) {}
+    /// Validates `config` (throws config_error) and keeps AR_{t-1} for
+    /// `functions` functions encoded in round-robin order (≥ 1).
+    explicit firm_encoder(firm_encoder_config config, std::size_t functions = 1)
+        : config_(config), history_(functions) {
+        config_.validate();
+    }
+
+    [[nodiscard]] std::size_t size() const noexcept { return feature_count; }
+    [[nodiscard]] const firm_encoder_config& config() const noexcept { return config_; }
+
+    /// Encodes the function whose turn it is with its remembered AR_{t-1},
+    /// then remembers its AR_t and passes the turn on.
+    [[nodiscard]] encode_status encode(const function_metrics& m, const scaling_state& s,
+                                       std::span<float> out) const noexcept {
+        const encode_status st = encode(m, s, history_.previous(s.time_s), out);
+        history_.advance(detail::arrival_rate(m), s.time_s);
+        return st;
+    }
+
+    /// Encodes with AR_{t-1} = `previous_arrival_rps` (none: load change 0); changes nothing.
+    [[nodiscard]] encode_status encode(const function_metrics& m, const scaling_state& s,
+                                       std::optional<double> previous_arrival_rps,
+                                       std::span<float> out) const noexcept {
+        detail::input_check check;
+        check.nonnegative("state.cpu_limit", s.cpu_limit)
+            .nonnegative("state.memory_limit_mb", s.memory_limit_mb)
+            .nonnegative("cpu_utilization", m.cpu_utilization)
+            .nonnegative("memory_utilization", m.memory_utilization);
+        double sp_latency = 1;
+        detail::encode_latency_preservation(m, s, check, sp_latency);
+        check.nonnegative("throughput_rps", m.throughput_rps)
+            .nonnegative("slo.target_rps", s.slo.target_rps)
+            .positive("interval_s", m.interval_s)
+            .nonnegative("previous_arrival_rps", previous_arrival_rps.value_or(0));
+        if (!check.ok()) return check.status();
+        const double arrival_rps = static_cast<double>(m.arrivals) / m.interval_s;
+        const std::array<double, feature_count> features{
+            detail::min_max(s.cpu_limit, 0, config_.cpu_max_cores),                          // RLT_cpu
+            detail::min_max(s.memory_limit_mb, 0, config_.memory_max_mb),                    // RLT_mem
+            m.cpu_utilization,                                                               // RU_cpu
+            m.memory_utilization,                                                            // RU_mem
+            0.0,                                                                             // RU_io: not measured
+            0.0,                                                                             // RU_net: not measured
+            sp_latency,                                                                      // SP latency
+            detail::throughput_preservation(m.throughput_rps, arrival_rps, s.slo.target_rps),  // SP throughput
+            simppo_arrival_change(arrival_rps, previous_arrival_rps.value_or(arrival_rps)),  // load change
+        };
+        return detail::write_features(features, names, out);
+    }
+
+    /// Forgets every AR_{t-1} and gives the turn back to function 0 (an
+    /// episode boundary): the next load change of each function is 0.
+    void reset() noexcept { history_.reset(); }
+
+    /// Functions served in round-robin order by the three-argument `encode`.
+    [[nodiscard]] std::size_t functions() const noexcept { return history_.functions(); }
+
+    /// The remembered AR_{t-1} of `function`, requests/s, if any.
+    [[nodiscard]] std::optional<double> previous_arrival_rps(std::size_t function = 0) const noexcept {
+        return history_.rate(function);
+    }
+
+private:
+    static constexpr std::array<std::string_view, feature_count> names{
+        "state.cpu_limit", "state.memory_limit_mb", "cpu_utilization", "memory_utilization", "io_utilization",
+        "network_utilization", "slo.latency_s", "throughput_rps", "arrivals"};
+    firm_encoder_config config_;               ///< normalisation bounds
+    mutable detail::arrival_history history_;  ///< AR_{t-1} per function
+};
+
+static_assert(encoder<firm_encoder>);
+
+}  // namespace rlscale

@@ -1,0 +1,164 @@
+#include <rlscale/encode/polimi_encoder.hpp>
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <limits>
+#include <string_view>
+
+using namespace rlscale;
+
+namespace {
+
+constexpr double qnan = std::numeric_limits<double>::quiet_NaN();
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+function_metrics polimi_metrics() {
+    function_metrics m;
+    m.interval_s = 10;
+    m.arrivals = 60;
+    m.completions = 50;
+    m.latency_mean_s = 0.5;
+    m.latency.p90 = 2.0;
+    m.ready_replicas = 2;
+    m.cpu_utilization = 0.7;
+    return m;
+}
+
+/// The seed's SLO: a threshold of 1 s on the average response time.
+scaling_state polimi_state() {
+    scaling_state s;
+    s.slo = {.latency_s = 1.0, .percentile = 0};
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("encode polimi: features worked out by hand") {
+    const polimi_encoder enc(0.1);
+    REQUIRE(enc.size() == 5);
+    std::array<float, 5> out{};
+    REQUIRE(enc.encode(polimi_metrics(), polimi_state(), out));
+    CHECK(out[0] == 2.0f);                  // nInstances = 2 ready replicas
+    CHECK(out[1] == doctest::Approx(0.5));  // P = RT / threshold = 0.5 / 1.0
+    CHECK(out[2] == doctest::Approx(4.0));  // QLD = (RT - D) / D = (0.5 - 0.1) / 0.1
+    // U = λ·D / n = (60 / 10 = 6 rps) · 0.1 s / 2 = 0.3
+    CHECK(out[3] == doctest::Approx(0.3));
+    CHECK(out[4] == doctest::Approx(6.0));  // workload = 60 / 10 rps
+}
+
+TEST_CASE("encode polimi: the seed's logged check is reproduced") {
+    // "check_4": nInstances 2, avgResponseTime 5.126, Threshold 1.0, workload
+    // 9.35; its utilization 0.026647 = 9.35 · D / 2 gives D = 0.0056998 s.
+    const double d = 0.026646669705849987 * 2 / 9.35;
+    const polimi_encoder enc(d);
+    function_metrics m;
+    m.interval_s = 20;
+    m.arrivals = 187;  // 187 / 20 = 9.35 rps
+    m.completions = 187;
+    m.latency_mean_s = 5.125999649153228;
+    m.ready_replicas = 2;
+    std::array<float, 5> out{};
+    REQUIRE(enc.encode(m, polimi_state(), out));
+    CHECK(out[0] == 2.0f);
+    CHECK(out[1] == doctest::Approx(5.125999649153228));    // pressure = avgResponseTime / 1.0
+    CHECK(out[2] == doctest::Approx((5.126 - d) / d).epsilon(1e-3));  // (5.126 - 0.0057) / 0.0057 ≈ 898
+    CHECK(out[3] == doctest::Approx(0.026646669705849987));  // utilization
+    CHECK(out[4] == doctest::Approx(9.35));                  // workload
+}
+
+TEST_CASE("encode polimi: measured CPU, scales, no ready instance and an idle interval") {
+    const polimi_encoder enc(0.1, {.instances_scale = 10, .workload_scale_rps = 60, .measured_cpu = true});
+    REQUIRE(enc.size() == 6);
+    std::array<float, 6> out{};
+    function_metrics m = polimi_metrics();
+    m.ready_replicas = 0;
+    REQUIRE(enc.encode(m, polimi_state(), out));
+    CHECK(out[0] == 0.0f);                  // 0 / 10
+    CHECK(out[3] == doctest::Approx(0.6));  // 6 · 0.1 / max(0, 1)
+    CHECK(out[4] == doctest::Approx(0.1));  // 6 / 60
+    CHECK(out[5] == doctest::Approx(0.7));  // measured CPU
+    m.ready_replicas = 5;
+    REQUIRE(enc.encode(m, polimi_state(), out));
+    CHECK(out[0] == doctest::Approx(0.5));   // 5 / 10
+    CHECK(out[3] == doctest::Approx(0.12));  // 6 · 0.1 / 5
+    function_metrics idle;
+    idle.interval_s = 10;
+    idle.ready_replicas = 1;
+    REQUIRE(enc.encode(idle, polimi_state(), out));
+    CHECK(out[1] == 0.0f);  // no request: no pressure
+    CHECK(out[2] == 0.0f);  // and no queue
+    CHECK(out[3] == 0.0f);  // λ = 0
+    // a response time below the demand gives a negative QLD, as the formula says
+    m.latency_mean_s = 0.05;
+    REQUIRE(enc.encode(m, polimi_state(), out));
+    CHECK(out[2] == doctest::Approx(-0.5));  // (0.05 - 0.1) / 0.1
+}
+
+TEST_CASE("encode polimi: the response time is the SLO's statistic unless configured") {
+    std::array<float, 5> out{};
+    scaling_state p90 = polimi_state();
+    p90.slo.percentile = 0.9;
+    // default: the SLO bounds p90, so RT = p90 = 2.0
+    REQUIRE(polimi_encoder(0.1).encode(polimi_metrics(), p90, out));
+    CHECK(out[1] == doctest::Approx(2.0));   // 2.0 / 1.0
+    CHECK(out[2] == doctest::Approx(19.0));  // (2.0 - 0.1) / 0.1
+    // configured: the mean, whatever the SLO
+    REQUIRE(polimi_encoder(0.1, {.response_time_percentile = 0}).encode(polimi_metrics(), p90, out));
+    CHECK(out[1] == doctest::Approx(0.5));
+    // configured: p90 against the seed's mean SLO
+    REQUIRE(polimi_encoder(0.1, {.response_time_percentile = 0.9}).encode(polimi_metrics(), polimi_state(), out));
+    CHECK(out[1] == doctest::Approx(2.0));
+}
+
+TEST_CASE("encode polimi: a non-finite or negative input is refused by name and out is untouched") {
+    const polimi_encoder enc(0.1, {.measured_cpu = true});
+    std::array<float, 6> out{};
+    out.fill(42.0f);
+    const auto refused = [&](const function_metrics& m, const scaling_state& s, std::string_view field) {
+        const encode_status st = enc.encode(m, s, out);
+        CHECK_FALSE(st.ok);
+        CHECK(st.field == field);
+        for (const float v : out) CHECK(v == 42.0f);
+    };
+    for (const double bad : {qnan, inf, -inf, -0.1}) {
+        CAPTURE(bad);
+        function_metrics m = polimi_metrics();
+        m.latency_mean_s = bad;
+        refused(m, polimi_state(), "latency_mean_s");
+        m = polimi_metrics();
+        m.interval_s = bad;
+        refused(m, polimi_state(), "interval_s");
+        m = polimi_metrics();
+        m.cpu_utilization = bad;
+        refused(m, polimi_state(), "cpu_utilization");
+        scaling_state s = polimi_state();
+        s.slo.latency_s = bad;
+        refused(polimi_metrics(), s, "slo.latency_s");
+        s = polimi_state();
+        s.slo.percentile = bad;
+        refused(polimi_metrics(), s, "slo.percentile");
+    }
+    scaling_state s = polimi_state();
+    s.slo.latency_s = 0;
+    refused(polimi_metrics(), s, "slo.latency_s");
+    function_metrics stalled;
+    stalled.interval_s = 10;
+    stalled.in_service = 3;  // work pending, nothing completed: P and QLD would be infinite
+    refused(stalled, polimi_state(), "latency_mean_s");
+    function_metrics huge = polimi_metrics();
+    huge.latency_mean_s = 1e300;  // finite, but P and QLD overflow a float
+    refused(huge, polimi_state(), "latency_mean_s");
+    std::array<float, 5> short_out{};  // measured_cpu needs 6
+    CHECK(enc.encode(polimi_metrics(), polimi_state(), short_out).field == "out.size");
+}
+
+TEST_CASE("encode polimi: a bad demand time or configuration throws config_error") {
+    CHECK_THROWS_AS(polimi_encoder{0.0}, config_error);
+    CHECK_THROWS_AS(polimi_encoder{qnan}, config_error);
+    CHECK_THROWS_AS(polimi_encoder(0.1, {.response_time_percentile = 2}), config_error);
+    CHECK_THROWS_AS(polimi_encoder(0.1, {.response_time_percentile = qnan}), config_error);
+    CHECK_THROWS_AS(polimi_encoder(0.1, {.instances_scale = 0}), config_error);
+    CHECK_THROWS_AS(polimi_encoder(0.1, {.workload_scale_rps = -1}), config_error);
+    CHECK_FALSE(polimi_encoder_config::polimi().response_time_percentile.has_value());
+}

@@ -1,0 +1,139 @@
+#include <rlscale/encode/scarlet_encoder.hpp>
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <limits>
+#include <span>
+#include <string_view>
+
+using namespace rlscale;
+
+namespace {
+
+constexpr double qnan = std::numeric_limits<double>::quiet_NaN();
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+function_metrics scarlet_metrics() {
+    function_metrics m;
+    m.interval_s = 10;
+    m.cpu_utilization = 0.5;
+    m.memory_utilization = 0.25;
+    m.throughput_rps = 50;
+    return m;
+}
+
+scaling_state scarlet_state() {
+    scaling_state s;
+    s.replicas = 3;
+    s.max_replicas = 10;
+    s.slo.target_rps = 200;
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("encode scarlet: features worked out by hand") {
+    const scarlet_encoder enc;
+    REQUIRE(enc.size() == 5);
+    std::array<float, 5> out{};
+    REQUIRE(enc.encode(scarlet_metrics(), scarlet_state(), out));
+    // containers 3 / 10 = 0.3, cpu 0.5, memory 0.25, network proxy 50 / 100 = 0.5, target 200 / 100 = 2
+    CHECK(out[0] == doctest::Approx(0.3));
+    CHECK(out[1] == doctest::Approx(0.5));
+    CHECK(out[2] == doctest::Approx(0.25));
+    CHECK(out[3] == doctest::Approx(0.5));
+    CHECK(out[4] == doctest::Approx(2.0));
+}
+
+TEST_CASE("encode scarlet: replicas are normalised into 0..1 and the RPS scale is configurable") {
+    const scarlet_encoder enc({.rps_scale = 500});
+    std::array<float, 5> out{};
+    scaling_state s = scarlet_state();
+    s.replicas = 15;  // above max_replicas: clamped
+    REQUIRE(enc.encode(scarlet_metrics(), s, out));
+    CHECK(out[0] == 1.0f);
+    CHECK(out[3] == doctest::Approx(0.1));  // 50 / 500
+    CHECK(out[4] == doctest::Approx(0.4));  // 200 / 500
+    s.replicas = 0;
+    REQUIRE(enc.encode(scarlet_metrics(), s, out));
+    CHECK(out[0] == 0.0f);
+}
+
+TEST_CASE("encode scarlet: zero replicas, no traffic and no target encode as zeros") {
+    const scarlet_encoder enc;
+    std::array<float, 5> out{};
+    out.fill(9);
+    function_metrics m;
+    m.interval_s = 10;
+    scaling_state s;
+    s.replicas = 0;
+    s.max_replicas = 4;
+    REQUIRE(enc.encode(m, s, out));
+    for (const float v : out) CHECK(v == 0.0f);
+    // a concatenated two-function state: each function's five features in turn
+    std::array<float, 10> joint{};
+    REQUIRE(enc.encode(scarlet_metrics(), scarlet_state(), std::span(joint).first(5)));
+    REQUIRE(enc.encode(m, s, std::span(joint).subspan(5)));
+    CHECK(joint[0] == doctest::Approx(0.3));
+    CHECK(joint[5] == 0.0f);
+}
+
+TEST_CASE("encode scarlet: a non-finite or negative input is refused by name and out is untouched") {
+    const scarlet_encoder enc;
+    std::array<float, 5> out{};
+    out.fill(42.0f);
+    const auto refused = [&](const function_metrics& m, const scaling_state& s, std::string_view field) {
+        const encode_status st = enc.encode(m, s, out);
+        CHECK_FALSE(st.ok);
+        CHECK(st.field == field);
+        for (const float v : out) CHECK(v == 42.0f);
+    };
+    for (const double bad : {qnan, inf, -inf, -0.5}) {
+        CAPTURE(bad);
+        function_metrics m = scarlet_metrics();
+        m.cpu_utilization = bad;
+        refused(m, scarlet_state(), "cpu_utilization");
+        m = scarlet_metrics();
+        m.memory_utilization = bad;
+        refused(m, scarlet_state(), "memory_utilization");
+        m = scarlet_metrics();
+        m.throughput_rps = bad;
+        refused(m, scarlet_state(), "throughput_rps");
+        scaling_state s = scarlet_state();
+        s.slo.target_rps = bad;
+        refused(scarlet_metrics(), s, "slo.target_rps");
+    }
+    scaling_state s = scarlet_state();
+    s.replicas = -1;
+    refused(scarlet_metrics(), s, "state.replicas");
+    s = scarlet_state();
+    s.max_replicas = 0;
+    refused(scarlet_metrics(), s, "state.max_replicas");
+    s.max_replicas = -2;
+    refused(scarlet_metrics(), s, "state.max_replicas");
+    // the first bad field is named
+    function_metrics m = scarlet_metrics();
+    m.cpu_utilization = qnan;
+    m.memory_utilization = qnan;
+    refused(m, scarlet_state(), "cpu_utilization");
+}
+
+TEST_CASE("encode scarlet: a wrong output size and a huge input are refused") {
+    const scarlet_encoder enc;
+    std::array<float, 4> short_out{};
+    CHECK(enc.encode(scarlet_metrics(), scarlet_state(), short_out).field == "out.size");
+    std::array<float, 5> out{};
+    function_metrics m = scarlet_metrics();
+    m.throughput_rps = 1e300;  // finite as a double, infinite as a float
+    const encode_status st = enc.encode(m, scarlet_state(), out);
+    CHECK_FALSE(st.ok);
+    CHECK(st.field == "throughput_rps");
+}
+
+TEST_CASE("encode scarlet: a bad configuration throws config_error") {
+    CHECK_THROWS_AS(scarlet_encoder({.rps_scale = 0}), config_error);
+    CHECK_THROWS_AS(scarlet_encoder({.rps_scale = qnan}), config_error);
+    CHECK(scarlet_encoder_config::scarlet().rps_scale == 100);
+}

@@ -1,0 +1,68 @@
+#include <rlscale/reward/reward.hpp>
+
+#include <doctest/doctest.h>
+
+#include <vector>
+
+using namespace rlscale;
+
+namespace {
+
+function_metrics agent_metrics(double p99, double cpu, double mem) {
+    function_metrics m;
+    m.interval_s = 10;
+    m.arrivals = 100;
+    m.completions = 100;
+    m.latency.p99 = p99;
+    m.cpu_utilization = cpu;
+    m.memory_utilization = mem;
+    return m;
+}
+
+scaling_state slo() {
+    scaling_state s;
+    s.slo = {.latency_s = 0.25, .percentile = 0.99};
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("reward team average: the mean of the agents' simppo rewards") {
+    const team_average<simppo_reward> team{simppo_reward{}};
+    // agent 0: SP 0.25 / 0.5 = 0.5, 0.3 · 0.5 + 0.35 · 1.0 = 0.5
+    // agent 1: SP 1, 0.3 + 0.35 · 0.4 = 0.44
+    // agent 2: SP 0.25 / 1.0 = 0.25, 0.075 + 0.35 · 0 = 0.075
+    const std::vector<function_metrics> m{agent_metrics(0.5, 0.6, 0.4), agent_metrics(0.1, 0.2, 0.2),
+                                          agent_metrics(1.0, 0, 0)};
+    const std::vector<scaling_state> s(3, slo());
+    CHECK(team(m, s) == doctest::Approx((0.5 + 0.44 + 0.075) / 3));  // 1.015 / 3 = 0.338333
+    CHECK(team(std::span(m).first(1), std::span(s).first(1)) == doctest::Approx(0.5));
+}
+
+TEST_CASE("reward team average: each agent's penalty joins the mean") {
+    const team_average<simppo_reward> team{simppo_reward{}};
+    const std::vector<function_metrics> m{agent_metrics(0.5, 0.6, 0.4), agent_metrics(0.1, 0.2, 0.2)};
+    const std::vector<scaling_state> s(2, slo());
+    const simppo_reward& r = team.per_agent;
+    // agent 0 oscillated (+1 then -1): -1; agent 1 kept scaling out: 0
+    const std::vector<double> penalties{r.penalty(+1, -1, false), r.penalty(+1, +1, false)};
+    // ((0.5 - 1) + (0.44 + 0)) / 2 = -0.03
+    CHECK(team(m, s, penalties) == doctest::Approx(-0.03));
+    CHECK(team(m, s, std::vector<double>{0, 0}) == doctest::Approx((0.5 + 0.44) / 2));
+    CHECK_THROWS_AS((void)team(m, s, std::vector<double>{-1}), error);
+}
+
+TEST_CASE("reward team average: empty teams, shapes and other per-agent rewards") {
+    const team_average<simppo_reward> team{simppo_reward{}};
+    const std::vector<function_metrics> m{agent_metrics(0.5, 0.6, 0.4), agent_metrics(0.1, 0.2, 0.2)};
+    const std::vector<scaling_state> s(2, slo());
+    CHECK(team(std::span(m).first(0), std::span(s).first(0)) == 0.0);
+    CHECK(team(std::span(m).first(0), std::span(s).first(0), std::span<const double>{}) == 0.0);
+    CHECK_THROWS_AS((void)team(m, std::span(s).first(1)), error);
+    // SCARLET's reward per function, averaged: agent 0 violates (0.5 > 0.25) → -1;
+    // agent 1: 1 - (0.1 / 0.25)^0.4 = 1 - 0.4^0.4 = 1 - 0.693145 = 0.306855
+    const team_average<scarlet_reward> scarlet_team{scarlet_reward{}};
+    CHECK(scarlet_team(m, s) == doctest::Approx((-1 + 0.306855) / 2).epsilon(1e-5));
+    static_assert(reward<team_average<simppo_reward>>);
+    static_assert(reward<team_average<scarlet_reward>>);
+}
