@@ -5,4 +5,9 @@
 
 #include <rlscale/version.hpp>
 #include <rlscale/core/core.hpp>
+#include <rlscale/encode/encode.hpp>
 #include <rlscale/nn/nn.hpp>
+#include <rlscale/policy/policy.hpp>
+#include <rlscale/reward/reward.hpp>
+#include <rlscale/rl/rl.hpp>
+#include <rlscale/sim/sim.hpp>

@@ -52,9 +52,11 @@ concept policy = requires(P& p, const function_metrics& m, const scaling_state& 
     { p.ready() } noexcept -> std::convertible_to<bool>;
 };
 
-/// Picks one of `action_count()` discrete actions for an observation.
+/// Picks one of `action_count()` discrete actions for an observation. An
+/// agent object keeps its own scratch space, so each thread acting at once
+/// uses its own agent (agents may share published weights).
 template <typename A>
-concept agent = requires(const A& a, std::span<const float> observation) {
+concept agent = requires(A& a, std::span<const float> observation) {
     { a.action_count() } -> std::convertible_to<std::size_t>;
     { a.act(observation) } noexcept -> std::convertible_to<std::size_t>;
 };

@@ -1,0 +1,77 @@
+// One SCARLET decision (encode, forward, argmax, guard) and one DQN update.
+#include <rlscale/encode/scarlet_encoder.hpp>
+#include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/rl/dqn.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <memory>
+#include <vector>
+
+namespace {
+
+using namespace rlscale;
+
+function_metrics metrics(double cpu) {
+    function_metrics m;
+    m.interval_s = 15;
+    m.arrivals = m.completions = 6000;
+    m.throughput_rps = 400;
+    m.latency_mean_s = 0.002;
+    m.latency = {0.001, 0.002, 0.003, 0.004, 0.008};
+    m.cpu_utilization = cpu;
+    m.memory_utilization = 0.3;
+    m.cpu_limit = 0.5;
+    m.memory_limit_mb = 256;
+    m.ready_replicas = 4;
+    return m;
+}
+
+// The three-function SCARLET policy: 15 inputs, 2x128 ReLU, 27 joint
+// actions, guard and HPA fallbacks; decides all three functions.
+void BM_act(benchmark::State& state, int /*variant*/) {
+    rng gen(1);
+    const rl::joint_delta_actions actions(3);
+    nn::mlp<float> net({15, 128, 128, 27});
+    net.initialize(nn::init_scheme::torch_default, gen);
+    auto weights = std::make_shared<rl::shared_network<float>>(net);
+    weights->publish(net);
+    rl_policy<scarlet_encoder, rl::joint_delta_actions> policy(weights, scarlet_encoder{}, actions,
+                                                                std::vector<hpa_policy>(3, hpa_policy(hpa_config::cpu_utilization(70))));
+    std::array<function_metrics, 3> m{metrics(0.4), metrics(0.7), metrics(0.9)};
+    std::array<scaling_state, 3> s{};
+    for (auto& x : s) x = {.replicas = 4, .min_replicas = 1, .max_replicas = 20, .slo = {.latency_s = 1, .percentile = 0.9, .target_rps = 600}};
+    std::array<decision, 3> d{};
+    int i = 0;
+    for (auto _ : state) {
+        m[0].cpu_utilization = 0.3 + 0.001 * (i++ & 255);  // vary the input
+        policy.decide(m, s, d);
+        benchmark::DoNotOptimize(d);
+    }
+}
+BENCHMARK_CAPTURE(BM_act, scarlet_3fn, 0);
+
+// One full update with SCARLET's settings: sample 128 from a filled
+// buffer, target pass, online forward and backward, clamp, Adam, Polyak.
+void BM_dqn_update(benchmark::State& state, int /*variant*/) {
+    rl::dqn_config c = rl::dqn_config::scarlet();
+    c.replay_capacity = 100'000;
+    rl::dqn<float> agent(15, {.heads = 1, .actions_per_head = 27}, c, 1);
+    rng gen(2);
+    std::array<float, 15> o{};
+    std::array<float, 15> next{};
+    for (int t = 0; t < 20'000; ++t) {
+        for (auto& x : o) x = static_cast<float>(uniform01(gen));
+        for (auto& x : next) x = static_cast<float>(uniform01(gen));
+        const auto a = static_cast<std::int32_t>(uniform_index(gen, 27));
+        agent.observe(o, std::span<const std::int32_t>(&a, 1), uniform01(gen) * 2 - 1, next, false);
+    }
+    for (auto _ : state) {
+        const auto stats = agent.update();
+        benchmark::DoNotOptimize(stats);
+    }
+}
+BENCHMARK_CAPTURE(BM_dqn_update, scarlet, 0)->Unit(benchmark::kMicrosecond);
+
+}  // namespace

@@ -1,0 +1,81 @@
+// Runs the baseline policies (HPA with the default behavior, Knative's KPA,
+// ENSURE and a static allocation) on the simulator's scenarios and prints
+// the table of docs/baselines.md: the bar the RL agents must beat.
+//
+//   rlscale_baselines [--data DIR] [--seed S] [--hours H] [--csv FILE]
+//
+// DIR holds an Azure Functions 2019 excerpt (invocations.csv,
+// durations.csv); by default the one shipped in data/azure2019-excerpt.
+#include "common/scenarios.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+int main(int argc, char** argv) {
+    using namespace rlscale;
+    using namespace rlscale::examples;
+    std::filesystem::path data = std::filesystem::path(RLSCALE_SOURCE_DIR) / "data" / "azure2019-excerpt";
+    std::uint64_t seed = 1;
+    double hours = 2;
+    std::string csv_path;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (i + 1 >= argc) {
+            std::fprintf(stderr, "usage: %s [--data DIR] [--seed S] [--hours H] [--csv FILE]\n", argv[0]);
+            return 2;
+        }
+        if (arg == "--data") {
+            data = argv[++i];
+        } else if (arg == "--seed") {
+            seed = std::stoull(argv[++i]);
+        } else if (arg == "--hours") {
+            hours = std::stod(argv[++i]);
+        } else if (arg == "--csv") {
+            csv_path = argv[++i];
+        } else {
+            std::fprintf(stderr, "unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!(hours > 0)) {
+        std::fprintf(stderr, "--hours must be > 0\n");
+        return 2;
+    }
+    std::FILE* csv = nullptr;
+    if (!csv_path.empty()) {
+        csv = std::fopen(csv_path.c_str(), "w");
+        if (csv == nullptr) {
+            std::fprintf(stderr, "cannot write %s\n", csv_path.c_str());
+            return 1;
+        }
+        csv_header(csv);
+    }
+    try {
+        const auto start = std::chrono::steady_clock::now();
+        const auto scenarios = all_scenarios(data, 3600 * hours);
+        const auto no_score = [](std::span<const function_metrics>, std::span<const scaling_state>) { return 0.0; };
+        std::printf("| scenario | policy | SLO violation rate | p99 / SLO, median tick | p99 / SLO, 95th pct tick | "
+                    "replica-seconds |\n");
+        std::printf("|---|---|---:|---:|---:|---:|\n");
+        for (const auto& sc : scenarios) {
+            for (const char* policy : {"hpa", "kpa", "ensure", "static"}) {
+                const outcome o = run(sc, per_function(policy, sc), seed, no_score, csv != nullptr);
+                if (csv != nullptr) csv_rows(csv, sc, policy, o);
+                std::printf("| %s | %s | %.1f %% | %.3g | %.3g | %.0f |\n", sc.name.c_str(), policy, 100.0 * o.violation_rate(),
+                            o.p99_ratio(0.5), o.p99_ratio(0.95), o.replica_seconds);
+            }
+        }
+        std::printf("\nseed %llu, %.3g simulated hours per scenario (azure-3fn: at most the trace's length), control "
+                    "interval %.0f s; ran in %.1f s\n",
+                    static_cast<unsigned long long>(seed), hours, control_interval_s,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    } catch (const rlscale::error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+    if (csv != nullptr) std::fclose(csv);
+    return 0;
+}

@@ -1,0 +1,16 @@
+#pragma once
+
+/// Policies and their composition: learned policies (rl_policy), the
+/// Kubernetes HPA, Knative's KPA, ENSURE
+/// and a static count as baselines; `guarded`, `with_fallback` and the
+/// type-erased `any_policy` to compose them.
+
+#include <rlscale/policy/any_policy.hpp>
+#include <rlscale/policy/ensure_policy.hpp>
+#include <rlscale/policy/guarded.hpp>
+#include <rlscale/policy/hpa_policy.hpp>
+#include <rlscale/policy/input_check.hpp>
+#include <rlscale/policy/kpa_policy.hpp>
+#include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/policy/static_policy.hpp>
+#include <rlscale/policy/with_fallback.hpp>

@@ -1,0 +1,12 @@
+#pragma once
+
+/// Learning: replay buffer, exploration schedules, the DQN updater, action
+/// maps, weights shared between a trainer and serving threads, and the
+/// training loop over a simulated environment.
+
+#include <rlscale/rl/action_space.hpp>
+#include <rlscale/rl/dqn.hpp>
+#include <rlscale/rl/exploration.hpp>
+#include <rlscale/rl/replay_buffer.hpp>
+#include <rlscale/rl/shared_network.hpp>
+#include <rlscale/rl/train.hpp>

@@ -1,0 +1,164 @@
+#pragma once
+
+#include <rlscale/core/function_metrics.hpp>
+#include <rlscale/core/scaling.hpp>
+#include <rlscale/policy/input_check.hpp>
+#include <rlscale/rl/action_space.hpp>
+#include <rlscale/rl/dqn.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rlscale::rl {
+
+/// Settings of train_dqn.
+struct train_options {
+    std::uint64_t steps = 10'000;      ///< environment steps in total
+    std::uint64_t seed = 1;            ///< episode e runs the simulator with seed + e
+    std::uint64_t report_every = 500;  ///< steps between progress reports (0 = only the final one)
+};
+
+/// A progress report: figures over the steps since the previous report.
+struct train_report {
+    std::uint64_t step = 0;            ///< environment steps so far
+    std::uint64_t episode = 0;         ///< episodes started so far
+    double epsilon = 0;                ///< ε now
+    double mean_reward = 0;            ///< mean reward per step
+    double mean_loss = 0;              ///< mean TD loss per update (0 before learning starts)
+    double slo_violation_rate = 0;     ///< share of (function, step) pairs with arrivals that violated the SLO or dropped
+    double steps_per_s = 0;            ///< wall-clock environment steps per second
+    std::uint64_t updates = 0;         ///< gradient steps so far
+};
+
+/// One progress line: step, episode, ε, mean reward, loss, SLO violations, speed.
+[[nodiscard]] inline std::string format_report(const train_report& r) {
+    char line[200];
+    std::snprintf(line, sizeof line, "step %7llu  episode %4llu  eps %.3f  reward %+.3f  loss %.4f  slo-viol %5.1f %%  %6.0f steps/s",
+                  static_cast<unsigned long long>(r.step), static_cast<unsigned long long>(r.episode), r.epsilon, r.mean_reward,
+                  r.mean_loss, 100.0 * r.slo_violation_rate, r.steps_per_s);
+    return line;
+}
+
+/// Whether function metrics `m` violate `s`'s SLO: a dropped request, or the
+/// latency at the SLO percentile above the bound (nothing completed while
+/// requests arrived counts as a violation only if requests were dropped).
+[[nodiscard]] inline bool violates_slo(const function_metrics& m, const scaling_state& s) noexcept {
+    if (m.drops > 0) return true;
+    const double latency = latency_at(m, s.slo.percentile);
+    return std::isfinite(latency) && latency > s.slo.latency_s;
+}
+
+/// Trains `agent` on `env` for `options.steps` steps: each step the agent
+/// picks an ε-greedy action per head, the action map turns it into replica
+/// targets, which are clamped to each function's [min, max] and applied
+/// (so `env` must read its actions as replica counts:
+/// sim::action_kind::replica_count); the transition is stored and the agent
+/// updates on its schedule. Episodes restart on truncation or termination
+/// with the next seed. `on_report(const train_report&)` is called every
+/// `report_every` steps and once at the end; the final report is returned.
+/// Transitions whose observation the encoder refused are not stored.
+///
+/// With several environments (the same functions under different loads),
+/// episodes take them in turn.
+template <typename Env, action_map Actions, typename T, typename OnReport>
+train_report train_dqn(std::span<Env> envs, dqn<T>& agent, const Actions& actions, const train_options& options,
+                       OnReport&& on_report) {
+    if (envs.empty()) throw config_error("train_dqn.envs", "needs at least one environment");
+    std::size_t current = 0;
+    const std::size_t n = envs[0].function_count();
+    for (std::size_t e = 1; e < envs.size(); ++e) {
+        if (envs[e].function_count() != n || envs[e].observation_size() != envs[0].observation_size()) {
+            throw config_error("train_dqn.envs", "environment " + std::to_string(e) + " has another shape than environment 0");
+        }
+    }
+    if (actions.functions() != n) {
+        throw config_error("train_dqn.actions", "covers " + std::to_string(actions.functions()) + " functions, the environment has " +
+                                                    std::to_string(n));
+    }
+    std::vector<float> observation(envs[0].observation_size());
+    std::vector<std::int32_t> heads(actions.layout().heads);
+    std::vector<int> targets(n);
+    std::vector<double> env_action(n);
+    std::vector<scaling_state> states;
+
+    std::uint64_t episode = 0;
+    const auto first = envs[0].reset(options.seed);
+    observation.assign(first.begin(), first.end());
+    bool valid = true;
+
+    train_report report;
+    double reward_sum = 0;
+    double loss_sum = 0;
+    std::uint64_t window_steps = 0;
+    std::uint64_t window_updates = 0;
+    std::uint64_t slo_checks = 0;
+    std::uint64_t slo_violations = 0;
+    auto window_start = std::chrono::steady_clock::now();
+
+    const auto emit = [&](std::uint64_t step) {
+        const auto now = std::chrono::steady_clock::now();
+        const double seconds = std::chrono::duration<double>(now - window_start).count();
+        report = {.step = step,
+                  .episode = episode + 1,
+                  .epsilon = agent.epsilon(),
+                  .mean_reward = window_steps > 0 ? reward_sum / static_cast<double>(window_steps) : 0.0,
+                  .mean_loss = window_updates > 0 ? loss_sum / static_cast<double>(window_updates) : 0.0,
+                  .slo_violation_rate = slo_checks > 0 ? static_cast<double>(slo_violations) / static_cast<double>(slo_checks) : 0.0,
+                  .steps_per_s = seconds > 0 ? static_cast<double>(window_steps) / seconds : 0.0,
+                  .updates = agent.updates()};
+        on_report(report);
+        reward_sum = loss_sum = 0;
+        window_steps = window_updates = slo_checks = slo_violations = 0;
+        window_start = now;
+    };
+
+    for (std::uint64_t step = 1; step <= options.steps; ++step) {
+        Env& env = envs[current];
+        const auto st = env.states();
+        states.assign(st.begin(), st.end());
+        agent.explore(std::span<const float>(observation), heads);
+        actions.replicas(heads, states, targets);
+        for (std::size_t f = 0; f < n; ++f) env_action[f] = replica_bounds::of(states[f]).clamp(targets[f]);
+        const auto r = env.step(env_action);
+        for (std::size_t f = 0; f < n; ++f) {
+            if (r.info[f].arrivals > 0) {
+                ++slo_checks;
+                if (violates_slo(r.info[f], env.states()[f])) ++slo_violations;
+            }
+        }
+        if (valid && r.observation_valid) {
+            if (agent.observe(std::span<const float>(observation), heads, r.reward, r.observation, r.terminated, r.truncated)) {
+                loss_sum += agent.last_update().loss;
+                ++window_updates;
+            }
+        }
+        reward_sum += r.reward;
+        ++window_steps;
+        if (r.terminated || r.truncated) {
+            ++episode;
+            current = (current + 1) % envs.size();
+            const auto o = envs[current].reset(options.seed + episode);
+            observation.assign(o.begin(), o.end());
+            valid = true;
+        } else {
+            observation.assign(r.observation.begin(), r.observation.end());
+            valid = r.observation_valid;
+        }
+        if ((options.report_every > 0 && step % options.report_every == 0) || step == options.steps) emit(step);
+    }
+    return report;
+}
+
+/// train_dqn on one environment.
+template <typename Env, action_map Actions, typename T, typename OnReport>
+train_report train_dqn(Env& env, dqn<T>& agent, const Actions& actions, const train_options& options, OnReport&& on_report) {
+    return train_dqn(std::span<Env>(&env, 1), agent, actions, options, std::forward<OnReport>(on_report));
+}
+
+}  // namespace rlscale::rl

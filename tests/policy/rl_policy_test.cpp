@@ -1,0 +1,142 @@
+#include <rlscale/encode/scarlet_encoder.hpp>
+#include <rlscale/policy/rl_policy.hpp>
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <vector>
+
+using namespace rlscale;
+
+namespace {
+
+function_metrics healthy(double cpu = 0.5) {
+    function_metrics m;
+    m.interval_s = 15;
+    m.arrivals = m.completions = 150;
+    m.throughput_rps = 10;
+    m.latency_mean_s = 0.1;
+    m.latency = {0.1, 0.2, 0.25, 0.3, 0.4};
+    m.cpu_utilization = cpu;
+    m.memory_utilization = 0.3;
+    m.cpu_limit = 1;
+    m.memory_limit_mb = 256;
+    m.ready_replicas = 4;
+    return m;
+}
+
+/// A 3-function SCARLET network (15 inputs, 27 joint actions) whose output
+/// is its bias: a constant preference for joint action `best`.
+nn::mlp<float> preferring(std::int32_t best) {
+    nn::mlp<float> net({15, 27});
+    net.parameters().setZero();
+    net.bias(0)[best] = 1.0F;
+    return net;
+}
+
+using scarlet_rl = rl_policy<scarlet_encoder, rl::joint_delta_actions>;
+
+scarlet_rl make_policy(const std::shared_ptr<rl::shared_network<float>>& w, guard_config g = {}) {
+    std::vector<hpa_policy> fallbacks(3, hpa_policy(hpa_config::cpu_utilization(50)));
+    return scarlet_rl(w, scarlet_encoder{}, rl::joint_delta_actions(3), std::move(fallbacks), g);
+}
+
+std::array<scaling_state, 3> states(int replicas) {
+    std::array<scaling_state, 3> s{};
+    for (auto& x : s) x = {.replicas = replicas, .min_replicas = 1, .max_replicas = 6, .time_s = 15};
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("rl_policy serves the network's greedy joint action through the action map") {
+    auto w = std::make_shared<rl::shared_network<float>>(preferring(0));
+    w->publish(preferring(5));  // digits (2, 1, 0): +1, 0, -1
+    scarlet_rl p = make_policy(w);
+    const std::array<function_metrics, 3> m{healthy(), healthy(), healthy()};
+    const auto s = states(4);
+    std::array<decision, 3> d{};
+    p.decide(m, s, d);
+    CHECK(d[0].replicas == 5);
+    CHECK(d[1].replicas == 4);
+    CHECK(d[2].replicas == 3);
+    for (const auto& x : d) CHECK(x.source == decision_source::policy);
+    CHECK(p.last_heads()[0] == 5);
+}
+
+TEST_CASE("rl_policy clamps the network's choice to max_replicas") {
+    auto w = std::make_shared<rl::shared_network<float>>(preferring(0));
+    w->publish(preferring(26));  // +1 everywhere
+    scarlet_rl p = make_policy(w);
+    const std::array<function_metrics, 3> m{healthy(), healthy(), healthy()};
+    const auto s = states(6);
+    std::array<decision, 3> d{};
+    p.decide(m, s, d);
+    for (const auto& x : d) CHECK(x.replicas == 6);
+}
+
+TEST_CASE("rl_policy falls back to the HPA before weights are published and holds on invalid metrics") {
+    auto w = std::make_shared<rl::shared_network<float>>(preferring(0));
+    scarlet_rl p = make_policy(w);
+    // CPU at 100 % of request against a 50 % target: the HPA doubles 4 -> 8, clamped to 6
+    const std::array<function_metrics, 3> m{healthy(1.0), healthy(1.0), healthy(1.0)};
+    const auto s = states(4);
+    std::array<decision, 3> d{};
+    p.decide(m, s, d);
+    for (const auto& x : d) {
+        CHECK(x.source == decision_source::fallback);
+        CHECK(x.replicas == 6);
+    }
+    w->publish(preferring(13));  // hold everywhere
+    std::array<function_metrics, 3> bad{healthy(), healthy(), healthy()};
+    bad[1].cpu_utilization = std::numeric_limits<double>::quiet_NaN();
+    p.decide(bad, s, d);
+    CHECK(d[0].source == decision_source::fallback);  // one bad function: the joint observation is unusable
+    CHECK(d[1].source == decision_source::hold);      // its own metrics are bad: hold
+    CHECK(d[1].replicas == 4);
+    CHECK(d[2].source == decision_source::fallback);
+}
+
+TEST_CASE("rl_policy falls back when the network's output is not finite") {
+    // finite metrics and weights whose product overflows float
+    nn::mlp<float> big = preferring(0);
+    big.weight(0).setConstant(1e30F);
+    auto w = std::make_shared<rl::shared_network<float>>(big);
+    w->publish(big);
+    scarlet_rl p = make_policy(w);
+    std::array<function_metrics, 3> m{healthy(), healthy(), healthy()};
+    m[0].throughput_rps = 1e30;
+    const auto s = states(4);
+    std::array<decision, 3> d{};
+    p.decide(m, s, d);
+    for (const auto& x : d) {
+        CHECK(x.source == decision_source::fallback);
+        CHECK(x.reason == "rl: network output not finite, fallback");
+    }
+}
+
+TEST_CASE("rl_policy rejects a network of the wrong shape and fallbacks of the wrong count") {
+    auto w = std::make_shared<rl::shared_network<float>>(nn::mlp<float>({10, 27}));
+    CHECK_THROWS_WITH_AS(make_policy(w), doctest::Contains("network takes 10 inputs"), config_error);
+    auto w2 = std::make_shared<rl::shared_network<float>>(nn::mlp<float>({15, 9}));
+    CHECK_THROWS_WITH_AS(make_policy(w2), doctest::Contains("needs 27"), config_error);
+    auto w3 = std::make_shared<rl::shared_network<float>>(preferring(0));
+    CHECK_THROWS_WITH_AS(scarlet_rl(w3, scarlet_encoder{}, rl::joint_delta_actions(3), {}), doctest::Contains("rl_policy.fallbacks"),
+                         config_error);
+}
+
+TEST_CASE("a one-function rl_policy is a policy") {
+    using one = rl_policy<scarlet_encoder, rl::factored_delta_actions>;
+    static_assert(policy<one>);
+    nn::mlp<float> net({5, 3});
+    net.parameters().setZero();
+    net.bias(0)[2] = 1;  // +1
+    auto w = std::make_shared<rl::shared_network<float>>(net);
+    w->publish(net);
+    one p(w, scarlet_encoder{}, rl::factored_delta_actions(1), std::vector<hpa_policy>(1));
+    const scaling_state s{.replicas = 2, .min_replicas = 1, .max_replicas = 5};
+    CHECK(p.decide(healthy(), s).replicas == 3);
+}
