@@ -152,6 +152,11 @@ int main(int argc, char** argv) {
     }
     benchmark::RegisterBenchmark("BM_mlp_train_step/scarlet_q_b128", bm_mlp_train_step,
                                  make_layers({7, 128, 128, 9}), Eigen::Index{128});
+    // The three-function SCARLET network (15 inputs, 27 joint actions): the
+    // side-by-side baselines of BM_act/scarlet_3fn and BM_dqn_update/scarlet.
+    benchmark::RegisterBenchmark("BM_mlp_forward/scarlet_3fn_q", bm_mlp_forward, make_layers({15, 128, 128, 27}));
+    benchmark::RegisterBenchmark("BM_mlp_train_step/scarlet_3fn_q_b128", bm_mlp_train_step,
+                                 make_layers({15, 128, 128, 27}), Eigen::Index{128});
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
         return 1;

@@ -91,3 +91,14 @@ TEST_CASE("guarded with_fallback and any_policy decide allocate nothing") {
     any_policy erased(guarded{hpa_policy{hpa_config::cpu_utilization(70)}});
     CHECK(allocations_over(erased, ticks) == 0);
 }
+
+TEST_CASE("copies of policies keep their reserved histories: deciding with a copy allocates nothing") {
+    hpa_config c = hpa_config::cpu_utilization(70);
+    c.behavior = hpa_behavior{};
+    const hpa_policy original(std::move(c));
+    std::vector<hpa_policy> copies(3, original);  // copy construction
+    hpa_policy assigned(hpa_config::cpu_utilization(50));
+    assigned = original;  // copy assignment
+    CHECK(allocations_over(copies[2], ticks) == 0);
+    CHECK(allocations_over(assigned, ticks) == 0);
+}

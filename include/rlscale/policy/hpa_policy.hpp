@@ -10,6 +10,7 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/reserved_vector.hpp>
 #include <rlscale/policy/input_check.hpp>
 
 #include <algorithm>
@@ -1103,7 +1104,7 @@ private:
         if (!config_.behavior) return;
         const bool up = next > previous;
         const hpa_scaling_rules& rules = up ? config_.behavior->scale_up : config_.behavior->scale_down;
-        std::vector<hpa_scale_event>& events = up ? up_events_ : down_events_;
+        detail::reserved_vector<hpa_scale_event>& events = up ? up_events_ : down_events_;
         std::int32_t longest = 0;
         for (const hpa_scaling_policy& p : rules.policies) longest = std::max(longest, p.period_seconds);
         const double cutoff = now_s - static_cast<double>(longest);
@@ -1125,9 +1126,10 @@ private:
 
     hpa_config config_;
     replica_calculator calc_;
-    std::vector<hpa_recommendation> recommendations_;
-    std::vector<hpa_scale_event> up_events_;
-    std::vector<hpa_scale_event> down_events_;
+    // Reserved to history_capacity at construction; copies keep the reservation.
+    detail::reserved_vector<hpa_recommendation> recommendations_;
+    detail::reserved_vector<hpa_scale_event> up_events_;
+    detail::reserved_vector<hpa_scale_event> down_events_;
     bool initialized_ = false;
     hpa_evaluation last_;
     std::vector<hpa_pod> pods_;

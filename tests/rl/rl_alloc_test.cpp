@@ -1,0 +1,82 @@
+// Proves the learning and serving hot paths allocate nothing after
+// construction: replay push and sample, DQN acting and updating, publishing
+// weights, greedy_agent::act and rl_policy::decide.
+#include <rlscale/encode/scarlet_encoder.hpp>
+#include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/rl/dqn.hpp>
+#include <rlscale/rl/shared_network.hpp>
+
+#include "../alloc_counter.hpp"
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <vector>
+
+using namespace rlscale;
+
+namespace {
+long allocations() { return test::allocation_count(); }
+}  // namespace
+
+TEST_CASE("replay push and sample, and dqn explore, observe and update allocate nothing") {
+    rl::dqn_config c = rl::dqn_config::scarlet();
+    c.replay_capacity = 1000;  // wraps during the loop
+    c.batch_size = 32;
+    c.learning_starts = 32;
+    rl::dqn<float> agent(15, {.heads = 1, .actions_per_head = 27}, c, 1);
+    std::array<float, 15> o{};
+    std::array<std::int32_t, 1> a{};
+    rng gen(4);
+    agent.explore(o, a);  // warm-up
+    const long before = allocations();
+    for (int t = 0; t < 3000; ++t) {
+        for (auto& x : o) x = static_cast<float>(uniform01(gen));
+        agent.explore(o, a);
+        agent.observe(o, a, uniform01(gen), o, t % 100 == 99);
+    }
+    CHECK(allocations() - before == 0);
+    CHECK(agent.updates() > 2900);
+}
+
+TEST_CASE("publishing weights, greedy_agent act and rl_policy decide allocate nothing") {
+    rng gen(1);
+    nn::mlp<float> net({15, 128, 128, 27});
+    net.initialize(nn::init_scheme::torch_default, gen);
+    auto weights = std::make_shared<rl::shared_network<float>>(net);
+    weights->publish(net);
+    rl::greedy_agent agent(weights);
+    rl_policy<scarlet_encoder, rl::joint_delta_actions> policy(weights, scarlet_encoder{}, rl::joint_delta_actions(3),
+                                                                std::vector<hpa_policy>(3, hpa_policy(hpa_config::cpu_utilization(70))));
+    std::array<function_metrics, 3> m{};
+    for (auto& x : m) {
+        x.interval_s = 15;
+        x.arrivals = x.completions = 100;
+        x.throughput_rps = 6.7;
+        x.latency_mean_s = 0.01;
+        x.latency = {0.01, 0.02, 0.03, 0.04, 0.05};
+        x.cpu_limit = 1;
+        x.ready_replicas = 3;
+    }
+    std::array<scaling_state, 3> s{};
+    for (auto& x : s) x = {.replicas = 3, .min_replicas = 1, .max_replicas = 10};
+    std::array<decision, 3> d{};
+    const std::array<float, 15> obs{};
+    policy.decide(m, s, d);  // warm-up
+    const long before = allocations();
+    std::size_t sink = 0;
+    for (int t = 0; t < 5000; ++t) {
+        m[t % 3].cpu_utilization = 0.2 + 0.0001 * t;
+        if (t % 500 == 250) m[1].cpu_utilization = std::numeric_limits<double>::quiet_NaN();  // fallback and hold paths
+        if (t % 100 == 0) weights->publish(net);
+        s[0].time_s = s[1].time_s = s[2].time_s = 15.0 * t;
+        policy.decide(m, s, d);
+        for (std::size_t f = 0; f < 3; ++f) s[f].replicas = d[f].replicas;
+        sink += agent.act(obs);
+    }
+    CHECK(allocations() - before == 0);
+    CHECK(sink < 27u * 5000u);
+}
