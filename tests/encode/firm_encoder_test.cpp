@@ -1,5 +1,7 @@
 #include <rlscale/encode/firm_encoder.hpp>
 
+#include "refusal.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -10,8 +12,8 @@ using namespace rlscale;
 
 namespace {
 
-constexpr double qnan = std::numeric_limits<double>::quiet_NaN();
-constexpr double inf = std::numeric_limits<double>::infinity();
+using test::inf;
+using test::qnan;
 
 function_metrics firm_metrics(std::uint64_t arrivals = 100) {
     function_metrics m;
@@ -113,15 +115,8 @@ TEST_CASE("encode firm: one encoder serves N functions in round-robin order") {
 
 TEST_CASE("encode firm: a non-finite or negative input is refused by name and out is untouched") {
     const firm_encoder enc;
-    std::array<float, 9> out{};
-    out.fill(42.0f);
-    const auto refused = [&](const function_metrics& m, const scaling_state& s, std::string_view field) {
-        const encode_status st = enc.encode(m, s, out);
-        CHECK_FALSE(st.ok);
-        CHECK(st.field == field);
-        for (const float v : out) CHECK(v == 42.0f);
-    };
-    for (const double bad : {qnan, inf, -inf, -2.0}) {
+    test::refusal<decltype(enc), 9> refused(enc);
+    for (const double bad : test::bad_values(-2.0)) {
         CAPTURE(bad);
         scaling_state s = firm_state();
         s.cpu_limit = bad;

@@ -1,5 +1,7 @@
 #include <rlscale/encode/polimi_encoder.hpp>
 
+#include "refusal.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -10,8 +12,8 @@ using namespace rlscale;
 
 namespace {
 
-constexpr double qnan = std::numeric_limits<double>::quiet_NaN();
-constexpr double inf = std::numeric_limits<double>::infinity();
+using test::inf;
+using test::qnan;
 
 function_metrics polimi_metrics() {
     function_metrics m;
@@ -113,15 +115,8 @@ TEST_CASE("encode polimi: the response time is the SLO's statistic unless config
 
 TEST_CASE("encode polimi: a non-finite or negative input is refused by name and out is untouched") {
     const polimi_encoder enc(0.1, {.measured_cpu = true});
-    std::array<float, 6> out{};
-    out.fill(42.0f);
-    const auto refused = [&](const function_metrics& m, const scaling_state& s, std::string_view field) {
-        const encode_status st = enc.encode(m, s, out);
-        CHECK_FALSE(st.ok);
-        CHECK(st.field == field);
-        for (const float v : out) CHECK(v == 42.0f);
-    };
-    for (const double bad : {qnan, inf, -inf, -0.1}) {
+    test::refusal<decltype(enc), 6> refused(enc);
+    for (const double bad : test::bad_values(-0.1)) {
         CAPTURE(bad);
         function_metrics m = polimi_metrics();
         m.latency_mean_s = bad;

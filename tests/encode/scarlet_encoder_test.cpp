@@ -1,5 +1,7 @@
 #include <rlscale/encode/scarlet_encoder.hpp>
 
+#include "refusal.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -12,8 +14,8 @@ using namespace rlscale;
 
 namespace {
 
-constexpr double qnan = std::numeric_limits<double>::quiet_NaN();
-constexpr double inf = std::numeric_limits<double>::infinity();
+using test::inf;
+using test::qnan;
 
 function_metrics scarlet_metrics() {
     function_metrics m;
@@ -82,15 +84,8 @@ TEST_CASE("encode scarlet: zero replicas, no traffic and no target encode as zer
 
 TEST_CASE("encode scarlet: a non-finite or negative input is refused by name and out is untouched") {
     const scarlet_encoder enc;
-    std::array<float, 5> out{};
-    out.fill(42.0f);
-    const auto refused = [&](const function_metrics& m, const scaling_state& s, std::string_view field) {
-        const encode_status st = enc.encode(m, s, out);
-        CHECK_FALSE(st.ok);
-        CHECK(st.field == field);
-        for (const float v : out) CHECK(v == 42.0f);
-    };
-    for (const double bad : {qnan, inf, -inf, -0.5}) {
+    test::refusal<decltype(enc), 5> refused(enc);
+    for (const double bad : test::bad_values(-0.5)) {
         CAPTURE(bad);
         function_metrics m = scarlet_metrics();
         m.cpu_utilization = bad;

@@ -1,5 +1,7 @@
 #include <rlscale/encode/simppo_encoder.hpp>
 
+#include "refusal.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -10,8 +12,8 @@ using namespace rlscale;
 
 namespace {
 
-constexpr double qnan = std::numeric_limits<double>::quiet_NaN();
-constexpr double inf = std::numeric_limits<double>::infinity();
+using test::inf;
+using test::qnan;
 
 function_metrics simppo_metrics(std::uint64_t arrivals = 200) {
     function_metrics m;
@@ -191,15 +193,8 @@ TEST_CASE("encode simppo: min-max normalisation is clamped to 0..1") {
 
 TEST_CASE("encode simppo: a non-finite or negative input is refused by name and out is untouched") {
     const simppo_encoder enc;
-    std::array<float, 7> out{};
-    out.fill(42.0f);
-    const auto refused = [&](const function_metrics& m, const scaling_state& s, std::string_view field) {
-        const encode_status st = enc.encode(m, s, out);
-        CHECK_FALSE(st.ok);
-        CHECK(st.field == field);
-        for (const float v : out) CHECK(v == 42.0f);
-    };
-    for (const double bad : {qnan, inf, -inf, -1.0}) {
+    test::refusal<decltype(enc), 7> refused(enc);
+    for (const double bad : test::bad_values(-1.0)) {
         CAPTURE(bad);
         function_metrics m = simppo_metrics();
         m.latency.p99 = bad;

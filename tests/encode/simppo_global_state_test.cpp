@@ -1,5 +1,7 @@
 #include <rlscale/encode/simppo_global_state.hpp>
 
+#include "refusal.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -10,7 +12,7 @@ using namespace rlscale;
 
 namespace {
 
-constexpr double qnan = std::numeric_limits<double>::quiet_NaN();
+using test::qnan;
 
 scaling_state agent_state(double cpu, double mem_mb, int replicas) {
     scaling_state s;
