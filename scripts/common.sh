@@ -6,7 +6,10 @@ RLSCALE_BUILD="${RLSCALE_BUILD:-$RLSCALE_ROOT/build}"
 RLSCALE_JOBS="${RLSCALE_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
 # Everything the build, tests, examples and benchmarks need.
-RLSCALE_PACKAGES=(g++ make cmake libeigen3-dev xtensor-dev nlohmann-json3-dev doctest-dev libbenchmark-dev)
+# The adapters add cpp-httplib with OpenSSL (through pkg-config); their tests
+# run the real prometheus binary and make certificates with the openssl CLI.
+RLSCALE_PACKAGES=(g++ make cmake pkg-config libeigen3-dev xtensor-dev nlohmann-json3-dev doctest-dev libbenchmark-dev
+                  libcpp-httplib-dev libssl-dev openssl prometheus)
 
 rlscale_install_missing() {
     local missing=()

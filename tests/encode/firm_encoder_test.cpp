@@ -149,6 +149,7 @@ TEST_CASE("encode firm: a non-finite or negative input is refused by name and ou
     scaling_state s = firm_state();
     s.slo.latency_s = 0;
     refused(firm_metrics(), s, "slo.latency_s");
+    std::array<float, 9> out{};
     CHECK(enc.encode(firm_metrics(), firm_state(), -1.0, out).field == "previous_arrival_rps");
     std::array<float, 8> short_out{};
     CHECK(enc.encode(firm_metrics(), firm_state(), short_out).field == "out.size");

@@ -241,6 +241,7 @@ TEST_CASE("encode simppo: a non-finite or negative input is refused by name and 
     // a value that overflows a float is refused, not written as infinity
     m = simppo_metrics();
     m.cpu_utilization = 1e300;
+    std::array<float, 7> out{};
     const encode_status st = enc.encode(m, simppo_state(), out);
     CHECK(st.field == "cpu_utilization");
     CHECK(st.value == 1e300);

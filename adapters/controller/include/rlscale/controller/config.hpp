@@ -1,0 +1,213 @@
+#pragma once
+
+/// The controller's configuration file (JSON): which functions it scales,
+/// their bounds and objectives, the policy for each, and the loop settings.
+/// Parsing validates everything and names the offending field and value.
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/scaling.hpp>
+#include <rlscale/policy/guarded.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace rlscale::controller {
+
+/// One scaled workload.
+struct function_spec {
+    std::string name;                         ///< the controller's name for it (decision log, metrics)
+    std::string namespace_name = "default";   ///< Kubernetes namespace
+    std::string kind = "Deployment";          ///< Deployment or StatefulSet
+    std::string workload;                     ///< the Deployment's (or StatefulSet's) name
+    function_slo slo;                         ///< latency bound at a percentile, target RPS
+    int min_replicas = 1;
+    int max_replicas = 10;
+    std::string policy = "hpa";               ///< hpa, kpa, ensure, static or dqn
+    std::string checkpoint;                   ///< the policy's checkpoint (dqn)
+    double cpu_target_percent = 70;           ///< hpa: CPU utilisation target
+    double service_time_s = 0;                ///< ensure: mean service time (> 0 required for ensure)
+    int static_replicas = 0;                  ///< static: the count (> 0 required for static)
+    double container_concurrency = 1;         ///< kpa, ensure: requests one replica serves at once
+    std::map<std::string, std::string> promql;  ///< PromQL overrides by metric name
+};
+
+/// The whole file.
+struct config {
+    double control_interval_s = 15;  ///< seconds between ticks
+    bool dry_run = false;            ///< decide and log, never change the cluster
+    std::string decision_log = "-";  ///< path of the JSON-lines decision log; "-" = standard output
+    std::string metrics_address = "127.0.0.1:9464";  ///< the controller's own /metrics endpoint ("" = off)
+    guard_config guard;              ///< per-tick step limits applied to every decision
+    nlohmann::json prometheus = nlohmann::json::object();  ///< the Prometheus adapter's settings, passed through
+    nlohmann::json kubernetes = nlohmann::json::object();  ///< the Kubernetes adapter's settings, passed through
+    std::vector<function_spec> functions;
+};
+
+namespace detail {
+
+[[noreturn]] inline void bad(const std::string& field, const std::string& what, const nlohmann::json& value) {
+    throw config_error(field, what + ", got " + value.dump());
+}
+
+/// Rejects keys of `object` outside `allowed` (a typo must not be silently ignored).
+inline void only_keys(const nlohmann::json& object, const std::string& path, std::initializer_list<const char*> allowed) {
+    const std::set<std::string> known(allowed.begin(), allowed.end());
+    for (const auto& [key, value] : object.items()) {
+        if (known.count(key) == 0) {
+            std::string list;
+            for (const char* k : allowed) list += (list.empty() ? "" : ", ") + std::string(k);
+            throw config_error(path.empty() ? key : path + "." + key, "is not a known field (known: " + list + ")");
+        }
+    }
+}
+
+inline std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+inline double number(const nlohmann::json& o, const std::string& path, const char* key, double fallback, double lo, double hi) {
+    if (!o.contains(key)) return fallback;
+    const auto& v = o.at(key);
+    if (!v.is_number()) bad(join(path, key), "must be a number", v);
+    const double x = v.get<double>();
+    if (!(std::isfinite(x) && x >= lo && x <= hi)) {
+        std::ostringstream what;
+        what << "must be in [" << lo << ", " << hi << "]";
+        bad(join(path, key), what.str(), v);
+    }
+    return x;
+}
+
+inline int integer(const nlohmann::json& o, const std::string& path, const char* key, int fallback, int lo, int hi) {
+    if (!o.contains(key)) return fallback;
+    const auto& v = o.at(key);
+    if (!v.is_number_integer()) bad(join(path, key), "must be an integer", v);
+    const auto x = v.get<long long>();
+    if (x < lo || x > hi) bad(join(path, key), "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", v);
+    return static_cast<int>(x);
+}
+
+inline std::string text(const nlohmann::json& o, const std::string& path, const char* key, const std::string& fallback,
+                        bool required = false) {
+    if (!o.contains(key)) {
+        if (required) throw config_error(join(path, key), "is required");
+        return fallback;
+    }
+    const auto& v = o.at(key);
+    if (!v.is_string()) bad(join(path, key), "must be a string", v);
+    return v.get<std::string>();
+}
+
+inline bool boolean(const nlohmann::json& o, const std::string& path, const char* key, bool fallback) {
+    if (!o.contains(key)) return fallback;
+    const auto& v = o.at(key);
+    if (!v.is_boolean()) bad(join(path, key), "must be true or false", v);
+    return v.get<bool>();
+}
+
+inline const nlohmann::json& object(const nlohmann::json& o, const std::string& path, const char* key) {
+    static const nlohmann::json empty = nlohmann::json::object();
+    if (!o.contains(key)) return empty;
+    const auto& v = o.at(key);
+    if (!v.is_object()) bad(join(path, key), "must be an object", v);
+    return v;
+}
+
+inline function_spec parse_function(const nlohmann::json& j, const std::string& path) {
+    if (!j.is_object()) bad(path, "must be an object", j);
+    only_keys(j, path,
+              {"name", "namespace", "kind", "workload", "slo", "min_replicas", "max_replicas", "policy", "checkpoint",
+               "cpu_target_percent", "service_time_s", "static_replicas", "container_concurrency", "promql"});
+    function_spec f;
+    f.name = text(j, path, "name", "", true);
+    if (f.name.empty()) bad(join(path, "name"), "must not be empty", j.at("name"));
+    f.namespace_name = text(j, path, "namespace", "default");
+    f.kind = text(j, path, "kind", "Deployment");
+    if (f.kind != "Deployment" && f.kind != "StatefulSet") bad(join(path, "kind"), "must be Deployment or StatefulSet", j.at("kind"));
+    f.workload = text(j, path, "workload", f.name);
+    const std::string slo_path = join(path, "slo");
+    const nlohmann::json& slo = object(j, path, "slo");
+    only_keys(slo, slo_path, {"latency_s", "percentile", "target_rps"});
+    f.slo.latency_s = number(slo, slo_path, "latency_s", 1.0, 1e-6, 3600);
+    f.slo.percentile = number(slo, slo_path, "percentile", 0.9, 0, 1);
+    f.slo.target_rps = number(slo, slo_path, "target_rps", 0, 0, 1e9);
+    f.min_replicas = integer(j, path, "min_replicas", 1, 0, 100000);
+    f.max_replicas = integer(j, path, "max_replicas", 10, 1, 100000);
+    if (f.max_replicas < f.min_replicas) {
+        bad(join(path, "max_replicas"), "must be >= min_replicas (" + std::to_string(f.min_replicas) + ")", j.at("max_replicas"));
+    }
+    f.policy = text(j, path, "policy", "hpa");
+    const std::set<std::string> policies{"hpa", "kpa", "ensure", "static", "dqn"};
+    if (policies.count(f.policy) == 0) bad(join(path, "policy"), "must be one of hpa, kpa, ensure, static, dqn", j.at("policy"));
+    f.checkpoint = text(j, path, "checkpoint", "");
+    if (f.policy == "dqn" && f.checkpoint.empty()) throw config_error(join(path, "checkpoint"), "is required for policy dqn");
+    f.cpu_target_percent = number(j, path, "cpu_target_percent", 70, 1, 1000);
+    f.service_time_s = number(j, path, "service_time_s", 0, 0, 3600);
+    if (f.policy == "ensure" && !(f.service_time_s > 0)) {
+        throw config_error(join(path, "service_time_s"), "is required (> 0) for policy ensure");
+    }
+    f.static_replicas = integer(j, path, "static_replicas", 0, 0, 100000);
+    if (f.policy == "static" && f.static_replicas < 1) throw config_error(join(path, "static_replicas"), "is required (>= 1) for policy static");
+    f.container_concurrency = number(j, path, "container_concurrency", 1, 1e-3, 1e6);
+    const std::string promql_path = join(path, "promql");
+    for (const auto& [key, value] : object(j, path, "promql").items()) {
+        if (!value.is_string() || value.get<std::string>().empty()) bad(join(promql_path, key), "must be a non-empty PromQL string", value);
+        f.promql[key] = value.get<std::string>();
+    }
+    return f;
+}
+
+}  // namespace detail
+
+/// Parses and validates a configuration document. Throws config_error naming
+/// the first bad field (e.g. "functions[1].max_replicas") and its value.
+inline config parse_config(const nlohmann::json& j) {
+    if (!j.is_object()) detail::bad("(top level)", "must be a JSON object", j);
+    detail::only_keys(j, "", {"control_interval_s", "dry_run", "decision_log", "metrics_address", "guard", "prometheus", "kubernetes",
+                              "functions"});
+    config c;
+    c.control_interval_s = detail::number(j, "", "control_interval_s", 15, 1, 3600);
+    c.dry_run = detail::boolean(j, "", "dry_run", false);
+    c.decision_log = detail::text(j, "", "decision_log", "-");
+    c.metrics_address = detail::text(j, "", "metrics_address", "127.0.0.1:9464");
+    const nlohmann::json& guard = detail::object(j, "", "guard");
+    detail::only_keys(guard, "guard", {"max_step_up", "max_step_down"});
+    c.guard.max_step_up = detail::integer(guard, "guard", "max_step_up", 4, 0, 100000);
+    c.guard.max_step_down = detail::integer(guard, "guard", "max_step_down", 2, 0, 100000);
+    c.prometheus = detail::object(j, "", "prometheus");
+    c.kubernetes = detail::object(j, "", "kubernetes");
+    if (!j.contains("functions")) throw config_error("functions", "is required (a non-empty array)");
+    const auto& fs = j.at("functions");
+    if (!fs.is_array() || fs.empty()) detail::bad("functions", "must be a non-empty array", fs);
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < fs.size(); ++i) {
+        const std::string path = "functions[" + std::to_string(i) + "]";
+        function_spec f = detail::parse_function(fs[i], path);
+        if (!names.insert(f.name).second) detail::bad(path + ".name", "repeats another function's name", fs[i].at("name"));
+        c.functions.push_back(std::move(f));
+    }
+    return c;
+}
+
+/// Reads and parses a configuration file. Throws config_error for a file
+/// that cannot be read or is not JSON (with the parser's position), and for
+/// any invalid field.
+inline config load_config(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    if (!in) throw config_error("config", "cannot open " + path.string());
+    nlohmann::json j;
+    try {
+        in >> j;
+    } catch (const nlohmann::json::parse_error& e) {
+        throw config_error("config", path.string() + " is not valid JSON: " + e.what());
+    }
+    return parse_config(j);
+}
+
+}  // namespace rlscale::controller

@@ -1,0 +1,217 @@
+// rlscale-controller: Prometheus → encoder → policy (guarded, HPA fallback)
+// → Kubernetes, one tick every control interval, one JSON line per function
+// per tick in the decision log, its own /metrics endpoint, a clean stop on
+// SIGTERM or SIGINT. See docs/adapters.md.
+#include <rlscale/controller/config.hpp>
+#include <rlscale/controller/controller.hpp>
+#include <rlscale/kubernetes/kubernetes.hpp>
+#include <rlscale/prometheus/prometheus.hpp>
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+namespace {
+
+using namespace rlscale;
+
+constexpr const char* usage_text = R"(usage: rlscale-controller --config FILE [--dry-run] [--once] [--check]
+
+Scales Kubernetes workloads with rlscale policies, reading metrics from
+Prometheus. Every tick (control_interval_s) and for every configured function:
+read its metrics, decide through its guarded policy (HPA as fallback for
+learned policies; missing metrics hold the current replicas), set the replicas
+through the scale subresource unless in dry run, and append one JSON line to
+the decision log.
+
+  --config FILE   the JSON configuration (reference: docs/adapters.md)
+  --dry-run       decide and log, never change the cluster (overrides the file)
+  --once          run one tick and exit
+  --check         validate the configuration and the checkpoints, then exit
+  --help          this text
+
+Exit status: 0 after a clean stop (SIGTERM, SIGINT or --once), 1 on an
+error before the loop starts (configuration, checkpoint), 2 on bad usage.
+)";
+
+std::atomic<bool> stop_requested{false};
+extern "C" void on_signal(int) { stop_requested.store(true); }
+
+/// The Prometheus adapter as the controller's metrics source: one source per
+/// function (each may override PromQL templates).
+class prometheus_metrics {
+public:
+    explicit prometheus_metrics(const controller::config& c) {
+        const nlohmann::json& p = c.prometheus;
+        prometheus::client_config cc;
+        cc.url = p.value("url", cc.url);
+        cc.bearer_token = p.value("bearer_token", std::string());
+        cc.verify_tls = p.value("verify_tls", true);
+        cc.ca_cert_file = p.value("ca_cert_file", std::string());
+        cc.read_timeout = std::chrono::milliseconds(p.value("timeout_ms", 5000));
+        for (const controller::function_spec& f : c.functions) {
+            prometheus::metrics_source_config mc;
+            mc.window = std::chrono::seconds(static_cast<long>(c.control_interval_s));
+            mc.request_counter = p.value("request_counter", mc.request_counter);
+            mc.duration_histogram = p.value("duration_histogram", mc.duration_histogram);
+            for (const auto& [field, promql] : f.promql) prometheus::metrics_source::set_query(mc.queries, field, promql);
+            sources_.emplace(f.name, std::make_unique<prometheus::metrics_source>(prometheus::client(cc), std::move(mc)));
+        }
+    }
+
+    controller::metrics_reading read(const controller::function_spec& f, double /*now_s*/) {
+        const prometheus::metrics_sample sample =
+            sources_.at(f.name)->fetch({.function = f.name, .namespace_ = f.namespace_name, .deployment = f.workload,
+                                        .pod_regex = f.workload + "-.*"});
+        controller::metrics_reading r{.metrics = sample.metrics};
+        for (const auto& m : sample.status.missing) r.missing.emplace_back(m.field);
+        return r;
+    }
+
+private:
+    std::map<std::string, std::unique_ptr<prometheus::metrics_source>> sources_;
+};
+
+/// The Kubernetes adapter as the controller's actuator.
+class kubernetes_scaler {
+public:
+    explicit kubernetes_scaler(const nlohmann::json& k) : client_(make_config(k)) {}
+
+    int replicas(const controller::function_spec& f) {
+        return client_.get_scale(kind(f), f.namespace_name, f.workload).spec_replicas;
+    }
+    void set_replicas(const controller::function_spec& f, int n) { (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n); }
+
+private:
+    static kubernetes::workload_kind kind(const controller::function_spec& f) {
+        return f.kind == "StatefulSet" ? kubernetes::workload_kind::statefulset : kubernetes::workload_kind::deployment;
+    }
+    static kubernetes::client_config make_config(const nlohmann::json& k) {
+        kubernetes::client_config c = k.value("in_cluster", true)
+                                          ? kubernetes::in_cluster_config()
+                                          : kubernetes::explicit_config(k.value("server", std::string()), k.value("token", std::string()),
+                                                                        k.value("ca_file", std::string()));
+        c.max_attempts = k.value("max_attempts", c.max_attempts);
+        return c;
+    }
+    kubernetes::client client_;
+};
+
+/// Stand-ins for --check, which builds the policies and never ticks.
+struct unreachable_source {
+    controller::metrics_reading read(const controller::function_spec&, double) { return {.error = "not connected (--check)"}; }
+};
+struct unreachable_scaler {
+    int replicas(const controller::function_spec&) { throw error("not connected (--check)"); }
+    void set_replicas(const controller::function_spec&, int) { throw error("not connected (--check)"); }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path;
+    bool dry_run = false;
+    bool once = false;
+    bool check = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            std::fputs(usage_text, stdout);
+            return 0;
+        }
+        if (arg == "--config" && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (arg == "--dry-run") {
+            dry_run = true;
+        } else if (arg == "--once") {
+            once = true;
+        } else if (arg == "--check") {
+            check = true;
+        } else {
+            std::fprintf(stderr, "rlscale-controller: unknown or incomplete option %s\n\n%s", argv[i], usage_text);
+            return 2;
+        }
+    }
+    if (config_path.empty()) {
+        std::fprintf(stderr, "rlscale-controller: --config FILE is required\n\n%s", usage_text);
+        return 2;
+    }
+    try {
+        controller::config cfg = controller::load_config(config_path);
+        cfg.dry_run = cfg.dry_run || dry_run;
+        if (check) {
+            // Builds every policy (loading checkpoints) without touching Prometheus or the cluster.
+            unreachable_source source;
+            unreachable_scaler scaler;
+            controller::control_loop<unreachable_source, unreachable_scaler> probe(cfg, source, scaler);
+            std::printf("configuration %s is valid: %zu functions\n", config_path.c_str(), cfg.functions.size());
+            return 0;
+        }
+        prometheus_metrics source(cfg);
+        kubernetes_scaler scaler(cfg.kubernetes);
+        controller::control_loop<prometheus_metrics, kubernetes_scaler> loop(cfg, source, scaler);
+        std::ofstream log_file;
+        if (cfg.decision_log != "-") {
+            log_file.open(cfg.decision_log, std::ios::app);
+            if (!log_file) throw config_error("decision_log", "cannot open " + cfg.decision_log + " for appending");
+        }
+        std::ostream& log = cfg.decision_log == "-" ? std::cout : log_file;
+
+        std::mutex stats_mutex;
+        controller::counters published;
+        httplib::Server metrics_server;
+        std::thread metrics_thread;
+        if (!cfg.metrics_address.empty()) {
+            const auto colon = cfg.metrics_address.rfind(':');
+            if (colon == std::string::npos) throw config_error("metrics_address", "must be host:port, got " + cfg.metrics_address);
+            const std::string host = cfg.metrics_address.substr(0, colon);
+            const int port = std::stoi(cfg.metrics_address.substr(colon + 1));
+            metrics_server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+                std::lock_guard lock(stats_mutex);
+                res.set_content(controller::prometheus_text(published), "text/plain; version=0.0.4");
+            });
+            if (!metrics_server.bind_to_port(host, port)) throw config_error("metrics_address", "cannot listen on " + cfg.metrics_address);
+            metrics_thread = std::thread([&] { metrics_server.listen_after_bind(); });
+        }
+        std::signal(SIGTERM, on_signal);
+        std::signal(SIGINT, on_signal);
+
+        const auto interval = std::chrono::duration<double>(cfg.control_interval_s);
+        auto next = std::chrono::steady_clock::now();
+        while (!stop_requested.load()) {
+            const auto start = std::chrono::steady_clock::now();
+            const double now_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+            for (const controller::decision_record& r : loop.tick(now_s)) log << r.to_json().dump() << '\n';
+            log.flush();
+            loop.set_last_tick_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+            {
+                std::lock_guard lock(stats_mutex);
+                published = loop.stats();
+            }
+            if (once) break;
+            next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+            while (!stop_requested.load() && std::chrono::steady_clock::now() < next) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        }
+        if (metrics_thread.joinable()) {
+            metrics_server.stop();
+            metrics_thread.join();
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "rlscale-controller: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,92 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include <rlscale/core/error.hpp>
+
+namespace rlscale::kubernetes {
+
+/// The API server answered with a failure. Built from the `Status` object in
+/// the body (`kind: Status`, `apiVersion: v1`, `status: Failure`, `code`,
+/// `reason`, `message`, `details`); when the body is not a Status object the
+/// HTTP code is kept and `reason()` is derived from it (e.g. 404 → NotFound).
+class api_error : public rlscale::error {
+public:
+    api_error(int code, std::string reason, std::string message, std::string method, std::string path,
+              nlohmann::json status_object, std::optional<std::chrono::seconds> retry_after = std::nullopt)
+        : error("kubernetes: " + method + " " + path + " failed with " + std::to_string(code) + " " + reason +
+                (message.empty() ? std::string{} : ": " + message)),
+          code_(code),
+          reason_(std::move(reason)),
+          message_(std::move(message)),
+          method_(std::move(method)),
+          path_(std::move(path)),
+          status_(std::move(status_object)),
+          retry_after_(retry_after) {}
+
+    /// HTTP status code (Status.code when present).
+    [[nodiscard]] int code() const noexcept { return code_; }
+    /// Status.reason: Unauthorized, Forbidden, NotFound, Conflict, Invalid,
+    /// TooManyRequests, ...
+    [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
+    /// Status.message as sent by the server.
+    [[nodiscard]] const std::string& status_message() const noexcept { return message_; }
+    [[nodiscard]] const std::string& method() const noexcept { return method_; }
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+    /// The whole Status object (null when the body was not one).
+    [[nodiscard]] const nlohmann::json& status_object() const noexcept { return status_; }
+    /// Retry-After header or Status.details.retryAfterSeconds, if any.
+    [[nodiscard]] std::optional<std::chrono::seconds> retry_after() const noexcept { return retry_after_; }
+
+    [[nodiscard]] bool is_conflict() const noexcept { return code_ == 409; }
+    [[nodiscard]] bool is_not_found() const noexcept { return code_ == 404; }
+    [[nodiscard]] bool is_forbidden() const noexcept { return code_ == 403; }
+    [[nodiscard]] bool is_unauthorized() const noexcept { return code_ == 401; }
+    [[nodiscard]] bool is_invalid() const noexcept { return code_ == 422; }
+    [[nodiscard]] bool is_too_many_requests() const noexcept { return code_ == 429; }
+
+private:
+    int code_;
+    std::string reason_;
+    std::string message_;
+    std::string method_;
+    std::string path_;
+    nlohmann::json status_;
+    std::optional<std::chrono::seconds> retry_after_;
+};
+
+/// No HTTP answer: connection refused, TLS failure (including an untrusted
+/// server certificate), broken connection, or an answer that is not the
+/// documented object.
+class transport_error : public rlscale::error {
+public:
+    using rlscale::error::error;
+};
+
+/// A connect, read or write timeout fired.
+class timeout_error : public transport_error {
+public:
+    using transport_error::transport_error;
+};
+
+/// Retries (409 Conflict, 429 TooManyRequests) used up. `last()` is the last
+/// failure the server sent.
+class retries_exhausted : public api_error {
+public:
+    retries_exhausted(const api_error& last, int attempts)
+        : api_error(last), attempts_(attempts),
+          what_("kubernetes: gave up after " + std::to_string(attempts) + " attempts; last: " + last.what()) {}
+    [[nodiscard]] int attempts() const noexcept { return attempts_; }
+    [[nodiscard]] const char* what() const noexcept override { return what_.c_str(); }
+
+private:
+    int attempts_;
+    std::string what_;
+};
+
+}  // namespace rlscale::kubernetes

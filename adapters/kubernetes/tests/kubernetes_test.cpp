@@ -1,0 +1,683 @@
+// Tests of rlscale::kubernetes against a loopback HTTP(S) server that
+// reproduces the API server's documented objects: autoscaling/v1 Scale with
+// metadata.resourceVersion (a stale one gets 409 Conflict), meta/v1 Status
+// for 401/403/404/409/422/429 (429 with Retry-After), strategic-merge
+// patches of Deployments and the pods/resize subresource, and slow answers.
+// No real API server can run here.
+
+#include <doctest/doctest.h>
+
+#include <rlscale/kubernetes/kubernetes.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace k8s = rlscale::kubernetes;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+json status_object(int code, const std::string& reason, const std::string& message, json details = json::object()) {
+    json s = {{"kind", "Status"},   {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Failure"},
+              {"message", message}, {"reason", reason},   {"code", code}};
+    if (!details.empty()) s["details"] = std::move(details);
+    return s;
+}
+
+struct fake_api_server {
+    std::unique_ptr<httplib::Server> server;
+    std::thread thread;
+    int port = 0;
+
+    std::mutex mu;
+    // The Deployment prod/web and its Scale.
+    std::int32_t replicas = 3;
+    std::int64_t resource_version = 100;
+    std::map<std::string, json> container_resources = {{"app", json::object()}, {"sidecar", json::object()}};
+    std::map<std::string, json> pod_resources = {{"app", json::object()}};
+    // Behaviour switches.
+    std::set<std::string> valid_tokens = {"tok-1"};
+    int concurrent_writes = 0;  // after a GET, another writer bumps resourceVersion
+    int throttle = 0;           // next N requests get 429
+    std::string retry_after = "1";
+    bool forbidden = false;
+    bool invalid_patch = false;
+    bool proxy_error = false;   // a proxy in front answers 502 with HTML
+    bool wrong_kind = false;    // the answer is not a Scale
+    std::chrono::milliseconds delay{0};
+    // What was seen.
+    std::vector<std::string> authorizations;
+    std::vector<std::string> methods;
+    std::string last_patch_body;
+    std::string last_patch_type;
+    std::string last_patch_path;
+
+    explicit fake_api_server(const std::string& cert = {}, const std::string& key = {}) {
+        if (cert.empty()) {
+            server = std::make_unique<httplib::Server>();
+        } else {
+            server = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
+        }
+        const std::string scale_route = R"(/apis/apps/v1/namespaces/([^/]+)/(deployments|statefulsets)/([^/]+)/scale)";
+        server->Get(scale_route, [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "GET"); });
+        server->Put(scale_route, [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "PUT"); });
+        server->Patch(R"(/apis/apps/v1/namespaces/([^/]+)/(deployments|statefulsets)/([^/]+))",
+                      [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "PATCH"); });
+        server->Patch(R"(/api/v1/namespaces/([^/]+)/pods/([^/]+)/resize)",
+                      [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "RESIZE"); });
+        port = server->bind_to_any_port("127.0.0.1");
+        REQUIRE(port > 0);
+        thread = std::thread([this] { server->listen_after_bind(); });
+        for (int i = 0; i < 200 && !server->is_running(); ++i) std::this_thread::sleep_for(5ms);
+    }
+    ~fake_api_server() {
+        server->stop();
+        thread.join();
+    }
+    fake_api_server(const fake_api_server&) = delete;
+    fake_api_server& operator=(const fake_api_server&) = delete;
+
+    std::string url(const char* scheme = "http") const { return std::string(scheme) + "://127.0.0.1:" + std::to_string(port); }
+
+    json scale_json() const {
+        json spec = json::object();
+        if (replicas != 0) spec["replicas"] = replicas;  // omitempty
+        return {{"kind", "Scale"},
+                {"apiVersion", "autoscaling/v1"},
+                {"metadata",
+                 {{"name", "web"},
+                  {"namespace", "prod"},
+                  {"uid", "6b6a4c2e-3f0b-4d5e-9a51-3c1d7f0e2a11"},
+                  {"resourceVersion", std::to_string(resource_version)},
+                  {"creationTimestamp", "2026-01-01T00:00:00Z"}}},
+                {"spec", spec},
+                {"status", {{"replicas", replicas}, {"selector", "app=web"}}}};
+    }
+
+    static void reply(httplib::Response& rs, int code, const json& body) {
+        rs.status = code;
+        rs.set_content(body.dump(), "application/json");
+    }
+
+    static void apply_containers(std::map<std::string, json>& into, const json& containers) {
+        for (const auto& c : containers) {
+            auto& r = into[c.at("name").get<std::string>()];
+            for (const auto& part : {"requests", "limits"}) {
+                if (c["resources"].contains(part)) r[part].update(c["resources"][part]);
+            }
+        }
+    }
+
+    void handle(const httplib::Request& rq, httplib::Response& rs, const std::string& op) {
+        std::chrono::milliseconds d;
+        {
+            std::lock_guard lock(mu);
+            d = delay;
+        }
+        if (d.count() > 0) std::this_thread::sleep_for(d);
+        std::lock_guard lock(mu);
+        methods.push_back(op);
+        const auto auth = rq.get_header_value("Authorization");
+        authorizations.push_back(auth);
+        if (auth.rfind("Bearer ", 0) != 0 || valid_tokens.count(auth.substr(7)) == 0) {
+            return reply(rs, 401, status_object(401, "Unauthorized", "Unauthorized"));
+        }
+        if (throttle > 0) {
+            --throttle;
+            rs.set_header("Retry-After", retry_after);
+            json details = {{"retryAfterSeconds", std::stoi(retry_after)}};
+            return reply(rs, 429, status_object(429, "TooManyRequests", "Too many requests, please try again later.", details));
+        }
+        if (proxy_error) {
+            rs.status = 502;
+            rs.set_content("<html><body>502 Bad Gateway</body></html>", "text/html");
+            return;
+        }
+        const std::string ns = rq.matches[1];
+        if (op == "RESIZE") {
+            const std::string pod = rq.matches[2];
+            if (ns != "prod" || pod != "web-0") {
+                return reply(rs, 404, status_object(404, "NotFound", "pods \"" + pod + "\" not found",
+                                                    {{"name", pod}, {"kind", "pods"}}));
+            }
+            last_patch_body = rq.body;
+            last_patch_type = rq.get_header_value("Content-Type");
+            last_patch_path = rq.path;
+            if (last_patch_type != "application/strategic-merge-patch+json") {
+                return reply(rs, 415, status_object(415, "UnsupportedMediaType", "the body of the request was in an unknown format"));
+            }
+            apply_containers(pod_resources, json::parse(rq.body)["spec"]["containers"]);
+            json containers = json::array();
+            for (const auto& [n, r] : pod_resources) containers.push_back({{"name", n}, {"resources", r}});
+            return reply(rs, 200, {{"kind", "Pod"}, {"apiVersion", "v1"},
+                                   {"metadata", {{"name", pod}, {"namespace", ns}}},
+                                   {"spec", {{"containers", containers}}}});
+        }
+        const std::string kind = rq.matches[2];
+        const std::string name = rq.matches[3];
+        if (ns != "prod" || kind != "deployments" || name != "web") {
+            return reply(rs, 404, status_object(404, "NotFound", kind + ".apps \"" + name + "\" not found",
+                                                {{"name", name}, {"group", "apps"}, {"kind", kind}}));
+        }
+        if (forbidden && op != "GET") {
+            return reply(rs, 403, status_object(403, "Forbidden",
+                                                "deployments.apps \"web\" is forbidden: User \"system:serviceaccount:prod:scaler\" "
+                                                "cannot update resource \"deployments/scale\" in API group \"apps\" in the namespace \"prod\"",
+                                                {{"name", "web"}, {"group", "apps"}, {"kind", "deployments"}}));
+        }
+        if (op == "GET") {
+            auto sc = scale_json();
+            if (wrong_kind) sc["kind"] = "Deployment";
+            reply(rs, 200, sc);
+            if (concurrent_writes > 0) {  // someone else updates the Deployment right after our read
+                --concurrent_writes;
+                ++resource_version;
+            }
+            return;
+        }
+        if (op == "PUT") {
+            const auto body = json::parse(rq.body);
+            if (body.value("kind", "") != "Scale" || body.value("apiVersion", "") != "autoscaling/v1") {
+                return reply(rs, 400, status_object(400, "BadRequest", "expected an autoscaling/v1 Scale"));
+            }
+            if (body["metadata"].value("resourceVersion", "") != std::to_string(resource_version)) {
+                return reply(rs, 409, status_object(409, "Conflict",
+                                                    "Operation cannot be fulfilled on deployments.apps \"web\": the object has been "
+                                                    "modified; please apply your changes to the latest version and try again",
+                                                    {{"name", "web"}, {"group", "apps"}, {"kind", "deployments"}}));
+            }
+            replicas = body["spec"].value("replicas", 0);
+            ++resource_version;
+            return reply(rs, 200, scale_json());
+        }
+        // PATCH of the Deployment.
+        last_patch_body = rq.body;
+        last_patch_type = rq.get_header_value("Content-Type");
+        last_patch_path = rq.path;
+        if (last_patch_type != "application/strategic-merge-patch+json") {
+            return reply(rs, 415, status_object(415, "UnsupportedMediaType", "the body of the request was in an unknown format"));
+        }
+        if (invalid_patch) {
+            json details = {{"name", "web"}, {"group", "apps"}, {"kind", "Deployment"},
+                            {"causes", json::array({{{"reason", "FieldValueInvalid"},
+                                                     {"message", "Invalid value: \"600m\": must be less than or equal to cpu limit"},
+                                                     {"field", "spec.template.spec.containers[0].resources.requests"}}})}};
+            return reply(rs, 422, status_object(422, "Invalid",
+                                                "Deployment.apps \"web\" is invalid: spec.template.spec.containers[0].resources.requests: "
+                                                "Invalid value: \"600m\": must be less than or equal to cpu limit",
+                                                details));
+        }
+        apply_containers(container_resources, json::parse(rq.body)["spec"]["template"]["spec"]["containers"]);
+        ++resource_version;
+        json containers = json::array();
+        for (const auto& [n, r] : container_resources) containers.push_back({{"name", n}, {"resources", r}});
+        return reply(rs, 200, {{"kind", "Deployment"}, {"apiVersion", "apps/v1"},
+                               {"metadata", {{"name", "web"}, {"namespace", "prod"},
+                                             {"resourceVersion", std::to_string(resource_version)}}},
+                               {"spec", {{"replicas", replicas}, {"template", {{"spec", {{"containers", containers}}}}}}}});
+    }
+
+    std::size_t requests() {
+        std::lock_guard lock(mu);
+        return methods.size();
+    }
+};
+
+k8s::client_config test_config(const fake_api_server& s) {
+    auto c = k8s::explicit_config(s.url(), "tok-1");
+    c.connect_timeout = 2s;
+    c.read_timeout = 3s;
+    c.write_timeout = 3s;
+    c.retry_backoff = 10ms;
+    c.max_retry_wait = 2s;
+    c.max_replicas = 50;
+    return c;
+}
+
+std::filesystem::path temp_dir(const std::string& name) {
+    auto p = std::filesystem::path(RLSCALE_K8S_TEST_TMPDIR) / name;
+    std::filesystem::remove_all(p);
+    std::filesystem::create_directories(p);
+    return p;
+}
+
+void write_file(const std::filesystem::path& p, const std::string& text) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << text;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+TEST_CASE("quantities are formatted as Kubernetes quantities and validated") {
+    CHECK(k8s::format_cpu(500) == "500m");
+    CHECK(k8s::format_cpu(2000) == "2");
+    CHECK(k8s::format_cpu(1) == "1m");
+    CHECK(k8s::format_memory(256LL << 20) == "256Mi");
+    CHECK(k8s::format_memory(1LL << 30) == "1Gi");
+    CHECK(k8s::format_memory(3LL << 40) == "3Ti");
+    CHECK(k8s::format_memory(64 * 1024) == "64Ki");
+    CHECK(k8s::format_memory(1000) == "1000");
+    CHECK_THROWS_AS((void)k8s::format_cpu(0), rlscale::config_error);
+    CHECK_THROWS_AS((void)k8s::format_memory(-5), rlscale::config_error);
+    try {
+        (void)k8s::format_cpu(-1, "containers[0].limits.cpu_millicores");
+        FAIL("expected config_error");
+    } catch (const rlscale::config_error& e) {
+        CHECK(e.field() == "containers[0].limits.cpu_millicores");
+        CHECK(std::string(e.what()).find("-1") != std::string::npos);
+    }
+}
+
+TEST_CASE("explicit configuration validates and keeps TLS verification on") {
+    const auto c = k8s::explicit_config("https://api.example:6443/", "t");
+    CHECK(c.server == "https://api.example:6443");
+    CHECK_FALSE(c.insecure_skip_tls_verify);
+    CHECK_THROWS_AS((void)k8s::explicit_config("api.example:6443", "t"), rlscale::config_error);
+    CHECK_THROWS_AS((void)k8s::explicit_config("https://a", "t", "/nonexistent/ca.crt"), rlscale::config_error);
+    auto bad = c;
+    bad.max_attempts = 0;
+    CHECK_THROWS_AS(k8s::client{bad}, rlscale::config_error);
+}
+
+TEST_CASE("reads the Scale of a Deployment") {
+    fake_api_server s;
+    k8s::client cli(test_config(s));
+    const auto sc = cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+    CHECK(sc.name == "web");
+    CHECK(sc.namespace_name == "prod");
+    CHECK(sc.resource_version == "100");
+    CHECK(sc.spec_replicas == 3);
+    CHECK(sc.status_replicas == 3);
+    CHECK(sc.selector == "app=web");
+    CHECK(s.authorizations.at(0) == "Bearer tok-1");
+}
+
+TEST_CASE("sets replicas with GET then PUT carrying the resourceVersion and zero omits spec.replicas") {
+    fake_api_server s;
+    k8s::client cli(test_config(s));
+    auto sc = cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 7);
+    CHECK(sc.spec_replicas == 7);
+    CHECK(s.replicas == 7);
+    CHECK(s.methods == std::vector<std::string>{"GET", "PUT"});
+    sc = cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 0);
+    CHECK(s.replicas == 0);
+    CHECK(sc.spec_replicas == 0);
+    CHECK_FALSE(sc.object["spec"].contains("replicas"));
+    // Already at the target: one GET, no PUT.
+    s.methods.clear();
+    (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 0);
+    CHECK(s.methods == std::vector<std::string>{"GET"});
+}
+
+TEST_CASE("a 409 Conflict from a stale resourceVersion is retried with a fresh read") {
+    fake_api_server s;
+    s.concurrent_writes = 2;
+    k8s::client cli(test_config(s));
+    const auto sc = cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 9);
+    CHECK(sc.spec_replicas == 9);
+    CHECK(s.replicas == 9);
+    CHECK(s.methods == std::vector<std::string>{"GET", "PUT", "GET", "PUT", "GET", "PUT"});
+}
+
+TEST_CASE("conflicts are retried a bounded number of times then a typed error") {
+    fake_api_server s;
+    s.concurrent_writes = 1000;
+    auto cfg = test_config(s);
+    cfg.max_attempts = 3;
+    k8s::client cli(cfg);
+    try {
+        (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 9);
+        FAIL("expected retries_exhausted");
+    } catch (const k8s::retries_exhausted& e) {
+        CHECK(e.attempts() == 3);
+        CHECK(e.is_conflict());
+        CHECK(e.reason() == "Conflict");
+        CHECK(e.status_object()["details"]["name"] == "web");
+    }
+    CHECK(s.methods.size() == 6);  // 3 × (GET, PUT)
+    CHECK(s.replicas == 3);
+}
+
+TEST_CASE("429 TooManyRequests with Retry-After is honoured") {
+    fake_api_server s;
+    s.throttle = 1;
+    s.retry_after = "1";
+    k8s::client cli(test_config(s));
+    const auto t = std::chrono::steady_clock::now();
+    (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 4);
+    CHECK(seconds_since(t) >= 0.95);
+    CHECK(s.replicas == 4);
+}
+
+TEST_CASE("429 TooManyRequests with Retry-After is capped and attempts are bounded") {
+    fake_api_server s;
+    s.throttle = 1;
+    s.retry_after = "3600";
+    auto cfg = test_config(s);
+    cfg.max_retry_wait = 200ms;
+    cfg.max_attempts = 3;
+    k8s::client cli(cfg);
+    auto t = std::chrono::steady_clock::now();
+    (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+    CHECK(seconds_since(t) >= 0.19);
+    CHECK(seconds_since(t) < 2.0);
+
+    s.throttle = 1000;
+    t = std::chrono::steady_clock::now();
+    try {
+        (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 4);
+        FAIL("expected retries_exhausted");
+    } catch (const k8s::retries_exhausted& e) {
+        CHECK(e.attempts() == 3);
+        CHECK(e.is_too_many_requests());
+        REQUIRE(e.retry_after().has_value());
+        CHECK(e.retry_after()->count() == 3600);
+    }
+    CHECK(seconds_since(t) < 2.0);
+    CHECK(s.replicas == 3);
+}
+
+TEST_CASE("401 403 404 and 422 Status objects become typed errors") {
+    fake_api_server s;
+    SUBCASE("401 Unauthorized") {
+        auto cfg = test_config(s);
+        cfg.token = "wrong";
+        k8s::client cli(cfg);
+        try {
+            (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+            FAIL("expected api_error");
+        } catch (const k8s::api_error& e) {
+            CHECK(e.is_unauthorized());
+            CHECK(e.reason() == "Unauthorized");
+            CHECK(e.method() == "GET");
+        }
+    }
+    SUBCASE("403 Forbidden") {
+        s.forbidden = true;
+        k8s::client cli(test_config(s));
+        try {
+            (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 5);
+            FAIL("expected api_error");
+        } catch (const k8s::api_error& e) {
+            CHECK(e.is_forbidden());
+            CHECK(e.reason() == "Forbidden");
+            CHECK(e.status_message().find("deployments/scale") != std::string::npos);
+        }
+        CHECK(s.methods == std::vector<std::string>{"GET", "PUT"});  // not retried
+    }
+    SUBCASE("404 NotFound") {
+        k8s::client cli(test_config(s));
+        try {
+            (void)cli.get_scale(k8s::workload_kind::statefulset, "prod", "db");
+            FAIL("expected api_error");
+        } catch (const k8s::api_error& e) {
+            CHECK(e.is_not_found());
+            CHECK(e.reason() == "NotFound");
+            CHECK(e.status_object()["details"]["kind"] == "statefulsets");
+            CHECK(e.path() == "/apis/apps/v1/namespaces/prod/statefulsets/db/scale");
+        }
+    }
+    SUBCASE("422 Invalid") {
+        s.invalid_patch = true;
+        k8s::client cli(test_config(s));
+        try {
+            (void)cli.set_template_resources(k8s::workload_kind::deployment, "prod", "web",
+                                             {{.container = "app", .requests = {.cpu_millicores = 600}}});
+            FAIL("expected api_error");
+        } catch (const k8s::api_error& e) {
+            CHECK(e.is_invalid());
+            CHECK(e.reason() == "Invalid");
+            CHECK(e.status_object()["details"]["causes"][0]["field"] == "spec.template.spec.containers[0].resources.requests");
+        }
+        CHECK(s.methods.size() == 1);
+    }
+}
+
+TEST_CASE("answers that are not Status or Scale objects") {
+    fake_api_server s;
+    k8s::client cli(test_config(s));
+    s.proxy_error = true;
+    try {
+        (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+        FAIL("expected api_error");
+    } catch (const k8s::api_error& e) {
+        CHECK(e.code() == 502);
+        CHECK(e.reason() == "Unknown");
+        CHECK(e.status_object().is_null());
+        CHECK(e.status_message().find("Bad Gateway") != std::string::npos);
+    }
+    s.proxy_error = false;
+    s.wrong_kind = true;
+    CHECK_THROWS_AS((void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 5), k8s::transport_error);
+    CHECK(s.replicas == 3);
+}
+
+TEST_CASE("a throttled patch is retried after Retry-After and sent once it passes") {
+    fake_api_server s;
+    s.throttle = 2;
+    s.retry_after = "0";
+    k8s::client cli(test_config(s));
+    (void)cli.set_template_resources(k8s::workload_kind::deployment, "prod", "web",
+                                     {{.container = "app", .requests = {.memory_bytes = 128LL << 20}}});
+    CHECK(s.methods == std::vector<std::string>{"PATCH", "PATCH", "PATCH"});
+    CHECK(s.container_resources["app"]["requests"]["memory"] == "128Mi");
+}
+
+TEST_CASE("invalid replicas and names are refused before anything is sent") {
+    fake_api_server s;
+    k8s::client cli(test_config(s));
+    for (int bad : {-1, 51}) {
+        try {
+            (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", bad);
+            FAIL("expected config_error");
+        } catch (const rlscale::config_error& e) {
+            CHECK(e.field() == "replicas");
+            CHECK(std::string(e.what()).find(std::to_string(bad)) != std::string::npos);
+        }
+    }
+    CHECK_THROWS_AS((void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "../web", 2), rlscale::config_error);
+    CHECK_THROWS_AS((void)cli.get_scale(k8s::workload_kind::deployment, "Prod", "web"), rlscale::config_error);
+    CHECK_THROWS_AS((void)cli.get_scale(k8s::workload_kind::deployment, "", "web"), rlscale::config_error);
+    CHECK(s.requests() == 0);
+}
+
+TEST_CASE("container resources are one strategic-merge patch or nothing when any value is invalid") {
+    fake_api_server s;
+    k8s::client cli(test_config(s));
+    const auto dep = cli.set_template_resources(
+        k8s::workload_kind::deployment, "prod", "web",
+        {{.container = "app",
+          .requests = {.cpu_millicores = 500, .memory_bytes = 256LL << 20},
+          .limits = {.cpu_millicores = 1000, .memory_bytes = 512LL << 20}},
+         {.container = "sidecar", .limits = {.memory_bytes = 64LL << 20}}});
+    CHECK(s.methods == std::vector<std::string>{"PATCH"});
+    CHECK(s.last_patch_type == "application/strategic-merge-patch+json");
+    CHECK(s.last_patch_path == "/apis/apps/v1/namespaces/prod/deployments/web");
+    const json expected = json::parse(R"({"spec":{"template":{"spec":{"containers":[
+        {"name":"app","resources":{"requests":{"cpu":"500m","memory":"256Mi"},"limits":{"cpu":"1","memory":"512Mi"}}},
+        {"name":"sidecar","resources":{"limits":{"memory":"64Mi"}}}]}}}})");
+    CHECK(json::parse(s.last_patch_body) == expected);
+    CHECK(dep["kind"] == "Deployment");
+    CHECK(s.container_resources["app"]["limits"]["cpu"] == "1");
+
+    s.methods.clear();
+    // Second container invalid (request above limit): nothing at all is sent.
+    try {
+        (void)cli.set_template_resources(k8s::workload_kind::deployment, "prod", "web",
+                                         {{.container = "app", .requests = {.cpu_millicores = 250}},
+                                          {.container = "sidecar",
+                                           .requests = {.memory_bytes = 1LL << 30},
+                                           .limits = {.memory_bytes = 1LL << 20}}});
+        FAIL("expected config_error");
+    } catch (const rlscale::config_error& e) {
+        CHECK(e.field() == "containers[1].requests.memory_bytes");
+    }
+    CHECK_THROWS_AS((void)cli.set_template_resources(k8s::workload_kind::deployment, "prod", "web",
+                                                     {{.container = "app", .limits = {.cpu_millicores = 0}}}),
+                    rlscale::config_error);
+    CHECK_THROWS_AS((void)cli.set_template_resources(k8s::workload_kind::deployment, "prod", "web",
+                                                     {{.container = "app", .limits = {.cpu_millicores = 100}},
+                                                      {.container = "app", .limits = {.cpu_millicores = 200}}}),
+                    rlscale::config_error);
+    CHECK_THROWS_AS((void)cli.set_template_resources(k8s::workload_kind::deployment, "prod", "web", {{.container = "app"}}),
+                    rlscale::config_error);
+    CHECK_THROWS_AS((void)cli.set_template_resources(k8s::workload_kind::deployment, "prod", "web", {}),
+                    rlscale::config_error);
+    CHECK(s.requests() == 0);
+    CHECK(s.container_resources["app"]["requests"]["cpu"] == "500m");
+}
+
+TEST_CASE("in-place pod resize patches the resize subresource") {
+    fake_api_server s;
+    k8s::client cli(test_config(s));
+    const auto pod = cli.resize_pod("prod", "web-0",
+                                    {{.container = "app", .requests = {.cpu_millicores = 1500}, .limits = {.cpu_millicores = 2000}}});
+    CHECK(s.last_patch_path == "/api/v1/namespaces/prod/pods/web-0/resize");
+    CHECK(s.last_patch_type == "application/strategic-merge-patch+json");
+    CHECK(json::parse(s.last_patch_body) ==
+          json::parse(R"({"spec":{"containers":[{"name":"app","resources":{"requests":{"cpu":"1500m"},"limits":{"cpu":"2"}}}]}})"));
+    CHECK(pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "1500m");
+    CHECK_THROWS_AS((void)cli.resize_pod("prod", "web-9", {{.container = "app", .limits = {.cpu_millicores = 100}}}),
+                    k8s::api_error);
+}
+
+TEST_CASE("a rotated token file is re-read before the next request") {
+    fake_api_server s;
+    s.valid_tokens = {"tok-1", "tok-2"};
+    const auto dir = temp_dir("rotation");
+    write_file(dir / "token", "tok-1\n");
+    auto cfg = test_config(s);
+    cfg.token.clear();
+    cfg.token_file = (dir / "token").string();
+    k8s::client cli(cfg);
+    (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+    write_file(dir / "token", "tok-2\n");
+    s.valid_tokens = {"tok-2"};  // the old token has expired
+    (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+    CHECK(s.authorizations == std::vector<std::string>{"Bearer tok-1", "Bearer tok-2"});
+}
+
+TEST_CASE("slow answers hit the read timeout") {
+    fake_api_server s;
+    s.delay = 1500ms;
+    auto cfg = test_config(s);
+    cfg.read_timeout = 200ms;
+    k8s::client cli(cfg);
+    const auto t = std::chrono::steady_clock::now();
+    CHECK_THROWS_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), k8s::timeout_error);
+    CHECK(seconds_since(t) < 1.2);
+}
+
+TEST_CASE("a refused connection is a transport error") {
+    int port = 0;
+    {
+        fake_api_server s;
+        port = s.port;
+    }
+    auto cfg = k8s::explicit_config("http://127.0.0.1:" + std::to_string(port), "tok-1");
+    cfg.connect_timeout = 1s;
+    k8s::client cli(cfg);
+    CHECK_THROWS_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), k8s::transport_error);
+}
+
+TEST_CASE("in-cluster configuration from the environment and the service-account files") {
+    const auto dir = temp_dir("in_cluster");
+    write_file(dir / "token", "tok-1\n");
+    write_file(dir / "ca.crt", "-----BEGIN CERTIFICATE-----\n");
+    write_file(dir / "namespace", "prod");
+    const k8s::in_cluster_paths paths{.token_file = (dir / "token").string(),
+                                      .ca_file = (dir / "ca.crt").string(),
+                                      .namespace_file = (dir / "namespace").string()};
+    ::unsetenv("KUBERNETES_SERVICE_HOST");
+    ::setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+    try {
+        (void)k8s::in_cluster_config(paths);
+        FAIL("expected config_error");
+    } catch (const rlscale::config_error& e) {
+        CHECK(e.field() == "KUBERNETES_SERVICE_HOST");
+    }
+    ::setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+    auto c = k8s::in_cluster_config(paths);
+    CHECK(c.server == "https://10.96.0.1:443");
+    CHECK(c.default_namespace == "prod");
+    CHECK(c.token_file == paths.token_file);
+    CHECK(c.ca_file == paths.ca_file);
+    CHECK_FALSE(c.insecure_skip_tls_verify);
+    ::setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+    CHECK(k8s::in_cluster_config(paths).server == "https://[fd00::1]:443");
+    ::setenv("KUBERNETES_SERVICE_PORT", "https", 1);
+    CHECK_THROWS_AS((void)k8s::in_cluster_config(paths), rlscale::config_error);
+    ::setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+    auto missing = paths;
+    missing.token_file = (dir / "absent").string();
+    try {
+        (void)k8s::in_cluster_config(missing);
+        FAIL("expected config_error");
+    } catch (const rlscale::config_error& e) {
+        CHECK(e.field() == "token_file");
+    }
+    ::unsetenv("KUBERNETES_SERVICE_HOST");
+    ::unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
+namespace {
+bool make_cert(const std::filesystem::path& dir, const std::string& stem) {
+    const std::string cli = RLSCALE_OPENSSL_CLI;
+    if (cli.empty()) return false;
+    const std::string cmd = cli + " req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1" +
+                            " -addext subjectAltName=IP:127.0.0.1 -keyout " + (dir / (stem + ".key")).string() + " -out " +
+                            (dir / (stem + ".crt")).string() + " >/dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0;
+}
+}  // namespace
+
+TEST_CASE("HTTPS in-cluster config trusts the given CA and refuses an untrusted certificate") {
+    const auto dir = temp_dir("tls");
+    if (!make_cert(dir, "server") || !make_cert(dir, "other")) {
+        WARN_MESSAGE(false, "openssl CLI unavailable; HTTPS case skipped");
+        return;
+    }
+    fake_api_server s((dir / "server.crt").string(), (dir / "server.key").string());
+    write_file(dir / "token", "tok-1");
+    write_file(dir / "namespace", "prod\n");
+    ::setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+    ::setenv("KUBERNETES_SERVICE_PORT", std::to_string(s.port).c_str(), 1);
+    auto cfg = k8s::in_cluster_config({.token_file = (dir / "token").string(),
+                                       .ca_file = (dir / "server.crt").string(),
+                                       .namespace_file = (dir / "namespace").string()});
+    ::unsetenv("KUBERNETES_SERVICE_HOST");
+    ::unsetenv("KUBERNETES_SERVICE_PORT");
+    cfg.connect_timeout = 2s;
+    cfg.read_timeout = 3s;
+    k8s::client cli(cfg);
+    const auto sc = cli.set_replicas(k8s::workload_kind::deployment, "", "web", 6);  // default namespace
+    CHECK(sc.spec_replicas == 6);
+    CHECK(s.replicas == 6);
+
+    // Same server, but the client trusts another CA: refused, nothing changes.
+    auto untrusted = cfg;
+    untrusted.ca_file = (dir / "other.crt").string();
+    CHECK_THROWS_AS((void)k8s::client(untrusted).set_replicas(k8s::workload_kind::deployment, "", "web", 8),
+                    k8s::transport_error);
+    // No CA file: the system trust store does not know the self-signed certificate.
+    auto system_store = cfg;
+    system_store.ca_file.clear();
+    CHECK_THROWS_AS((void)k8s::client(system_store).get_scale(k8s::workload_kind::deployment, "", "web"),
+                    k8s::transport_error);
+    CHECK(s.replicas == 6);
+}

@@ -1,0 +1,186 @@
+#pragma once
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/prometheus/errors.hpp>
+#include <rlscale/prometheus/response.hpp>
+
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace rlscale::prometheus {
+
+/// HTTP basic authentication.
+struct basic_auth {
+    std::string username;
+    std::string password;
+};
+
+/// Where Prometheus is and how to talk to it.
+struct client_config {
+    /// `http://host[:port][/prefix]` or `https://…`; a path prefix is kept
+    /// (Prometheus behind a reverse proxy, `--web.route-prefix`).
+    std::string url = "http://127.0.0.1:9090";
+    std::chrono::milliseconds connect_timeout{2000};  ///< TCP (and TLS) connect
+    std::chrono::milliseconds read_timeout{10000};    ///< per read from the socket; also sent as the query's `timeout`
+    std::chrono::milliseconds write_timeout{5000};    ///< per write to the socket
+    std::string bearer_token;                         ///< sent as `Authorization: Bearer …` when not empty
+    std::optional<basic_auth> basic;                  ///< sent as `Authorization: Basic …` when set
+    bool verify_tls = true;                           ///< verify the server's certificate and host name (https)
+    std::string ca_cert_file;                         ///< PEM bundle to verify against (empty: system default)
+    std::string ca_cert_dir;                          ///< directory of hashed CA certificates (empty: none)
+    bool use_post = false;                            ///< POST form-encoded parameters (long queries) instead of GET
+    bool send_query_timeout = true;                   ///< pass read_timeout as the query's `timeout` parameter
+};
+
+/// Unix time in seconds with millisecond precision, as the API takes it.
+[[nodiscard]] inline std::string format_unix_time(std::chrono::system_clock::time_point t) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+    char buf[48];
+    const long long s = ms / 1000;
+    long long frac = ms % 1000;
+    if (frac < 0) frac = -frac;
+    std::snprintf(buf, sizeof buf, "%lld.%03lld", s, frac);
+    return buf;
+}
+
+/// A client of Prometheus' HTTP API (`/api/v1/query` and
+/// `/api/v1/query_range`). Each call opens its own connection, so one client
+/// may be used from several threads at once. Every call either returns the
+/// parsed result or throws a prometheus_error: transport_error (no answer),
+/// timeout_error (no answer in time), api_error (the error envelope),
+/// http_error (another non-2xx answer) or parse_error (a malformed answer).
+class client {
+public:
+    /// Throws config_error naming the field for an unusable configuration.
+    explicit client(client_config cfg) : cfg_(std::move(cfg)) {
+        const auto& url = cfg_.url;
+        const auto sep = url.find("://");
+        if (sep == std::string::npos)
+            throw config_error("prometheus.url", "\"" + url + "\" has no scheme (expected http://host:port or https://host:port)");
+        const std::string scheme = url.substr(0, sep);
+        if (scheme != "http" && scheme != "https")
+            throw config_error("prometheus.url", "scheme \"" + scheme + "\" is not http or https");
+        const auto host_begin = sep + 3;
+        const auto slash = url.find('/', host_begin);
+        const std::string host_port = url.substr(host_begin, slash == std::string::npos ? std::string::npos : slash - host_begin);
+        if (host_port.empty()) throw config_error("prometheus.url", "\"" + url + "\" has no host");
+        base_ = scheme + "://" + host_port;
+        prefix_ = slash == std::string::npos ? std::string() : url.substr(slash);
+        while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+        const auto positive = [](std::chrono::milliseconds d) { return d.count() > 0; };
+        if (!positive(cfg_.connect_timeout)) throw config_error("prometheus.connect_timeout", "must be positive");
+        if (!positive(cfg_.read_timeout)) throw config_error("prometheus.read_timeout", "must be positive");
+        if (!positive(cfg_.write_timeout)) throw config_error("prometheus.write_timeout", "must be positive");
+        if (!cfg_.bearer_token.empty() && cfg_.basic)
+            throw config_error("prometheus.bearer_token", "set either a bearer token or basic auth, not both");
+        if (scheme == "http" && (!cfg_.ca_cert_file.empty() || !cfg_.ca_cert_dir.empty()))
+            throw config_error("prometheus.ca_cert_file", "CA certificates given for a plain http:// URL");
+    }
+
+    [[nodiscard]] const client_config& config() const noexcept { return cfg_; }
+
+    /// An instant query at `at` (the server's current time when absent).
+    [[nodiscard]] query_result query(std::string_view promql,
+                                     std::optional<std::chrono::system_clock::time_point> at = std::nullopt) const {
+        httplib::Params params{{"query", std::string(promql)}};
+        if (at) params.emplace("time", format_unix_time(*at));
+        return request("/api/v1/query", std::move(params));
+    }
+
+    /// A range query over [start, end] every `step`. Throws config_error for
+    /// a non-positive step or end before start.
+    [[nodiscard]] query_result query_range(std::string_view promql, std::chrono::system_clock::time_point start,
+                                           std::chrono::system_clock::time_point end,
+                                           std::chrono::milliseconds step) const {
+        if (step.count() <= 0) throw config_error("step", "must be positive, got " + std::to_string(step.count()) + " ms");
+        if (end < start) throw config_error("end", "is before start");
+        httplib::Params params{{"query", std::string(promql)},
+                               {"start", format_unix_time(start)},
+                               {"end", format_unix_time(end)},
+                               {"step", format_unix_time(std::chrono::system_clock::time_point(step))}};
+        return request("/api/v1/query_range", std::move(params));
+    }
+
+private:
+    [[nodiscard]] static std::string form_encode(const httplib::Params& params) {
+        static constexpr char hex[] = "0123456789ABCDEF";
+        std::string out;
+        for (const auto& [k, v] : params) {
+            if (!out.empty()) out += '&';
+            for (const std::string* s : {&k, &v}) {
+                for (const char ch : *s) {
+                    const auto c = static_cast<unsigned char>(ch);
+                    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                        c == '_' || c == '.' || c == '~') {
+                        out += static_cast<char>(c);
+                    } else {
+                        out += '%';
+                        out += hex[c >> 4];
+                        out += hex[c & 15];
+                    }
+                }
+                if (s == &k) out += '=';
+            }
+        }
+        return out;
+    }
+
+    [[nodiscard]] query_result request(const std::string& endpoint, httplib::Params params) const {
+        if (cfg_.send_query_timeout) params.emplace("timeout", std::to_string(cfg_.read_timeout.count()) + "ms");
+        const std::string path = prefix_ + endpoint;
+        const std::string where = base_ + path;
+
+        httplib::Client http(base_);
+        const auto split = [](std::chrono::milliseconds d) {
+            return std::pair<time_t, time_t>{static_cast<time_t>(d.count() / 1000), static_cast<time_t>((d.count() % 1000) * 1000)};
+        };
+        const auto [cs, cus] = split(cfg_.connect_timeout);
+        const auto [rs, rus] = split(cfg_.read_timeout);
+        const auto [ws, wus] = split(cfg_.write_timeout);
+        http.set_connection_timeout(cs, cus);
+        http.set_read_timeout(rs, rus);
+        http.set_write_timeout(ws, wus);
+        http.set_keep_alive(false);
+        http.set_follow_location(false);
+        if (!cfg_.bearer_token.empty()) http.set_bearer_token_auth(cfg_.bearer_token);
+        if (cfg_.basic) http.set_basic_auth(cfg_.basic->username, cfg_.basic->password);
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+        http.enable_server_certificate_verification(cfg_.verify_tls);
+        if (!cfg_.ca_cert_file.empty() || !cfg_.ca_cert_dir.empty())
+            http.set_ca_cert_path(cfg_.ca_cert_file, cfg_.ca_cert_dir);
+#else
+        if (base_.rfind("https://", 0) == 0)
+            throw transport_error(where, "https needs cpp-httplib built with CPPHTTPLIB_OPENSSL_SUPPORT");
+#endif
+        const httplib::Headers headers{{"Accept", "application/json"}};
+        const auto started = std::chrono::steady_clock::now();
+        const std::string form = form_encode(params);
+        httplib::Result res = cfg_.use_post ? http.Post(path, headers, form, "application/x-www-form-urlencoded")
+                                            : http.Get(path + "?" + form, headers);
+        if (!res) {
+            const auto err = res.error();
+            const auto elapsed = std::chrono::steady_clock::now() - started;
+            const std::string cause = httplib::to_string(err);
+            if (err == httplib::Error::ConnectionTimeout)
+                throw timeout_error(where, cause + " (connect timeout " + std::to_string(cfg_.connect_timeout.count()) + " ms)");
+            // cpp-httplib reports a read that timed out as a plain read error.
+            if ((err == httplib::Error::Read || err == httplib::Error::Write) && elapsed >= cfg_.read_timeout)
+                throw timeout_error(where, cause + " (no answer within the read timeout of " +
+                                               std::to_string(cfg_.read_timeout.count()) + " ms)");
+            throw transport_error(where, cause);
+        }
+        return decode_response(res->status, res->body);
+    }
+
+    client_config cfg_;
+    std::string base_;    // scheme://host:port
+    std::string prefix_;  // path prefix without trailing slash
+};
+
+}  // namespace rlscale::prometheus

@@ -1,0 +1,383 @@
+#pragma once
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/function_metrics.hpp>
+#include <rlscale/prometheus/client.hpp>
+#include <rlscale/prometheus/errors.hpp>
+#include <rlscale/prometheus/response.hpp>
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace rlscale::prometheus {
+
+/// The PromQL behind each field of function_metrics. A template may use the
+/// placeholders {namespace}, {deployment}, {function}, {pod_regex} (label
+/// values, escaped for a PromQL string), {window} (e.g. `60s`),
+/// {window_seconds} (e.g. `60`), {request_counter} and {duration_histogram}
+/// (metric names). Each must evaluate to a single number: a scalar or a
+/// one-element vector (aggregate with sum() or max()). An empty template
+/// leaves its field unqueried (reported as not configured).
+struct query_templates {
+    /// Completed requests per second (the request counter's rate).
+    std::string throughput_rps =
+        R"(sum(rate({request_counter}{namespace="{namespace}",pod=~"{pod_regex}"}[{window}])))";
+    /// Requests that arrived in the window. The default counts completed
+    /// requests, the usual meaning of a request counter.
+    std::string arrivals =
+        R"(sum(increase({request_counter}{namespace="{namespace}",pod=~"{pod_regex}"}[{window}])))";
+    /// Requests completed in the window.
+    std::string completions =
+        R"(sum(increase({request_counter}{namespace="{namespace}",pod=~"{pod_regex}"}[{window}])))";
+    std::string drops;         ///< requests dropped in the window (no default)
+    std::string queue_length;  ///< requests waiting (no default)
+    std::string in_service;    ///< requests being served (no default)
+    /// Mean latency: rate of the histogram's _sum over rate of its _count
+    /// (NaN, hence no data, when nothing completed).
+    std::string latency_mean_s =
+        R"(sum(rate({duration_histogram}_sum{namespace="{namespace}",pod=~"{pod_regex}"}[{window}])) / sum(rate({duration_histogram}_count{namespace="{namespace}",pod=~"{pod_regex}"}[{window}])))";
+    std::string latency_p50 = quantile("0.5");
+    std::string latency_p90 = quantile("0.9");
+    std::string latency_p95 = quantile("0.95");
+    std::string latency_p99 = quantile("0.99");
+    std::string latency_p999 = quantile("0.999");
+    /// cAdvisor CPU seconds per second of the function's containers over
+    /// their CPU limits: the average utilisation of the replicas.
+    std::string cpu_utilization =
+        R"(sum(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container!="",container!="POD"}[{window}])) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",resource="cpu"}))";
+    /// cAdvisor working set over the memory limits.
+    std::string memory_utilization =
+        R"(sum(container_memory_working_set_bytes{namespace="{namespace}",pod=~"{pod_regex}",container!="",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",resource="memory"}))";
+    /// CPU limit of one replica, cores.
+    std::string cpu_limit =
+        R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",resource="cpu"})))";
+    /// Memory limit of one replica, MiB.
+    std::string memory_limit_mb =
+        R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",resource="memory"})) / 1048576)";
+    /// Ready replicas (kube-state-metrics).
+    std::string ready_replicas =
+        R"(sum(kube_deployment_status_replicas_ready{namespace="{namespace}",deployment="{deployment}"}))";
+    /// Pods running but not ready yet: in their cold start.
+    std::string starting_replicas =
+        R"(sum(kube_pod_status_phase{namespace="{namespace}",pod=~"{pod_regex}",phase="Running"}) - sum(kube_pod_status_ready{namespace="{namespace}",pod=~"{pod_regex}",condition="true"}))";
+    /// Pods not scheduled yet.
+    std::string pending_replicas =
+        R"(sum(kube_pod_status_phase{namespace="{namespace}",pod=~"{pod_regex}",phase="Pending"}))";
+    std::string cold_starts;  ///< replicas that became ready in the window (no default)
+    /// Replicas paid for over the window: average replica count × window.
+    std::string replica_seconds =
+        R"(sum(avg_over_time(kube_deployment_status_replicas{namespace="{namespace}",deployment="{deployment}"}[{window}])) * {window_seconds})";
+
+    /// histogram_quantile(q, …) over the duration histogram's buckets.
+    [[nodiscard]] static std::string quantile(std::string_view q) {
+        return "histogram_quantile(" + std::string(q) +
+               R"(, sum by (le) (rate({duration_histogram}_bucket{namespace="{namespace}",pod=~"{pod_regex}"}[{window}]))))";
+    }
+};
+
+/// Which function to read: its label values in Prometheus.
+struct function_target {
+    std::string function;    ///< {function}; free for custom templates
+    std::string namespace_;  ///< {namespace}
+    std::string deployment;  ///< {deployment}
+    /// {pod_regex}; when empty, `<deployment>-[a-z0-9]+-[a-z0-9]+`, the pods
+    /// of a Deployment's ReplicaSets.
+    std::string pod_regex;
+};
+
+/// How the metrics source queries.
+struct metrics_source_config {
+    std::chrono::seconds window{60};                               ///< {window}: the control interval
+    std::string request_counter = "http_requests_total";           ///< {request_counter}
+    std::string duration_histogram = "http_request_duration_seconds";  ///< {duration_histogram}
+    query_templates queries;
+};
+
+/// Why one field has no value.
+struct missing_field {
+    std::string_view field;  ///< e.g. "cpu_utilization", "latency.p90"
+    std::string query;       ///< the PromQL sent (empty if never sent)
+    std::string reason;      ///< e.g. "empty result", "NaN", the error text
+};
+
+/// What a fetch could and could not read.
+struct metrics_status {
+    std::vector<missing_field> missing;       ///< configured fields without a value
+    std::vector<std::string_view> unqueried;  ///< fields whose template is empty
+    std::vector<std::string> warnings;        ///< Prometheus' warnings
+
+    /// Every configured field has a value.
+    [[nodiscard]] bool complete() const noexcept { return missing.empty(); }
+    [[nodiscard]] bool is_missing(std::string_view field) const noexcept {
+        for (const auto& m : missing)
+            if (m.field == field) return true;
+        return false;
+    }
+    [[nodiscard]] const missing_field* find(std::string_view field) const noexcept {
+        for (const auto& m : missing)
+            if (m.field == field) return &m;
+        return nullptr;
+    }
+};
+
+/// One function's metrics and what was missing from them.
+struct metrics_sample {
+    function_metrics metrics;
+    metrics_status status;
+};
+
+namespace detail {
+
+/// Escapes a label value for a double-quoted PromQL string.
+[[nodiscard]] inline std::string promql_escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (const char c : s) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
+
+[[nodiscard]] inline bool is_metric_name(std::string_view s) noexcept {
+    if (s.empty()) return false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+        if (!(alpha || (i > 0 && c >= '0' && c <= '9'))) return false;
+    }
+    return true;
+}
+
+}  // namespace detail
+
+/// Replaces {name} placeholders in `tmpl` from `values` (name, value)
+/// pairs. A brace followed by lower-case letters or underscores and a
+/// closing brace is a placeholder; an unknown one throws config_error
+/// naming `field` and the placeholder. Other braces (PromQL label matchers)
+/// are left alone.
+[[nodiscard]] inline std::string expand_template(std::string_view tmpl,
+                                                 const std::vector<std::pair<std::string_view, std::string>>& values,
+                                                 std::string_view field) {
+    std::string out;
+    out.reserve(tmpl.size() + 64);
+    std::size_t i = 0;
+    while (i < tmpl.size()) {
+        if (tmpl[i] == '{') {
+            std::size_t j = i + 1;
+            while (j < tmpl.size() && ((tmpl[j] >= 'a' && tmpl[j] <= 'z') || tmpl[j] == '_')) ++j;
+            if (j > i + 1 && j < tmpl.size() && tmpl[j] == '}') {
+                const auto name = tmpl.substr(i + 1, j - i - 1);
+                bool found = false;
+                for (const auto& [k, v] : values)
+                    if (k == name) {
+                        out += v;
+                        found = true;
+                        break;
+                    }
+                if (!found) {
+                    std::string known;
+                    for (const auto& [k, v] : values) known += (known.empty() ? "{" : ", {") + std::string(k) + "}";
+                    throw config_error("queries." + std::string(field),
+                                       "unknown placeholder {" + std::string(name) + "} (known: " + known + ")");
+                }
+                i = j + 1;
+                continue;
+            }
+        }
+        out += tmpl[i++];
+    }
+    return out;
+}
+
+/// Fills function_metrics for one function from Prometheus. Every field
+/// whose query fails, returns nothing or returns NaN/±∞ (or a negative
+/// number) is reported in the status and left without a value: NaN for the
+/// floating-point fields (so check_metrics refuses the sample and a guarded
+/// policy holds), untouched 0 for the counters, which callers must read
+/// together with the status. A missing value is never read as zero load.
+class metrics_source {
+public:
+    /// Throws config_error for a bad window, metric name or template.
+    metrics_source(client c, metrics_source_config cfg) : client_(std::move(c)), cfg_(std::move(cfg)) {
+        if (cfg_.window.count() <= 0) throw config_error("window", "must be positive, got " + std::to_string(cfg_.window.count()) + " s");
+        if (!detail::is_metric_name(cfg_.request_counter))
+            throw config_error("request_counter", "\"" + cfg_.request_counter + "\" is not a metric name");
+        if (!detail::is_metric_name(cfg_.duration_histogram))
+            throw config_error("duration_histogram", "\"" + cfg_.duration_histogram + "\" is not a metric name");
+        const function_target probe{"f", "ns", "d", "p"};
+        for (const auto& spec : fields()) (void)expand_template(cfg_.queries.*spec.tmpl, values(probe), spec.name);
+    }
+
+    [[nodiscard]] const metrics_source_config& config() const noexcept { return cfg_; }
+    [[nodiscard]] const client& prometheus_client() const noexcept { return client_; }
+
+    /// The PromQL sent for `field` (e.g. "latency.p90") and `f`; empty when
+    /// its template is empty. Throws config_error for an unknown field or a
+    /// target without namespace.
+    [[nodiscard]] std::string query_for(std::string_view field, const function_target& f) const {
+        check_target(f);
+        for (const auto& spec : fields())
+            if (spec.name == field) return expand_template(cfg_.queries.*spec.tmpl, values(f), spec.name);
+        throw config_error("field", "unknown function_metrics field \"" + std::string(field) + "\"");
+    }
+
+    /// Replaces the template of `field` (e.g. "latency.p90") in `queries`.
+    /// Throws config_error naming the field when it has no query.
+    static void set_query(query_templates& queries, std::string_view field, std::string promql) {
+        for (const auto& spec : fields()) {
+            if (spec.name == field) {
+                queries.*spec.tmpl = std::move(promql);
+                return;
+            }
+        }
+        throw config_error("promql." + std::string(field), "is not a function_metrics field with a query");
+    }
+
+    /// Reads `f`'s metrics over the window ending at `at` (the server's
+    /// current time when absent). Never throws for an unreachable or failing
+    /// Prometheus: every failure is in the status. Once a query fails at the
+    /// transport level (refused, timed out), the remaining fields are
+    /// reported missing without being sent, so a fetch stays bounded by about
+    /// one timeout. Throws config_error only for a target without namespace.
+    [[nodiscard]] metrics_sample fetch(const function_target& f,
+                                       std::optional<std::chrono::system_clock::time_point> at = std::nullopt) const {
+        check_target(f);
+        constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+        metrics_sample out;
+        auto& m = out.metrics;
+        m.interval_s = static_cast<double>(cfg_.window.count());
+        m.throughput_rps = nan;
+        m.latency_mean_s = nan;
+        m.latency = {};
+        m.cpu_utilization = nan;
+        m.memory_utilization = nan;
+        m.cpu_limit = nan;
+        m.memory_limit_mb = nan;
+        m.replica_seconds = nan;
+
+        const auto vals = values(f);
+        std::string unreachable;
+        for (const auto& spec : fields()) {
+            const std::string& tmpl = cfg_.queries.*spec.tmpl;
+            if (tmpl.empty()) {
+                out.status.unqueried.push_back(spec.name);
+                continue;
+            }
+            std::string promql = expand_template(tmpl, vals, spec.name);
+            if (!unreachable.empty()) {
+                out.status.missing.push_back({spec.name, std::move(promql), "not sent: " + unreachable});
+                continue;
+            }
+            std::string reason;
+            double v = nan;
+            try {
+                const query_result r = client_.query(promql, at);
+                for (const auto& w : r.warnings) out.status.warnings.push_back(w);
+                reason = single_value(r, v);
+            } catch (const transport_error& e) {
+                unreachable = e.what();
+                reason = e.what();
+            } catch (const prometheus_error& e) {
+                reason = e.what();
+            }
+            if (reason.empty()) {
+                if (std::isnan(v)) reason = "NaN (no data)";
+                else if (std::isinf(v)) reason = v > 0 ? "+Inf" : "-Inf";
+                else if (v < 0) reason = "negative value " + std::to_string(v);
+                else if (spec.integral && v > spec.max_integral) reason = "value " + std::to_string(v) + " out of range";
+            }
+            if (!reason.empty()) {
+                out.status.missing.push_back({spec.name, std::move(promql), std::move(reason)});
+                continue;
+            }
+            spec.set(m, spec.integral ? std::round(v) : v);
+        }
+        return out;
+    }
+
+private:
+    struct field_spec {
+        std::string_view name;
+        std::string query_templates::*tmpl;
+        void (*set)(function_metrics&, double);
+        bool integral;
+        double max_integral;
+    };
+
+    [[nodiscard]] static const std::array<field_spec, 21>& fields() {
+        constexpr double u32 = 4294967295.0;
+        constexpr double u64 = 1.8e19;
+        static const std::array<field_spec, 21> specs{{
+            {"throughput_rps", &query_templates::throughput_rps, [](function_metrics& m, double v) { m.throughput_rps = v; }, false, 0},
+            {"arrivals", &query_templates::arrivals, [](function_metrics& m, double v) { m.arrivals = static_cast<std::uint64_t>(v); }, true, u64},
+            {"completions", &query_templates::completions, [](function_metrics& m, double v) { m.completions = static_cast<std::uint64_t>(v); }, true, u64},
+            {"drops", &query_templates::drops, [](function_metrics& m, double v) { m.drops = static_cast<std::uint64_t>(v); }, true, u64},
+            {"queue_length", &query_templates::queue_length, [](function_metrics& m, double v) { m.queue_length = static_cast<std::uint32_t>(v); }, true, u32},
+            {"in_service", &query_templates::in_service, [](function_metrics& m, double v) { m.in_service = static_cast<std::uint32_t>(v); }, true, u32},
+            {"latency_mean_s", &query_templates::latency_mean_s, [](function_metrics& m, double v) { m.latency_mean_s = v; }, false, 0},
+            {"latency.p50", &query_templates::latency_p50, [](function_metrics& m, double v) { m.latency.p50 = v; }, false, 0},
+            {"latency.p90", &query_templates::latency_p90, [](function_metrics& m, double v) { m.latency.p90 = v; }, false, 0},
+            {"latency.p95", &query_templates::latency_p95, [](function_metrics& m, double v) { m.latency.p95 = v; }, false, 0},
+            {"latency.p99", &query_templates::latency_p99, [](function_metrics& m, double v) { m.latency.p99 = v; }, false, 0},
+            {"latency.p999", &query_templates::latency_p999, [](function_metrics& m, double v) { m.latency.p999 = v; }, false, 0},
+            {"cpu_utilization", &query_templates::cpu_utilization, [](function_metrics& m, double v) { m.cpu_utilization = v; }, false, 0},
+            {"memory_utilization", &query_templates::memory_utilization, [](function_metrics& m, double v) { m.memory_utilization = v; }, false, 0},
+            {"cpu_limit", &query_templates::cpu_limit, [](function_metrics& m, double v) { m.cpu_limit = v; }, false, 0},
+            {"memory_limit_mb", &query_templates::memory_limit_mb, [](function_metrics& m, double v) { m.memory_limit_mb = v; }, false, 0},
+            {"ready_replicas", &query_templates::ready_replicas, [](function_metrics& m, double v) { m.ready_replicas = static_cast<std::uint32_t>(v); }, true, u32},
+            {"starting_replicas", &query_templates::starting_replicas, [](function_metrics& m, double v) { m.starting_replicas = static_cast<std::uint32_t>(v); }, true, u32},
+            {"pending_replicas", &query_templates::pending_replicas, [](function_metrics& m, double v) { m.pending_replicas = static_cast<std::uint32_t>(v); }, true, u32},
+            {"cold_starts", &query_templates::cold_starts, [](function_metrics& m, double v) { m.cold_starts = static_cast<std::uint32_t>(v); }, true, u32},
+            {"replica_seconds", &query_templates::replica_seconds, [](function_metrics& m, double v) { m.replica_seconds = v; }, false, 0},
+        }};
+        return specs;
+    }
+
+    static void check_target(const function_target& f) {
+        if (f.namespace_.empty()) throw config_error("function_target.namespace_", "is empty");
+    }
+
+    [[nodiscard]] std::vector<std::pair<std::string_view, std::string>> values(const function_target& f) const {
+        const std::string pods = f.pod_regex.empty() ? f.deployment + "-[a-z0-9]+-[a-z0-9]+" : f.pod_regex;
+        return {{"namespace", detail::promql_escape(f.namespace_)},
+                {"deployment", detail::promql_escape(f.deployment)},
+                {"function", detail::promql_escape(f.function)},
+                {"pod_regex", detail::promql_escape(pods)},
+                {"window", std::to_string(cfg_.window.count()) + "s"},
+                {"window_seconds", std::to_string(cfg_.window.count())},
+                {"request_counter", cfg_.request_counter},
+                {"duration_histogram", cfg_.duration_histogram}};
+    }
+
+    /// The one number `r` holds, or why it holds none.
+    [[nodiscard]] static std::string single_value(const query_result& r, double& v) {
+        switch (r.type) {
+            case result_type::scalar: v = r.scalar.value; return {};
+            case result_type::vector:
+                if (r.vector.empty()) return "empty result (no series matched)";
+                if (r.vector.size() > 1)
+                    return std::to_string(r.vector.size()) + " series, expected one (aggregate the query with sum() or max())";
+                v = r.vector.front().point.value;
+                return {};
+            default: return "result type " + std::string(to_string(r.type)) + ", expected vector or scalar";
+        }
+    }
+
+    client client_;
+    metrics_source_config cfg_;
+};
+
+}  // namespace rlscale::prometheus

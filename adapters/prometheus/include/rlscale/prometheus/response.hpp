@@ -1,0 +1,202 @@
+#pragma once
+
+#include <rlscale/prometheus/errors.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace rlscale::prometheus {
+
+/// The `resultType` of a query result.
+enum class result_type { vector, matrix, scalar, string };
+
+[[nodiscard]] inline std::string_view to_string(result_type t) noexcept {
+    switch (t) {
+        case result_type::vector: return "vector";
+        case result_type::matrix: return "matrix";
+        case result_type::scalar: return "scalar";
+        case result_type::string: return "string";
+    }
+    return "?";
+}
+
+/// A series' label set (`__name__` included when Prometheus returns it).
+using labels = std::map<std::string, std::string>;
+
+/// One sample: Unix time in seconds and value (NaN and ±∞ kept as such).
+struct sample {
+    double time = 0;
+    double value = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// One element of an instant vector.
+struct vector_sample {
+    labels metric;
+    sample point;
+};
+
+/// One series of a range matrix.
+struct matrix_series {
+    labels metric;
+    std::vector<sample> points;
+};
+
+/// A successful query's `data`, with the `warnings` Prometheus attached.
+/// Exactly the member named by `type` is filled.
+struct query_result {
+    result_type type = result_type::vector;
+    std::vector<vector_sample> vector;  ///< type == vector
+    std::vector<matrix_series> matrix;  ///< type == matrix
+    sample scalar;                      ///< type == scalar
+    double string_time = 0;             ///< type == string: its time
+    std::string string_value;           ///< type == string: its value
+    std::vector<std::string> warnings;  ///< Prometheus' warnings, if any
+};
+
+/// A sample value as Prometheus writes it: a decimal string, or exactly
+/// "NaN", "+Inf" or "-Inf". Throws parse_error naming `field` otherwise.
+[[nodiscard]] inline double parse_sample_value(std::string_view text, const std::string& field) {
+    if (text == "NaN") return std::numeric_limits<double>::quiet_NaN();
+    if (text == "+Inf" || text == "Inf") return std::numeric_limits<double>::infinity();
+    if (text == "-Inf") return -std::numeric_limits<double>::infinity();
+    std::string_view digits = text;
+    if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
+    double v = 0;
+    const auto* first = digits.data();
+    const auto* last = digits.data() + digits.size();
+    const auto [end, ec] = std::from_chars(first, last, v, std::chars_format::general);
+    // from_chars also reads "nan" and "inf"; Prometheus writes those only in
+    // the exact spellings handled above, so anything else non-finite is bad.
+    if (digits.empty() || ec != std::errc{} || end != last || !std::isfinite(v))
+        throw parse_error(field, "sample value \"" + std::string(text) + "\" is not a number, \"NaN\", \"+Inf\" or \"-Inf\"");
+    return v;
+}
+
+namespace detail {
+
+[[nodiscard]] inline sample parse_pair(const nlohmann::json& j, const std::string& field) {
+    if (!j.is_array() || j.size() != 2)
+        throw parse_error(field, "expected [<unix time>, \"<value>\"], got " + j.dump());
+    if (!j[0].is_number()) throw parse_error(field + "[0]", "timestamp is not a number: " + j[0].dump());
+    if (!j[1].is_string()) throw parse_error(field + "[1]", "sample value is not a string: " + j[1].dump());
+    return {j[0].get<double>(), parse_sample_value(j[1].get_ref<const std::string&>(), field + "[1]")};
+}
+
+[[nodiscard]] inline labels parse_labels(const nlohmann::json& item, const std::string& field) {
+    labels out;
+    const auto it = item.find("metric");
+    if (it == item.end()) return out;
+    if (!it->is_object()) throw parse_error(field + ".metric", "expected an object of labels, got " + it->dump());
+    for (const auto& [k, v] : it->items()) {
+        if (!v.is_string()) throw parse_error(field + ".metric." + k, "label value is not a string: " + v.dump());
+        out.emplace(k, v.get<std::string>());
+    }
+    return out;
+}
+
+[[nodiscard]] inline const nlohmann::json& member(const nlohmann::json& j, const char* key, const std::string& path) {
+    const auto it = j.find(key);
+    if (it == j.end()) throw parse_error(path.empty() ? key : path + "." + key, "missing");
+    return *it;
+}
+
+}  // namespace detail
+
+/// Parses a successful API answer (`"status":"success"`). Throws
+/// parse_error for anything else that is not the documented format; an
+/// error envelope is recognised by parse_envelope_error() first.
+[[nodiscard]] inline query_result parse_query_response(const nlohmann::json& body) {
+    if (!body.is_object()) throw parse_error("", "the body is not a JSON object");
+    const auto& status = detail::member(body, "status", "");
+    if (!status.is_string() || status.get_ref<const std::string&>() != "success")
+        throw parse_error("status", "expected \"success\", got " + status.dump());
+    const auto& data = detail::member(body, "data", "");
+    if (!data.is_object()) throw parse_error("data", "expected an object, got " + data.dump());
+    const auto& type = detail::member(data, "resultType", "data");
+    const auto& result = detail::member(data, "result", "data");
+    if (!type.is_string()) throw parse_error("data.resultType", "expected a string, got " + type.dump());
+
+    query_result out;
+    const auto& t = type.get_ref<const std::string&>();
+    if (t == "vector" || t == "matrix") {
+        out.type = t == "vector" ? result_type::vector : result_type::matrix;
+        if (result.is_null()) {
+            // An empty result may be encoded as null by some servers.
+        } else if (!result.is_array()) {
+            throw parse_error("data.result", "expected an array for a " + t + ", got " + result.dump());
+        } else {
+            for (std::size_t i = 0; i < result.size(); ++i) {
+                const std::string path = "data.result[" + std::to_string(i) + "]";
+                const auto& item = result[i];
+                if (!item.is_object()) throw parse_error(path, "expected an object, got " + item.dump());
+                if (out.type == result_type::vector) {
+                    out.vector.push_back({detail::parse_labels(item, path),
+                                          detail::parse_pair(detail::member(item, "value", path), path + ".value")});
+                } else {
+                    matrix_series s{detail::parse_labels(item, path), {}};
+                    const auto& values = detail::member(item, "values", path);
+                    if (!values.is_array()) throw parse_error(path + ".values", "expected an array, got " + values.dump());
+                    s.points.reserve(values.size());
+                    for (std::size_t k = 0; k < values.size(); ++k)
+                        s.points.push_back(detail::parse_pair(values[k], path + ".values[" + std::to_string(k) + "]"));
+                    out.matrix.push_back(std::move(s));
+                }
+            }
+        }
+    } else if (t == "scalar") {
+        out.type = result_type::scalar;
+        out.scalar = detail::parse_pair(result, "data.result");
+    } else if (t == "string") {
+        out.type = result_type::string;
+        if (!result.is_array() || result.size() != 2 || !result[0].is_number() || !result[1].is_string())
+            throw parse_error("data.result", "expected [<unix time>, \"<string>\"], got " + result.dump());
+        out.string_time = result[0].get<double>();
+        out.string_value = result[1].get<std::string>();
+    } else {
+        throw parse_error("data.resultType", "unknown result type \"" + t + "\"");
+    }
+    if (const auto w = body.find("warnings"); w != body.end() && w->is_array())
+        for (const auto& s : *w)
+            if (s.is_string()) out.warnings.push_back(s.get<std::string>());
+    return out;
+}
+
+/// Whether `body` is Prometheus' error envelope; if so, fills `type` and
+/// `message` from `errorType` and `error`.
+[[nodiscard]] inline bool parse_envelope_error(const nlohmann::json& body, std::string& type, std::string& message) {
+    if (!body.is_object()) return false;
+    const auto status = body.find("status");
+    if (status == body.end() || !status->is_string() || status->get_ref<const std::string&>() != "error") return false;
+    const auto et = body.find("errorType");
+    const auto em = body.find("error");
+    type = et != body.end() && et->is_string() ? et->get<std::string>() : std::string("unknown");
+    message = em != body.end() && em->is_string() ? em->get<std::string>() : std::string("(no error text)");
+    return true;
+}
+
+/// Turns an HTTP answer into a query_result or the typed error it stands
+/// for: the error envelope → api_error (whatever the status), another
+/// non-2xx answer → http_error, a 2xx answer that is not the documented
+/// format → parse_error.
+[[nodiscard]] inline query_result decode_response(int http_status, std::string_view body_text) {
+    nlohmann::json body = nlohmann::json::parse(body_text, nullptr, /*allow_exceptions=*/false);
+    std::string type, message;
+    if (!body.is_discarded() && parse_envelope_error(body, type, message))
+        throw api_error(http_status, std::move(type), std::move(message));
+    if (http_status < 200 || http_status > 299)
+        throw http_error(http_status, std::string(body_text.substr(0, 512)));
+    if (body.is_discarded()) {
+        throw parse_error("", "the body is not JSON: \"" + std::string(body_text.substr(0, 128)) + "\"");
+    }
+    return parse_query_response(body);
+}
+
+}  // namespace rlscale::prometheus

@@ -1,0 +1,287 @@
+#include "test_server.hpp"
+
+#include <rlscale/policy/input_check.hpp>
+#include <rlscale/prometheus/metrics_source.hpp>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+using namespace rlscale::prometheus;
+using rlscale::prometheus::test::loopback_server;
+using rlscale::prometheus::test::success;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Templates that name each field, so the fake server can answer by name:
+/// the query `f_<name>{namespace="…",…}` gets the body mapped to <name>.
+query_templates named_templates() {
+    query_templates q;
+    const auto t = [](const char* name) { return std::string("f_") + name + R"({namespace="{namespace}",pod=~"{pod_regex}"}[{window}])"; };
+    q.throughput_rps = t("throughput_rps");
+    q.arrivals = t("arrivals");
+    q.completions = t("completions");
+    q.drops = t("drops");
+    q.queue_length = t("queue_length");
+    q.in_service = t("in_service");
+    q.latency_mean_s = t("latency_mean_s");
+    q.latency_p50 = t("p50");
+    q.latency_p90 = t("p90");
+    q.latency_p95 = t("p95");
+    q.latency_p99 = t("p99");
+    q.latency_p999 = t("p999");
+    q.cpu_utilization = t("cpu_utilization");
+    q.memory_utilization = t("memory_utilization");
+    q.cpu_limit = t("cpu_limit");
+    q.memory_limit_mb = t("memory_limit_mb");
+    q.ready_replicas = t("ready_replicas");
+    q.starting_replicas = t("starting_replicas");
+    q.pending_replicas = t("pending_replicas");
+    q.cold_starts = t("cold_starts");
+    q.replica_seconds = t("replica_seconds");
+    return q;
+}
+
+std::string vec(const std::string& v) {
+    return success(R"({"resultType":"vector","result":[{"metric":{},"value":[1700000000,")" + v + R"("]}]})");
+}
+
+/// A fake Prometheus answering `f_<name>…` queries from a table; the
+/// default answer is the value 1.
+class fake_prometheus {
+public:
+    explicit fake_prometheus(std::map<std::string, std::pair<int, std::string>> answers)
+        : answers_(std::move(answers)), server_([this](httplib::Server& s) {
+              s.Get("/api/v1/query", [this](const httplib::Request& req, httplib::Response& res) {
+                  const std::string q = req.get_param_value("query");
+                  std::lock_guard lock(mutex_);
+                  queries_.push_back(q);
+                  const auto name = q.substr(2, q.find('{') - 2);
+                  const auto it = answers_.find(name);
+                  if (it == answers_.end()) {
+                      res.set_content(vec("1"), "application/json");
+                  } else {
+                      res.status = it->second.first;
+                      res.set_content(it->second.second, "application/json");
+                  }
+              });
+          }) {}
+    [[nodiscard]] std::string url() const { return server_.url(); }
+    [[nodiscard]] std::vector<std::string> queries() {
+        std::lock_guard lock(mutex_);
+        return queries_;
+    }
+
+private:
+    std::map<std::string, std::pair<int, std::string>> answers_;
+    std::mutex mutex_;
+    std::vector<std::string> queries_;
+    loopback_server server_;
+};
+
+const function_target target{.function = "resize", .namespace_ = "fn", .deployment = "resize"};
+
+}  // namespace
+
+TEST_CASE("metrics source: every field filled from its query") {
+    fake_prometheus prom({{"throughput_rps", {200, vec("12.5")}},
+                          {"arrivals", {200, vec("750.4")}},
+                          {"completions", {200, vec("749.6")}},
+                          {"drops", {200, vec("0")}},
+                          {"queue_length", {200, vec("3")}},
+                          {"in_service", {200, vec("4")}},
+                          {"latency_mean_s", {200, vec("0.12")}},
+                          {"p50", {200, vec("0.0875")}},
+                          {"p90", {200, vec("0.3")}},
+                          {"p95", {200, vec("0.4")}},
+                          {"p99", {200, vec("0.9")}},
+                          {"p999", {200, vec("0.99")}},
+                          {"cpu_utilization", {200, vec("0.5")}},
+                          {"memory_utilization", {200, vec("0.25")}},
+                          {"cpu_limit", {200, vec("0.5")}},
+                          {"memory_limit_mb", {200, vec("256")}},
+                          {"ready_replicas", {200, vec("2")}},
+                          {"starting_replicas", {200, vec("1")}},
+                          {"pending_replicas", {200, vec("0")}},
+                          {"cold_starts", {200, vec("1")}},
+                          {"replica_seconds", {200, success(R"({"resultType":"scalar","result":[1,"180"]})")}}});
+    const metrics_source src(client({.url = prom.url()}), {.window = 60s, .queries = named_templates()});
+    const auto s = src.fetch(target);
+    CHECK(s.status.complete());
+    CHECK(s.status.unqueried.empty());
+    const auto& m = s.metrics;
+    CHECK(m.interval_s == 60);
+    CHECK(m.throughput_rps == 12.5);
+    CHECK(m.arrivals == 750);
+    CHECK(m.completions == 750);
+    CHECK(m.drops == 0);
+    CHECK(m.queue_length == 3);
+    CHECK(m.in_service == 4);
+    CHECK(m.latency_mean_s == 0.12);
+    CHECK(m.latency.p50 == 0.0875);
+    CHECK(m.latency.p90 == 0.3);
+    CHECK(m.latency.p95 == 0.4);
+    CHECK(m.latency.p99 == 0.9);
+    CHECK(m.latency.p999 == 0.99);
+    CHECK(m.cpu_utilization == 0.5);
+    CHECK(m.memory_utilization == 0.25);
+    CHECK(m.cpu_limit == 0.5);
+    CHECK(m.memory_limit_mb == 256);
+    CHECK(m.ready_replicas == 2);
+    CHECK(m.starting_replicas == 1);
+    CHECK(m.pending_replicas == 0);
+    CHECK(m.cold_starts == 1);
+    CHECK(m.replica_seconds == 180);
+    CHECK(rlscale::check_metrics(m).ok);
+
+    const auto qs = prom.queries();
+    REQUIRE(qs.size() == 21);
+    CHECK(qs[0] == R"(f_throughput_rps{namespace="fn",pod=~"resize-[a-z0-9]+-[a-z0-9]+"}[60s])");
+}
+
+TEST_CASE("metrics source: empty, NaN, ±Inf, negative and multi-series results are no data, never zero") {
+    const std::string empty = success(R"({"resultType":"vector","result":[]})");
+    const std::string two = success(R"({"resultType":"vector","result":[{"metric":{"pod":"a"},"value":[1,"1"]},{"metric":{"pod":"b"},"value":[1,"2"]}]})");
+    fake_prometheus prom({{"throughput_rps", {200, empty}},
+                          {"cpu_utilization", {200, vec("NaN")}},
+                          {"memory_utilization", {200, vec("+Inf")}},
+                          {"cpu_limit", {200, vec("-Inf")}},
+                          {"p90", {200, vec("NaN")}},
+                          {"ready_replicas", {200, vec("-1")}},
+                          {"completions", {200, two}},
+                          {"replica_seconds", {200, success(R"({"resultType":"string","result":[1,"x"]})")}}});
+    const metrics_source src(client({.url = prom.url()}), {.window = 30s, .queries = named_templates()});
+    const auto s = src.fetch(target);
+    const auto& m = s.metrics;
+    CHECK_FALSE(s.status.complete());
+    CHECK(std::isnan(m.throughput_rps));
+    CHECK(std::isnan(m.cpu_utilization));
+    CHECK(std::isnan(m.memory_utilization));
+    CHECK(std::isnan(m.cpu_limit));
+    CHECK(std::isnan(m.latency.p90));
+    CHECK(std::isnan(m.replica_seconds));
+    CHECK(m.latency.p50 == 1);  // the fake's default answer
+    CHECK(m.ready_replicas == 0);
+    for (const char* f : {"throughput_rps", "cpu_utilization", "memory_utilization", "cpu_limit", "latency.p90",
+                          "ready_replicas", "completions", "replica_seconds"}) {
+        CAPTURE(f);
+        CHECK(s.status.is_missing(f));
+    }
+    CHECK(s.status.missing.size() == 8);
+    CHECK(s.status.find("throughput_rps")->reason.find("empty result") != std::string::npos);
+    CHECK(s.status.find("cpu_utilization")->reason.find("NaN") != std::string::npos);
+    CHECK(s.status.find("memory_utilization")->reason == "+Inf");
+    CHECK(s.status.find("cpu_limit")->reason == "-Inf");
+    CHECK(s.status.find("ready_replicas")->reason.find("negative") != std::string::npos);
+    CHECK(s.status.find("completions")->reason.find("2 series") != std::string::npos);
+    CHECK(s.status.find("replica_seconds")->reason.find("string") != std::string::npos);
+    CHECK(s.status.find("throughput_rps")->query.find("f_throughput_rps{namespace=\"fn\"") == 0);
+    // The guarded policy's input check refuses the sample: it holds.
+    const auto check = rlscale::check_metrics(m);
+    CHECK_FALSE(check.ok);
+    CHECK(check.field == "throughput_rps");
+}
+
+TEST_CASE("metrics source: an error envelope or HTTP error for one query leaves only that field missing") {
+    fake_prometheus prom({{"cpu_utilization", {422, R"({"status":"error","errorType":"execution","error":"many-to-many matching not allowed"})"}},
+                          {"memory_utilization", {503, "overloaded"}},
+                          {"p99", {200, "not json"}}});
+    const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
+    const auto s = src.fetch(target);
+    CHECK(s.status.missing.size() == 3);
+    CHECK(std::isnan(s.metrics.cpu_utilization));
+    CHECK(std::isnan(s.metrics.memory_utilization));
+    CHECK(std::isnan(s.metrics.latency.p99));
+    CHECK(s.status.find("cpu_utilization")->reason.find("execution") != std::string::npos);
+    CHECK(s.status.find("memory_utilization")->reason.find("503") != std::string::npos);
+    CHECK(s.status.find("latency.p99")->reason.find("malformed") != std::string::npos);
+    CHECK(s.metrics.throughput_rps == 1);
+    CHECK(s.metrics.ready_replicas == 1);
+}
+
+TEST_CASE("metrics source: Prometheus down leaves every field missing, after a single attempt") {
+    int port = 0;
+    {
+        loopback_server s([](httplib::Server&) {});
+        port = s.port();
+    }
+    const metrics_source src(client({.url = "http://127.0.0.1:" + std::to_string(port), .connect_timeout = 500ms}), {});
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto s = src.fetch(target);
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+    CHECK(s.status.missing.size() == 17);  // every default template; drops, queue_length, in_service, cold_starts have none
+    CHECK(s.status.unqueried.size() == 4);
+    CHECK(s.status.missing[0].reason.find("failed") != std::string::npos);
+    CHECK(s.status.missing[1].reason.find("not sent") == 0);
+    CHECK(std::isnan(s.metrics.cpu_utilization));
+    CHECK(std::isnan(s.metrics.throughput_rps));
+    CHECK(std::isnan(s.metrics.latency.p90));
+    CHECK_FALSE(rlscale::check_metrics(s.metrics).ok);
+}
+
+TEST_CASE("metrics source: empty templates are not queried") {
+    fake_prometheus prom({});
+    query_templates q = named_templates();
+    q.drops.clear();
+    q.cold_starts.clear();
+    const metrics_source src(client({.url = prom.url()}), {.queries = q});
+    const auto s = src.fetch(target);
+    CHECK(s.status.complete());
+    REQUIRE(s.status.unqueried.size() == 2);
+    CHECK(s.status.unqueried[0] == "drops");
+    CHECK(s.status.unqueried[1] == "cold_starts");
+    CHECK(prom.queries().size() == 19);
+}
+
+TEST_CASE("metrics source: default templates") {
+    const metrics_source src(client({}), {.window = 30s});
+    const function_target f{.function = "thumb", .namespace_ = "prod", .deployment = "thumb", .pod_regex = "thumb-.*"};
+    CHECK(src.query_for("cpu_utilization", f) ==
+          R"(sum(rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container!="",container!="POD"}[30s])) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",resource="cpu"}))");
+    CHECK(src.query_for("memory_utilization", f) ==
+          R"(sum(container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container!="",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",resource="memory"}))");
+    CHECK(src.query_for("throughput_rps", f) == R"(sum(rate(http_requests_total{namespace="prod",pod=~"thumb-.*"}[30s])))");
+    CHECK(src.query_for("latency.p90", f) ==
+          R"(histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="prod",pod=~"thumb-.*"}[30s]))))");
+    CHECK(src.query_for("latency.p999", f).rfind("histogram_quantile(0.999, ", 0) == 0);
+    CHECK(src.query_for("ready_replicas", f) == R"(sum(kube_deployment_status_replicas_ready{namespace="prod",deployment="thumb"}))");
+    CHECK(src.query_for("replica_seconds", f) ==
+          R"(sum(avg_over_time(kube_deployment_status_replicas{namespace="prod",deployment="thumb"}[30s])) * 30)");
+    CHECK(src.query_for("drops", f).empty());
+    CHECK_THROWS_AS((void)src.query_for("latency.p42", f), rlscale::config_error);
+    CHECK_THROWS_AS((void)src.fetch(function_target{}), rlscale::config_error);
+}
+
+TEST_CASE("metrics source: placeholders, escaping and configuration errors") {
+    CHECK(expand_template(R"(x{a="{namespace}"}[{window}])", {{"namespace", "n"}, {"window", "1m"}}, "f") == R"(x{a="n"}[1m])");
+    // Label matchers and empty braces are not placeholders.
+    CHECK(expand_template(R"(x{a="b"} + y{} + z{__name__=~"q"})", {}, "f") == R"(x{a="b"} + y{} + z{__name__=~"q"})");
+    try {
+        (void)expand_template("x{nmespace}", {{"namespace", "n"}}, "cpu_utilization");
+        FAIL("no exception");
+    } catch (const rlscale::config_error& e) {
+        CHECK(e.field() == "queries.cpu_utilization");
+        CHECK(std::string(e.what()).find("{nmespace}") != std::string::npos);
+    }
+    query_templates bad;
+    bad.latency_p90 = "histogram_quantile(0.9, {histogram}_bucket)";
+    try {
+        metrics_source src(client({}), {.queries = bad});
+        FAIL("no exception");
+    } catch (const rlscale::config_error& e) {
+        CHECK(e.field() == "queries.latency.p90");
+    }
+    CHECK_THROWS_AS(metrics_source(client({}), {.window = 0s}), rlscale::config_error);
+    CHECK_THROWS_AS(metrics_source(client({}), {.request_counter = "bad name"}), rlscale::config_error);
+    CHECK_THROWS_AS(metrics_source(client({}), {.duration_histogram = ""}), rlscale::config_error);
+
+    const metrics_source src(client({}), {});
+    const function_target evil{.namespace_ = R"(a"b\c)", .deployment = "d"};
+    CHECK(src.query_for("ready_replicas", evil) == R"(sum(kube_deployment_status_replicas_ready{namespace="a\"b\\c",deployment="d"}))");
+}

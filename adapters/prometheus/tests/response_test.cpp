@@ -1,0 +1,118 @@
+#include <rlscale/prometheus/response.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+
+using namespace rlscale::prometheus;
+
+TEST_CASE("response: sample values, including NaN, +Inf and -Inf") {
+    CHECK(parse_sample_value("1", "v") == 1.0);
+    CHECK(parse_sample_value("0.25", "v") == 0.25);
+    CHECK(parse_sample_value("-3.5e-3", "v") == -3.5e-3);
+    CHECK(parse_sample_value("1e+21", "v") == 1e21);
+    CHECK(std::isnan(parse_sample_value("NaN", "v")));
+    CHECK(parse_sample_value("+Inf", "v") == INFINITY);
+    CHECK(parse_sample_value("-Inf", "v") == -INFINITY);
+    for (const char* bad : {"", "abc", "1.5x", "nan", "inf", "infinity", " 1", "1 ", "0x10"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_AS((void)parse_sample_value(bad, "data.result[0].value[1]"), parse_error);
+    }
+    try {
+        (void)parse_sample_value("abc", "data.result[0].value[1]");
+    } catch (const parse_error& e) {
+        CHECK(e.field() == "data.result[0].value[1]");
+        CHECK(std::string(e.what()).find("\"abc\"") != std::string::npos);
+    }
+}
+
+TEST_CASE("response: vector with labels") {
+    const auto r = decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":[
+        {"metric":{"__name__":"up","job":"a"},"value":[1435781451.781,"1"]},
+        {"metric":{"job":"b"},"value":[1435781451.781,"NaN"]}]},"warnings":["w1"]})");
+    REQUIRE(r.type == result_type::vector);
+    REQUIRE(r.vector.size() == 2);
+    CHECK(r.vector[0].metric.at("__name__") == "up");
+    CHECK(r.vector[0].metric.at("job") == "a");
+    CHECK(r.vector[0].point.time == doctest::Approx(1435781451.781));
+    CHECK(r.vector[0].point.value == 1.0);
+    CHECK(std::isnan(r.vector[1].point.value));
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0] == "w1");
+}
+
+TEST_CASE("response: matrix, scalar, string and empty results") {
+    const auto m = decode_response(200, R"({"status":"success","data":{"resultType":"matrix","result":[
+        {"metric":{"job":"a"},"values":[[10,"1"],[20,"+Inf"],[30,"-Inf"]]}]}})");
+    REQUIRE(m.type == result_type::matrix);
+    REQUIRE(m.matrix.size() == 1);
+    REQUIRE(m.matrix[0].points.size() == 3);
+    CHECK(m.matrix[0].points[0].time == 10);
+    CHECK(m.matrix[0].points[1].value == INFINITY);
+    CHECK(m.matrix[0].points[2].value == -INFINITY);
+
+    const auto s = decode_response(200, R"({"status":"success","data":{"resultType":"scalar","result":[5.5,"2"]}})");
+    REQUIRE(s.type == result_type::scalar);
+    CHECK(s.scalar.time == 5.5);
+    CHECK(s.scalar.value == 2);
+
+    const auto str = decode_response(200, R"({"status":"success","data":{"resultType":"string","result":[7,"hello"]}})");
+    REQUIRE(str.type == result_type::string);
+    CHECK(str.string_value == "hello");
+    CHECK(str.string_time == 7);
+
+    const auto e = decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":[]}})");
+    CHECK(e.type == result_type::vector);
+    CHECK(e.vector.empty());
+}
+
+TEST_CASE("response: the error envelope becomes api_error, whatever the status") {
+    for (int status : {400, 422, 503, 200}) {
+        CAPTURE(status);
+        try {
+            (void)decode_response(status, R"({"status":"error","errorType":"bad_data","error":"parse error at char 5"})");
+            FAIL("no exception");
+        } catch (const api_error& e) {
+            CHECK(e.http_status() == status);
+            CHECK(e.error_type() == "bad_data");
+            CHECK(e.message() == "parse error at char 5");
+            CHECK(std::string(e.what()).find("bad_data") != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("response: non-envelope failures and malformed bodies") {
+    try {
+        (void)decode_response(503, "<html>Service Unavailable</html>");
+        FAIL("no exception");
+    } catch (const http_error& e) {
+        CHECK(e.http_status() == 503);
+        CHECK(e.body().find("Service Unavailable") != std::string::npos);
+    }
+    CHECK_THROWS_AS((void)decode_response(200, "not json"), parse_error);
+    CHECK_THROWS_AS((void)decode_response(200, R"({"status":"success")"), parse_error);
+    CHECK_THROWS_AS((void)decode_response(200, R"([1,2])"), parse_error);
+    CHECK_THROWS_AS((void)decode_response(200, R"({"status":"success"})"), parse_error);
+    CHECK_THROWS_AS((void)decode_response(200, R"({"status":"success","data":{"resultType":"histogram","result":[]}})"),
+                    parse_error);
+    CHECK_THROWS_AS((void)decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,2]}]}})"),
+                    parse_error);
+    CHECK_THROWS_AS((void)decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":["1","2"]}]}})"),
+                    parse_error);
+    CHECK_THROWS_AS((void)decode_response(200, R"({"status":"success","data":{"resultType":"scalar","result":[1]}})"),
+                    parse_error);
+    try {
+        (void)decode_response(200, R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[2,"x"]]}]}})");
+        FAIL("no exception");
+    } catch (const parse_error& e) {
+        CHECK(e.field() == "data.result[0].values[1][1]");
+    }
+    try {
+        (void)decode_response(200, "garbage");
+        FAIL("no exception");
+    } catch (const parse_error& e) {
+        CHECK(e.field().empty());
+        CHECK(std::string(e.what()).find("not JSON") != std::string::npos);
+    }
+}

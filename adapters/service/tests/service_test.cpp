@@ -1,0 +1,456 @@
+// The decision service over real loopback sockets.
+
+#include <rlscale/policy/hpa_policy.hpp>
+#include <rlscale/policy/static_policy.hpp>
+#include <rlscale/service/decision_service.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using rlscale::service::decision_service;
+using rlscale::service::decision_service_config;
+using json = nlohmann::json;
+
+namespace {
+
+decision_service_config loopback() {
+    decision_service_config c;
+    c.host = "127.0.0.1";
+    c.port = 0;
+    c.threads = 4;
+    c.guard.max_step_up = 1000;
+    c.guard.max_step_down = 1000;
+    return c;
+}
+
+rlscale::service::policy_factory hpa_at(int percent) {
+    return [percent](const std::string&) { return rlscale::any_policy(rlscale::hpa_policy(rlscale::hpa_config::cpu_utilization(percent))); };
+}
+
+httplib::Client client(int port) {
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(5, 0);
+    c.set_read_timeout(20, 0);
+    c.set_write_timeout(5, 0);
+    return c;
+}
+
+json request(const std::string& fn, int replicas, int lo, int hi, double cpu) {
+    return json{{"function", fn},
+                {"time_s", 100.0},
+                {"replicas", replicas},
+                {"min_replicas", lo},
+                {"max_replicas", hi},
+                {"metrics", {{"interval_s", 15.0}, {"cpu_utilization", cpu}, {"cpu_limit", 1.0}, {"ready_replicas", replicas}}}};
+}
+
+/// Status and parsed body; fails the test if there is no answer or the body is not JSON.
+std::pair<int, json> post(httplib::Client& c, const std::string& body) {
+    auto res = c.Post("/decide", body, "application/json");
+    REQUIRE_MESSAGE(res, "no answer: " << httplib::to_string(res.error()));
+    CHECK(res->get_header_value("Content-Type") == "application/json");
+    return {res->status, json::parse(res->body)};
+}
+
+void check_refused(const std::pair<int, json>& r, int status, const std::string& field) {
+    CHECK(r.first == status);
+    CHECK(r.second.at("replicas") == -1);
+    const std::string error = r.second.at("error").get<std::string>();
+    CHECK_MESSAGE(error.rfind(field + ":", 0) == 0, "error was: " << error);
+}
+
+}  // namespace
+
+TEST_CASE("valid request: HPA doubles the replicas at 100% CPU of a 50% target, clamped by max") {
+    decision_service svc(loopback(), hpa_at(50));
+    const int port = svc.start();
+    REQUIRE(port > 0);
+    auto c = client(port);
+
+    auto [status, body] = post(c, request("fn-a", 3, 1, 10, 1.0).dump());
+    CHECK(status == 200);
+    CHECK(body.at("replicas") == 6);
+    CHECK(body.at("source") == "policy");
+    CHECK(body.at("reason").is_string());
+
+    auto [status2, body2] = post(c, request("fn-b", 4, 1, 6, 1.0).dump());
+    CHECK(status2 == 200);
+    CHECK(body2.at("replicas") == 6);  // 8 wanted, max 6
+
+    // SLO and latency fields are accepted; null latency = no data.
+    json r = request("fn-c", 2, 1, 10, 0.5);
+    r["slo"] = {{"latency_s", 0.5}, {"percentile", 0.99}, {"target_rps", 10}};
+    r["metrics"]["latency"] = {{"p90", 0.2}, {"p99", nullptr}};
+    r["metrics"]["arrivals"] = 100;
+    auto [status3, body3] = post(c, r.dump());
+    CHECK(status3 == 200);
+    CHECK(body3.at("replicas") == 2);  // at target: no change
+    CHECK(svc.stats().decisions == 3);
+    CHECK(svc.stats().functions == 3);
+    svc.stop();
+}
+
+TEST_CASE("invalid metrics that parse are held by the guard") {
+    decision_service svc(loopback(), hpa_at(50));
+    auto c = client(svc.start());
+    json r = request("fn", 3, 1, 10, 1.0);
+    r["metrics"]["completions"] = 5;  // completions but no latency: check_metrics refuses
+    auto [status, body] = post(c, r.dump());
+    CHECK(status == 200);
+    CHECK(body.at("replicas") == 3);
+    CHECK(body.at("source") == "hold");
+}
+
+TEST_CASE("malformed and invalid requests answer 400 with replicas -1") {
+    decision_service svc(loopback(), hpa_at(50));
+    auto c = client(svc.start());
+    const json good = request("fn", 3, 1, 10, 1.0);
+
+    check_refused(post(c, "{\"function\": \"fn\", "), 400, "body");
+    check_refused(post(c, ""), 400, "body");
+    check_refused(post(c, "[1, 2]"), 400, "body");
+
+    json r = good;
+    r["metrics"]["cpu_utilization"] = "NaN";
+    check_refused(post(c, r.dump()), 400, "metrics.cpu_utilization");
+    r = good;
+    r["metrics"]["cpu_utilization"] = "Infinity";
+    check_refused(post(c, r.dump()), 400, "metrics.cpu_utilization");
+    check_refused(post(c, R"({"function":"fn","time_s":1,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1e999}})"),
+                  400, "body");  // overflow: nlohmann refuses a number too large for a double
+    r = good;
+    r["replicas"] = "3";
+    check_refused(post(c, r.dump()), 400, "replicas");
+    r = good;
+    r["replicas"] = 2.5;
+    check_refused(post(c, r.dump()), 400, "replicas");
+    r = good;
+    r["function"] = 7;
+    check_refused(post(c, r.dump()), 400, "function");
+    r = good;
+    r["function"] = "";
+    check_refused(post(c, r.dump()), 400, "function");
+    r = good;
+    r["metrics"]["arrivals"] = -1;
+    check_refused(post(c, r.dump()), 400, "metrics.arrivals");
+    r = good;
+    r["metrics"]["ready_replicas"] = 5000000000LL;
+    check_refused(post(c, r.dump()), 400, "metrics.ready_replicas");
+    r = good;
+    r["metrics"]["memory_utilization"] = -0.5;
+    check_refused(post(c, r.dump()), 400, "metrics.memory_utilization");
+    r = good;
+    r["metrics"]["latency"] = {{"p42", 1.0}};
+    check_refused(post(c, r.dump()), 400, "metrics.latency.p42");
+    r = good;
+    r["metrics"]["cpu"] = 1.0;
+    check_refused(post(c, r.dump()), 400, "metrics.cpu");
+    r = good;
+    r["extra"] = true;
+    check_refused(post(c, r.dump()), 400, "extra");
+    r = good;
+    r["metrics"] = 5;
+    check_refused(post(c, r.dump()), 400, "metrics");
+    r = good;
+    r["slo"] = {{"percentile", 1.5}};
+    check_refused(post(c, r.dump()), 400, "slo.percentile");
+    r = good;
+    r["max_replicas"] = 0;
+    check_refused(post(c, r.dump()), 400, "max_replicas");
+    for (const char* field : {"function", "time_s", "replicas", "min_replicas", "max_replicas", "metrics"}) {
+        r = good;
+        r.erase(field);
+        check_refused(post(c, r.dump()), 400, field);
+    }
+    r = good;
+    r["metrics"].erase("interval_s");
+    check_refused(post(c, r.dump()), 400, "metrics.interval_s");
+
+    CHECK(svc.stats().decisions == 0);
+    CHECK(svc.stats().functions == 0);  // nothing invalid creates a policy
+    // The server is still serving.
+    auto [status, body] = post(c, good.dump());
+    CHECK(status == 200);
+    CHECK(body.at("replicas") == 6);
+}
+
+TEST_CASE("oversized body answers 413 with a JSON body and replicas -1") {
+    decision_service_config cfg = loopback();
+    cfg.max_body_bytes = 1024;
+    decision_service svc(cfg, hpa_at(50));
+    auto c = client(svc.start());
+    json r = request(std::string(100, 'f'), 3, 1, 10, 1.0);
+    REQUIRE(r.dump().size() < 1024);
+    CHECK(post(c, r.dump()).first == 200);
+    r["function"] = std::string(4096, 'f');
+    auto [status, body] = post(c, r.dump());
+    CHECK(status == 413);
+    CHECK(body.at("replicas") == -1);
+    CHECK(body.at("error").get<std::string>().rfind("body:", 0) == 0);
+    // Still serving afterwards.
+    CHECK(post(c, request("fn", 3, 1, 10, 1.0).dump()).first == 200);
+}
+
+TEST_CASE("healthz, unknown paths and wrong methods") {
+    decision_service svc(loopback(), hpa_at(50));
+    auto c = client(svc.start());
+    auto h = c.Get("/healthz");
+    REQUIRE(h);
+    CHECK(h->status == 200);
+    CHECK(json::parse(h->body).at("status") == "ok");
+
+    auto nf = c.Get("/nope");
+    REQUIRE(nf);
+    CHECK(nf->status == 404);
+    CHECK(json::parse(nf->body).at("replicas") == -1);
+    auto nf2 = c.Post("/nope", "{}", "application/json");
+    REQUIRE(nf2);
+    CHECK(nf2->status == 404);
+    CHECK(json::parse(nf2->body).at("replicas") == -1);
+
+    auto wm = c.Get("/decide");
+    REQUIRE(wm);
+    CHECK(wm->status == 405);
+    CHECK(wm->get_header_value("Allow") == "POST");
+    CHECK(json::parse(wm->body).at("replicas") == -1);
+    auto wm2 = c.Put("/decide", "{}", "application/json");
+    REQUIRE(wm2);
+    CHECK(wm2->status == 405);
+    CHECK(json::parse(wm2->body).at("replicas") == -1);
+}
+
+TEST_CASE("internal failures answer 500 with replicas -1 and the next request retries") {
+    auto fail_first = std::make_shared<std::atomic<bool>>(true);
+    decision_service svc(loopback(), [fail_first](const std::string&) {
+        if (fail_first->exchange(false)) throw std::runtime_error("factory broke");
+        return rlscale::any_policy(rlscale::static_policy{5});
+    });
+    auto c = client(svc.start());
+    const auto r = post(c, request("fn", 3, 1, 10, 1.0).dump());
+    check_refused(r, 500, "internal");
+    CHECK(r.second.at("error").get<std::string>().find("factory broke") != std::string::npos);
+    auto [status, body] = post(c, request("fn", 3, 1, 10, 1.0).dump());
+    CHECK(status == 200);
+    CHECK(body.at("replicas") == 5);
+    CHECK(svc.stats().internal_errors == 1);
+}
+
+TEST_CASE("the number of functions is bounded") {
+    decision_service_config cfg = loopback();
+    cfg.max_functions = 2;
+    decision_service svc(cfg, hpa_at(50));
+    auto c = client(svc.start());
+    CHECK(post(c, request("a", 3, 1, 10, 1.0).dump()).first == 200);
+    CHECK(post(c, request("b", 3, 1, 10, 1.0).dump()).first == 200);
+    check_refused(post(c, request("c", 3, 1, 10, 1.0).dump()), 503, "function");
+    CHECK(post(c, request("a", 3, 1, 10, 1.0).dump()).first == 200);  // known functions still decide
+    CHECK(svc.stats().too_many_functions == 1);
+    CHECK(svc.stats().functions == 2);
+}
+
+namespace {
+
+/// Counts its calls in a plain (non-atomic) member and reports any two
+/// decide() calls that overlap: a lost update or an overlap means the
+/// service did not serialise a function's decisions.
+struct counting_policy {
+    std::shared_ptr<std::atomic<int>> overlaps;
+    std::shared_ptr<std::atomic<bool>> busy = std::make_shared<std::atomic<bool>>(false);
+    int calls = 0;
+
+    [[nodiscard]] bool ready() const noexcept { return true; }
+    rlscale::decision decide(const rlscale::function_metrics&, const rlscale::scaling_state&) noexcept {
+        if (busy->exchange(true)) ++*overlaps;
+        const int n = calls + 1;
+        std::this_thread::yield();
+        calls = n;
+        busy->store(false);
+        return {.replicas = n, .source = rlscale::decision_source::policy, .reason = "count"};
+    }
+};
+static_assert(rlscale::policy<counting_policy>);
+
+}  // namespace
+
+TEST_CASE("concurrent requests to several functions are serialised per function") {
+    auto overlaps = std::make_shared<std::atomic<int>>(0);
+    decision_service_config cfg = loopback();
+    cfg.threads = 4;
+    decision_service svc(cfg, [overlaps](const std::string&) { return rlscale::any_policy(counting_policy{overlaps}); });
+    const int port = svc.start();
+
+    constexpr int clients = 8, per_client = 50, functions = 4;
+    std::vector<std::vector<int>> answers(functions);
+    std::mutex answers_mutex;
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < clients; ++t) {
+        threads.emplace_back([&, t] {
+            httplib::Client c("127.0.0.1", port);
+            c.set_read_timeout(20, 0);
+            c.set_tcp_nodelay(true);
+            c.set_keep_alive(t % 2 == 0);  // half on keep-alive connections, half one connection per request
+            for (int i = 0; i < per_client; ++i) {
+                const int f = (t + i) % functions;
+                const json r = request("fn-" + std::to_string(f), 1, 0, 100000, 0.5);
+                auto res = c.Post("/decide", r.dump(), "application/json");
+                if (!res || res->status != 200) {
+                    ++failures;
+                    continue;
+                }
+                const json body = json::parse(res->body);
+                const int n = body.at("replicas").get<int>();
+                if (n < 0 || n > 100000) ++failures;
+                std::lock_guard lock(answers_mutex);
+                answers[static_cast<std::size_t>(f)].push_back(n);
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+
+    CHECK(failures.load() == 0);
+    CHECK(overlaps->load() == 0);
+    CHECK(svc.stats().functions == functions);
+    CHECK(svc.stats().decisions == clients * per_client);
+    for (const auto& a : answers) {
+        // One policy per function, no lost update: its answers are exactly 1..N.
+        REQUIRE(a.size() == static_cast<std::size_t>(clients * per_client / functions));
+        const std::set<int> seen(a.begin(), a.end());
+        CHECK(seen.size() == a.size());
+        CHECK(*seen.begin() == 1);
+        CHECK(*seen.rbegin() == static_cast<int>(a.size()));
+    }
+}
+
+namespace {
+
+/// Blocks every decision until released, telling when one has started.
+struct gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool open = false;
+    int entered = 0;
+};
+
+struct blocking_policy {
+    std::shared_ptr<gate> g;
+    [[nodiscard]] bool ready() const noexcept { return true; }
+    rlscale::decision decide(const rlscale::function_metrics&, const rlscale::scaling_state& s) noexcept {
+        std::unique_lock lock(g->m);
+        ++g->entered;
+        g->cv.notify_all();
+        g->cv.wait(lock, [&] { return g->open; });
+        return {.replicas = s.replicas, .source = rlscale::decision_source::policy, .reason = "blocking"};
+    }
+};
+static_assert(rlscale::policy<blocking_policy>);
+
+}  // namespace
+
+TEST_CASE("overload: with the worker busy and the queue full, a request answers 503 with replicas -1 at once") {
+    auto g = std::make_shared<gate>();
+    decision_service_config cfg = loopback();
+    cfg.threads = 1;
+    cfg.max_queued = 1;
+    decision_service svc(cfg, [g](const std::string&) { return rlscale::any_policy(blocking_policy{g}); });
+    const int port = svc.start();
+    const std::string body = request("slow", 3, 1, 10, 0.5).dump();
+
+    std::atomic<int> status_a{0}, status_b{0};
+    std::thread a([&] {
+        auto c = client(port);
+        auto res = c.Post("/decide", body, "application/json");
+        status_a = res ? res->status : -2;
+    });
+    {
+        std::unique_lock lock(g->m);
+        REQUIRE(g->cv.wait_for(lock, std::chrono::seconds(10), [&] { return g->entered == 1; }));
+    }
+    std::thread b([&] {
+        auto c = client(port);
+        auto res = c.Post("/decide", body, "application/json");
+        status_b = res ? res->status : -2;
+    });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (svc.stats().queued < 1 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    REQUIRE(svc.stats().queued == 1);
+
+    auto c = client(port);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto refused = post(c, body);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    check_refused(refused, 503, "overloaded");
+    CHECK(took < std::chrono::seconds(2));
+    CHECK(svc.stats().overloaded == 1);
+    // Liveness still answers on an overloaded server: 503 is only for /decide.
+    auto health = client(port).Get("/healthz");
+    REQUIRE(health);
+    CHECK(health->status == 200);
+    {
+        std::lock_guard lock(g->m);
+        g->open = true;
+    }
+    g->cv.notify_all();
+    a.join();
+    b.join();
+    CHECK(status_a.load() == 200);
+    CHECK(status_b.load() == 200);
+    CHECK(svc.stats().decisions == 2);
+}
+
+TEST_CASE("stop() returns, closes the port and is idempotent") {
+    int port = 0;
+    {
+        decision_service svc(loopback(), hpa_at(50));
+        port = svc.start();
+        auto c = client(port);
+        c.set_keep_alive(true);
+        REQUIRE(c.Get("/healthz"));  // an open keep-alive connection does not block stop()
+        const auto t0 = std::chrono::steady_clock::now();
+        svc.stop();
+        CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+        CHECK(svc.port() == 0);
+        svc.stop();
+        auto after = client(port).Get("/healthz");
+        CHECK_FALSE(after);
+        // It can start again, on another port.
+        const int again = svc.start();
+        CHECK(again > 0);
+        CHECK(client(again).Get("/healthz"));
+    }
+    // The port is free: a new service binds it.
+    decision_service_config cfg = loopback();
+    cfg.port = port;
+    decision_service svc2(cfg, hpa_at(50));
+    CHECK(svc2.start() == port);
+    CHECK(client(port).Get("/healthz"));
+    // A port in use is refused (no SO_REUSEPORT sharing).
+    decision_service svc3(cfg, hpa_at(50));
+    CHECK_THROWS_AS(svc3.start(), rlscale::error);
+}
+
+TEST_CASE("configuration is validated") {
+    decision_service_config cfg = loopback();
+    cfg.threads = 0;
+    CHECK_THROWS_AS(decision_service(cfg, hpa_at(50)), rlscale::config_error);
+    cfg = loopback();
+    cfg.port = 70000;
+    CHECK_THROWS_AS(decision_service(cfg, hpa_at(50)), rlscale::config_error);
+    CHECK_THROWS_AS(decision_service(loopback(), nullptr), rlscale::config_error);
+    cfg = loopback();
+    cfg.host = "203.0.113.1";  // not an address of this host
+    decision_service svc(cfg, hpa_at(50));
+    CHECK_THROWS_AS(svc.start(), rlscale::error);
+}
