@@ -3,9 +3,8 @@
 // per tick in the decision log, its own /metrics endpoint, a clean stop on
 // SIGTERM or SIGINT. See docs/adapters.md.
 #include <rlscale/controller/config.hpp>
+#include <rlscale/controller/cluster_io.hpp>
 #include <rlscale/controller/controller.hpp>
-#include <rlscale/kubernetes/kubernetes.hpp>
-#include <rlscale/prometheus/prometheus.hpp>
 
 #include <httplib.h>
 
@@ -47,66 +46,6 @@ error before the loop starts (configuration, checkpoint), 2 on bad usage.
 
 std::atomic<bool> stop_requested{false};
 extern "C" void on_signal(int) { stop_requested.store(true); }
-
-/// The Prometheus adapter as the controller's metrics source: one source per
-/// function (each may override PromQL templates).
-class prometheus_metrics {
-public:
-    explicit prometheus_metrics(const controller::config& c) {
-        const nlohmann::json& p = c.prometheus;
-        prometheus::client_config cc;
-        cc.url = p.value("url", cc.url);
-        cc.bearer_token = p.value("bearer_token", std::string());
-        cc.verify_tls = p.value("verify_tls", true);
-        cc.ca_cert_file = p.value("ca_cert_file", std::string());
-        cc.read_timeout = std::chrono::milliseconds(p.value("timeout_ms", 5000));
-        for (const controller::function_spec& f : c.functions) {
-            prometheus::metrics_source_config mc;
-            mc.window = std::chrono::seconds(static_cast<long>(c.control_interval_s));
-            mc.request_counter = p.value("request_counter", mc.request_counter);
-            mc.duration_histogram = p.value("duration_histogram", mc.duration_histogram);
-            for (const auto& [field, promql] : f.promql) prometheus::metrics_source::set_query(mc.queries, field, promql);
-            sources_.emplace(f.name, std::make_unique<prometheus::metrics_source>(prometheus::client(cc), std::move(mc)));
-        }
-    }
-
-    controller::metrics_reading read(const controller::function_spec& f, double /*now_s*/) {
-        const prometheus::metrics_sample sample =
-            sources_.at(f.name)->fetch({.function = f.name, .namespace_ = f.namespace_name, .deployment = f.workload,
-                                        .pod_regex = f.workload + "-.*"});
-        controller::metrics_reading r{.metrics = sample.metrics};
-        for (const auto& m : sample.status.missing) r.missing.emplace_back(m.field);
-        return r;
-    }
-
-private:
-    std::map<std::string, std::unique_ptr<prometheus::metrics_source>> sources_;
-};
-
-/// The Kubernetes adapter as the controller's actuator.
-class kubernetes_scaler {
-public:
-    explicit kubernetes_scaler(const nlohmann::json& k) : client_(make_config(k)) {}
-
-    int replicas(const controller::function_spec& f) {
-        return client_.get_scale(kind(f), f.namespace_name, f.workload).spec_replicas;
-    }
-    void set_replicas(const controller::function_spec& f, int n) { (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n); }
-
-private:
-    static kubernetes::workload_kind kind(const controller::function_spec& f) {
-        return f.kind == "StatefulSet" ? kubernetes::workload_kind::statefulset : kubernetes::workload_kind::deployment;
-    }
-    static kubernetes::client_config make_config(const nlohmann::json& k) {
-        kubernetes::client_config c = k.value("in_cluster", true)
-                                          ? kubernetes::in_cluster_config()
-                                          : kubernetes::explicit_config(k.value("server", std::string()), k.value("token", std::string()),
-                                                                        k.value("ca_file", std::string()));
-        c.max_attempts = k.value("max_attempts", c.max_attempts);
-        return c;
-    }
-    kubernetes::client client_;
-};
 
 /// Stand-ins for --check, which builds the policies and never ticks.
 struct unreachable_source {
@@ -158,9 +97,9 @@ int main(int argc, char** argv) {
             std::printf("configuration %s is valid: %zu functions\n", config_path.c_str(), cfg.functions.size());
             return 0;
         }
-        prometheus_metrics source(cfg);
-        kubernetes_scaler scaler(cfg.kubernetes);
-        controller::control_loop<prometheus_metrics, kubernetes_scaler> loop(cfg, source, scaler);
+        controller::prometheus_metrics source(cfg);
+        controller::kubernetes_scaler scaler(cfg.kubernetes);
+        controller::control_loop<controller::prometheus_metrics, controller::kubernetes_scaler> loop(cfg, source, scaler);
         std::ofstream log_file;
         if (cfg.decision_log != "-") {
             log_file.open(cfg.decision_log, std::ios::app);

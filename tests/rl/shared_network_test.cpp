@@ -78,12 +78,16 @@ TEST_CASE("shared_network readers never see a half-written snapshot while a writ
             }
         });
     }
-    for (int i = 2; i < 3000; ++i) w->publish(constant_net(static_cast<float>(i)));
+    // Publish while the readers read: start once they all run, go on until
+    // they have read many snapshots (whatever the scheduler does).
+    while (reads.load() < 3) std::this_thread::yield();
+    int i = 2;
+    for (; i < 3000 || (reads.load() < 20000 && i < 1'000'000); ++i) w->publish(constant_net(static_cast<float>(i)));
     stop.store(true);
     for (auto& t : readers) t.join();
     CHECK(torn.load() == 0);
-    CHECK(reads.load() > 0);
-    CHECK(w->acquire()->parameters()[0] == 2999.0F);
+    CHECK(reads.load() >= 3);
+    CHECK(w->acquire()->parameters()[0] == static_cast<float>(i - 1));
 }
 
 TEST_CASE("greedy_agent picks the largest Q-value and refuses what it cannot act on") {

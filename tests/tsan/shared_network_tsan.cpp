@@ -73,6 +73,7 @@ TEST_CASE("deciding on many threads while the weights are replaced") {
             }
         });
     }
+    while (decisions.load() < 3) std::this_thread::yield();  // every loop is running
     for (int i = 0; i < 400; ++i) {
         weights->publish(constant_net(0.001F * static_cast<float>(i)));
         if (i % 50 == 0) {

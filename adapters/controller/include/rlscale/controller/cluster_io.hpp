@@ -1,0 +1,82 @@
+#pragma once
+
+/// The controller's metrics source and actuator over the adapters: the
+/// Prometheus adapter (one metrics source per function, so each may
+/// override PromQL) and the Kubernetes adapter (the scale subresource).
+
+#include <rlscale/controller/config.hpp>
+#include <rlscale/controller/controller.hpp>
+#include <rlscale/kubernetes/kubernetes.hpp>
+#include <rlscale/prometheus/prometheus.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace rlscale::controller {
+
+/// The Prometheus adapter as the controller's metrics source: one source per
+/// function (each may override PromQL templates).
+class prometheus_metrics {
+public:
+    explicit prometheus_metrics(const config& c) {
+        const nlohmann::json& p = c.prometheus;
+        prometheus::client_config cc;
+        cc.url = p.value("url", cc.url);
+        cc.bearer_token = p.value("bearer_token", std::string());
+        cc.verify_tls = p.value("verify_tls", true);
+        cc.ca_cert_file = p.value("ca_cert_file", std::string());
+        cc.read_timeout = std::chrono::milliseconds(p.value("timeout_ms", 5000));
+        for (const function_spec& f : c.functions) {
+            prometheus::metrics_source_config mc;
+            mc.window = std::chrono::seconds(static_cast<long>(c.control_interval_s));
+            mc.request_counter = p.value("request_counter", mc.request_counter);
+            mc.duration_histogram = p.value("duration_histogram", mc.duration_histogram);
+            for (const auto& [field, promql] : f.promql) prometheus::metrics_source::set_query(mc.queries, field, promql);
+            sources_.emplace(f.name, std::make_unique<prometheus::metrics_source>(prometheus::client(cc), std::move(mc)));
+        }
+    }
+
+    metrics_reading read(const function_spec& f, double /*now_s*/) {
+        const prometheus::metrics_sample sample =
+            sources_.at(f.name)->fetch({.function = f.name, .namespace_ = f.namespace_name, .deployment = f.workload,
+                                        .pod_regex = f.workload + "-.*"});
+        metrics_reading r{.metrics = sample.metrics};
+        for (const auto& m : sample.status.missing) r.missing.emplace_back(m.field);
+        return r;
+    }
+
+private:
+    std::map<std::string, std::unique_ptr<prometheus::metrics_source>> sources_;
+};
+
+/// The Kubernetes adapter as the controller's actuator.
+class kubernetes_scaler {
+public:
+    explicit kubernetes_scaler(const nlohmann::json& k) : client_(make_config(k)) {}
+
+    int replicas(const function_spec& f) {
+        return client_.get_scale(kind(f), f.namespace_name, f.workload).spec_replicas;
+    }
+    void set_replicas(const function_spec& f, int n) { (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n); }
+
+private:
+    static kubernetes::workload_kind kind(const function_spec& f) {
+        return f.kind == "StatefulSet" ? kubernetes::workload_kind::statefulset : kubernetes::workload_kind::deployment;
+    }
+    static kubernetes::client_config make_config(const nlohmann::json& k) {
+        kubernetes::client_config c = k.value("in_cluster", true)
+                                          ? kubernetes::in_cluster_config()
+                                          : kubernetes::explicit_config(k.value("server", std::string()), k.value("token", std::string()),
+                                                                        k.value("ca_file", std::string()));
+        c.max_attempts = k.value("max_attempts", c.max_attempts);
+        return c;
+    }
+    kubernetes::client client_;
+};
+
+static_assert(metrics_source<prometheus_metrics>);
+static_assert(replica_actuator<kubernetes_scaler>);
+
+}  // namespace rlscale::controller

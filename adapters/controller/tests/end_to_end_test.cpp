@@ -1,0 +1,171 @@
+// The controller end to end: metrics from a real Prometheus (Debian's binary
+// on loopback, scraping an exporter with known values), replicas through
+// the Kubernetes adapter against a loopback API server that keeps a
+// Deployment's Scale with its resourceVersion and answers documented Status
+// objects. Checks a scale-up, Prometheus going away mid-run (hold, never
+// scale to min, no change sent) and a rejected change (logged, one attempt).
+#include <rlscale/controller/cluster_io.hpp>
+#include <rlscale/controller/controller.hpp>
+
+// After Eigen: <resolv.h>, which httplib pulls in, defines a macro `_res`
+// that Eigen uses as a parameter name.
+#include "../../prometheus/tests/real_prometheus.hpp"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+using namespace rlscale;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+/// The API server's side of the Deployment fn/fn: GET and PUT of its Scale
+/// (autoscaling/v1) with optimistic concurrency on resourceVersion.
+class fake_cluster {
+public:
+    fake_cluster()
+        : server_([this](httplib::Server& s) {
+              const std::string path = "/apis/apps/v1/namespaces/fn/deployments/fn/scale";
+              s.Get(path, [this](const httplib::Request&, httplib::Response& res) {
+                  std::lock_guard lock(mu_);
+                  res.set_content(scale().dump(), "application/json");
+              });
+              s.Put(path, [this](const httplib::Request& req, httplib::Response& res) {
+                  std::lock_guard lock(mu_);
+                  ++puts_;
+                  if (reject_) {
+                      res.status = 422;
+                      res.set_content(status(422, "Invalid", "spec.replicas: Invalid value").dump(), "application/json");
+                      return;
+                  }
+                  const json body = json::parse(req.body);
+                  if (body["metadata"].value("resourceVersion", "") != std::to_string(version_)) {
+                      res.status = 409;
+                      res.set_content(status(409, "Conflict", "the object has been modified").dump(), "application/json");
+                      return;
+                  }
+                  replicas_ = body["spec"].value("replicas", 0);
+                  ++version_;
+                  res.set_content(scale().dump(), "application/json");
+              });
+          }) {}
+
+    [[nodiscard]] std::string url() const { return server_.url(); }
+    int replicas() {
+        std::lock_guard lock(mu_);
+        return replicas_;
+    }
+    int puts() {
+        std::lock_guard lock(mu_);
+        return puts_;
+    }
+    void reject_changes() {
+        std::lock_guard lock(mu_);
+        reject_ = true;
+    }
+
+private:
+    json scale() const {
+        return {{"kind", "Scale"},
+                {"apiVersion", "autoscaling/v1"},
+                {"metadata", {{"name", "fn"}, {"namespace", "fn"}, {"resourceVersion", std::to_string(version_)}}},
+                {"spec", {{"replicas", replicas_}}},
+                {"status", {{"replicas", replicas_}, {"selector", "app=fn"}}}};
+    }
+    static json status(int code, const char* reason, const char* message) {
+        return {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Failure"},
+                {"message", message}, {"reason", reason}, {"code", code}};
+    }
+
+    std::mutex mu_;
+    int replicas_ = 3;
+    int version_ = 100;
+    int puts_ = 0;
+    bool reject_ = false;
+    prometheus::test::loopback_server server_;
+};
+
+/// One function, fn/fn, held at `replicas` by a static policy (so the
+/// expected decisions do not depend on timing); its metrics still come from
+/// Prometheus, and missing metrics still make the guard hold.
+controller::config config_for(const std::string& prometheus_url, const std::string& api_url, int replicas) {
+    return controller::parse_config(json{
+        {"control_interval_s", 15},
+        {"prometheus", {{"url", prometheus_url}, {"timeout_ms", 1000}}},
+        {"kubernetes", {{"in_cluster", false}, {"server", api_url}, {"token", "t"}}},
+        {"functions",
+         {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 10},
+           {"policy", "static"}, {"static_replicas", replicas}, {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}}}}},
+    });
+}
+
+}  // namespace
+
+TEST_CASE("controller end to end: real Prometheus, loopback API server, outage and rejected change") {
+    fake_cluster cluster;
+    auto exp = std::make_unique<prometheus::test::exporter>();
+    auto prom = std::make_unique<prometheus::test::prometheus_process>(exp->port());
+    // Rates over the 15 s window are exact only once Prometheus holds more than
+    // 15 s of samples.
+    prom->wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
+    prom->wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[20s]))", 17, 60s);
+
+    const controller::config cfg = config_for(prom->url(), cluster.url(), 6);
+    controller::prometheus_metrics source(cfg);
+    controller::kubernetes_scaler scaler(cfg.kubernetes);
+    controller::control_loop loop(cfg, source, scaler);
+
+    // The metrics arrive from Prometheus (the exporter's pod uses 0.25 of
+    // its 0.5-core limit; 1 of 3 replicas ready) and the change reaches the
+    // API server: 3 -> 6.
+    auto records = loop.tick(1000);
+    REQUIRE(records.size() == 1);
+    MESSAGE(records[0].to_json().dump());
+    CHECK(records[0].error.empty());
+    CHECK(records[0].inputs.cpu_utilization == doctest::Approx(0.5).epsilon(0.02));
+    CHECK(records[0].inputs.ready_replicas == 1);
+    CHECK(records[0].result.source == decision_source::policy);
+    CHECK(records[0].replicas_before == 3);
+    CHECK(records[0].replicas_after == 6);
+    CHECK(records[0].applied);
+    CHECK(cluster.replicas() == 6);
+    const int scaled = 6;
+    const int puts_after_scale = cluster.puts();
+
+    // Prometheus goes away: every metric is missing, the guard holds.
+    prom.reset();
+    for (int t = 1; t <= 3; ++t) {
+        records = loop.tick(1000 + 15.0 * t);
+        MESSAGE(records[0].to_json().dump());
+        CHECK(records[0].result.source == decision_source::hold);
+        CHECK(records[0].replicas_after == scaled);
+        CHECK_FALSE(records[0].applied);
+        CHECK_FALSE(records[0].missing.empty());
+    }
+    CHECK(cluster.replicas() == scaled);
+    CHECK(cluster.puts() == puts_after_scale);  // nothing was sent
+
+    // Prometheus comes back and the API server now rejects changes: the
+    // rejection is logged, counted, and tried once per tick (a 422 is not retried).
+    prom = std::make_unique<prometheus::test::prometheus_process>(exp->port());
+    prom->wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
+    prom->wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[20s]))", 17, 60s);
+    cluster.reject_changes();
+    controller::config again = config_for(prom->url(), cluster.url(), 8);
+    controller::prometheus_metrics source2(again);
+    controller::control_loop loop2(again, source2, scaler);
+    records = loop2.tick(2000);
+    MESSAGE(records[0].to_json().dump());
+    CHECK(records[0].replicas_before == 6);
+    CHECK(records[0].replicas_after == 8);
+    CHECK_FALSE(records[0].applied);
+    CHECK(records[0].error.find("422") != std::string::npos);
+    CHECK(cluster.puts() == puts_after_scale + 1);
+    CHECK(loop2.stats().actuation_errors == 1);
+    CHECK(cluster.replicas() == scaled);
+}

@@ -1,0 +1,260 @@
+// A real Prometheus server for tests: an exporter with known values on a
+// loopback port, and the Prometheus binary (RLSCALE_PROMETHEUS_BINARY,
+// Debian's /usr/bin/prometheus) started on another loopback port scraping it
+// every second. Used by the adapter's tests and the controller's end-to-end
+// test; the including target defines RLSCALE_PROMETHEUS_BINARY and
+// RLSCALE_PROMETHEUS_TMPDIR.
+#pragma once
+
+#include "test_server.hpp"
+
+#include <rlscale/prometheus/client.hpp>
+#include <rlscale/prometheus/metrics_source.hpp>
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace rlscale::prometheus::test {
+
+using namespace std::chrono_literals;
+
+
+/// The server binary: $RLSCALE_PROMETHEUS_BINARY when set, else the one
+/// found at configure time.
+inline const std::string prometheus_binary = [] {
+    const char* env = std::getenv("RLSCALE_PROMETHEUS_BINARY");
+    return std::string(env && *env ? env : RLSCALE_PROMETHEUS_BINARY);
+}();
+
+inline std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+/// An exporter with known values. Counters grow linearly from the
+/// exporter's start and carry explicit timestamps, so their rates are exact:
+/// requests 5/s; latency histogram buckets (cumulative, per second)
+/// le 0.05: 1, 0.1: 3, 0.25: 4, 0.5: 4.6, 1: 5, +Inf: 5, sum 0.6;
+/// CPU 0.25 cores. Gauges: working set 128 MiB, limits 0.5 cores and
+/// 256 MiB, 3 replicas of which 1 ready, 1 running but not ready, 1 pending.
+/// A second function, "idle", has counters that do not move.
+class exporter {
+public:
+    exporter()
+        : start_ms_(now_ms()), server_([this](httplib::Server& s) {
+              s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+                  res.set_content(render(), "text/plain; version=0.0.4");
+              });
+          }) {}
+    [[nodiscard]] int port() const noexcept { return server_.port(); }
+
+private:
+    [[nodiscard]] std::string render() const {
+        const std::int64_t t = now_ms();
+        const double e = static_cast<double>(t - start_ms_) / 1000.0;
+        const std::string ts = " " + std::to_string(t) + "\n";
+        std::ostringstream o;
+        o.precision(17);
+        const std::string fn = R"(namespace="fn",pod="fn-7d9f6c-abcde")";
+        const std::string idle = R"(namespace="idle",pod="idle-5c8d7f-zzzzz")";
+        o << "# TYPE http_requests_total counter\n";
+        o << "http_requests_total{" << fn << "} " << 5 * e << ts;
+        o << "http_requests_total{" << idle << "} 10" << ts;
+        o << "# TYPE http_request_duration_seconds histogram\n";
+        const std::pair<const char*, double> buckets[] = {{"0.05", 1}, {"0.1", 3}, {"0.25", 4}, {"0.5", 4.6}, {"1", 5}, {"+Inf", 5}};
+        for (const auto& [le, per_s] : buckets)
+            o << "http_request_duration_seconds_bucket{" << fn << ",le=\"" << le << "\"} " << per_s * e << ts;
+        o << "http_request_duration_seconds_sum{" << fn << "} " << 0.6 * e << ts;
+        o << "http_request_duration_seconds_count{" << fn << "} " << 5 * e << ts;
+        for (const auto& [le, per_s] : buckets) {
+            (void)per_s;
+            o << "http_request_duration_seconds_bucket{" << idle << ",le=\"" << le << "\"} 10" << ts;
+        }
+        o << "http_request_duration_seconds_sum{" << idle << "} 1" << ts;
+        o << "http_request_duration_seconds_count{" << idle << "} 10" << ts;
+        o << "# TYPE container_cpu_usage_seconds_total counter\n";
+        o << "container_cpu_usage_seconds_total{" << fn << ",container=\"fn\"} " << 0.25 * e << ts;
+        o << "# TYPE container_memory_working_set_bytes gauge\n";
+        o << "container_memory_working_set_bytes{" << fn << ",container=\"fn\"} 134217728" << ts;
+        o << "# TYPE kube_pod_container_resource_limits gauge\n";
+        o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"cpu\",unit=\"core\"} 0.5" << ts;
+        o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"memory\",unit=\"byte\"} 268435456" << ts;
+        o << "# TYPE kube_deployment_status_replicas_ready gauge\n";
+        o << "kube_deployment_status_replicas_ready{namespace=\"fn\",deployment=\"fn\"} 1" << ts;
+        o << "# TYPE kube_deployment_status_replicas gauge\n";
+        o << "kube_deployment_status_replicas{namespace=\"fn\",deployment=\"fn\"} 3" << ts;
+        o << "# TYPE kube_pod_status_phase gauge\n";
+        o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-abcde\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-fghij\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-klmno\",phase=\"Pending\"} 1" << ts;
+        o << "# TYPE kube_pod_status_ready gauge\n";
+        o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-abcde\",condition=\"true\"} 1" << ts;
+        o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-fghij\",condition=\"true\"} 0" << ts;
+        return o.str();
+    }
+
+    std::int64_t start_ms_;
+    loopback_server server_;
+};
+
+/// A loopback port nobody listens on right now.
+inline int free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+inline std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+/// A Prometheus process scraping `target_port` every second; terminated
+/// (then killed) and its directory removed on destruction.
+class prometheus_process {
+public:
+    explicit prometheus_process(int target_port) {
+        if (::access(prometheus_binary.c_str(), X_OK) != 0)
+            FAIL("the Prometheus server binary " << prometheus_binary
+                                                 << " is missing or not executable: install the Debian package 'prometheus'");
+        std::filesystem::create_directories(RLSCALE_PROMETHEUS_TMPDIR);
+        std::string tmpl = std::string(RLSCALE_PROMETHEUS_TMPDIR) + "/run-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+        dir_ = tmpl;
+        port_ = free_port();
+        {
+            std::ofstream cfg(dir_ / "prometheus.yml");
+            cfg << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                << "scrape_configs:\n  - job_name: rlscale-exporter\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n"
+                << "    static_configs:\n      - targets: ['127.0.0.1:" << target_port << "']\n";
+        }
+        const std::string config_flag = "--config.file=" + (dir_ / "prometheus.yml").string();
+        const std::string storage_flag = "--storage.tsdb.path=" + (dir_ / "data").string();
+        const std::string listen_flag = "--web.listen-address=127.0.0.1:" + std::to_string(port_);
+        const std::string log = (dir_ / "prometheus.log").string();
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) {
+                ::dup2(fd, 1);
+                ::dup2(fd, 2);
+            }
+            const char* argv[] = {prometheus_binary.c_str(), config_flag.c_str(), storage_flag.c_str(), listen_flag.c_str(),
+                                  "--log.level=warn", nullptr};
+            ::execv(prometheus_binary.c_str(), const_cast<char* const*>(argv));
+            std::_Exit(127);
+        }
+        wait_ready();
+    }
+    prometheus_process(const prometheus_process&) = delete;
+    prometheus_process& operator=(const prometheus_process&) = delete;
+    ~prometheus_process() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGTERM);
+            const auto deadline = std::chrono::steady_clock::now() + 10s;
+            int status = 0;
+            while (::waitpid(pid_, &status, WNOHANG) == 0) {
+                if (std::chrono::steady_clock::now() > deadline) {
+                    ::kill(pid_, SIGKILL);
+                    ::waitpid(pid_, &status, 0);
+                    break;
+                }
+                std::this_thread::sleep_for(20ms);
+            }
+        }
+        std::error_code ec;
+        if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+    }
+
+    [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    [[nodiscard]] std::string log() const { return read_file(dir_ / "prometheus.log"); }
+
+    /// Fails unless `promql` returns a value ≥ `at_least` within `timeout`.
+    void wait_for(const std::string& promql, double at_least, std::chrono::seconds timeout) {
+        const client c({.url = url()});
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        std::string last = "no answer";
+        while (std::chrono::steady_clock::now() < deadline) {
+            check_alive();
+            try {
+                const auto r = c.query(promql);
+                if (r.type == result_type::vector && r.vector.size() == 1 && r.vector[0].point.value >= at_least) return;
+                last = r.vector.empty() ? "empty result" : "value " + std::to_string(r.vector[0].point.value);
+            } catch (const prometheus_error& e) {
+                last = e.what();
+            }
+            std::this_thread::sleep_for(250ms);
+        }
+        FAIL("Prometheus did not return " << promql << " >= " << at_least << " within " << timeout.count()
+                                          << " s (last: " << last << "); its log:\n" << log());
+    }
+
+private:
+    void check_alive() {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            FAIL("Prometheus (" << prometheus_binary << ") exited with status " << status << "; its log:\n" << log());
+        }
+    }
+
+    void wait_ready() {
+        const auto deadline = std::chrono::steady_clock::now() + 60s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            check_alive();
+            httplib::Client http("127.0.0.1", port_);
+            http.set_connection_timeout(1, 0);
+            http.set_read_timeout(2, 0);
+            if (const auto res = http.Get("/-/ready"); res && res->status == 200) return;
+            std::this_thread::sleep_for(100ms);
+        }
+        FAIL("Prometheus did not become ready on " << url() << " within 60 s; its log:\n" << log());
+    }
+
+    std::filesystem::path dir_;
+    int port_ = 0;
+    pid_t pid_ = -1;
+};
+
+/// An exporter and a Prometheus that has scraped it for at least 8 s.
+struct scraped_setup {
+    exporter exp;
+    prometheus_process prom{exp.port()};
+    scraped_setup() {
+        prom.wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
+        prom.wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[10s]))", 8, 60s);
+    }
+};
+
+}  // namespace rlscale::prometheus::test
