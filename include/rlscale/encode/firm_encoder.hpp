@@ -66,8 +66,10 @@ struct firm_encoder_config {
 /// three-argument `encode` remembers AR_{t-1} for `functions` functions
 /// encoded in round-robin order, forgets it when `state.time_s` goes back,
 /// and one instance must not be called from two threads at once.
-class firm_encoder {
+class firm_encoder : public detail::arrival_history_encoder<firm_encoder> {
 public:
+    using detail::arrival_history_encoder<firm_encoder>::encode;
+
     static constexpr std::size_t feature_count = 9;  ///< state features
 
     /// The seed's bounds, one function (implicit, so `cluster_env`'s
@@ -76,21 +78,12 @@ public:
     /// Validates `config` (throws config_error) and keeps AR_{t-1} for
     /// `functions` functions encoded in round-robin order (≥ 1).
     explicit firm_encoder(firm_encoder_config config, std::size_t functions = 1)
-        : config_(config), history_(functions) {
+        : detail::arrival_history_encoder<firm_encoder>(functions), config_(config) {
         config_.validate();
     }
 
     [[nodiscard]] std::size_t size() const noexcept { return feature_count; }
     [[nodiscard]] const firm_encoder_config& config() const noexcept { return config_; }
-
-    /// Encodes the function whose turn it is with its remembered AR_{t-1},
-    /// then remembers its AR_t and passes the turn on.
-    [[nodiscard]] encode_status encode(const function_metrics& m, const scaling_state& s,
-                                       std::span<float> out) const noexcept {
-        const encode_status st = encode(m, s, history_.previous(s.time_s), out);
-        history_.advance(detail::arrival_rate(m), s.time_s);
-        return st;
-    }
 
     /// Encodes with AR_{t-1} = `previous_arrival_rps` (none: load change 0); changes nothing.
     [[nodiscard]] encode_status encode(const function_metrics& m, const scaling_state& s,
@@ -123,24 +116,11 @@ public:
         return detail::write_features(features, names, out);
     }
 
-    /// Forgets every AR_{t-1} and gives the turn back to function 0 (an
-    /// episode boundary): the next load change of each function is 0.
-    void reset() noexcept { history_.reset(); }
-
-    /// Functions served in round-robin order by the three-argument `encode`.
-    [[nodiscard]] std::size_t functions() const noexcept { return history_.functions(); }
-
-    /// The remembered AR_{t-1} of `function`, requests/s, if any.
-    [[nodiscard]] std::optional<double> previous_arrival_rps(std::size_t function = 0) const noexcept {
-        return history_.rate(function);
-    }
-
 private:
     static constexpr std::array<std::string_view, feature_count> names{
         "state.cpu_limit", "state.memory_limit_mb", "cpu_utilization", "memory_utilization", "io_utilization",
         "network_utilization", "slo.latency_s", "throughput_rps", "arrivals"};
     firm_encoder_config config_;               ///< normalisation bounds
-    mutable detail::arrival_history history_;  ///< AR_{t-1} per function
 };
 
 static_assert(encoder<firm_encoder>);

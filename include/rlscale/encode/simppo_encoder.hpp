@@ -89,8 +89,10 @@ private:
 /// new episode). Because of that state, one instance must not be called from
 /// two threads at once (copies are independent). The four-argument `encode`
 /// is pure: the caller passes AR_{t-1}.
-class simppo_encoder {
+class simppo_encoder : public detail::arrival_history_encoder<simppo_encoder> {
 public:
+    using detail::arrival_history_encoder<simppo_encoder>::encode;
+
     static constexpr std::size_t feature_count = 7;  ///< local-state features
 
     /// The seed's bounds, one function (implicit, so `cluster_env`'s
@@ -99,21 +101,12 @@ public:
     /// Validates `config` (throws config_error) and keeps AR_{t-1} for
     /// `functions` functions encoded in round-robin order (≥ 1).
     explicit simppo_encoder(simppo_state_config config, std::size_t functions = 1)
-        : config_(config), history_(functions) {
+        : detail::arrival_history_encoder<simppo_encoder>(functions), config_(config) {
         config_.validate();
     }
 
     [[nodiscard]] std::size_t size() const noexcept { return feature_count; }
     [[nodiscard]] const simppo_state_config& config() const noexcept { return config_; }
-
-    /// Encodes the function whose turn it is with its remembered AR_{t-1},
-    /// then remembers its AR_t and passes the turn on.
-    [[nodiscard]] encode_status encode(const function_metrics& m, const scaling_state& s,
-                                       std::span<float> out) const noexcept {
-        const encode_status st = encode(m, s, history_.previous(s.time_s), out);
-        history_.advance(detail::arrival_rate(m), s.time_s);
-        return st;
-    }
 
     /// Encodes with AR_{t-1} = `previous_arrival_rps` (none: AC = 0); changes nothing.
     [[nodiscard]] encode_status encode(const function_metrics& m, const scaling_state& s,
@@ -143,24 +136,11 @@ public:
         return detail::write_features(features, names, out);
     }
 
-    /// Forgets every AR_{t-1} and gives the turn back to function 0 (an
-    /// episode boundary): the next AC of each function is 0.
-    void reset() noexcept { history_.reset(); }
-
-    /// Functions served in round-robin order by the three-argument `encode`.
-    [[nodiscard]] std::size_t functions() const noexcept { return history_.functions(); }
-
-    /// The remembered AR_{t-1} of `function`, requests/s, if any.
-    [[nodiscard]] std::optional<double> previous_arrival_rps(std::size_t function = 0) const noexcept {
-        return history_.rate(function);
-    }
-
 private:
     static constexpr std::array<std::string_view, feature_count> names{
         "slo.latency_s",   "cpu_utilization",        "memory_utilization", "arrivals",
         "state.cpu_limit", "state.memory_limit_mb", "state.replicas"};
     simppo_state_config config_;               ///< normalisation bounds
-    mutable detail::arrival_history history_;  ///< AR_{t-1} per function
 };
 
 static_assert(encoder<simppo_encoder>);

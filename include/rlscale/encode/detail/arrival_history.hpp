@@ -5,10 +5,12 @@
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
+#include <rlscale/core/scaling.hpp>
 
 #include <cmath>
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,41 @@ private:
     };
     std::vector<slot> slots_;  ///< one per function
     std::size_t cursor_ = 0;   ///< the function whose turn it is
+};
+
+/// The stateful part shared by the encoders that need AR_{t-1} (CRTP):
+/// `Derived` provides the four-argument, stateless
+/// `encode(m, s, previous_arrival_rps, out)`; this base adds the
+/// three-argument `encode` that the `encoder` concept calls, which encodes
+/// the function whose turn it is with its remembered AR_{t-1}, then
+/// remembers its AR_t and passes the turn on. One instance must not be
+/// called from two threads at once.
+template <typename Derived>
+class arrival_history_encoder {
+public:
+    /// Keeps AR_{t-1} for `functions` functions encoded in round-robin order (≥ 1).
+    explicit arrival_history_encoder(std::size_t functions) : history_(functions) {}
+
+    [[nodiscard]] encode_status encode(const function_metrics& m, const scaling_state& s, std::span<float> out) const noexcept {
+        const encode_status st = static_cast<const Derived&>(*this).encode(m, s, history_.previous(s.time_s), out);
+        history_.advance(arrival_rate(m), s.time_s);
+        return st;
+    }
+
+    /// Forgets every AR_{t-1} and gives the turn back to function 0 (an
+    /// episode boundary): the next arrival-rate change of each function is 0.
+    void reset() noexcept { history_.reset(); }
+
+    /// Functions served in round-robin order by the three-argument `encode`.
+    [[nodiscard]] std::size_t functions() const noexcept { return history_.functions(); }
+
+    /// The remembered AR_{t-1} of `function`, requests/s, if any.
+    [[nodiscard]] std::optional<double> previous_arrival_rps(std::size_t function = 0) const noexcept {
+        return history_.rate(function);
+    }
+
+private:
+    mutable arrival_history history_;  ///< AR_{t-1} per function
 };
 
 }  // namespace rlscale::detail
