@@ -23,6 +23,22 @@ struct guard_config {
     }
 };
 
+/// `d` limited to at most `limits.max_step_up` / `max_step_down` from the
+/// current count and to [min, max] of `s`. When the current count is itself
+/// outside [min, max], it is brought inside first (bounds win over the rate
+/// limit). A policy's own decision that had to change says why.
+[[nodiscard]] inline decision apply_guard(decision d, const scaling_state& s, const guard_config& limits) noexcept {
+    const replica_bounds bounds = replica_bounds::of(s);
+    const int current = bounds.clamp(s.replicas);
+    const int limited = std::clamp(d.replicas, current - limits.max_step_down, current + limits.max_step_up);
+    const int final_count = bounds.clamp(limited);
+    if (final_count != d.replicas && d.source == decision_source::policy) {
+        d.reason = final_count == limited ? "guard: rate-limited" : "guard: clamped to [min, max]";
+    }
+    d.replicas = final_count;
+    return d;
+}
+
 /// A policy made safe to put in a control loop: metrics that fail
 /// `check_metrics` never reach the inner policy (it holds instead); the
 /// inner decision is clamped to [min, max] and to at most `max_step_up` /
@@ -42,16 +58,7 @@ public:
         if (const encode_status status = check_metrics(m); !status) {
             return hold(s, "guard: invalid metrics");
         }
-        decision d = inner_.decide(m, s);
-        const replica_bounds bounds = replica_bounds::of(s);
-        const int current = bounds.clamp(s.replicas);
-        const int limited = std::clamp(d.replicas, current - config_.max_step_down, current + config_.max_step_up);
-        const int final_count = bounds.clamp(limited);
-        if (final_count != d.replicas && d.source == decision_source::policy) {
-            d.reason = final_count == limited ? "guard: rate-limited" : "guard: clamped to [min, max]";
-        }
-        d.replicas = final_count;
-        return d;
+        return apply_guard(inner_.decide(m, s), s, config_);
     }
 
 private:

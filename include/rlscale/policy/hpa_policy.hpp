@@ -703,6 +703,15 @@ struct hpa_scale_event {
     return changed;
 }
 
+/// The replica count at the start of a rate policy's period: the current
+/// count with the period's scale-ups taken off and its scale-downs put back.
+[[nodiscard]] inline std::int64_t period_start(int current, std::span<const hpa_scale_event> up_events,
+                                               std::span<const hpa_scale_event> down_events, double period_s,
+                                               double now_s) noexcept {
+    return static_cast<std::int64_t>(current) - replicas_changed_in_period(period_s, up_events, now_s) +
+           replicas_changed_in_period(period_s, down_events, now_s);
+}
+
 /// Largest count the scale-up rules allow (calculateScaleUpLimitWithScalingRules):
 /// from the count at each period's start, `+ value` pods or `⌈× (1 + value %)⌉`,
 /// the largest (select Max) or smallest (Min) over the policies; Disabled keeps `current`.
@@ -714,8 +723,7 @@ struct hpa_scale_event {
     std::int64_t result = take_min ? std::numeric_limits<std::int32_t>::max() : std::numeric_limits<std::int32_t>::min();
     for (const hpa_scaling_policy& p : rules.policies) {
         const double period = static_cast<double>(p.period_seconds);
-        const std::int64_t start = static_cast<std::int64_t>(current) - replicas_changed_in_period(period, up_events, now_s) +
-                                   replicas_changed_in_period(period, down_events, now_s);
+        const std::int64_t start = period_start(current, up_events, down_events, period, now_s);
         std::int64_t proposed = 0;
         if (p.type == scaling_policy_type::pods) {
             proposed = start + p.value;
@@ -738,8 +746,7 @@ struct hpa_scale_event {
     std::int64_t result = take_min_change ? std::numeric_limits<std::int32_t>::min() : std::numeric_limits<std::int32_t>::max();
     for (const hpa_scaling_policy& p : rules.policies) {
         const double period = static_cast<double>(p.period_seconds);
-        const std::int64_t start = static_cast<std::int64_t>(current) - replicas_changed_in_period(period, up_events, now_s) +
-                                   replicas_changed_in_period(period, down_events, now_s);
+        const std::int64_t start = period_start(current, up_events, down_events, period, now_s);
         std::int64_t proposed = 0;
         if (p.type == scaling_policy_type::pods) {
             proposed = start - p.value;

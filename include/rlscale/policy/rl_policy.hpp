@@ -102,7 +102,7 @@ public:
             } else {
                 d = fallback_decision(f, m[f], s[f], why);
             }
-            out[f] = guard(d, s[f]);
+            out[f] = apply_guard(d, s[f], guard_);
         }
     }
 
@@ -144,14 +144,6 @@ private:
             d.source = decision_source::fallback;
             d.reason = why;
         }
-        return d;
-    }
-
-    decision guard(decision d, const scaling_state& s) const noexcept {
-        const replica_bounds bounds = replica_bounds::of(s);
-        const int current = bounds.clamp(s.replicas);
-        const int limited = std::clamp(d.replicas, current - guard_.max_step_down, current + guard_.max_step_up);
-        d.replicas = bounds.clamp(limited);
         return d;
     }
 

@@ -3,6 +3,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
 #include <rlscale/nn/adam.hpp>
+#include <rlscale/nn/gradient_clip.hpp>
 #include <rlscale/nn/init.hpp>
 #include <rlscale/nn/mlp.hpp>
 #include <rlscale/nn/target_update.hpp>
@@ -262,11 +263,7 @@ public:
             const auto c = static_cast<T>(config_.grad_clip_value);
             g = g.cwiseMax(-c).cwiseMin(c);
         }
-        if (config_.grad_clip_norm > 0) {
-            const auto c = static_cast<T>(config_.grad_clip_norm);
-            const T norm = g.norm();
-            if (norm > c) g *= c / (norm + T(1e-6));
-        }
+        if (config_.grad_clip_norm > 0) nn::clip_grad_norm(g, static_cast<T>(config_.grad_clip_norm));
         optimizer_.step(online_.parameters(), g);
         nn::soft_update(target_, online_, static_cast<T>(config_.tau));
         ++updates_;
