@@ -96,7 +96,7 @@ private:
 controller::config config_for(const std::string& prometheus_url, const std::string& api_url, int replicas) {
     return controller::parse_config(json{
         {"control_interval_s", 15},
-        {"prometheus", {{"url", prometheus_url}, {"timeout_ms", 1000}}},
+        {"prometheus", {{"url", prometheus_url}, {"timeout_ms", 10000}}},
         {"kubernetes", {{"in_cluster", false}, {"server", api_url}, {"token", "t"}}},
         {"functions",
          {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 10},

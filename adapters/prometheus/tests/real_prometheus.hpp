@@ -150,6 +150,18 @@ public:
         std::string tmpl = std::string(RLSCALE_PROMETHEUS_TMPDIR) + "/run-XXXXXX";
         REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
         dir_ = tmpl;
+        // The port is free when chosen but another process (a test running
+        // in parallel) may take it before Prometheus binds it; try again then.
+        for (int attempt = 1; !start(target_port); ++attempt) {
+            if (attempt == 3) FAIL("Prometheus found its port taken three times; its log:\n" << log());
+        }
+        wait_ready();
+    }
+
+private:
+    /// Starts Prometheus on a fresh port; false if it exited at once because
+    /// the port was taken meanwhile.
+    bool start(int target_port) {
         port_ = free_port();
         {
             std::ofstream cfg(dir_ / "prometheus.yml");
@@ -160,12 +172,12 @@ public:
         const std::string config_flag = "--config.file=" + (dir_ / "prometheus.yml").string();
         const std::string storage_flag = "--storage.tsdb.path=" + (dir_ / "data").string();
         const std::string listen_flag = "--web.listen-address=127.0.0.1:" + std::to_string(port_);
-        const std::string log = (dir_ / "prometheus.log").string();
+        const std::string log_path = (dir_ / "prometheus.log").string();
         pid_ = ::fork();
         REQUIRE(pid_ >= 0);
         if (pid_ == 0) {
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (fd >= 0) {
                 ::dup2(fd, 1);
                 ::dup2(fd, 2);
@@ -175,8 +187,22 @@ public:
             ::execv(prometheus_binary.c_str(), const_cast<char* const*>(argv));
             std::_Exit(127);
         }
-        wait_ready();
+        const auto deadline = std::chrono::steady_clock::now() + 3s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                if (log().find("address already in use") == std::string::npos)
+                    FAIL("Prometheus (" << prometheus_binary << ") exited with status " << status << "; its log:\n" << log());
+                pid_ = -1;
+                return false;
+            }
+            if (httplib::Client("127.0.0.1", port_).Get("/-/healthy") && ::waitpid(pid_, &status, WNOHANG) == 0) return true;
+            std::this_thread::sleep_for(50ms);
+        }
+        return true;
     }
+
+public:
     prometheus_process(const prometheus_process&) = delete;
     prometheus_process& operator=(const prometheus_process&) = delete;
     ~prometheus_process() {
