@@ -3,6 +3,7 @@
 // benchmark runs beside a baseline measured in the same process, so claims
 // are ratios from one run on one (possibly noisy) machine.
 #include <rlscale/nn/nn.hpp>
+#include <rlscale/nn/quantized_mlp.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -33,6 +34,22 @@ void bm_mlp_forward(benchmark::State& state, const std::vector<layer_spec>& laye
     Eigen::VectorXf x = random_input<float>(net.input_size(), gen);
     for (auto _ : state) {
         auto y = net.forward(x, buf);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+}
+
+/// One single-input forward pass of the int8 copy of the network that
+/// bm_mlp_forward measures (same seed, so the same weights and input).
+void bm_quantized_forward(benchmark::State& state, const std::vector<layer_spec>& layers) {
+    rlscale::rng gen(1);
+    mlp<float> net(layers);
+    net.initialize(init_scheme::torch_default, gen);
+    const quantized_mlp q(net);
+    quantized_mlp::inference_buffer buf(q);
+    Eigen::VectorXf x = random_input<float>(net.input_size(), gen);
+    for (auto _ : state) {
+        auto y = q.forward(x, buf);
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
     }
@@ -155,6 +172,9 @@ int main(int argc, char** argv) {
     // The three-function SCARLET network (15 inputs, 27 joint actions): the
     // side-by-side baselines of BM_act/scarlet_3fn and BM_dqn_update/scarlet.
     benchmark::RegisterBenchmark("BM_mlp_forward/scarlet_3fn_q", bm_mlp_forward, make_layers({15, 128, 128, 27}));
+    // Its int8 inference copy (nn/quantized_mlp.hpp), measured beside it.
+    benchmark::RegisterBenchmark("BM_quantized_forward/scarlet_3fn_q", bm_quantized_forward,
+                                 make_layers({15, 128, 128, 27}));
     benchmark::RegisterBenchmark("BM_mlp_train_step/scarlet_3fn_q_b128", bm_mlp_train_step,
                                  make_layers({15, 128, 128, 27}), Eigen::Index{128});
     benchmark::Initialize(&argc, argv);

@@ -30,7 +30,8 @@ function_metrics metrics(double cpu) {
 
 // The three-function SCARLET policy: 15 inputs, 2x128 ReLU, 27 joint
 // actions, guard and HPA fallbacks; decides all three functions.
-void BM_act(benchmark::State& state, int /*variant*/) {
+// Variant 1 serves from the int8 copy of the same weights (serve_int8).
+void BM_act(benchmark::State& state, int variant) {
     rng gen(1);
     const rl::joint_delta_actions actions(3);
     nn::mlp<float> net({15, 128, 128, 27});
@@ -39,6 +40,7 @@ void BM_act(benchmark::State& state, int /*variant*/) {
     weights->publish(net);
     rl_policy<scarlet_encoder, rl::joint_delta_actions> policy(weights, scarlet_encoder{}, actions,
                                                                 std::vector<hpa_policy>(3, hpa_policy(hpa_config::cpu_utilization(70))));
+    if (variant == 1) policy.serve_int8();
     std::array<function_metrics, 3> m{metrics(0.4), metrics(0.7), metrics(0.9)};
     std::array<scaling_state, 3> s{};
     for (auto& x : s) x = {.replicas = 4, .min_replicas = 1, .max_replicas = 20, .slo = {.latency_s = 1, .percentile = 0.9, .target_rps = 600}};
@@ -51,6 +53,7 @@ void BM_act(benchmark::State& state, int /*variant*/) {
     }
 }
 BENCHMARK_CAPTURE(BM_act, scarlet_3fn, 0);
+BENCHMARK_CAPTURE(BM_act, scarlet_3fn_int8, 1);
 
 // One full update with SCARLET's settings: sample 128 from a filled
 // buffer, target pass, online forward and backward, clamp, Adam, Polyak.

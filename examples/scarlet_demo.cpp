@@ -8,7 +8,7 @@
 // functions it never saw. Prints the table and writes a CSV and SVG plots.
 //
 //   rlscale_scarlet_demo [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR]
-//                        [--lr X] [--gamma X] [--epsilon-decay X] [--deltas a,b,...]
+//                        [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W]
 #include "common/plots.hpp"
 #include "common/scarlet_dqn.hpp"
 #include "common/scenarios.hpp"
@@ -20,6 +20,18 @@
 #include <string_view>
 #include <vector>
 
+namespace {
+std::vector<std::string> split_list(const std::string& list) {
+    std::vector<std::string> out;
+    for (std::size_t pos = 0; pos <= list.size();) {
+        const std::size_t comma = std::min(list.find(',', pos), list.size());
+        out.push_back(list.substr(pos, comma - pos));
+        pos = comma + 1;
+    }
+    return out;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
     using namespace rlscale;
     using namespace rlscale::examples;
@@ -29,11 +41,12 @@ int main(int argc, char** argv) {
     std::filesystem::path out = "scarlet-demo";
     std::filesystem::path data = std::filesystem::path(RLSCALE_SOURCE_DIR) / "data" / "azure2019-excerpt";
     rl::dqn_config config = demo_dqn_config();
-    std::vector<int> deltas{-1, 0, 1};
+    demo_actions actions;
+    double cost_weight = replica_cost_weight;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (i + 1 >= argc) {
-            std::fprintf(stderr, "usage: %s [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR] [--lr X] [--gamma X] [--epsilon-decay X] [--deltas a,b,...]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR] [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W]\n", argv[0]);
             return 2;
         }
         if (arg == "--steps") {
@@ -51,13 +64,17 @@ int main(int argc, char** argv) {
         } else if (arg == "--gamma") {
             config.gamma = std::stod(argv[++i]);
         } else if (arg == "--deltas") {
-            deltas.clear();
-            std::string list = argv[++i];
-            for (std::size_t pos = 0; pos <= list.size();) {
-                const std::size_t comma = std::min(list.find(',', pos), list.size());
-                deltas.push_back(std::stoi(list.substr(pos, comma - pos)));
-                pos = comma + 1;
-            }
+            actions.deltas.clear();
+            for (const std::string& v : split_list(argv[++i])) actions.deltas.push_back(std::stoi(v));
+        } else if (arg == "--targets") {
+            actions.targets.clear();
+            for (const std::string& v : split_list(argv[++i])) actions.targets.push_back(std::stod(v));
+        } else if (arg == "--replica-cost") {
+            cost_weight = std::stod(argv[++i]);
+        } else if (arg == "--downscale-window") {
+            actions.downscale_window = std::stoul(argv[++i]);
+        } else if (arg == "--actions") {
+            actions.kind = argv[++i];
         } else if (arg == "--epsilon-decay") {
             config.epsilon.decay = std::stod(argv[++i]);
         } else {
@@ -65,8 +82,8 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    if (steps == 0 || !(hours > 0)) {
-        std::fprintf(stderr, "--steps and --hours must be > 0\n");
+    if (steps == 0 || !(hours > 0) || !(cost_weight >= 0)) {
+        std::fprintf(stderr, "--steps and --hours must be > 0, --replica-cost >= 0\n");
         return 2;
     }
     try {
@@ -75,13 +92,18 @@ int main(int argc, char** argv) {
 
         // 1. Train on SCARLET's scenario: one-hour episodes, fresh arrivals each.
         std::vector<scarlet_env> envs;
-        for (const scenario& sc : training_scenarios(3600, seed)) envs.push_back(make_env(sc, 240));
-        const rl::joint_delta_actions actions(3, deltas);
-        rl::dqn<float> agent(envs[0].observation_size(), actions.layout(), config, seed);
-        std::printf("== training SCARLET's DQN (2x128, %zu joint actions, %zu inputs) for %llu steps of 15 s\n",
-                    actions.layout().outputs(), envs[0].observation_size(), static_cast<unsigned long long>(steps));
-        const rl::train_report last = rl::train_dqn(std::span<scarlet_env>(envs), agent, actions, {.steps = steps, .seed = seed * 1000, .report_every = steps / 12 + 1},
-                                                    [](const rl::train_report& r) { std::printf("%s\n", rl::format_report(r).c_str()); });
+        for (const scenario& sc : training_scenarios(3600, seed)) envs.push_back(make_env(sc, 240, cost_weight));
+        const rl::train_report last = with_action_map(actions, 3, [&](const auto& map) {
+            rl::dqn<float> trained(envs[0].observation_size(), map.layout(), config, seed);
+            std::printf("== training SCARLET's DQN (2x128, %zu outputs: %s actions, %zu inputs) for %llu steps of 15 s\n",
+                        map.layout().outputs(), actions.kind.c_str(), envs[0].observation_size(), static_cast<unsigned long long>(steps));
+            const rl::train_report r = rl::train_dqn(std::span<scarlet_env>(envs), trained, map,
+                                                     {.steps = steps, .seed = seed * 1000, .report_every = steps / 12 + 1,
+                                                      .downscale_window = actions.downscale_window},
+                                                     [](const rl::train_report& p) { std::printf("%s\n", rl::format_report(p).c_str()); });
+            save_agent(out / "scarlet_dqn.json", trained, actions);
+            return r;
+        });
         const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::printf("trained: %llu steps (%.1f simulated hours), %llu updates, %.1f s wall clock\n",
                     static_cast<unsigned long long>(last.step), static_cast<double>(last.step) * control_interval_s / 3600.0,
@@ -89,13 +111,12 @@ int main(int argc, char** argv) {
 
         // 2. Save, then serve from the file (the validating loader).
         const std::filesystem::path checkpoint = out / "scarlet_dqn.json";
-        save_agent(checkpoint, agent, deltas);
         std::printf("checkpoint: %s\n\n", checkpoint.string().c_str());
 
         // 3. Evaluate against the baselines on fresh arrivals.
         const std::uint64_t eval_seed = seed + 7919;
         const std::vector<scenario> scenarios{scarlet_3fn(3600 * hours), azure(data, azure_3fn_hashes(), 3600 * hours)};
-        const auto reward = demo_reward();
+        const auto reward = demo_reward(cost_weight);
         std::FILE* csv = std::fopen((out / "scarlet_demo.csv").string().c_str(), "w");
         if (csv == nullptr) throw error("cannot write " + (out / "scarlet_demo.csv").string());
         csv_header(csv);

@@ -2,6 +2,7 @@
 // policy and for the composed and type-erased forms, over long runs whose
 // histories (HPA recommendations and scale events, KPA samples) wrap their
 // reserved capacity, with bad inputs mixed in.
+#include <rlscale/policy/downscale_stabilizer.hpp>
 #include <rlscale/policy/policy.hpp>
 
 #include "../alloc_counter.hpp"
@@ -101,4 +102,13 @@ TEST_CASE("copies of policies keep their reserved histories: deciding with a cop
     assigned = original;  // copy assignment
     CHECK(allocations_over(copies[2], ticks) == 0);
     CHECK(allocations_over(assigned, ticks) == 0);
+}
+
+TEST_CASE("downscale_stabilizer apply allocates nothing") {
+    downscale_stabilizer st(3, 20);
+    int current = 1;
+    const long before = test::allocation_count();
+    for (int t = 0; t < 20'000; ++t) current = st.apply(static_cast<std::size_t>(t % 3), current, (t * 7) % 13);
+    CHECK(test::allocation_count() - before == 0);
+    CHECK(current >= 0);
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <random>
 #include <vector>
 
 using namespace rlscale;
@@ -139,4 +140,47 @@ TEST_CASE("a one-function rl_policy is a policy") {
     one p(w, scarlet_encoder{}, rl::factored_delta_actions(1), std::vector<hpa_policy>(1));
     const scaling_state s{.replicas = 2, .min_replicas = 1, .max_replicas = 5};
     CHECK(p.decide(healthy(), s).replicas == 3);
+}
+
+TEST_CASE("rl_policy serving int8 follows each publish and agrees with the float network") {
+    auto w = std::make_shared<rl::shared_network<float>>(preferring(0));
+    scarlet_rl p = make_policy(w);
+    CHECK_THROWS_WITH_AS(p.serve_int8(), doctest::Contains("rl_policy.serve_int8"), config_error);
+    w->publish(preferring(5));
+    p.serve_int8();
+    CHECK(p.serves_int8());
+    const std::array<function_metrics, 3> m{healthy(), healthy(), healthy()};
+    const auto s = states(4);
+    std::array<decision, 3> d{};
+    p.decide(m, s, d);
+    CHECK(p.last_heads()[0] == 5);
+    w->publish(preferring(26));  // the copy is re-quantized on the next decision
+    p.decide(m, s, d);
+    CHECK(p.last_heads()[0] == 26);
+    CHECK(d[0].replicas == 5);
+
+    // A trained-size network: the int8 copy's greedy action matches the
+    // float network's on nearly every observation.
+    rng gen(7);
+    nn::mlp<float> net({15, 128, 128, 27});
+    net.initialize(nn::init_scheme::torch_default, gen);
+    auto w2 = std::make_shared<rl::shared_network<float>>(net);
+    w2->publish(net);
+    scarlet_rl exact = make_policy(w2);
+    scarlet_rl fast = make_policy(w2);
+    fast.serve_int8();
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    int same = 0;
+    const int n = 2000;
+    for (int t = 0; t < n; ++t) {
+        std::array<function_metrics, 3> mt{healthy(u(gen)), healthy(u(gen)), healthy(u(gen))};
+        for (auto& x : mt) x.memory_utilization = u(gen);
+        std::array<decision, 3> a{};
+        std::array<decision, 3> b{};
+        exact.decide(mt, s, a);
+        fast.decide(mt, s, b);
+        same += exact.last_heads()[0] == fast.last_heads()[0] ? 1 : 0;
+    }
+    MESSAGE("int8 and float greedy actions agree on " << same << " of " << n << " observations");
+    CHECK(same >= n * 95 / 100);
 }

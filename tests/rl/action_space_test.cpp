@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <limits>
 #include <set>
 #include <vector>
 
@@ -93,4 +94,76 @@ TEST_CASE("replica count actions: min + index per function") {
     a.heads_for(s, targets, back);
     CHECK(back == std::array<std::int32_t, 2>{7, 0});
     CHECK_THROWS_WITH_AS(replica_count_actions(1, 5, 4), doctest::Contains("replica_count_actions.max_replicas"), config_error);
+}
+
+namespace {
+function_metrics busy(std::uint32_t ready, double cpu, std::uint64_t arrivals, std::uint64_t completions, std::uint32_t queue = 0) {
+    function_metrics m;
+    m.interval_s = 15;
+    m.ready_replicas = ready;
+    m.cpu_utilization = cpu;
+    m.arrivals = arrivals;
+    m.completions = completions;
+    m.queue_length = queue;
+    return m;
+}
+}  // namespace
+
+TEST_CASE("demand_replicas: the HPA ratio, scaled by the backlog when demand outruns completions") {
+    const scaling_state s{.replicas = 4, .min_replicas = 1, .max_replicas = 100};
+    // Steady: 4 ready at 70 % CPU, target 70 % -> 4; target 35 % -> 8; target 0.9 -> ceil(3.11) = 4.
+    CHECK(demand_replicas(busy(4, 0.7, 100, 100), s, 0.7) == 4);
+    CHECK(demand_replicas(busy(4, 0.7, 100, 100), s, 0.35) == 8);
+    CHECK(demand_replicas(busy(4, 0.7, 100, 100), s, 0.9) == 4);
+    // Saturated: CPU at 100 %, twice the arrivals the replicas completed plus
+    // 100 waiting: demand factor (200 + 100) / 100 = 3 -> 4 · 1 · 3 / 0.75 = 16.
+    CHECK(demand_replicas(busy(4, 1.0, 200, 100, 100), s, 0.75) == 16);
+    // The factor is capped at 4.
+    CHECK(demand_replicas(busy(4, 1.0, 10'000, 100), s, 1.0) == 16);
+    // Falling load: fewer arrivals than completions lowers the target.
+    CHECK(demand_replicas(busy(4, 0.5, 50, 100), s, 0.5) == 2);
+    // Idle: nothing arrives, nothing waits -> 0 (the bounds raise it to min).
+    CHECK(demand_replicas(busy(4, 0.0, 0, 0), s, 0.7) == 0);
+    // Requests but nothing completed: the cap, and at least one replica.
+    CHECK(demand_replicas(busy(1, 0.2, 50, 0), s, 0.8) == 1);
+    CHECK(demand_replicas(busy(2, 1.0, 50, 0), s, 0.8) == 10);
+    // No ready replica: at least one while requests arrive, else unchanged.
+    CHECK(demand_replicas(busy(0, 0.0, 10, 0), {.replicas = 0, .max_replicas = 5}, 0.7) == 1);
+    CHECK(demand_replicas(busy(0, 0.0, 0, 0), s, 0.7) == 4);
+    // A non-finite utilisation counts as saturated rather than idle.
+    CHECK(demand_replicas(busy(4, std::numeric_limits<double>::quiet_NaN(), 100, 100), s, 0.5) == 8);
+}
+
+TEST_CASE("utilization target actions: one head per function, hold first, targets in order") {
+    const utilization_target_actions a(2, {0.5, 0.8});
+    CHECK(a.layout().heads == 2);
+    CHECK(a.layout().actions_per_head == 3);
+    CHECK(a.has_hold());
+    CHECK(a.target(0) == 0.0);
+    CHECK(a.target(1) == 0.5);
+    CHECK(a.target(2) == 0.8);
+    const auto s = states({4, 6});
+    const std::array<function_metrics, 2> m{busy(4, 0.8, 100, 100), busy(6, 0.4, 100, 100)};
+    std::array<int, 2> out{};
+    const std::array<std::int32_t, 2> hold_and_half{0, 1};
+    replica_targets(a, hold_and_half, m, s, out);
+    CHECK(out == std::array<int, 2>{4, 5});  // hold; ceil(6 · 0.4 / 0.5) = 5
+    const std::array<std::int32_t, 2> both_08{2, 2};
+    a.replicas(both_08, m, s, out);
+    CHECK(out == std::array<int, 2>{4, 3});
+
+    const utilization_target_actions no_hold(1, {0.6}, false);
+    CHECK(no_hold.layout().actions_per_head == 1);
+    CHECK(no_hold.target(0) == 0.6);
+    static_assert(metric_action_map<utilization_target_actions>);
+    static_assert(!state_action_map<utilization_target_actions>);
+    static_assert(state_action_map<joint_delta_actions>);
+}
+
+TEST_CASE("utilization target actions refuse bad targets, naming the field") {
+    CHECK_THROWS_WITH_AS(utilization_target_actions(0), doctest::Contains("utilization_target_actions.functions"), config_error);
+    CHECK_THROWS_WITH_AS(utilization_target_actions(1, {}), doctest::Contains("utilization_target_actions.targets"), config_error);
+    CHECK_THROWS_WITH_AS(utilization_target_actions(1, {0.5, 0.0}), doctest::Contains("targets[1]"), config_error);
+    CHECK_THROWS_WITH_AS(utilization_target_actions(1, {1.5}), doctest::Contains("got 1.5"), config_error);
+    CHECK_THROWS_AS(utilization_target_actions(1, {std::numeric_limits<double>::quiet_NaN()}), config_error);
 }

@@ -80,3 +80,43 @@ TEST_CASE("publishing weights, greedy_agent act and rl_policy decide allocate no
     CHECK(allocations() - before == 0);
     CHECK(sink < 27u * 5000u);
 }
+
+TEST_CASE("rl_policy with utilisation-target actions, served int8, decides without allocating") {
+    rng gen(2);
+    nn::mlp<float> net({15, 128, 128, 15});
+    net.initialize(nn::init_scheme::torch_default, gen);
+    auto weights = std::make_shared<rl::shared_network<float>>(net);
+    weights->publish(net);
+    rl_policy<scarlet_encoder, rl::utilization_target_actions> policy(
+        weights, scarlet_encoder{}, rl::utilization_target_actions(3, {0.55, 0.7, 0.85, 0.95}),
+        std::vector<hpa_policy>(3, hpa_policy(hpa_config::cpu_utilization(70))));
+    std::array<function_metrics, 3> m{};
+    for (auto& x : m) {
+        x.interval_s = 15;
+        x.arrivals = x.completions = 100;
+        x.throughput_rps = 6.7;
+        x.latency_mean_s = 0.01;
+        x.latency = {0.01, 0.02, 0.03, 0.04, 0.05};
+        x.cpu_limit = 1;
+        x.ready_replicas = 3;
+    }
+    std::array<scaling_state, 3> s{};
+    for (auto& x : s) x = {.replicas = 3, .min_replicas = 1, .max_replicas = 10};
+    std::array<decision, 3> d{};
+    policy.serve_int8();  // the int8 path, re-quantizing after each publish
+    policy.decide(m, s, d);
+    const long before = allocations();
+    for (int t = 0; t < 5000; ++t) {
+        if (t % 250 == 0) weights->publish(net);
+        m[t % 3].cpu_utilization = 0.1 + 0.00018 * t;
+        m[(t + 1) % 3].arrivals = static_cast<std::uint64_t>(50 + t % 200);
+        s[0].time_s = s[1].time_s = s[2].time_s = 15.0 * t;
+        policy.decide(m, s, d);
+        for (std::size_t f = 0; f < 3; ++f) {
+            s[f].replicas = d[f].replicas;
+            m[f].ready_replicas = static_cast<std::uint32_t>(d[f].replicas);
+        }
+    }
+    CHECK(allocations() - before == 0);
+    for (const auto& x : d) CHECK((x.replicas >= 1 && x.replicas <= 10));
+}

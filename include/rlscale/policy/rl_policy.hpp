@@ -2,6 +2,7 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/nn/quantized_mlp.hpp>
 #include <rlscale/policy/guarded.hpp>
 #include <rlscale/policy/hpa_policy.hpp>
 #include <rlscale/policy/input_check.hpp>
@@ -115,6 +116,20 @@ public:
         return d;
     }
 
+    /// Serves from an int8 copy of the weights (nn::quantized_mlp: about 4×
+    /// faster per decision, and the greedy action agrees with the float
+    /// network's on about 99 % of inputs; docs/benchmarks.md). The copy is
+    /// re-quantized, without allocating, on the first decision after each
+    /// publish. Allocates the copy here, so call it before deciding.
+    void serve_int8() {
+        if (!weights_->ready()) throw config_error("rl_policy.serve_int8", "needs published weights to size the int8 copy");
+        const auto snapshot = weights_->acquire();
+        quantized_ = std::make_unique<nn::quantized_mlp>(*snapshot.operator->());
+        quantized_buffer_ = std::make_unique<nn::quantized_mlp::inference_buffer>(*quantized_);
+        quantized_version_ = 0;
+    }
+    [[nodiscard]] bool serves_int8() const noexcept { return quantized_ != nullptr; }
+
     /// The greedy head indices of the last tick the network decided.
     [[nodiscard]] std::span<const std::int32_t> last_heads() const noexcept { return heads_; }
 
@@ -128,12 +143,25 @@ private:
             const std::span<float> slice(observation_.data() + f * width, width);
             if (!encoder_.encode(m[f], s[f], slice)) return "rl: encoder refused the metrics, fallback";
         }
-        const auto snapshot = weights_->acquire();
-        const auto q = snapshot->forward(Eigen::Map<const Eigen::VectorXf>(observation_.data(), static_cast<Eigen::Index>(observation_.size())),
-                                         *buffer_);
-        if (!q.allFinite()) return "rl: network output not finite, fallback";
-        rl::argmax_per_head(q, actions_.layout(), heads_);
-        actions_.replicas(heads_, s, targets_);
+        const Eigen::Map<const Eigen::VectorXf> x(observation_.data(), static_cast<Eigen::Index>(observation_.size()));
+        if (quantized_) {
+            // The version is read before the snapshot: a publish in between
+            // leaves the copy newer than recorded, and it is redone next tick.
+            if (const std::uint64_t v = weights_->version(); v != quantized_version_) {
+                const auto snapshot = weights_->acquire();
+                quantized_->quantize_from(*snapshot.operator->());
+                quantized_version_ = v;
+            }
+            const auto q = quantized_->forward(x, *quantized_buffer_);
+            if (!q.allFinite()) return "rl: network output not finite, fallback";
+            rl::argmax_per_head(q, actions_.layout(), heads_);
+        } else {
+            const auto snapshot = weights_->acquire();
+            const auto q = snapshot->forward(x, *buffer_);
+            if (!q.allFinite()) return "rl: network output not finite, fallback";
+            rl::argmax_per_head(q, actions_.layout(), heads_);
+        }
+        rl::replica_targets(actions_, heads_, m, s, targets_);
         return nullptr;
     }
 
@@ -157,6 +185,9 @@ private:
     std::vector<std::int32_t> heads_;
     std::vector<int> targets_;
     std::unique_ptr<network::inference_buffer> buffer_;
+    std::unique_ptr<nn::quantized_mlp> quantized_;
+    std::unique_ptr<nn::quantized_mlp::inference_buffer> quantized_buffer_;
+    std::uint64_t quantized_version_ = 0;
 };
 
 }  // namespace rlscale

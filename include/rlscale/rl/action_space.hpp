@@ -1,10 +1,12 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/rl/dqn.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -17,18 +19,44 @@
 
 namespace rlscale::rl {
 
-/// Maps a discrete agent's output (one index per head of a q_layout) to
-/// per-function actions: replica targets for a policy, and the values a
-/// sim::cluster_env step takes.
+/// An action map whose replica targets follow from the head indices and the
+/// scaling states alone (the delta and replica-count maps).
 template <typename A>
-concept action_map = requires(const A& a, std::span<const std::int32_t> heads, std::span<const scaling_state> states,
-                              std::span<int> replicas, std::span<double> env_values, std::span<std::int32_t> heads_out) {
+concept state_action_map = requires(const A& a, std::span<const std::int32_t> heads, std::span<const scaling_state> states,
+                                    std::span<int> replicas) {
+    { a.replicas(heads, states, replicas) } noexcept;
+};
+
+/// An action map whose replica targets also read the metrics the agent
+/// observed (the utilisation-target map).
+template <typename A>
+concept metric_action_map = requires(const A& a, std::span<const std::int32_t> heads, std::span<const function_metrics> metrics,
+                                     std::span<const scaling_state> states, std::span<int> replicas) {
+    { a.replicas(heads, metrics, states, replicas) } noexcept;
+};
+
+/// Maps a discrete agent's output (one index per head of a q_layout) to
+/// per-function replica targets, from the scaling states or, for a
+/// metric_action_map, from the metrics and the states; `replica_targets`
+/// calls whichever the map has.
+template <typename A>
+concept action_map = requires(const A& a) {
     { a.layout() } noexcept -> std::same_as<q_layout>;
     { a.functions() } noexcept -> std::convertible_to<std::size_t>;
-    { a.replicas(heads, states, replicas) } noexcept;
-    { a.env_values(heads, env_values) } noexcept;
-    { a.heads_for(states, replicas, heads_out) } noexcept;
-};
+} && (state_action_map<A> || metric_action_map<A>);
+
+/// Replica targets for head indices `heads`, given each function's last
+/// metrics and scaling state (one entry per function in `metrics`, `states`
+/// and `out`).
+template <action_map A>
+void replica_targets(const A& a, std::span<const std::int32_t> heads, std::span<const function_metrics> metrics,
+                     std::span<const scaling_state> states, std::span<int> out) noexcept {
+    if constexpr (metric_action_map<A>) {
+        a.replicas(heads, metrics, states, out);
+    } else {
+        a.replicas(heads, states, out);
+    }
+}
 
 namespace detail {
 inline int add_saturating(int a, int b) noexcept {
@@ -185,8 +213,83 @@ private:
     int max_;
 };
 
+/// The replicas that would serve the demand of the last interval at CPU
+/// utilisation `target`: the HPA's ratio (ready replicas × utilisation /
+/// target) scaled by how far demand ran ahead of the work done, (arrivals +
+/// requests still waiting) / completions, at most 4. Utilisation alone
+/// saturates at 1 in overload, so the HPA's ratio can at most multiply the
+/// replicas by 1/target per interval however long the queue; the demand
+/// factor lets the target follow a burst. With no ready replica: at least one
+/// when requests arrive or wait, else the current count.
+[[nodiscard]] inline int demand_replicas(const function_metrics& m, const scaling_state& s, double target) noexcept {
+    const bool busy = m.arrivals > 0 || m.queue_length > 0;
+    if (m.ready_replicas == 0 || !(target > 0)) return busy ? std::max(s.replicas, 1) : s.replicas;
+    double demand = 1.0;
+    if (m.completions > 0) {
+        demand = std::clamp(static_cast<double>(m.arrivals + m.queue_length) / static_cast<double>(m.completions), 0.0, 4.0);
+    } else if (busy) {
+        demand = 4.0;
+    }
+    const double utilisation = std::isfinite(m.cpu_utilization) ? std::clamp(m.cpu_utilization, 0.0, 1.0) : 1.0;
+    const double desired = std::ceil(static_cast<double>(m.ready_replicas) * utilisation * demand / target - 1e-9);
+    const int out = static_cast<int>(std::clamp(desired, 0.0, 1.0e6));
+    return busy ? std::max(out, 1) : out;
+}
+
+/// One head per function choosing a CPU utilisation target from a set (by
+/// default 40, 55, 70 and 85 %), each turned into replicas by
+/// `demand_replicas`, and optionally a first action that holds the current
+/// count. The agent learns how much headroom each state needs; the map does
+/// the proportional arithmetic an HPA does, so one decision can follow a
+/// burst that ±1 steps would chase for minutes. Not in the seed papers:
+/// RL choosing an autoscaler's target, rather than replicas, is this
+/// library's extension, for loads that move faster than one replica per
+/// interval.
+class utilization_target_actions {
+public:
+    explicit utilization_target_actions(std::size_t functions, std::vector<double> targets = {0.4, 0.55, 0.7, 0.85},
+                                        bool hold_action = true)
+        : functions_(functions), targets_(std::move(targets)), hold_(hold_action) {
+        if (functions < 1) throw config_error("utilization_target_actions.functions", "must be >= 1, got 0");
+        if (targets_.empty() || targets_.size() > 16) {
+            throw config_error("utilization_target_actions.targets", "must hold 1 to 16 values, got " + std::to_string(targets_.size()));
+        }
+        for (std::size_t i = 0; i < targets_.size(); ++i) {
+            if (!(targets_[i] > 0 && targets_[i] <= 1)) {
+                throw config_error("utilization_target_actions.targets[" + std::to_string(i) + "]",
+                                   "must be in (0, 1], got " + std::to_string(targets_[i]));
+            }
+        }
+    }
+    [[nodiscard]] q_layout layout() const noexcept {
+        return {.heads = functions_, .actions_per_head = targets_.size() + (hold_ ? 1U : 0U)};
+    }
+    [[nodiscard]] std::size_t functions() const noexcept { return functions_; }
+    [[nodiscard]] const std::vector<double>& targets() const noexcept { return targets_; }
+    [[nodiscard]] bool has_hold() const noexcept { return hold_; }
+
+    /// The utilisation target of head index `index`, or 0 for the hold action.
+    [[nodiscard]] double target(std::int32_t index) const noexcept {
+        if (hold_ && index == 0) return 0.0;
+        return targets_[static_cast<std::size_t>(index) - (hold_ ? 1U : 0U)];
+    }
+    void replicas(std::span<const std::int32_t> heads, std::span<const function_metrics> metrics,
+                  std::span<const scaling_state> states, std::span<int> out) const noexcept {
+        for (std::size_t f = 0; f < functions_; ++f) {
+            const double u = target(heads[f]);
+            out[f] = u > 0 ? demand_replicas(metrics[f], states[f], u) : states[f].replicas;
+        }
+    }
+
+private:
+    std::size_t functions_;
+    std::vector<double> targets_;
+    bool hold_;
+};
+
 static_assert(action_map<joint_delta_actions>);
 static_assert(action_map<factored_delta_actions>);
 static_assert(action_map<replica_count_actions>);
+static_assert(action_map<utilization_target_actions>);
 
 }  // namespace rlscale::rl

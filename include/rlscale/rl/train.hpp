@@ -2,6 +2,7 @@
 
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
+#include <rlscale/policy/downscale_stabilizer.hpp>
 #include <rlscale/policy/input_check.hpp>
 #include <rlscale/rl/action_space.hpp>
 #include <rlscale/rl/dqn.hpp>
@@ -22,6 +23,10 @@ struct train_options {
     std::uint64_t steps = 10'000;      ///< environment steps in total
     std::uint64_t seed = 1;            ///< episode e runs the simulator with seed + e
     std::uint64_t report_every = 500;  ///< steps between progress reports (0 = only the final one)
+    /// Scale-down stabilisation applied to the targets, in steps (0 = none;
+    /// see downscale_stabilizer): train with the window the policy will be
+    /// served with, so the agent learns that a scale-up is kept that long.
+    std::size_t downscale_window = 0;
 };
 
 /// A progress report: figures over the steps since the previous report.
@@ -86,6 +91,7 @@ train_report train_dqn(std::span<Env> envs, dqn<T>& agent, const Actions& action
     std::vector<int> targets(n);
     std::vector<double> env_action(n);
     std::vector<scaling_state> states;
+    downscale_stabilizer stabilizer(n, options.downscale_window);
 
     std::uint64_t episode = 0;
     const auto first = envs[0].reset(options.seed);
@@ -123,8 +129,14 @@ train_report train_dqn(std::span<Env> envs, dqn<T>& agent, const Actions& action
         const auto st = env.states();
         states.assign(st.begin(), st.end());
         agent.explore(std::span<const float>(observation), heads);
-        actions.replicas(heads, states, targets);
-        for (std::size_t f = 0; f < n; ++f) env_action[f] = replica_bounds::of(states[f]).clamp(targets[f]);
+        if constexpr (metric_action_map<Actions>) {
+            actions.replicas(heads, env.metrics(), states, targets);
+        } else {
+            actions.replicas(heads, states, targets);
+        }
+        for (std::size_t f = 0; f < n; ++f) {
+            env_action[f] = replica_bounds::of(states[f]).clamp(stabilizer.apply(f, states[f].replicas, targets[f]));
+        }
         const auto r = env.step(env_action);
         for (std::size_t f = 0; f < n; ++f) {
             if (r.info[f].arrivals > 0) {
@@ -144,6 +156,7 @@ train_report train_dqn(std::span<Env> envs, dqn<T>& agent, const Actions& action
             ++episode;
             current = (current + 1) % envs.size();
             const auto o = envs[current].reset(options.seed + episode);
+            stabilizer.reset();
             observation.assign(o.begin(), o.end());
             valid = true;
         } else {

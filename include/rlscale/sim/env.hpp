@@ -178,6 +178,10 @@ public:
         return std::span<const float>(observation_).subspan(f * encoder_.size(), encoder_.size());
     }
 
+    /// Each function's metrics of the last interval (what the last
+    /// observation encodes).
+    [[nodiscard]] std::span<const function_metrics> metrics() const noexcept { return metrics_; }
+
     /// Each function's scaling state as the encoders last saw it.
     [[nodiscard]] std::span<const scaling_state> states() const noexcept { return env_.functions; }
 
