@@ -20,6 +20,21 @@ using namespace rlscale;
 
 namespace {
 long allocations() { return test::allocation_count(); }
+
+/// Three healthy functions at 3 ready replicas, 100 requests a tick.
+std::array<function_metrics, 3> three_functions() {
+    std::array<function_metrics, 3> m{};
+    for (auto& x : m) {
+        x.interval_s = 15;
+        x.arrivals = x.completions = 100;
+        x.throughput_rps = 6.7;
+        x.latency_mean_s = 0.01;
+        x.latency = {0.01, 0.02, 0.03, 0.04, 0.05};
+        x.cpu_limit = 1;
+        x.ready_replicas = 3;
+    }
+    return m;
+}
 }  // namespace
 
 TEST_CASE("replay push and sample, and dqn explore, observe and update allocate nothing") {
@@ -51,16 +66,7 @@ TEST_CASE("publishing weights, greedy_agent act and rl_policy decide allocate no
     rl::greedy_agent agent(weights);
     rl_policy<scarlet_encoder, rl::joint_delta_actions> policy(weights, scarlet_encoder{}, rl::joint_delta_actions(3),
                                                                 std::vector<hpa_policy>(3, hpa_policy(hpa_config::cpu_utilization(70))));
-    std::array<function_metrics, 3> m{};
-    for (auto& x : m) {
-        x.interval_s = 15;
-        x.arrivals = x.completions = 100;
-        x.throughput_rps = 6.7;
-        x.latency_mean_s = 0.01;
-        x.latency = {0.01, 0.02, 0.03, 0.04, 0.05};
-        x.cpu_limit = 1;
-        x.ready_replicas = 3;
-    }
+    std::array<function_metrics, 3> m = three_functions();
     std::array<scaling_state, 3> s{};
     for (auto& x : s) x = {.replicas = 3, .min_replicas = 1, .max_replicas = 10};
     std::array<decision, 3> d{};
@@ -90,16 +96,7 @@ TEST_CASE("rl_policy with utilisation-target actions, served int8, decides witho
     rl_policy<scarlet_encoder, rl::utilization_target_actions> policy(
         weights, scarlet_encoder{}, rl::utilization_target_actions(3, {0.55, 0.7, 0.85, 0.95}),
         std::vector<hpa_policy>(3, hpa_policy(hpa_config::cpu_utilization(70))));
-    std::array<function_metrics, 3> m{};
-    for (auto& x : m) {
-        x.interval_s = 15;
-        x.arrivals = x.completions = 100;
-        x.throughput_rps = 6.7;
-        x.latency_mean_s = 0.01;
-        x.latency = {0.01, 0.02, 0.03, 0.04, 0.05};
-        x.cpu_limit = 1;
-        x.ready_replicas = 3;
-    }
+    std::array<function_metrics, 3> m = three_functions();
     std::array<scaling_state, 3> s{};
     for (auto& x : s) x = {.replicas = 3, .min_replicas = 1, .max_replicas = 10};
     std::array<decision, 3> d{};
