@@ -44,7 +44,7 @@ struct corridor {
     }
 };
 
-dqn_config small_config(bool double_dqn) {
+dqn_config small_config(bool double_dqn, nn::matmul_precision precision = nn::matmul_precision::full) {
     dqn_config c;
     c.hidden = {32, 32};
     c.gamma = 0.9;
@@ -55,12 +55,14 @@ dqn_config small_config(bool double_dqn) {
     c.learning_starts = 64;
     c.epsilon = {.start = 1.0, .end = 0.05, .decay = 500};
     c.double_dqn = double_dqn;
+    c.precision = precision;
     return c;
 }
 
 /// Trains for `steps` environment steps; returns the greedy action per cell.
-std::array<int, 6> train_corridor(std::uint64_t seed, bool double_dqn, int steps) {
-    dqn<float> agent(6, {.heads = 1, .actions_per_head = 2}, small_config(double_dqn), seed);
+std::array<int, 6> train_corridor(std::uint64_t seed, bool double_dqn, int steps,
+                                  nn::matmul_precision precision = nn::matmul_precision::full) {
+    dqn<float> agent(6, {.heads = 1, .actions_per_head = 2}, small_config(double_dqn, precision), seed);
     rng start_gen(seed + 100);
     corridor env;
     env.cell = env.start = static_cast<int>(uniform_index(start_gen, 6));
@@ -103,6 +105,14 @@ TEST_CASE("double dqn learns the optimal corridor policy for 5 of 5 seeds within
     for (std::uint64_t seed = 1; seed <= 5; ++seed) {
         CAPTURE(seed);
         const auto policy = train_corridor(seed, true, 4000);
+        for (int c = 0; c < 6; ++c) CHECK(policy[static_cast<std::size_t>(c)] == 1);
+    }
+}
+
+TEST_CASE("dqn with bf16 products learns the optimal corridor policy for 5 of 5 seeds within 4000 steps") {
+    for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+        CAPTURE(seed);
+        const auto policy = train_corridor(seed, false, 4000, nn::matmul_precision::bf16);
         for (int c = 0; c < 6; ++c) CHECK(policy[static_cast<std::size_t>(c)] == 1);
     }
 }

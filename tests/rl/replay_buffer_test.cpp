@@ -57,6 +57,7 @@ TEST_CASE("replay_buffer sampling is uniform over the stored transitions and see
         for (int j = 0; j < 64; ++j) {
             const int v = static_cast<int>(b.observations(0, j));
             REQUIRE(static_cast<float>(v) == b.rewards(j));  // rows stay together
+            REQUIRE(b.slots[static_cast<std::size_t>(j)] == static_cast<std::size_t>(v % 100));  // pushed into slot v mod 100
             ++counts[static_cast<std::size_t>(v)];
         }
     }

@@ -37,24 +37,28 @@ std::array<function_metrics, 3> three_functions() {
 }
 }  // namespace
 
-TEST_CASE("replay push and sample, and dqn explore, observe and update allocate nothing") {
-    rl::dqn_config c = rl::dqn_config::scarlet();
-    c.replay_capacity = 1000;  // wraps during the loop
-    c.batch_size = 32;
-    c.learning_starts = 32;
-    rl::dqn<float> agent(15, {.heads = 1, .actions_per_head = 27}, c, 1);
-    std::array<float, 15> o{};
-    std::array<std::int32_t, 1> a{};
-    rng gen(4);
-    agent.explore(o, a);  // warm-up
-    const long before = allocations();
-    for (int t = 0; t < 3000; ++t) {
-        for (auto& x : o) x = static_cast<float>(uniform01(gen));
-        agent.explore(o, a);
-        agent.observe(o, a, uniform01(gen), o, t % 100 == 99);
+TEST_CASE("replay push and sample, and dqn explore, observe and update allocate nothing, in both precisions") {
+    for (const auto precision : {nn::matmul_precision::full, nn::matmul_precision::bf16}) {
+        CAPTURE(to_string(precision));
+        rl::dqn_config c = rl::dqn_config::scarlet();
+        c.replay_capacity = 1000;  // wraps during the loop
+        c.batch_size = 32;
+        c.learning_starts = 32;
+        c.precision = precision;
+        rl::dqn<float> agent(15, {.heads = 1, .actions_per_head = 27}, c, 1);
+        std::array<float, 15> o{};
+        std::array<std::int32_t, 1> a{};
+        rng gen(4);
+        agent.explore(o, a);  // warm-up
+        const long before = allocations();
+        for (int t = 0; t < 3000; ++t) {
+            for (auto& x : o) x = static_cast<float>(uniform01(gen));
+            agent.explore(o, a);
+            agent.observe(o, a, uniform01(gen), o, t % 100 == 99);
+        }
+        CHECK(allocations() - before == 0);
+        CHECK(agent.updates() > 2900);
     }
-    CHECK(allocations() - before == 0);
-    CHECK(agent.updates() > 2900);
 }
 
 TEST_CASE("publishing weights, greedy_agent act and rl_policy decide allocate nothing") {

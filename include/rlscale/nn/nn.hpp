@@ -10,5 +10,6 @@
 #include <rlscale/nn/layer_spec.hpp>
 #include <rlscale/nn/loss.hpp>
 #include <rlscale/nn/mlp.hpp>
+#include <rlscale/nn/quantized_mlp.hpp>
 #include <rlscale/nn/sgd.hpp>
 #include <rlscale/nn/target_update.hpp>

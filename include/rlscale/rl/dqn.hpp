@@ -37,6 +37,11 @@ struct dqn_config {
     double grad_clip_value = 100;          ///< clamp each gradient element to ±this (0 = off)
     double grad_clip_norm = 0;             ///< rescale the gradient to at most this L2 norm (0 = off)
     bool double_dqn = false;               ///< pick a' with the online network, value it with the target
+    /// Precision of the update's matrix products: `full` (the network's
+    /// scalar type) or `bf16` (bfloat16 operands, float sums and float
+    /// parameters; about twice as fast an update on AVX-512 BF16 CPUs).
+    /// Acting (greedy, explore) is always in full precision.
+    nn::matmul_precision precision = nn::matmul_precision::full;
     exponential_epsilon epsilon = exponential_epsilon::scarlet();  ///< exploration schedule
 
     /// SCARLET §4.4 and Table 4: 2×128 ReLU, Adam lr 1e-4, γ 0.99, τ 0.005,
@@ -135,9 +140,9 @@ public:
           grad_(online_),
           replay_(config_.replay_capacity, observation_size, layout.heads),
           batch_(observation_size, layout.heads, config_.batch_size),
-          online_batch_(online_, static_cast<Eigen::Index>(config_.batch_size)),
-          next_batch_(online_, static_cast<Eigen::Index>(config_.batch_size)),
-          target_batch_(target_, static_cast<Eigen::Index>(config_.batch_size)),
+          online_batch_(online_, static_cast<Eigen::Index>(config_.batch_size), config_.precision),
+          next_batch_(online_, static_cast<Eigen::Index>(config_.batch_size), config_.precision),
+          target_batch_(target_, static_cast<Eigen::Index>(config_.batch_size), config_.precision),
           act_buffer_(online_),
           dq_(matrix::Zero(static_cast<Eigen::Index>(layout.outputs()), static_cast<Eigen::Index>(config_.batch_size))) {
         online_.initialize(nn::init_scheme::torch_default, gen_);

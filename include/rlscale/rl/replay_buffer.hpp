@@ -6,12 +6,14 @@
 #include <Eigen/Core>
 #include <xtensor/xtensor.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace rlscale::rl {
 
@@ -31,7 +33,8 @@ struct replay_batch {
           actions(static_cast<Eigen::Index>(action_size), static_cast<Eigen::Index>(capacity)),
           rewards(static_cast<Eigen::Index>(capacity)),
           terminated(static_cast<Eigen::Index>(capacity)),
-          truncated(static_cast<Eigen::Index>(capacity)) {}
+          truncated(static_cast<Eigen::Index>(capacity)),
+          slots(capacity) {}
 
     [[nodiscard]] std::size_t capacity() const noexcept { return static_cast<std::size_t>(observations.cols()); }
 
@@ -41,6 +44,7 @@ struct replay_batch {
     vector rewards;            ///< capacity
     vector terminated;         ///< 1 where the episode ended in a terminal state (no bootstrap), else 0
     vector truncated;          ///< 1 where the episode was cut short (bootstrap still applies), else 0
+    std::vector<std::size_t> slots;  ///< capacity: the buffer slot each sampled transition came from
     std::size_t size = 0;      ///< transitions in the leading columns
 };
 
@@ -127,10 +131,15 @@ public:
             static_cast<std::size_t>(out.actions.rows()) != action_size_) {
             throw error("replay_buffer.sample: the batch was sized for other observation or action sizes");
         }
+        // Draw every slot and prefetch its row, then copy: the rows are
+        // scattered over a buffer far larger than the caches, and a copy
+        // that waits for each row in turn takes longer than the gradient
+        // step on the batch.
         for (std::size_t j = 0; j < n; ++j) {
-            const auto row = static_cast<std::size_t>(uniform_index(gen, size_));
-            copy_row(row, j, out);
+            out.slots[j] = static_cast<std::size_t>(uniform_index(gen, size_));
+            prefetch_row(out.slots[j]);
         }
+        for (std::size_t j = 0; j < n; ++j) copy_row(out.slots[j], j, out);
         out.size = n;
     }
 
@@ -169,6 +178,27 @@ private:
         }
     }
     [[nodiscard]] std::size_t oldest() const noexcept { return size_ < capacity_ ? 0 : next_; }
+
+    static void prefetch(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(p);
+#else
+        (void)p;
+#endif
+    }
+    void prefetch_row(std::size_t row) const noexcept {
+        // An observation row spans a cache line or two: touch its first and
+        // last value, and the scalars.
+        const T* obs = &observations_(row, 0);
+        const T* next = &next_observations_(row, 0);
+        prefetch(obs);
+        prefetch(obs + observation_size_ - 1);
+        prefetch(next);
+        prefetch(next + observation_size_ - 1);
+        prefetch(&actions_(row, 0));
+        prefetch(&rewards_(row));
+        prefetch(&flags_(row));
+    }
 
     void copy_row(std::size_t row, std::size_t j, batch& out) const noexcept {
         const auto col = static_cast<Eigen::Index>(j);
