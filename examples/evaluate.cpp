@@ -10,10 +10,11 @@
 // NAME: scarlet-3fn (default), polimi-low, polimi-medium, polimi-high, azure-3fn.
 // DIR: a directory in the Azure 2019 format (invocations.csv, durations.csv),
 // e.g. ../shared/data/azure2019; --functions picks functions by hash prefix
-// (default: the three most invoked). P: hpa, kpa, ensure, static, or a DQN
-// checkpoint written by rlscale_scarlet_demo (a .json path); default: all four
-// baselines. The reward column is the demo's training reward (SCARLET's,
-// minus 0.5 × the mean share of the replica budget in use).
+// (default: the three most invoked). P: hpa (CPU target 70 %), hpa-<percent>
+// (e.g. hpa-60), kpa, ensure, static, or a DQN checkpoint written by
+// rlscale_scarlet_demo (a .json path); default: hpa, kpa, ensure and static.
+// The reward column is the demo's training reward (SCARLET's, minus 1.5 ×
+// the mean share of the replica budget in use).
 #include "common/plots.hpp"
 #include "common/scarlet_dqn.hpp"
 #include "common/scenarios.hpp"

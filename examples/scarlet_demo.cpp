@@ -9,13 +9,16 @@
 //
 //   rlscale_scarlet_demo [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR]
 //                        [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W]
+//                        [--precision full|bf16] [--validation-hours H]
 #include "common/plots.hpp"
 #include "common/scarlet_dqn.hpp"
 #include "common/scenarios.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,10 +46,11 @@ int main(int argc, char** argv) {
     rl::dqn_config config = demo_dqn_config();
     demo_actions actions;
     double cost_weight = replica_cost_weight;
-    for (int i = 1; i < argc; ++i) {
+    double validation_hours = 1;  // 0: keep the last weights
+    for (int i = 1; i < argc; ++i) try {
         const std::string_view arg = argv[i];
         if (i + 1 >= argc) {
-            std::fprintf(stderr, "usage: %s [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR] [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR] [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W] [--precision full|bf16] [--validation-hours H]\n", argv[0]);
             return 2;
         }
         if (arg == "--steps") {
@@ -77,19 +81,27 @@ int main(int argc, char** argv) {
             actions.kind = argv[++i];
         } else if (arg == "--epsilon-decay") {
             config.epsilon.decay = std::stod(argv[++i]);
+        } else if (arg == "--validation-hours") {
+            validation_hours = std::stod(argv[++i]);
+        } else if (arg == "--precision") {
+            config.precision = nn::matmul_precision_from_string(argv[++i], "--precision");
         } else {
             std::fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
         }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bad value for %s: %s\n", argv[i - 1], e.what());
+        return 2;
     }
-    if (steps == 0 || !(hours > 0) || !(cost_weight >= 0)) {
-        std::fprintf(stderr, "--steps and --hours must be > 0, --replica-cost >= 0\n");
+    if (steps == 0 || !(hours > 0) || !(cost_weight >= 0) || !(validation_hours >= 0)) {
+        std::fprintf(stderr, "--steps and --hours must be > 0, --replica-cost and --validation-hours >= 0\n");
         return 2;
     }
     try {
         std::filesystem::create_directories(out);
         const auto t0 = std::chrono::steady_clock::now();
 
+        const std::filesystem::path checkpoint = out / "scarlet_dqn.json";
         // 1. Train on SCARLET's scenario: one-hour episodes, fresh arrivals each.
         std::vector<scarlet_env> envs;
         for (const scenario& sc : training_scenarios(3600, seed)) envs.push_back(make_env(sc, 240, cost_weight));
@@ -97,11 +109,36 @@ int main(int argc, char** argv) {
             rl::dqn<float> trained(envs[0].observation_size(), map.layout(), config, seed);
             std::printf("== training SCARLET's DQN (2x128, %zu outputs: %s actions, %zu inputs) for %llu steps of 15 s\n",
                         map.layout().outputs(), actions.kind.c_str(), envs[0].observation_size(), static_cast<unsigned long long>(steps));
+            // Checkpoint selection: from a third of the way on, each report
+            // scores the greedy policy on a validation load (a random walk
+            // of its own seed, like the training walks; never the evaluation
+            // scenarios) and the best-scoring weights become the checkpoint.
+            const scenario validation = [&] {
+                rng gen(seed + 424'242);
+                return random_walk_3fn(3600 * validation_hours, gen);
+            }();
+            const auto candidate = out / "candidate.json";
+            double best = -std::numeric_limits<double>::infinity();
+            const auto select = [&](const rl::train_report& p) {
+                std::printf("%s", rl::format_report(p).c_str());
+                if (validation_hours > 0 && p.step * 3 >= steps) {
+                    save_agent(candidate, trained, actions);
+                    const outcome o = run(validation, dqn_policy(candidate, validation), seed + 31, demo_reward(cost_weight));
+                    std::printf("  validation reward %+.3f, slo-viol %.1f %%", o.mean_reward(), 100.0 * o.violation_rate());
+                    if (o.mean_reward() > best) {
+                        best = o.mean_reward();
+                        std::filesystem::copy_file(candidate, checkpoint, std::filesystem::copy_options::overwrite_existing);
+                        std::printf(" (kept)");
+                    }
+                }
+                std::printf("\n");
+            };
             const rl::train_report r = rl::train_dqn(std::span<scarlet_env>(envs), trained, map,
                                                      {.steps = steps, .seed = seed * 1000, .report_every = steps / 12 + 1,
                                                       .downscale_window = actions.downscale_window},
-                                                     [](const rl::train_report& p) { std::printf("%s\n", rl::format_report(p).c_str()); });
-            save_agent(out / "scarlet_dqn.json", trained, actions);
+                                                     select);
+            std::filesystem::remove(candidate);
+            if (best == -std::numeric_limits<double>::infinity()) save_agent(checkpoint, trained, actions);
             return r;
         });
         const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -109,8 +146,7 @@ int main(int argc, char** argv) {
                     static_cast<unsigned long long>(last.step), static_cast<double>(last.step) * control_interval_s / 3600.0,
                     static_cast<unsigned long long>(last.updates), train_s);
 
-        // 2. Save, then serve from the file (the validating loader).
-        const std::filesystem::path checkpoint = out / "scarlet_dqn.json";
+        // 2. Serve from the saved file (the validating loader).
         std::printf("checkpoint: %s\n\n", checkpoint.string().c_str());
 
         // 3. Evaluate against the baselines on fresh arrivals.
@@ -122,6 +158,12 @@ int main(int argc, char** argv) {
         csv_header(csv);
         std::printf("| scenario | policy | SLO violation rate | p99 / SLO, median tick | replica-seconds | mean reward | fallback ticks |\n");
         std::printf("|---|---|---:|---:|---:|---:|---:|\n");
+        struct frontier {
+            const scenario* sc;
+            outcome dqn;
+            std::vector<frontier_point> hpa;
+        };
+        std::vector<frontier> frontiers;
         for (const scenario& sc : scenarios) {
             std::vector<outcome> results;
             const std::vector<std::string> names{"dqn", "hpa", "kpa", "static"};
@@ -138,6 +180,36 @@ int main(int argc, char** argv) {
             std::vector<labelled_run> runs;
             for (std::size_t k = 0; k < names.size(); ++k) runs.push_back({names[k], &results[k]});
             plot_runs(out / (sc.name + ".svg"), sc, runs);
+            frontiers.push_back({&sc, results[0], {}});
+            for (const int target : {40, 50, 60, 70, 80, 90}) {
+                const outcome o = target == 70 ? results[1] : run(sc, per_function("hpa-" + std::to_string(target), sc), eval_seed, reward);
+                frontiers.back().hpa.push_back({target, o.replica_seconds, o.violation_rate()});
+            }
+        }
+        // 4. The DQN against the HPA spending as much: the HPA at other CPU
+        // targets traces its cost–violation trade-off, and the highest
+        // target that still spends at least the DQN's replica-seconds is the
+        // HPA configured for the DQN's budget.
+        std::printf("\nThe HPA at other CPU targets, and at the DQN's budget:\n\n");
+        std::printf("| scenario | dqn | HPA by CPU target: violations at replica-seconds | cheapest HPA spending at least the dqn's replica-seconds |\n"
+                    "|---|---|---|---|\n");
+        for (const frontier& f : frontiers) {
+            std::string points;
+            for (const frontier_point& p : f.hpa) {
+                char buf[80];
+                std::snprintf(buf, sizeof buf, "%s%d %%: %.1f %% at %.0f", points.empty() ? "" : "; ", p.target, 100.0 * p.violation_rate,
+                              p.replica_seconds);
+                points += buf;
+            }
+            const frontier_point match = hpa_at_budget(*f.sc, f.hpa, f.dqn.replica_seconds, eval_seed, reward);
+            char matched[120];
+            if (match.target == 0) {
+                std::snprintf(matched, sizeof matched, "none: the dqn spends more than the HPA at 40 %%");
+            } else {
+                std::snprintf(matched, sizeof matched, "%d %%: %.1f %% at %.0f", match.target, 100.0 * match.violation_rate, match.replica_seconds);
+            }
+            std::printf("| %s | %.1f %% at %.0f | %s | %s |\n", f.sc->name.c_str(), 100.0 * f.dqn.violation_rate(), f.dqn.replica_seconds,
+                        points.c_str(), matched);
         }
         std::fclose(csv);
         std::printf("\nevaluation seed %llu, %.3g simulated hours per scenario (azure-3fn: at most the trace's length)\n",

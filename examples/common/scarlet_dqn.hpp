@@ -95,6 +95,14 @@ inline rl::dqn_config demo_dqn_config() {
     return c;
 }
 
+/// SCARLET's three functions, each under a minute-level random walk around 450 req/s.
+inline scenario random_walk_3fn(double duration_s, rng& gen) {
+    scenario s = scarlet_3fn(duration_s);
+    s.name = "scarlet-3fn-random-walk";
+    for (auto& f : s.config.functions) f.load = sim::random_walk(450, 200, 20, 1000, duration_s, gen, 60);
+    return s;
+}
+
 /// SCARLET's three functions under other loads than the evaluation's, for
 /// training: the sinusoid at other phases, minute-level random walks (the
 /// shape of trace load) and spikes.
@@ -103,12 +111,7 @@ inline std::vector<scenario> training_scenarios(double duration_s, std::uint64_t
     out.push_back(scarlet_3fn(duration_s, 1.0));
     out.push_back(scarlet_3fn(duration_s, 3.0));
     rng gen(seed);
-    for (int k = 0; k < 2; ++k) {
-        scenario s = scarlet_3fn(duration_s);
-        s.name = "scarlet-3fn-random-walk";
-        for (auto& f : s.config.functions) f.load = sim::random_walk(450, 200, 20, 1000, duration_s, gen, 60);
-        out.push_back(std::move(s));
-    }
+    for (int k = 0; k < 2; ++k) out.push_back(random_walk_3fn(duration_s, gen));
     scenario spikes = scarlet_3fn(duration_s);
     spikes.name = "scarlet-3fn-spikes";
     double start = 300;

@@ -8,6 +8,7 @@
 #include <rlscale/sim/sim.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -125,13 +127,29 @@ inline double replica_capacity(const sim::function_profile& p) {
     return parallel / p.service.mean();
 }
 
-/// A baseline policy for one function: hpa, kpa, ensure or static.
+/// The CPU target of an "hpa" or "hpa-<percent>" policy name (70 for
+/// "hpa"), or 0 when `name` names no HPA. Throws config_error for a
+/// percentage outside 1..100.
+inline int hpa_target_of(std::string_view name) {
+    if (name == "hpa") return 70;
+    if (!name.starts_with("hpa-")) return 0;
+    const std::string digits(name.substr(4));
+    int target = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), target);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || target < 1 || target > 100) {
+        throw config_error("policy", "\"" + std::string(name) + "\": the HPA's CPU target must be a whole percentage in 1..100");
+    }
+    return target;
+}
+
+/// A baseline policy for one function: hpa (CPU target 70 %), hpa-<percent>,
+/// kpa, ensure or static.
 inline any_policy baseline_policy(std::string_view name, const sim::function_config& f) {
-    if (name == "hpa") {
-        // CPU at 70 % of request with the default behavior (scale up: no
-        // window, max of 4 pods and 100 % per 15 s; scale down: 300 s window,
-        // 100 % per 15 s)
-        hpa_config c = hpa_config::cpu_utilization(70);
+    if (const int target = hpa_target_of(name); target > 0) {
+        // CPU at the target share of request with the default behavior
+        // (scale up: no window, max of 4 pods and 100 % per 15 s; scale
+        // down: 300 s window, 100 % per 15 s)
+        hpa_config c = hpa_config::cpu_utilization(target);
         c.behavior = hpa_behavior{};
         return any_policy(hpa_policy(std::move(c)));
     }
@@ -153,7 +171,7 @@ inline any_policy baseline_policy(std::string_view name, const sim::function_con
         const double replicas = peak / replica_capacity(f.profile) / 0.7;
         return any_policy(static_policy{.replicas = std::max(1, static_cast<int>(std::ceil(replicas)))});
     }
-    throw config_error("policy", "unknown policy \"" + std::string(name) + "\" (hpa, kpa, ensure, static, or a checkpoint .json)");
+    throw config_error("policy", "unknown policy \"" + std::string(name) + "\" (hpa, hpa-<percent>, kpa, ensure, static, or a checkpoint .json)");
 }
 
 /// Decides every function of a scenario each tick: per-function policies,
@@ -248,6 +266,48 @@ outcome run(const scenario& sc, const joint_decide& decide, std::uint64_t seed, 
         }
     }
     return o;
+}
+
+/// One point of the HPA's cost–violation trade-off: a CPU target and what
+/// a run with it measured.
+struct frontier_point {
+    int target = 0;
+    double replica_seconds = 0;
+    double violation_rate = 0;
+};
+
+/// The HPA spending the least among those spending at least `budget`
+/// replica-seconds on `sc`: the highest whole-percent CPU target whose run
+/// costs at least `budget`, found by bisecting between the two points of
+/// `sweep` (runs at several targets) that bracket the budget (a higher
+/// target runs fewer replicas). Returns that run's point; target 0 when no
+/// target in `sweep` spends that much.
+template <typename Score>
+frontier_point hpa_at_budget(const scenario& sc, std::vector<frontier_point> sweep, double budget, std::uint64_t seed,
+                             const Score& score) {
+    std::sort(sweep.begin(), sweep.end(), [](const frontier_point& a, const frontier_point& b) { return a.target < b.target; });
+    frontier_point above{};  // the highest target known to spend at least the budget
+    int below = 101;         // the lowest target known to spend less
+    for (const frontier_point& p : sweep) {
+        if (p.replica_seconds >= budget) {
+            above = p;
+        } else if (p.target > above.target) {
+            below = p.target;
+            break;
+        }
+    }
+    if (above.target == 0) return above;
+    below = std::min(below, 101);
+    while (below - above.target > 1) {
+        const int mid = (above.target + below) / 2;
+        const outcome o = run(sc, per_function("hpa-" + std::to_string(mid), sc), seed, score);
+        if (o.replica_seconds >= budget) {
+            above = {mid, o.replica_seconds, o.violation_rate()};
+        } else {
+            below = mid;
+        }
+    }
+    return above;
 }
 
 /// Appends a run's ticks to a CSV (header written by csv_header).
