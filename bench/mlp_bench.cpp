@@ -159,80 +159,75 @@ void bm_mlp_train_step(benchmark::State& state, const std::vector<layer_spec>& l
 
 // One 128×128×128 product, the shape of the hidden layer's batched passes;
 // items are multiply-adds, so items_per_second is the achieved rate.
-constexpr Eigen::Index gemm_size = 128;
-
-void bm_gemm_eigen(benchmark::State& state) {
+// `product(a, b, c)` computes c = a·b.
+template <typename Product>
+void bm_gemm(benchmark::State& state, Product product) {
+    constexpr Eigen::Index size = 128;
     rlscale::rng gen(3);
-    Eigen::MatrixXf a(gemm_size, gemm_size);
-    Eigen::MatrixXf b(gemm_size, gemm_size);
-    Eigen::MatrixXf c(gemm_size, gemm_size);
+    Eigen::MatrixXf a(size, size);
     for (Eigen::Index i = 0; i < a.size(); ++i) a.data()[i] = static_cast<float>(rlscale::uniform(gen, -1, 1));
-    b = a.transpose();
+    const Eigen::MatrixXf b = a.transpose();
+    Eigen::MatrixXf c(size, size);
     for (auto _ : state) {
-        c.noalias() = a * b;
+        product(a, b, c);
         benchmark::DoNotOptimize(c.data());
         benchmark::ClobberMemory();
     }
-    state.SetItemsProcessed(state.iterations() * gemm_size * gemm_size * gemm_size);
+    state.SetItemsProcessed(state.iterations() * size * size * size);
+}
+
+void bm_gemm_eigen(benchmark::State& state) {
+    bm_gemm(state, [](const Eigen::MatrixXf& a, const Eigen::MatrixXf& b, Eigen::MatrixXf& c) { c.noalias() = a * b; });
 }
 
 // The same product in bf16 (nn/detail/bf16_gemm.hpp), packing both operands
 // from float each time as a batched pass does.
 void bm_gemm_bf16(benchmark::State& state) {
     namespace d = rlscale::nn::detail;
-    rlscale::rng gen(3);
-    Eigen::MatrixXf a(gemm_size, gemm_size);
-    Eigen::MatrixXf b(gemm_size, gemm_size);
-    Eigen::MatrixXf c(gemm_size, gemm_size);
-    for (Eigen::Index i = 0; i < a.size(); ++i) a.data()[i] = static_cast<float>(rlscale::uniform(gen, -1, 1));
-    b = a.transpose();
-    std::vector<std::uint32_t> ap(static_cast<std::size_t>(d::bf16_packed_words(gemm_size, gemm_size)));
-    std::vector<std::uint32_t> bp(static_cast<std::size_t>(d::bf16_pairs(gemm_size) * gemm_size));
-    const Eigen::Index kp = d::bf16_pairs(gemm_size);
-    for (auto _ : state) {
-        d::pack_a_bf16(a.data(), gemm_size, gemm_size, gemm_size, ap.data());
-        d::to_bf16_columns(b.data(), gemm_size, gemm_size, gemm_size, bp.data());
-        d::gemm_bf16(gemm_size, gemm_size, kp, ap.data(), bp.data(), 1, kp, c.data(), gemm_size);
-        benchmark::DoNotOptimize(c.data());
-        benchmark::ClobberMemory();
-    }
-    state.SetItemsProcessed(state.iterations() * gemm_size * gemm_size * gemm_size);
+    std::vector<std::uint32_t> ap;
+    std::vector<std::uint32_t> bp;
+    bm_gemm(state, [&](const Eigen::MatrixXf& a, const Eigen::MatrixXf& b, Eigen::MatrixXf& c) {
+        const Eigen::Index n = a.rows();
+        const Eigen::Index kp = d::bf16_pairs(n);
+        ap.resize(static_cast<std::size_t>(d::bf16_packed_words(n, n)));  // sized on the first call
+        bp.resize(static_cast<std::size_t>(kp * n));
+        d::pack_a_bf16(a.data(), n, n, n, ap.data());
+        d::to_bf16_columns(b.data(), n, n, n, bp.data());
+        d::gemm_bf16(n, n, kp, ap.data(), bp.data(), 1, kp, c.data(), n);
+    });
     if (!d::bf16_simd_available()) state.SetLabel("portable kernel (no AVX-512 BF16 in this build)");
 }
 
 #if defined(__AVX512F__)
-// The core's multiply-add ceiling: 12 independent chains of 512-bit float
-// FMAs (16 multiply-adds each), enough to fill both FMA pipes.
-void bm_peak_fma_fp32(benchmark::State& state) {
+// The core's multiply-add ceiling: 12 independent chains of one 512-bit
+// instruction, enough to fill both FMA pipes; `step(acc)` is the
+// instruction and `per_step` its multiply-adds.
+template <typename Step>
+void bm_peak(benchmark::State& state, Step step, std::int64_t per_step) {
     __m512 acc[12];
     for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(1.0F + static_cast<float>(i) * 1e-7F);
-    const __m512 m = _mm512_set1_ps(0.9999999F);
-    const __m512 a = _mm512_set1_ps(1e-7F);
     constexpr int rounds = 1000;
     for (auto _ : state) {
         for (int r = 0; r < rounds; ++r) {
-            for (auto& x : acc) x = _mm512_fmadd_ps(x, m, a);
+            for (auto& x : acc) x = step(x);
         }
         for (auto& x : acc) benchmark::DoNotOptimize(x);
     }
-    state.SetItemsProcessed(state.iterations() * rounds * 12 * 16);
+    state.SetItemsProcessed(state.iterations() * rounds * 12 * per_step);
+}
+
+void bm_peak_fma_fp32(benchmark::State& state) {
+    const __m512 m = _mm512_set1_ps(0.9999999F);
+    const __m512 a = _mm512_set1_ps(1e-7F);
+    bm_peak(state, [&](__m512 x) { return _mm512_fmadd_ps(x, m, a); }, 16);
 }
 #endif
 
 #if defined(__AVX512BF16__)
-// The same ceiling for vdpbf16ps (32 multiply-adds per instruction).
+// vdpbf16ps: two multiply-adds per 32-bit lane, 32 per instruction.
 void bm_peak_fma_bf16(benchmark::State& state) {
-    __m512 acc[12];
-    for (auto& x : acc) x = _mm512_setzero_ps();
     const __m512bh one = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3f80));
-    constexpr int rounds = 1000;
-    for (auto _ : state) {
-        for (int r = 0; r < rounds; ++r) {
-            for (auto& x : acc) x = _mm512_dpbf16_ps(x, one, one);
-        }
-        for (auto& x : acc) benchmark::DoNotOptimize(x);
-    }
-    state.SetItemsProcessed(state.iterations() * rounds * 12 * 32);
+    bm_peak(state, [&](__m512 x) { return _mm512_dpbf16_ps(x, one, one); }, 32);
 }
 #endif
 
@@ -255,6 +250,8 @@ int main(int argc, char** argv) {
     }
     benchmark::RegisterBenchmark("BM_mlp_train_step/scarlet_q_b128", bm_mlp_train_step,
                                  make_layers({7, 128, 128, 9}), Eigen::Index{128}, matmul_precision::full);
+    benchmark::RegisterBenchmark("BM_mlp_train_step/scarlet_q_b128_bf16", bm_mlp_train_step,
+                                 make_layers({7, 128, 128, 9}), Eigen::Index{128}, matmul_precision::bf16);
     // The three-function SCARLET network (15 inputs, 27 joint actions): the
     // side-by-side baselines of BM_act/scarlet_3fn and BM_dqn_update/scarlet.
     benchmark::RegisterBenchmark("BM_mlp_forward/scarlet_3fn_q", bm_mlp_forward, make_layers({15, 128, 128, 27}));

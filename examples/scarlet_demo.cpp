@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -113,17 +114,18 @@ int main(int argc, char** argv) {
             // scores the greedy policy on a validation load (a random walk
             // of its own seed, like the training walks; never the evaluation
             // scenarios) and the best-scoring weights become the checkpoint.
-            const scenario validation = [&] {
+            std::optional<scenario> validation;
+            if (validation_hours > 0) {
                 rng gen(seed + 424'242);
-                return random_walk_3fn(3600 * validation_hours, gen);
-            }();
+                validation = random_walk_3fn(3600 * validation_hours, gen);
+            }
             const auto candidate = out / "candidate.json";
             double best = -std::numeric_limits<double>::infinity();
             const auto select = [&](const rl::train_report& p) {
                 std::printf("%s", rl::format_report(p).c_str());
-                if (validation_hours > 0 && p.step * 3 >= steps) {
+                if (validation && p.step * 3 >= steps) {
                     save_agent(candidate, trained, actions);
-                    const outcome o = run(validation, dqn_policy(candidate, validation), seed + 31, demo_reward(cost_weight));
+                    const outcome o = run(*validation, dqn_policy(candidate, *validation), seed + 31, demo_reward(cost_weight));
                     std::printf("  validation reward %+.3f, slo-viol %.1f %%", o.mean_reward(), 100.0 * o.violation_rate());
                     if (o.mean_reward() > best) {
                         best = o.mean_reward();

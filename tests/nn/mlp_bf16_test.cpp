@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <utility>
 
 using namespace rlscale::nn;
 using rlscale::rng;
@@ -39,6 +40,13 @@ Eigen::MatrixXf uniform_matrix(Eigen::Index rows, Eigen::Index cols, rng& gen) {
     return m;
 }
 
+/// The passes of `net` on a random batch of n, in full precision and in bf16.
+std::pair<passes, passes> both_precisions(const mlp<float>& net, Eigen::Index n, rng& gen) {
+    const Eigen::MatrixXf x = uniform_matrix(net.input_size(), n, gen);
+    const Eigen::MatrixXf dy = uniform_matrix(net.output_size(), n, gen);
+    return {run(net, x, dy, matmul_precision::full), run(net, x, dy, matmul_precision::bf16)};
+}
+
 }  // namespace
 
 TEST_CASE("mlp bf16: without activations every pass is within 1 percent of full precision") {
@@ -49,10 +57,7 @@ TEST_CASE("mlp bf16: without activations every pass is within 1 percent of full 
     net.initialize(init_scheme::torch_default, gen);
     for (const Eigen::Index n : {128, 37, 1}) {
         CAPTURE(n);
-        const Eigen::MatrixXf x = uniform_matrix(15, n, gen);
-        const Eigen::MatrixXf dy = uniform_matrix(27, n, gen);
-        const passes full = run(net, x, dy, matmul_precision::full);
-        const passes bf16 = run(net, x, dy, matmul_precision::bf16);
+        const auto [full, bf16] = both_precisions(net, n, gen);
         CHECK(rlscale::test::relative_error(bf16.y, full.y) < 0.01);
         CHECK(rlscale::test::relative_error(bf16.grad, full.grad) < 0.01);
         CHECK(rlscale::test::relative_error(bf16.dx, full.dx) < 0.01);
@@ -66,10 +71,7 @@ TEST_CASE("mlp bf16: with ReLU the gradient points where the full-precision grad
     rng gen(4);
     mlp<float> net({15, 128, 128, 27});
     net.initialize(init_scheme::torch_default, gen);
-    const Eigen::MatrixXf x = uniform_matrix(15, 128, gen);
-    const Eigen::MatrixXf dy = uniform_matrix(27, 128, gen);
-    const passes full = run(net, x, dy, matmul_precision::full);
-    const passes bf16 = run(net, x, dy, matmul_precision::bf16);
+    const auto [full, bf16] = both_precisions(net, 128, gen);
     CHECK(rlscale::test::relative_error(bf16.y, full.y) < 0.01);
     CHECK(cosine(bf16.grad, full.grad) > 0.99);
     // The output layer's bias gradient is a float sum of dy: exact.
