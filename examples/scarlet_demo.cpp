@@ -90,6 +90,9 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
         }
+    } catch (const config_error& e) {  // names the option itself
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "bad value for %s: %s\n", argv[i - 1], e.what());
         return 2;
@@ -121,6 +124,7 @@ int main(int argc, char** argv) {
             }
             const auto candidate = out / "candidate.json";
             double best = -std::numeric_limits<double>::infinity();
+            std::uint64_t kept_step = 0;
             const auto select = [&](const rl::train_report& p) {
                 std::printf("%s", rl::format_report(p).c_str());
                 if (validation && p.step * 3 >= steps) {
@@ -129,6 +133,7 @@ int main(int argc, char** argv) {
                     std::printf("  validation reward %+.3f, slo-viol %.1f %%", o.mean_reward(), 100.0 * o.violation_rate());
                     if (o.mean_reward() > best) {
                         best = o.mean_reward();
+                        kept_step = p.step;
                         std::filesystem::copy_file(candidate, checkpoint, std::filesystem::copy_options::overwrite_existing);
                         std::printf(" (kept)");
                     }
@@ -140,7 +145,12 @@ int main(int argc, char** argv) {
                                                       .downscale_window = actions.downscale_window},
                                                      select);
             std::filesystem::remove(candidate);
-            if (best == -std::numeric_limits<double>::infinity()) save_agent(checkpoint, trained, actions);
+            if (kept_step == 0) {
+                save_agent(checkpoint, trained, actions);
+                std::printf("kept the last weights (no validation)\n");
+            } else {
+                std::printf("kept the weights of step %llu (validation reward %+.3f)\n", static_cast<unsigned long long>(kept_step), best);
+            }
             return r;
         });
         const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

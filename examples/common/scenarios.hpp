@@ -276,28 +276,28 @@ struct frontier_point {
     double violation_rate = 0;
 };
 
-/// The HPA spending the least among those spending at least `budget`
-/// replica-seconds on `sc`: the highest whole-percent CPU target whose run
-/// costs at least `budget`, found by bisecting between the two points of
-/// `sweep` (runs at several targets) that bracket the budget (a higher
-/// target runs fewer replicas). Returns that run's point; target 0 when no
-/// target in `sweep` spends that much.
+/// The HPA tuned to spend `budget` replica-seconds on `sc`, from above: a
+/// higher CPU target runs fewer replicas, so walking `sweep` (runs at
+/// several targets) up to the first target that spends less than `budget`
+/// brackets it, and bisecting whole percentages in that bracket finds the
+/// highest target that still spends at least `budget`. Run costs are noisy,
+/// not strictly monotone, so this is the first such crossing, not a search
+/// of every target. Returns that run's point; target 0 when the lowest
+/// target in `sweep` already spends less.
 template <typename Score>
 frontier_point hpa_at_budget(const scenario& sc, std::vector<frontier_point> sweep, double budget, std::uint64_t seed,
                              const Score& score) {
     std::sort(sweep.begin(), sweep.end(), [](const frontier_point& a, const frontier_point& b) { return a.target < b.target; });
     frontier_point above{};  // the highest target known to spend at least the budget
-    int below = 101;         // the lowest target known to spend less
+    int below = 101;         // the lowest target above it known to spend less (101: none)
     for (const frontier_point& p : sweep) {
-        if (p.replica_seconds >= budget) {
-            above = p;
-        } else if (p.target > above.target) {
+        if (p.replica_seconds < budget) {
             below = p.target;
             break;
         }
+        above = p;
     }
     if (above.target == 0) return above;
-    below = std::min(below, 101);
     while (below - above.target > 1) {
         const int mid = (above.target + below) / 2;
         const outcome o = run(sc, per_function("hpa-" + std::to_string(mid), sc), seed, score);

@@ -41,9 +41,11 @@ struct shape {
     Eigen::Index m, k, n;
 };
 
-// Whole tiles, partial panels, odd K (a padded pair), one row, one column.
+// Whole tiles, partial panels, odd K (a padded pair), one row, one column,
+// tiles of 1 to 4 panels and every column remainder (N mod 6 = 0..5).
 const shape shapes[] = {{128, 128, 128}, {27, 128, 128}, {128, 15, 128}, {15, 128, 128}, {128, 27, 128},
-                        {17, 33, 7},     {1, 1, 1},      {65, 3, 13},    {64, 64, 6},     {3, 200, 5}};
+                        {17, 33, 7},     {1, 1, 1},      {65, 3, 13},    {64, 64, 6},     {3, 200, 5},
+                        {40, 9, 9},      {45, 31, 10},   {100, 2, 4}};
 
 }  // namespace
 
@@ -83,7 +85,10 @@ TEST_CASE("bf16 packing: the SIMD path rounds exactly as the portable one, speci
         // Specials and rounding ties where there is room for them.
         const float specials[] = {std::numeric_limits<float>::infinity(), -0.0F, std::numeric_limits<float>::quiet_NaN(),
                                   std::numeric_limits<float>::denorm_min(), std::bit_cast<float>(0x3f808000U),
-                                  std::bit_cast<float>(0x3f818000U), std::numeric_limits<float>::max()};
+                                  std::bit_cast<float>(0x3f818000U), std::numeric_limits<float>::max(),
+                                  std::bit_cast<float>(0x7f800001U),  // signalling NaN
+                                  std::bit_cast<float>(0xffc00000U),  // negative NaN
+                                  -std::numeric_limits<float>::denorm_min()};
         for (std::size_t i = 0; i < std::size(specials) && static_cast<Eigen::Index>(i) < a.size(); ++i) {
             a.data()[i * 7 % static_cast<std::size_t>(a.size())] = specials[i];
         }
@@ -150,6 +155,33 @@ TEST_CASE("bf16 gemm: SIMD and portable kernels agree to float rounding and matc
         const Eigen::MatrixXd exact = (a.cast<double>() * b.cast<double>());
         CHECK((c.topRows(s.m).cast<double>() - exact).cwiseAbs().maxCoeff() <= 2.0 * std::pow(2.0, -8) * static_cast<double>(s.k));
     }
+}
+
+TEST_CASE("bf16 packing reads through a leading dimension larger than the rows") {
+    rng gen(14);
+    const Eigen::Index m = 21;
+    const Eigen::Index k = 11;
+    const Eigen::Index ld = m + 5;
+    const matrix storage = random_matrix(ld, k, gen);  // rows m..ld-1 are not part of A
+    const matrix a = storage.topRows(m);
+    std::vector<std::uint32_t> strided(static_cast<std::size_t>(bf16_packed_words(m, k)));
+    std::vector<std::uint32_t> dense(strided.size());
+    pack_a_bf16(storage.data(), ld, m, k, strided.data());
+    pack_a_bf16(a.data(), m, m, k, dense.data());
+    CHECK(strided == dense);
+    // Aᵀ from the same storage: columns of length k with stride ld.
+    const matrix st = random_matrix(ld, m, gen);
+    const matrix w = st.topRows(k);
+    std::vector<std::uint32_t> t_strided(static_cast<std::size_t>(bf16_packed_words(m, k)));
+    std::vector<std::uint32_t> t_dense(t_strided.size());
+    pack_a_transposed_bf16(st.data(), ld, k, m, t_strided.data());
+    pack_a_transposed_bf16(w.data(), k, k, m, t_dense.data());
+    CHECK(t_strided == t_dense);
+    std::vector<std::uint32_t> cols(static_cast<std::size_t>(bf16_pairs(k) * m));
+    std::vector<std::uint32_t> cols_dense(cols.size());
+    to_bf16_columns(st.data(), ld, k, m, cols.data());
+    to_bf16_columns(w.data(), k, k, m, cols_dense.data());
+    CHECK(cols == cols_dense);
 }
 
 TEST_CASE("bf16 gemm: B can be read through any strides, e.g. the transpose packed by pack_pairs") {

@@ -1,5 +1,6 @@
 // Batched passes with bf16 products (matmul_precision::bf16) against the
 // same passes in full precision.
+#include <rlscale/nn/detail/bf16_gemm.hpp>
 #include <rlscale/nn/mlp.hpp>
 
 #include "../test_util.hpp"
@@ -48,6 +49,37 @@ std::pair<passes, passes> both_precisions(const mlp<float>& net, Eigen::Index n,
 }
 
 }  // namespace
+
+TEST_CASE("mlp bf16: the forward pass is the float sum of the bf16-rounded operands, layer by layer") {
+    // The reference in double: each layer multiplies its bf16-rounded weight
+    // by its bf16-rounded input and adds the float bias. A pass that ignored
+    // the precision (plain float products) misses it by the rounding, about
+    // 1e-3 relative, far outside the tolerance.
+    rng gen(2);
+    mlp<float> net({15, 40, 33, 27}, activation::identity, activation::identity);
+    net.initialize(init_scheme::torch_default, gen);
+    const Eigen::MatrixXf x = uniform_matrix(15, 37, gen);
+    const auto rounded = [](const auto& m) {
+        Eigen::MatrixXd r(m.rows(), m.cols());
+        for (Eigen::Index j = 0; j < m.cols(); ++j) {
+            for (Eigen::Index i = 0; i < m.rows(); ++i) {
+                r(i, j) = rlscale::nn::detail::from_bf16(rlscale::nn::detail::to_bf16(static_cast<float>(m(i, j))));
+            }
+        }
+        return r;
+    };
+    Eigen::MatrixXd a = x.cast<double>();
+    for (std::size_t l = 0; l < net.layer_count(); ++l) {
+        // Each layer's output is stored as float before the next layer reads it.
+        const Eigen::MatrixXd y = (rounded(net.weight(l)) * rounded(a)).colwise() + net.bias(l).cast<double>();
+        a = y.cast<float>().cast<double>();
+    }
+    mlp<float>::batch_buffer buf(net, 64, matmul_precision::bf16);
+    const Eigen::MatrixXd got = net.forward_batch(x, buf).cast<double>();
+    CHECK(rlscale::test::relative_error(got, a) < 1e-5);
+    mlp<float>::batch_buffer full(net, 64);
+    CHECK(rlscale::test::relative_error(net.forward_batch(x, full).cast<double>(), a) > 1e-4);
+}
 
 TEST_CASE("mlp bf16: without activations every pass is within 1 percent of full precision") {
     // With identity activations the only difference is the operands'

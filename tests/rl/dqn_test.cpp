@@ -117,6 +117,30 @@ TEST_CASE("dqn with bf16 products learns the optimal corridor policy for 5 of 5 
     }
 }
 
+TEST_CASE("dqn precision reaches the update: from one seed, bf16 and full agents take different steps") {
+    std::array<dqn<float>, 2> agents{dqn<float>(6, {.heads = 1, .actions_per_head = 2}, small_config(false), 9),
+                                     dqn<float>(6, {.heads = 1, .actions_per_head = 2},
+                                                small_config(false, nn::matmul_precision::bf16), 9)};
+    CHECK(agents[0].online().parameters() == agents[1].online().parameters());
+    for (auto& agent : agents) {
+        corridor env;
+        std::array<std::int32_t, 1> a{};
+        for (int s = 0; s < 200; ++s) {
+            const auto o = env.observe();
+            agent.explore(o, a);
+            const auto r = env.step(a[0]);
+            agent.observe(o, a, r.reward, env.observe(), r.terminated, r.truncated);
+            if (r.terminated || r.truncated) env = corridor{};
+        }
+    }
+    REQUIRE(agents[0].updates() > 100);
+    CHECK(agents[0].updates() == agents[1].updates());
+    const double gap = (agents[0].online().parameters() - agents[1].online().parameters()).norm();
+    CHECK(gap > 0);
+    // Close, though: the same transitions and nearly the same gradients.
+    CHECK(gap < 0.05 * agents[0].online().parameters().norm());
+}
+
 TEST_CASE("one dqn update: Huber TD loss against the target network, one Adam step, Polyak target") {
     dqn_config c = small_config(false);
     c.hidden = {4};
@@ -230,6 +254,10 @@ TEST_CASE("dqn rejects bad configuration and input naming the field") {
     CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.replay_capacity"), config_error);
     c = dqn_config{};
     c.replay_capacity = 1000;
+    c.precision = nn::matmul_precision::bf16;
+    CHECK_THROWS_WITH_AS((dqn<double>(2, {.heads = 1, .actions_per_head = 3}, c, 1)), doctest::Contains("dqn_config.precision"),
+                         config_error);
+    c.precision = nn::matmul_precision::full;
     dqn<float> agent(2, {.heads = 1, .actions_per_head = 3}, c, 1);
     const std::array<float, 2> s{0, 0};
     const std::array<float, 3> wrong{0, 0, 0};

@@ -9,13 +9,14 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
-#include <type_traits>
 #include <random>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -102,11 +103,10 @@ public:
         if (precision == matmul_precision::bf16) {
             // One layer's operands at a time, so each is sized for the largest layer.
             Eigen::Index weight_words = 0;
-            Eigen::Index width = net.input_size();
             for (const auto& s : net.layers()) {
                 weight_words = std::max({weight_words, detail::bf16_packed_words(s.out, s.in), detail::bf16_packed_words(s.in, s.out)});
-                width = std::max(width, s.out);
             }
+            const Eigen::Index width = net.layout().max_width();
             const Eigen::Index pairs = detail::bf16_pairs(width);
             const Eigen::Index batch_words = std::max(detail::bf16_padded_rows(width) * detail::bf16_pairs(capacity),
                                                       pairs * capacity);

@@ -19,6 +19,7 @@
 #include <limits>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace rlscale::rl {
@@ -131,7 +132,7 @@ public:
     /// Builds and initialises (PyTorch's nn.Linear default) both networks
     /// from `seed`. Throws config_error for a bad configuration.
     dqn(std::size_t observation_size, q_layout layout, dqn_config config, std::uint64_t seed)
-        : config_((config.validate(), layout.validate(), std::move(config))),
+        : config_((config.validate(), layout.validate(), check_precision(config.precision), std::move(config))),
           layout_(layout),
           gen_(seed),
           online_(make_layers(observation_size, layout, config_.hidden)),
@@ -279,6 +280,11 @@ public:
     [[nodiscard]] const dqn_update_stats& last_update() const noexcept { return last_; }
 
 private:
+    static void check_precision(nn::matmul_precision p) {
+        if (p == nn::matmul_precision::bf16 && !std::is_same_v<T, float>) {
+            throw config_error("dqn_config.precision", "bf16 products need dqn<float>");
+        }
+    }
     static std::vector<nn::layer_spec> make_layers(std::size_t in, q_layout layout, const std::vector<Eigen::Index>& hidden) {
         if (in < 1) throw config_error("dqn.observation_size", "must be >= 1, got 0");
         std::vector<nn::layer_spec> layers;

@@ -139,7 +139,7 @@ public:
             out.slots[j] = static_cast<std::size_t>(uniform_index(gen, size_));
             prefetch_row(out.slots[j]);
         }
-        for (std::size_t j = 0; j < n; ++j) copy_row(out.slots[j], j, out);
+        for (std::size_t j = 0; j < n; ++j) copy_row(out.slots[j], j, out);  // copy_row rewrites the same slot
         out.size = n;
     }
 
@@ -201,6 +201,7 @@ private:
     }
 
     void copy_row(std::size_t row, std::size_t j, batch& out) const noexcept {
+        out.slots[j] = row;
         const auto col = static_cast<Eigen::Index>(j);
         const T* obs = &observations_(row, 0);
         const T* next = &next_observations_(row, 0);

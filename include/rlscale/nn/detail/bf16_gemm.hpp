@@ -33,7 +33,7 @@
 
 #if defined(__AVX512BF16__) && defined(__AVX512BW__)
 #include <immintrin.h>
-#define RLSCALE_BF16_SIMD 1
+#define RLSCALE_DETAIL_BF16_SIMD 1
 #endif
 
 namespace rlscale::nn::detail {
@@ -107,9 +107,13 @@ inline void pack_a_transposed_bf16_portable(const float* w, Eigen::Index ld, Eig
     const Eigen::Index kp = bf16_pairs(k);
     for (Eigen::Index i = 0; i < bf16_padded_rows(m); ++i) {
         std::uint32_t* out = apack + (i / bf16_panel_rows) * kp * bf16_panel_rows + i % bf16_panel_rows;
-        const float* col = w + i * ld;
         for (Eigen::Index q = 0; q < kp; ++q) {
-            out[q * bf16_panel_rows] = i < m ? bf16_pair(col[2 * q], 2 * q + 1 < k ? col[2 * q + 1] : 0.0F) : 0U;
+            if (i < m) {
+                const float* col = w + i * ld;
+                out[q * bf16_panel_rows] = bf16_pair(col[2 * q], 2 * q + 1 < k ? col[2 * q + 1] : 0.0F);
+            } else {
+                out[q * bf16_panel_rows] = 0;
+            }
         }
     }
 }
@@ -136,7 +140,7 @@ inline void gemm_bf16_portable(Eigen::Index m, Eigen::Index n, Eigen::Index kp, 
 
 // ---------------------------------------------------------------- AVX-512 BF16
 
-#ifdef RLSCALE_BF16_SIMD
+#ifdef RLSCALE_DETAIL_BF16_SIMD
 
 [[nodiscard]] inline __mmask16 bf16_row_mask(Eigen::Index rows) noexcept {
     return rows >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1U << rows) - 1U);
@@ -162,8 +166,8 @@ inline void pack_pairs_simd(const float* src, Eigen::Index ld, Eigen::Index rows
             _mm512_storeu_si512(out + r, bf16_pair16(even + r, odd != nullptr ? odd + r : nullptr, 0xffff));
         }
         for (; r < padded_rows; r += 16) {
-            const __mmask16 load = r < rows ? bf16_row_mask(rows - r) : static_cast<__mmask16>(0);
-            const __m512i w = bf16_pair16(even + r, odd != nullptr ? odd + r : nullptr, load);
+            const __m512i w = r < rows ? bf16_pair16(even + r, odd != nullptr ? odd + r : nullptr, bf16_row_mask(rows - r))
+                                       : _mm512_setzero_si512();
             _mm512_mask_storeu_epi32(out + r, bf16_row_mask(padded_rows - r), w);
         }
     }
@@ -313,13 +317,23 @@ inline void gemm_bf16_simd(Eigen::Index m, Eigen::Index n, Eigen::Index kp, cons
     }
 }
 
-#endif  // RLSCALE_BF16_SIMD
+#endif  // RLSCALE_DETAIL_BF16_SIMD
 
 // ---------------------------------------------------------------- dispatch
 
+// The dispatchers' bodies depend on the instruction set a translation unit is
+// compiled for; an inline namespace named after it keeps translation units
+// built with and without AVX-512 BF16 from sharing (and the linker from
+// picking) one definition.
+#ifdef RLSCALE_DETAIL_BF16_SIMD
+inline namespace bf16_avx512 {
+#else
+inline namespace bf16_portable {
+#endif
+
 /// True when the AVX-512 BF16 kernels are compiled in.
 [[nodiscard]] constexpr bool bf16_simd_available() noexcept {
-#ifdef RLSCALE_BF16_SIMD
+#ifdef RLSCALE_DETAIL_BF16_SIMD
     return true;
 #else
     return false;
@@ -328,7 +342,7 @@ inline void gemm_bf16_simd(Eigen::Index m, Eigen::Index n, Eigen::Index kp, cons
 
 inline void pack_pairs(const float* src, Eigen::Index ld, Eigen::Index rows, Eigen::Index padded_rows,
                        Eigen::Index cols, std::uint32_t* dst, Eigen::Index q_stride) noexcept {
-#ifdef RLSCALE_BF16_SIMD
+#ifdef RLSCALE_DETAIL_BF16_SIMD
     pack_pairs_simd(src, ld, rows, padded_rows, cols, dst, q_stride);
 #else
     pack_pairs_portable(src, ld, rows, padded_rows, cols, dst, q_stride);
@@ -347,7 +361,7 @@ inline void pack_a_bf16(const float* src, Eigen::Index ld, Eigen::Index m, Eigen
 /// Packs A = Wᵀ (M × K) from W (K × M, column-major, leading dimension ld) into panels.
 inline void pack_a_transposed_bf16(const float* w, Eigen::Index ld, Eigen::Index k, Eigen::Index m,
                                    std::uint32_t* apack) noexcept {
-#ifdef RLSCALE_BF16_SIMD
+#ifdef RLSCALE_DETAIL_BF16_SIMD
     pack_a_transposed_bf16_simd(w, ld, k, m, apack);
 #else
     pack_a_transposed_bf16_portable(w, ld, k, m, apack);
@@ -355,7 +369,7 @@ inline void pack_a_transposed_bf16(const float* w, Eigen::Index ld, Eigen::Index
 }
 
 inline void to_bf16_columns(const float* src, Eigen::Index ld, Eigen::Index k, Eigen::Index n, std::uint32_t* dst) noexcept {
-#ifdef RLSCALE_BF16_SIMD
+#ifdef RLSCALE_DETAIL_BF16_SIMD
     to_bf16_columns_simd(src, ld, k, n, dst);
 #else
     to_bf16_columns_portable(src, ld, k, n, dst);
@@ -364,11 +378,15 @@ inline void to_bf16_columns(const float* src, Eigen::Index ld, Eigen::Index k, E
 
 inline void gemm_bf16(Eigen::Index m, Eigen::Index n, Eigen::Index kp, const std::uint32_t* apack,
                       const std::uint32_t* b, Eigen::Index bq, Eigen::Index bn, float* c, Eigen::Index ldc) noexcept {
-#ifdef RLSCALE_BF16_SIMD
+#ifdef RLSCALE_DETAIL_BF16_SIMD
     gemm_bf16_simd(m, n, kp, apack, b, bq, bn, c, ldc);
 #else
     gemm_bf16_portable(m, n, kp, apack, b, bq, bn, c, ldc);
 #endif
 }
 
+}  // inline namespace
+
 }  // namespace rlscale::nn::detail
+
+#undef RLSCALE_DETAIL_BF16_SIMD

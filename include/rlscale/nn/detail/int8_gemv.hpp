@@ -272,8 +272,18 @@ inline void quantize_u8_portable(const float* a, Eigen::Index n, float inv, floa
         lo = _mm512_min_ps(v, lo);
         hi = _mm512_max_ps(v, hi);
     }
-    const float_range tail = range_with_zero_portable(a + j, n - j);
-    return {std::min(_mm512_reduce_min_ps(lo), tail.lo), std::max(_mm512_reduce_max_ps(hi), tail.hi)};
+    // The lanes are reduced through memory: GCC 12's _mm512_reduce_min_ps
+    // trips its own -Wuninitialized.
+    alignas(64) float lanes_lo[16];
+    alignas(64) float lanes_hi[16];
+    _mm512_store_ps(lanes_lo, lo);
+    _mm512_store_ps(lanes_hi, hi);
+    float_range out = range_with_zero_portable(a + j, n - j);
+    for (int l = 0; l < 16; ++l) {
+        out.lo = std::min(out.lo, lanes_lo[l]);
+        out.hi = std::max(out.hi, lanes_hi[l]);
+    }
+    return out;
 }
 
 inline void quantize_u8_avx512(const float* a, Eigen::Index n, float inv, float z, std::uint8_t* u) noexcept {
