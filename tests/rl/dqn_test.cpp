@@ -59,6 +59,19 @@ dqn_config small_config(bool double_dqn, nn::matmul_precision precision = nn::ma
     return c;
 }
 
+/// `steps` ε-greedy steps of the corridor from cell 2, learning as it goes.
+void play_corridor(dqn<float>& agent, int steps) {
+    corridor env;
+    std::array<std::int32_t, 1> a{};
+    for (int s = 0; s < steps; ++s) {
+        const auto o = env.observe();
+        agent.explore(o, a);
+        const auto r = env.step(a[0]);
+        agent.observe(o, a, r.reward, env.observe(), r.terminated, r.truncated);
+        if (r.terminated || r.truncated) env = corridor{};
+    }
+}
+
 /// Trains for `steps` environment steps; returns the greedy action per cell.
 std::array<int, 6> train_corridor(std::uint64_t seed, bool double_dqn, int steps,
                                   nn::matmul_precision precision = nn::matmul_precision::full) {
@@ -122,17 +135,7 @@ TEST_CASE("dqn precision reaches the update: from one seed, bf16 and full agents
                                      dqn<float>(6, {.heads = 1, .actions_per_head = 2},
                                                 small_config(false, nn::matmul_precision::bf16), 9)};
     CHECK(agents[0].online().parameters() == agents[1].online().parameters());
-    for (auto& agent : agents) {
-        corridor env;
-        std::array<std::int32_t, 1> a{};
-        for (int s = 0; s < 200; ++s) {
-            const auto o = env.observe();
-            agent.explore(o, a);
-            const auto r = env.step(a[0]);
-            agent.observe(o, a, r.reward, env.observe(), r.terminated, r.truncated);
-            if (r.terminated || r.truncated) env = corridor{};
-        }
-    }
+    for (auto& agent : agents) play_corridor(agent, 200);
     REQUIRE(agents[0].updates() > 100);
     CHECK(agents[0].updates() == agents[1].updates());
     const double gap = (agents[0].online().parameters() - agents[1].online().parameters()).norm();
@@ -230,15 +233,7 @@ TEST_CASE("factored heads: each head learns its own best action from a shared re
 TEST_CASE("dqn is deterministic for a seed") {
     const auto run = [](std::uint64_t seed) {
         dqn<float> agent(6, {.heads = 1, .actions_per_head = 2}, small_config(false), seed);
-        corridor env;
-        std::array<std::int32_t, 1> a{};
-        for (int s = 0; s < 300; ++s) {
-            const auto o = env.observe();
-            agent.explore(o, a);
-            const auto r = env.step(a[0]);
-            agent.observe(o, a, r.reward, env.observe(), r.terminated, r.truncated);
-            if (r.terminated || r.truncated) env = corridor{};
-        }
+        play_corridor(agent, 300);
         return Eigen::VectorXf(agent.online().parameters());
     };
     CHECK(run(9) == run(9));
