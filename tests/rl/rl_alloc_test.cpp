@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -35,6 +36,18 @@ std::array<function_metrics, 3> three_functions() {
     }
     return m;
 }
+/// A randomly initialised network and its published snapshot.
+struct published_network {
+    nn::mlp<float> net;
+    std::shared_ptr<rl::shared_network<float>> weights;
+
+    published_network(std::initializer_list<Eigen::Index> sizes, std::uint64_t seed) : net(sizes) {
+        rng gen(seed);
+        net.initialize(nn::init_scheme::torch_default, gen);
+        weights = std::make_shared<rl::shared_network<float>>(net);
+        weights->publish(net);
+    }
+};
 }  // namespace
 
 TEST_CASE("replay push and sample, and dqn explore, observe and update allocate nothing, in both precisions") {
@@ -62,11 +75,7 @@ TEST_CASE("replay push and sample, and dqn explore, observe and update allocate 
 }
 
 TEST_CASE("publishing weights, greedy_agent act and rl_policy decide allocate nothing") {
-    rng gen(1);
-    nn::mlp<float> net({15, 128, 128, 27});
-    net.initialize(nn::init_scheme::torch_default, gen);
-    auto weights = std::make_shared<rl::shared_network<float>>(net);
-    weights->publish(net);
+    auto [net, weights] = published_network({15, 128, 128, 27}, 1);
     rl::greedy_agent agent(weights);
     rl_policy<scarlet_encoder, rl::joint_delta_actions> policy(weights, scarlet_encoder{}, rl::joint_delta_actions(3),
                                                                 std::vector<hpa_policy>(3, hpa_policy(hpa_config::cpu_utilization(70))));
@@ -92,11 +101,7 @@ TEST_CASE("publishing weights, greedy_agent act and rl_policy decide allocate no
 }
 
 TEST_CASE("rl_policy with utilisation-target actions, served int8, decides without allocating") {
-    rng gen(2);
-    nn::mlp<float> net({15, 128, 128, 15});
-    net.initialize(nn::init_scheme::torch_default, gen);
-    auto weights = std::make_shared<rl::shared_network<float>>(net);
-    weights->publish(net);
+    auto [net, weights] = published_network({15, 128, 128, 15}, 2);
     rl_policy<scarlet_encoder, rl::utilization_target_actions> policy(
         weights, scarlet_encoder{}, rl::utilization_target_actions(3, {0.55, 0.7, 0.85, 0.95}),
         std::vector<hpa_policy>(3, hpa_policy(hpa_config::cpu_utilization(70))));

@@ -32,6 +32,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__AVX512F__) || defined(__AVXVNNI__)
 #include <immintrin.h>
@@ -91,6 +92,29 @@ inline void int8_gemv_portable(const std::int8_t* w, Eigen::Index out, Eigen::In
     return v;
 }
 
+/// Walks `blocks` row blocks in tiles for a SIMD kernel: tiles of `Max`
+/// blocks, then at most one tile of each smaller power of two, calling
+/// `kernel(blocks, split, first)` with both counts as integral constants.
+/// A tile of fewer blocks splits the columns over Max / blocks partial sums,
+/// so every tile keeps the same number of accumulators in flight.
+template <int Blocks, int Max, typename Kernel>
+inline void int8_tail_tiles(Eigen::Index b, Eigen::Index blocks, const Kernel& kernel) noexcept {
+    if constexpr (Blocks >= 1) {
+        if (b + Blocks <= blocks) {
+            kernel(std::integral_constant<int, Blocks>{}, std::integral_constant<int, Max / Blocks>{}, b);
+            b += Blocks;
+        }
+        int8_tail_tiles<Blocks / 2, Max>(b, blocks, kernel);
+    }
+}
+
+template <int Max, typename Kernel>
+inline void int8_for_tiles(Eigen::Index blocks, const Kernel& kernel) noexcept {
+    Eigen::Index b = 0;
+    for (; b + Max <= blocks; b += Max) kernel(std::integral_constant<int, Max>{}, std::integral_constant<int, 1>{}, b);
+    int8_tail_tiles<Max / 2, Max>(b, blocks, kernel);
+}
+
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
 
 /// Row blocks [b0, b0 + Blocks) with `Split` partial sums over the column
@@ -136,22 +160,9 @@ inline void int8_gemv_blocks_avx512(const std::int8_t* w, Eigen::Index groups, c
 inline void int8_gemv_avx512_vnni(const std::int8_t* w, Eigen::Index out, Eigen::Index in, const std::uint8_t* x,
                                   std::int32_t* y) noexcept {
     const Eigen::Index groups = int8_padded_cols(in) / int8_block_cols;
-    const Eigen::Index blocks = int8_padded_rows(out) / int8_block_rows;
-    Eigen::Index b = 0;
-    for (; b + 8 <= blocks; b += 8) {
-        int8_gemv_blocks_avx512<8, 1>(w, groups, x, y, b);
-    }
-    if (b + 4 <= blocks) {
-        int8_gemv_blocks_avx512<4, 2>(w, groups, x, y, b);
-        b += 4;
-    }
-    if (b + 2 <= blocks) {
-        int8_gemv_blocks_avx512<2, 4>(w, groups, x, y, b);
-        b += 2;
-    }
-    if (b < blocks) {
-        int8_gemv_blocks_avx512<1, 8>(w, groups, x, y, b);
-    }
+    int8_for_tiles<8>(int8_padded_rows(out) / int8_block_rows, [&](auto blocks, auto split, Eigen::Index b) {
+        int8_gemv_blocks_avx512<decltype(blocks)::value, decltype(split)::value>(w, groups, x, y, b);
+    });
 }
 
 #endif
@@ -207,18 +218,9 @@ inline void int8_gemv_blocks_avx_vnni(const std::int8_t* w, Eigen::Index groups,
 inline void int8_gemv_avx_vnni(const std::int8_t* w, Eigen::Index out, Eigen::Index in, const std::uint8_t* x,
                                std::int32_t* y) noexcept {
     const Eigen::Index groups = int8_padded_cols(in) / int8_block_cols;
-    const Eigen::Index blocks = int8_padded_rows(out) / int8_block_rows;
-    Eigen::Index b = 0;
-    for (; b + 4 <= blocks; b += 4) {
-        int8_gemv_blocks_avx_vnni<4, 1>(w, groups, x, y, b);
-    }
-    if (b + 2 <= blocks) {
-        int8_gemv_blocks_avx_vnni<2, 2>(w, groups, x, y, b);
-        b += 2;
-    }
-    if (b < blocks) {
-        int8_gemv_blocks_avx_vnni<1, 4>(w, groups, x, y, b);
-    }
+    int8_for_tiles<4>(int8_padded_rows(out) / int8_block_rows, [&](auto blocks, auto split, Eigen::Index b) {
+        int8_gemv_blocks_avx_vnni<decltype(blocks)::value, decltype(split)::value>(w, groups, x, y, b);
+    });
 }
 
 #endif
