@@ -1,6 +1,7 @@
 // One SCARLET decision (encode, forward, argmax, guard) and one DQN update.
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/rl/action_space.hpp>
 #include <rlscale/rl/dqn.hpp>
 
 #include <benchmark/benchmark.h>
@@ -38,7 +39,7 @@ void BM_act(benchmark::State& state, int variant) {
     net.initialize(nn::init_scheme::torch_default, gen);
     auto weights = std::make_shared<rl::shared_network<float>>(net);
     weights->publish(net);
-    rl_policy<scarlet_encoder, rl::joint_delta_actions> policy(weights, scarlet_encoder{}, actions,
+    dqn_policy<scarlet_encoder, rl::joint_delta_actions> policy(weights, scarlet_encoder{}, actions,
                                                                 std::vector<hpa_policy>(3, hpa_policy(hpa_config::cpu_utilization(70))));
     if (variant == 1) policy.serve_int8();
     std::array<function_metrics, 3> m{metrics(0.4), metrics(0.7), metrics(0.9)};

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
         std::printf("|---|---|---:|---:|---:|---:|\n");
         for (const auto& sc : scenarios) {
             for (const char* policy : {"hpa", "kpa", "ensure", "static"}) {
-                const outcome o = run(sc, per_function(policy, sc), seed, no_score, csv != nullptr);
+                const outcome o = run(sc, per_function_policy(policy, sc), seed, no_score, csv != nullptr);
                 if (csv != nullptr) csv_rows(csv, sc, policy, o);
                 std::printf("| %s | %s | %.1f %% | %.3g | %.3g | %.0f |\n", sc.name.c_str(), policy, 100.0 * o.violation_rate(),
                             o.p99_ratio(0.5), o.p99_ratio(0.95), o.replica_seconds);

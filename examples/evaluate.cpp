@@ -114,8 +114,8 @@ int main(int argc, char** argv) {
         std::printf("|---|---:|---:|---:|---:|\n");
         for (const std::string& p : policies) {
             const bool checkpoint = p.size() > 5 && p.ends_with(".json");
-            const joint_decide decide = checkpoint ? dqn_policy(p, sc) : per_function(p, sc);
-            results.push_back(run(sc, decide, seed, reward, csv != nullptr || !svg_path.empty()));
+            any_joint_policy policy = checkpoint ? checkpoint_policy(p, sc) : per_function_policy(p, sc);
+            results.push_back(run(sc, policy, seed, reward, csv != nullptr || !svg_path.empty()));
             const outcome& o = results.back();
             if (csv != nullptr) csv_rows(csv, sc, p, o);
             std::printf("| %s | %.1f %% | %.3g | %.0f | %+.3f |\n", p.c_str(), 100.0 * o.violation_rate(), o.p99_ratio(0.5),

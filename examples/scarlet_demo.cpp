@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
         for (const scenario& sc : training_scenarios(3600, seed)) envs.push_back(make_env(sc, 240, cost_weight));
         const rl::train_report last = with_action_map(actions, 3, [&](const auto& map) {
             rl::dqn<float> trained(envs[0].observation_size(), map.layout(), config, seed);
+            const serving_spec spec = demo_spec(actions, scarlet_3fn(3600));
             std::printf("== training SCARLET's DQN (2x128, %zu outputs: %s actions, %zu inputs) for %llu steps of 15 s\n",
                         map.layout().outputs(), actions.kind.c_str(), envs[0].observation_size(), static_cast<unsigned long long>(steps));
             // Checkpoint selection: from a third of the way on, each report
@@ -128,8 +129,8 @@ int main(int argc, char** argv) {
             const auto select = [&](const rl::train_report& p) {
                 std::printf("%s", rl::format_report(p).c_str());
                 if (validation && p.step * 3 >= steps) {
-                    save_agent(candidate, trained, actions);
-                    const outcome o = run(*validation, dqn_policy(candidate, *validation), seed + 31, demo_reward(cost_weight));
+                    save_agent(candidate, trained, spec);
+                    const outcome o = run(*validation, checkpoint_policy(candidate, *validation), seed + 31, demo_reward(cost_weight));
                     std::printf("  validation reward %+.3f, slo-viol %.1f %%", o.mean_reward(), 100.0 * o.violation_rate());
                     if (o.mean_reward() > best) {
                         best = o.mean_reward();
@@ -140,13 +141,13 @@ int main(int argc, char** argv) {
                 }
                 std::printf("\n");
             };
-            const rl::train_report r = rl::train_dqn(std::span<scarlet_env>(envs), trained, map,
+            const rl::train_report r = rl::train(std::span<scarlet_env>(envs), trained, map,
                                                      {.steps = steps, .seed = seed * 1000, .report_every = steps / 12 + 1,
                                                       .downscale_window = actions.downscale_window},
                                                      select);
             std::filesystem::remove(candidate);
             if (kept_step == 0) {
-                save_agent(checkpoint, trained, actions);
+                save_agent(checkpoint, trained, spec);
                 std::printf("kept the last weights (no validation)\n");
             } else {
                 std::printf("kept the weights of step %llu (validation reward %+.3f)\n", static_cast<unsigned long long>(kept_step), best);
@@ -180,8 +181,8 @@ int main(int argc, char** argv) {
             std::vector<outcome> results;
             const std::vector<std::string> names{"dqn", "hpa", "kpa", "static"};
             for (const std::string& name : names) {
-                const joint_decide decide = name == "dqn" ? dqn_policy(checkpoint, sc) : per_function(name, sc);
-                results.push_back(run(sc, decide, eval_seed, reward, true));
+                any_joint_policy policy = name == "dqn" ? checkpoint_policy(checkpoint, sc) : per_function_policy(name, sc);
+                results.push_back(run(sc, policy, eval_seed, reward, true));
                 const outcome& o = results.back();
                 csv_rows(csv, sc, name, o);
                 std::printf("| %s%s | %s | %.1f %% | %.3g | %.0f | %+.3f | %.1f %% |\n", sc.name.c_str(),
@@ -194,7 +195,7 @@ int main(int argc, char** argv) {
             plot_runs(out / (sc.name + ".svg"), sc, runs);
             frontiers.push_back({&sc, results[0], {}});
             for (const int target : {40, 50, 60, 70, 80, 90}) {
-                const outcome o = target == 70 ? results[1] : run(sc, per_function("hpa-" + std::to_string(target), sc), eval_seed, reward);
+                const outcome o = target == 70 ? results[1] : run(sc, per_function_policy("hpa-" + std::to_string(target), sc), eval_seed, reward);
                 frontiers.back().hpa.push_back({target, o.replica_seconds, o.violation_rate()});
             }
         }

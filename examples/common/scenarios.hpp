@@ -3,8 +3,9 @@
 // rlscale_evaluate and the SCARLET demo; not part of the installed library.
 #pragma once
 
-#include <rlscale/policy/policy.hpp>
-#include <rlscale/rl/train.hpp>
+#include <rlscale/core/control.hpp>
+#include <rlscale/policy/joint_policy.hpp>
+#include <rlscale/policy/registry.hpp>
 #include <rlscale/sim/sim.hpp>
 
 #include <algorithm>
@@ -127,64 +128,30 @@ inline double replica_capacity(const sim::function_profile& p) {
     return parallel / p.service.mean();
 }
 
-/// The CPU target of an "hpa" or "hpa-<percent>" policy name (70 for
-/// "hpa"), or 0 when `name` names no HPA. Throws config_error for a
-/// percentage outside 1..100.
-inline int hpa_target_of(std::string_view name) {
-    if (name == "hpa") return 70;
-    if (!name.starts_with("hpa-")) return 0;
-    const std::string digits(name.substr(4));
-    int target = 0;
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), target);
-    if (ec != std::errc{} || end != digits.data() + digits.size() || target < 1 || target > 100) {
-        throw config_error("policy", "\"" + std::string(name) + "\": the HPA's CPU target must be a whole percentage in 1..100");
-    }
-    return target;
-}
-
-/// A baseline policy for one function: hpa (CPU target 70 %), hpa-<percent>,
-/// kpa, ensure or static.
+/// A baseline policy for one function through the registry, with the
+/// settings an operator would choose for the simulated function: hpa (CPU
+/// target 70 %), hpa-<percent>, kpa and ensure at the concurrency a replica
+/// can actually sustain (its concurrency, or fewer under its CPU limit),
+/// static provisioned once for the peak rate at 70 % utilisation.
 inline any_policy baseline_policy(std::string_view name, const sim::function_config& f) {
-    if (const int target = hpa_target_of(name); target > 0) {
-        // CPU at the target share of request with the default behavior
-        // (scale up: no window, max of 4 pods and 100 % per 15 s; scale
-        // down: 300 s window, 100 % per 15 s)
-        hpa_config c = hpa_config::cpu_utilization(target);
-        c.behavior = hpa_behavior{};
-        return any_policy(hpa_policy(std::move(c)));
+    baseline_settings s;
+    s.container_concurrency = replica_capacity(f.profile) * f.profile.service.mean();
+    s.service_time_s = f.profile.service.mean();
+    double peak = 0;
+    for (const double r : f.load.rates()) peak = std::max(peak, r);
+    s.static_replicas = std::max(1, static_cast<int>(std::ceil(peak / replica_capacity(f.profile) / 0.7)));
+    try {
+        return make_baseline(name, s);
+    } catch (const config_error& e) {
+        throw config_error("policy", std::string(e.what()) + " or a checkpoint .json");
     }
-    if (name == "kpa") {
-        // The concurrency target a replica can actually sustain: its
-        // concurrency, or fewer under its CPU limit (as an operator would tune
-        // containerConcurrency for a CPU-limited service).
-        return any_policy(kpa_policy({.container_concurrency = replica_capacity(f.profile) * f.profile.service.mean()}));
-    }
-    if (name == "ensure") {
-        // R = λ / (replica capacity), written as λ·E[S]/parallelism
-        return any_policy(ensure_policy({.service_time_s = f.profile.service.mean(),
-                                         .concurrency = replica_capacity(f.profile) * f.profile.service.mean()}));
-    }
-    if (name == "static") {
-        // provisioned once for the peak rate at 70 % utilisation
-        double peak = 0;
-        for (const double r : f.load.rates()) peak = std::max(peak, r);
-        const double replicas = peak / replica_capacity(f.profile) / 0.7;
-        return any_policy(static_policy{.replicas = std::max(1, static_cast<int>(std::ceil(replicas)))});
-    }
-    throw config_error("policy", "unknown policy \"" + std::string(name) + "\" (hpa, hpa-<percent>, kpa, ensure, static, or a checkpoint .json)");
 }
 
-/// Decides every function of a scenario each tick: per-function policies,
-/// or one joint policy.
-using joint_decide = std::function<void(std::span<const function_metrics>, std::span<const scaling_state>, std::span<decision>)>;
-
-/// Per-function baselines as a joint decider.
-inline joint_decide per_function(std::string_view name, const scenario& sc) {
-    auto policies = std::make_shared<std::vector<any_policy>>();
-    for (const auto& f : sc.config.functions) policies->push_back(baseline_policy(name, f));
-    return [policies](std::span<const function_metrics> m, std::span<const scaling_state> s, std::span<decision> out) {
-        for (std::size_t f = 0; f < out.size(); ++f) out[f] = (*policies)[f].decide(m[f], s[f]);
-    };
+/// Per-function baselines as a joint policy.
+inline any_joint_policy per_function_policy(std::string_view name, const scenario& sc) {
+    std::vector<any_policy> policies;
+    for (const auto& f : sc.config.functions) policies.push_back(baseline_policy(name, f));
+    return any_joint_policy(per_function<any_policy>(std::move(policies)));
 }
 
 /// One function-tick of a run.
@@ -228,8 +195,8 @@ struct outcome {
 /// Runs `decide` through `sc` from one replica per function, every
 /// control_interval_s, scoring each tick with `score` (a reward over all
 /// functions). The same seed gives every policy the same requests.
-template <typename Score>
-outcome run(const scenario& sc, const joint_decide& decide, std::uint64_t seed, const Score& score, bool keep_ticks = false) {
+template <joint_policy Policy, typename Score>
+outcome run(const scenario& sc, Policy&& policy, std::uint64_t seed, const Score& score, bool keep_ticks = false) {
     sim::cluster sim(sc.config, seed);
     const std::size_t n = sim.function_count();
     std::vector<scaling_state> states = sc.states;
@@ -244,13 +211,13 @@ outcome run(const scenario& sc, const joint_decide& decide, std::uint64_t seed, 
         }
         o.reward_sum += score(std::span<const function_metrics>(m), std::span<const scaling_state>(states));
         o.reward_ticks += 1;
-        decide(m, states, d);
+        policy.decide(std::span<const function_metrics>(m), std::span<const scaling_state>(states), std::span<decision>(d));
         for (std::uint32_t f = 0; f < n; ++f) {
             sim.set_replicas(f, d[f].replicas);
             const scaling_state& s = states[f];
             if (m[f].arrivals > 0) {
                 o.ticks += 1;
-                if (rl::violates_slo(m[f], s)) o.violations += 1;
+                if (violates_slo(m[f], s)) o.violations += 1;
             }
             if (m[f].completions > 0) o.p99_ratios.push_back(m[f].latency.p99 / s.slo.latency_s);
             if (d[f].source != decision_source::policy) o.fallback_ticks += 1;
@@ -300,7 +267,7 @@ frontier_point hpa_at_budget(const scenario& sc, std::vector<frontier_point> swe
     if (above.target == 0) return above;
     while (below - above.target > 1) {
         const int mid = (above.target + below) / 2;
-        const outcome o = run(sc, per_function("hpa-" + std::to_string(mid), sc), seed, score);
+        const outcome o = run(sc, per_function_policy("hpa-" + std::to_string(mid), sc), seed, score);
         if (o.replica_seconds >= budget) {
             above = {mid, o.replica_seconds, o.violation_rate()};
         } else {

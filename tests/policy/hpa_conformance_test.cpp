@@ -633,10 +633,10 @@ grouped group_all(const std::vector<group_input>& in, bool cpu) {
     grouped g;
     for (const group_input& p : in) {
         switch (calc.group(p.pod, p.sample ? &*p.sample : nullptr, cpu, k_now)) {
-            case detail::pod_group::ready: ++g.ready; break;
-            case detail::pod_group::unready: ++g.unready; break;
-            case detail::pod_group::missing: ++g.missing; break;
-            case detail::pod_group::ignored: ++g.ignored; break;
+            case hpa::pod_group::ready: ++g.ready; break;
+            case hpa::pod_group::unready: ++g.unready; break;
+            case hpa::pod_group::missing: ++g.missing; break;
+            case hpa::pod_group::ignored: ++g.ignored; break;
         }
     }
     return g;

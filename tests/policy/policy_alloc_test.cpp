@@ -2,7 +2,7 @@
 // policy and for the composed and type-erased forms, over long runs whose
 // histories (HPA recommendations and scale events, KPA samples) wrap their
 // reserved capacity, with bad inputs mixed in.
-#include <rlscale/policy/downscale_stabilizer.hpp>
+#include <rlscale/core/downscale_stabilizer.hpp>
 #include <rlscale/policy/policy.hpp>
 
 #include "../alloc_counter.hpp"

@@ -1,5 +1,6 @@
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/rl/action_space.hpp>
 
 #include <doctest/doctest.h>
 
@@ -38,7 +39,7 @@ nn::mlp<float> preferring(std::int32_t best) {
     return net;
 }
 
-using scarlet_rl = rl_policy<scarlet_encoder, rl::joint_delta_actions>;
+using scarlet_rl = dqn_policy<scarlet_encoder, rl::joint_delta_actions>;
 
 scarlet_rl make_policy(const std::shared_ptr<rl::shared_network<float>>& w, guard_config g = {}) {
     std::vector<hpa_policy> fallbacks(3, hpa_policy(hpa_config::cpu_utilization(50)));
@@ -130,7 +131,7 @@ TEST_CASE("rl_policy rejects a network of the wrong shape and fallbacks of the w
 }
 
 TEST_CASE("a one-function rl_policy is a policy") {
-    using one = rl_policy<scarlet_encoder, rl::factored_delta_actions>;
+    using one = dqn_policy<scarlet_encoder, rl::factored_delta_actions>;
     static_assert(policy<one>);
     nn::mlp<float> net({5, 3});
     net.parameters().setZero();

@@ -16,6 +16,27 @@ std::vector<scaling_state> states(std::initializer_list<int> replicas) {
     for (const int r : replicas) s.push_back({.replicas = r, .min_replicas = 1, .max_replicas = 10});
     return s;
 }
+
+/// The replica counts `a` maps `heads` to, through the one action-map
+/// signature; checks that a replica map leaves the limits unset.
+template <std::size_t N, typename A>
+std::array<int, N> replicas_of(const A& a, std::span<const std::int32_t> heads, std::span<const function_metrics> m,
+                               std::span<const scaling_state> s) {
+    std::array<scaling_target, N> t{};
+    a.targets(heads, m, s, t);
+    std::array<int, N> out{};
+    for (std::size_t f = 0; f < N; ++f) {
+        out[f] = t[f].replicas;
+        CHECK(std::isnan(t[f].cpu_limit));
+        CHECK(std::isnan(t[f].memory_limit_mb));
+    }
+    return out;
+}
+template <std::size_t N, typename A>
+std::array<int, N> replicas_of(const A& a, std::span<const std::int32_t> heads, std::span<const scaling_state> s) {
+    const std::array<function_metrics, N> m{};
+    return replicas_of<N>(a, heads, m, s);
+}
 }  // namespace
 
 TEST_CASE("joint delta actions: 3^N outputs, each function's base-3 digit") {
@@ -25,15 +46,12 @@ TEST_CASE("joint delta actions: 3^N outputs, each function's base-3 digit") {
     // index 0 = all -1, 13 = all 0 (1 + 3 + 9), 26 = all +1, 5 = digits (2, 1, 0) = (+1, 0, -1)
     const auto s = states({4, 4, 4});
     std::array<int, 3> out{};
-    std::array<double, 3> env{};
     const std::array<std::pair<std::int32_t, std::array<int, 3>>, 4> cases{{{0, {3, 3, 3}}, {13, {4, 4, 4}}, {26, {5, 5, 5}}, {5, {5, 4, 3}}}};
     for (const auto& [index, expected] : cases) {
         CAPTURE(index);
         const std::array<std::int32_t, 1> h{index};
-        a.replicas(h, s, out);
+        out = replicas_of<3>(a, h, s);
         CHECK(out == expected);
-        a.env_values(h, env);
-        for (std::size_t f = 0; f < 3; ++f) CHECK(env[f] == expected[f] - 4);
         std::array<std::int32_t, 1> back{};
         a.heads_for(s, out, back);
         CHECK(back[0] == index);
@@ -42,7 +60,7 @@ TEST_CASE("joint delta actions: 3^N outputs, each function's base-3 digit") {
     std::set<std::array<int, 3>> seen;
     for (std::int32_t i = 0; i < 27; ++i) {
         const std::array<std::int32_t, 1> h{i};
-        a.replicas(h, s, out);
+        out = replicas_of<3>(a, h, s);
         seen.insert(out);
     }
     CHECK(seen.size() == 27);
@@ -57,7 +75,7 @@ TEST_CASE("joint delta actions over a wider delta set") {
     // index 4 + 5 * 1 = 9: function 0 takes deltas[4] = +4, function 1 deltas[1] = -1
     const std::array<std::int32_t, 1> h{9};
     std::array<int, 2> out{};
-    a.replicas(h, s, out);
+    out = replicas_of<2>(a, h, s);
     CHECK(out == std::array<int, 2>{9, 4});
     std::array<std::int32_t, 1> back{};
     const std::array<int, 2> targets{8, 2};  // +3 is nearest to +4, -3 nearest to -2
@@ -72,7 +90,7 @@ TEST_CASE("factored delta actions: one head of three per function") {
     const auto s = states({1, 2, 3, 4});
     const std::array<std::int32_t, 4> h{0, 1, 2, 0};
     std::array<int, 4> out{};
-    a.replicas(h, s, out);
+    out = replicas_of<4>(a, h, s);
     CHECK(out == std::array<int, 4>{0, 2, 4, 3});
     std::array<std::int32_t, 4> back{};
     const std::array<int, 4> targets{0, 9, 3, 1};
@@ -87,7 +105,7 @@ TEST_CASE("replica count actions: min + index per function") {
     const auto s = states({3, 3});
     const std::array<std::int32_t, 2> h{0, 7};
     std::array<int, 2> out{};
-    a.replicas(h, s, out);
+    out = replicas_of<2>(a, h, s);
     CHECK(out == std::array<int, 2>{1, 8});
     std::array<std::int32_t, 2> back{};
     const std::array<int, 2> targets{20, 0};
@@ -146,18 +164,17 @@ TEST_CASE("utilization target actions: one head per function, hold first, target
     const std::array<function_metrics, 2> m{busy(4, 0.8, 100, 100), busy(6, 0.4, 100, 100)};
     std::array<int, 2> out{};
     const std::array<std::int32_t, 2> hold_and_half{0, 1};
-    replica_targets(a, hold_and_half, m, s, out);
+    out = replicas_of<2>(a, hold_and_half, m, s);
     CHECK(out == std::array<int, 2>{4, 5});  // hold; ceil(6 · 0.4 / 0.5) = 5
     const std::array<std::int32_t, 2> both_08{2, 2};
-    a.replicas(both_08, m, s, out);
+    out = replicas_of<2>(a, both_08, m, s);
     CHECK(out == std::array<int, 2>{4, 3});
 
     const utilization_target_actions no_hold(1, {0.6}, false);
     CHECK(no_hold.layout().actions_per_head == 1);
     CHECK(no_hold.target(0) == 0.6);
-    static_assert(metric_action_map<utilization_target_actions>);
-    static_assert(!state_action_map<utilization_target_actions>);
-    static_assert(state_action_map<joint_delta_actions>);
+    static_assert(discrete_action_map<utilization_target_actions>);
+    static_assert(!continuous_action_map<utilization_target_actions>);
 }
 
 TEST_CASE("utilization target actions refuse bad targets, naming the field") {

@@ -3,6 +3,7 @@
 // weights, greedy_agent::act and rl_policy::decide.
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/rl/action_space.hpp>
 #include <rlscale/rl/dqn.hpp>
 #include <rlscale/rl/shared_network.hpp>
 
@@ -77,7 +78,7 @@ TEST_CASE("replay push and sample, and dqn explore, observe and update allocate 
 TEST_CASE("publishing weights, greedy_agent act and rl_policy decide allocate nothing") {
     auto [net, weights] = published_network({15, 128, 128, 27}, 1);
     rl::greedy_agent agent(weights);
-    rl_policy<scarlet_encoder, rl::joint_delta_actions> policy(weights, scarlet_encoder{}, rl::joint_delta_actions(3),
+    dqn_policy<scarlet_encoder, rl::joint_delta_actions> policy(weights, scarlet_encoder{}, rl::joint_delta_actions(3),
                                                                 std::vector<hpa_policy>(3, hpa_policy(hpa_config::cpu_utilization(70))));
     std::array<function_metrics, 3> m = three_functions();
     std::array<scaling_state, 3> s{};
@@ -102,7 +103,7 @@ TEST_CASE("publishing weights, greedy_agent act and rl_policy decide allocate no
 
 TEST_CASE("rl_policy with utilisation-target actions, served int8, decides without allocating") {
     auto [net, weights] = published_network({15, 128, 128, 15}, 2);
-    rl_policy<scarlet_encoder, rl::utilization_target_actions> policy(
+    dqn_policy<scarlet_encoder, rl::utilization_target_actions> policy(
         weights, scarlet_encoder{}, rl::utilization_target_actions(3, {0.55, 0.7, 0.85, 0.95}),
         std::vector<hpa_policy>(3, hpa_policy(hpa_config::cpu_utilization(70))));
     std::array<function_metrics, 3> m = three_functions();

@@ -1,4 +1,4 @@
-// End to end on the simulator: a DQN trained with train_dqn on one function
+// End to end on the simulator: a DQN trained with rl::train on one function
 // holds its SLO and beats a random policy; a checkpoint of it reproduces its
 // decisions through rl_policy.
 #include <rlscale/encode/scarlet_encoder.hpp>
@@ -6,6 +6,8 @@
 #include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/reward/replica_cost.hpp>
 #include <rlscale/reward/scarlet_reward.hpp>
+#include <rlscale/rl/action_space.hpp>
+#include <rlscale/rl/dqn.hpp>
 #include <rlscale/rl/train.hpp>
 #include <rlscale/sim/env.hpp>
 
@@ -67,13 +69,13 @@ scores evaluate(Choose&& choose) {
     double reward = 0;
     for (int t = 0; t < 240; ++t) {
         const std::array<std::int32_t, 1> head{choose(std::span<const float>(o), env.states())};
-        std::array<int, 1> target{};
-        actions.replicas(head, env.states(), target);
-        const std::array<double, 1> a{static_cast<double>(std::clamp(target[0], 1, 10))};
+        std::array<scaling_target, 1> target{};
+        actions.targets(head, env.metrics(), env.states(), target);
+        const std::array<double, 1> a{static_cast<double>(std::clamp(target[0].replicas, 1, 10))};
         const auto r = env.step(a);
         if (r.info[0].arrivals > 0) {
             ticks += 1;
-            if (rl::violates_slo(r.info[0], env.states()[0])) violations += 1;
+            if (violates_slo(r.info[0], env.states()[0])) violations += 1;
         }
         reward += r.reward;
         o.assign(r.observation.begin(), r.observation.end());
@@ -92,7 +94,7 @@ TEST_CASE("a DQN trained on one simulated function holds its SLO and beats a ran
     const rl::joint_delta_actions actions(1);
     rl::dqn<float> agent(env.observation_size(), actions.layout(), small_config(), 7);
     int reports = 0;
-    const rl::train_report last = rl::train_dqn(env, agent, actions, {.steps = 3000, .seed = 5, .report_every = 1000},
+    const rl::train_report last = rl::train(env, agent, actions, {.steps = 3000, .seed = 5, .report_every = 1000},
                                                 [&](const rl::train_report& r) {
                                                     ++reports;
                                                     MESSAGE(rl::format_report(r));
@@ -121,7 +123,7 @@ TEST_CASE("a DQN trained on one simulated function holds its SLO and beats a ran
     nn::save_checkpoint(path, agent.online(), agent.optimizer());
     auto weights = std::make_shared<rl::shared_network<float>>(agent.online());
     weights->load(path);
-    rl_policy<scarlet_encoder, rl::joint_delta_actions> served(weights, scarlet_encoder{}, actions, std::vector<hpa_policy>(1),
+    dqn_policy<scarlet_encoder, rl::joint_delta_actions> served(weights, scarlet_encoder{}, actions, std::vector<hpa_policy>(1),
                                                                {.max_step_up = 1, .max_step_down = 1});
     env_t probe = make_env();
     (void)probe.reset(42);
@@ -134,11 +136,11 @@ TEST_CASE("a DQN trained on one simulated function holds its SLO and beats a ran
         const scaling_state s = probe.states()[0];
         std::array<std::int32_t, 1> h{};
         agent.greedy(o, h);
-        std::array<int, 1> target{};
-        actions.replicas(h, probe.states(), target);
+        std::array<scaling_target, 1> target{};
+        actions.targets(h, probe.metrics(), probe.states(), target);
         const decision d = served.decide(m, s);
         CHECK(d.source == decision_source::policy);
-        same += d.replicas == std::clamp(target[0], 1, 10) ? 1 : 0;
+        same += d.replicas == std::clamp(target[0].replicas, 1, 10) ? 1 : 0;
         a[0] = d.replicas;
         r = probe.step(a);
     }

@@ -3,6 +3,7 @@
 // publishes new weights and loads checkpoints, rejected ones included.
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/rl/action_space.hpp>
 
 #include <doctest/doctest.h>
 
@@ -49,7 +50,7 @@ TEST_CASE("deciding on many threads while the weights are replaced") {
     for (int t = 0; t < 3; ++t) {
         loops.emplace_back([&, t] {
             std::vector<hpa_policy> fallbacks(3, hpa_policy(hpa_config::cpu_utilization(50)));
-            rl_policy<scarlet_encoder, rl::joint_delta_actions> p(weights, scarlet_encoder{}, rl::joint_delta_actions(3),
+            dqn_policy<scarlet_encoder, rl::joint_delta_actions> p(weights, scarlet_encoder{}, rl::joint_delta_actions(3),
                                                                   std::move(fallbacks));
             rl::greedy_agent agent(weights);
             const std::array<function_metrics, 3> m{healthy(), healthy(), healthy()};

@@ -1,6 +1,6 @@
 #include "test_server.hpp"
 
-#include <rlscale/policy/input_check.hpp>
+#include <rlscale/core/control.hpp>
 #include <rlscale/prometheus/metrics_source.hpp>
 
 #include <doctest/doctest.h>

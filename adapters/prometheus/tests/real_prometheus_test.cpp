@@ -6,7 +6,7 @@
 
 #include "real_prometheus.hpp"
 
-#include <rlscale/policy/input_check.hpp>
+#include <rlscale/core/control.hpp>
 #include <rlscale/prometheus/client.hpp>
 #include <rlscale/prometheus/metrics_source.hpp>
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string_view>
 
 namespace rlscale {
@@ -60,5 +61,29 @@ struct encode_status {
     }
     explicit constexpr operator bool() const noexcept { return ok; }
 };
+
+/// What a learned policy's action map asks of one function: a replica count
+/// and, for multidimensional maps, per-replica limits (NaN: leave as is).
+struct scaling_target {
+    int replicas = 0;                                                  ///< replicas to run
+    double cpu_limit = std::numeric_limits<double>::quiet_NaN();       ///< CPU limit of one replica, cores (NaN = unchanged)
+    double memory_limit_mb = std::numeric_limits<double>::quiet_NaN();  ///< memory limit of one replica, MB (NaN = unchanged)
+};
+
+/// What an actor reports with its action values.
+enum class act_status : std::uint8_t {
+    ok,          ///< the action values are written and usable
+    no_weights,  ///< nothing published yet: the fallback decides
+    not_finite,  ///< the network's output was not finite: the fallback decides
+};
+
+[[nodiscard]] constexpr std::string_view to_string(act_status s) noexcept {
+    switch (s) {
+        case act_status::ok: return "ok";
+        case act_status::no_weights: return "no weights published";
+        case act_status::not_finite: return "network output not finite";
+    }
+    return "not finite";
+}
 
 }  // namespace rlscale

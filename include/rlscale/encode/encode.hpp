@@ -5,6 +5,7 @@
 
 #include <rlscale/encode/firm_encoder.hpp>
 #include <rlscale/encode/polimi_encoder.hpp>
+#include <rlscale/encode/relative_scarlet_encoder.hpp>
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
 #include <rlscale/encode/simppo_global_state.hpp>

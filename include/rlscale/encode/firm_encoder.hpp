@@ -9,7 +9,7 @@
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/encode/detail/arrival_history.hpp>
-#include <rlscale/encode/detail/features.hpp>
+#include <rlscale/core/detail/features.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
 
 #include <array>
@@ -123,6 +123,6 @@ private:
     firm_encoder_config config_;               ///< normalisation bounds
 };
 
-static_assert(encoder<firm_encoder>);
+static_assert(function_encoder<firm_encoder>);
 
 }  // namespace rlscale

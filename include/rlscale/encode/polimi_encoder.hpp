@@ -9,7 +9,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
-#include <rlscale/encode/detail/features.hpp>
+#include <rlscale/core/detail/features.hpp>
 
 #include <algorithm>
 #include <array>

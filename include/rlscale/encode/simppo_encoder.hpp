@@ -8,7 +8,7 @@
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/encode/detail/arrival_history.hpp>
-#include <rlscale/encode/detail/features.hpp>
+#include <rlscale/core/detail/features.hpp>
 
 #include <algorithm>
 #include <array>
@@ -143,6 +143,6 @@ private:
     simppo_state_config config_;               ///< normalisation bounds
 };
 
-static_assert(encoder<simppo_encoder>);
+static_assert(function_encoder<simppo_encoder>);
 
 }  // namespace rlscale

@@ -6,7 +6,7 @@
 
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
-#include <rlscale/encode/detail/features.hpp>
+#include <rlscale/core/detail/features.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
 
 #include <array>

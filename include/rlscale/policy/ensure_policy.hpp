@@ -2,7 +2,7 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
-#include <rlscale/policy/input_check.hpp>
+#include <rlscale/core/control.hpp>
 
 #include <cmath>
 #include <string>

@@ -9,7 +9,7 @@
 #include <rlscale/policy/ensure_policy.hpp>
 #include <rlscale/policy/guarded.hpp>
 #include <rlscale/policy/hpa_policy.hpp>
-#include <rlscale/policy/input_check.hpp>
+#include <rlscale/core/control.hpp>
 #include <rlscale/policy/kpa_policy.hpp>
 #include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/policy/static_policy.hpp>

@@ -1,95 +1,114 @@
 #pragma once
 
 #include <rlscale/core/concepts.hpp>
+#include <rlscale/core/control.hpp>
+#include <rlscale/core/downscale_stabilizer.hpp>
 #include <rlscale/core/error.hpp>
-#include <rlscale/nn/quantized_mlp.hpp>
 #include <rlscale/policy/guarded.hpp>
 #include <rlscale/policy/hpa_policy.hpp>
-#include <rlscale/policy/input_check.hpp>
-#include <rlscale/rl/action_space.hpp>
-#include <rlscale/rl/dqn.hpp>
+#include <rlscale/rl/actors.hpp>
 #include <rlscale/rl/shared_network.hpp>
 
-#include <Eigen/Core>
-
 #include <algorithm>
-#include <cmath>
-#include <cstdint>
+#include <concepts>
+#include <cstddef>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace rlscale {
 
-/// A learned Q-network served greedily as a scaling policy: encoder, network,
-/// action map, guard and fallback.
+/// A learned policy of any algorithm: encoder, actor, action map, guard,
+/// stabiliser and fallback, deciding all its functions each tick.
 ///
-/// Each tick, every function's metrics go through `Encoder` into one
-/// observation (functions concatenated in order); the current published
-/// network scores the actions; the greedy action of each head becomes replica
-/// targets through `Actions`; the guard clamps each to [min, max] and to the
-/// per-tick step limits. The fallback (by default the Kubernetes HPA, one per
-/// function) decides instead, under the same guard, when no weights are
-/// published yet, when a function's metrics fail check_metrics or the
-/// encoder, or when the network's output is not finite.
+/// Each tick, every function's metrics go through `Encoder` (told which
+/// function it encodes) into one observation, functions concatenated in
+/// order; `Actor` (greedy over Q heads, greedy or sampled over logits, or
+/// μ(s)) turns it into action values; `Actions` turns those into each
+/// function's target; the guard clamps each to [min, max] and to the
+/// per-tick step limits, and an optional scale-down stabiliser (the HPA's
+/// window, in ticks) keeps what the last `downscale_window` ticks needed.
+/// The fallback (by default the Kubernetes HPA, one per function) decides
+/// instead, under the same guard, when no weights are published yet, when
+/// any function's metrics fail check_metrics or the encoder, or when the
+/// actor's output is not finite. Every function is encoded every tick, so
+/// one refused function never shifts another's history.
 ///
 /// Deciding is noexcept and allocates nothing. The weights live in a
-/// rl::shared_network that a trainer (or a checkpoint load) may update
-/// while decisions run: each rl_policy reads one consistent snapshot per
-/// tick. One rl_policy per control loop; many may share one shared_network.
-template <encoder Encoder, rl::action_map Actions, policy Fallback = hpa_policy>
+/// rl::shared_network that a learner (or a checkpoint load) may update
+/// while decisions run: the actor reads one consistent snapshot per tick.
+/// One rl_policy per control loop; many may share one shared_network.
+template <encoder Encoder, actor Actor, action_map Actions, policy Fallback = hpa_policy>
+    requires std::same_as<typename Actor::value_type, typename Actions::value_type>
 class rl_policy {
 public:
-    using network = nn::mlp<float>;
+    using value_type = typename Actor::value_type;
 
-    /// Throws config_error when the network's shape does not match the
+    /// Throws config_error when the actor's shape does not match the
     /// encoder and action map, or the fallbacks are not one per function.
-    rl_policy(std::shared_ptr<rl::shared_network<float>> weights, Encoder encoder, Actions actions,
-              std::vector<Fallback> fallbacks, guard_config limits = {})
-        : weights_(std::move(weights)),
-          encoder_(std::move(encoder)),
+    rl_policy(Encoder encoder, Actor actor, Actions actions, std::vector<Fallback> fallbacks, guard_config limits = {},
+              std::size_t downscale_window = 0)
+        : encoder_(std::move(encoder)),
+          actor_(std::move(actor)),
           actions_(std::move(actions)),
           fallbacks_(std::move(fallbacks)),
           guard_((limits.validate(), limits)),
-          functions_(actions_.functions()) {
-        if (!weights_) throw config_error("rl_policy.weights", "must not be null");
-        const auto& layout = weights_->layout();
+          functions_(actions_.functions()),
+          stabilizer_(functions_, downscale_window) {
         const std::size_t in = functions_ * encoder_.size();
-        if (static_cast<std::size_t>(layout.layers().front().in) != in) {
-            throw config_error("rl_policy.weights", "network takes " + std::to_string(layout.layers().front().in) +
-                                                       " inputs, the encoder gives " + std::to_string(in) + " for " +
-                                                       std::to_string(functions_) + " functions");
+        if (actor_.input_size() != in) {
+            throw config_error("rl_policy.actor", "takes " + std::to_string(actor_.input_size()) + " inputs, the encoder gives " +
+                                                      std::to_string(in) + " for " + std::to_string(functions_) + " functions");
         }
-        if (static_cast<std::size_t>(layout.layers().back().out) != actions_.layout().outputs()) {
-            throw config_error("rl_policy.weights", "network has " + std::to_string(layout.layers().back().out) +
-                                                       " outputs, the action map needs " +
-                                                       std::to_string(actions_.layout().outputs()));
+        if (actor_.output_size() != actions_.width()) {
+            throw config_error("rl_policy.actor", "gives " + std::to_string(actor_.output_size()) +
+                                                      " action values, the action map reads " + std::to_string(actions_.width()));
         }
         if (fallbacks_.size() != functions_) {
             throw config_error("rl_policy.fallbacks", "needs one per function (" + std::to_string(functions_) + "), got " +
                                                           std::to_string(fallbacks_.size()));
         }
         observation_.resize(in);
-        heads_.resize(actions_.layout().heads);
+        values_.resize(actions_.width());
         targets_.resize(functions_);
-        buffer_ = std::make_unique<network::inference_buffer>(network(layout.layers()));
     }
 
+    /// The greedy DQN form: `weights` served by rl::greedy_q_actor laid
+    /// out as the discrete action map's heads.
+    rl_policy(std::shared_ptr<rl::shared_network<float>> weights, Encoder encoder, Actions actions, std::vector<Fallback> fallbacks,
+              guard_config limits = {}, std::size_t downscale_window = 0)
+        requires std::same_as<Actor, rl::greedy_q_actor> && discrete_action_map<Actions>
+        : rl_policy(std::move(encoder), rl::greedy_q_actor(checked(std::move(weights)), actions.layout()), std::move(actions),
+                    std::move(fallbacks), limits, downscale_window) {}
+
     [[nodiscard]] std::size_t functions() const noexcept { return functions_; }
-    /// Ready when the fallback can decide; whether the network serves is weights_ready().
+    /// Ready when the fallback can decide; whether the actor serves is weights_ready().
     [[nodiscard]] bool ready() const noexcept {
         return std::all_of(fallbacks_.begin(), fallbacks_.end(), [](const Fallback& f) { return f.ready(); });
     }
-    [[nodiscard]] bool weights_ready() const noexcept { return weights_->ready(); }
-    [[nodiscard]] rl::shared_network<float>& weights() noexcept { return *weights_; }
+    [[nodiscard]] bool weights_ready() const noexcept
+        requires requires(const Actor& a) { a.weights().ready(); }
+    {
+        return actor_.weights().ready();
+    }
+    [[nodiscard]] rl::shared_network<float>& weights() noexcept
+        requires requires(const Actor& a) { a.weights(); }
+    {
+        return actor_.weights();
+    }
     [[nodiscard]] Fallback& fallback(std::size_t f) noexcept { return fallbacks_[f]; }
     [[nodiscard]] const Encoder& encoder_in_use() const noexcept { return encoder_; }
+    [[nodiscard]] Actor& actor() noexcept { return actor_; }
     [[nodiscard]] const Actions& actions() const noexcept { return actions_; }
+    [[nodiscard]] const guard_config& guard() const noexcept { return guard_; }
+    [[nodiscard]] std::size_t downscale_window() const noexcept { return stabilizer_.window(); }
 
     /// Decides every function's replicas for one tick: `m`, `s` and `out`
-    /// hold one entry per function. Short spans hold every function.
+    /// hold one entry per function. Spans of the wrong length hold every
+    /// function they cover.
     void decide(std::span<const function_metrics> m, std::span<const scaling_state> s, std::span<decision> out) noexcept {
         if (m.size() != functions_ || s.size() != functions_ || out.size() != functions_) {
             for (std::size_t f = 0; f < std::min(s.size(), out.size()); ++f) out[f] = hold(s[f], "rl: wrong number of functions");
@@ -99,11 +118,15 @@ public:
         for (std::size_t f = 0; f < functions_; ++f) {
             decision d;
             if (why == nullptr) {
-                d = {.replicas = targets_[f], .source = decision_source::policy, .reason = "rl: greedy"};
+                d = {.replicas = targets_[f].replicas, .source = decision_source::policy, .reason = "rl: learned"};
             } else {
                 d = fallback_decision(f, m[f], s[f], why);
             }
-            out[f] = apply_guard(d, s[f], guard_);
+            d = apply_guard(d, s[f], guard_);
+            // The stabilised target lies between the guarded target and the
+            // current count, so the step limits still hold; bounds are reapplied.
+            if (stabilizer_.window() > 0) d.replicas = replica_bounds::of(s[f]).clamp(stabilizer_.apply(f, s[f].replicas, d.replicas));
+            out[f] = d;
         }
     }
 
@@ -116,52 +139,54 @@ public:
         return d;
     }
 
-    /// Serves from an int8 copy of the weights (nn::quantized_mlp: about 4×
-    /// faster per decision, and the greedy action agrees with the float
-    /// network's on about 99 % of inputs; docs/benchmarks.md). The copy is
-    /// re-quantized, without allocating, on the first decision after each
-    /// publish. Allocates the copy here, so call it before deciding.
-    void serve_int8() {
-        if (!weights_->ready()) throw config_error("rl_policy.serve_int8", "needs published weights to size the int8 copy");
-        const auto snapshot = weights_->acquire();
-        quantized_ = std::make_unique<nn::quantized_mlp>(*snapshot.operator->());
-        quantized_buffer_ = std::make_unique<nn::quantized_mlp::inference_buffer>(*quantized_);
-        quantized_version_ = 0;
+    /// Serves the Q network from an int8 copy (rl::greedy_q_actor::serve_int8).
+    void serve_int8()
+        requires std::same_as<Actor, rl::greedy_q_actor>
+    {
+        actor_.serve_int8();
     }
-    [[nodiscard]] bool serves_int8() const noexcept { return quantized_ != nullptr; }
+    [[nodiscard]] bool serves_int8() const noexcept
+        requires std::same_as<Actor, rl::greedy_q_actor>
+    {
+        return actor_.serves_int8();
+    }
 
-    /// The greedy head indices of the last tick the network decided.
-    [[nodiscard]] std::span<const std::int32_t> last_heads() const noexcept { return heads_; }
+    /// The actor's action values of the last tick it decided.
+    [[nodiscard]] std::span<const value_type> last_values() const noexcept { return values_; }
+    /// The greedy head indices of the last tick the network decided (discrete actors).
+    [[nodiscard]] std::span<const value_type> last_heads() const noexcept { return values_; }
+    /// The observation of the last tick (zeros where a function was refused).
+    [[nodiscard]] std::span<const float> last_observation() const noexcept { return observation_; }
 
 private:
-    /// Encodes, scores and maps to replica targets; nullptr on success, else why not.
+    static std::shared_ptr<rl::shared_network<float>> checked(std::shared_ptr<rl::shared_network<float>> w) {
+        if (!w) throw config_error("rl_policy.weights", "must not be null");
+        return w;
+    }
+
+    /// Encodes, acts and maps to targets; nullptr on success, else why not.
     const char* learned(std::span<const function_metrics> m, std::span<const scaling_state> s) noexcept {
-        if (!weights_->ready()) return "rl: no weights published, fallback";
         const std::size_t width = encoder_.size();
+        const char* why = nullptr;
         for (std::size_t f = 0; f < functions_; ++f) {
-            if (!check_metrics(m[f])) return "rl: invalid metrics, fallback";
             const std::span<float> slice(observation_.data() + f * width, width);
-            if (!encoder_.encode(m[f], s[f], slice)) return "rl: encoder refused the metrics, fallback";
-        }
-        const Eigen::Map<const Eigen::VectorXf> x(observation_.data(), static_cast<Eigen::Index>(observation_.size()));
-        if (quantized_) {
-            // The version is read before the snapshot: a publish in between
-            // leaves the copy newer than recorded, and it is redone next tick.
-            if (const std::uint64_t v = weights_->version(); v != quantized_version_) {
-                const auto snapshot = weights_->acquire();
-                quantized_->quantize_from(*snapshot.operator->());
-                quantized_version_ = v;
+            if (!check_metrics(m[f])) {
+                std::fill(slice.begin(), slice.end(), 0.0F);
+                if (why == nullptr) why = "rl: invalid metrics, fallback";
+                continue;
             }
-            const auto q = quantized_->forward(x, *quantized_buffer_);
-            if (!q.allFinite()) return "rl: network output not finite, fallback";
-            rl::argmax_per_head(q, actions_.layout(), heads_);
-        } else {
-            const auto snapshot = weights_->acquire();
-            const auto q = snapshot->forward(x, *buffer_);
-            if (!q.allFinite()) return "rl: network output not finite, fallback";
-            rl::argmax_per_head(q, actions_.layout(), heads_);
+            if (!encode_function(encoder_, f, m[f], s[f], slice)) {
+                std::fill(slice.begin(), slice.end(), 0.0F);
+                if (why == nullptr) why = "rl: encoder refused the metrics, fallback";
+            }
         }
-        rl::replica_targets(actions_, heads_, m, s, targets_);
+        if (why != nullptr) return why;
+        switch (actor_.act(observation_, values_)) {
+            case act_status::ok: break;
+            case act_status::no_weights: return "rl: no weights published, fallback";
+            case act_status::not_finite: return "rl: network output not finite, fallback";
+        }
+        actions_.targets(values_, m, s, targets_);
         return nullptr;
     }
 
@@ -175,19 +200,20 @@ private:
         return d;
     }
 
-    std::shared_ptr<rl::shared_network<float>> weights_;
     Encoder encoder_;
+    Actor actor_;
     Actions actions_;
     std::vector<Fallback> fallbacks_;
     guard_config guard_;
     std::size_t functions_;
+    downscale_stabilizer stabilizer_;
     std::vector<float> observation_;
-    std::vector<std::int32_t> heads_;
-    std::vector<int> targets_;
-    std::unique_ptr<network::inference_buffer> buffer_;
-    std::unique_ptr<nn::quantized_mlp> quantized_;
-    std::unique_ptr<nn::quantized_mlp::inference_buffer> quantized_buffer_;
-    std::uint64_t quantized_version_ = 0;
+    std::vector<value_type> values_;
+    std::vector<scaling_target> targets_;
 };
+
+/// A learned DQN policy: greedy over the Q heads of published weights.
+template <encoder Encoder, discrete_action_map Actions, policy Fallback = hpa_policy>
+using dqn_policy = rl_policy<Encoder, rl::greedy_q_actor, Actions, Fallback>;
 
 }  // namespace rlscale

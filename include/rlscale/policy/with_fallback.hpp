@@ -1,7 +1,7 @@
 #pragma once
 
 #include <rlscale/core/concepts.hpp>
-#include <rlscale/policy/input_check.hpp>
+#include <rlscale/core/control.hpp>
 
 #include <utility>
 

@@ -3,69 +3,30 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
-#include <rlscale/rl/dqn.hpp>
+#include <rlscale/core/concepts.hpp>
+#include <rlscale/core/saturating.hpp>
+#include <rlscale/rl/q_layout.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <span>
-#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace rlscale::rl {
 
-/// An action map whose replica targets follow from the head indices and the
-/// scaling states alone (the delta and replica-count maps).
-template <typename A>
-concept state_action_map = requires(const A& a, std::span<const std::int32_t> heads, std::span<const scaling_state> states,
-                                    std::span<int> replicas) {
-    { a.replicas(heads, states, replicas) } noexcept;
-};
-
-/// An action map whose replica targets also read the metrics the agent
-/// observed (the utilisation-target map).
-template <typename A>
-concept metric_action_map = requires(const A& a, std::span<const std::int32_t> heads, std::span<const function_metrics> metrics,
-                                     std::span<const scaling_state> states, std::span<int> replicas) {
-    { a.replicas(heads, metrics, states, replicas) } noexcept;
-};
-
-/// Maps a discrete agent's output (one index per head of a q_layout) to
-/// per-function replica targets, from the scaling states or, for a
-/// metric_action_map, from the metrics and the states; `replica_targets`
-/// calls whichever the map has.
-template <typename A>
-concept action_map = requires(const A& a) {
-    { a.layout() } noexcept -> std::same_as<q_layout>;
-    { a.functions() } noexcept -> std::convertible_to<std::size_t>;
-} && (state_action_map<A> || metric_action_map<A>);
-
-/// Replica targets for head indices `heads`, given each function's last
-/// metrics and scaling state (one entry per function in `metrics`, `states`
-/// and `out`).
-template <action_map A>
-void replica_targets(const A& a, std::span<const std::int32_t> heads, std::span<const function_metrics> metrics,
-                     std::span<const scaling_state> states, std::span<int> out) noexcept {
-    if constexpr (metric_action_map<A>) {
-        a.replicas(heads, metrics, states, out);
-    } else {
-        a.replicas(heads, states, out);
-    }
-}
-
-namespace detail {
-inline int add_saturating(int a, int b) noexcept {
-    const long long r = static_cast<long long>(a) + b;
-    if (r > std::numeric_limits<int>::max()) return std::numeric_limits<int>::max();
-    if (r < std::numeric_limits<int>::min()) return std::numeric_limits<int>::min();
-    return static_cast<int>(r);
-}
-}  // namespace detail
+/// Discrete action maps: each reads one action index per head of its
+/// layout() (the greedy or sampled choice of a Q network or a categorical
+/// policy) and writes one scaling_target per function through `targets`,
+/// the signature the action_map concept checks. `heads_for` goes the other
+/// way (the indices that reach given replica counts), for learning from
+/// another policy's decisions.
 
 namespace detail {
 /// Validated replica deltas: non-empty, distinct, within ±1000.
@@ -105,6 +66,7 @@ inline std::int32_t nearest_delta(const std::vector<int>& deltas, int from, int 
 /// names (§6.2); k^N ≤ 4096 here.
 class joint_delta_actions {
 public:
+    using value_type = std::int32_t;  ///< one action index per head
     explicit joint_delta_actions(std::size_t functions, std::vector<int> deltas = {-1, 0, 1})
         : functions_(functions), deltas_(detail::checked_deltas("joint_delta_actions.deltas", std::move(deltas))) {
         if (functions < 1) throw config_error("joint_delta_actions.functions", "must be >= 1, got 0");
@@ -120,6 +82,7 @@ public:
     }
     [[nodiscard]] q_layout layout() const noexcept { return {.heads = 1, .actions_per_head = count_}; }
     [[nodiscard]] std::size_t functions() const noexcept { return functions_; }
+    [[nodiscard]] std::size_t width() const noexcept { return layout().heads; }
     [[nodiscard]] const std::vector<int>& deltas() const noexcept { return deltas_; }
 
     /// Replica change of function `f` under joint index `index`.
@@ -128,11 +91,9 @@ public:
         for (std::size_t k = 0; k < f; ++k) i /= deltas_.size();
         return deltas_[i % deltas_.size()];
     }
-    void replicas(std::span<const std::int32_t> heads, std::span<const scaling_state> states, std::span<int> out) const noexcept {
-        for (std::size_t f = 0; f < functions_; ++f) out[f] = detail::add_saturating(states[f].replicas, delta(heads[0], f));
-    }
-    void env_values(std::span<const std::int32_t> heads, std::span<double> out) const noexcept {
-        for (std::size_t f = 0; f < functions_; ++f) out[f] = delta(heads[0], f);
+    void targets(std::span<const std::int32_t> heads, std::span<const function_metrics> /*metrics*/,
+                 std::span<const scaling_state> states, std::span<scaling_target> out) const noexcept {
+        for (std::size_t f = 0; f < functions_; ++f) out[f] = {.replicas = saturating_add(states[f].replicas, delta(heads[0], f))};
     }
     /// The joint index that moves each function closest to `target`.
     void heads_for(std::span<const scaling_state> states, std::span<const int> target, std::span<std::int32_t> out) const noexcept {
@@ -156,20 +117,20 @@ private:
 /// the shared reward with its own target.
 class factored_delta_actions {
 public:
+    using value_type = std::int32_t;  ///< one action index per head
     explicit factored_delta_actions(std::size_t functions, std::vector<int> deltas = {-1, 0, 1})
         : functions_(functions), deltas_(detail::checked_deltas("factored_delta_actions.deltas", std::move(deltas))) {
         if (functions < 1) throw config_error("factored_delta_actions.functions", "must be >= 1, got 0");
     }
     [[nodiscard]] q_layout layout() const noexcept { return {.heads = functions_, .actions_per_head = deltas_.size()}; }
     [[nodiscard]] std::size_t functions() const noexcept { return functions_; }
+    [[nodiscard]] std::size_t width() const noexcept { return layout().heads; }
     [[nodiscard]] const std::vector<int>& deltas() const noexcept { return deltas_; }
-    void replicas(std::span<const std::int32_t> heads, std::span<const scaling_state> states, std::span<int> out) const noexcept {
+    void targets(std::span<const std::int32_t> heads, std::span<const function_metrics> /*metrics*/,
+                 std::span<const scaling_state> states, std::span<scaling_target> out) const noexcept {
         for (std::size_t f = 0; f < functions_; ++f) {
-            out[f] = detail::add_saturating(states[f].replicas, deltas_[static_cast<std::size_t>(heads[f])]);
+            out[f] = {.replicas = saturating_add(states[f].replicas, deltas_[static_cast<std::size_t>(heads[f])])};
         }
-    }
-    void env_values(std::span<const std::int32_t> heads, std::span<double> out) const noexcept {
-        for (std::size_t f = 0; f < functions_; ++f) out[f] = deltas_[static_cast<std::size_t>(heads[f])];
     }
     void heads_for(std::span<const scaling_state> states, std::span<const int> target, std::span<std::int32_t> out) const noexcept {
         for (std::size_t f = 0; f < functions_; ++f) out[f] = detail::nearest_delta(deltas_, states[f].replicas, target[f]);
@@ -184,6 +145,7 @@ private:
 /// index in [0, max − min], one head per function.
 class replica_count_actions {
 public:
+    using value_type = std::int32_t;  ///< one action index per head
     replica_count_actions(std::size_t functions, int min_replicas, int max_replicas)
         : functions_(functions), min_(min_replicas), max_(max_replicas) {
         if (functions < 1) throw config_error("replica_count_actions.functions", "must be >= 1, got 0");
@@ -197,11 +159,12 @@ public:
         return {.heads = functions_, .actions_per_head = static_cast<std::size_t>(max_ - min_ + 1)};
     }
     [[nodiscard]] std::size_t functions() const noexcept { return functions_; }
-    void replicas(std::span<const std::int32_t> heads, std::span<const scaling_state> /*states*/, std::span<int> out) const noexcept {
-        for (std::size_t f = 0; f < functions_; ++f) out[f] = min_ + heads[f];
-    }
-    void env_values(std::span<const std::int32_t> heads, std::span<double> out) const noexcept {
-        for (std::size_t f = 0; f < functions_; ++f) out[f] = min_ + heads[f];
+    [[nodiscard]] std::size_t width() const noexcept { return layout().heads; }
+    [[nodiscard]] int min_replicas() const noexcept { return min_; }
+    [[nodiscard]] int max_replicas() const noexcept { return max_; }
+    void targets(std::span<const std::int32_t> heads, std::span<const function_metrics> /*metrics*/,
+                 std::span<const scaling_state> /*states*/, std::span<scaling_target> out) const noexcept {
+        for (std::size_t f = 0; f < functions_; ++f) out[f] = {.replicas = min_ + heads[f]};
     }
     void heads_for(std::span<const scaling_state> /*states*/, std::span<const int> target, std::span<std::int32_t> out) const noexcept {
         for (std::size_t f = 0; f < functions_; ++f) out[f] = std::clamp(target[f], min_, max_) - min_;
@@ -247,6 +210,7 @@ private:
 /// interval.
 class utilization_target_actions {
 public:
+    using value_type = std::int32_t;  ///< one action index per head
     explicit utilization_target_actions(std::size_t functions, std::vector<double> targets = {0.4, 0.55, 0.7, 0.85},
                                         bool hold_action = true)
         : functions_(functions), targets_(std::move(targets)), hold_(hold_action) {
@@ -265,6 +229,7 @@ public:
         return {.heads = functions_, .actions_per_head = targets_.size() + (hold_ ? 1U : 0U)};
     }
     [[nodiscard]] std::size_t functions() const noexcept { return functions_; }
+    [[nodiscard]] std::size_t width() const noexcept { return layout().heads; }
     [[nodiscard]] const std::vector<double>& targets() const noexcept { return targets_; }
     [[nodiscard]] bool has_hold() const noexcept { return hold_; }
 
@@ -273,11 +238,11 @@ public:
         if (hold_ && index == 0) return 0.0;
         return targets_[static_cast<std::size_t>(index) - (hold_ ? 1U : 0U)];
     }
-    void replicas(std::span<const std::int32_t> heads, std::span<const function_metrics> metrics,
-                  std::span<const scaling_state> states, std::span<int> out) const noexcept {
+    void targets(std::span<const std::int32_t> heads, std::span<const function_metrics> metrics,
+                 std::span<const scaling_state> states, std::span<scaling_target> out) const noexcept {
         for (std::size_t f = 0; f < functions_; ++f) {
             const double u = target(heads[f]);
-            out[f] = u > 0 ? demand_replicas(metrics[f], states[f], u) : states[f].replicas;
+            out[f] = {.replicas = u > 0 ? demand_replicas(metrics[f], states[f], u) : states[f].replicas};
         }
     }
 
@@ -287,9 +252,9 @@ private:
     bool hold_;
 };
 
-static_assert(action_map<joint_delta_actions>);
-static_assert(action_map<factored_delta_actions>);
-static_assert(action_map<replica_count_actions>);
-static_assert(action_map<utilization_target_actions>);
+static_assert(discrete_action_map<joint_delta_actions>);
+static_assert(discrete_action_map<factored_delta_actions>);
+static_assert(discrete_action_map<replica_count_actions>);
+static_assert(discrete_action_map<utilization_target_actions>);
 
 }  // namespace rlscale::rl

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
 #include <rlscale/nn/adam.hpp>
@@ -8,6 +9,7 @@
 #include <rlscale/nn/mlp.hpp>
 #include <rlscale/nn/target_update.hpp>
 #include <rlscale/rl/exploration.hpp>
+#include <rlscale/rl/q_layout.hpp>
 #include <rlscale/rl/replay_buffer.hpp>
 
 #include <Eigen/Core>
@@ -78,35 +80,6 @@ struct dqn_config {
         epsilon.validate();
     }
 };
-
-/// The shape of a Q network's output: `heads` groups of `actions_per_head`
-/// Q-values. A joint action space is one head over every combination
-/// (SCARLET: 3^N); a factored one has one head per function, each with its
-/// own actions, trained with its own TD target on the shared reward.
-struct q_layout {
-    std::size_t heads = 1;
-    std::size_t actions_per_head = 3;
-
-    [[nodiscard]] std::size_t outputs() const noexcept { return heads * actions_per_head; }
-    void validate() const {
-        if (heads < 1) throw config_error("q_layout.heads", "must be >= 1, got 0");
-        if (actions_per_head < 1) throw config_error("q_layout.actions_per_head", "must be >= 1, got 0");
-    }
-};
-
-/// Greedy action per head from a Q vector laid out as in q_layout (ties go
-/// to the lowest index). Writes one index per head into `out`.
-template <typename Derived>
-void argmax_per_head(const Eigen::MatrixBase<Derived>& q, q_layout layout, std::span<std::int32_t> out) noexcept {
-    for (std::size_t h = 0; h < layout.heads; ++h) {
-        const Eigen::Index base = static_cast<Eigen::Index>(h * layout.actions_per_head);
-        Eigen::Index best = 0;
-        for (Eigen::Index a = 1; a < static_cast<Eigen::Index>(layout.actions_per_head); ++a) {
-            if (q(base + a) > q(base + best)) best = a;
-        }
-        out[h] = static_cast<std::int32_t>(best);
-    }
-}
 
 /// What one update did.
 struct dqn_update_stats {
@@ -207,19 +180,31 @@ public:
 
     /// One gradient step on a minibatch sampled from the replay buffer.
     dqn_update_stats update() {
-        const std::size_t n = config_.batch_size;
-        replay_.sample(n, gen_, batch_);
+        replay_.sample(config_.batch_size, gen_, batch_);
+        return update(batch_);
+    }
+
+    /// One gradient step on a given batch (its leading `batch.size`
+    /// columns, at most batch_size): the TD targets, the Huber loss, its
+    /// gradient, clipping, the Adam step and the target's Polyak update, in
+    /// that order. Public so that a test can compare it with a reference
+    /// implementation on the same weights and data. Throws rlscale::error for
+    /// an empty or oversized batch or one of other shapes, or an action index
+    /// outside its head.
+    dqn_update_stats update(const replay_batch<T>& batch) {
+        check_batch(batch);
+        const std::size_t n = batch.size;
         const auto ni = static_cast<Eigen::Index>(n);
         const auto A = static_cast<Eigen::Index>(layout_.actions_per_head);
         const auto H = static_cast<Eigen::Index>(layout_.heads);
 
         // Targets: y = r + γ·(1 − terminated)·max_a' Q_target(s', a') per head.
-        const auto q_next_target = target_.forward_batch(batch_.next_observations.leftCols(ni), target_batch_);
+        const auto q_next_target = target_.forward_batch(batch.next_observations.leftCols(ni), target_batch_);
         const T* q_next_online = nullptr;
         if (config_.double_dqn) {
-            q_next_online = online_.forward_batch(batch_.next_observations.leftCols(ni), next_batch_).data();
+            q_next_online = online_.forward_batch(batch.next_observations.leftCols(ni), next_batch_).data();
         }
-        const auto q = online_.forward_batch(batch_.observations.leftCols(ni), online_batch_);
+        const auto q = online_.forward_batch(batch.observations.leftCols(ni), online_batch_);
 
         dq_.leftCols(ni).setZero();
         const T scale = T(1) / static_cast<T>(n * layout_.heads);
@@ -242,8 +227,8 @@ public:
                     next = q_next_target(base, j);
                     for (Eigen::Index a = 1; a < A; ++a) next = std::max(next, q_next_target(base + a, j));
                 }
-                const T y = batch_.rewards(j) + gamma * (T(1) - batch_.terminated(j)) * next;
-                const Eigen::Index row = base + batch_.actions(h, j);
+                const T y = batch.rewards(j) + gamma * (T(1) - batch.terminated(j)) * next;
+                const Eigen::Index row = base + batch.actions(h, j);
                 const T d = q(row, j) - y;
                 sum_q += static_cast<double>(q(row, j));
                 if (std::abs(d) < beta) {
@@ -279,6 +264,13 @@ public:
     /// Figures of the last update observe() ran.
     [[nodiscard]] const dqn_update_stats& last_update() const noexcept { return last_; }
 
+    // The learner concept (rl::train runs any learner).
+    using value_type = std::int32_t;  ///< one action index per head
+    [[nodiscard]] std::size_t action_width() const noexcept { return layout_.heads; }
+    [[nodiscard]] learner_stats stats() const noexcept {
+        return {.steps = steps_, .updates = updates_, .exploration = epsilon(), .last_loss = last_.loss};
+    }
+
 private:
     static void check_precision(nn::matmul_precision p) {
         if (p == nn::matmul_precision::bf16 && !std::is_same_v<T, float>) {
@@ -295,6 +287,27 @@ private:
         }
         layers.push_back({prev, static_cast<Eigen::Index>(layout.outputs()), nn::activation::identity});
         return layers;
+    }
+    void check_batch(const replay_batch<T>& batch) const {
+        if (batch.size < 1 || batch.size > config_.batch_size) {
+            throw error("dqn::update: batch of " + std::to_string(batch.size) + " transitions, must be in [1, " +
+                        std::to_string(config_.batch_size) + "]");
+        }
+        if (static_cast<std::size_t>(batch.observations.rows()) != observation_size() ||
+            static_cast<std::size_t>(batch.actions.rows()) != layout_.heads || batch.capacity() < batch.size ||
+            static_cast<std::size_t>(batch.next_observations.cols()) < batch.size ||
+            static_cast<std::size_t>(batch.rewards.size()) < batch.size) {
+            throw error("dqn::update: the batch has other shapes than the agent's observation and heads");
+        }
+        for (std::size_t j = 0; j < batch.size; ++j) {
+            for (std::size_t h = 0; h < layout_.heads; ++h) {
+                const std::int32_t a = batch.actions(static_cast<Eigen::Index>(h), static_cast<Eigen::Index>(j));
+                if (a < 0 || static_cast<std::size_t>(a) >= layout_.actions_per_head) {
+                    throw error("dqn::update: batch.actions(" + std::to_string(h) + ", " + std::to_string(j) + ") is " +
+                                std::to_string(a) + ", the head has " + std::to_string(layout_.actions_per_head) + " actions");
+                }
+            }
+        }
     }
     void check_observation(std::span<const T> observation) const {
         if (observation.size() != replay_.observation_size()) {
@@ -326,5 +339,7 @@ private:
     std::uint64_t updates_ = 0;
     dqn_update_stats last_;
 };
+
+static_assert(learner<dqn<float>>);
 
 }  // namespace rlscale::rl

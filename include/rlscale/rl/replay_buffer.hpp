@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace rlscale::rl {
@@ -21,10 +22,11 @@ namespace rlscale::rl {
 /// column j of `observations` and `next_observations` is transition j.
 /// Sized once (observation size × batch capacity); sampling fills the
 /// leading `size` columns and allocates nothing.
-template <typename T = float>
+template <typename T = float, typename Action = std::int32_t>
 struct replay_batch {
     using matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-    using index_matrix = Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic>;
+    using action_matrix = Eigen::Matrix<Action, Eigen::Dynamic, Eigen::Dynamic>;
+    using index_matrix = action_matrix;
     using vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
     replay_batch(std::size_t observation_size, std::size_t action_size, std::size_t capacity)
@@ -40,7 +42,7 @@ struct replay_batch {
 
     matrix observations;       ///< observation_size × capacity
     matrix next_observations;  ///< observation_size × capacity
-    index_matrix actions;      ///< action_size × capacity: one index per action head
+    action_matrix actions;     ///< action_size × capacity: one index per head (discrete) or one value per dimension (continuous)
     vector rewards;            ///< capacity
     vector terminated;         ///< 1 where the episode ended in a terminal state (no bootstrap), else 0
     vector truncated;          ///< 1 where the episode was cut short (bootstrap still applies), else 0
@@ -54,12 +56,15 @@ struct replay_batch {
 /// transition once full; sample() draws uniformly with replacement using the
 /// generator it is given. Neither allocates.
 ///
-/// The action is one index per head: a single index for a joint action
-/// space, one per function for a factored one.
-template <typename T = float>
+/// `Action` is the type of the stored action values: std::int32_t indices
+/// for discrete learners (one per head: a single index for a joint action
+/// space, one per function for a factored one; must be >= 0), or a floating
+/// type for continuous ones (one value per dimension; must be finite).
+template <typename T = float, typename Action = std::int32_t>
 class replay_buffer {
 public:
-    using batch = replay_batch<T>;
+    using batch = replay_batch<T, Action>;
+    using action_type = Action;
 
     /// Throws config_error for a zero capacity or size, or capacity above 10^8.
     replay_buffer(std::size_t capacity, std::size_t observation_size, std::size_t action_size = 1)
@@ -84,7 +89,7 @@ public:
     /// Stores one transition, overwriting the oldest when full. Throws
     /// rlscale::error naming the field for a wrong size, a negative action or
     /// a non-finite value, and then stores nothing.
-    void push(std::span<const T> observation, std::span<const std::int32_t> action, double reward,
+    void push(std::span<const T> observation, std::span<const Action> action, double reward,
               std::span<const T> next_observation, bool terminated, bool truncated = false) {
         check_size("observation", observation.size(), observation_size_);
         check_size("next_observation", next_observation.size(), observation_size_);
@@ -92,9 +97,14 @@ public:
         check_finite("observation", observation);
         check_finite("next_observation", next_observation);
         for (std::size_t i = 0; i < action.size(); ++i) {
-            if (action[i] < 0) {
+            if constexpr (std::is_integral_v<Action>) {
+                if (action[i] < 0) {
+                    throw error("replay_buffer.push: action[" + std::to_string(i) + "] is " + std::to_string(action[i]) +
+                                ", must be >= 0");
+                }
+            } else if (!std::isfinite(action[i])) {
                 throw error("replay_buffer.push: action[" + std::to_string(i) + "] is " + std::to_string(action[i]) +
-                            ", must be >= 0");
+                            ", must be finite");
             }
         }
         if (!std::isfinite(reward)) throw error("replay_buffer.push: reward is " + std::to_string(reward) + ", must be finite");
@@ -111,10 +121,10 @@ public:
         ++pushed_;
     }
 
-    /// Convenience for a single action index.
-    void push(std::span<const T> observation, std::int32_t action, double reward, std::span<const T> next_observation,
+    /// Convenience for a single action value.
+    void push(std::span<const T> observation, Action action, double reward, std::span<const T> next_observation,
               bool terminated, bool truncated = false) {
-        push(observation, std::span<const std::int32_t>(&action, 1), reward, next_observation, terminated, truncated);
+        push(observation, std::span<const Action>(&action, 1), reward, next_observation, terminated, truncated);
     }
 
     /// Draws `n` transitions uniformly with replacement into `out`'s leading
@@ -220,7 +230,7 @@ private:
     std::size_t action_size_;
     xt::xtensor<T, 2> observations_;
     xt::xtensor<T, 2> next_observations_;
-    xt::xtensor<std::int32_t, 2> actions_;
+    xt::xtensor<Action, 2> actions_;
     xt::xtensor<T, 1> rewards_;
     xt::xtensor<std::uint8_t, 1> flags_;
     std::size_t next_ = 0;

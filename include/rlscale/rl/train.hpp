@@ -1,13 +1,14 @@
 #pragma once
 
+#include <rlscale/core/concepts.hpp>
+#include <rlscale/core/control.hpp>
+#include <rlscale/core/downscale_stabilizer.hpp>
+#include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
-#include <rlscale/policy/downscale_stabilizer.hpp>
-#include <rlscale/policy/input_check.hpp>
-#include <rlscale/rl/action_space.hpp>
-#include <rlscale/rl/dqn.hpp>
 
 #include <chrono>
+#include <concepts>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -18,7 +19,7 @@
 
 namespace rlscale::rl {
 
-/// Settings of train_dqn.
+/// Settings of rl::train.
 struct train_options {
     std::uint64_t steps = 10'000;      ///< environment steps in total
     std::uint64_t seed = 1;            ///< episode e runs the simulator with seed + e
@@ -33,9 +34,9 @@ struct train_options {
 struct train_report {
     std::uint64_t step = 0;            ///< environment steps so far
     std::uint64_t episode = 0;         ///< episodes started so far
-    double epsilon = 0;                ///< ε now
+    double epsilon = 0;                ///< the learner's exploration now (ε for DQN)
     double mean_reward = 0;            ///< mean reward per step
-    double mean_loss = 0;              ///< mean TD loss per update (0 before learning starts)
+    double mean_loss = 0;              ///< mean loss per update (0 before learning starts)
     double slo_violation_rate = 0;     ///< share of (function, step) pairs with arrivals that violated the SLO or dropped
     double steps_per_s = 0;            ///< wall-clock environment steps per second
     std::uint64_t updates = 0;         ///< gradient steps so far
@@ -50,46 +51,54 @@ struct train_report {
     return line;
 }
 
-/// Whether function metrics `m` violate `s`'s SLO: a dropped request, or the
-/// latency at the SLO percentile above the bound (nothing completed while
-/// requests arrived counts as a violation only if requests were dropped).
-[[nodiscard]] inline bool violates_slo(const function_metrics& m, const scaling_state& s) noexcept {
-    if (m.drops > 0) return true;
-    const double latency = latency_at(m, s.slo.percentile);
-    return std::isfinite(latency) && latency > s.slo.latency_s;
-}
+/// An environment the training loop can run: functions under one joint
+/// observation, stepped with absolute targets (sim::cluster_env).
+template <typename E>
+concept target_environment = requires(E& e, std::uint64_t seed, std::span<const scaling_target> targets) {
+    { e.function_count() } -> std::convertible_to<std::size_t>;
+    { e.observation_size() } -> std::convertible_to<std::size_t>;
+    { e.reset(seed) } -> std::convertible_to<std::span<const float>>;
+    e.step_to(targets);
+    { e.states() } -> std::convertible_to<std::span<const scaling_state>>;
+    { e.metrics() } -> std::convertible_to<std::span<const function_metrics>>;
+};
 
-/// Trains `agent` on `env` for `options.steps` steps: each step the agent
-/// picks an ε-greedy action per head, the action map turns it into replica
-/// targets, which are clamped to each function's [min, max] and applied
-/// (so `env` must read its actions as replica counts:
-/// sim::action_kind::replica_count); the transition is stored and the agent
-/// updates on its schedule. Episodes restart on truncation or termination
-/// with the next seed. `on_report(const train_report&)` is called every
-/// `report_every` steps and once at the end; the final report is returned.
-/// Transitions whose observation the encoder refused are not stored.
+/// Trains any `learner` on `envs` for `options.steps` steps: each step the
+/// learner picks exploring action values, the action map turns them into
+/// each function's target (the learner's and the map's value types must
+/// agree, checked at compile time), which is stabilised, clamped to the
+/// function's [min, max] and applied with step_to (absolute targets: no
+/// action kind to get wrong); the transition is stored and the learner
+/// updates on its own schedule. Episodes restart on truncation or
+/// termination with the next seed. `on_report(const train_report&)` is
+/// called every `report_every` steps and once at the end; the final report
+/// is returned. Transitions whose observation the encoder refused are not
+/// stored.
 ///
 /// With several environments (the same functions under different loads),
 /// episodes take them in turn.
-template <typename Env, action_map Actions, typename T, typename OnReport>
-train_report train_dqn(std::span<Env> envs, dqn<T>& agent, const Actions& actions, const train_options& options,
-                       OnReport&& on_report) {
-    if (envs.empty()) throw config_error("train_dqn.envs", "needs at least one environment");
+template <target_environment Env, learner Learner, action_map Actions, typename OnReport>
+    requires std::same_as<typename Learner::value_type, typename Actions::value_type>
+train_report train(std::span<Env> envs, Learner& agent, const Actions& actions, const train_options& options, OnReport&& on_report) {
+    if (envs.empty()) throw config_error("train.envs", "needs at least one environment");
     std::size_t current = 0;
     const std::size_t n = envs[0].function_count();
     for (std::size_t e = 1; e < envs.size(); ++e) {
         if (envs[e].function_count() != n || envs[e].observation_size() != envs[0].observation_size()) {
-            throw config_error("train_dqn.envs", "environment " + std::to_string(e) + " has another shape than environment 0");
+            throw config_error("train.envs", "environment " + std::to_string(e) + " has another shape than environment 0");
         }
     }
+    if (agent.action_width() != actions.width()) {
+        throw config_error("train.actions", "reads " + std::to_string(actions.width()) + " action values, the learner gives " +
+                                                std::to_string(agent.action_width()));
+    }
     if (actions.functions() != n) {
-        throw config_error("train_dqn.actions", "covers " + std::to_string(actions.functions()) + " functions, the environment has " +
+        throw config_error("train.actions", "covers " + std::to_string(actions.functions()) + " functions, the environment has " +
                                                     std::to_string(n));
     }
     std::vector<float> observation(envs[0].observation_size());
-    std::vector<std::int32_t> heads(actions.layout().heads);
-    std::vector<int> targets(n);
-    std::vector<double> env_action(n);
+    std::vector<typename Learner::value_type> values(agent.action_width());
+    std::vector<scaling_target> targets(n);
     std::vector<scaling_state> states;
     downscale_stabilizer stabilizer(n, options.downscale_window);
 
@@ -112,12 +121,12 @@ train_report train_dqn(std::span<Env> envs, dqn<T>& agent, const Actions& action
         const double seconds = std::chrono::duration<double>(now - window_start).count();
         report = {.step = step,
                   .episode = episode + 1,
-                  .epsilon = agent.epsilon(),
+                  .epsilon = agent.stats().exploration,
                   .mean_reward = window_steps > 0 ? reward_sum / static_cast<double>(window_steps) : 0.0,
                   .mean_loss = window_updates > 0 ? loss_sum / static_cast<double>(window_updates) : 0.0,
                   .slo_violation_rate = slo_checks > 0 ? static_cast<double>(slo_violations) / static_cast<double>(slo_checks) : 0.0,
                   .steps_per_s = seconds > 0 ? static_cast<double>(window_steps) / seconds : 0.0,
-                  .updates = agent.updates()};
+                  .updates = agent.stats().updates};
         on_report(report);
         reward_sum = loss_sum = 0;
         window_steps = window_updates = slo_checks = slo_violations = 0;
@@ -128,16 +137,12 @@ train_report train_dqn(std::span<Env> envs, dqn<T>& agent, const Actions& action
         Env& env = envs[current];
         const auto st = env.states();
         states.assign(st.begin(), st.end());
-        agent.explore(std::span<const float>(observation), heads);
-        if constexpr (metric_action_map<Actions>) {
-            actions.replicas(heads, env.metrics(), states, targets);
-        } else {
-            actions.replicas(heads, states, targets);
-        }
+        agent.explore(std::span<const float>(observation), std::span<typename Learner::value_type>(values));
+        actions.targets(values, env.metrics(), states, targets);
         for (std::size_t f = 0; f < n; ++f) {
-            env_action[f] = replica_bounds::of(states[f]).clamp(stabilizer.apply(f, states[f].replicas, targets[f]));
+            targets[f].replicas = replica_bounds::of(states[f]).clamp(stabilizer.apply(f, states[f].replicas, targets[f].replicas));
         }
-        const auto r = env.step(env_action);
+        const auto r = env.step_to(targets);
         for (std::size_t f = 0; f < n; ++f) {
             if (r.info[f].arrivals > 0) {
                 ++slo_checks;
@@ -145,8 +150,9 @@ train_report train_dqn(std::span<Env> envs, dqn<T>& agent, const Actions& action
             }
         }
         if (valid && r.observation_valid) {
-            if (agent.observe(std::span<const float>(observation), heads, r.reward, r.observation, r.terminated, r.truncated)) {
-                loss_sum += agent.last_update().loss;
+            if (agent.observe(std::span<const float>(observation), std::span<const typename Learner::value_type>(values), r.reward,
+                              r.observation, r.terminated, r.truncated)) {
+                loss_sum += agent.stats().last_loss;
                 ++window_updates;
             }
         }
@@ -168,10 +174,11 @@ train_report train_dqn(std::span<Env> envs, dqn<T>& agent, const Actions& action
     return report;
 }
 
-/// train_dqn on one environment.
-template <typename Env, action_map Actions, typename T, typename OnReport>
-train_report train_dqn(Env& env, dqn<T>& agent, const Actions& actions, const train_options& options, OnReport&& on_report) {
-    return train_dqn(std::span<Env>(&env, 1), agent, actions, options, std::forward<OnReport>(on_report));
+/// rl::train on one environment.
+template <target_environment Env, learner Learner, action_map Actions, typename OnReport>
+    requires std::same_as<typename Learner::value_type, typename Actions::value_type>
+train_report train(Env& env, Learner& agent, const Actions& actions, const train_options& options, OnReport&& on_report) {
+    return train(std::span<Env>(&env, 1), agent, actions, options, std::forward<OnReport>(on_report));
 }
 
 }  // namespace rlscale::rl

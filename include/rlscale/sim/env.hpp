@@ -162,6 +162,11 @@ public:
                 case action_kind::memory_limit_delta: sim_.set_memory_limit(f, sim_.memory_limit_mb(f) + a); break;
             }
         }
+        return advance();
+    }
+
+private:
+    step_result advance() {
         sim_.step(env_.control_interval_s, metrics_);
         encode_all();
         ++steps_;
@@ -171,6 +176,28 @@ public:
                 .terminated = false,
                 .truncated = steps_ >= env_.episode_steps,
                 .info = metrics_};
+    }
+
+public:
+
+    /// Sets every function's replicas (and, where a target gives them, the
+    /// per-replica CPU and memory limits) to absolute targets, runs one
+    /// control interval, and returns what happened. What a learned policy's
+    /// action map produces, so a training loop needs no action_kind: the
+    /// meaning of the values is in their type. Replica targets are clamped
+    /// to each function's [min, max] by the simulator.
+    step_result step_to(std::span<const scaling_target> targets) {
+        if (targets.size() != function_count()) {
+            throw error("cluster_env::step_to: " + std::to_string(targets.size()) + " targets for " +
+                        std::to_string(function_count()) + " functions");
+        }
+        for (std::uint32_t f = 0; f < function_count(); ++f) {
+            const scaling_target& t = targets[f];
+            sim_.set_replicas(f, t.replicas);
+            if (std::isfinite(t.cpu_limit)) sim_.set_cpu_limit(f, t.cpu_limit);
+            if (std::isfinite(t.memory_limit_mb)) sim_.set_memory_limit(f, t.memory_limit_mb);
+        }
+        return advance();
     }
 
     /// Function f's slice of the last observation (an agent's view).
@@ -201,7 +228,7 @@ private:
             s.memory_limit_mb = sim_.memory_limit_mb(f);
             s.time_s = sim_.now();
             const auto slice = std::span<float>(observation_).subspan(f * encoder_.size(), encoder_.size());
-            if (!encoder_.encode(metrics_[f], s, slice)) {
+            if (!encode_function(encoder_, f, metrics_[f], s, slice)) {
                 std::fill(slice.begin(), slice.end(), 0.0F);
                 observation_valid_ = false;
             }

@@ -64,6 +64,21 @@ public:
         cursor_ = (cursor_ + 1) % slots_.size();
     }
 
+    /// AR_{t-1} of function `f` at clock `time_s`, by index rather than by
+    /// turn (none for an index out of range).
+    [[nodiscard]] std::optional<double> previous_of(std::size_t f, double time_s) const noexcept {
+        if (f >= slots_.size()) return std::nullopt;
+        const slot& s = slots_[f];
+        if (!s.rate || time_s < s.time_s) return std::nullopt;
+        return s.rate;
+    }
+
+    /// Remembers function `f`'s `rate` at `time_s` when it is given, by
+    /// index; the turn does not move.
+    void record(std::size_t f, std::optional<double> rate, double time_s) noexcept {
+        if (f < slots_.size() && rate) slots_[f] = {rate, time_s};
+    }
+
     /// The remembered AR_{t-1} of `function`, if any (none for an index out of range).
     [[nodiscard]] std::optional<double> rate(std::size_t function) const noexcept {
         return function < slots_.size() ? slots_[function].rate : std::nullopt;
@@ -100,6 +115,18 @@ public:
     [[nodiscard]] encode_status encode(const function_metrics& m, const scaling_state& s, std::span<float> out) const noexcept {
         const encode_status st = static_cast<const Derived&>(*this).encode(m, s, history_.previous(s.time_s), out);
         history_.advance(arrival_rate(m), s.time_s);
+        return st;
+    }
+
+    /// Encodes function `f` with its own remembered AR_{t-1}, then
+    /// remembers its AR_t; other functions' history and the round-robin
+    /// turn are untouched. What a policy over several functions calls, so
+    /// that a function it skips never shifts the others. An index out of
+    /// range encodes with no history and remembers nothing.
+    [[nodiscard]] encode_status encode(std::size_t f, const function_metrics& m, const scaling_state& s,
+                                       std::span<float> out) const noexcept {
+        const encode_status st = static_cast<const Derived&>(*this).encode(m, s, history_.previous_of(f, s.time_s), out);
+        history_.record(f, arrival_rate(m), s.time_s);
         return st;
     }
 

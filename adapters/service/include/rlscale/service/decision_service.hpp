@@ -7,27 +7,27 @@
 /// 413, each with {"error": "...", "replicas": -1}, which a scaler reads as
 /// "keep the current replicas". One guarded policy per function, created on
 /// the function's first request; decisions of one function are serialised,
-/// decisions of different functions run concurrently. See
-/// docs/adapters/service.md.
+/// decisions of different functions run concurrently. Request parsing is in
+/// <rlscale/service/request.hpp>, the bounded connection queue in
+/// <rlscale/service/task_queue.hpp>. See docs/adapters/service.md.
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/policy/any_policy.hpp>
 #include <rlscale/policy/guarded.hpp>
+#include <rlscale/service/request.hpp>
+#include <rlscale/service/task_queue.hpp>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
-#include <cmath>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <exception>
 #include <functional>
-#include <limits>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -36,7 +36,6 @@
 #include <thread>
 #include <unordered_map>
 #include <utility>
-#include <vector>
 
 namespace rlscale::service {
 
@@ -83,213 +82,6 @@ struct decision_service_config {
 /// request then answers 500 and the next request of that function tries again).
 using policy_factory = std::function<any_policy(const std::string& function)>;
 
-/// One decision request, parsed and validated.
-struct decision_request {
-    std::string function;     ///< function name
-    function_metrics metrics; ///< what the function did over the last interval
-    scaling_state state;      ///< its current replicas, bounds, clock and SLO
-};
-
-/// A request the service refuses: `field()` names the offending JSON field
-/// (e.g. "metrics.cpu_utilization"), what() is "<field>: <what>".
-class request_error : public error {
-public:
-    request_error(std::string field, const std::string& message)
-        : error(field + ": " + message), field_(std::move(field)) {}
-    [[nodiscard]] const std::string& field() const noexcept { return field_; }
-
-private:
-    std::string field_;
-};
-
-namespace detail {
-
-using json = nlohmann::json;
-
-[[nodiscard]] inline std::string join(std::string_view prefix, std::string_view key) {
-    std::string out(prefix);
-    if (!out.empty()) out += '.';
-    out += key;
-    return out;
-}
-
-[[nodiscard]] inline const char* type_name(const json& j) noexcept {
-    if (j.is_string()) return "a string";
-    if (j.is_boolean()) return "a boolean";
-    if (j.is_null()) return "null";
-    if (j.is_array()) return "an array";
-    if (j.is_object()) return "an object";
-    return "a number";
-}
-
-/// A finite JSON number, or request_error. `min` is inclusive unless `strict`.
-[[nodiscard]] inline double number(const json& j, const std::string& field, double min = 0, bool strict = false) {
-    if (!j.is_number()) throw request_error(field, std::string("must be a number, got ") + type_name(j));
-    const double v = j.get<double>();
-    if (!std::isfinite(v)) throw request_error(field, "must be finite");
-    if (strict ? !(v > min) : !(v >= min)) {
-        throw request_error(field, std::string("must be ") + (strict ? "> " : ">= ") + json(min).dump() + ", got " + json(v).dump());
-    }
-    return v;
-}
-
-/// A finite number that may be negative (the clock).
-[[nodiscard]] inline double any_number(const json& j, const std::string& field) {
-    if (!j.is_number()) throw request_error(field, std::string("must be a number, got ") + type_name(j));
-    const double v = j.get<double>();
-    if (!std::isfinite(v)) throw request_error(field, "must be finite");
-    return v;
-}
-
-/// A non-negative JSON integer no larger than `max`.
-[[nodiscard]] inline std::uint64_t count(const json& j, const std::string& field, std::uint64_t max) {
-    if (j.is_number_float()) throw request_error(field, "must be an integer, got " + j.dump());
-    if (!j.is_number_integer()) throw request_error(field, std::string("must be an integer, got ") + type_name(j));
-    if (!j.is_number_unsigned() && j.get<std::int64_t>() < 0) throw request_error(field, "must be >= 0, got " + j.dump());
-    const auto v = j.get<std::uint64_t>();
-    if (v > max) throw request_error(field, "must be <= " + std::to_string(max) + ", got " + j.dump());
-    return v;
-}
-
-/// A latency: a finite number >= 0, or null for "no request completed".
-[[nodiscard]] inline double latency(const json& j, const std::string& field) {
-    if (j.is_null()) return std::numeric_limits<double>::quiet_NaN();
-    return number(j, field);
-}
-
-inline const json& object(const json& j, const std::string& field) {
-    if (!j.is_object()) throw request_error(field, std::string("must be an object, got ") + type_name(j));
-    return j;
-}
-
-inline void parse_latency(const json& j, latency_percentiles& out) {
-    object(j, "metrics.latency");
-    for (const auto& [key, v] : j.items()) {
-        const std::string f = join("metrics.latency", key);
-        if (key == "p50") out.p50 = latency(v, f);
-        else if (key == "p90") out.p90 = latency(v, f);
-        else if (key == "p95") out.p95 = latency(v, f);
-        else if (key == "p99") out.p99 = latency(v, f);
-        else if (key == "p999") out.p999 = latency(v, f);
-        else throw request_error(f, "unknown field");
-    }
-}
-
-inline void parse_metrics(const json& j, function_metrics& m) {
-    object(j, "metrics");
-    constexpr std::uint64_t u32 = std::numeric_limits<std::uint32_t>::max();
-    constexpr std::uint64_t u64 = std::numeric_limits<std::uint64_t>::max();
-    bool has_interval = false;
-    for (const auto& [key, v] : j.items()) {
-        const std::string f = join("metrics", key);
-        const auto c32 = [&] { return static_cast<std::uint32_t>(count(v, f, u32)); };
-        if (key == "interval_s") { m.interval_s = number(v, f, 0, true); has_interval = true; }
-        else if (key == "arrivals") m.arrivals = count(v, f, u64);
-        else if (key == "completions") m.completions = count(v, f, u64);
-        else if (key == "drops") m.drops = count(v, f, u64);
-        else if (key == "throughput_rps") m.throughput_rps = number(v, f);
-        else if (key == "latency_mean_s") m.latency_mean_s = latency(v, f);
-        else if (key == "latency") parse_latency(v, m.latency);
-        else if (key == "queue_length") m.queue_length = c32();
-        else if (key == "in_service") m.in_service = c32();
-        else if (key == "cpu_utilization") m.cpu_utilization = number(v, f);
-        else if (key == "memory_utilization") m.memory_utilization = number(v, f);
-        else if (key == "cpu_limit") m.cpu_limit = number(v, f);
-        else if (key == "memory_limit_mb") m.memory_limit_mb = number(v, f);
-        else if (key == "ready_replicas") m.ready_replicas = c32();
-        else if (key == "starting_replicas") m.starting_replicas = c32();
-        else if (key == "pending_replicas") m.pending_replicas = c32();
-        else if (key == "cold_starts") m.cold_starts = c32();
-        else if (key == "replica_seconds") m.replica_seconds = number(v, f);
-        else throw request_error(f, "unknown field");
-    }
-    if (!has_interval) throw request_error("metrics.interval_s", "missing");
-}
-
-inline void parse_slo(const json& j, function_slo& slo) {
-    object(j, "slo");
-    for (const auto& [key, v] : j.items()) {
-        const std::string f = join("slo", key);
-        if (key == "latency_s") slo.latency_s = number(v, f, 0, true);
-        else if (key == "percentile") {
-            slo.percentile = number(v, f);
-            if (slo.percentile >= 1) throw request_error(f, "must be < 1, got " + v.dump());
-        } else if (key == "target_rps") slo.target_rps = number(v, f);
-        else throw request_error(f, "unknown field");
-    }
-}
-
-}  // namespace detail
-
-/// Largest replica count a request may carry.
-inline constexpr int max_request_replicas = 1'000'000;
-
-/// Parses and validates one decision request (see docs/adapters/service.md).
-/// Throws request_error naming the first offending field.
-[[nodiscard]] inline decision_request parse_decision_request(std::string_view body, std::size_t max_function_name = 253) {
-    using detail::json;
-    json j;
-    try {
-        j = json::parse(body.begin(), body.end());
-    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large for a double
-        throw request_error("body", std::string("malformed JSON: ") + e.what());
-    }
-    detail::object(j, "body");
-    decision_request r;
-    bool has_function = false, has_time = false, has_replicas = false, has_min = false, has_max = false, has_metrics = false;
-    const auto replicas = [](const json& v, const std::string& f) {
-        return static_cast<int>(detail::count(v, f, static_cast<std::uint64_t>(max_request_replicas)));
-    };
-    for (const auto& [key, v] : j.items()) {
-        if (key == "function") {
-            if (!v.is_string()) throw request_error("function", std::string("must be a string, got ") + detail::type_name(v));
-            r.function = v.get<std::string>();
-            if (r.function.empty()) throw request_error("function", "must not be empty");
-            if (r.function.size() > max_function_name) {
-                throw request_error("function", "longer than " + std::to_string(max_function_name) + " bytes");
-            }
-            for (const char c : r.function) {
-                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) throw request_error("function", "contains a control character");
-            }
-            has_function = true;
-        } else if (key == "time_s") {
-            r.state.time_s = detail::any_number(v, "time_s");
-            has_time = true;
-        } else if (key == "replicas") {
-            r.state.replicas = replicas(v, "replicas");
-            has_replicas = true;
-        } else if (key == "min_replicas") {
-            r.state.min_replicas = replicas(v, "min_replicas");
-            has_min = true;
-        } else if (key == "max_replicas") {
-            r.state.max_replicas = replicas(v, "max_replicas");
-            has_max = true;
-        } else if (key == "cpu_limit") {
-            r.state.cpu_limit = detail::number(v, "cpu_limit");
-        } else if (key == "memory_limit_mb") {
-            r.state.memory_limit_mb = detail::number(v, "memory_limit_mb");
-        } else if (key == "metrics") {
-            detail::parse_metrics(v, r.metrics);
-            has_metrics = true;
-        } else if (key == "slo") {
-            detail::parse_slo(v, r.state.slo);
-        } else {
-            throw request_error(key, "unknown field");
-        }
-    }
-    if (!has_function) throw request_error("function", "missing");
-    if (!has_time) throw request_error("time_s", "missing");
-    if (!has_replicas) throw request_error("replicas", "missing");
-    if (!has_min) throw request_error("min_replicas", "missing");
-    if (!has_max) throw request_error("max_replicas", "missing");
-    if (!has_metrics) throw request_error("metrics", "missing");
-    if (r.state.max_replicas < r.state.min_replicas) {
-        throw request_error("max_replicas", "must be >= min_replicas (" + std::to_string(r.state.min_replicas) + "), got " +
-                                                std::to_string(r.state.max_replicas));
-    }
-    return r;
-}
-
 /// An HTTP status and JSON body.
 struct http_answer {
     int status = 200;  ///< HTTP status
@@ -311,108 +103,6 @@ struct service_stats {
     std::uint64_t queued = 0;             ///< connections waiting for a worker now
     std::uint64_t functions = 0;          ///< functions with a policy now
 };
-
-namespace detail {
-
-/// httplib's task queue with a bound: `threads` workers, at most `max_queued`
-/// connections waiting. A connection beyond goes to a rejecting thread (or,
-/// when that one has `max_rejecting` waiting, is served on the accept thread)
-/// that serves it with `rejecting()` true, so the handlers answer 503 without
-/// deciding. httplib 0.11's enqueue cannot refuse a connection, hence this.
-class bounded_task_queue final : public httplib::TaskQueue {
-public:
-    bounded_task_queue(std::size_t threads, std::size_t max_queued, std::size_t max_rejecting,
-                       std::atomic<std::uint64_t>& queued, std::atomic<std::uint64_t>& overloaded)
-        : max_queued_(max_queued), max_rejecting_(max_rejecting), queued_(queued), overloaded_(overloaded) {
-        workers_.reserve(threads);
-        for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { run(jobs_, jobs_cv_, false); });
-        rejecter_ = std::thread([this] { run(rejects_, rejects_cv_, true); });
-    }
-    bounded_task_queue(const bounded_task_queue&) = delete;
-    bounded_task_queue& operator=(const bounded_task_queue&) = delete;
-    ~bounded_task_queue() override { shutdown(); }
-
-    void enqueue(std::function<void()> fn) override {
-        {
-            std::unique_lock lock(mutex_);
-            if (jobs_.size() < max_queued_) {
-                jobs_.push_back(std::move(fn));
-                queued_.store(jobs_.size());
-                lock.unlock();
-                jobs_cv_.notify_one();
-                return;
-            }
-            ++overloaded_;
-            if (rejects_.size() < max_rejecting_) {
-                rejects_.push_back(std::move(fn));
-                lock.unlock();
-                rejects_cv_.notify_one();
-                return;
-            }
-        }
-        run_rejecting(fn);  // everything is full: answer 503 here
-    }
-
-    void shutdown() override {
-        {
-            std::lock_guard lock(mutex_);
-            if (stopped_) return;
-            stopped_ = true;
-        }
-        jobs_cv_.notify_all();
-        rejects_cv_.notify_all();
-        for (auto& t : workers_) t.join();
-        if (rejecter_.joinable()) rejecter_.join();
-    }
-
-    /// True on a thread serving a connection that was refused for overload.
-    [[nodiscard]] static bool rejecting() noexcept { return rejecting_flag(); }
-
-private:
-    static bool& rejecting_flag() noexcept {
-        thread_local bool flag = false;
-        return flag;
-    }
-    static void run_rejecting(std::function<void()>& fn) {
-        rejecting_flag() = true;
-        fn();
-        rejecting_flag() = false;
-    }
-
-    void run(std::deque<std::function<void()>>& queue, std::condition_variable& cv, bool rejecting) {
-        for (;;) {
-            std::function<void()> fn;
-            {
-                std::unique_lock lock(mutex_);
-                cv.wait(lock, [&] { return stopped_ || !queue.empty(); });
-                if (queue.empty()) return;  // stopped and drained
-                fn = std::move(queue.front());
-                queue.pop_front();
-                if (!rejecting) queued_.store(queue.size());
-            }
-            if (rejecting) {
-                run_rejecting(fn);
-            } else {
-                fn();
-            }
-        }
-    }
-
-    std::size_t max_queued_;
-    std::size_t max_rejecting_;
-    std::atomic<std::uint64_t>& queued_;
-    std::atomic<std::uint64_t>& overloaded_;
-    std::mutex mutex_;
-    std::condition_variable jobs_cv_;     // workers wait here for jobs_
-    std::condition_variable rejects_cv_;  // the rejecting thread waits here for rejects_
-    std::deque<std::function<void()>> jobs_;
-    std::deque<std::function<void()>> rejects_;
-    std::vector<std::thread> workers_;
-    std::thread rejecter_;
-    bool stopped_ = false;
-};
-
-}  // namespace detail
 
 /// The HTTP decision service. start() binds and serves on a background
 /// thread; stop() (or the destructor) closes the listening socket, finishes

@@ -1,4 +1,4 @@
-#include <rlscale/policy/downscale_stabilizer.hpp>
+#include <rlscale/core/downscale_stabilizer.hpp>
 
 #include <doctest/doctest.h>
 

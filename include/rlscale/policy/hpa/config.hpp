@@ -1,0 +1,148 @@
+#pragma once
+
+/// An HPA object and the controller flags that shape its decisions: the
+/// metric specs, `behavior` (HorizontalPodAutoscalerBehavior: per-direction
+/// stabilisation windows, rate policies and tolerances) with Kubernetes'
+/// defaults, and the validation of all of it. See docs/hpa.md.
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/policy/hpa/types.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rlscale::hpa {
+
+/// Kind of a rate policy (HPAScalingPolicyType).
+enum class scaling_policy_type : std::uint8_t {
+    pods,     ///< at most `value` pods per period
+    percent,  ///< at most `value` % of the count at the period's start per period
+};
+
+/// How several rate policies combine (ScalingPolicySelect).
+enum class select_policy : std::uint8_t {
+    max,       ///< the policy allowing the largest change (Kubernetes' default)
+    min,       ///< the policy allowing the smallest change
+    disabled,  ///< no scaling in this direction
+};
+
+/// One rate policy (HPAScalingPolicy).
+struct scaling_policy {
+    scaling_policy_type type = scaling_policy_type::pods;  ///< pods or percent
+    std::int32_t value = 4;                                ///< pods, or percent, per period (> 0)
+    std::int32_t period_seconds = 15;                      ///< length of the period, seconds (1..1800)
+};
+
+/// Rules for one direction (HPAScalingRules).
+struct scaling_rules {
+    std::optional<std::int32_t> stabilization_window_seconds = {};  ///< window, seconds (0..3600); none: 0 up, config::downscale_stabilization_s down
+    select_policy select = select_policy::max;                      ///< how the policies combine
+    std::vector<scaling_policy> policies = {};                      ///< rate policies (at least one)
+    std::optional<double> tolerance = {};                           ///< this direction's tolerance (HPAScalingRules.tolerance); none = config::tolerance
+
+    /// Kubernetes' default scale-up rules: window 0 s, Max of {4 pods / 15 s, 100 % / 15 s}.
+    [[nodiscard]] static scaling_rules default_scale_up() {
+        return {0, select_policy::max, {{scaling_policy_type::pods, 4, 15}, {scaling_policy_type::percent, 100, 15}}, std::nullopt};
+    }
+    /// Kubernetes' default scale-down rules: the controller's window (300 s), 100 % / 15 s.
+    [[nodiscard]] static scaling_rules default_scale_down() {
+        return {std::nullopt, select_policy::max, {{scaling_policy_type::percent, 100, 15}}, std::nullopt};
+    }
+
+    /// Throws config_error naming `field` for a value outside the API's range.
+    void validate(const std::string& field) const {
+        if (stabilization_window_seconds && (*stabilization_window_seconds < 0 || *stabilization_window_seconds > 3600)) {
+            throw config_error(field + ".stabilization_window_seconds",
+                               "must be in [0, 3600], got " + std::to_string(*stabilization_window_seconds));
+        }
+        if (tolerance && !(std::isfinite(*tolerance) && *tolerance >= 0)) {
+            throw config_error(field + ".tolerance", "must be finite and >= 0, got " + std::to_string(*tolerance));
+        }
+        if (policies.empty()) {
+            throw config_error(field + ".policies", "must hold at least one policy");
+        }
+        for (std::size_t i = 0; i < policies.size(); ++i) {
+            const std::string f = field + ".policies[" + std::to_string(i) + "]";
+            if (policies[i].value <= 0) {
+                throw config_error(f + ".value", "must be > 0, got " + std::to_string(policies[i].value));
+            }
+            if (policies[i].period_seconds <= 0 || policies[i].period_seconds > 1800) {
+                throw config_error(f + ".period_seconds", "must be in (0, 1800], got " + std::to_string(policies[i].period_seconds));
+            }
+        }
+    }
+};
+
+/// Scaling behavior (HorizontalPodAutoscalerBehavior), with Kubernetes' defaults.
+struct behavior {
+    scaling_rules scale_up = scaling_rules::default_scale_up();      ///< rules when the recommendation is above the current count
+    scaling_rules scale_down = scaling_rules::default_scale_down();  ///< rules when it is below
+};
+
+/// An HPA object plus the controller flags that shape its decisions.
+/// Configuration errors name the fields `hpa_config.<field>` (its name in
+/// namespace rlscale).
+struct config {
+    int min_replicas = 1;                          ///< spec.minReplicas (0 allows scale to zero)
+    int max_replicas = 10;                         ///< spec.maxReplicas
+    std::vector<metric> metrics = {};              ///< spec.metrics; empty = CPU at 80 % (Kubernetes' default)
+    std::optional<hpa::behavior> behavior = {};    ///< spec.behavior; none = the legacy algorithm
+    double tolerance = 0.1;                        ///< --horizontal-pod-autoscaler-tolerance: no change while |ratio - 1| ≤ this
+    double cpu_initialization_period_s = 300;      ///< --horizontal-pod-autoscaler-cpu-initialization-period
+    double delay_of_initial_readiness_s = 30;      ///< --horizontal-pod-autoscaler-initial-readiness-delay
+    double downscale_stabilization_s = 300;        ///< --horizontal-pod-autoscaler-downscale-stabilization (legacy window; default scale-down window)
+    double legacy_scale_up_factor = 2;             ///< legacy limit: at most max(factor × current, minimum) (scaleUpLimitFactor)
+    int legacy_scale_up_minimum = 4;               ///< legacy limit's floor (scaleUpLimitMinimum)
+    std::size_t history_capacity = 1024;           ///< recommendations and scale events kept per kind (reserved at construction)
+    std::size_t max_pods = 1024;                   ///< pods hpa_policy::decide() can synthesise from an aggregate (reserved at construction)
+
+    /// One CPU-utilisation metric at `percent` % of request, everything else default.
+    [[nodiscard]] static config cpu_utilization(std::int32_t percent) {
+        config c;
+        c.metrics = {metric::resource_utilization(resource_name::cpu, percent)};
+        return c;
+    }
+
+    /// Throws config_error naming the first field outside its range, with its value.
+    void validate() const {
+        const auto finite_at_least = [](const char* f, double v, double lo) {
+            if (!(std::isfinite(v) && v >= lo)) {
+                throw config_error(std::string("hpa_config.") + f,
+                                   "must be finite and >= " + std::to_string(lo) + ", got " + std::to_string(v));
+            }
+        };
+        if (min_replicas < 0) throw config_error("hpa_config.min_replicas", "must be >= 0, got " + std::to_string(min_replicas));
+        if (max_replicas < 1) throw config_error("hpa_config.max_replicas", "must be >= 1, got " + std::to_string(max_replicas));
+        if (max_replicas < min_replicas) {
+            throw config_error("hpa_config.max_replicas", "must be >= min_replicas (" + std::to_string(min_replicas) +
+                                                              "), got " + std::to_string(max_replicas));
+        }
+        if (!(std::isfinite(tolerance) && tolerance >= 0 && tolerance < 1)) {
+            throw config_error("hpa_config.tolerance", "must be in [0, 1), got " + std::to_string(tolerance));
+        }
+        finite_at_least("cpu_initialization_period_s", cpu_initialization_period_s, 0);
+        finite_at_least("delay_of_initial_readiness_s", delay_of_initial_readiness_s, 0);
+        finite_at_least("downscale_stabilization_s", downscale_stabilization_s, 0);
+        if (!(std::isfinite(legacy_scale_up_factor) && legacy_scale_up_factor > 0)) {
+            throw config_error("hpa_config.legacy_scale_up_factor", "must be finite and > 0, got " + std::to_string(legacy_scale_up_factor));
+        }
+        if (legacy_scale_up_minimum < 0) {
+            throw config_error("hpa_config.legacy_scale_up_minimum", "must be >= 0, got " + std::to_string(legacy_scale_up_minimum));
+        }
+        if (history_capacity < 1) throw config_error("hpa_config.history_capacity", "must be >= 1, got 0");
+        if (max_pods < 1) throw config_error("hpa_config.max_pods", "must be >= 1, got 0");
+        for (std::size_t i = 0; i < metrics.size(); ++i) {
+            metrics[i].validate("hpa_config.metrics[" + std::to_string(i) + "]");
+        }
+        if (behavior) {
+            behavior->scale_up.validate("hpa_config.behavior.scale_up");
+            behavior->scale_down.validate("hpa_config.behavior.scale_down");
+        }
+    }
+};
+
+}  // namespace rlscale::hpa

@@ -1,0 +1,391 @@
+#pragma once
+
+/// One registry for every policy a program serves: a baseline by name
+/// (hpa, hpa-<percent>, kpa, ensure, static) or a learned policy from a
+/// checkpoint's serving spec, with one set of defaults. The controller, the
+/// decision service and the evaluation tool all build their policies here,
+/// so they serve the same artefact the trainer wrote and decide alike.
+///
+/// A checkpoint whose spec names something this build does not know, or
+/// whose network does not fit its spec, is rejected with checkpoint_error
+/// naming the field and the value; nothing is built, so a caller that
+/// replaces a running policy only on success keeps the old one.
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/encode/firm_encoder.hpp>
+#include <rlscale/encode/polimi_encoder.hpp>
+#include <rlscale/encode/relative_scarlet_encoder.hpp>
+#include <rlscale/encode/scarlet_encoder.hpp>
+#include <rlscale/encode/simppo_encoder.hpp>
+#include <rlscale/nn/checkpoint.hpp>
+#include <rlscale/policy/any_policy.hpp>
+#include <rlscale/policy/ensure_policy.hpp>
+#include <rlscale/policy/hpa_policy.hpp>
+#include <rlscale/policy/joint_policy.hpp>
+#include <rlscale/policy/kpa_policy.hpp>
+#include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/policy/serving_spec.hpp>
+#include <rlscale/policy/static_policy.hpp>
+#include <rlscale/rl/action_space.hpp>
+#include <rlscale/rl/actors.hpp>
+#include <rlscale/rl/shared_network.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace rlscale {
+
+/// What the baselines need to know of a function. The defaults are the
+/// one set every program uses unless told otherwise.
+struct baseline_settings {
+    int hpa_cpu_target_percent = 70;     ///< hpa: target CPU utilisation, % of the request ("hpa-<percent>" overrides it)
+    double container_concurrency = 1;    ///< kpa, ensure: requests one replica serves at once
+    double kpa_target_utilization = 0.7; ///< kpa: share of the concurrency to aim for
+    double service_time_s = 0.1;         ///< ensure: mean service time, seconds
+    double ensure_c = 1;                 ///< ensure: headroom coefficient
+    int static_replicas = 1;             ///< static: the replica count
+};
+
+/// The baseline names make_baseline knows, for error messages and help texts.
+inline constexpr std::string_view baseline_names = "hpa, hpa-<percent>, kpa, ensure, static";
+
+/// The CPU target of "hpa" (`fallback`) or "hpa-<percent>", or 0 when
+/// `name` names no HPA. Throws config_error (field "policy") for a
+/// percentage outside 1..100.
+[[nodiscard]] inline int hpa_target_of(std::string_view name, int fallback = baseline_settings{}.hpa_cpu_target_percent) {
+    if (name == "hpa") return fallback;
+    if (!name.starts_with("hpa-")) return 0;
+    const std::string_view digits = name.substr(4);
+    int target = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), target);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || target < 1 || target > 100) {
+        throw config_error("policy", "\"" + std::string(name) + "\": the HPA's CPU target must be a whole percentage in 1..100");
+    }
+    return target;
+}
+
+/// The Kubernetes HPA on CPU at `percent` of the request with the default
+/// behavior (scale up: no window, max of 4 pods and 100 % per 15 s; scale
+/// down: 300 s window, 100 % per 15 s).
+[[nodiscard]] inline hpa_policy make_hpa(int percent) {
+    hpa_config c = hpa_config::cpu_utilization(percent);
+    c.behavior = hpa_behavior{};
+    return hpa_policy(std::move(c));
+}
+
+/// A baseline policy for one function by name (unguarded: the caller
+/// guards it). Throws config_error (field "policy") for an unknown name.
+[[nodiscard]] inline any_policy make_baseline(std::string_view name, const baseline_settings& s = {}) {
+    if (const int target = hpa_target_of(name, s.hpa_cpu_target_percent); target > 0) return any_policy(make_hpa(target));
+    if (name == "kpa") {
+        return any_policy(kpa_policy({.container_concurrency = s.container_concurrency, .target_utilization = s.kpa_target_utilization}));
+    }
+    if (name == "ensure") {
+        return any_policy(ensure_policy({.service_time_s = s.service_time_s, .concurrency = s.container_concurrency, .c = s.ensure_c}));
+    }
+    if (name == "static") return any_policy(static_policy{.replicas = s.static_replicas});
+    throw config_error("policy", "unknown policy \"" + std::string(name) + "\" (" + std::string(baseline_names) + ")");
+}
+
+/// Any encoder a serving spec can name, chosen at run time. Encoding
+/// dispatches on the held type (no allocation, never throws).
+class encoder_variant {
+public:
+    using variant = std::variant<scarlet_encoder, relative_scarlet_encoder, polimi_encoder, simppo_encoder, firm_encoder>;
+
+    explicit encoder_variant(variant v) : v_(std::move(v)) {}
+
+    [[nodiscard]] std::size_t size() const noexcept {
+        return std::visit([](const auto& e) -> std::size_t { return e.size(); }, v_);
+    }
+    [[nodiscard]] encode_status encode(const function_metrics& m, const scaling_state& s, std::span<float> out) const noexcept {
+        return std::visit([&](const auto& e) { return e.encode(m, s, out); }, v_);
+    }
+    [[nodiscard]] encode_status encode(std::size_t f, const function_metrics& m, const scaling_state& s,
+                                       std::span<float> out) const noexcept {
+        return std::visit([&](const auto& e) { return encode_function(e, f, m, s, out); }, v_);
+    }
+    [[nodiscard]] const variant& get() const noexcept { return v_; }
+
+private:
+    variant v_;
+};
+static_assert(function_encoder<encoder_variant>);
+
+/// Any discrete action map a serving spec can name, chosen at run time.
+class discrete_map_variant {
+public:
+    using value_type = std::int32_t;
+    using variant = std::variant<rl::joint_delta_actions, rl::factored_delta_actions, rl::replica_count_actions,
+                                 rl::utilization_target_actions>;
+
+    explicit discrete_map_variant(variant v) : v_(std::move(v)) {}
+
+    [[nodiscard]] std::size_t functions() const noexcept {
+        return std::visit([](const auto& a) -> std::size_t { return a.functions(); }, v_);
+    }
+    [[nodiscard]] std::size_t width() const noexcept {
+        return std::visit([](const auto& a) -> std::size_t { return a.width(); }, v_);
+    }
+    [[nodiscard]] rl::q_layout layout() const noexcept {
+        return std::visit([](const auto& a) { return a.layout(); }, v_);
+    }
+    void targets(std::span<const std::int32_t> values, std::span<const function_metrics> metrics, std::span<const scaling_state> states,
+                 std::span<scaling_target> out) const noexcept {
+        std::visit([&](const auto& a) { a.targets(values, metrics, states, out); }, v_);
+    }
+    [[nodiscard]] const variant& get() const noexcept { return v_; }
+
+private:
+    variant v_;
+};
+static_assert(discrete_action_map<discrete_map_variant>);
+
+namespace detail {
+
+/// Reads optional setting `key` of a spec object (`path` names it in errors).
+template <typename T>
+void spec_setting(const nlohmann::json& o, const char* key, const std::string& path, T& into) {
+    if (!o.contains(key)) return;
+    const auto& v = o[key];
+    const std::string field = path + "." + key;
+    if constexpr (std::is_same_v<T, bool>) {
+        if (!v.is_boolean()) throw checkpoint_error(field, "must be a boolean, got " + v.dump());
+    } else if constexpr (std::is_integral_v<T>) {
+        if (!v.is_number_integer()) throw checkpoint_error(field, "must be an integer, got " + v.dump());
+    } else if constexpr (std::is_floating_point_v<T>) {
+        if (!v.is_number()) throw checkpoint_error(field, "must be a number, got " + v.dump());
+    } else {
+        if (!v.is_array()) throw checkpoint_error(field, "must be an array, got " + v.dump());
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            if (!v[i].is_number()) throw checkpoint_error(field + "[" + std::to_string(i) + "]", "must be a number, got " + v[i].dump());
+        }
+    }
+    into = v.template get<T>();
+}
+
+/// Runs `make`, turning a config_error from a component's own validation
+/// into a checkpoint_error under `path`.
+template <typename Make>
+auto from_spec(const std::string& path, Make&& make) {
+    try {
+        return make();
+    } catch (const config_error& e) {
+        throw checkpoint_error(path, e.what());
+    }
+}
+
+}  // namespace detail
+
+/// The encoder a spec's "encoder" object names, for `functions` functions.
+[[nodiscard]] inline encoder_variant make_encoder(const nlohmann::json& spec, std::size_t functions) {
+    const std::string path = "serving.encoder";
+    const std::string name = spec.at("name").get<std::string>();
+    return detail::from_spec(path, [&] {
+        if (name == "scarlet") {
+            scarlet_encoder_config c;
+            detail::spec_setting(spec, "rps_scale", path, c.rps_scale);
+            return encoder_variant(scarlet_encoder(c));
+        }
+        if (name == "scarlet_relative") return encoder_variant(relative_scarlet_encoder{});
+        if (name == "polimi") {
+            double demand_time_s = 0;
+            if (!spec.contains("demand_time_s")) throw checkpoint_error(path + ".demand_time_s", "is missing (polimi needs it)");
+            detail::spec_setting(spec, "demand_time_s", path, demand_time_s);
+            polimi_encoder_config c;
+            detail::spec_setting(spec, "instances_scale", path, c.instances_scale);
+            detail::spec_setting(spec, "workload_scale_rps", path, c.workload_scale_rps);
+            detail::spec_setting(spec, "measured_cpu", path, c.measured_cpu);
+            return encoder_variant(polimi_encoder(demand_time_s, c));
+        }
+        if (name == "simppo") return encoder_variant(simppo_encoder(simppo_state_config{}, functions));
+        if (name == "firm") {
+            firm_encoder_config c;
+            detail::spec_setting(spec, "cpu_max_cores", path, c.cpu_max_cores);
+            detail::spec_setting(spec, "memory_max_mb", path, c.memory_max_mb);
+            return encoder_variant(firm_encoder(c, functions));
+        }
+        throw checkpoint_error(path + ".name",
+                               "unknown encoder \"" + name + "\" (this build knows scarlet, scarlet_relative, polimi, simppo, firm)");
+    });
+}
+
+/// The discrete action map a spec's "actions" object names, for `functions` functions.
+[[nodiscard]] inline discrete_map_variant make_action_map(const nlohmann::json& spec, std::size_t functions) {
+    const std::string path = "serving.actions";
+    const std::string name = spec.at("name").get<std::string>();
+    return detail::from_spec(path, [&] {
+        if (name == "joint_delta" || name == "factored_delta") {
+            std::vector<int> deltas{-1, 0, 1};
+            if (spec.contains("deltas")) {
+                const auto& d = spec["deltas"];
+                if (!d.is_array()) throw checkpoint_error(path + ".deltas", "must be an array of integers, got " + d.dump());
+                for (std::size_t i = 0; i < d.size(); ++i) {
+                    if (!d[i].is_number_integer()) {
+                        throw checkpoint_error(path + ".deltas[" + std::to_string(i) + "]", "must be an integer, got " + d[i].dump());
+                    }
+                }
+                deltas = d.get<std::vector<int>>();
+            }
+            if (name == "joint_delta") return discrete_map_variant(rl::joint_delta_actions(functions, std::move(deltas)));
+            return discrete_map_variant(rl::factored_delta_actions(functions, std::move(deltas)));
+        }
+        if (name == "replica_count") {
+            int lo = 0;
+            int hi = 0;
+            for (const char* key : {"min_replicas", "max_replicas"}) {
+                if (!spec.contains(key)) throw checkpoint_error(path + "." + key, "is missing (replica_count needs it)");
+            }
+            detail::spec_setting(spec, "min_replicas", path, lo);
+            detail::spec_setting(spec, "max_replicas", path, hi);
+            return discrete_map_variant(rl::replica_count_actions(functions, lo, hi));
+        }
+        if (name == "utilization_target") {
+            std::vector<double> targets{0.4, 0.55, 0.7, 0.85};
+            bool hold = true;
+            detail::spec_setting(spec, "targets", path, targets);
+            detail::spec_setting(spec, "hold", path, hold);
+            return discrete_map_variant(rl::utilization_target_actions(functions, std::move(targets), hold));
+        }
+        throw checkpoint_error(path + ".name", "unknown action map \"" + name +
+                                                   "\" (this build knows joint_delta, factored_delta, replica_count, utilization_target)");
+    });
+}
+
+/// The "actions" object of a spec for an action map (the inverse of make_action_map).
+[[nodiscard]] inline nlohmann::json action_spec(const rl::joint_delta_actions& a) {
+    return {{"name", "joint_delta"}, {"deltas", a.deltas()}};
+}
+[[nodiscard]] inline nlohmann::json action_spec(const rl::factored_delta_actions& a) {
+    return {{"name", "factored_delta"}, {"deltas", a.deltas()}};
+}
+[[nodiscard]] inline nlohmann::json action_spec(const rl::replica_count_actions& a) {
+    return {{"name", "replica_count"}, {"min_replicas", a.min_replicas()}, {"max_replicas", a.max_replicas()}};
+}
+[[nodiscard]] inline nlohmann::json action_spec(const rl::utilization_target_actions& a) {
+    return {{"name", "utilization_target"}, {"targets", a.targets()}, {"hold", a.has_hold()}};
+}
+
+/// The serving spec of a checkpoint: its "serving" field, or for a
+/// checkpoint written before specs existed, the spec its other fields imply
+/// (the SCARLET demo's "scarlet_demo" field: the relative SCARLET encoder
+/// with its action space and stabiliser; no field at all: the one-function
+/// SCARLET network with −1/0/+1 actions the controller served). Throws
+/// checkpoint_error naming the field.
+[[nodiscard]] inline serving_spec spec_of(const nlohmann::json& checkpoint) {
+    if (!checkpoint.is_object()) throw checkpoint_error("", "must be a JSON object");
+    if (checkpoint.contains("serving")) return serving_spec::from_json(checkpoint["serving"]);
+    const auto inputs = [&]() -> std::size_t {
+        const auto specs = nn::detail::read_layer_specs(nn::detail::require_field(checkpoint, "network", ""), "network");
+        return static_cast<std::size_t>(specs.front().in);
+    };
+    serving_spec s;
+    if (checkpoint.contains("scarlet_demo")) {
+        const auto& d = checkpoint["scarlet_demo"];
+        if (!d.is_object()) throw checkpoint_error("scarlet_demo", "must be an object");
+        const std::size_t n = inputs() / relative_scarlet_encoder::feature_count;
+        for (std::size_t f = 0; f < n; ++f) s.functions.push_back("function-" + std::to_string(f));
+        const std::string kind = d.value("actions", std::string("delta"));
+        if (kind == "utilization") {
+            s.actions = {{"name", "utilization_target"}, {"targets", d.value("targets", nlohmann::json::array())}, {"hold", true}};
+        } else if (kind == "delta") {
+            s.actions = {{"name", "joint_delta"}};
+            if (d.contains("deltas")) s.actions["deltas"] = d["deltas"];
+        } else {
+            throw checkpoint_error("scarlet_demo.actions", "must be \"delta\" or \"utilization\", got \"" + kind + "\"");
+        }
+        if (d.contains("downscale_window")) {
+            if (!d["downscale_window"].is_number_unsigned()) {
+                throw checkpoint_error("scarlet_demo.downscale_window", "must be a non-negative integer, got " + d["downscale_window"].dump());
+            }
+            s.downscale_window = d["downscale_window"].get<std::size_t>();
+        }
+        return s;
+    }
+    s.encoder = {{"name", "scarlet"}};
+    s.actions = {{"name", "joint_delta"}};
+    s.functions = {"function-0"};
+    return s;
+}
+
+/// How a learned policy is served.
+struct learned_policy_options {
+    baseline_settings fallback;           ///< the fallback HPA's settings (its CPU target)
+    std::optional<guard_config> guard;    ///< step limits; none = the spec's. Given: the tighter of the two per direction
+    bool int8 = false;                    ///< dqn: serve from an int8 copy of the weights
+};
+
+/// A learned policy built from a checkpoint: its spec, the weights it
+/// serves (publish or load into them to update it), and the policy.
+struct learned_policy {
+    serving_spec spec;
+    std::shared_ptr<rl::shared_network<float>> weights;
+    any_joint_policy policy;
+};
+
+/// Builds the learned policy a checkpoint's spec describes, with one HPA
+/// fallback per function. Throws checkpoint_error naming the field for an
+/// unknown algorithm, encoder or action map, bad settings, or a network
+/// whose inputs or outputs do not fit the spec.
+[[nodiscard]] inline learned_policy load_learned_policy(const nlohmann::json& checkpoint, const learned_policy_options& options = {}) {
+    serving_spec spec = spec_of(checkpoint);
+    const std::size_t n = spec.function_count();
+    encoder_variant encoder = make_encoder(spec.encoder, n);
+    discrete_map_variant actions = make_action_map(spec.actions, n);
+    const nn::mlp<float> net = nn::network_from_checkpoint<float>(checkpoint);
+    const auto in = static_cast<std::size_t>(net.layers().front().in);
+    const auto out = static_cast<std::size_t>(net.layers().back().out);
+    if (in != n * encoder.size()) {
+        throw checkpoint_error("network.layers[0].in", "is " + std::to_string(in) + ", the spec's encoder gives " +
+                                                           std::to_string(n * encoder.size()) + " for " + std::to_string(n) + " functions");
+    }
+    if (out != actions.layout().outputs()) {
+        throw checkpoint_error("network.layers[" + std::to_string(net.layers().size() - 1) + "].out",
+                               "is " + std::to_string(out) + ", the spec's action map needs " + std::to_string(actions.layout().outputs()));
+    }
+    guard_config guard = spec.guard;
+    if (options.guard) {
+        guard.max_step_up = std::min(guard.max_step_up, options.guard->max_step_up);
+        guard.max_step_down = std::min(guard.max_step_down, options.guard->max_step_down);
+    }
+    auto weights = std::make_shared<rl::shared_network<float>>(net);
+    weights->publish(net);
+    std::vector<hpa_policy> fallbacks;
+    for (std::size_t f = 0; f < n; ++f) fallbacks.push_back(make_hpa(options.fallback.hpa_cpu_target_percent));
+    const rl::q_layout layout = actions.layout();
+    if (spec.algorithm == "dqn") {
+        rl_policy<encoder_variant, rl::greedy_q_actor, discrete_map_variant> p(std::move(encoder), rl::greedy_q_actor(weights, layout),
+                                                                                std::move(actions), std::move(fallbacks), guard,
+                                                                                spec.downscale_window);
+        if (options.int8) p.serve_int8();
+        return {std::move(spec), weights, any_joint_policy(std::move(p))};
+    }
+    if (spec.algorithm == "ppo") {
+        rl_policy<encoder_variant, rl::categorical_actor, discrete_map_variant> p(std::move(encoder), rl::categorical_actor(weights, layout),
+                                                                                   std::move(actions), std::move(fallbacks), guard,
+                                                                                   spec.downscale_window);
+        return {std::move(spec), weights, any_joint_policy(std::move(p))};
+    }
+    throw checkpoint_error("serving.algorithm", "unknown algorithm \"" + spec.algorithm + "\" (this build serves dqn, ppo)");
+}
+
+/// load_learned_policy from a checkpoint file.
+[[nodiscard]] inline learned_policy load_learned_policy(const std::filesystem::path& path, const learned_policy_options& options = {}) {
+    return load_learned_policy(nn::read_checkpoint_file(path), options);
+}
+
+}  // namespace rlscale

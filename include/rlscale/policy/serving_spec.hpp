@@ -1,0 +1,106 @@
+#pragma once
+
+/// What serving needs to know of a trained network, stored in its
+/// checkpoint beside the weights (field "serving"): the algorithm, the
+/// encoder and its settings, the action map and its settings, the
+/// scale-down stabiliser, the functions in order, and the guard limits the
+/// policy was evaluated with. policy/registry.hpp turns a spec into a
+/// policy; every program (controller, decision service, evaluation tool)
+/// serves a checkpoint through it.
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/policy/guarded.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rlscale {
+
+/// A learned policy's serving spec. Names are checked by the registry when
+/// a policy is built (a spec may name what a newer build knows); shapes and
+/// types are checked when it is read.
+struct serving_spec {
+    std::string algorithm = "dqn";  ///< dqn (greedy over Q heads) | ppo (greedy over logits) | ddpg (μ(s))
+    /// The encoder: {"name": scarlet | scarlet_relative | polimi | simppo | firm, ...its settings}.
+    nlohmann::json encoder = {{"name", "scarlet_relative"}};
+    /// The action map: {"name": joint_delta | factored_delta | replica_count | utilization_target, ...its settings}.
+    nlohmann::json actions = {{"name", "joint_delta"}};
+    std::size_t downscale_window = 0;    ///< scale-down stabilisation in ticks (0 = none)
+    std::vector<std::string> functions;  ///< the functions in the order the network sees them (their count is N)
+    guard_config guard = {};             ///< step limits the policy was trained and evaluated with
+
+    [[nodiscard]] std::size_t function_count() const noexcept { return functions.size(); }
+    [[nodiscard]] std::string encoder_name() const { return encoder.at("name").get<std::string>(); }
+    [[nodiscard]] std::string actions_name() const { return actions.at("name").get<std::string>(); }
+
+    [[nodiscard]] nlohmann::json to_json() const {
+        return {{"algorithm", algorithm},
+                {"encoder", encoder},
+                {"actions", actions},
+                {"downscale_window", downscale_window},
+                {"functions", functions},
+                {"guard", {{"max_step_up", guard.max_step_up}, {"max_step_down", guard.max_step_down}}}};
+    }
+
+    /// Reads a spec; throws checkpoint_error naming the field (as
+    /// "serving.<field>") for a missing or mistyped value.
+    [[nodiscard]] static serving_spec from_json(const nlohmann::json& j) {
+        const auto fail = [](const std::string& field, const std::string& message) {
+            throw checkpoint_error("serving." + field, message);
+        };
+        if (!j.is_object()) fail("", "must be an object");
+        serving_spec s;
+        const auto string_field = [&](const char* field) -> std::string {
+            if (!j.contains(field)) fail(field, "is missing");
+            if (!j[field].is_string()) fail(field, "must be a string, got " + j[field].dump());
+            return j[field].get<std::string>();
+        };
+        const auto named_object = [&](const char* field) -> nlohmann::json {
+            if (!j.contains(field)) fail(field, "is missing");
+            const auto& o = j[field];
+            if (!o.is_object()) fail(field, "must be an object, got " + o.dump());
+            if (!o.contains("name") || !o["name"].is_string()) fail(std::string(field) + ".name", "must be a string");
+            return o;
+        };
+        s.algorithm = string_field("algorithm");
+        s.encoder = named_object("encoder");
+        s.actions = named_object("actions");
+        if (j.contains("downscale_window")) {
+            const auto& w = j["downscale_window"];
+            if (!w.is_number_unsigned() || w.get<std::uint64_t>() > 100'000) {
+                fail("downscale_window", "must be an integer in [0, 100000], got " + w.dump());
+            }
+            s.downscale_window = w.get<std::size_t>();
+        }
+        if (!j.contains("functions")) fail("functions", "is missing");
+        const auto& f = j["functions"];
+        if (!f.is_array() || f.empty() || f.size() > 4096) fail("functions", "must be an array of 1 to 4096 names, got " + f.dump());
+        for (std::size_t i = 0; i < f.size(); ++i) {
+            if (!f[i].is_string() || f[i].get<std::string>().empty()) {
+                fail("functions[" + std::to_string(i) + "]", "must be a non-empty string, got " + f[i].dump());
+            }
+            s.functions.push_back(f[i].get<std::string>());
+        }
+        if (j.contains("guard")) {
+            const auto& g = j["guard"];
+            if (!g.is_object()) fail("guard", "must be an object, got " + g.dump());
+            const auto step = [&](const char* field, int& into) {
+                if (!g.contains(field)) return;
+                if (!g[field].is_number_integer() || g[field].get<std::int64_t>() < 0 ||
+                    g[field].get<std::int64_t>() > 2'147'483'647) {
+                    fail(std::string("guard.") + field, "must be an integer in [0, 2147483647], got " + g[field].dump());
+                }
+                into = g[field].get<int>();
+            };
+            step("max_step_up", s.guard.max_step_up);
+            step("max_step_down", s.guard.max_step_down);
+        }
+        return s;
+    }
+};
+
+}  // namespace rlscale

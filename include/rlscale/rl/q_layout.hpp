@@ -1,0 +1,46 @@
+#pragma once
+
+/// The layout of discrete action values (heads of choices) and the greedy
+/// choice per head: shared by the serving actors and the DQN and PPO
+/// learners, so serving needs no trainer header.
+
+#include <rlscale/core/error.hpp>
+
+#include <Eigen/Core>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace rlscale::rl {
+
+/// The shape of a Q network's output: `heads` groups of `actions_per_head`
+/// Q-values. A joint action space is one head over every combination
+/// (SCARLET: 3^N); a factored one has one head per function, each with its
+/// own actions, trained with its own TD target on the shared reward.
+struct q_layout {
+    std::size_t heads = 1;
+    std::size_t actions_per_head = 3;
+
+    [[nodiscard]] std::size_t outputs() const noexcept { return heads * actions_per_head; }
+    void validate() const {
+        if (heads < 1) throw config_error("q_layout.heads", "must be >= 1, got 0");
+        if (actions_per_head < 1) throw config_error("q_layout.actions_per_head", "must be >= 1, got 0");
+    }
+};
+
+/// Greedy action per head from a Q vector laid out as in q_layout (ties go
+/// to the lowest index). Writes one index per head into `out`.
+template <typename Derived>
+void argmax_per_head(const Eigen::MatrixBase<Derived>& q, q_layout layout, std::span<std::int32_t> out) noexcept {
+    for (std::size_t h = 0; h < layout.heads; ++h) {
+        const Eigen::Index base = static_cast<Eigen::Index>(h * layout.actions_per_head);
+        Eigen::Index best = 0;
+        for (Eigen::Index a = 1; a < static_cast<Eigen::Index>(layout.actions_per_head); ++a) {
+            if (q(base + a) > q(base + best)) best = a;
+        }
+        out[h] = static_cast<std::int32_t>(best);
+    }
+}
+
+}  // namespace rlscale::rl
