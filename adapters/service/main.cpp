@@ -1,10 +1,7 @@
 // rlscale-decision-service: serves scaling decisions over HTTP with one of
 // rlscale's policies. See docs/adapters/service.md.
 
-#include <rlscale/policy/ensure_policy.hpp>
-#include <rlscale/policy/hpa_policy.hpp>
-#include <rlscale/policy/kpa_policy.hpp>
-#include <rlscale/policy/static_policy.hpp>
+#include <rlscale/policy/registry.hpp>
 #include <rlscale/service/decision_service.hpp>
 
 #include <csignal>
@@ -12,6 +9,7 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -20,13 +18,18 @@ namespace {
 constexpr std::string_view usage = R"(usage: rlscale-decision-service [options]
 
 Serves scaling decisions: POST /decide with a function's metrics as JSON,
-answers {"replicas": n, "source": ..., "reason": ...}; errors answer
-{"error": ..., "replicas": -1} (keep the current replicas). GET /healthz.
+answers {"replicas": n, "source": ..., "reason": ...}; {"functions": [...]}
+decides several functions at once (all of a multi-function learned policy,
+together); errors answer {"error": ..., "replicas": -1} (keep the current
+replicas). GET /healthz.
 
   --host ADDR                 listen address (default 127.0.0.1)
   --port N                    TCP port, 0 = any free port (default 8080)
-  --policy NAME               hpa | kpa | ensure | static (default hpa)
-  --hpa-cpu-target PERCENT    hpa: target CPU utilisation, % of the limit (default 80)
+  --policy NAME               hpa | hpa-<percent> | kpa | ensure | static (default hpa)
+  --checkpoint FILE           serve the learned policy of a checkpoint (its serving
+                              spec: algorithm, encoder, actions, stabiliser), with
+                              the HPA (--hpa-cpu-target) as fallback; overrides --policy
+  --hpa-cpu-target PERCENT    hpa: target CPU utilisation, % of the request (default 70)
   --kpa-concurrency N         kpa: requests one replica serves at once (default 100)
   --kpa-target-utilization U  kpa: share of the concurrency to aim for (default 0.7)
   --ensure-service-time S     ensure: mean service time, seconds (default 0.1)
@@ -47,10 +50,8 @@ Stops cleanly on SIGINT or SIGTERM.
 struct options {
     rlscale::service::decision_service_config service;
     std::string policy = "hpa";
-    int hpa_cpu_target = 80;
-    rlscale::kpa_config kpa;
-    rlscale::ensure_config ensure;
-    int static_replicas = 1;
+    std::string checkpoint;
+    rlscale::baseline_settings baseline;  // the registry's defaults
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -105,13 +106,14 @@ options parse(int argc, char** argv) {
         if (flag == "--host") o.service.host = v;
         else if (flag == "--port") o.service.port = to_int(flag, v);
         else if (flag == "--policy") o.policy = v;
-        else if (flag == "--hpa-cpu-target") o.hpa_cpu_target = to_int(flag, v);
-        else if (flag == "--kpa-concurrency") o.kpa.container_concurrency = to_double(flag, v);
-        else if (flag == "--kpa-target-utilization") o.kpa.target_utilization = to_double(flag, v);
-        else if (flag == "--ensure-service-time") o.ensure.service_time_s = to_double(flag, v);
-        else if (flag == "--ensure-concurrency") o.ensure.concurrency = to_double(flag, v);
-        else if (flag == "--ensure-c") o.ensure.c = to_double(flag, v);
-        else if (flag == "--static-replicas") o.static_replicas = to_int(flag, v);
+        else if (flag == "--checkpoint") o.checkpoint = v;
+        else if (flag == "--hpa-cpu-target") o.baseline.hpa_cpu_target_percent = to_int(flag, v);
+        else if (flag == "--kpa-concurrency") o.baseline.container_concurrency = to_double(flag, v);
+        else if (flag == "--kpa-target-utilization") o.baseline.kpa_target_utilization = to_double(flag, v);
+        else if (flag == "--ensure-service-time") o.baseline.service_time_s = to_double(flag, v);
+        else if (flag == "--ensure-concurrency") o.baseline.container_concurrency = to_double(flag, v);
+        else if (flag == "--ensure-c") o.baseline.ensure_c = to_double(flag, v);
+        else if (flag == "--static-replicas") o.baseline.static_replicas = to_int(flag, v);
         else if (flag == "--max-step-up") o.service.guard.max_step_up = to_int(flag, v);
         else if (flag == "--max-step-down") o.service.guard.max_step_down = to_int(flag, v);
         else if (flag == "--max-body-bytes") o.service.max_body_bytes = to_size(flag, v);
@@ -123,26 +125,24 @@ options parse(int argc, char** argv) {
     return o;
 }
 
-/// The factory for --policy; built once here so a bad configuration fails at start-up.
+/// The factory for --policy, through the registry; one policy is built
+/// here so that a bad configuration fails at start-up.
 rlscale::service::policy_factory make_factory(const options& o) {
-    if (o.policy == "hpa") {
-        const rlscale::hpa_config c = rlscale::hpa_config::cpu_utilization(o.hpa_cpu_target);
-        (void)rlscale::hpa_policy(c);
-        return [c](const std::string&) { return rlscale::any_policy(rlscale::hpa_policy(c)); };
+    try {
+        (void)rlscale::make_baseline(o.policy, o.baseline);
+    } catch (const rlscale::config_error& e) {
+        fail(std::string("--") + e.what());
     }
-    if (o.policy == "kpa") {
-        (void)rlscale::kpa_policy(o.kpa);
-        return [c = o.kpa](const std::string&) { return rlscale::any_policy(rlscale::kpa_policy(c)); };
-    }
-    if (o.policy == "ensure") {
-        (void)rlscale::ensure_policy(o.ensure);
-        return [c = o.ensure](const std::string&) { return rlscale::any_policy(rlscale::ensure_policy(c)); };
-    }
-    if (o.policy == "static") {
-        if (o.static_replicas < 0) fail("--static-replicas: must be >= 0");
-        return [n = o.static_replicas](const std::string&) { return rlscale::any_policy(rlscale::static_policy{n}); };
-    }
-    fail("--policy: expected hpa, kpa, ensure or static, got '" + o.policy + "'");
+    return [name = o.policy, settings = o.baseline](const std::string&) { return rlscale::make_baseline(name, settings); };
+}
+
+/// The factory for a one-function learned policy: each function gets its
+/// own policy (its own stabiliser and fallback) over the checkpoint.
+rlscale::service::policy_factory learned_factory(const nlohmann::json& checkpoint, const options& o) {
+    return [checkpoint, o](const std::string&) {
+        auto p = rlscale::make_learned_policy(checkpoint, {.fallback = o.baseline, .guard = o.service.guard});
+        return rlscale::any_policy(std::move(p.policy));
+    };
 }
 
 }  // namespace
@@ -157,14 +157,25 @@ int main(int argc, char** argv) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     try {
-        rlscale::service::decision_service service(o.service, make_factory(o));
-        const int port = service.start();
-        std::cerr << "rlscale-decision-service: policy " << o.policy << ", listening on " << o.service.host << ":" << port
-                  << std::endl;
+        std::string serving = "policy " + o.policy;
+        std::unique_ptr<rlscale::service::decision_service> service;
+        if (!o.checkpoint.empty()) {
+            // Validated in full (spec, shapes, weights) before serving.
+            const nlohmann::json checkpoint = rlscale::nn::read_checkpoint_file(o.checkpoint);
+            rlscale::learned_policy p = rlscale::make_learned_policy(checkpoint, {.fallback = o.baseline, .guard = o.service.guard});
+            serving = "checkpoint " + o.checkpoint + " (" + p.spec.algorithm + ", " + std::to_string(p.spec.function_count()) +
+                      " function" + (p.spec.function_count() == 1 ? "" : "s") + ")";
+            service = std::make_unique<rlscale::service::decision_service>(o.service, learned_factory(checkpoint, o));
+            if (p.spec.function_count() > 1) service->serve_joint(std::move(p.policy), p.spec.functions);
+        } else {
+            service = std::make_unique<rlscale::service::decision_service>(o.service, make_factory(o));
+        }
+        const int port = service->start();
+        std::cerr << "rlscale-decision-service: " << serving << ", listening on " << o.service.host << ":" << port << std::endl;
         int sig = 0;
         sigwait(&stop_signals, &sig);
         std::cerr << "rlscale-decision-service: signal " << sig << ", stopping" << std::endl;
-        service.stop();
+        service->stop();
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "rlscale-decision-service: " << e.what() << std::endl;

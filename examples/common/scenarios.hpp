@@ -39,7 +39,7 @@ inline scaling_state bounds(const sim::function_profile& p, double percentile, i
             .memory_limit_mb = p.memory_mb, .slo = {.latency_s = p.slo_s, .percentile = percentile, .target_rps = target_rps}};
 }
 
-/// SCARLET (seed 000): its three functions side by side, each swinging
+/// SCARLET: its three functions side by side, each swinging
 /// around 450 req/s with a 600 req/s target throughput, SLAs at p90.
 /// `phase_offset` shifts every function's sinusoid (a different day).
 inline scenario scarlet_3fn(double duration_s, double phase_offset = 0) {
@@ -54,7 +54,7 @@ inline scenario scarlet_3fn(double duration_s, double phase_offset = 0) {
     return s;
 }
 
-/// Polimi (seed 002): the 200 × 200 matrix multiplication under its low,
+/// Polimi: the 200 × 200 matrix multiplication under its low,
 /// medium or high sinusoidal load; its SLO bounds the mean latency.
 inline scenario polimi(std::string_view level, double duration_s) {
     const sim::function_profile p = sim::matrix_multiplication(200);

@@ -27,7 +27,7 @@ function_metrics polimi_metrics() {
     return m;
 }
 
-/// The seed's SLO: a threshold of 1 s on the average response time.
+/// The paper's SLO: a threshold of 1 s on the average response time.
 scaling_state polimi_state() {
     scaling_state s;
     s.slo = {.latency_s = 1.0, .percentile = 0};
@@ -49,7 +49,7 @@ TEST_CASE("encode polimi: features worked out by hand") {
     CHECK(out[4] == doctest::Approx(6.0));  // workload = 60 / 10 rps
 }
 
-TEST_CASE("encode polimi: the seed's logged check is reproduced") {
+TEST_CASE("encode polimi: the paper's logged check is reproduced") {
     // "check_4": nInstances 2, avgResponseTime 5.126, Threshold 1.0, workload
     // 9.35; its utilization 0.026647 = 9.35 · D / 2 gives D = 0.0056998 s.
     const double d = 0.026646669705849987 * 2 / 9.35;
@@ -108,7 +108,7 @@ TEST_CASE("encode polimi: the response time is the SLO's statistic unless config
     // configured: the mean, whatever the SLO
     REQUIRE(polimi_encoder(0.1, {.response_time_percentile = 0}).encode(polimi_metrics(), p90, out));
     CHECK(out[1] == doctest::Approx(0.5));
-    // configured: p90 against the seed's mean SLO
+    // configured: p90 against the paper's mean SLO
     REQUIRE(polimi_encoder(0.1, {.response_time_percentile = 0.9}).encode(polimi_metrics(), polimi_state(), out));
     CHECK(out[1] == doctest::Approx(2.0));
 }

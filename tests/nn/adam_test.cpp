@@ -89,7 +89,7 @@ TEST_CASE("Adam: bad configuration names the field, and mismatched sizes are ref
     CHECK(opt.step_count() == 0);
 }
 
-TEST_CASE("Adam presets carry the seeds' learning rates") {
+TEST_CASE("Adam presets carry the papers' learning rates") {
     CHECK(adam_config::scarlet().lr == 1e-4);
     CHECK(adam_config::simppo().lr == 3e-4);
 }

@@ -1,4 +1,7 @@
 #include <rlscale/encode/scarlet_encoder.hpp>
+#include <rlscale/encode/simppo_encoder.hpp>
+#include <rlscale/policy/joint_policy.hpp>
+#include <rlscale/policy/static_policy.hpp>
 #include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/rl/action_space.hpp>
 
@@ -8,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -184,4 +188,65 @@ TEST_CASE("rl_policy serving int8 follows each publish and agrees with the float
     }
     MESSAGE("int8 and float greedy actions agree on " << same << " of " << n << " observations");
     CHECK(same >= n * 95 / 100);
+}
+
+TEST_CASE("rl_policy encodes every function with its own history: a refused function never shifts another's") {
+    // SIMPPO's encoder keeps AR_{t-1} per function. Function 0's metrics are
+    // refused at the first tick; function 1's arrival-rate change at the
+    // second tick must still be measured against its own first tick.
+    nn::mlp<float> net({14, 6});
+    net.parameters().setZero();
+    auto w = std::make_shared<rl::shared_network<float>>(net);
+    w->publish(net);
+    using simppo_rl = dqn_policy<simppo_encoder, rl::factored_delta_actions>;
+    simppo_rl p(w, simppo_encoder(simppo_state_config{}, 2), rl::factored_delta_actions(2),
+                std::vector<hpa_policy>(2, hpa_policy(hpa_config::cpu_utilization(50))));
+    std::array<scaling_state, 2> s{};
+    for (auto& x : s) x = {.replicas = 2, .min_replicas = 1, .max_replicas = 6, .time_s = 15, .slo = {.latency_s = 1, .percentile = 0.9}};
+    std::array<function_metrics, 2> m{healthy(), healthy()};
+    m[0].cpu_utilization = std::numeric_limits<double>::quiet_NaN();  // refused
+    std::array<decision, 2> d{};
+    p.decide(m, s, d);
+    CHECK(d[0].source != decision_source::policy);
+
+    m[0] = healthy();
+    m[1].arrivals = 300;  // 10 -> 20 requests/s
+    for (auto& x : s) x.time_s = 30;
+    p.decide(m, s, d);
+    CHECK(d[1].source == decision_source::policy);
+    // The reference: the stateless form with each function's own AR_{t-1}.
+    const simppo_encoder reference;
+    std::array<float, 7> f0{};
+    std::array<float, 7> f1{};
+    REQUIRE(reference.encode(m[0], s[0], std::nullopt, f0));  // function 0 has no usable previous interval
+    REQUIRE(reference.encode(m[1], s[1], 10.0, f1));          // function 1 had 10 requests/s
+    const auto obs = p.last_observation();
+    REQUIRE(obs.size() == 14);
+    for (std::size_t i = 0; i < 7; ++i) {
+        CAPTURE(i);
+        CHECK(obs[i] == f0[i]);
+        CHECK(obs[7 + i] == f1[i]);
+    }
+    CHECK(f1[3] != 0.0F);  // the arrival-rate change is really measured
+}
+
+TEST_CASE("per_function lifts single-function policies to a joint policy, any_joint_policy erases its type") {
+    std::vector<static_policy> each{static_policy{.replicas = 2}, static_policy{.replicas = 5}};
+    any_joint_policy p(per_function<static_policy>(std::move(each)));
+    CHECK(p.functions() == 2);
+    CHECK(p.ready());
+    const std::array<function_metrics, 2> m{healthy(), healthy()};
+    std::array<scaling_state, 2> s{};
+    for (auto& x : s) x = {.replicas = 3, .min_replicas = 1, .max_replicas = 6};
+    std::array<decision, 2> d{};
+    p.decide(m, s, d);
+    CHECK(d[0].replicas == 2);
+    CHECK(d[1].replicas == 5);
+    // Spans of the wrong length hold.
+    std::array<decision, 1> one{};
+    p.decide(std::span<const function_metrics>(m).first(1), std::span<const scaling_state>(s).first(1), one);
+    CHECK(one[0].source == decision_source::hold);
+    CHECK(one[0].replicas == 3);
+    // The one-function form refuses a two-function policy.
+    CHECK(p.decide(m[0], s[0]).source == decision_source::hold);
 }

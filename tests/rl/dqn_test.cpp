@@ -197,6 +197,52 @@ TEST_CASE("one dqn update: Huber TD loss against the target network, one Adam st
     CHECK((agent.target().parameters() - polyak).cwiseAbs().maxCoeff() < 1e-12);
 }
 
+TEST_CASE("dqn::update(batch) on a given batch: the sampled update's step, deterministic, and validated") {
+    dqn_config c = small_config(false);
+    c.batch_size = 8;
+    c.learning_starts = 8;
+    // Two agents from one seed; one is fed transitions and updates on its
+    // own samples, the other updates on a batch copied from the same buffer
+    // rows, in the same order: the same step.
+    dqn<double> a(2, {.heads = 2, .actions_per_head = 3}, c, 3);
+    dqn<double> b(2, {.heads = 2, .actions_per_head = 3}, c, 3);
+    replay_buffer<double> rows(16, 2, 2);
+    rng gen(9);
+    for (int t = 0; t < 12; ++t) {
+        const std::array<double, 2> s{uniform01(gen), uniform01(gen)};
+        const std::array<double, 2> s2{uniform01(gen), uniform01(gen)};
+        const std::array<std::int32_t, 2> act{static_cast<std::int32_t>(t % 3), static_cast<std::int32_t>((t + 1) % 3)};
+        rows.push(s, act, uniform01(gen), s2, t % 5 == 4);
+    }
+    replay_batch<double> batch(2, 2, 8);
+    for (std::size_t j = 0; j < 8; ++j) rows.get((j * 5) % 12, j, batch);
+    batch.size = 8;
+    const dqn_update_stats sa = a.update(batch);
+    const dqn_update_stats sb = b.update(batch);
+    CHECK(sa.loss == sb.loss);
+    CHECK(a.online().parameters() == b.online().parameters());
+    CHECK(a.target().parameters() == b.target().parameters());
+    CHECK(a.updates() == 1);
+    // A smaller batch than batch_size is one update over its leading columns.
+    batch.size = 3;
+    CHECK(a.update(batch).applied);
+    // Bad batches are refused naming the problem, and change nothing.
+    const auto before = a.online().parameters();
+    batch.size = 0;
+    CHECK_THROWS_WITH_AS((void)a.update(batch), doctest::Contains("batch of 0"), rlscale::error);
+    batch.size = 9;
+    CHECK_THROWS_WITH_AS((void)a.update(batch), doctest::Contains("batch of 9"), rlscale::error);
+    batch.size = 2;
+    batch.actions(1, 1) = 3;
+    CHECK_THROWS_WITH_AS((void)a.update(batch), doctest::Contains("batch.actions(1, 1) is 3"), rlscale::error);
+    replay_batch<double> wide(3, 2, 8);
+    wide.size = 1;
+    CHECK_THROWS_WITH_AS((void)a.update(wide), doctest::Contains("other shapes"), rlscale::error);
+    CHECK(a.online().parameters() == before);
+    static_assert(learner<dqn<float>>);
+    CHECK(a.stats().updates == 2);
+}
+
 TEST_CASE("dqn terminal transitions do not bootstrap") {
     dqn_config c = small_config(false);
     c.hidden = {4};

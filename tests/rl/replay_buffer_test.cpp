@@ -107,3 +107,17 @@ TEST_CASE("replay_buffer holds 10^6 transitions") {
     CHECK(buf.full());
     CHECK(buf.size() == 1'000'000);
 }
+
+TEST_CASE("replay_buffer stores continuous actions and refuses non-finite ones") {
+    replay_buffer<float, float> rb(4, 2, 3);
+    const std::array<float, 2> o{0.1F, 0.2F};
+    const std::array<float, 3> a{-0.5F, 0.0F, 0.75F};
+    rb.push(o, a, 1.0, o, false);
+    rlscale::rl::replay_batch<float, float> batch(2, 3, 1);
+    rb.get(0, 0, batch);
+    CHECK(batch.actions(0, 0) == -0.5F);
+    CHECK(batch.actions(2, 0) == 0.75F);
+    const std::array<float, 3> bad{0.0F, std::numeric_limits<float>::infinity(), 0.0F};
+    CHECK_THROWS_WITH_AS(rb.push(o, bad, 1.0, o, false), doctest::Contains("action[1]"), rlscale::error);
+    CHECK(rb.size() == 1);
+}

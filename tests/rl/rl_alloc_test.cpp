@@ -2,6 +2,7 @@
 // construction: replay push and sample, DQN acting and updating, publishing
 // weights, greedy_agent::act and rl_policy::decide.
 #include <rlscale/encode/scarlet_encoder.hpp>
+#include <rlscale/policy/registry.hpp>
 #include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/rl/action_space.hpp>
 #include <rlscale/rl/dqn.hpp>
@@ -126,4 +127,40 @@ TEST_CASE("rl_policy with utilisation-target actions, served int8, decides witho
     }
     CHECK(allocations() - before == 0);
     for (const auto& x : d) CHECK((x.replicas >= 1 && x.replicas <= 10));
+}
+
+TEST_CASE("a registry-built policy (variant encoder and map, stabiliser) and every actor act without allocating") {
+    auto [net, weights] = published_network({15, 64, 64, 15}, 3);
+    serving_spec spec;
+    spec.encoder = {{"name", "scarlet_relative"}};
+    spec.actions = {{"name", "utilization_target"}, {"targets", {0.55, 0.7, 0.85, 0.95}}, {"hold", true}};
+    spec.downscale_window = 20;
+    spec.functions = {"a", "b", "c"};
+    nlohmann::json j = nn::make_checkpoint(net);
+    j["serving"] = spec.to_json();
+    learned_policy p = make_learned_policy(j);
+    rl::categorical_actor sampled(weights, {.heads = 3, .actions_per_head = 5}, rl::categorical_mode::sample, 5);
+    rl::deterministic_actor mu(weights);
+    std::array<function_metrics, 3> m = three_functions();
+    std::array<scaling_state, 3> s{};
+    for (auto& x : s) x = {.replicas = 3, .min_replicas = 1, .max_replicas = 10, .slo = {.target_rps = 600}};
+    std::array<decision, 3> d{};
+    std::array<float, 15> obs{};
+    std::array<std::int32_t, 3> heads{};
+    std::array<float, 15> values{};
+    p.policy.decide(m, s, d);  // warm-up
+    int failed = 0;
+    const long before = allocations();
+    for (int t = 0; t < 3000; ++t) {
+        m[t % 3].cpu_utilization = 0.1 + 0.0003 * t;
+        if (t % 300 == 150) m[2].cpu_utilization = std::numeric_limits<double>::quiet_NaN();  // fallback path
+        s[0].time_s = s[1].time_s = s[2].time_s = 15.0 * t;
+        p.policy.decide(m, s, d);
+        for (std::size_t f = 0; f < 3; ++f) s[f].replicas = d[f].replicas;
+        obs[static_cast<std::size_t>(t % 15)] = static_cast<float>(t % 7) * 0.1F;
+        failed += sampled.act(obs, heads) == act_status::ok ? 0 : 1;
+        failed += mu.act(obs, values) == act_status::ok ? 0 : 1;
+    }
+    CHECK(allocations() - before == 0);
+    CHECK(failed == 0);
 }

@@ -68,6 +68,22 @@ TEST_CASE("cluster_env: each action kind acts on the cluster, and non-finite val
     }
 }
 
+TEST_CASE("cluster_env: step_to sets absolute targets whatever the action kind, limits only where given") {
+    cluster_env<> env(two_functions(), {.control_interval_s = 5, .actions = action_kind::replica_delta});
+    static_cast<void>(env.reset(1));
+    const double cpu = env.simulation().cpu_limit(1);
+    const std::vector<rlscale::scaling_target> t{{.replicas = 6, .cpu_limit = 1.5, .memory_limit_mb = 512}, {.replicas = 2}};
+    const auto r = env.step_to(t);
+    CHECK(env.simulation().replicas(0) == 6);
+    CHECK(env.simulation().replicas(1) == 2);
+    CHECK(env.simulation().cpu_limit(0) == doctest::Approx(1.5));
+    CHECK(env.simulation().memory_limit_mb(0) == doctest::Approx(512));
+    CHECK(env.simulation().cpu_limit(1) == doctest::Approx(cpu));  // NaN: unchanged
+    CHECK(r.info[0].cpu_limit == doctest::Approx(1.5));
+    CHECK_THROWS_WITH_AS(static_cast<void>(env.step_to(std::vector<rlscale::scaling_target>(3))), doctest::Contains("3 targets for 2"),
+                         rlscale::error);
+}
+
 TEST_CASE("cluster_env: truncated after episode_steps, never terminated, and info carries the raw metrics") {
     cluster_env<> env(two_functions(), {.control_interval_s = 2, .episode_steps = 3});
     static_cast<void>(env.reset(9));

@@ -23,7 +23,7 @@ TEST_CASE("function_profile: every named profile validates and carries its name"
         CHECK_NOTHROW(f.validate());
         CHECK(f.service.mean() > 0);
         CHECK(f.cold_start.mean() > 0);
-        // A request fits its SLO when served alone at full speed: the seeds'
+        // A request fits its SLO when served alone at full speed: the papers'
         // SLOs are reachable (mean service time well under the SLO).
         CHECK(f.service.mean() < f.slo_s);
     }
@@ -32,7 +32,7 @@ TEST_CASE("function_profile: every named profile validates and carries its name"
     CHECK(std::find(names.begin(), names.end(), "matmul-350") != names.end());
 }
 
-TEST_CASE("function_profile: the seeds' numbers are the ones documented") {
+TEST_CASE("function_profile: the papers' numbers are the ones documented") {
     // SCARLET's p90 SLAs from its DQN configuration: 1 s, 2.5 s, 10 s.
     CHECK(profile("fibonacci-python").slo_s == 1.0);
     CHECK(profile("hotel-app-geo").slo_s == 2.5);

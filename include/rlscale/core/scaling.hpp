@@ -6,7 +6,7 @@
 
 namespace rlscale {
 
-/// A function's service-level objective, as the seeds state them.
+/// A function's service-level objective, as the papers state them.
 struct function_slo {
     double latency_s = 1.0;    ///< latency bound, seconds
     double percentile = 0.9;   ///< which latency it bounds: 0.5, 0.9, 0.95, 0.99 or 0.999 (SCARLET p90, SIMPPO p99); 0 = the mean

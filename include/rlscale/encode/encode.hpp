@@ -1,6 +1,6 @@
 #pragma once
 
-/// The state encoders of the seed systems: SCARLET, SIMPPO (local and
+/// The state encoders of the research systems: SCARLET, SIMPPO (local and
 /// auxiliary global state), FIRM/AWARE and Polimi.
 
 #include <rlscale/encode/firm_encoder.hpp>

@@ -72,7 +72,7 @@ public:
 
     static constexpr std::size_t feature_count = 9;  ///< state features
 
-    /// The seed's bounds, one function (implicit, so `cluster_env`'s
+    /// The paper's bounds, one function (implicit, so `cluster_env`'s
     /// `Encoder encoder = {}` works; pass the function count for a joint one).
     firm_encoder() : firm_encoder(firm_encoder_config{}) {}
     /// Validates `config` (throws config_error) and keeps AR_{t-1} for

@@ -27,14 +27,14 @@ struct polimi_encoder_config {
     /// Latency statistic read as the response time RT of P and QLD, as
     /// `latency_at` reads it (0 = the mean). None: the statistic the
     /// function's SLO bounds (`slo.percentile`), so that P compares RT with
-    /// the threshold of the same statistic; the seed's threshold bounds the
+    /// the threshold of the same statistic; the paper's threshold bounds the
     /// average response time (percentile 0).
     std::optional<double> response_time_percentile{};
     double instances_scale = 1;     ///< nInstances divided by this (1 = raw, as the seed sends it)
     double workload_scale_rps = 1;  ///< workload (requests/s) divided by this (1 = raw)
     bool measured_cpu = false;      ///< append the measured CPU utilisation ("CPUUsage (Prometheus)") as a 6th feature
 
-    /// The seed's setting: raw values, no measured CPU; with the seed's SLO
+    /// The paper's setting: raw values, no measured CPU; with the paper's SLO
     /// (mean response time, `slo.percentile` = 0) RT is avgResponseTime.
     [[nodiscard]] static polimi_encoder_config polimi() { return {}; }
 

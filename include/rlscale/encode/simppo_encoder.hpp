@@ -95,7 +95,7 @@ public:
 
     static constexpr std::size_t feature_count = 7;  ///< local-state features
 
-    /// The seed's bounds, one function (implicit, so `cluster_env`'s
+    /// The paper's bounds, one function (implicit, so `cluster_env`'s
     /// `Encoder encoder = {}` works; pass the function count for a joint one).
     simppo_encoder() : simppo_encoder(simppo_state_config{}) {}
     /// Validates `config` (throws config_error) and keeps AR_{t-1} for

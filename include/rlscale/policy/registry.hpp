@@ -341,7 +341,7 @@ struct learned_policy {
 /// fallback per function. Throws checkpoint_error naming the field for an
 /// unknown algorithm, encoder or action map, bad settings, or a network
 /// whose inputs or outputs do not fit the spec.
-[[nodiscard]] inline learned_policy load_learned_policy(const nlohmann::json& checkpoint, const learned_policy_options& options = {}) {
+[[nodiscard]] inline learned_policy make_learned_policy(const nlohmann::json& checkpoint, const learned_policy_options& options = {}) {
     serving_spec spec = spec_of(checkpoint);
     const std::size_t n = spec.function_count();
     encoder_variant encoder = make_encoder(spec.encoder, n);
@@ -383,9 +383,10 @@ struct learned_policy {
     throw checkpoint_error("serving.algorithm", "unknown algorithm \"" + spec.algorithm + "\" (this build serves dqn, ppo)");
 }
 
-/// load_learned_policy from a checkpoint file.
+/// make_learned_policy from a checkpoint file (checkpoint_error for one
+/// that cannot be read or parsed).
 [[nodiscard]] inline learned_policy load_learned_policy(const std::filesystem::path& path, const learned_policy_options& options = {}) {
-    return load_learned_policy(nn::read_checkpoint_file(path), options);
+    return make_learned_policy(nn::read_checkpoint_file(path), options);
 }
 
 }  // namespace rlscale

@@ -1,6 +1,6 @@
 #pragma once
 
-/// The rewards of the seed systems: SCARLET, SIMPPO (per agent and team
+/// The rewards of the research systems: SCARLET, SIMPPO (per agent and team
 /// average) and FIRM/AWARE.
 
 #include <rlscale/reward/firm_reward.hpp>

@@ -204,7 +204,7 @@ private:
 /// `demand_replicas`, and optionally a first action that holds the current
 /// count. The agent learns how much headroom each state needs; the map does
 /// the proportional arithmetic an HPA does, so one decision can follow a
-/// burst that ±1 steps would chase for minutes. Not in the seed papers:
+/// burst that ±1 steps would chase for minutes. Not in the papers:
 /// RL choosing an autoscaler's target, rather than replicas, is this
 /// library's extension, for loads that move faster than one replica per
 /// interval.

@@ -52,7 +52,7 @@ struct basic_encoder {
 };
 static_assert(encoder<basic_encoder>);
 
-/// A small default reward in SCARLET's form (seed 000, §4): −1 if any
+/// A small default reward in SCARLET's form (SCARLET, §4): −1 if any
 /// function's latency at its SLO statistic exceeds the SLO or it dropped
 /// requests, otherwise 1 − (mean latency/SLO)^0.4. A function that completed
 /// nothing and dropped nothing counts as meeting its SLO with ratio 0.

@@ -28,7 +28,7 @@ struct function_profile {
     int concurrency = 1;            ///< requests one replica serves at once (Knative containerConcurrency)
     service_time cold_start{};      ///< time from scale-out until a new replica is ready
     double timeout_s = 30;          ///< a request that waited longer in the queue is dropped (+inf: never)
-    double slo_s = 1.0;             ///< latency SLO used by rewards and tests; the seed's percentile is in the docs
+    double slo_s = 1.0;             ///< latency SLO used by rewards and tests; the paper's percentile is in the docs
 
     /// Throws config_error naming the first bad field (e.g. "function_profile.concurrency") and its value.
     void validate() const {
@@ -61,7 +61,7 @@ inline service_time lognormal_from_p99(double p99_s, double sigma) {
 }
 
 /// Start-up of a Kubernetes pod whose images are cached: median 2 s and p99 5 s,
-/// the upstream pod-startup SLO (assumption; the seeds give no figure).
+/// the upstream pod-startup SLO (assumption; the papers give no figure).
 inline service_time kubernetes_pod_start() { return lognormal_from_p99(5.0, std::log(5.0 / 2.0) / z99); }
 
 /// An OpenWhisk cold start (docker run + /init of a Python or Java action):

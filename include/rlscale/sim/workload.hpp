@@ -2,7 +2,7 @@
 
 // Arrival-rate functions λ(t) for the cluster simulator: piecewise constant
 // over fixed bins, with exact Poisson sampling of arrival times, and factories
-// for the shapes the seed systems evaluate on (constant, sinusoidal with the
+// for the shapes the research systems evaluate on (constant, sinusoidal with the
 // Polimi project's intensities, step, spike, on/off, random walk) and for
 // plain-text rate files. See docs/simulator-workloads.md.
 
@@ -321,7 +321,7 @@ inline workload sinusoidal(double mean, double amplitude, double period_s, doubl
     return workload(std::move(rates), bin_s);
 }
 
-/// One of the sinusoidal load profiles of the Polimi project (seed 002),
+/// One of the sinusoidal load profiles of the Polimi project,
 /// which its JMeter Throughput Shaping Timer replays second by second:
 /// rps(t) = max(min_rate, mean + amplitude·sin(2π t/period_s + phase) + ε),
 /// ε ~ N(0, noise_stddev²) drawn afresh each second. Numbers and their

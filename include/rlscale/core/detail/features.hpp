@@ -1,7 +1,7 @@
 #pragma once
 
 /// Helpers shared by the encoders and rewards: input checks that name the
-/// first bad field, min-max normalisation and the seeds' SLO preservation.
+/// first bad field, min-max normalisation and the papers' SLO preservation.
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
@@ -85,7 +85,7 @@ private:
     return encode_status::valid();
 }
 
-/// (v - lo) / (hi - lo), clamped to [0, 1]; the seeds' min-max normalisation.
+/// (v - lo) / (hi - lo), clamped to [0, 1]; the papers' min-max normalisation.
 [[nodiscard]] inline double min_max(double v, double lo, double hi) noexcept {
     return std::clamp((v - lo) / (hi - lo), 0.0, 1.0);
 }

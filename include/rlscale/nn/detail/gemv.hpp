@@ -1,7 +1,7 @@
 #pragma once
 
 // y = W·x + b for one input vector and a small column-major W (out × in), the
-// single-input forward pass of the seeds' networks (tens to a few hundred
+// single-input forward pass of the papers' networks (tens to a few hundred
 // units). A general GEMV routine spends more on dispatch and blocking than
 // on arithmetic at these sizes, so this kernel takes the rows in blocks
 // whose accumulators fit in vector registers and walks the columns once:

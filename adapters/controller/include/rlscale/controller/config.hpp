@@ -8,6 +8,8 @@
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/policy/guarded.hpp>
 
+#include <rlscale/policy/registry.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -30,8 +32,8 @@ struct function_spec {
     function_slo slo;                         ///< latency bound at a percentile, target RPS
     int min_replicas = 1;
     int max_replicas = 10;
-    std::string policy = "hpa";               ///< hpa, kpa, ensure, static or dqn
-    std::string checkpoint;                   ///< the policy's checkpoint (dqn)
+    std::string policy = "hpa";               ///< hpa, hpa-<percent>, kpa, ensure, static, or learned (alias dqn)
+    std::string checkpoint;                   ///< learned: the checkpoint, with its serving spec
     double cpu_target_percent = 70;           ///< hpa: CPU utilisation target
     double service_time_s = 0;                ///< ensure: mean service time (> 0 required for ensure)
     int static_replicas = 0;                  ///< static: the count (> 0 required for static)
@@ -143,10 +145,20 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
         bad(join(path, "max_replicas"), "must be >= min_replicas (" + std::to_string(f.min_replicas) + ")", j.at("max_replicas"));
     }
     f.policy = text(j, path, "policy", "hpa");
-    const std::set<std::string> policies{"hpa", "kpa", "ensure", "static", "dqn"};
-    if (policies.count(f.policy) == 0) bad(join(path, "policy"), "must be one of hpa, kpa, ensure, static, dqn", j.at("policy"));
+    const std::set<std::string> policies{"hpa", "kpa", "ensure", "static", "learned", "dqn"};
+    bool hpa_percent = false;
+    try {
+        hpa_percent = f.policy.starts_with("hpa-") && hpa_target_of(f.policy) > 0;
+    } catch (const config_error&) {
+        bad(join(path, "policy"), "has an HPA target outside 1..100", j.at("policy"));
+    }
+    if (policies.count(f.policy) == 0 && !hpa_percent) {
+        bad(join(path, "policy"), "must be one of hpa, hpa-<percent>, kpa, ensure, static, learned (or dqn)", j.at("policy"));
+    }
     f.checkpoint = text(j, path, "checkpoint", "");
-    if (f.policy == "dqn" && f.checkpoint.empty()) throw config_error(join(path, "checkpoint"), "is required for policy dqn");
+    if ((f.policy == "learned" || f.policy == "dqn") && f.checkpoint.empty()) {
+        throw config_error(join(path, "checkpoint"), "is required for policy " + f.policy);
+    }
     f.cpu_target_percent = number(j, path, "cpu_target_percent", 70, 1, 1000);
     f.service_time_s = number(j, path, "service_time_s", 0, 0, 3600);
     if (f.policy == "ensure" && !(f.service_time_s > 0)) {

@@ -12,23 +12,20 @@
 #include <rlscale/controller/config.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
-#include <rlscale/encode/scarlet_encoder.hpp>
-#include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/policy/any_policy.hpp>
-#include <rlscale/policy/ensure_policy.hpp>
 #include <rlscale/policy/guarded.hpp>
-#include <rlscale/policy/hpa_policy.hpp>
-#include <rlscale/policy/kpa_policy.hpp>
-#include <rlscale/policy/rl_policy.hpp>
-#include <rlscale/policy/static_policy.hpp>
-#include <rlscale/policy/with_fallback.hpp>
+#include <rlscale/policy/joint_policy.hpp>
+#include <rlscale/policy/registry.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <concepts>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +55,32 @@ concept replica_actuator = requires(A& a, const function_spec& f, int n) {
     a.set_replicas(f, n);
 };
 
+/// Every field of `m` as JSON, in the names the decision service's request
+/// body uses (so a decision-log line's inputs can be sent to it as they
+/// are); a non-finite number becomes null.
+[[nodiscard]] inline nlohmann::json metrics_json(const function_metrics& m) {
+    const auto num = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+    return {{"interval_s", num(m.interval_s)},
+            {"arrivals", m.arrivals},
+            {"completions", m.completions},
+            {"drops", m.drops},
+            {"throughput_rps", num(m.throughput_rps)},
+            {"latency_mean_s", num(m.latency_mean_s)},
+            {"latency", {{"p50", num(m.latency.p50)}, {"p90", num(m.latency.p90)}, {"p95", num(m.latency.p95)},
+                         {"p99", num(m.latency.p99)}, {"p999", num(m.latency.p999)}}},
+            {"queue_length", m.queue_length},
+            {"in_service", m.in_service},
+            {"cpu_utilization", num(m.cpu_utilization)},
+            {"memory_utilization", num(m.memory_utilization)},
+            {"cpu_limit", num(m.cpu_limit)},
+            {"memory_limit_mb", num(m.memory_limit_mb)},
+            {"ready_replicas", m.ready_replicas},
+            {"starting_replicas", m.starting_replicas},
+            {"pending_replicas", m.pending_replicas},
+            {"cold_starts", m.cold_starts},
+            {"replica_seconds", num(m.replica_seconds)}};
+}
+
 /// What happened to one function in one tick (one decision-log line).
 struct decision_record {
     double time_s = 0;
@@ -73,7 +96,6 @@ struct decision_record {
     /// The decision-log line: timestamp, replicas before and after, the inputs,
     /// the action, which policy decided and why.
     [[nodiscard]] nlohmann::json to_json() const {
-        const auto num = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
         nlohmann::json j = {
             {"time_s", time_s},
             {"function", function},
@@ -83,14 +105,7 @@ struct decision_record {
             {"source", std::string(to_string(result.source))},
             {"reason", std::string(result.reason)},
             {"applied", applied},
-            {"inputs",
-             {{"arrivals", inputs.arrivals},
-              {"throughput_rps", num(inputs.throughput_rps)},
-              {"cpu_utilization", num(inputs.cpu_utilization)},
-              {"memory_utilization", num(inputs.memory_utilization)},
-              {"latency_p90_s", num(inputs.latency.p90)},
-              {"latency_p99_s", num(inputs.latency.p99)},
-              {"ready_replicas", inputs.ready_replicas}}},
+            {"inputs", metrics_json(inputs)},
         };
         if (!missing.empty()) j["missing"] = missing;
         if (!error.empty()) j["error"] = error;
@@ -110,45 +125,94 @@ struct counters {
     double last_tick_seconds = 0;  ///< wall-clock duration of the last tick
 };
 
-/// A policy for `f` as the configuration names it, guarded with `limits`.
-/// Learned policies (dqn) serve their checkpoint with the HPA as fallback.
-inline any_policy make_policy(const function_spec& f, const guard_config& limits) {
-    hpa_config hpa = hpa_config::cpu_utilization(static_cast<std::int32_t>(std::lround(f.cpu_target_percent)));
-    hpa.behavior = hpa_behavior{};
-    if (f.policy == "hpa") return any_policy(guarded(hpa_policy(std::move(hpa)), limits));
-    if (f.policy == "kpa") return any_policy(guarded(kpa_policy({.container_concurrency = f.container_concurrency}), limits));
-    if (f.policy == "ensure") {
-        return any_policy(guarded(ensure_policy({.service_time_s = f.service_time_s, .concurrency = f.container_concurrency}), limits));
-    }
-    if (f.policy == "static") return any_policy(guarded(static_policy{.replicas = f.static_replicas}, limits));
-    // dqn: a one-function SCARLET-state network, −1/0/+1 per tick
-    const nlohmann::json j = nn::read_checkpoint_file(f.checkpoint);
-    auto weights = std::make_shared<rl::shared_network<float>>(nn::network_from_checkpoint<float>(j));
-    weights->load(f.checkpoint);
-    std::vector<hpa_policy> fallback;
-    fallback.emplace_back(std::move(hpa));
-    return any_policy(rl_policy<scarlet_encoder, rl::joint_delta_actions>(weights, scarlet_encoder{}, rl::joint_delta_actions(1),
-                                                                          std::move(fallback), limits));
+/// The baseline settings of a configured function (the registry's
+/// defaults for what it leaves out).
+[[nodiscard]] inline baseline_settings settings_of(const function_spec& f) {
+    baseline_settings b;
+    b.hpa_cpu_target_percent = static_cast<int>(std::lround(f.cpu_target_percent));
+    b.container_concurrency = f.container_concurrency;
+    b.service_time_s = f.service_time_s;
+    b.static_replicas = f.static_replicas;
+    return b;
 }
 
-/// The loop's state: one policy per function, the counters.
+/// A baseline policy for `f` as the configuration names it, guarded with `limits`.
+[[nodiscard]] inline any_policy make_policy(const function_spec& f, const guard_config& limits) {
+    return any_policy(guarded(make_baseline(f.policy, settings_of(f)), limits));
+}
+
+/// Whether `f` is served by a learned policy from its checkpoint.
+[[nodiscard]] inline bool is_learned(const function_spec& f) noexcept { return f.policy == "learned" || f.policy == "dqn"; }
+
+/// The policies of a configuration: each baseline function alone, and the
+/// functions that name the same checkpoint together as one joint policy
+/// (the checkpoint's serving spec says how many functions it decides).
+struct policy_group {
+    std::vector<std::size_t> members;  ///< indices into config::functions, in the order the policy sees them
+    any_joint_policy policy;
+};
+
+/// Builds every group of `c` through the registry. A learned group's
+/// functions are taken in the order of the spec's function names when they
+/// are exactly the group's names, else in configuration order (a policy
+/// trained on other functions, served on these). Throws config_error or
+/// checkpoint_error naming the problem.
+[[nodiscard]] inline std::vector<policy_group> make_policies(const config& c) {
+    std::vector<policy_group> out;
+    std::map<std::string, std::vector<std::size_t>> by_checkpoint;
+    std::vector<std::string> checkpoint_order;
+    for (std::size_t i = 0; i < c.functions.size(); ++i) {
+        const function_spec& f = c.functions[i];
+        if (is_learned(f)) {
+            if (by_checkpoint.count(f.checkpoint) == 0) checkpoint_order.push_back(f.checkpoint);
+            by_checkpoint[f.checkpoint].push_back(i);
+            continue;
+        }
+        std::vector<any_policy> one;
+        one.push_back(make_policy(f, c.guard));
+        out.push_back({{i}, any_joint_policy(per_function<any_policy>(std::move(one)))});
+    }
+    for (const std::string& path : checkpoint_order) {
+        std::vector<std::size_t> members = by_checkpoint[path];
+        const function_spec& first = c.functions[members.front()];
+        learned_policy p = load_learned_policy(path, {.fallback = settings_of(first), .guard = c.guard});
+        if (p.spec.function_count() != members.size()) {
+            std::string names;
+            for (const std::size_t i : members) names += (names.empty() ? "" : ", ") + c.functions[i].name;
+            throw config_error("functions[" + std::to_string(members.front()) + "].checkpoint",
+                               path + " decides " + std::to_string(p.spec.function_count()) + " functions (" +
+                                   std::to_string(members.size()) + " configured with it: " + names + ")");
+        }
+        std::vector<std::size_t> ordered;
+        for (const std::string& name : p.spec.functions) {
+            for (const std::size_t i : members) {
+                if (c.functions[i].name == name) ordered.push_back(i);
+            }
+        }
+        out.push_back({ordered.size() == members.size() ? ordered : members, std::move(p.policy)});
+    }
+    return out;
+}
+
+/// The loop's state: the policy groups, the counters.
 template <metrics_source Source, replica_actuator Actuator>
 class control_loop {
 public:
-    /// Builds every function's policy (throws config_error or
-    /// checkpoint_error before the first tick if one cannot be built).
-    control_loop(config c, Source& source, Actuator& actuator) : config_(std::move(c)), source_(source), actuator_(actuator) {
-        for (const function_spec& f : config_.functions) policies_.push_back(make_policy(f, config_.guard));
-    }
+    /// Builds every policy (throws config_error or checkpoint_error before
+    /// the first tick if one cannot be built).
+    control_loop(config c, Source& source, Actuator& actuator)
+        : config_(std::move(c)), source_(source), actuator_(actuator), groups_(make_policies(config_)) {}
 
     [[nodiscard]] const config& settings() const noexcept { return config_; }
     [[nodiscard]] const counters& stats() const noexcept { return stats_; }
 
-    /// One tick at controller time `now_s`: a record per function, in order.
+    /// One tick at controller time `now_s`: a record per function, in
+    /// configuration order. Each group's functions are read, then decided
+    /// together, then actuated.
     std::vector<decision_record> tick(double now_s) {
-        std::vector<decision_record> out;
+        std::vector<decision_record> out(config_.functions.size());
         ++stats_.ticks;
-        for (std::size_t i = 0; i < config_.functions.size(); ++i) out.push_back(decide_one(i, now_s));
+        for (policy_group& g : groups_) decide_group(g, now_s, out);
         return out;
     }
 
@@ -156,41 +220,63 @@ public:
     void set_last_tick_seconds(double s) noexcept { stats_.last_tick_seconds = s; }
 
 private:
-    decision_record decide_one(std::size_t i, double now_s) {
-        const function_spec& f = config_.functions[i];
-        decision_record r;
-        r.time_s = now_s;
-        r.function = f.name;
-        try {
-            r.replicas_before = actuator_.replicas(f);
-        } catch (const std::exception& e) {
-            ++stats_.read_errors;
-            r.error = std::string("reading the replica count failed: ") + e.what();
-            r.result = {.replicas = -1, .source = decision_source::hold, .reason = "controller: current replicas unknown"};
-            return r;  // no decision without the current count
+    void decide_group(policy_group& g, double now_s, std::vector<decision_record>& out) {
+        const std::size_t n = g.members.size();
+        std::vector<function_metrics> metrics(n);
+        std::vector<scaling_state> states(n);
+        std::vector<decision> decisions(n);
+        std::vector<bool> known(n, false);
+        for (std::size_t k = 0; k < n; ++k) {
+            const function_spec& f = config_.functions[g.members[k]];
+            decision_record& r = out[g.members[k]];
+            r.time_s = now_s;
+            r.function = f.name;
+            try {
+                r.replicas_before = actuator_.replicas(f);
+                known[k] = true;
+            } catch (const std::exception& e) {
+                ++stats_.read_errors;
+                r.error = std::string("reading the replica count failed: ") + e.what();
+                r.result = {.replicas = -1, .source = decision_source::hold, .reason = "controller: current replicas unknown"};
+            }
+            metrics_reading reading;
+            if (known[k]) {
+                try {
+                    reading = source_.read(f, now_s);
+                } catch (const std::exception& e) {
+                    reading.error = e.what();
+                }
+            } else {
+                reading.error = "not read: the current replica count is unknown";
+            }
+            if (!reading.error.empty()) {
+                if (known[k]) {
+                    ++stats_.read_errors;
+                    r.error = "reading metrics failed: " + reading.error;
+                }
+                reading.metrics = function_metrics{};
+                reading.metrics.cpu_utilization = std::nan("");  // no data: the guard holds
+            }
+            r.inputs = reading.metrics;
+            r.missing = reading.missing;
+            metrics[k] = reading.metrics;
+            states[k] = {.replicas = known[k] ? r.replicas_before : f.min_replicas, .min_replicas = f.min_replicas,
+                         .max_replicas = f.max_replicas, .time_s = now_s, .slo = f.slo};
         }
-        metrics_reading reading;
-        try {
-            reading = source_.read(f, now_s);
-        } catch (const std::exception& e) {
-            reading.error = e.what();
+        g.policy.decide(std::span<const function_metrics>(metrics), std::span<const scaling_state>(states), std::span<decision>(decisions));
+        for (std::size_t k = 0; k < n; ++k) {
+            if (!known[k]) continue;  // no decision without the current count
+            actuate(config_.functions[g.members[k]], decisions[k], out[g.members[k]]);
         }
-        if (!reading.error.empty()) {
-            ++stats_.read_errors;
-            r.error = "reading metrics failed: " + reading.error;
-            reading.metrics = function_metrics{};
-            reading.metrics.cpu_utilization = std::nan("");  // no data: the guard holds
-        }
-        r.inputs = reading.metrics;
-        r.missing = reading.missing;
-        const scaling_state s{.replicas = r.replicas_before, .min_replicas = f.min_replicas, .max_replicas = f.max_replicas,
-                              .time_s = now_s, .slo = f.slo};
-        r.result = policies_[i].decide(reading.metrics, s);
-        r.replicas_after = r.result.replicas;
+    }
+
+    void actuate(const function_spec& f, const decision& d, decision_record& r) {
+        r.result = d;
+        r.replicas_after = d.replicas;
         ++stats_.decisions;
-        if (r.result.source == decision_source::fallback) ++stats_.fallbacks;
-        if (r.result.source == decision_source::hold) ++stats_.holds;
-        if (config_.dry_run || r.replicas_after == r.replicas_before) return r;
+        if (d.source == decision_source::fallback) ++stats_.fallbacks;
+        if (d.source == decision_source::hold) ++stats_.holds;
+        if (config_.dry_run || r.replicas_after == r.replicas_before) return;
         try {
             actuator_.set_replicas(f, r.replicas_after);
             r.applied = true;
@@ -199,13 +285,12 @@ private:
             ++stats_.actuation_errors;
             r.error = std::string("changing replicas failed: ") + e.what();
         }
-        return r;
     }
 
     config config_;
     Source& source_;
     Actuator& actuator_;
-    std::vector<any_policy> policies_;
+    std::vector<policy_group> groups_;
     counters stats_;
 };
 

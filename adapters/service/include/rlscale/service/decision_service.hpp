@@ -16,6 +16,7 @@
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/policy/any_policy.hpp>
 #include <rlscale/policy/guarded.hpp>
+#include <rlscale/policy/joint_policy.hpp>
 #include <rlscale/service/request.hpp>
 #include <rlscale/service/task_queue.hpp>
 
@@ -159,8 +160,36 @@ public:
     [[nodiscard]] int port() const noexcept { return port_; }
     [[nodiscard]] const decision_service_config& config() const noexcept { return config_; }
 
-    /// Answers one POST /decide body, as the HTTP handler does (usable without sockets).
+    /// Serves `policy` for requests that carry several functions (see
+    /// handle): a multi-function learned policy decides them all together,
+    /// in the order `functions` names them. Call before start().
+    void serve_joint(any_joint_policy policy, std::vector<std::string> functions) {
+        if (policy.functions() != functions.size()) {
+            throw config_error("decision_service.joint", "the policy decides " + std::to_string(policy.functions()) + " functions, " +
+                                                             std::to_string(functions.size()) + " names given");
+        }
+        std::lock_guard lock(lifecycle_);
+        if (thread_.joinable()) throw error("decision_service: serve_joint() after start()");
+        joint_ = std::make_unique<joint_entry>(std::move(policy), std::move(functions));
+    }
+
+    /// The functions of the joint policy, in order (empty without one).
+    [[nodiscard]] std::vector<std::string> joint_functions() const { return joint_ ? joint_->functions : std::vector<std::string>{}; }
+
+    /// Answers one POST /decide body, as the HTTP handler does (usable
+    /// without sockets). A body {"functions": [request, ...]} decides
+    /// several functions at once and answers {"decisions": [answer, ...]}
+    /// in the same order: with a joint policy (serve_joint), exactly its
+    /// functions, decided together; otherwise each by its own policy. A
+    /// single-function request to a service whose joint policy decides
+    /// several functions answers 400.
     [[nodiscard]] http_answer handle(std::string_view body) {
+        if (is_multi(body)) return handle_multi(body);
+        if (joint_ && joint_->functions.size() > 1) {
+            ++bad_requests_;
+            return {400, error_body("body: this service decides " + std::to_string(joint_->functions.size()) +
+                                    " functions together; send {\"functions\": [...]} with one request per function, in order")};
+        }
         decision_request req;
         try {
             req = parse_decision_request(body, config_.max_function_name);
@@ -204,6 +233,92 @@ public:
     }
 
 private:
+    struct joint_entry {
+        joint_entry(any_joint_policy p, std::vector<std::string> f) : policy(std::move(p)), functions(std::move(f)) {}
+        std::mutex mutex;
+        any_joint_policy policy;
+        std::vector<std::string> functions;
+    };
+
+    /// Whether a body is a multi-function request: a JSON object with a
+    /// "functions" member (a cheap test first; parsing decides).
+    static bool is_multi(std::string_view body) {
+        if (body.find("\"functions\"") == std::string_view::npos) return false;
+        try {
+            const auto j = detail::json::parse(body.begin(), body.end());
+            return j.is_object() && j.contains("functions");
+        } catch (const std::exception&) {
+            return false;  // the single-request parser reports the error
+        }
+    }
+
+    http_answer handle_multi(std::string_view body) {
+        std::vector<decision_request> reqs;
+        try {
+            const auto j = detail::json::parse(body.begin(), body.end());
+            for (const auto& [key, v] : j.items()) {
+                if (key != "functions") throw request_error(key, "unknown field (a multi-function request has only \"functions\")");
+            }
+            const auto& list = j["functions"];
+            if (!list.is_array() || list.empty()) throw request_error("functions", "must be a non-empty array of requests");
+            if (list.size() > config_.max_functions) {
+                throw request_error("functions", "more than " + std::to_string(config_.max_functions) + " requests");
+            }
+            for (std::size_t i = 0; i < list.size(); ++i) {
+                try {
+                    reqs.push_back(parse_decision_request(list[i].dump(), config_.max_function_name));
+                } catch (const request_error& e) {
+                    throw request_error("functions[" + std::to_string(i) + "]." + e.field(), e.detail());
+                }
+            }
+            if (joint_) {
+                if (reqs.size() != joint_->functions.size()) {
+                    throw request_error("functions", "has " + std::to_string(reqs.size()) + " requests, the policy decides " +
+                                                         std::to_string(joint_->functions.size()) + " functions together");
+                }
+            }
+        } catch (const request_error& e) {
+            ++bad_requests_;
+            return {400, error_body(e.what())};
+        } catch (const std::exception& e) {
+            ++internal_errors_;
+            return {500, error_body(std::string("internal: ") + e.what())};
+        }
+        try {
+            std::vector<decision> out(reqs.size());
+            if (joint_) {
+                std::vector<function_metrics> m;
+                std::vector<scaling_state> st;
+                for (const auto& r : reqs) {
+                    m.push_back(r.metrics);
+                    st.push_back(r.state);
+                }
+                std::lock_guard lock(joint_->mutex);
+                joint_->policy.decide(std::span<const function_metrics>(m), std::span<const scaling_state>(st), std::span<decision>(out));
+            } else {
+                for (std::size_t i = 0; i < reqs.size(); ++i) {
+                    entry* fn = find_or_create(reqs[i].function);
+                    if (fn == nullptr) {
+                        ++overloaded_functions_;
+                        return {503, error_body("function: too many functions (limit " + std::to_string(config_.max_functions) + ")")};
+                    }
+                    std::lock_guard lock(fn->mutex);
+                    out[i] = fn->policy.decide(reqs[i].metrics, reqs[i].state);
+                }
+            }
+            detail::json answers = detail::json::array();
+            for (std::size_t i = 0; i < reqs.size(); ++i) {
+                answers.push_back({{"function", reqs[i].function}, {"replicas", out[i].replicas}, {"source", to_string(out[i].source)},
+                                   {"reason", out[i].reason}});
+            }
+            decisions_ += reqs.size();
+            return {200, detail::json{{"decisions", std::move(answers)}}.dump()};
+        } catch (const std::exception& e) {
+            ++internal_errors_;
+            return {500, error_body(std::string("internal: ") + e.what())};
+        }
+    }
+
     struct entry {
         explicit entry(any_policy p, guard_config g) : policy(std::move(p), g) {}
         std::mutex mutex;
@@ -310,6 +425,7 @@ private:
 
     decision_service_config config_;
     policy_factory factory_;
+    std::unique_ptr<joint_entry> joint_;
     mutable std::shared_mutex functions_mutex_;
     std::unordered_map<std::string, std::unique_ptr<entry>> functions_;
     std::atomic<std::uint64_t> decisions_{0};

@@ -32,11 +32,14 @@ struct decision_request {
 class request_error : public error {
 public:
     request_error(std::string field, const std::string& message)
-        : error(field + ": " + message), field_(std::move(field)) {}
+        : error(field + ": " + message), field_(std::move(field)), detail_(message) {}
     [[nodiscard]] const std::string& field() const noexcept { return field_; }
+    /// The message without the field.
+    [[nodiscard]] const std::string& detail() const noexcept { return detail_; }
 
 private:
     std::string field_;
+    std::string detail_;
 };
 
 namespace detail {

@@ -1,0 +1,263 @@
+// One artefact from training to production: the SCARLET demo's checkpoint,
+// as the demo wrote it, served by the rlscale-controller program in dry run
+// (metrics from a real Prometheus on loopback, replica counts from a
+// loopback API server) and by the rlscale-decision-service program over
+// HTTP, makes the same decisions as the policy rlscale-evaluate builds
+// (load_learned_policy, the registry's default options) for the same inputs:
+// the controller's decision log gives the inputs of every tick, which are
+// replayed, in order, through the evaluation tool's policy and POSTed to the
+// decision service.
+#include <rlscale/controller/config.hpp>
+#include <rlscale/controller/controller.hpp>
+#include <rlscale/policy/registry.hpp>
+#include <rlscale/service/request.hpp>
+
+// After Eigen: <resolv.h>, which httplib pulls in, defines a macro `_res`
+// that Eigen uses as a parameter name.
+#include "../../prometheus/tests/real_prometheus.hpp"
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using namespace rlscale;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+/// A program started with fork/exec, stopped with SIGTERM at destruction.
+class child_process {
+public:
+    child_process(const std::string& program, std::vector<std::string> args, const std::filesystem::path& log) {
+        args.insert(args.begin(), program);
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) {
+                ::dup2(fd, 1);
+                ::dup2(fd, 2);
+            }
+            std::vector<char*> argv;
+            for (std::string& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execv(program.c_str(), argv.data());
+            ::_exit(127);
+        }
+    }
+    child_process(const child_process&) = delete;
+    child_process& operator=(const child_process&) = delete;
+    ~child_process() { stop(); }
+
+    /// Sends SIGTERM and waits; returns the exit status (or -1).
+    int stop() {
+        if (pid_ <= 0) return status_;
+        ::kill(pid_, SIGTERM);
+        int st = 0;
+        ::waitpid(pid_, &st, 0);
+        pid_ = -1;
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return status_;
+    }
+    [[nodiscard]] bool running() {
+        if (pid_ <= 0) return false;
+        int st = 0;
+        if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+            pid_ = -1;
+            status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+            return false;
+        }
+        return true;
+    }
+
+private:
+    pid_t pid_ = -1;
+    int status_ = -1;
+};
+
+/// The API server's side of the Deployment fn/fn (GET of its Scale): the
+/// controller reads the current replica count there; in dry run it never writes.
+class scale_server {
+public:
+    scale_server()
+        : server_([this](httplib::Server& s) {
+              s.Get("/apis/apps/v1/namespaces/fn/deployments/fn/scale", [](const httplib::Request&, httplib::Response& res) {
+                  const json scale = {{"kind", "Scale"},
+                                      {"apiVersion", "autoscaling/v1"},
+                                      {"metadata", {{"name", "fn"}, {"namespace", "fn"}, {"resourceVersion", "7"}}},
+                                      {"spec", {{"replicas", 3}}},
+                                      {"status", {{"replicas", 3}, {"selector", "app=fn"}}}};
+                  res.set_content(scale.dump(), "application/json");
+              });
+              s.Put("/apis/apps/v1/namespaces/fn/deployments/fn/scale", [this](const httplib::Request&, httplib::Response& res) {
+                  ++writes_;
+                  res.status = 500;
+              });
+          }) {}
+    [[nodiscard]] std::string url() const { return server_.url(); }
+    [[nodiscard]] int writes() const { return writes_.load(); }
+
+private:
+    std::atomic<int> writes_{0};
+    prometheus::test::loopback_server server_;
+};
+
+std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// The decision-log lines of a file, grouped by tick time.
+std::map<double, std::vector<json>> ticks_of(const std::filesystem::path& log) {
+    std::map<double, std::vector<json>> out;
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty()) continue;
+        const json j = json::parse(line);
+        out[j.at("time_s").get<double>()].push_back(j);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("the demo's checkpoint: controller (dry run, real Prometheus) and decision service decide as rlscale-evaluate does") {
+    const std::filesystem::path checkpoint = RLSCALE_DEMO_CHECKPOINT;
+    REQUIRE_MESSAGE(std::filesystem::exists(checkpoint), "run the demo fixture first (ctest -R example.scarlet_demo): " << checkpoint);
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_PROMETHEUS_TMPDIR) / "serving-parity";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+
+    // The checkpoint as the demo wrote it: a three-function spec.
+    const learned_policy probe = load_learned_policy(checkpoint);
+    REQUIRE(probe.spec.function_count() == 3);
+    CHECK(probe.spec.encoder_name() == "scarlet_relative");
+
+    // Metrics: the exporter's function fn, through a real Prometheus. The
+    // three functions read it with different arrival and CPU queries, so
+    // their inputs differ.
+    prometheus::test::exporter exp;
+    prometheus::test::prometheus_process prom(exp.port());
+    prom.wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
+    prom.wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[10s]))", 8, 60s);
+    scale_server cluster;
+
+    const auto function = [&](const std::string& name, double load) {
+        json f = {{"name", name}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20},
+                  {"policy", "learned"}, {"checkpoint", checkpoint.string()},
+                  {"slo", {{"latency_s", 0.5}, {"percentile", 0.9}, {"target_rps", 600}}}};
+        char arrivals[200];
+        std::snprintf(arrivals, sizeof arrivals, R"(%g * sum(increase(http_requests_total{namespace="{namespace}",pod=~"{pod_regex}"}[{window}])))", load);
+        char cpu[300];
+        std::snprintf(cpu, sizeof cpu,
+                      R"(%g * sum(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}"}[{window}])) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",resource="cpu"}))",
+                      std::min(load, 1.9));
+        f["promql"] = {{"arrivals", arrivals}, {"cpu_utilization", cpu}};
+        return f;
+    };
+    const json config = {
+        {"control_interval_s", 3},
+        {"dry_run", true},
+        {"decision_log", (dir / "decisions.jsonl").string()},
+        {"metrics_address", ""},
+        {"prometheus", {{"url", prom.url()}, {"timeout_ms", 10000}}},
+        {"kubernetes", {{"in_cluster", false}, {"server", cluster.url()}, {"token", "t"}}},
+        {"functions", {function("fibonacci-python", 1.0), function("hotel-app-geo", 1.5), function("hotel-app-profile", 1.9)}},
+    };
+    std::ofstream(dir / "controller.json") << config.dump(2);
+
+    // The controller program, in dry run, for at least five ticks.
+    {
+        child_process controller(RLSCALE_CONTROLLER_BINARY, {"--config", (dir / "controller.json").string(), "--dry-run"},
+                                 dir / "controller.log");
+        const auto deadline = std::chrono::steady_clock::now() + 60s;
+        while (std::chrono::steady_clock::now() < deadline && controller.running() &&
+               (!std::filesystem::exists(dir / "decisions.jsonl") || ticks_of(dir / "decisions.jsonl").size() < 6)) {
+            std::this_thread::sleep_for(200ms);
+        }
+        CHECK(controller.running());
+        CHECK(controller.stop() == 0);
+        MESSAGE("controller output:\n" << read_file(dir / "controller.log"));
+    }
+    CHECK(cluster.writes() == 0);  // dry run: nothing written
+    auto ticks = ticks_of(dir / "decisions.jsonl");
+    ticks.erase(std::prev(ticks.end()));  // the last tick may have been cut short by the stop
+    REQUIRE(ticks.size() >= 5);
+
+    // The decision service program, serving the same file.
+    const int port = prometheus::test::free_port();
+    child_process service(RLSCALE_SERVICE_BINARY, {"--checkpoint", checkpoint.string(), "--port", std::to_string(port)},
+                          dir / "service.log");
+    httplib::Client http("127.0.0.1", port);
+    http.set_read_timeout(10, 0);
+    bool up = false;
+    for (int i = 0; i < 100 && !up; ++i) {
+        const auto r = http.Get("/healthz");
+        up = r && r->status == 200;
+        if (!up) std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE_MESSAGE(up, "the decision service did not start:\n" << read_file(dir / "service.log"));
+
+    // rlscale-evaluate's policy for the checkpoint: the registry's default options.
+    learned_policy evaluate = load_learned_policy(checkpoint);
+    int learned_decisions = 0;
+    int compared = 0;
+    for (const auto& [time_s, records] : ticks) {
+        REQUIRE(records.size() == 3);
+        std::vector<function_metrics> m(3);
+        std::vector<scaling_state> s(3);
+        json body = {{"functions", json::array()}};
+        for (std::size_t f = 0; f < 3; ++f) {
+            const json& r = records[f];
+            CHECK(r.at("function") == probe.spec.functions[f]);
+            CHECK_FALSE(r.contains("error"));
+            service::detail::parse_metrics(r.at("inputs"), m[f]);
+            s[f] = {.replicas = r.at("replicas_before").get<int>(), .min_replicas = 1, .max_replicas = 20, .time_s = time_s,
+                    .slo = {.latency_s = 0.5, .percentile = 0.9, .target_rps = 600}};
+            body["functions"].push_back({{"function", r.at("function")},
+                                         {"time_s", time_s},
+                                         {"replicas", s[f].replicas},
+                                         {"min_replicas", 1},
+                                         {"max_replicas", 20},
+                                         {"metrics", r.at("inputs")},
+                                         {"slo", {{"latency_s", 0.5}, {"percentile", 0.9}, {"target_rps", 600}}}});
+        }
+        std::vector<decision> d(3);
+        evaluate.policy.decide(std::span<const function_metrics>(m), std::span<const scaling_state>(s), std::span<decision>(d));
+        const auto answer = http.Post("/decide", body.dump(), "application/json");
+        REQUIRE(answer);
+        REQUIRE_MESSAGE(answer->status == 200, answer->body);
+        const json served = json::parse(answer->body).at("decisions");
+        REQUIRE(served.size() == 3);
+        for (std::size_t f = 0; f < 3; ++f) {
+            const json& r = records[f];
+            CAPTURE(r.dump());
+            CHECK(r.at("replicas_after").get<int>() == d[f].replicas);
+            CHECK(r.at("source").get<std::string>() == to_string(d[f].source));
+            CHECK(r.at("reason").get<std::string>() == d[f].reason);
+            CHECK(served[f].at("replicas").get<int>() == d[f].replicas);
+            CHECK(served[f].at("source").get<std::string>() == to_string(d[f].source));
+            CHECK(served[f].at("reason").get<std::string>() == d[f].reason);
+            if (d[f].source == decision_source::policy) ++learned_decisions;
+            ++compared;
+        }
+    }
+    MESSAGE(compared << " decisions compared, " << learned_decisions << " made by the network");
+    CHECK(learned_decisions > 0);  // the network decided, not only the fallback
+    // A one-function request to a three-function policy is refused with the reason.
+    const auto single = http.Post("/decide", R"({"function":"a","time_s":1,"replicas":1,"min_replicas":1,"max_replicas":5,"metrics":{"interval_s":15}})",
+                                  "application/json");
+    REQUIRE(single);
+    CHECK(single->status == 400);
+    CHECK(single->body.find("3 functions together") != std::string::npos);
+    CHECK(service.stop() == 0);
+}

@@ -1,0 +1,182 @@
+#include <rlscale/nn/checkpoint.hpp>
+#include <rlscale/policy/registry.hpp>
+#include <rlscale/policy/serving_spec.hpp>
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+using namespace rlscale;
+using nlohmann::json;
+
+namespace {
+
+function_metrics healthy(double cpu = 0.5) {
+    function_metrics m;
+    m.interval_s = 15;
+    m.arrivals = m.completions = 150;
+    m.throughput_rps = 10;
+    m.latency_mean_s = 0.1;
+    m.latency = {0.1, 0.2, 0.25, 0.3, 0.4};
+    m.cpu_utilization = cpu;
+    m.memory_utilization = 0.3;
+    m.cpu_limit = 1;
+    m.memory_limit_mb = 256;
+    m.ready_replicas = 4;
+    return m;
+}
+
+/// A checkpoint for `spec` whose network prefers output `best` (its bias).
+json checkpoint_for(const serving_spec& spec, Eigen::Index inputs, Eigen::Index outputs, Eigen::Index best) {
+    nn::mlp<float> net({inputs, outputs});
+    net.parameters().setZero();
+    net.bias(0)[best] = 1.0F;
+    json j = nn::make_checkpoint(net);
+    j["serving"] = spec.to_json();
+    return j;
+}
+
+serving_spec two_function_spec() {
+    serving_spec s;
+    s.algorithm = "dqn";
+    s.encoder = {{"name", "scarlet_relative"}};
+    s.actions = action_spec(rl::factored_delta_actions(2));
+    s.downscale_window = 0;
+    s.functions = {"a", "b"};
+    s.guard = {.max_step_up = 3, .max_step_down = 1};
+    return s;
+}
+
+/// checkpoint_error naming `field` when building from `j`.
+void rejects(const json& j, const std::string& field) {
+    CAPTURE(field);
+    try {
+        (void)make_learned_policy(j);
+        FAIL("accepted");
+    } catch (const checkpoint_error& e) {
+        CHECK(e.field() == field);
+        MESSAGE(e.what());
+    }
+}
+
+}  // namespace
+
+TEST_CASE("serving spec: round trip and field-named errors") {
+    const serving_spec s = two_function_spec();
+    const serving_spec back = serving_spec::from_json(s.to_json());
+    CHECK(back.to_json() == s.to_json());
+    CHECK(back.function_count() == 2);
+    CHECK(back.guard.max_step_up == 3);
+
+    json bad = s.to_json();
+    bad["functions"] = json::array();
+    CHECK_THROWS_WITH_AS((void)serving_spec::from_json(bad), doctest::Contains("serving.functions"), checkpoint_error);
+    bad = s.to_json();
+    bad["downscale_window"] = -1;
+    CHECK_THROWS_WITH_AS((void)serving_spec::from_json(bad), doctest::Contains("serving.downscale_window"), checkpoint_error);
+    bad = s.to_json();
+    bad["guard"]["max_step_up"] = "4";
+    CHECK_THROWS_WITH_AS((void)serving_spec::from_json(bad), doctest::Contains("serving.guard.max_step_up"), checkpoint_error);
+    bad = s.to_json();
+    bad.erase("encoder");
+    CHECK_THROWS_WITH_AS((void)serving_spec::from_json(bad), doctest::Contains("serving.encoder"), checkpoint_error);
+}
+
+TEST_CASE("registry: a checkpoint's spec becomes the learned policy it describes") {
+    // Factored deltas over two functions: output 2 of head 0 is +1, output 0 of head 1 (index 3) is -1.
+    const serving_spec spec = two_function_spec();
+    json j = checkpoint_for(spec, 10, 6, 2);
+    learned_policy p = make_learned_policy(j);
+    CHECK(p.spec.functions == std::vector<std::string>{"a", "b"});
+    CHECK(p.policy.functions() == 2);
+    const std::array<function_metrics, 2> m{healthy(), healthy()};
+    std::array<scaling_state, 2> s{};
+    for (auto& x : s) x = {.replicas = 4, .min_replicas = 1, .max_replicas = 10, .time_s = 15};
+    std::array<decision, 2> d{};
+    p.policy.decide(m, s, d);
+    CHECK(d[0].replicas == 5);  // head 0 prefers +1
+    CHECK(d[1].replicas == 3);  // head 1's outputs are all 0: ties go to index 0, -1
+    CHECK(d[0].source == decision_source::policy);
+
+    // The weights can be replaced while serving.
+    nn::mlp<float> other({10, 6});
+    other.parameters().setZero();
+    other.bias(0)[1] = 1.0F;  // head 0 holds
+    p.weights->publish(other);
+    p.policy.decide(m, s, d);
+    CHECK(d[0].replicas == 4);
+
+    // The guard is the tighter of the spec's and the program's.
+    j = checkpoint_for(spec, 10, 6, 2);
+    j["serving"]["actions"] = action_spec(rl::factored_delta_actions(2, {-5, 0, 5}));
+    learned_policy wide = make_learned_policy(j, {.guard = guard_config{.max_step_up = 2, .max_step_down = 2}});
+    wide.policy.decide(m, s, d);
+    CHECK(d[0].replicas == 6);  // +5 limited to +2 (the program's limit)
+    CHECK(d[1].replicas == 3);  // -5 limited to -1 (the spec's limit)
+}
+
+TEST_CASE("registry: a spec this build cannot serve is rejected naming the field and value") {
+    const serving_spec spec = two_function_spec();
+    json j = checkpoint_for(spec, 10, 6, 0);
+    j["serving"]["algorithm"] = "a3c";
+    rejects(j, "serving.algorithm");
+    j = checkpoint_for(spec, 10, 6, 0);
+    j["serving"]["encoder"]["name"] = "transformer";
+    rejects(j, "serving.encoder.name");
+    j = checkpoint_for(spec, 10, 6, 0);
+    j["serving"]["actions"]["name"] = "teleport";
+    rejects(j, "serving.actions.name");
+    j = checkpoint_for(spec, 10, 6, 0);
+    j["serving"]["actions"]["deltas"] = json::array({1, "x"});
+    rejects(j, "serving.actions.deltas[1]");
+    j = checkpoint_for(spec, 10, 6, 0);
+    j["serving"]["actions"]["deltas"] = json::array({1, 1});
+    rejects(j, "serving.actions");  // the map's own validation, under the spec's path
+    // Shapes: the network must take N × encoder inputs and give the map's outputs.
+    rejects(checkpoint_for(spec, 12, 6, 0), "network.layers[0].in");
+    rejects(checkpoint_for(spec, 10, 9, 0), "network.layers[0].out");
+    j = checkpoint_for(spec, 10, 6, 0);
+    j["serving"]["actions"] = {{"name", "replica_count"}, {"min_replicas", 1}};
+    rejects(j, "serving.actions.max_replicas");
+}
+
+TEST_CASE("registry: checkpoints written before serving specs keep serving as before") {
+    // The SCARLET demo's field: the relative encoder, its actions and stabiliser.
+    nn::mlp<float> net({15, 15});
+    net.parameters().setZero();
+    json demo = nn::make_checkpoint(net);
+    demo["scarlet_demo"] = {{"actions", "utilization"}, {"targets", {0.55, 0.7, 0.85, 0.95}}, {"downscale_window", 20}};
+    const serving_spec s = spec_of(demo);
+    CHECK(s.encoder_name() == "scarlet_relative");
+    CHECK(s.actions_name() == "utilization_target");
+    CHECK(s.function_count() == 3);
+    CHECK(s.downscale_window == 20);
+    CHECK(make_learned_policy(demo).policy.functions() == 3);
+    // No field at all: the one-function SCARLET network with -1/0/+1.
+    json plain = nn::make_checkpoint(nn::mlp<float>({static_cast<Eigen::Index>(scarlet_encoder{}.size()), 3}));
+    const serving_spec p = spec_of(plain);
+    CHECK(p.encoder_name() == "scarlet");
+    CHECK(p.actions_name() == "joint_delta");
+    CHECK(p.function_count() == 1);
+}
+
+TEST_CASE("registry: baselines by name with one set of defaults") {
+    const function_metrics m = healthy(0.9);
+    const scaling_state s{.replicas = 4, .min_replicas = 1, .max_replicas = 20, .time_s = 15};
+    CHECK(hpa_target_of("hpa") == 70);
+    CHECK(hpa_target_of("hpa-55") == 55);
+    CHECK(hpa_target_of("kpa") == 0);
+    CHECK_THROWS_WITH_AS((void)hpa_target_of("hpa-0"), doctest::Contains("1..100"), config_error);
+    CHECK_THROWS_WITH_AS((void)hpa_target_of("hpa-7x"), doctest::Contains("1..100"), config_error);
+    // CPU at 90 % of 4 replicas, target 70 %: ceil(4 · 0.9 / 0.7) = 6.
+    any_policy hpa = make_baseline("hpa");
+    CHECK(hpa.decide(m, s).replicas == 6);
+    any_policy hpa45 = make_baseline("hpa-45");
+    CHECK(hpa45.decide(m, s).replicas == 8);
+    CHECK(make_baseline("static", {.static_replicas = 9}).decide(m, s).replicas == 9);
+    CHECK(make_baseline("kpa").ready());
+    CHECK(make_baseline("ensure").ready());
+    CHECK_THROWS_WITH_AS((void)make_baseline("vpa"), doctest::Contains("unknown policy \"vpa\""), config_error);
+}

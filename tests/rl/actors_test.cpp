@@ -1,0 +1,102 @@
+#include <rlscale/rl/actors.hpp>
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+using namespace rlscale;
+using namespace rlscale::rl;
+
+namespace {
+
+/// Weights of a one-layer network (2 inputs) whose output is its bias.
+std::shared_ptr<shared_network<float>> constant(std::initializer_list<float> out, bool publish = true) {
+    nn::mlp<float> net({2, static_cast<Eigen::Index>(out.size())});
+    net.parameters().setZero();
+    Eigen::Index i = 0;
+    for (const float v : out) net.bias(0)[i++] = v;
+    auto w = std::make_shared<shared_network<float>>(net);
+    if (publish) w->publish(net);
+    return w;
+}
+
+}  // namespace
+
+TEST_CASE("greedy_q_actor: the best action of each head, or why not") {
+    const std::array<float, 2> obs{0.5F, 1.0F};
+    std::array<std::int32_t, 2> out{-1, -1};
+    greedy_q_actor unpublished(constant({0, 1, 0, 2, 0, 0}, false), {.heads = 2, .actions_per_head = 3});
+    CHECK(unpublished.act(obs, out) == act_status::no_weights);
+    CHECK(out == std::array<std::int32_t, 2>{-1, -1});  // nothing written
+
+    greedy_q_actor a(constant({0, 1, 0, 2, 0, 0}), {.heads = 2, .actions_per_head = 3});
+    CHECK(a.input_size() == 2);
+    CHECK(a.output_size() == 2);
+    CHECK(a.act(obs, out) == act_status::ok);
+    CHECK(out == std::array<std::int32_t, 2>{1, 0});
+
+    greedy_q_actor nan(constant({0, std::numeric_limits<float>::quiet_NaN(), 0}), {.heads = 1, .actions_per_head = 3});
+    std::array<std::int32_t, 1> one{};
+    CHECK(nan.act(obs, one) == act_status::not_finite);
+
+    CHECK_THROWS_WITH_AS(greedy_q_actor(constant({0, 1}), {.heads = 1, .actions_per_head = 3}), doctest::Contains("greedy_q_actor.weights"),
+                         config_error);
+    CHECK_THROWS_AS(greedy_q_actor(nullptr, {}), config_error);
+}
+
+TEST_CASE("categorical_actor: greedy over logits, or a seeded sample from softmax") {
+    const std::array<float, 2> obs{0.0F, 0.0F};
+    // logits log(0.1), log(0.3), log(0.6): probabilities 0.1, 0.3, 0.6
+    auto w = constant({std::log(0.1F), std::log(0.3F), std::log(0.6F)});
+    categorical_actor greedy(w, {.heads = 1, .actions_per_head = 3});
+    std::array<std::int32_t, 1> out{};
+    CHECK(greedy.act(obs, out) == act_status::ok);
+    CHECK(out[0] == 2);
+
+    categorical_actor sampled(w, {.heads = 1, .actions_per_head = 3}, categorical_mode::sample, 7);
+    std::array<int, 3> counts{};
+    const int n = 30'000;
+    for (int i = 0; i < n; ++i) {
+        REQUIRE(sampled.act(obs, out) == act_status::ok);
+        ++counts[static_cast<std::size_t>(out[0])];
+    }
+    // Within 4 standard deviations of the binomial counts.
+    const std::array<double, 3> p{0.1, 0.3, 0.6};
+    for (std::size_t k = 0; k < 3; ++k) {
+        CAPTURE(k);
+        CHECK(std::abs(counts[k] - n * p[k]) < 4 * std::sqrt(n * p[k] * (1 - p[k])));
+    }
+    // The same seed draws the same actions.
+    categorical_actor a(w, {.heads = 1, .actions_per_head = 3}, categorical_mode::sample, 11);
+    categorical_actor b(w, {.heads = 1, .actions_per_head = 3}, categorical_mode::sample, 11);
+    for (int i = 0; i < 100; ++i) {
+        std::array<std::int32_t, 1> x{};
+        std::array<std::int32_t, 1> y{};
+        (void)a.act(obs, x);
+        (void)b.act(obs, y);
+        CHECK(x == y);
+    }
+    // Huge logits do not overflow the softmax.
+    categorical_actor big(constant({1e30F, 0.0F}), {.heads = 1, .actions_per_head = 2}, categorical_mode::sample, 1);
+    for (int i = 0; i < 10; ++i) {
+        REQUIRE(big.act(obs, out) == act_status::ok);
+        CHECK(out[0] == 0);
+    }
+}
+
+TEST_CASE("deterministic_actor: mu(s) as continuous values") {
+    const std::array<float, 2> obs{0.0F, 0.0F};
+    deterministic_actor a(constant({-0.5F, 0.25F, 1.0F}));
+    CHECK(a.output_size() == 3);
+    std::array<float, 3> out{};
+    CHECK(a.act(obs, out) == act_status::ok);
+    CHECK(out == std::array<float, 3>{-0.5F, 0.25F, 1.0F});
+    deterministic_actor none(constant({0.0F}, false));
+    std::array<float, 1> one{};
+    CHECK(none.act(obs, one) == act_status::no_weights);
+    static_assert(actor<deterministic_actor>);
+    static_assert(std::same_as<deterministic_actor::value_type, float>);
+}
