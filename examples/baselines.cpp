@@ -6,7 +6,8 @@
 //
 // DIR holds an Azure Functions 2019 excerpt (invocations.csv,
 // durations.csv); by default the one shipped in data/azure2019-excerpt.
-#include "common/scenarios.hpp"
+#include <rlscale/policy/scenario_baselines.hpp>
+#include <rlscale/sim/scenario.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -16,7 +17,7 @@
 
 int main(int argc, char** argv) {
     using namespace rlscale;
-    using namespace rlscale::examples;
+    using namespace rlscale::sim;
     std::filesystem::path data = std::filesystem::path(RLSCALE_SOURCE_DIR) / "data" / "azure2019-excerpt";
     std::uint64_t seed = 1;
     double hours = 2;

@@ -17,7 +17,8 @@
 // the mean share of the replica budget in use).
 #include "common/plots.hpp"
 #include "common/scarlet_dqn.hpp"
-#include "common/scenarios.hpp"
+#include <rlscale/policy/scenario_baselines.hpp>
+#include <rlscale/sim/scenario.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -50,6 +51,7 @@ int usage(const char* argv0) {
 int main(int argc, char** argv) {
     using namespace rlscale;
     using namespace rlscale::examples;
+    using namespace rlscale::sim;
     std::string scenario_name = "scarlet-3fn";
     std::filesystem::path trace_dir;
     std::vector<std::string> functions;

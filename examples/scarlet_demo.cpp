@@ -12,7 +12,8 @@
 //                        [--precision full|bf16] [--validation-hours H]
 #include "common/plots.hpp"
 #include "common/scarlet_dqn.hpp"
-#include "common/scenarios.hpp"
+#include <rlscale/policy/scenario_baselines.hpp>
+#include <rlscale/sim/scenario.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -39,6 +40,7 @@ std::vector<std::string> split_list(const std::string& list) {
 int main(int argc, char** argv) {
     using namespace rlscale;
     using namespace rlscale::examples;
+    using namespace rlscale::sim;
     std::uint64_t steps = 12'000;
     double hours = 2;
     std::uint64_t seed = 1;

@@ -3,7 +3,8 @@
 // against the SLO.
 #pragma once
 
-#include "scenarios.hpp"
+#include <rlscale/policy/scenario_baselines.hpp>
+#include <rlscale/sim/scenario.hpp>
 #include "svg_plot.hpp"
 
 #include <cmath>
@@ -14,6 +15,9 @@
 #include <vector>
 
 namespace rlscale::examples {
+
+// The scenarios and the run loop live in the library (sim/scenario.hpp).
+using namespace rlscale::sim;  // NOLINT(google-build-using-namespace)
 
 /// One policy's run, for plotting.
 struct labelled_run {

@@ -2,7 +2,9 @@
 // and the served policy. Shared by the SCARLET demo and rlscale_evaluate.
 #pragma once
 
-#include "scenarios.hpp"
+#include <rlscale/policy/scenario_baselines.hpp>
+#include <rlscale/sim/env.hpp>
+#include <rlscale/sim/scenario.hpp>
 
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/nn/checkpoint.hpp>
@@ -25,6 +27,9 @@
 #include <vector>
 
 namespace rlscale::examples {
+
+// The scenarios and the run loop live in the library (sim/scenario.hpp).
+using namespace rlscale::sim;  // NOLINT(google-build-using-namespace)
 
 
 

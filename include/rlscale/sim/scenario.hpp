@@ -1,28 +1,33 @@
-// The simulated scenarios rlscale's examples evaluate policies on, and the
-// loop that runs a policy through one. Shared by rlscale_baselines,
-// rlscale_evaluate and the SCARLET demo; not part of the installed library.
 #pragma once
 
+/// The simulated scenarios rlscale evaluates policies on (SCARLET's three
+/// functions, Polimi's matrix multiplication, Azure Functions 2019 trace
+/// functions), and the loop that runs any joint policy through one from one
+/// replica per function, scoring every control interval: SLO violations,
+/// p99 against the SLO, replica-seconds, a reward, and optionally every
+/// function-tick (for CSV output). Used by rlscale_evaluate, the baselines
+/// program and the SCARLET demo.
+
+#include <rlscale/core/concepts.hpp>
 #include <rlscale/core/control.hpp>
-#include <rlscale/policy/joint_policy.hpp>
-#include <rlscale/policy/registry.hpp>
-#include <rlscale/sim/sim.hpp>
+#include <rlscale/core/error.hpp>
+#include <rlscale/sim/azure_trace.hpp>
+#include <rlscale/sim/cluster.hpp>
+#include <rlscale/sim/function_profile.hpp>
+#include <rlscale/sim/workload.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
-#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 #include <vector>
 
-namespace rlscale::examples {
+namespace rlscale::sim {
 
 /// One experiment: a cluster, each function's bounds and objective, a length.
 struct scenario {
@@ -128,32 +133,6 @@ inline double replica_capacity(const sim::function_profile& p) {
     return parallel / p.service.mean();
 }
 
-/// A baseline policy for one function through the registry, with the
-/// settings an operator would choose for the simulated function: hpa (CPU
-/// target 70 %), hpa-<percent>, kpa and ensure at the concurrency a replica
-/// can actually sustain (its concurrency, or fewer under its CPU limit),
-/// static provisioned once for the peak rate at 70 % utilisation.
-inline any_policy baseline_policy(std::string_view name, const sim::function_config& f) {
-    baseline_settings s;
-    s.container_concurrency = replica_capacity(f.profile) * f.profile.service.mean();
-    s.service_time_s = f.profile.service.mean();
-    double peak = 0;
-    for (const double r : f.load.rates()) peak = std::max(peak, r);
-    s.static_replicas = std::max(1, static_cast<int>(std::ceil(peak / replica_capacity(f.profile) / 0.7)));
-    try {
-        return make_baseline(name, s);
-    } catch (const config_error& e) {
-        throw config_error("policy", std::string(e.what()) + " or a checkpoint .json");
-    }
-}
-
-/// Per-function baselines as a joint policy.
-inline any_joint_policy per_function_policy(std::string_view name, const scenario& sc) {
-    std::vector<any_policy> policies;
-    for (const auto& f : sc.config.functions) policies.push_back(baseline_policy(name, f));
-    return any_joint_policy(per_function<any_policy>(std::move(policies)));
-}
-
 /// One function-tick of a run.
 struct tick_record {
     double time_s = 0;
@@ -235,48 +214,6 @@ outcome run(const scenario& sc, Policy&& policy, std::uint64_t seed, const Score
     return o;
 }
 
-/// One point of the HPA's cost–violation trade-off: a CPU target and what
-/// a run with it measured.
-struct frontier_point {
-    int target = 0;
-    double replica_seconds = 0;
-    double violation_rate = 0;
-};
-
-/// The HPA tuned to spend `budget` replica-seconds on `sc`, from above: a
-/// higher CPU target runs fewer replicas, so walking `sweep` (runs at
-/// several targets) up to the first target that spends less than `budget`
-/// brackets it, and bisecting whole percentages in that bracket finds the
-/// highest target that still spends at least `budget`. Run costs are noisy,
-/// not strictly monotone, so this is the first such crossing, not a search
-/// of every target. Returns that run's point; target 0 when the lowest
-/// target in `sweep` already spends less.
-template <typename Score>
-frontier_point hpa_at_budget(const scenario& sc, std::vector<frontier_point> sweep, double budget, std::uint64_t seed,
-                             const Score& score) {
-    std::sort(sweep.begin(), sweep.end(), [](const frontier_point& a, const frontier_point& b) { return a.target < b.target; });
-    frontier_point above{};  // the highest target known to spend at least the budget
-    int below = 101;         // the lowest target above it known to spend less (101: none)
-    for (const frontier_point& p : sweep) {
-        if (p.replica_seconds < budget) {
-            below = p.target;
-            break;
-        }
-        above = p;
-    }
-    if (above.target == 0) return above;
-    while (below - above.target > 1) {
-        const int mid = (above.target + below) / 2;
-        const outcome o = run(sc, per_function_policy("hpa-" + std::to_string(mid), sc), seed, score);
-        if (o.replica_seconds >= budget) {
-            above = {mid, o.replica_seconds, o.violation_rate()};
-        } else {
-            below = mid;
-        }
-    }
-    return above;
-}
-
 /// Appends a run's ticks to a CSV (header written by csv_header).
 inline void csv_header(std::FILE* csv) {
     std::fprintf(csv, "scenario,policy,function,time_s,offered_rps,arrivals,drops,p99_s,latency_at_slo_s,slo_s,ready,decided,source\n");
@@ -291,4 +228,4 @@ inline void csv_rows(std::FILE* csv, const scenario& sc, std::string_view policy
     }
 }
 
-}  // namespace rlscale::examples
+}  // namespace rlscale::sim

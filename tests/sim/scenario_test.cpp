@@ -1,0 +1,68 @@
+#include <rlscale/policy/scenario_baselines.hpp>
+#include <rlscale/sim/scenario.hpp>
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using namespace rlscale;
+using namespace rlscale::sim;
+
+TEST_CASE("scenario: the named scenarios, their functions and bounds") {
+    const scenario s = scarlet_3fn(600);
+    CHECK(s.name == "scarlet-3fn");
+    REQUIRE(s.config.functions.size() == 3);
+    REQUIRE(s.states.size() == 3);
+    CHECK(s.config.functions[0].profile.name == "fibonacci-python");
+    CHECK(s.states[1].max_replicas == 20);
+    CHECK(s.states[2].slo.target_rps == 600);
+    const scenario p = named_scenario("polimi-high", "unused", 600);
+    CHECK(p.config.functions.size() == 1);
+    CHECK(p.states[0].slo.percentile == 0.0);  // the mean
+    CHECK_THROWS_WITH_AS((void)named_scenario("nope", "unused", 600), doctest::Contains("unknown scenario \"nope\""), config_error);
+}
+
+TEST_CASE("scenario: run() plays a joint policy through the simulator, the same for the same seed") {
+    const scenario s = scarlet_3fn(900);
+    const auto score = [](std::span<const function_metrics>, std::span<const scaling_state>) { return 1.0; };
+    const outcome a = run(s, per_function_policy("static", s), 3, score, true);
+    const outcome b = run(s, per_function_policy("static", s), 3, score, true);
+    CHECK(a.reward_ticks == 60);  // 900 s of 15 s ticks
+    CHECK(a.mean_reward() == 1.0);
+    CHECK(a.ticks_log.size() == 180);  // three functions
+    CHECK(a.replica_seconds == b.replica_seconds);
+    CHECK(a.violations == b.violations);
+    CHECK(a.replica_seconds > 0);
+    // A static policy provisioned for the peak keeps its count after the first tick.
+    for (const tick_record& r : a.ticks_log) CHECK(r.decided == a.ticks_log[r.function].decided);
+    const outcome c = run(s, per_function_policy("static", s), 4, score);
+    CHECK(c.replica_seconds != a.replica_seconds);  // other arrivals, other cold starts
+    CHECK(c.ticks_log.empty());
+}
+
+TEST_CASE("scenario: p99_ratio is the nearest-rank quantile") {
+    outcome o;
+    o.p99_ratios = {0.5, 0.1, 0.9, 0.3};
+    CHECK(o.p99_ratio(0.5) == 0.3);
+    CHECK(o.p99_ratio(1.0) == 0.9);
+    CHECK(o.p99_ratio(0.25) == 0.1);
+}
+
+TEST_CASE("scenario baselines: settings read off the function, and the HPA at a budget") {
+    const scenario s = scarlet_3fn(900);
+    CHECK_THROWS_WITH_AS((void)baseline_policy("vpa", s.config.functions[0]), doctest::Contains("or a checkpoint .json"), config_error);
+    CHECK(per_function_policy("hpa-60", s).functions() == 3);
+    const auto score = [](std::span<const function_metrics>, std::span<const scaling_state>) { return 0.0; };
+    // Every target in the sweep spends less than the budget: none matches.
+    const std::vector<frontier_point> cheap{{40, 10, 0}, {60, 5, 0}};
+    CHECK(hpa_at_budget(s, cheap, 100, 1, score).target == 0);
+    // The budget lies between two sweep points: the bisection stays in that bracket.
+    const outcome at50 = run(s, per_function_policy("hpa-50", s), 1, score);
+    const outcome at70 = run(s, per_function_policy("hpa-70", s), 1, score);
+    REQUIRE(at50.replica_seconds > at70.replica_seconds);
+    const frontier_point m = hpa_at_budget(s, {{50, at50.replica_seconds, 0}, {70, at70.replica_seconds, 0}}, at70.replica_seconds + 1, 1, score);
+    CHECK(m.target >= 50);
+    CHECK(m.target < 70);
+    CHECK(m.replica_seconds >= at70.replica_seconds + 1);
+}
