@@ -10,7 +10,7 @@
 //   rlscale_scarlet_demo [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR]
 //                        [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W]
 //                        [--precision full|bf16] [--validation-hours H]
-#include "common/plots.hpp"
+#include "../apps/common/plots.hpp"
 #include "common/scarlet_dqn.hpp"
 #include <rlscale/policy/scenario_baselines.hpp>
 #include <rlscale/sim/scenario.hpp>
@@ -39,6 +39,7 @@ std::vector<std::string> split_list(const std::string& list) {
 
 int main(int argc, char** argv) {
     using namespace rlscale;
+    using namespace rlscale::apps;
     using namespace rlscale::examples;
     using namespace rlscale::sim;
     std::uint64_t steps = 12'000;

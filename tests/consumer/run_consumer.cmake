@@ -19,7 +19,7 @@ if(MODE STREQUAL "find_package")
   run(${CMAKE_COMMAND} -S ${RLSCALE_SOURCE_DIR} -B ${WORK_DIR}/rlscale-build
       -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
       -DRLSCALE_BUILD_TESTS=OFF -DRLSCALE_BUILD_EXAMPLES=OFF
-      -DRLSCALE_BUILD_BENCHMARKS=OFF -DRLSCALE_BUILD_ADAPTERS=OFF
+      -DRLSCALE_BUILD_BENCHMARKS=OFF -DRLSCALE_BUILD_ADAPTERS=ON -DRLSCALE_BUILD_APPS=OFF
       -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
   run(${CMAKE_COMMAND} --install ${WORK_DIR}/rlscale-build)
   if(NOT EXISTS ${WORK_DIR}/prefix/include/rlscale/rlscale.hpp)
@@ -29,6 +29,10 @@ if(MODE STREQUAL "find_package")
   file(GLOB targets_files ${WORK_DIR}/prefix/lib*/cmake/rlscale/rlscale-targets.cmake)
   if(NOT targets_files)
     message(FATAL_ERROR "install did not place rlscale-targets.cmake")
+  endif()
+  file(GLOB adapter_targets ${WORK_DIR}/prefix/lib*/cmake/rlscale/rlscale-prometheus-targets.cmake)
+  if(NOT adapter_targets OR NOT EXISTS ${WORK_DIR}/prefix/include/rlscale/kubernetes/client.hpp)
+    message(FATAL_ERROR "install did not place the adapters (rlscale-prometheus-targets.cmake, rlscale/kubernetes/)")
   endif()
   file(READ "${targets_files}" targets_text)
   if(targets_text MATCHES "INTERFACE_COMPILE_OPTIONS")
@@ -44,3 +48,6 @@ endif()
 run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/consumer-build ${consumer_args})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer-build)
 run(${WORK_DIR}/consumer-build/consumer)
+if(MODE STREQUAL "find_package")
+  run(${WORK_DIR}/consumer-build/adapter_consumer)
+endif()

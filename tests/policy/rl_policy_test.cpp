@@ -126,7 +126,7 @@ TEST_CASE("rl_policy falls back when the network's output is not finite") {
 
 TEST_CASE("rl_policy rejects a network of the wrong shape and fallbacks of the wrong count") {
     auto w = std::make_shared<rl::shared_network<float>>(nn::mlp<float>({10, 27}));
-    CHECK_THROWS_WITH_AS(make_policy(w), doctest::Contains("network takes 10 inputs"), config_error);
+    CHECK_THROWS_WITH_AS(make_policy(w), doctest::Contains("rl_policy.actor: takes 10 inputs"), config_error);
     auto w2 = std::make_shared<rl::shared_network<float>>(nn::mlp<float>({15, 9}));
     CHECK_THROWS_WITH_AS(make_policy(w2), doctest::Contains("needs 27"), config_error);
     auto w3 = std::make_shared<rl::shared_network<float>>(preferring(0));

@@ -38,9 +38,17 @@ TEST_CASE("greedy_q_actor: the best action of each head, or why not") {
     CHECK(a.act(obs, out) == act_status::ok);
     CHECK(out == std::array<std::int32_t, 2>{1, 0});
 
-    greedy_q_actor nan(constant({0, std::numeric_limits<float>::quiet_NaN(), 0}), {.heads = 1, .actions_per_head = 3});
-    std::array<std::int32_t, 1> one{};
-    CHECK(nan.act(obs, one) == act_status::not_finite);
+    // Finite weights whose output overflows float: 3e38 · (0.5 + 1.0) = inf.
+    nn::mlp<float> huge({2, 3});
+    huge.parameters().setZero();
+    huge.weight(0)(1, 0) = 3e38F;
+    huge.weight(0)(1, 1) = 3e38F;
+    auto hw = std::make_shared<shared_network<float>>(huge);
+    hw->publish(huge);
+    greedy_q_actor overflow(hw, {.heads = 1, .actions_per_head = 3});
+    std::array<std::int32_t, 1> one{-1};
+    CHECK(overflow.act(obs, one) == act_status::not_finite);
+    CHECK(one[0] == -1);
 
     CHECK_THROWS_WITH_AS(greedy_q_actor(constant({0, 1}), {.heads = 1, .actions_per_head = 3}), doctest::Contains("greedy_q_actor.weights"),
                          config_error);

@@ -309,8 +309,9 @@ auto from_spec(const std::string& path, Make&& make) {
             throw checkpoint_error("scarlet_demo.actions", "must be \"delta\" or \"utilization\", got \"" + kind + "\"");
         }
         if (d.contains("downscale_window")) {
-            if (!d["downscale_window"].is_number_unsigned()) {
-                throw checkpoint_error("scarlet_demo.downscale_window", "must be a non-negative integer, got " + d["downscale_window"].dump());
+            if (!d["downscale_window"].is_number_integer() || d["downscale_window"].get<std::int64_t>() < 0 ||
+                d["downscale_window"].get<std::int64_t>() > 100'000) {
+                throw checkpoint_error("scarlet_demo.downscale_window", "must be an integer in [0, 100000], got " + d["downscale_window"].dump());
             }
             s.downscale_window = d["downscale_window"].get<std::size_t>();
         }

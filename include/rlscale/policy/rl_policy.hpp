@@ -81,7 +81,9 @@ public:
     rl_policy(std::shared_ptr<rl::shared_network<float>> weights, Encoder encoder, Actions actions, std::vector<Fallback> fallbacks,
               guard_config limits = {}, std::size_t downscale_window = 0)
         requires std::same_as<Actor, rl::greedy_q_actor> && discrete_action_map<Actions>
-        : rl_policy(std::move(encoder), rl::greedy_q_actor(checked(std::move(weights)), actions.layout()), std::move(actions),
+        // `actions` is copied, not moved: the order in which the arguments
+        // are built is unspecified, and the actor reads its layout.
+        : rl_policy(std::move(encoder), rl::greedy_q_actor(checked(std::move(weights)), actions.layout()), Actions(actions),
                     std::move(fallbacks), limits, downscale_window) {}
 
     [[nodiscard]] std::size_t functions() const noexcept { return functions_; }

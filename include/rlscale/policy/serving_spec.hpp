@@ -71,7 +71,7 @@ struct serving_spec {
         s.actions = named_object("actions");
         if (j.contains("downscale_window")) {
             const auto& w = j["downscale_window"];
-            if (!w.is_number_unsigned() || w.get<std::uint64_t>() > 100'000) {
+            if (!w.is_number_integer() || w.get<std::int64_t>() < 0 || w.get<std::int64_t>() > 100'000) {
                 fail("downscale_window", "must be an integer in [0, 100000], got " + w.dump());
             }
             s.downscale_window = w.get<std::size_t>();

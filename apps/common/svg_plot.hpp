@@ -5,7 +5,7 @@
 // panels stacked vertically over a shared x range, e.g. load, replicas and
 // latency of one function over time.
 //
-//     using namespace rlscale::examples;
+//     using namespace rlscale::apps;
 //     write_svg("run.svg", "fibonacci-python", {
 //         panel{.title = "load (req/s)", .y_label = "req/s",
 //               .lines = {series{.label = "arrivals", .x = t, .y = load}}},
@@ -37,7 +37,7 @@
 #include <system_error>
 #include <vector>
 
-namespace rlscale::examples {
+namespace rlscale::apps {
 
 /// One line of a panel.
 struct series {
@@ -639,4 +639,4 @@ inline void write_svg(const std::filesystem::path& path, const std::string& titl
     if (ec) fail(ec.message());
 }
 
-}  // namespace rlscale::examples
+}  // namespace rlscale::apps

@@ -1,4 +1,4 @@
-#include "../../examples/common/svg_plot.hpp"
+#include "../../apps/common/svg_plot.hpp"
 
 #include <doctest/doctest.h>
 
@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-using namespace rlscale::examples;
-namespace d = rlscale::examples::svg_detail;
+using namespace rlscale::apps;
+namespace d = rlscale::apps::svg_detail;
 
 namespace {
 

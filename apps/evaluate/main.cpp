@@ -4,20 +4,25 @@
 // and writes a CSV row per function and tick and an SVG plot of load,
 // replicas and tail latency against the SLO for each policy.
 //
-//   rlscale_evaluate [--scenario NAME | --trace DIR [--functions H1,H2,...]]
+//   rlscale-evaluate [--scenario NAME | --trace DIR [--functions H1,H2,...]]
 //                    [--policy P]... [--hours H] [--seed S] [--csv FILE] [--svg FILE]
 //
 // NAME: scarlet-3fn (default), polimi-low, polimi-medium, polimi-high, azure-3fn.
 // DIR: a directory in the Azure 2019 format (invocations.csv, durations.csv),
 // e.g. ../shared/data/azure2019; --functions picks functions by hash prefix
 // (default: the three most invoked). P: hpa (CPU target 70 %), hpa-<percent>
-// (e.g. hpa-60), kpa, ensure, static, or a DQN checkpoint written by
-// rlscale_scarlet_demo (a .json path); default: hpa, kpa, ensure and static.
+// (e.g. hpa-60), kpa, ensure, static, or a checkpoint with its serving spec
+// (a .json path, e.g. written by rlscale_scarlet_demo), served through the
+// policy registry as rlscale-controller and rlscale-decision-service serve
+// it; default: hpa, kpa, ensure and static.
 // The reward column is the demo's training reward (SCARLET's, minus 1.5 ×
 // the mean share of the replica budget in use).
-#include "common/plots.hpp"
-#include "common/scarlet_dqn.hpp"
+#include "../common/plots.hpp"
+
+#include <rlscale/policy/registry.hpp>
 #include <rlscale/policy/scenario_baselines.hpp>
+#include <rlscale/reward/replica_cost.hpp>
+#include <rlscale/reward/scarlet_reward.hpp>
 #include <rlscale/sim/scenario.hpp>
 
 #include <cstdio>
@@ -27,6 +32,17 @@
 #include <vector>
 
 namespace {
+
+/// A checkpoint's learned policy through the registry (the same call as the
+/// controller and the decision service), checked to cover the scenario.
+rlscale::any_joint_policy checkpoint_policy(const std::filesystem::path& checkpoint, const rlscale::sim::scenario& sc) {
+    rlscale::learned_policy p = rlscale::load_learned_policy(checkpoint);
+    if (p.spec.function_count() != sc.config.functions.size()) {
+        throw rlscale::config_error("policy", checkpoint.string() + " decides " + std::to_string(p.spec.function_count()) +
+                                                  " functions, the scenario has " + std::to_string(sc.config.functions.size()));
+    }
+    return std::move(p.policy);
+}
 
 std::vector<std::string> split(const std::string& list) {
     std::vector<std::string> out;
@@ -50,7 +66,7 @@ int usage(const char* argv0) {
 
 int main(int argc, char** argv) {
     using namespace rlscale;
-    using namespace rlscale::examples;
+    using namespace rlscale::apps;
     using namespace rlscale::sim;
     std::string scenario_name = "scarlet-3fn";
     std::filesystem::path trace_dir;
@@ -108,7 +124,8 @@ int main(int argc, char** argv) {
             if (csv == nullptr) throw error("cannot write " + csv_path);
             csv_header(csv);
         }
-        const auto reward = demo_reward();
+        // SCARLET's reward minus 1.5 × the replica budget in use (the demo's training reward).
+        const with_replica_cost<scarlet_reward> reward(scarlet_reward{}, 1.5);
         std::vector<outcome> results;
         std::printf("scenario %s: %zu functions, %.3g simulated hours, seed %llu\n\n", sc.name.c_str(), sc.states.size(),
                     sc.duration_s / 3600, static_cast<unsigned long long>(seed));

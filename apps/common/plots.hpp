@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace rlscale::examples {
+namespace rlscale::apps {
 
 // The scenarios and the run loop live in the library (sim/scenario.hpp).
 using namespace rlscale::sim;  // NOLINT(google-build-using-namespace)
@@ -62,4 +62,4 @@ inline void plot_runs(const std::filesystem::path& path, const scenario& sc, con
     write_svg(path, sc.name + ": load, replicas and tail latency per policy", panels, "simulated time (s)", 900, 170);
 }
 
-}  // namespace rlscale::examples
+}  // namespace rlscale::apps
