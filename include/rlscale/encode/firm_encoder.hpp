@@ -11,6 +11,7 @@
 #include <rlscale/encode/detail/arrival_history.hpp>
 #include <rlscale/core/detail/features.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <array>
 #include <cmath>
@@ -32,12 +33,8 @@ struct firm_encoder_config {
 
     /// Throws config_error unless both bounds are finite and > 0.
     void validate() const {
-        if (!(std::isfinite(cpu_max_cores) && cpu_max_cores > 0))
-            throw config_error("firm_encoder_config.cpu_max_cores",
-                               "must be finite and > 0, got " + std::to_string(cpu_max_cores));
-        if (!(std::isfinite(memory_max_mb) && memory_max_mb > 0))
-            throw config_error("firm_encoder_config.memory_max_mb",
-                               "must be finite and > 0, got " + std::to_string(memory_max_mb));
+        check_fields("firm_encoder_config").greater("cpu_max_cores", cpu_max_cores, 0);
+        check_fields("firm_encoder_config").greater("memory_max_mb", memory_max_mb, 0);
     }
 };
 

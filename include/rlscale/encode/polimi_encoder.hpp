@@ -10,6 +10,7 @@
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/core/detail/features.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <algorithm>
 #include <array>
@@ -44,12 +45,8 @@ struct polimi_encoder_config {
             !(std::isfinite(*response_time_percentile) && *response_time_percentile >= 0 && *response_time_percentile <= 1))
             throw config_error("polimi_encoder_config.response_time_percentile",
                                "must be in [0, 1], got " + std::to_string(*response_time_percentile));
-        if (!(std::isfinite(instances_scale) && instances_scale > 0))
-            throw config_error("polimi_encoder_config.instances_scale",
-                               "must be finite and > 0, got " + std::to_string(instances_scale));
-        if (!(std::isfinite(workload_scale_rps) && workload_scale_rps > 0))
-            throw config_error("polimi_encoder_config.workload_scale_rps",
-                               "must be finite and > 0, got " + std::to_string(workload_scale_rps));
+        check_fields("polimi_encoder_config").greater("instances_scale", instances_scale, 0);
+        check_fields("polimi_encoder_config").greater("workload_scale_rps", workload_scale_rps, 0);
     }
 };
 
@@ -81,8 +78,7 @@ public:
     /// Validates `demand_time_s` (finite, > 0) and `config` (throws config_error).
     explicit polimi_encoder(double demand_time_s, polimi_encoder_config config = {})
         : demand_time_s_(demand_time_s), config_(config) {
-        if (!(std::isfinite(demand_time_s) && demand_time_s > 0))
-            throw config_error("demand_time_s", "must be finite and > 0, got " + std::to_string(demand_time_s));
+        check_fields("").greater("demand_time_s", demand_time_s, 0);
         config_.validate();
     }
 

@@ -9,6 +9,7 @@
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/core/detail/features.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <array>
 #include <cmath>
@@ -29,8 +30,7 @@ struct scarlet_encoder_config {
 
     /// Throws config_error unless rps_scale is finite and > 0.
     void validate() const {
-        if (!(std::isfinite(rps_scale) && rps_scale > 0))
-            throw config_error("scarlet_encoder_config.rps_scale", "must be finite and > 0, got " + std::to_string(rps_scale));
+        check_fields("scarlet_encoder_config").greater("rps_scale", rps_scale, 0);
     }
 };
 

@@ -2,6 +2,7 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/nn/detail/step_check.hpp>
 
 #include <Eigen/Core>
@@ -29,15 +30,12 @@ struct adam_config {
 
     /// Throws config_error naming the first out-of-range field.
     void validate() const {
-        const auto bad = [](const char* field, double v, const char* range) {
-            throw config_error(std::string("adam_config.") + field, "must be " + std::string(range) + ", got " +
-                                                                      std::to_string(v));
-        };
-        if (!(std::isfinite(lr) && lr > 0)) bad("lr", lr, "finite and > 0");
-        if (!(beta1 >= 0 && beta1 < 1)) bad("beta1", beta1, "in [0, 1)");
-        if (!(beta2 >= 0 && beta2 < 1)) bad("beta2", beta2, "in [0, 1)");
-        if (!(std::isfinite(eps) && eps > 0)) bad("eps", eps, "finite and > 0");
-        if (!(std::isfinite(weight_decay) && weight_decay >= 0)) bad("weight_decay", weight_decay, "finite and >= 0");
+        check_fields("adam_config")
+            .greater("lr", lr, 0)
+            .in_closed_open("beta1", beta1, 0, 1)
+            .in_closed_open("beta2", beta2, 0, 1)
+            .greater("eps", eps, 0)
+            .at_least("weight_decay", weight_decay, 0);
     }
 
     friend bool operator==(const adam_config&, const adam_config&) = default;

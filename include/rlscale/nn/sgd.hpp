@@ -3,6 +3,7 @@
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/nn/detail/step_check.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <Eigen/Core>
 
@@ -18,12 +19,8 @@ struct sgd_config {
     double weight_decay = 0.0;  ///< L2 coefficient λ: g += λθ
 
     void validate() const {
-        if (!(std::isfinite(lr) && lr > 0)) {
-            throw config_error("sgd_config.lr", "must be finite and > 0, got " + std::to_string(lr));
-        }
-        if (!(std::isfinite(weight_decay) && weight_decay >= 0)) {
-            throw config_error("sgd_config.weight_decay", "must be finite and >= 0, got " + std::to_string(weight_decay));
-        }
+        check_fields("sgd_config").greater("lr", lr, 0);
+        check_fields("sgd_config").at_least("weight_decay", weight_decay, 0);
     }
 };
 

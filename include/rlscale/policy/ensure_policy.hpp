@@ -3,6 +3,7 @@
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/control.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <cmath>
 #include <string>
@@ -19,12 +20,7 @@ struct ensure_config {
     double c = 1.0;               ///< headroom coefficient
 
     void validate() const {
-        const auto positive = [](const char* f, double v) {
-            if (!(std::isfinite(v) && v > 0)) throw config_error(std::string("ensure_config.") + f, "must be finite and > 0, got " + std::to_string(v));
-        };
-        positive("service_time_s", service_time_s);
-        positive("concurrency", concurrency);
-        if (!(std::isfinite(c) && c >= 0)) throw config_error("ensure_config.c", "must be finite and >= 0, got " + std::to_string(c));
+        check_fields("ensure_config").greater("service_time_s", service_time_s, 0).greater("concurrency", concurrency, 0).at_least("c", c, 0);
     }
 };
 

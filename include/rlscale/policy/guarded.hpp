@@ -2,6 +2,7 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/core/control.hpp>
 
 #include <algorithm>
@@ -15,12 +16,7 @@ struct guard_config {
     int max_step_up = 4;    ///< most replicas added in one tick
     int max_step_down = 2;  ///< most replicas removed in one tick
 
-    void validate() const {
-        if (max_step_up < 0) throw config_error("guard_config.max_step_up", "must be >= 0, got " + std::to_string(max_step_up));
-        if (max_step_down < 0) {
-            throw config_error("guard_config.max_step_down", "must be >= 0, got " + std::to_string(max_step_down));
-        }
-    }
+    void validate() const { check_fields("guard_config").at_least("max_step_up", max_step_up, 0).at_least("max_step_down", max_step_down, 0); }
 };
 
 /// `d` limited to at most `limits.max_step_up` / `max_step_down` from the

@@ -2,6 +2,7 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/core/control.hpp>
 
 #include <algorithm>
@@ -25,19 +26,15 @@ struct kpa_config {
     std::size_t max_samples = 4096;      ///< concurrency samples kept (sized at construction)
 
     void validate() const {
-        const auto positive = [](const char* f, double v) {
-            if (!(std::isfinite(v) && v > 0)) {
-                throw config_error(std::string("kpa_config.") + f, "must be finite and > 0, got " + std::to_string(v));
-            }
-        };
-        positive("container_concurrency", container_concurrency);
-        positive("target_utilization", target_utilization);
-        positive("stable_window_s", stable_window_s);
-        positive("panic_window_fraction", panic_window_fraction);
-        positive("panic_threshold", panic_threshold);
-        positive("max_scale_up_rate", max_scale_up_rate);
-        positive("max_scale_down_rate", max_scale_down_rate);
-        if (max_samples < 2) throw config_error("kpa_config.max_samples", "must be >= 2");
+        check_fields("kpa_config")
+            .greater("container_concurrency", container_concurrency, 0)
+            .greater("target_utilization", target_utilization, 0)
+            .greater("stable_window_s", stable_window_s, 0)
+            .greater("panic_window_fraction", panic_window_fraction, 0)
+            .greater("panic_threshold", panic_threshold, 0)
+            .greater("max_scale_up_rate", max_scale_up_rate, 0)
+            .greater("max_scale_down_rate", max_scale_down_rate, 0)
+            .at_least("max_samples", max_samples, 2);
     }
 };
 

@@ -8,6 +8,7 @@
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/core/detail/features.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -25,8 +26,7 @@ struct firm_reward_config {
 
     /// Throws config_error unless α ∈ [0, 1].
     void validate() const {
-        if (!(std::isfinite(alpha) && alpha >= 0 && alpha <= 1))
-            throw config_error("firm_reward_config.alpha", "must be in [0, 1], got " + std::to_string(alpha));
+        check_fields("firm_reward_config").in("alpha", alpha, 0, 1);
     }
 };
 

@@ -10,6 +10,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -24,9 +25,7 @@ class with_replica_cost {
 public:
     /// Throws config_error unless weight is finite and >= 0.
     explicit with_replica_cost(Inner inner, double weight = 0.5) : inner_(std::move(inner)), weight_(weight) {
-        if (!(std::isfinite(weight) && weight >= 0)) {
-            throw config_error("with_replica_cost.weight", "must be finite and >= 0, got " + std::to_string(weight));
-        }
+        check_fields("with_replica_cost").at_least("weight", weight, 0);
     }
 
     [[nodiscard]] const Inner& inner() const noexcept { return inner_; }

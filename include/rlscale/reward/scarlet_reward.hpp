@@ -9,6 +9,7 @@
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/core/detail/features.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <cmath>
 #include <cstddef>
@@ -28,8 +29,7 @@ struct scarlet_reward_config {
 
     /// Throws config_error unless exponent > 0 and violation_reward ≤ 0, both finite.
     void validate() const {
-        if (!(std::isfinite(exponent) && exponent > 0))
-            throw config_error("scarlet_reward_config.exponent", "must be finite and > 0, got " + std::to_string(exponent));
+        check_fields("scarlet_reward_config").greater("exponent", exponent, 0);
         if (!(std::isfinite(violation_reward) && violation_reward <= 0))
             throw config_error("scarlet_reward_config.violation_reward",
                                "must be finite and <= 0, got " + std::to_string(violation_reward));

@@ -10,6 +10,7 @@
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/core/detail/features.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <cmath>
 #include <span>
@@ -27,8 +28,7 @@ struct simppo_reward_config {
 
     /// Throws config_error unless α ∈ [0, 1] and penalty ≤ 0, both finite.
     void validate() const {
-        if (!(std::isfinite(alpha) && alpha >= 0 && alpha <= 1))
-            throw config_error("simppo_reward_config.alpha", "must be in [0, 1], got " + std::to_string(alpha));
+        check_fields("simppo_reward_config").in("alpha", alpha, 0, 1);
         if (!(std::isfinite(penalty) && penalty <= 0))
             throw config_error("simppo_reward_config.penalty",
                                "must be finite and <= 0 (a penalty lowers the reward), got " + std::to_string(penalty));

@@ -2,6 +2,7 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/core/random.hpp>
 #include <rlscale/nn/adam.hpp>
 #include <rlscale/nn/gradient_clip.hpp>
@@ -53,30 +54,19 @@ struct dqn_config {
     [[nodiscard]] static dqn_config scarlet() { return {}; }
 
     void validate() const {
-        if (hidden.empty()) throw config_error("dqn_config.hidden", "needs at least one hidden layer");
-        for (std::size_t i = 0; i < hidden.size(); ++i) {
-            if (hidden[i] < 1) {
-                throw config_error("dqn_config.hidden[" + std::to_string(i) + "]", "must be >= 1, got " + std::to_string(hidden[i]));
-            }
-        }
-        if (!(gamma >= 0 && gamma <= 1)) throw config_error("dqn_config.gamma", "must be in [0, 1], got " + std::to_string(gamma));
-        if (!(tau > 0 && tau <= 1)) throw config_error("dqn_config.tau", "must be in (0, 1], got " + std::to_string(tau));
+        const check_fields check("dqn_config");
+        check.count("hidden", hidden.size(), 1, 64);
+        for (std::size_t i = 0; i < hidden.size(); ++i) check.at_least("hidden[" + std::to_string(i) + "]", hidden[i], 1);
+        check.in("gamma", gamma, 0, 1)
+            .in_open_closed("tau", tau, 0, 1)
+            .at_least("batch_size", batch_size, 1)
+            .require(replay_capacity >= batch_size, "replay_capacity", "be >= batch_size (" + std::to_string(batch_size) + ")",
+                     replay_capacity)
+            .at_least("train_frequency", train_frequency, 1)
+            .greater("huber_beta", huber_beta, 0)
+            .at_least("grad_clip_value", grad_clip_value, 0)
+            .at_least("grad_clip_norm", grad_clip_norm, 0);
         adam.validate();
-        if (batch_size < 1) throw config_error("dqn_config.batch_size", "must be >= 1, got 0");
-        if (replay_capacity < batch_size) {
-            throw config_error("dqn_config.replay_capacity", "must be >= batch_size (" + std::to_string(batch_size) + "), got " +
-                                                                 std::to_string(replay_capacity));
-        }
-        if (train_frequency < 1) throw config_error("dqn_config.train_frequency", "must be >= 1, got 0");
-        if (!(huber_beta > 0 && std::isfinite(huber_beta))) {
-            throw config_error("dqn_config.huber_beta", "must be finite and > 0, got " + std::to_string(huber_beta));
-        }
-        if (!(grad_clip_value >= 0 && std::isfinite(grad_clip_value))) {
-            throw config_error("dqn_config.grad_clip_value", "must be finite and >= 0, got " + std::to_string(grad_clip_value));
-        }
-        if (!(grad_clip_norm >= 0 && std::isfinite(grad_clip_norm))) {
-            throw config_error("dqn_config.grad_clip_norm", "must be finite and >= 0, got " + std::to_string(grad_clip_norm));
-        }
         epsilon.validate();
     }
 };

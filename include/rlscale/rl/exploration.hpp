@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -18,7 +19,7 @@ concept epsilon_schedule = requires(const S s, std::uint64_t step) {
 
 namespace detail {
 inline void check_probability(const char* field, double v) {
-    if (!(v >= 0 && v <= 1)) throw config_error(field, "must be in [0, 1], got " + std::to_string(v));
+    check_fields("").in(field, v, 0, 1);
 }
 }  // namespace detail
 
@@ -34,9 +35,7 @@ struct exponential_epsilon {
     void validate() const {
         detail::check_probability("exponential_epsilon.start", start);
         detail::check_probability("exponential_epsilon.end", end);
-        if (!(std::isfinite(decay) && decay > 0)) {
-            throw config_error("exponential_epsilon.decay", "must be finite and > 0, got " + std::to_string(decay));
-        }
+        check_fields("exponential_epsilon").greater("decay", decay, 0);
     }
     [[nodiscard]] double operator()(std::uint64_t step) const noexcept {
         return end + (start - end) * std::exp(-static_cast<double>(step) / decay);
@@ -52,7 +51,7 @@ struct linear_epsilon {
     void validate() const {
         detail::check_probability("linear_epsilon.start", start);
         detail::check_probability("linear_epsilon.end", end);
-        if (steps == 0) throw config_error("linear_epsilon.steps", "must be > 0, got 0");
+        check_fields("linear_epsilon").greater("steps", steps, 0);
     }
     [[nodiscard]] double operator()(std::uint64_t step) const noexcept {
         const double f = std::min(1.0, static_cast<double>(step) / static_cast<double>(steps));

@@ -5,6 +5,7 @@
 /// learners, so serving needs no trainer header.
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <Eigen/Core>
 
@@ -24,8 +25,7 @@ struct q_layout {
 
     [[nodiscard]] std::size_t outputs() const noexcept { return heads * actions_per_head; }
     void validate() const {
-        if (heads < 1) throw config_error("q_layout.heads", "must be >= 1, got 0");
-        if (actions_per_head < 1) throw config_error("q_layout.actions_per_head", "must be >= 1, got 0");
+        check_fields("q_layout").at_least("heads", heads, 1).at_least("actions_per_head", actions_per_head, 1);
     }
 };
 

@@ -7,6 +7,7 @@
 #include <rlscale/sim/function_profile.hpp>
 #include <rlscale/sim/latency_sketch.hpp>
 #include <rlscale/sim/workload.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -44,12 +45,8 @@ struct node_config {
     double cpu_overcommit = 2.0;  ///< a replica fits while Σ CPU limits ≤ cores × this (and memory fits)
 
     void validate() const {
-        if (!(std::isfinite(cores) && cores > 0)) {
-            throw config_error("node.cores", "must be finite and > 0, got " + std::to_string(cores));
-        }
-        if (!(std::isfinite(memory_mb) && memory_mb > 0)) {
-            throw config_error("node.memory_mb", "must be finite and > 0, got " + std::to_string(memory_mb));
-        }
+        check_fields("node").greater("cores", cores, 0);
+        check_fields("node").greater("memory_mb", memory_mb, 0);
         if (!(std::isfinite(cpu_overcommit) && cpu_overcommit >= 1)) {
             throw config_error("node.cpu_overcommit", "must be finite and >= 1, got " + std::to_string(cpu_overcommit));
         }

@@ -7,6 +7,7 @@
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/policy/hpa/types.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <cmath>
 #include <cstddef>
@@ -127,9 +128,7 @@ struct config {
         finite_at_least("cpu_initialization_period_s", cpu_initialization_period_s, 0);
         finite_at_least("delay_of_initial_readiness_s", delay_of_initial_readiness_s, 0);
         finite_at_least("downscale_stabilization_s", downscale_stabilization_s, 0);
-        if (!(std::isfinite(legacy_scale_up_factor) && legacy_scale_up_factor > 0)) {
-            throw config_error("hpa_config.legacy_scale_up_factor", "must be finite and > 0, got " + std::to_string(legacy_scale_up_factor));
-        }
+        check_fields("hpa_config").greater("legacy_scale_up_factor", legacy_scale_up_factor, 0);
         if (legacy_scale_up_minimum < 0) {
             throw config_error("hpa_config.legacy_scale_up_minimum", "must be >= 0, got " + std::to_string(legacy_scale_up_minimum));
         }

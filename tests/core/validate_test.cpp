@@ -1,0 +1,64 @@
+#include <rlscale/core/validate.hpp>
+#include <rlscale/policy/guarded.hpp>
+#include <rlscale/policy/kpa_policy.hpp>
+#include <rlscale/rl/dqn.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+
+using namespace rlscale;
+
+namespace {
+std::string message(auto&& f) {
+    try {
+        f();
+    } catch (const config_error& e) {
+        return e.what();
+    }
+    return "accepted";
+}
+}  // namespace
+
+TEST_CASE("format_number: integers as integers, other values in their shortest exact form") {
+    CHECK(format_number(3) == "3");
+    CHECK(format_number(std::int64_t{-2147483648}) == "-2147483648");
+    CHECK(format_number(1.5) == "1.5");
+    CHECK(format_number(0.001) == "0.001");
+    CHECK(format_number(1e300) == "1e+300");
+    CHECK(format_number(std::numeric_limits<double>::quiet_NaN()) == "nan");
+    CHECK(format_number(-std::numeric_limits<double>::infinity()) == "-inf");
+}
+
+TEST_CASE("check_fields: one field-path and message style for every check") {
+    const check_fields c("demo_config");
+    CHECK(message([&] { c.in("gamma", 1.5, 0, 1); }) == "demo_config.gamma: must be in [0, 1], got 1.5");
+    CHECK(message([&] { c.in("gamma", std::numeric_limits<double>::quiet_NaN(), 0, 1); }) == "demo_config.gamma: must be in [0, 1], got nan");
+    CHECK(message([&] { c.in_open_closed("tau", 0.0, 0, 1); }) == "demo_config.tau: must be in (0, 1], got 0");
+    CHECK(message([&] { c.in_closed_open("beta", 1.0, 0, 1); }) == "demo_config.beta: must be in [0, 1), got 1");
+    CHECK(message([&] { c.at_least("n", 0, 1); }) == "demo_config.n: must be >= 1, got 0");
+    CHECK(message([&] { c.greater("lr", std::numeric_limits<double>::infinity(), 0); }) == "demo_config.lr: must be finite and > 0, got inf");
+    CHECK(message([&] { c.at_most("k", 7, 5); }) == "demo_config.k: must be <= 5, got 7");
+    CHECK(message([&] { c.count("targets", 0, 1, 16); }) == "demo_config.targets: must hold 1 to 16 values, got 0");
+    CHECK(message([&] { c.in("ok", 0.5, 0, 1).at_least("also", 3, 1); }) == "accepted");
+    CHECK(message([&] { check_fields("").greater("demand_time_s", -1.0, 0); }) == "demand_time_s: must be finite and > 0, got -1");
+    try {
+        c.at_least("n", 0, 1);
+    } catch (const config_error& e) {
+        CHECK(e.field() == "demo_config.n");
+    }
+}
+
+TEST_CASE("configuration structs validate through check_fields") {
+    rl::dqn_config d;
+    d.gamma = 1.5;
+    CHECK(message([&] { d.validate(); }) == "dqn_config.gamma: must be in [0, 1], got 1.5");
+    d = {};
+    d.replay_capacity = 10;
+    CHECK(message([&] { d.validate(); }) == "dqn_config.replay_capacity: must be >= batch_size (128), got 10");
+    CHECK(message([] { guard_config{.max_step_up = -1}.validate(); }) == "guard_config.max_step_up: must be >= 0, got -1");
+    CHECK(message([] { kpa_config{.max_samples = 1}.validate(); }) == "kpa_config.max_samples: must be >= 2, got 1");
+    CHECK(message([] { nn::adam_config{.beta1 = 1.0}.validate(); }) == "adam_config.beta1: must be in [0, 1), got 1");
+}
