@@ -40,12 +40,17 @@ the decision log.
   --check         validate the configuration and the checkpoints, then exit
   --help          this text
 
+SIGHUP reloads every checkpoint, all or nothing: one that does not load is
+reported and the policies in use keep serving.
+
 Exit status: 0 after a clean stop (SIGTERM, SIGINT or --once), 1 on an
 error before the loop starts (configuration, checkpoint), 2 on bad usage.
 )";
 
 std::atomic<bool> stop_requested{false};
+std::atomic<bool> reload_requested{false};
 extern "C" void on_signal(int) { stop_requested.store(true); }
+extern "C" void on_reload(int) { reload_requested.store(true); }
 
 /// Stand-ins for --check, which builds the policies and never ticks.
 struct unreachable_source {
@@ -125,10 +130,21 @@ int main(int argc, char** argv) {
         }
         std::signal(SIGTERM, on_signal);
         std::signal(SIGINT, on_signal);
+        std::signal(SIGHUP, on_reload);
 
         const auto interval = std::chrono::duration<double>(cfg.control_interval_s);
         auto next = std::chrono::steady_clock::now();
         while (!stop_requested.load()) {
+            if (reload_requested.exchange(false)) {
+                // All or nothing: a checkpoint that does not load leaves every policy serving.
+                try {
+                    loop.reload();
+                    std::fprintf(stderr, "rlscale-controller: reloaded the policies\n");
+                } catch (const std::exception& e) {
+                    loop.count_reload_error();
+                    std::fprintf(stderr, "rlscale-controller: reload refused, the policies in use keep serving: %s\n", e.what());
+                }
+            }
             const auto start = std::chrono::steady_clock::now();
             const double now_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
             for (const controller::decision_record& r : loop.tick(now_s)) log << r.to_json().dump() << '\n';

@@ -1,5 +1,5 @@
 // SCARLET's DQN agent on the simulator: the environment, the training run
-// and the served policy. Shared by the SCARLET demo and rlscale_evaluate.
+// and the served policy. Shared by the SCARLET demo and rlscale-evaluate.
 #pragma once
 
 #include <rlscale/policy/scenario_baselines.hpp>

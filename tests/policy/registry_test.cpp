@@ -2,6 +2,8 @@
 #include <rlscale/policy/registry.hpp>
 #include <rlscale/policy/serving_spec.hpp>
 
+#include "../test_metrics.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -13,20 +15,7 @@ using nlohmann::json;
 
 namespace {
 
-function_metrics healthy(double cpu = 0.5) {
-    function_metrics m;
-    m.interval_s = 15;
-    m.arrivals = m.completions = 150;
-    m.throughput_rps = 10;
-    m.latency_mean_s = 0.1;
-    m.latency = {0.1, 0.2, 0.25, 0.3, 0.4};
-    m.cpu_utilization = cpu;
-    m.memory_utilization = 0.3;
-    m.cpu_limit = 1;
-    m.memory_limit_mb = 256;
-    m.ready_replicas = 4;
-    return m;
-}
+using test::healthy;
 
 /// A checkpoint for `spec` whose network prefers output `best` (its bias).
 json checkpoint_for(const serving_spec& spec, Eigen::Index inputs, Eigen::Index outputs, Eigen::Index best) {

@@ -5,6 +5,8 @@
 #include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/rl/action_space.hpp>
 
+#include "../test_metrics.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -19,20 +21,7 @@ using namespace rlscale;
 
 namespace {
 
-function_metrics healthy(double cpu = 0.5) {
-    function_metrics m;
-    m.interval_s = 15;
-    m.arrivals = m.completions = 150;
-    m.throughput_rps = 10;
-    m.latency_mean_s = 0.1;
-    m.latency = {0.1, 0.2, 0.25, 0.3, 0.4};
-    m.cpu_utilization = cpu;
-    m.memory_utilization = 0.3;
-    m.cpu_limit = 1;
-    m.memory_limit_mb = 256;
-    m.ready_replicas = 4;
-    return m;
-}
+using test::healthy;
 
 /// A 3-function SCARLET network (15 inputs, 27 joint actions) whose output
 /// is its bias: a constant preference for joint action `best`.

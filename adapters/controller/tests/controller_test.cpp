@@ -4,6 +4,8 @@
 // the /metrics text.
 #include <rlscale/controller/config.hpp>
 #include <rlscale/controller/controller.hpp>
+#include <rlscale/nn/checkpoint.hpp>
+#include <rlscale/policy/registry.hpp>
 
 #include <doctest/doctest.h>
 
@@ -183,4 +185,77 @@ TEST_CASE("controller /metrics text has every counter with HELP and TYPE") {
     const std::string text = prometheus_text(loop.stats());
     CHECK(text.find("# TYPE rlscale_controller_decisions_total counter\nrlscale_controller_decisions_total 2\n") != std::string::npos);
     CHECK(text.find("# HELP rlscale_controller_tick_seconds") != std::string::npos);
+}
+
+namespace {
+
+/// A checkpoint deciding two functions ("search", then "checkout") with
+/// factored deltas; its network prefers output `best` of the first head and
+/// `second` of the other (0: -1, 1: hold, 2: +1).
+std::string write_learned_checkpoint(const std::string& name, Eigen::Index best, const std::string& encoder = "scarlet_relative",
+                                     Eigen::Index second = -1) {
+    nn::mlp<float> net({10, 6});
+    net.parameters().setZero();
+    net.bias(0)[best] = 1.0F;
+    net.bias(0)[3 + (second < 0 ? best : second)] = 1.0F;
+    nlohmann::json j = nn::make_checkpoint(net);
+    serving_spec spec;
+    spec.encoder = {{"name", encoder}};
+    spec.actions = action_spec(rl::factored_delta_actions(2));
+    spec.functions = {"search", "checkout"};  // the spec's order, not the configuration's
+    j["serving"] = spec.to_json();
+    const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/" + name;
+    nn::write_checkpoint_file(path, j);
+    return path;
+}
+
+nlohmann::json learned_config(const std::string& checkpoint) {
+    nlohmann::json j = two_functions();
+    for (auto& f : j["functions"]) {
+        f["policy"] = "learned";
+        f["checkpoint"] = checkpoint;
+        f.erase("static_replicas");
+        f.erase("cpu_target_percent");
+    }
+    return j;
+}
+
+}  // namespace
+
+TEST_CASE("controller: functions naming one checkpoint are decided together, in the spec's order") {
+    // The first head (search) scales up, the second (checkout) down.
+    const std::string path = write_learned_checkpoint("two.json", 2, "scarlet_relative", 0);
+    fake_source source{.cpu = {{"checkout", 0.5}, {"search", 0.5}}};
+    fake_actuator actuator{.replicas_of = {{"checkout", 4}, {"search", 5}}};
+    control_loop loop(parse_config(learned_config(path)), source, actuator);
+    const auto records = loop.tick(100);
+    REQUIRE(records.size() == 2);
+    CHECK(records[0].function == "checkout");  // the log keeps configuration order
+    CHECK(records[0].result.source == decision_source::policy);
+    CHECK(records[0].replicas_after == 3);  // -1: checkout is the spec's second function
+    CHECK(records[1].function == "search");
+    CHECK(records[1].replicas_after == 6);  // +1
+    // A checkpoint for two functions cannot serve one.
+    nlohmann::json one = learned_config(path);
+    one["functions"].erase(1);
+    CHECK_THROWS_WITH_AS(control_loop(parse_config(one), source, actuator), doctest::Contains("decides 2 functions"), config_error);
+}
+
+TEST_CASE("controller: a reload that fails keeps every policy serving; one that succeeds replaces them") {
+    const std::string path = write_learned_checkpoint("reload.json", 2);
+    fake_source source{.cpu = {{"checkout", 0.5}, {"search", 0.5}}};
+    fake_actuator actuator{.replicas_of = {{"checkout", 4}, {"search", 5}}};
+    control_loop loop(parse_config(learned_config(path)), source, actuator);
+    CHECK(loop.tick(100)[0].replicas_after == 5);
+    // The file is replaced by one whose spec names an encoder this build does not know.
+    (void)write_learned_checkpoint("reload.json", 0, "transformer");
+    CHECK_THROWS_WITH_AS(loop.reload(), doctest::Contains("serving.encoder.name"), checkpoint_error);
+    const auto kept = loop.tick(115);
+    CHECK(kept[0].result.source == decision_source::policy);
+    CHECK(kept[0].replicas_after == 6);  // still +1 from 5
+    // A good file: the new network (prefers -1) serves from the next tick.
+    (void)write_learned_checkpoint("reload.json", 0);
+    loop.reload();
+    CHECK(loop.stats().reloads == 1);
+    CHECK(loop.tick(130)[0].replicas_after == 5);
 }

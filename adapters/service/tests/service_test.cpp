@@ -454,3 +454,42 @@ TEST_CASE("configuration is validated") {
     decision_service svc(cfg, hpa_at(50));
     CHECK_THROWS_AS(svc.start(), rlscale::error);
 }
+
+TEST_CASE("several functions in one request: each by its own policy, or all by a joint policy") {
+    decision_service svc(loopback(), [](const std::string& f) {
+        return rlscale::any_policy(rlscale::static_policy{.replicas = f == "a" ? 2 : 7});
+    });
+    const json both = {{"functions", {request("a", 4, 1, 10, 0.5), request("b", 4, 1, 10, 0.5)}}};
+    auto [status, body] = svc.handle(both.dump());
+    REQUIRE(status == 200);
+    const json d = json::parse(body).at("decisions");
+    REQUIRE(d.size() == 2);
+    CHECK(d[0].at("function") == "a");
+    CHECK(d[0].at("replicas") == 2);
+    CHECK(d[1].at("replicas") == 7);  // within the guard: +3 of at most +4
+    // An element that is refused is named by its index.
+    json bad = both;
+    bad["functions"][1]["metrics"].erase("interval_s");
+    const auto refused = svc.handle(bad.dump());
+    CHECK(refused.status == 400);
+    CHECK(refused.body.find("functions[1].metrics.interval_s") != std::string::npos);
+    CHECK(svc.handle(R"({"functions": []})").status == 400);
+    CHECK(svc.handle(R"({"functions": [], "extra": 1})").status == 400);
+
+    // A joint policy over two functions: exactly two requests, decided together.
+    decision_service joint(loopback(), [](const std::string&) { return rlscale::any_policy(rlscale::static_policy{.replicas = 1}); });
+    std::vector<rlscale::static_policy> each{rlscale::static_policy{.replicas = 3}, rlscale::static_policy{.replicas = 5}};
+    joint.serve_joint(rlscale::any_joint_policy(rlscale::per_function<rlscale::static_policy>(std::move(each))), {"a", "b"});
+    const auto together = joint.handle(both.dump());
+    REQUIRE(together.status == 200);
+    const json t = json::parse(together.body).at("decisions");
+    CHECK(t[0].at("replicas") == 3);
+    CHECK(t[1].at("replicas") == 5);
+    const json three = {{"functions", {request("a", 4, 1, 10, 0.5), request("b", 4, 1, 10, 0.5), request("c", 4, 1, 10, 0.5)}}};
+    const auto wrong = joint.handle(three.dump());
+    CHECK(wrong.status == 400);
+    CHECK(wrong.body.find("the policy decides 2 functions together") != std::string::npos);
+    const auto single = joint.handle(request("a", 4, 1, 10, 0.5).dump());
+    CHECK(single.status == 400);
+    CHECK(single.body.find("2 functions together") != std::string::npos);
+}

@@ -5,7 +5,7 @@
 /// functions), and the loop that runs any joint policy through one from one
 /// replica per function, scoring every control interval: SLO violations,
 /// p99 against the SLO, replica-seconds, a reward, and optionally every
-/// function-tick (for CSV output). Used by rlscale_evaluate, the baselines
+/// function-tick (for CSV output). Used by rlscale-evaluate, the baselines
 /// program and the SCARLET demo.
 
 #include <rlscale/core/concepts.hpp>

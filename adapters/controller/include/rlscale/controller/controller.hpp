@@ -122,6 +122,8 @@ struct counters {
     std::uint64_t changes = 0;    ///< replica changes applied
     std::uint64_t read_errors = 0;
     std::uint64_t actuation_errors = 0;
+    std::uint64_t reloads = 0;          ///< successful policy reloads
+    std::uint64_t reload_errors = 0;    ///< reloads refused (the policies in use kept serving)
     double last_tick_seconds = 0;  ///< wall-clock duration of the last tick
 };
 
@@ -218,6 +220,20 @@ public:
 
     /// Records the wall-clock duration of the last tick (for /metrics).
     void set_last_tick_seconds(double s) noexcept { stats_.last_tick_seconds = s; }
+    /// Counts a refused reload (for /metrics).
+    void count_reload_error() noexcept { ++stats_.reload_errors; }
+
+    /// Rebuilds every policy from the configuration (new checkpoints,
+    /// read again from their files), all or nothing: if any cannot be built
+    /// (an unreadable file, a spec naming something this build does not
+    /// know, a network that does not fit) the error propagates, naming the
+    /// field, and every policy in use keeps serving. The program calls it on
+    /// SIGHUP.
+    void reload() {
+        std::vector<policy_group> fresh = make_policies(config_);
+        groups_ = std::move(fresh);
+        ++stats_.reloads;
+    }
 
 private:
     void decide_group(policy_group& g, double now_s, std::vector<decision_record>& out) {
@@ -312,6 +328,9 @@ private:
     metric("rlscale_controller_read_errors_total", "counter", "Failed reads of metrics or replica counts.",
            static_cast<double>(c.read_errors));
     metric("rlscale_controller_actuation_errors_total", "counter", "Failed replica changes.", static_cast<double>(c.actuation_errors));
+    metric("rlscale_controller_reloads_total", "counter", "Policy reloads (SIGHUP) that replaced the policies.", static_cast<double>(c.reloads));
+    metric("rlscale_controller_reload_errors_total", "counter", "Policy reloads refused; the policies in use kept serving.",
+           static_cast<double>(c.reload_errors));
     metric("rlscale_controller_tick_seconds", "gauge", "Wall-clock duration of the last tick.", c.last_tick_seconds);
     return out;
 }

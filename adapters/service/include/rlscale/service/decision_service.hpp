@@ -190,33 +190,13 @@ public:
             return {400, error_body("body: this service decides " + std::to_string(joint_->functions.size()) +
                                     " functions together; send {\"functions\": [...]} with one request per function, in order")};
         }
-        decision_request req;
-        try {
-            req = parse_decision_request(body, config_.max_function_name);
-        } catch (const request_error& e) {
-            ++bad_requests_;
-            return {400, error_body(e.what())};
-        } catch (const std::exception& e) {
-            ++internal_errors_;
-            return {500, error_body(std::string("internal: ") + e.what())};
-        }
-        try {
-            entry* fn = find_or_create(req.function);
-            if (fn == nullptr) {
-                ++overloaded_functions_;
-                return {503, error_body("function: too many functions (limit " + std::to_string(config_.max_functions) + ")")};
-            }
+        return answer_errors([&]() -> http_answer {
+            const decision_request req = parse_decision_request(body, config_.max_function_name);
             decision d;
-            {
-                std::lock_guard lock(fn->mutex);
-                d = fn->policy.decide(req.metrics, req.state);
-            }
+            if (!decide_one(req, d)) return too_many_functions();
             ++decisions_;
             return {200, detail::json{{"replicas", d.replicas}, {"source", to_string(d.source)}, {"reason", d.reason}}.dump()};
-        } catch (const std::exception& e) {
-            ++internal_errors_;
-            return {500, error_body(std::string("internal: ") + e.what())};
-        }
+        });
     }
 
     [[nodiscard]] service_stats stats() const {
@@ -252,9 +232,37 @@ private:
         }
     }
 
-    http_answer handle_multi(std::string_view body) {
-        std::vector<decision_request> reqs;
+    /// Runs `f`: a refused request answers 400, any other exception 500.
+    template <typename F>
+    http_answer answer_errors(F&& f) {
         try {
+            return f();
+        } catch (const request_error& e) {
+            ++bad_requests_;
+            return {400, error_body(e.what())};
+        } catch (const std::exception& e) {
+            ++internal_errors_;
+            return {500, error_body(std::string("internal: ") + e.what())};
+        }
+    }
+
+    http_answer too_many_functions() {
+        ++overloaded_functions_;
+        return {503, error_body("function: too many functions (limit " + std::to_string(config_.max_functions) + ")")};
+    }
+
+    /// Decides one request with its function's own policy; false when a new
+    /// function would exceed max_functions.
+    bool decide_one(const decision_request& req, decision& out) {
+        entry* fn = find_or_create(req.function);
+        if (fn == nullptr) return false;
+        std::lock_guard lock(fn->mutex);
+        out = fn->policy.decide(req.metrics, req.state);
+        return true;
+    }
+
+    http_answer handle_multi(std::string_view body) {
+        return answer_errors([&]() -> http_answer {
             const auto j = detail::json::parse(body.begin(), body.end());
             for (const auto& [key, v] : j.items()) {
                 if (key != "functions") throw request_error(key, "unknown field (a multi-function request has only \"functions\")");
@@ -264,6 +272,7 @@ private:
             if (list.size() > config_.max_functions) {
                 throw request_error("functions", "more than " + std::to_string(config_.max_functions) + " requests");
             }
+            std::vector<decision_request> reqs;
             for (std::size_t i = 0; i < list.size(); ++i) {
                 try {
                     reqs.push_back(parse_decision_request(list[i].dump(), config_.max_function_name));
@@ -271,22 +280,12 @@ private:
                     throw request_error("functions[" + std::to_string(i) + "]." + e.field(), e.detail());
                 }
             }
+            std::vector<decision> out(reqs.size());
             if (joint_) {
                 if (reqs.size() != joint_->functions.size()) {
                     throw request_error("functions", "has " + std::to_string(reqs.size()) + " requests, the policy decides " +
                                                          std::to_string(joint_->functions.size()) + " functions together");
                 }
-            }
-        } catch (const request_error& e) {
-            ++bad_requests_;
-            return {400, error_body(e.what())};
-        } catch (const std::exception& e) {
-            ++internal_errors_;
-            return {500, error_body(std::string("internal: ") + e.what())};
-        }
-        try {
-            std::vector<decision> out(reqs.size());
-            if (joint_) {
                 std::vector<function_metrics> m;
                 std::vector<scaling_state> st;
                 for (const auto& r : reqs) {
@@ -297,13 +296,7 @@ private:
                 joint_->policy.decide(std::span<const function_metrics>(m), std::span<const scaling_state>(st), std::span<decision>(out));
             } else {
                 for (std::size_t i = 0; i < reqs.size(); ++i) {
-                    entry* fn = find_or_create(reqs[i].function);
-                    if (fn == nullptr) {
-                        ++overloaded_functions_;
-                        return {503, error_body("function: too many functions (limit " + std::to_string(config_.max_functions) + ")")};
-                    }
-                    std::lock_guard lock(fn->mutex);
-                    out[i] = fn->policy.decide(reqs[i].metrics, reqs[i].state);
+                    if (!decide_one(reqs[i], out[i])) return too_many_functions();
                 }
             }
             detail::json answers = detail::json::array();
@@ -313,10 +306,7 @@ private:
             }
             decisions_ += reqs.size();
             return {200, detail::json{{"decisions", std::move(answers)}}.dump()};
-        } catch (const std::exception& e) {
-            ++internal_errors_;
-            return {500, error_body(std::string("internal: ") + e.what())};
-        }
+        });
     }
 
     struct entry {
