@@ -1,8 +1,9 @@
 // Uses the installed Prometheus and Kubernetes adapters (find_package with
 // COMPONENTS prometheus kubernetes) and a learned policy through the registry.
+// The adapters first, on purpose: they must stand before any other rlscale header.
 #include <rlscale/kubernetes/kubernetes.hpp>
-#include <rlscale/policy/registry.hpp>
 #include <rlscale/prometheus/prometheus.hpp>
+#include <rlscale/policy/registry.hpp>
 
 #include <cstdio>
 

@@ -139,7 +139,7 @@ TEST_CASE("a one-function rl_policy is a policy") {
 TEST_CASE("rl_policy serving int8 follows each publish and agrees with the float network") {
     auto w = std::make_shared<rl::shared_network<float>>(preferring(0));
     scarlet_rl p = make_policy(w);
-    CHECK_THROWS_WITH_AS(p.serve_int8(), doctest::Contains("rl_policy.serve_int8"), config_error);
+    CHECK_THROWS_WITH_AS(p.serve_int8(), doctest::Contains("greedy_q_actor.serve_int8"), config_error);
     w->publish(preferring(5));
     p.serve_int8();
     CHECK(p.serves_int8());

@@ -20,6 +20,10 @@
 #include <rlscale/service/request.hpp>
 #include <rlscale/service/task_queue.hpp>
 
+// Eigen before httplib: <resolv.h>, which httplib includes, defines a macro
+// `_res` that Eigen uses as a parameter name, so Eigen must be parsed first
+// whatever order a user includes rlscale's headers in.
+#include <Eigen/Core>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 

@@ -4,6 +4,10 @@
 /// an httplib::TaskQueue that refuses connections beyond a bound (they are
 /// answered 503). See docs/adapters/service.md.
 
+// Eigen before httplib: <resolv.h>, which httplib includes, defines a macro
+// `_res` that Eigen uses as a parameter name, so Eigen must be parsed first
+// whatever order a user includes rlscale's headers in.
+#include <Eigen/Core>
 #include <httplib.h>
 
 #include <atomic>
