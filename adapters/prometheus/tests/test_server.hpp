@@ -3,6 +3,7 @@
 // A cpp-httplib server on a free loopback port, run on its own thread for
 // the lifetime of the object.
 
+#include <Eigen/Core>  // before httplib: see rlscale/prometheus/client.hpp
 #include <httplib.h>
 
 #include <chrono>
