@@ -33,17 +33,6 @@
 
 namespace {
 
-/// A checkpoint's learned policy through the registry (the same call as the
-/// controller and the decision service), checked to cover the scenario.
-rlscale::any_joint_policy checkpoint_policy(const std::filesystem::path& checkpoint, const rlscale::sim::scenario& sc) {
-    rlscale::learned_policy p = rlscale::load_learned_policy(checkpoint);
-    if (p.spec.function_count() != sc.config.functions.size()) {
-        throw rlscale::config_error("policy", checkpoint.string() + " decides " + std::to_string(p.spec.function_count()) +
-                                                  " functions, the scenario has " + std::to_string(sc.config.functions.size()));
-    }
-    return std::move(p.policy);
-}
-
 std::vector<std::string> split(const std::string& list) {
     std::vector<std::string> out;
     for (std::size_t pos = 0; pos <= list.size();) {

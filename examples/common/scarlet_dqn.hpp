@@ -141,19 +141,4 @@ inline void save_agent(const std::filesystem::path& path, rl::dqn<float>& agent,
     nn::write_checkpoint_file(path, j);
 }
 
-/// The served policy of a checkpoint, through the registry (the same path
-/// as rlscale-controller and rlscale-decision-service): its network behind
-/// rl_policy with the HPA (CPU 70 %, default behavior) as fallback and the
-/// spec's guard and stabiliser. Throws checkpoint_error for a checkpoint that
-/// does not load, config_error when it covers another number of functions
-/// than the scenario.
-inline any_joint_policy checkpoint_policy(const std::filesystem::path& checkpoint, const scenario& sc) {
-    learned_policy p = load_learned_policy(checkpoint);
-    if (p.spec.function_count() != sc.config.functions.size()) {
-        throw config_error("policy", checkpoint.string() + " decides " + std::to_string(p.spec.function_count()) +
-                                         " functions, the scenario has " + std::to_string(sc.config.functions.size()));
-    }
-    return std::move(p.policy);
-}
-
 }  // namespace rlscale::examples

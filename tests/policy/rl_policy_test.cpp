@@ -59,7 +59,7 @@ TEST_CASE("rl_policy serves the network's greedy joint action through the action
     CHECK(d[1].replicas == 4);
     CHECK(d[2].replicas == 3);
     for (const auto& x : d) CHECK(x.source == decision_source::policy);
-    CHECK(p.last_heads()[0] == 5);
+    CHECK(p.last_values()[0] == 5);
 }
 
 TEST_CASE("rl_policy clamps the network's choice to max_replicas") {
@@ -147,10 +147,10 @@ TEST_CASE("rl_policy serving int8 follows each publish and agrees with the float
     const auto s = states(4);
     std::array<decision, 3> d{};
     p.decide(m, s, d);
-    CHECK(p.last_heads()[0] == 5);
+    CHECK(p.last_values()[0] == 5);
     w->publish(preferring(26));  // the copy is re-quantized on the next decision
     p.decide(m, s, d);
-    CHECK(p.last_heads()[0] == 26);
+    CHECK(p.last_values()[0] == 26);
     CHECK(d[0].replicas == 5);
 
     // A trained-size network: the int8 copy's greedy action matches the
@@ -173,7 +173,7 @@ TEST_CASE("rl_policy serving int8 follows each publish and agrees with the float
         std::array<decision, 3> b{};
         exact.decide(mt, s, a);
         fast.decide(mt, s, b);
-        same += exact.last_heads()[0] == fast.last_heads()[0] ? 1 : 0;
+        same += exact.last_values()[0] == fast.last_values()[0] ? 1 : 0;
     }
     MESSAGE("int8 and float greedy actions agree on " << same << " of " << n << " observations");
     CHECK(same >= n * 95 / 100);

@@ -153,10 +153,8 @@ public:
         return actor_.serves_int8();
     }
 
-    /// The actor's action values of the last tick it decided.
+    /// The actor's action values of the last tick it decided (head indices for a discrete actor).
     [[nodiscard]] std::span<const value_type> last_values() const noexcept { return values_; }
-    /// The greedy head indices of the last tick the network decided (discrete actors).
-    [[nodiscard]] std::span<const value_type> last_heads() const noexcept { return values_; }
     /// The observation of the last tick (zeros where a function was refused).
     [[nodiscard]] std::span<const float> last_observation() const noexcept { return observation_; }
 

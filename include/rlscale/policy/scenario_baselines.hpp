@@ -10,6 +10,7 @@
 #include <rlscale/sim/scenario.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -84,6 +85,18 @@ frontier_point hpa_at_budget(const sim::scenario& sc, std::vector<frontier_point
         }
     }
     return above;
+}
+
+/// A checkpoint's learned policy through the registry (the call the
+/// controller and the decision service make), checked to decide as many
+/// functions as `sc` has: config_error (field "policy") otherwise.
+inline any_joint_policy checkpoint_policy(const std::filesystem::path& checkpoint, const sim::scenario& sc) {
+    learned_policy p = load_learned_policy(checkpoint);
+    if (p.spec.function_count() != sc.config.functions.size()) {
+        throw config_error("policy", checkpoint.string() + " decides " + std::to_string(p.spec.function_count()) +
+                                         " functions, the scenario has " + std::to_string(sc.config.functions.size()));
+    }
+    return std::move(p.policy);
 }
 
 }  // namespace rlscale
