@@ -68,6 +68,8 @@ public:
         status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
         return status_;
     }
+    /// Sends `sig` to the running program.
+    void signal(int sig) const { REQUIRE(::kill(pid_, sig) == 0); }
     [[nodiscard]] bool running() {
         if (pid_ <= 0) return false;
         int st = 0;
@@ -126,6 +128,16 @@ std::map<double, std::vector<json>> ticks_of(const std::filesystem::path& log) {
         out[j.at("time_s").get<double>()].push_back(j);
     }
     return out;
+}
+
+/// Waits until `log` contains `text` (at most 30 s).
+bool wait_for_text(const std::filesystem::path& log, const std::string& text) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (read_file(log).find(text) != std::string::npos) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return false;
 }
 
 }  // namespace
@@ -260,4 +272,102 @@ TEST_CASE("the demo's checkpoint: controller (dry run, real Prometheus) and deci
     CHECK(single->status == 400);
     CHECK(single->body.find("3 functions together") != std::string::npos);
     CHECK(service.stop() == 0);
+}
+
+TEST_CASE("the decision service program reloads its checkpoint on SIGHUP, all or nothing") {
+    const std::filesystem::path demo = RLSCALE_DEMO_CHECKPOINT;
+    REQUIRE_MESSAGE(std::filesystem::exists(demo), "run the demo fixture first (ctest -R example.scarlet_demo): " << demo);
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_PROMETHEUS_TMPDIR) / "service-reload";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::filesystem::path served = dir / "checkpoint.json";
+    const json original = json::parse(read_file(demo));
+    std::ofstream(served) << original.dump();
+
+    // The replacement: the same spec with a network that always chooses the
+    // hold action for every function.
+    json replacement = original;
+    json& last = replacement.at("network").at("layers").back();
+    for (auto& row : last.at("weight")) {
+        for (auto& w : row) w = 0.0;
+    }
+    const std::size_t per_head = last.at("bias").size() / 3;
+    for (std::size_t i = 0; i < last.at("bias").size(); ++i) last.at("bias")[i] = i % per_head == 0 ? 10.0 : 0.0;
+
+    // One busy tick of three functions at 2 replicas, as a request and as policy inputs.
+    json body = {{"functions", json::array()}};
+    std::vector<function_metrics> m(3);
+    std::vector<scaling_state> s(3);
+    const learned_policy probe = load_learned_policy(served);
+    for (std::size_t f = 0; f < 3; ++f) {
+        const json metrics = {{"interval_s", 15.0}, {"arrivals", 4500}, {"completions", 4400}, {"throughput_rps", 293.0},
+                              {"latency_mean_s", 0.4},
+                              {"latency", {{"p50", 0.3}, {"p90", 0.6}, {"p95", 0.8}, {"p99", 1.2}, {"p999", 2.0}}},
+                              {"memory_utilization", 0.5}, {"memory_limit_mb", 512.0}, {"cpu_utilization", 0.95}, {"cpu_limit", 1.0}, {"ready_replicas", 2}};
+        service::detail::parse_metrics(metrics, m[f]);
+        s[f] = {.replicas = 2, .min_replicas = 1, .max_replicas = 20, .time_s = 100.0,
+                .slo = {.latency_s = 0.5, .percentile = 0.9, .target_rps = 600}};
+        body["functions"].push_back({{"function", probe.spec.functions[f]}, {"time_s", 100.0}, {"replicas", 2}, {"min_replicas", 1},
+                                     {"max_replicas", 20}, {"metrics", metrics},
+                                     {"slo", {{"latency_s", 0.5}, {"percentile", 0.9}, {"target_rps", 600}}}});
+    }
+    // What a policy freshly made from a checkpoint decides, in process.
+    const auto fresh = [&](const json& checkpoint) {
+        learned_policy p = make_learned_policy(checkpoint);
+        std::vector<decision> d(3);
+        p.policy.decide(std::span<const function_metrics>(m), std::span<const scaling_state>(s), std::span<decision>(d));
+        return d;
+    };
+    const std::vector<decision> before = fresh(original);
+    const std::vector<decision> after = fresh(replacement);
+    CAPTURE(after[0].reason);
+    REQUIRE(after[0].replicas == 2);  // held
+    REQUIRE(before[0].replicas != after[0].replicas);  // so the reload is visible in the answer
+
+    const int port = prometheus::test::free_port();
+    const std::filesystem::path log = dir / "service.log";
+    child_process service(RLSCALE_SERVICE_BINARY, {"--checkpoint", served.string(), "--port", std::to_string(port)}, log);
+    httplib::Client http("127.0.0.1", port);
+    http.set_read_timeout(10, 0);
+    bool up = false;
+    for (int i = 0; i < 100 && !up; ++i) {
+        const auto r = http.Get("/healthz");
+        up = r && r->status == 200;
+        if (!up) std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE_MESSAGE(up, "the decision service did not start:\n" << read_file(log));
+    // Each request is the first of a fresh policy's life only before any
+    // reload; the service's joint policy keeps its state between requests, so
+    // compare the first answer of each generation.
+    const auto decide = [&] {
+        const auto answer = http.Post("/decide", body.dump(), "application/json");
+        REQUIRE(answer);
+        REQUIRE_MESSAGE(answer->status == 200, answer->body);
+        return json::parse(answer->body).at("decisions");
+    };
+    const json first = decide();
+    for (std::size_t f = 0; f < 3; ++f) CHECK(first[f].at("replicas").get<int>() == before[f].replicas);
+
+    // A checkpoint that does not load: refused with the field, the old policy keeps serving.
+    json broken = original;
+    broken.at("serving").at("encoder").at("name") = "no-such-encoder";
+    std::ofstream(served, std::ios::trunc) << broken.dump();
+    service.signal(SIGHUP);
+    REQUIRE_MESSAGE(wait_for_text(log, "reload refused"), read_file(log));
+    CHECK(read_file(log).find("no-such-encoder") != std::string::npos);
+    const json kept = decide();
+    CHECK(kept[0].at("replicas").get<int>() != after[0].replicas);
+    CHECK(service.running());
+
+    // A checkpoint that loads replaces the policy at once.
+    std::ofstream(served, std::ios::trunc) << replacement.dump();
+    service.signal(SIGHUP);
+    REQUIRE_MESSAGE(wait_for_text(log, "reloaded checkpoint"), read_file(log));
+    const json now = decide();
+    for (std::size_t f = 0; f < 3; ++f) {
+        CHECK(now[f].at("replicas").get<int>() == after[f].replicas);
+        CHECK(now[f].at("reason").get<std::string>() == after[f].reason);
+    }
+    CHECK(service.stop() == 0);
+    MESSAGE("service output:\n" << read_file(log));
 }

@@ -10,6 +10,7 @@
 #include <exception>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -44,7 +45,11 @@ replicas). GET /healthz.
   --max-functions N           distinct functions served (default 1024)
   --help                      this text
 
-Stops cleanly on SIGINT or SIGTERM.
+SIGHUP reloads the checkpoint (--checkpoint), all or nothing: one that does
+not load is refused with the reason on stderr and the policy in use keeps
+serving; one that loads replaces every function's policy (stateful parts
+such as the stabiliser and the fallback's history start afresh). Stops
+cleanly on SIGINT or SIGTERM.
 )";
 
 struct options {
@@ -145,36 +150,56 @@ rlscale::service::policy_factory learned_factory(const nlohmann::json& checkpoin
     };
 }
 
+/// Reads and validates the checkpoint in full (spec, shapes, weights) and
+/// installs it: a multi-function policy serves multi-function requests
+/// together. Throws, installing nothing, if the checkpoint does not load.
+/// Returns a description for the log.
+std::string serve_checkpoint(rlscale::service::decision_service& service, const options& o) {
+    const nlohmann::json checkpoint = rlscale::nn::read_checkpoint_file(o.checkpoint);
+    rlscale::learned_policy p = rlscale::make_learned_policy(checkpoint, {.fallback = o.baseline, .guard = o.service.guard});
+    const std::size_t n = p.spec.function_count();
+    std::optional<rlscale::service::joint_service_policy> joint;
+    if (n > 1) joint = rlscale::service::joint_service_policy{std::move(p.policy), p.spec.functions};
+    service.replace(learned_factory(checkpoint, o), std::move(joint));
+    return "checkpoint " + o.checkpoint + " (" + p.spec.algorithm + ", " + std::to_string(n) + " function" + (n == 1 ? "" : "s") + ")";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const options o = parse(argc, argv);
-    // Block the stop signals in every thread (the server's threads inherit
-    // the mask); this thread waits for them with sigwait.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    // Block the signals in every thread (the server's threads inherit the
+    // mask); this thread waits for them with sigwait.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     try {
+        auto service = std::make_unique<rlscale::service::decision_service>(o.service, make_factory(o));
         std::string serving = "policy " + o.policy;
-        std::unique_ptr<rlscale::service::decision_service> service;
-        if (!o.checkpoint.empty()) {
-            // Validated in full (spec, shapes, weights) before serving.
-            const nlohmann::json checkpoint = rlscale::nn::read_checkpoint_file(o.checkpoint);
-            rlscale::learned_policy p = rlscale::make_learned_policy(checkpoint, {.fallback = o.baseline, .guard = o.service.guard});
-            serving = "checkpoint " + o.checkpoint + " (" + p.spec.algorithm + ", " + std::to_string(p.spec.function_count()) +
-                      " function" + (p.spec.function_count() == 1 ? "" : "s") + ")";
-            service = std::make_unique<rlscale::service::decision_service>(o.service, learned_factory(checkpoint, o));
-            if (p.spec.function_count() > 1) service->serve_joint(std::move(p.policy), p.spec.functions);
-        } else {
-            service = std::make_unique<rlscale::service::decision_service>(o.service, make_factory(o));
-        }
+        if (!o.checkpoint.empty()) serving = serve_checkpoint(*service, o);
         const int port = service->start();
         std::cerr << "rlscale-decision-service: " << serving << ", listening on " << o.service.host << ":" << port << std::endl;
-        int sig = 0;
-        sigwait(&stop_signals, &sig);
-        std::cerr << "rlscale-decision-service: signal " << sig << ", stopping" << std::endl;
+        for (;;) {
+            int sig = 0;
+            sigwait(&signals, &sig);
+            if (sig != SIGHUP) {
+                std::cerr << "rlscale-decision-service: signal " << sig << ", stopping" << std::endl;
+                break;
+            }
+            if (o.checkpoint.empty()) {
+                std::cerr << "rlscale-decision-service: SIGHUP: no --checkpoint to reload, " << serving << " keeps serving" << std::endl;
+                continue;
+            }
+            try {
+                serving = serve_checkpoint(*service, o);
+                std::cerr << "rlscale-decision-service: reloaded " << serving << std::endl;
+            } catch (const std::exception& e) {
+                std::cerr << "rlscale-decision-service: reload refused, the policy in use keeps serving: " << e.what() << std::endl;
+            }
+        }
         service->stop();
         return 0;
     } catch (const std::exception& e) {

@@ -493,3 +493,82 @@ TEST_CASE("several functions in one request: each by its own policy, or all by a
     CHECK(single.status == 400);
     CHECK(single.body.find("2 functions together") != std::string::npos);
 }
+
+TEST_CASE("replace() swaps every policy while serving: no request fails, none is decided by a mix, a refused set changes nothing") {
+    // Generation g's policy answers 10 + g replicas for every function.
+    const auto generation = [](int g) {
+        return [g](const std::string&) { return rlscale::any_policy(rlscale::static_policy{.replicas = 10 + g}); };
+    };
+    decision_service svc(loopback(), generation(0));
+    const int port = svc.start();
+    REQUIRE(port > 0);
+
+    // Four clients post two-function requests while the policies are replaced
+    // 50 times; every answer is 200 and both functions of one request come
+    // from the same generation, which never goes backwards for a client.
+    std::atomic<bool> done{false};
+    std::atomic<int> failures{0};
+    std::atomic<int> answers{0};
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 4; ++t) {
+        clients.emplace_back([&, t] {
+            auto c = client(port);
+            const std::string fa = "a" + std::to_string(t);
+            const std::string fb = "b" + std::to_string(t);
+            const json body = {{"functions", {request(fa, 20, 1, 100, 0.5), request(fb, 20, 1, 100, 0.5)}}};
+            int last = -1;
+            while (!done.load()) {
+                auto res = c.Post("/decide", body.dump(), "application/json");
+                if (!res || res->status != 200) {
+                    ++failures;
+                    continue;
+                }
+                const json d = json::parse(res->body).at("decisions");
+                const int g = d[0].at("replicas").get<int>() - 10;
+                if (d[1].at("replicas").get<int>() - 10 != g || g < last) ++failures;
+                last = g;
+                ++answers;
+            }
+        });
+    }
+    for (int g = 1; g <= 50; ++g) {
+        svc.replace(generation(g));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    done.store(true);
+    for (auto& t : clients) t.join();
+    CHECK(failures.load() == 0);
+    CHECK(answers.load() > 0);
+    CHECK(svc.stats().replacements == 50);
+
+    // After the last replacement every function, old or new, gets generation 50.
+    auto c = client(port);
+    CHECK(post(c, request("a0", 20, 1, 100, 0.5).dump()).second.at("replicas") == 60);
+    CHECK(post(c, request("never-seen", 20, 1, 100, 0.5).dump()).second.at("replicas") == 60);
+
+    // A refused replacement (an empty factory, or a joint policy whose names do
+    // not match it) throws and leaves generation 50 serving.
+    CHECK_THROWS_AS(svc.replace(nullptr), rlscale::config_error);
+    std::vector<rlscale::static_policy> two{rlscale::static_policy{.replicas = 3}, rlscale::static_policy{.replicas = 5}};
+    CHECK_THROWS_AS(svc.replace(generation(51), rlscale::service::joint_service_policy{
+                                                    rlscale::any_joint_policy(rlscale::per_function<rlscale::static_policy>(std::move(two))),
+                                                    {"only-one-name"}}),
+                    rlscale::config_error);
+    CHECK(post(c, request("a0", 20, 1, 100, 0.5).dump()).second.at("replicas") == 60);
+    CHECK(svc.stats().replacements == 50);
+
+    // A joint policy installed while serving takes multi-function requests;
+    // replacing without one returns to per-function policies.
+    std::vector<rlscale::static_policy> each{rlscale::static_policy{.replicas = 3}, rlscale::static_policy{.replicas = 5}};
+    svc.replace(generation(60), rlscale::service::joint_service_policy{
+                                    rlscale::any_joint_policy(rlscale::per_function<rlscale::static_policy>(std::move(each))), {"a", "b"}});
+    CHECK(svc.joint_functions() == std::vector<std::string>{"a", "b"});
+    const json both = {{"functions", {request("a", 4, 1, 10, 0.5), request("b", 4, 1, 10, 0.5)}}};
+    const auto together = post(c, both.dump());
+    REQUIRE(together.first == 200);
+    CHECK(together.second.at("decisions")[1].at("replicas") == 5);
+    CHECK(post(c, request("a", 4, 1, 10, 0.5).dump()).first == 400);  // two functions decide together
+    svc.replace(generation(70));
+    CHECK(svc.joint_functions().empty());
+    CHECK(post(c, request("a", 20, 1, 100, 0.5).dump()).second.at("replicas") == 80);
+}

@@ -7,7 +7,9 @@
 /// 413, each with {"error": "...", "replicas": -1}, which a scaler reads as
 /// "keep the current replicas". One guarded policy per function, created on
 /// the function's first request; decisions of one function are serialised,
-/// decisions of different functions run concurrently. Request parsing is in
+/// decisions of different functions run concurrently. replace() swaps every
+/// policy while the service runs (a reload): requests in flight finish on the
+/// policies they started with. Request parsing is in
 /// <rlscale/service/request.hpp>, the bounded connection queue in
 /// <rlscale/service/task_queue.hpp>. See docs/adapters/service.md.
 
@@ -35,12 +37,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace rlscale::service {
 
@@ -107,6 +111,14 @@ struct service_stats {
     std::uint64_t too_many_functions = 0; ///< requests refused with 503 because max_functions was reached
     std::uint64_t queued = 0;             ///< connections waiting for a worker now
     std::uint64_t functions = 0;          ///< functions with a policy now
+    std::uint64_t replacements = 0;       ///< replace() and serve_joint() calls that swapped the policies
+};
+
+/// A policy that decides several functions together, and their names in the
+/// order it decides them.
+struct joint_service_policy {
+    any_joint_policy policy;
+    std::vector<std::string> functions;
 };
 
 /// The HTTP decision service. start() binds and serves on a background
@@ -119,9 +131,7 @@ struct service_stats {
 class decision_service {
 public:
     decision_service(decision_service_config config, policy_factory factory)
-        : config_((config.validate(), std::move(config))), factory_(std::move(factory)) {
-        if (!factory_) throw config_error("decision_service.factory", "must not be empty");
-    }
+        : config_((config.validate(), std::move(config))), policies_(make_policies(std::move(factory), std::nullopt)) {}
     decision_service(const decision_service&) = delete;
     decision_service& operator=(const decision_service&) = delete;
     ~decision_service() { stop(); }
@@ -166,19 +176,30 @@ public:
 
     /// Serves `policy` for requests that carry several functions (see
     /// handle): a multi-function learned policy decides them all together,
-    /// in the order `functions` names them. Call before start().
+    /// in the order `functions` names them. Keeps the factory in use.
     void serve_joint(any_joint_policy policy, std::vector<std::string> functions) {
-        if (policy.functions() != functions.size()) {
-            throw config_error("decision_service.joint", "the policy decides " + std::to_string(policy.functions()) + " functions, " +
-                                                             std::to_string(functions.size()) + " names given");
-        }
-        std::lock_guard lock(lifecycle_);
-        if (thread_.joinable()) throw error("decision_service: serve_joint() after start()");
-        joint_ = std::make_unique<joint_entry>(std::move(policy), std::move(functions));
+        replace(current()->factory, joint_service_policy{std::move(policy), std::move(functions)});
+    }
+
+    /// Replaces every policy at once, while serving or not: from now on each
+    /// function's policy is made afresh by `factory` on its next request (so
+    /// a stateful policy such as the HPA starts over, as at start-up), and
+    /// multi-function requests go to `joint` if given. Requests in flight
+    /// finish on the policies they started with. Throws config_error, and
+    /// changes nothing, if `factory` is empty or `joint` names a different
+    /// number of functions than its policy decides.
+    void replace(policy_factory factory, std::optional<joint_service_policy> joint = std::nullopt) {
+        auto next = make_policies(std::move(factory), std::move(joint));
+        std::lock_guard lock(policies_mutex_);
+        policies_ = std::move(next);
+        ++replacements_;
     }
 
     /// The functions of the joint policy, in order (empty without one).
-    [[nodiscard]] std::vector<std::string> joint_functions() const { return joint_ ? joint_->functions : std::vector<std::string>{}; }
+    [[nodiscard]] std::vector<std::string> joint_functions() const {
+        const auto p = current();
+        return p->joint ? p->joint->functions : std::vector<std::string>{};
+    }
 
     /// Answers one POST /decide body, as the HTTP handler does (usable
     /// without sockets). A body {"functions": [request, ...]} decides
@@ -188,16 +209,17 @@ public:
     /// single-function request to a service whose joint policy decides
     /// several functions answers 400.
     [[nodiscard]] http_answer handle(std::string_view body) {
-        if (is_multi(body)) return handle_multi(body);
-        if (joint_ && joint_->functions.size() > 1) {
+        const std::shared_ptr<policies> p = current();
+        if (is_multi(body)) return handle_multi(*p, body);
+        if (p->joint && p->joint->functions.size() > 1) {
             ++bad_requests_;
-            return {400, error_body("body: this service decides " + std::to_string(joint_->functions.size()) +
+            return {400, error_body("body: this service decides " + std::to_string(p->joint->functions.size()) +
                                     " functions together; send {\"functions\": [...]} with one request per function, in order")};
         }
         return answer_errors([&]() -> http_answer {
             const decision_request req = parse_decision_request(body, config_.max_function_name);
             decision d;
-            if (!decide_one(req, d)) return too_many_functions();
+            if (!decide_one(*p, req, d)) return too_many_functions();
             ++decisions_;
             return {200, detail::json{{"replicas", d.replicas}, {"source", to_string(d.source)}, {"reason", d.reason}}.dump()};
         });
@@ -211,8 +233,10 @@ public:
         s.overloaded = overloaded_.load();
         s.too_many_functions = overloaded_functions_.load();
         s.queued = queued_.load();
-        std::shared_lock lock(functions_mutex_);
-        s.functions = functions_.size();
+        s.replacements = replacements_.load();
+        const auto p = current();
+        std::shared_lock lock(p->functions_mutex);
+        s.functions = p->functions.size();
         return s;
     }
 
@@ -223,6 +247,41 @@ private:
         any_joint_policy policy;
         std::vector<std::string> functions;
     };
+
+    struct entry {
+        explicit entry(any_policy p, guard_config g) : policy(std::move(p), g) {}
+        std::mutex mutex;
+        guarded<any_policy> policy;
+    };
+
+    /// Everything one replace() installs: the factory, the joint policy and
+    /// the per-function policies made from the factory so far. A request
+    /// holds the set it started on, so a replace() never frees a policy in use.
+    struct policies {
+        policy_factory factory;
+        std::unique_ptr<joint_entry> joint;
+        mutable std::shared_mutex functions_mutex;
+        std::unordered_map<std::string, std::unique_ptr<entry>> functions;
+    };
+
+    static std::shared_ptr<policies> make_policies(policy_factory factory, std::optional<joint_service_policy> joint) {
+        if (!factory) throw config_error("decision_service.factory", "must not be empty");
+        auto p = std::make_shared<policies>();
+        p->factory = std::move(factory);
+        if (joint) {
+            if (joint->policy.functions() != joint->functions.size()) {
+                throw config_error("decision_service.joint", "the policy decides " + std::to_string(joint->policy.functions()) +
+                                                                 " functions, " + std::to_string(joint->functions.size()) + " names given");
+            }
+            p->joint = std::make_unique<joint_entry>(std::move(joint->policy), std::move(joint->functions));
+        }
+        return p;
+    }
+
+    [[nodiscard]] std::shared_ptr<policies> current() const {
+        std::lock_guard lock(policies_mutex_);
+        return policies_;
+    }
 
     /// Whether a body is a multi-function request: a JSON object with a
     /// "functions" member (a cheap test first; parsing decides).
@@ -257,15 +316,15 @@ private:
 
     /// Decides one request with its function's own policy; false when a new
     /// function would exceed max_functions.
-    bool decide_one(const decision_request& req, decision& out) {
-        entry* fn = find_or_create(req.function);
+    bool decide_one(policies& p, const decision_request& req, decision& out) {
+        entry* fn = find_or_create(p, req.function);
         if (fn == nullptr) return false;
         std::lock_guard lock(fn->mutex);
         out = fn->policy.decide(req.metrics, req.state);
         return true;
     }
 
-    http_answer handle_multi(std::string_view body) {
+    http_answer handle_multi(policies& p, std::string_view body) {
         return answer_errors([&]() -> http_answer {
             const auto j = detail::json::parse(body.begin(), body.end());
             for (const auto& [key, v] : j.items()) {
@@ -285,10 +344,10 @@ private:
                 }
             }
             std::vector<decision> out(reqs.size());
-            if (joint_) {
-                if (reqs.size() != joint_->functions.size()) {
+            if (p.joint) {
+                if (reqs.size() != p.joint->functions.size()) {
                     throw request_error("functions", "has " + std::to_string(reqs.size()) + " requests, the policy decides " +
-                                                         std::to_string(joint_->functions.size()) + " functions together");
+                                                         std::to_string(p.joint->functions.size()) + " functions together");
                 }
                 std::vector<function_metrics> m;
                 std::vector<scaling_state> st;
@@ -296,11 +355,11 @@ private:
                     m.push_back(r.metrics);
                     st.push_back(r.state);
                 }
-                std::lock_guard lock(joint_->mutex);
-                joint_->policy.decide(std::span<const function_metrics>(m), std::span<const scaling_state>(st), std::span<decision>(out));
+                std::lock_guard lock(p.joint->mutex);
+                p.joint->policy.decide(std::span<const function_metrics>(m), std::span<const scaling_state>(st), std::span<decision>(out));
             } else {
                 for (std::size_t i = 0; i < reqs.size(); ++i) {
-                    if (!decide_one(reqs[i], out[i])) return too_many_functions();
+                    if (!decide_one(p, reqs[i], out[i])) return too_many_functions();
                 }
             }
             detail::json answers = detail::json::array();
@@ -313,24 +372,18 @@ private:
         });
     }
 
-    struct entry {
-        explicit entry(any_policy p, guard_config g) : policy(std::move(p), g) {}
-        std::mutex mutex;
-        guarded<any_policy> policy;
-    };
-
-    entry* find_or_create(const std::string& name) {
+    entry* find_or_create(policies& p, const std::string& name) {
         {
-            std::shared_lock lock(functions_mutex_);
-            if (auto it = functions_.find(name); it != functions_.end()) return it->second.get();
+            std::shared_lock lock(p.functions_mutex);
+            if (auto it = p.functions.find(name); it != p.functions.end()) return it->second.get();
         }
-        std::unique_lock lock(functions_mutex_);
-        if (auto it = functions_.find(name); it != functions_.end()) return it->second.get();
-        if (functions_.size() >= config_.max_functions) return nullptr;
+        std::unique_lock lock(p.functions_mutex);
+        if (auto it = p.functions.find(name); it != p.functions.end()) return it->second.get();
+        if (p.functions.size() >= config_.max_functions) return nullptr;
         // The factory runs under the lock so that one function gets exactly one policy.
-        auto e = std::make_unique<entry>(factory_(name), config_.guard);
+        auto e = std::make_unique<entry>(p.factory(name), config_.guard);
         entry* raw = e.get();
-        functions_.emplace(name, std::move(e));
+        p.functions.emplace(name, std::move(e));
         return raw;
     }
 
@@ -418,10 +471,9 @@ private:
     }
 
     decision_service_config config_;
-    policy_factory factory_;
-    std::unique_ptr<joint_entry> joint_;
-    mutable std::shared_mutex functions_mutex_;
-    std::unordered_map<std::string, std::unique_ptr<entry>> functions_;
+    mutable std::mutex policies_mutex_;
+    std::shared_ptr<policies> policies_;
+    std::atomic<std::uint64_t> replacements_{0};
     std::atomic<std::uint64_t> decisions_{0};
     std::atomic<std::uint64_t> bad_requests_{0};
     std::atomic<std::uint64_t> internal_errors_{0};
