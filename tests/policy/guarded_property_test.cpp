@@ -4,13 +4,17 @@
 #include <rlscale/policy/ensure_policy.hpp>
 #include <rlscale/policy/guarded.hpp>
 #include <rlscale/policy/kpa_policy.hpp>
+#include <rlscale/policy/static_policy.hpp>
 #include <rlscale/policy/with_fallback.hpp>
 
 #include <rlscale/core/random.hpp>
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <iterator>
 #include <limits>
 
 using namespace rlscale;
@@ -101,4 +105,84 @@ TEST_CASE("property: guarded KPA with an ENSURE fallback stays in bounds and wit
     const guard_config g{.max_step_up = 4, .max_step_down = 1};
     guarded p(with_fallback(kpa_policy{}, ensure_policy{}), g);
     check_property(p, g, gen, 1'000'000);
+}
+
+namespace {
+
+/// The guard's answer worked out in 64-bit arithmetic, where nothing a
+/// 32-bit input can hold overflows: the current count brought into
+/// [max(0, min), max(lower, max)], the decision limited to the steps from
+/// it, then clamped to the bounds.
+int exact_guard(int decided, int current_raw, int min_r, int max_r, int up, int down) {
+    const long long lo = std::max(0, min_r);
+    const long long hi = std::max<long long>(lo, max_r);
+    const long long current = std::clamp<long long>(current_raw, lo, hi);
+    const long long limited = std::clamp<long long>(decided, current - down, current + up);
+    return static_cast<int>(std::clamp(limited, lo, hi));
+}
+
+/// An int from the edges of the range, small values, or anywhere.
+int edge_int(rng& gen) {
+    constexpr int max = std::numeric_limits<int>::max();
+    constexpr int min = std::numeric_limits<int>::min();
+    constexpr int edges[] = {min, min + 1, -2, -1, 0, 1, 2, 5, 7, max / 2, max / 2 + 1, max - 2, max - 1, max};
+    if (uniform_index(gen, 4) == 0) return static_cast<int>(static_cast<std::int64_t>(uniform_index(gen, 1ULL << 32)) + min);
+    return edges[uniform_index(gen, std::size(edges))];
+}
+
+}  // namespace
+
+TEST_CASE("guard: a step limit of INT_MAX does not overflow (static 7 from 5 replicas is 7, not 1)") {
+    const guard_config g{.max_step_up = std::numeric_limits<int>::max(), .max_step_down = 2};
+    const scaling_state s{.replicas = 5, .min_replicas = 1, .max_replicas = 10};
+    const decision d = apply_guard({.replicas = 7, .source = decision_source::policy, .reason = "static"}, s, g);
+    CHECK(d.replicas == 7);
+    CHECK(d.reason == "static");
+    const guard_config down{.max_step_up = 4, .max_step_down = std::numeric_limits<int>::max()};
+    CHECK(apply_guard({.replicas = 1, .source = decision_source::policy}, s, down).replicas == 1);
+    const scaling_state top{.replicas = std::numeric_limits<int>::max(), .min_replicas = 0, .max_replicas = std::numeric_limits<int>::max()};
+    CHECK(apply_guard({.replicas = std::numeric_limits<int>::max(), .source = decision_source::policy}, top, g).replicas ==
+          std::numeric_limits<int>::max());
+    const scaling_state bottom{.replicas = 0, .min_replicas = 0, .max_replicas = std::numeric_limits<int>::max()};
+    CHECK(apply_guard({.replicas = std::numeric_limits<int>::min(), .source = decision_source::policy}, bottom, down).replicas == 0);
+}
+
+TEST_CASE("property: the guard gives the exact answer for any ints, at the edges of the range too") {
+    rng gen(31);
+    long wrong = 0;
+    for (int i = 0; i < 2'000'000; ++i) {
+        const int decided = edge_int(gen);
+        const int current = edge_int(gen);
+        const int min_r = edge_int(gen);
+        const int max_r = edge_int(gen);
+        const int up = std::abs(std::max(edge_int(gen), -std::numeric_limits<int>::max()));
+        const int down = std::abs(std::max(edge_int(gen), -std::numeric_limits<int>::max()));
+        const scaling_state s{.replicas = current, .min_replicas = min_r, .max_replicas = max_r};
+        const decision d = apply_guard({.replicas = decided, .source = decision_source::policy}, s, {.max_step_up = up, .max_step_down = down});
+        const int want = exact_guard(decided, current, min_r, max_r, up, down);
+        if (d.replicas != want) {
+            if (++wrong <= 5) {
+                MESSAGE("decided " << decided << ", current " << current << ", [" << min_r << ", " << max_r << "], up " << up << ", down "
+                                   << down << ": got " << d.replicas << ", want " << want);
+            }
+        }
+    }
+    CHECK(wrong == 0);
+}
+
+TEST_CASE("guard: invalid metrics keep the current count, even outside [min, max] (no actuation)") {
+    // Scaled to 50 by hand with a maximum of 20: without usable metrics the
+    // guard must not move it to 20 (a decision made on no data).
+    guarded<static_policy> p(static_policy{.replicas = 3}, {.max_step_up = 4, .max_step_down = 2});
+    function_metrics bad;
+    bad.cpu_utilization = std::numeric_limits<double>::quiet_NaN();
+    bad.interval_s = 15;
+    const decision d = p.decide(bad, {.replicas = 50, .min_replicas = 1, .max_replicas = 20});
+    CHECK(d.source == decision_source::hold);
+    CHECK(d.replicas == 50);
+    // With usable metrics the count is brought inside the bounds first (50 →
+    // 20), then the step limit applies (static 3 from 20 is at most 2 down).
+    function_metrics good;
+    good.interval_s = 15;
+    CHECK(p.decide(good, {.replicas = 50, .min_replicas = 1, .max_replicas = 20}).replicas == 18);
 }

@@ -58,6 +58,15 @@ struct replica_bounds {
     return {.replicas = replica_bounds::of(s).clamp(s.replicas), .source = decision_source::hold, .reason = reason};
 }
 
+/// The current count, unchanged, even outside [min, max]: what to do when
+/// nothing usable is known (bounds are enforced on decisions made from data,
+/// not by a jump on none). A negative count, which no cluster has, is
+/// brought into the bounds.
+[[nodiscard]] inline decision keep(const scaling_state& s, std::string_view reason) noexcept {
+    if (s.replicas < 0) return hold(s, reason);
+    return {.replicas = s.replicas, .source = decision_source::hold, .reason = reason};
+}
+
 /// Whether function metrics `m` violate `s`'s SLO: a dropped request, or the
 /// latency at the SLO percentile above the bound (nothing completed while
 /// requests arrived counts as a violation only if requests were dropped).

@@ -4,6 +4,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/validate.hpp>
 #include <rlscale/core/control.hpp>
+#include <rlscale/core/saturating.hpp>
 
 #include <algorithm>
 #include <string>
@@ -22,11 +23,13 @@ struct guard_config {
 /// `d` limited to at most `limits.max_step_up` / `max_step_down` from the
 /// current count and to [min, max] of `s`. When the current count is itself
 /// outside [min, max], it is brought inside first (bounds win over the rate
-/// limit). A policy's own decision that had to change says why.
+/// limit). A policy's own decision that had to change says why. Exact for
+/// every int input: the step arithmetic saturates instead of overflowing.
 [[nodiscard]] inline decision apply_guard(decision d, const scaling_state& s, const guard_config& limits) noexcept {
     const replica_bounds bounds = replica_bounds::of(s);
     const int current = bounds.clamp(s.replicas);
-    const int limited = std::clamp(d.replicas, current - limits.max_step_down, current + limits.max_step_up);
+    const int limited = std::clamp(d.replicas, saturating_sub(current, std::max(0, limits.max_step_down)),
+                                   saturating_add(current, std::max(0, limits.max_step_up)));
     const int final_count = bounds.clamp(limited);
     if (final_count != d.replicas && d.source == decision_source::policy) {
         d.reason = final_count == limited ? "guard: rate-limited" : "guard: clamped to [min, max]";
@@ -36,7 +39,8 @@ struct guard_config {
 }
 
 /// A policy made safe to put in a control loop: metrics that fail
-/// `check_metrics` never reach the inner policy (it holds instead); the
+/// `check_metrics` never reach the inner policy, and the count stays as it
+/// is, even outside [min, max] (a decision on no data is no decision); the
 /// inner decision is clamped to [min, max] and to at most `max_step_up` /
 /// `max_step_down` from the current count. When the current count is itself
 /// outside [min, max], it is brought inside first (bounds win over the rate
@@ -51,9 +55,7 @@ public:
     [[nodiscard]] const guard_config& config() const noexcept { return config_; }
 
     decision decide(const function_metrics& m, const scaling_state& s) noexcept {
-        if (const encode_status status = check_metrics(m); !status) {
-            return hold(s, "guard: invalid metrics");
-        }
+        if (const encode_status status = check_metrics(m); !status) return keep(s, "guard: invalid metrics");
         return apply_guard(inner_.decide(m, s), s, config_);
     }
 
