@@ -260,6 +260,9 @@ TEST_CASE("client: configuration errors name the field") {
     CHECK(field_of({.read_timeout = -1ms}) == "prometheus.read_timeout");
     CHECK(field_of({.bearer_token = "t", .basic = basic_auth{"u", "p"}}) == "prometheus.bearer_token");
     CHECK(field_of({.url = "http://h:1", .ca_cert_file = "/etc/ssl/certs/ca-certificates.crt"}) == "prometheus.ca_cert_file");
+    CHECK(field_of({.bearer_token = "abc\r\nX-Injected: 1"}) == "prometheus.bearer_token");
+    CHECK(field_of({.bearer_token = "abc\n"}) == "prometheus.bearer_token");
+    CHECK(field_of({.basic = basic_auth{"u", "p\r\n"}}) == "prometheus.basic");
     CHECK(field_of({}) == "(accepted)");
     CHECK(client_config{}.verify_tls);
 }

@@ -116,3 +116,35 @@ TEST_CASE("response: non-envelope failures and malformed bodies") {
         CHECK(std::string(e.what()).find("not JSON") != std::string::npos);
     }
 }
+
+TEST_CASE("response: a proxy's non-UTF-8 error page becomes an http_error whose text goes into JSON") {
+    // Latin-1 "é", and a UTF-8 "é" cut in half at the end.
+    const std::string page = std::string("<h1>Passerelle d\xe9") + "faillante</h1>" + std::string(600, 'x') + "\xc3";
+    try {
+        (void)decode_response(502, page);
+        FAIL("no exception");
+    } catch (const http_error& e) {
+        CHECK(e.http_status() == 502);
+        CHECK(rlscale::is_valid_utf8(e.what()));
+        CHECK(rlscale::is_valid_utf8(e.body()));
+        CHECK(e.body().size() <= 512 + 3);
+        CHECK_NOTHROW((void)nlohmann::json{{"error", e.what()}}.dump());
+    }
+    try {
+        (void)decode_response(200, "\xff\xfe not json");
+        FAIL("no exception");
+    } catch (const parse_error& e) {
+        CHECK(rlscale::is_valid_utf8(e.what()));
+    }
+}
+
+TEST_CASE("response: a body nested 100,000 levels deep is refused before it is built") {
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    CHECK_THROWS_WITH_AS((void)decode_response(200, deep), doctest::Contains("nested deeper than 64"), parse_error);
+    CHECK_THROWS_AS((void)decode_response(503, deep), http_error);
+    const std::string object = R"({"status":"success","data":{"resultType":"vector","result":)" + std::string(100000, '[');
+    CHECK_THROWS_AS((void)decode_response(200, object), parse_error);
+    // Brackets inside strings do not count.
+    const std::string text = R"({"status":"success","data":{"resultType":"string","result":[1700000000,")" + std::string(1000, '[') + R"("]}})";
+    CHECK(decode_response(200, text).type == result_type::string);
+}

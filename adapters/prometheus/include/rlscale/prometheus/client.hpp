@@ -85,6 +85,12 @@ public:
             throw config_error("prometheus.bearer_token", "set either a bearer token or basic auth, not both");
         if (scheme == "http" && (!cfg_.ca_cert_file.empty() || !cfg_.ca_cert_dir.empty()))
             throw config_error("prometheus.ca_cert_file", "CA certificates given for a plain http:// URL");
+        // Header values: a line break would end the header and start another one.
+        const auto breaks = [](const std::string& v) { return v.find_first_of("\r\n") != std::string::npos; };
+        if (breaks(cfg_.bearer_token)) throw config_error("prometheus.bearer_token", "must not contain a line break (CR or LF)");
+        if (cfg_.basic && (breaks(cfg_.basic->username) || breaks(cfg_.basic->password))) {
+            throw config_error("prometheus.basic", "username and password must not contain a line break (CR or LF)");
+        }
     }
 
     [[nodiscard]] const client_config& config() const noexcept { return cfg_; }

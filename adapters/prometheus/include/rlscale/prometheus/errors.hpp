@@ -59,7 +59,7 @@ private:
 
 /// A non-2xx HTTP answer that is not Prometheus' error envelope (a proxy's
 /// 502/503 page, 401 from an authenticating proxy). `body()` holds at most
-/// the first 512 bytes of the answer.
+/// the first 512 bytes of the answer, made valid UTF-8.
 class http_error : public prometheus_error {
 public:
     http_error(int http_status, std::string body)

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <rlscale/core/text.hpp>
 #include <rlscale/prometheus/errors.hpp>
 
 #include <nlohmann/json.hpp>
@@ -187,14 +188,21 @@ namespace detail {
 /// non-2xx answer → http_error, a 2xx answer that is not the documented
 /// format → parse_error.
 [[nodiscard]] inline query_result decode_response(int http_status, std::string_view body_text) {
+    // An API answer is a few levels deep; a document nested deeper is
+    // refused before it is built (a recursive walk of it could overflow the stack).
+    constexpr std::size_t max_depth = 64;
+    if (json_nesting_depth(body_text, max_depth) > max_depth) {
+        if (http_status < 200 || http_status > 299) throw http_error(http_status, valid_utf8(body_text, 512));
+        throw parse_error("", "the body is nested deeper than " + std::to_string(max_depth) + " levels");
+    }
     nlohmann::json body = nlohmann::json::parse(body_text, nullptr, /*allow_exceptions=*/false);
     std::string type, message;
     if (!body.is_discarded() && parse_envelope_error(body, type, message))
         throw api_error(http_status, std::move(type), std::move(message));
     if (http_status < 200 || http_status > 299)
-        throw http_error(http_status, std::string(body_text.substr(0, 512)));
+        throw http_error(http_status, valid_utf8(body_text, 512));
     if (body.is_discarded()) {
-        throw parse_error("", "the body is not JSON: \"" + std::string(body_text.substr(0, 128)) + "\"");
+        throw parse_error("", "the body is not JSON: \"" + valid_utf8(body_text, 128) + "\"");
     }
     return parse_query_response(body);
 }

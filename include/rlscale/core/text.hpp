@@ -1,0 +1,101 @@
+#pragma once
+
+/// Text that came from outside (a server's answer, a file, a request) made
+/// safe to carry in messages and JSON: valid UTF-8, bounded in length.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace rlscale {
+
+/// The length of the valid UTF-8 sequence (RFC 3629: no overlong forms, no
+/// surrogates, nothing above U+10FFFF) at the start of `s`, or 0 if it does
+/// not start with one.
+[[nodiscard]] constexpr std::size_t utf8_sequence_length(std::string_view s) noexcept {
+    if (s.empty()) return 0;
+    const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+    const unsigned char c = b(0);
+    if (c < 0x80) return 1;
+    std::size_t n = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;  // overlong
+        if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;  // overlong
+        if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+        return 0;
+    }
+    if (s.size() < n) return 0;
+    if (b(1) < lo || b(1) > hi) return 0;
+    for (std::size_t i = 2; i < n; ++i) {
+        if (b(i) < 0x80 || b(i) > 0xBF) return 0;
+    }
+    return n;
+}
+
+/// Whether all of `s` is valid UTF-8.
+[[nodiscard]] constexpr bool is_valid_utf8(std::string_view s) noexcept {
+    while (!s.empty()) {
+        const std::size_t n = utf8_sequence_length(s);
+        if (n == 0) return false;
+        s.remove_prefix(n);
+    }
+    return true;
+}
+
+/// `s` as valid UTF-8: each byte that does not start a valid sequence
+/// becomes U+FFFD. The result holds at most `max_bytes` bytes of text,
+/// never a character cut in half, and then "…" (3 bytes) to mark the cut.
+[[nodiscard]] inline std::string valid_utf8(std::string_view s, std::size_t max_bytes = std::string_view::npos) {
+    constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
+    std::string out;
+    out.reserve(s.size() < max_bytes ? s.size() : max_bytes);
+    while (!s.empty()) {
+        const std::size_t n = utf8_sequence_length(s);
+        const std::string_view piece = n == 0 ? replacement : s.substr(0, n);
+        if (piece.size() > max_bytes - out.size()) {
+            out += "\xE2\x80\xA6";  // …
+            break;
+        }
+        out += piece;
+        s.remove_prefix(n == 0 ? 1 : n);
+    }
+    return out;
+}
+
+/// The deepest nesting of arrays and objects in the JSON text `s` (brackets
+/// inside strings do not count), found without parsing, so that a document
+/// nested too deep for a recursive walk (dump(), a copy) can be refused
+/// before it is built. Stops counting at `limit` + 1.
+[[nodiscard]] constexpr std::size_t json_nesting_depth(std::string_view s, std::size_t limit = 1'000'000) noexcept {
+    std::size_t depth = 0;
+    std::size_t deepest = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (in_string) {
+            if (c == '\\') ++i;  // the escaped character cannot end the string
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > deepest) deepest = depth;
+            if (deepest > limit) return deepest;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+}  // namespace rlscale

@@ -1,0 +1,68 @@
+// Text from outside made safe for messages and JSON: UTF-8 validation and
+// repair, bounded excerpts, and the nesting depth of JSON text.
+#include <rlscale/core/text.hpp>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+using namespace rlscale;
+
+TEST_CASE("utf-8: valid text passes unchanged, whatever the script") {
+    for (const char* s : {"", "plain ascii", "d\xc3\xa9" "faillante", "\xe2\x82\xac 5", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
+                          "\xed\x9f\xbf", "tab\tand\nline"}) {
+        CAPTURE(s);
+        CHECK(is_valid_utf8(s));
+        CHECK(valid_utf8(s) == s);
+    }
+}
+
+TEST_CASE("utf-8: every invalid form becomes U+FFFD and the result always dumps as JSON") {
+    const std::string fffd = "\xef\xbf\xbd";
+    struct bad_case {
+        std::string in;
+        std::string out;
+    };
+    const bad_case cases[] = {
+        {"Latin-1 d\xe9" "faillante", "Latin-1 d" + fffd + "faillante"},
+        {"cut \xc3", "cut " + fffd},                             // truncated two-byte sequence
+        {"\xe2\x82", fffd + fffd},                                // truncated three-byte sequence
+        {"\xc0\xaf", fffd + fffd},                                // overlong '/'
+        {"\xe0\x80\xaf", fffd + fffd + fffd},                     // overlong, three bytes
+        {"\xed\xa0\x80", fffd + fffd + fffd},                     // a UTF-16 surrogate
+        {"\xf4\x90\x80\x80", fffd + fffd + fffd + fffd},          // above U+10FFFF
+        {"\xf5\x80\x80\x80", fffd + fffd + fffd + fffd},          // not a lead byte
+        {"\x80 lone continuation", fffd + " lone continuation"},
+        {std::string("\xff\xfe", 2), fffd + fffd},
+    };
+    for (const bad_case& c : cases) {
+        CAPTURE(c.in);
+        CHECK_FALSE(is_valid_utf8(c.in));
+        CHECK(valid_utf8(c.in) == c.out);
+        CHECK(is_valid_utf8(valid_utf8(c.in)));
+        CHECK_NOTHROW((void)nlohmann::json(valid_utf8(c.in)).dump());
+        CHECK_THROWS((void)nlohmann::json(c.in).dump());  // what the repair prevents
+    }
+}
+
+TEST_CASE("utf-8: a bounded excerpt never cuts a character and marks the cut") {
+    const std::string euro = "\xe2\x82\xac";  // three bytes
+    CHECK(valid_utf8("abcdef", 3) == "abc\xe2\x80\xa6");
+    CHECK(valid_utf8("ab" + euro, 4) == "ab\xe2\x80\xa6");  // the euro sign does not fit whole
+    CHECK(valid_utf8("ab" + euro, 5) == "ab" + euro);
+    CHECK(valid_utf8("abc", 3) == "abc");
+    CHECK(valid_utf8("abc", 0) == "\xe2\x80\xa6");
+}
+
+TEST_CASE("json nesting depth: counted without parsing, strings and escapes respected") {
+    CHECK(json_nesting_depth("1") == 0);
+    CHECK(json_nesting_depth("[]") == 1);
+    CHECK(json_nesting_depth(R"({"a":[{"b":[1,2]}],"c":{}})") == 4);
+    CHECK(json_nesting_depth(R"(["[[[[", "\"[[[["])") == 1);
+    CHECK(json_nesting_depth(R"(["\\", [[]]])") == 3);  // an escaped backslash ends before the quote
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    CHECK(json_nesting_depth(deep) == 100000);
+    CHECK(json_nesting_depth(deep, 64) == 65);  // stops counting past the limit
+    CHECK(json_nesting_depth(std::string(10, '[')) == 10);  // unterminated: still counted
+}
