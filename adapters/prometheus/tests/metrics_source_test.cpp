@@ -9,6 +9,8 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <regex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -284,4 +286,55 @@ TEST_CASE("metrics source: placeholders, escaping and configuration errors") {
     const metrics_source src(client({}), {});
     const function_target evil{.namespace_ = R"(a"b\c)", .deployment = "d"};
     CHECK(src.query_for("ready_replicas", evil) == R"(sum(kube_deployment_status_replicas_ready{namespace="a\"b\\c",deployment="d"}))");
+}
+
+TEST_CASE("metrics source: a StatefulSet's replicas come from kube_statefulset_* and its pods are <name>-<ordinal>") {
+    const metrics_source src(client({}), {.window = 60s});
+    const function_target db{.function = "db", .namespace_ = "data", .deployment = "db", .kind = workload_kind::statefulset};
+    CHECK(src.query_for("ready_replicas", db) == R"(sum(kube_statefulset_status_replicas_ready{namespace="data",statefulset="db"}))");
+    CHECK(src.query_for("replica_seconds", db) ==
+          R"(sum(avg_over_time(kube_statefulset_status_replicas{namespace="data",statefulset="db"}[60s])) * 60)");
+    CHECK(src.query_for("throughput_rps", db) == R"(sum(rate(http_requests_total{namespace="data",pod=~"db-[0-9]+"}[60s])))");
+}
+
+TEST_CASE("metrics source: the default pod pattern is the workload's own pods, escaped (api matches no api-gateway pod)") {
+    const metrics_source src(client({}), {.window = 60s});
+    const function_target api{.function = "api", .namespace_ = "shop", .deployment = "api"};
+    const std::string q = src.query_for("throughput_rps", api);
+    CHECK(q == R"(sum(rate(http_requests_total{namespace="shop",pod=~"api-[a-z0-9]+-[a-z0-9]+"}[60s])))");
+    // The pattern, as Prometheus reads it (fully anchored), against pod names.
+    const std::regex pods("api-[a-z0-9]+-[a-z0-9]+");
+    CHECK(std::regex_match("api-7d9f6c5b8-x2k4p", pods));
+    CHECK_FALSE(std::regex_match("api-gateway-7d9f6c5b8-x2k4p", pods));
+    // A dot in a name is a literal dot, not "any character".
+    const function_target dotted{.function = "v1.2", .namespace_ = "shop", .deployment = "v1.2"};
+    CHECK(src.query_for("throughput_rps", dotted).find(R"(pod=~"v1\\.2-[a-z0-9]+-[a-z0-9]+")") != std::string::npos);
+}
+
+TEST_CASE("metrics source: Prometheus' timeout envelope stops the fetch; the rest are not sent") {
+    fake_prometheus prom({{"throughput_rps", {503, R"({"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"})"}}});
+    const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
+    const auto s = src.fetch(target);
+    CHECK(prom.queries().size() == 1);
+    CHECK(s.status.missing.size() == 21);
+    CHECK(s.status.find("arrivals")->reason.find("not sent") == 0);
+    CHECK(s.status.find("arrivals")->reason.find("timeout") != std::string::npos);
+}
+
+TEST_CASE("metrics source: one fetch is bounded by its deadline") {
+    // Every answer takes 150 ms; a 400 ms deadline lets about three queries out of 21 run.
+    loopback_server slow([](httplib::Server& s) {
+        s.Get("/api/v1/query", [](const httplib::Request&, httplib::Response& res) {
+            std::this_thread::sleep_for(150ms);
+            res.set_content(vec("1"), "application/json");
+        });
+    });
+    const metrics_source src(client({.url = slow.url()}), {.fetch_deadline = 400ms, .queries = named_templates()});
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto s = src.fetch(target);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(took < 1s);
+    REQUIRE_FALSE(s.status.missing.empty());
+    CHECK(s.status.missing.back().reason.find("deadline") != std::string::npos);
+    CHECK(s.status.missing.size() >= 17);
 }

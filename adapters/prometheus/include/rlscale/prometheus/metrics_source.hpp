@@ -20,8 +20,11 @@
 namespace rlscale::prometheus {
 
 /// The PromQL behind each field of function_metrics. A template may use the
-/// placeholders {namespace}, {deployment}, {function}, {pod_regex} (label
-/// values, escaped for a PromQL string), {window} (e.g. `60s`),
+/// placeholders {namespace}, {workload} (the Deployment's or StatefulSet's
+/// name; {deployment} is the same), {function}, {pod_regex} (label values,
+/// escaped for a PromQL string), {workload_kind} (`deployment` or
+/// `statefulset`, as kube-state-metrics names its metrics and labels),
+/// {window} (e.g. `60s`),
 /// {window_seconds} (e.g. `60`), {request_counter} and {duration_histogram}
 /// (metric names). Each must evaluate to a single number: a scalar or a
 /// one-element vector (aggregate with sum() or max()). An empty template
@@ -64,7 +67,7 @@ struct query_templates {
         R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",resource="memory"})) / 1048576)";
     /// Ready replicas (kube-state-metrics).
     std::string ready_replicas =
-        R"(sum(kube_deployment_status_replicas_ready{namespace="{namespace}",deployment="{deployment}"}))";
+        R"(sum(kube_{workload_kind}_status_replicas_ready{namespace="{namespace}",{workload_kind}="{workload}"}))";
     /// Pods running but not ready yet: in their cold start.
     std::string starting_replicas =
         R"(sum(kube_pod_status_phase{namespace="{namespace}",pod=~"{pod_regex}",phase="Running"}) - sum(kube_pod_status_ready{namespace="{namespace}",pod=~"{pod_regex}",condition="true"}))";
@@ -74,7 +77,7 @@ struct query_templates {
     std::string cold_starts;  ///< replicas that became ready in the window (no default)
     /// Replicas paid for over the window: average replica count × window.
     std::string replica_seconds =
-        R"(sum(avg_over_time(kube_deployment_status_replicas{namespace="{namespace}",deployment="{deployment}"}[{window}])) * {window_seconds})";
+        R"(sum(avg_over_time(kube_{workload_kind}_status_replicas{namespace="{namespace}",{workload_kind}="{workload}"}[{window}])) * {window_seconds})";
 
     /// histogram_quantile(q, …) over the duration histogram's buckets.
     [[nodiscard]] static std::string quantile(std::string_view q) {
@@ -83,19 +86,32 @@ struct query_templates {
     }
 };
 
+/// The kind of workload whose pods serve a function.
+enum class workload_kind { deployment, statefulset };
+
 /// Which function to read: its label values in Prometheus.
 struct function_target {
     std::string function;    ///< {function}; free for custom templates
     std::string namespace_;  ///< {namespace}
-    std::string deployment;  ///< {deployment}
-    /// {pod_regex}; when empty, `<deployment>-[a-z0-9]+-[a-z0-9]+`, the pods
-    /// of a Deployment's ReplicaSets.
+    std::string deployment;  ///< {workload} and {deployment}: the Deployment's or StatefulSet's name
+    /// {pod_regex}, a regular expression as given; when empty, the workload's
+    /// own pods and no others: `<name>-[a-z0-9]+-[a-z0-9]+` (a Deployment's
+    /// ReplicaSet hash and pod suffix) or `<name>-[0-9]+` (a StatefulSet's
+    /// ordinals), with the name's regex characters escaped. Prometheus
+    /// anchors `=~` at both ends, so `api` never matches `api-gateway-…`.
     std::string pod_regex;
+    workload_kind kind = workload_kind::deployment;  ///< {workload_kind}
 };
 
 /// How the metrics source queries.
 struct metrics_source_config {
-    std::chrono::seconds window{60};                               ///< {window}: the control interval
+    /// {window}: how far back rates and increases look. At least about four
+    /// scrape intervals, or rate() comes back empty.
+    std::chrono::seconds window{60};
+    /// One fetch sends no query after this much time has passed since it
+    /// began (the rest are reported missing), so a fetch takes at most about
+    /// the deadline plus one query's timeout.
+    std::chrono::milliseconds fetch_deadline{10000};
     std::string request_counter = "http_requests_total";           ///< {request_counter}
     std::string duration_histogram = "http_request_duration_seconds";  ///< {duration_histogram}
     query_templates queries;
@@ -146,6 +162,17 @@ namespace detail {
             out += "\\n";
             continue;
         }
+        out += c;
+    }
+    return out;
+}
+
+/// `s` with every RE2 metacharacter escaped, so it matches itself literally.
+[[nodiscard]] inline std::string regex_escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (const char c : s) {
+        if (std::string_view(R"(\.+*?()|[]{}^$)").find(c) != std::string_view::npos) out += '\\';
         out += c;
     }
     return out;
@@ -213,6 +240,9 @@ public:
     /// Throws config_error for a bad window, metric name or template.
     metrics_source(client c, metrics_source_config cfg) : client_(std::move(c)), cfg_(std::move(cfg)) {
         if (cfg_.window.count() <= 0) throw config_error("window", "must be positive, got " + std::to_string(cfg_.window.count()) + " s");
+        if (cfg_.fetch_deadline.count() <= 0) {
+            throw config_error("fetch_deadline", "must be positive, got " + std::to_string(cfg_.fetch_deadline.count()) + " ms");
+        }
         if (!detail::is_metric_name(cfg_.request_counter))
             throw config_error("request_counter", "\"" + cfg_.request_counter + "\" is not a metric name");
         if (!detail::is_metric_name(cfg_.duration_histogram))
@@ -249,9 +279,11 @@ public:
     /// Reads `f`'s metrics over the window ending at `at` (the server's
     /// current time when absent). Never throws for an unreachable or failing
     /// Prometheus: every failure is in the status. Once a query fails at the
-    /// transport level (refused, timed out), the remaining fields are
-    /// reported missing without being sent, so a fetch stays bounded by about
-    /// one timeout. Throws config_error only for a target without namespace.
+    /// transport level (refused, timed out) or Prometheus answers that it
+    /// timed out or is unavailable, and once the fetch deadline has passed,
+    /// the remaining fields are reported missing without being sent, so a
+    /// fetch stays bounded by about the deadline plus one timeout. Throws
+    /// config_error only for a target without namespace.
     [[nodiscard]] metrics_sample fetch(const function_target& f,
                                        std::optional<std::chrono::system_clock::time_point> at = std::nullopt) const {
         check_target(f);
@@ -269,6 +301,7 @@ public:
         m.replica_seconds = nan;
 
         const auto vals = values(f);
+        const auto deadline = std::chrono::steady_clock::now() + cfg_.fetch_deadline;
         std::string unreachable;
         for (const auto& spec : fields()) {
             const std::string& tmpl = cfg_.queries.*spec.tmpl;
@@ -277,6 +310,9 @@ public:
                 continue;
             }
             std::string promql = expand_template(tmpl, vals, spec.name);
+            if (unreachable.empty() && std::chrono::steady_clock::now() >= deadline) {
+                unreachable = "the fetch deadline (" + std::to_string(cfg_.fetch_deadline.count()) + " ms) has passed";
+            }
             if (!unreachable.empty()) {
                 out.status.missing.push_back({spec.name, std::move(promql), "not sent: " + unreachable});
                 continue;
@@ -289,6 +325,10 @@ public:
                 reason = single_value(r, v);
             } catch (const transport_error& e) {
                 unreachable = e.what();
+                reason = e.what();
+            } catch (const api_error& e) {
+                // Prometheus is overloaded: more queries would only wait as long.
+                if (e.error_type() == "timeout" || e.error_type() == "unavailable" || e.error_type() == "canceled") unreachable = e.what();
                 reason = e.what();
             } catch (const prometheus_error& e) {
                 reason = e.what();
@@ -351,8 +391,13 @@ private:
     }
 
     [[nodiscard]] std::vector<std::pair<std::string_view, std::string>> values(const function_target& f) const {
-        const std::string pods = f.pod_regex.empty() ? f.deployment + "-[a-z0-9]+-[a-z0-9]+" : f.pod_regex;
+        const bool stateful = f.kind == workload_kind::statefulset;
+        const std::string pods = !f.pod_regex.empty() ? f.pod_regex
+                                 : stateful          ? detail::regex_escape(f.deployment) + "-[0-9]+"
+                                                     : detail::regex_escape(f.deployment) + "-[a-z0-9]+-[a-z0-9]+";
         return {{"namespace", detail::promql_escape(f.namespace_)},
+                {"workload", detail::promql_escape(f.deployment)},
+                {"workload_kind", stateful ? "statefulset" : "deployment"},
                 {"deployment", detail::promql_escape(f.deployment)},
                 {"function", detail::promql_escape(f.function)},
                 {"pod_regex", detail::promql_escape(pods)},
