@@ -13,10 +13,12 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -49,6 +51,33 @@ error before the loop starts (configuration, checkpoint), 2 on bad usage.
 
 std::atomic<bool> stop_requested{false};
 std::atomic<bool> reload_requested{false};
+
+/// The controller's own /metrics endpoint on a thread of its own, stopped
+/// and joined on every way out of main (an exception included).
+class metrics_endpoint {
+public:
+    metrics_endpoint(const std::string& address, std::function<std::string()> text) {
+        const auto colon = address.rfind(':');  // the configuration checked host:port
+        const std::string host = address.substr(0, colon);
+        const int port = std::stoi(address.substr(colon + 1));
+        server_.set_payload_max_length(1024);  // a scrape has no body
+        server_.Get("/metrics", [text = std::move(text)](const httplib::Request&, httplib::Response& res) {
+            res.set_content(text(), "text/plain; version=0.0.4");
+        });
+        if (!server_.bind_to_port(host, port)) throw config_error("metrics_address", "cannot listen on " + address);
+        thread_ = std::thread([this] { server_.listen_after_bind(); });
+    }
+    metrics_endpoint(const metrics_endpoint&) = delete;
+    metrics_endpoint& operator=(const metrics_endpoint&) = delete;
+    ~metrics_endpoint() {
+        server_.stop();
+        thread_.join();
+    }
+
+private:
+    httplib::Server server_;
+    std::thread thread_;
+};
 extern "C" void on_signal(int) { stop_requested.store(true); }
 extern "C" void on_reload(int) { reload_requested.store(true); }
 
@@ -94,6 +123,7 @@ int main(int argc, char** argv) {
     try {
         controller::config cfg = controller::load_config(config_path);
         cfg.dry_run = cfg.dry_run || dry_run;
+        for (const std::string& w : controller::config_warnings(cfg)) std::fprintf(stderr, "rlscale-controller: warning: %s\n", w.c_str());
         if (check) {
             // Builds every policy (loading checkpoints) without touching Prometheus or the cluster.
             unreachable_source source;
@@ -114,26 +144,26 @@ int main(int argc, char** argv) {
 
         std::mutex stats_mutex;
         controller::counters published;
-        httplib::Server metrics_server;
-        std::thread metrics_thread;
+        std::optional<metrics_endpoint> endpoint;
         if (!cfg.metrics_address.empty()) {
-            const auto colon = cfg.metrics_address.rfind(':');
-            if (colon == std::string::npos) throw config_error("metrics_address", "must be host:port, got " + cfg.metrics_address);
-            const std::string host = cfg.metrics_address.substr(0, colon);
-            const int port = std::stoi(cfg.metrics_address.substr(colon + 1));
-            metrics_server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+            endpoint.emplace(cfg.metrics_address, [&] {
                 std::lock_guard lock(stats_mutex);
-                res.set_content(controller::prometheus_text(published), "text/plain; version=0.0.4");
+                return controller::prometheus_text(published);
             });
-            if (!metrics_server.bind_to_port(host, port)) throw config_error("metrics_address", "cannot listen on " + cfg.metrics_address);
-            metrics_thread = std::thread([&] { metrics_server.listen_after_bind(); });
         }
         std::signal(SIGTERM, on_signal);
         std::signal(SIGINT, on_signal);
         std::signal(SIGHUP, on_reload);
 
-        const auto interval = std::chrono::duration<double>(cfg.control_interval_s);
-        auto next = std::chrono::steady_clock::now();
+        // Each line is written and flushed as soon as its function is done,
+        // so a change that was made is in the log even if the process is
+        // killed in the middle of a tick.
+        const auto write_line = [&log](const controller::decision_record& r) {
+            log << r.to_json().dump() << '\n';
+            log.flush();
+        };
+        const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(cfg.control_interval_s));
+        auto due = std::chrono::steady_clock::now();
         while (!stop_requested.load()) {
             if (reload_requested.exchange(false)) {
                 // All or nothing: a checkpoint that does not load leaves every policy serving.
@@ -147,22 +177,23 @@ int main(int argc, char** argv) {
             }
             const auto start = std::chrono::steady_clock::now();
             const double now_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-            for (const controller::decision_record& r : loop.tick(now_s)) log << r.to_json().dump() << '\n';
-            log.flush();
-            loop.set_last_tick_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+            (void)loop.tick(now_s, write_line, &stop_requested);
+            const auto end = std::chrono::steady_clock::now();
+            loop.set_last_tick_seconds(std::chrono::duration<double>(end - start).count());
+            if (once) break;
+            std::uint64_t skipped = 0;
+            due = controller::next_tick_deadline(due, end, interval, &skipped);
+            if (skipped > 0) {
+                loop.count_skipped_ticks(skipped);
+                std::fprintf(stderr, "rlscale-controller: %llu ticks skipped after a stall\n", static_cast<unsigned long long>(skipped));
+            }
             {
                 std::lock_guard lock(stats_mutex);
                 published = loop.stats();
             }
-            if (once) break;
-            next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
-            while (!stop_requested.load() && std::chrono::steady_clock::now() < next) {
+            while (!stop_requested.load() && std::chrono::steady_clock::now() < due) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             }
-        }
-        if (metrics_thread.joinable()) {
-            metrics_server.stop();
-            metrics_thread.join();
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "rlscale-controller: %s\n", e.what());

@@ -9,7 +9,10 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -258,4 +261,256 @@ TEST_CASE("controller: a reload that fails keeps every policy serving; one that 
     loop.reload();
     CHECK(loop.stats().reloads == 1);
     CHECK(loop.tick(130)[0].replicas_after == 5);
+}
+
+// ---- failure paths -------------------------------------------------------
+
+namespace {
+
+/// A source whose readings the test sets directly.
+struct scripted_source {
+    std::map<std::string, metrics_reading> next;
+    metrics_reading read(const function_spec& f, double) { return next.at(f.name); }
+};
+
+/// A busy function's reading: every field present.
+metrics_reading busy_reading(int ready) {
+    metrics_reading r;
+    r.metrics.interval_s = 15;
+    r.metrics.arrivals = 3000;
+    r.metrics.completions = 2990;
+    r.metrics.throughput_rps = 199;
+    r.metrics.latency_mean_s = 0.05;
+    r.metrics.latency = {0.04, 0.08, 0.1, 0.2, 0.3};
+    r.metrics.cpu_utilization = 0.8;
+    r.metrics.memory_utilization = 0.4;
+    r.metrics.cpu_limit = 1;
+    r.metrics.memory_limit_mb = 512;
+    r.metrics.ready_replicas = static_cast<std::uint32_t>(ready);
+    r.metrics.in_service = 40;
+    r.metrics.replica_seconds = 15.0 * ready;
+    return r;
+}
+
+nlohmann::json one_function(const std::string& policy_fields) {
+    return nlohmann::json::parse(R"({"control_interval_s": 15, "functions": [{"name": "api", "namespace": "shop", "min_replicas": 0,
+        "max_replicas": 20, )" + policy_fields + "}]}");
+}
+
+}  // namespace
+
+TEST_CASE("controller: a failed arrivals query holds; it is never read as zero load (ensure, min 0)") {
+    scripted_source source;
+    fake_actuator cluster{.replicas_of = {{"api", 8}}};
+    control_loop loop(parse_config(one_function(R"("policy": "ensure", "service_time_s": 0.05)")), source, cluster);
+    // Every field present: ENSURE keeps a busy function up.
+    source.next["api"] = busy_reading(8);
+    CHECK(loop.tick(0)[0].replicas_after > 0);
+    const int before = cluster.replicas_of["api"];
+    // Only the arrivals query fails (Prometheus answered 503 with its error
+    // envelope): the counter stays at its default 0, and must not be used.
+    metrics_reading partial = busy_reading(before);
+    partial.metrics.arrivals = 0;
+    partial.missing.push_back({"arrivals", "prometheus: HTTP 503, errorType unavailable: overloaded"});
+    source.next["api"] = partial;
+    for (int t = 1; t <= 3; ++t) {
+        const auto r = loop.tick(15.0 * t)[0];
+        CHECK(r.result.source == decision_source::hold);
+        CHECK(r.replicas_after == before);
+        CHECK_FALSE(r.applied);
+        CHECK(r.error.find("arrivals") != std::string::npos);
+        CHECK(r.error.find("HTTP 503") != std::string::npos);
+        const nlohmann::json line = r.to_json();
+        REQUIRE(line.contains("missing"));
+        CHECK(line["missing"][0]["field"] == "arrivals");
+        CHECK(line["missing"][0]["reason"].get<std::string>().find("503") != std::string::npos);
+    }
+    CHECK(cluster.replicas_of["api"] == before);
+    CHECK(loop.stats().read_errors == 3);
+    const std::string text = prometheus_text(loop.stats());
+    CHECK(text.find(R"(rlscale_controller_missing_metrics_total{function="api",field="arrivals"} 3)") != std::string::npos);
+}
+
+TEST_CASE("controller: KPA holds when the completions query fails") {
+    scripted_source source;
+    fake_actuator cluster{.replicas_of = {{"api", 6}}};
+    control_loop loop(parse_config(one_function(R"("policy": "kpa", "container_concurrency": 10)")), source, cluster);
+    metrics_reading partial = busy_reading(6);
+    partial.metrics.completions = 0;
+    partial.metrics.in_service = 0;
+    partial.missing.push_back({"completions", "empty result (no series matched)"});
+    partial.missing.push_back({"in_service", "empty result (no series matched)"});
+    source.next["api"] = partial;
+    const auto r = loop.tick(0)[0];
+    CHECK(r.result.source == decision_source::hold);
+    CHECK(r.replicas_after == 6);
+    CHECK(cluster.sets == 0);
+}
+
+TEST_CASE("controller: latency with nothing completed is not an error (an idle function still scales)") {
+    scripted_source source;
+    fake_actuator cluster{.replicas_of = {{"api", 4}}};
+    control_loop loop(parse_config(one_function(R"("policy": "static", "static_replicas": 2)")), source, cluster);
+    metrics_reading idle = busy_reading(4);
+    idle.metrics.arrivals = idle.metrics.completions = 0;
+    idle.metrics.throughput_rps = 0;
+    idle.metrics.cpu_utilization = 0.05;
+    idle.metrics.latency_mean_s = std::nan("");
+    idle.metrics.latency = {};
+    idle.missing.push_back({"latency_mean_s", "NaN (no data)"});
+    idle.missing.push_back({"latency.p90", "NaN (no data)"});
+    source.next["api"] = idle;
+    const auto r = loop.tick(0)[0];
+    CHECK(r.error.empty());
+    CHECK(r.result.source == decision_source::policy);
+    CHECK(r.replicas_after == 2);
+    CHECK(cluster.replicas_of["api"] == 2);
+}
+
+TEST_CASE("controller: invalid metrics never actuate, even when the count is outside [min, max]") {
+    // Scaled to 50 by hand, max 20: with a NaN CPU reading the controller must
+    // not jump to 20 on no data, for a baseline and for a learned policy alike.
+    scripted_source source;
+    fake_actuator cluster{.replicas_of = {{"api", 50}}};
+    control_loop loop(parse_config(one_function(R"("policy": "hpa")")), source, cluster);
+    metrics_reading bad = busy_reading(50);
+    bad.metrics.cpu_utilization = std::nan("");
+    bad.missing.push_back({"cpu_utilization", "NaN (no data)"});
+    source.next["api"] = bad;
+    const auto r = loop.tick(0)[0];
+    CHECK(r.replicas_after == 50);
+    CHECK_FALSE(r.applied);
+    CHECK(cluster.sets == 0);
+    // Usable metrics bring it inside the bounds.
+    source.next["api"] = busy_reading(50);
+    CHECK(loop.tick(15)[0].replicas_after <= 20);
+}
+
+TEST_CASE("controller: a non-UTF-8 error text is logged as valid JSON; no exception escapes a tick") {
+    struct hostile_actuator {
+        int mode = 0;
+        int replicas(const function_spec&) {
+            if (mode == 1) throw 42;  // not even a std::exception
+            return 4;
+        }
+        void set_replicas(const function_spec&, int) {
+            // A proxy's Latin-1 page, cut in the middle of a UTF-8 sequence.
+            throw std::runtime_error(std::string("kubernetes: HTTP 502: <h1>Passerelle d\xe9" "faillante</h1>\xc3"));
+        }
+    };
+    scripted_source source;
+    source.next["api"] = busy_reading(4);
+    source.next["api"].metrics.cpu_utilization = 1.0;
+    hostile_actuator cluster;
+    control_loop loop(parse_config(one_function(R"("policy": "hpa", "cpu_target_percent": 50)")), source, cluster);
+    const auto r = loop.tick(0)[0];
+    REQUIRE_FALSE(r.error.empty());
+    std::string line;
+    CHECK_NOTHROW(line = r.to_json().dump());
+    CHECK(line.find("Passerelle d") != std::string::npos);
+    CHECK(nlohmann::json::parse(line).at("error").get<std::string>().find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD
+    cluster.mode = 1;
+    std::vector<decision_record> records;
+    CHECK_NOTHROW(records = loop.tick(15));
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].error.find("unknown exception") != std::string::npos);
+    CHECK_NOTHROW((void)records[0].to_json().dump());
+}
+
+TEST_CASE("controller: each record is handed out as soon as it is final; a stop request ends the tick between functions") {
+    scripted_source source;
+    source.next["checkout"] = busy_reading(4);
+    source.next["search"] = busy_reading(3);
+    fake_actuator cluster{.replicas_of = {{"checkout", 4}, {"search", 3}}};
+    control_loop loop(parse_config(two_functions()), source, cluster);
+    std::atomic<bool> stop{false};
+    std::vector<std::string> seen;
+    const auto records = loop.tick(0, [&](const decision_record& r) {
+        seen.push_back(r.function + (r.applied ? ":applied" : ":unchanged") + ":" + std::to_string(cluster.replicas_of[r.function]));
+        stop.store(true);  // SIGTERM arrives while the first function is being logged
+    }, &stop);
+    REQUIRE(seen.size() == 1);  // the second function was not started
+    CHECK(seen[0].starts_with("checkout:"));
+    REQUIRE(records.size() == 2);
+    CHECK(records[1].error.find("stopping") != std::string::npos);
+    CHECK(records[1].replicas_before == -1);
+}
+
+TEST_CASE("controller: after a stall the next tick is one interval away, not a burst of catch-up ticks") {
+    using namespace std::chrono;
+    const auto t0 = steady_clock::time_point{} + hours(1);
+    const auto interval = seconds(15);
+    // On time: the next deadline is one interval after the last.
+    CHECK(next_tick_deadline(t0, t0 + seconds(2), interval) == t0 + interval);
+    // A 10-minute stall: one tick now-ish, then the cadence resumes from now.
+    std::uint64_t skipped = 0;
+    const auto after_stall = t0 + minutes(10);
+    const auto next = next_tick_deadline(t0, after_stall, interval, &skipped);
+    CHECK(next == after_stall + interval);
+    CHECK(skipped == 39);  // 40 intervals passed, one tick ran
+    // Simulate the loop: ticks within 10 minutes after the stall are 40, not 80.
+    int ticks = 0;
+    auto deadline = t0;
+    for (auto now = after_stall; now < after_stall + minutes(10); now += milliseconds(50)) {
+        if (now >= deadline) {
+            ++ticks;
+            deadline = next_tick_deadline(deadline, now, interval);
+        }
+    }
+    CHECK(ticks == 40);
+}
+
+TEST_CASE("controller config: the PromQL window is its own setting, and --check warns about a short one") {
+    nlohmann::json j = two_functions();
+    config c = parse_config(j);
+    CHECK(c.metrics_window_s == 60);  // not the 15 s control interval
+    CHECK(config_warnings(c).empty());
+    j["prometheus"] = {{"window_s", 30}, {"scrape_interval_s", 15}};
+    c = parse_config(j);
+    CHECK(c.metrics_window_s == 30);
+    const auto w = config_warnings(c);
+    REQUIRE(w.size() == 1);
+    CHECK(w[0].find("prometheus.window_s") != std::string::npos);
+    CHECK(w[0].find("60") != std::string::npos);  // four scrape intervals
+    j["prometheus"] = {{"window_s", 0}};
+    CHECK_THROWS_WITH_AS(parse_config(j), doctest::Contains("prometheus.window_s"), config_error);
+}
+
+TEST_CASE("controller config: the prometheus and kubernetes sections are checked like the rest") {
+    const auto fails = [](const nlohmann::json& j, const char* field, const char* text) {
+        try {
+            (void)parse_config(j);
+            FAIL("accepted: " << j.dump());
+        } catch (const config_error& e) {
+            CHECK_MESSAGE(std::string(e.what()).find(field) != std::string::npos, e.what());
+            CHECK_MESSAGE(std::string(e.what()).find(text) != std::string::npos, e.what());
+        }
+    };
+    nlohmann::json j = two_functions();
+    j["prometheus"] = {{"bearer_tokn", "x"}};
+    fails(j, "prometheus.bearer_tokn", "not a known field");
+    j["prometheus"] = {{"timeout_ms", "5000"}};
+    fails(j, "prometheus.timeout_ms", "must be an integer");
+    j["prometheus"] = {{"bearer_token", "abc\r\nX-Evil: 1"}};
+    fails(j, "prometheus.bearer_token", "line break");
+    j = two_functions();
+    j["kubernetes"] = {{"in_cluster", false}, {"sever", "https://k8s:6443"}};
+    fails(j, "kubernetes.sever", "not a known field");
+    j["kubernetes"] = {{"max_attempts", true}};
+    fails(j, "kubernetes.max_attempts", "must be an integer");
+    j = two_functions();
+    j["metrics_address"] = "127.0.0.1:";
+    fails(j, "metrics_address", "host:port");
+    j["metrics_address"] = "127.0.0.1:99999";
+    fails(j, "metrics_address", "99999");
+    j["metrics_address"] = "localhost";
+    fails(j, "metrics_address", "host:port");
+    j["metrics_address"] = "0.0.0.0:9464";
+    CHECK(parse_config(j).metrics_address == "0.0.0.0:9464");
+    // A token over plain HTTP is allowed but warned about.
+    j = two_functions();
+    j["prometheus"] = {{"url", "http://prometheus:9090"}, {"bearer_token", "secret"}};
+    const auto w = config_warnings(parse_config(j));
+    REQUIRE(w.size() == 1);
+    CHECK(w[0].find("plain http") != std::string::npos);
 }

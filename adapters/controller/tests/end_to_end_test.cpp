@@ -96,7 +96,7 @@ private:
 controller::config config_for(const std::string& prometheus_url, const std::string& api_url, int replicas) {
     return controller::parse_config(json{
         {"control_interval_s", 15},
-        {"prometheus", {{"url", prometheus_url}, {"timeout_ms", 10000}}},
+        {"prometheus", {{"url", prometheus_url}, {"timeout_ms", 10000}, {"window_s", 15}}},
         {"kubernetes", {{"in_cluster", false}, {"server", api_url}, {"token", "t"}}},
         {"functions",
          {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 10},
@@ -168,4 +168,38 @@ TEST_CASE("controller end to end: real Prometheus, loopback API server, outage a
     CHECK(cluster.puts() == puts_after_scale + 1);
     CHECK(loop2.stats().actuation_errors == 1);
     CHECK(cluster.replicas() == scaled);
+}
+
+TEST_CASE("controller end to end: an arrivals query that matches nothing holds; it is never read as zero load (ensure, min 0)") {
+    fake_cluster cluster;
+    prometheus::test::exporter exp;
+    prometheus::test::prometheus_process prom(exp.port());
+    prom.wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
+    prom.wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[20s]))", 17, 60s);
+    // ENSURE sizes the function from its arrivals; the override names a
+    // metric nobody exports, so the arrivals query returns no series.
+    const controller::config cfg = controller::parse_config(json{
+        {"control_interval_s", 15},
+        {"prometheus", {{"url", prom.url()}, {"timeout_ms", 10000}, {"window_s", 15}}},
+        {"kubernetes", {{"in_cluster", false}, {"server", cluster.url()}, {"token", "t"}}},
+        {"functions",
+         {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 0}, {"max_replicas", 10},
+           {"policy", "ensure"}, {"service_time_s", 0.05}, {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}},
+           {"promql", {{"arrivals", "sum(increase(no_such_requests_total{namespace=\"{namespace}\"}[{window}]))"}}}}}},
+    });
+    controller::prometheus_metrics source(cfg);
+    controller::kubernetes_scaler scaler(cfg.kubernetes);
+    controller::control_loop loop(cfg, source, scaler);
+    for (int t = 0; t < 3; ++t) {
+        const auto records = loop.tick(3000 + 15.0 * t);
+        REQUIRE(records.size() == 1);
+        MESSAGE(records[0].to_json().dump());
+        CHECK(records[0].replicas_before == 3);
+        CHECK(records[0].replicas_after == 3);
+        CHECK_FALSE(records[0].applied);
+        CHECK(records[0].to_json().dump().find("arrivals") != std::string::npos);
+    }
+    CHECK(cluster.replicas() == 3);  // not stepped down towards 0
+    CHECK(cluster.puts() == 0);
+    CHECK(loop.stats().read_errors == 3);
 }

@@ -30,7 +30,8 @@ public:
         cc.read_timeout = std::chrono::milliseconds(p.value("timeout_ms", 5000));
         for (const function_spec& f : c.functions) {
             prometheus::metrics_source_config mc;
-            mc.window = std::chrono::seconds(static_cast<long>(c.control_interval_s));
+            mc.window = std::chrono::seconds(static_cast<long>(c.metrics_window_s));
+            mc.fetch_deadline = std::chrono::milliseconds(p.value("fetch_deadline_ms", 10000));
             mc.request_counter = p.value("request_counter", mc.request_counter);
             mc.duration_histogram = p.value("duration_histogram", mc.duration_histogram);
             for (const auto& [field, promql] : f.promql) prometheus::metrics_source::set_query(mc.queries, field, promql);
@@ -39,11 +40,12 @@ public:
     }
 
     metrics_reading read(const function_spec& f, double /*now_s*/) {
+        const prometheus::workload_kind kind =
+            f.kind == "StatefulSet" ? prometheus::workload_kind::statefulset : prometheus::workload_kind::deployment;
         const prometheus::metrics_sample sample =
-            sources_.at(f.name)->fetch({.function = f.name, .namespace_ = f.namespace_name, .deployment = f.workload,
-                                        .pod_regex = f.workload + "-.*"});
+            sources_.at(f.name)->fetch({.function = f.name, .namespace_ = f.namespace_name, .deployment = f.workload, .kind = kind});
         metrics_reading r{.metrics = sample.metrics};
-        for (const auto& m : sample.status.missing) r.missing.emplace_back(m.field);
+        for (const auto& m : sample.status.missing) r.missing.push_back({std::string(m.field), m.reason});
         return r;
     }
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -46,10 +47,17 @@ struct config {
     double control_interval_s = 15;  ///< seconds between ticks
     bool dry_run = false;            ///< decide and log, never change the cluster
     std::string decision_log = "-";  ///< path of the JSON-lines decision log; "-" = standard output
-    std::string metrics_address = "127.0.0.1:9464";  ///< the controller's own /metrics endpoint ("" = off)
+    std::string metrics_address = "127.0.0.1:9464";  ///< the controller's own /metrics endpoint, host:port ("" = off)
     guard_config guard;              ///< per-tick step limits applied to every decision
-    nlohmann::json prometheus = nlohmann::json::object();  ///< the Prometheus adapter's settings, passed through
-    nlohmann::json kubernetes = nlohmann::json::object();  ///< the Kubernetes adapter's settings, passed through
+    /// {window} of the PromQL templates (`prometheus.window_s`), seconds. Its
+    /// own setting, not the control interval: a rate over a window shorter
+    /// than about four scrape intervals comes back empty.
+    double metrics_window_s = 60;
+    /// `prometheus.scrape_interval_s` when given (0: unknown); only used to
+    /// warn about a short window.
+    double scrape_interval_s = 0;
+    nlohmann::json prometheus = nlohmann::json::object();  ///< the Prometheus adapter's settings (checked, then passed on)
+    nlohmann::json kubernetes = nlohmann::json::object();  ///< the Kubernetes adapter's settings (checked, then passed on)
     std::vector<function_spec> functions;
 };
 
@@ -119,6 +127,51 @@ inline const nlohmann::json& object(const nlohmann::json& o, const std::string& 
     const auto& v = o.at(key);
     if (!v.is_object()) bad(join(path, key), "must be an object", v);
     return v;
+}
+
+/// Checks the `prometheus` section: known keys, each of its type and range.
+inline void check_prometheus(const nlohmann::json& p, config& c) {
+    only_keys(p, "prometheus", {"url", "bearer_token", "verify_tls", "ca_cert_file", "timeout_ms", "fetch_deadline_ms", "request_counter",
+                                "duration_histogram", "window_s", "scrape_interval_s"});
+    const std::string url = text(p, "prometheus", "url", "http://127.0.0.1:9090");
+    if (!url.starts_with("http://") && !url.starts_with("https://")) bad("prometheus.url", "must start with http:// or https://", p.at("url"));
+    const std::string token = text(p, "prometheus", "bearer_token", "");
+    if (token.find_first_of("\r\n") != std::string::npos) {
+        throw config_error("prometheus.bearer_token", "must not contain a line break (it is sent in an HTTP header)");
+    }
+    (void)boolean(p, "prometheus", "verify_tls", true);
+    (void)text(p, "prometheus", "ca_cert_file", "");
+    (void)integer(p, "prometheus", "timeout_ms", 5000, 1, 600000);
+    (void)integer(p, "prometheus", "fetch_deadline_ms", 10000, 1, 3600000);
+    (void)text(p, "prometheus", "request_counter", "http_requests_total");
+    (void)text(p, "prometheus", "duration_histogram", "http_request_duration_seconds");
+    c.metrics_window_s = number(p, "prometheus", "window_s", 60, 1, 86400);
+    if (c.metrics_window_s != std::floor(c.metrics_window_s)) bad("prometheus.window_s", "must be a whole number of seconds", p.at("window_s"));
+    c.scrape_interval_s = number(p, "prometheus", "scrape_interval_s", 0, 0, 86400);
+}
+
+/// Checks the `kubernetes` section: known keys, each of its type and range.
+inline void check_kubernetes(const nlohmann::json& k) {
+    only_keys(k, "kubernetes", {"in_cluster", "server", "token", "ca_file", "max_attempts"});
+    (void)boolean(k, "kubernetes", "in_cluster", true);
+    (void)text(k, "kubernetes", "server", "");
+    const std::string token = text(k, "kubernetes", "token", "");
+    if (token.find_first_of("\r\n") != std::string::npos) {
+        throw config_error("kubernetes.token", "must not contain a line break (it is sent in an HTTP header)");
+    }
+    (void)text(k, "kubernetes", "ca_file", "");
+    (void)integer(k, "kubernetes", "max_attempts", 3, 1, 100);
+}
+
+/// Checks `host:port` (port 1–65535; an IPv6 host in brackets).
+inline void check_address(const std::string& address) {
+    const auto colon = address.rfind(':');
+    const auto fail = [&](const std::string& what) { bad("metrics_address", what, nlohmann::json(address)); };
+    if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) fail("must be host:port (\"\" turns the endpoint off)");
+    const std::string port = address.substr(colon + 1);
+    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) fail("must be host:port with a numeric port");
+    const int n = std::stoi(port);
+    if (n < 1 || n > 65535) fail("must have a port in [1, 65535]");
 }
 
 inline function_spec parse_function(const nlohmann::json& j, const std::string& path) {
@@ -192,8 +245,11 @@ inline config parse_config(const nlohmann::json& j) {
     detail::only_keys(guard, "guard", {"max_step_up", "max_step_down"});
     c.guard.max_step_up = detail::integer(guard, "guard", "max_step_up", 4, 0, 100000);
     c.guard.max_step_down = detail::integer(guard, "guard", "max_step_down", 2, 0, 100000);
+    if (!c.metrics_address.empty()) detail::check_address(c.metrics_address);
     c.prometheus = detail::object(j, "", "prometheus");
+    detail::check_prometheus(c.prometheus, c);
     c.kubernetes = detail::object(j, "", "kubernetes");
+    detail::check_kubernetes(c.kubernetes);
     if (!j.contains("functions")) throw config_error("functions", "is required (a non-empty array)");
     const auto& fs = j.at("functions");
     if (!fs.is_array() || fs.empty()) detail::bad("functions", "must be a non-empty array", fs);
@@ -205,6 +261,26 @@ inline config parse_config(const nlohmann::json& j) {
         c.functions.push_back(std::move(f));
     }
     return c;
+}
+
+/// What a valid configuration may still get wrong, for `--check` and the
+/// start-up log: a PromQL window shorter than four scrape intervals (rates
+/// come back empty and every tick holds), a bearer token sent over plain HTTP.
+[[nodiscard]] inline std::vector<std::string> config_warnings(const config& c) {
+    std::vector<std::string> out;
+    if (c.scrape_interval_s > 0 && c.metrics_window_s < 4 * c.scrape_interval_s) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf,
+                      "prometheus.window_s %g is below four scrape intervals (%g s): rate() over it may come back empty, and "
+                      "every tick would hold",
+                      c.metrics_window_s, 4 * c.scrape_interval_s);
+        out.emplace_back(buf);
+    }
+    const std::string url = c.prometheus.value("url", std::string("http://127.0.0.1:9090"));
+    if (url.starts_with("http://") && !c.prometheus.value("bearer_token", std::string()).empty()) {
+        out.emplace_back("prometheus.bearer_token is sent over plain http (" + url + "); use https:// or a trusted network");
+    }
+    return out;
 }
 
 /// Reads and parses a configuration file. Throws config_error for a file

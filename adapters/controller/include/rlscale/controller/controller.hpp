@@ -5,13 +5,18 @@
 /// decide through its guarded policy (the HPA as fallback for learned
 /// policies), apply the decision unless in dry-run, and write one JSON line
 /// to the decision log. Reading or actuating failures never become scaling
-/// commands: missing metrics make the guard hold, a failed read of the
-/// current count skips the function for that tick, and a failed change is
-/// logged and counted (the actuator bounds its own retries).
+/// commands: a reading with a missing or invalid field that a policy reads
+/// keeps the current count (no actuation at all, even outside [min, max]), a
+/// failed read of the current count skips the function for that tick, and a
+/// failed change is logged and counted (the actuator bounds its own
+/// retries). No exception leaves a tick, and every text that reaches the
+/// decision log is made valid UTF-8 first.
 
 #include <rlscale/controller/config.hpp>
 #include <rlscale/core/function_metrics.hpp>
+#include <rlscale/core/control.hpp>
 #include <rlscale/core/scaling.hpp>
+#include <rlscale/core/text.hpp>
 #include <rlscale/policy/any_policy.hpp>
 #include <rlscale/policy/guarded.hpp>
 #include <rlscale/policy/joint_policy.hpp>
@@ -20,9 +25,13 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
-#include <map>
 #include <concepts>
+#include <functional>
+#include <map>
+#include <string_view>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -33,13 +42,44 @@
 
 namespace rlscale::controller {
 
+/// A configured metric without a value in one reading, and why.
+struct missing_metric {
+    std::string field;   ///< e.g. "arrivals", "latency.p90"
+    std::string reason;  ///< e.g. "prometheus: HTTP 503, errorType unavailable: ...", "empty result"
+};
+
 /// One read of a function's metrics: what was measured, and the fields that
-/// had no data (left NaN, so the guard holds).
+/// had no data. A missing floating-point field is NaN; a missing counter
+/// (arrivals, completions, replicas, ...) cannot be, so it is only known to
+/// be missing from this list, and the controller never uses such a reading.
 struct metrics_reading {
     function_metrics metrics;
-    std::vector<std::string> missing;  ///< names of fields without data
-    std::string error;                 ///< non-empty when the read failed outright
+    std::vector<missing_metric> missing;  ///< configured fields without data
+    std::string error;                    ///< non-empty when the read failed outright
 };
+
+/// Whether a missing `field` leaves nothing a policy could be misled by:
+/// latencies when nothing completed in the window (no request, no latency).
+/// Every other missing field makes the reading unusable.
+[[nodiscard]] inline bool harmless_missing(std::string_view field, const function_metrics& m) noexcept {
+    return m.completions == 0 && (field == "latency_mean_s" || field.starts_with("latency."));
+}
+
+/// Why `r` cannot be decided on, or empty when it can: the read failed, a
+/// field other than a harmless latency is missing (named, with its reason),
+/// or the values fail check_metrics.
+[[nodiscard]] inline std::string unusable_reason(const metrics_reading& r) {
+    if (!r.error.empty()) return "reading metrics failed: " + r.error;
+    std::string out;
+    for (const missing_metric& m : r.missing) {
+        if (harmless_missing(m.field, r.metrics)) continue;
+        out += (out.empty() ? "metrics missing: " : "; ") + m.field + " (" + m.reason + ")";
+    }
+    if (!out.empty()) return out;
+    if (const encode_status st = check_metrics(r.metrics); !st) return "metrics invalid: " + std::string(st.field) + " is not a usable value";
+    return {};
+}
+
 
 /// Where metrics come from (the Prometheus adapter, or a test's fake).
 template <typename S>
@@ -91,24 +131,29 @@ struct decision_record {
     bool applied = false;      ///< the change was made (false in dry run, on no change, or on error)
     std::string error;         ///< a read or actuation failure, if any
     function_metrics inputs;
-    std::vector<std::string> missing;
+    std::vector<missing_metric> missing;
 
     /// The decision-log line: timestamp, replicas before and after, the inputs,
-    /// the action, which policy decided and why.
+    /// the action, which policy decided and why. Every text is made valid
+    /// UTF-8 (an error may quote a server's answer), so the line always dumps.
     [[nodiscard]] nlohmann::json to_json() const {
         nlohmann::json j = {
             {"time_s", time_s},
-            {"function", function},
+            {"function", valid_utf8(function)},
             {"replicas_before", replicas_before},
             {"replicas_after", replicas_after},
             {"action", replicas_before >= 0 && replicas_after >= 0 ? replicas_after - replicas_before : 0},
             {"source", std::string(to_string(result.source))},
-            {"reason", std::string(result.reason)},
+            {"reason", valid_utf8(result.reason)},
             {"applied", applied},
             {"inputs", metrics_json(inputs)},
         };
-        if (!missing.empty()) j["missing"] = missing;
-        if (!error.empty()) j["error"] = error;
+        if (!missing.empty()) {
+            nlohmann::json list = nlohmann::json::array();
+            for (const missing_metric& m : missing) list.push_back({{"field", valid_utf8(m.field)}, {"reason", valid_utf8(m.reason, 512)}});
+            j["missing"] = std::move(list);
+        }
+        if (!error.empty()) j["error"] = valid_utf8(error, 2048);
         return j;
     }
 };
@@ -116,16 +161,33 @@ struct decision_record {
 /// Counters for the controller's own /metrics endpoint.
 struct counters {
     std::uint64_t ticks = 0;
+    std::uint64_t ticks_skipped = 0;  ///< ticks not run because an earlier one (or the process) stalled past them
     std::uint64_t decisions = 0;
     std::uint64_t fallbacks = 0;  ///< decisions made by a fallback
     std::uint64_t holds = 0;      ///< decisions that kept the current count for lack of usable input
     std::uint64_t changes = 0;    ///< replica changes applied
-    std::uint64_t read_errors = 0;
+    std::uint64_t read_errors = 0;  ///< ticks of a function whose replica count or metrics could not be used
     std::uint64_t actuation_errors = 0;
     std::uint64_t reloads = 0;          ///< successful policy reloads
     std::uint64_t reload_errors = 0;    ///< reloads refused (the policies in use kept serving)
     double last_tick_seconds = 0;  ///< wall-clock duration of the last tick
+    /// Readings in which a field was missing, by (function, field).
+    std::map<std::pair<std::string, std::string>, std::uint64_t> missing_metrics;
 };
+
+/// The deadline of the tick after the one due at `due`, when that tick has
+/// ended at `now`: one interval after `due`, or, when that has passed too (a
+/// tick or the whole process stalled), one interval after `now`. The loop
+/// never runs missed ticks back to back, which would let the per-tick step
+/// limit move the replicas by many steps in a moment; `skipped`, if given,
+/// is increased by the number of ticks left out.
+template <typename TimePoint, typename Duration>
+[[nodiscard]] TimePoint next_tick_deadline(TimePoint due, TimePoint now, Duration interval, std::uint64_t* skipped = nullptr) {
+    const TimePoint next = due + interval;
+    if (next > now) return next;
+    if (skipped != nullptr) *skipped += static_cast<std::uint64_t>((now - due) / interval) - 1;
+    return now + interval;
+}
 
 /// The baseline settings of a configured function (the registry's
 /// defaults for what it leaves out).
@@ -208,15 +270,39 @@ public:
     [[nodiscard]] const config& settings() const noexcept { return config_; }
     [[nodiscard]] const counters& stats() const noexcept { return stats_; }
 
+    /// Called with each function's record as soon as it is final (after its
+    /// change was made or refused), so a log line is written before the next
+    /// function is read.
+    using record_sink = std::function<void(const decision_record&)>;
+
     /// One tick at controller time `now_s`: a record per function, in
     /// configuration order. Each group's functions are read, then decided
-    /// together, then actuated.
-    std::vector<decision_record> tick(double now_s) {
+    /// together, then actuated, and handed to `on_record`. When `stop` is set
+    /// (checked before each group), the remaining functions are not read;
+    /// their records say so (and are not handed out). Never throws.
+    std::vector<decision_record> tick(double now_s, const record_sink& on_record = {}, const std::atomic<bool>* stop = nullptr) {
         std::vector<decision_record> out(config_.functions.size());
         ++stats_.ticks;
-        for (policy_group& g : groups_) decide_group(g, now_s, out);
+        for (policy_group& g : groups_) {
+            if (stop != nullptr && stop->load()) {
+                for (const std::size_t i : g.members) {
+                    out[i].time_s = now_s;
+                    out[i].function = config_.functions[i].name;
+                    out[i].error = "not run: the controller is stopping";
+                    out[i].result = {.replicas = -1, .source = decision_source::hold, .reason = "controller: stopping"};
+                }
+                continue;
+            }
+            decide_group(g, now_s, out);
+            if (on_record) {
+                for (const std::size_t i : g.members) emit(on_record, out[i]);
+            }
+        }
         return out;
     }
+
+    /// Counts ticks left out after a stall (see next_tick_deadline).
+    void count_skipped_ticks(std::uint64_t n) noexcept { stats_.ticks_skipped += n; }
 
     /// Records the wall-clock duration of the last tick (for /metrics).
     void set_last_tick_seconds(double s) noexcept { stats_.last_tick_seconds = s; }
@@ -236,53 +322,88 @@ public:
     }
 
 private:
-    void decide_group(policy_group& g, double now_s, std::vector<decision_record>& out) {
-        const std::size_t n = g.members.size();
-        std::vector<function_metrics> metrics(n);
-        std::vector<scaling_state> states(n);
-        std::vector<decision> decisions(n);
-        std::vector<bool> known(n, false);
-        for (std::size_t k = 0; k < n; ++k) {
-            const function_spec& f = config_.functions[g.members[k]];
-            decision_record& r = out[g.members[k]];
-            r.time_s = now_s;
-            r.function = f.name;
-            try {
-                r.replicas_before = actuator_.replicas(f);
-                known[k] = true;
-            } catch (const std::exception& e) {
-                ++stats_.read_errors;
-                r.error = std::string("reading the replica count failed: ") + e.what();
-                r.result = {.replicas = -1, .source = decision_source::hold, .reason = "controller: current replicas unknown"};
-            }
-            metrics_reading reading;
-            if (known[k]) {
-                try {
-                    reading = source_.read(f, now_s);
-                } catch (const std::exception& e) {
-                    reading.error = e.what();
-                }
-            } else {
-                reading.error = "not read: the current replica count is unknown";
-            }
-            if (!reading.error.empty()) {
-                if (known[k]) {
-                    ++stats_.read_errors;
-                    r.error = "reading metrics failed: " + reading.error;
-                }
-                reading.metrics = function_metrics{};
-                reading.metrics.cpu_utilization = std::nan("");  // no data: the guard holds
-            }
-            r.inputs = reading.metrics;
-            r.missing = reading.missing;
-            metrics[k] = reading.metrics;
-            states[k] = {.replicas = known[k] ? r.replicas_before : f.min_replicas, .min_replicas = f.min_replicas,
-                         .max_replicas = f.max_replicas, .time_s = now_s, .slo = f.slo};
+    /// The text of the exception being handled, whatever its type.
+    static std::string current_exception_text() {
+        try {
+            throw;
+        } catch (const std::exception& e) {
+            return e.what();
+        } catch (...) {
+            return "unknown exception";
         }
-        g.policy.decide(std::span<const function_metrics>(metrics), std::span<const scaling_state>(states), std::span<decision>(decisions));
-        for (std::size_t k = 0; k < n; ++k) {
-            if (!known[k]) continue;  // no decision without the current count
-            actuate(config_.functions[g.members[k]], decisions[k], out[g.members[k]]);
+    }
+
+    static void emit(const record_sink& on_record, const decision_record& r) noexcept {
+        try {
+            on_record(r);
+        } catch (...) {
+            // The sink's own failure (a full disk) must not stop the loop.
+        }
+    }
+
+    void decide_group(policy_group& g, double now_s, std::vector<decision_record>& out) noexcept {
+        const std::size_t n = g.members.size();
+        try {
+            std::vector<function_metrics> metrics(n);
+            std::vector<scaling_state> states(n);
+            std::vector<decision> decisions(n);
+            std::vector<bool> known(n, false);
+            std::vector<bool> usable(n, false);
+            for (std::size_t k = 0; k < n; ++k) {
+                const function_spec& f = config_.functions[g.members[k]];
+                decision_record& r = out[g.members[k]];
+                r.time_s = now_s;
+                r.function = f.name;
+                try {
+                    r.replicas_before = actuator_.replicas(f);
+                    known[k] = true;
+                } catch (...) {
+                    ++stats_.read_errors;
+                    r.error = "reading the replica count failed: " + current_exception_text();
+                    r.result = {.replicas = -1, .source = decision_source::hold, .reason = "controller: current replicas unknown"};
+                }
+                metrics_reading reading;
+                if (known[k]) {
+                    try {
+                        reading = source_.read(f, now_s);
+                    } catch (...) {
+                        reading.error = current_exception_text();
+                    }
+                }
+                for (const missing_metric& m : reading.missing) ++stats_.missing_metrics[{f.name, m.field}];
+                r.missing = reading.missing;
+                if (known[k]) {
+                    const std::string why = unusable_reason(reading);
+                    usable[k] = why.empty();
+                    if (!usable[k]) {
+                        ++stats_.read_errors;
+                        r.error = why;
+                    }
+                }
+                if (!usable[k]) {
+                    // The policy still sees the tick (its clocks move on) but no data.
+                    reading.metrics.cpu_utilization = std::nan("");
+                }
+                r.inputs = reading.metrics;
+                metrics[k] = reading.metrics;
+                states[k] = {.replicas = known[k] ? r.replicas_before : f.min_replicas, .min_replicas = f.min_replicas,
+                             .max_replicas = f.max_replicas, .time_s = now_s, .slo = f.slo};
+            }
+            g.policy.decide(std::span<const function_metrics>(metrics), std::span<const scaling_state>(states),
+                            std::span<decision>(decisions));
+            for (std::size_t k = 0; k < n; ++k) {
+                if (!known[k]) continue;  // no decision without the current count
+                // No data, no actuation: the count stays, even outside [min, max].
+                const decision d = usable[k] ? decisions[k] : keep(states[k], "controller: metrics unusable, no change");
+                actuate(config_.functions[g.members[k]], d, out[g.members[k]]);
+            }
+        } catch (...) {
+            // Allocation failure or a policy that broke its contract: nothing
+            // more is done for this group this tick.
+            const std::string what = current_exception_text();
+            for (const std::size_t i : g.members) {
+                if (out[i].error.empty()) out[i].error = "tick failed: " + what;
+            }
         }
     }
 
@@ -297,9 +418,9 @@ private:
             actuator_.set_replicas(f, r.replicas_after);
             r.applied = true;
             ++stats_.changes;
-        } catch (const std::exception& e) {
+        } catch (...) {
             ++stats_.actuation_errors;
-            r.error = std::string("changing replicas failed: ") + e.what();
+            r.error = "changing replicas failed: " + current_exception_text();
         }
     }
 
@@ -320,6 +441,8 @@ private:
         out += buf;
     };
     metric("rlscale_controller_ticks_total", "counter", "Control ticks run.", static_cast<double>(c.ticks));
+    metric("rlscale_controller_ticks_skipped_total", "counter", "Ticks left out after a stall (never run back to back).",
+           static_cast<double>(c.ticks_skipped));
     metric("rlscale_controller_decisions_total", "counter", "Decisions made, all functions.", static_cast<double>(c.decisions));
     metric("rlscale_controller_fallbacks_total", "counter", "Decisions made by a fallback policy.", static_cast<double>(c.fallbacks));
     metric("rlscale_controller_holds_total", "counter", "Decisions that kept the current replicas for lack of usable input.",
@@ -332,6 +455,24 @@ private:
     metric("rlscale_controller_reload_errors_total", "counter", "Policy reloads refused; the policies in use kept serving.",
            static_cast<double>(c.reload_errors));
     metric("rlscale_controller_tick_seconds", "gauge", "Wall-clock duration of the last tick.", c.last_tick_seconds);
+    out += "# HELP rlscale_controller_missing_metrics_total Readings without a value for a configured metric (the decision log says why).\n"
+           "# TYPE rlscale_controller_missing_metrics_total counter\n";
+    const auto label = [](std::string_view v) {
+        std::string e;
+        for (const char ch : valid_utf8(v, 256)) {
+            if (ch == '\\' || ch == '"') e += '\\';
+            if (ch == '\n') {
+                e += "\\n";
+                continue;
+            }
+            e += ch;
+        }
+        return e;
+    };
+    for (const auto& [key, n] : c.missing_metrics) {
+        out += "rlscale_controller_missing_metrics_total{function=\"" + label(key.first) + "\",field=\"" + label(key.second) + "\"} " +
+               std::to_string(n) + "\n";
+    }
     return out;
 }
 
