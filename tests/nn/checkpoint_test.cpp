@@ -7,6 +7,7 @@
 #include <fstream>
 #include <limits>
 #include <string>
+#include <thread>
 
 using namespace rlscale::nn;
 using json = nlohmann::json;
@@ -241,4 +242,63 @@ TEST_CASE("saving a network with a non-finite parameter is refused and leaves an
     reloaded.parameters().setOnes();
     load_checkpoint(path, reloaded);
     CHECK(reloaded.parameters().isZero());
+}
+
+TEST_CASE("a checkpoint declaring a huge layer is refused before anything is allocated") {
+    // 250 bytes declaring a 2,000,000,000-wide layer: checked against the
+    // arrays it actually holds, not allocated (under a memory limit this was
+    // std::bad_alloc; with overcommit, the OOM killer).
+    const json huge = json::parse(R"({"format":"rlscale.checkpoint","version":1,"network":{"scalar":"float32","layers":[
+        {"in":2000000000,"out":2000000000,"activation":"relu","weight":[[1]],"bias":[0]}]}})");
+    CHECK_THROWS_WITH_AS((void)network_from_checkpoint<float>(huge), doctest::Contains("network.layers[0].weight"), checkpoint_error);
+    // in × out beyond any index type: refused by name, no overflow.
+    json overflow = huge;
+    overflow["network"]["layers"][0]["in"] = std::numeric_limits<std::int64_t>::max();
+    overflow["network"]["layers"][0]["out"] = std::numeric_limits<std::int64_t>::max();
+    CHECK_THROWS_AS((void)network_from_checkpoint<float>(overflow), checkpoint_error);
+    // Rows of the wrong length are found before allocation too.
+    const json ragged = json::parse(R"({"format":"rlscale.checkpoint","version":1,"network":{"scalar":"float32","layers":[
+        {"in":3,"out":2,"activation":"relu","weight":[[1,2,3],[4]],"bias":[0,0]}]}})");
+    CHECK_THROWS_WITH_AS((void)network_from_checkpoint<float>(ragged), doctest::Contains("network.layers[0].weight[1]"), checkpoint_error);
+}
+
+TEST_CASE("a checkpoint file nested 100,000 levels deep is refused by name, not by a stack overflow") {
+    const auto path = temp_file("deep.json");
+    {
+        std::ofstream out(path);
+        out << R"({"format":"rlscale.checkpoint","version":1,"network":)" << std::string(100000, '[') << std::string(100000, ']') << "}";
+    }
+    CHECK_THROWS_WITH_AS((void)read_checkpoint_file(path), doctest::Contains("nested deeper"), checkpoint_error);
+    // A deep value inside a document built in memory is named by its type, never dumped.
+    json doc = json::parse(R"({"format":"rlscale.checkpoint","version":1,"network":{"layers":[{"in":[]}]}})");
+    json* at = &doc["network"]["layers"][0]["in"];
+    for (int i = 0; i < 100000; ++i) {
+        at->push_back(json::array());
+        at = &(*at)[0];
+    }
+    CHECK_THROWS_WITH_AS((void)network_from_checkpoint<float>(doc), doctest::Contains("network.layers[0].in"), checkpoint_error);
+}
+
+TEST_CASE("checkpoint files are written through a temporary of their own and synced") {
+    mlp<float> net({3, 4, 2});
+    rng gen(5);
+    net.initialize(init_scheme::torch_default, gen);
+    const auto path = temp_file("concurrent.json");
+    std::filesystem::remove(path);
+    // Two writers at once never share a temporary: both succeed, the file is one of theirs, whole.
+    std::thread a([&] {
+        for (int i = 0; i < 50; ++i) write_checkpoint_file(path, make_checkpoint(net));
+    });
+    std::thread b([&] {
+        for (int i = 0; i < 50; ++i) write_checkpoint_file(path, make_checkpoint(net));
+    });
+    a.join();
+    b.join();
+    CHECK(network_from_checkpoint<float>(read_checkpoint_file(path)).parameters() == net.parameters());
+    // No temporary is left behind.
+    int leftovers = 0;
+    for (const auto& e : std::filesystem::directory_iterator(path.parent_path())) {
+        if (e.path().filename().string().starts_with("concurrent.json.")) ++leftovers;
+    }
+    CHECK(leftovers == 0);
 }

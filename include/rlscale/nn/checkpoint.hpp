@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/text.hpp>
 #include <rlscale/nn/adam.hpp>
 #include <rlscale/nn/mlp.hpp>
 
@@ -12,6 +13,9 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -70,6 +74,16 @@ inline std::string json_path(const std::string& parent, std::size_t index) {
     return parent + "[" + std::to_string(index) + "]";
 }
 
+/// A bounded description of `value` for an error message: a scalar as it
+/// is written (a string cut to 64 bytes of valid UTF-8), an array or object
+/// by its type and size, never dumped (it may be nested too deep to walk).
+inline std::string summary(const json& value) {
+    if (value.is_array()) return "an array of " + std::to_string(value.size());
+    if (value.is_object()) return "an object of " + std::to_string(value.size()) + " fields";
+    if (value.is_string()) return "\"" + valid_utf8(value.get_ref<const std::string&>(), 64) + "\"";
+    return value.dump();
+}
+
 inline const json& require_field(const json& object, std::string_view key, const std::string& path) {
     if (!object.is_object()) {
         throw checkpoint_error(path.empty() ? "(top level)" : path,
@@ -111,7 +125,7 @@ T require_finite(const json& value, const std::string& path) {
 
 inline std::int64_t require_integer(const json& value, std::int64_t min, const std::string& path) {
     if (!value.is_number_integer()) {
-        throw checkpoint_error(path, "expected an integer, got " + value.dump());
+        throw checkpoint_error(path, "expected an integer, got " + summary(value));
     }
     const auto x = value.get<std::int64_t>();
     if (x < min) {
@@ -132,7 +146,7 @@ inline std::vector<layer_spec> read_layer_specs(const json& network, const std::
     const std::string layers_path = json_path(path, "layers");
     const json& layers = require_field(network, "layers", path);
     if (!layers.is_array() || layers.empty()) {
-        throw checkpoint_error(layers_path, "expected a non-empty array, got " + layers.dump().substr(0, 40));
+        throw checkpoint_error(layers_path, "expected a non-empty array, got " + summary(layers));
     }
     std::vector<layer_spec> specs;
     for (std::size_t l = 0; l < layers.size(); ++l) {
@@ -154,6 +168,26 @@ inline std::vector<layer_spec> read_layer_specs(const json& network, const std::
         specs.push_back(s);
     }
     return specs;
+}
+
+/// Checks that every layer of `network` holds the arrays its declared shape
+/// says (`out` rows of `in` weights, `out` biases) before anything of that
+/// shape is allocated: the sizes a file declares are only believed once the
+/// file is seen to hold that many values (a few bytes declaring a
+/// 2,000,000,000-wide layer must not allocate). Element values are checked
+/// when they are read.
+inline void check_declared_shapes(const json& network, const std::vector<layer_spec>& specs, const std::string& path) {
+    const std::string layers_path = json_path(path, "layers");
+    const json& layers = network.at("layers");
+    for (std::size_t l = 0; l < specs.size(); ++l) {
+        const std::string lp = json_path(layers_path, l);
+        const auto out = static_cast<std::size_t>(specs[l].out);
+        const auto in = static_cast<std::size_t>(specs[l].in);
+        const std::string wp = json_path(lp, "weight");
+        const json& weight = require_array(require_field(layers[l], "weight", lp), out, wp);
+        for (std::size_t i = 0; i < out; ++i) require_array(weight[i], in, json_path(wp, i));
+        require_array(require_field(layers[l], "bias", lp), out, json_path(lp, "bias"));
+    }
 }
 
 /// Reads every weight and bias of `network` into a flat vector in the layout
@@ -327,7 +361,9 @@ template <typename T>
 [[nodiscard]] mlp<T> network_from_checkpoint(const nlohmann::json& checkpoint) {
     detail::check_header(checkpoint);
     const auto& network = detail::require_field(checkpoint, "network", "");
-    mlp<T> net(detail::read_layer_specs(network, "network"));
+    const auto specs = detail::read_layer_specs(network, "network");
+    detail::check_declared_shapes(network, specs, "network");
+    mlp<T> net(specs);
     net.parameters() = detail::read_parameters<T>(network, net.layout(), "network");
     return net;
 }
@@ -379,8 +415,12 @@ void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net, adam<T>& 
     opt.restore(step, m, v);
 }
 
+/// The deepest nesting a checkpoint file may have (a checkpoint is 5 levels deep).
+inline constexpr std::size_t max_checkpoint_depth = 32;
+
 /// Reads and parses a checkpoint file. Throws checkpoint_error when it cannot
-/// be opened or is not well-formed JSON (e.g. truncated).
+/// be opened, is not well-formed JSON (e.g. truncated), or is nested deeper
+/// than max_checkpoint_depth (refused before it is built).
 [[nodiscard]] inline nlohmann::json read_checkpoint_file(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
@@ -388,6 +428,10 @@ void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net, adam<T>& 
     }
     std::ostringstream text;
     text << in.rdbuf();
+    if (json_nesting_depth(text.view(), max_checkpoint_depth) > max_checkpoint_depth) {
+        throw checkpoint_error("", "'" + path.string() + "' is nested deeper than " + std::to_string(max_checkpoint_depth) +
+                                       " levels; a checkpoint is not");
+    }
     try {
         return nlohmann::json::parse(text.str());
     } catch (const nlohmann::json::parse_error& e) {
@@ -396,26 +440,46 @@ void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net, adam<T>& 
     }
 }
 
-/// Writes `checkpoint` to `path` atomically: to a temporary file beside it,
-/// then renamed over it, so a reader never sees a half-written file.
+/// Writes `checkpoint` to `path` atomically and durably: to a temporary file
+/// of its own beside it (so concurrent writers never share one), synced to
+/// disk, then renamed over `path`, and the directory synced, so a reader
+/// never sees a half-written file and a crash never leaves an empty one.
 inline void write_checkpoint_file(const std::filesystem::path& path, const nlohmann::json& checkpoint) {
-    const std::filesystem::path tmp = path.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) {
-            throw error("cannot write checkpoint '" + tmp.string() + "': " + std::strerror(errno));
+    const std::string text = checkpoint.dump() + '\n';
+    std::string tmp = path.string() + ".XXXXXX";
+    const int fd = ::mkstemp(tmp.data());
+    if (fd < 0) throw error("cannot write checkpoint beside '" + path.string() + "': " + std::strerror(errno));
+    const auto fail = [&](const std::string& what) {
+        const int saved = errno;
+        ::close(fd);
+        std::filesystem::remove(tmp);
+        throw error("cannot write checkpoint '" + tmp + "': " + what + ": " + std::strerror(saved));
+    };
+    for (std::size_t done = 0; done < text.size();) {
+        const ::ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            fail("write failed");
         }
-        out << checkpoint.dump() << '\n';
-        out.flush();
-        if (!out) {
-            throw error("cannot write checkpoint '" + tmp.string() + "': write failed");
-        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fchmod(fd, 0644) != 0) fail("chmod failed");
+    if (::fsync(fd) != 0) fail("fsync failed");
+    if (::close(fd) != 0) {
+        std::filesystem::remove(tmp);
+        throw error("cannot write checkpoint '" + tmp + "': close failed: " + std::strerror(errno));
     }
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
     if (ec) {
         std::filesystem::remove(tmp, ec);
         throw error("cannot move checkpoint into place at '" + path.string() + "': " + ec.message());
+    }
+    // The rename is durable once the directory is.
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {
+        (void)::fsync(dfd);
+        ::close(dfd);
     }
 }
 
