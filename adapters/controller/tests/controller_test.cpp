@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -513,4 +514,22 @@ TEST_CASE("controller config: the prometheus and kubernetes sections are checked
     const auto w = config_warnings(parse_config(j));
     REQUIRE(w.size() == 1);
     CHECK(w[0].find("plain http") != std::string::npos);
+}
+
+TEST_CASE("controller config: a file nested 100,000 levels deep is refused by name, and a deep value is summarised, not dumped") {
+    const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/deep_config.json";
+    {
+        std::ofstream out(path);
+        out << R"({"control_interval_s": )" << std::string(100000, '[') << std::string(100000, ']') << "}";
+    }
+    CHECK_THROWS_WITH_AS((void)load_config(path), doctest::Contains("nested deeper than 32"), config_error);
+    nlohmann::json j = two_functions();
+    nlohmann::json deep = nlohmann::json::array();
+    nlohmann::json* at = &deep;
+    for (int i = 0; i < 100000; ++i) {
+        at->push_back(nlohmann::json::array());
+        at = &(*at)[0];
+    }
+    j["control_interval_s"] = std::move(deep);
+    CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("control_interval_s: must be a number, got an array of 1"), config_error);
 }

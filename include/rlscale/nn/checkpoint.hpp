@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/json_summary.hpp>
 #include <rlscale/core/text.hpp>
 #include <rlscale/nn/adam.hpp>
 #include <rlscale/nn/mlp.hpp>
@@ -74,16 +75,6 @@ inline std::string json_path(const std::string& parent, std::size_t index) {
     return parent + "[" + std::to_string(index) + "]";
 }
 
-/// A bounded description of `value` for an error message: a scalar as it
-/// is written (a string cut to 64 bytes of valid UTF-8), an array or object
-/// by its type and size, never dumped (it may be nested too deep to walk).
-inline std::string summary(const json& value) {
-    if (value.is_array()) return "an array of " + std::to_string(value.size());
-    if (value.is_object()) return "an object of " + std::to_string(value.size()) + " fields";
-    if (value.is_string()) return "\"" + valid_utf8(value.get_ref<const std::string&>(), 64) + "\"";
-    return value.dump();
-}
-
 inline const json& require_field(const json& object, std::string_view key, const std::string& path) {
     if (!object.is_object()) {
         throw checkpoint_error(path.empty() ? "(top level)" : path,
@@ -125,7 +116,7 @@ T require_finite(const json& value, const std::string& path) {
 
 inline std::int64_t require_integer(const json& value, std::int64_t min, const std::string& path) {
     if (!value.is_number_integer()) {
-        throw checkpoint_error(path, "expected an integer, got " + summary(value));
+        throw checkpoint_error(path, "expected an integer, got " + json_summary(value));
     }
     const auto x = value.get<std::int64_t>();
     if (x < min) {
@@ -146,7 +137,7 @@ inline std::vector<layer_spec> read_layer_specs(const json& network, const std::
     const std::string layers_path = json_path(path, "layers");
     const json& layers = require_field(network, "layers", path);
     if (!layers.is_array() || layers.empty()) {
-        throw checkpoint_error(layers_path, "expected a non-empty array, got " + summary(layers));
+        throw checkpoint_error(layers_path, "expected a non-empty array, got " + json_summary(layers));
     }
     std::vector<layer_spec> specs;
     for (std::size_t l = 0; l < layers.size(); ++l) {

@@ -5,6 +5,8 @@
 /// Parsing validates everything and names the offending field and value.
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/json_summary.hpp>
+#include <rlscale/core/text.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/policy/guarded.hpp>
 
@@ -64,7 +66,7 @@ struct config {
 namespace detail {
 
 [[noreturn]] inline void bad(const std::string& field, const std::string& what, const nlohmann::json& value) {
-    throw config_error(field, what + ", got " + value.dump());
+    throw config_error(field, what + ", got " + json_summary(value));
 }
 
 /// Rejects keys of `object` outside `allowed` (a typo must not be silently ignored).
@@ -74,7 +76,7 @@ inline void only_keys(const nlohmann::json& object, const std::string& path, std
         if (known.count(key) == 0) {
             std::string list;
             for (const char* k : allowed) list += (list.empty() ? "" : ", ") + std::string(k);
-            throw config_error(path.empty() ? key : path + "." + key, "is not a known field (known: " + list + ")");
+            throw config_error(valid_utf8(path.empty() ? key : path + "." + key, 256), "is not a known field (known: " + list + ")");
         }
     }
 }
@@ -284,14 +286,21 @@ inline config parse_config(const nlohmann::json& j) {
 }
 
 /// Reads and parses a configuration file. Throws config_error for a file
-/// that cannot be read or is not JSON (with the parser's position), and for
-/// any invalid field.
+/// that cannot be read, is not JSON (with the parser's position), or is
+/// nested deeper than 32 levels (refused before it is built), and for any
+/// invalid field.
 inline config load_config(const std::filesystem::path& path) {
-    std::ifstream in(path);
+    std::ifstream in(path, std::ios::binary);
     if (!in) throw config_error("config", "cannot open " + path.string());
+    std::ostringstream text;
+    text << in.rdbuf();
+    constexpr std::size_t max_depth = 32;
+    if (json_nesting_depth(text.view(), max_depth) > max_depth) {
+        throw config_error("config", path.string() + " is nested deeper than " + std::to_string(max_depth) + " levels");
+    }
     nlohmann::json j;
     try {
-        in >> j;
+        j = nlohmann::json::parse(text.view());
     } catch (const nlohmann::json::parse_error& e) {
         throw config_error("config", path.string() + " is not valid JSON: " + e.what());
     }
