@@ -14,9 +14,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -50,11 +54,20 @@ struct fake_api_server {
     std::set<std::string> valid_tokens = {"tok-1"};
     int concurrent_writes = 0;  // after a GET, another writer bumps resourceVersion
     int throttle = 0;           // next N requests get 429
-    std::string retry_after = "1";
+    std::string retry_after = "1";  // the 429's Retry-After header ("" = none)
+    json retry_after_seconds;       // its details.retryAfterSeconds (null = the header's value if numeric)
     bool forbidden = false;
     bool invalid_patch = false;
     bool proxy_error = false;   // a proxy in front answers 502 with HTML
     bool wrong_kind = false;    // the answer is not a Scale
+    std::function<void(json&)> edit_scale;  // changes every Scale the server answers (malformed objects)
+    // Answers every authorised request with exactly this (code, body, content type) instead.
+    struct canned_answer {
+        int code = 200;
+        std::string body;
+        std::string content_type = "application/json";
+    };
+    std::optional<canned_answer> canned;
     std::chrono::milliseconds delay{0};
     // What was seen.
     std::vector<std::string> authorizations;
@@ -93,7 +106,7 @@ struct fake_api_server {
     json scale_json() const {
         json spec = json::object();
         if (replicas != 0) spec["replicas"] = replicas;  // omitempty
-        return {{"kind", "Scale"},
+        json sc = {{"kind", "Scale"},
                 {"apiVersion", "autoscaling/v1"},
                 {"metadata",
                  {{"name", "web"},
@@ -103,6 +116,8 @@ struct fake_api_server {
                   {"creationTimestamp", "2026-01-01T00:00:00Z"}}},
                 {"spec", spec},
                 {"status", {{"replicas", replicas}, {"selector", "app=web"}}}};
+        if (edit_scale) edit_scale(sc);
+        return sc;
     }
 
     static void reply(httplib::Response& rs, int code, const json& body) {
@@ -135,9 +150,20 @@ struct fake_api_server {
         }
         if (throttle > 0) {
             --throttle;
-            rs.set_header("Retry-After", retry_after);
-            json details = {{"retryAfterSeconds", std::stoi(retry_after)}};
+            if (!retry_after.empty()) rs.set_header("Retry-After", retry_after);
+            json details = json::object();
+            if (!retry_after_seconds.is_null()) {
+                details["retryAfterSeconds"] = retry_after_seconds;
+            } else if (!retry_after.empty() && retry_after.size() < 10 &&
+                       retry_after.find_first_not_of("0123456789") == std::string::npos) {
+                details["retryAfterSeconds"] = std::stoi(retry_after);
+            }
             return reply(rs, 429, status_object(429, "TooManyRequests", "Too many requests, please try again later.", details));
+        }
+        if (canned) {
+            rs.status = canned->code;
+            rs.set_content(canned->body, canned->content_type);
+            return;
         }
         if (proxy_error) {
             rs.status = 502;
@@ -465,6 +491,456 @@ TEST_CASE("answers that are not Status or Scale objects") {
     s.wrong_kind = true;
     CHECK_THROWS_AS((void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 5), k8s::transport_error);
     CHECK(s.replicas == 3);
+}
+
+namespace {
+
+/// What the controller does with an error: put its text into a JSON log line.
+/// nlohmann's dump() throws type_error 316 on text that is not valid UTF-8.
+bool dumps_as_json(const std::string& text) {
+    try {
+        (void)json{{"error", text}}.dump();
+        return true;
+    } catch (const json::type_error&) {
+        return false;
+    }
+}
+
+/// "61 FF 80": the bytes of `s` in hex, to show what a failing input was.
+std::string hex_bytes(const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) {
+        out += "0123456789ABCDEF"[c >> 4];
+        out += "0123456789ABCDEF"[c & 0xF];
+        out += ' ';
+    }
+    return out;
+}
+
+/// `depth` arrays inside each other around `inner`: [[[1]]].
+std::string deep_arrays(std::size_t depth, const std::string& inner = "1") {
+    return std::string(depth, '[') + inner + std::string(depth, ']');
+}
+
+/// `depth` objects inside each other: {"a":{"a":{}}}.
+std::string deep_objects(std::size_t depth) {
+    std::string s;
+    for (std::size_t i = 1; i < depth; ++i) s += R"({"a":)";
+    s += "{}";
+    s += std::string(depth - 1, '}');
+    return s;
+}
+
+/// A Scale as the server would send it, as text, with `replicas` spliced in.
+std::string scale_text(const std::string& replicas) {
+    return R"({"kind":"Scale","apiVersion":"autoscaling/v1","metadata":{"name":"web","namespace":"prod","resourceVersion":"1"},)"
+           R"("spec":{"replicas":)" + replicas + R"(},"status":{"replicas":3,"selector":"app=web"}})";
+}
+
+}  // namespace
+
+TEST_CASE("error texts from a non-UTF-8 or huge answer are valid UTF-8, bounded, and fit in a JSON log line") {
+    fake_api_server s;
+    k8s::client cli(test_config(s));
+    std::string fragment;  // what the message must still show
+    SUBCASE("a proxy's Latin-1 502 page") {
+        s.canned = {{502, "<html><head><title>502</title></head>\r\n<body>Passerelle d\xE9" "faillante \xAB" "proxy\xBB</body></html>\n",
+                     "text/html; charset=iso-8859-1"}};
+        fragment = "Passerelle d";
+    }
+    SUBCASE("a body cut in the middle of a multi-byte character") {
+        s.canned = {{503, std::string(199, 'a') + "\xC3\xA9" + std::string(300, 'b'), "text/plain"}};  // é is bytes 200-201
+        fragment = std::string(150, 'a');
+    }
+    SUBCASE("invalid bytes, overlong encodings, surrogates and control characters") {
+        s.canned = {{500, std::string("bad\0gate\x1B[31mway \xFF\xFE \xC0\xAF \xED\xA0\x80 \xF4\x90\x80\x80 \xE2\x82", 34), "text/plain"}};
+        fragment = "bad";
+    }
+    SUBCASE("a multi-megabyte page") {
+        std::string page;
+        for (int i = 0; i < 1'000'000; ++i) page += "\xE2\x82\xAC";  // €, 3 bytes each
+        s.canned = {{504, page, "text/html"}};
+        fragment = "\xE2\x82\xAC";
+    }
+    SUBCASE("a Status with a megabyte message and a control character in its reason") {
+        s.canned = {{500, status_object(500, "Internal\x1B[2JError", std::string(1 << 20, 'x') + "\n").dump()}};
+        fragment = "xxxx";
+    }
+    try {
+        (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+        FAIL("expected api_error");
+    } catch (const k8s::api_error& e) {
+        CHECK(e.code() == s.canned->code);
+        CHECK(dumps_as_json(e.what()));
+        CHECK(dumps_as_json(e.status_message()));
+        CHECK(dumps_as_json(e.reason()));
+        CHECK(e.reason().find('\x1B') == std::string::npos);
+        CHECK(e.status_message().size() <= 1024);
+        CHECK(std::string_view(e.what()).size() <= 1200);
+        CHECK(e.status_message().find(fragment) != std::string::npos);
+    }
+}
+
+TEST_CASE("a name that is not UTF-8 is refused with a message that fits in a JSON log line") {
+    fake_api_server s;
+    k8s::client cli(test_config(s));
+    try {
+        (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "w\xE9" "b");
+        FAIL("expected config_error");
+    } catch (const rlscale::config_error& e) {
+        CHECK(e.field() == "name");
+        CHECK(dumps_as_json(e.what()));
+    }
+    CHECK(s.requests() == 0);
+}
+
+TEST_CASE("answers nested 100000 levels deep are refused before parsing, with bounded errors") {
+    fake_api_server s;
+    auto cfg = test_config(s);
+    cfg.max_attempts = 1;
+    k8s::client cli(cfg);
+    constexpr std::size_t depth = 100'000;
+    SUBCASE("a Scale whose spec.replicas is deep arrays") {
+        s.canned = {{200, scale_text(deep_arrays(depth))}};
+        try {
+            (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 5);
+            FAIL("expected transport_error");
+        } catch (const k8s::transport_error& e) {
+            CHECK(std::string(e.what()).find("nested deeper than 64") != std::string::npos);
+            CHECK(std::string_view(e.what()).size() <= 400);
+        }
+        CHECK(s.methods == std::vector<std::string>{"GET"});
+    }
+    SUBCASE("a deep top-level array") {
+        s.canned = {{200, deep_arrays(depth)}};
+        CHECK_THROWS_WITH_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"),
+                             doctest::Contains("nested deeper than 64"), k8s::transport_error);
+    }
+    SUBCASE("a patched Deployment with deep objects") {
+        s.canned = {{200, R"({"kind":"Deployment","spec":)" + deep_objects(depth) + "}"}};
+        CHECK_THROWS_WITH_AS((void)cli.set_template_resources(k8s::workload_kind::deployment, "prod", "web",
+                                                              {{.container = "app", .limits = {.cpu_millicores = 100}}}),
+                             doctest::Contains("nested deeper than 64"), k8s::transport_error);
+    }
+    SUBCASE("a 500 Status whose details are deep") {
+        s.canned = {{500, R"({"kind":"Status","status":"Failure","reason":"InternalError","code":500,"details":)" +
+                              deep_objects(depth) + "}"}};
+        try {
+            (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+            FAIL("expected api_error");
+        } catch (const k8s::api_error& e) {
+            CHECK(e.code() == 500);
+            CHECK(e.reason() == "InternalError");
+            CHECK(e.status_object().is_null());
+            CHECK(e.status_message().find("nested deeper than 64") != std::string::npos);
+            CHECK(dumps_as_json(e.what()));
+        }
+    }
+    SUBCASE("a 429 Status whose details are deep, retries used up") {
+        s.canned = {{429, R"({"kind":"Status","status":"Failure","reason":"TooManyRequests","code":429,"details":)" +
+                              deep_arrays(depth) + "}"}};
+        try {
+            (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 5);
+            FAIL("expected retries_exhausted");
+        } catch (const k8s::retries_exhausted& e) {
+            CHECK(e.code() == 429);
+            CHECK(e.attempts() == 1);
+            CHECK(e.status_object().is_null());
+        }
+    }
+}
+
+TEST_CASE("nesting up to 64 levels is read, and brackets inside strings do not count") {
+    fake_api_server s;
+    k8s::client cli(test_config(s));
+    const auto patch = [&] {
+        return cli.set_template_resources(k8s::workload_kind::deployment, "prod", "web",
+                                          {{.container = "app", .limits = {.cpu_millicores = 100}}});
+    };
+    s.canned = {{200, R"({"kind":"Deployment","spec":)" + deep_arrays(63) + "}"}};  // 64 levels with the outer object
+    CHECK(patch()["kind"] == "Deployment");
+    s.canned = {{200, R"({"kind":"Deployment","spec":)" + deep_arrays(64) + "}"}};
+    CHECK_THROWS_AS((void)patch(), k8s::transport_error);
+
+    // 100000 brackets and escaped quotes inside a string are text, not nesting.
+    const std::string text = std::string(100'000, '[') + "\\\"{{{";
+    s.canned = {{200, R"({"kind":"Deployment","note":")" + text + R"("})"}};
+    CHECK(patch()["note"].get<std::string>().size() == 100'004);
+    s.canned = {{500, status_object(500, "InternalError", std::string(100'000, '{')).dump()}};
+    try {
+        (void)patch();
+        FAIL("expected api_error");
+    } catch (const k8s::api_error& e) {
+        CHECK(e.status_object().is_object());
+        CHECK(e.status_message().rfind("{{{{", 0) == 0);
+        CHECK(e.status_message().size() <= 1024);
+    }
+}
+
+TEST_CASE("a malformed Scale is a transport_error naming the field and the HTTP status, and nothing is written") {
+    fake_api_server s;
+    k8s::client cli(test_config(s));
+    struct bad_scale {
+        std::string what;
+        std::function<void(json&)> edit;
+        std::string named;  // the message names this
+    };
+    const std::vector<bad_scale> cases = {
+        {"kind is a number", [](json& j) { j["kind"] = 5; }, "kind"},
+        {"kind is another kind", [](json& j) { j["kind"] = "Deployment"; }, "kind"},
+        {"metadata is a string", [](json& j) { j["metadata"] = "web"; }, "metadata"},
+        {"metadata.resourceVersion is a number", [](json& j) { j["metadata"]["resourceVersion"] = 100; }, "metadata.resourceVersion"},
+        {"metadata.name is an array", [](json& j) { j["metadata"]["name"] = json::array({"web"}); }, "metadata.name"},
+        {"spec is missing", [](json& j) { j.erase("spec"); }, "spec"},
+        {"spec is null", [](json& j) { j["spec"] = nullptr; }, "spec"},
+        {"spec is a string", [](json& j) { j["spec"] = "three"; }, "spec"},
+        {"spec is an array", [](json& j) { j["spec"] = json::array({3}); }, "spec"},
+        {"spec.replicas is a string", [](json& j) { j["spec"]["replicas"] = "3"; }, "spec.replicas"},
+        {"spec.replicas is negative", [](json& j) { j["spec"]["replicas"] = -1; }, "spec.replicas"},
+        {"spec.replicas is beyond int32", [](json& j) { j["spec"]["replicas"] = std::int64_t{1} << 40; }, "spec.replicas"},
+        {"spec.replicas is beyond int64", [](json& j) { j["spec"]["replicas"] = UINT64_MAX; }, "spec.replicas"},
+        {"spec.replicas is 1e300", [](json& j) { j["spec"]["replicas"] = 1e300; }, "spec.replicas"},
+        {"spec.replicas is a megabyte string", [](json& j) { j["spec"]["replicas"] = std::string(1 << 20, '7'); }, "spec.replicas"},
+        {"status is a string", [](json& j) { j["status"] = "ok"; }, "status"},
+        {"status.replicas is 2.5", [](json& j) { j["status"]["replicas"] = 2.5; }, "status.replicas"},
+        {"status.selector is a number", [](json& j) { j["status"]["selector"] = 5; }, "status.selector"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.what);
+        s.edit_scale = c.edit;
+        s.methods.clear();
+        s.replicas = 3;
+        try {
+            (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 7);
+            FAIL_CHECK("expected transport_error");
+        } catch (const k8s::transport_error& e) {
+            const std::string w = e.what();
+            CHECK_MESSAGE(w.find(c.named) != std::string::npos, w);
+            CHECK_MESSAGE(w.find("200") != std::string::npos, w);
+            CHECK(w.size() <= 400);
+            CHECK(dumps_as_json(w));
+        } catch (const std::exception& e) {
+            FAIL_CHECK("escaped as another type: " << std::string(e.what()));
+        }
+        CHECK(s.methods == std::vector<std::string>{"GET"});
+        CHECK(s.replicas == 3);
+    }
+}
+
+TEST_CASE("a malformed Status is still an api_error with the HTTP code and a derived reason") {
+    fake_api_server s;
+    auto cfg = test_config(s);
+    cfg.max_attempts = 2;
+    k8s::client cli(cfg);
+    struct bad_status {
+        int code;
+        std::string body;
+        std::string reason;
+    };
+    const std::vector<bad_status> cases = {
+        {500, R"({"kind":5,"message":"x"})", "InternalError"},
+        {409, R"({"kind":"Status","reason":5,"message":["a"],"code":"x","details":[]})", "Conflict"},
+        {422, R"({"kind":"Status","reason":"Invalid","message":"bad","details":{"retryAfterSeconds":"soon"}})", "Invalid"},
+        {404, R"(["kind","Status"])", "NotFound"},
+        {403, "null", "Forbidden"},
+        {502, "", "Unknown"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.body);
+        s.canned = {{c.code, c.body}};
+        try {
+            (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 7);
+            FAIL_CHECK("expected api_error");
+        } catch (const k8s::api_error& e) {
+            CHECK(e.code() == c.code);
+            CHECK(e.reason() == c.reason);
+            CHECK(e.method() == "GET");
+            CHECK(dumps_as_json(e.what()));
+        } catch (const std::exception& e) {
+            FAIL_CHECK("escaped as another type: " << std::string(e.what()));
+        }
+    }
+}
+
+TEST_CASE("printable_excerpt keeps valid UTF-8, escapes everything else, and never exceeds its bound") {
+    using k8s::detail::printable_excerpt;
+    const auto whole = [](std::string_view t) { return printable_excerpt(t, 1000); };
+    // Valid text, including 2-, 3- and 4-byte characters and the edges of the valid ranges, is kept.
+    CHECK(whole("Deployment.apps \"web\" is invalid") == "Deployment.apps \"web\" is invalid");
+    CHECK(whole("caf\xC3\xA9 \xE2\x82\xAC" "5 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80") ==
+          "caf\xC3\xA9 \xE2\x82\xAC" "5 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80");
+    CHECK(whole("\xED\x9F\xBF|\xEE\x80\x80|\xF4\x8F\xBF\xBF|\xC2\xA0") == "\xED\x9F\xBF|\xEE\x80\x80|\xF4\x8F\xBF\xBF|\xC2\xA0");
+    // Invalid bytes (Latin-1, stray continuation bytes, bytes never used in UTF-8) become \xNN.
+    CHECK(whole("d\xE9" "faillante") == "d\\xE9faillante");
+    CHECK(whole("\x80\xBF" "a") == "\\x80\\xBFa");
+    CHECK(whole("\xFE\xFF\xC0\xC1\xF5\xF8") == "\\xFE\\xFF\\xC0\\xC1\\xF5\\xF8");
+    // Truncated sequences, at the end or followed by something else.
+    CHECK(whole("ab\xE2\x82") == "ab\\xE2\\x82");
+    CHECK(whole("\xE2\x82" "A") == "\\xE2\\x82A");
+    CHECK(whole("\xF0\x9F\x98") == "\\xF0\\x9F\\x98");
+    CHECK(whole("\xC3") == "\\xC3");
+    // Overlong encodings of '/' and of U+07FF / U+FFFF.
+    CHECK(whole("\xC0\xAF") == "\\xC0\\xAF");
+    CHECK(whole("\xE0\x80\xAF") == "\\xE0\\x80\\xAF");
+    CHECK(whole("\xF0\x80\x80\xAF") == "\\xF0\\x80\\x80\\xAF");
+    CHECK(whole("\xE0\x9F\xBF") == "\\xE0\\x9F\\xBF");
+    CHECK(whole("\xF0\x8F\xBF\xBF") == "\\xF0\\x8F\\xBF\\xBF");
+    // UTF-16 surrogates and code points above U+10FFFF.
+    CHECK(whole("\xED\xA0\x80") == "\\xED\\xA0\\x80");
+    CHECK(whole("\xED\xBF\xBF") == "\\xED\\xBF\\xBF");
+    CHECK(whole("\xF4\x90\x80\x80") == "\\xF4\\x90\\x80\\x80");
+    // Control characters (C0, DEL, C1) and line separators become \uNNNN; runs of
+    // whitespace become one space, none at either end.
+    CHECK(whole(std::string_view("a\0b", 3)) == "a\\u0000b");
+    CHECK(whole("\x1B[31mred\x7F") == "\\u001B[31mred\\u007F");
+    CHECK(whole("next\xC2\x85line\xE2\x80\xA8sep") == "next\\u0085line\\u2028sep");
+    CHECK(whole("  <html>\r\n\t<body>  502 </body>\n") == "<html> <body> 502 </body>");
+    CHECK(whole(" \r\n\t ").empty());
+    CHECK(whole("").empty());
+
+    // The bound: at most max_bytes bytes, "..." when cut, never half a character or half an escape.
+    CHECK(printable_excerpt("abcde", 5) == "abcde");
+    CHECK(printable_excerpt("abcdef", 5) == "ab...");
+    CHECK(printable_excerpt("abcdef", 2) == "ab");
+    CHECK(printable_excerpt("abcdef", 0).empty());
+    CHECK(printable_excerpt("abc   ", 3) == "abc");  // trailing whitespace is not content
+    std::string euros;
+    for (int i = 0; i < 100; ++i) euros += "\xE2\x82\xAC";
+    CHECK(printable_excerpt(euros, 10) == "\xE2\x82\xAC\xE2\x82\xAC...");
+    CHECK(printable_excerpt("\xFF\xFF\xFF\xFF", 10) == "\\xFF...");
+    CHECK(printable_excerpt(std::string(10'000'000, 'x'), 200).size() == 200);
+
+    // Whatever the bytes, the result is valid UTF-8 (nlohmann's dump() is the judge) within the bound.
+    std::mt19937 rng(20260101);
+    for (int round = 0; round < 20'000; ++round) {
+        std::string bytes(rng() % 40, '\0');
+        for (auto& b : bytes) {
+            const auto r = rng() % 4;  // mostly the bytes that make or break UTF-8 sequences
+            b = static_cast<char>(r == 0 ? rng() % 256 : r == 1 ? 0x80 + rng() % 64 : r == 2 ? 0xC0 + rng() % 64 : 'a');
+        }
+        const std::size_t max = rng() % 50;
+        const auto out = printable_excerpt(bytes, max);
+        CAPTURE(hex_bytes(bytes));
+        REQUIRE(out.size() <= max);
+        REQUIRE(dumps_as_json(out));
+    }
+}
+
+TEST_CASE("json_nesting_depth counts array and object nesting outside strings and stops early") {
+    using rlscale::json_nesting_depth;
+    constexpr std::size_t at_compile_time = json_nesting_depth(R"({"a":[1,{"b":2}]})");
+    CHECK(at_compile_time == 3);
+    CHECK(json_nesting_depth("") == 0);
+    CHECK(json_nesting_depth("42") == 0);
+    CHECK(json_nesting_depth("[]") == 1);
+    CHECK(json_nesting_depth("{}") == 1);
+    CHECK(json_nesting_depth("[[1],[2,[3]],[]]") == 3);
+    CHECK(json_nesting_depth("[[[]]] [[[[]]]]") == 4);  // the deepest point counts, not the sum
+    // Brackets in strings are text; an escaped quote does not end the string, an escaped backslash does not escape it.
+    CHECK(json_nesting_depth(R"({"a":"[[[[{{{{"})") == 1);
+    CHECK(json_nesting_depth(R"({"a":"\"[[[["})") == 1);
+    CHECK(json_nesting_depth(R"(["\\",[[1]]])") == 3);
+    CHECK(json_nesting_depth(R"(["\\\"[",[1]])") == 2);
+    CHECK(json_nesting_depth(R"({"[":{"]":"}"}})") == 2);
+    // Malformed input: stray closers do not go below zero; an unterminated string ends the scan.
+    CHECK(json_nesting_depth("]]]}[") == 1);
+    CHECK(json_nesting_depth(R"(["abc[[[[)") == 1);
+    // Deep input: the full depth, or max + 1 when asked to stop above max.
+    CHECK(json_nesting_depth(deep_arrays(100'000)) == 100'000);
+    CHECK(json_nesting_depth(deep_objects(100'000)) == 100'000);
+    CHECK(json_nesting_depth(deep_arrays(100'000), 64) == 65);
+    CHECK(json_nesting_depth(deep_arrays(64), 64) == 64);
+    CHECK(k8s::detail::max_json_depth == 64);
+}
+
+TEST_CASE("a huge, negative or unreadable Retry-After waits max_retry_wait, never less") {
+    fake_api_server s;
+    auto cfg = test_config(s);
+    cfg.max_retry_wait = 250ms;
+    std::vector<std::chrono::milliseconds> waits;
+    cfg.retry_sleep = [&](std::chrono::milliseconds w) { waits.push_back(w); };
+    struct throttle_case {
+        std::string header;  // Retry-After
+        json details;        // details.retryAfterSeconds
+    };
+    const std::vector<throttle_case> unreasonable = {
+        {"9223372036854775807", nullptr},  // 2^63 - 1 seconds
+        {"9223372036854775808", nullptr},  // 2^63
+        {"99999999999999999999999999999", nullptr},
+        {"9223372036854776", nullptr},  // fits in seconds, overflows as milliseconds
+        {"1e300", nullptr},
+        {"-1", nullptr},
+        {"soon", nullptr},
+        {"2.5", nullptr},
+        {"Wed, 21 Oct 2015 07:28:00 GMT", nullptr},
+        {"", std::numeric_limits<std::int64_t>::max()},
+        {"", std::numeric_limits<std::uint64_t>::max()},
+        {"", std::int64_t{9'223'372'036'854'776}},
+        {"", -5},
+        {"", 1e300},
+        {"", "10"},
+    };
+    k8s::client cli(cfg);
+    for (const auto& c : unreasonable) {
+        CAPTURE(c.header);
+        CAPTURE(c.details.dump());
+        s.throttle = 1;
+        s.retry_after = c.header;
+        s.retry_after_seconds = c.details;
+        waits.clear();
+        (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+        REQUIRE(waits.size() == 1);
+        CHECK(waits[0].count() == 250);
+    }
+
+    // What the error reports is bounded too, so converting it cannot overflow either.
+    auto once = cfg;
+    once.max_attempts = 1;
+    s.throttle = 1;
+    s.retry_after = "9223372036854775807";
+    s.retry_after_seconds = nullptr;
+    try {
+        (void)k8s::client(once).get_scale(k8s::workload_kind::deployment, "prod", "web");
+        FAIL("expected retries_exhausted");
+    } catch (const k8s::retries_exhausted& e) {
+        REQUIRE(e.retry_after().has_value());
+        CHECK(*e.retry_after() == k8s::max_retry_after);
+    }
+
+    // Readable values below the cap are used as they are; the header wins over details.
+    auto roomy = cfg;
+    roomy.max_retry_wait = 5s;
+    k8s::client patient(roomy);
+    const std::vector<std::pair<throttle_case, std::int64_t>> readable = {
+        {{"2", nullptr}, 2000}, {{"0", nullptr}, 0}, {{" 3 ", nullptr}, 3000}, {{"", 4}, 4000}, {{"3", 1}, 3000},
+        {{"", nullptr}, 10},  // no Retry-After: the backoff
+    };
+    for (const auto& [c, expected_ms] : readable) {
+        CAPTURE(c.header);
+        CAPTURE(c.details.dump());
+        s.throttle = 1;
+        s.retry_after = c.header;
+        s.retry_after_seconds = c.details;
+        waits.clear();
+        (void)patient.get_scale(k8s::workload_kind::deployment, "prod", "web");
+        REQUIRE(waits.size() == 1);
+        CHECK(waits[0].count() == expected_ms);
+    }
+}
+
+TEST_CASE("conflict backoff doubling saturates at max_retry_wait instead of overflowing") {
+    fake_api_server s;
+    s.concurrent_writes = 2;
+    auto cfg = test_config(s);
+    cfg.max_retry_wait = std::chrono::milliseconds::max();
+    cfg.retry_backoff = std::chrono::milliseconds::max() / 2 + 1ms;
+    std::vector<std::chrono::milliseconds> waits;
+    cfg.retry_sleep = [&](std::chrono::milliseconds w) { waits.push_back(w); };
+    (void)k8s::client(cfg).set_replicas(k8s::workload_kind::deployment, "prod", "web", 9);
+    REQUIRE(waits.size() == 2);
+    CHECK(waits[0] == cfg.retry_backoff);
+    CHECK(waits[1] == cfg.max_retry_wait);
+    CHECK(s.replicas == 9);
 }
 
 TEST_CASE("a throttled patch is retried after Retry-After and sent once it passes") {

@@ -20,6 +20,8 @@
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/kubernetes/config.hpp>
+#include <rlscale/kubernetes/detail/json_depth.hpp>
+#include <rlscale/kubernetes/detail/printable.hpp>
 #include <rlscale/kubernetes/errors.hpp>
 #include <rlscale/kubernetes/quantity.hpp>
 
@@ -71,7 +73,7 @@ inline void validate_name(const std::string& field, const std::string& value, bo
     if (!ok) {
         throw config_error(field, std::string("must be a DNS-1123 ") + (label ? "label" : "subdomain") +
                                       " (lowercase letters, digits, '-'" + (label ? "" : ", '.'") + ", at most " +
-                                      std::to_string(max) + " characters), got '" + value + "'");
+                                      std::to_string(max) + " characters), got '" + printable_excerpt(value, 80) + "'");
     }
 }
 
@@ -94,13 +96,80 @@ inline std::string reason_for(int code) {
     }
 }
 
-inline std::int32_t replicas_field(const nlohmann::json& parent, const char* key, const std::string& field) {
-    if (!parent.is_object() || !parent.contains(key)) return 0;  // omitempty: absent means 0
-    const auto& v = parent.at(key);
-    if (!v.is_number_integer()) throw transport_error("kubernetes: Scale field " + field + " is not an integer: " + v.dump());
-    const auto n = v.get<std::int64_t>();
-    if (n < 0 || n > INT32_MAX) throw transport_error("kubernetes: Scale field " + field + " out of range: " + v.dump());
-    return static_cast<std::int32_t>(n);
+/// Longest excerpt of a body that is not a Status object kept in an error.
+inline constexpr std::size_t max_body_excerpt = 200;
+/// Longest Status.message kept (422 messages list every invalid field).
+inline constexpr std::size_t max_status_message = 1024;
+/// Longest Status.reason kept (the documented ones are under 30 bytes).
+inline constexpr std::size_t max_status_reason = 64;
+
+/// A foreign JSON value for an error message: its type and, for a scalar,
+/// its value (a string as a bounded printable excerpt). Never dumps an array
+/// or object, which could be a whole document.
+inline std::string describe(const nlohmann::json& v) {
+    const auto count = [](std::size_t n, const char* what) {
+        return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+    };
+    switch (v.type()) {
+        case nlohmann::json::value_t::string:
+            return "string \"" + printable_excerpt(v.get_ref<const std::string&>(), 64) + "\"";
+        case nlohmann::json::value_t::array: return "an array of " + count(v.size(), "element");
+        case nlohmann::json::value_t::object: return "an object of " + count(v.size(), "member");
+        case nlohmann::json::value_t::boolean:
+        case nlohmann::json::value_t::number_integer:
+        case nlohmann::json::value_t::number_unsigned:
+        case nlohmann::json::value_t::number_float: return std::string(v.type_name()) + " " + v.dump();
+        default: return v.type_name();  // null, binary, discarded
+    }
+}
+
+/// The member `key` of `object` when it is a string, else empty. Never throws
+/// (unlike nlohmann's value(), which throws type_error 302 on another type).
+inline std::string_view string_member(const nlohmann::json& object, const char* key) noexcept {
+    if (!object.is_object()) return {};
+    const auto it = object.find(key);
+    return it != object.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>()) : std::string_view{};
+}
+
+/// The wait a Retry-After header asks for. RFC 9110 allows a number of
+/// seconds (what Kubernetes sends) or an HTTP date. Blank: none. A number
+/// above max_retry_after saturates there, without overflowing however many
+/// digits it has; anything else (negative, fractional, a date, text) also
+/// reads as max_retry_after, so a value the client cannot read never makes
+/// it retry early. The wait actually used is capped by max_retry_wait.
+inline std::optional<std::chrono::seconds> retry_after_header(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    if (v.empty()) return std::nullopt;
+    if (v.find_first_not_of("0123456789") != std::string_view::npos) return max_retry_after;
+    std::int64_t seconds = 0;
+    for (char c : v) {
+        seconds = seconds * 10 + (c - '0');
+        if (seconds >= max_retry_after.count()) return max_retry_after;
+    }
+    return std::chrono::seconds(seconds);
+}
+
+/// The same for a Status's details.retryAfterSeconds (an integer; absent or
+/// null: none; negative, fractional or not a number: max_retry_after).
+inline std::optional<std::chrono::seconds> retry_after_member(const nlohmann::json& v) {
+    if (v.is_null()) return std::nullopt;
+    if (v.is_number_unsigned()) {
+        const auto n = v.get<std::uint64_t>();
+        return n >= static_cast<std::uint64_t>(max_retry_after.count()) ? max_retry_after : std::chrono::seconds(n);
+    }
+    if (v.is_number_integer() && v.get<std::int64_t>() >= 0) {
+        return std::min(std::chrono::seconds(v.get<std::int64_t>()), max_retry_after);
+    }
+    return max_retry_after;
+}
+
+/// `requested` capped at `cap`, without the overflow of converting a huge
+/// number of seconds to milliseconds first.
+inline std::chrono::milliseconds capped_wait(std::chrono::seconds requested, std::chrono::milliseconds cap) {
+    if (requested.count() <= 0) return std::chrono::milliseconds(0);
+    if (requested.count() > cap.count() / 1000) return cap;  // then requested * 1000 > cap
+    return std::chrono::milliseconds(requested.count() * 1000);
 }
 
 inline nlohmann::json values_json(const resource_values& v, const std::string& field) {
@@ -186,13 +255,14 @@ public:
         const auto path = scale_path(kind, ns, name);
         return with_retries(
             [&] {
-                auto current = parse_scale(send("GET", path, {}, {}));
+                const auto read = send("GET", path, {}, {});
+                auto current = parse_scale(read);
                 if (current.spec_replicas == replicas) return current;
                 if (current.resource_version.empty()) {
-                    throw transport_error("kubernetes: Scale from " + path + " has no metadata.resourceVersion");
+                    throw read.malformed("Scale has no metadata.resourceVersion, so it cannot be updated safely");
                 }
                 nlohmann::json body = current.object;
-                body["spec"]["replicas"] = replicas;
+                body["spec"]["replicas"] = replicas;  // parse_scale checked that spec is an object
                 return parse_scale(send("PUT", path, body.dump(), "application/json"));
             },
             true);
@@ -209,7 +279,7 @@ public:
         nlohmann::json patch = {{"spec", {{"template", {{"spec", {{"containers", detail::containers_json(containers)}}}}}}}};
         const std::string path = "/apis/apps/v1/namespaces/" + n + "/" + std::string(to_string(kind)) + "/" + name;
         const auto body = patch.dump();
-        return with_retries([&] { return parse_json(send("PATCH", path, body, strategic_merge_patch), path); }, false);
+        return with_retries([&] { return parse_json(send("PATCH", path, body, strategic_merge_patch)); }, false);
     }
 
     /// Resizes a running pod's containers in place: ONE strategic-merge
@@ -223,14 +293,22 @@ public:
         nlohmann::json patch = {{"spec", {{"containers", detail::containers_json(containers)}}}};
         const std::string path = "/api/v1/namespaces/" + n + "/pods/" + pod + "/resize";
         const auto body = patch.dump();
-        return with_retries([&] { return parse_json(send("PATCH", path, body, strategic_merge_patch), path); }, false);
+        return with_retries([&] { return parse_json(send("PATCH", path, body, strategic_merge_patch)); }, false);
     }
 
 private:
+    /// A successful (2xx) answer.
     struct response {
         std::string method;
         std::string path;
+        int status = 0;
         std::string body;
+
+        /// The error for an answer that is not the documented object: names
+        /// the request and the HTTP status, then `problem`.
+        [[nodiscard]] transport_error malformed(const std::string& problem) const {
+            return transport_error("kubernetes: " + method + " " + path + " answered " + std::to_string(status) + ": " + problem);
+        }
     };
 
     std::string namespace_or_default(const std::string& ns) const {
@@ -263,13 +341,18 @@ private:
                 const bool retryable = e.is_too_many_requests() || (retry_conflict && e.is_conflict());
                 if (!retryable) throw;
                 if (attempt >= config_.max_attempts) throw retries_exhausted(e, attempt);
-                std::chrono::milliseconds wait = backoff;
+                std::chrono::milliseconds wait = std::min(backoff, config_.max_retry_wait);
                 if (e.is_too_many_requests() && e.retry_after()) {
-                    wait = std::chrono::duration_cast<std::chrono::milliseconds>(*e.retry_after());
+                    wait = detail::capped_wait(*e.retry_after(), config_.max_retry_wait);
                 } else {
-                    backoff = std::min(backoff * 2, config_.max_retry_wait);
+                    // Doubles up to max_retry_wait; compared before doubling, which could overflow.
+                    backoff = backoff > config_.max_retry_wait / 2 ? config_.max_retry_wait : backoff * 2;
                 }
-                std::this_thread::sleep_for(std::min(wait, config_.max_retry_wait));
+                if (config_.retry_sleep) {
+                    config_.retry_sleep(wait);
+                } else {
+                    std::this_thread::sleep_for(wait);
+                }
             }
         }
     }
@@ -299,7 +382,8 @@ private:
         if (!res) {
             const auto err = res.error();
             const auto elapsed = std::chrono::steady_clock::now() - start;
-            const std::string what = "kubernetes: " + method + " " + config_.server + path + ": " + httplib::to_string(err);
+            const std::string what = "kubernetes: " + method + " " + detail::printable_excerpt(config_.server, 200) + path + ": " +
+                                     httplib::to_string(err);
             const bool timed_out = err == httplib::Error::ConnectionTimeout ||
                                    (err == httplib::Error::Connection && elapsed >= config_.connect_timeout * 9 / 10) ||
                                    (err == httplib::Error::Read && elapsed >= config_.read_timeout * 9 / 10) ||
@@ -307,63 +391,113 @@ private:
             if (timed_out) throw timeout_error(what + " (timed out)");
             throw transport_error(what);
         }
-        if (res->status >= 200 && res->status < 300) return {method, path, res->body};
+        if (res->status >= 200 && res->status < 300) return {method, path, res->status, res->body};
         throw make_api_error(*res, method, path);
     }
 
+    /// The error for a failed answer, built without trusting the body: a
+    /// Status object gives reason, message and details.retryAfterSeconds when
+    /// they have the documented types; anything else keeps the HTTP code, a
+    /// reason derived from it and a bounded printable excerpt of the body. A
+    /// body nested deeper than detail::max_json_depth is not parsed. Texts
+    /// from the body are made printable and bounded (detail::printable_excerpt),
+    /// so the error's what() can go into a log line or a JSON document.
     static api_error make_api_error(const httplib::Response& r, const std::string& method, const std::string& path) {
-        int code = r.status;
+        const int code = r.status;
         std::string reason = detail::reason_for(code);
         std::string message;
-        nlohmann::json status = nlohmann::json::parse(r.body, nullptr, false);
+        nlohmann::json status;  // null unless the body is a Status object
         std::optional<std::chrono::seconds> retry_after;
-        if (status.is_object() && status.value("kind", "") == "Status") {
-            if (status.contains("reason") && status["reason"].is_string() && !status["reason"].get<std::string>().empty()) {
-                reason = status["reason"].get<std::string>();
-            }
-            if (status.contains("message") && status["message"].is_string()) message = status["message"].get<std::string>();
-            if (status.contains("details") && status["details"].is_object() &&
-                status["details"].contains("retryAfterSeconds") && status["details"]["retryAfterSeconds"].is_number_integer()) {
-                retry_after = std::chrono::seconds(std::max<std::int64_t>(0, status["details"]["retryAfterSeconds"].get<std::int64_t>()));
-            }
+        if (detail::json_too_deep(r.body)) {
+            message = "answer nested deeper than " + std::to_string(detail::max_json_depth) + " levels, not read";
         } else {
-            status = nullptr;
-            message = r.body.substr(0, 200);
+            auto j = nlohmann::json::parse(r.body, nullptr, false);
+            if (detail::string_member(j, "kind") == "Status") {
+                status = std::move(j);
+            } else {
+                message = detail::printable_excerpt(r.body, detail::max_body_excerpt);
+            }
+        }
+        if (status.is_object()) {
+            auto sent_reason = detail::printable_excerpt(detail::string_member(status, "reason"), detail::max_status_reason);
+            if (!sent_reason.empty()) reason = std::move(sent_reason);
+            message = detail::printable_excerpt(detail::string_member(status, "message"), detail::max_status_message);
+            const auto details = status.find("details");
+            if (details != status.end() && details->is_object()) {
+                const auto seconds = details->find("retryAfterSeconds");
+                if (seconds != details->end()) retry_after = detail::retry_after_member(*seconds);
+            }
         }
         if (r.has_header("Retry-After")) {
-            const auto v = r.get_header_value("Retry-After");
-            if (!v.empty() && v.size() < 10 && v.find_first_not_of("0123456789") == std::string::npos) {
-                retry_after = std::chrono::seconds(std::stoll(v));
-            }
+            if (auto header = detail::retry_after_header(r.get_header_value("Retry-After"))) retry_after = header;
         }
         return api_error(code, std::move(reason), std::move(message), method, path, std::move(status), retry_after);
     }
 
-    static nlohmann::json parse_json(const response& r, const std::string& what) {
-        auto j = nlohmann::json::parse(r.body, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) {
-            throw transport_error("kubernetes: " + r.method + " " + what + ": answer is not a JSON object");
+    /// The answer's JSON object. An answer nested deeper than
+    /// detail::max_json_depth (seen on the bytes, before parsing, because
+    /// nlohmann::json copies and dumps recursively), one that is not JSON and
+    /// JSON that is not an object are transport_errors.
+    static nlohmann::json parse_json(const response& r) {
+        if (detail::json_too_deep(r.body)) {
+            throw r.malformed("JSON nested deeper than " + std::to_string(detail::max_json_depth) + " levels, not read");
         }
+        auto j = nlohmann::json::parse(r.body, nullptr, false);
+        if (j.is_discarded()) throw r.malformed("not JSON: \"" + detail::printable_excerpt(r.body, 80) + "\"");
+        if (!j.is_object()) throw r.malformed("not a JSON object but " + detail::describe(j));
         return j;
     }
 
+    /// The Scale in an answer. Every field read has its type checked, so a
+    /// malformed Scale is a transport_error naming the field and the HTTP
+    /// status, never a nlohmann::json exception. `spec` must be an object
+    /// (the server always sends one; reading a missing one as 0 replicas
+    /// would be a guess that set_replicas would then write); `status` may be
+    /// absent; an absent `replicas` is 0 (omitempty).
     static scale parse_scale(const response& r) {
-        auto j = parse_json(r, r.path);
-        if (j.value("kind", "") != "Scale") {
-            throw transport_error("kubernetes: " + r.method + " " + r.path + ": expected kind Scale, got '" +
-                                  j.value("kind", "") + "'");
+        auto j = parse_json(r);
+        const auto kind = j.find("kind");
+        if (kind == j.end() || *kind != "Scale") {
+            throw r.malformed("expected kind Scale, got " + (kind == j.end() ? std::string("none") : detail::describe(*kind)));
         }
+        const auto object_at = [&](const char* key, bool required) -> const nlohmann::json* {
+            const auto it = j.find(key);
+            if (it == j.end()) {
+                if (required) throw r.malformed(std::string("Scale has no ") + key);
+                return nullptr;
+            }
+            if (!it->is_object()) throw r.malformed(std::string("Scale field ") + key + " is " + detail::describe(*it) + ", not an object");
+            return &*it;
+        };
+        const auto string_at = [&](const nlohmann::json& parent, const char* key, const std::string& field) -> std::string {
+            const auto it = parent.find(key);
+            if (it == parent.end()) return {};
+            if (!it->is_string()) throw r.malformed("Scale field " + field + " is " + detail::describe(*it) + ", not a string");
+            return it->get<std::string>();
+        };
+        const auto replicas_at = [&](const nlohmann::json& parent, const std::string& field) -> std::int32_t {
+            const auto it = parent.find("replicas");
+            if (it == parent.end()) return 0;  // omitempty: absent means 0
+            if (!it->is_number_integer()) {
+                throw r.malformed("Scale field " + field + " is " + detail::describe(*it) + ", not an integer");
+            }
+            const bool in_range = it->is_number_unsigned() ? it->get<std::uint64_t>() <= INT32_MAX
+                                                           : it->get<std::int64_t>() >= 0 && it->get<std::int64_t>() <= INT32_MAX;
+            if (!in_range) throw r.malformed("Scale field " + field + " is " + detail::describe(*it) + ", out of range [0, 2^31-1]");
+            return static_cast<std::int32_t>(it->get<std::int64_t>());
+        };
+
         scale s;
-        const auto& meta = j.contains("metadata") ? j["metadata"] : nlohmann::json::object();
-        if (meta.is_object()) {
-            s.name = meta.value("name", "");
-            s.namespace_name = meta.value("namespace", "");
-            s.resource_version = meta.value("resourceVersion", "");
+        if (const auto* meta = object_at("metadata", false)) {
+            s.name = string_at(*meta, "name", "metadata.name");
+            s.namespace_name = string_at(*meta, "namespace", "metadata.namespace");
+            s.resource_version = string_at(*meta, "resourceVersion", "metadata.resourceVersion");
         }
-        s.spec_replicas = detail::replicas_field(j.value("spec", nlohmann::json::object()), "replicas", "spec.replicas");
-        const auto st = j.value("status", nlohmann::json::object());
-        s.status_replicas = detail::replicas_field(st, "replicas", "status.replicas");
-        if (st.is_object()) s.selector = st.value("selector", "");
+        s.spec_replicas = replicas_at(*object_at("spec", true), "spec.replicas");
+        if (const auto* st = object_at("status", false)) {
+            s.status_replicas = replicas_at(*st, "status.replicas");
+            s.selector = string_at(*st, "selector", "status.selector");
+        }
         s.object = std::move(j);
         return s;
     }

@@ -4,11 +4,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <utility>
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/kubernetes/detail/printable.hpp>
 
 namespace rlscale::kubernetes {
 
@@ -43,6 +45,9 @@ struct client_config {
     std::chrono::milliseconds retry_backoff{100};
     /// set_replicas refuses any count above this.
     std::int32_t max_replicas = 1'000;
+    /// Waits before a retry; empty = std::this_thread::sleep_for. Tests set
+    /// it to see the waits the client chooses without sleeping.
+    std::function<void(std::chrono::milliseconds)> retry_sleep;
 };
 
 /// Where the in-cluster files live; replace them in tests.
@@ -77,7 +82,7 @@ inline std::string read_token(const std::string& path) {
 
 inline void validate(const client_config& c) {
     if (c.server.rfind("https://", 0) != 0 && c.server.rfind("http://", 0) != 0) {
-        throw config_error("server", "must start with https:// or http://, got '" + c.server + "'");
+        throw config_error("server", "must start with https:// or http://, got '" + printable_excerpt(c.server, 200) + "'");
     }
     if (c.max_attempts < 1) throw config_error("max_attempts", "must be >= 1, got " + std::to_string(c.max_attempts));
     if (c.max_replicas < 0) throw config_error("max_replicas", "must be >= 0, got " + std::to_string(c.max_replicas));
@@ -109,7 +114,7 @@ inline void validate(const client_config& c) {
     const std::string port_s = port;
     if (port_s.find_first_not_of("0123456789") != std::string::npos || port_s.size() > 5 ||
         std::stoi(port_s) < 1 || std::stoi(port_s) > 65535) {
-        throw config_error("KUBERNETES_SERVICE_PORT", "not a port number: '" + port_s + "'");
+        throw config_error("KUBERNETES_SERVICE_PORT", "not a port number: '" + detail::printable_excerpt(port_s, 40) + "'");
     }
     std::string h = host;
     if (h.find(':') != std::string::npos && h.front() != '[') h = "[" + h + "]";  // IPv6 literal

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -11,10 +12,17 @@
 
 namespace rlscale::kubernetes {
 
+/// The longest wait a Retry-After (header or Status details) is read as: a
+/// larger value saturates here, so converting it to any std::chrono duration
+/// cannot overflow (the client waits at most client_config::max_retry_wait).
+inline constexpr std::chrono::seconds max_retry_after{86'400};
+
 /// The API server answered with a failure. Built from the `Status` object in
 /// the body (`kind: Status`, `apiVersion: v1`, `status: Failure`, `code`,
 /// `reason`, `message`, `details`); when the body is not a Status object the
 /// HTTP code is kept and `reason()` is derived from it (e.g. 404 → NotFound).
+/// Texts taken from the answer are valid UTF-8, printable and bounded (see
+/// detail::printable_excerpt), so what() can go into a JSON log line.
 class api_error : public rlscale::error {
 public:
     api_error(int code, std::string reason, std::string message, std::string method, std::string path,
@@ -27,20 +35,26 @@ public:
           method_(std::move(method)),
           path_(std::move(path)),
           status_(std::move(status_object)),
-          retry_after_(retry_after) {}
+          retry_after_(retry_after ? std::optional(std::clamp(*retry_after, std::chrono::seconds(0), max_retry_after))
+                                   : std::nullopt) {}
 
-    /// HTTP status code (Status.code when present).
+    /// HTTP status code of the answer.
     [[nodiscard]] int code() const noexcept { return code_; }
     /// Status.reason: Unauthorized, Forbidden, NotFound, Conflict, Invalid,
     /// TooManyRequests, ...
     [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
-    /// Status.message as sent by the server.
+    /// Status.message as sent by the server (made printable, at most 1024
+    /// bytes), or a printable excerpt of a body that is not a Status (at most
+    /// 200 bytes).
     [[nodiscard]] const std::string& status_message() const noexcept { return message_; }
     [[nodiscard]] const std::string& method() const noexcept { return method_; }
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
-    /// The whole Status object (null when the body was not one).
+    /// The whole Status object (null when the body was not one, or was nested
+    /// deeper than detail::max_json_depth and so not parsed).
     [[nodiscard]] const nlohmann::json& status_object() const noexcept { return status_; }
-    /// Retry-After header or Status.details.retryAfterSeconds, if any.
+    /// Retry-After header or Status.details.retryAfterSeconds, if any, in
+    /// [0, max_retry_after]; a value that is not a non-negative integer reads
+    /// as max_retry_after.
     [[nodiscard]] std::optional<std::chrono::seconds> retry_after() const noexcept { return retry_after_; }
 
     [[nodiscard]] bool is_conflict() const noexcept { return code_ == 409; }
