@@ -4,8 +4,29 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+# --sanitize: the same suite built with AddressSanitizer and
+# UndefinedBehaviorSanitizer (every finding fails its test), in build-sanitize/
+# (benchmarks left out: they measure speed, not behaviour). Extra arguments
+# go to ctest, e.g. `./scripts/test.sh --sanitize -L fuzz`.
+sanitize=0
+if [ "${1:-}" = "--sanitize" ]; then
+    sanitize=1
+    shift
+fi
+
 rlscale_install_missing
-rlscale_configure_and_build
+if [ "$sanitize" -eq 1 ]; then
+    RLSCALE_BUILD="${RLSCALE_SANITIZE_BUILD:-$RLSCALE_ROOT/build-sanitize}"
+    echo "== configuring in $RLSCALE_BUILD (AddressSanitizer, UndefinedBehaviorSanitizer)"
+    cmake -S "$RLSCALE_ROOT" -B "$RLSCALE_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRLSCALE_SANITIZE=address,undefined \
+        -DRLSCALE_BUILD_BENCHMARKS=OFF
+    echo "== building with $RLSCALE_JOBS jobs"
+    cmake --build "$RLSCALE_BUILD" --parallel "$RLSCALE_JOBS"
+    export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+else
+    rlscale_configure_and_build
+fi
 echo "== running the test suite"
 cd "$RLSCALE_BUILD"
-ctest --output-on-failure --parallel "$RLSCALE_JOBS" --timeout 900
+ctest --output-on-failure --parallel "$RLSCALE_JOBS" --timeout 1800 "$@"
