@@ -59,7 +59,7 @@ TEST_CASE("mlp: layers that do not chain, or empty sizes, are rejected with the 
                          rlscale::config_error);
     CHECK_THROWS_AS(mlp<float>(std::vector<layer_spec>{}), rlscale::config_error);
     CHECK_THROWS_WITH_AS(mlp<float>({5}), doctest::Contains("sizes"), rlscale::config_error);
-    CHECK_THROWS_WITH_AS(mlp<float>({5, 0, 2}), doctest::Contains("layers[0]: sizes must be positive"),
+    CHECK_THROWS_WITH_AS(mlp<float>({5, 0, 2}), doctest::Contains("layers[0].out: must be >= 1, got 0"),
                          rlscale::config_error);
 }
 

@@ -115,9 +115,9 @@ TEST_CASE("rl_policy falls back when the network's output is not finite") {
 
 TEST_CASE("rl_policy rejects a network of the wrong shape and fallbacks of the wrong count") {
     auto w = std::make_shared<rl::shared_network<float>>(nn::mlp<float>({10, 27}));
-    CHECK_THROWS_WITH_AS(make_policy(w), doctest::Contains("rl_policy.actor: takes 10 inputs"), config_error);
+    CHECK_THROWS_WITH_AS(make_policy(w), doctest::Contains("rl_policy.actor: must take 15 inputs (the encoder's, for 3 functions), got 10"), config_error);
     auto w2 = std::make_shared<rl::shared_network<float>>(nn::mlp<float>({15, 9}));
-    CHECK_THROWS_WITH_AS(make_policy(w2), doctest::Contains("needs 27"), config_error);
+    CHECK_THROWS_WITH_AS(make_policy(w2), doctest::Contains("greedy_q_actor.weights: must have 27 outputs (the action layout's), got 9"), config_error);
     auto w3 = std::make_shared<rl::shared_network<float>>(preferring(0));
     CHECK_THROWS_WITH_AS(scarlet_rl(w3, scarlet_encoder{}, rl::joint_delta_actions(3), {}), doctest::Contains("rl_policy.fallbacks"),
                          config_error);

@@ -64,7 +64,7 @@ TEST_CASE("joint delta actions: 3^N outputs, each function's base-3 digit") {
         seen.insert(out);
     }
     CHECK(seen.size() == 27);
-    CHECK_THROWS_WITH_AS(joint_delta_actions(8), doctest::Contains("exceed 4096"), config_error);
+    CHECK_THROWS_WITH_AS(joint_delta_actions(8), doctest::Contains("joint_delta_actions.functions: must keep 3^functions <= 4096 joint actions, got 8"), config_error);
     CHECK_THROWS_WITH_AS(joint_delta_actions(2, {1, 1}), doctest::Contains("joint_delta_actions.deltas[1]"), config_error);
 }
 

@@ -287,5 +287,6 @@ TEST_CASE("bad configuration is rejected with the field named") {
                          rlscale::config_error);
     bad = f;
     bad.profile.concurrency = 0;
-    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1), doctest::Contains("functions[0]"), rlscale::config_error);
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1), "functions[0].profile.concurrency: must be >= 1, got 0",
+                         rlscale::config_error);
 }

@@ -257,7 +257,7 @@ TEST_CASE("service_time: factories reject bad parameters, naming the field and t
     const std::array<double, 3> p{0.0, 0.5, 1.0};
     const std::array<double, 3> decreasing{1.0, 3.0, 2.0};
     CHECK_THROWS_WITH_AS(service_time::empirical(p, decreasing),
-                         "service_time.empirical.values_s[2]: must be at least the previous value (3), got 2",
+                         "service_time.empirical.values_s[2]: must be finite and >= values_s[1] (3), got 2",
                          config_error);
     const std::array<double, 3> with_nan{1.0, nan, 2.0};
     CHECK_THROWS_WITH_AS(service_time::empirical(p, with_nan),
@@ -268,7 +268,7 @@ TEST_CASE("service_time: factories reject bad parameters, naming the field and t
                          doctest::Contains("service_time.empirical.probabilities[2]: must be 1"), config_error);
     const std::array<double, 3> repeated{0.0, 0.0, 1.0};
     CHECK_THROWS_WITH_AS(service_time::empirical(repeated, values),
-                         doctest::Contains("probabilities[1]: must be greater than the previous probability (0)"),
+                         doctest::Contains("probabilities[1]: must be finite and > probabilities[0] (0), got 0"),
                          config_error);
     const std::array<double, 2> short_values{1.0, 2.0};
     CHECK_THROWS_WITH_AS(service_time::empirical(p, short_values),
@@ -288,8 +288,8 @@ TEST_CASE("service_time: factories reject bad parameters, naming the field and t
     CHECK_NOTHROW(service_time::empirical(many_p, many_v));
 
     CHECK_THROWS_WITH_AS(service_time::from_azure_percentiles_ms({5, 6, 11, 10, 13, 1581, 1996}),
-                         "service_time.from_azure_percentiles_ms.percentiles_ms[3]: must be at least the previous "
-                         "percentile (11 ms), got 10",
+                         "service_time.from_azure_percentiles_ms.percentiles_ms[3]: must be finite and >= percentiles_ms[2] "
+                         "(11), got 10",
                          config_error);
     CHECK_THROWS_WITH_AS(service_time::from_azure_percentiles_ms({-1, 6, 11, 12, 13, 1581, 1996}),
                          doctest::Contains("percentiles_ms[0]: must be finite and >= 0, got -1"), config_error);

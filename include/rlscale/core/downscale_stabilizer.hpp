@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -25,7 +26,7 @@ class downscale_stabilizer {
 public:
     downscale_stabilizer(std::size_t functions, std::size_t window)
         : functions_(functions), window_(window), targets_(functions * window, empty), next_(functions, 0) {
-        if (window > 100'000) throw config_error("downscale_stabilizer.window", "must be <= 100000 ticks, got " + std::to_string(window));
+        check_fields("downscale_stabilizer").at_most("window", window, 100'000);
     }
 
     [[nodiscard]] std::size_t functions() const noexcept { return functions_; }

@@ -11,6 +11,10 @@
 ///     void validate() const {
 ///         check_fields("dqn_config").in("gamma", gamma, 0, 1).at_least("batch_size", batch_size, 1);
 ///     }
+///
+/// A bound set by another field names it (`at_least_field`: "must be >=
+/// min_replicas (2), got 1"); anything else takes `require` with its own
+/// wording. A list's elements are checked under "name[3]".
 
 #include <rlscale/core/error.hpp>
 
@@ -52,10 +56,11 @@ public:
         return prefix_.empty() ? std::string(field) : prefix_ + "." + std::string(field);
     }
 
-    /// Fails with "must <what>, got <value>" for `field`.
+    /// Fails with "must <what>, got <value>" for `field`. A number is shown
+    /// by format_number, text as given (quote a user's string yourself).
     template <typename T>
     [[noreturn]] void fail(std::string_view field, std::string_view what, T value) const {
-        throw config_error(path(field), "must " + std::string(what) + ", got " + format_number(value));
+        throw config_error(path(field), "must " + std::string(what) + ", got " + value_text(value));
     }
 
     /// lo ≤ v ≤ hi (and finite).
@@ -96,10 +101,38 @@ public:
         }
         return *this;
     }
-    /// v ≤ hi.
+    /// v ≥ the value of another field (max_replicas ≥ min_replicas), shown as
+    /// "must be >= min_replicas (2), got 1"; a floating v must also be finite.
+    template <typename T>
+    const check_fields& at_least_field(std::string_view field, T v, std::string_view other, std::type_identity_t<T> lo) const {
+        const std::string bound = std::string(other) + " (" + format_number(lo) + ")";
+        if constexpr (std::floating_point<T>) {
+            if (!(std::isfinite(v) && v >= lo)) fail(field, "be finite and >= " + bound, v);
+        } else {
+            if (!(v >= lo)) fail(field, "be >= " + bound, v);
+        }
+        return *this;
+    }
+    /// v > the value of another field (max_value > min_value), shown as
+    /// "must be > min_value (2), got 1"; a floating v must also be finite.
+    template <typename T>
+    const check_fields& greater_field(std::string_view field, T v, std::string_view other, std::type_identity_t<T> lo) const {
+        const std::string bound = std::string(other) + " (" + format_number(lo) + ")";
+        if constexpr (std::floating_point<T>) {
+            if (!(std::isfinite(v) && v > lo)) fail(field, "be finite and > " + bound, v);
+        } else {
+            if (!(v > lo)) fail(field, "be > " + bound, v);
+        }
+        return *this;
+    }
+    /// v ≤ hi; a floating v must also be finite.
     template <typename T>
     const check_fields& at_most(std::string_view field, T v, std::type_identity_t<T> hi) const {
-        if (!(v <= hi)) fail(field, "be <= " + format_number(hi), v);
+        if constexpr (std::floating_point<T>) {
+            if (!(std::isfinite(v) && v <= hi)) fail(field, "be finite and <= " + format_number(hi), v);
+        } else {
+            if (!(v <= hi)) fail(field, "be <= " + format_number(hi), v);
+        }
         return *this;
     }
     /// v is finite.
@@ -113,7 +146,19 @@ public:
         if (n < lo || n > hi) fail(field, "hold " + format_number(lo) + " to " + format_number(hi) + " values", n);
         return *this;
     }
-    /// A condition the caller computed, with its own wording.
+    /// A list of `n` elements holds at least one ("must hold at least 1 value, got 0").
+    const check_fields& non_empty(std::string_view field, std::size_t n) const {
+        if (n == 0) fail(field, "hold at least 1 value", n);
+        return *this;
+    }
+    /// A pointer (raw or smart) is set ("must not be null, got null").
+    template <typename P>
+    const check_fields& not_null(std::string_view field, const P& p) const {
+        if (p == nullptr) fail(field, "not be null", "null");
+        return *this;
+    }
+    /// A condition the caller computed, with its own wording; `value` is a
+    /// number or text.
     template <typename T>
     const check_fields& require(bool ok, std::string_view field, std::string_view what, T value) const {
         if (!ok) fail(field, what, value);
@@ -121,6 +166,15 @@ public:
     }
 
 private:
+    template <typename T>
+    [[nodiscard]] static std::string value_text(T v) {
+        if constexpr (std::convertible_to<T, std::string_view>) {
+            return std::string(std::string_view(v));
+        } else {
+            return format_number(v);
+        }
+    }
+
     std::string prefix_;
 };
 

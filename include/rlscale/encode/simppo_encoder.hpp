@@ -7,6 +7,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/encode/detail/arrival_history.hpp>
 #include <rlscale/core/detail/features.hpp>
 
@@ -47,12 +48,8 @@ struct simppo_state_config {
     }
 
 private:
-    static void check_range(const std::string& lo_name, double lo, const std::string& hi_name, double hi) {
-        if (!(std::isfinite(lo) && lo >= 0))
-            throw config_error("simppo_state_config." + lo_name, "must be finite and >= 0, got " + std::to_string(lo));
-        if (!(std::isfinite(hi) && hi > lo))
-            throw config_error("simppo_state_config." + hi_name,
-                               "must be finite and > " + lo_name + ", got " + std::to_string(hi));
+    static void check_range(const char* lo_name, double lo, const char* hi_name, double hi) {
+        check_fields("simppo_state_config").at_least(lo_name, lo, 0).greater_field(hi_name, hi, lo_name, lo);
     }
 };
 

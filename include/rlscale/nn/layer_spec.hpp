@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/nn/activation.hpp>
 
 #include <Eigen/Core>
@@ -26,10 +27,8 @@ struct layer_spec {
 [[nodiscard]] inline std::vector<layer_spec> make_layers(std::initializer_list<Eigen::Index> sizes,
                                                          activation hidden = activation::relu,
                                                          activation output = activation::identity) {
-    if (sizes.size() < 2) {
-        throw config_error("sizes", "an MLP needs at least an input and an output size, got " +
-                                        std::to_string(sizes.size()) + " size(s)");
-    }
+    check_fields("").require(sizes.size() >= 2, "sizes", "hold at least 2 values (an input and an output size)",
+                             sizes.size());
     std::vector<layer_spec> layers;
     layers.reserve(sizes.size() - 1);
     const auto* it = sizes.begin();
@@ -48,21 +47,15 @@ namespace detail {
 class parameter_layout {
 public:
     explicit parameter_layout(std::vector<layer_spec> layers) : layers_(std::move(layers)) {
-        if (layers_.empty()) {
-            throw config_error("layers", "an MLP needs at least one layer");
-        }
+        check_fields("").non_empty("layers", layers_.size());
         offsets_.reserve(layers_.size());
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             const auto& s = layers_[l];
-            const std::string field = "layers[" + std::to_string(l) + "]";
-            if (s.in <= 0 || s.out <= 0) {
-                throw config_error(field, "sizes must be positive, got in=" + std::to_string(s.in) +
-                                              " out=" + std::to_string(s.out));
-            }
-            if (l > 0 && s.in != layers_[l - 1].out) {
-                throw config_error(field + ".in", "must equal the previous layer's out (" +
-                                                      std::to_string(layers_[l - 1].out) + "), got " +
-                                                      std::to_string(s.in));
+            const check_fields check("layers[" + std::to_string(l) + "]");
+            check.at_least("in", s.in, 1).at_least("out", s.out, 1);
+            if (l > 0) {
+                const Eigen::Index previous = layers_[l - 1].out;
+                check.require(s.in == previous, "in", "equal the previous layer's out (" + format_number(previous) + ")", s.in);
             }
             offsets_.push_back(size_);
             size_ += s.out * s.in + s.out;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/nn/activation.hpp>
 #include <rlscale/nn/detail/bf16_gemm.hpp>
 #include <rlscale/nn/detail/gemv.hpp>
@@ -87,12 +88,10 @@ public:
 
     mlp_batch_buffer(const mlp<T>& net, Eigen::Index capacity, matmul_precision precision = matmul_precision::full)
         : capacity_(capacity), precision_(precision) {
-        if (capacity <= 0) {
-            throw config_error("capacity", "batch capacity must be positive, got " + std::to_string(capacity));
-        }
-        if (precision == matmul_precision::bf16 && !std::is_same_v<T, float>) {
-            throw config_error("precision", "bf16 products need a float network");
-        }
+        check_fields("")
+            .greater("capacity", capacity, 0)
+            .require(precision != matmul_precision::bf16 || std::is_same_v<T, float>, "precision",
+                     "be full unless the network is float", to_string(precision));
         input_ = matrix::Zero(net.input_size(), capacity);
         activations_.reserve(net.layer_count());
         for (const auto& s : net.layers()) {

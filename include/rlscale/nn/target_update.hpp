@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/nn/mlp.hpp>
 
 namespace rlscale::nn {
@@ -26,9 +27,7 @@ void hard_update(mlp<T>& target, const mlp<T>& source) {
 template <typename T>
 void soft_update(mlp<T>& target, const mlp<T>& source, T tau) {
     detail::require_same_shape(target, source, "soft_update");
-    if (!(tau >= T(0) && tau <= T(1))) {
-        throw config_error("tau", "must be in [0, 1], got " + std::to_string(tau));
-    }
+    check_fields("").in("tau", tau, T(0), T(1));
     auto t = target.parameters();
     t = tau * source.parameters() + (T(1) - tau) * t;
 }

@@ -8,6 +8,7 @@
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/control.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -25,7 +26,7 @@ template <policy P>
 class per_function {
 public:
     explicit per_function(std::vector<P> policies) : policies_(std::move(policies)) {
-        if (policies_.empty()) throw config_error("per_function.policies", "needs at least one policy");
+        check_fields("per_function").non_empty("policies", policies_.size());
     }
 
     [[nodiscard]] std::size_t functions() const noexcept { return policies_.size(); }

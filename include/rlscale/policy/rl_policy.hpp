@@ -4,6 +4,7 @@
 #include <rlscale/core/control.hpp>
 #include <rlscale/core/downscale_stabilizer.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/policy/guarded.hpp>
 #include <rlscale/policy/hpa_policy.hpp>
 #include <rlscale/rl/actors.hpp>
@@ -59,18 +60,14 @@ public:
           functions_(actions_.functions()),
           stabilizer_(functions_, downscale_window) {
         const std::size_t in = functions_ * encoder_.size();
-        if (actor_.input_size() != in) {
-            throw config_error("rl_policy.actor", "takes " + std::to_string(actor_.input_size()) + " inputs, the encoder gives " +
-                                                      std::to_string(in) + " for " + std::to_string(functions_) + " functions");
-        }
-        if (actor_.output_size() != actions_.width()) {
-            throw config_error("rl_policy.actor", "gives " + std::to_string(actor_.output_size()) +
-                                                      " action values, the action map reads " + std::to_string(actions_.width()));
-        }
-        if (fallbacks_.size() != functions_) {
-            throw config_error("rl_policy.fallbacks", "needs one per function (" + std::to_string(functions_) + "), got " +
-                                                          std::to_string(fallbacks_.size()));
-        }
+        check_fields("rl_policy")
+            .require(actor_.input_size() == in, "actor",
+                     "take " + format_number(in) + " inputs (the encoder's, for " + format_number(functions_) + " functions)",
+                     actor_.input_size())
+            .require(actor_.output_size() == actions_.width(), "actor",
+                     "give " + format_number(actions_.width()) + " action values (the action map's)", actor_.output_size())
+            .require(fallbacks_.size() == functions_, "fallbacks", "hold one per function (" + format_number(functions_) + ")",
+                     fallbacks_.size());
         observation_.resize(in);
         values_.resize(actions_.width());
         targets_.resize(functions_);
@@ -160,7 +157,7 @@ public:
 
 private:
     static std::shared_ptr<rl::shared_network<float>> checked(std::shared_ptr<rl::shared_network<float>> w) {
-        if (!w) throw config_error("rl_policy.weights", "must not be null");
+        check_fields("rl_policy").not_null("weights", w);
         return w;
     }
 

@@ -29,10 +29,7 @@ struct scarlet_reward_config {
 
     /// Throws config_error unless exponent > 0 and violation_reward ≤ 0, both finite.
     void validate() const {
-        check_fields("scarlet_reward_config").greater("exponent", exponent, 0);
-        if (!(std::isfinite(violation_reward) && violation_reward <= 0))
-            throw config_error("scarlet_reward_config.violation_reward",
-                               "must be finite and <= 0, got " + std::to_string(violation_reward));
+        check_fields("scarlet_reward_config").greater("exponent", exponent, 0).at_most("violation_reward", violation_reward, 0);
     }
 };
 

@@ -28,10 +28,9 @@ struct simppo_reward_config {
 
     /// Throws config_error unless α ∈ [0, 1] and penalty ≤ 0, both finite.
     void validate() const {
-        check_fields("simppo_reward_config").in("alpha", alpha, 0, 1);
-        if (!(std::isfinite(penalty) && penalty <= 0))
-            throw config_error("simppo_reward_config.penalty",
-                               "must be finite and <= 0 (a penalty lowers the reward), got " + std::to_string(penalty));
+        check_fields("simppo_reward_config")
+            .in("alpha", alpha, 0, 1)
+            .require(std::isfinite(penalty) && penalty <= 0, "penalty", "be finite and <= 0 (a penalty lowers the reward)", penalty);
     }
 };
 

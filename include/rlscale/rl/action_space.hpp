@@ -5,6 +5,7 @@
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/saturating.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/rl/q_layout.hpp>
 
 #include <algorithm>
@@ -29,17 +30,16 @@ namespace rlscale::rl {
 /// another policy's decisions.
 
 namespace detail {
-/// Validated replica deltas: non-empty, distinct, within ±1000.
-inline std::vector<int> checked_deltas(const char* field, std::vector<int> deltas) {
-    if (deltas.empty() || deltas.size() > 16) throw config_error(field, "must hold 1 to 16 values, got " + std::to_string(deltas.size()));
+/// Validated replica deltas of action map `owner` (errors name
+/// "<owner>.deltas[i]"): 1 to 16 of them, distinct, within ±1000.
+inline std::vector<int> checked_deltas(const char* owner, std::vector<int> deltas) {
+    const check_fields check(owner);
+    check.count("deltas", deltas.size(), 1, 16);
     for (std::size_t i = 0; i < deltas.size(); ++i) {
-        if (deltas[i] < -1000 || deltas[i] > 1000) {
-            throw config_error(std::string(field) + "[" + std::to_string(i) + "]", "must be in [-1000, 1000], got " + std::to_string(deltas[i]));
-        }
+        const std::string item = "deltas[" + std::to_string(i) + "]";
+        check.in(item, deltas[i], -1000, 1000);
         for (std::size_t j = 0; j < i; ++j) {
-            if (deltas[j] == deltas[i]) {
-                throw config_error(std::string(field) + "[" + std::to_string(i) + "]", "repeats " + std::to_string(deltas[i]));
-            }
+            check.require(deltas[j] != deltas[i], item, "differ from deltas[" + std::to_string(j) + "]", deltas[i]);
         }
     }
     return deltas;
@@ -68,16 +68,14 @@ class joint_delta_actions {
 public:
     using value_type = std::int32_t;  ///< one action index per head
     explicit joint_delta_actions(std::size_t functions, std::vector<int> deltas = {-1, 0, 1})
-        : functions_(functions), deltas_(detail::checked_deltas("joint_delta_actions.deltas", std::move(deltas))) {
-        if (functions < 1) throw config_error("joint_delta_actions.functions", "must be >= 1, got 0");
+        : functions_(functions), deltas_(detail::checked_deltas("joint_delta_actions", std::move(deltas))) {
+        const check_fields check("joint_delta_actions");
+        check.at_least("functions", functions, 1);
         count_ = 1;
         for (std::size_t f = 0; f < functions; ++f) {
             count_ *= deltas_.size();
-            if (count_ > 4096) {
-                throw config_error("joint_delta_actions.functions", std::to_string(functions) + " functions with " +
-                                                                        std::to_string(deltas_.size()) +
-                                                                        " deltas each exceed 4096 joint actions");
-            }
+            check.require(count_ <= 4096, "functions", "keep " + format_number(deltas_.size()) + "^functions <= 4096 joint actions",
+                          functions);
         }
     }
     [[nodiscard]] q_layout layout() const noexcept { return {.heads = 1, .actions_per_head = count_}; }
@@ -119,8 +117,8 @@ class factored_delta_actions {
 public:
     using value_type = std::int32_t;  ///< one action index per head
     explicit factored_delta_actions(std::size_t functions, std::vector<int> deltas = {-1, 0, 1})
-        : functions_(functions), deltas_(detail::checked_deltas("factored_delta_actions.deltas", std::move(deltas))) {
-        if (functions < 1) throw config_error("factored_delta_actions.functions", "must be >= 1, got 0");
+        : functions_(functions), deltas_(detail::checked_deltas("factored_delta_actions", std::move(deltas))) {
+        check_fields("factored_delta_actions").at_least("functions", functions, 1);
     }
     [[nodiscard]] q_layout layout() const noexcept { return {.heads = functions_, .actions_per_head = deltas_.size()}; }
     [[nodiscard]] std::size_t functions() const noexcept { return functions_; }
@@ -148,12 +146,13 @@ public:
     using value_type = std::int32_t;  ///< one action index per head
     replica_count_actions(std::size_t functions, int min_replicas, int max_replicas)
         : functions_(functions), min_(min_replicas), max_(max_replicas) {
-        if (functions < 1) throw config_error("replica_count_actions.functions", "must be >= 1, got 0");
-        if (min_replicas < 0) throw config_error("replica_count_actions.min_replicas", "must be >= 0, got " + std::to_string(min_replicas));
-        if (max_replicas < min_replicas || max_replicas - min_replicas > 4096) {
-            throw config_error("replica_count_actions.max_replicas",
-                               "must be in [min_replicas, min_replicas + 4096], got " + std::to_string(max_replicas));
-        }
+        check_fields("replica_count_actions")
+            .at_least("functions", functions, 1)
+            .at_least("min_replicas", min_replicas, 0)
+            .require(max_replicas >= min_replicas && max_replicas - min_replicas <= 4096, "max_replicas",
+                     "be in [min_replicas, min_replicas + 4096] = [" + format_number(min_replicas) + ", " +
+                         format_number(static_cast<long long>(min_replicas) + 4096) + "]",
+                     max_replicas);
     }
     [[nodiscard]] q_layout layout() const noexcept {
         return {.heads = functions_, .actions_per_head = static_cast<std::size_t>(max_ - min_ + 1)};
@@ -214,15 +213,10 @@ public:
     explicit utilization_target_actions(std::size_t functions, std::vector<double> targets = {0.4, 0.55, 0.7, 0.85},
                                         bool hold_action = true)
         : functions_(functions), targets_(std::move(targets)), hold_(hold_action) {
-        if (functions < 1) throw config_error("utilization_target_actions.functions", "must be >= 1, got 0");
-        if (targets_.empty() || targets_.size() > 16) {
-            throw config_error("utilization_target_actions.targets", "must hold 1 to 16 values, got " + std::to_string(targets_.size()));
-        }
+        const check_fields check("utilization_target_actions");
+        check.at_least("functions", functions, 1).count("targets", targets_.size(), 1, 16);
         for (std::size_t i = 0; i < targets_.size(); ++i) {
-            if (!(targets_[i] > 0 && targets_[i] <= 1)) {
-                throw config_error("utilization_target_actions.targets[" + std::to_string(i) + "]",
-                                   "must be in (0, 1], got " + std::to_string(targets_[i]));
-            }
+            check.in_open_closed("targets[" + std::to_string(i) + "]", targets_[i], 0, 1);
         }
     }
     [[nodiscard]] q_layout layout() const noexcept {

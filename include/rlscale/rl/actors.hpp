@@ -16,6 +16,7 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/core/random.hpp>
 #include <rlscale/nn/quantized_mlp.hpp>
 #include <rlscale/rl/q_layout.hpp>
@@ -37,12 +38,10 @@ namespace detail {
 
 /// Checks that `weights` is set and has `in` inputs and `out` outputs.
 inline void check_network_shape(const char* who, const std::shared_ptr<shared_network<float>>& weights, std::size_t out) {
-    if (!weights) throw config_error(std::string(who) + ".weights", "must not be null");
+    const check_fields check(who);
+    check.not_null("weights", weights);
     const auto last = static_cast<std::size_t>(weights->layout().layers().back().out);
-    if (last != out) {
-        throw config_error(std::string(who) + ".weights",
-                           "network has " + std::to_string(last) + " outputs, the action layout needs " + std::to_string(out));
-    }
+    check.require(last == out, "weights", "have " + format_number(out) + " outputs (the action layout's)", last);
 }
 
 /// A network's forward pass over published weights, with its own scratch.
@@ -229,7 +228,7 @@ public:
 
 private:
     static void check(const std::shared_ptr<shared_network<float>>& w) {
-        if (!w) throw config_error("deterministic_actor.weights", "must not be null");
+        check_fields("deterministic_actor").not_null("weights", w);
     }
     detail::published_forward net_;
 };

@@ -60,8 +60,7 @@ struct dqn_config {
         check.in("gamma", gamma, 0, 1)
             .in_open_closed("tau", tau, 0, 1)
             .at_least("batch_size", batch_size, 1)
-            .require(replay_capacity >= batch_size, "replay_capacity", "be >= batch_size (" + std::to_string(batch_size) + ")",
-                     replay_capacity)
+            .at_least_field("replay_capacity", replay_capacity, "batch_size", batch_size)
             .at_least("train_frequency", train_frequency, 1)
             .greater("huber_beta", huber_beta, 0)
             .at_least("grad_clip_value", grad_clip_value, 0)
@@ -263,12 +262,11 @@ public:
 
 private:
     static void check_precision(nn::matmul_precision p) {
-        if (p == nn::matmul_precision::bf16 && !std::is_same_v<T, float>) {
-            throw config_error("dqn_config.precision", "bf16 products need dqn<float>");
-        }
+        check_fields("dqn_config").require(p != nn::matmul_precision::bf16 || std::is_same_v<T, float>, "precision",
+                                           "be full unless the agent is dqn<float>", nn::to_string(p));
     }
     static std::vector<nn::layer_spec> make_layers(std::size_t in, q_layout layout, const std::vector<Eigen::Index>& hidden) {
-        if (in < 1) throw config_error("dqn.observation_size", "must be >= 1, got 0");
+        check_fields("dqn").at_least("observation_size", in, 1);
         std::vector<nn::layer_spec> layers;
         Eigen::Index prev = static_cast<Eigen::Index>(in);
         for (const Eigen::Index w : hidden) {

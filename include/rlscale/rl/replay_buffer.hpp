@@ -2,6 +2,7 @@
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <Eigen/Core>
 #include <xtensor/xtensor.hpp>
@@ -68,9 +69,9 @@ public:
 
     /// Throws config_error for a zero capacity or size, or capacity above 10^8.
     replay_buffer(std::size_t capacity, std::size_t observation_size, std::size_t action_size = 1)
-        : capacity_(checked("replay_buffer.capacity", capacity, 100'000'000)),
-          observation_size_(checked("replay_buffer.observation_size", observation_size, 1u << 20)),
-          action_size_(checked("replay_buffer.action_size", action_size, 1u << 10)),
+        : capacity_(checked("capacity", capacity, 100'000'000)),
+          observation_size_(checked("observation_size", observation_size, 1u << 20)),
+          action_size_(checked("action_size", action_size, 1u << 10)),
           observations_(shape2{capacity, observation_size}),
           next_observations_(shape2{capacity, observation_size}),
           actions_(shape2{capacity, action_size}),
@@ -168,9 +169,7 @@ private:
     using shape2 = std::array<std::size_t, 2>;
 
     static std::size_t checked(const char* field, std::size_t v, std::size_t max) {
-        if (v == 0 || v > max) {
-            throw config_error(field, "must be in [1, " + std::to_string(max) + "], got " + std::to_string(v));
-        }
+        check_fields("replay_buffer").in(field, v, 1, max);
         return v;
     }
     static void check_size(const char* field, std::size_t got, std::size_t want) {

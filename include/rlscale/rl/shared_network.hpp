@@ -2,6 +2,7 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/nn/mlp.hpp>
 
@@ -153,7 +154,7 @@ public:
 
 private:
     static void check(const std::shared_ptr<shared_network<float>>& w) {
-        if (!w) throw config_error("greedy_agent.weights", "must not be null");
+        check_fields("greedy_agent").not_null("weights", w);
     }
     std::shared_ptr<shared_network<float>> weights_;
     nn::mlp<float>::inference_buffer buffer_;

@@ -6,6 +6,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <chrono>
 #include <concepts>
@@ -80,22 +81,23 @@ concept target_environment = requires(E& e, std::uint64_t seed, std::span<const 
 template <target_environment Env, learner Learner, action_map Actions, typename OnReport>
     requires std::same_as<typename Learner::value_type, typename Actions::value_type>
 train_report train(std::span<Env> envs, Learner& agent, const Actions& actions, const train_options& options, OnReport&& on_report) {
-    if (envs.empty()) throw config_error("train.envs", "needs at least one environment");
+    const check_fields check("train");
+    check.non_empty("envs", envs.size());
     std::size_t current = 0;
     const std::size_t n = envs[0].function_count();
+    const std::size_t observation_size = envs[0].observation_size();
     for (std::size_t e = 1; e < envs.size(); ++e) {
-        if (envs[e].function_count() != n || envs[e].observation_size() != envs[0].observation_size()) {
-            throw config_error("train.envs", "environment " + std::to_string(e) + " has another shape than environment 0");
-        }
+        const std::size_t functions = envs[e].function_count();
+        const std::size_t inputs = envs[e].observation_size();
+        check_fields("train.envs[" + std::to_string(e) + "]")
+            .require(functions == n, "function_count", "equal envs[0]'s (" + format_number(n) + ")", functions)
+            .require(inputs == observation_size, "observation_size", "equal envs[0]'s (" + format_number(observation_size) + ")",
+                     inputs);
     }
-    if (agent.action_width() != actions.width()) {
-        throw config_error("train.actions", "reads " + std::to_string(actions.width()) + " action values, the learner gives " +
-                                                std::to_string(agent.action_width()));
-    }
-    if (actions.functions() != n) {
-        throw config_error("train.actions", "covers " + std::to_string(actions.functions()) + " functions, the environment has " +
-                                                    std::to_string(n));
-    }
+    check.require(actions.width() == agent.action_width(), "actions",
+                  "read the learner's " + format_number(agent.action_width()) + " action values", actions.width())
+        .require(actions.functions() == n, "actions", "cover the environment's " + format_number(n) + " functions",
+                 actions.functions());
     std::vector<float> observation(envs[0].observation_size());
     std::vector<typename Learner::value_type> values(agent.action_width());
     std::vector<scaling_target> targets(n);

@@ -7,6 +7,7 @@
 // docs/simulator-workloads.md.
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/sim/workload.hpp>
 
 #include <algorithm>
@@ -270,8 +271,8 @@ public:
     /// The function with the rank-th most invocations (0 = the most); throws config_error if rank >= size().
     [[nodiscard]] const azure_function_trace& by_rank(std::size_t rank) const {
         if (rank >= functions_.size()) {
-            throw config_error("rank", "must be < " + std::to_string(functions_.size()) + " (functions in " +
-                                           path_.string() + "), got " + std::to_string(rank));
+            check_fields("").fail("rank", "be < " + format_number(functions_.size()) + " (functions in " + path_.string() + ")",
+                                  rank);
         }
         return functions_[rank];
     }
@@ -305,7 +306,7 @@ private:
 /// The function's per-minute counts as a workload: rate = count / 60 req/s
 /// within each 60-s bin, times scale (finite, >= 0); t = 0 is the trace's first minute.
 inline workload to_workload(const azure_function_trace& function, double scale = 1.0) {
-    detail::require_non_negative("scale", scale);
+    check_fields("").at_least("scale", scale, 0);
     std::vector<double> rates(function.per_minute.size());
     for (std::size_t m = 0; m < rates.size(); ++m) rates[m] = function.per_minute[m] * scale / 60.0;
     return workload(std::move(rates), 60.0);

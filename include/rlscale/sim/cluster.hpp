@@ -45,11 +45,10 @@ struct node_config {
     double cpu_overcommit = 2.0;  ///< a replica fits while Σ CPU limits ≤ cores × this (and memory fits)
 
     void validate() const {
-        check_fields("node").greater("cores", cores, 0);
-        check_fields("node").greater("memory_mb", memory_mb, 0);
-        if (!(std::isfinite(cpu_overcommit) && cpu_overcommit >= 1)) {
-            throw config_error("node.cpu_overcommit", "must be finite and >= 1, got " + std::to_string(cpu_overcommit));
-        }
+        check_fields("node")
+            .greater("cores", cores, 0)
+            .greater("memory_mb", memory_mb, 0)
+            .at_least("cpu_overcommit", cpu_overcommit, 1);
     }
 };
 
@@ -71,31 +70,19 @@ struct cluster_config {
 
     void validate() const {
         node.validate();
-        if (functions.empty()) {
-            throw config_error("functions", "needs at least one function");
-        }
+        const check_fields check("");
+        check.non_empty("functions", functions.size());
         for (std::size_t i = 0; i < functions.size(); ++i) {
             const auto& f = functions[i];
             const std::string field = "functions[" + std::to_string(i) + "]";
-            try {
-                f.profile.validate();
-            } catch (const config_error& e) {
-                throw config_error(field + "." + e.field(), e.what());
-            }
-            if (f.max_replicas < 1) {
-                throw config_error(field + ".max_replicas", "must be >= 1, got " + std::to_string(f.max_replicas));
-            }
-            if (f.initial_replicas < 0 || f.initial_replicas > f.max_replicas) {
-                throw config_error(field + ".initial_replicas", "must be in [0, max_replicas], got " +
-                                                                    std::to_string(f.initial_replicas));
-            }
-            if (f.queue_capacity < 1) {
-                throw config_error(field + ".queue_capacity", "must be >= 1");
-            }
+            f.profile.validate(field + ".profile");
+            check_fields(field)
+                .at_least("max_replicas", f.max_replicas, 1)
+                .require(f.initial_replicas >= 0 && f.initial_replicas <= f.max_replicas, "initial_replicas",
+                         "be in [0, max_replicas] = [0, " + format_number(f.max_replicas) + "]", f.initial_replicas)
+                .at_least("queue_capacity", f.queue_capacity, 1);
         }
-        if (!(idle_memory_fraction >= 0 && idle_memory_fraction <= 1)) {
-            throw config_error("idle_memory_fraction", "must be in [0, 1], got " + std::to_string(idle_memory_fraction));
-        }
+        check.in("idle_memory_fraction", idle_memory_fraction, 0, 1);
     }
 };
 

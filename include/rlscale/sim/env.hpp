@@ -3,6 +3,7 @@
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/sim/cluster.hpp>
 
 #include <algorithm>
@@ -107,23 +108,18 @@ public:
     cluster_env(cluster_config config, env_config env, Encoder encoder = {}, Reward reward = {})
         : sim_(std::move(config), 0), env_(std::move(env)), encoder_(encoder), reward_(reward),
           metrics_(sim_.function_count()), observation_(sim_.function_count() * encoder_.size()) {
-        if (!(env_.control_interval_s > 0 && std::isfinite(env_.control_interval_s))) {
-            throw config_error("env.control_interval_s", "must be finite and > 0, got " +
-                                                             std::to_string(env_.control_interval_s));
-        }
-        if (env_.episode_steps < 1) {
-            throw config_error("env.episode_steps", "must be >= 1, got " + std::to_string(env_.episode_steps));
-        }
+        const check_fields check("env");
+        check.greater("control_interval_s", env_.control_interval_s, 0).at_least("episode_steps", env_.episode_steps, 1);
         if (env_.functions.empty()) {
             for (const auto& f : sim_.config().functions) {
                 env_.functions.push_back({.replicas = f.initial_replicas, .min_replicas = 0, .max_replicas = f.max_replicas,
                                           .cpu_limit = f.profile.cpu_limit, .memory_limit_mb = f.profile.memory_mb,
                                           .slo = {.latency_s = f.profile.slo_s, .percentile = 0.9}});
             }
-        } else if (env_.functions.size() != sim_.function_count()) {
-            throw config_error("env.functions", "has " + std::to_string(env_.functions.size()) +
-                                                    " entries, the cluster has " +
-                                                    std::to_string(sim_.function_count()) + " functions");
+        } else {
+            check.require(env_.functions.size() == sim_.function_count(), "functions",
+                          "hold one entry per cluster function (" + format_number(sim_.function_count()) + ")",
+                          env_.functions.size());
         }
     }
 

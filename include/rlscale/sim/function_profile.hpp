@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/sim/service_time.hpp>
 
 #include <array>
@@ -30,20 +31,18 @@ struct function_profile {
     double timeout_s = 30;          ///< a request that waited longer in the queue is dropped (+inf: never)
     double slo_s = 1.0;             ///< latency SLO used by rewards and tests; the paper's percentile is in the docs
 
-    /// Throws config_error naming the first bad field (e.g. "function_profile.concurrency") and its value.
-    void validate() const {
-        const auto bad = [this](const char* field, std::string_view requirement, double value) {
-            throw config_error(std::string("function_profile.") + field,
-                               "must be " + std::string(requirement) + ", got " + detail::format_number(value) +
-                                   " (profile \"" + name + "\")");
-        };
-        if (name.empty()) throw config_error("function_profile.name", "must not be empty");
-        if (!(std::isfinite(cpu_demand) && cpu_demand > 0)) bad("cpu_demand", "finite and > 0", cpu_demand);
-        if (!(std::isfinite(memory_mb) && memory_mb > 0)) bad("memory_mb", "finite and > 0", memory_mb);
-        if (!(std::isfinite(cpu_limit) && cpu_limit > 0)) bad("cpu_limit", "finite and > 0", cpu_limit);
-        if (concurrency < 1) bad("concurrency", ">= 1", concurrency);
-        if (!(timeout_s > 0)) bad("timeout_s", "> 0 (+inf for no timeout)", timeout_s);
-        if (!(std::isfinite(slo_s) && slo_s > 0)) bad("slo_s", "finite and > 0", slo_s);
+    /// Throws config_error naming the first bad field and its value, under
+    /// `prefix` (e.g. "function_profile.concurrency"; a cluster passes
+    /// "functions[2].profile").
+    void validate(const std::string& prefix = "function_profile") const {
+        check_fields(prefix)
+            .require(!name.empty(), "name", "not be empty", "\"\"")
+            .greater("cpu_demand", cpu_demand, 0)
+            .greater("memory_mb", memory_mb, 0)
+            .greater("cpu_limit", cpu_limit, 0)
+            .at_least("concurrency", concurrency, 1)
+            .require(timeout_s > 0, "timeout_s", "be > 0 (+inf for no timeout)", timeout_s)
+            .greater("slo_s", slo_s, 0);
     }
 
     /// Equal in every field.
@@ -179,12 +178,11 @@ inline constexpr std::array<int, 4> listed_matmul_sizes{50, 70, 100, 350};
 /// "matrix_multiplication.n"). Named "matmul-<n>"; mean service time
 /// 5 ms + 0.295 s·(n/350)³, lognormal with cv 0.1; SLO 1 s on the mean response time.
 inline function_profile matrix_multiplication(int n) {
-    if (n < detail::matmul_min_n || n > detail::matmul_max_n) {
-        throw config_error("matrix_multiplication.n",
-                           "must be in [" + std::to_string(detail::matmul_min_n) + ", " +
-                               std::to_string(detail::matmul_max_n) + "] (the sizes Polimi's service was run with), got " +
-                               std::to_string(n));
-    }
+    check_fields("matrix_multiplication")
+        .require(n >= detail::matmul_min_n && n <= detail::matmul_max_n, "n",
+                 "be in [" + format_number(detail::matmul_min_n) + ", " + format_number(detail::matmul_max_n) +
+                     "] (the sizes Polimi's service was run with)",
+                 n);
     return {.name = "matmul-" + std::to_string(n),
             .service = service_time::lognormal_from_mean_cv(detail::matmul_mean_s(n), detail::matmul_cv),
             .cpu_demand = 1.0,

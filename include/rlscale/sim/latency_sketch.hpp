@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -23,12 +24,10 @@ class latency_sketch {
 public:
     /// α = relative_error; values from min_value to max_value seconds.
     explicit latency_sketch(double relative_error = 0.005, double min_value = 1e-6, double max_value = 1e5) {
-        if (!(relative_error > 0 && relative_error < 0.5)) {
-            throw config_error("latency_sketch.relative_error", "must be in (0, 0.5), got " + std::to_string(relative_error));
-        }
-        if (!(min_value > 0 && max_value > min_value && std::isfinite(max_value))) {
-            throw config_error("latency_sketch.min_value", "needs 0 < min_value < max_value < inf");
-        }
+        check_fields("latency_sketch")
+            .require(relative_error > 0 && relative_error < 0.5, "relative_error", "be in (0, 0.5)", relative_error)
+            .greater("min_value", min_value, 0)
+            .greater_field("max_value", max_value, "min_value", min_value);
         gamma_ = (1 + relative_error) / (1 - relative_error);
         inv_log_gamma_ = 1.0 / std::log(gamma_);
         offset_ = static_cast<std::int64_t>(std::ceil(std::log(min_value) * inv_log_gamma_));

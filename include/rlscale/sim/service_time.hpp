@@ -2,10 +2,10 @@
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +15,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <system_error>
 
 namespace rlscale::sim {
 
@@ -39,18 +38,6 @@ constexpr std::string_view to_string(service_time_kind kind) noexcept {
 }
 
 namespace detail {
-
-/// The shortest text that reads back as v ("0.25", "-1", "nan", "inf"), for error messages.
-inline std::string format_number(double v) {
-    std::array<char, 32> buf{};
-    const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
-    return ec == std::errc{} ? std::string(buf.data(), end) : std::string("?");
-}
-
-/// Throws config_error(field, "must be <requirement>, got <value>").
-[[noreturn]] inline void reject(const std::string& field, std::string_view requirement, double value) {
-    throw config_error(field, "must be " + std::string(requirement) + ", got " + format_number(value));
-}
 
 /// Φ⁻¹(p), the standard normal quantile: -inf at 0, +inf at 1, NaN outside [0, 1].
 /// Acklam's rational approximation (relative error below 1.15e-9) refined by one
@@ -120,7 +107,7 @@ public:
 
     /// Always `seconds` (finite, > 0). Sampling draws no random numbers.
     static service_time deterministic(double seconds) {
-        check_duration("service_time.deterministic.seconds", seconds);
+        check_fields("service_time.deterministic").greater("seconds", seconds, 0.0);
         service_time s;
         s.kind_ = service_time_kind::deterministic;
         s.scale_ = seconds;
@@ -130,7 +117,7 @@ public:
 
     /// Exponential with the given mean (finite, > 0): X = -mean·ln(1 - U).
     static service_time exponential(double mean_s) {
-        check_duration("service_time.exponential.mean_s", mean_s);
+        check_fields("service_time.exponential").greater("mean_s", mean_s, 0.0);
         service_time s;
         s.kind_ = service_time_kind::exponential;
         s.scale_ = mean_s;
@@ -141,15 +128,10 @@ public:
     /// Lognormal: ln X ~ N(ln median, sigma²), so X = median·exp(sigma·Z) and
     /// E[X] = median·exp(sigma²/2). median finite > 0; sigma finite >= 0 with a finite mean.
     static service_time lognormal(double median_s, double sigma) {
-        check_duration("service_time.lognormal.median_s", median_s);
-        if (!(std::isfinite(sigma) && sigma >= 0.0)) {
-            detail::reject("service_time.lognormal.sigma", "finite and >= 0", sigma);
-        }
+        const check_fields check("service_time.lognormal");
+        check.greater("median_s", median_s, 0.0).at_least("sigma", sigma, 0.0);
         const double mean = median_s * std::exp(0.5 * sigma * sigma);
-        if (!std::isfinite(mean)) {
-            detail::reject("service_time.lognormal.sigma", "small enough that the mean median·exp(sigma²/2) is finite",
-                           sigma);
-        }
+        check.require(std::isfinite(mean), "sigma", "be small enough that the mean median·exp(sigma²/2) is finite", sigma);
         service_time s;
         s.kind_ = service_time_kind::lognormal;
         s.scale_ = median_s;
@@ -161,10 +143,9 @@ public:
     /// The lognormal with the given mean and coefficient of variation (sd/mean):
     /// sigma² = ln(1 + cv²), median = mean/√(1 + cv²). cv = 0 is a point mass at the mean.
     static service_time lognormal_from_mean_cv(double mean_s, double cv) {
-        check_duration("service_time.lognormal_from_mean_cv.mean_s", mean_s);
-        if (!(std::isfinite(cv) && cv >= 0.0 && std::isfinite(cv * cv))) {
-            detail::reject("service_time.lognormal_from_mean_cv.cv", "finite and >= 0 (with cv² finite)", cv);
-        }
+        check_fields("service_time.lognormal_from_mean_cv")
+            .greater("mean_s", mean_s, 0.0)
+            .require(std::isfinite(cv) && cv >= 0.0 && std::isfinite(cv * cv), "cv", "be finite and >= 0 (with cv² finite)", cv);
         const double one_plus_cv2 = 1.0 + cv * cv;
         return lognormal(mean_s / std::sqrt(one_plus_cv2), std::sqrt(std::log1p(cv * cv)));
     }
@@ -174,33 +155,22 @@ public:
     /// strictly increase from exactly 0 to exactly 1; values are finite, > 0 and
     /// non-decreasing; 2 to max_points points.
     static service_time empirical(std::span<const double> probabilities, std::span<const double> values_s) {
-        const std::string f = "service_time.empirical.";
+        const check_fields check("service_time.empirical");
         const std::size_t n = probabilities.size();
-        if (n < 2 || n > max_points) {
-            detail::reject(f + "probabilities", "2 to " + std::to_string(max_points) + " points",
-                           static_cast<double>(n));
-        }
-        if (values_s.size() != n) {
-            throw config_error(f + "values_s", "must have as many points as probabilities (" + std::to_string(n) +
-                                                   "), got " + std::to_string(values_s.size()));
-        }
+        check.count("probabilities", n, 2, max_points)
+            .require(values_s.size() == n, "values_s", "have as many points as probabilities (" + format_number(n) + ")",
+                     values_s.size());
+        const auto item = [](const char* name, std::size_t i) { return std::string(name) + "[" + std::to_string(i) + "]"; };
         for (std::size_t i = 0; i < n; ++i) {
-            const std::string pf = f + "probabilities[" + std::to_string(i) + "]";
+            const std::string pf = item("probabilities", i);
             const double p = probabilities[i];
-            if (i == 0 && p != 0.0) detail::reject(pf, "0 (the first point is the minimum)", p);
-            if (i == n - 1 && p != 1.0) detail::reject(pf, "1 (the last point is the maximum)", p);
-            if (!(p >= 0.0 && p <= 1.0)) detail::reject(pf, "in [0, 1]", p);
-            if (i > 0 && !(p > probabilities[i - 1])) {
-                detail::reject(pf, "greater than the previous probability (" +
-                                       detail::format_number(probabilities[i - 1]) + ")",
-                               p);
-            }
-            const std::string vf = f + "values_s[" + std::to_string(i) + "]";
-            const double v = values_s[i];
-            check_duration(vf, v);
-            if (i > 0 && !(v >= values_s[i - 1])) {
-                detail::reject(vf, "at least the previous value (" + detail::format_number(values_s[i - 1]) + ")", v);
-            }
+            check.require(i != 0 || p == 0.0, pf, "be 0 (the first point is the minimum)", p)
+                .require(i != n - 1 || p == 1.0, pf, "be 1 (the last point is the maximum)", p)
+                .in(pf, p, 0.0, 1.0);
+            if (i > 0) check.greater_field(pf, p, item("probabilities", i - 1), probabilities[i - 1]);
+            const std::string vf = item("values_s", i);
+            check.greater(vf, values_s[i], 0.0);
+            if (i > 0) check.at_least_field(vf, values_s[i], item("values_s", i - 1), values_s[i - 1]);
         }
         service_time s;
         s.kind_ = service_time_kind::empirical;
@@ -224,17 +194,13 @@ public:
     /// azure_floor_ms are raised to it. Note that Azure's percentiles are over
     /// per-interval average durations, not over single requests.
     static service_time from_azure_percentiles_ms(const std::array<double, 7>& percentiles_ms) {
+        const check_fields check("service_time.from_azure_percentiles_ms");
+        const auto item = [](std::size_t i) { return "percentiles_ms[" + std::to_string(i) + "]"; };
         std::array<double, 7> seconds{};
         for (std::size_t i = 0; i < percentiles_ms.size(); ++i) {
-            const std::string field =
-                "service_time.from_azure_percentiles_ms.percentiles_ms[" + std::to_string(i) + "]";
             const double ms = percentiles_ms[i];
-            if (!(std::isfinite(ms) && ms >= 0.0)) detail::reject(field, "finite and >= 0", ms);
-            if (i > 0 && !(ms >= percentiles_ms[i - 1])) {
-                detail::reject(field, "at least the previous percentile (" +
-                                          detail::format_number(percentiles_ms[i - 1]) + " ms)",
-                               ms);
-            }
+            check.at_least(item(i), ms, 0.0);
+            if (i > 0) check.at_least_field(item(i), ms, item(i - 1), percentiles_ms[i - 1]);
             seconds[i] = std::max(ms, azure_floor_ms) / 1000.0;
         }
         return empirical(azure_probabilities, seconds);
@@ -266,7 +232,7 @@ public:
     /// detail::inverse_standard_normal (about 1e-15 relative). Throws config_error
     /// for p outside [0, 1] or NaN.
     [[nodiscard]] double quantile(double p) const {
-        if (!(p >= 0.0 && p <= 1.0)) detail::reject("service_time.quantile.p", "in [0, 1]", p);
+        check_fields("").in("service_time.quantile.p", p, 0.0, 1.0);  // an empty prefix allocates only to fail
         switch (kind_) {
             case service_time_kind::deterministic: return scale_;
             case service_time_kind::exponential: return -scale_ * std::log1p(-p);
@@ -290,10 +256,6 @@ public:
     friend bool operator==(const service_time&, const service_time&) = default;
 
 private:
-    static void check_duration(const std::string& field, double seconds) {
-        if (!(std::isfinite(seconds) && seconds > 0.0)) detail::reject(field, "finite and > 0", seconds);
-    }
-
     // The empirical inverse CDF at u in [0, 1]: the segment whose probability
     // range holds u, then linear interpolation. The segment index is a count of
     // the inner probabilities at or below u (they are sorted), which compiles to

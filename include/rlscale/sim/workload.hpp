@@ -8,6 +8,7 @@
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -64,35 +65,6 @@ private:
 
 namespace detail {
 
-/// Shortest text that reads back as `x` ("-2", "0.5", "inf", "nan"), for
-/// error messages: std::to_string would print "-2.000000".
-inline std::string workload_number_text(double x) {
-    char buf[64];
-    const auto res = std::to_chars(buf, buf + sizeof buf, x);
-    return std::string(buf, res.ptr);
-}
-
-/// Throws config_error(field) unless x is finite and >= 0.
-inline void require_non_negative(const std::string& field, double x) {
-    if (!(std::isfinite(x) && x >= 0)) {
-        throw config_error(field, "must be finite and >= 0, got " + workload_number_text(x));
-    }
-}
-
-/// Throws config_error(field) unless x is finite and > 0.
-inline void require_positive(const std::string& field, double x) {
-    if (!(std::isfinite(x) && x > 0)) {
-        throw config_error(field, "must be finite and > 0, got " + workload_number_text(x));
-    }
-}
-
-/// Throws config_error(field) unless x is finite.
-inline void require_finite(const std::string& field, double x) {
-    if (!std::isfinite(x)) {
-        throw config_error(field, "must be finite, got " + workload_number_text(x));
-    }
-}
-
 /// Most bins a factory will build (8 bytes each, three arrays): beyond this a
 /// duration/bin pair is almost certainly a unit mistake.
 inline constexpr double max_workload_bins = 1e8;
@@ -101,16 +73,13 @@ inline constexpr double max_workload_bins = 1e8;
 /// except that a ratio within 1e-9 of an integer counts as that integer (so
 /// 1.1 s in 0.1 s bins is 11 bins, not 12).
 inline std::size_t bin_count(double duration_s, double bin_s) {
-    require_positive("duration_s", duration_s);
-    require_positive("bin_s", bin_s);
+    const check_fields check("");
+    check.greater("duration_s", duration_s, 0).greater("bin_s", bin_s, 0);
     const double q = duration_s / bin_s;
     const double nearest = std::round(q);
     const double n = std::abs(q - nearest) <= 1e-9 * std::max(1.0, q) ? nearest : std::ceil(q);
-    if (n > max_workload_bins) {
-        throw config_error("duration_s", "needs " + workload_number_text(n) + " bins of " +
-                                             workload_number_text(bin_s) + " s, more than the limit of " +
-                                             workload_number_text(max_workload_bins));
-    }
+    check.require(n <= max_workload_bins, "duration_s",
+                  "span at most " + format_number(max_workload_bins) + " bins of " + format_number(bin_s) + " s", duration_s);
     return std::max<std::size_t>(1, static_cast<std::size_t>(n));
 }
 
@@ -145,19 +114,9 @@ public:
     /// and >= 0); throws config_error naming the field, e.g. `workload.rates[3]`.
     workload(std::vector<double> rates, double bin_seconds, bool repeat = false)
         : rates_(std::move(rates)), bin_(bin_seconds), repeat_(repeat) {
-        if (!(std::isfinite(bin_) && bin_ > 0)) {
-            throw config_error("workload.bin_seconds",
-                               "must be finite and > 0, got " + detail::workload_number_text(bin_));
-        }
-        if (rates_.empty()) {
-            throw config_error("workload.rates", "must not be empty");
-        }
-        for (std::size_t k = 0; k < rates_.size(); ++k) {
-            if (!(std::isfinite(rates_[k]) && rates_[k] >= 0)) {
-                throw config_error("workload.rates[" + std::to_string(k) + "]",
-                                   "must be finite and >= 0, got " + detail::workload_number_text(rates_[k]));
-            }
-        }
+        const check_fields check("workload");
+        check.greater("bin_seconds", bin_, 0).non_empty("rates", rates_.size());
+        for (std::size_t k = 0; k < rates_.size(); ++k) check.at_least("rates[" + std::to_string(k) + "]", rates_[k], 0);
         const std::size_t n = rates_.size();
         duration_ = static_cast<double>(n) * bin_;
         // next_positive_[k]: the first bin at or after k with a positive rate
@@ -258,7 +217,7 @@ public:
 
     /// This workload with every rate multiplied by factor (finite, >= 0).
     [[nodiscard]] workload scaled(double factor) const {
-        detail::require_non_negative("factor", factor);
+        check_fields("").at_least("factor", factor, 0);
         std::vector<double> r(rates_);
         for (double& x : r) x *= factor;
         return workload(std::move(r), bin_, repeat_);
@@ -301,7 +260,7 @@ private:
 
 /// A constant rate (requests/second) for duration_s, in bins of bin_s.
 inline workload constant(double rate, double duration_s, double bin_s = 1.0) {
-    detail::require_non_negative("rate", rate);
+    check_fields("").at_least("rate", rate, 0);
     return workload(std::vector<double>(detail::bin_count(duration_s, bin_s), rate), bin_s);
 }
 
@@ -309,10 +268,11 @@ inline workload constant(double rate, double duration_s, double bin_s = 1.0) {
 /// holding the value at its midpoint.
 inline workload sinusoidal(double mean, double amplitude, double period_s, double duration_s, double phase = 0,
                            double bin_s = 1.0) {
-    detail::require_non_negative("mean", mean);
-    detail::require_non_negative("amplitude", amplitude);
-    detail::require_positive("period_s", period_s);
-    detail::require_finite("phase", phase);
+    check_fields("")
+        .at_least("mean", mean, 0)
+        .at_least("amplitude", amplitude, 0)
+        .greater("period_s", period_s, 0)
+        .finite("phase", phase);
     std::vector<double> rates(detail::bin_count(duration_s, bin_s));
     for (std::size_t k = 0; k < rates.size(); ++k) {
         const double mid = (static_cast<double>(k) + 0.5) * bin_s;
@@ -344,12 +304,13 @@ struct polimi_intensity {
 
 namespace detail {
 inline void validate(const polimi_intensity& p) {
-    require_non_negative("polimi_intensity.mean", p.mean);
-    require_non_negative("polimi_intensity.amplitude", p.amplitude);
-    require_positive("polimi_intensity.period_s", p.period_s);
-    require_finite("polimi_intensity.phase", p.phase);
-    require_non_negative("polimi_intensity.noise_stddev", p.noise_stddev);
-    require_non_negative("polimi_intensity.min_rate", p.min_rate);
+    check_fields("polimi_intensity")
+        .at_least("mean", p.mean, 0)
+        .at_least("amplitude", p.amplitude, 0)
+        .greater("period_s", p.period_s, 0)
+        .finite("phase", p.phase)
+        .at_least("noise_stddev", p.noise_stddev, 0)
+        .at_least("min_rate", p.min_rate, 0);
 }
 }  // namespace detail
 
@@ -397,9 +358,7 @@ inline workload sinusoidal_high(double duration_s = 180, double bin_s = 1.0) {
 /// `before` req/s until at_s, `after` from then on; a bin straddling at_s
 /// holds the mean over the bin.
 inline workload step(double before, double after, double at_s, double duration_s, double bin_s = 1.0) {
-    detail::require_non_negative("before", before);
-    detail::require_non_negative("after", after);
-    detail::require_non_negative("at_s", at_s);
+    check_fields("").at_least("before", before, 0).at_least("after", after, 0).at_least("at_s", at_s, 0);
     return workload(detail::bin_means(
                         [&](double t) { return before * std::min(t, at_s) + after * std::max(0.0, t - at_s); },
                         duration_s, bin_s),
@@ -410,10 +369,11 @@ inline workload step(double before, double after, double at_s, double duration_s
 /// straddling an edge hold the mean over the bin.
 inline workload spike(double base, double peak, double start_s, double length_s, double duration_s,
                       double bin_s = 1.0) {
-    detail::require_non_negative("base", base);
-    detail::require_non_negative("peak", peak);
-    detail::require_non_negative("start_s", start_s);
-    detail::require_positive("length_s", length_s);
+    check_fields("")
+        .at_least("base", base, 0)
+        .at_least("peak", peak, 0)
+        .at_least("start_s", start_s, 0)
+        .greater("length_s", length_s, 0);
     return workload(detail::bin_means(
                         [&](double t) {
                             return base * t + (peak - base) * detail::overlap(0, t, start_s, start_s + length_s);
@@ -425,9 +385,7 @@ inline workload spike(double base, double peak, double start_s, double length_s,
 /// Bursts: on_rate req/s for on_s, then 0 for off_s, repeated from t = 0;
 /// bins straddling an edge hold the mean over the bin.
 inline workload on_off(double on_rate, double on_s, double off_s, double duration_s, double bin_s = 1.0) {
-    detail::require_non_negative("on_rate", on_rate);
-    detail::require_positive("on_s", on_s);
-    detail::require_non_negative("off_s", off_s);
+    check_fields("").at_least("on_rate", on_rate, 0).greater("on_s", on_s, 0).at_least("off_s", off_s, 0);
     const double period = on_s + off_s;
     return workload(detail::bin_means(
                         [&](double t) {
@@ -446,19 +404,14 @@ inline workload on_off(double on_rate, double on_s, double off_s, double duratio
 template <std::uniform_random_bit_generator Gen>
 workload random_walk(double start, double step_stddev, double min, double max, double duration_s, Gen& gen,
                      double bin_s = 1.0) {
-    detail::require_non_negative("min", min);
-    detail::require_non_negative("max", max);
-    if (max < min) {
-        throw config_error("max", "must be >= min (" + detail::workload_number_text(min) + "), got " +
-                                      detail::workload_number_text(max));
-    }
-    detail::require_finite("start", start);
-    if (start < min || start > max) {
-        throw config_error("start", "must be within [min, max] = [" + detail::workload_number_text(min) + ", " +
-                                        detail::workload_number_text(max) + "], got " +
-                                        detail::workload_number_text(start));
-    }
-    detail::require_non_negative("step_stddev", step_stddev);
+    check_fields("")
+        .at_least("min", min, 0)
+        .at_least("max", max, 0)
+        .at_least_field("max", max, "min", min)
+        .finite("start", start)
+        .require(start >= min && start <= max, "start",
+                 "be in [min, max] = [" + format_number(min) + ", " + format_number(max) + "]", start)
+        .at_least("step_stddev", step_stddev, 0);
     std::vector<double> rates(detail::bin_count(duration_s, bin_s));
     double r = start;
     for (std::size_t k = 0; k < rates.size(); ++k) {

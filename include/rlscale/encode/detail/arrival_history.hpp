@@ -6,6 +6,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <cmath>
 #include <cstddef>
@@ -37,7 +38,7 @@ class arrival_history {
 public:
     /// Throws config_error unless `functions` ≥ 1.
     explicit arrival_history(std::size_t functions) {
-        if (functions == 0) throw config_error("functions", "must be >= 1, got 0");
+        check_fields("").at_least("functions", functions, 1);
         slots_.resize(functions);
     }
 

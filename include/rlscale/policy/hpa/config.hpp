@@ -9,7 +9,6 @@
 #include <rlscale/policy/hpa/types.hpp>
 #include <rlscale/core/validate.hpp>
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -56,24 +55,14 @@ struct scaling_rules {
 
     /// Throws config_error naming `field` for a value outside the API's range.
     void validate(const std::string& field) const {
-        if (stabilization_window_seconds && (*stabilization_window_seconds < 0 || *stabilization_window_seconds > 3600)) {
-            throw config_error(field + ".stabilization_window_seconds",
-                               "must be in [0, 3600], got " + std::to_string(*stabilization_window_seconds));
-        }
-        if (tolerance && !(std::isfinite(*tolerance) && *tolerance >= 0)) {
-            throw config_error(field + ".tolerance", "must be finite and >= 0, got " + std::to_string(*tolerance));
-        }
-        if (policies.empty()) {
-            throw config_error(field + ".policies", "must hold at least one policy");
-        }
+        const check_fields check(field);
+        if (stabilization_window_seconds) check.in("stabilization_window_seconds", *stabilization_window_seconds, 0, 3600);
+        if (tolerance) check.at_least("tolerance", *tolerance, 0);
+        check.non_empty("policies", policies.size());
         for (std::size_t i = 0; i < policies.size(); ++i) {
-            const std::string f = field + ".policies[" + std::to_string(i) + "]";
-            if (policies[i].value <= 0) {
-                throw config_error(f + ".value", "must be > 0, got " + std::to_string(policies[i].value));
-            }
-            if (policies[i].period_seconds <= 0 || policies[i].period_seconds > 1800) {
-                throw config_error(f + ".period_seconds", "must be in (0, 1800], got " + std::to_string(policies[i].period_seconds));
-            }
+            check_fields(field + ".policies[" + std::to_string(i) + "]")
+                .greater("value", policies[i].value, 0)
+                .in_open_closed("period_seconds", policies[i].period_seconds, 0, 1800);
         }
     }
 };
@@ -110,30 +99,18 @@ struct config {
 
     /// Throws config_error naming the first field outside its range, with its value.
     void validate() const {
-        const auto finite_at_least = [](const char* f, double v, double lo) {
-            if (!(std::isfinite(v) && v >= lo)) {
-                throw config_error(std::string("hpa_config.") + f,
-                                   "must be finite and >= " + std::to_string(lo) + ", got " + std::to_string(v));
-            }
-        };
-        if (min_replicas < 0) throw config_error("hpa_config.min_replicas", "must be >= 0, got " + std::to_string(min_replicas));
-        if (max_replicas < 1) throw config_error("hpa_config.max_replicas", "must be >= 1, got " + std::to_string(max_replicas));
-        if (max_replicas < min_replicas) {
-            throw config_error("hpa_config.max_replicas", "must be >= min_replicas (" + std::to_string(min_replicas) +
-                                                              "), got " + std::to_string(max_replicas));
-        }
-        if (!(std::isfinite(tolerance) && tolerance >= 0 && tolerance < 1)) {
-            throw config_error("hpa_config.tolerance", "must be in [0, 1), got " + std::to_string(tolerance));
-        }
-        finite_at_least("cpu_initialization_period_s", cpu_initialization_period_s, 0);
-        finite_at_least("delay_of_initial_readiness_s", delay_of_initial_readiness_s, 0);
-        finite_at_least("downscale_stabilization_s", downscale_stabilization_s, 0);
-        check_fields("hpa_config").greater("legacy_scale_up_factor", legacy_scale_up_factor, 0);
-        if (legacy_scale_up_minimum < 0) {
-            throw config_error("hpa_config.legacy_scale_up_minimum", "must be >= 0, got " + std::to_string(legacy_scale_up_minimum));
-        }
-        if (history_capacity < 1) throw config_error("hpa_config.history_capacity", "must be >= 1, got 0");
-        if (max_pods < 1) throw config_error("hpa_config.max_pods", "must be >= 1, got 0");
+        check_fields("hpa_config")
+            .at_least("min_replicas", min_replicas, 0)
+            .at_least("max_replicas", max_replicas, 1)
+            .at_least_field("max_replicas", max_replicas, "min_replicas", min_replicas)
+            .in_closed_open("tolerance", tolerance, 0, 1)
+            .at_least("cpu_initialization_period_s", cpu_initialization_period_s, 0)
+            .at_least("delay_of_initial_readiness_s", delay_of_initial_readiness_s, 0)
+            .at_least("downscale_stabilization_s", downscale_stabilization_s, 0)
+            .greater("legacy_scale_up_factor", legacy_scale_up_factor, 0)
+            .at_least("legacy_scale_up_minimum", legacy_scale_up_minimum, 0)
+            .at_least("history_capacity", history_capacity, 1)
+            .at_least("max_pods", max_pods, 1);
         for (std::size_t i = 0; i < metrics.size(); ++i) {
             metrics[i].validate("hpa_config.metrics[" + std::to_string(i) + "]");
         }

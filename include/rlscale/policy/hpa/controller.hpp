@@ -75,8 +75,8 @@ public:
                          std::span<const scale_event> down = {}) {
         const auto check = [this](const char* f, std::size_t n) {
             if (n > config_.history_capacity) {
-                throw config_error(std::string("hpa_policy.") + f, "holds " + std::to_string(n) + " entries, capacity is " +
-                                                                       std::to_string(config_.history_capacity));
+                check_fields("hpa_policy")
+                    .fail(f, "hold at most history_capacity (" + format_number(config_.history_capacity) + ") entries", n);
             }
         };
         check("recommendations", recommendations.size());

@@ -6,6 +6,7 @@
 /// integers in milli-units, as the controller reads them. See docs/hpa.md.
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -91,6 +92,18 @@ enum class metric_target : std::uint8_t {
     value,          ///< total value (object and external metrics)
 };
 
+namespace detail {
+/// The API's spelling of a target kind, for messages.
+[[nodiscard]] constexpr const char* target_name(metric_target t) noexcept {
+    switch (t) {
+        case metric_target::utilization: return "utilization";
+        case metric_target::average_value: return "average_value";
+        case metric_target::value: return "value";
+    }
+    return "?";
+}
+}  // namespace detail
+
 /// A resource a resource metric reads; the CPU initialisation rules apply to CPU only.
 enum class resource_name : std::uint8_t {
     cpu,     ///< CPU, millicores
@@ -137,30 +150,24 @@ struct metric {
     /// Throws config_error naming `field` if the target does not fit the source or is not positive.
     void validate(const std::string& field) const {
         const bool value_target = target == metric_target::value || target == metric_target::average_value;
+        const check_fields check(field);
         switch (source) {
             case metric_source::resource:
-                if (target == metric_target::value) {
-                    throw config_error(field + ".target", "a resource metric takes a utilization or average_value target, got value");
-                }
+                check.require(target != metric_target::value, "target",
+                              "be utilization or average_value for a resource metric", detail::target_name(target));
                 break;
             case metric_source::pods:
-                if (target != metric_target::average_value) {
-                    throw config_error(field + ".target", "a pods metric takes an average_value target");
-                }
+                check.require(target == metric_target::average_value, "target", "be average_value for a pods metric",
+                              detail::target_name(target));
                 break;
             case metric_source::object:
             case metric_source::external:
-                if (!value_target) {
-                    throw config_error(field + ".target", "object and external metrics take a value or average_value target");
-                }
+                check.require(value_target, "target", "be value or average_value for an object or external metric",
+                              detail::target_name(target));
                 break;
         }
-        if (target == metric_target::utilization && average_utilization <= 0) {
-            throw config_error(field + ".average_utilization", "must be > 0, got " + std::to_string(average_utilization));
-        }
-        if (value_target && target_milli <= 0) {
-            throw config_error(field + ".target_milli", "must be > 0, got " + std::to_string(target_milli));
-        }
+        if (target == metric_target::utilization) check.greater("average_utilization", average_utilization, 0);
+        if (value_target) check.greater("target_milli", target_milli, 0);
     }
 };
 
