@@ -218,6 +218,19 @@ TEST_CASE("workload azure_trace: malformed invocation files are rejected with fi
     SUBCASE("missing file") {
         CHECK_THROWS_AS(load_invocations(temp_file("azure_does_not_exist.csv")), rlscale::error);
     }
+    SUBCASE("a count too large to hold exactly (1e300) is refused, not summed to infinity") {
+        const auto p = write_file("azure_huge_count.csv", invocations_header + "o,a,f1,http,1,1e300,3\n");
+        check_rejected(load_invocations, p, 2, 6, "at most 9007199254740992");
+    }
+    SUBCASE("a header minute at the end of the int range does not overflow") {
+        const auto p = write_file("azure_last_minute.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483647,2147483648\n");
+        check_rejected(load_invocations, p, 1, 6, "consecutive minute");
+        const auto q = write_file("azure_int_max.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483646,2147483647\no,a,f1,http,1,2\n");
+        const auto trace = azure_trace::load(q);
+        CHECK(trace.first_minute() == 2147483646);
+        const auto r = write_file("azure_past_int_max.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483647,0\n");
+        check_rejected(load_invocations, r, 1, 6, "consecutive minute");
+    }
 }
 
 TEST_CASE("workload azure_trace: header-only files, CRLF line ends and trailing blank lines are accepted") {

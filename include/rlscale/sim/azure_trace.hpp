@@ -120,12 +120,18 @@ inline double parse_non_negative(const azure_csv_reader& reader, std::string_vie
     return value;
 }
 
-/// Parses a whole field as a count: a non-negative integer.
+/// Parses a whole field as a count: a non-negative integer that a double
+/// holds exactly (at most 2^53), so sums of counts stay finite and exact
+/// enough (1e300 would make a function's total infinite).
 inline double parse_count(const azure_csv_reader& reader, std::string_view field, std::size_t column,
                           std::string_view name) {
+    constexpr double max_count = 9007199254740992.0;  // 2^53
     const double value = parse_non_negative(reader, field, column, name);
     if (value != std::floor(value)) {
         throw reader.error(column, std::string(name) + ": a count must be a whole number, got " + std::string(field));
+    }
+    if (value > max_count) {
+        throw reader.error(column, std::string(name) + ": a count must be at most 9007199254740992 (2^53), got " + std::string(field));
     }
     return value;
 }
@@ -208,7 +214,10 @@ public:
             int minute = 0;
             const std::string_view f = fields[c];
             const auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), minute);
-            const int expected = c == id_columns.size() ? minute : trace.first_minute_ + static_cast<int>(c - id_columns.size());
+            // In 64 bits: the minute after 2147483647 is not a negative int.
+            const long long expected = c == id_columns.size()
+                                           ? minute
+                                           : static_cast<long long>(trace.first_minute_) + static_cast<long long>(c - id_columns.size());
             if (f.empty() || ec != std::errc{} || end != f.data() + f.size() || minute < 0 || minute != expected) {
                 throw reader.error(c + 1, "header: expected consecutive minute numbers, got \"" + std::string(f) + "\"");
             }
@@ -230,7 +239,7 @@ public:
             for (std::size_t m = 0; m < minutes; ++m) {
                 const std::size_t c = id_columns.size() + m;
                 row.per_minute[m] = detail::parse_count(
-                    reader, fields[c], c + 1, "minute " + std::to_string(trace.first_minute_ + static_cast<int>(m)));
+                    reader, fields[c], c + 1, "minute " + std::to_string(static_cast<long long>(trace.first_minute_) + static_cast<long long>(m)));
             }
             rows.push_back(std::move(row));
             line_of.push_back(reader.line());
