@@ -4,6 +4,7 @@
 #include <rlscale/policy/registry.hpp>
 #include <rlscale/service/decision_service.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -42,7 +43,9 @@ replicas). GET /healthz.
   --max-body-bytes N          larger bodies answer 413 (default 65536)
   --threads N                 worker threads (default 4)
   --max-queued N              connections waiting for a worker; beyond, 503 (default 64)
-  --max-functions N           distinct functions served (default 1024)
+  --max-functions N           functions with a policy; a new one beyond evicts the
+                              least recently used (default 1024)
+  --request-deadline-ms N     a request must arrive whole within this (default 5000)
   --help                      this text
 
 SIGHUP reloads the checkpoint (--checkpoint), all or nothing: one that does
@@ -125,6 +128,7 @@ options parse(int argc, char** argv) {
         else if (flag == "--threads") o.service.threads = to_size(flag, v);
         else if (flag == "--max-queued") o.service.max_queued = to_size(flag, v);
         else if (flag == "--max-functions") o.service.max_functions = to_size(flag, v);
+        else if (flag == "--request-deadline-ms") o.service.request_deadline = std::chrono::milliseconds(to_integer(flag, v));
         else fail("unknown option " + std::string(flag));
     }
     return o;

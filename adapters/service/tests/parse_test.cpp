@@ -6,10 +6,38 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 using rlscale::service::parse_decision_request;
 using rlscale::service::request_error;
+
+namespace {
+
+/// Whether `s` is valid UTF-8 (nlohmann refuses to dump a string that is not).
+bool valid_utf8(const std::string& s) {
+    try {
+        (void)nlohmann::json(s).dump();
+        return true;
+    } catch (const nlohmann::json::type_error&) {
+        return false;
+    }
+}
+
+/// The request_error parse_decision_request throws for `body`; fails the test if it accepts it.
+request_error refusal(const std::string& body) {
+    try {
+        (void)parse_decision_request(body);
+    } catch (const request_error& e) {
+        return e;
+    }
+    FAIL("accepted: " << body.substr(0, 200));
+    return request_error("", "");
+}
+
+const std::string head = R"({"function":"f","time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,)";
+
+}  // namespace
 
 TEST_CASE("parse: every metric field by its C++ name") {
     const auto r = parse_decision_request(R"({
@@ -47,7 +75,6 @@ TEST_CASE("parse: errors name the field") {
         }
         return std::string("(accepted)");
     };
-    const std::string head = R"({"function":"f","time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,)";
     CHECK(field_of(head + R"("metrics":{"interval_s":0}})") == "metrics.interval_s");
     CHECK(field_of(head + R"("metrics":{"interval_s":"NaN"}})") == "metrics.interval_s");
     CHECK(field_of(head + R"("metrics":{"interval_s":1,"queue_length":1.5}})") == "metrics.queue_length");
@@ -67,4 +94,97 @@ TEST_CASE("handle: status and body without sockets") {
     const auto bad = svc.handle("{}");
     CHECK(bad.status == 400);
     CHECK(nlohmann::json::parse(bad.body).at("replicas") == -1);
+}
+
+TEST_CASE("parse: invalid UTF-8 is refused as 400 naming the field, with a bounded, valid UTF-8 message") {
+    const std::string tail = R"(,"time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1}})";
+    const std::vector<std::string> bodies = {
+        "{\"function\":\"f\xff\"" + tail,                                 // a byte that is never UTF-8
+        "{\"function\":\"f\xe2\x82\"" + tail,                             // a truncated three-byte sequence
+        "{\"function\":\"f\xc0\xaf\"" + tail,                             // an overlong encoding of '/'
+        "{\"function\":\"f\xed\xa0\x80\"" + tail,                        // a UTF-16 surrogate encoded as UTF-8
+        "{\"function\":\"" + std::string(60000, 'a') + "\xff\"" + tail,    // a long string before the bad byte
+        "\xff",                                                             // outside any string
+        head + "\"metrics\":{\"interval_s\":1,\"l\xffx\":1}}",           // in a key
+    };
+    for (const auto& body : bodies) {
+        CAPTURE(body.substr(0, 80));
+        const request_error e = refusal(body);
+        CHECK(e.field() == "body");
+        CHECK(valid_utf8(e.what()));
+        CHECK(std::string(e.what()).size() < 400);  // the body is echoed at most ~100 bytes
+    }
+    // Valid multibyte UTF-8 is accepted as it is.
+    CHECK(parse_decision_request("{\"function\":\"f\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"" + tail).function ==
+          "f\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    // A long unknown key is named, cut to a bounded length.
+    const request_error key = refusal(head + R"("metrics":{"interval_s":1},")" + std::string(10000, 'k') + R"(":1})");
+    CHECK(key.field().rfind("kkkk", 0) == 0);
+    CHECK(std::string(key.what()).size() < 400);
+    const request_error nested = refusal(head + R"("metrics":{"interval_s":1,")" + std::string(10000, 'k') + R"(":1}})");
+    CHECK(nested.field().rfind("metrics.kkkk", 0) == 0);
+    CHECK(std::string(nested.what()).size() < 400);
+    // A number too large for a double, with many digits: echoed bounded too.
+    const request_error big = refusal(head + R"("metrics":{"interval_s":1)" + std::string(20000, '9') + "}}");
+    CHECK(big.field() == "body");
+    CHECK(std::string(big.what()).size() < 400);
+}
+
+TEST_CASE("handle: invalid UTF-8 and unprintable exception messages answer 400 or 500 with valid JSON, never throw") {
+    rlscale::service::decision_service svc({}, [](const std::string& f) {
+        if (f == "broken") throw std::runtime_error("factory broke on \xff\xfe");
+        return rlscale::any_policy(rlscale::static_policy{1});
+    });
+    const std::string tail = R"(,"time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1}})";
+    for (const std::string& body : {"{\"function\":\"f\xff\"" + tail, "{\"function\":\"f\xe2\x82\"" + tail,
+                                    "{\"functions\":[{\"function\":\"\xff\"" + tail + "]}"}) {
+        rlscale::service::http_answer a;
+        CHECK_NOTHROW(a = svc.handle(body));
+        CHECK(a.status == 400);
+        CHECK(valid_utf8(a.body));
+        CHECK(a.body.size() < 400);
+    }
+    rlscale::service::http_answer a;
+    CHECK_NOTHROW(a = svc.handle(R"({"function":"broken")" + tail));
+    CHECK(a.status == 500);
+    CHECK(valid_utf8(a.body));
+    CHECK(svc.stats().bad_requests == 3);
+    CHECK(svc.stats().internal_errors == 1);
+}
+
+TEST_CASE("parse: a body nested deeper than max_json_depth is refused before it is built") {
+    for (const std::size_t levels : {65, 1000, 100000}) {
+        CAPTURE(levels);
+        const request_error arrays = refusal(std::string(levels, '[') + std::string(levels, ']'));
+        CHECK(arrays.field() == "body");
+        CHECK(std::string(arrays.what()).find("nested deeper than 64") != std::string::npos);
+        std::string objects;
+        for (std::size_t i = 0; i < levels; ++i) objects += R"({"a":)";
+        objects += '1';
+        objects.append(levels, '}');
+        CHECK(std::string(refusal(objects).what()).find("nested deeper than 64") != std::string::npos);
+        // Unclosed: refused for its depth too, before the parser sees the end.
+        CHECK(refusal(std::string(levels, '[')).field() == "body");
+    }
+    // 64 levels are parsed: body, metrics, latency and 61 arrays in p50 is a type error, not a depth error.
+    const auto latency = [&](std::size_t arrays) {
+        return head + R"("metrics":{"interval_s":1,"latency":{"p50":)" + std::string(arrays, '[') + std::string(arrays, ']') + "}}}";
+    };
+    CHECK(refusal(latency(61)).field() == "metrics.latency.p50");
+    CHECK(refusal(latency(62)).field() == "body");
+    // Brackets inside strings, escaped quotes included, do not count.
+    const std::string name = "x\\\"" + std::string(200, '[') + "\\\\" + std::string(40, '{');
+    const auto r = parse_decision_request(R"({"function":")" + name + R"(","time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1}})");
+    CHECK(r.function == "x\"" + std::string(200, '[') + "\\" + std::string(40, '{'));
+}
+
+TEST_CASE("handle: deeply nested bodies answer 400, single or several functions, without exhausting the stack") {
+    rlscale::service::decision_service svc({}, [](const std::string&) { return rlscale::any_policy(rlscale::static_policy{1}); });
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    for (const std::string& body : {deep, R"({"functions":[)" + deep + "]}", R"({"functions":)" + deep + "}",
+                                    R"({"functions":[{"function":"f","metrics":)" + deep + "}]}"}) {
+        const auto a = svc.handle(body);
+        CHECK(a.status == 400);
+        CHECK(a.body.find("body: nested deeper than 64") != std::string::npos);
+    }
 }

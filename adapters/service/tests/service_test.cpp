@@ -6,14 +6,24 @@
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -67,6 +77,80 @@ void check_refused(const std::pair<int, json>& r, int status, const std::string&
     CHECK(r.second.at("replicas") == -1);
     const std::string error = r.second.at("error").get<std::string>();
     CHECK_MESSAGE(error.rfind(field + ":", 0) == 0, "error was: " << error);
+}
+
+/// Whether `s` is valid UTF-8 (nlohmann refuses to dump a string that is not).
+bool valid_utf8(const std::string& s) {
+    try {
+        (void)json(s).dump();
+        return true;
+    } catch (const json::type_error&) {
+        return false;
+    }
+}
+
+/// A loopback TCP connection on raw POSIX sockets, for what httplib::Client
+/// cannot do: send bytes as they are, or one at a time.
+class raw_connection {
+public:
+    explicit raw_connection(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<std::uint16_t>(port));
+        ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+        connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
+    }
+    raw_connection(const raw_connection&) = delete;
+    raw_connection& operator=(const raw_connection&) = delete;
+    ~raw_connection() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+
+    [[nodiscard]] bool connected() const noexcept { return connected_; }
+
+    /// Sends all of `bytes`; false if the connection is gone.
+    bool send(std::string_view bytes) {
+        return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+    }
+
+    /// Reads what has arrived, waiting at most `wait` for something; true once
+    /// the server has closed the connection (end of stream or reset).
+    bool closed_by_server(std::chrono::milliseconds wait) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
+        char buf[4096];
+        const ssize_t n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0) {
+            received_.append(buf, static_cast<std::size_t>(n));
+            return false;
+        }
+        return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    }
+
+    /// Everything the server sends until it closes the connection, waiting at most `wait` in all.
+    std::string read_all(std::chrono::milliseconds wait) {
+        const auto end = std::chrono::steady_clock::now() + wait;
+        while (std::chrono::steady_clock::now() < end && !closed_by_server(std::chrono::milliseconds(20))) {
+        }
+        return received_;
+    }
+
+private:
+    int fd_;
+    bool connected_ = false;
+    std::string received_;
+};
+
+/// Status and body of a raw HTTP exchange: sends `request` and reads until the server closes.
+std::pair<int, std::string> raw_exchange(int port, const std::string& request) {
+    raw_connection c(port);
+    REQUIRE(c.connected());
+    REQUIRE(c.send(request));
+    const std::string answer = c.read_all(std::chrono::seconds(10));
+    const auto body_at = answer.find("\r\n\r\n");
+    REQUIRE_MESSAGE(answer.rfind("HTTP/1.1 ", 0) == 0, "answer: " << answer.substr(0, 200));
+    REQUIRE(body_at != std::string::npos);
+    return {std::stoi(answer.substr(9, 3)), answer.substr(body_at + 4)};
 }
 
 }  // namespace
@@ -201,6 +285,53 @@ TEST_CASE("oversized body answers 413 with a JSON body and replicas -1") {
     CHECK(post(c, request("fn", 3, 1, 10, 1.0).dump()).first == 200);
 }
 
+TEST_CASE("invalid UTF-8 in a body or a path answers 400 or 404 with a valid, bounded JSON body") {
+    decision_service svc(loopback(), hpa_at(50));
+    const int port = svc.start();
+    auto c = client(port);
+    const std::string tail = R"(,"time_s":100,"replicas":3,"min_replicas":1,"max_replicas":10,"metrics":{"interval_s":15}})";
+    for (const std::string& body : {"{\"function\":\"fn\xff\"" + tail, "{\"function\":\"fn\xe2\x82\"" + tail, std::string("\xff\xfe"),
+                                    "{\"function\":\"" + std::string(30000, 'a') + "\xc3\"" + tail,
+                                    "{\"functions\":[{\"function\":\"fn\xff\"" + tail + "]}"}) {
+        CAPTURE(body.substr(0, 40));
+        auto res = c.Post("/decide", body, "application/json");
+        REQUIRE(res);
+        CHECK(res->status == 400);
+        REQUIRE(valid_utf8(res->body));
+        CHECK(res->body.size() < 400);
+        check_refused({res->status, json::parse(res->body)}, 400, "body");
+    }
+    // A path is echoed in the 404 answer: made valid UTF-8 and cut short.
+    for (const std::string& path : {std::string("/%FF%FE"), std::string("/x\xff"), "/" + std::string(5000, 'p')}) {
+        const auto [status, body] = raw_exchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        CHECK(status == 404);
+        REQUIRE(valid_utf8(body));
+        CHECK(body.size() < 400);
+        CHECK(json::parse(body).at("error").get<std::string>().rfind("not found: /", 0) == 0);
+    }
+    CHECK(svc.stats().bad_requests == 5);
+    CHECK(svc.stats().internal_errors == 0);
+    CHECK(post(c, request("fn", 3, 1, 10, 1.0).dump()).first == 200);  // still serving
+}
+
+TEST_CASE("a body nested 100,000 deep answers 400 over HTTP, the server still serving") {
+    decision_service_config cfg = loopback();
+    cfg.max_body_bytes = 256 * 1024;  // room for 100,000 levels of [ ]
+    decision_service svc(cfg, hpa_at(50));
+    auto c = client(svc.start());
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    check_refused(post(c, deep), 400, "body");
+    check_refused(post(c, R"({"functions":[)" + deep + "]}"), 400, "body");
+    std::string objects;
+    for (int i = 0; i < 30000; ++i) objects += R"({"a":)";
+    objects += '1';
+    objects.append(30000, '}');
+    const auto refused = post(c, objects);
+    check_refused(refused, 400, "body");
+    CHECK(refused.second.at("error").get<std::string>().find("nested deeper than 64") != std::string::npos);
+    CHECK(post(c, request("fn", 3, 1, 10, 1.0).dump()).first == 200);
+}
+
 TEST_CASE("healthz, unknown paths and wrong methods") {
     decision_service svc(loopback(), hpa_at(50));
     auto c = client(svc.start());
@@ -243,19 +374,6 @@ TEST_CASE("internal failures answer 500 with replicas -1 and the next request re
     CHECK(status == 200);
     CHECK(body.at("replicas") == 5);
     CHECK(svc.stats().internal_errors == 1);
-}
-
-TEST_CASE("the number of functions is bounded") {
-    decision_service_config cfg = loopback();
-    cfg.max_functions = 2;
-    decision_service svc(cfg, hpa_at(50));
-    auto c = client(svc.start());
-    CHECK(post(c, request("a", 3, 1, 10, 1.0).dump()).first == 200);
-    CHECK(post(c, request("b", 3, 1, 10, 1.0).dump()).first == 200);
-    check_refused(post(c, request("c", 3, 1, 10, 1.0).dump()), 503, "function");
-    CHECK(post(c, request("a", 3, 1, 10, 1.0).dump()).first == 200);  // known functions still decide
-    CHECK(svc.stats().too_many_functions == 1);
-    CHECK(svc.stats().functions == 2);
 }
 
 namespace {
@@ -330,6 +448,111 @@ TEST_CASE("concurrent requests to several functions are serialised per function"
         CHECK(*seen.begin() == 1);
         CHECK(*seen.rbegin() == static_cast<int>(a.size()));
     }
+}
+
+TEST_CASE("a full function table evicts the least recently used function, which starts afresh when it comes back") {
+    auto overlaps = std::make_shared<std::atomic<int>>(0);
+    decision_service_config cfg = loopback();
+    cfg.max_functions = 2;
+    decision_service svc(cfg, [overlaps](const std::string& f) {
+        if (f == "broken") throw std::runtime_error("factory broke");
+        return rlscale::any_policy(counting_policy{overlaps});
+    });
+    // counting_policy answers how many decisions its instance has made.
+    const auto decide = [&](const std::string& fn) {
+        const auto a = svc.handle(request(fn, 1, 0, 1000, 0.5).dump());
+        REQUIRE_MESSAGE(a.status == 200, a.body);
+        return json::parse(a.body).at("replicas").get<int>();
+    };
+    CHECK(decide("a") == 1);
+    CHECK(decide("b") == 1);
+    CHECK(decide("a") == 2);  // a is now the most recently used
+    CHECK(decide("c") == 1);  // the table is full: b, the least recently used, is evicted
+    CHECK(decide("a") == 3);  // a kept its policy
+    CHECK(decide("b") == 1);  // b starts afresh, evicting c
+    CHECK(decide("a") == 4);
+    CHECK(decide("c") == 1);
+    CHECK(svc.stats().functions == 2);
+    CHECK(svc.stats().evicted == 3);
+    // A factory that throws evicts nothing.
+    CHECK(svc.handle(request("broken", 1, 0, 1000, 0.5).dump()).status == 500);
+    CHECK(svc.stats().evicted == 3);
+    CHECK(decide("a") == 5);
+    CHECK(decide("c") == 2);
+
+    // Many threads over many names: every request is decided, the table never grows.
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 500; ++i) {
+                const auto a = svc.handle(request("fn-" + std::to_string((t * 7 + i) % 16), 1, 0, 1000, 0.5).dump());
+                if (a.status != 200) ++failures;
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(failures.load() == 0);
+    CHECK(overlaps->load() == 0);
+    CHECK(svc.stats().functions == 2);
+    CHECK(svc.stats().evicted > 3);
+    CHECK(svc.stats().decisions == 10 + 4 * 500);
+}
+
+TEST_CASE("time_s going backwards or jumping ahead for a function answers 400, the first request setting its clock") {
+    auto overlaps = std::make_shared<std::atomic<int>>(0);
+    decision_service svc(loopback(), [overlaps](const std::string&) { return rlscale::any_policy(counting_policy{overlaps}); });
+    const auto at = [](const std::string& fn, double t) {
+        json r = request(fn, 1, 0, 1000, 0.5);
+        r["time_s"] = t;
+        return r;
+    };
+    const auto decide = [&](const json& r) { return svc.handle(r.dump()); };
+    const auto refused_for_time = [](const rlscale::service::http_answer& a, const std::string& field = "time_s") {
+        CHECK(a.status == 400);
+        const std::string error = json::parse(a.body).at("error").get<std::string>();
+        CHECK_MESSAGE(error.rfind(field + ":", 0) == 0, "error was: " << error);
+    };
+    CHECK(decide(at("a", 100)).status == 200);
+    refused_for_time(decide(at("a", 1e15)));        // a jump of ~30 million years
+    CHECK(decide(at("a", 130)).status == 200);      // the refused time did not move the clock
+    refused_for_time(decide(at("a", 50)));          // backwards
+    CHECK(decide(at("a", 129.5)).status == 200);    // backwards within the 1 s tolerance
+    CHECK(decide(at("a", 130 + 86400)).status == 200);  // a day ahead: the most allowed
+    refused_for_time(decide(at("a", 130 + 2 * 86400 + 1)));
+    CHECK(json::parse(decide(at("a", 130 + 86400)).body).at("replicas") == 5);  // 4 decisions before: none refused was decided
+    // Each function has its own clock, set by its first request, whatever it is.
+    CHECK(decide(at("b", 1e15)).status == 200);
+    CHECK(decide(at("c", -5)).status == 200);
+    refused_for_time(decide(at("b", 100)));
+
+    // Several functions: an element refused for its time is named, and no element is decided.
+    const json both = {{"functions", {at("a", 130 + 86400), at("c", -1e9)}}};
+    refused_for_time(decide(both), "functions[1].time_s");
+    CHECK(json::parse(decide(at("a", 130 + 86400)).body).at("replicas") == 6);
+    CHECK(svc.stats().bad_requests == 5);
+    // A replacement starts every function afresh, its clock too.
+    svc.replace([overlaps](const std::string&) { return rlscale::any_policy(counting_policy{overlaps}); });
+    CHECK(decide(at("b", 100)).status == 200);
+
+    // The bounds are configurable: no step back at all, at most 10 s ahead.
+    decision_service_config cfg = loopback();
+    cfg.max_time_backwards = std::chrono::milliseconds(0);
+    cfg.max_time_jump = std::chrono::seconds(10);
+    decision_service strict(cfg, [overlaps](const std::string&) { return rlscale::any_policy(counting_policy{overlaps}); });
+    CHECK(strict.handle(at("a", 100).dump()).status == 200);
+    CHECK(strict.handle(at("a", 100).dump()).status == 200);  // the same time again
+    refused_for_time(strict.handle(at("a", 99.999).dump()));
+    CHECK(strict.handle(at("a", 110).dump()).status == 200);
+    refused_for_time(strict.handle(at("a", 120.5).dump()));
+
+    // A joint policy keeps a clock per function, in its order.
+    std::vector<rlscale::static_policy> each{rlscale::static_policy{.replicas = 3}, rlscale::static_policy{.replicas = 5}};
+    strict.serve_joint(rlscale::any_joint_policy(rlscale::per_function<rlscale::static_policy>(std::move(each))), {"x", "y"});
+    CHECK(strict.handle(json{{"functions", {at("x", 100), at("y", 500)}}}.dump()).status == 200);
+    refused_for_time(strict.handle(json{{"functions", {at("x", 105), at("y", 400)}}}.dump()), "functions[1].time_s");
+    refused_for_time(strict.handle(json{{"functions", {at("x", 200), at("y", 505)}}}.dump()), "functions[0].time_s");
+    CHECK(strict.handle(json{{"functions", {at("x", 105), at("y", 505)}}}.dump()).status == 200);
 }
 
 namespace {
@@ -410,6 +633,126 @@ TEST_CASE("overload: with the worker busy and the queue full, a request answers 
     CHECK(svc.stats().decisions == 2);
 }
 
+TEST_CASE("slow clients cannot stop the service: every request has a deadline, overflow connections are closed at once") {
+    using namespace std::chrono_literals;
+    using clock = std::chrono::steady_clock;
+    decision_service_config cfg = loopback();
+    cfg.threads = 2;
+    cfg.max_queued = 2;
+    cfg.max_rejecting = 2;
+    cfg.read_timeout = 5000ms;      // a byte a second never trips the per-read timeout...
+    cfg.request_deadline = 1500ms;  // ...but the request deadline cuts the client off
+    decision_service svc(cfg, hpa_at(50));
+    const int port = svc.start();
+
+    // Ten clients that send a request one byte a second: enough to occupy both
+    // workers, the queue, the rejecting thread and its queue, and more. They
+    // connect 30 ms apart: httplib listens with a backlog of 5, and a burst
+    // beyond it delays handshakes by a second (a SYN-ACK retransmission).
+    const std::string head = "POST /decide HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n";
+    constexpr std::size_t slow_clients = 10;
+    const auto t0 = clock::now();
+    std::vector<std::unique_ptr<raw_connection>> slow;
+    std::vector<clock::time_point> connected_at;
+    for (std::size_t i = 0; i < slow_clients; ++i) {
+        connected_at.push_back(clock::now());
+        slow.push_back(std::make_unique<raw_connection>(port));
+        REQUIRE(slow.back()->connected());
+        slow.back()->send(head.substr(0, 1));
+        std::this_thread::sleep_for(30ms);
+    }
+    // One thread feeds them a byte a second and notes when the server closes
+    // each, counted from its connect.
+    std::vector<std::optional<clock::duration>> closed_after(slow_clients);  // read after join
+    std::atomic<std::size_t> closed{0};
+    std::atomic<bool> done{false};
+    std::thread feeder([&] {
+        std::size_t sent = 1;
+        auto next_byte = t0 + 1s;
+        while (!done.load()) {
+            for (std::size_t i = 0; i < slow_clients; ++i) {
+                if (!closed_after[i] && slow[i]->closed_by_server(0ms)) {
+                    closed_after[i] = clock::now() - connected_at[i];
+                    ++closed;
+                }
+            }
+            if (clock::now() >= next_byte) {
+                for (std::size_t i = 0; i < slow_clients; ++i) {
+                    if (!closed_after[i]) slow[i]->send(head.substr(sent % head.size(), 1));
+                }
+                ++sent;
+                next_byte += 1s;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+    });
+
+    // A normal client, retrying when refused, gets its decision within a bound.
+    const std::string body = request("fn", 3, 1, 10, 1.0).dump();
+    int status = 0;
+    while (status != 200 && clock::now() - t0 < 6s) {
+        auto c = client(port);
+        c.set_connection_timeout(1, 0);
+        c.set_read_timeout(3, 0);
+        auto res = c.Post("/decide", body, "application/json");
+        status = res ? res->status : -1;
+        if (status != 200) std::this_thread::sleep_for(100ms);
+    }
+    CHECK(status == 200);
+    MESSAGE("normal client served after " << std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count() << " ms");
+    // Every slow client is cut off: by its deadline, or at once when nothing had room for it.
+    while (closed.load() < slow_clients && clock::now() - t0 < 7s) std::this_thread::sleep_for(50ms);
+    done.store(true);
+    feeder.join();
+    CHECK(closed.load() == slow_clients);
+    // At most 2 on workers, 2 queued, 1 on the rejecting thread and 2 waiting
+    // for it: at least 3 are overflow, closed at once (well before any deadline).
+    CHECK(std::count_if(closed_after.begin(), closed_after.end(), [](const auto& c) { return c && *c < 750ms; }) >= 3);
+    CHECK(svc.stats().overloaded >= slow_clients - 4);
+    CHECK(svc.stats().dropped >= 3);
+    CHECK(svc.stats().dropped <= svc.stats().overloaded);
+    slow.clear();
+}
+
+TEST_CASE("the request deadline is per request: a keep-alive connection outlives it, a request sent in pieces within it is decided") {
+    using namespace std::chrono_literals;
+    decision_service_config cfg = loopback();
+    cfg.request_deadline = 1000ms;
+    decision_service svc(cfg, hpa_at(50));
+    const int port = svc.start();
+    const std::string body = request("fn", 3, 1, 10, 1.0).dump();
+    const auto post_bytes = [&](bool close) {
+        return "POST /decide HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+               std::to_string(body.size()) + (close ? "\r\nConnection: close" : "") + "\r\n\r\n" + body;
+    };
+    const auto answers_200 = [](const std::string& received) {
+        std::size_t n = 0;
+        for (auto at = received.find("HTTP/1.1 200"); at != std::string::npos; at = received.find("HTTP/1.1 200", at + 1)) ++n;
+        return n;
+    };
+    // Three requests 600 ms apart on one connection: 1.2 s in all.
+    raw_connection keep(port);
+    REQUIRE(keep.connected());
+    REQUIRE(keep.send(post_bytes(false)));
+    std::this_thread::sleep_for(600ms);
+    REQUIRE(keep.send(post_bytes(false)));
+    std::this_thread::sleep_for(600ms);
+    REQUIRE(keep.send(post_bytes(true)));
+    CHECK(answers_200(keep.read_all(10s)) == 3);
+    // One request in three pieces 200 ms apart.
+    raw_connection pieces(port);
+    REQUIRE(pieces.connected());
+    const std::string whole = post_bytes(true);
+    const std::size_t third = whole.size() / 3;
+    REQUIRE(pieces.send(whole.substr(0, third)));
+    std::this_thread::sleep_for(200ms);
+    REQUIRE(pieces.send(whole.substr(third, third)));
+    std::this_thread::sleep_for(200ms);
+    REQUIRE(pieces.send(whole.substr(2 * third)));
+    CHECK(answers_200(pieces.read_all(10s)) == 1);
+    CHECK(svc.stats().decisions == 4);
+}
+
 TEST_CASE("stop() returns, closes the port and is idempotent") {
     int port = 0;
     {
@@ -447,6 +790,15 @@ TEST_CASE("configuration is validated") {
     CHECK_THROWS_AS(decision_service(cfg, hpa_at(50)), rlscale::config_error);
     cfg = loopback();
     cfg.port = 70000;
+    CHECK_THROWS_AS(decision_service(cfg, hpa_at(50)), rlscale::config_error);
+    cfg = loopback();
+    cfg.request_deadline = std::chrono::milliseconds(0);
+    CHECK_THROWS_AS(decision_service(cfg, hpa_at(50)), rlscale::config_error);
+    cfg = loopback();
+    cfg.max_time_backwards = std::chrono::milliseconds(-1);
+    CHECK_THROWS_AS(decision_service(cfg, hpa_at(50)), rlscale::config_error);
+    cfg = loopback();
+    cfg.max_time_jump = std::chrono::seconds(0);
     CHECK_THROWS_AS(decision_service(cfg, hpa_at(50)), rlscale::config_error);
     CHECK_THROWS_AS(decision_service(loopback(), nullptr), rlscale::config_error);
     cfg = loopback();

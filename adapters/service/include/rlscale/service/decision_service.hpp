@@ -6,11 +6,13 @@
 /// answers 400, an internal failure 500, overload 503 and an oversized body
 /// 413, each with {"error": "...", "replicas": -1}, which a scaler reads as
 /// "keep the current replicas". One guarded policy per function, created on
-/// the function's first request; decisions of one function are serialised,
-/// decisions of different functions run concurrently. replace() swaps every
-/// policy while the service runs (a reload): requests in flight finish on the
-/// policies they started with. Request parsing is in
-/// <rlscale/service/request.hpp>, the bounded connection queue in
+/// the function's first request (at most max_functions, the least recently
+/// used evicted beyond); decisions of one function are serialised, decisions
+/// of different functions run concurrently, and a function's time_s may not
+/// go back or leap ahead. replace() swaps every policy while the service runs
+/// (a reload): requests in flight finish on the policies they started with.
+/// Request parsing is in <rlscale/service/request.hpp>, the bounded
+/// connection queue and the request deadline in
 /// <rlscale/service/task_queue.hpp>. See docs/adapters/service.md.
 
 #include <rlscale/core/error.hpp>
@@ -29,16 +31,18 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -55,13 +59,16 @@ struct decision_service_config {
     std::size_t max_body_bytes = 64 * 1024;               ///< larger request bodies answer 413
     std::size_t threads = 4;                              ///< worker threads serving connections
     std::size_t max_queued = 64;                          ///< accepted connections waiting for a worker; more answer 503
-    std::size_t max_rejecting = 64;                       ///< connections waiting to be answered 503 (beyond: answered on the accept thread)
-    std::size_t max_functions = 1024;                     ///< distinct function names with a policy; a new name beyond answers 503
+    std::size_t max_rejecting = 64;                       ///< connections waiting to be answered 503 (beyond: closed at once)
+    std::size_t max_functions = 1024;                     ///< functions with a policy; a new name beyond evicts the least recently used
     std::size_t max_function_name = 253;                  ///< longest function name, bytes
-    std::chrono::milliseconds read_timeout{5000};         ///< socket read timeout
-    std::chrono::milliseconds write_timeout{5000};        ///< socket write timeout
+    std::chrono::milliseconds read_timeout{5000};         ///< longest wait for any one read from a socket
+    std::chrono::milliseconds write_timeout{5000};        ///< longest wait for any one write to a socket
+    std::chrono::milliseconds request_deadline{5000};     ///< a request must arrive whole within this, else its connection is closed
     std::chrono::seconds keep_alive_timeout{2};           ///< idle keep-alive connections are closed after this
     std::size_t keep_alive_max_count = 100;               ///< requests served on one connection
+    std::chrono::milliseconds max_time_backwards{1000};   ///< a function's time_s may be this much before its last accepted one
+    std::chrono::seconds max_time_jump{86400};            ///< a function's time_s may be at most this much after its last accepted one
     guard_config guard = {};                              ///< step limits of every function's guarded policy
 
     /// Throws config_error naming the first field outside its range.
@@ -82,7 +89,10 @@ struct decision_service_config {
         positive("keep_alive_max_count", keep_alive_max_count);
         if (read_timeout.count() <= 0) throw config_error("decision_service_config.read_timeout", "must be > 0");
         if (write_timeout.count() <= 0) throw config_error("decision_service_config.write_timeout", "must be > 0");
+        if (request_deadline.count() <= 0) throw config_error("decision_service_config.request_deadline", "must be > 0");
         if (keep_alive_timeout.count() <= 0) throw config_error("decision_service_config.keep_alive_timeout", "must be > 0");
+        if (max_time_backwards.count() < 0) throw config_error("decision_service_config.max_time_backwards", "must be >= 0");
+        if (max_time_jump.count() <= 0) throw config_error("decision_service_config.max_time_jump", "must be > 0");
         guard.validate();
     }
 };
@@ -97,18 +107,33 @@ struct http_answer {
     std::string body;  ///< JSON
 };
 
-/// {"error": message, "replicas": -1}.
-[[nodiscard]] inline std::string error_body(std::string_view message) {
-    return detail::json{{"error", message}, {"replicas", -1}}.dump();
+namespace detail {
+
+/// `j` as JSON text; a string that is not valid UTF-8 (which no text from
+/// outside should be by now) has each bad byte replaced by U+FFFD instead of
+/// throwing.
+[[nodiscard]] inline std::string dump(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-/// Counters of a running service (monotonic since construction).
+}  // namespace detail
+
+/// {"error": message, "replicas": -1}. Never throws for a message that is
+/// not valid UTF-8 (see detail::dump); a message carrying client text should
+/// pass it through detail::printable first, which also bounds it.
+[[nodiscard]] inline std::string error_body(std::string_view message) {
+    return detail::dump(detail::json{{"error", message}, {"replicas", -1}});
+}
+
+/// Counters of a running service (monotonic since construction, but for
+/// `queued` and `functions`).
 struct service_stats {
     std::uint64_t decisions = 0;          ///< 200 answers
     std::uint64_t bad_requests = 0;       ///< 400 answers
     std::uint64_t internal_errors = 0;    ///< 500 answers
-    std::uint64_t overloaded = 0;         ///< connections refused with 503 because the queue was full
-    std::uint64_t too_many_functions = 0; ///< requests refused with 503 because max_functions was reached
+    std::uint64_t overloaded = 0;         ///< connections refused because the queue was full (answered 503, or dropped)
+    std::uint64_t dropped = 0;            ///< of those, connections closed at once because the rejecting queue was full too
+    std::uint64_t evicted = 0;            ///< policies evicted (least recently used) to make room for a new function
     std::uint64_t queued = 0;             ///< connections waiting for a worker now
     std::uint64_t functions = 0;          ///< functions with a policy now
     std::uint64_t replacements = 0;       ///< replace() and serve_joint() calls that swapped the policies
@@ -123,13 +148,19 @@ struct joint_service_policy {
 
 /// The HTTP decision service. start() binds and serves on a background
 /// thread; stop() (or the destructor) closes the listening socket, finishes
-/// the connections in progress and joins every thread.
+/// the connections in progress and joins every thread. Requests with invalid
+/// UTF-8 or nested deeper than max_json_depth answer 400; a request must
+/// arrive whole within request_deadline; the function table keeps the
+/// max_functions most recently used functions.
 ///
 /// Endpoints: POST /decide (the decision), GET /healthz ({"status": "ok"}).
 /// Any other method on these paths answers 405, any other path 404, both
 /// with {"error": ..., "replicas": -1}.
 class decision_service {
 public:
+    /// Validates `config` and keeps `factory`, which makes each function's
+    /// policy on its first request. Throws config_error naming the field,
+    /// or if `factory` is empty.
     decision_service(decision_service_config config, policy_factory factory)
         : config_((config.validate(), std::move(config))), policies_(make_policies(std::move(factory), std::nullopt)) {}
     decision_service(const decision_service&) = delete;
@@ -141,7 +172,12 @@ public:
     int start() {
         std::lock_guard lock(lifecycle_);
         if (thread_.joinable()) throw error("decision_service: already started");
-        server_ = std::make_unique<httplib::Server>();
+        server_ = std::make_unique<detail::connection_server>(detail::connection_limits{
+            .read_timeout = config_.read_timeout,
+            .write_timeout = config_.write_timeout,
+            .keep_alive_timeout = config_.keep_alive_timeout,
+            .keep_alive_max_count = config_.keep_alive_max_count,
+            .request_deadline = config_.request_deadline});
         configure(*server_);
         const int port = config_.port == 0 ? server_->bind_to_any_port(config_.host)
                                            : (server_->bind_to_port(config_.host, config_.port) ? config_.port : -1);
@@ -172,6 +208,7 @@ public:
 
     /// The bound port while running, else 0.
     [[nodiscard]] int port() const noexcept { return port_; }
+    /// The configuration, validated.
     [[nodiscard]] const decision_service_config& config() const noexcept { return config_; }
 
     /// Serves `policy` for requests that carry several functions (see
@@ -207,61 +244,97 @@ public:
     /// in the same order: with a joint policy (serve_joint), exactly its
     /// functions, decided together; otherwise each by its own policy. A
     /// single-function request to a service whose joint policy decides
-    /// several functions answers 400.
+    /// several functions answers 400. Never throws: client input that cannot
+    /// be decided answers 400, any other failure 500.
     [[nodiscard]] http_answer handle(std::string_view body) {
         const std::shared_ptr<policies> p = current();
-        if (is_multi(body)) return handle_multi(*p, body);
-        if (p->joint && p->joint->functions.size() > 1) {
-            ++bad_requests_;
-            return {400, error_body("body: this service decides " + std::to_string(p->joint->functions.size()) +
-                                    " functions together; send {\"functions\": [...]} with one request per function, in order")};
-        }
         return answer_errors([&]() -> http_answer {
-            const decision_request req = parse_decision_request(body, config_.max_function_name);
-            decision d;
-            if (!decide_one(*p, req, d)) return too_many_functions();
+            const detail::json j = detail::parse_body(body);
+            if (j.is_object() && j.contains("functions")) return handle_multi(*p, j);
+            if (p->joint && p->joint->functions.size() > 1) {
+                throw request_error("body", "this service decides " + std::to_string(p->joint->functions.size()) +
+                                                " functions together; send {\"functions\": [...]} with one request per function, in order");
+            }
+            const decision_request req = detail::parse_request(j, config_.max_function_name);
+            const decision d = decide_one(*find_or_create(*p, req.function), req);
             ++decisions_;
-            return {200, detail::json{{"replicas", d.replicas}, {"source", to_string(d.source)}, {"reason", d.reason}}.dump()};
+            return {200, detail::dump(detail::json{{"replicas", d.replicas}, {"source", to_string(d.source)}, {"reason", d.reason}})};
         });
     }
 
+    /// The counters now.
     [[nodiscard]] service_stats stats() const {
         service_stats s;
         s.decisions = decisions_.load();
         s.bad_requests = bad_requests_.load();
         s.internal_errors = internal_errors_.load();
         s.overloaded = overloaded_.load();
-        s.too_many_functions = overloaded_functions_.load();
+        s.dropped = dropped_.load();
+        s.evicted = evicted_.load();
         s.queued = queued_.load();
         s.replacements = replacements_.load();
         const auto p = current();
-        std::shared_lock lock(p->functions_mutex);
-        s.functions = p->functions.size();
+        std::lock_guard lock(p->functions_mutex);
+        s.functions = p->index.size();
         return s;
     }
 
 private:
+    /// The last time_s accepted for one function: its first request sets it;
+    /// later ones may be at most max_time_backwards before it and at most
+    /// max_time_jump after it, and it keeps the latest time accepted.
+    struct function_clock {
+        std::optional<double> last;
+
+        /// Throws request_error("time_s") if `t` is out of bounds.
+        void check(double t, const decision_service_config& c) const {
+            if (!last) return;
+            const double backwards = std::chrono::duration<double>(c.max_time_backwards).count();
+            const double jump = std::chrono::duration<double>(c.max_time_jump).count();
+            const auto s = [](double v) { return detail::json(v).dump(); };
+            if (t < *last - backwards) {
+                throw request_error("time_s", "goes back to " + s(t) + " s from this function's last time " + s(*last) + " s (at most " +
+                                                  s(backwards) + " s allowed)");
+            }
+            if (t > *last + jump) {
+                throw request_error("time_s", "jumps to " + s(t) + " s from this function's last time " + s(*last) + " s (at most " +
+                                                  s(jump) + " s ahead allowed)");
+            }
+        }
+        /// Records a decided request's time.
+        void accept(double t) { last = last ? std::max(*last, t) : t; }
+    };
+
     struct joint_entry {
-        joint_entry(any_joint_policy p, std::vector<std::string> f) : policy(std::move(p)), functions(std::move(f)) {}
-        std::mutex mutex;
+        joint_entry(any_joint_policy p, std::vector<std::string> f)
+            : policy(std::move(p)), functions(std::move(f)), clocks(functions.size()) {}
+        std::mutex mutex;  // guards policy and clocks
         any_joint_policy policy;
         std::vector<std::string> functions;
+        std::vector<function_clock> clocks;  // one per function, in order
     };
 
     struct entry {
         explicit entry(any_policy p, guard_config g) : policy(std::move(p), g) {}
-        std::mutex mutex;
+        std::mutex mutex;  // guards policy and clock
         guarded<any_policy> policy;
+        function_clock clock;
     };
 
+    /// Function names with their policies, most recently used first.
+    using recency_list = std::list<std::pair<std::string, std::shared_ptr<entry>>>;
+
     /// Everything one replace() installs: the factory, the joint policy and
-    /// the per-function policies made from the factory so far. A request
-    /// holds the set it started on, so a replace() never frees a policy in use.
+    /// the per-function policies made from the factory so far (at most
+    /// max_functions: the least recently used is evicted for a new one). A
+    /// request holds the set it started on, and the entries it decides with,
+    /// so neither a replace() nor an eviction frees a policy in use.
     struct policies {
         policy_factory factory;
         std::unique_ptr<joint_entry> joint;
-        mutable std::shared_mutex functions_mutex;
-        std::unordered_map<std::string, std::unique_ptr<entry>> functions;
+        mutable std::mutex functions_mutex;  // guards recency and index
+        recency_list recency;
+        std::unordered_map<std::string_view, recency_list::iterator> index;  // keys view the names in `recency`
     };
 
     static std::shared_ptr<policies> make_policies(policy_factory factory, std::optional<joint_service_policy> joint) {
@@ -283,18 +356,6 @@ private:
         return policies_;
     }
 
-    /// Whether a body is a multi-function request: a JSON object with a
-    /// "functions" member (a cheap test first; parsing decides).
-    static bool is_multi(std::string_view body) {
-        if (body.find("\"functions\"") == std::string_view::npos) return false;
-        try {
-            const auto j = detail::json::parse(body.begin(), body.end());
-            return j.is_object() && j.contains("functions");
-        } catch (const std::exception&) {
-            return false;  // the single-request parser reports the error
-        }
-    }
-
     /// Runs `f`: a refused request answers 400, any other exception 500.
     template <typename F>
     http_answer answer_errors(F&& f) {
@@ -305,86 +366,116 @@ private:
             return {400, error_body(e.what())};
         } catch (const std::exception& e) {
             ++internal_errors_;
-            return {500, error_body(std::string("internal: ") + e.what())};
+            return {500, error_body("internal: " + detail::printable(e.what(), internal_message_bytes))};
+        } catch (...) {
+            ++internal_errors_;
+            return {500, error_body("internal error")};
         }
     }
 
-    http_answer too_many_functions() {
-        ++overloaded_functions_;
-        return {503, error_body("function: too many functions (limit " + std::to_string(config_.max_functions) + ")")};
+    /// Most bytes of an exception's message a 500 answer repeats.
+    static constexpr std::size_t internal_message_bytes = 1000;
+
+    /// Runs `f`, naming element `i` of a multi-function request in the request_error it throws.
+    template <typename F>
+    static auto at_element(std::size_t i, F&& f) {
+        try {
+            return f();
+        } catch (const request_error& e) {
+            throw request_error("functions[" + std::to_string(i) + "]." + e.field(), e.detail());
+        }
     }
 
-    /// Decides one request with its function's own policy; false when a new
-    /// function would exceed max_functions.
-    bool decide_one(policies& p, const decision_request& req, decision& out) {
-        entry* fn = find_or_create(p, req.function);
-        if (fn == nullptr) return false;
-        std::lock_guard lock(fn->mutex);
-        out = fn->policy.decide(req.metrics, req.state);
-        return true;
+    /// Decides one request with its function's policy, if its time_s is
+    /// within bounds of the function's clock (else request_error).
+    decision decide_one(entry& fn, const decision_request& req) {
+        std::lock_guard lock(fn.mutex);
+        fn.clock.check(req.state.time_s, config_);
+        const decision d = fn.policy.decide(req.metrics, req.state);
+        fn.clock.accept(req.state.time_s);
+        return d;
     }
 
-    http_answer handle_multi(policies& p, std::string_view body) {
-        return answer_errors([&]() -> http_answer {
-            const auto j = detail::json::parse(body.begin(), body.end());
-            for (const auto& [key, v] : j.items()) {
-                if (key != "functions") throw request_error(key, "unknown field (a multi-function request has only \"functions\")");
+    /// Answers a body {"functions": [...]} (see handle); throws request_error for a refused element.
+    http_answer handle_multi(policies& p, const detail::json& j) {
+        for (const auto& [key, v] : j.items()) {
+            if (key != "functions") {
+                throw request_error(detail::printable(key), "unknown field (a multi-function request has only \"functions\")");
             }
-            const auto& list = j["functions"];
-            if (!list.is_array() || list.empty()) throw request_error("functions", "must be a non-empty array of requests");
-            if (list.size() > config_.max_functions) {
-                throw request_error("functions", "more than " + std::to_string(config_.max_functions) + " requests");
+        }
+        const auto& list = j["functions"];
+        if (!list.is_array() || list.empty()) throw request_error("functions", "must be a non-empty array of requests");
+        if (list.size() > config_.max_functions) {
+            throw request_error("functions", "more than " + std::to_string(config_.max_functions) + " requests");
+        }
+        std::vector<decision_request> reqs;
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            reqs.push_back(at_element(i, [&] { return detail::parse_request(list[i], config_.max_function_name); }));
+        }
+        std::vector<decision> out(reqs.size());
+        if (p.joint) {
+            if (reqs.size() != p.joint->functions.size()) {
+                throw request_error("functions", "has " + std::to_string(reqs.size()) + " requests, the policy decides " +
+                                                     std::to_string(p.joint->functions.size()) + " functions together");
             }
-            std::vector<decision_request> reqs;
-            for (std::size_t i = 0; i < list.size(); ++i) {
-                try {
-                    reqs.push_back(parse_decision_request(list[i].dump(), config_.max_function_name));
-                } catch (const request_error& e) {
-                    throw request_error("functions[" + std::to_string(i) + "]." + e.field(), e.detail());
-                }
+            std::vector<function_metrics> m;
+            std::vector<scaling_state> st;
+            for (const auto& r : reqs) {
+                m.push_back(r.metrics);
+                st.push_back(r.state);
             }
-            std::vector<decision> out(reqs.size());
-            if (p.joint) {
-                if (reqs.size() != p.joint->functions.size()) {
-                    throw request_error("functions", "has " + std::to_string(reqs.size()) + " requests, the policy decides " +
-                                                         std::to_string(p.joint->functions.size()) + " functions together");
-                }
-                std::vector<function_metrics> m;
-                std::vector<scaling_state> st;
-                for (const auto& r : reqs) {
-                    m.push_back(r.metrics);
-                    st.push_back(r.state);
-                }
-                std::lock_guard lock(p.joint->mutex);
-                p.joint->policy.decide(std::span<const function_metrics>(m), std::span<const scaling_state>(st), std::span<decision>(out));
-            } else {
-                for (std::size_t i = 0; i < reqs.size(); ++i) {
-                    if (!decide_one(p, reqs[i], out[i])) return too_many_functions();
-                }
-            }
-            detail::json answers = detail::json::array();
+            std::lock_guard lock(p.joint->mutex);
             for (std::size_t i = 0; i < reqs.size(); ++i) {
-                answers.push_back({{"function", reqs[i].function}, {"replicas", out[i].replicas}, {"source", to_string(out[i].source)},
-                                   {"reason", out[i].reason}});
+                at_element(i, [&] { p.joint->clocks[i].check(reqs[i].state.time_s, config_); });
             }
-            decisions_ += reqs.size();
-            return {200, detail::json{{"decisions", std::move(answers)}}.dump()};
-        });
+            p.joint->policy.decide(std::span<const function_metrics>(m), std::span<const scaling_state>(st), std::span<decision>(out));
+            for (std::size_t i = 0; i < reqs.size(); ++i) p.joint->clocks[i].accept(reqs[i].state.time_s);
+        } else {
+            // Every element's time is checked before any is decided, so a
+            // refused element leaves the others undecided, unless a clock
+            // moves in between (a concurrent request of the same function,
+            // or the same function twice in this request): then the check
+            // in decide_one refuses, after the elements before it.
+            std::vector<std::shared_ptr<entry>> fns;
+            for (std::size_t i = 0; i < reqs.size(); ++i) {
+                fns.push_back(find_or_create(p, reqs[i].function));
+                std::lock_guard lock(fns[i]->mutex);
+                at_element(i, [&] { fns[i]->clock.check(reqs[i].state.time_s, config_); });
+            }
+            for (std::size_t i = 0; i < reqs.size(); ++i) {
+                out[i] = at_element(i, [&] { return decide_one(*fns[i], reqs[i]); });
+            }
+        }
+        detail::json answers = detail::json::array();
+        for (std::size_t i = 0; i < reqs.size(); ++i) {
+            answers.push_back({{"function", reqs[i].function}, {"replicas", out[i].replicas}, {"source", to_string(out[i].source)},
+                               {"reason", out[i].reason}});
+        }
+        decisions_ += reqs.size();
+        return {200, detail::dump(detail::json{{"decisions", std::move(answers)}})};
     }
 
-    entry* find_or_create(policies& p, const std::string& name) {
-        {
-            std::shared_lock lock(p.functions_mutex);
-            if (auto it = p.functions.find(name); it != p.functions.end()) return it->second.get();
+    /// The entry of function `name`, made by the factory if it has none,
+    /// evicting the least recently used function when max_functions have
+    /// one; marks it the most recently used. O(1) besides the factory.
+    std::shared_ptr<entry> find_or_create(policies& p, const std::string& name) {
+        std::lock_guard lock(p.functions_mutex);
+        if (const auto it = p.index.find(name); it != p.index.end()) {
+            p.recency.splice(p.recency.begin(), p.recency, it->second);  // iterators stay valid
+            return it->second->second;
         }
-        std::unique_lock lock(p.functions_mutex);
-        if (auto it = p.functions.find(name); it != p.functions.end()) return it->second.get();
-        if (p.functions.size() >= config_.max_functions) return nullptr;
-        // The factory runs under the lock so that one function gets exactly one policy.
-        auto e = std::make_unique<entry>(p.factory(name), config_.guard);
-        entry* raw = e.get();
-        p.functions.emplace(name, std::move(e));
-        return raw;
+        // The factory runs under the lock so that one function gets exactly
+        // one policy, and before the eviction so that a factory that throws
+        // evicts nothing.
+        auto e = std::make_shared<entry>(p.factory(name), config_.guard);
+        if (p.index.size() >= config_.max_functions) {
+            p.index.erase(p.recency.back().first);
+            p.recency.pop_back();  // requests deciding with it keep it alive
+            ++evicted_;
+        }
+        p.recency.emplace_front(name, e);
+        p.index.emplace(p.recency.front().first, p.recency.begin());
+        return e;
     }
 
     static void json_reply(httplib::Response& res, int status, const std::string& body) {
@@ -395,11 +486,12 @@ private:
     void configure(httplib::Server& srv) {
         srv.new_task_queue = [this] {
             return new detail::bounded_task_queue(config_.threads, config_.max_queued, config_.max_rejecting, queued_,
-                                                  overloaded_);
+                                                  overloaded_, dropped_);
         };
         srv.set_payload_max_length(config_.max_body_bytes);
         // Headers and body go out in separate writes: without TCP_NODELAY,
         // Nagle and delayed ACKs add ~40 ms to every keep-alive answer.
+        // (connection_server sets it on every accepted socket as well.)
         srv.set_tcp_nodelay(true);
         // httplib's default sets SO_REUSEPORT, which lets a second server bind
         // a port already in use and steal half its connections. SO_REUSEADDR
@@ -411,10 +503,11 @@ private:
         const auto us = [](std::chrono::milliseconds d) {
             return std::pair<time_t, time_t>{static_cast<time_t>(d.count() / 1000), static_cast<time_t>((d.count() % 1000) * 1000)};
         };
+        // httplib sets these as SO_RCVTIMEO / SO_SNDTIMEO of accepted sockets;
+        // connection_server applies them, the keep-alive limits and the
+        // request deadline itself (connection_limits).
         srv.set_read_timeout(us(config_.read_timeout).first, us(config_.read_timeout).second);
         srv.set_write_timeout(us(config_.write_timeout).first, us(config_.write_timeout).second);
-        srv.set_keep_alive_timeout(static_cast<time_t>(config_.keep_alive_timeout.count()));
-        srv.set_keep_alive_max_count(config_.keep_alive_max_count);
 
         srv.Post("/decide", [this](const httplib::Request& req, httplib::Response& res) {
             if (detail::bounded_task_queue::rejecting()) {
@@ -431,7 +524,7 @@ private:
         const auto not_allowed = [](const char* allow) {
             return [allow](const httplib::Request& req, httplib::Response& res) {
                 res.set_header("Allow", allow);
-                json_reply(res, 405, error_body("method " + req.method + " not allowed on " + req.path));
+                json_reply(res, 405, error_body("method " + detail::printable(req.method) + " not allowed on " + detail::printable(req.path)));
             };
         };
         srv.Get("/decide", not_allowed("POST"));
@@ -445,12 +538,13 @@ private:
         srv.Patch("/healthz", not_allowed("GET"));
         srv.Options("/healthz", not_allowed("GET"));
         // Every other error status httplib produces (404, 413, 400 for a bad
-        // request line, ...) gets a JSON body too; ours already have one.
+        // request line, ...) gets a JSON body too; ours already have one. The
+        // path is the client's, percent-decoded: any bytes, any length.
         srv.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
             if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
             std::string what;
             switch (res.status) {
-                case 404: what = "not found: " + req.path; break;
+                case 404: what = "not found: " + detail::printable(req.path); break;
                 case 413: what = "body: larger than the request size limit"; break;
                 default: what = "HTTP " + std::to_string(res.status); break;
             }
@@ -463,7 +557,7 @@ private:
             try {
                 if (ep) std::rethrow_exception(ep);
             } catch (const std::exception& e) {
-                what = std::string("internal: ") + e.what();
+                what = "internal: " + detail::printable(e.what(), internal_message_bytes);
             } catch (...) {
             }
             json_reply(res, 500, error_body(what));
@@ -478,7 +572,8 @@ private:
     std::atomic<std::uint64_t> bad_requests_{0};
     std::atomic<std::uint64_t> internal_errors_{0};
     std::atomic<std::uint64_t> overloaded_{0};
-    std::atomic<std::uint64_t> overloaded_functions_{0};
+    std::atomic<std::uint64_t> dropped_{0};
+    std::atomic<std::uint64_t> evicted_{0};
     std::atomic<std::uint64_t> queued_{0};
     std::mutex lifecycle_;
     std::unique_ptr<httplib::Server> server_;

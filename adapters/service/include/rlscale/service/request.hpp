@@ -2,7 +2,9 @@
 
 /// Parsing and validation of one decision request of the decision service
 /// (POST /decide): parse_decision_request, request_error and the JSON field
-/// helpers. See docs/adapters/service.md.
+/// helpers. A body is checked for its nesting depth before it is parsed, and
+/// every text it echoes in an error is made valid UTF-8 and cut short. See
+/// docs/adapters/service.md.
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
@@ -42,9 +44,97 @@ private:
     std::string detail_;
 };
 
+/// Deepest nesting of arrays and objects a request body may have (a request
+/// needs 5: a multi-function body, a request, metrics, latency). Deeper bodies
+/// are refused before they are parsed.
+inline constexpr std::size_t max_json_depth = 64;
+
+/// Most bytes of client text (a field name, a path, the part of a body a
+/// parse error quotes) an error message repeats.
+inline constexpr std::size_t max_echo_bytes = 100;
+
 namespace detail {
 
 using json = nlohmann::json;
+
+/// `text` as valid UTF-8 of at most `max_bytes` bytes (then "..." is
+/// appended): every byte that does not start a well-formed UTF-8 sequence
+/// (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF)
+/// becomes U+FFFD. For client text that goes into a JSON answer.
+[[nodiscard]] inline std::string printable(std::string_view text, std::size_t max_bytes = max_echo_bytes) {
+    static constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
+    std::string out;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
+        const unsigned char c = byte(0);
+        std::size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        if (n > 1) {
+            // The second byte's range excludes overlong forms (E0, F0), surrogates (ED) and code points above U+10FFFF (F4).
+            const unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+            const unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+            if (i + n > text.size() || byte(1) < lo || byte(1) > hi) n = 0;
+            for (std::size_t k = 2; k < n; ++k) {
+                if ((byte(k) & 0xc0) != 0x80) n = 0;
+            }
+        }
+        const std::string_view piece = n == 0 ? replacement : text.substr(i, n);
+        if (out.size() + piece.size() > max_bytes) return out + "...";
+        out += piece;
+        i += n == 0 ? 1 : n;
+    }
+    return out;
+}
+
+/// Throws request_error("body") if `body` nests arrays and objects deeper
+/// than `max_depth`: a linear scan of the bytes that counts [ and { outside
+/// strings (a string ends at an unescaped "), so a deep body is refused
+/// before a json value (whose dump() recurses) is built.
+/// Unbalanced brackets are left to the parser.
+inline void check_depth(std::string_view body, std::size_t max_depth) {
+    std::size_t depth = 0;
+    bool in_string = false;
+    bool escaped = false;
+    for (const char c : body) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) throw request_error("body", "nested deeper than " + std::to_string(max_depth) + " levels");
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+}
+
+/// nlohmann's message for a body it cannot parse, with the part of the body
+/// it quotes (after "last read: '" in a parse_error, after "parsing '" in
+/// out_of_range 406, a number too large) made valid UTF-8 and cut to
+/// max_echo_bytes; its own text before that is kept.
+[[nodiscard]] inline std::string json_error_message(std::string_view what) {
+    for (const std::string_view marker : {std::string_view("last read: '"), std::string_view("parsing '")}) {
+        if (const auto at = what.find(marker); at != std::string_view::npos) {
+            const std::size_t quoted = at + marker.size();
+            return printable(what.substr(0, quoted), quoted) + printable(what.substr(quoted));
+        }
+    }
+    return printable(what, 2 * max_echo_bytes);
+}
+
+/// A request body as JSON: its depth checked (check_depth with
+/// max_json_depth), then parsed. Throws request_error("body") for a body too
+/// deep or malformed, including invalid UTF-8 in a string.
+[[nodiscard]] inline json parse_body(std::string_view body) {
+    check_depth(body, max_json_depth);
+    try {
+        return json::parse(body.begin(), body.end());
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large for a double
+        throw request_error("body", "malformed JSON: " + json_error_message(e.what()));
+    }
+}
 
 [[nodiscard]] inline std::string join(std::string_view prefix, std::string_view key) {
     std::string out(prefix);
@@ -111,7 +201,7 @@ inline void parse_latency(const json& j, latency_percentiles& out) {
         else if (key == "p95") out.p95 = latency(v, f);
         else if (key == "p99") out.p99 = latency(v, f);
         else if (key == "p999") out.p999 = latency(v, f);
-        else throw request_error(f, "unknown field");
+        else throw request_error(join("metrics.latency", printable(key)), "unknown field");
     }
 }
 
@@ -141,7 +231,7 @@ inline void parse_metrics(const json& j, function_metrics& m) {
         else if (key == "pending_replicas") m.pending_replicas = c32();
         else if (key == "cold_starts") m.cold_starts = c32();
         else if (key == "replica_seconds") m.replica_seconds = number(v, f);
-        else throw request_error(f, "unknown field");
+        else throw request_error(join("metrics", printable(key)), "unknown field");
     }
     if (!has_interval) throw request_error("metrics.interval_s", "missing");
 }
@@ -155,7 +245,7 @@ inline void parse_slo(const json& j, function_slo& slo) {
             slo.percentile = number(v, f);
             if (slo.percentile >= 1) throw request_error(f, "must be < 1, got " + v.dump());
         } else if (key == "target_rps") slo.target_rps = number(v, f);
-        else throw request_error(f, "unknown field");
+        else throw request_error(join("slo", printable(key)), "unknown field");
     }
 }
 
@@ -164,25 +254,19 @@ inline void parse_slo(const json& j, function_slo& slo) {
 /// Largest replica count a request may carry.
 inline constexpr int max_request_replicas = 1'000'000;
 
-/// Parses and validates one decision request (see docs/adapters/service.md).
-/// Throws request_error naming the first offending field.
-[[nodiscard]] inline decision_request parse_decision_request(std::string_view body, std::size_t max_function_name = 253) {
-    using detail::json;
-    json j;
-    try {
-        j = json::parse(body.begin(), body.end());
-    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large for a double
-        throw request_error("body", std::string("malformed JSON: ") + e.what());
-    }
-    detail::object(j, "body");
+namespace detail {
+
+/// Validates one decision request already parsed (see parse_decision_request).
+[[nodiscard]] inline decision_request parse_request(const json& j, std::size_t max_function_name) {
+    object(j, "body");
     decision_request r;
     bool has_function = false, has_time = false, has_replicas = false, has_min = false, has_max = false, has_metrics = false;
     const auto replicas = [](const json& v, const std::string& f) {
-        return static_cast<int>(detail::count(v, f, static_cast<std::uint64_t>(max_request_replicas)));
+        return static_cast<int>(count(v, f, static_cast<std::uint64_t>(max_request_replicas)));
     };
     for (const auto& [key, v] : j.items()) {
         if (key == "function") {
-            if (!v.is_string()) throw request_error("function", std::string("must be a string, got ") + detail::type_name(v));
+            if (!v.is_string()) throw request_error("function", std::string("must be a string, got ") + type_name(v));
             r.function = v.get<std::string>();
             if (r.function.empty()) throw request_error("function", "must not be empty");
             if (r.function.size() > max_function_name) {
@@ -193,7 +277,7 @@ inline constexpr int max_request_replicas = 1'000'000;
             }
             has_function = true;
         } else if (key == "time_s") {
-            r.state.time_s = detail::any_number(v, "time_s");
+            r.state.time_s = any_number(v, "time_s");
             has_time = true;
         } else if (key == "replicas") {
             r.state.replicas = replicas(v, "replicas");
@@ -205,16 +289,16 @@ inline constexpr int max_request_replicas = 1'000'000;
             r.state.max_replicas = replicas(v, "max_replicas");
             has_max = true;
         } else if (key == "cpu_limit") {
-            r.state.cpu_limit = detail::number(v, "cpu_limit");
+            r.state.cpu_limit = number(v, "cpu_limit");
         } else if (key == "memory_limit_mb") {
-            r.state.memory_limit_mb = detail::number(v, "memory_limit_mb");
+            r.state.memory_limit_mb = number(v, "memory_limit_mb");
         } else if (key == "metrics") {
-            detail::parse_metrics(v, r.metrics);
+            parse_metrics(v, r.metrics);
             has_metrics = true;
         } else if (key == "slo") {
-            detail::parse_slo(v, r.state.slo);
+            parse_slo(v, r.state.slo);
         } else {
-            throw request_error(key, "unknown field");
+            throw request_error(printable(key), "unknown field");
         }
     }
     if (!has_function) throw request_error("function", "missing");
@@ -228,6 +312,16 @@ inline constexpr int max_request_replicas = 1'000'000;
                                                 std::to_string(r.state.max_replicas));
     }
     return r;
+}
+
+}  // namespace detail
+
+/// Parses and validates one decision request (see docs/adapters/service.md).
+/// Throws request_error naming the first offending field; a body nested
+/// deeper than max_json_depth, malformed, or not valid UTF-8 is refused as
+/// "body".
+[[nodiscard]] inline decision_request parse_decision_request(std::string_view body, std::size_t max_function_name = 253) {
+    return detail::parse_request(detail::parse_body(body), max_function_name);
 }
 
 }  // namespace rlscale::service

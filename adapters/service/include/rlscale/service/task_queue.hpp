@@ -1,8 +1,10 @@
 #pragma once
 
-/// The decision service's bounded connection queue: detail::bounded_task_queue,
-/// an httplib::TaskQueue that refuses connections beyond a bound (they are
-/// answered 503). See docs/adapters/service.md.
+/// The decision service's connection handling: detail::bounded_task_queue,
+/// an httplib::TaskQueue that refuses connections beyond a bound (answered
+/// 503 by one rejecting thread, or closed at once when that one is full too),
+/// and detail::connection_server, an httplib::Server that gives every request
+/// a deadline to arrive whole. See docs/adapters/service.md.
 
 // Eigen before httplib: <resolv.h>, which httplib includes, defines a macro
 // `_res` that Eigen uses as a parameter name, so Eigen must be parsed first
@@ -10,13 +12,27 @@
 #include <Eigen/Core>
 #include <httplib.h>
 
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -25,24 +41,42 @@ namespace rlscale::service {
 
 namespace detail {
 
+/// How the current thread serves the connection it is running: decide
+/// (a worker), answer 503 without deciding (the rejecting thread), or close
+/// at once without reading (the accept thread, when every queue is full).
+enum class connection_mode { serve, reject, drop };
+
+/// The current thread's connection_mode; bounded_task_queue sets it around each connection.
+[[nodiscard]] inline connection_mode& current_connection_mode() noexcept {
+    thread_local connection_mode mode = connection_mode::serve;
+    return mode;
+}
+
 /// httplib's task queue with a bound: `threads` workers, at most `max_queued`
-/// connections waiting. A connection beyond goes to a rejecting thread (or,
-/// when that one has `max_rejecting` waiting, is served on the accept thread)
-/// that serves it with `rejecting()` true, so the handlers answer 503 without
-/// deciding. httplib 0.11's enqueue cannot refuse a connection, hence this.
+/// connections waiting. A connection beyond goes to a rejecting thread that
+/// serves it with `rejecting()` true, so the handlers answer 503 without
+/// deciding; when that one already has `max_rejecting` waiting, the
+/// connection is run on the accept thread in connection_mode::drop, which
+/// connection_server closes at once without reading it. httplib 0.11's
+/// enqueue cannot refuse a connection, hence this.
 class bounded_task_queue final : public httplib::TaskQueue {
 public:
-    bounded_task_queue(std::size_t threads, std::size_t max_queued, std::size_t max_rejecting,
-                       std::atomic<std::uint64_t>& queued, std::atomic<std::uint64_t>& overloaded)
-        : max_queued_(max_queued), max_rejecting_(max_rejecting), queued_(queued), overloaded_(overloaded) {
+    /// `queued` is kept equal to the connections waiting for a worker;
+    /// `overloaded` counts connections beyond max_queued, `dropped` those of
+    /// them closed at once.
+    bounded_task_queue(std::size_t threads, std::size_t max_queued, std::size_t max_rejecting, std::atomic<std::uint64_t>& queued,
+                       std::atomic<std::uint64_t>& overloaded, std::atomic<std::uint64_t>& dropped)
+        : max_queued_(max_queued), max_rejecting_(max_rejecting), queued_(queued), overloaded_(overloaded), dropped_(dropped) {
         workers_.reserve(threads);
-        for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { run(jobs_, jobs_cv_, false); });
-        rejecter_ = std::thread([this] { run(rejects_, rejects_cv_, true); });
+        for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { run(jobs_, jobs_cv_, connection_mode::serve); });
+        rejecter_ = std::thread([this] { run(rejects_, rejects_cv_, connection_mode::reject); });
     }
     bounded_task_queue(const bounded_task_queue&) = delete;
     bounded_task_queue& operator=(const bounded_task_queue&) = delete;
     ~bounded_task_queue() override { shutdown(); }
 
+    /// Queues a connection for a worker, else for the rejecting thread, else
+    /// runs it here (on the accept thread) in connection_mode::drop.
     void enqueue(std::function<void()> fn) override {
         {
             std::unique_lock lock(mutex_);
@@ -61,9 +95,11 @@ public:
                 return;
             }
         }
-        run_rejecting(fn);  // everything is full: answer 503 here
+        ++dropped_;
+        run_as(fn, connection_mode::drop);  // everything is full: close it without reading
     }
 
+    /// Lets the workers and the rejecting thread finish what is queued, and joins them.
     void shutdown() override {
         {
             std::lock_guard lock(mutex_);
@@ -77,20 +113,16 @@ public:
     }
 
     /// True on a thread serving a connection that was refused for overload.
-    [[nodiscard]] static bool rejecting() noexcept { return rejecting_flag(); }
+    [[nodiscard]] static bool rejecting() noexcept { return current_connection_mode() == connection_mode::reject; }
 
 private:
-    static bool& rejecting_flag() noexcept {
-        thread_local bool flag = false;
-        return flag;
-    }
-    static void run_rejecting(std::function<void()>& fn) {
-        rejecting_flag() = true;
+    static void run_as(std::function<void()>& fn, connection_mode mode) {
+        current_connection_mode() = mode;
         fn();
-        rejecting_flag() = false;
+        current_connection_mode() = connection_mode::serve;
     }
 
-    void run(std::deque<std::function<void()>>& queue, std::condition_variable& cv, bool rejecting) {
+    void run(std::deque<std::function<void()>>& queue, std::condition_variable& cv, connection_mode mode) {
         for (;;) {
             std::function<void()> fn;
             {
@@ -99,13 +131,9 @@ private:
                 if (queue.empty()) return;  // stopped and drained
                 fn = std::move(queue.front());
                 queue.pop_front();
-                if (!rejecting) queued_.store(queue.size());
+                if (mode == connection_mode::serve) queued_.store(queue.size());
             }
-            if (rejecting) {
-                run_rejecting(fn);
-            } else {
-                fn();
-            }
+            run_as(fn, mode);
         }
     }
 
@@ -113,6 +141,7 @@ private:
     std::size_t max_rejecting_;
     std::atomic<std::uint64_t>& queued_;
     std::atomic<std::uint64_t>& overloaded_;
+    std::atomic<std::uint64_t>& dropped_;
     std::mutex mutex_;
     std::condition_variable jobs_cv_;     // workers wait here for jobs_
     std::condition_variable rejects_cv_;  // the rejecting thread waits here for rejects_
@@ -121,6 +150,185 @@ private:
     std::vector<std::thread> workers_;
     std::thread rejecter_;
     bool stopped_ = false;
+};
+
+/// The limits connection_server applies to each connection.
+struct connection_limits {
+    std::chrono::milliseconds read_timeout;        ///< longest wait for any one read
+    std::chrono::milliseconds write_timeout;       ///< longest wait for any one write
+    std::chrono::milliseconds keep_alive_timeout;  ///< longest wait for the first byte of a request
+    std::size_t keep_alive_max_count;              ///< requests served on one connection
+    std::chrono::milliseconds request_deadline;    ///< a request must be read whole within this
+};
+
+/// httplib's socket stream (buffered reads, timed writes) with a deadline:
+/// once it passes, every read fails, however steadily bytes arrive. One
+/// stream serves a connection's requests in turn; start_request() sets the
+/// deadline of the next. Uses poll(), so any descriptor number works.
+class deadline_stream final : public httplib::Stream {
+public:
+    using clock = std::chrono::steady_clock;
+
+    deadline_stream(socket_t sock, std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout)
+        : sock_(sock), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
+
+    /// Reads of the next request must end by `deadline`.
+    void start_request(clock::time_point deadline) noexcept { deadline_ = deadline; }
+
+    /// True once a read was refused because the deadline had passed.
+    [[nodiscard]] bool timed_out() const noexcept { return timed_out_; }
+
+    /// Whether bytes already read wait in the buffer.
+    [[nodiscard]] bool buffered() const noexcept { return begin_ < end_; }
+
+    /// Waits for a byte at most read_timeout and until the deadline.
+    bool is_readable() const override {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - clock::now());
+        if (left.count() <= 0) {
+            timed_out_ = true;
+            return false;
+        }
+        if (wait(POLLIN, std::min(read_timeout_, left))) return true;
+        if (clock::now() >= deadline_) timed_out_ = true;
+        return false;
+    }
+
+    /// Waits at most write_timeout for room to write.
+    bool is_writable() const override { return wait(POLLOUT, write_timeout_); }
+
+    ssize_t read(char* ptr, std::size_t size) override {
+        if (!buffered()) {
+            if (!is_readable()) return -1;
+            ssize_t n;
+            do {
+                n = ::recv(sock_, buffer_.data(), buffer_.size(), 0);
+            } while (n < 0 && errno == EINTR);
+            if (n <= 0) return n;
+            begin_ = 0;
+            end_ = static_cast<std::size_t>(n);
+        }
+        const std::size_t n = std::min(size, end_ - begin_);
+        std::memcpy(ptr, buffer_.data() + begin_, n);
+        begin_ += n;
+        return static_cast<ssize_t>(n);
+    }
+
+    ssize_t write(const char* ptr, std::size_t size) override {
+        if (!is_writable()) return -1;
+        ssize_t n;
+        do {
+            n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
+        return n;
+    }
+
+    void get_remote_ip_and_port(std::string& ip, int& port) const override { address(::getpeername, ip, port); }
+    void get_local_ip_and_port(std::string& ip, int& port) const override { address(::getsockname, ip, port); }
+    socket_t socket() const override { return sock_; }
+
+private:
+    [[nodiscard]] bool wait(short events, std::chrono::milliseconds timeout) const {
+        pollfd p{sock_, events, 0};
+        int r;
+        do {
+            r = ::poll(&p, 1, static_cast<int>(timeout.count()));
+        } while (r < 0 && errno == EINTR);
+        return r > 0;
+    }
+
+    void address(int (*get)(int, sockaddr*, socklen_t*), std::string& ip, int& port) const {
+        sockaddr_storage addr{};
+        socklen_t len = sizeof(addr);
+        if (get(sock_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
+        std::array<char, NI_MAXHOST> host{};
+        std::array<char, NI_MAXSERV> serv{};
+        if (::getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host.data(), host.size(), serv.data(), serv.size(),
+                          NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+            return;
+        }
+        ip = host.data();
+        port = std::atoi(serv.data());
+    }
+
+    socket_t sock_;
+    std::chrono::milliseconds read_timeout_;
+    std::chrono::milliseconds write_timeout_;
+    clock::time_point deadline_ = clock::time_point::max();
+    mutable bool timed_out_ = false;
+    std::array<char, 4096> buffer_{};
+    std::size_t begin_ = 0;
+    std::size_t end_ = 0;
+};
+
+/// An httplib::Server that serves each connection with a deadline_stream:
+/// every request must arrive whole within `request_deadline` of the moment
+/// its worker starts waiting for it (for a keep-alive connection, when the
+/// previous answer has been written), so a client sending a byte now and
+/// then holds a worker for at most that long. A connection whose request
+/// misses its deadline is closed. A connection run in connection_mode::drop
+/// is closed at once: it gets a fixed 503 only if the socket takes it without
+/// waiting, and is never read beyond what has already arrived.
+/// (httplib 0.11 lets a subclass replace process_and_close_socket, the
+/// function a queued connection runs; the request itself is still parsed,
+/// routed and answered by httplib's process_request.)
+class connection_server final : public httplib::Server {
+public:
+    explicit connection_server(connection_limits limits) : limits_(limits) {}
+
+private:
+    using clock = std::chrono::steady_clock;
+
+    bool process_and_close_socket(socket_t sock) override {
+        bool ret = false;
+        if (current_connection_mode() == connection_mode::drop) {
+            refuse_at_once(sock);
+        } else {
+            int yes = 1;
+            ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+            deadline_stream strm(sock, limits_.read_timeout, limits_.write_timeout);
+            for (std::size_t left = limits_.keep_alive_max_count; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
+                const auto deadline = clock::now() + limits_.request_deadline;
+                strm.start_request(deadline);
+                if (!strm.buffered() && !wait_for_request(sock, std::min(deadline, clock::now() + limits_.keep_alive_timeout))) break;
+                bool connection_closed = false;
+                ret = process_request(strm, left == 1, connection_closed, nullptr);
+                if (!ret || connection_closed || strm.timed_out()) break;
+            }
+        }
+        ::shutdown(sock, SHUT_RDWR);
+        ::close(sock);
+        return ret;
+    }
+
+    /// Waits until the socket has a byte (or has closed) by `until`, in short
+    /// slices so that a stopping server does not wait for idle connections.
+    bool wait_for_request(socket_t sock, clock::time_point until) const {
+        constexpr std::chrono::milliseconds slice{50};
+        while (svr_sock_ != INVALID_SOCKET) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());
+            if (left.count() <= 0) return false;
+            pollfd p{sock, POLLIN, 0};
+            const int r = ::poll(&p, 1, static_cast<int>(std::min(left, slice).count()));
+            if (r > 0) return true;
+            if (r < 0 && errno != EINTR) return false;
+        }
+        return false;
+    }
+
+    /// Writes a fixed 503 if the socket takes it without waiting, then reads
+    /// (without waiting) what the client has sent so far, so that closing
+    /// does not reset the connection before the client reads the answer.
+    static void refuse_at_once(socket_t sock) {
+        static constexpr std::string_view body = R"({"error":"overloaded: request queue full","replicas":-1})";
+        static const std::string answer = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: " +
+                                          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + std::string(body);
+        (void)::send(sock, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        std::array<char, 4096> discard{};
+        for (int i = 0; i < 16 && ::recv(sock, discard.data(), discard.size(), MSG_DONTWAIT) > 0; ++i) {
+        }
+    }
+
+    connection_limits limits_;
 };
 
 }  // namespace detail
