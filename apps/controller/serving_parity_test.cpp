@@ -130,6 +130,18 @@ std::map<double, std::vector<json>> ticks_of(const std::filesystem::path& log) {
     return out;
 }
 
+/// Waits (at most 10 s) until the decision service behind `http` answers
+/// /healthz; fails the test with the program's output `log` otherwise.
+void wait_until_serving(httplib::Client& http, const std::filesystem::path& log) {
+    bool up = false;
+    for (int i = 0; i < 100 && !up; ++i) {
+        const auto r = http.Get("/healthz");
+        up = r && r->status == 200;
+        if (!up) std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE_MESSAGE(up, "the decision service did not start:\n" << read_file(log));
+}
+
 /// Waits until `log` contains `text` (at most 30 s).
 bool wait_for_text(const std::filesystem::path& log, const std::string& text) {
     const auto deadline = std::chrono::steady_clock::now() + 30s;
@@ -211,13 +223,7 @@ TEST_CASE("the demo's checkpoint: controller (dry run, real Prometheus) and deci
                           dir / "service.log");
     httplib::Client http("127.0.0.1", port);
     http.set_read_timeout(10, 0);
-    bool up = false;
-    for (int i = 0; i < 100 && !up; ++i) {
-        const auto r = http.Get("/healthz");
-        up = r && r->status == 200;
-        if (!up) std::this_thread::sleep_for(100ms);
-    }
-    REQUIRE_MESSAGE(up, "the decision service did not start:\n" << read_file(dir / "service.log"));
+    wait_until_serving(http, dir / "service.log");
 
     // rlscale-evaluate's policy for the checkpoint: the registry's default options.
     learned_policy evaluate = load_learned_policy(checkpoint);
@@ -329,13 +335,7 @@ TEST_CASE("the decision service program reloads its checkpoint on SIGHUP, all or
     child_process service(RLSCALE_SERVICE_BINARY, {"--checkpoint", served.string(), "--port", std::to_string(port)}, log);
     httplib::Client http("127.0.0.1", port);
     http.set_read_timeout(10, 0);
-    bool up = false;
-    for (int i = 0; i < 100 && !up; ++i) {
-        const auto r = http.Get("/healthz");
-        up = r && r->status == 200;
-        if (!up) std::this_thread::sleep_for(100ms);
-    }
-    REQUIRE_MESSAGE(up, "the decision service did not start:\n" << read_file(log));
+    wait_until_serving(http, log);
     // Each request is the first of a fresh policy's life only before any
     // reload; the service's joint policy keeps its state between requests, so
     // compare the first answer of each generation.
