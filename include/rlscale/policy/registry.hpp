@@ -11,6 +11,7 @@
 /// naming the field and the value; nothing is built, so a caller that
 /// replaces a running policy only on success keeps the old one.
 
+#include <rlscale/core/json_summary.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/encode/firm_encoder.hpp>
 #include <rlscale/encode/polimi_encoder.hpp>
@@ -164,15 +165,15 @@ void spec_setting(const nlohmann::json& o, const char* key, const std::string& p
     const auto& v = o[key];
     const std::string field = path + "." + key;
     if constexpr (std::is_same_v<T, bool>) {
-        if (!v.is_boolean()) throw checkpoint_error(field, "must be a boolean, got " + v.dump());
+        if (!v.is_boolean()) throw checkpoint_error(field, "must be a boolean, got " + json_summary(v));
     } else if constexpr (std::is_integral_v<T>) {
-        if (!v.is_number_integer()) throw checkpoint_error(field, "must be an integer, got " + v.dump());
+        if (!v.is_number_integer()) throw checkpoint_error(field, "must be an integer, got " + json_summary(v));
     } else if constexpr (std::is_floating_point_v<T>) {
-        if (!v.is_number()) throw checkpoint_error(field, "must be a number, got " + v.dump());
+        if (!v.is_number()) throw checkpoint_error(field, "must be a number, got " + json_summary(v));
     } else {
-        if (!v.is_array()) throw checkpoint_error(field, "must be an array, got " + v.dump());
+        if (!v.is_array()) throw checkpoint_error(field, "must be an array, got " + json_summary(v));
         for (std::size_t i = 0; i < v.size(); ++i) {
-            if (!v[i].is_number()) throw checkpoint_error(field + "[" + std::to_string(i) + "]", "must be a number, got " + v[i].dump());
+            if (!v[i].is_number()) throw checkpoint_error(field + "[" + std::to_string(i) + "]", "must be a number, got " + json_summary(v[i]));
         }
     }
     into = v.template get<T>();
@@ -233,10 +234,10 @@ auto from_spec(const std::string& path, Make&& make) {
             std::vector<int> deltas{-1, 0, 1};
             if (spec.contains("deltas")) {
                 const auto& d = spec["deltas"];
-                if (!d.is_array()) throw checkpoint_error(path + ".deltas", "must be an array of integers, got " + d.dump());
+                if (!d.is_array()) throw checkpoint_error(path + ".deltas", "must be an array of integers, got " + json_summary(d));
                 for (std::size_t i = 0; i < d.size(); ++i) {
                     if (!d[i].is_number_integer()) {
-                        throw checkpoint_error(path + ".deltas[" + std::to_string(i) + "]", "must be an integer, got " + d[i].dump());
+                        throw checkpoint_error(path + ".deltas[" + std::to_string(i) + "]", "must be an integer, got " + json_summary(d[i]));
                     }
                 }
                 deltas = d.get<std::vector<int>>();
@@ -299,6 +300,9 @@ auto from_spec(const std::string& path, Make&& make) {
         if (!d.is_object()) throw checkpoint_error("scarlet_demo", "must be an object");
         const std::size_t n = inputs() / relative_scarlet_encoder::feature_count;
         for (std::size_t f = 0; f < n; ++f) s.functions.push_back("function-" + std::to_string(f));
+        if (d.contains("actions") && !d["actions"].is_string()) {
+            throw checkpoint_error("scarlet_demo.actions", "must be \"delta\" or \"utilization\", got " + json_summary(d["actions"]));
+        }
         const std::string kind = d.value("actions", std::string("delta"));
         if (kind == "utilization") {
             s.actions = {{"name", "utilization_target"}, {"targets", d.value("targets", nlohmann::json::array())}, {"hold", true}};
@@ -311,7 +315,7 @@ auto from_spec(const std::string& path, Make&& make) {
         if (d.contains("downscale_window")) {
             if (!d["downscale_window"].is_number_integer() || d["downscale_window"].get<std::int64_t>() < 0 ||
                 d["downscale_window"].get<std::int64_t>() > 100'000) {
-                throw checkpoint_error("scarlet_demo.downscale_window", "must be an integer in [0, 100000], got " + d["downscale_window"].dump());
+                throw checkpoint_error("scarlet_demo.downscale_window", "must be an integer in [0, 100000], got " + json_summary(d["downscale_window"]));
             }
             s.downscale_window = d["downscale_window"].get<std::size_t>();
         }

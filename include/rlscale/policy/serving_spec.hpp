@@ -8,6 +8,7 @@
 /// policy; every program (controller, decision service, evaluation tool)
 /// serves a checkpoint through it.
 
+#include <rlscale/core/json_summary.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/policy/guarded.hpp>
 
@@ -56,13 +57,13 @@ struct serving_spec {
         serving_spec s;
         const auto string_field = [&](const char* field) -> std::string {
             if (!j.contains(field)) fail(field, "is missing");
-            if (!j[field].is_string()) fail(field, "must be a string, got " + j[field].dump());
+            if (!j[field].is_string()) fail(field, "must be a string, got " + json_summary(j[field]));
             return j[field].get<std::string>();
         };
         const auto named_object = [&](const char* field) -> nlohmann::json {
             if (!j.contains(field)) fail(field, "is missing");
             const auto& o = j[field];
-            if (!o.is_object()) fail(field, "must be an object, got " + o.dump());
+            if (!o.is_object()) fail(field, "must be an object, got " + json_summary(o));
             if (!o.contains("name") || !o["name"].is_string()) fail(std::string(field) + ".name", "must be a string");
             return o;
         };
@@ -72,27 +73,27 @@ struct serving_spec {
         if (j.contains("downscale_window")) {
             const auto& w = j["downscale_window"];
             if (!w.is_number_integer() || w.get<std::int64_t>() < 0 || w.get<std::int64_t>() > 100'000) {
-                fail("downscale_window", "must be an integer in [0, 100000], got " + w.dump());
+                fail("downscale_window", "must be an integer in [0, 100000], got " + json_summary(w));
             }
             s.downscale_window = w.get<std::size_t>();
         }
         if (!j.contains("functions")) fail("functions", "is missing");
         const auto& f = j["functions"];
-        if (!f.is_array() || f.empty() || f.size() > 4096) fail("functions", "must be an array of 1 to 4096 names, got " + f.dump());
+        if (!f.is_array() || f.empty() || f.size() > 4096) fail("functions", "must be an array of 1 to 4096 names, got " + json_summary(f));
         for (std::size_t i = 0; i < f.size(); ++i) {
             if (!f[i].is_string() || f[i].get<std::string>().empty()) {
-                fail("functions[" + std::to_string(i) + "]", "must be a non-empty string, got " + f[i].dump());
+                fail("functions[" + std::to_string(i) + "]", "must be a non-empty string, got " + json_summary(f[i]));
             }
             s.functions.push_back(f[i].get<std::string>());
         }
         if (j.contains("guard")) {
             const auto& g = j["guard"];
-            if (!g.is_object()) fail("guard", "must be an object, got " + g.dump());
+            if (!g.is_object()) fail("guard", "must be an object, got " + json_summary(g));
             const auto step = [&](const char* field, int& into) {
                 if (!g.contains(field)) return;
                 if (!g[field].is_number_integer() || g[field].get<std::int64_t>() < 0 ||
                     g[field].get<std::int64_t>() > 2'147'483'647) {
-                    fail(std::string("guard.") + field, "must be an integer in [0, 2147483647], got " + g[field].dump());
+                    fail(std::string("guard.") + field, "must be an integer in [0, 2147483647], got " + json_summary(g[field]));
                 }
                 into = g[field].get<int>();
             };

@@ -212,7 +212,9 @@ inline void parse_metrics(const json& j, function_metrics& m) {
     bool has_interval = false;
     for (const auto& [key, v] : j.items()) {
         const std::string f = join("metrics", key);
-        const auto c32 = [&] { return static_cast<std::uint32_t>(count(v, f, u32)); };
+        // v by an explicit capture: a lambda may not capture a structured
+        // binding implicitly before C++20 as Clang 14 implements it.
+        const auto c32 = [&, &v = v] { return static_cast<std::uint32_t>(count(v, f, u32)); };
         if (key == "interval_s") { m.interval_s = number(v, f, 0, true); has_interval = true; }
         else if (key == "arrivals") m.arrivals = count(v, f, u64);
         else if (key == "completions") m.completions = count(v, f, u64);
