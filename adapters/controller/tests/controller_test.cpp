@@ -245,7 +245,7 @@ TEST_CASE("controller: functions naming one checkpoint are decided together, in 
     CHECK_THROWS_WITH_AS(control_loop(parse_config(one), source, actuator), doctest::Contains("decides 2 functions"), config_error);
 }
 
-TEST_CASE("controller: a reload that fails keeps every policy serving; one that succeeds replaces them") {
+TEST_CASE("controller: a reload that fails keeps every policy serving, one that succeeds replaces them") {
     const std::string path = write_learned_checkpoint("reload.json", 2);
     fake_source source{.cpu = {{"checkout", 0.5}, {"search", 0.5}}};
     fake_actuator actuator{.replicas_of = {{"checkout", 4}, {"search", 5}}};
@@ -300,7 +300,7 @@ nlohmann::json one_function(const std::string& policy_fields) {
 
 }  // namespace
 
-TEST_CASE("controller: a failed arrivals query holds; it is never read as zero load (ensure, min 0)") {
+TEST_CASE("controller: a failed arrivals query holds, it is never read as zero load (ensure, min 0)") {
     scripted_source source;
     fake_actuator cluster{.replicas_of = {{"api", 8}}};
     control_loop loop(parse_config(one_function(R"("policy": "ensure", "service_time_s": 0.05)")), source, cluster);
@@ -387,7 +387,7 @@ TEST_CASE("controller: invalid metrics never actuate, even when the count is out
     CHECK(loop.tick(15)[0].replicas_after <= 20);
 }
 
-TEST_CASE("controller: a non-UTF-8 error text is logged as valid JSON; no exception escapes a tick") {
+TEST_CASE("controller: a non-UTF-8 error text is logged as valid JSON, no exception escapes a tick") {
     struct hostile_actuator {
         int mode = 0;
         int replicas(const function_spec&) {
@@ -418,7 +418,7 @@ TEST_CASE("controller: a non-UTF-8 error text is logged as valid JSON; no except
     CHECK_NOTHROW((void)records[0].to_json().dump());
 }
 
-TEST_CASE("controller: each record is handed out as soon as it is final; a stop request ends the tick between functions") {
+TEST_CASE("controller: each record is handed out as soon as it is final, a stop request ends the tick between functions") {
     scripted_source source;
     source.next["checkout"] = busy_reading(4);
     source.next["search"] = busy_reading(3);

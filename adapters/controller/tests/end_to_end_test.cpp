@@ -170,7 +170,7 @@ TEST_CASE("controller end to end: real Prometheus, loopback API server, outage a
     CHECK(cluster.replicas() == scaled);
 }
 
-TEST_CASE("controller end to end: an arrivals query that matches nothing holds; it is never read as zero load (ensure, min 0)") {
+TEST_CASE("controller end to end: an arrivals query that matches nothing holds, it is never read as zero load (ensure, min 0)") {
     fake_cluster cluster;
     prometheus::test::exporter exp;
     prometheus::test::prometheus_process prom(exp.port());

@@ -311,7 +311,7 @@ TEST_CASE("metrics source: the default pod pattern is the workload's own pods, e
     CHECK(src.query_for("throughput_rps", dotted).find(R"(pod=~"v1\\.2-[a-z0-9]+-[a-z0-9]+")") != std::string::npos);
 }
 
-TEST_CASE("metrics source: Prometheus' timeout envelope stops the fetch; the rest are not sent") {
+TEST_CASE("metrics source: Prometheus' timeout envelope stops the fetch, the rest are not sent") {
     fake_prometheus prom({{"throughput_rps", {503, R"({"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"})"}}});
     const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
     const auto s = src.fetch(target);
