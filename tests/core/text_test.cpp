@@ -66,3 +66,10 @@ TEST_CASE("json nesting depth: counted without parsing, strings and escapes resp
     CHECK(json_nesting_depth(deep, 64) == 65);  // stops counting past the limit
     CHECK(json_nesting_depth(std::string(10, '[')) == 10);  // unterminated: still counted
 }
+
+TEST_CASE("double-quoted escaping: backslash, quote and line feed, nothing else") {
+    CHECK(escape_double_quoted("plain-name.1") == "plain-name.1");
+    CHECK(escape_double_quoted(R"(a"b\c)") == R"(a\"b\\c)");
+    CHECK(escape_double_quoted("line\nbreak") == "line\\nbreak");
+    CHECK(escape_double_quoted("\"} or vector(1) #") == "\\\"} or vector(1) #");
+}

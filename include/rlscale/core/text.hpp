@@ -71,6 +71,23 @@ namespace rlscale {
     return out;
 }
 
+/// `s` escaped for a double-quoted string as PromQL and Prometheus' text
+/// exposition format read it: backslash, double quote and line feed are
+/// escaped, everything else is kept.
+[[nodiscard]] inline std::string escape_double_quoted(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (const char c : s) {
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        if (c == '\\' || c == '"') out += '\\';
+        out += c;
+    }
+    return out;
+}
+
 /// The deepest nesting of arrays and objects in the JSON text `s` (brackets
 /// inside strings do not count), found without parsing, so that a document
 /// nested too deep for a recursive walk (dump(), a copy) can be refused

@@ -457,18 +457,7 @@ private:
     metric("rlscale_controller_tick_seconds", "gauge", "Wall-clock duration of the last tick.", c.last_tick_seconds);
     out += "# HELP rlscale_controller_missing_metrics_total Readings without a value for a configured metric (the decision log says why).\n"
            "# TYPE rlscale_controller_missing_metrics_total counter\n";
-    const auto label = [](std::string_view v) {
-        std::string e;
-        for (const char ch : valid_utf8(v, 256)) {
-            if (ch == '\\' || ch == '"') e += '\\';
-            if (ch == '\n') {
-                e += "\\n";
-                continue;
-            }
-            e += ch;
-        }
-        return e;
-    };
+    const auto label = [](std::string_view v) { return escape_double_quoted(valid_utf8(v, 256)); };
     for (const auto& [key, n] : c.missing_metrics) {
         out += "rlscale_controller_missing_metrics_total{function=\"" + label(key.first) + "\",field=\"" + label(key.second) + "\"} " +
                std::to_string(n) + "\n";

@@ -2,6 +2,7 @@
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
+#include <rlscale/core/text.hpp>
 #include <rlscale/prometheus/client.hpp>
 #include <rlscale/prometheus/errors.hpp>
 #include <rlscale/prometheus/response.hpp>
@@ -151,21 +152,6 @@ struct metrics_sample {
 };
 
 namespace detail {
-
-/// Escapes a label value for a double-quoted PromQL string.
-[[nodiscard]] inline std::string promql_escape(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (const char c : s) {
-        if (c == '\\' || c == '"') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out;
-}
 
 /// `s` with every RE2 metacharacter escaped, so it matches itself literally.
 [[nodiscard]] inline std::string regex_escape(std::string_view s) {
@@ -395,12 +381,12 @@ private:
         const std::string pods = !f.pod_regex.empty() ? f.pod_regex
                                  : stateful          ? detail::regex_escape(f.deployment) + "-[0-9]+"
                                                      : detail::regex_escape(f.deployment) + "-[a-z0-9]+-[a-z0-9]+";
-        return {{"namespace", detail::promql_escape(f.namespace_)},
-                {"workload", detail::promql_escape(f.deployment)},
+        return {{"namespace", escape_double_quoted(f.namespace_)},
+                {"workload", escape_double_quoted(f.deployment)},
                 {"workload_kind", stateful ? "statefulset" : "deployment"},
-                {"deployment", detail::promql_escape(f.deployment)},
-                {"function", detail::promql_escape(f.function)},
-                {"pod_regex", detail::promql_escape(pods)},
+                {"deployment", escape_double_quoted(f.deployment)},
+                {"function", escape_double_quoted(f.function)},
+                {"pod_regex", escape_double_quoted(pods)},
                 {"window", std::to_string(cfg_.window.count()) + "s"},
                 {"window_seconds", std::to_string(cfg_.window.count())},
                 {"request_counter", cfg_.request_counter},
