@@ -86,6 +86,12 @@ public:
     }
 
     [[nodiscard]] const adam_config& config() const noexcept { return config_; }
+    /// Changes the step size from the next step on (a learning-rate
+    /// schedule); the moments are kept. Throws config_error unless lr > 0.
+    void set_lr(double lr) {
+        check_fields("adam_config").greater("lr", lr, 0);
+        config_.lr = lr;
+    }
     [[nodiscard]] std::int64_t step_count() const noexcept { return t_; }
     [[nodiscard]] const vector& first_moment() const noexcept { return m_; }
     [[nodiscard]] const vector& second_moment() const noexcept { return v_; }

@@ -1,0 +1,160 @@
+#pragma once
+
+/// The action distributions of policy-gradient learners (PPO): a categorical
+/// distribution over one head's logits and a diagonal Gaussian with a
+/// state-independent log standard deviation. Each offers sampling (from a
+/// generator the caller passes), the log-probability, the entropy, and the
+/// gradient of w_lp·log π(a) + w_ent·H with respect to its parameters, which
+/// is all a clipped-surrogate update needs. Everything is computed in
+/// double whatever the network's scalar type, allocates nothing and never
+/// throws. Gradients are checked against finite differences in
+/// tests/nn/distributions_test.cpp.
+
+#include <rlscale/core/random.hpp>
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <random>
+#include <type_traits>
+
+namespace rlscale::nn {
+
+/// Categorical distribution π(a) = softmax(z)_a over one head's logits z
+/// (an Eigen vector expression, e.g. a segment of a network's output).
+struct categorical {
+    /// log Σ_k exp(z_k), shifted by the largest logit so exp cannot overflow.
+    template <typename Derived>
+    [[nodiscard]] static double log_normalizer(const Eigen::MatrixBase<Derived>& logits) noexcept {
+        double top = static_cast<double>(logits(0));
+        for (Eigen::Index k = 1; k < logits.size(); ++k) top = std::max(top, static_cast<double>(logits(k)));
+        double total = 0;
+        for (Eigen::Index k = 0; k < logits.size(); ++k) total += std::exp(static_cast<double>(logits(k)) - top);
+        return top + std::log(total);
+    }
+
+    /// log π(a) = z_a − log Σ_k exp(z_k).
+    template <typename Derived>
+    [[nodiscard]] static double log_prob(const Eigen::MatrixBase<Derived>& logits, Eigen::Index a) noexcept {
+        return static_cast<double>(logits(a)) - log_normalizer(logits);
+    }
+
+    /// H = −Σ_k π_k log π_k = log Σ exp(z) − Σ_k π_k z_k.
+    template <typename Derived>
+    [[nodiscard]] static double entropy(const Eigen::MatrixBase<Derived>& logits) noexcept {
+        const double lse = log_normalizer(logits);
+        double h = 0;
+        for (Eigen::Index k = 0; k < logits.size(); ++k) {
+            const double lp = static_cast<double>(logits(k)) - lse;
+            h -= std::exp(lp) * lp;
+        }
+        return h;
+    }
+
+    /// The most likely action (ties to the lowest index).
+    template <typename Derived>
+    [[nodiscard]] static Eigen::Index mode(const Eigen::MatrixBase<Derived>& logits) noexcept {
+        Eigen::Index best = 0;
+        for (Eigen::Index k = 1; k < logits.size(); ++k) {
+            if (logits(k) > logits(best)) best = k;
+        }
+        return best;
+    }
+
+    /// A draw by inverse CDF with one uniform from `gen`.
+    template <typename Derived, std::uniform_random_bit_generator Gen>
+    [[nodiscard]] static Eigen::Index sample(const Eigen::MatrixBase<Derived>& logits, Gen& gen) noexcept {
+        const double lse = log_normalizer(logits);
+        double u = uniform01(gen);
+        for (Eigen::Index k = 0; k < logits.size(); ++k) {
+            u -= std::exp(static_cast<double>(logits(k)) - lse);
+            if (u < 0) return k;
+        }
+        return logits.size() - 1;  // u within rounding of 1
+    }
+
+    /// Writes d(w_log_prob·log π(a) + w_entropy·H)/dz into `d_logits`
+    /// (overwriting it): ∂log π(a)/∂z_k = [k = a] − π_k and
+    /// ∂H/∂z_k = −π_k (log π_k + H).
+    template <typename Derived, typename Out>
+    static void gradient(const Eigen::MatrixBase<Derived>& logits, Eigen::Index a, double w_log_prob, double w_entropy,
+                         Out&& d_logits) noexcept {
+        using S = typename std::remove_cvref_t<Out>::Scalar;
+        const double lse = log_normalizer(logits);
+        double h = 0;
+        for (Eigen::Index k = 0; k < logits.size(); ++k) {
+            const double lp = static_cast<double>(logits(k)) - lse;
+            h -= std::exp(lp) * lp;
+        }
+        for (Eigen::Index k = 0; k < logits.size(); ++k) {
+            const double lp = static_cast<double>(logits(k)) - lse;
+            const double p = std::exp(lp);
+            const double d_lp = (k == a ? 1.0 : 0.0) - p;
+            const double d_h = -p * (lp + h);
+            d_logits(k) = static_cast<S>(w_log_prob * d_lp + w_entropy * d_h);
+        }
+    }
+};
+
+/// Diagonal Gaussian N(μ, diag(σ²)) with σ = exp(log_std): μ from the
+/// network, log_std a parameter of its own that does not depend on the state
+/// (PPO's continuous policy). Log-probabilities and entropies are sums over
+/// the dimensions.
+struct diagonal_gaussian {
+    static constexpr double half_log_two_pi = 0.91893853320467274178;  ///< ½·log 2π
+
+    /// log π(a) = Σ_d −(a_d − μ_d)²/(2σ_d²) − log σ_d − ½ log 2π.
+    template <typename M, typename S, typename A>
+    [[nodiscard]] static double log_prob(const Eigen::MatrixBase<M>& mean, const Eigen::MatrixBase<S>& log_std,
+                                         const Eigen::MatrixBase<A>& action) noexcept {
+        double lp = 0;
+        for (Eigen::Index d = 0; d < mean.size(); ++d) {
+            const double ls = static_cast<double>(log_std(d));
+            const double z = (static_cast<double>(action(d)) - static_cast<double>(mean(d))) * std::exp(-ls);
+            lp += -0.5 * z * z - ls - half_log_two_pi;
+        }
+        return lp;
+    }
+
+    /// H = Σ_d ½ + ½ log 2π + log σ_d.
+    template <typename S>
+    [[nodiscard]] static double entropy(const Eigen::MatrixBase<S>& log_std) noexcept {
+        double h = 0;
+        for (Eigen::Index d = 0; d < log_std.size(); ++d) h += 0.5 + half_log_two_pi + static_cast<double>(log_std(d));
+        return h;
+    }
+
+    /// a_d = μ_d + σ_d·ξ_d with ξ_d standard normal draws from `gen`, in
+    /// dimension order.
+    template <typename M, typename S, typename Out, std::uniform_random_bit_generator Gen>
+    static void sample(const Eigen::MatrixBase<M>& mean, const Eigen::MatrixBase<S>& log_std, Gen& gen,
+                       Out&& out) noexcept {
+        using T = typename std::remove_cvref_t<Out>::Scalar;
+        for (Eigen::Index d = 0; d < mean.size(); ++d) {
+            out(d) = static_cast<T>(static_cast<double>(mean(d)) +
+                                    std::exp(static_cast<double>(log_std(d))) * standard_normal(gen));
+        }
+    }
+
+    /// Writes d(w_log_prob·log π(a) + w_entropy·H)/dμ into `d_mean` and the
+    /// same with respect to log σ into `d_log_std` (both overwritten):
+    /// ∂log π/∂μ_d = (a_d − μ_d)/σ_d², ∂log π/∂log σ_d = (a_d − μ_d)²/σ_d² − 1,
+    /// ∂H/∂log σ_d = 1.
+    template <typename M, typename S, typename A, typename DM, typename DS>
+    static void gradient(const Eigen::MatrixBase<M>& mean, const Eigen::MatrixBase<S>& log_std,
+                         const Eigen::MatrixBase<A>& action, double w_log_prob, double w_entropy, DM&& d_mean,
+                         DS&& d_log_std) noexcept {
+        using TM = typename std::remove_cvref_t<DM>::Scalar;
+        using TS = typename std::remove_cvref_t<DS>::Scalar;
+        for (Eigen::Index d = 0; d < mean.size(); ++d) {
+            const double inv_std = std::exp(-static_cast<double>(log_std(d)));
+            const double z = (static_cast<double>(action(d)) - static_cast<double>(mean(d))) * inv_std;
+            d_mean(d) = static_cast<TM>(w_log_prob * z * inv_std);
+            d_log_std(d) = static_cast<TS>(w_log_prob * (z * z - 1) + w_entropy);
+        }
+    }
+};
+
+}  // namespace rlscale::nn

@@ -1,0 +1,624 @@
+#pragma once
+
+/// Proximal policy optimisation (Schulman et al. 2017) with a clipped
+/// surrogate, an entropy bonus, a (optionally clipped) value loss and GAE,
+/// for discrete actions (a categorical distribution per head) and continuous
+/// ones (a diagonal Gaussian with a state-independent log-std). Actor and
+/// critic are separate networks, so the critic may read more than the actor
+/// (SIMPPO's auxiliary global state). docs/ppo.md gives each formula beside
+/// the papers'.
+
+#include <rlscale/core/concepts.hpp>
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/random.hpp>
+#include <rlscale/core/validate.hpp>
+#include <rlscale/nn/adam.hpp>
+#include <rlscale/nn/distributions.hpp>
+#include <rlscale/nn/init.hpp>
+#include <rlscale/nn/mlp.hpp>
+#include <rlscale/nn/orthogonal_init.hpp>
+#include <rlscale/rl/q_layout.hpp>
+#include <rlscale/rl/rollout_buffer.hpp>
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace rlscale::rl {
+
+/// Hyperparameters of the PPO updater. The defaults are CleanRL's
+/// (ppo.py / ppo_continuous_action.py) except the rollout length.
+struct ppo_config {
+    std::vector<Eigen::Index> actor_hidden = {64, 64};   ///< actor hidden widths
+    std::vector<Eigen::Index> critic_hidden = {64, 64};  ///< critic hidden widths
+    nn::activation hidden_activation = nn::activation::tanh;  ///< of every hidden layer
+    double actor_lr = 3e-4;          ///< Adam step size of the actor (and the log-std)
+    double critic_lr = 3e-4;         ///< Adam step size of the critic
+    double adam_eps = 1e-5;          ///< Adam's ε
+    double gamma = 0.99;             ///< discount γ
+    double gae_lambda = 0.95;        ///< GAE λ
+    double clip = 0.2;               ///< surrogate clip ε: ρ kept in [1 − ε, 1 + ε]
+    double entropy_coef = 0.0;       ///< entropy bonus β
+    double value_coef = 0.5;         ///< value-loss coefficient c_v
+    bool clip_value = true;          ///< clip V around the old value (CleanRL on, SB3 off)
+    double value_clip = 0.2;         ///< V kept within ± this of the old value when clip_value
+    std::size_t rollout_steps = 2048;  ///< transitions per rollout (per update)
+    std::size_t epochs = 10;         ///< passes over the rollout per update
+    std::size_t minibatch_size = 64;   ///< transitions per gradient step
+    bool minibatch_with_replacement = false;  ///< false: shuffled disjoint minibatches; true: each drawn uniformly with replacement
+    bool normalize_advantages = true;  ///< per minibatch, (A − mean)/(std + 1e-8); never for one sample
+    double max_grad_norm = 0.5;      ///< joint L2 clip over actor, log-std and critic gradients (0 = off)
+    std::uint64_t anneal_updates = 0;  ///< > 0: the learning rates fall linearly over this many updates (CleanRL's anneal_lr)
+    bool orthogonal_init = true;     ///< orthogonal weights (gains √2 hidden, 0.01 policy head, 1 value head), zero biases; else PyTorch's default
+    double initial_log_std = 0;      ///< continuous actions: log σ at start
+
+    /// CleanRL's defaults (rollout 2048 steps, 10 epochs, minibatch 64,
+    /// value clipping, entropy 0, gradient clip 0.5, Adam ε 1e-5).
+    [[nodiscard]] static ppo_config cleanrl() { return {}; }
+
+    /// SIMPPO, Table 2 (S-RL): actor and critic 2×64, lr 3e-4 both, γ 0.99,
+    /// 5 epochs, clip 0.2, entropy 0.01, critic coefficient 0.05, minibatch
+    /// 10. What the paper does not give follows its authors' public PPO
+    /// code: rollouts of 5 episodes × 10 steps (50 transitions), minibatches
+    /// drawn with replacement, no value clipping; λ 0.95 and the gradient
+    /// clip 0.5 are CleanRL's (that code has neither).
+    [[nodiscard]] static ppo_config simppo() {
+        ppo_config c;
+        c.entropy_coef = 0.01;
+        c.value_coef = 0.05;
+        c.clip_value = false;
+        c.rollout_steps = 50;
+        c.epochs = 5;
+        c.minibatch_size = 10;
+        c.minibatch_with_replacement = true;
+        return c;
+    }
+
+    /// SIMPPO's multi-agent setting (Table 2): as simppo(), minibatch 5.
+    [[nodiscard]] static ppo_config simppo_multi_agent() {
+        ppo_config c = simppo();
+        c.minibatch_size = 5;
+        return c;
+    }
+
+    /// Throws config_error naming the first out-of-range field and its value.
+    void validate() const {
+        const check_fields check("ppo_config");
+        check.count("actor_hidden", actor_hidden.size(), 1, 64).count("critic_hidden", critic_hidden.size(), 1, 64);
+        for (std::size_t i = 0; i < actor_hidden.size(); ++i) check.at_least("actor_hidden[" + std::to_string(i) + "]", actor_hidden[i], 1);
+        for (std::size_t i = 0; i < critic_hidden.size(); ++i) check.at_least("critic_hidden[" + std::to_string(i) + "]", critic_hidden[i], 1);
+        check.greater("actor_lr", actor_lr, 0)
+            .greater("critic_lr", critic_lr, 0)
+            .greater("adam_eps", adam_eps, 0)
+            .in("gamma", gamma, 0, 1)
+            .in("gae_lambda", gae_lambda, 0, 1)
+            .in_open_closed("clip", clip, 0, 1)
+            .at_least("entropy_coef", entropy_coef, 0)
+            .at_least("value_coef", value_coef, 0)
+            .greater("value_clip", value_clip, 0)
+            .in("rollout_steps", rollout_steps, std::size_t{1}, std::size_t{10'000'000})
+            .in("epochs", epochs, std::size_t{1}, std::size_t{1000})
+            .in("minibatch_size", minibatch_size, std::size_t{1}, std::size_t{1'000'000})
+            .at_least("max_grad_norm", max_grad_norm, 0)
+            .finite("initial_log_std", initial_log_std);
+    }
+};
+
+/// What one update (all epochs over one rollout) did: means over its
+/// gradient steps, measured before each step.
+struct ppo_update_stats {
+    double pg_loss = 0;       ///< clipped-surrogate loss
+    double value_loss = 0;    ///< ½·mean squared error (clipped form when clip_value)
+    double entropy = 0;       ///< mean policy entropy (summed over heads or dimensions)
+    double approx_kl = 0;     ///< mean (ρ − 1) − log ρ, an estimate of KL(old ‖ new)
+    double clip_fraction = 0;  ///< share of samples with |ρ − 1| > ε
+    double grad_norm = 0;     ///< joint gradient norm before clipping
+    double loss = 0;          ///< pg_loss − β·entropy + c_v·value_loss
+    std::size_t steps = 0;    ///< gradient steps taken
+    std::size_t skipped = 0;  ///< gradient steps skipped because the gradient was not finite
+};
+
+/// The PPO learner. `Action` is std::int32_t for discrete actions (a
+/// q_layout of heads, each a categorical over its own logits) or a floating
+/// type for continuous ones (a Gaussian per dimension; no squashing, the
+/// action map clips). All storage is allocated at construction; acting,
+/// storing and updating allocate nothing.
+///
+/// Deterministic: the same seed, configuration and inputs give the same
+/// weights (initialisation, sampling and minibatch order all draw from the
+/// learner's own generator).
+template <typename T = float, typename Action = std::int32_t>
+class ppo {
+public:
+    static constexpr bool discrete = std::is_integral_v<Action>;
+    static_assert(discrete ? std::is_same_v<Action, std::int32_t> : std::is_floating_point_v<Action>,
+                  "Action is std::int32_t (discrete) or a floating type (continuous)");
+
+    using network = nn::mlp<T>;
+    using vector = typename network::vector;
+    using matrix = typename network::matrix;
+    using rollout = rollout_buffer<T, Action>;
+    using value_type = Action;  ///< the learner concept's action value type
+
+    /// Discrete actions laid out as `layout` (heads of choices). The critic
+    /// reads `critic_observation_size` inputs (equal to the actor's unless
+    /// it sees more). Throws config_error for a bad configuration.
+    ppo(std::size_t actor_observation_size, std::size_t critic_observation_size, q_layout layout, ppo_config config,
+        std::uint64_t seed)
+        requires discrete
+        : ppo(actor_observation_size, critic_observation_size, (layout.validate(), layout), layout.heads, layout.outputs(),
+              std::move(config), seed) {}
+
+    /// Continuous actions of `action_dims` dimensions.
+    ppo(std::size_t actor_observation_size, std::size_t critic_observation_size, std::size_t action_dims, ppo_config config,
+        std::uint64_t seed)
+        requires(!discrete)
+        : ppo(actor_observation_size, critic_observation_size, q_layout{}, check_dims(action_dims), action_dims, std::move(config),
+              seed) {}
+
+    [[nodiscard]] const ppo_config& config() const noexcept { return config_; }
+    /// Discrete only: the heads and choices.
+    [[nodiscard]] q_layout layout() const noexcept { return layout_; }
+    [[nodiscard]] std::size_t actor_observation_size() const noexcept { return static_cast<std::size_t>(actor_.input_size()); }
+    [[nodiscard]] std::size_t critic_observation_size() const noexcept { return static_cast<std::size_t>(critic_.input_size()); }
+    [[nodiscard]] const network& actor() const noexcept { return actor_; }
+    [[nodiscard]] network& actor() noexcept { return actor_; }
+    [[nodiscard]] const network& critic() const noexcept { return critic_; }
+    [[nodiscard]] network& critic() noexcept { return critic_; }
+    /// Continuous only: log σ per dimension (empty for discrete actions).
+    [[nodiscard]] const vector& log_std() const noexcept { return log_std_; }
+    [[nodiscard]] vector& log_std() noexcept { return log_std_; }
+    [[nodiscard]] nn::adam<T>& actor_optimizer() noexcept { return actor_opt_; }
+    [[nodiscard]] nn::adam<T>& critic_optimizer() noexcept { return critic_opt_; }
+    /// The learner's own rollout (filled by observe()).
+    [[nodiscard]] const rollout& own_rollout() const noexcept { return rollout_; }
+    [[nodiscard]] std::uint64_t steps() const noexcept { return steps_; }
+    /// Updates (rollouts learned from) so far.
+    [[nodiscard]] std::uint64_t rollouts() const noexcept { return rollouts_; }
+    [[nodiscard]] const ppo_update_stats& last_update() const noexcept { return last_; }
+    /// Parameters of actor, log-std and critic, plus Adam state, in bytes.
+    [[nodiscard]] std::size_t parameter_bytes() const noexcept {
+        const auto n = static_cast<std::size_t>(actor_.parameter_count() + critic_.parameter_count() + log_std_.size());
+        return 3 * n * sizeof(T);  // parameters, first and second moments
+    }
+
+    /// Samples an action for `observation` from the current policy (one
+    /// index per head, or one value per dimension) into `out`, and returns
+    /// its log-probability. Throws rlscale::error for spans of other sizes.
+    double sample(std::span<const T> observation, std::span<Action> out) {
+        check_span("sample: action", out.size(), action_width_);
+        const auto y = actor_forward(observation);
+        if constexpr (discrete) {
+            double lp = 0;
+            for (std::size_t h = 0; h < layout_.heads; ++h) {
+                const auto logits = y.segment(static_cast<Eigen::Index>(h * layout_.actions_per_head),
+                                              static_cast<Eigen::Index>(layout_.actions_per_head));
+                const Eigen::Index a = nn::categorical::sample(logits, gen_);
+                out[h] = static_cast<Action>(a);
+                lp += nn::categorical::log_prob(logits, a);
+            }
+            return lp;
+        } else {
+            Eigen::Map<Eigen::Matrix<Action, Eigen::Dynamic, 1>> a(out.data(), static_cast<Eigen::Index>(out.size()));
+            nn::diagonal_gaussian::sample(y, log_std_, gen_, a);
+            return nn::diagonal_gaussian::log_prob(y, log_std_, a);
+        }
+    }
+
+    /// The policy's mode: the most likely index per head, or the mean.
+    void greedy(std::span<const T> observation, std::span<Action> out) {
+        check_span("greedy: action", out.size(), action_width_);
+        const auto y = actor_forward(observation);
+        if constexpr (discrete) {
+            argmax_per_head(y, layout_, out);
+        } else {
+            for (std::size_t d = 0; d < out.size(); ++d) out[d] = static_cast<Action>(y(static_cast<Eigen::Index>(d)));
+        }
+    }
+
+    /// log π(action | observation) under the current policy.
+    [[nodiscard]] double log_prob(std::span<const T> observation, std::span<const Action> action) {
+        check_span("log_prob: action", action.size(), action_width_);
+        const auto y = actor_forward(observation);
+        if constexpr (discrete) {
+            double lp = 0;
+            for (std::size_t h = 0; h < layout_.heads; ++h) {
+                check_index(action[h], h);
+                lp += nn::categorical::log_prob(y.segment(static_cast<Eigen::Index>(h * layout_.actions_per_head),
+                                                          static_cast<Eigen::Index>(layout_.actions_per_head)),
+                                                action[h]);
+            }
+            return lp;
+        } else {
+            const Eigen::Map<const Eigen::Matrix<Action, Eigen::Dynamic, 1>> a(action.data(), static_cast<Eigen::Index>(action.size()));
+            return nn::diagonal_gaussian::log_prob(y, log_std_, a);
+        }
+    }
+
+    /// The critic's V(critic_observation).
+    [[nodiscard]] double value(std::span<const T> critic_observation) {
+        check_span("value: critic_observation", critic_observation.size(), critic_observation_size());
+        const Eigen::Map<const vector> x(critic_observation.data(), static_cast<Eigen::Index>(critic_observation.size()));
+        return static_cast<double>(critic_.forward(x, critic_act_)(0));
+    }
+
+    /// One update on `r` (its advantages computed): `epochs` passes, each
+    /// over shuffled disjoint minibatches of minibatch_size (the last one
+    /// shorter) or over ⌈size/minibatch_size⌉ minibatches drawn with
+    /// replacement; per minibatch the loss
+    ///
+    ///     L = mean(max(−Â·ρ, −Â·clip(ρ, 1 − ε, 1 + ε))) − β·mean(H) + c_v·½·mean((V − R)²)
+    ///
+    /// (ρ = exp(log π − log π_old), Â the advantages normalised within the
+    /// minibatch unless it holds one sample; with clip_value the squared
+    /// error is the larger of the unclipped and the clipped V's), its
+    /// gradient, the joint norm clip and one Adam step of actor, log-std and
+    /// critic. A minibatch whose gradient is not finite is skipped. With
+    /// anneal_updates, the learning rates are scaled by 1 − k/anneal_updates
+    /// at update k = 0, 1, … (held at the last step after that). Throws
+    /// rlscale::error when `r` is empty, has no advantages or other shapes.
+    ppo_update_stats update(const rollout& r) {
+        check_rollout(r);
+        const std::size_t n = r.size();
+        if (config_.anneal_updates > 0) {
+            const double k = static_cast<double>(std::min<std::uint64_t>(rollouts_, config_.anneal_updates - 1));
+            const double frac = 1.0 - k / static_cast<double>(config_.anneal_updates);
+            actor_opt_.set_lr(frac * config_.actor_lr);
+            log_std_opt_.set_lr(frac * config_.actor_lr);
+            critic_opt_.set_lr(frac * config_.critic_lr);
+        }
+        ppo_update_stats total;
+        const std::size_t mb = config_.minibatch_size;
+        const std::size_t batches = (n + mb - 1) / mb;
+        for (std::size_t e = 0; e < config_.epochs; ++e) {
+            if (config_.minibatch_with_replacement) {
+                for (std::size_t b = 0; b < batches; ++b) {
+                    for (std::size_t j = 0; j < mb; ++j) indices_[j] = static_cast<std::size_t>(uniform_index(gen_, n));
+                    minibatch_step(r, std::span<const std::size_t>(indices_.data(), mb), total);
+                }
+            } else {
+                std::iota(indices_.begin(), indices_.begin() + static_cast<std::ptrdiff_t>(n), std::size_t{0});
+                for (std::size_t i = n; i > 1; --i) std::swap(indices_[i - 1], indices_[uniform_index(gen_, i)]);
+                for (std::size_t start = 0; start < n; start += mb) {
+                    minibatch_step(r, std::span<const std::size_t>(indices_.data() + start, std::min(mb, n - start)), total);
+                }
+            }
+        }
+        const double steps = static_cast<double>(std::max<std::size_t>(total.steps + total.skipped, 1));
+        total.pg_loss /= steps;
+        total.value_loss /= steps;
+        total.entropy /= steps;
+        total.approx_kl /= steps;
+        total.clip_fraction /= steps;
+        total.grad_norm /= steps;
+        total.loss /= steps;
+        ++rollouts_;
+        last_ = total;
+        return total;
+    }
+
+    // The learner concept (rl::train runs any learner). The critic reads
+    // the actor's observation, so these need equal input sizes; a learner
+    // whose critic sees more (SIMPPO) is driven through sample(), value(),
+    // a rollout_buffer and update() by its coordinator.
+
+    [[nodiscard]] std::size_t action_width() const noexcept { return action_width_; }
+
+    /// Samples from the current policy.
+    void explore(std::span<const T> observation, std::span<Action> out) {
+        require_same_inputs("explore");
+        (void)sample(observation, out);
+    }
+
+    /// Stores the transition in the learner's rollout (log π and V of
+    /// `observation` under the current networks; V of `next_observation`
+    /// bootstraps a truncation) and, when the rollout is full, computes GAE
+    /// (bootstrapping from V(next_observation) unless the step ended its
+    /// episode), updates and clears it. Returns true when it updated.
+    bool observe(std::span<const T> observation, std::span<const Action> action, double reward,
+                 std::span<const T> next_observation, bool terminated, bool truncated = false) {
+        require_same_inputs("observe");
+        const double lp = log_prob(observation, action);
+        const double v = value(observation);
+        const double next_v = terminated ? 0.0 : value(next_observation);
+        rollout_.push(observation, observation, action, lp, v, reward, terminated, truncated, truncated ? next_v : 0.0);
+        ++steps_;
+        if (!rollout_.full()) return false;
+        rollout_.compute_advantages(terminated || truncated ? 0.0 : next_v, config_.gamma, config_.gae_lambda);
+        (void)update(rollout_);
+        rollout_.clear();
+        return true;
+    }
+
+    [[nodiscard]] learner_stats stats() const noexcept {
+        return {.steps = steps_, .updates = updates_, .exploration = last_.entropy, .last_loss = last_.loss};
+    }
+
+private:
+    ppo(std::size_t actor_in, std::size_t critic_in, q_layout layout, std::size_t action_width, std::size_t actor_out,
+        ppo_config config, std::uint64_t seed)
+        : config_((config.validate(), std::move(config))),
+          layout_(layout),
+          action_width_(action_width),
+          gen_(seed),
+          actor_(make_layers("actor_observation_size", actor_in, config_.actor_hidden, config_.hidden_activation, actor_out)),
+          critic_(make_layers("critic_observation_size", critic_in, config_.critic_hidden, config_.hidden_activation, 1)),
+          log_std_(vector::Constant(discrete ? 0 : static_cast<Eigen::Index>(action_width), static_cast<T>(config_.initial_log_std))),
+          actor_opt_(actor_.parameter_count(), {.lr = config_.actor_lr, .eps = config_.adam_eps}),
+          log_std_opt_(log_std_.size(), {.lr = config_.actor_lr, .eps = config_.adam_eps}),
+          critic_opt_(critic_.parameter_count(), {.lr = config_.critic_lr, .eps = config_.adam_eps}),
+          actor_grad_(actor_),
+          critic_grad_(critic_),
+          log_std_grad_(vector::Zero(log_std_.size())),
+          log_std_sample_grad_(vector::Zero(log_std_.size())),
+          rollout_(config_.rollout_steps, actor_in, critic_in, action_width),
+          mb_actor_obs_(matrix::Zero(static_cast<Eigen::Index>(actor_in), mb_capacity())),
+          mb_critic_obs_(matrix::Zero(static_cast<Eigen::Index>(critic_in), mb_capacity())),
+          mb_actions_(Eigen::Matrix<Action, Eigen::Dynamic, Eigen::Dynamic>::Zero(static_cast<Eigen::Index>(action_width), mb_capacity())),
+          mb_advantages_(Eigen::VectorXd::Zero(mb_capacity())),
+          actor_batch_(actor_, mb_capacity()),
+          critic_batch_(critic_, mb_capacity()),
+          d_actor_(matrix::Zero(static_cast<Eigen::Index>(actor_out), mb_capacity())),
+          d_critic_(matrix::Zero(1, mb_capacity())),
+          actor_act_(actor_),
+          critic_act_(critic_),
+          indices_(std::max(config_.rollout_steps, config_.minibatch_size)) {
+        if (config_.orthogonal_init) {
+            initialize_orthogonal_network(actor_, 0.01);
+            initialize_orthogonal_network(critic_, 1.0);
+        } else {
+            actor_.initialize(nn::init_scheme::torch_default, gen_);
+            critic_.initialize(nn::init_scheme::torch_default, gen_);
+        }
+    }
+
+    [[nodiscard]] Eigen::Index mb_capacity() const noexcept { return static_cast<Eigen::Index>(config_.minibatch_size); }
+
+    static std::size_t check_dims(std::size_t dims) {
+        check_fields("ppo").in("action_dims", dims, std::size_t{1}, std::size_t{1024});
+        return dims;
+    }
+
+    static std::vector<nn::layer_spec> make_layers(const char* field, std::size_t in, const std::vector<Eigen::Index>& hidden,
+                                                   nn::activation act, std::size_t out) {
+        check_fields("ppo").in(field, in, std::size_t{1}, std::size_t{1} << 20);
+        std::vector<nn::layer_spec> layers;
+        auto prev = static_cast<Eigen::Index>(in);
+        for (const Eigen::Index w : hidden) {
+            layers.push_back({prev, w, act});
+            prev = w;
+        }
+        layers.push_back({prev, static_cast<Eigen::Index>(out), nn::activation::identity});
+        return layers;
+    }
+
+    /// Orthogonal weights (gain √2 for hidden layers, `head_gain` for the
+    /// output layer), zero biases.
+    void initialize_orthogonal_network(network& net, double head_gain) {
+        for (std::size_t l = 0; l < net.layer_count(); ++l) {
+            auto w = net.weight(l);
+            const bool head = l + 1 == net.layer_count();
+            nn::initialize_orthogonal(w, head ? head_gain : std::sqrt(2.0), gen_);
+            net.bias(l).setZero();
+        }
+    }
+
+    [[nodiscard]] Eigen::Map<const vector> actor_forward(std::span<const T> observation) {
+        check_span("actor observation", observation.size(), actor_observation_size());
+        const Eigen::Map<const vector> x(observation.data(), static_cast<Eigen::Index>(observation.size()));
+        return actor_.forward(x, actor_act_);
+    }
+
+    static void check_span(const char* what, std::size_t got, std::size_t want) {
+        if (got != want) {
+            throw error("ppo::" + std::string(what) + " has " + std::to_string(got) + " values, expected " + std::to_string(want));
+        }
+    }
+    void check_index(std::int32_t a, std::size_t h) const {
+        if (a < 0 || static_cast<std::size_t>(a) >= layout_.actions_per_head) {
+            throw error("ppo: action[" + std::to_string(h) + "] is " + std::to_string(a) + ", the head has " +
+                        std::to_string(layout_.actions_per_head) + " actions");
+        }
+    }
+    void require_same_inputs(const char* what) const {
+        if (actor_observation_size() != critic_observation_size()) {
+            throw error(std::string("ppo::") + what + ": the critic reads " + std::to_string(critic_observation_size()) +
+                        " inputs and the actor " + std::to_string(actor_observation_size()) +
+                        "; drive such a learner with sample(), value(), a rollout_buffer and update()");
+        }
+    }
+    void check_rollout(const rollout& r) const {
+        if (r.empty()) throw error("ppo::update: the rollout is empty");
+        if (!r.advantages_ready()) throw error("ppo::update: the rollout's advantages are not computed (call compute_advantages)");
+        if (r.actor_observation_size() != actor_observation_size() || r.critic_observation_size() != critic_observation_size() ||
+            r.action_width() != action_width_) {
+            throw error("ppo::update: the rollout has other shapes than the learner's observations and actions");
+        }
+        if (r.size() > indices_.size()) {
+            throw error("ppo::update: the rollout holds " + std::to_string(r.size()) + " steps, more than rollout_steps (" +
+                        std::to_string(indices_.size()) + ")");
+        }
+        if constexpr (discrete) {
+            for (std::size_t j = 0; j < r.size(); ++j) {
+                for (std::size_t h = 0; h < layout_.heads; ++h) check_index(r.actions()(static_cast<Eigen::Index>(h), static_cast<Eigen::Index>(j)), h);
+            }
+        }
+    }
+
+    /// One gradient step on the rollout's samples `idx`.
+    void minibatch_step(const rollout& r, std::span<const std::size_t> idx, ppo_update_stats& total) {
+        const auto m = static_cast<Eigen::Index>(idx.size());
+        const double inv_m = 1.0 / static_cast<double>(m);
+        for (Eigen::Index j = 0; j < m; ++j) {
+            const auto s = static_cast<Eigen::Index>(idx[static_cast<std::size_t>(j)]);
+            mb_actor_obs_.col(j) = r.actor_observations().col(s);
+            mb_critic_obs_.col(j) = r.critic_observations().col(s);
+            mb_actions_.col(j) = r.actions().col(s);
+            mb_advantages_(j) = static_cast<double>(r.advantages()(s));
+        }
+        // Advantages normalised within the minibatch (unbiased std, as torch's
+        // Tensor.std); a single sample has no spread and is left as is.
+        if (config_.normalize_advantages && m > 1) {
+            const double mean = mb_advantages_.head(m).mean();
+            const double var = (mb_advantages_.head(m).array() - mean).square().sum() / static_cast<double>(m - 1);
+            mb_advantages_.head(m) = (mb_advantages_.head(m).array() - mean) / (std::sqrt(var) + 1e-8);
+        }
+
+        // Policy: the clipped surrogate and the entropy bonus.
+        const auto y = actor_.forward_batch(mb_actor_obs_.leftCols(m), actor_batch_);
+        const double eps = config_.clip;
+        double pg = 0;
+        double entropy = 0;
+        double kl = 0;
+        double clipped = 0;
+        if constexpr (!discrete) log_std_grad_.setZero();
+        for (Eigen::Index j = 0; j < m; ++j) {
+            const auto s = static_cast<Eigen::Index>(idx[static_cast<std::size_t>(j)]);
+            double lp = 0;
+            double h = 0;
+            if constexpr (discrete) {
+                for (std::size_t head = 0; head < layout_.heads; ++head) {
+                    const auto logits = y.col(j).segment(static_cast<Eigen::Index>(head * layout_.actions_per_head),
+                                                         static_cast<Eigen::Index>(layout_.actions_per_head));
+                    lp += nn::categorical::log_prob(logits, mb_actions_(static_cast<Eigen::Index>(head), j));
+                    h += nn::categorical::entropy(logits);
+                }
+            } else {
+                lp = nn::diagonal_gaussian::log_prob(y.col(j), log_std_, mb_actions_.col(j));
+                h = nn::diagonal_gaussian::entropy(log_std_);
+            }
+            const double log_ratio = lp - static_cast<double>(r.log_probs()(s));
+            const double ratio = std::exp(log_ratio);
+            const double adv = mb_advantages_(j);
+            const double unclipped = -adv * ratio;
+            const double clipped_term = -adv * std::clamp(ratio, 1 - eps, 1 + eps);
+            pg += std::max(unclipped, clipped_term);
+            entropy += h;
+            kl += (ratio - 1) - log_ratio;
+            if (std::abs(ratio - 1) > eps) clipped += 1;
+            // d max(...)/dρ: the unclipped branch's −Â inside [1 − ε, 1 + ε]
+            // (both branches agree there) and where it is the larger; 0 where
+            // the clipped constant wins.
+            const bool inside = ratio >= 1 - eps && ratio <= 1 + eps;
+            const double d_ratio = inside || unclipped > clipped_term ? -adv : 0.0;
+            const double w_lp = d_ratio * ratio * inv_m;
+            const double w_ent = -config_.entropy_coef * inv_m;
+            if constexpr (discrete) {
+                for (std::size_t head = 0; head < layout_.heads; ++head) {
+                    const auto base = static_cast<Eigen::Index>(head * layout_.actions_per_head);
+                    const auto a_count = static_cast<Eigen::Index>(layout_.actions_per_head);
+                    nn::categorical::gradient(y.col(j).segment(base, a_count), mb_actions_(static_cast<Eigen::Index>(head), j), w_lp,
+                                              w_ent, d_actor_.col(j).segment(base, a_count));
+                }
+            } else {
+                nn::diagonal_gaussian::gradient(y.col(j), log_std_, mb_actions_.col(j), w_lp, w_ent, d_actor_.col(j),
+                                                log_std_sample_grad_);
+                log_std_grad_ += log_std_sample_grad_;
+            }
+        }
+        actor_.backward(actor_batch_, d_actor_.leftCols(m), actor_grad_);
+
+        // Value: ½·mean of the (clipped) squared error.
+        const auto v = critic_.forward_batch(mb_critic_obs_.leftCols(m), critic_batch_);
+        double value_loss = 0;
+        const double vc = config_.value_clip;
+        for (Eigen::Index j = 0; j < m; ++j) {
+            const auto s = static_cast<Eigen::Index>(idx[static_cast<std::size_t>(j)]);
+            const double vj = static_cast<double>(v(0, j));
+            const double ret = static_cast<double>(r.returns()(s));
+            const double e1 = vj - ret;
+            double sq = e1 * e1;
+            double d_v = 2 * e1;
+            if (config_.clip_value) {
+                const double old = static_cast<double>(r.values()(s));
+                const double diff = vj - old;
+                const double clamped = old + std::clamp(diff, -vc, vc);
+                const double e2 = clamped - ret;
+                if (e2 * e2 > sq) {
+                    sq = e2 * e2;
+                    d_v = diff >= -vc && diff <= vc ? 2 * e2 : 0.0;  // the clamp passes the gradient only inside
+                }
+            }
+            value_loss += sq;
+            d_critic_(0, j) = static_cast<T>(config_.value_coef * 0.5 * d_v * inv_m);
+        }
+        critic_.backward(critic_batch_, d_critic_.leftCols(m), critic_grad_);
+
+        auto ga = actor_grad_.values();
+        auto gc = critic_grad_.values();
+        const double norm = std::sqrt(static_cast<double>(ga.squaredNorm()) + static_cast<double>(gc.squaredNorm()) +
+                                      static_cast<double>(log_std_grad_.squaredNorm()));
+        const double pg_loss = pg * inv_m;
+        const double v_loss = 0.5 * value_loss * inv_m;
+        const double mean_entropy = entropy * inv_m;
+        total.pg_loss += pg_loss;
+        total.value_loss += v_loss;
+        total.entropy += mean_entropy;
+        total.approx_kl += kl * inv_m;
+        total.clip_fraction += clipped * inv_m;
+        total.grad_norm += norm;
+        total.loss += pg_loss - config_.entropy_coef * mean_entropy + config_.value_coef * v_loss;
+        if (!std::isfinite(norm)) {
+            ++total.skipped;  // keep the networks as they were
+            return;
+        }
+        if (config_.max_grad_norm > 0) {
+            const double coef = config_.max_grad_norm / (norm + 1e-6);
+            if (coef < 1) {
+                ga *= static_cast<T>(coef);
+                gc *= static_cast<T>(coef);
+                log_std_grad_ *= static_cast<T>(coef);
+            }
+        }
+        actor_opt_.step(actor_.parameters(), ga);
+        critic_opt_.step(critic_.parameters(), gc);
+        if constexpr (!discrete) log_std_opt_.step(log_std_, log_std_grad_);
+        ++total.steps;
+        ++updates_;
+    }
+
+    ppo_config config_;
+    q_layout layout_;
+    std::size_t action_width_;
+    rng gen_;
+    network actor_;
+    network critic_;
+    vector log_std_;
+    nn::adam<T> actor_opt_;
+    nn::adam<T> log_std_opt_;
+    nn::adam<T> critic_opt_;
+    typename network::gradient actor_grad_;
+    typename network::gradient critic_grad_;
+    vector log_std_grad_;
+    vector log_std_sample_grad_;
+    rollout rollout_;
+    matrix mb_actor_obs_;
+    matrix mb_critic_obs_;
+    Eigen::Matrix<Action, Eigen::Dynamic, Eigen::Dynamic> mb_actions_;
+    Eigen::VectorXd mb_advantages_;
+    typename network::batch_buffer actor_batch_;
+    typename network::batch_buffer critic_batch_;
+    matrix d_actor_;
+    matrix d_critic_;
+    typename network::inference_buffer actor_act_;
+    typename network::inference_buffer critic_act_;
+    std::vector<std::size_t> indices_;
+    std::uint64_t steps_ = 0;
+    std::uint64_t updates_ = 0;
+    std::uint64_t rollouts_ = 0;
+    ppo_update_stats last_;
+};
+
+static_assert(learner<ppo<float, std::int32_t>>);
+static_assert(learner<ppo<float, float>>);
+
+}  // namespace rlscale::rl
