@@ -181,6 +181,9 @@ public:
     [[nodiscard]] nn::adam<T>& critic_optimizer() noexcept { return critic_opt_; }
     /// The learner's own rollout (filled by observe()).
     [[nodiscard]] const rollout& own_rollout() const noexcept { return rollout_; }
+    /// The same, writable: a coordinator that computes its own critic
+    /// inputs (SIMPPO) pushes into it and calls update(own_rollout()).
+    [[nodiscard]] rollout& own_rollout() noexcept { return rollout_; }
     [[nodiscard]] std::uint64_t steps() const noexcept { return steps_; }
     /// Updates (rollouts learned from) so far.
     [[nodiscard]] std::uint64_t rollouts() const noexcept { return rollouts_; }

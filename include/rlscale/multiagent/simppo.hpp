@@ -1,0 +1,358 @@
+#pragma once
+
+/// SIMPPO's multi-agent framework (Qiu et al., SIMPPO, §6): one PPO agent
+/// per function over a shared cluster, each actor reading its function's
+/// local state, each critic the local state plus the auxiliary global state
+/// of the other agents, every agent rewarded with the team average; agents
+/// added and removed while training runs, and base models per function
+/// category for parameter sharing.
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/function_metrics.hpp>
+#include <rlscale/core/scaling.hpp>
+#include <rlscale/core/validate.hpp>
+#include <rlscale/encode/simppo_encoder.hpp>
+#include <rlscale/encode/simppo_global_state.hpp>
+#include <rlscale/multiagent/detail/worker_pool.hpp>
+#include <rlscale/reward/simppo_reward.hpp>
+#include <rlscale/rl/ppo.hpp>
+#include <rlscale/rl/shared_network.hpp>
+#include <rlscale/rl/simppo_actions.hpp>
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace rlscale::multiagent {
+
+/// Settings of the SIMPPO coordinator.
+struct simppo_config {
+    rl::ppo_config ppo = rl::ppo_config::simppo_multi_agent();  ///< every agent's learner (Table 2, minibatch 5)
+    simppo_state_config state{};          ///< normalisation of local and global states
+    simppo_reward_config reward{};        ///< α and the penalty
+    rl::simppo_action_config actions{};   ///< step sizes and limits of the 7 actions
+    bool global_state = true;   ///< critics read the auxiliary global state (false: zeros there, an ablation)
+    bool team_reward = true;    ///< every agent gets the team average (false: each its own reward, as S-RL agents)
+    bool parameter_sharing = true;  ///< a new agent starts from its category's base model when there is one
+    std::size_t threads = 0;    ///< worker threads for acting and updating besides the caller (0: one per extra core)
+    std::uint64_t seed = 1;     ///< agent k (in order of addition) learns with seed + k
+
+    void validate() const {
+        ppo.validate();
+        state.validate();
+        reward.validate();
+        actions.validate();
+        check_fields("simppo_config").at_most("threads", threads, std::size_t{256});
+    }
+};
+
+/// What one tick of training produced.
+struct simppo_tick {
+    double team_reward = 0;      ///< mean over agents of their own reward (penalties included)
+    std::size_t updates = 0;     ///< agents that updated this tick (their rollout was full)
+    std::size_t invalid = 0;     ///< agents whose observation was refused (they held, nothing stored)
+};
+
+/// The SIMPPO coordinator: computes each agent's local and auxiliary global
+/// state and the team reward every tick, steps every agent, and updates the
+/// agents whose rollout is full, in parallel. Functions are passed in agent
+/// order (agent i manages function i of the spans).
+///
+/// The loop, per episode:
+///
+///     coordinator.begin_episode(metrics, states);
+///     while (…) {
+///         coordinator.act(states, targets);                  // sample an action per agent
+///         auto r = env.step_to(targets);                      // the shared cluster moves
+///         coordinator.observe(r.info, env.states(), r.truncated);  // rewards, storage, updates
+///     }
+///
+/// Adding or removing an agent builds or drops that agent only: no other
+/// agent's networks change shape, because the global state has 16 features
+/// whatever the number of agents. After a change, run the environment with
+/// the new function set (in agent order) and call begin_episode.
+class simppo_coordinator {
+public:
+    using learner_type = rl::ppo<float, std::int32_t>;
+    static constexpr std::size_t local_size = simppo_encoder::feature_count;         ///< 7
+    static constexpr std::size_t global_size = simppo_global_state::feature_count;   ///< 16
+    static constexpr std::size_t critic_size = local_size + global_size;            ///< 23
+    static constexpr std::size_t action_count = rl::simppo_actions::action_count;   ///< 7
+
+    /// Throws config_error for a bad configuration.
+    explicit simppo_coordinator(simppo_config config)
+        : config_((config.validate(), std::move(config))),
+          global_(config_.state),
+          reward_(config_.reward),
+          actions_(1, config_.actions),
+          pool_(config_.threads > 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency()) - 1) {}
+
+    [[nodiscard]] const simppo_config& config() const noexcept { return config_; }
+    [[nodiscard]] std::size_t agent_count() const noexcept { return agents_.size(); }
+    [[nodiscard]] const std::string& name(std::size_t i) const { return agents_.at(i)->name; }
+    [[nodiscard]] const std::string& category(std::size_t i) const { return agents_.at(i)->category; }
+    [[nodiscard]] learner_type& learner(std::size_t i) { return agents_.at(i)->learner; }
+    [[nodiscard]] const learner_type& learner(std::size_t i) const { return agents_.at(i)->learner; }
+    /// The index of the agent called `name`.
+    [[nodiscard]] std::optional<std::size_t> find(std::string_view name) const noexcept {
+        for (std::size_t i = 0; i < agents_.size(); ++i) {
+            if (agents_[i]->name == name) return i;
+        }
+        return std::nullopt;
+    }
+    /// Worker threads besides the caller.
+    [[nodiscard]] std::size_t threads() const noexcept { return pool_.workers(); }
+
+    /// Adds an agent for function `name` of `category` (any label: "cpu",
+    /// "memory", "io", …) at the end of the agent order and returns its
+    /// index. With parameter sharing and a base model for the category, its
+    /// actor and critic start as copies of the base model (fresh optimiser
+    /// state); otherwise they are initialised from its seed. Throws
+    /// config_error for an empty or taken name or an empty category.
+    std::size_t add_agent(std::string name, std::string category) {
+        check_fields("simppo_coordinator.add_agent")
+            .require(!name.empty(), "name", "not be empty", "\"\"")
+            .require(!find(name).has_value(), "name", "not be taken by another agent", "\"" + name + "\"")
+            .require(!category.empty(), "category", "not be empty", "\"\"");
+        auto a = std::make_unique<agent>(std::move(name), std::move(category), config_, config_.seed + created_++);
+        if (config_.parameter_sharing) {
+            if (const auto base = bases_.find(a->category); base != bases_.end()) {
+                a->learner.actor().parameters() = base->second.actor;
+                a->learner.critic().parameters() = base->second.critic;
+                a->from_base = true;
+            }
+        }
+        agents_.push_back(std::move(a));
+        previous_states_.resize(agents_.size());
+        return agents_.size() - 1;
+    }
+
+    /// Removes the agent called `name` (later agents move up one index).
+    /// Throws config_error when there is none.
+    void remove_agent(std::string_view name) {
+        const auto i = find(name);
+        check_fields("simppo_coordinator.remove_agent").require(i.has_value(), "name", "name an agent", "\"" + std::string(name) + "\"");
+        agents_.erase(agents_.begin() + static_cast<std::ptrdiff_t>(*i));
+        previous_states_.resize(agents_.size());
+    }
+
+    /// Whether agent i started from its category's base model.
+    [[nodiscard]] bool started_from_base(std::size_t i) const { return agents_.at(i)->from_base; }
+    [[nodiscard]] bool has_base_model(std::string_view category) const { return bases_.contains(std::string(category)); }
+
+    /// Replaces each category's base model with the networks of its agent
+    /// whose own reward was highest on average since the last refresh
+    /// (§6.2: "slowly updated … by replacing its network parameters with the
+    /// existing agents that manage the same type of functions"), and starts
+    /// a new averaging window.
+    void refresh_base_models() {
+        std::map<std::string, std::pair<double, const agent*>> best;
+        for (const auto& a : agents_) {
+            const double mean = a->own_steps > 0 ? a->own_reward_sum / static_cast<double>(a->own_steps) : -1e300;
+            const auto it = best.find(a->category);
+            if (it == best.end() || mean > it->second.first) best[a->category] = {mean, a.get()};
+        }
+        for (const auto& [cat, pick] : best) {
+            bases_[cat] = {pick.second->learner.actor().parameters(), pick.second->learner.critic().parameters()};
+        }
+        for (auto& a : agents_) a->own_reward_sum = 0, a->own_steps = 0;
+    }
+
+    /// Starts an episode: encodes each agent's observation from the first
+    /// interval's metrics and states (one per agent, in agent order).
+    /// Throws rlscale::error when the spans do not hold one entry per agent.
+    void begin_episode(std::span<const function_metrics> m, std::span<const scaling_state> s) {
+        check_spans("begin_episode", m.size(), s.size());
+        std::copy(s.begin(), s.end(), previous_states_.begin());
+        for (std::size_t i = 0; i < agents_.size(); ++i) {
+            agent& a = *agents_[i];
+            a.previous_action = 0;
+            a.pending = false;
+            encode(i, m, s, a.local, a.critic_input, a.valid);
+        }
+    }
+
+    /// Chooses every agent's action from its current observation (sampled
+    /// when `explore`, else the most likely) and writes each function's
+    /// absolute target. An agent whose observation was refused holds.
+    void act(std::span<const scaling_state> s, std::span<scaling_target> targets, bool explore = true) {
+        check_spans("act", s.size(), targets.size());
+        auto one = [&](std::size_t i) {
+            agent& a = *agents_[i];
+            if (!a.valid) {
+                targets[i] = {.replicas = s[i].replicas};
+                a.pending = false;
+                return;
+            }
+            std::array<std::int32_t, 1> choice{};
+            a.log_prob = explore ? a.learner.sample(a.local, choice) : (a.learner.greedy(a.local, choice), 0.0);
+            a.value = a.learner.value(a.critic_input);
+            a.action = choice[0];
+            a.penalty = actions_.penalty(s[i], a.previous_action, a.action, reward_);
+            targets[i] = actions_.target(s[i], a.action);
+            a.previous_action = a.action;
+            a.pending = explore;
+        };
+        pool_.for_each(agents_.size(), one);
+        std::copy(s.begin(), s.end(), previous_states_.begin());
+    }
+
+    /// Scores the interval that followed act(): each agent's own reward
+    /// (α·SP + (1 − α)/2·(RU_cpu + RU_mem) plus its penalty), the team
+    /// average, stored as every agent's reward; encodes the next
+    /// observations; stores each agent's transition (a truncated step
+    /// bootstraps from V of the next critic input) and updates, in
+    /// parallel, every agent whose rollout is now full.
+    simppo_tick observe(std::span<const function_metrics> m, std::span<const scaling_state> s, bool truncated) {
+        check_spans("observe", m.size(), s.size());
+        simppo_tick tick;
+        double sum = 0;
+        for (std::size_t i = 0; i < agents_.size(); ++i) {
+            agent& a = *agents_[i];
+            a.own_reward = reward_(m.subspan(i, 1), s.subspan(i, 1)) + (a.pending ? a.penalty : 0.0);
+            a.own_reward_sum += a.own_reward;
+            ++a.own_steps;
+            sum += a.own_reward;
+        }
+        tick.team_reward = agents_.empty() ? 0.0 : sum / static_cast<double>(agents_.size());
+        auto one = [&](std::size_t i) {
+            agent& a = *agents_[i];
+            std::array<float, local_size> next_local{};
+            std::array<float, critic_size> next_critic{};
+            bool next_valid = true;
+            encode(i, m, s, next_local, next_critic, next_valid);
+            a.updated = false;
+            if (a.pending) {
+                const double r = config_.team_reward ? tick.team_reward : a.own_reward;
+                // A refused next observation cannot be valued: bootstrap from V(s_t).
+                const double next_v = next_valid ? a.learner.value(next_critic) : a.value;
+                auto& rollout = a.learner.own_rollout();
+                rollout.push(a.local, a.critic_input, std::span<const std::int32_t>(&a.action, 1), a.log_prob, a.value, r, false,
+                             truncated, next_v);
+                if (rollout.full()) {
+                    rollout.compute_advantages(truncated ? 0.0 : next_v, config_.ppo.gamma, config_.ppo.gae_lambda);
+                    (void)a.learner.update(rollout);
+                    rollout.clear();
+                    a.updated = true;
+                }
+            }
+            a.pending = false;
+            a.local = next_local;
+            a.critic_input = next_critic;
+            a.valid = next_valid;
+        };
+        pool_.for_each(agents_.size(), one);
+        for (const auto& a : agents_) {
+            tick.updates += a->updated ? 1 : 0;
+            tick.invalid += a->valid ? 0 : 1;
+        }
+        return tick;
+    }
+
+    /// Publishes agent i's actor to `net` (for serving through
+    /// rl::categorical_actor).
+    void publish(std::size_t i, rl::shared_network<float>& net) const { net.publish(agents_.at(i)->learner.actor()); }
+
+    /// Agent i's local observation and critic input as last encoded.
+    [[nodiscard]] std::span<const float> local_state(std::size_t i) const { return agents_.at(i)->local; }
+    [[nodiscard]] std::span<const float> critic_input(std::size_t i) const { return agents_.at(i)->critic_input; }
+
+    /// Bytes an agent holds: actor, critic and log-std parameters with their
+    /// gradients and Adam moments, its rollout, its minibatch scratch (an
+    /// estimate from the shapes, not a heap measurement).
+    [[nodiscard]] std::size_t agent_bytes(std::size_t i) const {
+        const learner_type& l = agents_.at(i)->learner;
+        const auto params = static_cast<std::size_t>(l.actor().parameter_count() + l.critic().parameter_count());
+        const std::size_t steps = l.config().rollout_steps;
+        const std::size_t rollout = steps * ((local_size + critic_size) * sizeof(float) + sizeof(std::int32_t) + 8 * sizeof(float));
+        const std::size_t mb = l.config().minibatch_size;
+        std::size_t activations = 0;
+        for (const auto w : l.config().actor_hidden) activations += static_cast<std::size_t>(w);
+        for (const auto w : l.config().critic_hidden) activations += static_cast<std::size_t>(w);
+        const std::size_t scratch = mb * (local_size + critic_size + 2 * activations + action_count + 1) * sizeof(float);
+        return 4 * params * sizeof(float) + rollout + scratch + sizeof(agent);
+    }
+
+private:
+    struct agent {
+        agent(std::string n, std::string c, const simppo_config& config, std::uint64_t seed)
+            : name(std::move(n)),
+              category(std::move(c)),
+              learner(local_size, critic_size, rl::q_layout{.heads = 1, .actions_per_head = action_count}, config.ppo, seed),
+              encoder(config.state) {}
+        std::string name;
+        std::string category;
+        learner_type learner;
+        simppo_encoder encoder;  ///< keeps this function's AR_{t-1}
+        std::array<float, local_size> local{};
+        std::array<float, critic_size> critic_input{};
+        bool valid = false;
+        bool pending = false;    ///< an action was sampled and awaits its reward
+        bool updated = false;
+        bool from_base = false;
+        std::int32_t action = 0;
+        std::int32_t previous_action = 0;
+        double log_prob = 0;
+        double value = 0;
+        double penalty = 0;
+        double own_reward = 0;
+        double own_reward_sum = 0;
+        std::uint64_t own_steps = 0;
+    };
+
+    struct base_model {
+        Eigen::VectorXf actor;
+        Eigen::VectorXf critic;
+    };
+
+    void check_spans(const char* what, std::size_t a, std::size_t b) const {
+        if (a != agents_.size() || b != agents_.size()) {
+            throw error("simppo_coordinator::" + std::string(what) + ": " + std::to_string(a) + " and " + std::to_string(b) +
+                        " entries for " + std::to_string(agents_.size()) + " agents");
+        }
+    }
+
+    /// Agent i's local state and critic input [local, global] from the
+    /// interval's metrics and states (previous_states_ for the global
+    /// state's action terms); `valid` false when either was refused.
+    void encode(std::size_t i, std::span<const function_metrics> m, std::span<const scaling_state> s,
+                std::array<float, local_size>& local, std::array<float, critic_size>& critic, bool& valid) const {
+        agent& a = *agents_[i];
+        valid = static_cast<bool>(a.encoder.encode(m[i], s[i], local));
+        std::copy(local.begin(), local.end(), critic.begin());
+        const std::span<float> g(critic.data() + local_size, global_size);
+        if (config_.global_state) {
+            valid = valid && static_cast<bool>(global_.encode(m, s, previous_states_, i, g));
+        } else {
+            std::fill(g.begin(), g.end(), 0.0F);
+        }
+        if (!valid) {
+            local.fill(0.0F);
+            critic.fill(0.0F);
+        }
+    }
+
+    simppo_config config_;
+    simppo_global_state global_;
+    simppo_reward reward_;
+    rl::simppo_actions actions_;
+    std::vector<std::unique_ptr<agent>> agents_;
+    std::vector<scaling_state> previous_states_;
+    std::map<std::string, base_model> bases_;
+    std::uint64_t created_ = 0;
+    detail::worker_pool pool_;
+};
+
+}  // namespace rlscale::multiagent

@@ -1,0 +1,188 @@
+#include <rlscale/multiagent/simppo.hpp>
+#include <rlscale/sim/env.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+using namespace rlscale;
+using namespace rlscale::multiagent;
+
+namespace {
+
+/// `n` functions cycling through the CPU-, memory- and I/O-bound profiles on
+/// one node, each under a constant load.
+sim::cluster_config shared_node(std::size_t n) {
+    sim::cluster_config c;
+    c.node.cores = 8;
+    c.node.memory_mb = 32768;
+    const sim::function_profile profiles[] = {sim::profile("cpu-bound"), sim::profile("memory-bound"), sim::profile("io-bound")};
+    for (std::size_t i = 0; i < n; ++i) {
+        c.functions.push_back({.profile = profiles[i % 3], .load = sim::constant(2.0 + static_cast<double>(i), 3600),
+                               .max_replicas = 20, .initial_replicas = 2});
+    }
+    return c;
+}
+
+const char* category_of(std::size_t i) {
+    static const char* names[] = {"cpu", "memory", "io"};
+    return names[i % 3];
+}
+
+sim::env_config env_of(std::size_t n) {
+    sim::env_config e{.control_interval_s = 15, .episode_steps = 10, .functions = {}};
+    const auto c = shared_node(n);
+    for (const auto& f : c.functions) {
+        e.functions.push_back({.replicas = f.initial_replicas, .min_replicas = 1, .max_replicas = f.max_replicas,
+                               .cpu_limit = f.profile.cpu_limit, .memory_limit_mb = f.profile.memory_mb,
+                               .slo = {.latency_s = f.profile.slo_s, .percentile = 0.99}});
+    }
+    return e;
+}
+
+simppo_config small_config(std::size_t threads) {
+    simppo_config c;
+    c.ppo.actor_hidden = {16, 16};
+    c.ppo.critic_hidden = {16, 16};
+    c.ppo.rollout_steps = 10;
+    c.threads = threads;
+    c.seed = 11;
+    return c;
+}
+
+/// Runs `episodes` episodes of the coordinator's agents on their shared node.
+std::size_t train(simppo_coordinator& coord, std::size_t episodes, std::uint64_t seed) {
+    const std::size_t n = coord.agent_count();
+    sim::cluster_env<> env(shared_node(n), env_of(n));
+    std::vector<scaling_target> targets(n);
+    std::size_t updates = 0;
+    for (std::size_t e = 0; e < episodes; ++e) {
+        (void)env.reset(seed + e);
+        coord.begin_episode(env.metrics(), env.states());
+        for (;;) {
+            coord.act(env.states(), targets);
+            const auto r = env.step_to(targets);
+            const simppo_tick t = coord.observe(r.info, env.states(), r.truncated);
+            updates += t.updates;
+            CHECK(std::isfinite(t.team_reward));
+            if (r.truncated) break;
+        }
+    }
+    return updates;
+}
+
+}  // namespace
+
+TEST_CASE("simppo_coordinator: actors read 7 local features, critics 23 (local plus the 16 global ones), one head of 7 actions") {
+    simppo_coordinator coord(small_config(0));
+    coord.add_agent("f0", "cpu");
+    CHECK(coord.learner(0).actor_observation_size() == 7);
+    CHECK(coord.learner(0).critic_observation_size() == 23);
+    CHECK(coord.learner(0).layout().actions_per_head == 7);
+    CHECK(coord.learner(0).config().minibatch_size == 5);
+}
+
+TEST_CASE("simppo_coordinator: every agent is rewarded with the team average, and the global state describes the others") {
+    simppo_coordinator coord(small_config(0));
+    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    sim::cluster_env<> env(shared_node(3), env_of(3));
+    (void)env.reset(3);
+    coord.begin_episode(env.metrics(), env.states());
+    std::vector<scaling_target> targets(3);
+    coord.act(env.states(), targets);
+    const auto r = env.step_to(targets);
+    const simppo_tick t = coord.observe(r.info, env.states(), false);
+    // Each agent's stored reward is the team reward.
+    const simppo_reward reward;
+    double own_sum = 0;
+    for (std::size_t i = 0; i < 3; ++i) {
+        REQUIRE(coord.learner(i).own_rollout().size() == 1);
+        CHECK(coord.learner(i).own_rollout().rewards()(0) == doctest::Approx(t.team_reward));
+        own_sum += reward(r.info.subspan(i, 1), env.states().subspan(i, 1));
+    }
+    // Without penalties the team reward is the mean metric reward; penalties only lower it.
+    CHECK(t.team_reward <= own_sum / 3 + 1e-9);
+    // The critic input's global part is simppo_global_state over the other agents.
+    const auto critic = coord.critic_input(1);
+    CHECK(critic[7 + 5] >= 0.0F);  // MSP, a mean of SP in [0, 1]
+    CHECK(critic[7 + 5] <= 1.0F);
+}
+
+TEST_CASE("simppo_coordinator: agents added and removed while training keep every other agent's networks and keep learning") {
+    simppo_coordinator coord(small_config(1));
+    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    CHECK(train(coord, 2, 100) == 6);  // 20 steps, rollout 10: two updates per agent
+
+    // Remember the other agents' networks: their storage and their values.
+    const float* actor0 = coord.learner(0).actor().parameters().data();
+    const Eigen::VectorXf before0 = coord.learner(0).actor().parameters();
+    const std::uint64_t rollouts0 = coord.learner(0).rollouts();
+
+    coord.add_agent("f3", "cpu");
+    REQUIRE(coord.agent_count() == 4);
+    CHECK(coord.learner(0).actor().parameters().data() == actor0);  // not rebuilt
+    CHECK(coord.learner(0).actor().parameters() == before0);
+    CHECK(coord.learner(0).critic_observation_size() == 23);        // same shape with four agents
+    CHECK(train(coord, 1, 200) == 4);
+    CHECK(coord.learner(0).rollouts() == rollouts0 + 1);
+    CHECK(coord.learner(3).rollouts() == 1);
+
+    coord.remove_agent("f1");
+    REQUIRE(coord.agent_count() == 3);
+    CHECK(coord.name(1) == "f2");
+    CHECK(coord.learner(0).actor().parameters().data() == actor0);
+    CHECK(train(coord, 1, 300) == 3);
+    CHECK_THROWS_WITH_AS(coord.remove_agent("f1"), doctest::Contains("name"), config_error);
+    CHECK_THROWS_WITH_AS(coord.add_agent("f0", "cpu"), doctest::Contains("\"f0\""), config_error);
+}
+
+TEST_CASE("simppo_coordinator: a new agent starts from its category's base model, refreshed from the agents of that category") {
+    simppo_coordinator coord(small_config(0));
+    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    (void)train(coord, 2, 5);
+    CHECK_FALSE(coord.has_base_model("cpu"));
+    coord.refresh_base_models();
+    CHECK(coord.has_base_model("cpu"));
+    CHECK(coord.has_base_model("io"));
+
+    const std::size_t a = coord.add_agent("new-cpu", "cpu");
+    CHECK(coord.started_from_base(a));
+    CHECK(coord.learner(a).actor().parameters() == coord.learner(0).actor().parameters());  // f0 is the only cpu agent
+    CHECK(coord.learner(a).critic().parameters() == coord.learner(0).critic().parameters());
+    const std::size_t b = coord.add_agent("new-gpu", "gpu");  // no base model for this label
+    CHECK_FALSE(coord.started_from_base(b));
+
+    simppo_config no_sharing = small_config(0);
+    no_sharing.parameter_sharing = false;
+    simppo_coordinator plain(no_sharing);
+    plain.add_agent("f0", "cpu");
+    (void)train(plain, 1, 5);
+    plain.refresh_base_models();
+    CHECK_FALSE(plain.started_from_base(plain.add_agent("f1", "cpu")));
+}
+
+TEST_CASE("simppo_coordinator: training is deterministic for a seed, with or without worker threads") {
+    simppo_coordinator serial(small_config(0));
+    simppo_coordinator threaded(small_config(2));
+    for (std::size_t i = 0; i < 4; ++i) {
+        serial.add_agent("f" + std::to_string(i), category_of(i));
+        threaded.add_agent("f" + std::to_string(i), category_of(i));
+    }
+    CHECK(threaded.threads() == 2);
+    (void)train(serial, 2, 9);
+    (void)train(threaded, 2, 9);
+    for (std::size_t i = 0; i < 4; ++i) {
+        CHECK(serial.learner(i).actor().parameters() == threaded.learner(i).actor().parameters());
+        CHECK(serial.learner(i).critic().parameters() == threaded.learner(i).critic().parameters());
+    }
+}
+
+TEST_CASE("simppo_coordinator refuses spans that do not hold one entry per agent") {
+    simppo_coordinator coord(small_config(0));
+    coord.add_agent("f0", "cpu");
+    std::vector<function_metrics> m(2);
+    std::vector<scaling_state> s(2);
+    CHECK_THROWS_WITH_AS(coord.begin_episode(m, s), doctest::Contains("1 agents"), error);
+}
