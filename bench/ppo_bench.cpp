@@ -1,0 +1,135 @@
+// SIMPPO's agent: one PPO update on a 50-transition rollout and one serving
+// decision, each beside the bare network work it is made of.
+#include <rlscale/encode/simppo_encoder.hpp>
+#include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/rl/actors.hpp>
+#include <rlscale/rl/ppo.hpp>
+#include <rlscale/rl/simppo_actions.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <memory>
+#include <vector>
+
+namespace {
+
+using namespace rlscale;
+
+// A rollout of 50 random transitions for SIMPPO's shapes: 7 local features
+// to the actor, 23 (local plus the 16 global ones) to the critic, one head
+// of 7 actions.
+rl::rollout_buffer<float> simppo_rollout(rl::ppo<float>& agent, std::uint64_t seed) {
+    rng gen(seed);
+    rl::rollout_buffer<float> r(50, 7, 23, 1);
+    std::array<float, 7> local{};
+    std::array<float, 23> critic{};
+    for (int t = 0; t < 50; ++t) {
+        for (auto& x : local) x = static_cast<float>(uniform01(gen));
+        for (auto& x : critic) x = static_cast<float>(uniform01(gen));
+        std::array<std::int32_t, 1> a{};
+        const double lp = agent.sample(local, a);
+        r.push(local, critic, a, lp, agent.value(critic), uniform01(gen) - 0.5, false, t % 10 == 9, 0.1);
+    }
+    r.compute_advantages(0.2, 0.99, 0.95);
+    return r;
+}
+
+// One update with SIMPPO's multi-agent settings (Table 2): 5 epochs over
+// minibatches of 5 drawn with replacement (10 per epoch, 50 gradient steps),
+// actor 7→64→64→7 and critic 23→64→64→1.
+void BM_ppo_update(benchmark::State& state) {
+    rl::ppo<float> agent(7, 23, {.heads = 1, .actions_per_head = 7}, rl::ppo_config::simppo_multi_agent(), 1);
+    const auto r = simppo_rollout(agent, 2);
+    for (auto _ : state) {
+        const auto stats = agent.update(r);
+        benchmark::DoNotOptimize(stats);
+    }
+}
+BENCHMARK(BM_ppo_update)->Name("BM_ppo_update/simppo")->Unit(benchmark::kMicrosecond);
+
+// The floor of that update: the same 50 forward and backward passes of both
+// networks on 5 samples and their Adam steps, with no loss arithmetic.
+void BM_ppo_update_bare(benchmark::State& state) {
+    rng gen(1);
+    nn::mlp<float> actor({7, 64, 64, 7}, nn::activation::tanh);
+    nn::mlp<float> critic({23, 64, 64, 1}, nn::activation::tanh);
+    actor.initialize(nn::init_scheme::torch_default, gen);
+    critic.initialize(nn::init_scheme::torch_default, gen);
+    nn::mlp<float>::batch_buffer ab(actor, 5);
+    nn::mlp<float>::batch_buffer cb(critic, 5);
+    nn::mlp<float>::gradient ag(actor);
+    nn::mlp<float>::gradient cg(critic);
+    nn::adam<float> aopt(actor.parameter_count(), {.lr = 1e-6});
+    nn::adam<float> copt(critic.parameter_count(), {.lr = 1e-6});
+    const Eigen::MatrixXf xa = Eigen::MatrixXf::Random(7, 5);
+    const Eigen::MatrixXf xc = Eigen::MatrixXf::Random(23, 5);
+    const Eigen::MatrixXf da = Eigen::MatrixXf::Constant(7, 5, 1e-3F);
+    const Eigen::MatrixXf dc = Eigen::MatrixXf::Constant(1, 5, 1e-3F);
+    for (auto _ : state) {
+        for (int step = 0; step < 50; ++step) {
+            benchmark::DoNotOptimize(actor.forward_batch(xa, ab).data());
+            actor.backward(ab, da, ag);
+            benchmark::DoNotOptimize(critic.forward_batch(xc, cb).data());
+            critic.backward(cb, dc, cg);
+            aopt.step(actor.parameters(), ag.values());
+            copt.step(critic.parameters(), cg.values());
+        }
+    }
+}
+BENCHMARK(BM_ppo_update_bare)->Name("BM_ppo_update/bare_passes_and_adam")->Unit(benchmark::kMicrosecond);
+
+function_metrics metrics(double cpu) {
+    function_metrics m;
+    m.interval_s = 15;
+    m.arrivals = m.completions = 600;
+    m.throughput_rps = 40;
+    m.latency_mean_s = 0.05;
+    m.latency = {0.03, 0.05, 0.08, 0.1, 0.2};
+    m.cpu_utilization = cpu;
+    m.memory_utilization = 0.3;
+    m.cpu_limit = 1;
+    m.memory_limit_mb = 512;
+    m.ready_replicas = 4;
+    return m;
+}
+
+// One SIMPPO agent's serving decision: the local state (simppo_encoder), the
+// greedy action of the actor 7→64→64→7, SIMPPO's action map, the guard
+// (HPA fallback configured, not used).
+void BM_act_simppo(benchmark::State& state) {
+    rng gen(1);
+    nn::mlp<float> net({7, 64, 64, 7}, nn::activation::tanh);
+    net.initialize(nn::init_scheme::torch_default, gen);
+    auto weights = std::make_shared<rl::shared_network<float>>(net);
+    weights->publish(net);
+    const rl::simppo_actions actions(1);
+    rl_policy<simppo_encoder, rl::categorical_actor, rl::simppo_actions> policy(
+        simppo_encoder{}, rl::categorical_actor(weights, actions.layout()), actions, {hpa_policy(hpa_config::cpu_utilization(70))});
+    function_metrics m = metrics(0.5);
+    const scaling_state s{.replicas = 4, .min_replicas = 1, .max_replicas = 20, .cpu_limit = 1, .memory_limit_mb = 512,
+                          .slo = {.latency_s = 0.5, .percentile = 0.99}};
+    int i = 0;
+    for (auto _ : state) {
+        m.cpu_utilization = 0.3 + 0.001 * (i++ & 255);  // vary the input
+        benchmark::DoNotOptimize(policy.decide(m, s));
+    }
+}
+BENCHMARK(BM_act_simppo)->Name("BM_act/simppo_agent");
+
+// The bare forward pass of the same actor network.
+void BM_forward_simppo_actor(benchmark::State& state) {
+    rng gen(1);
+    nn::mlp<float> net({7, 64, 64, 7}, nn::activation::tanh);
+    net.initialize(nn::init_scheme::torch_default, gen);
+    nn::mlp<float>::inference_buffer buf(net);
+    Eigen::VectorXf x = Eigen::VectorXf::Random(7);
+    int i = 0;
+    for (auto _ : state) {
+        x(0) = 0.001F * static_cast<float>(i++ & 255);
+        benchmark::DoNotOptimize(net.forward(x, buf).data());
+    }
+}
+BENCHMARK(BM_forward_simppo_actor)->Name("BM_act/simppo_actor_forward_only");
+
+}  // namespace
