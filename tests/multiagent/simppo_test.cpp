@@ -1,9 +1,12 @@
 #include <rlscale/multiagent/simppo.hpp>
+#include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/sim/env.hpp>
 
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -185,4 +188,40 @@ TEST_CASE("simppo_coordinator refuses spans that do not hold one entry per agent
     std::vector<function_metrics> m(2);
     std::vector<scaling_state> s(2);
     CHECK_THROWS_WITH_AS(coord.begin_episode(m, s), doctest::Contains("1 agents"), error);
+}
+
+TEST_CASE("simppo_coordinator: a trained agent's actor is served greedily through rl_policy, the guard and the HPA fallback") {
+    simppo_coordinator coord(small_config(0));
+    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    (void)train(coord, 1, 21);
+
+    sim::cluster_env<> env(shared_node(3), env_of(3));
+    (void)env.reset(77);
+    coord.begin_episode(env.metrics(), env.states());
+    std::vector<scaling_target> greedy(3);
+    coord.act(env.states(), greedy, false);
+
+    const rl::simppo_actions actions(1);
+    for (std::size_t i = 0; i < 3; ++i) {
+        auto weights = std::make_shared<rl::shared_network<float>>(coord.learner(i).actor());
+        coord.publish(i, *weights);
+        rl_policy<simppo_encoder, rl::categorical_actor, rl::simppo_actions> served(
+            simppo_encoder{}, rl::categorical_actor(weights, actions.layout()), actions, {hpa_policy(hpa_config::cpu_utilization(70))},
+            guard_config{.max_step_up = 1, .max_step_down = 1});
+        const function_metrics& m = env.metrics()[i];
+        const scaling_state& s = env.states()[i];
+        const decision d = served.decide(m, s);
+        INFO("agent " << i);
+        // The served replicas are the coordinator's greedy target (the actor
+        // reads the same 7 local features; its first tick has no AR_{t-1} in
+        // either encoder).
+        CHECK(d.source == decision_source::policy);
+        CHECK(d.replicas == greedy[i].replicas);
+        // A NaN metric never reaches the actor: the guard holds.
+        function_metrics bad = m;
+        bad.cpu_utilization = std::numeric_limits<double>::quiet_NaN();
+        const decision held = served.decide(bad, s);
+        CHECK(held.replicas == s.replicas);
+        CHECK(held.source != decision_source::policy);
+    }
 }

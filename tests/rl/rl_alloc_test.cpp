@@ -6,6 +6,8 @@
 #include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/rl/action_space.hpp>
 #include <rlscale/rl/dqn.hpp>
+#include <rlscale/rl/ppo.hpp>
+#include <rlscale/rl/rollout_buffer.hpp>
 #include <rlscale/rl/shared_network.hpp>
 
 #include "../alloc_counter.hpp"
@@ -17,6 +19,7 @@
 #include <initializer_list>
 #include <limits>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 using namespace rlscale;
@@ -163,4 +166,146 @@ TEST_CASE("a registry-built policy (variant encoder and map, stabiliser) and eve
     }
     CHECK(allocations() - before == 0);
     CHECK(failed == 0);
+}
+
+namespace {
+
+/// Two PPO configurations between them taking every branch of an update:
+/// SIMPPO's (minibatches drawn with replacement, no value clipping, the
+/// norm clip) and CleanRL's shape with value clipping, shuffled disjoint
+/// minibatches (the last one short), learning-rate annealing and no norm clip.
+std::array<rl::ppo_config, 2> ppo_configs() {
+    rl::ppo_config simppo = rl::ppo_config::simppo();
+    simppo.actor_hidden = simppo.critic_hidden = {32, 32};
+    rl::ppo_config cleanrl = rl::ppo_config::cleanrl();
+    cleanrl.actor_hidden = cleanrl.critic_hidden = {32, 32};
+    cleanrl.rollout_steps = 30;
+    cleanrl.minibatch_size = 8;
+    cleanrl.epochs = 3;
+    cleanrl.anneal_updates = 5;
+    cleanrl.max_grad_norm = 0;
+    cleanrl.entropy_coef = 0.01;
+    return {simppo, cleanrl};
+}
+
+/// Allocations made by sample, greedy, value and log_prob (`acting`), by
+/// explore and observe over several rollouts, so including the calls that
+/// update (`observing`), and by update on an outside rollout (`updating`).
+struct ppo_allocations {
+    long acting = 0;
+    long observing = 0;
+    long updating = 0;
+    std::uint64_t rollouts = 0;
+};
+
+template <typename Action>
+ppo_allocations count_ppo_allocations(const rl::ppo_config& config) {
+    constexpr std::size_t obs = 7;
+    const auto make = [&] {
+        if constexpr (std::is_integral_v<Action>) {
+            return rl::ppo<float, Action>(obs, obs, {.heads = 3, .actions_per_head = 5}, config, 1);
+        } else {
+            return rl::ppo<float, Action>(obs, obs, 3, config, 1);
+        }
+    };
+    rl::ppo<float, Action> agent = make();
+    rl::rollout_buffer<float, Action> outside(config.rollout_steps, obs, obs, 3);
+    std::array<float, obs> o{};
+    std::array<float, obs> next{};
+    std::array<Action, 3> a{};
+    rng gen(5);
+    // Warm-up: one call of each.
+    (void)agent.sample(o, a);
+    agent.greedy(o, a);
+    (void)agent.value(o);
+    (void)agent.log_prob(o, a);
+    agent.explore(o, a);
+    (void)agent.observe(o, a, 0.5, next, false);
+
+    ppo_allocations n;
+    double sink = 0;
+    long before = allocations();
+    for (int t = 0; t < 200; ++t) {
+        for (auto& x : o) x = static_cast<float>(uniform(gen, -1, 1));
+        sink += agent.sample(o, a);
+        agent.greedy(o, a);
+        sink += agent.value(o) + agent.log_prob(o, a);
+    }
+    n.acting = allocations() - before;
+
+    before = allocations();
+    for (int t = 0; t < 4 * static_cast<int>(config.rollout_steps); ++t) {
+        for (auto& x : next) x = static_cast<float>(uniform(gen, -1, 1));
+        agent.explore(o, a);
+        (void)agent.observe(o, a, uniform(gen, -1, 1), next, t % 13 == 12, t % 17 == 16);
+        o = next;
+    }
+    n.observing = allocations() - before;
+    n.rollouts = agent.rollouts();
+
+    for (std::size_t j = 0; j < config.rollout_steps; ++j) {
+        agent.explore(o, a);
+        outside.push(o, o, a, -1.0, 0.0, uniform(gen, -1, 1), j % 10 == 9, false);
+    }
+    outside.compute_advantages(0.0, config.gamma, config.gae_lambda);
+    before = allocations();
+    for (int u = 0; u < 3; ++u) sink += agent.update(outside).loss;
+    n.updating = allocations() - before;
+    CHECK(std::isfinite(sink));
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("ppo<float, int32_t> sample, greedy, value, log_prob, explore, observe (including the updating calls) and update allocate nothing") {
+    for (const rl::ppo_config& c : ppo_configs()) {
+        CAPTURE(c.minibatch_with_replacement);
+        const ppo_allocations n = count_ppo_allocations<std::int32_t>(c);
+        CHECK(n.rollouts >= 4);
+        CHECK(n.acting == 0);
+        CHECK(n.observing == 0);
+        CHECK(n.updating == 0);
+    }
+}
+
+TEST_CASE("ppo<float, float> sample, greedy, value, log_prob, explore, observe (including the updating calls) and update allocate nothing") {
+    for (const rl::ppo_config& c : ppo_configs()) {
+        CAPTURE(c.minibatch_with_replacement);
+        const ppo_allocations n = count_ppo_allocations<float>(c);
+        CHECK(n.rollouts >= 4);
+        CHECK(n.acting == 0);
+        CHECK(n.observing == 0);
+        CHECK(n.updating == 0);
+    }
+}
+
+TEST_CASE("rollout_buffer push, compute_advantages and clear allocate nothing") {
+    rl::rollout_buffer<float, std::int32_t> discrete(64, 7, 11, 2);
+    rl::rollout_buffer<float, float> continuous(64, 7, 11, 2);
+    const std::array<float, 7> ao{0.1F, 0.2F, 0.3F, 0.4F, 0.5F, 0.6F, 0.7F};
+    const std::array<float, 11> co{};
+    const std::array<std::int32_t, 2> ai{1, 2};
+    const std::array<float, 2> af{0.5F, -0.5F};
+    long pushing = 0;
+    long computing = 0;
+    long clearing = 0;
+    for (int round = 0; round < 5; ++round) {
+        long before = allocations();
+        for (int t = 0; t < 64; ++t) {
+            discrete.push(ao, co, ai, -1.0, 0.5, 1.0, t % 10 == 9, t % 15 == 14, 0.25);
+            continuous.push(ao, co, af, -2.0, 0.5, -1.0, t % 10 == 9, t % 15 == 14, 0.25);
+        }
+        pushing += allocations() - before;
+        before = allocations();
+        discrete.compute_advantages(0.3, 0.99, 0.95);
+        continuous.compute_advantages(0.3, 0.99, 0.95);
+        computing += allocations() - before;
+        before = allocations();
+        discrete.clear();
+        continuous.clear();
+        clearing += allocations() - before;
+    }
+    CHECK(pushing == 0);
+    CHECK(computing == 0);
+    CHECK(clearing == 0);
 }

@@ -87,6 +87,8 @@ public:
         check_finite("value", value);
         check_finite("reward", reward);
         check_finite("truncation_value", truncation_value);
+        for (const T x : actor_observation) check_finite("actor_observation", static_cast<double>(x));
+        for (const T x : critic_observation) check_finite("critic_observation", static_cast<double>(x));
         if constexpr (std::is_floating_point_v<Action>) {
             for (const Action a : action) check_finite("action", static_cast<double>(a));
         }
@@ -116,7 +118,9 @@ public:
     /// at cuts; λ = 0 one-step TD. Throws rlscale::error for γ or λ outside
     /// [0, 1] or a non-finite `last_value`.
     void compute_advantages(double last_value, double gamma, double lambda) {
-        check_fields("rollout_buffer::compute_advantages").in("gamma", gamma, 0, 1).in("lambda", lambda, 0, 1);
+        if (!(gamma >= 0 && gamma <= 1 && lambda >= 0 && lambda <= 1)) {  // only then: check_fields' name allocates
+            check_fields("rollout_buffer::compute_advantages").in("gamma", gamma, 0, 1).in("lambda", lambda, 0, 1);
+        }
         check_finite("last_value", last_value);
         double gae = 0;
         for (std::size_t k = size_; k-- > 0;) {

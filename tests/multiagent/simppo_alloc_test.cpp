@@ -1,0 +1,58 @@
+// The SIMPPO coordinator's training tick allocates nothing once its agents
+// exist: encoding, acting on the worker pool, rewards, storage and the
+// agents' updates.
+#include <rlscale/multiagent/simppo.hpp>
+
+#include "../alloc_counter.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using namespace rlscale;
+using namespace rlscale::multiagent;
+
+TEST_CASE("simppo_coordinator: begin_episode, act and observe (with updates, on worker threads) allocate nothing") {
+    simppo_config c;
+    c.ppo.actor_hidden = {16, 16};
+    c.ppo.critic_hidden = {16, 16};
+    c.ppo.rollout_steps = 10;
+    c.threads = 1;
+    simppo_coordinator coord(c);
+    for (int i = 0; i < 4; ++i) coord.add_agent("f" + std::to_string(i), i % 2 == 0 ? "cpu" : "io");
+
+    std::vector<function_metrics> m(4);
+    std::vector<scaling_state> s(4);
+    for (std::size_t f = 0; f < 4; ++f) {
+        m[f].interval_s = 15;
+        m[f].arrivals = m[f].completions = 100 + 10 * static_cast<std::uint64_t>(f);
+        m[f].latency_mean_s = 0.1;
+        m[f].latency = {0.05, 0.1, 0.15, 0.2, 0.3};
+        m[f].cpu_utilization = 0.6;
+        m[f].memory_utilization = 0.4;
+        m[f].ready_replicas = 2;
+        s[f] = {.replicas = 2, .min_replicas = 1, .max_replicas = 10, .cpu_limit = 1, .memory_limit_mb = 512,
+                .slo = {.latency_s = 0.5, .percentile = 0.99}};
+    }
+    std::vector<scaling_target> targets(4);
+    const auto episode = [&](int steps) {
+        coord.begin_episode(m, s);
+        std::size_t updates = 0;
+        for (int t = 0; t < steps; ++t) {
+            coord.act(s, targets);
+            for (std::size_t f = 0; f < 4; ++f) {
+                s[f].replicas = targets[f].replicas;
+                m[f].cpu_utilization = 0.3 + 0.05 * static_cast<double>((t + static_cast<int>(f)) % 10);
+            }
+            updates += coord.observe(m, s, t + 1 == steps).updates;
+        }
+        return updates;
+    };
+    (void)episode(10);  // warm-up: first updates, thread start-up
+    const long before = test::allocation_count();
+    const std::size_t updates = episode(20);
+    const long after = test::allocation_count();
+    CHECK(updates == 8);  // two full rollouts per agent
+    CHECK(after - before == 0);
+}

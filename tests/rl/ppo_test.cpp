@@ -1,0 +1,815 @@
+// ppo: one update against a reference computed here in the plainest way
+// (the loss of update()'s doc with loops and a hand-written softmax, its
+// gradient by central differences, Adam's first step in closed form), for
+// discrete and continuous actions, with and without value clipping; then
+// determinism, the minibatch schedule, learning two small tasks, the
+// refusals, the presets and learning-rate annealing. The fixture test
+// against PyTorch is tests/rl/ppo_torch_test.cpp.
+#include <rlscale/rl/ppo.hpp>
+
+#include <doctest/doctest.h>
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <iomanip>
+#include <limits>
+#include <numbers>
+#include <span>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+using namespace rlscale;
+using namespace rlscale::rl;
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// The reference: networks, distributions and the loss, written out.
+
+/// The sizes of a tanh MLP with an identity output layer.
+using sizes = std::vector<Eigen::Index>;
+
+/// f(x) of a tanh MLP of `s` whose parameters are `theta`, laid out as
+/// nn::mlp documents: per layer the weight (column-major, out × in), then
+/// the bias.
+Eigen::VectorXd reference_forward(const sizes& s, const Eigen::VectorXd& theta, const Eigen::VectorXd& x) {
+    std::vector<double> a(x.data(), x.data() + x.size());
+    Eigen::Index off = 0;
+    for (std::size_t l = 0; l + 1 < s.size(); ++l) {
+        const Eigen::Index in = s[l];
+        const Eigen::Index out = s[l + 1];
+        const bool hidden = l + 2 < s.size();
+        std::vector<double> y(static_cast<std::size_t>(out));
+        for (Eigen::Index i = 0; i < out; ++i) {
+            double z = theta(off + out * in + i);  // bias
+            for (Eigen::Index k = 0; k < in; ++k) z += theta(off + k * out + i) * a[static_cast<std::size_t>(k)];
+            y[static_cast<std::size_t>(i)] = hidden ? std::tanh(z) : z;
+        }
+        off += out * in + out;
+        a = y;
+    }
+    return Eigen::Map<const Eigen::VectorXd>(a.data(), static_cast<Eigen::Index>(a.size()));
+}
+
+/// Parameters of a network of sizes `s`: a weight and a bias per layer.
+Eigen::Index parameter_count(const sizes& s) {
+    Eigen::Index n = 0;
+    for (std::size_t l = 0; l + 1 < s.size(); ++l) n += s[l + 1] * s[l] + s[l + 1];
+    return n;
+}
+
+/// log softmax(z)_a, without shifting (the logits here are small).
+double reference_log_softmax(const Eigen::VectorXd& z, Eigen::Index a) {
+    double total = 0;
+    for (Eigen::Index k = 0; k < z.size(); ++k) total += std::exp(z(k));
+    return z(a) - std::log(total);
+}
+
+double reference_categorical_entropy(const Eigen::VectorXd& z) {
+    double h = 0;
+    for (Eigen::Index k = 0; k < z.size(); ++k) {
+        const double lp = reference_log_softmax(z, k);
+        h -= std::exp(lp) * lp;
+    }
+    return h;
+}
+
+/// One rollout step of the reference problem.
+template <typename Action>
+struct sample {
+    Eigen::VectorXd actor_obs;
+    Eigen::VectorXd critic_obs;
+    std::vector<Action> action;
+    double old_log_prob = 0;
+    double old_value = 0;
+    double advantage = 0;
+    double ret = 0;
+};
+
+/// A PPO problem: network shapes, the distribution's shape and the samples.
+template <typename Action>
+struct problem {
+    sizes actor;
+    sizes critic;
+    std::size_t heads = 0;             ///< discrete: heads of actions_per_head
+    std::size_t actions_per_head = 0;  ///< discrete
+    ppo_config config;
+    std::vector<sample<Action>> samples;
+
+    /// log π(a|s) and the entropy under the given actor parameters and log-std.
+    [[nodiscard]] std::pair<double, double> policy(const Eigen::VectorXd& actor_theta, const Eigen::VectorXd& log_std,
+                                                   const sample<Action>& s) const {
+        const Eigen::VectorXd y = reference_forward(actor, actor_theta, s.actor_obs);
+        double lp = 0;
+        double h = 0;
+        if constexpr (std::is_integral_v<Action>) {
+            for (std::size_t head = 0; head < heads; ++head) {
+                const Eigen::VectorXd z = y.segment(static_cast<Eigen::Index>(head * actions_per_head), static_cast<Eigen::Index>(actions_per_head));
+                lp += reference_log_softmax(z, s.action[head]);
+                h += reference_categorical_entropy(z);
+            }
+        } else {
+            for (Eigen::Index d = 0; d < y.size(); ++d) {
+                const double sigma = std::exp(log_std(d));
+                const double u = (s.action[static_cast<std::size_t>(d)] - y(d)) / sigma;
+                lp += std::log(std::exp(-0.5 * u * u) / (sigma * std::sqrt(2 * std::numbers::pi)));
+                h += 0.5 * std::log(2 * std::numbers::pi * std::numbers::e * sigma * sigma);
+            }
+        }
+        return {lp, h};
+    }
+
+    [[nodiscard]] double value(const Eigen::VectorXd& critic_theta, const sample<Action>& s) const {
+        return reference_forward(critic, critic_theta, s.critic_obs)(0);
+    }
+
+    /// The advantages normalised over the whole (one) minibatch: mean 0,
+    /// divided by the unbiased standard deviation plus 1e-8.
+    [[nodiscard]] std::vector<double> normalized_advantages() const {
+        const double n = static_cast<double>(samples.size());
+        double mean = 0;
+        for (const auto& s : samples) mean += s.advantage / n;
+        double var = 0;
+        for (const auto& s : samples) var += (s.advantage - mean) * (s.advantage - mean) / (n - 1);
+        std::vector<double> out;
+        for (const auto& s : samples) out.push_back((s.advantage - mean) / (std::sqrt(var) + 1e-8));
+        return out;
+    }
+
+    struct losses {
+        double pg = 0;
+        double entropy = 0;
+        double value = 0;
+        double total = 0;
+    };
+
+    /// L = mean(max(−Â·ρ, −Â·clip(ρ, 1 − ε, 1 + ε))) − β·mean(H) + c_v·½·mean(e²),
+    /// e² the larger of (V − R)² and (V_old + clip(V − V_old, ±c) − R)² when clipping values.
+    [[nodiscard]] losses loss(const Eigen::VectorXd& actor_theta, const Eigen::VectorXd& critic_theta, const Eigen::VectorXd& log_std) const {
+        const std::vector<double> adv = normalized_advantages();
+        const double n = static_cast<double>(samples.size());
+        const double eps = config.clip;
+        losses l;
+        for (std::size_t j = 0; j < samples.size(); ++j) {
+            const sample<Action>& s = samples[j];
+            const auto [lp, h] = policy(actor_theta, log_std, s);
+            const double ratio = std::exp(lp - s.old_log_prob);
+            const double clipped_ratio = std::min(std::max(ratio, 1 - eps), 1 + eps);
+            l.pg += std::max(-adv[j] * ratio, -adv[j] * clipped_ratio) / n;
+            l.entropy += h / n;
+            const double v = value(critic_theta, s);
+            double sq = (v - s.ret) * (v - s.ret);
+            if (config.clip_value) {
+                const double c = config.value_clip;
+                const double v_clipped = s.old_value + std::min(std::max(v - s.old_value, -c), c);
+                sq = std::max(sq, (v_clipped - s.ret) * (v_clipped - s.ret));
+            }
+            l.value += 0.5 * sq / n;
+        }
+        l.total = l.pg - config.entropy_coef * l.entropy + config.value_coef * l.value;
+        return l;
+    }
+};
+
+/// dL/dθ by the fourth-order central difference
+/// (−f(θ+2h) + 8f(θ+h) − 8f(θ−h) + f(θ−2h)) / 12h for every element of θ.
+template <typename F>
+Eigen::VectorXd central_differences(F&& f, Eigen::VectorXd& theta, double h = 1e-3) {
+    Eigen::VectorXd g(theta.size());
+    for (Eigen::Index i = 0; i < theta.size(); ++i) {
+        const double saved = theta(i);
+        const auto at = [&](double d) {
+            theta(i) = saved + d;
+            return f();
+        };
+        g(i) = (-at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)) / (12 * h);
+        theta(i) = saved;
+    }
+    return g;
+}
+
+/// Adam's first step with ε: m̂ = g, v̂ = g², so Δθ = −lr·g/(|g| + ε).
+Eigen::VectorXd first_adam_step(const Eigen::VectorXd& g, double lr, double eps) {
+    return -lr * g.array() / (g.array().abs() + eps);
+}
+
+/// |actual − expected| ≤ rtol·max(|expected|, 1e-4·max|expected|) elementwise.
+void check_step(const std::string& what, const Eigen::VectorXd& actual, const Eigen::VectorXd& expected, double rtol) {
+    REQUIRE(actual.size() == expected.size());
+    const double floor = 1e-4 * expected.cwiseAbs().maxCoeff();
+    REQUIRE(floor > 0);
+    double worst = 0;
+    Eigen::Index at = 0;
+    for (Eigen::Index i = 0; i < expected.size(); ++i) {
+        const double err = std::abs(actual(i) - expected(i)) / std::max(std::abs(expected(i)), floor);
+        if (err > worst) worst = err, at = i;
+    }
+    std::ostringstream where;
+    where << std::setprecision(17) << what << ": worst element " << at << " of " << expected.size() << " moved by " << actual(at)
+          << ", the reference " << expected(at) << " (relative error " << worst << ")";
+    INFO(where.str());
+    CHECK(worst <= rtol);
+}
+
+/// The configuration of the reference tests: one epoch, one minibatch of
+/// the whole rollout, no norm clip, and an Adam ε so large that the first
+/// step is proportional to the gradient.
+ppo_config reference_config(std::size_t n, bool clip_value) {
+    ppo_config c;
+    c.actor_hidden = {5, 5};
+    c.critic_hidden = {5, 5};
+    c.hidden_activation = nn::activation::tanh;
+    c.orthogonal_init = false;
+    c.rollout_steps = n;
+    c.minibatch_size = n;
+    c.epochs = 1;
+    c.normalize_advantages = true;
+    c.max_grad_norm = 0;
+    c.adam_eps = 1e3;
+    c.actor_lr = 2.0;
+    c.critic_lr = 3.0;
+    c.clip = 0.2;
+    c.clip_value = clip_value;
+    c.value_clip = 0.2;
+    c.entropy_coef = 0.03;
+    c.value_coef = 0.7;
+    return c;
+}
+
+// Six samples placed so that every branch of both max()es is taken (the
+// advantages already have mean 0, so normalising keeps their signs):
+//   j  Â     log ρ    ρ      surrogate                    value: V − V_old, R − V
+//   0  +1.0  +0.5   1.65   clipped (−1.2Â), no gradient   +0.5, +1   clipped larger: no gradient
+//   1  −0.5  +0.4   1.49   unclipped (ρ > 1 + ε, Â < 0)   +0.5, −1   unclipped larger
+//   2  +2.0  −0.4   0.67   unclipped (ρ < 1 − ε, Â > 0)   −0.5, −1   clipped larger: no gradient
+//   3  −1.5  −0.5   0.61   clipped (−0.8Â), no gradient   −0.5, +1   unclipped larger
+//   4  +0.3  +0.1   1.11   inside                         +0.1, +0.5 inside the clip
+//   5  −1.3  −0.05  0.95   inside                         −0.05, −0.25 inside the clip
+constexpr std::array<double, 6> advantages{1.0, -0.5, 2.0, -1.5, 0.3, -1.3};
+constexpr std::array<double, 6> log_ratios{0.5, 0.4, -0.4, -0.5, 0.1, -0.05};
+constexpr std::array<double, 6> value_moves{0.5, 0.5, -0.5, -0.5, 0.1, -0.05};
+constexpr std::array<double, 6> return_gaps{1.0, -1.0, -1.0, 1.0, 0.5, -0.25};
+
+/// Fills `p.samples` (observations and actions from `gen`, the rest from
+/// the tables above and the current networks) and the matching rollout.
+template <typename Action>
+rollout_buffer<double, Action> make_reference_rollout(problem<Action>& p, ppo<double, Action>& agent, rng& gen) {
+    const std::size_t n = advantages.size();
+    rollout_buffer<double, Action> r(n, static_cast<std::size_t>(p.actor.front()), static_cast<std::size_t>(p.critic.front()),
+                                     agent.action_width());
+    const Eigen::VectorXd actor_theta = agent.actor().parameters();
+    const Eigen::VectorXd critic_theta = agent.critic().parameters();
+    const Eigen::VectorXd log_std = agent.log_std();
+    std::vector<double> adv;
+    std::vector<double> ret;
+    for (std::size_t j = 0; j < n; ++j) {
+        sample<Action> s;
+        s.actor_obs.resize(p.actor.front());
+        s.critic_obs.resize(p.critic.front());
+        for (auto& x : s.actor_obs) x = uniform(gen, -1, 1);
+        for (auto& x : s.critic_obs) x = uniform(gen, -1, 1);
+        if constexpr (std::is_integral_v<Action>) {
+            for (std::size_t h = 0; h < p.heads; ++h) s.action.push_back(static_cast<Action>(uniform_index(gen, p.actions_per_head)));
+        } else {
+            const Eigen::VectorXd mean = reference_forward(p.actor, actor_theta, s.actor_obs);
+            for (Eigen::Index d = 0; d < mean.size(); ++d) s.action.push_back(mean(d) + std::exp(log_std(d)) * standard_normal(gen));
+        }
+        const double lp = p.policy(actor_theta, log_std, s).first;
+        // The learner and the reference agree before any step.
+        CHECK(agent.log_prob(std::vector<double>(s.actor_obs.data(), s.actor_obs.data() + s.actor_obs.size()), s.action) ==
+              doctest::Approx(lp).epsilon(1e-12));
+        const double v = p.value(critic_theta, s);
+        CHECK(agent.value(std::vector<double>(s.critic_obs.data(), s.critic_obs.data() + s.critic_obs.size())) ==
+              doctest::Approx(v).epsilon(1e-12));
+        s.old_log_prob = lp - log_ratios[j];
+        s.old_value = v - value_moves[j];
+        s.advantage = advantages[j];
+        s.ret = v + return_gaps[j];
+        r.push(std::vector<double>(s.actor_obs.data(), s.actor_obs.data() + s.actor_obs.size()),
+               std::vector<double>(s.critic_obs.data(), s.critic_obs.data() + s.critic_obs.size()), s.action, s.old_log_prob,
+               s.old_value, 0, false, false);
+        adv.push_back(s.advantage);
+        ret.push_back(s.ret);
+        p.samples.push_back(s);
+    }
+    r.set_advantages(adv, ret);
+    return r;
+}
+
+/// Runs one update of `agent` on the reference rollout and checks every
+/// parameter's move against Adam's first step on the finite-difference
+/// gradient, and the reported losses against the reference's.
+template <typename Action>
+void check_reference_update(problem<Action>& p, ppo<double, Action>& agent, std::uint64_t data_seed) {
+    REQUIRE(agent.actor().parameter_count() == parameter_count(p.actor));
+    REQUIRE(agent.critic().parameter_count() == parameter_count(p.critic));
+    rng gen(data_seed);
+    const rollout_buffer<double, Action> r = make_reference_rollout(p, agent, gen);
+    Eigen::VectorXd actor_theta = agent.actor().parameters();
+    Eigen::VectorXd critic_theta = agent.critic().parameters();
+    Eigen::VectorXd log_std = agent.log_std();
+    const auto before = p.loss(actor_theta, critic_theta, log_std);
+    const auto total = [&] { return p.loss(actor_theta, critic_theta, log_std).total; };
+    const Eigen::VectorXd g_actor = central_differences(total, actor_theta);
+    const Eigen::VectorXd g_critic = central_differences(total, critic_theta);
+    const Eigen::VectorXd g_log_std = central_differences(total, log_std);
+
+    const ppo_update_stats s = agent.update(r);
+    REQUIRE(s.steps == 1);
+    CHECK(s.skipped == 0);
+    CHECK(s.pg_loss == doctest::Approx(before.pg).epsilon(1e-12));
+    CHECK(s.value_loss == doctest::Approx(before.value).epsilon(1e-12));
+    CHECK(s.entropy == doctest::Approx(before.entropy).epsilon(1e-12));
+    CHECK(s.loss == doctest::Approx(before.total).epsilon(1e-12));
+    // Samples 0 to 3 have |ρ − 1| > ε.
+    CHECK(s.clip_fraction == doctest::Approx(4.0 / 6.0));
+    CHECK(s.grad_norm == doctest::Approx(std::sqrt(g_actor.squaredNorm() + g_critic.squaredNorm() + g_log_std.squaredNorm())).epsilon(1e-7));
+
+    const double eps = p.config.adam_eps;
+    check_step("actor", agent.actor().parameters() - actor_theta, first_adam_step(g_actor, p.config.actor_lr, eps), 1e-7);
+    check_step("critic", agent.critic().parameters() - critic_theta, first_adam_step(g_critic, p.config.critic_lr, eps), 1e-7);
+    if constexpr (!std::is_integral_v<Action>) {
+        check_step("log_std", agent.log_std() - log_std, first_adam_step(g_log_std, p.config.actor_lr, eps), 1e-7);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers for the rest.
+
+template <typename T, typename Action>
+rollout_buffer<T, Action> given_rollout(std::size_t n, std::size_t actor_in, std::size_t critic_in, std::size_t width, std::uint64_t seed,
+                                        std::int32_t actions = 2) {
+    rollout_buffer<T, Action> r(n, actor_in, critic_in, width);
+    rng gen(seed);
+    std::vector<T> ao(actor_in);
+    std::vector<T> co(critic_in);
+    std::vector<Action> a(width);
+    for (std::size_t j = 0; j < n; ++j) {
+        for (auto& x : ao) x = static_cast<T>(uniform(gen, -1, 1));
+        for (auto& x : co) x = static_cast<T>(uniform(gen, -1, 1));
+        for (auto& x : a) {
+            if constexpr (std::is_integral_v<Action>) {
+                x = static_cast<Action>(uniform_index(gen, static_cast<std::uint64_t>(actions)));
+            } else {
+                x = static_cast<Action>(uniform(gen, -1, 1));
+            }
+        }
+        r.push(ao, co, a, uniform(gen, -2, -0.5), uniform(gen, -1, 1), uniform(gen, -1, 1), j % 4 == 3, false);
+    }
+    r.compute_advantages(0.5, 0.9, 0.95);
+    return r;
+}
+
+ppo_config small_config() {
+    ppo_config c;
+    c.actor_hidden = {8};
+    c.critic_hidden = {8};
+    c.rollout_steps = 16;
+    c.minibatch_size = 4;
+    c.epochs = 2;
+    c.actor_lr = 1e-2;
+    c.critic_lr = 1e-2;
+    c.entropy_coef = 0.01;
+    return c;
+}
+
+/// A toy environment for driving learners: observations from its own
+/// generator, a reward that depends on the action.
+template <typename Learner>
+void drive(Learner& agent, int steps, std::uint64_t env_seed) {
+    using A = typename Learner::value_type;
+    rng env(env_seed);
+    std::vector<float> o(agent.actor_observation_size());
+    std::vector<float> next(o.size());
+    std::vector<A> a(agent.action_width());
+    for (auto& x : o) x = static_cast<float>(uniform(env, -1, 1));
+    for (int t = 0; t < steps; ++t) {
+        agent.explore(o, a);
+        for (auto& x : next) x = static_cast<float>(uniform(env, -1, 1));
+        double reward = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) reward += static_cast<double>(a[i]) * o[i % o.size()];
+        agent.observe(o, a, reward, next, t % 7 == 6, t % 11 == 10);
+        o = next;
+    }
+}
+
+}  // namespace
+
+TEST_CASE("ppo<double> discrete update equals the reference loss's finite-difference gradient through Adam's first step, value clipping off and on") {
+    for (const bool clip_value : {false, true}) {
+        CAPTURE(clip_value);
+        problem<std::int32_t> p;
+        p.actor = {3, 5, 5, 4};
+        p.critic = {4, 5, 5, 1};
+        p.heads = 2;
+        p.actions_per_head = 2;
+        p.config = reference_config(6, clip_value);
+        ppo<double, std::int32_t> agent(3, 4, {.heads = 2, .actions_per_head = 2}, p.config, 17);
+        REQUIRE(agent.actor().parameter_count() == 3 * 5 + 5 + 5 * 5 + 5 + 5 * 4 + 4);
+        REQUIRE(agent.critic().parameter_count() == 4 * 5 + 5 + 5 * 5 + 5 + 5 * 1 + 1);
+        check_reference_update(p, agent, 23);
+    }
+}
+
+TEST_CASE("ppo<double> continuous update (mean and log-std) equals the reference loss's finite-difference gradient through Adam's first step") {
+    for (const bool clip_value : {false, true}) {
+        CAPTURE(clip_value);
+        problem<double> p;
+        p.actor = {3, 5, 5, 2};
+        p.critic = {4, 5, 5, 1};
+        p.config = reference_config(6, clip_value);
+        ppo<double, double> agent(3, 4, 2, p.config, 19);
+        agent.log_std() << -0.3, 0.2;
+        check_reference_update(p, agent, 29);
+    }
+}
+
+TEST_CASE("ppo sample, greedy, log_prob and value agree with the networks and refuse spans of other sizes") {
+    ppo<double, std::int32_t> d(3, 3, {.heads = 2, .actions_per_head = 3}, small_config(), 3);
+    const std::array<double, 3> o{0.2, -0.4, 0.9};
+    std::array<std::int32_t, 2> a{};
+    const double lp = d.sample(o, a);
+    CHECK(lp == doctest::Approx(d.log_prob(o, a)).epsilon(1e-12));
+    const Eigen::VectorXd logits = d.actor().predict(Eigen::Vector3d(o[0], o[1], o[2]));
+    d.greedy(o, a);
+    CHECK(a[0] == nn::categorical::mode(logits.segment(0, 3)));
+    CHECK(a[1] == nn::categorical::mode(logits.segment(3, 3)));
+    CHECK(d.value(o) == doctest::Approx(d.critic().predict(Eigen::Vector3d(o[0], o[1], o[2]))(0)).epsilon(1e-12));
+    const std::array<double, 2> short_o{0, 0};
+    std::array<std::int32_t, 3> wide_a{};
+    CHECK_THROWS_WITH_AS((void)d.sample(short_o, a), doctest::Contains("actor observation has 2 values, expected 3"), error);
+    CHECK_THROWS_WITH_AS((void)d.sample(o, wide_a), doctest::Contains("sample: action has 3 values, expected 2"), error);
+    CHECK_THROWS_WITH_AS(d.greedy(o, wide_a), doctest::Contains("greedy: action has 3 values, expected 2"), error);
+    CHECK_THROWS_WITH_AS((void)d.value(short_o), doctest::Contains("value: critic_observation has 2 values, expected 3"), error);
+    const std::array<std::int32_t, 2> bad{0, 3};
+    CHECK_THROWS_WITH_AS((void)d.log_prob(o, bad), doctest::Contains("action[1] is 3, the head has 3 actions"), error);
+
+    ppo<double, double> c(3, 3, 2, small_config(), 3);
+    std::array<double, 2> x{};
+    c.greedy(o, x);
+    const Eigen::VectorXd mean = c.actor().predict(Eigen::Vector3d(o[0], o[1], o[2]));
+    CHECK(x[0] == mean(0));
+    CHECK(x[1] == mean(1));
+    const double sampled_lp = c.sample(o, x);
+    CHECK(sampled_lp == doctest::Approx(c.log_prob(o, x)).epsilon(1e-12));
+    CHECK(c.log_std().size() == 2);
+    CHECK(d.log_std().size() == 0);
+}
+
+TEST_CASE("ppo observe stores log pi and V of the observation and bootstraps a truncation from V of the next one") {
+    ppo_config c = small_config();
+    c.rollout_steps = 8;
+    ppo<double, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, c, 5);
+    const std::array<double, 2> s0{0.1, 0.2};
+    const std::array<double, 2> s1{-0.3, 0.7};
+    const std::array<std::int32_t, 1> a{2};
+    CHECK_FALSE(agent.observe(s0, a, 1.5, s1, false, true));   // truncated: V(s1) kept
+    CHECK_FALSE(agent.observe(s1, a, -0.5, s0, true, false));  // terminated: nothing kept
+    CHECK_FALSE(agent.observe(s0, a, 0.25, s1, false, false));
+    const auto& r = agent.own_rollout();
+    REQUIRE(r.size() == 3);
+    CHECK(r.log_probs()(0) == doctest::Approx(agent.log_prob(s0, a)).epsilon(1e-12));
+    CHECK(r.values()(0) == doctest::Approx(agent.value(s0)).epsilon(1e-12));
+    CHECK(r.values()(1) == doctest::Approx(agent.value(s1)).epsilon(1e-12));
+    CHECK(r.rewards()(1) == -0.5);
+    CHECK(r.truncated()(0) == 1.0);
+    CHECK(r.truncation_values()(0) == doctest::Approx(agent.value(s1)).epsilon(1e-12));
+    CHECK(r.terminated()(1) == 1.0);
+    CHECK(r.truncation_values()(1) == 0.0);
+    CHECK(r.truncated()(2) == 0.0);
+    CHECK(agent.steps() == 3);
+    CHECK(agent.rollouts() == 0);
+}
+
+TEST_CASE("ppo is deterministic for a seed: the same data gives bit-identical parameters, another seed others") {
+    SUBCASE("discrete, two heads") {
+        const auto run = [](std::uint64_t seed) {
+            ppo<float, std::int32_t> agent(3, 3, {.heads = 2, .actions_per_head = 3}, small_config(), seed);
+            drive(agent, 5 * 16, 77);
+            REQUIRE(agent.rollouts() == 5);
+            Eigen::VectorXf all(agent.actor().parameter_count() + agent.critic().parameter_count());
+            all << agent.actor().parameters(), agent.critic().parameters();
+            return all;
+        };
+        const Eigen::VectorXf a = run(1);
+        CHECK(a == run(1));
+        CHECK(a != run(2));
+    }
+    SUBCASE("continuous, two dimensions, minibatches drawn with replacement") {
+        const auto run = [](std::uint64_t seed) {
+            ppo_config c = small_config();
+            c.minibatch_with_replacement = true;
+            ppo<float, float> agent(3, 3, 2, c, seed);
+            drive(agent, 5 * 16, 78);
+            REQUIRE(agent.rollouts() == 5);
+            Eigen::VectorXf all(agent.actor().parameter_count() + agent.critic().parameter_count() + 2);
+            all << agent.actor().parameters(), agent.critic().parameters(), agent.log_std();
+            return all;
+        };
+        const Eigen::VectorXf a = run(1);
+        CHECK(a == run(1));
+        CHECK(a != run(2));
+    }
+    SUBCASE("one initialisation, two sampling streams: the seed reaches sampling and minibatch order too") {
+        // Two learners of seed 1, one with its generator advanced by one extra sample.
+        ppo<float, std::int32_t> a(3, 3, {.heads = 1, .actions_per_head = 3}, small_config(), 1);
+        ppo<float, std::int32_t> b(3, 3, {.heads = 1, .actions_per_head = 3}, small_config(), 1);
+        REQUIRE(a.actor().parameters() == b.actor().parameters());
+        const std::array<float, 3> o{0.5F, 0.5F, 0.5F};
+        std::array<std::int32_t, 1> x{};
+        (void)b.sample(o, x);
+        const auto r = given_rollout<float, std::int32_t>(16, 3, 3, 1, 4, 3);
+        (void)a.update(r);
+        (void)b.update(r);
+        CHECK(a.actor().parameters() != b.actor().parameters());
+    }
+}
+
+TEST_CASE("ppo takes ceil(n/minibatch) gradient steps per epoch, with and without replacement") {
+    for (const bool with_replacement : {false, true}) {
+        for (const std::size_t mb : {std::size_t{3}, std::size_t{5}, std::size_t{10}, std::size_t{16}}) {
+            CAPTURE(with_replacement);
+            CAPTURE(mb);
+            ppo_config c = small_config();
+            c.rollout_steps = 10;
+            c.minibatch_size = mb;
+            c.epochs = 3;
+            c.minibatch_with_replacement = with_replacement;
+            ppo<float, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 2}, c, 3);
+            const auto r = given_rollout<float, std::int32_t>(10, 2, 2, 1, 6);
+            const std::size_t per_epoch = (10 + mb - 1) / mb;
+            const ppo_update_stats s = agent.update(r);
+            CHECK(s.steps == 3 * per_epoch);
+            CHECK(s.skipped == 0);
+            CHECK(agent.last_update().steps == 3 * per_epoch);
+            CHECK(agent.stats().updates == 3 * per_epoch);
+            (void)agent.update(r);
+            CHECK(agent.stats().updates == 6 * per_epoch);
+            CHECK(agent.rollouts() == 2);
+        }
+    }
+    // observe() updates once per full rollout, and counts its steps.
+    ppo_config c = small_config();
+    c.rollout_steps = 10;
+    c.minibatch_size = 4;
+    c.epochs = 2;
+    ppo<float, std::int32_t> agent(3, 3, {.heads = 1, .actions_per_head = 2}, c, 3);
+    drive(agent, 25, 5);
+    CHECK(agent.stats().steps == 25);
+    CHECK(agent.rollouts() == 2);
+    CHECK(agent.stats().updates == 2 * 2 * 3);
+    CHECK(agent.own_rollout().size() == 5);
+    CHECK(agent.stats().last_loss == agent.last_update().loss);
+    CHECK(agent.stats().exploration == agent.last_update().entropy);
+}
+
+TEST_CASE("ppo learns a three-context bandit: the greedy action is right in every context after 1000 steps, for 3 of 3 seeds") {
+    // Observation: one-hot of the context (drawn by the environment); the
+    // rewarded action is (context + 1) mod 3, worth 1, the others 0; every
+    // step ends its episode.
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+        CAPTURE(seed);
+        ppo_config c;
+        c.actor_hidden = {16};
+        c.critic_hidden = {16};
+        c.rollout_steps = 64;
+        c.minibatch_size = 16;
+        c.epochs = 4;
+        c.actor_lr = 3e-3;
+        c.critic_lr = 3e-3;
+        ppo<float, std::int32_t> agent(3, 3, {.heads = 1, .actions_per_head = 3}, c, seed);
+        rng env(seed + 100);
+        std::array<std::int32_t, 1> a{};
+        for (int t = 0; t < 1000; ++t) {
+            const auto ctx = static_cast<std::size_t>(uniform_index(env, 3));
+            std::array<float, 3> o{};
+            o[ctx] = 1;
+            agent.explore(o, a);
+            const double reward = static_cast<std::size_t>(a[0]) == (ctx + 1) % 3 ? 1.0 : 0.0;
+            agent.observe(o, a, reward, o, true);
+        }
+        for (std::size_t ctx = 0; ctx < 3; ++ctx) {
+            CAPTURE(ctx);
+            std::array<float, 3> o{};
+            o[ctx] = 1;
+            agent.greedy(o, a);
+            CHECK(static_cast<std::size_t>(a[0]) == (ctx + 1) % 3);
+        }
+    }
+}
+
+TEST_CASE("ppo learns a continuous target per context: the mean lands within 0.1 of it and the spread shrinks within 3000 steps, for 3 of 3 seeds") {
+    // Two contexts (one-hot), targets 0.6 and −0.4; reward −(a − target)²;
+    // every step ends its episode.
+    constexpr std::array<double, 2> targets{0.6, -0.4};
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+        CAPTURE(seed);
+        ppo_config c;
+        c.actor_hidden = {16};
+        c.critic_hidden = {16};
+        c.rollout_steps = 64;
+        c.minibatch_size = 16;
+        c.epochs = 4;
+        c.actor_lr = 3e-3;
+        c.critic_lr = 3e-3;
+        ppo<float, float> agent(2, 2, 1, c, seed);
+        rng env(seed + 200);
+        std::array<float, 1> a{};
+        for (int t = 0; t < 3000; ++t) {
+            const auto ctx = static_cast<std::size_t>(uniform_index(env, 2));
+            std::array<float, 2> o{};
+            o[ctx] = 1;
+            agent.explore(o, a);
+            agent.observe(o, a, -(a[0] - targets[ctx]) * (a[0] - targets[ctx]), o, true);
+        }
+        for (std::size_t ctx = 0; ctx < 2; ++ctx) {
+            CAPTURE(ctx);
+            std::array<float, 2> o{};
+            o[ctx] = 1;
+            agent.greedy(o, a);
+            CHECK(std::abs(a[0] - targets[ctx]) < 0.1);
+        }
+        CHECK(agent.log_std()(0) < -1.0);  // σ from 1 to below 0.37
+    }
+}
+
+TEST_CASE("ppo_config validation names the field and the value") {
+    const auto refused = [](auto change, const std::string& message) {
+        ppo_config c;
+        change(c);
+        CAPTURE(message);
+        CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains(message.c_str()), config_error);
+        CHECK_THROWS_WITH_AS((ppo<float, std::int32_t>(2, 2, {}, c, 1)), doctest::Contains(message.c_str()), config_error);
+        CHECK_THROWS_WITH_AS((ppo<float, float>(2, 2, 1, c, 1)), doctest::Contains(message.c_str()), config_error);
+    };
+    refused([](ppo_config& c) { c.clip = 0; }, "ppo_config.clip: must be in (0, 1], got 0");
+    refused([](ppo_config& c) { c.minibatch_size = 0; }, "ppo_config.minibatch_size: must be in [1, 1000000], got 0");
+    refused([](ppo_config& c) { c.gae_lambda = 1.5; }, "ppo_config.gae_lambda: must be in [0, 1], got 1.5");
+    refused([](ppo_config& c) { c.gamma = -0.1; }, "ppo_config.gamma: must be in [0, 1], got -0.1");
+    refused([](ppo_config& c) { c.actor_hidden = {}; }, "ppo_config.actor_hidden: must hold 1 to 64 values, got 0");
+    refused([](ppo_config& c) { c.critic_hidden = {64, 0}; }, "ppo_config.critic_hidden[1]: must be >= 1, got 0");
+    refused([](ppo_config& c) { c.actor_lr = 0; }, "ppo_config.actor_lr: must be finite and > 0, got 0");
+    refused([](ppo_config& c) { c.adam_eps = std::numeric_limits<double>::quiet_NaN(); }, "ppo_config.adam_eps: must be finite and > 0, got nan");
+    refused([](ppo_config& c) { c.epochs = 0; }, "ppo_config.epochs: must be in [1, 1000], got 0");
+    refused([](ppo_config& c) { c.rollout_steps = 0; }, "ppo_config.rollout_steps: must be in [1, 10000000], got 0");
+    refused([](ppo_config& c) { c.value_clip = 0; }, "ppo_config.value_clip: must be finite and > 0, got 0");
+    refused([](ppo_config& c) { c.entropy_coef = -0.01; }, "ppo_config.entropy_coef: must be finite and >= 0, got -0.01");
+    refused([](ppo_config& c) { c.max_grad_norm = -1; }, "ppo_config.max_grad_norm: must be finite and >= 0, got -1");
+    refused([](ppo_config& c) { c.initial_log_std = std::numeric_limits<double>::infinity(); }, "ppo_config.initial_log_std: must be finite, got inf");
+    // The learner's own arguments.
+    CHECK_THROWS_WITH_AS((ppo<float, std::int32_t>(0, 2, {}, {}, 1)), doctest::Contains("ppo.actor_observation_size: must be in [1, 1048576], got 0"),
+                         config_error);
+    CHECK_THROWS_WITH_AS((ppo<float, std::int32_t>(2, 0, {}, {}, 1)), doctest::Contains("ppo.critic_observation_size"), config_error);
+    CHECK_THROWS_WITH_AS((ppo<float, std::int32_t>(2, 2, {.heads = 0, .actions_per_head = 3}, {}, 1)), doctest::Contains("q_layout.heads"),
+                         config_error);
+    CHECK_THROWS_WITH_AS((ppo<float, float>(2, 2, 0, {}, 1)), doctest::Contains("ppo.action_dims: must be in [1, 1024], got 0"), config_error);
+}
+
+TEST_CASE("ppo presets: CleanRL's defaults and SIMPPO's Table 2, single- and multi-agent") {
+    const ppo_config d = ppo_config::cleanrl();
+    CHECK(d.rollout_steps == 2048);
+    CHECK(d.epochs == 10);
+    CHECK(d.minibatch_size == 64);
+    CHECK(d.gamma == 0.99);
+    CHECK(d.gae_lambda == 0.95);
+    CHECK(d.clip == 0.2);
+    CHECK(d.clip_value);
+    CHECK(d.entropy_coef == 0.0);
+    CHECK(d.value_coef == 0.5);
+    CHECK(d.max_grad_norm == 0.5);
+    CHECK(d.adam_eps == 1e-5);
+    CHECK(d.actor_lr == 3e-4);
+    CHECK_FALSE(d.minibatch_with_replacement);
+
+    const ppo_config s = ppo_config::simppo();
+    CHECK(s.actor_hidden == std::vector<Eigen::Index>{64, 64});
+    CHECK(s.critic_hidden == std::vector<Eigen::Index>{64, 64});
+    CHECK(s.actor_lr == 3e-4);
+    CHECK(s.critic_lr == 3e-4);
+    CHECK(s.gamma == 0.99);
+    CHECK(s.epochs == 5);
+    CHECK(s.clip == 0.2);
+    CHECK(s.entropy_coef == 0.01);
+    CHECK(s.value_coef == 0.05);
+    CHECK(s.minibatch_size == 10);
+    CHECK(s.rollout_steps == 50);
+    CHECK(s.minibatch_with_replacement);
+    CHECK_FALSE(s.clip_value);
+
+    const ppo_config m = ppo_config::simppo_multi_agent();
+    CHECK(m.minibatch_size == 5);
+    CHECK(m.rollout_steps == 50);
+    CHECK(m.epochs == 5);
+    CHECK(m.entropy_coef == 0.01);
+    CHECK(m.value_coef == 0.05);
+    CHECK(m.actor_lr == 3e-4);
+    CHECK(m.minibatch_with_replacement);
+    CHECK_NOTHROW(d.validate());
+    CHECK_NOTHROW(s.validate());
+    CHECK_NOTHROW(m.validate());
+}
+
+TEST_CASE("ppo::update refuses an empty rollout, one without advantages, one of other shapes or too long, and changes nothing") {
+    ppo_config c = small_config();
+    c.rollout_steps = 8;
+    ppo<float, std::int32_t> agent(3, 4, {.heads = 2, .actions_per_head = 2}, c, 1);
+    const Eigen::VectorXf actor_before = agent.actor().parameters();
+    const Eigen::VectorXf critic_before = agent.critic().parameters();
+
+    rollout_buffer<float, std::int32_t> empty(8, 3, 4, 2);
+    CHECK_THROWS_WITH_AS((void)agent.update(empty), doctest::Contains("ppo::update: the rollout is empty"), error);
+    empty.compute_advantages(0, 0.9, 0.9);
+    CHECK_THROWS_WITH_AS((void)agent.update(empty), doctest::Contains("empty"), error);
+
+    auto stale = given_rollout<float, std::int32_t>(8, 3, 4, 2, 1);
+    const std::array<float, 3> ao{};
+    const std::array<float, 4> co{};
+    const std::array<std::int32_t, 2> a{};
+    stale.clear();
+    stale.push(ao, co, a, -1, 0, 0, false, false);
+    CHECK_THROWS_WITH_AS((void)agent.update(stale), doctest::Contains("advantages are not computed"), error);
+
+    const auto other_actor = given_rollout<float, std::int32_t>(8, 4, 4, 2, 1);
+    const auto other_critic = given_rollout<float, std::int32_t>(8, 3, 3, 2, 1);
+    const auto other_width = given_rollout<float, std::int32_t>(8, 3, 4, 1, 1);
+    for (const auto* r : {&other_actor, &other_critic, &other_width}) {
+        CHECK_THROWS_WITH_AS((void)agent.update(*r), doctest::Contains("other shapes"), error);
+    }
+    const auto too_long = given_rollout<float, std::int32_t>(9, 3, 4, 2, 1);
+    CHECK_THROWS_WITH_AS((void)agent.update(too_long), doctest::Contains("holds 9 steps, more than rollout_steps (8)"), error);
+
+    CHECK(agent.actor().parameters() == actor_before);
+    CHECK(agent.critic().parameters() == critic_before);
+    CHECK(agent.rollouts() == 0);
+    CHECK(agent.stats().updates == 0);
+    // The same learner takes a good rollout.
+    CHECK(agent.update(given_rollout<float, std::int32_t>(8, 3, 4, 2, 1)).steps == 2 * 2);
+}
+
+TEST_CASE("ppo::update refuses a rollout holding an action outside its head, naming it, and changes nothing") {
+    ppo<float, std::int32_t> agent(2, 2, {.heads = 2, .actions_per_head = 3}, small_config(), 1);
+    const Eigen::VectorXf before = agent.actor().parameters();
+    for (const auto& refused : {std::pair<std::array<std::int32_t, 2>, std::string>{{3, 0}, "action[0] is 3, the head has 3 actions"},
+                                std::pair<std::array<std::int32_t, 2>, std::string>{{0, -1}, "action[1] is -1, the head has 3 actions"}}) {
+        const std::array<std::int32_t, 2> bad = refused.first;
+        const std::string message = refused.second;
+        CAPTURE(message);
+        auto r = given_rollout<float, std::int32_t>(6, 2, 2, 2, 1, 3);
+        r.clear();
+        const std::array<float, 2> o{0.5F, 0.5F};
+        const std::array<std::int32_t, 2> good{1, 2};
+        for (int j = 0; j < 5; ++j) r.push(o, o, j == 3 ? bad : good, -1, 0, 1, false, false);
+        r.compute_advantages(0, 0.9, 0.9);
+        CHECK_THROWS_WITH_AS((void)agent.update(r), doctest::Contains(message.c_str()), error);
+        // observe() refuses it before storing it.
+        CHECK_THROWS_WITH_AS(agent.observe(o, bad, 1, o, false), doctest::Contains(message.c_str()), error);
+    }
+    CHECK(agent.actor().parameters() == before);
+    CHECK(agent.own_rollout().empty());
+    CHECK(agent.stats().steps == 0);
+}
+
+TEST_CASE("ppo explore and observe on a learner whose critic reads more than the actor throw, saying how to drive it") {
+    ppo<float, std::int32_t> agent(3, 5, {.heads = 1, .actions_per_head = 2}, small_config(), 1);
+    const std::array<float, 3> o{};
+    std::array<std::int32_t, 1> a{};
+    CHECK_THROWS_WITH_AS(agent.explore(o, a), doctest::Contains("ppo::explore: the critic reads 5 inputs and the actor 3"), error);
+    CHECK_THROWS_WITH_AS(agent.observe(o, a, 0, o, false), doctest::Contains("ppo::observe: the critic reads 5 inputs and the actor 3"), error);
+    CHECK_THROWS_WITH_AS(agent.observe(o, a, 0, o, false), doctest::Contains("sample(), value(), a rollout_buffer and update()"), error);
+    CHECK(agent.own_rollout().empty());
+    // Driven as the message says, it learns.
+    const std::array<float, 5> co{};
+    CHECK(std::isfinite(agent.sample(o, a)));
+    CHECK(std::isfinite(agent.value(co)));
+    CHECK(agent.update(given_rollout<float, std::int32_t>(16, 3, 5, 1, 2)).steps == 2 * 4);
+}
+
+TEST_CASE("ppo anneals the learning rates linearly: update k uses lr*(1 - k/K), held at the last step after K") {
+    ppo_config c = small_config();
+    c.actor_lr = 1e-3;
+    c.critic_lr = 2e-3;
+    c.anneal_updates = 4;
+    ppo<float, float> agent(2, 2, 1, c, 1);
+    const auto r = given_rollout<float, float>(16, 2, 2, 1, 3);
+    CHECK(agent.actor_optimizer().config().lr == doctest::Approx(1e-3));
+    // After update u (1-based) the last rate set is that of update k = u − 1.
+    const std::array<double, 6> fractions{1.0, 0.75, 0.5, 0.25, 0.25, 0.25};
+    for (std::size_t u = 0; u < fractions.size(); ++u) {
+        CAPTURE(u);
+        (void)agent.update(r);
+        CHECK(agent.actor_optimizer().config().lr == doctest::Approx(1e-3 * fractions[u]).epsilon(1e-12));
+        CHECK(agent.critic_optimizer().config().lr == doctest::Approx(2e-3 * fractions[u]).epsilon(1e-12));
+    }
+    // Without annealing the rates stay.
+    c.anneal_updates = 0;
+    ppo<float, float> plain(2, 2, 1, c, 1);
+    for (int u = 0; u < 3; ++u) (void)plain.update(r);
+    CHECK(plain.actor_optimizer().config().lr == 1e-3);
+    CHECK(plain.critic_optimizer().config().lr == 2e-3);
+}
