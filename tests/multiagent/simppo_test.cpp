@@ -1,9 +1,11 @@
 #include <rlscale/multiagent/simppo.hpp>
+#include <rlscale/policy/registry.hpp>
 #include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/sim/env.hpp>
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -224,4 +226,30 @@ TEST_CASE("simppo_coordinator: a trained agent's actor is served greedily throug
         CHECK(held.replicas == s.replicas);
         CHECK(held.source != decision_source::policy);
     }
+}
+
+TEST_CASE("simppo_coordinator::checkpoint is an artefact the registry serves: the same greedy choice through make_learned_policy") {
+    simppo_coordinator coord(small_config(0));
+    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    (void)train(coord, 1, 31);
+    sim::cluster_env<> env(shared_node(3), env_of(3));
+    (void)env.reset(78);
+    coord.begin_episode(env.metrics(), env.states());
+    std::vector<scaling_target> greedy(3);
+    coord.act(env.states(), greedy, false);
+    for (std::size_t i = 0; i < 3; ++i) {
+        const nlohmann::json checkpoint = coord.checkpoint(i, guard_config{.max_step_up = 1, .max_step_down = 1});
+        CHECK(checkpoint.at("serving").at("functions") == nlohmann::json::array({"f" + std::to_string(i)}));
+        learned_policy served = make_learned_policy(checkpoint);
+        std::array<decision, 1> d{};
+        served.policy.decide(env.metrics().subspan(i, 1), env.states().subspan(i, 1), d);
+        INFO("agent " << i);
+        CHECK(d[0].source == decision_source::policy);
+        CHECK(d[0].replicas == greedy[i].replicas);
+    }
+    simppo_config other = small_config(0);
+    other.state.containers_max = 50;
+    simppo_coordinator narrow(other);
+    narrow.add_agent("f0", "cpu");
+    CHECK_THROWS_WITH_AS((void)narrow.checkpoint(0), doctest::Contains("config.state"), config_error);
 }

@@ -14,6 +14,8 @@
 #include <rlscale/encode/simppo_encoder.hpp>
 #include <rlscale/encode/simppo_global_state.hpp>
 #include <rlscale/multiagent/detail/worker_pool.hpp>
+#include <rlscale/nn/checkpoint.hpp>
+#include <rlscale/policy/serving_spec.hpp>
 #include <rlscale/reward/simppo_reward.hpp>
 #include <rlscale/rl/ppo.hpp>
 #include <rlscale/rl/shared_network.hpp>
@@ -264,6 +266,34 @@ public:
     /// Publishes agent i's actor to `net` (for serving through
     /// rl::categorical_actor).
     void publish(std::size_t i, rl::shared_network<float>& net) const { net.publish(agents_.at(i)->learner.actor()); }
+
+    /// Agent i's actor as a checkpoint the registry serves
+    /// (make_learned_policy, `rlscale-decision-service --checkpoint`): the
+    /// network and a serving spec {algorithm ppo, encoder simppo, actions
+    /// simppo with this coordinator's steps, one function named after the
+    /// agent, `guard`}. The registry's simppo encoder has SIMPPO's bounds, so
+    /// a coordinator with other state bounds cannot write one (config_error).
+    [[nodiscard]] nlohmann::json checkpoint(std::size_t i, guard_config guard = {}) const {
+        const simppo_state_config d{};
+        const simppo_state_config& c = config_.state;
+        check_fields("simppo_coordinator.checkpoint")
+            .require(c.cpu_min_cores == d.cpu_min_cores && c.cpu_max_cores == d.cpu_max_cores && c.memory_min_mb == d.memory_min_mb &&
+                         c.memory_max_mb == d.memory_max_mb && c.containers_min == d.containers_min && c.containers_max == d.containers_max,
+                     "config.state", "hold SIMPPO's bounds (the serving spec's simppo encoder has no settings)", "other bounds");
+        const agent& a = *agents_.at(i);
+        serving_spec spec;
+        spec.algorithm = "ppo";
+        spec.encoder = {{"name", "simppo"}};
+        spec.actions = {{"name", "simppo"},
+                        {"replica_step", config_.actions.replica_step},
+                        {"cpu_step_cores", config_.actions.cpu_step_cores},
+                        {"memory_step_mb", config_.actions.memory_step_mb}};
+        spec.functions = {a.name};
+        spec.guard = guard;
+        nlohmann::json j = nn::make_checkpoint(a.learner.actor());
+        j["serving"] = spec.to_json();
+        return j;
+    }
 
     /// Agent i's local observation and critic input as last encoded.
     [[nodiscard]] std::span<const float> local_state(std::size_t i) const { return agents_.at(i)->local; }

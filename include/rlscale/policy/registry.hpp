@@ -28,6 +28,7 @@
 #include <rlscale/policy/serving_spec.hpp>
 #include <rlscale/policy/static_policy.hpp>
 #include <rlscale/rl/action_space.hpp>
+#include <rlscale/rl/simppo_actions.hpp>
 #include <rlscale/rl/actors.hpp>
 #include <rlscale/rl/shared_network.hpp>
 
@@ -132,7 +133,7 @@ class discrete_map_variant {
 public:
     using value_type = std::int32_t;
     using variant = std::variant<rl::joint_delta_actions, rl::factored_delta_actions, rl::replica_count_actions,
-                                 rl::utilization_target_actions>;
+                                 rl::utilization_target_actions, rl::simppo_actions>;
 
     explicit discrete_map_variant(variant v) : v_(std::move(v)) {}
 
@@ -262,8 +263,15 @@ auto from_spec(const std::string& path, Make&& make) {
             detail::spec_setting(spec, "hold", path, hold);
             return discrete_map_variant(rl::utilization_target_actions(functions, std::move(targets), hold));
         }
+        if (name == "simppo") {
+            rl::simppo_action_config c;
+            detail::spec_setting(spec, "replica_step", path, c.replica_step);
+            detail::spec_setting(spec, "cpu_step_cores", path, c.cpu_step_cores);
+            detail::spec_setting(spec, "memory_step_mb", path, c.memory_step_mb);
+            return discrete_map_variant(rl::simppo_actions(functions, c));
+        }
         throw checkpoint_error(path + ".name", "unknown action map \"" + name +
-                                                   "\" (this build knows joint_delta, factored_delta, replica_count, utilization_target)");
+                                                   "\" (this build knows joint_delta, factored_delta, replica_count, utilization_target, simppo)");
     });
 }
 
@@ -279,6 +287,12 @@ auto from_spec(const std::string& path, Make&& make) {
 }
 [[nodiscard]] inline nlohmann::json action_spec(const rl::utilization_target_actions& a) {
     return {{"name", "utilization_target"}, {"targets", a.targets()}, {"hold", a.has_hold()}};
+}
+[[nodiscard]] inline nlohmann::json action_spec(const rl::simppo_actions& a) {
+    return {{"name", "simppo"},
+            {"replica_step", a.config().replica_step},
+            {"cpu_step_cores", a.config().cpu_step_cores},
+            {"memory_step_mb", a.config().memory_step_mb}};
 }
 
 /// The serving spec of a checkpoint: its "serving" field, or for a

@@ -28,7 +28,7 @@ struct serving_spec {
     std::string algorithm = "dqn";  ///< dqn (greedy over Q heads) | ppo (greedy over logits) | ddpg (μ(s))
     /// The encoder: {"name": scarlet | scarlet_relative | polimi | simppo | firm, ...its settings}.
     nlohmann::json encoder = {{"name", "scarlet_relative"}};
-    /// The action map: {"name": joint_delta | factored_delta | replica_count | utilization_target, ...its settings}.
+    /// The action map: {"name": joint_delta | factored_delta | replica_count | utilization_target | simppo, ...its settings}.
     nlohmann::json actions = {{"name", "joint_delta"}};
     std::size_t downscale_window = 0;    ///< scale-down stabilisation in ticks (0 = none)
     std::vector<std::string> functions;  ///< the functions in the order the network sees them (their count is N)
