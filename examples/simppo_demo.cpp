@@ -6,7 +6,8 @@
 // writes a CSV of the training curves and an SVG plot of them.
 //
 //   rlscale_simppo_demo [--functions N] [--episodes E] [--churn-episodes E]
-//                       [--scale 10,35,110] [--seed S] [--out DIR]
+//                       [--scale 10,35,110] [--alpha A] [--node-memory-replicas R] [--node-utilization U]
+//                       [--seed S] [--out DIR]
 //
 // Functions are SIMPPO-like (CPU-, memory- and I/O-bound profiles, cycled)
 // under Azure-trace-shaped loads (examples/common/simppo_scenario.hpp).
@@ -40,6 +41,9 @@ struct options {
     int churn_episodes = 150;
     std::vector<std::size_t> scale{10, 35, 110};
     std::uint64_t seed = 1;
+    double alpha = 0.3;  ///< SIMPPO's reward coefficient (Table 2)
+    double node_memory_replicas = 6;  ///< the shared node's memory, in replicas per function
+    double node_utilization = 0.75;   ///< the shared node's cores = Σ mean CPU demand / this
     std::filesystem::path out = "simppo-demo";
 };
 
@@ -92,7 +96,6 @@ struct evaluation {
     std::vector<double> p99;
     double violations = 0;
     double replica_seconds = 0;
-    [[nodiscard]] double mean_p99() const { return std::accumulate(p99.begin(), p99.end(), 0.0) / static_cast<double>(p99.size()); }
 };
 
 /// Runs one greedy episode of `decide(metrics, states, targets)` on the cluster.
@@ -144,8 +147,9 @@ auto greedy(simppo_coordinator& coord) {
     };
 }
 
-simppo_config agent_config(std::uint64_t seed, bool multi_agent, bool sharing) {
+simppo_config agent_config(const options& o, std::uint64_t seed, bool multi_agent, bool sharing) {
     simppo_config c;
+    c.reward.alpha = o.alpha;
     c.ppo = multi_agent ? rl::ppo_config::simppo_multi_agent() : rl::ppo_config::simppo();
     c.team_reward = multi_agent;
     c.global_state = multi_agent;
@@ -185,6 +189,7 @@ void write_svg(const std::filesystem::path& path, const std::vector<std::pair<st
     const double w = 720, h = 360, pad = 40;
     std::ofstream out(path);
     out << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h << "'>\n"
+        << "<rect width='100%' height='100%' fill='white'/>\n"
         << "<text x='" << pad << "' y='20' font-size='13'>SIMPPO incremental training: mean team reward per episode (vertical lines: 5 added, 5 removed)</text>\n";
     const auto X = [&](double e) { return pad + (w - 2 * pad) * e / static_cast<double>(std::max<std::size_t>(n - 1, 1)); };
     const auto Y = [&](double r) { return h - pad - (h - 2 * pad) * (r - lo) / (hi - lo); };
@@ -210,6 +215,9 @@ bool parse(int argc, char** argv, options& o) {
             else if (arg == "--episodes") o.episodes = std::stoi(value());
             else if (arg == "--churn-episodes") o.churn_episodes = std::stoi(value());
             else if (arg == "--seed") o.seed = std::stoull(value());
+            else if (arg == "--alpha") o.alpha = std::stod(value());
+            else if (arg == "--node-memory-replicas") o.node_memory_replicas = std::stod(value());
+            else if (arg == "--node-utilization") o.node_utilization = std::stod(value());
             else if (arg == "--out") o.out = value();
             else if (arg == "--scale") {
                 o.scale.clear();
@@ -220,13 +228,17 @@ bool parse(int argc, char** argv, options& o) {
                     p = q + 1;
                 }
             } else {
-                std::fprintf(stderr, "usage: %s [--functions N] [--added K] [--episodes E] [--churn-episodes E] [--scale a,b,c] [--seed S] [--out DIR]\n", argv[0]);
+                std::fprintf(stderr, "usage: %s [--functions N] [--added K] [--episodes E] [--churn-episodes E] [--scale a,b,c] [--alpha A] [--node-memory-replicas R] [--node-utilization U] [--seed S] [--out DIR]\n", argv[0]);
                 return false;
             }
         } catch (const std::exception&) {
             std::fprintf(stderr, "%.*s: not a number\n", static_cast<int>(arg.size()), arg.data());
             return false;
         }
+    }
+    if (!(o.alpha >= 0 && o.alpha <= 1)) {
+        std::fprintf(stderr, "--alpha must be in [0, 1]\n");
+        return false;
     }
     if (o.functions < 2 || o.episodes < 5 || o.churn_episodes < 5 || o.added < 1) {
         std::fprintf(stderr, "--functions must be >= 2, --added >= 1, --episodes and --churn-episodes >= 5\n");
@@ -246,20 +258,22 @@ int main(int argc, char** argv) {
     simppo_scenario_config sc_config;
     sc_config.functions = n + o.added;
     sc_config.seed = o.seed;
+    sc_config.node_memory_replicas = o.node_memory_replicas;
+    sc_config.shared_mean_utilization = o.node_utilization;
     const simppo_scenario sc(sc_config);
     const auto base = range(0, n);
     const sim::cluster_config shared = cluster_of(sc, base);
     const sim::env_config shared_env = env_of(sc, base);
-    std::printf("SIMPPO demo: %zu functions (%s) on one %.0f-core node, loads %s, %d training episodes of %d steps\n", n,
+    std::printf("SIMPPO demo: %zu functions (%s) on one %.0f-core node, loads %s, %d training episodes of %d steps, reward alpha %.2f%s\n", n,
                 "cpu/memory/io cycled", sc.node().cores, sc.from_trace() ? "from the Azure 2019 trace" : "synthetic (no trace found)",
-                o.episodes, sc.config().episode_steps);
+                o.episodes, sc.config().episode_steps, o.alpha, o.alpha == 0.3 ? " (the paper's)" : " (the paper uses 0.3)");
     const std::uint64_t eval_seed = o.seed + 1'000'000;
     const int eval_episodes = 3;
 
     // 1. S-RL: each function's agent trained alone on a node of its own.
     std::vector<std::unique_ptr<simppo_coordinator>> srl;
     for (std::size_t i = 0; i < n; ++i) {
-        srl.push_back(std::make_unique<simppo_coordinator>(agent_config(o.seed + i, false, false)));
+        srl.push_back(std::make_unique<simppo_coordinator>(agent_config(o, o.seed + i, false, false)));
         srl.back()->add_agent(std::string(sc.function(i).profile.name), std::string(sc.label(i)));
         (void)train(*srl.back(), cluster_of(sc, {i}), env_of(sc, {i}), o.episodes, o.seed + 100 * i);
         std::printf("\rS-RL: trained %zu/%zu agents alone", i + 1, n);
@@ -267,9 +281,16 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
     std::vector<double> alone(n);
-    for (std::size_t i = 0; i < n; ++i) alone[i] = evaluate(cluster_of(sc, {i}), env_of(sc, {i}), eval_seed, eval_episodes, greedy(*srl[i])).p99[0];
+    double alone_violations = 0;
+    double alone_replica_seconds = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const evaluation e = evaluate(cluster_of(sc, {i}), env_of(sc, {i}), eval_seed, eval_episodes, greedy(*srl[i]));
+        alone[i] = e.p99[0];
+        alone_violations += e.violations / static_cast<double>(n);
+        alone_replica_seconds += e.replica_seconds;
+    }
     // Served together: the same actors, each on its own local state, sharing the node.
-    simppo_coordinator together(agent_config(o.seed, false, false));
+    simppo_coordinator together(agent_config(o, o.seed, false, false));
     for (std::size_t i = 0; i < n; ++i) {
         together.add_agent(srl[i]->name(0), srl[i]->category(0));
         together.learner(i).actor().parameters() = srl[i]->learner(0).actor().parameters();
@@ -278,8 +299,8 @@ int main(int argc, char** argv) {
 
     // 2. SIMPPO trained jointly on the shared node (with parameter sharing;
     // a twin without it for the incremental comparison).
-    simppo_coordinator simppo(agent_config(o.seed, true, true));
-    simppo_coordinator plain(agent_config(o.seed, true, false));
+    simppo_coordinator simppo(agent_config(o, o.seed, true, true));
+    simppo_coordinator plain(agent_config(o, o.seed, true, false));
     for (std::size_t i = 0; i < n; ++i) {
         simppo.add_agent(std::string(sc.function(i).profile.name), std::string(sc.label(i)));
         plain.add_agent(std::string(sc.function(i).profile.name), std::string(sc.label(i)));
@@ -316,24 +337,48 @@ int main(int argc, char** argv) {
         }
     }
 
-    double srl_alone_mean = std::accumulate(alone.begin(), alone.end(), 0.0) / static_cast<double>(n);
-    std::printf("\n| policy | where | mean p99 (s) | vs S-RL alone | SLO violations | replica-s |\n|---|---|---|---|---|---|\n");
-    std::printf("| S-RL | each alone on its node | %.3f | 1.00x | | |\n", srl_alone_mean);
-    std::printf("| S-RL | together on the shared node | %.3f | %.2fx | %.1f %% | %.0f |\n", srl_shared.mean_p99(),
-                srl_shared.mean_p99() / srl_alone_mean, 100 * srl_shared.violations, srl_shared.replica_seconds);
-    std::printf("| SIMPPO | trained and served on the shared node | %.3f | %.2fx | %.1f %% | %.0f |\n", simppo_shared.mean_p99(),
-                simppo_shared.mean_p99() / srl_alone_mean, 100 * simppo_shared.violations, simppo_shared.replica_seconds);
-    std::printf("| HPA %d %% CPU | shared node | %.3f | %.2fx | %.1f %% | %.0f |\n", hpa_target, hpa_best.mean_p99(),
-                hpa_best.mean_p99() / srl_alone_mean, 100 * hpa_best.violations, hpa_best.replica_seconds);
-    std::printf("multi-tenant degradation of S-RL: %.2fx (paper: 2.2-4.8x); SIMPPO vs S-RL alone: %+.1f %% (paper: < 9.2 %%); "
-                "S-RL together / SIMPPO: %.2fx (paper: 4.5x)\n",
-                srl_shared.mean_p99() / srl_alone_mean, 100 * (simppo_shared.mean_p99() / srl_alone_mean - 1),
-                srl_shared.mean_p99() / simppo_shared.mean_p99());
+    // Per function, p99 over its p99 under S-RL alone (the paper's degradation
+    // is this ratio, reported as a range over functions).
+    const auto ratios = [&](const evaluation& e) {
+        std::vector<double> r(n);
+        for (std::size_t i = 0; i < n; ++i) r[i] = alone[i] > 0 ? e.p99[i] / alone[i] : 1.0;
+        return r;
+    };
+    const auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.size() % 2 == 1 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    };
+    const auto row = [&](const char* policy, const char* where, const evaluation& e) {
+        const auto r = ratios(e);
+        std::printf("| %s | %s | %.3f | %.2fx | %.2f-%.2fx | %.1f %% | %.0f |\n", policy, where, median(e.p99), median(r),
+                    *std::min_element(r.begin(), r.end()), *std::max_element(r.begin(), r.end()), 100 * e.violations, e.replica_seconds);
+    };
+    evaluation srl_alone;
+    srl_alone.p99 = alone;
+    srl_alone.violations = alone_violations;
+    srl_alone.replica_seconds = alone_replica_seconds;
+    std::printf("\n| policy | where | median p99 (s) | median p99 / S-RL alone | range over functions | SLO violations | replica-s |\n"
+                "|---|---|---|---|---|---|---|\n");
+    row("S-RL", "each alone on its node", srl_alone);
+    row("S-RL", "together on the shared node", srl_shared);
+    row("SIMPPO", "trained and served on the shared node", simppo_shared);
+    char hpa_name[32];
+    std::snprintf(hpa_name, sizeof hpa_name, "HPA %d %% CPU", hpa_target);
+    row(hpa_name, "shared node", hpa_best);
+    std::vector<double> srl_over_simppo(n);
+    for (std::size_t i = 0; i < n; ++i) srl_over_simppo[i] = simppo_shared.p99[i] > 0 ? srl_shared.p99[i] / simppo_shared.p99[i] : 1.0;
+    std::printf("multi-tenant degradation of S-RL (median over functions of p99 together / alone): %.2fx (paper: 2.2-4.8x); "
+                "SIMPPO vs S-RL alone: %+.1f %% (paper: < 9.2 %%); S-RL together / SIMPPO: %.2fx (paper: 4.5x)\n",
+                median(ratios(srl_shared)), 100 * (median(ratios(simppo_shared)) - 1), median(srl_over_simppo));
     std::printf("per function p99 (s): alone / S-RL together / SIMPPO\n");
     for (std::size_t i = 0; i < n; ++i) {
         std::printf("  %-16s %-6s %.3f / %.3f / %.3f\n", sc.function(i).profile.name.c_str(), std::string(sc.label(i)).c_str(), alone[i],
                     srl_shared.p99[i], simppo_shared.p99[i]);
     }
+    for (std::size_t i = 0; i < n; ++i) {
+        nn::write_checkpoint_file(o.out / ("simppo-agent-" + simppo.name(i) + ".json"), simppo.checkpoint(i));
+    }
+    std::printf("wrote %zu agent checkpoints (simppo-agent-<function>.json; serve one with rlscale-decision-service --checkpoint)\n", n);
 
     // 3. Incremental training: add `added` functions, train, remove them, train.
     simppo.refresh_base_models();
@@ -388,7 +433,7 @@ int main(int argc, char** argv) {
         simppo_scenario_config c = sc_config;
         c.functions = m;
         const simppo_scenario big(c);
-        simppo_coordinator coord(agent_config(o.seed, true, true));
+        simppo_coordinator coord(agent_config(o, o.seed, true, true));
         for (std::size_t i = 0; i < m; ++i) coord.add_agent(big.function(i).profile.name, std::string(big.label(i)));
         sim::cluster_env<> env(big.shared_node(), big.shared_env());
         std::vector<scaling_target> targets(m);

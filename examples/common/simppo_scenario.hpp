@@ -114,7 +114,8 @@ struct simppo_scenario_config {
     double peak_cap = 4;                        ///< no rate above this multiple of a function's mean (the trace has bursts of 50×)
     double shared_mean_utilization = 0.75;      ///< the shared node's cores = Σ mean CPU demand / this (unless node_cores is set)
     double node_cores = 0;                      ///< cores of the node; 0 = sized by shared_mean_utilization
-    double node_memory_mb = 0;                  ///< memory of the node; 0 = Σ max_replicas × profile memory × 2
+    double node_memory_mb = 0;                  ///< memory of the node; 0 = node_memory_replicas' rule, or Σ max_replicas × profile memory × 2
+    double node_memory_replicas = 0;            ///< > 0 (and node_memory_mb 0): node memory = Σ this × profile memory, the replicas per function the node holds on average; replicas beyond it stay pending, so functions compete for placement
     int min_replicas = 1;                       ///< lower replica bound of every function (SIMPPO allows 0; 1 keeps a function reachable in the simulator, which has no scale-from-zero)
     int max_replicas = 20;                      ///< upper replica bound (the simulator reserves this many slots)
     int initial_replicas = 1;                   ///< replicas ready at time 0
@@ -146,6 +147,7 @@ struct simppo_scenario_config {
             .in_open_closed("shared_mean_utilization", shared_mean_utilization, 0.0, 4.0)
             .at_least("node_cores", node_cores, 0.0)
             .at_least("node_memory_mb", node_memory_mb, 0.0)
+            .at_least("node_memory_replicas", node_memory_replicas, 0.0)
             .at_least("min_replicas", min_replicas, 0)
             .at_least("max_replicas", max_replicas, 1)
             .at_least_field("max_replicas", max_replicas, "min_replicas", min_replicas)
@@ -400,7 +402,8 @@ public:
             rng gen(config_.seed ^ (0x9e3779b97f4a7c15ULL * (i + 1)));
             sim::workload load = make_load(shapes, pool, mean_rps, duration, gen);
             demand += mean_rps * p.service.mean() * p.cpu_demand;
-            memory += static_cast<double>(config_.max_replicas) * p.memory_mb * 2;
+            memory += config_.node_memory_replicas > 0 ? config_.node_memory_replicas * p.memory_mb
+                                                       : static_cast<double>(config_.max_replicas) * p.memory_mb * 2;
             states_.push_back({.replicas = config_.initial_replicas, .min_replicas = config_.min_replicas,
                                .max_replicas = config_.max_replicas, .cpu_limit = p.cpu_limit, .memory_limit_mb = p.memory_mb,
                                .slo = {.latency_s = p.slo_s, .percentile = config_.slo_percentile}});
