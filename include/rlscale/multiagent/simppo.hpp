@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -205,7 +206,8 @@ public:
             a.penalty = actions_.penalty(s[i], a.previous_action, a.action, reward_);
             targets[i] = actions_.target(s[i], a.action);
             a.previous_action = a.action;
-            a.pending = explore;
+            // A diverged network (non-finite log-probability or value) acts but stores nothing.
+            a.pending = explore && std::isfinite(a.log_prob) && std::isfinite(a.value);
         };
         pool_.for_each(agents_.size(), one);
         std::copy(s.begin(), s.end(), previous_states_.begin());
@@ -239,7 +241,8 @@ public:
             if (a.pending) {
                 const double r = config_.team_reward ? tick.team_reward : a.own_reward;
                 // A refused next observation cannot be valued: bootstrap from V(s_t).
-                const double next_v = next_valid ? a.learner.value(next_critic) : a.value;
+                double next_v = next_valid ? a.learner.value(next_critic) : a.value;
+                if (!std::isfinite(next_v)) next_v = a.value;
                 auto& rollout = a.learner.own_rollout();
                 rollout.push(a.local, a.critic_input, std::span<const std::int32_t>(&a.action, 1), a.log_prob, a.value, r, false,
                              truncated, next_v);

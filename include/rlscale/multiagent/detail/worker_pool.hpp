@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -11,7 +12,9 @@ namespace rlscale::multiagent::detail {
 /// A fixed set of threads that run `task(i)` for i in [0, n) and return when
 /// every call has finished. `run` allocates nothing (the task is passed as
 /// a function pointer and a context); with zero workers the calling thread
-/// does everything. Calls to `run` must not overlap.
+/// does everything. An exception thrown by a task on any thread is
+/// rethrown by `run` on the caller's thread once every call has finished
+/// (the first one, if several throw). Calls to `run` must not overlap.
 class worker_pool {
 public:
     using task_fn = void (*)(void* context, std::size_t index);
@@ -47,12 +50,19 @@ public:
             next_ = 0;
             count_ = n;
             pending_ = n;
+            failure_ = nullptr;
             ++generation_;
         }
         wake_.notify_all();
         drain();
-        std::unique_lock lock(mutex_);
-        done_.wait(lock, [this] { return pending_ == 0; });
+        std::exception_ptr failure;
+        {
+            std::unique_lock lock(mutex_);
+            done_.wait(lock, [this] { return pending_ == 0; });
+            failure = std::move(failure_);
+            failure_ = nullptr;
+        }
+        if (failure) std::rethrow_exception(failure);
     }
 
     /// run() over a callable (kept on the caller's stack: nothing allocated).
@@ -75,9 +85,15 @@ private:
                 task = task_;
                 context = context_;
             }
-            task(context, i);
+            std::exception_ptr thrown;
+            try {
+                task(context, i);
+            } catch (...) {
+                thrown = std::current_exception();
+            }
             {
                 const std::lock_guard lock(mutex_);
+                if (thrown && !failure_) failure_ = std::move(thrown);
                 if (--pending_ == 0) done_.notify_all();
             }
         }
@@ -106,6 +122,7 @@ private:
     std::size_t count_ = 0;
     std::size_t pending_ = 0;
     std::size_t generation_ = 0;
+    std::exception_ptr failure_;
     bool stop_ = false;
 };
 
