@@ -18,6 +18,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/validate.hpp>
 #include <rlscale/core/random.hpp>
+#include <rlscale/nn/distributions.hpp>
 #include <rlscale/nn/quantized_mlp.hpp>
 #include <rlscale/rl/q_layout.hpp>
 #include <rlscale/rl/shared_network.hpp>
@@ -180,22 +181,12 @@ public:
     }
 
 private:
-    /// Inverse-CDF draw from softmax of head h's logits (shifted by their
-    /// maximum so exp cannot overflow).
+    /// A draw from softmax of head h's logits (nn::categorical, the
+    /// distribution PPO trains).
     template <typename V>
     std::int32_t sample_head(const V& logits, std::size_t h) noexcept {
-        const auto base = static_cast<Eigen::Index>(h * layout_.actions_per_head);
         const auto n = static_cast<Eigen::Index>(layout_.actions_per_head);
-        double top = logits(base);
-        for (Eigen::Index a = 1; a < n; ++a) top = std::max(top, static_cast<double>(logits(base + a)));
-        double total = 0;
-        for (Eigen::Index a = 0; a < n; ++a) total += std::exp(static_cast<double>(logits(base + a)) - top);
-        double u = uniform01(gen_) * total;
-        for (Eigen::Index a = 0; a < n; ++a) {
-            u -= std::exp(static_cast<double>(logits(base + a)) - top);
-            if (u < 0) return static_cast<std::int32_t>(a);
-        }
-        return static_cast<std::int32_t>(n - 1);
+        return static_cast<std::int32_t>(nn::categorical::sample(logits.segment(static_cast<Eigen::Index>(h) * n, n), gen_));
     }
 
     detail::published_forward net_;
