@@ -15,7 +15,7 @@
 #include <rlscale/encode/simppo_global_state.hpp>
 #include <rlscale/multiagent/detail/worker_pool.hpp>
 #include <rlscale/nn/checkpoint.hpp>
-#include <rlscale/policy/serving_spec.hpp>
+#include <rlscale/policy/registry.hpp>
 #include <rlscale/reward/simppo_reward.hpp>
 #include <rlscale/rl/ppo.hpp>
 #include <rlscale/rl/shared_network.hpp>
@@ -287,10 +287,7 @@ public:
         serving_spec spec;
         spec.algorithm = "ppo";
         spec.encoder = {{"name", "simppo"}};
-        spec.actions = {{"name", "simppo"},
-                        {"replica_step", config_.actions.replica_step},
-                        {"cpu_step_cores", config_.actions.cpu_step_cores},
-                        {"memory_step_mb", config_.actions.memory_step_mb}};
+        spec.actions = action_spec(actions_);
         spec.functions = {a.name};
         spec.guard = guard;
         nlohmann::json j = nn::make_checkpoint(a.learner.actor());
