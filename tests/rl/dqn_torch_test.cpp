@@ -29,6 +29,8 @@
 
 #include <rlscale/rl/dqn.hpp>
 
+#include "../torch_fixture.hpp"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
@@ -49,15 +51,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr double rtol = 1e-9;
-
-json load_fixture() {
-    const auto path = std::filesystem::path(__FILE__).parent_path() / ".." / "fixtures" / "dqn_update_torch.json";
-    INFO("fixture: " << path.string());
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    return json::parse(in);
-}
 
 /// Writes per-layer {weight: out × in rows, bias} into `net`.
 void set_parameters(nn::mlp<double>& net, const json& layers) {
@@ -86,46 +79,17 @@ Eigen::VectorXd flat(const nn::mlp<double>& like, const json& layers) {
     return net.parameters();
 }
 
-/// Element-wise |actual - expected| ≤ rtol·max(|expected|, 1e-6·max|expected|)
-/// (the floor only matters for values at or next to zero, e.g. a dead unit's moment).
-void check_close(const char* what, const Eigen::Ref<const Eigen::VectorXd>& actual, const Eigen::VectorXd& expected,
-                 double& max_abs, double& max_rel) {
-    REQUIRE(actual.size() == expected.size());
-    const double floor = 1e-6 * expected.cwiseAbs().maxCoeff();
-    double worst = 0;
-    Eigen::Index at = 0;
-    for (Eigen::Index i = 0; i < expected.size(); ++i) {
-        const double err = std::abs(actual(i) - expected(i));
-        const double scale = std::max(std::abs(expected(i)), floor);
-        max_abs = std::max(max_abs, err);
-        max_rel = std::max(max_rel, err / scale);
-        if (err / scale > worst) worst = err / scale, at = i;
-    }
-    std::ostringstream where;
-    where << std::setprecision(17) << what << ": worst element " << at << " is " << actual(at) << ", PyTorch "
-          << expected(at);
-    INFO(where.str());
-    CHECK(worst <= rtol);
-}
-
-void check_scalar(const char* what, double actual, double expected, double& max_abs, double& max_rel) {
-    Eigen::VectorXd a(1);
-    a << actual;
-    check_close(what, a, Eigen::VectorXd::Constant(1, expected), max_abs, max_rel);
-}
-
 }  // namespace
 
 TEST_CASE("dqn::update(batch) matches PyTorch: loss, gradient norm, Adam step and Polyak target (fixture)") {
-    const json fixture = load_fixture();
+    const json fixture = test::load_torch_fixture("dqn_update_torch.json");
     const auto obs_size = fixture.at("observation_size").get<std::size_t>();
     const q_layout layout{.heads = fixture.at("heads").get<std::size_t>(),
                           .actions_per_head = fixture.at("actions_per_head").get<std::size_t>()};
     const auto hidden = fixture.at("hidden").get<std::vector<Eigen::Index>>();
     REQUIRE(fixture.at("cases").size() == 3);
 
-    double max_abs = 0;
-    double max_rel = 0;
+    test::torch_comparison cmp;
     for (const json& cs : fixture.at("cases")) {
         INFO("case: " << cs.at("name").get<std::string>());
         const json& cfg = cs.at("config");
@@ -189,14 +153,14 @@ TEST_CASE("dqn::update(batch) matches PyTorch: loss, gradient norm, Adam step an
         CHECK(agent.updates() == 1);
 
         const json& e = cs.at("expected");
-        check_scalar("loss", stats.loss, e.at("loss").get<double>(), max_abs, max_rel);
-        check_scalar("grad_norm", stats.grad_norm, e.at("grad_norm").get<double>(), max_abs, max_rel);
-        check_scalar("mean_q", stats.mean_q, e.at("mean_q").get<double>(), max_abs, max_rel);
-        check_close("online parameters", agent.online().parameters(), flat(agent.online(), e.at("online")), max_abs, max_rel);
-        check_close("target parameters", agent.target().parameters(), flat(agent.online(), e.at("target")), max_abs, max_rel);
+        cmp.scalar("loss", stats.loss, e.at("loss").get<double>());
+        cmp.scalar("grad_norm", stats.grad_norm, e.at("grad_norm").get<double>());
+        cmp.scalar("mean_q", stats.mean_q, e.at("mean_q").get<double>());
+        cmp.close("online parameters", agent.online().parameters(), flat(agent.online(), e.at("online")));
+        cmp.close("target parameters", agent.target().parameters(), flat(agent.online(), e.at("target")));
         CHECK(agent.optimizer().step_count() == e.at("adam").at("step").get<std::int64_t>());
-        check_close("Adam m", agent.optimizer().first_moment(), flat(agent.online(), e.at("adam").at("m")), max_abs, max_rel);
-        check_close("Adam v", agent.optimizer().second_moment(), flat(agent.online(), e.at("adam").at("v")), max_abs, max_rel);
+        cmp.close("Adam m", agent.optimizer().first_moment(), flat(agent.online(), e.at("adam").at("m")));
+        cmp.close("Adam v", agent.optimizer().second_moment(), flat(agent.online(), e.at("adam").at("v")));
     }
-    MESSAGE("largest difference from PyTorch: " << max_abs << " absolute, " << max_rel << " relative");
+    MESSAGE("largest difference from PyTorch: " << cmp.max_abs << " absolute, " << cmp.max_rel << " relative");
 }

@@ -23,6 +23,8 @@
 
 #include <rlscale/rl/ppo.hpp>
 
+#include "../torch_fixture.hpp"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
@@ -43,16 +45,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr double rtol = 1e-9;
-
-json load_fixture() {
-    const auto path = std::filesystem::path(__FILE__).parent_path() / ".." / "fixtures" / "ppo_update_torch.json";
-    INFO("fixture: " << path.string());
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    return json::parse(in);
-}
-
 Eigen::VectorXd vec(const json& values) {
     const auto v = values.get<std::vector<double>>();
     return Eigen::Map<const Eigen::VectorXd>(v.data(), static_cast<Eigen::Index>(v.size()));
@@ -61,25 +53,6 @@ Eigen::VectorXd vec(const json& values) {
 std::vector<Eigen::Index> hidden_of(const json& sizes) {
     const auto s = sizes.get<std::vector<Eigen::Index>>();
     return {s.begin() + 1, s.end() - 1};
-}
-
-void check_close(const std::string& what, const Eigen::Ref<const Eigen::VectorXd>& actual, const Eigen::VectorXd& expected) {
-    REQUIRE(actual.size() == expected.size());
-    const double floor = 1e-6 * std::max(expected.cwiseAbs().maxCoeff(), 1e-12);
-    double worst = 0;
-    Eigen::Index at = 0;
-    for (Eigen::Index i = 0; i < expected.size(); ++i) {
-        const double err = std::abs(actual(i) - expected(i)) / std::max(std::abs(expected(i)), floor);
-        if (err > worst) worst = err, at = i;
-    }
-    std::ostringstream where;
-    where << std::setprecision(17) << what << ": worst element " << at << " is " << actual(at) << ", PyTorch " << expected(at);
-    INFO(where.str());
-    CHECK(worst <= rtol);
-}
-
-void check_scalar(const std::string& what, double actual, double expected) {
-    check_close(what, Eigen::VectorXd::Constant(1, actual), Eigen::VectorXd::Constant(1, expected));
 }
 
 ppo_config config_of(const json& cs, std::size_t n) {
@@ -111,6 +84,7 @@ ppo_config config_of(const json& cs, std::size_t n) {
 /// and compares everything with the fixture.
 template <typename Action>
 void run_case(const json& cs) {
+    test::torch_comparison cmp;
     const json& batch = cs.at("batch");
     const json& expected = cs.at("expected");
     const std::size_t n = batch.at("old_log_probs").size();
@@ -140,7 +114,7 @@ void run_case(const json& cs) {
         r.push(a_obs, c_obs, act, batch.at("old_log_probs")[j].get<double>(), batch.at("old_values")[j].get<double>(), 0, false,
                false);
         // The pre-step log-probabilities PyTorch computed.
-        check_scalar("log_prob[" + std::to_string(j) + "]", agent.log_prob(a_obs, act), expected.at("log_probs")[j].get<double>());
+        cmp.scalar("log_prob[" + std::to_string(j) + "]", agent.log_prob(a_obs, act), expected.at("log_probs")[j].get<double>());
     }
     const auto adv = batch.at("advantages").get<std::vector<double>>();
     const auto ret = batch.at("returns").get<std::vector<double>>();
@@ -149,22 +123,22 @@ void run_case(const json& cs) {
     const ppo_update_stats s = agent.update(r);
     CHECK(s.steps == 1);
     CHECK(s.skipped == 0);
-    check_scalar("pg_loss", s.pg_loss, expected.at("pg_loss").get<double>());
-    check_scalar("value_loss", s.value_loss, expected.at("v_loss").get<double>());
-    check_scalar("entropy", s.entropy, expected.at("entropy").get<double>());
-    check_scalar("approx_kl", s.approx_kl, expected.at("approx_kl").get<double>());
-    check_scalar("loss", s.loss, expected.at("loss").get<double>());
+    cmp.scalar("pg_loss", s.pg_loss, expected.at("pg_loss").get<double>());
+    cmp.scalar("value_loss", s.value_loss, expected.at("v_loss").get<double>());
+    cmp.scalar("entropy", s.entropy, expected.at("entropy").get<double>());
+    cmp.scalar("approx_kl", s.approx_kl, expected.at("approx_kl").get<double>());
+    cmp.scalar("loss", s.loss, expected.at("loss").get<double>());
     CHECK(s.clip_fraction == doctest::Approx(expected.at("clipfrac").get<double>()).epsilon(1e-12));
-    check_scalar("grad_norm", s.grad_norm, expected.at("grad_norm").get<double>());
-    check_close("actor parameters after the step", agent.actor().parameters(), vec(expected.at("actor_params")));
-    check_close("critic parameters after the step", agent.critic().parameters(), vec(expected.at("critic_params")));
-    if constexpr (!std::is_integral_v<Action>) check_close("log_std after the step", agent.log_std(), vec(expected.at("log_std")));
+    cmp.scalar("grad_norm", s.grad_norm, expected.at("grad_norm").get<double>());
+    cmp.close("actor parameters after the step", agent.actor().parameters(), vec(expected.at("actor_params")));
+    cmp.close("critic parameters after the step", agent.critic().parameters(), vec(expected.at("critic_params")));
+    if constexpr (!std::is_integral_v<Action>) cmp.close("log_std after the step", agent.log_std(), vec(expected.at("log_std")));
 }
 
 }  // namespace
 
 TEST_CASE("ppo::update(rollout) matches PyTorch: losses, KL, clip fraction, gradient norm and the Adam step (fixture)") {
-    const json fixture = load_fixture();
+    const json fixture = test::load_torch_fixture("ppo_update_torch.json");
     REQUIRE(fixture.at("cases").size() == 4);
     for (const json& cs : fixture.at("cases")) {
         INFO("case: " << cs.at("name").get<std::string>());
