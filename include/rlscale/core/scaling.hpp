@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string_view>
@@ -41,11 +42,19 @@ enum class decision_source : std::uint8_t {
     return "hold";
 }
 
-/// A policy's output for one function and one tick.
+/// A policy's output for one function and one tick: a replica count and,
+/// from multidimensional policies (a VPA, a learned map over replicas and
+/// limits), per-replica CPU and memory limits. A NaN limit leaves the
+/// current one as it is, which is what every horizontal-only policy returns.
 struct decision {
     int replicas = 1;                                  ///< replicas to run
     decision_source source = decision_source::policy;  ///< who decided
     std::string_view reason = {};                      ///< why, for the decision log (a string literal)
+    double cpu_limit = std::numeric_limits<double>::quiet_NaN();        ///< CPU limit of one replica, cores (NaN = unchanged)
+    double memory_limit_mb = std::numeric_limits<double>::quiet_NaN();  ///< memory limit of one replica, MB (NaN = unchanged)
+
+    /// Whether the decision changes a per-replica limit.
+    [[nodiscard]] bool vertical() const noexcept { return !std::isnan(cpu_limit) || !std::isnan(memory_limit_mb); }
 };
 
 /// What an encoder reports: ok, or the first metric it refused (non-finite

@@ -105,7 +105,8 @@ public:
     [[nodiscard]] const guard_config& guard() const noexcept { return guard_; }
     [[nodiscard]] std::size_t downscale_window() const noexcept { return stabilizer_.window(); }
 
-    /// Decides every function's replicas for one tick: `m`, `s` and `out`
+    /// Decides every function's replicas (and, from a multidimensional
+    /// action map, limits) for one tick: `m`, `s` and `out`
     /// hold one entry per function. Spans of the wrong length hold every
     /// function they cover.
     void decide(std::span<const function_metrics> m, std::span<const scaling_state> s, std::span<decision> out) noexcept {
@@ -117,7 +118,11 @@ public:
         for (std::size_t f = 0; f < functions_; ++f) {
             decision d;
             if (why == nullptr) {
-                d = {.replicas = targets_[f].replicas, .source = decision_source::policy, .reason = "rl: learned"};
+                d = {.replicas = targets_[f].replicas,
+                     .source = decision_source::policy,
+                     .reason = "rl: learned",
+                     .cpu_limit = targets_[f].cpu_limit,
+                     .memory_limit_mb = targets_[f].memory_limit_mb};
             } else {
                 d = fallback_decision(f, m[f], s[f], why);
             }

@@ -102,6 +102,8 @@ public:
             fs.first_slot = slots;
             fs.max_replicas = static_cast<std::uint32_t>(fc.max_replicas);
             fs.concurrency = static_cast<std::uint32_t>(fc.profile.concurrency);
+            fs.memory_working_set_mb = fc.profile.memory_working_set_mb;
+            fs.memory_per_request_mb = fc.profile.memory_per_request_mb;
             fs.queue_base = queue_slots;
             fs.queue_capacity = fc.queue_capacity;
             fs.sketch = latency_sketch(config_.latency_relative_error);
@@ -150,6 +152,7 @@ public:
             fs.service_gen = rng(seed ^ (0xd1b54a32d192ed03ULL * (2ULL * f + 2)));
             fs.cpu_limit = fc.profile.cpu_limit;
             fs.memory_mb = fc.profile.memory_mb;
+            fs.concurrency = static_cast<std::uint32_t>(fc.profile.concurrency_at(fs.memory_mb));
             fs.queue_head = 0;
             fs.queue_size = 0;
             fs.ready = fs.starting = fs.pending = fs.draining = 0;
@@ -274,6 +277,18 @@ public:
             }
         }
         fs.memory_mb = limit;
+        const auto concurrency = static_cast<std::uint32_t>(config_.functions[f].profile.concurrency_at(limit));
+        if (concurrency != fs.concurrency) {
+            // Requests beyond the new concurrency finish where they run; the
+            // dispatch order follows the new one from now on.
+            fs.concurrency = concurrency;
+            for (std::uint32_t r = fs.first_slot; r < fs.first_slot + fs.max_replicas; ++r) {
+                if (replicas_[r].state == replica_state::ready) {
+                    advance_progress(replicas_[r]);
+                    update_demand(r);
+                }
+            }
+        }
         place_pending();
     }
 
@@ -319,7 +334,9 @@ private:
     struct function_state {
         std::uint32_t first_slot = 0;
         std::uint32_t max_replicas = 0;
-        std::uint32_t concurrency = 1;
+        std::uint32_t concurrency = 1;  // requests served at once (the profile's, or fewer under the absolute memory model)
+        double memory_working_set_mb = 0;  // the profile's absolute memory model (0 = proportional)
+        double memory_per_request_mb = 0;
         rng arrival_gen;
         rng service_gen;
         double cpu_limit = 1;
@@ -720,9 +737,14 @@ private:
             const double serving = fs.ready + fs.draining;
             fs.replica_seconds += (serving + fs.starting) * dt;
             fs.cpu_capacity_s += serving * fs.cpu_limit * dt;
-            const double idle = config_.idle_memory_fraction;
-            const double per_request = (1 - idle) * fs.memory_mb / fs.concurrency;
-            fs.memory_used_s += (serving * idle * fs.memory_mb + fs.in_service * per_request) * dt;
+            if (fs.memory_working_set_mb > 0) {
+                const double used = serving * fs.memory_working_set_mb + fs.in_service * fs.memory_per_request_mb;
+                fs.memory_used_s += std::min(used, serving * fs.memory_mb) * dt;
+            } else {
+                const double idle = config_.idle_memory_fraction;
+                const double per_request = (1 - idle) * fs.memory_mb / fs.concurrency;
+                fs.memory_used_s += (serving * idle * fs.memory_mb + fs.in_service * per_request) * dt;
+            }
             fs.memory_capacity_s += serving * fs.memory_mb * dt;
             fs.t_last = now_;
         }

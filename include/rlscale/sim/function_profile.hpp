@@ -4,6 +4,7 @@
 #include <rlscale/core/validate.hpp>
 #include <rlscale/sim/service_time.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -30,6 +31,23 @@ struct function_profile {
     service_time cold_start{};      ///< time from scale-out until a new replica is ready
     double timeout_s = 30;          ///< a request that waited longer in the queue is dropped (+inf: never)
     double slo_s = 1.0;             ///< latency SLO used by rewards and tests; the paper's percentile is in the docs
+    /// Absolute memory model (0 = off): MB a replica holds when idle. When
+    /// set, the memory used no longer scales with the limit, and a replica
+    /// serves at most floor((limit − working set) / memory_per_request_mb)
+    /// requests at once (at least 1, at most `concurrency`): too small a
+    /// memory limit costs concurrency, the way a memory-starved runtime
+    /// admits fewer requests. Off, a replica uses
+    /// cluster_config::idle_memory_fraction of its limit when idle and the
+    /// rest when all its concurrency is in use.
+    double memory_working_set_mb = 0;
+    double memory_per_request_mb = 0;  ///< absolute memory model: MB one request in service adds
+
+    /// Requests a replica serves at once under a memory limit of `limit_mb`.
+    [[nodiscard]] int concurrency_at(double limit_mb) const noexcept {
+        if (memory_working_set_mb <= 0 || memory_per_request_mb <= 0) return concurrency;
+        const double fit = std::floor((limit_mb - memory_working_set_mb) / memory_per_request_mb);
+        return static_cast<int>(std::clamp(fit, 1.0, static_cast<double>(concurrency)));
+    }
 
     /// Throws config_error naming the first bad field and its value, under
     /// `prefix` (e.g. "function_profile.concurrency"; a cluster passes
@@ -42,7 +60,9 @@ struct function_profile {
             .greater("cpu_limit", cpu_limit, 0)
             .at_least("concurrency", concurrency, 1)
             .require(timeout_s > 0, "timeout_s", "be > 0 (+inf for no timeout)", timeout_s)
-            .greater("slo_s", slo_s, 0);
+            .greater("slo_s", slo_s, 0)
+            .at_least("memory_working_set_mb", memory_working_set_mb, 0)
+            .at_least("memory_per_request_mb", memory_per_request_mb, 0);
     }
 
     /// Equal in every field.

@@ -1,0 +1,132 @@
+#include <rlscale/policy/guarded.hpp>
+#include <rlscale/policy/static_policy.hpp>
+
+#include "../test_metrics.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string_view>
+
+using namespace rlscale;
+
+namespace {
+
+constexpr double nan_v = std::numeric_limits<double>::quiet_NaN();
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+scaling_state state(int replicas, double cpu = 1.0, double mem = 1000) {
+    return {.replicas = replicas, .min_replicas = 1, .max_replicas = 20, .cpu_limit = cpu, .memory_limit_mb = mem};
+}
+
+decision vertical(int replicas, double cpu, double mem) {
+    return {.replicas = replicas, .source = decision_source::policy, .reason = "test", .cpu_limit = cpu, .memory_limit_mb = mem};
+}
+
+}  // namespace
+
+TEST_CASE("apply_guard leaves a horizontal-only decision without limits") {
+    const decision d = apply_guard({.replicas = 6}, state(4), guard_config{});
+    CHECK(d.replicas == 6);
+    CHECK_FALSE(d.vertical());
+}
+
+TEST_CASE("apply_guard moves limits at most their step and keeps them within bounds") {
+    guard_config g;
+    g.max_cpu_step = 0.25;
+    g.max_memory_step_mb = 200;
+    g.min_cpu_limit = 0.1;
+    g.max_cpu_limit = 2;
+    g.min_memory_limit_mb = 256;
+    g.max_memory_limit_mb = 1100;
+    const decision up = apply_guard(vertical(4, 3.0, 5000), state(4), g);
+    CHECK(up.cpu_limit == doctest::Approx(1.25));
+    CHECK(up.memory_limit_mb == doctest::Approx(1100));  // bounds win over the step
+    CHECK(std::string_view(up.reason) == "guard: limit step or bounds");
+    const decision down = apply_guard(vertical(4, 0.01, 10), state(4), g);
+    CHECK(down.cpu_limit == doctest::Approx(0.75));
+    CHECK(down.memory_limit_mb == doctest::Approx(800));
+    const decision same = apply_guard(vertical(4, 1.1, nan_v), state(4), g);
+    CHECK(same.cpu_limit == doctest::Approx(1.1));
+    CHECK(std::isnan(same.memory_limit_mb));
+    CHECK(std::string_view(same.reason) == "test");
+}
+
+TEST_CASE("apply_guard withholds vertical changes below vertical_min_replicas, now or after the decision") {
+    const guard_config g;  // vertical_min_replicas = 2
+    const decision at_one = apply_guard(vertical(3, 2.0, 2000), state(1), g);
+    CHECK(at_one.replicas == 3);
+    CHECK_FALSE(at_one.vertical());
+    CHECK(std::string_view(at_one.reason) == "guard: vertical change withheld below vertical_min_replicas");
+    const decision to_one = apply_guard(vertical(1, 2.0, 2000), state(2), g);
+    CHECK_FALSE(to_one.vertical());
+    guard_config allow;
+    allow.vertical_min_replicas = 0;
+    CHECK(apply_guard(vertical(1, 2.0, 2000), state(1), allow).vertical());
+}
+
+TEST_CASE("apply_guard drops a limit that is not finite and positive and keeps the other") {
+    const decision d = apply_guard(vertical(4, inf, 512), state(4), guard_config{});
+    CHECK(std::isnan(d.cpu_limit));
+    CHECK(d.memory_limit_mb == doctest::Approx(512));
+    CHECK(std::string_view(d.reason) == "guard: invalid limit dropped");
+    const decision neg = apply_guard(vertical(4, -1, nan_v), state(4), guard_config{});
+    CHECK_FALSE(neg.vertical());
+}
+
+TEST_CASE("guarded policy: invalid metrics never become a resize") {
+    struct resizing {
+        [[nodiscard]] bool ready() const noexcept { return true; }
+        decision decide(const function_metrics&, const scaling_state& s) noexcept { return vertical(s.replicas, 4.0, 4096); }
+    };
+    guarded<resizing> g(resizing{});
+    function_metrics bad = test::healthy();
+    bad.cpu_utilization = nan_v;
+    const decision d = g.decide(bad, state(5));
+    CHECK(d.replicas == 5);
+    CHECK_FALSE(d.vertical());
+}
+
+TEST_CASE("apply_guard vertical property: limits finite, positive, within bounds and steps, never below the replica rule") {
+    std::mt19937_64 gen(11);
+    std::uniform_real_distribution<double> u(-1e6, 1e6);
+    const double specials[] = {nan_v, inf, -inf, 0.0, -0.0, 1e-300, 1e300, std::numeric_limits<double>::denorm_min()};
+    for (int trial = 0; trial < 20000; ++trial) {
+        guard_config g;
+        g.max_cpu_step = 0.01 + std::abs(u(gen)) / 1e5;
+        g.max_memory_step_mb = 1 + std::abs(u(gen)) / 100;
+        g.min_cpu_limit = 0.01;
+        g.max_cpu_limit = trial % 3 == 0 ? inf : 8;
+        g.vertical_min_replicas = static_cast<int>(gen() % 4);
+        const auto pick = [&] { return gen() % 4 == 0 ? specials[gen() % 8] : u(gen); };
+        scaling_state s = state(static_cast<int>(gen() % 30) - 5, std::abs(pick()), std::abs(pick()));
+        s.replicas = gen() % 50 == 0 ? std::numeric_limits<int>::max() : s.replicas;
+        const decision d = apply_guard(vertical(static_cast<int>(gen()), pick(), pick()), s, g);
+        CHECK(d.replicas >= s.min_replicas);
+        CHECK(d.replicas <= s.max_replicas);
+        for (const auto& [v, lo, hi, step, cur] : {std::tuple{d.cpu_limit, g.min_cpu_limit, g.max_cpu_limit, g.max_cpu_step, s.cpu_limit},
+                                                  std::tuple{d.memory_limit_mb, g.min_memory_limit_mb, g.max_memory_limit_mb,
+                                                             g.max_memory_step_mb, s.memory_limit_mb}}) {
+            if (std::isnan(v)) continue;
+            REQUIRE(std::isfinite(v));
+            CHECK(v >= lo);
+            CHECK(v <= hi);
+            if (std::isfinite(cur) && cur > 0 && cur >= lo && cur <= hi) CHECK(std::abs(v - cur) <= step + 1e-12 * std::abs(cur));
+        }
+        if (d.vertical()) CHECK(std::min(s.replicas, d.replicas) >= g.vertical_min_replicas);
+    }
+}
+
+TEST_CASE("guard_config vertical errors name the field and the value") {
+    guard_config g;
+    g.max_cpu_step = 0;
+    CHECK_THROWS_WITH_AS(g.validate(), doctest::Contains("guard_config.max_cpu_step"), config_error);
+    g = {};
+    g.max_memory_limit_mb = 0.5;
+    CHECK_THROWS_WITH_AS(g.validate(), doctest::Contains("guard_config.max_memory_limit_mb"), config_error);
+    g = {};
+    g.min_cpu_limit = nan_v;
+    CHECK_THROWS_WITH_AS(g.validate(), doctest::Contains("min_cpu_limit"), config_error);
+}

@@ -1,0 +1,146 @@
+#include <rlscale/encode/scarlet_encoder.hpp>
+#include <rlscale/policy/guarded.hpp>
+#include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/rl/actors.hpp>
+#include <rlscale/rl/multidimensional_actions.hpp>
+
+#include "../test_metrics.hpp"
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <random>
+#include <vector>
+
+using namespace rlscale;
+
+namespace {
+
+constexpr double nan_v = std::numeric_limits<double>::quiet_NaN();
+
+scaling_state state(int replicas, double cpu = 1.0, double mem = 1024) {
+    return {.replicas = replicas, .min_replicas = 1, .max_replicas = 21, .cpu_limit = cpu, .memory_limit_mb = mem, .time_s = 15};
+}
+
+scaling_target map_one(const rl::multidimensional_actions& a, std::array<float, 3> v, const scaling_state& s) {
+    std::array<scaling_target, 1> out{};
+    const std::array<function_metrics, 1> m{test::healthy()};
+    a.targets(v, m, std::span<const scaling_state>(&s, 1), out);
+    return out[0];
+}
+
+}  // namespace
+
+TEST_CASE("multidimensional_actions absolute: -1, 0 and +1 reach min, middle and max of each dimension") {
+    const rl::multidimensional_actions a(1, rl::multidimensional_config::aware());
+    const scaling_state s = state(5);
+    const auto lo = map_one(a, {-1, -1, -1}, s);
+    CHECK(lo.replicas == 1);
+    CHECK(lo.cpu_limit == doctest::Approx(0.128));
+    CHECK(lo.memory_limit_mb == doctest::Approx(256));
+    const auto mid = map_one(a, {0, 0, 0}, s);
+    CHECK(mid.replicas == 11);  // 1 + 0.5 * 20
+    CHECK(mid.cpu_limit == doctest::Approx(1.088));
+    CHECK(mid.memory_limit_mb == doctest::Approx(1664));
+    const auto hi = map_one(a, {1, 1, 1}, s);
+    CHECK(hi.replicas == 21);
+    CHECK(hi.cpu_limit == doctest::Approx(2.048));
+    CHECK(hi.memory_limit_mb == doctest::Approx(3072));
+    // Outside [-1, 1] is clamped; NaN keeps the current setting.
+    const auto out = map_one(a, {7, -9, static_cast<float>(nan_v)}, s);
+    CHECK(out.replicas == 21);
+    CHECK(out.cpu_limit == doctest::Approx(0.128));
+    CHECK(out.memory_limit_mb == doctest::Approx(1024));
+}
+
+TEST_CASE("multidimensional_actions relative: values move each dimension from the current setting by at most its step") {
+    rl::multidimensional_config c;
+    c.mode = rl::multidimensional_mode::relative;
+    c.max_replica_step = 3;
+    c.max_cpu_step = 0.25;
+    c.max_memory_step_mb = 100;
+    const rl::multidimensional_actions a(1, c);
+    const auto t = map_one(a, {1, -0.5F, 0.5F}, state(5, 1.0, 1000));
+    CHECK(t.replicas == 8);
+    CHECK(t.cpu_limit == doctest::Approx(0.875));
+    CHECK(t.memory_limit_mb == doctest::Approx(1050));
+    const auto floor = map_one(a, {-1, -1, -1}, state(2, 0.2, 300));
+    CHECK(floor.replicas == 1);  // the function's min
+    CHECK(floor.cpu_limit == doctest::Approx(0.128));
+    CHECK(floor.memory_limit_mb == doctest::Approx(256));
+}
+
+TEST_CASE("multidimensional_actions values_for inverts targets in both modes (property over random targets)") {
+    std::mt19937_64 gen(7);
+    for (const auto mode : {rl::multidimensional_mode::absolute, rl::multidimensional_mode::relative}) {
+        rl::multidimensional_config c;
+        c.mode = mode;
+        const rl::multidimensional_actions a(2, c);
+        for (int trial = 0; trial < 500; ++trial) {
+            std::uniform_real_distribution<float> u(-1, 1);
+            const std::array<float, 6> v{u(gen), u(gen), u(gen), u(gen), u(gen), u(gen)};
+            const std::array<scaling_state, 2> s{state(1 + static_cast<int>(gen() % 21), 0.5, 700), state(3, 1.5, 2000)};
+            const std::array<function_metrics, 2> m{test::healthy(), test::healthy()};
+            std::array<scaling_target, 2> t{};
+            a.targets(v, m, s, t);
+            std::array<float, 6> back{};
+            a.values_for(t, s, back);
+            std::array<scaling_target, 2> again{};
+            a.targets(back, m, s, again);
+            for (std::size_t f = 0; f < 2; ++f) {
+                CHECK(again[f].replicas == t[f].replicas);
+                CHECK(again[f].cpu_limit == doctest::Approx(t[f].cpu_limit).epsilon(1e-5));
+                CHECK(again[f].memory_limit_mb == doctest::Approx(t[f].memory_limit_mb).epsilon(1e-5));
+                for (std::size_t d = 0; d < 3; ++d) CHECK(std::abs(back[3 * f + d]) <= 1.0F);
+            }
+        }
+    }
+}
+
+TEST_CASE("multidimensional_actions values_for maps an unchanged (NaN) limit to the value that keeps it") {
+    const rl::multidimensional_actions a(1);
+    const scaling_state s = state(4, 0.5, 700);
+    std::array<float, 3> v{};
+    const std::array<scaling_target, 1> t{scaling_target{.replicas = 4}};
+    a.values_for(t, std::span<const scaling_state>(&s, 1), v);
+    const auto back = map_one(a, v, s);
+    CHECK(back.replicas == 4);
+    CHECK(back.cpu_limit == doctest::Approx(0.5).epsilon(1e-5));
+    CHECK(back.memory_limit_mb == doctest::Approx(700).epsilon(1e-5));
+}
+
+TEST_CASE("multidimensional_config errors name the field and the value") {
+    rl::multidimensional_config c;
+    c.max_cpu_limit = 0.1;
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("multidimensional_config.max_cpu_limit"), config_error);
+    c = {};
+    c.min_memory_limit_mb = std::numeric_limits<double>::infinity();
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("min_memory_limit_mb"), config_error);
+    CHECK_THROWS_WITH_AS(rl::multidimensional_actions(0), doctest::Contains("functions"), config_error);
+}
+
+TEST_CASE("rl_policy serves mu(s) through the multidimensional map: one decision changes replicas and both limits") {
+    // A 5-input (SCARLET encoder), 3-output network whose tanh output is its bias.
+    nn::mlp<float> net(std::vector<nn::layer_spec>{{5, 3, nn::activation::tanh}});
+    net.parameters().setZero();
+    net.bias(0) << 0.0F, 0.5F, -0.5F;
+    auto w = std::make_shared<rl::shared_network<float>>(net);
+    w->publish(net);
+    using policy_t = rl_policy<scarlet_encoder, rl::deterministic_actor, rl::multidimensional_actions>;
+    std::vector<hpa_policy> fallbacks(1, hpa_policy(hpa_config::cpu_utilization(50)));
+    policy_t p(scarlet_encoder{}, rl::deterministic_actor(w), rl::multidimensional_actions(1), std::move(fallbacks),
+               guard_config{.max_step_up = 100, .max_step_down = 100});
+    const function_metrics m = test::healthy();
+    const decision d = p.decide(m, state(10, 1.0, 1000));
+    CHECK(d.source == decision_source::policy);
+    CHECK(d.replicas == 11);
+    CHECK(d.cpu_limit == doctest::Approx(0.128 + std::tanh(0.5) * 0 + (std::tanh(0.5F) + 1) / 2 * (2.048 - 0.128)).epsilon(1e-5));
+    CHECK(d.memory_limit_mb == doctest::Approx(256 + (std::tanh(-0.5F) + 1) / 2 * (3072 - 256)).epsilon(1e-5));
+    // At one replica the guard withholds the vertical half (a resize evicts the only pod).
+    const decision one = p.decide(m, state(1, 1.0, 1000));
+    CHECK_FALSE(one.vertical());
+    CHECK(one.replicas == 11);
+}
