@@ -1,0 +1,108 @@
+// DDPG/TD3 updates at FIRM's and CleanRL's sizes, each beside the batched
+// forward passes one update is made of.
+#include <rlscale/rl/ddpg.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <optional>
+#include <vector>
+
+namespace {
+
+using namespace rlscale;
+
+struct shape {
+    std::size_t observations;
+    std::size_t actions;
+    rl::ddpg_config config;
+};
+
+// FIRM: 10 inputs (its state), 3 action dimensions, 40×40, batch 64, the
+// action joining the critic after hidden layer 1, an actor step every update.
+shape firm(nn::matmul_precision p) {
+    rl::ddpg_config c = rl::ddpg_config::firm();
+    c.replay_capacity = 10'000;
+    c.precision = p;
+    return {10, 3, c};
+}
+
+// CleanRL on a MuJoCo-sized task (17 inputs, 6 actions, e.g. HalfCheetah):
+// 256×256, batch 256, the action at the critic's input, an actor step every
+// second update (policy_frequency 2), so one iteration is the mean of both.
+shape cleanrl(nn::matmul_precision p) {
+    rl::ddpg_config c = rl::ddpg_config::cleanrl();
+    c.replay_capacity = 10'000;
+    c.precision = p;
+    return {17, 6, c};
+}
+
+rl::ddpg<float> filled_agent(const shape& s) {
+    std::vector<rl::action_bound> bounds(s.actions, rl::action_bound{-1, 1});
+    rl::ddpg<float> agent(s.observations, bounds, s.config, 1);
+    rng gen(2);
+    std::vector<float> o(s.observations), o2(s.observations), a(s.actions);
+    for (std::size_t t = 0; t < 2 * s.config.batch_size; ++t) {
+        for (auto& x : o) x = static_cast<float>(uniform(gen, -1, 1));
+        for (auto& x : o2) x = static_cast<float>(uniform(gen, -1, 1));
+        for (auto& x : a) x = static_cast<float>(uniform(gen, -1, 1));
+        // Below learning_starts for cleanrl, so no update runs while filling;
+        // for firm the few updates it runs only warm the networks.
+        agent.observe(o, a, uniform(gen, -1, 1), o2, false);
+    }
+    return agent;
+}
+
+void BM_ddpg_update(benchmark::State& state, int variant) {
+    const auto p = variant % 2 == 1 ? nn::matmul_precision::bf16 : nn::matmul_precision::full;
+    auto agent = filled_agent(variant < 2 ? firm(p) : cleanrl(p));
+    for (auto _ : state) {
+        const auto stats = agent.update();
+        benchmark::DoNotOptimize(stats);
+    }
+}
+BENCHMARK_CAPTURE(BM_ddpg_update, firm, 0)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ddpg_update, firm_bf16, 1)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ddpg_update, cleanrl, 2)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ddpg_update, cleanrl_bf16, 3)->Unit(benchmark::kMicrosecond);
+
+// The forward passes of one update with an actor step, and nothing else:
+// μ'(s'), Q'(s', ã), Q(s, a), μ(s) and Q(s, μ(s)), batched, in full
+// precision (the backward passes, Adam and Polyak make up the rest).
+void BM_ddpg_forward(benchmark::State& state, int variant) {
+    const shape s = variant == 0 ? firm(nn::matmul_precision::full) : cleanrl(nn::matmul_precision::full);
+    auto agent = filled_agent(s);
+    const auto n = static_cast<Eigen::Index>(s.config.batch_size);
+    using matrix = Eigen::MatrixXf;
+    rng gen(3);
+    matrix obs = matrix::Random(static_cast<Eigen::Index>(s.observations), n);
+    matrix next = matrix::Random(static_cast<Eigen::Index>(s.observations), n);
+    matrix act = matrix::Random(static_cast<Eigen::Index>(s.actions), n);
+    const auto& critic = agent.critic();
+    nn::mlp<float>::batch_buffer actor_buf(agent.actor(), n);
+    nn::mlp<float>::batch_buffer head_buf(critic.head(), n);
+    std::optional<nn::mlp<float>::batch_buffer> trunk_buf;
+    if (critic.has_trunk()) trunk_buf.emplace(critic.trunk(), n);
+    matrix head_in(critic.head().input_size(), n);
+    const Eigen::Index join = critic.join_width();
+    const auto q = [&](const rl::ddpg_critic<float>& c, const matrix& st, const auto& a) {
+        if (c.has_trunk()) {
+            head_in.topRows(join) = c.trunk().forward_batch(st, *trunk_buf);
+        } else {
+            head_in.topRows(join) = st;
+        }
+        head_in.bottomRows(a.rows()) = a;
+        return c.head().forward_batch(head_in, head_buf);
+    };
+    for (auto _ : state) {
+        const auto a_next = agent.target_actor().forward_batch(next, actor_buf);
+        benchmark::DoNotOptimize(q(agent.target_critic(), next, a_next).data());
+        benchmark::DoNotOptimize(q(critic, obs, act).data());
+        const auto mu = agent.actor().forward_batch(obs, actor_buf);
+        benchmark::DoNotOptimize(q(critic, obs, mu).data());
+    }
+}
+BENCHMARK_CAPTURE(BM_ddpg_forward, firm, 0)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ddpg_forward, cleanrl, 1)->Unit(benchmark::kMicrosecond);
+
+}  // namespace

@@ -1,0 +1,883 @@
+#pragma once
+
+/// Deep deterministic policy gradient (Lillicrap et al. 2016) with the TD3
+/// options of Fujimoto et al. (2018: twin critics, target policy smoothing,
+/// delayed actor and target updates) and TD3+BC's behaviour-cloning term
+/// (Fujimoto & Gu 2021) for learning from another controller's transitions.
+/// docs/ddpg.md gives each formula beside the papers'.
+
+#include <rlscale/core/concepts.hpp>
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/random.hpp>
+#include <rlscale/core/validate.hpp>
+#include <rlscale/nn/adam.hpp>
+#include <rlscale/nn/gradient_clip.hpp>
+#include <rlscale/nn/init.hpp>
+#include <rlscale/nn/mlp.hpp>
+#include <rlscale/nn/target_update.hpp>
+#include <rlscale/rl/noise.hpp>
+#include <rlscale/rl/replay_buffer.hpp>
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace rlscale::rl {
+
+/// The range of one action dimension: the actor's tanh output is rescaled to
+/// [low, high] and every exploring or smoothed action is clipped to it.
+struct action_bound {
+    double low = -1;  ///< smallest action value
+    double high = 1;  ///< largest action value (> low)
+
+    [[nodiscard]] double scale() const noexcept { return (high - low) / 2; }
+    [[nodiscard]] double bias() const noexcept { return (high + low) / 2; }
+
+    friend bool operator==(const action_bound&, const action_bound&) = default;
+};
+
+/// Which noise explore() adds to μ(s).
+enum class ddpg_exploration {
+    ornstein_uhlenbeck,  ///< temporally correlated, scale ε decaying per update (FIRM, Lillicrap et al.)
+    gaussian,            ///< independent N(0, σ·scale_d) per step (CleanRL, TD3)
+};
+
+[[nodiscard]] constexpr std::string_view to_string(ddpg_exploration e) noexcept {
+    return e == ddpg_exploration::ornstein_uhlenbeck ? "ornstein_uhlenbeck" : "gaussian";
+}
+
+/// Hyperparameters of the DDPG/TD3 updater. The defaults are CleanRL's
+/// `ddpg_continuous_action.py` (see cleanrl()).
+struct ddpg_config {
+    std::vector<Eigen::Index> actor_hidden = {256, 256};   ///< actor hidden widths (ReLU); tanh output
+    std::vector<Eigen::Index> critic_hidden = {256, 256};  ///< critic hidden widths (ReLU); linear output
+    /// Where the action enters the critic: 0 = concatenated with the state at
+    /// the input ([s; a]); k ≥ 1 = concatenated with the k-th hidden layer's
+    /// output ([h_k; a]), as in Lillicrap et al. §7 and FIRM (k = 1).
+    std::size_t critic_action_layer = 0;
+    nn::adam_config actor_adam{.lr = 3e-4};   ///< the actor's optimiser
+    nn::adam_config critic_adam{.lr = 3e-4};  ///< each critic's optimiser
+    double gamma = 0.99;                      ///< discount γ
+    double tau = 0.005;                       ///< Polyak coefficient τ of the targets, per target update
+    std::size_t batch_size = 256;             ///< transitions per update
+    std::size_t replay_capacity = 1'000'000;  ///< replay buffer size
+    std::size_t learning_starts = 25'000;     ///< warm-up steps: uniform random actions, no updates
+    std::size_t train_frequency = 1;          ///< environment steps per update
+    double actor_grad_clip_norm = 0;          ///< rescale the actor's gradient to at most this L2 norm (0 = off)
+    double critic_grad_clip_norm = 0;         ///< the same for each critic's gradient (0 = off)
+    bool twin_critics = false;                ///< TD3: two critics, the smaller target value in y
+    double policy_noise = 0;                  ///< TD3 smoothing σ on μ'(s'), in units of each scale (0 = off)
+    double noise_clip = 0.5;                  ///< TD3 smoothing noise clipped to ±c (units of each scale)
+    std::size_t policy_delay = 1;             ///< actor and target updates every d critic updates (TD3: 2)
+    double bc_alpha = 0;                      ///< TD3+BC α: λ = α / mean|Q| and a behaviour-cloning term (0 = off)
+    ddpg_exploration exploration = ddpg_exploration::gaussian;  ///< noise added by explore()
+    gaussian_noise_config gaussian{};         ///< Gaussian exploration: σ in units of each scale
+    ornstein_uhlenbeck_config ou{};           ///< Ornstein-Uhlenbeck exploration (and ε's decay per update)
+    /// Precision of the update's matrix products: `full` or `bf16` (float
+    /// only; bfloat16 operands, float sums and parameters; see dqn_config).
+    /// Acting (greedy, explore) is always in full precision.
+    nn::matmul_precision precision = nn::matmul_precision::full;
+
+    /// CleanRL `ddpg_continuous_action.py`: actor and critic 256×256, Adam
+    /// lr 3e-4 both, batch 256, replay 10^6, γ 0.99, τ 0.005, Gaussian
+    /// exploration 0.1·scale, 25 000 warm-up steps, policy_frequency 2 (the
+    /// actor and the targets every second critic update), the action at the
+    /// critic's input.
+    [[nodiscard]] static ddpg_config cleanrl() {
+        ddpg_config c;
+        c.policy_delay = 2;
+        return c;
+    }
+
+    /// CleanRL `td3_continuous_action.py`: as cleanrl() with twin critics and
+    /// target policy smoothing (σ 0.2 clipped to ±0.5, both times the
+    /// scale), policy delay 2.
+    [[nodiscard]] static ddpg_config td3() {
+        ddpg_config c = cleanrl();
+        c.twin_critics = true;
+        c.policy_noise = 0.2;
+        c.noise_clip = 0.5;
+        c.policy_delay = 2;
+        return c;
+    }
+
+    /// FIRM (Qiu et al. 2020; `ddpg/ddpg.py`, `ddpg/actorcritic.py`): actor
+    /// lr 3e-4, critic lr 3e-3, batch 64, replay 10^5, γ 0.9, τ 0.001, 70
+    /// warm-up steps, hidden 40×40 for both networks, the action joining the
+    /// critic after its first hidden layer, Ornstein-Uhlenbeck exploration
+    /// (θ 0.15, σ 0.2, dt 0.01, μ 0) times ε from 1 down by 1e-6 per
+    /// update. FIRM's BatchNorm layers are not reproduced (the networks here
+    /// have none), nor its softmax actor or its targets drawn as fresh
+    /// random networks (both defects; docs/ddpg.md).
+    [[nodiscard]] static ddpg_config firm() {
+        ddpg_config c;
+        c.actor_hidden = {40, 40};
+        c.critic_hidden = {40, 40};
+        c.critic_action_layer = 1;
+        c.actor_adam = {.lr = 3e-4};
+        c.critic_adam = {.lr = 3e-3};
+        c.batch_size = 64;
+        c.replay_capacity = 100'000;
+        c.gamma = 0.9;
+        c.tau = 0.001;
+        c.learning_starts = 70;
+        c.exploration = ddpg_exploration::ornstein_uhlenbeck;
+        c.ou = ornstein_uhlenbeck_config::firm();
+        return c;
+    }
+
+    /// Throws config_error naming the first out-of-range field and its value.
+    void validate() const {
+        const check_fields check("ddpg_config");
+        check.count("actor_hidden", actor_hidden.size(), 1, 64).count("critic_hidden", critic_hidden.size(), 1, 64);
+        for (std::size_t i = 0; i < actor_hidden.size(); ++i) check.at_least("actor_hidden[" + std::to_string(i) + "]", actor_hidden[i], 1);
+        for (std::size_t i = 0; i < critic_hidden.size(); ++i) check.at_least("critic_hidden[" + std::to_string(i) + "]", critic_hidden[i], 1);
+        check.require(critic_action_layer <= critic_hidden.size(), "critic_action_layer",
+                      "be at most the number of critic hidden layers (" + format_number(critic_hidden.size()) + ")",
+                      critic_action_layer)
+            .in("gamma", gamma, 0, 1)
+            .in_open_closed("tau", tau, 0, 1)
+            .in("batch_size", batch_size, std::size_t{1}, std::size_t{1'000'000})
+            .at_least_field("replay_capacity", replay_capacity, "batch_size", batch_size)
+            .at_least("train_frequency", train_frequency, 1)
+            .at_least("actor_grad_clip_norm", actor_grad_clip_norm, 0)
+            .at_least("critic_grad_clip_norm", critic_grad_clip_norm, 0)
+            .at_least("policy_noise", policy_noise, 0)
+            .at_least("noise_clip", noise_clip, 0)
+            .in("policy_delay", policy_delay, std::size_t{1}, std::size_t{1'000'000})
+            .at_least("bc_alpha", bc_alpha, 0)
+            .require(exploration == ddpg_exploration::gaussian || exploration == ddpg_exploration::ornstein_uhlenbeck,
+                     "exploration", "be gaussian or ornstein_uhlenbeck", static_cast<int>(exploration));
+        nested("actor_adam", [&] { actor_adam.validate(); });
+        nested("critic_adam", [&] { critic_adam.validate(); });
+        nested("gaussian", [&] { gaussian.validate(); });
+        nested("ou", [&] { ou.validate(); });
+    }
+
+private:
+    /// Re-throws a nested struct's config_error under "ddpg_config.<member>".
+    template <typename F>
+    static void nested(std::string_view member, F&& validate) {
+        try {
+            validate();
+        } catch (const config_error& e) {
+            const std::string& field = e.field();
+            const std::string message = std::string(e.what()).substr(field.size() + 2);
+            const auto dot = field.find('.');
+            const std::string leaf = dot == std::string::npos ? field : field.substr(dot + 1);
+            throw config_error("ddpg_config." + std::string(member) + "." + leaf, message);
+        }
+    }
+};
+
+/// What one update did.
+struct ddpg_update_stats {
+    double critic_loss = 0;       ///< mean squared TD error (the mean over both critics with twin_critics)
+    double actor_loss = std::numeric_limits<double>::quiet_NaN();  ///< −λ·mean Q(s, μ(s)) (+ BC term); NaN when the actor was not updated
+    double mean_q = 0;            ///< mean Q_1(s, a) over the batch, before the step
+    double critic_grad_norm = 0;  ///< L2 norm of the critics' gradient (both, jointly) before clipping
+    double actor_grad_norm = std::numeric_limits<double>::quiet_NaN();  ///< actor's gradient norm before clipping; NaN when not updated
+    bool actor_updated = false;   ///< the actor and the targets were updated (every policy_delay updates)
+    bool applied = true;          ///< false when a gradient was not finite: every network stayed as it was
+};
+
+/// The critic Q(s, a) of ddpg, as one or two MLPs.
+///
+/// With the action at the input (action_layer 0) it is one network, the
+/// `head`, over [s; a] (state rows first, as torch.cat([s, a])). With the
+/// action joining after hidden layer k ≥ 1 it is two: the `trunk` s → h_1 →
+/// … → h_k (ReLU) and the `head` [h_k; a] → h_{k+1} → … → 1. The critic's
+/// flat parameter order (its optimiser's, and parameters()) is the trunk's
+/// parameters followed by the head's, each in nn::mlp's order.
+template <typename T>
+class ddpg_critic {
+public:
+    using network = nn::mlp<T>;
+    using vector = typename network::vector;
+
+    ddpg_critic(std::size_t observation_size, std::size_t action_size, const std::vector<Eigen::Index>& hidden,
+                std::size_t action_layer)
+        : action_layer_(action_layer),
+          observation_size_(static_cast<Eigen::Index>(observation_size)),
+          action_size_(static_cast<Eigen::Index>(action_size)),
+          trunk_(make_trunk(observation_size, hidden, action_layer)),
+          head_(make_head(observation_size, action_size, hidden, action_layer)) {}
+
+    /// 0: the action is at the input; k: it joins after hidden layer k.
+    [[nodiscard]] std::size_t action_layer() const noexcept { return action_layer_; }
+    [[nodiscard]] bool has_trunk() const noexcept { return trunk_.has_value(); }
+    /// The state-only layers before the action joins. Throws rlscale::error
+    /// when the action is at the input (there is no trunk).
+    [[nodiscard]] const network& trunk() const {
+        if (!trunk_.has_value()) no_trunk();
+        return *trunk_;
+    }
+    [[nodiscard]] network& trunk() {
+        if (!trunk_.has_value()) no_trunk();
+        return *trunk_;
+    }
+    /// The layers from the join ([h_k; a] or [s; a]) to Q.
+    [[nodiscard]] const network& head() const noexcept { return head_; }
+    [[nodiscard]] network& head() noexcept { return head_; }
+    [[nodiscard]] Eigen::Index observation_size() const noexcept { return observation_size_; }
+    [[nodiscard]] Eigen::Index action_size() const noexcept { return action_size_; }
+    /// Rows of the state part of the head's input: h_k's width or the observation size.
+    [[nodiscard]] Eigen::Index join_width() const noexcept { return head_.input_size() - action_size_; }
+    [[nodiscard]] Eigen::Index parameter_count() const noexcept {
+        return head_.parameter_count() + (trunk_.has_value() ? trunk_->parameter_count() : 0);
+    }
+
+    /// PyTorch's nn.Linear default, trunk then head, layer by layer.
+    template <std::uniform_random_bit_generator Gen>
+    void initialize(Gen& gen) {
+        if (trunk_.has_value()) trunk_->initialize(nn::init_scheme::torch_default, gen);
+        head_.initialize(nn::init_scheme::torch_default, gen);
+    }
+
+    /// Every parameter in the critic's flat order, copied into `out`.
+    void read_parameters(Eigen::Ref<vector> out) const {
+        check_size(out.size());
+        const Eigen::Index nt = trunk_.has_value() ? trunk_->parameter_count() : 0;
+        if (nt > 0) out.head(nt) = trunk_->parameters();
+        out.tail(head_.parameter_count()) = head_.parameters();
+    }
+    /// Sets every parameter from `in` (the critic's flat order).
+    void write_parameters(const Eigen::Ref<const vector>& in) {
+        check_size(in.size());
+        const Eigen::Index nt = trunk_.has_value() ? trunk_->parameter_count() : 0;
+        if (nt > 0) trunk_->parameters() = in.head(nt);
+        head_.parameters() = in.tail(head_.parameter_count());
+    }
+
+    /// Allocating convenience for tests and examples: Q(s, a) for one pair.
+    [[nodiscard]] T predict(const Eigen::Ref<const vector>& s, const Eigen::Ref<const vector>& a) const {
+        vector x(head_.input_size());
+        if (trunk_.has_value()) {
+            x.head(join_width()) = trunk_->predict(s);
+        } else {
+            x.head(join_width()) = s;
+        }
+        x.tail(action_size_) = a;
+        return head_.predict(x)(0);
+    }
+
+    /// θ ← θ_source (both pieces).
+    void hard_update_from(const ddpg_critic& source) {
+        if (trunk_.has_value()) nn::hard_update(*trunk_, source.trunk());
+        nn::hard_update(head_, source.head());
+    }
+    /// θ ← τ·θ_source + (1 − τ)·θ (both pieces).
+    void soft_update_from(const ddpg_critic& source, T tau) {
+        if (trunk_.has_value()) nn::soft_update(*trunk_, source.trunk(), tau);
+        nn::soft_update(head_, source.head(), tau);
+    }
+
+private:
+    [[noreturn]] static void no_trunk() {
+        throw error("ddpg_critic::trunk: the action is at the critic's input (critic_action_layer 0), there is no trunk");
+    }
+    void check_size(Eigen::Index n) const {
+        if (n != parameter_count()) {
+            throw error("ddpg_critic: " + std::to_string(n) + " parameters given, the critic has " +
+                        std::to_string(parameter_count()));
+        }
+    }
+    static std::optional<network> make_trunk(std::size_t in, const std::vector<Eigen::Index>& hidden, std::size_t k) {
+        if (k == 0) return std::nullopt;
+        std::vector<nn::layer_spec> layers;
+        auto prev = static_cast<Eigen::Index>(in);
+        for (std::size_t l = 0; l < k; ++l) {
+            layers.push_back({prev, hidden[l], nn::activation::relu});
+            prev = hidden[l];
+        }
+        return network(std::move(layers));
+    }
+    static network make_head(std::size_t in, std::size_t actions, const std::vector<Eigen::Index>& hidden, std::size_t k) {
+        std::vector<nn::layer_spec> layers;
+        Eigen::Index prev = (k == 0 ? static_cast<Eigen::Index>(in) : hidden[k - 1]) + static_cast<Eigen::Index>(actions);
+        for (std::size_t l = k; l < hidden.size(); ++l) {
+            layers.push_back({prev, hidden[l], nn::activation::relu});
+            prev = hidden[l];
+        }
+        layers.push_back({prev, 1, nn::activation::identity});
+        return network(std::move(layers));
+    }
+
+    std::size_t action_layer_;
+    Eigen::Index observation_size_;
+    Eigen::Index action_size_;
+    std::optional<network> trunk_;
+    network head_;
+};
+
+/// DDPG, and TD3 through its options: a deterministic actor μ(s) (tanh,
+/// rescaled to each dimension's bounds), one or two critics Q(s, a), target
+/// copies of each, experience replay, separate Adam optimisers, Polyak target
+/// updates. All storage is allocated at construction; greedy, explore,
+/// observe and update allocate nothing.
+///
+/// Deterministic: the same seed, configuration and inputs give the same
+/// weights (initialisation, warm-up actions, noise, sampling and smoothing
+/// noise all draw from the learner's own generator).
+template <typename T = float>
+class ddpg {
+public:
+    using network = nn::mlp<T>;
+    using critic_type = ddpg_critic<T>;
+    using vector = typename network::vector;
+    using matrix = typename network::matrix;
+    using batch_type = replay_batch<T, T>;
+    using value_type = T;  ///< the learner concept's action value type: one value per action dimension
+
+    /// An agent for observations of `observation_size` values and one action
+    /// dimension per entry of `bounds`. Initialises the actor and the critics
+    /// (PyTorch's nn.Linear default) from `seed` and the targets as copies of
+    /// them. Throws config_error for a bad configuration or bound.
+    ddpg(std::size_t observation_size, std::vector<action_bound> bounds, ddpg_config config, std::uint64_t seed)
+        : config_((config.validate(), check_precision(config.precision), std::move(config))),
+          bounds_(checked_bounds(observation_size, std::move(bounds))),
+          gen_(seed),
+          actor_(actor_layers(observation_size, bounds_.size(), config_.actor_hidden)),
+          target_actor_(actor_.layers()),
+          critics_{make_critic(observation_size), make_critic(observation_size)},
+          target_critics_{make_critic(observation_size), make_critic(observation_size)},
+          actor_opt_(actor_.parameter_count(), config_.actor_adam),
+          critic_opt_{nn::adam<T>(critics_[0].parameter_count(), config_.critic_adam),
+                      nn::adam<T>(critics_[0].parameter_count(), config_.critic_adam)},
+          replay_(config_.replay_capacity, observation_size, bounds_.size()),
+          batch_(observation_size, bounds_.size(), config_.batch_size),
+          actor_grad_(actor_),
+          actor_buf_(actor_, cap(), config_.precision),
+          target_actor_buf_(target_actor_, cap(), config_.precision),
+          act_buf_(actor_),
+          ws_{workspace(critics_[0], cap(), config_.precision), workspace(critics_[0], cap(), config_.precision)},
+          target_ws_(critics_[0], cap(), config_.precision),
+          critic_grad_{critic_gradient(critics_[0]), critic_gradient(critics_[0])},
+          gflat_{vector::Zero(critics_[0].parameter_count()), vector::Zero(critics_[0].parameter_count())},
+          pflat_(vector::Zero(critics_[0].parameter_count())),
+          snapshot_{saved_critic(critics_[0].parameter_count()), saved_critic(critics_[0].parameter_count())},
+          scale_(static_cast<Eigen::Index>(bounds_.size())),
+          bias_(static_cast<Eigen::Index>(bounds_.size())),
+          inv_scale_sq_(static_cast<Eigen::Index>(bounds_.size())),
+          low_(static_cast<Eigen::Index>(bounds_.size())),
+          high_(static_cast<Eigen::Index>(bounds_.size())),
+          next_action_(matrix::Zero(dims(), cap())),
+          smoothing_(matrix::Zero(dims(), cap())),
+          mu_(matrix::Zero(dims(), cap())),
+          dmu_(matrix::Zero(dims(), cap())),
+          dq_(matrix::Zero(1, cap())),
+          y_(vector::Zero(cap())),
+          noise_(static_cast<std::size_t>(dims()), T(0)),
+          ou_(bounds_.size(), config_.ou, scales(bounds_)),
+          gaussian_(bounds_.size(), config_.gaussian, scales(bounds_)) {
+        for (std::size_t d = 0; d < bounds_.size(); ++d) {
+            const auto i = static_cast<Eigen::Index>(d);
+            scale_(i) = static_cast<T>(bounds_[d].scale());
+            bias_(i) = static_cast<T>(bounds_[d].bias());
+            inv_scale_sq_(i) = static_cast<T>(1 / (bounds_[d].scale() * bounds_[d].scale()));
+            low_(i) = static_cast<T>(bounds_[d].low);
+            high_(i) = static_cast<T>(bounds_[d].high);
+        }
+        actor_.initialize(nn::init_scheme::torch_default, gen_);
+        critics_[0].initialize(gen_);
+        if (config_.twin_critics) critics_[1].initialize(gen_);
+        // The targets start as copies of the online networks (FIRM draws them
+        // as fresh random networks instead, ddpg.py:62-63: a defect).
+        nn::hard_update(target_actor_, actor_);
+        for (std::size_t i = 0; i < critic_count(); ++i) target_critics_[i].hard_update_from(critics_[i]);
+    }
+
+    [[nodiscard]] const ddpg_config& config() const noexcept { return config_; }
+    [[nodiscard]] const std::vector<action_bound>& bounds() const noexcept { return bounds_; }
+    [[nodiscard]] std::size_t observation_size() const noexcept { return replay_.observation_size(); }
+    [[nodiscard]] std::size_t action_size() const noexcept { return bounds_.size(); }
+    /// 2 with twin_critics, else 1.
+    [[nodiscard]] std::size_t critic_count() const noexcept { return config_.twin_critics ? 2 : 1; }
+    [[nodiscard]] const network& actor() const noexcept { return actor_; }
+    [[nodiscard]] network& actor() noexcept { return actor_; }
+    [[nodiscard]] const network& target_actor() const noexcept { return target_actor_; }
+    [[nodiscard]] network& target_actor() noexcept { return target_actor_; }
+    /// Critic i (0, or 1 with twin_critics); throws rlscale::error otherwise.
+    [[nodiscard]] const critic_type& critic(std::size_t i = 0) const { return critics_[checked_critic(i)]; }
+    [[nodiscard]] critic_type& critic(std::size_t i = 0) { return critics_[checked_critic(i)]; }
+    [[nodiscard]] const critic_type& target_critic(std::size_t i = 0) const { return target_critics_[checked_critic(i)]; }
+    [[nodiscard]] critic_type& target_critic(std::size_t i = 0) { return target_critics_[checked_critic(i)]; }
+    [[nodiscard]] nn::adam<T>& actor_optimizer() noexcept { return actor_opt_; }
+    /// Critic i's optimiser, over the critic's flat order (trunk, then head).
+    [[nodiscard]] nn::adam<T>& critic_optimizer(std::size_t i = 0) { return critic_opt_[checked_critic(i)]; }
+    [[nodiscard]] const replay_buffer<T, T>& replay() const noexcept { return replay_; }
+    /// Environment steps observed so far.
+    [[nodiscard]] std::uint64_t steps() const noexcept { return steps_; }
+    /// Critic updates applied so far.
+    [[nodiscard]] std::uint64_t updates() const noexcept { return updates_; }
+    /// Actor (and target) updates applied so far.
+    [[nodiscard]] std::uint64_t actor_updates() const noexcept { return actor_updates_; }
+    [[nodiscard]] const ornstein_uhlenbeck_noise& ou_noise() const noexcept { return ou_; }
+    /// Figures of the last update observe() ran.
+    [[nodiscard]] const ddpg_update_stats& last_update() const noexcept { return last_; }
+
+    /// Turns the behaviour-cloning term on (α > 0) or off (0), e.g. when an
+    /// agent bootstrapped offline from another controller goes online.
+    /// Throws config_error unless α is finite and ≥ 0.
+    void set_bc_alpha(double alpha) {
+        check_fields("ddpg_config").at_least("bc_alpha", alpha, 0.0);
+        config_.bc_alpha = alpha;
+    }
+    /// Starts a new episode of the Ornstein-Uhlenbeck process (observe()
+    /// does so after a terminated or truncated transition).
+    void reset_noise() noexcept { ou_.reset(); }
+
+    /// μ(s): the actor's action for `observation`, one value per dimension.
+    /// Throws rlscale::error for spans of other sizes.
+    void greedy(std::span<const T> observation, std::span<T> out) {
+        check_observation(observation);
+        check_action_span(out);
+        const auto u = actor_.forward(Eigen::Map<const vector>(observation.data(), static_cast<Eigen::Index>(observation.size())),
+                                      act_buf_);
+        for (Eigen::Index d = 0; d < dims(); ++d) out[static_cast<std::size_t>(d)] = bias_(d) + scale_(d) * u(d);
+    }
+
+    /// During the first learning_starts steps a uniformly random action
+    /// within the bounds; afterwards μ(s) plus the configured noise, clipped
+    /// to each dimension's bounds.
+    void explore(std::span<const T> observation, std::span<T> out) {
+        check_observation(observation);
+        check_action_span(out);
+        if (steps_ < config_.learning_starts) {
+            for (std::size_t d = 0; d < bounds_.size(); ++d) out[d] = static_cast<T>(uniform(gen_, bounds_[d].low, bounds_[d].high));
+            return;
+        }
+        greedy(observation, out);
+        if (config_.exploration == ddpg_exploration::ornstein_uhlenbeck) {
+            ou_.sample(gen_, std::span<T>(noise_));
+        } else {
+            gaussian_.sample(gen_, std::span<T>(noise_));
+        }
+        for (std::size_t d = 0; d < bounds_.size(); ++d) {
+            const auto i = static_cast<Eigen::Index>(d);
+            out[d] = std::clamp(out[d] + noise_[d], low_(i), high_(i));
+        }
+    }
+
+    /// Stores one transition and, on schedule (once learning_starts steps
+    /// are stored and the replay holds a batch, every train_frequency
+    /// steps), takes an update. Returns true when an update ran (its figures
+    /// in last_update()). A truncated transition still bootstraps; only a
+    /// terminated one does not.
+    bool observe(std::span<const T> observation, std::span<const T> action, double reward, std::span<const T> next_observation,
+                 bool terminated, bool truncated = false) {
+        replay_.push(observation, action, reward, next_observation, terminated, truncated);
+        ++steps_;
+        if (terminated || truncated) ou_.reset();
+        if (steps_ >= config_.learning_starts && replay_.size() >= config_.batch_size && steps_ % config_.train_frequency == 0) {
+            last_ = update();
+            return true;
+        }
+        return false;
+    }
+
+    /// One update on a minibatch sampled from the replay buffer.
+    ddpg_update_stats update() {
+        replay_.sample(config_.batch_size, gen_, batch_);
+        return update(batch_);
+    }
+
+    /// One update on a given batch (its leading batch.size columns, at most
+    /// batch_size); with target policy smoothing the N(0, 1) draws come from
+    /// the agent's generator.
+    ddpg_update_stats update(const batch_type& batch) {
+        check_batch(batch);
+        const auto n = static_cast<Eigen::Index>(batch.size);
+        if (config_.policy_noise > 0) {
+            for (Eigen::Index j = 0; j < n; ++j) {
+                for (Eigen::Index d = 0; d < dims(); ++d) smoothing_(d, j) = static_cast<T>(standard_normal(gen_));
+            }
+        }
+        return update_impl(batch);
+    }
+
+    /// As above with the smoothing noise's N(0, 1) draws given (action_size ×
+    /// at least batch.size; ignored when policy_noise is 0), so that a test
+    /// can feed a reference implementation the same noise.
+    ddpg_update_stats update(const batch_type& batch, const Eigen::Ref<const matrix>& smoothing_noise) {
+        check_batch(batch);
+        const auto n = static_cast<Eigen::Index>(batch.size);
+        if (smoothing_noise.rows() != dims() || smoothing_noise.cols() < n) {
+            throw error("ddpg::update: smoothing_noise is " + std::to_string(smoothing_noise.rows()) + " × " +
+                        std::to_string(smoothing_noise.cols()) + ", expected " + std::to_string(dims()) + " × " +
+                        std::to_string(n));
+        }
+        smoothing_.leftCols(n) = smoothing_noise.leftCols(n);
+        return update_impl(batch);
+    }
+
+    // The learner concept (rl::train runs any learner).
+    [[nodiscard]] std::size_t action_width() const noexcept { return bounds_.size(); }
+    [[nodiscard]] learner_stats stats() const noexcept {
+        const double exploration =
+            config_.exploration == ddpg_exploration::ornstein_uhlenbeck ? ou_.epsilon() : config_.gaussian.sigma;
+        return {.steps = steps_, .updates = updates_, .exploration = exploration, .last_loss = last_.critic_loss};
+    }
+
+private:
+    /// Scratch space for one critic's batched passes.
+    struct workspace {
+        workspace(const critic_type& c, Eigen::Index capacity, nn::matmul_precision p)
+            : head_buf(c.head(), capacity, p),
+              head_in(matrix::Zero(c.head().input_size(), capacity)),
+              dx(matrix::Zero(c.head().input_size(), capacity)) {
+            if (c.has_trunk()) trunk_buf.emplace(c.trunk(), capacity, p);
+        }
+        std::optional<typename network::batch_buffer> trunk_buf;
+        typename network::batch_buffer head_buf;
+        matrix head_in;  ///< [h_k; a] or [s; a], one column per sample
+        matrix dx;       ///< dQ/d(head input)
+    };
+    struct critic_gradient {
+        explicit critic_gradient(const critic_type& c) : head(c.head()) {
+            if (c.has_trunk()) trunk.emplace(c.trunk());
+        }
+        std::optional<typename network::gradient> trunk;
+        typename network::gradient head;
+    };
+    /// A critic's parameters and Adam state, kept while an actor step may
+    /// still fail so that a rejected update leaves every network unchanged.
+    struct saved_critic {
+        explicit saved_critic(Eigen::Index n) : theta(vector::Zero(n)), m(vector::Zero(n)), v(vector::Zero(n)) {}
+        vector theta;
+        vector m;
+        vector v;
+        std::int64_t t = 0;
+    };
+
+    [[nodiscard]] Eigen::Index dims() const noexcept { return static_cast<Eigen::Index>(bounds_.size()); }
+    [[nodiscard]] Eigen::Index cap() const noexcept { return static_cast<Eigen::Index>(config_.batch_size); }
+
+    /// Q(s, a) for a batch (1 × n), a view into `ws`.
+    Eigen::Ref<const matrix> critic_forward(const critic_type& c, const Eigen::Ref<const matrix>& s,
+                                            const Eigen::Ref<const matrix>& a, workspace& ws) const {
+        const Eigen::Index n = s.cols();
+        const Eigen::Index join = c.join_width();
+        if (c.has_trunk()) {
+            ws.head_in.topLeftCorner(join, n) = c.trunk().forward_batch(s, *ws.trunk_buf);
+        } else {
+            ws.head_in.topLeftCorner(join, n) = s;
+        }
+        ws.head_in.block(join, 0, dims(), n) = a;
+        return c.head().forward_batch(ws.head_in.leftCols(n), ws.head_buf);
+    }
+
+    /// Back-propagates dL/dQ (1 × n) from the last critic_forward on `ws`:
+    /// the head's gradient into g.head, and, with `trunk_too`, the trunk's;
+    /// with `need_da`, dL/da into the bottom rows of ws.dx.
+    void critic_backward(const critic_type& c, workspace& ws, const Eigen::Ref<const matrix>& dq, critic_gradient& g,
+                         bool trunk_too, bool need_da) const {
+        const Eigen::Index n = dq.cols();
+        if (!need_da && !(trunk_too && c.has_trunk())) {
+            c.head().backward(ws.head_buf, dq, g.head);
+            return;
+        }
+        auto dx = ws.dx.leftCols(n);
+        c.head().backward(ws.head_buf, dq, g.head, dx);
+        // The head's input gradient splits into dL/dh_k (into the trunk) and dL/da.
+        if (trunk_too && c.has_trunk()) c.trunk().backward(*ws.trunk_buf, ws.dx.topLeftCorner(c.join_width(), n), *g.trunk);
+    }
+
+    /// The critic's gradient in its flat order (trunk, then head).
+    static void flatten(const critic_type& c, const critic_gradient& g, vector& out) {
+        const Eigen::Index nt = c.has_trunk() ? c.trunk().parameter_count() : 0;
+        if (nt > 0) out.head(nt) = g.trunk->values();
+        out.tail(c.head().parameter_count()) = g.head.values();
+    }
+
+    void adam_step_critic(std::size_t i) {
+        critic_type& c = critics_[i];
+        if (!c.has_trunk()) {
+            critic_opt_[i].step(c.head().parameters(), gflat_[i]);
+            return;
+        }
+        c.read_parameters(pflat_);
+        critic_opt_[i].step(pflat_, gflat_[i]);
+        c.write_parameters(pflat_);
+    }
+
+    ddpg_update_stats update_impl(const batch_type& batch) {
+        const auto n = static_cast<Eigen::Index>(batch.size);
+        const auto s = batch.observations.leftCols(n);
+        const auto s_next = batch.next_observations.leftCols(n);
+        const auto a = batch.actions.leftCols(n);
+        const std::size_t critics = critic_count();
+        const T gamma = static_cast<T>(config_.gamma);
+        ddpg_update_stats stats;
+
+        // 1. Target action ã = μ'(s'), rescaled to the bounds; with target
+        //    policy smoothing (TD3 §5.3) ã ← clip(ã + clip(σ·z, −c, c)·scale_d,
+        //    low_d, high_d). Each dimension is clipped to its own bounds:
+        //    CleanRL's td3_continuous_action.py clips every dimension with
+        //    dimension 0's bounds (action_space.low[0], high[0]), a defect
+        //    whenever the bounds differ.
+        {
+            const auto u_next = target_actor_.forward_batch(s_next, target_actor_buf_);
+            auto next = next_action_.leftCols(n);
+            next.array() = (u_next.array().colwise() * scale_.array()).colwise() + bias_.array();
+            if (config_.policy_noise > 0) {
+                const T sigma = static_cast<T>(config_.policy_noise);
+                const T c = static_cast<T>(config_.noise_clip);
+                for (Eigen::Index j = 0; j < n; ++j) {
+                    for (Eigen::Index d = 0; d < dims(); ++d) {
+                        const T eps = std::clamp(sigma * smoothing_(d, j), -c, c) * scale_(d);
+                        next(d, j) = std::clamp(next(d, j) + eps, low_(d), high_(d));
+                    }
+                }
+            }
+        }
+
+        // 2. TD target y = r + γ·(1 − terminated)·min_i Q'_i(s', ã): a
+        //    truncated transition still bootstraps.
+        auto y = y_.head(n);
+        y = critic_forward(target_critics_[0], s_next, next_action_.leftCols(n), target_ws_).row(0).transpose();
+        if (critics == 2) {
+            y = y.cwiseMin(critic_forward(target_critics_[1], s_next, next_action_.leftCols(n), target_ws_).row(0).transpose());
+        }
+        y.array() = batch.rewards.head(n).array() + gamma * (T(1) - batch.terminated.head(n).array()) * y.array();
+
+        // 3. Critic loss mean_j (Q_i(s_j, a_j) − y_j)² for each critic, and its gradient.
+        double loss = 0;
+        double grad_sq = 0;
+        for (std::size_t i = 0; i < critics; ++i) {
+            const auto q = critic_forward(critics_[i], s, a, ws_[i]);
+            auto dq = dq_.leftCols(n);
+            dq = (q.row(0) - y.transpose()) * (T(2) / static_cast<T>(n));
+            const double mse = static_cast<double>((q.row(0) - y.transpose()).squaredNorm()) / static_cast<double>(n);
+            loss += mse;
+            if (i == 0) stats.mean_q = static_cast<double>(q.row(0).sum()) / static_cast<double>(n);
+            critic_backward(critics_[i], ws_[i], dq, critic_grad_[i], /*trunk_too=*/true, /*need_da=*/false);
+            flatten(critics_[i], critic_grad_[i], gflat_[i]);
+            grad_sq += static_cast<double>(gflat_[i].squaredNorm());
+        }
+        stats.critic_loss = loss / static_cast<double>(critics);
+        stats.critic_grad_norm = std::sqrt(grad_sq);
+        if (!std::isfinite(stats.critic_grad_norm) || !std::isfinite(stats.critic_loss)) {
+            stats.applied = false;  // keep the networks as they were
+            return stats;
+        }
+
+        // 4. Is the actor due (every policy_delay critic updates, TD3 §5.2)?
+        //    Its forward pass does not depend on the critic, so it is checked
+        //    before anything changes; the critics are saved in case the
+        //    actor's gradient is not finite after all.
+        const bool actor_due = (updates_ + 1) % config_.policy_delay == 0;
+        if (actor_due) {
+            const auto u = actor_.forward_batch(s, actor_buf_);
+            auto mu = mu_.leftCols(n);
+            mu.array() = (u.array().colwise() * scale_.array()).colwise() + bias_.array();
+            if (!mu.allFinite()) {
+                stats.applied = false;
+                return stats;
+            }
+            for (std::size_t i = 0; i < critics; ++i) save_critic(i);
+        }
+
+        // 5. Critic steps: clip each critic's gradient norm, then Adam.
+        for (std::size_t i = 0; i < critics; ++i) {
+            if (config_.critic_grad_clip_norm > 0) nn::clip_grad_norm(gflat_[i], static_cast<T>(config_.critic_grad_clip_norm));
+            adam_step_critic(i);
+        }
+        if (!actor_due) {
+            ++updates_;
+            if (config_.exploration == ddpg_exploration::ornstein_uhlenbeck) ou_.decay();
+            return stats;
+        }
+
+        // 6. Actor loss on the updated critic 1 (as CleanRL and TD3 order
+        //    it): −λ·mean_j Q_1(s_j, μ(s_j)) + mean_{d,j} ((μ_d(s_j) − a_dj)/scale_d)²,
+        //    where λ = 1 without behaviour cloning and α / mean_j |Q_1(s_j, μ(s_j))|
+        //    with it (TD3+BC §5, λ held constant). The gradient reaches μ
+        //    through dQ/da, the critic's input gradient.
+        const auto mu = mu_.leftCols(n);
+        const auto q_pi = critic_forward(critics_[0], s, mu, ws_[0]);
+        const double mean_q_pi = static_cast<double>(q_pi.sum()) / static_cast<double>(n);
+        double lambda = 1;
+        double bc = 0;
+        const bool cloning = config_.bc_alpha > 0;
+        if (cloning) {
+            const double mean_abs_q = static_cast<double>(q_pi.cwiseAbs().sum()) / static_cast<double>(n);
+            lambda = mean_abs_q > 0 ? config_.bc_alpha / mean_abs_q : config_.bc_alpha;
+            bc = static_cast<double>(((mu - a).array().square().colwise() * inv_scale_sq_.array()).sum()) /
+                 static_cast<double>(n * dims());
+        }
+        stats.actor_loss = -lambda * mean_q_pi + bc;
+        auto dq = dq_.leftCols(n);
+        dq.setConstant(static_cast<T>(-lambda / static_cast<double>(n)));
+        critic_backward(critics_[0], ws_[0], dq, critic_grad_[0], /*trunk_too=*/false, /*need_da=*/true);
+        // dL/du = dL/da ⊙ scale (a = bias + scale ⊙ u; the mlp's backward
+        // then goes through the tanh).
+        auto dmu = dmu_.leftCols(n);
+        dmu = ws_[0].dx.block(critics_[0].join_width(), 0, dims(), n);
+        if (cloning) {
+            const T k = static_cast<T>(2.0 / static_cast<double>(n * dims()));
+            dmu.array() += k * ((mu - a).array().colwise() * inv_scale_sq_.array());
+        }
+        dmu.array().colwise() *= scale_.array();
+        actor_.backward(actor_buf_, dmu, actor_grad_);
+        auto g = actor_grad_.values();
+        stats.actor_grad_norm = static_cast<double>(g.norm());
+        if (!std::isfinite(stats.actor_grad_norm) || !std::isfinite(stats.actor_loss)) {
+            for (std::size_t i = 0; i < critics; ++i) restore_critic(i);
+            stats.applied = false;
+            stats.actor_loss = std::numeric_limits<double>::quiet_NaN();
+            return stats;
+        }
+        if (config_.actor_grad_clip_norm > 0) nn::clip_grad_norm(g, static_cast<T>(config_.actor_grad_clip_norm));
+        actor_opt_.step(actor_.parameters(), g);
+
+        // 7. Polyak updates of every target with τ.
+        const auto tau = static_cast<T>(config_.tau);
+        nn::soft_update(target_actor_, actor_, tau);
+        for (std::size_t i = 0; i < critics; ++i) target_critics_[i].soft_update_from(critics_[i], tau);
+
+        ++updates_;
+        ++actor_updates_;
+        stats.actor_updated = true;
+        if (config_.exploration == ddpg_exploration::ornstein_uhlenbeck) ou_.decay();
+        return stats;
+    }
+
+    void save_critic(std::size_t i) {
+        saved_critic& s = snapshot_[i];
+        critics_[i].read_parameters(s.theta);
+        s.m = critic_opt_[i].first_moment();
+        s.v = critic_opt_[i].second_moment();
+        s.t = critic_opt_[i].step_count();
+    }
+    void restore_critic(std::size_t i) {
+        const saved_critic& s = snapshot_[i];
+        critics_[i].write_parameters(s.theta);
+        critic_opt_[i].restore(s.t, s.m, s.v);
+    }
+
+    static void check_precision(nn::matmul_precision p) {
+        check_fields("ddpg_config").require(p != nn::matmul_precision::bf16 || std::is_same_v<T, float>, "precision",
+                                            "be full unless the agent is ddpg<float>", nn::to_string(p));
+    }
+    static std::vector<action_bound> checked_bounds(std::size_t observation_size, std::vector<action_bound> bounds) {
+        const check_fields check("ddpg");
+        check.in("observation_size", observation_size, std::size_t{1}, std::size_t{1} << 20)
+            .count("bounds", bounds.size(), 1, 1024);
+        for (std::size_t d = 0; d < bounds.size(); ++d) {
+            check_fields("ddpg.bounds[" + std::to_string(d) + "]")
+                .finite("low", bounds[d].low)
+                .finite("high", bounds[d].high)
+                .greater_field("high", bounds[d].high, "low", bounds[d].low);
+        }
+        return bounds;
+    }
+    static std::vector<double> scales(const std::vector<action_bound>& bounds) {
+        std::vector<double> s;
+        s.reserve(bounds.size());
+        for (const auto& b : bounds) s.push_back(b.scale());
+        return s;
+    }
+    static std::vector<nn::layer_spec> actor_layers(std::size_t in, std::size_t actions, const std::vector<Eigen::Index>& hidden) {
+        std::vector<nn::layer_spec> layers;
+        auto prev = static_cast<Eigen::Index>(in);
+        for (const Eigen::Index w : hidden) {
+            layers.push_back({prev, w, nn::activation::relu});
+            prev = w;
+        }
+        layers.push_back({prev, static_cast<Eigen::Index>(actions), nn::activation::tanh});
+        return layers;
+    }
+    critic_type make_critic(std::size_t observation_size) const {
+        return critic_type(observation_size, bounds_.size(), config_.critic_hidden, config_.critic_action_layer);
+    }
+    std::size_t checked_critic(std::size_t i) const {
+        if (i >= critic_count()) {
+            throw error("ddpg: critic " + std::to_string(i) + " requested, the agent has " + std::to_string(critic_count()));
+        }
+        return i;
+    }
+    void check_batch(const batch_type& batch) const {
+        if (batch.size < 1 || batch.size > config_.batch_size) {
+            throw error("ddpg::update: batch of " + std::to_string(batch.size) + " transitions, must be in [1, " +
+                        std::to_string(config_.batch_size) + "]");
+        }
+        if (static_cast<std::size_t>(batch.observations.rows()) != observation_size() ||
+            static_cast<std::size_t>(batch.next_observations.rows()) != observation_size() ||
+            static_cast<std::size_t>(batch.actions.rows()) != bounds_.size() || batch.capacity() < batch.size ||
+            static_cast<std::size_t>(batch.next_observations.cols()) < batch.size ||
+            static_cast<std::size_t>(batch.actions.cols()) < batch.size ||
+            static_cast<std::size_t>(batch.rewards.size()) < batch.size ||
+            static_cast<std::size_t>(batch.terminated.size()) < batch.size) {
+            throw error("ddpg::update: the batch has other shapes than the agent's observation and action sizes");
+        }
+    }
+    void check_observation(std::span<const T> observation) const {
+        if (observation.size() != observation_size()) {
+            throw error("ddpg: observation has " + std::to_string(observation.size()) + " values, expected " +
+                        std::to_string(observation_size()));
+        }
+    }
+    void check_action_span(std::span<T> out) const {
+        if (out.size() != bounds_.size()) {
+            throw error("ddpg: action span has " + std::to_string(out.size()) + " entries, expected " +
+                        std::to_string(bounds_.size()));
+        }
+    }
+
+    ddpg_config config_;
+    std::vector<action_bound> bounds_;
+    rng gen_;
+    network actor_;
+    network target_actor_;
+    std::array<critic_type, 2> critics_;         // the second is used with twin_critics only
+    std::array<critic_type, 2> target_critics_;
+    nn::adam<T> actor_opt_;
+    std::array<nn::adam<T>, 2> critic_opt_;
+    replay_buffer<T, T> replay_;
+    batch_type batch_;
+    typename network::gradient actor_grad_;
+    typename network::batch_buffer actor_buf_;
+    typename network::batch_buffer target_actor_buf_;
+    typename network::inference_buffer act_buf_;
+    std::array<workspace, 2> ws_;
+    workspace target_ws_;
+    std::array<critic_gradient, 2> critic_grad_;
+    std::array<vector, 2> gflat_;  // each critic's gradient in its flat order
+    vector pflat_;                 // a critic's parameters, flat, for its Adam step
+    std::array<saved_critic, 2> snapshot_;
+    vector scale_;  // (high − low)/2 per dimension
+    vector bias_;   // (high + low)/2 per dimension
+    vector inv_scale_sq_;  // 1/scale² per dimension (the BC term's weights)
+    vector low_;
+    vector high_;
+    matrix next_action_;  // ã per sample
+    matrix smoothing_;    // N(0, 1) draws of the target policy smoothing
+    matrix mu_;           // μ(s) per sample
+    matrix dmu_;          // dL/du per sample
+    matrix dq_;           // dL/dQ per sample
+    vector y_;            // TD targets
+    std::vector<T> noise_;
+    ornstein_uhlenbeck_noise ou_;
+    gaussian_noise gaussian_;
+    std::uint64_t steps_ = 0;
+    std::uint64_t updates_ = 0;
+    std::uint64_t actor_updates_ = 0;
+    ddpg_update_stats last_;
+};
+
+static_assert(learner<ddpg<float>>);
+
+}  // namespace rlscale::rl

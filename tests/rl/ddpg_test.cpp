@@ -1,0 +1,732 @@
+// DDPG and TD3 (rl/ddpg.hpp): one update against an independent reference,
+// targets, determinism, learning a continuous bandit, rejected steps and
+// errors.
+//
+// The reference below shares no code with the agent: networks are evaluated
+// by plain loops over flat parameter vectors (the layout docs/ddpg.md
+// describes), losses are written sample by sample, gradients are central
+// finite differences of those losses with respect to every parameter, and
+// Adam and Polyak averaging are applied by hand.
+#include <rlscale/rl/ddpg.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+using namespace rlscale;
+using namespace rlscale::rl;
+
+namespace {
+
+using vec = std::vector<double>;
+
+// ---------------------------------------------------------------- reference
+
+/// One MLP on a flat parameter vector (per layer: weight column-major out ×
+/// in, then bias), sample by sample.
+vec ref_mlp(const double* p, const std::vector<nn::layer_spec>& layers, vec x) {
+    for (const auto& l : layers) {
+        vec y(static_cast<std::size_t>(l.out));
+        const double* w = p;
+        const double* b = p + l.out * l.in;
+        for (Eigen::Index i = 0; i < l.out; ++i) {
+            double sum = b[i];
+            for (Eigen::Index k = 0; k < l.in; ++k) sum += w[k * l.out + i] * x[static_cast<std::size_t>(k)];
+            if (l.act == nn::activation::relu) sum = std::max(sum, 0.0);
+            if (l.act == nn::activation::tanh) sum = std::tanh(sum);
+            y[static_cast<std::size_t>(i)] = sum;
+        }
+        p += l.out * l.in + l.out;
+        x = std::move(y);
+    }
+    return x;
+}
+
+struct shapes {
+    std::vector<nn::layer_spec> actor;
+    std::vector<nn::layer_spec> trunk;  // empty when the action is at the input
+    std::vector<nn::layer_spec> head;
+    Eigen::Index trunk_params = 0;
+    std::vector<action_bound> bounds;
+};
+
+vec ref_actor(const vec& p, const shapes& sh, const vec& s) {
+    vec u = ref_mlp(p.data(), sh.actor, s);
+    for (std::size_t d = 0; d < u.size(); ++d) u[d] = sh.bounds[d].bias() + sh.bounds[d].scale() * u[d];
+    return u;
+}
+
+double ref_q(const vec& p, const shapes& sh, const vec& s, const vec& a) {
+    vec h = sh.trunk.empty() ? s : ref_mlp(p.data(), sh.trunk, s);
+    h.insert(h.end(), a.begin(), a.end());
+    return ref_mlp(p.data() + sh.trunk_params, sh.head, h)[0];
+}
+
+struct adam_state {
+    std::int64_t t = 0;
+    vec m;
+    vec v;
+};
+
+void ref_adam(vec& theta, adam_state& st, const vec& g, const nn::adam_config& c) {
+    ++st.t;
+    const double b1 = 1 - std::pow(c.beta1, static_cast<double>(st.t));
+    const double b2 = 1 - std::pow(c.beta2, static_cast<double>(st.t));
+    for (std::size_t i = 0; i < theta.size(); ++i) {
+        st.m[i] = c.beta1 * st.m[i] + (1 - c.beta1) * g[i];
+        st.v[i] = c.beta2 * st.v[i] + (1 - c.beta2) * g[i] * g[i];
+        theta[i] -= c.lr * (st.m[i] / b1) / (std::sqrt(st.v[i] / b2) + c.eps);
+    }
+}
+
+void ref_clip(vec& g, double max_norm) {
+    if (max_norm <= 0) return;
+    double sq = 0;
+    for (const double x : g) sq += x * x;
+    const double coef = max_norm / (std::sqrt(sq) + 1e-6);
+    if (coef < 1) {
+        for (double& x : g) x *= coef;
+    }
+}
+
+template <typename F>
+vec finite_difference(vec theta, F&& loss) {
+    vec g(theta.size());
+    for (std::size_t i = 0; i < theta.size(); ++i) {
+        const double keep = theta[i];
+        const double h = 1e-6 * std::max(1.0, std::abs(keep));
+        theta[i] = keep + h;
+        const double up = loss(theta);
+        theta[i] = keep - h;
+        const double down = loss(theta);
+        theta[i] = keep;
+        g[i] = (up - down) / (2 * h);
+    }
+    return g;
+}
+
+struct transition_batch {
+    std::vector<vec> s, a, s_next;
+    vec r, terminated, truncated;
+};
+
+struct ref_agent {
+    shapes sh;
+    ddpg_config c;
+    vec actor, target_actor;
+    vec critic[2], target_critic[2];
+    adam_state actor_adam, critic_adam[2];
+    std::uint64_t updates = 0;
+
+    struct result {
+        double critic_loss = 0;
+        double actor_loss = std::numeric_limits<double>::quiet_NaN();
+        double mean_q = 0;
+        bool actor_updated = false;
+    };
+
+    /// One update; z[d][j] are the smoothing noise's N(0, 1) draws.
+    result update(const transition_batch& b, const std::vector<vec>& z) {
+        const std::size_t n = b.r.size();
+        const std::size_t dims = sh.bounds.size();
+        const std::size_t critics = c.twin_critics ? 2 : 1;
+        result res;
+        // TD targets.
+        vec y(n);
+        for (std::size_t j = 0; j < n; ++j) {
+            vec next = ref_actor(target_actor, sh, b.s_next[j]);
+            if (c.policy_noise > 0) {
+                for (std::size_t d = 0; d < dims; ++d) {
+                    const double eps = std::clamp(c.policy_noise * z[d][j], -c.noise_clip, c.noise_clip) * sh.bounds[d].scale();
+                    next[d] = std::clamp(next[d] + eps, sh.bounds[d].low, sh.bounds[d].high);
+                }
+            }
+            double q_next = ref_q(target_critic[0], sh, b.s_next[j], next);
+            if (critics == 2) q_next = std::min(q_next, ref_q(target_critic[1], sh, b.s_next[j], next));
+            y[j] = b.r[j] + c.gamma * (1 - b.terminated[j]) * q_next;
+        }
+        // Critic steps.
+        for (std::size_t i = 0; i < critics; ++i) {
+            const auto loss = [&](const vec& theta) {
+                double sum = 0;
+                for (std::size_t j = 0; j < n; ++j) {
+                    const double d = ref_q(theta, sh, b.s[j], b.a[j]) - y[j];
+                    sum += d * d;
+                }
+                return sum / static_cast<double>(n);
+            };
+            res.critic_loss += loss(critic[i]) / static_cast<double>(critics);
+            if (i == 0) {
+                for (std::size_t j = 0; j < n; ++j) res.mean_q += ref_q(critic[0], sh, b.s[j], b.a[j]) / static_cast<double>(n);
+            }
+            vec g = finite_difference(critic[i], loss);
+            ref_clip(g, c.critic_grad_clip_norm);
+            ref_adam(critic[i], critic_adam[i], g, c.critic_adam);
+        }
+        ++updates;
+        if (updates % c.policy_delay != 0) return res;
+        // Actor step on the updated critic 1, λ held constant.
+        double lambda = 1;
+        if (c.bc_alpha > 0) {
+            double mean_abs = 0;
+            for (std::size_t j = 0; j < n; ++j) mean_abs += std::abs(ref_q(critic[0], sh, b.s[j], ref_actor(actor, sh, b.s[j])));
+            lambda = c.bc_alpha / (mean_abs / static_cast<double>(n));
+        }
+        const auto actor_loss = [&](const vec& theta) {
+            double q = 0;
+            double bc = 0;
+            for (std::size_t j = 0; j < n; ++j) {
+                const vec mu = ref_actor(theta, sh, b.s[j]);
+                q += ref_q(critic[0], sh, b.s[j], mu);
+                for (std::size_t d = 0; d < dims; ++d) {
+                    const double e = (mu[d] - b.a[j][d]) / sh.bounds[d].scale();
+                    bc += e * e;
+                }
+            }
+            const double reg = c.bc_alpha > 0 ? bc / static_cast<double>(n * dims) : 0.0;
+            return -lambda * q / static_cast<double>(n) + reg;
+        };
+        res.actor_loss = actor_loss(actor);
+        vec g = finite_difference(actor, actor_loss);
+        ref_clip(g, c.actor_grad_clip_norm);
+        ref_adam(actor, actor_adam, g, c.actor_adam);
+        // Polyak.
+        const auto polyak = [&](vec& target, const vec& online) {
+            for (std::size_t k = 0; k < target.size(); ++k) target[k] = c.tau * online[k] + (1 - c.tau) * target[k];
+        };
+        polyak(target_actor, actor);
+        for (std::size_t i = 0; i < critics; ++i) polyak(target_critic[i], critic[i]);
+        res.actor_updated = true;
+        return res;
+    }
+};
+
+// ---------------------------------------------------------------- helpers
+
+vec to_vec(const Eigen::Ref<const Eigen::VectorXd>& v) { return {v.data(), v.data() + v.size()}; }
+
+vec critic_params(const ddpg_critic<double>& c) {
+    Eigen::VectorXd v(c.parameter_count());
+    c.read_parameters(v);
+    return to_vec(v);
+}
+
+void check_close(const std::string& what, const vec& actual, const vec& expected, double rtol, double atol) {
+    REQUIRE(actual.size() == expected.size());
+    double worst = 0;
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < actual.size(); ++i) {
+        const double err = std::abs(actual[i] - expected[i]) / (atol + rtol * std::abs(expected[i]));
+        if (err > worst) worst = err, at = i;
+    }
+    INFO(what << ": worst element " << at << " is " << actual[at] << ", reference " << expected[at]);
+    CHECK(worst <= 1.0);
+}
+
+/// Random moments and step count, so that the Adam step depends on the
+/// gradient's magnitude (a first step from zero moments is ≈ lr·sign(g)).
+void randomize_adam(nn::adam<double>& opt, rng& gen) {
+    Eigen::VectorXd m(opt.parameter_count());
+    Eigen::VectorXd v(opt.parameter_count());
+    for (Eigen::Index i = 0; i < m.size(); ++i) {
+        m(i) = 0.05 * standard_normal(gen);
+        v(i) = uniform(gen, 1e-3, 1e-2);
+    }
+    opt.restore(4, m, v);
+}
+
+adam_state state_of(nn::adam<double>& opt) {
+    return {opt.step_count(), to_vec(opt.first_moment()), to_vec(opt.second_moment())};
+}
+
+void perturb(Eigen::Ref<Eigen::VectorXd> p, rng& gen, double sd) {
+    for (Eigen::Index i = 0; i < p.size(); ++i) p(i) += sd * standard_normal(gen);
+}
+
+const std::vector<action_bound> test_bounds = {{-1, 2}, {0, 0.5}};
+constexpr std::size_t obs_size = 3;
+
+transition_batch random_batch(rng& gen, std::size_t n) {
+    transition_batch b;
+    for (std::size_t j = 0; j < n; ++j) {
+        vec s(obs_size), s2(obs_size), a(test_bounds.size());
+        for (auto& x : s) x = uniform(gen, -1, 1);
+        for (auto& x : s2) x = uniform(gen, -1, 1);
+        for (std::size_t d = 0; d < a.size(); ++d) a[d] = uniform(gen, test_bounds[d].low, test_bounds[d].high);
+        b.s.push_back(s), b.s_next.push_back(s2), b.a.push_back(a);
+        b.r.push_back(uniform(gen, -1, 1));
+        b.terminated.push_back(j == 1 ? 1.0 : 0.0);
+        b.truncated.push_back(j == 2 ? 1.0 : 0.0);
+    }
+    return b;
+}
+
+replay_batch<double, double> to_replay(const transition_batch& b, std::size_t capacity) {
+    replay_batch<double, double> r(obs_size, test_bounds.size(), capacity);
+    for (std::size_t j = 0; j < b.r.size(); ++j) {
+        const auto col = static_cast<Eigen::Index>(j);
+        for (std::size_t i = 0; i < obs_size; ++i) {
+            r.observations(static_cast<Eigen::Index>(i), col) = b.s[j][i];
+            r.next_observations(static_cast<Eigen::Index>(i), col) = b.s_next[j][i];
+        }
+        for (std::size_t d = 0; d < test_bounds.size(); ++d) r.actions(static_cast<Eigen::Index>(d), col) = b.a[j][d];
+        r.rewards(col) = b.r[j];
+        r.terminated(col) = b.terminated[j];
+        r.truncated(col) = b.truncated[j];
+    }
+    r.size = b.r.size();
+    return r;
+}
+
+ddpg_config small_config() {
+    ddpg_config c;
+    c.actor_hidden = {5, 4};
+    c.critic_hidden = {6, 5};
+    c.batch_size = 8;
+    c.replay_capacity = 64;
+    c.learning_starts = 8;
+    c.gamma = 0.9;
+    c.tau = 0.1;
+    c.actor_adam = {.lr = 1e-2};
+    c.critic_adam = {.lr = 2e-2, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6};
+    c.policy_delay = 1;
+    return c;
+}
+
+/// Builds an agent, pulls its targets away from the online networks and
+/// randomises Adam's state, then runs `updates` updates on the same agent
+/// and on the reference and compares them.
+void check_against_reference(const ddpg_config& c, int updates) {
+    ddpg<double> agent(obs_size, test_bounds, c, 11);
+    rng gen(99);
+    perturb(agent.target_actor().parameters(), gen, 0.05);
+    randomize_adam(agent.actor_optimizer(), gen);
+    for (std::size_t i = 0; i < agent.critic_count(); ++i) {
+        Eigen::VectorXd p(agent.target_critic(i).parameter_count());
+        agent.target_critic(i).read_parameters(p);
+        perturb(p, gen, 0.05);
+        agent.target_critic(i).write_parameters(p);
+        randomize_adam(agent.critic_optimizer(i), gen);
+    }
+
+    ref_agent ref;
+    ref.c = c;
+    ref.sh.actor = agent.actor().layers();
+    ref.sh.head = agent.critic().head().layers();
+    if (agent.critic().has_trunk()) {
+        ref.sh.trunk = agent.critic().trunk().layers();
+        ref.sh.trunk_params = agent.critic().trunk().parameter_count();
+    }
+    ref.sh.bounds = test_bounds;
+    ref.actor = to_vec(agent.actor().parameters());
+    ref.target_actor = to_vec(agent.target_actor().parameters());
+    ref.actor_adam = state_of(agent.actor_optimizer());
+    for (std::size_t i = 0; i < agent.critic_count(); ++i) {
+        ref.critic[i] = critic_params(agent.critic(i));
+        ref.target_critic[i] = critic_params(agent.target_critic(i));
+        ref.critic_adam[i] = state_of(agent.critic_optimizer(i));
+    }
+
+    for (int u = 0; u < updates; ++u) {
+        CAPTURE(u);
+        const transition_batch b = random_batch(gen, 6);
+        // Large draws, so that the noise clip and the bounds both bite.
+        Eigen::MatrixXd z(2, 6);
+        std::vector<vec> zr(2, vec(6));
+        for (Eigen::Index d = 0; d < 2; ++d) {
+            for (Eigen::Index j = 0; j < 6; ++j) {
+                z(d, j) = zr[static_cast<std::size_t>(d)][static_cast<std::size_t>(j)] = 2.5 * standard_normal(gen);
+            }
+        }
+        const auto stats = agent.update(to_replay(b, c.batch_size), z);
+        const auto expected = ref.update(b, zr);
+        REQUIRE(stats.applied);
+        CHECK(stats.actor_updated == expected.actor_updated);
+        CHECK(stats.critic_loss == doctest::Approx(expected.critic_loss).epsilon(1e-9));
+        CHECK(stats.mean_q == doctest::Approx(expected.mean_q).epsilon(1e-9));
+        if (expected.actor_updated) {
+            CHECK(stats.actor_loss == doctest::Approx(expected.actor_loss).epsilon(1e-9));
+        } else {
+            CHECK(std::isnan(stats.actor_loss));
+        }
+        // Adam's first moment carries the gradient (m = β1·m + (1 − β1)·g):
+        // finite differences agree to about 1e-7.
+        check_close("actor m", to_vec(agent.actor_optimizer().first_moment()), ref.actor_adam.m, 1e-6, 1e-9);
+        check_close("actor", to_vec(agent.actor().parameters()), ref.actor, 1e-9, 1e-11);
+        check_close("target actor", to_vec(agent.target_actor().parameters()), ref.target_actor, 1e-9, 1e-11);
+        for (std::size_t i = 0; i < agent.critic_count(); ++i) {
+            CAPTURE(i);
+            check_close("critic m", to_vec(agent.critic_optimizer(i).first_moment()), ref.critic_adam[i].m, 1e-6, 1e-9);
+            check_close("critic", critic_params(agent.critic(i)), ref.critic[i], 1e-9, 1e-11);
+            check_close("target critic", critic_params(agent.target_critic(i)), ref.target_critic[i], 1e-9, 1e-11);
+        }
+    }
+    CHECK(agent.updates() == static_cast<std::uint64_t>(updates));
+}
+
+}  // namespace
+
+TEST_CASE("one ddpg update equals a finite-difference reference: action at the critic's input") {
+    check_against_reference(small_config(), 2);
+}
+
+TEST_CASE("one ddpg update equals a finite-difference reference: action joining after hidden layer 1, gradients clipped") {
+    ddpg_config c = small_config();
+    c.critic_action_layer = 1;
+    c.critic_grad_clip_norm = 0.05;
+    c.actor_grad_clip_norm = 0.02;
+    check_against_reference(c, 2);
+}
+
+TEST_CASE("one ddpg update equals a finite-difference reference: action joining after the last hidden layer") {
+    ddpg_config c = small_config();
+    c.critic_action_layer = 2;
+    check_against_reference(c, 1);
+}
+
+TEST_CASE("td3 updates equal the reference: twin critics, given smoothing noise clipped to each dimension's bounds, policy delay 2") {
+    ddpg_config c = small_config();
+    c.critic_action_layer = 1;
+    c.twin_critics = true;
+    c.policy_noise = 0.4;
+    c.noise_clip = 0.5;
+    c.policy_delay = 2;
+    check_against_reference(c, 4);
+}
+
+TEST_CASE("td3+bc updates equal the reference: lambda = alpha / mean |Q| and the behaviour-cloning term") {
+    ddpg_config c = small_config();
+    c.twin_critics = true;
+    c.policy_noise = 0.2;
+    c.bc_alpha = 2.5;
+    check_against_reference(c, 2);
+    c.critic_action_layer = 1;
+    c.policy_delay = 2;
+    check_against_reference(c, 2);
+}
+
+TEST_CASE("a truncated transition bootstraps and a terminated one does not") {
+    rng gen(5);
+    const transition_batch b = random_batch(gen, 6);
+    const auto run = [&](const transition_batch& batch) {
+        ddpg<double> agent(obs_size, test_bounds, small_config(), 3);
+        agent.update(to_replay(batch, 8));
+        return critic_params(agent.critic());
+    };
+    const vec base = run(b);
+    transition_batch truncated = b;
+    truncated.truncated[0] = 1;  // the flag alone changes nothing
+    CHECK(run(truncated) == base);
+    transition_batch terminated = b;
+    terminated.terminated[0] = 1;
+    CHECK(run(terminated) != base);
+
+    // y = r exactly where terminated: with γ = 0 the flag is moot, so the
+    // two agree again.
+    ddpg_config c = small_config();
+    c.gamma = 0;
+    ddpg<double> a1(obs_size, test_bounds, c, 3);
+    ddpg<double> a2(obs_size, test_bounds, c, 3);
+    a1.update(to_replay(b, 8));
+    a2.update(to_replay(terminated, 8));
+    CHECK(critic_params(a1.critic()) == critic_params(a2.critic()));
+}
+
+TEST_CASE("the target networks start as copies of the online ones") {
+    for (const std::size_t k : {0u, 1u}) {
+        ddpg_config c = small_config();
+        c.critic_action_layer = k;
+        c.twin_critics = true;
+        ddpg<double> agent(obs_size, test_bounds, c, 7);
+        CHECK(agent.target_actor().parameters() == agent.actor().parameters());
+        for (std::size_t i = 0; i < 2; ++i) {
+            CHECK(critic_params(agent.target_critic(i)) == critic_params(agent.critic(i)));
+        }
+        // The twin critics are initialised independently.
+        CHECK(critic_params(agent.critic(0)) != critic_params(agent.critic(1)));
+    }
+}
+
+TEST_CASE("the actor's output is tanh rescaled to each dimension's bounds and the critic's layout is documented") {
+    ddpg_config c = small_config();
+    c.critic_action_layer = 1;
+    ddpg<double> agent(obs_size, test_bounds, c, 2);
+    CHECK(agent.actor().layers().back().act == nn::activation::tanh);
+    CHECK(agent.critic().trunk().layers().size() == 1);
+    CHECK(agent.critic().trunk().output_size() == 6);
+    CHECK(agent.critic().head().input_size() == 6 + 2);  // [h_1; a]
+    CHECK(agent.critic().head().output_size() == 1);
+    const vec s = {0.3, -0.2, 0.9};
+    std::vector<double> out(2);
+    agent.greedy(s, out);
+    const Eigen::VectorXd u = agent.actor().predict(Eigen::Map<const Eigen::VectorXd>(s.data(), 3));
+    CHECK(out[0] == doctest::Approx(0.5 + 1.5 * u(0)));
+    CHECK(out[1] == doctest::Approx(0.25 + 0.25 * u(1)));
+}
+
+TEST_CASE("ddpg is deterministic for a seed") {
+    const auto run = [](std::uint64_t seed, ddpg_exploration e) {
+        ddpg_config c = small_config();
+        c.exploration = e;
+        c.twin_critics = true;
+        c.policy_noise = 0.2;
+        c.policy_delay = 2;
+        c.learning_starts = 20;
+        ddpg<double> agent(obs_size, test_bounds, c, seed);
+        rng env(1);
+        vec s(obs_size), s2(obs_size), a(2);
+        for (int t = 0; t < 120; ++t) {
+            for (auto& x : s) x = uniform(env, -1, 1);
+            for (auto& x : s2) x = uniform(env, -1, 1);
+            agent.explore(s, a);
+            agent.observe(s, a, -a[0] * a[0], s2, t % 17 == 16, t % 23 == 22);
+        }
+        vec out = to_vec(agent.actor().parameters());
+        const vec q = critic_params(agent.critic(1));
+        out.insert(out.end(), q.begin(), q.end());
+        return out;
+    };
+    for (const auto e : {ddpg_exploration::gaussian, ddpg_exploration::ornstein_uhlenbeck}) {
+        CHECK(run(4, e) == run(4, e));
+        CHECK(run(4, e) != run(5, e));
+    }
+}
+
+TEST_CASE("explore: uniform within the bounds during warm-up, then mu(s) plus noise clipped to the bounds") {
+    ddpg_config c = small_config();
+    c.learning_starts = 50;
+    c.gaussian.sigma = 3;  // large: the clip must bite
+    ddpg<double> agent(obs_size, test_bounds, c, 8);
+    const vec s = {0.1, 0.2, 0.3};
+    vec a(2), mu(2);
+    for (int t = 0; t < 200; ++t) {
+        agent.explore(s, a);
+        for (std::size_t d = 0; d < 2; ++d) {
+            CHECK(a[d] >= test_bounds[d].low);
+            CHECK(a[d] <= test_bounds[d].high);
+        }
+        agent.observe(s, a, 0, s, false);
+    }
+    agent.greedy(s, mu);
+    int at_bound = 0;
+    for (int t = 0; t < 100; ++t) {
+        agent.explore(s, a);
+        at_bound += (a[0] == 2.0 || a[0] == -1.0) ? 1 : 0;
+    }
+    CHECK(at_bound > 10);
+    CHECK(agent.stats().exploration == 3);
+}
+
+TEST_CASE("the Ornstein-Uhlenbeck scale decays once per update") {
+    ddpg_config c = ddpg_config::firm();
+    c.ou.eps_decay = 0.01;
+    c.batch_size = 8;
+    c.learning_starts = 8;
+    ddpg<float> agent(3, {{-1, 1}}, c, 1);
+    std::vector<float> s = {0.1f, 0.2f, 0.3f}, a(1);
+    for (int t = 0; t < 20; ++t) {
+        agent.explore(s, a);
+        agent.observe(s, a, 0, s, false);
+    }
+    CHECK(agent.updates() == 13);
+    CHECK(agent.ou_noise().epsilon() == doctest::Approx(1 - 13 * 0.01));
+    CHECK(agent.stats().exploration == doctest::Approx(1 - 13 * 0.01));
+}
+
+TEST_CASE("ddpg learns a one-step continuous bandit: reward -(a - f(s))^2") {
+    ddpg_config c;
+    c.actor_hidden = {32, 32};
+    c.critic_hidden = {32, 32};
+    c.critic_action_layer = 1;
+    c.actor_adam = {.lr = 1e-3};
+    c.critic_adam = {.lr = 2e-3};
+    c.batch_size = 64;
+    c.replay_capacity = 5000;
+    c.learning_starts = 256;
+    c.gamma = 0;
+    c.tau = 0.02;
+    c.gaussian.sigma = 0.3;
+    ddpg<float> agent(1, {{-1, 1}}, c, 3);
+    const auto f = [](float s) { return 0.6f * s - 0.2f; };
+    rng env(2);
+    std::vector<float> s(1), a(1);
+    for (int t = 0; t < 10000; ++t) {
+        s[0] = static_cast<float>(uniform(env, -1, 1));
+        agent.explore(s, a);
+        const float e = a[0] - f(s[0]);
+        agent.observe(s, a, -static_cast<double>(e * e), s, true);
+    }
+    // The actor tracks a critic that is itself learning from noisy actions:
+    // its error wanders by a few hundredths from one update to the next.
+    // Untrained, it is about 0.5.
+    double worst = 0;
+    double mean = 0;
+    for (int i = 0; i <= 20; ++i) {
+        s[0] = -1 + 0.1f * static_cast<float>(i);
+        agent.greedy(s, a);
+        const double e = std::abs(static_cast<double>(a[0] - f(s[0])));
+        worst = std::max(worst, e);
+        mean += e / 21;
+    }
+    CHECK(mean < 0.05);
+    CHECK(worst < 0.15);
+}
+
+TEST_CASE("a non-finite gradient leaves every network and optimiser as it was") {
+    const auto snapshot = [](ddpg<double>& agent) {
+        vec out = to_vec(agent.actor().parameters());
+        for (const vec& v : {to_vec(agent.target_actor().parameters()), critic_params(agent.critic(0)),
+                             critic_params(agent.target_critic(0)), to_vec(agent.critic_optimizer(0).first_moment()),
+                             to_vec(agent.actor_optimizer().first_moment())}) {
+            out.insert(out.end(), v.begin(), v.end());
+        }
+        out.push_back(static_cast<double>(agent.critic_optimizer(0).step_count()));
+        out.push_back(static_cast<double>(agent.actor_optimizer().step_count()));
+        return out;
+    };
+    rng gen(3);
+    const transition_batch b = random_batch(gen, 6);
+
+    SUBCASE("the critic's: a NaN reward") {
+        ddpg<double> agent(obs_size, test_bounds, small_config(), 1);
+        auto batch = to_replay(b, 8);
+        batch.rewards(3) = std::numeric_limits<double>::quiet_NaN();
+        const vec before = snapshot(agent);
+        const auto stats = agent.update(batch);
+        CHECK_FALSE(stats.applied);
+        CHECK(snapshot(agent) == before);
+        CHECK(agent.updates() == 0);
+    }
+    SUBCASE("the actor's: a NaN output bias in the actor (its target stays finite)") {
+        ddpg<double> agent(obs_size, test_bounds, small_config(), 1);
+        agent.actor().bias(agent.actor().layer_count() - 1)(0) = std::numeric_limits<double>::quiet_NaN();
+        const vec before = snapshot(agent);
+        const auto stats = agent.update(to_replay(b, 8));
+        CHECK_FALSE(stats.applied);
+        const vec after = snapshot(agent);
+        REQUIRE(after.size() == before.size());
+        for (std::size_t i = 0; i < after.size(); ++i) {
+            CHECK((after[i] == before[i] || (std::isnan(after[i]) && std::isnan(before[i]))));
+        }
+        CHECK(agent.updates() == 0);
+    }
+    SUBCASE("the actor's after the critic's step: a critic step so large that Q overflows, undone") {
+        ddpg_config c = small_config();
+        c.critic_adam.lr = 1e300;
+        ddpg<double> agent(obs_size, test_bounds, c, 1);
+        const vec before = snapshot(agent);
+        const auto stats = agent.update(to_replay(b, 8));
+        CHECK_FALSE(stats.applied);
+        CHECK(snapshot(agent) == before);
+        CHECK(agent.updates() == 0);
+    }
+}
+
+TEST_CASE("configuration and input errors name the field and the value") {
+    const auto fails = [](ddpg_config c, const std::string& text) {
+        CHECK_THROWS_WITH_AS(ddpg<double>(3, test_bounds, c, 1), doctest::Contains(text.c_str()), config_error);
+    };
+    ddpg_config c = small_config();
+    c.gamma = 1.5;
+    fails(c, "ddpg_config.gamma: must be in [0, 1], got 1.5");
+    c = small_config();
+    c.critic_action_layer = 3;
+    fails(c, "ddpg_config.critic_action_layer: must be at most the number of critic hidden layers (2), got 3");
+    c = small_config();
+    c.replay_capacity = 4;
+    fails(c, "ddpg_config.replay_capacity: must be >= batch_size (8), got 4");
+    c = small_config();
+    c.policy_delay = 0;
+    fails(c, "ddpg_config.policy_delay");
+    c = small_config();
+    c.noise_clip = -1;
+    fails(c, "ddpg_config.noise_clip: must be finite and >= 0, got -1");
+    c = small_config();
+    c.bc_alpha = std::numeric_limits<double>::quiet_NaN();
+    fails(c, "ddpg_config.bc_alpha: must be finite and >= 0, got nan");
+    c = small_config();
+    c.actor_adam.lr = 0;
+    fails(c, "ddpg_config.actor_adam.lr: must be finite and > 0, got 0");
+    c = small_config();
+    c.critic_adam.beta2 = 1;
+    fails(c, "ddpg_config.critic_adam.beta2");
+    c = small_config();
+    c.ou.theta = -0.5;
+    fails(c, "ddpg_config.ou.theta: must be finite and >= 0, got -0.5");
+    c = small_config();
+    c.gaussian.sigma = -1;
+    fails(c, "ddpg_config.gaussian.sigma");
+    c = small_config();
+    c.actor_hidden = {};
+    fails(c, "ddpg_config.actor_hidden");
+    c = small_config();
+    c.precision = nn::matmul_precision::bf16;
+    fails(c, "ddpg_config.precision: must be full unless the agent is ddpg<float>, got bf16");
+
+    CHECK_THROWS_WITH_AS(ddpg<double>(3, {{0, 1}, {1, 1}}, small_config(), 1),
+                         doctest::Contains("ddpg.bounds[1].high: must be finite and > low (1), got 1"), config_error);
+    CHECK_THROWS_WITH_AS(ddpg<double>(3, {{-std::numeric_limits<double>::infinity(), 1}}, small_config(), 1),
+                         doctest::Contains("ddpg.bounds[0].low: must be finite, got -inf"), config_error);
+    CHECK_THROWS_WITH_AS(ddpg<double>(3, {}, small_config(), 1), doctest::Contains("ddpg.bounds"), config_error);
+    CHECK_THROWS_WITH_AS(ddpg<double>(0, test_bounds, small_config(), 1), doctest::Contains("ddpg.observation_size"),
+                         config_error);
+
+    ddpg<double> agent(3, test_bounds, small_config(), 1);
+    vec s(3), a(2), wrong(4);
+    CHECK_THROWS_WITH_AS(agent.greedy(wrong, a), doctest::Contains("observation has 4 values, expected 3"), error);
+    CHECK_THROWS_WITH_AS(agent.explore(s, wrong), doctest::Contains("action span has 4 entries, expected 2"), error);
+    CHECK_THROWS_AS(agent.observe(s, wrong, 0, s, false), error);
+    a[1] = std::numeric_limits<double>::infinity();
+    CHECK_THROWS_WITH_AS(agent.observe(s, a, 0, s, false), doctest::Contains("action[1]"), error);
+    replay_batch<double, double> big(3, 2, 16);
+    big.size = 9;
+    CHECK_THROWS_WITH_AS(agent.update(big), doctest::Contains("batch of 9 transitions, must be in [1, 8]"), error);
+    replay_batch<double, double> ok(3, 2, 8);
+    ok.size = 4;
+    CHECK_THROWS_WITH_AS(agent.update(ok, Eigen::MatrixXd::Zero(2, 3)), doctest::Contains("smoothing_noise is 2 × 3"), error);
+    CHECK_THROWS_WITH_AS((void)agent.critic(1), doctest::Contains("critic 1 requested, the agent has 1"), error);
+    CHECK_THROWS_WITH_AS((void)agent.critic().trunk(), doctest::Contains("there is no trunk"), error);
+    CHECK_THROWS_WITH_AS(agent.set_bc_alpha(-1), doctest::Contains("ddpg_config.bc_alpha: must be finite and >= 0, got -1"),
+                         config_error);
+    agent.set_bc_alpha(2.5);
+    CHECK(agent.config().bc_alpha == 2.5);
+    agent.set_bc_alpha(0);
+    CHECK(agent.config().bc_alpha == 0);
+}
+
+TEST_CASE("the presets carry the papers' and CleanRL's numbers") {
+    const ddpg_config f = ddpg_config::firm();
+    CHECK(f.actor_adam.lr == 3e-4);
+    CHECK(f.critic_adam.lr == 3e-3);
+    CHECK(f.batch_size == 64);
+    CHECK(f.replay_capacity == 100'000);
+    CHECK(f.gamma == 0.9);
+    CHECK(f.tau == 0.001);
+    CHECK(f.learning_starts == 70);
+    CHECK(f.critic_action_layer == 1);
+    CHECK(f.actor_hidden == std::vector<Eigen::Index>{40, 40});
+    CHECK(f.exploration == ddpg_exploration::ornstein_uhlenbeck);
+    CHECK(f.ou.theta == 0.15);
+    CHECK(f.ou.sigma == 0.2);
+    CHECK(f.ou.dt == 0.01);
+    CHECK(f.ou.eps_decay == 1e-6);
+    const ddpg_config cl = ddpg_config::cleanrl();
+    CHECK(cl.actor_hidden == std::vector<Eigen::Index>{256, 256});
+    CHECK(cl.batch_size == 256);
+    CHECK(cl.learning_starts == 25'000);
+    CHECK(cl.policy_delay == 2);
+    CHECK(cl.gaussian.sigma == 0.1);
+    CHECK(cl.critic_action_layer == 0);
+    CHECK_FALSE(cl.twin_critics);
+    const ddpg_config t = ddpg_config::td3();
+    CHECK(t.twin_critics);
+    CHECK(t.policy_noise == 0.2);
+    CHECK(t.noise_clip == 0.5);
+    CHECK(t.policy_delay == 2);
+    for (const auto& c : {f, cl, t}) CHECK_NOTHROW(c.validate());
+}
