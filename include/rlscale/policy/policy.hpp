@@ -9,8 +9,10 @@
 #include <rlscale/policy/ensure_policy.hpp>
 #include <rlscale/policy/guarded.hpp>
 #include <rlscale/policy/hpa_policy.hpp>
+#include <rlscale/policy/hpa_vpa_policy.hpp>
 #include <rlscale/core/control.hpp>
 #include <rlscale/policy/kpa_policy.hpp>
 #include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/policy/static_policy.hpp>
+#include <rlscale/policy/vpa_policy.hpp>
 #include <rlscale/policy/with_fallback.hpp>
