@@ -6,6 +6,8 @@
 #include <rlscale/version.hpp>
 #include <rlscale/core/core.hpp>
 #include <rlscale/encode/encode.hpp>
+#include <rlscale/lifecycle/lifecycle.hpp>
+#include <rlscale/lifecycle/trajectory_store.hpp>
 #include <rlscale/nn/nn.hpp>
 #include <rlscale/policy/policy.hpp>
 #include <rlscale/reward/reward.hpp>

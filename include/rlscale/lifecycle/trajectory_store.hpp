@@ -1,0 +1,827 @@
+#pragma once
+
+/// AWARE's trajectory database (§3.1, Fig. 4): every step the agent or the
+/// fallback takes, grouped in episodes, kept for offline training from the
+/// fallback's data, for the retraining detector's episode rewards and for the
+/// meta-learner's bundles of the best episodes (the top M = 20 by return).
+///
+/// Two stores behind one small interface:
+/// - memory_trajectory_store: the last N episodes in memory;
+/// - file_trajectory_store: an append-only file of CRC-checked records that
+///   survives a crash of the process (and, with sync_policy::fsync, of the
+///   machine) without losing an episode it reported complete.
+///
+/// The unit of durability is the episode: end_episode() returns once the
+/// episode is in the store; an episode left open by a crash is dropped when
+/// the file is reopened. The file format is described in docs/lifecycle.md
+/// and above file_trajectory_store.
+///
+/// Neither store is thread-safe: one control loop writes. A file is opened
+/// by one store at a time (an exclusive advisory lock; a second store fails
+/// to open it).
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
+#include <rlscale/lifecycle/detail/crc32.hpp>
+#include <rlscale/lifecycle/stage.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace rlscale {
+
+/// One step of an episode.
+struct trajectory_step {
+    std::uint64_t episode = 0;                      ///< episode index (the store sets it)
+    std::uint64_t step = 0;                         ///< position in the episode, from 0 (the store sets it)
+    rlscale::stage stage = rlscale::stage::online;  ///< lifecycle stage the step was taken in
+    actor_role actor = actor_role::agent;           ///< who acted
+    double reward = 0;                              ///< the step's reward (finite)
+    std::vector<float> state;                       ///< the observation the actor saw
+    std::vector<float> action;                      ///< the action taken (the fallback's when it acted)
+
+    friend bool operator==(const trajectory_step&, const trajectory_step&) = default;
+};
+
+/// What a store remembers of a complete episode without reading its steps.
+struct episode_summary {
+    std::uint64_t index = 0;                           ///< episode index, from 0, consecutive
+    std::uint64_t steps = 0;                           ///< steps recorded
+    double episode_return = 0;                         ///< sum of the step rewards, in step order
+    rlscale::stage first_stage = stage::initialized;   ///< stage of the first step (INITIALIZED when empty)
+    rlscale::stage last_stage = stage::initialized;    ///< stage of the last step (INITIALIZED when empty)
+
+    friend bool operator==(const episode_summary&, const episode_summary&) = default;
+};
+
+/// A store of episodes. Episodes are numbered from 0 in the order they are
+/// begun; a store may forget its oldest episodes (summaries() and
+/// read_episode() see those it keeps), never the newest.
+class trajectory_store {
+public:
+    virtual ~trajectory_store() = default;
+    trajectory_store(const trajectory_store&) = delete;
+    trajectory_store& operator=(const trajectory_store&) = delete;
+
+    /// Opens the next episode and returns its index. Throws rlscale::error
+    /// if one is already open.
+    virtual std::uint64_t begin_episode() = 0;
+    /// Appends a step to the open episode; its `episode` and `step` fields
+    /// are set by the store. Throws rlscale::error if no episode is open or
+    /// the reward is not finite.
+    virtual void append(const trajectory_step& step) = 0;
+    /// Closes the open episode; once this returns, the episode is in the
+    /// store. Throws rlscale::error if none is open.
+    virtual episode_summary end_episode() = 0;
+
+    /// Whether an episode is open.
+    [[nodiscard]] virtual bool episode_open() const noexcept = 0;
+    /// Complete episodes ever recorded (kept or forgotten): the index the
+    /// next episode gets.
+    [[nodiscard]] virtual std::uint64_t episode_count() const noexcept = 0;
+    /// Summaries of the complete episodes kept, oldest first.
+    [[nodiscard]] virtual std::vector<episode_summary> summaries() const = 0;
+    /// Replaces `out` with the steps of complete episode `index`. Throws
+    /// rlscale::error if the store does not keep it.
+    virtual void read_episode(std::uint64_t index, std::vector<trajectory_step>& out) const = 0;
+
+    /// The `m` kept episodes with the highest return, best first (ties: the
+    /// older first): the meta-learner's trajectory bundle (AWARE: M = 20).
+    [[nodiscard]] std::vector<episode_summary> top_episodes(std::size_t m) const {
+        std::vector<episode_summary> all = summaries();
+        const auto better = [](const episode_summary& a, const episode_summary& b) {
+            if (a.episode_return != b.episode_return) return a.episode_return > b.episode_return;
+            return a.index < b.index;
+        };
+        m = std::min(m, all.size());
+        std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(m), all.end(), better);
+        all.resize(m);
+        return all;
+    }
+
+protected:
+    trajectory_store() = default;
+};
+
+namespace detail {
+
+/// The open episode's running summary, shared by the stores.
+class open_episode {
+public:
+    explicit open_episode(std::uint64_t index) noexcept { summary_.index = index; }
+
+    /// Stamps `s` as this episode's next step (episode, step) and adds it to
+    /// the summary. Throws on a non-finite reward.
+    void add(trajectory_step& s) {
+        if (!std::isfinite(s.reward)) {
+            throw error("trajectory store: step " + std::to_string(summary_.steps) + " of episode " +
+                        std::to_string(summary_.index) + ": reward must be finite, got " + format_number(s.reward));
+        }
+        s.episode = summary_.index;
+        s.step = summary_.steps;
+        count(s.stage, s.reward);
+    }
+    /// Adds a step already stamped (a replayed record).
+    void count(stage st, double reward) noexcept {
+        if (summary_.steps == 0) summary_.first_stage = st;
+        summary_.last_stage = st;
+        summary_.episode_return += reward;
+        ++summary_.steps;
+    }
+    [[nodiscard]] const episode_summary& summary() const noexcept { return summary_; }
+
+private:
+    episode_summary summary_;
+};
+
+}  // namespace detail
+
+/// The last `max_episodes` complete episodes in memory (the oldest are
+/// dropped).
+class memory_trajectory_store final : public trajectory_store {
+public:
+    explicit memory_trajectory_store(std::size_t max_episodes = 1000) : max_episodes_(max_episodes) {
+        check_fields("memory_trajectory_store").at_least("max_episodes", max_episodes_, std::size_t{1});
+    }
+
+    std::uint64_t begin_episode() override {
+        if (open_) throw error("memory_trajectory_store: begin_episode() while episode " + std::to_string(next_index_) + " is open");
+        open_.emplace(next_index_);
+        open_steps_.clear();
+        return next_index_;
+    }
+
+    void append(const trajectory_step& step) override {
+        if (!open_) throw error("memory_trajectory_store: append() with no episode open");
+        trajectory_step s = step;
+        open_->add(s);
+        open_steps_.push_back(std::move(s));
+    }
+
+    episode_summary end_episode() override {
+        if (!open_) throw error("memory_trajectory_store: end_episode() with no episode open");
+        const episode_summary summary = open_->summary();
+        episodes_.push_back({summary, std::move(open_steps_)});
+        open_steps_ = {};
+        open_.reset();
+        ++next_index_;
+        while (episodes_.size() > max_episodes_) episodes_.pop_front();
+        return summary;
+    }
+
+    [[nodiscard]] bool episode_open() const noexcept override { return open_.has_value(); }
+    [[nodiscard]] std::uint64_t episode_count() const noexcept override { return next_index_; }
+    [[nodiscard]] std::size_t max_episodes() const noexcept { return max_episodes_; }
+
+    [[nodiscard]] std::vector<episode_summary> summaries() const override {
+        std::vector<episode_summary> out;
+        out.reserve(episodes_.size());
+        for (const auto& e : episodes_) out.push_back(e.summary);
+        return out;
+    }
+
+    void read_episode(std::uint64_t index, std::vector<trajectory_step>& out) const override {
+        if (episodes_.empty() || index < episodes_.front().summary.index || index > episodes_.back().summary.index) {
+            throw error("memory_trajectory_store: episode " + std::to_string(index) + " is not kept (" +
+                        (episodes_.empty() ? std::string("none are")
+                                           : "it keeps " + std::to_string(episodes_.front().summary.index) + " to " +
+                                                 std::to_string(episodes_.back().summary.index)) +
+                        ")");
+        }
+        const auto& e = episodes_[static_cast<std::size_t>(index - episodes_.front().summary.index)];
+        out.assign(e.steps.begin(), e.steps.end());
+    }
+
+private:
+    struct episode {
+        episode_summary summary;
+        std::vector<trajectory_step> steps;
+    };
+    std::size_t max_episodes_;
+    std::deque<episode> episodes_;
+    std::optional<detail::open_episode> open_;
+    std::vector<trajectory_step> open_steps_;
+    std::uint64_t next_index_ = 0;
+};
+
+/// When file_trajectory_store makes an episode durable.
+enum class sync_policy : std::uint8_t {
+    flush,  ///< write() each episode to the OS at its end: survives a crash of the process (SIGKILL), not a power loss
+    fsync,  ///< write() and fsync() at each episode end: survives a power loss too, at one disk flush per episode
+};
+
+struct file_trajectory_store_options {
+    sync_policy sync = sync_policy::flush;     ///< when an episode becomes durable (at its end, always)
+    std::size_t max_indexed_episodes = 100'000;  ///< summaries kept in memory; older episodes stay in the file, unread
+    std::size_t write_buffer_bytes = 1 << 20;  ///< an open episode's records are written once this many bytes are pending
+    bool salvage_prefix = false;  ///< on a corrupt record followed by a complete episode, cut the file there instead of refusing to open
+
+    void validate() const {
+        check_fields("file_trajectory_store_options")
+            .at_least("max_indexed_episodes", max_indexed_episodes, std::size_t{1})
+            .at_least("write_buffer_bytes", write_buffer_bytes, std::size_t{1});
+    }
+};
+
+/// What opening an existing file found and repaired.
+struct trajectory_recovery {
+    std::uint64_t episodes = 0;         ///< complete episodes replayed
+    std::uint64_t truncated_bytes = 0;  ///< bytes cut from the end of the file (0: nothing was cut)
+    std::uint64_t truncated_at = 0;     ///< the file's new size when bytes were cut
+    std::string reason;                 ///< why they were cut (a torn record, an unfinished episode); empty if not
+};
+
+namespace detail::trajectory_file {
+
+// File layout, all integers little-endian, floats as their IEEE-754 bits:
+//
+//   file header (16 bytes): "RLSCTRAJ" | u32 version = 1 | u32 0
+//   records, back to back:
+//     u32 magic "TREC" | u32 payload length L | u8 type | u8[3] 0 | payload (L bytes) | u32 CRC-32 of the 12 + L bytes before it
+//   payloads:
+//     type 1 begin: u64 episode
+//     type 2 step:  u64 episode | u64 step | f64 reward | u8 stage | u8 actor | u8[2] 0 | u32 n | u32 m | f32[n] state | f32[m] action
+//     type 3 end:   u64 episode | u64 steps | f64 return | u8 first stage | u8 last stage | u8[6] 0
+//
+// An episode is complete once its end record is in the file.
+
+inline constexpr unsigned char file_magic[8] = {'R', 'L', 'S', 'C', 'T', 'R', 'A', 'J'};
+inline constexpr std::uint32_t file_version = 1;
+inline constexpr std::size_t file_header_size = 16;
+inline constexpr unsigned char record_magic[4] = {'T', 'R', 'E', 'C'};
+inline constexpr std::size_t record_header_size = 12;
+inline constexpr std::size_t record_trailer_size = 4;
+inline constexpr std::uint32_t max_payload = 64U << 20;  // 64 MiB: larger lengths are corruption
+inline constexpr std::uint8_t type_begin = 1;
+inline constexpr std::uint8_t type_step = 2;
+inline constexpr std::uint8_t type_end = 3;
+inline constexpr std::size_t begin_payload = 8;
+inline constexpr std::size_t step_fixed_payload = 36;
+inline constexpr std::size_t end_payload = 32;
+
+inline void put_u8(std::vector<unsigned char>& b, std::uint8_t v) { b.push_back(v); }
+inline void put_u32(std::vector<unsigned char>& b, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) b.push_back(static_cast<unsigned char>(v >> (8 * i)));
+}
+inline void put_u64(std::vector<unsigned char>& b, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) b.push_back(static_cast<unsigned char>(v >> (8 * i)));
+}
+inline void put_f32(std::vector<unsigned char>& b, float v) {
+    std::uint32_t bits = 0;
+    std::memcpy(&bits, &v, sizeof bits);
+    put_u32(b, bits);
+}
+inline void put_f64(std::vector<unsigned char>& b, double v) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof bits);
+    put_u64(b, bits);
+}
+inline std::uint32_t get_u32(const unsigned char* p) noexcept {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
+    return v;
+}
+inline std::uint64_t get_u64(const unsigned char* p) noexcept {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    return v;
+}
+inline float get_f32(const unsigned char* p) noexcept {
+    const std::uint32_t bits = get_u32(p);
+    float v = 0;
+    std::memcpy(&v, &bits, sizeof v);
+    return v;
+}
+inline double get_f64(const unsigned char* p) noexcept {
+    const std::uint64_t bits = get_u64(p);
+    double v = 0;
+    std::memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/// Appends a record of `type` whose payload `fill` writes to `b`.
+template <typename Fill>
+void put_record(std::vector<unsigned char>& b, std::uint8_t type, Fill&& fill) {
+    const std::size_t start = b.size();
+    b.insert(b.end(), record_magic, record_magic + 4);
+    put_u32(b, 0);  // length, patched below
+    put_u8(b, type);
+    put_u8(b, 0);
+    put_u8(b, 0);
+    put_u8(b, 0);
+    fill(b);
+    const auto length = static_cast<std::uint32_t>(b.size() - start - record_header_size);
+    for (int i = 0; i < 4; ++i) b[start + 4 + static_cast<std::size_t>(i)] = static_cast<unsigned char>(length >> (8 * i));
+    put_u32(b, crc32(b.data() + start, b.size() - start));
+}
+
+inline void put_begin(std::vector<unsigned char>& b, std::uint64_t episode) {
+    put_record(b, type_begin, [&](std::vector<unsigned char>& p) { put_u64(p, episode); });
+}
+
+inline void put_step(std::vector<unsigned char>& b, const trajectory_step& s) {
+    put_record(b, type_step, [&](std::vector<unsigned char>& p) {
+        put_u64(p, s.episode);
+        put_u64(p, s.step);
+        put_f64(p, s.reward);
+        put_u8(p, static_cast<std::uint8_t>(s.stage));
+        put_u8(p, static_cast<std::uint8_t>(s.actor));
+        put_u8(p, 0);
+        put_u8(p, 0);
+        put_u32(p, static_cast<std::uint32_t>(s.state.size()));
+        put_u32(p, static_cast<std::uint32_t>(s.action.size()));
+        for (const float x : s.state) put_f32(p, x);
+        for (const float x : s.action) put_f32(p, x);
+    });
+}
+
+inline void put_end(std::vector<unsigned char>& b, const episode_summary& e) {
+    put_record(b, type_end, [&](std::vector<unsigned char>& p) {
+        put_u64(p, e.index);
+        put_u64(p, e.steps);
+        put_f64(p, e.episode_return);
+        put_u8(p, static_cast<std::uint8_t>(e.first_stage));
+        put_u8(p, static_cast<std::uint8_t>(e.last_stage));
+        for (int i = 0; i < 6; ++i) put_u8(p, 0);
+    });
+}
+
+/// A record found at an offset: whole and CRC-checked (`problem` empty), or
+/// not, with the reason.
+struct record {
+    std::string problem;                  ///< why the bytes there are not a record; empty when they are
+    std::uint8_t type = 0;                ///< record type
+    const unsigned char* payload = nullptr;  ///< L bytes, valid until the reader's next read
+    std::uint32_t length = 0;             ///< L
+    std::uint64_t next = 0;               ///< offset just past the record
+};
+
+/// Reads a file through a window of a megabyte at a time.
+class reader {
+public:
+    reader(int fd, std::uint64_t size, const std::string& path) : fd_(fd), size_(size), path_(path) {}
+
+    [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+
+    /// `n` bytes at `offset`, or nullptr if the file ends first.
+    const unsigned char* view(std::uint64_t offset, std::size_t n) {
+        if (offset > size_ || n > size_ - offset) return nullptr;
+        if (offset >= window_offset_ && offset + n <= window_offset_ + window_.size()) {
+            return window_.data() + (offset - window_offset_);
+        }
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(std::max<std::size_t>(n, chunk), size_ - offset));
+        window_.resize(want);
+        std::size_t done = 0;
+        while (done < want) {
+            const ::ssize_t r = ::pread(fd_, window_.data() + done, want - done, static_cast<::off_t>(offset + done));
+            if (r < 0) {
+                if (errno == EINTR) continue;
+                const int saved = errno;
+                window_.clear();
+                throw error("trajectory store '" + path_ + "': read failed at offset " + std::to_string(offset + done) +
+                            ": " + std::strerror(saved));
+            }
+            if (r == 0) {
+                window_.clear();
+                throw error("trajectory store '" + path_ + "': file shrank while reading at offset " +
+                            std::to_string(offset + done));
+            }
+            done += static_cast<std::size_t>(r);
+        }
+        window_offset_ = offset;
+        return window_.data();
+    }
+
+    /// The record at `offset`.
+    record at(std::uint64_t offset) {
+        record r;
+        const unsigned char* h = view(offset, record_header_size);
+        if (h == nullptr) {
+            r.problem = "torn record header (" + std::to_string(size_ - offset) + " bytes before the end of the file)";
+            return r;
+        }
+        if (std::memcmp(h, record_magic, 4) != 0) {
+            r.problem = "no record magic";
+            return r;
+        }
+        r.length = get_u32(h + 4);
+        r.type = h[8];
+        if (r.length > max_payload) {
+            r.problem = "record length " + std::to_string(r.length) + " is over the limit";
+            return r;
+        }
+        const std::size_t whole = record_header_size + r.length + record_trailer_size;
+        const unsigned char* p = view(offset, whole);
+        if (p == nullptr) {
+            r.problem = "torn record (" + std::to_string(whole) + " bytes declared, " + std::to_string(size_ - offset) +
+                        " before the end of the file)";
+            return r;
+        }
+        if (crc32(p, whole - record_trailer_size) != get_u32(p + whole - record_trailer_size)) {
+            r.problem = "CRC mismatch";
+            return r;
+        }
+        r.payload = p + record_header_size;
+        r.next = offset + whole;
+        return r;
+    }
+
+private:
+    static constexpr std::size_t chunk = 1 << 20;
+    int fd_;
+    std::uint64_t size_;
+    const std::string& path_;
+    std::vector<unsigned char> window_;
+    std::uint64_t window_offset_ = 0;
+};
+
+}  // namespace detail::trajectory_file
+
+/// Episodes in an append-only file of length-prefixed, CRC-32-checked
+/// records (layout in detail::trajectory_file and docs/lifecycle.md).
+///
+/// Opening a file replays it: every record is checked, the summaries of the
+/// last max_indexed_episodes complete episodes are indexed, and a torn tail
+/// (a record cut short or failing its CRC at the end of the file, and the
+/// records of an episode that never ended) is cut off, leaving every
+/// complete episode before it. A corrupt record followed by a complete
+/// episode is not a torn tail: the store refuses to open (rlscale::error
+/// naming the file and the offset) unless salvage_prefix is set. A record
+/// that passes its CRC but does not fit the sequence (an episode number out
+/// of order, an unknown type) is refused the same way.
+///
+/// POSIX I/O (open, pwrite, pread, fsync, ftruncate, flock) rather than
+/// std::fstream: recovery needs ftruncate, durability needs fsync (a
+/// stream's flush only reaches the C library's buffer), and reads at an
+/// offset (pread) leave the append position alone.
+class file_trajectory_store final : public trajectory_store {
+public:
+    explicit file_trajectory_store(std::filesystem::path path, file_trajectory_store_options options = {})
+        : path_(std::move(path)), options_(options) {
+        options_.validate();
+        const std::string p = path_.string();
+        fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ < 0) fail_errno("cannot open", 0);
+        try {
+            if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+                if (errno == EWOULDBLOCK) throw error(where(0) + "is open in another trajectory store");
+                fail_errno("cannot lock", 0);
+            }
+            replay();
+        } catch (...) {
+            ::close(fd_);
+            fd_ = -1;
+            throw;
+        }
+    }
+
+    ~file_trajectory_store() override {
+        if (fd_ < 0) return;
+        // An episode left open is not in the store: cut what was written of it.
+        if (open_ && !broken_ && write_offset_ > committed_end_) {
+            (void)::ftruncate(fd_, static_cast<::off_t>(committed_end_));
+        }
+        ::close(fd_);
+    }
+
+    std::uint64_t begin_episode() override {
+        usable();
+        if (open_) throw error(where(write_offset_) + "begin_episode() while episode " + std::to_string(next_index_) + " is open");
+        episode_offset_ = write_offset_ + pending_.size();
+        detail::trajectory_file::put_begin(pending_, next_index_);
+        open_.emplace(next_index_);
+        return next_index_;
+    }
+
+    void append(const trajectory_step& step) override {
+        usable();
+        if (!open_) throw error(where(write_offset_) + "append() with no episode open");
+        const std::uint64_t floats = static_cast<std::uint64_t>(step.state.size()) + step.action.size();
+        if (floats > (detail::trajectory_file::max_payload - detail::trajectory_file::step_fixed_payload) / 4) {
+            throw error(where(write_offset_) + "a step of " + std::to_string(floats) + " floats is over the record limit");
+        }
+        trajectory_step s = step;  // stamped copy; the caller's step is left as it is
+        open_->add(s);
+        detail::trajectory_file::put_step(pending_, s);
+        if (pending_.size() >= options_.write_buffer_bytes) write_pending();
+    }
+
+    episode_summary end_episode() override {
+        usable();
+        if (!open_) throw error(where(write_offset_) + "end_episode() with no episode open");
+        const episode_summary summary = open_->summary();
+        detail::trajectory_file::put_end(pending_, summary);
+        write_pending();
+        open_.reset();
+        committed_end_ = write_offset_;
+        ++next_index_;
+        index_entry(summary, episode_offset_, committed_end_ - episode_offset_);
+        if (options_.sync == sync_policy::fsync && ::fsync(fd_) != 0) {
+            fail_errno("fsync failed after episode " + std::to_string(summary.index) + " (its durability is unknown)",
+                       committed_end_);
+        }
+        return summary;
+    }
+
+    [[nodiscard]] bool episode_open() const noexcept override { return open_.has_value(); }
+    [[nodiscard]] std::uint64_t episode_count() const noexcept override { return next_index_; }
+
+    [[nodiscard]] std::vector<episode_summary> summaries() const override {
+        std::vector<episode_summary> out;
+        out.reserve(index_.size());
+        for (const auto& e : index_) out.push_back(e.summary);
+        return out;
+    }
+
+    void read_episode(std::uint64_t index, std::vector<trajectory_step>& out) const override {
+        namespace tf = detail::trajectory_file;
+        if (index_.empty() || index < index_.front().summary.index || index > index_.back().summary.index) {
+            throw error(where(0) + "episode " + std::to_string(index) + " is not indexed (" +
+                        (index_.empty() ? std::string("none are")
+                                        : "the index holds " + std::to_string(index_.front().summary.index) + " to " +
+                                              std::to_string(index_.back().summary.index)) +
+                        ")");
+        }
+        const entry& e = index_[static_cast<std::size_t>(index - index_.front().summary.index)];
+        tf::reader in(fd_, e.offset + e.length, path_string_);
+        out.clear();
+        std::uint64_t at = e.offset;
+        const auto bad = [&](const std::string& what) {
+            return error(where(at) + "episode " + std::to_string(index) + ": " + what + " (the file changed after it was opened)");
+        };
+        for (;;) {
+            const tf::record r = in.at(at);
+            if (!r.problem.empty()) throw bad(r.problem);
+            if (r.type == tf::type_end) break;
+            if (r.type == tf::type_step) {
+                trajectory_step s;
+                if (!decode_step(r, s)) throw bad("malformed step record");
+                if (s.episode != index || s.step != out.size()) throw bad("a step record out of sequence");
+                out.push_back(std::move(s));
+            }
+            at = r.next;
+        }
+        if (out.size() != e.summary.steps) throw bad("holds " + std::to_string(out.size()) + " steps, the index " + std::to_string(e.summary.steps));
+    }
+
+    /// What opening the file found and repaired.
+    [[nodiscard]] const trajectory_recovery& recovery() const noexcept { return recovery_; }
+    [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+    /// The file's size once every complete episode is written.
+    [[nodiscard]] std::uint64_t committed_size() const noexcept { return committed_end_; }
+
+private:
+    struct entry {
+        episode_summary summary;
+        std::uint64_t offset = 0;  // of its begin record
+        std::uint64_t length = 0;  // through its end record
+    };
+
+    [[nodiscard]] std::string where(std::uint64_t offset) const {
+        return "trajectory store '" + path_string_ + "' at offset " + std::to_string(offset) + ": ";
+    }
+    [[noreturn]] void fail_errno(const std::string& what, std::uint64_t offset) const {
+        const int saved = errno;
+        throw error(where(offset) + what + ": " + std::strerror(saved));
+    }
+    void usable() const {
+        if (broken_) throw error(where(committed_end_) + "unusable after a failed write that could not be undone");
+    }
+
+    void index_entry(const episode_summary& s, std::uint64_t offset, std::uint64_t length) {
+        index_.push_back({s, offset, length});
+        while (index_.size() > options_.max_indexed_episodes) index_.pop_front();
+    }
+
+    /// Writes the pending bytes at write_offset_. On failure the file is cut
+    /// back to the last complete episode, the open episode is dropped and
+    /// rlscale::error is thrown.
+    void write_pending() {
+        std::size_t done = 0;
+        while (done < pending_.size()) {
+            const ::ssize_t n = ::pwrite(fd_, pending_.data() + done, pending_.size() - done,
+                                         static_cast<::off_t>(write_offset_ + done));
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                const int saved = errno;
+                const std::uint64_t failed_at = write_offset_ + done;
+                pending_.clear();
+                open_.reset();
+                write_offset_ = committed_end_;
+                if (::ftruncate(fd_, static_cast<::off_t>(committed_end_)) != 0) broken_ = true;
+                throw error(where(failed_at) + "write failed, the open episode is dropped: " + std::strerror(saved));
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        write_offset_ += pending_.size();
+        pending_.clear();
+    }
+
+    static bool decode_step(const detail::trajectory_file::record& r, trajectory_step& s) {
+        namespace tf = detail::trajectory_file;
+        if (r.length < tf::step_fixed_payload) return false;
+        const unsigned char* p = r.payload;
+        const std::uint32_t n = tf::get_u32(p + 28);
+        const std::uint32_t m = tf::get_u32(p + 32);
+        if (r.length != tf::step_fixed_payload + 4 * (static_cast<std::uint64_t>(n) + m)) return false;
+        if (p[24] > static_cast<unsigned char>(stage::serving) || p[25] > static_cast<unsigned char>(actor_role::agent)) {
+            return false;
+        }
+        s.episode = tf::get_u64(p);
+        s.step = tf::get_u64(p + 8);
+        s.reward = tf::get_f64(p + 16);
+        s.stage = static_cast<stage>(p[24]);
+        s.actor = static_cast<actor_role>(p[25]);
+        s.state.resize(n);
+        s.action.resize(m);
+        const unsigned char* f = p + tf::step_fixed_payload;
+        for (std::uint32_t i = 0; i < n; ++i, f += 4) s.state[i] = tf::get_f32(f);
+        for (std::uint32_t i = 0; i < m; ++i, f += 4) s.action[i] = tf::get_f32(f);
+        return true;
+    }
+
+    void write_header() {
+        namespace tf = detail::trajectory_file;
+        std::vector<unsigned char> h(tf::file_magic, tf::file_magic + 8);
+        tf::put_u32(h, tf::file_version);
+        tf::put_u32(h, 0);
+        pending_ = std::move(h);
+        write_offset_ = 0;
+        committed_end_ = 0;
+        write_pending();
+        committed_end_ = write_offset_;
+        if (options_.sync == sync_policy::fsync) {
+            if (::fsync(fd_) != 0) fail_errno("fsync failed", 0);
+            const std::filesystem::path dir = path_.has_parent_path() ? path_.parent_path() : std::filesystem::path(".");
+            if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+                (void)::fsync(dfd);
+                ::close(dfd);
+            }
+        }
+    }
+
+    void cut(std::uint64_t at, std::uint64_t size, std::string reason) {
+        if (::ftruncate(fd_, static_cast<::off_t>(at)) != 0) fail_errno("cannot cut the torn tail", at);
+        if (options_.sync == sync_policy::fsync && ::fsync(fd_) != 0) fail_errno("fsync failed", at);
+        recovery_.truncated_bytes = size - at;
+        recovery_.truncated_at = at;
+        recovery_.reason = std::move(reason);
+    }
+
+    /// Reads the whole file: checks the header, indexes the complete
+    /// episodes, cuts a torn tail.
+    void replay() {
+        namespace tf = detail::trajectory_file;
+        struct ::stat st {};
+        if (::fstat(fd_, &st) != 0) fail_errno("cannot stat", 0);
+        const auto size = static_cast<std::uint64_t>(st.st_size);
+        tf::reader in(fd_, size, path_string_);
+
+        // The header: a new file gets one; a header cut short by a crash at
+        // creation is rewritten; anything else that is not ours is refused.
+        if (size < tf::file_header_size) {
+            const unsigned char* h = in.view(0, static_cast<std::size_t>(size));
+            unsigned char expected[tf::file_header_size] = {};
+            std::memcpy(expected, tf::file_magic, 8);
+            expected[8] = static_cast<unsigned char>(tf::file_version);
+            if (size > 0 && std::memcmp(h, expected, static_cast<std::size_t>(size)) != 0) {
+                throw error(where(0) + "not an rlscale trajectory store (no file header)");
+            }
+            if (size > 0) cut(0, size, "torn file header");
+            write_header();
+            return;
+        }
+        const unsigned char* h = in.view(0, tf::file_header_size);
+        if (std::memcmp(h, tf::file_magic, 8) != 0) throw error(where(0) + "not an rlscale trajectory store (no file header)");
+        if (tf::get_u32(h + 8) != tf::file_version) {
+            throw error(where(8) + "unknown format version " + std::to_string(tf::get_u32(h + 8)) +
+                        " (this build reads version " + std::to_string(tf::file_version) + ")");
+        }
+
+        std::uint64_t at = tf::file_header_size;
+        std::uint64_t committed = at;  // just past the last end record
+        std::optional<detail::open_episode> episode;
+        std::uint64_t episode_at = 0;
+        std::string problem;
+        while (at < size) {
+            const tf::record r = in.at(at);
+            if (!r.problem.empty()) {
+                problem = r.problem;
+                break;
+            }
+            const auto refuse = [&](const std::string& what) {
+                return error(where(at) + what + " in a record that passes its CRC: the file is not one this store wrote, or was edited");
+            };
+            const unsigned char* p = r.payload;
+            switch (r.type) {
+                case tf::type_begin: {
+                    if (r.length != tf::begin_payload) throw refuse("a begin record of " + std::to_string(r.length) + " bytes");
+                    const std::uint64_t index = tf::get_u64(p);
+                    if (episode) throw refuse("episode " + std::to_string(index) + " begins inside episode " + std::to_string(episode->summary().index));
+                    if (index != next_index_) throw refuse("episode " + std::to_string(index) + " begins where episode " + std::to_string(next_index_) + " was expected");
+                    episode.emplace(index);
+                    episode_at = at;
+                    break;
+                }
+                case tf::type_step: {
+                    trajectory_step s;
+                    if (!decode_step(r, s)) throw refuse("a malformed step record");
+                    if (!episode) throw refuse("a step outside any episode");
+                    if (s.episode != episode->summary().index || s.step != episode->summary().steps) {
+                        throw refuse("step " + std::to_string(s.step) + " of episode " + std::to_string(s.episode) +
+                                     " where step " + std::to_string(episode->summary().steps) + " of episode " +
+                                     std::to_string(episode->summary().index) + " was expected");
+                    }
+                    episode->count(s.stage, s.reward);
+                    break;
+                }
+                case tf::type_end: {
+                    if (r.length != tf::end_payload) throw refuse("an end record of " + std::to_string(r.length) + " bytes");
+                    if (!episode) throw refuse("an end record outside any episode");
+                    episode_summary e;
+                    e.index = tf::get_u64(p);
+                    e.steps = tf::get_u64(p + 8);
+                    e.episode_return = tf::get_f64(p + 16);
+                    if (p[24] > static_cast<unsigned char>(stage::serving) || p[25] > static_cast<unsigned char>(stage::serving)) {
+                        throw refuse("an unknown stage");
+                    }
+                    e.first_stage = static_cast<stage>(p[24]);
+                    e.last_stage = static_cast<stage>(p[25]);
+                    if (!(e == episode->summary())) {
+                        throw refuse("an end record of episode " + std::to_string(e.index) + " that does not match its steps");
+                    }
+                    index_entry(e, episode_at, r.next - episode_at);
+                    episode.reset();
+                    ++next_index_;
+                    committed = r.next;
+                    break;
+                }
+                default: throw refuse("unknown record type " + std::to_string(r.type));
+            }
+            at = r.next;
+        }
+
+        if (!problem.empty()) {
+            // A torn tail is a prefix of the last write. A complete episode
+            // (an end record) after the bad record means data was lost in the
+            // middle, which cutting would make worse.
+            if (const auto later = find_end_record(in, at + 1); later && !options_.salvage_prefix) {
+                throw error(where(at) + problem + ", but a complete episode's end record follows at offset " +
+                            std::to_string(*later) +
+                            ": this is not a torn tail; refusing to cut (set salvage_prefix to keep the episodes before offset " +
+                            std::to_string(committed) + ")");
+            }
+            cut(committed, size, "record at offset " + std::to_string(at) + ": " + problem +
+                                     (episode ? "; episode " + std::to_string(episode->summary().index) + " never ended" : ""));
+        } else if (episode) {
+            cut(committed, size, "episode " + std::to_string(episode->summary().index) + " at offset " +
+                                     std::to_string(episode_at) + " never ended");
+        }
+        committed_end_ = committed;
+        write_offset_ = committed;
+        recovery_.episodes = next_index_;
+    }
+
+    /// The offset of the first whole end record at or after `from`, if any.
+    static std::optional<std::uint64_t> find_end_record(detail::trajectory_file::reader& in, std::uint64_t from) {
+        namespace tf = detail::trajectory_file;
+        for (std::uint64_t p = from; p + tf::record_header_size + tf::record_trailer_size <= in.size(); ++p) {
+            const unsigned char* m = in.view(p, 4);
+            if (m == nullptr || std::memcmp(m, tf::record_magic, 4) != 0) continue;
+            const tf::record r = in.at(p);
+            if (r.problem.empty() && r.type == tf::type_end) return p;
+        }
+        return std::nullopt;
+    }
+
+    std::filesystem::path path_;
+    std::string path_string_ = path_.string();
+    file_trajectory_store_options options_;
+    int fd_ = -1;
+    bool broken_ = false;
+    std::deque<entry> index_;
+    std::uint64_t next_index_ = 0;
+    std::optional<detail::open_episode> open_;
+    std::uint64_t episode_offset_ = 0;   // of the open episode's begin record
+    std::vector<unsigned char> pending_;  // encoded, not yet written; starts at write_offset_
+    std::uint64_t write_offset_ = 0;
+    std::uint64_t committed_end_ = 0;    // just past the last complete episode
+    trajectory_recovery recovery_;
+};
+
+}  // namespace rlscale

@@ -1,0 +1,518 @@
+#include <rlscale/core/random.hpp>
+#include <rlscale/lifecycle/detail/crc32.hpp>
+#include <rlscale/lifecycle/trajectory_store.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using rlscale::actor_role;
+using rlscale::episode_summary;
+using rlscale::file_trajectory_store;
+using rlscale::file_trajectory_store_options;
+using rlscale::memory_trajectory_store;
+using rlscale::stage;
+using rlscale::trajectory_step;
+using rlscale::trajectory_store;
+
+namespace {
+
+std::filesystem::path temp_file(const std::string& name) {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store";
+    std::filesystem::create_directories(dir);
+    const auto p = dir / name;
+    std::filesystem::remove(p);
+    return p;
+}
+
+/// Steps in episode `e`: a function of `e` alone, so a reader can rebuild
+/// what a writer wrote.
+std::uint64_t steps_in(std::uint64_t e) { return (e * 7 + 3) % 13; }  // 0..12, some episodes empty
+
+/// Step `i` of episode `e`, as the store returns it (stamped).
+trajectory_step make_step(std::uint64_t e, std::uint64_t i) {
+    rlscale::rng gen(e * 1000003 + i);
+    trajectory_step s;
+    s.episode = e;
+    s.step = i;
+    s.stage = static_cast<stage>(1 + (e + i / 5) % 3);
+    s.actor = (e + i) % 2 == 0 ? actor_role::agent : actor_role::fallback;
+    s.reward = rlscale::uniform(gen, -1, 1);
+    s.state.resize(static_cast<std::size_t>((e + i) % 6));
+    for (float& x : s.state) x = static_cast<float>(rlscale::uniform(gen, -100, 100));
+    s.action.resize(1 + static_cast<std::size_t>(i % 2));
+    for (float& x : s.action) x = static_cast<float>(rlscale::uniform(gen, -1, 1));
+    return s;
+}
+
+episode_summary expected_summary(std::uint64_t e) {
+    episode_summary s;
+    s.index = e;
+    for (std::uint64_t i = 0; i < steps_in(e); ++i) {
+        const auto st = make_step(e, i);
+        if (i == 0) s.first_stage = st.stage;
+        s.last_stage = st.stage;
+        s.episode_return += st.reward;
+        ++s.steps;
+    }
+    return s;
+}
+
+/// Writes episode `e` (the store must be about to number it `e`).
+void write_episode(trajectory_store& store, std::uint64_t e) {
+    REQUIRE(store.begin_episode() == e);
+    for (std::uint64_t i = 0; i < steps_in(e); ++i) {
+        auto s = make_step(e, i);
+        s.episode = 999;  // the store numbers steps itself
+        s.step = 999;
+        store.append(s);
+    }
+    const auto summary = store.end_episode();
+    CHECK(summary == expected_summary(e));
+}
+
+/// Whether episode `e` reads back exactly as written.
+bool intact(const trajectory_store& store, std::uint64_t e) {
+    std::vector<trajectory_step> out;
+    store.read_episode(e, out);
+    if (out.size() != steps_in(e)) return false;
+    for (std::uint64_t i = 0; i < out.size(); ++i) {
+        if (!(out[i] == make_step(e, i))) return false;
+    }
+    return true;
+}
+
+std::vector<unsigned char> read_bytes(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::filesystem::path& p, const std::vector<unsigned char>& bytes) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+/// Writes episodes 0..n-1 to a new file and returns the file offset at which
+/// each episode's records start, plus the final size.
+std::vector<std::uint64_t> make_file(const std::filesystem::path& p, std::uint64_t n) {
+    std::vector<std::uint64_t> starts;
+    file_trajectory_store store(p);
+    for (std::uint64_t e = 0; e < n; ++e) {
+        starts.push_back(store.committed_size());
+        write_episode(store, e);
+    }
+    starts.push_back(store.committed_size());
+    return starts;
+}
+
+}  // namespace
+
+TEST_CASE("CRC-32 matches the IEEE check values") {
+    using rlscale::detail::crc32;
+    static_assert(crc32("123456789") == 0xCBF43926U);
+    CHECK(crc32("") == 0x00000000U);
+    CHECK(crc32("123456789") == 0xCBF43926U);
+    CHECK(crc32("a") == 0xE8B7BE43U);
+    CHECK(crc32("abc") == 0x352441C2U);
+    CHECK(crc32("The quick brown fox jumps over the lazy dog") == 0x414FA339U);
+    const std::string s = "The quick brown fox jumps over the lazy dog";
+    const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+    CHECK(rlscale::detail::crc32(b, s.size()) == 0x414FA339U);
+    // incremental: the CRC of a then b
+    CHECK(rlscale::detail::crc32_update(rlscale::detail::crc32_update(0, b, 10), b + 10, s.size() - 10) == 0x414FA339U);
+}
+
+TEST_CASE("episodes round-trip through both stores") {
+    const auto path = temp_file("round_trip.trj");
+    std::unique_ptr<trajectory_store> store;
+    SUBCASE("memory") { store = std::make_unique<memory_trajectory_store>(100); }
+    SUBCASE("file") { store = std::make_unique<file_trajectory_store>(path); }
+    REQUIRE(store);
+    CHECK(store->episode_count() == 0);
+    CHECK(store->summaries().empty());
+    for (std::uint64_t e = 0; e < 20; ++e) write_episode(*store, e);
+    CHECK(store->episode_count() == 20);
+    const auto sums = store->summaries();
+    REQUIRE(sums.size() == 20);
+    for (std::uint64_t e = 0; e < 20; ++e) {
+        CHECK(sums[e] == expected_summary(e));
+        CHECK(intact(*store, e));
+    }
+    CHECK(steps_in(1) == 10);
+    CHECK(steps_in(4) == 5);
+    CHECK(steps_in(7) == 0);  // an empty episode is kept too
+    CHECK(sums[7].first_stage == stage::initialized);
+}
+
+TEST_CASE("stores refuse misuse") {
+    const auto path = temp_file("misuse.trj");
+    std::unique_ptr<trajectory_store> store;
+    SUBCASE("memory") { store = std::make_unique<memory_trajectory_store>(10); }
+    SUBCASE("file") { store = std::make_unique<file_trajectory_store>(path); }
+    REQUIRE(store);
+    CHECK_THROWS_AS(store->append(make_step(0, 0)), rlscale::error);
+    CHECK_THROWS_AS(store->end_episode(), rlscale::error);
+    store->begin_episode();
+    CHECK(store->episode_open());
+    CHECK_THROWS_AS(store->begin_episode(), rlscale::error);
+    auto bad = make_step(0, 0);
+    bad.reward = std::nan("");
+    CHECK_THROWS_AS(store->append(bad), rlscale::error);
+    store->append(make_step(0, 0));
+    store->end_episode();
+    CHECK_FALSE(store->episode_open());
+    std::vector<trajectory_step> out;
+    CHECK_THROWS_AS(store->read_episode(1, out), rlscale::error);
+    store->read_episode(0, out);
+    CHECK(out.size() == 1);
+    CHECK_THROWS_AS(memory_trajectory_store(0), rlscale::config_error);
+}
+
+TEST_CASE("the memory store keeps the newest max_episodes") {
+    memory_trajectory_store store(5);
+    for (std::uint64_t e = 0; e < 12; ++e) write_episode(store, e);
+    CHECK(store.episode_count() == 12);
+    const auto sums = store.summaries();
+    REQUIRE(sums.size() == 5);
+    CHECK(sums.front().index == 7);
+    CHECK(sums.back().index == 11);
+    std::vector<trajectory_step> out;
+    CHECK_THROWS_AS(store.read_episode(6, out), rlscale::error);
+    CHECK(intact(store, 7));
+    CHECK(intact(store, 11));
+}
+
+TEST_CASE("top_episodes returns the best returns first, ties to the older") {
+    memory_trajectory_store store(100);
+    const std::vector<double> returns = {3, 9, 1, 9, 5, -2, 7};
+    for (const double r : returns) {
+        store.begin_episode();
+        trajectory_step s;
+        s.reward = r;
+        store.append(s);
+        store.end_episode();
+    }
+    const auto top = store.top_episodes(4);
+    REQUIRE(top.size() == 4);
+    CHECK(top[0].index == 1);
+    CHECK(top[1].index == 3);
+    CHECK(top[2].index == 6);
+    CHECK(top[3].index == 4);
+    CHECK(store.top_episodes(100).size() == returns.size());
+    CHECK(store.top_episodes(0).empty());
+}
+
+TEST_CASE("a file store reopens with every episode and continues the numbering") {
+    const auto path = temp_file("reopen.trj");
+    make_file(path, 15);
+    {
+        file_trajectory_store store(path);
+        CHECK(store.recovery().episodes == 15);
+        CHECK(store.recovery().truncated_bytes == 0);
+        CHECK(store.episode_count() == 15);
+        for (std::uint64_t e = 0; e < 15; ++e) CHECK(intact(store, e));
+        for (std::uint64_t e = 15; e < 20; ++e) write_episode(store, e);
+    }
+    file_trajectory_store store(path);
+    CHECK(store.episode_count() == 20);
+    const auto sums = store.summaries();
+    REQUIRE(sums.size() == 20);
+    for (std::uint64_t e = 0; e < 20; ++e) {
+        CHECK(sums[e] == expected_summary(e));
+        CHECK(intact(store, e));
+    }
+    CHECK(std::filesystem::file_size(path) == store.committed_size());
+}
+
+TEST_CASE("a file store's index is bounded and the file keeps everything") {
+    const auto path = temp_file("bounded.trj");
+    file_trajectory_store_options o;
+    o.max_indexed_episodes = 4;
+    {
+        file_trajectory_store store(path, o);
+        for (std::uint64_t e = 0; e < 10; ++e) write_episode(store, e);
+        const auto sums = store.summaries();
+        REQUIRE(sums.size() == 4);
+        CHECK(sums.front().index == 6);
+        std::vector<trajectory_step> out;
+        CHECK_THROWS_AS(store.read_episode(5, out), rlscale::error);
+    }
+    {
+        file_trajectory_store store(path, o);
+        CHECK(store.episode_count() == 10);
+        REQUIRE(store.summaries().size() == 4);
+        CHECK(store.summaries().front().index == 6);
+        CHECK(intact(store, 9));
+    }
+    file_trajectory_store all(path);
+    CHECK(all.summaries().size() == 10);
+    CHECK(intact(all, 0));
+    CHECK(all.top_episodes(20).size() == 10);
+}
+
+TEST_CASE("an episode left open is not in the store") {
+    const auto path = temp_file("open_episode.trj");
+    const auto starts = make_file(path, 3);
+    file_trajectory_store_options o;
+    o.write_buffer_bytes = 1;  // every record reaches the file at once
+    const auto copy = temp_file("open_episode_copy.trj");
+    {
+        file_trajectory_store store(path, o);
+        store.begin_episode();
+        for (std::uint64_t i = 0; i < 4; ++i) store.append(make_step(3, i));
+        CHECK(std::filesystem::file_size(path) > starts.back());
+        // as a crash would leave it
+        std::filesystem::copy_file(path, copy);
+    }
+    CHECK(std::filesystem::file_size(path) == starts.back());  // the destructor cut it
+    file_trajectory_store store(copy);
+    CHECK(store.episode_count() == 3);
+    CHECK(store.recovery().truncated_at == starts.back());
+    CHECK(store.recovery().reason.find("episode 3") != std::string::npos);
+    CHECK(std::filesystem::file_size(copy) == starts.back());
+    write_episode(store, 3);
+    CHECK(intact(store, 3));
+}
+
+TEST_CASE("a torn or corrupt last record is cut and the episodes before it survive") {
+    const auto path = temp_file("torn.trj");
+    const auto starts = make_file(path, 6);
+    const auto good = read_bytes(path);
+    REQUIRE(good.size() == starts.back());
+
+    std::vector<unsigned char> bytes = good;
+    std::uint64_t survivors = 5;
+    SUBCASE("cut inside the last record") { bytes.resize(bytes.size() - 7); }
+    SUBCASE("cut inside the last record's header") { bytes.resize(bytes.size() - 36 - 5); }
+    SUBCASE("a flipped bit in the last record") { bytes[bytes.size() - 10] ^= 0x10; }
+    SUBCASE("a flipped bit in the last CRC") { bytes.back() ^= 0x01; }
+    SUBCASE("zeros after the last record") {
+        bytes.resize(bytes.size() + 4096, 0);
+        survivors = 6;
+    }
+    SUBCASE("half a record after the last") {
+        bytes.insert(bytes.end(), good.begin() + static_cast<std::ptrdiff_t>(starts[1]),
+                     good.begin() + static_cast<std::ptrdiff_t>(starts[1] + 20));
+        survivors = 6;
+    }
+    write_bytes(path, bytes);
+    {
+        file_trajectory_store store(path);
+        CHECK(store.episode_count() == survivors);
+        CHECK(store.recovery().truncated_bytes > 0);
+        CHECK(store.recovery().truncated_at == starts[survivors]);
+        CHECK_FALSE(store.recovery().reason.empty());
+        CHECK(std::filesystem::file_size(path) == starts[survivors]);
+        for (std::uint64_t e = 0; e < survivors; ++e) CHECK(intact(store, e));
+        for (std::uint64_t e = survivors; e < 8; ++e) write_episode(store, e);
+    }
+    file_trajectory_store store(path);
+    CHECK(store.recovery().truncated_bytes == 0);
+    CHECK(store.episode_count() == 8);
+    for (std::uint64_t e = 0; e < 8; ++e) CHECK(intact(store, e));
+}
+
+TEST_CASE("corruption before a complete episode is refused, naming the file and offset") {
+    const auto path = temp_file("middle.trj");
+    const auto starts = make_file(path, 6);
+    auto bytes = read_bytes(path);
+    const std::uint64_t hit = starts[2] + 30;  // inside episode 2
+    bytes[hit] ^= 0x40;
+    write_bytes(path, bytes);
+    try {
+        file_trajectory_store store(path);
+        FAIL("opened a file corrupt in the middle");
+    } catch (const rlscale::error& e) {
+        const std::string what = e.what();
+        CHECK(what.find(path.string()) != std::string::npos);
+        // the first step record of episode 2, after its 24-byte begin record
+        CHECK(what.find("offset " + std::to_string(starts[2] + 24) + ":") != std::string::npos);
+        CHECK(what.find("not a torn tail") != std::string::npos);
+    }
+    CHECK(read_bytes(path) == bytes);  // left as it was
+
+    file_trajectory_store_options o;
+    o.salvage_prefix = true;
+    file_trajectory_store store(path, o);
+    CHECK(store.episode_count() == 2);
+    CHECK(intact(store, 1));
+    CHECK(store.recovery().truncated_at == starts[2]);
+}
+
+TEST_CASE("a file that is not a trajectory store is refused and left alone") {
+    const auto path = temp_file("foreign.trj");
+    const std::string text = "hello, this is somebody else's file\n";
+    write_bytes(path, std::vector<unsigned char>(text.begin(), text.end()));
+    try {
+        file_trajectory_store store(path);
+        FAIL("opened a foreign file");
+    } catch (const rlscale::error& e) {
+        CHECK(std::string(e.what()).find("not an rlscale trajectory store") != std::string::npos);
+        CHECK(std::string(e.what()).find(path.string()) != std::string::npos);
+    }
+    CHECK(std::filesystem::file_size(path) == text.size());
+
+    write_bytes(path, {'h', 'i'});  // short, and not a header prefix
+    CHECK_THROWS_AS(file_trajectory_store{path}, rlscale::error);
+    CHECK(std::filesystem::file_size(path) == 2);
+
+    write_bytes(path, {'R', 'L', 'S', 'C', 'T'});  // a header cut short at creation
+    {
+        file_trajectory_store store(path);
+        CHECK(store.episode_count() == 0);
+        write_episode(store, 0);
+    }
+    file_trajectory_store store(path);
+    CHECK(intact(store, 0));
+}
+
+TEST_CASE("a file is open in one store at a time") {
+    const auto path = temp_file("locked.trj");
+    file_trajectory_store first(path);
+    try {
+        file_trajectory_store second(path);
+        FAIL("a second store opened the file");
+    } catch (const rlscale::error& e) {
+        CHECK(std::string(e.what()).find("another trajectory store") != std::string::npos);
+    }
+}
+
+TEST_CASE("a store written with fsync reads back") {
+    const auto path = temp_file("fsync.trj");
+    file_trajectory_store_options o;
+    o.sync = rlscale::sync_policy::fsync;
+    {
+        file_trajectory_store store(path, o);
+        for (std::uint64_t e = 0; e < 3; ++e) write_episode(store, e);
+    }
+    file_trajectory_store store(path, o);
+    CHECK(store.episode_count() == 3);
+    CHECK(intact(store, 2));
+}
+
+namespace {
+
+/// Child: writes episodes as fast as it can and reports each complete one
+/// on `report`; never returns.
+[[noreturn]] void crash_writer(const std::filesystem::path& path, std::size_t buffer_bytes, int report) {
+    try {
+        file_trajectory_store_options o;
+        o.write_buffer_bytes = buffer_bytes;
+        file_trajectory_store store(path, o);
+        for (std::uint64_t e = store.episode_count();; ++e) {
+            store.begin_episode();
+            for (std::uint64_t i = 0; i < steps_in(e); ++i) store.append(make_step(e, i));
+            store.end_episode();
+            const std::uint64_t done = e;
+            if (::write(report, &done, sizeof done) != static_cast<::ssize_t>(sizeof done)) ::_exit(3);
+        }
+    } catch (...) {
+        ::_exit(2);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("a writer killed at a random moment loses no episode it reported complete") {
+    const std::vector<int> delays_us = {0, 150, 700, 2000, 5000, 11000};
+    rlscale::rng jitter(42);
+    int cuts = 0;
+    std::uint64_t survived = 0;
+    for (std::size_t run = 0; run < delays_us.size() * 2; ++run) {
+        const int delay = delays_us[run % delays_us.size()] + static_cast<int>(rlscale::uniform_index(jitter, 300));
+        const std::size_t buffer_bytes = run % 2 == 0 ? 64 : (1 << 20);
+        CAPTURE(run);
+        CAPTURE(delay);
+        CAPTURE(buffer_bytes);
+        const auto path = temp_file("crash_" + std::to_string(run) + ".trj");
+        std::uint64_t reported_max = 0;
+        bool any_reported = false;
+
+        for (int round = 0; round < 2; ++round) {  // the second round continues the file the first left
+            int fds[2];
+            REQUIRE(::pipe(fds) == 0);
+            const ::pid_t child = ::fork();
+            REQUIRE(child >= 0);
+            if (child == 0) {
+                ::close(fds[0]);
+                crash_writer(path, buffer_bytes, fds[1]);
+            }
+            ::close(fds[1]);
+
+            // Wait until a few episodes are reported, then kill at a random moment.
+            std::vector<std::uint64_t> reported;
+            const auto read_reports = [&](bool until_eof, std::size_t want) {
+                std::uint64_t v = 0;
+                std::size_t have = 0;
+                auto* bytes = reinterpret_cast<unsigned char*>(&v);
+                while (until_eof || reported.size() < want) {
+                    const ::ssize_t n = ::read(fds[0], bytes + have, sizeof v - have);
+                    if (n < 0 && errno == EINTR) continue;
+                    if (n <= 0) break;
+                    have += static_cast<std::size_t>(n);
+                    if (have == sizeof v) {
+                        reported.push_back(v);
+                        have = 0;
+                    }
+                }
+            };
+            read_reports(false, 3 + run % 5);
+            std::this_thread::sleep_for(std::chrono::microseconds(delay));
+            ::kill(child, SIGKILL);
+            int status = 0;
+            REQUIRE(::waitpid(child, &status, 0) == child);
+            CHECK(WIFSIGNALED(status));
+            CHECK(WTERMSIG(status) == SIGKILL);
+            read_reports(true, 0);
+            ::close(fds[0]);
+
+            REQUIRE(!reported.empty());
+            for (std::size_t i = 1; i < reported.size(); ++i) CHECK(reported[i] == reported[i - 1] + 1);
+            if (any_reported) CHECK(reported.front() >= reported_max + 1);
+            reported_max = reported.back();
+            any_reported = true;
+
+            file_trajectory_store store(path);
+            INFO("recovery: ", store.recovery().reason, " cut ", store.recovery().truncated_bytes, " bytes");
+            CHECK(store.episode_count() >= reported_max + 1);
+            CHECK(store.episode_count() <= reported_max + 2);  // at most one finished after its last report
+            bool all = true;
+            for (std::uint64_t e = 0; e < store.episode_count(); ++e) all = all && intact(store, e);
+            CHECK(all);
+            CHECK(std::filesystem::file_size(path) == store.committed_size());
+            cuts += store.recovery().truncated_bytes > 0 ? 1 : 0;
+            reported_max = store.episode_count() - 1;
+        }
+        // usable afterwards: append, reopen
+        std::uint64_t n = 0;
+        {
+            file_trajectory_store store(path);
+            n = store.episode_count();
+            write_episode(store, n);
+            write_episode(store, n + 1);
+        }
+        file_trajectory_store store(path);
+        CHECK(store.episode_count() == n + 2);
+        CHECK(store.recovery().truncated_bytes == 0);
+        CHECK(intact(store, n + 1));
+        survived += n;
+    }
+    MESSAGE((delays_us.size() * 4), " kills, ", cuts, " reopens cut a torn tail, ", survived, " episodes survived in all");
+}
