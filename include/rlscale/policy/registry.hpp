@@ -22,12 +22,14 @@
 #include <rlscale/policy/any_policy.hpp>
 #include <rlscale/policy/ensure_policy.hpp>
 #include <rlscale/policy/hpa_policy.hpp>
+#include <rlscale/policy/hpa_vpa_policy.hpp>
 #include <rlscale/policy/joint_policy.hpp>
 #include <rlscale/policy/kpa_policy.hpp>
 #include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/policy/serving_spec.hpp>
 #include <rlscale/policy/static_policy.hpp>
 #include <rlscale/rl/action_space.hpp>
+#include <rlscale/rl/multidimensional_actions.hpp>
 #include <rlscale/rl/simppo_actions.hpp>
 #include <rlscale/rl/actors.hpp>
 #include <rlscale/rl/shared_network.hpp>
@@ -275,6 +277,34 @@ auto from_spec(const std::string& path, Make&& make) {
     });
 }
 
+/// The continuous action map a spec's "actions" object names (ddpg's
+/// "multidimensional": replicas, CPU and memory limits per function).
+[[nodiscard]] inline rl::multidimensional_actions make_continuous_action_map(const nlohmann::json& spec, std::size_t functions) {
+    const std::string path = "serving.actions";
+    const std::string name = spec.at("name").get<std::string>();
+    return detail::from_spec(path, [&] {
+        if (name != "multidimensional") {
+            throw checkpoint_error(path + ".name", "unknown continuous action map \"" + name + "\" (this build knows multidimensional)");
+        }
+        rl::multidimensional_config c;
+        if (spec.contains("mode")) {
+            const auto& m = spec["mode"];
+            if (!m.is_string() || (m != "absolute" && m != "relative")) {
+                throw checkpoint_error(path + ".mode", "must be \"absolute\" or \"relative\", got " + json_summary(m));
+            }
+            c.mode = m == "relative" ? rl::multidimensional_mode::relative : rl::multidimensional_mode::absolute;
+        }
+        detail::spec_setting(spec, "min_cpu_limit", path, c.min_cpu_limit);
+        detail::spec_setting(spec, "max_cpu_limit", path, c.max_cpu_limit);
+        detail::spec_setting(spec, "min_memory_limit_mb", path, c.min_memory_limit_mb);
+        detail::spec_setting(spec, "max_memory_limit_mb", path, c.max_memory_limit_mb);
+        detail::spec_setting(spec, "max_replica_step", path, c.max_replica_step);
+        detail::spec_setting(spec, "max_cpu_step", path, c.max_cpu_step);
+        detail::spec_setting(spec, "max_memory_step_mb", path, c.max_memory_step_mb);
+        return rl::multidimensional_actions(functions, c);
+    });
+}
+
 /// The "actions" object of a spec for an action map (the inverse of make_action_map).
 [[nodiscard]] inline nlohmann::json action_spec(const rl::joint_delta_actions& a) {
     return {{"name", "joint_delta"}, {"deltas", a.deltas()}};
@@ -287,6 +317,18 @@ auto from_spec(const std::string& path, Make&& make) {
 }
 [[nodiscard]] inline nlohmann::json action_spec(const rl::utilization_target_actions& a) {
     return {{"name", "utilization_target"}, {"targets", a.targets()}, {"hold", a.has_hold()}};
+}
+[[nodiscard]] inline nlohmann::json action_spec(const rl::multidimensional_actions& a) {
+    const rl::multidimensional_config& c = a.config();
+    return {{"name", "multidimensional"},
+            {"mode", std::string(rl::to_string(c.mode))},
+            {"min_cpu_limit", c.min_cpu_limit},
+            {"max_cpu_limit", c.max_cpu_limit},
+            {"min_memory_limit_mb", c.min_memory_limit_mb},
+            {"max_memory_limit_mb", c.max_memory_limit_mb},
+            {"max_replica_step", c.max_replica_step},
+            {"max_cpu_step", c.max_cpu_step},
+            {"max_memory_step_mb", c.max_memory_step_mb}};
 }
 [[nodiscard]] inline nlohmann::json action_spec(const rl::simppo_actions& a) {
     return {{"name", "simppo"},
@@ -356,15 +398,19 @@ struct learned_policy {
     any_joint_policy policy;
 };
 
-/// Builds the learned policy a checkpoint's spec describes, with one HPA
-/// fallback per function. Throws checkpoint_error naming the field for an
-/// unknown algorithm, encoder or action map, bad settings, or a network
+/// Builds the learned policy a checkpoint's spec describes, with one
+/// fallback per function: the HPA for dqn and ppo, the HPA+VPA pair (within
+/// the action map's limit bounds) for ddpg, whose multidimensional map also
+/// sets CPU and memory limits. Throws checkpoint_error naming the field for
+/// an unknown algorithm, encoder or action map, bad settings, or a network
 /// whose inputs or outputs do not fit the spec.
 [[nodiscard]] inline learned_policy make_learned_policy(const nlohmann::json& checkpoint, const learned_policy_options& options = {}) {
     serving_spec spec = spec_of(checkpoint);
     const std::size_t n = spec.function_count();
+    if (spec.algorithm != "dqn" && spec.algorithm != "ppo" && spec.algorithm != "ddpg") {
+        throw checkpoint_error("serving.algorithm", "unknown algorithm \"" + spec.algorithm + "\" (this build serves dqn, ppo, ddpg)");
+    }
     encoder_variant encoder = make_encoder(spec.encoder, n);
-    discrete_map_variant actions = make_action_map(spec.actions, n);
     const nn::mlp<float> net = nn::network_from_checkpoint<float>(checkpoint);
     const auto in = static_cast<std::size_t>(net.layers().front().in);
     const auto out = static_cast<std::size_t>(net.layers().back().out);
@@ -372,15 +418,41 @@ struct learned_policy {
         throw checkpoint_error("network.layers[0].in", "is " + std::to_string(in) + ", the spec's encoder gives " +
                                                            std::to_string(n * encoder.size()) + " for " + std::to_string(n) + " functions");
     }
-    if (out != actions.layout().outputs()) {
-        throw checkpoint_error("network.layers[" + std::to_string(net.layers().size() - 1) + "].out",
-                               "is " + std::to_string(out) + ", the spec's action map needs " + std::to_string(actions.layout().outputs()));
-    }
+    const auto check_outputs = [&](std::size_t wanted) {
+        if (out != wanted) {
+            throw checkpoint_error("network.layers[" + std::to_string(net.layers().size() - 1) + "].out",
+                                   "is " + std::to_string(out) + ", the spec's action map needs " + std::to_string(wanted));
+        }
+    };
     guard_config guard = spec.guard;
     if (options.guard) {
         guard.max_step_up = std::min(guard.max_step_up, options.guard->max_step_up);
         guard.max_step_down = std::min(guard.max_step_down, options.guard->max_step_down);
+        guard.max_cpu_step = std::min(guard.max_cpu_step, options.guard->max_cpu_step);
+        guard.max_memory_step_mb = std::min(guard.max_memory_step_mb, options.guard->max_memory_step_mb);
+        guard.vertical_min_replicas = std::max(guard.vertical_min_replicas, options.guard->vertical_min_replicas);
     }
+    if (spec.algorithm == "ddpg") {
+        rl::multidimensional_actions actions = make_continuous_action_map(spec.actions, n);
+        check_outputs(actions.width());
+        auto weights = std::make_shared<rl::shared_network<float>>(net);
+        weights->publish(net);
+        vpa_policy_config vpa;
+        vpa.min_cpu_cores = actions.config().min_cpu_limit;
+        vpa.max_cpu_cores = actions.config().max_cpu_limit;
+        vpa.min_memory_mb = actions.config().min_memory_limit_mb;
+        vpa.max_memory_mb = actions.config().max_memory_limit_mb;
+        vpa.vertical_requires_replicas = guard.vertical_min_replicas;
+        std::vector<hpa_vpa_policy> fallbacks;
+        for (std::size_t f = 0; f < n; ++f) {
+            fallbacks.emplace_back(make_hpa(options.fallback.hpa_cpu_target_percent), vpa_policy(vpa));
+        }
+        rl_policy<encoder_variant, rl::deterministic_actor, rl::multidimensional_actions, hpa_vpa_policy> p(
+            std::move(encoder), rl::deterministic_actor(weights), std::move(actions), std::move(fallbacks), guard, spec.downscale_window);
+        return {std::move(spec), weights, any_joint_policy(std::move(p))};
+    }
+    discrete_map_variant actions = make_action_map(spec.actions, n);
+    check_outputs(actions.layout().outputs());
     auto weights = std::make_shared<rl::shared_network<float>>(net);
     weights->publish(net);
     std::vector<hpa_policy> fallbacks;
@@ -393,13 +465,10 @@ struct learned_policy {
         if (options.int8) p.serve_int8();
         return {std::move(spec), weights, any_joint_policy(std::move(p))};
     }
-    if (spec.algorithm == "ppo") {
-        rl_policy<encoder_variant, rl::categorical_actor, discrete_map_variant> p(std::move(encoder), rl::categorical_actor(weights, layout),
-                                                                                   std::move(actions), std::move(fallbacks), guard,
-                                                                                   spec.downscale_window);
-        return {std::move(spec), weights, any_joint_policy(std::move(p))};
-    }
-    throw checkpoint_error("serving.algorithm", "unknown algorithm \"" + spec.algorithm + "\" (this build serves dqn, ppo)");
+    rl_policy<encoder_variant, rl::categorical_actor, discrete_map_variant> p(std::move(encoder), rl::categorical_actor(weights, layout),
+                                                                               std::move(actions), std::move(fallbacks), guard,
+                                                                               spec.downscale_window);
+    return {std::move(spec), weights, any_joint_policy(std::move(p))};
 }
 
 /// make_learned_policy from a checkpoint file (checkpoint_error for one

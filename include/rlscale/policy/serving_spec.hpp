@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -44,7 +45,25 @@ struct serving_spec {
                 {"actions", actions},
                 {"downscale_window", downscale_window},
                 {"functions", functions},
-                {"guard", {{"max_step_up", guard.max_step_up}, {"max_step_down", guard.max_step_down}}}};
+                {"guard", guard_json()}};
+    }
+
+    /// The guard's limits; the vertical ones only where they differ from
+    /// the defaults (a horizontal policy's spec stays as it was).
+    [[nodiscard]] nlohmann::json guard_json() const {
+        nlohmann::json g = {{"max_step_up", guard.max_step_up}, {"max_step_down", guard.max_step_down}};
+        const guard_config d;
+        const auto put = [&](const char* key, double v, double def) {
+            if (v != def && std::isfinite(v)) g[key] = v;
+        };
+        put("max_cpu_step", guard.max_cpu_step, d.max_cpu_step);
+        put("max_memory_step_mb", guard.max_memory_step_mb, d.max_memory_step_mb);
+        put("min_cpu_limit", guard.min_cpu_limit, d.min_cpu_limit);
+        put("max_cpu_limit", guard.max_cpu_limit, d.max_cpu_limit);
+        put("min_memory_limit_mb", guard.min_memory_limit_mb, d.min_memory_limit_mb);
+        put("max_memory_limit_mb", guard.max_memory_limit_mb, d.max_memory_limit_mb);
+        if (guard.vertical_min_replicas != d.vertical_min_replicas) g["vertical_min_replicas"] = guard.vertical_min_replicas;
+        return g;
     }
 
     /// Reads a spec; throws checkpoint_error naming the field (as
@@ -99,6 +118,25 @@ struct serving_spec {
             };
             step("max_step_up", s.guard.max_step_up);
             step("max_step_down", s.guard.max_step_down);
+            step("vertical_min_replicas", s.guard.vertical_min_replicas);
+            const auto limit = [&](const char* field, double& into) {
+                if (!g.contains(field)) return;
+                if (!g[field].is_number() || !(g[field].get<double>() > 0) || !std::isfinite(g[field].get<double>())) {
+                    fail(std::string("guard.") + field, "must be a finite number > 0, got " + json_summary(g[field]));
+                }
+                into = g[field].get<double>();
+            };
+            limit("max_cpu_step", s.guard.max_cpu_step);
+            limit("max_memory_step_mb", s.guard.max_memory_step_mb);
+            limit("min_cpu_limit", s.guard.min_cpu_limit);
+            limit("max_cpu_limit", s.guard.max_cpu_limit);
+            limit("min_memory_limit_mb", s.guard.min_memory_limit_mb);
+            limit("max_memory_limit_mb", s.guard.max_memory_limit_mb);
+            try {
+                s.guard.validate();
+            } catch (const config_error& e) {
+                fail("guard", e.what());
+            }
         }
         return s;
     }

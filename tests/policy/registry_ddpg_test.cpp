@@ -1,0 +1,113 @@
+#include <rlscale/nn/checkpoint.hpp>
+#include <rlscale/policy/registry.hpp>
+#include <rlscale/policy/serving_spec.hpp>
+
+#include "../test_metrics.hpp"
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <string>
+#include <string_view>
+
+using namespace rlscale;
+using nlohmann::json;
+
+namespace {
+
+/// A DDPG actor for the FIRM encoder (9 inputs) whose tanh output is its
+/// bias: μ(s) = tanh(bias) whatever the state.
+json ddpg_checkpoint(std::array<float, 3> bias, const rl::multidimensional_config& c = {}) {
+    nn::mlp<float> net(std::vector<nn::layer_spec>{{9, 3, nn::activation::tanh}});
+    net.parameters().setZero();
+    for (int i = 0; i < 3; ++i) net.bias(0)[i] = bias[static_cast<std::size_t>(i)];
+    json j = nn::make_checkpoint(net);
+    serving_spec s;
+    s.algorithm = "ddpg";
+    s.encoder = {{"name", "firm"}};
+    s.actions = action_spec(rl::multidimensional_actions(1, c));
+    s.functions = {"web"};
+    s.guard = {.max_step_up = 4, .max_step_down = 2};
+    s.guard.max_cpu_step = 0.5;
+    j["serving"] = s.to_json();
+    return j;
+}
+
+scaling_state state(int replicas) {
+    return {.replicas = replicas, .min_replicas = 1, .max_replicas = 20, .cpu_limit = 1.0, .memory_limit_mb = 1024, .time_s = 15,
+            .slo = {.latency_s = 1, .percentile = 0.9}};
+}
+
+}  // namespace
+
+TEST_CASE("registry serves a ddpg checkpoint: mu(s) through the multidimensional map and the guard, limits included") {
+    learned_policy lp = make_learned_policy(ddpg_checkpoint({0.0F, 1.0F, -0.2F}));
+    CHECK(lp.spec.algorithm == "ddpg");
+    CHECK(lp.spec.guard.max_cpu_step == doctest::Approx(0.5));
+    const function_metrics m = test::healthy();
+    const std::array<function_metrics, 1> ms{m};
+    const std::array<scaling_state, 1> ss{state(5)};
+    std::array<decision, 1> d{};
+    lp.policy.decide(ms, ss, d);
+    const rl::multidimensional_config c;
+    CHECK(d[0].source == decision_source::policy);
+    CHECK(d[0].replicas == 9);  // absolute: 1 + 0.5·19 = 10.5 → 11, rate-limited to 5 + 4
+    CHECK(std::string_view(d[0].reason) == "guard: rate-limited");
+    // CPU: tanh(1) maps to 0.128 + 0.8808·1.92 = 1.82 cores, stepped to 1.0 + 0.5.
+    CHECK(d[0].cpu_limit == doctest::Approx(1.5));
+    const double mem = c.min_memory_limit_mb + (std::tanh(-0.2) + 1) / 2 * (c.max_memory_limit_mb - c.min_memory_limit_mb);
+    CHECK(d[0].memory_limit_mb == doctest::Approx(mem).epsilon(1e-5));
+}
+
+TEST_CASE("registry ddpg: the spec round-trips the vertical guard and the action map's settings") {
+    rl::multidimensional_config c;
+    c.mode = rl::multidimensional_mode::relative;
+    c.max_replica_step = 2;
+    const json j = ddpg_checkpoint({0, 0, 0}, c);
+    const serving_spec s = serving_spec::from_json(j["serving"]);
+    CHECK(s.guard.max_cpu_step == doctest::Approx(0.5));
+    CHECK(s.guard.max_memory_step_mb == std::numeric_limits<double>::infinity());
+    CHECK_FALSE(j["serving"]["guard"].contains("max_memory_step_mb"));
+    const rl::multidimensional_actions back = make_continuous_action_map(s.actions, 1);
+    CHECK(back.config().mode == rl::multidimensional_mode::relative);
+    CHECK(back.config().max_replica_step == 2);
+}
+
+TEST_CASE("registry ddpg: bad specs are refused naming the field") {
+    json j = ddpg_checkpoint({0, 0, 0});
+    j["serving"]["actions"]["name"] = "joint_delta";
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j), doctest::Contains("serving.actions.name"), checkpoint_error);
+    j = ddpg_checkpoint({0, 0, 0});
+    j["serving"]["actions"]["mode"] = "sideways";
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j), doctest::Contains("serving.actions.mode"), checkpoint_error);
+    j = ddpg_checkpoint({0, 0, 0});
+    j["serving"]["actions"]["max_cpu_limit"] = 0.01;
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j), doctest::Contains("max_cpu_limit"), checkpoint_error);
+    j = ddpg_checkpoint({0, 0, 0});
+    j["serving"]["guard"]["max_cpu_step"] = -1;
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j), doctest::Contains("serving.guard.max_cpu_step"), checkpoint_error);
+    j = ddpg_checkpoint({0, 0, 0});
+    j["serving"]["functions"] = json::array({"a", "b"});  // the network takes one function's 9 inputs
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j), doctest::Contains("network.layers[0].in"), checkpoint_error);
+    j = ddpg_checkpoint({0, 0, 0});
+    j["serving"]["algorithm"] = "sac";
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j), doctest::Contains("this build serves dqn, ppo, ddpg"), checkpoint_error);
+}
+
+TEST_CASE("registry ddpg: invalid metrics hold without a resize, and a single replica is never resized") {
+    learned_policy lp = make_learned_policy(ddpg_checkpoint({0.0F, 1.0F, 1.0F}));
+    function_metrics bad = test::healthy();
+    bad.cpu_utilization = std::numeric_limits<double>::quiet_NaN();
+    const std::array<function_metrics, 1> ms{bad};
+    const std::array<scaling_state, 1> ss{state(5)};
+    std::array<decision, 1> d{};
+    lp.policy.decide(ms, ss, d);
+    CHECK(d[0].replicas == 5);
+    CHECK_FALSE(d[0].vertical());
+    const std::array<function_metrics, 1> good{test::healthy()};
+    const std::array<scaling_state, 1> one{state(1)};
+    lp.policy.decide(good, one, d);
+    CHECK(d[0].source == decision_source::policy);
+    CHECK_FALSE(d[0].vertical());
+}
