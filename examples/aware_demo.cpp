@@ -58,7 +58,7 @@ struct options {
     int retrain_episodes = 40;   ///< episodes after each injected change
     int eval_episodes = 8;       ///< episodes per unseen load
     double alpha = 0.8;          ///< FIRM's reward α (AWARE gives none)
-    double online_bc = 2.5;      ///< TD3+BC α kept while ONLINE after bootstrapping (0 = plain DDPG online)
+    double online_bc = 0;        ///< TD3+BC α kept while ONLINE after bootstrapping (0 = plain DDPG online, as AWARE)
     std::size_t window = 10;     ///< K: the lifecycle's window (the AWARE code's 10)
     rl::multidimensional_mode mode = rl::multidimensional_mode::relative;  ///< how the actor's values move replicas and limits
     bool td3 = false;            ///< TD3's twin critics, target smoothing and delayed actor updates on FIRM's DDPG

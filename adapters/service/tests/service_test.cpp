@@ -846,6 +846,33 @@ TEST_CASE("several functions in one request: each by its own policy, or all by a
     CHECK(single.body.find("2 functions together") != std::string::npos);
 }
 
+TEST_CASE("a multidimensional decision answers its CPU and memory limits, a horizontal one answers none") {
+    struct resizing {
+        [[nodiscard]] bool ready() const noexcept { return true; }
+        rlscale::decision decide(const rlscale::function_metrics&, const rlscale::scaling_state& s) noexcept {
+            return {.replicas = s.replicas, .reason = "resize", .cpu_limit = 0.75, .memory_limit_mb = 640};
+        }
+    };
+    decision_service svc(loopback(), [](const std::string& f) {
+        if (f == "v") return rlscale::any_policy(resizing{});
+        return rlscale::any_policy(rlscale::static_policy{.replicas = 4});
+    });
+    const auto v = svc.handle(request("v", 4, 1, 10, 0.5).dump());
+    REQUIRE(v.status == 200);
+    const json d = json::parse(v.body);
+    CHECK(d.at("replicas") == 4);
+    CHECK(d.at("cpu_limit").get<double>() == doctest::Approx(0.75));
+    CHECK(d.at("memory_limit_mb").get<double>() == doctest::Approx(640));
+    const auto h = svc.handle(request("h", 4, 1, 10, 0.5).dump());
+    REQUIRE(h.status == 200);
+    CHECK_FALSE(json::parse(h.body).contains("cpu_limit"));
+    const json both = {{"functions", {request("v", 4, 1, 10, 0.5), request("h", 4, 1, 10, 0.5)}}};
+    const json many = json::parse(svc.handle(both.dump()).body).at("decisions");
+    CHECK(many[0].at("function") == "v");
+    CHECK(many[0].at("memory_limit_mb").get<double>() == doctest::Approx(640));
+    CHECK_FALSE(many[1].contains("memory_limit_mb"));
+}
+
 TEST_CASE("replace() swaps every policy while serving: no request fails, none is decided by a mix, a refused set changes nothing") {
     // Generation g's policy answers 10 + g replicas for every function.
     const auto generation = [](int g) {

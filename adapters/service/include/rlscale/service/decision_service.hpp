@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -114,6 +115,16 @@ namespace detail {
 /// throwing.
 [[nodiscard]] inline std::string dump(const json& j) {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+/// A decision's answer: replicas, source and reason, and the per-replica
+/// limits a multidimensional policy set ("cpu_limit" cores,
+/// "memory_limit_mb"), each only when it is to change.
+[[nodiscard]] inline json decision_json(const decision& d) {
+    json j = {{"replicas", d.replicas}, {"source", to_string(d.source)}, {"reason", d.reason}};
+    if (std::isfinite(d.cpu_limit)) j["cpu_limit"] = d.cpu_limit;
+    if (std::isfinite(d.memory_limit_mb)) j["memory_limit_mb"] = d.memory_limit_mb;
+    return j;
 }
 
 }  // namespace detail
@@ -258,7 +269,7 @@ public:
             const decision_request req = detail::parse_request(j, config_.max_function_name);
             const decision d = decide_one(*find_or_create(*p, req.function), req);
             ++decisions_;
-            return {200, detail::dump(detail::json{{"replicas", d.replicas}, {"source", to_string(d.source)}, {"reason", d.reason}})};
+            return {200, detail::dump(detail::decision_json(d))};
         });
     }
 
@@ -448,8 +459,9 @@ private:
         }
         detail::json answers = detail::json::array();
         for (std::size_t i = 0; i < reqs.size(); ++i) {
-            answers.push_back({{"function", reqs[i].function}, {"replicas", out[i].replicas}, {"source", to_string(out[i].source)},
-                               {"reason", out[i].reason}});
+            detail::json a = detail::decision_json(out[i]);
+            a["function"] = reqs[i].function;
+            answers.push_back(std::move(a));
         }
         decisions_ += reqs.size();
         return {200, detail::dump(detail::json{{"decisions", std::move(answers)}})};
