@@ -62,13 +62,14 @@ struct options {
     std::size_t window = 10;     ///< K: the lifecycle's window (the AWARE code's 10)
     rl::multidimensional_mode mode = rl::multidimensional_mode::relative;  ///< how the actor's values move replicas and limits
     bool td3 = false;            ///< TD3's twin critics, target smoothing and delayed actor updates on FIRM's DDPG
+    double action_l2 = 0;        ///< penalty on the actor's tanh output (rl::ddpg_config::action_l2)
     std::uint64_t seed = 1;
     std::filesystem::path out = "aware-demo";
 };
 
 [[noreturn]] void usage(const std::string& why) {
     std::fprintf(stderr,
-                 "%s\nusage: rlscale_aware_demo [--episodes E] [--retrain-episodes R] [--eval-episodes V] [--alpha A] [--online-bc B] [--mode relative|absolute] [--td3 on|off] [--window K] "
+                 "%s\nusage: rlscale_aware_demo [--episodes E] [--retrain-episodes R] [--eval-episodes V] [--alpha A] [--online-bc B] [--mode relative|absolute] [--td3 on|off] [--action-l2 L] [--window K] "
                  "[--seed S] [--out DIR]\n",
                  why.c_str());
     std::exit(2);
@@ -101,6 +102,9 @@ options parse(int argc, char** argv) {
             } else if (flag == "--mode") {
                 if (v != "relative" && v != "absolute") throw std::invalid_argument(v);
                 o.mode = v == "relative" ? rl::multidimensional_mode::relative : rl::multidimensional_mode::absolute;
+            } else if (flag == "--action-l2") {
+                o.action_l2 = std::stod(v, &used);
+                if (used != v.size() || !(o.action_l2 >= 0 && o.action_l2 < 1e6)) throw std::invalid_argument(v);
             } else if (flag == "--td3") {
                 if (v != "on" && v != "off") throw std::invalid_argument(v);
                 o.td3 = v == "on";
@@ -188,8 +192,9 @@ rl::multidimensional_config action_config(rl::multidimensional_mode mode) {
 
 /// FIRM's DDPG (ddpg_config::firm()) with AWARE's Table 2 where it differs
 /// from FIRM's code: γ 0.99 and τ 3e-3.
-rl::ddpg_config agent_config(bool td3) {
+rl::ddpg_config agent_config(bool td3, double action_l2) {
     rl::ddpg_config c = rl::ddpg_config::firm();
+    c.action_l2 = action_l2;
     if (td3) {
         c.twin_critics = true;
         c.policy_noise = 0.2;
@@ -215,8 +220,8 @@ struct managed_agent {
     bool frozen = false;    ///< never retrains (the no-retraining baseline)
     double clock_s = 0;     ///< simulated seconds of the episodes run so far (the fallback's clock)
 
-    managed_agent(lifecycle_config lc, std::uint64_t seed, rl::multidimensional_config a, bool td3)
-        : agent(firm_encoder::feature_count, std::vector<rl::action_bound>(3, rl::action_bound{-1, 1}), agent_config(td3), seed),
+    managed_agent(lifecycle_config lc, std::uint64_t seed, rl::multidimensional_config a, const rl::ddpg_config& c)
+        : agent(firm_encoder::feature_count, std::vector<rl::action_bound>(3, rl::action_bound{-1, 1}), c, seed),
           life(lc),
           actions(1, a) {
         life.start();
@@ -450,9 +455,9 @@ int main(int argc, char** argv) {
     with.bootstrapping = true;
     lifecycle_config without = lc;
     without.bootstrapping = false;
-    managed_agent boot(with, o.seed, action_config(o.mode), o.td3);
+    managed_agent boot(with, o.seed, action_config(o.mode), agent_config(o.td3, o.action_l2));
     boot.online_bc_alpha = o.online_bc;
-    managed_agent scratch(without, o.seed, action_config(o.mode), o.td3);
+    managed_agent scratch(without, o.seed, action_config(o.mode), agent_config(o.td3, o.action_l2));
     const training_run a = train(boot, sc, o.episodes, o.alpha, o.seed, &store, "bootstrapped");
     const training_run b = train(scratch, sc, o.episodes, o.alpha, o.seed, nullptr, "from scratch");
     std::vector<double> rule_curve;

@@ -189,7 +189,15 @@ struct ref_agent {
                 }
             }
             const double reg = c.bc_alpha > 0 ? bc / static_cast<double>(n * dims) : 0.0;
-            return -lambda * q / static_cast<double>(n) + reg;
+            double l2 = 0;
+            for (std::size_t j = 0; j < n; ++j) {
+                const vec mu = ref_actor(theta, sh, b.s[j]);
+                for (std::size_t d = 0; d < dims; ++d) {
+                    const double u = (mu[d] - sh.bounds[d].bias()) / sh.bounds[d].scale();
+                    l2 += u * u;
+                }
+            }
+            return -lambda * q / static_cast<double>(n) + reg + c.action_l2 * l2 / static_cast<double>(n * dims);
         };
         res.actor_loss = actor_loss(actor);
         vec g = finite_difference(actor, actor_loss);
@@ -397,6 +405,15 @@ TEST_CASE("td3 updates equal the reference: twin critics, given smoothing noise 
     c.noise_clip = 0.5;
     c.policy_delay = 2;
     check_against_reference(c, 4);
+}
+
+TEST_CASE("the action_l2 penalty on the actor's tanh output equals the reference, alone and with behaviour cloning") {
+    ddpg_config c = small_config();
+    c.action_l2 = 0.7;
+    check_against_reference(c, 2);
+    c.bc_alpha = 2.5;
+    c.critic_action_layer = 1;
+    check_against_reference(c, 2);
 }
 
 TEST_CASE("td3+bc updates equal the reference: lambda = alpha / mean |Q| and the behaviour-cloning term") {

@@ -82,6 +82,11 @@ struct ddpg_config {
     double noise_clip = 0.5;                  ///< TD3 smoothing noise clipped to ±c (units of each scale)
     std::size_t policy_delay = 1;             ///< actor and target updates every d critic updates (TD3: 2)
     double bc_alpha = 0;                      ///< TD3+BC α: λ = α / mean|Q| and a behaviour-cloning term (0 = off)
+    /// Penalty on the actor's pre-scaling output u = tanh(·) ∈ [−1, 1]:
+    /// the actor loss gains action_l2 · mean_{d,j} u_dj² (0 = off). It keeps
+    /// the tanh from saturating at a bound, where its gradient vanishes and
+    /// the policy cannot leave it (OpenAI baselines' HER uses 1.0).
+    double action_l2 = 0;
     ddpg_exploration exploration = ddpg_exploration::gaussian;  ///< noise added by explore()
     gaussian_noise_config gaussian{};         ///< Gaussian exploration: σ in units of each scale
     ornstein_uhlenbeck_config ou{};           ///< Ornstein-Uhlenbeck exploration (and ε's decay per update)
@@ -158,6 +163,7 @@ struct ddpg_config {
             .at_least("noise_clip", noise_clip, 0)
             .in("policy_delay", policy_delay, std::size_t{1}, std::size_t{1'000'000})
             .at_least("bc_alpha", bc_alpha, 0)
+            .at_least("action_l2", action_l2, 0)
             .require(exploration == ddpg_exploration::gaussian || exploration == ddpg_exploration::ornstein_uhlenbeck,
                      "exploration", "be gaussian or ornstein_uhlenbeck", static_cast<int>(exploration));
         nested("actor_adam", [&] { actor_adam.validate(); });
@@ -718,7 +724,18 @@ private:
             bc = static_cast<double>(((mu - a).array().square().colwise() * inv_scale_sq_.array()).sum()) /
                  static_cast<double>(n * dims());
         }
-        stats.actor_loss = -lambda * mean_q_pi + bc;
+        double l2 = 0;
+        const auto dims_n = static_cast<double>(n * dims());
+        if (config_.action_l2 > 0) {
+            for (Eigen::Index j = 0; j < static_cast<Eigen::Index>(n); ++j) {
+                for (Eigen::Index d = 0; d < dims(); ++d) {
+                    const double u = static_cast<double>((mu(d, j) - bias_(d)) / scale_(d));
+                    l2 += u * u;
+                }
+            }
+            l2 *= config_.action_l2 / dims_n;
+        }
+        stats.actor_loss = -lambda * mean_q_pi + bc + l2;
         auto dq = dq_.leftCols(n);
         dq.setConstant(static_cast<T>(-lambda / static_cast<double>(n)));
         critic_backward(critics_[0], ws_[0], dq, critic_grad_[0], /*trunk_too=*/false, /*need_da=*/true);
@@ -731,6 +748,13 @@ private:
             dmu.array() += k * ((mu - a).array().colwise() * inv_scale_sq_.array());
         }
         dmu.array().colwise() *= scale_.array();
+        if (config_.action_l2 > 0) {
+            // d(action_l2 · mean u²)/du = 2 · action_l2 · u / (n · dims).
+            const T k = static_cast<T>(2.0 * config_.action_l2 / dims_n);
+            for (Eigen::Index j = 0; j < static_cast<Eigen::Index>(n); ++j) {
+                for (Eigen::Index d = 0; d < dims(); ++d) dmu(d, j) += k * (mu(d, j) - bias_(d)) / scale_(d);
+            }
+        }
         actor_.backward(actor_buf_, dmu, actor_grad_);
         auto g = actor_grad_.values();
         stats.actor_grad_norm = static_cast<double>(g.norm());
