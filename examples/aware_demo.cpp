@@ -62,7 +62,7 @@ struct options {
     std::size_t window = 10;     ///< K: the lifecycle's window (the AWARE code's 10)
     rl::multidimensional_mode mode = rl::multidimensional_mode::relative;  ///< how the actor's values move replicas and limits
     bool td3 = false;            ///< TD3's twin critics, target smoothing and delayed actor updates on FIRM's DDPG
-    double action_l2 = 0;        ///< penalty on the actor's tanh output (rl::ddpg_config::action_l2)
+    double action_l2 = 1;        ///< penalty on the actor's tanh output (rl::ddpg_config::action_l2; 0 = FIRM's plain loss)
     std::uint64_t seed = 1;
     std::filesystem::path out = "aware-demo";
 };
@@ -323,6 +323,8 @@ struct training_run {
     tally until_serving;
     tally all;
     std::optional<int> first_serving;
+    std::optional<managed_agent> last_served;  ///< the agent as it last entered SERVING (the converged policy)
+    double served_reward = 0;                  ///< the mean reward of the window that let it serve
 };
 
 training_run train(managed_agent& m, const aware_scenario& sc, int episodes, double alpha, std::uint64_t seed, trajectory_store* store,
@@ -342,7 +344,11 @@ training_run train(managed_agent& m, const aware_scenario& sc, int episodes, dou
             m.sync_bc();
             std::printf("  %-16s episode %4d: %s -> %s (%s)\n", name, e, std::string(to_string(tr->from)).c_str(),
                         std::string(to_string(tr->to)).c_str(), tr->reason.c_str());
-            if (tr->to == stage::serving && !run.first_serving) run.first_serving = e + 1;
+            if (tr->to == stage::serving) {
+                if (!run.first_serving) run.first_serving = e + 1;
+                run.last_served.emplace(m);
+                run.served_reward = tr->mean;
+            }
         }
         if ((e + 1) % 25 == 0 || e + 1 == episodes) {
             std::printf("  %-16s episode %4d/%d  stage %-7s  reward %7.1f  violations %3d/%d  updates %llu\n", name, e + 1, episodes,
@@ -458,7 +464,7 @@ int main(int argc, char** argv) {
     managed_agent boot(with, o.seed, action_config(o.mode), agent_config(o.td3, o.action_l2));
     boot.online_bc_alpha = o.online_bc;
     managed_agent scratch(without, o.seed, action_config(o.mode), agent_config(o.td3, o.action_l2));
-    const training_run a = train(boot, sc, o.episodes, o.alpha, o.seed, &store, "bootstrapped");
+    training_run a = train(boot, sc, o.episodes, o.alpha, o.seed, &store, "bootstrapped");
     const training_run b = train(scratch, sc, o.episodes, o.alpha, o.seed, nullptr, "from scratch");
     std::vector<double> rule_curve;
     const tally rule = fallback_over(sc, o.episodes, o.alpha, o.seed, aware_change::none, 1.0, 0, &rule_curve);
@@ -495,19 +501,28 @@ int main(int argc, char** argv) {
 
     // 2. Retraining.
     std::printf("\n2. retraining after workload changes (AWARE Fig. 9): %d episodes per change\n", o.retrain_episodes);
-    const double converged = a.rewards.empty() ? 0
-                                               : std::accumulate(a.rewards.end() - std::min<std::ptrdiff_t>(10, std::ssize(a.rewards)),
-                                                                 a.rewards.end(), 0.0) /
-                                                     static_cast<double>(std::min<std::ptrdiff_t>(10, std::ssize(a.rewards)));
-    std::printf("the bootstrapped agent ends training in %s; its last 10 episodes: %.1f per episode (the converged reward)\n",
-                std::string(to_string(boot.life.current_stage())).c_str(), converged);
+    // The converged agent: as it last entered SERVING (AWARE injects the
+    // changes into a converged, serving agent), else as training left it.
+    const managed_agent converged_agent = a.last_served ? *a.last_served : boot;
+    const double converged = a.last_served ? a.served_reward
+                                           : std::accumulate(a.rewards.end() - std::min<std::ptrdiff_t>(10, std::ssize(a.rewards)),
+                                                             a.rewards.end(), 0.0) /
+                                                 static_cast<double>(std::min<std::ptrdiff_t>(10, std::ssize(a.rewards)));
+    if (a.last_served) {
+        std::printf("the converged agent: the bootstrapped one as it last entered SERVING, at a window mean of %.1f per episode\n",
+                    converged);
+    } else {
+        std::printf("the bootstrapped agent never reached SERVING; the changes go to it as training left it (%s), whose last "
+                    "episodes earned %.1f\n",
+                    std::string(to_string(boot.life.current_stage())).c_str(), converged);
+    }
     print_header();
     tally retrain_total;
     tally frozen_total;
     tally rule_total;
     for (const aware_change change : {aware_change::load_level, aware_change::service_time, aware_change::new_profile}) {
-        managed_agent retraining = boot;
-        managed_agent frozen = boot;
+        managed_agent retraining = converged_agent;
+        managed_agent frozen = converged_agent;
         frozen.frozen = true;
         const double level = change == aware_change::load_level ? 1.8 : 1.0;
         const auto p = examples::aware_profile(change);
@@ -546,7 +561,7 @@ int main(int argc, char** argv) {
     // 3. Unseen loads.
     std::printf("\n3. the bootstrapped agent (greedy, no learning) against HPA+VPA on %zu unseen loads%s, %d episodes each\n",
                 sc.unseen_count(), sc.from_trace() ? " from the Azure trace" : " (synthetic)", o.eval_episodes);
-    managed_agent served = boot;
+    managed_agent served = converged_agent;
     served.frozen = true;
     tally agent_unseen;
     tally rule_unseen;
@@ -582,16 +597,17 @@ int main(int argc, char** argv) {
         // The artefact the controller and the decision service serve: the
         // actor, its serving spec (ddpg, FIRM's encoder, the multidimensional
         // map, the guard) and the lifecycle it was trained under.
-        nlohmann::json j = nn::make_checkpoint(boot.agent.actor());
+        managed_agent artefact = converged_agent;
+        nlohmann::json j = nn::make_checkpoint(artefact.agent.actor());
         serving_spec spec;
         spec.algorithm = "ddpg";
         spec.encoder = {{"name", "firm"}, {"cpu_max_cores", firm_encoder_config::aware().cpu_max_cores},
                         {"memory_max_mb", firm_encoder_config::aware().memory_max_mb}};
-        spec.actions = action_spec(boot.actions);
+        spec.actions = action_spec(artefact.actions);
         spec.functions = {examples::aware_profile().name};
-        spec.guard = boot.guard;
+        spec.guard = artefact.guard;
         j["serving"] = spec.to_json();
-        j["lifecycle"] = boot.life;
+        j["lifecycle"] = artefact.life;
         nn::write_checkpoint_file(o.out / "aware_actor.json", j);
         // Served back through the registry, it decides as the trainer's greedy path does.
         learned_policy served_back = load_learned_policy(o.out / "aware_actor.json");
@@ -604,11 +620,11 @@ int main(int argc, char** argv) {
         std::array<decision, 1> d{};
         for (int step = 0; step < 20; ++step) {
             const auto obs = env.observation_of(0);
-            boot.agent.greedy(std::span<const float>(obs.data(), obs.size()), values);
-            boot.actions.targets(values, env.metrics(), env.states(), target);
+            artefact.agent.greedy(std::span<const float>(obs.data(), obs.size()), values);
+            artefact.actions.targets(values, env.metrics(), env.states(), target);
             const decision mine = apply_guard({.replicas = target[0].replicas, .cpu_limit = target[0].cpu_limit,
                                                .memory_limit_mb = target[0].memory_limit_mb},
-                                              env.states()[0], boot.guard);
+                                              env.states()[0], artefact.guard);
             served_back.policy.decide(env.metrics(), env.states(), d);
             ++ticks;
             const auto close = [](double a, double b) { return (std::isnan(a) && std::isnan(b)) || std::abs(a - b) <= 1e-4 * std::abs(b); };
@@ -620,7 +636,7 @@ int main(int argc, char** argv) {
         }
         std::printf("\ncheckpoint %s (ddpg, lifecycle stage %s) served back through the registry: %d of %d decisions identical to "
                     "the trainer's greedy ones\n",
-                    (o.out / "aware_actor.json").string().c_str(), std::string(to_string(boot.life.current_stage())).c_str(), same,
+                    (o.out / "aware_actor.json").string().c_str(), std::string(to_string(artefact.life.current_stage())).c_str(), same,
                     ticks);
     }
     std::printf("\ntrajectory store: %zu episodes in %s\n", store.episode_count(), (o.out / "trajectories.rlt").string().c_str());

@@ -41,6 +41,8 @@ TEST_CASE("ddpg greedy, explore, observe and update allocate nothing, for DDPG, 
         t.critic_action_layer = 1;
         t.exploration = rl::ddpg_exploration::ornstein_uhlenbeck;
         variants.push_back({t, "td3+bc, OU, action at layer 1"});
+        t.action_l2 = 1;
+        variants.push_back({t, "td3+bc with the action_l2 penalty"});
     }
     for (const auto& v : variants) {
         CAPTURE(v.name);
