@@ -533,3 +533,17 @@ TEST_CASE("controller config: a file nested 100,000 levels deep is refused by na
     j["control_interval_s"] = std::move(deep);
     CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("control_interval_s: must be a number, got an array of 1"), config_error);
 }
+
+TEST_CASE("controller: a multidimensional decision's limits are logged as not applied, a horizontal one logs none") {
+    decision_record r;
+    r.function = "web";
+    r.replicas_before = 3;
+    r.replicas_after = 4;
+    r.result = {.replicas = 4, .source = decision_source::policy, .reason = "rl: learned", .cpu_limit = 0.75, .memory_limit_mb = 640};
+    const nlohmann::json j = r.to_json();
+    CHECK(j.at("cpu_limit_not_applied").get<double>() == doctest::Approx(0.75));
+    CHECK(j.at("memory_limit_mb_not_applied").get<double>() == doctest::Approx(640));
+    r.result = {.replicas = 4, .source = decision_source::policy, .reason = "hpa"};
+    CHECK_FALSE(r.to_json().contains("cpu_limit_not_applied"));
+    CHECK_FALSE(r.to_json().contains("memory_limit_mb_not_applied"));
+}

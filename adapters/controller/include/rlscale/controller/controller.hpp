@@ -154,6 +154,11 @@ struct decision_record {
             j["missing"] = std::move(list);
         }
         if (!error.empty()) j["error"] = valid_utf8(error, 2048);
+        // A multidimensional policy's limits are logged, not actuated: the
+        // Kubernetes adapter scales replicas only (a resize would patch the
+        // pod template and restart the pods).
+        if (std::isfinite(result.cpu_limit)) j["cpu_limit_not_applied"] = result.cpu_limit;
+        if (std::isfinite(result.memory_limit_mb)) j["memory_limit_mb_not_applied"] = result.memory_limit_mb;
         return j;
     }
 };
