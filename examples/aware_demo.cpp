@@ -268,7 +268,6 @@ tally run_episode(managed_agent& m, env_t& env, std::uint64_t seed, trajectory_s
         // What was applied, in the agent's action space: the agent learns
         // from the guarded action (or the fallback's), not from its wish.
         m.actions.values_for(target, env.states(), applied);
-        const scaling_state before = state;
         const auto r = env.step_to(target);
         std::copy(r.observation.begin(), r.observation.end(), next.begin());
         count(t, r.info[0], env.states()[0], r.reward);
@@ -278,7 +277,6 @@ tally run_episode(managed_agent& m, env_t& env, std::uint64_t seed, trajectory_s
                            .state = std::vector<float>(obs.begin(), obs.end()),
                            .action = std::vector<float>(applied.begin(), applied.end())});
         }
-        (void)before;
         if (learn && !m.frozen && m.life.learns() && r.observation_valid) {
             m.agent.observe(obs, applied, r.reward, next, false, r.truncated);
         }

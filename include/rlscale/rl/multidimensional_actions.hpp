@@ -132,14 +132,20 @@ private:
     /// [0, 1] → [−1, 1], clamped.
     static float to_value(double u) noexcept { return static_cast<float>(std::clamp(2 * u - 1, -1.0, 1.0)); }
 
+    /// The current limit as the map reads it: within [lo, hi], or the middle
+    /// when it is not a usable limit.
+    static double current_within(double current, double lo, double hi) noexcept {
+        return std::isfinite(current) && current > 0 ? std::clamp(current, lo, hi) : (lo + hi) / 2;
+    }
+
     [[nodiscard]] double limit(float v, double current, double lo, double hi, double step) const noexcept {
-        const double base = std::isfinite(current) && current > 0 ? std::clamp(current, lo, hi) : (lo + hi) / 2;
+        const double base = current_within(current, lo, hi);
         if (std::isnan(v)) return base;
         const double x = config_.mode == multidimensional_mode::absolute ? lo + unit(v) * (hi - lo) : base + clamp1(v) * step;
         return std::clamp(x, lo, hi);
     }
     [[nodiscard]] float value_of(double target, double current, double lo, double hi, double step) const noexcept {
-        const double base = std::isfinite(current) && current > 0 ? std::clamp(current, lo, hi) : (lo + hi) / 2;
+        const double base = current_within(current, lo, hi);
         const double x = std::isfinite(target) ? std::clamp(target, lo, hi) : base;
         if (config_.mode == multidimensional_mode::absolute) return to_value((x - lo) / (hi - lo));
         return static_cast<float>(std::clamp((x - base) / step, -1.0, 1.0));
