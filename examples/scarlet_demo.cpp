@@ -9,7 +9,7 @@
 //
 //   rlscale_scarlet_demo [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR]
 //                        [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W]
-//                        [--precision full|bf16] [--validation-hours H]
+//                        [--precision full|bf16] [--validation-hours H] [--model request|tick]
 #include "../apps/common/plots.hpp"
 #include "common/scarlet_dqn.hpp"
 #include <rlscale/policy/scenario_baselines.hpp>
@@ -51,10 +51,11 @@ int main(int argc, char** argv) {
     demo_actions actions;
     double cost_weight = replica_cost_weight;
     double validation_hours = 1;  // 0: keep the last weights
+    sim_model model = sim_model::request;  // what training and checkpoint selection simulate on
     for (int i = 1; i < argc; ++i) try {
         const std::string_view arg = argv[i];
         if (i + 1 >= argc) {
-            std::fprintf(stderr, "usage: %s [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR] [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W] [--precision full|bf16] [--validation-hours H]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR] [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W] [--precision full|bf16] [--validation-hours H] [--model request|tick]\n", argv[0]);
             return 2;
         }
         if (arg == "--steps") {
@@ -87,6 +88,8 @@ int main(int argc, char** argv) {
             config.epsilon.decay = std::stod(argv[++i]);
         } else if (arg == "--validation-hours") {
             validation_hours = std::stod(argv[++i]);
+        } else if (arg == "--model") {
+            model = sim_model_from_string(argv[++i], "--model");
         } else if (arg == "--precision") {
             config.precision = nn::matmul_precision_from_string(argv[++i], "--precision");
         } else {
@@ -111,12 +114,13 @@ int main(int argc, char** argv) {
         const std::filesystem::path checkpoint = out / "scarlet_dqn.json";
         // 1. Train on SCARLET's scenario: one-hour episodes, fresh arrivals each.
         std::vector<scarlet_env> envs;
-        for (const scenario& sc : training_scenarios(3600, seed)) envs.push_back(make_env(sc, 240, cost_weight));
+        for (const scenario& sc : training_scenarios(3600, seed)) envs.push_back(make_env(sc, 240, cost_weight, model));
         const rl::train_report last = with_action_map(actions, 3, [&](const auto& map) {
             rl::dqn<float> trained(envs[0].observation_size(), map.layout(), config, seed);
             const serving_spec spec = demo_spec(actions, scarlet_3fn(3600));
-            std::printf("== training SCARLET's DQN (2x128, %zu outputs: %s actions, %zu inputs) for %llu steps of 15 s\n",
-                        map.layout().outputs(), actions.kind.c_str(), envs[0].observation_size(), static_cast<unsigned long long>(steps));
+            std::printf("== training SCARLET's DQN (2x128, %zu outputs: %s actions, %zu inputs) for %llu steps of 15 s on the %s-level model\n",
+                        map.layout().outputs(), actions.kind.c_str(), envs[0].observation_size(), static_cast<unsigned long long>(steps),
+                        std::string(to_string(model)).c_str());
             // Checkpoint selection: from a third of the way on, each report
             // scores the greedy policy on a validation load (a random walk
             // of its own seed, like the training walks; never the evaluation
@@ -133,7 +137,7 @@ int main(int argc, char** argv) {
                 std::printf("%s", rl::format_report(p).c_str());
                 if (validation && p.step * 3 >= steps) {
                     save_agent(candidate, trained, spec);
-                    const outcome o = run(*validation, checkpoint_policy(candidate, *validation), seed + 31, demo_reward(cost_weight));
+                    const outcome o = run(*validation, checkpoint_policy(candidate, *validation), seed + 31, demo_reward(cost_weight), false, model);
                     std::printf("  validation reward %+.3f, slo-viol %.1f %%", o.mean_reward(), 100.0 * o.violation_rate());
                     if (o.mean_reward() > best) {
                         best = o.mean_reward();

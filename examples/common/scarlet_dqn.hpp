@@ -44,13 +44,15 @@ inline scarlet_demo_reward demo_reward(double weight = replica_cost_weight) { re
 
 /// The joint SCARLET environment over a scenario's functions: the action is
 /// each function's replica count (train_dqn clamps the action map's targets
-/// to [min, max]), episodes of `episode_steps` control intervals.
+/// to [min, max]), episodes of `episode_steps` control intervals, on the
+/// request-level or the tick-level model of the cluster.
 using scarlet_env = sim::cluster_env<relative_scarlet_encoder, scarlet_demo_reward>;
 
-inline scarlet_env make_env(const scenario& sc, int episode_steps, double cost_weight = replica_cost_weight) {
+inline scarlet_env make_env(const scenario& sc, int episode_steps, double cost_weight = replica_cost_weight,
+                            sim::sim_model model = sim::sim_model::request) {
     return scarlet_env(sc.config,
                        {.control_interval_s = control_interval_s, .episode_steps = episode_steps,
-                        .actions = sim::action_kind::replica_count, .functions = sc.states},
+                        .actions = sim::action_kind::replica_count, .functions = sc.states, .model = model},
                        relative_scarlet_encoder{}, demo_reward(cost_weight));
 }
 

@@ -4,7 +4,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/validate.hpp>
-#include <rlscale/sim/cluster.hpp>
+#include <rlscale/sim/simulation.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -87,6 +87,8 @@ struct env_config {
     int episode_steps = 200;                         ///< steps until `truncated`
     action_kind actions = action_kind::replica_delta;  ///< meaning of the action vector
     std::vector<scaling_state> functions;            ///< per function (bounds, SLO); empty = SLO at p90 from the profile, bounds 0..max_replicas
+    sim_model model = sim_model::request;            ///< the request-level model, or the faster tick-level one (docs/simulator.md)
+    tick_options tick{};                             ///< settings of the tick-level model
 };
 
 /// The result of one step; spans view the environment's own buffers.
@@ -106,7 +108,7 @@ template <encoder Encoder = basic_encoder, reward Reward = basic_reward>
 class cluster_env {
 public:
     cluster_env(cluster_config config, env_config env, Encoder encoder = {}, Reward reward = {})
-        : sim_(std::move(config), 0), env_(std::move(env)), encoder_(encoder), reward_(reward),
+        : sim_(std::move(config), 0, env.model, env.tick), env_(std::move(env)), encoder_(encoder), reward_(reward),
           metrics_(sim_.function_count()), observation_(sim_.function_count() * encoder_.size()) {
         const check_fields check("env");
         check.greater("control_interval_s", env_.control_interval_s, 0).at_least("episode_steps", env_.episode_steps, 1);
@@ -125,7 +127,7 @@ public:
 
     [[nodiscard]] std::size_t function_count() const noexcept { return sim_.function_count(); }
     [[nodiscard]] std::size_t observation_size() const noexcept { return observation_.size(); }
-    [[nodiscard]] const cluster& simulation() const noexcept { return sim_; }
+    [[nodiscard]] const sim::simulation& simulation() const noexcept { return sim_; }
 
     /// Restarts the episode: the cluster at time 0 with `seed`, one interval
     /// run with the initial replicas, and that interval's observation.
@@ -231,7 +233,7 @@ private:
         }
     }
 
-    cluster sim_;
+    sim::simulation sim_;
     env_config env_;
     Encoder encoder_;
     Reward reward_;

@@ -14,6 +14,7 @@
 #include <rlscale/sim/azure_trace.hpp>
 #include <rlscale/sim/cluster.hpp>
 #include <rlscale/sim/function_profile.hpp>
+#include <rlscale/sim/simulation.hpp>
 #include <rlscale/sim/workload.hpp>
 
 #include <algorithm>
@@ -173,10 +174,12 @@ struct outcome {
 
 /// Runs `decide` through `sc` from one replica per function, every
 /// control_interval_s, scoring each tick with `score` (a reward over all
-/// functions). The same seed gives every policy the same requests.
+/// functions). The same seed gives every policy the same requests. `model`
+/// picks the simulator (the request-level one by default).
 template <joint_policy Policy, typename Score>
-outcome run(const scenario& sc, Policy&& policy, std::uint64_t seed, const Score& score, bool keep_ticks = false) {
-    sim::cluster sim(sc.config, seed);
+outcome run(const scenario& sc, Policy&& policy, std::uint64_t seed, const Score& score, bool keep_ticks = false,
+            sim_model model = sim_model::request) {
+    sim::simulation sim(sc.config, seed, model);
     const std::size_t n = sim.function_count();
     std::vector<scaling_state> states = sc.states;
     std::vector<function_metrics> m(n);

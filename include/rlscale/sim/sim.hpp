@@ -7,6 +7,8 @@
 #include <rlscale/sim/azure_trace.hpp>
 #include <rlscale/sim/cluster.hpp>
 #include <rlscale/sim/env.hpp>
+#include <rlscale/sim/simulation.hpp>
+#include <rlscale/sim/tick_cluster.hpp>
 #include <rlscale/sim/function_profile.hpp>
 #include <rlscale/sim/latency_sketch.hpp>
 #include <rlscale/sim/service_time.hpp>

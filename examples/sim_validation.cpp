@@ -1,0 +1,69 @@
+// The tick-level model against the request-level one on the validation grid
+// (sim/model_validation.hpp): per cell, what each model reports per 15-s
+// interval over the measured window, the tick-level model's error, and the
+// wall-clock time of each model. Prints the table of docs/simulator.md.
+//
+//   rlscale_sim_validation [--scale X] [--seed S]
+#include <rlscale/sim/model_validation.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <string_view>
+
+int main(int argc, char** argv) {
+    using namespace rlscale::sim;
+    double scale = 1;
+    std::uint64_t seed = 1;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (i + 1 >= argc || (arg != "--scale" && arg != "--seed")) {
+            std::fprintf(stderr, "usage: %s [--scale X] [--seed S]\n", argv[0]);
+            return 2;
+        }
+        try {
+            if (arg == "--scale") scale = std::stod(argv[++i]);
+            else seed = std::stoull(argv[++i]);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "bad value for %s: %s\n", argv[i - 1], e.what());
+            return 2;
+        }
+    }
+    if (!(scale > 0)) {
+        std::fprintf(stderr, "--scale must be > 0\n");
+        return 2;
+    }
+    using clock = std::chrono::steady_clock;
+    std::printf("| cell | load | mean latency: request / tick (error) | p90 | p99 | throughput error | drops: request / tick | CPU: request / tick | time: request / tick | outside the bounds |\n");
+    std::printf("|---|---:|---|---|---|---:|---|---|---|---|\n");
+    std::string shape;
+    double request_total = 0;
+    double tick_total = 0;
+    int outside = 0;
+    for (const validation_cell& cell : validation_grid(scale)) {
+        const auto t0 = clock::now();
+        const model_summary r = summarize(cell, sim_model::request, seed);
+        const auto t1 = clock::now();
+        const model_summary t = summarize(cell, sim_model::tick, seed);
+        const auto t2 = clock::now();
+        const double rs = std::chrono::duration<double>(t1 - t0).count();
+        const double ts = std::chrono::duration<double>(t2 - t1).count();
+        request_total += rs;
+        tick_total += ts;
+        const validation_error e = validation_error::between(r, t);
+        const auto ms = [](double s) { return s * 1000; };
+        std::printf("| %s | %.2f | %.4g / %.4g ms (%+.0f %%) | %.4g / %.4g ms (%+.0f %%) | %.4g / %.4g ms (%+.0f %%) | %+.1f %% | %.2f / %.2f %% | %.3f / %.3f | %.2f / %.4f s | %s |\n",
+                    cell.shape == shape ? "" : cell.shape.c_str(), cell.utilization, ms(r.latency_mean_s), ms(t.latency_mean_s),
+                    100 * e.latency_mean, ms(r.p90_s), ms(t.p90_s), 100 * e.p90, ms(r.p99_s), ms(t.p99_s), 100 * e.p99,
+                    100 * e.throughput, 100 * r.drop_rate, 100 * t.drop_rate, r.cpu_utilization, t.cpu_utilization, rs, ts,
+                    e.outside(validation_bounds::of(cell)).c_str());
+        outside += e.outside(validation_bounds::of(cell)).empty() ? 0 : 1;
+        shape = cell.shape;
+        std::fflush(stdout);
+    }
+    std::printf("\nseed %llu, measured windows x %.3g, 3 runs per cell; %d cells outside the documented bounds; wall clock: request-level %.1f s, tick-level %.2f s (%.0fx)\n",
+                static_cast<unsigned long long>(seed), scale, outside, request_total, tick_total, request_total / tick_total);
+    return 0;
+}

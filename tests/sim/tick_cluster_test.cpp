@@ -1,0 +1,295 @@
+#include <rlscale/sim/cluster.hpp>
+#include <rlscale/sim/detail/poisson.hpp>
+#include <rlscale/sim/env.hpp>
+#include <rlscale/sim/simulation.hpp>
+#include <rlscale/sim/tick_cluster.hpp>
+
+#include <doctest/doctest.h>
+
+#include <climits>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+using namespace rlscale::sim;
+using rlscale::function_metrics;
+using rlscale::rng;
+
+namespace {
+
+function_profile server(double mean_s, int concurrency = 1, double cpu_limit = 1.0) {
+    function_profile p;
+    p.name = "server";
+    p.service = service_time::exponential(mean_s);
+    p.cpu_demand = 1.0;
+    p.cpu_limit = cpu_limit;
+    p.memory_mb = 128;
+    p.concurrency = concurrency;
+    p.cold_start = service_time::deterministic(2.0);
+    p.timeout_s = 30;
+    return p;
+}
+
+cluster_config one_function(const function_profile& p, double rate, int replicas, int max_replicas = 10) {
+    cluster_config c{.node = {.cores = 1e4, .memory_mb = 1e9, .cpu_overcommit = 1}, .functions = {}};
+    c.functions.push_back({.profile = p, .load = constant(rate, 100'000, 15), .max_replicas = max_replicas,
+                           .initial_replicas = replicas, .queue_capacity = 10'000});
+    return c;
+}
+
+bool valid(const function_metrics& m) {
+    const auto ok = [](double x) { return std::isfinite(x) && x >= 0; };
+    if (!ok(m.cpu_utilization) || !ok(m.memory_utilization) || !ok(m.replica_seconds) || !ok(m.throughput_rps)) return false;
+    if (m.completions == 0) return true;
+    const auto& l = m.latency;
+    return ok(m.latency_mean_s) && ok(l.p50) && l.p50 <= l.p90 && l.p90 <= l.p95 && l.p95 <= l.p99 && l.p99 <= l.p999 &&
+           std::isfinite(l.p999);
+}
+
+}  // namespace
+
+TEST_CASE("detail::poisson: mean and variance equal the mean, and the probabilities match the pmf") {
+    for (const double mean : {0.3, 2.0, 9.9, 10.0, 47.0, 2500.0}) {
+        CAPTURE(mean);
+        rng gen(7);
+        constexpr int n = 200'000;
+        double sum = 0;
+        double sum2 = 0;
+        std::vector<double> counts(64, 0);
+        for (int i = 0; i < n; ++i) {
+            const auto k = detail::poisson(mean, gen);
+            const double x = static_cast<double>(k);
+            sum += x;
+            sum2 += x * x;
+            const double offset = x - std::floor(mean) + 32;
+            if (offset >= 0 && offset < 64) counts[static_cast<std::size_t>(offset)] += 1;
+        }
+        const double m = sum / n;
+        const double v = sum2 / n - m * m;
+        CHECK(std::abs(m - mean) < 6 * std::sqrt(mean / n));
+        CHECK(std::abs(v - mean) < 6 * mean * std::sqrt(2.0 / n) + 1e-9);
+        // The frequencies near the mode against the pmf, each within 6 standard errors.
+        for (std::size_t j = 0; j < counts.size(); ++j) {
+            const double k = std::floor(mean) - 32 + static_cast<double>(j);
+            if (k < 0) continue;
+            const double p = std::exp(-mean + k * std::log(mean) - detail::log_factorial(static_cast<std::uint64_t>(k)));
+            CHECK(std::abs(counts[j] / n - p) < 6 * std::sqrt(p * (1 - p) / n) + 1e-5);
+        }
+    }
+    rng gen(1);
+    CHECK(detail::poisson(0.0, gen) == 0);
+    CHECK(detail::poisson(-1.0, gen) == 0);
+    CHECK(detail::poisson(std::numeric_limits<double>::quiet_NaN(), gen) == 0);
+    CHECK(detail::poisson(std::numeric_limits<double>::infinity(), gen) == 0);
+    // log_factorial against a direct sum, across the table's end.
+    double direct = 0;
+    for (std::uint64_t k = 1; k <= 40; ++k) {
+        direct += std::log(static_cast<double>(k));
+        CHECK(detail::log_factorial(k) == doctest::Approx(direct).epsilon(1e-13));
+    }
+}
+
+TEST_CASE("detail::service_table: moments and quantiles of each kind") {
+    const auto exp = detail::service_table::of(service_time::exponential(0.2));
+    CHECK(exp.mean == doctest::Approx(0.2));
+    CHECK(exp.cs2 == doctest::Approx(1.0));
+    CHECK(exp.quantile(0.9) == doctest::Approx(-0.2 * std::log(0.1)).epsilon(1e-12));
+    CHECK(exp.cdf(exp.quantile(0.3)) == doctest::Approx(0.3));
+    const auto logn = detail::service_table::of(service_time::lognormal_from_mean_cv(1.0, 3.0));
+    CHECK(logn.cs2 == doctest::Approx(9.0));
+    const auto det = detail::service_table::of(service_time::deterministic(0.05));
+    CHECK(det.cs2 == 0);
+    CHECK(det.cdf(0.049) == 0);
+    CHECK(det.cdf(0.05) == 1);
+    // The empirical kind's second moment against sampling it.
+    const service_time azure = service_time::from_azure_percentiles_ms({43, 57, 84, 162, 293, 1506, 10081});
+    const auto emp = detail::service_table::of(azure);
+    rng gen(3);
+    double s = 0, s2 = 0;
+    constexpr int n = 400'000;
+    for (int i = 0; i < n; ++i) {
+        const double x = azure.sample(gen);
+        s += x;
+        s2 += x * x;
+    }
+    const double mean = s / n;
+    CHECK(emp.mean == doctest::Approx(mean).epsilon(0.01));
+    CHECK(emp.cs2 == doctest::Approx((s2 / n - mean * mean) / (mean * mean)).epsilon(0.03));
+}
+
+TEST_CASE("tick_cluster: conservation, whole counters and valid metrics under random scaling") {
+    function_profile p = server(0.05, 4, 2.0);
+    cluster_config config{.node = {.cores = 6, .memory_mb = 4096, .cpu_overcommit = 2}, .functions = {}};
+    for (int f = 0; f < 3; ++f) {
+        config.functions.push_back({.profile = p, .load = sinusoidal(60 + 30 * f, 50, 300, 3600), .max_replicas = 12,
+                                    .initial_replicas = 2, .queue_capacity = 500});
+    }
+    tick_cluster sim(config, 11);
+    std::vector<function_metrics> m(3);
+    rng gen(5);
+    std::uint64_t arrivals = 0;
+    for (int tick = 0; tick < 400; ++tick) {
+        for (std::uint32_t f = 0; f < 3; ++f) {
+            sim.set_replicas(f, static_cast<int>(rlscale::uniform_index(gen, 14)) - 1);
+            if (tick % 7 == 0) sim.set_cpu_limit(f, 0.1 + 3 * rlscale::uniform01(gen));
+            if (tick % 11 == 0) sim.set_memory_limit(f, 50 + 400 * rlscale::uniform01(gen));
+        }
+        sim.step(15, m);
+        for (std::uint32_t f = 0; f < 3; ++f) {
+            CAPTURE(tick);
+            CHECK(valid(m[f]));
+            CHECK(sim.replicas(f) >= 0);
+            CHECK(sim.replicas(f) <= 12);
+            CHECK(m[f].ready_replicas + m[f].starting_replicas + m[f].pending_replicas == static_cast<std::uint32_t>(sim.replicas(f)));
+            CHECK(sim.total_arrivals(f) == sim.total_completions(f) + sim.total_drops(f) + sim.in_flight(f));
+            CHECK(m[f].cpu_utilization <= 1.0 + 1e-9);
+            CHECK(m[f].memory_utilization <= 1.0 + 1e-9);
+            arrivals += m[f].arrivals;
+        }
+    }
+    CHECK(arrivals > 100'000);
+}
+
+TEST_CASE("tick_cluster: the same seed gives the same metrics, reset restarts the run") {
+    const cluster_config config = one_function(server(0.1), 30, 4);
+    const auto run = [&](tick_cluster& sim) {
+        std::vector<double> out;
+        std::vector<function_metrics> m(1);
+        for (int t = 0; t < 40; ++t) {
+            sim.set_replicas(0, 2 + t % 5);
+            sim.step(15, m);
+            out.push_back(static_cast<double>(m[0].arrivals));
+            out.push_back(m[0].latency.p90);
+            out.push_back(m[0].replica_seconds);
+        }
+        return out;
+    };
+    tick_cluster a(config, 3);
+    tick_cluster b(config, 3);
+    const std::vector<double> first = run(a);
+    CHECK(first == run(b));
+    a.reset(3);
+    CHECK(first == run(a));
+    tick_cluster c(config, 4);
+    CHECK(first != run(c));
+}
+
+TEST_CASE("tick_cluster: an M/M/1 queue's mean latency, and overload bounded by the timeout") {
+    // ρ = 0.5: E[T] = 1/(μ − λ) = 0.2 s for μ = 10, λ = 5.
+    tick_cluster sim(one_function(server(0.1), 5, 1), 1);
+    std::vector<function_metrics> m(1);
+    double latency = 0, completions = 0, arrivals = 0;
+    for (int t = 0; t < 400; ++t) {
+        sim.step(15, m);
+        if (t < 20) continue;
+        latency += m[0].latency_mean_s * static_cast<double>(m[0].completions);
+        completions += static_cast<double>(m[0].completions);
+        arrivals += static_cast<double>(m[0].arrivals);
+    }
+    CHECK(latency / completions == doctest::Approx(0.2).epsilon(0.03));
+    CHECK(completions / arrivals == doctest::Approx(1.0).epsilon(0.01));
+    // ρ = 1.5: throughput is the capacity, the rest times out after 30 s.
+    tick_cluster over(one_function(server(0.1), 15, 1), 1);
+    double served = 0, dropped = 0, p90 = 0;
+    for (int t = 0; t < 200; ++t) {
+        over.step(15, m);
+        if (t < 20) continue;
+        served += static_cast<double>(m[0].completions);
+        dropped += static_cast<double>(m[0].drops);
+        p90 = m[0].latency.p90;
+        CHECK(m[0].cpu_utilization == doctest::Approx(1.0));
+    }
+    CHECK(served / (180 * 15) == doctest::Approx(10).epsilon(0.02));
+    CHECK(dropped / (180 * 15) == doctest::Approx(5).epsilon(0.05));
+    CHECK(p90 == doctest::Approx(30).epsilon(0.02));
+}
+
+TEST_CASE("tick_cluster: cold starts, pending replicas and scale-in order") {
+    function_profile p = server(0.05);
+    cluster_config config{.node = {.cores = 4, .memory_mb = 1e6, .cpu_overcommit = 1}, .functions = {}};
+    config.functions.push_back({.profile = p, .load = constant(10, 10'000), .max_replicas = 8, .initial_replicas = 0});
+    tick_cluster sim(config, 1);
+    std::vector<function_metrics> m(1);
+    sim.set_replicas(0, 6);  // 4 fit on 4 cores, 2 wait
+    CHECK(sim.replicas(0) == 6);
+    sim.step(1, m);
+    CHECK(m[0].ready_replicas == 0);
+    CHECK(m[0].starting_replicas == 4);
+    CHECK(m[0].pending_replicas == 2);
+    CHECK(m[0].completions == 0);  // nothing serves yet: arrivals wait
+    sim.step(2, m);                // the 2-s cold start ends
+    CHECK(m[0].ready_replicas == 4);
+    CHECK(m[0].cold_starts == 4);
+    CHECK(m[0].completions > 0);
+    CHECK(m[0].latency.p99 > 1.0);  // the first requests waited for a replica
+    sim.set_replicas(0, 3);         // pending ones go first, then ready ones
+    sim.step(1, m);
+    CHECK(m[0].pending_replicas == 0);
+    CHECK(m[0].ready_replicas == 3);
+    sim.set_replicas(0, INT_MAX);
+    CHECK(sim.replicas(0) == 8);
+    sim.set_replicas(0, INT_MIN);
+    CHECK(sim.replicas(0) == 0);
+    sim.set_cpu_limit(0, std::numeric_limits<double>::quiet_NaN());
+    CHECK(sim.cpu_limit(0) == 1.0);
+    sim.set_cpu_limit(0, 1e9);
+    CHECK(sim.cpu_limit(0) == 4.0);
+    sim.set_memory_limit(0, -5);
+    CHECK(sim.memory_limit_mb(0) == 1.0);
+}
+
+TEST_CASE("tick_cluster: node contention slows every function when the work exceeds the cores") {
+    // Two functions, each 4 one-core replicas under 3 cores of work, on 4 cores:
+    // 6 cores of work on 4 cores, so each serves about 2 cores' worth.
+    cluster_config config{.node = {.cores = 4, .memory_mb = 1e6, .cpu_overcommit = 2}, .functions = {}};
+    for (int f = 0; f < 2; ++f) {
+        config.functions.push_back({.profile = server(0.1), .load = constant(30, 10'000), .max_replicas = 4, .initial_replicas = 4});
+    }
+    tick_cluster sim(config, 2);
+    std::vector<function_metrics> m(2);
+    double served = 0;
+    for (int t = 0; t < 60; ++t) {
+        sim.step(15, m);
+        if (t >= 10) served += static_cast<double>(m[0].completions + m[1].completions);
+    }
+    CHECK(served / (50 * 15) == doctest::Approx(40).epsilon(0.03));  // 4 cores / 0.1 s
+}
+
+TEST_CASE("tick_cluster: errors and options") {
+    CHECK_THROWS_WITH_AS(tick_cluster(one_function(server(0.1), 1, 1), 1, tick_options{.substep_s = 0}),
+                         doctest::Contains("tick_options.substep_s"), rlscale::config_error);
+    cluster_config bad = one_function(server(0.1), 1, 1);
+    bad.functions[0].initial_replicas = 99;
+    CHECK_THROWS_AS(tick_cluster(bad, 1), rlscale::config_error);
+    // A coarser sub-step keeps the long-run figures.
+    tick_cluster fine(one_function(server(0.1), 5, 1), 1);
+    tick_cluster coarse(one_function(server(0.1), 5, 1), 1, {.substep_s = 5});
+    std::vector<function_metrics> m(1);
+    double a = 0, b = 0;
+    for (int t = 0; t < 200; ++t) {
+        fine.step(15, m);
+        a += static_cast<double>(m[0].completions);
+        coarse.step(15, m);
+        b += static_cast<double>(m[0].completions);
+    }
+    CHECK(a == doctest::Approx(b).epsilon(0.03));
+}
+
+TEST_CASE("simulation and cluster_env choose the model per environment") {
+    const cluster_config config = one_function(server(0.1), 5, 2);
+    simulation request(config, 1);
+    simulation tick(config, 1, sim_model::tick);
+    CHECK(request.model() == sim_model::request);
+    CHECK(tick.model() == sim_model::tick);
+    CHECK(sim_model_from_string("tick") == sim_model::tick);
+    CHECK(to_string(sim_model::request) == "request");
+    CHECK_THROWS_WITH_AS(sim_model_from_string("fluid", "--model"), doctest::Contains("--model"), rlscale::config_error);
+    cluster_env<> env(config, {.episode_steps = 10, .actions = action_kind::replica_count, .model = sim_model::tick});
+    CHECK(env.simulation().model() == sim_model::tick);
+    env.reset(1);
+    const std::vector<double> action{3};
+    const step_result r = env.step(action);
+    CHECK(env.simulation().replicas(0) == 3);
+    CHECK(r.info[0].arrivals > 0);
+    CHECK(r.observation_valid);
+}
