@@ -326,6 +326,16 @@ private:
         double wait_mean = 0;
     };
 
+    // A waiting component's service points for mixture_cdf: band midpoints
+    // (shifted and scaled), band masses, and mass·e^((centre − reference)/w).
+    struct convolution_table {
+        std::array<double, detail::service_table::size - 1> centre{};
+        std::array<double, detail::service_table::size - 1> mass{};
+        std::array<double, detail::service_table::size - 1> weighted{};
+        double reference = 0;
+        double total = 1;
+    };
+
     struct function_state {
         std::uint32_t first_slot = 0;
         std::uint32_t max_replicas = 0;
@@ -518,6 +528,7 @@ private:
             if (fcfs) {
                 const double level = fs.random_queue / (factor * stationary.queue_length);  // 1 once relaxed
                 probability = std::min(1.0, stationary.wait_probability * level);
+                if (probability < 1e-7) probability = 0;  // below what any reported percentile can show
                 wait_mean = factor * base_scale * fs.service.mean / (servers * (1.0 - rho));
             } else {
                 // Processor sharing: a request shares its replica with the others
@@ -791,26 +802,51 @@ private:
             pc *= 1 - c.wait_probability;
             dc *= 1 - c.wait_probability;
             if (c.wait_probability > 0) {
-                // The exponential wait convolved with the service points (midpoints of the table).
-                double conv = 0;
-                double dens = 0;
-                for (std::size_t j = 0; j + 1 < detail::service_table::size; ++j) {
-                    const double mass = detail::service_table::probabilities[j + 1] - detail::service_table::probabilities[j];
-                    const double x = t - c.shift - c.scale * 0.5 * (fs.service.q[j] + fs.service.q[j + 1]);
-                    if (x > 0) {
-                        const double e = std::exp(-x / c.wait_mean);
-                        conv += mass * (1 - e);
-                        dens += mass * e / c.wait_mean;
-                    }
+                // The exponential wait convolved with the service points (the
+                // table's band midpoints x_j): Σ_{x_j < t} m_j(1 − e^(−(t − x_j)/w)),
+                // with e^(−(t − x_j)/w) = e^(−(t − x_ref)/w)·e^(−(x_ref − x_j)/w)
+                // and the second factors precomputed (convolution_table).
+                const convolution_table& table = convolution_[i];
+                double mass = 0;
+                double weighted = 0;
+                std::size_t j = 0;
+                for (; j < table.centre.size() && table.centre[j] < t; ++j) {
+                    mass += table.mass[j];
+                    weighted += table.weighted[j];
                 }
-                const double tail = 1 - detail::service_table::probabilities.back();
-                pc += c.wait_probability * (conv / (1 - tail));
-                dc += c.wait_probability * (dens / (1 - tail));
+                double tail_sum = 0;
+                const double exponent = (table.reference - t) / c.wait_mean;
+                if (exponent < 700) {
+                    tail_sum = std::exp(exponent) * weighted;
+                } else {
+                    for (std::size_t k = 0; k < j; ++k) tail_sum += table.mass[k] * std::exp((table.centre[k] - t) / c.wait_mean);
+                }
+                pc += c.wait_probability * (mass - tail_sum) / table.total;
+                dc += c.wait_probability * tail_sum / (c.wait_mean * table.total);
             }
             p += c.weight * pc;
             d += c.weight * dc;
         }
         return {p / total, d / total};
+    }
+
+    /// Fills convolution_ for f's components that wait (see mixture_cdf).
+    void prepare_convolution(const function_state& fs, const component* list) noexcept {
+        constexpr auto& probabilities = detail::service_table::probabilities;
+        for (std::uint32_t i = 0; i < fs.components; ++i) {
+            const component& c = list[i];
+            if (c.wait_probability <= 0) continue;
+            convolution_table& table = convolution_[i];
+            table.total = probabilities.back();
+            for (std::size_t j = 0; j + 1 < probabilities.size(); ++j) {
+                table.centre[j] = c.shift + c.scale * 0.5 * (fs.service.q[j] + fs.service.q[j + 1]);
+                table.mass[j] = probabilities[j + 1] - probabilities[j];
+            }
+            table.reference = table.centre.back();
+            for (std::size_t j = 0; j < table.centre.size(); ++j) {
+                table.weighted[j] = table.mass[j] * std::exp((table.centre[j] - table.reference) / c.wait_mean);
+            }
+        }
     }
 
     /// The latency at probability target of f's interval mixture: a Newton
@@ -825,15 +861,28 @@ private:
             hi = std::max(hi, c.shift + c.scale * (1 + c.stretch * stretch_points.back()) * fs.service.q.back() + 40 * c.wait_mean);
         }
         hi = std::max(hi, lo) * (1 + 1e-9) + 1e-12;
-        double t = 0.5 * (lo + hi);
+        // Start from the components' own quantiles, weighted: usually within a
+        // few Newton steps of the answer.
+        double guess = 0;
+        double total = 0;
+        for (std::uint32_t i = 0; i < fs.components; ++i) {
+            const component& c = list[i];
+            double t = c.shift + c.scale * (1 + c.stretch) * fs.service.quantile(target);
+            if (c.wait_probability > 1 - target) t += c.wait_mean * std::log(c.wait_probability / (1 - target));
+            guess += c.weight * t;
+            total += c.weight;
+        }
+        guess /= total;
+        double t = guess > lo && guess < hi ? guess : 0.5 * (lo + hi);
         for (int i = 0; i < 60; ++i) {
             const auto [p, d] = mixture_cdf(fs, list, t);
+            if (std::abs(p - target) <= 1e-6) return t;
             if (p < target) {
                 lo = t;
             } else {
                 hi = t;
             }
-            if (hi - lo <= 1e-7 * hi) break;
+            if (hi - lo <= 1e-5 * hi) break;
             const double newton = d > 0 ? t - (p - target) / d : -1;
             t = (newton > lo && newton < hi) ? newton : 0.5 * (lo + hi);
         }
@@ -865,6 +914,7 @@ private:
         if (m.completions > 0 && fs.completions > 0) {
             m.latency_mean_s = fs.latency_sum / fs.completions;
             const component* list = &components_[static_cast<std::size_t>(f) * max_components];
+            prepare_convolution(fs, list);
             static constexpr double qs[] = {0.50, 0.90, 0.95, 0.99, 0.999};
             // The request-level model reports the nearest-rank quantile of the
             // interval's n completions, the value of rank k = ⌈q·n⌉, whose
@@ -901,6 +951,7 @@ private:
     std::vector<slot> slots_;
     std::vector<cohort> cohorts_;
     std::vector<component> components_;
+    std::vector<convolution_table> convolution_ = std::vector<convolution_table>(max_components);  // scratch of close_interval
     double now_ = 0;
     double interval_ = 15;  // the interval step() is running
     double cpu_allocated_ = 0;
