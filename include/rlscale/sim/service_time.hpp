@@ -3,6 +3,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
 #include <rlscale/core/validate.hpp>
+#include <rlscale/core/ziggurat.hpp>
 
 #include <algorithm>
 #include <array>
@@ -115,7 +116,8 @@ public:
         return s;
     }
 
-    /// Exponential with the given mean (finite, > 0): X = -mean·ln(1 - U).
+    /// Exponential with the given mean (finite, > 0): X = mean·E, E a standard
+    /// exponential (exponential01, by the ziggurat).
     static service_time exponential(double mean_s) {
         check_fields("service_time.exponential").greater("mean_s", mean_s, 0.0);
         service_time s;
@@ -206,20 +208,22 @@ public:
         return empirical(azure_probabilities, seconds);
     }
 
-    /// One draw in seconds: > 0 and finite. Consumes one uniform (exponential,
-    /// empirical), one Box–Muller normal (lognormal) or nothing (deterministic).
+    /// One draw in seconds: > 0 and finite. Consumes one ziggurat exponential
+    /// (exponential01), one ziggurat normal (ziggurat_normal, lognormal), one
+    /// uniform (empirical) or nothing (deterministic). A ziggurat variate takes
+    /// one generator call most of the time and occasionally more.
     template <std::uniform_random_bit_generator Gen>
         requires(Gen::min() == 0 && Gen::max() == std::numeric_limits<std::uint64_t>::max())
     double sample(Gen& gen) const noexcept {
         double x = scale_;
         switch (kind_) {
             case service_time_kind::deterministic: return scale_;
-            case service_time_kind::exponential: x = -scale_ * std::log(1.0 - uniform01(gen)); break;
-            case service_time_kind::lognormal: x = scale_ * std::exp(sigma_ * standard_normal(gen)); break;
+            case service_time_kind::exponential: x = scale_ * exponential01(gen); break;
+            case service_time_kind::lognormal: x = scale_ * std::exp(sigma_ * ziggurat_normal(gen)); break;
             case service_time_kind::empirical: x = inverse_cdf(uniform01(gen)); break;
         }
-        // An exponential draw with U = 0 (probability 2⁻⁵³) is 0; it becomes the
-        // smallest positive normal double, so a sample is never 0 or infinite.
+        // An exponential draw of 0 (probability about 2⁻⁵³) becomes the smallest
+        // positive normal double, so a sample is never 0 or infinite.
         return std::clamp(x, std::numeric_limits<double>::min(), std::numeric_limits<double>::max());
     }
 

@@ -9,6 +9,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
 #include <rlscale/core/validate.hpp>
+#include <rlscale/core/ziggurat.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -163,8 +164,9 @@ public:
     /// Next arrival time strictly after t of a Poisson process with rate λ(·),
     /// drawing from gen; +infinity when no arrival can follow (a non-repeating
     /// workload with only zero rates left). Exact for piecewise-constant rates:
-    /// an exponential gap within the bin, and on crossing a bin boundary a
-    /// fresh start there (the exponential is memoryless). O(1) per call apart
+    /// an exponential gap within the bin (exponential01, by the ziggurat: one
+    /// generator call per gap most of the time), and on crossing a bin boundary
+    /// a fresh start there (the exponential is memoryless). O(1) per call apart
     /// from bins too short to hold the gap; no allocation. t < 0 counts as 0.
     template <std::uniform_random_bit_generator Gen>
     double next_arrival(double t, Gen& gen) const {
@@ -198,8 +200,8 @@ public:
                 t = static_cast<double>(k) * bin_;
             }
             const double end = k + 1 == n ? duration_ : static_cast<double>(k + 1) * bin_;
-            // Exponential(rate) by inversion; 1 - u is in (0, 1], so the log is finite.
-            const double gap = -std::log(1.0 - uniform01(gen)) / rates_[k];
+            // Exponential(rate): a standard exponential (ziggurat) over the rate.
+            const double gap = exponential01(gen) / rates_[k];
             if (t + gap < end) {
                 const double arrival = base + (t + gap);
                 // A zero gap, or rounding far from the origin, must not return t itself.
