@@ -2,12 +2,14 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/control.hpp>
+#include <rlscale/core/detail/worker_pool.hpp>
 #include <rlscale/core/downscale_stabilizer.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/core/validate.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cmath>
@@ -15,6 +17,8 @@
 #include <cstdio>
 #include <span>
 #include <string>
+#include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -22,13 +26,20 @@ namespace rlscale::rl {
 
 /// Settings of rl::train.
 struct train_options {
-    std::uint64_t steps = 10'000;      ///< environment steps in total
-    std::uint64_t seed = 1;            ///< episode e runs the simulator with seed + e
+    std::uint64_t steps = 10'000;      ///< environment steps in total (over all environments)
+    std::uint64_t seed = 1;            ///< episode e runs the simulator with seed + e (parallel: see parallel_envs)
     std::uint64_t report_every = 500;  ///< steps between progress reports (0 = only the final one)
     /// Scale-down stabilisation applied to the targets, in steps (0 = none;
     /// see downscale_stabilizer): train with the window the policy will be
     /// served with, so the agent learns that a scale-up is kept that long.
     std::size_t downscale_window = 0;
+    /// Run every environment at once, each its own sequence of episodes
+    /// (environment i's k-th episode with seed + k·envs + i), stepped on
+    /// `threads` threads; false = one episode at a time, envs in turn.
+    bool parallel_envs = false;
+    /// Threads stepping environments when parallel_envs is set, the calling
+    /// thread included (0 = min(envs, hardware threads); more than envs = envs).
+    std::size_t threads = 0;
 };
 
 /// A progress report: figures over the steps since the previous report.
@@ -53,7 +64,9 @@ struct train_report {
 }
 
 /// An environment the training loop can run: functions under one joint
-/// observation, stepped with absolute targets (sim::cluster_env).
+/// observation, stepped with absolute targets (sim::cluster_env). With
+/// parallel_envs, different environments are stepped on different threads
+/// at once, so they must share no mutable state.
 template <typename E>
 concept target_environment = requires(E& e, std::uint64_t seed, std::span<const scaling_target> targets) {
     { e.function_count() } -> std::convertible_to<std::size_t>;
@@ -63,6 +76,209 @@ concept target_environment = requires(E& e, std::uint64_t seed, std::span<const 
     { e.states() } -> std::convertible_to<std::span<const scaling_state>>;
     { e.metrics() } -> std::convertible_to<std::span<const function_metrics>>;
 };
+
+namespace detail {
+
+/// One environment's part of a training run: the observation s the learner
+/// acts on, its action values a and the targets made of them, the
+/// environment's stabiliser, and the outcome of its last step (r, s'),
+/// copied out of the environment because a step_result views buffers the
+/// environment's next step overwrites. Every buffer is sized here, so a
+/// step allocates nothing.
+template <typename Value>
+struct env_slot {
+    env_slot(std::size_t functions, std::size_t observation_size, std::size_t action_width, std::size_t downscale_window)
+        : observation(observation_size), values(action_width), targets(functions), states(functions),
+          stabilizer(functions, downscale_window), next_observation(observation_size) {}
+
+    std::vector<float> observation;        ///< s
+    bool valid = true;                     ///< every encoder accepted s
+    std::vector<Value> values;             ///< a: the learner's exploring values
+    std::vector<scaling_target> targets;   ///< a as stabilised targets within each function's [min, max]
+    std::vector<scaling_state> states;     ///< the states a was chosen in
+    downscale_stabilizer stabilizer;       ///< this environment's scale-down stabilisation
+    std::vector<float> next_observation;   ///< s'
+    bool next_valid = true;                ///< every encoder accepted s'
+    double reward = 0;                     ///< r
+    bool terminated = false;
+    bool truncated = false;
+    std::uint64_t slo_checks = 0;          ///< functions with arrivals in the step
+    std::uint64_t slo_violations = 0;      ///< of those, the ones that violated their SLO or dropped
+
+    /// Starts an episode of `env` with `seed`.
+    template <typename Env>
+    void start(Env& env, std::uint64_t seed) {
+        const auto o = env.reset(seed);
+        observation.assign(o.begin(), o.end());
+        valid = true;
+        stabilizer.reset();
+    }
+
+    /// Steps `env` to the targets and copies the outcome. Touches this slot
+    /// and `env` only, so slots of different environments step at once.
+    template <typename Env>
+    void step(Env& env) {
+        const auto r = env.step_to(std::span<const scaling_target>(targets));
+        const auto after = env.states();
+        slo_checks = slo_violations = 0;
+        for (std::size_t f = 0; f < targets.size(); ++f) {
+            if (r.info[f].arrivals > 0) {
+                ++slo_checks;
+                if (violates_slo(r.info[f], after[f])) ++slo_violations;
+            }
+        }
+        next_observation.assign(r.observation.begin(), r.observation.end());
+        next_valid = r.observation_valid;
+        reward = r.reward;
+        terminated = r.terminated;
+        truncated = r.truncated;
+    }
+};
+
+/// The calling thread's side of a training run: the learner's choices and
+/// observations, and the progress reports. Both modes of rl::train drive
+/// it; the learner is only ever called from here, in the order the mode
+/// fixes, which is what makes a run reproducible.
+template <typename Learner, typename Actions, typename OnReport>
+class train_loop {
+public:
+    using value_type = typename Learner::value_type;
+    using slot = env_slot<value_type>;
+
+    train_loop(Learner& agent, const Actions& actions, const train_options& options, OnReport& on_report)
+        : agent_(agent), actions_(actions), options_(options), on_report_(on_report) {}
+
+    /// The learner picks exploring values for the slot's observation; the
+    /// action map turns them into each function's target, which is
+    /// stabilised and clamped to the function's [min, max].
+    template <typename Env>
+    void choose(slot& s, const Env& env) {
+        const auto st = env.states();
+        s.states.assign(st.begin(), st.end());
+        agent_.explore(std::span<const float>(s.observation), std::span<value_type>(s.values));
+        actions_.targets(std::span<const value_type>(s.values), env.metrics(), std::span<const scaling_state>(s.states),
+                         std::span<scaling_target>(s.targets));
+        for (std::size_t f = 0; f < s.targets.size(); ++f) {
+            const scaling_state& state = s.states[f];
+            s.targets[f].replicas = replica_bounds::of(state).clamp(s.stabilizer.apply(f, state.replicas, s.targets[f].replicas));
+        }
+    }
+
+    /// Offers the slot's transition to the learner (unless s or s' was
+    /// refused by an encoder), counts it into the report and, unless the
+    /// episode ended, moves the slot on to s'. Returns whether the episode
+    /// ended: the caller starts the next.
+    bool learn(slot& s) {
+        if (s.valid && s.next_valid) {
+            if (agent_.observe(std::span<const float>(s.observation), std::span<const value_type>(s.values), s.reward,
+                               std::span<const float>(s.next_observation), s.terminated, s.truncated)) {
+                loss_sum_ += agent_.stats().last_loss;
+                ++window_updates_;
+            }
+        }
+        reward_sum_ += s.reward;
+        ++window_steps_;
+        slo_checks_ += s.slo_checks;
+        slo_violations_ += s.slo_violations;
+        if (s.terminated || s.truncated) return true;
+        s.observation.swap(s.next_observation);
+        s.valid = s.next_valid;
+        return false;
+    }
+
+    /// Ends a round that took the run from `before` to `after` steps:
+    /// reports if a multiple of report_every was crossed or the run is over.
+    void end_round(std::uint64_t before, std::uint64_t after, std::uint64_t episodes_started) {
+        const std::uint64_t every = options_.report_every;
+        if ((every > 0 && after / every > before / every) || after == options_.steps) emit(after, episodes_started);
+    }
+
+    [[nodiscard]] const train_report& report() const noexcept { return report_; }
+
+private:
+    void emit(std::uint64_t step, std::uint64_t episodes_started) {
+        const auto now = std::chrono::steady_clock::now();
+        const double seconds = std::chrono::duration<double>(now - window_start_).count();
+        const auto per = [](double sum, std::uint64_t count) { return count > 0 ? sum / static_cast<double>(count) : 0.0; };
+        report_ = {.step = step,
+                   .episode = episodes_started,
+                   .epsilon = agent_.stats().exploration,
+                   .mean_reward = per(reward_sum_, window_steps_),
+                   .mean_loss = per(loss_sum_, window_updates_),
+                   .slo_violation_rate = per(static_cast<double>(slo_violations_), slo_checks_),
+                   .steps_per_s = seconds > 0 ? static_cast<double>(window_steps_) / seconds : 0.0,
+                   .updates = agent_.stats().updates};
+        on_report_(report_);
+        reward_sum_ = loss_sum_ = 0;
+        window_steps_ = window_updates_ = slo_checks_ = slo_violations_ = 0;
+        window_start_ = now;
+    }
+
+    Learner& agent_;
+    const Actions& actions_;
+    const train_options& options_;
+    OnReport& on_report_;
+    train_report report_;
+    double reward_sum_ = 0;
+    double loss_sum_ = 0;
+    std::uint64_t window_steps_ = 0;
+    std::uint64_t window_updates_ = 0;
+    std::uint64_t slo_checks_ = 0;
+    std::uint64_t slo_violations_ = 0;
+    std::chrono::steady_clock::time_point window_start_ = std::chrono::steady_clock::now();
+};
+
+/// One episode at a time: episode e runs on envs[e mod N] with seed + e.
+template <typename Env, typename Loop>
+void train_in_turn(std::span<Env> envs, Loop& loop, typename Loop::slot& s, const train_options& options) {
+    std::size_t current = 0;
+    std::uint64_t episode = 0;
+    s.start(envs[0], options.seed);
+    for (std::uint64_t step = 1; step <= options.steps; ++step) {
+        loop.choose(s, envs[current]);
+        s.step(envs[current]);
+        if (loop.learn(s)) {
+            ++episode;
+            current = (current + 1) % envs.size();
+            s.start(envs[current], options.seed + episode);
+        }
+        loop.end_round(step - 1, step, episode + 1);
+    }
+}
+
+/// Every environment at once, in rounds: the learner chooses for each
+/// environment in order, the environments step concurrently on the pool,
+/// then the learner observes each environment's transition in order.
+/// Environment i's k-th episode runs with seed + k·N + i. Only the stepping
+/// leaves the calling thread, so the run does not depend on the number of
+/// threads.
+template <typename Env, typename Loop>
+void train_parallel(std::span<Env> envs, Loop& loop, std::span<typename Loop::slot> slots, std::size_t threads,
+                    const train_options& options) {
+    const std::size_t n = envs.size();
+    std::vector<std::uint64_t> episode(n, 0);  // k of each environment's current episode
+    for (std::size_t i = 0; i < n; ++i) slots[i].start(envs[i], options.seed + i);
+    std::uint64_t started = n;
+    rlscale::detail::worker_pool pool(threads - 1);  // the calling thread steps too
+    auto step = [&](std::size_t i) { slots[i].step(envs[i]); };
+    for (std::uint64_t done = 0; done < options.steps;) {
+        // The last round may be partial: it steps the first `round` environments.
+        const auto round = static_cast<std::size_t>(std::min<std::uint64_t>(n, options.steps - done));
+        for (std::size_t i = 0; i < round; ++i) loop.choose(slots[i], envs[i]);
+        pool.for_each(round, step);
+        for (std::size_t i = 0; i < round; ++i) {
+            if (loop.learn(slots[i])) {
+                ++episode[i];
+                ++started;
+                slots[i].start(envs[i], options.seed + episode[i] * n + i);
+            }
+        }
+        loop.end_round(done, done + round, started);
+        done += round;
+    }
+}
+
+}  // namespace detail
 
 /// Trains any `learner` on `envs` for `options.steps` steps: each step the
 /// learner picks exploring action values, the action map turns them into
@@ -77,13 +293,15 @@ concept target_environment = requires(E& e, std::uint64_t seed, std::span<const 
 /// stored.
 ///
 /// With several environments (the same functions under different loads),
-/// episodes take them in turn.
+/// episodes take them in turn; with `parallel_envs` they all run at once,
+/// stepped on `threads` threads while the learner stays on the calling
+/// thread, and the run is the same for any number of threads (see
+/// docs/rl.md, "Parallel environments").
 template <target_environment Env, learner Learner, action_map Actions, typename OnReport>
     requires std::same_as<typename Learner::value_type, typename Actions::value_type>
 train_report train(std::span<Env> envs, Learner& agent, const Actions& actions, const train_options& options, OnReport&& on_report) {
     const check_fields check("train");
     check.non_empty("envs", envs.size());
-    std::size_t current = 0;
     const std::size_t n = envs[0].function_count();
     const std::size_t observation_size = envs[0].observation_size();
     for (std::size_t e = 1; e < envs.size(); ++e) {
@@ -98,82 +316,21 @@ train_report train(std::span<Env> envs, Learner& agent, const Actions& actions, 
                   "read the learner's " + format_number(agent.action_width()) + " action values", actions.width())
         .require(actions.functions() == n, "actions", "cover the environment's " + format_number(n) + " functions",
                  actions.functions());
-    std::vector<float> observation(envs[0].observation_size());
-    std::vector<typename Learner::value_type> values(agent.action_width());
-    std::vector<scaling_target> targets(n);
-    std::vector<scaling_state> states;
-    downscale_stabilizer stabilizer(n, options.downscale_window);
 
-    std::uint64_t episode = 0;
-    const auto first = envs[0].reset(options.seed);
-    observation.assign(first.begin(), first.end());
-    bool valid = true;
-
-    train_report report;
-    double reward_sum = 0;
-    double loss_sum = 0;
-    std::uint64_t window_steps = 0;
-    std::uint64_t window_updates = 0;
-    std::uint64_t slo_checks = 0;
-    std::uint64_t slo_violations = 0;
-    auto window_start = std::chrono::steady_clock::now();
-
-    const auto emit = [&](std::uint64_t step) {
-        const auto now = std::chrono::steady_clock::now();
-        const double seconds = std::chrono::duration<double>(now - window_start).count();
-        report = {.step = step,
-                  .episode = episode + 1,
-                  .epsilon = agent.stats().exploration,
-                  .mean_reward = window_steps > 0 ? reward_sum / static_cast<double>(window_steps) : 0.0,
-                  .mean_loss = window_updates > 0 ? loss_sum / static_cast<double>(window_updates) : 0.0,
-                  .slo_violation_rate = slo_checks > 0 ? static_cast<double>(slo_violations) / static_cast<double>(slo_checks) : 0.0,
-                  .steps_per_s = seconds > 0 ? static_cast<double>(window_steps) / seconds : 0.0,
-                  .updates = agent.stats().updates};
-        on_report(report);
-        reward_sum = loss_sum = 0;
-        window_steps = window_updates = slo_checks = slo_violations = 0;
-        window_start = now;
-    };
-
-    for (std::uint64_t step = 1; step <= options.steps; ++step) {
-        Env& env = envs[current];
-        const auto st = env.states();
-        states.assign(st.begin(), st.end());
-        agent.explore(std::span<const float>(observation), std::span<typename Learner::value_type>(values));
-        actions.targets(values, env.metrics(), states, targets);
-        for (std::size_t f = 0; f < n; ++f) {
-            targets[f].replicas = replica_bounds::of(states[f]).clamp(stabilizer.apply(f, states[f].replicas, targets[f].replicas));
-        }
-        const auto r = env.step_to(targets);
-        for (std::size_t f = 0; f < n; ++f) {
-            if (r.info[f].arrivals > 0) {
-                ++slo_checks;
-                if (violates_slo(r.info[f], env.states()[f])) ++slo_violations;
-            }
-        }
-        if (valid && r.observation_valid) {
-            if (agent.observe(std::span<const float>(observation), std::span<const typename Learner::value_type>(values), r.reward,
-                              r.observation, r.terminated, r.truncated)) {
-                loss_sum += agent.stats().last_loss;
-                ++window_updates;
-            }
-        }
-        reward_sum += r.reward;
-        ++window_steps;
-        if (r.terminated || r.truncated) {
-            ++episode;
-            current = (current + 1) % envs.size();
-            const auto o = envs[current].reset(options.seed + episode);
-            stabilizer.reset();
-            observation.assign(o.begin(), o.end());
-            valid = true;
-        } else {
-            observation.assign(r.observation.begin(), r.observation.end());
-            valid = r.observation_valid;
-        }
-        if ((options.report_every > 0 && step % options.report_every == 0) || step == options.steps) emit(step);
+    detail::train_loop<Learner, Actions, std::remove_reference_t<OnReport>> loop(agent, actions, options, on_report);
+    using slot = typename decltype(loop)::slot;
+    if (!options.parallel_envs) {
+        slot s(n, observation_size, agent.action_width(), options.downscale_window);
+        detail::train_in_turn(envs, loop, s, options);
+        return loop.report();
     }
-    return report;
+    std::vector<slot> slots;
+    slots.reserve(envs.size());
+    for (std::size_t i = 0; i < envs.size(); ++i) slots.emplace_back(n, observation_size, agent.action_width(), options.downscale_window);
+    const std::size_t hardware = std::max<std::size_t>(1, std::thread::hardware_concurrency());
+    const std::size_t threads = std::min(envs.size(), options.threads == 0 ? hardware : options.threads);
+    detail::train_parallel(envs, loop, std::span<slot>(slots), threads, options);
+    return loop.report();
 }
 
 /// rl::train on one environment.
