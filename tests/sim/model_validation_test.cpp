@@ -43,4 +43,6 @@ TEST_CASE("validation_error::outside names each figure beyond its bound") {
     validation_cell cold;
     cold.scale_to = 4;
     CHECK(validation_error{.p90 = 0.45}.outside(validation_bounds::of(cold)) == "");
+    validation_cell saturated{.utilization = 0.95, .high_variance = true};
+    CHECK(validation_error{.latency_mean = -0.6, .p99 = 0.31}.outside(validation_bounds::of(saturated)) == "p99");
 }

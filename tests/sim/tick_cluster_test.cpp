@@ -293,3 +293,70 @@ TEST_CASE("simulation and cluster_env choose the model per environment") {
     CHECK(r.info[0].arrivals > 0);
     CHECK(r.observation_valid);
 }
+
+TEST_CASE("detail::gamma: mean and variance equal the shape") {
+    for (const double shape : {1.0, 3.5, 40.0, 1e4}) {
+        CAPTURE(shape);
+        rng gen(9);
+        constexpr int n = 200'000;
+        double s = 0, s2 = 0;
+        for (int i = 0; i < n; ++i) {
+            const double x = detail::gamma(shape, gen);
+            CHECK_FALSE(x < 0);
+            s += x;
+            s2 += x * x;
+        }
+        const double m = s / n;
+        CHECK(std::abs(m - shape) < 6 * std::sqrt(shape / n));
+        CHECK(std::abs(s2 / n - m * m - shape) < 6 * shape * std::sqrt((2.0 + 6.0 / shape) / n));
+    }
+    rng gen(1);
+    CHECK(detail::gamma(0.0, gen) == 0);
+}
+
+TEST_CASE("tick_cluster: an interval's percentiles are order statistics of its completions") {
+    // About one request per interval: with one completion every percentile is
+    // that request's latency; with few, p99 is their largest, so it varies
+    // from interval to interval and its mean lies far below the distribution's p99.
+    tick_cluster sim(one_function(server(0.1), 1.0 / 15, 1), 4);
+    std::vector<function_metrics> m(1);
+    int single = 0;
+    for (int t = 0; t < 300; ++t) {
+        sim.step(15, m);
+        if (m[0].completions == 1) {
+            ++single;
+            CHECK(m[0].latency.p50 == m[0].latency.p999);
+        }
+    }
+    CHECK(single > 50);
+    tick_cluster busy(one_function(server(0.1), 2.0, 1), 4);  // ρ = 0.2, 30 requests per interval
+    double p99_sum = 0;
+    double p99_min = 1e9, p99_max = 0;
+    for (int t = 0; t < 200; ++t) {
+        busy.step(15, m);
+        p99_sum += m[0].latency.p99;
+        p99_min = std::min(p99_min, m[0].latency.p99);
+        p99_max = std::max(p99_max, m[0].latency.p99);
+    }
+    // The sojourn is exponential with rate μ − λ = 8/s: p99 = ln(100)/8 = 0.576 s;
+    // the largest of 30 has mean H_30/8 = 0.50 s.
+    CHECK(p99_sum / 200 == doctest::Approx(0.50).epsilon(0.08));
+    CHECK(p99_max > 1.5 * p99_min);
+}
+
+TEST_CASE("tick_cluster: the queue and the requests in service are snapshots that vary") {
+    tick_cluster sim(one_function(server(0.1), 8, 1), 6);  // M/M/1 at ρ = 0.8: mean queue 3.2
+    std::vector<function_metrics> m(1);
+    double queue = 0, empty = 0, busy = 0;
+    constexpr int n = 2000;
+    for (int t = 0; t < n; ++t) {
+        sim.step(15, m);
+        queue += m[0].queue_length;
+        empty += m[0].queue_length == 0 ? 1 : 0;
+        busy += m[0].in_service;
+        CHECK(m[0].in_service <= 1);
+    }
+    CHECK(queue / n == doctest::Approx(3.2).epsilon(0.15));
+    CHECK(empty / n == doctest::Approx(1 - 0.64).epsilon(0.15));  // P(no one waits) = 1 − ρ² in M/M/1
+    CHECK(busy / n == doctest::Approx(0.8).epsilon(0.1));
+}

@@ -4,6 +4,7 @@
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/random.hpp>
 #include <rlscale/core/validate.hpp>
+#include <rlscale/core/ziggurat.hpp>
 #include <rlscale/sim/cluster.hpp>
 #include <rlscale/sim/detail/poisson.hpp>
 #include <rlscale/sim/function_profile.hpp>
@@ -48,9 +49,10 @@
 //   function's serving replicas can use (N·min(L, c·d)) and W_f = λ·E[S]·d the
 //   work arriving; s = 1 when the node has room.
 // - Latency: each completion's latency is wait + stretch·S/s; the interval's
-//   percentiles invert the mixture of these distributions over the sub-steps
+//   percentiles are the mixture of these distributions over the sub-steps
 //   (the service-time distribution held as its quantile function at fixed
-//   probabilities).
+//   probabilities) at order statistics drawn for the interval's number of
+//   completions, so that few requests give the spread of a sample quantile.
 //
 // Replicas: cold starts, pending replicas and placement follow the
 // request-level model (oldest pending first while CPU and memory fit). A
@@ -81,9 +83,11 @@ struct service_table {
                                                           0.7,  0.8,  0.85,  0.9,   0.925, 0.95,   0.97,   0.98,
                                                           0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999, 0.99999};
     static constexpr std::size_t size = probabilities.size();
+    static constexpr double body_probability = 0.99;  // where body_cs2's distribution ends
     std::array<double, size> q{};  // quantile at each probability
     double mean = 1;
-    double cs2 = 0;  // Var/mean²
+    double cs2 = 0;       // Var/mean²
+    double body_cs2 = 0;  // Var/mean² of the distribution below its 99th percentile (the queue's waits read it)
 
     static service_table of(const service_time& s) {
         service_table t;
@@ -105,6 +109,16 @@ struct service_table {
                 break;
             }
         }
+        // The body: the quantile function linear between the points up to body_probability.
+        double mass = 0, first = 0, second = 0;
+        for (std::size_t j = 0; j + 1 < size && probabilities[j + 1] <= body_probability; ++j) {
+            const double dp = probabilities[j + 1] - probabilities[j];
+            mass += dp;
+            first += dp * 0.5 * (t.q[j] + t.q[j + 1]);
+            second += dp * (t.q[j] * t.q[j] + t.q[j] * t.q[j + 1] + t.q[j + 1] * t.q[j + 1]) / 3.0;
+        }
+        const double body_mean = first / mass;
+        t.body_cs2 = body_mean > 0 ? std::max(0.0, second / mass / (body_mean * body_mean) - 1.0) : 0.0;
         return t;
     }
 
@@ -187,6 +201,7 @@ public:
             const auto& fc = config_.functions[f];
             fs.arrival_gen = rng(seed ^ (0x9e3779b97f4a7c15ULL * (2ULL * f + 1)));
             fs.start_gen = rng(seed ^ (0xd1b54a32d192ed03ULL * (2ULL * f + 2)));
+            fs.percentile_gen = rng(seed ^ (0x8cb92ba72f3d8dd7ULL * (2ULL * f + 3)));
             fs.cpu_limit = fc.profile.cpu_limit;
             fs.memory_mb = fc.profile.memory_mb;
             fs.concurrency = fc.profile.concurrency_at(fs.memory_mb);
@@ -195,6 +210,7 @@ public:
             fs.cohort_head = fs.cohort_count = 0;
             fs.backlog = 0;
             fs.random_queue = 0;
+            fs.wait_probability = 0;
             fs.in_service = 0;
             fs.arrivals_carry = fs.completions_carry = fs.drops_carry = 0;
             fs.total_arrivals = fs.total_completions = fs.total_drops = 0;
@@ -342,6 +358,7 @@ private:
         detail::service_table service;
         rng arrival_gen;
         rng start_gen;
+        rng percentile_gen;  // the order statistics an interval's percentiles are
         double cpu_limit = 1;
         double memory_mb = 128;
         int concurrency = 1;
@@ -354,6 +371,7 @@ private:
         std::uint32_t cohort_count = 0;
         double backlog = 0;       // Σ cohort counts
         double random_queue = 0;  // mean queue of the random waiting below saturation
+        double wait_probability = 0;  // C of the last sub-step (0: no random waiting)
         double in_service = 0;    // requests in service, last sub-step
         // this sub-step
         double rate = 0;       // arrivals per second
@@ -463,7 +481,11 @@ private:
         const bool fcfs = c <= std::max(1.0, kappa);
         const double servers = std::max(1.0, n * std::min(c, std::max(1.0, kappa)));
         const double rho = mu > 0 ? std::min(fs.rate / mu, max_random_load) : 0.0;
-        const double factor = fcfs ? 0.5 * (1.0 + fs.service.cs2) : 1.0;
+        // Allen–Cunneen's variability factor, from the body of the service
+        // times: a tail beyond the 99th percentile (Azure's functions reach
+        // 100× their p99) holds one server for long while the others serve,
+        // which the full c_s² would read as a long queue for everyone.
+        const double factor = fcfs ? 0.5 * (1.0 + std::min(fs.service.cs2, fs.service.body_cs2)) : 1.0;
         const detail::mmm_queue stationary = detail::mmm_queue::at(rho, servers);
         const double target = factor * stationary.queue_length;
         if (mu > 0 && rho > 0) {
@@ -537,6 +559,7 @@ private:
                 stretch = fs.random_queue / (servers * rho);
             }
         }
+        fs.wait_probability = probability;
         // Timeouts of the random waits.
         double timed_out = 0;
         if (probability > 0 && std::isfinite(timeout)) {
@@ -917,21 +940,55 @@ private:
             prepare_convolution(fs, list);
             static constexpr double qs[] = {0.50, 0.90, 0.95, 0.99, 0.999};
             // The request-level model reports the nearest-rank quantile of the
-            // interval's n completions, the value of rank k = ⌈q·n⌉, whose
-            // expected probability is k/(n + 1): the same probability here, so
-            // that an interval of few requests reads alike in both models.
+            // interval's n completions, the value of rank k = ⌈q·n⌉: random,
+            // and for few requests far from the q-quantile (of 30 requests the
+            // p99 is the largest). Here too: the k-th of n uniforms is drawn,
+            // U(k) = G_k / G_(n+1) with G_j sums of independent Gamma
+            // increments, jointly for the five ranks, and the latency
+            // reported is the mixture's quantile at U(k).
             const auto n = static_cast<double>(m.completions);
+            double rank[5];
+            for (int i = 0; i < 5; ++i) rank[i] = std::clamp(std::ceil(qs[i] * n), 1.0, n);
+            double sums[6];
+            double previous = 0;
+            double sum = 0;
+            for (int i = 0; i < 5; ++i) {
+                sum += detail::gamma(rank[i] - previous, fs.percentile_gen);
+                sums[i] = sum;
+                previous = rank[i];
+            }
+            sums[5] = sum + detail::gamma(n + 1 - previous, fs.percentile_gen);
             double p[5];
             double lo = 0;
             for (int i = 0; i < 5; ++i) {
-                const double rank = std::clamp(std::ceil(qs[i] * n), 1.0, n);
-                lo = p[i] = mixture_quantile(fs, list, rank / (n + 1), lo);
+                const double u = sums[5] > 0 ? sums[i] / sums[5] : qs[i];
+                // Ranks that coincide (few completions) are the same request.
+                lo = p[i] = i > 0 && rank[i] == rank[i - 1] ? p[i - 1]
+                                                            : mixture_quantile(fs, list, std::clamp(u, 1e-12, 1 - 1e-12), lo);
             }
             m.latency = {.p50 = p[0], .p90 = p[1], .p95 = p[2], .p99 = p[3], .p999 = p[4]};
         }
-        const double queued = fs.backlog + fs.random_queue;
+        // The request-level model reports the queue and the requests in
+        // service at the interval's end: a snapshot, not a mean. Drawn here
+        // from the last sub-step's state: the fluid backlog, plus below
+        // saturation a random queue that is empty with probability 1 − C and
+        // otherwise geometric (M/M/m) with the mean that gives its mean
+        // length; in service, binomial over the slots (Poisson, capped, beyond
+        // 64 slots) about its mean.
+        double queued = fs.backlog;
+        if (fs.wait_probability > 0 && uniform01(fs.percentile_gen) < fs.wait_probability) {
+            queued += std::floor(exponential01(fs.percentile_gen) * fs.random_queue / fs.wait_probability);
+        }
+        const double slots = static_cast<double>(fs.ready) * fs.concurrency;
+        double busy = 0;
+        if (slots <= 64) {  // binomial over the slots
+            const double p_busy = slots > 0 ? std::min(1.0, fs.in_service / slots) : 0.0;
+            for (int k = 0; k < static_cast<int>(slots); ++k) busy += uniform01(fs.percentile_gen) < p_busy ? 1 : 0;
+        } else {
+            busy = std::min(static_cast<double>(detail::poisson(fs.in_service, fs.percentile_gen)), slots);
+        }
         m.queue_length = static_cast<std::uint32_t>(std::min(std::round(queued), 4e9));
-        m.in_service = static_cast<std::uint32_t>(std::min(std::round(fs.in_service), 4e9));
+        m.in_service = static_cast<std::uint32_t>(std::min(busy, 4e9));
         m.cpu_utilization = fs.cpu_capacity_s > 0 ? std::min(fs.cpu_used_s, fs.cpu_usable_s) / fs.cpu_capacity_s : 0;
         m.memory_utilization = fs.memory_capacity_s > 0 ? fs.memory_used_s / fs.memory_capacity_s : 0;
         m.cpu_limit = fs.cpu_limit;
