@@ -11,10 +11,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 // A request-level discrete-event simulation of one node pool hosting N
@@ -32,8 +34,12 @@
 //
 // Cost. Every event costs O(log n) heap work and O(concurrency) at most; the
 // per-function accounting (replica-seconds, CPU and memory used) is integrated
-// lazily when that function changes, so the cost per request does not grow
-// with the number of functions. All storage is allocated at construction (and
+// lazily when that function changes, so the work per request does not grow
+// with the number of functions. What does grow is the cache misses: with
+// hundreds of functions, the data of the one an event touches has usually
+// left the caches. The state is laid out so that an event touches few cache
+// lines, and the event loop prefetches those of the likely next event (see
+// "Layout" in the class). All storage is allocated at construction (and
 // reused by reset); stepping allocates nothing.
 
 namespace rlscale::sim {
@@ -93,35 +99,46 @@ public:
     cluster(cluster_config config, std::uint64_t seed) : config_((config.validate(), std::move(config))) {
         const auto n = static_cast<std::uint32_t>(config_.functions.size());
         std::uint32_t slots = 0;
+        for (const auto& fc : config_.functions) {
+            slots += static_cast<std::uint32_t>(fc.max_replicas);
+        }
         std::size_t request_slots = 0;
         std::size_t queue_slots = 0;
         functions_.resize(n);
-        for (std::uint32_t f = 0; f < n; ++f) {
+        control_.resize(n);
+        services_.reserve(n);
+        replicas_.resize(slots);
+        for (std::uint32_t f = 0, first = 0; f < n; ++f) {
             const auto& fc = config_.functions[f];
             auto& fs = functions_[f];
-            fs.first_slot = slots;
-            fs.max_replicas = static_cast<std::uint32_t>(fc.max_replicas);
-            fs.concurrency = static_cast<std::uint32_t>(fc.profile.concurrency);
+            fs.first_slot = first;
             fs.memory_working_set_mb = fc.profile.memory_working_set_mb;
             fs.memory_per_request_mb = fc.profile.memory_per_request_mb;
+            fs.cpu_demand = fc.profile.cpu_demand;
+            fs.timeout_s = fc.profile.timeout_s;
             fs.queue_base = queue_slots;
             fs.queue_capacity = fc.queue_capacity;
-            fs.sketch = latency_sketch(config_.latency_relative_error);
-            fs.dispatch = detail::indexed_heap<std::uint32_t>(fs.max_replicas);
-            for (std::uint32_t r = 0; r < fs.max_replicas; ++r) {
-                replicas_.push_back(replica{});
-                replicas_.back().function = f;
-                replicas_.back().request_base = request_slots;
-                request_slots += fs.concurrency;
+            control_[f].max_replicas = static_cast<std::uint32_t>(fc.max_replicas);
+            services_.push_back(fc.profile.service);
+            for (std::uint32_t r = first; r < first + control_[f].max_replicas; ++r) {
+                replicas_[r].function = f;
+                replicas_[r].request_base = request_slots;
+                request_slots += static_cast<std::size_t>(fc.profile.concurrency);
             }
-            slots += fs.max_replicas;
+            first += control_[f].max_replicas;
             queue_slots += fc.queue_capacity;
         }
-        request_target_.assign(request_slots, 0);
-        request_arrival_.assign(request_slots, 0);
+        latencies_.assign(std::size_t{n} * latency_buffer, 0);
+        sketches_.assign(n, latency_sketch(config_.latency_relative_error));
+        quantile_sketch_ = latency_sketch(config_.latency_relative_error);
+        replica_memory_.assign(slots, 0);
+        requests_.assign(request_slots, request{});
         queue_.assign(queue_slots, 0);
+        dispatch_entries_.assign(slots, {});
+        dispatch_position_.assign(slots, detail::heap_absent);
         events_ = detail::indexed_heap<double>(n + slots);
         completions_ = detail::indexed_heap<double>(slots);
+        pending_ = detail::indexed_heap<pending_key>(slots);
         reset(seed);
     }
 
@@ -134,9 +151,9 @@ public:
         busy_demand_ = 0;
         cpu_allocated_ = 0;
         memory_allocated_ = 0;
-        pending_total_ = 0;
         events_.clear();
         completions_.clear();
+        pending_.clear();
         for (auto& r : replicas_) {
             r.state = replica_state::free;
             r.k = 0;
@@ -144,6 +161,7 @@ public:
         }
         for (std::uint32_t f = 0; f < function_count(); ++f) {
             auto& fs = functions_[f];
+            auto& fx = control_[f];
             const auto& fc = config_.functions[f];
             // Separate streams per function and purpose, so that one policy's
             // decisions never change another function's arrivals: two policies
@@ -153,16 +171,18 @@ public:
             fs.cpu_limit = fc.profile.cpu_limit;
             fs.memory_mb = fc.profile.memory_mb;
             fs.concurrency = static_cast<std::uint32_t>(fc.profile.concurrency_at(fs.memory_mb));
+            fs.memory_share_per_request = memory_share_per_request(fs);
             fs.queue_head = 0;
             fs.queue_size = 0;
-            fs.ready = fs.starting = fs.pending = fs.draining = 0;
+            fs.ready = fs.starting = fs.draining = 0;
+            fx.pending = 0;
             fs.in_service = 0;
             fs.demand = 0;
-            fs.dispatch.clear();
+            dispatch(fs).clear();
             fs.t_last = 0;
             fs.g_last = 0;
-            fs.total_arrivals = fs.total_completions = fs.total_drops = 0;
-            clear_interval(fs);
+            fx.closed_arrivals = fx.closed_completions = fx.closed_drops = 0;
+            clear_interval(f);
             for (int i = 0; i < fc.initial_replicas; ++i) {
                 const std::uint32_t r = free_slot(f);
                 if (fits(f)) {
@@ -185,7 +205,7 @@ public:
     /// Replicas asked for (ready + starting + pending, not draining).
     [[nodiscard]] int replicas(std::uint32_t f) const noexcept {
         const auto& fs = functions_[f];
-        return static_cast<int>(fs.ready + fs.starting + fs.pending);
+        return static_cast<int>(fs.ready + fs.starting + control_[f].pending);
     }
     [[nodiscard]] double cpu_limit(std::uint32_t f) const noexcept { return functions_[f].cpu_limit; }
     [[nodiscard]] double memory_limit_mb(std::uint32_t f) const noexcept { return functions_[f].memory_mb; }
@@ -193,11 +213,15 @@ public:
     /// Requests of f that arrived since reset; completed; dropped; and in the
     /// system now (queued or in service). Conservation:
     /// arrivals = completions + drops + in_flight.
-    [[nodiscard]] std::uint64_t total_arrivals(std::uint32_t f) const noexcept { return functions_[f].total_arrivals; }
-    [[nodiscard]] std::uint64_t total_completions(std::uint32_t f) const noexcept {
-        return functions_[f].total_completions;
+    [[nodiscard]] std::uint64_t total_arrivals(std::uint32_t f) const noexcept {
+        return control_[f].closed_arrivals + functions_[f].arrivals;
     }
-    [[nodiscard]] std::uint64_t total_drops(std::uint32_t f) const noexcept { return functions_[f].total_drops; }
+    [[nodiscard]] std::uint64_t total_completions(std::uint32_t f) const noexcept {
+        return control_[f].closed_completions + functions_[f].completions;
+    }
+    [[nodiscard]] std::uint64_t total_drops(std::uint32_t f) const noexcept {
+        return control_[f].closed_drops + functions_[f].drops;
+    }
     [[nodiscard]] std::uint64_t in_flight(std::uint32_t f) const noexcept {
         return functions_[f].queue_size + functions_[f].in_service;
     }
@@ -207,16 +231,15 @@ public:
     /// scale-in removes pending ones first, then starting ones, then idle
     /// ready ones, and lets busy ones finish their requests (draining).
     void set_replicas(std::uint32_t f, int n) noexcept {
-        auto& fs = functions_[f];
         touch(f);
-        const int target = std::clamp(n, 0, static_cast<int>(fs.max_replicas));
+        const int target = std::clamp(n, 0, static_cast<int>(control_[f].max_replicas));
         int current = replicas(f);
         for (; current < target; ++current) {
             const std::uint32_t r = free_slot(f);
             if (r == no_slot) {
                 break;  // every slot is still draining
             }
-            if (pending_total_ == 0 && fits(f)) {
+            if (pending_.empty() && fits(f)) {
                 allocate(r);
                 start_cold(r);
             } else {
@@ -237,7 +260,7 @@ public:
         auto& fs = functions_[f];
         touch(f);
         const double limit = std::clamp(cores, 0.01, config_.node.cores);
-        for (std::uint32_t r = fs.first_slot; r < fs.first_slot + fs.max_replicas; ++r) {
+        for (std::uint32_t r = fs.first_slot; r < fs.first_slot + control_[f].max_replicas; ++r) {
             replica& rep = replicas_[r];
             if (rep.state == replica_state::starting || rep.state == replica_state::ready ||
                 rep.state == replica_state::draining) {
@@ -268,12 +291,13 @@ public:
             const double room = config_.node.memory_mb - memory_allocated_;
             limit = std::min(limit, fs.memory_mb + room / placed);
         }
-        for (std::uint32_t r = fs.first_slot; r < fs.first_slot + fs.max_replicas; ++r) {
-            replica& rep = replicas_[r];
+        const std::uint32_t end = fs.first_slot + control_[f].max_replicas;
+        for (std::uint32_t r = fs.first_slot; r < end; ++r) {
+            const replica& rep = replicas_[r];
             if (rep.state == replica_state::starting || rep.state == replica_state::ready ||
                 rep.state == replica_state::draining) {
-                memory_allocated_ += limit - rep.memory;
-                rep.memory = limit;
+                memory_allocated_ += limit - replica_memory_[r];
+                replica_memory_[r] = limit;
             }
         }
         fs.memory_mb = limit;
@@ -282,13 +306,14 @@ public:
             // Requests beyond the new concurrency finish where they run; the
             // dispatch order follows the new one from now on.
             fs.concurrency = concurrency;
-            for (std::uint32_t r = fs.first_slot; r < fs.first_slot + fs.max_replicas; ++r) {
+            for (std::uint32_t r = fs.first_slot; r < end; ++r) {
                 if (replicas_[r].state == replica_state::ready) {
                     advance_progress(replicas_[r]);
                     update_demand(r);
                 }
             }
         }
+        fs.memory_share_per_request = memory_share_per_request(fs);
         place_pending();
     }
 
@@ -313,47 +338,50 @@ public:
 
 private:
     static constexpr std::uint32_t no_slot = std::numeric_limits<std::uint32_t>::max();
+    /// Latencies of one interval a function keeps as they are before they
+    /// go to its own sketch (see Layout).
+    static constexpr std::uint32_t latency_buffer = 128;
     static constexpr double infinity = std::numeric_limits<double>::infinity();
 
     enum class replica_state : std::uint8_t { free, pending, starting, ready, draining };
 
-    struct replica {
-        std::uint32_t function = 0;
-        replica_state state = replica_state::free;
-        std::uint32_t k = 0;            // requests in service
-        double progress = 0;            // work done per request since ready, in full-speed seconds
-        double g_last = 0;              // G at which `progress` was last brought up to date
-        double sigma = 1;               // per-request speed in G-time: min(1, L/(k·d))
-        double demand = 0;              // cores it asks of the node: min(L, k·d)
-        double cpu = 0;                 // CPU limit it holds on the node
-        double memory = 0;              // memory it holds on the node
-        double pending_since = 0;       // when it started waiting for room (pending only)
-        std::size_t request_base = 0;   // its `concurrency` request slots
-    };
+    // Layout. With many functions, an event costs the cache lines it misses
+    // more than its arithmetic: the data of the function it touches has
+    // usually left the caches since that function's previous event. So the
+    // state is split by which code touches it, and what one event touches
+    // sits together:
+    // - functions_ (function_state): what an arrival or completion reads and
+    //   writes, in five cache lines grouped by use. The profile fields an
+    //   event needs (d, timeout) are copied there, so that an event reads
+    //   nothing of the ~1 KB function_config but the workload (on arrival).
+    // - services_: each function's service_time, copied into one array
+    //   (sampling reads the first cache line of it).
+    // - control_ (function_control): what only scaling actions and interval
+    //   ends use.
+    // - replicas_: one cache line per replica slot. The memory a replica
+    //   holds, needed only to place and resize, sits apart in
+    //   replica_memory_. Pending replicas wait in pending_, a heap in the
+    //   order placement takes them, so that placing one scans nothing.
+    // - requests_: target and arrival of each request slot side by side.
+    // - dispatch_entries_ and dispatch_position_: the dispatch heaps of all
+    //   functions, indexed by replica slot, so that each is one short run
+    //   (detail::indexed_heap_ref).
+    // - latencies_: each function's latencies of the current interval, up to
+    //   latency_buffer of them, written one after another. A latency_sketch
+    //   spreads its counts over about 10 KB (at the default α), so one sketch
+    //   per function would miss the cache on nearly every completion. The buffer fills the
+    //   shared quantile_sketch_ at the end of the interval; when it is full,
+    //   it is emptied into the function's own sketch (sketches_), which is
+    //   then used instead. Both hold the same counts, so the same
+    //   percentiles.
+    // run_until prefetches what the likely next event touches (the other
+    // heap's top, this heap's runner-up), so that those misses overlap with
+    // the current event's work.
 
-    struct function_state {
-        std::uint32_t first_slot = 0;
-        std::uint32_t max_replicas = 0;
-        std::uint32_t concurrency = 1;  // requests served at once (the profile's, or fewer under the absolute memory model)
-        double memory_working_set_mb = 0;  // the profile's absolute memory model (0 = proportional)
-        double memory_per_request_mb = 0;
-        rng arrival_gen;
-        rng service_gen;
-        double cpu_limit = 1;
-        double memory_mb = 128;
-        // FIFO of arrival times, a ring in queue_
-        std::size_t queue_base = 0;
-        std::uint32_t queue_capacity = 0;
-        std::uint32_t queue_head = 0;
-        std::uint32_t queue_size = 0;
-        std::uint32_t ready = 0;     // ready, not draining
-        std::uint32_t starting = 0;
-        std::uint32_t pending = 0;
-        std::uint32_t draining = 0;
-        std::uint32_t in_service = 0;
-        double demand = 0;           // Σ min(L, k·d) over its replicas
-        detail::indexed_heap<std::uint32_t> dispatch{0};  // ready replicas with room, keyed by k
-        // lazily integrated over the current interval
+    /// What an arrival or completion of one function reads and writes, in
+    /// five cache lines grouped by which events touch them.
+    struct alignas(64) function_state {
+        // line 0, every event: time integrals, brought up to now by touch()
         double t_last = 0;
         double g_last = 0;
         double replica_seconds = 0;
@@ -361,18 +389,69 @@ private:
         double cpu_capacity_s = 0;   // core-seconds of limit on serving replicas
         double memory_used_s = 0;    // MB-seconds used
         double memory_capacity_s = 0;
-        // counted over the current interval
+        double demand = 0;           // Σ min(L, k·d) over its replicas
+        // line 1, every event: what they integrate; dispatch
+        double cpu_limit = 1;
+        double memory_mb = 128;
+        double memory_working_set_mb = 0;     // the profile's absolute memory model (0 = proportional)
+        double memory_per_request_mb = 0;
+        double memory_share_per_request = 0;  // proportional model: (1 − idle)·memory_mb / concurrency
+        std::uint32_t ready = 0;              // ready, not draining
+        std::uint32_t starting = 0;
+        std::uint32_t draining = 0;
+        std::uint32_t in_service = 0;
+        std::uint32_t concurrency = 1;  // requests served at once (the profile's, or fewer under the absolute memory model)
+        std::uint32_t first_slot = 0;   // its replica slots are [first_slot, first_slot + max_replicas)
+        // line 2, every event: counted over the current interval; sizes
         std::uint64_t arrivals = 0;
         std::uint64_t completions = 0;
         std::uint64_t drops = 0;
-        std::uint32_t cold_starts = 0;
         double latency_sum = 0;
-        latency_sketch sketch;
-        // since reset
-        std::uint64_t total_arrivals = 0;
-        std::uint64_t total_completions = 0;
-        std::uint64_t total_drops = 0;
+        double cpu_demand = 1;          // the profile's d
+        double timeout_s = 30;          // the profile's queue timeout
+        std::uint32_t buffered = 0;     // latencies in its latencies_ buffer
+        std::uint32_t dispatch_size = 0;
+        std::uint32_t queue_size = 0;   // the FIFO of arrival times: a ring in queue_
+        std::uint32_t queue_capacity = 0;
+        // line 3, arrivals and request starts
+        rng arrival_gen;
+        rng service_gen;
+        // line 4, queue use
+        std::size_t queue_base = 0;
+        std::uint32_t queue_head = 0;
     };
+
+    /// What only scaling actions and interval ends read.
+    struct function_control {
+        std::uint32_t max_replicas = 0;
+        std::uint32_t pending = 0;
+        std::uint32_t cold_starts = 0;  // over the current interval
+        // totals over the intervals closed since reset (the current one is in function_state)
+        std::uint64_t closed_arrivals = 0;
+        std::uint64_t closed_completions = 0;
+        std::uint64_t closed_drops = 0;
+    };
+
+    struct alignas(64) replica {
+        double progress = 0;            // work done per request since ready, in full-speed seconds
+        double g_last = 0;              // G at which `progress` was last brought up to date
+        double sigma = 1;               // per-request speed in G-time: min(1, L/(k·d))
+        double demand = 0;              // cores it asks of the node: min(L, k·d)
+        double cpu = 0;                 // CPU limit it holds on the node
+        std::size_t request_base = 0;   // its `concurrency` request slots in requests_
+        std::uint32_t function = 0;
+        std::uint32_t k = 0;            // requests in service
+        replica_state state = replica_state::free;
+    };
+
+    struct request {
+        double target = 0;   // progress at which it completes
+        double arrival = 0;  // its arrival time
+    };
+
+    /// Pending replicas are placed oldest first, the lowest slot first among
+    /// equally old ones.
+    using pending_key = std::pair<double, std::uint32_t>;  // (when it started waiting, slot)
 
     // ---- the event loop ------------------------------------------------
 
@@ -380,16 +459,22 @@ private:
         while (true) {
             const double t_event = events_.empty() ? infinity : events_.top_key();
             const double t_done =
-                completions_.empty() ? infinity : now_ + (completions_.top_key() - g_) / speed_;
+                completions_.empty() ? infinity : now_ + divide(completions_.top_key() - g_, speed_);
             const double t = std::min(t_event, t_done);
             if (t > until) {
                 move_clock(until);
                 return;
             }
             move_clock(t);
+            // The next event is most likely the other heap's top or this
+            // heap's runner-up: start loading what they touch.
             if (t_done <= t_event) {
+                prefetch_event(events_.top());
+                prefetch_completion(completions_.runner_up());
                 finish_request(completions_.top());
             } else {
+                prefetch_completion(completions_.top());
+                prefetch_event(events_.runner_up());
                 const std::uint32_t id = events_.top();
                 if (id < function_count()) {
                     arrive(id);
@@ -398,11 +483,15 @@ private:
                     const std::uint32_t r = id - function_count();
                     touch(replicas_[r].function);
                     make_ready(r);
-                    ++functions_[replicas_[r].function].cold_starts;
+                    ++control_[replicas_[r].function].cold_starts;
                 }
             }
         }
     }
+
+    /// x / y, skipping the division when y is 1 (the node and the replica
+    /// are usually not overloaded): x / 1 is exactly x.
+    static double divide(double x, double y) noexcept { return y == 1.0 ? x : x / y; }
 
     void move_clock(double t) noexcept {
         if (t > now_) {
@@ -414,6 +503,50 @@ private:
     void update_speed() noexcept {
         const double cores = config_.node.cores;
         speed_ = busy_demand_ > cores ? cores / busy_demand_ : 1.0;
+    }
+
+    // ---- prefetching ------------------------------------------------------
+
+    static constexpr std::size_t cache_line = 64;
+
+    static void prefetch(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(p);
+#else
+        (void)p;
+#endif
+    }
+
+    /// Prefetches every cache line of the `bytes` bytes at p.
+    static void prefetch(const void* p, std::size_t bytes) noexcept {
+        const auto* first = static_cast<const char*>(p);
+        for (std::size_t at = 0; at < bytes; at += cache_line) {
+            prefetch(first + at);
+        }
+        prefetch(first + bytes - 1);
+    }
+
+    /// Prefetches what an arrival (event id < n) reads first: the
+    /// function's state, its workload and its service time.
+    void prefetch_event(std::uint32_t id) const noexcept {
+        if (id >= function_count()) {
+            return;  // none, or a cold start: rare
+        }
+        prefetch(&functions_[id], sizeof(function_state));
+        prefetch(&config_.functions[id].load, sizeof(workload));
+        prefetch(&services_[id]);
+    }
+
+    /// Prefetches what a completion on replica slot r reads first: the
+    /// replica, its function's state and its request slots.
+    void prefetch_completion(std::uint32_t r) const noexcept {
+        if (r == detail::heap_absent) {
+            return;
+        }
+        const replica& rep = replicas_[r];
+        prefetch(&rep);
+        prefetch(&functions_[rep.function], sizeof(function_state));
+        prefetch(&requests_[rep.request_base]);
     }
 
     // ---- requests --------------------------------------------------------
@@ -432,21 +565,27 @@ private:
         auto& fs = functions_[f];
         touch(f);
         ++fs.arrivals;
-        ++fs.total_arrivals;
-        if (!fs.dispatch.empty()) {
-            start_request(fs.first_slot + fs.dispatch.top(), now_);
+        if (fs.dispatch_size > 0) {
+            start_request(fs.first_slot + dispatch(fs).top(), now_);
         } else if (fs.queue_size < fs.queue_capacity) {
-            queue_[fs.queue_base + (fs.queue_head + fs.queue_size) % fs.queue_capacity] = now_;
+            queue_[fs.queue_base + ring_index(fs, fs.queue_size)] = now_;
             ++fs.queue_size;
         } else {
-            drop(fs);
+            ++fs.drops;
         }
         schedule_arrival(f);
     }
 
-    static void drop(function_state& fs) noexcept {
-        ++fs.drops;
-        ++fs.total_drops;
+    /// Index in f's ring of the queued request `i` places behind its head.
+    static std::uint32_t ring_index(const function_state& fs, std::uint32_t i) noexcept {
+        const std::uint64_t j = std::uint64_t{fs.queue_head} + i;  // < 2·capacity
+        return static_cast<std::uint32_t>(j < fs.queue_capacity ? j : j - fs.queue_capacity);
+    }
+
+    /// Removes the request at the head of f's queue.
+    static void pop_head(function_state& fs) noexcept {
+        fs.queue_head = ring_index(fs, 1);
+        --fs.queue_size;
     }
 
     /// Pops the oldest queued request that has not yet waited past the
@@ -454,15 +593,13 @@ private:
     /// negative value when none is left.
     double pop_queued(std::uint32_t f) noexcept {
         auto& fs = functions_[f];
-        const double timeout = config_.functions[f].profile.timeout_s;
         while (fs.queue_size > 0) {
             const double arrival = queue_[fs.queue_base + fs.queue_head];
-            fs.queue_head = (fs.queue_head + 1) % fs.queue_capacity;
-            --fs.queue_size;
-            if (now_ - arrival <= timeout) {
+            pop_head(fs);
+            if (now_ - arrival <= fs.timeout_s) {
                 return arrival;
             }
-            drop(fs);
+            ++fs.drops;
         }
         return -1;
     }
@@ -471,11 +608,9 @@ private:
     /// head: the queue is FIFO).
     void expire_queue(std::uint32_t f) noexcept {
         auto& fs = functions_[f];
-        const double timeout = config_.functions[f].profile.timeout_s;
-        while (fs.queue_size > 0 && now_ - queue_[fs.queue_base + fs.queue_head] > timeout) {
-            fs.queue_head = (fs.queue_head + 1) % fs.queue_capacity;
-            --fs.queue_size;
-            drop(fs);
+        while (fs.queue_size > 0 && now_ - queue_[fs.queue_base + fs.queue_head] > fs.timeout_s) {
+            pop_head(fs);
+            ++fs.drops;
         }
     }
 
@@ -483,10 +618,10 @@ private:
         replica& rep = replicas_[r];
         auto& fs = functions_[rep.function];
         advance_progress(rep);
-        const double work = config_.functions[rep.function].profile.service.sample(fs.service_gen);
-        const std::size_t slot = rep.request_base + rep.k;
-        request_target_[slot] = rep.progress + work;
-        request_arrival_[slot] = arrival;
+        const double work = services_[rep.function].sample(fs.service_gen);
+        request& q = requests_[rep.request_base + rep.k];
+        q.target = rep.progress + work;
+        q.arrival = arrival;
         ++rep.k;
         ++fs.in_service;
         update_demand(r);
@@ -500,20 +635,22 @@ private:
         touch(f);
         advance_progress(rep);
         // The request with the least work left is the one finishing.
-        std::size_t first = rep.request_base;
-        for (std::size_t i = rep.request_base + 1; i < rep.request_base + rep.k; ++i) {
-            if (request_target_[i] < request_target_[first]) {
+        request* const slots = requests_.data() + rep.request_base;
+        std::uint32_t first = 0;
+        for (std::uint32_t i = 1; i < rep.k; ++i) {
+            if (slots[i].target < slots[first].target) {
                 first = i;
             }
         }
-        const double latency = now_ - request_arrival_[first];
+        const double latency = now_ - slots[first].arrival;
         fs.latency_sum += latency;
-        fs.sketch.add(latency);
+        if (fs.buffered == latency_buffer) {
+            flush_latencies(f);
+        }
+        latencies_[std::size_t{f} * latency_buffer + fs.buffered] = latency;
+        ++fs.buffered;
         ++fs.completions;
-        ++fs.total_completions;
-        const std::size_t last = rep.request_base + rep.k - 1;
-        request_target_[first] = request_target_[last];
-        request_arrival_[first] = request_arrival_[last];
+        slots[first] = slots[rep.k - 1];
         --rep.k;
         --fs.in_service;
         if (rep.state == replica_state::draining) {
@@ -537,6 +674,13 @@ private:
 
     // ---- replicas --------------------------------------------------------
 
+    /// f's heap of ready replicas with room, keyed by k (ids are slots
+    /// relative to first_slot).
+    detail::indexed_heap_ref<std::uint32_t> dispatch(function_state& fs) noexcept {
+        return {dispatch_entries_.data() + fs.first_slot, dispatch_position_.data() + fs.first_slot,
+                fs.dispatch_size};
+    }
+
     /// Brings a replica's per-request progress up to the current G.
     void advance_progress(replica& rep) noexcept {
         rep.progress += rep.sigma * (g_ - rep.g_last);
@@ -548,8 +692,7 @@ private:
     void update_demand(std::uint32_t r) noexcept {
         replica& rep = replicas_[r];
         auto& fs = functions_[rep.function];
-        const double d = config_.functions[rep.function].profile.cpu_demand;
-        const double want = static_cast<double>(rep.k) * d;
+        const double want = static_cast<double>(rep.k) * fs.cpu_demand;
         const double new_demand = std::min(rep.cpu, want);
         fs.demand += new_demand - rep.demand;
         busy_demand_ += new_demand - rep.demand;
@@ -558,9 +701,9 @@ private:
         update_speed();
         if (rep.state == replica_state::ready) {
             if (rep.k < fs.concurrency) {
-                fs.dispatch.set(r - fs.first_slot, rep.k);
+                dispatch(fs).set(r - fs.first_slot, rep.k);
             } else {
-                fs.dispatch.erase(r - fs.first_slot);
+                dispatch(fs).erase(r - fs.first_slot);
             }
         }
     }
@@ -572,16 +715,17 @@ private:
             completions_.erase(r);
             return;
         }
-        double least = request_target_[rep.request_base];
-        for (std::size_t i = rep.request_base + 1; i < rep.request_base + rep.k; ++i) {
-            least = std::min(least, request_target_[i]);
+        const request* const slots = requests_.data() + rep.request_base;
+        double least = slots[0].target;
+        for (std::uint32_t i = 1; i < rep.k; ++i) {
+            least = std::min(least, slots[i].target);
         }
-        completions_.set(r, g_ + std::max(0.0, least - rep.progress) / rep.sigma);
+        completions_.set(r, g_ + divide(std::max(0.0, least - rep.progress), rep.sigma));
     }
 
     std::uint32_t free_slot(std::uint32_t f) const noexcept {
-        const auto& fs = functions_[f];
-        for (std::uint32_t r = fs.first_slot; r < fs.first_slot + fs.max_replicas; ++r) {
+        const std::uint32_t first = functions_[f].first_slot;
+        for (std::uint32_t r = first; r < first + control_[f].max_replicas; ++r) {
             if (replicas_[r].state == replica_state::free) {
                 return r;
             }
@@ -600,15 +744,15 @@ private:
         replica& rep = replicas_[r];
         const auto& fs = functions_[rep.function];
         rep.cpu = fs.cpu_limit;
-        rep.memory = fs.memory_mb;
+        replica_memory_[r] = fs.memory_mb;
         cpu_allocated_ += rep.cpu;
-        memory_allocated_ += rep.memory;
+        memory_allocated_ += replica_memory_[r];
     }
 
     void release(std::uint32_t r) noexcept {
         replica& rep = replicas_[r];
         cpu_allocated_ -= rep.cpu;
-        memory_allocated_ -= rep.memory;
+        memory_allocated_ -= replica_memory_[r];
         rep.state = replica_state::free;
         place_pending();
     }
@@ -625,9 +769,8 @@ private:
     void make_pending(std::uint32_t r) noexcept {
         replica& rep = replicas_[r];
         rep.state = replica_state::pending;
-        rep.pending_since = now_;
-        ++functions_[rep.function].pending;
-        ++pending_total_;
+        pending_.set(r, {now_, r});
+        ++control_[rep.function].pending;
     }
 
     /// A replica whose cold start ended (or an initial one) starts serving
@@ -645,7 +788,7 @@ private:
         rep.g_last = g_;
         rep.sigma = 1;
         rep.demand = 0;
-        fs.dispatch.set(r - fs.first_slot, 0);
+        dispatch(fs).set(r - fs.first_slot, 0);
         while (rep.k < fs.concurrency) {
             const double arrival = pop_queued(rep.function);
             if (arrival < 0) {
@@ -657,42 +800,37 @@ private:
 
     /// Starts pending replicas, oldest first, while they fit.
     void place_pending() noexcept {
-        while (pending_total_ > 0) {
-            std::uint32_t best = no_slot;
-            for (std::uint32_t r = 0; r < replicas_.size(); ++r) {
-                if (replicas_[r].state == replica_state::pending &&
-                    (best == no_slot || replicas_[r].pending_since < replicas_[best].pending_since)) {
-                    best = r;
-                }
-            }
-            const std::uint32_t f = replicas_[best].function;
+        while (!pending_.empty()) {
+            const std::uint32_t r = pending_.top();
+            const std::uint32_t f = replicas_[r].function;
             if (!fits(f)) {
                 return;
             }
             touch(f);
-            --functions_[f].pending;
-            --pending_total_;
-            allocate(best);
-            start_cold(best);
+            --control_[f].pending;
+            pending_.erase(r);
+            allocate(r);
+            start_cold(r);
         }
     }
 
     /// Removes one replica of f for a scale-in (see set_replicas).
     void remove_one(std::uint32_t f) noexcept {
         auto& fs = functions_[f];
+        auto& fx = control_[f];
         const auto find = [&](replica_state s) {
-            for (std::uint32_t r = fs.first_slot + fs.max_replicas; r-- > fs.first_slot;) {
+            for (std::uint32_t r = fs.first_slot + fx.max_replicas; r-- > fs.first_slot;) {
                 if (replicas_[r].state == s) {
                     return r;
                 }
             }
             return no_slot;
         };
-        if (fs.pending > 0) {
+        if (fx.pending > 0) {
             const std::uint32_t r = find(replica_state::pending);
             replicas_[r].state = replica_state::free;
-            --fs.pending;
-            --pending_total_;
+            pending_.erase(r);
+            --fx.pending;
             return;
         }
         if (fs.starting > 0) {
@@ -705,18 +843,19 @@ private:
         if (fs.ready == 0) {
             return;
         }
+        auto ready = dispatch(fs);
         std::uint32_t r = no_slot;
-        if (!fs.dispatch.empty() && fs.dispatch.top_key() == 0) {
-            r = fs.first_slot + fs.dispatch.top();  // an idle replica
+        if (!ready.empty() && ready.top_key() == 0) {
+            r = fs.first_slot + ready.top();  // an idle replica
         } else {
             // All busy: the one with the fewest requests drains first.
-            for (std::uint32_t s = fs.first_slot; s < fs.first_slot + fs.max_replicas; ++s) {
+            for (std::uint32_t s = fs.first_slot; s < fs.first_slot + fx.max_replicas; ++s) {
                 if (replicas_[s].state == replica_state::ready && (r == no_slot || replicas_[s].k < replicas_[r].k)) {
                     r = s;
                 }
             }
         }
-        fs.dispatch.erase(r - fs.first_slot);
+        ready.erase(r - fs.first_slot);
         --fs.ready;
         if (replicas_[r].k == 0) {
             release(r);
@@ -727,6 +866,12 @@ private:
     }
 
     // ---- accounting ------------------------------------------------------
+
+    /// The proportional memory model's share of the limit one request in
+    /// service uses: (1 − idle)·limit / concurrency.
+    [[nodiscard]] double memory_share_per_request(const function_state& fs) const noexcept {
+        return (1 - config_.idle_memory_fraction) * fs.memory_mb / fs.concurrency;
+    }
 
     /// Integrates f's time-weighted quantities up to now; called before any
     /// change to f's replicas, requests or limits.
@@ -742,8 +887,8 @@ private:
                 fs.memory_used_s += std::min(used, serving * fs.memory_mb) * dt;
             } else {
                 const double idle = config_.idle_memory_fraction;
-                const double per_request = (1 - idle) * fs.memory_mb / fs.concurrency;
-                fs.memory_used_s += (serving * idle * fs.memory_mb + fs.in_service * per_request) * dt;
+                fs.memory_used_s +=
+                    (serving * idle * fs.memory_mb + fs.in_service * fs.memory_share_per_request) * dt;
             }
             fs.memory_capacity_s += serving * fs.memory_mb * dt;
             fs.t_last = now_;
@@ -752,17 +897,49 @@ private:
         fs.g_last = g_;
     }
 
-    void clear_interval(function_state& fs) noexcept {
+    void clear_interval(std::uint32_t f) noexcept {
+        auto& fs = functions_[f];
+        if (fs.completions > fs.buffered) {
+            sketches_[f].clear();  // the buffer overflowed into it
+        }
+        fs.buffered = 0;
         fs.replica_seconds = fs.cpu_used_s = fs.cpu_capacity_s = 0;
         fs.memory_used_s = fs.memory_capacity_s = 0;
         fs.arrivals = fs.completions = fs.drops = 0;
-        fs.cold_starts = 0;
+        control_[f].cold_starts = 0;
         fs.latency_sum = 0;
-        fs.sketch.clear();
+    }
+
+    /// Moves f's buffered latencies into its own sketch.
+    void flush_latencies(std::uint32_t f) noexcept {
+        auto& fs = functions_[f];
+        const double* const buffer = latencies_.data() + std::size_t{f} * latency_buffer;
+        for (std::uint32_t i = 0; i < fs.buffered; ++i) {
+            sketches_[f].add(buffer[i]);
+        }
+        fs.buffered = 0;
+    }
+
+    /// The sketch of every latency f recorded in the current interval: its
+    /// own when the buffer overflowed, else the shared one, filled from the
+    /// buffer. Either way the same values, so the same quantiles.
+    const latency_sketch& interval_latencies(std::uint32_t f) noexcept {
+        auto& fs = functions_[f];
+        if (fs.completions > fs.buffered) {
+            flush_latencies(f);
+            return sketches_[f];
+        }
+        quantile_sketch_.clear();
+        const double* const buffer = latencies_.data() + std::size_t{f} * latency_buffer;
+        for (std::uint32_t i = 0; i < fs.buffered; ++i) {
+            quantile_sketch_.add(buffer[i]);
+        }
+        return quantile_sketch_;
     }
 
     function_metrics close_interval(std::uint32_t f, double interval_s) noexcept {
         auto& fs = functions_[f];
+        auto& fx = control_[f];
         touch(f);
         expire_queue(f);
         function_metrics m;
@@ -775,7 +952,7 @@ private:
             m.latency_mean_s = fs.latency_sum / static_cast<double>(fs.completions);
             static constexpr double qs[] = {0.50, 0.90, 0.95, 0.99, 0.999};
             double p[5];
-            fs.sketch.quantiles(qs, p);
+            interval_latencies(f).quantiles(qs, p);
             m.latency = {.p50 = p[0], .p90 = p[1], .p95 = p[2], .p99 = p[3], .p999 = p[4]};
         }
         m.queue_length = fs.queue_size;
@@ -786,28 +963,38 @@ private:
         m.memory_limit_mb = fs.memory_mb;
         m.ready_replicas = fs.ready;
         m.starting_replicas = fs.starting;
-        m.pending_replicas = fs.pending;
-        m.cold_starts = fs.cold_starts;
+        m.pending_replicas = fx.pending;
+        m.cold_starts = fx.cold_starts;
         m.replica_seconds = fs.replica_seconds;
-        clear_interval(fs);
+        fx.closed_arrivals += fs.arrivals;
+        fx.closed_completions += fs.completions;
+        fx.closed_drops += fs.drops;
+        clear_interval(f);
         return m;
     }
 
     cluster_config config_;
     std::vector<function_state> functions_;
+    std::vector<function_control> control_;
+    std::vector<service_time> services_;      // per function: a copy of its profile's service time
     std::vector<replica> replicas_;
-    std::vector<double> request_target_;   // per request slot: progress at which it completes
-    std::vector<double> request_arrival_;  // per request slot: its arrival time
-    std::vector<double> queue_;            // every function's FIFO ring of arrival times
+    std::vector<double> latencies_;           // per function: latency_buffer latencies of the current interval
+    std::vector<latency_sketch> sketches_;    // per function: its latencies beyond the buffer
+    latency_sketch quantile_sketch_;          // the percentiles of a function whose latencies fit the buffer
+    std::vector<double> replica_memory_;      // per replica slot: memory it holds on the node
+    std::vector<request> requests_;           // every replica's request slots
+    std::vector<double> queue_;               // every function's FIFO ring of arrival times
+    std::vector<detail::heap_entry<std::uint32_t>> dispatch_entries_;  // every function's dispatch heap
+    std::vector<std::uint32_t> dispatch_position_;                     // (see dispatch())
     detail::indexed_heap<double> events_{0};       // real time: arrivals (id f), cold-start ends (id n + r)
     detail::indexed_heap<double> completions_{0};  // G-time: each busy replica's next completion (id r)
+    detail::indexed_heap<pending_key> pending_{0}; // pending replicas (id r), oldest first
     double now_ = 0;
     double g_ = 0;
     double speed_ = 1;
     double busy_demand_ = 0;
     double cpu_allocated_ = 0;
     double memory_allocated_ = 0;
-    std::uint32_t pending_total_ = 0;
 };
 
 }  // namespace rlscale::sim

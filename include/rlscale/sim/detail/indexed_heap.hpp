@@ -6,33 +6,65 @@
 
 namespace rlscale::sim::detail {
 
-/// A binary min-heap over the ids [0, capacity), each present at most once,
-/// with O(log n) insert, update and erase by id. Storage is allocated at
-/// construction; no operation allocates.
+/// The position of an id that is not in the heap.
+inline constexpr std::uint32_t heap_absent = std::numeric_limits<std::uint32_t>::max();
+
+/// One element of an indexed heap. Keys sit beside their ids in the heap
+/// array, so sifting compares neighbouring memory instead of chasing ids.
 template <typename Key>
-class indexed_heap {
+struct heap_entry {
+    Key key;
+    std::uint32_t id;
+};
+
+/// Of a binary min-heap `entries[0, size)`, the id with the smaller key among
+/// the root's two children, or heap_absent when it holds fewer than two ids: the
+/// next top once the top has moved far down (a guess, used only to prefetch).
+template <typename Key>
+[[nodiscard]] std::uint32_t heap_runner_up(const heap_entry<Key>* entries, std::uint32_t size) noexcept {
+    if (size < 2) {
+        return heap_absent;
+    }
+    return size > 2 && entries[2].key < entries[1].key ? entries[2].id : entries[1].id;
+}
+
+/// A binary min-heap over the ids [0, capacity), each present at most once,
+/// with O(log n) insert, update and erase by id, working in storage its
+/// caller owns: `entries[0, size)` is the heap, `position[id]` is where id
+/// sits in it (heap_absent when it is not there), and both arrays hold
+/// `capacity` elements. The cluster keeps many small heaps (one per function)
+/// in two shared arrays this way; indexed_heap below owns its storage. No
+/// operation allocates. Ties between equal keys are resolved by the heap's
+/// shape, so the order of operations fixes which id comes out first.
+template <typename Key>
+class indexed_heap_ref {
 public:
-    static constexpr std::uint32_t absent = std::numeric_limits<std::uint32_t>::max();
+    static constexpr std::uint32_t absent = heap_absent;
 
-    explicit indexed_heap(std::uint32_t capacity) : position_(capacity, absent) { heap_.reserve(capacity); }
+    indexed_heap_ref(heap_entry<Key>* entries, std::uint32_t* position, std::uint32_t& size) noexcept
+        : entries_(entries), position_(position), size_(size) {}
 
-    [[nodiscard]] bool empty() const noexcept { return heap_.empty(); }
-    [[nodiscard]] std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(heap_.size()); }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+    [[nodiscard]] std::uint32_t size() const noexcept { return size_; }
     [[nodiscard]] bool contains(std::uint32_t id) const noexcept { return position_[id] != absent; }
-    [[nodiscard]] std::uint32_t top() const noexcept { return heap_.front().id; }
-    [[nodiscard]] const Key& top_key() const noexcept { return heap_.front().key; }
-    [[nodiscard]] const Key& key(std::uint32_t id) const noexcept { return heap_[position_[id]].key; }
+    [[nodiscard]] std::uint32_t top() const noexcept { return entries_[0].id; }
+    [[nodiscard]] const Key& top_key() const noexcept { return entries_[0].key; }
+    [[nodiscard]] const Key& key(std::uint32_t id) const noexcept { return entries_[position_[id]].key; }
+
+    /// See heap_runner_up.
+    [[nodiscard]] std::uint32_t runner_up() const noexcept { return heap_runner_up(entries_, size_); }
 
     /// Inserts `id` or changes its key.
     void set(std::uint32_t id, const Key& key) noexcept {
         if (position_[id] == absent) {
-            heap_.push_back({key, id});  // within the reserved capacity: no allocation
-            sift_up(size() - 1);
+            entries_[size_] = {key, id};
+            ++size_;
+            sift_up(size_ - 1);
             return;
         }
         const std::uint32_t pos = position_[id];
-        const bool decreased = key < heap_[pos].key;
-        heap_[pos].key = key;
+        const bool decreased = key < entries_[pos].key;
+        entries_[pos].key = key;
         if (decreased) {
             sift_up(pos);
         } else {
@@ -46,69 +78,98 @@ public:
             return;
         }
         position_[id] = absent;
-        const entry last = heap_.back();
-        heap_.pop_back();
-        if (pos < size()) {
-            heap_[pos] = last;
+        const heap_entry<Key> last = entries_[size_ - 1];
+        --size_;
+        if (pos < size_) {
+            entries_[pos] = last;
             position_[last.id] = pos;
-            sift_up(pos);
-            sift_down(position_[last.id]);
+            // The moved entry goes up or down, never both: what it passes on
+            // the way up has larger keys, and ends up below it.
+            if (pos > 0 && last.key < entries_[(pos - 1) / 2].key) {
+                sift_up(pos);
+            } else {
+                sift_down(pos);
+            }
         }
     }
 
     void clear() noexcept {
-        for (const auto& e : heap_) {
-            position_[e.id] = absent;
+        for (std::uint32_t i = 0; i < size_; ++i) {
+            position_[entries_[i].id] = absent;
         }
-        heap_.clear();
+        size_ = 0;
     }
 
 private:
-    // Keys sit beside their ids in the heap array, so sifting compares
-    // neighbouring memory instead of chasing ids.
-    struct entry {
-        Key key;
-        std::uint32_t id;
-    };
-
     void sift_up(std::uint32_t pos) noexcept {
-        const entry e = heap_[pos];
+        const heap_entry<Key> e = entries_[pos];
         while (pos > 0) {
             const std::uint32_t parent = (pos - 1) / 2;
-            if (!(e.key < heap_[parent].key)) {
+            if (!(e.key < entries_[parent].key)) {
                 break;
             }
-            heap_[pos] = heap_[parent];
-            position_[heap_[pos].id] = pos;
+            entries_[pos] = entries_[parent];
+            position_[entries_[pos].id] = pos;
             pos = parent;
         }
-        heap_[pos] = e;
+        entries_[pos] = e;
         position_[e.id] = pos;
     }
     void sift_down(std::uint32_t pos) noexcept {
-        const entry e = heap_[pos];
-        const auto n = size();
+        const heap_entry<Key> e = entries_[pos];
+        const std::uint32_t n = size_;
         while (true) {
             std::uint32_t child = 2 * pos + 1;
             if (child >= n) {
                 break;
             }
-            if (child + 1 < n && heap_[child + 1].key < heap_[child].key) {
+            if (child + 1 < n && entries_[child + 1].key < entries_[child].key) {
                 ++child;
             }
-            if (!(heap_[child].key < e.key)) {
+            if (!(entries_[child].key < e.key)) {
                 break;
             }
-            heap_[pos] = heap_[child];
-            position_[heap_[pos].id] = pos;
+            entries_[pos] = entries_[child];
+            position_[entries_[pos].id] = pos;
             pos = child;
         }
-        heap_[pos] = e;
+        entries_[pos] = e;
         position_[e.id] = pos;
     }
 
+    heap_entry<Key>* entries_;
+    std::uint32_t* position_;
+    std::uint32_t& size_;
+};
+
+/// An indexed_heap_ref that owns its storage, allocated at construction.
+template <typename Key>
+class indexed_heap {
+public:
+    static constexpr std::uint32_t absent = heap_absent;
+
+    explicit indexed_heap(std::uint32_t capacity) : entries_(capacity), position_(capacity, absent) {}
+
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+    [[nodiscard]] std::uint32_t size() const noexcept { return size_; }
+    [[nodiscard]] bool contains(std::uint32_t id) const noexcept { return position_[id] != absent; }
+    [[nodiscard]] std::uint32_t top() const noexcept { return entries_[0].id; }
+    [[nodiscard]] const Key& top_key() const noexcept { return entries_[0].key; }
+    [[nodiscard]] const Key& key(std::uint32_t id) const noexcept { return entries_[position_[id]].key; }
+    /// See heap_runner_up.
+    [[nodiscard]] std::uint32_t runner_up() const noexcept { return heap_runner_up(entries_.data(), size_); }
+
+    /// Inserts `id` or changes its key.
+    void set(std::uint32_t id, const Key& key) noexcept { view().set(id, key); }
+    void erase(std::uint32_t id) noexcept { view().erase(id); }
+    void clear() noexcept { view().clear(); }
+
+private:
+    indexed_heap_ref<Key> view() noexcept { return {entries_.data(), position_.data(), size_}; }
+
+    std::vector<heap_entry<Key>> entries_;
     std::vector<std::uint32_t> position_;
-    std::vector<entry> heap_;
+    std::uint32_t size_ = 0;
 };
 
 }  // namespace rlscale::sim::detail
