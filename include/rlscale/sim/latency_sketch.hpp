@@ -3,7 +3,10 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/validate.hpp>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <span>
@@ -20,6 +23,10 @@ namespace rlscale::sim {
 /// nearest-rank quantile of the recorded values, for values inside
 /// [min_value, max_value] (outside they are clamped to that range). Adding
 /// a value and clearing allocate nothing.
+///
+/// Beside the counts, one bit per bucket marks the buckets that hold a
+/// value, so that quantiles() visits only those: with a few dozen values
+/// spread over hundreds of buckets, it skips 64 empty ones at a time.
 class latency_sketch {
 public:
     /// α = relative_error; values from min_value to max_value seconds.
@@ -32,7 +39,9 @@ public:
         inv_log_gamma_ = 1.0 / std::log(gamma_);
         offset_ = static_cast<std::int64_t>(std::ceil(std::log(min_value) * inv_log_gamma_));
         const auto top = static_cast<std::int64_t>(std::ceil(std::log(max_value) * inv_log_gamma_));
-        counts_.assign(static_cast<std::size_t>(top - offset_ + 1), 0);
+        const auto buckets = static_cast<std::size_t>(top - offset_ + 1);
+        counts_.assign(buckets, 0);
+        used_.assign((buckets + word_bits - 1) / word_bits, 0);
         min_value_ = min_value;
         max_value_ = max_value;
         alpha_ = relative_error;
@@ -45,6 +54,7 @@ public:
         x = x < min_value_ ? min_value_ : (x > max_value_ ? max_value_ : x);
         const auto i = static_cast<std::size_t>(static_cast<std::int64_t>(std::ceil(std::log(x) * inv_log_gamma_)) - offset_);
         ++counts_[i];
+        used_[i / word_bits] |= std::uint64_t{1} << (i % word_bits);
         lo_ = i < lo_ ? i : lo_;
         hi_ = i > hi_ ? i : hi_;
         ++n_;
@@ -64,16 +74,29 @@ public:
     /// Several quantiles in one pass over the buckets: `qs` ascending,
     /// results in `out` (same size); NaN when empty.
     void quantiles(std::span<const double> qs, std::span<double> out) const noexcept {
-        std::size_t next = 0;
         if (n_ == 0) {
             for (auto& x : out) x = std::numeric_limits<double>::quiet_NaN();
             return;
         }
+        if (qs.empty()) {
+            return;
+        }
+        // Walk the used buckets in order, counting the values seen so far;
+        // quantile `next` lies in the bucket where that count reaches its rank.
+        std::size_t next = 0;
+        std::uint64_t rank = rank_of(qs[0]);
         std::uint64_t seen = 0;
-        for (std::size_t i = lo_; i <= hi_ && next < qs.size(); ++i) {
-            seen += counts_[i];
-            while (next < qs.size() && seen >= rank_of(qs[next])) {
-                out[next++] = bucket_value(i);
+        for (std::size_t w = lo_ / word_bits; w <= hi_ / word_bits; ++w) {
+            for (std::uint64_t bits = used_[w]; bits != 0; bits &= bits - 1) {
+                const std::size_t i = w * word_bits + static_cast<std::size_t>(std::countr_zero(bits));
+                seen += counts_[i];
+                while (seen >= rank) {
+                    out[next] = bucket_value(i);
+                    if (++next == qs.size()) {
+                        return;
+                    }
+                    rank = rank_of(qs[next]);
+                }
             }
         }
         for (; next < qs.size(); ++next) out[next] = max_value_;
@@ -82,9 +105,10 @@ public:
     /// Forgets every value; touches only the buckets used since the last clear.
     void clear() noexcept {
         if (n_ != 0) {
-            for (std::size_t i = lo_; i <= hi_; ++i) {
-                counts_[i] = 0;
-            }
+            std::fill(counts_.begin() + static_cast<std::ptrdiff_t>(lo_),
+                      counts_.begin() + static_cast<std::ptrdiff_t>(hi_ + 1), 0);
+            std::fill(used_.begin() + static_cast<std::ptrdiff_t>(lo_ / word_bits),
+                      used_.begin() + static_cast<std::ptrdiff_t>(hi_ / word_bits + 1), 0);
         }
         n_ = 0;
         lo_ = std::numeric_limits<std::size_t>::max();
@@ -101,7 +125,10 @@ private:
         return 2 * upper / (gamma_ + 1);
     }
 
+    static constexpr std::size_t word_bits = 64;
+
     std::vector<std::uint32_t> counts_;
+    std::vector<std::uint64_t> used_;  // bit i % 64 of word i / 64: bucket i holds a value
     double gamma_ = 0;
     double inv_log_gamma_ = 0;
     std::int64_t offset_ = 0;

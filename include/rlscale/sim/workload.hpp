@@ -66,7 +66,7 @@ private:
 
 namespace detail {
 
-/// Most bins a factory will build (8 bytes each, three arrays): beyond this a
+/// Most bins a factory will build (32 bytes each): beyond this a
 /// duration/bin pair is almost certainly a unit mistake.
 inline constexpr double max_workload_bins = 1e8;
 
@@ -114,19 +114,21 @@ public:
     /// Validates bin_seconds (finite, > 0) and rates (non-empty, each finite
     /// and >= 0); throws config_error naming the field, e.g. `workload.rates[3]`.
     workload(std::vector<double> rates, double bin_seconds, bool repeat = false)
-        : rates_(std::move(rates)), bin_(bin_seconds), repeat_(repeat) {
+        : bin_(bin_seconds), repeat_(repeat), rates_(std::move(rates)) {
         const check_fields check("workload");
         check.greater("bin_seconds", bin_, 0).non_empty("rates", rates_.size());
         for (std::size_t k = 0; k < rates_.size(); ++k) check.at_least("rates[" + std::to_string(k) + "]", rates_[k], 0);
         const std::size_t n = rates_.size();
         duration_ = static_cast<double>(n) * bin_;
-        // next_positive_[k]: the first bin at or after k with a positive rate
-        // (n if none), so next_arrival skips a zero stretch in one step.
-        next_positive_.resize(n + 1);
-        next_positive_[n] = n;
+        // bins_[k].next_positive: the first bin at or after k with a positive
+        // rate (n if none), so next_arrival skips a zero stretch in one step.
+        bins_.resize(n);
+        std::size_t next = n;
         for (std::size_t k = n; k-- > 0;) {
-            next_positive_[k] = rates_[k] > 0 ? k : next_positive_[k + 1];
+            if (rates_[k] > 0) next = k;
+            bins_[k] = {rates_[k], next};
         }
+        first_positive_ = next;
         // cumulative_[k]: expected arrivals in bins 0..k-1.
         cumulative_.resize(n + 1);
         cumulative_[0] = 0;
@@ -140,7 +142,7 @@ public:
             if (!repeat_ || !std::isfinite(t)) return 0;
             t = std::fmod(t, duration_);
         }
-        return rates_[bin_at(t)];
+        return bins_[bin_at(t)].rate;
     }
 
     /// Width of every bin, in seconds.
@@ -174,7 +176,8 @@ public:
         if (std::isnan(t)) return t;
         const double start = t;
         if (t < 0) t = 0;
-        if (next_positive_[0] == rates_.size()) return infinity;  // every rate is 0
+        const std::size_t n = bins_.size();
+        if (first_positive_ == n) return infinity;  // every rate is 0
         double base = 0;  // start of the current pass over the bins
         if (t >= duration_) {
             if (!repeat_ || !std::isfinite(t)) return infinity;
@@ -186,14 +189,13 @@ public:
             }
             t = std::max(t, 0.0);
         }
-        const std::size_t n = rates_.size();
         std::size_t k = bin_at(t);
         for (;;) {
-            const std::size_t next = next_positive_[k];
+            const std::size_t next = bins_[k].next_positive;
             if (next == n) {  // only zero rates until the end of this pass
                 if (!repeat_) return infinity;
                 base += duration_;
-                k = next_positive_[0];
+                k = first_positive_;
                 t = static_cast<double>(k) * bin_;
             } else if (next != k) {
                 k = next;
@@ -201,7 +203,7 @@ public:
             }
             const double end = k + 1 == n ? duration_ : static_cast<double>(k + 1) * bin_;
             // Exponential(rate): a standard exponential (ziggurat) over the rate.
-            const double gap = exponential01(gen) / rates_[k];
+            const double gap = exponential01(gen) / bins_[k].rate;
             if (t + gap < end) {
                 const double arrival = base + (t + gap);
                 // A zero gap, or rounding far from the origin, must not return t itself.
@@ -229,7 +231,7 @@ private:
     /// Bin holding t, for 0 <= t < duration_: floor(t / bin), corrected when
     /// rounding puts t at or past that bin's end.
     [[nodiscard]] std::size_t bin_at(double t) const noexcept {
-        const std::size_t last = rates_.size() - 1;
+        const std::size_t last = bins_.size() - 1;
         auto k = static_cast<std::size_t>(t / bin_);
         if (k >= last) return last;
         if (t >= static_cast<double>(k + 1) * bin_) ++k;
@@ -249,14 +251,23 @@ private:
             if (t >= duration_) return (passes + 1) * pass;
         }
         const std::size_t k = bin_at(t);
-        return passes * pass + cumulative_[k] + rates_[k] * (t - static_cast<double>(k) * bin_);
+        return passes * pass + cumulative_[k] + bins_[k].rate * (t - static_cast<double>(k) * bin_);
     }
 
-    std::vector<double> rates_;
+    /// One bin as next_arrival reads it: its rate and where the next
+    /// positive rate is, side by side in one cache line.
+    struct bin {
+        double rate;
+        std::size_t next_positive;  // first bin at or after this one with a positive rate; n if none
+    };
+
+    // What next_arrival reads comes first.
+    std::vector<bin> bins_;
     double bin_;
-    bool repeat_;
     double duration_ = 0;
-    std::vector<std::size_t> next_positive_;
+    std::size_t first_positive_ = 0;  // bins_[0].next_positive: n when every rate is 0
+    bool repeat_;
+    std::vector<double> rates_;       // the rates again, for rates()
     std::vector<double> cumulative_;
 };
 
