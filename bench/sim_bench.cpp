@@ -37,8 +37,9 @@ void BM_sim_requests(benchmark::State& state, int functions) {
     state.SetItemsProcessed(requests);
 }
 
-BENCHMARK_CAPTURE(BM_sim_requests, 10fn, 10)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_sim_requests, 1000fn, 1000)->Unit(benchmark::kMillisecond);
+// Whole periods of the 300-s sinusoid, so that every run simulates the same load.
+BENCHMARK_CAPTURE(BM_sim_requests, 10fn, 10)->Unit(benchmark::kMillisecond)->Iterations(3000);
+BENCHMARK_CAPTURE(BM_sim_requests, 1000fn, 1000)->Unit(benchmark::kMillisecond)->Iterations(300);
 
 /// The same clusters on the tick-level model: function-ticks (one function
 /// through one 15-s control interval) per second. Its cost does not depend
