@@ -2,7 +2,7 @@
 // ENSURE and a static allocation) on the simulator's scenarios and prints
 // the table of docs/baselines.md: the bar the RL agents must beat.
 //
-//   rlscale_baselines [--data DIR] [--seed S] [--hours H] [--csv FILE]
+//   rlscale_baselines [--data DIR] [--seed S] [--hours H] [--csv FILE] [--model request|tick]
 //
 // DIR holds an Azure Functions 2019 excerpt (invocations.csv,
 // durations.csv); by default the one shipped in data/azure2019-excerpt.
@@ -22,10 +22,11 @@ int main(int argc, char** argv) {
     std::uint64_t seed = 1;
     double hours = 2;
     std::string csv_path;
+    sim_model model = sim_model::request;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (i + 1 >= argc) {
-            std::fprintf(stderr, "usage: %s [--data DIR] [--seed S] [--hours H] [--csv FILE]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--data DIR] [--seed S] [--hours H] [--csv FILE] [--model request|tick]\n", argv[0]);
             return 2;
         }
         if (arg == "--data") {
@@ -36,6 +37,13 @@ int main(int argc, char** argv) {
             hours = std::stod(argv[++i]);
         } else if (arg == "--csv") {
             csv_path = argv[++i];
+        } else if (arg == "--model") {
+            try {
+                model = sim_model_from_string(argv[++i], "--model");
+            } catch (const config_error& e) {
+                std::fprintf(stderr, "%s\n", e.what());
+                return 2;
+            }
         } else {
             std::fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
@@ -63,15 +71,15 @@ int main(int argc, char** argv) {
         std::printf("|---|---|---:|---:|---:|---:|\n");
         for (const auto& sc : scenarios) {
             for (const char* policy : {"hpa", "kpa", "ensure", "static"}) {
-                const outcome o = run(sc, per_function_policy(policy, sc), seed, no_score, csv != nullptr);
+                const outcome o = run(sc, per_function_policy(policy, sc), seed, no_score, csv != nullptr, model);
                 if (csv != nullptr) csv_rows(csv, sc, policy, o);
                 std::printf("| %s | %s | %.1f %% | %.3g | %.3g | %.0f |\n", sc.name.c_str(), policy, 100.0 * o.violation_rate(),
                             o.p99_ratio(0.5), o.p99_ratio(0.95), o.replica_seconds);
             }
         }
         std::printf("\nseed %llu, %.3g simulated hours per scenario (azure-3fn: at most the trace's length), control "
-                    "interval %.0f s; ran in %.1f s\n",
-                    static_cast<unsigned long long>(seed), hours, control_interval_s,
+                    "interval %.0f s, %s-level model; ran in %.1f s\n",
+                    static_cast<unsigned long long>(seed), hours, control_interval_s, std::string(to_string(model)).c_str(),
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     } catch (const rlscale::error& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
