@@ -38,16 +38,20 @@
 //   the timeout or beyond the queue capacity. A served cohort's wait is its age.
 // - Random waiting below saturation: at ρ = λ/μ < 1 the queue an M/G/m-like system
 //   holds on average, from Sakasegawa's approximation of the M/M/m queue scaled by
-//   Allen–Cunneen's (1 + c_s²)/2 (FCFS servers), relaxing toward its stationary
-//   value with the queue's relaxation time 1/(μ(1 − √ρ)²). The wait is 0 with
-//   probability 1 − C and exponential otherwise.
+//   Allen–Cunneen's (1 + c_s²)/2 (FCFS servers; c_s² of the service times below
+//   their 99th percentile), relaxing toward its stationary value with the
+//   queue's relaxation time 1/(μ(1 − √ρ)²). The wait is 0 with probability
+//   1 − C and exponential otherwise; the part of its spread an interval does
+//   not see (a slowly drifting queue) becomes a level.
 // - Processor sharing: when a replica admits more requests than its κ (c > max(1, κ)),
 //   requests share it; the mean stretch of service follows the stationary
 //   M/M/m mean sojourn time (processor sharing is insensitive to the
 //   service-time distribution), without FCFS waiting.
-// - Node contention: s solves Σ_f min(s·D_f, W_f) = cores, with D_f the CPU the
-//   function's serving replicas can use (N·min(L, c·d)) and W_f = λ·E[S]·d the
-//   work arriving; s = 1 when the node has room.
+// - Node contention: when the work arriving exceeds the cores, s solves
+//   Σ_f min(s·D_f, W_f) = cores, with D_f the CPU the function's serving
+//   replicas can use (N·min(L, c·d)) and W_f = λ·E[S]·d the work arriving;
+//   below that, the mean slowdown of a normally distributed busy demand
+//   (node_speed); s = 1 when the replicas cannot ask for more than the cores.
 // - Latency: each completion's latency is wait + stretch·S/s; the interval's
 //   percentiles are the mixture of these distributions over the sub-steps
 //   (the service-time distribution held as its quantile function at fixed
@@ -61,6 +65,8 @@
 // with the function's remaining capacity). Counters are real numbers inside
 // and whole numbers in the metrics (the fractions carried to the next
 // interval), so arrivals = completions + drops + in_flight holds exactly.
+// The queue length and requests in service are drawn snapshots, as the
+// request-level model's are.
 //
 // Storage is allocated at construction; stepping allocates nothing.
 
