@@ -7,3 +7,4 @@
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/random.hpp>
 #include <rlscale/core/scaling.hpp>
+#include <rlscale/core/ziggurat.hpp>
