@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+namespace test_apps_svg_plot {
+
 using namespace rlscale::apps;
 namespace d = rlscale::apps::svg_detail;
 
@@ -403,3 +405,5 @@ TEST_CASE("svg_plot: an unwritable path throws naming it") {
     CHECK(std::filesystem::is_directory(dir));
     std::filesystem::remove_all(dir);
 }
+
+}  // namespace test_apps_svg_plot

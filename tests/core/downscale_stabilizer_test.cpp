@@ -4,6 +4,8 @@
 
 #include <vector>
 
+namespace test_core_downscale_stabilizer {
+
 using namespace rlscale;
 
 TEST_CASE("downscale stabilizer: scale-ups pass, scale-downs wait for the window's highest target") {
@@ -35,3 +37,5 @@ TEST_CASE("downscale stabilizer: never above the current count, per function, re
     CHECK(off.apply(0, 1, 9) == 9);
     CHECK_THROWS_WITH_AS(downscale_stabilizer(1, 200'000), doctest::Contains("downscale_stabilizer.window"), config_error);
 }
+
+}  // namespace test_core_downscale_stabilizer

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <vector>
 
+namespace test_core_random {
+
 using rlscale::rng;
 
 TEST_CASE("rng: the same seed gives the same sequence, another seed another") {
@@ -71,3 +73,5 @@ TEST_CASE("uniform_index covers 0..n-1 evenly") {
     }
     CHECK(rlscale::uniform_index(gen, 1) == 0);
 }
+
+}  // namespace test_core_random

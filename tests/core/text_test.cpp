@@ -7,6 +7,8 @@
 
 #include <string>
 
+namespace test_core_text {
+
 using namespace rlscale;
 
 TEST_CASE("utf-8: valid text passes unchanged, whatever the script") {
@@ -73,3 +75,5 @@ TEST_CASE("double-quoted escaping: backslash, quote and line feed, nothing else"
     CHECK(escape_double_quoted("line\nbreak") == "line\\nbreak");
     CHECK(escape_double_quoted("\"} or vector(1) #") == "\\\"} or vector(1) #");
 }
+
+}  // namespace test_core_text

@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+namespace test_core_validate {
+
 using namespace rlscale;
 
 namespace {
@@ -85,3 +87,5 @@ TEST_CASE("configuration structs validate through check_fields") {
     CHECK(message([&] { hpa_config{.metrics = {pods}}.validate(); }) ==
           "hpa_config.metrics[0].target: must be average_value for a pods metric, got utilization");
 }
+
+}  // namespace test_core_validate

@@ -14,6 +14,8 @@
 #include <numbers>
 #include <vector>
 
+namespace test_core_ziggurat {
+
 using rlscale::exponential01;
 using rlscale::rng;
 using rlscale::ziggurat_normal;
@@ -509,3 +511,5 @@ TEST_CASE("workload next_arrival at a constant rate: counts per second are Poiss
     CHECK(std::abs(z_lag1) < max_standard_errors);
     CHECK(std::abs(binomial_z(empty, windows, std::exp(-lambda))) < max_standard_errors);
 }
+
+}  // namespace test_core_ziggurat

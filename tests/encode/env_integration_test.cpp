@@ -9,6 +9,8 @@
 #include <cmath>
 #include <vector>
 
+namespace test_encode_env_integration {
+
 using namespace rlscale;
 
 namespace {
@@ -63,3 +65,5 @@ TEST_CASE("encode env: the seed encoders and rewards default-construct in cluste
     const double firm_reward_value = firm.step(hold).reward;
     CHECK((firm_reward_value >= 0 && firm_reward_value <= 2));
 }
+
+}  // namespace test_encode_env_integration

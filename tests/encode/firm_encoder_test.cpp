@@ -8,6 +8,8 @@
 #include <limits>
 #include <string_view>
 
+namespace test_encode_firm_encoder {
+
 using namespace rlscale;
 
 namespace {
@@ -162,3 +164,5 @@ TEST_CASE("encode firm: a bad configuration throws config_error") {
     CHECK(firm_encoder_config::aware().memory_max_mb == 16384);
     CHECK(firm_encoder_config::aware().cpu_max_cores == 4);
 }
+
+}  // namespace test_encode_firm_encoder

@@ -8,6 +8,8 @@
 #include <limits>
 #include <string_view>
 
+namespace test_encode_polimi_encoder {
+
 using namespace rlscale;
 
 namespace {
@@ -157,3 +159,5 @@ TEST_CASE("encode polimi: a bad demand time or configuration throws config_error
     CHECK_THROWS_AS(polimi_encoder(0.1, {.workload_scale_rps = -1}), config_error);
     CHECK_FALSE(polimi_encoder_config::polimi().response_time_percentile.has_value());
 }
+
+}  // namespace test_encode_polimi_encoder

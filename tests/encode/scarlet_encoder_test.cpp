@@ -10,6 +10,8 @@
 #include <span>
 #include <string_view>
 
+namespace test_encode_scarlet_encoder {
+
 using namespace rlscale;
 
 namespace {
@@ -132,3 +134,5 @@ TEST_CASE("encode scarlet: a bad configuration throws config_error") {
     CHECK_THROWS_AS(scarlet_encoder({.rps_scale = qnan}), config_error);
     CHECK(scarlet_encoder_config::scarlet().rps_scale == 100);
 }
+
+}  // namespace test_encode_scarlet_encoder

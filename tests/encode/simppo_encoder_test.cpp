@@ -8,6 +8,8 @@
 #include <limits>
 #include <string_view>
 
+namespace test_encode_simppo_encoder {
+
 using namespace rlscale;
 
 namespace {
@@ -266,3 +268,5 @@ TEST_CASE("encode simppo: a bad configuration throws config_error naming the bou
     CHECK(simppo_state_config::simppo().containers_max == 1000);
     CHECK(simppo_state_config::simppo().cpu_max_cores == 2.0);  // 2048 shares
 }
+
+}  // namespace test_encode_simppo_encoder

@@ -8,6 +8,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_encode_simppo_global_state {
+
 using namespace rlscale;
 
 namespace {
@@ -147,3 +149,5 @@ TEST_CASE("encode simppo global state: bad shapes and bad inputs of another agen
     a.now[2].cpu_limit = 2;
     CHECK(g.encode(a.metrics, a.now, a.before, 1, out));
 }
+
+}  // namespace test_encode_simppo_global_state

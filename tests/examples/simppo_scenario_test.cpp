@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+namespace test_examples_simppo_scenario {
+
 using namespace rlscale;
 using namespace rlscale::examples;
 
@@ -328,3 +330,5 @@ TEST_CASE("simppo scenario: synthetic load is meaningful - starved, isolated and
 TEST_CASE("simppo scenario: trace load (or its fallback) is meaningful - starved, isolated and shared episodes") {
     check_load_is_meaningful(simppo_load_source::automatic);
 }
+
+}  // namespace test_examples_simppo_scenario

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+namespace test_lifecycle_lifecycle {
+
 using rlscale::actor_role;
 using rlscale::lifecycle;
 using rlscale::lifecycle_config;
@@ -654,3 +656,5 @@ TEST_CASE("restoring a malformed state names the field and leaves the lifecycle 
     rejects(bad, "log[2].mean");
     rejects(json::array(), "(top level)");
 }
+
+}  // namespace test_lifecycle_lifecycle

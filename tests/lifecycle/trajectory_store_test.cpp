@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+namespace test_lifecycle_trajectory_store {
+
 using rlscale::actor_role;
 using rlscale::episode_summary;
 using rlscale::file_trajectory_store;
@@ -516,3 +518,5 @@ TEST_CASE("a writer killed at a random moment loses no episode it reported compl
     }
     MESSAGE((delays_us.size() * 4), " kills, ", cuts, " reopens cut a torn tail, ", survived, " episodes survived in all");
 }
+
+}  // namespace test_lifecycle_trajectory_store

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+namespace test_multiagent_simppo {
+
 using namespace rlscale;
 using namespace rlscale::multiagent;
 
@@ -253,3 +255,5 @@ TEST_CASE("simppo_coordinator::checkpoint is an artefact the registry serves: th
     narrow.add_agent("f0", "cpu");
     CHECK_THROWS_WITH_AS((void)narrow.checkpoint(0), doctest::Contains("config.state"), config_error);
 }
+
+}  // namespace test_multiagent_simppo

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <vector>
 
+namespace test_multiagent_worker_pool {
+
 using rlscale::multiagent::detail::worker_pool;
 
 TEST_CASE("worker_pool runs every index once, on the workers and the caller, for any number of workers") {
@@ -35,3 +37,5 @@ TEST_CASE("worker_pool rethrows a task's exception on the caller's thread after 
     pool.for_each(20, fine);
     CHECK(again.load() == 20);
 }
+
+}  // namespace test_multiagent_worker_pool

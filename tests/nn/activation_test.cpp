@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+namespace test_nn_activation {
+
 using namespace rlscale::nn;
 
 namespace {
@@ -51,3 +53,5 @@ TEST_CASE("activation_backward matches finite differences for every activation")
         CHECK(rlscale::test::relative_error(delta, numeric) < 1e-6);
     }
 }
+
+}  // namespace test_nn_activation

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+namespace test_nn_adam {
+
 using rlscale::nn::adam;
 using rlscale::nn::adam_config;
 
@@ -93,3 +95,5 @@ TEST_CASE("Adam presets carry the papers' learning rates") {
     CHECK(adam_config::scarlet().lr == 1e-4);
     CHECK(adam_config::simppo().lr == 3e-4);
 }
+
+}  // namespace test_nn_adam

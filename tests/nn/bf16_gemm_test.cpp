@@ -11,6 +11,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_nn_bf16_gemm {
+
 using namespace rlscale;
 using namespace rlscale::nn::detail;
 
@@ -201,3 +203,5 @@ TEST_CASE("bf16 gemm: B can be read through any strides, e.g. the transpose pack
     const matrix xt_dense = x.transpose();
     CHECK((g.cast<double>() - rounded_product(d, xt_dense)).cwiseAbs().maxCoeff() <= 1e-5 * n);
 }
+
+}  // namespace test_nn_bf16_gemm

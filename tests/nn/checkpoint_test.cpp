@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+namespace test_nn_checkpoint {
+
 using namespace rlscale::nn;
 using json = nlohmann::json;
 using rlscale::checkpoint_error;
@@ -302,3 +304,5 @@ TEST_CASE("checkpoint files are written through a temporary of their own and syn
     }
     CHECK(leftovers == 0);
 }
+
+}  // namespace test_nn_checkpoint

@@ -20,6 +20,8 @@
 #include <utility>
 #include <vector>
 
+namespace test_nn_distributions {
+
 using namespace rlscale;
 using namespace rlscale::nn;
 
@@ -432,3 +434,5 @@ TEST_CASE("initialize_orthogonal is deterministic for a seed and differs between
     initialize_orthogonal(w, 1.0, gen);
     CHECK(w == draw(5));
 }
+
+}  // namespace test_nn_distributions

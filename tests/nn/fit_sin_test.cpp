@@ -7,6 +7,8 @@
 #include <cmath>
 #include <numbers>
 
+namespace test_nn_fit_sin {
+
 using namespace rlscale::nn;
 
 namespace {
@@ -60,3 +62,5 @@ TEST_CASE("an MLP trained with bf16 products fits sin(x) below MSE 5e-4 within 3
     MESSAGE("final MSE on a 256-point grid: " << mse);
     CHECK(mse < 5e-4F);
 }
+
+}  // namespace test_nn_fit_sin

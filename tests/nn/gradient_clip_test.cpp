@@ -4,6 +4,8 @@
 
 #include <limits>
 
+namespace test_nn_gradient_clip {
+
 using rlscale::nn::clip_grad_norm;
 
 TEST_CASE("clip_grad_norm scales to the maximum norm and returns the norm before clipping") {
@@ -28,3 +30,5 @@ TEST_CASE("clip_grad_norm reports a non-finite norm and changes nothing") {
     CHECK(std::isnan(clip_grad_norm(g, 1.0)));
     CHECK(g[1] == 1.0);
 }
+
+}  // namespace test_nn_gradient_clip

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+namespace test_nn_loss {
+
 using namespace rlscale::nn;
 
 TEST_CASE("Huber loss has SmoothL1Loss(beta=1) values") {
@@ -58,3 +60,5 @@ TEST_CASE("loss gradients match finite differences") {
         CHECK(rlscale::test::relative_error(grad.reshaped(), numeric) < 1e-6);
     }
 }
+
+}  // namespace test_nn_loss

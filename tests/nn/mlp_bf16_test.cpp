@@ -10,6 +10,8 @@
 #include <cmath>
 #include <utility>
 
+namespace test_nn_mlp_bf16 {
+
 using namespace rlscale::nn;
 using rlscale::rng;
 
@@ -136,3 +138,5 @@ TEST_CASE("mlp bf16: a double network refuses bf16 products, and precision names
     CHECK_THROWS_WITH_AS(static_cast<void>(matmul_precision_from_string("fp8", "dqn.precision")),
                          doctest::Contains("dqn.precision"), rlscale::config_error);
 }
+
+}  // namespace test_nn_mlp_bf16

@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+namespace test_nn_mlp {
+
 using namespace rlscale::nn;
 using rlscale::rng;
 
@@ -207,3 +209,5 @@ TEST_CASE_TEMPLATE("single-input forward is exact for every output width, includ
         }
     }
 }
+
+}  // namespace test_nn_mlp

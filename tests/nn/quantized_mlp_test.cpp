@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+namespace test_nn_quantized_mlp {
+
 using namespace rlscale::nn;
 using rlscale::rng;
 
@@ -319,3 +321,5 @@ TEST_CASE("quantized_mlp: all-zero activations and non-finite inputs are handled
     x[1] = std::numeric_limits<float>::infinity();
     CHECK(q.predict(x).size() == 3);
 }
+
+}  // namespace test_nn_quantized_mlp

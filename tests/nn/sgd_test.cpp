@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+namespace test_nn_sgd {
+
 using rlscale::nn::sgd;
 using rlscale::nn::sgd_config;
 
@@ -17,3 +19,5 @@ TEST_CASE("SGD: θ ← θ - lr·(g + λθ)") {
     CHECK(opt.step_count() == 1);
     CHECK_THROWS_WITH_AS(sgd<double>(2, sgd_config{.lr = 0}), doctest::Contains("sgd_config.lr"), rlscale::config_error);
 }
+
+}  // namespace test_nn_sgd

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+namespace test_nn_target_update {
+
 using namespace rlscale::nn;
 
 TEST_CASE("soft_update is Polyak averaging: θ' ← τθ + (1-τ)θ'") {
@@ -40,3 +42,5 @@ TEST_CASE("hard_update copies exactly, and both refuse networks of another shape
     CHECK_THROWS_AS(soft_update(other, source, 0.5), rlscale::error);
     CHECK_THROWS_WITH_AS(soft_update(target, source, 1.5), doctest::Contains("tau"), rlscale::config_error);
 }
+
+}  // namespace test_nn_target_update

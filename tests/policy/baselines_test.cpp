@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+namespace test_policy_baselines {
+
 using namespace rlscale;
 
 namespace {
@@ -99,3 +101,5 @@ TEST_CASE("kpa_policy: a burst triggers panic, which never scales down and ends 
     CHECK_THROWS_WITH_AS(kpa_policy({.panic_threshold = 0}), doctest::Contains("kpa_config.panic_threshold"),
                          config_error);
 }
+
+}  // namespace test_policy_baselines

@@ -7,6 +7,8 @@
 
 #include <limits>
 
+namespace test_policy_composition {
+
 using namespace rlscale;
 
 namespace {
@@ -107,3 +109,5 @@ TEST_CASE("any_policy forwards to the policy it holds") {
     any_policy s(static_policy{.replicas = 3});
     CHECK(s.decide(valid_metrics(), state(5)).replicas == 3);
 }
+
+}  // namespace test_policy_composition

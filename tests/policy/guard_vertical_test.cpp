@@ -10,6 +10,8 @@
 #include <random>
 #include <string_view>
 
+namespace test_policy_guard_vertical {
+
 using namespace rlscale;
 
 namespace {
@@ -130,3 +132,5 @@ TEST_CASE("guard_config vertical errors name the field and the value") {
     g.min_cpu_limit = nan_v;
     CHECK_THROWS_WITH_AS(g.validate(), doctest::Contains("min_cpu_limit"), config_error);
 }
+
+}  // namespace test_policy_guard_vertical

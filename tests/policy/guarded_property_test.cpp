@@ -17,6 +17,8 @@
 #include <iterator>
 #include <limits>
 
+namespace test_policy_guarded_property {
+
 using namespace rlscale;
 
 namespace {
@@ -186,3 +188,5 @@ TEST_CASE("guard: invalid metrics keep the current count, even outside [min, max
     good.interval_s = 15;
     CHECK(p.decide(good, {.replicas = 50, .min_replicas = 1, .max_replicas = 20}).replicas == 18);
 }
+
+}  // namespace test_policy_guarded_property

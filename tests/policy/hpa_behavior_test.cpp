@@ -38,6 +38,8 @@
 #include <string>
 #include <vector>
 
+namespace test_policy_hpa_behavior {
+
 using namespace rlscale;
 
 namespace {
@@ -1030,3 +1032,5 @@ TEST_CASE("hpa per-pod value targets divide by the status replica count") {
     c.status = 5;
     CHECK(c.run() == 5);
 }
+
+}  // namespace test_policy_hpa_behavior

@@ -32,6 +32,8 @@
 #include <optional>
 #include <vector>
 
+namespace test_policy_hpa_conformance {
+
 using namespace rlscale;
 
 namespace {
@@ -720,3 +722,5 @@ TEST_CASE("hpa terminating pods are ignored by the metrics but counted ready for
     calc_case cpu{.current = 3, .deleted = {false, false, true}, .requests = {1000, 1000, 1000}, .levels = {1000, 1000, 1000}};
     check(cpu_replicas(cpu, 50), 4, 100, 2 * 1000);  // ⌈2 × 2⌉: the terminating pod's sample is dropped
 }
+
+}  // namespace test_policy_hpa_conformance

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <limits>
 
+namespace test_policy_hpa_decide {
+
 using namespace rlscale;
 
 namespace {
@@ -163,3 +165,5 @@ TEST_CASE("hpa config validation names the field") {
     REQUIRE(defaulted.config().metrics.size() == 1);
     CHECK(defaulted.config().metrics[0].average_utilization == 80);
 }
+
+}  // namespace test_policy_hpa_decide

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+namespace test_policy_registry_ddpg {
+
 using namespace rlscale;
 using nlohmann::json;
 
@@ -111,3 +113,5 @@ TEST_CASE("registry ddpg: invalid metrics hold without a resize, and a single re
     CHECK(d[0].source == decision_source::policy);
     CHECK_FALSE(d[0].vertical());
 }
+
+}  // namespace test_policy_registry_ddpg

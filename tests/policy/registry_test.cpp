@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+namespace test_policy_registry {
+
 using namespace rlscale;
 using nlohmann::json;
 
@@ -169,3 +171,5 @@ TEST_CASE("registry: baselines by name with one set of defaults") {
     CHECK(make_baseline("ensure").ready());
     CHECK_THROWS_WITH_AS((void)make_baseline("vpa"), doctest::Contains("unknown policy \"vpa\""), config_error);
 }
+
+}  // namespace test_policy_registry

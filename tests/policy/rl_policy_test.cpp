@@ -17,6 +17,8 @@
 #include <random>
 #include <vector>
 
+namespace test_policy_rl_policy {
+
 using namespace rlscale;
 
 namespace {
@@ -239,3 +241,5 @@ TEST_CASE("per_function lifts single-function policies to a joint policy, any_jo
     // The one-function form refuses a two-function policy.
     CHECK(p.decide(m[0], s[0]).source == decision_source::hold);
 }
+
+}  // namespace test_policy_rl_policy

@@ -27,6 +27,8 @@
 #include <cstdint>
 #include <vector>
 
+namespace test_policy_vpa_conformance {
+
 using namespace rlscale;
 using namespace rlscale::vpa;
 
@@ -739,3 +741,5 @@ TEST_CASE("vpa_config rejects values out of range, naming the field") {
     CHECK_THROWS_AS(e.validate(), config_error);
     CHECK_NOTHROW(config{}.validate());
 }
+
+}  // namespace test_policy_vpa_conformance

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+namespace test_policy_vpa_policy {
+
 using namespace rlscale;
 
 namespace {
@@ -394,3 +396,5 @@ TEST_CASE("hpa_vpa_policy memory_only leaves the CPU limit to the operator (Kube
     CHECK(s.cpu_limit == 0.2);
     CHECK(s.memory_limit_mb == doctest::Approx(250));  // the 250 MB minimum over a 100 MB usage
 }
+
+}  // namespace test_policy_vpa_policy

@@ -6,6 +6,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_reward_firm_reward {
+
 using namespace rlscale;
 
 namespace {
@@ -100,3 +102,5 @@ TEST_CASE("reward firm: team average over two workloads") {
     CHECK(team(m, s) == doctest::Approx((0.825 + 0.6) / 2));
     CHECK_THROWS_AS((void)firm_reward()(m, s), error);
 }
+
+}  // namespace test_reward_firm_reward

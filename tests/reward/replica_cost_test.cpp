@@ -5,6 +5,8 @@
 
 #include <array>
 
+namespace test_reward_replica_cost {
+
 using namespace rlscale;
 
 namespace {
@@ -29,3 +31,5 @@ TEST_CASE("with_replica_cost subtracts the weighted mean share of the replica bu
     CHECK(with_replica_cost(constant_reward{}, 0)(m, s) == doctest::Approx(0.8));
     CHECK_THROWS_WITH_AS(with_replica_cost(constant_reward{}, -1), doctest::Contains("with_replica_cost.weight"), config_error);
 }
+
+}  // namespace test_reward_replica_cost

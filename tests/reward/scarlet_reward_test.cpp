@@ -6,6 +6,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_reward_scarlet_reward {
+
 using namespace rlscale;
 
 namespace {
@@ -119,3 +121,5 @@ TEST_CASE("reward scarlet: bad shapes and configurations throw") {
     CHECK(scarlet_reward_config::scarlet().exponent == 0.4);
     CHECK(scarlet_reward_config::scarlet().violation_reward == -1.0);
 }
+
+}  // namespace test_reward_scarlet_reward

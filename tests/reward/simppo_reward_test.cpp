@@ -5,6 +5,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_reward_simppo_reward {
+
 using namespace rlscale;
 
 namespace {
@@ -154,3 +156,5 @@ TEST_CASE("reward simppo: bad shapes and configurations throw") {
     CHECK(simppo_reward_config::simppo().alpha == 0.3);
     CHECK(simppo_reward_config::simppo().penalty == -1.0);
 }
+
+}  // namespace test_reward_simppo_reward

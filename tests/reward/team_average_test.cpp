@@ -4,6 +4,8 @@
 
 #include <vector>
 
+namespace test_reward_team_average {
+
 using namespace rlscale;
 
 namespace {
@@ -66,3 +68,5 @@ TEST_CASE("reward team average: empty teams, shapes and other per-agent rewards"
     static_assert(reward<team_average<simppo_reward>>);
     static_assert(reward<team_average<scarlet_reward>>);
 }
+
+}  // namespace test_reward_team_average

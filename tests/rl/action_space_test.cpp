@@ -7,6 +7,8 @@
 #include <set>
 #include <vector>
 
+namespace test_rl_action_space {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -184,3 +186,5 @@ TEST_CASE("utilization target actions refuse bad targets, naming the field") {
     CHECK_THROWS_WITH_AS(utilization_target_actions(1, {1.5}), doctest::Contains("got 1.5"), config_error);
     CHECK_THROWS_AS(utilization_target_actions(1, {std::numeric_limits<double>::quiet_NaN()}), config_error);
 }
+
+}  // namespace test_rl_action_space

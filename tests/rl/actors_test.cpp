@@ -7,6 +7,8 @@
 #include <limits>
 #include <memory>
 
+namespace test_rl_actors {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -108,3 +110,5 @@ TEST_CASE("deterministic_actor: mu(s) as continuous values") {
     static_assert(actor<deterministic_actor>);
     static_assert(std::same_as<deterministic_actor::value_type, float>);
 }
+
+}  // namespace test_rl_actors

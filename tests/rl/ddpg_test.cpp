@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+namespace test_rl_ddpg {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -747,3 +749,5 @@ TEST_CASE("the presets carry the papers' and CleanRL's numbers") {
     CHECK(t.policy_delay == 2);
     for (const auto& c : {f, cl, t}) CHECK_NOTHROW(c.validate());
 }
+
+}  // namespace test_rl_ddpg

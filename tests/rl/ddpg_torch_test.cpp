@@ -36,6 +36,8 @@
 #include <string>
 #include <vector>
 
+namespace test_rl_ddpg_torch {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -156,3 +158,5 @@ TEST_CASE("ddpg::update(batch, noise) matches PyTorch: DDPG, TD3 and TD3+BC, los
     }
     MESSAGE("largest differences from PyTorch: absolute " << cmp.max_abs << ", relative " << cmp.max_rel);
 }
+
+}  // namespace test_rl_ddpg_torch

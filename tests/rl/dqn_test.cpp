@@ -6,6 +6,8 @@
 #include <cmath>
 #include <vector>
 
+namespace test_rl_dqn {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -309,3 +311,5 @@ TEST_CASE("dqn rejects bad configuration and input naming the field") {
                          error);
     CHECK(agent.replay().empty());
 }
+
+}  // namespace test_rl_dqn

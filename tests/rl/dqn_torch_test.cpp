@@ -44,6 +44,8 @@
 #include <string>
 #include <vector>
 
+namespace test_rl_dqn_torch {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -164,3 +166,5 @@ TEST_CASE("dqn::update(batch) matches PyTorch: loss, gradient norm, Adam step an
     }
     MESSAGE("largest difference from PyTorch: " << cmp.max_abs << " absolute, " << cmp.max_rel << " relative");
 }
+
+}  // namespace test_rl_dqn_torch

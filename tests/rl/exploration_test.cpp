@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+namespace test_rl_exploration {
+
 using namespace rlscale::rl;
 
 TEST_CASE("exponential epsilon follows end + (start - end) exp(-t / decay)") {
@@ -33,3 +35,5 @@ TEST_CASE("epsilon schedules reject out-of-range settings naming the field") {
     CHECK_THROWS_WITH_AS((linear_epsilon{.steps = 0}.validate()), doctest::Contains("linear_epsilon.steps"), rlscale::config_error);
     CHECK_THROWS_WITH_AS((constant_epsilon{-0.1}.validate()), doctest::Contains("constant_epsilon.value"), rlscale::config_error);
 }
+
+}  // namespace test_rl_exploration

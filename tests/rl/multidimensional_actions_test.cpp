@@ -15,6 +15,8 @@
 #include <random>
 #include <vector>
 
+namespace test_rl_multidimensional_actions {
+
 using namespace rlscale;
 
 namespace {
@@ -144,3 +146,5 @@ TEST_CASE("rl_policy serves mu(s) through the multidimensional map: one decision
     CHECK_FALSE(one.vertical());
     CHECK(one.replicas == 11);
 }
+
+}  // namespace test_rl_multidimensional_actions

@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+namespace test_rl_noise {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -143,3 +145,5 @@ TEST_CASE("noise configuration errors name the field and the value") {
     std::array<double, 3> wrong{};
     CHECK_THROWS_WITH_AS(ou.sample(gen, std::span<double>(wrong)), doctest::Contains("out has 3 values, expected 2"), error);
 }
+
+}  // namespace test_rl_noise

@@ -20,6 +20,8 @@
 #include <stdexcept>
 #include <vector>
 
+namespace test_rl_parallel_train {
+
 using namespace rlscale;
 
 namespace {
@@ -356,3 +358,5 @@ TEST_CASE("parallel training clamps threads to the environments and rejects mism
         CHECK(learner.seen.size() == 8);  // two whole rounds; the third is not observed
     }
 }
+
+}  // namespace test_rl_parallel_train

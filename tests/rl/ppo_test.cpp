@@ -24,6 +24,8 @@
 #include <type_traits>
 #include <vector>
 
+namespace test_rl_ppo {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -813,3 +815,5 @@ TEST_CASE("ppo anneals the learning rates linearly: update k uses lr*(1 - k/K), 
     CHECK(plain.actor_optimizer().config().lr == 1e-3);
     CHECK(plain.critic_optimizer().config().lr == 2e-3);
 }
+
+}  // namespace test_rl_ppo

@@ -38,6 +38,8 @@
 #include <string>
 #include <vector>
 
+namespace test_rl_ppo_torch {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -149,3 +151,5 @@ TEST_CASE("ppo::update(rollout) matches PyTorch: losses, KL, clip fraction, grad
         }
     }
 }
+
+}  // namespace test_rl_ppo_torch

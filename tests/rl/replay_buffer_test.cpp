@@ -8,6 +8,8 @@
 #include <set>
 #include <vector>
 
+namespace test_rl_replay_buffer {
+
 using rlscale::rl::replay_buffer;
 
 namespace {
@@ -121,3 +123,5 @@ TEST_CASE("replay_buffer stores continuous actions and refuses non-finite ones")
     CHECK_THROWS_WITH_AS(rb.push(o, bad, 1.0, o, false), doctest::Contains("action[1]"), rlscale::error);
     CHECK(rb.size() == 1);
 }
+
+}  // namespace test_rl_replay_buffer

@@ -12,6 +12,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_rl_rollout_buffer {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -296,3 +298,5 @@ TEST_CASE("rollout_buffer refuses a zero capacity or size, naming it") {
     CHECK_THROWS_WITH_AS((rollout_buffer<float>(4, 2, 0, 1)), doctest::Contains("rollout_buffer.critic_observation_size"), config_error);
     CHECK_THROWS_WITH_AS((rollout_buffer<float>(4, 2, 2, 0)), doctest::Contains("rollout_buffer.action_width"), config_error);
 }
+
+}  // namespace test_rl_rollout_buffer

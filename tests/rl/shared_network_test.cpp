@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+namespace test_rl_shared_network {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -105,3 +107,5 @@ TEST_CASE("greedy_agent picks the largest Q-value and refuses what it cannot act
     const std::array<float, 3> wrong{0, 0, 0};
     CHECK(agent.act(wrong) == 3);
 }
+
+}  // namespace test_rl_shared_network

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+namespace test_rl_simppo_actions {
+
 using namespace rlscale;
 using namespace rlscale::rl;
 
@@ -433,3 +435,5 @@ TEST_CASE("simppo actions: configuration errors name the field and the value") {
     CHECK_NOTHROW(simppo_action_config::simppo().validate());
     CHECK_NOTHROW((void)simppo_actions(1, {.replica_step = 1000, .cpu_step_cores = 1.875, .memory_step_mb = 1920}));
 }
+
+}  // namespace test_rl_simppo_actions

@@ -18,6 +18,8 @@
 #include <memory>
 #include <vector>
 
+namespace test_rl_train {
+
 using namespace rlscale;
 
 namespace {
@@ -146,3 +148,5 @@ TEST_CASE("a DQN trained on one simulated function holds its SLO and beats a ran
     }
     CHECK(same == 50);
 }
+
+}  // namespace test_rl_train

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+namespace test_sim_azure_trace {
+
 using rlscale::config_error;
 using rlscale::rng;
 using namespace rlscale::sim;
@@ -316,3 +318,5 @@ TEST_CASE("workload azure_trace: the whole 455-function excerpt in the shared da
         CHECK_NOTHROW((void)duration_by_hash(durations, f.hash_function));
     }
 }
+
+}  // namespace test_sim_azure_trace

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <vector>
 
+namespace test_sim_cluster {
+
 using namespace rlscale::sim;
 using rlscale::function_metrics;
 
@@ -290,3 +292,5 @@ TEST_CASE("bad configuration is rejected with the field named") {
     CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1), "functions[0].profile.concurrency: must be >= 1, got 0",
                          rlscale::config_error);
 }
+
+}  // namespace test_sim_cluster

@@ -6,6 +6,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_sim_env {
+
 using namespace rlscale::sim;
 using rlscale::function_metrics;
 
@@ -139,3 +141,5 @@ TEST_CASE("cluster_env: bad settings are rejected with the field named") {
     CHECK_THROWS_WITH_AS(cluster_env<>(two_functions(), {.functions = {rlscale::scaling_state{}}}),
                          doctest::Contains("env.functions"), rlscale::config_error);
 }
+
+}  // namespace test_sim_env

@@ -7,6 +7,8 @@
 #include <limits>
 #include <string>
 
+namespace test_sim_function_profile {
+
 using rlscale::config_error;
 using rlscale::sim::function_profile;
 using rlscale::sim::matrix_multiplication;
@@ -117,3 +119,5 @@ TEST_CASE("function_profile: designated initialisation with defaults validates")
     CHECK(f.concurrency == 1);
     CHECK(f.cold_start.mean() == 1.0);
 }
+
+}  // namespace test_sim_function_profile

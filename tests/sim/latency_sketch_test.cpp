@@ -8,6 +8,8 @@
 #include <cmath>
 #include <vector>
 
+namespace test_sim_latency_sketch {
+
 using rlscale::sim::latency_sketch;
 
 TEST_CASE("latency_sketch quantiles are within the stated relative error of the exact nearest-rank quantiles") {
@@ -45,3 +47,5 @@ TEST_CASE("latency_sketch: empty gives NaN, clear forgets, out-of-range values c
     CHECK(sketch.quantile(1.0) == doctest::Approx(10.0).epsilon(0.01));
     CHECK_THROWS_WITH_AS(latency_sketch(0.7), doctest::Contains("relative_error"), rlscale::config_error);
 }
+
+}  // namespace test_sim_latency_sketch

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <vector>
 
+namespace test_sim_memory_model {
+
 using namespace rlscale::sim;
 using rlscale::function_metrics;
 
@@ -104,3 +106,5 @@ TEST_CASE("proportional memory model unchanged: utilisation is the idle fraction
     sim.step(60, m);
     CHECK(m[0].memory_utilization == doctest::Approx(0.6));
 }
+
+}  // namespace test_sim_memory_model

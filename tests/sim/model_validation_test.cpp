@@ -9,6 +9,8 @@
 
 #include <string>
 
+namespace test_sim_model_validation {
+
 using namespace rlscale::sim;
 
 TEST_CASE("tick_cluster against cluster: every tested grid cell within the documented bounds") {
@@ -46,3 +48,5 @@ TEST_CASE("validation_error::outside names each figure beyond its bound") {
     validation_cell saturated{.utilization = 0.95, .high_variance = true};
     CHECK(validation_error{.latency_mean = -0.6, .p99 = 0.31}.outside(validation_bounds::of(saturated)) == "p99");
 }
+
+}  // namespace test_sim_model_validation

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+namespace test_sim_scenario {
+
 using namespace rlscale;
 using namespace rlscale::sim;
 
@@ -70,3 +72,5 @@ TEST_CASE("scenario baselines: settings read off the function, and the HPA at a 
     CHECK(m.target < 70);
     CHECK(m.replica_seconds >= at70.replica_seconds + 1);
 }
+
+}  // namespace test_sim_scenario

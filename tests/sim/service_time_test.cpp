@@ -8,6 +8,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_sim_service_time {
+
 using rlscale::rng;
 using rlscale::sim::service_time;
 using rlscale::sim::service_time_kind;
@@ -299,3 +301,5 @@ TEST_CASE("service_time: factories reject bad parameters, naming the field and t
                          config_error);
     CHECK_THROWS_AS(static_cast<void>(s.quantile(nan)), config_error);
 }
+
+}  // namespace test_sim_service_time

@@ -11,6 +11,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_sim_tick_cluster {
+
 using namespace rlscale::sim;
 using rlscale::function_metrics;
 using rlscale::rng;
@@ -360,3 +362,5 @@ TEST_CASE("tick_cluster: the queue and the requests in service are snapshots tha
     CHECK(empty / n == doctest::Approx(1 - 0.64).epsilon(0.15));  // P(no one waits) = 1 − ρ² in M/M/1
     CHECK(busy / n == doctest::Approx(0.8).epsilon(0.1));
 }
+
+}  // namespace test_sim_tick_cluster

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+namespace test_sim_workload {
+
 using rlscale::config_error;
 using rlscale::rng;
 using namespace rlscale::sim;
@@ -493,3 +495,5 @@ TEST_CASE("workload next_arrival: the same seed gives the same arrivals, another
     rng copy = a;
     CHECK(w.next_arrival(ta, a) == w.next_arrival(ta, copy));
 }
+
+}  // namespace test_sim_workload
