@@ -11,6 +11,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_encode_encoders_alloc {
+
 using namespace rlscale;
 
 namespace {
@@ -88,3 +90,5 @@ TEST_CASE("the per-agent rewards allocate nothing") {
     CHECK(after - before == 0);
     CHECK(sum != 0);
 }
+
+}  // namespace test_encode_encoders_alloc

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+namespace test_multiagent_simppo_alloc {
+
 using namespace rlscale;
 using namespace rlscale::multiagent;
 
@@ -56,3 +58,5 @@ TEST_CASE("simppo_coordinator: begin_episode, act and observe (with updates, on 
     CHECK(updates == 8);  // two full rollouts per agent
     CHECK(after - before == 0);
 }
+
+}  // namespace test_multiagent_simppo_alloc

@@ -8,6 +8,8 @@
 
 #include <cmath>
 
+namespace test_nn_mlp_alloc {
+
 namespace {
 long allocations() { return rlscale::test::allocation_count(); }
 }  // namespace
@@ -80,3 +82,5 @@ TEST_CASE("a training step (batch forward, Huber loss, backward, clipping, Adam,
     CHECK(allocations() - before == 0);
     CHECK(std::isfinite(sink));
 }
+
+}  // namespace test_nn_mlp_alloc

@@ -12,6 +12,8 @@
 
 #include <cmath>
 
+namespace test_nn_quantized_mlp_alloc {
+
 namespace {
 long allocations() { return rlscale::test::allocation_count(); }
 }  // namespace
@@ -63,3 +65,5 @@ TEST_CASE("quantized_mlp: re-quantizing into existing storage allocates nothing"
     CHECK(allocations() - before == 0);
     CHECK(std::isfinite(sink));
 }
+
+}  // namespace test_nn_quantized_mlp_alloc

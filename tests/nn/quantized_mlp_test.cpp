@@ -86,7 +86,11 @@ TEST_CASE("quantized_mlp: outputs stay within 5 percent of the float network's o
         {"3-17-65-9-2 ReLU, tanh output", mlp<float>({3, 17, 65, 9, 2}, activation::relu, activation::tanh)});
     shapes.push_back({"6-20-20-3 identity hidden", mlp<float>({6, 20, 20, 3}, activation::identity)});
     std::uint64_t seed = 11;
-    for (auto& [name, net] : shapes) {
+    for (auto& s : shapes) {
+        // Not a structured binding: INFO's lambda captures `name`, which
+        // Clang allows for a binding only from version 16.
+        const char* name = s.name;
+        auto& net = s.net;
         INFO(name);
         for (auto scheme : {init_scheme::torch_default, init_scheme::he_uniform}) {
             rng gen(seed++);
@@ -143,8 +147,10 @@ TEST_CASE("quantized_mlp: argmax agrees with the float network on at least 99 pe
 TEST_CASE("quantized_mlp kernel int8_gemv: the SIMD kernels equal the portable one and the plain product exactly") {
     MESSAGE("int8_gemv uses the " << std::string(detail::int8_gemv_path()) << " kernel in this build");
     rng gen(7);
-    for (const auto& [out, in] : std::vector<std::pair<Eigen::Index, Eigen::Index>>{
+    for (const auto& shape : std::vector<std::pair<Eigen::Index, Eigen::Index>>{
              {1, 1}, {16, 4}, {5, 7}, {33, 7}, {27, 128}, {128, 128}, {128, 15}, {300, 77}, {48, 1000}, {9, 64}}) {
+        const Eigen::Index out = shape.first;
+        const Eigen::Index in = shape.second;
         CAPTURE(out);
         CAPTURE(in);
         const packed_matrix w = random_packed(out, in, gen);

@@ -12,6 +12,8 @@
 #include <cmath>
 #include <limits>
 
+namespace test_policy_policy_alloc {
+
 namespace {
 
 using namespace rlscale;
@@ -112,3 +114,5 @@ TEST_CASE("downscale_stabilizer apply allocates nothing") {
     CHECK(test::allocation_count() - before == 0);
     CHECK(current >= 0);
 }
+
+}  // namespace test_policy_policy_alloc

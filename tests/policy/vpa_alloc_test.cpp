@@ -12,6 +12,8 @@
 #include <cmath>
 #include <limits>
 
+namespace test_policy_vpa_alloc {
+
 namespace {
 
 using namespace rlscale;
@@ -59,3 +61,5 @@ TEST_CASE("hpa_vpa_policy allocates nothing after construction") {
     hpa_vpa_policy p;
     CHECK(allocations_over_run(p) == 0);
 }
+
+}  // namespace test_policy_vpa_alloc

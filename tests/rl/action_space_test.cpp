@@ -49,7 +49,11 @@ TEST_CASE("joint delta actions: 3^N outputs, each function's base-3 digit") {
     const auto s = states({4, 4, 4});
     std::array<int, 3> out{};
     const std::array<std::pair<std::int32_t, std::array<int, 3>>, 4> cases{{{0, {3, 3, 3}}, {13, {4, 4, 4}}, {26, {5, 5, 5}}, {5, {5, 4, 3}}}};
-    for (const auto& [index, expected] : cases) {
+    for (const auto& c : cases) {
+        // Not a structured binding: CAPTURE's lambda captures `index`, which
+        // Clang allows for a binding only from version 16.
+        const std::int32_t index = c.first;
+        const auto& expected = c.second;
         CAPTURE(index);
         const std::array<std::int32_t, 1> h{index};
         out = replicas_of<3>(a, h, s);

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+namespace test_rl_ddpg_alloc {
+
 using namespace rlscale;
 
 TEST_CASE("ddpg greedy, explore, observe and update allocate nothing, for DDPG, TD3 and TD3+BC") {
@@ -81,3 +83,5 @@ TEST_CASE("noise sampling, decay and reset allocate nothing") {
     }
     CHECK(test::allocation_count() - before == 0);
 }
+
+}  // namespace test_rl_ddpg_alloc

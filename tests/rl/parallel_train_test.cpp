@@ -131,7 +131,7 @@ std::vector<std::vector<transition>> episodes_of(const std::vector<transition>& 
 /// A cluster_env that records its reset seeds and can be told to throw on its n-th step.
 struct recording_env {
     env_t env;
-    std::vector<std::uint64_t> seeds;
+    std::vector<std::uint64_t> seeds{};
     int throw_at_step = -1;
     int steps = 0;
 

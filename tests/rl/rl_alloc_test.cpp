@@ -22,6 +22,8 @@
 #include <type_traits>
 #include <vector>
 
+namespace test_rl_rl_alloc {
+
 using namespace rlscale;
 
 namespace {
@@ -309,3 +311,5 @@ TEST_CASE("rollout_buffer push, compute_advantages and clear allocate nothing") 
     CHECK(computing == 0);
     CHECK(clearing == 0);
 }
+
+}  // namespace test_rl_rl_alloc

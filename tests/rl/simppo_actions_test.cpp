@@ -391,7 +391,8 @@ TEST_CASE("simppo actions: the action toward a target") {
     // following the heads reaches the goal
     scaling_state now = s;
     for (int k = 0; k < 10; ++k) {
-        const scaling_target t = one(a, now, a.action_toward(now, {.replicas = 4, .cpu_limit = 0.5}));
+        // One function's target (`a` maps two functions, so not `one`).
+        const scaling_target t = a.target(now, a.action_toward(now, {.replicas = 4, .cpu_limit = 0.5}));
         if (std::isfinite(t.cpu_limit)) now.cpu_limit = t.cpu_limit;
     }
     CHECK(now.cpu_limit == 0.5);

@@ -8,6 +8,8 @@
 
 #include <vector>
 
+namespace test_sim_cluster_alloc {
+
 using namespace rlscale::sim;
 
 TEST_CASE("cluster::step, set_replicas, set_cpu_limit and reset allocate nothing after construction") {
@@ -34,3 +36,5 @@ TEST_CASE("cluster::step, set_replicas, set_cpu_limit and reset allocate nothing
     CHECK(rlscale::test::allocation_count() - before == 0);
     CHECK(completions > 1000);  // the loop did real work
 }
+
+}  // namespace test_sim_cluster_alloc

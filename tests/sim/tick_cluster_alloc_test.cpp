@@ -8,6 +8,8 @@
 
 #include <vector>
 
+namespace test_sim_tick_cluster_alloc {
+
 using namespace rlscale::sim;
 
 TEST_CASE("tick_cluster::step, set_replicas, set_cpu_limit, set_memory_limit and reset allocate nothing after construction") {
@@ -35,3 +37,5 @@ TEST_CASE("tick_cluster::step, set_replicas, set_cpu_limit, set_memory_limit and
     CHECK(rlscale::test::allocation_count() - before == 0);
     CHECK(completions > 10'000);  // the loop did real work
 }
+
+}  // namespace test_sim_tick_cluster_alloc

@@ -915,7 +915,8 @@ TEST_CASE("a huge, negative or unreadable Retry-After waits max_retry_wait, neve
         {{"2", nullptr}, 2000}, {{"0", nullptr}, 0}, {{" 3 ", nullptr}, 3000}, {{"", 4}, 4000}, {{"3", 1}, 3000},
         {{"", nullptr}, 10},  // no Retry-After: the backoff
     };
-    for (const auto& [c, expected_ms] : readable) {
+    for (const auto& [case_, expected_ms] : readable) {
+        const throttle_case& c = case_;  // CAPTURE cannot name a binding before Clang 16
         CAPTURE(c.header);
         CAPTURE(c.details.dump());
         s.throttle = 1;
