@@ -13,7 +13,9 @@ function(run)
   endif()
 endfunction()
 
-set(consumer_args -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_BUILD_TYPE=Release)
+# No build type (no optimiser): what is checked is that the project finds,
+# compiles and links against rlscale, not how fast the result runs.
+set(consumer_args -DCMAKE_CXX_COMPILER=${CXX_COMPILER})
 if(MODE STREQUAL "find_package")
   # Install rlscale alone (no tests, examples, benchmarks) to a fresh prefix.
   run(${CMAKE_COMMAND} -S ${RLSCALE_SOURCE_DIR} -B ${WORK_DIR}/rlscale-build

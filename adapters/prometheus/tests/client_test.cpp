@@ -10,6 +10,8 @@
 #include <mutex>
 #include <string>
 
+namespace test_prometheus_client {
+
 using namespace rlscale::prometheus;
 using rlscale::prometheus::test::loopback_server;
 using rlscale::prometheus::test::one_sample;
@@ -272,3 +274,5 @@ TEST_CASE("client: https to a plain-http server fails in the TLS handshake as a 
     const client c({.url = "https://127.0.0.1:" + std::to_string(s.port()), .connect_timeout = 1000ms, .read_timeout = 1000ms});
     CHECK_THROWS_AS((void)c.query("up"), transport_error);
 }
+
+}  // namespace test_prometheus_client

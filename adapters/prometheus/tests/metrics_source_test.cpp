@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+namespace test_prometheus_metrics_source {
+
 using namespace rlscale::prometheus;
 using rlscale::prometheus::test::loopback_server;
 using rlscale::prometheus::test::success;
@@ -338,3 +340,5 @@ TEST_CASE("metrics source: one fetch is bounded by its deadline") {
     CHECK(s.status.missing.back().reason.find("deadline") != std::string::npos);
     CHECK(s.status.missing.size() >= 17);
 }
+
+}  // namespace test_prometheus_metrics_source

@@ -33,6 +33,8 @@
 #include <thread>
 #include <vector>
 
+namespace test_prometheus_real_prometheus {
+
 using namespace rlscale::prometheus;
 using namespace rlscale::prometheus::test;
 using namespace std::chrono_literals;
@@ -165,3 +167,5 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
     CHECK_FALSE(check.ok);
     CHECK(check.field == "cpu_utilization");
 }
+
+}  // namespace test_prometheus_real_prometheus

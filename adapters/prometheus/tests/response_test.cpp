@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string>
 
+namespace test_prometheus_response {
+
 using namespace rlscale::prometheus;
 
 TEST_CASE("response: sample values, including NaN, +Inf and -Inf") {
@@ -148,3 +150,5 @@ TEST_CASE("response: a body nested 100,000 levels deep is refused before it is b
     const std::string text = R"({"status":"success","data":{"resultType":"string","result":[1700000000,")" + std::string(1000, '[') + R"("]}})";
     CHECK(decode_response(200, text).type == result_type::string);
 }
+
+}  // namespace test_prometheus_response

@@ -20,6 +20,8 @@
 #include <string>
 #include <thread>
 
+namespace test_prometheus_tls {
+
 using namespace rlscale::prometheus;
 using namespace std::chrono_literals;
 
@@ -110,3 +112,5 @@ TEST_CASE("client: TLS is verified by default and a trusted CA file or verify_tl
     r = client({.url = s.url(), .verify_tls = false}).query("up");
     CHECK(r.vector.at(0).point.value == 9);
 }
+
+}  // namespace test_prometheus_tls

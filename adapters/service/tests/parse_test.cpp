@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+namespace test_service_parse {
+
 using rlscale::service::parse_decision_request;
 using rlscale::service::request_error;
 
@@ -188,3 +190,5 @@ TEST_CASE("handle: deeply nested bodies answer 400, single or several functions,
         CHECK(a.body.find("body: nested deeper than 64") != std::string::npos);
     }
 }
+
+}  // namespace test_service_parse

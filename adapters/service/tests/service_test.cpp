@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+namespace test_service_service {
+
 using rlscale::service::decision_service;
 using rlscale::service::decision_service_config;
 using json = nlohmann::json;
@@ -951,3 +953,5 @@ TEST_CASE("replace() swaps every policy while serving: no request fails, none is
     CHECK(svc.joint_functions().empty());
     CHECK(post(c, request("a", 20, 1, 100, 0.5).dump()).second.at("replicas") == 80);
 }
+
+}  // namespace test_service_service
