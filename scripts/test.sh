@@ -12,7 +12,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # self-containment, consumer projects: nothing runs under a sanitizer there)
 # and ThreadSanitizer (it cannot be combined with ASan; the normal suite runs
 # it). Clang because its sanitizers compile this code about twice as fast as
-# GCC's. Extra arguments go to ctest, e.g. `./scripts/test.sh --sanitize -L fuzz`.
+# GCC's. No debug information by default (a report names the functions but
+# not the lines; it builds about 8 % faster): RLSCALE_SANITIZE_FLAGS="-O1 -g1
+# -DNDEBUG" adds line numbers. Extra arguments go to ctest, e.g.
+# `./scripts/test.sh --sanitize -L fuzz`.
 sanitize=0
 if [ "${1:-}" = "--sanitize" ]; then
     sanitize=1
@@ -25,7 +28,7 @@ if [ "$sanitize" -eq 1 ]; then
     RLSCALE_BUILD="${RLSCALE_SANITIZE_BUILD:-$RLSCALE_ROOT/build-sanitize}"
     echo "== configuring in $RLSCALE_BUILD (Clang, AddressSanitizer, UndefinedBehaviorSanitizer, fuzzers)"
     cmake -S "$RLSCALE_ROOT" -B "$RLSCALE_BUILD" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DRLSCALE_SANITIZE=address,undefined \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${RLSCALE_SANITIZE_FLAGS:--O1 -DNDEBUG}" -DRLSCALE_SANITIZE=address,undefined \
         -DRLSCALE_FUZZ=ON -DRLSCALE_FUZZ_SECONDS="${RLSCALE_FUZZ_SECONDS:-60}" \
         -DRLSCALE_BUILD_BENCHMARKS=OFF -DRLSCALE_BUILD_CHECKS=OFF
     echo "== building with $RLSCALE_JOBS jobs"
