@@ -43,6 +43,10 @@
 //   queue's relaxation time 1/(μ(1 − √ρ)²). The wait is 0 with probability
 //   1 − C and exponential otherwise; the part of its spread an interval does
 //   not see (a slowly drifting queue) becomes a level.
+// - Far tails: when the service times above their 99th percentile average at
+//   least 10× the rest's and hold a server for several sub-steps, the servers
+//   they hold are drawn per sub-step (hold_tail), and the budget is what the
+//   other servers can take.
 // - Processor sharing: when a replica admits more requests than its κ (c > max(1, κ)),
 //   requests share it; the mean stretch of service follows the stationary
 //   M/M/m mean sojourn time (processor sharing is insensitive to the
@@ -94,6 +98,12 @@ struct service_table {
     double mean = 1;
     double cs2 = 0;       // Var/mean²
     double body_cs2 = 0;  // Var/mean² of the distribution below its 99th percentile (the queue's waits read it)
+    double body_mean = 1;  // mean below the 99th percentile
+    double tail_mean = 1;  // mean above it
+    // A heavy tail: its mean at least heavy_tail_ratio × the body's. Its
+    // requests then hold servers as a random number of their own (see serve).
+    static constexpr double heavy_tail_ratio = 10;
+    [[nodiscard]] bool heavy_tail() const noexcept { return tail_mean >= heavy_tail_ratio * body_mean; }
 
     static service_table of(const service_time& s) {
         service_table t;
@@ -125,6 +135,15 @@ struct service_table {
         }
         const double body_mean = first / mass;
         t.body_cs2 = body_mean > 0 ? std::max(0.0, second / mass / (body_mean * body_mean) - 1.0) : 0.0;
+        // The tail's mean from its own points (the difference of the means
+        // would magnify the body's interpolation error a hundredfold), the
+        // body's from the exact mean.
+        double tail = (1.0 - probabilities[size - 1]) * t.q[size - 1];
+        for (std::size_t j = 0; j + 1 < size; ++j) {
+            if (probabilities[j] >= body_probability) tail += (probabilities[j + 1] - probabilities[j]) * 0.5 * (t.q[j] + t.q[j + 1]);
+        }
+        t.tail_mean = tail / (1.0 - body_probability);
+        t.body_mean = std::max(0.0, (t.mean - tail) / body_probability);
         return t;
     }
 
@@ -208,6 +227,7 @@ public:
             fs.arrival_gen = rng(seed ^ (0x9e3779b97f4a7c15ULL * (2ULL * f + 1)));
             fs.start_gen = rng(seed ^ (0xd1b54a32d192ed03ULL * (2ULL * f + 2)));
             fs.percentile_gen = rng(seed ^ (0x8cb92ba72f3d8dd7ULL * (2ULL * f + 3)));
+            fs.tail_gen = rng(seed ^ (0xa0761d6478bd642fULL * (2ULL * f + 5)));
             fs.cpu_limit = fc.profile.cpu_limit;
             fs.memory_mb = fc.profile.memory_mb;
             fs.concurrency = fc.profile.concurrency_at(fs.memory_mb);
@@ -216,6 +236,8 @@ public:
             fs.cohort_head = fs.cohort_count = 0;
             fs.backlog = 0;
             fs.random_queue = 0;
+            fs.tail_held = {};
+            fs.tail_busy = fs.last_served = 0;
             fs.wait_probability = 0;
             fs.in_service = 0;
             fs.arrivals_carry = fs.completions_carry = fs.drops_carry = 0;
@@ -319,6 +341,7 @@ private:
     static constexpr std::uint32_t max_cohorts = 64;     // FIFO cohorts per function (the oldest merge beyond)
     static constexpr std::uint32_t max_components = 24;  // latency mixture components per function and interval
     static constexpr double max_random_load = 0.99;      // ρ at which the random queue stops growing
+    static constexpr std::size_t tail_phases = 3;        // Erlang phases of a heavy-tail request's holding time
     // A standard exponential as 10 points: the mean of each probability band
     // (bands 0–.2–.4–.6–.8–.9–.95–.98–.99–.999–1, weights their widths); the
     // points' mean is 1.
@@ -365,6 +388,7 @@ private:
         rng arrival_gen;
         rng start_gen;
         rng percentile_gen;  // the order statistics an interval's percentiles are
+        rng tail_gen;        // the heavy tail's arrivals and ends
         double cpu_limit = 1;
         double memory_mb = 128;
         int concurrency = 1;
@@ -377,6 +401,9 @@ private:
         std::uint32_t cohort_count = 0;
         double backlog = 0;       // Σ cohort counts
         double random_queue = 0;  // mean queue of the random waiting below saturation
+        std::array<double, tail_phases> tail_held{};  // requests of a heavy tail holding servers, by phase
+        double tail_busy = 0;     // their sum (a whole number)
+        double last_served = 0;   // requests that reached a server in the last sub-step
         double wait_probability = 0;  // C of the last sub-step (0: no random waiting)
         double in_service = 0;    // requests in service, last sub-step
         // this sub-step
@@ -483,6 +510,10 @@ private:
         const double mu = s * fs.capacity;  // requests per second at full occupancy
         fs.arrivals += fs.arrived;
 
+        // The unloaded service stretch: 1/min(1, κ) (a replica below one core per
+        // request runs each slower), over the node speed.
+        const double base_scale = 1.0 / (std::min(1.0, kappa) * s);
+
         // Random waiting below saturation (relaxes toward its stationary mean).
         const bool fcfs = c <= std::max(1.0, kappa);
         const double servers = std::max(1.0, n * std::min(c, std::max(1.0, kappa)));
@@ -501,17 +532,26 @@ private:
         } else {
             fs.random_queue = 0;
         }
-        // The unloaded service stretch: 1/min(1, κ) (a replica below one core per
-        // request runs each slower), over the node speed.
-        const double base_scale = 1.0 / (std::min(1.0, kappa) * s);
+        // A far tail holds servers for seconds at a time (hold_tail): the
+        // budget below is then what the other servers can take, μ' =
+        // (servers − K)/(base_scale · body mean · body share), μ on average.
+        // The random queue above reads the mean load, so the mean wait is not
+        // counted twice; K adds the sub-steps in which the tail holds enough
+        // servers for a backlog to build.
+        const double hold = fs.service.tail_mean * base_scale;
+        const bool tail = fcfs && n > 0 && fs.service.heavy_tail() && hold >= static_cast<double>(tail_phases) * h;
+        const double body_share = detail::service_table::body_probability;
+        fs.tail_busy = tail ? hold_tail(fs, servers, h, hold) : 0;
+        if (!tail) fs.tail_held = {};
+        const double mu_all = tail ? (servers - fs.tail_busy) / (base_scale * fs.service.body_mean * body_share) : mu;
 
         // Fluid FIFO: this sub-step's arrivals join as a cohort; serve oldest first.
-        // The service budget is the draw times μ/λ (μh on average): below
-        // saturation it always covers the draw, whose fluctuations the random
-        // queue above accounts for, so only a mean excess of arrivals over
+        // The service budget is the draw times μ'/λ (μh on average): below
+        // saturation it covers the draw, whose fluctuations the random
+        // queue above accounts for, so only an excess of arrivals over
         // capacity builds a backlog; above it, the mean throughput is μ.
         push_cohort(f, fs.arrived, mid);
-        double budget = fs.rate > 0 ? fs.arrived * mu / fs.rate : mu * h;
+        double budget = fs.rate > 0 ? fs.arrived * mu_all / fs.rate : mu_all * h;
         double served = 0;
         double dropped = 0;
         double wait_sum = 0;
@@ -544,6 +584,7 @@ private:
             if (tail.count <= 1e-12) --fs.cohort_count;
         }
         if (fs.cohort_count == 0) fs.backlog = 0;
+        fs.last_served = served;
 
         // The latency of what was served: its fluid wait, plus the random wait
         // and the processor-sharing stretch of a loaded system.
@@ -609,9 +650,12 @@ private:
         // The work done, at most what the replicas can use over the interval
         // (capped when the interval closes: below saturation a sub-step's
         // draw may exceed the capacity, the random queue then finishes it).
-        fs.cpu_used_s += saturated ? s * fs.work_cap * h : served * fs.service.mean * profile.cpu_demand;
+        // With a far tail, the body's work as served and the tail's as held.
+        const double body_work = tail ? body_share * fs.service.body_mean : fs.service.mean;
+        const double tail_cores = fs.tail_busy * s * fs.request_demand;
+        fs.cpu_used_s += saturated ? s * fs.work_cap * h : served * body_work * profile.cpu_demand + tail_cores * h;
         fs.cpu_usable_s += s * fs.work_cap * h;
-        fs.in_service = std::min(n * c, served / h * scale * (1 + stretch) * fs.service.mean);
+        fs.in_service = std::min(n * c, served / h * scale * (1 + stretch) * body_work + fs.tail_busy);
         if (profile.memory_working_set_mb > 0) {
             const double mem = serving * profile.memory_working_set_mb + fs.in_service * profile.memory_per_request_mb;
             fs.memory_used_s += std::min(mem, serving * fs.memory_mb) * h;
@@ -620,6 +664,57 @@ private:
             fs.memory_used_s += (serving * idle * fs.memory_mb + fs.in_service * (1 - idle) * fs.memory_mb / c) * h;
         }
         fs.memory_capacity_s += serving * fs.memory_mb * h;
+    }
+
+    /// The servers a far tail holds, K, drawn for this sub-step. A far tail
+    /// (Azure's functions: 1 % of the requests at 10 to 500 times the mean
+    /// of the rest) holds servers for seconds at a time, and the other
+    /// requests are served by those it leaves, a number that varies from one
+    /// sub-step to the next. Without it the queue sees only K's mean, and an
+    /// interval's queue, p90 and CPU utilisation vary far less than the
+    /// request-level model's (docs/simulator.md, "Where it is poor").
+    ///
+    /// Each request that reached a server in the last sub-step belongs to
+    /// the tail with probability 1 − body_probability, and holds its server
+    /// for an Erlang time of tail_phases phases with the tail's mean
+    /// (stretched as service is): c_v 0.58, where Azure's tails, spread about
+    /// evenly between p99 and p100, have about 0.5, and an exponential time
+    /// (c_v 1) made too many long holds. Each phase passes on a binomial draw
+    /// of its requests with the probability h/(hold/phases) of moving on in
+    /// a step, so that a phase lasts hold/phases on average in whole steps and
+    /// K's mean is the tail's rate × its holding time. K never exceeds the
+    /// servers; the newest give way.
+    double hold_tail(function_state& fs, double servers, double h, double hold) noexcept {
+        const double move = static_cast<double>(tail_phases) * h / hold;
+        for (std::size_t i = tail_phases; i-- > 0;) {
+            const double moved = binomial(fs.tail_held[i], move, fs.tail_gen);
+            fs.tail_held[i] -= moved;
+            if (i + 1 < tail_phases) fs.tail_held[i + 1] += moved;
+        }
+        const double tail_share = 1.0 - detail::service_table::body_probability;
+        fs.tail_held[0] += static_cast<double>(detail::poisson(fs.last_served * tail_share, fs.tail_gen));
+        double excess = -std::floor(servers);
+        for (const double k : fs.tail_held) excess += k;
+        for (std::size_t i = 0; i < tail_phases && excess > 0; ++i) {
+            const double cut = std::min(excess, fs.tail_held[i]);
+            fs.tail_held[i] -= cut;
+            excess -= cut;
+        }
+        double held = 0;
+        for (const double k : fs.tail_held) held += k;
+        return held;
+    }
+
+    /// A binomial draw (n whole, p in [0, 1]): one uniform per trial up to 32
+    /// trials, a normal approximation (rounded, within [0, n]) beyond.
+    static double binomial(double n, double p, rng& gen) noexcept {
+        if (n <= 32) {
+            double k = 0;
+            for (int i = 0; i < static_cast<int>(n); ++i) k += uniform01(gen) < p ? 1 : 0;
+            return k;
+        }
+        const double draw = std::round(n * p + std::sqrt(n * p * (1 - p)) * standard_normal(gen));
+        return std::clamp(draw, 0.0, n);
     }
 
     void push_cohort(std::uint32_t f, double count, double arrival) noexcept {
