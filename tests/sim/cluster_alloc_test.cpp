@@ -1,26 +1,43 @@
-// The simulator's event loop allocates nothing after construction: stepping,
+// Both simulator models allocate nothing after construction: stepping,
 // scaling, resizing and reset, counted by tests/alloc_counter.cpp.
 #include <rlscale/sim/cluster.hpp>
+#include <rlscale/sim/tick_cluster.hpp>
 
 #include "../alloc_counter.hpp"
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <vector>
 
 namespace test_sim_cluster_alloc {
 
 using namespace rlscale::sim;
 
-TEST_CASE("cluster::step, set_replicas, set_cpu_limit and reset allocate nothing after construction") {
+// Three functions on a small node: two of SCARLET's, and one with an Azure
+// far tail (p100 19× its p99) on single-request replicas, so that the
+// tick-level model draws the servers its tail holds.
+cluster_config three_functions(double rate) {
     function_profile p = profile("hotel-app-geo");
     p.timeout_s = 1.0;
     cluster_config config{.node = {.cores = 4, .memory_mb = 8192}};
     for (int f = 0; f < 3; ++f) {
-        config.functions.push_back({.profile = p, .load = sinusoidal(30 + 10 * f, 20, 60, 1000), .max_replicas = 16,
-                                    .initial_replicas = 2, .queue_capacity = 256});
+        function_profile q = p;
+        if (f == 2) {
+            q.service = service_time::from_azure_percentiles_ms({258, 357, 376, 394, 409, 713, 13440});
+            q.concurrency = 1;
+            q.cpu_limit = q.cpu_demand;
+            q.timeout_s = 30;
+        }
+        config.functions.push_back({.profile = q, .load = sinusoidal(rate * (1 + f / 3.0), rate * 2 / 3, 60, 1000),
+                                    .max_replicas = 16, .initial_replicas = 2, .queue_capacity = 256});
     }
-    cluster sim(config, 1);
+    return config;
+}
+
+template <class Model>
+void check_no_allocation(double rate, double interval_s, std::uint64_t min_completions) {
+    Model sim(three_functions(rate), 1);
     std::vector<rlscale::function_metrics> m(3);
     sim.step(5, m);  // warm-up
 
@@ -29,12 +46,22 @@ TEST_CASE("cluster::step, set_replicas, set_cpu_limit and reset allocate nothing
     for (int tick = 0; tick < 300; ++tick) {
         sim.set_replicas(static_cast<std::uint32_t>(tick % 3), 1 + tick % 16);
         if (tick % 25 == 0) sim.set_cpu_limit(1, 0.5 + (tick % 4) * 0.5);
+        if (tick % 30 == 0) sim.set_memory_limit(0, 128 + (tick % 3) * 64);
         if (tick == 150) sim.reset(2);
-        sim.step(1, m);
-        completions += m[0].completions;
+        sim.step(interval_s, m);
+        completions += m[0].completions + m[2].completions;
     }
     CHECK(rlscale::test::allocation_count() - before == 0);
-    CHECK(completions > 1000);  // the loop did real work
+    CHECK(completions > min_completions);  // the loop did real work
+}
+
+TEST_CASE("cluster::step, set_replicas, set_cpu_limit, set_memory_limit and reset allocate nothing after construction") {
+    check_no_allocation<cluster>(30, 1, 1000);
+}
+
+TEST_CASE("tick_cluster::step, set_replicas, set_cpu_limit, set_memory_limit and reset allocate nothing after construction") {
+    REQUIRE(detail::service_table::of(three_functions(1).functions[2].profile.service).heavy_tail());
+    check_no_allocation<tick_cluster>(300, 15, 10'000);
 }
 
 }  // namespace test_sim_cluster_alloc

@@ -13,7 +13,7 @@
 #include <rlscale/core/validate.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
 #include <rlscale/encode/simppo_global_state.hpp>
-#include <rlscale/multiagent/detail/worker_pool.hpp>
+#include <rlscale/core/detail/worker_pool.hpp>
 #include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/policy/registry.hpp>
 #include <rlscale/reward/simppo_reward.hpp>
@@ -382,7 +382,7 @@ private:
     std::vector<scaling_state> previous_states_;
     std::map<std::string, base_model> bases_;
     std::uint64_t created_ = 0;
-    detail::worker_pool pool_;
+    rlscale::detail::worker_pool pool_;
 };
 
 }  // namespace rlscale::multiagent

@@ -50,6 +50,12 @@ struct node_config {
     double memory_mb = 65536;     ///< memory shared by every replica
     double cpu_overcommit = 2.0;  ///< a replica fits while Σ CPU limits ≤ cores × this (and memory fits)
 
+    /// Whether one more replica of `cpu` cores and `memory` MB fits beside
+    /// what is already placed: the one placement rule of both models.
+    [[nodiscard]] bool fits(double cpu_placed, double memory_placed, double cpu, double memory) const noexcept {
+        return memory_placed + memory <= memory_mb + 1e-9 && cpu_placed + cpu <= cores * cpu_overcommit + 1e-9;
+    }
+
     void validate() const {
         check_fields("node")
             .greater("cores", cores, 0)
@@ -735,9 +741,7 @@ private:
 
     [[nodiscard]] bool fits(std::uint32_t f) const noexcept {
         const auto& fs = functions_[f];
-        const auto& node = config_.node;
-        return memory_allocated_ + fs.memory_mb <= node.memory_mb + 1e-9 &&
-               cpu_allocated_ + fs.cpu_limit <= node.cores * node.cpu_overcommit + 1e-9;
+        return config_.node.fits(cpu_allocated_, memory_allocated_, fs.cpu_limit, fs.memory_mb);
     }
 
     void allocate(std::uint32_t r) noexcept {

@@ -561,7 +561,7 @@ private:
             const double age = mid - head.arrival;
             if (age > timeout) {
                 dropped += head.count;
-                pop_cohort(fs);
+                pop_cohort(f);
                 continue;
             }
             if (budget <= 0) break;
@@ -571,7 +571,7 @@ private:
             wait_sum += take * age;
             head.count -= take;
             fs.backlog -= take;
-            if (head.count <= 1e-12) pop_cohort(fs);
+            if (head.count <= 1e-12) pop_cohort(f);
         }
         // The queue's capacity bounds the backlog: the newest arrivals are refused.
         const double queue_capacity = fc.queue_capacity;
@@ -736,8 +736,10 @@ private:
         fs.backlog += count;
     }
 
-    void pop_cohort(function_state& fs) noexcept {
-        fs.backlog -= cohorts_[static_cast<std::size_t>(&fs - functions_.data()) * max_cohorts + fs.cohort_head].count;
+    /// Removes f's oldest cohort (what is left of it leaves the backlog).
+    void pop_cohort(std::uint32_t f) noexcept {
+        auto& fs = functions_[f];
+        fs.backlog -= cohorts_[static_cast<std::size_t>(f) * max_cohorts + fs.cohort_head].count;
         fs.cohort_head = (fs.cohort_head + 1) % max_cohorts;
         --fs.cohort_count;
         if (fs.cohort_count == 0) fs.backlog = 0;
@@ -796,9 +798,7 @@ private:
 
     [[nodiscard]] bool fits(std::uint32_t f) const noexcept {
         const auto& fs = functions_[f];
-        const auto& node = config_.node;
-        return memory_allocated_ + fs.memory_mb <= node.memory_mb + 1e-9 &&
-               cpu_allocated_ + fs.cpu_limit <= node.cores * node.cpu_overcommit + 1e-9;
+        return config_.node.fits(cpu_allocated_, memory_allocated_, fs.cpu_limit, fs.memory_mb);
     }
 
     void allocate(std::uint32_t f) noexcept {

@@ -1,4 +1,4 @@
-#include <rlscale/multiagent/detail/worker_pool.hpp>
+#include <rlscale/core/detail/worker_pool.hpp>
 
 #include <doctest/doctest.h>
 
@@ -6,9 +6,9 @@
 #include <stdexcept>
 #include <vector>
 
-namespace test_multiagent_worker_pool {
+namespace test_core_worker_pool {
 
-using rlscale::multiagent::detail::worker_pool;
+using rlscale::detail::worker_pool;
 
 TEST_CASE("worker_pool runs every index once, on the workers and the caller, for any number of workers") {
     for (const std::size_t workers : {0, 1, 3}) {
@@ -38,4 +38,4 @@ TEST_CASE("worker_pool rethrows a task's exception on the caller's thread after 
     CHECK(again.load() == 20);
 }
 
-}  // namespace test_multiagent_worker_pool
+}  // namespace test_core_worker_pool
