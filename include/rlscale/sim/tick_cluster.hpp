@@ -103,7 +103,7 @@ struct service_table {
     // A heavy tail: its mean at least heavy_tail_ratio × the body's. Its
     // requests then hold servers as a random number of their own (see serve).
     static constexpr double heavy_tail_ratio = 10;
-    [[nodiscard]] bool heavy_tail() const noexcept { return tail_mean >= heavy_tail_ratio * body_mean; }
+    [[nodiscard]] bool heavy_tail() const noexcept { return body_mean > 0 && tail_mean >= heavy_tail_ratio * body_mean; }
 
     static service_table of(const service_time& s) {
         service_table t;
