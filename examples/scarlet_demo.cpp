@@ -9,7 +9,11 @@
 //
 //   rlscale_scarlet_demo [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR]
 //                        [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W]
-//                        [--precision full|bf16] [--validation-hours H] [--model request|tick]
+//                        [--precision full|bf16] [--validation-hours H] [--model request|tick] [--update-threads N]
+//
+// --update-threads N cuts each update's batch into N shards run on N threads
+// (dqn_config::update_shards): the result depends on N, so compare runs at
+// the same N.
 #include "../apps/common/plots.hpp"
 #include "common/scarlet_dqn.hpp"
 #include <rlscale/policy/scenario_baselines.hpp>
@@ -55,7 +59,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) try {
         const std::string_view arg = argv[i];
         if (i + 1 >= argc) {
-            std::fprintf(stderr, "usage: %s [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR] [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W] [--precision full|bf16] [--validation-hours H] [--model request|tick]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--steps N] [--hours H] [--seed S] [--out DIR] [--data DIR] [--lr X] [--gamma X] [--epsilon-decay X] [--actions delta|utilization] [--deltas a,b,...] [--targets u,v,...] [--downscale-window TICKS] [--replica-cost W] [--precision full|bf16] [--validation-hours H] [--model request|tick] [--update-threads N]\n", argv[0]);
             return 2;
         }
         if (arg == "--steps") {
@@ -92,6 +96,10 @@ int main(int argc, char** argv) {
             model = sim_model_from_string(argv[++i], "--model");
         } else if (arg == "--precision") {
             config.precision = nn::matmul_precision_from_string(argv[++i], "--precision");
+        } else if (arg == "--update-threads") {
+            const int n = std::stoi(argv[++i]);
+            if (n < 1 || n > 64) throw config_error("--update-threads", "is " + std::string(argv[i]) + ", must be in [1, 64]");
+            config.update_shards = config.update_threads = static_cast<std::size_t>(n);
         } else {
             std::fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;

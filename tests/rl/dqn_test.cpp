@@ -245,6 +245,65 @@ TEST_CASE("dqn::update(batch) on a given batch: the sampled update's step, deter
     CHECK(a.stats().updates == 2);
 }
 
+TEST_CASE("sharded dqn updates: the sum of the shards' gradients, the same for any thread count") {
+    // A batch of 9 on a double network: one shard, three shards on one
+    // thread and three shards on three threads take the same step up to
+    // the order of the float sums; the two three-shard agents bit for bit.
+    dqn_config c = small_config(false);
+    c.batch_size = 9;
+    c.learning_starts = 9;
+    c.double_dqn = true;
+    replay_buffer<double> rows(16, 2, 2);
+    rng gen(11);
+    for (int t = 0; t < 12; ++t) {
+        const std::array<double, 2> s{uniform01(gen), uniform01(gen)};
+        const std::array<double, 2> s2{uniform01(gen), uniform01(gen)};
+        const std::array<std::int32_t, 2> act{static_cast<std::int32_t>(t % 3), static_cast<std::int32_t>((t + 2) % 3)};
+        rows.push(s, act, uniform01(gen) * 4 - 2, s2, t % 4 == 3);
+    }
+    replay_batch<double> batch(2, 2, 9);
+    for (std::size_t j = 0; j < 9; ++j) rows.get((j * 7) % 12, j, batch);
+    batch.size = 9;
+    dqn<double> whole(2, {.heads = 2, .actions_per_head = 3}, c, 4);
+    c.update_shards = 3;
+    dqn<double> serial(2, {.heads = 2, .actions_per_head = 3}, c, 4);
+    c.update_threads = 3;
+    dqn<double> threaded(2, {.heads = 2, .actions_per_head = 3}, c, 4);
+    for (int step = 0; step < 3; ++step) {
+        const dqn_update_stats a = whole.update(batch);
+        const dqn_update_stats b = serial.update(batch);
+        const dqn_update_stats t = threaded.update(batch);
+        CHECK(b.loss == doctest::Approx(a.loss).epsilon(1e-12));
+        CHECK(b.mean_q == doctest::Approx(a.mean_q).epsilon(1e-12));
+        CHECK(b.grad_norm == doctest::Approx(a.grad_norm).epsilon(1e-12));
+        CHECK(t.loss == b.loss);
+        CHECK(t.grad_norm == b.grad_norm);
+    }
+    CHECK((serial.online().parameters() - whole.online().parameters()).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK((serial.target().parameters() - whole.target().parameters()).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK(threaded.online().parameters() == serial.online().parameters());
+    CHECK(threaded.target().parameters() == serial.target().parameters());
+    // A batch smaller than the shard count: one column per shard, the rest idle.
+    batch.size = 2;
+    const dqn_update_stats small_whole = whole.update(batch);
+    const dqn_update_stats small_threaded = threaded.update(batch);
+    CHECK(small_threaded.loss == doctest::Approx(small_whole.loss).epsilon(1e-12));
+    CHECK((threaded.online().parameters() - whole.online().parameters()).cwiseAbs().maxCoeff() < 1e-12);
+}
+
+TEST_CASE("sharded dqn learns the corridor and is deterministic for a seed with two threads") {
+    const auto run = [](std::size_t threads) {
+        dqn_config c = small_config(false);
+        c.update_shards = 2;
+        c.update_threads = threads;
+        dqn<float> agent(6, {.heads = 1, .actions_per_head = 2}, c, 9);
+        play_corridor(agent, 300);
+        return Eigen::VectorXf(agent.online().parameters());
+    };
+    CHECK(run(2) == run(2));
+    CHECK(run(2) == run(1));
+}
+
 TEST_CASE("dqn terminal transitions do not bootstrap") {
     dqn_config c = small_config(false);
     c.hidden = {4};
@@ -301,6 +360,16 @@ TEST_CASE("dqn rejects bad configuration and input naming the field") {
     CHECK_THROWS_WITH_AS((dqn<double>(2, {.heads = 1, .actions_per_head = 3}, c, 1)), doctest::Contains("dqn_config.precision"),
                          config_error);
     c.precision = nn::matmul_precision::full;
+    c.update_shards = 0;
+    CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.update_shards"), config_error);
+    c.update_shards = c.batch_size + 1;
+    CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.update_shards"), config_error);
+    c.update_shards = 2;
+    c.update_threads = 3;
+    CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.update_threads"), config_error);
+    c.update_threads = 0;
+    CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.update_threads"), config_error);
+    c.update_shards = c.update_threads = 1;
     dqn<float> agent(2, {.heads = 1, .actions_per_head = 3}, c, 1);
     const std::array<float, 2> s{0, 0};
     const std::array<float, 3> wrong{0, 0, 0};

@@ -20,6 +20,7 @@
 #include <limits>
 #include <memory>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace test_rl_rl_alloc {
@@ -57,14 +58,18 @@ struct published_network {
 };
 }  // namespace
 
-TEST_CASE("replay push and sample, and dqn explore, observe and update allocate nothing, in both precisions") {
-    for (const auto precision : {nn::matmul_precision::full, nn::matmul_precision::bf16}) {
+TEST_CASE("replay push and sample, and dqn explore, observe and update allocate nothing, in both precisions, sharded too") {
+    for (const auto [precision, shards] : {std::pair{nn::matmul_precision::full, std::size_t{1}},
+                                           std::pair{nn::matmul_precision::bf16, std::size_t{1}},
+                                           std::pair{nn::matmul_precision::full, std::size_t{2}}}) {
         CAPTURE(to_string(precision));
+        CAPTURE(shards);
         rl::dqn_config c = rl::dqn_config::scarlet();
         c.replay_capacity = 1000;  // wraps during the loop
         c.batch_size = 32;
         c.learning_starts = 32;
         c.precision = precision;
+        c.update_shards = c.update_threads = shards;  // two: the second shard on the agent's own thread
         rl::dqn<float> agent(15, {.heads = 1, .actions_per_head = 27}, c, 1);
         std::array<float, 15> o{};
         std::array<std::int32_t, 1> a{};

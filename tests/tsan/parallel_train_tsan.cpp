@@ -1,6 +1,7 @@
 // Run under ThreadSanitizer (see tests/CMakeLists.txt): rl::train stepping
 // four simulated environments on three threads while a DQN learns on the
-// calling thread.
+// calling thread, its updates cut into two shards on two threads
+// (dqn_config::update_shards).
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/reward/scarlet_reward.hpp>
 #include <rlscale/rl/action_space.hpp>
@@ -15,7 +16,7 @@
 
 using namespace rlscale;
 
-TEST_CASE("tsan: parallel environments step on worker threads without a data race") {
+TEST_CASE("tsan: parallel environments step on worker threads, and sharded updates run on two, without a data race") {
     using env_t = sim::cluster_env<scarlet_encoder, scarlet_reward>;
     std::vector<env_t> envs;
     for (int i = 0; i < 4; ++i) {
@@ -32,6 +33,7 @@ TEST_CASE("tsan: parallel environments step on worker threads without a data rac
     c.batch_size = 8;
     c.learning_starts = 20;
     c.replay_capacity = 500;
+    c.update_shards = c.update_threads = 2;
     rl::dqn<float> agent(envs[0].observation_size(), actions.layout(), c, 3);
     int reports = 0;
     const rl::train_report last =

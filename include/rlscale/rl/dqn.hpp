@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/concepts.hpp>
+#include <rlscale/core/detail/worker_pool.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/validate.hpp>
 #include <rlscale/core/random.hpp>
@@ -20,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -47,6 +49,18 @@ struct dqn_config {
     /// Acting (greedy, explore) is always in full precision.
     nn::matmul_precision precision = nn::matmul_precision::full;
     exponential_epsilon epsilon = exponential_epsilon::scarlet();  ///< exploration schedule
+    /// Data-parallel updates: the batch is cut into this many column ranges
+    /// (shards) of near-equal size, each taken through the forward passes,
+    /// the loss and the backward pass on its own, and their gradients are
+    /// summed in shard order. The result depends on the number of shards
+    /// (the float sums run in another order than over the whole batch at
+    /// once), never on how many threads run them. 1: the whole batch in one
+    /// pass.
+    std::size_t update_shards = 1;
+    /// Threads that run the shards, the calling thread included (at most
+    /// update_shards). More than one starts update_threads − 1 threads that
+    /// the agent owns and reuses for every update.
+    std::size_t update_threads = 1;
 
     /// SCARLET §4.4 and Table 4: 2×128 ReLU, Adam lr 1e-4, γ 0.99, τ 0.005,
     /// replay 10^6, ε 0.9 decaying with constant 150; batch 128, Huber (β 1)
@@ -65,6 +79,8 @@ struct dqn_config {
             .greater("huber_beta", huber_beta, 0)
             .at_least("grad_clip_value", grad_clip_value, 0)
             .at_least("grad_clip_norm", grad_clip_norm, 0);
+        check.in("update_shards", update_shards, std::size_t{1}, batch_size)
+            .in("update_threads", update_threads, std::size_t{1}, update_shards);
         adam.validate();
         epsilon.validate();
     }
@@ -83,7 +99,8 @@ struct dqn_update_stats {
 /// `double_dqn`, the online network's choice valued by the target), Huber
 /// loss, Adam, gradient clipping and a Polyak update of the target after
 /// every gradient step. All storage is allocated at construction; acting,
-/// storing and updating allocate nothing.
+/// storing and updating allocate nothing. With update_threads > 1 the agent
+/// owns its threads, so it can be moved but not copied.
 template <typename T = float>
 class dqn {
 public:
@@ -100,16 +117,20 @@ public:
           online_(make_layers(observation_size, layout, config_.hidden)),
           target_(online_.layers()),
           optimizer_(online_.parameter_count(), config_.adam),
-          grad_(online_),
           replay_(config_.replay_capacity, observation_size, layout.heads),
           batch_(observation_size, layout.heads, config_.batch_size),
-          online_batch_(online_, static_cast<Eigen::Index>(config_.batch_size), config_.precision),
-          next_batch_(online_, static_cast<Eigen::Index>(config_.batch_size), config_.precision),
-          target_batch_(target_, static_cast<Eigen::Index>(config_.batch_size), config_.precision),
-          act_buffer_(online_),
-          dq_(matrix::Zero(static_cast<Eigen::Index>(layout.outputs()), static_cast<Eigen::Index>(config_.batch_size))) {
+          act_buffer_(online_) {
         online_.initialize(nn::init_scheme::torch_default, gen_);
         nn::hard_update(target_, online_);
+        const auto capacity =
+            static_cast<Eigen::Index>((config_.batch_size + config_.update_shards - 1) / config_.update_shards);
+        shards_.reserve(config_.update_shards);
+        for (std::size_t s = 0; s < config_.update_shards; ++s) {
+            shards_.emplace_back(online_, target_, capacity, layout.outputs(), config_.precision);
+        }
+        if (config_.update_threads > 1) {
+            pool_ = std::make_unique<rlscale::detail::worker_pool>(config_.update_threads - 1);
+        }
     }
 
     [[nodiscard]] const dqn_config& config() const noexcept { return config_; }
@@ -183,54 +204,25 @@ public:
     dqn_update_stats update(const replay_batch<T>& batch) {
         check_batch(batch);
         const std::size_t n = batch.size;
-        const auto ni = static_cast<Eigen::Index>(n);
-        const auto A = static_cast<Eigen::Index>(layout_.actions_per_head);
-        const auto H = static_cast<Eigen::Index>(layout_.heads);
-
-        // Targets: y = r + γ·(1 − terminated)·max_a' Q_target(s', a') per head.
-        const auto q_next_target = target_.forward_batch(batch.next_observations.leftCols(ni), target_batch_);
-        const T* q_next_online = nullptr;
-        if (config_.double_dqn) {
-            q_next_online = online_.forward_batch(batch.next_observations.leftCols(ni), next_batch_).data();
+        const std::size_t shards = std::min(shards_.size(), n);
+        auto pass = [&](std::size_t s) {
+            const std::size_t first = s * n / shards;
+            shard_pass(batch, first, (s + 1) * n / shards - first, n, shards_[s]);
+        };
+        if (pool_ && shards > 1) {
+            pool_->for_each(shards, pass);
+        } else {
+            for (std::size_t s = 0; s < shards; ++s) pass(s);
         }
-        const auto q = online_.forward_batch(batch.observations.leftCols(ni), online_batch_);
-
-        dq_.leftCols(ni).setZero();
-        const T scale = T(1) / static_cast<T>(n * layout_.heads);
-        const auto beta = static_cast<T>(config_.huber_beta);
-        const auto gamma = static_cast<T>(config_.gamma);
+        // Shard 0's gradient becomes the batch's.
+        auto g = shards_[0].grad.values();
         double loss = 0;
         double sum_q = 0;
-        for (Eigen::Index j = 0; j < ni; ++j) {
-            for (Eigen::Index h = 0; h < H; ++h) {
-                const Eigen::Index base = h * A;
-                T next = 0;
-                if (config_.double_dqn) {
-                    const T* col = q_next_online + j * q.rows();
-                    Eigen::Index best = 0;
-                    for (Eigen::Index a = 1; a < A; ++a) {
-                        if (col[base + a] > col[base + best]) best = a;
-                    }
-                    next = q_next_target(base + best, j);
-                } else {
-                    next = q_next_target(base, j);
-                    for (Eigen::Index a = 1; a < A; ++a) next = std::max(next, q_next_target(base + a, j));
-                }
-                const T y = batch.rewards(j) + gamma * (T(1) - batch.terminated(j)) * next;
-                const Eigen::Index row = base + batch.actions(h, j);
-                const T d = q(row, j) - y;
-                sum_q += static_cast<double>(q(row, j));
-                if (std::abs(d) < beta) {
-                    loss += static_cast<double>(T(0.5) * d * d / beta);
-                    dq_(row, j) = d / beta * scale;
-                } else {
-                    loss += static_cast<double>(std::abs(d) - T(0.5) * beta);
-                    dq_(row, j) = (d > 0 ? T(1) : T(-1)) * scale;
-                }
-            }
+        for (std::size_t s = 0; s < shards; ++s) {
+            loss += shards_[s].loss;
+            sum_q += shards_[s].sum_q;
+            if (s > 0) g += shards_[s].grad.values();
         }
-        online_.backward(online_batch_, dq_.leftCols(ni), grad_);
-        auto g = grad_.values();
         dqn_update_stats stats;
         stats.loss = loss / static_cast<double>(n * layout_.heads);
         stats.mean_q = sum_q / static_cast<double>(n * layout_.heads);
@@ -261,6 +253,82 @@ public:
     }
 
 private:
+    /// What one shard of an update works in.
+    struct shard {
+        shard(const network& online, const network& target, Eigen::Index capacity, std::size_t outputs,
+              nn::matmul_precision precision)
+            : online_batch(online, capacity, precision),
+              next_batch(online, capacity, precision),
+              target_batch(target, capacity, precision),
+              grad(online),
+              dq(matrix::Zero(static_cast<Eigen::Index>(outputs), capacity)) {}
+        typename network::batch_buffer online_batch;
+        typename network::batch_buffer next_batch;
+        typename network::batch_buffer target_batch;
+        typename network::gradient grad;
+        matrix dq;
+        double loss = 0;
+        double sum_q = 0;
+    };
+
+    /// The forward passes, TD targets, Huber loss and backward pass of the
+    /// batch's columns [first, first + count), into sh (its gradient, loss
+    /// and Σ Q). `n` is the whole batch's size: the loss is a mean over it.
+    void shard_pass(const replay_batch<T>& batch, std::size_t first, std::size_t count, std::size_t n, shard& sh) const {
+        const auto c0 = static_cast<Eigen::Index>(first);
+        const auto ni = static_cast<Eigen::Index>(count);
+        const auto A = static_cast<Eigen::Index>(layout_.actions_per_head);
+        const auto H = static_cast<Eigen::Index>(layout_.heads);
+
+        // Targets: y = r + γ·(1 − terminated)·max_a' Q_target(s', a') per head.
+        const auto q_next_target = target_.forward_batch(batch.next_observations.middleCols(c0, ni), sh.target_batch);
+        const T* q_next_online = nullptr;
+        if (config_.double_dqn) {
+            q_next_online = online_.forward_batch(batch.next_observations.middleCols(c0, ni), sh.next_batch).data();
+        }
+        const auto q = online_.forward_batch(batch.observations.middleCols(c0, ni), sh.online_batch);
+
+        auto dq = sh.dq.leftCols(ni);
+        dq.setZero();
+        const T scale = T(1) / static_cast<T>(n * layout_.heads);
+        const auto beta = static_cast<T>(config_.huber_beta);
+        const auto gamma = static_cast<T>(config_.gamma);
+        double loss = 0;
+        double sum_q = 0;
+        for (Eigen::Index j = 0; j < ni; ++j) {
+            const Eigen::Index b = c0 + j;  // column in the batch
+            for (Eigen::Index h = 0; h < H; ++h) {
+                const Eigen::Index base = h * A;
+                T next = 0;
+                if (config_.double_dqn) {
+                    const T* col = q_next_online + j * q.rows();
+                    Eigen::Index best = 0;
+                    for (Eigen::Index a = 1; a < A; ++a) {
+                        if (col[base + a] > col[base + best]) best = a;
+                    }
+                    next = q_next_target(base + best, j);
+                } else {
+                    next = q_next_target(base, j);
+                    for (Eigen::Index a = 1; a < A; ++a) next = std::max(next, q_next_target(base + a, j));
+                }
+                const T y = batch.rewards(b) + gamma * (T(1) - batch.terminated(b)) * next;
+                const Eigen::Index row = base + batch.actions(h, b);
+                const T d = q(row, j) - y;
+                sum_q += static_cast<double>(q(row, j));
+                if (std::abs(d) < beta) {
+                    loss += static_cast<double>(T(0.5) * d * d / beta);
+                    dq(row, j) = d / beta * scale;
+                } else {
+                    loss += static_cast<double>(std::abs(d) - T(0.5) * beta);
+                    dq(row, j) = (d > 0 ? T(1) : T(-1)) * scale;
+                }
+            }
+        }
+        online_.backward(sh.online_batch, dq, sh.grad);
+        sh.loss = loss;
+        sh.sum_q = sum_q;
+    }
+
     static void check_precision(nn::matmul_precision p) {
         check_fields("dqn_config").require(p != nn::matmul_precision::bf16 || std::is_same_v<T, float>, "precision",
                                            "be full unless the agent is dqn<float>", nn::to_string(p));
@@ -315,14 +383,11 @@ private:
     network online_;
     network target_;
     nn::adam<T> optimizer_;
-    typename network::gradient grad_;
     replay_buffer<T> replay_;
     replay_batch<T> batch_;
-    typename network::batch_buffer online_batch_;
-    typename network::batch_buffer next_batch_;
-    typename network::batch_buffer target_batch_;
     typename network::inference_buffer act_buffer_;
-    matrix dq_;
+    std::vector<shard> shards_;                           // update_shards of them
+    std::unique_ptr<rlscale::detail::worker_pool> pool_;  // with update_threads > 1
     std::uint64_t steps_ = 0;
     std::uint64_t updates_ = 0;
     dqn_update_stats last_;
