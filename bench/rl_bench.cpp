@@ -59,12 +59,14 @@ BENCHMARK_CAPTURE(BM_act, scarlet_3fn_int8, 1);
 // One full update with SCARLET's settings: sample 128 from a filled
 // buffer, target pass, online forward and backward, clamp, Adam, Polyak.
 // Variant 1 multiplies in bf16 (dqn_config::precision); variant 2 cuts the
-// batch into two shards run on two threads (dqn_config::update_shards).
+// batch into two shards run on two threads (dqn_config::update_shards),
+// variant 3 into two shards on the calling thread alone.
 void BM_dqn_update(benchmark::State& state, int variant) {
     rl::dqn_config c = rl::dqn_config::scarlet();
     c.replay_capacity = 100'000;
     if (variant == 1) c.precision = nn::matmul_precision::bf16;
-    if (variant == 2) c.update_shards = c.update_threads = 2;
+    if (variant >= 2) c.update_shards = 2;
+    if (variant == 2) c.update_threads = 2;
     rl::dqn<float> agent(15, {.heads = 1, .actions_per_head = 27}, c, 1);
     rng gen(2);
     std::array<float, 15> o{};
@@ -83,5 +85,6 @@ void BM_dqn_update(benchmark::State& state, int variant) {
 BENCHMARK_CAPTURE(BM_dqn_update, scarlet, 0)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_dqn_update, scarlet_bf16, 1)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_dqn_update, scarlet_2_update_threads, 2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_dqn_update, scarlet_2_shards_1_thread, 3)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -3,16 +3,21 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace test_core_worker_pool {
 
 using rlscale::detail::worker_pool;
 
-TEST_CASE("worker_pool runs every index once, on the workers and the caller, for any number of workers") {
-    for (const std::size_t workers : {0, 1, 3}) {
-        worker_pool pool(workers);
+TEST_CASE("worker_pool runs every index once, on the workers and the caller, for any number of workers, spinning or not") {
+    for (const auto& [workers, spin_us] : {std::pair<std::size_t, int>{0, 0}, {1, 0}, {3, 0}, {1, 200}, {3, 50}}) {
+        CAPTURE(workers);
+        CAPTURE(spin_us);
+        worker_pool pool(workers, std::chrono::microseconds(spin_us));
         CHECK(pool.workers() == workers);
         for (const std::size_t n : {0, 1, 2, 17, 100}) {
             std::vector<std::atomic<int>> hits(n);
@@ -24,7 +29,9 @@ TEST_CASE("worker_pool runs every index once, on the workers and the caller, for
 }
 
 TEST_CASE("worker_pool rethrows a task's exception on the caller's thread after every task finished, and stays usable") {
-    worker_pool pool(2);
+  for (const int spin_us : {0, 200}) {
+    CAPTURE(spin_us);
+    worker_pool pool(2, std::chrono::microseconds(spin_us));
     std::atomic<int> done{0};
     auto failing = [&](std::size_t i) {
         if (i == 5) throw std::runtime_error("task 5 failed");
@@ -36,6 +43,18 @@ TEST_CASE("worker_pool rethrows a task's exception on the caller's thread after 
     auto fine = [&](std::size_t) { again.fetch_add(1); };
     pool.for_each(20, fine);
     CHECK(again.load() == 20);
+  }
+}
+
+TEST_CASE("a spinning worker_pool whose workers went back to sleep still wakes for the next run") {
+    worker_pool pool(1, std::chrono::microseconds(100));
+    for (int round = 0; round < 3; ++round) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // well past the spin: the worker sleeps
+        std::vector<std::atomic<int>> hits(8);
+        auto task = [&](std::size_t i) { hits[i].fetch_add(1); };
+        pool.for_each(8, task);
+        for (auto& h : hits) CHECK(h.load() == 1);
+    }
 }
 
 }  // namespace test_core_worker_pool

@@ -59,7 +59,7 @@ struct published_network {
 }  // namespace
 
 TEST_CASE("replay push and sample, and dqn explore, observe and update allocate nothing, in both precisions, sharded too") {
-    for (const auto [precision, shards] : {std::pair{nn::matmul_precision::full, std::size_t{1}},
+    for (const auto& [precision, shards] : {std::pair{nn::matmul_precision::full, std::size_t{1}},
                                            std::pair{nn::matmul_precision::bf16, std::size_t{1}},
                                            std::pair{nn::matmul_precision::full, std::size_t{2}}}) {
         CAPTURE(to_string(precision));
