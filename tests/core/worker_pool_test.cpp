@@ -14,7 +14,9 @@ namespace test_core_worker_pool {
 using rlscale::detail::worker_pool;
 
 TEST_CASE("worker_pool runs every index once, on the workers and the caller, for any number of workers, spinning or not") {
-    for (const auto& [workers, spin_us] : {std::pair<std::size_t, int>{0, 0}, {1, 0}, {3, 0}, {1, 200}, {3, 50}}) {
+    for (const auto& config : {std::pair<std::size_t, int>{0, 0}, {1, 0}, {3, 0}, {1, 200}, {3, 50}}) {
+        const std::size_t workers = config.first;  // named, not bound: doctest's CAPTURE needs a variable
+        const int spin_us = config.second;
         CAPTURE(workers);
         CAPTURE(spin_us);
         worker_pool pool(workers, std::chrono::microseconds(spin_us));

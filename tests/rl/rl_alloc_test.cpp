@@ -59,9 +59,11 @@ struct published_network {
 }  // namespace
 
 TEST_CASE("replay push and sample, and dqn explore, observe and update allocate nothing, in both precisions, sharded too") {
-    for (const auto& [precision, shards] : {std::pair{nn::matmul_precision::full, std::size_t{1}},
-                                           std::pair{nn::matmul_precision::bf16, std::size_t{1}},
-                                           std::pair{nn::matmul_precision::full, std::size_t{2}}}) {
+    for (const auto& config : {std::pair{nn::matmul_precision::full, std::size_t{1}},
+                               std::pair{nn::matmul_precision::bf16, std::size_t{1}},
+                               std::pair{nn::matmul_precision::full, std::size_t{2}}}) {
+        const nn::matmul_precision precision = config.first;  // named, not bound: doctest's CAPTURE needs a variable
+        const std::size_t shards = config.second;
         CAPTURE(to_string(precision));
         CAPTURE(shards);
         rl::dqn_config c = rl::dqn_config::scarlet();
