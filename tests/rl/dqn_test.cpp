@@ -291,7 +291,7 @@ TEST_CASE("sharded dqn updates: the sum of the shards' gradients, the same for a
     CHECK((threaded.online().parameters() - whole.online().parameters()).cwiseAbs().maxCoeff() < 1e-12);
 }
 
-TEST_CASE("sharded dqn learns the corridor and is deterministic for a seed with two threads") {
+TEST_CASE("a two-shard dqn trains on the corridor to the same weights on one and two threads, run after run") {
     const auto run = [](std::size_t threads) {
         dqn_config c = small_config(false);
         c.update_shards = 2;
