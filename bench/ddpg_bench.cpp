@@ -53,18 +53,35 @@ rl::ddpg<float> filled_agent(const shape& s) {
     return agent;
 }
 
-void BM_ddpg_update(benchmark::State& state, int variant) {
-    const auto p = variant % 2 == 1 ? nn::matmul_precision::bf16 : nn::matmul_precision::full;
-    auto agent = filled_agent(variant < 2 ? firm(p) : cleanrl(p));
+struct update_variant {
+    bool cleanrl_size;
+    nn::matmul_precision precision = nn::matmul_precision::full;
+    std::size_t shards = 1;   // ddpg_config::update_shards
+    std::size_t threads = 1;  // ddpg_config::update_threads
+};
+
+// Wall-clock time per update; with threads, the agent's own worker polls
+// between updates, as it does in training.
+void BM_ddpg_update(benchmark::State& state, update_variant v) {
+    shape s = v.cleanrl_size ? cleanrl(v.precision) : firm(v.precision);
+    s.config.update_shards = v.shards;
+    s.config.update_threads = v.threads;
+    auto agent = filled_agent(s);
     for (auto _ : state) {
         const auto stats = agent.update();
         benchmark::DoNotOptimize(stats);
     }
 }
-BENCHMARK_CAPTURE(BM_ddpg_update, firm, 0)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_ddpg_update, firm_bf16, 1)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_ddpg_update, cleanrl, 2)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_ddpg_update, cleanrl_bf16, 3)->Unit(benchmark::kMicrosecond);
+constexpr auto bf16 = nn::matmul_precision::bf16;
+BENCHMARK_CAPTURE(BM_ddpg_update, firm, update_variant{false})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ddpg_update, firm_bf16, update_variant{false, bf16})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ddpg_update, firm_2_shards_1_thread, update_variant{false, {}, 2, 1})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ddpg_update, firm_2_update_threads, update_variant{false, {}, 2, 2})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ddpg_update, firm_bf16_2_update_threads, update_variant{false, bf16, 2, 2})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ddpg_update, cleanrl, update_variant{true})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ddpg_update, cleanrl_bf16, update_variant{true, bf16})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ddpg_update, cleanrl_2_update_threads, update_variant{true, {}, 2, 2})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ddpg_update, cleanrl_bf16_2_update_threads, update_variant{true, bf16, 2, 2})->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // The forward passes of one update with an actor step, and nothing else:
 // μ'(s'), Q'(s', ã), Q(s, a), μ(s) and Q(s, μ(s)), batched, in full

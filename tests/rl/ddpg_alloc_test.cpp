@@ -1,7 +1,7 @@
 // Proves DDPG's hot paths allocate nothing after construction: greedy,
 // explore (warm-up, Ornstein-Uhlenbeck and Gaussian), observe and update,
 // with TD3's twin critics, smoothing and delay, behaviour cloning, both
-// critic layouts and both precisions.
+// critic layouts, both precisions, and sharded updates on two threads.
 #include <rlscale/rl/ddpg.hpp>
 #include <rlscale/rl/noise.hpp>
 
@@ -45,6 +45,11 @@ TEST_CASE("ddpg greedy, explore, observe and update allocate nothing, for DDPG, 
         variants.push_back({t, "td3+bc, OU, action at layer 1"});
         t.action_l2 = 1;
         variants.push_back({t, "td3+bc with the action_l2 penalty"});
+        t.update_shards = t.update_threads = 2;  // the second shard on the agent's own thread
+        variants.push_back({t, "td3+bc with action_l2, two shards on two threads"});
+        c.precision = nn::matmul_precision::full;
+        c.update_shards = c.update_threads = 2;
+        variants.push_back({c, "firm, two shards on two threads"});
     }
     for (const auto& v : variants) {
         CAPTURE(v.name);

@@ -429,6 +429,84 @@ TEST_CASE("td3+bc updates equal the reference: lambda = alpha / mean |Q| and the
     check_against_reference(c, 2);
 }
 
+TEST_CASE("sharded ddpg updates equal the reference: ddpg in four shards, td3+bc with action_l2 in three, on one thread and on several") {
+    // Each shard's gradient is a partial sum of the batch's; the reference
+    // takes the whole batch at once.
+    for (const std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
+        CAPTURE(threads);
+        ddpg_config c = small_config();
+        c.update_shards = 4;  // a batch of 6: shards of one and two columns
+        c.update_threads = threads;
+        check_against_reference(c, 2);
+    }
+    for (const std::size_t threads : {std::size_t{1}, std::size_t{3}}) {
+        CAPTURE(threads);
+        ddpg_config c = small_config();
+        c.twin_critics = true;
+        c.policy_noise = 0.3;
+        c.noise_clip = 0.4;
+        c.policy_delay = 2;
+        c.bc_alpha = 2.5;  // λ needs every shard's mean |Q| before any backward pass
+        c.action_l2 = 0.7;
+        c.critic_action_layer = 1;
+        c.critic_grad_clip_norm = 0.5;
+        c.update_shards = 3;
+        c.update_threads = threads;
+        check_against_reference(c, 4);
+    }
+}
+
+TEST_CASE("sharded ddpg: bit for bit the same weights on one thread and on three, run after run, and a batch smaller than the shard count") {
+    const auto train = [](std::size_t shards, std::size_t threads) {
+        ddpg_config c = small_config();
+        c.twin_critics = true;
+        c.policy_noise = 0.2;
+        c.bc_alpha = 1;
+        c.update_shards = shards;
+        c.update_threads = threads;
+        ddpg<float> agent(obs_size, test_bounds, c, 5);
+        rng gen(6);
+        std::vector<float> s(obs_size), s2(obs_size), a(test_bounds.size());
+        for (int t = 0; t < 60; ++t) {
+            for (auto& x : s) x = static_cast<float>(uniform(gen, -1, 1));
+            for (auto& x : s2) x = static_cast<float>(uniform(gen, -1, 1));
+            agent.explore(s, a);
+            agent.observe(s, a, uniform(gen, -1, 1), s2, t % 9 == 8);
+        }
+        return agent;
+    };
+    ddpg<float> one = train(3, 1);
+    ddpg<float> three = train(3, 3);
+    ddpg<float> again = train(3, 3);
+    REQUIRE(one.updates() > 40);
+    CHECK(three.updates() == one.updates());
+    CHECK(three.actor().parameters() == one.actor().parameters());
+    CHECK(again.actor().parameters() == one.actor().parameters());
+    for (std::size_t i = 0; i < 2; ++i) {
+        CAPTURE(i);
+        Eigen::VectorXf p1(one.critic(i).parameter_count()), p3(one.critic(i).parameter_count());
+        one.critic(i).read_parameters(p1);
+        three.critic(i).read_parameters(p3);
+        CHECK(p3 == p1);
+        one.target_critic(i).read_parameters(p1);
+        three.target_critic(i).read_parameters(p3);
+        CHECK(p3 == p1);
+    }
+
+    // Two transitions in three shards: one column each, the third idle.
+    ddpg_config c = small_config();
+    ddpg<double> whole(obs_size, test_bounds, c, 8);
+    c.update_shards = c.update_threads = 3;
+    ddpg<double> sharded(obs_size, test_bounds, c, 8);
+    rng gen(9);
+    const auto batch = to_replay(random_batch(gen, 2), c.batch_size);
+    const auto a = whole.update(batch);
+    const auto b = sharded.update(batch);
+    CHECK(b.critic_loss == doctest::Approx(a.critic_loss).epsilon(1e-12));
+    CHECK(b.actor_loss == doctest::Approx(a.actor_loss).epsilon(1e-12));
+    CHECK((sharded.actor().parameters() - whole.actor().parameters()).cwiseAbs().maxCoeff() < 1e-12);
+}
+
 TEST_CASE("a truncated transition bootstraps and a terminated one does not") {
     rng gen(5);
     const transition_batch b = random_batch(gen, 6);
@@ -686,6 +764,16 @@ TEST_CASE("configuration and input errors name the field and the value") {
     c = small_config();
     c.precision = nn::matmul_precision::bf16;
     fails(c, "ddpg_config.precision: must be full unless the agent is ddpg<float>, got bf16");
+    c = small_config();
+    c.update_shards = 0;
+    fails(c, "ddpg_config.update_shards: must be in [1, 8], got 0");
+    c.update_shards = 9;
+    fails(c, "ddpg_config.update_shards: must be in [1, 8], got 9");
+    c.update_shards = 2;
+    c.update_threads = 3;
+    fails(c, "ddpg_config.update_threads: must be in [1, 2], got 3");
+    c.update_threads = 0;
+    fails(c, "ddpg_config.update_threads");
 
     CHECK_THROWS_WITH_AS(ddpg<double>(3, {{0, 1}, {1, 1}}, small_config(), 1),
                          doctest::Contains("ddpg.bounds[1].high: must be finite and > low (1), got 1"), config_error);

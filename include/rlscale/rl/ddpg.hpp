@@ -7,6 +7,7 @@
 /// docs/ddpg.md gives each formula beside the papers'.
 
 #include <rlscale/core/concepts.hpp>
+#include <rlscale/core/detail/worker_pool.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
 #include <rlscale/core/validate.hpp>
@@ -22,10 +23,12 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -94,6 +97,19 @@ struct ddpg_config {
     /// only; bfloat16 operands, float sums and parameters; see dqn_config).
     /// Acting (greedy, explore) is always in full precision.
     nn::matmul_precision precision = nn::matmul_precision::full;
+    /// Data-parallel updates, as in dqn_config: the batch is cut into this
+    /// many column ranges (shards) of near-equal size; each goes through the
+    /// forward passes, the losses and the backward passes on its own, and
+    /// the critics' and the actor's gradients are summed in shard order
+    /// before each Adam step. The result depends on the number of shards
+    /// (other float sums), never on how many threads run them. 1: the whole
+    /// batch in one pass.
+    std::size_t update_shards = 1;
+    /// Threads that run the shards, the calling thread included (at most
+    /// update_shards). More than one starts update_threads − 1 threads that
+    /// the agent owns and reuses; between updates they poll for 200 µs
+    /// before they sleep.
+    std::size_t update_threads = 1;
 
     /// CleanRL `ddpg_continuous_action.py`: actor and critic 256×256, Adam
     /// lr 3e-4 both, batch 256, replay 10^6, γ 0.99, τ 0.005, Gaussian
@@ -164,6 +180,8 @@ struct ddpg_config {
             .in("policy_delay", policy_delay, std::size_t{1}, std::size_t{1'000'000})
             .at_least("bc_alpha", bc_alpha, 0)
             .at_least("action_l2", action_l2, 0)
+            .in("update_shards", update_shards, std::size_t{1}, batch_size)
+            .in("update_threads", update_threads, std::size_t{1}, update_shards)
             .require(exploration == ddpg_exploration::gaussian || exploration == ddpg_exploration::ornstein_uhlenbeck,
                      "exploration", "be gaussian or ornstein_uhlenbeck", static_cast<int>(exploration));
         nested("actor_adam", [&] { actor_adam.validate(); });
@@ -332,7 +350,8 @@ private:
 /// rescaled to each dimension's bounds), one or two critics Q(s, a), target
 /// copies of each, experience replay, separate Adam optimisers, Polyak target
 /// updates. All storage is allocated at construction; greedy, explore,
-/// observe and update allocate nothing.
+/// observe and update allocate nothing. The agent can be moved, not copied
+/// (with update_threads > 1 it owns its threads).
 ///
 /// Deterministic: the same seed, configuration and inputs give the same
 /// weights (initialisation, warm-up actions, noise, sampling and smoothing
@@ -364,13 +383,7 @@ public:
                       nn::adam<T>(critics_[0].parameter_count(), config_.critic_adam)},
           replay_(config_.replay_capacity, observation_size, bounds_.size()),
           batch_(observation_size, bounds_.size(), config_.batch_size),
-          actor_grad_(actor_),
-          actor_buf_(actor_, cap(), config_.precision),
-          target_actor_buf_(target_actor_, cap(), config_.precision),
           act_buf_(actor_),
-          ws_{workspace(critics_[0], cap(), config_.precision), workspace(critics_[0], cap(), config_.precision)},
-          target_ws_(critics_[0], cap(), config_.precision),
-          critic_grad_{critic_gradient(critics_[0]), critic_gradient(critics_[0])},
           gflat_{vector::Zero(critics_[0].parameter_count()), vector::Zero(critics_[0].parameter_count())},
           pflat_(vector::Zero(critics_[0].parameter_count())),
           snapshot_{saved_critic(critics_[0].parameter_count()), saved_critic(critics_[0].parameter_count())},
@@ -395,6 +408,16 @@ public:
             inv_scale_sq_(i) = static_cast<T>(1 / (bounds_[d].scale() * bounds_[d].scale()));
             low_(i) = static_cast<T>(bounds_[d].low);
             high_(i) = static_cast<T>(bounds_[d].high);
+        }
+        const auto shard_capacity =
+            static_cast<Eigen::Index>((config_.batch_size + config_.update_shards - 1) / config_.update_shards);
+        shards_.reserve(config_.update_shards);
+        for (std::size_t k = 0; k < config_.update_shards; ++k) {
+            shards_.emplace_back(actor_, critics_[0], shard_capacity, config_.precision);
+        }
+        if (config_.update_threads > 1) {
+            // As the DQN's: its threads poll for 200 µs before they sleep.
+            pool_ = std::make_unique<rlscale::detail::worker_pool>(config_.update_threads - 1, std::chrono::microseconds(200));
         }
         actor_.initialize(nn::init_scheme::torch_default, gen_);
         critics_[0].initialize(gen_);
@@ -558,6 +581,33 @@ private:
         std::optional<typename network::gradient> trunk;
         typename network::gradient head;
     };
+    /// What one shard of an update works in: the buffers of its passes, its
+    /// gradients and its partial sums.
+    struct shard {
+        shard(const network& actor, const critic_type& critic, Eigen::Index capacity, nn::matmul_precision p)
+            : actor_buf(actor, capacity, p),
+              target_actor_buf(actor, capacity, p),
+              ws{workspace(critic, capacity, p), workspace(critic, capacity, p)},
+              target_ws(critic, capacity, p),
+              critic_grad{critic_gradient(critic), critic_gradient(critic)},
+              actor_grad(actor) {}
+        typename network::batch_buffer actor_buf;
+        typename network::batch_buffer target_actor_buf;
+        std::array<workspace, 2> ws;
+        workspace target_ws;
+        std::array<critic_gradient, 2> critic_grad;
+        typename network::gradient actor_grad;
+        // Over its columns: Σ (Q_i(s, a) − y)² per critic, Σ Q_1(s, a),
+        // whether μ(s) is finite, Σ Q_1(s, μ(s)), Σ |Q_1(s, μ(s))|, the
+        // behaviour-cloning sum and Σ u².
+        std::array<double, 2> squared_error{};
+        double sum_q = 0;
+        bool mu_finite = true;
+        double sum_q_pi = 0;
+        double sum_abs_q_pi = 0;
+        double bc = 0;
+        double l2 = 0;
+    };
     /// A critic's parameters and Adam state, kept while an actor step may
     /// still fail so that a rejected update leaves every network unchanged.
     struct saved_critic {
@@ -619,14 +669,41 @@ private:
         c.write_parameters(pflat_);
     }
 
-    ddpg_update_stats update_impl(const batch_type& batch) {
-        const auto n = static_cast<Eigen::Index>(batch.size);
-        const auto s = batch.observations.leftCols(n);
-        const auto s_next = batch.next_observations.leftCols(n);
-        const auto a = batch.actions.leftCols(n);
+    /// Runs pass(k) for every shard k < count: on the agent's threads when
+    /// it has them, else one after another.
+    template <typename F>
+    void for_each_shard(std::size_t count, F& pass) {
+        if (pool_ && count > 1) {
+            pool_->for_each(count, pass);
+        } else {
+            for (std::size_t k = 0; k < count; ++k) pass(k);
+        }
+    }
+
+    /// Shard k's columns of an n-column batch cut into `count` shards: [first, first + size).
+    struct columns {
+        Eigen::Index first;
+        Eigen::Index size;
+    };
+    static columns shard_columns(std::size_t k, std::size_t count, std::size_t n) noexcept {
+        const std::size_t first = k * n / count;
+        return {static_cast<Eigen::Index>(first), static_cast<Eigen::Index>((k + 1) * n / count - first)};
+    }
+
+    // The passes below write only their own shard and their own columns of
+    // the shared per-sample matrices, so shards can run at the same time.
+
+    /// Steps 1 to 3 of an update on columns c of the batch, into sh: the
+    /// target action, the TD targets, each critic's squared error and
+    /// gradient (dL/dQ over the whole batch's n), and, when the actor is
+    /// due, μ(s).
+    void critic_pass(const batch_type& batch, columns c, Eigen::Index n, bool actor_due, shard& sh) {
+        const auto s = batch.observations.middleCols(c.first, c.size);
+        const auto s_next = batch.next_observations.middleCols(c.first, c.size);
+        const auto a = batch.actions.middleCols(c.first, c.size);
         const std::size_t critics = critic_count();
         const T gamma = static_cast<T>(config_.gamma);
-        ddpg_update_stats stats;
+        sh.mu_finite = true;
 
         // 1. Target action ã = μ'(s'), rescaled to the bounds; with target
         //    policy smoothing (TD3 §5.3) ã ← clip(ã + clip(σ·z, −c, c)·scale_d,
@@ -634,16 +711,16 @@ private:
         //    CleanRL's td3_continuous_action.py clips every dimension with
         //    dimension 0's bounds (action_space.low[0], high[0]), a defect
         //    whenever the bounds differ.
+        auto next = next_action_.middleCols(c.first, c.size);
         {
-            const auto u_next = target_actor_.forward_batch(s_next, target_actor_buf_);
-            auto next = next_action_.leftCols(n);
+            const auto u_next = target_actor_.forward_batch(s_next, sh.target_actor_buf);
             next.array() = (u_next.array().colwise() * scale_.array()).colwise() + bias_.array();
             if (config_.policy_noise > 0) {
                 const T sigma = static_cast<T>(config_.policy_noise);
-                const T c = static_cast<T>(config_.noise_clip);
-                for (Eigen::Index j = 0; j < n; ++j) {
+                const T clip = static_cast<T>(config_.noise_clip);
+                for (Eigen::Index j = 0; j < c.size; ++j) {
                     for (Eigen::Index d = 0; d < dims(); ++d) {
-                        const T eps = std::clamp(sigma * smoothing_(d, j), -c, c) * scale_(d);
+                        const T eps = std::clamp(sigma * smoothing_(d, c.first + j), -clip, clip) * scale_(d);
                         next(d, j) = std::clamp(next(d, j) + eps, low_(d), high_(d));
                     }
                 }
@@ -652,27 +729,121 @@ private:
 
         // 2. TD target y = r + γ·(1 − terminated)·min_i Q'_i(s', ã): a
         //    truncated transition still bootstraps.
-        auto y = y_.head(n);
-        y = critic_forward(target_critics_[0], s_next, next_action_.leftCols(n), target_ws_).row(0).transpose();
-        if (critics == 2) {
-            y = y.cwiseMin(critic_forward(target_critics_[1], s_next, next_action_.leftCols(n), target_ws_).row(0).transpose());
-        }
-        y.array() = batch.rewards.head(n).array() + gamma * (T(1) - batch.terminated.head(n).array()) * y.array();
+        auto y = y_.segment(c.first, c.size);
+        y = critic_forward(target_critics_[0], s_next, next, sh.target_ws).row(0).transpose();
+        if (critics == 2) y = y.cwiseMin(critic_forward(target_critics_[1], s_next, next, sh.target_ws).row(0).transpose());
+        y.array() = batch.rewards.segment(c.first, c.size).array() +
+                    gamma * (T(1) - batch.terminated.segment(c.first, c.size).array()) * y.array();
 
         // 3. Critic loss mean_j (Q_i(s_j, a_j) − y_j)² for each critic, and its gradient.
+        auto dq = dq_.middleCols(c.first, c.size);
+        for (std::size_t i = 0; i < critics; ++i) {
+            const auto q = critic_forward(critics_[i], s, a, sh.ws[i]);
+            dq = (q.row(0) - y.transpose()) * (T(2) / static_cast<T>(n));
+            sh.squared_error[i] = static_cast<double>((q.row(0) - y.transpose()).squaredNorm());
+            if (i == 0) sh.sum_q = static_cast<double>(q.row(0).sum());
+            critic_backward(critics_[i], sh.ws[i], dq, sh.critic_grad[i], /*trunk_too=*/true, /*need_da=*/false);
+        }
+
+        // The actor's forward pass does not depend on the critics, so it is
+        // taken (and checked) before anything changes.
+        if (actor_due) {
+            const auto u = actor_.forward_batch(s, sh.actor_buf);
+            auto mu = mu_.middleCols(c.first, c.size);
+            mu.array() = (u.array().colwise() * scale_.array()).colwise() + bias_.array();
+            sh.mu_finite = mu.allFinite();
+        }
+    }
+
+    /// The actor loss's forward part on columns c, on the updated critic 1:
+    /// Σ Q_1(s, μ(s)), and with them the sums the BC and action_l2 terms need.
+    void actor_value_pass(const batch_type& batch, columns c, shard& sh) {
+        const auto s = batch.observations.middleCols(c.first, c.size);
+        const auto a = batch.actions.middleCols(c.first, c.size);
+        const auto mu = mu_.middleCols(c.first, c.size);
+        const auto q_pi = critic_forward(critics_[0], s, mu, sh.ws[0]);
+        sh.sum_q_pi = static_cast<double>(q_pi.sum());
+        sh.sum_abs_q_pi = 0;
+        sh.bc = 0;
+        if (config_.bc_alpha > 0) {
+            sh.sum_abs_q_pi = static_cast<double>(q_pi.cwiseAbs().sum());
+            sh.bc = static_cast<double>(((mu - a).array().square().colwise() * inv_scale_sq_.array()).sum());
+        }
+        sh.l2 = 0;
+        if (config_.action_l2 > 0) {
+            for (Eigen::Index j = 0; j < c.size; ++j) {
+                for (Eigen::Index d = 0; d < dims(); ++d) {
+                    const double u = static_cast<double>((mu(d, j) - bias_(d)) / scale_(d));
+                    sh.l2 += u * u;
+                }
+            }
+        }
+    }
+
+    /// The actor's gradient on columns c, into sh.actor_grad, for the
+    /// loss −λ·mean_j Q_1(s_j, μ(s_j)) (+ BC and action_l2 terms) over n
+    /// samples. The gradient reaches μ through dQ/da, the critic's input
+    /// gradient, from the last actor_value_pass on the same shard.
+    void actor_gradient_pass(const batch_type& batch, columns c, Eigen::Index n, double lambda, shard& sh) {
+        const auto a = batch.actions.middleCols(c.first, c.size);
+        const auto mu = mu_.middleCols(c.first, c.size);
+        auto dq = dq_.middleCols(c.first, c.size);
+        dq.setConstant(static_cast<T>(-lambda / static_cast<double>(n)));
+        critic_backward(critics_[0], sh.ws[0], dq, sh.critic_grad[0], /*trunk_too=*/false, /*need_da=*/true);
+        // dL/du = dL/da ⊙ scale (a = bias + scale ⊙ u; the mlp's backward
+        // then goes through the tanh).
+        auto dmu = dmu_.middleCols(c.first, c.size);
+        dmu = sh.ws[0].dx.block(critics_[0].join_width(), 0, dims(), c.size);
+        const auto dims_n = static_cast<double>(n * dims());
+        if (config_.bc_alpha > 0) {
+            const T k = static_cast<T>(2.0 / dims_n);
+            dmu.array() += k * ((mu - a).array().colwise() * inv_scale_sq_.array());
+        }
+        dmu.array().colwise() *= scale_.array();
+        if (config_.action_l2 > 0) {
+            // d(action_l2 · mean u²)/du = 2 · action_l2 · u / (n · dims).
+            const T k = static_cast<T>(2.0 * config_.action_l2 / dims_n);
+            for (Eigen::Index j = 0; j < c.size; ++j) {
+                for (Eigen::Index d = 0; d < dims(); ++d) dmu(d, j) += k * (mu(d, j) - bias_(d)) / scale_(d);
+            }
+        }
+        actor_.backward(sh.actor_buf, dmu, sh.actor_grad);
+    }
+
+    ddpg_update_stats update_impl(const batch_type& batch) {
+        const std::size_t n = batch.size;
+        const auto ni = static_cast<Eigen::Index>(n);
+        const std::size_t count = std::min(shards_.size(), n);
+        const std::size_t critics = critic_count();
+        const bool actor_due = (updates_ + 1) % config_.policy_delay == 0;  // every policy_delay critic updates (TD3 §5.2)
+        ddpg_update_stats stats;
+
+        // Steps 1 to 3 on every shard; the critics' gradients summed into
+        // shard 0's, in shard order.
+        auto critic_step = [&](std::size_t k) { critic_pass(batch, shard_columns(k, count, n), ni, actor_due, shards_[k]); };
+        for_each_shard(count, critic_step);
         double loss = 0;
         double grad_sq = 0;
+        double sum_q = 0;
+        bool mu_finite = true;
+        for (std::size_t k = 0; k < count; ++k) {
+            sum_q += shards_[k].sum_q;
+            mu_finite = mu_finite && shards_[k].mu_finite;
+        }
         for (std::size_t i = 0; i < critics; ++i) {
-            const auto q = critic_forward(critics_[i], s, a, ws_[i]);
-            auto dq = dq_.leftCols(n);
-            dq = (q.row(0) - y.transpose()) * (T(2) / static_cast<T>(n));
-            const double mse = static_cast<double>((q.row(0) - y.transpose()).squaredNorm()) / static_cast<double>(n);
-            loss += mse;
-            if (i == 0) stats.mean_q = static_cast<double>(q.row(0).sum()) / static_cast<double>(n);
-            critic_backward(critics_[i], ws_[i], dq, critic_grad_[i], /*trunk_too=*/true, /*need_da=*/false);
-            flatten(critics_[i], critic_grad_[i], gflat_[i]);
+            double squared_error = 0;
+            critic_gradient& g = shards_[0].critic_grad[i];
+            for (std::size_t k = 0; k < count; ++k) {
+                squared_error += shards_[k].squared_error[i];
+                if (k == 0) continue;
+                g.head.values() += shards_[k].critic_grad[i].head.values();
+                if (g.trunk) g.trunk->values() += shards_[k].critic_grad[i].trunk->values();
+            }
+            loss += squared_error / static_cast<double>(n);
+            flatten(critics_[i], g, gflat_[i]);
             grad_sq += static_cast<double>(gflat_[i].squaredNorm());
         }
+        stats.mean_q = sum_q / static_cast<double>(n);
         stats.critic_loss = loss / static_cast<double>(critics);
         stats.critic_grad_norm = std::sqrt(grad_sq);
         if (!std::isfinite(stats.critic_grad_norm) || !std::isfinite(stats.critic_loss)) {
@@ -680,16 +851,10 @@ private:
             return stats;
         }
 
-        // 4. Is the actor due (every policy_delay critic updates, TD3 §5.2)?
-        //    Its forward pass does not depend on the critic, so it is checked
-        //    before anything changes; the critics are saved in case the
-        //    actor's gradient is not finite after all.
-        const bool actor_due = (updates_ + 1) % config_.policy_delay == 0;
+        // 4. With the actor due, μ(s) must be finite; the critics are saved
+        //    in case the actor's gradient is not finite after all.
         if (actor_due) {
-            const auto u = actor_.forward_batch(s, actor_buf_);
-            auto mu = mu_.leftCols(n);
-            mu.array() = (u.array().colwise() * scale_.array()).colwise() + bias_.array();
-            if (!mu.allFinite()) {
+            if (!mu_finite) {
                 stats.applied = false;
                 return stats;
             }
@@ -710,53 +875,39 @@ private:
         // 6. Actor loss on the updated critic 1 (as CleanRL and TD3 order
         //    it): −λ·mean_j Q_1(s_j, μ(s_j)) + mean_{d,j} ((μ_d(s_j) − a_dj)/scale_d)²,
         //    where λ = 1 without behaviour cloning and α / mean_j |Q_1(s_j, μ(s_j))|
-        //    with it (TD3+BC §5, λ held constant). The gradient reaches μ
-        //    through dQ/da, the critic's input gradient.
-        const auto mu = mu_.leftCols(n);
-        const auto q_pi = critic_forward(critics_[0], s, mu, ws_[0]);
-        const double mean_q_pi = static_cast<double>(q_pi.sum()) / static_cast<double>(n);
-        double lambda = 1;
-        double bc = 0;
+        //    with it (TD3+BC §5, λ held constant). λ needs the whole batch's
+        //    mean |Q| before any shard's backward pass, so with cloning the
+        //    forward and backward parts run as two rounds.
         const bool cloning = config_.bc_alpha > 0;
+        double lambda = 1;
         if (cloning) {
-            const double mean_abs_q = static_cast<double>(q_pi.cwiseAbs().sum()) / static_cast<double>(n);
+            auto value_step = [&](std::size_t k) { actor_value_pass(batch, shard_columns(k, count, n), shards_[k]); };
+            for_each_shard(count, value_step);
+        }
+        auto gradient_step = [&](std::size_t k) {
+            const columns c = shard_columns(k, count, n);
+            if (!cloning) actor_value_pass(batch, c, shards_[k]);
+            actor_gradient_pass(batch, c, ni, lambda, shards_[k]);
+        };
+        if (cloning) {
+            double sum_abs_q = 0;
+            for (std::size_t k = 0; k < count; ++k) sum_abs_q += shards_[k].sum_abs_q_pi;
+            const double mean_abs_q = sum_abs_q / static_cast<double>(n);
             lambda = mean_abs_q > 0 ? config_.bc_alpha / mean_abs_q : config_.bc_alpha;
-            bc = static_cast<double>(((mu - a).array().square().colwise() * inv_scale_sq_.array()).sum()) /
-                 static_cast<double>(n * dims());
         }
+        for_each_shard(count, gradient_step);
+        double sum_q_pi = 0;
+        double bc = 0;
         double l2 = 0;
-        const auto dims_n = static_cast<double>(n * dims());
-        if (config_.action_l2 > 0) {
-            for (Eigen::Index j = 0; j < static_cast<Eigen::Index>(n); ++j) {
-                for (Eigen::Index d = 0; d < dims(); ++d) {
-                    const double u = static_cast<double>((mu(d, j) - bias_(d)) / scale_(d));
-                    l2 += u * u;
-                }
-            }
-            l2 *= config_.action_l2 / dims_n;
+        auto g = shards_[0].actor_grad.values();
+        for (std::size_t k = 0; k < count; ++k) {
+            sum_q_pi += shards_[k].sum_q_pi;
+            bc += shards_[k].bc;
+            l2 += shards_[k].l2;
+            if (k > 0) g += shards_[k].actor_grad.values();
         }
-        stats.actor_loss = -lambda * mean_q_pi + bc + l2;
-        auto dq = dq_.leftCols(n);
-        dq.setConstant(static_cast<T>(-lambda / static_cast<double>(n)));
-        critic_backward(critics_[0], ws_[0], dq, critic_grad_[0], /*trunk_too=*/false, /*need_da=*/true);
-        // dL/du = dL/da ⊙ scale (a = bias + scale ⊙ u; the mlp's backward
-        // then goes through the tanh).
-        auto dmu = dmu_.leftCols(n);
-        dmu = ws_[0].dx.block(critics_[0].join_width(), 0, dims(), n);
-        if (cloning) {
-            const T k = static_cast<T>(2.0 / static_cast<double>(n * dims()));
-            dmu.array() += k * ((mu - a).array().colwise() * inv_scale_sq_.array());
-        }
-        dmu.array().colwise() *= scale_.array();
-        if (config_.action_l2 > 0) {
-            // d(action_l2 · mean u²)/du = 2 · action_l2 · u / (n · dims).
-            const T k = static_cast<T>(2.0 * config_.action_l2 / dims_n);
-            for (Eigen::Index j = 0; j < static_cast<Eigen::Index>(n); ++j) {
-                for (Eigen::Index d = 0; d < dims(); ++d) dmu(d, j) += k * (mu(d, j) - bias_(d)) / scale_(d);
-            }
-        }
-        actor_.backward(actor_buf_, dmu, actor_grad_);
-        auto g = actor_grad_.values();
+        const auto dims_n = static_cast<double>(n * static_cast<std::size_t>(dims()));
+        stats.actor_loss = -lambda * (sum_q_pi / static_cast<double>(n)) + bc / dims_n + l2 * (config_.action_l2 / dims_n);
         stats.actor_grad_norm = static_cast<double>(g.norm());
         if (!std::isfinite(stats.actor_grad_norm) || !std::isfinite(stats.actor_loss)) {
             for (std::size_t i = 0; i < critics; ++i) restore_critic(i);
@@ -872,13 +1023,9 @@ private:
     std::array<nn::adam<T>, 2> critic_opt_;
     replay_buffer<T, T> replay_;
     batch_type batch_;
-    typename network::gradient actor_grad_;
-    typename network::batch_buffer actor_buf_;
-    typename network::batch_buffer target_actor_buf_;
     typename network::inference_buffer act_buf_;
-    std::array<workspace, 2> ws_;
-    workspace target_ws_;
-    std::array<critic_gradient, 2> critic_grad_;
+    std::vector<shard> shards_;                           // update_shards of them
+    std::unique_ptr<rlscale::detail::worker_pool> pool_;  // with update_threads > 1
     std::array<vector, 2> gflat_;  // each critic's gradient in its flat order
     vector pflat_;                 // a critic's parameters, flat, for its Adam step
     std::array<saved_critic, 2> snapshot_;
