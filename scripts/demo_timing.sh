@@ -16,12 +16,11 @@ rounds=${3:-2}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 configs=("old|$old"
-         "request|$new"
-         "request, --update-threads 2|$new --update-threads 2"
-         "--model tick|$new --model tick"
-         "--model tick --update-threads 2|$new --model tick --update-threads 2"
+         "the default (tick-level, 2 shards on 2 threads)|$new"
+         "--model tick --update-threads 1|$new --model tick --update-threads 1"
          "--model tick --precision bf16|$new --model tick --precision bf16"
-         "--model tick --precision bf16 --update-threads 2|$new --model tick --precision bf16 --update-threads 2")
+         "--model request --update-threads 1|$new --model request --update-threads 1"
+         "--model request|$new --model request")
 echo "| round | configuration | training wall clock |"
 echo "|---:|---|---:|"
 for round in $(seq 1 "$rounds"); do

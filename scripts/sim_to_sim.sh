@@ -9,7 +9,9 @@
 #
 # RLSCALE_VARIANTS chooses what is trained, as "label:demo arguments"
 # separated by "|"; the default is
-#   "request:--model request|tick:--model tick"
+#   "request:--model request --update-threads 1|tick:--model tick --update-threads 1"
+# (one shard per update each: the demo's default is the tick-level model
+# with two)
 # e.g. add "|tick-bf16:--model tick --precision bf16" on a CPU with AVX-512
 # BF16, or give an older demo binary's variant with no arguments ("old:").
 #
@@ -25,7 +27,7 @@ demo=${1:-build/examples/rlscale_scarlet_demo}
 shift || true
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(1 2 3)
-IFS='|' read -r -a variants <<< "${RLSCALE_VARIANTS:-request:--model request|tick:--model tick}"
+IFS='|' read -r -a variants <<< "${RLSCALE_VARIANTS:-request:--model request --update-threads 1|tick:--model tick --update-threads 1}"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "| seed | trained on | scarlet-3fn: violations | replica-seconds | azure-3fn (unseen): violations | replica-seconds | training wall clock |"
