@@ -493,6 +493,16 @@ TEST_CASE("sharded ddpg: bit for bit the same weights on one thread and on three
         CHECK(p3 == p1);
     }
 
+    // A copy is a snapshot with threads of its own: it trains on exactly as
+    // the original does.
+    ddpg<float> copy = three;
+    for (int u = 0; u < 3; ++u) {
+        three.update();
+        copy.update();
+    }
+    CHECK(copy.actor().parameters() == three.actor().parameters());
+    CHECK(copy.updates() == three.updates());
+
     // Two transitions in three shards: one column each, the third idle.
     ddpg_config c = small_config();
     ddpg<double> whole(obs_size, test_bounds, c, 8);

@@ -28,7 +28,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -350,8 +349,9 @@ private:
 /// rescaled to each dimension's bounds), one or two critics Q(s, a), target
 /// copies of each, experience replay, separate Adam optimisers, Polyak target
 /// updates. All storage is allocated at construction; greedy, explore,
-/// observe and update allocate nothing. The agent can be moved, not copied
-/// (with update_threads > 1 it owns its threads).
+/// observe and update allocate nothing. A copy is a snapshot of the agent
+/// (weights, optimisers, replay, generator) that trains on as the original
+/// would; with update_threads > 1 it starts threads of its own.
 ///
 /// Deterministic: the same seed, configuration and inputs give the same
 /// weights (initialisation, warm-up actions, noise, sampling and smoothing
@@ -417,7 +417,7 @@ public:
         }
         if (config_.update_threads > 1) {
             // As the DQN's: its threads poll for 200 µs before they sleep.
-            pool_ = std::make_unique<rlscale::detail::worker_pool>(config_.update_threads - 1, std::chrono::microseconds(200));
+            pool_ = rlscale::detail::copyable_worker_pool(config_.update_threads - 1, std::chrono::microseconds(200));
         }
         actor_.initialize(nn::init_scheme::torch_default, gen_);
         critics_[0].initialize(gen_);
@@ -1025,7 +1025,7 @@ private:
     batch_type batch_;
     typename network::inference_buffer act_buf_;
     std::vector<shard> shards_;                           // update_shards of them
-    std::unique_ptr<rlscale::detail::worker_pool> pool_;  // with update_threads > 1
+    rlscale::detail::copyable_worker_pool pool_;          // with update_threads > 1
     std::array<vector, 2> gflat_;  // each critic's gradient in its flat order
     vector pflat_;                 // a critic's parameters, flat, for its Adam step
     std::array<saved_critic, 2> snapshot_;

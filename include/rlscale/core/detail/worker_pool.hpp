@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -167,6 +168,35 @@ private:
     std::exception_ptr failure_;
     std::atomic<bool> stop_{false};
     std::chrono::microseconds spin_;
+};
+
+/// A worker_pool its owner can copy: a copy starts its own threads (as many,
+/// with the same spin), so that an object owning one (a learner with
+/// update_threads > 1) can be copied like any value. Empty (no pool, false)
+/// with zero workers. Moving moves the threads.
+class copyable_worker_pool {
+public:
+    copyable_worker_pool() = default;
+    copyable_worker_pool(std::size_t workers, std::chrono::microseconds spin) : spin_(spin) {
+        if (workers > 0) pool_ = std::make_unique<worker_pool>(workers, spin);
+    }
+    copyable_worker_pool(const copyable_worker_pool& other) : spin_(other.spin_) {
+        if (other.pool_) pool_ = std::make_unique<worker_pool>(other.pool_->workers(), other.spin_);
+    }
+    copyable_worker_pool& operator=(const copyable_worker_pool& other) {
+        if (this != &other) *this = copyable_worker_pool(other);
+        return *this;
+    }
+    copyable_worker_pool(copyable_worker_pool&&) noexcept = default;
+    copyable_worker_pool& operator=(copyable_worker_pool&&) noexcept = default;
+    ~copyable_worker_pool() = default;
+
+    explicit operator bool() const noexcept { return pool_ != nullptr; }
+    worker_pool* operator->() const noexcept { return pool_.get(); }
+
+private:
+    std::unique_ptr<worker_pool> pool_;
+    std::chrono::microseconds spin_{0};
 };
 
 }  // namespace rlscale::detail
