@@ -3,6 +3,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/random.hpp>
+#include <rlscale/sim/detail/calendar_queue.hpp>
 #include <rlscale/sim/detail/indexed_heap.hpp>
 #include <rlscale/sim/function_profile.hpp>
 #include <rlscale/sim/latency_sketch.hpp>
@@ -142,8 +143,8 @@ public:
         queue_.assign(queue_slots, 0);
         dispatch_entries_.assign(slots, {});
         dispatch_position_.assign(slots, detail::heap_absent);
-        events_ = detail::indexed_heap<double>(n + slots);
-        completions_ = detail::indexed_heap<double>(slots);
+        events_ = detail::calendar_queue(n + slots);
+        completions_ = detail::calendar_queue(slots);
         pending_ = detail::indexed_heap<pending_key>(slots);
         reset(seed);
     }
@@ -174,6 +175,7 @@ public:
             // compared on the same seed see identical load.
             fs.arrival_gen = rng(seed ^ (0x9e3779b97f4a7c15ULL * (2ULL * f + 1)));
             fs.service_gen = rng(seed ^ (0xd1b54a32d192ed03ULL * (2ULL * f + 2)));
+            fs.arrival_cursor = {};
             fs.cpu_limit = fc.profile.cpu_limit;
             fs.memory_mb = fc.profile.memory_mb;
             fs.concurrency = static_cast<std::uint32_t>(fc.profile.concurrency_at(fs.memory_mb));
@@ -422,9 +424,10 @@ private:
         // line 3, arrivals and request starts
         rng arrival_gen;
         rng service_gen;
-        // line 4, queue use
+        // line 4, queue use; the workload's bin of the last arrival
         std::size_t queue_base = 0;
         std::uint32_t queue_head = 0;
+        workload::arrival_cursor arrival_cursor;
     };
 
     /// What only scaling actions and interval ends read.
@@ -559,7 +562,7 @@ private:
 
     void schedule_arrival(std::uint32_t f) noexcept {
         auto& fs = functions_[f];
-        const double next = config_.functions[f].load.next_arrival(now_, fs.arrival_gen);
+        const double next = config_.functions[f].load.next_arrival(now_, fs.arrival_gen, fs.arrival_cursor);
         if (std::isfinite(next)) {
             events_.set(f, next);
         } else {
@@ -990,8 +993,8 @@ private:
     std::vector<double> queue_;               // every function's FIFO ring of arrival times
     std::vector<detail::heap_entry<std::uint32_t>> dispatch_entries_;  // every function's dispatch heap
     std::vector<std::uint32_t> dispatch_position_;                     // (see dispatch())
-    detail::indexed_heap<double> events_{0};       // real time: arrivals (id f), cold-start ends (id n + r)
-    detail::indexed_heap<double> completions_{0};  // G-time: each busy replica's next completion (id r)
+    detail::calendar_queue events_{0};             // real time: arrivals (id f), cold-start ends (id n + r)
+    detail::calendar_queue completions_{0};        // G-time: each busy replica's next completion (id r)
     detail::indexed_heap<pending_key> pending_{0}; // pending replicas (id r), oldest first
     double now_ = 0;
     double g_ = 0;

@@ -172,6 +172,26 @@ public:
     /// from bins too short to hold the gap; no allocation. t < 0 counts as 0.
     template <std::uniform_random_bit_generator Gen>
     double next_arrival(double t, Gen& gen) const {
+        arrival_cursor cursor;
+        return next_arrival(t, gen, cursor);
+    }
+
+    /// The bin next_arrival read last, kept by a caller that draws one
+    /// arrival after another (the cluster keeps one per function beside its
+    /// other per-function state): a draw inside that bin then reads nothing
+    /// of the bins array. A cursor belongs to one workload; a default one
+    /// holds no bin.
+    struct arrival_cursor {
+        std::size_t index = std::numeric_limits<std::size_t>::max();
+        double rate = 0;
+        std::size_t next_positive = 0;
+    };
+
+    /// next_arrival(t, gen), reading bins through `cursor` and leaving in it
+    /// the bin of the arrival. The same arithmetic, so the same result, with
+    /// or without a cursor carried over from the previous call.
+    template <std::uniform_random_bit_generator Gen>
+    double next_arrival(double t, Gen& gen, arrival_cursor& cursor) const {
         constexpr double infinity = std::numeric_limits<double>::infinity();
         if (std::isnan(t)) return t;
         const double start = t;
@@ -190,8 +210,14 @@ public:
             t = std::max(t, 0.0);
         }
         std::size_t k = bin_at(t);
+        const auto read = [&](std::size_t i) {
+            if (cursor.index != i) {
+                cursor = {i, bins_[i].rate, bins_[i].next_positive};
+            }
+        };
         for (;;) {
-            const std::size_t next = bins_[k].next_positive;
+            read(k);
+            const std::size_t next = cursor.next_positive;
             if (next == n) {  // only zero rates until the end of this pass
                 if (!repeat_) return infinity;
                 base += duration_;
@@ -201,9 +227,10 @@ public:
                 k = next;
                 t = static_cast<double>(k) * bin_;
             }
+            read(k);
             const double end = k + 1 == n ? duration_ : static_cast<double>(k + 1) * bin_;
             // Exponential(rate): a standard exponential (ziggurat) over the rate.
-            const double gap = exponential01(gen) / bins_[k].rate;
+            const double gap = exponential01(gen) / cursor.rate;
             if (t + gap < end) {
                 const double arrival = base + (t + gap);
                 // A zero gap, or rounding far from the origin, must not return t itself.
