@@ -33,7 +33,9 @@
 // depends only on its own σ in G-time, so a node-wide slowdown moves no
 // scheduled completion. Real time and G convert at the current s.
 //
-// Cost. Every event costs O(log n) heap work and O(concurrency) at most; the
+// Cost. Every event costs O(1) event-queue work on average (calendar
+// queues, detail/calendar_queue.hpp), O(log d) in its function's dispatch
+// heap over its d replicas, and O(concurrency) at most; the
 // per-function accounting (replica-seconds, CPU and memory used) is integrated
 // lazily when that function changes, so the work per request does not grow
 // with the number of functions. What does grow is the cache misses: with
