@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace test_sim_cluster_alloc {
@@ -36,8 +37,13 @@ cluster_config three_functions(double rate) {
 }
 
 template <class Model>
-void check_no_allocation(double rate, double interval_s, std::uint64_t min_completions) {
-    Model sim(three_functions(rate), 1);
+void check_no_allocation(double rate, double interval_s, std::uint64_t min_completions, double cores = 4) {
+    cluster_config config = three_functions(rate);
+    if (cores != 4) {
+        config.node.cores = cores;
+        config.node.memory_mb = 1e7;
+    }
+    Model sim(config, 1);
     std::vector<rlscale::function_metrics> m(3);
     sim.step(5, m);  // warm-up
 
@@ -53,10 +59,20 @@ void check_no_allocation(double rate, double interval_s, std::uint64_t min_compl
     }
     CHECK(rlscale::test::allocation_count() - before == 0);
     CHECK(completions > min_completions);  // the loop did real work
+    if constexpr (std::is_same_v<Model, cluster>) {
+        // Both ways of running an interval were exercised where meant to be.
+        if (cores == 4) {
+            CHECK(sim.one_function_at_a_time_runs() < 150);
+        } else {
+            CHECK(sim.one_function_at_a_time_runs() == 150);  // every interval since the reset
+        }
+    }
 }
 
 TEST_CASE("cluster::step, set_replicas, set_cpu_limit, set_memory_limit and reset allocate nothing after construction") {
     check_no_allocation<cluster>(30, 1, 1000);
+    // A node no function can overload: the functions run one at a time.
+    check_no_allocation<cluster>(30, 1, 1000, 1000);
 }
 
 TEST_CASE("tick_cluster::step, set_replicas, set_cpu_limit, set_memory_limit and reset allocate nothing after construction") {

@@ -82,6 +82,11 @@ struct cluster_config {
     std::vector<function_config> functions; ///< the functions it hosts
     double idle_memory_fraction = 0.6;      ///< share of a replica's memory limit used when idle (runtime, code)
     double latency_relative_error = 0.005;  ///< α of the latency percentiles (latency_sketch)
+    /// Simulate the functions one after another through an interval when
+    /// they cannot interact in it (see "One function at a time" in
+    /// cluster): the same results, bit for bit, with each function's data
+    /// in the cache. false interleaves them always (for tests).
+    bool one_function_at_a_time = true;
 
     void validate() const {
         node.validate();
@@ -147,6 +152,8 @@ public:
         dispatch_position_.assign(slots, detail::heap_absent);
         events_ = detail::calendar_queue(n + slots);
         completions_ = detail::calendar_queue(slots);
+        event_key_.assign(std::size_t{n} + slots, infinity);
+        completion_key_.assign(slots, infinity);
         pending_ = detail::indexed_heap<pending_key>(slots);
         reset(seed);
     }
@@ -157,11 +164,17 @@ public:
         now_ = 0;
         g_ = 0;
         speed_ = 1;
+        t_anchor_ = 0;
+        g_anchor_ = 0;
         busy_demand_ = 0;
         cpu_allocated_ = 0;
         memory_allocated_ = 0;
         events_.clear();
         completions_.clear();
+        std::fill(event_key_.begin(), event_key_.end(), infinity);
+        std::fill(completion_key_.begin(), completion_key_.end(), infinity);
+        queues_stale_ = false;
+        one_at_a_time_runs_ = 0;
         pending_.clear();
         for (auto& r : replicas_) {
             r.state = replica_state::free;
@@ -211,6 +224,11 @@ public:
         return static_cast<std::uint32_t>(functions_.size());
     }
     [[nodiscard]] const cluster_config& config() const noexcept { return config_; }
+
+    /// Intervals (calls of step) since reset that simulated the functions
+    /// one at a time (cluster_config::one_function_at_a_time): those in
+    /// which no function could affect another.
+    [[nodiscard]] std::uint64_t one_function_at_a_time_runs() const noexcept { return one_at_a_time_runs_; }
 
     /// Replicas asked for (ready + starting + pending, not draining).
     [[nodiscard]] int replicas(std::uint32_t f) const noexcept {
@@ -467,10 +485,26 @@ private:
     // ---- the event loop ------------------------------------------------
 
     void run_until(double until) noexcept {
+        if (config_.one_function_at_a_time && functions_independent()) {
+            queues_stale_ = true;
+            ++one_at_a_time_runs_;
+            const double start = now_;
+            for (std::uint32_t f = 0; f < function_count(); ++f) {
+                now_ = start;
+                g_ = g_at(start);
+                run_function_until(f, until);
+            }
+            now_ = start;
+            g_ = g_at(start);
+            move_clock(until);
+            return;
+        }
+        if (queues_stale_) {
+            refill_queues();
+        }
         while (true) {
             const double t_event = events_.empty() ? infinity : events_.top_key();
-            const double t_done =
-                completions_.empty() ? infinity : now_ + divide(completions_.top_key() - g_, speed_);
+            const double t_done = completions_.empty() ? infinity : time_at(completions_.top_key());
             const double t = std::min(t_event, t_done);
             if (t > until) {
                 move_clock(until);
@@ -490,7 +524,7 @@ private:
                 if (id < function_count()) {
                     arrive(id);
                 } else {
-                    events_.erase(id);
+                    erase_event(id);
                     const std::uint32_t r = id - function_count();
                     touch(replicas_[r].function);
                     make_ready(r);
@@ -504,16 +538,157 @@ private:
     /// are usually not overloaded): x / 1 is exactly x.
     static double divide(double x, double y) noexcept { return y == 1.0 ? x : x / y; }
 
+    // ---- one function at a time ---------------------------------------
+    //
+    // Functions interact only through the node: the slowdown s when the busy
+    // demand exceeds the cores, and the room a released replica leaves for a
+    // pending one. When the node cannot be overloaded in an interval (every
+    // placed replica at its full demand still fits the cores) and no replica
+    // is pending, s stays 1 and nothing one function does reaches another,
+    // so each function can run through the interval on its own, its events
+    // in the same order as in the interleaved loop and computed alike: G is
+    // a function of the time alone (g_at), and so is a completion's time
+    // (time_at). Each function's data then stays in the cache for the whole
+    // interval instead of being evicted between its events. The event queues
+    // are left aside meanwhile: event_key_ and completion_key_ always hold
+    // every key, and the queues are refilled from them when the interleaved
+    // loop next runs.
+
+    /// Whether no function can affect another before the next action: no
+    /// pending replica, and the demand of every placed replica at its
+    /// largest within the cores (with a margin for the rounding of the
+    /// running sum).
+    [[nodiscard]] bool functions_independent() const noexcept {
+        if (!pending_.empty() || speed_ != 1.0) {
+            return false;
+        }
+        double most = 0;
+        for (const replica& rep : replicas_) {
+            if (rep.state == replica_state::free || rep.state == replica_state::pending) {
+                continue;
+            }
+            const auto& fs = functions_[rep.function];
+            const double k = std::max(rep.k, fs.concurrency);
+            most += std::min(rep.cpu, k * fs.cpu_demand);
+        }
+        return most <= config_.node.cores * (1 - 1e-9);
+    }
+
+    /// f's events up to `until`, in the interleaved loop's order: the
+    /// earlier of its next completion and its next arrival or cold-start
+    /// end, a completion first on a tie, and among equal keys the lowest id.
+    void run_function_until(std::uint32_t f, double until) noexcept {
+        const std::uint32_t first = functions_[f].first_slot;
+        const std::uint32_t slots = control_[f].max_replicas;
+        const double* const completions = completion_key_.data() + first;
+        const double* const cold_starts = event_key_.data() + function_count() + first;
+        const function_state& fs = functions_[f];
+        while (true) {
+            const std::uint32_t c = fs.in_service > 0 ? least_index(completions, slots) : 0;
+            const std::uint32_t s = fs.starting > 0 ? least_index(cold_starts, slots) : 0;
+            const double arrival = event_key_[f];
+            const double t_done = fs.in_service > 0 ? time_at(completions[c]) : infinity;
+            const double cold_start = fs.starting > 0 ? cold_starts[s] : infinity;
+            const bool arrives = arrival <= cold_start;
+            const double t_event = arrives ? arrival : cold_start;
+            const double t = std::min(t_event, t_done);
+            if (t > until) {
+                return;
+            }
+            move_clock(t);
+            if (t_done <= t_event) {
+                finish_request(first + c);
+            } else if (arrives) {
+                arrive(f);
+            } else {
+                const std::uint32_t r = first + s;
+                erase_event(function_count() + r);
+                touch(f);
+                make_ready(r);
+                ++control_[f].cold_starts;
+            }
+        }
+    }
+
+    /// Index of the least of keys[0, n) (n ≥ 1), the lowest on a tie.
+    static std::uint32_t least_index(const double* keys, std::uint32_t n) noexcept {
+        std::uint32_t best = 0;
+        for (std::uint32_t i = 1; i < n; ++i) {
+            if (keys[i] < keys[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /// The event queues again from event_key_ and completion_key_.
+    void refill_queues() noexcept {
+        events_.clear();
+        completions_.clear();
+        for (std::uint32_t id = 0; id < event_key_.size(); ++id) {
+            if (event_key_[id] < infinity) {
+                events_.set(id, event_key_[id]);
+            }
+        }
+        for (std::uint32_t r = 0; r < completion_key_.size(); ++r) {
+            if (completion_key_[r] < infinity) {
+                completions_.set(r, completion_key_[r]);
+            }
+        }
+        queues_stale_ = false;
+    }
+
+    // Every change of a key goes through these, so that the key arrays stay
+    // whole and the queues follow them while they are in use.
+    void set_event(std::uint32_t id, double key) noexcept {
+        event_key_[id] = key;
+        if (!queues_stale_) {
+            events_.set(id, key);
+        }
+    }
+    void erase_event(std::uint32_t id) noexcept {
+        event_key_[id] = infinity;
+        if (!queues_stale_) {
+            events_.erase(id);
+        }
+    }
+    void set_completion(std::uint32_t r, double key) noexcept {
+        completion_key_[r] = key;
+        if (!queues_stale_) {
+            completions_.set(r, key);
+        }
+    }
+    void erase_completion(std::uint32_t r) noexcept {
+        completion_key_[r] = infinity;
+        if (!queues_stale_) {
+            completions_.erase(r);
+        }
+    }
+
+    // ---- the clocks ------------------------------------------------------
+
+    /// G at real time t ≥ the anchor: G advances at s from where s last
+    /// changed, so that while s holds, G is a function of t alone.
+    [[nodiscard]] double g_at(double t) const noexcept { return g_anchor_ + (t - t_anchor_) * speed_; }
+
+    /// The real time at which G reaches g (≥ the anchor's), at the current s.
+    [[nodiscard]] double time_at(double g) const noexcept { return t_anchor_ + divide(g - g_anchor_, speed_); }
+
     void move_clock(double t) noexcept {
         if (t > now_) {
-            g_ += (t - now_) * speed_;
             now_ = t;
+            g_ = g_at(t);
         }
     }
 
     void update_speed() noexcept {
         const double cores = config_.node.cores;
-        speed_ = busy_demand_ > cores ? cores / busy_demand_ : 1.0;
+        const double speed = busy_demand_ > cores ? cores / busy_demand_ : 1.0;
+        if (speed != speed_) {
+            t_anchor_ = now_;
+            g_anchor_ = g_;
+            speed_ = speed;
+        }
     }
 
     // ---- prefetching ------------------------------------------------------
@@ -566,9 +741,9 @@ private:
         auto& fs = functions_[f];
         const double next = config_.functions[f].load.next_arrival(now_, fs.arrival_gen, fs.arrival_cursor);
         if (std::isfinite(next)) {
-            events_.set(f, next);
+            set_event(f, next);
         } else {
-            events_.erase(f);
+            erase_event(f);
         }
     }
 
@@ -667,7 +842,7 @@ private:
         if (rep.state == replica_state::draining) {
             if (rep.k == 0) {
                 update_demand(r);
-                completions_.erase(r);
+                erase_completion(r);
                 --fs.draining;
                 release(r);
                 return;
@@ -723,7 +898,7 @@ private:
     void reschedule(std::uint32_t r) noexcept {
         const replica& rep = replicas_[r];
         if (rep.k == 0) {
-            completions_.erase(r);
+            erase_completion(r);
             return;
         }
         const request* const slots = requests_.data() + rep.request_base;
@@ -731,7 +906,7 @@ private:
         for (std::uint32_t i = 1; i < rep.k; ++i) {
             least = std::min(least, slots[i].target);
         }
-        completions_.set(r, g_ + divide(std::max(0.0, least - rep.progress), rep.sigma));
+        set_completion(r, g_ + divide(std::max(0.0, least - rep.progress), rep.sigma));
     }
 
     std::uint32_t free_slot(std::uint32_t f) const noexcept {
@@ -772,7 +947,7 @@ private:
         rep.state = replica_state::starting;
         ++fs.starting;
         const double delay = config_.functions[rep.function].profile.cold_start.sample(fs.service_gen);
-        events_.set(function_count() + r, now_ + delay);
+        set_event(function_count() + r, now_ + delay);
     }
 
     void make_pending(std::uint32_t r) noexcept {
@@ -844,7 +1019,7 @@ private:
         }
         if (fs.starting > 0) {
             const std::uint32_t r = find(replica_state::starting);
-            events_.erase(function_count() + r);
+            erase_event(function_count() + r);
             --fs.starting;
             release(r);
             return;
@@ -998,8 +1173,14 @@ private:
     detail::calendar_queue events_{0};             // real time: arrivals (id f), cold-start ends (id n + r)
     detail::calendar_queue completions_{0};        // G-time: each busy replica's next completion (id r)
     detail::indexed_heap<pending_key> pending_{0}; // pending replicas (id r), oldest first
+    std::vector<double> event_key_;       // per events_ id: its key, infinity when absent
+    std::vector<double> completion_key_;  // per replica slot: its completions_ key, infinity when absent
+    bool queues_stale_ = false;           // events_ and completions_ lag the key arrays (one function at a time ran)
+    std::uint64_t one_at_a_time_runs_ = 0;
     double now_ = 0;
     double g_ = 0;
+    double t_anchor_ = 0;  // (real time, G) where the speed s last changed
+    double g_anchor_ = 0;
     double speed_ = 1;
     double busy_demand_ = 0;
     double cpu_allocated_ = 0;
