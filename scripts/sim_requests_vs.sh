@@ -7,8 +7,11 @@
 #   scripts/sim_requests_vs.sh [--rounds N] REV [REV...]
 #
 # REV is a git revision, or `.` for the working tree. Prints, per build and
-# round, simulated requests per second at 10 and 1,000 functions (the median
-# of 3 repetitions), then a table of the best round of each and the ratios.
+# round, simulated requests per second (the median of 3 repetitions) at 10
+# and 1,000 functions, run one function at a time and interleaved (see
+# bench/sim_requests_bench.cpp; before one_function_at_a_time existed both
+# are the interleaved loop), then a table of the best round of each and the
+# ratios.
 # Needs g++ and Google Benchmark (libbenchmark-dev).
 set -euo pipefail
 
@@ -18,7 +21,7 @@ if [[ "${1:-}" == "--rounds" ]]; then
     shift 2
 fi
 if [[ $# -lt 1 ]]; then
-    sed -n '2,13p' "$0" >&2
+    sed -n '2,16p' "$0" >&2
     exit 2
 fi
 
@@ -42,26 +45,39 @@ for rev in "$@"; do
     names+=("$name")
 done
 
-declare -A best10 best1000
+# The median rate (simulated requests per second) of one benchmark in a run's output.
+rate() {
+    awk -v name="BM_sim_requests/$1/" 'index($1, name) == 1 && /_median/ {
+        for (i = 1; i <= NF; ++i) if ($i ~ /^items_per_second=/) { sub(/items_per_second=/, "", $i); sub(/\/s$/, "", $i); print $i } }' <<<"$2"
+}
+
+cases=(10fn 1000fn 10fn_interleaved 1000fn_interleaved)
+declare -A best
 for ((round = 1; round <= rounds; ++round)); do
     for name in "${names[@]}"; do
         out=$("$work/bench-$name" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>/dev/null)
-        r10=$(awk '/10fn.*_median/ { for (i = 1; i <= NF; ++i) if ($i ~ /^items_per_second=/) { sub(/items_per_second=/, "", $i); print $i } }' <<<"$out")
-        r1000=$(awk '/1000fn.*_median/ { for (i = 1; i <= NF; ++i) if ($i ~ /^items_per_second=/) { sub(/items_per_second=/, "", $i); print $i } }' <<<"$out")
-        echo "round $round $name: 10fn $r10 req/s, 1000fn $r1000 req/s"
-        # Google Benchmark prints rates with a k/M/G suffix.
-        v10=$(numfmt --from=si "${r10%/s}")
-        v1000=$(numfmt --from=si "${r1000%/s}")
-        [[ -z "${best10[$name]:-}" || $v10 -gt ${best10[$name]} ]] && best10[$name]=$v10
-        [[ -z "${best1000[$name]:-}" || $v1000 -gt ${best1000[$name]} ]] && best1000[$name]=$v1000
+        line="round $round $name:"
+        for c in "${cases[@]}"; do
+            r=$(rate "$c" "$out")
+            line+=" $c $r"
+            # Google Benchmark prints rates with a k/M/G suffix.
+            v=$(numfmt --from=si "$r")
+            key="$name/$c"
+            if [[ -z "${best[$key]:-}" || $v -gt ${best[$key]} ]]; then best[$key]=$v; fi
+        done
+        echo "$line req/s"
     done
 done
 
 first=${names[0]}
 echo
-echo "| build | 10fn (M req/s) | 1000fn (M req/s) | cost per request, 1000 fn / 10 fn | 10fn / $first | 1000fn / $first |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "Best round of each, M simulated requests per second; \"cost\" is the cost per request at 1,000 functions over that at 10."
+echo
+echo "| build | 10 fn | 1,000 fn | cost | 10 fn interleaved | 1,000 fn interleaved | cost interleaved | 10 fn over $first | 1,000 fn over $first |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for name in "${names[@]}"; do
-    awk -v n="$name" -v a="${best10[$name]}" -v b="${best1000[$name]}" -v a0="${best10[$first]}" -v b0="${best1000[$first]}" \
-        'BEGIN { printf "| %s | %.2f | %.2f | %.2fx | %.2fx | %.2fx |\n", n, a / 1e6, b / 1e6, a / b, a / a0, b / b0 }'
+    awk -v n="$name" -v a="${best[$name/10fn]}" -v b="${best[$name/1000fn]}" \
+        -v c="${best[$name/10fn_interleaved]}" -v d="${best[$name/1000fn_interleaved]}" \
+        -v a0="${best[$first/10fn]}" -v b0="${best[$first/1000fn]}" \
+        'BEGIN { printf "| %s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.2fx | %.2fx |\n", n, a / 1e6, b / 1e6, a / b, c / 1e6, d / 1e6, c / d, a / a0, b / b0 }'
 done

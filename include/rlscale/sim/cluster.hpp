@@ -42,8 +42,12 @@
 // hundreds of functions, the data of the one an event touches has usually
 // left the caches. The state is laid out so that an event touches few cache
 // lines, and the event loop prefetches those of the likely next event (see
-// "Layout" in the class). All storage is allocated at construction (and
-// reused by reset); stepping allocates nothing.
+// "Layout" in the class). And when no function can affect another in an
+// interval (the node cannot be overloaded and no replica waits for room),
+// the cluster runs the functions one after another through it, each with
+// its data in the cache, with the same results bit for bit (see "One
+// function at a time" in the class). All storage is allocated at
+// construction (and reused by reset); stepping allocates nothing.
 
 namespace rlscale::sim {
 
