@@ -490,7 +490,9 @@ private:
 
     void run_until(double until) noexcept {
         if (config_.one_function_at_a_time && functions_independent()) {
-            queues_stale_ = true;
+            if (!queues_stale_) {
+                fill_key_arrays();
+            }
             ++one_at_a_time_runs_;
             const double start = now_;
             for (std::uint32_t f = 0; f < function_count(); ++f) {
@@ -506,6 +508,11 @@ private:
         if (queues_stale_) {
             refill_queues();
         }
+        run_interleaved_until(until);
+    }
+
+    /// Every function's events through the event queues, in time order.
+    void run_interleaved_until(double until) noexcept {
         while (true) {
             const double t_event = events_.empty() ? infinity : events_.top_key();
             const double t_done = completions_.empty() ? infinity : time_at(completions_.top_key());
@@ -554,9 +561,10 @@ private:
     // a function of the time alone (g_at), and so is a completion's time
     // (time_at). Each function's data then stays in the cache for the whole
     // interval instead of being evicted between its events. The event queues
-    // are left aside meanwhile: event_key_ and completion_key_ always hold
-    // every key, and the queues are refilled from them when the interleaved
-    // loop next runs.
+    // are left aside meanwhile: the keys move to event_key_ and
+    // completion_key_ when the cluster starts running functions one at a
+    // time, and back into the queues when the interleaved loop next runs, so
+    // that neither loop maintains both.
 
     /// Whether no function can affect another before the next action: no
     /// pending replica, and the demand of every placed replica at its
@@ -625,6 +633,18 @@ private:
         return best;
     }
 
+    /// Moves every key from the event queues to event_key_ and
+    /// completion_key_ (infinity for an id not queued).
+    void fill_key_arrays() noexcept {
+        for (std::uint32_t id = 0; id < event_key_.size(); ++id) {
+            event_key_[id] = events_.contains(id) ? events_.key(id) : infinity;
+        }
+        for (std::uint32_t r = 0; r < completion_key_.size(); ++r) {
+            completion_key_[r] = completions_.contains(r) ? completions_.key(r) : infinity;
+        }
+        queues_stale_ = true;
+    }
+
     /// The event queues again from event_key_ and completion_key_.
     void refill_queues() noexcept {
         events_.clear();
@@ -642,29 +662,34 @@ private:
         queues_stale_ = false;
     }
 
-    // Every change of a key goes through these, so that the key arrays stay
-    // whole and the queues follow them while they are in use.
+    // Every change of a key goes through these: to the key arrays while the
+    // functions run one at a time (and until the interleaved loop next
+    // runs), else to the queues.
     void set_event(std::uint32_t id, double key) noexcept {
-        event_key_[id] = key;
-        if (!queues_stale_) {
+        if (queues_stale_) {
+            event_key_[id] = key;
+        } else {
             events_.set(id, key);
         }
     }
     void erase_event(std::uint32_t id) noexcept {
-        event_key_[id] = infinity;
-        if (!queues_stale_) {
+        if (queues_stale_) {
+            event_key_[id] = infinity;
+        } else {
             events_.erase(id);
         }
     }
     void set_completion(std::uint32_t r, double key) noexcept {
-        completion_key_[r] = key;
-        if (!queues_stale_) {
+        if (queues_stale_) {
+            completion_key_[r] = key;
+        } else {
             completions_.set(r, key);
         }
     }
     void erase_completion(std::uint32_t r) noexcept {
-        completion_key_[r] = infinity;
-        if (!queues_stale_) {
+        if (queues_stale_) {
+            completion_key_[r] = infinity;
+        } else {
             completions_.erase(r);
         }
     }
@@ -1177,9 +1202,9 @@ private:
     detail::calendar_queue events_{0};             // real time: arrivals (id f), cold-start ends (id n + r)
     detail::calendar_queue completions_{0};        // G-time: each busy replica's next completion (id r)
     detail::indexed_heap<pending_key> pending_{0}; // pending replicas (id r), oldest first
-    std::vector<double> event_key_;       // per events_ id: its key, infinity when absent
-    std::vector<double> completion_key_;  // per replica slot: its completions_ key, infinity when absent
-    bool queues_stale_ = false;           // events_ and completions_ lag the key arrays (one function at a time ran)
+    std::vector<double> event_key_;       // while queues_stale_, per events_ id: its key, infinity when absent
+    std::vector<double> completion_key_;  // while queues_stale_, per replica slot: its completion key, or infinity
+    bool queues_stale_ = false;           // the keys are in the arrays, not the queues (one function at a time ran)
     std::uint64_t one_at_a_time_runs_ = 0;
     double now_ = 0;
     double g_ = 0;
