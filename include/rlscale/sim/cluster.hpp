@@ -175,9 +175,7 @@ public:
         memory_allocated_ = 0;
         events_.clear();
         completions_.clear();
-        std::fill(event_key_.begin(), event_key_.end(), infinity);
-        std::fill(completion_key_.begin(), completion_key_.end(), infinity);
-        queues_stale_ = false;
+        queues_stale_ = false;  // the key arrays are filled when next needed
         one_at_a_time_runs_ = 0;
         pending_.clear();
         for (auto& r : replicas_) {

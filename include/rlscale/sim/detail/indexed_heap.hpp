@@ -17,17 +17,6 @@ struct heap_entry {
     std::uint32_t id;
 };
 
-/// Of a binary min-heap `entries[0, size)`, the id with the smaller key among
-/// the root's two children, or heap_absent when it holds fewer than two ids: the
-/// next top once the top has moved far down (a guess, used only to prefetch).
-template <typename Key>
-[[nodiscard]] std::uint32_t heap_runner_up(const heap_entry<Key>* entries, std::uint32_t size) noexcept {
-    if (size < 2) {
-        return heap_absent;
-    }
-    return size > 2 && entries[2].key < entries[1].key ? entries[2].id : entries[1].id;
-}
-
 /// A binary min-heap over the ids [0, capacity), each present at most once,
 /// with O(log n) insert, update and erase by id, working in storage its
 /// caller owns: `entries[0, size)` is the heap, `position[id]` is where id
@@ -50,9 +39,6 @@ public:
     [[nodiscard]] std::uint32_t top() const noexcept { return entries_[0].id; }
     [[nodiscard]] const Key& top_key() const noexcept { return entries_[0].key; }
     [[nodiscard]] const Key& key(std::uint32_t id) const noexcept { return entries_[position_[id]].key; }
-
-    /// See heap_runner_up.
-    [[nodiscard]] std::uint32_t runner_up() const noexcept { return heap_runner_up(entries_, size_); }
 
     /// Inserts `id` or changes its key.
     void set(std::uint32_t id, const Key& key) noexcept {
@@ -156,8 +142,6 @@ public:
     [[nodiscard]] std::uint32_t top() const noexcept { return entries_[0].id; }
     [[nodiscard]] const Key& top_key() const noexcept { return entries_[0].key; }
     [[nodiscard]] const Key& key(std::uint32_t id) const noexcept { return entries_[position_[id]].key; }
-    /// See heap_runner_up.
-    [[nodiscard]] std::uint32_t runner_up() const noexcept { return heap_runner_up(entries_.data(), size_); }
 
     /// Inserts `id` or changes its key.
     void set(std::uint32_t id, const Key& key) noexcept { view().set(id, key); }
