@@ -198,6 +198,68 @@ void bm_gemm_bf16(benchmark::State& state) {
     if (!d::bf16_simd_available()) state.SetLabel("portable kernel (no AVX-512 BF16 in this build)");
 }
 
+// The three products of a batched pass on a small batch
+// (nn/detail/small_batch.hpp), each beside Eigen's product of the same
+// shape: W (out × in) times a batch of n columns (forward, bias included),
+// the weight gradient D·Aᵀ (bias gradient included) and the input gradient
+// Wᵀ·D. `ours` selects the kernel; nn::mlp uses each where it wins
+// (detail::small_*_pays).
+enum class small_product { forward, weight_gradient, input_gradient };
+
+void bm_small_batch(benchmark::State& state, small_product product, Eigen::Index out, Eigen::Index in, Eigen::Index n,
+                    bool ours) {
+    namespace d = rlscale::nn::detail;
+    rlscale::rng gen(4);
+    const auto fill = [&](Eigen::MatrixXf& m) {
+        for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(rlscale::uniform(gen, -1, 1));
+    };
+    // W is followed by its bias, as in an mlp's parameter vector.
+    Eigen::MatrixXf w(out, in + 1);
+    Eigen::MatrixXf a(in, n);
+    Eigen::MatrixXf dy(out, n);
+    fill(w);
+    fill(a);
+    fill(dy);
+    const auto wm = w.leftCols(in);
+    const auto bias = w.col(in);
+    Eigen::MatrixXf y(out, n);
+    Eigen::MatrixXf g(out, in);
+    Eigen::VectorXf gb(out);
+    Eigen::MatrixXf x(in, n);
+    std::vector<float> scratch(static_cast<std::size_t>(out * in));
+    for (auto _ : state) {
+        switch (product) {
+            case small_product::forward:
+                if (ours) {
+                    d::small_forward(w.data(), out, in, a.data(), in, n, bias.data(), y.data(), out);
+                } else {
+                    y.noalias() = wm * a;
+                    y.colwise() += bias;
+                }
+                benchmark::DoNotOptimize(y.data());
+                break;
+            case small_product::weight_gradient:
+                if (ours) {
+                    d::small_weight_gradient(dy.data(), out, out, a.data(), in, in, n, g.data(), gb.data());
+                } else {
+                    g.noalias() = dy * a.transpose();
+                    gb.noalias() = dy.rowwise().sum();
+                }
+                benchmark::DoNotOptimize(g.data());
+                break;
+            case small_product::input_gradient:
+                if (ours) {
+                    d::small_input_gradient_narrow(w.data(), out, in, dy.data(), out, n, x.data(), in, scratch.data());
+                } else {
+                    x.noalias() = wm.transpose() * dy;
+                }
+                benchmark::DoNotOptimize(x.data());
+                break;
+        }
+        benchmark::ClobberMemory();
+    }
+}
+
 #if defined(__AVX512F__)
 // The core's multiply-add ceiling: 12 independent chains of one 512-bit
 // instruction, enough to fill both FMA pipes; `step(acc)` is the
@@ -262,6 +324,22 @@ int main(int argc, char** argv) {
                                  make_layers({15, 128, 128, 27}), Eigen::Index{128}, matmul_precision::full);
     benchmark::RegisterBenchmark("BM_mlp_train_step/scarlet_3fn_q_b128_bf16", bm_mlp_train_step,
                                  make_layers({15, 128, 128, 27}), Eigen::Index{128}, matmul_precision::bf16);
+    // Small-batch products: the kernels beside Eigen, at the shapes of
+    // SIMPPO's actor (7→64→64→7) and critic (23→64→64→1) and PPO's
+    // minibatches of 5 and 10.
+    for (const Eigen::Index n : {5, 10}) {
+        for (const auto& [out, in] : {std::pair<Eigen::Index, Eigen::Index>{64, 7}, {64, 23}, {64, 64}, {7, 64}, {1, 64}}) {
+            const std::string shape = std::to_string(out) + "x" + std::to_string(in) + "_n" + std::to_string(n);
+            for (const auto& [product, name] : {std::pair{small_product::forward, "forward"},
+                                                {small_product::weight_gradient, "weight_gradient"},
+                                                {small_product::input_gradient, "input_gradient"}}) {
+                for (const bool ours : {true, false}) {
+                    const std::string full = std::string(ours ? "BM_small_batch/" : "BM_eigen_batch/") + name + "/" + shape;
+                    benchmark::RegisterBenchmark(full.c_str(), bm_small_batch, product, out, in, n, ours);
+                }
+            }
+        }
+    }
     // The products underneath the training step, and the core's ceilings.
     benchmark::RegisterBenchmark("BM_gemm/eigen_float_128", bm_gemm_eigen);
     benchmark::RegisterBenchmark("BM_gemm/bf16_128", bm_gemm_bf16);

@@ -5,6 +5,7 @@
 #include <rlscale/nn/activation.hpp>
 #include <rlscale/nn/detail/bf16_gemm.hpp>
 #include <rlscale/nn/detail/gemv.hpp>
+#include <rlscale/nn/detail/small_batch.hpp>
 #include <rlscale/nn/init.hpp>
 #include <rlscale/nn/layer_spec.hpp>
 
@@ -99,6 +100,15 @@ public:
         }
         delta_[0] = matrix::Zero(net.layout().max_width(), capacity);
         delta_[1] = matrix::Zero(net.layout().max_width(), capacity);
+        if (precision == matmul_precision::full) {
+            // The transpose of a narrow layer's weight, for its input gradient
+            // on a small batch (at most 7 × the widest input).
+            Eigen::Index words = 0;
+            for (const auto& s : net.layers()) {
+                if (detail::small_input_gradient_pays(s.out, 1)) words = std::max(words, s.in * s.out);
+            }
+            transposed_.assign(static_cast<std::size_t>(words), T(0));
+        }
         if (precision == matmul_precision::bf16) {
             // One layer's operands at a time, so each is sized for the largest layer.
             Eigen::Index weight_words = 0;
@@ -133,6 +143,8 @@ private:
     std::vector<std::uint32_t> packed_weight_;
     std::vector<std::uint32_t> packed_rows_;
     std::vector<std::uint32_t> packed_cols_;
+    // Full precision: scratch of detail/small_batch.hpp.
+    std::vector<T> transposed_;
 };
 
 /// A multilayer perceptron whose layer sizes are chosen at construction, when
@@ -217,10 +229,14 @@ public:
             const auto& a_in = l == 0 ? buf.input_ : buf.activations_[l - 1];
             if (buf.precision_ == matmul_precision::bf16) {
                 product_bf16(buf, this->weight(l), false, a_in.data(), a_in.rows(), n, y.data(), y.rows());
+                y.colwise() += this->bias(l);
+            } else if (detail::small_forward_pays(y.rows(), n)) {
+                detail::small_forward(this->weight(l).data(), y.rows(), a_in.rows(), a_in.data(), a_in.rows(), n,
+                                      this->bias(l).data(), y.data(), y.outerStride());
             } else {
                 y.noalias() = this->weight(l) * a_in.leftCols(n);
+                y.colwise() += this->bias(l);
             }
-            y.colwise() += this->bias(l);
             activate(this->layers()[l].act, y);
         }
         buf.batch_ = n;
@@ -308,16 +324,23 @@ private:
             const bool bf16 = buf.precision_ == matmul_precision::bf16;
             if (bf16) {
                 gradient_bf16(buf, d, a_in, grad.weight(l));
+                grad.bias(l).noalias() = d.rowwise().sum();
+            } else if (detail::small_weight_gradient_pays(s.out, n)) {
+                detail::small_weight_gradient(d.data(), d.outerStride(), s.out, a_in.data(), a_in.rows(), s.in, n,
+                                              grad.weight(l).data(), grad.bias(l).data());
             } else {
                 grad.weight(l).noalias() = d * a_in.leftCols(n).transpose();
+                grad.bias(l).noalias() = d.rowwise().sum();
             }
-            grad.bias(l).noalias() = d.rowwise().sum();
             if (l == 0 && dx == nullptr) {
                 break;
             }
             auto d_in = buf.delta_[1 - cur].topLeftCorner(s.in, n);
             if (bf16) {
                 product_bf16(buf, this->weight(l), true, d.data(), d.outerStride(), n, d_in.data(), d_in.outerStride());
+            } else if (detail::small_input_gradient_pays(s.out, n)) {
+                detail::small_input_gradient_narrow(this->weight(l).data(), s.out, s.in, d.data(), d.outerStride(), n,
+                                                    d_in.data(), d_in.outerStride(), buf.transposed_.data());
             } else {
                 d_in.noalias() = this->weight(l).transpose() * d;
             }

@@ -1,0 +1,218 @@
+#pragma once
+
+// The three matrix products of an mlp's batched passes, for batches of at
+// most small_batch_columns samples (PPO's minibatches of 5, SIMPPO's 10):
+//
+//   forward          Y = W·A + b·1ᵀ     (out × n)
+//   weight gradient  G = D·Aᵀ, g_b = D·1 (out × in, out)
+//   input gradient   X = Wᵀ·D           (in × n)
+//
+// with W column-major out × in, as an mlp stores it. A general matrix
+// product packs both operands into blocks before it multiplies; with a
+// handful of columns the packing of W costs about half as much as the
+// arithmetic, and the kernel's 4-column blocks leave a ragged remainder.
+// These kernels read W where it lies, once per call, and keep the
+// n columns' accumulators (or the n columns of D) in vector registers:
+//
+// - forward: a block of rows of W·A for all n columns at once; each column
+//   of W contributes one fused multiply-add per register and column of A.
+// - weight gradient: a block of rows of D stays in registers, and each
+//   column of G is written once, as the sum over the n samples.
+// - input gradient, for a narrow W only (a head of fewer outputs than a
+//   register holds): W is transposed into scratch and multiplied as a
+//   forward pass. For a wide W a dot product per output spends as much on
+//   reducing its partial sums as on multiplying, and Eigen's product, which
+//   packs Wᵀ once, is faster (measured: bench/mlp_bench.cpp,
+//   BM_small_batch_*).
+//
+// Like gemv.hpp, the blocks have compile-time sizes (fixed-size Eigen
+// arrays), so the compiler vectorises them for whatever instruction set the
+// caller compiles for; no intrinsics, no flags. The number of columns is a
+// template parameter too, dispatched once per call. Sums run in another
+// order than Eigen's product, so results agree with it to rounding, not
+// bit for bit (tests/nn/small_batch_test.cpp, against products in double).
+
+#include <Eigen/Core>
+
+#include <algorithm>
+
+namespace rlscale::nn::detail {
+
+/// Largest batch the kernels take; wider batches go to Eigen's product.
+inline constexpr Eigen::Index small_batch_columns = 10;
+
+/// Columns whose accumulators are held in registers at once.
+inline constexpr Eigen::Index column_group = 8;
+
+/// Where each kernel beats Eigen's product (bench/mlp_bench.cpp,
+/// BM_small_batch_* beside BM_eigen_batch_*, on AVX2 and AVX-512): up to
+/// small_batch_columns columns, and for the forward pass at least 8 rows,
+/// for the weight gradient at least 4; with fewer rows their blocks are too
+/// narrow to fill a register. The input gradient the other way round: only
+/// for a narrow W (fewer than 8 rows), see small_input_gradient_narrow.
+[[nodiscard]] constexpr bool small_forward_pays(Eigen::Index out, Eigen::Index n) noexcept {
+    return n <= small_batch_columns && out >= 8;
+}
+[[nodiscard]] constexpr bool small_weight_gradient_pays(Eigen::Index out, Eigen::Index n) noexcept {
+    return n <= small_batch_columns && out >= 4;
+}
+[[nodiscard]] constexpr bool small_input_gradient_pays(Eigen::Index out, Eigen::Index n) noexcept {
+    return n <= small_batch_columns && out < 8;
+}
+
+/// Values of T per vector register for the instruction set compiled for.
+template <typename T>
+inline constexpr int small_batch_packet =
+    EIGEN_MAX_ALIGN_BYTES / static_cast<int>(sizeof(T)) > 0 ? EIGEN_MAX_ALIGN_BYTES / static_cast<int>(sizeof(T)) : 1;
+
+/// Calls f(std::integral_constant<int, Rows>, i0) over [0, out) in blocks of
+/// 2P, P, 8, 4, 2 and 1 rows (P = small_batch_packet<T>): whole registers
+/// first, then narrower ones for the 3 or 7 outputs of a policy head.
+template <typename T, typename F>
+inline void for_row_blocks(Eigen::Index out, F&& f) {
+    constexpr int P = small_batch_packet<T>;
+    Eigen::Index i = 0;
+    for (; i + 2 * P <= out; i += 2 * P) f(std::integral_constant<int, 2 * P>{}, i);
+    if (i + P <= out) {
+        f(std::integral_constant<int, P>{}, i);
+        i += P;
+    }
+    if constexpr (P > 8) {
+        if (i + 8 <= out) {
+            f(std::integral_constant<int, 8>{}, i);
+            i += 8;
+        }
+    }
+    if constexpr (P > 4) {
+        if (i + 4 <= out) {
+            f(std::integral_constant<int, 4>{}, i);
+            i += 4;
+        }
+    }
+    if constexpr (P > 2) {
+        if (i + 2 <= out) {
+            f(std::integral_constant<int, 2>{}, i);
+            i += 2;
+        }
+    }
+    if (i < out) f(std::integral_constant<int, 1>{}, i);
+}
+
+/// Calls f(std::integral_constant<int, N>{}) for the run-time n in
+/// [1, column_group].
+template <typename F>
+inline void dispatch_columns(Eigen::Index n, F&& f) {
+    switch (n) {
+        case 1: f(std::integral_constant<int, 1>{}); break;
+        case 2: f(std::integral_constant<int, 2>{}); break;
+        case 3: f(std::integral_constant<int, 3>{}); break;
+        case 4: f(std::integral_constant<int, 4>{}); break;
+        case 5: f(std::integral_constant<int, 5>{}); break;
+        case 6: f(std::integral_constant<int, 6>{}); break;
+        case 7: f(std::integral_constant<int, 7>{}); break;
+        case 8: f(std::integral_constant<int, 8>{}); break;
+        default: break;
+    }
+}
+
+template <int Rows, int N, typename T>
+inline void small_forward_rows(const T* w, Eigen::Index out, Eigen::Index in, const T* a, Eigen::Index lda,
+                               const T* b, T* y, Eigen::Index ldy, Eigen::Index i0) noexcept {
+    using block = Eigen::Array<T, Rows, 1>;
+    using column = Eigen::Map<const block, Eigen::Unaligned>;
+    block acc[N];
+    const block bias = b != nullptr ? block(column(b + i0)) : block::Zero();
+    for (int j = 0; j < N; ++j) acc[j] = bias;
+    const T* wk = w + i0;
+    for (Eigen::Index k = 0; k < in; ++k, wk += out) {
+        const block wcol = column(wk);
+        for (int j = 0; j < N; ++j) acc[j] += wcol * a[j * lda + k];
+    }
+    for (int j = 0; j < N; ++j) Eigen::Map<block, Eigen::Unaligned>(y + j * ldy + i0) = acc[j];
+}
+
+/// Y = W·A + b·1ᵀ for n ≤ small_batch_columns columns (b null: no bias).
+/// W: out × in, column-major (leading dimension out); A: in × n with
+/// leading dimension lda; b: out; Y: out × n with leading dimension ldy,
+/// not aliasing A. Columns go in groups of up to column_group, each group
+/// reading W once.
+template <typename T>
+inline void small_forward(const T* w, Eigen::Index out, Eigen::Index in, const T* a, Eigen::Index lda, Eigen::Index n,
+                          const T* b, T* y, Eigen::Index ldy) noexcept {
+    for (Eigen::Index c0 = 0; c0 < n; c0 += column_group) {
+        dispatch_columns(std::min(column_group, n - c0), [&](auto cols) {
+            for_row_blocks<T>(out, [&](auto rows, Eigen::Index i0) {
+                small_forward_rows<decltype(rows)::value, decltype(cols)::value>(w, out, in, a + c0 * lda, lda, b,
+                                                                                  y + c0 * ldy, ldy, i0);
+            });
+        });
+    }
+}
+
+template <int Rows, int N, bool Accumulate, typename T>
+inline void small_weight_gradient_rows(const T* d, Eigen::Index ldd, Eigen::Index out, const T* a, Eigen::Index lda,
+                                       Eigen::Index in, T* g, T* gb, Eigen::Index i0) noexcept {
+    using block = Eigen::Array<T, Rows, 1>;
+    using column = Eigen::Map<const block, Eigen::Unaligned>;
+    block dj[N];
+    for (int j = 0; j < N; ++j) dj[j] = column(d + j * ldd + i0);
+    block sum = dj[0];
+    for (int j = 1; j < N; ++j) sum += dj[j];
+    Eigen::Map<block, Eigen::Unaligned> bias(gb + i0);
+    if constexpr (Accumulate) {
+        bias += sum;
+    } else {
+        bias = sum;
+    }
+    T* gk = g + i0;
+    for (Eigen::Index k = 0; k < in; ++k, gk += out) {
+        block acc = dj[0] * a[k];
+        for (int j = 1; j < N; ++j) acc += dj[j] * a[j * lda + k];
+        Eigen::Map<block, Eigen::Unaligned> gcol(gk);
+        if constexpr (Accumulate) {
+            gcol += acc;
+        } else {
+            gcol = acc;
+        }
+    }
+}
+
+/// G = D·Aᵀ and g_b = D·1 for n ≤ small_batch_columns columns. D: out × n
+/// with leading dimension ldd; A: in × n with leading dimension lda; G:
+/// out × in column-major (leading dimension out); g_b: out. Columns go in
+/// groups of up to column_group; the first group writes G, later ones add.
+template <typename T>
+inline void small_weight_gradient(const T* d, Eigen::Index ldd, Eigen::Index out, const T* a, Eigen::Index lda,
+                                  Eigen::Index in, Eigen::Index n, T* g, T* gb) noexcept {
+    for (Eigen::Index c0 = 0; c0 < n; c0 += column_group) {
+        dispatch_columns(std::min(column_group, n - c0), [&](auto cols) {
+            for_row_blocks<T>(out, [&](auto rows, Eigen::Index i0) {
+                constexpr int R = decltype(rows)::value;
+                constexpr int N = decltype(cols)::value;
+                if (c0 == 0) {
+                    small_weight_gradient_rows<R, N, false>(d, ldd, out, a, lda, in, g, gb, i0);
+                } else {
+                    small_weight_gradient_rows<R, N, true>(d + c0 * ldd, ldd, out, a + c0 * lda, lda, in, g, gb, i0);
+                }
+            });
+        });
+    }
+}
+
+/// X = Wᵀ·D for n columns, for a narrow W (out < small_batch_packet<T>:
+/// a policy or value head), where a dot product per output would spend
+/// more on reducing its partial sums than on multiplying. W (out × in) is
+/// transposed into `wt` (in × out, column-major: in · out values), then
+/// multiplied as a forward pass without bias. D: out × n with leading
+/// dimension ldd; X: in × n with leading dimension ldx.
+template <typename T>
+inline void small_input_gradient_narrow(const T* w, Eigen::Index out, Eigen::Index in, const T* d, Eigen::Index ldd,
+                                        Eigen::Index n, T* x, Eigen::Index ldx, T* wt) noexcept {
+    for (Eigen::Index i = 0; i < out; ++i) {
+        T* row = wt + i * in;
+        for (Eigen::Index k = 0; k < in; ++k) row[k] = w[k * out + i];
+    }
+    small_forward(wt, in, out, d, ldd, n, static_cast<const T*>(nullptr), x, ldx);
+}
+
+}  // namespace rlscale::nn::detail

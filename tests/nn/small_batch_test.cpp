@@ -1,0 +1,167 @@
+#include <rlscale/nn/detail/small_batch.hpp>
+#include <rlscale/nn/mlp.hpp>
+
+#include "../test_util.hpp"
+
+#include <doctest/doctest.h>
+
+#include <vector>
+
+namespace test_nn_small_batch {
+
+using namespace rlscale::nn;
+using rlscale::rng;
+
+namespace {
+
+template <typename T>
+using matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+
+template <typename T>
+matrix<T> random_matrix(Eigen::Index rows, Eigen::Index cols, rng& gen) {
+    matrix<T> m(rows, cols);
+    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<T>(rlscale::uniform(gen, -1, 1));
+    return m;
+}
+
+template <typename T>
+double tolerance() {
+    return std::is_same_v<T, float> ? 2e-6 : 1e-14;
+}
+
+// Row counts that take every block path (2P, P, 8, 4, 2, 1 rows for P = 4,
+// 8 and 16) and column counts in one or two groups.
+const std::vector<Eigen::Index> row_counts{1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32, 33, 40, 48, 63, 64, 65};
+const std::vector<Eigen::Index> column_counts{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("small-batch forward equals W·A + b for every block and column count, with padded strides", T, float,
+                   double) {
+    rng gen(11);
+    for (const Eigen::Index out : row_counts) {
+        for (const Eigen::Index in : {1, 3, 7, 23, 64}) {
+            for (const Eigen::Index n : column_counts) {
+                CAPTURE(out);
+                CAPTURE(in);
+                CAPTURE(n);
+                const matrix<T> w = random_matrix<T>(out, in, gen);
+                const matrix<T> b = random_matrix<T>(out, 1, gen);
+                // A and Y inside larger matrices: leading dimensions above their rows.
+                const matrix<T> a_store = random_matrix<T>(in + 3, n + 1, gen);
+                matrix<T> y_store = matrix<T>::Constant(out + 2, n + 1, T(7));
+                detail::small_forward(w.data(), out, in, a_store.data(), in + 3, n, b.data(), y_store.data(), out + 2);
+                const matrix<T> expected = (w * a_store.topLeftCorner(in, n)).colwise() + b.col(0);
+                CHECK(rlscale::test::relative_error(y_store.topLeftCorner(out, n), expected) < tolerance<T>());
+                // Nothing outside Y is written.
+                CHECK((y_store.bottomRows(2).array() == T(7)).all());
+                CHECK((y_store.rightCols(1).array() == T(7)).all());
+
+                detail::small_forward(w.data(), out, in, a_store.data(), in + 3, n, static_cast<const T*>(nullptr),
+                                      y_store.data(), out + 2);
+                const matrix<T> no_bias = w * a_store.topLeftCorner(in, n);
+                CHECK(rlscale::test::relative_error(y_store.topLeftCorner(out, n), no_bias) < tolerance<T>());
+            }
+        }
+    }
+}
+
+TEST_CASE_TEMPLATE("small-batch weight gradient equals D·Aᵀ and D·1, overwriting G", T, float, double) {
+    rng gen(12);
+    for (const Eigen::Index out : row_counts) {
+        for (const Eigen::Index in : {1, 3, 7, 23, 64}) {
+            for (const Eigen::Index n : column_counts) {
+                CAPTURE(out);
+                CAPTURE(in);
+                CAPTURE(n);
+                const matrix<T> d_store = random_matrix<T>(out + 5, n, gen);
+                const matrix<T> a_store = random_matrix<T>(in + 1, n, gen);
+                matrix<T> g = random_matrix<T>(out, in, gen);  // overwritten, not added to
+                matrix<T> gb = random_matrix<T>(out, 1, gen);
+                detail::small_weight_gradient(d_store.data(), out + 5, out, a_store.data(), in + 1, in, n, g.data(),
+                                              gb.data());
+                const auto d = d_store.topRows(out);
+                const matrix<T> expected = d * a_store.topRows(in).transpose();
+                const matrix<T> expected_b = d.rowwise().sum();
+                CHECK(rlscale::test::relative_error(g, expected) < tolerance<T>());
+                CHECK(rlscale::test::relative_error(gb, expected_b) < tolerance<T>());
+            }
+        }
+    }
+}
+
+TEST_CASE_TEMPLATE("small-batch input gradient of a narrow W equals Wᵀ·D", T, float, double) {
+    rng gen(13);
+    for (const Eigen::Index out : {1, 2, 3, 4, 5, 6, 7}) {
+        for (const Eigen::Index in : {1, 3, 7, 23, 64, 65}) {
+            for (const Eigen::Index n : column_counts) {
+                CAPTURE(out);
+                CAPTURE(in);
+                CAPTURE(n);
+                const matrix<T> w = random_matrix<T>(out, in, gen);
+                const matrix<T> d_store = random_matrix<T>(out + 2, n, gen);
+                matrix<T> x_store = matrix<T>::Constant(in + 4, n, T(7));
+                std::vector<T> scratch(static_cast<std::size_t>(in * out));
+                detail::small_input_gradient_narrow(w.data(), out, in, d_store.data(), out + 2, n, x_store.data(), in + 4,
+                                                    scratch.data());
+                const matrix<T> expected = w.transpose() * d_store.topRows(out);
+                CHECK(rlscale::test::relative_error(x_store.topRows(in), expected) < tolerance<T>());
+                CHECK((x_store.bottomRows(4).array() == T(7)).all());
+            }
+        }
+    }
+}
+
+TEST_CASE("the kernels are used exactly where they are measured to pay") {
+    CHECK(detail::small_forward_pays(64, 5));
+    CHECK(detail::small_forward_pays(8, detail::small_batch_columns));
+    CHECK_FALSE(detail::small_forward_pays(7, 5));  // a 7-action head: Eigen's product
+    CHECK_FALSE(detail::small_forward_pays(64, detail::small_batch_columns + 1));
+    CHECK(detail::small_weight_gradient_pays(7, 5));
+    CHECK_FALSE(detail::small_weight_gradient_pays(1, 5));  // a value head
+    CHECK(detail::small_input_gradient_pays(1, 5));
+    CHECK(detail::small_input_gradient_pays(7, 10));
+    CHECK_FALSE(detail::small_input_gradient_pays(64, 5));
+    CHECK_FALSE(detail::small_input_gradient_pays(7, detail::small_batch_columns + 1));
+}
+
+TEST_CASE("an mlp's batched passes give the same results on small and large batches (kernels against Eigen)") {
+    // Batches of up to small_batch_columns go through the kernels, wider ones
+    // through Eigen; the same samples, passed in a batch of each kind, must
+    // agree column for column, and so must the gradients of a sum over them.
+    rng gen(14);
+    for (const auto& sizes : {std::vector<Eigen::Index>{7, 64, 64, 7}, std::vector<Eigen::Index>{23, 64, 64, 1},
+                              std::vector<Eigen::Index>{3, 5, 9, 2}}) {
+        std::vector<layer_spec> layers;
+        for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
+            layers.push_back({sizes[l], sizes[l + 1], l + 2 == sizes.size() ? activation::identity : activation::tanh});
+        }
+        mlp<double> net(layers);
+        net.initialize(init_scheme::torch_default, gen);
+        for (const Eigen::Index n : {1, 5, 8, 10}) {
+            CAPTURE(n);
+            CAPTURE(sizes[0]);
+            const Eigen::Index wide = detail::small_batch_columns + 6;
+            const matrix<double> x = random_matrix<double>(sizes[0], wide, gen);
+            const matrix<double> dy = random_matrix<double>(sizes.back(), wide, gen);
+            // Small: the first n columns. Large: the same n columns followed by others.
+            mlp<double>::batch_buffer small(net, n);
+            mlp<double>::batch_buffer large(net, wide);
+            mlp<double>::gradient g_small(net);
+            mlp<double>::gradient g_large(net);
+            matrix<double> dx_small(sizes[0], n);
+            matrix<double> dx_large(sizes[0], wide);
+            const matrix<double> y_small = net.forward_batch(x.leftCols(n), small);
+            const matrix<double> y_large = net.forward_batch(x, large);
+            CHECK(rlscale::test::relative_error(y_small, y_large.leftCols(n)) < 1e-14);
+            net.backward(small, dy.leftCols(n), g_small, dx_small);
+            matrix<double> dy_masked = dy;
+            dy_masked.rightCols(wide - n).setZero();  // only the first n samples contribute
+            net.backward(large, dy_masked, g_large, dx_large);
+            CHECK(rlscale::test::relative_error(g_small.values(), g_large.values()) < 1e-13);
+            CHECK(rlscale::test::relative_error(dx_small, dx_large.leftCols(n)) < 1e-13);
+        }
+    }
+}
+
+}  // namespace test_nn_small_batch
