@@ -53,6 +53,43 @@ struct categorical {
         return h;
     }
 
+    /// log π(a) and H, as `log_prob` and `entropy` compute them.
+    struct evaluation {
+        double log_prob;
+        double entropy;
+    };
+
+    /// log π(a) and H in one pass, writing every log π_k into `log_probs`
+    /// (one value per logit) for `gradient_from_log_probs`. The same
+    /// arithmetic as log_prob, entropy and gradient, with one log-normaliser
+    /// instead of three: a PPO update evaluates a head this way per sample,
+    /// then needs the gradient once its weights are known.
+    template <typename Derived, typename Out>
+    static evaluation evaluate(const Eigen::MatrixBase<Derived>& logits, Eigen::Index a, Out&& log_probs) noexcept {
+        const double lse = log_normalizer(logits);
+        double h = 0;
+        for (Eigen::Index k = 0; k < logits.size(); ++k) {
+            const double lp = static_cast<double>(logits(k)) - lse;
+            log_probs(k) = lp;
+            h -= std::exp(lp) * lp;
+        }
+        return {.log_prob = static_cast<double>(log_probs(a)), .entropy = h};
+    }
+
+    /// `gradient` from evaluate's log-probabilities and entropy.
+    template <typename Derived, typename Out>
+    static void gradient_from_log_probs(const Eigen::MatrixBase<Derived>& log_probs, Eigen::Index a, double entropy,
+                                        double w_log_prob, double w_entropy, Out&& d_logits) noexcept {
+        using S = typename std::remove_cvref_t<Out>::Scalar;
+        for (Eigen::Index k = 0; k < log_probs.size(); ++k) {
+            const double lp = static_cast<double>(log_probs(k));
+            const double p = std::exp(lp);
+            const double d_lp = (k == a ? 1.0 : 0.0) - p;
+            const double d_h = -p * (lp + entropy);
+            d_logits(k) = static_cast<S>(w_log_prob * d_lp + w_entropy * d_h);
+        }
+    }
+
     /// The most likely action (ties to the lowest index).
     template <typename Derived>
     [[nodiscard]] static Eigen::Index mode(const Eigen::MatrixBase<Derived>& logits) noexcept {

@@ -372,6 +372,8 @@ private:
           critic_batch_(critic_, mb_capacity()),
           d_actor_(matrix::Zero(static_cast<Eigen::Index>(actor_out), mb_capacity())),
           d_critic_(matrix::Zero(1, mb_capacity())),
+          sample_log_pi_(Eigen::VectorXd::Zero(discrete ? static_cast<Eigen::Index>(actor_out) : 0)),
+          sample_head_entropy_(Eigen::VectorXd::Zero(discrete ? static_cast<Eigen::Index>(layout.heads) : 0)),
           actor_act_(actor_),
           critic_act_(critic_),
           indices_(std::max(config_.rollout_steps, config_.minibatch_size)) {
@@ -489,11 +491,15 @@ private:
             double lp = 0;
             double h = 0;
             if constexpr (discrete) {
+                const auto a_count = static_cast<Eigen::Index>(layout_.actions_per_head);
                 for (std::size_t head = 0; head < layout_.heads; ++head) {
-                    const auto logits = y.col(j).segment(static_cast<Eigen::Index>(head * layout_.actions_per_head),
-                                                         static_cast<Eigen::Index>(layout_.actions_per_head));
-                    lp += nn::categorical::log_prob(logits, mb_actions_(static_cast<Eigen::Index>(head), j));
-                    h += nn::categorical::entropy(logits);
+                    const auto base = static_cast<Eigen::Index>(head) * a_count;
+                    const auto e = nn::categorical::evaluate(y.col(j).segment(base, a_count),
+                                                             mb_actions_(static_cast<Eigen::Index>(head), j),
+                                                             sample_log_pi_.segment(base, a_count));
+                    lp += e.log_prob;
+                    h += e.entropy;
+                    sample_head_entropy_(static_cast<Eigen::Index>(head)) = e.entropy;
                 }
             } else {
                 lp = nn::diagonal_gaussian::log_prob(y.col(j), log_std_, mb_actions_.col(j));
@@ -516,11 +522,13 @@ private:
             const double w_lp = d_ratio * ratio * inv_m;
             const double w_ent = -config_.entropy_coef * inv_m;
             if constexpr (discrete) {
+                const auto a_count = static_cast<Eigen::Index>(layout_.actions_per_head);
                 for (std::size_t head = 0; head < layout_.heads; ++head) {
-                    const auto base = static_cast<Eigen::Index>(head * layout_.actions_per_head);
-                    const auto a_count = static_cast<Eigen::Index>(layout_.actions_per_head);
-                    nn::categorical::gradient(y.col(j).segment(base, a_count), mb_actions_(static_cast<Eigen::Index>(head), j), w_lp,
-                                              w_ent, d_actor_.col(j).segment(base, a_count));
+                    const auto base = static_cast<Eigen::Index>(head) * a_count;
+                    nn::categorical::gradient_from_log_probs(sample_log_pi_.segment(base, a_count),
+                                                             mb_actions_(static_cast<Eigen::Index>(head), j),
+                                                             sample_head_entropy_(static_cast<Eigen::Index>(head)), w_lp,
+                                                             w_ent, d_actor_.col(j).segment(base, a_count));
                 }
             } else {
                 nn::diagonal_gaussian::gradient(y.col(j), log_std_, mb_actions_.col(j), w_lp, w_ent, d_actor_.col(j),
@@ -612,6 +620,8 @@ private:
     typename network::batch_buffer critic_batch_;
     matrix d_actor_;
     matrix d_critic_;
+    Eigen::VectorXd sample_log_pi_;        // discrete: one sample's log π_k, every head
+    Eigen::VectorXd sample_head_entropy_;  // discrete: one sample's entropy per head
     typename network::inference_buffer actor_act_;
     typename network::inference_buffer critic_act_;
     std::vector<std::size_t> indices_;
