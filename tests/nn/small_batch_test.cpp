@@ -115,7 +115,9 @@ TEST_CASE_TEMPLATE("small-batch input gradient of a narrow W equals Wᵀ·D", T,
 TEST_CASE("the kernels are used exactly where they are measured to pay") {
     CHECK(detail::small_forward_pays(64, 5));
     CHECK(detail::small_forward_pays(8, detail::small_batch_columns));
-    CHECK_FALSE(detail::small_forward_pays(7, 5));  // a 7-action head: Eigen's product
+    CHECK(detail::small_forward_pays(7, 5));        // a 7-action head on PPO's minibatch of 5
+    CHECK_FALSE(detail::small_forward_pays(7, 10));  // ... on 10: Eigen's product
+    CHECK_FALSE(detail::small_forward_pays(1, 5));   // a value head
     CHECK_FALSE(detail::small_forward_pays(64, detail::small_batch_columns + 1));
     CHECK(detail::small_weight_gradient_pays(7, 5));
     CHECK_FALSE(detail::small_weight_gradient_pays(1, 5));  // a value head
