@@ -30,30 +30,13 @@ if [[ $# -lt 1 ]]; then
     exit 2
 fi
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/bench_builds.sh
+source "$(dirname "$0")/bench_builds.sh"
 [[ ${#sources[@]} -gt 0 ]] || sources=(bench/ppo_bench.cpp)
-files=()
-for s in "${sources[@]}"; do files+=("$root/$s"); done
 work=$(mktemp -d)
-trap 'for d in "$work"/tree-*; do [[ -d $d ]] && git -C "$root" worktree remove --force "$d" >/dev/null 2>&1; done; rm -rf "$work"' EXIT
-
-names=()
-for rev in "$@"; do
-    name=${rev//\//_}
-    if [[ "$rev" == "." ]]; then
-        name=working-tree
-        include="$root/include"
-    else
-        git -C "$root" worktree add --detach "$work/tree-$name" "$rev" >/dev/null 2>&1
-        include="$work/tree-$name/include"
-    fi
-    echo "building $name" >&2
-    main=()
-    grep -q "int main" "${files[@]}" || main=(-lbenchmark_main)
-    g++ -std=c++20 -O3 -march=native -DNDEBUG -I"$include" -isystem /usr/include/eigen3 "${files[@]}" \
-        -o "$work/bench-$name" "${main[@]}" -lbenchmark -pthread
-    names+=("$name")
-done
+trap 'bench_builds_cleanup "$work"' EXIT
+bench_builds "$work" "${sources[@]}" -- "$@"
+names=("${bench_names[@]}")
 
 declare -A best
 declare -a order=()

@@ -25,25 +25,12 @@ if [[ $# -lt 1 ]]; then
     exit 2
 fi
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/bench_builds.sh
+source "$(dirname "$0")/bench_builds.sh"
 work=$(mktemp -d)
-trap 'for d in "$work"/tree-*; do [[ -d $d ]] && git -C "$root" worktree remove --force "$d" >/dev/null 2>&1; done; rm -rf "$work"' EXIT
-
-names=()
-for rev in "$@"; do
-    name=${rev//\//_}
-    if [[ "$rev" == "." ]]; then
-        name=working-tree
-        include="$root/include"
-    else
-        git -C "$root" worktree add --detach "$work/tree-$name" "$rev" >/dev/null 2>&1
-        include="$work/tree-$name/include"
-    fi
-    echo "building $name" >&2
-    g++ -std=c++20 -O3 -march=native -DNDEBUG -I"$include" "$root/bench/sim_requests_bench.cpp" \
-        -o "$work/bench-$name" -lbenchmark_main -lbenchmark -pthread
-    names+=("$name")
-done
+trap 'bench_builds_cleanup "$work"' EXIT
+bench_builds "$work" bench/sim_requests_bench.cpp -- "$@"
+names=("${bench_names[@]}")
 
 # The median rate (simulated requests per second) of one benchmark in a run's output.
 rate() {

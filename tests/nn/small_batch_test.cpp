@@ -34,82 +34,76 @@ double tolerance() {
 const std::vector<Eigen::Index> row_counts{1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32, 33, 40, 48, 63, 64, 65};
 const std::vector<Eigen::Index> column_counts{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 
+/// Calls check(out, in, n) for every combination, each captured for a failure.
+template <typename Check>
+void for_each_shape(const std::vector<Eigen::Index>& outs, const std::vector<Eigen::Index>& ins, Check&& check) {
+    for (const Eigen::Index out : outs) {
+        for (const Eigen::Index in : ins) {
+            for (const Eigen::Index n : column_counts) {
+                CAPTURE(out);
+                CAPTURE(in);
+                CAPTURE(n);
+                check(out, in, n);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 TEST_CASE_TEMPLATE("small-batch forward equals W·A + b for every block and column count, with padded strides", T, float,
                    double) {
     rng gen(11);
-    for (const Eigen::Index out : row_counts) {
-        for (const Eigen::Index in : {1, 3, 7, 23, 64}) {
-            for (const Eigen::Index n : column_counts) {
-                CAPTURE(out);
-                CAPTURE(in);
-                CAPTURE(n);
-                const matrix<T> w = random_matrix<T>(out, in, gen);
-                const matrix<T> b = random_matrix<T>(out, 1, gen);
-                // A and Y inside larger matrices: leading dimensions above their rows.
-                const matrix<T> a_store = random_matrix<T>(in + 3, n + 1, gen);
-                matrix<T> y_store = matrix<T>::Constant(out + 2, n + 1, T(7));
-                detail::small_forward(w.data(), out, in, a_store.data(), in + 3, n, b.data(), y_store.data(), out + 2);
-                const matrix<T> expected = (w * a_store.topLeftCorner(in, n)).colwise() + b.col(0);
-                CHECK(rlscale::test::relative_error(y_store.topLeftCorner(out, n), expected) < tolerance<T>());
-                // Nothing outside Y is written.
-                CHECK((y_store.bottomRows(2).array() == T(7)).all());
-                CHECK((y_store.rightCols(1).array() == T(7)).all());
+    for_each_shape(row_counts, {1, 3, 7, 23, 64}, [&](Eigen::Index out, Eigen::Index in, Eigen::Index n) {
+        const matrix<T> w = random_matrix<T>(out, in, gen);
+        const matrix<T> b = random_matrix<T>(out, 1, gen);
+        // A and Y inside larger matrices: leading dimensions above their rows.
+        const matrix<T> a_store = random_matrix<T>(in + 3, n + 1, gen);
+        matrix<T> y_store = matrix<T>::Constant(out + 2, n + 1, T(7));
+        detail::small_forward(w.data(), out, in, a_store.data(), in + 3, n, b.data(), y_store.data(), out + 2);
+        const matrix<T> expected = (w * a_store.topLeftCorner(in, n)).colwise() + b.col(0);
+        CHECK(rlscale::test::relative_error(y_store.topLeftCorner(out, n), expected) < tolerance<T>());
+        // Nothing outside Y is written.
+        CHECK((y_store.bottomRows(2).array() == T(7)).all());
+        CHECK((y_store.rightCols(1).array() == T(7)).all());
 
-                detail::small_forward(w.data(), out, in, a_store.data(), in + 3, n, static_cast<const T*>(nullptr),
-                                      y_store.data(), out + 2);
-                const matrix<T> no_bias = w * a_store.topLeftCorner(in, n);
-                CHECK(rlscale::test::relative_error(y_store.topLeftCorner(out, n), no_bias) < tolerance<T>());
-            }
-        }
-    }
+        detail::small_forward(w.data(), out, in, a_store.data(), in + 3, n, static_cast<const T*>(nullptr),
+                              y_store.data(), out + 2);
+        const matrix<T> no_bias = w * a_store.topLeftCorner(in, n);
+        CHECK(rlscale::test::relative_error(y_store.topLeftCorner(out, n), no_bias) < tolerance<T>());
+    });
 }
 
 TEST_CASE_TEMPLATE("small-batch weight gradient equals D·Aᵀ and D·1, overwriting G", T, float, double) {
     rng gen(12);
-    for (const Eigen::Index out : row_counts) {
-        for (const Eigen::Index in : {1, 3, 7, 23, 64}) {
-            for (const Eigen::Index n : column_counts) {
-                CAPTURE(out);
-                CAPTURE(in);
-                CAPTURE(n);
-                const matrix<T> d_store = random_matrix<T>(out + 5, n, gen);
-                const matrix<T> a_store = random_matrix<T>(in + 1, n, gen);
-                matrix<T> g = random_matrix<T>(out, in, gen);  // overwritten, not added to
-                matrix<T> gb = random_matrix<T>(out, 1, gen);
-                detail::small_weight_gradient(d_store.data(), out + 5, out, a_store.data(), in + 1, in, n, g.data(),
-                                              gb.data());
-                const auto d = d_store.topRows(out);
-                const matrix<T> expected = d * a_store.topRows(in).transpose();
-                const matrix<T> expected_b = d.rowwise().sum();
-                CHECK(rlscale::test::relative_error(g, expected) < tolerance<T>());
-                CHECK(rlscale::test::relative_error(gb, expected_b) < tolerance<T>());
-            }
-        }
-    }
+    for_each_shape(row_counts, {1, 3, 7, 23, 64}, [&](Eigen::Index out, Eigen::Index in, Eigen::Index n) {
+        const matrix<T> d_store = random_matrix<T>(out + 5, n, gen);
+        const matrix<T> a_store = random_matrix<T>(in + 1, n, gen);
+        matrix<T> g = random_matrix<T>(out, in, gen);  // overwritten, not added to
+        matrix<T> gb = random_matrix<T>(out, 1, gen);
+        detail::small_weight_gradient(d_store.data(), out + 5, out, a_store.data(), in + 1, in, n, g.data(),
+                                      gb.data());
+        const auto d = d_store.topRows(out);
+        const matrix<T> expected = d * a_store.topRows(in).transpose();
+        const matrix<T> expected_b = d.rowwise().sum();
+        CHECK(rlscale::test::relative_error(g, expected) < tolerance<T>());
+        CHECK(rlscale::test::relative_error(gb, expected_b) < tolerance<T>());
+    });
 }
 
 TEST_CASE_TEMPLATE("small-batch input gradient of a narrow W equals Wᵀ·D", T, float, double) {
     rng gen(13);
-    for (const Eigen::Index out : {1, 2, 3, 4, 5, 6, 7}) {
-        for (const Eigen::Index in : {1, 3, 7, 23, 64, 65}) {
-            for (const Eigen::Index n : column_counts) {
-                CAPTURE(out);
-                CAPTURE(in);
-                CAPTURE(n);
-                const matrix<T> w = random_matrix<T>(out, in, gen);
-                const matrix<T> d_store = random_matrix<T>(out + 2, n, gen);
-                matrix<T> x_store = matrix<T>::Constant(in + 4, n, T(7));
-                std::vector<T> scratch(static_cast<std::size_t>(in * out));
-                detail::small_input_gradient_narrow(w.data(), out, in, d_store.data(), out + 2, n, x_store.data(), in + 4,
-                                                    scratch.data());
-                const matrix<T> expected = w.transpose() * d_store.topRows(out);
-                CHECK(rlscale::test::relative_error(x_store.topRows(in), expected) < tolerance<T>());
-                CHECK((x_store.bottomRows(4).array() == T(7)).all());
-            }
-        }
-    }
+    for_each_shape({1, 2, 3, 4, 5, 6, 7}, {1, 3, 7, 23, 64, 65}, [&](Eigen::Index out, Eigen::Index in, Eigen::Index n) {
+        const matrix<T> w = random_matrix<T>(out, in, gen);
+        const matrix<T> d_store = random_matrix<T>(out + 2, n, gen);
+        matrix<T> x_store = matrix<T>::Constant(in + 4, n, T(7));
+        std::vector<T> scratch(static_cast<std::size_t>(in * out));
+        detail::small_input_gradient_narrow(w.data(), out, in, d_store.data(), out + 2, n, x_store.data(), in + 4,
+                                            scratch.data());
+        const matrix<T> expected = w.transpose() * d_store.topRows(out);
+        CHECK(rlscale::test::relative_error(x_store.topRows(in), expected) < tolerance<T>());
+        CHECK((x_store.bottomRows(4).array() == T(7)).all());
+    });
 }
 
 TEST_CASE("the kernels are used exactly where they are measured to pay") {
