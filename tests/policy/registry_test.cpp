@@ -153,6 +153,26 @@ TEST_CASE("registry: checkpoints written before serving specs keep serving as be
     CHECK(p.function_count() == 1);
 }
 
+TEST_CASE("registry: an old checkpoint's declared input width is believed only once its arrays hold that many weights") {
+    // Found by the checkpoint fuzzer: a checkpoint with the SCARLET demo's
+    // field and a first layer declaring 52,000,000,000 inputs (with three
+    // weights in all) made spec_of name one function per 5 declared inputs,
+    // 10.4 billion names, before the network's arrays were checked:
+    // libFuzzer's out-of-memory under its 512 MB limit. Here 500,000
+    // declared inputs (100,000 names) show the same order of work.
+    for (const std::int64_t in : {std::int64_t{500'000}, std::int64_t{52'000'000'000}}) {
+        CAPTURE(in);
+        json j = {{"format", "rlscale.checkpoint"},
+                  {"version", 1},
+                  {"network",
+                   {{"scalar", "float32"},
+                    {"layers", json::array({{{"in", in}, {"out", 3}, {"activation", "identity"}, {"weight", {5.0, 0.0, 0.0}}}})}}},
+                  {"scarlet_demo", {{"actions", "delta"}}}};
+        CHECK_THROWS_WITH_AS(static_cast<void>(spec_of(j)), doctest::Contains("network.layers[0].weight[0]"), checkpoint_error);
+        CHECK_THROWS_AS(static_cast<void>(make_learned_policy(j)), checkpoint_error);
+    }
+}
+
 TEST_CASE("registry: baselines by name with one set of defaults") {
     const function_metrics m = healthy(0.9);
     const scaling_state s{.replicas = 4, .min_replicas = 1, .max_replicas = 20, .time_s = 15};

@@ -346,8 +346,13 @@ auto from_spec(const std::string& path, Make&& make) {
 [[nodiscard]] inline serving_spec spec_of(const nlohmann::json& checkpoint) {
     if (!checkpoint.is_object()) throw checkpoint_error("", "must be a JSON object");
     if (checkpoint.contains("serving")) return serving_spec::from_json(checkpoint["serving"]);
+    // The declared input width sizes the spec (one function per encoder's
+    // worth of inputs), so it is believed only once the network's arrays
+    // hold that many weights.
     const auto inputs = [&]() -> std::size_t {
-        const auto specs = nn::detail::read_layer_specs(nn::detail::require_field(checkpoint, "network", ""), "network");
+        const auto& network = nn::detail::require_field(checkpoint, "network", "");
+        const auto specs = nn::detail::read_layer_specs(network, "network");
+        nn::detail::check_declared_shapes(network, specs, "network");
         return static_cast<std::size_t>(specs.front().in);
     };
     serving_spec s;
