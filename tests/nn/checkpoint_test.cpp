@@ -262,6 +262,16 @@ TEST_CASE("a checkpoint declaring a huge layer is refused before anything is all
     const json ragged = json::parse(R"({"format":"rlscale.checkpoint","version":1,"network":{"scalar":"float32","layers":[
         {"in":3,"out":2,"activation":"relu","weight":[[1,2,3],[4]],"bias":[0,0]}]}})");
     CHECK_THROWS_WITH_AS((void)network_from_checkpoint<float>(ragged), doctest::Contains("network.layers[0].weight[1]"), checkpoint_error);
+    // checked_layer_specs, for callers that size things from an architecture
+    // without building the network, refuses the same files the same way.
+    CHECK_THROWS_WITH_AS((void)rlscale::nn::checked_layer_specs(huge), doctest::Contains("network.layers[0].weight"), checkpoint_error);
+    CHECK_THROWS_WITH_AS((void)rlscale::nn::checked_layer_specs(ragged), doctest::Contains("network.layers[0].weight[1]"), checkpoint_error);
+    json ok = ragged;
+    ok["network"]["layers"][0]["weight"][1] = json::array({4, 5, 6});
+    const auto specs = rlscale::nn::checked_layer_specs(ok);
+    REQUIRE(specs.size() == 1);
+    CHECK(specs[0].in == 3);
+    CHECK(specs[0].out == 2);
 }
 
 TEST_CASE("a checkpoint file nested 100,000 levels deep is refused by name, not by a stack overflow") {

@@ -347,15 +347,24 @@ template <typename T>
     return j;
 }
 
+/// The layers a checkpoint's "network" field declares, believed only once
+/// its arrays are seen to hold that many weights and biases: a size read
+/// from here can be allocated. The header is not checked (a caller that
+/// reads an old checkpoint's architecture does that itself). Throws
+/// checkpoint_error naming the field.
+[[nodiscard]] inline std::vector<layer_spec> checked_layer_specs(const nlohmann::json& checkpoint) {
+    const auto& network = detail::require_field(checkpoint, "network", "");
+    auto specs = detail::read_layer_specs(network, "network");
+    detail::check_declared_shapes(network, specs, "network");
+    return specs;
+}
+
 /// A new network built from a checkpoint's architecture and weights.
 template <typename T>
 [[nodiscard]] mlp<T> network_from_checkpoint(const nlohmann::json& checkpoint) {
     detail::check_header(checkpoint);
-    const auto& network = detail::require_field(checkpoint, "network", "");
-    const auto specs = detail::read_layer_specs(network, "network");
-    detail::check_declared_shapes(network, specs, "network");
-    mlp<T> net(specs);
-    net.parameters() = detail::read_parameters<T>(network, net.layout(), "network");
+    mlp<T> net(checked_layer_specs(checkpoint));
+    net.parameters() = detail::read_parameters<T>(checkpoint.at("network"), net.layout(), "network");
     return net;
 }
 

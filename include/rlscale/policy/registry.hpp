@@ -350,10 +350,7 @@ auto from_spec(const std::string& path, Make&& make) {
     // worth of inputs), so it is believed only once the network's arrays
     // hold that many weights.
     const auto inputs = [&]() -> std::size_t {
-        const auto& network = nn::detail::require_field(checkpoint, "network", "");
-        const auto specs = nn::detail::read_layer_specs(network, "network");
-        nn::detail::check_declared_shapes(network, specs, "network");
-        return static_cast<std::size_t>(specs.front().in);
+        return static_cast<std::size_t>(nn::checked_layer_specs(checkpoint).front().in);
     };
     serving_spec s;
     if (checkpoint.contains("scarlet_demo")) {
