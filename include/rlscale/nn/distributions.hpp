@@ -44,13 +44,7 @@ struct categorical {
     /// H = −Σ_k π_k log π_k = log Σ exp(z) − Σ_k π_k z_k.
     template <typename Derived>
     [[nodiscard]] static double entropy(const Eigen::MatrixBase<Derived>& logits) noexcept {
-        const double lse = log_normalizer(logits);
-        double h = 0;
-        for (Eigen::Index k = 0; k < logits.size(); ++k) {
-            const double lp = static_cast<double>(logits(k)) - lse;
-            h -= std::exp(lp) * lp;
-        }
-        return h;
+        return entropy_visiting(logits, log_normalizer(logits), [](Eigen::Index, double) noexcept {});
     }
 
     /// log π(a) and H, as `log_prob` and `entropy` compute them.
@@ -66,13 +60,8 @@ struct categorical {
     /// then needs the gradient once its weights are known.
     template <typename Derived, typename Out>
     static evaluation evaluate(const Eigen::MatrixBase<Derived>& logits, Eigen::Index a, Out&& log_probs) noexcept {
-        const double lse = log_normalizer(logits);
-        double h = 0;
-        for (Eigen::Index k = 0; k < logits.size(); ++k) {
-            const double lp = static_cast<double>(logits(k)) - lse;
-            log_probs(k) = lp;
-            h -= std::exp(lp) * lp;
-        }
+        const double h = entropy_visiting(logits, log_normalizer(logits),
+                                          [&](Eigen::Index k, double lp) noexcept { log_probs(k) = lp; });
         return {.log_prob = static_cast<double>(log_probs(a)), .entropy = h};
     }
 
@@ -82,11 +71,8 @@ struct categorical {
                                         double w_log_prob, double w_entropy, Out&& d_logits) noexcept {
         using S = typename std::remove_cvref_t<Out>::Scalar;
         for (Eigen::Index k = 0; k < log_probs.size(); ++k) {
-            const double lp = static_cast<double>(log_probs(k));
-            const double p = std::exp(lp);
-            const double d_lp = (k == a ? 1.0 : 0.0) - p;
-            const double d_h = -p * (lp + entropy);
-            d_logits(k) = static_cast<S>(w_log_prob * d_lp + w_entropy * d_h);
+            d_logits(k) = static_cast<S>(
+                d_logit(static_cast<double>(log_probs(k)), k == a, entropy, w_log_prob, w_entropy));
         }
     }
 
@@ -120,18 +106,34 @@ struct categorical {
                          Out&& d_logits) noexcept {
         using S = typename std::remove_cvref_t<Out>::Scalar;
         const double lse = log_normalizer(logits);
+        const double h = entropy_visiting(logits, lse, [](Eigen::Index, double) noexcept {});
+        for (Eigen::Index k = 0; k < logits.size(); ++k) {
+            d_logits(k) = static_cast<S>(
+                d_logit(static_cast<double>(logits(k)) - lse, k == a, h, w_log_prob, w_entropy));
+        }
+    }
+
+private:
+    /// H from the log-normaliser, handing each log π_k to `visit(k, log π_k)`
+    /// on the way: the one loop behind entropy and evaluate.
+    template <typename Derived, typename Visit>
+    static double entropy_visiting(const Eigen::MatrixBase<Derived>& logits, double lse, Visit&& visit) noexcept {
         double h = 0;
         for (Eigen::Index k = 0; k < logits.size(); ++k) {
             const double lp = static_cast<double>(logits(k)) - lse;
+            visit(k, lp);
             h -= std::exp(lp) * lp;
         }
-        for (Eigen::Index k = 0; k < logits.size(); ++k) {
-            const double lp = static_cast<double>(logits(k)) - lse;
-            const double p = std::exp(lp);
-            const double d_lp = (k == a ? 1.0 : 0.0) - p;
-            const double d_h = -p * (lp + h);
-            d_logits(k) = static_cast<S>(w_log_prob * d_lp + w_entropy * d_h);
-        }
+        return h;
+    }
+
+    /// One logit's share of the gradient, from log π_k, whether k is the
+    /// action taken, and H.
+    static double d_logit(double log_prob_k, bool taken, double entropy, double w_log_prob, double w_entropy) noexcept {
+        const double p = std::exp(log_prob_k);
+        const double d_lp = (taken ? 1.0 : 0.0) - p;
+        const double d_h = -p * (log_prob_k + entropy);
+        return w_log_prob * d_lp + w_entropy * d_h;
     }
 };
 
