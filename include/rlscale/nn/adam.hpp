@@ -3,6 +3,7 @@
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/validate.hpp>
+#include <rlscale/nn/detail/packet.hpp>
 #include <rlscale/nn/detail/step_check.hpp>
 
 #include <Eigen/Core>
@@ -90,9 +91,7 @@ public:
                 moments(p, grad_block, m, v);
             }
         };
-        constexpr int P = EIGEN_MAX_ALIGN_BYTES / static_cast<int>(sizeof(T)) > 0
-                              ? EIGEN_MAX_ALIGN_BYTES / static_cast<int>(sizeof(T))
-                              : 1;
+        constexpr int P = detail::packet_size<T>;
         using block = Eigen::Array<T, P, 1>;
         using view = Eigen::Map<block, Eigen::Unaligned>;
         using const_view = Eigen::Map<const block, Eigen::Unaligned>;

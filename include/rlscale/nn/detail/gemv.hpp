@@ -13,6 +13,8 @@
 // on one accumulator; they split the columns over several partial sums
 // instead, so the adds still overlap.
 
+#include <rlscale/nn/detail/packet.hpp>
+
 #include <Eigen/Core>
 
 namespace rlscale::nn::detail {
@@ -69,9 +71,7 @@ inline void gemv_bias(const T* w, Eigen::Index out, Eigen::Index in, const T* x,
     // weights outgrow the L1 cache; narrower blocks make up the 8 with
     // partial sums over the columns. Measured in bench/ (BM_mlp_forward
     // beside BM_eigen_fixed_forward and BM_eigen_dynamic_forward).
-    constexpr int P = EIGEN_MAX_ALIGN_BYTES / static_cast<int>(sizeof(T)) > 0
-                          ? EIGEN_MAX_ALIGN_BYTES / static_cast<int>(sizeof(T))
-                          : 1;
+    constexpr int P = packet_size<T>;
     Eigen::Index i = 0;
     for (; i + 8 * P <= out; i += 8 * P) {
         gemv_rows<8 * P, 1>(w, out, in, x, b, y, i);

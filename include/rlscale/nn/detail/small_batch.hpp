@@ -32,6 +32,8 @@
 // order than Eigen's product, so results agree with it to rounding, not
 // bit for bit (tests/nn/small_batch_test.cpp, against products in double).
 
+#include <rlscale/nn/detail/packet.hpp>
+
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -60,17 +62,12 @@ inline constexpr Eigen::Index column_group = 8;
     return n <= small_batch_columns && out < 8;
 }
 
-/// Values of T per vector register for the instruction set compiled for.
-template <typename T>
-inline constexpr int small_batch_packet =
-    EIGEN_MAX_ALIGN_BYTES / static_cast<int>(sizeof(T)) > 0 ? EIGEN_MAX_ALIGN_BYTES / static_cast<int>(sizeof(T)) : 1;
-
 /// Calls f(std::integral_constant<int, Rows>, i0) over [0, out) in blocks of
-/// 2P, P, 8, 4, 2 and 1 rows (P = small_batch_packet<T>): whole registers
+/// 2P, P, 8, 4, 2 and 1 rows (P = packet_size<T>): whole registers
 /// first, then narrower ones for the 3 or 7 outputs of a policy head.
 template <typename T, typename F>
 inline void for_row_blocks(Eigen::Index out, F&& f) {
-    constexpr int P = small_batch_packet<T>;
+    constexpr int P = packet_size<T>;
     Eigen::Index i = 0;
     for (; i + 2 * P <= out; i += 2 * P) f(std::integral_constant<int, 2 * P>{}, i);
     if (i + P <= out) {
@@ -199,7 +196,7 @@ inline void small_weight_gradient(const T* d, Eigen::Index ldd, Eigen::Index out
     }
 }
 
-/// X = Wᵀ·D for n columns, for a narrow W (out < small_batch_packet<T>:
+/// X = Wᵀ·D for n columns, for a narrow W (out < packet_size<T>:
 /// a policy or value head), where a dot product per output would spend
 /// more on reducing its partial sums than on multiplying. W (out × in) is
 /// transposed into `wt` (in × out, column-major: in · out values), then
