@@ -119,6 +119,15 @@ TEST_CASE("the kernels are used exactly where they are measured to pay") {
     CHECK(detail::small_input_gradient_pays(7, 10));
     CHECK_FALSE(detail::small_input_gradient_pays(64, 5));
     CHECK_FALSE(detail::small_input_gradient_pays(7, detail::small_batch_columns + 1));
+    // The edges of each region (a change to a threshold must change this test too).
+    CHECK(detail::small_forward_pays(4, 6));
+    CHECK_FALSE(detail::small_forward_pays(4, 7));
+    CHECK_FALSE(detail::small_forward_pays(3, 1));
+    CHECK(detail::small_forward_pays(8, 1));
+    CHECK(detail::small_weight_gradient_pays(4, detail::small_batch_columns));
+    CHECK_FALSE(detail::small_weight_gradient_pays(3, 1));
+    CHECK_FALSE(detail::small_weight_gradient_pays(4, detail::small_batch_columns + 1));
+    CHECK_FALSE(detail::small_input_gradient_pays(8, 1));
 }
 
 TEST_CASE("an mlp's batched passes give the same results on small and large batches (kernels against Eigen)") {

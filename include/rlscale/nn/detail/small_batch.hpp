@@ -50,8 +50,9 @@ inline constexpr Eigen::Index column_group = 8;
 /// BM_small_batch_* beside BM_eigen_batch_*, on AVX2 and AVX-512): up to
 /// small_batch_columns columns, and for the forward pass at least 8 rows
 /// (4 up to 6 columns), for the weight gradient at least 4; with fewer rows
-/// their blocks are too narrow to fill a register. The input gradient the other way round: only
-/// for a narrow W (fewer than 8 rows), see small_input_gradient_narrow.
+/// their blocks are too narrow to fill a register. The input gradient the
+/// other way round: only for a narrow W (fewer than 8 rows), see
+/// small_input_gradient_narrow.
 [[nodiscard]] constexpr bool small_forward_pays(Eigen::Index out, Eigen::Index n) noexcept {
     return n <= small_batch_columns && (out >= 8 || (out >= 4 && n <= 6));
 }
