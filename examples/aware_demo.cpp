@@ -62,6 +62,7 @@ struct options {
     std::size_t window = 10;     ///< K: the lifecycle's window (the AWARE code's 10)
     rl::multidimensional_mode mode = rl::multidimensional_mode::relative;  ///< how the actor's values move replicas and limits
     bool td3 = false;            ///< TD3's twin critics, target smoothing and delayed actor updates on FIRM's DDPG
+    bool fallback_floor = true;  ///< the bootstrapped agent acts above the fallback's floor (lifecycle_config::fallback_floor)
     double action_l2 = 1;        ///< penalty on the actor's tanh output (rl::ddpg_config::action_l2; 0 = FIRM's plain loss)
     std::uint64_t seed = 1;
     std::filesystem::path out = "aware-demo";
@@ -70,7 +71,7 @@ struct options {
 [[noreturn]] void usage(const std::string& why) {
     std::fprintf(stderr,
                  "%s\nusage: rlscale_aware_demo [--episodes E] [--retrain-episodes R] [--eval-episodes V] [--alpha A] [--online-bc B] [--mode relative|absolute] [--td3 on|off] [--action-l2 L] [--window K] "
-                 "[--seed S] [--out DIR]\n",
+                 "[--fallback-floor on|off] [--seed S] [--out DIR]\n",
                  why.c_str());
     std::exit(2);
 }
@@ -105,6 +106,9 @@ options parse(int argc, char** argv) {
             } else if (flag == "--action-l2") {
                 o.action_l2 = std::stod(v, &used);
                 if (used != v.size() || !(o.action_l2 >= 0 && o.action_l2 < 1e6)) throw std::invalid_argument(v);
+            } else if (flag == "--fallback-floor") {
+                if (v != "on" && v != "off") throw std::invalid_argument(v);
+                o.fallback_floor = v == "on";
             } else if (flag == "--td3") {
                 if (v != "on" && v != "off") throw std::invalid_argument(v);
                 o.td3 = v == "on";
@@ -258,6 +262,7 @@ tally run_episode(managed_agent& m, env_t& env, std::uint64_t seed, trajectory_s
             m.actions.targets(values, env.metrics(), env.states(), target);
             d = {.replicas = target[0].replicas, .source = decision_source::policy, .reason = m.life.reason_tag(),
                  .cpu_limit = target[0].cpu_limit, .memory_limit_mb = target[0].memory_limit_mb};
+            if (m.life.floors_agent()) d = at_least(d, from_fallback, state, "lifecycle: agent acts, raised to the fallback's floor");
         } else {
             d = from_fallback;
             d.source = decision_source::fallback;
@@ -452,11 +457,14 @@ int main(int argc, char** argv) {
                 calibration, rule_mean, rule_std, lc.t_online, lc.t_serving, lc.t_var, lc.window);
 
     // 1. Bootstrapping.
-    std::printf("\n1. bootstrapping (AWARE Fig. 10): %d training episodes each\n", o.episodes);
+    std::printf("\n1. bootstrapping (AWARE Fig. 10): %d training episodes each; %s\n", o.episodes,
+                o.fallback_floor ? "the bootstrapped agent acts above HPA+VPA's decision (--fallback-floor on)"
+                                 : "no floor under the agent (--fallback-floor off, as AWARE)");
     std::filesystem::remove(o.out / "trajectories.rlt");  // a fresh run; the store would append to an old one
     file_trajectory_store store(o.out / "trajectories.rlt");
     lifecycle_config with = lc;
     with.bootstrapping = true;
+    with.fallback_floor = o.fallback_floor;
     lifecycle_config without = lc;
     without.bootstrapping = false;
     managed_agent boot(with, o.seed, action_config(o.mode), agent_config(o.td3, o.action_l2));
@@ -604,10 +612,12 @@ int main(int argc, char** argv) {
         spec.actions = action_spec(artefact.actions);
         spec.functions = {examples::aware_profile().name};
         spec.guard = artefact.guard;
+        spec.fallback_floor = artefact.life.config().fallback_floor;
         j["serving"] = spec.to_json();
         j["lifecycle"] = artefact.life;
         nn::write_checkpoint_file(o.out / "aware_actor.json", j);
-        // Served back through the registry, it decides as the trainer's greedy path does.
+        // Served back through the registry, it decides as the trainer's greedy
+        // path does (above a fallback of its own when it was trained with the floor).
         learned_policy served_back = load_learned_policy(o.out / "aware_actor.json");
         env_t env = make_env(sc, examples::aware_profile(), sc.unseen_load(0, 0), o.alpha);
         (void)env.reset(o.seed);
@@ -616,13 +626,14 @@ int main(int argc, char** argv) {
         std::array<float, 3> values{};
         std::array<scaling_target, 1> target{};
         std::array<decision, 1> d{};
+        hpa_vpa_policy floor = make_fallback();
         for (int step = 0; step < 20; ++step) {
             const auto obs = env.observation_of(0);
             artefact.agent.greedy(std::span<const float>(obs.data(), obs.size()), values);
             artefact.actions.targets(values, env.metrics(), env.states(), target);
-            const decision mine = apply_guard({.replicas = target[0].replicas, .cpu_limit = target[0].cpu_limit,
-                                               .memory_limit_mb = target[0].memory_limit_mb},
-                                              env.states()[0], artefact.guard);
+            decision wish = {.replicas = target[0].replicas, .cpu_limit = target[0].cpu_limit, .memory_limit_mb = target[0].memory_limit_mb};
+            if (spec.fallback_floor) wish = at_least(wish, floor.decide(env.metrics()[0], env.states()[0]), env.states()[0], "floor");
+            const decision mine = apply_guard(wish, env.states()[0], artefact.guard);
             served_back.policy.decide(env.metrics(), env.states(), d);
             ++ticks;
             const auto close = [](double a, double b) { return (std::isnan(a) && std::isnan(b)) || std::abs(a - b) <= 1e-4 * std::abs(b); };

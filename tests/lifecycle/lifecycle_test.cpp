@@ -320,6 +320,33 @@ TEST_CASE("reason tags name the stage and who acts") {
     CHECK(l.reason_tag() == "lifecycle: ONLINE retraining (high stakes), fallback acts, agent learns off-policy");
 }
 
+TEST_CASE("the fallback floors the agent exactly when configured and the agent acts") {
+    for (const bool floor : {false, true}) {
+        for (const bool high_stakes : {false, true}) {
+            CAPTURE(floor);
+            CAPTURE(high_stakes);
+            auto c = small_config();
+            c.fallback_floor = floor;
+            c.high_stakes = high_stakes;
+            lifecycle l(c);
+            const auto check = [&] { CHECK(l.floors_agent() == (floor && l.who_acts() == actor_role::agent)); };
+            check();
+            l.start();
+            CHECK_FALSE(l.floors_agent());  // OFFLINE: the fallback acts, there is nothing to floor
+            feed(l, {60, 60, 60});
+            REQUIRE(l.current_stage() == stage::online);
+            CHECK(l.floors_agent() == floor);
+            feed(l, {90, 90, 90});
+            REQUIRE(l.current_stage() == stage::serving);
+            CHECK(l.floors_agent() == floor);
+            feed(l, {0, 0, 0});
+            REQUIRE(l.retraining());
+            check();  // high-stakes retraining: the fallback acts
+            CHECK(l.floors_agent() == (floor && !high_stakes));
+        }
+    }
+}
+
 TEST_CASE("misuse is refused") {
     lifecycle l(small_config());
     CHECK_THROWS_AS(l.end_episode(1), rlscale::error);
@@ -390,6 +417,16 @@ TEST_CASE("a configuration reads back from JSON and errors name the field") {
     CHECK(back.bootstrapping == c.bootstrapping);
     CHECK(back.high_stakes == c.high_stakes);
     CHECK(back.log_capacity == c.log_capacity);
+    CHECK_FALSE(back.fallback_floor);
+    {
+        auto floored = c;
+        floored.fallback_floor = true;
+        CHECK(json(floored).get<lifecycle_config>().fallback_floor);
+        // A profile written before the floor existed reads as without it.
+        json old = json(floored);
+        old.erase("fallback_floor");
+        CHECK_FALSE(old.get<lifecycle_config>().fallback_floor);
+    }
 
     const auto rejects = [&](json bad, const std::string& field) {
         CAPTURE(field);
@@ -409,6 +446,9 @@ TEST_CASE("a configuration reads back from JSON and errors name the field") {
     bad = j;
     bad["bootstrapping"] = "yes";
     rejects(bad, "lifecycle_config.bootstrapping");
+    bad = j;
+    bad["fallback_floor"] = 1;
+    rejects(bad, "lifecycle_config.fallback_floor");
     bad = j;
     bad["t_var"] = -2;
     rejects(bad, "lifecycle_config.t_var");

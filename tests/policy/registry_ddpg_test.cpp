@@ -95,6 +95,36 @@ TEST_CASE("registry ddpg: bad specs are refused naming the field") {
     j = ddpg_checkpoint({0, 0, 0});
     j["serving"]["algorithm"] = "sac";
     CHECK_THROWS_WITH_AS((void)make_learned_policy(j), doctest::Contains("this build serves dqn, ppo, ddpg"), checkpoint_error);
+    j = ddpg_checkpoint({0, 0, 0});
+    j["serving"]["fallback_floor"] = "yes";
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j), doctest::Contains("serving.fallback_floor: must be true or false"), checkpoint_error);
+}
+
+TEST_CASE("registry ddpg: a spec with fallback_floor serves mu(s) above the HPA+VPA's decision") {
+    // μ(s) = tanh(-3) everywhere: close to the smallest replicas and limits.
+    json j = ddpg_checkpoint({-3.0F, -3.0F, -3.0F});
+    CHECK_FALSE(j["serving"].contains("fallback_floor"));  // written only when set
+    const std::array<function_metrics, 1> ms{test::healthy(0.9)};  // 90 % CPU on 4 ready replicas
+    const std::array<scaling_state, 1> ss{state(5)};
+    std::array<decision, 1> plain{};
+    learned_policy alone = make_learned_policy(j);
+    CHECK_FALSE(alone.spec.fallback_floor);
+    alone.policy.decide(ms, ss, plain);
+    CHECK(plain[0].replicas == 3);  // 1, rate-limited to 5 - 2
+    CHECK(plain[0].cpu_limit < 1.0);
+
+    j["serving"]["fallback_floor"] = true;
+    learned_policy floored = make_learned_policy(j);
+    CHECK(floored.spec.fallback_floor);
+    CHECK(serving_spec::from_json(floored.spec.to_json()).fallback_floor);
+    std::array<decision, 1> d{};
+    floored.policy.decide(ms, ss, d);
+    CHECK(d[0].source == decision_source::policy);
+    // The HPA asks for more than 5 at 90 % against its target; the limits
+    // stay at least the current ones (the VPA has no history yet).
+    CHECK(d[0].replicas > 5);
+    CHECK(d[0].cpu_limit >= 1.0);
+    CHECK(d[0].memory_limit_mb >= 1024);
 }
 
 TEST_CASE("registry ddpg: invalid metrics hold without a resize, and a single replica is never resized") {

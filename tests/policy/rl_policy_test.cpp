@@ -125,6 +125,39 @@ TEST_CASE("rl_policy rejects a network of the wrong shape and fallbacks of the w
                          config_error);
 }
 
+TEST_CASE("rl_policy with the fallback as a floor: the learned policy may add replicas, never go below the fallback") {
+    auto w = std::make_shared<rl::shared_network<float>>(preferring(0));
+    w->publish(preferring(5));  // +1, 0, -1 from 4: 5, 4, 3
+    using floored = rl_policy<scarlet_encoder, rl::greedy_q_actor, rl::joint_delta_actions, static_policy>;
+    floored p(w, scarlet_encoder{}, rl::joint_delta_actions(3), std::vector<static_policy>(3, static_policy{.replicas = 4}));
+    CHECK_FALSE(p.fallback_floor());
+    const std::array<function_metrics, 3> m{healthy(), healthy(), healthy()};
+    const auto s = states(4);
+    std::array<decision, 3> d{};
+    p.decide(m, s, d);
+    CHECK(d[2].replicas == 3);  // off by default
+    p.set_fallback_floor(true);
+    p.decide(m, s, d);
+    CHECK(d[0].replicas == 5);
+    CHECK(d[0].reason == "rl: learned");
+    CHECK(d[1].replicas == 4);
+    CHECK(d[1].reason == "rl: learned");
+    CHECK(d[2].replicas == 4);
+    CHECK(d[2].reason == "rl: learned, raised to the fallback's floor");
+    for (const auto& x : d) CHECK(x.source == decision_source::policy);
+    // The guard still has the last word: a floor above max is clamped.
+    floored high(w, scarlet_encoder{}, rl::joint_delta_actions(3), std::vector<static_policy>(3, static_policy{.replicas = 50}));
+    high.set_fallback_floor(true);
+    high.decide(m, s, d);
+    for (const auto& x : d) CHECK(x.replicas == 6);
+    // Invalid metrics: no learned decision to floor; the fallback path holds as before.
+    std::array<function_metrics, 3> bad = m;
+    bad[1].cpu_utilization = std::nan("");
+    p.decide(bad, s, d);
+    CHECK(d[1].source == decision_source::hold);
+    CHECK(d[1].replicas == 4);
+}
+
 TEST_CASE("a one-function rl_policy is a policy") {
     using one = dqn_policy<scarlet_encoder, rl::factored_delta_actions>;
     static_assert(policy<one>);

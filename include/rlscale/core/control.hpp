@@ -67,6 +67,33 @@ struct replica_bounds {
     return {.replicas = s.replicas, .source = decision_source::hold, .reason = reason};
 }
 
+/// `d` raised to at least `floor` in every dimension: the larger replica
+/// count, and per replica the larger CPU and memory limit, a NaN limit
+/// (unchanged) standing for `s`'s current one. A limit neither decision sets
+/// stays NaN. When anything was raised, the result's reason is
+/// `raised_reason`; its source stays `d`'s. The fallback as a floor under a
+/// learning agent: it may ask for more than the fallback, never for less.
+[[nodiscard]] inline decision at_least(decision d, const decision& floor, const scaling_state& s,
+                                       std::string_view raised_reason) noexcept {
+    bool raised = false;
+    if (floor.replicas > d.replicas) {
+        d.replicas = floor.replicas;
+        raised = true;
+    }
+    const auto raise = [&](double& mine, double theirs, double current) {
+        if (std::isnan(theirs)) theirs = current;
+        const double have = std::isnan(mine) ? current : mine;
+        if (theirs > have || (std::isnan(have) && !std::isnan(theirs))) {
+            mine = theirs;
+            raised = true;
+        }
+    };
+    raise(d.cpu_limit, floor.cpu_limit, s.cpu_limit);
+    raise(d.memory_limit_mb, floor.memory_limit_mb, s.memory_limit_mb);
+    if (raised) d.reason = raised_reason;
+    return d;
+}
+
 /// Whether function metrics `m` violate `s`'s SLO: a dropped request, or the
 /// latency at the SLO percentile above the bound (nothing completed while
 /// requests arrived counts as a violation only if requests were dropped).

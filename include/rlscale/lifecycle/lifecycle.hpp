@@ -53,6 +53,11 @@ struct lifecycle_config {
     double t_var = 10;                ///< T_var: bound on the (population) standard deviation of the window
     bool bootstrapping = true;        ///< INITIALIZED → OFFLINE (the fallback acts, the agent learns from it); false: → ONLINE
     bool high_stakes = false;         ///< retraining after a degradation keeps the fallback acting; the agent learns off-policy (§3.3)
+    /// Whenever the agent acts (ONLINE and SERVING), the fallback's decision
+    /// is a floor under it (`at_least`): the agent may ask for more replicas
+    /// and larger limits than the fallback, never for fewer. Not in AWARE;
+    /// see docs/lifecycle.md for what it buys and costs.
+    bool fallback_floor = false;
     std::size_t log_capacity = 1024;  ///< transitions kept in the log, newest last; transition_count() counts every one
 
     /// Largest window and log accepted (a bound on what a file may make us allocate).
@@ -156,8 +161,8 @@ stage stage_value(const json& v, const std::string& at) {
     }
 }
 
-/// Reads a lifecycle_config's fields from `j` (every field required, no
-/// validation), throwing Error at `parent.<field>`.
+/// Reads a lifecycle_config's fields from `j` (every field required but
+/// fallback_floor, no validation), throwing Error at `parent.<field>`.
 template <typename Error>
 lifecycle_config read_config(const json& j, const std::string& parent) {
     lifecycle_config c;
@@ -169,6 +174,10 @@ lifecycle_config read_config(const json& j, const std::string& parent) {
     c.t_var = finite_number<Error>(get("t_var"), path(parent, "t_var"));
     c.bootstrapping = boolean<Error>(get("bootstrapping"), path(parent, "bootstrapping"));
     c.high_stakes = boolean<Error>(get("high_stakes"), path(parent, "high_stakes"));
+    // Optional: states written before the floor existed have no such field.
+    if (j.is_object() && j.contains("fallback_floor")) {
+        c.fallback_floor = boolean<Error>(j["fallback_floor"], path(parent, "fallback_floor"));
+    }
     c.log_capacity = static_cast<std::size_t>(
         std::min<std::uint64_t>(unsigned_integer<Error>(get("log_capacity"), path(parent, "log_capacity")), std::numeric_limits<std::size_t>::max()));
     return c;
@@ -180,7 +189,7 @@ inline void to_json(nlohmann::json& j, const lifecycle_config& c) {
     j = nlohmann::json{{"window", c.window},           {"t_online", c.t_online},
                        {"t_serving", c.t_serving},     {"t_var", c.t_var},
                        {"bootstrapping", c.bootstrapping}, {"high_stakes", c.high_stakes},
-                       {"log_capacity", c.log_capacity}};
+                       {"fallback_floor", c.fallback_floor}, {"log_capacity", c.log_capacity}};
 }
 
 /// Reads and validates a profile; throws config_error naming
@@ -296,6 +305,11 @@ public:
             case stage::serving: return actor_role::agent;
         }
         return actor_role::fallback;
+    }
+    /// Whether the fallback's decision is a floor under the agent's this
+    /// tick: configured (fallback_floor) and the agent acts.
+    [[nodiscard]] bool floors_agent() const noexcept {
+        return config_.fallback_floor && who_acts() == actor_role::agent;
     }
     /// Whether the agent explores (noise, sampling): ONLINE while it acts.
     [[nodiscard]] bool explores() const noexcept {

@@ -451,6 +451,7 @@ struct learned_policy {
         }
         rl_policy<encoder_variant, rl::deterministic_actor, rl::multidimensional_actions, hpa_vpa_policy> p(
             std::move(encoder), rl::deterministic_actor(weights), std::move(actions), std::move(fallbacks), guard, spec.downscale_window);
+        p.set_fallback_floor(spec.fallback_floor);
         return {std::move(spec), weights, any_joint_policy(std::move(p))};
     }
     discrete_map_variant actions = make_action_map(spec.actions, n);
@@ -464,12 +465,14 @@ struct learned_policy {
         rl_policy<encoder_variant, rl::greedy_q_actor, discrete_map_variant> p(std::move(encoder), rl::greedy_q_actor(weights, layout),
                                                                                 std::move(actions), std::move(fallbacks), guard,
                                                                                 spec.downscale_window);
+        p.set_fallback_floor(spec.fallback_floor);
         if (options.int8) p.serve_int8();
         return {std::move(spec), weights, any_joint_policy(std::move(p))};
     }
     rl_policy<encoder_variant, rl::categorical_actor, discrete_map_variant> p(std::move(encoder), rl::categorical_actor(weights, layout),
                                                                                std::move(actions), std::move(fallbacks), guard,
                                                                                spec.downscale_window);
+    p.set_fallback_floor(spec.fallback_floor);
     return {std::move(spec), weights, any_joint_policy(std::move(p))};
 }
 

@@ -36,7 +36,11 @@ namespace rlscale {
 /// instead, under the same guard, when no weights are published yet, when
 /// any function's metrics fail check_metrics or the encoder, or when the
 /// actor's output is not finite. Every function is encoded every tick, so
-/// one refused function never shifts another's history.
+/// one refused function never shifts another's history. With
+/// set_fallback_floor(true), the fallback also decides on every tick the
+/// actor does, and its decision is a floor under the actor's (`at_least`,
+/// before the guard): the learned policy may add replicas and resources to
+/// what the fallback asks for, never take them away.
 ///
 /// Deciding is noexcept and allocates nothing. The weights live in a
 /// rl::shared_network that a learner (or a checkpoint load) may update
@@ -84,6 +88,9 @@ public:
                     std::move(fallbacks), limits, downscale_window) {}
 
     [[nodiscard]] std::size_t functions() const noexcept { return functions_; }
+    /// Whether the fallback's decision is a floor under the actor's (off by default).
+    void set_fallback_floor(bool on) noexcept { fallback_floor_ = on; }
+    [[nodiscard]] bool fallback_floor() const noexcept { return fallback_floor_; }
     /// Ready when the fallback can decide; whether the actor serves is weights_ready().
     [[nodiscard]] bool ready() const noexcept {
         return std::all_of(fallbacks_.begin(), fallbacks_.end(), [](const Fallback& f) { return f.ready(); });
@@ -123,6 +130,9 @@ public:
                      .reason = "rl: learned",
                      .cpu_limit = targets_[f].cpu_limit,
                      .memory_limit_mb = targets_[f].memory_limit_mb};
+                if (fallback_floor_ && fallbacks_[f].ready()) {
+                    d = at_least(d, fallbacks_[f].decide(m[f], s[f]), s[f], "rl: learned, raised to the fallback's floor");
+                }
             } else {
                 d = fallback_decision(f, m[f], s[f], why);
             }
@@ -206,6 +216,7 @@ private:
     Actor actor_;
     Actions actions_;
     std::vector<Fallback> fallbacks_;
+    bool fallback_floor_ = false;
     guard_config guard_;
     std::size_t functions_;
     downscale_stabilizer stabilizer_;

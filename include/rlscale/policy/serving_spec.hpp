@@ -34,18 +34,21 @@ struct serving_spec {
     std::size_t downscale_window = 0;    ///< scale-down stabilisation in ticks (0 = none)
     std::vector<std::string> functions;  ///< the functions in the order the network sees them (their count is N)
     guard_config guard = {};             ///< step limits the policy was trained and evaluated with
+    bool fallback_floor = false;         ///< the fallback's decision is a floor under the policy's (rl_policy::set_fallback_floor)
 
     [[nodiscard]] std::size_t function_count() const noexcept { return functions.size(); }
     [[nodiscard]] std::string encoder_name() const { return encoder.at("name").get<std::string>(); }
     [[nodiscard]] std::string actions_name() const { return actions.at("name").get<std::string>(); }
 
     [[nodiscard]] nlohmann::json to_json() const {
-        return {{"algorithm", algorithm},
-                {"encoder", encoder},
-                {"actions", actions},
-                {"downscale_window", downscale_window},
-                {"functions", functions},
-                {"guard", guard_json()}};
+        nlohmann::json j = {{"algorithm", algorithm},
+                            {"encoder", encoder},
+                            {"actions", actions},
+                            {"downscale_window", downscale_window},
+                            {"functions", functions},
+                            {"guard", guard_json()}};
+        if (fallback_floor) j["fallback_floor"] = true;  // written only when set: other specs read as before
+        return j;
     }
 
     /// The guard's limits; the vertical ones only where they differ from
@@ -95,6 +98,10 @@ struct serving_spec {
                 fail("downscale_window", "must be an integer in [0, 100000], got " + json_summary(w));
             }
             s.downscale_window = w.get<std::size_t>();
+        }
+        if (j.contains("fallback_floor")) {
+            if (!j["fallback_floor"].is_boolean()) fail("fallback_floor", "must be true or false, got " + json_summary(j["fallback_floor"]));
+            s.fallback_floor = j["fallback_floor"].get<bool>();
         }
         if (!j.contains("functions")) fail("functions", "is missing");
         const auto& f = j["functions"];
