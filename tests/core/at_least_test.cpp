@@ -44,43 +44,50 @@ TEST_CASE("at_least leaves a decision already above the floor as it was") {
     CHECK(d.reason == "agent");
 }
 
-TEST_CASE("at_least reads a NaN limit as the current one") {
+TEST_CASE("a NaN limit in the floor asks for nothing; a NaN limit in the decision stands for the current one") {
     const scaling_state s = current();  // 1 core, 512 MB
-    // A horizontal floor (NaN limits) keeps the agent from shrinking below the current limits ...
+    // A horizontal floor (NaN limits, a VPA keeping the current ones) leaves
+    // the agent free to shrink the limits ...
     decision d = at_least(wish(4, 0.5, 256), wish(4), s, "raised");
-    CHECK(d.cpu_limit == 1.0);
-    CHECK(d.memory_limit_mb == 512);
-    CHECK(d.reason == "raised");
-    // ... and lets it grow them.
+    CHECK(d.cpu_limit == 0.5);
+    CHECK(d.memory_limit_mb == 256);
+    CHECK(d.reason == "agent");
+    // ... and to grow them.
     d = at_least(wish(4, 1.5, 768), wish(4), s, "raised");
     CHECK(d.cpu_limit == 1.5);
     CHECK(d.memory_limit_mb == 768);
     CHECK(d.reason == "agent");
-    // An agent that leaves a limit unchanged keeps NaN unless the floor asks for more.
+    // An agent that leaves a limit unchanged keeps NaN unless the floor asks
+    // for more than the current one.
     d = at_least(wish(4), wish(4, 0.5, 1024), s, "raised");
     CHECK(std::isnan(d.cpu_limit));
     CHECK(d.memory_limit_mb == 1024);
+    CHECK(d.reason == "raised");
     // Neither sets a limit: it stays unchanged (NaN), nothing raised.
     d = at_least(wish(4), wish(3), s, "raised");
     CHECK(std::isnan(d.cpu_limit));
     CHECK(std::isnan(d.memory_limit_mb));
     CHECK(d.reason == "agent");
-    // An unknown current limit: the floor's own value counts.
+    // An unknown current limit and an agent that sets none: the floor's value counts.
     scaling_state unknown = s;
     unknown.cpu_limit = nan;
     d = at_least(wish(4), wish(4, 0.5), unknown, "raised");
     CHECK(d.cpu_limit == 0.5);
+    CHECK(d.reason == "raised");
 }
 
-TEST_CASE("property: at_least is the larger of the two in every dimension, at the edges of int too") {
-    const scaling_state s = current();
+TEST_CASE("property: at_least is the larger of the two in every dimension the floor sets, at the edges of int too") {
     rng gen(31);
     const int edges[] = {std::numeric_limits<int>::min(), -1, 0, 1, 4, std::numeric_limits<int>::max() - 1, std::numeric_limits<int>::max()};
+    const double currents[] = {1.0, 0.0, nan, std::numeric_limits<double>::infinity(), 1e-300};
     const auto pick_limit = [&](double scale) {
         const auto u = uniform01(gen);
         return u < 0.25 ? nan : scale * uniform01(gen);
     };
     for (int i = 0; i < 20000; ++i) {
+        scaling_state s = current();
+        s.cpu_limit = currents[i % 5];
+        s.memory_limit_mb = 512 * currents[(i / 5) % 5];
         const int a = i % 3 == 0 ? edges[i % 7] : static_cast<int>(uniform01(gen) * 40) - 5;
         const int b = i % 5 == 0 ? edges[(i / 5) % 7] : static_cast<int>(uniform01(gen) * 40) - 5;
         const decision agent = wish(a, pick_limit(4), pick_limit(4096));
@@ -88,14 +95,23 @@ TEST_CASE("property: at_least is the larger of the two in every dimension, at th
         const decision d = at_least(agent, floor, s, "raised");
         CAPTURE(a);
         CAPTURE(b);
+        CAPTURE(s.cpu_limit);
         CHECK(d.replicas == std::max(a, b));
-        const auto effective = [](double x, double cur) { return std::isnan(x) ? cur : x; };
-        CHECK(effective(d.cpu_limit, s.cpu_limit) ==
-              std::max(effective(agent.cpu_limit, s.cpu_limit), effective(floor.cpu_limit, s.cpu_limit)));
-        CHECK(effective(d.memory_limit_mb, s.memory_limit_mb) ==
-              std::max(effective(agent.memory_limit_mb, s.memory_limit_mb), effective(floor.memory_limit_mb, s.memory_limit_mb)));
-        const bool raised = b > a || effective(floor.cpu_limit, s.cpu_limit) > effective(agent.cpu_limit, s.cpu_limit) ||
-                            effective(floor.memory_limit_mb, s.memory_limit_mb) > effective(agent.memory_limit_mb, s.memory_limit_mb);
+        bool raised = b > a;
+        const auto check_limit = [&](double mine, double theirs, double result, double cur) {
+            const double have = std::isnan(mine) ? cur : mine;
+            if (std::isnan(theirs)) {  // no floor: the agent's own value, NaN included
+                CHECK((std::isnan(result) ? std::isnan(mine) : result == mine));
+            } else if (std::isnan(have) || theirs > have) {
+                CHECK(result == theirs);
+                raised = true;
+            } else {
+                CHECK((std::isnan(result) ? std::isnan(mine) : result == mine));
+                CHECK(!(result < theirs));  // never below what the floor asked for
+            }
+        };
+        check_limit(agent.cpu_limit, floor.cpu_limit, d.cpu_limit, s.cpu_limit);
+        check_limit(agent.memory_limit_mb, floor.memory_limit_mb, d.memory_limit_mb, s.memory_limit_mb);
         CHECK(d.reason == (raised ? std::string_view("raised") : std::string_view("agent")));
     }
 }

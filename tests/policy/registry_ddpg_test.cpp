@@ -120,11 +120,13 @@ TEST_CASE("registry ddpg: a spec with fallback_floor serves mu(s) above the HPA+
     std::array<decision, 1> d{};
     floored.policy.decide(ms, ss, d);
     CHECK(d[0].source == decision_source::policy);
-    // The HPA asks for more than 5 at 90 % against its target; the limits
-    // stay at least the current ones (the VPA has no history yet).
+    // The HPA asks for more than 5 at 90 % against its target. The VPA keeps
+    // the current limits (they lie within its bounds), so it asks for
+    // nothing there and the actor's own limits pass, as without the floor.
     CHECK(d[0].replicas > 5);
-    CHECK(d[0].cpu_limit >= 1.0);
-    CHECK(d[0].memory_limit_mb >= 1024);
+    CHECK(d[0].reason == std::string_view("guard: limit step or bounds"));  // the guard's reason replaces the floor's
+    CHECK(d[0].cpu_limit == doctest::Approx(plain[0].cpu_limit));
+    CHECK(d[0].memory_limit_mb == doctest::Approx(plain[0].memory_limit_mb));
 }
 
 TEST_CASE("registry ddpg: invalid metrics hold without a resize, and a single replica is never resized") {

@@ -67,12 +67,14 @@ struct replica_bounds {
     return {.replicas = s.replicas, .source = decision_source::hold, .reason = reason};
 }
 
-/// `d` raised to at least `floor` in every dimension: the larger replica
-/// count, and per replica the larger CPU and memory limit, a NaN limit
-/// (unchanged) standing for `s`'s current one. A limit neither decision sets
-/// stays NaN. When anything was raised, the result's reason is
-/// `raised_reason`; its source stays `d`'s. The fallback as a floor under a
-/// learning agent: it may ask for more than the fallback, never for less.
+/// `d` raised to at least `floor` in every dimension the floor sets: the
+/// larger replica count, and per replica the larger CPU and memory limit.
+/// A NaN limit in `floor` asks for nothing (a VPA that keeps the current
+/// limit), so the agent may move that limit either way; a NaN limit in `d`
+/// stands for `s`'s current one when compared. When anything was raised, the
+/// result's reason is `raised_reason`; its source stays `d`'s. The fallback
+/// as a floor under a learning agent: it may ask for more than the
+/// fallback, never for less.
 [[nodiscard]] inline decision at_least(decision d, const decision& floor, const scaling_state& s,
                                        std::string_view raised_reason) noexcept {
     bool raised = false;
@@ -81,9 +83,9 @@ struct replica_bounds {
         raised = true;
     }
     const auto raise = [&](double& mine, double theirs, double current) {
-        if (std::isnan(theirs)) theirs = current;
+        if (std::isnan(theirs)) return;
         const double have = std::isnan(mine) ? current : mine;
-        if (theirs > have || (std::isnan(have) && !std::isnan(theirs))) {
+        if (std::isnan(have) || theirs > have) {
             mine = theirs;
             raised = true;
         }

@@ -197,11 +197,12 @@ inline void small_weight_gradient(const T* d, Eigen::Index ldd, Eigen::Index out
     }
 }
 
-/// X = Wᵀ·D for n columns, for a narrow W (out < packet_size<T>:
-/// a policy or value head), where a dot product per output would spend
-/// more on reducing its partial sums than on multiplying. W (out × in) is
-/// transposed into `wt` (in × out, column-major: in · out values), then
-/// multiplied as a forward pass without bias. D: out × n with leading
+/// X = Wᵀ·D for n columns, for a narrow W (fewer than 8 rows, as
+/// small_input_gradient_pays says: a policy or value head), where a dot
+/// product per output would spend more on reducing its partial sums than on
+/// multiplying. W (out × in) is transposed into `wt` (in × out,
+/// column-major: in · out values), then multiplied as a forward pass
+/// without bias. D: out × n with leading
 /// dimension ldd; X: in × n with leading dimension ldx.
 template <typename T>
 inline void small_input_gradient_narrow(const T* w, Eigen::Index out, Eigen::Index in, const T* d, Eigen::Index ldd,
