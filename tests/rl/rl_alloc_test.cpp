@@ -189,21 +189,27 @@ TEST_CASE("a registry-built ddpg policy above its HPA+VPA floor decides without 
     nlohmann::json j = nn::make_checkpoint(net);
     j["serving"] = spec.to_json();
     learned_policy p = make_learned_policy(j);
+    j["serving"].erase("fallback_floor");
+    learned_policy plain = make_learned_policy(j);  // the same without the floor, to see the floor act
     std::array<function_metrics, 1> m{three_functions()[0]};
     m[0].memory_limit_mb = 1024;
     m[0].memory_utilization = 0.4;
     std::array<scaling_state, 1> s{};
     s[0] = {.replicas = 3, .min_replicas = 1, .max_replicas = 20, .cpu_limit = 1, .memory_limit_mb = 1024};
     std::array<decision, 1> d{};
+    std::array<decision, 1> e{};
     p.policy.decide(m, s, d);  // warm-up
+    plain.policy.decide(m, s, e);
     int floored = 0;
     const long before = allocations();
     for (int t = 0; t < 3000; ++t) {
-        m[0].cpu_utilization = 0.05 + 0.0003 * t;  // the HPA's recommendation climbs past the actor's
+        m[0].cpu_utilization = 0.05 + 0.0005 * (t % 2000);  // the HPA's recommendation climbs past the actor's
         if (t % 300 == 150) m[0].cpu_utilization = std::numeric_limits<double>::quiet_NaN();
         s[0].time_s = 15.0 * t;
+        m[0].ready_replicas = s[0].replicas;
         p.policy.decide(m, s, d);
-        floored += d[0].reason == std::string_view("rl: learned, raised to the fallback's floor") ? 1 : 0;
+        plain.policy.decide(m, s, e);
+        floored += d[0].replicas > e[0].replicas ? 1 : 0;
         s[0].replicas = d[0].replicas;
         if (!std::isnan(d[0].cpu_limit)) s[0].cpu_limit = d[0].cpu_limit;
         if (!std::isnan(d[0].memory_limit_mb)) s[0].memory_limit_mb = d[0].memory_limit_mb;
