@@ -44,7 +44,7 @@ TEST_CASE("at_least leaves a decision already above the floor as it was") {
     CHECK(d.reason == "agent");
 }
 
-TEST_CASE("a NaN limit in the floor asks for nothing; a NaN limit in the decision stands for the current one") {
+TEST_CASE("a NaN limit in the floor asks for nothing, a NaN limit in the decision stands for the current one") {
     const scaling_state s = current();  // 1 core, 512 MB
     // A horizontal floor (NaN limits, a VPA keeping the current ones) leaves
     // the agent free to shrink the limits ...
