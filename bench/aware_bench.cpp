@@ -1,7 +1,9 @@
 // BM_act/aware: one AWARE decision as served (encode with FIRM's encoder,
 // μ(s) of the 9→40→40→3 tanh actor, the multidimensional action map, the
 // guard with its vertical limits; the HPA+VPA fallback configured, not used),
-// beside the actor's bare forward pass in the same run.
+// beside the actor's bare forward pass in the same run. BM_act/aware_floored:
+// the same decision above the HPA+VPA's (set_fallback_floor), so the HPA and
+// the VPA recommender also decide on every tick.
 #include <rlscale/core/random.hpp>
 #include <rlscale/encode/firm_encoder.hpp>
 #include <rlscale/policy/hpa_vpa_policy.hpp>
@@ -40,7 +42,7 @@ function_metrics aware_metrics(double cpu) {
     return m;
 }
 
-void BM_act_aware(benchmark::State& state) {
+void act_aware(benchmark::State& state, bool floored) {
     const nn::mlp<float> net = aware_actor();
     auto weights = std::make_shared<rl::shared_network<float>>(net);
     weights->publish(net);
@@ -54,6 +56,7 @@ void BM_act_aware(benchmark::State& state) {
     std::vector<hpa_vpa_policy> fallbacks(1, hpa_vpa_policy(hpa_vpa_config::aware()));
     rl_policy<firm_encoder, rl::deterministic_actor, rl::multidimensional_actions, hpa_vpa_policy> policy(
         firm_encoder{}, rl::deterministic_actor(weights), rl::multidimensional_actions(1, c), std::move(fallbacks), g);
+    policy.set_fallback_floor(floored);
     function_metrics m = aware_metrics(0.5);
     scaling_state s{.replicas = 6, .min_replicas = 1, .max_replicas = 20, .cpu_limit = 1, .memory_limit_mb = 768,
                     .slo = {.latency_s = 1, .percentile = 0.9}};
@@ -64,7 +67,10 @@ void BM_act_aware(benchmark::State& state) {
         benchmark::DoNotOptimize(policy.decide(m, s));
     }
 }
+void BM_act_aware(benchmark::State& state) { act_aware(state, false); }
+void BM_act_aware_floored(benchmark::State& state) { act_aware(state, true); }
 BENCHMARK(BM_act_aware)->Name("BM_act/aware");
+BENCHMARK(BM_act_aware_floored)->Name("BM_act/aware_floored");
 
 void BM_forward_aware_actor(benchmark::State& state) {
     const nn::mlp<float> net = aware_actor();

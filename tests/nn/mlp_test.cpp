@@ -189,7 +189,8 @@ TEST_CASE("initialisation is reproducible from the seed") {
 TEST_CASE_TEMPLATE("single-input forward is exact for every output width, including the narrow tail blocks", T, float,
                    double) {
     // The kernel takes rows in blocks of 8, 4, 2 and 1 vector registers, then
-    // a 4-row tail that reads into the bias; every width from 1 to 40 and
+    // a 5- to 7-row tail as one 8-row block or a 1- to 3-row tail as one
+    // 4-row block, both reading into the bias; every width from 1 to 40 and
     // several input widths cover each combination of blocks.
     rng gen(41);
     for (Eigen::Index out = 1; out <= 40; ++out) {

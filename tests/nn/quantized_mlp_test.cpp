@@ -231,6 +231,36 @@ TEST_CASE("quantized_mlp activation quantization: the SIMD helpers equal the por
     }
 }
 
+TEST_CASE("quantized_mlp dequantization: the SIMD path equals the portable one and the formula exactly") {
+    rng gen(17);
+    for (Eigen::Index n : {1, 7, 15, 16, 17, 64, 131}) {
+        CAPTURE(n);
+        const auto size = static_cast<std::size_t>(n);
+        std::vector<std::int32_t> acc(size);
+        std::vector<std::int32_t> row_sum(size);
+        std::vector<float> scale(size);
+        std::vector<float> bias(size);
+        for (std::size_t i = 0; i < size; ++i) {
+            // Sums far beyond 2^24 too, where converting to float rounds.
+            acc[i] = static_cast<std::int32_t>(rlscale::uniform_index(gen, 1U << 30)) - (1 << 29);
+            row_sum[i] = static_cast<std::int32_t>(rlscale::uniform_index(gen, 2000)) - 1000;
+            scale[i] = static_cast<float>(rlscale::uniform01(gen)) * 0.01F;
+            bias[i] = static_cast<float>(rlscale::uniform01(gen)) - 0.5F;
+        }
+        const float sigma = 0.0123F;
+        const std::int32_t z = 37;
+        std::vector<float> y(size + 1, -7.0F);
+        std::vector<float> y_portable(size + 1, -7.0F);
+        detail::dequantize(acc.data(), row_sum.data(), scale.data(), bias.data(), sigma, z, n, y.data());
+        detail::dequantize_portable(acc.data(), row_sum.data(), scale.data(), bias.data(), sigma, z, n, y_portable.data());
+        CHECK(y == y_portable);
+        CHECK(y[size] == -7.0F);  // nothing written past n
+        for (std::size_t i = 0; i < size; ++i) {
+            CHECK(y[i] == std::fma(scale[i] * sigma, static_cast<float>(acc[i] - z * row_sum[i]), bias[i]));
+        }
+    }
+}
+
 TEST_CASE("quantized_mlp: quantize_from tracks changes to the float weights") {
     rng gen(21);
     mlp<float> net({15, 128, 128, 27});

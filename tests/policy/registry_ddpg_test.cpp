@@ -129,6 +129,35 @@ TEST_CASE("registry ddpg: a spec with fallback_floor serves mu(s) above the HPA+
     CHECK(d[0].memory_limit_mb == doctest::Approx(plain[0].memory_limit_mb));
 }
 
+TEST_CASE("registry: a spec lists the floor in requires, and a feature this build lacks is refused by name") {
+    json j = ddpg_checkpoint({0, 0, 0});
+    CHECK_FALSE(j["serving"].contains("requires"));  // nothing required: the spec reads as before
+    serving_spec spec = serving_spec::from_json(j["serving"]);
+    spec.fallback_floor = true;
+    j["serving"] = spec.to_json();
+    CHECK(j["serving"]["requires"] == json::array({"fallback_floor"}));
+    CHECK(make_learned_policy(j).spec.fallback_floor);
+
+    // A spec written before "requires" existed still reads, floor and all.
+    json older = j;
+    older["serving"].erase("requires");
+    CHECK(make_learned_policy(older).spec.fallback_floor);
+
+    json newer = j;
+    newer["serving"]["requires"] = {"fallback_floor", "quantile_guard"};
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(newer),
+                         doctest::Contains("serving.requires[1]: is \"quantile_guard\", a feature this build does not implement "
+                                           "(it knows: fallback_floor)"),
+                         checkpoint_error);
+    newer["serving"]["requires"] = "fallback_floor";
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(newer), doctest::Contains("serving.requires: must be an array"), checkpoint_error);
+    newer["serving"]["requires"] = {3};
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(newer), doctest::Contains("serving.requires[0]: must be a string, got 3"),
+                         checkpoint_error);
+    newer["serving"]["requires"] = json::array();
+    CHECK(make_learned_policy(newer).spec.fallback_floor);  // an empty list requires nothing; the field still reads
+}
+
 TEST_CASE("registry ddpg: invalid metrics hold without a resize, and a single replica is never resized") {
     learned_policy lp = make_learned_policy(ddpg_checkpoint({0.0F, 1.0F, 1.0F}));
     function_metrics bad = test::healthy();

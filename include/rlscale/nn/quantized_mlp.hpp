@@ -132,10 +132,9 @@ public:
             const vector_quantization a = quantize_vector(y, s.in, buf.q_.data());
             detail::int8_gemv(q.weight.data(), s.out, s.in, buf.q_.data(), buf.acc_.data());
             // y_i = s_i σ (acc_i - z Σ_j q_ij) + b_i, the integer part exact.
+            detail::dequantize(buf.acc_.data(), q.row_sum.data(), q.row_scale.data(), q.bias.data(), a.scale, a.zero_point,
+                               s.out, y);
             Eigen::Map<vector> yl(y, s.out);
-            yl.array() = (q.row_scale.array() * a.scale) *
-                             (buf.acc_.head(s.out).array() - a.zero_point * q.row_sum.array()).cast<float>() +
-                         q.bias.array();
             activate(s.act, yl);
         }
         return {y, output_size()};

@@ -14,10 +14,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rlscale {
@@ -25,7 +28,16 @@ namespace rlscale {
 /// A learned policy's serving spec. Names are checked by the registry when
 /// a policy is built (a spec may name what a newer build knows); shapes and
 /// types are checked when it is read.
+///
+/// A field that changes what is served, and that a reader which does not
+/// know it would skip, is also listed in "requires" when it is set (today:
+/// "fallback_floor"). A reader refuses a spec that requires a feature it
+/// does not implement, so a checkpoint is never served without a setting it
+/// was trained with. Builds from before "requires" existed do not read it.
 struct serving_spec {
+    /// The features this build implements, as "requires" names them.
+    static constexpr std::string_view known_features[] = {"fallback_floor"};
+
     std::string algorithm = "dqn";  ///< dqn (greedy over Q heads) | ppo (greedy over logits) | ddpg (μ(s))
     /// The encoder: {"name": scarlet | scarlet_relative | polimi | simppo | firm, ...its settings}.
     nlohmann::json encoder = {{"name", "scarlet_relative"}};
@@ -47,7 +59,10 @@ struct serving_spec {
                             {"downscale_window", downscale_window},
                             {"functions", functions},
                             {"guard", guard_json()}};
-        if (fallback_floor) j["fallback_floor"] = true;  // written only when set: other specs read as before
+        if (fallback_floor) {  // written only when set: other specs read as before
+            j["fallback_floor"] = true;
+            j["requires"] = {"fallback_floor"};
+        }
         return j;
     }
 
@@ -89,6 +104,21 @@ struct serving_spec {
             if (!o.contains("name") || !o["name"].is_string()) fail(std::string(field) + ".name", "must be a string");
             return o;
         };
+        if (j.contains("requires")) {
+            const auto& r = j["requires"];
+            if (!r.is_array() || r.size() > 64) fail("requires", "must be an array of at most 64 feature names, got " + json_summary(r));
+            for (std::size_t i = 0; i < r.size(); ++i) {
+                const std::string field = "requires[" + std::to_string(i) + "]";
+                if (!r[i].is_string()) fail(field, "must be a string, got " + json_summary(r[i]));
+                const auto name = r[i].get<std::string>();
+                if (std::find(std::begin(known_features), std::end(known_features), name) == std::end(known_features)) {
+                    std::string known;
+                    for (const std::string_view k : known_features) known += (known.empty() ? "" : ", ") + std::string(k);
+                    fail(field, "is \"" + name + "\", a feature this build does not implement (it knows: " + known +
+                                    "); serving the checkpoint without it would not serve what was trained");
+                }
+            }
+        }
         s.algorithm = string_field("algorithm");
         s.encoder = named_object("encoder");
         s.actions = named_object("actions");

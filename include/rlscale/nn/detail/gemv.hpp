@@ -58,7 +58,8 @@ inline void gemv_rows(const T* w, Eigen::Index out, Eigen::Index in, const T* x,
 /// y = W·x + b; W column-major out × in. `y` must not alias `x`.
 ///
 /// When out ≥ 3, the last 1 to 3 rows are computed as one 4-row vector
-/// block, which reads up to 3 values past the end of W; the caller
+/// block (the last 5 to 7 as one 8-row block where registers hold 8 or
+/// more), which reads up to 3 values past the end of W; the caller
 /// guarantees they are readable. In an mlp they are: the layer's bias (out
 /// values) follows its weight in the same vector. The extra lanes are
 /// discarded. This keeps a narrow output head (SIMPPO's 3 actions) vectorised.
@@ -95,6 +96,13 @@ inline void gemv_bias(const T* w, Eigen::Index out, Eigen::Index in, const T* x,
         }
     }
     if constexpr (P > 4) {
+        // 5 to 7 rows (SIMPPO's 7 actions) as one 8-row block rather than
+        // two 4-row ones: half the multiply-adds and loads, the same sums
+        // lane by lane, and the over-read stays within 3 values.
+        if (const auto tail = out - i; tail >= 5 && tail < 8) {
+            gemv_rows<8, 8>(w, out, in, x, b, y, i, static_cast<int>(tail));
+            return;
+        }
         if (i + 4 <= out) {
             gemv_rows<4, 8>(w, out, in, x, b, y, i);
             i += 4;

@@ -274,17 +274,20 @@ inline void quantize_u8_portable(const float* a, Eigen::Index n, float inv, floa
         lo = _mm512_min_ps(v, lo);
         hi = _mm512_max_ps(v, hi);
     }
-    // The lanes are reduced through memory: GCC 12's _mm512_reduce_min_ps
-    // trips its own -Wuninitialized.
-    alignas(64) float lanes_lo[16];
-    alignas(64) float lanes_hi[16];
-    _mm512_store_ps(lanes_lo, lo);
-    _mm512_store_ps(lanes_hi, hi);
+    // The lanes hold no NaN, so reducing them in any order is exact: swap
+    // the 256-bit halves, then the 128-bit quarters, then pairs and single
+    // values within each quarter, keeping the min (max) each time. (GCC
+    // 12's _mm512_reduce_min_ps trips its own -Wuninitialized.)
+    const auto reduce = [](__m512 v, auto op) {
+        v = op(v, _mm512_shuffle_f32x4(v, v, 0x4E));
+        v = op(v, _mm512_shuffle_f32x4(v, v, 0xB1));
+        v = op(v, _mm512_permute_ps(v, 0x4E));
+        v = op(v, _mm512_permute_ps(v, 0xB1));
+        return _mm512_cvtss_f32(v);
+    };
     float_range out = range_with_zero_portable(a + j, n - j);
-    for (int l = 0; l < 16; ++l) {
-        out.lo = std::min(out.lo, lanes_lo[l]);
-        out.hi = std::max(out.hi, lanes_hi[l]);
-    }
+    out.lo = std::min(out.lo, reduce(lo, [](__m512 x, __m512 y) { return _mm512_min_ps(x, y); }));
+    out.hi = std::max(out.hi, reduce(hi, [](__m512 x, __m512 y) { return _mm512_max_ps(x, y); }));
     return out;
 }
 
@@ -304,7 +307,42 @@ inline void quantize_u8_avx512(const float* a, Eigen::Index n, float inv, float 
     quantize_u8_portable(a + j, n - j, inv, z, u + j);
 }
 
+/// dequantize_portable with 16 rows per step (the last step masked).
+inline void dequantize_avx512(const std::int32_t* acc, const std::int32_t* row_sum, const float* row_scale,
+                              const float* bias, float sigma, std::int32_t z, Eigen::Index n, float* y) noexcept {
+    const __m512 sigma_v = _mm512_set1_ps(sigma);
+    const __m512i z_v = _mm512_set1_epi32(z);
+    for (Eigen::Index i = 0; i < n; i += 16) {
+        const Eigen::Index left = n - i;
+        const __mmask16 m = left >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1U << left) - 1U);
+        const __m512i exact = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, acc + i),
+                                               _mm512_mullo_epi32(z_v, _mm512_maskz_loadu_epi32(m, row_sum + i)));
+        const __m512 scale = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row_scale + i), sigma_v);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(exact), _mm512_maskz_loadu_ps(m, bias + i)));
+    }
+}
+
 #endif
+
+/// y_i = fma(s_i σ, (acc_i − z · rs_i), b_i) for i in [0, n): a layer's
+/// output from its 32-bit sums (quantized_mlp's dequantization; the integer
+/// part is exact, its conversion to float rounds to nearest).
+inline void dequantize_portable(const std::int32_t* acc, const std::int32_t* row_sum, const float* row_scale,
+                                const float* bias, float sigma, std::int32_t z, Eigen::Index n, float* y) noexcept {
+    for (Eigen::Index i = 0; i < n; ++i) {
+        y[i] = std::fma(row_scale[i] * sigma, static_cast<float>(acc[i] - z * row_sum[i]), bias[i]);
+    }
+}
+
+/// dequantize_portable, vectorised where the caller compiles for AVX-512.
+inline void dequantize(const std::int32_t* acc, const std::int32_t* row_sum, const float* row_scale, const float* bias,
+                       float sigma, std::int32_t z, Eigen::Index n, float* y) noexcept {
+#if defined(__AVX512F__)
+    dequantize_avx512(acc, row_sum, row_scale, bias, sigma, z, n, y);
+#else
+    dequantize_portable(acc, row_sum, row_scale, bias, sigma, z, n, y);
+#endif
+}
 
 /// range_with_zero_portable, vectorised where the caller compiles for AVX-512.
 [[nodiscard]] inline float_range range_with_zero(const float* a, Eigen::Index n) noexcept {
