@@ -256,4 +256,69 @@ TEST_CASE("simppo_coordinator::checkpoint is an artefact the registry serves: th
     CHECK_THROWS_WITH_AS((void)narrow.checkpoint(0), doctest::Contains("config.state"), config_error);
 }
 
+namespace {
+
+/// An actor (SIMPPO's 7 inputs and 7 logits) that prefers `action` whatever the state.
+nn::mlp<float> preferring(rl::simppo_action action) {
+    nn::mlp<float> net(std::vector<nn::layer_spec>{{7, 7, nn::activation::identity}});
+    net.parameters().setZero();
+    net.bias(0)[static_cast<Eigen::Index>(action)] = 5.0F;
+    return net;
+}
+
+}  // namespace
+
+TEST_CASE("simppo serving: a checkpoint's vertical actions reach the decision as limits, at any replica count as trained") {
+    simppo_coordinator coord(small_config(0));
+    coord.add_agent("f0", "cpu");
+    const nlohmann::json trained = coord.checkpoint(0);
+    const nlohmann::json& guard = trained.at("serving").at("guard");
+    CHECK(guard.at("max_step_up") == 1);
+    CHECK(guard.at("max_step_down") == 1);
+    CHECK(guard.at("max_cpu_step") == 0.125);
+    CHECK(guard.at("max_memory_step_mb") == 128);
+    CHECK(guard.at("vertical_min_replicas") == 0);
+
+    sim::cluster_env<> env(shared_node(1), env_of(1));
+    (void)env.reset(5);
+    const function_metrics m = env.metrics()[0];
+    scaling_state s = env.states()[0];
+    s.replicas = 1;  // vertical actions apply at one replica too
+    s.cpu_limit = 1.0;
+    s.memory_limit_mb = 512;
+    const auto serve = [&](rl::simppo_action action, const learned_policy_options& options = {}) {
+        nlohmann::json j = nn::make_checkpoint(preferring(action));
+        j["serving"] = trained.at("serving");
+        learned_policy p = make_learned_policy(j, options);
+        std::array<decision, 1> d{};
+        p.policy.decide(std::span<const function_metrics>(&m, 1), std::span<const scaling_state>(&s, 1), d);
+        INFO("action " << to_string(action) << ", reason " << d[0].reason);
+        CHECK(d[0].source == decision_source::policy);
+        return d[0];
+    };
+    decision d = serve(rl::simppo_action::cpu_up);
+    CHECK(d.replicas == 1);
+    CHECK(d.cpu_limit == 1.125);
+    CHECK(std::isnan(d.memory_limit_mb));  // unchanged
+    d = serve(rl::simppo_action::memory_down);
+    CHECK(d.memory_limit_mb == 384);
+    CHECK(std::isnan(d.cpu_limit));
+    d = serve(rl::simppo_action::scale_out);
+    CHECK(d.replicas == 2);
+    CHECK_FALSE(d.vertical());
+
+    // An operator whose platform evicts a pod to resize it withholds
+    // vertical changes below two replicas when serving.
+    learned_policy_options evicting;
+    evicting.guard = guard_config{.max_step_up = 1, .max_step_down = 1};
+    evicting.guard->vertical_min_replicas = 2;
+    d = serve(rl::simppo_action::cpu_up, evicting);
+    CHECK(d.replicas == 1);
+    CHECK_FALSE(d.vertical());
+    CHECK(d.reason == std::string_view("guard: vertical change withheld below vertical_min_replicas"));
+    s.replicas = 3;
+    d = serve(rl::simppo_action::cpu_up, evicting);
+    CHECK(d.cpu_limit == 1.125);
+}
+
 }  // namespace test_multiagent_simppo

@@ -270,13 +270,38 @@ public:
     /// rl::categorical_actor).
     void publish(std::size_t i, rl::shared_network<float>& net) const { net.publish(agents_.at(i)->learner.actor()); }
 
+    /// The guard the agents train under, as a serving guard: one action per
+    /// tick moves one resource by one step (the step limits are exactly the
+    /// action map's steps, so the guard never cuts a legal action short),
+    /// limits stay within the actions' bounds, and vertical actions apply at
+    /// any replica count (the simulator, like
+    /// SIMPPO's platform, resizes running containers in place). An operator
+    /// whose platform evicts a pod to resize it tightens
+    /// `vertical_min_replicas` when serving (learned_policy_options::guard).
+    [[nodiscard]] guard_config serving_guard() const noexcept {
+        const rl::simppo_action_config& a = config_.actions;
+        guard_config g{.max_step_up = a.replica_step, .max_step_down = a.replica_step};
+        g.max_cpu_step = a.cpu_step_cores;
+        g.max_memory_step_mb = a.memory_step_mb;
+        g.min_cpu_limit = a.limits.cpu_min_cores;
+        g.max_cpu_limit = a.limits.cpu_max_cores;
+        g.min_memory_limit_mb = a.limits.memory_min_mb;
+        g.max_memory_limit_mb = a.limits.memory_max_mb;
+        g.vertical_min_replicas = 0;
+        return g;
+    }
+
     /// Agent i's actor as a checkpoint the registry serves
     /// (make_learned_policy, `rlscale-decision-service --checkpoint`): the
     /// network and a serving spec {algorithm ppo, encoder simppo, actions
     /// simppo with this coordinator's steps, one function named after the
-    /// agent, `guard`}. The registry's simppo encoder has SIMPPO's bounds, so
-    /// a coordinator with other state bounds cannot write one (config_error).
-    [[nodiscard]] nlohmann::json checkpoint(std::size_t i, guard_config guard = {}) const {
+    /// agent, serving_guard()}. The registry's simppo encoder has SIMPPO's
+    /// bounds, so a coordinator with other state bounds cannot write one
+    /// (config_error).
+    [[nodiscard]] nlohmann::json checkpoint(std::size_t i) const { return checkpoint(i, serving_guard()); }
+
+    /// As above with another guard in the spec.
+    [[nodiscard]] nlohmann::json checkpoint(std::size_t i, guard_config guard) const {
         const simppo_state_config d{};
         const simppo_state_config& c = config_.state;
         check_fields("simppo_coordinator.checkpoint")
