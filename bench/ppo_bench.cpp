@@ -2,6 +2,7 @@
 // decision, each beside the bare network work it is made of.
 #include <rlscale/encode/simppo_encoder.hpp>
 #include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/nn/quantized_mlp.hpp>
 #include <rlscale/rl/actors.hpp>
 #include <rlscale/rl/ppo.hpp>
 #include <rlscale/rl/simppo_actions.hpp>
@@ -131,5 +132,22 @@ void BM_forward_simppo_actor(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_forward_simppo_actor)->Name("BM_act/simppo_actor_forward_only");
+
+// The same actor's forward pass through an int8 copy of its weights
+// (nn::quantized_mlp, as the DQN's serve_int8 uses), beside the float one.
+void BM_forward_simppo_actor_int8(benchmark::State& state) {
+    rng gen(1);
+    nn::mlp<float> net({7, 64, 64, 7}, nn::activation::tanh);
+    net.initialize(nn::init_scheme::torch_default, gen);
+    const nn::quantized_mlp q(net);
+    nn::quantized_mlp::inference_buffer buf(q);
+    Eigen::VectorXf x = Eigen::VectorXf::Random(7);
+    int i = 0;
+    for (auto _ : state) {
+        x(0) = 0.001F * static_cast<float>(i++ & 255);
+        benchmark::DoNotOptimize(q.forward(x, buf).data());
+    }
+}
+BENCHMARK(BM_forward_simppo_actor_int8)->Name("BM_act/simppo_actor_forward_only_int8");
 
 }  // namespace

@@ -278,13 +278,17 @@ TEST_CASE("simppo serving: a checkpoint's vertical actions reach the decision as
     CHECK(guard.at("max_cpu_step") == 0.125);
     CHECK(guard.at("max_memory_step_mb") == 128);
     CHECK(guard.at("vertical_min_replicas") == 0);
+    CHECK(guard.at("min_cpu_limit") == 0.125);
+    CHECK(guard.at("max_cpu_limit") == 2.0);
+    CHECK(guard.at("min_memory_limit_mb") == 128);
+    CHECK(guard.at("max_memory_limit_mb") == 2048);
 
     sim::cluster_env<> env(shared_node(1), env_of(1));
     (void)env.reset(5);
     const function_metrics m = env.metrics()[0];
     scaling_state s = env.states()[0];
     s.replicas = 1;  // vertical actions apply at one replica too
-    s.cpu_limit = 1.0;
+    s.cpu_limit = 1.1;  // not a multiple of the step: the guard's step limit must not cut the sum short
     s.memory_limit_mb = 512;
     const auto serve = [&](rl::simppo_action action, const learned_policy_options& options = {}) {
         nlohmann::json j = nn::make_checkpoint(preferring(action));
@@ -298,7 +302,7 @@ TEST_CASE("simppo serving: a checkpoint's vertical actions reach the decision as
     };
     decision d = serve(rl::simppo_action::cpu_up);
     CHECK(d.replicas == 1);
-    CHECK(d.cpu_limit == 1.125);
+    CHECK(d.cpu_limit == 1.1 + 0.125);
     CHECK(std::isnan(d.memory_limit_mb));  // unchanged
     d = serve(rl::simppo_action::memory_down);
     CHECK(d.memory_limit_mb == 384);
@@ -310,15 +314,32 @@ TEST_CASE("simppo serving: a checkpoint's vertical actions reach the decision as
     // An operator whose platform evicts a pod to resize it withholds
     // vertical changes below two replicas when serving.
     learned_policy_options evicting;
-    evicting.guard = guard_config{.max_step_up = 1, .max_step_down = 1};
-    evicting.guard->vertical_min_replicas = 2;
+    evicting.vertical_min_replicas = 2;
     d = serve(rl::simppo_action::cpu_up, evicting);
     CHECK(d.replicas == 1);
     CHECK_FALSE(d.vertical());
     CHECK(d.reason == std::string_view("guard: vertical change withheld below vertical_min_replicas"));
     s.replicas = 3;
     d = serve(rl::simppo_action::cpu_up, evicting);
-    CHECK(d.cpu_limit == 1.125);
+    CHECK(d.cpu_limit == 1.1 + 0.125);
+
+    // The servers' step limits (rlscale-decision-service, the controller)
+    // tighten steps only: the spec's vertical_min_replicas stands.
+    learned_policy_options server;
+    server.guard = guard_config{.max_step_up = 4, .max_step_down = 2};
+    s.replicas = 1;
+    d = serve(rl::simppo_action::cpu_down, server);
+    CHECK(d.cpu_limit == 1.1 - 0.125);
+    CHECK(std::isnan(d.memory_limit_mb));
+
+    // A coordinator with other action bounds cannot write a spec the
+    // registry would serve with SIMPPO's; a bad guard is refused too.
+    simppo_config wide = small_config(0);
+    wide.actions.limits.cpu_max_cores = 4;
+    simppo_coordinator other(wide);
+    other.add_agent("f0", "cpu");
+    CHECK_THROWS_WITH_AS((void)other.checkpoint(0), doctest::Contains("config.actions.limits"), config_error);
+    CHECK_THROWS_WITH_AS((void)coord.checkpoint(0, guard_config{.max_step_up = -1}), doctest::Contains("max_step_up"), config_error);
 }
 
 }  // namespace test_multiagent_simppo

@@ -249,14 +249,41 @@ TEST_CASE("quantized_mlp dequantization: the SIMD path equals the portable one a
         }
         const float sigma = 0.0123F;
         const std::int32_t z = 37;
-        std::vector<float> y(size + 1, -7.0F);
         std::vector<float> y_portable(size + 1, -7.0F);
-        detail::dequantize(acc.data(), row_sum.data(), scale.data(), bias.data(), sigma, z, n, y.data());
         detail::dequantize_portable(acc.data(), row_sum.data(), scale.data(), bias.data(), sigma, z, n, y_portable.data());
-        CHECK(y == y_portable);
-        CHECK(y[size] == -7.0F);  // nothing written past n
+        CHECK(y_portable[size] == -7.0F);  // nothing written past n
         for (std::size_t i = 0; i < size; ++i) {
-            CHECK(y[i] == std::fma(scale[i] * sigma, static_cast<float>(acc[i] - z * row_sum[i]), bias[i]));
+            // The exact sum of the three terms, rounded once to float, is what a fused multiply-add gives.
+            const double product = static_cast<double>(scale[i] * sigma) * static_cast<double>(static_cast<float>(acc[i] - z * row_sum[i]));
+            CHECK(y_portable[i] == static_cast<float>(product + static_cast<double>(bias[i])));
+        }
+#if defined(__AVX512F__)
+        std::vector<float> y_simd(size + 1, -7.0F);
+        detail::dequantize_avx512(acc.data(), row_sum.data(), scale.data(), bias.data(), sigma, z, n, y_simd.data());
+        CHECK(y_simd == y_portable);
+#else
+        MESSAGE("no AVX-512 in this build: only the portable dequantization is checked");
+#endif
+    }
+}
+
+TEST_CASE("quantized_mlp activation range: the SIMD reduction finds the extremes in every lane") {
+    // The range's lanes are reduced by shuffles; a wrong shuffle would miss
+    // an extreme in some lane, so each lane of each 16-value block holds
+    // the minimum and then the maximum in turn.
+    for (Eigen::Index n : {16, 32, 48}) {
+        for (Eigen::Index at = 0; at < n; ++at) {
+            CAPTURE(n);
+            CAPTURE(at);
+            for (const float extreme : {-5.0F, 9.0F}) {
+                Eigen::VectorXf a = Eigen::VectorXf::LinSpaced(n, -1.0F, 1.0F);
+                a[at] = extreme;
+                const detail::float_range r = detail::range_with_zero(a.data(), n);
+                const detail::float_range expected = detail::range_with_zero_portable(a.data(), n);
+                CHECK((extreme < 0 ? r.lo : r.hi) == extreme);
+                CHECK(r.lo == expected.lo);
+                CHECK(r.hi == expected.hi);
+            }
         }
     }
 }

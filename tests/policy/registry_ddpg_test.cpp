@@ -156,6 +156,14 @@ TEST_CASE("registry: a spec lists the floor in requires, and a feature this buil
                          checkpoint_error);
     newer["serving"]["requires"] = json::array();
     CHECK(make_learned_policy(newer).spec.fallback_floor);  // an empty list requires nothing; the field still reads
+
+    // Required but not set: the spec contradicts itself and is refused.
+    json contradictory = j;
+    contradictory["serving"]["fallback_floor"] = false;
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(contradictory),
+                         doctest::Contains("serving.requires[0]: names fallback_floor, but fallback_floor is not true"), checkpoint_error);
+    contradictory["serving"].erase("fallback_floor");
+    CHECK_THROWS_AS((void)make_learned_policy(contradictory), checkpoint_error);
 }
 
 TEST_CASE("registry ddpg: invalid metrics hold without a resize, and a single replica is never resized") {

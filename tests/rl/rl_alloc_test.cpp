@@ -190,6 +190,7 @@ TEST_CASE("a registry-built ddpg policy above its HPA+VPA floor decides without 
     j["serving"] = spec.to_json();
     learned_policy p = make_learned_policy(j);
     j["serving"].erase("fallback_floor");
+    j["serving"].erase("requires");
     learned_policy plain = make_learned_policy(j);  // the same without the floor, to see the floor act
     std::array<function_metrics, 1> m{three_functions()[0]};
     m[0].memory_limit_mb = 1024;

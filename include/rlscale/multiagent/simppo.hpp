@@ -276,8 +276,9 @@ public:
     /// limits stay within the actions' bounds, and vertical actions apply at
     /// any replica count (the simulator, like
     /// SIMPPO's platform, resizes running containers in place). An operator
-    /// whose platform evicts a pod to resize it tightens
-    /// `vertical_min_replicas` when serving (learned_policy_options::guard).
+    /// whose platform evicts a pod to resize it raises
+    /// `vertical_min_replicas` when serving
+    /// (learned_policy_options::vertical_min_replicas).
     [[nodiscard]] guard_config serving_guard() const noexcept {
         const rl::simppo_action_config& a = config_.actions;
         guard_config g{.max_step_up = a.replica_step, .max_step_down = a.replica_step};
@@ -304,10 +305,16 @@ public:
     [[nodiscard]] nlohmann::json checkpoint(std::size_t i, guard_config guard) const {
         const simppo_state_config d{};
         const simppo_state_config& c = config_.state;
+        const simppo_state_config& l = config_.actions.limits;
         check_fields("simppo_coordinator.checkpoint")
             .require(c.cpu_min_cores == d.cpu_min_cores && c.cpu_max_cores == d.cpu_max_cores && c.memory_min_mb == d.memory_min_mb &&
                          c.memory_max_mb == d.memory_max_mb && c.containers_min == d.containers_min && c.containers_max == d.containers_max,
-                     "config.state", "hold SIMPPO's bounds (the serving spec's simppo encoder has no settings)", "other bounds");
+                     "config.state", "hold SIMPPO's bounds (the serving spec's simppo encoder has no settings)", "other bounds")
+            .require(l.cpu_min_cores == d.cpu_min_cores && l.cpu_max_cores == d.cpu_max_cores && l.memory_min_mb == d.memory_min_mb &&
+                         l.memory_max_mb == d.memory_max_mb,
+                     "config.actions.limits", "hold SIMPPO's bounds (the serving spec's simppo action map has only its steps)",
+                     "other bounds");
+        guard.validate();
         const agent& a = *agents_.at(i);
         serving_spec spec;
         spec.algorithm = "ppo";

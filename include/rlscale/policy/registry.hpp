@@ -388,7 +388,12 @@ auto from_spec(const std::string& path, Make&& make) {
 /// How a learned policy is served.
 struct learned_policy_options {
     baseline_settings fallback;           ///< the fallback HPA's settings (its CPU target)
-    std::optional<guard_config> guard;    ///< step limits; none = the spec's. Given: the tighter of the two per direction
+    /// Step limits (replicas, CPU, memory); none = the spec's. Given: the
+    /// tighter of the two per direction. Its vertical_min_replicas is not read.
+    std::optional<guard_config> guard;
+    /// Vertical changes withheld below this many replicas, where the platform
+    /// evicts a pod to resize it; none = the spec's. Given: the larger of the two.
+    std::optional<int> vertical_min_replicas;
     bool int8 = false;                    ///< dqn: serve from an int8 copy of the weights
 };
 
@@ -432,7 +437,12 @@ struct learned_policy {
         guard.max_step_down = std::min(guard.max_step_down, options.guard->max_step_down);
         guard.max_cpu_step = std::min(guard.max_cpu_step, options.guard->max_cpu_step);
         guard.max_memory_step_mb = std::min(guard.max_memory_step_mb, options.guard->max_memory_step_mb);
-        guard.vertical_min_replicas = std::max(guard.vertical_min_replicas, options.guard->vertical_min_replicas);
+    }
+    if (options.vertical_min_replicas) {
+        if (*options.vertical_min_replicas < 0) {
+            throw config_error("learned_policy_options.vertical_min_replicas", "must be >= 0, got " + std::to_string(*options.vertical_min_replicas));
+        }
+        guard.vertical_min_replicas = std::max(guard.vertical_min_replicas, *options.vertical_min_replicas);
     }
     if (spec.algorithm == "ddpg") {
         rl::multidimensional_actions actions = make_continuous_action_map(spec.actions, n);

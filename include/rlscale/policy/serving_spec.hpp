@@ -133,6 +133,16 @@ struct serving_spec {
             if (!j["fallback_floor"].is_boolean()) fail("fallback_floor", "must be true or false, got " + json_summary(j["fallback_floor"]));
             s.fallback_floor = j["fallback_floor"].get<bool>();
         }
+        // A feature required but not set contradicts itself: the spec was
+        // edited or written wrongly, and which half is meant is unknown.
+        if (j.contains("requires")) {
+            const auto& r = j["requires"];
+            for (std::size_t i = 0; i < r.size(); ++i) {
+                if (r[i] == "fallback_floor" && !s.fallback_floor) {
+                    fail("requires[" + std::to_string(i) + "]", "names fallback_floor, but fallback_floor is not true");
+                }
+            }
+        }
         if (!j.contains("functions")) fail("functions", "is missing");
         const auto& f = j["functions"];
         if (!f.is_array() || f.empty() || f.size() > 4096) fail("functions", "must be an array of 1 to 4096 names, got " + json_summary(f));
