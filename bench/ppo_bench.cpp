@@ -95,13 +95,19 @@ function_metrics metrics(double cpu) {
     return m;
 }
 
+// SIMPPO's actor 7→64→64→7 (tanh).
+nn::mlp<float> simppo_actor() {
+    rng gen(1);
+    nn::mlp<float> net({7, 64, 64, 7}, nn::activation::tanh);
+    net.initialize(nn::init_scheme::torch_default, gen);
+    return net;
+}
+
 // One SIMPPO agent's serving decision: the local state (simppo_encoder), the
 // greedy action of the actor 7→64→64→7, SIMPPO's action map, the guard
 // (HPA fallback configured, not used).
 void BM_act_simppo(benchmark::State& state) {
-    rng gen(1);
-    nn::mlp<float> net({7, 64, 64, 7}, nn::activation::tanh);
-    net.initialize(nn::init_scheme::torch_default, gen);
+    const nn::mlp<float> net = simppo_actor();
     auto weights = std::make_shared<rl::shared_network<float>>(net);
     weights->publish(net);
     const rl::simppo_actions actions(1);
@@ -118,12 +124,10 @@ void BM_act_simppo(benchmark::State& state) {
 }
 BENCHMARK(BM_act_simppo)->Name("BM_act/simppo_agent");
 
-// The bare forward pass of the same actor network.
-void BM_forward_simppo_actor(benchmark::State& state) {
-    rng gen(1);
-    nn::mlp<float> net({7, 64, 64, 7}, nn::activation::tanh);
-    net.initialize(nn::init_scheme::torch_default, gen);
-    nn::mlp<float>::inference_buffer buf(net);
+// Single-input forward passes of `net` (an mlp or its int8 copy) on a varying input.
+template <typename Net>
+void forward_passes(benchmark::State& state, const Net& net) {
+    typename Net::inference_buffer buf(net);
     Eigen::VectorXf x = Eigen::VectorXf::Random(7);
     int i = 0;
     for (auto _ : state) {
@@ -131,23 +135,14 @@ void BM_forward_simppo_actor(benchmark::State& state) {
         benchmark::DoNotOptimize(net.forward(x, buf).data());
     }
 }
+
+// The bare forward pass of the same actor network.
+void BM_forward_simppo_actor(benchmark::State& state) { forward_passes(state, simppo_actor()); }
 BENCHMARK(BM_forward_simppo_actor)->Name("BM_act/simppo_actor_forward_only");
 
 // The same actor's forward pass through an int8 copy of its weights
 // (nn::quantized_mlp, as the DQN's serve_int8 uses), beside the float one.
-void BM_forward_simppo_actor_int8(benchmark::State& state) {
-    rng gen(1);
-    nn::mlp<float> net({7, 64, 64, 7}, nn::activation::tanh);
-    net.initialize(nn::init_scheme::torch_default, gen);
-    const nn::quantized_mlp q(net);
-    nn::quantized_mlp::inference_buffer buf(q);
-    Eigen::VectorXf x = Eigen::VectorXf::Random(7);
-    int i = 0;
-    for (auto _ : state) {
-        x(0) = 0.001F * static_cast<float>(i++ & 255);
-        benchmark::DoNotOptimize(q.forward(x, buf).data());
-    }
-}
+void BM_forward_simppo_actor_int8(benchmark::State& state) { forward_passes(state, nn::quantized_mlp(simppo_actor())); }
 BENCHMARK(BM_forward_simppo_actor_int8)->Name("BM_act/simppo_actor_forward_only_int8");
 
 }  // namespace

@@ -314,6 +314,9 @@ TEST_CASE("simppo serving: a checkpoint's vertical actions reach the decision as
     // An operator whose platform evicts a pod to resize it withholds
     // vertical changes below two replicas when serving.
     learned_policy_options evicting;
+    evicting.vertical_min_replicas = -1;
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(trained, evicting), doctest::Contains("learned_policy_options.vertical_min_replicas"),
+                         config_error);
     evicting.vertical_min_replicas = 2;
     d = serve(rl::simppo_action::cpu_up, evicting);
     CHECK(d.replicas == 1);

@@ -274,10 +274,9 @@ public:
     /// tick moves one resource by one step (the step limits are exactly the
     /// action map's steps, so the guard never cuts a legal action short),
     /// limits stay within the actions' bounds, and vertical actions apply at
-    /// any replica count (the simulator, like
-    /// SIMPPO's platform, resizes running containers in place). An operator
-    /// whose platform evicts a pod to resize it raises
-    /// `vertical_min_replicas` when serving
+    /// any replica count (the simulator, like SIMPPO's platform, resizes
+    /// running containers in place). An operator whose platform evicts a pod
+    /// to resize it raises `vertical_min_replicas` when serving
     /// (learned_policy_options::vertical_min_replicas).
     [[nodiscard]] guard_config serving_guard() const noexcept {
         const rl::simppo_action_config& a = config_.actions;

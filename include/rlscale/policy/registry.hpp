@@ -13,6 +13,7 @@
 
 #include <rlscale/core/json_summary.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/encode/firm_encoder.hpp>
 #include <rlscale/encode/polimi_encoder.hpp>
 #include <rlscale/encode/relative_scarlet_encoder.hpp>
@@ -439,9 +440,7 @@ struct learned_policy {
         guard.max_memory_step_mb = std::min(guard.max_memory_step_mb, options.guard->max_memory_step_mb);
     }
     if (options.vertical_min_replicas) {
-        if (*options.vertical_min_replicas < 0) {
-            throw config_error("learned_policy_options.vertical_min_replicas", "must be >= 0, got " + std::to_string(*options.vertical_min_replicas));
-        }
+        check_fields("learned_policy_options").at_least("vertical_min_replicas", *options.vertical_min_replicas, 0);
         guard.vertical_min_replicas = std::max(guard.vertical_min_replicas, *options.vertical_min_replicas);
     }
     if (spec.algorithm == "ddpg") {

@@ -104,21 +104,6 @@ struct serving_spec {
             if (!o.contains("name") || !o["name"].is_string()) fail(std::string(field) + ".name", "must be a string");
             return o;
         };
-        if (j.contains("requires")) {
-            const auto& r = j["requires"];
-            if (!r.is_array() || r.size() > 64) fail("requires", "must be an array of at most 64 feature names, got " + json_summary(r));
-            for (std::size_t i = 0; i < r.size(); ++i) {
-                const std::string field = "requires[" + std::to_string(i) + "]";
-                if (!r[i].is_string()) fail(field, "must be a string, got " + json_summary(r[i]));
-                const auto name = r[i].get<std::string>();
-                if (std::find(std::begin(known_features), std::end(known_features), name) == std::end(known_features)) {
-                    std::string known;
-                    for (const std::string_view k : known_features) known += (known.empty() ? "" : ", ") + std::string(k);
-                    fail(field, "is \"" + name + "\", a feature this build does not implement (it knows: " + known +
-                                    "); serving the checkpoint without it would not serve what was trained");
-                }
-            }
-        }
         s.algorithm = string_field("algorithm");
         s.encoder = named_object("encoder");
         s.actions = named_object("actions");
@@ -133,14 +118,22 @@ struct serving_spec {
             if (!j["fallback_floor"].is_boolean()) fail("fallback_floor", "must be true or false, got " + json_summary(j["fallback_floor"]));
             s.fallback_floor = j["fallback_floor"].get<bool>();
         }
-        // A feature required but not set contradicts itself: the spec was
-        // edited or written wrongly, and which half is meant is unknown.
         if (j.contains("requires")) {
             const auto& r = j["requires"];
+            if (!r.is_array() || r.size() > 64) fail("requires", "must be an array of at most 64 feature names, got " + json_summary(r));
             for (std::size_t i = 0; i < r.size(); ++i) {
-                if (r[i] == "fallback_floor" && !s.fallback_floor) {
-                    fail("requires[" + std::to_string(i) + "]", "names fallback_floor, but fallback_floor is not true");
+                const std::string field = "requires[" + std::to_string(i) + "]";
+                if (!r[i].is_string()) fail(field, "must be a string, got " + json_summary(r[i]));
+                const auto name = r[i].get<std::string>();
+                if (std::find(std::begin(known_features), std::end(known_features), name) == std::end(known_features)) {
+                    std::string known;
+                    for (const std::string_view k : known_features) known += (known.empty() ? "" : ", ") + std::string(k);
+                    fail(field, "is \"" + name + "\", a feature this build does not implement (it knows: " + known +
+                                    "); serving the checkpoint without it would not serve what was trained");
                 }
+                // Required but not set contradicts itself: the spec was edited
+                // or written wrongly, and which half is meant is unknown.
+                if (name == "fallback_floor" && !s.fallback_floor) fail(field, "names fallback_floor, but fallback_floor is not true");
             }
         }
         if (!j.contains("functions")) fail("functions", "is missing");
