@@ -1,12 +1,13 @@
 // SIMPPO in the simulator: per-function PPO agents trained alone (S-RL) and
 // served alone and together on a shared node, SIMPPO's agents trained
-// jointly on that node, incremental training (functions added, then
+// jointly on that node (with the paper's team reward, and with a reward
+// that mixes the team average with each agent's own), incremental training (functions added, then
 // removed) with and without parameter sharing, and the coordinator's cost
 // at 10, 35 and 110 functions. Prints each figure beside the paper's and
 // writes a CSV of the training curves and an SVG plot of them.
 //
 //   rlscale_simppo_demo [--functions N] [--episodes E] [--churn-episodes E]
-//                       [--scale 10,35,110] [--alpha A] [--node-memory-replicas R] [--node-utilization U]
+//                       [--scale 10,35,110] [--alpha A] [--team-weight W] [--node-memory-replicas R] [--node-utilization U]
 //                       [--seed S] [--out DIR]
 //
 // Functions are SIMPPO-like (CPU-, memory- and I/O-bound profiles, cycled)
@@ -42,6 +43,7 @@ struct options {
     std::vector<std::size_t> scale{10, 35, 110};
     std::uint64_t seed = 1;
     double alpha = 0.3;  ///< SIMPPO's reward coefficient (Table 2)
+    double team_weight = 0.5;  ///< the second SIMPPO variant's share of the team average in each agent's reward (the paper's is 1)
     double node_memory_replicas = 6;  ///< the shared node's memory, in replicas per function
     double node_utilization = 0.75;   ///< the shared node's cores = Σ mean CPU demand / this
     std::filesystem::path out = "simppo-demo";
@@ -147,11 +149,11 @@ auto greedy(simppo_coordinator& coord) {
     };
 }
 
-simppo_config agent_config(const options& o, std::uint64_t seed, bool multi_agent, bool sharing) {
+simppo_config agent_config(const options& o, std::uint64_t seed, bool multi_agent, bool sharing, double team_weight = 1) {
     simppo_config c;
     c.reward.alpha = o.alpha;
     c.ppo = multi_agent ? rl::ppo_config::simppo_multi_agent() : rl::ppo_config::simppo();
-    c.team_reward = multi_agent;
+    c.team_weight = multi_agent ? team_weight : 0.0;
     c.global_state = multi_agent;
     c.parameter_sharing = sharing;
     c.seed = seed;
@@ -216,6 +218,7 @@ bool parse(int argc, char** argv, options& o) {
             else if (arg == "--churn-episodes") o.churn_episodes = std::stoi(value());
             else if (arg == "--seed") o.seed = std::stoull(value());
             else if (arg == "--alpha") o.alpha = std::stod(value());
+            else if (arg == "--team-weight") o.team_weight = std::stod(value());
             else if (arg == "--node-memory-replicas") o.node_memory_replicas = std::stod(value());
             else if (arg == "--node-utilization") o.node_utilization = std::stod(value());
             else if (arg == "--out") o.out = value();
@@ -228,7 +231,7 @@ bool parse(int argc, char** argv, options& o) {
                     p = q + 1;
                 }
             } else {
-                std::fprintf(stderr, "usage: %s [--functions N] [--added K] [--episodes E] [--churn-episodes E] [--scale a,b,c] [--alpha A] [--node-memory-replicas R] [--node-utilization U] [--seed S] [--out DIR]\n", argv[0]);
+                std::fprintf(stderr, "usage: %s [--functions N] [--added K] [--episodes E] [--churn-episodes E] [--scale a,b,c] [--alpha A] [--team-weight W] [--node-memory-replicas R] [--node-utilization U] [--seed S] [--out DIR]\n", argv[0]);
                 return false;
             }
         } catch (const std::exception&) {
@@ -236,8 +239,8 @@ bool parse(int argc, char** argv, options& o) {
             return false;
         }
     }
-    if (!(o.alpha >= 0 && o.alpha <= 1)) {
-        std::fprintf(stderr, "--alpha must be in [0, 1]\n");
+    if (!(o.alpha >= 0 && o.alpha <= 1) || !(o.team_weight >= 0 && o.team_weight <= 1)) {
+        std::fprintf(stderr, "--alpha and --team-weight must be in [0, 1]\n");
         return false;
     }
     if (o.functions < 2 || o.episodes < 5 || o.churn_episodes < 5 || o.added < 1) {
@@ -298,12 +301,13 @@ int main(int argc, char** argv) {
     const evaluation srl_shared = evaluate(shared, shared_env, eval_seed, eval_episodes, greedy(together));
 
     // 2. SIMPPO trained jointly on the shared node (with parameter sharing;
-    // a twin without it for the incremental comparison).
+    // a twin without it for the incremental comparison), and the same with
+    // each agent's reward mixing the team average with its own.
     simppo_coordinator simppo(agent_config(o, o.seed, true, true));
     simppo_coordinator plain(agent_config(o, o.seed, true, false));
+    simppo_coordinator mixed(agent_config(o, o.seed, true, true, o.team_weight));
     for (std::size_t i = 0; i < n; ++i) {
-        simppo.add_agent(std::string(sc.function(i).profile.name), std::string(sc.label(i)));
-        plain.add_agent(std::string(sc.function(i).profile.name), std::string(sc.label(i)));
+        for (auto* c : {&simppo, &plain, &mixed}) c->add_agent(std::string(sc.function(i).profile.name), std::string(sc.label(i)));
     }
     std::vector<double> curve_sharing;
     std::vector<double> curve_plain;
@@ -312,30 +316,33 @@ int main(int argc, char** argv) {
         const int k = std::min(10, o.episodes - e);
         const auto a = train(simppo, shared, shared_env, k, o.seed + 7 + static_cast<std::uint64_t>(e));
         const auto b = train(plain, shared, shared_env, k, o.seed + 7 + static_cast<std::uint64_t>(e));
+        (void)train(mixed, shared, shared_env, k, o.seed + 7 + static_cast<std::uint64_t>(e));
         curve_sharing.insert(curve_sharing.end(), a.begin(), a.end());
         curve_plain.insert(curve_plain.end(), b.begin(), b.end());
         std::printf("\rSIMPPO: episode %4d/%d  team reward %+.3f", e + k, o.episodes, curve_sharing.back());
         std::fflush(stdout);
     }
     std::printf("\n");
-    const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count() / 2;
+    const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count() / 3;
     const evaluation simppo_shared = evaluate(shared, shared_env, eval_seed, eval_episodes, greedy(simppo));
+    const evaluation mixed_shared = evaluate(shared, shared_env, eval_seed, eval_episodes, greedy(mixed));
 
-    // HPA on the same node at three CPU targets: the one closest to SIMPPO's replica-seconds.
-    evaluation hpa_best;
-    int hpa_target = 0;
+    // HPA on the same node at three CPU targets; each SIMPPO variant is
+    // compared with the one closest to its replica-seconds.
+    std::vector<std::pair<int, evaluation>> hpas_evaluated;
     for (const int target : {50, 70, 90}) {
         std::vector<hpa_policy> hpas(n, hpa_policy(hpa_config::cpu_utilization(target)));
-        const evaluation ev = evaluate(shared, shared_env, eval_seed, eval_episodes,
-                                       [&](std::span<const function_metrics> m, std::span<const scaling_state> s, std::span<scaling_target> t, bool) {
-                                           for (std::size_t f = 0; f < n; ++f) t[f] = {.replicas = hpas[f].decide(m[f], s[f]).replicas};
-                                       });
-        if (hpa_target == 0 || std::abs(ev.replica_seconds - simppo_shared.replica_seconds) <
-                                   std::abs(hpa_best.replica_seconds - simppo_shared.replica_seconds)) {
-            hpa_best = ev;
-            hpa_target = target;
-        }
+        hpas_evaluated.emplace_back(target, evaluate(shared, shared_env, eval_seed, eval_episodes,
+                                                     [&](std::span<const function_metrics> m, std::span<const scaling_state> s,
+                                                         std::span<scaling_target> t, bool) {
+                                                         for (std::size_t f = 0; f < n; ++f) t[f] = {.replicas = hpas[f].decide(m[f], s[f]).replicas};
+                                                     }));
     }
+    const auto closest_hpa = [&](const evaluation& to) -> const std::pair<int, evaluation>& {
+        return *std::min_element(hpas_evaluated.begin(), hpas_evaluated.end(), [&](const auto& a, const auto& b) {
+            return std::abs(a.second.replica_seconds - to.replica_seconds) < std::abs(b.second.replica_seconds - to.replica_seconds);
+        });
+    };
 
     // Per function, p99 over its p99 under S-RL alone (the paper's degradation
     // is this ratio, reported as a range over functions).
@@ -361,24 +368,45 @@ int main(int argc, char** argv) {
                 "|---|---|---|---|---|---|---|\n");
     row("S-RL", "each alone on its node", srl_alone);
     row("S-RL", "together on the shared node", srl_shared);
-    row("SIMPPO", "trained and served on the shared node", simppo_shared);
-    char hpa_name[32];
-    std::snprintf(hpa_name, sizeof hpa_name, "HPA %d %% CPU", hpa_target);
-    row(hpa_name, "shared node", hpa_best);
-    std::vector<double> srl_over_simppo(n);
-    for (std::size_t i = 0; i < n; ++i) srl_over_simppo[i] = simppo_shared.p99[i] > 0 ? srl_shared.p99[i] / simppo_shared.p99[i] : 1.0;
+    row("SIMPPO", "team reward (the paper's), trained and served on the shared node", simppo_shared);
+    char mixed_name[64];
+    std::snprintf(mixed_name, sizeof mixed_name, "SIMPPO, team weight %.2f", o.team_weight);
+    row(mixed_name, "the same, each reward mixing team and own", mixed_shared);
+    const auto& hpa_simppo = closest_hpa(simppo_shared);
+    const auto& hpa_mixed = closest_hpa(mixed_shared);
+    for (const auto* h : {&hpa_simppo, &hpa_mixed}) {
+        if (h == &hpa_mixed && hpa_mixed.first == hpa_simppo.first) break;
+        char hpa_name[32];
+        std::snprintf(hpa_name, sizeof hpa_name, "HPA %d %% CPU", h->first);
+        row(hpa_name, "shared node", h->second);
+    }
+    // Functions served far worse than alone: more than 10 times their p99 under S-RL alone.
+    const auto far_off = [&](const evaluation& e) {
+        const auto r = ratios(e);
+        return std::count_if(r.begin(), r.end(), [](double x) { return x > 10; });
+    };
+    const auto srl_over = [&](const evaluation& e) {
+        std::vector<double> v(n);
+        for (std::size_t i = 0; i < n; ++i) v[i] = e.p99[i] > 0 ? srl_shared.p99[i] / e.p99[i] : 1.0;
+        return median(v);
+    };
     std::printf("multi-tenant degradation of S-RL (median over functions of p99 together / alone): %.2fx (paper: 2.2-4.8x); "
                 "SIMPPO vs S-RL alone: %+.1f %% (paper: < 9.2 %%); S-RL together / SIMPPO: %.2fx (paper: 4.5x)\n",
-                median(ratios(srl_shared)), 100 * (median(ratios(simppo_shared)) - 1), median(srl_over_simppo));
-    std::printf("per function p99 (s): alone / S-RL together / SIMPPO\n");
+                median(ratios(srl_shared)), 100 * (median(ratios(simppo_shared)) - 1), srl_over(simppo_shared));
+    std::printf("SIMPPO with team weight %.2f vs S-RL alone: %+.1f %%; S-RL together / it: %.2fx\n", o.team_weight,
+                100 * (median(ratios(mixed_shared)) - 1), srl_over(mixed_shared));
+    std::printf("functions above 10x their p99 under S-RL alone: SIMPPO %td of %zu, with team weight %.2f %td, HPA %d %% %td\n",
+                far_off(simppo_shared), n, o.team_weight, far_off(mixed_shared), hpa_mixed.first, far_off(hpa_mixed.second));
+    std::printf("per function p99 (s): alone / S-RL together / SIMPPO / SIMPPO with team weight %.2f\n", o.team_weight);
     for (std::size_t i = 0; i < n; ++i) {
-        std::printf("  %-16s %-6s %.3f / %.3f / %.3f\n", sc.function(i).profile.name.c_str(), std::string(sc.label(i)).c_str(), alone[i],
-                    srl_shared.p99[i], simppo_shared.p99[i]);
+        std::printf("  %-16s %-6s %.3f / %.3f / %.3f / %.3f\n", sc.function(i).profile.name.c_str(), std::string(sc.label(i)).c_str(),
+                    alone[i], srl_shared.p99[i], simppo_shared.p99[i], mixed_shared.p99[i]);
     }
     for (std::size_t i = 0; i < n; ++i) {
-        nn::write_checkpoint_file(o.out / ("simppo-agent-" + simppo.name(i) + ".json"), simppo.checkpoint(i));
+        nn::write_checkpoint_file(o.out / ("simppo-agent-" + mixed.name(i) + ".json"), mixed.checkpoint(i));
     }
-    std::printf("wrote %zu agent checkpoints (simppo-agent-<function>.json; serve one with rlscale-decision-service --checkpoint)\n", n);
+    std::printf("wrote %zu agent checkpoints of SIMPPO with team weight %.2f (simppo-agent-<function>.json; serve one with "
+                "rlscale-decision-service --checkpoint)\n", n, o.team_weight);
 
     // 3. Incremental training: add `added` functions, train, remove them, train.
     simppo.refresh_base_models();

@@ -117,6 +117,52 @@ TEST_CASE("simppo_coordinator: every agent is rewarded with the team average, an
     CHECK(critic[7 + 5] <= 1.0F);
 }
 
+TEST_CASE("simppo_coordinator: team_weight mixes the team average with each agent's own reward") {
+    // Three coordinators with the same seed act alike on the first tick; they
+    // differ only in the reward they store.
+    const auto stored_rewards = [](double team_weight, double& team) {
+        simppo_config c = small_config(0);
+        c.team_weight = team_weight;
+        simppo_coordinator coord(c);
+        for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+        sim::cluster_env<> env(shared_node(3), env_of(3));
+        (void)env.reset(5);
+        coord.begin_episode(env.metrics(), env.states());
+        std::vector<scaling_target> targets(3);
+        coord.act(env.states(), targets);
+        const auto r = env.step_to(targets);
+        team = coord.observe(r.info, env.states(), false).team_reward;
+        std::vector<double> out;
+        for (std::size_t i = 0; i < 3; ++i) {
+            REQUIRE(coord.learner(i).own_rollout().size() == 1);
+            out.push_back(coord.learner(i).own_rollout().rewards()(0));
+        }
+        return out;
+    };
+    double team1 = 0, team0 = 0, team_mix = 0;
+    const auto as_team = stored_rewards(1, team1);
+    const auto own = stored_rewards(0, team0);
+    const auto mix = stored_rewards(0.25, team_mix);
+    CHECK(team0 == team1);
+    CHECK(team_mix == team1);
+    double own_mean = 0;
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(as_team[i] == doctest::Approx(team1));
+        CHECK(mix[i] == doctest::Approx(0.25 * team1 + 0.75 * own[i]));
+        own_mean += own[i] / 3;
+    }
+    // The own rewards average to the team reward, and they are not all equal
+    // (else the mix would not be tested).
+    CHECK(own_mean == doctest::Approx(team1));
+    CHECK(std::abs(own[0] - own[1]) + std::abs(own[1] - own[2]) > 1e-3);
+
+    for (const double bad : {-0.1, 1.5, std::nan("")}) {
+        simppo_config c = small_config(0);
+        c.team_weight = bad;
+        CHECK_THROWS_WITH_AS(simppo_coordinator{c}, doctest::Contains("simppo_config.team_weight"), config_error);
+    }
+}
+
 TEST_CASE("simppo_coordinator: agents added and removed while training keep every other agent's networks and keep learning") {
     simppo_coordinator coord(small_config(1));
     for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));

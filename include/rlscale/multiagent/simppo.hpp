@@ -3,9 +3,10 @@
 /// SIMPPO's multi-agent framework (Qiu et al., SIMPPO, §6): one PPO agent
 /// per function over a shared cluster, each actor reading its function's
 /// local state, each critic the local state plus the auxiliary global state
-/// of the other agents, every agent rewarded with the team average; agents
-/// added and removed while training runs, and base models per function
-/// category for parameter sharing.
+/// of the other agents, every agent rewarded with the team average (or,
+/// with simppo_config::team_weight below 1, a mix of the team average and
+/// its own reward); agents added and removed while training runs, and base
+/// models per function category for parameter sharing.
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
@@ -47,7 +48,10 @@ struct simppo_config {
     simppo_reward_config reward{};        ///< α and the penalty
     rl::simppo_action_config actions{};   ///< step sizes and limits of the 7 actions
     bool global_state = true;   ///< critics read the auxiliary global state (false: zeros there, an ablation)
-    bool team_reward = true;    ///< every agent gets the team average (false: each its own reward, as S-RL agents)
+    /// Each agent's reward is team_weight × the team average + (1 − team_weight) × its own
+    /// reward. 1 is SIMPPO's team reward (§6.2); 0 gives each agent its own reward, as
+    /// S-RL agents have (the critics still read the global state).
+    double team_weight = 1;
     bool parameter_sharing = true;  ///< a new agent starts from its category's base model when there is one
     std::size_t threads = 0;    ///< worker threads for acting and updating besides the caller (0: one per extra core)
     std::uint64_t seed = 1;     ///< agent k (in order of addition) learns with seed + k
@@ -57,7 +61,9 @@ struct simppo_config {
         state.validate();
         reward.validate();
         actions.validate();
-        check_fields("simppo_config").at_most("threads", threads, std::size_t{256});
+        check_fields("simppo_config")
+            .at_most("threads", threads, std::size_t{256})
+            .in("team_weight", team_weight, 0.0, 1.0);
     }
 };
 
@@ -214,8 +220,9 @@ public:
     }
 
     /// Scores the interval that followed act(): each agent's own reward
-    /// (α·SP + (1 − α)/2·(RU_cpu + RU_mem) plus its penalty), the team
-    /// average, stored as every agent's reward; encodes the next
+    /// (α·SP + (1 − α)/2·(RU_cpu + RU_mem) plus its penalty) and the team
+    /// average; stores team_weight × the team average + (1 − team_weight)
+    /// × its own reward as each agent's reward; encodes the next
     /// observations; stores each agent's transition (a truncated step
     /// bootstraps from V of the next critic input) and updates, in
     /// parallel, every agent whose rollout is now full.
@@ -239,7 +246,7 @@ public:
             encode(i, m, s, next_local, next_critic, next_valid);
             a.updated = false;
             if (a.pending) {
-                const double r = config_.team_reward ? tick.team_reward : a.own_reward;
+                const double r = config_.team_weight * tick.team_reward + (1 - config_.team_weight) * a.own_reward;
                 // A refused next observation cannot be valued: bootstrap from V(s_t).
                 double next_v = next_valid ? a.learner.value(next_critic) : a.value;
                 if (!std::isfinite(next_v)) next_v = a.value;
