@@ -26,6 +26,7 @@
 #include <numeric>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 using namespace rlscale;
@@ -327,10 +328,11 @@ int main(int argc, char** argv) {
     const evaluation simppo_shared = evaluate(shared, shared_env, eval_seed, eval_episodes, greedy(simppo));
     const evaluation mixed_shared = evaluate(shared, shared_env, eval_seed, eval_episodes, greedy(mixed));
 
-    // HPA on the same node at three CPU targets; each SIMPPO variant is
-    // compared with the one closest to its replica-seconds.
+    // HPA on the same node at CPU targets from 30 to 90 % in steps of 5;
+    // each SIMPPO variant is compared with the one closest to its
+    // replica-seconds.
     std::vector<std::pair<int, evaluation>> hpas_evaluated;
-    for (const int target : {50, 70, 90}) {
+    for (int target = 30; target <= 90; target += 5) {
         std::vector<hpa_policy> hpas(n, hpa_policy(hpa_config::cpu_utilization(target)));
         hpas_evaluated.emplace_back(target, evaluate(shared, shared_env, eval_seed, eval_episodes,
                                                      [&](std::span<const function_metrics> m, std::span<const scaling_state> s,
@@ -374,12 +376,13 @@ int main(int argc, char** argv) {
     row(mixed_name, "the same, each reward mixing team and own", mixed_shared);
     const auto& hpa_simppo = closest_hpa(simppo_shared);
     const auto& hpa_mixed = closest_hpa(mixed_shared);
-    for (const auto* h : {&hpa_simppo, &hpa_mixed}) {
-        if (h == &hpa_mixed && hpa_mixed.first == hpa_simppo.first) break;
+    const auto hpa_row = [&](const std::pair<int, evaluation>& h) {
         char hpa_name[32];
-        std::snprintf(hpa_name, sizeof hpa_name, "HPA %d %% CPU", h->first);
-        row(hpa_name, "shared node", h->second);
-    }
+        std::snprintf(hpa_name, sizeof hpa_name, "HPA %d %% CPU", h.first);
+        row(hpa_name, "shared node", h.second);
+    };
+    hpa_row(hpa_simppo);
+    if (&hpa_mixed != &hpa_simppo) hpa_row(hpa_mixed);
     // Functions served far worse than alone: more than 10 times their p99 under S-RL alone.
     const auto far_off = [&](const evaluation& e) {
         const auto r = ratios(e);

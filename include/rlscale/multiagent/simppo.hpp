@@ -50,7 +50,7 @@ struct simppo_config {
     bool global_state = true;   ///< critics read the auxiliary global state (false: zeros there, an ablation)
     /// Each agent's reward is team_weight × the team average + (1 − team_weight) × its own
     /// reward. 1 is SIMPPO's team reward (§6.2); 0 gives each agent its own reward, as
-    /// S-RL agents have (the critics still read the global state).
+    /// S-RL agents have (what the critics read is set by global_state).
     double team_weight = 1;
     bool parameter_sharing = true;  ///< a new agent starts from its category's base model when there is one
     std::size_t threads = 0;    ///< worker threads for acting and updating besides the caller (0: one per extra core)
