@@ -340,6 +340,20 @@ int main(int argc, char** argv) {
             }
         }
     }
+    // The same at the shapes of FIRM's DDPG networks (actor 10→40→40→3,
+    // critic 10→40, 43→40, 40→1: the action joins after the first layer)
+    // and its batch of 64.
+    for (const auto& [out, in] : {std::pair<Eigen::Index, Eigen::Index>{40, 10}, {40, 40}, {40, 43}, {3, 40}, {1, 40}}) {
+        const std::string shape = std::to_string(out) + "x" + std::to_string(in) + "_n64";
+        for (const auto& [product, name] : {std::pair{small_product::forward, "forward"},
+                                            {small_product::weight_gradient, "weight_gradient"},
+                                            {small_product::input_gradient, "input_gradient"}}) {
+            for (const bool ours : {true, false}) {
+                const std::string full = std::string(ours ? "BM_small_batch/" : "BM_eigen_batch/") + name + "/" + shape;
+                benchmark::RegisterBenchmark(full.c_str(), bm_small_batch, product, out, in, Eigen::Index{64}, ours);
+            }
+        }
+    }
     // The products underneath the training step, and the core's ceilings.
     benchmark::RegisterBenchmark("BM_gemm/eigen_float_128", bm_gemm_eigen);
     benchmark::RegisterBenchmark("BM_gemm/bf16_128", bm_gemm_bf16);

@@ -44,7 +44,7 @@ struct options {
     std::vector<std::size_t> scale{10, 35, 110};
     std::uint64_t seed = 1;
     double alpha = 0.3;  ///< SIMPPO's reward coefficient (Table 2)
-    double team_weight = 0.5;  ///< the second SIMPPO variant's share of the team average in each agent's reward (the paper's is 1)
+    double team_weight = 0.25;  ///< the second SIMPPO variant's share of the team average in each agent's reward (the paper's is 1)
     double node_memory_replicas = 6;  ///< the shared node's memory, in replicas per function
     double node_utilization = 0.75;   ///< the shared node's cores = Σ mean CPU demand / this
     std::filesystem::path out = "simppo-demo";
