@@ -85,7 +85,8 @@ BENCHMARK_CAPTURE(BM_ddpg_update, cleanrl_bf16_2_update_threads, update_variant{
 
 // The forward passes of one update with an actor step, and nothing else:
 // μ'(s'), Q'(s', ã), Q(s, a), μ(s) and Q(s, μ(s)), batched, in full
-// precision (the backward passes, Adam and Polyak make up the rest).
+// precision through the same products as the update (the backward passes,
+// Adam and Polyak make up the rest).
 void BM_ddpg_forward(benchmark::State& state, int variant) {
     const shape s = variant == 0 ? firm(nn::matmul_precision::full) : cleanrl(nn::matmul_precision::full);
     auto agent = filled_agent(s);
@@ -96,10 +97,13 @@ void BM_ddpg_forward(benchmark::State& state, int variant) {
     matrix next = matrix::Random(static_cast<Eigen::Index>(s.observations), n);
     matrix act = matrix::Random(static_cast<Eigen::Index>(s.actions), n);
     const auto& critic = agent.critic();
-    nn::mlp<float>::batch_buffer actor_buf(agent.actor(), n);
-    nn::mlp<float>::batch_buffer head_buf(critic.head(), n);
+    // The update's buffers let its passes use the small-batch kernels.
+    constexpr Eigen::Index columns = rl::ddpg<float>::kernel_columns;
+    constexpr auto full = nn::matmul_precision::full;
+    nn::mlp<float>::batch_buffer actor_buf(agent.actor(), n, full, columns);
+    nn::mlp<float>::batch_buffer head_buf(critic.head(), n, full, columns);
     std::optional<nn::mlp<float>::batch_buffer> trunk_buf;
-    if (critic.has_trunk()) trunk_buf.emplace(critic.trunk(), n);
+    if (critic.has_trunk()) trunk_buf.emplace(critic.trunk(), n, full, columns);
     matrix head_in(critic.head().input_size(), n);
     const Eigen::Index join = critic.join_width();
     const auto q = [&](const rl::ddpg_critic<float>& c, const matrix& st, const auto& a) {

@@ -342,11 +342,14 @@ int main(int argc, char** argv) {
     }
     // The same at the shapes of FIRM's DDPG networks (actor 10→40→40→3,
     // critic 10→40, 43→40, 40→1: the action joins after the first layer)
-    // and its batch of 64, beyond the small_batch_columns that nn::mlp
-    // uses the kernels for: what they would give there (docs/benchmarks.md).
-    // The 40-row input-gradient cases time small_input_gradient_narrow,
-    // which nn::mlp uses for heads of fewer than 8 rows only.
-    for (const auto& [out, in] : {std::pair<Eigen::Index, Eigen::Index>{40, 10}, {40, 40}, {40, 43}, {3, 40}, {1, 40}}) {
+    // and its batch of 64, where DDPG's buffers let nn::mlp use the kernels
+    // (kernel_columns), and at the SCARLET DQN's 15→128→128→15 on its
+    // shards of 64, where nn::mlp does not (a 128 × 128 weight is beyond
+    // wide_batch_weight_values; docs/benchmarks.md). The 40-row and 128-row
+    // input-gradient cases time small_input_gradient_narrow, which nn::mlp
+    // uses for heads of fewer than 8 rows only.
+    for (const auto& [out, in] : {std::pair<Eigen::Index, Eigen::Index>{40, 10}, {40, 40}, {40, 43}, {3, 40}, {1, 40},
+                                  {128, 15}, {128, 128}, {15, 128}}) {
         const std::string shape = std::to_string(out) + "x" + std::to_string(in) + "_n64";
         for (const auto& [product, name] : {std::pair{small_product::forward, "forward"},
                                             {small_product::weight_gradient, "weight_gradient"},

@@ -211,4 +211,60 @@ TEST_CASE_TEMPLATE("single-input forward is exact for every output width, includ
     }
 }
 
+TEST_CASE("input_gradient alone equals backward's dx, from any first input, and leaves the gradient alone") {
+    rng gen(21);
+    // A wide first layer (Eigen's product or the kernels, by batch) and a
+    // narrow one (small_input_gradient_narrow): both paths of the first
+    // layer's input gradient, on batches within and beyond 10 samples.
+    for (const auto& sizes : {std::vector<Eigen::Index>{43, 40, 1}, std::vector<Eigen::Index>{13, 5, 1}}) {
+        std::vector<layer_spec> layers{{sizes[0], sizes[1], activation::relu}, {sizes[1], sizes[2], activation::identity}};
+        mlp<double> net(layers);
+        net.initialize(init_scheme::torch_default, gen);
+        for (const Eigen::Index n : {5, 64}) {
+            for (const Eigen::Index columns : {Eigen::Index{0}, Eigen::Index{64}}) {
+                CAPTURE(sizes[0]);
+                CAPTURE(n);
+                CAPTURE(columns);
+                Eigen::MatrixXd x(sizes[0], n);
+                for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = rlscale::uniform(gen, -1, 1);
+                const Eigen::MatrixXd dy = Eigen::MatrixXd::Constant(1, n, 0.25);
+                mlp<double>::batch_buffer buf(net, n, matmul_precision::full, columns);
+                static_cast<void>(net.forward_batch(x, buf));
+                mlp<double>::gradient grad(net);
+                Eigen::MatrixXd dx(sizes[0], n);
+                net.backward(buf, dy, grad, dx);
+                const Eigen::VectorXd before = grad.values();
+                for (const Eigen::Index first : {Eigen::Index{0}, Eigen::Index{1}, sizes[0] - 3}) {
+                    CAPTURE(first);
+                    Eigen::MatrixXd part(sizes[0] - first, n);
+                    net.input_gradient(buf, dy, part, first);
+                    CHECK(rlscale::test::relative_error(part, dx.bottomRows(sizes[0] - first)) < 1e-14);
+                }
+                CHECK(grad.values() == before);
+            }
+        }
+        // bf16 products: the first layer's narrower product gives the same rows.
+        mlp<float> fnet(layers);
+        fnet.initialize(init_scheme::torch_default, gen);
+        const Eigen::MatrixXf fx = Eigen::MatrixXf::Random(sizes[0], 64);
+        const Eigen::MatrixXf fdy = Eigen::MatrixXf::Constant(1, 64, 0.25F);
+        mlp<float>::batch_buffer fbuf(fnet, 64, matmul_precision::bf16);
+        static_cast<void>(fnet.forward_batch(fx, fbuf));
+        mlp<float>::gradient fgrad(fnet);
+        Eigen::MatrixXf fdx(sizes[0], 64);
+        fnet.backward(fbuf, fdy, fgrad, fdx);
+        Eigen::MatrixXf fpart(3, 64);
+        fnet.input_gradient(fbuf, fdy, fpart, sizes[0] - 3);
+        CHECK(rlscale::test::relative_error(fpart, fdx.bottomRows(3)) < 1e-6);
+
+        mlp<double>::batch_buffer buf(net, 4);
+        static_cast<void>(net.forward_batch(Eigen::MatrixXd::Zero(sizes[0], 4), buf));
+        Eigen::MatrixXd wrong(3, 4);
+        CHECK_THROWS_WITH_AS(net.input_gradient(buf, Eigen::MatrixXd::Zero(1, 4), wrong, 1),
+                             doctest::Contains("mlp::input_gradient: dx is 3"), rlscale::error);
+        Eigen::MatrixXd none(0, 4);
+        CHECK_THROWS_AS(net.input_gradient(buf, Eigen::MatrixXd::Zero(1, 4), none, sizes[0]), rlscale::error);
+    }
+}
+
 }  // namespace test_nn_mlp

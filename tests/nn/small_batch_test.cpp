@@ -30,9 +30,10 @@ double tolerance() {
 }
 
 // Row counts that take every block path (2P, P, 8, 4, 2, 1 rows for P = 4,
-// 8 and 16) and column counts in one or two groups.
+// 8 and 16) and column counts in one group, in two, and in up to eight with a
+// ragged last group (DDPG's batches, up to max_kernel_columns).
 const std::vector<Eigen::Index> row_counts{1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32, 33, 40, 48, 63, 64, 65};
-const std::vector<Eigen::Index> column_counts{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+const std::vector<Eigen::Index> column_counts{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17, 37, detail::max_kernel_columns};
 
 /// Calls check(out, in, n) for every combination, each captured for a failure.
 template <typename Check>
@@ -107,27 +108,76 @@ TEST_CASE_TEMPLATE("small-batch input gradient of a narrow W equals Wᵀ·D", T,
 }
 
 TEST_CASE("the kernels are used exactly where they are measured to pay") {
-    CHECK(detail::small_forward_pays(64, 5));
-    CHECK(detail::small_forward_pays(8, detail::small_batch_columns));
-    CHECK(detail::small_forward_pays(7, 5));        // a 7-action head on PPO's minibatch of 5
-    CHECK_FALSE(detail::small_forward_pays(7, 10));  // ... on 10: Eigen's product
-    CHECK_FALSE(detail::small_forward_pays(1, 5));   // a value head
-    CHECK_FALSE(detail::small_forward_pays(64, detail::small_batch_columns + 1));
-    CHECK(detail::small_weight_gradient_pays(7, 5));
-    CHECK_FALSE(detail::small_weight_gradient_pays(1, 5));  // a value head
-    CHECK(detail::small_input_gradient_pays(1, 5));
-    CHECK(detail::small_input_gradient_pays(7, 10));
-    CHECK_FALSE(detail::small_input_gradient_pays(64, 5));
-    CHECK_FALSE(detail::small_input_gradient_pays(7, detail::small_batch_columns + 1));
+    CHECK(detail::small_forward_pays(64, 64, 5));
+    CHECK(detail::small_forward_pays(8, 64, detail::small_batch_columns));
+    CHECK(detail::small_forward_pays(7, 64, 5));        // a 7-action head on PPO's minibatch of 5
+    CHECK_FALSE(detail::small_forward_pays(7, 64, 10));  // ... on 10: Eigen's product
+    CHECK_FALSE(detail::small_forward_pays(1, 64, 5));   // a value head
+    CHECK_FALSE(detail::small_forward_pays(64, 64, detail::small_batch_columns + 1));
+    CHECK(detail::small_weight_gradient_pays(7, 64, 5));
+    CHECK_FALSE(detail::small_weight_gradient_pays(1, 64, 5));  // a value head
+    CHECK(detail::small_input_gradient_pays(1, 64, 5));
+    CHECK(detail::small_input_gradient_pays(7, 64, 10));
+    CHECK_FALSE(detail::small_input_gradient_pays(64, 64, 5));
+    CHECK_FALSE(detail::small_input_gradient_pays(7, 64, detail::small_batch_columns + 1));
     // The edges of each region (a change to a threshold must change this test too).
-    CHECK(detail::small_forward_pays(4, 6));
-    CHECK_FALSE(detail::small_forward_pays(4, 7));
-    CHECK_FALSE(detail::small_forward_pays(3, 1));
-    CHECK(detail::small_forward_pays(8, 1));
-    CHECK(detail::small_weight_gradient_pays(4, detail::small_batch_columns));
-    CHECK_FALSE(detail::small_weight_gradient_pays(3, 1));
-    CHECK_FALSE(detail::small_weight_gradient_pays(4, detail::small_batch_columns + 1));
-    CHECK_FALSE(detail::small_input_gradient_pays(8, 1));
+    CHECK(detail::small_forward_pays(4, 64, 6));
+    CHECK_FALSE(detail::small_forward_pays(4, 64, 7));
+    CHECK_FALSE(detail::small_forward_pays(3, 64, 1));
+    CHECK(detail::small_forward_pays(8, 64, 1));
+    CHECK(detail::small_weight_gradient_pays(4, 64, detail::small_batch_columns));
+    CHECK_FALSE(detail::small_weight_gradient_pays(3, 64, 1));
+    CHECK_FALSE(detail::small_weight_gradient_pays(4, 64, detail::small_batch_columns + 1));
+    CHECK_FALSE(detail::small_input_gradient_pays(8, 64, 1));
+    // A buffer that allows none: never.
+    CHECK_FALSE(detail::small_forward_pays(64, 64, 1, 0));
+    CHECK_FALSE(detail::small_weight_gradient_pays(64, 64, 1, 0));
+    CHECK_FALSE(detail::small_input_gradient_pays(1, 64, 1, 0));
+    // A buffer that allows 64 (DDPG's): FIRM's shapes at its batch of 64.
+    const Eigen::Index wide = detail::max_kernel_columns;
+    CHECK(detail::small_forward_pays(40, 43, 64, wide));           // the critic's head after the join
+    CHECK(detail::small_forward_pays(40, 10, 64, wide));           // the first layers
+    CHECK(detail::small_weight_gradient_pays(40, 40, 64, wide));
+    CHECK_FALSE(detail::small_forward_pays(3, 40, 64, wide));       // the actor's 3-action head: Eigen's
+    CHECK_FALSE(detail::small_weight_gradient_pays(3, 40, 64, wide));
+    CHECK_FALSE(detail::small_weight_gradient_pays(7, 40, 11, wide));  // 4 to 7 rows beyond 10: not measured
+    CHECK(detail::small_input_gradient_pays(3, 40, 64, wide));     // ... whose input gradient pays
+    CHECK(detail::small_input_gradient_pays(1, 40, 64, wide));     // the critic's value head
+    CHECK_FALSE(detail::small_input_gradient_pays(40, 43, 64, wide));
+    CHECK_FALSE(detail::small_forward_pays(40, 43, 65, wide));     // beyond the buffer's columns
+    // Beyond small_batch_columns, only a weight that stays in L1: 64 × 64 values.
+    CHECK(detail::small_forward_pays(64, 64, 64, wide));
+    CHECK_FALSE(detail::small_forward_pays(65, 64, 64, wide));
+    CHECK_FALSE(detail::small_forward_pays(128, 128, 11, wide));
+    CHECK(detail::small_forward_pays(128, 128, 10, wide));         // up to 10, any size
+}
+
+TEST_CASE("a buffer's kernel_columns is validated, and wide kernels agree with Eigen's product on FIRM's shapes") {
+    mlp<double> net({10, 40, 40, 3}, activation::relu, activation::tanh);
+    rng gen(15);
+    net.initialize(init_scheme::torch_default, gen);
+    CHECK_THROWS_WITH_AS(mlp<double>::batch_buffer(net, 64, matmul_precision::full, detail::max_kernel_columns + 1),
+                         doctest::Contains("kernel_columns"), rlscale::config_error);
+    CHECK_THROWS_AS(mlp<double>::batch_buffer(net, 64, matmul_precision::full, -1), rlscale::config_error);
+    for (const Eigen::Index n : {11, 37, 64}) {
+        CAPTURE(n);
+        const matrix<double> x = random_matrix<double>(10, n, gen);
+        const matrix<double> dy = random_matrix<double>(3, n, gen);
+        mlp<double>::batch_buffer kernels(net, n, matmul_precision::full, detail::max_kernel_columns);
+        mlp<double>::batch_buffer eigen(net, n, matmul_precision::full, 0);
+        CHECK(kernels.kernel_columns() == detail::max_kernel_columns);
+        mlp<double>::gradient g_kernels(net);
+        mlp<double>::gradient g_eigen(net);
+        matrix<double> dx_kernels(10, n);
+        matrix<double> dx_eigen(10, n);
+        const matrix<double> y_kernels = net.forward_batch(x, kernels);
+        const matrix<double> y_eigen = net.forward_batch(x, eigen);
+        CHECK(rlscale::test::relative_error(y_kernels, y_eigen) < 1e-14);
+        net.backward(kernels, dy, g_kernels, dx_kernels);
+        net.backward(eigen, dy, g_eigen, dx_eigen);
+        CHECK(rlscale::test::relative_error(g_kernels.values(), g_eigen.values()) < 1e-13);
+        CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+    }
 }
 
 TEST_CASE("an mlp's batched passes give the same results on small and large batches (kernels against Eigen)") {

@@ -87,10 +87,20 @@ class mlp_batch_buffer {
 public:
     using matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 
-    mlp_batch_buffer(const mlp<T>& net, Eigen::Index capacity, matmul_precision precision = matmul_precision::full)
-        : capacity_(capacity), precision_(precision) {
+    ///
+    /// `kernel_columns`: the widest batch whose full-precision products may go
+    /// to the register kernels of detail/small_batch.hpp rather than Eigen's
+    /// product, where they pay (per product and shape); at most
+    /// detail::max_kernel_columns. The default keeps them to small batches
+    /// (PPO's minibatches); DDPG asks for 64 (FIRM's batch). The two paths
+    /// sum in different orders, so the choice changes results in their last
+    /// bits.
+    mlp_batch_buffer(const mlp<T>& net, Eigen::Index capacity, matmul_precision precision = matmul_precision::full,
+                     Eigen::Index kernel_columns = detail::small_batch_columns)
+        : capacity_(capacity), precision_(precision), kernel_columns_(kernel_columns) {
         check_fields("")
             .greater("capacity", capacity, 0)
+            .in("kernel_columns", kernel_columns, Eigen::Index{0}, detail::max_kernel_columns)
             .require(precision != matmul_precision::bf16 || std::is_same_v<T, float>, "precision",
                      "be full unless the network is float", to_string(precision));
         input_ = matrix::Zero(net.input_size(), capacity);
@@ -105,7 +115,7 @@ public:
             // on a small batch (at most 7 × the widest input).
             Eigen::Index words = 0;
             for (const auto& s : net.layers()) {
-                if (detail::small_input_gradient_pays(s.out, 1)) words = std::max(words, s.in * s.out);
+                if (detail::small_input_gradient_pays(s.out, s.in, 1, kernel_columns)) words = std::max(words, s.in * s.out);
             }
             transposed_.assign(static_cast<std::size_t>(words), T(0));
         }
@@ -127,6 +137,7 @@ public:
 
     [[nodiscard]] matmul_precision precision() const noexcept { return precision_; }
     [[nodiscard]] Eigen::Index capacity() const noexcept { return capacity_; }
+    [[nodiscard]] Eigen::Index kernel_columns() const noexcept { return kernel_columns_; }
     /// Samples in the last forward pass (0 before the first).
     [[nodiscard]] Eigen::Index batch_size() const noexcept { return batch_; }
 
@@ -134,6 +145,7 @@ private:
     friend class mlp<T>;
     Eigen::Index capacity_;
     matmul_precision precision_;
+    Eigen::Index kernel_columns_;
     Eigen::Index batch_ = 0;
     matrix input_;
     std::vector<matrix> activations_;
@@ -230,7 +242,7 @@ public:
             if (buf.precision_ == matmul_precision::bf16) {
                 product_bf16(buf, this->weight(l), false, a_in.data(), a_in.rows(), n, y.data(), y.rows());
                 y.colwise() += this->bias(l);
-            } else if (detail::small_forward_pays(y.rows(), n)) {
+            } else if (detail::small_forward_pays(y.rows(), a_in.rows(), n, buf.kernel_columns_)) {
                 detail::small_forward(this->weight(l).data(), y.rows(), a_in.rows(), a_in.data(), a_in.rows(), n,
                                       this->bias(l).data(), y.data(), y.outerStride());
             } else {
@@ -247,7 +259,7 @@ public:
     /// given dL/dy (out × n), writes dL/dθ for every parameter into `grad`
     /// (overwriting it, not accumulating).
     void backward(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient& grad) const {
-        backward_impl(buf, dy, grad, nullptr);
+        backward_impl(buf, dy, &grad, nullptr, 0);
     }
 
     /// As above, and also writes dL/dx (in × n) into `dx`, e.g. dQ/da for
@@ -259,7 +271,26 @@ public:
                         ", expected " + std::to_string(this->input_size()) + " × " +
                         std::to_string(buf.batch_size()));
         }
-        backward_impl(buf, dy, grad, &dx);
+        backward_impl(buf, dy, &grad, &dx, 0);
+    }
+
+    /// The input gradient alone: dL/dx for the batch of the last
+    /// `forward_batch` on `buf`, given dL/dy, without any parameter gradient,
+    /// and only for the inputs from `first` on: `dx` is
+    /// (input_size() − first) × n. For DDPG's actor step, which needs dQ/da
+    /// (the action's rows at the end of the critic's input) and none of the
+    /// critic's gradient. The rows equal those `backward` writes, to
+    /// rounding (the last layer's product is narrower).
+    void input_gradient(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, Eigen::Ref<matrix> dx,
+                        Eigen::Index first = 0) const {
+        if (first < 0 || first >= this->input_size() || dx.rows() != this->input_size() - first ||
+            dx.cols() != buf.batch_size()) {
+            throw error("mlp::input_gradient: dx is " + std::to_string(dx.rows()) + " × " + std::to_string(dx.cols()) +
+                        " from input " + std::to_string(first) + ", expected (" + std::to_string(this->input_size()) +
+                        " − first) × " + std::to_string(buf.batch_size()) + " with first in [0, " +
+                        std::to_string(this->input_size()) + ")");
+        }
+        backward_impl(buf, dy, nullptr, &dx, first);
     }
 
     /// Allocating convenience for examples and tests: f(x) as a new vector.
@@ -301,15 +332,18 @@ private:
         }
     }
 
-    void backward_impl(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient& grad,
-                       Eigen::Ref<matrix>* dx) const {
+    /// Back-propagates dy through the last forward_batch on `buf`: the
+    /// parameter gradient into *grad (none when null) and rows [first, in)
+    /// of dL/dx into *dx (none when null).
+    void backward_impl(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient* grad, Eigen::Ref<matrix>* dx,
+                       Eigen::Index first) const {
         const Eigen::Index n = buf.batch_;
         if (n == 0 || dy.rows() != this->output_size() || dy.cols() != n) {
             throw error("mlp::backward: dy is " + std::to_string(dy.rows()) + " × " + std::to_string(dy.cols()) +
                         ", expected " + std::to_string(this->output_size()) + " × " + std::to_string(n) +
                         " (the last forward_batch)");
         }
-        if (!(grad.layout() == this->layout())) {
+        if (grad != nullptr && !(grad->layout() == this->layout())) {
             throw error("mlp::backward: the gradient was made for a network of another shape");
         }
         const std::size_t last = this->layer_count() - 1;
@@ -322,27 +356,34 @@ private:
             auto d = buf.delta_[cur].topLeftCorner(s.out, n);
             const auto& a_in = l == 0 ? buf.input_ : buf.activations_[l - 1];
             const bool bf16 = buf.precision_ == matmul_precision::bf16;
-            if (bf16) {
-                gradient_bf16(buf, d, a_in, grad.weight(l));
-                grad.bias(l).noalias() = d.rowwise().sum();
-            } else if (detail::small_weight_gradient_pays(s.out, n)) {
+            if (grad == nullptr) {
+                // input gradient only
+            } else if (bf16) {
+                gradient_bf16(buf, d, a_in, grad->weight(l));
+                grad->bias(l).noalias() = d.rowwise().sum();
+            } else if (detail::small_weight_gradient_pays(s.out, s.in, n, buf.kernel_columns_)) {
                 detail::small_weight_gradient(d.data(), d.outerStride(), s.out, a_in.data(), a_in.rows(), s.in, n,
-                                              grad.weight(l).data(), grad.bias(l).data());
+                                              grad->weight(l).data(), grad->bias(l).data());
             } else {
-                grad.weight(l).noalias() = d * a_in.leftCols(n).transpose();
-                grad.bias(l).noalias() = d.rowwise().sum();
+                grad->weight(l).noalias() = d * a_in.leftCols(n).transpose();
+                grad->bias(l).noalias() = d.rowwise().sum();
             }
             if (l == 0 && dx == nullptr) {
                 break;
             }
-            auto d_in = buf.delta_[1 - cur].topLeftCorner(s.in, n);
+            // The first layer's input gradient only for inputs [first, in):
+            // W's columns from `first` on, contiguous in its column-major store.
+            const Eigen::Index skip = l == 0 ? first : 0;
+            const Eigen::Index rows_in = s.in - skip;
+            const Eigen::Map<const matrix> w(this->weight(l).data() + skip * s.out, s.out, rows_in);
+            auto d_in = buf.delta_[1 - cur].topLeftCorner(rows_in, n);
             if (bf16) {
-                product_bf16(buf, this->weight(l), true, d.data(), d.outerStride(), n, d_in.data(), d_in.outerStride());
-            } else if (detail::small_input_gradient_pays(s.out, n)) {
-                detail::small_input_gradient_narrow(this->weight(l).data(), s.out, s.in, d.data(), d.outerStride(), n,
-                                                    d_in.data(), d_in.outerStride(), buf.transposed_.data());
+                product_bf16(buf, w, true, d.data(), d.outerStride(), n, d_in.data(), d_in.outerStride());
+            } else if (detail::small_input_gradient_pays(s.out, rows_in, n, buf.kernel_columns_)) {
+                detail::small_input_gradient_narrow(w.data(), s.out, rows_in, d.data(), d.outerStride(), n, d_in.data(),
+                                                    d_in.outerStride(), buf.transposed_.data());
             } else {
-                d_in.noalias() = this->weight(l).transpose() * d;
+                d_in.noalias() = w.transpose() * d;
             }
             if (l > 0) {
                 activation_backward(this->layers()[l - 1].act, d_in, buf.activations_[l - 1].leftCols(n));

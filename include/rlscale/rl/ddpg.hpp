@@ -366,6 +366,13 @@ public:
     using batch_type = replay_batch<T, T>;
     using value_type = T;  ///< the learner concept's action value type: one value per action dimension
 
+    /// Every batched pass of an update may use the register kernels of
+    /// nn/detail/small_batch.hpp up to FIRM's batch of 64 (the buffers'
+    /// kernel_columns), where they are measured faster than Eigen's product
+    /// for its 40-row layers (docs/benchmarks.md); larger layers and
+    /// batches still go to Eigen's.
+    static constexpr Eigen::Index kernel_columns = nn::detail::max_kernel_columns;
+
     /// An agent for observations of `observation_size` values and one action
     /// dimension per entry of `bounds`. Initialises the actor and the critics
     /// (PyTorch's nn.Linear default) from `seed` and the targets as copies of
@@ -564,10 +571,10 @@ private:
     /// Scratch space for one critic's batched passes.
     struct workspace {
         workspace(const critic_type& c, Eigen::Index capacity, nn::matmul_precision p)
-            : head_buf(c.head(), capacity, p),
+            : head_buf(c.head(), capacity, p, kernel_columns),
               head_in(matrix::Zero(c.head().input_size(), capacity)),
               dx(matrix::Zero(c.head().input_size(), capacity)) {
-            if (c.has_trunk()) trunk_buf.emplace(c.trunk(), capacity, p);
+            if (c.has_trunk()) trunk_buf.emplace(c.trunk(), capacity, p, kernel_columns);
         }
         std::optional<typename network::batch_buffer> trunk_buf;
         typename network::batch_buffer head_buf;
@@ -585,8 +592,8 @@ private:
     /// gradients and its partial sums.
     struct shard {
         shard(const network& actor, const critic_type& critic, Eigen::Index capacity, nn::matmul_precision p)
-            : actor_buf(actor, capacity, p),
-              target_actor_buf(actor, capacity, p),
+            : actor_buf(actor, capacity, p, kernel_columns),
+              target_actor_buf(actor, capacity, p, kernel_columns),
               ws{workspace(critic, capacity, p), workspace(critic, capacity, p)},
               target_ws(critic, capacity, p),
               critic_grad{critic_gradient(critic), critic_gradient(critic)},
@@ -635,20 +642,28 @@ private:
         return c.head().forward_batch(ws.head_in.leftCols(n), ws.head_buf);
     }
 
-    /// Back-propagates dL/dQ (1 × n) from the last critic_forward on `ws`:
-    /// the head's gradient into g.head, and, with `trunk_too`, the trunk's;
-    /// with `need_da`, dL/da into the bottom rows of ws.dx.
-    void critic_backward(const critic_type& c, workspace& ws, const Eigen::Ref<const matrix>& dq, critic_gradient& g,
-                         bool trunk_too, bool need_da) const {
+    /// Back-propagates dL/dQ (1 × n) from the last critic_forward on `ws`
+    /// for the critic's step: the head's gradient into g.head and the
+    /// trunk's into g.trunk.
+    void critic_backward(const critic_type& c, workspace& ws, const Eigen::Ref<const matrix>& dq,
+                         critic_gradient& g) const {
         const Eigen::Index n = dq.cols();
-        if (!need_da && !(trunk_too && c.has_trunk())) {
+        if (!c.has_trunk()) {
             c.head().backward(ws.head_buf, dq, g.head);
             return;
         }
         auto dx = ws.dx.leftCols(n);
         c.head().backward(ws.head_buf, dq, g.head, dx);
         // The head's input gradient splits into dL/dh_k (into the trunk) and dL/da.
-        if (trunk_too && c.has_trunk()) c.trunk().backward(*ws.trunk_buf, ws.dx.topLeftCorner(c.join_width(), n), *g.trunk);
+        c.trunk().backward(*ws.trunk_buf, ws.dx.topLeftCorner(c.join_width(), n), *g.trunk);
+    }
+
+    /// dL/da (dims × n) from dL/dQ (1 × n) for the last critic_forward on
+    /// `ws`, into the bottom rows of ws.dx, for the actor's step: the
+    /// critic's own gradient is not needed there, nor the rows of dL/dh_k.
+    void critic_action_gradient(const critic_type& c, workspace& ws, const Eigen::Ref<const matrix>& dq) const {
+        const Eigen::Index join = c.join_width();
+        c.head().input_gradient(ws.head_buf, dq, ws.dx.block(join, 0, dims(), dq.cols()), join);
     }
 
     /// The critic's gradient in its flat order (trunk, then head).
@@ -742,7 +757,7 @@ private:
             dq = (q.row(0) - y.transpose()) * (T(2) / static_cast<T>(n));
             sh.squared_error[i] = static_cast<double>((q.row(0) - y.transpose()).squaredNorm());
             if (i == 0) sh.sum_q = static_cast<double>(q.row(0).sum());
-            critic_backward(critics_[i], sh.ws[i], dq, sh.critic_grad[i], /*trunk_too=*/true, /*need_da=*/false);
+            critic_backward(critics_[i], sh.ws[i], dq, sh.critic_grad[i]);
         }
 
         // The actor's forward pass does not depend on the critics, so it is
@@ -789,7 +804,7 @@ private:
         const auto mu = mu_.middleCols(c.first, c.size);
         auto dq = dq_.middleCols(c.first, c.size);
         dq.setConstant(static_cast<T>(-lambda / static_cast<double>(n)));
-        critic_backward(critics_[0], sh.ws[0], dq, sh.critic_grad[0], /*trunk_too=*/false, /*need_da=*/true);
+        critic_action_gradient(critics_[0], sh.ws[0], dq);
         // dL/du = dL/da ⊙ scale (a = bias + scale ⊙ u; the mlp's backward
         // then goes through the tanh).
         auto dmu = dmu_.middleCols(c.first, c.size);

@@ -1,7 +1,8 @@
 #pragma once
 
 // The three matrix products of an mlp's batched passes, for batches of at
-// most small_batch_columns samples (PPO's minibatches of 5, SIMPPO's 10):
+// most small_batch_columns samples (PPO's minibatches of 5, SIMPPO's 10),
+// or up to max_kernel_columns where a buffer asks (DDPG's batches of 64):
 //
 //   forward          Y = W·A + b·1ᵀ     (out × n)
 //   weight gradient  G = D·Aᵀ, g_b = D·1 (out × in, out)
@@ -40,27 +41,49 @@
 
 namespace rlscale::nn::detail {
 
-/// Largest batch the kernels take; wider batches go to Eigen's product.
+/// Largest batch the kernels take by default (mlp_batch_buffer's
+/// kernel_columns); wider batches go to Eigen's product.
 inline constexpr Eigen::Index small_batch_columns = 10;
+
+/// Largest batch a buffer may ask them to take. Up to 64 columns they were
+/// measured at the shapes of FIRM's DDPG networks (40-row layers, batch 64;
+/// bench/mlp_bench.cpp, BM_small_batch/*_n64), where the same rules of rows
+/// hold; beyond small_batch_columns they are used only for a weight of at
+/// most wide_batch_weight_values values, which stays in the L1 cache while
+/// each group of column_group columns reads it again. Eigen's product
+/// blocks for the caches instead, so it stays the choice for larger layers.
+inline constexpr Eigen::Index max_kernel_columns = 64;
+inline constexpr Eigen::Index wide_batch_weight_values = 64 * 64;
 
 /// Columns whose accumulators are held in registers at once.
 inline constexpr Eigen::Index column_group = 8;
 
+/// Whether a batch of n columns through an out × in weight may go to the
+/// kernels at all, for a buffer that allows up to `columns`.
+[[nodiscard]] constexpr bool small_batch_fits(Eigen::Index out, Eigen::Index in, Eigen::Index n,
+                                              Eigen::Index columns) noexcept {
+    return n <= columns && (n <= small_batch_columns || out * in <= wide_batch_weight_values);
+}
+
 /// Where each kernel beats Eigen's product (bench/mlp_bench.cpp,
-/// BM_small_batch_* beside BM_eigen_batch_*, on AVX2 and AVX-512): up to
-/// small_batch_columns columns, and for the forward pass at least 8 rows
-/// (4 up to 6 columns), for the weight gradient at least 4; with fewer rows
-/// their blocks are too narrow to fill a register. The input gradient the
-/// other way round: only for a narrow W (fewer than 8 rows), see
+/// BM_small_batch_* beside BM_eigen_batch_*, on AVX2 and AVX-512), given
+/// that the batch fits (small_batch_fits): for the forward pass at least 8
+/// rows (4 up to 6 columns), for the weight gradient at least 4 (8 beyond
+/// small_batch_columns, where 4 to 7 rows were not measured); with fewer
+/// rows their blocks are too narrow to fill a register. The input gradient
+/// the other way round: only for a narrow W (fewer than 8 rows), see
 /// small_input_gradient_narrow.
-[[nodiscard]] constexpr bool small_forward_pays(Eigen::Index out, Eigen::Index n) noexcept {
-    return n <= small_batch_columns && (out >= 8 || (out >= 4 && n <= 6));
+[[nodiscard]] constexpr bool small_forward_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
+                                                Eigen::Index columns = small_batch_columns) noexcept {
+    return small_batch_fits(out, in, n, columns) && (out >= 8 || (out >= 4 && n <= 6));
 }
-[[nodiscard]] constexpr bool small_weight_gradient_pays(Eigen::Index out, Eigen::Index n) noexcept {
-    return n <= small_batch_columns && out >= 4;
+[[nodiscard]] constexpr bool small_weight_gradient_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
+                                                        Eigen::Index columns = small_batch_columns) noexcept {
+    return small_batch_fits(out, in, n, columns) && (out >= 8 || (out >= 4 && n <= small_batch_columns));
 }
-[[nodiscard]] constexpr bool small_input_gradient_pays(Eigen::Index out, Eigen::Index n) noexcept {
-    return n <= small_batch_columns && out < 8;
+[[nodiscard]] constexpr bool small_input_gradient_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
+                                                       Eigen::Index columns = small_batch_columns) noexcept {
+    return small_batch_fits(out, in, n, columns) && out < 8;
 }
 
 /// Calls f(std::integral_constant<int, Rows>, i0) over [0, out) in blocks of
@@ -129,7 +152,7 @@ inline void small_forward_rows(const T* w, Eigen::Index out, Eigen::Index in, co
     for (int j = 0; j < N; ++j) Eigen::Map<block, Eigen::Unaligned>(y + j * ldy + i0) = acc[j];
 }
 
-/// Y = W·A + b·1ᵀ for n ≤ small_batch_columns columns (b null: no bias).
+/// Y = W·A + b·1ᵀ for n columns (b null: no bias).
 /// W: out × in, column-major (leading dimension out); A: in × n with
 /// leading dimension lda; b: out; Y: out × n with leading dimension ldy,
 /// not aliasing A. Columns go in groups of up to column_group, each group
@@ -175,7 +198,7 @@ inline void small_weight_gradient_rows(const T* d, Eigen::Index ldd, Eigen::Inde
     }
 }
 
-/// G = D·Aᵀ and g_b = D·1 for n ≤ small_batch_columns columns. D: out × n
+/// G = D·Aᵀ and g_b = D·1 for n columns. D: out × n
 /// with leading dimension ldd; A: in × n with leading dimension lda; G:
 /// out × in column-major (leading dimension out); g_b: out. Columns go in
 /// groups of up to column_group; the first group writes G, later ones add.
