@@ -145,11 +145,16 @@ TEST_CASE("the kernels are used exactly where they are measured to pay") {
     CHECK(detail::small_input_gradient_pays(1, 40, 64, wide));     // the critic's value head
     CHECK_FALSE(detail::small_input_gradient_pays(40, 43, 64, wide));
     CHECK_FALSE(detail::small_forward_pays(40, 43, 65, wide));     // beyond the buffer's columns
-    // Beyond small_batch_columns, only a weight that stays in L1: 64 × 64 values.
-    CHECK(detail::small_forward_pays(64, 64, 64, wide));
-    CHECK_FALSE(detail::small_forward_pays(65, 64, 64, wide));
-    CHECK_FALSE(detail::small_forward_pays(128, 128, 11, wide));
-    CHECK(detail::small_forward_pays(128, 128, 10, wide));         // up to 10, any size
+    // Beyond small_batch_columns: a forward pass needs 16 rows (the DQN's
+    // 15-action head is slower), and the weight at most 128 × 128 values.
+    CHECK(detail::small_forward_pays(16, 128, 64, wide));
+    CHECK_FALSE(detail::small_forward_pays(15, 128, 64, wide));
+    CHECK(detail::small_forward_pays(15, 128, 10, wide));
+    CHECK(detail::small_weight_gradient_pays(15, 128, 64, wide));
+    CHECK(detail::small_forward_pays(128, 128, 64, wide));
+    CHECK_FALSE(detail::small_forward_pays(129, 128, 64, wide));
+    CHECK_FALSE(detail::small_weight_gradient_pays(256, 256, 11, wide));
+    CHECK(detail::small_forward_pays(256, 256, 10, wide));         // up to 10, any size
 }
 
 TEST_CASE("a buffer's kernel_columns is validated, and wide kernels agree with Eigen's product on FIRM's shapes") {

@@ -45,15 +45,18 @@ namespace rlscale::nn::detail {
 /// kernel_columns); wider batches go to Eigen's product.
 inline constexpr Eigen::Index small_batch_columns = 10;
 
-/// Largest batch a buffer may ask them to take. Up to 64 columns they were
-/// measured at the shapes of FIRM's DDPG networks (40-row layers, batch 64;
-/// bench/mlp_bench.cpp, BM_small_batch/*_n64), where the same rules of rows
-/// hold; beyond small_batch_columns they are used only for a weight of at
-/// most wide_batch_weight_values values, which stays in the L1 cache while
-/// each group of column_group columns reads it again. Eigen's product
-/// blocks for the caches instead, so it stays the choice for larger layers.
+/// Largest batch a buffer may ask them to take. Beyond small_batch_columns
+/// they were measured at 64 columns, at the shapes of FIRM's DDPG networks
+/// (40-row layers) and of the SCARLET DQN (15→128→128→15;
+/// bench/mlp_bench.cpp, BM_small_batch/*_n64): for weights of up to
+/// 128 × 128 values the forward pass and the weight gradient beat Eigen's
+/// product (1.5–1.9×) where the weight has at least 16 rows for the forward
+/// pass (a 15-row head's is 1.7× slower) and 8 for the weight gradient.
+/// Larger weights, whose groups of column_group columns each read them
+/// again from beyond the L2-sized blocks Eigen's product packs, were not
+/// measured and go to Eigen's.
 inline constexpr Eigen::Index max_kernel_columns = 64;
-inline constexpr Eigen::Index wide_batch_weight_values = 64 * 64;
+inline constexpr Eigen::Index wide_batch_weight_values = 128 * 128;
 
 /// Columns whose accumulators are held in registers at once.
 inline constexpr Eigen::Index column_group = 8;
@@ -67,19 +70,23 @@ inline constexpr Eigen::Index column_group = 8;
 
 /// Where each kernel beats Eigen's product (bench/mlp_bench.cpp,
 /// BM_small_batch_* beside BM_eigen_batch_*, on AVX2 and AVX-512), given
-/// that the batch fits (small_batch_fits): for the forward pass at least 8
-/// rows (4 up to 6 columns), for the weight gradient at least 4 (8 beyond
-/// small_batch_columns, where 4 to 7 rows were not measured); with fewer
-/// rows their blocks are too narrow to fill a register. The input gradient
-/// the other way round: only for a narrow W (fewer than 8 rows), see
+/// that the batch fits (small_batch_fits). Up to small_batch_columns: for
+/// the forward pass at least 8 rows (4 up to 6 columns), for the weight
+/// gradient at least 4; with fewer rows their blocks are too narrow to fill
+/// a register. Beyond: at least 16 rows for the forward pass and 8 for the
+/// weight gradient (see max_kernel_columns). The input gradient the other
+/// way round: only for a narrow W (fewer than 8 rows), see
 /// small_input_gradient_narrow.
 [[nodiscard]] constexpr bool small_forward_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
                                                 Eigen::Index columns = small_batch_columns) noexcept {
-    return small_batch_fits(out, in, n, columns) && (out >= 8 || (out >= 4 && n <= 6));
+    if (!small_batch_fits(out, in, n, columns)) return false;
+    if (n > small_batch_columns) return out >= 16;
+    return out >= 8 || (out >= 4 && n <= 6);
 }
 [[nodiscard]] constexpr bool small_weight_gradient_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
                                                         Eigen::Index columns = small_batch_columns) noexcept {
-    return small_batch_fits(out, in, n, columns) && (out >= 8 || (out >= 4 && n <= small_batch_columns));
+    if (!small_batch_fits(out, in, n, columns)) return false;
+    return out >= (n > small_batch_columns ? 8 : 4);
 }
 [[nodiscard]] constexpr bool small_input_gradient_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
                                                        Eigen::Index columns = small_batch_columns) noexcept {
