@@ -49,20 +49,31 @@ void BM_ppo_update(benchmark::State& state) {
 }
 BENCHMARK(BM_ppo_update)->Name("BM_ppo_update/simppo")->Unit(benchmark::kMicrosecond);
 
+// SIMPPO's actor 7→64→64→7 and critic 23→64→64→1 (tanh), as the update
+// builds them, with an Adam for each.
+struct simppo_networks {
+    nn::mlp<float> actor{{7, 64, 64, 7}, nn::activation::tanh};
+    nn::mlp<float> critic{{23, 64, 64, 1}, nn::activation::tanh};
+    nn::adam<float> aopt;
+    nn::adam<float> copt;
+
+    simppo_networks()
+        : aopt(actor.parameter_count(), {.lr = 1e-6}), copt(critic.parameter_count(), {.lr = 1e-6}) {
+        rng gen(1);
+        actor.initialize(nn::init_scheme::torch_default, gen);
+        critic.initialize(nn::init_scheme::torch_default, gen);
+    }
+};
+
 // The floor of that update: the same 50 forward and backward passes of both
 // networks on 5 samples and their Adam steps, with no loss arithmetic.
 void BM_ppo_update_bare(benchmark::State& state) {
-    rng gen(1);
-    nn::mlp<float> actor({7, 64, 64, 7}, nn::activation::tanh);
-    nn::mlp<float> critic({23, 64, 64, 1}, nn::activation::tanh);
-    actor.initialize(nn::init_scheme::torch_default, gen);
-    critic.initialize(nn::init_scheme::torch_default, gen);
+    simppo_networks nets;
+    auto& [actor, critic, aopt, copt] = nets;
     nn::mlp<float>::batch_buffer ab(actor, 5);
     nn::mlp<float>::batch_buffer cb(critic, 5);
     nn::mlp<float>::gradient ag(actor);
     nn::mlp<float>::gradient cg(critic);
-    nn::adam<float> aopt(actor.parameter_count(), {.lr = 1e-6});
-    nn::adam<float> copt(critic.parameter_count(), {.lr = 1e-6});
     const Eigen::MatrixXf xa = Eigen::MatrixXf::Random(7, 5);
     const Eigen::MatrixXf xc = Eigen::MatrixXf::Random(23, 5);
     const Eigen::MatrixXf da = Eigen::MatrixXf::Constant(7, 5, 1e-3F);
@@ -83,13 +94,8 @@ BENCHMARK(BM_ppo_update_bare)->Name("BM_ppo_update/bare_passes_and_adam")->Unit(
 // The Adam part of that floor alone: the 50 steps of both networks' Adam on
 // fixed gradients (10,888 parameters, each with its two moments).
 void BM_ppo_update_adam(benchmark::State& state) {
-    rng gen(1);
-    nn::mlp<float> actor({7, 64, 64, 7}, nn::activation::tanh);
-    nn::mlp<float> critic({23, 64, 64, 1}, nn::activation::tanh);
-    actor.initialize(nn::init_scheme::torch_default, gen);
-    critic.initialize(nn::init_scheme::torch_default, gen);
-    nn::adam<float> aopt(actor.parameter_count(), {.lr = 1e-6});
-    nn::adam<float> copt(critic.parameter_count(), {.lr = 1e-6});
+    simppo_networks nets;
+    auto& [actor, critic, aopt, copt] = nets;
     const Eigen::VectorXf ag = Eigen::VectorXf::Constant(actor.parameter_count(), 1e-3F);
     const Eigen::VectorXf cg = Eigen::VectorXf::Constant(critic.parameter_count(), 1e-3F);
     for (auto _ : state) {
