@@ -344,8 +344,8 @@ int main(int argc, char** argv) {
     // critic 10→40, 43→40, 40→1: the action joins after the first layer)
     // and its batch of 64, where DDPG's buffers let nn::mlp use the kernels
     // (kernel_columns), and at the SCARLET DQN's 15→128→128→15 on its
-    // shards of 64, where nn::mlp does not (a 128 × 128 weight is beyond
-    // wide_batch_weight_values; docs/benchmarks.md). The 40-row and 128-row
+    // shards of 64, where nn::mlp does not (the DQN's buffers keep the
+    // default kernel_columns of 10; docs/benchmarks.md). The 40-row and 128-row
     // input-gradient cases time small_input_gradient_narrow, which nn::mlp
     // uses for heads of fewer than 8 rows only.
     for (const auto& [out, in] : {std::pair<Eigen::Index, Eigen::Index>{40, 10}, {40, 40}, {40, 43}, {3, 40}, {1, 40},

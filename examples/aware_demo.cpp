@@ -155,9 +155,12 @@ void count(tally& t, const function_metrics& m, const scaling_state& s, double r
     t.reward += reward;
 }
 
+/// The fallback's HPA CPU utilisation target.
+constexpr int fallback_hpa_target = 70;
+
 /// The HPA (CPU utilisation 70 % unless given, Kubernetes' default
 /// behavior) and the VPA (AWARE's bounds) as one multidimensional policy.
-hpa_vpa_policy make_fallback(int hpa_target_percent = 70) {
+hpa_vpa_policy make_fallback(int hpa_target_percent = fallback_hpa_target) {
     return hpa_vpa_policy(make_hpa(hpa_target_percent), vpa_policy(vpa_policy_config::aware()));
 }
 
@@ -613,14 +616,16 @@ int main(int argc, char** argv) {
         }
         if (t.violation_share() < rule_unseen[fewest].violation_share()) fewest = k;
     }
-    const std::size_t default_target = (70 - first_target) / target_step;
+    const std::size_t default_target = (fallback_hpa_target - first_target) / target_step;
     print_header();
     print_row("RL (AWARE, bootstrapped)", agent_unseen);
     print_row("HPA+VPA", rule_unseen[default_target]);
-    const std::string closest_name = "HPA+VPA, target " + std::to_string(target_of(closest)) + " % (closest cores)";
-    print_row(closest_name.c_str(), rule_unseen[closest]);
-    const std::string fewest_name = "HPA+VPA, target " + std::to_string(target_of(fewest)) + " % (fewest viol.)";
-    if (fewest != closest) print_row(fewest_name.c_str(), rule_unseen[fewest]);
+    // The closest and the fewest-violations targets, each once and only
+    // when it is not the fallback's own row above.
+    const std::string closest_name = "HPA+VPA " + std::to_string(target_of(closest)) + " % (closest cores)";
+    if (closest != default_target) print_row(closest_name.c_str(), rule_unseen[closest]);
+    const std::string fewest_name = "HPA+VPA " + std::to_string(target_of(fewest)) + " % (fewest viol.)";
+    if (fewest != closest && fewest != default_target) print_row(fewest_name.c_str(), rule_unseen[fewest]);
     std::printf("HPA+VPA by the HPA's CPU target (violations at mean cores):");
     for (std::size_t k = 0; k < target_count; ++k) {
         std::printf("%s %d %%: %.1f %% at %.2f", k == 0 ? "" : ";", target_of(k), 100 * rule_unseen[k].violation_share(),

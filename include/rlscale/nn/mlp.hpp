@@ -259,7 +259,7 @@ public:
     /// given dL/dy (out × n), writes dL/dθ for every parameter into `grad`
     /// (overwriting it, not accumulating).
     void backward(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient& grad) const {
-        backward_impl(buf, dy, &grad, nullptr, 0);
+        backward_impl(buf, dy, &grad, nullptr, 0, "mlp::backward");
     }
 
     /// As above, and also writes dL/dx (in × n) into `dx`, e.g. dQ/da for
@@ -271,7 +271,7 @@ public:
                         ", expected " + std::to_string(this->input_size()) + " × " +
                         std::to_string(buf.batch_size()));
         }
-        backward_impl(buf, dy, &grad, &dx, 0);
+        backward_impl(buf, dy, &grad, &dx, 0, "mlp::backward");
     }
 
     /// The input gradient alone: dL/dx for the batch of the last
@@ -280,17 +280,20 @@ public:
     /// (input_size() − first) × n. For DDPG's actor step, which needs dQ/da
     /// (the action's rows at the end of the critic's input) and none of the
     /// critic's gradient. The rows equal those `backward` writes, to
-    /// rounding (the last layer's product is narrower).
+    /// rounding (the first layer's product is narrower).
     void input_gradient(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, Eigen::Ref<matrix> dx,
                         Eigen::Index first = 0) const {
-        if (first < 0 || first >= this->input_size() || dx.rows() != this->input_size() - first ||
-            dx.cols() != buf.batch_size()) {
-            throw error("mlp::input_gradient: dx is " + std::to_string(dx.rows()) + " × " + std::to_string(dx.cols()) +
-                        " from input " + std::to_string(first) + ", expected (" + std::to_string(this->input_size()) +
-                        " − first) × " + std::to_string(buf.batch_size()) + " with first in [0, " +
+        if (first < 0 || first >= this->input_size()) {
+            throw error("mlp::input_gradient: first is " + std::to_string(first) + ", expected an input in [0, " +
                         std::to_string(this->input_size()) + ")");
         }
-        backward_impl(buf, dy, nullptr, &dx, first);
+        if (dx.rows() != this->input_size() - first || dx.cols() != buf.batch_size()) {
+            throw error("mlp::input_gradient: dx is " + std::to_string(dx.rows()) + " × " + std::to_string(dx.cols()) +
+                        ", expected " + std::to_string(this->input_size() - first) + " × " +
+                        std::to_string(buf.batch_size()) + " (inputs " + std::to_string(first) + " to " +
+                        std::to_string(this->input_size() - 1) + " of the last forward_batch)");
+        }
+        backward_impl(buf, dy, nullptr, &dx, first, "mlp::input_gradient");
     }
 
     /// Allocating convenience for examples and tests: f(x) as a new vector.
@@ -334,17 +337,17 @@ private:
 
     /// Back-propagates dy through the last forward_batch on `buf`: the
     /// parameter gradient into *grad (none when null) and rows [first, in)
-    /// of dL/dx into *dx (none when null).
+    /// of dL/dx into *dx (none when null). Errors name `caller`.
     void backward_impl(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient* grad, Eigen::Ref<matrix>* dx,
-                       Eigen::Index first) const {
+                       Eigen::Index first, const char* caller) const {
         const Eigen::Index n = buf.batch_;
         if (n == 0 || dy.rows() != this->output_size() || dy.cols() != n) {
-            throw error("mlp::backward: dy is " + std::to_string(dy.rows()) + " × " + std::to_string(dy.cols()) +
+            throw error(std::string(caller) + ": dy is " + std::to_string(dy.rows()) + " × " + std::to_string(dy.cols()) +
                         ", expected " + std::to_string(this->output_size()) + " × " + std::to_string(n) +
                         " (the last forward_batch)");
         }
         if (grad != nullptr && !(grad->layout() == this->layout())) {
-            throw error("mlp::backward: the gradient was made for a network of another shape");
+            throw error(std::string(caller) + ": the gradient was made for a network of another shape");
         }
         const std::size_t last = this->layer_count() - 1;
         int cur = 0;

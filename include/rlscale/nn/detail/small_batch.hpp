@@ -46,15 +46,18 @@ namespace rlscale::nn::detail {
 inline constexpr Eigen::Index small_batch_columns = 10;
 
 /// Largest batch a buffer may ask them to take. Beyond small_batch_columns
-/// they were measured at 64 columns, at the shapes of FIRM's DDPG networks
-/// (40-row layers) and of the SCARLET DQN (15→128→128→15;
-/// bench/mlp_bench.cpp, BM_small_batch/*_n64): for weights of up to
-/// 128 × 128 values the forward pass and the weight gradient beat Eigen's
-/// product (1.5–1.9×) where the weight has at least 16 rows for the forward
-/// pass (a 15-row head's is 1.7× slower) and 8 for the weight gradient.
-/// Larger weights, whose groups of column_group columns each read them
-/// again from beyond the L2-sized blocks Eigen's product packs, were not
-/// measured and go to Eigen's.
+/// they were measured at 64 columns only, at the shapes of FIRM's DDPG
+/// networks (40-row layers, 3- and 1-row heads) and of the SCARLET DQN
+/// (128-row layers, a 15-row head; bench/mlp_bench.cpp,
+/// BM_small_batch/*_n64): the forward pass and the weight gradient of the
+/// 40- and 128-row layers beat Eigen's product (1.4–2.0×); the 15-row
+/// head's forward pass is 1.7× slower and its weight gradient 1.2× faster.
+/// The rules draw the lines there (forward from 16 rows, weight gradient
+/// from 8), which puts other shapes (8 to 14 rows, 16 to 39, and weights
+/// other than 40 or 128 rows of up to wide_batch_weight_values values)
+/// on a side by interpolation, not by measurement. Larger weights, which
+/// each group of column_group columns reads again, were not measured and go
+/// to Eigen's.
 inline constexpr Eigen::Index max_kernel_columns = 64;
 inline constexpr Eigen::Index wide_batch_weight_values = 128 * 128;
 
