@@ -54,6 +54,10 @@ private:
     vector pong_;
 };
 
+/// The widest batch an `mlp_batch_buffer` may let the small-batch kernels
+/// take (its `kernel_columns`); the default it uses is 10.
+inline constexpr Eigen::Index max_batch_kernel_columns = detail::max_kernel_columns;
+
 /// Precision of the matrix products in batched passes.
 enum class matmul_precision {
     full,  ///< the network's own scalar type throughout

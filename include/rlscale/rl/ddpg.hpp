@@ -371,7 +371,7 @@ public:
     /// kernel_columns), where they are measured faster than Eigen's product
     /// for its 40-row layers (docs/benchmarks.md); larger layers and
     /// batches still go to Eigen's.
-    static constexpr Eigen::Index kernel_columns = nn::detail::max_kernel_columns;
+    static constexpr Eigen::Index kernel_columns = nn::max_batch_kernel_columns;
 
     /// An agent for observations of `observation_size` values and one action
     /// dimension per entry of `bounds`. Initialises the actor and the critics
