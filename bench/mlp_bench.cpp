@@ -249,7 +249,7 @@ void bm_small_batch(benchmark::State& state, small_product product, Eigen::Index
                 break;
             case small_product::input_gradient:
                 if (ours) {
-                    d::small_input_gradient_narrow(w.data(), out, in, dy.data(), out, n, x.data(), in, scratch.data());
+                    d::small_input_gradient(w.data(), out, in, dy.data(), out, n, x.data(), in, scratch.data());
                 } else {
                     x.noalias() = wm.transpose() * dy;
                 }
@@ -346,8 +346,8 @@ int main(int argc, char** argv) {
     // (kernel_columns), and at the SCARLET DQN's 15→128→128→15 on its
     // shards of 64, where nn::mlp does not (the DQN's buffers keep the
     // default kernel_columns of 10; docs/benchmarks.md). The 40-row and 128-row
-    // input-gradient cases time small_input_gradient_narrow, which nn::mlp
-    // uses for heads of fewer than 8 rows only.
+    // input-gradient cases time small_input_gradient, which nn::mlp uses at
+    // 64 columns for heads of fewer than 8 rows only.
     for (const auto& [out, in] : {std::pair<Eigen::Index, Eigen::Index>{40, 10}, {40, 40}, {40, 43}, {3, 40}, {1, 40},
                                   {128, 15}, {128, 128}, {15, 128}}) {
         const std::string shape = std::to_string(out) + "x" + std::to_string(in) + "_n64";
@@ -357,6 +357,26 @@ int main(int argc, char** argv) {
             for (const bool ours : {true, false}) {
                 const std::string full = std::string(ours ? "BM_small_batch/" : "BM_eigen_batch/") + name + "/" + shape;
                 benchmark::RegisterBenchmark(full.c_str(), bm_small_batch, product, out, in, Eigen::Index{64}, ours);
+            }
+        }
+    }
+    // The same at CleanRL's DDPG networks (actor 17→256→256→6, critic
+    // 23→256→256→1) on 128 and 256 samples (its batch, and two shards of
+    // it), where DDPG's buffers let nn::mlp use the kernels. Here the
+    // input-gradient cases of 16 rows or more time the transposing kernel
+    // nn::mlp uses from wide_input_gradient_columns on.
+    for (const Eigen::Index n : {128, 256}) {
+        for (const auto& [out, in] :
+             {std::pair<Eigen::Index, Eigen::Index>{256, 17}, {256, 23}, {256, 256}, {6, 256}, {1, 256}}) {
+            const std::string shape = std::to_string(out) + "x" + std::to_string(in) + "_n" + std::to_string(n);
+            for (const auto& [product, name] : {std::pair{small_product::forward, "forward"},
+                                                {small_product::weight_gradient, "weight_gradient"},
+                                                {small_product::input_gradient, "input_gradient"}}) {
+                for (const bool ours : {true, false}) {
+                    const std::string full =
+                        std::string(ours ? "BM_small_batch/" : "BM_eigen_batch/") + name + "/" + shape;
+                    benchmark::RegisterBenchmark(full.c_str(), bm_small_batch, product, out, in, n, ours);
+                }
             }
         }
     }

@@ -215,7 +215,7 @@ TEST_CASE_TEMPLATE("single-input forward is exact for every output width, includ
 TEST_CASE("input_gradient alone equals backward's dx, from any first input") {
     rng gen(21);
     // A wide first layer (its input gradient through Eigen's product) and a
-    // narrow one (small_input_gradient_narrow where the buffer's
+    // narrow one (small_input_gradient where the buffer's
     // kernel_columns allow, else Eigen's): both paths of the first layer's
     // input gradient, on batches within and beyond 10 samples.
     for (const auto& sizes : {std::vector<Eigen::Index>{43, 40, 1}, std::vector<Eigen::Index>{13, 5, 1}}) {

@@ -31,9 +31,9 @@ double tolerance() {
 
 // Row counts that take every block path (2P, P, 8, 4, 2, 1 rows for P = 4,
 // 8 and 16) and column counts in one group, in two, and in up to eight with a
-// ragged last group (DDPG's batches, up to max_kernel_columns).
+// ragged last group (DDPG's batches of 64 and 256, up to max_kernel_columns).
 const std::vector<Eigen::Index> row_counts{1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32, 33, 40, 48, 63, 64, 65};
-const std::vector<Eigen::Index> column_counts{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17, 37, detail::max_kernel_columns};
+const std::vector<Eigen::Index> column_counts{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17, 37, 64, 131, detail::max_kernel_columns};
 
 /// Calls check(out, in, n) for every combination, each captured for a failure.
 template <typename Check>
@@ -99,12 +99,51 @@ TEST_CASE_TEMPLATE("small-batch input gradient of a narrow W equals Wᵀ·D", T,
         const matrix<T> d_store = random_matrix<T>(out + 2, n, gen);
         matrix<T> x_store = matrix<T>::Constant(in + 4, n, T(7));
         std::vector<T> scratch(static_cast<std::size_t>(in * out));
-        detail::small_input_gradient_narrow(w.data(), out, in, d_store.data(), out + 2, n, x_store.data(), in + 4,
+        detail::small_input_gradient(w.data(), out, in, d_store.data(), out + 2, n, x_store.data(), in + 4,
                                             scratch.data());
         const matrix<T> expected = w.transpose() * d_store.topRows(out);
         CHECK(rlscale::test::relative_error(x_store.topRows(in), expected) < tolerance<T>());
         CHECK((x_store.bottomRows(4).array() == T(7)).all());
     });
+}
+
+TEST_CASE_TEMPLATE("transpose_into writes exactly Wᵀ, through whole register squares and the edges", T, float, double) {
+    rng gen(16);
+    for (const Eigen::Index out : row_counts) {
+        for (const Eigen::Index in : {1, 3, 7, 8, 16, 17, 23, 33, 64, 65}) {
+            CAPTURE(out);
+            CAPTURE(in);
+            const matrix<T> w = random_matrix<T>(out, in, gen);
+            // One value past the end, to see that nothing beyond Wᵀ is written.
+            std::vector<T> wt(static_cast<std::size_t>(in * out + 1), T(7));
+            detail::transpose_into(w.data(), out, in, wt.data());
+            const Eigen::Map<const matrix<T>> got(wt.data(), in, out);
+            CHECK(got == w.transpose());
+            CHECK(wt.back() == T(7));
+        }
+    }
+}
+
+TEST_CASE_TEMPLATE("small-batch input gradient of a wide W on a large batch equals Wᵀ·D", T, float, double) {
+    rng gen(17);
+    for (const Eigen::Index out : {16, 17, 40, 64, 256}) {
+        for (const Eigen::Index in : {64, 65, 100, 256}) {
+            for (const Eigen::Index n : {128, 131, 256}) {
+                CAPTURE(out);
+                CAPTURE(in);
+                CAPTURE(n);
+                const matrix<T> w = random_matrix<T>(out, in, gen);
+                const matrix<T> d_store = random_matrix<T>(out + 2, n, gen);
+                matrix<T> x_store = matrix<T>::Constant(in + 4, n, T(7));
+                std::vector<T> scratch(static_cast<std::size_t>(in * out));
+                detail::small_input_gradient(w.data(), out, in, d_store.data(), out + 2, n, x_store.data(), in + 4,
+                                             scratch.data());
+                const matrix<T> expected = w.transpose() * d_store.topRows(out);
+                CHECK(rlscale::test::relative_error(x_store.topRows(in), expected) < tolerance<T>());
+                CHECK((x_store.bottomRows(4).array() == T(7)).all());
+            }
+        }
+    }
 }
 
 TEST_CASE("the kernels are used exactly where they are measured to pay") {
@@ -133,7 +172,8 @@ TEST_CASE("the kernels are used exactly where they are measured to pay") {
     CHECK_FALSE(detail::small_forward_pays(64, 64, 1, 0));
     CHECK_FALSE(detail::small_weight_gradient_pays(64, 64, 1, 0));
     CHECK_FALSE(detail::small_input_gradient_pays(1, 64, 1, 0));
-    // A buffer that allows 64 (DDPG's): FIRM's shapes at its batch of 64.
+    // A buffer that allows max_kernel_columns (DDPG's): FIRM's shapes at its
+    // batch of 64.
     const Eigen::Index wide = detail::max_kernel_columns;
     CHECK(detail::small_forward_pays(40, 43, 64, wide));           // the critic's head after the join
     CHECK(detail::small_forward_pays(40, 10, 64, wide));           // the first layers
@@ -144,17 +184,30 @@ TEST_CASE("the kernels are used exactly where they are measured to pay") {
     CHECK(detail::small_input_gradient_pays(3, 40, 64, wide));     // ... whose input gradient pays
     CHECK(detail::small_input_gradient_pays(1, 40, 64, wide));     // the critic's value head
     CHECK_FALSE(detail::small_input_gradient_pays(40, 43, 64, wide));
-    CHECK_FALSE(detail::small_forward_pays(40, 43, 65, wide));     // beyond the buffer's columns
+    CHECK_FALSE(detail::small_forward_pays(40, 43, 65, 64));       // beyond the buffer's columns
+    CHECK_FALSE(detail::small_forward_pays(40, 43, wide + 1, wide));
     // Beyond small_batch_columns: a forward pass needs 16 rows (the DQN's
-    // 15-action head is slower), and the weight at most 128 × 128 values.
+    // 15-action head is slower), and the weight at most 256 × 256 values.
     CHECK(detail::small_forward_pays(16, 128, 64, wide));
     CHECK_FALSE(detail::small_forward_pays(15, 128, 64, wide));
     CHECK(detail::small_forward_pays(15, 128, 10, wide));
     CHECK(detail::small_weight_gradient_pays(15, 128, 64, wide));
     CHECK(detail::small_forward_pays(128, 128, 64, wide));
-    CHECK_FALSE(detail::small_forward_pays(129, 128, 64, wide));
-    CHECK_FALSE(detail::small_weight_gradient_pays(256, 256, 11, wide));
-    CHECK(detail::small_forward_pays(256, 256, 10, wide));         // up to 10, any size
+    CHECK(detail::small_forward_pays(256, 256, 256, wide));        // CleanRL's hidden layer at its batch
+    CHECK(detail::small_weight_gradient_pays(256, 23, 256, wide));
+    CHECK_FALSE(detail::small_forward_pays(6, 256, 256, wide));    // its 6-action head: Eigen's
+    CHECK_FALSE(detail::small_forward_pays(257, 256, 64, wide));
+    CHECK_FALSE(detail::small_weight_gradient_pays(257, 256, 11, wide));
+    CHECK(detail::small_forward_pays(512, 512, 10, wide));         // up to 10, any size
+    // A wide W's input gradient: from 128 columns, 16 rows and 64 inputs.
+    CHECK(detail::small_input_gradient_pays(256, 256, 128, wide));
+    CHECK(detail::small_input_gradient_pays(16, 64, 128, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(256, 256, 127, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(128, 128, 64, wide));  // the DQN's and FIRM's batches: Eigen's
+    CHECK_FALSE(detail::small_input_gradient_pays(15, 64, 128, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(256, 63, 256, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(256, 23, 256, wide));  // CleanRL's first layer
+    CHECK_FALSE(detail::small_input_gradient_pays(256, 256, 128, 127));  // a buffer's columns bound it too
 }
 
 TEST_CASE("a buffer's kernel_columns is validated, and wide kernels agree with Eigen's product on FIRM's shapes") {
@@ -182,6 +235,43 @@ TEST_CASE("a buffer's kernel_columns is validated, and wide kernels agree with E
         net.backward(eigen, dy, g_eigen, dx_eigen);
         CHECK(rlscale::test::relative_error(g_kernels.values(), g_eigen.values()) < 1e-13);
         CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+    }
+}
+
+TEST_CASE("wide kernels agree with Eigen's product on CleanRL's DDPG shapes, up to 256 columns") {
+    // The actor 17→256→256→6 (tanh head) and the critic 23→256→256→1: every
+    // kernel, including the transposing input gradient through 256 × 256.
+    rng gen(18);
+    for (const auto& sizes : {std::vector<Eigen::Index>{17, 256, 256, 6}, std::vector<Eigen::Index>{23, 256, 256, 1}}) {
+        std::vector<layer_spec> layers;
+        for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
+            const bool head = l + 2 == sizes.size();
+            layers.push_back({sizes[l], sizes[l + 1],
+                              head ? (sizes.back() == 6 ? activation::tanh : activation::identity) : activation::relu});
+        }
+        mlp<double> net(layers);
+        net.initialize(init_scheme::torch_default, gen);
+        const Eigen::Index in = sizes.front();
+        const Eigen::Index out = sizes.back();
+        for (const Eigen::Index n : {128, 256}) {
+            CAPTURE(out);
+            CAPTURE(n);
+            const matrix<double> x = random_matrix<double>(in, n, gen);
+            const matrix<double> dy = random_matrix<double>(out, n, gen);
+            mlp<double>::batch_buffer kernels(net, n, matmul_precision::full, detail::max_kernel_columns);
+            mlp<double>::batch_buffer eigen(net, n, matmul_precision::full, 0);
+            mlp<double>::gradient g_kernels(net);
+            mlp<double>::gradient g_eigen(net);
+            matrix<double> dx_kernels(in, n);
+            matrix<double> dx_eigen(in, n);
+            const matrix<double> y_kernels = net.forward_batch(x, kernels);
+            const matrix<double> y_eigen = net.forward_batch(x, eigen);
+            CHECK(rlscale::test::relative_error(y_kernels, y_eigen) < 1e-14);
+            net.backward(kernels, dy, g_kernels, dx_kernels);
+            net.backward(eigen, dy, g_eigen, dx_eigen);
+            CHECK(rlscale::test::relative_error(g_kernels.values(), g_eigen.values()) < 1e-13);
+            CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+        }
     }
 }
 

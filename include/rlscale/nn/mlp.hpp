@@ -96,7 +96,8 @@ public:
     /// to the register kernels of detail/small_batch.hpp rather than Eigen's
     /// product, where they pay (per product and shape); at most
     /// detail::max_kernel_columns. The default keeps them to small batches
-    /// (PPO's minibatches); DDPG asks for 64 (FIRM's batch). The two paths
+    /// (PPO's minibatches); DDPG asks for the most, 256 (CleanRL's batch;
+    /// FIRM's is 64). The two paths
     /// sum in different orders, so the choice changes results in their last
     /// bits.
     mlp_batch_buffer(const mlp<T>& net, Eigen::Index capacity, matmul_precision precision = matmul_precision::full,
@@ -115,11 +116,16 @@ public:
         delta_[0] = matrix::Zero(net.layout().max_width(), capacity);
         delta_[1] = matrix::Zero(net.layout().max_width(), capacity);
         if (precision == matmul_precision::full) {
-            // The transpose of a narrow layer's weight, for its input gradient
-            // on a small batch (at most 7 × the widest input).
+            // The transpose of a layer's weight, for an input gradient that goes
+            // to the transposing kernel: a narrow layer's on any batch it takes,
+            // a wide one's on a large batch only.
             Eigen::Index words = 0;
+            const Eigen::Index widest = std::min(capacity, kernel_columns);
             for (const auto& s : net.layers()) {
-                if (detail::small_input_gradient_pays(s.out, s.in, 1, kernel_columns)) words = std::max(words, s.in * s.out);
+                if (detail::small_input_gradient_pays(s.out, s.in, 1, kernel_columns) ||
+                    detail::small_input_gradient_pays(s.out, s.in, widest, kernel_columns)) {
+                    words = std::max(words, s.in * s.out);
+                }
             }
             transposed_.assign(static_cast<std::size_t>(words), T(0));
         }
@@ -387,7 +393,7 @@ private:
             if (bf16) {
                 product_bf16(buf, w, true, d.data(), d.outerStride(), n, d_in.data(), d_in.outerStride());
             } else if (detail::small_input_gradient_pays(s.out, rows_in, n, buf.kernel_columns_)) {
-                detail::small_input_gradient_narrow(w.data(), s.out, rows_in, d.data(), d.outerStride(), n, d_in.data(),
+                detail::small_input_gradient(w.data(), s.out, rows_in, d.data(), d.outerStride(), n, d_in.data(),
                                                     d_in.outerStride(), buf.transposed_.data());
             } else {
                 d_in.noalias() = w.transpose() * d;

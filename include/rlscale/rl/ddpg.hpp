@@ -367,10 +367,11 @@ public:
     using value_type = T;  ///< the learner concept's action value type: one value per action dimension
 
     /// Every batched pass of an update may use the register kernels of
-    /// nn/detail/small_batch.hpp up to FIRM's batch of 64 (the buffers'
+    /// nn/detail/small_batch.hpp up to CleanRL's batch of 256 (the buffers'
     /// kernel_columns), where they are measured faster than Eigen's product
-    /// for its 40-row layers (docs/benchmarks.md); larger layers and
-    /// batches still go to Eigen's.
+    /// (FIRM's 40-row layers at 64 samples, CleanRL's 256-row layers at 128
+    /// and 256; docs/benchmarks.md); other products, larger layers and
+    /// larger batches still go to Eigen's.
     static constexpr Eigen::Index kernel_columns = nn::max_batch_kernel_columns;
 
     /// An agent for observations of `observation_size` values and one action

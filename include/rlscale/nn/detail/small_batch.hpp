@@ -2,7 +2,8 @@
 
 // The three matrix products of an mlp's batched passes, for batches of at
 // most small_batch_columns samples (PPO's minibatches of 5, SIMPPO's 10),
-// or up to max_kernel_columns where a buffer asks (DDPG's batches of 64):
+// or up to max_kernel_columns where a buffer asks (DDPG's batches of 64 and
+// 256):
 //
 //   forward          Y = W·A + b·1ᵀ     (out × n)
 //   weight gradient  G = D·Aᵀ, g_b = D·1 (out × in, out)
@@ -19,16 +20,20 @@
 //   of W contributes one fused multiply-add per register and column of A.
 // - weight gradient: a block of rows of D stays in registers, and each
 //   column of G is written once, as the sum over the n samples.
-// - input gradient, for a narrow W only (a head of fewer outputs than a
-//   register holds): W is transposed into scratch and multiplied as a
-//   forward pass. For a wide W a dot product per output spends as much on
-//   reducing its partial sums as on multiplying, and Eigen's product, which
-//   packs Wᵀ once, is faster (measured: bench/mlp_bench.cpp,
+// - input gradient, for a narrow W (a head of fewer outputs than a
+//   register holds), or a wide one on a batch of at least
+//   wide_input_gradient_columns: W is transposed into scratch (a register's
+//   square of values at a time) and multiplied as a forward pass. On
+//   smaller batches through a wide W, Eigen's product, which packs Wᵀ once,
+//   is faster, and a dot product per output spends as much on reducing its
+//   partial sums as on multiplying (measured: bench/mlp_bench.cpp,
 //   BM_small_batch_*).
 //
 // Like gemv.hpp, the blocks have compile-time sizes (fixed-size Eigen
 // arrays), so the compiler vectorises them for whatever instruction set the
-// caller compiles for; no intrinsics, no flags. The number of columns is a
+// caller compiles for; no intrinsics, no flags. The transpose uses Eigen's
+// packet transpose (Eigen::internal::ptranspose, which Eigen's own
+// products use), for the same reason. The number of columns is a
 // template parameter too, dispatched once per call. Sums run in another
 // order than Eigen's product, so results agree with it to rounding, not
 // bit for bit (tests/nn/small_batch_test.cpp, against products in double).
@@ -46,20 +51,26 @@ namespace rlscale::nn::detail {
 inline constexpr Eigen::Index small_batch_columns = 10;
 
 /// Largest batch a buffer may ask them to take. Beyond small_batch_columns
-/// they were measured at 64 columns only, at the shapes of FIRM's DDPG
+/// they were measured at 64 columns, at the shapes of FIRM's DDPG
 /// networks (40-row layers, 3- and 1-row heads) and of the SCARLET DQN
 /// (128-row layers, a 15-row head; bench/mlp_bench.cpp,
-/// BM_small_batch/*_n64): the forward pass and the weight gradient of the
-/// 40- and 128-row layers beat Eigen's product (1.4–2.0×); the 15-row
-/// head's forward pass is 1.7× slower and its weight gradient 1.2× faster.
-/// The rules draw the lines there (forward from 16 rows, weight gradient
-/// from 8), which puts other shapes (8 to 14 rows, 16 to 39, and weights
-/// other than 40 or 128 rows of up to wide_batch_weight_values values)
-/// on a side by interpolation, not by measurement. Larger weights, which
-/// each group of column_group columns reads again, were not measured and go
-/// to Eigen's.
-inline constexpr Eigen::Index max_kernel_columns = 64;
-inline constexpr Eigen::Index wide_batch_weight_values = 128 * 128;
+/// BM_small_batch/*_n64), and at 128 and 256 columns at the shapes of
+/// CleanRL's DDPG networks (256-row layers of 17, 23 and 256 inputs, 6- and
+/// 1-row heads; BM_small_batch/*_n128, *_n256). The forward pass and the
+/// weight gradient of the 40-, 128- and 256-row layers beat Eigen's product
+/// (1.4–2.0× at 64 columns, 1.4–1.8× at 128); the 15- and 6-row heads'
+/// forward passes are 1.7× slower. The rules draw the lines there (forward
+/// from 16 rows, weight gradient from 8), which puts other shapes (8 to 14
+/// rows, 16 to 39, and weights other than 40, 128 or 256 rows of up to
+/// wide_batch_weight_values values) on a side by interpolation, not by
+/// measurement. Larger weights, which each group of column_group columns
+/// reads again, were not measured and go to Eigen's.
+inline constexpr Eigen::Index max_kernel_columns = 256;
+inline constexpr Eigen::Index wide_batch_weight_values = 256 * 256;
+
+/// Batches from which a wide W's input gradient goes to the transposing
+/// kernel too (see small_input_gradient_pays).
+inline constexpr Eigen::Index wide_input_gradient_columns = 128;
 
 /// Columns whose accumulators are held in registers at once.
 inline constexpr Eigen::Index column_group = 8;
@@ -78,8 +89,16 @@ inline constexpr Eigen::Index column_group = 8;
 /// gradient at least 4; with fewer rows their blocks are too narrow to fill
 /// a register. Beyond: at least 16 rows for the forward pass and 8 for the
 /// weight gradient (see max_kernel_columns). The input gradient the other
-/// way round: only for a narrow W (fewer than 8 rows), see
-/// small_input_gradient_narrow.
+/// way round: for a narrow W (fewer than 8 rows) on any batch that fits, and
+/// for a W of at least 16 rows and 64 columns (its transpose's forward pass
+/// fills whole registers) from wide_input_gradient_columns columns of the
+/// batch on. Measured at 128 and 256 columns through 256 × 256: 1.3×
+/// Eigen's product at 128; through 256 × 17 and 256 × 23 Eigen's is 1.4–2×
+/// faster (widths from 24 to 255 are not measured). At 64 columns the
+/// kernel beats Eigen's product through FIRM's 40 × 40 and the DQN's
+/// 128 × 128 too, but is not used there: it would change the results of
+/// the DDPG and DQN figures measured with Eigen's sums (docs/benchmarks.md).
+/// See small_input_gradient.
 [[nodiscard]] constexpr bool small_forward_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
                                                 Eigen::Index columns = small_batch_columns) noexcept {
     if (!small_batch_fits(out, in, n, columns)) return false;
@@ -93,8 +112,43 @@ inline constexpr Eigen::Index column_group = 8;
 }
 [[nodiscard]] constexpr bool small_input_gradient_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
                                                        Eigen::Index columns = small_batch_columns) noexcept {
-    return small_batch_fits(out, in, n, columns) && out < 8;
+    return small_batch_fits(out, in, n, columns) && (out < 8 || (out >= 16 && in >= 64 && n >= wide_input_gradient_columns));
 }
+
+// Eigen's packet types carry vector attributes that a template argument
+// drops (-Wignored-attributes); only the type's size and Eigen's functions
+// on it are used here, as in Eigen's own headers.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+/// Wt = Wᵀ: W out × in column-major (leading dimension out) into `wt`,
+/// in × out column-major (leading dimension in). Squares of P × P values go
+/// through registers (P = packet_size<T>); the edges value by value.
+template <typename T>
+inline void transpose_into(const T* w, Eigen::Index out, Eigen::Index in, T* wt) noexcept {
+    using packet = typename Eigen::internal::packet_traits<T>::type;
+    constexpr int P = Eigen::internal::unpacket_traits<packet>::size;
+    const Eigen::Index out_p = out / P * P;
+    const Eigen::Index in_p = in / P * P;
+    for (Eigen::Index k0 = 0; k0 < in_p; k0 += P) {
+        for (Eigen::Index i0 = 0; i0 < out_p; i0 += P) {
+            Eigen::internal::PacketBlock<packet, P> square;
+            for (int c = 0; c < P; ++c) square.packet[c] = Eigen::internal::ploadu<packet>(w + (k0 + c) * out + i0);
+            Eigen::internal::ptranspose(square);
+            for (int r = 0; r < P; ++r) Eigen::internal::pstoreu(wt + (i0 + r) * in + k0, square.packet[r]);
+        }
+    }
+    for (Eigen::Index i = out_p; i < out; ++i) {
+        for (Eigen::Index k = 0; k < in; ++k) wt[i * in + k] = w[k * out + i];
+    }
+    for (Eigen::Index k = in_p; k < in; ++k) {
+        for (Eigen::Index i = 0; i < out_p; ++i) wt[i * in + k] = w[k * out + i];
+    }
+}
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /// Calls f(std::integral_constant<int, Rows>, i0) over [0, out) in blocks of
 /// 2P, P, 8, 4, 2 and 1 rows (P = packet_size<T>): whole registers
@@ -230,20 +284,15 @@ inline void small_weight_gradient(const T* d, Eigen::Index ldd, Eigen::Index out
     }
 }
 
-/// X = Wᵀ·D for n columns, for a narrow W (fewer than 8 rows, as
-/// small_input_gradient_pays says: a policy or value head), where a dot
-/// product per output would spend more on reducing its partial sums than on
-/// multiplying. W (out × in) is transposed into `wt` (in × out,
-/// column-major: in · out values), then multiplied as a forward pass
-/// without bias. D: out × n with leading
-/// dimension ldd; X: in × n with leading dimension ldx.
+/// X = Wᵀ·D for n columns, where small_input_gradient_pays says (a policy
+/// or value head of fewer than 8 rows, or a wide W on a large batch). W
+/// (out × in) is transposed into `wt` (in × out, column-major: in · out
+/// values), then multiplied as a forward pass without bias. D: out × n with
+/// leading dimension ldd; X: in × n with leading dimension ldx.
 template <typename T>
-inline void small_input_gradient_narrow(const T* w, Eigen::Index out, Eigen::Index in, const T* d, Eigen::Index ldd,
-                                        Eigen::Index n, T* x, Eigen::Index ldx, T* wt) noexcept {
-    for (Eigen::Index i = 0; i < out; ++i) {
-        T* row = wt + i * in;
-        for (Eigen::Index k = 0; k < in; ++k) row[k] = w[k * out + i];
-    }
+inline void small_input_gradient(const T* w, Eigen::Index out, Eigen::Index in, const T* d, Eigen::Index ldd,
+                                 Eigen::Index n, T* x, Eigen::Index ldx, T* wt) noexcept {
+    transpose_into(w, out, in, wt);
     small_forward(wt, in, out, d, ldd, n, static_cast<const T*>(nullptr), x, ldx);
 }
 
