@@ -489,6 +489,7 @@ int main(int argc, char** argv) {
     const auto serving = [](const training_run& r) { return r.first_serving ? std::to_string(*r.first_serving) : std::string("never"); };
     std::printf("first SERVING: bootstrapped after %s episodes, from scratch after %s\n", serving(a).c_str(), serving(b).c_str());
     int worse = 0;
+    std::string worse_episodes;  // the first few, with both counts and the agent's stage
     std::vector<int> rule_violations;
     {
         hpa_vpa_policy fb = make_fallback();
@@ -497,7 +498,15 @@ int main(int argc, char** argv) {
         for (int e = 0; e < o.episodes; ++e) {
             env_t env = make_env(sc, examples::aware_profile(), sc.training_load(static_cast<std::uint64_t>(e)), o.alpha);
             rule_violations.push_back(run_fallback_episode(fb, g, env, o.seed + static_cast<std::uint64_t>(e), clock_s).violations);
-            if (a.violations[static_cast<std::size_t>(e)] > rule_violations.back()) ++worse;
+            const auto ei = static_cast<std::size_t>(e);
+            if (a.violations[ei] > rule_violations.back()) {
+                if (++worse <= 5) {
+                    worse_episodes += (worse > 1 ? "; " : " (") + std::string("episode ") + std::to_string(e) + ": " +
+                                      std::to_string(a.violations[ei]) + " against " +
+                                      std::to_string(rule_violations.back()) + ", " +
+                                      std::string(to_string(a.stages[ei]));
+                }
+            }
         }
     }
     std::printf("SLO violations during training, from scratch / bootstrapped: %.1fx (paper: 16.9x)\n",
@@ -507,8 +516,9 @@ int main(int argc, char** argv) {
                 100 * (ratio(a.all.mean(a.all.mem_util), b.all.mean(b.all.mem_util)) - 1));
     std::printf("reward per episode, bootstrapped vs from scratch: %+.1f %% (paper: +47.3 %% before convergence)\n",
                 100 * (ratio(a.all.episode_reward(), b.all.episode_reward()) - 1));
-    std::printf("episodes in which the bootstrapped agent violated the SLO more often than HPA+VPA on the same load: %d of %d\n", worse,
-                o.episodes);
+    if (worse > 0) worse_episodes += worse > 5 ? "; ...)" : ")";
+    std::printf("episodes in which the bootstrapped agent violated the SLO more often than HPA+VPA on the same load: %d of %d%s\n", worse,
+                o.episodes, worse_episodes.c_str());
 
     // 2. Retraining.
     std::printf("\n2. retraining after workload changes (AWARE Fig. 9): %d episodes per change\n", o.retrain_episodes);
