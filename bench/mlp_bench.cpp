@@ -363,8 +363,10 @@ int main(int argc, char** argv) {
     // The same at CleanRL's DDPG networks (actor 17→256→256→6, critic
     // 23→256→256→1) on 128 and 256 samples (its batch, and two shards of
     // it), where DDPG's buffers let nn::mlp use the kernels. Here the
-    // input-gradient cases of 16 rows or more time the transposing kernel
-    // nn::mlp uses from wide_input_gradient_columns on.
+    // input-gradient cases time the transposing kernel, which nn::mlp uses
+    // for the 256 × 256 layer (16 rows and 64 inputs or more, from
+    // wide_input_gradient_columns on) and the heads, not for the first
+    // layers.
     for (const Eigen::Index n : {128, 256}) {
         for (const auto& [out, in] :
              {std::pair<Eigen::Index, Eigen::Index>{256, 17}, {256, 23}, {256, 256}, {6, 256}, {1, 256}}) {

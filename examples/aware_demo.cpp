@@ -592,22 +592,26 @@ int main(int argc, char** argv) {
     const auto target_of = [](std::size_t k) { return first_target + target_step * static_cast<int>(k); };
     tally agent_unseen;
     std::array<tally, target_count> rule_unseen{};
+    // Episode e on unseen load i: 30 steps further into the load per
+    // episode, and the same simulator seed for every policy.
+    const auto unseen_env = [&](std::size_t i, int e) {
+        return make_env(sc, examples::aware_profile(), sc.unseen_load(i, static_cast<std::size_t>(e) * 30), o.alpha);
+    };
+    const auto unseen_seed = [&](std::size_t i, int e) {
+        return o.seed + 90'000 + static_cast<std::uint64_t>(i * 1000 + static_cast<std::size_t>(e));
+    };
     for (std::size_t i = 0; i < sc.unseen_count(); ++i) {
         const guard_config g = make_guard(rl::multidimensional_config::aware());
         for (int e = 0; e < o.eval_episodes; ++e) {
-            const std::size_t offset = static_cast<std::size_t>(e) * 30;
-            const auto seed = o.seed + 90'000 + static_cast<std::uint64_t>(i * 1000 + static_cast<std::size_t>(e));
-            env_t env1 = make_env(sc, examples::aware_profile(), sc.unseen_load(i, offset), o.alpha);
-            agent_unseen.add(run_episode(served, env1, seed, nullptr, false));
+            env_t env = unseen_env(i, e);
+            agent_unseen.add(run_episode(served, env, unseen_seed(i, e), nullptr, false));
         }
         for (std::size_t k = 0; k < target_count; ++k) {
             hpa_vpa_policy fb = make_fallback(target_of(k));
             double clock_s = 0;
             for (int e = 0; e < o.eval_episodes; ++e) {
-                const std::size_t offset = static_cast<std::size_t>(e) * 30;
-                const auto seed = o.seed + 90'000 + static_cast<std::uint64_t>(i * 1000 + static_cast<std::size_t>(e));
-                env_t env2 = make_env(sc, examples::aware_profile(), sc.unseen_load(i, offset), o.alpha);
-                rule_unseen[k].add(run_fallback_episode(fb, g, env2, seed, clock_s));
+                env_t env = unseen_env(i, e);
+                rule_unseen[k].add(run_fallback_episode(fb, g, env, unseen_seed(i, e), clock_s));
             }
         }
     }

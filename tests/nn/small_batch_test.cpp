@@ -100,7 +100,7 @@ TEST_CASE_TEMPLATE("small-batch input gradient of a narrow W equals Wᵀ·D", T,
         matrix<T> x_store = matrix<T>::Constant(in + 4, n, T(7));
         std::vector<T> scratch(static_cast<std::size_t>(in * out));
         detail::small_input_gradient(w.data(), out, in, d_store.data(), out + 2, n, x_store.data(), in + 4,
-                                            scratch.data());
+                                     scratch.data());
         const matrix<T> expected = w.transpose() * d_store.topRows(out);
         CHECK(rlscale::test::relative_error(x_store.topRows(in), expected) < tolerance<T>());
         CHECK((x_store.bottomRows(4).array() == T(7)).all());
@@ -273,6 +273,36 @@ TEST_CASE("wide kernels agree with Eigen's product on CleanRL's DDPG shapes, up 
             CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
         }
     }
+}
+
+TEST_CASE("a first layer too large for the kernels still gets scratch for the slice input_gradient asks for") {
+    // 256 × 300 is beyond wide_batch_weight_values, so backward's input
+    // gradient of the whole layer goes to Eigen's; its last 200 inputs
+    // (first = 100) are within it, and the rule sends them to the
+    // transposing kernel on 128 samples: the buffer must hold that
+    // transpose (the sanitizer build catches a write beyond it).
+    std::vector<layer_spec> layers{{300, 256, activation::relu}, {256, 1, activation::identity}};
+    mlp<double> net(layers);
+    rng gen(19);
+    net.initialize(init_scheme::torch_default, gen);
+    const Eigen::Index n = 128;
+    CHECK(detail::small_input_gradient_pays(256, 200, n, detail::max_kernel_columns));
+    CHECK_FALSE(detail::small_input_gradient_pays(256, 300, n, detail::max_kernel_columns));
+    const matrix<double> x = random_matrix<double>(300, n, gen);
+    const matrix<double> dy = random_matrix<double>(1, n, gen);
+    mlp<double>::batch_buffer kernels(net, n, matmul_precision::full, detail::max_kernel_columns);
+    mlp<double>::batch_buffer eigen(net, n, matmul_precision::full, 0);
+    // Room for the widest slice the rule takes (256 of the 300 inputs), so
+    // the kernel, not the fallback to Eigen's product, computes the slice.
+    CHECK(kernels.transpose_scratch_values() == 256 * 256);
+    CHECK(eigen.transpose_scratch_values() == 0);
+    (void)net.forward_batch(x, kernels);
+    (void)net.forward_batch(x, eigen);
+    matrix<double> dx_kernels(200, n);
+    matrix<double> dx_eigen(200, n);
+    net.input_gradient(kernels, dy, dx_kernels, 100);
+    net.input_gradient(eigen, dy, dx_eigen, 100);
+    CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
 }
 
 TEST_CASE("an mlp's batched passes give the same results on small and large batches (kernels against Eigen)") {

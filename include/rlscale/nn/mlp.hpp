@@ -118,13 +118,18 @@ public:
         if (precision == matmul_precision::full) {
             // The transpose of a layer's weight, for an input gradient that goes
             // to the transposing kernel: a narrow layer's on any batch it takes,
-            // a wide one's on a large batch only.
+            // a wide one's on a large batch only. The first layer's may be a
+            // slice of its inputs (input_gradient's `first`), which the rule
+            // can take where the whole layer is too large for it.
             Eigen::Index words = 0;
-            const Eigen::Index widest = std::min(capacity, kernel_columns);
-            for (const auto& s : net.layers()) {
-                if (detail::small_input_gradient_pays(s.out, s.in, 1, kernel_columns) ||
-                    detail::small_input_gradient_pays(s.out, s.in, widest, kernel_columns)) {
-                    words = std::max(words, s.in * s.out);
+            const Eigen::Index widest = std::max<Eigen::Index>(1, std::min(capacity, kernel_columns));
+            for (std::size_t l = 0; l < net.layer_count(); ++l) {
+                const layer_spec& s = net.layers()[l];
+                for (const Eigen::Index in : {s.in, l == 0 ? std::min(s.in, detail::wide_batch_weight_values / s.out) : s.in}) {
+                    if (detail::small_input_gradient_pays(s.out, in, 1, kernel_columns) ||
+                        detail::small_input_gradient_pays(s.out, in, widest, kernel_columns)) {
+                        words = std::max(words, in * s.out);
+                    }
                 }
             }
             transposed_.assign(static_cast<std::size_t>(words), T(0));
@@ -148,6 +153,9 @@ public:
     [[nodiscard]] matmul_precision precision() const noexcept { return precision_; }
     [[nodiscard]] Eigen::Index capacity() const noexcept { return capacity_; }
     [[nodiscard]] Eigen::Index kernel_columns() const noexcept { return kernel_columns_; }
+    /// Values held for the transposing input-gradient kernel's Wᵀ (0 when no
+    /// layer's input gradient can go to it).
+    [[nodiscard]] std::size_t transpose_scratch_values() const noexcept { return transposed_.size(); }
     /// Samples in the last forward pass (0 before the first).
     [[nodiscard]] Eigen::Index batch_size() const noexcept { return batch_; }
 
@@ -392,9 +400,10 @@ private:
             auto d_in = buf.delta_[1 - cur].topLeftCorner(rows_in, n);
             if (bf16) {
                 product_bf16(buf, w, true, d.data(), d.outerStride(), n, d_in.data(), d_in.outerStride());
-            } else if (detail::small_input_gradient_pays(s.out, rows_in, n, buf.kernel_columns_)) {
+            } else if (detail::small_input_gradient_pays(s.out, rows_in, n, buf.kernel_columns_) &&
+                       s.out * rows_in <= static_cast<Eigen::Index>(buf.transposed_.size())) {
                 detail::small_input_gradient(w.data(), s.out, rows_in, d.data(), d.outerStride(), n, d_in.data(),
-                                                    d_in.outerStride(), buf.transposed_.data());
+                                             d_in.outerStride(), buf.transposed_.data());
             } else {
                 d_in.noalias() = w.transpose() * d;
             }

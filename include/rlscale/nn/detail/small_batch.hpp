@@ -23,11 +23,12 @@
 // - input gradient, for a narrow W (a head of fewer outputs than a
 //   register holds), or a wide one on a batch of at least
 //   wide_input_gradient_columns: W is transposed into scratch (a register's
-//   square of values at a time) and multiplied as a forward pass. On
-//   smaller batches through a wide W, Eigen's product, which packs Wᵀ once,
-//   is faster, and a dot product per output spends as much on reducing its
+//   square of values at a time) and multiplied as a forward pass. On PPO's
+//   minibatches through a wide W, Eigen's product, which packs Wᵀ once, is
+//   faster, and a dot product per output spends as much on reducing its
 //   partial sums as on multiplying (measured: bench/mlp_bench.cpp,
-//   BM_small_batch_*).
+//   BM_small_batch_*); at 64 columns the kernel is faster for some wide
+//   shapes but not used (small_input_gradient_pays says why).
 //
 // Like gemv.hpp, the blocks have compile-time sizes (fixed-size Eigen
 // arrays), so the compiler vectorises them for whatever instruction set the
@@ -58,8 +59,8 @@ inline constexpr Eigen::Index small_batch_columns = 10;
 /// CleanRL's DDPG networks (256-row layers of 17, 23 and 256 inputs, 6- and
 /// 1-row heads; BM_small_batch/*_n128, *_n256). The forward pass and the
 /// weight gradient of the 40-, 128- and 256-row layers beat Eigen's product
-/// (1.4–2.0× at 64 columns, 1.4–1.8× at 128); the 15- and 6-row heads'
-/// forward passes are 1.7× slower. The rules draw the lines there (forward
+/// (1.4–2.0× at 64 columns and at 128); the 15- and 6-row heads' forward
+/// passes are 1.7–1.8× slower. The rules draw the lines there (forward
 /// from 16 rows, weight gradient from 8), which puts other shapes (8 to 14
 /// rows, 16 to 39, and weights other than 40, 128 or 256 rows of up to
 /// wide_batch_weight_values values) on a side by interpolation, not by
@@ -90,15 +91,15 @@ inline constexpr Eigen::Index column_group = 8;
 /// a register. Beyond: at least 16 rows for the forward pass and 8 for the
 /// weight gradient (see max_kernel_columns). The input gradient the other
 /// way round: for a narrow W (fewer than 8 rows) on any batch that fits, and
-/// for a W of at least 16 rows and 64 columns (its transpose's forward pass
-/// fills whole registers) from wide_input_gradient_columns columns of the
-/// batch on. Measured at 128 and 256 columns through 256 × 256: 1.3×
-/// Eigen's product at 128; through 256 × 17 and 256 × 23 Eigen's is 1.4–2×
-/// faster (widths from 24 to 255 are not measured). At 64 columns the
-/// kernel beats Eigen's product through FIRM's 40 × 40 and the DQN's
-/// 128 × 128 too, but is not used there: it would change the results of
-/// the DDPG and DQN figures measured with Eigen's sums (docs/benchmarks.md).
-/// See small_input_gradient.
+/// for a W of at least 16 rows and 64 inputs (its transpose's forward pass
+/// then has 64 rows or more) on batches of wide_input_gradient_columns or
+/// more. Measured at 128 columns: 1.3× Eigen's product through 256 × 256,
+/// while through 256 × 17 and 256 × 23 Eigen's is 1.3–2.0× faster (64 to
+/// 255 inputs are not measured). At 64 columns the kernel beats Eigen's
+/// product through FIRM's 40 × 40 and the DQN's 128 × 128 too, but is not
+/// used there: FIRM's update would train other bits, and the AWARE figures
+/// in docs/aware.md were measured with Eigen's sums. See
+/// small_input_gradient.
 [[nodiscard]] constexpr bool small_forward_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
                                                 Eigen::Index columns = small_batch_columns) noexcept {
     if (!small_batch_fits(out, in, n, columns)) return false;
