@@ -15,6 +15,7 @@
 
 #include <cstdint>
 
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -324,52 +325,12 @@ int main(int argc, char** argv) {
                                  make_layers({15, 128, 128, 27}), Eigen::Index{128}, matmul_precision::full);
     benchmark::RegisterBenchmark("BM_mlp_train_step/scarlet_3fn_q_b128_bf16", bm_mlp_train_step,
                                  make_layers({15, 128, 128, 27}), Eigen::Index{128}, matmul_precision::bf16);
-    // Small-batch products: the kernels beside Eigen, at the shapes of
-    // SIMPPO's actor (7→64→64→7) and critic (23→64→64→1) and PPO's
-    // minibatches of 5 and 10.
-    for (const Eigen::Index n : {5, 10}) {
-        for (const auto& [out, in] : {std::pair<Eigen::Index, Eigen::Index>{64, 7}, {64, 23}, {64, 64}, {7, 64}, {1, 64}}) {
-            const std::string shape = std::to_string(out) + "x" + std::to_string(in) + "_n" + std::to_string(n);
-            for (const auto& [product, name] : {std::pair{small_product::forward, "forward"},
-                                                {small_product::weight_gradient, "weight_gradient"},
-                                                {small_product::input_gradient, "input_gradient"}}) {
-                for (const bool ours : {true, false}) {
-                    const std::string full = std::string(ours ? "BM_small_batch/" : "BM_eigen_batch/") + name + "/" + shape;
-                    benchmark::RegisterBenchmark(full.c_str(), bm_small_batch, product, out, in, n, ours);
-                }
-            }
-        }
-    }
-    // The same at the shapes of FIRM's DDPG networks (actor 10→40→40→3,
-    // critic 10→40, 43→40, 40→1: the action joins after the first layer)
-    // and its batch of 64, where DDPG's buffers let nn::mlp use the kernels
-    // (kernel_columns), and at the SCARLET DQN's 15→128→128→15 on its
-    // shards of 64, where nn::mlp does not (the DQN's buffers keep the
-    // default kernel_columns of 10; docs/benchmarks.md). The 40-row and 128-row
-    // input-gradient cases time small_input_gradient, which nn::mlp uses at
-    // 64 columns for heads of fewer than 8 rows only.
-    for (const auto& [out, in] : {std::pair<Eigen::Index, Eigen::Index>{40, 10}, {40, 40}, {40, 43}, {3, 40}, {1, 40},
-                                  {128, 15}, {128, 128}, {15, 128}}) {
-        const std::string shape = std::to_string(out) + "x" + std::to_string(in) + "_n64";
-        for (const auto& [product, name] : {std::pair{small_product::forward, "forward"},
-                                            {small_product::weight_gradient, "weight_gradient"},
-                                            {small_product::input_gradient, "input_gradient"}}) {
-            for (const bool ours : {true, false}) {
-                const std::string full = std::string(ours ? "BM_small_batch/" : "BM_eigen_batch/") + name + "/" + shape;
-                benchmark::RegisterBenchmark(full.c_str(), bm_small_batch, product, out, in, Eigen::Index{64}, ours);
-            }
-        }
-    }
-    // The same at CleanRL's DDPG networks (actor 17→256→256→6, critic
-    // 23→256→256→1) on 128 and 256 samples (its batch, and two shards of
-    // it), where DDPG's buffers let nn::mlp use the kernels. Here the
-    // input-gradient cases time the transposing kernel, which nn::mlp uses
-    // for the 256 × 256 layer (16 rows and 64 inputs or more, from
-    // wide_input_gradient_columns on) and the heads, not for the first
-    // layers.
-    for (const Eigen::Index n : {128, 256}) {
-        for (const auto& [out, in] :
-             {std::pair<Eigen::Index, Eigen::Index>{256, 17}, {256, 23}, {256, 256}, {6, 256}, {1, 256}}) {
+    // Small-batch products: the kernels beside Eigen, each product at each
+    // shape out × in and batch n, named
+    // BM_{small,eigen}_batch/<product>/<out>x<in>_n<n>.
+    using shape_list = std::initializer_list<std::pair<Eigen::Index, Eigen::Index>>;
+    const auto register_shapes = [](Eigen::Index n, shape_list shapes) {
+        for (const auto& [out, in] : shapes) {
             const std::string shape = std::to_string(out) + "x" + std::to_string(in) + "_n" + std::to_string(n);
             for (const auto& [product, name] : {std::pair{small_product::forward, "forward"},
                                                 {small_product::weight_gradient, "weight_gradient"},
@@ -381,7 +342,27 @@ int main(int argc, char** argv) {
                 }
             }
         }
-    }
+    };
+    // SIMPPO's actor (7→64→64→7) and critic (23→64→64→1) on PPO's
+    // minibatches of 5 and 10.
+    for (const Eigen::Index n : {5, 10}) register_shapes(n, {{64, 7}, {64, 23}, {64, 64}, {7, 64}, {1, 64}});
+    // The same at the shapes of FIRM's DDPG networks (actor 10→40→40→3,
+    // critic 10→40, 43→40, 40→1: the action joins after the first layer)
+    // and its batch of 64, where DDPG's buffers let nn::mlp use the kernels
+    // (kernel_columns), and at the SCARLET DQN's 15→128→128→15 on its
+    // shards of 64, where nn::mlp does not (the DQN's buffers keep the
+    // default kernel_columns of 10; docs/benchmarks.md). The 40-row and 128-row
+    // input-gradient cases time small_input_gradient, which nn::mlp uses at
+    // 64 columns for heads of fewer than 8 rows only.
+    register_shapes(64, {{40, 10}, {40, 40}, {40, 43}, {3, 40}, {1, 40}, {128, 15}, {128, 128}, {15, 128}});
+    // The same at CleanRL's DDPG networks (actor 17→256→256→6, critic
+    // 23→256→256→1) on 128 and 256 samples (its batch, and two shards of
+    // it), where DDPG's buffers let nn::mlp use the kernels. Here the
+    // input-gradient cases time the transposing kernel, which nn::mlp uses
+    // for the 256 × 256 layer (16 rows and 64 inputs or more, from
+    // wide_input_gradient_columns on) and the heads, not for the first
+    // layers.
+    for (const Eigen::Index n : {128, 256}) register_shapes(n, {{256, 17}, {256, 23}, {256, 256}, {6, 256}, {1, 256}});
     // The products underneath the training step, and the core's ceilings.
     benchmark::RegisterBenchmark("BM_gemm/eigen_float_128", bm_gemm_eigen);
     benchmark::RegisterBenchmark("BM_gemm/bf16_128", bm_gemm_bf16);

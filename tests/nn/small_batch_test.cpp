@@ -50,6 +50,31 @@ void for_each_shape(const std::vector<Eigen::Index>& outs, const std::vector<Eig
     }
 }
 
+/// One batch of n random samples and output gradients through `net` twice:
+/// with a buffer that lets the kernels take up to max_kernel_columns, and
+/// with one that sends every product to Eigen's. The forward pass, the
+/// parameter gradient and the input gradient must agree to rounding.
+void check_wide_kernels_match_eigen(mlp<double>& net, Eigen::Index n, rng& gen) {
+    const Eigen::Index in = net.input_size();
+    const Eigen::Index out = net.output_size();
+    const matrix<double> x = random_matrix<double>(in, n, gen);
+    const matrix<double> dy = random_matrix<double>(out, n, gen);
+    mlp<double>::batch_buffer kernels(net, n, matmul_precision::full, detail::max_kernel_columns);
+    mlp<double>::batch_buffer eigen(net, n, matmul_precision::full, 0);
+    CHECK(kernels.kernel_columns() == detail::max_kernel_columns);
+    mlp<double>::gradient g_kernels(net);
+    mlp<double>::gradient g_eigen(net);
+    matrix<double> dx_kernels(in, n);
+    matrix<double> dx_eigen(in, n);
+    const matrix<double> y_kernels = net.forward_batch(x, kernels);
+    const matrix<double> y_eigen = net.forward_batch(x, eigen);
+    CHECK(rlscale::test::relative_error(y_kernels, y_eigen) < 1e-14);
+    net.backward(kernels, dy, g_kernels, dx_kernels);
+    net.backward(eigen, dy, g_eigen, dx_eigen);
+    CHECK(rlscale::test::relative_error(g_kernels.values(), g_eigen.values()) < 1e-13);
+    CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+}
+
 }  // namespace
 
 TEST_CASE_TEMPLATE("small-batch forward equals W·A + b for every block and column count, with padded strides", T, float,
@@ -219,22 +244,7 @@ TEST_CASE("a buffer's kernel_columns is validated, and wide kernels agree with E
     CHECK_THROWS_AS(mlp<double>::batch_buffer(net, 64, matmul_precision::full, -1), rlscale::config_error);
     for (const Eigen::Index n : {11, 37, 64}) {
         CAPTURE(n);
-        const matrix<double> x = random_matrix<double>(10, n, gen);
-        const matrix<double> dy = random_matrix<double>(3, n, gen);
-        mlp<double>::batch_buffer kernels(net, n, matmul_precision::full, detail::max_kernel_columns);
-        mlp<double>::batch_buffer eigen(net, n, matmul_precision::full, 0);
-        CHECK(kernels.kernel_columns() == detail::max_kernel_columns);
-        mlp<double>::gradient g_kernels(net);
-        mlp<double>::gradient g_eigen(net);
-        matrix<double> dx_kernels(10, n);
-        matrix<double> dx_eigen(10, n);
-        const matrix<double> y_kernels = net.forward_batch(x, kernels);
-        const matrix<double> y_eigen = net.forward_batch(x, eigen);
-        CHECK(rlscale::test::relative_error(y_kernels, y_eigen) < 1e-14);
-        net.backward(kernels, dy, g_kernels, dx_kernels);
-        net.backward(eigen, dy, g_eigen, dx_eigen);
-        CHECK(rlscale::test::relative_error(g_kernels.values(), g_eigen.values()) < 1e-13);
-        CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+        check_wide_kernels_match_eigen(net, n, gen);
     }
 }
 
@@ -251,26 +261,10 @@ TEST_CASE("wide kernels agree with Eigen's product on CleanRL's DDPG shapes, up 
         }
         mlp<double> net(layers);
         net.initialize(init_scheme::torch_default, gen);
-        const Eigen::Index in = sizes.front();
-        const Eigen::Index out = sizes.back();
         for (const Eigen::Index n : {128, 256}) {
-            CAPTURE(out);
+            CAPTURE(sizes.back());
             CAPTURE(n);
-            const matrix<double> x = random_matrix<double>(in, n, gen);
-            const matrix<double> dy = random_matrix<double>(out, n, gen);
-            mlp<double>::batch_buffer kernels(net, n, matmul_precision::full, detail::max_kernel_columns);
-            mlp<double>::batch_buffer eigen(net, n, matmul_precision::full, 0);
-            mlp<double>::gradient g_kernels(net);
-            mlp<double>::gradient g_eigen(net);
-            matrix<double> dx_kernels(in, n);
-            matrix<double> dx_eigen(in, n);
-            const matrix<double> y_kernels = net.forward_batch(x, kernels);
-            const matrix<double> y_eigen = net.forward_batch(x, eigen);
-            CHECK(rlscale::test::relative_error(y_kernels, y_eigen) < 1e-14);
-            net.backward(kernels, dy, g_kernels, dx_kernels);
-            net.backward(eigen, dy, g_eigen, dx_eigen);
-            CHECK(rlscale::test::relative_error(g_kernels.values(), g_eigen.values()) < 1e-13);
-            CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+            check_wide_kernels_match_eigen(net, n, gen);
         }
     }
 }
