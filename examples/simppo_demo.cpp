@@ -460,7 +460,8 @@ int main(int argc, char** argv) {
     }
 
     // 4. Scale: the coordinator's per-tick cost and an agent's update, at each size.
-    std::printf("\n| agents | coordinator per tick (act + observe, no simulator) | update per agent | memory per agent |\n|---|---|---|---|\n");
+    std::printf("\n| agents | coordinator per tick (act + observe, no simulator) | update per agent | memory per agent | update workspaces, all agents |\n"
+                "|---|---|---|---|---|\n");
     for (const std::size_t m : o.scale) {
         simppo_scenario_config c = sc_config;
         c.functions = m;
@@ -487,7 +488,7 @@ int main(int argc, char** argv) {
         }
         // One agent's update on its (refilled) rollout, timed alone.
         auto& l = coord.learner(0);
-        const auto t0 = std::chrono::steady_clock::now();
+        simppo_coordinator::learner_type::workspace w(l);
         const int reps = 20;
         rl::rollout_buffer<float> r(50, 7, 23, 1);
         for (int t = 0; t < 50; ++t) {
@@ -498,10 +499,10 @@ int main(int argc, char** argv) {
         }
         r.compute_advantages(0, 0.99, 0.95);
         const auto t1 = std::chrono::steady_clock::now();
-        for (int k = 0; k < reps; ++k) (void)l.update(r);
+        for (int k = 0; k < reps; ++k) (void)l.update(r, w);
         const double update_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() / reps;
-        (void)t0;
-        std::printf("| %zu | %.1f us | %.0f us | %.1f KB |\n", m, 1e6 * coord_s / ticks, 1e6 * update_s, coord.agent_bytes(0) / 1024.0);
+        std::printf("| %zu | %.1f us | %.0f us | %.1f KB | %.1f KB (%zu threads) |\n", m, 1e6 * coord_s / ticks, 1e6 * update_s,
+                    coord.agent_bytes(0) / 1024.0, coord.workspace_bytes() / 1024.0, coord.threads() + 1);
     }
     std::printf("(paper, Python: 240 ms per step, 1.34 s per update, 28 KB of weights plus 2 MB per agent)\n");
     std::printf("\nSIMPPO training: %.1f s for %d episodes of %zu agents (%.2f s per episode, simulator included)\n", train_seconds,

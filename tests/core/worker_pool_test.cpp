@@ -30,6 +30,40 @@ TEST_CASE("worker_pool runs every index once, on the workers and the caller, for
     }
 }
 
+TEST_CASE("worker_pool tells each task its thread: below threads(), the caller's 0, and never two tasks on one thread at once") {
+    for (const std::size_t workers : {0, 1, 3}) {
+        CAPTURE(workers);
+        worker_pool pool(workers);
+        CHECK(pool.threads() == workers + 1);
+        std::vector<std::atomic<int>> busy(pool.threads());
+        std::vector<std::atomic<int>> ran(pool.threads());
+        std::atomic<int> overlaps{0};
+        std::atomic<int> out_of_range{0};
+        auto task = [&](std::size_t, std::size_t thread) {
+            if (thread >= busy.size()) {
+                out_of_range.fetch_add(1);
+                return;
+            }
+            if (busy[thread].fetch_add(1) != 0) overlaps.fetch_add(1);
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+            ran[thread].fetch_add(1);
+            busy[thread].fetch_sub(1);
+        };
+        pool.for_each_on_thread(64, task);
+        CHECK(out_of_range.load() == 0);
+        CHECK(overlaps.load() == 0);
+        int total = 0;
+        for (const auto& r : ran) total += r.load();
+        CHECK(total == 64);
+        if (workers == 0) CHECK(ran[0].load() == 64);
+        // One task runs on the caller.
+        std::vector<std::size_t> seen;
+        auto one = [&](std::size_t, std::size_t thread) { seen.push_back(thread); };
+        pool.for_each_on_thread(1, one);
+        CHECK(seen == std::vector<std::size_t>{0});
+    }
+}
+
 TEST_CASE("worker_pool rethrows a task's exception on the caller's thread after every task finished, and stays usable") {
   for (const int spin_us : {0, 200}) {
     CAPTURE(spin_us);

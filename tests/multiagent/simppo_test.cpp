@@ -232,6 +232,29 @@ TEST_CASE("simppo_coordinator: training is deterministic for a seed, with or wit
     }
 }
 
+TEST_CASE("simppo_coordinator: agents update in one workspace per thread, so an agent holds no gradient and memory per agent excludes it") {
+    simppo_coordinator coord(small_config(2));
+    coord.add_agent("f0", category_of(0));
+    const std::size_t workspaces = coord.workspace_bytes();
+    const auto& l = coord.learner(0);
+    CHECK_FALSE(l.owns_workspace());
+    const simppo_coordinator::learner_type::workspace one(l);
+    CHECK(workspaces == 3 * one.bytes());  // the caller and two workers
+    const auto params = static_cast<std::size_t>(l.actor().parameter_count() + l.critic().parameter_count());
+    // The workspace holds both gradients and more.
+    CHECK(one.bytes() > params * sizeof(float));
+    // An agent: parameters and two Adam moments, its rollout, itself.
+    CHECK(l.parameter_bytes() == 3 * params * sizeof(float));
+    CHECK(l.heap_bytes() > l.parameter_bytes() + l.own_rollout().bytes());
+    CHECK(coord.agent_bytes(0) > l.heap_bytes());
+    CHECK(coord.agent_bytes(0) < l.heap_bytes() + 4096);  // the agent object and its names
+    CHECK(coord.agent_bytes(0) < 4 * params * sizeof(float));
+    for (std::size_t i = 1; i < 6; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    CHECK(coord.workspace_bytes() == workspaces);
+    (void)train(coord, 2, 9);
+    CHECK(coord.workspace_bytes() == workspaces);
+}
+
 TEST_CASE("simppo_coordinator refuses spans that do not hold one entry per agent") {
     simppo_coordinator coord(small_config(0));
     coord.add_agent("f0", "cpu");

@@ -533,6 +533,80 @@ TEST_CASE("ppo is deterministic for a seed: the same data gives bit-identical pa
     }
 }
 
+TEST_CASE("ppo updates in a supplied workspace exactly as in its own, one workspace serving several learners in turn") {
+    const auto all = [](const auto& agent) {
+        Eigen::VectorXf v(agent.actor().parameter_count() + agent.critic().parameter_count() + agent.log_std().size());
+        v << agent.actor().parameters(), agent.critic().parameters(), agent.log_std();
+        return v;
+    };
+    SUBCASE("discrete, two heads; a critic reading more than the actor") {
+        using learner = ppo<float, std::int32_t>;
+        const q_layout layout{.heads = 2, .actions_per_head = 3};
+        learner own_a(3, 5, layout, small_config(), 1);
+        learner own_b(3, 5, layout, small_config(), 2);
+        learner shared_a(3, 5, layout, small_config(), 1, update_storage::supplied);
+        learner shared_b(3, 5, layout, small_config(), 2, update_storage::supplied);
+        CHECK(own_a.owns_workspace());
+        CHECK_FALSE(shared_a.owns_workspace());
+        learner::workspace w(shared_a);
+        CHECK(w.fits(shared_b));
+        CHECK(w.bytes() == own_a.own_workspace().bytes());
+        CHECK(w.bytes() > static_cast<std::size_t>(own_a.actor().parameter_count() + own_a.critic().parameter_count()) * sizeof(float));
+        for (std::uint64_t k = 0; k < 3; ++k) {
+            const auto ra = given_rollout<float, std::int32_t>(16, 3, 5, 2, 10 + k, 3);
+            const auto rb = given_rollout<float, std::int32_t>(16, 3, 5, 2, 20 + k, 3);
+            (void)own_a.update(ra);
+            (void)own_b.update(rb);
+            (void)shared_a.update(ra, w);
+            (void)shared_b.update(rb, w);
+        }
+        CHECK(all(own_a) == all(shared_a));
+        CHECK(all(own_b) == all(shared_b));
+        CHECK(all(own_a) != all(own_b));
+    }
+    SUBCASE("continuous, two dimensions") {
+        using learner = ppo<float, float>;
+        learner own(3, 3, 2, small_config(), 4);
+        learner shared(3, 3, 2, small_config(), 4, update_storage::supplied);
+        learner::workspace w(shared);
+        for (std::uint64_t k = 0; k < 3; ++k) {
+            const auto r = given_rollout<float, float>(16, 3, 3, 2, 30 + k);
+            (void)own.update(r);
+            (void)shared.update(r, w);
+        }
+        CHECK(all(own) == all(shared));
+    }
+}
+
+TEST_CASE("ppo without its own workspace refuses update(rollout) and observe, and a workspace of other shapes, changing nothing") {
+    using learner = ppo<float, std::int32_t>;
+    learner agent(3, 3, {.heads = 1, .actions_per_head = 3}, small_config(), 1, update_storage::supplied);
+    const Eigen::VectorXf before = agent.actor().parameters();
+    const auto r = given_rollout<float, std::int32_t>(16, 3, 3, 1, 4, 3);
+    CHECK_THROWS_WITH_AS((void)agent.update(r), "ppo::update: the learner was built with update_storage::supplied; pass a workspace",
+                         rlscale::error);
+    CHECK_THROWS_AS((void)agent.own_workspace(), rlscale::error);
+    const std::array<float, 3> o{0.1F, 0.2F, 0.3F};
+    const std::array<std::int32_t, 1> act{1};
+    for (int i = 0; i < 15; ++i) CHECK_FALSE(agent.observe(o, act, 1.0, o, false));
+    CHECK_THROWS_WITH_AS((void)agent.observe(o, act, 1.0, o, false),
+                         "ppo::update: the learner was built with update_storage::supplied; pass a workspace", rlscale::error);
+    ppo_config wider = small_config();
+    wider.actor_hidden = {9};
+    const learner other(3, 3, {.heads = 1, .actions_per_head = 3}, wider, 1, update_storage::supplied);
+    learner::workspace w(other);
+    CHECK_FALSE(w.fits(agent));
+    CHECK_THROWS_WITH_AS((void)agent.update(r, w), "ppo::update: the workspace was built for other shapes than this learner's",
+                         rlscale::error);
+    ppo_config larger_minibatch = small_config();
+    larger_minibatch.minibatch_size *= 2;
+    CHECK_FALSE(learner::workspace(learner(3, 3, {.heads = 1, .actions_per_head = 3}, larger_minibatch, 1)).fits(agent));
+    CHECK(agent.actor().parameters() == before);
+    learner::workspace right(agent);
+    (void)agent.update(r, right);
+    CHECK(agent.actor().parameters() != before);
+}
+
 TEST_CASE("ppo takes ceil(n/minibatch) gradient steps per epoch, with and without replacement") {
     for (const bool with_replacement : {false, true}) {
         for (const std::size_t mb : {std::size_t{3}, std::size_t{5}, std::size_t{10}, std::size_t{16}}) {

@@ -106,7 +106,14 @@ public:
           global_(config_.state),
           reward_(config_.reward),
           actions_(1, config_.actions),
-          pool_(config_.threads > 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency()) - 1) {}
+          pool_(config_.threads > 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency()) - 1) {
+        // One update workspace per thread (the caller's and each worker's),
+        // not one per agent: an agent's gradient and minibatch storage is
+        // needed only while it updates.
+        const learner_type shapes(local_size, critic_size, layout(), config_.ppo, 0, rl::update_storage::supplied);
+        workspaces_.reserve(pool_.threads());
+        for (std::size_t t = 0; t < pool_.threads(); ++t) workspaces_.emplace_back(shapes);
+    }
 
     [[nodiscard]] const simppo_config& config() const noexcept { return config_; }
     [[nodiscard]] std::size_t agent_count() const noexcept { return agents_.size(); }
@@ -238,7 +245,7 @@ public:
             sum += a.own_reward;
         }
         tick.team_reward = agents_.empty() ? 0.0 : sum / static_cast<double>(agents_.size());
-        auto one = [&](std::size_t i) {
+        auto one = [&](std::size_t i, std::size_t thread) {
             agent& a = *agents_[i];
             std::array<float, local_size> next_local{};
             std::array<float, critic_size> next_critic{};
@@ -255,7 +262,7 @@ public:
                              truncated, next_v);
                 if (rollout.full()) {
                     rollout.compute_advantages(truncated ? 0.0 : next_v, config_.ppo.gamma, config_.ppo.gae_lambda);
-                    (void)a.learner.update(rollout);
+                    (void)a.learner.update(rollout, workspaces_[thread]);
                     rollout.clear();
                     a.updated = true;
                 }
@@ -265,7 +272,7 @@ public:
             a.critic_input = next_critic;
             a.valid = next_valid;
         };
-        pool_.for_each(agents_.size(), one);
+        pool_.for_each_on_thread(agents_.size(), one);
         for (const auto& a : agents_) {
             tick.updates += a->updated ? 1 : 0;
             tick.invalid += a->valid ? 0 : 1;
@@ -337,20 +344,22 @@ public:
     [[nodiscard]] std::span<const float> local_state(std::size_t i) const { return agents_.at(i)->local; }
     [[nodiscard]] std::span<const float> critic_input(std::size_t i) const { return agents_.at(i)->critic_input; }
 
-    /// Bytes an agent holds: actor, critic and log-std parameters with their
-    /// gradients and Adam moments, its rollout, its minibatch scratch (an
-    /// estimate from the shapes, not a heap measurement).
+    /// Bytes an agent holds: the agent object and the arrays its learner
+    /// allocated (parameters and Adam moments, rollout, one-sample
+    /// activations, minibatch order: ppo::heap_bytes), not the heap's own
+    /// bookkeeping. Its updates work in workspace_bytes(), which the agents
+    /// share.
     [[nodiscard]] std::size_t agent_bytes(std::size_t i) const {
-        const learner_type& l = agents_.at(i)->learner;
-        const auto params = static_cast<std::size_t>(l.actor().parameter_count() + l.critic().parameter_count());
-        const std::size_t steps = l.config().rollout_steps;
-        const std::size_t rollout = steps * ((local_size + critic_size) * sizeof(float) + sizeof(std::int32_t) + 8 * sizeof(float));
-        const std::size_t mb = l.config().minibatch_size;
-        std::size_t activations = 0;
-        for (const auto w : l.config().actor_hidden) activations += static_cast<std::size_t>(w);
-        for (const auto w : l.config().critic_hidden) activations += static_cast<std::size_t>(w);
-        const std::size_t scratch = mb * (local_size + critic_size + 2 * activations + action_count + 1) * sizeof(float);
-        return 4 * params * sizeof(float) + rollout + scratch + sizeof(agent);
+        const agent& a = *agents_.at(i);
+        return sizeof(agent) + a.learner.heap_bytes() + a.name.capacity() + a.category.capacity();
+    }
+
+    /// Bytes of the update workspaces (gradients and minibatch storage), one
+    /// per thread, whatever the number of agents.
+    [[nodiscard]] std::size_t workspace_bytes() const noexcept {
+        std::size_t total = 0;
+        for (const auto& w : workspaces_) total += w.bytes();
+        return total;
     }
 
 private:
@@ -358,7 +367,7 @@ private:
         agent(std::string n, std::string c, const simppo_config& config, std::uint64_t seed)
             : name(std::move(n)),
               category(std::move(c)),
-              learner(local_size, critic_size, rl::q_layout{.heads = 1, .actions_per_head = action_count}, config.ppo, seed),
+              learner(local_size, critic_size, layout(), config.ppo, seed, rl::update_storage::supplied),
               encoder(config.state) {}
         std::string name;
         std::string category;
@@ -384,6 +393,8 @@ private:
         Eigen::VectorXf actor;
         Eigen::VectorXf critic;
     };
+
+    static constexpr rl::q_layout layout() noexcept { return {.heads = 1, .actions_per_head = action_count}; }
 
     void check_spans(const char* what, std::size_t a, std::size_t b) const {
         if (a != agents_.size() || b != agents_.size()) {
@@ -421,6 +432,7 @@ private:
     std::map<std::string, base_model> bases_;
     std::uint64_t created_ = 0;
     rlscale::detail::worker_pool pool_;
+    std::vector<learner_type::workspace> workspaces_;  // one per thread of pool_
 };
 
 }  // namespace rlscale::multiagent

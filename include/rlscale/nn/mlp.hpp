@@ -48,6 +48,9 @@ public:
     explicit mlp_inference_buffer(const mlp<T>& net)
         : ping_(vector::Zero(net.layout().max_width())), pong_(vector::Zero(net.layout().max_width())) {}
 
+    /// The bytes its two vectors hold.
+    [[nodiscard]] std::size_t bytes() const noexcept { return static_cast<std::size_t>(ping_.size() + pong_.size()) * sizeof(T); }
+
 private:
     friend class mlp<T>;
     vector ping_;
@@ -158,6 +161,13 @@ public:
     [[nodiscard]] std::size_t transpose_scratch_values() const noexcept { return transposed_.size(); }
     /// Samples in the last forward pass (0 before the first).
     [[nodiscard]] Eigen::Index batch_size() const noexcept { return batch_; }
+    /// The bytes its arrays hold (activations, deltas and scratch).
+    [[nodiscard]] std::size_t bytes() const noexcept {
+        auto values = static_cast<std::size_t>(input_.size() + delta_[0].size() + delta_[1].size()) + transposed_.size();
+        for (const matrix& a : activations_) values += static_cast<std::size_t>(a.size());
+        const std::size_t words = packed_weight_.size() + packed_rows_.size() + packed_cols_.size();
+        return values * sizeof(T) + words * sizeof(std::uint32_t);
+    }
 
 private:
     friend class mlp<T>;

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -34,6 +35,11 @@
 #include <vector>
 
 namespace rlscale::rl {
+
+/// Where a ppo learner's update works: in storage the learner owns (the
+/// default), or in a ppo::workspace passed to each update(), which learners
+/// of the same shapes can share (one per thread).
+enum class update_storage { own, supplied };
 
 /// Hyperparameters of the PPO updater. The defaults are CleanRL's
 /// (ppo.py / ppo_continuous_action.py) except the rollout length.
@@ -151,19 +157,93 @@ public:
 
     /// Discrete actions laid out as `layout` (heads of choices). The critic
     /// reads `critic_observation_size` inputs (equal to the actor's unless
-    /// it sees more). Throws config_error for a bad configuration.
+    /// it sees more). With update_storage::supplied the learner holds no
+    /// update storage of its own and each update() takes a workspace.
+    /// Throws config_error for a bad configuration.
     ppo(std::size_t actor_observation_size, std::size_t critic_observation_size, q_layout layout, ppo_config config,
-        std::uint64_t seed)
+        std::uint64_t seed, update_storage storage = update_storage::own)
         requires discrete
         : ppo(actor_observation_size, critic_observation_size, (layout.validate(), layout), layout.heads, layout.outputs(),
-              std::move(config), seed) {}
+              std::move(config), seed, storage) {}
 
     /// Continuous actions of `action_dims` dimensions.
     ppo(std::size_t actor_observation_size, std::size_t critic_observation_size, std::size_t action_dims, ppo_config config,
-        std::uint64_t seed)
+        std::uint64_t seed, update_storage storage = update_storage::own)
         requires(!discrete)
         : ppo(actor_observation_size, critic_observation_size, q_layout{}, check_dims(action_dims), action_dims, std::move(config),
-              seed) {}
+              seed, storage) {}
+
+    /// What one update works in: both networks' gradients and the
+    /// minibatch's inputs, activations and loss gradients (for SIMPPO's
+    /// networks about half the size of the parameters and their Adam
+    /// moments). Nothing in it carries from one update to the next, so
+    /// learners of the same shapes can share one, one update at a time: a
+    /// SIMPPO coordinator keeps one per thread rather than one per agent.
+    /// Built for a learner's shapes (at construction, the only allocation);
+    /// any learner it fits() can update in it.
+    class workspace {
+    public:
+        explicit workspace(const ppo& l)
+            : actor_grad(l.actor_),
+              critic_grad(l.critic_),
+              log_std_grad(vector::Zero(l.log_std_.size())),
+              log_std_sample_grad(vector::Zero(l.log_std_.size())),
+              mb_actor_obs(matrix::Zero(l.actor_.input_size(), l.mb_capacity())),
+              mb_critic_obs(matrix::Zero(l.critic_.input_size(), l.mb_capacity())),
+              mb_actions(Eigen::Matrix<Action, Eigen::Dynamic, Eigen::Dynamic>::Zero(static_cast<Eigen::Index>(l.action_width_),
+                                                                                      l.mb_capacity())),
+              mb_advantages(Eigen::VectorXd::Zero(l.mb_capacity())),
+              actor_batch(l.actor_, l.mb_capacity()),
+              critic_batch(l.critic_, l.mb_capacity()),
+              d_actor(matrix::Zero(l.actor_.output_size(), l.mb_capacity())),
+              d_critic(matrix::Zero(1, l.mb_capacity())),
+              sample_log_pi(Eigen::VectorXd::Zero(discrete ? l.actor_.output_size() : 0)),
+              sample_head_entropy(Eigen::VectorXd::Zero(discrete ? static_cast<Eigen::Index>(l.layout_.heads) : 0)) {}
+
+        /// Whether `l` has the shapes this workspace was built for (its
+        /// networks' layers, log-std, action width and minibatch size).
+        [[nodiscard]] bool fits(const ppo& l) const noexcept {
+            return actor_grad.layers() == l.actor_.layers() && critic_grad.layers() == l.critic_.layers() &&
+                   log_std_grad.size() == l.log_std_.size() && mb_actions.rows() == static_cast<Eigen::Index>(l.action_width_) &&
+                   mb_advantages.size() == l.mb_capacity() &&
+                   sample_head_entropy.size() == (discrete ? static_cast<Eigen::Index>(l.layout_.heads) : 0);
+        }
+
+        /// The bytes its arrays hold.
+        [[nodiscard]] std::size_t bytes() const noexcept {
+            const auto values = static_cast<std::size_t>(actor_grad.values().size() + critic_grad.values().size() +
+                                                         log_std_grad.size() + log_std_sample_grad.size() + mb_actor_obs.size() +
+                                                         mb_critic_obs.size() + d_actor.size() + d_critic.size());
+            const auto doubles = static_cast<std::size_t>(mb_advantages.size() + sample_log_pi.size() + sample_head_entropy.size());
+            return values * sizeof(T) + doubles * sizeof(double) + static_cast<std::size_t>(mb_actions.size()) * sizeof(Action) +
+                   actor_batch.bytes() + critic_batch.bytes();
+        }
+
+    private:
+        friend class ppo;
+        typename network::gradient actor_grad;
+        typename network::gradient critic_grad;
+        vector log_std_grad;
+        vector log_std_sample_grad;
+        matrix mb_actor_obs;
+        matrix mb_critic_obs;
+        Eigen::Matrix<Action, Eigen::Dynamic, Eigen::Dynamic> mb_actions;
+        Eigen::VectorXd mb_advantages;
+        typename network::batch_buffer actor_batch;
+        typename network::batch_buffer critic_batch;
+        matrix d_actor;
+        matrix d_critic;
+        Eigen::VectorXd sample_log_pi;        // discrete: one sample's log π_k, every head
+        Eigen::VectorXd sample_head_entropy;  // discrete: one sample's entropy per head
+    };
+
+    /// Whether the learner holds its own update storage (update_storage::own).
+    [[nodiscard]] bool owns_workspace() const noexcept { return own_.has_value(); }
+    /// The learner's own workspace; throws rlscale::error when it has none.
+    [[nodiscard]] const workspace& own_workspace() const {
+        if (!own_) throw error("ppo::own_workspace: the learner was built with update_storage::supplied");
+        return *own_;
+    }
 
     [[nodiscard]] const ppo_config& config() const noexcept { return config_; }
     /// Discrete only: the heads and choices.
@@ -192,6 +272,13 @@ public:
     [[nodiscard]] std::size_t parameter_bytes() const noexcept {
         const auto n = static_cast<std::size_t>(actor_.parameter_count() + critic_.parameter_count() + log_std_.size());
         return 3 * n * sizeof(T);  // parameters, first and second moments
+    }
+    /// The bytes of every array the learner allocated: parameter_bytes(),
+    /// its rollout, its one-sample activations, its minibatch order and its
+    /// own workspace if it has one (the object itself, sizeof, aside).
+    [[nodiscard]] std::size_t heap_bytes() const noexcept {
+        return parameter_bytes() + rollout_.bytes() + actor_act_.bytes() + critic_act_.bytes() + indices_.size() * sizeof(std::size_t) +
+               (own_ ? own_->bytes() : 0);
     }
 
     /// Samples an action for `observation` from the current policy (one
@@ -270,6 +357,15 @@ public:
     /// at update k = 0, 1, … (held at the last step after that). Throws
     /// rlscale::error when `r` is empty, has no advantages or other shapes.
     ppo_update_stats update(const rollout& r) {
+        if (!own_) throw error("ppo::update: the learner was built with update_storage::supplied; pass a workspace");
+        return update(r, *own_);
+    }
+
+    /// The same update, worked in `w` (see workspace); the result does not
+    /// depend on which workspace. Throws rlscale::error when `w` does not
+    /// fit this learner's shapes.
+    ppo_update_stats update(const rollout& r, workspace& w) {
+        if (!w.fits(*this)) throw error("ppo::update: the workspace was built for other shapes than this learner's");
         check_rollout(r);
         const std::size_t n = r.size();
         if (config_.anneal_updates > 0) {
@@ -286,13 +382,13 @@ public:
             if (config_.minibatch_with_replacement) {
                 for (std::size_t b = 0; b < batches; ++b) {
                     for (std::size_t j = 0; j < mb; ++j) indices_[j] = static_cast<std::size_t>(uniform_index(gen_, n));
-                    minibatch_step(r, std::span<const std::size_t>(indices_.data(), mb), total);
+                    minibatch_step(r, std::span<const std::size_t>(indices_.data(), mb), total, w);
                 }
             } else {
                 std::iota(indices_.begin(), indices_.begin() + static_cast<std::ptrdiff_t>(n), std::size_t{0});
                 for (std::size_t i = n; i > 1; --i) std::swap(indices_[i - 1], indices_[uniform_index(gen_, i)]);
                 for (std::size_t start = 0; start < n; start += mb) {
-                    minibatch_step(r, std::span<const std::size_t>(indices_.data() + start, std::min(mb, n - start)), total);
+                    minibatch_step(r, std::span<const std::size_t>(indices_.data() + start, std::min(mb, n - start)), total, w);
                 }
             }
         }
@@ -327,6 +423,7 @@ public:
     /// bootstraps a truncation) and, when the rollout is full, computes GAE
     /// (bootstrapping from V(next_observation) unless the step ended its
     /// episode), updates and clears it. Returns true when it updated.
+    /// Needs the learner's own update storage (update_storage::own).
     bool observe(std::span<const T> observation, std::span<const Action> action, double reward,
                  std::span<const T> next_observation, bool terminated, bool truncated = false) {
         require_same_inputs("observe");
@@ -348,7 +445,7 @@ public:
 
 private:
     ppo(std::size_t actor_in, std::size_t critic_in, q_layout layout, std::size_t action_width, std::size_t actor_out,
-        ppo_config config, std::uint64_t seed)
+        ppo_config config, std::uint64_t seed, update_storage storage)
         : config_((config.validate(), std::move(config))),
           layout_(layout),
           action_width_(action_width),
@@ -359,21 +456,7 @@ private:
           actor_opt_(actor_.parameter_count(), {.lr = config_.actor_lr, .eps = config_.adam_eps}),
           log_std_opt_(log_std_.size(), {.lr = config_.actor_lr, .eps = config_.adam_eps}),
           critic_opt_(critic_.parameter_count(), {.lr = config_.critic_lr, .eps = config_.adam_eps}),
-          actor_grad_(actor_),
-          critic_grad_(critic_),
-          log_std_grad_(vector::Zero(log_std_.size())),
-          log_std_sample_grad_(vector::Zero(log_std_.size())),
           rollout_(config_.rollout_steps, actor_in, critic_in, action_width),
-          mb_actor_obs_(matrix::Zero(static_cast<Eigen::Index>(actor_in), mb_capacity())),
-          mb_critic_obs_(matrix::Zero(static_cast<Eigen::Index>(critic_in), mb_capacity())),
-          mb_actions_(Eigen::Matrix<Action, Eigen::Dynamic, Eigen::Dynamic>::Zero(static_cast<Eigen::Index>(action_width), mb_capacity())),
-          mb_advantages_(Eigen::VectorXd::Zero(mb_capacity())),
-          actor_batch_(actor_, mb_capacity()),
-          critic_batch_(critic_, mb_capacity()),
-          d_actor_(matrix::Zero(static_cast<Eigen::Index>(actor_out), mb_capacity())),
-          d_critic_(matrix::Zero(1, mb_capacity())),
-          sample_log_pi_(Eigen::VectorXd::Zero(discrete ? static_cast<Eigen::Index>(actor_out) : 0)),
-          sample_head_entropy_(Eigen::VectorXd::Zero(discrete ? static_cast<Eigen::Index>(layout.heads) : 0)),
           actor_act_(actor_),
           critic_act_(critic_),
           indices_(std::max(config_.rollout_steps, config_.minibatch_size)) {
@@ -384,6 +467,7 @@ private:
             actor_.initialize(nn::init_scheme::torch_default, gen_);
             critic_.initialize(nn::init_scheme::torch_default, gen_);
         }
+        if (storage == update_storage::own) own_.emplace(*this);
     }
 
     [[nodiscard]] Eigen::Index mb_capacity() const noexcept { return static_cast<Eigen::Index>(config_.minibatch_size); }
@@ -460,32 +544,32 @@ private:
     }
 
     /// One gradient step on the rollout's samples `idx`.
-    void minibatch_step(const rollout& r, std::span<const std::size_t> idx, ppo_update_stats& total) {
+    void minibatch_step(const rollout& r, std::span<const std::size_t> idx, ppo_update_stats& total, workspace& w) {
         const auto m = static_cast<Eigen::Index>(idx.size());
         const double inv_m = 1.0 / static_cast<double>(m);
         for (Eigen::Index j = 0; j < m; ++j) {
             const auto s = static_cast<Eigen::Index>(idx[static_cast<std::size_t>(j)]);
-            mb_actor_obs_.col(j) = r.actor_observations().col(s);
-            mb_critic_obs_.col(j) = r.critic_observations().col(s);
-            mb_actions_.col(j) = r.actions().col(s);
-            mb_advantages_(j) = static_cast<double>(r.advantages()(s));
+            w.mb_actor_obs.col(j) = r.actor_observations().col(s);
+            w.mb_critic_obs.col(j) = r.critic_observations().col(s);
+            w.mb_actions.col(j) = r.actions().col(s);
+            w.mb_advantages(j) = static_cast<double>(r.advantages()(s));
         }
         // Advantages normalised within the minibatch (unbiased std, as torch's
         // Tensor.std); a single sample has no spread and is left as is.
         if (config_.normalize_advantages && m > 1) {
-            const double mean = mb_advantages_.head(m).mean();
-            const double var = (mb_advantages_.head(m).array() - mean).square().sum() / static_cast<double>(m - 1);
-            mb_advantages_.head(m) = (mb_advantages_.head(m).array() - mean) / (std::sqrt(var) + 1e-8);
+            const double mean = w.mb_advantages.head(m).mean();
+            const double var = (w.mb_advantages.head(m).array() - mean).square().sum() / static_cast<double>(m - 1);
+            w.mb_advantages.head(m) = (w.mb_advantages.head(m).array() - mean) / (std::sqrt(var) + 1e-8);
         }
 
         // Policy: the clipped surrogate and the entropy bonus.
-        const auto y = actor_.forward_batch(mb_actor_obs_.leftCols(m), actor_batch_);
+        const auto y = actor_.forward_batch(w.mb_actor_obs.leftCols(m), w.actor_batch);
         const double eps = config_.clip;
         double pg = 0;
         double entropy = 0;
         double kl = 0;
         double clipped = 0;
-        if constexpr (!discrete) log_std_grad_.setZero();
+        if constexpr (!discrete) w.log_std_grad.setZero();
         for (Eigen::Index j = 0; j < m; ++j) {
             const auto s = static_cast<Eigen::Index>(idx[static_cast<std::size_t>(j)]);
             double lp = 0;
@@ -495,19 +579,19 @@ private:
                 for (std::size_t head = 0; head < layout_.heads; ++head) {
                     const auto base = static_cast<Eigen::Index>(head) * a_count;
                     const auto e = nn::categorical::evaluate(y.col(j).segment(base, a_count),
-                                                             mb_actions_(static_cast<Eigen::Index>(head), j),
-                                                             sample_log_pi_.segment(base, a_count));
+                                                             w.mb_actions(static_cast<Eigen::Index>(head), j),
+                                                             w.sample_log_pi.segment(base, a_count));
                     lp += e.log_prob;
                     h += e.entropy;
-                    sample_head_entropy_(static_cast<Eigen::Index>(head)) = e.entropy;
+                    w.sample_head_entropy(static_cast<Eigen::Index>(head)) = e.entropy;
                 }
             } else {
-                lp = nn::diagonal_gaussian::log_prob(y.col(j), log_std_, mb_actions_.col(j));
+                lp = nn::diagonal_gaussian::log_prob(y.col(j), log_std_, w.mb_actions.col(j));
                 h = nn::diagonal_gaussian::entropy(log_std_);
             }
             const double log_ratio = lp - static_cast<double>(r.log_probs()(s));
             const double ratio = std::exp(log_ratio);
-            const double adv = mb_advantages_(j);
+            const double adv = w.mb_advantages(j);
             const double unclipped = -adv * ratio;
             const double clipped_term = -adv * std::clamp(ratio, 1 - eps, 1 + eps);
             pg += std::max(unclipped, clipped_term);
@@ -525,21 +609,21 @@ private:
                 const auto a_count = static_cast<Eigen::Index>(layout_.actions_per_head);
                 for (std::size_t head = 0; head < layout_.heads; ++head) {
                     const auto base = static_cast<Eigen::Index>(head) * a_count;
-                    nn::categorical::gradient_from_log_probs(sample_log_pi_.segment(base, a_count),
-                                                             mb_actions_(static_cast<Eigen::Index>(head), j),
-                                                             sample_head_entropy_(static_cast<Eigen::Index>(head)), w_lp,
-                                                             w_ent, d_actor_.col(j).segment(base, a_count));
+                    nn::categorical::gradient_from_log_probs(w.sample_log_pi.segment(base, a_count),
+                                                             w.mb_actions(static_cast<Eigen::Index>(head), j),
+                                                             w.sample_head_entropy(static_cast<Eigen::Index>(head)), w_lp,
+                                                             w_ent, w.d_actor.col(j).segment(base, a_count));
                 }
             } else {
-                nn::diagonal_gaussian::gradient(y.col(j), log_std_, mb_actions_.col(j), w_lp, w_ent, d_actor_.col(j),
-                                                log_std_sample_grad_);
-                log_std_grad_ += log_std_sample_grad_;
+                nn::diagonal_gaussian::gradient(y.col(j), log_std_, w.mb_actions.col(j), w_lp, w_ent, w.d_actor.col(j),
+                                                w.log_std_sample_grad);
+                w.log_std_grad += w.log_std_sample_grad;
             }
         }
-        actor_.backward(actor_batch_, d_actor_.leftCols(m), actor_grad_);
+        actor_.backward(w.actor_batch, w.d_actor.leftCols(m), w.actor_grad);
 
         // Value: ½·mean of the (clipped) squared error.
-        const auto v = critic_.forward_batch(mb_critic_obs_.leftCols(m), critic_batch_);
+        const auto v = critic_.forward_batch(w.mb_critic_obs.leftCols(m), w.critic_batch);
         double value_loss = 0;
         const double vc = config_.value_clip;
         for (Eigen::Index j = 0; j < m; ++j) {
@@ -560,14 +644,14 @@ private:
                 }
             }
             value_loss += sq;
-            d_critic_(0, j) = static_cast<T>(config_.value_coef * 0.5 * d_v * inv_m);
+            w.d_critic(0, j) = static_cast<T>(config_.value_coef * 0.5 * d_v * inv_m);
         }
-        critic_.backward(critic_batch_, d_critic_.leftCols(m), critic_grad_);
+        critic_.backward(w.critic_batch, w.d_critic.leftCols(m), w.critic_grad);
 
-        auto ga = actor_grad_.values();
-        auto gc = critic_grad_.values();
+        auto ga = w.actor_grad.values();
+        auto gc = w.critic_grad.values();
         const double norm = std::sqrt(static_cast<double>(ga.squaredNorm()) + static_cast<double>(gc.squaredNorm()) +
-                                      static_cast<double>(log_std_grad_.squaredNorm()));
+                                      static_cast<double>(w.log_std_grad.squaredNorm()));
         const double pg_loss = pg * inv_m;
         const double v_loss = 0.5 * value_loss * inv_m;
         const double mean_entropy = entropy * inv_m;
@@ -587,12 +671,12 @@ private:
             if (coef < 1) {
                 ga *= static_cast<T>(coef);
                 gc *= static_cast<T>(coef);
-                log_std_grad_ *= static_cast<T>(coef);
+                w.log_std_grad *= static_cast<T>(coef);
             }
         }
         actor_opt_.step(actor_.parameters(), ga);
         critic_opt_.step(critic_.parameters(), gc);
-        if constexpr (!discrete) log_std_opt_.step(log_std_, log_std_grad_);
+        if constexpr (!discrete) log_std_opt_.step(log_std_, w.log_std_grad);
         ++total.steps;
         ++updates_;
     }
@@ -607,21 +691,8 @@ private:
     nn::adam<T> actor_opt_;
     nn::adam<T> log_std_opt_;
     nn::adam<T> critic_opt_;
-    typename network::gradient actor_grad_;
-    typename network::gradient critic_grad_;
-    vector log_std_grad_;
-    vector log_std_sample_grad_;
     rollout rollout_;
-    matrix mb_actor_obs_;
-    matrix mb_critic_obs_;
-    Eigen::Matrix<Action, Eigen::Dynamic, Eigen::Dynamic> mb_actions_;
-    Eigen::VectorXd mb_advantages_;
-    typename network::batch_buffer actor_batch_;
-    typename network::batch_buffer critic_batch_;
-    matrix d_actor_;
-    matrix d_critic_;
-    Eigen::VectorXd sample_log_pi_;        // discrete: one sample's log π_k, every head
-    Eigen::VectorXd sample_head_entropy_;  // discrete: one sample's entropy per head
+    std::optional<workspace> own_;  // empty with update_storage::supplied
     typename network::inference_buffer actor_act_;
     typename network::inference_buffer critic_act_;
     std::vector<std::size_t> indices_;

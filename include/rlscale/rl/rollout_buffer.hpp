@@ -189,6 +189,14 @@ public:
         advantages_ready_ = true;
     }
 
+    /// The bytes its arrays hold (storage sized at construction).
+    [[nodiscard]] std::size_t bytes() const noexcept {
+        const auto values = static_cast<std::size_t>(actor_observations_.size() + critic_observations_.size() + log_probs_.size() +
+                                                     values_.size() + rewards_.size() + truncation_values_.size() +
+                                                     terminated_.size() + truncated_.size() + advantages_.size() + returns_.size());
+        return values * sizeof(T) + static_cast<std::size_t>(actions_.size()) * sizeof(Action);
+    }
+
 private:
     static Eigen::Index dim(const char* field, std::size_t value, std::size_t max) {
         check_fields("rollout_buffer").in(field, value, std::size_t{1}, max);

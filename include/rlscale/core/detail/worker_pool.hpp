@@ -13,7 +13,9 @@
 namespace rlscale::detail {
 
 /// A fixed set of threads that run `task(i)` for i in [0, n) and return when
-/// every call has finished. `run` allocates nothing (the task is passed as
+/// every call has finished. Each call also learns which thread runs it (0
+/// the caller, 1 to workers() the pool's own), so that a task can work in
+/// storage of that thread's (for_each_on_thread). `run` allocates nothing (the task is passed as
 /// a function pointer and a context); with zero workers the calling thread
 /// does everything. An exception thrown by a task on any thread is
 /// rethrown by `run` on the caller's thread once every call has finished
@@ -28,12 +30,12 @@ namespace rlscale::detail {
 /// once, for tasks that are long or far apart.
 class worker_pool {
 public:
-    using task_fn = void (*)(void* context, std::size_t index);
+    using task_fn = void (*)(void* context, std::size_t index, std::size_t thread);
 
     explicit worker_pool(std::size_t workers, std::chrono::microseconds spin = std::chrono::microseconds(0))
         : spin_(spin) {
         threads_.reserve(workers);
-        for (std::size_t w = 0; w < workers; ++w) threads_.emplace_back([this] { work(); });
+        for (std::size_t w = 0; w < workers; ++w) threads_.emplace_back([this, w] { work(w + 1); });
     }
     worker_pool(const worker_pool&) = delete;
     worker_pool& operator=(const worker_pool&) = delete;
@@ -47,12 +49,14 @@ public:
     }
 
     [[nodiscard]] std::size_t workers() const noexcept { return threads_.size(); }
+    /// The threads a run uses, the caller's included: workers() + 1.
+    [[nodiscard]] std::size_t threads() const noexcept { return threads_.size() + 1; }
 
-    /// Runs task(context, i) for every i < n, on the workers and the calling
-    /// thread, and waits for all of them.
+    /// Runs task(context, i, thread) for every i < n, on the workers and the
+    /// calling thread (thread 0), and waits for all of them.
     void run(std::size_t n, task_fn task, void* context) {
         if (threads_.empty() || n <= 1) {
-            for (std::size_t i = 0; i < n; ++i) task(context, i);
+            for (std::size_t i = 0; i < n; ++i) task(context, i, 0);
             return;
         }
         {
@@ -66,7 +70,7 @@ public:
             generation_.fetch_add(1, std::memory_order_release);
         }
         wake_.notify_all();
-        drain();
+        drain(0);
         poll([this] { return pending_.load(std::memory_order_acquire) == 0; });
         std::exception_ptr failure;
         {
@@ -78,15 +82,21 @@ public:
         if (failure) std::rethrow_exception(failure);
     }
 
-    /// run() over a callable (kept on the caller's stack: nothing allocated).
+    /// run() over a callable f(i) (kept on the caller's stack: nothing allocated).
     template <typename F>
     void for_each(std::size_t n, F& f) {
-        run(n, [](void* c, std::size_t i) { (*static_cast<F*>(c))(i); }, &f);
+        run(n, [](void* c, std::size_t i, std::size_t) { (*static_cast<F*>(c))(i); }, &f);
+    }
+
+    /// run() over a callable f(i, thread), thread < threads().
+    template <typename F>
+    void for_each_on_thread(std::size_t n, F& f) {
+        run(n, [](void* c, std::size_t i, std::size_t thread) { (*static_cast<F*>(c))(i, thread); }, &f);
     }
 
 private:
-    /// Claims and runs indices until none is left.
-    void drain() {
+    /// Claims and runs indices on `thread` until none is left.
+    void drain(std::size_t thread) {
         for (;;) {
             std::size_t i = 0;
             task_fn task = nullptr;
@@ -100,7 +110,7 @@ private:
             }
             std::exception_ptr thrown;
             try {
-                task(context, i);
+                task(context, i, thread);
             } catch (...) {
                 thrown = std::current_exception();
             }
@@ -112,7 +122,7 @@ private:
         }
     }
 
-    void work() {
+    void work(std::size_t thread) {
         std::size_t seen = 0;
         for (;;) {
             const auto woken = [&] {
@@ -125,7 +135,7 @@ private:
                 if (stop_.load(std::memory_order_relaxed)) return;
                 seen = generation_.load(std::memory_order_relaxed);
             }
-            drain();
+            drain(thread);
         }
     }
 
