@@ -553,8 +553,10 @@ TEST_CASE("ppo updates in a supplied workspace exactly as in its own, one worksp
         CHECK(w.bytes() == own_a.own_workspace().bytes());
         CHECK(w.bytes() > static_cast<std::size_t>(own_a.actor().parameter_count() + own_a.critic().parameter_count()) * sizeof(float));
         for (std::uint64_t k = 0; k < 3; ++k) {
-            const auto ra = given_rollout<float, std::int32_t>(16, 3, 5, 2, 10 + k, 3);
-            const auto rb = given_rollout<float, std::int32_t>(16, 3, 5, 2, 20 + k, 3);
+            // 14 and 11 steps in minibatches of 4: each learner's last
+            // minibatch uses fewer columns than the other's left written.
+            const auto ra = given_rollout<float, std::int32_t>(14, 3, 5, 2, 10 + k, 3);
+            const auto rb = given_rollout<float, std::int32_t>(11, 3, 5, 2, 20 + k, 3);
             (void)own_a.update(ra);
             (void)own_b.update(rb);
             (void)shared_a.update(ra, w);
@@ -564,17 +566,25 @@ TEST_CASE("ppo updates in a supplied workspace exactly as in its own, one worksp
         CHECK(all(own_b) == all(shared_b));
         CHECK(all(own_a) != all(own_b));
     }
-    SUBCASE("continuous, two dimensions") {
+    SUBCASE("continuous, two dimensions, minibatches drawn with replacement, two learners in turn") {
         using learner = ppo<float, float>;
-        learner own(3, 3, 2, small_config(), 4);
-        learner shared(3, 3, 2, small_config(), 4, update_storage::supplied);
-        learner::workspace w(shared);
+        ppo_config c = small_config();
+        c.minibatch_with_replacement = true;
+        learner own_a(3, 3, 2, c, 4);
+        learner own_b(3, 3, 2, c, 5);
+        learner shared_a(3, 3, 2, c, 4, update_storage::supplied);
+        learner shared_b(3, 3, 2, c, 5, update_storage::supplied);
+        learner::workspace w(shared_a);
         for (std::uint64_t k = 0; k < 3; ++k) {
-            const auto r = given_rollout<float, float>(16, 3, 3, 2, 30 + k);
-            (void)own.update(r);
-            (void)shared.update(r, w);
+            const auto ra = given_rollout<float, float>(13, 3, 3, 2, 30 + k);
+            const auto rb = given_rollout<float, float>(9, 3, 3, 2, 40 + k);
+            (void)own_a.update(ra);
+            (void)own_b.update(rb);
+            (void)shared_b.update(rb, w);
+            (void)shared_a.update(ra, w);
         }
-        CHECK(all(own) == all(shared));
+        CHECK(all(own_a) == all(shared_a));
+        CHECK(all(own_b) == all(shared_b));
     }
 }
 
@@ -588,9 +598,11 @@ TEST_CASE("ppo without its own workspace refuses update(rollout) and observe, an
     CHECK_THROWS_AS((void)agent.own_workspace(), rlscale::error);
     const std::array<float, 3> o{0.1F, 0.2F, 0.3F};
     const std::array<std::int32_t, 1> act{1};
-    for (int i = 0; i < 15; ++i) CHECK_FALSE(agent.observe(o, act, 1.0, o, false));
     CHECK_THROWS_WITH_AS((void)agent.observe(o, act, 1.0, o, false),
-                         "ppo::update: the learner was built with update_storage::supplied; pass a workspace", rlscale::error);
+                         "ppo::observe: the learner was built with update_storage::supplied; drive it with update(rollout, workspace)",
+                         rlscale::error);
+    CHECK(agent.own_rollout().empty());
+    CHECK(agent.steps() == 0);
     ppo_config wider = small_config();
     wider.actor_hidden = {9};
     const learner other(3, 3, {.heads = 1, .actions_per_head = 3}, wider, 1, update_storage::supplied);

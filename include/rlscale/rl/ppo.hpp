@@ -209,7 +209,7 @@ public:
                    sample_head_entropy.size() == (discrete ? static_cast<Eigen::Index>(l.layout_.heads) : 0);
         }
 
-        /// The bytes its arrays hold.
+        /// The bytes its value arrays hold.
         [[nodiscard]] std::size_t bytes() const noexcept {
             const auto values = static_cast<std::size_t>(actor_grad.values().size() + critic_grad.values().size() +
                                                          log_std_grad.size() + log_std_sample_grad.size() + mb_actor_obs.size() +
@@ -273,7 +273,7 @@ public:
         const auto n = static_cast<std::size_t>(actor_.parameter_count() + critic_.parameter_count() + log_std_.size());
         return 3 * n * sizeof(T);  // parameters, first and second moments
     }
-    /// The bytes of every array the learner allocated: parameter_bytes(),
+    /// The bytes of the value arrays the learner allocated: parameter_bytes(),
     /// its rollout, its one-sample activations, its minibatch order and its
     /// own workspace if it has one (the object itself, sizeof, aside).
     [[nodiscard]] std::size_t heap_bytes() const noexcept {
@@ -427,6 +427,8 @@ public:
     bool observe(std::span<const T> observation, std::span<const Action> action, double reward,
                  std::span<const T> next_observation, bool terminated, bool truncated = false) {
         require_same_inputs("observe");
+        // Refused before anything is stored: a rollout filled here could not be emptied.
+        if (!own_) throw error("ppo::observe: the learner was built with update_storage::supplied; drive it with update(rollout, workspace)");
         const double lp = log_prob(observation, action);
         const double v = value(observation);
         const double next_v = terminated ? 0.0 : value(next_observation);
