@@ -38,12 +38,11 @@ struct layer_spec {
     return layers;
 }
 
-namespace detail {
-
 /// Where each layer's parameters sit in one contiguous vector: for layer l,
 /// the weight (column-major, out × in) and then the bias. Shared by the
 /// network and its gradient so both have the same flat order, which lets the
-/// optimiser, clipping and Polyak updates work on a single vector.
+/// optimiser, clipping and Polyak updates work on a single vector. Two
+/// layouts are equal when their layers are.
 class parameter_layout {
 public:
     explicit parameter_layout(std::vector<layer_spec> layers) : layers_(std::move(layers)) {
@@ -79,6 +78,8 @@ private:
     Eigen::Index size_ = 0;
     Eigen::Index max_width_ = 0;
 };
+
+namespace detail {
 
 /// Flat parameter storage with per-layer views; the base of both the network
 /// and its gradient.

@@ -235,7 +235,7 @@ private:
         return {range / 255.0F, static_cast<std::int32_t>(z)};
     }
 
-    detail::parameter_layout layout_;
+    parameter_layout layout_;
     vector first_;                         // layer 0: weight (column-major out × in), then bias
     std::vector<int8_layer> int8_layers_;  // layers 1..L-1
     Eigen::Index max_padded_width_ = 0;    // widest padded in or out of the 8-bit layers

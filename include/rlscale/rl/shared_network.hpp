@@ -70,7 +70,7 @@ public:
     /// Snapshots published so far (0 = none).
     [[nodiscard]] std::uint64_t version() const noexcept { return version_.load(std::memory_order_acquire); }
     /// The architecture every snapshot has.
-    [[nodiscard]] const nn::detail::parameter_layout& layout() const noexcept { return slots_[0].net.layout(); }
+    [[nodiscard]] const nn::parameter_layout& layout() const noexcept { return slots_[0].net.layout(); }
 
     /// Holds the current snapshot for reading. Call only when ready().
     [[nodiscard]] read_guard acquire() const noexcept {
