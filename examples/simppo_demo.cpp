@@ -2,7 +2,7 @@
 // served alone and together on a shared node, SIMPPO's agents trained
 // jointly on that node (with the paper's team reward, and with a reward
 // that mixes the team average with each agent's own), incremental training (functions added, then
-// removed) with and without parameter sharing, and the coordinator's cost
+// removed) with and without parameter sharing, under both rewards, and the coordinator's cost
 // at 10, 35 and 110 functions. Prints each figure beside the paper's and
 // writes a CSV of the training curves and an SVG plot of them.
 //
@@ -18,6 +18,7 @@
 #include <rlscale/sim/env.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -302,29 +303,34 @@ int main(int argc, char** argv) {
     const evaluation srl_shared = evaluate(shared, shared_env, eval_seed, eval_episodes, greedy(together));
 
     // 2. SIMPPO trained jointly on the shared node (with parameter sharing;
-    // a twin without it for the incremental comparison), and the same with
-    // each agent's reward mixing the team average with its own.
+    // a twin without it for the incremental comparison), and the same pair
+    // with each agent's reward mixing the team average with its own. Each
+    // coordinator draws from its own seed streams, so the twins change
+    // nothing in the others.
     simppo_coordinator simppo(agent_config(o, o.seed, true, true));
     simppo_coordinator plain(agent_config(o, o.seed, true, false));
     simppo_coordinator mixed(agent_config(o, o.seed, true, true, o.team_weight));
+    simppo_coordinator mixed_plain(agent_config(o, o.seed, true, false, o.team_weight));
+    // Team reward per episode (the mean of the agents' own rewards, whatever
+    // reward they learn from) of each coordinator, in the order above.
+    std::array<simppo_coordinator*, 4> coordinators{&simppo, &plain, &mixed, &mixed_plain};
+    std::array<std::vector<double>, 4> curves;
     for (std::size_t i = 0; i < n; ++i) {
-        for (auto* c : {&simppo, &plain, &mixed}) c->add_agent(std::string(sc.function(i).profile.name), std::string(sc.label(i)));
+        for (auto* c : coordinators) c->add_agent(std::string(sc.function(i).profile.name), std::string(sc.label(i)));
     }
-    std::vector<double> curve_sharing;
-    std::vector<double> curve_plain;
     const auto t_train = std::chrono::steady_clock::now();
     for (int e = 0; e < o.episodes; e += 10) {
         const int k = std::min(10, o.episodes - e);
-        const auto a = train(simppo, shared, shared_env, k, o.seed + 7 + static_cast<std::uint64_t>(e));
-        const auto b = train(plain, shared, shared_env, k, o.seed + 7 + static_cast<std::uint64_t>(e));
-        (void)train(mixed, shared, shared_env, k, o.seed + 7 + static_cast<std::uint64_t>(e));
-        curve_sharing.insert(curve_sharing.end(), a.begin(), a.end());
-        curve_plain.insert(curve_plain.end(), b.begin(), b.end());
-        std::printf("\rSIMPPO: episode %4d/%d  team reward %+.3f", e + k, o.episodes, curve_sharing.back());
+        for (std::size_t c = 0; c < coordinators.size(); ++c) {
+            const auto r = train(*coordinators[c], shared, shared_env, k, o.seed + 7 + static_cast<std::uint64_t>(e));
+            curves[c].insert(curves[c].end(), r.begin(), r.end());
+        }
+        std::printf("\rSIMPPO: episode %4d/%d  team reward %+.3f", e + k, o.episodes, curves[0].back());
         std::fflush(stdout);
     }
     std::printf("\n");
-    const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count() / 3;
+    const double train_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count() / static_cast<double>(coordinators.size());
     const evaluation simppo_shared = evaluate(shared, shared_env, eval_seed, eval_episodes, greedy(simppo));
     const evaluation mixed_shared = evaluate(shared, shared_env, eval_seed, eval_episodes, greedy(mixed));
 
@@ -412,51 +418,54 @@ int main(int argc, char** argv) {
     std::printf("wrote %zu agent checkpoints of SIMPPO with team weight %.2f (simppo-agent-<function>.json; serve one with "
                 "rlscale-decision-service --checkpoint)\n", n, o.team_weight);
 
-    // 3. Incremental training: add `added` functions, train, remove them, train.
-    simppo.refresh_base_models();
-    plain.refresh_base_models();
+    // 3. Incremental training: add `added` functions, train, remove them,
+    // train; every coordinator alike.
+    for (auto* c : coordinators) c->refresh_base_models();
     const auto all = range(0, n + o.added);
-    const std::size_t churn1 = curve_sharing.size();
-    for (std::size_t i = n; i < n + o.added; ++i) {
-        simppo.add_agent(std::string(sc.function(i).profile.name), std::string(sc.label(i)));
-        plain.add_agent(std::string(sc.function(i).profile.name), std::string(sc.label(i)));
+    const std::size_t churn1 = curves[0].size();
+    for (auto* c : coordinators) {
+        for (std::size_t i = n; i < n + o.added; ++i) c->add_agent(std::string(sc.function(i).profile.name), std::string(sc.label(i)));
     }
-    for (const bool sharing : {true, false}) {
-        auto& coord = sharing ? simppo : plain;
-        auto& curve = sharing ? curve_sharing : curve_plain;
-        const auto a = train(coord, cluster_of(sc, all), env_of(sc, all), o.churn_episodes, o.seed + 50'000);
-        curve.insert(curve.end(), a.begin(), a.end());
+    for (std::size_t c = 0; c < coordinators.size(); ++c) {
+        const auto r = train(*coordinators[c], cluster_of(sc, all), env_of(sc, all), o.churn_episodes, o.seed + 50'000);
+        curves[c].insert(curves[c].end(), r.begin(), r.end());
     }
-    const std::size_t churn2 = curve_sharing.size();
-    for (std::size_t i = n; i < n + o.added; ++i) {
-        simppo.remove_agent(sc.function(i).profile.name);
-        plain.remove_agent(sc.function(i).profile.name);
+    const std::size_t churn2 = curves[0].size();
+    for (auto* c : coordinators) {
+        for (std::size_t i = n; i < n + o.added; ++i) c->remove_agent(sc.function(i).profile.name);
     }
-    for (const bool sharing : {true, false}) {
-        auto& coord = sharing ? simppo : plain;
-        auto& curve = sharing ? curve_sharing : curve_plain;
-        const auto a = train(coord, shared, shared_env, o.churn_episodes, o.seed + 90'000);
-        curve.insert(curve.end(), a.begin(), a.end());
+    for (std::size_t c = 0; c < coordinators.size(); ++c) {
+        const auto r = train(*coordinators[c], shared, shared_env, o.churn_episodes, o.seed + 90'000);
+        curves[c].insert(curves[c].end(), r.begin(), r.end());
     }
-    const std::size_t end = curve_sharing.size();
+    const std::size_t end = curves[0].size();
     std::printf("\nincremental training (reward drop at the first episode after a churn vs the 5 before it; episodes until the "
                 "5-episode average is within 5 %% of the phase's final level)\n");
-    std::printf("| churn | parameter sharing | reward drop | episodes to re-converge |\n|---|---|---|---|\n");
-    for (const bool sharing : {true, false}) {
-        const auto& c = sharing ? curve_sharing : curve_plain;
+    std::printf("| reward | churn | parameter sharing | reward drop | episodes to re-converge |\n|---|---|---|---|---|\n");
+    for (std::size_t k = 0; k < coordinators.size(); ++k) {
+        const auto& c = curves[k];
+        const bool sharing = k % 2 == 0;
+        char reward[48];
+        if (k < 2) {
+            std::snprintf(reward, sizeof reward, "team (the paper's)");
+        } else {
+            std::snprintf(reward, sizeof reward, "team weight %.2f", o.team_weight);
+        }
         const double before1 = mean_tail(c, 0, churn1, 5);
         const double before2 = mean_tail(c, churn1, churn2, 5);
-        std::printf("| +%zu functions | %s | %.1f %% | %d |\n", o.added, sharing ? "yes" : "no", 100 * (before1 - c[churn1]) / std::abs(before1),
-                    episodes_to_converge(c, churn1, churn2));
-        std::printf("| -%zu functions | %s | %.1f %% | %d |\n", o.added, sharing ? "yes" : "no", 100 * (before2 - c[churn2]) / std::abs(before2),
-                    episodes_to_converge(c, churn2, end));
+        std::printf("| %s | +%zu functions | %s | %.1f %% | %d |\n", reward, o.added, sharing ? "yes" : "no",
+                    100 * (before1 - c[churn1]) / std::abs(before1), episodes_to_converge(c, churn1, churn2));
+        std::printf("| %s | -%zu functions | %s | %.1f %% | %d |\n", reward, o.added, sharing ? "yes" : "no",
+                    100 * (before2 - c[churn2]) / std::abs(before2), episodes_to_converge(c, churn2, end));
     }
     std::printf("(paper: sharing gives a 20-54.8 %% smaller drop and about half the retraining)\n");
     {
         std::ofstream csv(o.out / "simppo_training.csv");
-        csv << "episode,team_reward_sharing,team_reward_no_sharing\n";
-        for (std::size_t e = 0; e < end; ++e) csv << e << "," << curve_sharing[e] << "," << curve_plain[e] << "\n";
-        write_svg(o.out / "simppo_training.svg", {{"with parameter sharing", curve_sharing}, {"without", curve_plain}}, churn1, churn2);
+        csv << "episode,team_reward_sharing,team_reward_no_sharing,mixed_reward_sharing,mixed_reward_no_sharing\n";
+        for (std::size_t e = 0; e < end; ++e) {
+            csv << e << "," << curves[0][e] << "," << curves[1][e] << "," << curves[2][e] << "," << curves[3][e] << "\n";
+        }
+        write_svg(o.out / "simppo_training.svg", {{"with parameter sharing", curves[0]}, {"without", curves[1]}}, churn1, churn2);
     }
 
     // 4. Scale: the coordinator's per-tick cost and an agent's update, at each size.
