@@ -74,6 +74,41 @@ TEST_CASE("Adam: weight decay, coupled (Adam) and decoupled (AdamW)") {
     }
 }
 
+TEST_CASE("Adam: a step on a scaled gradient equals scaling the gradient first, bit for bit, with and without weight decay") {
+    for (const Eigen::Index n : {Eigen::Index{5}, Eigen::Index{48}, Eigen::Index{37}}) {  // tail only, whole registers, both
+        for (const auto& config : {adam_config{.lr = 1e-2}, adam_config{.lr = 1e-2, .weight_decay = 0.1},
+                                   adam_config{.lr = 1e-2, .weight_decay = 0.1, .decoupled_weight_decay = true}}) {
+            CAPTURE(n);
+            CAPTURE(config.weight_decay);
+            CAPTURE(config.decoupled_weight_decay);
+            adam<float> fused(n, config);
+            adam<float> scaled_first(n, config);
+            Eigen::VectorXf a = Eigen::VectorXf::LinSpaced(n, -1.0F, 2.0F);
+            Eigen::VectorXf b = a;
+            for (int k = 0; k < 4; ++k) {
+                const Eigen::VectorXf g = Eigen::VectorXf::LinSpaced(n, 0.3F + 0.1F * static_cast<float>(k), -0.7F).array().sin();
+                const float scale = 0.37F + 0.2F * static_cast<float>(k);
+                fused.step(a, g, scale);
+                Eigen::VectorXf gs = g;
+                gs *= scale;
+                scaled_first.step(b, gs);
+            }
+            CHECK(a == b);
+            CHECK(fused.first_moment() == scaled_first.first_moment());
+            CHECK(fused.second_moment() == scaled_first.second_moment());
+            // And a scale of 1 is the plain step.
+            adam<float> one(n, config);
+            Eigen::VectorXf c = Eigen::VectorXf::LinSpaced(n, -1.0F, 2.0F);
+            Eigen::VectorXf d = c;
+            adam<float> plain(n, config);
+            const Eigen::VectorXf g = Eigen::VectorXf::LinSpaced(n, 0.3F, -0.7F);
+            one.step(c, g, 1.0F);
+            plain.step(d, g);
+            CHECK(c == d);
+        }
+    }
+}
+
 TEST_CASE("Adam: bad configuration names the field, and mismatched sizes are refused") {
     CHECK_THROWS_WITH_AS(adam<float>(2, adam_config{.lr = -1}), doctest::Contains("adam_config.lr"),
                          rlscale::config_error);

@@ -50,6 +50,23 @@ TEST_CASE("single-input forward allocates nothing after construction") {
     CHECK(std::isfinite(sink));
 }
 
+TEST_CASE("Adam's step allocates nothing, with either weight decay and a gradient scale, on a size that leaves a tail") {
+    for (const auto& config : {adam_config{}, adam_config{.weight_decay = 0.01},
+                               adam_config{.weight_decay = 0.01, .decoupled_weight_decay = true}}) {
+        adam<float> opt(37, config);
+        Eigen::VectorXf theta = Eigen::VectorXf::Ones(37);
+        const Eigen::VectorXf g = Eigen::VectorXf::Constant(37, 0.5F);
+        opt.step(theta, g);  // warm-up
+        const long before = allocations();
+        for (int i = 0; i < 10; ++i) {
+            opt.step(theta, g);
+            opt.step(theta, g, 0.5F);
+        }
+        CHECK(allocations() - before == 0);
+        CHECK(theta.allFinite());
+    }
+}
+
 TEST_CASE("a training step (batch forward, Huber loss, backward, clipping, Adam, soft update) allocates nothing") {
     rlscale::rng gen(2);
     mlp<float> q({7, 128, 128, 9});

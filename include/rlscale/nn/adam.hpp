@@ -55,7 +55,13 @@ public:
         : config_((config.validate(), config)), m_(vector::Zero(parameter_count)), v_(vector::Zero(parameter_count)) {}
 
     /// θ ← θ - α·m̂/(√v̂ + ε) with m̂, v̂ the bias-corrected moment estimates.
-    void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad) {
+    void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad) { step(params, grad, T(1)); }
+
+    /// The same step on the gradient `grad_scale`·g, each value scaled as it
+    /// is read: equal bit for bit to scaling g in place first (what
+    /// clip_grad_norm does) and stepping on it, without the pass that
+    /// writes the scaled gradient back.
+    void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad, T grad_scale) {
         detail::check_step_sizes("adam", m_.size(), params.size(), grad.size());
         ++t_;
         const double bias1 = 1.0 - std::pow(config_.beta1, static_cast<double>(t_));
@@ -65,31 +71,26 @@ public:
         const T step_size = static_cast<T>(config_.lr / bias1);
         const T inv_sqrt_bias2 = static_cast<T>(1.0 / std::sqrt(bias2));
         const T eps = static_cast<T>(config_.eps);
-        const T wd = static_cast<T>(config_.weight_decay);
         const T decay = static_cast<T>(1.0 - config_.lr * config_.weight_decay);
         const bool decoupled = config_.decoupled_weight_decay;
+        const T l2 = decoupled ? T(0) : static_cast<T>(config_.weight_decay);
         // One pass over θ, g, m and v, a vector register's worth at a time
         // (fixed-size Eigen arrays, so sqrt and the division are vectorised
         // for the instruction set compiled for): at a few thousand
         // parameters the four vectors outgrow the L1 cache, and three
         // separate array expressions would stream them three times. Each
         // value gets the same operations, in the same order, as torch's
-        // Adam, whatever the block.
-        const T l2 = decoupled ? T(0) : wd;
-        const auto moments = [&](auto& p, const auto& g, auto& m, auto& v) {
+        // Adam, whatever the block. `g` is the block's gradient, already
+        // scaled, in registers (or on the stack for the tail).
+        const auto update = [&](auto& p, auto& g, auto& m, auto& v) {
+            if (decoupled) {
+                p *= decay;  // AdamW: decay θ directly
+            } else if (l2 != T(0)) {
+                g += l2 * p;  // Adam: the L2 term joins the gradient
+            }
             m = b1 * m + (T(1) - b1) * g;
             v = b2 * v + (T(1) - b2) * g.square();
             p -= step_size * m / (v.sqrt() * inv_sqrt_bias2 + eps);
-        };
-        const auto update = [&](auto& p, const auto& grad_block, auto& m, auto& v) {
-            if (decoupled) {
-                p *= decay;  // AdamW: decay θ directly
-                moments(p, grad_block, m, v);
-            } else if (l2 != T(0)) {
-                moments(p, (grad_block + l2 * p).eval(), m, v);  // Adam: the L2 term joins the gradient
-            } else {
-                moments(p, grad_block, m, v);
-            }
         };
         constexpr int P = detail::packet_size<T>;
         using block = Eigen::Array<T, P, 1>;
@@ -105,14 +106,18 @@ public:
             view p(pd + i);
             view m(md + i);
             view v(vd + i);
-            update(p, const_view(gd + i), m, v);
+            block g = const_view(gd + i) * grad_scale;
+            update(p, g, m, v);
         }
         if (i < n) {
             using tail = Eigen::Array<T, Eigen::Dynamic, 1>;
+            // At most P values, held on the stack.
+            using tail_block = Eigen::Array<T, Eigen::Dynamic, 1, Eigen::ColMajor, P, 1>;
             Eigen::Map<tail> p(pd + i, n - i);
             Eigen::Map<tail> m(md + i, n - i);
             Eigen::Map<tail> v(vd + i, n - i);
-            update(p, Eigen::Map<const tail>(gd + i, n - i), m, v);
+            tail_block g = Eigen::Map<const tail>(gd + i, n - i) * grad_scale;
+            update(p, g, m, v);
         }
     }
 

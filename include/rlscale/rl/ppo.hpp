@@ -668,17 +668,16 @@ private:
             ++total.skipped;  // keep the networks as they were
             return;
         }
+        // The joint clip (torch.nn.utils.clip_grad_norm_'s coefficient, applied
+        // only below 1), scaled into each value as Adam reads it.
+        T scale = 1;
         if (config_.max_grad_norm > 0) {
             const double coef = config_.max_grad_norm / (norm + 1e-6);
-            if (coef < 1) {
-                ga *= static_cast<T>(coef);
-                gc *= static_cast<T>(coef);
-                w.log_std_grad *= static_cast<T>(coef);
-            }
+            if (coef < 1) scale = static_cast<T>(coef);
         }
-        actor_opt_.step(actor_.parameters(), ga);
-        critic_opt_.step(critic_.parameters(), gc);
-        if constexpr (!discrete) log_std_opt_.step(log_std_, w.log_std_grad);
+        actor_opt_.step(actor_.parameters(), ga, scale);
+        critic_opt_.step(critic_.parameters(), gc, scale);
+        if constexpr (!discrete) log_std_opt_.step(log_std_, w.log_std_grad, scale);
         ++total.steps;
         ++updates_;
     }
