@@ -15,7 +15,9 @@ namespace rlscale::detail {
 /// A fixed set of threads that run `task(i)` for i in [0, n) and return when
 /// every call has finished. Each call also learns which thread runs it (0
 /// the caller, 1 to workers() the pool's own), so that a task can work in
-/// storage of that thread's (for_each_on_thread). `run` allocates nothing (the task is passed as
+/// storage kept per thread (for_each_on_thread): no two calls of one run
+/// get the same index at once. Runs must not overlap or nest (a nested
+/// run would reuse index 0). `run` allocates nothing (the task is passed as
 /// a function pointer and a context); with zero workers the calling thread
 /// does everything. An exception thrown by a task on any thread is
 /// rethrown by `run` on the caller's thread once every call has finished
