@@ -461,7 +461,7 @@ int main(int argc, char** argv) {
     std::printf("(paper: sharing gives a 20-54.8 %% smaller drop and about half the retraining)\n");
     {
         std::ofstream csv(o.out / "simppo_training.csv");
-        csv << "episode,team_reward_sharing,team_reward_no_sharing,mixed_reward_sharing,mixed_reward_no_sharing\n";
+        csv << "episode,team_reward_sharing,team_reward_no_sharing,team_reward_mixed_sharing,team_reward_mixed_no_sharing\n";
         for (std::size_t e = 0; e < end; ++e) {
             csv << e << "," << curves[0][e] << "," << curves[1][e] << "," << curves[2][e] << "," << curves[3][e] << "\n";
         }

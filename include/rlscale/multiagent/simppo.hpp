@@ -344,15 +344,12 @@ public:
     [[nodiscard]] std::span<const float> local_state(std::size_t i) const { return agents_.at(i)->local; }
     [[nodiscard]] std::span<const float> critic_input(std::size_t i) const { return agents_.at(i)->critic_input; }
 
-    /// Bytes an agent holds: the agent object and the arrays its learner
-    /// allocated (parameters and Adam moments, rollout, one-sample
-    /// activations, minibatch order: ppo::heap_bytes), not the heap's own
-    /// bookkeeping. Its updates work in workspace_bytes(), which the agents
-    /// share.
-    [[nodiscard]] std::size_t agent_bytes(std::size_t i) const {
-        const agent& a = *agents_.at(i);
-        return sizeof(agent) + a.learner.heap_bytes() + a.name.capacity() + a.category.capacity();
-    }
+    /// Bytes an agent holds: the agent object and the value arrays its
+    /// learner allocated (parameters and Adam moments, rollout, one-sample
+    /// activations, minibatch order: ppo::heap_bytes); not the heap's own
+    /// bookkeeping, nor names too long for the strings' inline storage. Its
+    /// updates work in workspace_bytes(), which the agents share.
+    [[nodiscard]] std::size_t agent_bytes(std::size_t i) const { return sizeof(agent) + agents_.at(i)->learner.heap_bytes(); }
 
     /// Bytes of the update workspaces (gradients and minibatch storage), one
     /// per thread, whatever the number of agents.

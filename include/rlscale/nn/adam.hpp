@@ -92,6 +92,9 @@ public:
             v = b2 * v + (T(1) - b2) * g.square();
             p -= step_size * m / (v.sqrt() * inv_sqrt_bias2 + eps);
         };
+        // A scale of 1 leaves the gradient as read, so that the unscaled
+        // step is the same expression whatever the compiler contracts.
+        const bool scaled = grad_scale != T(1);
         constexpr int P = detail::packet_size<T>;
         using block = Eigen::Array<T, P, 1>;
         using view = Eigen::Map<block, Eigen::Unaligned>;
@@ -106,7 +109,8 @@ public:
             view p(pd + i);
             view m(md + i);
             view v(vd + i);
-            block g = const_view(gd + i) * grad_scale;
+            block g = const_view(gd + i);
+            if (scaled) g *= grad_scale;
             update(p, g, m, v);
         }
         if (i < n) {
@@ -116,7 +120,8 @@ public:
             Eigen::Map<tail> p(pd + i, n - i);
             Eigen::Map<tail> m(md + i, n - i);
             Eigen::Map<tail> v(vd + i, n - i);
-            tail_block g = Eigen::Map<const tail>(gd + i, n - i) * grad_scale;
+            tail_block g = Eigen::Map<const tail>(gd + i, n - i);
+            if (scaled) g *= grad_scale;
             update(p, g, m, v);
         }
     }
