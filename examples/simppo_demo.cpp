@@ -48,6 +48,7 @@ struct options {
     double team_weight = 0.25;  ///< the second SIMPPO variant's share of the team average in each agent's reward (the paper's is 1)
     double node_memory_replicas = 6;  ///< the shared node's memory, in replicas per function
     double node_utilization = 0.75;   ///< the shared node's cores = Σ mean CPU demand / this
+    nn::moment_storage adam_moments = nn::moment_storage::parameter_type;  ///< every learner's Adam moments (--bfloat16-moments)
     std::filesystem::path out = "simppo-demo";
 };
 
@@ -155,6 +156,7 @@ simppo_config agent_config(const options& o, std::uint64_t seed, bool multi_agen
     simppo_config c;
     c.reward.alpha = o.alpha;
     c.ppo = multi_agent ? rl::ppo_config::simppo_multi_agent() : rl::ppo_config::simppo();
+    c.ppo.adam_moments = o.adam_moments;
     c.team_weight = multi_agent ? team_weight : 0.0;
     c.global_state = multi_agent;
     c.parameter_sharing = sharing;
@@ -224,6 +226,7 @@ bool parse(int argc, char** argv, options& o) {
             else if (arg == "--node-memory-replicas") o.node_memory_replicas = std::stod(value());
             else if (arg == "--node-utilization") o.node_utilization = std::stod(value());
             else if (arg == "--out") o.out = value();
+            else if (arg == "--bfloat16-moments") o.adam_moments = nn::moment_storage::bfloat16;
             else if (arg == "--scale") {
                 o.scale.clear();
                 std::string list = value();
@@ -233,7 +236,7 @@ bool parse(int argc, char** argv, options& o) {
                     p = q + 1;
                 }
             } else {
-                std::fprintf(stderr, "usage: %s [--functions N] [--added K] [--episodes E] [--churn-episodes E] [--scale a,b,c] [--alpha A] [--team-weight W] [--node-memory-replicas R] [--node-utilization U] [--seed S] [--out DIR]\n", argv[0]);
+                std::fprintf(stderr, "usage: %s [--functions N] [--added K] [--episodes E] [--churn-episodes E] [--scale a,b,c] [--alpha A] [--team-weight W] [--node-memory-replicas R] [--node-utilization U] [--bfloat16-moments] [--seed S] [--out DIR]\n", argv[0]);
                 return false;
             }
         } catch (const std::exception&) {
@@ -272,6 +275,9 @@ int main(int argc, char** argv) {
     std::printf("SIMPPO demo: %zu functions (%s) on one %.0f-core node, loads %s, %d training episodes of %d steps, reward alpha %.2f%s\n", n,
                 "cpu/memory/io cycled", sc.node().cores, sc.from_trace() ? "from the Azure 2019 trace" : "synthetic (no trace found)",
                 o.episodes, sc.config().episode_steps, o.alpha, o.alpha == 0.3 ? " (the paper's)" : " (the paper uses 0.3)");
+    if (o.adam_moments == nn::moment_storage::bfloat16) {
+        std::printf("Adam's moments stored as bfloat16 (stochastic rounding) in every learner\n");
+    }
     const std::uint64_t eval_seed = o.seed + 1'000'000;
     const int eval_episodes = 3;
 

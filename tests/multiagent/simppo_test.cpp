@@ -255,6 +255,33 @@ TEST_CASE("simppo_coordinator: agents update in one workspace per thread, so an 
     CHECK(coord.workspace_bytes() == workspaces);
 }
 
+TEST_CASE("simppo_coordinator with bfloat16 Adam moments: two bytes per moment, and the same training with and without worker threads") {
+    simppo_config half = small_config(0);
+    half.ppo.adam_moments = rlscale::nn::moment_storage::bfloat16;
+    simppo_coordinator full_coord(small_config(0));
+    simppo_coordinator serial(half);
+    half.threads = 2;
+    simppo_coordinator threaded(half);
+    for (std::size_t i = 0; i < 4; ++i) {
+        full_coord.add_agent("f" + std::to_string(i), category_of(i));
+        serial.add_agent("f" + std::to_string(i), category_of(i));
+        threaded.add_agent("f" + std::to_string(i), category_of(i));
+    }
+    const auto& l = serial.learner(0);
+    const auto params = static_cast<std::size_t>(l.actor().parameter_count() + l.critic().parameter_count());
+    CHECK(l.parameter_bytes() == params * sizeof(float) + 2 * params * sizeof(std::uint16_t));
+    CHECK(full_coord.agent_bytes(0) - serial.agent_bytes(0) == params * sizeof(float));
+    (void)train(serial, 2, 9);
+    (void)train(threaded, 2, 9);
+    (void)train(full_coord, 2, 9);
+    for (std::size_t i = 0; i < 4; ++i) {
+        CHECK(serial.learner(i).actor().parameters() == threaded.learner(i).actor().parameters());
+        CHECK(serial.learner(i).critic().parameters() == threaded.learner(i).critic().parameters());
+        // The rounding did act: the weights differ from float moments'.
+        CHECK(serial.learner(i).critic().parameters() != full_coord.learner(i).critic().parameters());
+    }
+}
+
 TEST_CASE("simppo_coordinator refuses spans that do not hold one entry per agent") {
     simppo_coordinator coord(small_config(0));
     coord.add_agent("f0", "cpu");

@@ -50,9 +50,11 @@ TEST_CASE("single-input forward allocates nothing after construction") {
     CHECK(std::isfinite(sink));
 }
 
-TEST_CASE("Adam's step allocates nothing, with either weight decay and a gradient scale, on a size that leaves a tail") {
+TEST_CASE("Adam's step allocates nothing, with either weight decay, a gradient scale and bfloat16 moments, on a size that leaves a tail") {
     for (const auto& config : {adam_config{}, adam_config{.weight_decay = 0.01},
-                               adam_config{.weight_decay = 0.01, .decoupled_weight_decay = true}}) {
+                               adam_config{.weight_decay = 0.01, .decoupled_weight_decay = true},
+                               adam_config{.moments = rlscale::nn::moment_storage::bfloat16},
+                               adam_config{.weight_decay = 0.01, .moments = rlscale::nn::moment_storage::bfloat16}}) {
         adam<float> opt(37, config);
         Eigen::VectorXf theta = Eigen::VectorXf::Ones(37);
         const Eigen::VectorXf g = Eigen::VectorXf::Constant(37, 0.5F);

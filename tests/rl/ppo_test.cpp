@@ -661,8 +661,11 @@ TEST_CASE("ppo learns a three-context bandit: the greedy action is right in ever
     // Observation: one-hot of the context (drawn by the environment); the
     // rewarded action is (context + 1) mod 3, worth 1, the others 0; every
     // step ends its episode.
+    // With Adam's moments in float and in bfloat16.
+    for (const auto moments : {rlscale::nn::moment_storage::parameter_type, rlscale::nn::moment_storage::bfloat16})
     for (std::uint64_t seed = 1; seed <= 3; ++seed) {
         CAPTURE(seed);
+        CAPTURE(to_string(moments));
         ppo_config c;
         c.actor_hidden = {16};
         c.critic_hidden = {16};
@@ -671,6 +674,7 @@ TEST_CASE("ppo learns a three-context bandit: the greedy action is right in ever
         c.epochs = 4;
         c.actor_lr = 3e-3;
         c.critic_lr = 3e-3;
+        c.adam_moments = moments;
         ppo<float, std::int32_t> agent(3, 3, {.heads = 1, .actions_per_head = 3}, c, seed);
         rng env(seed + 100);
         std::array<std::int32_t, 1> a{};
@@ -696,9 +700,13 @@ TEST_CASE("ppo learns a continuous target per context: the mean lands within 0.1
     // Two contexts (one-hot), targets 0.6 and −0.4; reward −(a − target)²;
     // every step ends its episode.
     constexpr std::array<double, 2> targets{0.6, -0.4};
+    // With Adam's moments in float and in bfloat16.
+    for (const auto moments : {rlscale::nn::moment_storage::parameter_type, rlscale::nn::moment_storage::bfloat16})
     for (std::uint64_t seed = 1; seed <= 3; ++seed) {
         CAPTURE(seed);
+        CAPTURE(to_string(moments));
         ppo_config c;
+        c.adam_moments = moments;
         c.actor_hidden = {16};
         c.critic_hidden = {16};
         c.rollout_steps = 64;
@@ -725,6 +733,21 @@ TEST_CASE("ppo learns a continuous target per context: the mean lands within 0.1
         }
         CHECK(agent.log_std()(0) < -1.0);  // σ from 1 to below 0.37
     }
+}
+
+TEST_CASE("ppo with bfloat16 Adam moments: half the optimiser bytes for float, refused for double naming the field") {
+    ppo_config c;
+    c.actor_hidden = {8};
+    c.critic_hidden = {8};
+    c.rollout_steps = 16;
+    const ppo<float, std::int32_t> full(3, 3, {.heads = 1, .actions_per_head = 3}, c, 1);
+    c.adam_moments = rlscale::nn::moment_storage::bfloat16;
+    const ppo<float, std::int32_t> half(3, 3, {.heads = 1, .actions_per_head = 3}, c, 1);
+    const auto params = static_cast<std::size_t>(full.actor().parameter_count() + full.critic().parameter_count());
+    CHECK(full.parameter_bytes() - half.parameter_bytes() == params * sizeof(float));
+    CHECK(full.heap_bytes() - half.heap_bytes() == params * sizeof(float));
+    CHECK_THROWS_WITH_AS((ppo<double, std::int32_t>(3, 3, {.heads = 1, .actions_per_head = 3}, c, 1)),
+                         doctest::Contains("ppo_config.adam_moments"), config_error);
 }
 
 TEST_CASE("ppo_config validation names the field and the value") {

@@ -3,6 +3,7 @@
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/validate.hpp>
+#include <rlscale/nn/detail/bfloat16.hpp>
 #include <rlscale/nn/detail/packet.hpp>
 #include <rlscale/nn/detail/step_check.hpp>
 
@@ -11,8 +12,26 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <type_traits>
 
 namespace rlscale::nn {
+
+/// How Adam stores its two moment estimates.
+enum class moment_storage : std::uint8_t {
+    parameter_type,  ///< in the parameters' type (torch.optim.Adam)
+    /// bfloat16, rounded stochastically after each step (adam<float> only):
+    /// half the optimiser's memory. Each step computes in float from the
+    /// stored values; the rounding is unbiased, so changes below
+    /// bfloat16's resolution (β₂ = 0.999 shrinks v by 0.1 % a step, an
+    /// eighth to a quarter of its spacing) survive in expectation, where rounding to
+    /// nearest would drop them every time.
+    bfloat16,
+};
+
+[[nodiscard]] constexpr std::string_view to_string(moment_storage s) noexcept {
+    return s == moment_storage::bfloat16 ? "bfloat16" : "parameter_type";
+}
 
 /// Adam's hyperparameters (Kingma & Ba 2015, Algorithm 1), with PyTorch's
 /// names and defaults.
@@ -23,6 +42,8 @@ struct adam_config {
     double eps = 1e-8;            ///< added to √v̂ for numerical stability
     double weight_decay = 0.0;    ///< L2 coefficient λ (0 = none)
     bool decoupled_weight_decay = false;  ///< false: g += λθ (torch.optim.Adam); true: θ -= lr·λ·θ (AdamW)
+    moment_storage moments = moment_storage::parameter_type;  ///< how m and v are stored
+    std::uint64_t rounding_seed = 0;  ///< moments = bfloat16: the seed of the rounding's random bits
 
     /// SCARLET §4 (DQN): Adam with lr 1e-4.
     static adam_config scarlet() { return {.lr = 1e-4}; }
@@ -45,6 +66,13 @@ struct adam_config {
 /// Adam over a flat parameter vector, with bias correction. State (m, v, t)
 /// is sized at construction; `step` allocates nothing. Matches
 /// torch.optim.Adam (and AdamW with `decoupled_weight_decay`) step for step.
+///
+/// With `moments = moment_storage::bfloat16` the moments are kept as
+/// bfloat16: each step reads them into float, does the same arithmetic, and
+/// rounds them back stochastically with random bits that depend only on
+/// (rounding_seed, step count, index), so a run is reproducible for a seed
+/// and resumes exactly from restore(). Not torch's Adam: the moments carry
+/// rounding noise of at most about 2⁻⁸ of their value per step.
 template <typename T>
 class adam {
 public:
@@ -52,7 +80,15 @@ public:
     using vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
     adam(Eigen::Index parameter_count, adam_config config = {})
-        : config_((config.validate(), config)), m_(vector::Zero(parameter_count)), v_(vector::Zero(parameter_count)) {}
+        : config_((check(config), config)),
+          m_(vector::Zero(half() ? 0 : parameter_count)),
+          v_(vector::Zero(half() ? 0 : parameter_count)),
+          m16_(half() ? parameter_count : 0),
+          v16_(half() ? parameter_count : 0),
+          n_(parameter_count) {
+        m16_.setZero();
+        v16_.setZero();
+    }
 
     /// θ ← θ - α·m̂/(√v̂ + ε) with m̂, v̂ the bias-corrected moment estimates.
     void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad) { step(params, grad, T(1)); }
@@ -62,7 +98,7 @@ public:
     /// clip_grad_norm does) and stepping on it, without the pass that
     /// writes the scaled gradient back.
     void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad, T grad_scale) {
-        detail::check_step_sizes("adam", m_.size(), params.size(), grad.size());
+        detail::check_step_sizes("adam", n_, params.size(), grad.size());
         ++t_;
         const double bias1 = 1.0 - std::pow(config_.beta1, static_cast<double>(t_));
         const double bias2 = 1.0 - std::pow(config_.beta2, static_cast<double>(t_));
@@ -95,6 +131,12 @@ public:
         // A scale of 1 leaves the gradient as read, so that the unscaled
         // step is the same expression whatever the compiler contracts.
         const bool scaled = grad_scale != T(1);
+        if constexpr (std::is_same_v<T, float>) {
+            if (half()) {
+                step_bfloat16(params, grad, grad_scale, scaled, update);
+                return;
+            }
+        }
         constexpr int P = detail::packet_size<T>;
         using block = Eigen::Array<T, P, 1>;
         using view = Eigen::Map<block, Eigen::Unaligned>;
@@ -134,25 +176,139 @@ public:
         config_.lr = lr;
     }
     [[nodiscard]] std::int64_t step_count() const noexcept { return t_; }
-    [[nodiscard]] const vector& first_moment() const noexcept { return m_; }
-    [[nodiscard]] const vector& second_moment() const noexcept { return v_; }
-    [[nodiscard]] Eigen::Index parameter_count() const noexcept { return m_.size(); }
+    /// The first moment m, as a copy (in T whatever the storage).
+    [[nodiscard]] vector first_moment() const {
+        vector m(n_);
+        read(m_, m16_, m);
+        return m;
+    }
+    /// The second moment v, as a copy (in T whatever the storage).
+    [[nodiscard]] vector second_moment() const {
+        vector v(n_);
+        read(v_, v16_, v);
+        return v;
+    }
+    /// Writes m and v into vectors of parameter_count() values, without
+    /// allocating.
+    void read_moments(Eigen::Ref<vector> m, Eigen::Ref<vector> v) const {
+        if (m.size() != n_ || v.size() != n_) throw error("adam::read_moments: vectors of another size");
+        read(m_, m16_, m);
+        read(v_, v16_, v);
+    }
+    [[nodiscard]] Eigen::Index parameter_count() const noexcept { return n_; }
+    /// The bytes the two moments occupy.
+    [[nodiscard]] std::size_t state_bytes() const noexcept {
+        return static_cast<std::size_t>(m_.size() + v_.size()) * sizeof(T) +
+               static_cast<std::size_t>(m16_.size() + v16_.size()) * sizeof(std::uint16_t);
+    }
 
     /// Replaces the whole state at once (used by checkpoint loading, which
-    /// validates first). Sizes must match.
-    void restore(std::int64_t step_count, const vector& m, const vector& v) {
-        if (m.size() != m_.size() || v.size() != v_.size() || step_count < 0) {
+    /// validates first). Sizes must match. With bfloat16 storage, m and v
+    /// are rounded to nearest (exact for values this optimiser wrote).
+    void restore(std::int64_t step_count, const Eigen::Ref<const vector>& m, const Eigen::Ref<const vector>& v) {
+        if (m.size() != n_ || v.size() != n_ || step_count < 0) {
             throw error("adam::restore: state does not match the optimiser");
         }
         t_ = step_count;
-        m_ = m;
-        v_ = v;
+        if (half()) {
+            for (Eigen::Index i = 0; i < n_; ++i) {
+                m16_[i] = detail::to_bf16(static_cast<float>(m[i]));
+                v16_[i] = detail::to_bf16(static_cast<float>(v[i]));
+            }
+        } else {
+            m_ = m;
+            v_ = v;
+        }
     }
 
 private:
+    using half_vector = Eigen::Matrix<std::uint16_t, Eigen::Dynamic, 1>;
+
+    static void check(const adam_config& config) {
+        config.validate();
+        if (!std::is_same_v<T, float> && config.moments == moment_storage::bfloat16) {
+            throw config_error("adam_config.moments", "bfloat16 moments need float parameters (adam<float>)");
+        }
+    }
+    [[nodiscard]] bool half() const noexcept { return config_.moments == moment_storage::bfloat16; }
+
+    static void read(const vector& full, const half_vector& h, Eigen::Ref<vector> out) {
+        if (h.size() > 0) {
+            for (Eigen::Index i = 0; i < h.size(); ++i) out[i] = static_cast<T>(detail::from_bf16(h[i]));
+        } else {
+            out = full;
+        }
+    }
+
+    /// The bfloat16 step: per register's worth of values, m and v read into
+    /// float, `update` (the same arithmetic as the float step), m and v
+    /// rounded back stochastically. The random bits of element i at step t
+    /// are detail::mix_bits(key(t), i): the low half rounds m, the high half v.
+    template <typename Update>
+    void step_bfloat16(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad, T grad_scale, bool scaled,
+                       const Update& update) {
+        constexpr int P = detail::packet_size<float>;
+        using block = Eigen::Array<float, P, 1>;
+        using view = Eigen::Map<block, Eigen::Unaligned>;
+        using const_view = Eigen::Map<const block, Eigen::Unaligned>;
+        const std::uint32_t key = step_key();
+        float* pd = params.data();
+        const float* gd = grad.data();
+        std::uint16_t* md = m16_.data();
+        std::uint16_t* vd = v16_.data();
+        const auto load = [](const std::uint16_t* src, auto& dst, Eigen::Index count) {
+            for (Eigen::Index k = 0; k < count; ++k) dst[k] = detail::from_bf16(src[k]);
+        };
+        const auto store = [key](const auto& m, const auto& v, std::uint16_t* mo, std::uint16_t* vo, Eigen::Index first,
+                                 Eigen::Index count) {
+            for (Eigen::Index k = 0; k < count; ++k) {
+                const std::uint32_t r = detail::mix_bits(key, static_cast<std::uint32_t>(first + k));
+                mo[k] = detail::to_bf16_stochastic(m[k], r);
+                vo[k] = detail::to_bf16_stochastic(v[k], r >> 16);
+            }
+        };
+        Eigen::Index i = 0;
+        for (; i + P <= n_; i += P) {
+            view p(pd + i);
+            block m;
+            block v;
+            load(md + i, m, P);
+            load(vd + i, v, P);
+            block g = const_view(gd + i);
+            if (scaled) g *= grad_scale;
+            update(p, g, m, v);
+            store(m, v, md + i, vd + i, i, P);
+        }
+        if (i < n_) {
+            using tail = Eigen::Array<float, Eigen::Dynamic, 1>;
+            using tail_block = Eigen::Array<float, Eigen::Dynamic, 1, Eigen::ColMajor, P, 1>;
+            const Eigen::Index r = n_ - i;
+            Eigen::Map<tail> p(pd + i, r);
+            tail_block m(r);
+            tail_block v(r);
+            load(md + i, m, r);
+            load(vd + i, v, r);
+            tail_block g = Eigen::Map<const tail>(gd + i, r);
+            if (scaled) g *= grad_scale;
+            update(p, g, m, v);
+            store(m, v, md + i, vd + i, i, r);
+        }
+    }
+
+    /// The key of step t_'s random bits: the seed and the step mixed.
+    [[nodiscard]] std::uint32_t step_key() const noexcept {
+        const auto s = config_.rounding_seed;
+        const auto t = static_cast<std::uint64_t>(t_);
+        const std::uint32_t a = detail::mix_bits(static_cast<std::uint32_t>(s), static_cast<std::uint32_t>(s >> 32));
+        return detail::mix_bits(a ^ static_cast<std::uint32_t>(t >> 32), static_cast<std::uint32_t>(t));
+    }
+
     adam_config config_;
     vector m_;
     vector v_;
+    half_vector m16_;
+    half_vector v16_;
+    Eigen::Index n_;
     std::int64_t t_ = 0;
 };
 

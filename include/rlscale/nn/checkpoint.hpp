@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -296,7 +297,9 @@ inline void to_json(nlohmann::json& j, const adam_config& c) {
          {"beta2", c.beta2},
          {"eps", c.eps},
          {"weight_decay", c.weight_decay},
-         {"decoupled_weight_decay", c.decoupled_weight_decay}};
+         {"decoupled_weight_decay", c.decoupled_weight_decay},
+         {"moments", to_string(c.moments)},
+         {"rounding_seed", c.rounding_seed}};
 }
 
 /// Reads every field (all are required) and validates the ranges.
@@ -316,6 +319,20 @@ inline void from_json(const nlohmann::json& j, adam_config& c) {
         throw checkpoint_error(detail::json_path(path, "decoupled_weight_decay"), "expected a boolean");
     }
     r.decoupled_weight_decay = decoupled.get<bool>();
+    // "moments" and "rounding_seed" came later: absent means float moments.
+    if (const auto it = j.find("moments"); it != j.end()) {
+        const std::string name = detail::require_string(*it, detail::json_path(path, "moments"));
+        if (name == to_string(moment_storage::bfloat16)) {
+            r.moments = moment_storage::bfloat16;
+        } else if (name != to_string(moment_storage::parameter_type)) {
+            throw checkpoint_error(detail::json_path(path, "moments"),
+                                   "is \"" + name + "\", expected \"parameter_type\" or \"bfloat16\"");
+        }
+    }
+    if (const auto it = j.find("rounding_seed"); it != j.end()) {
+        if (!it->is_number_unsigned()) throw checkpoint_error(detail::json_path(path, "rounding_seed"), "expected an unsigned integer");
+        r.rounding_seed = it->get<std::uint64_t>();
+    }
     r.validate();
     c = r;
 }
@@ -395,8 +412,10 @@ void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net, adam<T>& 
                     " parameters, the network has " + std::to_string(net.parameter_count()));
     }
     adam_config config;
+    std::optional<adam<T>> fresh;
     try {
         from_json(detail::require_field(o, "config", "optimizer"), config);
+        fresh.emplace(net.parameter_count(), config);
     } catch (const config_error& e) {
         throw checkpoint_error("optimizer." + e.field(), e.what());
     }
@@ -409,10 +428,10 @@ void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net, adam<T>& 
                                                                                  std::to_string(v[i]));
         }
     }
+    fresh->restore(step, m, v);
     // Everything is valid: commit.
     net.parameters() = values;
-    opt = adam<T>(net.parameter_count(), config);
-    opt.restore(step, m, v);
+    opt = std::move(*fresh);
 }
 
 /// The deepest nesting a checkpoint file may have (a checkpoint is 5 levels deep).

@@ -949,8 +949,7 @@ private:
     void save_critic(std::size_t i) {
         saved_critic& s = snapshot_[i];
         critics_[i].read_parameters(s.theta);
-        s.m = critic_opt_[i].first_moment();
-        s.v = critic_opt_[i].second_moment();
+        critic_opt_[i].read_moments(s.m, s.v);
         s.t = critic_opt_[i].step_count();
     }
     void restore_critic(std::size_t i) {

@@ -50,6 +50,7 @@ struct ppo_config {
     double actor_lr = 3e-4;          ///< Adam step size of the actor (and the log-std)
     double critic_lr = 3e-4;         ///< Adam step size of the critic
     double adam_eps = 1e-5;          ///< Adam's ε
+    nn::moment_storage adam_moments = nn::moment_storage::parameter_type;  ///< Adam's m and v in T, or bfloat16 (float learners; about 30 % less memory per learner)
     double gamma = 0.99;             ///< discount γ
     double gae_lambda = 0.95;        ///< GAE λ
     double clip = 0.2;               ///< surrogate clip ε: ρ kept in [1 − ε, 1 + ε]
@@ -271,7 +272,7 @@ public:
     /// Parameters of actor, log-std and critic, plus Adam state, in bytes.
     [[nodiscard]] std::size_t parameter_bytes() const noexcept {
         const auto n = static_cast<std::size_t>(actor_.parameter_count() + critic_.parameter_count() + log_std_.size());
-        return 3 * n * sizeof(T);  // parameters, first and second moments
+        return n * sizeof(T) + actor_opt_.state_bytes() + log_std_opt_.state_bytes() + critic_opt_.state_bytes();
     }
     /// The bytes of the value arrays the learner allocated: parameter_bytes(),
     /// its rollout, its one-sample activations, its minibatch order and its
@@ -455,9 +456,9 @@ private:
           actor_(make_layers("actor_observation_size", actor_in, config_.actor_hidden, config_.hidden_activation, actor_out)),
           critic_(make_layers("critic_observation_size", critic_in, config_.critic_hidden, config_.hidden_activation, 1)),
           log_std_(vector::Constant(discrete ? 0 : static_cast<Eigen::Index>(action_width), static_cast<T>(config_.initial_log_std))),
-          actor_opt_(actor_.parameter_count(), {.lr = config_.actor_lr, .eps = config_.adam_eps}),
-          log_std_opt_(log_std_.size(), {.lr = config_.actor_lr, .eps = config_.adam_eps}),
-          critic_opt_(critic_.parameter_count(), {.lr = config_.critic_lr, .eps = config_.adam_eps}),
+          actor_opt_(actor_.parameter_count(), adam_settings(config_.actor_lr, seed, 1)),
+          log_std_opt_(log_std_.size(), adam_settings(config_.actor_lr, seed, 2)),
+          critic_opt_(critic_.parameter_count(), adam_settings(config_.critic_lr, seed, 3)),
           rollout_(config_.rollout_steps, actor_in, critic_in, action_width),
           actor_act_(actor_),
           critic_act_(critic_),
@@ -470,6 +471,15 @@ private:
             critic_.initialize(nn::init_scheme::torch_default, gen_);
         }
         if (storage == update_storage::own) own_.emplace(*this);
+    }
+
+    /// One optimiser's settings; with bfloat16 moments each of the three
+    /// rounds with its own bits, drawn from the learner's seed.
+    [[nodiscard]] nn::adam_config adam_settings(double lr, std::uint64_t seed, std::uint64_t which) const {
+        if (!std::is_same_v<T, float> && config_.adam_moments == nn::moment_storage::bfloat16) {
+            throw config_error("ppo_config.adam_moments", "bfloat16 moments need a float learner (ppo<float>)");
+        }
+        return {.lr = lr, .eps = config_.adam_eps, .moments = config_.adam_moments, .rounding_seed = seed * 4 + which};
     }
 
     [[nodiscard]] Eigen::Index mb_capacity() const noexcept { return static_cast<Eigen::Index>(config_.minibatch_size); }

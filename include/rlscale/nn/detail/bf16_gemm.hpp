@@ -25,6 +25,8 @@
 // same way (the tests check it bit for bit) and sum in a different order, so
 // their products agree to float rounding, not bit for bit.
 
+#include <rlscale/nn/detail/bfloat16.hpp>
+
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -51,21 +53,6 @@ inline constexpr Eigen::Index bf16_panel_rows = 16;  ///< rows per packed panel 
 /// Words of a packed A of M × K.
 [[nodiscard]] constexpr Eigen::Index bf16_packed_words(Eigen::Index m, Eigen::Index k) noexcept {
     return bf16_padded_rows(m) * bf16_pairs(k);
-}
-
-/// float → bfloat16 bits, rounded to nearest even. NaN stays a (quiet) NaN
-/// and a subnormal becomes a zero of its sign, as vcvtneps2bf16 does.
-[[nodiscard]] inline std::uint16_t to_bf16(float x) noexcept {
-    std::uint32_t u = std::bit_cast<std::uint32_t>(x);
-    if ((u & 0x7fffffffU) > 0x7f800000U) return static_cast<std::uint16_t>((u >> 16) | 0x40U);
-    if ((u & 0x7f800000U) == 0) return static_cast<std::uint16_t>((u >> 16) & 0x8000U);
-    u += 0x7fffU + ((u >> 16) & 1U);
-    return static_cast<std::uint16_t>(u >> 16);
-}
-
-/// bfloat16 bits → float (exact).
-[[nodiscard]] inline float from_bf16(std::uint16_t b) noexcept {
-    return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16);
 }
 
 [[nodiscard]] inline std::uint32_t bf16_pair(float even, float odd) noexcept {
