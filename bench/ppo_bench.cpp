@@ -49,6 +49,20 @@ void BM_ppo_update(benchmark::State& state) {
 }
 BENCHMARK(BM_ppo_update)->Name("BM_ppo_update/simppo")->Unit(benchmark::kMicrosecond);
 
+// The same update with Adam's moments stored as bfloat16
+// (ppo_config::adam_moments, stochastic rounding).
+void BM_ppo_update_bfloat16_moments(benchmark::State& state) {
+    rl::ppo_config c = rl::ppo_config::simppo_multi_agent();
+    c.adam_moments = nn::moment_storage::bfloat16;
+    rl::ppo<float> agent(7, 23, {.heads = 1, .actions_per_head = 7}, c, 1);
+    const auto r = simppo_rollout(agent, 2);
+    for (auto _ : state) {
+        const auto stats = agent.update(r);
+        benchmark::DoNotOptimize(stats);
+    }
+}
+BENCHMARK(BM_ppo_update_bfloat16_moments)->Name("BM_ppo_update/simppo_bfloat16_moments")->Unit(benchmark::kMicrosecond);
+
 // SIMPPO's actor 7→64→64→7 and critic 23→64→64→1 (tanh), as the update
 // builds them, with an Adam for each.
 struct simppo_networks {
@@ -108,6 +122,25 @@ void BM_ppo_update_adam(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_ppo_update_adam)->Name("BM_ppo_update/adam_steps_only")->Unit(benchmark::kMicrosecond);
+
+// The same 50 Adam steps of both networks with bfloat16 moments.
+void BM_ppo_update_adam_bfloat16(benchmark::State& state) {
+    simppo_networks nets;
+    auto& [actor, critic, aopt, copt] = nets;
+    nn::adam<float> ah(actor.parameter_count(), {.lr = 1e-6, .moments = nn::moment_storage::bfloat16});
+    nn::adam<float> ch(critic.parameter_count(), {.lr = 1e-6, .moments = nn::moment_storage::bfloat16});
+    const Eigen::VectorXf ag = Eigen::VectorXf::Constant(actor.parameter_count(), 1e-3F);
+    const Eigen::VectorXf cg = Eigen::VectorXf::Constant(critic.parameter_count(), 1e-3F);
+    for (auto _ : state) {
+        for (int step = 0; step < 50; ++step) {
+            ah.step(actor.parameters(), ag);
+            ch.step(critic.parameters(), cg);
+        }
+        benchmark::DoNotOptimize(actor.parameters().data());
+        benchmark::DoNotOptimize(critic.parameters().data());
+    }
+}
+BENCHMARK(BM_ppo_update_adam_bfloat16)->Name("BM_ppo_update/adam_steps_only_bfloat16_moments")->Unit(benchmark::kMicrosecond);
 
 function_metrics metrics(double cpu) {
     function_metrics m;

@@ -11,6 +11,9 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
 
 namespace test_nn_adam_bfloat16 {
 
@@ -44,6 +47,41 @@ TEST_CASE("stochastic rounding to bfloat16 is exact in expectation: over all 2^1
     CHECK(std::isinf(detail::from_bf16(detail::to_bf16_stochastic(INFINITY, 0xffffU))));
     CHECK(std::isnan(detail::from_bf16(detail::to_bf16_stochastic(std::nanf(""), 0xffffU))));
     CHECK(std::isnan(detail::from_bf16(detail::to_bf16_stochastic(std::bit_cast<float>(0x7fffffffU), 0xffffU))));
+}
+
+TEST_CASE("the vectorised widening and moment rounding equal their portable twins bit for bit, at every length to 40") {
+    std::vector<float> m;
+    std::vector<float> v;
+    for (int i = 0; i < 40; ++i) {
+        m.push_back(std::ldexp(std::sin(0.7F * static_cast<float>(i)), (i % 11) - 5));
+        v.push_back(std::ldexp(0.5F + 0.01F * static_cast<float>(i), -(i % 37)));
+    }
+    // Special values: NaN, ±infinity, a subnormal, zeros, the largest float.
+    m[3] = std::nanf("");
+    v[4] = INFINITY;
+    m[5] = -INFINITY;
+    v[6] = 1e-40F;
+    m[7] = -0.0F;
+    v[8] = 0.0F;
+    m[9] = std::numeric_limits<float>::max();
+    v[10] = std::bit_cast<float>(0x7fffffffU);
+    for (Eigen::Index n = 0; n <= 40; ++n) {
+        CAPTURE(n);
+        for (const std::uint32_t key : {0U, 12345U}) {
+            for (const std::uint32_t first : {0U, 7U, 0xfffffff0U}) {
+                std::vector<std::uint16_t> mo(41, 0xabcd), vo(41, 0xabcd), mp(41, 0xabcd), vp(41, 0xabcd);
+                detail::narrow_moments(m.data(), v.data(), mo.data(), vo.data(), key, first, n);
+                detail::narrow_moments_portable(m.data(), v.data(), mp.data(), vp.data(), key, first, n);
+                CHECK(mo == mp);
+                CHECK(vo == vp);
+                CHECK(mo[static_cast<std::size_t>(n)] == 0xabcd);  // nothing written past n
+                std::vector<float> w(41, -1.0F), wp(41, -1.0F);
+                detail::widen_bf16(mo.data(), w.data(), n);
+                detail::widen_bf16_portable(mo.data(), wp.data(), n);
+                CHECK(std::memcmp(w.data(), wp.data(), w.size() * sizeof(float)) == 0);
+            }
+        }
+    }
 }
 
 TEST_CASE("the counter-based bits round up as often as they should across indices") {

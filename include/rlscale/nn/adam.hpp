@@ -118,7 +118,7 @@ public:
         // value gets the same operations, in the same order, as torch's
         // Adam, whatever the block. `g` is the block's gradient, already
         // scaled, in registers (or on the stack for the tail).
-        const auto update = [&](auto& p, auto& g, auto& m, auto& v) {
+        const auto update = [=](auto& p, auto& g, auto& m, auto& v) {
             if (decoupled) {
                 p *= decay;  // AdamW: decay θ directly
             } else if (l2 != T(0)) {
@@ -246,7 +246,11 @@ private:
     /// are detail::mix_bits(key(t), i): the low half rounds m, the high half v.
     template <typename Update>
     void step_bfloat16(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad, T grad_scale, bool scaled,
-                       const Update& update) {
+                       const Update& step_values) {
+        // A copy whose address does not escape, so that its constants stay
+        // in registers across the moments' stores (the vector stores may
+        // alias anything).
+        const Update update = step_values;
         constexpr int P = detail::packet_size<float>;
         using block = Eigen::Array<float, P, 1>;
         using view = Eigen::Map<block, Eigen::Unaligned>;
@@ -256,28 +260,17 @@ private:
         const float* gd = grad.data();
         std::uint16_t* md = m16_.data();
         std::uint16_t* vd = v16_.data();
-        const auto load = [](const std::uint16_t* src, auto& dst, Eigen::Index count) {
-            for (Eigen::Index k = 0; k < count; ++k) dst[k] = detail::from_bf16(src[k]);
-        };
-        const auto store = [key](const auto& m, const auto& v, std::uint16_t* mo, std::uint16_t* vo, Eigen::Index first,
-                                 Eigen::Index count) {
-            for (Eigen::Index k = 0; k < count; ++k) {
-                const std::uint32_t r = detail::mix_bits(key, static_cast<std::uint32_t>(first + k));
-                mo[k] = detail::to_bf16_stochastic(m[k], r);
-                vo[k] = detail::to_bf16_stochastic(v[k], r >> 16);
-            }
-        };
         Eigen::Index i = 0;
         for (; i + P <= n_; i += P) {
             view p(pd + i);
             block m;
             block v;
-            load(md + i, m, P);
-            load(vd + i, v, P);
+            detail::widen_bf16(md + i, m.data(), P);
+            detail::widen_bf16(vd + i, v.data(), P);
             block g = const_view(gd + i);
             if (scaled) g *= grad_scale;
             update(p, g, m, v);
-            store(m, v, md + i, vd + i, i, P);
+            detail::narrow_moments(m.data(), v.data(), md + i, vd + i, key, static_cast<std::uint32_t>(i), P);
         }
         if (i < n_) {
             using tail = Eigen::Array<float, Eigen::Dynamic, 1>;
@@ -286,12 +279,12 @@ private:
             Eigen::Map<tail> p(pd + i, r);
             tail_block m(r);
             tail_block v(r);
-            load(md + i, m, r);
-            load(vd + i, v, r);
+            detail::widen_bf16(md + i, m.data(), r);
+            detail::widen_bf16(vd + i, v.data(), r);
             tail_block g = Eigen::Map<const tail>(gd + i, r);
             if (scaled) g *= grad_scale;
             update(p, g, m, v);
-            store(m, v, md + i, vd + i, i, r);
+            detail::narrow_moments(m.data(), v.data(), md + i, vd + i, key, static_cast<std::uint32_t>(i), r);
         }
     }
 
