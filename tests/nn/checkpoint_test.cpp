@@ -232,6 +232,49 @@ TEST_CASE("optimiser state is validated too, and a bad one changes neither netwo
         bad["optimizer"]["step"] = -3;
         expect_field(bad, "optimizer.step");
     }
+    SUBCASE("unknown moment storage") {
+        json bad = j;
+        bad["optimizer"]["config"]["moments"] = "float8";
+        expect_field(bad, "optimizer.adam_config.moments");
+    }
+}
+
+TEST_CASE("a checkpoint with bfloat16 Adam moments round-trips and continues bit for bit; a double optimiser refuses it, changing nothing") {
+    using rlscale::nn::moment_storage;
+    const adam_config half{.lr = 0.01, .moments = moment_storage::bfloat16, .rounding_seed = 5};
+    mlp<float> net({3, 8, 2});
+    adam<float> opt(net.parameter_count(), half);
+    make_trained(net, opt, 7);
+    const auto path = temp_file("bfloat16_moments.json");
+    save_checkpoint(path, net, opt);
+
+    mlp<float> loaded({3, 8, 2});
+    adam<float> loaded_opt(loaded.parameter_count());
+    load_checkpoint(path, loaded, loaded_opt);
+    CHECK(loaded_opt.config() == half);
+    CHECK(loaded_opt.state_bytes() == opt.state_bytes());
+    CHECK(loaded_opt.first_moment() == opt.first_moment());
+    CHECK(loaded_opt.second_moment() == opt.second_moment());
+    const Eigen::VectorXf g = Eigen::VectorXf::LinSpaced(net.parameter_count(), -0.3F, 0.4F);
+    for (int k = 0; k < 5; ++k) {
+        opt.step(net.parameters(), g);
+        loaded_opt.step(loaded.parameters(), g);
+    }
+    CHECK(loaded.parameters() == net.parameters());
+    CHECK(loaded_opt.second_moment() == opt.second_moment());
+
+    mlp<double> dnet({3, 8, 2});
+    adam<double> dopt(dnet.parameter_count());
+    const Eigen::VectorXd dbefore = dnet.parameters();
+    try {
+        load_checkpoint(path, dnet, dopt);
+        FAIL("accepted");
+    } catch (const checkpoint_error& e) {
+        CHECK(e.field() == "optimizer.adam_config.moments");
+    }
+    CHECK(dnet.parameters() == dbefore);
+    CHECK(dopt.config() == adam_config{});
+    CHECK(dopt.step_count() == 0);
 }
 
 TEST_CASE("saving a network with a non-finite parameter is refused and leaves any old file in place") {

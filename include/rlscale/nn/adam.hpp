@@ -9,6 +9,7 @@
 
 #include <Eigen/Core>
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -72,7 +73,7 @@ struct adam_config {
 /// rounds them back stochastically with random bits that depend only on
 /// (rounding_seed, step count, index), so a run is reproducible for a seed
 /// and resumes exactly from restore(). Not torch's Adam: the moments carry
-/// rounding noise of at most about 2⁻⁸ of their value per step.
+/// rounding noise of less than 2⁻⁷ of their value per step.
 template <typename T>
 class adam {
 public:
@@ -203,17 +204,24 @@ public:
     }
 
     /// Replaces the whole state at once (used by checkpoint loading, which
-    /// validates first). Sizes must match. With bfloat16 storage, m and v
-    /// are rounded to nearest (exact for values this optimiser wrote).
+    /// validates first). Sizes must match. With bfloat16 storage, values
+    /// that are bfloat16 (all this optimiser writes, subnormals included)
+    /// are kept exactly, others rounded to nearest.
     void restore(std::int64_t step_count, const Eigen::Ref<const vector>& m, const Eigen::Ref<const vector>& v) {
         if (m.size() != n_ || v.size() != n_ || step_count < 0) {
             throw error("adam::restore: state does not match the optimiser");
         }
         t_ = step_count;
         if (half()) {
+            // A bfloat16 value (subnormals included) is kept exactly;
+            // anything else is rounded to nearest.
+            const auto narrow = [](T x) {
+                const auto u = std::bit_cast<std::uint32_t>(static_cast<float>(x));
+                return (u & 0xffffU) == 0 ? static_cast<std::uint16_t>(u >> 16) : detail::to_bf16(static_cast<float>(x));
+            };
             for (Eigen::Index i = 0; i < n_; ++i) {
-                m16_[i] = detail::to_bf16(static_cast<float>(m[i]));
-                v16_[i] = detail::to_bf16(static_cast<float>(v[i]));
+                m16_[i] = narrow(m[i]);
+                v16_[i] = narrow(v[i]);
             }
         } else {
             m_ = m;

@@ -302,7 +302,8 @@ inline void to_json(nlohmann::json& j, const adam_config& c) {
          {"rounding_seed", c.rounding_seed}};
 }
 
-/// Reads every field (all are required) and validates the ranges.
+/// Reads every field (all required but "moments" and "rounding_seed",
+/// which older checkpoints lack) and validates the ranges.
 inline void from_json(const nlohmann::json& j, adam_config& c) {
     const std::string path = "adam_config";
     adam_config r;
@@ -325,12 +326,12 @@ inline void from_json(const nlohmann::json& j, adam_config& c) {
         if (name == to_string(moment_storage::bfloat16)) {
             r.moments = moment_storage::bfloat16;
         } else if (name != to_string(moment_storage::parameter_type)) {
-            throw checkpoint_error(detail::json_path(path, "moments"),
-                                   "is \"" + name + "\", expected \"parameter_type\" or \"bfloat16\"");
+            throw config_error(detail::json_path(path, "moments"),
+                               "is \"" + name + "\", expected \"parameter_type\" or \"bfloat16\"");
         }
     }
     if (const auto it = j.find("rounding_seed"); it != j.end()) {
-        if (!it->is_number_unsigned()) throw checkpoint_error(detail::json_path(path, "rounding_seed"), "expected an unsigned integer");
+        if (!it->is_number_unsigned()) throw config_error(detail::json_path(path, "rounding_seed"), "expected an unsigned integer");
         r.rounding_seed = it->get<std::uint64_t>();
     }
     r.validate();
