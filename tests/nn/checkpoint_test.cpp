@@ -239,7 +239,7 @@ TEST_CASE("optimiser state is validated too, and a bad one changes neither netwo
     }
 }
 
-TEST_CASE("a checkpoint with bfloat16 Adam moments round-trips and continues bit for bit; a double optimiser refuses it, changing nothing") {
+TEST_CASE("a checkpoint with bfloat16 Adam moments round-trips and continues bit for bit, and a double optimiser refuses it, changing nothing") {
     using rlscale::nn::moment_storage;
     const adam_config half{.lr = 0.01, .moments = moment_storage::bfloat16, .rounding_seed = 5};
     mlp<float> net({3, 8, 2});
