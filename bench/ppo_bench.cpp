@@ -38,22 +38,10 @@ rl::rollout_buffer<float> simppo_rollout(rl::ppo<float>& agent, std::uint64_t se
 
 // One update with SIMPPO's multi-agent settings (Table 2): 5 epochs over
 // minibatches of 5 drawn with replacement (10 per epoch, 50 gradient steps),
-// actor 7→64→64→7 and critic 23→64→64→1.
-void BM_ppo_update(benchmark::State& state) {
-    rl::ppo<float> agent(7, 23, {.heads = 1, .actions_per_head = 7}, rl::ppo_config::simppo_multi_agent(), 1);
-    const auto r = simppo_rollout(agent, 2);
-    for (auto _ : state) {
-        const auto stats = agent.update(r);
-        benchmark::DoNotOptimize(stats);
-    }
-}
-BENCHMARK(BM_ppo_update)->Name("BM_ppo_update/simppo")->Unit(benchmark::kMicrosecond);
-
-// The same update with Adam's moments stored as bfloat16
-// (ppo_config::adam_moments, stochastic rounding).
-void BM_ppo_update_bfloat16_moments(benchmark::State& state) {
+// actor 7→64→64→7 and critic 23→64→64→1; Adam's moments stored as `moments`.
+void ppo_updates(benchmark::State& state, nn::moment_storage moments) {
     rl::ppo_config c = rl::ppo_config::simppo_multi_agent();
-    c.adam_moments = nn::moment_storage::bfloat16;
+    c.adam_moments = moments;
     rl::ppo<float> agent(7, 23, {.heads = 1, .actions_per_head = 7}, c, 1);
     const auto r = simppo_rollout(agent, 2);
     for (auto _ : state) {
@@ -61,6 +49,11 @@ void BM_ppo_update_bfloat16_moments(benchmark::State& state) {
         benchmark::DoNotOptimize(stats);
     }
 }
+void BM_ppo_update(benchmark::State& state) { ppo_updates(state, nn::moment_storage::parameter_type); }
+BENCHMARK(BM_ppo_update)->Name("BM_ppo_update/simppo")->Unit(benchmark::kMicrosecond);
+
+// The same update with Adam's moments stored as bfloat16 (stochastic rounding).
+void BM_ppo_update_bfloat16_moments(benchmark::State& state) { ppo_updates(state, nn::moment_storage::bfloat16); }
 BENCHMARK(BM_ppo_update_bfloat16_moments)->Name("BM_ppo_update/simppo_bfloat16_moments")->Unit(benchmark::kMicrosecond);
 
 // SIMPPO's actor 7→64→64→7 and critic 23→64→64→1 (tanh), as the update
@@ -71,8 +64,9 @@ struct simppo_networks {
     nn::adam<float> aopt;
     nn::adam<float> copt;
 
-    simppo_networks()
-        : aopt(actor.parameter_count(), {.lr = 1e-6}), copt(critic.parameter_count(), {.lr = 1e-6}) {
+    explicit simppo_networks(nn::moment_storage moments = nn::moment_storage::parameter_type)
+        : aopt(actor.parameter_count(), {.lr = 1e-6, .moments = moments}),
+          copt(critic.parameter_count(), {.lr = 1e-6, .moments = moments}) {
         rng gen(1);
         actor.initialize(nn::init_scheme::torch_default, gen);
         critic.initialize(nn::init_scheme::torch_default, gen);
@@ -106,9 +100,10 @@ void BM_ppo_update_bare(benchmark::State& state) {
 BENCHMARK(BM_ppo_update_bare)->Name("BM_ppo_update/bare_passes_and_adam")->Unit(benchmark::kMicrosecond);
 
 // The Adam part of that floor alone: the 50 steps of both networks' Adam on
-// fixed gradients (10,888 parameters, each with its two moments).
-void BM_ppo_update_adam(benchmark::State& state) {
-    simppo_networks nets;
+// fixed gradients (10,888 parameters, each with its two moments, stored as
+// `moments`).
+void adam_steps(benchmark::State& state, nn::moment_storage moments) {
+    simppo_networks nets(moments);
     auto& [actor, critic, aopt, copt] = nets;
     const Eigen::VectorXf ag = Eigen::VectorXf::Constant(actor.parameter_count(), 1e-3F);
     const Eigen::VectorXf cg = Eigen::VectorXf::Constant(critic.parameter_count(), 1e-3F);
@@ -121,25 +116,11 @@ void BM_ppo_update_adam(benchmark::State& state) {
         benchmark::DoNotOptimize(critic.parameters().data());
     }
 }
+void BM_ppo_update_adam(benchmark::State& state) { adam_steps(state, nn::moment_storage::parameter_type); }
 BENCHMARK(BM_ppo_update_adam)->Name("BM_ppo_update/adam_steps_only")->Unit(benchmark::kMicrosecond);
 
 // The same 50 Adam steps of both networks with bfloat16 moments.
-void BM_ppo_update_adam_bfloat16(benchmark::State& state) {
-    simppo_networks nets;
-    auto& [actor, critic, aopt, copt] = nets;
-    nn::adam<float> ah(actor.parameter_count(), {.lr = 1e-6, .moments = nn::moment_storage::bfloat16});
-    nn::adam<float> ch(critic.parameter_count(), {.lr = 1e-6, .moments = nn::moment_storage::bfloat16});
-    const Eigen::VectorXf ag = Eigen::VectorXf::Constant(actor.parameter_count(), 1e-3F);
-    const Eigen::VectorXf cg = Eigen::VectorXf::Constant(critic.parameter_count(), 1e-3F);
-    for (auto _ : state) {
-        for (int step = 0; step < 50; ++step) {
-            ah.step(actor.parameters(), ag);
-            ch.step(critic.parameters(), cg);
-        }
-        benchmark::DoNotOptimize(actor.parameters().data());
-        benchmark::DoNotOptimize(critic.parameters().data());
-    }
-}
+void BM_ppo_update_adam_bfloat16(benchmark::State& state) { adam_steps(state, nn::moment_storage::bfloat16); }
 BENCHMARK(BM_ppo_update_adam_bfloat16)->Name("BM_ppo_update/adam_steps_only_bfloat16_moments")->Unit(benchmark::kMicrosecond);
 
 function_metrics metrics(double cpu) {
