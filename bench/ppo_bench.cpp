@@ -11,6 +11,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace {
@@ -166,6 +167,35 @@ void BM_act_simppo(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_act_simppo)->Name("BM_act/simppo_agent");
+
+// The same decision made by 1 and 2 threads at once, each with its own
+// policy, all reading one set of published weights (as several serving
+// threads would); per decision, per thread.
+void BM_act_simppo_shared(benchmark::State& state) {
+    static std::shared_ptr<rl::shared_network<float>> weights;
+    if (state.thread_index() == 0) {
+        const nn::mlp<float> net = simppo_actor();
+        weights = std::make_shared<rl::shared_network<float>>(net);
+        weights->publish(net);
+    }
+    const rl::simppo_actions actions(1);
+    std::optional<rl_policy<simppo_encoder, rl::categorical_actor, rl::simppo_actions>> policy;
+    function_metrics m = metrics(0.5);
+    const scaling_state s{.replicas = 4, .min_replicas = 1, .max_replicas = 20, .cpu_limit = 1, .memory_limit_mb = 512,
+                          .slo = {.latency_s = 0.5, .percentile = 0.99}};
+    int i = 0;
+    for (auto _ : state) {
+        if (!policy) {  // the first iteration: after thread 0 has set the weights
+            state.PauseTiming();
+            policy.emplace(simppo_encoder{}, rl::categorical_actor(weights, actions.layout()), actions,
+                           std::vector<hpa_policy>{hpa_policy(hpa_config::cpu_utilization(70))});
+            state.ResumeTiming();
+        }
+        m.cpu_utilization = 0.3 + 0.001 * (i++ & 255);
+        benchmark::DoNotOptimize(policy->decide(m, s));
+    }
+}
+BENCHMARK(BM_act_simppo_shared)->Name("BM_act/simppo_agent_shared_weights")->Threads(1)->Threads(2)->UseRealTime();
 
 // Single-input forward passes of `net` (an mlp or its int8 copy) on a varying input.
 template <typename Net>

@@ -111,4 +111,45 @@ TEST_CASE("deterministic_actor: mu(s) as continuous values") {
     static_assert(std::same_as<deterministic_actor::value_type, float>);
 }
 
+TEST_CASE("actors follow every publish: each serves the newest weights from the next call on") {
+    const std::array<float, 2> obs{0.0F, 0.0F};
+    const auto net_with = [](std::initializer_list<float> out) {
+        nn::mlp<float> net({2, static_cast<Eigen::Index>(out.size())});
+        net.parameters().setZero();
+        Eigen::Index i = 0;
+        for (const float v : out) net.bias(0)[i++] = v;
+        return net;
+    };
+    auto w = constant({1, 0, 0});
+    greedy_q_actor q(w, {.heads = 1, .actions_per_head = 3});
+    categorical_actor c(w, {.heads = 1, .actions_per_head = 3});
+    deterministic_actor d(w);
+    std::array<std::int32_t, 1> qa{};
+    std::array<std::int32_t, 1> ca{};
+    std::array<float, 3> mu{};
+    for (int round = 0; round < 6; ++round) {
+        CAPTURE(round);
+        const auto best = static_cast<std::size_t>(round % 3);
+        std::array<float, 3> out{};
+        out[best] = static_cast<float>(round + 1);
+        w->publish(net_with({out[0], out[1], out[2]}));
+        // Twice per publish: the first call refreshes the actor's copy, the
+        // second serves from it.
+        for (int call = 0; call < 2; ++call) {
+            REQUIRE(q.act(obs, qa) == act_status::ok);
+            REQUIRE(c.act(obs, ca) == act_status::ok);
+            REQUIRE(d.act(obs, mu) == act_status::ok);
+            CHECK(qa[0] == static_cast<std::int32_t>(best));
+            CHECK(ca[0] == static_cast<std::int32_t>(best));
+            CHECK(mu == out);
+        }
+    }
+    // A publish refused (non-finite weights) leaves every actor serving the last good ones.
+    auto bad = net_with({0, 0, 9});
+    bad.bias(0)[0] = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_AS(w->publish(bad), error);
+    REQUIRE(d.act(obs, mu) == act_status::ok);
+    CHECK(mu == std::array<float, 3>{0, 0, 6});
+}
+
 }  // namespace test_rl_actors

@@ -108,4 +108,28 @@ TEST_CASE("greedy_agent picks the largest Q-value and refuses what it cannot act
     CHECK(agent.act(wrong) == 3);
 }
 
+TEST_CASE("network_follower copies each newer snapshot once and holds no slot between refreshes") {
+    auto w = std::make_shared<shared_network<float>>(constant_net(0));
+    network_follower<float> f(w);
+    CHECK_FALSE(f.refresh());  // nothing published
+    CHECK(f.version() == 0);
+    for (int k = 1; k <= 7; ++k) {
+        CAPTURE(k);
+        w->publish(constant_net(static_cast<float>(k)));
+        CHECK(f.net().parameters().maxCoeff() == static_cast<float>(k - 1));  // not refreshed yet
+        REQUIRE(f.refresh());
+        CHECK(f.version() == static_cast<std::uint64_t>(k));
+        CHECK(f.net().parameters().minCoeff() == static_cast<float>(k));
+        CHECK(f.net().parameters().maxCoeff() == static_cast<float>(k));
+        REQUIRE(f.refresh());  // nothing newer: the copy stays
+        CHECK(f.version() == static_cast<std::uint64_t>(k));
+    }
+    // Between refreshes the follower holds no slot: publishes go on, and the
+    // next refresh takes the newest.
+    for (int k = 0; k < 9; ++k) w->publish(constant_net(100));
+    REQUIRE(f.refresh());
+    CHECK(f.net().parameters().minCoeff() == 100);
+    CHECK_THROWS_AS(network_follower<float>(nullptr), config_error);
+}
+
 }  // namespace test_rl_shared_network

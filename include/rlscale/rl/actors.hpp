@@ -8,8 +8,9 @@
 ///   categorical_actor    PPO (discrete): per head, the most likely or a sampled action over logits
 ///   deterministic_actor  DDPG / TD3: μ(s), one continuous value per action dimension
 ///
-/// None includes a trainer. Each reads one consistent snapshot of the
-/// published weights per call, allocates nothing after construction, and
+/// None includes a trainer. Each serves one consistent snapshot of the
+/// published weights, the newest from the first call after each publish
+/// (rl::network_follower), allocates nothing after construction, and
 /// reports act_status::no_weights before the first publish and
 /// act_status::not_finite for a non-finite output (nothing is written then
 /// that a caller could act on).
@@ -45,35 +46,34 @@ inline void check_network_shape(const char* who, const std::shared_ptr<shared_ne
     check.require(last == out, "weights", "have " + format_number(out) + " outputs (the action layout's)", last);
 }
 
-/// A network's forward pass over published weights, with its own scratch.
+/// A network's forward pass over published weights (the latest snapshot,
+/// through a follower's own copy), with its own scratch.
 class published_forward {
 public:
     explicit published_forward(std::shared_ptr<shared_network<float>> weights)
-        : weights_(std::move(weights)), buffer_(nn::mlp<float>(weights_->layout().layers())) {}
+        : follower_(std::move(weights)), buffer_(follower_.net()) {}
 
     [[nodiscard]] std::size_t input_size() const noexcept {
-        return static_cast<std::size_t>(weights_->layout().layers().front().in);
+        return static_cast<std::size_t>(weights().layout().layers().front().in);
     }
     [[nodiscard]] std::size_t output_size() const noexcept {
-        return static_cast<std::size_t>(weights_->layout().layers().back().out);
+        return static_cast<std::size_t>(weights().layout().layers().back().out);
     }
-    [[nodiscard]] shared_network<float>& weights() const noexcept { return *weights_; }
-    [[nodiscard]] const std::shared_ptr<shared_network<float>>& weights_ptr() const noexcept { return weights_; }
+    [[nodiscard]] shared_network<float>& weights() const noexcept { return follower_.weights(); }
 
-    /// Runs `observation` through the current snapshot and hands the output
+    /// Runs `observation` through the latest snapshot and hands the output
     /// (an Eigen column) to `use`, which returns the act_status.
     template <typename Use>
     act_status operator()(std::span<const float> observation, Use&& use) noexcept {
-        if (!weights_->ready()) return act_status::no_weights;
-        const auto snapshot = weights_->acquire();
+        if (!follower_.refresh()) return act_status::no_weights;
         const Eigen::Map<const Eigen::VectorXf> x(observation.data(), static_cast<Eigen::Index>(observation.size()));
-        const auto y = snapshot->forward(x, buffer_);
+        const auto y = follower_.net().forward(x, buffer_);
         if (!y.allFinite()) return act_status::not_finite;
         return use(y);
     }
 
 private:
-    std::shared_ptr<shared_network<float>> weights_;
+    network_follower<float> follower_;
     nn::mlp<float>::inference_buffer buffer_;
 };
 

@@ -22,7 +22,8 @@ namespace rlscale::rl {
 /// reading them. Readers never see a half-written network: a snapshot is
 /// written into a slot no reader holds, then made current with one atomic
 /// store. Reading takes no lock and allocates nothing (a reader bumps the
-/// slot's reader count, checks it is still current, and reads);
+/// slot's reader count, checks it is still current, and reads; a
+/// network_follower does so only once per publish);
 /// publishing allocates nothing either and waits only if every spare slot
 /// is still being read.
 ///
@@ -124,6 +125,47 @@ private:
     std::mutex writer_;
 };
 
+/// A reader's own copy of published weights, brought up to date by
+/// refresh(): when a newer snapshot has been published, it is read once
+/// (acquire(), one copy of the parameters, no allocation); otherwise
+/// refresh() reads only the version. So a deciding thread does no atomic
+/// read-modify-write on the shared slots per decision; several threads
+/// reading one shared_network through snapshots on every call contend for
+/// its reader counts (docs/benchmarks.md measures both). The cost is one
+/// copy of the network per follower. One follower per thread.
+template <typename T = float>
+class network_follower {
+public:
+    explicit network_follower(std::shared_ptr<shared_network<T>> weights)
+        : weights_((check_fields("network_follower").not_null("weights", weights), std::move(weights))),
+          copy_(weights_->layout().layers()) {}
+
+    /// Brings the copy up to the newest published snapshot; false while
+    /// nothing is published (then the copy is not usable).
+    bool refresh() noexcept {
+        // The version is read before the snapshot: a publish in between
+        // leaves the copy newer than recorded, and it is copied again next call.
+        const std::uint64_t v = weights_->version();
+        if (v == 0) return false;
+        if (v != version_) {
+            const auto snapshot = weights_->acquire();
+            copy_.parameters() = snapshot->parameters();
+            version_ = v;
+        }
+        return true;
+    }
+    /// The copy as of the last refresh() (all zeros before the first).
+    [[nodiscard]] const nn::mlp<T>& net() const noexcept { return copy_; }
+    /// The snapshot version the copy holds (0 = none yet).
+    [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
+    [[nodiscard]] shared_network<T>& weights() const noexcept { return *weights_; }
+
+private:
+    std::shared_ptr<shared_network<T>> weights_;
+    nn::mlp<T> copy_;
+    std::uint64_t version_ = 0;
+};
+
 /// The greedy single-head agent over published weights: act() picks the
 /// action with the largest Q-value (ties to the lowest index). One object
 /// per acting thread (it owns its scratch buffer); many may share one
@@ -132,18 +174,17 @@ private:
 class greedy_agent {
 public:
     explicit greedy_agent(std::shared_ptr<shared_network<float>> weights)
-        : weights_(std::move(weights)),
-          buffer_((check(weights_), nn::mlp<float>(weights_->layout().layers()))),
-          inputs_(static_cast<std::size_t>(weights_->layout().layers().front().in)),
-          outputs_(static_cast<std::size_t>(weights_->layout().layers().back().out)) {}
+        : follower_((check(weights), std::move(weights))),
+          buffer_(follower_.net()),
+          inputs_(static_cast<std::size_t>(follower_.net().layout().layers().front().in)),
+          outputs_(static_cast<std::size_t>(follower_.net().layout().layers().back().out)) {}
 
     [[nodiscard]] std::size_t action_count() const noexcept { return outputs_; }
 
     [[nodiscard]] std::size_t act(std::span<const float> observation) noexcept {
-        if (!weights_->ready() || observation.size() != inputs_) return outputs_;
-        const auto snapshot = weights_->acquire();
-        const auto q = snapshot->forward(Eigen::Map<const Eigen::VectorXf>(observation.data(), static_cast<Eigen::Index>(inputs_)),
-                                         buffer_);
+        if (observation.size() != inputs_ || !follower_.refresh()) return outputs_;
+        const auto q = follower_.net().forward(Eigen::Map<const Eigen::VectorXf>(observation.data(), static_cast<Eigen::Index>(inputs_)),
+                                               buffer_);
         if (!q.allFinite()) return outputs_;
         Eigen::Index best = 0;
         for (Eigen::Index a = 1; a < q.size(); ++a) {
@@ -156,7 +197,7 @@ private:
     static void check(const std::shared_ptr<shared_network<float>>& w) {
         check_fields("greedy_agent").not_null("weights", w);
     }
-    std::shared_ptr<shared_network<float>> weights_;
+    network_follower<float> follower_;
     nn::mlp<float>::inference_buffer buffer_;
     std::size_t inputs_;
     std::size_t outputs_;
