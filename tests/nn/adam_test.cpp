@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 namespace test_nn_adam {
 
 using rlscale::nn::adam;
@@ -96,15 +98,29 @@ TEST_CASE("Adam: a step on a scaled gradient equals scaling the gradient first, 
             CHECK(a == b);
             CHECK(fused.first_moment() == scaled_first.first_moment());
             CHECK(fused.second_moment() == scaled_first.second_moment());
-            // And a scale of 1 is the plain step.
-            adam<float> one(n, config);
+            // And the first scaled step is Adam's closed form, worked out in
+            // double: with zero moments, m̂ = g' and v̂ = g'², so
+            // θ ← θ·(1 − lr·λ if decoupled) − lr·g'/(|g'| + ε), where
+            // g' = s·g (+ λ·θ when coupled).
+            adam<float> first(n, config);
             Eigen::VectorXf c = Eigen::VectorXf::LinSpaced(n, -1.0F, 2.0F);
-            Eigen::VectorXf d = c;
-            adam<float> plain(n, config);
+            const Eigen::VectorXf theta = c;
             const Eigen::VectorXf g = Eigen::VectorXf::LinSpaced(n, 0.3F, -0.7F);
-            one.step(c, g, 1.0F);
-            plain.step(d, g);
-            CHECK(c == d);
+            const float s = 0.6F;
+            first.step(c, g, s);
+            for (Eigen::Index i = 0; i < n; ++i) {
+                CAPTURE(i);
+                const double th = theta(i);
+                double gi = static_cast<double>(s) * static_cast<double>(g(i));
+                double start = th;
+                if (config.decoupled_weight_decay) {
+                    start = th * (1 - config.lr * config.weight_decay);
+                } else {
+                    gi += config.weight_decay * th;
+                }
+                const double expected = start - config.lr * gi / (std::abs(gi) + config.eps);
+                CHECK(static_cast<double>(c(i)) == doctest::Approx(expected).epsilon(1e-6));
+            }
         }
     }
 }
