@@ -170,7 +170,7 @@ BENCHMARK(BM_act_simppo)->Name("BM_act/simppo_agent");
 
 // The same decision made by 1 and 2 threads at once, each with its own
 // policy, all reading one set of published weights (as several serving
-// threads would); per decision, per thread.
+// threads would). Reported: wall time over all threads' decisions.
 void BM_act_simppo_shared(benchmark::State& state) {
     static std::shared_ptr<rl::shared_network<float>> weights;
     if (state.thread_index() == 0) {

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 
 namespace test_nn_adam {
@@ -98,28 +99,38 @@ TEST_CASE("Adam: a step on a scaled gradient equals scaling the gradient first, 
             CHECK(a == b);
             CHECK(fused.first_moment() == scaled_first.first_moment());
             CHECK(fused.second_moment() == scaled_first.second_moment());
-            // And the first scaled step is Adam's closed form, worked out in
-            // double: with zero moments, m̂ = g' and v̂ = g'², so
-            // θ ← θ·(1 − lr·λ if decoupled) − lr·g'/(|g'| + ε), where
-            // g' = s·g (+ λ·θ when coupled).
-            adam<float> first(n, config);
+            // And two steps with different scales follow Adam's formula
+            // worked out in double. Each step: θ ← θ·(1 − lr·λ) when decoupled;
+            // g' = s·g (+ λ·θ when coupled); m, v their running averages;
+            // θ ← θ − lr·m̂/(√v̂ + ε). Different scales make the ratio m̂/√v̂
+            // depend on them (one step alone is about lr·sign(g')).
+            adam<float> two(n, config);
             Eigen::VectorXf c = Eigen::VectorXf::LinSpaced(n, -1.0F, 2.0F);
-            const Eigen::VectorXf theta = c;
             const Eigen::VectorXf g = Eigen::VectorXf::LinSpaced(n, 0.3F, -0.7F);
-            const float s = 0.6F;
-            first.step(c, g, s);
+            const std::array<float, 2> scales{0.6F, 1.7F};
+            Eigen::VectorXd th = c.cast<double>();
+            Eigen::VectorXd m = Eigen::VectorXd::Zero(n);
+            Eigen::VectorXd v = Eigen::VectorXd::Zero(n);
+            for (int t = 1; t <= 2; ++t) {
+                const double s = scales[static_cast<std::size_t>(t - 1)];
+                two.step(c, g, scales[static_cast<std::size_t>(t - 1)]);
+                const double b1 = 1 - std::pow(config.beta1, t);
+                const double b2 = 1 - std::pow(config.beta2, t);
+                for (Eigen::Index i = 0; i < n; ++i) {
+                    double gi = s * static_cast<double>(g(i));
+                    if (config.decoupled_weight_decay) {
+                        th(i) *= 1 - config.lr * config.weight_decay;
+                    } else {
+                        gi += config.weight_decay * th(i);
+                    }
+                    m(i) = config.beta1 * m(i) + (1 - config.beta1) * gi;
+                    v(i) = config.beta2 * v(i) + (1 - config.beta2) * gi * gi;
+                    th(i) -= config.lr * (m(i) / b1) / (std::sqrt(v(i) / b2) + config.eps);
+                }
+            }
             for (Eigen::Index i = 0; i < n; ++i) {
                 CAPTURE(i);
-                const double th = theta(i);
-                double gi = static_cast<double>(s) * static_cast<double>(g(i));
-                double start = th;
-                if (config.decoupled_weight_decay) {
-                    start = th * (1 - config.lr * config.weight_decay);
-                } else {
-                    gi += config.weight_decay * th;
-                }
-                const double expected = start - config.lr * gi / (std::abs(gi) + config.eps);
-                CHECK(static_cast<double>(c(i)) == doctest::Approx(expected).epsilon(1e-6));
+                CHECK(static_cast<double>(c(i)) == doctest::Approx(th(i)).epsilon(1e-6));
             }
         }
     }

@@ -14,12 +14,18 @@ using namespace rlscale::rl;
 
 namespace {
 
-/// Weights of a one-layer network (2 inputs) whose output is its bias.
-std::shared_ptr<shared_network<float>> constant(std::initializer_list<float> out, bool publish = true) {
+/// A one-layer network (2 inputs) whose output is its bias, `out`.
+nn::mlp<float> bias_net(std::initializer_list<float> out) {
     nn::mlp<float> net({2, static_cast<Eigen::Index>(out.size())});
     net.parameters().setZero();
     Eigen::Index i = 0;
     for (const float v : out) net.bias(0)[i++] = v;
+    return net;
+}
+
+/// Weights of bias_net(out), published unless asked not to.
+std::shared_ptr<shared_network<float>> constant(std::initializer_list<float> out, bool publish = true) {
+    const nn::mlp<float> net = bias_net(out);
     auto w = std::make_shared<shared_network<float>>(net);
     if (publish) w->publish(net);
     return w;
@@ -111,20 +117,16 @@ TEST_CASE("deterministic_actor: mu(s) as continuous values") {
     static_assert(std::same_as<deterministic_actor::value_type, float>);
 }
 
-TEST_CASE("actors follow every publish: each serves the newest weights from the next call on") {
+TEST_CASE("actors follow every publish (int8 serving too): each serves the newest weights from the next call on") {
     const std::array<float, 2> obs{0.0F, 0.0F};
-    const auto net_with = [](std::initializer_list<float> out) {
-        nn::mlp<float> net({2, static_cast<Eigen::Index>(out.size())});
-        net.parameters().setZero();
-        Eigen::Index i = 0;
-        for (const float v : out) net.bias(0)[i++] = v;
-        return net;
-    };
     auto w = constant({1, 0, 0});
     greedy_q_actor q(w, {.heads = 1, .actions_per_head = 3});
+    greedy_q_actor q8(w, {.heads = 1, .actions_per_head = 3});
+    q8.serve_int8();
     categorical_actor c(w, {.heads = 1, .actions_per_head = 3});
     deterministic_actor d(w);
     std::array<std::int32_t, 1> qa{};
+    std::array<std::int32_t, 1> q8a{};
     std::array<std::int32_t, 1> ca{};
     std::array<float, 3> mu{};
     for (int round = 0; round < 6; ++round) {
@@ -132,20 +134,22 @@ TEST_CASE("actors follow every publish: each serves the newest weights from the 
         const auto best = static_cast<std::size_t>(round % 3);
         std::array<float, 3> out{};
         out[best] = static_cast<float>(round + 1);
-        w->publish(net_with({out[0], out[1], out[2]}));
+        w->publish(bias_net({out[0], out[1], out[2]}));
         // Twice per publish: the first call refreshes the actor's copy, the
         // second serves from it.
         for (int call = 0; call < 2; ++call) {
             REQUIRE(q.act(obs, qa) == act_status::ok);
+            REQUIRE(q8.act(obs, q8a) == act_status::ok);
             REQUIRE(c.act(obs, ca) == act_status::ok);
             REQUIRE(d.act(obs, mu) == act_status::ok);
             CHECK(qa[0] == static_cast<std::int32_t>(best));
+            CHECK(q8a[0] == static_cast<std::int32_t>(best));
             CHECK(ca[0] == static_cast<std::int32_t>(best));
             CHECK(mu == out);
         }
     }
     // A publish refused (non-finite weights) leaves every actor serving the last good ones.
-    auto bad = net_with({0, 0, 9});
+    auto bad = bias_net({0, 0, 9});
     bad.bias(0)[0] = std::numeric_limits<float>::quiet_NaN();
     CHECK_THROWS_AS(w->publish(bad), error);
     REQUIRE(d.act(obs, mu) == act_status::ok);

@@ -104,6 +104,10 @@ TEST_CASE("greedy_agent picks the largest Q-value and refuses what it cannot act
     w->publish(net);
     CHECK(agent.action_count() == 3);
     CHECK(agent.act(x) == 1);
+    net.bias(0) << 0.0F, 1.0F, 2.0F;  // a newer snapshot: action 2
+    w->publish(net);
+    CHECK(agent.act(x) == 2);
+    CHECK(agent.act(x) == 2);
     const std::array<float, 3> wrong{0, 0, 0};
     CHECK(agent.act(wrong) == 3);
 }

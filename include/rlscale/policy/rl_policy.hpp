@@ -44,7 +44,8 @@ namespace rlscale {
 ///
 /// Deciding is noexcept and allocates nothing. The weights live in a
 /// rl::shared_network that a learner (or a checkpoint load) may update
-/// while decisions run: the actor reads one consistent snapshot per tick.
+/// while decisions run: the actor serves one consistent snapshot, copied
+/// on the first tick after each publish (rl::network_follower).
 /// One rl_policy per control loop; many may share one shared_network.
 template <encoder Encoder, actor Actor, action_map Actions, policy Fallback = hpa_policy>
     requires std::same_as<typename Actor::value_type, typename Actions::value_type>

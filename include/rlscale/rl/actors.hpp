@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -84,7 +85,7 @@ private:
 /// copy of the weights (nn::quantized_mlp: about 4× faster per decision; the
 /// greedy action agrees with the float network's on about 99 % of inputs,
 /// docs/benchmarks.md), re-quantized without allocating on the first call
-/// after each publish.
+/// after each publish; the float copy is then released.
 class greedy_q_actor {
 public:
     using value_type = std::int32_t;
@@ -92,38 +93,45 @@ public:
     /// Throws config_error when `weights` is null or its output does not
     /// match `layout`.
     greedy_q_actor(std::shared_ptr<shared_network<float>> weights, q_layout layout)
-        : net_((layout.validate(), detail::check_network_shape("greedy_q_actor", weights, layout.outputs()), std::move(weights))),
+        : weights_((layout.validate(), detail::check_network_shape("greedy_q_actor", weights, layout.outputs()), std::move(weights))),
+          float_(std::in_place, weights_),
           layout_(layout) {}
 
-    [[nodiscard]] std::size_t input_size() const noexcept { return net_.input_size(); }
+    [[nodiscard]] std::size_t input_size() const noexcept {
+        return static_cast<std::size_t>(weights_->layout().layers().front().in);
+    }
     [[nodiscard]] std::size_t output_size() const noexcept { return layout_.heads; }
     [[nodiscard]] q_layout layout() const noexcept { return layout_; }
-    [[nodiscard]] shared_network<float>& weights() const noexcept { return net_.weights(); }
+    [[nodiscard]] shared_network<float>& weights() const noexcept { return *weights_; }
 
     act_status act(std::span<const float> observation, std::span<std::int32_t> out) noexcept {
         if (quantized_) return act_int8(observation, out);
-        return net_(observation, [&](const auto& q) {
+        return (*float_)(observation, [&](const auto& q) {
             argmax_per_head(q, layout_, out);
             return act_status::ok;
         });
     }
 
-    /// Serves from an int8 copy of the weights from now on. Allocates the
-    /// copy here, so call it before acting; needs published weights to size it.
+    /// Serves from an int8 copy of the weights from now on (and frees the
+    /// float copy). Allocates the copy here, so call it before acting;
+    /// needs published weights to size it.
     void serve_int8() {
+        if (quantized_) return;
         if (!weights().ready()) throw config_error("greedy_q_actor.serve_int8", "needs published weights to size the int8 copy");
         const auto snapshot = weights().acquire();
-        quantized_ = std::make_unique<nn::quantized_mlp>(snapshot.net());
-        quantized_buffer_ = std::make_unique<nn::quantized_mlp::inference_buffer>(*quantized_);
+        auto quantized = std::make_unique<nn::quantized_mlp>(snapshot.net());
+        quantized_buffer_ = std::make_unique<nn::quantized_mlp::inference_buffer>(*quantized);
+        quantized_ = std::move(quantized);
         quantized_version_ = 0;
+        float_.reset();
     }
     [[nodiscard]] bool serves_int8() const noexcept { return quantized_ != nullptr; }
 
 private:
     act_status act_int8(std::span<const float> observation, std::span<std::int32_t> out) noexcept {
         if (!weights().ready()) return act_status::no_weights;
-        // The version is read before the snapshot: a publish in between
-        // leaves the copy newer than recorded, and it is redone next call.
+        // As network_follower::refresh: the version is read before the
+        // snapshot, so a publish in between is picked up next call.
         if (const std::uint64_t v = weights().version(); v != quantized_version_) {
             const auto snapshot = weights().acquire();
             quantized_->quantize_from(snapshot.net());
@@ -136,7 +144,8 @@ private:
         return act_status::ok;
     }
 
-    detail::published_forward net_;
+    std::shared_ptr<shared_network<float>> weights_;
+    std::optional<detail::published_forward> float_;  // empty once serving int8
     q_layout layout_;
     std::unique_ptr<nn::quantized_mlp> quantized_;
     std::unique_ptr<nn::quantized_mlp::inference_buffer> quantized_buffer_;

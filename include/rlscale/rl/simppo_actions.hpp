@@ -302,6 +302,8 @@ public:
     /// not read.
     void targets(std::span<const std::int32_t> values, std::span<const function_metrics> /*metrics*/,
                  std::span<const scaling_state> states, std::span<scaling_target> out) const noexcept {
+        static_assert(sizeof(scaling_target) == sizeof(int) + 4 + 2 * sizeof(double),
+                      "scaling_target has a new field: copy it below too");
         for (std::size_t f = 0; f < functions_; ++f) {
             // Field by field: a whole-struct copy compiles to a 16-byte load
             // spanning two smaller stores of the temporary, which the core
