@@ -1,6 +1,7 @@
 // Run under ThreadSanitizer (see tests/CMakeLists.txt): control loops on
-// several threads decide through rl_policy and greedy_agent while a trainer
-// publishes new weights and loads checkpoints, rejected ones included.
+// several threads decide through rl_policy and greedy_agent, and refresh a
+// network_follower, while a trainer publishes new weights and loads
+// checkpoints, rejected ones included.
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/rl/action_space.hpp>
@@ -53,6 +54,7 @@ TEST_CASE("deciding on many threads while the weights are replaced") {
             dqn_policy<scarlet_encoder, rl::joint_delta_actions> p(weights, scarlet_encoder{}, rl::joint_delta_actions(3),
                                                                   std::move(fallbacks));
             rl::greedy_agent agent(weights);
+            rl::network_follower<float> follower(weights);
             const std::array<function_metrics, 3> m{healthy(), healthy(), healthy()};
             std::array<scaling_state, 3> s{};
             for (auto& x : s) x = {.replicas = 3, .min_replicas = 1, .max_replicas = 10};
@@ -67,6 +69,12 @@ TEST_CASE("deciding on many threads while the weights are replaced") {
                 {
                     const auto g = weights->acquire();
                     const auto w = g->parameters();
+                    if ((w.array() != w[0]).any()) torn.fetch_add(1);
+                }
+                // What the actors serve: a follower's copy, refreshed only
+                // when a newer snapshot is out, is one whole snapshot too.
+                if (follower.refresh()) {
+                    const auto w = follower.net().parameters();
                     if ((w.array() != w[0]).any()) torn.fetch_add(1);
                 }
                 decisions.fetch_add(1);
