@@ -112,6 +112,38 @@ TEST_CASE("greedy_agent picks the largest Q-value and refuses what it cannot act
     CHECK(agent.act(wrong) == 3);
 }
 
+TEST_CASE("shared_network::copy_if_newer hands over each newer snapshot once and nothing before the first publish") {
+    auto w = std::make_shared<shared_network<float>>(constant_net(0));
+    std::uint64_t held = 0;
+    int calls = 0;
+    float seen = -1;
+    const auto copy = [&](const nn::mlp<float>& net) {
+        ++calls;
+        seen = net.parameters().maxCoeff();
+    };
+    CHECK_FALSE(w->copy_if_newer(held, copy));
+    CHECK(calls == 0);
+    CHECK(held == 0);
+    w->publish(constant_net(1));
+    CHECK(w->copy_if_newer(held, copy));
+    CHECK(calls == 1);
+    CHECK(seen == 1);
+    CHECK(held == 1);
+    CHECK(w->copy_if_newer(held, copy));  // nothing newer
+    CHECK(calls == 1);
+    w->publish(constant_net(2));
+    w->publish(constant_net(3));
+    CHECK(w->copy_if_newer(held, copy));  // only the newest is handed over
+    CHECK(calls == 2);
+    CHECK(seen == 3);
+    CHECK(held == 3);
+    // The snapshot is released after the copy: publishing goes on without waiting.
+    for (int k = 0; k < 5; ++k) w->publish(constant_net(4));
+    CHECK(w->copy_if_newer(held, copy));
+    CHECK(seen == 4);
+    CHECK(held == 8);
+}
+
 TEST_CASE("network_follower copies each newer snapshot once and holds no slot between refreshes") {
     auto w = std::make_shared<shared_network<float>>(constant_net(0));
     network_follower<float> f(w);

@@ -129,14 +129,9 @@ public:
 
 private:
     act_status act_int8(std::span<const float> observation, std::span<std::int32_t> out) noexcept {
-        if (!weights().ready()) return act_status::no_weights;
-        // As network_follower::refresh: the version is read before the
-        // snapshot, so a publish in between is picked up next call.
-        if (const std::uint64_t v = weights().version(); v != quantized_version_) {
-            const auto snapshot = weights().acquire();
-            quantized_->quantize_from(snapshot.net());
-            quantized_version_ = v;
-        }
+        // Re-quantized once per publish, as a network_follower copies.
+        if (!weights().copy_if_newer(quantized_version_, [this](const nn::mlp<float>& net) { quantized_->quantize_from(net); }))
+            return act_status::no_weights;
         const Eigen::Map<const Eigen::VectorXf> x(observation.data(), static_cast<Eigen::Index>(observation.size()));
         const auto q = quantized_->forward(x, *quantized_buffer_);
         if (!q.allFinite()) return act_status::not_finite;

@@ -83,6 +83,25 @@ public:
         }
     }
 
+    /// A reader's "copy when newer" step: when a snapshot newer than `held`
+    /// has been published, holds it, hands it to `copy` (called with a
+    /// const network&) and records its version in `held`; otherwise reads
+    /// only the version. False while nothing is published (then `copy` is
+    /// not called). The version is read before the snapshot, so a publish
+    /// in between leaves the copy newer than `held` says, never older, and
+    /// it is copied again on the next call.
+    template <typename Copy>
+    bool copy_if_newer(std::uint64_t& held, Copy&& copy) const {
+        const std::uint64_t v = version();
+        if (v == 0) return false;
+        if (v != held) {
+            const auto snapshot = acquire();
+            std::forward<Copy>(copy)(snapshot.net());
+            held = v;
+        }
+        return true;
+    }
+
     /// Copies `net`'s weights into a free slot and makes them current.
     /// Throws rlscale::error for another architecture or non-finite weights
     /// (then nothing changes).
@@ -127,8 +146,8 @@ private:
 
 /// A reader's own copy of published weights, brought up to date by
 /// refresh(): when a newer snapshot has been published, it is read once
-/// (acquire(), one copy of the parameters, no allocation); otherwise
-/// refresh() reads only the version. So a deciding thread does no atomic
+/// (shared_network::copy_if_newer: one copy of the parameters, no
+/// allocation); otherwise refresh() reads only the version. So a deciding thread does no atomic
 /// read-modify-write on the shared slots per decision; several threads
 /// reading one shared_network through snapshots on every call contend for
 /// its reader counts (docs/benchmarks.md measures both). The cost is one
@@ -143,16 +162,7 @@ public:
     /// Brings the copy up to the newest published snapshot; false while
     /// nothing is published (then the copy is not usable).
     bool refresh() noexcept {
-        // The version is read before the snapshot: a publish in between
-        // leaves the copy newer than recorded, and it is copied again next call.
-        const std::uint64_t v = weights_->version();
-        if (v == 0) return false;
-        if (v != version_) {
-            const auto snapshot = weights_->acquire();
-            copy_.parameters() = snapshot->parameters();
-            version_ = v;
-        }
-        return true;
+        return weights_->copy_if_newer(version_, [this](const nn::mlp<T>& net) { copy_.parameters() = net.parameters(); });
     }
     /// The copy as of the last refresh() (all zeros before the first).
     [[nodiscard]] const nn::mlp<T>& net() const noexcept { return copy_; }
