@@ -7,14 +7,19 @@
 #include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/policy/registry.hpp>
 
+#include "ddpg_checkpoint.hpp"
+
 #include <doctest/doctest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -546,4 +551,233 @@ TEST_CASE("controller: a multidimensional decision's limits are logged as not ap
     r.result = {.replicas = 4, .source = decision_source::policy, .reason = "hpa"};
     CHECK_FALSE(r.to_json().contains("cpu_limit_not_applied"));
     CHECK_FALSE(r.to_json().contains("memory_limit_mb_not_applied"));
+}
+
+namespace {
+
+std::string write_ddpg_checkpoint(const std::string& name, std::array<float, 3> bias) {
+    const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/" + name;
+    rlscale::controller::test::write_ddpg_checkpoint(path, "web", bias);
+    return path;
+}
+
+nlohmann::json resize_config(const std::string& checkpoint, const std::string& container) {
+    nlohmann::json f = {{"name", "web"}, {"min_replicas", 1}, {"max_replicas", 20}, {"policy", "learned"}, {"checkpoint", checkpoint},
+                        {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}}};
+    if (!container.empty()) f["resize_container"] = container;
+    return {{"control_interval_s", 15}, {"functions", {f}}};
+}
+
+/// One healthy reading with the current limits 0.8 cores and 1024 MiB.
+struct limits_source {
+    double cpu_limit = 0.8;
+    double memory_limit_mb = 1024;
+    metrics_reading read(const function_spec&, double) const {
+        metrics_reading r;
+        function_metrics& m = r.metrics;
+        m.interval_s = 15;
+        m.arrivals = m.completions = 150;
+        m.throughput_rps = 10;
+        m.latency_mean_s = 0.1;
+        m.latency = {0.1, 0.2, 0.25, 0.3, 0.4};
+        m.cpu_utilization = 0.5;
+        m.memory_utilization = 0.3;
+        m.cpu_limit = cpu_limit;
+        m.memory_limit_mb = memory_limit_mb;
+        m.ready_replicas = 3;
+        return r;
+    }
+};
+
+/// A cluster whose count and limits change together or not at all.
+struct resizing_actuator_fake {
+    int replicas_now = 3;
+    double cpu = 0.8;
+    double memory = 1024;
+    bool reject = false;
+    int scale_calls = 0;
+    int resize_calls = 0;
+    std::optional<int> last_replicas;
+    int replicas(const function_spec&) const { return replicas_now; }
+    void set_replicas(const function_spec&, int n) {
+        ++scale_calls;
+        if (reject) throw std::runtime_error("422 Invalid");
+        replicas_now = n;
+    }
+    void set_limits(const function_spec& f, std::optional<int> n, const replica_limits& l) {
+        ++resize_calls;
+        last_replicas = n;
+        CHECK(f.resize_container == "app");
+        if (reject) throw std::runtime_error("422 Invalid: must be less than or equal to cpu limit");
+        if (n) replicas_now = *n;
+        if (std::isfinite(l.cpu_cores)) cpu = l.cpu_cores;
+        if (std::isfinite(l.memory_mb)) memory = l.memory_mb;
+    }
+};
+
+}  // namespace
+
+static_assert(resizing_actuator<resizing_actuator_fake>);
+static_assert(!resizing_actuator<fake_actuator>);
+
+TEST_CASE("controller config: resize_container, resize_requests and resize_min_change are checked") {
+    const config c = parse_config(two_functions());
+    CHECK(c.functions[0].resize_container.empty());
+    CHECK(c.functions[0].resize_requests);
+    CHECK(c.functions[0].resize_min_change == doctest::Approx(0.05));
+    nlohmann::json j = two_functions();
+    j["functions"][0]["resize_container"] = "app-1";
+    j["functions"][0]["resize_requests"] = false;
+    j["functions"][0]["resize_min_change"] = 0;
+    const config d = parse_config(j);
+    CHECK(d.functions[0].resize_container == "app-1");
+    CHECK_FALSE(d.functions[0].resize_requests);
+    CHECK(d.functions[0].resize_min_change == 0);
+    for (const char* bad : {"App", "", "-app", "app_1", "a/b"}) {
+        CAPTURE(bad);
+        j["functions"][0]["resize_container"] = bad;
+        CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("functions[0].resize_container"), config_error);
+    }
+    j["functions"][0]["resize_container"] = std::string(64, 'a');
+    CHECK_THROWS_AS((void)parse_config(j), config_error);
+    j["functions"][0]["resize_container"] = "app";
+    j["functions"][0]["resize_min_change"] = 1.5;
+    CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("functions[0].resize_min_change"), config_error);
+    j["functions"][0]["resize_min_change"] = 0.1;
+    j["functions"][0]["resize_requests"] = "yes";
+    CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("functions[0].resize_requests"), config_error);
+}
+
+TEST_CASE("controller: limits_to_apply keeps whole millicores and MiB, skips small moves and NaN, needs a container") {
+    function_spec f;
+    f.resize_container = "app";
+    f.resize_min_change = 0.05;
+    const auto with = [](double cpu, double mem) {
+        decision d;
+        d.cpu_limit = cpu;
+        d.memory_limit_mb = mem;
+        return d;
+    };
+    auto l = limits_to_apply(f, with(1.2345, 700.4), 1.0, 512);
+    REQUIRE(l);
+    CHECK(l->cpu_cores == doctest::Approx(1.235));  // whole millicores (1.2345 rounds up in binary too: 1.2345000000000000417)
+    CHECK(l->memory_mb == 700);
+    // Moves under 5 % of the current value are not sent; each dimension alone.
+    l = limits_to_apply(f, with(1.04, 700), 1.0, 512);
+    REQUIRE(l);
+    CHECK(std::isnan(l->cpu_cores));
+    CHECK(l->memory_mb == 700);
+    CHECK_FALSE(limits_to_apply(f, with(1.04, 530), 1.0, 512));
+    // NaN (unchanged), zero, negative and infinite limits are never sent.
+    CHECK_FALSE(limits_to_apply(f, with(std::nan(""), std::nan("")), 1.0, 512));
+    CHECK_FALSE(limits_to_apply(f, with(0, -5), 1.0, 512));
+    CHECK_FALSE(limits_to_apply(f, with(std::numeric_limits<double>::infinity(), 0), 1.0, 512));
+    // With the current value unknown, any finite positive limit is sent.
+    l = limits_to_apply(f, with(0.5, std::nan("")), std::nan(""), 512);
+    REQUIRE(l);
+    CHECK(l->cpu_cores == doctest::Approx(0.5));
+    // Below the units the patch is sent in, nothing moves even with no threshold.
+    f.resize_min_change = 0;
+    CHECK_FALSE(limits_to_apply(f, with(1.0004, 512.3), 1.0, 512));
+    // No container configured: nothing is applied.
+    f.resize_container.clear();
+    CHECK_FALSE(limits_to_apply(f, with(2, 2048), 1.0, 512));
+}
+
+TEST_CASE("controller: a multidimensional policy steps from the current limits, and the count and limits change in one call") {
+    // μ: replicas 1 + 0.5·19 → 11 (rate-limited to 3 + 4), CPU tanh(1) → 1.82 cores (stepped from the
+    // current 0.8 by at most 0.5), memory tanh(-0.2) → 1386 MiB (from the current 1024 by at most 256).
+    const std::string path = write_ddpg_checkpoint("ddpg_resize.json", {0.0F, 1.0F, -0.2F});
+    limits_source source;
+    resizing_actuator_fake cluster;
+    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);
+    auto records = loop.tick(15);
+    REQUIRE(records.size() == 1);
+    const decision_record& r = records[0];
+    CHECK(r.error.empty());
+    CHECK(r.result.source == decision_source::policy);
+    CHECK(r.result.replicas == 7);
+    CHECK(r.result.cpu_limit == doctest::Approx(1.3));         // from 0.8, not the state's default 1.0
+    CHECK(r.result.memory_limit_mb == doctest::Approx(1280));  // from 1024, not the default 128
+    CHECK(cluster.scale_calls == 0);
+    CHECK(cluster.resize_calls == 1);
+    CHECK(cluster.last_replicas == 7);
+    CHECK(cluster.replicas_now == 7);
+    CHECK(cluster.cpu == doctest::Approx(1.3));
+    CHECK(cluster.memory == 1280);
+    CHECK(r.applied);
+    CHECK(r.limits_applied);
+    CHECK(loop.stats().resizes == 1);
+    CHECK(loop.stats().changes == 1);
+    const nlohmann::json j = r.to_json();
+    CHECK(j.at("cpu_limit").get<double>() == doctest::Approx(1.3));
+    CHECK(j.at("limits_sent").at("memory_limit_mb").get<double>() == 1280);
+    CHECK(j.at("limits_applied").get<bool>());
+    CHECK_FALSE(j.contains("cpu_limit_not_applied"));
+    CHECK(prometheus_text(loop.stats()).find("rlscale_controller_resizes_total 1\n") != std::string::npos);
+
+    // Limits alone: the count already matches, so only the limits are sent.
+    cluster.replicas_now = 11;
+    source.cpu_limit = 1.3;
+    source.memory_limit_mb = 1280;
+    records = loop.tick(30);
+    CHECK(records[0].replicas_after == 11);
+    CHECK(cluster.resize_calls == 2);
+    CHECK_FALSE(cluster.last_replicas.has_value());
+    CHECK(cluster.memory == doctest::Approx(1386));
+    CHECK(records[0].limits_applied);
+    CHECK_FALSE(records[0].applied);  // no replica change
+
+    // A refused change: neither the count nor the limits move, the error is logged and counted.
+    cluster.reject = true;
+    cluster.replicas_now = 3;
+    source.cpu_limit = 0.8;
+    records = loop.tick(45);
+    CHECK(cluster.resize_calls == 3);
+    CHECK(cluster.scale_calls == 0);
+    CHECK(cluster.replicas_now == 3);
+    CHECK(cluster.cpu == doctest::Approx(1.82).epsilon(0.01));
+    CHECK_FALSE(records[0].applied);
+    CHECK_FALSE(records[0].limits_applied);
+    CHECK(records[0].error.find("changing replicas and limits failed: 422 Invalid") == 0);
+    CHECK(loop.stats().actuation_errors == 1);
+    CHECK_FALSE(records[0].to_json().at("limits_applied").get<bool>());
+}
+
+TEST_CASE("controller: without a resize container, or in dry run, or with unusable metrics, limits are not applied") {
+    const std::string path = write_ddpg_checkpoint("ddpg_noresize.json", {0.0F, 1.0F, -0.2F});
+    limits_source source;
+    {
+        resizing_actuator_fake cluster;
+        control_loop loop(parse_config(resize_config(path, "")), source, cluster);
+        const auto r = loop.tick(15)[0];
+        CHECK(cluster.resize_calls == 0);
+        CHECK(cluster.scale_calls == 1);  // the count alone, through the scale subresource
+        CHECK(r.applied);
+        CHECK(r.to_json().at("cpu_limit_not_applied").get<double>() == doctest::Approx(1.3));
+        CHECK_FALSE(r.to_json().contains("limits_applied"));
+    }
+    {
+        resizing_actuator_fake cluster;
+        nlohmann::json c = resize_config(path, "app");
+        c["dry_run"] = true;
+        control_loop loop(parse_config(c), source, cluster);
+        const auto r = loop.tick(15)[0];
+        CHECK(cluster.resize_calls + cluster.scale_calls == 0);
+        REQUIRE(r.limits_sent);  // what would have been sent
+        CHECK(r.limits_sent->cpu_cores == doctest::Approx(1.3));
+        CHECK_FALSE(r.limits_applied);
+        CHECK_FALSE(r.applied);
+    }
+    {
+        resizing_actuator_fake cluster;
+        control_loop loop(parse_config(resize_config(path, "app")), source, cluster);
+        limits_source broken = source;
+        broken.memory_limit_mb = std::nan("");
+        control_loop bad_loop(parse_config(resize_config(path, "app")), broken, cluster);
+        const auto r = bad_loop.tick(15)[0];
+        CHECK(cluster.resize_calls + cluster.scale_calls == 0);
+        CHECK(r.result.source == decision_source::hold);
+        CHECK_FALSE(r.limits_sent);
+    }
 }

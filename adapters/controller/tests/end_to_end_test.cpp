@@ -13,6 +13,9 @@
 
 #include <doctest/doctest.h>
 
+#include "ddpg_checkpoint.hpp"
+
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -53,6 +56,37 @@ public:
                   ++version_;
                   res.set_content(scale().dump(), "application/json");
               });
+              // The Deployment itself: a strategic-merge patch of spec.replicas
+              // and the pod template's container resources, all or nothing.
+              s.Patch("/apis/apps/v1/namespaces/fn/deployments/fn", [this](const httplib::Request& req, httplib::Response& res) {
+                  std::lock_guard lock(mu_);
+                  ++patches_;
+                  last_patch_ = req.body;
+                  if (req.get_header_value("Content-Type") != "application/strategic-merge-patch+json") {
+                      res.status = 415;
+                      res.set_content(status(415, "UnsupportedMediaType", "the body of the request was in an unknown format").dump(),
+                                      "application/json");
+                      return;
+                  }
+                  if (reject_) {
+                      res.status = 422;
+                      res.set_content(status(422, "Invalid",
+                                             "Deployment.apps \"fn\" is invalid: spec.template.spec.containers[0].resources.requests: "
+                                             "Invalid value: \"1\": must be less than or equal to cpu limit")
+                                          .dump(),
+                                      "application/json");
+                      return;
+                  }
+                  const json patch = json::parse(req.body);
+                  if (patch["spec"].contains("replicas")) replicas_ = patch["spec"]["replicas"].get<int>();
+                  for (const json& c : patch["spec"]["template"]["spec"]["containers"]) resources_[c.at("name")] = c.at("resources");
+                  ++version_;
+                  res.set_content(json{{"kind", "Deployment"}, {"apiVersion", "apps/v1"},
+                                       {"metadata", {{"name", "fn"}, {"namespace", "fn"}, {"resourceVersion", std::to_string(version_)}}},
+                                       {"spec", {{"replicas", replicas_}}}}
+                                      .dump(),
+                                  "application/json");
+              });
           }) {}
 
     [[nodiscard]] std::string url() const { return server_.url(); }
@@ -63,6 +97,18 @@ public:
     int puts() {
         std::lock_guard lock(mu_);
         return puts_;
+    }
+    int patches() {
+        std::lock_guard lock(mu_);
+        return patches_;
+    }
+    std::string last_patch() {
+        std::lock_guard lock(mu_);
+        return last_patch_;
+    }
+    json resources(const std::string& container) {
+        std::lock_guard lock(mu_);
+        return resources_.count(container) != 0 ? resources_.at(container) : json();
     }
     void reject_changes() {
         std::lock_guard lock(mu_);
@@ -86,6 +132,9 @@ private:
     int replicas_ = 3;
     int version_ = 100;
     int puts_ = 0;
+    int patches_ = 0;
+    std::string last_patch_;
+    std::map<std::string, json> resources_;
     bool reject_ = false;
     prometheus::test::loopback_server server_;
 };
@@ -202,4 +251,59 @@ TEST_CASE("controller end to end: an arrivals query that matches nothing holds, 
     CHECK(cluster.replicas() == 3);  // not stepped down towards 0
     CHECK(cluster.puts() == 0);
     CHECK(loop.stats().read_errors == 3);
+}
+
+TEST_CASE("controller end to end: a multidimensional policy's count and limits reach the API server in one patch") {
+    fake_cluster cluster;
+    prometheus::test::exporter exp;
+    prometheus::test::prometheus_process prom(exp.port());
+    prom.wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
+    prom.wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[20s]))", 17, 60s);
+    // μ asks for 11 replicas, 1.82 cores and 1386 MiB; the guard steps from
+    // what Prometheus reports (3 replicas, 0.5 cores, 256 MiB): 7, 1.0, 512.
+    const std::string checkpoint = std::string(RLSCALE_PROMETHEUS_TMPDIR) + "/e2e_ddpg.json";
+    controller::test::write_ddpg_checkpoint(checkpoint, "fn", {0.0F, 1.0F, -0.2F});
+    const auto make_config = [&](bool reject) {
+        if (reject) cluster.reject_changes();
+        return controller::parse_config(json{
+            {"control_interval_s", 15},
+            {"prometheus", {{"url", prom.url()}, {"timeout_ms", 10000}, {"window_s", 15}}},
+            {"kubernetes", {{"in_cluster", false}, {"server", cluster.url()}, {"token", "t"}}},
+            {"functions",
+             {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20},
+               {"policy", "learned"}, {"checkpoint", checkpoint}, {"resize_container", "fn"},
+               {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}}}}},
+        });
+    };
+    const controller::config cfg = make_config(false);
+    controller::prometheus_metrics source(cfg);
+    controller::kubernetes_scaler scaler(cfg.kubernetes);
+    controller::control_loop loop(cfg, source, scaler);
+    auto records = loop.tick(1000);
+    REQUIRE(records.size() == 1);
+    MESSAGE(records[0].to_json().dump());
+    CHECK(records[0].error.empty());
+    CHECK(records[0].inputs.cpu_limit == doctest::Approx(0.5));
+    CHECK(records[0].inputs.memory_limit_mb == doctest::Approx(256));
+    CHECK(records[0].result.source == decision_source::policy);
+    CHECK(records[0].replicas_after == 7);
+    CHECK(records[0].applied);
+    CHECK(records[0].limits_applied);
+    CHECK(cluster.patches() == 1);
+    CHECK(cluster.puts() == 0);  // not through the scale subresource: one request for everything
+    CHECK(json::parse(cluster.last_patch()) == json::parse(R"({"spec":{"replicas":7,"template":{"spec":{"containers":[
+        {"name":"fn","resources":{"requests":{"cpu":"1","memory":"512Mi"},"limits":{"cpu":"1","memory":"512Mi"}}}]}}}})"));
+    CHECK(cluster.replicas() == 7);
+
+    // The API server refuses the patch: neither the count nor the limits change.
+    const controller::config refused = make_config(true);
+    controller::control_loop loop2(refused, source, scaler);
+    records = loop2.tick(1015);
+    MESSAGE(records[0].to_json().dump());
+    CHECK_FALSE(records[0].applied);
+    CHECK_FALSE(records[0].limits_applied);
+    CHECK(records[0].error.find("422") != std::string::npos);
+    CHECK(cluster.patches() == 2);  // a 422 is not retried
+    CHECK(cluster.replicas() == 7);
+    CHECK(cluster.resources("fn")["limits"]["memory"] == "512Mi");
 }

@@ -244,7 +244,17 @@ struct fake_api_server {
                                                 "Invalid value: \"600m\": must be less than or equal to cpu limit",
                                                 details));
         }
-        apply_containers(container_resources, json::parse(rq.body)["spec"]["template"]["spec"]["containers"]);
+        const json patch = json::parse(rq.body);
+        if (patch["spec"].contains("replicas")) {
+            const json& n = patch["spec"]["replicas"];
+            if (!n.is_number_integer() || n.get<long long>() < 0) {
+                return reply(rs, 422, status_object(422, "Invalid",
+                                                    "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: " + n.dump() +
+                                                        ": must be greater than or equal to 0"));
+            }
+            replicas = n.get<int>();
+        }
+        apply_containers(container_resources, patch["spec"]["template"]["spec"]["containers"]);
         ++resource_version;
         json containers = json::array();
         for (const auto& [n, r] : container_resources) containers.push_back({{"name", n}, {"resources", r}});
@@ -953,6 +963,50 @@ TEST_CASE("a throttled patch is retried after Retry-After and sent once it passe
                                      {{.container = "app", .requests = {.memory_bytes = 128LL << 20}}});
     CHECK(s.methods == std::vector<std::string>{"PATCH", "PATCH", "PATCH"});
     CHECK(s.container_resources["app"]["requests"]["memory"] == "128Mi");
+}
+
+TEST_CASE("replicas and container resources change in one strategic-merge patch, or not at all") {
+    fake_api_server s;
+    s.replicas = 3;
+    k8s::client cli(test_config(s));
+    const auto dep = cli.set_replicas_and_template_resources(
+        k8s::workload_kind::deployment, "prod", "web", 5,
+        {{.container = "app", .requests = {.cpu_millicores = 750}, .limits = {.cpu_millicores = 750, .memory_bytes = 640LL << 20}}});
+    CHECK(s.methods == std::vector<std::string>{"PATCH"});
+    CHECK(s.last_patch_path == "/apis/apps/v1/namespaces/prod/deployments/web");
+    CHECK(json::parse(s.last_patch_body) == json::parse(R"({"spec":{"replicas":5,"template":{"spec":{"containers":[
+        {"name":"app","resources":{"requests":{"cpu":"750m"},"limits":{"cpu":"750m","memory":"640Mi"}}}]}}}})"));
+    CHECK(dep["spec"]["replicas"] == 5);
+    CHECK(s.replicas == 5);
+    CHECK(s.container_resources["app"]["limits"]["memory"] == "640Mi");
+
+    // Refused by the server (422): neither the count nor the resources change.
+    s.methods.clear();
+    s.invalid_patch = true;
+    CHECK_THROWS_AS((void)cli.set_replicas_and_template_resources(k8s::workload_kind::deployment, "prod", "web", 8,
+                                                                 {{.container = "app", .limits = {.cpu_millicores = 500}}}),
+                    k8s::api_error);
+    CHECK(s.methods == std::vector<std::string>{"PATCH"});  // a 422 is not retried
+    CHECK(s.replicas == 5);
+    CHECK(s.container_resources["app"]["limits"]["cpu"] == "750m");
+
+    // A count outside [0, max_replicas] or an invalid container: nothing is sent.
+    s.methods.clear();
+    s.invalid_patch = false;
+    for (int bad : {-1, 51}) {
+        try {
+            (void)cli.set_replicas_and_template_resources(k8s::workload_kind::deployment, "prod", "web", bad,
+                                                          {{.container = "app", .limits = {.cpu_millicores = 500}}});
+            FAIL("expected config_error");
+        } catch (const rlscale::config_error& e) {
+            CHECK(e.field() == "replicas");
+        }
+    }
+    CHECK_THROWS_AS((void)cli.set_replicas_and_template_resources(k8s::workload_kind::deployment, "prod", "web", 4,
+                                                                 {{.container = "app", .limits = {.cpu_millicores = 0}}}),
+                    rlscale::config_error);
+    CHECK(s.requests() == 0);
+    CHECK(s.replicas == 5);
 }
 
 TEST_CASE("invalid replicas and names are refused before anything is sent") {

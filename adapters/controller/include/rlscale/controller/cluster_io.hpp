@@ -2,7 +2,8 @@
 
 /// The controller's metrics source and actuator over the adapters: the
 /// Prometheus adapter (one metrics source per function, so each may
-/// override PromQL) and the Kubernetes adapter (the scale subresource).
+/// override PromQL) and the Kubernetes adapter (the scale subresource, and
+/// the pod template for limits).
 
 #include <rlscale/controller/config.hpp>
 #include <rlscale/controller/controller.hpp>
@@ -10,8 +11,11 @@
 #include <rlscale/prometheus/prometheus.hpp>
 
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace rlscale::controller {
@@ -63,6 +67,22 @@ public:
     }
     void set_replicas(const function_spec& f, int n) { (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n); }
 
+    /// The limits of f.resize_container (and its requests, equal to them,
+    /// with f.resize_requests) in the workload's pod template, and the count
+    /// when given, in one strategic-merge patch: both or neither. The
+    /// workload then rolls its pods.
+    void set_limits(const function_spec& f, std::optional<int> replicas, const controller::replica_limits& l) {
+        kubernetes::container_resources c{.container = f.resize_container};
+        if (std::isfinite(l.cpu_cores)) c.limits.cpu_millicores = std::llround(l.cpu_cores * 1000);
+        if (std::isfinite(l.memory_mb)) c.limits.memory_bytes = std::llround(l.memory_mb) * (std::int64_t{1} << 20);
+        if (f.resize_requests) c.requests = c.limits;
+        if (replicas) {
+            (void)client_.set_replicas_and_template_resources(kind(f), f.namespace_name, f.workload, *replicas, {c});
+        } else {
+            (void)client_.set_template_resources(kind(f), f.namespace_name, f.workload, {c});
+        }
+    }
+
 private:
     static kubernetes::workload_kind kind(const function_spec& f) {
         return f.kind == "StatefulSet" ? kubernetes::workload_kind::statefulset : kubernetes::workload_kind::deployment;
@@ -79,6 +99,6 @@ private:
 };
 
 static_assert(metrics_source<prometheus_metrics>);
-static_assert(replica_actuator<kubernetes_scaler>);
+static_assert(resizing_actuator<kubernetes_scaler>);
 
 }  // namespace rlscale::controller

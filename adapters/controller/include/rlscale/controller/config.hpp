@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -42,6 +43,16 @@ struct function_spec {
     int static_replicas = 0;                  ///< static: the count (> 0 required for static)
     double container_concurrency = 1;         ///< kpa, ensure: requests one replica serves at once
     std::map<std::string, std::string> promql;  ///< PromQL overrides by metric name
+    /// The container whose CPU and memory limits a multidimensional policy
+    /// sets (in the workload's pod template; the workload then rolls its
+    /// pods). Empty: limits are decided and logged, not applied.
+    std::string resize_container;
+    /// Also set the container's requests equal to its new limits (so a
+    /// lowered limit never falls below a request, which the API refuses).
+    bool resize_requests = true;
+    /// A limit is changed only when the decision moves it by at least this
+    /// fraction of its current value: each change restarts the pods.
+    double resize_min_change = 0.05;
 };
 
 /// The whole file.
@@ -176,11 +187,18 @@ inline void check_address(const std::string& address) {
     if (n < 1 || n > 65535) fail("must have a port in [1, 65535]");
 }
 
+/// A Kubernetes container name: an RFC 1123 label.
+[[nodiscard]] inline bool is_dns_label(const std::string& s) noexcept {
+    if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;
+    return std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
 inline function_spec parse_function(const nlohmann::json& j, const std::string& path) {
     if (!j.is_object()) bad(path, "must be an object", j);
     only_keys(j, path,
               {"name", "namespace", "kind", "workload", "slo", "min_replicas", "max_replicas", "policy", "checkpoint",
-               "cpu_target_percent", "service_time_s", "static_replicas", "container_concurrency", "promql"});
+               "cpu_target_percent", "service_time_s", "static_replicas", "container_concurrency", "promql", "resize_container",
+               "resize_requests", "resize_min_change"});
     function_spec f;
     f.name = text(j, path, "name", "", true);
     if (f.name.empty()) bad(join(path, "name"), "must not be empty", j.at("name"));
@@ -222,6 +240,13 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
     f.static_replicas = integer(j, path, "static_replicas", 0, 0, 100000);
     if (f.policy == "static" && f.static_replicas < 1) throw config_error(join(path, "static_replicas"), "is required (>= 1) for policy static");
     f.container_concurrency = number(j, path, "container_concurrency", 1, 1e-3, 1e6);
+    f.resize_container = text(j, path, "resize_container", "");
+    if (j.contains("resize_container") && !is_dns_label(f.resize_container)) {
+        bad(join(path, "resize_container"), "must be a container name (lowercase letters, digits and '-', at most 63)",
+            j.at("resize_container"));
+    }
+    f.resize_requests = boolean(j, path, "resize_requests", true);
+    f.resize_min_change = number(j, path, "resize_min_change", 0.05, 0, 1);
     const std::string promql_path = join(path, "promql");
     for (const auto& [key, value] : object(j, path, "promql").items()) {
         if (!value.is_string() || value.get<std::string>().empty()) bad(join(promql_path, key), "must be a non-empty PromQL string", value);

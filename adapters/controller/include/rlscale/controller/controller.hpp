@@ -30,6 +30,7 @@
 #include <cmath>
 #include <concepts>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string_view>
 #include <cstdint>
@@ -95,6 +96,43 @@ concept replica_actuator = requires(A& a, const function_spec& f, int n) {
     a.set_replicas(f, n);
 };
 
+/// Per-replica limits to set: cores and MiB; NaN leaves one as it is.
+struct replica_limits {
+    double cpu_cores = std::numeric_limits<double>::quiet_NaN();
+    double memory_mb = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// An actuator that can also set a function's per-replica limits (on the
+/// container `f.resize_container`): set_limits sets them, and the replica
+/// count too when `replicas` holds one, as ONE change: when it throws,
+/// neither changed.
+template <typename A>
+concept resizing_actuator = replica_actuator<A> && requires(A& a, const function_spec& f, std::optional<int> replicas,
+                                                            const replica_limits& l) {
+    a.set_limits(f, replicas, l);
+};
+
+/// The limits of decision `d` that are to be applied to `f`, whose current
+/// limits are `cpu_now` cores and `memory_now` MiB: those a resize container
+/// is configured for, that the decision sets (finite), and that move by at
+/// least f.resize_min_change of the current value (any change when the
+/// current value is unknown). CPU is kept to whole millicores and memory to
+/// whole MiB, the units the patch is sent in. Nullopt when none is.
+[[nodiscard]] inline std::optional<replica_limits> limits_to_apply(const function_spec& f, const decision& d, double cpu_now,
+                                                                   double memory_now) noexcept {
+    if (f.resize_container.empty()) return std::nullopt;
+    const auto moves = [&](double to, double now, double unit) {
+        if (!std::isfinite(to) || !(to > 0)) return false;
+        if (!std::isfinite(now) || !(now > 0)) return true;
+        return std::abs(std::round(to / unit) - std::round(now / unit)) >= 1 && std::abs(to - now) >= f.resize_min_change * now;
+    };
+    replica_limits l;
+    if (moves(d.cpu_limit, cpu_now, 1e-3)) l.cpu_cores = std::round(d.cpu_limit * 1000) / 1000;
+    if (moves(d.memory_limit_mb, memory_now, 1)) l.memory_mb = std::round(d.memory_limit_mb);
+    if (std::isnan(l.cpu_cores) && std::isnan(l.memory_mb)) return std::nullopt;
+    return l;
+}
+
 /// Every field of `m` as JSON, in the names the decision service's request
 /// body uses (so a decision-log line's inputs can be sent to it as they
 /// are); a non-finite number becomes null.
@@ -129,6 +167,9 @@ struct decision_record {
     int replicas_after = -1;   ///< what the cluster was asked for (or would be, in dry run)
     decision result;
     bool applied = false;      ///< the change was made (false in dry run, on no change, or on error)
+    bool resize_configured = false;  ///< limits are applied for this function (resize_container set, actuator able)
+    std::optional<replica_limits> limits_sent;  ///< the limits asked of the cluster this tick (or that would be, in dry run)
+    bool limits_applied = false;     ///< they were set
     std::string error;         ///< a read or actuation failure, if any
     function_metrics inputs;
     std::vector<missing_metric> missing;
@@ -154,11 +195,24 @@ struct decision_record {
             j["missing"] = std::move(list);
         }
         if (!error.empty()) j["error"] = valid_utf8(error, 2048);
-        // A multidimensional policy's limits are logged, not actuated: the
-        // Kubernetes adapter scales replicas only (a resize would patch the
-        // pod template and restart the pods).
-        if (std::isfinite(result.cpu_limit)) j["cpu_limit_not_applied"] = result.cpu_limit;
-        if (std::isfinite(result.memory_limit_mb)) j["memory_limit_mb_not_applied"] = result.memory_limit_mb;
+        // A multidimensional policy's limits: logged as not applied when the
+        // function has no resize container; else the decided values, what
+        // was asked of the cluster (changes below resize_min_change are not)
+        // and whether it was set.
+        if (!resize_configured) {
+            if (std::isfinite(result.cpu_limit)) j["cpu_limit_not_applied"] = result.cpu_limit;
+            if (std::isfinite(result.memory_limit_mb)) j["memory_limit_mb_not_applied"] = result.memory_limit_mb;
+        } else if (result.vertical()) {
+            if (std::isfinite(result.cpu_limit)) j["cpu_limit"] = result.cpu_limit;
+            if (std::isfinite(result.memory_limit_mb)) j["memory_limit_mb"] = result.memory_limit_mb;
+            if (limits_sent) {
+                nlohmann::json sent = nlohmann::json::object();
+                if (std::isfinite(limits_sent->cpu_cores)) sent["cpu_limit"] = limits_sent->cpu_cores;
+                if (std::isfinite(limits_sent->memory_mb)) sent["memory_limit_mb"] = limits_sent->memory_mb;
+                j["limits_sent"] = std::move(sent);
+            }
+            j["limits_applied"] = limits_applied;
+        }
         return j;
     }
 };
@@ -171,6 +225,7 @@ struct counters {
     std::uint64_t fallbacks = 0;  ///< decisions made by a fallback
     std::uint64_t holds = 0;      ///< decisions that kept the current count for lack of usable input
     std::uint64_t changes = 0;    ///< replica changes applied
+    std::uint64_t resizes = 0;    ///< limit changes applied
     std::uint64_t read_errors = 0;  ///< ticks of a function whose replica count or metrics could not be used
     std::uint64_t actuation_errors = 0;
     std::uint64_t reloads = 0;          ///< successful policy reloads
@@ -393,6 +448,13 @@ private:
                 metrics[k] = reading.metrics;
                 states[k] = {.replicas = known[k] ? r.replicas_before : f.min_replicas, .min_replicas = f.min_replicas,
                              .max_replicas = f.max_replicas, .time_s = now_s, .slo = f.slo};
+                // A multidimensional policy steps from the current limits.
+                if (usable[k] && std::isfinite(reading.metrics.cpu_limit) && reading.metrics.cpu_limit > 0) {
+                    states[k].cpu_limit = reading.metrics.cpu_limit;
+                }
+                if (usable[k] && std::isfinite(reading.metrics.memory_limit_mb) && reading.metrics.memory_limit_mb > 0) {
+                    states[k].memory_limit_mb = reading.metrics.memory_limit_mb;
+                }
             }
             g.policy.decide(std::span<const function_metrics>(metrics), std::span<const scaling_state>(states),
                             std::span<decision>(decisions));
@@ -418,7 +480,30 @@ private:
         ++stats_.decisions;
         if (d.source == decision_source::fallback) ++stats_.fallbacks;
         if (d.source == decision_source::hold) ++stats_.holds;
-        if (config_.dry_run || r.replicas_after == r.replicas_before) return;
+        const bool count_changes = r.replicas_after != r.replicas_before;
+        if constexpr (resizing_actuator<Actuator>) {
+            r.resize_configured = !f.resize_container.empty();
+            r.limits_sent = limits_to_apply(f, d, r.inputs.cpu_limit, r.inputs.memory_limit_mb);
+            if (config_.dry_run) return;
+            if (r.limits_sent) {
+                // The count and the limits in one change: both or neither.
+                try {
+                    actuator_.set_limits(f, count_changes ? std::optional<int>(r.replicas_after) : std::nullopt, *r.limits_sent);
+                    r.limits_applied = true;
+                    ++stats_.resizes;
+                    if (count_changes) {
+                        r.applied = true;
+                        ++stats_.changes;
+                    }
+                } catch (...) {
+                    ++stats_.actuation_errors;
+                    r.error = std::string(count_changes ? "changing replicas and limits failed: " : "changing limits failed: ") +
+                              current_exception_text();
+                }
+                return;
+            }
+        }
+        if (config_.dry_run || !count_changes) return;
         try {
             actuator_.set_replicas(f, r.replicas_after);
             r.applied = true;
@@ -453,9 +538,11 @@ private:
     metric("rlscale_controller_holds_total", "counter", "Decisions that kept the current replicas for lack of usable input.",
            static_cast<double>(c.holds));
     metric("rlscale_controller_changes_total", "counter", "Replica changes applied.", static_cast<double>(c.changes));
+    metric("rlscale_controller_resizes_total", "counter", "Limit changes applied (with the replica count when it changed too).",
+           static_cast<double>(c.resizes));
     metric("rlscale_controller_read_errors_total", "counter", "Failed reads of metrics or replica counts.",
            static_cast<double>(c.read_errors));
-    metric("rlscale_controller_actuation_errors_total", "counter", "Failed replica changes.", static_cast<double>(c.actuation_errors));
+    metric("rlscale_controller_actuation_errors_total", "counter", "Failed replica or limit changes.", static_cast<double>(c.actuation_errors));
     metric("rlscale_controller_reloads_total", "counter", "Policy reloads (SIGHUP) that replaced the policies.", static_cast<double>(c.reloads));
     metric("rlscale_controller_reload_errors_total", "counter", "Policy reloads refused; the policies in use kept serving.",
            static_cast<double>(c.reload_errors));

@@ -274,12 +274,17 @@ public:
     /// if any is invalid, nothing is sent. Returns the patched object.
     nlohmann::json set_template_resources(workload_kind kind, const std::string& ns, const std::string& name,
                                           const std::vector<container_resources>& containers) const {
-        const auto n = namespace_or_default(ns);
-        detail::validate_name("name", name, false);
-        nlohmann::json patch = {{"spec", {{"template", {{"spec", {{"containers", detail::containers_json(containers)}}}}}}}};
-        const std::string path = "/apis/apps/v1/namespaces/" + n + "/" + std::string(to_string(kind)) + "/" + name;
-        const auto body = patch.dump();
-        return with_retries([&] { return parse_json(send("PATCH", path, body, strategic_merge_patch)); }, false);
+        return patch_workload(kind, ns, name, std::nullopt, containers);
+    }
+
+    /// As set_template_resources, with spec.replicas in the same patch: one
+    /// request, so the count and the resources change together or not at
+    /// all (a multidimensional decision). `replicas` is validated in
+    /// [0, max_replicas] with the containers before anything is sent.
+    nlohmann::json set_replicas_and_template_resources(workload_kind kind, const std::string& ns, const std::string& name,
+                                                       std::int32_t replicas,
+                                                       const std::vector<container_resources>& containers) const {
+        return patch_workload(kind, ns, name, replicas, containers);
     }
 
     /// Resizes a running pod's containers in place: ONE strategic-merge
@@ -297,6 +302,22 @@ public:
     }
 
 private:
+    nlohmann::json patch_workload(workload_kind kind, const std::string& ns, const std::string& name,
+                                  std::optional<std::int32_t> replicas, const std::vector<container_resources>& containers) const {
+        if (replicas && (*replicas < 0 || *replicas > config_.max_replicas)) {
+            throw config_error("replicas", "must be in [0, " + std::to_string(config_.max_replicas) + "] (max_replicas), got " +
+                                               std::to_string(*replicas));
+        }
+        const auto n = namespace_or_default(ns);
+        detail::validate_name("name", name, false);
+        nlohmann::json spec = {{"template", {{"spec", {{"containers", detail::containers_json(containers)}}}}}};
+        if (replicas) spec["replicas"] = *replicas;
+        const nlohmann::json patch = {{"spec", std::move(spec)}};
+        const std::string path = "/apis/apps/v1/namespaces/" + n + "/" + std::string(to_string(kind)) + "/" + name;
+        const auto body = patch.dump();
+        return with_retries([&] { return parse_json(send("PATCH", path, body, strategic_merge_patch)); }, false);
+    }
+
     /// A successful (2xx) answer.
     struct response {
         std::string method;
