@@ -339,6 +339,34 @@ TEST_CASE("hpa_vpa_policy takes replicas from the HPA and limits from the VPA") 
     CHECK(resizes >= 1);
 }
 
+TEST_CASE("hpa_vpa_policy withholds a resize in the tick the HPA scales in below the VPA's replica minimum") {
+    // Two replicas nearly idle (the HPA scales in to one) with a memory limit
+    // below the VPA's minimum (the VPA resizes as soon as it has samples):
+    // on the tick both happen, the pair must not resize the one replica left.
+    hpa_vpa_config c = hpa_vpa_config::aware();
+    c.vpa.min_samples = 22;
+    hpa_vpa_policy pair(c);
+    vpa_policy vpa_alone(c.vpa);
+    scaling_state s = start(2, 0.5, 128);
+    int coinciding = 0;
+    for (int i = 0; i < 200; ++i) {
+        const function_metrics m = usage(s, 0.025, 100, static_cast<std::uint32_t>(s.replicas));
+        const decision d = pair.decide(m, s);
+        const decision v = vpa_alone.decide(m, s);
+        CAPTURE(i);
+        if (d.vertical()) CHECK(d.replicas >= 2);
+        if (v.vertical() && d.replicas < 2) {
+            ++coinciding;  // the VPA alone would have resized here
+            CHECK(std::isnan(d.cpu_limit));
+            CHECK(std::isnan(d.memory_limit_mb));
+            CHECK(d.reason != std::string_view("vpa: target"));
+        }
+        apply(s, d);
+        s.time_s += 15;
+    }
+    CHECK(coinciding >= 1);
+}
+
 TEST_CASE("hpa_vpa_policy withholds vertical changes at one replica") {
     hpa_vpa_config c;
     c.hpa.min_replicas = 1;

@@ -124,6 +124,42 @@ TEST_CASE("GAE with a truncation in the middle bootstraps from truncation_value 
     check_advantages(r, {1.25, 1, 0.9375, -0.25, 1}, {2.25, 3, 1.9375, 1.75, 2});
 }
 
+TEST_CASE("cut_last ends the last stored step as a truncation: the same advantages as a step pushed truncated") {
+    // The truncation-in-the-middle example, with step 1 pushed as an
+    // ordinary step and cut afterwards (its successor was not stored).
+    auto r = fill({{1, 1}, {2, 1}});
+    r.cut_last(4);
+    CHECK(r.truncated()(1) == 1.0);
+    CHECK(r.truncation_values()(1) == 4.0);
+    CHECK(r.truncated()(0) == 0.0);
+    for (const step& s : std::vector<step>{{1, 1}, {2, 1}, {1, 1}}) {
+        const std::array<double, 1> o{static_cast<double>(r.size())};
+        const std::array<std::int32_t, 1> a{0};
+        r.push(o, o, a, -1.0, s.value, s.reward, false, false);
+    }
+    r.compute_advantages(2, 0.5, 0.5);
+    check_advantages(r, {1.25, 1, 0.9375, -0.25, 1}, {2.25, 3, 1.9375, 1.75, 2});
+
+    // A step that already ended is left as it is, an empty buffer too, and a
+    // non-finite value is refused.
+    auto ended = fill({{1, 1, ending::truncated, 7}, {1, 1, ending::terminated}});
+    ended.cut_last(3);
+    CHECK(ended.truncated()(1) == 0.0);
+    CHECK(ended.terminated()(1) == 1.0);
+    auto cut = fill({{1, 1, ending::truncated, 7}});
+    cut.cut_last(3);
+    CHECK(cut.truncation_values()(0) == 7.0);
+    rollout_buffer<double> empty(4, 1, 1, 1);
+    empty.cut_last(1);
+    CHECK(empty.empty());
+    CHECK_THROWS_WITH_AS(cut.cut_last(not_a_number), doctest::Contains("truncation_value"), error);
+    // Cutting after compute_advantages asks for them again.
+    auto again = fill({{1, 1}, {2, 1}});
+    again.compute_advantages(0, 0.5, 0.5);
+    again.cut_last(4);
+    CHECK_FALSE(again.advantages_ready());
+}
+
 TEST_CASE("GAE on a rollout whose last step is truncated uses truncation_value and ignores last_value") {
     // (a)'s steps with step 3 cut and worth 6; last_value 100 is ignored.
     //   δ3 = 1 + 0.5·6 − 2 = 2      A3 = 2

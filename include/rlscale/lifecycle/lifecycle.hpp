@@ -242,15 +242,21 @@ public:
         return t;
     }
 
+    /// The largest reward magnitude end_episode accepts: the window's sums
+    /// of squared deviations stay finite for any window size below 1e100.
+    static constexpr double max_reward = 1e100;
+
     /// Records one episode's reward (the sum of its step rewards) and applies
     /// Algorithm 1, lines 10-21, once the window holds K rewards earned since
     /// the last transition. Returns the transition, if any. Throws
-    /// rlscale::error before start() or on a non-finite reward (which would
-    /// poison K decisions).
+    /// rlscale::error before start(), or on a reward that is not finite or
+    /// beyond ±max_reward (which would poison K decisions, or make the
+    /// window's mean or spread overflow); nothing changes then.
     std::optional<transition> end_episode(double reward) {
         if (stage_ == stage::initialized) throw error("lifecycle::end_episode(): called before start()");
-        if (!std::isfinite(reward)) {
-            throw error("lifecycle::end_episode(): reward must be finite, got " + format_number(reward));
+        if (!(std::abs(reward) <= max_reward)) {
+            throw error("lifecycle::end_episode(): reward must be finite and within +-" + format_number(max_reward) + ", got " +
+                        format_number(reward));
         }
         push(reward);
         const std::uint64_t episode = episodes_++;

@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -151,6 +152,8 @@ public:
             }
         }
         agents_.push_back(std::move(a));
+        // Its previous state is unknown until it is first seen: the global
+        // state then counts no change for it (see previous_known).
         previous_states_.resize(agents_.size());
         return agents_.size() - 1;
     }
@@ -161,7 +164,7 @@ public:
         const auto i = find(name);
         check_fields("simppo_coordinator.remove_agent").require(i.has_value(), "name", "name an agent", "\"" + std::string(name) + "\"");
         agents_.erase(agents_.begin() + static_cast<std::ptrdiff_t>(*i));
-        previous_states_.resize(agents_.size());
+        previous_states_.erase(previous_states_.begin() + static_cast<std::ptrdiff_t>(*i));
     }
 
     /// Whether agent i started from its category's base model.
@@ -172,11 +175,13 @@ public:
     /// whose own reward was highest on average since the last refresh
     /// (§6.2: "slowly updated … by replacing its network parameters with the
     /// existing agents that manage the same type of functions"), and starts
-    /// a new averaging window.
+    /// a new averaging window. A category none of whose agents has been
+    /// scored since the last refresh keeps its base model.
     void refresh_base_models() {
         std::map<std::string, std::pair<double, const agent*>> best;
         for (const auto& a : agents_) {
-            const double mean = a->own_steps > 0 ? a->own_reward_sum / static_cast<double>(a->own_steps) : -1e300;
+            if (a->own_steps == 0) continue;  // no reward since the last refresh: not a candidate
+            const double mean = a->own_reward_sum / static_cast<double>(a->own_steps);
             const auto it = best.find(a->category);
             if (it == best.end() || mean > it->second.first) best[a->category] = {mean, a.get()};
         }
@@ -194,40 +199,60 @@ public:
         std::copy(s.begin(), s.end(), previous_states_.begin());
         for (std::size_t i = 0; i < agents_.size(); ++i) {
             agent& a = *agents_[i];
+            a.previous_known = true;
+            // A step of the last episode still open (it did not end with
+            // `truncated`) is cut: the next stored step is another episode's.
+            if (a.open) a.learner.own_rollout().cut_last(a.open_value);
+            a.open = false;
             a.previous_action = 0;
             a.pending = false;
+            a.acted = false;
             encode(i, m, s, a.local, a.critic_input, a.valid);
         }
     }
 
     /// Chooses every agent's action from its current observation (sampled
     /// when `explore`, else the most likely) and writes each function's
-    /// absolute target. An agent whose observation was refused holds.
+    /// absolute target. An agent whose observation was refused, or whose
+    /// actor's output is not finite (a diverged network), holds. A step is
+    /// stored only when exploring with a finite value; when one is not, the
+    /// agent's last stored step is cut there (rollout_buffer::cut_last).
     void act(std::span<const scaling_state> s, std::span<scaling_target> targets, bool explore = true) {
         check_spans("act", s.size(), targets.size());
         auto one = [&](std::size_t i) {
             agent& a = *agents_[i];
-            if (!a.valid) {
-                targets[i] = {.replicas = s[i].replicas};
-                a.pending = false;
-                return;
+            a.pending = false;
+            a.acted = false;
+            if (a.valid) {
+                std::array<std::int32_t, 1> choice{};
+                a.log_prob = explore ? a.learner.sample(a.local, choice)
+                                     : (a.learner.greedy(a.local, choice) ? 0.0 : std::numeric_limits<double>::quiet_NaN());
+                a.value = a.learner.value(a.critic_input);
+                if (std::isfinite(a.log_prob)) {
+                    a.acted = true;
+                    a.action = choice[0];
+                    a.penalty = actions_.penalty(s[i], a.previous_action, a.action, reward_);
+                    targets[i] = actions_.target(s[i], a.action);
+                    a.previous_action = a.action;
+                    a.pending = explore && std::isfinite(a.value);
+                }
             }
-            std::array<std::int32_t, 1> choice{};
-            a.log_prob = explore ? a.learner.sample(a.local, choice) : (a.learner.greedy(a.local, choice), 0.0);
-            a.value = a.learner.value(a.critic_input);
-            a.action = choice[0];
-            a.penalty = actions_.penalty(s[i], a.previous_action, a.action, reward_);
-            targets[i] = actions_.target(s[i], a.action);
-            a.previous_action = a.action;
-            // A diverged network (non-finite log-probability or value) acts but stores nothing.
-            a.pending = explore && std::isfinite(a.log_prob) && std::isfinite(a.value);
+            if (!a.acted) targets[i] = {.replicas = s[i].replicas};
+            if (!a.pending && a.open) {
+                // This step is not stored: the last stored one ends here,
+                // valued by V of this observation when it is known.
+                a.learner.own_rollout().cut_last(a.valid && std::isfinite(a.value) ? a.value : a.open_value);
+                a.open = false;
+            }
         };
         pool_.for_each(agents_.size(), one);
         std::copy(s.begin(), s.end(), previous_states_.begin());
+        for (auto& a : agents_) a->previous_known = true;
     }
 
     /// Scores the interval that followed act(): each agent's own reward
-    /// (α·SP + (1 − α)/2·(RU_cpu + RU_mem) plus its penalty) and the team
+    /// (α·SP + (1 − α)/2·(RU_cpu + RU_mem) plus the penalty of the action
+    /// it took, if any, exploring or not) and the team
     /// average; stores team_weight × the team average + (1 − team_weight)
     /// × its own reward as each agent's reward; encodes the next
     /// observations; stores each agent's transition (a truncated step
@@ -236,10 +261,14 @@ public:
     simppo_tick observe(std::span<const function_metrics> m, std::span<const scaling_state> s, bool truncated) {
         check_spans("observe", m.size(), s.size());
         simppo_tick tick;
+        // An agent added since act() has no previous state: no change is counted for it.
+        for (std::size_t i = 0; i < agents_.size(); ++i) {
+            if (!agents_[i]->previous_known) previous_states_[i] = s[i];
+        }
         double sum = 0;
         for (std::size_t i = 0; i < agents_.size(); ++i) {
             agent& a = *agents_[i];
-            a.own_reward = reward_(m.subspan(i, 1), s.subspan(i, 1)) + (a.pending ? a.penalty : 0.0);
+            a.own_reward = reward_(m.subspan(i, 1), s.subspan(i, 1)) + (a.acted ? a.penalty : 0.0);
             a.own_reward_sum += a.own_reward;
             ++a.own_steps;
             sum += a.own_reward;
@@ -254,20 +283,27 @@ public:
             a.updated = false;
             if (a.pending) {
                 const double r = config_.team_weight * tick.team_reward + (1 - config_.team_weight) * a.own_reward;
-                // A refused next observation cannot be valued: bootstrap from V(s_t).
+                // A refused next observation cannot be valued: the step is
+                // cut there (the agent holds and stores nothing next tick)
+                // and bootstraps from V(s_t).
+                const bool cut = truncated || !next_valid;
                 double next_v = next_valid ? a.learner.value(next_critic) : a.value;
                 if (!std::isfinite(next_v)) next_v = a.value;
                 auto& rollout = a.learner.own_rollout();
-                rollout.push(a.local, a.critic_input, std::span<const std::int32_t>(&a.action, 1), a.log_prob, a.value, r, false,
-                             truncated, next_v);
+                rollout.push(a.local, a.critic_input, std::span<const std::int32_t>(&a.action, 1), a.log_prob, a.value, r, false, cut,
+                             next_v);
+                a.open = !cut;
+                a.open_value = a.value;
                 if (rollout.full()) {
-                    rollout.compute_advantages(truncated ? 0.0 : next_v, config_.ppo.gamma, config_.ppo.gae_lambda);
+                    rollout.compute_advantages(cut ? 0.0 : next_v, config_.ppo.gamma, config_.ppo.gae_lambda);
                     (void)a.learner.update(rollout, workspaces_[thread]);
                     rollout.clear();
+                    a.open = false;
                     a.updated = true;
                 }
             }
             a.pending = false;
+            a.acted = false;
             a.local = next_local;
             a.critic_input = next_critic;
             a.valid = next_valid;
@@ -381,6 +417,10 @@ private:
         double log_prob = 0;
         double value = 0;
         double penalty = 0;
+        bool acted = false;           ///< act() chose an action (its penalty counts)
+        bool open = false;            ///< the last stored step awaits the next one (not cut, not terminal)
+        double open_value = 0;        ///< that step's V(s), its bootstrap if it must be cut without a better one
+        bool previous_known = false;  ///< previous_states_ holds this agent's state at the last act()
         double own_reward = 0;
         double own_reward_sum = 0;
         std::uint64_t own_steps = 0;

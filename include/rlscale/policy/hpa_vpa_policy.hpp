@@ -45,7 +45,8 @@ struct hpa_vpa_config {
 /// The HPA for replicas and the VPA for limits. Both see every tick (the
 /// VPA keeps learning while the HPA scales). The decision is the HPA's
 /// (replicas, source, reason) with the VPA's limits; the reason is the
-/// VPA's when it changes a limit.
+/// VPA's when it changes a limit. A resize is withheld when the HPA's count
+/// is below the VPA's replica minimum (vertical_requires_replicas).
 class hpa_vpa_policy {
 public:
     /// Validates both configurations (config_error naming the field).
@@ -58,9 +59,13 @@ public:
     decision decide(const function_metrics& m, const scaling_state& s) noexcept {
         decision d = hpa_.decide(m, s);
         const decision v = vpa_.decide(m, s);
+        // The VPA's replica minimum holds for the count this decision leaves
+        // too: a resize in the tick the HPA scales in to fewer replicas
+        // would restart the only ones left.
+        if (!v.vertical() || d.replicas < vpa_.config().vertical_requires_replicas) return d;
         d.cpu_limit = v.cpu_limit;
         d.memory_limit_mb = v.memory_limit_mb;
-        if (v.vertical()) d.reason = v.reason;
+        d.reason = v.reason;
         return d;
     }
 

@@ -504,7 +504,9 @@ public:
         }
         for (std::size_t d = 0; d < bounds_.size(); ++d) {
             const auto i = static_cast<Eigen::Index>(d);
-            out[d] = std::clamp(out[d] + noise_[d], low_(i), high_(i));
+            // std::clamp passes a NaN through: a non-finite noise draw adds nothing.
+            const T n = std::isfinite(noise_[d]) ? noise_[d] : T(0);
+            out[d] = std::clamp(out[d] + n, low_(i), high_(i));
         }
     }
 

@@ -117,7 +117,7 @@ public:
                 const double hi = std::max(s.min_replicas, s.max_replicas);
                 v[0] = hi > lo ? to_value((targets[f].replicas - lo) / (hi - lo)) : 0.0F;
             } else {
-                v[0] = static_cast<float>(std::clamp(static_cast<double>(targets[f].replicas - s.replicas) / config_.max_replica_step, -1.0, 1.0));
+                v[0] = static_cast<float>(std::clamp((static_cast<double>(targets[f].replicas) - static_cast<double>(s.replicas)) / config_.max_replica_step, -1.0, 1.0));
             }
             v[1] = value_of(targets[f].cpu_limit, s.cpu_limit, config_.min_cpu_limit, config_.max_cpu_limit, config_.max_cpu_step);
             v[2] = value_of(targets[f].memory_limit_mb, s.memory_limit_mb, config_.min_memory_limit_mb, config_.max_memory_limit_mb,

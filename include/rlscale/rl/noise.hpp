@@ -54,6 +54,8 @@ struct ornstein_uhlenbeck_config {
             .at_least("theta", theta, 0.0)
             .at_least("sigma", sigma, 0.0)
             .greater("dt", dt, 0.0)
+            .require(theta * dt <= 1, "theta", "be at most 1/dt (theta·dt <= 1: a larger step overshoots the mean and, past 2, diverges)",
+                     theta)
             .finite("mu", mu)
             .at_least("eps_start", eps_start, 0.0)
             .at_least("eps_decay", eps_decay, 0.0)

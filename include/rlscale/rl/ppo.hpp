@@ -306,7 +306,9 @@ public:
     }
 
     /// The policy's mode: the most likely index per head, or the mean.
-    void greedy(std::span<const T> observation, std::span<Action> out) {
+    /// Returns false when the actor's output is not finite (a diverged
+    /// network; `out` then holds indices or values not to act on).
+    bool greedy(std::span<const T> observation, std::span<Action> out) {
         check_span("greedy: action", out.size(), action_width_);
         const auto y = actor_forward(observation);
         if constexpr (discrete) {
@@ -314,6 +316,7 @@ public:
         } else {
             for (std::size_t d = 0; d < out.size(); ++d) out[d] = static_cast<Action>(y(static_cast<Eigen::Index>(d)));
         }
+        return y.allFinite();
     }
 
     /// log π(action | observation) under the current policy.

@@ -146,6 +146,22 @@ public:
         advantages_ready_ = true;
     }
 
+    /// Ends the last stored step as truncated, bootstrapping from
+    /// `truncation_value`: for a caller that will not store the step that
+    /// follows it (the next observation was refused, or the next action is
+    /// not recorded), so GAE does not join it to a later, non-adjacent step.
+    /// A terminated or already truncated last step, or an empty buffer, is
+    /// left as it is. Throws rlscale::error for a non-finite value.
+    void cut_last(double truncation_value) {
+        check_finite("truncation_value", truncation_value);
+        if (size_ == 0) return;
+        const auto t = static_cast<Eigen::Index>(size_ - 1);
+        if (terminated_(t) != T(0) || truncated_(t) != T(0)) return;
+        truncated_(t) = T(1);
+        truncation_values_(t) = static_cast<T>(truncation_value);
+        advantages_ready_ = false;
+    }
+
     /// Forgets every step (storage is kept).
     void clear() noexcept {
         size_ = 0;
