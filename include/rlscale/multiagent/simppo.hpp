@@ -202,8 +202,7 @@ public:
             a.previous_known = true;
             // A step of the last episode still open (it did not end with
             // `truncated`) is cut: the next stored step is another episode's.
-            if (a.open) a.learner.own_rollout().cut_last(a.open_value);
-            a.open = false;
+            a.cut_open(std::numeric_limits<double>::quiet_NaN());
             a.previous_action = 0;
             a.pending = false;
             a.acted = false;
@@ -241,8 +240,7 @@ public:
             if (!a.pending && a.open) {
                 // This step is not stored: the last stored one ends here,
                 // valued by V of this observation when it is known.
-                a.learner.own_rollout().cut_last(a.valid && std::isfinite(a.value) ? a.value : a.open_value);
-                a.open = false;
+                a.cut_open(a.valid ? a.value : std::numeric_limits<double>::quiet_NaN());
             }
         };
         pool_.for_each(agents_.size(), one);
@@ -293,7 +291,6 @@ public:
                 rollout.push(a.local, a.critic_input, std::span<const std::int32_t>(&a.action, 1), a.log_prob, a.value, r, false, cut,
                              next_v);
                 a.open = !cut;
-                a.open_value = a.value;
                 if (rollout.full()) {
                     rollout.compute_advantages(cut ? 0.0 : next_v, config_.ppo.gamma, config_.ppo.gae_lambda);
                     (void)a.learner.update(rollout, workspaces_[thread]);
@@ -412,18 +409,29 @@ private:
         bool pending = false;    ///< an action was sampled and awaits its reward
         bool updated = false;
         bool from_base = false;
+        bool acted = false;           ///< act() chose an action (its penalty counts)
+        bool open = false;            ///< the last stored step awaits the next one (not cut, not terminal)
+        bool previous_known = false;  ///< previous_states_ holds this agent's state at the last act()
         std::int32_t action = 0;
         std::int32_t previous_action = 0;
         double log_prob = 0;
         double value = 0;
         double penalty = 0;
-        bool acted = false;           ///< act() chose an action (its penalty counts)
-        bool open = false;            ///< the last stored step awaits the next one (not cut, not terminal)
-        double open_value = 0;        ///< that step's V(s), its bootstrap if it must be cut without a better one
-        bool previous_known = false;  ///< previous_states_ holds this agent's state at the last act()
         double own_reward = 0;
         double own_reward_sum = 0;
         std::uint64_t own_steps = 0;
+
+        /// Cuts the open last stored step, bootstrapping from `next_value`
+        /// (V of the observation that followed it) when finite, else from
+        /// the step's own V(s).
+        void cut_open(double next_value) {
+            auto& r = learner.own_rollout();
+            if (open && !r.empty()) {
+                r.cut_last(std::isfinite(next_value) ? next_value
+                                                     : static_cast<double>(r.values()(static_cast<Eigen::Index>(r.size() - 1))));
+            }
+            open = false;
+        }
     };
 
     struct base_model {
