@@ -352,6 +352,9 @@ TEST_CASE("misuse is refused") {
     CHECK_THROWS_AS(l.start(), rlscale::error);
     CHECK_THROWS_AS(l.end_episode(std::nan("")), rlscale::error);
     CHECK_THROWS_AS(l.end_episode(INFINITY), rlscale::error);
+    // Finite but so large that the window's sum or spread would overflow.
+    CHECK_THROWS_WITH_AS(l.end_episode(1e308), doctest::Contains("within +-1e+100"), rlscale::error);
+    CHECK_THROWS_AS(l.end_episode(-2 * lifecycle::max_reward), rlscale::error);
     CHECK(l.episodes() == 0);
     CHECK(l.window_size() == 0);
 }
@@ -678,6 +681,9 @@ TEST_CASE("restoring a malformed state names the field and leaves the lifecycle 
     rejects(bad, "window");
     bad = good;
     bad["window"] = json::array({"x"});
+    rejects(bad, "window[0]");
+    bad = good;
+    bad["window"] = json::array({1e308});
     rejects(bad, "window[0]");
     bad = good;
     bad["log"][0]["to"] = "SERVING";

@@ -75,6 +75,29 @@ TEST_CASE("multidimensional_actions relative: values move each dimension from th
     CHECK(floor.memory_limit_mb == doctest::Approx(256));
 }
 
+TEST_CASE("multidimensional_actions values_for, relative: the replica change at the edges of the integer range keeps its sign") {
+    rl::multidimensional_config c;
+    c.mode = rl::multidimensional_mode::relative;
+    const rl::multidimensional_actions a(1, c);
+    constexpr int most = std::numeric_limits<int>::max();
+    constexpr int least = std::numeric_limits<int>::min();
+    const auto value = [&](int current, int target) {
+        scaling_state s = state(1, 1.0, 1000);
+        s.replicas = current;
+        s.min_replicas = 0;
+        s.max_replicas = most;
+        const scaling_target t{.replicas = target};
+        std::array<float, 3> v{};
+        a.values_for(std::span<const scaling_target>(&t, 1), std::span<const scaling_state>(&s, 1), v);
+        return v[0];
+    };
+    CHECK(value(-2, most) == 1.0F);   // INT_MAX - (-2) overflows int: the subtraction is in double
+    CHECK(value(most, -2) == -1.0F);
+    CHECK(value(least, most) == 1.0F);
+    CHECK(value(most, least) == -1.0F);
+    CHECK(value(5, 5) == 0.0F);
+}
+
 TEST_CASE("multidimensional_actions values_for inverts targets in both modes (property over random targets)") {
     std::mt19937_64 gen(7);
     for (const auto mode : {rl::multidimensional_mode::absolute, rl::multidimensional_mode::relative}) {

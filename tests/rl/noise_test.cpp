@@ -133,6 +133,11 @@ TEST_CASE("noise configuration errors name the field and the value") {
     CHECK_THROWS_WITH_AS(ornstein_uhlenbeck_noise(1, {.eps_start = 0.1, .eps_end = 0.2}),
                          doctest::Contains("ornstein_uhlenbeck_config.eps_start: must be finite and >= eps_end (0.2), got 0.1"),
                          config_error);
+    // θ·dt above 1 overshoots the mean every step, above 2 diverges to ±inf
+    // and then NaN: refused, naming θ.
+    CHECK_THROWS_WITH_AS(ornstein_uhlenbeck_noise(1, {.theta = 250, .dt = 0.01}),
+                         doctest::Contains("ornstein_uhlenbeck_config.theta: must be at most 1/dt"), config_error);
+    CHECK_NOTHROW(ornstein_uhlenbeck_noise(1, {.theta = 100, .dt = 0.01}));
     CHECK_THROWS_WITH_AS(gaussian_noise(1, {.sigma = -0.1}), doctest::Contains("gaussian_noise_config.sigma: must be finite and >= 0, got -0.1"),
                          config_error);
     CHECK_THROWS_WITH_AS(gaussian_noise(2, {}, std::vector<double>{1.0}),

@@ -471,7 +471,13 @@ private:
         if (l.stage_ == stage::initialized && (!window.empty() || l.episodes_ != 0)) {
             throw E(window.empty() ? "episodes" : "window", "must be empty in stage INITIALIZED (no episode is recorded before start())");
         }
-        for (std::size_t i = 0; i < window.size(); ++i) l.push(lj::finite_number<E>(window[i], lj::path("window", i)));
+        for (std::size_t i = 0; i < window.size(); ++i) {
+            const double r = lj::finite_number<E>(window[i], lj::path("window", i));
+            if (!(std::abs(r) <= max_reward)) {
+                throw E(lj::path("window", i), "is " + format_number(r) + ", beyond +-" + format_number(max_reward) + " (end_episode refuses it)");
+            }
+            l.push(r);
+        }
 
         l.transition_count_ = lj::unsigned_integer<E>(get("transition_count"), "transition_count");
         const nlohmann::json& log = get("log");
