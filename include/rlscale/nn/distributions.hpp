@@ -86,7 +86,10 @@ struct categorical {
         return best;
     }
 
-    /// A draw by inverse CDF with one uniform from `gen`.
+    /// A draw by inverse CDF with one uniform from `gen`. The logits must be
+    /// finite: with a NaN or infinite one the draw is the last index (and
+    /// its log_prob is NaN), so a caller acting on it checks log_prob first
+    /// (simppo_coordinator holds the function then).
     template <typename Derived, std::uniform_random_bit_generator Gen>
     [[nodiscard]] static Eigen::Index sample(const Eigen::MatrixBase<Derived>& logits, Gen& gen) noexcept {
         const double lse = log_normalizer(logits);
