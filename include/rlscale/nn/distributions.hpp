@@ -87,7 +87,7 @@ struct categorical {
     }
 
     /// A draw by inverse CDF with one uniform from `gen`. The logits must be
-    /// finite: with a NaN or infinite one the draw is the last index (and
+    /// below +inf and not NaN: with such a one the draw is the last index (and
     /// its log_prob is NaN), so a caller acting on it checks log_prob first
     /// (simppo_coordinator holds the function then).
     template <typename Derived, std::uniform_random_bit_generator Gen>
