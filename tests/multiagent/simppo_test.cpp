@@ -326,6 +326,24 @@ TEST_CASE("simppo_coordinator: a refused observation cuts the stored step, so GA
     CHECK(rollout.size() == 2);
     CHECK(rollout.truncated()(1) == 1.0);
     CHECK(rollout.truncation_values()(1) == doctest::Approx(coord.learner(0).value(coord.critic_input(0))));
+
+    // An episode whose last observe() did not say `truncated` leaves its last
+    // step open; begin_episode cuts it, valued by V of the observation that followed.
+    simppo_coordinator next(small_config(0));
+    next.add_agent("f0", "cpu");
+    (void)env.reset(8);
+    next.begin_episode(env.metrics(), env.states());
+    next.act(env.states(), targets);
+    r = env.step_to(targets);
+    (void)next.observe(r.info, env.states(), false);
+    const auto& open = next.learner(0).own_rollout();
+    REQUIRE(open.size() == 1);
+    CHECK(open.truncated()(0) == 0.0);
+    const double successor = next.learner(0).value(next.critic_input(0));
+    (void)env.reset(9);
+    next.begin_episode(env.metrics(), env.states());
+    CHECK(open.truncated()(0) == 1.0);
+    CHECK(open.truncation_values()(0) == doctest::Approx(successor));
 }
 
 TEST_CASE("simppo_coordinator: after a removal or an addition, each agent's previous state stays its own (no change counted for a newcomer)") {

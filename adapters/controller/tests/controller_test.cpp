@@ -594,7 +594,8 @@ struct resizing_actuator_fake {
     int replicas_now = 3;
     double cpu = 0.8;
     double memory = 1024;
-    bool reject = false;
+    bool reject = false;         // every change fails
+    bool reject_limits = false;  // only set_limits fails
     int scale_calls = 0;
     int resize_calls = 0;
     std::optional<int> last_replicas;
@@ -608,7 +609,7 @@ struct resizing_actuator_fake {
         ++resize_calls;
         last_replicas = n;
         CHECK(f.resize_container == "app");
-        if (reject) throw std::runtime_error("422 Invalid: must be less than or equal to cpu limit");
+        if (reject || reject_limits) throw std::runtime_error("422 Invalid: must be less than or equal to cpu limit");
         if (n) replicas_now = *n;
         if (std::isfinite(l.cpu_cores)) cpu = l.cpu_cores;
         if (std::isfinite(l.memory_mb)) memory = l.memory_mb;
@@ -672,10 +673,16 @@ TEST_CASE("controller: limits_to_apply keeps whole millicores and MiB, skips sma
     CHECK_FALSE(limits_to_apply(f, with(std::nan(""), std::nan("")), 1.0, 512));
     CHECK_FALSE(limits_to_apply(f, with(0, -5), 1.0, 512));
     CHECK_FALSE(limits_to_apply(f, with(std::numeric_limits<double>::infinity(), 0), 1.0, 512));
-    // With the current value unknown, any finite positive limit is sent.
-    l = limits_to_apply(f, with(0.5, std::nan("")), std::nan(""), 512);
+    // With the current value unknown the policy stepped from a value that is
+    // not the cluster's: that limit is not sent, the other one is.
+    l = limits_to_apply(f, with(0.5, 700), std::nan(""), 512);
     REQUIRE(l);
-    CHECK(l->cpu_cores == doctest::Approx(0.5));
+    CHECK(std::isnan(l->cpu_cores));
+    CHECK(l->memory_mb == 700);
+    CHECK_FALSE(limits_to_apply(f, with(0.5, 700), 0, 0));
+    // A limit that rounds to zero units (or beyond 1e12 of them) is never sent.
+    CHECK_FALSE(limits_to_apply(f, with(0.0004, 0.4), 1.0, 512));
+    CHECK_FALSE(limits_to_apply(f, with(2e9, 2e13), 1.0, 512));
     // Below the units the patch is sent in, nothing moves even with no threshold.
     f.resize_min_change = 0;
     CHECK_FALSE(limits_to_apply(f, with(1.0004, 512.3), 1.0, 512));
@@ -728,20 +735,34 @@ TEST_CASE("controller: a multidimensional policy steps from the current limits, 
     CHECK(records[0].limits_applied);
     CHECK_FALSE(records[0].applied);  // no replica change
 
-    // A refused change: neither the count nor the limits move, the error is logged and counted.
-    cluster.reject = true;
+    // The limits are refused: the combined change moves nothing, then the
+    // count is changed alone, so a limit the cluster keeps refusing never
+    // stops horizontal scaling.
+    cluster.reject_limits = true;
     cluster.replicas_now = 3;
     source.cpu_limit = 0.8;
     records = loop.tick(45);
     CHECK(cluster.resize_calls == 3);
-    CHECK(cluster.scale_calls == 0);
-    CHECK(cluster.replicas_now == 3);
-    CHECK(cluster.cpu == doctest::Approx(1.82).epsilon(0.01));
-    CHECK_FALSE(records[0].applied);
+    CHECK(cluster.scale_calls == 1);
+    CHECK(cluster.replicas_now == 7);
+    CHECK(cluster.cpu == doctest::Approx(1.8));  // as the second tick left it
+    CHECK(records[0].applied);
     CHECK_FALSE(records[0].limits_applied);
     CHECK(records[0].error.find("changing replicas and limits failed: 422 Invalid") == 0);
+    CHECK(records[0].error.find("; the replica count was changed alone") != std::string::npos);
     CHECK(loop.stats().actuation_errors == 1);
     CHECK_FALSE(records[0].to_json().at("limits_applied").get<bool>());
+
+    // Both refused: nothing moves, both failures are logged and counted.
+    cluster.reject = true;
+    cluster.replicas_now = 3;
+    records = loop.tick(60);
+    CHECK(cluster.resize_calls == 4);
+    CHECK(cluster.scale_calls == 2);
+    CHECK(cluster.replicas_now == 3);
+    CHECK_FALSE(records[0].applied);
+    CHECK(records[0].error.find("; changing replicas alone failed too: 422 Invalid") != std::string::npos);
+    CHECK(loop.stats().actuation_errors == 3);
 }
 
 TEST_CASE("controller: without a resize container, or in dry run, or with unusable metrics, limits are not applied") {
@@ -771,7 +792,6 @@ TEST_CASE("controller: without a resize container, or in dry run, or with unusab
     }
     {
         resizing_actuator_fake cluster;
-        control_loop loop(parse_config(resize_config(path, "app")), source, cluster);
         limits_source broken = source;
         broken.memory_limit_mb = std::nan("");
         control_loop bad_loop(parse_config(resize_config(path, "app")), broken, cluster);

@@ -263,7 +263,7 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
     // what Prometheus reports (3 replicas, 0.5 cores, 256 MiB): 7, 1.0, 512.
     const std::string checkpoint = std::string(RLSCALE_PROMETHEUS_TMPDIR) + "/e2e_ddpg.json";
     controller::test::write_ddpg_checkpoint(checkpoint, "fn", {0.0F, 1.0F, -0.2F});
-    const auto make_config = [&](bool reject) {
+    const auto make_config = [&](bool reject, const char* container = "fn") {
         if (reject) cluster.reject_changes();
         return controller::parse_config(json{
             {"control_interval_s", 15},
@@ -271,7 +271,7 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
             {"kubernetes", {{"in_cluster", false}, {"server", cluster.url()}, {"token", "t"}}},
             {"functions",
              {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20},
-               {"policy", "learned"}, {"checkpoint", checkpoint}, {"resize_container", "fn"},
+               {"policy", "learned"}, {"checkpoint", checkpoint}, {"resize_container", container},
                {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}}}}},
         });
     };
@@ -295,7 +295,21 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
         {"name":"fn","resources":{"requests":{"cpu":"1","memory":"512Mi"},"limits":{"cpu":"1","memory":"512Mi"}}}]}}}})"));
     CHECK(cluster.replicas() == 7);
 
-    // The API server refuses the patch: neither the count nor the limits change.
+    // The current limits are read for the resized container only: a
+    // container the pods do not have gives no limit, and the function holds.
+    const controller::config other = make_config(false, "sidecar");
+    controller::prometheus_metrics other_source(other);
+    controller::control_loop other_loop(other, other_source, scaler);
+    records = other_loop.tick(1010);
+    MESSAGE(records[0].to_json().dump());
+    CHECK(records[0].result.source == decision_source::hold);
+    bool cpu_limit_missing = false;
+    for (const auto& m : records[0].missing) cpu_limit_missing = cpu_limit_missing || m.field == "cpu_limit";
+    CHECK(cpu_limit_missing);
+    CHECK(cluster.patches() == 1);
+
+    // The API server refuses the patch: neither the count nor the limits
+    // change; the count alone is then tried (and refused too here).
     const controller::config refused = make_config(true);
     controller::control_loop loop2(refused, source, scaler);
     records = loop2.tick(1015);
@@ -303,7 +317,9 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
     CHECK_FALSE(records[0].applied);
     CHECK_FALSE(records[0].limits_applied);
     CHECK(records[0].error.find("422") != std::string::npos);
+    CHECK(records[0].error.find("changing replicas alone failed too") != std::string::npos);
     CHECK(cluster.patches() == 2);  // a 422 is not retried
+    CHECK(cluster.puts() == 1);     // the count alone, through the scale subresource
     CHECK(cluster.replicas() == 7);
     CHECK(cluster.resources("fn")["limits"]["memory"] == "512Mi");
 }

@@ -201,8 +201,9 @@ public:
             agent& a = *agents_[i];
             a.previous_known = true;
             // A step of the last episode still open (it did not end with
-            // `truncated`) is cut: the next stored step is another episode's.
-            a.cut_open(std::numeric_limits<double>::quiet_NaN());
+            // `truncated`) is cut, valued by V of the observation that
+            // followed it: the next stored step is another episode's.
+            if (a.open) a.cut_open(a.valid ? a.learner.value(a.critic_input) : std::numeric_limits<double>::quiet_NaN());
             a.previous_action = 0;
             a.pending = false;
             a.acted = false;

@@ -147,8 +147,9 @@ private:
 /// A reader's own copy of published weights, brought up to date by
 /// refresh(): when a newer snapshot has been published, it is read once
 /// (shared_network::copy_if_newer: one copy of the parameters, no
-/// allocation); otherwise refresh() reads only the version. So a deciding thread does no atomic
-/// read-modify-write on the shared slots per decision; several threads
+/// allocation); otherwise refresh() reads only the version. So a deciding
+/// thread does no atomic read-modify-write on the shared slots per
+/// decision; several threads
 /// reading one shared_network through snapshots on every call contend for
 /// its reader counts (docs/benchmarks.md measures both). The cost is one
 /// copy of the network per follower. One follower per thread.

@@ -38,6 +38,15 @@ public:
             mc.fetch_deadline = std::chrono::milliseconds(p.value("fetch_deadline_ms", 10000));
             mc.request_counter = p.value("request_counter", mc.request_counter);
             mc.duration_histogram = p.value("duration_histogram", mc.duration_histogram);
+            if (!f.resize_container.empty()) {
+                // The limits a resize sets are one container's, so the
+                // policy reads that container's, not the pod's total (a
+                // sidecar's would be added to every step). f.promql still wins.
+                const std::string series = R"(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=")" +
+                                           f.resize_container + R"(",resource=")";
+                prometheus::metrics_source::set_query(mc.queries, "cpu_limit", "max(" + series + R"(cpu"}))");
+                prometheus::metrics_source::set_query(mc.queries, "memory_limit_mb", "max(" + series + R"(memory"}) / 1048576)");
+            }
             for (const auto& [field, promql] : f.promql) prometheus::metrics_source::set_query(mc.queries, field, promql);
             sources_.emplace(f.name, std::make_unique<prometheus::metrics_source>(prometheus::client(cc), std::move(mc)));
         }

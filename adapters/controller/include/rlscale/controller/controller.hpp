@@ -104,8 +104,9 @@ struct replica_limits {
 
 /// An actuator that can also set a function's per-replica limits (on the
 /// container `f.resize_container`): set_limits sets them, and the replica
-/// count too when `replicas` holds one, as ONE change: when it throws,
-/// neither changed.
+/// count too when `replicas` holds one, as ONE change: when it is refused,
+/// neither changed. (When the control loop's call is refused it changes the
+/// count alone through set_replicas.)
 template <typename A>
 concept resizing_actuator = replica_actuator<A> && requires(A& a, const function_spec& f, std::optional<int> replicas,
                                                             const replica_limits& l) {
@@ -114,17 +115,20 @@ concept resizing_actuator = replica_actuator<A> && requires(A& a, const function
 
 /// The limits of decision `d` that are to be applied to `f`, whose current
 /// limits are `cpu_now` cores and `memory_now` MiB: those a resize container
-/// is configured for, that the decision sets (finite), and that move by at
-/// least f.resize_min_change of the current value (any change when the
-/// current value is unknown). CPU is kept to whole millicores and memory to
-/// whole MiB, the units the patch is sent in. Nullopt when none is.
+/// is configured for, that the decision sets, and that move by at least
+/// f.resize_min_change of the current value. A limit whose current value
+/// is unknown (not finite and > 0) is not changed: the policy stepped from
+/// a value that is not the cluster's. CPU is kept to whole millicores and
+/// memory to whole MiB, the units the patch is sent in, at least one unit
+/// and at most 1e12. Nullopt when none is.
 [[nodiscard]] inline std::optional<replica_limits> limits_to_apply(const function_spec& f, const decision& d, double cpu_now,
                                                                    double memory_now) noexcept {
     if (f.resize_container.empty()) return std::nullopt;
     const auto moves = [&](double to, double now, double unit) {
-        if (!std::isfinite(to) || !(to > 0)) return false;
-        if (!std::isfinite(now) || !(now > 0)) return true;
-        return std::abs(std::round(to / unit) - std::round(now / unit)) >= 1 && std::abs(to - now) >= f.resize_min_change * now;
+        if (!std::isfinite(now) || !(now > 0) || !std::isfinite(to)) return false;
+        const double units = std::round(to / unit);
+        if (!(units >= 1 && units <= 1e12)) return false;
+        return std::abs(units - std::round(now / unit)) >= 1 && std::abs(to - now) >= f.resize_min_change * now;
     };
     replica_limits l;
     if (moves(d.cpu_limit, cpu_now, 1e-3)) l.cpu_cores = std::round(d.cpu_limit * 1000) / 1000;
@@ -495,10 +499,23 @@ private:
                         r.applied = true;
                         ++stats_.changes;
                     }
+                    return;
                 } catch (...) {
                     ++stats_.actuation_errors;
                     r.error = std::string(count_changes ? "changing replicas and limits failed: " : "changing limits failed: ") +
                               current_exception_text();
+                }
+                // A limit the cluster refuses must not stop horizontal
+                // scaling: the count alone, through its own call.
+                if (!count_changes) return;
+                try {
+                    actuator_.set_replicas(f, r.replicas_after);
+                    r.applied = true;
+                    ++stats_.changes;
+                    r.error += "; the replica count was changed alone";
+                } catch (...) {
+                    ++stats_.actuation_errors;
+                    r.error += "; changing replicas alone failed too: " + current_exception_text();
                 }
                 return;
             }
