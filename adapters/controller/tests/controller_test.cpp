@@ -7,6 +7,7 @@
 #include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/policy/registry.hpp>
 
+#include "../../../tests/test_metrics.hpp"
 #include "ddpg_checkpoint.hpp"
 
 #include <doctest/doctest.h>
@@ -573,18 +574,10 @@ struct limits_source {
     double cpu_limit = 0.8;
     double memory_limit_mb = 1024;
     metrics_reading read(const function_spec&, double) const {
-        metrics_reading r;
-        function_metrics& m = r.metrics;
-        m.interval_s = 15;
-        m.arrivals = m.completions = 150;
-        m.throughput_rps = 10;
-        m.latency_mean_s = 0.1;
-        m.latency = {0.1, 0.2, 0.25, 0.3, 0.4};
-        m.cpu_utilization = 0.5;
-        m.memory_utilization = 0.3;
-        m.cpu_limit = cpu_limit;
-        m.memory_limit_mb = memory_limit_mb;
-        m.ready_replicas = 3;
+        metrics_reading r{.metrics = rlscale::test::healthy()};
+        r.metrics.cpu_limit = cpu_limit;
+        r.metrics.memory_limit_mb = memory_limit_mb;
+        r.metrics.ready_replicas = 3;
         return r;
     }
 };
