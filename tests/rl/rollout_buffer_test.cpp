@@ -128,7 +128,9 @@ TEST_CASE("cut_last ends the last stored step as a truncation: the same advantag
     // The truncation-in-the-middle example, with step 1 pushed as an
     // ordinary step and cut afterwards (its successor was not stored).
     auto r = fill({{1, 1}, {2, 1}});
+    CHECK(r.last_open());
     r.cut_last(4);
+    CHECK_FALSE(r.last_open());
     CHECK(r.truncated()(1) == 1.0);
     CHECK(r.truncation_values()(1) == 4.0);
     CHECK(r.truncated()(0) == 0.0);
@@ -149,7 +151,9 @@ TEST_CASE("cut_last ends the last stored step as a truncation: the same advantag
     auto cut = fill({{1, 1, ending::truncated, 7}});
     cut.cut_last(3);
     CHECK(cut.truncation_values()(0) == 7.0);
+    CHECK_FALSE(ended.last_open());
     rollout_buffer<double> empty(4, 1, 1, 1);
+    CHECK_FALSE(empty.last_open());
     empty.cut_last(1);
     CHECK(empty.empty());
     CHECK_THROWS_WITH_AS(cut.cut_last(not_a_number), doctest::Contains("truncation_value"), error);

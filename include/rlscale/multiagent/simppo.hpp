@@ -203,7 +203,9 @@ public:
             // A step of the last episode still open (it did not end with
             // `truncated`) is cut, valued by V of the observation that
             // followed it: the next stored step is another episode's.
-            if (a.open) a.cut_open(a.valid ? a.learner.value(a.critic_input) : std::numeric_limits<double>::quiet_NaN());
+            if (a.learner.own_rollout().last_open()) {
+                a.cut_open(a.valid ? a.learner.value(a.critic_input) : std::numeric_limits<double>::quiet_NaN());
+            }
             a.previous_action = 0;
             a.pending = false;
             a.acted = false;
@@ -238,11 +240,9 @@ public:
                 }
             }
             if (!a.acted) targets[i] = {.replicas = s[i].replicas};
-            if (!a.pending && a.open) {
-                // This step is not stored: the last stored one ends here,
-                // valued by V of this observation when it is known.
-                a.cut_open(a.valid ? a.value : std::numeric_limits<double>::quiet_NaN());
-            }
+            // This step is not stored: the last stored one ends here, valued
+            // by V of this observation when it is known.
+            if (!a.pending) a.cut_open(a.valid ? a.value : std::numeric_limits<double>::quiet_NaN());
         };
         pool_.for_each(agents_.size(), one);
         std::copy(s.begin(), s.end(), previous_states_.begin());
@@ -291,12 +291,10 @@ public:
                 auto& rollout = a.learner.own_rollout();
                 rollout.push(a.local, a.critic_input, std::span<const std::int32_t>(&a.action, 1), a.log_prob, a.value, r, false, cut,
                              next_v);
-                a.open = !cut;
                 if (rollout.full()) {
                     rollout.compute_advantages(cut ? 0.0 : next_v, config_.ppo.gamma, config_.ppo.gae_lambda);
                     (void)a.learner.update(rollout, workspaces_[thread]);
                     rollout.clear();
-                    a.open = false;
                     a.updated = true;
                 }
             }
@@ -411,7 +409,6 @@ private:
         bool updated = false;
         bool from_base = false;
         bool acted = false;           ///< act() chose an action (its penalty counts)
-        bool open = false;            ///< the last stored step awaits the next one (not cut, not terminal)
         bool previous_known = false;  ///< previous_states_ holds this agent's state at the last act()
         std::int32_t action = 0;
         std::int32_t previous_action = 0;
@@ -422,16 +419,15 @@ private:
         double own_reward_sum = 0;
         std::uint64_t own_steps = 0;
 
-        /// Cuts the open last stored step, bootstrapping from `next_value`
-        /// (V of the observation that followed it) when finite, else from
-        /// the step's own V(s).
+        /// Cuts the last stored step if it is still open
+        /// (rollout_buffer::last_open), bootstrapping from `next_value` (V of
+        /// the observation that followed it) when finite, else from the
+        /// step's own V(s).
         void cut_open(double next_value) {
             auto& r = learner.own_rollout();
-            if (open && !r.empty()) {
-                r.cut_last(std::isfinite(next_value) ? next_value
-                                                     : static_cast<double>(r.values()(static_cast<Eigen::Index>(r.size() - 1))));
-            }
-            open = false;
+            if (!r.last_open()) return;
+            r.cut_last(std::isfinite(next_value) ? next_value
+                                                 : static_cast<double>(r.values()(static_cast<Eigen::Index>(r.size() - 1))));
         }
     };
 

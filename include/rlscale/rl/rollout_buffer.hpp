@@ -154,12 +154,19 @@ public:
     /// left as it is. Throws rlscale::error for a non-finite value.
     void cut_last(double truncation_value) {
         check_finite("truncation_value", truncation_value);
-        if (size_ == 0) return;
+        if (!last_open()) return;
         const auto t = static_cast<Eigen::Index>(size_ - 1);
-        if (terminated_(t) != T(0) || truncated_(t) != T(0)) return;
         truncated_(t) = T(1);
         truncation_values_(t) = static_cast<T>(truncation_value);
         advantages_ready_ = false;
+    }
+
+    /// Whether a step is stored and the last one neither terminated nor
+    /// truncated: its successor is the next step pushed (cut_last would cut it).
+    [[nodiscard]] bool last_open() const noexcept {
+        if (size_ == 0) return false;
+        const auto t = static_cast<Eigen::Index>(size_ - 1);
+        return terminated_(t) == T(0) && truncated_(t) == T(0);
     }
 
     /// Forgets every step (storage is kept).
