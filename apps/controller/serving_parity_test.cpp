@@ -171,8 +171,7 @@ TEST_CASE("the demo's checkpoint: controller (dry run, real Prometheus) and deci
     // their inputs differ.
     prometheus::test::exporter exp;
     prometheus::test::prometheus_process prom(exp.port());
-    prom.wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
-    prom.wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[10s]))", 8, 60s);
+    prom.wait_for_scrapes(10s, 8);
     scale_server cluster;
 
     const auto function = [&](const std::string& name, double load) {
@@ -183,7 +182,7 @@ TEST_CASE("the demo's checkpoint: controller (dry run, real Prometheus) and deci
         std::snprintf(arrivals, sizeof arrivals, R"(%g * sum(increase(http_requests_total{namespace="{namespace}",pod=~"{pod_regex}"}[{window}])))", load);
         char cpu[300];
         std::snprintf(cpu, sizeof cpu,
-                      R"(%g * sum(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}"}[{window}])) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",resource="cpu"}))",
+                      R"(%g * sum(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container="fn"}[{window}])) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container="fn",resource="cpu"}))",
                       std::min(load, 1.9));
         f["promql"] = {{"arrivals", arrivals}, {"cpu_utilization", cpu}};
         return f;

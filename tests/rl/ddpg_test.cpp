@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -602,6 +603,71 @@ TEST_CASE("ddpg is deterministic for a seed") {
         CHECK(run(4, e) == run(4, e));
         CHECK(run(4, e) != run(5, e));
     }
+}
+
+TEST_CASE("bfloat16 moments: each optimiser rounds with bits of its own, and a run repeats for a seed") {
+    // Twin critics started equal (and their targets) get equal gradients on
+    // every batch; only the moments' rounding can tell them apart.
+    const auto run = [](nn::moment_storage moments, std::uint64_t seed) {
+        ddpg_config c = small_config();
+        c.twin_critics = true;
+        c.policy_noise = 0.2;
+        c.policy_delay = 2;
+        c.learning_starts = 20;
+        c.actor_adam.moments = moments;
+        c.critic_adam.moments = moments;
+        ddpg<float> agent(obs_size, test_bounds, c, seed);
+        Eigen::VectorXf p(agent.critic(0).parameter_count());
+        agent.critic(0).read_parameters(p);
+        agent.critic(1).write_parameters(p);
+        agent.target_critic(0).read_parameters(p);
+        agent.target_critic(1).write_parameters(p);
+        rng env(1);
+        std::vector<float> s(obs_size), s2(obs_size), a(2);
+        for (int t = 0; t < 120; ++t) {
+            for (auto& x : s) x = static_cast<float>(uniform(env, -1, 1));
+            for (auto& x : s2) x = static_cast<float>(uniform(env, -1, 1));
+            agent.explore(s, a);
+            agent.observe(s, a, -a[0] * a[0], s2, t % 17 == 16, t % 23 == 22);
+        }
+        REQUIRE(agent.updates() > 50);
+        std::array<std::vector<float>, 3> out;
+        for (std::size_t i = 0; i < 2; ++i) {
+            agent.critic(i).read_parameters(p);
+            out[i].assign(p.data(), p.data() + p.size());
+        }
+        const auto& actor = agent.actor().parameters();
+        out[2].assign(actor.data(), actor.data() + actor.size());
+        for (const auto& v : out)
+            for (const float x : v) REQUIRE(std::isfinite(x));
+        return out;
+    };
+    // The set-up holds: with float moments the twins stay equal bit for bit.
+    const auto plain = run(nn::moment_storage::parameter_type, 4);
+    CHECK(plain[0] == plain[1]);
+    // With bfloat16 moments each critic's optimiser rounds on its own
+    // stream, so the twins part (they stayed equal when both shared one).
+    const auto half = run(nn::moment_storage::bfloat16, 4);
+    CHECK(half[0] != half[1]);
+    double gap = 0;
+    double scale = 0;
+    for (std::size_t i = 0; i < half[0].size(); ++i) {
+        gap = std::max(gap, static_cast<double>(std::abs(half[0][i] - half[1][i])));
+        scale = std::max(scale, static_cast<double>(std::abs(half[0][i])));
+    }
+    CHECK(gap < 0.05 * scale);  // rounding noise, not another run
+    CHECK(run(nn::moment_storage::bfloat16, 4) == half);
+    CHECK(run(nn::moment_storage::bfloat16, 5) != half);
+
+    // Streams: rounding_seed + 4·seed + which (actor 0, critics 1 and 2).
+    ddpg_config c = small_config();
+    c.twin_critics = true;
+    c.critic_adam.rounding_seed = 100;
+    ddpg<float> agent(obs_size, test_bounds, c, 7);
+    CHECK(agent.actor_optimizer().config().rounding_seed == 28);
+    CHECK(agent.critic_optimizer(0).config().rounding_seed == 129);
+    CHECK(agent.critic_optimizer(1).config().rounding_seed == 130);
+    CHECK(agent.config().critic_adam.rounding_seed == 100);  // the configuration as given
 }
 
 TEST_CASE("explore: uniform within the bounds during warm-up, then mu(s) plus noise clipped to the bounds") {

@@ -161,22 +161,22 @@ TEST_CASE("controller end to end: real Prometheus, loopback API server, outage a
     auto prom = std::make_unique<prometheus::test::prometheus_process>(exp->port());
     // Rates over the 15 s window are exact only once Prometheus holds more than
     // 15 s of samples.
-    prom->wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
-    prom->wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[20s]))", 17, 60s);
+    prom->wait_for_scrapes(20s, 17);
 
     const controller::config cfg = config_for(prom->url(), cluster.url(), 6);
     controller::prometheus_metrics source(cfg);
     controller::kubernetes_scaler scaler(cfg.kubernetes);
     controller::control_loop loop(cfg, source, scaler);
 
-    // The metrics arrive from Prometheus (the exporter's pod uses 0.25 of
-    // its 0.5-core limit; 1 of 3 replicas ready) and the change reaches the
-    // API server: 3 -> 6.
+    // The metrics arrive from Prometheus (the exporter's pod, fn and its
+    // sidecar, uses 0.34 of its 0.6-core limits; 1 of 3 replicas ready) and
+    // the change reaches the API server: 3 -> 6.
     auto records = loop.tick(1000);
     REQUIRE(records.size() == 1);
     MESSAGE(records[0].to_json().dump());
     CHECK(records[0].error.empty());
-    CHECK(records[0].inputs.cpu_utilization == doctest::Approx(0.5).epsilon(0.02));
+    CHECK(records[0].inputs.cpu_utilization == doctest::Approx(0.34 / 0.6).epsilon(0.02));
+    CHECK(records[0].inputs.cpu_limit == doctest::Approx(0.6));
     CHECK(records[0].inputs.ready_replicas == 1);
     CHECK(records[0].result.source == decision_source::policy);
     CHECK(records[0].replicas_before == 3);
@@ -202,8 +202,7 @@ TEST_CASE("controller end to end: real Prometheus, loopback API server, outage a
     // Prometheus comes back and the API server now rejects changes: the
     // rejection is logged, counted, and tried once per tick (a 422 is not retried).
     prom = std::make_unique<prometheus::test::prometheus_process>(exp->port());
-    prom->wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
-    prom->wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[20s]))", 17, 60s);
+    prom->wait_for_scrapes(20s, 17);
     cluster.reject_changes();
     controller::config again = config_for(prom->url(), cluster.url(), 8);
     controller::prometheus_metrics source2(again);
@@ -223,8 +222,7 @@ TEST_CASE("controller end to end: an arrivals query that matches nothing holds, 
     fake_cluster cluster;
     prometheus::test::exporter exp;
     prometheus::test::prometheus_process prom(exp.port());
-    prom.wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
-    prom.wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[20s]))", 17, 60s);
+    prom.wait_for_scrapes(20s, 17);
     // ENSURE sizes the function from its arrivals; the override names a
     // metric nobody exports, so the arrivals query returns no series.
     const controller::config cfg = controller::parse_config(json{
@@ -257,8 +255,7 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
     fake_cluster cluster;
     prometheus::test::exporter exp;
     prometheus::test::prometheus_process prom(exp.port());
-    prom.wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
-    prom.wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[20s]))", 17, 60s);
+    prom.wait_for_scrapes(20s, 17);
     // μ asks for 11 replicas, 1.82 cores and 1386 MiB; the guard steps from
     // what Prometheus reports (3 replicas, 0.5 cores, 256 MiB): 7, 1.0, 512.
     const std::string checkpoint = std::string(RLSCALE_PROMETHEUS_TMPDIR) + "/e2e_ddpg.json";
@@ -283,8 +280,12 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
     REQUIRE(records.size() == 1);
     MESSAGE(records[0].to_json().dump());
     CHECK(records[0].error.empty());
+    // fn's own limits and use: the sidecar's 0.1 cores and 64 MiB are not
+    // added in.
     CHECK(records[0].inputs.cpu_limit == doctest::Approx(0.5));
     CHECK(records[0].inputs.memory_limit_mb == doctest::Approx(256));
+    CHECK(records[0].inputs.cpu_utilization == doctest::Approx(0.5).epsilon(0.02));
+    CHECK(records[0].inputs.memory_utilization == doctest::Approx(0.5));
     CHECK(records[0].result.source == decision_source::policy);
     CHECK(records[0].replicas_after == 7);
     CHECK(records[0].applied);

@@ -247,9 +247,11 @@ TEST_CASE("metrics source: default templates") {
     const metrics_source src(client({}), {.window = 30s});
     const function_target f{.function = "thumb", .namespace_ = "prod", .deployment = "thumb", .pod_regex = "thumb-.*"};
     CHECK(src.query_for("cpu_utilization", f) ==
-          R"(sum(rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container!="",container!="POD"}[30s])) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",resource="cpu"}))");
+          R"(sum(rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[30s])) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"}))");
     CHECK(src.query_for("memory_utilization", f) ==
-          R"(sum(container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container!="",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",resource="memory"}))");
+          R"(sum(container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="memory"}))");
+    CHECK(src.query_for("cpu_limit", f) ==
+          R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"})))");
     CHECK(src.query_for("throughput_rps", f) == R"(sum(rate(http_requests_total{namespace="prod",pod=~"thumb-.*"}[30s])))");
     CHECK(src.query_for("latency.p90", f) ==
           R"(histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="prod",pod=~"thumb-.*"}[30s]))))");
@@ -260,6 +262,29 @@ TEST_CASE("metrics source: default templates") {
     CHECK(src.query_for("drops", f).empty());
     CHECK_THROWS_AS((void)src.query_for("latency.p42", f), rlscale::config_error);
     CHECK_THROWS_AS((void)src.fetch(function_target{}), rlscale::config_error);
+}
+
+TEST_CASE("metrics source: a container in the target narrows the CPU and memory queries to it") {
+    const metrics_source src(client({}), {.window = 30s});
+    function_target f{.function = "thumb", .namespace_ = "prod", .deployment = "thumb", .container = "app.v2"};
+    // Matched literally: the dot is escaped for the regex, the backslash for
+    // the PromQL string.
+    CHECK(src.query_for("cpu_limit", f) ==
+          R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-[a-z0-9]+-[a-z0-9]+",container=~"app\\.v2",resource="cpu"})))");
+    CHECK(src.query_for("memory_limit_mb", f).find(R"(container=~"app\\.v2",resource="memory")") != std::string::npos);
+    CHECK(src.query_for("cpu_utilization", f).find(R"(container=~"app\\.v2",container!="POD"}[30s])) / )") != std::string::npos);
+    CHECK(src.query_for("memory_utilization", f).find(R"(container_memory_working_set_bytes{namespace="prod",pod=~"thumb-[a-z0-9]+-[a-z0-9]+",container=~"app\\.v2",container!="POD"})") != std::string::npos);
+    // Fields that are not per container do not change.
+    CHECK(src.query_for("throughput_rps", f) == R"(sum(rate(http_requests_total{namespace="prod",pod=~"thumb-[a-z0-9]+-[a-z0-9]+"}[30s])))");
+
+    // {container} for custom templates: the name as a label value.
+    metrics_source_config c{.window = 30s};
+    metrics_source::set_query(c.queries, "cpu_limit", R"(max(my_limit{container="{container}"}))");
+    const metrics_source custom(client({}), c);
+    f.container = "a\"b";
+    CHECK(custom.query_for("cpu_limit", f) == R"(max(my_limit{container="a\"b"}))");
+    f.container.clear();
+    CHECK(custom.query_for("cpu_limit", f) == R"(max(my_limit{container=""}))");
 }
 
 TEST_CASE("metrics source: placeholders, escaping and configuration errors") {

@@ -55,7 +55,12 @@ inline std::int64_t now_ms() {
 /// requests 5/s; latency histogram buckets (cumulative, per second)
 /// le 0.05: 1, 0.1: 3, 0.25: 4, 0.5: 4.6, 1: 5, +Inf: 5, sum 0.6;
 /// CPU 0.25 cores. Gauges: working set 128 MiB, limits 0.5 cores and
-/// 256 MiB, 3 replicas of which 1 ready, 1 running but not ready, 1 pending.
+/// 256 MiB (container "fn"), and a sidecar "proxy" using 0.09 of its 0.1
+/// cores and 16 of its 64 MiB, so the pod's totals differ from fn's:
+/// CPU 0.34 of 0.6 cores, memory 144 of 320 MiB. Cumulative cAdvisor series
+/// of the pod itself (container="") and of the pause container ("POD")
+/// would double-count if a query took them. 3 replicas of which 1 ready,
+/// 1 running but not ready, 1 pending.
 /// A second function, "idle", has counters that do not move.
 class exporter {
 public:
@@ -93,11 +98,19 @@ private:
         o << "http_request_duration_seconds_count{" << idle << "} 10" << ts;
         o << "# TYPE container_cpu_usage_seconds_total counter\n";
         o << "container_cpu_usage_seconds_total{" << fn << ",container=\"fn\"} " << 0.25 * e << ts;
+        o << "container_cpu_usage_seconds_total{" << fn << ",container=\"proxy\"} " << 0.09 * e << ts;
+        o << "container_cpu_usage_seconds_total{" << fn << ",container=\"\"} " << 0.34 * e << ts;
+        o << "container_cpu_usage_seconds_total{" << fn << ",container=\"POD\"} " << 0.01 * e << ts;
         o << "# TYPE container_memory_working_set_bytes gauge\n";
         o << "container_memory_working_set_bytes{" << fn << ",container=\"fn\"} 134217728" << ts;
+        o << "container_memory_working_set_bytes{" << fn << ",container=\"proxy\"} 16777216" << ts;
+        o << "container_memory_working_set_bytes{" << fn << ",container=\"\"} 150994944" << ts;
+        o << "container_memory_working_set_bytes{" << fn << ",container=\"POD\"} 1048576" << ts;
         o << "# TYPE kube_pod_container_resource_limits gauge\n";
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"cpu\",unit=\"core\"} 0.5" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"memory\",unit=\"byte\"} 268435456" << ts;
+        o << "kube_pod_container_resource_limits{" << fn << ",container=\"proxy\",resource=\"cpu\",unit=\"core\"} 0.1" << ts;
+        o << "kube_pod_container_resource_limits{" << fn << ",container=\"proxy\",resource=\"memory\",unit=\"byte\"} 67108864" << ts;
         o << "# TYPE kube_deployment_status_replicas_ready gauge\n";
         o << "kube_deployment_status_replicas_ready{namespace=\"fn\",deployment=\"fn\"} 1" << ts;
         o << "# TYPE kube_deployment_status_replicas gauge\n";
@@ -246,6 +259,15 @@ public:
                                           << " s (last: " << last << "); its log:\n" << log());
     }
 
+    /// Waits until the exporter is up and Prometheus holds at least
+    /// `samples` scrapes of it from the last `window` (rates over a window
+    /// are exact only once that much history is there).
+    void wait_for_scrapes(std::chrono::seconds window, int samples) {
+        wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
+        wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[)" + std::to_string(window.count()) + "s])",
+                 samples, 60s);
+    }
+
 private:
     void check_alive() {
         int status = 0;
@@ -277,10 +299,7 @@ private:
 struct scraped_setup {
     exporter exp;
     prometheus_process prom{exp.port()};
-    scraped_setup() {
-        prom.wait_for(R"(up{job="rlscale-exporter"})", 1, 60s);
-        prom.wait_for(R"(count_over_time(kube_deployment_status_replicas{namespace="fn"}[10s]))", 8, 60s);
-    }
+    scraped_setup() { prom.wait_for_scrapes(10s, 8); }
 };
 
 }  // namespace rlscale::prometheus::test

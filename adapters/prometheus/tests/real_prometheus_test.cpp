@@ -52,7 +52,7 @@ TEST_CASE("real prometheus: instant and range queries return the exporter's valu
     CHECK(r.vector[0].metric.at("deployment") == "fn");
     CHECK(r.vector[0].metric.at("job") == "rlscale-exporter");
 
-    r = c.query(R"(container_memory_working_set_bytes{namespace="fn"})");
+    r = c.query(R"(container_memory_working_set_bytes{namespace="fn",container="fn"})");
     REQUIRE(r.vector.size() == 1);
     CHECK(r.vector[0].point.value == 134217728);
 
@@ -142,15 +142,32 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
     CHECK(m.latency.p95 == doctest::Approx(0.5 + 0.5 * (4.75 - 4.6) / 0.4).epsilon(1e-6));
     CHECK(m.latency.p99 == doctest::Approx(0.9375).epsilon(1e-6));
     CHECK(m.latency.p999 == doctest::Approx(0.5 + 0.5 * (4.995 - 4.6) / 0.4).epsilon(1e-6));
-    CHECK(m.cpu_utilization == doctest::Approx(0.5).epsilon(0.03));
-    CHECK(m.memory_utilization == doctest::Approx(0.5));
-    CHECK(m.cpu_limit == doctest::Approx(0.5));
-    CHECK(m.memory_limit_mb == doctest::Approx(256));
+    // The pod's containers, fn and its sidecar, without cAdvisor's pod-level
+    // and pause-container series: 0.34 of 0.6 cores, 144 of 320 MiB.
+    CHECK(m.cpu_utilization == doctest::Approx(0.34 / 0.6).epsilon(0.03));
+    CHECK(m.memory_utilization == doctest::Approx(144.0 / 320.0));
+    CHECK(m.cpu_limit == doctest::Approx(0.6));
+    CHECK(m.memory_limit_mb == doctest::Approx(320));
     CHECK(m.ready_replicas == 1);
     CHECK(m.starting_replicas == 1);
     CHECK(m.pending_replicas == 1);
     CHECK(m.replica_seconds == doctest::Approx(15));
     CHECK(rlscale::check_metrics(m).ok);
+
+    // One container named: its usage over its limits, the sidecar left out.
+    const auto app = src.fetch({.function = "fn", .namespace_ = "fn", .deployment = "fn", .container = "fn"});
+    CHECK(app.status.complete());
+    CHECK(app.metrics.cpu_utilization == doctest::Approx(0.5).epsilon(0.03));
+    CHECK(app.metrics.memory_utilization == doctest::Approx(0.5));
+    CHECK(app.metrics.cpu_limit == doctest::Approx(0.5));
+    CHECK(app.metrics.memory_limit_mb == doctest::Approx(256));
+    CHECK(app.metrics.throughput_rps == doctest::Approx(5).epsilon(0.03));
+    // A container the pods do not have: no data, never 0.
+    const auto none = src.fetch({.function = "fn", .namespace_ = "fn", .deployment = "fn", .container = "sidecar"});
+    CHECK(std::isnan(none.metrics.cpu_limit));
+    CHECK(none.status.is_missing("cpu_limit"));
+    CHECK(none.status.is_missing("cpu_utilization"));
+    CHECK_FALSE(none.status.is_missing("throughput_rps"));
 
     // An idle function: a real zero rate is read as zero; its latencies are
     // NaN (no completions) and it has no CPU series at all: no data, never 0.

@@ -46,6 +46,17 @@ struct adam_config {
     moment_storage moments = moment_storage::parameter_type;  ///< how m and v are stored
     std::uint64_t rounding_seed = 0;  ///< moments = bfloat16: the seed of the rounding's random bits
 
+    /// These settings for optimiser `which` (0 to 3) of a learner seeded
+    /// `seed`: rounding_seed + 4·seed + which, so a learner's optimisers
+    /// round bfloat16 moments with streams of their own (two optimisers on
+    /// one stream would round alike, step for step) and another seed rounds
+    /// otherwise. Nothing changes with moments kept in the parameter type.
+    [[nodiscard]] adam_config rounding_stream(std::uint64_t seed, std::uint64_t which) const noexcept {
+        adam_config c = *this;
+        c.rounding_seed += seed * 4 + which;
+        return c;
+    }
+
     /// SCARLET §4 (DQN): Adam with lr 1e-4.
     static adam_config scarlet() { return {.lr = 1e-4}; }
     /// SIMPPO §5 (PPO actor and critic): lr 3e-4.

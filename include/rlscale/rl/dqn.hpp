@@ -119,7 +119,7 @@ public:
           gen_(seed),
           online_(make_layers(observation_size, layout, config_.hidden)),
           target_(online_.layers()),
-          optimizer_(online_.parameter_count(), config_.adam),
+          optimizer_(online_.parameter_count(), config_.adam.rounding_stream(seed, 0)),
           replay_(config_.replay_capacity, observation_size, layout.heads),
           batch_(observation_size, layout.heads, config_.batch_size),
           act_buffer_(online_) {

@@ -482,7 +482,7 @@ private:
         if (!std::is_same_v<T, float> && config_.adam_moments == nn::moment_storage::bfloat16) {
             throw config_error("ppo_config.adam_moments", "bfloat16 moments need a float learner (ppo<float>)");
         }
-        return {.lr = lr, .eps = config_.adam_eps, .moments = config_.adam_moments, .rounding_seed = seed * 4 + which};
+        return nn::adam_config{.lr = lr, .eps = config_.adam_eps, .moments = config_.adam_moments}.rounding_stream(seed, which);
     }
 
     [[nodiscard]] Eigen::Index mb_capacity() const noexcept { return static_cast<Eigen::Index>(config_.minibatch_size); }

@@ -38,15 +38,6 @@ public:
             mc.fetch_deadline = std::chrono::milliseconds(p.value("fetch_deadline_ms", 10000));
             mc.request_counter = p.value("request_counter", mc.request_counter);
             mc.duration_histogram = p.value("duration_histogram", mc.duration_histogram);
-            if (!f.resize_container.empty()) {
-                // The limits a resize sets are one container's, so the
-                // policy reads that container's, not the pod's total (a
-                // sidecar's would be added to every step). f.promql still wins.
-                const std::string series = R"(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=")" +
-                                           f.resize_container + R"(",resource=")";
-                prometheus::metrics_source::set_query(mc.queries, "cpu_limit", "max(" + series + R"(cpu"}))");
-                prometheus::metrics_source::set_query(mc.queries, "memory_limit_mb", "max(" + series + R"(memory"}) / 1048576)");
-            }
             for (const auto& [field, promql] : f.promql) prometheus::metrics_source::set_query(mc.queries, field, promql);
             sources_.emplace(f.name, std::make_unique<prometheus::metrics_source>(prometheus::client(cc), std::move(mc)));
         }
@@ -55,8 +46,15 @@ public:
     metrics_reading read(const function_spec& f, double /*now_s*/) {
         const prometheus::workload_kind kind =
             f.kind == "StatefulSet" ? prometheus::workload_kind::statefulset : prometheus::workload_kind::deployment;
+        // The limits a resize sets are one container's, so the policy reads
+        // that container's limits and utilisations, not the pod's totals (a
+        // sidecar's limit would be added to every step). f.promql still wins.
         const prometheus::metrics_sample sample =
-            sources_.at(f.name)->fetch({.function = f.name, .namespace_ = f.namespace_name, .deployment = f.workload, .kind = kind});
+            sources_.at(f.name)->fetch({.function = f.name,
+                                        .namespace_ = f.namespace_name,
+                                        .deployment = f.workload,
+                                        .kind = kind,
+                                        .container = f.resize_container});
         metrics_reading r{.metrics = sample.metrics};
         for (const auto& m : sample.status.missing) r.missing.push_back({std::string(m.field), m.reason});
         return r;

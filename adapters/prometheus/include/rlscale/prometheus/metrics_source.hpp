@@ -25,7 +25,9 @@ namespace rlscale::prometheus {
 /// name; {deployment} is the same), {function}, {pod_regex} (label values,
 /// escaped for a PromQL string), {workload_kind} (`deployment` or
 /// `statefulset`, as kube-state-metrics names its metrics and labels),
-/// {window} (e.g. `60s`),
+/// {container} (function_target::container, escaped for a PromQL string)
+/// and {container_regex} (that name matched literally, or `.+`, every named
+/// container, when none is given), {window} (e.g. `60s`),
 /// {window_seconds} (e.g. `60`), {request_counter} and {duration_histogram}
 /// (metric names). Each must evaluate to a single number: a scalar or a
 /// one-element vector (aggregate with sum() or max()). An empty template
@@ -54,18 +56,23 @@ struct query_templates {
     std::string latency_p99 = quantile("0.99");
     std::string latency_p999 = quantile("0.999");
     /// cAdvisor CPU seconds per second of the function's containers over
-    /// their CPU limits: the average utilisation of the replicas.
+    /// their CPU limits: the average utilisation of the replicas. With a
+    /// container named in the target, that container's alone (as the HPA's
+    /// ContainerResource metric); `container!="POD"` drops the pause
+    /// container and `.+` cAdvisor's pod-level series (container="").
     std::string cpu_utilization =
-        R"(sum(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container!="",container!="POD"}[{window}])) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",resource="cpu"}))";
-    /// cAdvisor working set over the memory limits.
+        R"(sum(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}[{window}])) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="cpu"}))";
+    /// cAdvisor working set over the memory limits (one container's when
+    /// the target names it).
     std::string memory_utilization =
-        R"(sum(container_memory_working_set_bytes{namespace="{namespace}",pod=~"{pod_regex}",container!="",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",resource="memory"}))";
-    /// CPU limit of one replica, cores.
+        R"(sum(container_memory_working_set_bytes{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="memory"}))";
+    /// CPU limit of one replica, cores: the sum over its containers, or the
+    /// named container's.
     std::string cpu_limit =
-        R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",resource="cpu"})))";
-    /// Memory limit of one replica, MiB.
+        R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="cpu"})))";
+    /// Memory limit of one replica, MiB (the named container's when given).
     std::string memory_limit_mb =
-        R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",resource="memory"})) / 1048576)";
+        R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="memory"})) / 1048576)";
     /// Ready replicas (kube-state-metrics).
     std::string ready_replicas =
         R"(sum(kube_{workload_kind}_status_replicas_ready{namespace="{namespace}",{workload_kind}="{workload}"}))";
@@ -102,6 +109,10 @@ struct function_target {
     /// anchors `=~` at both ends, so `api` never matches `api-gateway-…`.
     std::string pod_regex;
     workload_kind kind = workload_kind::deployment;  ///< {workload_kind}
+    /// {container}: one container of the pods, whose utilisations and
+    /// limits the default templates then read alone (a sidecar's would
+    /// otherwise be added in). Empty: every container of the pods.
+    std::string container;
 };
 
 /// How the metrics source queries.
@@ -387,6 +398,8 @@ private:
                 {"deployment", escape_double_quoted(f.deployment)},
                 {"function", escape_double_quoted(f.function)},
                 {"pod_regex", escape_double_quoted(pods)},
+                {"container", escape_double_quoted(f.container)},
+                {"container_regex", f.container.empty() ? ".+" : escape_double_quoted(detail::regex_escape(f.container))},
                 {"window", std::to_string(cfg_.window.count()) + "s"},
                 {"window_seconds", std::to_string(cfg_.window.count())},
                 {"request_counter", cfg_.request_counter},
