@@ -309,6 +309,31 @@ ddpg_config small_config() {
     return c;
 }
 
+/// TD3 (twin critics, smoothing 0.2, policy delay 2) on small_config,
+/// learning after 20 steps.
+ddpg_config small_td3_config() {
+    ddpg_config c = small_config();
+    c.twin_critics = true;
+    c.policy_noise = 0.2;
+    c.policy_delay = 2;
+    c.learning_starts = 20;
+    return c;
+}
+
+/// 120 steps of exploring random states (environment seed 1), with reward
+/// −a₀² and some terminated and truncated transitions.
+template <typename T>
+void play_random_states(ddpg<T>& agent) {
+    rng env(1);
+    std::vector<T> s(obs_size), s2(obs_size), a(test_bounds.size());
+    for (int t = 0; t < 120; ++t) {
+        for (auto& x : s) x = static_cast<T>(uniform(env, -1, 1));
+        for (auto& x : s2) x = static_cast<T>(uniform(env, -1, 1));
+        agent.explore(s, a);
+        agent.observe(s, a, -a[0] * a[0], s2, t % 17 == 16, t % 23 == 22);
+    }
+}
+
 /// Builds an agent, pulls its targets away from the online networks and
 /// randomises Adam's state, then runs `updates` updates on the same agent
 /// and on the reference and compares them.
@@ -579,21 +604,10 @@ TEST_CASE("the actor's output is tanh rescaled to each dimension's bounds and th
 
 TEST_CASE("ddpg is deterministic for a seed") {
     const auto run = [](std::uint64_t seed, ddpg_exploration e) {
-        ddpg_config c = small_config();
+        ddpg_config c = small_td3_config();
         c.exploration = e;
-        c.twin_critics = true;
-        c.policy_noise = 0.2;
-        c.policy_delay = 2;
-        c.learning_starts = 20;
         ddpg<double> agent(obs_size, test_bounds, c, seed);
-        rng env(1);
-        vec s(obs_size), s2(obs_size), a(2);
-        for (int t = 0; t < 120; ++t) {
-            for (auto& x : s) x = uniform(env, -1, 1);
-            for (auto& x : s2) x = uniform(env, -1, 1);
-            agent.explore(s, a);
-            agent.observe(s, a, -a[0] * a[0], s2, t % 17 == 16, t % 23 == 22);
-        }
+        play_random_states(agent);
         vec out = to_vec(agent.actor().parameters());
         const vec q = critic_params(agent.critic(1));
         out.insert(out.end(), q.begin(), q.end());
@@ -609,11 +623,7 @@ TEST_CASE("bfloat16 moments: each optimiser rounds with bits of its own, and a r
     // Twin critics started equal (and their targets) get equal gradients on
     // every batch; only the moments' rounding can tell them apart.
     const auto run = [](nn::moment_storage moments, std::uint64_t seed) {
-        ddpg_config c = small_config();
-        c.twin_critics = true;
-        c.policy_noise = 0.2;
-        c.policy_delay = 2;
-        c.learning_starts = 20;
+        ddpg_config c = small_td3_config();
         c.actor_adam.moments = moments;
         c.critic_adam.moments = moments;
         ddpg<float> agent(obs_size, test_bounds, c, seed);
@@ -622,14 +632,7 @@ TEST_CASE("bfloat16 moments: each optimiser rounds with bits of its own, and a r
         agent.critic(1).write_parameters(p);
         agent.target_critic(0).read_parameters(p);
         agent.target_critic(1).write_parameters(p);
-        rng env(1);
-        std::vector<float> s(obs_size), s2(obs_size), a(2);
-        for (int t = 0; t < 120; ++t) {
-            for (auto& x : s) x = static_cast<float>(uniform(env, -1, 1));
-            for (auto& x : s2) x = static_cast<float>(uniform(env, -1, 1));
-            agent.explore(s, a);
-            agent.observe(s, a, -a[0] * a[0], s2, t % 17 == 16, t % 23 == 22);
-        }
+        play_random_states(agent);
         REQUIRE(agent.updates() > 50);
         std::array<std::vector<float>, 3> out;
         for (std::size_t i = 0; i < 2; ++i) {
