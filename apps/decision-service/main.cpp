@@ -32,10 +32,9 @@ replicas). GET /healthz.
                               spec: algorithm, encoder, actions, stabiliser), with
                               the HPA (--hpa-cpu-target) as fallback; overrides --policy
   --hpa-cpu-target PERCENT    hpa: target CPU utilisation, % of the request (default 70)
-  --kpa-concurrency N         kpa: requests one replica serves at once (default 100)
+  --container-concurrency N   kpa, ensure: requests one replica serves at once (default 1)
   --kpa-target-utilization U  kpa: share of the concurrency to aim for (default 0.7)
   --ensure-service-time S     ensure: mean service time, seconds (default 0.1)
-  --ensure-concurrency N      ensure: requests one replica serves at once (default 1)
   --ensure-c C                ensure: headroom coefficient (default 1)
   --static-replicas N         static: the replica count (default 1)
   --max-step-up N             most replicas added per decision (default 4)
@@ -116,10 +115,9 @@ options parse(int argc, char** argv) {
         else if (flag == "--policy") o.policy = v;
         else if (flag == "--checkpoint") o.checkpoint = v;
         else if (flag == "--hpa-cpu-target") o.baseline.hpa_cpu_target_percent = to_int(flag, v);
-        else if (flag == "--kpa-concurrency") o.baseline.container_concurrency = to_double(flag, v);
+        else if (flag == "--container-concurrency") o.baseline.container_concurrency = to_double(flag, v);
         else if (flag == "--kpa-target-utilization") o.baseline.kpa_target_utilization = to_double(flag, v);
         else if (flag == "--ensure-service-time") o.baseline.service_time_s = to_double(flag, v);
-        else if (flag == "--ensure-concurrency") o.baseline.container_concurrency = to_double(flag, v);
         else if (flag == "--ensure-c") o.baseline.ensure_c = to_double(flag, v);
         else if (flag == "--static-replicas") o.baseline.static_replicas = to_int(flag, v);
         else if (flag == "--max-step-up") o.service.guard.max_step_up = to_int(flag, v);
@@ -130,6 +128,12 @@ options parse(int argc, char** argv) {
         else if (flag == "--max-functions") o.service.max_functions = to_size(flag, v);
         else if (flag == "--request-deadline-ms") o.service.request_deadline = std::chrono::milliseconds(to_integer(flag, v));
         else fail("unknown option " + std::string(flag));
+    }
+    // A bad value is a bad option (exit 2), not a failure to serve.
+    try {
+        o.service.validate();
+    } catch (const rlscale::config_error& e) {
+        fail(e.what());
     }
     return o;
 }

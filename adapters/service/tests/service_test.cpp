@@ -197,6 +197,22 @@ TEST_CASE("invalid metrics that parse are held by the guard") {
     CHECK(body.at("source") == "hold");
 }
 
+TEST_CASE("a hold on refused metrics is brought within [min, max]: a 200 answer always is") {
+    decision_service svc(loopback(), hpa_at(50));
+    json r = request("fn", 20, 1, 10, 1.0);
+    r["metrics"]["completions"] = 5;  // completions but no latency: check_metrics refuses
+    const auto above = svc.handle(r.dump());
+    REQUIRE(above.status == 200);
+    CHECK(json::parse(above.body).at("replicas") == 10);
+    CHECK(json::parse(above.body).at("source") == "hold");
+    r = request("fn", 0, 2, 10, 1.0);
+    r["time_s"] = 101.0;
+    r["metrics"]["completions"] = 5;
+    const auto below = svc.handle(r.dump());
+    REQUIRE(below.status == 200);
+    CHECK(json::parse(below.body).at("replicas") == 2);
+}
+
 TEST_CASE("malformed and invalid requests answer 400 with replicas -1") {
     decision_service svc(loopback(), hpa_at(50));
     auto c = client(svc.start());
@@ -786,6 +802,44 @@ TEST_CASE("stop() returns, closes the port and is idempotent") {
     CHECK_THROWS_AS(svc3.start(), rlscale::error);
 }
 
+TEST_CASE("a chunked body, which the payload limit does not see, is cut at twice the body limit") {
+    decision_service_config cfg = loopback();
+    cfg.max_body_bytes = 4096;
+    decision_service svc(cfg, hpa_at(50));
+    const int port = svc.start();
+    const std::string body = request("fn", 3, 1, 10, 1.0).dump();
+    // A valid request padded with spaces, sent chunked in 1 KiB chunks.
+    const auto send_chunked = [&](std::size_t padding) {
+        httplib::Client c("127.0.0.1", port);
+        c.set_read_timeout(20, 0);
+        const std::string padded = body + std::string(padding, ' ');
+        return c.Post(
+            "/decide",
+            [&](std::size_t offset, httplib::DataSink& sink) {
+                const std::size_t n = std::min<std::size_t>(1024, padded.size() - offset);
+                sink.write(padded.data() + offset, n);
+                if (offset + n == padded.size()) sink.done();
+                return true;
+            },
+            "application/json");
+    };
+    const auto small = send_chunked(2000);
+    REQUIRE(small);
+    CHECK(small->status == 200);
+    // 4 MiB chunked: cut after about 72 KiB (the request line and headers'
+    // 64 KiB and twice the limit); the client sees a 400 or the cut.
+    const auto big = send_chunked(std::size_t{4} << 20);
+    const bool refused = !big || big->status == 400;
+    CHECK(refused);
+    CHECK(client(port).Post("/decide", body, "application/json")->status == 200);  // and it serves on
+    // The Keep-Alive header advertises the configured limits.
+    auto kept = client(port);
+    kept.set_keep_alive(true);
+    const auto res = kept.Post("/decide", body, "application/json");
+    REQUIRE(res);
+    CHECK(res->get_header_value("Keep-Alive") == "timeout=2, max=100");
+}
+
 TEST_CASE("configuration is validated") {
     decision_service_config cfg = loopback();
     cfg.threads = 0;
@@ -796,6 +850,12 @@ TEST_CASE("configuration is validated") {
     cfg = loopback();
     cfg.request_deadline = std::chrono::milliseconds(0);
     CHECK_THROWS_AS(decision_service(cfg, hpa_at(50)), rlscale::config_error);
+    // Large enough to overflow the clock when added to now: refused by name.
+    cfg.request_deadline = std::chrono::milliseconds(10'000'000'000'000);
+    CHECK_THROWS_WITH_AS(decision_service(cfg, hpa_at(50)), doctest::Contains("request_deadline"), rlscale::config_error);
+    cfg = loopback();
+    cfg.read_timeout = std::chrono::hours(25);
+    CHECK_THROWS_WITH_AS(decision_service(cfg, hpa_at(50)), doctest::Contains("read_timeout"), rlscale::config_error);
     cfg = loopback();
     cfg.max_time_backwards = std::chrono::milliseconds(-1);
     CHECK_THROWS_AS(decision_service(cfg, hpa_at(50)), rlscale::config_error);
@@ -846,6 +906,58 @@ TEST_CASE("several functions in one request: each by its own policy, or all by a
     const auto single = joint.handle(request("a", 4, 1, 10, 0.5).dump());
     CHECK(single.status == 400);
     CHECK(single.body.find("2 functions together") != std::string::npos);
+
+    // Element i must be the policy's function i: swapped, or another name,
+    // is refused before anything is decided (b would get a's decision).
+    const json swapped = {{"functions", {request("b", 4, 1, 10, 0.5), request("a", 4, 1, 10, 0.5)}}};
+    const auto order = joint.handle(swapped.dump());
+    CHECK(order.status == 400);
+    CHECK(order.body.find(R"(functions[0].function: is \"b\"; the policy decides \"a\" at position 0)") != std::string::npos);
+    const json other = {{"functions", {request("a", 4, 1, 10, 0.5), request("x", 4, 1, 10, 0.5)}}};
+    CHECK(joint.handle(other.dump()).body.find("functions[1].function") != std::string::npos);
+
+    // The same function twice, to per-function policies: refused before
+    // either element is decided, so a's clock has not moved to 500.
+    json twice = {{"functions", {request("a", 4, 1, 10, 0.5), request("a", 4, 1, 10, 0.5)}}};
+    twice["functions"][0]["time_s"] = 500.0;
+    const auto dup = svc.handle(twice.dump());
+    CHECK(dup.status == 400);
+    CHECK(dup.body.find(R"(functions[1].function: \"a\" is also functions[0])") != std::string::npos);
+    json later = request("a", 4, 1, 10, 0.5);
+    later["time_s"] = 101.0;
+    CHECK(svc.handle(later.dump()).status == 200);  // 101 s would be refused after a clock at 500 s (1 s back at most)
+}
+
+TEST_CASE("a joint policy's decisions pass the service's guard: bounds, step limits and refused metrics") {
+    decision_service joint(loopback(), [](const std::string&) { return rlscale::any_policy(rlscale::static_policy{.replicas = 1}); });
+    std::vector<rlscale::static_policy> each{rlscale::static_policy{.replicas = 5000}, rlscale::static_policy{.replicas = 0}};
+    joint.serve_joint(rlscale::any_joint_policy(rlscale::per_function<rlscale::static_policy>(std::move(each))), {"a", "b"});
+    json body = {{"functions", {request("a", 4, 1, 10, 0.5), request("b", 20, 2, 10, 0.5)}}};
+    auto answer = joint.handle(body.dump());
+    REQUIRE(answer.status == 200);
+    json d = json::parse(answer.body).at("decisions");
+    // The same as the guard gives a one-function policy asking for as much.
+    decision_service single(loopback(), [](const std::string& f) {
+        return rlscale::any_policy(rlscale::static_policy{.replicas = f == "a" ? 5000 : 0});
+    });
+    const json a = json::parse(single.handle(request("a", 4, 1, 10, 0.5).dump()).body);
+    const json b = json::parse(single.handle(request("b", 20, 2, 10, 0.5).dump()).body);
+    CHECK(d[0].at("replicas") == a.at("replicas"));
+    CHECK(d[0].at("replicas") <= 10);
+    CHECK(d[0].at("reason") == a.at("reason"));
+    CHECK(d[1].at("replicas") == b.at("replicas"));
+    CHECK(d[1].at("replicas") >= 2);
+    CHECK(d[1].at("replicas") <= 10);
+
+    // Refused metrics hold the function (within bounds), whatever the joint policy says.
+    body["functions"][0]["time_s"] = 101.0;
+    body["functions"][1]["time_s"] = 101.0;
+    body["functions"][1]["metrics"]["completions"] = 5;
+    answer = joint.handle(body.dump());
+    REQUIRE(answer.status == 200);
+    d = json::parse(answer.body).at("decisions");
+    CHECK(d[1].at("source") == "hold");
+    CHECK(d[1].at("replicas") == 10);
 }
 
 TEST_CASE("a multidimensional decision answers its CPU and memory limits, a horizontal one answers none") {

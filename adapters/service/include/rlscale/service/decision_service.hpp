@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -88,10 +89,19 @@ struct decision_service_config {
         positive("max_functions", max_functions);
         positive("max_function_name", max_function_name);
         positive("keep_alive_max_count", keep_alive_max_count);
-        if (read_timeout.count() <= 0) throw config_error("decision_service_config.read_timeout", "must be > 0");
-        if (write_timeout.count() <= 0) throw config_error("decision_service_config.write_timeout", "must be > 0");
-        if (request_deadline.count() <= 0) throw config_error("decision_service_config.request_deadline", "must be > 0");
-        if (keep_alive_timeout.count() <= 0) throw config_error("decision_service_config.keep_alive_timeout", "must be > 0");
+        // At most a day each: the deadlines are added to the clock's now and
+        // waited on with poll()'s int milliseconds.
+        const auto within_a_day = [](const char* name, std::chrono::milliseconds d) {
+            constexpr std::chrono::milliseconds day = std::chrono::hours(24);
+            if (d.count() <= 0 || d > day) {
+                throw config_error(std::string("decision_service_config.") + name,
+                                   "must be in (0, " + std::to_string(day.count()) + "] ms, got " + std::to_string(d.count()));
+            }
+        };
+        within_a_day("read_timeout", read_timeout);
+        within_a_day("write_timeout", write_timeout);
+        within_a_day("request_deadline", request_deadline);
+        within_a_day("keep_alive_timeout", keep_alive_timeout);
         if (max_time_backwards.count() < 0) throw config_error("decision_service_config.max_time_backwards", "must be >= 0");
         if (max_time_jump.count() <= 0) throw config_error("decision_service_config.max_time_jump", "must be > 0");
         guard.validate();
@@ -188,7 +198,8 @@ public:
             .write_timeout = config_.write_timeout,
             .keep_alive_timeout = config_.keep_alive_timeout,
             .keep_alive_max_count = config_.keep_alive_max_count,
-            .request_deadline = config_.request_deadline});
+            .request_deadline = config_.request_deadline,
+            .request_bytes = request_bytes()});
         configure(*server_);
         const int port = config_.port == 0 ? server_->bind_to_any_port(config_.host)
                                            : (server_->bind_to_port(config_.host, config_.port) ? config_.port : -1);
@@ -402,8 +413,17 @@ private:
     decision decide_one(entry& fn, const decision_request& req) {
         std::lock_guard lock(fn.mutex);
         fn.clock.check(req.state.time_s, config_);
-        const decision d = fn.policy.decide(req.metrics, req.state);
+        const decision d = within_bounds(fn.policy.decide(req.metrics, req.state), req.state);
         fn.clock.accept(req.state.time_s);
+        return d;
+    }
+
+    /// `d` with its count inside [min, max]: a 200 answer always is. The
+    /// guard keeps the current count on metrics it refuses, even outside
+    /// the bounds (a controller then sends nothing); a client of the
+    /// service applies the answer, so a hold is brought within bounds here.
+    static decision within_bounds(decision d, const scaling_state& s) noexcept {
+        d.replicas = replica_bounds::of(s).clamp(d.replicas);
         return d;
     }
 
@@ -431,22 +451,49 @@ private:
             }
             std::vector<function_metrics> m;
             std::vector<scaling_state> st;
-            for (const auto& r : reqs) {
-                m.push_back(r.metrics);
-                st.push_back(r.state);
+            for (std::size_t i = 0; i < reqs.size(); ++i) {
+                // Element i is the policy's function i: another name, or the
+                // right names in another order, would get another function's
+                // decision.
+                at_element(i, [&] {
+                    if (reqs[i].function != p.joint->functions[i]) {
+                        throw request_error("function", "is \"" + detail::printable(reqs[i].function) +
+                                                            "\"; the policy decides \"" + p.joint->functions[i] + "\" at position " +
+                                                            std::to_string(i));
+                    }
+                });
+                m.push_back(reqs[i].metrics);
+                st.push_back(reqs[i].state);
             }
             std::lock_guard lock(p.joint->mutex);
             for (std::size_t i = 0; i < reqs.size(); ++i) {
                 at_element(i, [&] { p.joint->clocks[i].check(reqs[i].state.time_s, config_); });
             }
             p.joint->policy.decide(std::span<const function_metrics>(m), std::span<const scaling_state>(st), std::span<decision>(out));
-            for (std::size_t i = 0; i < reqs.size(); ++i) p.joint->clocks[i].accept(reqs[i].state.time_s);
+            // The service's guard over every function, as for one-function
+            // policies (a joint policy from a checkpoint guards itself too;
+            // the guard is idempotent).
+            for (std::size_t i = 0; i < reqs.size(); ++i) {
+                out[i] = check_metrics(m[i]) ? apply_guard(out[i], st[i], config_.guard) : keep(st[i], "guard: invalid metrics");
+                out[i] = within_bounds(out[i], st[i]);
+                p.joint->clocks[i].accept(reqs[i].state.time_s);
+            }
         } else {
-            // Every element's time is checked before any is decided, so a
-            // refused element leaves the others undecided, unless a clock
-            // moves in between (a concurrent request of the same function,
-            // or the same function twice in this request): then the check
-            // in decide_one refuses, after the elements before it.
+            // Every element's name and time are checked before any is
+            // decided, so a refused element leaves the others undecided,
+            // unless a clock moves in between (a concurrent request of the
+            // same function): then the check in decide_one refuses, after
+            // the elements before it.
+            std::unordered_map<std::string_view, std::size_t> first;
+            for (std::size_t i = 0; i < reqs.size(); ++i) {
+                const auto [at, added] = first.emplace(reqs[i].function, i);
+                if (!added) {
+                    at_element(i, [&] {
+                        throw request_error("function", "\"" + detail::printable(reqs[i].function) + "\" is also functions[" +
+                                                            std::to_string(at->second) + "]; a function appears once per request");
+                    });
+                }
+            }
             std::vector<std::shared_ptr<entry>> fns;
             for (std::size_t i = 0; i < reqs.size(); ++i) {
                 fns.push_back(find_or_create(p, reqs[i].function));
@@ -490,6 +537,16 @@ private:
         return e;
     }
 
+    /// The most bytes one request may take on the wire: twice the body
+    /// limit (room for a chunked body's framing) and 64 KiB for the request
+    /// line and headers. Beyond it the connection is cut (httplib answers
+    /// 400), so a chunked body cannot grow without bound.
+    [[nodiscard]] std::size_t request_bytes() const noexcept {
+        constexpr std::size_t head = 64 * 1024;
+        const std::size_t cap = std::numeric_limits<std::size_t>::max();
+        return config_.max_body_bytes > (cap - head) / 2 ? cap : 2 * config_.max_body_bytes + head;
+    }
+
     static void json_reply(httplib::Response& res, int status, const std::string& body) {
         res.status = status;
         res.set_content(body, "application/json");
@@ -501,6 +558,10 @@ private:
                                                   overloaded_, dropped_);
         };
         srv.set_payload_max_length(config_.max_body_bytes);
+        // connection_server applies the keep-alive limits itself; httplib
+        // advertises these in each answer's Keep-Alive header.
+        srv.set_keep_alive_timeout(static_cast<time_t>(config_.keep_alive_timeout.count()));
+        srv.set_keep_alive_max_count(config_.keep_alive_max_count);
         // Headers and body go out in separate writes: without TCP_NODELAY,
         // Nagle and delayed ACKs add ~40 ms to every keep-alive answer.
         // (connection_server sets it on every accepted socket as well.)

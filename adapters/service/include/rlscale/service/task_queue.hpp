@@ -30,6 +30,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -159,6 +160,10 @@ struct connection_limits {
     std::chrono::milliseconds keep_alive_timeout;  ///< longest wait for the first byte of a request
     std::size_t keep_alive_max_count;              ///< requests served on one connection
     std::chrono::milliseconds request_deadline;    ///< a request must be read whole within this
+    /// The most bytes one request may take on the wire (request line,
+    /// headers, chunk framing and body): a chunked body, which httplib's
+    /// payload limit does not see, is cut there. 0: no limit.
+    std::size_t request_bytes = 0;
 };
 
 /// httplib's socket stream (buffered reads, timed writes) with a deadline:
@@ -172,11 +177,18 @@ public:
     deadline_stream(socket_t sock, std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout)
         : sock_(sock), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
 
-    /// Reads of the next request must end by `deadline`.
-    void start_request(clock::time_point deadline) noexcept { deadline_ = deadline; }
+    /// Reads of the next request must end by `deadline`, and read at most
+    /// `max_bytes` (0: no limit).
+    void start_request(clock::time_point deadline, std::size_t max_bytes = 0) noexcept {
+        deadline_ = deadline;
+        bytes_left_ = max_bytes == 0 ? std::numeric_limits<std::size_t>::max() : max_bytes;
+    }
 
     /// True once a read was refused because the deadline had passed.
     [[nodiscard]] bool timed_out() const noexcept { return timed_out_; }
+
+    /// True once a read was refused because the request had read its bytes.
+    [[nodiscard]] bool over_size() const noexcept { return over_size_; }
 
     /// Whether bytes already read wait in the buffer.
     [[nodiscard]] bool buffered() const noexcept { return begin_ < end_; }
@@ -197,6 +209,11 @@ public:
     bool is_writable() const override { return wait(POLLOUT, write_timeout_); }
 
     ssize_t read(char* ptr, std::size_t size) override {
+        if (bytes_left_ == 0) {
+            over_size_ = true;
+            return -1;
+        }
+        size = std::min(size, bytes_left_);
         if (!buffered()) {
             if (!is_readable()) return -1;
             ssize_t n;
@@ -210,6 +227,7 @@ public:
         const std::size_t n = std::min(size, end_ - begin_);
         std::memcpy(ptr, buffer_.data() + begin_, n);
         begin_ += n;
+        bytes_left_ -= n;
         return static_cast<ssize_t>(n);
     }
 
@@ -255,6 +273,8 @@ private:
     std::chrono::milliseconds write_timeout_;
     clock::time_point deadline_ = clock::time_point::max();
     mutable bool timed_out_ = false;
+    std::size_t bytes_left_ = std::numeric_limits<std::size_t>::max();
+    bool over_size_ = false;
     std::array<char, 4096> buffer_{};
     std::size_t begin_ = 0;
     std::size_t end_ = 0;
@@ -288,11 +308,11 @@ private:
             deadline_stream strm(sock, limits_.read_timeout, limits_.write_timeout);
             for (std::size_t left = limits_.keep_alive_max_count; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
                 const auto deadline = clock::now() + limits_.request_deadline;
-                strm.start_request(deadline);
+                strm.start_request(deadline, limits_.request_bytes);
                 if (!strm.buffered() && !wait_for_request(sock, std::min(deadline, clock::now() + limits_.keep_alive_timeout))) break;
                 bool connection_closed = false;
                 ret = process_request(strm, left == 1, connection_closed, nullptr);
-                if (!ret || connection_closed || strm.timed_out()) break;
+                if (!ret || connection_closed || strm.timed_out() || strm.over_size()) break;
             }
         }
         ::shutdown(sock, SHUT_RDWR);
