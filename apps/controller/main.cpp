@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         controller::prometheus_metrics source(cfg);
-        controller::kubernetes_scaler scaler(cfg.kubernetes);
+        controller::kubernetes_scaler scaler(cfg);
         controller::control_loop<controller::prometheus_metrics, controller::kubernetes_scaler> loop(cfg, source, scaler);
         std::ofstream log_file;
         if (cfg.decision_log != "-") {

@@ -36,6 +36,13 @@ public:
               const std::string path = "/apis/apps/v1/namespaces/fn/deployments/fn/scale";
               s.Get(path, [this](const httplib::Request&, httplib::Response& res) {
                   std::lock_guard lock(mu_);
+                  ++gets_;
+                  if (throttle_) {
+                      res.status = 429;
+                      res.set_header("Retry-After", "0");
+                      res.set_content(status(429, "TooManyRequests", "too many requests").dump(), "application/json");
+                      return;
+                  }
                   res.set_content(scale().dump(), "application/json");
               });
               s.Put(path, [this](const httplib::Request& req, httplib::Response& res) {
@@ -110,6 +117,15 @@ public:
         std::lock_guard lock(mu_);
         return resources_.count(container) != 0 ? resources_.at(container) : json();
     }
+    int gets() {
+        std::lock_guard lock(mu_);
+        return gets_;
+    }
+    /// Every GET of the Scale answers 429 with Retry-After: 0.
+    void throttle() {
+        std::lock_guard lock(mu_);
+        throttle_ = true;
+    }
     void reject_changes() {
         std::lock_guard lock(mu_);
         reject_ = true;
@@ -132,6 +148,8 @@ private:
     int replicas_ = 3;
     int version_ = 100;
     int puts_ = 0;
+    int gets_ = 0;
+    bool throttle_ = false;
     int patches_ = 0;
     std::string last_patch_;
     std::map<std::string, json> resources_;
@@ -165,7 +183,7 @@ TEST_CASE("controller end to end: real Prometheus, loopback API server, outage a
 
     const controller::config cfg = config_for(prom->url(), cluster.url(), 6);
     controller::prometheus_metrics source(cfg);
-    controller::kubernetes_scaler scaler(cfg.kubernetes);
+    controller::kubernetes_scaler scaler(cfg);
     controller::control_loop loop(cfg, source, scaler);
 
     // The metrics arrive from Prometheus (the exporter's pod, fn and its
@@ -235,7 +253,7 @@ TEST_CASE("controller end to end: an arrivals query that matches nothing holds, 
            {"promql", {{"arrivals", "sum(increase(no_such_requests_total{namespace=\"{namespace}\"}[{window}]))"}}}}}},
     });
     controller::prometheus_metrics source(cfg);
-    controller::kubernetes_scaler scaler(cfg.kubernetes);
+    controller::kubernetes_scaler scaler(cfg);
     controller::control_loop loop(cfg, source, scaler);
     for (int t = 0; t < 3; ++t) {
         const auto records = loop.tick(3000 + 15.0 * t);
@@ -274,7 +292,7 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
     };
     const controller::config cfg = make_config(false);
     controller::prometheus_metrics source(cfg);
-    controller::kubernetes_scaler scaler(cfg.kubernetes);
+    controller::kubernetes_scaler scaler(cfg);
     controller::control_loop loop(cfg, source, scaler);
     auto records = loop.tick(1000);
     REQUIRE(records.size() == 1);
@@ -323,4 +341,33 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
     CHECK(cluster.puts() == 1);     // the count alone, through the scale subresource
     CHECK(cluster.replicas() == 7);
     CHECK(cluster.resources("fn")["limits"]["memory"] == "512Mi");
+}
+
+TEST_CASE("controller's Kubernetes actuator: counts up to the largest function's max_replicas, the documented attempts, limits checked before sending") {
+    fake_cluster cluster;
+    const controller::config cfg = controller::parse_config(json{
+        {"prometheus", {{"url", "http://127.0.0.1:1"}}},
+        {"kubernetes", {{"in_cluster", false}, {"server", cluster.url()}, {"token", "t"}}},
+        {"functions",
+         {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 2000}, {"policy", "static"},
+           {"static_replicas", 1}, {"resize_container", "fn"}, {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}}}}},
+    });
+    controller::kubernetes_scaler scaler(cfg);
+    // Above the Kubernetes client's own default cap of 1000.
+    scaler.set_replicas(cfg.functions[0], 1500);
+    CHECK(cluster.replicas() == 1500);
+
+    // A limit beyond what a quantity holds is refused by name; nothing is sent
+    // (2^44 MiB overflowed int64 bytes into a 1Mi limit).
+    const controller::replica_limits huge{.cpu_cores = 1.0, .memory_mb = 17592186044417.0};
+    CHECK_THROWS_WITH_AS(scaler.set_limits(cfg.functions[0], std::nullopt, huge), doctest::Contains("memory_limit_mb"), rlscale::config_error);
+    CHECK_THROWS_WITH_AS(scaler.set_limits(cfg.functions[0], std::nullopt, {.cpu_cores = -1.0, .memory_mb = 512.0}),
+                         doctest::Contains("cpu_limit"), rlscale::config_error);
+    CHECK(cluster.patches() == 0);
+
+    // max_attempts absent: the documented 3 attempts.
+    cluster.throttle();
+    const int before = cluster.gets();
+    CHECK_THROWS(scaler.set_replicas(cfg.functions[0], 4));
+    CHECK(cluster.gets() - before == 3);
 }

@@ -69,6 +69,7 @@ struct fake_api_server {
     };
     std::optional<canned_answer> canned;
     std::chrono::milliseconds delay{0};
+    bool drip = false;  // GET answers the Scale a byte at a time
     // What was seen.
     std::vector<std::string> authorizations;
     std::vector<std::string> methods;
@@ -83,7 +84,16 @@ struct fake_api_server {
             server = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
         }
         const std::string scale_route = R"(/apis/apps/v1/namespaces/([^/]+)/(deployments|statefulsets)/([^/]+)/scale)";
-        server->Get(scale_route, [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "GET"); });
+        server->Get(scale_route, [this](const httplib::Request& rq, httplib::Response& rs) {
+            if (!drip) return handle(rq, rs, "GET");
+            // The Scale, one byte every 100 ms: no read ever waits long.
+            auto body = std::make_shared<std::string>(scale_json().dump());
+            rs.set_content_provider(body->size(), "application/json",
+                                    [body](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+                                        std::this_thread::sleep_for(100ms);
+                                        return sink.is_writable() && sink.write(body->data() + offset, 1);
+                                    });
+        });
         server->Put(scale_route, [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "PUT"); });
         server->Patch(R"(/apis/apps/v1/namespaces/([^/]+)/(deployments|statefulsets)/([^/]+))",
                       [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "PATCH"); });
@@ -1112,6 +1122,21 @@ TEST_CASE("slow answers hit the read timeout") {
     const auto t = std::chrono::steady_clock::now();
     CHECK_THROWS_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), k8s::timeout_error);
     CHECK(seconds_since(t) < 1.2);
+}
+
+TEST_CASE("an answer dripping in a byte at a time is cut at the connect, read and write timeouts together") {
+    fake_api_server s;
+    s.drip = true;  // about 25 s for the whole Scale; no single read waits 100 ms
+    auto cfg = test_config(s);
+    cfg.connect_timeout = 300ms;
+    cfg.read_timeout = 500ms;
+    cfg.write_timeout = 200ms;
+    k8s::client cli(cfg);
+    const auto t = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), doctest::Contains("within 1000 ms"),
+                         k8s::timeout_error);
+    CHECK(seconds_since(t) < 3.0);
+    CHECK(seconds_since(t) > 0.9);
 }
 
 TEST_CASE("a refused connection is a transport error") {

@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 namespace test_prometheus_client {
 
@@ -217,6 +219,25 @@ TEST_CASE("client: a slow server hits the read timeout, bounded") {
         release = true;
     }
     cv.notify_all();
+}
+
+TEST_CASE("client: an answer dripping in a byte at a time is cut at the connect, read and write timeouts together") {
+    const auto body = std::make_shared<std::string>(one_sample("1"));
+    loopback_server s([&](httplib::Server& srv) {
+        srv.Get("/api/v1/query", [body](const httplib::Request&, httplib::Response& res) {
+            // One byte every 100 ms: no read waits long, the whole takes seconds.
+            res.set_content_provider(body->size(), "application/json", [body](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+                std::this_thread::sleep_for(100ms);
+                return sink.is_writable() && sink.write(body->data() + offset, 1);
+            });
+        });
+    });
+    const client c({.url = s.url(), .connect_timeout = 300ms, .read_timeout = 500ms, .write_timeout = 200ms});
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH_AS((void)c.query("up"), doctest::Contains("within 1000 ms"), timeout_error);
+    const auto elapsed = std::chrono::steady_clock::now() - t0;
+    CHECK(elapsed >= 900ms);
+    CHECK(elapsed < 3s);
 }
 
 TEST_CASE("client: bearer token and basic auth headers are sent") {

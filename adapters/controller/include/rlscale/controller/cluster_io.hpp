@@ -10,6 +10,7 @@
 #include <rlscale/kubernetes/kubernetes.hpp>
 #include <rlscale/prometheus/prometheus.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -67,7 +68,9 @@ private:
 /// The Kubernetes adapter as the controller's actuator.
 class kubernetes_scaler {
 public:
-    explicit kubernetes_scaler(const nlohmann::json& k) : client_(make_config(k)) {}
+    /// The client for c.kubernetes, allowed the largest count any of c's
+    /// functions may have (the client refuses counts above its max_replicas).
+    explicit kubernetes_scaler(const config& c) : client_(make_config(c)) {}
 
     int replicas(const function_spec& f) {
         return client_.get_scale(kind(f), f.namespace_name, f.workload).spec_replicas;
@@ -78,10 +81,25 @@ public:
     /// with f.resize_requests) in the workload's pod template, and the count
     /// when given, in one strategic-merge patch: both or neither. The
     /// workload then rolls its pods.
+    /// Throws config_error, sending nothing, for a limit beyond what a
+    /// quantity holds (the controller's own limits_to_apply stays far below).
     void set_limits(const function_spec& f, std::optional<int> replicas, const controller::replica_limits& l) {
         kubernetes::container_resources c{.container = f.resize_container};
-        if (std::isfinite(l.cpu_cores)) c.limits.cpu_millicores = std::llround(l.cpu_cores * 1000);
-        if (std::isfinite(l.memory_mb)) c.limits.memory_bytes = std::llround(l.memory_mb) * (std::int64_t{1} << 20);
+        // 2^53: exact in a double, and no int64 product below overflows.
+        constexpr double most = 9007199254740992.0;
+        if (std::isfinite(l.cpu_cores)) {
+            if (l.cpu_cores < 0 || l.cpu_cores * 1000 > most) {
+                throw config_error("cpu_limit", "must be in [0, " + std::to_string(most / 1000) + "] cores, got " + std::to_string(l.cpu_cores));
+            }
+            c.limits.cpu_millicores = std::llround(l.cpu_cores * 1000);
+        }
+        if (std::isfinite(l.memory_mb)) {
+            if (l.memory_mb < 0 || l.memory_mb > most / 1048576) {
+                throw config_error("memory_limit_mb", "must be in [0, " + std::to_string(most / 1048576) + "] MiB, got " +
+                                                          std::to_string(l.memory_mb));
+            }
+            c.limits.memory_bytes = std::llround(l.memory_mb) * (std::int64_t{1} << 20);
+        }
         if (f.resize_requests) c.requests = c.limits;
         if (replicas) {
             (void)client_.set_replicas_and_template_resources(kind(f), f.namespace_name, f.workload, *replicas, {c});
@@ -94,12 +112,14 @@ private:
     static kubernetes::workload_kind kind(const function_spec& f) {
         return f.kind == "StatefulSet" ? kubernetes::workload_kind::statefulset : kubernetes::workload_kind::deployment;
     }
-    static kubernetes::client_config make_config(const nlohmann::json& k) {
+    static kubernetes::client_config make_config(const config& cfg) {
+        const nlohmann::json& k = cfg.kubernetes;
         kubernetes::client_config c = k.value("in_cluster", true)
                                           ? kubernetes::in_cluster_config()
                                           : kubernetes::explicit_config(k.value("server", std::string()), k.value("token", std::string()),
                                                                         k.value("ca_file", std::string()));
-        c.max_attempts = k.value("max_attempts", c.max_attempts);
+        c.max_attempts = k.value("max_attempts", detail::default_max_attempts);
+        for (const function_spec& f : cfg.functions) c.max_replicas = std::max(c.max_replicas, static_cast<std::int32_t>(f.max_replicas));
         return c;
     }
     kubernetes::client client_;

@@ -163,6 +163,9 @@ inline void check_prometheus(const nlohmann::json& p, config& c) {
     c.scrape_interval_s = number(p, "prometheus", "scrape_interval_s", 0, 0, 86400);
 }
 
+/// Attempts per Kubernetes call when `kubernetes.max_attempts` is absent.
+inline constexpr int default_max_attempts = 3;
+
 /// Checks the `kubernetes` section: known keys, each of its type and range.
 inline void check_kubernetes(const nlohmann::json& k) {
     only_keys(k, "kubernetes", {"in_cluster", "server", "token", "ca_file", "max_attempts"});
@@ -173,7 +176,7 @@ inline void check_kubernetes(const nlohmann::json& k) {
         throw config_error("kubernetes.token", "must not contain a line break (it is sent in an HTTP header)");
     }
     (void)text(k, "kubernetes", "ca_file", "");
-    (void)integer(k, "kubernetes", "max_attempts", 3, 1, 100);
+    (void)integer(k, "kubernetes", "max_attempts", default_max_attempts, 1, 100);
 }
 
 /// Checks `host:port` (port 1–65535; an IPv6 host in brackets).

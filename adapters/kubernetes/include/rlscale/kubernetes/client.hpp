@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/watchdog.hpp>
 #include <rlscale/kubernetes/config.hpp>
 #include <rlscale/kubernetes/detail/json_depth.hpp>
 #include <rlscale/kubernetes/detail/printable.hpp>
@@ -397,14 +398,24 @@ private:
         const httplib::Headers headers = {{"Accept", "application/json"}, {"User-Agent", "rlscale-kubernetes/0.1"}};
 
         const auto start = std::chrono::steady_clock::now();
+        // The timeouts bound each connect, read and write; a server sending a
+        // byte now and then trips none. So the request as a whole gets their
+        // sum, and is cut (the socket shut down) when it runs over.
+        const std::chrono::milliseconds whole = config_.connect_timeout + config_.read_timeout + config_.write_timeout;
+        watchdog cut(whole, [&cli] { cli.stop(); });
         httplib::Result res = method == "GET"   ? cli.Get(path, headers)
                               : method == "PUT" ? cli.Put(path, headers, body, content_type)
                                                 : cli.Patch(path, headers, body, content_type);
+        const bool was_cut = cut.disarm();
         if (!res) {
             const auto err = res.error();
             const auto elapsed = std::chrono::steady_clock::now() - start;
             const std::string what = "kubernetes: " + method + " " + detail::printable_excerpt(config_.server, 200) + path + ": " +
                                      httplib::to_string(err);
+            if (was_cut) {
+                throw timeout_error(what + " (no whole answer within " + std::to_string(whole.count()) +
+                                    " ms, the connect, read and write timeouts together)");
+            }
             const bool timed_out = err == httplib::Error::ConnectionTimeout ||
                                    (err == httplib::Error::Connection && elapsed >= config_.connect_timeout * 9 / 10) ||
                                    (err == httplib::Error::Read && elapsed >= config_.read_timeout * 9 / 10) ||

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/watchdog.hpp>
 #include <rlscale/prometheus/errors.hpp>
 #include <rlscale/prometheus/response.hpp>
 
@@ -171,12 +172,22 @@ private:
         const httplib::Headers headers{{"Accept", "application/json"}};
         const auto started = std::chrono::steady_clock::now();
         const std::string form = form_encode(params);
+        // The timeouts bound each connect, read and write; a server sending a
+        // byte now and then trips none. So the request as a whole gets their
+        // sum, and is cut (the socket shut down) when it runs over.
+        const std::chrono::milliseconds whole = cfg_.connect_timeout + cfg_.read_timeout + cfg_.write_timeout;
+        watchdog cut(whole, [&http] { http.stop(); });
         httplib::Result res = cfg_.use_post ? http.Post(path, headers, form, "application/x-www-form-urlencoded")
                                             : http.Get(path + "?" + form, headers);
+        const bool was_cut = cut.disarm();
         if (!res) {
             const auto err = res.error();
             const auto elapsed = std::chrono::steady_clock::now() - started;
             const std::string cause = httplib::to_string(err);
+            if (was_cut) {
+                throw timeout_error(where, cause + " (no whole answer within " + std::to_string(whole.count()) +
+                                               " ms, the connect, read and write timeouts together)");
+            }
             if (err == httplib::Error::ConnectionTimeout)
                 throw timeout_error(where, cause + " (connect timeout " + std::to_string(cfg_.connect_timeout.count()) + " ms)");
             // cpp-httplib reports a read that timed out as a plain read error.
