@@ -77,7 +77,7 @@ struct fake_api_server {
     std::string last_patch_type;
     std::string last_patch_path;
 
-    explicit fake_api_server(const std::string& cert = {}, const std::string& key = {}) {
+    explicit fake_api_server(const std::string& cert = {}, const std::string& key = {}, const std::string& bind_host = "127.0.0.1") {
         if (cert.empty()) {
             server = std::make_unique<httplib::Server>();
         } else {
@@ -99,7 +99,7 @@ struct fake_api_server {
                       [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "PATCH"); });
         server->Patch(R"(/api/v1/namespaces/([^/]+)/pods/([^/]+)/resize)",
                       [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "RESIZE"); });
-        port = server->bind_to_any_port("127.0.0.1");
+        port = server->bind_to_any_port(bind_host);
         REQUIRE(port > 0);
         thread = std::thread([this] { server->listen_after_bind(); });
         for (int i = 0; i < 200 && !server->is_running(); ++i) std::this_thread::sleep_for(5ms);
@@ -1137,6 +1137,33 @@ TEST_CASE("an answer dripping in a byte at a time is cut at the connect, read an
                          k8s::timeout_error);
     CHECK(seconds_since(t) < 3.0);
     CHECK(seconds_since(t) > 0.9);
+}
+
+TEST_CASE("server URLs: host and port split, IPv6 literals with hex digits reached") {
+    const auto a = k8s::detail::split_server("https://[fd00:10:96::1]:6443");
+    CHECK(a.https);
+    CHECK(a.host == "fd00:10:96::1");
+    CHECK(a.port == 6443);
+    const auto b = k8s::detail::split_server("http://api.example");
+    CHECK_FALSE(b.https);
+    CHECK(b.host == "api.example");
+    CHECK(b.port == 80);
+    CHECK(k8s::detail::split_server("https://10.0.0.1").port == 443);
+    CHECK(k8s::detail::split_server("https://[::1]").host == "::1");
+    for (const char* bad : {"ftp://x", "https://", "https://[fd00::1", "https://[]:1", "https://h:0", "https://h:65536", "https://h:8x",
+                            "https://h:", "https://h/api", "https://[::1]/x", "https://[::1]x"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_WITH_AS((void)k8s::detail::split_server(bad), doctest::Contains("server"), rlscale::config_error);
+        CHECK_THROWS_AS(k8s::client(k8s::explicit_config(bad, "t")), rlscale::config_error);
+    }
+
+    // A dual-stack listener reached through an IPv4-mapped IPv6 address,
+    // whose hex digits httplib's own URL parser refused.
+    fake_api_server s({}, {}, "::");
+    auto cfg = test_config(s);
+    cfg.server = "http://[::ffff:7f00:1]:" + std::to_string(s.port);
+    k8s::client cli(cfg);
+    CHECK(cli.get_scale(k8s::workload_kind::deployment, "prod", "web").spec_replicas == s.replicas);
 }
 
 TEST_CASE("a refused connection is a transport error") {

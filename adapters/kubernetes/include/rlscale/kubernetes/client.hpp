@@ -379,20 +379,30 @@ private:
         }
     }
 
-    static void set_timeout(httplib::Client& cli, void (httplib::Client::*set)(time_t, time_t), std::chrono::milliseconds ms) {
-        (cli.*set)(static_cast<time_t>(ms.count() / 1000), static_cast<time_t>((ms.count() % 1000) * 1000));
-    }
-
     response send(const std::string& method, const std::string& path, const std::string& body,
                   const std::string& content_type) const {
-        httplib::Client cli(config_.server);
-        set_timeout(cli, &httplib::Client::set_connection_timeout, config_.connect_timeout);
-        set_timeout(cli, &httplib::Client::set_read_timeout, config_.read_timeout);
-        set_timeout(cli, &httplib::Client::set_write_timeout, config_.write_timeout);
-        if (config_.server.rfind("https://", 0) == 0) {
-            if (!config_.ca_file.empty()) cli.set_ca_cert_path(config_.ca_file);
+        // Host and port given apart: httplib's URL parser takes an IPv6
+        // literal only of digits and colons ([fd00:10:96::1] fails).
+        const detail::server_address a = detail::split_server(config_.server);
+        if (a.https) {
+            httplib::SSLClient cli(a.host, a.port);
+            if (!config_.ca_file.empty()) cli.set_ca_cert_path(config_.ca_file.c_str());
             cli.enable_server_certificate_verification(!config_.insecure_skip_tls_verify);
+            return exchange(cli, method, path, body, content_type);
         }
+        httplib::Client cli(a.host, a.port);
+        return exchange(cli, method, path, body, content_type);
+    }
+
+    template <typename Http>
+    response exchange(Http& cli, const std::string& method, const std::string& path, const std::string& body,
+                      const std::string& content_type) const {
+        const auto split = [](std::chrono::milliseconds ms) {
+            return std::pair<time_t, time_t>{static_cast<time_t>(ms.count() / 1000), static_cast<time_t>((ms.count() % 1000) * 1000)};
+        };
+        cli.set_connection_timeout(split(config_.connect_timeout).first, split(config_.connect_timeout).second);
+        cli.set_read_timeout(split(config_.read_timeout).first, split(config_.read_timeout).second);
+        cli.set_write_timeout(split(config_.write_timeout).first, split(config_.write_timeout).second);
         const auto token = current_token();
         if (!token.empty()) cli.set_bearer_token_auth(token);
         const httplib::Headers headers = {{"Accept", "application/json"}, {"User-Agent", "rlscale-kubernetes/0.1"}};
