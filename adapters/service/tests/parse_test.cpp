@@ -84,6 +84,13 @@ TEST_CASE("parse: errors name the field") {
     CHECK(field_of(head + R"("metrics":{"interval_s":1},"slo":{"latency_s":0}})") == "slo.latency_s");
     CHECK(field_of(head + R"("metrics":{"interval_s":1}})") == "(accepted)");
     CHECK(field_of("nope") == "body");
+    // A key twice in one object is refused, whichever object (nlohmann
+    // would keep the last: replicas -5 here).
+    CHECK(field_of(R"({"function":"f","time_s":1,"replicas":3,"replicas":-5,"min_replicas":1,"max_replicas":8,"metrics":{"interval_s":1}})") ==
+          "replicas");
+    CHECK(field_of(head + R"("metrics":{"interval_s":1,"interval_s":2}})") == "interval_s");
+    // The same key in two objects, nested or side by side, is fine.
+    CHECK_NOTHROW((void)rlscale::service::detail::parse_body(R"({"x":{"x":1,"y":{"x":2}},"z":[{"x":1},{"x":2}]})"));
 }
 
 TEST_CASE("handle: status and body without sockets") {

@@ -18,7 +18,9 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
+#include <vector>
 
 namespace rlscale::service {
 
@@ -127,13 +129,38 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
 /// A request body as JSON: its depth checked (check_depth with
 /// max_json_depth), then parsed. Throws request_error("body") for a body too
 /// deep or malformed, including invalid UTF-8 in a string.
+/// Parses a body; a key repeated in one object is refused (JSON leaves
+/// its meaning open, and nlohmann keeps the last, so `"replicas": 3,
+/// "replicas": -5` would be judged on the one a reader least expects).
 [[nodiscard]] inline json parse_body(std::string_view body) {
     check_depth(body, max_json_depth);
+    // The keys seen in each object being read, innermost last (depth is
+    // bounded above, so this stays small).
+    std::vector<std::unordered_set<std::string>> open;
+    std::string repeated;
+    const json::parser_callback_t once = [&](int, json::parse_event_t event, json& parsed) {
+        switch (event) {
+            case json::parse_event_t::object_start: open.emplace_back(); break;
+            case json::parse_event_t::object_end:
+                if (!open.empty()) open.pop_back();
+                break;
+            case json::parse_event_t::key: {
+                const auto& k = parsed.get_ref<const std::string&>();
+                if (!open.back().insert(k).second && repeated.empty()) repeated = k;
+                break;
+            }
+            default: break;
+        }
+        return true;
+    };
+    json j;
     try {
-        return json::parse(body.begin(), body.end());
+        j = json::parse(body.begin(), body.end(), once);
     } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large for a double
         throw request_error("body", "malformed JSON: " + json_error_message(e.what()));
     }
+    if (!repeated.empty()) throw request_error(printable(repeated), "appears twice in one object");
+    return j;
 }
 
 [[nodiscard]] inline std::string join(std::string_view prefix, std::string_view key) {
