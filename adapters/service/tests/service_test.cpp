@@ -330,6 +330,11 @@ TEST_CASE("invalid UTF-8 in a body or a path answers 400 or 404 with a valid, bo
     CHECK(svc.stats().bad_requests == 5);
     CHECK(svc.stats().internal_errors == 0);
     CHECK(post(c, request("fn", 3, 1, 10, 1.0).dump()).first == 200);  // still serving
+    // A POST whose body has neither Content-Length nor chunked encoding:
+    // httplib's 400, with a body saying what kind of error it is.
+    const auto [status, body] = raw_exchange(port, "POST /decide HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n{}");
+    CHECK(status == 400);
+    CHECK(json::parse(body).at("error").get<std::string>().rfind("request: not a well-formed HTTP request", 0) == 0);
 }
 
 TEST_CASE("a body nested 100,000 deep answers 400 over HTTP, the server still serving") {

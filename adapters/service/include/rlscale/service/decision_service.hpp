@@ -619,6 +619,10 @@ private:
             switch (res.status) {
                 case 404: what = "not found: " + detail::printable(req.path); break;
                 case 413: what = "body: larger than the request size limit"; break;
+                case 400:
+                    what = "request: not a well-formed HTTP request (its request line or headers, a body with neither "
+                           "Content-Length nor chunked encoding, or one cut at the request size limit)";
+                    break;
                 default: what = "HTTP " + std::to_string(res.status); break;
             }
             res.set_content(error_body(what), "application/json");
