@@ -12,7 +12,8 @@ TEST_CASE("watchdog: fires once after its timeout, not when disarmed first") {
     std::atomic<int> calls{0};
     {
         rlscale::watchdog w(30ms, [&] { ++calls; });
-        std::this_thread::sleep_for(200ms);
+        while (calls == 0) std::this_thread::sleep_for(1ms);  // fires, however late its thread runs
+        std::this_thread::sleep_for(50ms);
         CHECK(calls == 1);
         CHECK(w.disarm());
         CHECK(w.disarm());  // idempotent
@@ -37,12 +38,14 @@ TEST_CASE("watchdog: fires once after its timeout, not when disarmed first") {
 }
 
 TEST_CASE("watchdog: disarm waits for a running expiry to return") {
+    std::atomic<bool> started{false};
     std::atomic<bool> done{false};
     rlscale::watchdog w(1ms, [&] {
+        started = true;
         std::this_thread::sleep_for(100ms);
         done = true;
     });
-    std::this_thread::sleep_for(20ms);
+    while (!started) std::this_thread::sleep_for(1ms);  // however late its thread runs
     CHECK(w.disarm());
     CHECK(done);
 }

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,13 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace k8s = rlscale::kubernetes;
 using json = nlohmann::json;
@@ -1263,4 +1271,133 @@ TEST_CASE("HTTPS in-cluster config trusts the given CA and refuses an untrusted 
     CHECK_THROWS_AS((void)k8s::client(system_store).get_scale(k8s::workload_kind::deployment, "", "web"),
                     k8s::transport_error);
     CHECK(s.replicas == 6);
+}
+
+TEST_CASE("HTTPS: an answer dripping in a byte at a time is cut, and the cut does not kill the process with SIGPIPE") {
+    const auto dir = temp_dir("tls_drip");
+    if (!make_cert(dir, "server")) {
+        WARN_MESSAGE(false, "openssl CLI unavailable; HTTPS case skipped");
+        return;
+    }
+    fake_api_server s((dir / "server.crt").string(), (dir / "server.key").string());
+    s.drip = true;
+    // httplib's server ignores SIGPIPE for the whole process; a program that
+    // only makes requests does not. OpenSSL writing to the cut socket would
+    // then end it (exit 141) unless the client blocks SIGPIPE around the call.
+    struct default_sigpipe {
+        default_sigpipe() { std::signal(SIGPIPE, SIG_DFL); }
+        ~default_sigpipe() { std::signal(SIGPIPE, SIG_IGN); }
+    } during_this_test;
+    auto cfg = k8s::explicit_config(s.url("https"), "tok-1", (dir / "server.crt").string());
+    cfg.connect_timeout = 300ms;
+    cfg.read_timeout = 500ms;
+    cfg.write_timeout = 200ms;
+    k8s::client cli(cfg);
+    const auto t = std::chrono::steady_clock::now();
+    for (int i = 0; i < 3; ++i) {
+        CHECK_THROWS_WITH_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), doctest::Contains("within 1000 ms"),
+                             k8s::timeout_error);
+    }
+    CHECK(seconds_since(t) < 9.0);
+    // The signal mask is the caller's again: SIGPIPE is not left blocked.
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    CHECK(sigismember(&mask, SIGPIPE) == 0);
+}
+
+namespace {
+
+/// A TCP relay on a loopback port to `target_port` that passes the client's
+/// bytes on at once and the server's one every `gap`: a TLS handshake
+/// through it drips, and no single read waits long.
+class dripping_relay {
+public:
+    dripping_relay(int target_port, std::chrono::milliseconds gap) : target_(target_port), gap_(gap) {
+        listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(::listen(listener_, 4) == 0);
+        socklen_t len = sizeof a;
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+        port = ntohs(a.sin_port);
+        thread_ = std::thread([this] { run(); });
+    }
+    ~dripping_relay() {
+        stop_ = true;
+        thread_.join();
+        ::close(listener_);
+    }
+    dripping_relay(const dripping_relay&) = delete;
+    dripping_relay& operator=(const dripping_relay&) = delete;
+    int port = 0;
+
+private:
+    bool wait(int fd, int ms) const {
+        pollfd p{fd, POLLIN, 0};
+        return ::poll(&p, 1, ms) > 0;
+    }
+    void run() {
+        while (!stop_ && !wait(listener_, 20)) {
+        }
+        if (stop_) return;
+        const int client = ::accept(listener_, nullptr, nullptr);
+        const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(static_cast<std::uint16_t>(target_));
+        if (client >= 0 && ::connect(server, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+            std::string pending;  // the server's bytes not yet passed on
+            auto next = std::chrono::steady_clock::now();
+            char buf[4096];
+            while (!stop_) {
+                pollfd p[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+                if (::poll(p, 2, 5) < 0) break;
+                if (p[0].revents & (POLLIN | POLLHUP)) {
+                    const auto n = ::recv(client, buf, sizeof buf, 0);
+                    if (n <= 0) break;
+                    (void)::send(server, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL);
+                }
+                if (p[1].revents & POLLIN) {
+                    const auto n = ::recv(server, buf, sizeof buf, 0);
+                    if (n > 0) pending.append(buf, static_cast<std::size_t>(n));
+                }
+                if (!pending.empty() && std::chrono::steady_clock::now() >= next) {
+                    if (::send(client, pending.data(), 1, MSG_NOSIGNAL) != 1) break;
+                    pending.erase(0, 1);
+                    next = std::chrono::steady_clock::now() + gap_;
+                }
+            }
+        }
+        if (client >= 0) ::close(client);
+        ::close(server);
+    }
+    int target_;
+    std::chrono::milliseconds gap_;
+    int listener_ = -1;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("HTTPS: a TLS handshake dripping in a byte at a time is cut at the timeouts' sum too") {
+    const auto dir = temp_dir("tls_handshake_drip");
+    if (!make_cert(dir, "server")) {
+        WARN_MESSAGE(false, "openssl CLI unavailable; HTTPS case skipped");
+        return;
+    }
+    fake_api_server s((dir / "server.crt").string(), (dir / "server.key").string());
+    dripping_relay relay(s.port, 20ms);  // the server's ~1.5 KB of handshake: about 30 s
+    auto cfg = k8s::explicit_config("https://127.0.0.1:" + std::to_string(relay.port), "tok-1", (dir / "server.crt").string());
+    cfg.connect_timeout = 300ms;
+    cfg.read_timeout = 500ms;
+    cfg.write_timeout = 200ms;
+    k8s::client cli(cfg);
+    const auto t = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), doctest::Contains("within 1000 ms"),
+                         k8s::timeout_error);
+    CHECK(seconds_since(t) < 3.0);
 }

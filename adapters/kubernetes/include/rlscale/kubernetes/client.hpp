@@ -19,7 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <rlscale/core/error.hpp>
-#include <rlscale/core/watchdog.hpp>
+#include <rlscale/core/request_deadline.hpp>
 #include <rlscale/kubernetes/config.hpp>
 #include <rlscale/kubernetes/detail/json_depth.hpp>
 #include <rlscale/kubernetes/detail/printable.hpp>
@@ -384,18 +384,22 @@ private:
         // Host and port given apart: httplib's URL parser takes an IPv6
         // literal only of digits and colons ([fd00:10:96::1] fails).
         const detail::server_address a = detail::split_server(config_.server);
+        // httplib writes Host as the bare host on the scheme's port; an IPv6
+        // literal needs its brackets there.
+        std::string host = a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;
+        if (a.port != (a.https ? 443 : 80)) host += ":" + std::to_string(a.port);
         if (a.https) {
             httplib::SSLClient cli(a.host, a.port);
             if (!config_.ca_file.empty()) cli.set_ca_cert_path(config_.ca_file.c_str());
             cli.enable_server_certificate_verification(!config_.insecure_skip_tls_verify);
-            return exchange(cli, method, path, body, content_type);
+            return exchange(cli, host, method, path, body, content_type);
         }
         httplib::Client cli(a.host, a.port);
-        return exchange(cli, method, path, body, content_type);
+        return exchange(cli, host, method, path, body, content_type);
     }
 
     template <typename Http>
-    response exchange(Http& cli, const std::string& method, const std::string& path, const std::string& body,
+    response exchange(Http& cli, const std::string& host, const std::string& method, const std::string& path, const std::string& body,
                       const std::string& content_type) const {
         const auto split = [](std::chrono::milliseconds ms) {
             return std::pair<time_t, time_t>{static_cast<time_t>(ms.count() / 1000), static_cast<time_t>((ms.count() % 1000) * 1000)};
@@ -405,18 +409,20 @@ private:
         cli.set_write_timeout(split(config_.write_timeout).first, split(config_.write_timeout).second);
         const auto token = current_token();
         if (!token.empty()) cli.set_bearer_token_auth(token);
-        const httplib::Headers headers = {{"Accept", "application/json"}, {"User-Agent", "rlscale-kubernetes/0.1"}};
+        const httplib::Headers headers = {{"Host", host}, {"Accept", "application/json"}, {"User-Agent", "rlscale-kubernetes/0.1"}};
 
         const auto start = std::chrono::steady_clock::now();
         // The timeouts bound each connect, read and write; a server sending a
-        // byte now and then trips none. So the request as a whole gets their
-        // sum, and is cut (the socket shut down) when it runs over.
+        // byte now and then (or dripping its TLS handshake) trips none. So
+        // the request as a whole gets their sum, and is cut (its socket shut
+        // down) when it runs over.
         const std::chrono::milliseconds whole = config_.connect_timeout + config_.read_timeout + config_.write_timeout;
-        watchdog cut(whole, [&cli] { cli.stop(); });
+        request_deadline deadline(whole);
+        cli.set_socket_options(deadline.socket_hook());
         httplib::Result res = method == "GET"   ? cli.Get(path, headers)
                               : method == "PUT" ? cli.Put(path, headers, body, content_type)
                                                 : cli.Patch(path, headers, body, content_type);
-        const bool was_cut = cut.disarm();
+        const bool was_cut = deadline.finish();
         if (!res) {
             const auto err = res.error();
             const auto elapsed = std::chrono::steady_clock::now() - start;

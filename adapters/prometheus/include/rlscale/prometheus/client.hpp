@@ -1,7 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
-#include <rlscale/core/watchdog.hpp>
+#include <rlscale/core/request_deadline.hpp>
 #include <rlscale/prometheus/errors.hpp>
 #include <rlscale/prometheus/response.hpp>
 
@@ -173,13 +173,15 @@ private:
         const auto started = std::chrono::steady_clock::now();
         const std::string form = form_encode(params);
         // The timeouts bound each connect, read and write; a server sending a
-        // byte now and then trips none. So the request as a whole gets their
-        // sum, and is cut (the socket shut down) when it runs over.
+        // byte now and then (or dripping its TLS handshake) trips none. So
+        // the query as a whole gets their sum, and is cut (its socket shut
+        // down) when it runs over.
         const std::chrono::milliseconds whole = cfg_.connect_timeout + cfg_.read_timeout + cfg_.write_timeout;
-        watchdog cut(whole, [&http] { http.stop(); });
+        request_deadline deadline(whole);
+        http.set_socket_options(deadline.socket_hook());
         httplib::Result res = cfg_.use_post ? http.Post(path, headers, form, "application/x-www-form-urlencoded")
                                             : http.Get(path + "?" + form, headers);
-        const bool was_cut = cut.disarm();
+        const bool was_cut = deadline.finish();
         if (!res) {
             const auto err = res.error();
             const auto elapsed = std::chrono::steady_clock::now() - started;

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -137,7 +138,7 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
     // The keys seen in each object being read, innermost last (depth is
     // bounded above, so this stays small).
     std::vector<std::unordered_set<std::string>> open;
-    std::string repeated;
+    std::optional<std::string> repeated;
     const json::parser_callback_t once = [&](int, json::parse_event_t event, json& parsed) {
         switch (event) {
             case json::parse_event_t::object_start: open.emplace_back(); break;
@@ -146,7 +147,7 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
                 break;
             case json::parse_event_t::key: {
                 const auto& k = parsed.get_ref<const std::string&>();
-                if (!open.back().insert(k).second && repeated.empty()) repeated = k;
+                if (!open.back().insert(k).second && !repeated) repeated = k;
                 break;
             }
             default: break;
@@ -159,7 +160,7 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
     } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large for a double
         throw request_error("body", "malformed JSON: " + json_error_message(e.what()));
     }
-    if (!repeated.empty()) throw request_error(printable(repeated), "appears twice in one object");
+    if (repeated) throw request_error(printable(*repeated), "appears twice in one object");
     return j;
 }
 
