@@ -50,7 +50,8 @@ struct adam_config {
     /// `seed`: rounding_seed + 4·seed + which, so a learner's optimisers
     /// round bfloat16 moments with streams of their own (two optimisers on
     /// one stream would round alike, step for step) and another seed rounds
-    /// otherwise. Nothing changes with moments kept in the parameter type.
+    /// otherwise. With moments kept in the parameter type the seed is unused
+    /// (a checkpoint still records it).
     [[nodiscard]] adam_config rounding_stream(std::uint64_t seed, std::uint64_t which) const noexcept {
         adam_config c = *this;
         c.rounding_seed += seed * 4 + which;
