@@ -4,8 +4,9 @@
 //
 // Input: the first byte's low bit picks the workload kind (Deployment or
 // StatefulSet); the rest is split on 0xFF bytes (never part of valid UTF-8)
-// into the function, namespace, deployment and pod regex label values
-// (missing ones are empty; an empty pod regex is derived from the deployment).
+// into the function, namespace, deployment, pod regex and container label
+// values (missing ones are empty; an empty pod regex is derived from the
+// deployment).
 //
 // Property, for every field with a default template: query_for throws
 // rlscale::config_error when the namespace is empty and nothing otherwise;
@@ -15,7 +16,8 @@
 // query has exactly the template's strings, each decoding to the template's
 // text with the placeholders replaced by the raw values (for {pod_regex}: the
 // regex as given, or the deployment with every RE2 metacharacter escaped and
-// the workload kind's pod suffix), while the text between the strings is the
+// the workload kind's pod suffix; for {container_regex}: `.+` without a
+// container, else the container escaped alike), while the text between the strings is the
 // template's own, with the metric names, window and kind filled in.
 
 #include "fuzz_check.hpp"
@@ -27,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -134,7 +137,8 @@ std::string fill(std::string_view text, const std::vector<std::pair<std::string,
                     out += v;
                     i = close + 1;
                     replaced = true;
-                    if (touched && (k == "namespace" || k == "workload" || k == "deployment" || k == "function" || k == "pod_regex")) {
+                    if (touched && (k == "namespace" || k == "workload" || k == "deployment" || k == "function" || k == "pod_regex" ||
+                                    k == "container" || k == "container_regex")) {
                         *touched = true;
                     }
                     break;
@@ -146,7 +150,7 @@ std::string fill(std::string_view text, const std::vector<std::pair<std::string,
     return out;
 }
 
-/// The deployment name as a regular expression that matches only itself (RE2).
+/// A name as a regular expression that matches only itself (RE2).
 std::string literal_regex(std::string_view s) {
     std::string out;
     for (const char c : s) {
@@ -167,10 +171,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size == 0) return 0;
     p::function_target f;
     f.kind = (data[0] & 1) != 0 ? p::workload_kind::statefulset : p::workload_kind::deployment;
-    std::string* const parts[] = {&f.function, &f.namespace_, &f.deployment, &f.pod_regex};
+    std::string* const parts[] = {&f.function, &f.namespace_, &f.deployment, &f.pod_regex, &f.container};
+    constexpr std::size_t n_parts = std::size(parts);
     std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
-    for (std::size_t k = 0; k < 4; ++k) {
-        const std::size_t sep = k + 1 < 4 ? rest.find('\xff') : std::string_view::npos;
+    for (std::size_t k = 0; k < n_parts; ++k) {
+        const std::size_t sep = k + 1 < n_parts ? rest.find('\xff') : std::string_view::npos;
         *parts[k] = std::string(rest.substr(0, sep));
         if (sep == std::string_view::npos) break;
         rest.remove_prefix(sep + 1);
@@ -188,6 +193,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         {"deployment", f.deployment},
         {"function", f.function},
         {"pod_regex", pods},
+        {"container", f.container},
+        {"container_regex", f.container.empty() ? std::string(".+") : literal_regex(f.container)},
         {"workload_kind", stateful ? "statefulset" : "deployment"},
         {"window", window + "s"},
         {"window_seconds", window},
@@ -199,7 +206,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         // Built only for a message: this runs 21 times an input.
         const auto context = [&, field = field] {
             return "field " + std::string(field) + ", namespace \"" + rlscale::fuzz::excerpt(f.namespace_) + "\", deployment \"" +
-                   rlscale::fuzz::excerpt(f.deployment) + "\", pod_regex \"" + rlscale::fuzz::excerpt(f.pod_regex) + "\"";
+                   rlscale::fuzz::excerpt(f.deployment) + "\", pod_regex \"" + rlscale::fuzz::excerpt(f.pod_regex) + "\", container \"" +
+                   rlscale::fuzz::excerpt(f.container) + "\"";
         };
         std::string q;
         try {
