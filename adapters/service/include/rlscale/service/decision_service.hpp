@@ -486,11 +486,12 @@ private:
             // the elements before it.
             std::unordered_map<std::string_view, std::size_t> first;
             for (std::size_t i = 0; i < reqs.size(); ++i) {
-                const auto [at, added] = first.emplace(reqs[i].function, i);
-                if (!added) {
+                const auto inserted = first.emplace(reqs[i].function, i);
+                if (!inserted.second) {
+                    const std::size_t earlier = inserted.first->second;
                     at_element(i, [&] {
                         throw request_error("function", "\"" + detail::printable(reqs[i].function) + "\" is also functions[" +
-                                                            std::to_string(at->second) + "]; a function appears once per request");
+                                                            std::to_string(earlier) + "]; a function appears once per request");
                     });
                 }
             }
