@@ -244,7 +244,7 @@ public:
             throw config_error("request_counter", "\"" + cfg_.request_counter + "\" is not a metric name");
         if (!detail::is_metric_name(cfg_.duration_histogram))
             throw config_error("duration_histogram", "\"" + cfg_.duration_histogram + "\" is not a metric name");
-        const function_target probe{"f", "ns", "d", "p"};
+        const function_target probe{.function = "f", .namespace_ = "ns", .deployment = "d", .pod_regex = "p"};
         for (const auto& spec : fields()) (void)expand_template(cfg_.queries.*spec.tmpl, values(probe), spec.name);
     }
 
