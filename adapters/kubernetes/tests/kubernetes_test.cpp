@@ -315,6 +315,24 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+/// Gives `cfg` timeouts summing to one second (300 ms connect, 500 ms read,
+/// 200 ms write) and checks that each of `calls` reads of a Scale from a
+/// server that never finishes its answer in time is cut there with a
+/// timeout_error, all within `calls` × 3 s.
+void expect_cut_at_one_second(k8s::client_config cfg, int calls = 1) {
+    cfg.connect_timeout = 300ms;
+    cfg.read_timeout = 500ms;
+    cfg.write_timeout = 200ms;
+    k8s::client cli(cfg);
+    const auto t = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) {
+        CHECK_THROWS_WITH_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), doctest::Contains("within 1000 ms"),
+                             k8s::timeout_error);
+    }
+    CHECK(seconds_since(t) < 3.0 * calls);
+    CHECK(seconds_since(t) > 0.9 * calls);
+}
+
 }  // namespace
 
 TEST_CASE("quantities are formatted as Kubernetes quantities and validated") {
@@ -1135,16 +1153,7 @@ TEST_CASE("slow answers hit the read timeout") {
 TEST_CASE("an answer dripping in a byte at a time is cut at the connect, read and write timeouts together") {
     fake_api_server s;
     s.drip = true;  // about 25 s for the whole Scale; no single read waits 100 ms
-    auto cfg = test_config(s);
-    cfg.connect_timeout = 300ms;
-    cfg.read_timeout = 500ms;
-    cfg.write_timeout = 200ms;
-    k8s::client cli(cfg);
-    const auto t = std::chrono::steady_clock::now();
-    CHECK_THROWS_WITH_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), doctest::Contains("within 1000 ms"),
-                         k8s::timeout_error);
-    CHECK(seconds_since(t) < 3.0);
-    CHECK(seconds_since(t) > 0.9);
+    expect_cut_at_one_second(test_config(s));
 }
 
 TEST_CASE("server URLs: host and port split, IPv6 literals with hex digits reached") {
@@ -1288,17 +1297,7 @@ TEST_CASE("HTTPS: an answer dripping in a byte at a time is cut, and the cut doe
         default_sigpipe() { std::signal(SIGPIPE, SIG_DFL); }
         ~default_sigpipe() { std::signal(SIGPIPE, SIG_IGN); }
     } during_this_test;
-    auto cfg = k8s::explicit_config(s.url("https"), "tok-1", (dir / "server.crt").string());
-    cfg.connect_timeout = 300ms;
-    cfg.read_timeout = 500ms;
-    cfg.write_timeout = 200ms;
-    k8s::client cli(cfg);
-    const auto t = std::chrono::steady_clock::now();
-    for (int i = 0; i < 3; ++i) {
-        CHECK_THROWS_WITH_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), doctest::Contains("within 1000 ms"),
-                             k8s::timeout_error);
-    }
-    CHECK(seconds_since(t) < 9.0);
+    expect_cut_at_one_second(k8s::explicit_config(s.url("https"), "tok-1", (dir / "server.crt").string()), 3);
     // The signal mask is the caller's again: SIGPIPE is not left blocked.
     sigset_t mask;
     pthread_sigmask(SIG_BLOCK, nullptr, &mask);
@@ -1391,13 +1390,5 @@ TEST_CASE("HTTPS: a TLS handshake dripping in a byte at a time is cut at the tim
     }
     fake_api_server s((dir / "server.crt").string(), (dir / "server.key").string());
     dripping_relay relay(s.port, 20ms);  // the server's ~1.5 KB of handshake: about 30 s
-    auto cfg = k8s::explicit_config("https://127.0.0.1:" + std::to_string(relay.port), "tok-1", (dir / "server.crt").string());
-    cfg.connect_timeout = 300ms;
-    cfg.read_timeout = 500ms;
-    cfg.write_timeout = 200ms;
-    k8s::client cli(cfg);
-    const auto t = std::chrono::steady_clock::now();
-    CHECK_THROWS_WITH_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), doctest::Contains("within 1000 ms"),
-                         k8s::timeout_error);
-    CHECK(seconds_since(t) < 3.0);
+    expect_cut_at_one_second(k8s::explicit_config("https://127.0.0.1:" + std::to_string(relay.port), "tok-1", (dir / "server.crt").string()));
 }

@@ -279,6 +279,12 @@ TEST_CASE("client: configuration errors name the field") {
     CHECK(field_of({.url = "127.0.0.1:9090"}) == "prometheus.url");
     CHECK(field_of({.url = "ftp://host:21"}) == "prometheus.url");
     CHECK(field_of({.url = "http://"}) == "prometheus.url");
+    CHECK(field_of({.url = "http://h:0"}) == "prometheus.url");
+    CHECK(field_of({.url = "http://h:65536"}) == "prometheus.url");
+    CHECK(field_of({.url = "http://h:90x"}) == "prometheus.url");
+    CHECK(field_of({.url = "http://[fd00::1"}) == "prometheus.url");
+    CHECK(field_of({.url = "http://h:9090/prom?x=1"}) == "prometheus.url");
+    CHECK(field_of({.url = "http://user@h:9090"}) == "prometheus.url");
     CHECK(field_of({.connect_timeout = 0ms}) == "prometheus.connect_timeout");
     CHECK(field_of({.read_timeout = -1ms}) == "prometheus.read_timeout");
     CHECK(field_of({.bearer_token = "t", .basic = basic_auth{"u", "p"}}) == "prometheus.bearer_token");
@@ -288,6 +294,29 @@ TEST_CASE("client: configuration errors name the field") {
     CHECK(field_of({.basic = basic_auth{"u", "p\r\n"}}) == "prometheus.basic");
     CHECK(field_of({}) == "(accepted)");
     CHECK(client_config{}.verify_tls);
+}
+
+TEST_CASE("client: an IPv6 literal with hex digits is reached, with a bracketed Host header and the path prefix kept") {
+    std::mutex mutex;
+    std::string host, path;
+    loopback_server s(
+        [&](httplib::Server& srv) {
+            srv.Get("/prom/api/v1/query", [&](const httplib::Request& req, httplib::Response& res) {
+                std::lock_guard lock(mutex);
+                host = req.get_header_value("Host");
+                path = req.path;
+                res.set_content(one_sample("4"), "application/json");
+            });
+        },
+        "::");
+    // A dual-stack listener reached through an IPv4-mapped IPv6 address,
+    // whose hex digits httplib's own URL parser refuses.
+    const std::string authority = "[::ffff:7f00:1]:" + std::to_string(s.port());
+    const client c({.url = "http://" + authority + "/prom/", .connect_timeout = 1000ms, .read_timeout = 2000ms});
+    CHECK(c.query("up").vector.at(0).point.value == 4);
+    std::lock_guard lock(mutex);
+    CHECK(host == authority);
+    CHECK(path == "/prom/api/v1/query");
 }
 
 TEST_CASE("client: https to a plain-http server fails in the TLS handshake as a transport_error") {

@@ -16,10 +16,11 @@ namespace rlscale::prometheus::test {
 
 class loopback_server {
 public:
-    explicit loopback_server(const std::function<void(httplib::Server&)>& routes) {
+    /// Listens on `address` (127.0.0.1, or "::" for a dual-stack listener).
+    explicit loopback_server(const std::function<void(httplib::Server&)>& routes, const std::string& address = "127.0.0.1") {
         routes(server_);
-        port_ = server_.bind_to_any_port("127.0.0.1");
-        if (port_ <= 0) throw std::runtime_error("loopback_server: cannot bind 127.0.0.1");
+        port_ = server_.bind_to_any_port(address);
+        if (port_ <= 0) throw std::runtime_error("loopback_server: cannot bind " + address);
         thread_ = std::thread([this] { server_.listen_after_bind(); });
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
         while (!server_.is_running() && std::chrono::steady_clock::now() < deadline)

@@ -88,7 +88,20 @@ TEST_CASE("parse: errors name the field") {
     // would keep the last: replicas -5 here).
     CHECK(field_of(R"({"function":"f","time_s":1,"replicas":3,"replicas":-5,"min_replicas":1,"max_replicas":8,"metrics":{"interval_s":1}})") ==
           "replicas");
-    CHECK(field_of(head + R"("metrics":{"interval_s":1,"interval_s":2}})") == "interval_s");
+    CHECK(field_of(head + R"("metrics":{"interval_s":1,"interval_s":2}})") == "metrics.interval_s");
+    // Named by its path, through arrays too.
+    const auto repeated = [](const std::string& body) {
+        try {
+            (void)rlscale::service::detail::parse_body(body);
+        } catch (const rlscale::service::request_error& e) {
+            return e.field();
+        }
+        return std::string("(accepted)");
+    };
+    CHECK(repeated(R"({"functions":[{"a":1},{"b":[1,[2],{"c":3}],"b":2}]})") == "functions[1].b");
+    CHECK(repeated(R"({"functions":[{"a":1},{"b":[1,[2],{"c":3,"c":4}]}]})") == "functions[1].b[2].c");
+    CHECK(repeated(R"([[],{"x":{"y":1,"y":2}}])") == "[1].x.y");
+    CHECK(repeated(R"({"a":1,"b":1,"a":2,"b":2})") == "a");
     // The same key in two objects, nested or side by side, is fine.
     CHECK_NOTHROW((void)rlscale::service::detail::parse_body(R"({"x":{"x":1,"y":{"x":2}},"z":[{"x":1},{"x":2}]})"));
 }

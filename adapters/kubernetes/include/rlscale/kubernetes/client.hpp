@@ -386,8 +386,7 @@ private:
         const detail::server_address a = detail::split_server(config_.server);
         // httplib writes Host as the bare host on the scheme's port; an IPv6
         // literal needs its brackets there.
-        std::string host = a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;
-        if (a.port != (a.https ? 443 : 80)) host += ":" + std::to_string(a.port);
+        const std::string host = a.host_header();
         if (a.https) {
             httplib::SSLClient cli(a.host, a.port);
             if (!config_.ca_file.empty()) cli.set_ca_cert_path(config_.ca_file.c_str());

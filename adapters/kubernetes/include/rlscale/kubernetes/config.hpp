@@ -10,6 +10,7 @@
 #include <utility>
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/http_url.hpp>
 #include <rlscale/kubernetes/detail/printable.hpp>
 
 namespace rlscale::kubernetes {
@@ -82,55 +83,11 @@ inline std::string read_token(const std::string& path) {
 
 /// The parts of a server URL `http[s]://host[:port]`: an IPv6 host comes
 /// without its brackets, and the port defaults to the scheme's.
-struct server_address {
-    bool https = true;
-    std::string host;
-    int port = 443;
-};
+using server_address = rlscale::http_url;
 
 /// Splits `url`; throws config_error("server") for anything else (another
-/// scheme, no host, a bad port, a path).
-[[nodiscard]] inline server_address split_server(const std::string& url) {
-    const auto bad = [&](const std::string& what) {
-        throw config_error("server", what + ", got '" + printable_excerpt(url, 200) + "'");
-    };
-    server_address a;
-    std::string_view rest = url;
-    if (rest.rfind("https://", 0) == 0) {
-        rest.remove_prefix(8);
-    } else if (rest.rfind("http://", 0) == 0) {
-        rest.remove_prefix(7);
-        a.https = false;
-        a.port = 80;
-    } else {
-        bad("must start with https:// or http://");
-    }
-    std::string_view port;
-    if (!rest.empty() && rest.front() == '[') {  // IPv6 literal: [addr] or [addr]:port
-        const auto close = rest.find(']');
-        if (close == std::string_view::npos || close == 1) bad("has an unclosed or empty [IPv6] host");
-        a.host = std::string(rest.substr(1, close - 1));
-        rest.remove_prefix(close + 1);
-        if (!rest.empty()) {
-            if (rest.front() != ':') bad("must be scheme://host[:port] with no path");
-            port = rest.substr(1);
-        }
-    } else {
-        const auto colon = rest.find(':');
-        a.host = std::string(rest.substr(0, colon));
-        if (colon != std::string_view::npos) port = rest.substr(colon + 1);
-    }
-    if (a.host.empty()) bad("has no host");
-    if (a.host.find_first_of("/?#@ ") != std::string::npos) bad("must be scheme://host[:port] with no path");
-    if (port.data() != nullptr) {  // a ':' was there
-        if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) {
-            bad("must be scheme://host[:port] with a numeric port and no path");
-        }
-        a.port = std::stoi(std::string(port));
-        if (a.port < 1 || a.port > 65535) bad("has a port outside 1-65535");
-    }
-    return a;
-}
+/// scheme, no host, a bad port, a path, a query).
+[[nodiscard]] inline server_address split_server(const std::string& url) { return split_http_url(url, "server", false); }
 
 inline void validate(const client_config& c) {
     (void)split_server(c.server);

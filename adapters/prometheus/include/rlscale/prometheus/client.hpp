@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/http_url.hpp>
 #include <rlscale/core/request_deadline.hpp>
 #include <rlscale/prometheus/errors.hpp>
 #include <rlscale/prometheus/response.hpp>
@@ -64,27 +65,16 @@ class client {
 public:
     /// Throws config_error naming the field for an unusable configuration.
     explicit client(client_config cfg) : cfg_(std::move(cfg)) {
-        const auto& url = cfg_.url;
-        const auto sep = url.find("://");
-        if (sep == std::string::npos)
-            throw config_error("prometheus.url", "\"" + url + "\" has no scheme (expected http://host:port or https://host:port)");
-        const std::string scheme = url.substr(0, sep);
-        if (scheme != "http" && scheme != "https")
-            throw config_error("prometheus.url", "scheme \"" + scheme + "\" is not http or https");
-        const auto host_begin = sep + 3;
-        const auto slash = url.find('/', host_begin);
-        const std::string host_port = url.substr(host_begin, slash == std::string::npos ? std::string::npos : slash - host_begin);
-        if (host_port.empty()) throw config_error("prometheus.url", "\"" + url + "\" has no host");
-        base_ = scheme + "://" + host_port;
-        prefix_ = slash == std::string::npos ? std::string() : url.substr(slash);
-        while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+        // Host and port kept apart: httplib's URL parser takes an IPv6 literal
+        // only of digits and colons ([fd00:10:96::1] fails).
+        server_ = split_http_url(cfg_.url, "prometheus.url", true);
         const auto positive = [](std::chrono::milliseconds d) { return d.count() > 0; };
         if (!positive(cfg_.connect_timeout)) throw config_error("prometheus.connect_timeout", "must be positive");
         if (!positive(cfg_.read_timeout)) throw config_error("prometheus.read_timeout", "must be positive");
         if (!positive(cfg_.write_timeout)) throw config_error("prometheus.write_timeout", "must be positive");
         if (!cfg_.bearer_token.empty() && cfg_.basic)
             throw config_error("prometheus.bearer_token", "set either a bearer token or basic auth, not both");
-        if (scheme == "http" && (!cfg_.ca_cert_file.empty() || !cfg_.ca_cert_dir.empty()))
+        if (!server_.https && (!cfg_.ca_cert_file.empty() || !cfg_.ca_cert_dir.empty()))
             throw config_error("prometheus.ca_cert_file", "CA certificates given for a plain http:// URL");
         // Header values: a line break would end the header and start another one.
         const auto breaks = [](const std::string& v) { return v.find_first_of("\r\n") != std::string::npos; };
@@ -144,10 +134,27 @@ private:
 
     [[nodiscard]] query_result request(const std::string& endpoint, httplib::Params params) const {
         if (cfg_.send_query_timeout) params.emplace("timeout", std::to_string(cfg_.read_timeout.count()) + "ms");
-        const std::string path = prefix_ + endpoint;
-        const std::string where = base_ + path;
+        const std::string path = server_.path + endpoint;
+        const std::string where = server_.origin() + path;
 
-        httplib::Client http(base_);
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+        if (server_.https) {
+            httplib::SSLClient http(server_.host, server_.port);
+            http.enable_server_certificate_verification(cfg_.verify_tls);
+            if (!cfg_.ca_cert_file.empty() || !cfg_.ca_cert_dir.empty())
+                http.set_ca_cert_path(cfg_.ca_cert_file, cfg_.ca_cert_dir);
+            return exchange(http, path, where, params);
+        }
+#else
+        if (server_.https) throw transport_error(where, "https needs cpp-httplib built with CPPHTTPLIB_OPENSSL_SUPPORT");
+#endif
+        httplib::Client http(server_.host, server_.port);
+        return exchange(http, path, where, params);
+    }
+
+    template <typename Http>
+    [[nodiscard]] query_result exchange(Http& http, const std::string& path, const std::string& where,
+                                        const httplib::Params& params) const {
         const auto split = [](std::chrono::milliseconds d) {
             return std::pair<time_t, time_t>{static_cast<time_t>(d.count() / 1000), static_cast<time_t>((d.count() % 1000) * 1000)};
         };
@@ -161,15 +168,7 @@ private:
         http.set_follow_location(false);
         if (!cfg_.bearer_token.empty()) http.set_bearer_token_auth(cfg_.bearer_token);
         if (cfg_.basic) http.set_basic_auth(cfg_.basic->username, cfg_.basic->password);
-#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
-        http.enable_server_certificate_verification(cfg_.verify_tls);
-        if (!cfg_.ca_cert_file.empty() || !cfg_.ca_cert_dir.empty())
-            http.set_ca_cert_path(cfg_.ca_cert_file, cfg_.ca_cert_dir);
-#else
-        if (base_.rfind("https://", 0) == 0)
-            throw transport_error(where, "https needs cpp-httplib built with CPPHTTPLIB_OPENSSL_SUPPORT");
-#endif
-        const httplib::Headers headers{{"Accept", "application/json"}};
+        const httplib::Headers headers{{"Host", server_.host_header()}, {"Accept", "application/json"}};
         const auto started = std::chrono::steady_clock::now();
         const std::string form = form_encode(params);
         // The timeouts bound each connect, read and write; a server sending a
@@ -202,8 +201,7 @@ private:
     }
 
     client_config cfg_;
-    std::string base_;    // scheme://host:port
-    std::string prefix_;  // path prefix without trailing slash
+    http_url server_;  // scheme, host, port and path prefix (without a trailing slash)
 };
 
 }  // namespace rlscale::prometheus

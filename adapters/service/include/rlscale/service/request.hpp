@@ -129,28 +129,58 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
 
 /// A request body as JSON: its depth checked (check_depth with
 /// max_json_depth), then parsed. Throws request_error("body") for a body too
-/// deep or malformed, including invalid UTF-8 in a string.
-/// Parses a body; a key repeated in one object is refused (JSON leaves
-/// its meaning open, and nlohmann keeps the last, so `"replicas": 3,
-/// "replicas": -5` would be judged on the one a reader least expects).
+/// deep or malformed, including invalid UTF-8 in a string. A key repeated in
+/// one object is refused, named by its path (`metrics.interval_s`,
+/// `functions[1].replicas`): JSON leaves its meaning open, and nlohmann keeps
+/// the last, so `"replicas": 3, "replicas": -5` would be judged on the one a
+/// reader least expects.
 [[nodiscard]] inline json parse_body(std::string_view body) {
     check_depth(body, max_json_depth);
-    // The keys seen in each object being read, innermost last (depth is
-    // bounded above, so this stays small).
-    std::vector<std::unordered_set<std::string>> open;
-    std::optional<std::string> repeated;
+    // The objects and arrays being read, innermost last (depth is bounded
+    // above, so this stays small): an object's keys so far and its current
+    // key, an array's current element.
+    struct open_value {
+        bool array = false;
+        std::unordered_set<std::string> keys;
+        std::string key;
+        std::size_t index = 0;
+    };
+    std::vector<open_value> open;
+    std::optional<std::string> repeated;  // the first repeated key's path
+    const auto path = [&] {
+        std::string out;
+        for (const auto& v : open) {
+            if (v.array) {
+                out += "[" + std::to_string(v.index) + "]";
+            } else {
+                if (!out.empty()) out += '.';
+                out += v.key;
+            }
+        }
+        return out;
+    };
+    const auto element_done = [&] {
+        if (!open.empty() && open.back().array) ++open.back().index;
+    };
     const json::parser_callback_t once = [&](int, json::parse_event_t event, json& parsed) {
         switch (event) {
-            case json::parse_event_t::object_start: open.emplace_back(); break;
+            case json::parse_event_t::object_start: open.push_back({}); break;
+            case json::parse_event_t::array_start:
+                open.emplace_back();
+                open.back().array = true;
+                break;
             case json::parse_event_t::object_end:
+            case json::parse_event_t::array_end:
                 if (!open.empty()) open.pop_back();
+                element_done();
                 break;
-            case json::parse_event_t::key: {
-                const auto& k = parsed.get_ref<const std::string&>();
-                if (!open.back().insert(k).second && !repeated) repeated = k;
+            case json::parse_event_t::key:
+                if (!open.empty()) {
+                    open.back().key = parsed.get_ref<const std::string&>();
+                    if (!open.back().keys.insert(open.back().key).second && !repeated) repeated = path();
+                }
                 break;
-            }
-            default: break;
+            case json::parse_event_t::value: element_done(); break;
         }
         return true;
     };

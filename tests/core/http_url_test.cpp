@@ -1,0 +1,57 @@
+#include <rlscale/core/http_url.hpp>
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+namespace test_http_url {
+
+using rlscale::http_url;
+using rlscale::split_http_url;
+
+TEST_CASE("http_url: scheme, host, port and path are split; IPv6 literals lose their brackets") {
+    const http_url a = split_http_url("https://[fd00:10:96::1]:6443", "server", false);
+    CHECK(a.https);
+    CHECK(a.host == "fd00:10:96::1");
+    CHECK(a.port == 6443);
+    CHECK(a.path.empty());
+    CHECK(a.host_header() == "[fd00:10:96::1]:6443");
+    CHECK(a.origin() == "https://[fd00:10:96::1]:6443");
+
+    const http_url b = split_http_url("http://prometheus.monitoring:9090/prom//", "url", true);
+    CHECK_FALSE(b.https);
+    CHECK(b.host == "prometheus.monitoring");
+    CHECK(b.port == 9090);
+    CHECK(b.path == "/prom");
+
+    // The scheme's port is the default, and is left out of the Host header.
+    CHECK(split_http_url("http://h", "url", false).port == 80);
+    CHECK(split_http_url("https://h", "url", false).port == 443);
+    CHECK(split_http_url("https://[::1]", "url", false).host_header() == "[::1]");
+    CHECK(split_http_url("http://[::1]:80", "url", false).host_header() == "[::1]");
+    CHECK(split_http_url("https://10.0.0.1:443/", "url", false).host_header() == "10.0.0.1");
+    CHECK(split_http_url("http://h:1", "url", false).port == 1);
+    CHECK(split_http_url("http://h:65535", "url", false).port == 65535);
+}
+
+TEST_CASE("http_url: anything else is a config_error naming the field and the URL") {
+    for (const char* bad : {"ftp://x", "h:80", "https://", "https://:80", "https://[fd00::1", "https://[]:1", "https://[zz::1]", "https://h:0",
+                            "https://h:65536", "https://h:99999999999", "https://h:8x", "https://h:", "https://h:-1",
+                            "https://[::1]x", "https://h?x=1", "https://h/p?x=1", "https://h/p#f", "https://u:p@h", "https://h /p",
+                            "https://h/a b"}) {
+        CAPTURE(bad);
+        try {
+            (void)split_http_url(bad, "prometheus.url", true);
+            FAIL("accepted");
+        } catch (const rlscale::config_error& e) {
+            CHECK(e.field() == "prometheus.url");
+            CHECK(std::string(e.what()).find(bad) != std::string::npos);
+        }
+    }
+    // A path only where one is allowed.
+    CHECK_NOTHROW((void)split_http_url("https://h/api", "server", true));
+    CHECK_THROWS_AS((void)split_http_url("https://h/api", "server", false), rlscale::config_error);
+    CHECK_THROWS_AS((void)split_http_url("https://[::1]/x", "server", false), rlscale::config_error);
+}
+
+}  // namespace test_http_url
