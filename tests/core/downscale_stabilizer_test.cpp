@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include <vector>
 
 namespace test_core_downscale_stabilizer {
@@ -36,6 +38,11 @@ TEST_CASE("downscale stabilizer: never above the current count, per function, re
     CHECK(off.apply(0, 9, 1) == 1);
     CHECK(off.apply(0, 1, 9) == 9);
     CHECK_THROWS_WITH_AS(downscale_stabilizer(1, 200'000), doctest::Contains("downscale_stabilizer.window"), config_error);
+    // Refused before the rings are allocated (not std::length_error).
+    CHECK_THROWS_WITH_AS(downscale_stabilizer(1, std::numeric_limits<std::size_t>::max()), doctest::Contains("downscale_stabilizer.window"),
+                         config_error);
+    CHECK_THROWS_WITH_AS(downscale_stabilizer(std::numeric_limits<std::size_t>::max(), 20), doctest::Contains("downscale_stabilizer.functions"),
+                         config_error);
 }
 
 }  // namespace test_core_downscale_stabilizer

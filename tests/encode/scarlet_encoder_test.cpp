@@ -1,3 +1,4 @@
+#include <rlscale/encode/relative_scarlet_encoder.hpp>
 #include <rlscale/encode/scarlet_encoder.hpp>
 
 #include "refusal.hpp"
@@ -127,6 +128,16 @@ TEST_CASE("encode scarlet: a wrong output size and a huge input are refused") {
     const encode_status st = enc.encode(m, scarlet_state(), out);
     CHECK_FALSE(st.ok);
     CHECK(st.field == "throughput_rps");
+}
+
+TEST_CASE("encode relative scarlet: a wrong output size is refused, nothing written past it") {
+    const relative_scarlet_encoder enc;
+    std::array<float, 6> buffer{};
+    buffer.fill(-1.0F);
+    CHECK(enc.encode(scarlet_metrics(), scarlet_state(), std::span<float>(buffer).first(3)).field == "out.size");
+    CHECK(enc.encode(scarlet_metrics(), scarlet_state(), buffer).field == "out.size");
+    for (const float x : buffer) CHECK(x == -1.0F);
+    CHECK(enc.encode(scarlet_metrics(), scarlet_state(), std::span<float>(buffer).first(5)).ok);
 }
 
 TEST_CASE("encode scarlet: a bad configuration throws config_error") {

@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 namespace test_policy_baselines {
 
@@ -38,6 +40,17 @@ TEST_CASE("ensure_policy: ⌈R + c·√R⌉ with R = λ·E[S]/concurrency, worke
     CHECK(q.decide(interval(0, 10), s).source == decision_source::hold);
     CHECK_THROWS_WITH_AS(ensure_policy({.service_time_s = 0}), doctest::Contains("ensure_config.service_time_s"),
                          config_error);
+}
+
+TEST_CASE("ensure_policy: an offered load beyond double's range asks for the most replicas, with c = 0 too") {
+    const scaling_state s{.replicas = 5, .min_replicas = 1, .max_replicas = 100};
+    for (const double c : {0.0, 1.5}) {
+        CAPTURE(c);
+        ensure_policy p({.service_time_s = 0.1, .concurrency = 1, .c = c});
+        CHECK(p.decide(interval(1e-308, 1000), s).replicas == 100);  // λ = 10^311 req/s: ∞ as a double
+        ensure_policy slow({.service_time_s = 1e307, .concurrency = 1, .c = c});
+        CHECK(slow.decide(interval(1, 1000), s).replicas == 100);
+    }
 }
 
 TEST_CASE("kpa_policy: stable mode sizes for the windowed concurrency, bounded by the scale-down rate") {
@@ -100,6 +113,79 @@ TEST_CASE("kpa_policy: a burst triggers panic, which never scales down and ends 
     CHECK(d.replicas == 1);  // stable: ⌈10/10⌉
     CHECK_THROWS_WITH_AS(kpa_policy({.panic_threshold = 0}), doctest::Contains("kpa_config.panic_threshold"),
                          config_error);
+}
+
+namespace {
+/// An interval whose Little's-law concurrency is `c` (throughput c, mean latency 1 s).
+function_metrics concurrency(double c, std::uint32_t ready) {
+    function_metrics m = interval(2, 0);
+    m.ready_replicas = ready;
+    m.completions = 1;
+    m.throughput_rps = c;
+    m.latency_mean_s = 1.0;
+    return m;
+}
+}  // namespace
+
+TEST_CASE("kpa_policy: in panic, the larger of the stable and panic counts (Knative's autoscaler.go)") {
+    kpa_policy kpa;  // target 70 in flight per replica
+    scaling_state s{.replicas = 100, .min_replicas = 1, .max_replicas = 100000};
+    decision d;
+    for (int t = 0; t <= 50; t += 2) {
+        s.time_s = t;
+        d = kpa.decide(concurrency(7000, 100), s);
+    }
+    CHECK(d.replicas == 100);
+    CHECK_FALSE(kpa.in_panic());
+    // 90 replicas lost: the panic window (46, 52] averages (7000 + 7000 + 1500) / 3
+    // = 5167 → 74 replicas, 7.4 × ready 10 ≥ 2, panic; the stable window
+    // (−8, 52] averages (26 × 7000 + 1500) / 27 = 6796 → 98 replicas, the larger.
+    s.time_s = 52;
+    d = kpa.decide(concurrency(1500, 10), s);
+    CHECK(kpa.in_panic());
+    CHECK(d.replicas == 98);
+}
+
+TEST_CASE("kpa_policy: panic is judged on the unclamped panic count") {
+    // max_scale_up_rate 1.5 clamps the panic count to 15 of ready 10 (1.5 <
+    // threshold 2), but ⌈7000/70⌉ / 10 = 10 ≥ 2: panic, as in Knative.
+    kpa_policy kpa({.max_scale_up_rate = 1.5});
+    scaling_state s{.replicas = 10, .min_replicas = 1, .max_replicas = 1000, .time_s = 0};
+    const decision d = kpa.decide(concurrency(7000, 10), s);
+    CHECK(kpa.in_panic());
+    CHECK(d.replicas == 15);
+}
+
+TEST_CASE("kpa_policy: requests completed without a latency or throughput hold; the queue is summed without wrapping") {
+    kpa_policy kpa;
+    const scaling_state s{.replicas = 10, .min_replicas = 1, .max_replicas = 100000, .time_s = 0};
+    for (const double bad : {std::nan(""), std::numeric_limits<double>::infinity()}) {
+        function_metrics m = concurrency(5000, 10);
+        m.latency_mean_s = bad;  // not zero load: the queue and in-service counts would say 0
+        decision d = kpa.decide(m, s);
+        CHECK(d.source == decision_source::hold);
+        CHECK(d.replicas == 10);
+        m = concurrency(5000, 10);
+        m.throughput_rps = bad;
+        d = kpa.decide(m, s);
+        CHECK(d.source == decision_source::hold);
+        CHECK(d.replicas == 10);
+    }
+    // Nothing completed: queued + in service, UINT32_MAX + 1 not wrapping to 0.
+    function_metrics m = interval(2, 0);
+    m.ready_replicas = 10;
+    m.queue_length = std::numeric_limits<std::uint32_t>::max();
+    m.in_service = 1;
+    kpa_policy fresh;
+    CHECK(fresh.decide(m, s).replicas == 10000);  // ⌈(2³² / 70)⌉ clamped to 1000 × ready
+}
+
+TEST_CASE("kpa_config: scale rates at or below 1 and oversized sample stores are refused by name") {
+    CHECK_THROWS_WITH_AS(kpa_policy({.max_scale_up_rate = 1.0}), doctest::Contains("kpa_config.max_scale_up_rate"), config_error);
+    CHECK_THROWS_WITH_AS(kpa_policy({.max_scale_down_rate = 0.5}), doctest::Contains("kpa_config.max_scale_down_rate"), config_error);
+    CHECK_THROWS_WITH_AS(kpa_policy({.max_samples = std::numeric_limits<std::size_t>::max()}),
+                         doctest::Contains("kpa_config.max_samples"), config_error);
+    CHECK_NOTHROW(kpa_policy({.max_scale_up_rate = 1.01, .max_scale_down_rate = 1.01}));
 }
 
 }  // namespace test_policy_baselines

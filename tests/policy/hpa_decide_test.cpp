@@ -85,6 +85,20 @@ TEST_CASE("hpa decide applies the behavior rate limits") {
     CHECK(hpa.decide(cpu_sample(3.0, 2), at(2, 0)).replicas == 6);
 }
 
+TEST_CASE("hpa decide: a scale event from a count at the int range's end does not wrap the rate limits") {
+    hpa_config c = hpa_config::cpu_utilization(70);
+    c.behavior = hpa_behavior{};
+    hpa_policy hpa(c);
+    (void)hpa.decide(cpu_sample(0.7, 3), at(std::numeric_limits<int>::min(), 0));
+    REQUIRE(hpa.scale_up_events().size() == 1);
+    CHECK(hpa.scale_up_events()[0].replica_change == std::numeric_limits<std::int32_t>::max());
+    // 10 s later, 5 ready pods at 20 times the target want 100: the default
+    // rules (4 pods or 100 % per 15 s) allow at most 10, whatever came before.
+    const decision d = hpa.decide(cpu_sample(14.0, 5), at(5, 10, 1, 1000));
+    CHECK(d.replicas >= 5);
+    CHECK(d.replicas <= 10);
+}
+
 TEST_CASE("hpa decide holds on NaN or infinite or negative inputs") {
     hpa_policy hpa(hpa_config::cpu_utilization(50));
     for (const double bad : {k_nan, k_inf, -k_inf, -0.5}) {
@@ -160,6 +174,13 @@ TEST_CASE("hpa config validation names the field") {
     c = hpa_config{};
     c.max_replicas = 0;
     CHECK_THROWS_AS(hpa_policy{c}, config_error);
+    // Sizes reserved at construction are bounded before anything is allocated.
+    c = hpa_config{};
+    c.max_pods = std::numeric_limits<std::size_t>::max();
+    CHECK_THROWS_WITH_AS(hpa_policy{c}, doctest::Contains("hpa_config.max_pods"), config_error);
+    c = hpa_config{};
+    c.history_capacity = std::numeric_limits<std::size_t>::max();
+    CHECK_THROWS_WITH_AS(hpa_policy{c}, doctest::Contains("hpa_config.history_capacity"), config_error);
     // No metric given: CPU at 80 %.
     const hpa_policy defaulted{hpa_config{}};
     REQUIRE(defaulted.config().metrics.size() == 1);

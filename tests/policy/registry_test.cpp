@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -41,13 +43,14 @@ serving_spec two_function_spec() {
 }
 
 /// checkpoint_error naming `field` when building from `j`.
-void rejects(const json& j, const std::string& field) {
+void rejects(const json& j, const std::string& field, const std::string& value = "") {
     CAPTURE(field);
     try {
         (void)make_learned_policy(j);
         FAIL("accepted");
     } catch (const checkpoint_error& e) {
         CHECK(e.field() == field);
+        CHECK(std::string(e.what()).find(value) != std::string::npos);
         MESSAGE(e.what());
     }
 }
@@ -131,6 +134,17 @@ TEST_CASE("registry: a spec this build cannot serve is rejected naming the field
     j = checkpoint_for(spec, 10, 6, 0);
     j["serving"]["actions"] = {{"name", "replica_count"}, {"min_replicas", 1}};
     rejects(j, "serving.actions.max_replicas");
+    // Integers beyond int are refused as written, not cut to 32 bits
+    // (4294967297 would have been read as 1).
+    j["serving"]["actions"] = {{"name", "replica_count"}, {"min_replicas", 4294967297LL}, {"max_replicas", 4294967306LL}};
+    rejects(j, "serving.actions.min_replicas", "4294967297");
+    j["serving"]["actions"] = {{"name", "replica_count"}, {"min_replicas", 1}, {"max_replicas", 3000000000ULL}};
+    rejects(j, "serving.actions.max_replicas", "3000000000");
+    j["serving"]["actions"] = {{"name", "replica_count"}, {"min_replicas", 1}, {"max_replicas", std::numeric_limits<std::uint64_t>::max()}};
+    rejects(j, "serving.actions.max_replicas", "18446744073709551615");
+    j = checkpoint_for(spec, 10, 6, 0);
+    j["serving"]["actions"]["deltas"] = json::array({-1, 0, 4294967297LL});
+    rejects(j, "serving.actions.deltas[2]", "4294967297");
 }
 
 TEST_CASE("registry: checkpoints written before serving specs keep serving as before") {

@@ -95,6 +95,14 @@ TEST_CASE("rl_policy falls back to the HPA before weights are published and hold
     CHECK(d[1].source == decision_source::hold);      // its own metrics are bad: hold
     CHECK(d[1].replicas == 4);
     CHECK(d[2].source == decision_source::fallback);
+    // A count outside [min, max] is kept on no data, as guarded<> keeps it,
+    // not moved to a bound.
+    auto outside = s;
+    outside[1].replicas = 20;  // max 6
+    p.decide(bad, outside, d);
+    CHECK(d[1].source == decision_source::hold);
+    CHECK(d[1].replicas == 20);
+    CHECK(d[0].replicas <= 6);
 }
 
 TEST_CASE("rl_policy falls back when the network's output is not finite") {

@@ -24,10 +24,10 @@ namespace rlscale {
 /// `apply` allocates nothing. window = 0 turns it off.
 class downscale_stabilizer {
 public:
+    /// Throws config_error for a window above 100,000 ticks or more than
+    /// 1,000,000 functions, before allocating anything.
     downscale_stabilizer(std::size_t functions, std::size_t window)
-        : functions_(functions), window_(window), targets_(functions * window, empty), next_(functions, 0) {
-        check_fields("downscale_stabilizer").at_most("window", window, 100'000);
-    }
+        : functions_(checked(functions, window)), window_(window), targets_(functions * window, empty), next_(functions, 0) {}
 
     [[nodiscard]] std::size_t functions() const noexcept { return functions_; }
     [[nodiscard]] std::size_t window() const noexcept { return window_; }
@@ -51,6 +51,11 @@ public:
     }
 
 private:
+    [[nodiscard]] static std::size_t checked(std::size_t functions, std::size_t window) {
+        check_fields("downscale_stabilizer").at_most("window", window, 100'000).at_most("functions", functions, 1'000'000);
+        return functions;
+    }
+
     static constexpr int empty = std::numeric_limits<int>::min();
     std::size_t functions_;
     std::size_t window_;

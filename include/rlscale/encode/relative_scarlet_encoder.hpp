@@ -29,6 +29,7 @@ public:
 
     [[nodiscard]] encode_status encode(const function_metrics& m, const scaling_state& s, std::span<float> out) const noexcept {
         const auto bad = [](double x) { return !(std::isfinite(x) && x >= 0); };
+        if (out.size() != feature_count) return encode_status::invalid("out.size", static_cast<double>(out.size()));
         if (s.max_replicas <= 0) return encode_status::invalid("state.max_replicas", s.max_replicas);
         if (s.replicas < 0) return encode_status::invalid("state.replicas", s.replicas);
         if (bad(m.cpu_utilization)) return encode_status::invalid("cpu_utilization", m.cpu_utilization);

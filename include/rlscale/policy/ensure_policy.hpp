@@ -38,7 +38,11 @@ public:
         }
         const double lambda = static_cast<double>(m.arrivals) / m.interval_s;
         const double r = lambda * config_.service_time_s / config_.concurrency;
-        const int n = saturating_ceil(r + config_.c * std::sqrt(r));
+        // An offered load beyond double's range (a tiny interval, a huge
+        // service time) asks for the most replicas; with c = 0 the sum
+        // would be ∞ + 0·∞, NaN, read as none.
+        const double need = std::isfinite(r) ? r + config_.c * std::sqrt(r) : r;
+        const int n = saturating_ceil(need);
         return {.replicas = replica_bounds::of(s).clamp(n), .source = decision_source::policy, .reason = "ensure: R + c·√R"};
     }
 

@@ -32,19 +32,27 @@ struct kpa_config {
             .greater("stable_window_s", stable_window_s, 0)
             .greater("panic_window_fraction", panic_window_fraction, 0)
             .greater("panic_threshold", panic_threshold, 0)
-            .greater("max_scale_up_rate", max_scale_up_rate, 0)
-            .greater("max_scale_down_rate", max_scale_down_rate, 0)
-            .at_least("max_samples", max_samples, 2);
+            // Knative's config.go refuses both at or below 1 (a "scale-down
+            // rate" below 1 would scale up, and [max_down, max_up] could be empty).
+            .greater("max_scale_up_rate", max_scale_up_rate, 1)
+            .greater("max_scale_down_rate", max_scale_down_rate, 1)
+            .at_least("max_samples", max_samples, 2)
+            .at_most("max_samples", max_samples, std::size_t{1} << 24);
     }
 };
 
 /// The KPA baseline. Its metric is the average concurrency (requests in the
 /// system) per tick, estimated by Little's law as throughput × mean latency,
 /// or, when nothing completed, the requests queued and in service at the
-/// tick's end. Stable and panic averages are taken over the samples inside
-/// each window; desired counts are ⌈average / target⌉ within [⌊ready/down⌋,
-/// ⌈up × ready⌉]; in panic the count never decreases, and panic ends after a
-/// whole stable window below the threshold.
+/// tick's end; when requests completed but the latency or throughput is
+/// missing it holds (the queue alone would read as no load). Stable and
+/// panic averages are taken over the samples inside each window; desired
+/// counts are ⌈average / target⌉ within [⌊ready/down⌋, ⌈up × ready⌉]. As in
+/// Knative's autoscaler.go: panic starts (and is extended) while the
+/// unclamped ⌈panic average / target⌉ / ready ≥ the threshold; in panic the
+/// count is the larger of the stable and panic counts and never decreases;
+/// panic ends once a whole stable window has passed since it was last over
+/// the threshold.
 class kpa_policy {
 public:
     explicit kpa_policy(kpa_config config = {}) : config_((config.validate(), config)) {
@@ -60,8 +68,12 @@ public:
         if (!std::isfinite(now)) {
             return hold(s, "kpa: clock is not finite");
         }
-        double concurrency = static_cast<double>(m.queue_length + m.in_service);
-        if (m.completions > 0 && std::isfinite(m.latency_mean_s) && std::isfinite(m.throughput_rps)) {
+        // In double: the two 32-bit counts may not fit 32 bits together.
+        double concurrency = static_cast<double>(m.queue_length) + static_cast<double>(m.in_service);
+        if (m.completions > 0) {
+            if (!(std::isfinite(m.latency_mean_s) && std::isfinite(m.throughput_rps))) {
+                return hold(s, "kpa: requests completed but latency or throughput is missing");
+            }
             concurrency = m.throughput_rps * m.latency_mean_s;
         }
         if (!(std::isfinite(concurrency) && concurrency >= 0)) {
@@ -74,18 +86,19 @@ public:
         const double ready = std::max(1.0, static_cast<double>(m.ready_replicas));
         const double max_up = std::ceil(config_.max_scale_up_rate * ready);
         const double max_down = std::floor(ready / config_.max_scale_down_rate);
+        const double dppc = std::ceil(panic / target);
         const double stable_desired = std::clamp(std::ceil(stable / target), max_down, max_up);
-        const double panic_desired = std::clamp(std::ceil(panic / target), max_down, max_up);
+        const double panic_desired = std::clamp(dppc, max_down, max_up);
 
-        if (panic_desired / ready >= config_.panic_threshold) {
+        if (dppc / ready >= config_.panic_threshold) {
             panicking_ = true;
             panic_since_ = now;
-        } else if (panicking_ && now - panic_since_ >= config_.stable_window_s) {
+        } else if (panicking_ && now - panic_since_ > config_.stable_window_s) {
             panicking_ = false;
         }
         double desired = stable_desired;
         if (panicking_) {
-            desired = std::max(panic_desired, last_panic_desired_);
+            desired = std::max({panic_desired, stable_desired, last_panic_desired_});
             last_panic_desired_ = desired;
         } else {
             last_panic_desired_ = 0;

@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -172,6 +173,13 @@ void spec_setting(const nlohmann::json& o, const char* key, const std::string& p
         if (!v.is_boolean()) throw checkpoint_error(field, "must be a boolean, got " + json_summary(v));
     } else if constexpr (std::is_integral_v<T>) {
         if (!v.is_number_integer()) throw checkpoint_error(field, "must be an integer, got " + json_summary(v));
+        // Range-checked before narrowing (get<int>() would cut 2^32 + 1 to 1).
+        const bool fits = v.is_number_unsigned() ? std::in_range<T>(v.template get<std::uint64_t>())
+                                                 : std::in_range<T>(v.template get<std::int64_t>());
+        if (!fits) {
+            throw checkpoint_error(field, "must be an integer in [" + std::to_string(std::numeric_limits<T>::min()) + ", " +
+                                              std::to_string(std::numeric_limits<T>::max()) + "], got " + json_summary(v));
+        }
     } else if constexpr (std::is_floating_point_v<T>) {
         if (!v.is_number()) throw checkpoint_error(field, "must be a number, got " + json_summary(v));
     } else {
@@ -240,8 +248,12 @@ auto from_spec(const std::string& path, Make&& make) {
                 const auto& d = spec["deltas"];
                 if (!d.is_array()) throw checkpoint_error(path + ".deltas", "must be an array of integers, got " + json_summary(d));
                 for (std::size_t i = 0; i < d.size(); ++i) {
-                    if (!d[i].is_number_integer()) {
-                        throw checkpoint_error(path + ".deltas[" + std::to_string(i) + "]", "must be an integer, got " + json_summary(d[i]));
+                    const bool fits = d[i].is_number_unsigned() ? std::in_range<int>(d[i].get<std::uint64_t>())
+                                                                : d[i].is_number_integer() && std::in_range<int>(d[i].get<std::int64_t>());
+                    if (!fits) {
+                        throw checkpoint_error(path + ".deltas[" + std::to_string(i) + "]",
+                                               "must be an integer in [" + std::to_string(std::numeric_limits<int>::min()) + ", " +
+                                                   std::to_string(std::numeric_limits<int>::max()) + "], got " + json_summary(d[i]));
                     }
                 }
                 deltas = d.get<std::vector<int>>();

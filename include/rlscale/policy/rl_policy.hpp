@@ -35,8 +35,10 @@ namespace rlscale {
 /// The fallback (by default the Kubernetes HPA, one per function) decides
 /// instead, under the same guard, when no weights are published yet, when
 /// any function's metrics fail check_metrics or the encoder, or when the
-/// actor's output is not finite. Every function is encoded every tick, so
-/// one refused function never shifts another's history. With
+/// actor's output is not finite; a function whose own metrics fail
+/// check_metrics keeps its count (even outside [min, max]: a decision on no
+/// data is no decision, as under guarded<>). Every function is encoded
+/// every tick, so one refused function never shifts another's history. With
 /// set_fallback_floor(true), the fallback also decides on every tick the
 /// actor does, and its decision is a floor under the actor's (`at_least`,
 /// before the guard): the learned policy may add replicas and resources to
@@ -124,6 +126,12 @@ public:
         }
         const char* why = learned(m, s);
         for (std::size_t f = 0; f < functions_; ++f) {
+            // No data, no decision: the count stays as it is, even outside
+            // [min, max], as under guarded<> (the guard would move it to a bound).
+            if (!check_metrics(m[f])) {
+                out[f] = keep(s[f], "rl: invalid metrics, count kept");
+                continue;
+            }
             decision d;
             if (why == nullptr) {
                 d = {.replicas = targets_[f].replicas,
@@ -204,7 +212,7 @@ private:
     }
 
     decision fallback_decision(std::size_t f, const function_metrics& m, const scaling_state& s, const char* why) noexcept {
-        if (!check_metrics(m) || !fallbacks_[f].ready()) return hold(s, why);
+        if (!fallbacks_[f].ready()) return hold(s, why);
         decision d = fallbacks_[f].decide(m, s);
         if (d.source == decision_source::policy) {
             d.source = decision_source::fallback;

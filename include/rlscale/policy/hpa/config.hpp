@@ -110,7 +110,9 @@ struct config {
             .greater("legacy_scale_up_factor", legacy_scale_up_factor, 0)
             .at_least("legacy_scale_up_minimum", legacy_scale_up_minimum, 0)
             .at_least("history_capacity", history_capacity, 1)
-            .at_least("max_pods", max_pods, 1);
+            .at_most("history_capacity", history_capacity, std::size_t{1} << 20)
+            .at_least("max_pods", max_pods, 1)
+            .at_most("max_pods", max_pods, std::size_t{1} << 22);
         for (std::size_t i = 0; i < metrics.size(); ++i) {
             metrics[i].validate("hpa_config.metrics[" + std::to_string(i) + "]");
         }

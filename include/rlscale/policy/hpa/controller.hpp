@@ -302,7 +302,10 @@ private:
             if (events[i].time_s < cutoff) events[i].outdated = true;
             if (events[i].outdated) reuse = i;
         }
-        const scale_event e{up ? next - previous : previous - next, now_s, false};
+        // In 64 bits: a count near the int range's ends (a negative current
+        // count, say) must not wrap the change, which the rate limits read.
+        const std::int64_t change = up ? std::int64_t{next} - previous : std::int64_t{previous} - next;
+        const scale_event e{static_cast<int>(std::min<std::int64_t>(change, std::numeric_limits<std::int32_t>::max())), now_s, false};
         if (reuse < events.size()) {
             events[reuse] = e;
         } else if (events.size() < config_.history_capacity) {
