@@ -9,7 +9,7 @@ namespace test_http_url {
 using rlscale::http_url;
 using rlscale::split_http_url;
 
-TEST_CASE("http_url: scheme, host, port and path are split; IPv6 literals lose their brackets") {
+TEST_CASE("http_url: scheme, host, port and path are split, IPv6 literals lose their brackets") {
     const http_url a = split_http_url("https://[fd00:10:96::1]:6443", "server", false);
     CHECK(a.https);
     CHECK(a.host == "fd00:10:96::1");

@@ -177,6 +177,14 @@ TEST_CASE("stores refuse misuse") {
     auto bad = make_step(0, 0);
     bad.reward = std::nan("");
     CHECK_THROWS_AS(store->append(bad), rlscale::error);
+    // A stage or actor outside its enumeration is refused, not written (a
+    // file holding one would not open again).
+    bad = make_step(0, 0);
+    bad.stage = static_cast<rlscale::stage>(7);
+    CHECK_THROWS_WITH_AS(store->append(bad), doctest::Contains("stage must be"), rlscale::error);
+    bad = make_step(0, 0);
+    bad.actor = static_cast<rlscale::actor_role>(2);
+    CHECK_THROWS_WITH_AS(store->append(bad), doctest::Contains("actor must be"), rlscale::error);
     store->append(make_step(0, 0));
     store->end_episode();
     CHECK_FALSE(store->episode_open());
@@ -185,6 +193,11 @@ TEST_CASE("stores refuse misuse") {
     store->read_episode(0, out);
     CHECK(out.size() == 1);
     CHECK_THROWS_AS(memory_trajectory_store(0), rlscale::config_error);
+    if (dynamic_cast<file_trajectory_store*>(store.get()) != nullptr) {
+        store.reset();  // closed: the refused steps left nothing behind, and it opens again
+        file_trajectory_store again(path);
+        CHECK(again.episode_count() == 1);
+    }
 }
 
 TEST_CASE("the memory store keeps the newest max_episodes") {

@@ -225,7 +225,24 @@ TEST_CASE("optimiser state is validated too, and a bad one changes neither netwo
     SUBCASE("bad learning rate") {
         json bad = j;
         bad["optimizer"]["config"]["lr"] = -0.1;
-        expect_field(bad, "optimizer.adam_config.lr");
+        expect_field(bad, "optimizer.config.lr");
+    }
+    SUBCASE("missing learning rate: named where it is missing") {
+        json bad = j;
+        bad["optimizer"]["config"]["lr"] = nullptr;
+        expect_field(bad, "optimizer.config.lr");
+    }
+    SUBCASE("a step beyond int64: refused with the value as written") {
+        json bad = j;
+        bad["optimizer"]["step"] = std::numeric_limits<std::uint64_t>::max();
+        expect_field(bad, "optimizer.step");
+        try {
+            mlp<float> net2({3, 4, 2});
+            adam<float> opt2(net2.parameter_count());
+            restore_checkpoint(bad, net2, opt2);
+        } catch (const checkpoint_error& e) {
+            CHECK(std::string(e.what()).find("18446744073709551615") != std::string::npos);
+        }
     }
     SUBCASE("negative step") {
         json bad = j;
@@ -235,7 +252,7 @@ TEST_CASE("optimiser state is validated too, and a bad one changes neither netwo
     SUBCASE("unknown moment storage") {
         json bad = j;
         bad["optimizer"]["config"]["moments"] = "float8";
-        expect_field(bad, "optimizer.adam_config.moments");
+        expect_field(bad, "optimizer.config.moments");
     }
 }
 
@@ -270,7 +287,7 @@ TEST_CASE("a checkpoint with bfloat16 Adam moments round-trips and continues bit
         load_checkpoint(path, dnet, dopt);
         FAIL("accepted");
     } catch (const checkpoint_error& e) {
-        CHECK(e.field() == "optimizer.adam_config.moments");
+        CHECK(e.field() == "optimizer.config.moments");
     }
     CHECK(dnet.parameters() == dbefore);
     CHECK(dopt.config() == adam_config{});

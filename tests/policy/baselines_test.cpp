@@ -156,7 +156,7 @@ TEST_CASE("kpa_policy: panic is judged on the unclamped panic count") {
     CHECK(d.replicas == 15);
 }
 
-TEST_CASE("kpa_policy: requests completed without a latency or throughput hold; the queue is summed without wrapping") {
+TEST_CASE("kpa_policy: requests completed without a latency or throughput hold, and the queue is summed without wrapping") {
     kpa_policy kpa;
     const scaling_state s{.replicas = 10, .min_replicas = 1, .max_replicas = 100000, .time_s = 0};
     for (const double bad : {std::nan(""), std::numeric_limits<double>::infinity()}) {

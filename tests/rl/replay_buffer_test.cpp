@@ -91,6 +91,8 @@ TEST_CASE("replay_buffer rejects bad transitions and stores nothing") {
     CHECK_THROWS_WITH_AS(buf.push(o, negative, 0, o, false), doctest::Contains("action[1] is -1"), rlscale::error);
     CHECK_THROWS_WITH_AS(buf.push(o, a, std::numeric_limits<double>::infinity(), o, false), doctest::Contains("reward"),
                          rlscale::error);
+    // Finite as a double, infinite as the float the buffer stores.
+    CHECK_THROWS_WITH_AS(buf.push(o, a, 1e39, o, false), doctest::Contains("must be finite as the buffer's float"), rlscale::error);
     CHECK(buf.empty());
     CHECK_THROWS_WITH_AS(replay_buffer<float>(0, 2), doctest::Contains("replay_buffer.capacity"), rlscale::config_error);
     replay_buffer<float>::batch b(2, 2, 2);

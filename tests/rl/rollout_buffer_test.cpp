@@ -265,6 +265,17 @@ TEST_CASE("push refuses wrong sizes, a full rollout and non-finite numbers, name
     const std::array<double, 1> act_nan{not_a_number};
     CHECK_THROWS_WITH_AS(r.push(ao, co, act_nan, 0, 0, 0, false, false), doctest::Contains("action is nan"), error);
     CHECK(r.empty());
+    // Finite as a double but not as the float a float rollout stores.
+    rollout_buffer<float> f(2, 1, 1, 1);
+    const std::array<float, 1> one{0.5F};
+    const std::array<std::int32_t, 1> discrete{0};
+    CHECK_THROWS_WITH_AS(f.push(one, one, discrete, 0, 0, 1e39, false, false), doctest::Contains("reward is 1e+39, must be finite as a float"), error);
+    CHECK_THROWS_WITH_AS(f.push(one, one, discrete, -1e39, 0, 0, false, false), doctest::Contains("log_prob"), error);
+    CHECK_THROWS_WITH_AS(f.push(one, one, discrete, 0, 1e39, 0, false, false), doctest::Contains("value"), error);
+    CHECK_THROWS_WITH_AS(f.push(one, one, discrete, 0, 0, 0, false, true, 1e39), doctest::Contains("truncation_value"), error);
+    CHECK(f.empty());
+    f.push(one, one, discrete, 0, 0, 0, false, false);
+    CHECK_THROWS_WITH_AS(f.cut_last(1e39), doctest::Contains("truncation_value"), error);
     // Nothing was written either: the next good step lands in column 0 with its own numbers.
     r.push(ao, co, act, -0.5, 1.5, 2.5, false, false);
     CHECK(r.size() == 1);

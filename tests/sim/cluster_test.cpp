@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace test_sim_cluster {
@@ -272,6 +274,30 @@ TEST_CASE("replicas that do not fit stay pending until room frees up") {
     CHECK(m[0].ready_replicas == 2);
 }
 
+TEST_CASE("CPU utilisation is never negative, whatever rounding the running demand sum leaves") {
+    // Demands of 0.3 cores do not sum back to exactly 0: idle intervals
+    // after busy ones integrated a demand of about -6e-17.
+    function_profile p = textbook(20.0, 4);
+    p.cpu_demand = 0.3;
+    cluster_config config{.node = {.cores = 8, .memory_mb = 16384}, .functions = {}};
+    for (int i = 0; i < 3; ++i) {
+        config.functions.push_back({.profile = p, .load = on_off(100, 60, 60, 3600), .max_replicas = 20, .initial_replicas = 2});
+    }
+    int intervals = 0;
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+        cluster sim(config, seed);
+        std::vector<function_metrics> m(3);
+        for (int t = 0; t < 240; ++t) {
+            sim.step(15, m);
+            for (const auto& x : m) {
+                CHECK(x.cpu_utilization >= 0);
+                ++intervals;
+            }
+        }
+    }
+    CHECK(intervals == 2160);
+}
+
 TEST_CASE("bad configuration is rejected with the field named") {
     const function_config f{.profile = textbook(1.0), .load = constant(1, 10, 10)};
     CHECK_THROWS_WITH_AS(cluster({.node = {.cores = 0}, .functions = {f}}, 1), doctest::Contains("node.cores"),
@@ -291,6 +317,26 @@ TEST_CASE("bad configuration is rejected with the field named") {
     bad.profile.concurrency = 0;
     CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1), "functions[0].profile.concurrency: must be >= 1, got 0",
                          rlscale::config_error);
+    // A replica that could never be placed would block the node's pending queue for ever.
+    bad = f;
+    bad.profile.memory_mb = 70000;
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1), doctest::Contains("functions[0].profile.memory_mb"),
+                         rlscale::config_error);
+    bad = f;
+    bad.profile.cpu_limit = 40;
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1), doctest::Contains("functions[0].profile.cpu_limit"),
+                         rlscale::config_error);
+    // Replica slots are bounded before they are summed or allocated.
+    bad = f;
+    bad.max_replicas = std::numeric_limits<int>::max();
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1), doctest::Contains("functions[0].max_replicas"),
+                         rlscale::config_error);
+    bad.max_replicas = 600'000;
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad, bad}}, 1), doctest::Contains("max_replicas summed over functions"),
+                         rlscale::config_error);
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {f}, .latency_relative_error = 1e-10}, 1),
+                         doctest::Contains("latency_relative_error"), rlscale::config_error);
+    CHECK_THROWS_WITH_AS(cluster({.node = {.cores = 0.005}, .functions = {f}}, 1), doctest::Contains("node.cores"), rlscale::config_error);
 }
 
 }  // namespace test_sim_cluster

@@ -55,6 +55,18 @@ TEST_CASE("cluster_env: each action kind acts on the cluster, and non-finite val
         CHECK(env.simulation().replicas(0) == 5);
         CHECK(env.simulation().replicas(1) == 7);
     }
+    SUBCASE("replica targets beyond int's range saturate, never wrap to 0") {
+        cluster_env<> count(two_functions(), {.actions = action_kind::replica_count});
+        static_cast<void>(count.reset(1));
+        static_cast<void>(count.step(std::vector<double>{3e9, -3e9}));
+        CHECK(count.simulation().replicas(0) == 10);
+        CHECK(count.simulation().replicas(1) == 0);
+        cluster_env<> delta(two_functions(), {.actions = action_kind::replica_delta});
+        static_cast<void>(delta.reset(1));
+        static_cast<void>(delta.step(std::vector<double>{2147483647.0, 1e300}));
+        CHECK(delta.simulation().replicas(0) == 10);
+        CHECK(delta.simulation().replicas(1) == 10);
+    }
     SUBCASE("CPU and memory limit deltas") {
         cluster_env<> cpu(two_functions(), {.actions = action_kind::cpu_limit_delta});
         static_cast<void>(cpu.reset(1));

@@ -53,6 +53,10 @@ TEST_CASE("scenario: p99_ratio is the nearest-rank quantile") {
     CHECK(o.p99_ratio(0.5) == 0.3);
     CHECK(o.p99_ratio(1.0) == 0.9);
     CHECK(o.p99_ratio(0.25) == 0.1);
+    // q outside [0, 1] is taken at its end: no index before the first or past the last.
+    CHECK(o.p99_ratio(0.0) == 0.1);
+    CHECK(o.p99_ratio(-1.0) == 0.1);
+    CHECK(o.p99_ratio(2.0) == 0.9);
 }
 
 TEST_CASE("scenario baselines: settings read off the function, and the HPA at a budget") {

@@ -267,6 +267,8 @@ TEST_CASE("tick_cluster: node contention slows every function when the work exce
 TEST_CASE("tick_cluster: errors and options") {
     CHECK_THROWS_WITH_AS(tick_cluster(one_function(server(0.1), 1, 1), 1, tick_options{.substep_s = 0}),
                          doctest::Contains("tick_options.substep_s"), rlscale::config_error);
+    CHECK_THROWS_WITH_AS(tick_cluster(one_function(server(0.1), 1, 1), 1, tick_options{.substep_s = 1e-9}),
+                         doctest::Contains("tick_options.substep_s"), rlscale::config_error);
     cluster_config bad = one_function(server(0.1), 1, 1);
     bad.functions[0].initial_replicas = 99;
     CHECK_THROWS_AS(tick_cluster(bad, 1), rlscale::config_error);
@@ -282,6 +284,51 @@ TEST_CASE("tick_cluster: errors and options") {
         b += static_cast<double>(m[0].completions);
     }
     CHECK(a == doctest::Approx(b).epsilon(0.03));
+}
+
+TEST_CASE("both models: an interval that is not finite and positive is refused, and nothing moves") {
+    for (const sim_model model : {sim_model::request, sim_model::tick}) {
+        CAPTURE(to_string(model));
+        simulation sim(one_function(server(0.1), 5, 2), 1, model);
+        std::vector<function_metrics> m(1);
+        sim.step(15, m);
+        const double now = sim.now();
+        for (const double bad : {0.0, -5.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+            CAPTURE(bad);
+            CHECK_THROWS_WITH_AS(sim.step(bad, m), doctest::Contains("interval_s"), rlscale::config_error);
+            CHECK(sim.now() == now);
+        }
+        sim.step(15, m);
+        CHECK(sim.now() == now + 15);
+    }
+}
+
+TEST_CASE("both models: a smaller CPU limit places pending replicas it leaves room for") {
+    for (const sim_model model : {sim_model::request, sim_model::tick}) {
+        CAPTURE(to_string(model));
+        // 4 cores, no overcommit: 4 replicas of 1 core fit, 2 more wait.
+        cluster_config config{.node = {.cores = 4, .memory_mb = 1e6, .cpu_overcommit = 1}, .functions = {}};
+        config.functions.push_back({.profile = server(0.1), .load = constant(1, 1e6, 1e6), .max_replicas = 10, .initial_replicas = 4});
+        simulation sim(config, 1, model);
+        std::vector<function_metrics> m(1);
+        sim.set_replicas(0, 6);
+        sim.step(1, m);
+        CHECK(m[0].pending_replicas == 2);
+        sim.set_cpu_limit(0, 0.5);  // 6 × 0.5 = 3 cores: all fit now
+        sim.step(1, m);
+        CHECK(m[0].pending_replicas == 0);
+    }
+}
+
+TEST_CASE("tick_cluster: a request rate beyond 2^64 per interval saturates the counts instead of converting out of range") {
+    cluster_config config = one_function(server(0.1), 5, 2);
+    config.functions[0].load = constant(1e21, 1e6, 1e6);
+    tick_cluster huge(config, 1);
+    std::vector<function_metrics> m(1);
+    huge.step(15, m);
+    CHECK(m[0].arrivals > std::uint64_t{1} << 63);  // 1.5e22 requests: saturated, not 0
+    CHECK(m[0].drops > std::uint64_t{1} << 62);
+    CHECK(valid(m[0]));
 }
 
 TEST_CASE("simulation and cluster_env choose the model per environment") {

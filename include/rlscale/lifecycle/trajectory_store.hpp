@@ -126,11 +126,19 @@ public:
     explicit open_episode(std::uint64_t index) noexcept { summary_.index = index; }
 
     /// Stamps `s` as this episode's next step (episode, step) and adds it to
-    /// the summary. Throws on a non-finite reward.
+    /// the summary. Throws on a non-finite reward, and on a stage or actor
+    /// outside its enumeration (written, it would make the file unreadable).
     void add(trajectory_step& s) {
-        if (!std::isfinite(s.reward)) {
-            throw error("trajectory store: step " + std::to_string(summary_.steps) + " of episode " +
-                        std::to_string(summary_.index) + ": reward must be finite, got " + format_number(s.reward));
+        const auto refuse = [&](const std::string& what) {
+            throw error("trajectory store: step " + std::to_string(summary_.steps) + " of episode " + std::to_string(summary_.index) +
+                        ": " + what);
+        };
+        if (!std::isfinite(s.reward)) refuse("reward must be finite, got " + format_number(s.reward));
+        if (static_cast<unsigned>(s.stage) > static_cast<unsigned>(stage::serving)) {
+            refuse("stage must be initialized, offline, online or serving, got " + std::to_string(static_cast<unsigned>(s.stage)));
+        }
+        if (static_cast<unsigned>(s.actor) > static_cast<unsigned>(actor_role::agent)) {
+            refuse("actor must be fallback or agent, got " + std::to_string(static_cast<unsigned>(s.actor)));
         }
         s.episode = summary_.index;
         s.step = summary_.steps;

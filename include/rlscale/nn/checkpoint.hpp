@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -118,6 +119,9 @@ T require_finite(const json& value, const std::string& path) {
 inline std::int64_t require_integer(const json& value, std::int64_t min, const std::string& path) {
     if (!value.is_number_integer()) {
         throw checkpoint_error(path, "expected an integer, got " + json_summary(value));
+    }
+    if (value.is_number_unsigned() && value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        throw checkpoint_error(path, "must be at most " + std::to_string(std::numeric_limits<std::int64_t>::max()) + ", got " + value.dump());
     }
     const auto x = value.get<std::int64_t>();
     if (x < min) {
@@ -302,10 +306,12 @@ inline void to_json(nlohmann::json& j, const adam_config& c) {
          {"rounding_seed", c.rounding_seed}};
 }
 
-/// Reads every field (all required but "moments" and "rounding_seed",
-/// which older checkpoints lack) and validates the ranges.
-inline void from_json(const nlohmann::json& j, adam_config& c) {
-    const std::string path = "adam_config";
+namespace detail {
+
+/// Reads an adam_config found at JSON path `path`: every field (all
+/// required but "moments" and "rounding_seed", which older checkpoints
+/// lack), ranges validated; every error is named by its path under `path`.
+inline void read_adam_config(const nlohmann::json& j, adam_config& c, const std::string& path) {
     adam_config r;
     const auto number = [&](const char* key) {
         return detail::require_finite<double>(detail::require_field(j, key, path), detail::json_path(path, key));
@@ -334,9 +340,24 @@ inline void from_json(const nlohmann::json& j, adam_config& c) {
         if (!it->is_number_unsigned()) throw config_error(detail::json_path(path, "rounding_seed"), "expected an unsigned integer");
         r.rounding_seed = it->get<std::uint64_t>();
     }
-    r.validate();
+    try {
+        r.validate();
+    } catch (const config_error& e) {
+        // validate() names its fields under "adam_config"; name them where they are.
+        constexpr std::string_view own = "adam_config";
+        const std::string& field = e.field();
+        const std::string where = field.starts_with(own) ? path + field.substr(own.size()) : json_path(path, field);
+        throw config_error(where, e.what() + std::min(std::string_view(e.what()).size(), field.size() + 2));
+    }
     c = r;
 }
+
+}  // namespace detail
+
+/// Reads every field (all required but "moments" and "rounding_seed",
+/// which older checkpoints lack) and validates the ranges; errors are named
+/// under "adam_config".
+inline void from_json(const nlohmann::json& j, adam_config& c) { detail::read_adam_config(j, c, "adam_config"); }
 
 template <typename T>
 void to_json(nlohmann::json& j, const adam<T>& opt) {
@@ -415,10 +436,17 @@ void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net, adam<T>& 
     adam_config config;
     std::optional<adam<T>> fresh;
     try {
-        from_json(detail::require_field(o, "config", "optimizer"), config);
+        detail::read_adam_config(detail::require_field(o, "config", "optimizer"), config, "optimizer.config");
         fresh.emplace(net.parameter_count(), config);
+    } catch (const checkpoint_error&) {
+        throw;
     } catch (const config_error& e) {
-        throw checkpoint_error("optimizer." + e.field(), e.what());
+        // adam<T> refusing the config (bfloat16 moments of a double
+        // optimiser) names it "adam_config"; it is at optimizer.config.
+        constexpr std::string_view own = "adam_config";
+        const std::string& field = e.field();
+        const std::string where = field.starts_with(own) ? "optimizer.config" + field.substr(own.size()) : field;
+        throw checkpoint_error(where, e.what() + std::min(std::string_view(e.what()).size(), field.size() + 2));
     }
     const std::int64_t step = detail::require_integer(detail::require_field(o, "step", "optimizer"), 0, "optimizer.step");
     const auto m = detail::read_flat<T>(detail::require_field(o, "m", "optimizer"), net.parameter_count(), "optimizer.m");

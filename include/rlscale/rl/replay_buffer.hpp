@@ -108,7 +108,11 @@ public:
                             ", must be finite");
             }
         }
-        if (!std::isfinite(reward)) throw error("replay_buffer.push: reward is " + std::to_string(reward) + ", must be finite");
+        // Checked as stored: 1e39 is a finite double but an infinite float.
+        if (!std::isfinite(reward) || !std::isfinite(static_cast<T>(reward))) {
+            throw error("replay_buffer.push: reward is " + format_number(reward) + ", must be finite as the buffer's " +
+                        (sizeof(T) == 4 ? "float" : "double"));
+        }
         const std::size_t row = next_;
         for (std::size_t i = 0; i < observation_size_; ++i) {
             observations_(row, i) = observation[i];

@@ -83,10 +83,11 @@ public:
         check_size("actor_observation", actor_observation.size(), actor_observation_size());
         check_size("critic_observation", critic_observation.size(), critic_observation_size());
         check_size("action", action.size(), action_width());
-        check_finite("log_prob", log_prob);
-        check_finite("value", value);
-        check_finite("reward", reward);
-        check_finite("truncation_value", truncation_value);
+        // Checked as stored: 1e39 is a finite double but an infinite float.
+        check_stored("log_prob", log_prob);
+        check_stored("value", value);
+        check_stored("reward", reward);
+        check_stored("truncation_value", truncation_value);
         for (const T x : actor_observation) check_finite("actor_observation", static_cast<double>(x));
         for (const T x : critic_observation) check_finite("critic_observation", static_cast<double>(x));
         if constexpr (std::is_floating_point_v<Action>) {
@@ -153,7 +154,7 @@ public:
     /// A terminated or already truncated last step, or an empty buffer, is
     /// left as it is. Throws rlscale::error for a non-finite value.
     void cut_last(double truncation_value) {
-        check_finite("truncation_value", truncation_value);
+        check_stored("truncation_value", truncation_value);
         if (!last_open()) return;
         const auto t = static_cast<Eigen::Index>(size_ - 1);
         truncated_(t) = T(1);
@@ -233,6 +234,13 @@ private:
     }
     static void check_finite(const char* what, double x) {
         if (!std::isfinite(x)) throw error("rollout_buffer: " + std::string(what) + " is " + format_number(x) + ", must be finite");
+    }
+    /// `x` finite as a double and as the T it is stored as.
+    static void check_stored(const char* what, double x) {
+        if (!std::isfinite(x) || !std::isfinite(static_cast<T>(x))) {
+            throw error("rollout_buffer: " + std::string(what) + " is " + format_number(x) + ", must be finite as " +
+                        (sizeof(T) == 4 ? "a float" : "a double"));
+        }
     }
 
     matrix actor_observations_;

@@ -65,8 +65,8 @@ struct node_config {
 
     void validate() const {
         check_fields("node")
-            .greater("cores", cores, 0)
-            .greater("memory_mb", memory_mb, 0)
+            .at_least("cores", cores, 0.01)  // the smallest CPU limit a replica gets
+            .at_least("memory_mb", memory_mb, 1)  // the smallest memory limit
             .at_least("cpu_overcommit", cpu_overcommit, 1);
     }
 };
@@ -82,6 +82,9 @@ struct function_config {
 
 /// Everything the simulation needs besides the seed.
 struct cluster_config {
+    /// The most replica slots a node holds, over all its functions.
+    static constexpr std::uint64_t max_replica_slots = 1'000'000;
+
     node_config node;                       ///< the shared node
     std::vector<function_config> functions; ///< the functions it hosts
     double idle_memory_fraction = 0.6;      ///< share of a replica's memory limit used when idle (runtime, code)
@@ -96,17 +99,29 @@ struct cluster_config {
         node.validate();
         const check_fields check("");
         check.non_empty("functions", functions.size());
+        std::uint64_t slots = 0;
         for (std::size_t i = 0; i < functions.size(); ++i) {
             const auto& f = functions[i];
             const std::string field = "functions[" + std::to_string(i) + "]";
             f.profile.validate(field + ".profile");
             check_fields(field)
                 .at_least("max_replicas", f.max_replicas, 1)
+                .at_most("max_replicas", f.max_replicas, max_replica_slots)
                 .require(f.initial_replicas >= 0 && f.initial_replicas <= f.max_replicas, "initial_replicas",
                          "be in [0, max_replicas] = [0, " + format_number(f.max_replicas) + "]", f.initial_replicas)
                 .at_least("queue_capacity", f.queue_capacity, 1);
+            // A replica that can never be placed would wait at the head of
+            // the node's pending queue for ever, and every other function's
+            // new replicas behind it.
+            check_fields(field + ".profile")
+                .at_most("memory_mb", f.profile.memory_mb, node.memory_mb)
+                .at_most("cpu_limit", f.profile.cpu_limit, node.cores * node.cpu_overcommit);
+            slots += static_cast<std::uint64_t>(f.max_replicas);
         }
+        check.at_most("max_replicas summed over functions", slots, max_replica_slots);
         check.in("idle_memory_fraction", idle_memory_fraction, 0, 1);
+        check.require(latency_relative_error >= 1e-4 && latency_relative_error < 0.5, "latency_relative_error", "be in [0.0001, 0.5)",
+                      latency_relative_error);
     }
 };
 
@@ -304,6 +319,7 @@ public:
             }
         }
         fs.cpu_limit = limit;
+        place_pending();  // a smaller limit may leave room for a pending replica
     }
 
     /// Sets f's memory limit per replica, clamped to [1 MB, what fits on the
@@ -316,7 +332,7 @@ public:
         auto& fs = functions_[f];
         touch(f);
         const auto placed = static_cast<double>(fs.ready + fs.starting + fs.draining);
-        double limit = std::max(1.0, mb);
+        double limit = std::clamp(mb, 1.0, config_.node.memory_mb);  // more than the node could never be placed
         if (placed > 0 && limit > fs.memory_mb) {
             const double room = config_.node.memory_mb - memory_allocated_;
             limit = std::min(limit, fs.memory_mb + room / placed);
@@ -349,8 +365,11 @@ public:
 
     /// Runs the simulation for `interval_s` seconds and writes every
     /// function's metrics for that interval into `out` (size
-    /// function_count()). Allocates nothing.
-    void step(double interval_s, std::span<function_metrics> out) noexcept {
+    /// function_count()). Allocates nothing. Throws config_error naming interval_s
+    /// unless the interval is finite and positive (the clock never runs
+    /// backwards or to infinity), before anything changes.
+    void step(double interval_s, std::span<function_metrics> out) {
+        check_fields("cluster.step").greater("interval_s", interval_s, 0.0);
         const double until = now_ + interval_s;
         run_until(until);
         // Recompute the node demand from scratch once per interval so that
@@ -1104,7 +1123,11 @@ private:
             fs.memory_capacity_s += serving * fs.memory_mb * dt;
             fs.t_last = now_;
         }
-        fs.cpu_used_s += fs.demand * (g_ - fs.g_last);  // ∫ D_f·s dt = ∫ D_f dG
+        // ∫ D_f·s dt = ∫ D_f dG. D_f is a running sum of the replicas'
+        // demands; when they return to zero it may be left a rounding error
+        // below (−6e-17 after demands of 0.3), which must not become a
+        // negative CPU utilisation (the encoders refuse those).
+        fs.cpu_used_s += std::max(0.0, fs.demand) * (g_ - fs.g_last);
         fs.g_last = g_;
     }
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <concepts>
 #include <cstddef>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -151,11 +152,14 @@ public:
             if (!std::isfinite(a)) {
                 continue;
             }
+            // A replica target in double, brought into int's range before it is
+            // converted (3e9 or a delta of 2^31 - 1 must not wrap to 0).
+            const auto count = [](double target) {
+                return static_cast<int>(std::clamp(std::round(target), 0.0, static_cast<double>(std::numeric_limits<int>::max())));
+            };
             switch (env_.actions) {
-                case action_kind::replica_delta:
-                    sim_.set_replicas(f, sim_.replicas(f) + static_cast<int>(std::lround(a)));
-                    break;
-                case action_kind::replica_count: sim_.set_replicas(f, static_cast<int>(std::lround(a))); break;
+                case action_kind::replica_delta: sim_.set_replicas(f, count(sim_.replicas(f) + std::round(a))); break;
+                case action_kind::replica_count: sim_.set_replicas(f, count(a)); break;
                 case action_kind::cpu_limit_delta: sim_.set_cpu_limit(f, sim_.cpu_limit(f) + a); break;
                 case action_kind::memory_limit_delta: sim_.set_memory_limit(f, sim_.memory_limit_mb(f) + a); break;
             }
@@ -183,7 +187,8 @@ public:
     /// control interval, and returns what happened. What a learned policy's
     /// action map produces, so a training loop needs no action_kind: the
     /// meaning of the values is in their type. Replica targets are clamped
-    /// to each function's [min, max] by the simulator.
+    /// to [0, max_replicas] of each function's configuration by the
+    /// simulator (not to the scaling_state's bounds: a policy's guard does that).
     step_result step_to(std::span<const scaling_target> targets) {
         if (targets.size() != function_count()) {
             throw error("cluster_env::step_to: " + std::to_string(targets.size()) + " targets for " +

@@ -162,11 +162,13 @@ struct outcome {
 
     [[nodiscard]] double violation_rate() const { return ticks > 0 ? violations / ticks : 0.0; }
     [[nodiscard]] double mean_reward() const { return reward_ticks > 0 ? reward_sum / reward_ticks : 0.0; }
-    /// The q-quantile (nearest rank) of the per-tick p99 / SLO ratios.
+    /// The q-quantile (nearest rank) of the per-tick p99 / SLO ratios; q is
+    /// taken within [0, 1] (0 gives the smallest).
     [[nodiscard]] double p99_ratio(double q) const {
         if (p99_ratios.empty()) return 0;
         std::vector<double> v = p99_ratios;
-        const auto k = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size()))) - 1;
+        const double rank = std::ceil(std::clamp(std::isnan(q) ? 1.0 : q, 0.0, 1.0) * static_cast<double>(v.size()));
+        const auto k = static_cast<std::size_t>(std::max(rank, 1.0)) - 1;
         std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
         return v[k];
     }

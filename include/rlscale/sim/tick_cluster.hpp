@@ -78,9 +78,9 @@ namespace rlscale::sim {
 
 /// Settings of the tick-level model.
 struct tick_options {
-    double substep_s = 1.0;  ///< longest sub-step of an interval, seconds
+    double substep_s = 1.0;  ///< longest sub-step of an interval, seconds (at least 1 ms)
 
-    void validate() const { check_fields("tick_options").greater("substep_s", substep_s, 0); }
+    void validate() const { check_fields("tick_options").at_least("substep_s", substep_s, 1e-3); }
 };
 
 namespace detail {
@@ -307,6 +307,7 @@ public:
         const double limit = std::clamp(cores, 0.01, config_.node.cores);
         cpu_allocated_ += static_cast<double>(fs.ready + fs.starting) * (limit - fs.cpu_limit);
         fs.cpu_limit = limit;
+        place_pending();  // a smaller limit may leave room for a pending replica
     }
 
     /// Sets f's memory limit per replica, clamped to [1 MB, what fits on the
@@ -315,7 +316,7 @@ public:
         if (!std::isfinite(mb)) return;
         auto& fs = functions_[f];
         const auto placed = static_cast<double>(fs.ready + fs.starting);
-        double limit = std::max(1.0, mb);
+        double limit = std::clamp(mb, 1.0, config_.node.memory_mb);  // more than the node could never be placed
         if (placed > 0 && limit > fs.memory_mb) {
             limit = std::min(limit, fs.memory_mb + (config_.node.memory_mb - memory_allocated_) / placed);
         }
@@ -327,12 +328,15 @@ public:
 
     /// Runs the model for `interval_s` seconds and writes every function's
     /// metrics for that interval into `out` (size function_count()).
-    /// Allocates nothing.
-    void step(double interval_s, std::span<function_metrics> out) noexcept {
+    /// Allocates nothing. Throws config_error naming interval_s unless the
+    /// interval is finite and positive, before anything changes.
+    void step(double interval_s, std::span<function_metrics> out) {
+        check_fields("tick_cluster.step").greater("interval_s", interval_s, 0.0);
         interval_ = interval_s;
         const double steps = std::max(1.0, std::ceil(interval_s / options_.substep_s - 1e-9));
         const double h = interval_s / steps;
-        for (int k = 0; k < static_cast<int>(steps); ++k) substep(h);
+        const auto whole_steps = static_cast<std::uint64_t>(std::min(steps, 1e18));
+        for (std::uint64_t k = 0; k < whole_steps; ++k) substep(h);
         for (std::uint32_t f = 0; f < function_count() && f < out.size(); ++f) out[f] = close_interval(f, interval_s);
     }
 
@@ -898,7 +902,9 @@ private:
         const double total = amount + carry;
         const double n = std::floor(total + 1e-9);
         carry = total - n;
-        return n > 0 ? static_cast<std::uint64_t>(n) : 0;
+        // Beyond 2^64 (a rate of 10^21 requests per second) the count saturates
+        // rather than converting out of range.
+        return n > 0 ? static_cast<std::uint64_t>(std::min(n, 1.8e19)) : 0;
     }
 
     /// P(latency ≤ t) of f's interval mixture, and its density.

@@ -51,6 +51,10 @@ template <std::uniform_random_bit_generator Gen>
     requires(Gen::min() == 0 && Gen::max() == std::numeric_limits<std::uint64_t>::max())
 [[nodiscard]] std::uint64_t poisson(double mean, Gen& gen) noexcept {
     if (!(mean > 0) || !std::isfinite(mean)) return 0;
+    // Far beyond any arrival count a step can hold: the mean itself (its
+    // standard deviation is below 10^-7 of it), saturating short of 2^64,
+    // so that no draw converts out of uint64's range.
+    if (mean >= 1e15) return static_cast<std::uint64_t>(std::min(std::round(mean), 1.8e19));
     if (mean < 10) {
         double p = std::exp(-mean);
         double cumulative = p;
