@@ -58,24 +58,36 @@ class metrics_endpoint {
 public:
     metrics_endpoint(const std::string& address, std::function<std::string()> text) {
         const auto colon = address.rfind(':');  // the configuration checked host:port
-        const std::string host = address.substr(0, colon);
+        std::string host = address.substr(0, colon);
+        if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);  // [::1]:9464
         const int port = std::stoi(address.substr(colon + 1));
         server_.set_payload_max_length(1024);  // a scrape has no body
         server_.Get("/metrics", [text = std::move(text)](const httplib::Request&, httplib::Response& res) {
             res.set_content(text(), "text/plain; version=0.0.4");
         });
         if (!server_.bind_to_port(host, port)) throw config_error("metrics_address", "cannot listen on " + address);
-        thread_ = std::thread([this] { server_.listen_after_bind(); });
+        thread_ = std::thread([this] {
+            server_.listen_after_bind();
+            finished_.store(true);
+        });
     }
     metrics_endpoint(const metrics_endpoint&) = delete;
     metrics_endpoint& operator=(const metrics_endpoint&) = delete;
     ~metrics_endpoint() {
-        server_.stop();
+        // httplib's stop() does nothing until the listening thread has
+        // marked the server running; a stop before that (a --once run that
+        // ends at once) would leave the thread in accept() and the join
+        // waiting for ever. So stop until the thread has ended.
+        while (!finished_.load()) {
+            server_.stop();
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
         thread_.join();
     }
 
 private:
     httplib::Server server_;
+    std::atomic<bool> finished_{false};
     std::thread thread_;
 };
 extern "C" void on_signal(int) { stop_requested.store(true); }
@@ -158,9 +170,21 @@ int main(int argc, char** argv) {
         // Each line is written and flushed as soon as its function is done,
         // so a change that was made is in the log even if the process is
         // killed in the middle of a tick.
-        const auto write_line = [&log](const controller::decision_record& r) {
+        // A failed write (a full disk) leaves the stream's error state set;
+        // cleared before each line, so logging resumes once the disk has
+        // room, and reported on stderr once per run of failures.
+        bool log_failing = false;
+        const auto write_line = [&log, &log_failing, &cfg](const controller::decision_record& r) {
+            log.clear();
             log << r.to_json().dump() << '\n';
             log.flush();
+            if (!log && !log_failing) {
+                std::fprintf(stderr, "rlscale-controller: writing the decision log %s failed; lines are lost until it succeeds\n",
+                             cfg.decision_log.c_str());
+            } else if (log && log_failing) {
+                std::fprintf(stderr, "rlscale-controller: the decision log %s is written again\n", cfg.decision_log.c_str());
+            }
+            log_failing = !log;
         };
         const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(cfg.control_interval_s));
         auto due = std::chrono::steady_clock::now();

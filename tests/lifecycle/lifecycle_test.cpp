@@ -710,6 +710,36 @@ TEST_CASE("restoring a malformed state names the field and leaves the lifecycle 
     bad["log"][2]["mean"] = nullptr;
     rejects(bad, "log[2].mean");
     rejects(json::array(), "(top level)");
+
+    // A state no run could have reached: each transition must have been
+    // made as start() and end_episode() make them.
+    bad = good;
+    bad["config"]["bootstrapping"] = false;  // start() would have entered ONLINE
+    rejects(bad, "log[0]");
+    bad = good;
+    bad["log"][1]["samples"] = 1;  // decided on fewer than K rewards
+    rejects(bad, "log[1]");
+    bad = good;
+    bad["log"][1]["mean"] = -1000.0;  // OFFLINE -> ONLINE below T_online
+    rejects(bad, "log[1]");
+    bad = good;
+    bad["log"][2]["std"] = 1e6;  // ONLINE -> SERVING above T_var
+    rejects(bad, "log[2]");
+    bad = good;
+    bad["log"] = json::array();  // SERVING with three transitions and no log
+    rejects(bad, "log");
+    // retraining is true exactly in an ONLINE stage entered from SERVING.
+    lifecycle again(c);
+    again.start();
+    feed(again, {60, 60, 60, 90, 90, 90, 95, 10, 10, 10});
+    REQUIRE(again.current_stage() == stage::online);
+    REQUIRE(again.retraining());
+    json retrain = again;
+    CHECK_NOTHROW(from_json(retrain, target));
+    CHECK(target.retraining());
+    from_json(before, target);
+    retrain["retraining"] = false;
+    rejects(retrain, "retraining");
 }
 
 }  // namespace test_lifecycle_lifecycle

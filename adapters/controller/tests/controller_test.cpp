@@ -187,6 +187,37 @@ TEST_CASE("controller: a rejected change is logged and counted, one attempt per 
     CHECK(cluster.replicas_of["checkout"] == 4);
 }
 
+TEST_CASE("controller: a change is conditional on the count it was decided from, where the actuator offers that") {
+    // Someone scales checkout from 4 to 30 between the controller's read and
+    // its change: the conditional actuator refuses, and 30 stands.
+    struct conditional_actuator {
+        std::map<std::string, int> replicas_of;
+        std::vector<int> reads_passed;
+        int replicas(const function_spec& f) {
+            const int n = replicas_of.at(f.name);
+            if (f.name == "checkout") replicas_of[f.name] = 30;  // kubectl scale, right after the read
+            return n;
+        }
+        void set_replicas(const function_spec&, int) { FAIL("the unconditional form was called"); }
+        void set_replicas(const function_spec& f, int n, int read) {
+            reads_passed.push_back(read);
+            if (replicas_of.at(f.name) != read) throw std::runtime_error("spec.replicas is 30, not the 4 the change was decided from");
+            replicas_of[f.name] = n;
+        }
+    };
+    static_assert(replica_actuator<conditional_actuator>);
+    fake_source source{.cpu = {{"checkout", 1.0}, {"search", 0.9}}};
+    conditional_actuator cluster{.replicas_of = {{"checkout", 4}, {"search", 3}}};
+    control_loop loop(parse_config(two_functions()), source, cluster);
+    const auto records = loop.tick(0);
+    CHECK_FALSE(records[0].applied);
+    CHECK(records[0].error.find("not the 4") != std::string::npos);
+    CHECK(cluster.replicas_of["checkout"] == 30);
+    CHECK(records[1].applied);  // search was not touched by anyone: changed
+    CHECK(cluster.reads_passed == std::vector<int>{4, 3});
+    CHECK(loop.stats().actuation_errors == 1);
+}
+
 TEST_CASE("controller /metrics text has every counter with HELP and TYPE") {
     fake_source source{.cpu = {{"checkout", 1.0}, {"search", 0.2}}};
     fake_actuator cluster{.replicas_of = {{"checkout", 4}, {"search", 3}}};

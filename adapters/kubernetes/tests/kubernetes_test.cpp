@@ -263,6 +263,14 @@ struct fake_api_server {
                                                 details));
         }
         const json patch = json::parse(rq.body);
+        // A resourceVersion in a patch is a precondition, as the API server takes it.
+        if (patch.contains("metadata") && patch["metadata"].contains("resourceVersion") &&
+            patch["metadata"]["resourceVersion"] != std::to_string(resource_version)) {
+            return reply(rs, 409, status_object(409, "Conflict",
+                                                "Operation cannot be fulfilled on deployments.apps \"web\": the object has been "
+                                                "modified; please apply your changes to the latest version and try again",
+                                                {{"name", "web"}, {"group", "apps"}, {"kind", "deployments"}}));
+        }
         if (patch["spec"].contains("replicas")) {
             const json& n = patch["spec"]["replicas"];
             if (!n.is_number_integer() || n.get<long long>() < 0) {
@@ -404,6 +412,46 @@ TEST_CASE("a 409 Conflict from a stale resourceVersion is retried with a fresh r
     CHECK(sc.spec_replicas == 9);
     CHECK(s.replicas == 9);
     CHECK(s.methods == std::vector<std::string>{"GET", "PUT", "GET", "PUT", "GET", "PUT"});
+}
+
+TEST_CASE("a change conditional on the count read leaves a count someone else changed as it is") {
+    fake_api_server s;
+    s.replicas = 4;
+    k8s::client cli(test_config(s));
+    // Read 4 and decided 8: the count is still 4, so it is set.
+    (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 8, 4);
+    CHECK(s.replicas == 8);
+    CHECK(s.methods == std::vector<std::string>{"GET", "PUT"});
+    // Decided from 4, but it is 8 now (`kubectl scale`, another controller): nothing is sent.
+    s.methods.clear();
+    try {
+        (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 6, 4);
+        FAIL("expected count_changed");
+    } catch (const k8s::count_changed& e) {
+        CHECK(e.expected() == 4);
+        CHECK(e.found() == 8);
+        CHECK(std::string(e.what()).find("spec.replicas is 8, not the 4") != std::string::npos);
+    }
+    CHECK(s.methods == std::vector<std::string>{"GET"});
+    CHECK(s.replicas == 8);
+
+    // The same for the count and the resources in one patch, whose
+    // resourceVersion is a precondition: a write between the read and the
+    // patch is answered 409, and the read, the check and the patch are retried.
+    s.methods.clear();
+    s.concurrent_writes = 1;
+    (void)cli.set_replicas_and_template_resources(k8s::workload_kind::deployment, "prod", "web", 9,
+                                                  {{.container = "app", .limits = {.cpu_millicores = 500}}}, 8);
+    CHECK(s.methods == std::vector<std::string>{"GET", "PATCH", "GET", "PATCH"});
+    CHECK(s.replicas == 9);
+    CHECK(json::parse(s.last_patch_body)["metadata"]["resourceVersion"] == std::to_string(s.resource_version - 1));
+    s.methods.clear();
+    CHECK_THROWS_AS((void)cli.set_replicas_and_template_resources(k8s::workload_kind::deployment, "prod", "web", 2,
+                                                                 {{.container = "app", .limits = {.cpu_millicores = 250}}}, 8),
+                    k8s::count_changed);
+    CHECK(s.methods == std::vector<std::string>{"GET"});
+    CHECK(s.replicas == 9);
+    CHECK(s.container_resources["app"]["limits"]["cpu"] == "500m");
 }
 
 TEST_CASE("conflicts are retried a bounded number of times then a typed error") {

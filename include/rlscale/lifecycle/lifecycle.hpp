@@ -429,6 +429,35 @@ private:
         ++transition_count_;
     }
 
+    /// Why transition `t` could not have been made under `c`, or "" if it could.
+    [[nodiscard]] static std::string judged_wrongly(const transition& t, const lifecycle_config& c) {
+        if (t.from == stage::initialized) {
+            const stage first = c.bootstrapping ? stage::offline : stage::online;
+            if (t.to != first) {
+                return "start() enters " + std::string(to_string(first)) + " with config.bootstrapping " +
+                       (c.bootstrapping ? "true" : "false") + ", not " + std::string(to_string(t.to));
+            }
+            if (t.samples != 0) return "start() looks at no rewards, but samples is " + std::to_string(t.samples);
+            return {};
+        }
+        if (t.samples != c.window) {
+            return "samples is " + std::to_string(t.samples) + ", but a transition is decided on config.window (" +
+                   std::to_string(c.window) + ") rewards";
+        }
+        bool met = false;
+        switch (t.from) {
+            case stage::offline: met = t.mean >= c.t_online; break;
+            case stage::online: met = t.mean >= c.t_serving && t.std <= c.t_var; break;
+            case stage::serving: met = t.mean < c.t_serving || t.std > c.t_var; break;
+            case stage::initialized: break;
+        }
+        if (!met) {
+            return std::string(to_string(t.from)) + " -> " + std::string(to_string(t.to)) + " with mean " + format_number(t.mean) +
+                   " and std " + format_number(t.std) + " does not meet its condition under the config's thresholds";
+        }
+        return {};
+    }
+
     static lifecycle parse(const nlohmann::json& j) {
         namespace lj = detail::lifecycle_json;
         using E = checkpoint_error;
@@ -531,7 +560,21 @@ private:
             t.std = lj::finite_number<E>(f("std"), lj::path(p, "std"));
             if (t.std < 0) throw E(lj::path(p, "std"), "must be >= 0, got " + format_number(t.std));
             t.reason = lj::text<E>(f("reason"), lj::path(p, "reason"));
+            // Each transition as end_episode() or start() made it: on K
+            // rewards, with its condition met (Algorithm 1), or start()'s.
+            if (const std::string why = judged_wrongly(t, config); !why.empty()) throw E(p, why);
             l.log_.push_back(std::move(t));
+        }
+        if (log.empty() && l.transition_count_ > 0) {
+            throw E("log", "is empty but transition_count is " + std::to_string(l.transition_count_) + " (the log keeps the newest)");
+        }
+        // A retraining pass is exactly an ONLINE stage entered from SERVING.
+        if (!l.log_.empty()) {
+            const bool from_serving = l.stage_ == stage::online && l.log_.back().from == stage::serving;
+            if (l.retraining_ != from_serving) {
+                throw E("retraining", std::string("is ") + (l.retraining_ ? "true" : "false") + " but the last transition is " +
+                                          std::string(to_string(l.log_.back().from)) + " -> " + std::string(to_string(l.log_.back().to)));
+            }
         }
         if (!l.log_.empty() && l.log_.back().to != l.stage_) {
             throw E("stage", "is " + std::string(to_string(l.stage_)) + " but the last transition entered " +

@@ -76,6 +76,11 @@ public:
         return client_.get_scale(kind(f), f.namespace_name, f.workload).spec_replicas;
     }
     void set_replicas(const function_spec& f, int n) { (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n); }
+    /// Only if the count is still `read` (what the decision was made from):
+    /// else kubernetes::count_changed, nothing sent.
+    void set_replicas(const function_spec& f, int n, int read) {
+        (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n, read);
+    }
 
     /// The limits of f.resize_container (and its requests, equal to them,
     /// with f.resize_requests) in the workload's pod template, and the count
@@ -84,6 +89,11 @@ public:
     /// Throws config_error, sending nothing, for a limit beyond what a
     /// quantity holds (the controller's own limits_to_apply stays far below).
     void set_limits(const function_spec& f, std::optional<int> replicas, const controller::replica_limits& l) {
+        set_limits(f, replicas, l, std::nullopt);
+    }
+    /// As above; with a count, only if the count is still `read` (else
+    /// kubernetes::count_changed, nothing sent).
+    void set_limits(const function_spec& f, std::optional<int> replicas, const controller::replica_limits& l, std::optional<int> read) {
         kubernetes::container_resources c{.container = f.resize_container};
         // 2^53: exact in a double, and no int64 product below overflows.
         constexpr double most = 9007199254740992.0;
@@ -102,7 +112,7 @@ public:
         }
         if (f.resize_requests) c.requests = c.limits;
         if (replicas) {
-            (void)client_.set_replicas_and_template_resources(kind(f), f.namespace_name, f.workload, *replicas, {c});
+            (void)client_.set_replicas_and_template_resources(kind(f), f.namespace_name, f.workload, *replicas, {c}, read);
         } else {
             (void)client_.set_template_resources(kind(f), f.namespace_name, f.workload, {c});
         }

@@ -90,6 +90,10 @@ concept metrics_source = requires(S& s, const function_spec& f, double now_s) {
 
 /// How replicas are read and changed (the Kubernetes adapter, or a fake).
 /// Both throw on failure; set_replicas changes nothing when it throws.
+/// An actuator that also offers set_replicas(f, n, read) (and
+/// set_limits(f, replicas, limits, read)) is called with the count the
+/// decision was made from, and must change nothing when the count is no
+/// longer that one: a change someone else made meanwhile then stands.
 template <typename A>
 concept replica_actuator = requires(A& a, const function_spec& f, int n) {
     { a.replicas(f) } -> std::convertible_to<int>;
@@ -492,7 +496,12 @@ private:
             if (r.limits_sent) {
                 // The count and the limits in one change: both or neither.
                 try {
-                    actuator_.set_limits(f, count_changes ? std::optional<int>(r.replicas_after) : std::nullopt, *r.limits_sent);
+                    const std::optional<int> count = count_changes ? std::optional<int>(r.replicas_after) : std::nullopt;
+                    if constexpr (requires { actuator_.set_limits(f, count, *r.limits_sent, std::optional<int>()); }) {
+                        actuator_.set_limits(f, count, *r.limits_sent, std::optional<int>(r.replicas_before));
+                    } else {
+                        actuator_.set_limits(f, count, *r.limits_sent);
+                    }
                     r.limits_applied = true;
                     ++stats_.resizes;
                     if (count_changes) {
@@ -509,7 +518,7 @@ private:
                 // scaling: the count alone, through its own call.
                 if (!count_changes) return;
                 try {
-                    actuator_.set_replicas(f, r.replicas_after);
+                    set_count(f, r);
                     r.applied = true;
                     ++stats_.changes;
                     r.error += "; the replica count was changed alone";
@@ -522,12 +531,22 @@ private:
         }
         if (config_.dry_run || !count_changes) return;
         try {
-            actuator_.set_replicas(f, r.replicas_after);
+            set_count(f, r);
             r.applied = true;
             ++stats_.changes;
         } catch (...) {
             ++stats_.actuation_errors;
             r.error = "changing replicas failed: " + current_exception_text();
+        }
+    }
+
+    /// The count of `r`, conditional on the count it was decided from where
+    /// the actuator offers that.
+    void set_count(const function_spec& f, const decision_record& r) {
+        if constexpr (requires { actuator_.set_replicas(f, r.replicas_after, r.replicas_before); }) {
+            actuator_.set_replicas(f, r.replicas_after, r.replicas_before);
+        } else {
+            actuator_.set_replicas(f, r.replicas_after);
         }
     }
 

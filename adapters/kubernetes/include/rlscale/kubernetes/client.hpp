@@ -248,7 +248,14 @@ public:
     /// `max_attempts` attempts in all. Validates `replicas` in
     /// [0, max_replicas] before sending anything. Returns the Scale the server
     /// answered (or the current one if it already had `replicas`).
-    scale set_replicas(workload_kind kind, const std::string& ns, const std::string& name, std::int32_t replicas) const {
+    ///
+    /// With `expected_current` (the count the caller read and decided from),
+    /// a Scale whose count is another one (someone scaled it since) is left
+    /// as it is: count_changed is thrown and nothing is sent. The count is
+    /// checked at every read, the conflict retries' included, so a change
+    /// made between the caller's read and the PUT is never overwritten.
+    scale set_replicas(workload_kind kind, const std::string& ns, const std::string& name, std::int32_t replicas,
+                       std::optional<std::int32_t> expected_current = std::nullopt) const {
         if (replicas < 0 || replicas > config_.max_replicas) {
             throw config_error("replicas", "must be in [0, " + std::to_string(config_.max_replicas) + "] (max_replicas), got " +
                                                std::to_string(replicas));
@@ -258,6 +265,9 @@ public:
             [&] {
                 const auto read = send("GET", path, {}, {});
                 auto current = parse_scale(read);
+                if (expected_current && current.spec_replicas != *expected_current) {
+                    throw count_changed("GET " + path, *expected_current, current.spec_replicas);
+                }
                 if (current.spec_replicas == replicas) return current;
                 if (current.resource_version.empty()) {
                     throw read.malformed("Scale has no metadata.resourceVersion, so it cannot be updated safely");
@@ -282,10 +292,17 @@ public:
     /// request, so the count and the resources change together or not at
     /// all (a multidimensional decision). `replicas` is validated in
     /// [0, max_replicas] with the containers before anything is sent.
+    ///
+    /// With `expected_current`, the Scale is read first and the patch sent
+    /// only if its count is that one (else count_changed, nothing sent), with
+    /// the read's metadata.resourceVersion as a precondition: a change made
+    /// in between is answered 409 Conflict, and the read, the check and the
+    /// patch are retried (at most max_attempts in all).
     nlohmann::json set_replicas_and_template_resources(workload_kind kind, const std::string& ns, const std::string& name,
                                                        std::int32_t replicas,
-                                                       const std::vector<container_resources>& containers) const {
-        return patch_workload(kind, ns, name, replicas, containers);
+                                                       const std::vector<container_resources>& containers,
+                                                       std::optional<std::int32_t> expected_current = std::nullopt) const {
+        return patch_workload(kind, ns, name, replicas, containers, expected_current);
     }
 
     /// Resizes a running pod's containers in place: ONE strategic-merge
@@ -304,7 +321,8 @@ public:
 
 private:
     nlohmann::json patch_workload(workload_kind kind, const std::string& ns, const std::string& name,
-                                  std::optional<std::int32_t> replicas, const std::vector<container_resources>& containers) const {
+                                  std::optional<std::int32_t> replicas, const std::vector<container_resources>& containers,
+                                  std::optional<std::int32_t> expected_current = std::nullopt) const {
         if (replicas && (*replicas < 0 || *replicas > config_.max_replicas)) {
             throw config_error("replicas", "must be in [0, " + std::to_string(config_.max_replicas) + "] (max_replicas), got " +
                                                std::to_string(*replicas));
@@ -315,8 +333,25 @@ private:
         if (replicas) spec["replicas"] = *replicas;
         const nlohmann::json patch = {{"spec", std::move(spec)}};
         const std::string path = "/apis/apps/v1/namespaces/" + n + "/" + std::string(to_string(kind)) + "/" + name;
-        const auto body = patch.dump();
-        return with_retries([&] { return parse_json(send("PATCH", path, body, strategic_merge_patch)); }, false);
+        if (!expected_current) {
+            const auto body = patch.dump();
+            return with_retries([&] { return parse_json(send("PATCH", path, body, strategic_merge_patch)); }, false);
+        }
+        const auto sp = scale_path(kind, ns, name);
+        return with_retries(
+            [&] {
+                const auto read = send("GET", sp, {}, {});
+                const scale current = parse_scale(read);
+                if (current.spec_replicas != *expected_current) throw count_changed("GET " + sp, *expected_current, current.spec_replicas);
+                if (current.resource_version.empty()) {
+                    throw read.malformed("Scale has no metadata.resourceVersion, so the change cannot be made conditional");
+                }
+                // The Scale shares its workload's resourceVersion; in a patch it is a precondition.
+                nlohmann::json conditional = patch;
+                conditional["metadata"] = {{"resourceVersion", current.resource_version}};
+                return parse_json(send("PATCH", path, conditional.dump(), strategic_merge_patch));
+            },
+            true);
     }
 
     /// A successful (2xx) answer.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -101,6 +102,24 @@ public:
 private:
     int attempts_;
     std::string what_;
+};
+
+/// The replica count was not what the caller read when it decided (another
+/// controller, `kubectl scale`, an HPA changed it since): nothing was sent,
+/// so the other party's change stands.
+class count_changed : public rlscale::error {
+public:
+    count_changed(const std::string& where, std::int32_t expected, std::int32_t found)
+        : error("kubernetes: " + where + ": spec.replicas is " + std::to_string(found) + ", not the " + std::to_string(expected) +
+                " the change was decided from; nothing sent"),
+          expected_(expected),
+          found_(found) {}
+    [[nodiscard]] std::int32_t expected() const noexcept { return expected_; }
+    [[nodiscard]] std::int32_t found() const noexcept { return found_; }
+
+private:
+    std::int32_t expected_;
+    std::int32_t found_;
 };
 
 }  // namespace rlscale::kubernetes
