@@ -137,10 +137,29 @@ int main(int argc, char** argv) {
         cfg.dry_run = cfg.dry_run || dry_run;
         for (const std::string& w : controller::config_warnings(cfg)) std::fprintf(stderr, "rlscale-controller: warning: %s\n", w.c_str());
         if (check) {
-            // Builds every policy (loading checkpoints) without touching Prometheus or the cluster.
+            // Builds every policy (loading checkpoints) and the metrics sources
+            // (every PromQL template checked) without touching Prometheus or
+            // the cluster; the Kubernetes client too unless it is configured
+            // from inside the cluster (whose files are not here). Names are
+            // checked as the API would.
             unreachable_source source;
             unreachable_scaler scaler;
             controller::control_loop<unreachable_source, unreachable_scaler> probe(cfg, source, scaler);
+            const controller::prometheus_metrics templates(cfg);
+            if (!cfg.kubernetes.value("in_cluster", true)) {
+                const controller::kubernetes_scaler client(cfg);
+                (void)client;
+            }
+            for (std::size_t i = 0; i < cfg.functions.size(); ++i) {
+                const auto& f = cfg.functions[i];
+                const std::string at = "functions[" + std::to_string(i) + "].";
+                try {
+                    if (!f.namespace_name.empty()) kubernetes::detail::validate_name("namespace", f.namespace_name, true);
+                    kubernetes::detail::validate_name("workload", f.workload, false);
+                } catch (const config_error& e) {
+                    throw config_error(at + e.field(), e.what() + std::min(std::string_view(e.what()).size(), e.field().size() + 2));
+                }
+            }
             std::printf("configuration %s is valid: %zu functions\n", config_path.c_str(), cfg.functions.size());
             return 0;
         }

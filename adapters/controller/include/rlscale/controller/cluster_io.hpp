@@ -33,14 +33,23 @@ public:
         cc.verify_tls = p.value("verify_tls", true);
         cc.ca_cert_file = p.value("ca_cert_file", std::string());
         cc.read_timeout = std::chrono::milliseconds(p.value("timeout_ms", 5000));
-        for (const function_spec& f : c.functions) {
+        const prometheus::client client(cc);  // prometheus.* checked once, outside the functions' sections
+        for (std::size_t i = 0; i < c.functions.size(); ++i) {
+            const function_spec& f = c.functions[i];
             prometheus::metrics_source_config mc;
             mc.window = std::chrono::seconds(static_cast<long>(c.metrics_window_s));
             mc.fetch_deadline = std::chrono::milliseconds(p.value("fetch_deadline_ms", 10000));
             mc.request_counter = p.value("request_counter", mc.request_counter);
             mc.duration_histogram = p.value("duration_histogram", mc.duration_histogram);
-            for (const auto& [field, promql] : f.promql) prometheus::metrics_source::set_query(mc.queries, field, promql);
-            sources_.emplace(f.name, std::make_unique<prometheus::metrics_source>(prometheus::client(cc), std::move(mc)));
+            try {
+                for (const auto& [field, promql] : f.promql) prometheus::metrics_source::set_query(mc.queries, field, promql);
+                sources_.emplace(f.name, std::make_unique<prometheus::metrics_source>(client, std::move(mc)));
+            } catch (const config_error& e) {
+                // "promql.latency_p99: ..." or "queries.cpu_utilization: ...":
+                // named in this function's section.
+                throw config_error("functions[" + std::to_string(i) + "]." + e.field(),
+                                   e.what() + std::min(std::string_view(e.what()).size(), e.field().size() + 2));
+            }
         }
     }
 
