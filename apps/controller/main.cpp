@@ -77,11 +77,9 @@ public:
         // httplib's stop() does nothing until the listening thread has
         // marked the server running; a stop before that (a --once run that
         // ends at once) would leave the thread in accept() and the join
-        // waiting for ever. So stop until the thread has ended.
-        while (!finished_.load()) {
-            server_.stop();
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
+        // waiting for ever. So wait until it runs (or has ended), then stop once.
+        while (!finished_.load() && !server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (!finished_.load()) server_.stop();
         thread_.join();
     }
 

@@ -43,6 +43,7 @@ TEST_CASE("downscale stabilizer: never above the current count, per function, re
                          config_error);
     CHECK_THROWS_WITH_AS(downscale_stabilizer(std::numeric_limits<std::size_t>::max(), 20), doctest::Contains("downscale_stabilizer.functions"),
                          config_error);
+    CHECK_THROWS_WITH_AS(downscale_stabilizer(1'000'000, 100'000), doctest::Contains("functions × window"), config_error);
 }
 
 }  // namespace test_core_downscale_stabilizer

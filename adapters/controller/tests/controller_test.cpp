@@ -207,14 +207,15 @@ TEST_CASE("controller: a change is conditional on the count it was decided from,
     };
     static_assert(replica_actuator<conditional_actuator>);
     fake_source source{.cpu = {{"checkout", 1.0}, {"search", 0.9}}};
-    conditional_actuator cluster{.replicas_of = {{"checkout", 4}, {"search", 3}}};
+    conditional_actuator cluster{.replicas_of = {{"checkout", 4}, {"search", 2}}};
     control_loop loop(parse_config(two_functions()), source, cluster);
     const auto records = loop.tick(0);
     CHECK_FALSE(records[0].applied);
     CHECK(records[0].error.find("not the 4") != std::string::npos);
     CHECK(cluster.replicas_of["checkout"] == 30);
-    CHECK(records[1].applied);  // search was not touched by anyone: changed
-    CHECK(cluster.reads_passed == std::vector<int>{4, 3});
+    CHECK(records[1].applied);  // search (static 3) was not touched by anyone: changed
+    CHECK(cluster.replicas_of["search"] == 3);
+    CHECK(cluster.reads_passed == std::vector<int>{4, 2});
     CHECK(loop.stats().actuation_errors == 1);
 }
 
@@ -280,6 +281,50 @@ TEST_CASE("controller: functions naming one checkpoint are decided together, in 
     nlohmann::json one = learned_config(path);
     one["functions"].erase(1);
     CHECK_THROWS_WITH_AS(control_loop(parse_config(one), source, actuator), doctest::Contains("decides 2 functions"), config_error);
+}
+
+TEST_CASE("controller: in a learned group each function's fallback HPA has its own cpu_target_percent") {
+    const std::string path = write_learned_checkpoint("fallback_targets.json", 2);
+    nlohmann::json j = learned_config(path);
+    j["functions"][0]["cpu_target_percent"] = 50;  // checkout
+    j["functions"][1]["cpu_target_percent"] = 90;  // search
+    // checkout's metrics are unusable, so the whole group falls back; search
+    // at 60 % CPU on 4 replicas: its own 90 % target asks for 3 (held at 4 by
+    // the HPA's scale-down window); checkout's 50 % would have asked for 5.
+    fake_source source{.cpu = {{"checkout", std::numeric_limits<double>::quiet_NaN()}, {"search", 0.6}}};
+    fake_actuator actuator{.replicas_of = {{"checkout", 4}, {"search", 4}}};
+    control_loop loop(parse_config(j), source, actuator);
+    const auto records = loop.tick(100);
+    CHECK(records[1].function == "search");
+    CHECK(records[1].result.source != decision_source::policy);
+    CHECK(records[1].replicas_after == 4);
+    CHECK(records[0].replicas_after == 4);  // checkout: no data, count kept
+}
+
+TEST_CASE("controller: a reload keeps the state of every policy whose checkpoint did not change") {
+    // A learned policy asking for -1 every tick under a 5-tick scale-down
+    // stabiliser steps down once every 5 ticks; reloading the same file
+    // must not reset the stabiliser (it would step down on every tick).
+    const std::string path = write_learned_checkpoint("same_file.json", 0);
+    nlohmann::json checkpoint = nlohmann::json::parse(std::ifstream(path));
+    checkpoint["serving"]["downscale_window"] = 5;
+    nn::write_checkpoint_file(path, checkpoint);
+    fake_source source{.cpu = {{"checkout", 0.5}, {"search", 0.5}}};
+    const auto run = [&](bool reload) {
+        fake_actuator cluster{.replicas_of = {{"checkout", 9}, {"search", 8}}};
+        control_loop loop(parse_config(learned_config(path)), source, cluster);
+        std::string counts;
+        for (int t = 0; t < 8; ++t) {
+            if (reload && t >= 5) loop.reload();
+            (void)loop.tick(100 + 15.0 * t);
+            counts += std::to_string(cluster.replicas_of["checkout"]) + " ";
+        }
+        CHECK(loop.stats().reloads == (reload ? 3 : 0));
+        return counts;
+    };
+    const std::string steady = run(false);
+    MESSAGE("checkout's count tick by tick: " << steady);
+    CHECK(run(true) == steady);
 }
 
 TEST_CASE("controller: a reload that fails keeps every policy serving, one that succeeds replaces them") {
@@ -713,6 +758,42 @@ TEST_CASE("controller: limits_to_apply keeps whole millicores and MiB, skips sma
     // No container configured: nothing is applied.
     f.resize_container.clear();
     CHECK_FALSE(limits_to_apply(f, with(2, 2048), 1.0, 512));
+}
+
+TEST_CASE("controller: a combined change is conditional on the count read too, and a changed count is not tried again alone") {
+    const std::string path = write_ddpg_checkpoint("ddpg_conditional.json", {0.0F, 1.0F, -0.2F});
+    // Read 3, then scaled to 30 by someone else before the change.
+    struct conditional_resizer {
+        int replicas_now = 3;
+        int scale_calls = 0;
+        std::vector<int> reads_passed;
+        int replicas(const function_spec&) {
+            const int n = replicas_now;
+            replicas_now = 30;
+            return n;
+        }
+        void set_replicas(const function_spec&, int) { FAIL("the unconditional form was called"); }
+        void set_replicas(const function_spec&, int, int) { ++scale_calls; }
+        void set_limits(const function_spec&, std::optional<int>, const replica_limits&) { FAIL("the unconditional form was called"); }
+        void set_limits(const function_spec&, std::optional<int> n, const replica_limits&, std::optional<int> read) {
+            REQUIRE(n.has_value());
+            REQUIRE(read.has_value());
+            reads_passed.push_back(*read);
+            if (replicas_now != *read) throw count_changed("spec.replicas is 30, not the 3 the change was decided from; nothing sent");
+        }
+    };
+    static_assert(resizing_actuator<conditional_resizer>);
+    limits_source source;
+    conditional_resizer cluster;
+    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);
+    const auto records = loop.tick(15);
+    CHECK(cluster.reads_passed == std::vector<int>{3});
+    CHECK(cluster.scale_calls == 0);  // not tried again as a count alone
+    CHECK(cluster.replicas_now == 30);
+    CHECK_FALSE(records[0].applied);
+    CHECK_FALSE(records[0].limits_applied);
+    CHECK(records[0].error.find("changing replicas and limits refused: spec.replicas is 30") == 0);
+    CHECK(loop.stats().actuation_errors == 1);
 }
 
 TEST_CASE("controller: a multidimensional policy steps from the current limits, and the count and limits change in one call") {

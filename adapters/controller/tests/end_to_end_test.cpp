@@ -85,6 +85,13 @@ public:
                       return;
                   }
                   const json patch = json::parse(req.body);
+                  // A resourceVersion in the patch is a precondition, as the API server takes it.
+                  if (patch.contains("metadata") && patch["metadata"].value("resourceVersion", "") != std::to_string(version_)) {
+                      res.status = 409;
+                      res.set_content(status(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again").dump(),
+                                      "application/json");
+                      return;
+                  }
                   if (patch["spec"].contains("replicas")) replicas_ = patch["spec"]["replicas"].get<int>();
                   for (const json& c : patch["spec"]["template"]["spec"]["containers"]) resources_[c.at("name")] = c.at("resources");
                   ++version_;
@@ -310,7 +317,8 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
     CHECK(records[0].limits_applied);
     CHECK(cluster.patches() == 1);
     CHECK(cluster.puts() == 0);  // not through the scale subresource: one request for everything
-    CHECK(json::parse(cluster.last_patch()) == json::parse(R"({"spec":{"replicas":7,"template":{"spec":{"containers":[
+    // Conditional on the count read: the Scale's resourceVersion is a precondition of the patch.
+    CHECK(json::parse(cluster.last_patch()) == json::parse(R"({"metadata":{"resourceVersion":"100"},"spec":{"replicas":7,"template":{"spec":{"containers":[
         {"name":"fn","resources":{"requests":{"cpu":"1","memory":"512Mi"},"limits":{"cpu":"1","memory":"512Mi"}}}]}}}})"));
     CHECK(cluster.replicas() == 7);
 

@@ -24,8 +24,8 @@ namespace rlscale {
 /// `apply` allocates nothing. window = 0 turns it off.
 class downscale_stabilizer {
 public:
-    /// Throws config_error for a window above 100,000 ticks or more than
-    /// 1,000,000 functions, before allocating anything.
+    /// Throws config_error for a window above 100,000 ticks, more than
+    /// 1,000,000 functions or 10^8 targets in all, before allocating anything.
     downscale_stabilizer(std::size_t functions, std::size_t window)
         : functions_(checked(functions, window)), window_(window), targets_(functions * window, empty), next_(functions, 0) {}
 
@@ -52,7 +52,10 @@ public:
 
 private:
     [[nodiscard]] static std::size_t checked(std::size_t functions, std::size_t window) {
-        check_fields("downscale_stabilizer").at_most("window", window, 100'000).at_most("functions", functions, 1'000'000);
+        check_fields("downscale_stabilizer")
+            .at_most("window", window, 100'000)
+            .at_most("functions", functions, 1'000'000)
+            .at_most("functions × window", functions * window, 100'000'000);  // both bounded first: no overflow
         return functions;
     }
 

@@ -37,7 +37,21 @@ struct http_url {
 /// fragment, user information, and, unless `allow_path`, a path.
 [[nodiscard]] inline http_url split_http_url(std::string_view url, const std::string& field, bool allow_path) {
     const auto bad = [&](const std::string& what) {
-        throw config_error(field, what + ", got \"" + valid_utf8(url, 200) + "\"");
+        // The URL as given, its control characters escaped (a CR or LF must
+        // not start a new line in a log).
+        std::string shown;
+        for (const char ch : valid_utf8(url, 200)) {
+            const auto c = static_cast<unsigned char>(ch);
+            if (c < 0x20 || c == 0x7f) {
+                constexpr char hex[] = "0123456789abcdef";
+                shown += "\\x";
+                shown += hex[c >> 4];
+                shown += hex[c & 15];
+            } else {
+                shown += ch;
+            }
+        }
+        throw config_error(field, what + ", got \"" + shown + "\"");
     };
     http_url a;
     std::string_view rest = url;
@@ -69,7 +83,7 @@ struct http_url {
         const auto close = authority.find(']');
         if (close == std::string_view::npos || close == 1) bad("has an unclosed or empty [IPv6] host");
         a.host = std::string(authority.substr(1, close - 1));
-        if (a.host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos) {
+        if (a.host.find(':') == std::string::npos || a.host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos) {
             bad("has a bracketed host that is not an IPv6 address");
         }
         authority.remove_prefix(close + 1);
@@ -87,7 +101,11 @@ struct http_url {
         }
     }
     if (a.host.empty()) bad("has no host");
-    if (a.host.find_first_of(" \t\r\n[]") != std::string::npos) bad("must be " + shape);
+    // A DNS name or an IPv4 address (or the IPv6 literal checked above).
+    if (a.host.find(':') == std::string::npos &&
+        a.host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != std::string::npos) {
+        bad("has a host that is not a DNS name or an IP address");
+    }
     if (has_port) {
         if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) {
             bad("must be " + shape + " with a numeric port");

@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -401,6 +402,9 @@ auto from_spec(const std::string& path, Make&& make) {
 /// How a learned policy is served.
 struct learned_policy_options {
     baseline_settings fallback;           ///< the fallback HPA's settings (its CPU target)
+    /// Per function of the spec, by name: that function's fallback settings
+    /// instead of `fallback` (a function not named here gets `fallback`).
+    std::map<std::string, baseline_settings, std::less<>> fallback_for;
     /// Step limits (replicas, CPU, memory); none = the spec's. Given: the
     /// tighter of the two per direction. Its vertical_min_replicas is not read.
     std::optional<guard_config> guard;
@@ -455,6 +459,13 @@ struct learned_policy {
         check_fields("learned_policy_options").at_least("vertical_min_replicas", *options.vertical_min_replicas, 0);
         guard.vertical_min_replicas = std::max(guard.vertical_min_replicas, *options.vertical_min_replicas);
     }
+    // Function f's fallback settings: its own where the options name it.
+    const auto settings = [&](std::size_t f) -> const baseline_settings& {
+        if (f < spec.functions.size()) {
+            if (const auto it = options.fallback_for.find(spec.functions[f]); it != options.fallback_for.end()) return it->second;
+        }
+        return options.fallback;
+    };
     if (spec.algorithm == "ddpg") {
         rl::multidimensional_actions actions = make_continuous_action_map(spec.actions, n);
         check_outputs(actions.width());
@@ -468,7 +479,7 @@ struct learned_policy {
         vpa.vertical_requires_replicas = guard.vertical_min_replicas;
         std::vector<hpa_vpa_policy> fallbacks;
         for (std::size_t f = 0; f < n; ++f) {
-            fallbacks.emplace_back(make_hpa(options.fallback.hpa_cpu_target_percent), vpa_policy(vpa));
+            fallbacks.emplace_back(make_hpa(settings(f).hpa_cpu_target_percent), vpa_policy(vpa));
         }
         rl_policy<encoder_variant, rl::deterministic_actor, rl::multidimensional_actions, hpa_vpa_policy> p(
             std::move(encoder), rl::deterministic_actor(weights), std::move(actions), std::move(fallbacks), guard, spec.downscale_window);
@@ -480,7 +491,7 @@ struct learned_policy {
     auto weights = std::make_shared<rl::shared_network<float>>(net);
     weights->publish(net);
     std::vector<hpa_policy> fallbacks;
-    for (std::size_t f = 0; f < n; ++f) fallbacks.push_back(make_hpa(options.fallback.hpa_cpu_target_percent));
+    for (std::size_t f = 0; f < n; ++f) fallbacks.push_back(make_hpa(settings(f).hpa_cpu_target_percent));
     const rl::q_layout layout = actions.layout();
     if (spec.algorithm == "dqn") {
         rl_policy<encoder_variant, rl::greedy_q_actor, discrete_map_variant> p(std::move(encoder), rl::greedy_q_actor(weights, layout),

@@ -331,7 +331,8 @@ public:
     /// Allocates nothing. Throws config_error naming interval_s unless the
     /// interval is finite and positive, before anything changes.
     void step(double interval_s, std::span<function_metrics> out) {
-        check_fields("tick_cluster.step").greater("interval_s", interval_s, 0.0);
+        // Checked without building the message unless it fails: stepping allocates nothing.
+        if (!(std::isfinite(interval_s) && interval_s > 0)) check_fields("tick_cluster.step").greater("interval_s", interval_s, 0.0);
         interval_ = interval_s;
         const double steps = std::max(1.0, std::ceil(interval_s / options_.substep_s - 1e-9));
         const double h = interval_s / steps;

@@ -45,10 +45,15 @@ public:
                 for (const auto& [field, promql] : f.promql) prometheus::metrics_source::set_query(mc.queries, field, promql);
                 sources_.emplace(f.name, std::make_unique<prometheus::metrics_source>(client, std::move(mc)));
             } catch (const config_error& e) {
-                // "promql.latency_p99: ..." or "queries.cpu_utilization: ...":
-                // named in this function's section.
-                throw config_error("functions[" + std::to_string(i) + "]." + e.field(),
-                                   e.what() + std::min(std::string_view(e.what()).size(), e.field().size() + 2));
+                // A template ("promql.x", or "queries.x" once set) is named
+                // under this function's promql section; anything else
+                // (request_counter, duration_histogram) is a prometheus setting.
+                const std::string& field = e.field();
+                std::string where = "prometheus." + field;
+                for (const std::string_view prefix : {std::string_view("promql."), std::string_view("queries.")}) {
+                    if (field.starts_with(prefix)) where = "functions[" + std::to_string(i) + "].promql." + field.substr(prefix.size());
+                }
+                throw config_error(where, e.what() + std::min(std::string_view(e.what()).size(), field.size() + 2));
             }
         }
     }
@@ -88,7 +93,11 @@ public:
     /// Only if the count is still `read` (what the decision was made from):
     /// else kubernetes::count_changed, nothing sent.
     void set_replicas(const function_spec& f, int n, int read) {
-        (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n, read);
+        try {
+            (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n, read);
+        } catch (const kubernetes::count_changed& e) {
+            throw controller::count_changed(e.what());
+        }
     }
 
     /// The limits of f.resize_container (and its requests, equal to them,
@@ -121,7 +130,11 @@ public:
         }
         if (f.resize_requests) c.requests = c.limits;
         if (replicas) {
-            (void)client_.set_replicas_and_template_resources(kind(f), f.namespace_name, f.workload, *replicas, {c}, read);
+            try {
+                (void)client_.set_replicas_and_template_resources(kind(f), f.namespace_name, f.workload, *replicas, {c}, read);
+            } catch (const kubernetes::count_changed& e) {
+                throw controller::count_changed(e.what());
+            }
         } else {
             (void)client_.set_template_resources(kind(f), f.namespace_name, f.workload, {c});
         }

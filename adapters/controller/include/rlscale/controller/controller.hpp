@@ -34,6 +34,7 @@
 #include <map>
 #include <string_view>
 #include <cstdint>
+#include <fstream>
 #include <exception>
 #include <filesystem>
 #include <memory>
@@ -86,6 +87,14 @@ struct metrics_reading {
 template <typename S>
 concept metrics_source = requires(S& s, const function_spec& f, double now_s) {
     { s.read(f, now_s) } -> std::same_as<metrics_reading>;
+};
+
+/// Thrown by a conditional change (set_replicas(f, n, read)) when the count
+/// is no longer the one read: nothing was changed, and the loop does not
+/// try the count again another way in the same tick.
+class count_changed : public rlscale::error {
+public:
+    using rlscale::error::error;
 };
 
 /// How replicas are read and changed (the Kubernetes adapter, or a fake).
@@ -282,7 +291,32 @@ template <typename TimePoint, typename Duration>
 struct policy_group {
     std::vector<std::size_t> members;  ///< indices into config::functions, in the order the policy sees them
     any_joint_policy policy;
+    /// A digest of the checkpoint file's bytes the policy was built from (0
+    /// for a baseline): a reload keeps a group whose file did not change,
+    /// with its state (stabiliser, the fallback's history).
+    std::uint64_t checkpoint_digest = 0;
 };
+
+namespace detail {
+
+/// FNV-1a over a file's bytes; 0 when it cannot be read (never equal to a
+/// real digest's chance, and then the group is rebuilt anyway).
+[[nodiscard]] inline std::uint64_t file_digest(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return 0;
+    std::uint64_t h = 1469598103934665603ULL;
+    char buf[65536];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        for (std::streamsize i = 0; i < in.gcount(); ++i) {
+            h ^= static_cast<unsigned char>(buf[i]);
+            h *= 1099511628211ULL;
+        }
+        if (!in) break;
+    }
+    return h == 0 ? 1 : h;
+}
+
+}  // namespace detail
 
 /// Builds every group of `c` through the registry. A learned group's
 /// functions are taken in the order of the spec's function names when they
@@ -302,12 +336,16 @@ struct policy_group {
         }
         std::vector<any_policy> one;
         one.push_back(make_policy(f, c.guard));
-        out.push_back({{i}, any_joint_policy(per_function<any_policy>(std::move(one)))});
+        out.push_back({{i}, any_joint_policy(per_function<any_policy>(std::move(one))), 0});
     }
     for (const std::string& path : checkpoint_order) {
         std::vector<std::size_t> members = by_checkpoint[path];
+        const std::uint64_t digest = detail::file_digest(path);  // before loading: a file replaced meanwhile is rebuilt next time
         const function_spec& first = c.functions[members.front()];
-        learned_policy p = load_learned_policy(path, {.fallback = settings_of(first), .guard = c.guard});
+        // Each member's fallback HPA with its own cpu_target_percent.
+        learned_policy_options options{.fallback = settings_of(first), .guard = c.guard};
+        for (const std::size_t i : members) options.fallback_for.emplace(c.functions[i].name, settings_of(c.functions[i]));
+        learned_policy p = load_learned_policy(path, options);
         if (p.spec.function_count() != members.size()) {
             std::string names;
             for (const std::size_t i : members) names += (names.empty() ? "" : ", ") + c.functions[i].name;
@@ -321,7 +359,7 @@ struct policy_group {
                 if (c.functions[i].name == name) ordered.push_back(i);
             }
         }
-        out.push_back({ordered.size() == members.size() ? ordered : members, std::move(p.policy)});
+        out.push_back({ordered.size() == members.size() ? ordered : members, std::move(p.policy), digest});
     }
     return out;
 }
@@ -385,6 +423,14 @@ public:
     /// SIGHUP.
     void reload() {
         std::vector<policy_group> fresh = make_policies(config_);
+        // Every group built: now keep the ones that did not change (the
+        // baselines, and learned groups whose file has the same bytes), so a
+        // reload does not reset their state.
+        for (std::size_t k = 0; k < fresh.size() && k < groups_.size(); ++k) {
+            if (fresh[k].members == groups_[k].members && fresh[k].checkpoint_digest == groups_[k].checkpoint_digest) {
+                fresh[k].policy = std::move(groups_[k].policy);
+            }
+        }
         groups_ = std::move(fresh);
         ++stats_.reloads;
     }
@@ -508,6 +554,12 @@ private:
                         r.applied = true;
                         ++stats_.changes;
                     }
+                    return;
+                } catch (const count_changed& e) {
+                    // Someone else changed the count since it was read: their
+                    // change stands, and the count alone is not tried either.
+                    ++stats_.actuation_errors;
+                    r.error = std::string("changing replicas and limits refused: ") + e.what();
                     return;
                 } catch (...) {
                     ++stats_.actuation_errors;

@@ -265,10 +265,10 @@ public:
             [&] {
                 const auto read = send("GET", path, {}, {});
                 auto current = parse_scale(read);
+                if (current.spec_replicas == replicas) return current;  // already there, whoever set it
                 if (expected_current && current.spec_replicas != *expected_current) {
                     throw count_changed("GET " + path, *expected_current, current.spec_replicas);
                 }
-                if (current.spec_replicas == replicas) return current;
                 if (current.resource_version.empty()) {
                     throw read.malformed("Scale has no metadata.resourceVersion, so it cannot be updated safely");
                 }
@@ -342,7 +342,9 @@ private:
             [&] {
                 const auto read = send("GET", sp, {}, {});
                 const scale current = parse_scale(read);
-                if (current.spec_replicas != *expected_current) throw count_changed("GET " + sp, *expected_current, current.spec_replicas);
+                if (current.spec_replicas != *expected_current && !(replicas && current.spec_replicas == *replicas)) {
+                    throw count_changed("GET " + sp, *expected_current, current.spec_replicas);
+                }
                 if (current.resource_version.empty()) {
                     throw read.malformed("Scale has no metadata.resourceVersion, so the change cannot be made conditional");
                 }
