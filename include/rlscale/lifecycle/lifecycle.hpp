@@ -270,14 +270,13 @@ public:
         t.samples = window_size_;
         t.mean = mean;
         t.std = sd;
+        if (!leaves(stage_, mean, sd, config_)) return std::nullopt;
         switch (stage_) {
             case stage::offline:  // line 11: avg(R) ≥ T_online
-                if (!(mean >= config_.t_online)) return std::nullopt;
                 t.to = stage::online;
                 t.reason = "mean " + format_number(mean) + " >= T_online " + format_number(config_.t_online) + over;
                 break;
             case stage::online:  // line 15: avg(R) ≥ T_serving and std(R) ≤ T_var
-                if (!(mean >= config_.t_serving && sd <= config_.t_var)) return std::nullopt;
                 t.to = stage::serving;
                 t.reason = "mean " + format_number(mean) + " >= T_serving " + format_number(config_.t_serving) +
                            " and std " + format_number(sd) + " <= T_var " + format_number(config_.t_var) + over;
@@ -285,7 +284,6 @@ public:
             case stage::serving: {  // line 19: avg(R) < T_serving or std(R) > T_var
                 const bool low = mean < config_.t_serving;
                 const bool wide = sd > config_.t_var;
-                if (!low && !wide) return std::nullopt;
                 t.to = stage::online;
                 std::string why;
                 if (low) why = "mean " + format_number(mean) + " < T_serving " + format_number(config_.t_serving);
@@ -429,6 +427,20 @@ private:
         ++transition_count_;
     }
 
+    /// Algorithm 1's condition for leaving `from` on K rewards of this mean
+    /// and standard deviation: OFFLINE when avg ≥ T_online (line 11),
+    /// ONLINE when avg ≥ T_serving and std ≤ T_var (line 15), SERVING when
+    /// avg < T_serving or std > T_var (line 19). INITIALIZED is left by start().
+    [[nodiscard]] static bool leaves(stage from, double mean, double sd, const lifecycle_config& c) noexcept {
+        switch (from) {
+            case stage::offline: return mean >= c.t_online;
+            case stage::online: return mean >= c.t_serving && sd <= c.t_var;
+            case stage::serving: return mean < c.t_serving || sd > c.t_var;
+            case stage::initialized: return false;
+        }
+        return false;
+    }
+
     /// Why transition `t` could not have been made under `c`, or "" if it could.
     [[nodiscard]] static std::string judged_wrongly(const transition& t, const lifecycle_config& c) {
         if (t.from == stage::initialized) {
@@ -444,14 +456,7 @@ private:
             return "samples is " + std::to_string(t.samples) + ", but a transition is decided on config.window (" +
                    std::to_string(c.window) + ") rewards";
         }
-        bool met = false;
-        switch (t.from) {
-            case stage::offline: met = t.mean >= c.t_online; break;
-            case stage::online: met = t.mean >= c.t_serving && t.std <= c.t_var; break;
-            case stage::serving: met = t.mean < c.t_serving || t.std > c.t_var; break;
-            case stage::initialized: break;
-        }
-        if (!met) {
+        if (!leaves(t.from, t.mean, t.std, c)) {
             return std::string(to_string(t.from)) + " -> " + std::string(to_string(t.to)) + " with mean " + format_number(t.mean) +
                    " and std " + format_number(t.std) + " does not meet its condition under the config's thresholds";
         }
