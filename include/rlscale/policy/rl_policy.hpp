@@ -128,7 +128,8 @@ public:
         for (std::size_t f = 0; f < functions_; ++f) {
             // No data, no decision: the count stays as it is, even outside
             // [min, max], as under guarded<> (the guard would move it to a bound).
-            if (!check_metrics(m[f])) {
+            // When learned() succeeded it had checked every function's metrics.
+            if (why != nullptr && !check_metrics(m[f])) {
                 out[f] = keep(s[f], "rl: invalid metrics, count kept");
                 continue;
             }
