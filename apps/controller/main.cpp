@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
                     if (!f.namespace_name.empty()) kubernetes::detail::validate_name("namespace", f.namespace_name, true);
                     kubernetes::detail::validate_name("workload", f.workload, false);
                 } catch (const config_error& e) {
-                    throw config_error(at + e.field(), e.what() + std::min(std::string_view(e.what()).size(), e.field().size() + 2));
+                    throw config_error(at + e.field(), e.detail());
                 }
             }
             std::printf("configuration %s is valid: %zu functions\n", config_path.c_str(), cfg.functions.size());

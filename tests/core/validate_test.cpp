@@ -26,6 +26,16 @@ std::string message(auto&& f) {
 }
 }  // namespace
 
+TEST_CASE("config_error: what() is the field and the detail, detail() the message alone") {
+    const config_error e("hpa_config.target", "must be > 0, got -1");
+    CHECK(std::string(e.what()) == "hpa_config.target: must be > 0, got -1");
+    CHECK(e.field() == "hpa_config.target");
+    CHECK(e.detail() == "must be > 0, got -1");
+    // Thrown again under another name, the message keeps one field name.
+    const config_error outer("functions[2]." + e.field(), e.detail());
+    CHECK(std::string(outer.what()) == "functions[2].hpa_config.target: must be > 0, got -1");
+}
+
 TEST_CASE("format_number: integers as integers, other values in their shortest exact form") {
     CHECK(format_number(3) == "3");
     CHECK(format_number(std::int64_t{-2147483648}) == "-2147483648");

@@ -660,6 +660,9 @@ TEST_CASE("restoring a malformed state names the field and leaves the lifecycle 
             FAIL("accepted");
         } catch (const rlscale::checkpoint_error& e) {
             CHECK(e.field() == field);
+            // Named once, under its place in the file ("config.t_var"),
+            // not also under the struct's own name.
+            CHECK_MESSAGE(std::string(e.what()).find("lifecycle_config") == std::string::npos, e.what());
         }
         CHECK(json(target) == before);
     };

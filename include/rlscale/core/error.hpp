@@ -13,15 +13,20 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-/// A configuration value outside its valid range. `field()` names it.
+/// A configuration value outside its valid range. `field()` names it;
+/// `what()` is "field: detail".
 class config_error : public error {
 public:
-    config_error(std::string field, const std::string& message)
-        : error(field + ": " + message), field_(std::move(field)) {}
+    config_error(std::string field, std::string message)
+        : error(field + ": " + message), field_(std::move(field)), detail_(std::move(message)) {}
     [[nodiscard]] const std::string& field() const noexcept { return field_; }
+    /// The message without the field, to throw again under another name
+    /// (`config_error(outer + e.field(), e.detail())`).
+    [[nodiscard]] const std::string& detail() const noexcept { return detail_; }
 
 private:
     std::string field_;
+    std::string detail_;
 };
 
 /// A checkpoint that cannot be loaded: unreadable, malformed, truncated, of an

@@ -481,7 +481,7 @@ private:
             const std::string& f = e.field();
             const std::string_view prefix = "lifecycle_config.";
             const std::string name = f.rfind(prefix, 0) == 0 ? f.substr(prefix.size()) : f;
-            throw E("config." + name, e.what());
+            throw E("config." + name, e.detail());
         }
         lifecycle l(config);
         l.stage_ = lj::stage_value<E>(get("stage"), "stage");

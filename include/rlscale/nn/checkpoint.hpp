@@ -155,7 +155,7 @@ inline std::vector<layer_spec> read_layer_specs(const json& network, const std::
             s.act = activation_from_string(require_string(require_field(layers[l], "activation", lp), act_path),
                                            act_path);
         } catch (const config_error& e) {
-            throw checkpoint_error(act_path, e.what());
+            throw checkpoint_error(act_path, e.detail());
         }
         if (l > 0 && s.in != specs.back().out) {
             throw checkpoint_error(json_path(lp, "in"), "is " + std::to_string(s.in) + " but the previous layer's out is " +
@@ -347,7 +347,7 @@ inline void read_adam_config(const nlohmann::json& j, adam_config& c, const std:
         constexpr std::string_view own = "adam_config";
         const std::string& field = e.field();
         const std::string where = field.starts_with(own) ? path + field.substr(own.size()) : json_path(path, field);
-        throw config_error(where, e.what() + std::min(std::string_view(e.what()).size(), field.size() + 2));
+        throw config_error(where, e.detail());
     }
     c = r;
 }
@@ -446,7 +446,7 @@ void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net, adam<T>& 
         constexpr std::string_view own = "adam_config";
         const std::string& field = e.field();
         const std::string where = field.starts_with(own) ? "optimizer.config" + field.substr(own.size()) : field;
-        throw checkpoint_error(where, e.what() + std::min(std::string_view(e.what()).size(), field.size() + 2));
+        throw checkpoint_error(where, e.detail());
     }
     const std::int64_t step = detail::require_integer(detail::require_field(o, "step", "optimizer"), 0, "optimizer.step");
     const auto m = detail::read_flat<T>(detail::require_field(o, "m", "optimizer"), net.parameter_count(), "optimizer.m");

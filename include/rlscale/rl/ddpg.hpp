@@ -197,10 +197,9 @@ private:
             validate();
         } catch (const config_error& e) {
             const std::string& field = e.field();
-            const std::string message = std::string(e.what()).substr(field.size() + 2);
             const auto dot = field.find('.');
             const std::string leaf = dot == std::string::npos ? field : field.substr(dot + 1);
-            throw config_error("ddpg_config." + std::string(member) + "." + leaf, message);
+            throw config_error("ddpg_config." + std::string(member) + "." + leaf, e.detail());
         }
     }
 };

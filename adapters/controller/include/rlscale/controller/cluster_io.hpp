@@ -53,7 +53,7 @@ public:
                 for (const std::string_view prefix : {std::string_view("promql."), std::string_view("queries.")}) {
                     if (field.starts_with(prefix)) where = "functions[" + std::to_string(i) + "].promql." + field.substr(prefix.size());
                 }
-                throw config_error(where, e.what() + std::min(std::string_view(e.what()).size(), field.size() + 2));
+                throw config_error(where, e.detail());
             }
         }
     }
