@@ -5,6 +5,8 @@
 // patches of Deployments and the pods/resize subresource, and slow answers.
 // No real API server can run here.
 
+#include "gzip_bytes.hpp"
+
 #include <doctest/doctest.h>
 
 #include <rlscale/kubernetes/kubernetes.hpp>
@@ -74,6 +76,7 @@ struct fake_api_server {
         int code = 200;
         std::string body;
         std::string content_type = "application/json";
+        bool gzip = false;  // sent gzip-compressed (Content-Encoding: gzip), asked or not
     };
     std::optional<canned_answer> canned;
     std::chrono::milliseconds delay{0};
@@ -180,7 +183,8 @@ struct fake_api_server {
         }
         if (canned) {
             rs.status = canned->code;
-            rs.set_content(canned->body, canned->content_type);
+            if (canned->gzip) rs.set_header("Content-Encoding", "gzip");
+            rs.set_content(canned->gzip ? rlscale::test::gzip_bytes(canned->body) : canned->body, canned->content_type);
             return;
         }
         if (proxy_error) {
@@ -1189,6 +1193,34 @@ TEST_CASE("a rotated token file is re-read before the next request") {
     s.valid_tokens = {"tok-2"};  // the old token has expired
     (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
     CHECK(s.authorizations == std::vector<std::string>{"Bearer tok-1", "Bearer tok-2"});
+}
+
+TEST_CASE("an answer larger than max_response_bytes once inflated is refused, a gzip bomb included") {
+    fake_api_server s;
+    // A Scale padded with 20 MiB of spaces inside the object (valid JSON),
+    // sent gzip-compressed whether asked or not (the client inflates
+    // whatever says gzip): about 20 KB cross the wire.
+    const std::string scale = s.scale_json().dump();
+    s.canned = fake_api_server::canned_answer{200, "{" + std::string(20u << 20, ' ') + scale.substr(1)};
+    s.canned->gzip = true;
+    auto cfg = test_config(s);
+    k8s::client cli(cfg);
+    try {
+        (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+        FAIL("expected a transport_error");
+    } catch (const k8s::transport_error& e) {
+        CHECK_MESSAGE(std::string(e.what()).find("max_response_bytes (16777216 bytes") != std::string::npos, e.what());
+    }
+    cfg.max_response_bytes = 32u << 20;
+    const auto read = k8s::client(cfg).get_scale(k8s::workload_kind::deployment, "prod", "web");
+    CHECK(read.spec_replicas == 3);
+    // An error answer is bounded the same way.
+    s.canned = fake_api_server::canned_answer{503, std::string(20u << 20, 'x'), "text/plain"};
+    s.canned->gzip = true;
+    CHECK_THROWS_WITH_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"),
+                         doctest::Contains("max_response_bytes"), k8s::transport_error);
+    cfg.max_response_bytes = 0;
+    CHECK_THROWS_WITH_AS(k8s::client{cfg}, doctest::Contains("max_response_bytes"), rlscale::config_error);
 }
 
 TEST_CASE("slow answers hit the read timeout") {

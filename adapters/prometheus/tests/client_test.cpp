@@ -1,3 +1,4 @@
+#include "gzip_bytes.hpp"
 #include "test_server.hpp"
 
 #include <rlscale/prometheus/client.hpp>
@@ -265,6 +266,42 @@ TEST_CASE("client: POST sends the query form-encoded and a path prefix is kept")
     CHECK(rec.method == "POST");
     CHECK(rec.path == "/prom/api/v1/query");
     CHECK(rec.query == R"(a{b="c d&e"} + 1)");
+}
+
+TEST_CASE("client: an answer larger than max_response_bytes once inflated is a transport_error, a gzip bomb included") {
+    // 40 MiB of spaces before the envelope (valid JSON), sent gzip-compressed
+    // whether asked or not (the client inflates whatever says gzip): about
+    // 40 KB cross the wire, and inflated they pass the 32 MiB default.
+    const std::string bomb = rlscale::test::gzip_bytes(std::string(40u << 20, ' ') + one_sample("7"));
+    REQUIRE(bomb.size() < (1u << 20));
+    loopback_server s([&](httplib::Server& srv) {
+        const auto send = [&bomb](int status) {
+            return [&bomb, status](const httplib::Request&, httplib::Response& res) {
+                res.status = status;
+                res.set_header("Content-Encoding", "gzip");
+                res.set_content(bomb, "application/json");
+            };
+        };
+        srv.Get("/api/v1/query", send(200));
+        srv.Post("/api/v1/query", send(502));
+    });
+    client_config cfg = local(s);
+    try {
+        (void)client(cfg).query("up");
+        FAIL("expected a transport_error");
+    } catch (const transport_error& e) {
+        CHECK_MESSAGE(std::string(e.what()).find("max_response_bytes (33554432 bytes") != std::string::npos, e.what());
+    }
+    cfg.max_response_bytes = 64u << 20;
+    const auto r = client(cfg).query("up");
+    REQUIRE(r.vector.size() == 1);
+    CHECK(r.vector[0].point.value == 7);
+    // An error answer over POST is bounded the same way.
+    cfg.max_response_bytes = 1u << 20;
+    cfg.use_post = true;
+    CHECK_THROWS_WITH_AS((void)client(cfg).query("up"), doctest::Contains("max_response_bytes"), transport_error);
+    cfg.max_response_bytes = 0;
+    CHECK_THROWS_WITH_AS(client{cfg}, doctest::Contains("prometheus.max_response_bytes"), rlscale::config_error);
 }
 
 TEST_CASE("client: configuration errors name the field") {

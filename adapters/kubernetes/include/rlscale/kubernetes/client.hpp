@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/http_body.hpp>
 #include <rlscale/core/request_deadline.hpp>
 #include <rlscale/kubernetes/config.hpp>
 #include <rlscale/kubernetes/detail/json_depth.hpp>
@@ -455,15 +456,28 @@ private:
         const std::chrono::milliseconds whole = config_.connect_timeout + config_.read_timeout + config_.write_timeout;
         request_deadline deadline(whole);
         cli.set_socket_options(deadline.socket_hook());
-        httplib::Result res = method == "GET"   ? cli.Get(path, headers)
-                              : method == "PUT" ? cli.Put(path, headers, body, content_type)
-                                                : cli.Patch(path, headers, body, content_type);
+        httplib::Request req;
+        req.method = method;
+        req.path = path;
+        req.headers = headers;
+        if (method != "GET") {
+            req.body = body;
+            req.set_header("Content-Type", content_type);
+        }
+        bounded_body answer{config_.max_response_bytes, {}};
+        answer.receive_into(req);
+        httplib::Response res;
+        httplib::Error err = httplib::Error::Success;
+        const bool answered = cli.send(req, res, err);
         const bool was_cut = deadline.finish();
-        if (!res) {
-            const auto err = res.error();
+        const std::string where = "kubernetes: " + method + " " + detail::printable_excerpt(config_.server, 200) + path + ": ";
+        if (answer.over) {
+            throw transport_error(where + "the answer is larger than max_response_bytes (" +
+                                  std::to_string(config_.max_response_bytes) + " bytes, counted inflated); not read");
+        }
+        if (!answered) {
             const auto elapsed = std::chrono::steady_clock::now() - start;
-            const std::string what = "kubernetes: " + method + " " + detail::printable_excerpt(config_.server, 200) + path + ": " +
-                                     httplib::to_string(err);
+            const std::string what = where + httplib::to_string(err);
             if (was_cut) {
                 throw timeout_error(what + " (no whole answer within " + std::to_string(whole.count()) +
                                     " ms, the connect, read and write timeouts together)");
@@ -475,8 +489,9 @@ private:
             if (timed_out) throw timeout_error(what + " (timed out)");
             throw transport_error(what);
         }
-        if (res->status >= 200 && res->status < 300) return {method, path, res->status, res->body};
-        throw make_api_error(*res, method, path);
+        res.body = std::move(answer.bytes);
+        if (res.status >= 200 && res.status < 300) return {method, path, res.status, std::move(res.body)};
+        throw make_api_error(res, method, path);
     }
 
     /// The error for a failed answer, built without trusting the body: a

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -46,6 +47,9 @@ struct client_config {
     std::chrono::milliseconds retry_backoff{100};
     /// set_replicas refuses any count above this.
     std::int32_t max_replicas = 1'000;
+    /// The largest answer read, counted after a gzip or brotli answer is
+    /// inflated; a larger one is a transport_error and is not kept.
+    std::size_t max_response_bytes = std::size_t{16} << 20;
     /// Waits before a retry; empty = std::this_thread::sleep_for. Tests set
     /// it to see the waits the client chooses without sleeping.
     std::function<void(std::chrono::milliseconds)> retry_sleep;
@@ -98,6 +102,7 @@ inline void validate(const client_config& c) {
     if (c.write_timeout.count() <= 0) throw config_error("write_timeout", "must be > 0 ms");
     if (c.max_retry_wait.count() < 0) throw config_error("max_retry_wait", "must be >= 0 ms");
     if (c.retry_backoff.count() < 0) throw config_error("retry_backoff", "must be >= 0 ms");
+    if (c.max_response_bytes == 0) throw config_error("max_response_bytes", "must be > 0, got 0");
     for (char ch : c.token) {
         if (ch == '\r' || ch == '\n') throw config_error("token", "must not contain a line break");
     }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/http_body.hpp>
 #include <rlscale/core/http_url.hpp>
 #include <rlscale/core/request_deadline.hpp>
 #include <rlscale/prometheus/errors.hpp>
@@ -13,6 +14,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -42,6 +44,9 @@ struct client_config {
     std::string ca_cert_dir;                          ///< directory of hashed CA certificates (empty: none)
     bool use_post = false;                            ///< POST form-encoded parameters (long queries) instead of GET
     bool send_query_timeout = true;                   ///< pass read_timeout as the query's `timeout` parameter
+    /// The largest answer read, counted after a gzip or brotli answer is
+    /// inflated; a larger one is a transport_error and is not kept.
+    std::size_t max_response_bytes = std::size_t{32} << 20;
 };
 
 /// Unix time in seconds with millisecond precision, as the API takes it.
@@ -72,6 +77,7 @@ public:
         if (!positive(cfg_.connect_timeout)) throw config_error("prometheus.connect_timeout", "must be positive");
         if (!positive(cfg_.read_timeout)) throw config_error("prometheus.read_timeout", "must be positive");
         if (!positive(cfg_.write_timeout)) throw config_error("prometheus.write_timeout", "must be positive");
+        if (cfg_.max_response_bytes == 0) throw config_error("prometheus.max_response_bytes", "must be positive, got 0");
         if (!cfg_.bearer_token.empty() && cfg_.basic)
             throw config_error("prometheus.bearer_token", "set either a bearer token or basic auth, not both");
         if (!server_.https && (!cfg_.ca_cert_file.empty() || !cfg_.ca_cert_dir.empty()))
@@ -178,11 +184,25 @@ private:
         const std::chrono::milliseconds whole = cfg_.connect_timeout + cfg_.read_timeout + cfg_.write_timeout;
         request_deadline deadline(whole);
         http.set_socket_options(deadline.socket_hook());
-        httplib::Result res = cfg_.use_post ? http.Post(path, headers, form, "application/x-www-form-urlencoded")
-                                            : http.Get(path + "?" + form, headers);
+        httplib::Request req;
+        req.method = cfg_.use_post ? "POST" : "GET";
+        req.path = cfg_.use_post ? path : path + "?" + form;
+        req.headers = headers;
+        if (cfg_.use_post) {
+            req.body = form;
+            req.set_header("Content-Type", "application/x-www-form-urlencoded");
+        }
+        bounded_body body{cfg_.max_response_bytes, {}};
+        body.receive_into(req);
+        httplib::Response response;
+        httplib::Error err = httplib::Error::Success;
+        const bool answered = http.send(req, response, err);
         const bool was_cut = deadline.finish();
-        if (!res) {
-            const auto err = res.error();
+        if (body.over) {
+            throw transport_error(where, "the answer is larger than max_response_bytes (" +
+                                             std::to_string(cfg_.max_response_bytes) + " bytes, counted inflated); not read");
+        }
+        if (!answered) {
             const auto elapsed = std::chrono::steady_clock::now() - started;
             const std::string cause = httplib::to_string(err);
             if (was_cut) {
@@ -197,7 +217,7 @@ private:
                                                std::to_string(cfg_.read_timeout.count()) + " ms)");
             throw transport_error(where, cause);
         }
-        return decode_response(res->status, res->body);
+        return decode_response(response.status, body.bytes);
     }
 
     client_config cfg_;
