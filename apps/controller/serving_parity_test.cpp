@@ -271,7 +271,7 @@ TEST_CASE("the demo's checkpoint: controller (dry run, real Prometheus) and deci
     MESSAGE(compared << " decisions compared, " << learned_decisions << " made by the network");
     CHECK(learned_decisions > 0);  // the network decided, not only the fallback
     // A one-function request to a three-function policy is refused with the reason.
-    const auto single = http.Post("/decide", R"({"function":"a","time_s":1,"replicas":1,"min_replicas":1,"max_replicas":5,"metrics":{"interval_s":15}})",
+    const auto single = http.Post("/decide", R"({"function":"a","time_s":1,"replicas":1,"min_replicas":1,"max_replicas":5,"metrics":{"interval_s":15,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})",
                                   "application/json");
     REQUIRE(single);
     CHECK(single->status == 400);
@@ -308,7 +308,8 @@ TEST_CASE("the decision service program reloads its checkpoint on SIGHUP, all or
         const json metrics = {{"interval_s", 15.0}, {"arrivals", 4500}, {"completions", 4400}, {"throughput_rps", 293.0},
                               {"latency_mean_s", 0.4},
                               {"latency", {{"p50", 0.3}, {"p90", 0.6}, {"p95", 0.8}, {"p99", 1.2}, {"p999", 2.0}}},
-                              {"memory_utilization", 0.5}, {"memory_limit_mb", 512.0}, {"cpu_utilization", 0.95}, {"cpu_limit", 1.0}, {"ready_replicas", 2}};
+                              {"memory_utilization", 0.5}, {"memory_limit_mb", 512.0}, {"cpu_utilization", 0.95}, {"cpu_limit", 1.0}, {"ready_replicas", 2},
+                              {"queue_length", 0}, {"in_service", 0}};
         service::detail::parse_metrics(metrics, m[f]);
         s[f] = {.replicas = 2, .min_replicas = 1, .max_replicas = 20, .time_s = 100.0,
                 .slo = {.latency_s = 0.5, .percentile = 0.9, .target_rps = 600}};

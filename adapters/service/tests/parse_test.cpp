@@ -39,7 +39,30 @@ request_error refusal(const std::string& body) {
 
 const std::string head = R"({"function":"f","time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,)";
 
+/// The field a refusal of `body` names, or "(accepted)".
+std::string field_of(const std::string& body) {
+    try {
+        (void)parse_decision_request(body);
+    } catch (const request_error& e) {
+        return e.field();
+    }
+    return "(accepted)";
+}
+
 }  // namespace
+
+TEST_CASE("parse: a load signal left out is refused by name, never read as zero") {
+    const std::string all = R"("interval_s":15,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,)"
+                            R"("cpu_utilization":0,"memory_utilization":0,"ready_replicas":0)";
+    CHECK(field_of(head + R"("metrics":{)" + all + "}}") == "(accepted)");
+    for (const std::string field : {"arrivals", "completions", "throughput_rps", "queue_length", "in_service", "cpu_utilization",
+                                    "memory_utilization", "ready_replicas"}) {
+        CAPTURE(field);
+        nlohmann::json body = nlohmann::json::parse(head + R"("metrics":{)" + all + "}}");
+        body["metrics"].erase(field);
+        CHECK(field_of(body.dump()) == "metrics." + field);
+    }
+}
 
 TEST_CASE("parse: every metric field by its C++ name") {
     const auto r = parse_decision_request(R"({
@@ -69,24 +92,16 @@ TEST_CASE("parse: every metric field by its C++ name") {
 }
 
 TEST_CASE("parse: errors name the field") {
-    const auto field_of = [](const std::string& body) {
-        try {
-            (void)parse_decision_request(body);
-        } catch (const request_error& e) {
-            return e.field();
-        }
-        return std::string("(accepted)");
-    };
     CHECK(field_of(head + R"("metrics":{"interval_s":0}})") == "metrics.interval_s");
     CHECK(field_of(head + R"("metrics":{"interval_s":"NaN"}})") == "metrics.interval_s");
     CHECK(field_of(head + R"("metrics":{"interval_s":1,"queue_length":1.5}})") == "metrics.queue_length");
     CHECK(field_of(head + R"("metrics":{"interval_s":1,"latency":[1]}})") == "metrics.latency");
-    CHECK(field_of(head + R"("metrics":{"interval_s":1},"slo":{"latency_s":0}})") == "slo.latency_s");
-    CHECK(field_of(head + R"("metrics":{"interval_s":1}})") == "(accepted)");
+    CHECK(field_of(head + R"("metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0},"slo":{"latency_s":0}})") == "slo.latency_s");
+    CHECK(field_of(head + R"("metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})") == "(accepted)");
     CHECK(field_of("nope") == "body");
     // A key twice in one object is refused, whichever object (nlohmann
     // would keep the last: replicas -5 here).
-    CHECK(field_of(R"({"function":"f","time_s":1,"replicas":3,"replicas":-5,"min_replicas":1,"max_replicas":8,"metrics":{"interval_s":1}})") ==
+    CHECK(field_of(R"({"function":"f","time_s":1,"replicas":3,"replicas":-5,"min_replicas":1,"max_replicas":8,"metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})") ==
           "replicas");
     CHECK(field_of(head + R"("metrics":{"interval_s":1,"interval_s":2}})") == "metrics.interval_s");
     // Named by its path, through arrays too.
@@ -108,7 +123,7 @@ TEST_CASE("parse: errors name the field") {
 
 TEST_CASE("handle: status and body without sockets") {
     rlscale::service::decision_service svc({}, [](const std::string&) { return rlscale::any_policy(rlscale::static_policy{50}); });
-    const auto ok = svc.handle(R"({"function":"f","time_s":0,"replicas":1,"min_replicas":1,"max_replicas":8,"metrics":{"interval_s":1}})");
+    const auto ok = svc.handle(R"({"function":"f","time_s":0,"replicas":1,"min_replicas":1,"max_replicas":8,"metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})");
     CHECK(ok.status == 200);
     // static wants 50: clamped to max 8, and rate-limited from 1 by max_step_up 4 first.
     CHECK(nlohmann::json::parse(ok.body).at("replicas") == 5);
@@ -119,7 +134,7 @@ TEST_CASE("handle: status and body without sockets") {
 }
 
 TEST_CASE("parse: invalid UTF-8 is refused as 400 naming the field, with a bounded, valid UTF-8 message") {
-    const std::string tail = R"(,"time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1}})";
+    const std::string tail = R"(,"time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})";
     const std::vector<std::string> bodies = {
         "{\"function\":\"f\xff\"" + tail,                                 // a byte that is never UTF-8
         "{\"function\":\"f\xe2\x82\"" + tail,                             // a truncated three-byte sequence
@@ -140,7 +155,7 @@ TEST_CASE("parse: invalid UTF-8 is refused as 400 naming the field, with a bound
     CHECK(parse_decision_request("{\"function\":\"f\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"" + tail).function ==
           "f\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
     // A long unknown key is named, cut to a bounded length.
-    const request_error key = refusal(head + R"("metrics":{"interval_s":1},")" + std::string(10000, 'k') + R"(":1})");
+    const request_error key = refusal(head + R"("metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0},")" + std::string(10000, 'k') + R"(":1})");
     CHECK(key.field().rfind("kkkk", 0) == 0);
     CHECK(std::string(key.what()).size() < 400);
     const request_error nested = refusal(head + R"("metrics":{"interval_s":1,")" + std::string(10000, 'k') + R"(":1}})");
@@ -157,7 +172,7 @@ TEST_CASE("handle: invalid UTF-8 and unprintable exception messages answer 400 o
         if (f == "broken") throw std::runtime_error("factory broke on \xff\xfe");
         return rlscale::any_policy(rlscale::static_policy{1});
     });
-    const std::string tail = R"(,"time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1}})";
+    const std::string tail = R"(,"time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})";
     for (const std::string& body : {"{\"function\":\"f\xff\"" + tail, "{\"function\":\"f\xe2\x82\"" + tail,
                                     "{\"functions\":[{\"function\":\"\xff\"" + tail + "]}"}) {
         rlscale::service::http_answer a;
@@ -196,7 +211,7 @@ TEST_CASE("parse: a body nested deeper than max_json_depth is refused before it 
     CHECK(refusal(latency(62)).field() == "body");
     // Brackets inside strings, escaped quotes included, do not count.
     const std::string name = "x\\\"" + std::string(200, '[') + "\\\\" + std::string(40, '{');
-    const auto r = parse_decision_request(R"({"function":")" + name + R"(","time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1}})");
+    const auto r = parse_decision_request(R"({"function":")" + name + R"(","time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})");
     CHECK(r.function == "x\"" + std::string(200, '[') + "\\" + std::string(40, '{'));
 }
 

@@ -63,7 +63,9 @@ json request(const std::string& fn, int replicas, int lo, int hi, double cpu) {
                 {"replicas", replicas},
                 {"min_replicas", lo},
                 {"max_replicas", hi},
-                {"metrics", {{"interval_s", 15.0}, {"cpu_utilization", cpu}, {"cpu_limit", 1.0}, {"ready_replicas", replicas}}}};
+                {"metrics", {{"interval_s", 15.0}, {"arrivals", 0}, {"completions", 0}, {"throughput_rps", 0.0}, {"queue_length", 0},
+                             {"in_service", 0}, {"cpu_utilization", cpu}, {"memory_utilization", 0.0}, {"cpu_limit", 1.0},
+                             {"ready_replicas", replicas}}}};
 }
 
 /// Status and parsed body; fails the test if there is no answer or the body is not JSON.
@@ -307,7 +309,7 @@ TEST_CASE("invalid UTF-8 in a body or a path answers 400 or 404 with a valid, bo
     decision_service svc(loopback(), hpa_at(50));
     const int port = svc.start();
     auto c = client(port);
-    const std::string tail = R"(,"time_s":100,"replicas":3,"min_replicas":1,"max_replicas":10,"metrics":{"interval_s":15}})";
+    const std::string tail = R"(,"time_s":100,"replicas":3,"min_replicas":1,"max_replicas":10,"metrics":{"interval_s":15,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})";
     for (const std::string& body : {"{\"function\":\"fn\xff\"" + tail, "{\"function\":\"fn\xe2\x82\"" + tail, std::string("\xff\xfe"),
                                     "{\"function\":\"" + std::string(30000, 'a') + "\xc3\"" + tail,
                                     "{\"functions\":[{\"function\":\"fn\xff\"" + tail + "]}"}) {
@@ -831,6 +833,12 @@ TEST_CASE("a chunked body, which the payload limit does not see, is cut at twice
     const auto small = send_chunked(2000);
     REQUIRE(small);
     CHECK(small->status == 200);
+    // Over the body limit but within the bytes a request may take on the
+    // wire: read whole, then refused by its size.
+    const auto over = send_chunked(6000);
+    REQUIRE(over);
+    CHECK(over->status == 413);
+    CHECK(json::parse(over->body)["replicas"] == -1);
     // 4 MiB chunked: cut after about 72 KiB (the request line and headers'
     // 64 KiB and twice the limit); the client sees a 400 or the cut.
     const auto big = send_chunked(std::size_t{4} << 20);
@@ -843,6 +851,49 @@ TEST_CASE("a chunked body, which the payload limit does not see, is cut at twice
     const auto res = kept.Post("/decide", body, "application/json");
     REQUIRE(res);
     CHECK(res->get_header_value("Keep-Alive") == "timeout=2, max=100");
+}
+
+TEST_CASE("a compressed body is refused unread (415) and an ambiguous length (400), closing the connection; Range is ignored") {
+    decision_service svc(loopback(), hpa_at(50));
+    const int port = svc.start();
+    // Each refused request carries a second request as its body: the
+    // connection is closed after the refusal, so that one is never answered.
+    const std::string inner = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    const auto exchange = [&](const std::string& headers) {
+        raw_connection c(port);
+        REQUIRE(c.connected());
+        REQUIRE(c.send("POST /decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + headers + "\r\n" + inner));
+        const auto t = std::chrono::steady_clock::now();
+        const std::string answer = c.read_all(std::chrono::seconds(10));
+        CHECK(std::chrono::steady_clock::now() - t < std::chrono::seconds(3));  // closed, not timed out
+        return answer;
+    };
+    const std::string length = "Content-Length: " + std::to_string(inner.size()) + "\r\n";
+    const auto check = [](const std::string& answer, const std::string& status, const std::string& text) {
+        CAPTURE(answer);
+        CHECK(answer.rfind("HTTP/1.1 " + status, 0) == 0);
+        CHECK(answer.find(text) != std::string::npos);
+        CHECK(answer.find("HTTP/1.1 ", 1) == std::string::npos);  // one answer only
+        CHECK(answer.find("Connection: close") != std::string::npos);
+    };
+    check(exchange("Content-Encoding: gzip\r\n" + length), "415", "Content-Encoding gzip: not accepted");
+    check(exchange("Content-Encoding: br\r\n" + length), "415", "Content-Encoding br");
+    check(exchange(length + length), "400", "Content-Length: given 2 times");
+    check(exchange("Content-Length: 2\r\n" + length), "400", "Content-Length: given 2 times");
+    check(exchange("Content-Length: " + std::to_string(inner.size()) + "abc\r\n"), "400", "not a length");
+    check(exchange(length + "Transfer-Encoding: chunked\r\n"), "400", "with Transfer-Encoding");
+    // Content-Encoding: identity is no encoding.
+    const std::string body = request("fn", 3, 1, 10, 1.0).dump();
+    const auto plain = raw_exchange(port, "POST /decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Encoding: identity\r\n"
+                                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    CHECK(plain.first == 200);
+    // A Range header is ignored: the whole JSON document, never parts of it.
+    const auto ranged = raw_exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nRange: bytes=0-3,5-7\r\n\r\n");
+    CHECK(ranged.first == 200);
+    CHECK(ranged.second == R"({"status":"ok"})");
+    const auto one_range = raw_exchange(port, "GET /nothere HTTP/1.1\r\nHost: x\r\nConnection: close\r\nRange: bytes=0-3\r\n\r\n");
+    CHECK(one_range.first == 404);
+    CHECK(json::parse(one_range.second)["replicas"] == -1);
 }
 
 TEST_CASE("configuration is validated") {
@@ -868,6 +919,9 @@ TEST_CASE("configuration is validated") {
     cfg.max_time_jump = std::chrono::seconds(0);
     CHECK_THROWS_AS(decision_service(cfg, hpa_at(50)), rlscale::config_error);
     CHECK_THROWS_AS(decision_service(loopback(), nullptr), rlscale::config_error);
+    cfg = loopback();
+    cfg.threads = decision_service_config::max_threads + 1;
+    CHECK_THROWS_WITH_AS(decision_service(cfg, hpa_at(50)), doctest::Contains("threads: must be <= 1024"), rlscale::config_error);
     cfg = loopback();
     cfg.host = "203.0.113.1";  // not an address of this host
     decision_service svc(cfg, hpa_at(50));
@@ -904,6 +958,14 @@ TEST_CASE("several functions in one request: each by its own policy, or all by a
     const json t = json::parse(together.body).at("decisions");
     CHECK(t[0].at("replicas") == 3);
     CHECK(t[1].at("replicas") == 5);
+    // A joint policy over more functions than a request may list is refused
+    // when installed, not by every request after.
+    decision_service_config narrow = loopback();
+    narrow.max_functions = 1;
+    decision_service small(narrow, [](const std::string&) { return rlscale::any_policy(rlscale::static_policy{.replicas = 1}); });
+    std::vector<rlscale::static_policy> pair{rlscale::static_policy{.replicas = 3}, rlscale::static_policy{.replicas = 5}};
+    CHECK_THROWS_WITH_AS(small.serve_joint(rlscale::any_joint_policy(rlscale::per_function<rlscale::static_policy>(std::move(pair))), {"a", "b"}),
+                         doctest::Contains("more than max_functions (1)"), rlscale::config_error);
     const json three = {{"functions", {request("a", 4, 1, 10, 0.5), request("b", 4, 1, 10, 0.5), request("c", 4, 1, 10, 0.5)}}};
     const auto wrong = joint.handle(three.dump());
     CHECK(wrong.status == 400);

@@ -47,6 +47,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -73,6 +74,8 @@ struct decision_service_config {
     std::chrono::seconds max_time_jump{86400};            ///< a function's time_s may be at most this much after its last accepted one
     guard_config guard = {};                              ///< step limits of every function's guarded policy
 
+    static constexpr std::size_t max_threads = 1024;      ///< the most worker threads `threads` may ask for
+
     /// Throws config_error naming the first field outside its range.
     void validate() const {
         const auto positive = [](const char* f, std::size_t v) {
@@ -84,6 +87,10 @@ struct decision_service_config {
         }
         positive("max_body_bytes", max_body_bytes);
         positive("threads", threads);
+        if (threads > max_threads) {
+            throw config_error("decision_service_config.threads",
+                               "must be <= " + std::to_string(max_threads) + ", got " + std::to_string(threads));
+        }
         positive("max_queued", max_queued);
         positive("max_rejecting", max_rejecting);
         positive("max_functions", max_functions);
@@ -201,10 +208,21 @@ public:
             .request_deadline = config_.request_deadline,
             .request_bytes = request_bytes()});
         configure(*server_);
+        // The workers start here, before anything listens: a thread that
+        // cannot be created is this call's error, not an abort inside
+        // httplib's listening thread after the port was announced.
+        try {
+            queue_ = std::make_unique<detail::bounded_task_queue>(config_.threads, config_.max_queued, config_.max_rejecting,
+                                                                  queued_, overloaded_, dropped_);
+        } catch (const std::exception& e) {
+            server_.reset();
+            throw error("decision_service: cannot start " + std::to_string(config_.threads) + " worker threads: " + e.what());
+        }
         const int port = config_.port == 0 ? server_->bind_to_any_port(config_.host)
                                            : (server_->bind_to_port(config_.host, config_.port) ? config_.port : -1);
         if (port <= 0) {
             server_.reset();
+            queue_.reset();
             throw error("decision_service: cannot bind " + config_.host + ":" + std::to_string(config_.port));
         }
         port_ = port;
@@ -359,7 +377,7 @@ private:
         std::unordered_map<std::string_view, recency_list::iterator> index;  // keys view the names in `recency`
     };
 
-    static std::shared_ptr<policies> make_policies(policy_factory factory, std::optional<joint_service_policy> joint) {
+    [[nodiscard]] std::shared_ptr<policies> make_policies(policy_factory factory, std::optional<joint_service_policy> joint) const {
         if (!factory) throw config_error("decision_service.factory", "must not be empty");
         auto p = std::make_shared<policies>();
         p->factory = std::move(factory);
@@ -367,6 +385,12 @@ private:
             if (joint->policy.functions() != joint->functions.size()) {
                 throw config_error("decision_service.joint", "the policy decides " + std::to_string(joint->policy.functions()) +
                                                                  " functions, " + std::to_string(joint->functions.size()) + " names given");
+            }
+            // A request for them must list them all, and lists are bounded by max_functions.
+            if (joint->functions.size() > config_.max_functions) {
+                throw config_error("decision_service.joint", "the policy decides " + std::to_string(joint->functions.size()) +
+                                                                 " functions, more than max_functions (" +
+                                                                 std::to_string(config_.max_functions) + ")");
             }
             p->joint = std::make_unique<joint_entry>(std::move(joint->policy), std::move(joint->functions));
         }
@@ -554,10 +578,9 @@ private:
     }
 
     void configure(httplib::Server& srv) {
-        srv.new_task_queue = [this] {
-            return new detail::bounded_task_queue(config_.threads, config_.max_queued, config_.max_rejecting, queued_,
-                                                  overloaded_, dropped_);
-        };
+        // httplib asks for its queue once per listen and owns it from then
+        // on; start() has made it already.
+        srv.new_task_queue = [this] { return queue_.release(); };
         srv.set_payload_max_length(config_.max_body_bytes);
         // connection_server applies the keep-alive limits itself; httplib
         // advertises these in each answer's Keep-Alive header.
@@ -583,10 +606,56 @@ private:
         srv.set_read_timeout(us(config_.read_timeout).first, us(config_.read_timeout).second);
         srv.set_write_timeout(us(config_.write_timeout).first, us(config_.write_timeout).second);
 
+        srv.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+            const auto refuse = [&res](int status, const std::string& what) {
+                // The body is not read: the connection cannot carry another request.
+                res.set_header("Connection", "close");
+                json_reply(res, status, error_body(what));
+                return httplib::Server::HandlerResponse::Handled;
+            };
+            // httplib inflates a gzip or brotli body as it reads it, after its
+            // size limit has been checked on the compressed bytes: a small
+            // body could inflate into gigabytes. Refused before it is read.
+            for (auto [it, end] = req.headers.equal_range("Content-Encoding"); it != end; ++it) {
+                if (it->second != "identity") {
+                    return refuse(415, "Content-Encoding " + detail::printable(it->second, 64) +
+                                           ": not accepted (send the body uncompressed)");
+                }
+            }
+            // A body's length must be unambiguous (RFC 9112 §6.3): httplib reads
+            // the first of several Content-Length headers and the digits before
+            // any junk, where a proxy in front may read another length and see
+            // a second request in this one's body.
+            const auto lengths = req.headers.equal_range("Content-Length");
+            std::size_t count = 0;
+            for (auto it = lengths.first; it != lengths.second; ++it, ++count) {
+                const std::string& v = it->second;
+                if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) {
+                    return refuse(400, "Content-Length " + detail::printable(v, 64) + ": not a length");
+                }
+            }
+            if (count > 1) return refuse(400, "Content-Length: given " + std::to_string(count) + " times");
+            if (count == 1 && req.has_header("Transfer-Encoding")) {
+                return refuse(400, "Content-Length: given with Transfer-Encoding");
+            }
+            // Range is ignored (RFC 9110 §14.2 lets a server): every answer
+            // is the whole JSON document, never multipart/byteranges.
+            // (httplib's Request is not const where it is made.)
+            const_cast<httplib::Request&>(req).ranges.clear();
+            return httplib::Server::HandlerResponse::Unhandled;
+        });
         srv.Post("/decide", [this](const httplib::Request& req, httplib::Response& res) {
             if (detail::bounded_task_queue::rejecting()) {
                 res.set_header("Connection", "close");
                 json_reply(res, 503, error_body("overloaded: request queue full"));
+                return;
+            }
+            // httplib checks its payload limit against Content-Length only:
+            // a chunked body is bounded here (its bytes on the wire by the
+            // stream, at about twice the limit).
+            if (req.body.size() > config_.max_body_bytes) {
+                json_reply(res, 413, error_body("body: larger than the request size limit (" +
+                                                std::to_string(config_.max_body_bytes) + " bytes)"));
                 return;
             }
             const http_answer a = handle(req.body);
@@ -655,6 +724,7 @@ private:
     std::atomic<std::uint64_t> queued_{0};
     std::mutex lifecycle_;
     std::unique_ptr<httplib::Server> server_;
+    std::unique_ptr<detail::bounded_task_queue> queue_;  // made by start(), handed to httplib when it listens
     std::thread thread_;
     std::atomic<int> port_{0};
 };

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -268,7 +269,14 @@ inline void parse_metrics(const json& j, function_metrics& m) {
     constexpr std::uint64_t u32 = std::numeric_limits<std::uint32_t>::max();
     constexpr std::uint64_t u64 = std::numeric_limits<std::uint64_t>::max();
     bool has_interval = false;
+    // The load signals a policy acts on: each must be given (0 when it was
+    // 0), so that an omitted one is never read as no load.
+    static constexpr std::array<std::string_view, 8> required = {
+        "arrivals", "completions", "throughput_rps", "queue_length", "in_service", "cpu_utilization",
+        "memory_utilization", "ready_replicas"};
+    std::array<bool, required.size()> given{};
     for (const auto& [key, v] : j.items()) {
+        for (std::size_t i = 0; i < required.size(); ++i) given[i] = given[i] || key == required[i];
         const std::string f = join("metrics", key);
         // v by an explicit capture: a lambda may not capture a structured
         // binding implicitly before C++20 as Clang 14 implements it.
@@ -294,6 +302,9 @@ inline void parse_metrics(const json& j, function_metrics& m) {
         else throw request_error(join("metrics", printable(key)), "unknown field");
     }
     if (!has_interval) throw request_error("metrics.interval_s", "missing");
+    for (std::size_t i = 0; i < required.size(); ++i) {
+        if (!given[i]) throw request_error(join("metrics", required[i]), "missing (a load signal is never assumed: send 0 if it was 0)");
+    }
 }
 
 inline void parse_slo(const json& j, function_slo& slo) {

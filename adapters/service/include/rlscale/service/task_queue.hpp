@@ -69,8 +69,13 @@ public:
                        std::atomic<std::uint64_t>& overloaded, std::atomic<std::uint64_t>& dropped)
         : max_queued_(max_queued), max_rejecting_(max_rejecting), queued_(queued), overloaded_(overloaded), dropped_(dropped) {
         workers_.reserve(threads);
-        for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { run(jobs_, jobs_cv_, connection_mode::serve); });
-        rejecter_ = std::thread([this] { run(rejects_, rejects_cv_, connection_mode::reject); });
+        try {
+            for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { run(jobs_, jobs_cv_, connection_mode::serve); });
+            rejecter_ = std::thread([this] { run(rejects_, rejects_cv_, connection_mode::reject); });
+        } catch (...) {
+            shutdown();  // joins the threads already started (a joinable thread destroyed would terminate)
+            throw;
+        }
     }
     bounded_task_queue(const bounded_task_queue&) = delete;
     bounded_task_queue& operator=(const bounded_task_queue&) = delete;
@@ -190,6 +195,11 @@ public:
     /// True once a read was refused because the request had read its bytes.
     [[nodiscard]] bool over_size() const noexcept { return over_size_; }
 
+    /// True once an answer said `Connection: close` (an answer to a request
+    /// whose body was not read, or httplib's own last answer): the
+    /// connection must serve nothing more.
+    [[nodiscard]] bool close_requested() const noexcept { return close_requested_; }
+
     /// Whether bytes already read wait in the buffer.
     [[nodiscard]] bool buffered() const noexcept { return begin_ < end_; }
 
@@ -232,6 +242,7 @@ public:
     }
 
     ssize_t write(const char* ptr, std::size_t size) override {
+        note_connection_close(std::string_view(ptr, size));
         if (!is_writable()) return -1;
         ssize_t n;
         do {
@@ -245,6 +256,15 @@ public:
     socket_t socket() const override { return sock_; }
 
 private:
+    /// httplib writes an answer's status line and headers in one write.
+    void note_connection_close(std::string_view bytes) noexcept {
+        if (!bytes.starts_with("HTTP/1.")) return;
+        const std::string_view head = bytes.substr(0, bytes.find("\r\n\r\n"));
+        if (head.find("\r\nConnection: close\r\n") != std::string_view::npos || head.ends_with("\r\nConnection: close")) {
+            close_requested_ = true;
+        }
+    }
+
     [[nodiscard]] bool wait(short events, std::chrono::milliseconds timeout) const {
         pollfd p{sock_, events, 0};
         int r;
@@ -275,6 +295,7 @@ private:
     mutable bool timed_out_ = false;
     std::size_t bytes_left_ = std::numeric_limits<std::size_t>::max();
     bool over_size_ = false;
+    bool close_requested_ = false;
     std::array<char, 4096> buffer_{};
     std::size_t begin_ = 0;
     std::size_t end_ = 0;
@@ -312,7 +333,7 @@ private:
                 if (!strm.buffered() && !wait_for_request(sock, std::min(deadline, clock::now() + limits_.keep_alive_timeout))) break;
                 bool connection_closed = false;
                 ret = process_request(strm, left == 1, connection_closed, nullptr);
-                if (!ret || connection_closed || strm.timed_out() || strm.over_size()) break;
+                if (!ret || connection_closed || strm.timed_out() || strm.over_size() || strm.close_requested()) break;
             }
         }
         ::shutdown(sock, SHUT_RDWR);
