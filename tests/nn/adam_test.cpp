@@ -4,6 +4,8 @@
 
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 namespace test_nn_adam {
 
@@ -51,6 +53,16 @@ TEST_CASE_TEMPLATE("Adam: two steps on two parameters match values worked out by
     CHECK(theta[0] == doctest::Approx(0.8196959).epsilon(1e-6));
     CHECK(theta[1] == doctest::Approx(-1.8488974).epsilon(1e-6));
     CHECK(opt.step_count() == 2);
+}
+
+TEST_CASE("Adam: a step count at its limit saturates instead of overflowing") {
+    adam<double> opt(2, adam_config{.lr = 0.1});
+    opt.restore(std::numeric_limits<std::int64_t>::max(), Eigen::VectorXd::Zero(2), Eigen::VectorXd::Zero(2));
+    Eigen::VectorXd p = Eigen::VectorXd::Ones(2);
+    opt.step(p, Eigen::VectorXd::Constant(2, 0.5));
+    CHECK(opt.step_count() == std::numeric_limits<std::int64_t>::max());
+    CHECK(p.allFinite());
+    CHECK(p[0] < 1.0);
 }
 
 TEST_CASE("Adam: weight decay, coupled (Adam) and decoupled (AdamW)") {

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 namespace test_nn_loss {
 
 using namespace rlscale::nn;
@@ -28,6 +30,16 @@ TEST_CASE("Huber loss with beta != 1 scales the quadratic part") {
     Eigen::Vector2d grad;
     CHECK(huber_loss(pred, target, grad, 2.0) == doctest::Approx((0.25 + 2.0) / 2));
     CHECK(grad[0] == doctest::Approx(0.5 / 2));
+}
+
+TEST_CASE("Huber loss gradient at the edges: sign(d) as torch, 0 at d = 0 with beta 0, NaN for a NaN") {
+    Eigen::VectorXd pred(3), target(3), grad(3);
+    pred << 1.0, 2.0, std::nan("");
+    target << 1.0, 1.0, 0.0;
+    (void)huber_loss(pred, target, grad, 0.0);
+    CHECK(grad[0] == 0.0);
+    CHECK(grad[1] == doctest::Approx(1.0 / 3));
+    CHECK(std::isnan(grad[2]));
 }
 
 TEST_CASE("MSE loss value and gradient") {

@@ -104,6 +104,40 @@ TEST_CASE("mlp: forward and backward reject wrong sizes with both sizes in the m
     CHECK_THROWS_WITH_AS(net.backward(bbuf, Eigen::MatrixXd::Zero(2, 1), grad), doctest::Contains("last forward_batch"),
                          rlscale::error);
     CHECK_THROWS_AS(mlp<double>::batch_buffer(net, 0), rlscale::config_error);
+
+    // A buffer made for another network is refused, not written past its end.
+    const mlp<double> wide({3, 64, 2});
+    CHECK_THROWS_WITH_AS(static_cast<void>(wide.forward(Eigen::VectorXd::Zero(3), ibuf)),
+                         doctest::Contains("made for a smaller network"), rlscale::error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(wide.forward_batch(Eigen::MatrixXd::Zero(3, 2), bbuf)),
+                         doctest::Contains("other layer sizes"), rlscale::error);
+    (void)net.forward_batch(Eigen::MatrixXd::Zero(3, 2), bbuf);
+    mlp<double>::gradient wide_grad(wide);
+    CHECK_THROWS_WITH_AS(wide.backward(bbuf, Eigen::MatrixXd::Zero(2, 2), wide_grad), doctest::Contains("other layer sizes"),
+                         rlscale::error);
+}
+
+TEST_CASE("initialize_layer fills exactly the block it is given, in column-major order") {
+    Eigen::MatrixXd m = Eigen::MatrixXd::Constant(4, 4, 9.0);
+    Eigen::VectorXd b = Eigen::VectorXd::Constant(4, 9.0);
+    auto block = m.block(1, 1, 2, 2);
+    auto bias = b.segment(1, 2);
+    rng gen(5);
+    initialize_layer(init_scheme::he_uniform, block, bias, gen);
+    for (Eigen::Index r = 0; r < 4; ++r) {
+        for (Eigen::Index c = 0; c < 4; ++c) {
+            const bool inside = r >= 1 && r <= 2 && c >= 1 && c <= 2;
+            CAPTURE(r);
+            CAPTURE(c);
+            CHECK((m(r, c) != 9.0) == inside);
+        }
+    }
+    // The same draws, in the same order, as a matrix of its own.
+    Eigen::MatrixXd own = Eigen::MatrixXd::Zero(2, 2);
+    Eigen::VectorXd own_bias = Eigen::VectorXd::Zero(2);
+    rng again(5);
+    initialize_layer(init_scheme::he_uniform, own, own_bias, again);
+    CHECK(Eigen::MatrixXd(m.block(1, 1, 2, 2)) == own);
 }
 
 TEST_CASE("mlp gradient check: one layer, each activation") {

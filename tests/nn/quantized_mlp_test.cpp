@@ -113,6 +113,30 @@ TEST_CASE("quantized_mlp: a single float layer is computed exactly as by the mlp
     CHECK(q.predict(x) == net.predict(x));
 }
 
+TEST_CASE("quantized_mlp: a non-finite input gives NaN outputs, as the float pass does, never a finite answer") {
+    rng gen(3);
+    mlp<float> net({4, 16, 16, 3});
+    net.initialize(init_scheme::torch_default, gen);
+    const quantized_mlp q(net);
+    for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity()}) {
+        Eigen::VectorXf x = random_input(4, gen);
+        x[1] = bad;
+        CAPTURE(bad);
+        CHECK_FALSE(q.predict(x).allFinite());
+    }
+    // Activations too small for the 8-bit range (below 255 / FLT_MAX) read as zeros.
+    mlp<float> tiny({2, 4, 2});
+    tiny.parameters().setZero();
+    tiny.weight(0).setConstant(1e-39F);  // subnormal products
+    tiny.bias(1).setConstant(0.5F);
+    tiny.weight(1).setConstant(1.0F);
+    const quantized_mlp qt(tiny);
+    const Eigen::VectorXf out = qt.predict(Eigen::VectorXf::Constant(2, 1.0F));
+    REQUIRE(out.allFinite());
+    CHECK(out[0] == doctest::Approx(0.5F));
+}
+
 TEST_CASE("quantized_mlp: argmax agrees with the float network on at least 99 percent of 10000 inputs") {
     // A freshly initialised Q-network is the hard case: its 27 Q-values are
     // close together, so small errors reorder them more often than after

@@ -12,6 +12,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -112,7 +113,9 @@ public:
     /// writes the scaled gradient back.
     void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad, T grad_scale) {
         detail::check_step_sizes("adam", n_, params.size(), grad.size());
-        ++t_;
+        // Saturated (a restored count may be at the limit): the bias
+        // corrections are 1 long before it.
+        if (t_ < std::numeric_limits<std::int64_t>::max()) ++t_;
         const double bias1 = 1.0 - std::pow(config_.beta1, static_cast<double>(t_));
         const double bias2 = 1.0 - std::pow(config_.beta2, static_cast<double>(t_));
         const T b1 = static_cast<T>(config_.beta1);

@@ -45,16 +45,16 @@ void initialize_layer(init_scheme scheme, Eigen::MatrixBase<DerivedW>& weight, E
     using T = typename DerivedW::Scalar;
     const auto fan_in = static_cast<double>(weight.cols());
     const auto fan_out = static_cast<double>(weight.rows());
-    const auto fill_uniform = [&gen](auto& m, double bound) {
-        for (Eigen::Index i = 0; i < m.size(); ++i) {
-            m.derived().data()[i] = static_cast<T>(uniform(gen, -bound, bound));
+    // Column by column, each top to bottom: storage order for a matrix of
+    // its own (a layer's weight), and the right elements of a block or any
+    // other strided expression too.
+    const auto fill = [](auto& m, auto&& draw) {
+        for (Eigen::Index c = 0; c < m.cols(); ++c) {
+            for (Eigen::Index r = 0; r < m.rows(); ++r) m.derived().coeffRef(r, c) = static_cast<T>(draw());
         }
     };
-    const auto fill_normal = [&gen](auto& m, double stddev) {
-        for (Eigen::Index i = 0; i < m.size(); ++i) {
-            m.derived().data()[i] = static_cast<T>(stddev * standard_normal(gen));
-        }
-    };
+    const auto fill_uniform = [&gen, &fill](auto& m, double bound) { fill(m, [&] { return uniform(gen, -bound, bound); }); };
+    const auto fill_normal = [&gen, &fill](auto& m, double stddev) { fill(m, [&] { return stddev * standard_normal(gen); }); };
     switch (scheme) {
         case init_scheme::torch_default:
             fill_uniform(weight, 1.0 / std::sqrt(fan_in));

@@ -26,7 +26,8 @@ typename DerivedP::Scalar huber_loss(const Eigen::MatrixBase<DerivedP>& pred, co
                 grad(i, j) = d / beta / n;
             } else {
                 sum += std::abs(d) - T(0.5) * beta;
-                grad(i, j) = (d > 0 ? T(1) : T(-1)) / n;
+                // sign(d), as torch: 0 at d = 0 (β = 0), and a NaN d stays NaN.
+                grad(i, j) = (d > 0 ? T(1) : d < 0 ? T(-1) : d) / n;
             }
         }
     }

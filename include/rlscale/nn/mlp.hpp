@@ -194,7 +194,11 @@ private:
 ///
 /// Forward and backward passes are `const`: activations go to a caller-owned
 /// buffer (`mlp_inference_buffer`, `mlp_batch_buffer`), so one network can
-/// serve many threads, each with its own buffer, and a pass allocates nothing.
+/// serve many threads, each with its own buffer. A single-input pass
+/// allocates nothing; a batched one allocates nothing through rlscale's own
+/// kernels, and Eigen's larger products (beyond the buffer's
+/// kernel_columns, at layers of a few hundred) allocate their blocking
+/// buffers (docs/nn.md).
 ///
 /// Batches are column-major: one sample per column (in × batch).
 template <typename T>
@@ -240,6 +244,10 @@ public:
             throw error("mlp::forward: input has " + std::to_string(x.size()) + " values, the network takes " +
                         std::to_string(this->input_size()));
         }
+        // A buffer of a smaller network would be written past its end.
+        if (buf.ping_.size() < this->layout().max_width() || buf.pong_.size() < this->layout().max_width()) {
+            throw error("mlp::forward: the inference buffer was made for a smaller network");
+        }
         const T* in = x.data();
         Eigen::Index in_size = this->input_size();
         for (std::size_t l = 0; l < this->layer_count(); ++l) {
@@ -263,6 +271,7 @@ public:
                         ", expected " + std::to_string(this->input_size()) + " × (1.." +
                         std::to_string(buf.capacity()) + ")");
         }
+        check_buffer(buf, "mlp::forward_batch");
         buf.input_.leftCols(n) = x;
         for (std::size_t l = 0; l < this->layer_count(); ++l) {
             auto y = buf.activations_[l].leftCols(n);
@@ -366,8 +375,19 @@ private:
     /// Back-propagates dy through the last forward_batch on `buf`: the
     /// parameter gradient into *grad (none when null) and rows [first, in)
     /// of dL/dx into *dx (none when null). Errors name `caller`.
+    /// Throws unless `buf` was made for a network of this one's layer
+    /// sizes: another's activations, deltas and scratch would be read and
+    /// written past their ends.
+    void check_buffer(const batch_buffer& buf, const char* caller) const {
+        bool same = buf.input_.rows() == this->input_size() && buf.activations_.size() == this->layer_count() &&
+                    buf.delta_[0].rows() >= this->layout().max_width();
+        for (std::size_t l = 0; same && l < this->layer_count(); ++l) same = buf.activations_[l].rows() == this->layers()[l].out;
+        if (!same) throw error(std::string(caller) + ": the batch buffer was made for a network of other layer sizes");
+    }
+
     void backward_impl(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient* grad, Eigen::Ref<matrix>* dx,
                        Eigen::Index first, const char* caller) const {
+        check_buffer(buf, caller);
         const Eigen::Index n = buf.batch_;
         if (n == 0 || dy.rows() != this->output_size() || dy.cols() != n) {
             throw error(std::string(caller) + ": dy is " + std::to_string(dy.rows()) + " × " + std::to_string(dy.cols()) +

@@ -125,6 +125,14 @@ public:
         float* y = buf.y_.data();
         detail::gemv_bias(first_.data(), s0.out, s0.in, x.data(), first_.data() + s0.out * s0.in, y);
         Eigen::Map<vector> y0(y, s0.out);
+        // A non-finite input, or a first layer that overflows, gives NaN
+        // outputs, as the float pass would: quantizing skips a NaN and zeroes
+        // an infinite range, which would turn it into a finite, confident
+        // answer. (Checked before the activation: tanh(inf) is 1.)
+        if (!x.allFinite() || !y0.allFinite()) {
+            Eigen::Map<vector>(y, output_size()).setConstant(std::numeric_limits<float>::quiet_NaN());
+            return {y, output_size()};
+        }
         activate(s0.act, y0);
         for (std::size_t l = 1; l < layers.size(); ++l) {
             const layer_spec& s = layers[l];
@@ -229,6 +237,10 @@ private:
             return {0.0F, 0};
         }
         const float inv = 255.0F / range;
+        if (!std::isfinite(inv)) {  // a range below 255 / FLT_MAX: too small to resolve, read as zeros
+            std::fill(u, u + n, std::uint8_t{0});
+            return {0.0F, 0};
+        }
         // -lo / σ, within 0..255 since lo ≤ 0 ≤ hi.
         const float z = std::min(std::nearbyint(-r.lo * inv), 255.0F);
         detail::quantize_u8(a, n, inv, z, u);
