@@ -74,6 +74,18 @@ TEST_CASE("joint delta actions: 3^N outputs, each function's base-3 digit") {
     CHECK_THROWS_WITH_AS(joint_delta_actions(2, {1, 1}), doctest::Contains("joint_delta_actions.deltas[1]"), config_error);
 }
 
+TEST_CASE("a layout or a joint action space too large is refused at once, not wrapped or looped over") {
+    // 3 × 6148914691236517206 wraps to 2 in 64 bits.
+    CHECK_THROWS_WITH_AS((rl::q_layout{.heads = 3, .actions_per_head = 6148914691236517206ULL}.validate()),
+                         doctest::Contains("q_layout.actions_per_head"), config_error);
+    CHECK_THROWS_WITH_AS((rl::q_layout{.heads = 4096, .actions_per_head = 8192}.validate()), doctest::Contains("heads × actions_per_head"),
+                         config_error);
+    CHECK_NOTHROW((rl::q_layout{.heads = 4096, .actions_per_head = 4096}.validate()));
+    // One delta keeps 1^N joint actions for any N: bounded by functions itself.
+    CHECK_THROWS_WITH_AS(rl::joint_delta_actions(std::size_t{1} << 62, {0}), doctest::Contains("joint_delta_actions.functions"),
+                         config_error);
+}
+
 TEST_CASE("joint delta actions over a wider delta set") {
     const joint_delta_actions a(2, {-2, -1, 0, 1, 4});
     CHECK(a.layout().actions_per_head == 25);

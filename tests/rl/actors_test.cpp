@@ -117,6 +117,32 @@ TEST_CASE("deterministic_actor: mu(s) as continuous values") {
     static_assert(std::same_as<deterministic_actor::value_type, float>);
 }
 
+TEST_CASE("every actor refuses an observation or an action span of the wrong size, writing nothing") {
+    const std::array<float, 3> long_obs{0.5F, 1.0F, 2.0F};
+    const std::array<float, 2> obs{0.5F, 1.0F};
+    std::array<std::int32_t, 1> short_out{-1};
+    std::array<std::int32_t, 2> out{-1, -1};
+    greedy_q_actor q(constant({0, 1, 0, 2, 0, 0}), {.heads = 2, .actions_per_head = 3});
+    CHECK(q.act(long_obs, out) == act_status::bad_size);
+    CHECK(q.act(obs, short_out) == act_status::bad_size);
+    q.serve_int8();
+    CHECK(q.act(long_obs, out) == act_status::bad_size);
+    CHECK(q.act(obs, short_out) == act_status::bad_size);
+    CHECK(out == std::array<std::int32_t, 2>{-1, -1});
+    CHECK(short_out[0] == -1);
+    categorical_actor c(constant({0, 1, 0, 2, 0, 0}), {.heads = 2, .actions_per_head = 3}, categorical_mode::greedy, 1);
+    CHECK(c.act(long_obs, out) == act_status::bad_size);
+    CHECK(c.act(obs, short_out) == act_status::bad_size);
+    deterministic_actor d(constant({-0.5F, 0.25F, 1.0F}));
+    std::array<float, 2> two{9, 9};
+    std::array<float, 3> three{9, 9, 9};
+    CHECK(d.act(obs, two) == act_status::bad_size);
+    CHECK(d.act(long_obs, three) == act_status::bad_size);
+    CHECK(two == std::array<float, 2>{9, 9});
+    CHECK(three == std::array<float, 3>{9, 9, 9});
+    CHECK(to_string(act_status::bad_size) == "observation or action of the wrong size");
+}
+
 TEST_CASE("actors follow every publish (int8 serving too): each serves the newest weights from the next call on") {
     const std::array<float, 2> obs{0.0F, 0.0F};
     auto w = constant({1, 0, 0});

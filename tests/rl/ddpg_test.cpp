@@ -859,6 +859,15 @@ TEST_CASE("configuration and input errors name the field and the value") {
     CHECK_THROWS_WITH_AS(ddpg<double>(3, {{-std::numeric_limits<double>::infinity(), 1}}, small_config(), 1),
                          doctest::Contains("ddpg.bounds[0].low: must be finite, got -inf"), config_error);
     CHECK_THROWS_WITH_AS(ddpg<double>(3, {}, small_config(), 1), doctest::Contains("ddpg.bounds"), config_error);
+    // Bounds finite as doubles but not in the agent's type, or whose
+    // half-width overflows: refused by name, not turned into infinite actions.
+    CHECK_THROWS_WITH_AS(ddpg<float>(3, {{-1e39, 1e39}}, small_config(), 1),
+                         doctest::Contains("ddpg.bounds[0].low: must be finite in the agent's type"), config_error);
+    CHECK_THROWS_WITH_AS(ddpg<float>(3, {{0, 1e39}}, small_config(), 1),
+                         doctest::Contains("ddpg.bounds[0].high: must be finite in the agent's type"), config_error);
+    CHECK_THROWS_WITH_AS(ddpg<double>(3, {{-1e308, 1e308}}, small_config(), 1), doctest::Contains("ddpg.bounds[0].high"),
+                         config_error);
+    CHECK_THROWS_WITH_AS(ddpg<float>(3, {{0, 1e-30}}, small_config(), 1), doctest::Contains("ddpg.bounds[0].high"), config_error);
     CHECK_THROWS_WITH_AS(ddpg<double>(0, test_bounds, small_config(), 1), doctest::Contains("ddpg.observation_size"),
                          config_error);
 

@@ -8,6 +8,7 @@
 #include <rlscale/reward/scarlet_reward.hpp>
 #include <rlscale/rl/action_space.hpp>
 #include <rlscale/rl/dqn.hpp>
+#include <rlscale/rl/ppo.hpp>
 #include <rlscale/rl/train.hpp>
 #include <rlscale/sim/env.hpp>
 
@@ -267,6 +268,24 @@ TEST_CASE("the learner chooses for every environment, then observes each one's t
         }
         CHECK(last.episode == started);
     }
+}
+
+TEST_CASE("an on-policy learner (PPO) is refused parallel environments by name") {
+    std::vector<env_t> envs = three_envs();
+    const rl::joint_delta_actions actions(1);
+    rl::ppo_config c;
+    c.rollout_steps = 16;
+    c.minibatch_size = 4;
+    const std::size_t inputs = envs[0].observation_size();
+    rl::ppo<float, std::int32_t> agent(inputs, inputs, actions.layout(), c, 1);
+    CHECK_THROWS_WITH_AS((void)rl::train(std::span<env_t>(envs), agent, actions,
+                                         {.steps = 30, .seed = 1, .report_every = 0, .parallel_envs = true, .threads = 2},
+                                         [](const rl::train_report&) {}),
+                         doctest::Contains("train_options.parallel_envs"), config_error);
+    // In turn, it trains.
+    const auto report = rl::train(std::span<env_t>(envs), agent, actions, {.steps = 30, .seed = 1, .report_every = 0},
+                                  [](const rl::train_report&) {});
+    CHECK(report.step == 30);
 }
 
 TEST_CASE("environment i's k-th episode resets with seed + k * envs + i") {

@@ -464,6 +464,25 @@ TEST_CASE("ppo sample, greedy, log_prob and value agree with the networks and re
     CHECK(d.log_std().size() == 0);
 }
 
+TEST_CASE("ppo observe cuts the last step when the next transition does not begin where it ended") {
+    ppo_config c = small_config();
+    c.rollout_steps = 8;
+    ppo<double, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, c, 5);
+    const std::array<double, 2> s0{0.1, 0.2};
+    const std::array<double, 2> s1{-0.3, 0.7};
+    const std::array<double, 2> s2{0.9, -0.4};
+    const std::array<std::int32_t, 1> a{1};
+    CHECK_FALSE(agent.observe(s0, a, 1.0, s1, false, false));
+    CHECK_FALSE(agent.observe(s2, a, 1.0, s0, false, false));  // not s1: a step was skipped, or another environment's
+    CHECK_FALSE(agent.observe(s0, a, 1.0, s2, false, false));  // follows on from s0
+    const auto& r = agent.own_rollout();
+    REQUIRE(r.size() == 3);
+    CHECK(r.truncated()(0) == 1.0);  // cut where it ended, bootstrapping from V(s1)
+    CHECK(r.truncation_values()(0) == doctest::Approx(agent.value(s1)).epsilon(1e-12));
+    CHECK(r.truncated()(1) == 0.0);  // joined to the step that follows it
+    CHECK(r.last_open());
+}
+
 TEST_CASE("ppo observe stores log pi and V of the observation and bootstraps a truncation from V of the next one") {
     ppo_config c = small_config();
     c.rollout_steps = 8;

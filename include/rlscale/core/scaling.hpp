@@ -84,6 +84,7 @@ enum class act_status : std::uint8_t {
     ok,          ///< the action values are written and usable
     no_weights,  ///< nothing published yet: the fallback decides
     not_finite,  ///< the network's output was not finite: the fallback decides
+    bad_size,    ///< the observation or the action span is not the network's size: nothing is read or written
 };
 
 [[nodiscard]] constexpr std::string_view to_string(act_status s) noexcept {
@@ -91,6 +92,7 @@ enum class act_status : std::uint8_t {
         case act_status::ok: return "ok";
         case act_status::no_weights: return "no weights published";
         case act_status::not_finite: return "network output not finite";
+        case act_status::bad_size: return "observation or action of the wrong size";
     }
     return "not finite";
 }

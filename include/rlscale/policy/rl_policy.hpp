@@ -207,6 +207,7 @@ private:
             case act_status::ok: break;
             case act_status::no_weights: return "rl: no weights published, fallback";
             case act_status::not_finite: return "rl: network output not finite, fallback";
+            case act_status::bad_size: return "rl: observation or action of the wrong size, fallback";
         }
         actions_.targets(values_, m, s, targets_);
         return nullptr;

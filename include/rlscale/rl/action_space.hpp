@@ -70,7 +70,7 @@ public:
     explicit joint_delta_actions(std::size_t functions, std::vector<int> deltas = {-1, 0, 1})
         : functions_(functions), deltas_(detail::checked_deltas("joint_delta_actions", std::move(deltas))) {
         const check_fields check("joint_delta_actions");
-        check.at_least("functions", functions, 1);
+        check.in("functions", functions, std::size_t{1}, std::size_t{4096});
         count_ = 1;
         for (std::size_t f = 0; f < functions; ++f) {
             count_ *= deltas_.size();

@@ -12,8 +12,9 @@
 /// published weights, the newest from the first call after each publish
 /// (rl::network_follower), allocates nothing after construction, and
 /// reports act_status::no_weights before the first publish and
-/// act_status::not_finite for a non-finite output (nothing is written then
-/// that a caller could act on).
+/// act_status::not_finite for a non-finite output, act_status::bad_size for
+/// an observation or action span not of the network's sizes (nothing is
+/// written then that a caller could act on).
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/error.hpp>
@@ -63,10 +64,14 @@ public:
     [[nodiscard]] shared_network<float>& weights() const noexcept { return follower_.weights(); }
 
     /// Runs `observation` through the latest snapshot and hands the output
-    /// (an Eigen column) to `use`, which returns the act_status.
+    /// (an Eigen column) to `use`, which returns the act_status; `out_size`
+    /// is the size of the span `use` writes, `outputs` how many it needs.
     template <typename Use>
-    act_status operator()(std::span<const float> observation, Use&& use) noexcept {
+    act_status operator()(std::span<const float> observation, std::size_t out_size, std::size_t outputs, Use&& use) noexcept {
         if (!follower_.refresh()) return act_status::no_weights;
+        if (observation.size() != static_cast<std::size_t>(follower_.net().input_size()) || out_size != outputs) {
+            return act_status::bad_size;
+        }
         const Eigen::Map<const Eigen::VectorXf> x(observation.data(), static_cast<Eigen::Index>(observation.size()));
         const auto y = follower_.net().forward(x, buffer_);
         if (!y.allFinite()) return act_status::not_finite;
@@ -106,7 +111,7 @@ public:
 
     act_status act(std::span<const float> observation, std::span<std::int32_t> out) noexcept {
         if (quantized_) return act_int8(observation, out);
-        return (*float_)(observation, [&](const auto& q) {
+        return (*float_)(observation, out.size(), layout_.heads, [&](const auto& q) {
             argmax_per_head(q, layout_, out);
             return act_status::ok;
         });
@@ -132,6 +137,9 @@ private:
         // Re-quantized once per publish, as a network_follower copies.
         if (!weights().copy_if_newer(quantized_version_, [this](const nn::mlp<float>& net) { quantized_->quantize_from(net); }))
             return act_status::no_weights;
+        if (observation.size() != static_cast<std::size_t>(quantized_->input_size()) || out.size() != layout_.heads) {
+            return act_status::bad_size;
+        }
         const Eigen::Map<const Eigen::VectorXf> x(observation.data(), static_cast<Eigen::Index>(observation.size()));
         const auto q = quantized_->forward(x, *quantized_buffer_);
         if (!q.allFinite()) return act_status::not_finite;
@@ -174,7 +182,7 @@ public:
     [[nodiscard]] categorical_mode mode() const noexcept { return mode_; }
 
     act_status act(std::span<const float> observation, std::span<std::int32_t> out) noexcept {
-        return net_(observation, [&](const auto& logits) {
+        return net_(observation, out.size(), layout_.heads, [&](const auto& logits) {
             if (mode_ == categorical_mode::greedy) {
                 argmax_per_head(logits, layout_, out);
                 return act_status::ok;
@@ -215,7 +223,7 @@ public:
     [[nodiscard]] std::size_t output_size() const noexcept { return net_.output_size(); }
 
     act_status act(std::span<const float> observation, std::span<float> out) noexcept {
-        return net_(observation, [&](const auto& mu) {
+        return net_(observation, out.size(), net_.output_size(), [&](const auto& mu) {
             for (Eigen::Index i = 0; i < mu.size(); ++i) out[static_cast<std::size_t>(i)] = mu(i);
             return act_status::ok;
         });

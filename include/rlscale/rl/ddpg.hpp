@@ -968,10 +968,19 @@ private:
         check.in("observation_size", observation_size, std::size_t{1}, std::size_t{1} << 20)
             .count("bounds", bounds.size(), 1, 1024);
         for (std::size_t d = 0; d < bounds.size(); ++d) {
-            check_fields("ddpg.bounds[" + std::to_string(d) + "]")
-                .finite("low", bounds[d].low)
-                .finite("high", bounds[d].high)
-                .greater_field("high", bounds[d].high, "low", bounds[d].low);
+            const check_fields b("ddpg.bounds[" + std::to_string(d) + "]");
+            b.finite("low", bounds[d].low).finite("high", bounds[d].high).greater_field("high", bounds[d].high, "low", bounds[d].low);
+            // The actor computes in T: the bounds and their half-width (and
+            // its inverse square, which scales the action penalty) must be
+            // finite there too (1e39 is a finite double and an infinite
+            // float; ±1e308 overflows high - low).
+            const double half = (bounds[d].high - bounds[d].low) / 2;
+            const double limit = static_cast<double>(std::numeric_limits<T>::max());
+            const auto representable = [&](double x) { return std::isfinite(x) && std::abs(x) <= limit; };
+            b.require(representable(bounds[d].low), "low", "be finite in the agent's type", bounds[d].low)
+                .require(representable(bounds[d].high), "high", "be finite in the agent's type", bounds[d].high)
+                .require(representable(half) && representable(1 / (half * half)), "high",
+                         "leave a half-width whose square and inverse square are finite in the agent's type", bounds[d].high);
         }
         return bounds;
     }

@@ -155,6 +155,9 @@ public:
     using matrix = typename network::matrix;
     using rollout = rollout_buffer<T, Action>;
     using value_type = Action;  ///< the learner concept's action value type
+    /// Learns from consecutive steps of one environment under the policy
+    /// that chose them (rl::train refuses parallel environments for it).
+    static constexpr bool on_policy = true;
 
     /// Discrete actions laid out as `layout` (heads of choices). The critic
     /// reads `critic_observation_size` inputs (equal to the actor's unless
@@ -426,8 +429,11 @@ public:
     /// `observation` under the current networks; V of `next_observation`
     /// bootstraps a truncation) and, when the rollout is full, computes GAE
     /// (bootstrapping from V(next_observation) unless the step ended its
-    /// episode), updates and clears it. Returns true when it updated.
-    /// Needs the learner's own update storage (update_storage::own).
+    /// episode), updates and clears it. Returns true when it updated. A
+    /// transition whose observation is not the previous one's
+    /// next_observation ends that one as truncated first (GAE never joins
+    /// steps that do not follow each other). Needs the learner's own update
+    /// storage (update_storage::own).
     bool observe(std::span<const T> observation, std::span<const Action> action, double reward,
                  std::span<const T> next_observation, bool terminated, bool truncated = false) {
         require_same_inputs("observe");
@@ -436,7 +442,16 @@ public:
         const double lp = log_prob(observation, action);
         const double v = value(observation);
         const double next_v = terminated ? 0.0 : value(next_observation);
+        // A transition that does not begin where the stored one before it
+        // ended (a step the caller skipped, or steps of several environments
+        // taken in turn) is not joined to it by GAE: that one is cut there,
+        // bootstrapping from the value of where it ended.
+        if (rollout_.last_open() && !std::equal(observation.begin(), observation.end(), last_next_.data())) {
+            rollout_.cut_last(last_next_v_);
+        }
         rollout_.push(observation, observation, action, lp, v, reward, terminated, truncated, truncated ? next_v : 0.0);
+        std::copy(next_observation.begin(), next_observation.end(), last_next_.data());
+        last_next_v_ = next_v;
         ++steps_;
         if (!rollout_.full()) return false;
         rollout_.compute_advantages(terminated || truncated ? 0.0 : next_v, config_.gamma, config_.gae_lambda);
@@ -465,7 +480,9 @@ private:
           rollout_(config_.rollout_steps, actor_in, critic_in, action_width),
           actor_act_(actor_),
           critic_act_(critic_),
-          indices_(std::max(config_.rollout_steps, config_.minibatch_size)) {
+          indices_(std::max(config_.rollout_steps, config_.minibatch_size)),
+          last_next_(static_cast<Eigen::Index>(actor_in)) {
+        last_next_.setZero();
         if (config_.orthogonal_init) {
             initialize_orthogonal_network(actor_, 0.01);
             initialize_orthogonal_network(critic_, 1.0);
@@ -710,6 +727,8 @@ private:
     typename network::inference_buffer actor_act_;
     typename network::inference_buffer critic_act_;
     std::vector<std::size_t> indices_;
+    vector last_next_;          // the last observed transition's next observation (observe)
+    double last_next_v_ = 0;    // and its value
     std::uint64_t steps_ = 0;
     std::uint64_t updates_ = 0;
     std::uint64_t rollouts_ = 0;

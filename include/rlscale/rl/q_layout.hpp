@@ -24,8 +24,16 @@ struct q_layout {
     std::size_t actions_per_head = 3;
 
     [[nodiscard]] std::size_t outputs() const noexcept { return heads * actions_per_head; }
+    /// The most Q-values a layout may ask for (heads × actions_per_head).
+    static constexpr std::size_t max_outputs = std::size_t{1} << 24;
+
     void validate() const {
-        check_fields("q_layout").at_least("heads", heads, 1).at_least("actions_per_head", actions_per_head, 1);
+        const check_fields check("q_layout");
+        // Each bound before the product, so that the product cannot wrap
+        // (3 × 6148914691236517206 would be 2).
+        check.in("heads", heads, std::size_t{1}, max_outputs).in("actions_per_head", actions_per_head, std::size_t{1}, max_outputs);
+        check.require(heads * actions_per_head <= max_outputs, "actions_per_head",
+                      "keep heads × actions_per_head <= " + format_number(max_outputs), actions_per_head);
     }
 };
 

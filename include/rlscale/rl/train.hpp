@@ -317,6 +317,15 @@ train_report train(std::span<Env> envs, Learner& agent, const Actions& actions, 
         .require(actions.functions() == n, "actions", "cover the environment's " + format_number(n) + " functions",
                  actions.functions());
 
+    if constexpr (requires { Learner::on_policy; }) {
+        // Parallel rounds interleave environments' steps and update in the
+        // middle of a round, after other environments chose their actions:
+        // an on-policy learner would learn from steps its policy did not take.
+        if (Learner::on_policy && options.parallel_envs) {
+            throw config_error("train_options.parallel_envs", "must be false for an on-policy learner (PPO): it learns from "
+                                                              "consecutive steps of one environment under its current policy");
+        }
+    }
     detail::train_loop<Learner, Actions, std::remove_reference_t<OnReport>> loop(agent, actions, options, on_report);
     using slot = typename decltype(loop)::slot;
     if (!options.parallel_envs) {
