@@ -16,6 +16,7 @@
 // Every step goes to a trajectory store (DIR/trajectories.rlt); the curves
 // to DIR/aware_training.csv and DIR/aware_training.svg; the trained actor
 // and its lifecycle to DIR/aware_actor.json.
+#include "../apps/common/cli.hpp"
 #include "common/aware_scenario.hpp"
 
 #include <rlscale/encode/firm_encoder.hpp>
@@ -68,18 +69,21 @@ struct options {
     std::filesystem::path out = "aware-demo";
 };
 
-[[noreturn]] void usage(const std::string& why) {
+[[noreturn]] void usage(const std::string& why, int status = 2) {
     std::fprintf(stderr,
                  "%s\nusage: rlscale_aware_demo [--episodes E] [--retrain-episodes R] [--eval-episodes V] [--alpha A] [--online-bc B] [--mode relative|absolute] [--td3 on|off] [--action-l2 L] [--window K] "
                  "[--fallback-floor on|off] [--seed S] [--out DIR]\n",
                  why.c_str());
-    std::exit(2);
+    std::exit(status);
 }
 
 options parse(int argc, char** argv) {
     options o;
     for (int i = 1; i < argc; ++i) {
         const std::string flag = argv[i];
+        if (flag == "--help" || flag == "-h") {
+            usage("rlscale_aware_demo: AWARE's bootstrapping, lifecycle and retraining in the simulator (docs/aware.md)", 0);
+        }
         if (i + 1 >= argc) usage("missing value after " + flag);
         const std::string v = argv[++i];
         try {
@@ -112,7 +116,10 @@ options parse(int argc, char** argv) {
             } else if (flag == "--td3") {
                 if (v != "on" && v != "off") throw std::invalid_argument(v);
                 o.td3 = v == "on";
-            } else if (flag == "--out") o.out = v;
+            } else if (flag == "--out") {
+                if (v.empty()) usage("--out: must name a directory");
+                o.out = v;
+            }
             else usage("unknown option " + flag);
         } catch (const std::logic_error&) {
             usage("bad value for " + flag + ": \"" + v + "\"");
@@ -432,7 +439,7 @@ void write_svg(const std::filesystem::path& path, const std::vector<std::pair<st
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int program(int argc, char** argv) {
     const options o = parse(argc, argv);
     const auto started = std::chrono::steady_clock::now();
     std::filesystem::create_directories(o.out);
@@ -721,3 +728,5 @@ int main(int argc, char** argv) {
                 (o.out / "aware_training.svg").string().c_str(), (o.out / "aware_actor.json").string().c_str(), seconds);
     return 0;
 }
+
+int main(int argc, char** argv) { return rlscale::cli::guarded_main(argc, argv, program); }

@@ -6,6 +6,7 @@
 //
 // DIR holds an Azure Functions 2019 excerpt (invocations.csv,
 // durations.csv); by default the one shipped in data/azure2019-excerpt.
+#include "../apps/common/cli.hpp"
 #include <rlscale/policy/scenario_baselines.hpp>
 #include <rlscale/sim/scenario.hpp>
 
@@ -15,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-int main(int argc, char** argv) {
+static int program(int argc, char** argv) {
     using namespace rlscale;
     using namespace rlscale::sim;
     std::filesystem::path data = std::filesystem::path(RLSCALE_SOURCE_DIR) / "data" / "azure2019-excerpt";
@@ -32,9 +33,9 @@ int main(int argc, char** argv) {
         if (arg == "--data") {
             data = argv[++i];
         } else if (arg == "--seed") {
-            seed = std::stoull(argv[++i]);
+            seed = rlscale::cli::integer<unsigned long long>(arg, argv[++i]);
         } else if (arg == "--hours") {
-            hours = std::stod(argv[++i]);
+            hours = rlscale::cli::number(arg, argv[++i]);
         } else if (arg == "--csv") {
             csv_path = argv[++i];
         } else if (arg == "--model") {
@@ -88,3 +89,5 @@ int main(int argc, char** argv) {
     if (csv != nullptr) std::fclose(csv);
     return 0;
 }
+
+int main(int argc, char** argv) { return rlscale::cli::guarded_main(argc, argv, program); }

@@ -3,6 +3,7 @@
 // outage (NaN utilisation) between 300 s and 330 s shows the guard holding.
 //
 //   rlscale_embed [--seconds S]
+#include "../apps/common/cli.hpp"
 #include <rlscale/rlscale.hpp>
 
 #include <cmath>
@@ -10,10 +11,10 @@
 #include <string_view>
 #include <vector>
 
-int main(int argc, char** argv) {
+static int program(int argc, char** argv) {
     double seconds = 900;
     if (argc == 3 && std::string_view(argv[1]) == "--seconds") {
-        seconds = std::stod(argv[2]);
+        seconds = rlscale::cli::number("--seconds", argv[2]);
     } else if (argc != 1) {
         std::fprintf(stderr, "usage: %s [--seconds S]\n", argv[0]);
         return 2;
@@ -52,3 +53,5 @@ int main(int argc, char** argv) {
     }
     return 0;
 }
+
+int main(int argc, char** argv) { return rlscale::cli::guarded_main(argc, argv, program); }

@@ -18,6 +18,7 @@
 // (dqn_config::update_shards): the result depends on N, so compare runs at
 // the same N. Without it, the two default shards run on two threads, or on
 // one on a one-core machine (the same result).
+#include "../apps/common/cli.hpp"
 #include "../apps/common/plots.hpp"
 #include "common/scarlet_dqn.hpp"
 #include <rlscale/policy/scenario_baselines.hpp>
@@ -46,7 +47,7 @@ std::vector<std::string> split_list(const std::string& list) {
 }
 }  // namespace
 
-int main(int argc, char** argv) {
+static int program(int argc, char** argv) {
     using namespace rlscale;
     using namespace rlscale::apps;
     using namespace rlscale::examples;
@@ -70,47 +71,50 @@ int main(int argc, char** argv) {
             return 2;
         }
         if (arg == "--steps") {
-            steps = std::stoull(argv[++i]);
+            steps = rlscale::cli::integer<unsigned long long>(arg, argv[++i]);
         } else if (arg == "--hours") {
-            hours = std::stod(argv[++i]);
+            hours = rlscale::cli::number(arg, argv[++i]);
         } else if (arg == "--seed") {
-            seed = std::stoull(argv[++i]);
+            seed = rlscale::cli::integer<unsigned long long>(arg, argv[++i]);
         } else if (arg == "--out") {
             out = argv[++i];
         } else if (arg == "--data") {
             data = argv[++i];
         } else if (arg == "--lr") {
-            config.adam.lr = std::stod(argv[++i]);
+            config.adam.lr = rlscale::cli::number(arg, argv[++i]);
         } else if (arg == "--gamma") {
-            config.gamma = std::stod(argv[++i]);
+            config.gamma = rlscale::cli::number(arg, argv[++i]);
         } else if (arg == "--deltas") {
             actions.deltas.clear();
-            for (const std::string& v : split_list(argv[++i])) actions.deltas.push_back(std::stoi(v));
+            for (const std::string& v : split_list(argv[++i])) actions.deltas.push_back(rlscale::cli::integer<int>(arg, v));
         } else if (arg == "--targets") {
             actions.targets.clear();
-            for (const std::string& v : split_list(argv[++i])) actions.targets.push_back(std::stod(v));
+            for (const std::string& v : split_list(argv[++i])) actions.targets.push_back(rlscale::cli::number(arg, v));
         } else if (arg == "--replica-cost") {
-            cost_weight = std::stod(argv[++i]);
+            cost_weight = rlscale::cli::number(arg, argv[++i]);
         } else if (arg == "--downscale-window") {
-            actions.downscale_window = std::stoul(argv[++i]);
+            actions.downscale_window = rlscale::cli::integer<unsigned long>(arg, argv[++i]);
         } else if (arg == "--actions") {
             actions.kind = argv[++i];
         } else if (arg == "--epsilon-decay") {
-            config.epsilon.decay = std::stod(argv[++i]);
+            config.epsilon.decay = rlscale::cli::number(arg, argv[++i]);
         } else if (arg == "--validation-hours") {
-            validation_hours = std::stod(argv[++i]);
+            validation_hours = rlscale::cli::number(arg, argv[++i]);
         } else if (arg == "--model") {
             model = sim_model_from_string(argv[++i], "--model");
         } else if (arg == "--precision") {
             config.precision = nn::matmul_precision_from_string(argv[++i], "--precision");
         } else if (arg == "--update-threads") {
-            const int n = std::stoi(argv[++i]);
+            const int n = rlscale::cli::integer<int>(arg, argv[++i]);
             if (n < 1 || n > 64) throw config_error("--update-threads", "is " + std::string(argv[i]) + ", must be in [1, 64]");
             config.update_shards = config.update_threads = static_cast<std::size_t>(n);
         } else {
             std::fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
         }
+    } catch (const rlscale::cli::usage_error& e) {  // names the option and the value
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
     } catch (const config_error& e) {  // names the option itself
         std::fprintf(stderr, "%s\n", e.what());
         return 2;
@@ -258,3 +262,5 @@ int main(int argc, char** argv) {
     }
     return 0;
 }
+
+int main(int argc, char** argv) { return rlscale::cli::guarded_main(argc, argv, program); }

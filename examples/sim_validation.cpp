@@ -4,6 +4,7 @@
 // wall-clock time of each model. Prints the table of docs/simulator.md.
 //
 //   rlscale_sim_validation [--scale X] [--seed S]
+#include "../apps/common/cli.hpp"
 #include <rlscale/sim/model_validation.hpp>
 
 #include <chrono>
@@ -13,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-int main(int argc, char** argv) {
+static int program(int argc, char** argv) {
     using namespace rlscale::sim;
     double scale = 1;
     std::uint64_t seed = 1;
@@ -24,10 +25,10 @@ int main(int argc, char** argv) {
             return 2;
         }
         try {
-            if (arg == "--scale") scale = std::stod(argv[++i]);
-            else seed = std::stoull(argv[++i]);
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "bad value for %s: %s\n", argv[i - 1], e.what());
+            if (arg == "--scale") scale = rlscale::cli::number(arg, argv[++i]);
+            else seed = rlscale::cli::integer<unsigned long long>(arg, argv[++i]);
+        } catch (const rlscale::cli::usage_error& e) {
+            std::fprintf(stderr, "%s\n", e.what());
             return 2;
         }
     }
@@ -67,3 +68,5 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(seed), scale, outside, request_total, tick_total, request_total / tick_total);
     return 0;
 }
+
+int main(int argc, char** argv) { return rlscale::cli::guarded_main(argc, argv, program); }

@@ -12,6 +12,7 @@
 //
 // Functions are SIMPPO-like (CPU-, memory- and I/O-bound profiles, cycled)
 // under Azure-trace-shaped loads (examples/common/simppo_scenario.hpp).
+#include "../apps/common/cli.hpp"
 #include "common/simppo_scenario.hpp"
 #include <rlscale/multiagent/simppo.hpp>
 #include <rlscale/policy/hpa_policy.hpp>
@@ -216,31 +217,34 @@ bool parse(int argc, char** argv, options& o) {
         const std::string_view arg = argv[i];
         const auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
         try {
-            if (arg == "--functions") o.functions = std::stoul(value());
-            else if (arg == "--added") o.added = std::stoul(value());
-            else if (arg == "--episodes") o.episodes = std::stoi(value());
-            else if (arg == "--churn-episodes") o.churn_episodes = std::stoi(value());
-            else if (arg == "--seed") o.seed = std::stoull(value());
-            else if (arg == "--alpha") o.alpha = std::stod(value());
-            else if (arg == "--team-weight") o.team_weight = std::stod(value());
-            else if (arg == "--node-memory-replicas") o.node_memory_replicas = std::stod(value());
-            else if (arg == "--node-utilization") o.node_utilization = std::stod(value());
-            else if (arg == "--out") o.out = value();
+            if (arg == "--functions") o.functions = rlscale::cli::integer<unsigned long>(arg, value());
+            else if (arg == "--added") o.added = rlscale::cli::integer<unsigned long>(arg, value());
+            else if (arg == "--episodes") o.episodes = rlscale::cli::integer<int>(arg, value());
+            else if (arg == "--churn-episodes") o.churn_episodes = rlscale::cli::integer<int>(arg, value());
+            else if (arg == "--seed") o.seed = rlscale::cli::integer<unsigned long long>(arg, value());
+            else if (arg == "--alpha") o.alpha = rlscale::cli::number(arg, value());
+            else if (arg == "--team-weight") o.team_weight = rlscale::cli::number(arg, value());
+            else if (arg == "--node-memory-replicas") o.node_memory_replicas = rlscale::cli::number(arg, value());
+            else if (arg == "--node-utilization") o.node_utilization = rlscale::cli::number(arg, value());
+            else if (arg == "--out") {
+                o.out = value();
+                if (o.out.empty()) throw rlscale::cli::usage_error(arg, "must name a directory");
+            }
             else if (arg == "--bfloat16-moments") o.adam_moments = nn::moment_storage::bfloat16;
             else if (arg == "--scale") {
                 o.scale.clear();
                 std::string list = value();
                 for (std::size_t p = 0; p < list.size();) {
                     const std::size_t q = std::min(list.find(',', p), list.size());
-                    o.scale.push_back(std::stoul(list.substr(p, q - p)));
+                    o.scale.push_back(rlscale::cli::integer<unsigned long>(arg, list.substr(p, q - p), 1, 100000));
                     p = q + 1;
                 }
             } else {
                 std::fprintf(stderr, "usage: %s [--functions N] [--added K] [--episodes E] [--churn-episodes E] [--scale a,b,c] [--alpha A] [--team-weight W] [--node-memory-replicas R] [--node-utilization U] [--bfloat16-moments] [--seed S] [--out DIR]\n", argv[0]);
                 return false;
             }
-        } catch (const std::exception&) {
-            std::fprintf(stderr, "%.*s: not a number\n", static_cast<int>(arg.size()), arg.data());
+        } catch (const rlscale::cli::usage_error& e) {
+            std::fprintf(stderr, "%s\n", e.what());
             return false;
         }
     }
@@ -257,7 +261,7 @@ bool parse(int argc, char** argv, options& o) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int program(int argc, char** argv) {
     options o;
     if (!parse(argc, argv, o)) return 2;
     std::filesystem::create_directories(o.out);
@@ -527,3 +531,5 @@ int main(int argc, char** argv) {
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     return 0;
 }
+
+int main(int argc, char** argv) { return rlscale::cli::guarded_main(argc, argv, program); }

@@ -4,6 +4,7 @@
 // predicts the same values.
 //
 //   rlscale_train_mlp [--steps N] [--seed S] [--checkpoint PATH]
+#include "../apps/common/cli.hpp"
 #include <rlscale/nn/nn.hpp>
 
 #include <chrono>
@@ -35,9 +36,9 @@ options parse(int argc, char** argv) {
             return argv[++i];
         };
         if (arg == "--steps") {
-            o.steps = std::stoi(value());
+            o.steps = rlscale::cli::integer<int>(arg, value());
         } else if (arg == "--seed") {
-            o.seed = std::stoull(value());
+            o.seed = rlscale::cli::integer<unsigned long long>(arg, value());
         } else if (arg == "--checkpoint") {
             o.checkpoint = value();
         } else {
@@ -54,7 +55,7 @@ options parse(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int program(int argc, char** argv) {
     using namespace rlscale::nn;
     const options opt = parse(argc, argv);
     constexpr Eigen::Index batch = 64;
@@ -104,3 +105,5 @@ int main(int argc, char** argv) {
                 std::sin(1.0));
     return same ? 0 : 1;
 }
+
+int main(int argc, char** argv) { return rlscale::cli::guarded_main(argc, argv, program); }

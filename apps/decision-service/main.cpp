@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace {
 
@@ -100,6 +101,23 @@ int to_int(std::string_view flag, const std::string& v) {
     return static_cast<int>(n);
 }
 
+/// A refused setting named by the option that set it.
+std::string flag_message(const rlscale::config_error& e) {
+    static constexpr std::pair<std::string_view, std::string_view> flags[] = {
+        {"policy", "--policy"},
+        {"baseline_settings.hpa_cpu_target_percent", "--hpa-cpu-target"},
+        {"baseline_settings.container_concurrency", "--container-concurrency"},
+        {"baseline_settings.kpa_target_utilization", "--kpa-target-utilization"},
+        {"baseline_settings.service_time_s", "--ensure-service-time"},
+        {"baseline_settings.ensure_c", "--ensure-c"},
+        {"baseline_settings.static_replicas", "--static-replicas"},
+    };
+    for (const auto& [field, flag] : flags) {
+        if (e.field() == field) return std::string(flag) + ": " + e.detail();
+    }
+    return e.what();
+}
+
 options parse(int argc, char** argv) {
     options o;
     for (int i = 1; i < argc; ++i) {
@@ -132,8 +150,10 @@ options parse(int argc, char** argv) {
     // A bad value is a bad option (exit 2), not a failure to serve.
     try {
         o.service.validate();
+        // A checkpoint's policy falls back to the HPA, which reads its target.
+        o.baseline.validate(o.checkpoint.empty() ? std::string_view(o.policy) : std::string_view("hpa"));
     } catch (const rlscale::config_error& e) {
-        fail(e.what());
+        fail(flag_message(e));
     }
     return o;
 }
@@ -144,7 +164,7 @@ rlscale::service::policy_factory make_factory(const options& o) {
     try {
         (void)rlscale::make_baseline(o.policy, o.baseline);
     } catch (const rlscale::config_error& e) {
-        fail(std::string("--") + e.what());
+        fail(flag_message(e));
     }
     return [name = o.policy, settings = o.baseline](const std::string&) { return rlscale::make_baseline(name, settings); };
 }

@@ -17,6 +17,7 @@
 // it; default: hpa, kpa, ensure and static.
 // The reward column is the demo's training reward (SCARLET's, minus 1.5 ×
 // the mean share of the replica budget in use).
+#include "../common/cli.hpp"
 #include "../common/plots.hpp"
 
 #include <rlscale/policy/registry.hpp>
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
     std::uint64_t seed = 1;
     std::string csv_path;
     std::string svg_path;
+    try {
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (i + 1 >= argc) return usage(argv[0]);
@@ -77,9 +79,9 @@ int main(int argc, char** argv) {
         } else if (arg == "--policy") {
             policies.emplace_back(argv[++i]);
         } else if (arg == "--hours") {
-            hours = std::stod(argv[++i]);
+            hours = cli::number_above(arg, argv[++i], 0);
         } else if (arg == "--seed") {
-            seed = std::stoull(argv[++i]);
+            seed = cli::seed(arg, argv[++i]);
         } else if (arg == "--csv") {
             csv_path = argv[++i];
         } else if (arg == "--svg") {
@@ -88,6 +90,10 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "unknown option %s\n", argv[i]);
             return usage(argv[0]);
         }
+    }
+    } catch (const cli::usage_error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
     }
     if (!(hours > 0)) {
         std::fprintf(stderr, "--hours must be > 0, got %g\n", hours);

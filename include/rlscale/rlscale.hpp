@@ -8,6 +8,7 @@
 #include <rlscale/encode/encode.hpp>
 #include <rlscale/lifecycle/lifecycle.hpp>
 #include <rlscale/lifecycle/trajectory_store.hpp>
+#include <rlscale/multiagent/simppo.hpp>
 #include <rlscale/nn/nn.hpp>
 #include <rlscale/policy/policy.hpp>
 #include <rlscale/reward/reward.hpp>

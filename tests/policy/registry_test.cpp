@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -204,6 +205,17 @@ TEST_CASE("registry: baselines by name with one set of defaults") {
     CHECK(make_baseline("kpa").ready());
     CHECK(make_baseline("ensure").ready());
     CHECK_THROWS_WITH_AS((void)make_baseline("vpa"), doctest::Contains("unknown policy \"vpa\""), config_error);
+    // Settings out of range are refused by name, only those the policy reads.
+    CHECK_THROWS_WITH_AS((void)make_baseline("static", {.static_replicas = -3}),
+                         doctest::Contains("baseline_settings.static_replicas: must be >= 0, got -3"), config_error);
+    CHECK_THROWS_WITH_AS((void)make_baseline("hpa", {.hpa_cpu_target_percent = 0}),
+                         doctest::Contains("baseline_settings.hpa_cpu_target_percent"), config_error);
+    CHECK_THROWS_WITH_AS((void)make_baseline("kpa", {.container_concurrency = std::nan("")}),
+                         doctest::Contains("baseline_settings.container_concurrency"), config_error);
+    CHECK_THROWS_WITH_AS((void)make_baseline("ensure", {.service_time_s = 0}), doctest::Contains("baseline_settings.service_time_s"),
+                         config_error);
+    CHECK(make_baseline("hpa", {.service_time_s = 0, .static_replicas = -3}).ready());  // read by other policies only
+    CHECK(make_baseline("hpa", {.hpa_cpu_target_percent = 150}).ready());              // Kubernetes allows a target above 100 %
 }
 
 }  // namespace test_policy_registry

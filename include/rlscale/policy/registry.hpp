@@ -65,6 +65,20 @@ struct baseline_settings {
     double service_time_s = 0.1;         ///< ensure: mean service time, seconds
     double ensure_c = 1;                 ///< ensure: headroom coefficient
     int static_replicas = 1;             ///< static: the replica count
+
+    /// Throws config_error naming the first field the baseline `policy`
+    /// reads that is out of its range (`baseline_settings.container_concurrency`,
+    /// ...); the fields it does not read are not looked at.
+    void validate(std::string_view policy) const {
+        const check_fields check("baseline_settings");
+        // The HPA takes any target above 0 % (Kubernetes allows targets
+        // above 100 % of the request); "hpa-<percent>" carries its own.
+        if (policy == "hpa") check.at_least("hpa_cpu_target_percent", hpa_cpu_target_percent, 1);
+        if (policy == "kpa" || policy == "ensure") check.greater("container_concurrency", container_concurrency, 0);
+        if (policy == "kpa") check.in_open_closed("kpa_target_utilization", kpa_target_utilization, 0, 1);
+        if (policy == "ensure") check.greater("service_time_s", service_time_s, 0).at_least("ensure_c", ensure_c, 0);
+        if (policy == "static") check.at_least("static_replicas", static_replicas, 0);
+    }
 };
 
 /// The baseline names make_baseline knows, for error messages and help texts.
@@ -95,8 +109,10 @@ inline constexpr std::string_view baseline_names = "hpa, hpa-<percent>, kpa, ens
 }
 
 /// A baseline policy for one function by name (unguarded: the caller
-/// guards it). Throws config_error (field "policy") for an unknown name.
+/// guards it). Throws config_error (field "policy") for an unknown name,
+/// and as baseline_settings::validate(name) for settings it reads out of range.
 [[nodiscard]] inline any_policy make_baseline(std::string_view name, const baseline_settings& s = {}) {
+    s.validate(name);
     if (const int target = hpa_target_of(name, s.hpa_cpu_target_percent); target > 0) return any_policy(make_hpa(target));
     if (name == "kpa") {
         return any_policy(kpa_policy({.container_concurrency = s.container_concurrency, .target_utilization = s.kpa_target_utilization}));

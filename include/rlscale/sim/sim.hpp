@@ -12,6 +12,7 @@
 #include <rlscale/sim/function_profile.hpp>
 #include <rlscale/sim/latency_sketch.hpp>
 #include <rlscale/sim/model_validation.hpp>
+#include <rlscale/sim/scenario.hpp>
 #include <rlscale/sim/service_time.hpp>
 #include <rlscale/sim/simulation.hpp>
 #include <rlscale/sim/tick_cluster.hpp>
