@@ -853,7 +853,7 @@ TEST_CASE("a chunked body, which the payload limit does not see, is cut at twice
     CHECK(res->get_header_value("Keep-Alive") == "timeout=2, max=100");
 }
 
-TEST_CASE("a compressed body is refused unread (415) and an ambiguous length (400), closing the connection; Range is ignored") {
+TEST_CASE("a compressed body is refused unread (415) and an ambiguous length (400), closing the connection, and Range is ignored") {
     decision_service svc(loopback(), hpa_at(50));
     const int port = svc.start();
     // Each refused request carries a second request as its body: the
