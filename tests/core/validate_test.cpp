@@ -74,6 +74,7 @@ TEST_CASE("check_fields: one field-path and message style for every check") {
     CHECK(message([&] { check_fields("").greater("demand_time_s", -1.0, 0); }) == "demand_time_s: must be finite and > 0, got -1");
     try {
         c.at_least("n", 0, 1);
+        FAIL("accepted");
     } catch (const config_error& e) {
         CHECK(e.field() == "demo_config.n");
     }

@@ -244,6 +244,7 @@ TEST_CASE("optimiser state is validated too, and a bad one changes neither netwo
             mlp<float> net2({3, 4, 2});
             adam<float> opt2(net2.parameter_count());
             restore_checkpoint(bad, net2, opt2);
+            FAIL("accepted");
         } catch (const checkpoint_error& e) {
             CHECK(std::string(e.what()).find("18446744073709551615") != std::string::npos);
         }

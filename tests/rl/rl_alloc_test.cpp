@@ -101,7 +101,7 @@ TEST_CASE("publishing weights, greedy_agent act and rl_policy decide allocate no
     const std::array<float, 15> obs{};
     policy.decide(m, s, d);  // warm-up
     const long before = allocations();
-    std::size_t sink = 0;
+    std::size_t invalid = 0;
     for (int t = 0; t < 5000; ++t) {
         m[t % 3].cpu_utilization = 0.2 + 0.0001 * t;
         if (t % 500 == 250) m[1].cpu_utilization = std::numeric_limits<double>::quiet_NaN();  // fallback and hold paths
@@ -109,10 +109,10 @@ TEST_CASE("publishing weights, greedy_agent act and rl_policy decide allocate no
         s[0].time_s = s[1].time_s = s[2].time_s = 15.0 * t;
         policy.decide(m, s, d);
         for (std::size_t f = 0; f < 3; ++f) s[f].replicas = d[f].replicas;
-        sink += agent.act(obs);
+        invalid += agent.act(obs) < 27u ? 0u : 1u;  // one of the 27 joint actions (27: nothing published)
     }
     CHECK(allocations() - before == 0);
-    CHECK(sink < 27u * 5000u);
+    CHECK(invalid == 0);
 }
 
 TEST_CASE("rl_policy with utilisation-target actions, served int8, decides without allocating") {

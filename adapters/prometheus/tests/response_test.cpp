@@ -23,6 +23,7 @@ TEST_CASE("response: sample values, including NaN, +Inf and -Inf") {
     }
     try {
         (void)parse_sample_value("abc", "data.result[0].value[1]");
+        FAIL("accepted");
     } catch (const parse_error& e) {
         CHECK(e.field() == "data.result[0].value[1]");
         CHECK(std::string(e.what()).find("\"abc\"") != std::string::npos);
