@@ -6,6 +6,8 @@
 // usage_error naming the option and the text, which a program prints before
 // exiting with 2.
 
+#include <rlscale/core/validate.hpp>
+
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -57,7 +59,7 @@ public:
 /// A number greater than `lo` (and finite).
 [[nodiscard]] inline double number_above(std::string_view option, std::string_view text, double lo) {
     const double v = number(option, text);
-    if (!(v > lo)) throw usage_error(option, "must be > " + std::to_string(lo) + ", got " + quoted(text));
+    if (!(v > lo)) throw usage_error(option, "must be > " + format_number(lo) + ", got " + quoted(text));
     return v;
 }
 
