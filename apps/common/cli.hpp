@@ -6,6 +6,7 @@
 // usage_error naming the option and the text, which a program prints before
 // exiting with 2.
 
+#include <rlscale/core/text.hpp>
 #include <rlscale/core/validate.hpp>
 
 #include <charconv>
@@ -30,19 +31,7 @@ public:
 
 /// `text` quoted, its control characters escaped, for a message.
 [[nodiscard]] inline std::string quoted(std::string_view text) {
-    std::string out = "\"";
-    for (const char c : text.substr(0, 64)) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-            static constexpr char hex[] = "0123456789abcdef";
-            out += "\\x";
-            out += hex[(static_cast<unsigned char>(c) >> 4) & 15];
-            out += hex[static_cast<unsigned char>(c) & 15];
-        } else {
-            out += c;
-        }
-    }
-    if (text.size() > 64) out += "...";
-    return out + "\"";
+    return "\"" + escape_controls(valid_utf8(text, 64, "...")) + "\"";
 }
 
 /// A finite number, the whole text.

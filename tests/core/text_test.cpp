@@ -55,6 +55,28 @@ TEST_CASE("utf-8: a bounded excerpt never cuts a character and marks the cut") {
     CHECK(valid_utf8("ab" + euro, 5) == "ab" + euro);
     CHECK(valid_utf8("abc", 3) == "abc");
     CHECK(valid_utf8("abc", 0) == "\xe2\x80\xa6");
+    CHECK(valid_utf8("abcdef", 3, "...") == "abc...");  // another mark, same cut
+    CHECK(valid_utf8("ab" + euro, 4, "...") == "ab...");
+}
+
+TEST_CASE("escape_controls: control characters become \\xNN, everything else is kept") {
+    CHECK(escape_controls("plain, with spaces and \"quotes\"") == "plain, with spaces and \"quotes\"");
+    CHECK(escape_controls("line\nbreak\r\ttab") == "line\\x0abreak\\x0d\\x09tab");
+    CHECK(escape_controls(std::string("nul\0del\x7f", 8)) == "nul\\x00del\\x7f");
+    CHECK(escape_controls("\x1b[31mred") == "\\x1b[31mred");  // a terminal escape cannot colour a log
+    const std::string euro = "\xe2\x82\xac";
+    CHECK(escape_controls(euro + " 5") == euro + " 5");  // multi-byte characters untouched
+    CHECK(escape_controls("") == "");
+}
+
+TEST_CASE("ascii_iequals: ASCII letters compared without case, nothing else folded") {
+    static_assert(ascii_iequals("Identity", "identity"));
+    CHECK(ascii_iequals("GZIP", "gzip"));
+    CHECK(ascii_iequals("", ""));
+    CHECK_FALSE(ascii_iequals("identity ", "identity"));
+    CHECK_FALSE(ascii_iequals("identitx", "identity"));
+    CHECK_FALSE(ascii_iequals("\xc3\x89", "\xc3\xa9"));  // É and é: not ASCII, not folded
+    CHECK_FALSE(ascii_iequals("[", "{"));                  // '[' + 32 is '{': only letters fold
 }
 
 TEST_CASE("json nesting depth: counted without parsing, strings and escapes respected") {

@@ -887,6 +887,9 @@ TEST_CASE("a compressed body is refused unread (415) and an ambiguous length (40
     const auto plain = raw_exchange(port, "POST /decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Encoding: identity\r\n"
                                           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
     CHECK(plain.first == 200);
+    const auto capital = raw_exchange(port, "POST /decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Encoding: Identity\r\n"
+                                            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    CHECK(capital.first == 200);  // a content coding's name ignores case
     // A Range header is ignored: the whole JSON document, never parts of it.
     const auto ranged = raw_exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nRange: bytes=0-3,5-7\r\n\r\n");
     CHECK(ranged.first == 200);

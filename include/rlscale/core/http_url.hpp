@@ -39,19 +39,7 @@ struct http_url {
     const auto bad = [&](const std::string& what) {
         // The URL as given, its control characters escaped (a CR or LF must
         // not start a new line in a log).
-        std::string shown;
-        for (const char ch : valid_utf8(url, 200)) {
-            const auto c = static_cast<unsigned char>(ch);
-            if (c < 0x20 || c == 0x7f) {
-                constexpr char hex[] = "0123456789abcdef";
-                shown += "\\x";
-                shown += hex[c >> 4];
-                shown += hex[c & 15];
-            } else {
-                shown += ch;
-            }
-        }
-        throw config_error(field, what + ", got \"" + shown + "\"");
+        throw config_error(field, what + ", got \"" + escape_controls(valid_utf8(url, 200)) + "\"");
     };
     http_url a;
     std::string_view rest = url;

@@ -53,8 +53,9 @@ namespace rlscale {
 
 /// `s` as valid UTF-8: each byte that does not start a valid sequence
 /// becomes U+FFFD. The result holds at most `max_bytes` bytes of text,
-/// never a character cut in half, and then "…" (3 bytes) to mark the cut.
-[[nodiscard]] inline std::string valid_utf8(std::string_view s, std::size_t max_bytes = std::string_view::npos) {
+/// never a character cut in half, and then `ellipsis` to mark the cut.
+[[nodiscard]] inline std::string valid_utf8(std::string_view s, std::size_t max_bytes = std::string_view::npos,
+                                            std::string_view ellipsis = "\xE2\x80\xA6" /* … */) {
     constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
     std::string out;
     out.reserve(s.size() < max_bytes ? s.size() : max_bytes);
@@ -62,11 +63,42 @@ namespace rlscale {
         const std::size_t n = utf8_sequence_length(s);
         const std::string_view piece = n == 0 ? replacement : s.substr(0, n);
         if (piece.size() > max_bytes - out.size()) {
-            out += "\xE2\x80\xA6";  // …
+            out += ellipsis;
             break;
         }
         out += piece;
         s.remove_prefix(n == 0 ? 1 : n);
+    }
+    return out;
+}
+
+/// Whether `a` and `b` are equal with ASCII letters compared without case,
+/// as HTTP compares tokens (a content coding, a connection option).
+[[nodiscard]] constexpr bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (lower(a[i]) != lower(b[i])) return false;
+    }
+    return true;
+}
+
+/// `s` with each ASCII control character (U+0000-U+001F, U+007F) written as
+/// `\xNN`, so that text from outside cannot start a new line or move the
+/// cursor in a log; everything else is kept.
+[[nodiscard]] inline std::string escape_controls(std::string_view s) {
+    constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(s.size());
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += ch;
+        }
     }
     return out;
 }

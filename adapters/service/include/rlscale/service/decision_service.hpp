@@ -617,7 +617,7 @@ private:
             // size limit has been checked on the compressed bytes: a small
             // body could inflate into gigabytes. Refused before it is read.
             for (auto [it, end] = req.headers.equal_range("Content-Encoding"); it != end; ++it) {
-                if (it->second != "identity") {
+                if (!ascii_iequals(it->second, "identity")) {  // content codings ignore case (RFC 9110 §8.4.1)
                     return refuse(415, "Content-Encoding " + detail::printable(it->second, 64) +
                                            ": not accepted (send the body uncompressed)");
                 }

@@ -9,6 +9,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
+#include <rlscale/core/text.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -63,54 +64,18 @@ using json = nlohmann::json;
 
 /// `text` as valid UTF-8 of at most `max_bytes` bytes (then "..." is
 /// appended): every byte that does not start a well-formed UTF-8 sequence
-/// (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF)
 /// becomes U+FFFD. For client text that goes into a JSON answer.
 [[nodiscard]] inline std::string printable(std::string_view text, std::size_t max_bytes = max_echo_bytes) {
-    static constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
-    std::string out;
-    std::size_t i = 0;
-    while (i < text.size()) {
-        const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
-        const unsigned char c = byte(0);
-        std::size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-        if (n > 1) {
-            // The second byte's range excludes overlong forms (E0, F0), surrogates (ED) and code points above U+10FFFF (F4).
-            const unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
-            const unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-            if (i + n > text.size() || byte(1) < lo || byte(1) > hi) n = 0;
-            for (std::size_t k = 2; k < n; ++k) {
-                if ((byte(k) & 0xc0) != 0x80) n = 0;
-            }
-        }
-        const std::string_view piece = n == 0 ? replacement : text.substr(i, n);
-        if (out.size() + piece.size() > max_bytes) return out + "...";
-        out += piece;
-        i += n == 0 ? 1 : n;
-    }
-    return out;
+    return rlscale::valid_utf8(text, max_bytes, "...");
 }
 
 /// Throws request_error("body") if `body` nests arrays and objects deeper
-/// than `max_depth`: a linear scan of the bytes that counts [ and { outside
-/// strings (a string ends at an unescaped "), so a deep body is refused
-/// before a json value (whose dump() recurses) is built.
-/// Unbalanced brackets are left to the parser.
+/// than `max_depth` (counted without parsing, rlscale::json_nesting_depth),
+/// so a deep body is refused before a json value (whose dump() recurses) is
+/// built. Unbalanced brackets are left to the parser.
 inline void check_depth(std::string_view body, std::size_t max_depth) {
-    std::size_t depth = 0;
-    bool in_string = false;
-    bool escaped = false;
-    for (const char c : body) {
-        if (in_string) {
-            if (escaped) escaped = false;
-            else if (c == '\\') escaped = true;
-            else if (c == '"') in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max_depth) throw request_error("body", "nested deeper than " + std::to_string(max_depth) + " levels");
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            --depth;
-        }
+    if (rlscale::json_nesting_depth(body, max_depth) > max_depth) {
+        throw request_error("body", "nested deeper than " + std::to_string(max_depth) + " levels");
     }
 }
 
