@@ -116,4 +116,36 @@ TEST_CASE("property: at_least is the larger of the two in every dimension the fl
     }
 }
 
+TEST_CASE("violates_slo: drops, a latency above the bound and a stall violate, an idle interval does not") {
+    scaling_state s = current();
+    s.slo = {.latency_s = 1.0, .percentile = 0.9};
+    function_metrics m;
+    m.interval_s = 15;
+    m.arrivals = 30;
+    m.completions = 30;
+    m.latency.p90 = 0.8;
+    CHECK_FALSE(violates_slo(m, s));
+    m.latency.p90 = 1.0;
+    CHECK_FALSE(violates_slo(m, s));  // at the bound
+    m.latency.p90 = 1.2;
+    CHECK(violates_slo(m, s));
+    m.latency.p90 = 0.8;
+    m.drops = 1;
+    CHECK(violates_slo(m, s));
+    // Stalled: requests arrived and wait, none completed, so no latency was measured.
+    m = function_metrics{};
+    m.interval_s = 15;
+    m.arrivals = 30;
+    m.queue_length = 30;
+    m.latency.p90 = nan;
+    CHECK(violates_slo(m, s));
+    m.arrivals = 0;  // still waiting from before: stalled too
+    CHECK(violates_slo(m, s));
+    m.queue_length = 0;  // idle: nothing arrived, waited or ran
+    CHECK_FALSE(violates_slo(m, s));
+    // Completions with a latency that is not a number: counted as a violation, never as met.
+    m.completions = 5;
+    CHECK(violates_slo(m, s));
+}
+
 }  // namespace test_core_at_least

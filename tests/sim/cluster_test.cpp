@@ -334,6 +334,21 @@ TEST_CASE("bad configuration is rejected with the field named") {
     bad.max_replicas = 600'000;
     CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad, bad}}, 1), doctest::Contains("max_replicas summed over functions"),
                          rlscale::config_error);
+    // So are the request and queue slots reserved with them (a named error, not bad_alloc).
+    bad = f;
+    bad.max_replicas = 1000;
+    bad.profile.concurrency = 1000;
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad, bad, bad, bad, bad, bad, bad, bad, bad, bad, bad, bad, bad, bad, bad, bad, bad}}, 1),
+                         doctest::Contains("max_replicas x profile.concurrency summed over functions: must be <= "),
+                         rlscale::config_error);
+    bad = f;
+    bad.queue_capacity = std::numeric_limits<std::uint32_t>::max();
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1), doctest::Contains("queue_capacity summed over functions"),
+                         rlscale::config_error);
+    bad.queue_capacity = 1U << 23;
+    CHECK_NOTHROW((void)cluster_config{.node = {}, .functions = {bad, bad}}.validate());  // 2^24 exactly: allowed
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad, bad, f}}, 1), doctest::Contains("queue_capacity summed over functions"),
+                         rlscale::config_error);
     CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {f}, .latency_relative_error = 1e-10}, 1),
                          doctest::Contains("latency_relative_error"), rlscale::config_error);
     CHECK_THROWS_WITH_AS(cluster({.node = {.cores = 0.005}, .functions = {f}}, 1), doctest::Contains("node.cores"), rlscale::config_error);

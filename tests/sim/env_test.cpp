@@ -1,3 +1,4 @@
+#include <rlscale/encode/simppo_encoder.hpp>
 #include <rlscale/sim/env.hpp>
 
 #include <doctest/doctest.h>
@@ -125,6 +126,17 @@ TEST_CASE("basic_reward: SCARLET's form, worked by hand") {
     m[1].latency.p90 = 0.5;
     m[0].drops = 1;
     CHECK(basic_reward{}(m, c) == -1);
+    // A stall (requests pending, nothing completed, no latency) is a violation, not a latency of zero.
+    m[0] = function_metrics{};
+    m[0].arrivals = 300;
+    m[0].queue_length = 300;
+    m[0].latency.p90 = std::numeric_limits<double>::quiet_NaN();
+    CHECK(basic_reward{}(m, c) == -1);
+    // Idle (nothing arrived, waited or ran): meets the SLO with ratio 0.
+    m[0].arrivals = 0;
+    m[0].queue_length = 0;
+    CHECK(basic_reward{}(m, c) == doctest::Approx(1 - std::pow(0.125, 0.4)));
+    CHECK(basic_reward{}(std::span<const function_metrics>{}, std::span<const rlscale::scaling_state>{}) == -1);
 }
 
 TEST_CASE("basic_encoder refuses non-finite or negative inputs by name and otherwise emits finite values") {
@@ -150,6 +162,10 @@ TEST_CASE("cluster_env: bad settings are rejected with the field named") {
                          doctest::Contains("env.control_interval_s"), rlscale::config_error);
     CHECK_THROWS_WITH_AS(cluster_env<>(two_functions(), {.episode_steps = 0}), doctest::Contains("env.episode_steps"),
                          rlscale::config_error);
+    // A stateful encoder built for one function, given two.
+    CHECK_THROWS_WITH_AS((cluster_env<rlscale::simppo_encoder, basic_reward>(two_functions(), {})),
+                         doctest::Contains("encoder.functions: must equal the cluster's function count (2)"), rlscale::config_error);
+    CHECK_NOTHROW((cluster_env<rlscale::simppo_encoder, basic_reward>(two_functions(), {}, rlscale::simppo_encoder({}, 2))));
     CHECK_THROWS_WITH_AS(cluster_env<>(two_functions(), {.functions = {rlscale::scaling_state{}}}),
                          doctest::Contains("env.functions"), rlscale::config_error);
 }

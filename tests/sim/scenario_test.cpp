@@ -47,6 +47,39 @@ TEST_CASE("scenario: run() plays a joint policy through the simulator, the same 
     CHECK(run(s, per_function_policy("static", s), 4, score).ticks_log.empty());
 }
 
+// Asks for 2 replicas, 0.25 cores and 512 MB every tick; remembers the limits it was shown.
+struct resizing_policy {
+    std::vector<double> seen_cpu;
+    std::vector<double> seen_memory;
+    [[nodiscard]] std::size_t functions() const noexcept { return 1; }
+    [[nodiscard]] bool ready() const noexcept { return true; }
+    void decide(std::span<const function_metrics>, std::span<const scaling_state> s, std::span<decision> out) noexcept {
+        if (seen_cpu.size() < 8) {
+            seen_cpu.push_back(s[0].cpu_limit);
+            seen_memory.push_back(s[0].memory_limit_mb);
+        }
+        out[0] = decision{.replicas = 2, .cpu_limit = 0.25, .memory_limit_mb = 512};
+    }
+};
+
+TEST_CASE("scenario: run() applies a decision's CPU and memory limits and shows the policy the limits in force") {
+    const scenario s = named_scenario("polimi-low", "unused", 300);
+    REQUIRE(s.config.functions.size() == 1);
+    const double cpu0 = s.config.functions[0].profile.cpu_limit;
+    const double memory0 = s.config.functions[0].profile.memory_mb;
+    REQUIRE(cpu0 != 0.25);
+    REQUIRE(memory0 != 512);
+    resizing_policy p;
+    const auto score = [](std::span<const function_metrics>, std::span<const scaling_state>) { return 0.0; };
+    (void)run(s, p, 1, score);
+    REQUIRE(p.seen_cpu.size() >= 3);
+    CHECK(p.seen_cpu[0] == cpu0);
+    CHECK(p.seen_memory[0] == memory0);
+    CHECK(p.seen_cpu[1] == 0.25);  // applied after the first decision
+    CHECK(p.seen_memory[1] == 512);
+    CHECK(p.seen_cpu[2] == 0.25);
+}
+
 TEST_CASE("scenario: p99_ratio is the nearest-rank quantile") {
     outcome o;
     o.p99_ratios = {0.5, 0.1, 0.9, 0.3};

@@ -303,6 +303,47 @@ TEST_CASE("both models: an interval that is not finite and positive is refused, 
     }
 }
 
+TEST_CASE("both models: a metrics span without one entry per function is refused, and nothing moves") {
+    for (const sim_model model : {sim_model::request, sim_model::tick}) {
+        CAPTURE(to_string(model));
+        cluster_config config = one_function(server(0.1), 5, 2);
+        config.functions.push_back(config.functions[0]);
+        config.functions[1].profile.name = "second";
+        simulation sim(config, 1, model);
+        std::vector<function_metrics> two(2);
+        sim.step(15, two);
+        const double now = sim.now();
+        for (const std::size_t size : {0, 1, 3}) {
+            CAPTURE(size);
+            std::vector<function_metrics> wrong(size);
+            const std::string expected = "out: must hold one entry per function (2), got " + std::to_string(size);
+            CHECK_THROWS_WITH_AS(sim.step(15, wrong), doctest::Contains(expected.c_str()), rlscale::config_error);
+            CHECK(sim.now() == now);
+        }
+        // The next interval is one interval: nothing was carried over.
+        sim.step(15, two);
+        CHECK(sim.now() == now + 15);
+        CHECK(two[1].interval_s == 15);
+        CHECK(two[1].arrivals < 2 * 15 * 5);
+    }
+}
+
+TEST_CASE("both models: a CPU limit is clamped to the node's cores times the overcommit, as a profile's is validated") {
+    for (const sim_model model : {sim_model::request, sim_model::tick}) {
+        CAPTURE(to_string(model));
+        cluster_config config = one_function(server(0.1, 1, 6.0), 1, 1);
+        config.node = {.cores = 4, .memory_mb = 1e6, .cpu_overcommit = 1.5};
+        simulation sim(config, 1, model);
+        CHECK(sim.cpu_limit(0) == 6.0);
+        sim.set_cpu_limit(0, 6.0);  // the limit it started with stays
+        CHECK(sim.cpu_limit(0) == 6.0);
+        sim.set_cpu_limit(0, 100.0);
+        CHECK(sim.cpu_limit(0) == 6.0);
+        sim.set_cpu_limit(0, 0.0);
+        CHECK(sim.cpu_limit(0) == 0.01);
+    }
+}
+
 TEST_CASE("both models: a smaller CPU limit places pending replicas it leaves room for") {
     for (const sim_model model : {sim_model::request, sim_model::tick}) {
         CAPTURE(to_string(model));

@@ -4,6 +4,7 @@
 /// which metrics may be acted on, replica bounds, "hold", and the SLO test.
 /// Below both policy/ and rl/, so that neither includes the other.
 
+#include <rlscale/core/detail/features.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/saturating.hpp>
 #include <rlscale/core/scaling.hpp>
@@ -96,13 +97,21 @@ struct replica_bounds {
     return d;
 }
 
-/// Whether function metrics `m` violate `s`'s SLO: a dropped request, or the
-/// latency at the SLO percentile above the bound (nothing completed while
-/// requests arrived counts as a violation only if requests were dropped).
+/// Whether function metrics `m` violate `s`'s SLO: a dropped request, the
+/// latency at the SLO percentile above the bound, or a stall (requests
+/// pending and none completed, as at zero replicas: an unbounded latency).
+/// An idle interval (nothing arrived, waited or ran) does not violate it; a
+/// latency that is not a usable number although requests completed does.
 [[nodiscard]] inline bool violates_slo(const function_metrics& m, const scaling_state& s) noexcept {
     if (m.drops > 0) return true;
     const double latency = latency_at(m, s.slo.percentile);
-    return std::isfinite(latency) && latency > s.slo.latency_s;
+    switch (detail::read_latency(m, latency)) {
+        case detail::latency_reading::measured: return !(latency <= s.slo.latency_s);
+        case detail::latency_reading::idle: return false;
+        case detail::latency_reading::stalled:
+        case detail::latency_reading::invalid: return true;
+    }
+    return true;
 }
 
 }  // namespace rlscale

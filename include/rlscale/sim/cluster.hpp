@@ -84,6 +84,12 @@ struct function_config {
 struct cluster_config {
     /// The most replica slots a node holds, over all its functions.
     static constexpr std::uint64_t max_replica_slots = 1'000'000;
+    /// The most requests the node's replicas serve at once (max_replicas ×
+    /// concurrency, summed over functions) and the most that wait (the
+    /// queue capacities, summed): the simulation reserves a slot for each
+    /// when it is built, so these bound its memory.
+    static constexpr std::uint64_t max_request_slots = 1ULL << 24;
+    static constexpr std::uint64_t max_queue_slots = 1ULL << 24;
 
     node_config node;                       ///< the shared node
     std::vector<function_config> functions; ///< the functions it hosts
@@ -100,6 +106,8 @@ struct cluster_config {
         const check_fields check("");
         check.non_empty("functions", functions.size());
         std::uint64_t slots = 0;
+        std::uint64_t request_slots = 0;
+        std::uint64_t queue_slots = 0;
         for (std::size_t i = 0; i < functions.size(); ++i) {
             const auto& f = functions[i];
             const std::string field = "functions[" + std::to_string(i) + "]";
@@ -117,8 +125,17 @@ struct cluster_config {
                 .at_most("memory_mb", f.profile.memory_mb, node.memory_mb)
                 .at_most("cpu_limit", f.profile.cpu_limit, node.cores * node.cpu_overcommit);
             slots += static_cast<std::uint64_t>(f.max_replicas);
+            // Each term is below 2^20 × 2^31 (max_replicas was bounded above,
+            // concurrency is an int); the sums stop at 2^62, far past their bound.
+            constexpr std::uint64_t stop = 1ULL << 62;
+            request_slots = std::min(request_slots + static_cast<std::uint64_t>(f.max_replicas) *
+                                                         static_cast<std::uint64_t>(f.profile.concurrency),
+                                     stop);
+            queue_slots = std::min(queue_slots + f.queue_capacity, stop);
         }
         check.at_most("max_replicas summed over functions", slots, max_replica_slots);
+        check.at_most("max_replicas x profile.concurrency summed over functions", request_slots, max_request_slots);
+        check.at_most("queue_capacity summed over functions", queue_slots, max_queue_slots);
         check.in("idle_memory_fraction", idle_memory_fraction, 0, 1);
         check.require(latency_relative_error >= 1e-4 && latency_relative_error < 0.5, "latency_relative_error", "be in [0.0001, 0.5)",
                       latency_relative_error);
@@ -297,14 +314,16 @@ public:
     }
 
     /// Sets f's CPU limit per replica (in-place resize of running replicas),
-    /// clamped to [0.01, node cores].
+    /// clamped to [0.01, node cores × cpu_overcommit] (the bound a profile's
+    /// limit is validated against). A raise is not checked against the room
+    /// left on the node, unlike a memory limit.
     void set_cpu_limit(std::uint32_t f, double cores) noexcept {
         if (!std::isfinite(cores)) {
             return;
         }
         auto& fs = functions_[f];
         touch(f);
-        const double limit = std::clamp(cores, 0.01, config_.node.cores);
+        const double limit = std::clamp(cores, 0.01, config_.node.cores * config_.node.cpu_overcommit);
         for (std::uint32_t r = fs.first_slot; r < fs.first_slot + control_[f].max_replicas; ++r) {
             replica& rep = replicas_[r];
             if (rep.state == replica_state::starting || rep.state == replica_state::ready ||
@@ -367,10 +386,16 @@ public:
     /// function's metrics for that interval into `out` (size
     /// function_count()). Allocates nothing. Throws config_error naming interval_s
     /// unless the interval is finite and positive (the clock never runs
-    /// backwards or to infinity), before anything changes.
+    /// backwards or to infinity), or `out` unless it holds exactly one entry
+    /// per function (a function left out would carry its interval into the
+    /// next), before anything changes.
     void step(double interval_s, std::span<function_metrics> out) {
         // Checked without building the message unless it fails: stepping allocates nothing.
         if (!(std::isfinite(interval_s) && interval_s > 0)) check_fields("cluster.step").greater("interval_s", interval_s, 0.0);
+        if (out.size() != function_count()) {
+            check_fields("cluster.step").require(false, "out", "hold one entry per function (" + format_number(function_count()) + ")",
+                                         out.size());
+        }
         const double until = now_ + interval_s;
         run_until(until);
         // Recompute the node demand from scratch once per interval so that
@@ -381,7 +406,7 @@ public:
         }
         busy_demand_ = demand;
         update_speed();
-        for (std::uint32_t f = 0; f < function_count() && f < out.size(); ++f) {
+        for (std::uint32_t f = 0; f < function_count(); ++f) {
             out[f] = close_interval(f, interval_s);
         }
     }

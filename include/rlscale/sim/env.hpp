@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/concepts.hpp>
+#include <rlscale/core/detail/features.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/validate.hpp>
@@ -55,16 +56,25 @@ struct basic_encoder {
 static_assert(encoder<basic_encoder>);
 
 /// A small default reward in SCARLET's form (SCARLET, §4): −1 if any
-/// function's latency at its SLO statistic exceeds the SLO or it dropped
-/// requests, otherwise 1 − (mean latency/SLO)^0.4. A function that completed
-/// nothing and dropped nothing counts as meeting its SLO with ratio 0.
+/// function's latency at its SLO statistic exceeds the SLO, it dropped
+/// requests, or it completed nothing while requests were pending (a stall,
+/// e.g. at zero replicas: the latency is unbounded, not zero); otherwise
+/// 1 − (mean latency/SLO)^0.4. An idle function (nothing arrived, waited or
+/// ran) counts as meeting its SLO with ratio 0. No function: −1.
 struct basic_reward {
     double operator()(std::span<const function_metrics> m, std::span<const scaling_state> s) const noexcept {
+        if (m.empty()) return -1;
         double ratio_sum = 0;
         for (std::size_t i = 0; i < m.size(); ++i) {
             const double latency = latency_at(m[i], s[i].slo.percentile);
-            const double ratio = std::isfinite(latency) ? latency / s[i].slo.latency_s : 0.0;
-            if (ratio > 1 || m[i].drops > 0) {
+            double ratio = 0;
+            switch (rlscale::detail::read_latency(m[i], latency)) {
+                case rlscale::detail::latency_reading::measured: ratio = latency / s[i].slo.latency_s; break;
+                case rlscale::detail::latency_reading::idle: ratio = 0; break;
+                case rlscale::detail::latency_reading::stalled:
+                case rlscale::detail::latency_reading::invalid: return -1;
+            }
+            if (!(ratio <= 1) || m[i].drops > 0) {
                 return -1;
             }
             ratio_sum += ratio;
@@ -123,6 +133,17 @@ public:
             check.require(env_.functions.size() == sim_.function_count(), "functions",
                           "hold one entry per cluster function (" + format_number(sim_.function_count()) + ")",
                           env_.functions.size());
+        }
+        // An encoder that remembers each function's last interval (AR_{t-1})
+        // must be built for as many functions as it is given: one built for
+        // fewer would encode the rest without history and say nothing.
+        if constexpr (requires { encoder_.functions(); }) {
+            if (encoder_.functions() != sim_.function_count()) {
+                check_fields("encoder").require(false, "functions",
+                                                "equal the cluster's function count (" + format_number(sim_.function_count()) +
+                                                    "): pass it to the encoder's constructor",
+                                                encoder_.functions());
+            }
         }
     }
 

@@ -191,6 +191,8 @@ outcome run(const scenario& sc, Policy&& policy, std::uint64_t seed, const Score
         sim.step(control_interval_s, m);
         for (std::uint32_t f = 0; f < n; ++f) {
             states[f].replicas = sim.replicas(f);
+            states[f].cpu_limit = sim.cpu_limit(f);
+            states[f].memory_limit_mb = sim.memory_limit_mb(f);
             states[f].time_s = t;
         }
         o.reward_sum += score(std::span<const function_metrics>(m), std::span<const scaling_state>(states));
@@ -198,6 +200,9 @@ outcome run(const scenario& sc, Policy&& policy, std::uint64_t seed, const Score
         policy.decide(std::span<const function_metrics>(m), std::span<const scaling_state>(states), std::span<decision>(d));
         for (std::uint32_t f = 0; f < n; ++f) {
             sim.set_replicas(f, d[f].replicas);
+            // A multidimensional decision (a DDPG checkpoint, HPA+VPA) resizes too; NaN keeps a limit.
+            if (std::isfinite(d[f].cpu_limit)) sim.set_cpu_limit(f, d[f].cpu_limit);
+            if (std::isfinite(d[f].memory_limit_mb)) sim.set_memory_limit(f, d[f].memory_limit_mb);
             const scaling_state& s = states[f];
             if (m[f].arrivals > 0) {
                 o.ticks += 1;

@@ -86,7 +86,8 @@ public:
     void set_memory_limit(std::uint32_t f, double mb) noexcept {
         std::visit([&](auto& c) { c.set_memory_limit(f, mb); }, impl_);
     }
-    /// Throws config_error naming interval_s unless the interval is finite and positive.
+    /// Throws config_error naming interval_s unless the interval is finite and
+    /// positive, or `out` unless it holds one entry per function.
     void step(double interval_s, std::span<function_metrics> out) {
         std::visit([&](auto& c) { c.step(interval_s, out); }, impl_);
     }

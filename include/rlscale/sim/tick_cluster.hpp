@@ -300,11 +300,12 @@ public:
         if (released) place_pending();
     }
 
-    /// Sets f's CPU limit per replica, clamped to [0.01, node cores].
+    /// Sets f's CPU limit per replica, clamped to [0.01, node cores ×
+    /// cpu_overcommit] (the bound a profile's limit is validated against).
     void set_cpu_limit(std::uint32_t f, double cores) noexcept {
         if (!std::isfinite(cores)) return;
         auto& fs = functions_[f];
-        const double limit = std::clamp(cores, 0.01, config_.node.cores);
+        const double limit = std::clamp(cores, 0.01, config_.node.cores * config_.node.cpu_overcommit);
         cpu_allocated_ += static_cast<double>(fs.ready + fs.starting) * (limit - fs.cpu_limit);
         fs.cpu_limit = limit;
         place_pending();  // a smaller limit may leave room for a pending replica
@@ -329,16 +330,21 @@ public:
     /// Runs the model for `interval_s` seconds and writes every function's
     /// metrics for that interval into `out` (size function_count()).
     /// Allocates nothing. Throws config_error naming interval_s unless the
-    /// interval is finite and positive, before anything changes.
+    /// interval is finite and positive, or `out` unless it holds exactly one
+    /// entry per function, before anything changes.
     void step(double interval_s, std::span<function_metrics> out) {
         // Checked without building the message unless it fails: stepping allocates nothing.
         if (!(std::isfinite(interval_s) && interval_s > 0)) check_fields("tick_cluster.step").greater("interval_s", interval_s, 0.0);
+        if (out.size() != function_count()) {
+            check_fields("tick_cluster.step").require(false, "out", "hold one entry per function (" + format_number(function_count()) + ")",
+                                         out.size());
+        }
         interval_ = interval_s;
         const double steps = std::max(1.0, std::ceil(interval_s / options_.substep_s - 1e-9));
         const double h = interval_s / steps;
         const auto whole_steps = static_cast<std::uint64_t>(std::min(steps, 1e18));
         for (std::uint64_t k = 0; k < whole_steps; ++k) substep(h);
-        for (std::uint32_t f = 0; f < function_count() && f < out.size(); ++f) out[f] = close_interval(f, interval_s);
+        for (std::uint32_t f = 0; f < function_count(); ++f) out[f] = close_interval(f, interval_s);
     }
 
 private:

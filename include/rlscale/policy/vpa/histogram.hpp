@@ -330,9 +330,14 @@ private:
 
     /// 2^((t − reference) / half_life), renormalising first when t is more
     /// than max_decay_exponent half-lives past the reference (decayFactor).
+    /// An empty histogram also moves its reference back to a sample before
+    /// it: the reference starts at 0 and Go's at the zero time, before every
+    /// real timestamp, but a caller's clock may start below 0, and samples
+    /// far before the reference would weigh less than epsilon and never
+    /// count.
     double decay_factor(double t) noexcept {
         const double max_allowed = reference_s_ + half_life_s_ * max_decay_exponent;
-        if (t > max_allowed) shift_reference_timestamp(t);
+        if (t > max_allowed || (t < reference_s_ && histogram_.empty())) shift_reference_timestamp(t);
         return std::exp2((t - reference_s_) / half_life_s_);
     }
 
