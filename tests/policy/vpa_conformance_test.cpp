@@ -314,6 +314,20 @@ TEST_CASE("decaying_histogram.go the reference moves by whole half-lives, forget
     CHECK(h.percentile(0.0) == 8.0);
 }
 
+TEST_CASE("decaying_histogram: a clock that starts below 0 weighs samples as one that starts at 0 (not a Go case)") {
+    // Go's reference starts at the zero time, before every real timestamp;
+    // here at 0, so an empty histogram moves it back to an earlier sample.
+    for (const double origin : {0.0, -1e6, -1e8}) {
+        CAPTURE(origin);
+        decaying_histogram h(test_histogram_options(), hour);
+        h.add_sample(3, 1, origin);
+        CHECK_FALSE(h.empty());
+        h.add_sample(7, 1, origin + hour);  // one half-life later: twice the weight
+        CHECK(h.percentile(0.3) == 4.0);   // the first third of the weight is the sample at 3
+        CHECK(h.percentile(0.5) == 8.0);   // the rest is the sample at 7
+    }
+}
+
 // ---------------------------------------------------------------------------
 // model/aggregate_container_state_test.go
 

@@ -720,6 +720,12 @@ private:
             throw error(where(8) + "unknown format version " + std::to_string(tf::get_u32(h + 8)) +
                         " (this build reads version " + std::to_string(tf::file_version) + ")");
         }
+        // Reserved: 0 in this version. A file that sets it was written by a
+        // format this build does not know and is not read as if it were ours.
+        if (tf::get_u32(h + 12) != 0) {
+            throw error(where(12) + "reserved header field is " + std::to_string(tf::get_u32(h + 12)) +
+                        ", not 0 (a newer format; this build reads version " + std::to_string(tf::file_version) + ")");
+        }
 
         std::uint64_t at = tf::file_header_size;
         std::uint64_t committed = at;  // just past the last end record

@@ -337,7 +337,12 @@ private:
     /// count.
     double decay_factor(double t) noexcept {
         const double max_allowed = reference_s_ + half_life_s_ * max_decay_exponent;
-        if (t > max_allowed || (t < reference_s_ && histogram_.empty())) shift_reference_timestamp(t);
+        if (t > max_allowed) {
+            shift_reference_timestamp(t);
+        } else if (t < reference_s_ && histogram_.empty()) {
+            histogram_.scale(0);  // what is left is below epsilon: forgotten, not scaled up
+            reference_s_ = std::floor(t / half_life_s_ + 0.5) * half_life_s_;
+        }
         return std::exp2((t - reference_s_) / half_life_s_);
     }
 
