@@ -247,9 +247,11 @@ TEST_CASE("metrics source: default templates") {
     const metrics_source src(client({}), {.window = 30s});
     const function_target f{.function = "thumb", .namespace_ = "prod", .deployment = "thumb", .pod_regex = "thumb-.*"};
     CHECK(src.query_for("cpu_utilization", f) ==
-          R"(sum(rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[30s])) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"}))");
+          R"((sum(rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[30s])) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"})))"
+          R"( and on() (count(count by (pod, container) (rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[30s]))) >= count(count by (pod, container) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"}))))");
     CHECK(src.query_for("memory_utilization", f) ==
-          R"(sum(container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="memory"}))");
+          R"((sum(container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="memory"})))"
+          R"( and on() (count(count by (pod, container) (container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"})) >= count(count by (pod, container) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="memory"}))))");
     CHECK(src.query_for("cpu_limit", f) ==
           R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"})))");
     CHECK(src.query_for("throughput_rps", f) == R"(sum(rate(http_requests_total{namespace="prod",pod=~"thumb-.*"}[30s])))");

@@ -81,6 +81,9 @@ private:
         o.precision(17);
         const std::string fn = R"(namespace="fn",pod="fn-7d9f6c-abcde")";
         const std::string idle = R"(namespace="idle",pod="idle-5c8d7f-zzzzz")";
+        // Namespace "gap": two pods with a 1-core, 1 GiB limit, usage reported for one only.
+        const std::string gap_a = R"(namespace="gap",pod="gap-6b7c8d-aaaaa",container="app")";
+        const std::string gap_b = R"(namespace="gap",pod="gap-6b7c8d-bbbbb",container="app")";
         o << "# TYPE http_requests_total counter\n";
         o << "http_requests_total{" << fn << "} " << 5 * e << ts;
         o << "http_requests_total{" << idle << "} 10" << ts;
@@ -101,16 +104,22 @@ private:
         o << "container_cpu_usage_seconds_total{" << fn << ",container=\"proxy\"} " << 0.09 * e << ts;
         o << "container_cpu_usage_seconds_total{" << fn << ",container=\"\"} " << 0.34 * e << ts;
         o << "container_cpu_usage_seconds_total{" << fn << ",container=\"POD\"} " << 0.01 * e << ts;
+        o << "container_cpu_usage_seconds_total{" << gap_a << "} " << 0.3 * e << ts;
         o << "# TYPE container_memory_working_set_bytes gauge\n";
         o << "container_memory_working_set_bytes{" << fn << ",container=\"fn\"} 134217728" << ts;
         o << "container_memory_working_set_bytes{" << fn << ",container=\"proxy\"} 16777216" << ts;
         o << "container_memory_working_set_bytes{" << fn << ",container=\"\"} 150994944" << ts;
         o << "container_memory_working_set_bytes{" << fn << ",container=\"POD\"} 1048576" << ts;
+        o << "container_memory_working_set_bytes{" << gap_a << "} 536870912" << ts;
         o << "# TYPE kube_pod_container_resource_limits gauge\n";
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"cpu\",unit=\"core\"} 0.5" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"memory\",unit=\"byte\"} 268435456" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"proxy\",resource=\"cpu\",unit=\"core\"} 0.1" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"proxy\",resource=\"memory\",unit=\"byte\"} 67108864" << ts;
+        for (const std::string& pod : {gap_a, gap_b}) {
+            o << "kube_pod_container_resource_limits{" << pod << ",resource=\"cpu\",unit=\"core\"} 1" << ts;
+            o << "kube_pod_container_resource_limits{" << pod << ",resource=\"memory\",unit=\"byte\"} 1073741824" << ts;
+        }
         o << "# TYPE kube_deployment_status_replicas_ready gauge\n";
         o << "kube_deployment_status_replicas_ready{namespace=\"fn\",deployment=\"fn\"} 1" << ts;
         o << "# TYPE kube_deployment_status_replicas gauge\n";

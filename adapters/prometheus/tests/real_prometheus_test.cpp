@@ -183,6 +183,20 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
     const auto check = rlscale::check_metrics(idle.metrics);
     CHECK_FALSE(check.ok);
     CHECK(check.field == "cpu_utilization");
+
+    // A pod whose usage is not reported (its node's scrape failing, or just
+    // started) is not read as an idle one: the utilisations are no data,
+    // where the sums alone gave 0.3 / 2 cores = 0.15 and a scale-down.
+    const auto gap = src.fetch({.function = "gap", .namespace_ = "gap", .deployment = "gap"});
+    CHECK(std::isnan(gap.metrics.cpu_utilization));
+    CHECK(gap.status.find("cpu_utilization")->reason.find("empty result") != std::string::npos);
+    CHECK(std::isnan(gap.metrics.memory_utilization));
+    CHECK(gap.status.is_missing("memory_utilization"));
+    CHECK(gap.metrics.cpu_limit == doctest::Approx(1));  // the limits themselves are there
+    const client c({.url = s.prom.url()});
+    const auto sums = c.query(R"(sum(rate(container_cpu_usage_seconds_total{namespace="gap"}[5s])) / sum(kube_pod_container_resource_limits{namespace="gap",resource="cpu"}))");
+    REQUIRE(sums.vector.size() == 1);
+    CHECK(sums.vector[0].point.value == doctest::Approx(0.15).epsilon(0.05));  // what the template no longer reads
 }
 
 }  // namespace test_prometheus_real_prometheus

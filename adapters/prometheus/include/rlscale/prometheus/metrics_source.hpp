@@ -60,12 +60,19 @@ struct query_templates {
     /// container named in the target, that container's alone (as the HPA's
     /// ContainerResource metric); `container!="POD"` drops the pause
     /// container and `.+` cAdvisor's pod-level series (container="").
+    ///
+    /// Both utilisations are empty (no data, so no scaling) unless every
+    /// container with a limit has a usage series: a pod whose usage cAdvisor
+    /// has not reported (a failing kubelet scrape, a pod just started) would
+    /// otherwise count as idle in the denominator and read as a scale-down.
     std::string cpu_utilization =
-        R"(sum(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}[{window}])) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="cpu"}))";
+        R"((sum(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}[{window}])) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="cpu"})))"
+        R"( and on() (count(count by (pod, container) (rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}[{window}]))) >= count(count by (pod, container) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="cpu"}))))";
     /// cAdvisor working set over the memory limits (one container's when
     /// the target names it).
     std::string memory_utilization =
-        R"(sum(container_memory_working_set_bytes{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="memory"}))";
+        R"((sum(container_memory_working_set_bytes{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="memory"})))"
+        R"( and on() (count(count by (pod, container) (container_memory_working_set_bytes{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"})) >= count(count by (pod, container) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="memory"}))))";
     /// CPU limit of one replica, cores: the sum over its containers, or the
     /// named container's.
     std::string cpu_limit =
