@@ -148,16 +148,7 @@ int main(int argc, char** argv) {
                 const controller::kubernetes_scaler client(cfg);
                 (void)client;
             }
-            for (std::size_t i = 0; i < cfg.functions.size(); ++i) {
-                const auto& f = cfg.functions[i];
-                const std::string at = "functions[" + std::to_string(i) + "].";
-                try {
-                    if (!f.namespace_name.empty()) kubernetes::detail::validate_name("namespace", f.namespace_name, true);
-                    kubernetes::detail::validate_name("workload", f.workload, false);
-                } catch (const config_error& e) {
-                    throw config_error(at + e.field(), e.detail());
-                }
-            }
+            controller::kubernetes_scaler::validate_names(cfg);
             std::printf("configuration %s is valid: %zu functions\n", config_path.c_str(), cfg.functions.size());
             return 0;
         }

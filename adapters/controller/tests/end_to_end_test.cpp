@@ -180,6 +180,23 @@ controller::config config_for(const std::string& prometheus_url, const std::stri
 
 }  // namespace
 
+TEST_CASE("kubernetes_scaler: a name the API would refuse and a bad client setting stop it before the first tick, named") {
+    controller::config cfg = config_for("http://127.0.0.1:9", "http://127.0.0.1:9", 2);
+    CHECK_NOTHROW(controller::kubernetes_scaler{cfg});
+    cfg.functions[0].namespace_name = "Shop_Prod";
+    CHECK_THROWS_WITH_AS(controller::kubernetes_scaler{cfg}, doctest::Contains("functions[0].namespace: must be a DNS-1123 label"),
+                         config_error);
+    cfg.functions[0].namespace_name = "fn";
+    cfg.functions[0].workload = "Web/../x";
+    CHECK_THROWS_WITH_AS(controller::kubernetes_scaler{cfg}, doctest::Contains("functions[0].workload:"), config_error);
+    cfg.functions[0].workload = "fn";
+    cfg.kubernetes["server"] = "k8s:6443";
+    CHECK_THROWS_WITH_AS(controller::kubernetes_scaler{cfg}, doctest::Contains("kubernetes.server: must start with https:// or http://"),
+                         config_error);
+    cfg.kubernetes["server"] = "https://k8s:6443/api";
+    CHECK_THROWS_WITH_AS(controller::kubernetes_scaler{cfg}, doctest::Contains("kubernetes.server:"), config_error);
+}
+
 TEST_CASE("controller end to end: real Prometheus, loopback API server, outage and rejected change") {
     fake_cluster cluster;
     auto exp = std::make_unique<prometheus::test::exporter>();

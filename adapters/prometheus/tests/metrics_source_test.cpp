@@ -209,6 +209,23 @@ TEST_CASE("metrics source: an error envelope or HTTP error for one query leaves 
     CHECK(s.metrics.ready_replicas == 1);
 }
 
+TEST_CASE("metrics source: a value Prometheus warned about (a partial answer) is no data, the warning kept") {
+    const std::string partial = "partial response: store 10.0.0.7:10901 unavailable; results may be incomplete";
+    fake_prometheus prom({{"cpu_utilization",
+                           {200, R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"0.15"]}]},"warnings":[")" +
+                                     partial + R"(","second"]})"}}});
+    const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
+    const auto s = src.fetch(target);
+    CHECK(s.status.missing.size() == 1);
+    CHECK(std::isnan(s.metrics.cpu_utilization));  // not the partial 0.15
+    REQUIRE(s.status.find("cpu_utilization") != nullptr);
+    CHECK(s.status.find("cpu_utilization")->reason == "Prometheus warned: " + partial + " (and 1 more)");
+    REQUIRE(s.status.warnings.size() == 2);
+    CHECK(s.status.warnings[0] == partial);
+    CHECK(s.metrics.throughput_rps == 1);  // the other fields, answered without a warning, are read
+    CHECK_FALSE(rlscale::check_metrics(s.metrics).ok);
+}
+
 TEST_CASE("metrics source: Prometheus down leaves every field missing, after a single attempt") {
     int port = 0;
     {

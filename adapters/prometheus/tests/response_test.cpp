@@ -12,12 +12,13 @@ using namespace rlscale::prometheus;
 TEST_CASE("response: sample values, including NaN, +Inf and -Inf") {
     CHECK(parse_sample_value("1", "v") == 1.0);
     CHECK(parse_sample_value("0.25", "v") == 0.25);
+    CHECK(parse_sample_value("+1.5", "v") == 1.5);  // a leading + is a number (Go's ParseFloat reads it)
     CHECK(parse_sample_value("-3.5e-3", "v") == -3.5e-3);
     CHECK(parse_sample_value("1e+21", "v") == 1e21);
     CHECK(std::isnan(parse_sample_value("NaN", "v")));
     CHECK(parse_sample_value("+Inf", "v") == INFINITY);
     CHECK(parse_sample_value("-Inf", "v") == -INFINITY);
-    for (const char* bad : {"", "abc", "1.5x", "nan", "inf", "infinity", " 1", "1 ", "0x10"}) {
+    for (const char* bad : {"", "abc", "1.5x", "nan", "inf", "infinity", " 1", "1 ", "0x10", "+-1", "++1", "+"}) {
         CAPTURE(bad);
         CHECK_THROWS_AS((void)parse_sample_value(bad, "data.result[0].value[1]"), parse_error);
     }

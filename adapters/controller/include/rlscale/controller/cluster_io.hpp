@@ -84,7 +84,25 @@ class kubernetes_scaler {
 public:
     /// The client for c.kubernetes, allowed the largest count any of c's
     /// functions may have (the client refuses counts above its max_replicas).
-    explicit kubernetes_scaler(const config& c) : client_(make_config(c)) {}
+    /// Throws config_error naming `kubernetes.<field>` for a bad client
+    /// setting and `functions[i].namespace` or `.workload` for a name the
+    /// API would refuse (validate_names), before the first tick.
+    explicit kubernetes_scaler(const config& c) : client_(make_config(c)) { validate_names(c); }
+
+    /// Throws config_error naming functions[i].namespace or
+    /// functions[i].workload unless each is a name the Kubernetes API
+    /// accepts (a DNS-1123 label; a subdomain for the workload).
+    static void validate_names(const config& c) {
+        for (std::size_t i = 0; i < c.functions.size(); ++i) {
+            const function_spec& f = c.functions[i];
+            try {
+                if (!f.namespace_name.empty()) kubernetes::detail::validate_name("namespace", f.namespace_name, true);
+                kubernetes::detail::validate_name("workload", f.workload, false);
+            } catch (const config_error& e) {
+                throw config_error("functions[" + std::to_string(i) + "]." + e.field(), e.detail());
+            }
+        }
+    }
 
     int replicas(const function_spec& f) {
         return client_.get_scale(kind(f), f.namespace_name, f.workload).spec_replicas;
@@ -146,10 +164,14 @@ private:
     }
     static kubernetes::client_config make_config(const config& cfg) {
         const nlohmann::json& k = cfg.kubernetes;
-        kubernetes::client_config c = k.value("in_cluster", true)
-                                          ? kubernetes::in_cluster_config()
-                                          : kubernetes::explicit_config(k.value("server", std::string()), k.value("token", std::string()),
-                                                                        k.value("ca_file", std::string()));
+        kubernetes::client_config c;
+        try {
+            c = k.value("in_cluster", true) ? kubernetes::in_cluster_config()
+                                            : kubernetes::explicit_config(k.value("server", std::string()), k.value("token", std::string()),
+                                                                          k.value("ca_file", std::string()));
+        } catch (const config_error& e) {
+            throw config_error("kubernetes." + e.field(), e.detail());  // named under the config file's section
+        }
         c.max_attempts = k.value("max_attempts", detail::default_max_attempts);
         for (const function_spec& f : cfg.functions) c.max_replicas = std::max(c.max_replicas, static_cast<std::int32_t>(f.max_replicas));
         return c;

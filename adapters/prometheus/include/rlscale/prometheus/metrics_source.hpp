@@ -327,6 +327,13 @@ public:
                 const query_result r = client_.query(promql, at);
                 for (const auto& w : r.warnings) out.status.warnings.push_back(w);
                 reason = single_value(r, v);
+                // A value Prometheus warned about (a partial answer from a
+                // store or replica that did not respond, through Thanos or a
+                // federation) may be missing pods' data: not a value.
+                if (reason.empty() && !r.warnings.empty()) {
+                    reason = "Prometheus warned: " + valid_utf8(r.warnings.front(), 256, "...") +
+                             (r.warnings.size() > 1 ? " (and " + std::to_string(r.warnings.size() - 1) + " more)" : "");
+                }
             } catch (const transport_error& e) {
                 unreachable = e.what();
                 reason = e.what();

@@ -69,7 +69,10 @@ struct query_result {
     if (text == "+Inf" || text == "Inf") return std::numeric_limits<double>::infinity();
     if (text == "-Inf") return -std::numeric_limits<double>::infinity();
     std::string_view digits = text;
-    if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
+    if (!digits.empty() && digits.front() == '+') {
+        digits.remove_prefix(1);
+        if (!digits.empty() && (digits.front() == '+' || digits.front() == '-')) digits = {};  // "+-1", "++1": refused below
+    }
     double v = 0;
     const auto* first = digits.data();
     const auto* last = digits.data() + digits.size();
