@@ -731,6 +731,25 @@ TEST_CASE("restoring a malformed state names the field and leaves the lifecycle 
     bad = good;
     bad["log"] = json::array();  // SERVING with three transitions and no log
     rejects(bad, "log");
+    // Each decision waits for K rewards after the transition before it.
+    REQUIRE(good["log"][1]["episode"] == c.window - 1);
+    REQUIRE(good["log"][2]["episode"] == 2 * c.window - 1);
+    bad = good;
+    bad["log"][1]["episode"] = c.window - 2;  // K - 1 rewards after start()
+    rejects(bad, "log[1].episode");
+    bad = good;
+    bad["log"][2]["episode"] = 2 * c.window - 2;  // K - 1 rewards after entering ONLINE
+    rejects(bad, "log[2].episode");
+    // start() is transition 1: a whole log begins with it, and one that begins with it is whole.
+    bad = good;
+    bad["log"].erase(0);
+    CHECK_NOTHROW(from_json(bad, target));  // the newest two of three: a log that kept the newest
+    from_json(before, target);
+    bad["transition_count"] = 2;
+    rejects(bad, "log[0]");
+    bad = good;
+    bad["transition_count"] = 5;
+    rejects(bad, "transition_count");
     // retraining is true exactly in an ONLINE stage entered from SERVING.
     lifecycle again(c);
     again.start();

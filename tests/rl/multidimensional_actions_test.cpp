@@ -51,11 +51,20 @@ TEST_CASE("multidimensional_actions absolute: -1, 0 and +1 reach min, middle and
     CHECK(hi.replicas == 21);
     CHECK(hi.cpu_limit == doctest::Approx(2.048));
     CHECK(hi.memory_limit_mb == doctest::Approx(3072));
-    // Outside [-1, 1] is clamped; NaN keeps the current setting.
+    // Outside [-1, 1] is clamped; NaN keeps the current setting: a NaN limit
+    // is the decision's "unchanged", not the current limit clamped into the
+    // map's bounds (or its middle when unknown), which would be a resize.
     const auto out = map_one(a, {7, -9, static_cast<float>(nan_v)}, s);
     CHECK(out.replicas == 21);
     CHECK(out.cpu_limit == doctest::Approx(0.128));
-    CHECK(out.memory_limit_mb == doctest::Approx(1024));
+    CHECK(std::isnan(out.memory_limit_mb));
+    for (const scaling_state& odd : {state(5, 4.0, 8192), state(5, nan_v, 0)}) {  // above the bounds, unknown
+        const auto t = map_one(a, {0, static_cast<float>(nan_v), static_cast<float>(nan_v)}, odd);
+        CHECK(std::isnan(t.cpu_limit));
+        CHECK(std::isnan(t.memory_limit_mb));
+    }
+    const auto kept = map_one(a, {static_cast<float>(nan_v), 0, 0}, s);
+    CHECK(kept.replicas == s.replicas);
 }
 
 TEST_CASE("multidimensional_actions relative: values move each dimension from the current setting by at most its step") {

@@ -289,6 +289,14 @@ TEST_CASE("workload azure durations: malformed files are rejected with file, lin
         const auto p = write_file("durations_minmax.csv", durations_header + "o,a,f2,10,5,50,40.0,1,2,5,10,15,30,40\n");
         check_rejected(load_durations, p, 2, 7, "below Minimum");
     }
+    SUBCASE("average outside minimum and maximum") {
+        const auto p = write_file("durations_average.csv", durations_header + "o,a,f2,50000,5,1.0,2.0,1,1,1,1,2,2,2\n");
+        check_rejected(load_durations, p, 2, 4, "Average (50000) is outside [Minimum, Maximum] = [1.0, 2.0]");
+    }
+    SUBCASE("a percentile outside minimum and maximum") {
+        const auto p = write_file("durations_p100.csv", durations_header + "o,a,f2,10,5,1.0,40.0,1,2,5,10,15,30,700\n");
+        check_rejected(load_durations, p, 2, 14, "percentile_Average_100 (700) is outside [Minimum, Maximum] = [1.0, 40.0]");
+    }
     SUBCASE("wrong header") {
         const auto p = write_file("durations_header.csv", invocations_header + ok_row);
         check_rejected(load_durations, p, 1, 4, "missing header");

@@ -555,6 +555,22 @@ private:
                 throw E(lj::path(p, "episode"), "is " + std::to_string(t.episode) + ", before the previous transition's (" +
                                                     std::to_string(l.log_.back().episode) + ")");
             }
+            // Every transition restarts the window, and a decision needs K
+            // rewards: K episodes after start() (which comes before episode
+            // 0, so at episode K - 1 at the earliest), K after any other.
+            if (i > 0) {
+                const transition& previous = l.log_.back();
+                const std::uint64_t k = config.window;
+                const std::uint64_t earliest = previous.from == stage::initialized ? k - 1
+                                               : previous.episode > UINT64_MAX - k ? UINT64_MAX
+                                                                                   : previous.episode + k;
+                if (t.episode < earliest) {
+                    throw E(lj::path(p, "episode"),
+                            "is " + std::to_string(t.episode) + ", but a decision needs config.window (" + std::to_string(config.window) +
+                                ") rewards after the previous transition (episode " + std::to_string(previous.episode) +
+                                "), so episode " + std::to_string(earliest) + " at the earliest");
+                }
+            }
             const std::uint64_t samples = lj::unsigned_integer<E>(f("samples"), lj::path(p, "samples"));
             if (samples > config.window) {
                 throw E(lj::path(p, "samples"), "is " + std::to_string(samples) + ", more than config.window (" +
@@ -572,6 +588,21 @@ private:
         }
         if (log.empty() && l.transition_count_ > 0) {
             throw E("log", "is empty but transition_count is " + std::to_string(l.transition_count_) + " (the log keeps the newest)");
+        }
+        // start() is transition 1: a log holding every transition begins
+        // with it, and a log that begins with it holds every transition.
+        if (!l.log_.empty()) {
+            const bool begins_with_start = l.log_.front().from == stage::initialized;
+            const bool holds_all = l.transition_count_ == l.log_.size();
+            if (holds_all && !begins_with_start) {
+                throw E(lj::path("log", 0), "is " + std::string(to_string(l.log_.front().from)) + " -> " +
+                                                std::string(to_string(l.log_.front().to)) + ", but the log holds all " +
+                                                std::to_string(l.transition_count_) + " transitions, so it must begin with start()");
+            }
+            if (begins_with_start && !holds_all) {
+                throw E("transition_count", "is " + std::to_string(l.transition_count_) + " but the log, which begins with start(), holds " +
+                                                std::to_string(l.log_.size()) + " transitions");
+            }
         }
         // A retraining pass is exactly an ONLINE stage entered from SERVING.
         if (!l.log_.empty()) {

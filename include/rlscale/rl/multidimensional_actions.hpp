@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -60,7 +61,9 @@ struct multidimensional_config {
 /// three values per function in [−1, 1] (what a tanh actor outputs) become
 /// its replica count, the CPU limit and the memory limit of one replica, so
 /// one decision changes all three. Values are clamped to [−1, 1] first; a
-/// NaN value keeps the current setting. Replica counts are rounded and kept
+/// NaN value keeps the current setting (the current count; a NaN limit, the
+/// decision's "unchanged", even when the current limit lies outside the
+/// map's bounds or is unknown). Replica counts are rounded and kept
 /// within the function's [min, max]; limits within the map's bounds.
 /// Whether a vertical change may happen at all (AWARE withholds it at one
 /// replica) is the guard's rule (guard_config::vertical_min_replicas), so it
@@ -139,8 +142,8 @@ private:
     }
 
     [[nodiscard]] double limit(float v, double current, double lo, double hi, double step) const noexcept {
+        if (std::isnan(v)) return std::numeric_limits<double>::quiet_NaN();  // unchanged, whatever the current limit
         const double base = current_within(current, lo, hi);
-        if (std::isnan(v)) return base;
         const double x = config_.mode == multidimensional_mode::absolute ? lo + unit(v) * (hi - lo) : base + clamp1(v) * step;
         return std::clamp(x, lo, hi);
     }

@@ -360,6 +360,10 @@ inline std::vector<azure_duration> load_azure_durations(const std::filesystem::p
         if (d.minimum_ms > d.maximum_ms) {
             throw reader.error(7, "Maximum (" + std::string(fields[6]) + ") is below Minimum (" + std::string(fields[5]) + ")");
         }
+        if (d.average_ms < d.minimum_ms || d.average_ms > d.maximum_ms) {
+            throw reader.error(4, "Average (" + std::string(fields[3]) + ") is outside [Minimum, Maximum] = [" + std::string(fields[5]) +
+                                      ", " + std::string(fields[6]) + "]");
+        }
         for (std::size_t p = 0; p < d.percentiles_ms.size(); ++p) {
             const std::size_t c = 7 + p;
             d.percentiles_ms[p] = detail::parse_non_negative(reader, fields[c], c + 1, header[c]);
@@ -367,6 +371,11 @@ inline std::vector<azure_duration> load_azure_durations(const std::filesystem::p
                 throw reader.error(c + 1, std::string(header[c]) + " (" + std::string(fields[c]) +
                                               ") is below " + std::string(header[c - 1]) + " (" +
                                               std::string(fields[c - 1]) + ")");
+            }
+            // Percentiles of the averages lie within the extremes (so in every row of the 2019 trace).
+            if (d.percentiles_ms[p] < d.minimum_ms || d.percentiles_ms[p] > d.maximum_ms) {
+                throw reader.error(c + 1, std::string(header[c]) + " (" + std::string(fields[c]) + ") is outside [Minimum, Maximum] = [" +
+                                              std::string(fields[5]) + ", " + std::string(fields[6]) + "]");
             }
         }
         result.push_back(std::move(d));
