@@ -54,10 +54,14 @@ TEST_CASE("encode env: one simppo encoder for two functions keeps each function'
     CHECK(env.observation_of(1)[3] == 0.0f);
 }
 
-TEST_CASE("encode env: the seed encoders and rewards default-construct in cluster_env") {
+TEST_CASE("encode env: the seed encoders and rewards build in cluster_env, a stateful encoder with the function count") {
     sim::cluster_env<scarlet_encoder, scarlet_reward> scarlet(two_functions(), {.control_interval_s = 5});
     CHECK(scarlet.reset(1).size() == 2 * scarlet_encoder::feature_count);
-    sim::cluster_env<firm_encoder, team_average<firm_reward>> firm(two_functions(), {.control_interval_s = 5});
+    // FIRM's encoder remembers each function's last arrival rate: one built
+    // for one function (the default) is refused for two.
+    CHECK_THROWS_AS((sim::cluster_env<firm_encoder, team_average<firm_reward>>(two_functions(), {.control_interval_s = 5})),
+                    config_error);
+    sim::cluster_env<firm_encoder, team_average<firm_reward>> firm(two_functions(), {.control_interval_s = 5}, firm_encoder({}, 2));
     CHECK(firm.reset(1).size() == 2 * firm_encoder::feature_count);
     const std::vector<double> hold{0, 0};
     const double reward = scarlet.step(hold).reward;
