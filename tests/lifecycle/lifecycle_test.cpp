@@ -740,16 +740,19 @@ TEST_CASE("restoring a malformed state names the field and leaves the lifecycle 
     bad = good;
     bad["log"][2]["episode"] = 2 * c.window - 2;  // K - 1 rewards after entering ONLINE
     rejects(bad, "log[2].episode");
-    // start() is transition 1: a whole log begins with it, and one that begins with it is whole.
+    // The log keeps the newest min(transition_count, log_capacity) transitions,
+    // and a whole log begins with start().
     bad = good;
-    bad["log"].erase(0);
-    CHECK_NOTHROW(from_json(bad, target));  // the newest two of three: a log that kept the newest
+    bad["log"].erase(0);  // two of three with room for 1024
+    rejects(bad, "log");
+    bad["config"]["log_capacity"] = 2;  // now the newest two of three: as a run keeps them
+    CHECK_NOTHROW(from_json(bad, target));
     from_json(before, target);
-    bad["transition_count"] = 2;
+    bad["transition_count"] = 2;  // a whole log of two that does not begin with start()
     rejects(bad, "log[0]");
     bad = good;
     bad["transition_count"] = 5;
-    rejects(bad, "transition_count");
+    rejects(bad, "log");
     // retraining is true exactly in an ONLINE stage entered from SERVING.
     lifecycle again(c);
     again.start();

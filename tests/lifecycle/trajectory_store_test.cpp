@@ -550,7 +550,7 @@ TEST_CASE("a writer killed at a random moment loses no episode it reported compl
     }
     MESSAGE((delays_us.size() * 4), " kills, ", cuts, " reopens cut a torn tail, ", survived, " episodes survived in all");
     // Some kill must have landed inside a record, or recovery went untested
-    // (about a third of them do; none of 24 is a chance of about 1 in 4000).
+    // (about a third of them do; none of 24 is a chance of about 1 in 20,000).
     CHECK(cuts > 0);
 }
 

@@ -136,6 +136,10 @@ TEST_CASE("basic_reward: SCARLET's form, worked by hand") {
     m[0].arrivals = 0;
     m[0].queue_length = 0;
     CHECK(basic_reward{}(m, c) == doctest::Approx(1 - std::pow(0.125, 0.4)));
+    // A request in service at the interval's end, none waiting: ratio 0 too, not a stall.
+    m[0].arrivals = 1;
+    m[0].in_service = 1;
+    CHECK(basic_reward{}(m, c) == doctest::Approx(1 - std::pow(0.125, 0.4)));
     CHECK(basic_reward{}(std::span<const function_metrics>{}, std::span<const rlscale::scaling_state>{}) == -1);
 }
 

@@ -80,6 +80,40 @@ TEST_CASE("scenario: run() applies a decision's CPU and memory limits and shows 
     CHECK(p.seen_cpu[2] == 0.25);
 }
 
+struct fixed_policy {
+    int replicas = 0;
+    [[nodiscard]] std::size_t functions() const noexcept { return 1; }
+    [[nodiscard]] bool ready() const noexcept { return true; }
+    void decide(std::span<const function_metrics>, std::span<const scaling_state>, std::span<decision> out) noexcept {
+        out[0] = decision{.replicas = replicas};
+    }
+};
+
+TEST_CASE("scenario: run() counts a stall as a violation, a slow request still in service is not one") {
+    // 5-s requests, SLO 10 s, rare arrivals: many ticks end with a request in
+    // service and none completed, and nothing ever waits at 4 replicas.
+    sim::function_profile p;
+    p.name = "slow";
+    p.service = sim::service_time::deterministic(5.0);
+    p.cpu_limit = 1;
+    p.memory_mb = 128;
+    p.slo_s = 10;
+    p.timeout_s = 1e9;  // no drops: a stall shows only as waiting requests
+    scenario sc{.name = "slow", .config = {.node = {.cores = 16, .memory_mb = 16384}}, .duration_s = 6 * 3600};
+    sc.config.functions.push_back({.profile = p, .load = sim::constant(0.05, sc.duration_s), .max_replicas = 4, .initial_replicas = 4});
+    sc.states.push_back(bounds(p, 0.99, 4));
+    sc.states[0].min_replicas = 0;
+    const auto score = [](std::span<const function_metrics>, std::span<const scaling_state>) { return 0.0; };
+    const outcome served = run(sc, fixed_policy{4}, 1, score);
+    REQUIRE(served.ticks > 500);
+    CHECK(served.violations == 0);
+    // At zero replicas requests only wait: every tick with arrivals is a stall.
+    sc.config.functions[0].initial_replicas = 0;
+    const outcome stalled = run(sc, fixed_policy{0}, 1, score);
+    REQUIRE(stalled.ticks > 500);
+    CHECK(stalled.violations >= stalled.ticks);
+}
+
 TEST_CASE("scenario: p99_ratio is the nearest-rank quantile") {
     outcome o;
     o.p99_ratios = {0.5, 0.1, 0.9, 0.3};

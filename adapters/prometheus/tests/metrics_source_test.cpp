@@ -224,6 +224,18 @@ TEST_CASE("metrics source: a value Prometheus warned about (a partial answer) is
     CHECK(s.status.warnings[0] == partial);
     CHECK(s.metrics.throughput_rps == 1);  // the other fields, answered without a warning, are read
     CHECK_FALSE(rlscale::check_metrics(s.metrics).ok);
+
+    // PromQL's informational notes (in `warnings` in Prometheus 2.47-2.53) say nothing about missing data.
+    const std::string info = "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"reqs\"";
+    fake_prometheus noted({{"throughput_rps",
+                            {200, R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"12.5"]}]},"warnings":[")" +
+                                      rlscale::escape_double_quoted(info) + R"("]})"}}});
+    const metrics_source src2(client({.url = noted.url()}), {.queries = named_templates()});
+    const auto n = src2.fetch(target);
+    CHECK(n.status.complete());
+    CHECK(n.metrics.throughput_rps == 12.5);
+    REQUIRE(n.status.warnings.size() == 1);
+    CHECK(n.status.warnings[0] == info);
 }
 
 TEST_CASE("metrics source: Prometheus down leaves every field missing, after a single attempt") {
@@ -263,12 +275,17 @@ TEST_CASE("metrics source: empty templates are not queried") {
 TEST_CASE("metrics source: default templates") {
     const metrics_source src(client({}), {.window = 30s});
     const function_target f{.function = "thumb", .namespace_ = "prod", .deployment = "thumb", .pod_regex = "thumb-.*"};
+    // Running pods' limits only; no data while a running container with a limit has no usage.
     CHECK(src.query_for("cpu_utilization", f) ==
-          R"((sum(rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[30s])) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"})))"
-          R"( and on() (count(count by (pod, container) (rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[30s]))) >= count(count by (pod, container) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"}))))");
+          R"((sum(rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[30s])) / sum((kube_pod_container_resource_limits{namespace="prod",pod)"
+          R"(=~"thumb-.*",container=~".+",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1)))) unless on() ((kube_pod_container_resource)"
+          R"(_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1)) unless on(pod, )"
+          R"(container) rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[30s])))");
     CHECK(src.query_for("memory_utilization", f) ==
-          R"((sum(container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="memory"})))"
-          R"( and on() (count(count by (pod, container) (container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"})) >= count(count by (pod, container) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="memory"}))))");
+          R"((sum(container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}) / sum((kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.)"
+          R"(*",container=~".+",resource="memory"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1)))) unless on() ((kube_pod_container_resource_limits)"
+          R"({namespace="prod",pod=~"thumb-.*",container=~".+",resource="memory"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1)) unless on(pod, cont)"
+          R"(ainer) container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}))");
     CHECK(src.query_for("cpu_limit", f) ==
           R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"})))");
     CHECK(src.query_for("throughput_rps", f) == R"(sum(rate(http_requests_total{namespace="prod",pod=~"thumb-.*"}[30s])))");

@@ -81,9 +81,15 @@ private:
         o.precision(17);
         const std::string fn = R"(namespace="fn",pod="fn-7d9f6c-abcde")";
         const std::string idle = R"(namespace="idle",pod="idle-5c8d7f-zzzzz")";
-        // Namespace "gap": two pods with a 1-core, 1 GiB limit, usage reported for one only.
+        // Namespace "gap": two running pods with a 1-core, 1 GiB limit, usage
+        // reported for one only, which also has a sidecar without a limit.
         const std::string gap_a = R"(namespace="gap",pod="gap-6b7c8d-aaaaa",container="app")";
+        const std::string gap_a_sidecar = R"(namespace="gap",pod="gap-6b7c8d-aaaaa",container="proxy")";
         const std::string gap_b = R"(namespace="gap",pod="gap-6b7c8d-bbbbb",container="app")";
+        // Namespace "evicted": a running pod at 0.3 of its 1-core limit, and an
+        // evicted one whose limits kube-state-metrics still exports, without usage.
+        const std::string ev_run = R"(namespace="evicted",pod="ev-5f6g7h-runnn",container="app")";
+        const std::string ev_gone = R"(namespace="evicted",pod="ev-5f6g7h-evctd",container="app")";
         o << "# TYPE http_requests_total counter\n";
         o << "http_requests_total{" << fn << "} " << 5 * e << ts;
         o << "http_requests_total{" << idle << "} 10" << ts;
@@ -105,18 +111,22 @@ private:
         o << "container_cpu_usage_seconds_total{" << fn << ",container=\"\"} " << 0.34 * e << ts;
         o << "container_cpu_usage_seconds_total{" << fn << ",container=\"POD\"} " << 0.01 * e << ts;
         o << "container_cpu_usage_seconds_total{" << gap_a << "} " << 0.3 * e << ts;
+        o << "container_cpu_usage_seconds_total{" << gap_a_sidecar << "} " << 0.01 * e << ts;
+        o << "container_cpu_usage_seconds_total{" << ev_run << "} " << 0.3 * e << ts;
         o << "# TYPE container_memory_working_set_bytes gauge\n";
         o << "container_memory_working_set_bytes{" << fn << ",container=\"fn\"} 134217728" << ts;
         o << "container_memory_working_set_bytes{" << fn << ",container=\"proxy\"} 16777216" << ts;
         o << "container_memory_working_set_bytes{" << fn << ",container=\"\"} 150994944" << ts;
         o << "container_memory_working_set_bytes{" << fn << ",container=\"POD\"} 1048576" << ts;
         o << "container_memory_working_set_bytes{" << gap_a << "} 536870912" << ts;
+        o << "container_memory_working_set_bytes{" << gap_a_sidecar << "} 16777216" << ts;
+        o << "container_memory_working_set_bytes{" << ev_run << "} 536870912" << ts;
         o << "# TYPE kube_pod_container_resource_limits gauge\n";
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"cpu\",unit=\"core\"} 0.5" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"memory\",unit=\"byte\"} 268435456" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"proxy\",resource=\"cpu\",unit=\"core\"} 0.1" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"proxy\",resource=\"memory\",unit=\"byte\"} 67108864" << ts;
-        for (const std::string& pod : {gap_a, gap_b}) {
+        for (const std::string& pod : {gap_a, gap_b, ev_run, ev_gone}) {
             o << "kube_pod_container_resource_limits{" << pod << ",resource=\"cpu\",unit=\"core\"} 1" << ts;
             o << "kube_pod_container_resource_limits{" << pod << ",resource=\"memory\",unit=\"byte\"} 1073741824" << ts;
         }
@@ -128,6 +138,11 @@ private:
         o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-abcde\",phase=\"Running\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-fghij\",phase=\"Running\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-klmno\",phase=\"Pending\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"gap\",pod=\"gap-6b7c8d-aaaaa\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"gap\",pod=\"gap-6b7c8d-bbbbb\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-runnn\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-evctd\",phase=\"Running\"} 0" << ts;
+        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-evctd\",phase=\"Failed\"} 1" << ts;
         o << "# TYPE kube_pod_status_ready gauge\n";
         o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-abcde\",condition=\"true\"} 1" << ts;
         o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-fghij\",condition=\"true\"} 0" << ts;

@@ -186,7 +186,8 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
 
     // A pod whose usage is not reported (its node's scrape failing, or just
     // started) is not read as an idle one: the utilisations are no data,
-    // where the sums alone gave 0.3 / 2 cores = 0.15 and a scale-down.
+    // where the sums alone gave 0.3 / 2 cores = 0.15 and a scale-down (the
+    // other pod's sidecar, with usage but no limit, does not stand in for it).
     const auto gap = src.fetch({.function = "gap", .namespace_ = "gap", .deployment = "gap"});
     CHECK(std::isnan(gap.metrics.cpu_utilization));
     CHECK(gap.status.find("cpu_utilization")->reason.find("empty result") != std::string::npos);
@@ -196,7 +197,13 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
     const client c({.url = s.prom.url()});
     const auto sums = c.query(R"(sum(rate(container_cpu_usage_seconds_total{namespace="gap"}[5s])) / sum(kube_pod_container_resource_limits{namespace="gap",resource="cpu"}))");
     REQUIRE(sums.vector.size() == 1);
-    CHECK(sums.vector[0].point.value == doctest::Approx(0.15).epsilon(0.05));  // what the template no longer reads
+    CHECK(sums.vector[0].point.value == doctest::Approx(0.155).epsilon(0.05));  // what the template no longer reads
+
+    // An evicted pod's limits (exported by kube-state-metrics until the pod
+    // object is deleted) count neither in the denominator nor as a pod without usage.
+    const auto evicted = src.fetch({.function = "ev", .namespace_ = "evicted", .deployment = "ev"});
+    CHECK(evicted.metrics.cpu_utilization == doctest::Approx(0.3).epsilon(0.05));
+    CHECK(evicted.metrics.memory_utilization == doctest::Approx(0.5));
 }
 
 }  // namespace test_prometheus_real_prometheus

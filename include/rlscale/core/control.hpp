@@ -98,20 +98,18 @@ struct replica_bounds {
 }
 
 /// Whether function metrics `m` violate `s`'s SLO: a dropped request, the
-/// latency at the SLO percentile above the bound, or a stall (requests
-/// pending and none completed, as at zero replicas: an unbounded latency).
-/// An idle interval (nothing arrived, waited or ran) does not violate it; a
-/// latency that is not a usable number although requests completed does.
+/// latency at the SLO percentile above the bound, or a stall: requests
+/// waiting in the queue and none completed in the interval (as at zero
+/// replicas). A request still in service at the interval's end, with none
+/// waiting, is not a stall: its latency is counted when it completes. A
+/// latency that is not a usable number although requests completed is a
+/// violation; an interval with no completion and no waiting request is not.
 [[nodiscard]] inline bool violates_slo(const function_metrics& m, const scaling_state& s) noexcept {
     if (m.drops > 0) return true;
+    if (m.completions == 0 && m.queue_length > 0) return true;  // stalled
     const double latency = latency_at(m, s.slo.percentile);
-    switch (detail::read_latency(m, latency)) {
-        case detail::latency_reading::measured: return !(latency <= s.slo.latency_s);
-        case detail::latency_reading::idle: return false;
-        case detail::latency_reading::stalled:
-        case detail::latency_reading::invalid: return true;
-    }
-    return true;
+    if (m.completions > 0 && !detail::is_nonnegative(latency)) return true;
+    return detail::is_nonnegative(latency) && !(latency <= s.slo.latency_s);
 }
 
 }  // namespace rlscale

@@ -589,20 +589,20 @@ private:
         if (log.empty() && l.transition_count_ > 0) {
             throw E("log", "is empty but transition_count is " + std::to_string(l.transition_count_) + " (the log keeps the newest)");
         }
-        // start() is transition 1: a log holding every transition begins
-        // with it, and a log that begins with it holds every transition.
-        if (!l.log_.empty()) {
-            const bool begins_with_start = l.log_.front().from == stage::initialized;
-            const bool holds_all = l.transition_count_ == l.log_.size();
-            if (holds_all && !begins_with_start) {
-                throw E(lj::path("log", 0), "is " + std::string(to_string(l.log_.front().from)) + " -> " +
-                                                std::string(to_string(l.log_.front().to)) + ", but the log holds all " +
-                                                std::to_string(l.transition_count_) + " transitions, so it must begin with start()");
-            }
-            if (begins_with_start && !holds_all) {
-                throw E("transition_count", "is " + std::to_string(l.transition_count_) + " but the log, which begins with start(), holds " +
-                                                std::to_string(l.log_.size()) + " transitions");
-            }
+        // The log drops only what exceeds log_capacity, so it holds the
+        // newest min(transition_count, log_capacity) transitions; when it
+        // holds them all, the first is start() (transition 1).
+        const std::uint64_t kept = std::min<std::uint64_t>(l.transition_count_, config.log_capacity);
+        if (l.log_.size() != kept) {
+            throw E("log", "holds " + std::to_string(l.log_.size()) + " transitions, but a lifecycle with transition_count " +
+                               std::to_string(l.transition_count_) + " and config.log_capacity " +
+                               std::to_string(config.log_capacity) + " keeps the newest " + std::to_string(kept));
+        }
+        if (!l.log_.empty() && (l.log_.front().from == stage::initialized) != (l.transition_count_ == l.log_.size())) {
+            throw E(lj::path("log", 0), "is " + std::string(to_string(l.log_.front().from)) + " -> " +
+                                            std::string(to_string(l.log_.front().to)) +
+                                            (l.transition_count_ == l.log_.size() ? ", but a log holding every transition begins with start()"
+                                                                                   : ", start(), but the log does not hold every transition"));
         }
         // A retraining pass is exactly an ONLINE stage entered from SERVING.
         if (!l.log_.empty()) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/concepts.hpp>
+#include <rlscale/core/control.hpp>
 #include <rlscale/core/detail/features.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
@@ -56,27 +57,20 @@ struct basic_encoder {
 static_assert(encoder<basic_encoder>);
 
 /// A small default reward in SCARLET's form (SCARLET, §4): −1 if any
-/// function's latency at its SLO statistic exceeds the SLO, it dropped
-/// requests, or it completed nothing while requests were pending (a stall,
-/// e.g. at zero replicas: the latency is unbounded, not zero); otherwise
-/// 1 − (mean latency/SLO)^0.4. An idle function (nothing arrived, waited or
-/// ran) counts as meeting its SLO with ratio 0. No function: −1.
+/// function violates its SLO (rlscale::violates_slo: its latency at the SLO
+/// statistic above the SLO, a dropped request, or requests waiting with none
+/// completed, e.g. at zero replicas), otherwise 1 − (mean latency/SLO)^0.4.
+/// A function without a measured latency and not stalled (idle, or its
+/// requests still in service) counts with ratio 0. No function: −1.
 struct basic_reward {
     double operator()(std::span<const function_metrics> m, std::span<const scaling_state> s) const noexcept {
         if (m.empty()) return -1;
         double ratio_sum = 0;
         for (std::size_t i = 0; i < m.size(); ++i) {
+            if (violates_slo(m[i], s[i])) return -1;
             const double latency = latency_at(m[i], s[i].slo.percentile);
-            double ratio = 0;
-            switch (rlscale::detail::read_latency(m[i], latency)) {
-                case rlscale::detail::latency_reading::measured: ratio = latency / s[i].slo.latency_s; break;
-                case rlscale::detail::latency_reading::idle: ratio = 0; break;
-                case rlscale::detail::latency_reading::stalled:
-                case rlscale::detail::latency_reading::invalid: return -1;
-            }
-            if (!(ratio <= 1) || m[i].drops > 0) {
-                return -1;
-            }
+            const double ratio = rlscale::detail::is_nonnegative(latency) ? latency / s[i].slo.latency_s : 0.0;
+            if (!(ratio <= 1)) return -1;  // an unusable SLO
             ratio_sum += ratio;
         }
         return 1 - std::pow(ratio_sum / static_cast<double>(m.size()), 0.4);

@@ -61,18 +61,20 @@ struct query_templates {
     /// ContainerResource metric); `container!="POD"` drops the pause
     /// container and `.+` cAdvisor's pod-level series (container="").
     ///
-    /// Both utilisations are empty (no data, so no scaling) unless every
-    /// container with a limit has a usage series: a pod whose usage cAdvisor
-    /// has not reported (a failing kubelet scrape, a pod just started) would
-    /// otherwise count as idle in the denominator and read as a scale-down.
-    std::string cpu_utilization =
-        R"((sum(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}[{window}])) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="cpu"})))"
-        R"( and on() (count(count by (pod, container) (rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}[{window}]))) >= count(count by (pod, container) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="cpu"}))))";
+    /// Only running pods' limits count (kube-state-metrics keeps exporting
+    /// the limits of evicted, completed and pending pods, which have no
+    /// usage), and the result is empty (no data, so no scaling) while a
+    /// running pod's container with a limit has no usage series: cAdvisor
+    /// not reporting it (a failing kubelet scrape, a pod just started) would
+    /// otherwise count it as idle in the denominator and read as a scale-down.
+    std::string cpu_utilization = utilization(
+        R"(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}[{window}]))",
+        "cpu");
     /// cAdvisor working set over the memory limits (one container's when
-    /// the target names it).
-    std::string memory_utilization =
-        R"((sum(container_memory_working_set_bytes{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="memory"})))"
-        R"( and on() (count(count by (pod, container) (container_memory_working_set_bytes{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"})) >= count(count by (pod, container) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="memory"}))))";
+    /// the target names it), with the same rules.
+    std::string memory_utilization = utilization(
+        R"(container_memory_working_set_bytes{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"})",
+        "memory");
     /// CPU limit of one replica, cores: the sum over its containers, or the
     /// named container's.
     std::string cpu_limit =
@@ -93,6 +95,18 @@ struct query_templates {
     /// Replicas paid for over the window: average replica count × window.
     std::string replica_seconds =
         R"(sum(avg_over_time(kube_{workload_kind}_status_replicas{namespace="{namespace}",{workload_kind}="{workload}"}[{window}])) * {window_seconds})";
+
+    /// sum(usage) / sum(L), where L is the running pods' limits of
+    /// `resource`, unless some series of L has no usage series for its pod
+    /// and container.
+    [[nodiscard]] static std::string utilization(std::string_view usage, std::string_view resource) {
+        const std::string limits =
+            R"((kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource=")" +
+            std::string(resource) +
+            R"("} and on(pod) (kube_pod_status_phase{namespace="{namespace}",pod=~"{pod_regex}",phase="Running"} == 1)))";
+        const std::string u(usage);
+        return "(sum(" + u + ") / sum(" + limits + ")) unless on() (" + limits + " unless on(pod, container) " + u + ")";
+    }
 
     /// histogram_quantile(q, …) over the duration histogram's buckets.
     [[nodiscard]] static std::string quantile(std::string_view q) {
@@ -330,9 +344,22 @@ public:
                 // A value Prometheus warned about (a partial answer from a
                 // store or replica that did not respond, through Thanos or a
                 // federation) may be missing pods' data: not a value.
-                if (reason.empty() && !r.warnings.empty()) {
-                    reason = "Prometheus warned: " + valid_utf8(r.warnings.front(), 256, "...") +
-                             (r.warnings.size() > 1 ? " (and " + std::to_string(r.warnings.size() - 1) + " more)" : "");
+                // Prometheus 2.47 to 2.53 also put PromQL's informational
+                // notes in `warnings` ("PromQL info: metric might not be a
+                // counter ...", histogram_quantile's monotonicity fix), which
+                // say nothing about missing data: those are kept, not acted on.
+                if (reason.empty()) {
+                    std::size_t serious = 0;
+                    const std::string* first = nullptr;
+                    for (const std::string& w : r.warnings) {
+                        if (w.starts_with("PromQL info:")) continue;
+                        if (first == nullptr) first = &w;
+                        ++serious;
+                    }
+                    if (first != nullptr) {
+                        reason = "Prometheus warned: " + valid_utf8(*first, 256, "...") +
+                                 (serious > 1 ? " (and " + std::to_string(serious - 1) + " more)" : "");
+                    }
                 }
             } catch (const transport_error& e) {
                 unreachable = e.what();
