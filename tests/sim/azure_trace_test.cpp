@@ -178,61 +178,45 @@ TEST_CASE("workload azure_trace: replaying a function with next_arrival reproduc
     }
 }
 
+/// One malformed file: its text, and where and what the refusal must say.
+struct malformed_case {
+    std::string name;
+    std::string text;
+    std::size_t line;
+    std::size_t column;  // 0: not checked
+    std::string says;
+};
+
 TEST_CASE("workload azure_trace: malformed invocation files are rejected with file, line and column") {
-    SUBCASE("bad number") {
-        const auto p = write_file("azure_bad_number.csv", invocations_header + "o,a,f1,http,1,2,3\no,a,f2,http,1,x2,3\n");
-        check_rejected(load_invocations, p, 3, 6, "malformed number \"x2\"");
-        check_rejected(load_invocations, p, 3, 6, "minute 481");
+    const std::string& h = invocations_header;
+    const std::vector<malformed_case> cases = {
+        {"bad_number", h + "o,a,f1,http,1,2,3\no,a,f2,http,1,x2,3\n", 3, 6, "malformed number \"x2\""},
+        {"bad_number_minute", h + "o,a,f1,http,1,2,3\no,a,f2,http,1,x2,3\n", 3, 6, "minute 481"},
+        {"short_row", h + "o,a,f1,http,1,2\n", 2, 0, "expected 7 columns"},
+        {"negative", h + "o,a,f1,http,1,2,-3\n", 2, 7, "-3"},
+        {"fraction", h + "o,a,f1,http,1.5,2,3\n", 2, 5, "whole number"},
+        {"empty", "", 0, 0, "empty file"},
+        {"no_header", "o,a,f1,http,1,2,3\n", 1, 1, "missing header"},
+        {"bad_minutes", "HashOwner,HashApp,HashFunction,Trigger,480,482\n", 1, 6, "consecutive minute"},
+        {"empty_hash", h + "o,a,,http,1,2,3\n", 2, 3, "HashFunction"},
+        {"repeat", h + "o,a,f1,http,1,2,3\no,a,f2,http,1,2,3\no,a,f1,http,0,0,0\n", 4, 3, "repeats line 2"},
+        // A count too large to hold exactly is refused, not summed to infinity.
+        {"huge_count", h + "o,a,f1,http,1,1e300,3\n", 2, 6, "at most 9007199254740992"},
+    };
+    for (const malformed_case& c : cases) {
+        CAPTURE(c.name);
+        check_rejected(load_invocations, write_file("azure_" + c.name + ".csv", c.text), c.line, c.column, c.says);
     }
-    SUBCASE("wrong column count") {
-        const auto p = write_file("azure_short_row.csv", invocations_header + "o,a,f1,http,1,2\n");
-        check_rejected(load_invocations, p, 2, 0, "expected 7 columns");
-    }
-    SUBCASE("negative count") {
-        const auto p = write_file("azure_negative.csv", invocations_header + "o,a,f1,http,1,2,-3\n");
-        check_rejected(load_invocations, p, 2, 7, "-3");
-    }
-    SUBCASE("fractional count") {
-        const auto p = write_file("azure_fraction.csv", invocations_header + "o,a,f1,http,1.5,2,3\n");
-        check_rejected(load_invocations, p, 2, 5, "whole number");
-    }
-    SUBCASE("empty file") {
-        const auto p = write_file("azure_empty.csv", "");
-        check_rejected(load_invocations, p, 0, 0, "empty file");
-    }
-    SUBCASE("missing header") {
-        const auto p = write_file("azure_no_header.csv", "o,a,f1,http,1,2,3\n");
-        check_rejected(load_invocations, p, 1, 1, "missing header");
-    }
-    SUBCASE("minute columns out of order") {
-        const auto p = write_file("azure_bad_minutes.csv", "HashOwner,HashApp,HashFunction,Trigger,480,482\n");
-        check_rejected(load_invocations, p, 1, 6, "consecutive minute");
-    }
-    SUBCASE("empty hash") {
-        const auto p = write_file("azure_empty_hash.csv", invocations_header + "o,a,,http,1,2,3\n");
-        check_rejected(load_invocations, p, 2, 3, "HashFunction");
-    }
-    SUBCASE("repeated function") {
-        const auto p = write_file("azure_repeat.csv",
-                                  invocations_header + "o,a,f1,http,1,2,3\no,a,f2,http,1,2,3\no,a,f1,http,0,0,0\n");
-        check_rejected(load_invocations, p, 4, 3, "repeats line 2");
-    }
-    SUBCASE("missing file") {
-        CHECK_THROWS_AS(load_invocations(temp_file("azure_does_not_exist.csv")), rlscale::error);
-    }
-    SUBCASE("a count too large to hold exactly (1e300) is refused, not summed to infinity") {
-        const auto p = write_file("azure_huge_count.csv", invocations_header + "o,a,f1,http,1,1e300,3\n");
-        check_rejected(load_invocations, p, 2, 6, "at most 9007199254740992");
-    }
-    SUBCASE("a header minute at the end of the int range does not overflow") {
-        const auto p = write_file("azure_last_minute.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483647,2147483648\n");
-        check_rejected(load_invocations, p, 1, 6, "consecutive minute");
-        const auto q = write_file("azure_int_max.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483646,2147483647\no,a,f1,http,1,2\n");
-        const auto trace = azure_trace::load(q);
-        CHECK(trace.first_minute() == 2147483646);
-        const auto r = write_file("azure_past_int_max.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483647,0\n");
-        check_rejected(load_invocations, r, 1, 6, "consecutive minute");
-    }
+    // A missing file, and header minutes at the end of the int range (no overflow).
+    CHECK_THROWS_AS(load_invocations(temp_file("azure_does_not_exist.csv")), rlscale::error);
+    check_rejected(load_invocations,
+                   write_file("azure_last_minute.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483647,2147483648\n"), 1,
+                   6, "consecutive minute");
+    check_rejected(load_invocations, write_file("azure_past_int_max.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483647,0\n"),
+                   1, 6, "consecutive minute");
+    const auto trace = azure_trace::load(write_file(
+        "azure_int_max.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483646,2147483647\no,a,f1,http,1,2\n"));
+    CHECK(trace.first_minute() == 2147483646);
 }
 
 TEST_CASE("workload azure_trace: header-only files, CRLF line ends and trailing blank lines are accepted") {
@@ -268,46 +252,26 @@ TEST_CASE("workload azure durations: the excerpt loads, joins the invocations an
 }
 
 TEST_CASE("workload azure durations: malformed files are rejected with file, line and column") {
+    const std::string& h = durations_header;
     const std::string ok_row = "o,a,f1,10,5,1.0,40.0,1,2,5,10,15,30,40\n";
-    SUBCASE("bad number") {
-        const auto p = write_file("durations_bad.csv", durations_header + ok_row + "o,a,f2,10,5,1.0,4O.0,1,2,5,10,15,30,40\n");
-        check_rejected(load_durations, p, 3, 7, "Maximum: malformed number");
-    }
-    SUBCASE("negative value") {
-        const auto p = write_file("durations_negative.csv", durations_header + "o,a,f2,-10,5,1.0,40.0,1,2,5,10,15,30,40\n");
-        check_rejected(load_durations, p, 2, 4, "Average: must be >= 0");
-    }
-    SUBCASE("wrong column count") {
-        const auto p = write_file("durations_short.csv", durations_header + "o,a,f2,10,5,1.0,40.0,1,2,5,10,15,30\n");
-        check_rejected(load_durations, p, 2, 0, "expected 14 columns");
-    }
-    SUBCASE("decreasing percentiles") {
-        const auto p = write_file("durations_order.csv", durations_header + "o,a,f2,10,5,1.0,40.0,1,2,5,10,9,30,40\n");
-        check_rejected(load_durations, p, 2, 12, "percentile_Average_75 (9) is below percentile_Average_50 (10)");
-    }
-    SUBCASE("minimum above maximum") {
-        const auto p = write_file("durations_minmax.csv", durations_header + "o,a,f2,10,5,50,40.0,1,2,5,10,15,30,40\n");
-        check_rejected(load_durations, p, 2, 7, "below Minimum");
-    }
-    SUBCASE("average outside minimum and maximum") {
-        const auto p = write_file("durations_average.csv", durations_header + "o,a,f2,50000,5,1.0,2.0,1,1,1,1,2,2,2\n");
-        check_rejected(load_durations, p, 2, 4, "Average (50000) is outside [Minimum, Maximum] = [1.0, 2.0]");
-    }
-    SUBCASE("a percentile outside minimum and maximum") {
-        const auto p = write_file("durations_p100.csv", durations_header + "o,a,f2,10,5,1.0,40.0,1,2,5,10,15,30,700\n");
-        check_rejected(load_durations, p, 2, 14, "percentile_Average_100 (700) is outside [Minimum, Maximum] = [1.0, 40.0]");
-    }
-    SUBCASE("wrong header") {
-        const auto p = write_file("durations_header.csv", invocations_header + ok_row);
-        check_rejected(load_durations, p, 1, 4, "missing header");
-    }
-    SUBCASE("empty file") {
-        const auto p = write_file("durations_empty.csv", "");
-        check_rejected(load_durations, p, 0, 0, "empty file");
-    }
-    SUBCASE("repeated function") {
-        const auto p = write_file("durations_repeat.csv", durations_header + ok_row + ok_row);
-        check_rejected(load_durations, p, 3, 3, "repeats line 2");
+    const std::vector<malformed_case> cases = {
+        {"bad", h + ok_row + "o,a,f2,10,5,1.0,4O.0,1,2,5,10,15,30,40\n", 3, 7, "Maximum: malformed number"},
+        {"negative", h + "o,a,f2,-10,5,1.0,40.0,1,2,5,10,15,30,40\n", 2, 4, "Average: must be >= 0"},
+        {"short", h + "o,a,f2,10,5,1.0,40.0,1,2,5,10,15,30\n", 2, 0, "expected 14 columns"},
+        {"order", h + "o,a,f2,10,5,1.0,40.0,1,2,5,10,9,30,40\n", 2, 12,
+         "percentile_Average_75 (9) is below percentile_Average_50 (10)"},
+        {"minmax", h + "o,a,f2,10,5,50,40.0,1,2,5,10,15,30,40\n", 2, 7, "below Minimum"},
+        {"average", h + "o,a,f2,50000,5,1.0,2.0,1,1,1,1,2,2,2\n", 2, 4,
+         "Average (50000) is outside [Minimum, Maximum] = [1.0, 2.0]"},
+        {"p100", h + "o,a,f2,10,5,1.0,40.0,1,2,5,10,15,30,700\n", 2, 14,
+         "percentile_Average_100 (700) is outside [Minimum, Maximum] = [1.0, 40.0]"},
+        {"header", invocations_header + ok_row, 1, 4, "missing header"},
+        {"empty", "", 0, 0, "empty file"},
+        {"repeat", h + ok_row + ok_row, 3, 3, "repeats line 2"},
+    };
+    for (const malformed_case& c : cases) {
+        CAPTURE(c.name);
+        check_rejected(load_durations, write_file("durations_" + c.name + ".csv", c.text), c.line, c.column, c.says);
     }
 }
 

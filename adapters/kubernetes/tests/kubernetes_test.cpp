@@ -1119,6 +1119,36 @@ TEST_CASE("invalid replicas and names are refused before anything is sent") {
     CHECK(s.requests() == 0);
 }
 
+TEST_CASE("validate_label_name and validate_object_name follow DNS-1123 and name the field") {
+    // Accepted: the longest of each, dots in object names only.
+    const std::string label63(63, 'a'), subdomain253 = std::string(126, 'a') + "." + std::string(126, 'b');
+    CHECK_NOTHROW(k8s::validate_label_name("namespace", label63));
+    CHECK_NOTHROW(k8s::validate_label_name("namespace", "kube-system"));
+    CHECK_NOTHROW(k8s::validate_object_name("workload", subdomain253));
+    CHECK_NOTHROW(k8s::validate_object_name("workload", "web.v2"));
+    struct refused {
+        bool label;
+        std::string value;
+    };
+    for (const auto& r : {refused{true, label63 + "a"}, refused{true, "a.b"}, refused{true, "-a"}, refused{true, ""},
+                          refused{false, subdomain253 + "c"}, refused{false, "web."}, refused{false, "Web"},
+                          refused{false, "a/b"}}) {
+        CAPTURE(r.value);
+        try {
+            if (r.label) {
+                k8s::validate_label_name("namespace", r.value);
+            } else {
+                k8s::validate_object_name("workload", r.value);
+            }
+            FAIL("expected config_error");
+        } catch (const rlscale::config_error& e) {
+            CHECK(e.field() == (r.label ? "namespace" : "workload"));
+            CHECK(std::string(e.what()).find(r.label ? "DNS-1123 label" : "DNS-1123 subdomain") != std::string::npos);
+            CHECK(std::string(e.what()).find("'" + r.value.substr(0, 60)) != std::string::npos);
+        }
+    }
+}
+
 TEST_CASE("container resources are one strategic-merge patch or nothing when any value is invalid") {
     fake_api_server s;
     k8s::client cli(test_config(s));

@@ -2,7 +2,6 @@
 
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/control.hpp>
-#include <rlscale/core/detail/features.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/validate.hpp>
@@ -69,7 +68,7 @@ struct basic_reward {
         for (std::size_t i = 0; i < m.size(); ++i) {
             if (violates_slo(m[i], s[i])) return -1;
             const double latency = latency_at(m[i], s[i].slo.percentile);
-            const double ratio = rlscale::detail::is_nonnegative(latency) ? latency / s[i].slo.latency_s : 0.0;
+            const double ratio = std::isfinite(latency) && latency >= 0 ? latency / s[i].slo.latency_s : 0.0;
             if (!(ratio <= 1)) return -1;  // an unusable SLO
             ratio_sum += ratio;
         }

@@ -96,8 +96,8 @@ public:
         for (std::size_t i = 0; i < c.functions.size(); ++i) {
             const function_spec& f = c.functions[i];
             try {
-                if (!f.namespace_name.empty()) kubernetes::detail::validate_name("namespace", f.namespace_name, true);
-                kubernetes::detail::validate_name("workload", f.workload, false);
+                if (!f.namespace_name.empty()) kubernetes::validate_label_name("namespace", f.namespace_name);
+                kubernetes::validate_object_name("workload", f.workload);
             } catch (const config_error& e) {
                 throw config_error("functions[" + std::to_string(i) + "]." + e.field(), e.detail());
             }

@@ -65,10 +65,7 @@ namespace detail {
 inline bool is_dns_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'; }
 inline bool is_alnum_lower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
-/// DNS-1123 subdomain (object names) or, with `label`, a DNS-1123 label
-/// (namespaces, container names). Refusing anything else also keeps names
-/// from altering the request path.
-inline void validate_name(const std::string& field, const std::string& value, bool label) {
+inline void validate_dns_name(const std::string& field, const std::string& value, bool label) {
     const std::size_t max = label ? 63 : 253;
     bool ok = !value.empty() && value.size() <= max && is_alnum_lower(value.front()) && is_alnum_lower(value.back());
     for (char c : value) ok = ok && is_dns_char(c) && !(label && c == '.');
@@ -78,6 +75,23 @@ inline void validate_name(const std::string& field, const std::string& value, bo
                                       std::to_string(max) + " characters), got '" + printable_excerpt(value, 80) + "'");
     }
 }
+
+}  // namespace detail
+
+/// Refuses (config_error naming `field` and the value) anything but a
+/// DNS-1123 label: a namespace or container name as the API server accepts
+/// it. Refusing anything else also keeps names from altering a request path.
+inline void validate_label_name(const std::string& field, const std::string& value) {
+    detail::validate_dns_name(field, value, true);
+}
+
+/// The same for a DNS-1123 subdomain: an object's name (a Deployment's, a
+/// Pod's).
+inline void validate_object_name(const std::string& field, const std::string& value) {
+    detail::validate_dns_name(field, value, false);
+}
+
+namespace detail {
 
 inline std::string reason_for(int code) {
     switch (code) {
@@ -190,7 +204,7 @@ inline nlohmann::json containers_json(const std::vector<container_resources>& li
     for (std::size_t i = 0; i < list.size(); ++i) {
         const auto& c = list[i];
         const std::string f = "containers[" + std::to_string(i) + "]";
-        validate_name(f + ".container", c.container, true);
+        validate_label_name(f + ".container", c.container);
         if (!seen.insert(c.container).second) {
             throw config_error(f + ".container", "container '" + c.container + "' listed twice");
         }
@@ -231,7 +245,7 @@ public:
         while (!config_.server.empty() && config_.server.back() == '/') config_.server.pop_back();
         detail::validate(config_);
         if (!config_.default_namespace.empty()) {
-            detail::validate_name("default_namespace", config_.default_namespace, true);
+            validate_label_name("default_namespace", config_.default_namespace);
         }
     }
 
@@ -313,7 +327,7 @@ public:
     nlohmann::json resize_pod(const std::string& ns, const std::string& pod,
                               const std::vector<container_resources>& containers) const {
         const auto n = namespace_or_default(ns);
-        detail::validate_name("pod", pod, false);
+        validate_object_name("pod", pod);
         nlohmann::json patch = {{"spec", {{"containers", detail::containers_json(containers)}}}};
         const std::string path = "/api/v1/namespaces/" + n + "/pods/" + pod + "/resize";
         const auto body = patch.dump();
@@ -329,7 +343,7 @@ private:
                                                std::to_string(*replicas));
         }
         const auto n = namespace_or_default(ns);
-        detail::validate_name("name", name, false);
+        validate_object_name("name", name);
         nlohmann::json spec = {{"template", {{"spec", {{"containers", detail::containers_json(containers)}}}}}};
         if (replicas) spec["replicas"] = *replicas;
         const nlohmann::json patch = {{"spec", std::move(spec)}};
@@ -374,13 +388,13 @@ private:
     std::string namespace_or_default(const std::string& ns) const {
         const std::string& n = ns.empty() ? config_.default_namespace : ns;
         if (n.empty()) throw config_error("namespace", "empty and no default_namespace configured");
-        detail::validate_name("namespace", n, true);
+        validate_label_name("namespace", n);
         return n;
     }
 
     std::string scale_path(workload_kind kind, const std::string& ns, const std::string& name) const {
         const auto n = namespace_or_default(ns);
-        detail::validate_name("name", name, false);
+        validate_object_name("name", name);
         return "/apis/apps/v1/namespaces/" + n + "/" + std::string(to_string(kind)) + "/" + name + "/scale";
     }
 
