@@ -67,12 +67,13 @@ struct options {
     double action_l2 = 1;        ///< penalty on the actor's tanh output (rl::ddpg_config::action_l2; 0 = FIRM's plain loss)
     std::uint64_t seed = 1;
     std::filesystem::path out = "aware-demo";
+    std::filesystem::path trace;  ///< the Azure trace for the unseen loads (empty: the first found, simppo_trace_dirs())
 };
 
 [[noreturn]] void usage(const std::string& why, int status = 2) {
     std::fprintf(stderr,
                  "%s\nusage: rlscale_aware_demo [--episodes E] [--retrain-episodes R] [--eval-episodes V] [--alpha A] [--online-bc B] [--mode relative|absolute] [--td3 on|off] [--action-l2 L] [--window K] "
-                 "[--fallback-floor on|off] [--seed S] [--out DIR]\n",
+                 "[--fallback-floor on|off] [--seed S] [--trace DIR] [--out DIR]\n",
                  why.c_str());
     std::exit(status);
 }
@@ -119,6 +120,9 @@ options parse(int argc, char** argv) {
             } else if (flag == "--out") {
                 if (v.empty()) usage("--out: must name a directory");
                 o.out = v;
+            } else if (flag == "--trace") {
+                if (v.empty()) usage("--trace: must name a directory holding invocations.csv");
+                o.trace = v;
             }
             else usage("unknown option " + flag);
         } catch (const std::logic_error&) {
@@ -443,7 +447,10 @@ static int program(int argc, char** argv) {
     const options o = parse(argc, argv);
     const auto started = std::chrono::steady_clock::now();
     std::filesystem::create_directories(o.out);
-    const aware_scenario sc;
+    const aware_scenario sc({.trace_dir = o.trace});
+    if (!o.trace.empty() && !sc.from_trace()) {
+        usage("--trace: no Azure trace with usable functions in " + cli::quoted(o.trace.string()) + " (it needs an invocations.csv)");
+    }
     std::printf("AWARE in the simulator: one workload (%s), replicas 1-%d, CPU %.3f-%.3f cores, memory %.0f-%.0f MB; "
                 "%d steps of %.0f s per episode; FIRM reward alpha %.2f; %s actions; unseen loads: %s\n",
                 examples::aware_profile().name.c_str(), sc.config().max_replicas, rl::multidimensional_config::aware().min_cpu_limit,

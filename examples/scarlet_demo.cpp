@@ -126,8 +126,15 @@ static int program(int argc, char** argv) {
         std::fprintf(stderr, "--steps and --hours must be > 0, --replica-cost and --validation-hours >= 0\n");
         return 2;
     }
+    if (hours > 1e5 || validation_hours > 1e5) {  // 3600 x hours stays finite, and a run ends
+        std::fprintf(stderr, "--hours and --validation-hours must be <= 100000\n");
+        return 2;
+    }
     try {
         std::filesystem::create_directories(out);
+        // The evaluation's scenarios (and the trace under --data) are read
+        // before training, so a bad --data fails at once.
+        const std::vector<scenario> scenarios{scarlet_3fn(3600 * hours), azure(data, azure_3fn_hashes(), 3600 * hours)};
         const auto t0 = std::chrono::steady_clock::now();
 
         const std::filesystem::path checkpoint = out / "scarlet_dqn.json";
@@ -190,7 +197,6 @@ static int program(int argc, char** argv) {
 
         // 3. Evaluate against the baselines on fresh arrivals.
         const std::uint64_t eval_seed = seed + 7919;
-        const std::vector<scenario> scenarios{scarlet_3fn(3600 * hours), azure(data, azure_3fn_hashes(), 3600 * hours)};
         const auto reward = demo_reward(cost_weight);
         std::FILE* csv = std::fopen((out / "scarlet_demo.csv").string().c_str(), "w");
         if (csv == nullptr) throw error("cannot write " + (out / "scarlet_demo.csv").string());

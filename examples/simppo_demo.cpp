@@ -51,6 +51,7 @@ struct options {
     double node_utilization = 0.75;   ///< the shared node's cores = Σ mean CPU demand / this
     nn::moment_storage adam_moments = nn::moment_storage::parameter_type;  ///< every learner's Adam moments (--bfloat16-moments)
     std::filesystem::path out = "simppo-demo";
+    std::filesystem::path trace;  ///< the Azure trace's directory (empty: the first found, simppo_trace_dirs())
 };
 
 /// The cluster of functions `ids` of `sc` on its shared node.
@@ -234,13 +235,17 @@ bool parse(int argc, char** argv, options& o) {
             else if (arg == "--scale") {
                 o.scale.clear();
                 std::string list = value();
-                for (std::size_t p = 0; p < list.size();) {
+                for (std::size_t p = 0;; ) {  // every item, an empty one too ("", "1,", "1,,2"): refused
                     const std::size_t q = std::min(list.find(',', p), list.size());
                     o.scale.push_back(rlscale::cli::integer<unsigned long>(arg, list.substr(p, q - p), 1, 100000));
+                    if (q == list.size()) break;
                     p = q + 1;
                 }
+            } else if (arg == "--trace") {
+                o.trace = value();
+                if (o.trace.empty()) throw rlscale::cli::usage_error(arg, "must name a directory holding invocations.csv");
             } else {
-                std::fprintf(stderr, "usage: %s [--functions N] [--added K] [--episodes E] [--churn-episodes E] [--scale a,b,c] [--alpha A] [--team-weight W] [--node-memory-replicas R] [--node-utilization U] [--bfloat16-moments] [--seed S] [--out DIR]\n", argv[0]);
+                std::fprintf(stderr, "usage: %s [--functions N] [--added K] [--episodes E] [--churn-episodes E] [--scale a,b,c] [--alpha A] [--team-weight W] [--node-memory-replicas R] [--node-utilization U] [--bfloat16-moments] [--seed S] [--trace DIR] [--out DIR]\n", argv[0]);
                 return false;
             }
         } catch (const rlscale::cli::usage_error& e) {
@@ -272,12 +277,17 @@ static int program(int argc, char** argv) {
     sc_config.seed = o.seed;
     sc_config.node_memory_replicas = o.node_memory_replicas;
     sc_config.shared_mean_utilization = o.node_utilization;
+    if (!o.trace.empty()) {
+        sc_config.trace_dir = o.trace;
+        sc_config.load = examples::simppo_load_source::trace;  // refused when the directory holds no usable trace
+    }
     const simppo_scenario sc(sc_config);
     const auto base = range(0, n);
     const sim::cluster_config shared = cluster_of(sc, base);
     const sim::env_config shared_env = env_of(sc, base);
+    const std::string loads = sc.from_trace() ? "from the Azure 2019 trace (" + sc.trace_dir()->string() + ")" : "synthetic (no trace found)";
     std::printf("SIMPPO demo: %zu functions (%s) on one %.0f-core node, loads %s, %d training episodes of %d steps, reward alpha %.2f%s\n", n,
-                "cpu/memory/io cycled", sc.node().cores, sc.from_trace() ? "from the Azure 2019 trace" : "synthetic (no trace found)",
+                "cpu/memory/io cycled", sc.node().cores, loads.c_str(),
                 o.episodes, sc.config().episode_steps, o.alpha, o.alpha == 0.3 ? " (the paper's)" : " (the paper uses 0.3)");
     if (o.adam_moments == nn::moment_storage::bfloat16) {
         std::printf("Adam's moments stored as bfloat16 (stochastic rounding) in every learner\n");

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Sourced by scripts/bench_vs.sh and scripts/sim_requests_vs.sh: builds
 # benchmark sources against the headers of several commits, so that the
-# builds can run side by side in one run.
+# builds can run side by side in one run. Needs git (a clone, not an
+# exported tree), g++ and Google Benchmark (libbenchmark-dev).
 
 # bench_builds WORK SOURCE... -- REV...
 # Builds the SOURCEs (paths from the repository root, as in the working
@@ -30,7 +31,15 @@ bench_builds() {
             name=working-tree
             include="$root/include"
         else
-            git -C "$root" worktree add --detach "$work/tree-$name" "$rev" >/dev/null 2>&1
+            if ! git -C "$root" rev-parse --verify --quiet "$rev^{commit}" >/dev/null; then
+                echo "bench_builds: '$rev' is not a commit of $root" >&2
+                return 1
+            fi
+            local out
+            if ! out=$(git -C "$root" worktree add --detach "$work/tree-$name" "$rev" 2>&1); then
+                echo "bench_builds: cannot check out $rev: $out" >&2
+                return 1
+            fi
             include="$work/tree-$name/include"
         fi
         echo "building $name" >&2

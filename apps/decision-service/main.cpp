@@ -1,14 +1,18 @@
 // rlscale-decision-service: serves scaling decisions over HTTP with one of
 // rlscale's policies. See docs/adapters/service.md.
 
+#include "../common/cli.hpp"
+
 #include <rlscale/policy/registry.hpp>
 #include <rlscale/service/decision_service.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <iterator>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -67,40 +71,6 @@ struct options {
     std::exit(2);
 }
 
-long long to_integer(std::string_view flag, const std::string& v) {
-    try {
-        std::size_t used = 0;
-        const long long n = std::stoll(v, &used);
-        if (used != v.size()) throw std::invalid_argument(v);
-        return n;
-    } catch (const std::exception&) {
-        fail(std::string(flag) + ": expected an integer, got '" + v + "'");
-    }
-}
-
-double to_double(std::string_view flag, const std::string& v) {
-    try {
-        std::size_t used = 0;
-        const double x = std::stod(v, &used);
-        if (used != v.size()) throw std::invalid_argument(v);
-        return x;
-    } catch (const std::exception&) {
-        fail(std::string(flag) + ": expected a number, got '" + v + "'");
-    }
-}
-
-std::size_t to_size(std::string_view flag, const std::string& v) {
-    const long long n = to_integer(flag, v);
-    if (n < 0) fail(std::string(flag) + ": must be >= 0");
-    return static_cast<std::size_t>(n);
-}
-
-int to_int(std::string_view flag, const std::string& v) {
-    const long long n = to_integer(flag, v);
-    if (n < -2147483647LL || n > 2147483647LL) fail(std::string(flag) + ": out of range");
-    return static_cast<int>(n);
-}
-
 /// A refused setting named by the option that set it.
 std::string flag_message(const rlscale::config_error& e) {
     static constexpr std::pair<std::string_view, std::string_view> flags[] = {
@@ -111,6 +81,15 @@ std::string flag_message(const rlscale::config_error& e) {
         {"baseline_settings.service_time_s", "--ensure-service-time"},
         {"baseline_settings.ensure_c", "--ensure-c"},
         {"baseline_settings.static_replicas", "--static-replicas"},
+        {"decision_service_config.host", "--host"},
+        {"decision_service_config.port", "--port"},
+        {"decision_service_config.max_body_bytes", "--max-body-bytes"},
+        {"decision_service_config.threads", "--threads"},
+        {"decision_service_config.max_queued", "--max-queued"},
+        {"decision_service_config.max_functions", "--max-functions"},
+        {"decision_service_config.request_deadline", "--request-deadline-ms"},
+        {"guard_config.max_step_up", "--max-step-up"},
+        {"guard_config.max_step_down", "--max-step-down"},
     };
     for (const auto& [field, flag] : flags) {
         if (e.field() == field) return std::string(flag) + ": " + e.detail();
@@ -126,26 +105,38 @@ options parse(int argc, char** argv) {
             std::cout << usage;
             std::exit(0);
         }
-        if (i + 1 >= argc) fail(std::string(flag) + ": " + (flag.starts_with("--") ? "missing value" : "unknown argument"));
+        static constexpr std::string_view known[] = {
+            "--host", "--port", "--policy", "--checkpoint", "--hpa-cpu-target", "--container-concurrency",
+            "--kpa-target-utilization", "--ensure-service-time", "--ensure-c", "--static-replicas", "--max-step-up",
+            "--max-step-down", "--max-body-bytes", "--threads", "--max-queued", "--max-functions", "--request-deadline-ms"};
+        if (std::find(std::begin(known), std::end(known), flag) == std::end(known)) {
+            fail((flag.starts_with("-") ? "unknown option " : "unknown argument ") + rlscale::cli::quoted(flag));
+        }
+        if (i + 1 >= argc) fail(std::string(flag) + ": missing value");
         const std::string v = argv[++i];
-        if (flag == "--host") o.service.host = v;
-        else if (flag == "--port") o.service.port = to_int(flag, v);
-        else if (flag == "--policy") o.policy = v;
-        else if (flag == "--checkpoint") o.checkpoint = v;
-        else if (flag == "--hpa-cpu-target") o.baseline.hpa_cpu_target_percent = to_int(flag, v);
-        else if (flag == "--container-concurrency") o.baseline.container_concurrency = to_double(flag, v);
-        else if (flag == "--kpa-target-utilization") o.baseline.kpa_target_utilization = to_double(flag, v);
-        else if (flag == "--ensure-service-time") o.baseline.service_time_s = to_double(flag, v);
-        else if (flag == "--ensure-c") o.baseline.ensure_c = to_double(flag, v);
-        else if (flag == "--static-replicas") o.baseline.static_replicas = to_int(flag, v);
-        else if (flag == "--max-step-up") o.service.guard.max_step_up = to_int(flag, v);
-        else if (flag == "--max-step-down") o.service.guard.max_step_down = to_int(flag, v);
-        else if (flag == "--max-body-bytes") o.service.max_body_bytes = to_size(flag, v);
-        else if (flag == "--threads") o.service.threads = to_size(flag, v);
-        else if (flag == "--max-queued") o.service.max_queued = to_size(flag, v);
-        else if (flag == "--max-functions") o.service.max_functions = to_size(flag, v);
-        else if (flag == "--request-deadline-ms") o.service.request_deadline = std::chrono::milliseconds(to_integer(flag, v));
-        else fail("unknown option " + std::string(flag));
+        using rlscale::cli::integer;
+        using rlscale::cli::number;
+        try {
+            if (flag == "--host") o.service.host = v;
+            else if (flag == "--port") o.service.port = integer<int>(flag, v);
+            else if (flag == "--policy") o.policy = v;
+            else if (flag == "--checkpoint") o.checkpoint = v;
+            else if (flag == "--hpa-cpu-target") o.baseline.hpa_cpu_target_percent = integer<int>(flag, v);
+            else if (flag == "--container-concurrency") o.baseline.container_concurrency = number(flag, v);
+            else if (flag == "--kpa-target-utilization") o.baseline.kpa_target_utilization = number(flag, v);
+            else if (flag == "--ensure-service-time") o.baseline.service_time_s = number(flag, v);
+            else if (flag == "--ensure-c") o.baseline.ensure_c = number(flag, v);
+            else if (flag == "--static-replicas") o.baseline.static_replicas = integer<int>(flag, v);
+            else if (flag == "--max-step-up") o.service.guard.max_step_up = integer<int>(flag, v);
+            else if (flag == "--max-step-down") o.service.guard.max_step_down = integer<int>(flag, v);
+            else if (flag == "--max-body-bytes") o.service.max_body_bytes = integer<std::size_t>(flag, v);
+            else if (flag == "--threads") o.service.threads = integer<std::size_t>(flag, v);
+            else if (flag == "--max-queued") o.service.max_queued = integer<std::size_t>(flag, v);
+            else if (flag == "--max-functions") o.service.max_functions = integer<std::size_t>(flag, v);
+            else if (flag == "--request-deadline-ms") o.service.request_deadline = std::chrono::milliseconds(integer<long long>(flag, v));
+        } catch (const rlscale::cli::usage_error& e) {
+            fail(e.what());
+        }
     }
     // A bad value is a bad option (exit 2), not a failure to serve.
     try {

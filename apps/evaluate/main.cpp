@@ -26,39 +26,57 @@
 #include <rlscale/reward/scarlet_reward.hpp>
 #include <rlscale/sim/scenario.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
+#include <system_error>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace {
 
-std::vector<std::string> split(const std::string& list) {
+constexpr const char* usage_text =
+    "usage: rlscale-evaluate [--scenario NAME | --trace DIR [--functions H1,H2,...]] [--policy P]... [--hours H] [--seed S]\n"
+    "                        [--csv FILE] [--svg FILE]\n";
+
+/// The comma-separated hash prefixes of --functions: none empty, none twice.
+std::vector<std::string> function_list(std::string_view option, const std::string& list) {
     std::vector<std::string> out;
-    for (std::size_t pos = 0; pos <= list.size();) {
+    for (std::size_t pos = 0;;) {
         const std::size_t comma = std::min(list.find(',', pos), list.size());
-        if (comma > pos) out.push_back(list.substr(pos, comma - pos));
+        const std::string item = list.substr(pos, comma - pos);
+        if (item.empty()) throw rlscale::cli::usage_error(option, "an empty function in " + rlscale::cli::quoted(list));
+        if (std::find(out.begin(), out.end(), item) != out.end()) {
+            throw rlscale::cli::usage_error(option, rlscale::cli::quoted(item) + " is named twice");
+        }
+        out.push_back(item);
+        if (comma == list.size()) return out;
         pos = comma + 1;
     }
-    return out;
 }
 
-int usage(const char* argv0) {
-    std::fprintf(stderr,
-                 "usage: %s [--scenario NAME | --trace DIR [--functions H1,H2,...]] [--policy P]... [--hours H] [--seed S]\n"
-                 "          [--csv FILE] [--svg FILE]\n",
-                 argv0);
-    return 2;
+/// A file the run will write: refused before any simulation when its
+/// directory does not exist or cannot be written.
+void check_writable(std::string_view option, const std::filesystem::path& file) {
+    const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec) || ::access(dir.c_str(), W_OK) != 0) {
+        throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted(file.string()) + ": " +
+                                                    rlscale::cli::quoted(dir.string()) + " is not a writable directory");
+    }
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int program(int argc, char** argv) {
     using namespace rlscale;
     using namespace rlscale::apps;
     using namespace rlscale::sim;
-    std::string scenario_name = "scarlet-3fn";
+    std::string scenario_name;
     std::filesystem::path trace_dir;
     std::vector<std::string> functions;
     std::vector<std::string> policies;
@@ -66,85 +84,96 @@ int main(int argc, char** argv) {
     std::uint64_t seed = 1;
     std::string csv_path;
     std::string svg_path;
-    try {
+    static constexpr std::string_view known[] = {"--scenario", "--trace", "--functions", "--policy", "--hours", "--seed", "--csv", "--svg"};
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
-        if (i + 1 >= argc) return usage(argv[0]);
+        if (arg == "--help" || arg == "-h") {
+            std::fputs(usage_text, stdout);
+            return 0;
+        }
+        if (std::find(std::begin(known), std::end(known), arg) == std::end(known)) {
+            throw cli::usage_error(arg.starts_with("-") ? "unknown option" : "unknown argument", cli::quoted(arg) + "\n" + usage_text);
+        }
+        if (i + 1 >= argc) throw cli::usage_error(arg, "missing value");
+        const std::string value = argv[++i];
         if (arg == "--scenario") {
-            scenario_name = argv[++i];
+            scenario_name = value;
         } else if (arg == "--trace") {
-            trace_dir = argv[++i];
+            trace_dir = value;
         } else if (arg == "--functions") {
-            functions = split(argv[++i]);
+            functions = function_list(arg, value);
         } else if (arg == "--policy") {
-            policies.emplace_back(argv[++i]);
+            policies.push_back(value);
         } else if (arg == "--hours") {
-            hours = cli::number_above(arg, argv[++i], 0);
+            hours = cli::number_above(arg, value, 0);
+            // 100,000 hours (11 years) of simulated time: 3600 x hours stays finite and a run ends.
+            if (hours > 1e5) throw cli::usage_error(arg, "must be <= 100000, got " + cli::quoted(value));
         } else if (arg == "--seed") {
-            seed = cli::seed(arg, argv[++i]);
+            seed = cli::seed(arg, value);
         } else if (arg == "--csv") {
-            csv_path = argv[++i];
-        } else if (arg == "--svg") {
-            svg_path = argv[++i];
+            csv_path = value;
         } else {
-            std::fprintf(stderr, "unknown option %s\n", argv[i]);
-            return usage(argv[0]);
+            svg_path = value;
         }
     }
-    } catch (const cli::usage_error& e) {
-        std::fprintf(stderr, "%s\n", e.what());
-        return 2;
-    }
-    if (!(hours > 0)) {
-        std::fprintf(stderr, "--hours must be > 0, got %g\n", hours);
-        return 2;
-    }
+    if (!scenario_name.empty() && !trace_dir.empty()) throw cli::usage_error("--scenario", "and --trace are alternatives: give one");
+    if (!functions.empty() && trace_dir.empty()) throw cli::usage_error("--functions", "picks functions of --trace: give --trace DIR");
+    if (scenario_name.empty()) scenario_name = "scarlet-3fn";
     if (policies.empty()) policies = {"hpa", "kpa", "ensure", "static"};
-    try {
-        scenario sc;
-        if (!trace_dir.empty()) {
-            if (functions.empty()) {
-                const sim::azure_trace trace = sim::azure_trace::load(trace_dir / "invocations.csv");
-                for (std::size_t r = 0; r < 3 && r < trace.functions().size(); ++r) {
-                    functions.push_back(trace.by_rank(r).hash_function.substr(0, 10));
-                }
+    if (!csv_path.empty()) check_writable("--csv", csv_path);
+    if (!svg_path.empty()) check_writable("--svg", svg_path);
+
+    scenario sc;
+    if (!trace_dir.empty()) {
+        if (functions.empty()) {
+            const sim::azure_trace trace = sim::azure_trace::load(trace_dir / "invocations.csv");
+            for (std::size_t r = 0; r < 3 && r < trace.functions().size(); ++r) {
+                functions.push_back(trace.by_rank(r).hash_function.substr(0, 10));
             }
-            sc = azure(trace_dir, functions, 3600 * hours, "trace-" + std::to_string(functions.size()) + "fn");
-        } else {
-            sc = named_scenario(scenario_name, std::filesystem::path(RLSCALE_SOURCE_DIR) / "data" / "azure2019-excerpt", 3600 * hours);
         }
-        std::FILE* csv = nullptr;
-        if (!csv_path.empty()) {
-            csv = std::fopen(csv_path.c_str(), "w");
-            if (csv == nullptr) throw error("cannot write " + csv_path);
-            csv_header(csv);
+        sc = azure(trace_dir, functions, 3600 * hours, "trace-" + std::to_string(functions.size()) + "fn");
+    } else {
+        sc = named_scenario(scenario_name, std::filesystem::path(RLSCALE_SOURCE_DIR) / "data" / "azure2019-excerpt", 3600 * hours);
+    }
+    // Every policy is built, and every checkpoint loaded, before the first run.
+    std::vector<any_joint_policy> built;
+    for (const std::string& p : policies) {
+        const bool checkpoint = p.size() > 5 && p.ends_with(".json");
+        try {
+            built.push_back(checkpoint ? checkpoint_policy(p, sc) : per_function_policy(p, sc));
+        } catch (const config_error& e) {
+            if (e.field() == "policy") throw cli::usage_error("--policy", e.detail());
+            throw;
         }
-        // SCARLET's reward minus 1.5 × the replica budget in use (the demo's training reward).
-        const with_replica_cost<scarlet_reward> reward(scarlet_reward{}, 1.5);
-        std::vector<outcome> results;
-        std::printf("scenario %s: %zu functions, %.3g simulated hours, seed %llu\n\n", sc.name.c_str(), sc.states.size(),
-                    sc.duration_s / 3600, static_cast<unsigned long long>(seed));
-        std::printf("| policy | SLO violation rate | p99 / SLO, median tick | replica-seconds | mean reward |\n");
-        std::printf("|---|---:|---:|---:|---:|\n");
-        for (const std::string& p : policies) {
-            const bool checkpoint = p.size() > 5 && p.ends_with(".json");
-            any_joint_policy policy = checkpoint ? checkpoint_policy(p, sc) : per_function_policy(p, sc);
-            results.push_back(run(sc, policy, seed, reward, csv != nullptr || !svg_path.empty()));
-            const outcome& o = results.back();
-            if (csv != nullptr) csv_rows(csv, sc, p, o);
-            std::printf("| %s | %.1f %% | %.3g | %.0f | %+.3f |\n", p.c_str(), 100.0 * o.violation_rate(), o.p99_ratio(0.5),
-                        o.replica_seconds, o.mean_reward());
-        }
-        if (csv != nullptr) std::fclose(csv);
-        if (!svg_path.empty()) {
-            std::vector<labelled_run> runs;
-            for (std::size_t k = 0; k < policies.size(); ++k) runs.push_back({policies[k], &results[k]});
-            plot_runs(svg_path, sc, runs);
-            std::printf("\nwrote %s\n", svg_path.c_str());
-        }
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return 1;
+    }
+    std::FILE* csv = nullptr;
+    if (!csv_path.empty()) {
+        csv = std::fopen(csv_path.c_str(), "w");
+        if (csv == nullptr) throw error("cannot write " + csv_path);
+        csv_header(csv);
+    }
+    // SCARLET's reward minus 1.5 × the replica budget in use (the demo's training reward).
+    const with_replica_cost<scarlet_reward> reward(scarlet_reward{}, 1.5);
+    std::vector<outcome> results;
+    std::printf("scenario %s: %zu functions, %.3g simulated hours, seed %llu\n\n", sc.name.c_str(), sc.states.size(),
+                sc.duration_s / 3600, static_cast<unsigned long long>(seed));
+    std::printf("| policy | SLO violation rate | p99 / SLO, median tick | replica-seconds | mean reward |\n");
+    std::printf("|---|---:|---:|---:|---:|\n");
+    for (std::size_t k = 0; k < policies.size(); ++k) {
+        results.push_back(run(sc, built[k], seed, reward, csv != nullptr || !svg_path.empty()));
+        const outcome& o = results.back();
+        if (csv != nullptr) csv_rows(csv, sc, policies[k], o);
+        std::printf("| %s | %.1f %% | %.3g | %.0f | %+.3f |\n", policies[k].c_str(), 100.0 * o.violation_rate(), o.p99_ratio(0.5),
+                    o.replica_seconds, o.mean_reward());
+    }
+    if (csv != nullptr) std::fclose(csv);
+    if (!svg_path.empty()) {
+        std::vector<labelled_run> runs;
+        for (std::size_t k = 0; k < policies.size(); ++k) runs.push_back({policies[k], &results[k]});
+        plot_runs(svg_path, sc, runs);
+        std::printf("\nwrote %s\n", svg_path.c_str());
     }
     return 0;
 }
+
+int main(int argc, char** argv) { return rlscale::cli::guarded_main(argc, argv, program); }

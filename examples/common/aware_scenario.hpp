@@ -56,6 +56,9 @@ struct aware_scenario_config {
     double peak_cap = 3;             ///< no rate above this multiple of the mean
     int max_replicas = 20;           ///< AWARE's code: replicas 1–20
     double slo_s = 1.0;              ///< p90 latency bound
+    /// Directory holding the Azure trace's invocations.csv for the unseen
+    /// loads; empty = the first of simppo_trace_dirs() that has one.
+    std::filesystem::path trace_dir{};
     std::uint64_t seed = 1;          ///< seeds every load
 
     void validate() const {
@@ -109,6 +112,7 @@ public:
     explicit aware_scenario(aware_scenario_config config = {}) : config_((config.validate(), config)) {
         simppo_scenario_config probe;
         probe.load = simppo_load_source::automatic;
+        probe.trace_dir = config_.trace_dir;
         if (const auto dir = find_simppo_trace(probe)) {
             trace_shapes_ = simppo_detail::trace_shapes(sim::azure_trace::load(*dir / "invocations.csv"), config_.peak_cap);
             if (!trace_shapes_.empty()) trace_dir_ = *dir;

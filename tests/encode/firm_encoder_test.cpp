@@ -67,10 +67,10 @@ TEST_CASE("encode firm: SP is 1 without an SLO breach and limits are clamped to 
     scaling_state s = firm_state();
     s.slo.target_rps = 0;  // no throughput SLO
     s.cpu_limit = 8;       // above one node
-    s.memory_limit_mb = 0;
+    s.memory_limit_mb = 1e-3;  // far below the range
     REQUIRE(enc.encode(m, s, 5.0, out));
     CHECK(out[0] == 1.0f);
-    CHECK(out[1] == 0.0f);
+    CHECK(out[1] == doctest::Approx(0.0).epsilon(1e-6));
     CHECK(out[6] == 1.0f);
     CHECK(out[7] == 1.0f);
     CHECK(out[8] == doctest::Approx(0.5));  // pure overload: (10 - 5) / 10
@@ -118,6 +118,13 @@ TEST_CASE("encode firm: one encoder serves N functions in round-robin order") {
 TEST_CASE("encode firm: a non-finite or negative input is refused by name and out is untouched") {
     const firm_encoder enc;
     test::refusal<decltype(enc), 9> refused(enc);
+    // A current limit of 0 is unknown, not the smallest limit.
+    scaling_state zero = firm_state();
+    zero.cpu_limit = 0;
+    refused(firm_metrics(), zero, "state.cpu_limit");
+    zero = firm_state();
+    zero.memory_limit_mb = 0;
+    refused(firm_metrics(), zero, "state.memory_limit_mb");
     for (const double bad : test::bad_values(-2.0)) {
         CAPTURE(bad);
         scaling_state s = firm_state();

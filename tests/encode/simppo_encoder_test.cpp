@@ -211,6 +211,12 @@ TEST_CASE("encode simppo: a non-finite or negative input is refused by name and 
         m.interval_s = bad;
         refused(m, simppo_state(), "interval_s");
         scaling_state s = simppo_state();
+        s.cpu_limit = 0;  // unknown, not the smallest limit
+        refused(simppo_metrics(), s, "state.cpu_limit");
+        s = simppo_state();
+        s.memory_limit_mb = 0;
+        refused(simppo_metrics(), s, "state.memory_limit_mb");
+        s = simppo_state();
         s.cpu_limit = bad;
         refused(simppo_metrics(), s, "state.cpu_limit");
         s = simppo_state();

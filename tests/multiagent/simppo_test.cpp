@@ -161,6 +161,10 @@ TEST_CASE("simppo_coordinator: team_weight mixes the team average with each agen
         c.team_weight = bad;
         CHECK_THROWS_WITH_AS(simppo_coordinator{c}, doctest::Contains("simppo_config.team_weight"), config_error);
     }
+    // A nested struct's field is named under simppo_config.
+    simppo_config c = small_config(0);
+    c.ppo.gamma = 2;
+    CHECK_THROWS_WITH_AS(simppo_coordinator{c}, doctest::Contains("simppo_config.ppo.gamma"), config_error);
 }
 
 TEST_CASE("simppo_coordinator: agents added and removed while training keep every other agent's networks and keep learning") {

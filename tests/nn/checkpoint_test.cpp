@@ -339,6 +339,19 @@ TEST_CASE("a checkpoint declaring a huge layer is refused before anything is all
     CHECK(specs[0].out == 2);
 }
 
+TEST_CASE("a checkpoint file with a number beyond a double, or a directory, is a checkpoint_error naming the file") {
+    const auto path = temp_file("overflow.json");
+    {
+        std::ofstream out(path);
+        out << R"({"format":"rlscale.checkpoint","version":1,"network":{"layers":[{"in":1e400}]}})";
+    }
+    CHECK_THROWS_WITH_AS((void)read_checkpoint_file(path), doctest::Contains("overflow.json' cannot be read as a checkpoint"),
+                         checkpoint_error);
+    const auto dir = temp_file("a_directory");
+    std::filesystem::create_directories(dir);
+    CHECK_THROWS_WITH_AS((void)read_checkpoint_file(dir), doctest::Contains("a_directory' is a directory"), checkpoint_error);
+}
+
 TEST_CASE("a checkpoint file nested 100,000 levels deep is refused by name, not by a stack overflow") {
     const auto path = temp_file("deep.json");
     {

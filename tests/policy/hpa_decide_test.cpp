@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <string_view>
 
 namespace test_policy_hpa_decide {
 
@@ -159,6 +160,26 @@ TEST_CASE("hpa decide holds beyond max_pods and uses the state's CPU limit when 
     scaling_state s = at(4);
     s.cpu_limit = 2.0;
     CHECK(hpa.decide(m, s).replicas == 8);
+}
+
+TEST_CASE("hpa decide never scales past max_pods, so it can still scale down from there") {
+    hpa_config c = hpa_config::cpu_utilization(50);
+    c.max_pods = 8;
+    hpa_policy hpa(c);
+    // 6 pods at 90 % want 11 (bounds allow 100): capped at the 8 it can synthesise.
+    const decision up = hpa.decide(cpu_sample(0.9, 6), at(6, 0, 1, 100));
+    CHECK(up.source == decision_source::policy);
+    CHECK(up.replicas == 8);
+    // At the cap under load it stays; idle, it scales down (not frozen).
+    CHECK(hpa.decide(cpu_sample(0.9, 8), at(8, 15, 1, 100)).replicas == 8);
+    // Idle at the cap: down once the 300-s scale-down window has passed.
+    int n = 8;
+    for (double t = 30; t <= 30 + 330; t += 15) n = hpa.decide(cpu_sample(0.05, static_cast<std::uint32_t>(n)), at(n, t, 1, 100)).replicas;
+    CHECK(n < 8);
+    // A minimum above the cap cannot be honoured by synthesised pods: hold.
+    const decision min_above = hpa_policy(c).decide(cpu_sample(0.5, 4), at(4, 0, 9, 100));
+    CHECK(min_above.source == decision_source::hold);
+    CHECK(std::string_view(min_above.reason) == "hpa: min_replicas above hpa_config::max_pods");
 }
 
 TEST_CASE("hpa config validation names the field") {

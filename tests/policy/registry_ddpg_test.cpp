@@ -8,6 +8,9 @@
 
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <utility>
 #include <string>
 #include <string_view>
 
@@ -181,6 +184,72 @@ TEST_CASE("registry ddpg: invalid metrics hold without a resize, and a single re
     lp.policy.decide(good, one, d);
     CHECK(d[0].source == decision_source::policy);
     CHECK_FALSE(d[0].vertical());
+}
+
+TEST_CASE("registry ddpg: unknown current limits (0) never become a resize from assumed ones, in either mode") {
+    // μ(s) = 0 everywhere: in relative mode "no change". A state whose
+    // limits are 0 (unknown: the decision service's reading of a request
+    // without them) is refused by the FIRM encoder, and the HPA+VPA fallback
+    // keeps limits it cannot measure.
+    for (const auto mode : {rl::multidimensional_mode::relative, rl::multidimensional_mode::absolute}) {
+        CAPTURE(rl::to_string(mode));
+        rl::multidimensional_config c;
+        c.mode = mode;
+        learned_policy lp = make_learned_policy(ddpg_checkpoint({0.0F, 0.0F, 0.0F}, c));
+        function_metrics m = test::healthy();
+        m.cpu_limit = 0;  // not measured either
+        m.memory_limit_mb = 0;
+        scaling_state unknown = state(4);
+        unknown.cpu_limit = 0;
+        unknown.memory_limit_mb = 0;
+        const std::array<function_metrics, 1> ms{m};
+        const std::array<scaling_state, 1> ss{unknown};
+        std::array<decision, 1> d{};
+        lp.policy.decide(ms, ss, d);
+        CHECK(d[0].source == decision_source::fallback);
+        CHECK_FALSE(d[0].vertical());
+        CHECK(std::isnan(d[0].cpu_limit));
+        CHECK(std::isnan(d[0].memory_limit_mb));
+    }
+}
+
+TEST_CASE("reload_weights publishes a retrained network of the same spec and refuses another spec, changing nothing") {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "reload_weights";
+    std::filesystem::create_directories(dir);
+    learned_policy lp = make_learned_policy(ddpg_checkpoint({0.0F, 1.0F, -0.2F}));
+    const std::array<function_metrics, 1> ms{test::healthy()};
+    const std::array<scaling_state, 1> ss{state(5)};
+    std::array<decision, 1> before{}, after{};
+    lp.policy.decide(ms, ss, before);
+    const std::uint64_t version = lp.weights->version();
+
+    // Another spec: the relative map, and another function list.
+    rl::multidimensional_config relative;
+    relative.mode = rl::multidimensional_mode::relative;
+    nn::write_checkpoint_file(dir / "relative.json", ddpg_checkpoint({0.0F, -1.0F, 0.0F}, relative));
+    json other_function = ddpg_checkpoint({0.0F, -1.0F, 0.0F});
+    other_function["serving"]["functions"] = {"api"};
+    nn::write_checkpoint_file(dir / "function.json", other_function);
+    for (const auto& [file, field] : {std::pair{"relative.json", "serving.actions"}, std::pair{"function.json", "serving.functions"}}) {
+        CAPTURE(file);
+        try {
+            reload_weights(lp, dir / file);
+            FAIL("accepted a checkpoint of another spec");
+        } catch (const checkpoint_error& e) {
+            CHECK(e.field() == field);
+            CHECK(std::string(e.what()).find("the policy serves") != std::string::npos);
+        }
+        CHECK(lp.weights->version() == version);
+        lp.policy.decide(ms, ss, after);
+        CHECK(after[0].cpu_limit == before[0].cpu_limit);
+    }
+
+    // The same spec, retrained: served from the next decision.
+    nn::write_checkpoint_file(dir / "retrained.json", ddpg_checkpoint({0.0F, -1.0F, -0.2F}));
+    reload_weights(lp, dir / "retrained.json");
+    CHECK(lp.weights->version() == version + 1);
+    lp.policy.decide(ms, ss, after);
+    CHECK(after[0].cpu_limit < before[0].cpu_limit);
 }
 
 }  // namespace test_policy_registry_ddpg

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace test_rl_dqn {
@@ -242,7 +243,15 @@ TEST_CASE("dqn::update(batch) on a given batch: the sampled update's step, deter
     CHECK_THROWS_WITH_AS((void)a.update(batch), doctest::Contains("batch.actions(1, 1) is 3"), rlscale::error);
     replay_batch<double> wide(3, 2, 8);
     wide.size = 1;
-    CHECK_THROWS_WITH_AS((void)a.update(wide), doctest::Contains("other shapes"), rlscale::error);
+    CHECK_THROWS_WITH_AS((void)a.update(wide), doctest::Contains("3 observation rows and 2 action heads"), rlscale::error);
+    CHECK(a.online().parameters() == before);
+    // A NaN target (here a NaN reward) is no step: Huber's gradient would
+    // still be a finite ±1 pushing Q towards nothing.
+    batch.actions(1, 1) = 1;
+    batch.rewards(0) = std::numeric_limits<double>::quiet_NaN();
+    const dqn_update_stats nan_step = a.update(batch);
+    CHECK_FALSE(nan_step.applied);
+    CHECK(std::isnan(nan_step.loss));
     CHECK(a.online().parameters() == before);
     static_assert(learner<dqn<float>>);
     CHECK(a.stats().updates == 2);
@@ -388,6 +397,17 @@ TEST_CASE("dqn rejects bad configuration and input naming the field") {
     c = dqn_config{};
     c.replay_capacity = 10;
     CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.replay_capacity"), config_error);
+    // A replay smaller than learning_starts would never let the agent learn.
+    c = dqn_config{};
+    c.batch_size = 32;
+    c.replay_capacity = 100;
+    c.learning_starts = 101;
+    CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.replay_capacity: must be >= learning_starts"),
+                         config_error);
+    // A nested struct's field is named under dqn_config.
+    c = dqn_config{};
+    c.adam.lr = -1;
+    CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.adam.lr"), config_error);
     c = dqn_config{};
     c.replay_capacity = 1000;
     c.precision = nn::matmul_precision::bf16;

@@ -84,6 +84,26 @@ TEST_CASE("multidimensional_actions relative: values move each dimension from th
     CHECK(floor.memory_limit_mb == doctest::Approx(256));
 }
 
+TEST_CASE("multidimensional_actions relative: a limit whose current value is unknown is left unchanged, absolute mode sets it") {
+    rl::multidimensional_config c;
+    c.mode = rl::multidimensional_mode::relative;
+    const rl::multidimensional_actions relative(1, c);
+    for (const double unknown : {0.0, -1.0, nan_v, std::numeric_limits<double>::infinity()}) {
+        CAPTURE(unknown);
+        const auto t = map_one(relative, {0, 1, -1}, state(5, unknown, unknown));
+        CHECK(t.replicas == 5);
+        CHECK(std::isnan(t.cpu_limit));
+        CHECK(std::isnan(t.memory_limit_mb));
+    }
+    const auto known = map_one(relative, {0, 1, -1}, state(5, 1.0, 1024));
+    CHECK(known.cpu_limit == doctest::Approx(1.5));
+    CHECK(known.memory_limit_mb == doctest::Approx(512));
+    const rl::multidimensional_actions absolute(1, rl::multidimensional_config{});
+    const auto a = map_one(absolute, {0, 1, -1}, state(5, 0.0, 0.0));
+    CHECK(a.cpu_limit == doctest::Approx(absolute.config().max_cpu_limit));
+    CHECK(a.memory_limit_mb == doctest::Approx(absolute.config().min_memory_limit_mb));
+}
+
 TEST_CASE("multidimensional_actions values_for, relative: the replica change at the edges of the integer range keeps its sign") {
     rl::multidimensional_config c;
     c.mode = rl::multidimensional_mode::relative;

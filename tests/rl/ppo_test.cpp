@@ -508,6 +508,52 @@ TEST_CASE("ppo observe stores log pi and V of the observation and bootstraps a t
     CHECK(agent.rollouts() == 0);
 }
 
+TEST_CASE("ppo observe refuses a non-finite observation or next_observation by name, storing nothing, and keeps learning") {
+    ppo_config c = small_config();
+    c.rollout_steps = 3;
+    ppo<double, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, c, 5);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const std::array<double, 2> s0{0.1, 0.2};
+    const std::array<double, 2> s1{-0.3, 0.7};
+    const std::array<double, 2> bad{0.5, nan};
+    const std::array<std::int32_t, 1> a{1};
+    CHECK_THROWS_WITH_AS(agent.observe(s0, a, 1.0, bad, false, false), doctest::Contains("next_observation[1] is nan"), error);
+    CHECK_THROWS_WITH_AS(agent.observe(s0, a, 1.0, bad, false, true), doctest::Contains("next_observation[1] is nan"), error);
+    CHECK_THROWS_WITH_AS(agent.observe(bad, a, 1.0, s1, false, false), doctest::Contains("observation[1] is nan"), error);
+    CHECK(agent.own_rollout().size() == 0);
+    CHECK(agent.steps() == 0);
+    // A terminated step's next observation is never read.
+    CHECK_FALSE(agent.observe(s0, a, 1.0, bad, true, false));
+    // Later steps are stored and the rollout fills and updates as usual.
+    CHECK_FALSE(agent.observe(s0, a, 1.0, s1, false, false));
+    CHECK(agent.observe(s1, a, 0.5, s0, false, false));
+    CHECK(agent.rollouts() == 1);
+}
+
+TEST_CASE("ppo with replacement: a minibatch whose draws are all one sample is not normalised to zero") {
+    // A one-step rollout: every draw is step 0. Normalised, its advantage
+    // would be exactly 0 and the actor would not move; left as is, the
+    // update equals the same rollout without replacement (one sample).
+    const auto r = given_rollout<double, std::int32_t>(1, 2, 2, 1, 6);
+    std::array<ppo_update_stats, 2> stats{};
+    std::array<Eigen::VectorXd, 2> actor{};
+    for (const bool with_replacement : {false, true}) {
+        ppo_config c = small_config();
+        c.rollout_steps = 1;
+        c.minibatch_size = 4;
+        c.epochs = 1;
+        c.minibatch_with_replacement = with_replacement;
+        ppo<double, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 2}, c, 3);
+        const Eigen::VectorXd before = agent.actor().parameters();
+        stats[with_replacement] = agent.update(r);
+        actor[with_replacement] = agent.actor().parameters() - before;
+    }
+    CHECK(stats[1].pg_loss != 0);
+    CHECK(stats[1].pg_loss == doctest::Approx(stats[0].pg_loss).epsilon(1e-12));
+    CHECK(actor[1].norm() > 0);
+    CHECK((actor[1] - actor[0]).norm() <= 1e-12 * actor[0].norm());
+}
+
 TEST_CASE("ppo is deterministic for a seed: the same data gives bit-identical parameters, another seed others") {
     SUBCASE("discrete, two heads") {
         const auto run = [](std::uint64_t seed) {
@@ -869,7 +915,7 @@ TEST_CASE("ppo::update refuses an empty rollout, one without advantages, one of 
     const auto other_critic = given_rollout<float, std::int32_t>(8, 3, 3, 2, 1);
     const auto other_width = given_rollout<float, std::int32_t>(8, 3, 4, 1, 1);
     for (const auto* r : {&other_actor, &other_critic, &other_width}) {
-        CHECK_THROWS_WITH_AS((void)agent.update(*r), doctest::Contains("other shapes"), error);
+        CHECK_THROWS_WITH_AS((void)agent.update(*r), doctest::Contains("the learner 3, 4 and 2"), error);
     }
     const auto too_long = given_rollout<float, std::int32_t>(9, 3, 4, 2, 1);
     CHECK_THROWS_WITH_AS((void)agent.update(too_long), doctest::Contains("holds 9 steps, more than rollout_steps (8)"), error);

@@ -81,6 +81,16 @@ TEST_CASE_TEMPLATE("GAE without an episode end bootstraps the last step from las
     check_advantages(r, {0.9375, -0.25, 1, 0}, {1.9375, 1.75, 2, 2});
 }
 
+TEST_CASE("rollout_buffer compute_advantages refuses returns that overflow the stored type, naming the step, and is not ready") {
+    rollout_buffer<float> r = fill<float>({{0, 3e38}, {0, 3e38}, {0, 3e38}});
+    CHECK_THROWS_WITH_AS(r.compute_advantages(0, 1, 1), doctest::Contains("not finite as a float"), error);
+    CHECK_FALSE(r.advantages_ready());
+    // The data is kept: with γ = 0 nothing sums past the float range.
+    r.compute_advantages(0, 0, 1);
+    CHECK(r.advantages_ready());
+    CHECK(r.advantages()(0) == doctest::Approx(3e38));
+}
+
 TEST_CASE("GAE with a termination in the middle: no bootstrap from the next state and no advantage flows back across it") {
     // V = [1, 2, 1, 2, 1], r = 1 each, step 1 terminated, last_value = 2.
     //   δ4 = 1 + 0.5·2 − 1 = 1                     A4 = 1

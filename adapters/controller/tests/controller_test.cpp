@@ -598,6 +598,15 @@ TEST_CASE("controller config: the prometheus and kubernetes sections are checked
     CHECK(w[0].find("plain http") != std::string::npos);
 }
 
+TEST_CASE("controller config: a number beyond a double is a config_error naming the file") {
+    const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/overflow_config.json";
+    {
+        std::ofstream out(path);
+        out << R"({"control_interval_s": 1e400})";
+    }
+    CHECK_THROWS_WITH_AS((void)load_config(path), doctest::Contains("overflow_config.json cannot be read"), config_error);
+}
+
 TEST_CASE("controller config: a file nested 100,000 levels deep is refused by name, and a deep value is summarised, not dumped") {
     const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/deep_config.json";
     {

@@ -121,6 +121,48 @@ TEST_CASE("parse: errors name the field") {
     CHECK_NOTHROW((void)rlscale::service::detail::parse_body(R"({"x":{"x":1,"y":{"x":2}},"z":[{"x":1},{"x":2}]})"));
 }
 
+TEST_CASE("parse: current limits left out are the measured ones, else 0 (unknown), never scaling_state's defaults") {
+    const std::string metrics = R"("metrics":{"interval_s":15,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,)"
+                                R"("in_service":0,"cpu_utilization":0.5,"memory_utilization":0.5,"ready_replicas":1)";
+    const auto measured = parse_decision_request(head + metrics + R"(,"cpu_limit":2,"memory_limit_mb":2048}})");
+    CHECK(measured.state.cpu_limit == 2);
+    CHECK(measured.state.memory_limit_mb == 2048);
+    const auto unknown = parse_decision_request(head + metrics + "}}");
+    CHECK(unknown.state.cpu_limit == 0);
+    CHECK(unknown.state.memory_limit_mb == 0);
+    const auto given = parse_decision_request(head + R"("cpu_limit":0.5,"memory_limit_mb":256,)" + metrics +
+                                              R"(,"cpu_limit":2,"memory_limit_mb":2048}})");
+    CHECK(given.state.cpu_limit == 0.5);
+    CHECK(given.state.memory_limit_mb == 256);
+}
+
+TEST_CASE("parse: an integer beyond 2^64 is refused for its range, a fraction for its type") {
+    const std::string huge = refusal(head + R"("metrics":{"interval_s":1,"arrivals":18446744073709551616}})").what();
+    CHECK(huge.find("metrics.arrivals: must be <= ") != std::string::npos);
+    const std::string fraction = refusal(head + R"("metrics":{"interval_s":1,"arrivals":1.5}})").what();
+    CHECK(fraction.find("metrics.arrivals: must be an integer, got 1.5") != std::string::npos);
+}
+
+TEST_CASE("handle: a hold on refused metrics names the field and its value") {
+    rlscale::service::decision_service svc({}, [](const std::string&) { return rlscale::any_policy(rlscale::static_policy{3}); });
+    const std::string body = R"({"function":"f","time_s":0,"replicas":2,"min_replicas":1,"max_replicas":8,"metrics":{"interval_s":1,)"
+                             R"("arrivals":4,"completions":4,"throughput_rps":4,"queue_length":0,"in_service":0,"cpu_utilization":0.5,)"
+                             R"("memory_utilization":0.5,"ready_replicas":2,"latency_mean_s":null,)"
+                             R"("latency":{"p50":0.1,"p90":0.1,"p95":0.1,"p99":0.1,"p999":0.1}}})";
+    const auto held = svc.handle(body);
+    REQUIRE(held.status == 200);
+    const nlohmann::json j = nlohmann::json::parse(held.body);
+    CHECK(j.at("source") == "hold");
+    CHECK(j.at("replicas") == 2);
+    CHECK(j.at("invalid_metric").at("field") == "latency_mean_s");
+    CHECK(j.at("invalid_metric").at("value") == "nan");
+    std::string fine = body;
+    fine.replace(fine.find("null"), 4, "0.1");
+    const nlohmann::json decided = nlohmann::json::parse(svc.handle(fine).body);
+    CHECK(decided.at("replicas") == 3);
+    CHECK_FALSE(decided.contains("invalid_metric"));
+}
+
 TEST_CASE("handle: status and body without sockets") {
     rlscale::service::decision_service svc({}, [](const std::string&) { return rlscale::any_policy(rlscale::static_policy{50}); });
     const auto ok = svc.handle(R"({"function":"f","time_s":0,"replicas":1,"min_replicas":1,"max_replicas":8,"metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})");

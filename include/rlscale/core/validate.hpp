@@ -178,4 +178,20 @@ private:
     std::string prefix_;
 };
 
+/// Runs a nested settings struct's `validate` and re-throws its
+/// config_error under the outer struct's path: a bad learning rate in
+/// dqn_config::adam reads "dqn_config.adam.lr", not "adam_config.lr" (the
+/// nested struct's own name is replaced by `outer`.`member`).
+template <typename F>
+void validate_nested(std::string_view outer, std::string_view member, F&& validate) {
+    try {
+        validate();
+    } catch (const config_error& e) {
+        const std::string& field = e.field();
+        const auto dot = field.find('.');
+        const std::string leaf = dot == std::string::npos ? field : field.substr(dot + 1);
+        throw config_error(std::string(outer) + "." + std::string(member) + "." + leaf, e.detail());
+    }
+}
+
 }  // namespace rlscale

@@ -87,8 +87,8 @@ public:
                                        std::optional<double> previous_arrival_rps,
                                        std::span<float> out) const noexcept {
         detail::input_check check;
-        check.nonnegative("state.cpu_limit", s.cpu_limit)
-            .nonnegative("state.memory_limit_mb", s.memory_limit_mb)
+        check.positive("state.cpu_limit", s.cpu_limit)  // 0: unknown, not the smallest limit
+            .positive("state.memory_limit_mb", s.memory_limit_mb)
             .nonnegative("cpu_utilization", m.cpu_utilization)
             .nonnegative("memory_utilization", m.memory_utilization);
         double sp_latency = 1;

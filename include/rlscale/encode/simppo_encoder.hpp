@@ -116,8 +116,8 @@ public:
             .nonnegative("memory_utilization", m.memory_utilization)
             .positive("interval_s", m.interval_s)
             .nonnegative("previous_arrival_rps", previous_arrival_rps.value_or(0))
-            .nonnegative("state.cpu_limit", s.cpu_limit)
-            .nonnegative("state.memory_limit_mb", s.memory_limit_mb)
+            .positive("state.cpu_limit", s.cpu_limit)  // 0: unknown, not the smallest limit
+            .positive("state.memory_limit_mb", s.memory_limit_mb)
             .nonnegative("state.replicas", s.replicas);
         if (!check.ok()) return check.status();
         const double arrival_rps = static_cast<double>(m.arrivals) / m.interval_s;

@@ -58,10 +58,10 @@ struct simppo_config {
     std::uint64_t seed = 1;     ///< agent k (in order of addition) learns with seed + k
 
     void validate() const {
-        ppo.validate();
-        state.validate();
-        reward.validate();
-        actions.validate();
+        validate_nested("simppo_config", "ppo", [&] { ppo.validate(); });
+        validate_nested("simppo_config", "state", [&] { state.validate(); });
+        validate_nested("simppo_config", "reward", [&] { reward.validate(); });
+        validate_nested("simppo_config", "actions", [&] { actions.validate(); });
         check_fields("simppo_config")
             .at_most("threads", threads, std::size_t{256})
             .in("team_weight", team_weight, 0.0, 1.0);

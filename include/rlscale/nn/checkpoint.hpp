@@ -470,6 +470,8 @@ inline constexpr std::size_t max_checkpoint_depth = 32;
 /// be opened, is not well-formed JSON (e.g. truncated), or is nested deeper
 /// than max_checkpoint_depth (refused before it is built).
 [[nodiscard]] inline nlohmann::json read_checkpoint_file(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw checkpoint_error("", "'" + path.string() + "' is a directory, not a checkpoint file");
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         throw checkpoint_error("", "cannot open '" + path.string() + "': " + std::strerror(errno));
@@ -485,6 +487,8 @@ inline constexpr std::size_t max_checkpoint_depth = 32;
     } catch (const nlohmann::json::parse_error& e) {
         throw checkpoint_error("", "'" + path.string() + "' is not well-formed JSON (truncated or corrupt) at byte " +
                                        std::to_string(e.byte) + ": " + e.what());
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (1e400)
+        throw checkpoint_error("", "'" + path.string() + "' cannot be read as a checkpoint: " + e.what());
     }
 }
 

@@ -78,7 +78,9 @@ public:
     /// `m.pending_replicas` pending pods; bounds from `s`, clock `s.time_s`.
     /// Holds (the current count, within the bounds) on a non-finite or
     /// negative input, too many pods, no usable metric, or a target at zero
-    /// with a non-zero minimum (Kubernetes: scaling disabled).
+    /// with a non-zero minimum (Kubernetes: scaling disabled). It never asks
+    /// for more than hpa_config::max_pods replicas (the pods it can
+    /// synthesise), so it does not scale itself into a count it must hold.
     decision decide(const function_metrics& m, const scaling_state& s) noexcept {
         const double now = s.time_s;
         if (!std::isfinite(now)) return hold(s, "hpa: clock is not finite");
@@ -112,8 +114,12 @@ public:
         const metric_observation obs{std::span<const pod_sample>(samples_.data(), i), {}, {}, false};
         const hpa_input in{s.replicas, std::span<const hpa_pod>(pods_.data(), i), std::span<const metric_observation>(&obs, 1), -1};
         const replica_bounds b = replica_bounds::of(s);
-        const int n = compute(decide_metric_, in, now, b.lower, b.upper);
-        if (last_evaluation().metrics_failed || n < b.lower || n > b.upper) {
+        // Never past the pods it can synthesise: above max_pods it could
+        // only hold, in both directions, so it stops there instead.
+        const int upper = static_cast<int>(std::min<std::int64_t>(b.upper, static_cast<std::int64_t>(pods_.size())));
+        if (upper < b.lower) return hold(s, "hpa: min_replicas above hpa_config::max_pods");
+        const int n = compute(decide_metric_, in, now, b.lower, upper);
+        if (last_evaluation().metrics_failed || n < b.lower || n > upper) {
             // No usable metric, or a target at zero that Kubernetes leaves
             // alone (scaling disabled): keep the count, brought within bounds.
             return hold(s, last_evaluation().reason);

@@ -524,6 +524,30 @@ struct learned_policy {
     return {std::move(spec), weights, any_joint_policy(std::move(p))};
 }
 
+/// Publishes a new checkpoint's weights into `policy`, which keeps serving
+/// with its encoder, action map, guard and fallbacks: for a retrained
+/// network of the same policy. Throws checkpoint_error, and changes
+/// nothing, for a file that cannot be read, a network of another shape, or
+/// a serving spec that differs from `policy.spec` in any field (another
+/// encoder, action map, function list or guard would be served through the
+/// wrong map); to serve another spec, build a new policy with
+/// load_learned_policy.
+inline void reload_weights(learned_policy& policy, const std::filesystem::path& path) {
+    const nlohmann::json checkpoint = nn::read_checkpoint_file(path);
+    const nlohmann::json served = policy.spec.to_json();
+    const nlohmann::json read = spec_of(checkpoint).to_json();
+    for (const nlohmann::json* spec : {&served, &read}) {
+        for (auto it = spec->begin(); it != spec->end(); ++it) {
+            const std::string& key = it.key();
+            if (read.contains(key) && served.contains(key) && read[key] == served[key]) continue;
+            const auto summary = [&key](const nlohmann::json& j) { return j.contains(key) ? json_summary(j[key]) : std::string("absent"); };
+            throw checkpoint_error("serving." + key, "is " + summary(read) + " in '" + path.string() + "', the policy serves " +
+                                                         summary(served) + "; another spec needs a new policy (load_learned_policy)");
+        }
+    }
+    policy.weights->load(checkpoint);
+}
+
 /// make_learned_policy from a checkpoint file (checkpoint_error for one
 /// that cannot be read or parsed).
 [[nodiscard]] inline learned_policy load_learned_policy(const std::filesystem::path& path, const learned_policy_options& options = {}) {

@@ -34,7 +34,7 @@ inline any_policy baseline_policy(std::string_view name, const sim::function_con
     try {
         return make_baseline(name, s);
     } catch (const config_error& e) {
-        throw config_error("policy", std::string(e.what()) + " or a checkpoint .json");
+        throw config_error("policy", (e.field() == "policy" ? e.detail() : std::string(e.what())) + " or a checkpoint .json");
     }
 }
 

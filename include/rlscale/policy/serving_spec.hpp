@@ -101,7 +101,8 @@ struct serving_spec {
             if (!j.contains(field)) fail(field, "is missing");
             const auto& o = j[field];
             if (!o.is_object()) fail(field, "must be an object, got " + json_summary(o));
-            if (!o.contains("name") || !o["name"].is_string()) fail(std::string(field) + ".name", "must be a string");
+            if (!o.contains("name")) fail(std::string(field) + ".name", "is missing");
+            if (!o["name"].is_string()) fail(std::string(field) + ".name", "must be a string, got " + json_summary(o["name"]));
             return o;
         };
         s.algorithm = string_field("algorithm");

@@ -193,14 +193,7 @@ private:
     /// Re-throws a nested struct's config_error under "ddpg_config.<member>".
     template <typename F>
     static void nested(std::string_view member, F&& validate) {
-        try {
-            validate();
-        } catch (const config_error& e) {
-            const std::string& field = e.field();
-            const auto dot = field.find('.');
-            const std::string leaf = dot == std::string::npos ? field : field.substr(dot + 1);
-            throw config_error("ddpg_config." + std::string(member) + "." + leaf, e.detail());
-        }
+        validate_nested("ddpg_config", member, std::forward<F>(validate));
     }
 };
 

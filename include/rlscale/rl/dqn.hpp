@@ -78,14 +78,17 @@ struct dqn_config {
             .in_open_closed("tau", tau, 0, 1)
             .at_least("batch_size", batch_size, 1)
             .at_least_field("replay_capacity", replay_capacity, "batch_size", batch_size)
+            // Updates begin once learning_starts transitions are stored, which a
+            // smaller replay never holds: such an agent would never learn.
+            .at_least_field("replay_capacity", replay_capacity, "learning_starts", learning_starts)
             .at_least("train_frequency", train_frequency, 1)
             .greater("huber_beta", huber_beta, 0)
             .at_least("grad_clip_value", grad_clip_value, 0)
             .at_least("grad_clip_norm", grad_clip_norm, 0);
         check.in("update_shards", update_shards, std::size_t{1}, batch_size)
             .in("update_threads", update_threads, std::size_t{1}, update_shards);
-        adam.validate();
-        epsilon.validate();
+        validate_nested("dqn_config", "adam", [&] { adam.validate(); });
+        validate_nested("dqn_config", "epsilon", [&] { epsilon.validate(); });
     }
 };
 
@@ -232,7 +235,9 @@ public:
         stats.loss = loss / static_cast<double>(n * layout_.heads);
         stats.mean_q = sum_q / static_cast<double>(n * layout_.heads);
         stats.grad_norm = static_cast<double>(g.norm());
-        if (!std::isfinite(stats.grad_norm)) {
+        // A non-finite loss (a NaN target: Huber's gradient would still be a
+        // finite ±1 and push Q towards nothing) or gradient: no step.
+        if (!std::isfinite(stats.grad_norm) || !std::isfinite(stats.loss)) {
             stats.applied = false;  // keep the networks as they were
             return stats;
         }
@@ -358,7 +363,9 @@ private:
             static_cast<std::size_t>(batch.actions.rows()) != layout_.heads || batch.capacity() < batch.size ||
             static_cast<std::size_t>(batch.next_observations.cols()) < batch.size ||
             static_cast<std::size_t>(batch.rewards.size()) < batch.size) {
-            throw error("dqn::update: the batch has other shapes than the agent's observation and heads");
+            throw error("dqn::update: the batch has " + std::to_string(batch.observations.rows()) + " observation rows and " +
+                        std::to_string(batch.actions.rows()) + " action heads for " + std::to_string(batch.size) +
+                        " transitions, the agent " + std::to_string(observation_size()) + " and " + std::to_string(layout_.heads));
         }
         for (std::size_t j = 0; j < batch.size; ++j) {
             for (std::size_t h = 0; h < layout_.heads; ++h) {

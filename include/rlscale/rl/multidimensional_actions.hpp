@@ -63,7 +63,9 @@ struct multidimensional_config {
 /// one decision changes all three. Values are clamped to [−1, 1] first; a
 /// NaN value keeps the current setting (the current count; a NaN limit, the
 /// decision's "unchanged", even when the current limit lies outside the
-/// map's bounds or is unknown). Replica counts are rounded and kept
+/// map's bounds or is unknown). In relative mode a limit whose current value
+/// is unknown (not finite and > 0) is left unchanged too: there is nothing
+/// to step from. Replica counts are rounded and kept
 /// within the function's [min, max]; limits within the map's bounds.
 /// Whether a vertical change may happen at all (AWARE withholds it at one
 /// replica) is the guard's rule (guard_config::vertical_min_replicas), so it
@@ -143,6 +145,9 @@ private:
 
     [[nodiscard]] double limit(float v, double current, double lo, double hi, double step) const noexcept {
         if (std::isnan(v)) return std::numeric_limits<double>::quiet_NaN();  // unchanged, whatever the current limit
+        if (config_.mode == multidimensional_mode::relative && !(std::isfinite(current) && current > 0)) {
+            return std::numeric_limits<double>::quiet_NaN();  // no current limit to step from: unchanged
+        }
         const double base = current_within(current, lo, hi);
         const double x = config_.mode == multidimensional_mode::absolute ? lo + unit(v) * (hi - lo) : base + clamp1(v) * step;
         return std::clamp(x, lo, hi);

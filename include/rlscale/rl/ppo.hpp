@@ -439,9 +439,17 @@ public:
         require_same_inputs("observe");
         // Refused before anything is stored: a rollout filled here could not be emptied.
         if (!own_) throw error("ppo::observe: the learner was built with update_storage::supplied; drive it with update(rollout, workspace)");
+        // Inputs checked by name before anything is derived from them: a NaN
+        // next_observation would otherwise be kept as the next step's
+        // bootstrap and refuse every later step.
+        check_finite_span("observation", observation, actor_observation_size());
+        if (!terminated) check_finite_span("next_observation", next_observation, actor_observation_size());
         const double lp = log_prob(observation, action);
         const double v = value(observation);
         const double next_v = terminated ? 0.0 : value(next_observation);
+        if (!std::isfinite(next_v)) {
+            throw error("ppo::observe: the critic's value of next_observation is " + format_number(next_v) + ", must be finite");
+        }
         // A transition that does not begin where the stored one before it
         // ended (a step the caller skipped, or steps of several environments
         // taken in turn) is not joined to it by GAE: that one is cut there,
@@ -539,6 +547,16 @@ private:
         return actor_.forward(x, actor_act_);
     }
 
+    /// `x` of `want` values, each finite; the first that is not is named with its index and value.
+    static void check_finite_span(const char* what, std::span<const T> x, std::size_t want) {
+        check_span(what, x.size(), want);
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            if (!std::isfinite(x[i])) {
+                throw error("ppo::observe: " + std::string(what) + "[" + std::to_string(i) + "] is " +
+                            format_number(static_cast<double>(x[i])) + ", must be finite");
+            }
+        }
+    }
     static void check_span(const char* what, std::size_t got, std::size_t want) {
         if (got != want) {
             throw error("ppo::" + std::string(what) + " has " + std::to_string(got) + " values, expected " + std::to_string(want));
@@ -562,7 +580,10 @@ private:
         if (!r.advantages_ready()) throw error("ppo::update: the rollout's advantages are not computed (call compute_advantages)");
         if (r.actor_observation_size() != actor_observation_size() || r.critic_observation_size() != critic_observation_size() ||
             r.action_width() != action_width_) {
-            throw error("ppo::update: the rollout has other shapes than the learner's observations and actions");
+            throw error("ppo::update: the rollout holds " + std::to_string(r.actor_observation_size()) + " actor inputs, " +
+                        std::to_string(r.critic_observation_size()) + " critic inputs and " + std::to_string(r.action_width()) +
+                        " action values per step, the learner " + std::to_string(actor_observation_size()) + ", " +
+                        std::to_string(critic_observation_size()) + " and " + std::to_string(action_width_));
         }
         if (r.size() > indices_.size()) {
             throw error("ppo::update: the rollout holds " + std::to_string(r.size()) + " steps, more than rollout_steps (" +
@@ -587,8 +608,11 @@ private:
             w.mb_advantages(j) = static_cast<double>(r.advantages()(s));
         }
         // Advantages normalised within the minibatch (unbiased std, as torch's
-        // Tensor.std); a single sample has no spread and is left as is.
-        if (config_.normalize_advantages && m > 1) {
+        // Tensor.std); a single sample has no spread and is left as is, and
+        // so is a minibatch drawn with replacement whose draws are all one
+        // sample (normalised, its advantage would be 0: no policy gradient).
+        const bool one_sample = std::all_of(idx.begin(), idx.end(), [&](std::size_t i) { return i == idx.front(); });
+        if (config_.normalize_advantages && m > 1 && !one_sample) {
             const double mean = w.mb_advantages.head(m).mean();
             const double var = (w.mb_advantages.head(m).array() - mean).square().sum() / static_cast<double>(m - 1);
             w.mb_advantages.head(m) = (w.mb_advantages.head(m).array() - mean) / (std::sqrt(var) + 1e-8);

@@ -143,6 +143,12 @@ public:
             gae = delta + (terminal || cut ? 0.0 : gamma * lambda * gae);
             advantages_(t) = static_cast<T>(gae);
             returns_(t) = static_cast<T>(gae + v);
+            if (!std::isfinite(advantages_(t)) || !std::isfinite(returns_(t))) {
+                // Overflowed (rewards near the type's range): an update would skip every minibatch.
+                advantages_ready_ = false;
+                throw error("rollout_buffer::compute_advantages: step " + std::to_string(k) + "'s advantage " + format_number(gae) +
+                            " or return " + format_number(gae + v) + " is not finite as " + (sizeof(T) == 4 ? "a float" : "a double"));
+            }
         }
         advantages_ready_ = true;
     }

@@ -117,10 +117,17 @@ public:
 
     /// Loads a checkpoint file (validated in full by nn::restore_checkpoint)
     /// and publishes it. Throws checkpoint_error naming the problem; the
-    /// weights serving before keep serving.
-    void load(const std::filesystem::path& path) {
+    /// weights serving before keep serving. Weights only: the architecture
+    /// must match, but not what the network means (its serving spec: the
+    /// encoder, the action map, the functions). To update a served learned
+    /// policy use rlscale::reload_weights (policy/registry.hpp), which also
+    /// refuses a checkpoint whose spec differs.
+    void load(const std::filesystem::path& path) { load(nn::read_checkpoint_file(path)); }
+
+    /// The same for a checkpoint already read.
+    void load(const nlohmann::json& checkpoint) {
         network candidate(slots_[0].net.layers());
-        nn::restore_checkpoint(nn::read_checkpoint_file(path), candidate);
+        nn::restore_checkpoint(checkpoint, candidate);
         publish(candidate);
     }
 

@@ -331,6 +331,8 @@ inline config load_config(const std::filesystem::path& path) {
         j = nlohmann::json::parse(text.view());
     } catch (const nlohmann::json::parse_error& e) {
         throw config_error("config", path.string() + " is not valid JSON: " + e.what());
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (1e400)
+        throw config_error("config", path.string() + " cannot be read: " + e.what());
     }
     return parse_config(j);
 }

@@ -15,6 +15,7 @@
 /// connection queue and the request deadline in
 /// <rlscale/service/task_queue.hpp>. See docs/adapters/service.md.
 
+#include <rlscale/core/control.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
@@ -109,8 +110,13 @@ struct decision_service_config {
         within_a_day("write_timeout", write_timeout);
         within_a_day("request_deadline", request_deadline);
         within_a_day("keep_alive_timeout", keep_alive_timeout);
-        if (max_time_backwards.count() < 0) throw config_error("decision_service_config.max_time_backwards", "must be >= 0");
-        if (max_time_jump.count() <= 0) throw config_error("decision_service_config.max_time_jump", "must be > 0");
+        if (max_time_backwards.count() < 0) {
+            throw config_error("decision_service_config.max_time_backwards",
+                               "must be >= 0 ms, got " + std::to_string(max_time_backwards.count()) + " ms");
+        }
+        if (max_time_jump.count() <= 0) {
+            throw config_error("decision_service_config.max_time_jump", "must be > 0 s, got " + std::to_string(max_time_jump.count()) + " s");
+        }
         guard.validate();
     }
 };
@@ -141,6 +147,21 @@ namespace detail {
     json j = {{"replicas", d.replicas}, {"source", to_string(d.source)}, {"reason", d.reason}};
     if (std::isfinite(d.cpu_limit)) j["cpu_limit"] = d.cpu_limit;
     if (std::isfinite(d.memory_limit_mb)) j["memory_limit_mb"] = d.memory_limit_mb;
+    return j;
+}
+
+/// decision_json, and for a hold on metrics that check_metrics refuses,
+/// which one and its value: "invalid_metric": {"field": ..., "value": ...}
+/// (a value JSON cannot carry, NaN or ±∞, as the string "nan", "inf" or
+/// "-inf"), so that a client can tell what to fix.
+[[nodiscard]] inline json answer_json(const decision& d, const function_metrics& m) {
+    json j = decision_json(d);
+    if (d.source != decision_source::hold) return j;
+    if (const encode_status status = check_metrics(m); !status) {
+        const double v = status.value;
+        const json value = std::isfinite(v) ? json(v) : json(std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"));
+        j["invalid_metric"] = {{"field", std::string(status.field)}, {"value", value}};
+    }
     return j;
 }
 
@@ -298,7 +319,7 @@ public:
             const decision_request req = detail::parse_request(j, config_.max_function_name);
             const decision d = decide_one(*find_or_create(*p, req.function), req);
             ++decisions_;
-            return {200, detail::dump(detail::decision_json(d))};
+            return {200, detail::dump(detail::answer_json(d, req.metrics))};
         });
     }
 
@@ -531,7 +552,7 @@ private:
         }
         detail::json answers = detail::json::array();
         for (std::size_t i = 0; i < reqs.size(); ++i) {
-            detail::json a = detail::decision_json(out[i]);
+            detail::json a = detail::answer_json(out[i], reqs[i].metrics);
             a["function"] = reqs[i].function;
             answers.push_back(std::move(a));
         }

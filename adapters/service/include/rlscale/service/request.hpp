@@ -197,7 +197,13 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
 
 /// A non-negative JSON integer no larger than `max`.
 [[nodiscard]] inline std::uint64_t count(const json& j, const std::string& field, std::uint64_t max) {
-    if (j.is_number_float()) throw request_error(field, "must be an integer, got " + j.dump());
+    if (j.is_number_float()) {
+        // An integer literal beyond 2^64 reads as a double: its range is what is wrong.
+        const double d = j.get<double>();
+        const bool whole = std::isfinite(d) && d == std::floor(d);
+        if (whole && (d > static_cast<double>(max) || d >= 0x1p64)) throw request_error(field, "must be <= " + std::to_string(max) + ", got " + j.dump());
+        throw request_error(field, "must be an integer, got " + j.dump());
+    }
     if (!j.is_number_integer()) throw request_error(field, std::string("must be an integer, got ") + type_name(j));
     if (!j.is_number_unsigned() && j.get<std::int64_t>() < 0) throw request_error(field, "must be >= 0, got " + j.dump());
     const auto v = j.get<std::uint64_t>();
@@ -297,6 +303,7 @@ namespace detail {
     object(j, "body");
     decision_request r;
     bool has_function = false, has_time = false, has_replicas = false, has_min = false, has_max = false, has_metrics = false;
+    bool has_cpu_limit = false, has_memory_limit = false;
     const auto replicas = [](const json& v, const std::string& f) {
         return static_cast<int>(count(v, f, static_cast<std::uint64_t>(max_request_replicas)));
     };
@@ -326,8 +333,10 @@ namespace detail {
             has_max = true;
         } else if (key == "cpu_limit") {
             r.state.cpu_limit = number(v, "cpu_limit");
+            has_cpu_limit = true;
         } else if (key == "memory_limit_mb") {
             r.state.memory_limit_mb = number(v, "memory_limit_mb");
+            has_memory_limit = true;
         } else if (key == "metrics") {
             parse_metrics(v, r.metrics);
             has_metrics = true;
@@ -343,6 +352,14 @@ namespace detail {
     if (!has_min) throw request_error("min_replicas", "missing");
     if (!has_max) throw request_error("max_replicas", "missing");
     if (!has_metrics) throw request_error("metrics", "missing");
+    // A current limit the request leaves out is the measured one
+    // (metrics.cpu_limit, metrics.memory_limit_mb), else 0: unknown. Never
+    // scaling_state's defaults, which a vertical policy would step from.
+    if (!has_cpu_limit) r.state.cpu_limit = std::isfinite(r.metrics.cpu_limit) && r.metrics.cpu_limit > 0 ? r.metrics.cpu_limit : 0.0;
+    if (!has_memory_limit) {
+        r.state.memory_limit_mb =
+            std::isfinite(r.metrics.memory_limit_mb) && r.metrics.memory_limit_mb > 0 ? r.metrics.memory_limit_mb : 0.0;
+    }
     if (r.state.max_replicas < r.state.min_replicas) {
         throw request_error("max_replicas", "must be >= min_replicas (" + std::to_string(r.state.min_replicas) + "), got " +
                                                 std::to_string(r.state.max_replicas));
