@@ -230,7 +230,8 @@ TEST_CASE("reload_weights publishes a retrained network of the same spec and ref
     json other_function = ddpg_checkpoint({0.0F, -1.0F, 0.0F});
     other_function["serving"]["functions"] = {"api"};
     nn::write_checkpoint_file(dir / "function.json", other_function);
-    for (const auto& [file, field] : {std::pair{"relative.json", "serving.actions"}, std::pair{"function.json", "serving.functions"}}) {
+    for (const auto& refused : {std::pair{"relative.json", "serving.actions"}, std::pair{"function.json", "serving.functions"}}) {
+        const std::string file = refused.first, field = refused.second;
         CAPTURE(file);
         try {
             reload_weights(lp, dir / file);
