@@ -126,9 +126,12 @@ static int program(int argc, char** argv) {
         std::fprintf(stderr, "--steps and --hours must be > 0, --replica-cost and --validation-hours >= 0\n");
         return 2;
     }
-    if (hours > 1e5 || validation_hours > 1e5) {  // 3600 x hours stays finite, and a run ends
-        std::fprintf(stderr, "--hours and --validation-hours must be <= 100000\n");
-        return 2;
+    // 3600 x hours stays finite, and a run ends.
+    for (const auto& [flag, value] : {std::pair{"--hours", hours}, std::pair{"--validation-hours", validation_hours}}) {
+        if (value > 1e5) {
+            std::fprintf(stderr, "%s: must be <= 100000, got %g\n", flag, value);
+            return 2;
+        }
     }
     try {
         std::filesystem::create_directories(out);

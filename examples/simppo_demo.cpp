@@ -279,7 +279,11 @@ static int program(int argc, char** argv) {
     sc_config.shared_mean_utilization = o.node_utilization;
     if (!o.trace.empty()) {
         sc_config.trace_dir = o.trace;
-        sc_config.load = examples::simppo_load_source::trace;  // refused when the directory holds no usable trace
+        sc_config.load = examples::simppo_load_source::trace;
+        if (!examples::find_simppo_trace(sc_config)) {
+            std::fprintf(stderr, "--trace: no Azure trace in %s (it needs an invocations.csv)\n", rlscale::cli::quoted(o.trace.string()).c_str());
+            return 2;
+        }
     }
     const simppo_scenario sc(sc_config);
     const auto base = range(0, n);

@@ -64,6 +64,9 @@ std::vector<std::string> function_list(std::string_view option, const std::strin
 void check_writable(std::string_view option, const std::filesystem::path& file) {
     const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
     std::error_code ec;
+    if (file.filename().empty() || std::filesystem::is_directory(file, ec)) {
+        throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted(file.string()) + ": it is a directory");
+    }
     if (!std::filesystem::is_directory(dir, ec) || ::access(dir.c_str(), W_OK) != 0) {
         throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted(file.string()) + ": " +
                                                     rlscale::cli::quoted(dir.string()) + " is not a writable directory");
@@ -122,6 +125,12 @@ static int program(int argc, char** argv) {
     if (policies.empty()) policies = {"hpa", "kpa", "ensure", "static"};
     if (!csv_path.empty()) check_writable("--csv", csv_path);
     if (!svg_path.empty()) check_writable("--svg", svg_path);
+    if (!csv_path.empty() && !svg_path.empty()) {
+        std::error_code ec;
+        if (csv_path == svg_path || std::filesystem::equivalent(csv_path, svg_path, ec)) {
+            throw cli::usage_error("--svg", "names the same file as --csv, " + cli::quoted(csv_path));
+        }
+    }
 
     scenario sc;
     if (!trace_dir.empty()) {

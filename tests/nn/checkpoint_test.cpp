@@ -128,6 +128,13 @@ TEST_CASE("checkpoint loading rejects every kind of bad input and leaves the net
         j["network"]["layers"][0]["bias"][3] = 1e39;  // finite as a double, infinite as a float
         check_rejected(j, "network.layers[0].bias[3]");
     }
+    SUBCASE("a scalar type this reader does not know (an int8 copy)") {
+        auto j = valid_checkpoint();
+        j["network"]["scalar"] = "int8";
+        check_rejected(j, "network.scalar");
+        j["network"]["scalar"] = 8;
+        check_rejected(j, "network.scalar");
+    }
     SUBCASE("a weight that is not a number") {
         auto j = valid_checkpoint();
         j["network"]["layers"][0]["weight"][0][0] = "0.5";

@@ -176,10 +176,12 @@ TEST_CASE("hpa decide never scales past max_pods, so it can still scale down fro
     int n = 8;
     for (double t = 30; t <= 30 + 330; t += 15) n = hpa.decide(cpu_sample(0.05, static_cast<std::uint32_t>(n)), at(n, t, 1, 100)).replicas;
     CHECK(n < 8);
-    // A minimum above the cap cannot be honoured by synthesised pods: hold.
+    // A count already above the cap (another controller's) is not cut to it.
+    CHECK(hpa_policy(c).decide(cpu_sample(0.95, 6), at(10, 0, 1, 100)).replicas == 10);
+    // Bounds win over the cap: a minimum above it is reached.
     const decision min_above = hpa_policy(c).decide(cpu_sample(0.5, 4), at(4, 0, 9, 100));
-    CHECK(min_above.source == decision_source::hold);
-    CHECK(std::string_view(min_above.reason) == "hpa: min_replicas above hpa_config::max_pods");
+    CHECK(min_above.replicas == 9);
+    CHECK(std::string_view(min_above.reason) == "hpa: current below min_replicas");
 }
 
 TEST_CASE("hpa config validation names the field") {

@@ -233,7 +233,7 @@ TEST_CASE("dqn::update(batch) on a given batch: the sampled update's step, deter
     batch.size = 3;
     CHECK(a.update(batch).applied);
     // Bad batches are refused naming the problem, and change nothing.
-    const auto before = a.online().parameters();
+    const Eigen::VectorXd before = a.online().parameters();
     batch.size = 0;
     CHECK_THROWS_WITH_AS((void)a.update(batch), doctest::Contains("batch of 0"), rlscale::error);
     batch.size = 9;

@@ -530,6 +530,22 @@ TEST_CASE("ppo observe refuses a non-finite observation or next_observation by n
     CHECK(agent.rollouts() == 1);
 }
 
+TEST_CASE("ppo observe: a rollout whose returns overflow is refused and dropped, and later steps are stored") {
+    ppo_config c = small_config();
+    c.rollout_steps = 3;
+    c.gamma = 1;
+    c.gae_lambda = 1;
+    ppo<float, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, c, 5);
+    const std::array<float, 2> s0{0.1F, 0.2F};
+    const std::array<std::int32_t, 1> a{1};
+    CHECK_FALSE(agent.observe(s0, a, 3e38, s0, false, false));
+    CHECK_FALSE(agent.observe(s0, a, 3e38, s0, false, false));
+    CHECK_THROWS_WITH_AS(agent.observe(s0, a, 3e38, s0, false, false), doctest::Contains("not finite as a float"), error);
+    CHECK(agent.own_rollout().size() == 0);
+    CHECK_FALSE(agent.observe(s0, a, 1.0, s0, false, false));
+    CHECK(agent.own_rollout().size() == 1);
+}
+
 TEST_CASE("ppo with replacement: a minibatch whose draws are all one sample is not normalised to zero") {
     // A one-step rollout: every draw is step 0. Normalised, its advantage
     // would be exactly 0 and the actor would not move; left as is, the

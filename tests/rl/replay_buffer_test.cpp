@@ -101,7 +101,7 @@ TEST_CASE("replay_buffer rejects bad transitions and stores nothing") {
     buf.push(o, a, 0, o, false);
     CHECK_THROWS_WITH_AS(buf.sample(3, gen, b), doctest::Contains("exceeds"), rlscale::error);
     replay_buffer<float>::batch wrong(3, 2, 2);
-    CHECK_THROWS_WITH_AS(buf.sample(1, gen, wrong), doctest::Contains("sized for other"), rlscale::error);
+    CHECK_THROWS_WITH_AS(buf.sample(1, gen, wrong), doctest::Contains("the batch holds"), rlscale::error);
 }
 
 TEST_CASE("replay_buffer holds 10^6 transitions") {

@@ -33,6 +33,7 @@ TEST_CASE("shared_network publishes snapshots and refuses another architecture o
     CHECK(w->acquire()->parameters()[0] == 1.0F);
     nn::mlp<float> other({3, 4, 2});
     CHECK_THROWS_WITH_AS(w->publish(other), doctest::Contains("another architecture"), error);
+    CHECK_THROWS_WITH_AS(w->publish(other), doctest::Contains("(3→4 "), error);
     nn::mlp<float> nan_net = constant_net(2);
     nan_net.parameters()[5] = std::numeric_limits<float>::quiet_NaN();
     CHECK_THROWS_WITH_AS(w->publish(nan_net), doctest::Contains("non-finite"), error);

@@ -969,6 +969,13 @@ TEST_CASE("several functions in one request: each by its own policy, or all by a
     std::vector<rlscale::static_policy> pair{rlscale::static_policy{.replicas = 3}, rlscale::static_policy{.replicas = 5}};
     CHECK_THROWS_WITH_AS(small.serve_joint(rlscale::any_joint_policy(rlscale::per_function<rlscale::static_policy>(std::move(pair))), {"a", "b"}),
                          doctest::Contains("more than max_functions (1)"), rlscale::config_error);
+    // Names a request could not carry, or one name twice, are refused when installed.
+    for (const auto& refused : {std::pair{std::vector<std::string>{"a", "a"}, std::string("joint.functions[1]: repeats functions[0]")},
+                                      std::pair{std::vector<std::string>{"a", ""}, std::string("joint.functions[1]: must be 1 to 253 bytes")}}) {
+        std::vector<rlscale::static_policy> two{rlscale::static_policy{.replicas = 3}, rlscale::static_policy{.replicas = 5}};
+        CHECK_THROWS_WITH_AS(joint.serve_joint(rlscale::any_joint_policy(rlscale::per_function<rlscale::static_policy>(std::move(two))), refused.first),
+                             doctest::Contains(refused.second.c_str()), rlscale::config_error);
+    }
     const json three = {{"functions", {request("a", 4, 1, 10, 0.5), request("b", 4, 1, 10, 0.5), request("c", 4, 1, 10, 0.5)}}};
     const auto wrong = joint.handle(three.dump());
     CHECK(wrong.status == 400);

@@ -292,8 +292,13 @@ public:
                 rollout.push(a.local, a.critic_input, std::span<const std::int32_t>(&a.action, 1), a.log_prob, a.value, r, false, cut,
                              next_v);
                 if (rollout.full()) {
-                    rollout.compute_advantages(cut ? 0.0 : next_v, config_.ppo.gamma, config_.ppo.gae_lambda);
-                    (void)a.learner.update(rollout, workspaces_[thread]);
+                    try {
+                        rollout.compute_advantages(cut ? 0.0 : next_v, config_.ppo.gamma, config_.ppo.gae_lambda);
+                        (void)a.learner.update(rollout, workspaces_[thread]);
+                    } catch (...) {
+                        rollout.clear();  // dropped: a full rollout would refuse every later step
+                        throw;
+                    }
                     rollout.clear();
                     a.updated = true;
                 }

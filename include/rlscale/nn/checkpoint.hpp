@@ -139,6 +139,15 @@ inline std::string require_string(const json& value, const std::string& path) {
 
 /// Reads the layer specifications of `network`, checking that they chain.
 inline std::vector<layer_spec> read_layer_specs(const json& network, const std::string& path) {
+    // The weights' scalar type, when given: float32 or float64 (either loads
+    // into either network, rounded to it); anything else (an int8 copy, a
+    // newer format) is not what this reader would make of its numbers.
+    if (network.is_object() && network.contains("scalar")) {
+        const std::string scalar = require_string(network["scalar"], json_path(path, "scalar"));
+        if (scalar != "float32" && scalar != "float64") {
+            throw checkpoint_error(json_path(path, "scalar"), "is " + json_summary(network["scalar"]) + ", expected \"float32\" or \"float64\"");
+        }
+    }
     const std::string layers_path = json_path(path, "layers");
     const json& layers = require_field(network, "layers", path);
     if (!layers.is_array() || layers.empty()) {

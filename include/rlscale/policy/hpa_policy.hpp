@@ -116,8 +116,9 @@ public:
         const replica_bounds b = replica_bounds::of(s);
         // Never past the pods it can synthesise: above max_pods it could
         // only hold, in both directions, so it stops there instead.
-        const int upper = static_cast<int>(std::min<std::int64_t>(b.upper, static_cast<std::int64_t>(pods_.size())));
-        if (upper < b.lower) return hold(s, "hpa: min_replicas above hpa_config::max_pods");
+        // (A count already above it stays the bound, so the cap never forces a scale-in.)
+        const int upper = std::max(static_cast<int>(std::min<std::int64_t>(b.upper, static_cast<std::int64_t>(pods_.size()))),
+                                   b.clamp(s.replicas));
         const int n = compute(decide_metric_, in, now, b.lower, upper);
         if (last_evaluation().metrics_failed || n < b.lower || n > upper) {
             // No usable metric, or a target at zero that Kubernetes leaves

@@ -545,7 +545,7 @@ inline void reload_weights(learned_policy& policy, const std::filesystem::path& 
                                                          summary(served) + "; another spec needs a new policy (load_learned_policy)");
         }
     }
-    policy.weights->load(checkpoint);
+    policy.weights->load_checkpoint(checkpoint);
 }
 
 /// make_learned_policy from a checkpoint file (checkpoint_error for one

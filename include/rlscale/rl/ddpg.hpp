@@ -1014,7 +1014,11 @@ private:
             static_cast<std::size_t>(batch.actions.cols()) < batch.size ||
             static_cast<std::size_t>(batch.rewards.size()) < batch.size ||
             static_cast<std::size_t>(batch.terminated.size()) < batch.size) {
-            throw error("ddpg::update: the batch has other shapes than the agent's observation and action sizes");
+            throw error("ddpg::update: the batch has " + std::to_string(batch.observations.rows()) + " observation rows, " +
+                        std::to_string(batch.next_observations.rows()) + " next-observation rows and " +
+                        std::to_string(batch.actions.rows()) + " action rows for " + std::to_string(batch.size) +
+                        " transitions (capacity " + std::to_string(batch.capacity()) + "), the agent " +
+                        std::to_string(observation_size()) + " observations and " + std::to_string(bounds_.size()) + " actions");
         }
     }
     void check_observation(std::span<const T> observation) const {

@@ -462,8 +462,13 @@ public:
         last_next_v_ = next_v;
         ++steps_;
         if (!rollout_.full()) return false;
-        rollout_.compute_advantages(terminated || truncated ? 0.0 : next_v, config_.gamma, config_.gae_lambda);
-        (void)update(rollout_);
+        try {
+            rollout_.compute_advantages(terminated || truncated ? 0.0 : next_v, config_.gamma, config_.gae_lambda);
+            (void)update(rollout_);
+        } catch (...) {
+            rollout_.clear();  // a rollout that cannot be learned from is dropped, or it would refuse every later step
+            throw;
+        }
         rollout_.clear();
         return true;
     }

@@ -144,7 +144,9 @@ public:
         }
         if (static_cast<std::size_t>(out.observations.rows()) != observation_size_ ||
             static_cast<std::size_t>(out.actions.rows()) != action_size_) {
-            throw error("replay_buffer.sample: the batch was sized for other observation or action sizes");
+            throw error("replay_buffer.sample: the batch holds " + std::to_string(out.observations.rows()) + " observation and " +
+                        std::to_string(out.actions.rows()) + " action rows, the buffer " + std::to_string(observation_size_) + " and " +
+                        std::to_string(action_size_));
         }
         // Draw every slot and prefetch its row, then copy: the rows are
         // scattered over a buffer far larger than the caches, and a copy

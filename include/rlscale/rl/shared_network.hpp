@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -106,7 +107,10 @@ public:
     /// Throws rlscale::error for another architecture or non-finite weights
     /// (then nothing changes).
     void publish(const network& net) {
-        if (!(net.layout() == layout())) throw error("shared_network::publish: the network has another architecture");
+        if (!(net.layout() == layout())) {
+            throw error("shared_network::publish: the network has another architecture (" + describe(net.layout()) + ", serving " +
+                        describe(layout()) + ")");
+        }
         if (!net.parameters().allFinite()) throw error("shared_network::publish: the network has non-finite weights");
         const std::lock_guard lock(writer_);
         const std::uint32_t next = free_slot();
@@ -122,16 +126,26 @@ public:
     /// encoder, the action map, the functions). To update a served learned
     /// policy use rlscale::reload_weights (policy/registry.hpp), which also
     /// refuses a checkpoint whose spec differs.
-    void load(const std::filesystem::path& path) { load(nn::read_checkpoint_file(path)); }
+    void load(const std::filesystem::path& path) { load_checkpoint(nn::read_checkpoint_file(path)); }
 
     /// The same for a checkpoint already read.
-    void load(const nlohmann::json& checkpoint) {
+    void load_checkpoint(const nlohmann::json& checkpoint) {
         network candidate(slots_[0].net.layers());
         nn::restore_checkpoint(checkpoint, candidate);
         publish(candidate);
     }
 
 private:
+    /// "7→64 relu, 64→7 identity": an architecture for a message.
+    static std::string describe(const nn::parameter_layout& l) {
+        std::string out;
+        for (const nn::layer_spec& s : l.layers()) {
+            if (!out.empty()) out += ", ";
+            out += std::to_string(s.in) + "→" + std::to_string(s.out) + " " + std::string(nn::to_string(s.act));
+        }
+        return out;
+    }
+
     /// A slot that is not current and that no reader holds. A reader that
     /// bumps a slot after this check sees it is not current and backs off.
     std::uint32_t free_slot() const noexcept {

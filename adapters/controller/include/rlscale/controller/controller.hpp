@@ -500,8 +500,10 @@ private:
                 }
                 r.inputs = reading.metrics;
                 metrics[k] = reading.metrics;
+                // Limits not measured are 0, unknown (never scaling_state's
+                // defaults, which a multidimensional policy would step from).
                 states[k] = {.replicas = known[k] ? r.replicas_before : f.min_replicas, .min_replicas = f.min_replicas,
-                             .max_replicas = f.max_replicas, .time_s = now_s, .slo = f.slo};
+                             .max_replicas = f.max_replicas, .cpu_limit = 0, .memory_limit_mb = 0, .time_s = now_s, .slo = f.slo};
                 // A multidimensional policy steps from the current limits.
                 if (usable[k] && std::isfinite(reading.metrics.cpu_limit) && reading.metrics.cpu_limit > 0) {
                     states[k].cpu_limit = reading.metrics.cpu_limit;

@@ -413,6 +413,20 @@ private:
                                                                  " functions, more than max_functions (" +
                                                                  std::to_string(config_.max_functions) + ")");
             }
+            // Requests name them: each must be a name a request can carry, once.
+            const std::vector<std::string>& names = joint->functions;
+            for (std::size_t i = 0; i < names.size(); ++i) {
+                const std::string field = "decision_service.joint.functions[" + std::to_string(i) + "]";
+                if (names[i].empty() || names[i].size() > config_.max_function_name) {
+                    throw config_error(field, "must be 1 to " + std::to_string(config_.max_function_name) + " bytes, got " +
+                                                  std::to_string(names[i].size()));
+                }
+                if (const auto it = std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]);
+                    it != names.begin() + static_cast<std::ptrdiff_t>(i)) {
+                    throw config_error(field, "repeats functions[" + std::to_string(it - names.begin()) + "], \"" +
+                                                  detail::printable(names[i]) + "\"");
+                }
+            }
             p->joint = std::make_unique<joint_entry>(std::move(joint->policy), std::move(joint->functions));
         }
         return p;

@@ -201,6 +201,7 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
         // An integer literal beyond 2^64 reads as a double: its range is what is wrong.
         const double d = j.get<double>();
         const bool whole = std::isfinite(d) && d == std::floor(d);
+        if (whole && d < 0) throw request_error(field, "must be >= 0, got " + j.dump());
         if (whole && (d > static_cast<double>(max) || d >= 0x1p64)) throw request_error(field, "must be <= " + std::to_string(max) + ", got " + j.dump());
         throw request_error(field, "must be an integer, got " + j.dump());
     }
