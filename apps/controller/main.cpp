@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -22,6 +23,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+
+#include <unistd.h>
 
 namespace {
 
@@ -45,8 +48,16 @@ the decision log.
 SIGHUP reloads every checkpoint, all or nothing: one that does not load is
 reported and the policies in use keep serving.
 
-Exit status: 0 after a clean stop (SIGTERM, SIGINT or --once), 1 on an
-error before the loop starts (configuration, checkpoint), 2 on bad usage.
+With leader_election configured, several replicas may run: each waits for
+the Lease, one ticks, and a replica that fails to renew it stops and exits
+(status 4) so that a restart competes again; a clean stop hands it back.
+
+Exit status: 0 after a clean stop (SIGTERM, SIGINT, or --once with every
+function decided), 1 on an error before the loop starts (configuration,
+checkpoint), 2 on bad usage, 3 after --once when any function's tick failed
+(its metrics or replica count unreadable or unusable, or the change refused;
+the decision log and stderr say which), 4 when the leader election's Lease
+was lost.
 )";
 
 std::atomic<bool> stop_requested{false};
@@ -100,6 +111,19 @@ struct unreachable_scaler {
     void set_replicas(const controller::function_spec&, int) { throw error("not connected (--check)"); }
 };
 
+/// The leader election's default identity: $POD_NAME (set from the pod's
+/// metadata.name in the Deployment), else the host name (the pod's name
+/// too, unless the pod sets another).
+std::string pod_name() {
+    const char* v = std::getenv("POD_NAME");
+    return v != nullptr ? std::string(v) : std::string();
+}
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+    return buf;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,6 +173,7 @@ int main(int argc, char** argv) {
                 (void)client;
             }
             controller::kubernetes_scaler::validate_names(cfg);
+            if (!cfg.leader_election.is_null()) (void)controller::leader_election_settings(cfg, pod_name(), host_name());
             std::printf("configuration %s is valid: %zu functions\n", config_path.c_str(), cfg.functions.size());
             return 0;
         }
@@ -162,13 +187,43 @@ int main(int argc, char** argv) {
         }
         std::ostream& log = cfg.decision_log == "-" ? std::cout : log_file;
 
+        // Leader election: this replica ticks only while it holds the Lease.
+        // Losing it stops the loop between policy groups (as SIGTERM does)
+        // and the program exits with status 4. Declared after the client it
+        // uses, so it is stopped (and the Lease handed back) first, and before
+        // the /metrics endpoint, which reports it.
+        std::atomic<bool> lost_lease{false};
+        std::optional<kubernetes::client> election_api;
+        std::optional<kubernetes::leader_election> election;
+        std::string election_name;
+        if (!cfg.leader_election.is_null()) {
+            const kubernetes::leader_election_config settings = controller::leader_election_settings(cfg, pod_name(), host_name());
+            election_name = settings.namespace_name + "/" + settings.lease_name + " as " + settings.identity;
+            election_api.emplace(controller::kubernetes_scaler::make_config(cfg));
+            election.emplace(*election_api, settings, [&lost_lease] {
+                lost_lease.store(true);
+                stop_requested.store(true);
+            });
+            std::fprintf(stderr, "rlscale-controller: waiting for the lease %s\n", election_name.c_str());
+        }
+
         std::mutex stats_mutex;
         controller::counters published;
         std::optional<metrics_endpoint> endpoint;
         if (!cfg.metrics_address.empty()) {
             endpoint.emplace(cfg.metrics_address, [&] {
-                std::lock_guard lock(stats_mutex);
-                return controller::prometheus_text(published);
+                std::string text;
+                {
+                    std::lock_guard lock(stats_mutex);
+                    text = controller::prometheus_text(published);
+                }
+                if (election) {
+                    text += "# HELP rlscale_controller_leader 1 while this replica holds the leader election's Lease, else 0.\n"
+                            "# TYPE rlscale_controller_leader gauge\n"
+                            "rlscale_controller_leader ";
+                    text += election->is_leader() ? "1\n" : "0\n";
+                }
+                return text;
             });
         }
         std::signal(SIGTERM, on_signal);
@@ -196,7 +251,22 @@ int main(int argc, char** argv) {
         };
         const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(cfg.control_interval_s));
         auto due = std::chrono::steady_clock::now();
+        bool announced = false;
         while (!stop_requested.load()) {
+            if (election && !election->is_leader()) {
+                std::string last_error;
+                while (!stop_requested.load() && !election->is_leader()) {
+                    if (const std::string e = election->last_error(); !e.empty() && e != last_error) {
+                        std::fprintf(stderr, "rlscale-controller: leader election: %s\n", e.c_str());
+                        last_error = e;
+                    }
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                }
+                if (stop_requested.load()) break;
+                if (!announced) std::fprintf(stderr, "rlscale-controller: leading: holds the lease %s\n", election_name.c_str());
+                announced = true;
+                due = std::chrono::steady_clock::now();
+            }
             if (reload_requested.exchange(false)) {
                 // All or nothing: a checkpoint that does not load leaves every policy serving.
                 try {
@@ -209,10 +279,21 @@ int main(int argc, char** argv) {
             }
             const auto start = std::chrono::steady_clock::now();
             const double now_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-            (void)loop.tick(now_s, write_line, &stop_requested);
+            const std::vector<controller::decision_record> records = loop.tick(now_s, write_line, &stop_requested);
             const auto end = std::chrono::steady_clock::now();
             loop.set_last_tick_seconds(std::chrono::duration<double>(end - start).count());
-            if (once) break;
+            if (lost_lease.load()) break;
+            if (once) {
+                // A one-shot run (a CronJob, a script) reports a failed function
+                // in its status; functions left out by a stop are not failures.
+                int failed = 0;
+                for (const controller::decision_record& r : records) {
+                    if (r.error.empty() || r.error == decltype(loop)::stopping_error) continue;
+                    ++failed;
+                    std::fprintf(stderr, "rlscale-controller: %s: %s\n", r.function.c_str(), r.error.c_str());
+                }
+                return failed > 0 ? 3 : 0;
+            }
             std::uint64_t skipped = 0;
             due = controller::next_tick_deadline(due, end, interval, &skipped);
             if (skipped > 0) {
@@ -226,6 +307,11 @@ int main(int argc, char** argv) {
             while (!stop_requested.load() && std::chrono::steady_clock::now() < due) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             }
+        }
+        if (lost_lease.load()) {
+            std::fprintf(stderr, "rlscale-controller: lost the lease %s (not renewed within renew_deadline_s); stopped\n",
+                         election_name.c_str());
+            return 4;
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "rlscale-controller: %s\n", e.what());

@@ -15,6 +15,7 @@
 // After Eigen: <resolv.h>, which httplib pulls in, defines a macro `_res`
 // that Eigen uses as a parameter name.
 #include "../../prometheus/tests/real_prometheus.hpp"
+#include "../../kubernetes/tests/lease_server.hpp"
 
 #include <doctest/doctest.h>
 
@@ -370,4 +371,144 @@ TEST_CASE("the decision service program reloads its checkpoint on SIGHUP, all or
     }
     CHECK(service.stop() == 0);
     MESSAGE("service output:\n" << read_file(log));
+}
+
+TEST_CASE("rlscale-controller --once exits 0 when every function decided and 3 when one's tick failed") {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_PROMETHEUS_TMPDIR) / "controller-once";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    // A Prometheus on loopback answering every query with one sample (the
+    // query API's documented envelope), and a port where nothing listens.
+    prometheus::test::loopback_server prom([](httplib::Server& s) {
+        const auto answer = [](const httplib::Request&, httplib::Response& res) {
+            res.set_content(prometheus::test::one_sample("0.5"), "application/json");
+        };
+        s.Get("/api/v1/query", answer);
+        s.Post("/api/v1/query", answer);
+    });
+    const std::string unreachable = "http://127.0.0.1:" + std::to_string(prometheus::test::free_port());
+    scale_server cluster;
+
+    const auto run_once = [&](const std::string& name, const std::string& prometheus_url) {
+        const json f = {{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20},
+                        {"policy", "hpa"}, {"slo", {{"latency_s", 0.5}, {"percentile", 0.9}}}};
+        const json config = {
+            {"control_interval_s", 3},
+            {"dry_run", true},
+            {"decision_log", (dir / (name + ".jsonl")).string()},
+            {"metrics_address", ""},
+            {"prometheus", {{"url", prometheus_url}, {"timeout_ms", 2000}}},
+            {"kubernetes", {{"in_cluster", false}, {"server", cluster.url()}, {"token", "t"}}},
+            {"functions", {f}},
+        };
+        std::ofstream(dir / (name + ".json")) << config.dump(2);
+        child_process controller(RLSCALE_CONTROLLER_BINARY, {"--config", (dir / (name + ".json")).string(), "--once"},
+                                 dir / (name + ".log"));
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (controller.running() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+        REQUIRE_MESSAGE(!controller.running(), "--once did not end:\n" << read_file(dir / (name + ".log")));
+        return controller.stop();
+    };
+
+    CHECK(run_once("answered", prom.url()) == 0);
+    const auto answered = ticks_of(dir / "answered.jsonl");
+    REQUIRE(answered.size() == 1);
+    CHECK_FALSE(answered.begin()->second.at(0).contains("error"));
+
+    CHECK(run_once("unreachable", unreachable) == 3);
+    const auto failed = ticks_of(dir / "unreachable.jsonl");
+    REQUIRE(failed.size() == 1);
+    CHECK(failed.begin()->second.at(0).contains("error"));
+    CHECK(read_file(dir / "unreachable.log").find("rlscale-controller: fn: ") != std::string::npos);
+    CHECK(cluster.writes() == 0);
+}
+
+TEST_CASE("rlscale-controller with leader election: one replica of two ticks, a clean stop hands over, a lost Lease exits 4") {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_PROMETHEUS_TMPDIR) / "controller-election";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    prometheus::test::loopback_server prom([](httplib::Server& s) {
+        const auto answer = [](const httplib::Request&, httplib::Response& res) {
+            res.set_content(prometheus::test::one_sample("0.5"), "application/json");
+        };
+        s.Get("/api/v1/query", answer);
+        s.Post("/api/v1/query", answer);
+    });
+    // The loopback API server: the Lease, and the Scale of fn/fn (read only: dry run).
+    kubernetes::test::lease_server api([](httplib::Server& s) {
+        s.Get("/apis/apps/v1/namespaces/fn/deployments/fn/scale", [](const httplib::Request&, httplib::Response& res) {
+            const json scale = {{"kind", "Scale"},
+                                {"apiVersion", "autoscaling/v1"},
+                                {"metadata", {{"name", "fn"}, {"namespace", "fn"}, {"resourceVersion", "7"}}},
+                                {"spec", {{"replicas", 3}}},
+                                {"status", {{"replicas", 3}, {"selector", "app=fn"}}}};
+            res.set_content(scale.dump(), "application/json");
+        });
+    });
+    std::map<std::string, int> metrics_port;
+    const auto start = [&](const std::string& id) {
+        metrics_port[id] = prometheus::test::free_port();
+        const json config = {
+            {"control_interval_s", 1},
+            {"dry_run", true},
+            {"decision_log", (dir / (id + ".jsonl")).string()},
+            {"metrics_address", "127.0.0.1:" + std::to_string(metrics_port[id])},
+            {"prometheus", {{"url", prom.url()}, {"timeout_ms", 2000}}},
+            {"kubernetes", {{"in_cluster", false}, {"server", api.url()}, {"token", "t"}}},
+            {"leader_election",
+             {{"namespace", "fn"}, {"lease_name", "rlscale-controller"}, {"identity", id}, {"lease_duration_s", 2},
+              {"renew_deadline_s", 1}, {"retry_period_s", 0.2}}},
+            {"functions",
+             {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20}, {"policy", "hpa"},
+               {"slo", {{"latency_s", 0.5}, {"percentile", 0.9}}}}}},
+        };
+        std::ofstream(dir / (id + ".json")) << config.dump(2);
+        return std::make_unique<child_process>(RLSCALE_CONTROLLER_BINARY, std::vector<std::string>{"--config", (dir / (id + ".json")).string()},
+                                               dir / (id + ".log"));
+    };
+    const auto lines = [&](const std::string& id) {
+        std::size_t n = 0;
+        for (const auto& [t, records] : ticks_of(dir / (id + ".jsonl"))) n += records.size();
+        return n;
+    };
+    const auto leader_gauge = [&](const std::string& id) {
+        httplib::Client http("127.0.0.1", metrics_port[id]);
+        const auto r = http.Get("/metrics");
+        if (!r || r->status != 200) return std::string("no answer");
+        const auto at = r->body.find("\nrlscale_controller_leader ");
+        return at == std::string::npos ? std::string("absent") : r->body.substr(at + 27, 1);
+    };
+    const auto wait_until = [](const auto& cond, std::chrono::seconds limit) {
+        const auto end = std::chrono::steady_clock::now() + limit;
+        while (!cond() && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(50ms);
+        return cond();
+    };
+
+    auto a = start("controller-a");
+    REQUIRE_MESSAGE(wait_until([&] { return lines("controller-a") >= 1; }, 20s), read_file(dir / "controller-a.log"));
+    auto b = start("controller-b");
+    REQUIRE(wait_until([&] { return read_file(dir / "controller-b.log").find("waiting for the lease") != std::string::npos; }, 20s));
+    std::this_thread::sleep_for(3s);  // more than the lease's duration: A renews, B keeps waiting
+    CHECK(lines("controller-b") == 0);
+    CHECK(b->running());
+    CHECK(api.lease("fn", "rlscale-controller").at("spec").at("holderIdentity") == "controller-a");
+    CHECK(leader_gauge("controller-a") == "1");
+    CHECK(leader_gauge("controller-b") == "0");
+
+    // A stops cleanly and hands the Lease back; B ticks at once, without waiting out the duration.
+    const std::size_t a_lines = lines("controller-a");
+    CHECK(a_lines >= 3);
+    CHECK(a->stop() == 0);
+    CHECK_FALSE(api.lease("fn", "rlscale-controller").at("spec").contains("holderIdentity"));
+    REQUIRE_MESSAGE(wait_until([&] { return lines("controller-b") >= 1; }, 10s), read_file(dir / "controller-b.log"));
+    CHECK(api.lease("fn", "rlscale-controller").at("spec").at("holderIdentity") == "controller-b");
+    CHECK(api.lease("fn", "rlscale-controller").at("spec").at("leaseTransitions") == 1);
+    CHECK(read_file(dir / "controller-b.log").find("leading: holds the lease fn/rlscale-controller as controller-b") != std::string::npos);
+
+    // The API stops answering: B cannot renew, stops and exits 4.
+    api.set_unavailable(true);
+    REQUIRE(wait_until([&] { return !b->running(); }, 15s));
+    CHECK(b->stop() == 4);
+    CHECK(read_file(dir / "controller-b.log").find("lost the lease fn/rlscale-controller") != std::string::npos);
+    CHECK(lines("controller-a") == a_lines);
 }

@@ -598,6 +598,38 @@ TEST_CASE("controller config: the prometheus and kubernetes sections are checked
     CHECK(w[0].find("plain http") != std::string::npos);
 }
 
+TEST_CASE("controller config: leader_election is optional, and its fields and their order are checked and named") {
+    CHECK(parse_config(two_functions()).leader_election.is_null());
+    nlohmann::json j = two_functions();
+    j["leader_election"] = {{"namespace", "shop"}, {"lease_name", "rlscale-controller"}};
+    CHECK(parse_config(j).leader_election.at("lease_name") == "rlscale-controller");
+    const auto field_of = [](const nlohmann::json& doc) -> std::string {
+        try {
+            (void)parse_config(doc);
+        } catch (const config_error& e) {
+            return e.field();
+        }
+        return "accepted";
+    };
+    const auto with = [&](nlohmann::json section) {
+        nlohmann::json doc = two_functions();
+        doc["leader_election"] = std::move(section);
+        return field_of(doc);
+    };
+    CHECK(with({{"lease_name", "x"}}) == "leader_election.namespace");
+    CHECK(with({{"namespace", "shop"}}) == "leader_election.lease_name");
+    CHECK(with({{"namespace", "shop"}, {"lease_name", ""}}) == "leader_election.lease_name");
+    CHECK(with({{"namespace", "shop"}, {"lease_name", "x"}, {"lease_duraton_s", 15}}) == "leader_election.lease_duraton_s");
+    CHECK(with({{"namespace", "shop"}, {"lease_name", "x"}, {"lease_duration_s", 1.5}}) == "leader_election.lease_duration_s");
+    CHECK(with({{"namespace", "shop"}, {"lease_name", "x"}, {"lease_duration_s", 10}}) == "leader_election.lease_duration_s");  // = renew
+    CHECK(with({{"namespace", "shop"}, {"lease_name", "x"}, {"renew_deadline_s", 2.4}}) == "leader_election.renew_deadline_s");  // 1.2 x 2
+    CHECK(with({{"namespace", "shop"}, {"lease_name", "x"}, {"retry_period_s", 0}}) == "leader_election.retry_period_s");
+    CHECK(with({{"namespace", "shop"}, {"lease_name", "x"}, {"identity", 7}}) == "leader_election.identity");
+    CHECK(with("shop") == "leader_election");
+    CHECK(with({{"namespace", "shop"}, {"lease_name", "x"}, {"lease_duration_s", 3}, {"renew_deadline_s", 2}, {"retry_period_s", 0.5}}) ==
+          "accepted");
+}
+
 TEST_CASE("controller config: a number beyond a double is a config_error naming the file") {
     const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/overflow_config.json";
     {

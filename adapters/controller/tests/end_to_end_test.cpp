@@ -197,6 +197,30 @@ TEST_CASE("kubernetes_scaler: a name the API would refuse and a bad client setti
     CHECK_THROWS_WITH_AS(controller::kubernetes_scaler{cfg}, doctest::Contains("kubernetes.server:"), config_error);
 }
 
+TEST_CASE("leader_election_settings: identity from the file, else the pod's name, else the host's; names checked as the API would") {
+    controller::config cfg = config_for("http://127.0.0.1:9", "http://127.0.0.1:9", 2);
+    cfg.leader_election = {{"namespace", "shop"}, {"lease_name", "rlscale-controller"}, {"renew_deadline_s", 4.5},
+                           {"retry_period_s", 0.25}};
+    kubernetes::leader_election_config s = controller::leader_election_settings(cfg, "pod-7", "host-1");
+    CHECK(s.identity == "pod-7");
+    CHECK(s.namespace_name == "shop");
+    CHECK(s.lease_duration == 15s);
+    CHECK(s.renew_deadline == 4500ms);
+    CHECK(s.retry_period == 250ms);
+    CHECK(controller::leader_election_settings(cfg, "", "host-1").identity == "host-1");
+    cfg.leader_election["identity"] = "controller-a";
+    CHECK(controller::leader_election_settings(cfg, "pod-7", "host-1").identity == "controller-a");
+    cfg.leader_election.erase("identity");
+    CHECK_THROWS_WITH_AS((void)controller::leader_election_settings(cfg, "", ""), doctest::Contains("leader_election.identity"), config_error);
+    cfg.leader_election["namespace"] = "Shop_Prod";
+    CHECK_THROWS_WITH_AS((void)controller::leader_election_settings(cfg, "pod-7", ""), doctest::Contains("leader_election.namespace"),
+                         config_error);
+    cfg.leader_election["namespace"] = "shop";
+    cfg.leader_election["lease_name"] = "Bad_Name";
+    CHECK_THROWS_WITH_AS((void)controller::leader_election_settings(cfg, "pod-7", ""), doctest::Contains("leader_election.lease_name"),
+                         config_error);
+}
+
 TEST_CASE("controller end to end: real Prometheus, loopback API server, outage and rejected change") {
     fake_cluster cluster;
     auto exp = std::make_unique<prometheus::test::exporter>();

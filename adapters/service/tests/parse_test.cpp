@@ -121,7 +121,7 @@ TEST_CASE("parse: errors name the field") {
     CHECK_NOTHROW((void)rlscale::service::detail::parse_body(R"({"x":{"x":1,"y":{"x":2}},"z":[{"x":1},{"x":2}]})"));
 }
 
-TEST_CASE("parse: current limits left out are the measured ones, else 0 (unknown), never scaling_state's defaults") {
+TEST_CASE("parse: current limits left out or 0 are the measured ones, else 0 (unknown), never scaling_state's defaults") {
     const std::string metrics = R"("metrics":{"interval_s":15,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,)"
                                 R"("in_service":0,"cpu_utilization":0.5,"memory_utilization":0.5,"ready_replicas":1)";
     const auto measured = parse_decision_request(head + metrics + R"(,"cpu_limit":2,"memory_limit_mb":2048}})");
@@ -134,6 +134,14 @@ TEST_CASE("parse: current limits left out are the measured ones, else 0 (unknown
                                               R"(,"cpu_limit":2,"memory_limit_mb":2048}})");
     CHECK(given.state.cpu_limit == 0.5);
     CHECK(given.state.memory_limit_mb == 256);
+    // A limit given as 0 says "unknown": the measured one stands in, as if left out.
+    const auto zero = parse_decision_request(head + R"("cpu_limit":0,"memory_limit_mb":0,)" + metrics +
+                                             R"(,"cpu_limit":2,"memory_limit_mb":2048}})");
+    CHECK(zero.state.cpu_limit == 2);
+    CHECK(zero.state.memory_limit_mb == 2048);
+    const auto zero_unmeasured = parse_decision_request(head + R"("cpu_limit":0,"memory_limit_mb":0,)" + metrics + "}}");
+    CHECK(zero_unmeasured.state.cpu_limit == 0);
+    CHECK(zero_unmeasured.state.memory_limit_mb == 0);
 }
 
 TEST_CASE("parse: an integer beyond 2^64 is refused for its range, a fraction for its type") {

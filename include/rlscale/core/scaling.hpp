@@ -26,6 +26,12 @@ struct scaling_state {
     function_slo slo;                ///< the function's objective
 };
 
+/// A measured per-replica limit as a state's current limit: the value when
+/// it is finite and above 0, else 0, which encoders, action maps and the
+/// guard read as unknown (never scaling_state's defaults, which a vertical
+/// policy would step from).
+[[nodiscard]] inline double known_limit(double measured) noexcept { return std::isfinite(measured) && measured > 0 ? measured : 0.0; }
+
 /// Who made a decision.
 enum class decision_source : std::uint8_t {
     policy,    ///< the policy itself

@@ -158,10 +158,9 @@ public:
         }
     }
 
-private:
-    static kubernetes::workload_kind kind(const function_spec& f) {
-        return f.kind == "StatefulSet" ? kubernetes::workload_kind::statefulset : kubernetes::workload_kind::deployment;
-    }
+    /// The Kubernetes client settings of c.kubernetes, allowed the largest
+    /// count any of c's functions may have; config_error named under
+    /// `kubernetes.`.
     static kubernetes::client_config make_config(const config& cfg) {
         const nlohmann::json& k = cfg.kubernetes;
         kubernetes::client_config c;
@@ -176,8 +175,38 @@ private:
         for (const function_spec& f : cfg.functions) c.max_replicas = std::max(c.max_replicas, static_cast<std::int32_t>(f.max_replicas));
         return c;
     }
+
+private:
+    static kubernetes::workload_kind kind(const function_spec& f) {
+        return f.kind == "StatefulSet" ? kubernetes::workload_kind::statefulset : kubernetes::workload_kind::deployment;
+    }
     kubernetes::client client_;
 };
+
+/// The leader election of c.leader_election (which must be set) for the
+/// Kubernetes adapter. The identity is leader_election.identity, else
+/// `pod_name` (the program passes $POD_NAME), else `host_name`; each
+/// setting is checked as the API would (config_error named under
+/// `leader_election.`).
+[[nodiscard]] inline kubernetes::leader_election_config leader_election_settings(const config& c, const std::string& pod_name,
+                                                                                const std::string& host_name) {
+    const nlohmann::json& e = c.leader_election;
+    kubernetes::leader_election_config out;
+    out.namespace_name = e.value("namespace", std::string());
+    out.lease_name = e.value("lease_name", std::string());
+    out.identity = e.value("identity", std::string());
+    if (out.identity.empty()) out.identity = !pod_name.empty() ? pod_name : host_name;
+    out.lease_duration = std::chrono::seconds(e.value("lease_duration_s", 15));
+    const auto ms = [](double s) { return std::chrono::milliseconds(std::llround(s * 1000)); };
+    out.renew_deadline = ms(e.value("renew_deadline_s", 10.0));
+    out.retry_period = ms(e.value("retry_period_s", 2.0));
+    try {
+        out.validate();
+    } catch (const config_error& err) {
+        throw config_error("leader_election." + err.field(), err.detail());
+    }
+    return out;
+}
 
 static_assert(metrics_source<prometheus_metrics>);
 static_assert(resizing_actuator<kubernetes_scaler>);

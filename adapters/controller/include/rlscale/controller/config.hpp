@@ -71,6 +71,10 @@ struct config {
     double scrape_interval_s = 0;
     nlohmann::json prometheus = nlohmann::json::object();  ///< the Prometheus adapter's settings (checked, then passed on)
     nlohmann::json kubernetes = nlohmann::json::object();  ///< the Kubernetes adapter's settings (checked, then passed on)
+    /// `leader_election` (null when absent: one replica, no election):
+    /// namespace and lease_name of the Lease, identity, lease_duration_s,
+    /// renew_deadline_s, retry_period_s (checked, then passed on).
+    nlohmann::json leader_election;
     std::vector<function_spec> functions;
 };
 
@@ -161,6 +165,28 @@ inline void check_prometheus(const nlohmann::json& p, config& c) {
     c.metrics_window_s = number(p, "prometheus", "window_s", 60, 1, 86400);
     if (c.metrics_window_s != std::floor(c.metrics_window_s)) bad("prometheus.window_s", "must be a whole number of seconds", p.at("window_s"));
     c.scrape_interval_s = number(p, "prometheus", "scrape_interval_s", 0, 0, 86400);
+}
+
+/// Checks the `leader_election` section: known keys, types, ranges and
+/// lease_duration_s > renew_deadline_s > 1.2 x retry_period_s (the names are
+/// checked as the API would, with the Kubernetes adapter, before the loop).
+inline void check_leader_election(const nlohmann::json& e) {
+    const std::string path = "leader_election";
+    only_keys(e, path, {"namespace", "lease_name", "identity", "lease_duration_s", "renew_deadline_s", "retry_period_s"});
+    if (text(e, path, "namespace", "", true).empty()) bad(join(path, "namespace"), "must not be empty", e.at("namespace"));
+    if (text(e, path, "lease_name", "", true).empty()) bad(join(path, "lease_name"), "must not be empty", e.at("lease_name"));
+    (void)text(e, path, "identity", "");
+    const int lease = integer(e, path, "lease_duration_s", 15, 1, 3600);
+    const double renew = number(e, path, "renew_deadline_s", 10, 0.001, 3600);
+    const double retry = number(e, path, "retry_period_s", 2, 0.001, 3600);
+    if (!(renew > 1.2 * retry)) {
+        bad(join(path, "renew_deadline_s"), "must be more than 1.2 x retry_period_s (" + std::to_string(retry) + ")",
+            e.contains("renew_deadline_s") ? e.at("renew_deadline_s") : nlohmann::json(renew));
+    }
+    if (!(lease > renew)) {
+        bad(join(path, "lease_duration_s"), "must be longer than renew_deadline_s (" + std::to_string(renew) + ")",
+            e.contains("lease_duration_s") ? e.at("lease_duration_s") : nlohmann::json(lease));
+    }
 }
 
 /// Attempts per Kubernetes call when `kubernetes.max_attempts` is absent.
@@ -265,7 +291,7 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
 inline config parse_config(const nlohmann::json& j) {
     if (!j.is_object()) detail::bad("(top level)", "must be a JSON object", j);
     detail::only_keys(j, "", {"control_interval_s", "dry_run", "decision_log", "metrics_address", "guard", "prometheus", "kubernetes",
-                              "functions"});
+                              "leader_election", "functions"});
     config c;
     c.control_interval_s = detail::number(j, "", "control_interval_s", 15, 1, 3600);
     c.dry_run = detail::boolean(j, "", "dry_run", false);
@@ -280,6 +306,10 @@ inline config parse_config(const nlohmann::json& j) {
     detail::check_prometheus(c.prometheus, c);
     c.kubernetes = detail::object(j, "", "kubernetes");
     detail::check_kubernetes(c.kubernetes);
+    if (j.contains("leader_election")) {
+        c.leader_election = detail::object(j, "", "leader_election");
+        detail::check_leader_election(c.leader_election);
+    }
     if (!j.contains("functions")) throw config_error("functions", "is required (a non-empty array)");
     const auto& fs = j.at("functions");
     if (!fs.is_array() || fs.empty()) detail::bad("functions", "must be a non-empty array", fs);

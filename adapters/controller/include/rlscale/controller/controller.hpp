@@ -368,6 +368,9 @@ namespace detail {
 template <metrics_source Source, replica_actuator Actuator>
 class control_loop {
 public:
+    /// The error of a record whose group was not run because `stop` was set.
+    static constexpr std::string_view stopping_error = "not run: the controller is stopping";
+
     /// Builds every policy (throws config_error or checkpoint_error before
     /// the first tick if one cannot be built).
     control_loop(config c, Source& source, Actuator& actuator)
@@ -394,7 +397,7 @@ public:
                 for (const std::size_t i : g.members) {
                     out[i].time_s = now_s;
                     out[i].function = config_.functions[i].name;
-                    out[i].error = "not run: the controller is stopping";
+                    out[i].error = stopping_error;
                     out[i].result = {.replicas = -1, .source = decision_source::hold, .reason = "controller: stopping"};
                 }
                 continue;
@@ -500,17 +503,13 @@ private:
                 }
                 r.inputs = reading.metrics;
                 metrics[k] = reading.metrics;
-                // Limits not measured are 0, unknown (never scaling_state's
-                // defaults, which a multidimensional policy would step from).
+                // Limits not measured are 0, unknown (known_limit); a
+                // multidimensional policy steps from the measured ones.
                 states[k] = {.replicas = known[k] ? r.replicas_before : f.min_replicas, .min_replicas = f.min_replicas,
-                             .max_replicas = f.max_replicas, .cpu_limit = 0, .memory_limit_mb = 0, .time_s = now_s, .slo = f.slo};
-                // A multidimensional policy steps from the current limits.
-                if (usable[k] && std::isfinite(reading.metrics.cpu_limit) && reading.metrics.cpu_limit > 0) {
-                    states[k].cpu_limit = reading.metrics.cpu_limit;
-                }
-                if (usable[k] && std::isfinite(reading.metrics.memory_limit_mb) && reading.metrics.memory_limit_mb > 0) {
-                    states[k].memory_limit_mb = reading.metrics.memory_limit_mb;
-                }
+                             .max_replicas = f.max_replicas,
+                             .cpu_limit = usable[k] ? known_limit(reading.metrics.cpu_limit) : 0.0,
+                             .memory_limit_mb = usable[k] ? known_limit(reading.metrics.memory_limit_mb) : 0.0,
+                             .time_s = now_s, .slo = f.slo};
             }
             g.policy.decide(std::span<const function_metrics>(metrics), std::span<const scaling_state>(states),
                             std::span<decision>(decisions));

@@ -47,6 +47,28 @@ struct scale {
     nlohmann::json object;             ///< the whole object, as sent
 };
 
+/// A coordination.k8s.io/v1 Lease, the lock of leader election
+/// (leader_election.hpp). Times are the API's MicroTime text
+/// ("2026-12-04T09:10:00.123456Z"); an absent field reads as empty or 0.
+struct lease {
+    std::string name;
+    std::string namespace_name;
+    std::string resource_version;  ///< metadata.resourceVersion
+    std::string holder;            ///< spec.holderIdentity ("" = nobody holds it)
+    std::int32_t duration_s = 0;   ///< spec.leaseDurationSeconds
+    std::string acquire_time;      ///< spec.acquireTime
+    std::string renew_time;        ///< spec.renewTime
+    std::int32_t transitions = 0;  ///< spec.leaseTransitions
+    nlohmann::json object;         ///< the whole object, as sent
+
+    /// Whether the spec's fields are those of `o` (leader election's "has the
+    /// record changed since I last saw it").
+    [[nodiscard]] bool same_record(const lease& o) const noexcept {
+        return holder == o.holder && duration_s == o.duration_s && acquire_time == o.acquire_time && renew_time == o.renew_time &&
+               transitions == o.transitions;
+    }
+};
+
 /// CPU and memory for one of requests/limits; unset fields are left as they are.
 struct resource_values {
     std::optional<std::int64_t> cpu_millicores;
@@ -334,7 +356,75 @@ public:
         return with_retries([&] { return parse_json(send("PATCH", path, body, strategic_merge_patch)); }, false);
     }
 
+    /// GET /apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name};
+    /// nullopt when there is none (404). A 429 is retried as elsewhere.
+    [[nodiscard]] std::optional<lease> get_lease(const std::string& ns, const std::string& name) const {
+        const std::string path = lease_path(ns, name);
+        try {
+            return with_retries([&] { return parse_lease(send("GET", path, {}, {})); }, false);
+        } catch (const retries_exhausted&) {
+            throw;
+        } catch (const api_error& e) {
+            if (e.is_not_found()) return std::nullopt;
+            throw;
+        }
+    }
+
+    /// Creates the Lease `name` with `spec`'s holder, duration, times and
+    /// transitions (POST). Someone else creating it first is an api_error
+    /// 409 AlreadyExists; it is not retried.
+    lease create_lease(const std::string& ns, const std::string& name, const lease& spec) const {
+        const std::string path = leases_path(ns);
+        validate_object_name("lease", name);
+        const nlohmann::json body = {{"apiVersion", "coordination.k8s.io/v1"},
+                                     {"kind", "Lease"},
+                                     {"metadata", {{"name", name}, {"namespace", namespace_or_default(ns)}}},
+                                     {"spec", lease_spec_json(spec)}};
+        return with_retries([&] { return parse_lease(send("POST", path, body.dump(), "application/json")); }, false);
+    }
+
+    /// Replaces the spec of the Lease ns/name, `read` as get_lease returned it, with
+    /// `spec`'s fields (PUT), conditional on `read`'s resourceVersion: if
+    /// anyone changed the Lease since, the server answers 409 Conflict, an
+    /// api_error that is not retried (the caller reads again and decides
+    /// again). Throws config_error when `read` has no resourceVersion.
+    lease update_lease(const std::string& ns, const std::string& name, const lease& read, const lease& spec) const {
+        if (read.resource_version.empty()) {
+            throw config_error("lease.metadata.resourceVersion", "is empty: an update could overwrite another holder's");
+        }
+        const std::string path = lease_path(ns, name);
+        nlohmann::json body = read.object.is_object() ? read.object : nlohmann::json::object();
+        body["apiVersion"] = "coordination.k8s.io/v1";
+        body["kind"] = "Lease";
+        if (!body["metadata"].is_object()) body["metadata"] = nlohmann::json::object();
+        body["metadata"]["name"] = name;
+        body["metadata"]["namespace"] = namespace_or_default(ns);
+        body["metadata"]["resourceVersion"] = read.resource_version;
+        body["spec"] = lease_spec_json(spec);
+        return with_retries([&] { return parse_lease(send("PUT", path, body.dump(), "application/json")); }, false);
+    }
+
 private:
+    std::string leases_path(const std::string& ns) const {
+        return "/apis/coordination.k8s.io/v1/namespaces/" + namespace_or_default(ns) + "/leases";
+    }
+    std::string lease_path(const std::string& ns, const std::string& name) const {
+        const std::string base = leases_path(ns);
+        validate_object_name("lease", name);
+        return base + "/" + name;
+    }
+
+    /// The spec of a Lease write: fields that are empty or 0 are left out (omitempty).
+    static nlohmann::json lease_spec_json(const lease& l) {
+        nlohmann::json spec = nlohmann::json::object();
+        if (!l.holder.empty()) spec["holderIdentity"] = l.holder;
+        if (l.duration_s > 0) spec["leaseDurationSeconds"] = l.duration_s;
+        if (!l.acquire_time.empty()) spec["acquireTime"] = l.acquire_time;
+        if (!l.renew_time.empty()) spec["renewTime"] = l.renew_time;
+        if (l.transitions > 0) spec["leaseTransitions"] = l.transitions;
+        return spec;
+    }
+
     nlohmann::json patch_workload(workload_kind kind, const std::string& ns, const std::string& name,
                                   std::optional<std::int32_t> replicas, const std::vector<container_resources>& containers,
                                   std::optional<std::int32_t> expected_current = std::nullopt) const {
@@ -613,6 +703,52 @@ private:
         }
         s.object = std::move(j);
         return s;
+    }
+
+    /// The Lease in an answer; every field read has its type checked (a
+    /// transport_error naming the field and the HTTP status otherwise).
+    static lease parse_lease(const response& r) {
+        auto j = parse_json(r);
+        const auto kind = j.find("kind");
+        if (kind == j.end() || *kind != "Lease") {
+            throw r.malformed("expected kind Lease, got " + (kind == j.end() ? std::string("none") : detail::describe(*kind)));
+        }
+        const auto object_at = [&](const char* key) -> const nlohmann::json* {
+            const auto it = j.find(key);
+            if (it == j.end() || it->is_null()) return nullptr;
+            if (!it->is_object()) throw r.malformed(std::string("Lease field ") + key + " is " + detail::describe(*it) + ", not an object");
+            return &*it;
+        };
+        const auto string_at = [&](const nlohmann::json* parent, const char* key, const std::string& field) -> std::string {
+            if (parent == nullptr) return {};
+            const auto it = parent->find(key);
+            if (it == parent->end() || it->is_null()) return {};
+            if (!it->is_string()) throw r.malformed("Lease field " + field + " is " + detail::describe(*it) + ", not a string");
+            return it->get<std::string>();
+        };
+        const auto int_at = [&](const nlohmann::json* parent, const char* key, const std::string& field) -> std::int32_t {
+            if (parent == nullptr) return 0;
+            const auto it = parent->find(key);
+            if (it == parent->end() || it->is_null()) return 0;
+            const bool in_range = it->is_number_unsigned()  ? it->get<std::uint64_t>() <= INT32_MAX
+                                  : it->is_number_integer() ? it->get<std::int64_t>() >= 0 && it->get<std::int64_t>() <= INT32_MAX
+                                                            : false;
+            if (!in_range) throw r.malformed("Lease field " + field + " is " + detail::describe(*it) + ", not an integer in [0, 2^31-1]");
+            return static_cast<std::int32_t>(it->get<std::int64_t>());
+        };
+        const nlohmann::json* meta = object_at("metadata");
+        const nlohmann::json* spec = object_at("spec");
+        lease l;
+        l.name = string_at(meta, "name", "metadata.name");
+        l.namespace_name = string_at(meta, "namespace", "metadata.namespace");
+        l.resource_version = string_at(meta, "resourceVersion", "metadata.resourceVersion");
+        l.holder = string_at(spec, "holderIdentity", "spec.holderIdentity");
+        l.duration_s = int_at(spec, "leaseDurationSeconds", "spec.leaseDurationSeconds");
+        l.acquire_time = string_at(spec, "acquireTime", "spec.acquireTime");
+        l.renew_time = string_at(spec, "renewTime", "spec.renewTime");
+        l.transitions = int_at(spec, "leaseTransitions", "spec.leaseTransitions");
+        l.object = std::move(j);
+        return l;
     }
 
     client_config config_;

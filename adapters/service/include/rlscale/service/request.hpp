@@ -303,8 +303,9 @@ namespace detail {
 [[nodiscard]] inline decision_request parse_request(const json& j, std::size_t max_function_name) {
     object(j, "body");
     decision_request r;
+    r.state.cpu_limit = 0;  // unknown until the request or its metrics give one (below)
+    r.state.memory_limit_mb = 0;
     bool has_function = false, has_time = false, has_replicas = false, has_min = false, has_max = false, has_metrics = false;
-    bool has_cpu_limit = false, has_memory_limit = false;
     const auto replicas = [](const json& v, const std::string& f) {
         return static_cast<int>(count(v, f, static_cast<std::uint64_t>(max_request_replicas)));
     };
@@ -334,10 +335,8 @@ namespace detail {
             has_max = true;
         } else if (key == "cpu_limit") {
             r.state.cpu_limit = number(v, "cpu_limit");
-            has_cpu_limit = true;
         } else if (key == "memory_limit_mb") {
             r.state.memory_limit_mb = number(v, "memory_limit_mb");
-            has_memory_limit = true;
         } else if (key == "metrics") {
             parse_metrics(v, r.metrics);
             has_metrics = true;
@@ -353,14 +352,10 @@ namespace detail {
     if (!has_min) throw request_error("min_replicas", "missing");
     if (!has_max) throw request_error("max_replicas", "missing");
     if (!has_metrics) throw request_error("metrics", "missing");
-    // A current limit the request leaves out is the measured one
-    // (metrics.cpu_limit, metrics.memory_limit_mb), else 0: unknown. Never
-    // scaling_state's defaults, which a vertical policy would step from.
-    if (!has_cpu_limit) r.state.cpu_limit = std::isfinite(r.metrics.cpu_limit) && r.metrics.cpu_limit > 0 ? r.metrics.cpu_limit : 0.0;
-    if (!has_memory_limit) {
-        r.state.memory_limit_mb =
-            std::isfinite(r.metrics.memory_limit_mb) && r.metrics.memory_limit_mb > 0 ? r.metrics.memory_limit_mb : 0.0;
-    }
+    // A current limit the request leaves out or gives as 0 (unknown) is the
+    // measured one (metrics.cpu_limit, metrics.memory_limit_mb), else 0.
+    if (!(r.state.cpu_limit > 0)) r.state.cpu_limit = known_limit(r.metrics.cpu_limit);
+    if (!(r.state.memory_limit_mb > 0)) r.state.memory_limit_mb = known_limit(r.metrics.memory_limit_mb);
     if (r.state.max_replicas < r.state.min_replicas) {
         throw request_error("max_replicas", "must be >= min_replicas (" + std::to_string(r.state.min_replicas) + "), got " +
                                                 std::to_string(r.state.max_replicas));

@@ -1,0 +1,321 @@
+#pragma once
+
+// Leader election over a coordination.k8s.io/v1 Lease, with the semantics of
+// client-go's tools/leaderelection: a candidate takes the Lease when nobody
+// holds it or when the record it last saw has not changed for the record's
+// leaseDurationSeconds (measured on the candidate's own monotonic clock, so
+// clocks need not agree between machines), by an update conditional on the
+// resourceVersion it read (409 Conflict: someone else won); the holder
+// renews every retry period and stops acting as soon as it has not renewed
+// for the renew deadline, which is shorter than the lease duration, so the
+// old holder has stopped before anyone else may take over.
+
+#include <rlscale/core/error.hpp>
+#include <rlscale/kubernetes/client.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+
+namespace rlscale::kubernetes {
+
+/// Where the Lease lives, who this candidate is, and the timings
+/// (client-go's usual defaults: 15 s, 10 s, 2 s).
+struct leader_election_config {
+    std::string namespace_name;  ///< the Lease's namespace
+    std::string lease_name;      ///< the Lease's name
+    std::string identity;        ///< this candidate, unique among them (a pod's name)
+    std::chrono::seconds lease_duration{15};         ///< how long others wait on an unchanged record
+    std::chrono::milliseconds renew_deadline{10000};  ///< the holder stops acting this long after its last renewal
+    std::chrono::milliseconds retry_period{2000};    ///< between attempts to take or renew
+
+    /// Throws config_error naming the field: names the API accepts, a
+    /// non-empty identity of at most 253 bytes without control characters,
+    /// and lease_duration > renew_deadline > 1.2 x retry_period > 0 (the
+    /// ordering that keeps two holders from acting at once).
+    void validate() const {
+        validate_label_name("namespace", namespace_name);
+        validate_object_name("lease_name", lease_name);
+        if (identity.empty() || identity.size() > 253) {
+            throw config_error("identity", "must be 1 to 253 bytes, got " + std::to_string(identity.size()));
+        }
+        for (const char c : identity) {
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) throw config_error("identity", "contains a control character");
+        }
+        if (retry_period.count() <= 0) throw config_error("retry_period", "must be > 0, got " + std::to_string(retry_period.count()) + " ms");
+        if (renew_deadline.count() * 10 <= retry_period.count() * 12) {
+            throw config_error("renew_deadline", "must be more than 1.2 x retry_period (" + std::to_string(retry_period.count()) +
+                                                     " ms), got " + std::to_string(renew_deadline.count()) + " ms");
+        }
+        if (lease_duration.count() > INT32_MAX) throw config_error("lease_duration", "must be at most 2^31-1 s");
+        if (std::chrono::milliseconds(lease_duration) <= renew_deadline) {
+            throw config_error("lease_duration", "must be longer than renew_deadline (" + std::to_string(renew_deadline.count()) +
+                                                     " ms), got " + std::to_string(lease_duration.count()) + " s");
+        }
+    }
+};
+
+/// A wall-clock time as the API's MicroTime: "2026-12-04T09:10:00.123456Z".
+[[nodiscard]] inline std::string micro_time(std::chrono::system_clock::time_point t) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+    std::int64_t secs = us / 1000000;
+    std::int64_t frac = us % 1000000;
+    if (frac < 0) {
+        frac += 1000000;
+        --secs;
+    }
+    const auto tt = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
+    return buf;
+}
+
+/// One candidate's side of the election, driven by its caller (one thread
+/// at a time): try_acquire_or_renew() every retry period, leading() before
+/// acting. The clocks are parameters, so tests step them.
+class leader_elector {
+public:
+    using clock = std::chrono::steady_clock;
+
+    leader_elector(const client& api, leader_election_config config) : api_(api), config_((config.validate(), std::move(config))) {}
+
+    [[nodiscard]] const leader_election_config& config() const noexcept { return config_; }
+
+    /// One attempt to take the Lease, or to renew it when this candidate
+    /// holds it: read it (create it when there is none), and write this
+    /// candidate as holder with renewTime `wall`, unless another holder's
+    /// record changed less than its leaseDurationSeconds ago by `now`.
+    /// Returns whether this candidate holds the Lease after the attempt.
+    /// Never throws for the API's answers: a failure (refused, timed out,
+    /// 409 because someone else wrote first) counts as no renewal and is
+    /// kept in last_error().
+    bool try_acquire_or_renew(clock::time_point now, std::chrono::system_clock::time_point wall) {
+        try {
+            const bool held = attempt(now, wall);
+            if (held) {
+                last_renew_ = now;
+                last_error_.clear();
+            }
+            return held;
+        } catch (const std::exception& e) {
+            last_error_ = e.what();
+            return false;
+        }
+    }
+
+    /// Whether this candidate may act at `now`: it holds the Lease and last
+    /// renewed it less than renew_deadline ago.
+    [[nodiscard]] bool leading(clock::time_point now) const noexcept {
+        return holds() && last_renew_ && now - *last_renew_ < config_.renew_deadline;
+    }
+
+    /// Hands the Lease back when this candidate holds it, so a successor
+    /// need not wait out the lease duration: the holder cleared,
+    /// leaseDurationSeconds 1, transitions kept (as client-go's
+    /// ReleaseOnCancel). Returns whether the Lease was released; never
+    /// throws. After it, leading() is false.
+    bool release(std::chrono::system_clock::time_point wall) noexcept {
+        if (!holds()) return false;
+        try {
+            lease spec;
+            spec.duration_s = 1;
+            spec.acquire_time = micro_time(wall);
+            spec.renew_time = spec.acquire_time;
+            spec.transitions = observed_->transitions;
+            const lease written = api_.update_lease(config_.namespace_name, config_.lease_name, *observed_, spec);
+            observed_ = written;
+            last_renew_.reset();
+            return true;
+        } catch (const std::exception& e) {
+            last_error_ = e.what();
+            last_renew_.reset();
+            return false;
+        }
+    }
+
+    /// The holder of the record last seen ("" when none or free).
+    [[nodiscard]] std::string holder() const { return observed_ ? observed_->holder : std::string(); }
+    /// The record's leaseTransitions as last seen.
+    [[nodiscard]] std::int32_t transitions() const noexcept { return observed_ ? observed_->transitions : 0; }
+    /// The last attempt's failure ("" after a success).
+    [[nodiscard]] const std::string& last_error() const noexcept { return last_error_; }
+
+private:
+    [[nodiscard]] bool holds() const noexcept { return observed_ && observed_->holder == config_.identity; }
+
+    bool attempt(clock::time_point now, std::chrono::system_clock::time_point wall) {
+        lease mine;
+        mine.holder = config_.identity;
+        mine.duration_s = static_cast<std::int32_t>(config_.lease_duration.count());
+        mine.renew_time = micro_time(wall);
+        mine.acquire_time = mine.renew_time;
+
+        const std::optional<lease> current = api_.get_lease(config_.namespace_name, config_.lease_name);
+        if (!current) {
+            const lease created = api_.create_lease(config_.namespace_name, config_.lease_name, mine);
+            observe(created, now);
+            return holds();
+        }
+        if (!observed_ || !observed_->same_record(*current)) {
+            observe(*current, now);
+        } else {
+            observed_->resource_version = current->resource_version;  // the same record, rewritten
+            observed_->object = current->object;
+        }
+        const bool was_holder = current->holder == config_.identity;
+        if (!current->holder.empty() && !was_holder) {
+            // Another holder: wait until its record has not changed for its own duration.
+            const std::chrono::seconds duration(current->duration_s > 0 ? current->duration_s : config_.lease_duration.count());
+            if (now < *observed_at_ + duration) return false;
+        }
+        if (was_holder) {
+            mine.acquire_time = current->acquire_time.empty() ? mine.renew_time : current->acquire_time;
+            mine.transitions = current->transitions;
+        } else {
+            mine.transitions = current->transitions == INT32_MAX ? INT32_MAX : current->transitions + 1;
+        }
+        const lease written = api_.update_lease(config_.namespace_name, config_.lease_name, *current, mine);
+        observe(written, now);
+        return holds();
+    }
+
+    void observe(const lease& l, clock::time_point now) {
+        observed_ = l;
+        observed_at_ = now;
+    }
+
+    const client& api_;
+    leader_election_config config_;
+    std::optional<lease> observed_;             ///< the record last seen
+    std::optional<clock::time_point> observed_at_;  ///< when it was first seen as it is
+    std::optional<clock::time_point> last_renew_;   ///< the last successful take or renewal
+    std::string last_error_;
+};
+
+/// A leader_elector on a thread of its own, as a controller runs it: it
+/// tries every retry period, and is_leader() is true while this candidate
+/// holds the Lease and renewed it less than the renew deadline ago, judged
+/// by the clock, not by the thread (so an attempt that hangs on the network
+/// does not extend it). `on_stopped_leading` is called once, from a thread
+/// of the election's, when this candidate led and then went the renew
+/// deadline without renewing; the caller stops acting (client-go's users
+/// exit there and let a restart compete again). A candidate that lost does
+/// not compete again in the same run. stop() (or the destructor) ends the
+/// threads and releases the Lease when held.
+class leader_election {
+public:
+    using clock = leader_elector::clock;
+
+    leader_election(const client& api, leader_election_config config, std::function<void()> on_stopped_leading)
+        : elector_(api, std::move(config)), on_stopped_leading_(std::move(on_stopped_leading)) {
+        attempts_ = std::thread([this] { attempt_loop(); });
+        watch_ = std::thread([this] { watch_loop(); });
+    }
+    leader_election(const leader_election&) = delete;
+    leader_election& operator=(const leader_election&) = delete;
+    ~leader_election() { (void)stop(); }
+
+    [[nodiscard]] bool is_leader() const {
+        std::lock_guard lock(mu_);
+        return leading_locked(clock::now());
+    }
+
+    /// Ends the threads; the Lease is released if held. Returns whether it was.
+    bool stop() {
+        {
+            std::lock_guard lock(mu_);
+            if (stopping_) return released_;
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        if (attempts_.joinable()) attempts_.join();
+        if (watch_.joinable()) watch_.join();
+        const bool released = elector_.release(std::chrono::system_clock::now());
+        std::lock_guard lock(mu_);
+        released_ = released;
+        return released_;
+    }
+
+    /// The last attempt's failure, for a log line ("" after a success).
+    [[nodiscard]] std::string last_error() const {
+        std::lock_guard lock(mu_);
+        return last_error_;
+    }
+
+private:
+    [[nodiscard]] bool leading_locked(clock::time_point now) const noexcept {
+        return led_ && !lost_ && !stopping_ && now < renewed_at_ + elector_.config().renew_deadline;
+    }
+
+    void attempt_loop() {
+        for (;;) {
+            // The renewal counts from before the request: the deadline can only come earlier.
+            const auto started = clock::now();
+            const bool held = elector_.try_acquire_or_renew(started, std::chrono::system_clock::now());
+            std::unique_lock lock(mu_);
+            last_error_ = elector_.last_error();
+            if (lost_ || stopping_) return;
+            if (held) {
+                led_ = true;
+                renewed_at_ = started;
+            } else if (led_ && !leading_locked(clock::now())) {
+                lose(lock);
+                return;
+            }
+            wake_.notify_all();
+            if (wake_.wait_for(lock, elector_.config().retry_period, [this] { return stopping_ || lost_; })) return;
+        }
+    }
+
+    void watch_loop() {
+        std::unique_lock lock(mu_);
+        while (!stopping_ && !lost_) {
+            if (!led_) {
+                wake_.wait(lock);
+                continue;
+            }
+            const auto deadline = renewed_at_ + elector_.config().renew_deadline;
+            if (clock::now() >= deadline) {
+                lose(lock);
+                return;
+            }
+            wake_.wait_until(lock, deadline);
+        }
+    }
+
+    /// Marks the loss (once) and calls on_stopped_leading outside the lock.
+    void lose(std::unique_lock<std::mutex>& lock) {
+        if (lost_) return;
+        lost_ = true;
+        lock.unlock();
+        wake_.notify_all();
+        if (on_stopped_leading_) on_stopped_leading_();
+        lock.lock();
+    }
+
+    leader_elector elector_;
+    std::function<void()> on_stopped_leading_;
+    mutable std::mutex mu_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    bool led_ = false;   ///< this candidate has held the Lease in this run
+    bool lost_ = false;  ///< and then went the renew deadline without renewing
+    bool released_ = false;
+    clock::time_point renewed_at_{};
+    std::string last_error_;
+    std::thread attempts_;
+    std::thread watch_;
+};
+
+}  // namespace rlscale::kubernetes

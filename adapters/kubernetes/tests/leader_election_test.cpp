@@ -1,0 +1,260 @@
+// Leader election over a Lease, against a loopback server that reproduces the
+// coordination.k8s.io/v1 Lease API's objects and errors (lease_server.hpp).
+#include "lease_server.hpp"
+
+#include <doctest/doctest.h>
+
+#include <rlscale/kubernetes/leader_election.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+namespace k8s = rlscale::kubernetes;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+k8s::client api_for(const k8s::test::lease_server& s) {
+    k8s::client_config c = k8s::explicit_config(s.url(), "tok", "");
+    c.read_timeout = 5s;
+    return k8s::client(c);
+}
+
+k8s::leader_election_config candidate(const std::string& identity) {
+    k8s::leader_election_config c;
+    c.namespace_name = "shop";
+    c.lease_name = "rlscale-controller";
+    c.identity = identity;
+    return c;  // 15 s, 10 s, 2 s
+}
+
+using steady = std::chrono::steady_clock;
+const steady::time_point t0 = steady::time_point(1000s);
+const std::chrono::system_clock::time_point wall0 = std::chrono::system_clock::time_point(1'780'000'000s);
+
+}  // namespace
+
+TEST_CASE("leader election: the first candidate creates the Lease; another waits out an unchanged record's duration, then takes it") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    k8s::leader_elector a(api, candidate("pod-a"));
+    k8s::leader_elector b(api, candidate("pod-b"));
+
+    REQUIRE(a.try_acquire_or_renew(t0, wall0));
+    CHECK(a.leading(t0));
+    json l = server.lease("shop", "rlscale-controller");
+    CHECK(l.at("spec").at("holderIdentity") == "pod-a");
+    CHECK(l.at("spec").at("leaseDurationSeconds") == 15);
+    CHECK(l.at("spec").at("renewTime") == k8s::micro_time(wall0));
+    CHECK_FALSE(l.at("spec").contains("leaseTransitions"));  // 0, omitted
+
+    CHECK_FALSE(b.try_acquire_or_renew(t0 + 1s, wall0 + 1s));  // A holds it: B first sees the record at t0 + 1 s
+    CHECK(b.holder() == "pod-a");
+    CHECK_FALSE(b.leading(t0 + 1s));
+
+    REQUIRE(a.try_acquire_or_renew(t0 + 2s, wall0 + 2s));  // a renewal: same acquireTime, new renewTime
+    l = server.lease("shop", "rlscale-controller");
+    CHECK(l.at("spec").at("acquireTime") == k8s::micro_time(wall0));
+    CHECK(l.at("spec").at("renewTime") == k8s::micro_time(wall0 + 2s));
+
+    CHECK_FALSE(b.try_acquire_or_renew(t0 + 3s, wall0 + 3s));  // the record changed: B's wait starts again at t0 + 3 s
+    // A renews no more. It stops acting 10 s (the renew deadline) after its last renewal...
+    CHECK(a.leading(t0 + 2s + 9999ms));
+    CHECK_FALSE(a.leading(t0 + 12s));
+    // ...and B takes over 15 s (the record's duration) after it saw the record change, not before.
+    CHECK_FALSE(b.try_acquire_or_renew(t0 + 17900ms, wall0 + 17900ms));
+    CHECK(server.lease("shop", "rlscale-controller").at("spec").at("holderIdentity") == "pod-a");
+    REQUIRE(b.try_acquire_or_renew(t0 + 18s, wall0 + 18s));
+    l = server.lease("shop", "rlscale-controller");
+    CHECK(l.at("spec").at("holderIdentity") == "pod-b");
+    CHECK(l.at("spec").at("leaseTransitions") == 1);
+    CHECK(l.at("spec").at("acquireTime") == k8s::micro_time(wall0 + 18s));
+
+    // A comes back: it sees B's record and does not act.
+    CHECK_FALSE(a.try_acquire_or_renew(t0 + 19s, wall0 + 19s));
+    CHECK_FALSE(a.leading(t0 + 19s));
+    CHECK(a.holder() == "pod-b");
+    CHECK(b.leading(t0 + 19s));
+}
+
+TEST_CASE("leader election: the wait uses the record's own leaseDurationSeconds, measured on the candidate's clock") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    // Another candidate's record with a 40 s duration and a renewTime far in the past (its clock is not ours).
+    server.put("shop", "rlscale-controller",
+               {{"apiVersion", "coordination.k8s.io/v1"},
+                {"kind", "Lease"},
+                {"metadata", {{"name", "rlscale-controller"}, {"namespace", "shop"}}},
+                {"spec", {{"holderIdentity", "pod-z"}, {"leaseDurationSeconds", 40}, {"renewTime", "2001-01-01T00:00:00.000000Z"},
+                          {"leaseTransitions", 6}}}});
+    k8s::leader_elector a(api, candidate("pod-a"));
+    CHECK_FALSE(a.try_acquire_or_renew(t0, wall0));
+    CHECK_FALSE(a.try_acquire_or_renew(t0 + 39s, wall0 + 39s));
+    REQUIRE(a.try_acquire_or_renew(t0 + 40s, wall0 + 40s));
+    CHECK(server.lease("shop", "rlscale-controller").at("spec").at("leaseTransitions") == 7);
+}
+
+TEST_CASE("leader election: a write that loses the race is a 409 and leaves the other holder in place") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    k8s::leader_elector a(api, candidate("pod-a"));
+    REQUIRE(a.try_acquire_or_renew(t0, wall0));
+    k8s::leader_elector b(api, candidate("pod-b"));
+    CHECK_FALSE(b.try_acquire_or_renew(t0, wall0));
+    // Between B's read and its write, pod-c takes the Lease.
+    server.before_put([](std::map<std::string, json>& leases) {
+        json& l = leases.at("shop/rlscale-controller");
+        l["spec"]["holderIdentity"] = "pod-c";
+        l["metadata"]["resourceVersion"] = "999";
+    });
+    CHECK_FALSE(b.try_acquire_or_renew(t0 + 15s, wall0 + 15s));
+    CHECK(b.last_error().find("409 Conflict") != std::string::npos);
+    CHECK_FALSE(b.leading(t0 + 15s));
+    server.before_put({});
+    CHECK(server.lease("shop", "rlscale-controller").at("spec").at("holderIdentity") == "pod-c");
+}
+
+TEST_CASE("leader election: two candidates creating the Lease at once: one 409 AlreadyExists, one holder") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    k8s::leader_elector a(api, candidate("pod-a"));
+    k8s::leader_elector b(api, candidate("pod-b"));
+    std::atomic<int> leaders{0};
+    std::thread ta([&] { leaders += a.try_acquire_or_renew(t0, wall0) ? 1 : 0; });
+    std::thread tb([&] { leaders += b.try_acquire_or_renew(t0, wall0) ? 1 : 0; });
+    ta.join();
+    tb.join();
+    CHECK(leaders.load() == 1);
+    const std::string holder = server.lease("shop", "rlscale-controller").at("spec").at("holderIdentity");
+    CHECK(((holder == "pod-a" && a.leading(t0)) || (holder == "pod-b" && b.leading(t0))));
+    CHECK_FALSE((a.leading(t0) && b.leading(t0)));
+}
+
+TEST_CASE("leader election: a release hands the Lease over at once") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    k8s::leader_elector a(api, candidate("pod-a"));
+    k8s::leader_elector b(api, candidate("pod-b"));
+    REQUIRE(a.try_acquire_or_renew(t0, wall0));
+    CHECK_FALSE(b.try_acquire_or_renew(t0 + 1s, wall0 + 1s));
+    REQUIRE(a.release(wall0 + 2s));
+    CHECK_FALSE(a.leading(t0 + 2s));
+    const json l = server.lease("shop", "rlscale-controller");
+    CHECK_FALSE(l.at("spec").contains("holderIdentity"));
+    CHECK(l.at("spec").at("leaseDurationSeconds") == 1);
+    CHECK_FALSE(b.release(wall0 + 2s));  // not the holder: nothing sent
+    REQUIRE(b.try_acquire_or_renew(t0 + 2500ms, wall0 + 2500ms));  // no holder: no wait
+    CHECK(server.lease("shop", "rlscale-controller").at("spec").at("leaseTransitions") == 1);
+}
+
+TEST_CASE("leader election: failures are kept, not thrown, and a malformed Lease names its field") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    k8s::leader_elector a(api, candidate("pod-a"));
+    server.set_unavailable(true);
+    CHECK_FALSE(a.try_acquire_or_renew(t0, wall0));
+    CHECK(a.last_error().find("503") != std::string::npos);
+    server.set_unavailable(false);
+    server.put("shop", "rlscale-controller",
+               {{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}, {"metadata", {{"name", "rlscale-controller"}}},
+                {"spec", {{"holderIdentity", 5}}}});
+    CHECK_FALSE(a.try_acquire_or_renew(t0, wall0));
+    CHECK(a.last_error().find("spec.holderIdentity") != std::string::npos);
+    server.put("shop", "rlscale-controller",
+               {{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}, {"metadata", {{"name", "rlscale-controller"}}},
+                {"spec", {{"leaseDurationSeconds", -3}}}});
+    CHECK_FALSE(a.try_acquire_or_renew(t0, wall0));
+    CHECK(a.last_error().find("spec.leaseDurationSeconds") != std::string::npos);
+    CHECK_FALSE(a.leading(t0));
+}
+
+TEST_CASE("leader election: the configuration's fields are checked and named") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    const auto refused = [&](k8s::leader_election_config c) -> std::string {
+        try {
+            k8s::leader_elector e(api, std::move(c));
+        } catch (const rlscale::config_error& e) {
+            return e.field();
+        }
+        return "accepted";
+    };
+    CHECK(refused(candidate("pod-a")) == "accepted");
+    auto c = candidate("");
+    CHECK(refused(c) == "identity");
+    c = candidate("pod\n");
+    CHECK(refused(c) == "identity");
+    c = candidate("pod-a");
+    c.namespace_name = "Shop";
+    CHECK(refused(c) == "namespace");
+    c = candidate("pod-a");
+    c.lease_name = "";
+    CHECK(refused(c) == "lease_name");
+    c = candidate("pod-a");
+    c.retry_period = 0ms;
+    CHECK(refused(c) == "retry_period");
+    c = candidate("pod-a");
+    c.renew_deadline = 2400ms;  // = 1.2 x 2 s
+    CHECK(refused(c) == "renew_deadline");
+    c = candidate("pod-a");
+    c.lease_duration = 10s;  // = the renew deadline
+    CHECK(refused(c) == "lease_duration");
+}
+
+TEST_CASE("micro_time writes the API's MicroTime in UTC with microseconds") {
+    using namespace std::chrono;
+    CHECK(k8s::micro_time(system_clock::time_point(0s)) == "1970-01-01T00:00:00.000000Z");
+    CHECK(k8s::micro_time(system_clock::time_point(1'780'000'000s + 123456us)) == "2026-05-28T20:26:40.123456Z");
+    CHECK(k8s::micro_time(system_clock::time_point(-1us)) == "1969-12-31T23:59:59.999999Z");
+}
+
+TEST_CASE("leader_election on its threads: one leader; a holder whose renewals hang stops leading at the deadline; a successor takes over") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    const auto fast = [](const std::string& id) {
+        auto c = candidate(id);
+        c.lease_duration = 2s;
+        c.renew_deadline = 800ms;
+        c.retry_period = 100ms;
+        return c;
+    };
+    std::atomic<int> a_lost{0}, b_lost{0};
+    k8s::leader_election a(api, fast("pod-a"), [&] { ++a_lost; });
+    const auto until = [](const auto& cond, std::chrono::milliseconds limit) {
+        const auto end = steady::now() + limit;
+        while (!cond() && steady::now() < end) std::this_thread::sleep_for(5ms);
+        return cond();
+    };
+    REQUIRE(until([&] { return a.is_leader(); }, 5s));
+    k8s::leader_election b(api, fast("pod-b"), [&] { ++b_lost; });
+    std::this_thread::sleep_for(500ms);
+    CHECK_FALSE(b.is_leader());
+
+    // Every request now hangs 3 s: A's renewal cannot finish, and A stops
+    // leading 0.8 s after its last renewal, while the request still hangs.
+    server.set_delay(3000ms);
+    const auto hung = steady::now();
+    REQUIRE(until([&] { return a_lost.load() == 1; }, 2500ms));
+    CHECK(steady::now() - hung < 2000ms);  // not when the 3-s request answers
+    CHECK_FALSE(a.is_leader());
+    // Never two leaders: B takes over only after the requests answer again
+    // and the record has not changed for 2 s.
+    bool both = false;
+    CHECK_FALSE(until([&] { both = both || (a.is_leader() && b.is_leader()); return b.is_leader(); }, 1000ms));
+    server.set_delay(0ms);
+    CHECK(until([&] { both = both || (a.is_leader() && b.is_leader()); return b.is_leader(); }, 10s));
+    CHECK_FALSE(both);
+    CHECK(a_lost.load() == 1);
+    CHECK_FALSE(a.is_leader());  // a candidate that lost does not compete again
+    CHECK(b_lost.load() == 0);
+    CHECK(server.lease("shop", "rlscale-controller").at("spec").at("holderIdentity") == "pod-b");
+
+    // A clean stop hands the Lease back.
+    CHECK(b.stop());
+    CHECK_FALSE(b.is_leader());
+    CHECK_FALSE(server.lease("shop", "rlscale-controller").at("spec").contains("holderIdentity"));
+    CHECK_FALSE(a.stop());  // not the holder
+}
