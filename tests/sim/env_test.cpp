@@ -99,6 +99,41 @@ TEST_CASE("cluster_env: step_to sets absolute targets whatever the action kind, 
                          rlscale::error);
 }
 
+TEST_CASE("cluster_env: a caller's per-function states are checked, by index and field") {
+    const auto field_of = [](std::vector<rlscale::scaling_state> states) -> std::string {
+        try {
+            cluster_env<> env(two_functions(), {.control_interval_s = 5, .episode_steps = 10, .functions = std::move(states)});
+        } catch (const rlscale::config_error& e) {
+            return e.field();
+        }
+        return "accepted";
+    };
+    const rlscale::scaling_state ok{.replicas = 1, .min_replicas = 0, .max_replicas = 10, .slo = {.latency_s = 0.5, .percentile = 0.9}};
+    CHECK(field_of({ok, ok}) == "accepted");
+    auto bad = ok;
+    bad.slo.latency_s = std::nan("");
+    CHECK(field_of({ok, bad}) == "env.functions[1].slo.latency_s");
+    bad = ok;
+    bad.slo.latency_s = 0;
+    CHECK(field_of({bad, ok}) == "env.functions[0].slo.latency_s");
+    bad = ok;
+    bad.slo.percentile = std::nan("");
+    CHECK(field_of({ok, bad}) == "env.functions[1].slo.percentile");
+    bad = ok;
+    bad.slo.percentile = 1.0;
+    CHECK(field_of({ok, bad}) == "env.functions[1].slo.percentile");
+    bad = ok;
+    bad.slo.target_rps = -1;
+    CHECK(field_of({ok, bad}) == "env.functions[1].slo.target_rps");
+    bad = ok;
+    bad.min_replicas = 7;
+    bad.max_replicas = 2;
+    CHECK(field_of({ok, bad}) == "env.functions[1].max_replicas");
+    bad = ok;
+    bad.min_replicas = -1;
+    CHECK(field_of({ok, bad}) == "env.functions[1].min_replicas");
+}
+
 TEST_CASE("cluster_env: truncated after episode_steps, never terminated, and info carries the raw metrics") {
     cluster_env<> env(two_functions(), {.control_interval_s = 2, .episode_steps = 3});
     static_cast<void>(env.reset(9));

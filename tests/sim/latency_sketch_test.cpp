@@ -48,4 +48,18 @@ TEST_CASE("latency_sketch: empty gives NaN, clear forgets, out-of-range values c
     CHECK_THROWS_WITH_AS(latency_sketch(0.7), doctest::Contains("relative_error"), rlscale::config_error);
 }
 
+TEST_CASE("latency_sketch: a NaN is not counted, and a bucket count beyond max_buckets is refused before allocating") {
+    latency_sketch sketch(0.01, 1e-3, 10.0);
+    sketch.add(std::nan(""));
+    CHECK(sketch.count() == 0);
+    sketch.add(0.5);
+    sketch.add(-std::nan(""));
+    CHECK(sketch.count() == 1);
+    CHECK(sketch.quantile(1.0) == doctest::Approx(0.5).epsilon(0.01));
+    // α = 1e-9 over [1e-6, 1e5] would need about 1.3e10 buckets.
+    CHECK_THROWS_WITH_AS(latency_sketch(1e-9), doctest::Contains("latency_sketch.relative_error: must leave at most 16777216 buckets"),
+                         rlscale::config_error);
+    CHECK_NOTHROW(latency_sketch(1e-4));  // the cluster's smallest α: about 1.2e5 buckets
+}
+
 }  // namespace test_sim_latency_sketch

@@ -11,6 +11,12 @@ namespace test_sim_scenario {
 using namespace rlscale;
 using namespace rlscale::sim;
 
+TEST_CASE("scenario: polimi refuses a load level it does not know, naming it") {
+    CHECK_THROWS_WITH_AS(polimi("hihg", 600), "level: must be low, medium or high, got \"hihg\"", config_error);
+    CHECK_THROWS_AS(polimi("", 600), config_error);
+    CHECK(polimi("medium", 600).name == "polimi-medium");
+}
+
 TEST_CASE("scenario: the named scenarios, their functions and bounds") {
     const scenario s = scarlet_3fn(600);
     CHECK(s.name == "scarlet-3fn");

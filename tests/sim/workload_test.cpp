@@ -126,6 +126,9 @@ TEST_CASE("workload: construction rejects bad rates and bins, naming the field a
     check_config_error([] { workload({1}, 0.0); }, "workload.bin_seconds", "got 0");
     check_config_error([] { workload({1}, -1.0); }, "workload.bin_seconds", "got -1");
     check_config_error([] { workload({1}, infinity); }, "workload.bin_seconds", "inf");
+    // Each rate finite, their total over a pass not: refused (expected arrivals would be NaN).
+    check_config_error([] { workload({1e308, 1e308}, 2.0); }, "workload.rates", "finite count of arrivals per pass, got inf");
+    CHECK_NOTHROW(workload({1e307, 1e307}, 2.0));
     // Errors derive from rlscale::error.
     CHECK_THROWS_AS(workload({}, 1.0), rlscale::error);
 }

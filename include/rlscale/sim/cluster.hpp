@@ -299,7 +299,10 @@ public:
         for (; current < target; ++current) {
             const std::uint32_t r = free_slot(f);
             if (r == no_slot) {
-                break;  // every slot is still draining
+                // Every free slot is held by a replica still draining: the
+                // busiest of them serves again (it kept its resources).
+                if (!revive_draining(f)) break;
+                continue;
             }
             if (pending_.empty() && fits(f)) {
                 allocate(r);
@@ -368,13 +371,15 @@ public:
         fs.memory_mb = limit;
         const auto concurrency = static_cast<std::uint32_t>(config_.functions[f].profile.concurrency_at(limit));
         if (concurrency != fs.concurrency) {
-            // Requests beyond the new concurrency finish where they run; the
-            // dispatch order follows the new one from now on.
+            // Requests beyond a lowered concurrency finish where they run
+            // (a replica takes no more until it is below it); a raised one
+            // takes queued requests onto its new slots at once, oldest first.
             fs.concurrency = concurrency;
             for (std::uint32_t r = fs.first_slot; r < end; ++r) {
                 if (replicas_[r].state == replica_state::ready) {
                     advance_progress(replicas_[r]);
                     update_demand(r);
+                    fill_from_queue(r);
                 }
             }
         }
@@ -919,7 +924,7 @@ private:
                 release(r);
                 return;
             }
-        } else {
+        } else if (rep.k < fs.concurrency) {  // a lowered concurrency is not refilled past its new level
             const double arrival = pop_queued(f);
             if (arrival >= 0) {
                 start_request(r, arrival);  // k back up; demand and schedule updated there
@@ -1029,6 +1034,42 @@ private:
         ++control_[rep.function].pending;
     }
 
+    /// Ready replica r takes queued requests while it is below the concurrency.
+    void fill_from_queue(std::uint32_t r) noexcept {
+        replica& rep = replicas_[r];
+        const auto& fs = functions_[rep.function];
+        while (rep.k < fs.concurrency) {
+            const double arrival = pop_queued(rep.function);
+            if (arrival < 0) {
+                break;
+            }
+            start_request(r, arrival);
+        }
+    }
+
+    /// Turns f's draining replica with the most requests in service back
+    /// into a ready one (a scale-out while every slot is draining); false
+    /// when f has none.
+    bool revive_draining(std::uint32_t f) noexcept {
+        auto& fs = functions_[f];
+        std::uint32_t r = no_slot;
+        for (std::uint32_t s = fs.first_slot; s < fs.first_slot + control_[f].max_replicas; ++s) {
+            if (replicas_[s].state == replica_state::draining && (r == no_slot || replicas_[s].k > replicas_[r].k)) {
+                r = s;
+            }
+        }
+        if (r == no_slot) {
+            return false;
+        }
+        replicas_[r].state = replica_state::ready;
+        --fs.draining;
+        ++fs.ready;
+        advance_progress(replicas_[r]);
+        update_demand(r);  // back in the dispatch heap when below the concurrency
+        fill_from_queue(r);
+        return true;
+    }
+
     /// A replica whose cold start ended (or an initial one) starts serving
     /// the queue.
     void make_ready(std::uint32_t r) noexcept {
@@ -1045,13 +1086,7 @@ private:
         rep.sigma = 1;
         rep.demand = 0;
         dispatch(fs).set(r - fs.first_slot, 0);
-        while (rep.k < fs.concurrency) {
-            const double arrival = pop_queued(rep.function);
-            if (arrival < 0) {
-                break;
-            }
-            start_request(r, arrival);
-        }
+        fill_from_queue(r);
     }
 
     /// Starts pending replicas, oldest first, while they fit.
@@ -1087,6 +1122,7 @@ private:
             replicas_[r].state = replica_state::free;
             pending_.erase(r);
             --fx.pending;
+            place_pending();  // it may have been first in line, ahead of ones that fit
             return;
         }
         if (fs.starting > 0) {

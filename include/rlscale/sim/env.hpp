@@ -126,6 +126,17 @@ public:
             check.require(env_.functions.size() == sim_.function_count(), "functions",
                           "hold one entry per cluster function (" + format_number(sim_.function_count()) + ")",
                           env_.functions.size());
+            // An objective no interval can meet (a NaN or non-positive
+            // latency bound) would score every step -1 whatever the policy does.
+            for (std::size_t f = 0; f < env_.functions.size(); ++f) {
+                const scaling_state& st = env_.functions[f];
+                check_fields("env.functions[" + std::to_string(f) + "]")
+                    .greater("slo.latency_s", st.slo.latency_s, 0.0)
+                    .in_closed_open("slo.percentile", st.slo.percentile, 0.0, 1.0)
+                    .at_least("slo.target_rps", st.slo.target_rps, 0.0)
+                    .at_least("min_replicas", st.min_replicas, 0)
+                    .at_least_field("max_replicas", st.max_replicas, "min_replicas", st.min_replicas);
+            }
         }
         // An encoder that remembers each function's last interval (AR_{t-1})
         // must be built for as many functions as it is given: one built for

@@ -29,6 +29,9 @@ namespace rlscale::sim {
 /// spread over hundreds of buckets, it skips 64 empty ones at a time.
 class latency_sketch {
 public:
+    /// The most buckets a sketch may have (8 bytes each).
+    static constexpr std::size_t max_buckets = std::size_t{1} << 24;
+
     /// α = relative_error; values from min_value to max_value seconds.
     explicit latency_sketch(double relative_error = 0.005, double min_value = 1e-6, double max_value = 1e5) {
         check_fields("latency_sketch")
@@ -37,6 +40,14 @@ public:
             .greater_field("max_value", max_value, "min_value", min_value);
         gamma_ = (1 + relative_error) / (1 - relative_error);
         inv_log_gamma_ = 1.0 / std::log(gamma_);
+        // The bucket count, bounded before anything is allocated (a tiny α
+        // over a wide range would ask for billions).
+        const double span = std::ceil(std::log(max_value) * inv_log_gamma_) - std::ceil(std::log(min_value) * inv_log_gamma_) + 1;
+        check_fields("latency_sketch")
+            .require(span <= static_cast<double>(max_buckets), "relative_error",
+                     "leave at most " + std::to_string(max_buckets) + " buckets over [min_value, max_value] (this needs " +
+                         format_number(span) + ")",
+                     relative_error);
         offset_ = static_cast<std::int64_t>(std::ceil(std::log(min_value) * inv_log_gamma_));
         const auto top = static_cast<std::int64_t>(std::ceil(std::log(max_value) * inv_log_gamma_));
         const auto buckets = static_cast<std::size_t>(top - offset_ + 1);
@@ -50,7 +61,9 @@ public:
     [[nodiscard]] double relative_error() const noexcept { return alpha_; }
     [[nodiscard]] std::uint64_t count() const noexcept { return n_; }
 
+    /// Counts `x`, clamped into [min_value, max_value]; a NaN is not counted.
     void add(double x) noexcept {
+        if (std::isnan(x)) return;
         x = x < min_value_ ? min_value_ : (x > max_value_ ? max_value_ : x);
         const auto i = static_cast<std::size_t>(static_cast<std::int64_t>(std::ceil(std::log(x) * inv_log_gamma_)) - offset_);
         ++counts_[i];

@@ -63,6 +63,9 @@ inline scenario scarlet_3fn(double duration_s, double phase_offset = 0) {
 /// Polimi: the 200 × 200 matrix multiplication under its low,
 /// medium or high sinusoidal load; its SLO bounds the mean latency.
 inline scenario polimi(std::string_view level, double duration_s) {
+    if (level != "low" && level != "medium" && level != "high") {
+        throw config_error("level", "must be low, medium or high, got \"" + std::string(level) + "\"");
+    }
     const sim::function_profile p = sim::matrix_multiplication(200);
     sim::workload load = level == "low" ? sim::sinusoidal_low(duration_s)
                          : level == "medium" ? sim::sinusoidal_medium(duration_s)

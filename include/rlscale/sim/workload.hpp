@@ -133,6 +133,10 @@ public:
         cumulative_.resize(n + 1);
         cumulative_[0] = 0;
         for (std::size_t k = 0; k < n; ++k) cumulative_[k + 1] = cumulative_[k] + rates_[k] * bin_;
+        // Each rate finite, but their sum over one pass may not be (the
+        // expected arrivals would then be NaN).
+        check.require(std::isfinite(cumulative_[n]), "rates", "sum, times bin_seconds, to a finite count of arrivals per pass",
+                      cumulative_[n]);
     }
 
     /// λ(t) in requests/second; 0 for t < 0, and after the end unless it repeats.

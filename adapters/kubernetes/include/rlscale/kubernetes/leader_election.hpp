@@ -75,7 +75,7 @@ struct leader_election_config {
     const auto tt = static_cast<std::time_t>(secs);
     std::tm tm{};
     gmtime_r(&tt, &tm);
-    char buf[40];
+    char buf[96];  // room for any int year GCC's format check can imagine
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                   tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
     return buf;
