@@ -108,13 +108,13 @@ TEST_CASE("mlp: forward and backward reject wrong sizes with both sizes in the m
     // A buffer made for another network is refused, not written past its end.
     const mlp<double> wide({3, 64, 2});
     CHECK_THROWS_WITH_AS(static_cast<void>(wide.forward(Eigen::VectorXd::Zero(3), ibuf)),
-                         doctest::Contains("made for a smaller network"), rlscale::error);
+                         doctest::Contains("the inference buffer holds 4 values per layer, the network needs 64"), rlscale::error);
     CHECK_THROWS_WITH_AS(static_cast<void>(wide.forward_batch(Eigen::MatrixXd::Zero(3, 2), bbuf)),
-                         doctest::Contains("other layer sizes"), rlscale::error);
+                         doctest::Contains("made for a 3-4-2 network, this one is 3-64-2"), rlscale::error);
     (void)net.forward_batch(Eigen::MatrixXd::Zero(3, 2), bbuf);
     mlp<double>::gradient wide_grad(wide);
-    CHECK_THROWS_WITH_AS(wide.backward(bbuf, Eigen::MatrixXd::Zero(2, 2), wide_grad), doctest::Contains("other layer sizes"),
-                         rlscale::error);
+    CHECK_THROWS_WITH_AS(wide.backward(bbuf, Eigen::MatrixXd::Zero(2, 2), wide_grad),
+                         doctest::Contains("made for a 3-4-2 network, this one is 3-64-2"), rlscale::error);
 }
 
 TEST_CASE("initialize_layer fills exactly the block it is given, in column-major order") {

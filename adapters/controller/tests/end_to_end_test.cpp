@@ -197,7 +197,7 @@ TEST_CASE("kubernetes_scaler: a name the API would refuse and a bad client setti
     CHECK_THROWS_WITH_AS(controller::kubernetes_scaler{cfg}, doctest::Contains("kubernetes.server:"), config_error);
 }
 
-TEST_CASE("leader_election_settings: identity from the file, else the pod's name, else the host's; names checked as the API would") {
+TEST_CASE("leader_election_settings: identity from the file, else the pod's name, else the host's, names checked as the API would") {
     controller::config cfg = config_for("http://127.0.0.1:9", "http://127.0.0.1:9", 2);
     cfg.leader_election = {{"namespace", "shop"}, {"lease_name", "rlscale-controller"}, {"renew_deadline_s", 4.5},
                            {"retry_period_s", 0.25}};

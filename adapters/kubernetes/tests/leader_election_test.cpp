@@ -37,7 +37,7 @@ const std::chrono::system_clock::time_point wall0 = std::chrono::system_clock::t
 
 }  // namespace
 
-TEST_CASE("leader election: the first candidate creates the Lease; another waits out an unchanged record's duration, then takes it") {
+TEST_CASE("leader election: the first candidate creates the Lease, another waits out an unchanged record's duration, then takes it") {
     k8s::test::lease_server server;
     const k8s::client api = api_for(server);
     k8s::leader_elector a(api, candidate("pod-a"));
@@ -211,7 +211,7 @@ TEST_CASE("micro_time writes the API's MicroTime in UTC with microseconds") {
     CHECK(k8s::micro_time(system_clock::time_point(-1us)) == "1969-12-31T23:59:59.999999Z");
 }
 
-TEST_CASE("leader_election on its threads: one leader; a holder whose renewals hang stops leading at the deadline; a successor takes over") {
+TEST_CASE("leader_election on its threads: one leader, a holder whose renewals hang stops leading at the deadline, a successor takes over") {
     k8s::test::lease_server server;
     const k8s::client api = api_for(server);
     const auto fast = [](const std::string& id) {

@@ -207,7 +207,10 @@ public:
     /// Writes m and v into vectors of parameter_count() values, without
     /// allocating.
     void read_moments(Eigen::Ref<vector> m, Eigen::Ref<vector> v) const {
-        if (m.size() != n_ || v.size() != n_) throw error("adam::read_moments: vectors of another size");
+        if (m.size() != n_ || v.size() != n_) {
+            throw error("adam::read_moments: m has " + std::to_string(m.size()) + " values and v " + std::to_string(v.size()) +
+                        ", the optimiser " + std::to_string(n_));
+        }
         read(m_, m16_, m);
         read(v_, v16_, v);
     }
@@ -224,7 +227,21 @@ public:
     /// are kept exactly, others rounded to nearest.
     void restore(std::int64_t step_count, const Eigen::Ref<const vector>& m, const Eigen::Ref<const vector>& v) {
         if (m.size() != n_ || v.size() != n_ || step_count < 0) {
-            throw error("adam::restore: state does not match the optimiser");
+            throw error("adam::restore: state (m " + std::to_string(m.size()) + ", v " + std::to_string(v.size()) + " values, step " +
+                        std::to_string(step_count) + ") does not match the optimiser (" + std::to_string(n_) + " values, step >= 0)");
+        }
+        if (half()) {
+            // A finite float at or above about 3.3962e38 rounds to infinity in
+            // bfloat16; refused before anything changes.
+            for (const auto* part : {&m, &v}) {
+                for (Eigen::Index i = 0; i < n_; ++i) {
+                    const float x = static_cast<float>((*part)[i]);
+                    if (std::isfinite(x) && !std::isfinite(detail::from_bf16(detail::to_bf16(x)))) {
+                        throw error(std::string("adam::restore: ") + (part == &m ? "m" : "v") + "[" + std::to_string(i) + "] = " +
+                                    format_number(x) + " is beyond bfloat16's range");
+                    }
+                }
+            }
         }
         t_ = step_count;
         if (half()) {
@@ -249,6 +266,14 @@ private:
 
     static void check(const adam_config& config) {
         config.validate();
+        // Valid as doubles, but the step computes in T: eps must not round to
+        // 0, the betas not to 1, and the first step's size must stay finite.
+        check_fields("adam_config")
+            .require(static_cast<T>(config.eps) > T(0), "eps", "stay above 0 in the parameters' precision", config.eps)
+            .require(static_cast<T>(config.beta1) < T(1), "beta1", "stay below 1 in the parameters' precision", config.beta1)
+            .require(static_cast<T>(config.beta2) < T(1), "beta2", "stay below 1 in the parameters' precision", config.beta2)
+            .require(std::isfinite(static_cast<T>(config.lr / (1.0 - config.beta1))), "lr",
+                     "keep lr / (1 - beta1) finite in the parameters' precision", config.lr);
         if (!std::is_same_v<T, float> && config.moments == moment_storage::bfloat16) {
             throw config_error("adam_config.moments", "bfloat16 moments need float parameters (adam<float>)");
         }

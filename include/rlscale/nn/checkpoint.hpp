@@ -106,7 +106,7 @@ T require_finite(const json& value, const std::string& path) {
         throw checkpoint_error(path, "expected a finite number, got null (NaN and infinity are written as null)");
     }
     if (!value.is_number()) {
-        throw checkpoint_error(path, std::string("expected a number, got ") + value.type_name());
+        throw checkpoint_error(path, std::string("expected a number, got ") + value.type_name() + " " + json_summary(value));
     }
     const auto d = value.get<double>();
     const auto x = static_cast<T>(d);
@@ -132,7 +132,7 @@ inline std::int64_t require_integer(const json& value, std::int64_t min, const s
 
 inline std::string require_string(const json& value, const std::string& path) {
     if (!value.is_string()) {
-        throw checkpoint_error(path, std::string("expected a string, got ") + value.type_name());
+        throw checkpoint_error(path, std::string("expected a string, got ") + value.type_name() + " " + json_summary(value));
     }
     return value.get<std::string>();
 }
@@ -332,7 +332,7 @@ inline void read_adam_config(const nlohmann::json& j, adam_config& c, const std:
     r.weight_decay = number("weight_decay");
     const auto& decoupled = detail::require_field(j, "decoupled_weight_decay", path);
     if (!decoupled.is_boolean()) {
-        throw checkpoint_error(detail::json_path(path, "decoupled_weight_decay"), "expected a boolean");
+        throw checkpoint_error(detail::json_path(path, "decoupled_weight_decay"), "expected a boolean, got " + json_summary(decoupled));
     }
     r.decoupled_weight_decay = decoupled.get<bool>();
     // "moments" and "rounding_seed" came later: absent means float moments.
@@ -346,7 +346,9 @@ inline void read_adam_config(const nlohmann::json& j, adam_config& c, const std:
         }
     }
     if (const auto it = j.find("rounding_seed"); it != j.end()) {
-        if (!it->is_number_unsigned()) throw config_error(detail::json_path(path, "rounding_seed"), "expected an unsigned integer");
+        if (!it->is_number_unsigned()) {
+            throw config_error(detail::json_path(path, "rounding_seed"), "expected an unsigned integer, got " + json_summary(*it));
+        }
         r.rounding_seed = it->get<std::uint64_t>();
     }
     try {
@@ -390,6 +392,12 @@ template <typename T>
 /// A whole checkpoint (header, network and optimiser state) as JSON.
 template <typename T>
 [[nodiscard]] nlohmann::json make_checkpoint(const mlp<T>& net, const adam<T>& opt) {
+    // An optimiser of another network would make a file that never loads
+    // (and save_checkpoint would have replaced a good one with it).
+    if (opt.parameter_count() != net.parameters().size()) {
+        throw error("make_checkpoint: the optimiser holds state for " + std::to_string(opt.parameter_count()) +
+                    " parameters, the network has " + std::to_string(net.parameters().size()));
+    }
     auto j = make_checkpoint(net);
     j["optimizer"] = opt;
     return j;

@@ -76,7 +76,9 @@ struct categorical {
         }
     }
 
-    /// The most likely action (ties to the lowest index).
+    /// The most likely action (ties to the lowest index). The logits must be
+    /// finite: with a NaN the index is unspecified (the actors check
+    /// allFinite() before they choose).
     template <typename Derived>
     [[nodiscard]] static Eigen::Index mode(const Eigen::MatrixBase<Derived>& logits) noexcept {
         Eigen::Index best = 0;

@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -56,8 +57,18 @@ public:
                 const Eigen::Index previous = layers_[l - 1].out;
                 check.require(s.in == previous, "in", "equal the previous layer's out (" + format_number(previous) + ")", s.in);
             }
+            // out x in + out, refused where it would overflow an index.
+            Eigen::Index weights = 0;
+            Eigen::Index with_bias = 0;
+            Eigen::Index total = 0;
+            const bool overflows = __builtin_mul_overflow(s.out, s.in, &weights) ||
+                                   __builtin_add_overflow(weights, s.out, &with_bias) ||
+                                   __builtin_add_overflow(size_, with_bias, &total);
+            check.require(!overflows, "in", "leave out x in + out, summed over the layers, within an index (out " +
+                                                 format_number(s.out) + ")",
+                          s.in);
             offsets_.push_back(size_);
-            size_ += s.out * s.in + s.out;
+            size_ = total;
             max_width_ = std::max({max_width_, s.in, s.out});
         }
     }
@@ -80,6 +91,14 @@ private:
 };
 
 namespace detail {
+
+/// Whether [a, a + n) and [b, b + m) share an element (a total order on
+/// pointers, so unrelated arrays compare safely).
+template <typename T>
+[[nodiscard]] bool overlaps(const T* a, Eigen::Index n, const T* b, Eigen::Index m) noexcept {
+    const std::less<const T*> before;
+    return n > 0 && m > 0 && before(a, b + m) && before(b, a + n);
+}
 
 /// Flat parameter storage with per-layer views; the base of both the network
 /// and its gradient.

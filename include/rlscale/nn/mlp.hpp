@@ -246,7 +246,14 @@ public:
         }
         // A buffer of a smaller network would be written past its end.
         if (buf.ping_.size() < this->layout().max_width() || buf.pong_.size() < this->layout().max_width()) {
-            throw error("mlp::forward: the inference buffer was made for a smaller network");
+            throw error("mlp::forward: the inference buffer holds " + std::to_string(std::min(buf.ping_.size(), buf.pong_.size())) +
+                        " values per layer, the network needs " + std::to_string(this->layout().max_width()));
+        }
+        // The layers write into the buffer; an input inside it (a previous
+        // pass's result fed back) would be overwritten as it is read.
+        if (detail::overlaps(x.data(), x.size(), buf.ping_.data(), buf.ping_.size()) ||
+            detail::overlaps(x.data(), x.size(), buf.pong_.data(), buf.pong_.size())) {
+            throw error("mlp::forward: the input lies in the inference buffer the pass writes; copy it out, or use another buffer");
         }
         const T* in = x.data();
         Eigen::Index in_size = this->input_size();
@@ -382,7 +389,13 @@ private:
         bool same = buf.input_.rows() == this->input_size() && buf.activations_.size() == this->layer_count() &&
                     buf.delta_[0].rows() >= this->layout().max_width();
         for (std::size_t l = 0; same && l < this->layer_count(); ++l) same = buf.activations_[l].rows() == this->layers()[l].out;
-        if (!same) throw error(std::string(caller) + ": the batch buffer was made for a network of other layer sizes");
+        if (!same) {
+            std::string made = std::to_string(buf.input_.rows());
+            for (const auto& a : buf.activations_) made += "-" + std::to_string(a.rows());
+            std::string net = std::to_string(this->input_size());
+            for (const layer_spec& s : this->layers()) net += "-" + std::to_string(s.out);
+            throw error(std::string(caller) + ": the batch buffer was made for a " + made + " network, this one is " + net);
+        }
     }
 
     void backward_impl(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient* grad, Eigen::Ref<matrix>* dx,
@@ -395,7 +408,8 @@ private:
                         " (the last forward_batch)");
         }
         if (grad != nullptr && !(grad->layout() == this->layout())) {
-            throw error(std::string(caller) + ": the gradient was made for a network of another shape");
+            throw error(std::string(caller) + ": the gradient was made for a network of another shape (" +
+                        std::to_string(grad->layout().size()) + " parameters, this one has " + std::to_string(this->layout().size()) + ")");
         }
         const std::size_t last = this->layer_count() - 1;
         int cur = 0;

@@ -68,6 +68,9 @@ public:
     using vector = Eigen::VectorXf;
     using inference_buffer = quantized_mlp_inference_buffer;
 
+    /// The widest int8 layer input whose int32 sums cannot overflow (2^31 - 1 over 255 x 127).
+    static constexpr std::int64_t max_int8_inputs = 2147483647 / (255 * 127);
+
     /// A quantized copy of `net`; allocates all storage.
     explicit quantized_mlp(const mlp<float>& net) : layout_(net.layers()) {
         const auto& layers = layout_.layers();
@@ -75,6 +78,9 @@ public:
         int8_layers_.reserve(layers.size() - 1);
         for (std::size_t l = 1; l < layers.size(); ++l) {
             const layer_spec& s = layers[l];
+            // Each int32 sum adds `in` products of at most 255 x 127.
+            check_fields("quantized_mlp.layers[" + std::to_string(l) + "]")
+                .at_most("in", s.in, static_cast<Eigen::Index>(max_int8_inputs));
             int8_layer q;
             q.weight = weight_bytes::Zero(detail::int8_padded_rows(s.out) * detail::int8_padded_cols(s.in));
             q.row_scale = vector::Zero(s.out);
@@ -118,7 +124,11 @@ public:
         // A buffer of another network would be written past its end.
         if (buf.y_.size() < layout_.max_width() || buf.q_.size() < max_padded_width_ ||
             buf.acc_.size() < max_padded_width_) {
-            throw error("quantized_mlp::forward: the inference buffer was made for a smaller network");
+            throw error("quantized_mlp::forward: the inference buffer was made for a smaller network (" + std::to_string(buf.y_.size()) +
+                        " values per layer, this one needs " + std::to_string(layout_.max_width()) + ")");
+        }
+        if (detail::overlaps(x.data(), x.size(), buf.y_.data(), buf.y_.size())) {
+            throw error("quantized_mlp::forward: the input lies in the inference buffer the pass writes; copy it out, or use another buffer");
         }
         const auto& layers = layout_.layers();
         const layer_spec& s0 = layers[0];
@@ -143,6 +153,13 @@ public:
             detail::dequantize(buf.acc_.data(), q.row_sum.data(), q.row_scale.data(), q.bias.data(), a.scale, a.zero_point,
                                s.out, y);
             Eigen::Map<vector> yl(y, s.out);
+            // A later layer that overflows (or a row holding a non-finite
+            // weight, whose scale is NaN) gives NaN outputs too: the next
+            // quantization would read it as zeros.
+            if (!yl.allFinite()) {
+                Eigen::Map<vector>(y, output_size()).setConstant(std::numeric_limits<float>::quiet_NaN());
+                return {y, output_size()};
+            }
             activate(s.act, yl);
         }
         return {y, output_size()};
@@ -201,6 +218,14 @@ private:
                                int8_layer& q) noexcept {
         const Eigen::Index in = w.cols();
         for (Eigen::Index i = 0; i < w.rows(); ++i) {
+            if (!w.row(i).allFinite()) {
+                // A non-finite weight makes its row's outputs NaN, as in the
+                // float network (whose answer the actors then refuse).
+                q.row_scale[i] = std::numeric_limits<float>::quiet_NaN();
+                q.row_sum[i] = 0;
+                for (Eigen::Index j = 0; j < in; ++j) q.weight[detail::int8_packed_offset(i, j, in)] = 0;
+                continue;
+            }
             const float max_abs = w.row(i).cwiseAbs().maxCoeff();
             // An all-zero row keeps scale 0 and weights 0, so it yields 0.
             const float scale = max_abs > 0.0F ? max_abs / 127.0F : 0.0F;

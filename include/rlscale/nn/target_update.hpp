@@ -10,7 +10,8 @@ namespace detail {
 template <typename T>
 void require_same_shape(const mlp<T>& target, const mlp<T>& source, const char* what) {
     if (!(target.layout() == source.layout())) {
-        throw error(std::string(what) + ": the two networks have different shapes");
+        throw error(std::string(what) + ": the two networks have different shapes (" + std::to_string(target.parameters().size()) +
+                    " and " + std::to_string(source.parameters().size()) + " parameters, or other layers)");
     }
 }
 }  // namespace detail
