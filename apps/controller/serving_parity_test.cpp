@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <sys/wait.h>
 #include <thread>
@@ -87,20 +88,35 @@ private:
     int status_ = -1;
 };
 
+/// The Scale of the Deployment fn/fn: 3 replicas.
+void answer_scale(const httplib::Request&, httplib::Response& res) {
+    const json scale = {{"kind", "Scale"},
+                        {"apiVersion", "autoscaling/v1"},
+                        {"metadata", {{"name", "fn"}, {"namespace", "fn"}, {"resourceVersion", "7"}}},
+                        {"spec", {{"replicas", 3}}},
+                        {"status", {{"replicas", 3}, {"selector", "app=fn"}}}};
+    res.set_content(scale.dump(), "application/json");
+}
+
+/// A Prometheus on loopback answering every instant query (GET or POST)
+/// with one sample of 0.5, in the query API's envelope.
+std::unique_ptr<prometheus::test::loopback_server> constant_prometheus() {
+    return std::make_unique<prometheus::test::loopback_server>([](httplib::Server& s) {
+        const auto answer = [](const httplib::Request&, httplib::Response& res) {
+            res.set_content(prometheus::test::one_sample("0.5"), "application/json");
+        };
+        s.Get("/api/v1/query", answer);
+        s.Post("/api/v1/query", answer);
+    });
+}
+
 /// The API server's side of the Deployment fn/fn (GET of its Scale): the
 /// controller reads the current replica count there; in dry run it never writes.
 class scale_server {
 public:
     scale_server()
         : server_([this](httplib::Server& s) {
-              s.Get("/apis/apps/v1/namespaces/fn/deployments/fn/scale", [](const httplib::Request&, httplib::Response& res) {
-                  const json scale = {{"kind", "Scale"},
-                                      {"apiVersion", "autoscaling/v1"},
-                                      {"metadata", {{"name", "fn"}, {"namespace", "fn"}, {"resourceVersion", "7"}}},
-                                      {"spec", {{"replicas", 3}}},
-                                      {"status", {{"replicas", 3}, {"selector", "app=fn"}}}};
-                  res.set_content(scale.dump(), "application/json");
-              });
+              s.Get("/apis/apps/v1/namespaces/fn/deployments/fn/scale", answer_scale);
               s.Put("/apis/apps/v1/namespaces/fn/deployments/fn/scale", [this](const httplib::Request&, httplib::Response& res) {
                   ++writes_;
                   res.status = 500;
@@ -379,13 +395,7 @@ TEST_CASE("rlscale-controller --once exits 0 when every function decided and 3 w
     std::filesystem::create_directories(dir);
     // A Prometheus on loopback answering every query with one sample (the
     // query API's documented envelope), and a port where nothing listens.
-    prometheus::test::loopback_server prom([](httplib::Server& s) {
-        const auto answer = [](const httplib::Request&, httplib::Response& res) {
-            res.set_content(prometheus::test::one_sample("0.5"), "application/json");
-        };
-        s.Get("/api/v1/query", answer);
-        s.Post("/api/v1/query", answer);
-    });
+    const auto prom = constant_prometheus();
     const std::string unreachable = "http://127.0.0.1:" + std::to_string(prometheus::test::free_port());
     scale_server cluster;
 
@@ -410,7 +420,7 @@ TEST_CASE("rlscale-controller --once exits 0 when every function decided and 3 w
         return controller.stop();
     };
 
-    CHECK(run_once("answered", prom.url()) == 0);
+    CHECK(run_once("answered", prom->url()) == 0);
     const auto answered = ticks_of(dir / "answered.jsonl");
     REQUIRE(answered.size() == 1);
     CHECK_FALSE(answered.begin()->second.at(0).contains("error"));
@@ -427,24 +437,9 @@ TEST_CASE("rlscale-controller with leader election: one replica of two ticks, a 
     const std::filesystem::path dir = std::filesystem::path(RLSCALE_PROMETHEUS_TMPDIR) / "controller-election";
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
-    prometheus::test::loopback_server prom([](httplib::Server& s) {
-        const auto answer = [](const httplib::Request&, httplib::Response& res) {
-            res.set_content(prometheus::test::one_sample("0.5"), "application/json");
-        };
-        s.Get("/api/v1/query", answer);
-        s.Post("/api/v1/query", answer);
-    });
+    const auto prom = constant_prometheus();
     // The loopback API server: the Lease, and the Scale of fn/fn (read only: dry run).
-    kubernetes::test::lease_server api([](httplib::Server& s) {
-        s.Get("/apis/apps/v1/namespaces/fn/deployments/fn/scale", [](const httplib::Request&, httplib::Response& res) {
-            const json scale = {{"kind", "Scale"},
-                                {"apiVersion", "autoscaling/v1"},
-                                {"metadata", {{"name", "fn"}, {"namespace", "fn"}, {"resourceVersion", "7"}}},
-                                {"spec", {{"replicas", 3}}},
-                                {"status", {{"replicas", 3}, {"selector", "app=fn"}}}};
-            res.set_content(scale.dump(), "application/json");
-        });
-    });
+    kubernetes::test::lease_server api([](httplib::Server& s) { s.Get("/apis/apps/v1/namespaces/fn/deployments/fn/scale", answer_scale); });
     std::map<std::string, int> metrics_port;
     const auto start = [&](const std::string& id) {
         metrics_port[id] = prometheus::test::free_port();
@@ -453,7 +448,7 @@ TEST_CASE("rlscale-controller with leader election: one replica of two ticks, a 
             {"dry_run", true},
             {"decision_log", (dir / (id + ".jsonl")).string()},
             {"metrics_address", "127.0.0.1:" + std::to_string(metrics_port[id])},
-            {"prometheus", {{"url", prom.url()}, {"timeout_ms", 2000}}},
+            {"prometheus", {{"url", prom->url()}, {"timeout_ms", 2000}}},
             {"kubernetes", {{"in_cluster", false}, {"server", api.url()}, {"token", "t"}}},
             {"leader_election",
              {{"namespace", "fn"}, {"lease_name", "rlscale-controller"}, {"identity", id}, {"lease_duration_s", 2},
