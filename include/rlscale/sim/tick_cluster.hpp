@@ -864,8 +864,7 @@ private:
     }
 
     /// Removes one replica of f: pending, else starting, else ready. Returns
-    /// whether pending replicas should be placed again (capacity was freed,
-    /// or the pending line changed).
+    /// whether node capacity was freed.
     bool remove_one(std::uint32_t f) noexcept {
         auto& fs = functions_[f];
         const auto last_in = [&](slot_state s) {
@@ -878,7 +877,7 @@ private:
             slots_[last_in(slot_state::pending)].state = slot_state::free;
             --fs.pending;
             --pending_total_;
-            return true;  // it may have been first in line, ahead of ones that fit: place again
+            return false;
         }
         if (fs.starting > 0) {
             slots_[last_in(slot_state::starting)].state = slot_state::free;
