@@ -8,6 +8,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -20,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -52,12 +54,12 @@ With leader_election configured, several replicas may run: each waits for
 the Lease, one ticks, and a replica that fails to renew it stops and exits
 (status 4) so that a restart competes again; a clean stop hands it back.
 
-Exit status: 0 after a clean stop (SIGTERM, SIGINT, or --once with every
-function decided), 1 on an error before the loop starts (configuration,
-checkpoint), 2 on bad usage, 3 after --once when any function's tick failed
-(its metrics or replica count unreadable or unusable, or the change refused;
-the decision log and stderr say which), 4 when the leader election's Lease
-was lost.
+Exit status: 0 after a clean stop (SIGTERM, SIGINT) or a --once tick that
+decided every function, 1 on an error before the loop starts
+(configuration, checkpoint), 2 on bad usage, 3 when --once did not decide
+every function (a metrics or replica read unusable, a change refused, a
+stop, or the Lease not obtained within two lease durations; stderr says
+which), 4 when the leader election's Lease was lost.
 )";
 
 std::atomic<bool> stop_requested{false};
@@ -120,8 +122,13 @@ std::string pod_name() {
 }
 std::string host_name() {
     char buf[256] = {};
-    if (::gethostname(buf, sizeof buf - 1) != 0) return {};
-    return buf;
+    if (::gethostname(buf, sizeof buf - 1) != 0) buf[0] = '\0';
+    // Pods on a node's network share its name: a random suffix keeps two
+    // such replicas from both taking themselves for the holder.
+    std::random_device entropy;
+    char suffix[24];
+    std::snprintf(suffix, sizeof suffix, "_%08x%08x", entropy(), entropy());
+    return std::string(buf) + suffix;
 }
 
 }  // namespace
@@ -187,6 +194,10 @@ int main(int argc, char** argv) {
         }
         std::ostream& log = cfg.decision_log == "-" ? std::cout : log_file;
 
+        std::signal(SIGTERM, on_signal);
+        std::signal(SIGINT, on_signal);
+        std::signal(SIGHUP, on_reload);
+
         // Leader election: this replica ticks only while it holds the Lease.
         // Losing it stops the loop between policy groups (as SIGTERM does)
         // and the program exits with status 4. Declared after the client it
@@ -199,11 +210,22 @@ int main(int argc, char** argv) {
         if (!cfg.leader_election.is_null()) {
             const kubernetes::leader_election_config settings = controller::leader_election_settings(cfg, pod_name(), host_name());
             election_name = settings.namespace_name + "/" + settings.lease_name + " as " + settings.identity;
-            election_api.emplace(controller::kubernetes_scaler::make_config(cfg));
+            // The election's own client: one attempt per call, each bounded
+            // well inside the renew deadline (client-go bounds a renewal by
+            // it), so neither a renewal nor the release at exit hangs.
+            kubernetes::client_config api_config = controller::kubernetes_scaler::make_config(cfg);
+            const auto bound = std::max(std::chrono::milliseconds(1), settings.renew_deadline / 4);
+            api_config.connect_timeout = std::min(api_config.connect_timeout, bound);
+            api_config.read_timeout = std::min(api_config.read_timeout, bound);
+            api_config.write_timeout = std::min(api_config.write_timeout, bound);
+            api_config.max_attempts = 1;
+            election_api.emplace(api_config);
             election.emplace(*election_api, settings, [&lost_lease] {
                 lost_lease.store(true);
                 stop_requested.store(true);
             });
+            // Every write of the tick first checks the Lease is still held.
+            scaler.gate_writes([&election] { return election->is_leader(); });
             std::fprintf(stderr, "rlscale-controller: waiting for the lease %s\n", election_name.c_str());
         }
 
@@ -226,9 +248,6 @@ int main(int argc, char** argv) {
                 return text;
             });
         }
-        std::signal(SIGTERM, on_signal);
-        std::signal(SIGINT, on_signal);
-        std::signal(SIGHUP, on_reload);
 
         // Each line is written and flushed as soon as its function is done,
         // so a change that was made is in the log even if the process is
@@ -255,7 +274,14 @@ int main(int argc, char** argv) {
         while (!stop_requested.load()) {
             if (election && !election->is_leader()) {
                 std::string last_error;
+                // --once waits at most two lease durations (a holder that died
+                // is replaced within one), then reports that it did not tick.
+                const auto give_up = std::chrono::steady_clock::now() + 2 * election->config().lease_duration;
                 while (!stop_requested.load() && !election->is_leader()) {
+                    if (once && std::chrono::steady_clock::now() > give_up) {
+                        std::fprintf(stderr, "rlscale-controller: --once: did not get the lease %s; nothing decided\n", election_name.c_str());
+                        return 3;
+                    }
                     if (const std::string e = election->last_error(); !e.empty() && e != last_error) {
                         std::fprintf(stderr, "rlscale-controller: leader election: %s\n", e.c_str());
                         last_error = e;
@@ -284,11 +310,11 @@ int main(int argc, char** argv) {
             loop.set_last_tick_seconds(std::chrono::duration<double>(end - start).count());
             if (lost_lease.load()) break;
             if (once) {
-                // A one-shot run (a CronJob, a script) reports a failed function
-                // in its status; functions left out by a stop are not failures.
+                // A one-shot run (a CronJob, a script) reports in its status
+                // any function not decided: failed, or left out by a stop.
                 int failed = 0;
                 for (const controller::decision_record& r : records) {
-                    if (r.error.empty() || r.error == decltype(loop)::stopping_error) continue;
+                    if (r.error.empty()) continue;
                     ++failed;
                     std::fprintf(stderr, "rlscale-controller: %s: %s\n", r.function.c_str(), r.error.c_str());
                 }
@@ -309,10 +335,11 @@ int main(int argc, char** argv) {
             }
         }
         if (lost_lease.load()) {
-            std::fprintf(stderr, "rlscale-controller: lost the lease %s (not renewed within renew_deadline_s); stopped\n",
+            std::fprintf(stderr, "rlscale-controller: lost the lease %s (not renewed within renew_deadline_s, or taken by another); stopped\n",
                          election_name.c_str());
             return 4;
         }
+        if (once) return 3;  // stopped before its tick ran
     } catch (const std::exception& e) {
         std::fprintf(stderr, "rlscale-controller: %s\n", e.what());
         return 1;

@@ -419,4 +419,19 @@ TEST_CASE("controller's Kubernetes actuator: counts up to the largest function's
     const int before = cluster.gets();
     CHECK_THROWS(scaler.set_replicas(cfg.functions[0], 4));
     CHECK(cluster.gets() - before == 3);
+
+    // Gated (a replica whose Lease lapsed): no write is sent, each names why.
+    bool leading = false;
+    scaler.gate_writes([&leading] { return leading; });
+    const int gets = cluster.gets();
+    CHECK_THROWS_WITH_AS(scaler.set_replicas(cfg.functions[0], 7), doctest::Contains("no longer holds the leader election's Lease"),
+                         rlscale::error);
+    CHECK_THROWS_AS(scaler.set_replicas(cfg.functions[0], 7, 1500), rlscale::error);
+    CHECK_THROWS_AS(scaler.set_limits(cfg.functions[0], 7, {.cpu_cores = 1.0, .memory_mb = 512.0}), rlscale::error);
+    CHECK(cluster.gets() == gets);
+    CHECK(cluster.patches() == 0);
+    CHECK(cluster.replicas() == 1500);
+    leading = true;  // (still throttled) the gate lets the write through: it is tried again
+    CHECK_THROWS(scaler.set_replicas(cfg.functions[0], 7));
+    CHECK(cluster.gets() - gets == 3);
 }

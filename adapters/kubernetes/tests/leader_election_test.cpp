@@ -32,6 +32,9 @@ k8s::leader_election_config candidate(const std::string& identity) {
 }
 
 using steady = std::chrono::steady_clock;
+
+/// The read clock of tests that step the time: the attempt's `now` stands.
+steady::time_point stepped() { return steady::time_point::min(); }
 const steady::time_point t0 = steady::time_point(1000s);
 const std::chrono::system_clock::time_point wall0 = std::chrono::system_clock::time_point(1'780'000'000s);
 
@@ -40,8 +43,8 @@ const std::chrono::system_clock::time_point wall0 = std::chrono::system_clock::t
 TEST_CASE("leader election: the first candidate creates the Lease, another waits out an unchanged record's duration, then takes it") {
     k8s::test::lease_server server;
     const k8s::client api = api_for(server);
-    k8s::leader_elector a(api, candidate("pod-a"));
-    k8s::leader_elector b(api, candidate("pod-b"));
+    k8s::leader_elector a(api, candidate("pod-a"), stepped);
+    k8s::leader_elector b(api, candidate("pod-b"), stepped);
 
     REQUIRE(a.try_acquire_or_renew(t0, wall0));
     CHECK(a.leading(t0));
@@ -90,19 +93,35 @@ TEST_CASE("leader election: the wait uses the record's own leaseDurationSeconds,
                 {"metadata", {{"name", "rlscale-controller"}, {"namespace", "shop"}}},
                 {"spec", {{"holderIdentity", "pod-z"}, {"leaseDurationSeconds", 40}, {"renewTime", "2001-01-01T00:00:00.000000Z"},
                           {"leaseTransitions", 6}}}});
-    k8s::leader_elector a(api, candidate("pod-a"));
+    k8s::leader_elector a(api, candidate("pod-a"), stepped);
     CHECK_FALSE(a.try_acquire_or_renew(t0, wall0));
     CHECK_FALSE(a.try_acquire_or_renew(t0 + 39s, wall0 + 39s));
     REQUIRE(a.try_acquire_or_renew(t0 + 40s, wall0 + 40s));
     CHECK(server.lease("shop", "rlscale-controller").at("spec").at("leaseTransitions") == 7);
 }
 
+TEST_CASE("leader election: another holder's record counts as seen when the read returned, not when it was sent") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    k8s::leader_elector a(api, candidate("pod-a"), stepped);
+    REQUIRE(a.try_acquire_or_renew(t0, wall0));
+    // B's read is answered 6 s after it was sent (a throttled API server).
+    steady::time_point answered = t0 + 6s;
+    k8s::leader_elector b(api, candidate("pod-b"), [&] { return answered; });
+    CHECK_FALSE(b.try_acquire_or_renew(t0, wall0));
+    CHECK(b.another_holds());
+    // 15 s after the request was sent is too early: A may have renewed just before the answer.
+    answered = steady::time_point::min();
+    CHECK_FALSE(b.try_acquire_or_renew(t0 + 15s, wall0 + 15s));
+    CHECK(b.try_acquire_or_renew(t0 + 21s, wall0 + 21s));
+}
+
 TEST_CASE("leader election: a write that loses the race is a 409 and leaves the other holder in place") {
     k8s::test::lease_server server;
     const k8s::client api = api_for(server);
-    k8s::leader_elector a(api, candidate("pod-a"));
+    k8s::leader_elector a(api, candidate("pod-a"), stepped);
     REQUIRE(a.try_acquire_or_renew(t0, wall0));
-    k8s::leader_elector b(api, candidate("pod-b"));
+    k8s::leader_elector b(api, candidate("pod-b"), stepped);
     CHECK_FALSE(b.try_acquire_or_renew(t0, wall0));
     // Between B's read and its write, pod-c takes the Lease.
     server.before_put([](std::map<std::string, json>& leases) {
@@ -120,8 +139,8 @@ TEST_CASE("leader election: a write that loses the race is a 409 and leaves the 
 TEST_CASE("leader election: two candidates creating the Lease at once: one 409 AlreadyExists, one holder") {
     k8s::test::lease_server server;
     const k8s::client api = api_for(server);
-    k8s::leader_elector a(api, candidate("pod-a"));
-    k8s::leader_elector b(api, candidate("pod-b"));
+    k8s::leader_elector a(api, candidate("pod-a"), stepped);
+    k8s::leader_elector b(api, candidate("pod-b"), stepped);
     std::atomic<int> leaders{0};
     std::thread ta([&] { leaders += a.try_acquire_or_renew(t0, wall0) ? 1 : 0; });
     std::thread tb([&] { leaders += b.try_acquire_or_renew(t0, wall0) ? 1 : 0; });
@@ -136,8 +155,8 @@ TEST_CASE("leader election: two candidates creating the Lease at once: one 409 A
 TEST_CASE("leader election: a release hands the Lease over at once") {
     k8s::test::lease_server server;
     const k8s::client api = api_for(server);
-    k8s::leader_elector a(api, candidate("pod-a"));
-    k8s::leader_elector b(api, candidate("pod-b"));
+    k8s::leader_elector a(api, candidate("pod-a"), stepped);
+    k8s::leader_elector b(api, candidate("pod-b"), stepped);
     REQUIRE(a.try_acquire_or_renew(t0, wall0));
     CHECK_FALSE(b.try_acquire_or_renew(t0 + 1s, wall0 + 1s));
     REQUIRE(a.release(wall0 + 2s));
@@ -153,7 +172,7 @@ TEST_CASE("leader election: a release hands the Lease over at once") {
 TEST_CASE("leader election: failures are kept, not thrown, and a malformed Lease names its field") {
     k8s::test::lease_server server;
     const k8s::client api = api_for(server);
-    k8s::leader_elector a(api, candidate("pod-a"));
+    k8s::leader_elector a(api, candidate("pod-a"), stepped);
     server.set_unavailable(true);
     CHECK_FALSE(a.try_acquire_or_renew(t0, wall0));
     CHECK(a.last_error().find("503") != std::string::npos);
@@ -176,7 +195,7 @@ TEST_CASE("leader election: the configuration's fields are checked and named") {
     const k8s::client api = api_for(server);
     const auto refused = [&](k8s::leader_election_config c) -> std::string {
         try {
-            k8s::leader_elector e(api, std::move(c));
+            k8s::leader_elector e(api, std::move(c), stepped);
         } catch (const rlscale::config_error& e) {
             return e.field();
         }
@@ -252,9 +271,28 @@ TEST_CASE("leader_election on its threads: one leader, a holder whose renewals h
     CHECK(b_lost.load() == 0);
     CHECK(server.lease("shop", "rlscale-controller").at("spec").at("holderIdentity") == "pod-b");
 
-    // A clean stop hands the Lease back.
-    CHECK(b.stop());
+    // The Lease deleted and created again by C (as an operator forcing a
+    // failover would): B reads another holder and stops leading at once.
+    server.put("shop", "rlscale-controller",
+               {{"apiVersion", "coordination.k8s.io/v1"},
+                {"kind", "Lease"},
+                {"metadata", {{"name", "rlscale-controller"}, {"namespace", "shop"}}},
+                {"spec", {{"holderIdentity", "pod-c"}, {"leaseDurationSeconds", 2}}}});
+    const auto taken = steady::now();
+    REQUIRE(until([&] { return b_lost.load() == 1; }, 2s));
+    CHECK(steady::now() - taken < 600ms);  // well before the 800-ms renew deadline
     CHECK_FALSE(b.is_leader());
+
+    // A clean stop of a replica that holds the Lease hands it back.
+    CHECK_FALSE(b.stop());  // not the holder any more: nothing sent
+    CHECK(server.lease("shop", "rlscale-controller").at("spec").at("holderIdentity") == "pod-c");
+    CHECK_FALSE(a.stop());
+    std::atomic<int> d_lost{0};
+    server.put("shop", "rlscale-controller", json());
+    k8s::leader_election d(api, fast("pod-d"), [&] { ++d_lost; });
+    REQUIRE(until([&] { return d.is_leader(); }, 5s));
+    CHECK(d.stop());
+    CHECK_FALSE(d.is_leader());
     CHECK_FALSE(server.lease("shop", "rlscale-controller").at("spec").contains("holderIdentity"));
-    CHECK_FALSE(a.stop());  // not the holder
+    CHECK(d_lost.load() == 0);
 }

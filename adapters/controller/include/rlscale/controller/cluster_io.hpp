@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -104,13 +105,23 @@ public:
         }
     }
 
+    /// Every later write first asks `may_write`, and sends nothing when it
+    /// answers false (error "not sent: ..."): the controller passes its
+    /// leader election's is_leader(), so a replica whose Lease lapsed in the
+    /// middle of a tick writes nothing more.
+    void gate_writes(std::function<bool()> may_write) { may_write_ = std::move(may_write); }
+
     int replicas(const function_spec& f) {
         return client_.get_scale(kind(f), f.namespace_name, f.workload).spec_replicas;
     }
-    void set_replicas(const function_spec& f, int n) { (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n); }
+    void set_replicas(const function_spec& f, int n) {
+        check_may_write();
+        (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n);
+    }
     /// Only if the count is still `read` (what the decision was made from):
     /// else kubernetes::count_changed, nothing sent.
     void set_replicas(const function_spec& f, int n, int read) {
+        check_may_write();
         try {
             (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n, read);
         } catch (const kubernetes::count_changed& e) {
@@ -130,6 +141,7 @@ public:
     /// As above; with a count, only if the count is still `read` (else
     /// kubernetes::count_changed, nothing sent).
     void set_limits(const function_spec& f, std::optional<int> replicas, const controller::replica_limits& l, std::optional<int> read) {
+        check_may_write();
         kubernetes::container_resources c{.container = f.resize_container};
         // 2^53: exact in a double, and no int64 product below overflows.
         constexpr double most = 9007199254740992.0;
@@ -180,12 +192,18 @@ private:
     static kubernetes::workload_kind kind(const function_spec& f) {
         return f.kind == "StatefulSet" ? kubernetes::workload_kind::statefulset : kubernetes::workload_kind::deployment;
     }
+    void check_may_write() const {
+        if (may_write_ && !may_write_()) throw error("not sent: this replica no longer holds the leader election's Lease");
+    }
     kubernetes::client client_;
+    std::function<bool()> may_write_;
 };
 
 /// The leader election of c.leader_election (which must be set) for the
 /// Kubernetes adapter. The identity is leader_election.identity, else
-/// `pod_name` (the program passes $POD_NAME), else `host_name`; each
+/// `pod_name` (the program passes $POD_NAME), else `host_name` (the
+/// program passes the host name with a random suffix: pods sharing a
+/// node's network share its name); each
 /// setting is checked as the API would (config_error named under
 /// `leader_election.`).
 [[nodiscard]] inline kubernetes::leader_election_config leader_election_settings(const config& c, const std::string& pod_name,
@@ -203,7 +221,9 @@ private:
     try {
         out.validate();
     } catch (const config_error& err) {
-        throw config_error("leader_election." + err.field(), err.detail());
+        const std::string& f = err.field();
+        const bool timed = f == "lease_duration" || f == "renew_deadline" || f == "retry_period";
+        throw config_error("leader_election." + f + (timed ? "_s" : ""), err.detail());
     }
     return out;
 }

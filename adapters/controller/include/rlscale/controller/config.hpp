@@ -177,9 +177,10 @@ inline void check_leader_election(const nlohmann::json& e) {
     if (text(e, path, "lease_name", "", true).empty()) bad(join(path, "lease_name"), "must not be empty", e.at("lease_name"));
     (void)text(e, path, "identity", "");
     const int lease = integer(e, path, "lease_duration_s", 15, 1, 3600);
-    const double renew = number(e, path, "renew_deadline_s", 10, 0.001, 3600);
-    const double retry = number(e, path, "retry_period_s", 2, 0.001, 3600);
-    if (!(renew > 1.2 * retry)) {
+    // Checked as they are used, in whole milliseconds.
+    const double renew = std::round(number(e, path, "renew_deadline_s", 10, 0.001, 3600) * 1000) / 1000;
+    const double retry = std::round(number(e, path, "retry_period_s", 2, 0.001, 3600) * 1000) / 1000;
+    if (!(renew * 10 > retry * 12)) {
         bad(join(path, "renew_deadline_s"), "must be more than 1.2 x retry_period_s (" + std::to_string(retry) + ")",
             e.contains("renew_deadline_s") ? e.at("renew_deadline_s") : nlohmann::json(renew));
     }

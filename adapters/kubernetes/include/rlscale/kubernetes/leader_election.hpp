@@ -88,7 +88,13 @@ class leader_elector {
 public:
     using clock = std::chrono::steady_clock;
 
-    leader_elector(const client& api, leader_election_config config) : api_(api), config_((config.validate(), std::move(config))) {}
+    /// `read_clock` tells the time when a read of the Lease has returned
+    /// (clock::now by default): another holder's record counts as seen
+    /// then, not when the request was sent, so a slow or throttled read
+    /// never shortens the wait. Tests that step the time pass a clock
+    /// returning clock::time_point::min(), which leaves the attempt's `now`.
+    leader_elector(const client& api, leader_election_config config, std::function<clock::time_point()> read_clock = clock::now)
+        : api_(api), config_((config.validate(), std::move(config))), read_clock_(std::move(read_clock)) {}
 
     [[nodiscard]] const leader_election_config& config() const noexcept { return config_; }
 
@@ -103,10 +109,8 @@ public:
     bool try_acquire_or_renew(clock::time_point now, std::chrono::system_clock::time_point wall) {
         try {
             const bool held = attempt(now, wall);
-            if (held) {
-                last_renew_ = now;
-                last_error_.clear();
-            }
+            last_error_.clear();
+            if (held) last_renew_ = now;
             return held;
         } catch (const std::exception& e) {
             last_error_ = e.what();
@@ -148,6 +152,8 @@ public:
     [[nodiscard]] std::string holder() const { return observed_ ? observed_->holder : std::string(); }
     /// The record's leaseTransitions as last seen.
     [[nodiscard]] std::int32_t transitions() const noexcept { return observed_ ? observed_->transitions : 0; }
+    /// Whether the last attempt read the Lease and found another holder.
+    [[nodiscard]] bool another_holds() const noexcept { return observed_ && !observed_->holder.empty() && !holds() && last_error_.empty(); }
     /// The last attempt's failure ("" after a success).
     [[nodiscard]] const std::string& last_error() const noexcept { return last_error_; }
 
@@ -168,7 +174,7 @@ private:
             return holds();
         }
         if (!observed_ || !observed_->same_record(*current)) {
-            observe(*current, now);
+            observe(*current, std::max(now, read_clock_ ? read_clock_() : now));
         } else {
             observed_->resource_version = current->resource_version;  // the same record, rewritten
             observed_->object = current->object;
@@ -197,6 +203,7 @@ private:
 
     const client& api_;
     leader_election_config config_;
+    std::function<clock::time_point()> read_clock_;
     std::optional<lease> observed_;             ///< the record last seen
     std::optional<clock::time_point> observed_at_;  ///< when it was first seen as it is
     std::optional<clock::time_point> last_renew_;   ///< the last successful take or renewal
@@ -209,7 +216,9 @@ private:
 /// by the clock, not by the thread (so an attempt that hangs on the network
 /// does not extend it). `on_stopped_leading` is called once, from a thread
 /// of the election's, when this candidate led and then went the renew
-/// deadline without renewing; the caller stops acting (client-go's users
+/// deadline without renewing, or read the Lease held by another; it must
+/// not stop or destroy the election (that thread would join itself). The
+/// caller stops acting (client-go's users
 /// exit there and let a restart compete again). A candidate that lost does
 /// not compete again in the same run. stop() (or the destructor) ends the
 /// threads and releases the Lease when held.
@@ -220,11 +229,23 @@ public:
     leader_election(const client& api, leader_election_config config, std::function<void()> on_stopped_leading)
         : elector_(api, std::move(config)), on_stopped_leading_(std::move(on_stopped_leading)) {
         attempts_ = std::thread([this] { attempt_loop(); });
-        watch_ = std::thread([this] { watch_loop(); });
+        try {
+            watch_ = std::thread([this] { watch_loop(); });
+        } catch (...) {
+            {
+                std::lock_guard lock(mu_);
+                stopping_ = true;
+            }
+            wake_.notify_all();
+            attempts_.join();
+            throw;
+        }
     }
     leader_election(const leader_election&) = delete;
     leader_election& operator=(const leader_election&) = delete;
     ~leader_election() { (void)stop(); }
+
+    [[nodiscard]] const leader_election_config& config() const noexcept { return elector_.config(); }
 
     [[nodiscard]] bool is_leader() const {
         std::lock_guard lock(mu_);
@@ -269,7 +290,9 @@ private:
             if (held) {
                 led_ = true;
                 renewed_at_ = started;
-            } else if (led_ && !leading_locked(clock::now())) {
+            } else if (led_ && (elector_.another_holds() || !leading_locked(clock::now()))) {
+                // Another holder (the Lease deleted and re-created, or taken
+                // after a suspend): stop at once, not at the renew deadline.
                 lose(lock);
                 return;
             }
