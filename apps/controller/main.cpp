@@ -270,27 +270,31 @@ int main(int argc, char** argv) {
         };
         const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(cfg.control_interval_s));
         auto due = std::chrono::steady_clock::now();
-        bool announced = false;
-        while (!stop_requested.load()) {
-            if (election && !election->is_leader()) {
-                std::string last_error;
-                // --once waits at most two lease durations (a holder that died
-                // is replaced within one), then reports that it did not tick.
-                const auto give_up = std::chrono::steady_clock::now() + 2 * election->config().lease_duration;
-                while (!stop_requested.load() && !election->is_leader()) {
-                    if (once && std::chrono::steady_clock::now() > give_up) {
-                        std::fprintf(stderr, "rlscale-controller: --once: did not get the lease %s; nothing decided\n", election_name.c_str());
-                        return 3;
-                    }
-                    if (const std::string e = election->last_error(); !e.empty() && e != last_error) {
-                        std::fprintf(stderr, "rlscale-controller: leader election: %s\n", e.c_str());
-                        last_error = e;
-                    }
-                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        // Waits until this replica holds the Lease (logging each new election
+        // error once): false when stopped first, or when --once did not get it
+        // within two lease durations (a holder that died is replaced within one).
+        const auto wait_for_lease = [&] {
+            std::string last_error;
+            const auto give_up = std::chrono::steady_clock::now() + 2 * election->config().lease_duration;
+            while (!stop_requested.load() && !election->is_leader()) {
+                if (once && std::chrono::steady_clock::now() > give_up) {
+                    std::fprintf(stderr, "rlscale-controller: --once: did not get the lease %s; nothing decided\n", election_name.c_str());
+                    return false;
                 }
-                if (stop_requested.load()) break;
-                if (!announced) std::fprintf(stderr, "rlscale-controller: leading: holds the lease %s\n", election_name.c_str());
-                announced = true;
+                if (const std::string e = election->last_error(); !e.empty() && e != last_error) {
+                    std::fprintf(stderr, "rlscale-controller: leader election: %s\n", e.c_str());
+                    last_error = e;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            if (stop_requested.load()) return false;
+            std::fprintf(stderr, "rlscale-controller: leading: holds the lease %s\n", election_name.c_str());
+            return true;
+        };
+        while (!stop_requested.load()) {
+            // Before the first tick; later, a lapse stops the loop (lost_lease).
+            if (election && !election->is_leader()) {
+                if (!wait_for_lease()) break;
                 due = std::chrono::steady_clock::now();
             }
             if (reload_requested.exchange(false)) {
