@@ -182,7 +182,11 @@ TEST_CASE("the kernels are used exactly where they are measured to pay") {
     CHECK_FALSE(detail::small_weight_gradient_pays(1, 64, 5));  // a value head
     CHECK(detail::small_input_gradient_pays(1, 64, 5));
     CHECK(detail::small_input_gradient_pays(7, 64, 10));
-    CHECK_FALSE(detail::small_input_gradient_pays(64, 64, 5));
+    CHECK(detail::small_input_gradient_pays(64, 64, 5));   // PPO's hidden layers: transposed
+    CHECK(detail::small_input_gradient_pays(64, 64, 10));
+    CHECK_FALSE(detail::small_input_gradient_pays(64, 23, 5));   // few inputs: Eigen's
+    CHECK_FALSE(detail::small_input_gradient_pays(128, 128, 5));  // larger than measured: Eigen's
+    CHECK_FALSE(detail::small_input_gradient_pays(64, 64, detail::small_batch_columns + 1, detail::max_kernel_columns));
     CHECK_FALSE(detail::small_input_gradient_pays(7, 64, detail::small_batch_columns + 1));
     // The edges of each region (a change to a threshold must change this test too).
     CHECK(detail::small_forward_pays(4, 64, 6));

@@ -1,4 +1,5 @@
 #include <rlscale/sim/cluster.hpp>
+#include <rlscale/sim/simulation.hpp>
 
 #include <doctest/doctest.h>
 
@@ -359,6 +360,31 @@ TEST_CASE("bad configuration is rejected with the field named") {
 namespace test_sim_cluster_placement {
 
 using namespace rlscale::sim;
+
+TEST_CASE("both models: withdrawing the pending replica first in line places the ones behind it that fit") {
+    function_profile a{.name = "a", .service = service_time::deterministic(0.1), .memory_mb = 600, .cpu_limit = 1.0,
+                       .cold_start = service_time::deterministic(1.0)};
+    function_profile b = a;
+    b.name = "b";
+    b.memory_mb = 100;
+    cluster_config c{.node = {.cores = 8, .memory_mb = 1000}};
+    c.functions.push_back({.profile = a, .load = constant(0.5, 3600), .max_replicas = 2, .initial_replicas = 1});
+    c.functions.push_back({.profile = b, .load = constant(0.5, 3600), .max_replicas = 2, .initial_replicas = 0});
+    for (const sim_model model : {sim_model::request, sim_model::tick}) {
+        const std::string_view name = to_string(model);
+        CAPTURE(name);
+        simulation sim(c, 1, model);
+        std::vector<rlscale::function_metrics> m(2);
+        sim.set_replicas(0, 2);  // 600 MB more does not fit in the 400 MB left: pending
+        sim.set_replicas(1, 1);  // 100 MB fits, but waits behind a's pending replica (oldest first)
+        sim.step(5, m);
+        CHECK(m[1].pending_replicas == 1);
+        sim.set_replicas(0, 1);  // a's pending replica withdrawn: b's is placed
+        sim.step(30, m);
+        CHECK(m[1].pending_replicas == 0);
+        CHECK(m[1].ready_replicas == 1);
+    }
+}
 
 TEST_CASE("request model: a scale-out while every slot is still draining serves again with a draining replica") {
     const function_profile p{.name = "slow", .service = service_time::deterministic(10.0), .cpu_demand = 0.1, .memory_mb = 128,

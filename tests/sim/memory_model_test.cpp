@@ -109,3 +109,57 @@ TEST_CASE("proportional memory model unchanged: utilisation is the idle fraction
 }
 
 }  // namespace test_sim_memory_model
+
+namespace test_sim_memory_model_concurrency {
+
+using namespace rlscale::sim;
+
+namespace {
+
+/// One replica of a 10-s function whose concurrency follows its memory limit
+/// (working set 100 MB, 50 MB per request, at most 4): 10 requests at t < 1.
+cluster one_replica(double memory_mb) {
+    const function_profile p{.name = "x", .service = service_time::deterministic(10.0), .cpu_demand = 0.1, .memory_mb = memory_mb,
+                             .cpu_limit = 1.0, .concurrency = 4, .cold_start = service_time::deterministic(1.0),
+                             .timeout_s = std::numeric_limits<double>::infinity(), .memory_working_set_mb = 100,
+                             .memory_per_request_mb = 50};
+    std::vector<double> rates(1000, 0.0);
+    rates[0] = 10;
+    cluster_config c{.node = {.cores = 8, .memory_mb = 16384}};
+    c.functions.push_back({.profile = p, .load = workload(rates, 1.0), .max_replicas = 1, .initial_replicas = 1});
+    return cluster(c, 7);
+}
+
+}  // namespace
+
+TEST_CASE("memory model: a raised concurrency takes queued requests at once, a lowered one is not refilled past its level") {
+    std::vector<rlscale::function_metrics> m(1);
+    SUBCASE("raised") {
+        cluster c = one_replica(150);  // concurrency 1
+        c.step(2.0, m);
+        REQUIRE(m[0].in_service == 1);
+        const auto queued = m[0].queue_length;
+        REQUIRE(queued >= 4);
+        c.set_memory_limit(0, 300);  // concurrency 4: three more from the queue now
+        c.step(1.0, m);
+        CHECK(m[0].in_service == 4);
+        CHECK(m[0].queue_length == queued - 3);
+    }
+    SUBCASE("lowered") {
+        cluster c = one_replica(300);  // concurrency 4
+        c.step(2.0, m);
+        REQUIRE(m[0].in_service == 4);
+        REQUIRE(m[0].queue_length >= 2);
+        c.set_memory_limit(0, 150);  // concurrency 1: the four running finish where they run
+        c.step(1.0, m);
+        CHECK(m[0].in_service == 4);
+        c.step(10.0, m);  // they finished at t = 10; one new request took their place
+        CHECK(m[0].completions == 4);
+        CHECK(m[0].in_service == 1);
+        c.step(10.0, m);
+        CHECK(m[0].completions == 1);
+        CHECK(m[0].in_service == 1);
+    }
+}
+
+}  // namespace test_sim_memory_model_concurrency

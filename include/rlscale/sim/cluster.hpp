@@ -371,13 +371,15 @@ public:
         fs.memory_mb = limit;
         const auto concurrency = static_cast<std::uint32_t>(config_.functions[f].profile.concurrency_at(limit));
         if (concurrency != fs.concurrency) {
-            // Requests beyond the new concurrency finish where they run; the
-            // dispatch order follows the new one from now on.
+            // Requests beyond a lowered concurrency finish where they run
+            // (a replica takes no more until it is below it); a raised one
+            // takes queued requests onto its new slots at once, oldest first.
             fs.concurrency = concurrency;
             for (std::uint32_t r = fs.first_slot; r < end; ++r) {
                 if (replicas_[r].state == replica_state::ready) {
                     advance_progress(replicas_[r]);
                     update_demand(r);
+                    fill_from_queue(r);
                 }
             }
         }
@@ -922,7 +924,7 @@ private:
                 release(r);
                 return;
             }
-        } else {
+        } else if (rep.k < fs.concurrency) {  // a lowered concurrency is not refilled past its new level
             const double arrival = pop_queued(f);
             if (arrival >= 0) {
                 start_request(r, arrival);  // k back up; demand and schedule updated there
@@ -1120,6 +1122,7 @@ private:
             replicas_[r].state = replica_state::free;
             pending_.erase(r);
             --fx.pending;
+            place_pending();  // it may have been first in line, ahead of ones that fit
             return;
         }
         if (fs.starting > 0) {

@@ -864,7 +864,8 @@ private:
     }
 
     /// Removes one replica of f: pending, else starting, else ready. Returns
-    /// whether node capacity was freed.
+    /// whether pending replicas should be placed again (capacity was freed,
+    /// or the pending line changed).
     bool remove_one(std::uint32_t f) noexcept {
         auto& fs = functions_[f];
         const auto last_in = [&](slot_state s) {
@@ -877,7 +878,7 @@ private:
             slots_[last_in(slot_state::pending)].state = slot_state::free;
             --fs.pending;
             --pending_total_;
-            return false;
+            return true;  // it may have been first in line, ahead of ones that fit: place again
         }
         if (fs.starting > 0) {
             slots_[last_in(slot_state::starting)].state = slot_state::free;

@@ -21,14 +21,15 @@
 // - weight gradient: a block of rows of D stays in registers, and each
 //   column of G is written once, as the sum over the n samples.
 // - input gradient, for a narrow W (a head of fewer outputs than a
-//   register holds), or a wide one on a batch of at least
-//   wide_input_gradient_columns: W is transposed into scratch (a register's
-//   square of values at a time) and multiplied as a forward pass. On PPO's
-//   minibatches through a wide W, Eigen's product, which packs Wᵀ once, is
-//   faster, and a dot product per output spends as much on reducing its
-//   partial sums as on multiplying (measured: bench/mlp_bench.cpp,
-//   BM_small_batch_*); at 64 columns the kernel is faster for some wide
-//   shapes but not used (small_input_gradient_pays says why).
+//   register holds), or a wide one of at least 64 inputs on a batch of at
+//   most small_batch_columns or at least wide_input_gradient_columns: W is
+//   transposed into scratch (a register's square of values at a time) and
+//   multiplied as a forward pass. Through a W of few inputs (64 × 7,
+//   64 × 23) Eigen's product, which packs Wᵀ once, is faster, and a dot
+//   product per output spends as much on reducing its partial sums as on
+//   multiplying (measured: bench/mlp_bench.cpp, BM_small_batch_*); at 64
+//   columns the kernel is faster for some wide shapes but not used
+//   (small_input_gradient_pays says why).
 //
 // Like gemv.hpp, the blocks have compile-time sizes (fixed-size Eigen
 // arrays), so the compiler vectorises them for whatever instruction set the
@@ -73,6 +74,11 @@ inline constexpr Eigen::Index wide_batch_weight_values = 256 * 256;
 /// kernel too (see small_input_gradient_pays).
 inline constexpr Eigen::Index wide_input_gradient_columns = 128;
 
+/// Largest wide W (in values) whose input gradient goes to the transposing
+/// kernel on batches of up to small_batch_columns: PPO's 64 × 64, the shape
+/// measured (see small_input_gradient_pays); larger ones are not.
+inline constexpr Eigen::Index small_input_gradient_values = 64 * 64;
+
 /// Columns whose accumulators are held in registers at once.
 inline constexpr Eigen::Index column_group = 8;
 
@@ -92,8 +98,12 @@ inline constexpr Eigen::Index column_group = 8;
 /// weight gradient (see max_kernel_columns). The input gradient the other
 /// way round: for a narrow W (fewer than 8 rows) on any batch that fits, and
 /// for a W of at least 16 rows and 64 inputs (its transpose's forward pass
-/// then has 64 rows or more) on batches of wide_input_gradient_columns or
-/// more. Measured at 128 columns: 1.3× Eigen's product through 256 × 256,
+/// then has 64 rows or more) on batches of at most small_batch_columns (W
+/// of at most small_input_gradient_values) or of wide_input_gradient_columns
+/// or more. Measured on the AVX-512 machine
+/// through PPO's 64 × 64: 1.6× Eigen's product at 5 columns, 1.4× at 10
+/// (since the transpose goes a register's square at a time; before, Eigen's
+/// was faster there). Measured at 128 columns: 1.3× Eigen's product through 256 × 256,
 /// while through 256 × 17 and 256 × 23 Eigen's is 1.3–2.0× faster (64 to
 /// 255 inputs are not measured). At 64 columns the kernel beats Eigen's
 /// product through FIRM's 40 × 40 and the DQN's 128 × 128 too, but is not
@@ -113,7 +123,10 @@ inline constexpr Eigen::Index column_group = 8;
 }
 [[nodiscard]] constexpr bool small_input_gradient_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
                                                        Eigen::Index columns = small_batch_columns) noexcept {
-    return small_batch_fits(out, in, n, columns) && (out < 8 || (out >= 16 && in >= 64 && n >= wide_input_gradient_columns));
+    return small_batch_fits(out, in, n, columns) &&
+           (out < 8 || (out >= 16 && in >= 64 &&
+                        ((n <= small_batch_columns && out * in <= small_input_gradient_values) ||
+                         n >= wide_input_gradient_columns)));
 }
 
 // Eigen's packet types carry vector attributes that a template argument
