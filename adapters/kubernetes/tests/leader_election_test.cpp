@@ -169,6 +169,30 @@ TEST_CASE("leader election: a release hands the Lease over at once") {
     CHECK(server.lease("shop", "rlscale-controller").at("spec").at("leaseTransitions") == 1);
 }
 
+TEST_CASE("leader election: spec fields it does not write (coordinated election's strategy, preferredHolder) are sent back as read") {
+    k8s::test::lease_server server;
+    server.put("shop", "rlscale-controller",
+               json{{"apiVersion", "coordination.k8s.io/v1"},
+                    {"kind", "Lease"},
+                    {"metadata", {{"name", "rlscale-controller"}, {"namespace", "shop"}, {"labels", {{"team", "autoscaling"}}}}},
+                    {"spec", {{"strategy", "OldestEmulationVersion"}, {"preferredHolder", "pod-b"}, {"leaseDurationSeconds", 15}}}});
+    const k8s::client api = api_for(server);
+    k8s::leader_elector a(api, candidate("pod-a"), stepped);
+    REQUIRE(a.try_acquire_or_renew(t0, wall0));  // no holder: taken at once
+    json l = server.lease("shop", "rlscale-controller");
+    CHECK(l.at("spec").at("holderIdentity") == "pod-a");
+    CHECK(l.at("spec").at("strategy") == "OldestEmulationVersion");
+    CHECK(l.at("spec").at("preferredHolder") == "pod-b");
+    CHECK(l.at("metadata").at("labels").at("team") == "autoscaling");
+    REQUIRE(a.try_acquire_or_renew(t0 + 2s, wall0 + 2s));  // a renewal
+    REQUIRE(a.release(wall0 + 3s));
+    l = server.lease("shop", "rlscale-controller");
+    CHECK_FALSE(l.at("spec").contains("holderIdentity"));  // a cleared field is removed, as before
+    CHECK(l.at("spec").at("leaseDurationSeconds") == 1);
+    CHECK(l.at("spec").at("strategy") == "OldestEmulationVersion");
+    CHECK(l.at("spec").at("preferredHolder") == "pod-b");
+}
+
 TEST_CASE("leader election: failures are kept, not thrown, and a malformed Lease names its field") {
     k8s::test::lease_server server;
     const k8s::client api = api_for(server);

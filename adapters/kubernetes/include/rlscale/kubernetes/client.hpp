@@ -383,11 +383,14 @@ public:
         return with_retries([&] { return parse_lease(send("POST", path, body.dump(), "application/json")); }, false);
     }
 
-    /// Replaces the spec of the Lease ns/name, `read` as get_lease returned it, with
-    /// `spec`'s fields (PUT), conditional on `read`'s resourceVersion: if
-    /// anyone changed the Lease since, the server answers 409 Conflict, an
+    /// Replaces the five leader-election fields of the Lease ns/name's spec,
+    /// `read` as get_lease returned it, with `spec`'s (PUT; an empty or 0
+    /// field is removed), conditional on `read`'s resourceVersion: if anyone
+    /// changed the Lease since, the server answers 409 Conflict, an
     /// api_error that is not retried (the caller reads again and decides
-    /// again). Throws config_error when `read` has no resourceVersion.
+    /// again). Other spec fields (`strategy` and `preferredHolder` of
+    /// coordinated leader election, and any later ones) are sent back as
+    /// read. Throws config_error when `read` has no resourceVersion.
     lease update_lease(const std::string& ns, const std::string& name, const lease& read, const lease& spec) const {
         if (read.resource_version.empty()) {
             throw config_error("lease.metadata.resourceVersion", "is empty: an update could overwrite another holder's");
@@ -400,7 +403,10 @@ public:
         body["metadata"]["name"] = name;
         body["metadata"]["namespace"] = namespace_or_default(ns);
         body["metadata"]["resourceVersion"] = read.resource_version;
-        body["spec"] = lease_spec_json(spec);
+        nlohmann::json kept = body.contains("spec") && body["spec"].is_object() ? body["spec"] : nlohmann::json::object();
+        for (const char* owned : lease_spec_fields) kept.erase(owned);
+        kept.update(lease_spec_json(spec));
+        body["spec"] = std::move(kept);
         return with_retries([&] { return parse_lease(send("PUT", path, body.dump(), "application/json")); }, false);
     }
 
@@ -413,6 +419,10 @@ private:
         validate_object_name("lease", name);
         return base + "/" + name;
     }
+
+    /// The spec fields leader election writes (lease_spec_json).
+    static constexpr const char* lease_spec_fields[] = {"holderIdentity", "leaseDurationSeconds", "acquireTime", "renewTime",
+                                                       "leaseTransitions"};
 
     /// The spec of a Lease write: fields that are empty or 0 are left out (omitempty).
     static nlohmann::json lease_spec_json(const lease& l) {
