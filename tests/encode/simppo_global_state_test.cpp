@@ -145,6 +145,19 @@ TEST_CASE("encode simppo global state: bad shapes and bad inputs of another agen
     a.before[0].replicas = 1;
     a.now[2].cpu_limit = qnan;
     CHECK(g.encode(a.metrics, a.now, a.before, 1, out).field == "state.cpu_limit");
+    a.now[2].cpu_limit = 0;  // unknown, not the smallest limit
+    CHECK(g.encode(a.metrics, a.now, a.before, 1, out).field == "state.cpu_limit");
+    a.now[2].cpu_limit = 2;
+    a.now[0].memory_limit_mb = 0;
+    CHECK(g.encode(a.metrics, a.now, a.before, 1, out).field == "state.memory_limit_mb");
+    a.now[0].memory_limit_mb = 128;
+    a.before[2].cpu_limit = 0;
+    CHECK(g.encode(a.metrics, a.now, a.before, 1, out).field == "previous_state.cpu_limit");
+    a.before[2].cpu_limit = 2;
+    a.before[1].memory_limit_mb = 0;
+    CHECK(g.encode(a.metrics, a.now, a.before, 0, out).field == "previous_state.memory_limit_mb");
+    a.before[1].memory_limit_mb = 512;
+    a.now[2].cpu_limit = qnan;
     for (const float v : out) CHECK(v == 42.0f);
     a.now[2].cpu_limit = 2;
     CHECK(g.encode(a.metrics, a.now, a.before, 1, out));

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <string_view>
 #include <vector>
 
 namespace test_policy_rl_policy {
@@ -260,6 +261,35 @@ TEST_CASE("rl_policy encodes every function with its own history: a refused func
         CHECK(obs[7 + i] == f1[i]);
     }
     CHECK(f1[3] != 0.0F);  // the arrival-rate change is really measured
+}
+
+TEST_CASE("rl_policy names a refused limit in the decision's reason (0 is an unknown limit, not the smallest)") {
+    nn::mlp<float> net({14, 6});
+    net.parameters().setZero();
+    auto w = std::make_shared<rl::shared_network<float>>(net);
+    w->publish(net);
+    using simppo_rl = dqn_policy<simppo_encoder, rl::factored_delta_actions>;
+    simppo_rl p(w, simppo_encoder(simppo_state_config{}, 2), rl::factored_delta_actions(2),
+                std::vector<hpa_policy>(2, hpa_policy(hpa_config::cpu_utilization(50))));
+    std::array<scaling_state, 2> s{};
+    for (auto& x : s) x = {.replicas = 2, .min_replicas = 1, .max_replicas = 6, .time_s = 15, .slo = {.latency_s = 1, .percentile = 0.9}};
+    const std::array<function_metrics, 2> m{healthy(), healthy()};
+    std::array<decision, 2> d{};
+    p.decide(m, s, d);
+    CHECK(d[0].source == decision_source::policy);
+    s[0].cpu_limit = 0;
+    p.decide(m, s, d);
+    for (const auto& x : d) {
+        CHECK(x.source != decision_source::policy);
+        CHECK(std::string_view(x.reason) == "rl: encoder refused state.cpu_limit, fallback");
+    }
+    s[0].cpu_limit = 1;
+    s[1].memory_limit_mb = 0;
+    p.decide(m, s, d);
+    CHECK(std::string_view(d[1].reason) == "rl: encoder refused state.memory_limit_mb, fallback");
+    s[1].memory_limit_mb = 128;
+    p.decide(m, s, d);
+    CHECK(d[1].source == decision_source::policy);
 }
 
 TEST_CASE("per_function lifts single-function policies to a joint policy, any_joint_policy erases its type") {

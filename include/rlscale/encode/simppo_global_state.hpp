@@ -112,11 +112,11 @@ private:
         detail::encode_latency_preservation(m, s, check, preservation);
         check.nonnegative("cpu_utilization", m.cpu_utilization)
             .nonnegative("memory_utilization", m.memory_utilization)
-            .nonnegative("state.cpu_limit", s.cpu_limit)
-            .nonnegative("state.memory_limit_mb", s.memory_limit_mb)
+            .positive("state.cpu_limit", s.cpu_limit)  // 0: unknown, not the smallest limit (as simppo_encoder)
+            .positive("state.memory_limit_mb", s.memory_limit_mb)
             .nonnegative("state.replicas", s.replicas)
-            .nonnegative("previous_state.cpu_limit", prev.cpu_limit)
-            .nonnegative("previous_state.memory_limit_mb", prev.memory_limit_mb)
+            .positive("previous_state.cpu_limit", prev.cpu_limit)
+            .positive("previous_state.memory_limit_mb", prev.memory_limit_mb)
             .nonnegative("previous_state.replicas", prev.replicas);
         if (!check.ok()) return check.status();
         const auto cpu = [&](double c) { return detail::min_max(c, config_.cpu_min_cores, config_.cpu_max_cores); };

@@ -197,9 +197,9 @@ private:
                 if (why == nullptr) why = "rl: invalid metrics, fallback";
                 continue;
             }
-            if (!encode_function(encoder_, f, m[f], s[f], slice)) {
+            if (const encode_status st = encode_function(encoder_, f, m[f], s[f], slice); !st) {
                 std::fill(slice.begin(), slice.end(), 0.0F);
-                if (why == nullptr) why = "rl: encoder refused the metrics, fallback";
+                if (why == nullptr) why = refusal_reason(st.field);
             }
         }
         if (why != nullptr) return why;
@@ -211,6 +211,17 @@ private:
         }
         actions_.targets(values_, m, s, targets_);
         return nullptr;
+    }
+
+    /// The reason of a decision whose observation the encoder refused: the
+    /// scaling state's limits by name (a limit of 0 means "unknown", which
+    /// encoders that read limits refuse), the rest of the state, or the
+    /// metrics.
+    static const char* refusal_reason(std::string_view field) noexcept {
+        if (field == "state.cpu_limit") return "rl: encoder refused state.cpu_limit, fallback";
+        if (field == "state.memory_limit_mb") return "rl: encoder refused state.memory_limit_mb, fallback";
+        if (field.starts_with("state.")) return "rl: encoder refused the scaling state, fallback";
+        return "rl: encoder refused the metrics, fallback";
     }
 
     decision fallback_decision(std::size_t f, const function_metrics& m, const scaling_state& s, const char* why) noexcept {
