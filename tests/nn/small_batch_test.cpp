@@ -303,6 +303,35 @@ TEST_CASE("a first layer too large for the kernels still gets scratch for the sl
     CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
 }
 
+TEST_CASE("a first layer whose slice the small-batch rule takes gets scratch for it (64 of 128 inputs, 5 samples)") {
+    // 64 × 128 is beyond small_input_gradient_values, so on 5 samples the
+    // whole layer's input gradient goes to Eigen's; the slice of its last 64
+    // inputs (first = 64) is a 64 × 64 W, which the rule sends to the
+    // transposing kernel: the buffer must hold that transpose, though no
+    // other layer (a 8-row head) needs scratch.
+    std::vector<layer_spec> layers{{128, 64, activation::relu}, {64, 8, activation::identity}};
+    mlp<double> net(layers);
+    rng gen(23);
+    net.initialize(init_scheme::torch_default, gen);
+    const Eigen::Index n = 5;
+    CHECK_FALSE(detail::small_input_gradient_pays(64, 128, n));
+    CHECK(detail::small_input_gradient_pays(64, 64, n));
+    CHECK_FALSE(detail::small_input_gradient_pays(8, 64, n));
+    const matrix<double> x = random_matrix<double>(128, n, gen);
+    const matrix<double> dy = random_matrix<double>(8, n, gen);
+    mlp<double>::batch_buffer kernels(net, n);
+    mlp<double>::batch_buffer eigen(net, n, matmul_precision::full, 0);
+    CHECK(kernels.transpose_scratch_values() == 64 * 64);
+    CHECK(eigen.transpose_scratch_values() == 0);
+    (void)net.forward_batch(x, kernels);
+    (void)net.forward_batch(x, eigen);
+    matrix<double> dx_kernels(64, n);
+    matrix<double> dx_eigen(64, n);
+    net.input_gradient(kernels, dy, dx_kernels, 64);
+    net.input_gradient(eigen, dy, dx_eigen, 64);
+    CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+}
+
 TEST_CASE("an mlp's batched passes give the same results on small and large batches (kernels against Eigen)") {
     // Batches of up to small_batch_columns go through the kernels, wider ones
     // through Eigen; the same samples, passed in a batch of each kind, must

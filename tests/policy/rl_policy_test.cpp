@@ -288,6 +288,10 @@ TEST_CASE("rl_policy names a refused limit in the decision's reason (0 is an unk
     p.decide(m, s, d);
     CHECK(std::string_view(d[1].reason) == "rl: encoder refused state.memory_limit_mb, fallback");
     s[1].memory_limit_mb = 128;
+    s[1].slo.latency_s = -1;  // the state's SLO: the scaling state, not the metrics
+    p.decide(m, s, d);
+    CHECK(std::string_view(d[1].reason) == "rl: encoder refused the scaling state, fallback");
+    s[1].slo.latency_s = 1;
     p.decide(m, s, d);
     CHECK(d[1].source == decision_source::policy);
 }

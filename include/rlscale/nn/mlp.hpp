@@ -120,19 +120,22 @@ public:
         delta_[1] = matrix::Zero(net.layout().max_width(), capacity);
         if (precision == matmul_precision::full) {
             // The transpose of a layer's weight, for an input gradient that goes
-            // to the transposing kernel: a narrow layer's on any batch it takes,
-            // a wide one's on a large batch only. The first layer's may be a
-            // slice of its inputs (input_gradient's `first`), which the rule
-            // can take where the whole layer is too large for it.
+            // to the transposing kernel (small_input_gradient_pays: the rule
+            // is the same for every batch of up to small_batch_columns, and
+            // for every larger one up to the buffer's, so 1 and the widest
+            // batch cover all). The first layer's may be a slice of its
+            // inputs (input_gradient's `first`), which the rule can take where
+            // the whole layer is too large for it: every slice width is tried.
             Eigen::Index words = 0;
             const Eigen::Index widest = std::max<Eigen::Index>(1, std::min(capacity, kernel_columns));
+            const auto pays = [&](Eigen::Index out, Eigen::Index in) {
+                return detail::small_input_gradient_pays(out, in, 1, kernel_columns) ||
+                       detail::small_input_gradient_pays(out, in, widest, kernel_columns);
+            };
             for (std::size_t l = 0; l < net.layer_count(); ++l) {
                 const layer_spec& s = net.layers()[l];
-                for (const Eigen::Index in : {s.in, l == 0 ? std::min(s.in, detail::wide_batch_weight_values / s.out) : s.in}) {
-                    if (detail::small_input_gradient_pays(s.out, in, 1, kernel_columns) ||
-                        detail::small_input_gradient_pays(s.out, in, widest, kernel_columns)) {
-                        words = std::max(words, in * s.out);
-                    }
+                for (Eigen::Index in = l == 0 ? 1 : s.in; in <= s.in; ++in) {
+                    if (pays(s.out, in)) words = std::max(words, in * s.out);
                 }
             }
             transposed_.assign(static_cast<std::size_t>(words), T(0));

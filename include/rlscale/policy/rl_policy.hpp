@@ -220,7 +220,9 @@ private:
     static const char* refusal_reason(std::string_view field) noexcept {
         if (field == "state.cpu_limit") return "rl: encoder refused state.cpu_limit, fallback";
         if (field == "state.memory_limit_mb") return "rl: encoder refused state.memory_limit_mb, fallback";
-        if (field.starts_with("state.")) return "rl: encoder refused the scaling state, fallback";
+        if (field.starts_with("state.") || field.starts_with("slo.") || field.starts_with("previous_state.")) {
+            return "rl: encoder refused the scaling state, fallback";
+        }
         return "rl: encoder refused the metrics, fallback";
     }
 

@@ -299,7 +299,8 @@ inline void small_weight_gradient(const T* d, Eigen::Index ldd, Eigen::Index out
 }
 
 /// X = Wᵀ·D for n columns, where small_input_gradient_pays says (a policy
-/// or value head of fewer than 8 rows, or a wide W on a large batch). W
+/// or value head of fewer than 8 rows, a W of up to 64 × 64 on a batch of
+/// up to small_batch_columns, or a wide W on a large batch). W
 /// (out × in) is transposed into `wt` (in × out, column-major: in · out
 /// values), then multiplied as a forward pass without bias. D: out × n with
 /// leading dimension ldd; X: in × n with leading dimension ldx.
