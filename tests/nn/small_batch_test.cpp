@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <vector>
 
 namespace test_nn_small_batch {
@@ -273,63 +274,60 @@ TEST_CASE("wide kernels agree with Eigen's product on CleanRL's DDPG shapes, up 
     }
 }
 
+namespace {
+
+/// input_gradient of the first layer's inputs from `first` on, through a
+/// buffer that lets the kernels take `columns` samples and one that sends
+/// everything to Eigen's product: the kernels' buffer must have room for
+/// `scratch` values of transpose (so the kernel, not the fallback to Eigen's
+/// product, computes the slice; the sanitizer build catches a write beyond
+/// it), and both must agree.
+void check_first_layer_slice(const std::vector<layer_spec>& layers, Eigen::Index n, Eigen::Index columns,
+                             Eigen::Index first, Eigen::Index scratch, std::uint64_t seed) {
+    mlp<double> net(layers);
+    rng gen(seed);
+    net.initialize(init_scheme::torch_default, gen);
+    const Eigen::Index in = layers.front().in;
+    const matrix<double> x = random_matrix<double>(in, n, gen);
+    const matrix<double> dy = random_matrix<double>(layers.back().out, n, gen);
+    mlp<double>::batch_buffer kernels(net, n, matmul_precision::full, columns);
+    mlp<double>::batch_buffer eigen(net, n, matmul_precision::full, 0);
+    CHECK(kernels.transpose_scratch_values() == static_cast<std::size_t>(scratch));
+    CHECK(eigen.transpose_scratch_values() == 0);
+    (void)net.forward_batch(x, kernels);
+    (void)net.forward_batch(x, eigen);
+    matrix<double> dx_kernels(in - first, n);
+    matrix<double> dx_eigen(in - first, n);
+    net.input_gradient(kernels, dy, dx_kernels, first);
+    net.input_gradient(eigen, dy, dx_eigen, first);
+    CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+}
+
+}  // namespace
+
 TEST_CASE("a first layer too large for the kernels still gets scratch for the slice input_gradient asks for") {
     // 256 × 300 is beyond wide_batch_weight_values, so backward's input
     // gradient of the whole layer goes to Eigen's; its last 200 inputs
     // (first = 100) are within it, and the rule sends them to the
-    // transposing kernel on 128 samples: the buffer must hold that
-    // transpose (the sanitizer build catches a write beyond it).
-    std::vector<layer_spec> layers{{300, 256, activation::relu}, {256, 1, activation::identity}};
-    mlp<double> net(layers);
-    rng gen(19);
-    net.initialize(init_scheme::torch_default, gen);
-    const Eigen::Index n = 128;
-    CHECK(detail::small_input_gradient_pays(256, 200, n, detail::max_kernel_columns));
-    CHECK_FALSE(detail::small_input_gradient_pays(256, 300, n, detail::max_kernel_columns));
-    const matrix<double> x = random_matrix<double>(300, n, gen);
-    const matrix<double> dy = random_matrix<double>(1, n, gen);
-    mlp<double>::batch_buffer kernels(net, n, matmul_precision::full, detail::max_kernel_columns);
-    mlp<double>::batch_buffer eigen(net, n, matmul_precision::full, 0);
-    // Room for the widest slice the rule takes (256 of the 300 inputs), so
-    // the kernel, not the fallback to Eigen's product, computes the slice.
-    CHECK(kernels.transpose_scratch_values() == 256 * 256);
-    CHECK(eigen.transpose_scratch_values() == 0);
-    (void)net.forward_batch(x, kernels);
-    (void)net.forward_batch(x, eigen);
-    matrix<double> dx_kernels(200, n);
-    matrix<double> dx_eigen(200, n);
-    net.input_gradient(kernels, dy, dx_kernels, 100);
-    net.input_gradient(eigen, dy, dx_eigen, 100);
-    CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+    // transposing kernel on 128 samples. The widest slice the rule takes is
+    // 256 of the 300 inputs.
+    CHECK(detail::small_input_gradient_pays(256, 200, 128, detail::max_kernel_columns));
+    CHECK_FALSE(detail::small_input_gradient_pays(256, 300, 128, detail::max_kernel_columns));
+    check_first_layer_slice({{300, 256, activation::relu}, {256, 1, activation::identity}}, 128, detail::max_kernel_columns,
+                            100, 256 * 256, 19);
 }
 
 TEST_CASE("a first layer whose slice the small-batch rule takes gets scratch for it (64 of 128 inputs, 5 samples)") {
     // 64 × 128 is beyond small_input_gradient_values, so on 5 samples the
     // whole layer's input gradient goes to Eigen's; the slice of its last 64
     // inputs (first = 64) is a 64 × 64 W, which the rule sends to the
-    // transposing kernel: the buffer must hold that transpose, though no
-    // other layer (a 8-row head) needs scratch.
-    std::vector<layer_spec> layers{{128, 64, activation::relu}, {64, 8, activation::identity}};
-    mlp<double> net(layers);
-    rng gen(23);
-    net.initialize(init_scheme::torch_default, gen);
-    const Eigen::Index n = 5;
-    CHECK_FALSE(detail::small_input_gradient_pays(64, 128, n));
-    CHECK(detail::small_input_gradient_pays(64, 64, n));
-    CHECK_FALSE(detail::small_input_gradient_pays(8, 64, n));
-    const matrix<double> x = random_matrix<double>(128, n, gen);
-    const matrix<double> dy = random_matrix<double>(8, n, gen);
-    mlp<double>::batch_buffer kernels(net, n);
-    mlp<double>::batch_buffer eigen(net, n, matmul_precision::full, 0);
-    CHECK(kernels.transpose_scratch_values() == 64 * 64);
-    CHECK(eigen.transpose_scratch_values() == 0);
-    (void)net.forward_batch(x, kernels);
-    (void)net.forward_batch(x, eigen);
-    matrix<double> dx_kernels(64, n);
-    matrix<double> dx_eigen(64, n);
-    net.input_gradient(kernels, dy, dx_kernels, 64);
-    net.input_gradient(eigen, dy, dx_eigen, 64);
-    CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+    // transposing kernel, though no other layer (an 8-row head) needs
+    // scratch.
+    CHECK_FALSE(detail::small_input_gradient_pays(64, 128, 5));
+    CHECK(detail::small_input_gradient_pays(64, 64, 5));
+    CHECK_FALSE(detail::small_input_gradient_pays(8, 64, 5));
+    check_first_layer_slice({{128, 64, activation::relu}, {64, 8, activation::identity}}, 5, detail::small_batch_columns, 64,
+                            64 * 64, 23);
 }
 
 TEST_CASE("an mlp's batched passes give the same results on small and large batches (kernels against Eigen)") {

@@ -48,6 +48,25 @@ std::array<scaling_state, 3> states(int replicas) {
     return s;
 }
 
+using simppo_rl = dqn_policy<simppo_encoder, rl::factored_delta_actions>;
+
+/// A 2-function SIMPPO policy (factored replica steps) whose network outputs
+/// zeros, its weights published, with the HPA as the fallback.
+simppo_rl zero_simppo_policy() {
+    nn::mlp<float> net({14, 6});
+    net.parameters().setZero();
+    auto w = std::make_shared<rl::shared_network<float>>(net);
+    w->publish(net);
+    return simppo_rl(w, simppo_encoder(simppo_state_config{}, 2), rl::factored_delta_actions(2),
+                     std::vector<hpa_policy>(2, hpa_policy(hpa_config::cpu_utilization(50))));
+}
+
+std::array<scaling_state, 2> simppo_states() {
+    std::array<scaling_state, 2> s{};
+    for (auto& x : s) x = {.replicas = 2, .min_replicas = 1, .max_replicas = 6, .time_s = 15, .slo = {.latency_s = 1, .percentile = 0.9}};
+    return s;
+}
+
 }  // namespace
 
 TEST_CASE("rl_policy serves the network's greedy joint action through the action map") {
@@ -227,15 +246,8 @@ TEST_CASE("rl_policy encodes every function with its own history: a refused func
     // SIMPPO's encoder keeps AR_{t-1} per function. Function 0's metrics are
     // refused at the first tick; function 1's arrival-rate change at the
     // second tick must still be measured against its own first tick.
-    nn::mlp<float> net({14, 6});
-    net.parameters().setZero();
-    auto w = std::make_shared<rl::shared_network<float>>(net);
-    w->publish(net);
-    using simppo_rl = dqn_policy<simppo_encoder, rl::factored_delta_actions>;
-    simppo_rl p(w, simppo_encoder(simppo_state_config{}, 2), rl::factored_delta_actions(2),
-                std::vector<hpa_policy>(2, hpa_policy(hpa_config::cpu_utilization(50))));
-    std::array<scaling_state, 2> s{};
-    for (auto& x : s) x = {.replicas = 2, .min_replicas = 1, .max_replicas = 6, .time_s = 15, .slo = {.latency_s = 1, .percentile = 0.9}};
+    simppo_rl p = zero_simppo_policy();
+    std::array<scaling_state, 2> s = simppo_states();
     std::array<function_metrics, 2> m{healthy(), healthy()};
     m[0].cpu_utilization = std::numeric_limits<double>::quiet_NaN();  // refused
     std::array<decision, 2> d{};
@@ -264,15 +276,8 @@ TEST_CASE("rl_policy encodes every function with its own history: a refused func
 }
 
 TEST_CASE("rl_policy names a refused limit in the decision's reason (0 is an unknown limit, not the smallest)") {
-    nn::mlp<float> net({14, 6});
-    net.parameters().setZero();
-    auto w = std::make_shared<rl::shared_network<float>>(net);
-    w->publish(net);
-    using simppo_rl = dqn_policy<simppo_encoder, rl::factored_delta_actions>;
-    simppo_rl p(w, simppo_encoder(simppo_state_config{}, 2), rl::factored_delta_actions(2),
-                std::vector<hpa_policy>(2, hpa_policy(hpa_config::cpu_utilization(50))));
-    std::array<scaling_state, 2> s{};
-    for (auto& x : s) x = {.replicas = 2, .min_replicas = 1, .max_replicas = 6, .time_s = 15, .slo = {.latency_s = 1, .percentile = 0.9}};
+    simppo_rl p = zero_simppo_policy();
+    std::array<scaling_state, 2> s = simppo_states();
     const std::array<function_metrics, 2> m{healthy(), healthy()};
     std::array<decision, 2> d{};
     p.decide(m, s, d);
