@@ -120,12 +120,12 @@ public:
         delta_[1] = matrix::Zero(net.layout().max_width(), capacity);
         if (precision == matmul_precision::full) {
             // The transpose of a layer's weight, for an input gradient that goes
-            // to the transposing kernel (small_input_gradient_pays: the rule
-            // is the same for every batch of up to small_batch_columns, and
-            // for every larger one up to the buffer's, so 1 and the widest
-            // batch cover all). The first layer's may be a slice of its
-            // inputs (input_gradient's `first`), which the rule can take where
-            // the whole layer is too large for it: every slice width is tried.
+            // to the transposing kernel (small_input_gradient_pays: whatever
+            // it takes on some batch the buffer holds, it takes on 1 sample,
+            // or, a wide W on large batches, on the widest). The first
+            // layer's may be a slice of its inputs (input_gradient's `first`),
+            // which the rule can take where the whole layer is too large for
+            // it: every slice width is tried.
             Eigen::Index words = 0;
             const Eigen::Index widest = std::max<Eigen::Index>(1, std::min(capacity, kernel_columns));
             const auto pays = [&](Eigen::Index out, Eigen::Index in) {
