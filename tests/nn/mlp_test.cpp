@@ -307,4 +307,51 @@ TEST_CASE("input_gradient alone equals backward's dx, from any first input") {
     }
 }
 
+TEST_CASE("backward over a range of inputs writes those rows of dx and the same parameter gradient") {
+    rng gen(27);
+    mlp<double> net(std::vector<layer_spec>{{43, 40, activation::relu}, {40, 1, activation::identity}});
+    net.initialize(init_scheme::torch_default, gen);
+    for (const Eigen::Index n : {5, 64}) {
+        for (const Eigen::Index columns : {Eigen::Index{0}, Eigen::Index{64}}) {
+            CAPTURE(n);
+            CAPTURE(columns);
+            Eigen::MatrixXd x(43, n);
+            for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = rlscale::uniform(gen, -1, 1);
+            Eigen::MatrixXd dy(1, n);
+            for (Eigen::Index i = 0; i < n; ++i) dy(0, i) = rlscale::uniform(gen, -1, 1);
+            mlp<double>::batch_buffer buf(net, n, matmul_precision::full, columns);
+            static_cast<void>(net.forward_batch(x, buf));
+            mlp<double>::gradient whole(net);
+            Eigen::MatrixXd dx(43, n);
+            net.backward(buf, dy, whole, dx);
+            for (const auto& range : {std::pair<Eigen::Index, Eigen::Index>{0, 40}, {0, 43}, {40, 3}, {5, 1}}) {
+                const Eigen::Index first = range.first;
+                const Eigen::Index count = range.second;
+                CAPTURE(first);
+                CAPTURE(count);
+                mlp<double>::gradient part_grad(net);
+                Eigen::MatrixXd part(count, n);
+                net.backward(buf, dy, part_grad, part, first, count);
+                CHECK(rlscale::test::relative_error(part, dx.middleRows(first, count)) < 1e-14);
+                CHECK((part_grad.values().array() == whole.values().array()).all());
+            }
+        }
+    }
+    mlp<double>::batch_buffer buf(net, 4);
+    static_cast<void>(net.forward_batch(Eigen::MatrixXd::Zero(43, 4), buf));
+    mlp<double>::gradient grad(net);
+    const Eigen::MatrixXd dy = Eigen::MatrixXd::Zero(1, 4);
+    Eigen::MatrixXd forty(40, 4);
+    CHECK_THROWS_WITH_AS(net.backward(buf, dy, grad, forty, 4, 40),
+                         doctest::Contains("mlp::backward: count is 40, expected 1 to 39 (inputs 4 to 42)"), rlscale::error);
+    CHECK_THROWS_WITH_AS(net.backward(buf, dy, grad, forty, -1, 40),
+                         doctest::Contains("mlp::backward: first is -1, expected an input in [0, 43)"), rlscale::error);
+    Eigen::MatrixXd none(0, 4);
+    CHECK_THROWS_WITH_AS(net.backward(buf, dy, grad, none, 0, 0), doctest::Contains("mlp::backward: count is 0"),
+                         rlscale::error);
+    CHECK_THROWS_WITH_AS(net.backward(buf, dy, grad, forty, 0, 39),
+                         doctest::Contains("mlp::backward: dx is 40 × 4, expected 39 × 4 (inputs 0 to 38 of the last forward_batch)"),
+                         rlscale::error);
+}
+
 }  // namespace test_nn_mlp

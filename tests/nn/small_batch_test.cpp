@@ -187,7 +187,7 @@ TEST_CASE("the kernels are used exactly where they are measured to pay") {
     CHECK(detail::small_input_gradient_pays(64, 64, 10));
     CHECK_FALSE(detail::small_input_gradient_pays(64, 23, 5));   // few inputs: Eigen's
     CHECK_FALSE(detail::small_input_gradient_pays(128, 128, 5));  // larger than measured: Eigen's
-    CHECK_FALSE(detail::small_input_gradient_pays(64, 64, detail::small_batch_columns + 1, detail::max_kernel_columns));
+    CHECK(detail::small_input_gradient_pays(64, 64, detail::small_batch_columns + 1, detail::max_kernel_columns));
     CHECK_FALSE(detail::small_input_gradient_pays(7, 64, detail::small_batch_columns + 1));
     // The edges of each region (a change to a threshold must change this test too).
     CHECK(detail::small_forward_pays(4, 64, 6));
@@ -213,7 +213,9 @@ TEST_CASE("the kernels are used exactly where they are measured to pay") {
     CHECK_FALSE(detail::small_weight_gradient_pays(7, 40, 11, wide));  // 4 to 7 rows beyond 10: not measured
     CHECK(detail::small_input_gradient_pays(3, 40, 64, wide));     // ... whose input gradient pays
     CHECK(detail::small_input_gradient_pays(1, 40, 64, wide));     // the critic's value head
-    CHECK_FALSE(detail::small_input_gradient_pays(40, 43, 64, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(40, 43, 64, wide));  // a ragged block of inputs: Eigen's
+    CHECK(detail::small_input_gradient_pays(40, 40, 64, wide));        // the actor's hidden layer, the critic's slice
+    CHECK_FALSE(detail::small_input_gradient_pays(40, 10, 64, wide));
     CHECK_FALSE(detail::small_forward_pays(40, 43, 65, 64));       // beyond the buffer's columns
     CHECK_FALSE(detail::small_forward_pays(40, 43, wide + 1, wide));
     // Beyond small_batch_columns: a forward pass needs 16 rows (the DQN's
@@ -233,7 +235,17 @@ TEST_CASE("the kernels are used exactly where they are measured to pay") {
     CHECK(detail::small_input_gradient_pays(256, 256, 128, wide));
     CHECK(detail::small_input_gradient_pays(16, 64, 128, wide));
     CHECK_FALSE(detail::small_input_gradient_pays(256, 256, 127, wide));
-    CHECK_FALSE(detail::small_input_gradient_pays(128, 128, 64, wide));  // the DQN's and FIRM's batches: Eigen's
+    // Between small_batch_columns and 128 columns: 16 rows, inputs in whole
+    // blocks of 8 (16 or more), at most 128 × 128 values.
+    CHECK(detail::small_input_gradient_pays(128, 128, 64, wide));
+    CHECK(detail::small_input_gradient_pays(16, 16, detail::small_batch_columns + 1, wide));
+    CHECK(detail::small_input_gradient_pays(40, 40, 127, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(15, 128, 64, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(16, 8, 64, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(40, 44, 64, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(136, 128, 64, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(128, 15, 64, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(40, 40, 64, 63));  // a buffer's columns bound it
     CHECK_FALSE(detail::small_input_gradient_pays(15, 64, 128, wide));
     CHECK_FALSE(detail::small_input_gradient_pays(256, 63, 256, wide));
     CHECK_FALSE(detail::small_input_gradient_pays(256, 23, 256, wide));  // CleanRL's first layer
@@ -276,14 +288,15 @@ TEST_CASE("wide kernels agree with Eigen's product on CleanRL's DDPG shapes, up 
 
 namespace {
 
-/// input_gradient of the first layer's inputs from `first` on, through a
-/// buffer that lets the kernels take `columns` samples and one that sends
-/// everything to Eigen's product: the kernels' buffer must have room for
-/// `scratch` values of transpose (so the kernel, not the fallback to Eigen's
-/// product, computes the slice; the sanitizer build catches a write beyond
-/// it), and both must agree.
+/// The input gradient of the first layer's inputs [first, first + count)
+/// (input_gradient when they run to the last input, backward's with the
+/// parameter gradient always), through a buffer that lets the kernels take
+/// `columns` samples and one that sends everything to Eigen's product: the
+/// kernels' buffer must have room for `scratch` values of transpose (so the
+/// kernel, not the fallback to Eigen's product, computes the slice; the
+/// sanitizer build catches a write beyond it), and both must agree.
 void check_first_layer_slice(const std::vector<layer_spec>& layers, Eigen::Index n, Eigen::Index columns,
-                             Eigen::Index first, Eigen::Index scratch, std::uint64_t seed) {
+                             Eigen::Index first, Eigen::Index count, Eigen::Index scratch, std::uint64_t seed) {
     mlp<double> net(layers);
     rng gen(seed);
     net.initialize(init_scheme::torch_default, gen);
@@ -296,11 +309,19 @@ void check_first_layer_slice(const std::vector<layer_spec>& layers, Eigen::Index
     CHECK(eigen.transpose_scratch_values() == 0);
     (void)net.forward_batch(x, kernels);
     (void)net.forward_batch(x, eigen);
-    matrix<double> dx_kernels(in - first, n);
-    matrix<double> dx_eigen(in - first, n);
-    net.input_gradient(kernels, dy, dx_kernels, first);
-    net.input_gradient(eigen, dy, dx_eigen, first);
+    matrix<double> dx_kernels(count, n);
+    matrix<double> dx_eigen(count, n);
+    if (first + count == in) {
+        net.input_gradient(kernels, dy, dx_kernels, first);
+        net.input_gradient(eigen, dy, dx_eigen, first);
+        CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+    }
+    mlp<double>::gradient g_kernels(net);
+    mlp<double>::gradient g_eigen(net);
+    net.backward(kernels, dy, g_kernels, dx_kernels, first, count);
+    net.backward(eigen, dy, g_eigen, dx_eigen, first, count);
     CHECK(rlscale::test::relative_error(dx_kernels, dx_eigen) < 1e-13);
+    CHECK(rlscale::test::relative_error(g_kernels.values(), g_eigen.values()) < 1e-13);
 }
 
 }  // namespace
@@ -314,7 +335,7 @@ TEST_CASE("a first layer too large for the kernels still gets scratch for the sl
     CHECK(detail::small_input_gradient_pays(256, 200, 128, detail::max_kernel_columns));
     CHECK_FALSE(detail::small_input_gradient_pays(256, 300, 128, detail::max_kernel_columns));
     check_first_layer_slice({{300, 256, activation::relu}, {256, 1, activation::identity}}, 128, detail::max_kernel_columns,
-                            100, 256 * 256, 19);
+                            100, 200, 256 * 256, 19);
 }
 
 TEST_CASE("a first layer whose slice the small-batch rule takes gets scratch for it (64 of 128 inputs, 5 samples)") {
@@ -327,7 +348,25 @@ TEST_CASE("a first layer whose slice the small-batch rule takes gets scratch for
     CHECK(detail::small_input_gradient_pays(64, 64, 5));
     CHECK_FALSE(detail::small_input_gradient_pays(8, 64, 5));
     check_first_layer_slice({{128, 64, activation::relu}, {64, 8, activation::identity}}, 5, detail::small_batch_columns, 64,
-                            64 * 64, 23);
+                            64, 64 * 64, 23);
+}
+
+TEST_CASE("a first layer whose leading slice the rule takes gets scratch for it (40 of 43 inputs, 64 samples)") {
+    // DDPG's critic head at FIRM's sizes: 40 × 43 (the trunk's 40 outputs,
+    // then the 3 actions) is a ragged block for the transposing kernel,
+    // which the rule leaves to Eigen's product; the critic's step needs only
+    // the first 40 inputs' gradient, a 40 × 40 W, which the rule takes on
+    // 64 samples.
+    CHECK_FALSE(detail::small_input_gradient_pays(40, 43, 64, detail::max_kernel_columns));
+    CHECK(detail::small_input_gradient_pays(40, 40, 64, detail::max_kernel_columns));
+    check_first_layer_slice({{43, 40, activation::relu}, {40, 1, activation::identity}}, 64, detail::max_kernel_columns, 0,
+                            40, 40 * 40, 29);
+    // The same slice from the middle (inputs 2 to 41), and the action's rows
+    // alone (Eigen's product on both buffers: 3 inputs).
+    check_first_layer_slice({{43, 40, activation::relu}, {40, 1, activation::identity}}, 64, detail::max_kernel_columns, 2,
+                            40, 40 * 40, 31);
+    check_first_layer_slice({{43, 40, activation::relu}, {40, 1, activation::identity}}, 64, detail::max_kernel_columns, 40,
+                            3, 40 * 40, 37);
 }
 
 TEST_CASE("an mlp's batched passes give the same results on small and large batches (kernels against Eigen)") {

@@ -120,16 +120,19 @@ public:
         delta_[1] = matrix::Zero(net.layout().max_width(), capacity);
         if (precision == matmul_precision::full) {
             // The transpose of a layer's weight, for an input gradient that goes
-            // to the transposing kernel (small_input_gradient_pays: whatever
-            // it takes on some batch the buffer holds, it takes on 1 sample,
-            // or, a wide W on large batches, on the widest). The first
-            // layer's may be a slice of its inputs (input_gradient's `first`),
-            // which the rule can take where the whole layer is too large for
-            // it: every slice width is tried.
+            // to the transposing kernel (small_input_gradient_pays, whose
+            // answer changes with the batch only at small_batch_columns and
+            // wide_input_gradient_columns: one batch from each of its three
+            // ranges that the buffer holds is tried). The first layer's may
+            // be a slice of its inputs (`first` and `count`), which the rule
+            // can take where the whole layer is too large for it: every slice
+            // width is tried.
             Eigen::Index words = 0;
             const Eigen::Index widest = std::max<Eigen::Index>(1, std::min(capacity, kernel_columns));
+            const Eigen::Index middle = std::min(widest, detail::small_batch_columns + 1);
             const auto pays = [&](Eigen::Index out, Eigen::Index in) {
                 return detail::small_input_gradient_pays(out, in, 1, kernel_columns) ||
+                       detail::small_input_gradient_pays(out, in, middle, kernel_columns) ||
                        detail::small_input_gradient_pays(out, in, widest, kernel_columns);
             };
             for (std::size_t l = 0; l < net.layer_count(); ++l) {
@@ -306,7 +309,7 @@ public:
     /// given dL/dy (out × n), writes dL/dθ for every parameter into `grad`
     /// (overwriting it, not accumulating).
     void backward(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient& grad) const {
-        backward_impl(buf, dy, &grad, nullptr, 0, "mlp::backward");
+        backward_impl(buf, dy, &grad, nullptr, 0, this->input_size(), "mlp::backward");
     }
 
     /// As above, and also writes dL/dx (in × n) into `dx`, e.g. dQ/da for
@@ -318,7 +321,18 @@ public:
                         ", expected " + std::to_string(this->input_size()) + " × " +
                         std::to_string(buf.batch_size()));
         }
-        backward_impl(buf, dy, &grad, &dx, 0, "mlp::backward");
+        backward_impl(buf, dy, &grad, &dx, 0, this->input_size(), "mlp::backward");
+    }
+
+    /// As above, but writes only rows [first, first + count) of dL/dx into
+    /// `dx` (count × n): for DDPG's critic step, which needs dL/dh of the
+    /// trunk's output (the first inputs of the critic's head) and not dL/da
+    /// of the action after it. The rows equal those of the whole dL/dx, to
+    /// rounding (the first layer's product is narrower).
+    void backward(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient& grad, Eigen::Ref<matrix> dx,
+                  Eigen::Index first, Eigen::Index count) const {
+        check_input_rows(buf, dx, first, count, "mlp::backward");
+        backward_impl(buf, dy, &grad, &dx, first, first + count, "mlp::backward");
     }
 
     /// The input gradient alone: dL/dx for the batch of the last
@@ -330,17 +344,8 @@ public:
     /// rounding (the first layer's product is narrower).
     void input_gradient(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, Eigen::Ref<matrix> dx,
                         Eigen::Index first = 0) const {
-        if (first < 0 || first >= this->input_size()) {
-            throw error("mlp::input_gradient: first is " + std::to_string(first) + ", expected an input in [0, " +
-                        std::to_string(this->input_size()) + ")");
-        }
-        if (dx.rows() != this->input_size() - first || dx.cols() != buf.batch_size()) {
-            throw error("mlp::input_gradient: dx is " + std::to_string(dx.rows()) + " × " + std::to_string(dx.cols()) +
-                        ", expected " + std::to_string(this->input_size() - first) + " × " +
-                        std::to_string(buf.batch_size()) + " (inputs " + std::to_string(first) + " to " +
-                        std::to_string(this->input_size() - 1) + " of the last forward_batch)");
-        }
-        backward_impl(buf, dy, nullptr, &dx, first, "mlp::input_gradient");
+        check_input_rows(buf, dx, first, this->input_size() - first, "mlp::input_gradient");
+        backward_impl(buf, dy, nullptr, &dx, first, this->input_size(), "mlp::input_gradient");
     }
 
     /// Allocating convenience for examples and tests: f(x) as a new vector.
@@ -382,9 +387,6 @@ private:
         }
     }
 
-    /// Back-propagates dy through the last forward_batch on `buf`: the
-    /// parameter gradient into *grad (none when null) and rows [first, in)
-    /// of dL/dx into *dx (none when null). Errors name `caller`.
     /// Throws unless `buf` was made for a network of this one's layer
     /// sizes: another's activations, deltas and scratch would be read and
     /// written past their ends.
@@ -401,8 +403,31 @@ private:
         }
     }
 
+    /// Throws unless inputs [first, first + count) are inputs of this
+    /// network and `dx` is count × the last batch.
+    void check_input_rows(const batch_buffer& buf, const Eigen::Ref<matrix>& dx, Eigen::Index first, Eigen::Index count,
+                          const char* caller) const {
+        const Eigen::Index in = this->input_size();
+        if (first < 0 || first >= in) {
+            throw error(std::string(caller) + ": first is " + std::to_string(first) + ", expected an input in [0, " +
+                        std::to_string(in) + ")");
+        }
+        if (count < 1 || count > in - first) {
+            throw error(std::string(caller) + ": count is " + std::to_string(count) + ", expected 1 to " +
+                        std::to_string(in - first) + " (inputs " + std::to_string(first) + " to " + std::to_string(in - 1) + ")");
+        }
+        if (dx.rows() != count || dx.cols() != buf.batch_size()) {
+            throw error(std::string(caller) + ": dx is " + std::to_string(dx.rows()) + " × " + std::to_string(dx.cols()) +
+                        ", expected " + std::to_string(count) + " × " + std::to_string(buf.batch_size()) + " (inputs " +
+                        std::to_string(first) + " to " + std::to_string(first + count - 1) + " of the last forward_batch)");
+        }
+    }
+
+    /// Back-propagates dy through the last forward_batch on `buf`: the
+    /// parameter gradient into *grad (none when null) and rows [first, end)
+    /// of dL/dx into *dx (none when null). Errors name `caller`.
     void backward_impl(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient* grad, Eigen::Ref<matrix>* dx,
-                       Eigen::Index first, const char* caller) const {
+                       Eigen::Index first, Eigen::Index end, const char* caller) const {
         check_buffer(buf, caller);
         const Eigen::Index n = buf.batch_;
         if (n == 0 || dy.rows() != this->output_size() || dy.cols() != n) {
@@ -439,10 +464,10 @@ private:
             if (l == 0 && dx == nullptr) {
                 break;
             }
-            // The first layer's input gradient only for inputs [first, in):
-            // W's columns from `first` on, contiguous in its column-major store.
+            // The first layer's input gradient only for inputs [first, end):
+            // W's columns first to end − 1, contiguous in its column-major store.
             const Eigen::Index skip = l == 0 ? first : 0;
-            const Eigen::Index rows_in = s.in - skip;
+            const Eigen::Index rows_in = (l == 0 ? end : s.in) - skip;
             const Eigen::Map<const matrix> w(this->weight(l).data() + skip * s.out, s.out, rows_in);
             auto d_in = buf.delta_[1 - cur].topLeftCorner(rows_in, n);
             if (bf16) {

@@ -647,10 +647,11 @@ private:
             c.head().backward(ws.head_buf, dq, g.head);
             return;
         }
-        auto dx = ws.dx.leftCols(n);
-        c.head().backward(ws.head_buf, dq, g.head, dx);
-        // The head's input gradient splits into dL/dh_k (into the trunk) and dL/da.
-        c.trunk().backward(*ws.trunk_buf, ws.dx.topLeftCorner(c.join_width(), n), *g.trunk);
+        // Of the head's input gradient only dL/dh_k, into the trunk; dL/da,
+        // the rows after it, is not needed for the critic's step.
+        auto dh = ws.dx.topLeftCorner(c.join_width(), n);
+        c.head().backward(ws.head_buf, dq, g.head, dh, 0, c.join_width());
+        c.trunk().backward(*ws.trunk_buf, dh, *g.trunk);
     }
 
     /// dL/da (dims × n) from dL/dQ (1 × n) for the last critic_forward on

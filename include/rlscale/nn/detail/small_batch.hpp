@@ -79,6 +79,12 @@ inline constexpr Eigen::Index wide_input_gradient_columns = 128;
 /// measured (see small_input_gradient_pays); larger ones are not.
 inline constexpr Eigen::Index small_input_gradient_values = 64 * 64;
 
+/// Largest W (in values) whose input gradient goes to the transposing
+/// kernel on batches of more than small_batch_columns and fewer than
+/// wide_input_gradient_columns: the shapes measured there go up to the
+/// DQN's 128 × 128 (see small_input_gradient_pays); larger ones are not.
+inline constexpr Eigen::Index mid_input_gradient_values = 128 * 128;
+
 /// Columns whose accumulators are held in registers at once.
 inline constexpr Eigen::Index column_group = 8;
 
@@ -100,15 +106,19 @@ inline constexpr Eigen::Index column_group = 8;
 /// for a W of at least 16 rows and 64 inputs (its transpose's forward pass
 /// then has 64 rows or more) on batches of at most small_batch_columns (W
 /// of at most small_input_gradient_values) or of wide_input_gradient_columns
-/// or more. Measured on the AVX-512 machine
+/// or more; in between, for a W of at least 16 rows whose inputs come in
+/// whole blocks of 8 (at least 16) and of at most mid_input_gradient_values.
+/// Measured on the AVX-512 machine
 /// through PPO's 64 × 64: 1.6× Eigen's product at 5 columns, 1.4× at 10
 /// (since the transpose goes a register's square at a time; before, Eigen's
 /// was faster there). Measured at 128 columns: 1.3× Eigen's product through 256 × 256,
 /// while through 256 × 17 and 256 × 23 Eigen's is 1.3–2.0× faster (64 to
-/// 255 inputs are not measured). At 64 columns the kernel beats Eigen's
-/// product through FIRM's 40 × 40 and the DQN's 128 × 128 too, but is not
-/// used there: FIRM's update would train other bits, and the AWARE figures
-/// in docs/aware.md were measured with Eigen's sums. See
+/// 255 inputs are not measured). At 64 columns: faster through FIRM's
+/// 40 × 40 (1.3×) and the DQN's 128 × 128 (about even), slower through
+/// 40 × 10, 40 × 43 and 128 × 15, whose inputs leave a ragged block (the
+/// critic's 40 × 43 head layer goes through it as its 40 × 40 slice of the
+/// trunk's inputs, mlp::backward's `first` and `count`). Other batches
+/// between 11 and 127 columns are interpolated, not measured. See
 /// small_input_gradient.
 [[nodiscard]] constexpr bool small_forward_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
                                                 Eigen::Index columns = small_batch_columns) noexcept {
@@ -123,10 +133,13 @@ inline constexpr Eigen::Index column_group = 8;
 }
 [[nodiscard]] constexpr bool small_input_gradient_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
                                                        Eigen::Index columns = small_batch_columns) noexcept {
-    return small_batch_fits(out, in, n, columns) &&
-           (out < 8 || (out >= 16 && in >= 64 &&
-                        ((n <= small_batch_columns && out * in <= small_input_gradient_values) ||
-                         n >= wide_input_gradient_columns)));
+    if (!small_batch_fits(out, in, n, columns)) return false;
+    if (out < 8) return true;
+    if (out < 16) return false;
+    if (n > small_batch_columns && n < wide_input_gradient_columns) {
+        return in >= 16 && in % 8 == 0 && out * in <= mid_input_gradient_values;
+    }
+    return in >= 64 && (n >= wide_input_gradient_columns || out * in <= small_input_gradient_values);
 }
 
 // Eigen's packet types carry vector attributes that a template argument
