@@ -376,10 +376,11 @@ public:
     lease create_lease(const std::string& ns, const std::string& name, const lease& spec) const {
         const std::string path = leases_path(ns);
         validate_object_name("lease", name);
-        const nlohmann::json body = {{"apiVersion", "coordination.k8s.io/v1"},
-                                     {"kind", "Lease"},
-                                     {"metadata", {{"name", name}, {"namespace", namespace_or_default(ns)}}},
-                                     {"spec", lease_spec_json(spec)}};
+        nlohmann::json body = {{"apiVersion", "coordination.k8s.io/v1"},
+                               {"kind", "Lease"},
+                               {"metadata", {{"name", name}, {"namespace", namespace_or_default(ns)}}},
+                               {"spec", nlohmann::json::object()}};
+        write_lease_spec(spec, body["spec"]);
         return with_retries([&] { return parse_lease(send("POST", path, body.dump(), "application/json")); }, false);
     }
 
@@ -403,10 +404,8 @@ public:
         body["metadata"]["name"] = name;
         body["metadata"]["namespace"] = namespace_or_default(ns);
         body["metadata"]["resourceVersion"] = read.resource_version;
-        nlohmann::json kept = body.contains("spec") && body["spec"].is_object() ? body["spec"] : nlohmann::json::object();
-        for (const char* owned : lease_spec_fields) kept.erase(owned);
-        kept.update(lease_spec_json(spec));
-        body["spec"] = std::move(kept);
+        if (!body["spec"].is_object()) body["spec"] = nlohmann::json::object();
+        write_lease_spec(spec, body["spec"]);
         return with_retries([&] { return parse_lease(send("PUT", path, body.dump(), "application/json")); }, false);
     }
 
@@ -420,19 +419,22 @@ private:
         return base + "/" + name;
     }
 
-    /// The spec fields leader election writes (lease_spec_json).
-    static constexpr const char* lease_spec_fields[] = {"holderIdentity", "leaseDurationSeconds", "acquireTime", "renewTime",
-                                                       "leaseTransitions"};
-
-    /// The spec of a Lease write: fields that are empty or 0 are left out (omitempty).
-    static nlohmann::json lease_spec_json(const lease& l) {
-        nlohmann::json spec = nlohmann::json::object();
-        if (!l.holder.empty()) spec["holderIdentity"] = l.holder;
-        if (l.duration_s > 0) spec["leaseDurationSeconds"] = l.duration_s;
-        if (!l.acquire_time.empty()) spec["acquireTime"] = l.acquire_time;
-        if (!l.renew_time.empty()) spec["renewTime"] = l.renew_time;
-        if (l.transitions > 0) spec["leaseTransitions"] = l.transitions;
-        return spec;
+    /// Writes the five spec fields leader election owns from `l` into
+    /// `spec`, removing those that are empty or 0 (omitempty); every other
+    /// field of `spec` is left as it is.
+    static void write_lease_spec(const lease& l, nlohmann::json& spec) {
+        const auto put = [&spec](const char* key, bool present, const auto& value) {
+            if (present) {
+                spec[key] = value;
+            } else {
+                spec.erase(key);
+            }
+        };
+        put("holderIdentity", !l.holder.empty(), l.holder);
+        put("leaseDurationSeconds", l.duration_s > 0, l.duration_s);
+        put("acquireTime", !l.acquire_time.empty(), l.acquire_time);
+        put("renewTime", !l.renew_time.empty(), l.renew_time);
+        put("leaseTransitions", l.transitions > 0, l.transitions);
     }
 
     nlohmann::json patch_workload(workload_kind kind, const std::string& ns, const std::string& name,
