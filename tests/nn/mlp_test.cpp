@@ -344,6 +344,9 @@ TEST_CASE("backward over a range of inputs writes those rows of dx and the same 
     Eigen::MatrixXd forty(40, 4);
     CHECK_THROWS_WITH_AS(net.backward(buf, dy, grad, forty, 4, 40),
                          doctest::Contains("mlp::backward: count is 40, expected 1 to 39 (inputs 4 to 42)"), rlscale::error);
+    Eigen::MatrixXd one(1, 4);
+    CHECK_THROWS_WITH_AS(net.backward(buf, dy, grad, one, 43, 1),
+                         doctest::Contains("mlp::backward: first is 43, expected an input in [0, 43)"), rlscale::error);
     CHECK_THROWS_WITH_AS(net.backward(buf, dy, grad, forty, -1, 40),
                          doctest::Contains("mlp::backward: first is -1, expected an input in [0, 43)"), rlscale::error);
     Eigen::MatrixXd none(0, 4);

@@ -235,13 +235,18 @@ TEST_CASE("the kernels are used exactly where they are measured to pay") {
     CHECK(detail::small_input_gradient_pays(256, 256, 128, wide));
     CHECK(detail::small_input_gradient_pays(16, 64, 128, wide));
     CHECK_FALSE(detail::small_input_gradient_pays(256, 256, 127, wide));
-    // Between small_batch_columns and 128 columns: 16 rows, inputs in whole
-    // blocks of 8 (16 or more), at most 128 × 128 values.
+    // Between small_batch_columns and 128 columns: 40 rows and 40 inputs,
+    // the inputs in whole blocks of 8, at most 128 × 128 values.
     CHECK(detail::small_input_gradient_pays(128, 128, 64, wide));
-    CHECK(detail::small_input_gradient_pays(16, 16, detail::small_batch_columns + 1, wide));
-    CHECK(detail::small_input_gradient_pays(40, 40, 127, wide));
+    CHECK(detail::small_input_gradient_pays(40, 40, detail::small_batch_columns + 1, wide));
+    CHECK(detail::small_input_gradient_pays(40, 40, detail::wide_input_gradient_columns - 1, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(40, 40, detail::small_batch_columns, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(40, 40, detail::wide_input_gradient_columns, wide));
+    CHECK(detail::small_input_gradient_pays(40, 128, 64, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(39, 128, 64, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(128, 32, 64, wide));
     CHECK_FALSE(detail::small_input_gradient_pays(15, 128, 64, wide));
-    CHECK_FALSE(detail::small_input_gradient_pays(16, 8, 64, wide));
+    CHECK_FALSE(detail::small_input_gradient_pays(16, 16, 64, wide));
     CHECK_FALSE(detail::small_input_gradient_pays(40, 44, 64, wide));
     CHECK_FALSE(detail::small_input_gradient_pays(136, 128, 64, wide));
     CHECK_FALSE(detail::small_input_gradient_pays(128, 15, 64, wide));
@@ -349,6 +354,26 @@ TEST_CASE("a first layer whose slice the small-batch rule takes gets scratch for
     CHECK_FALSE(detail::small_input_gradient_pays(8, 64, 5));
     check_first_layer_slice({{128, 64, activation::relu}, {64, 8, activation::identity}}, 5, detail::small_batch_columns, 64,
                             64, 64 * 64, 23);
+}
+
+TEST_CASE("a buffer holding batches beyond 127 samples gets scratch for the transposes it takes on fewer") {
+    // A 40 × 40 W goes to the transposing kernel on 11 to 127 samples and
+    // not on 1 or on 128 or more, so a buffer of 128 or 256 must size its
+    // scratch from a batch in between; the critic head's first layer
+    // (40 × 43) through its 40 × 40 slice of the first 40 inputs too.
+    mlp<double> actor({10, 40, 40, 3}, activation::relu, activation::tanh);
+    mlp<double> head(std::vector<layer_spec>{{43, 40, activation::relu}, {40, 1, activation::identity}});
+    for (const Eigen::Index capacity : {Eigen::Index{128}, Eigen::Index{256}}) {
+        CAPTURE(capacity);
+        CHECK(mlp<double>::batch_buffer(actor, capacity, matmul_precision::full, detail::max_kernel_columns)
+                  .transpose_scratch_values() == 40 * 40);
+        CHECK(mlp<double>::batch_buffer(head, capacity, matmul_precision::full, detail::max_kernel_columns)
+                  .transpose_scratch_values() == 40 * 40);
+    }
+    // Up to 10 columns a 40 × 40 W stays with Eigen's product: only the
+    // 3-action head's transpose (3 × 40).
+    CHECK(mlp<double>::batch_buffer(actor, 10, matmul_precision::full, detail::max_kernel_columns)
+              .transpose_scratch_values() == 3 * 40);
 }
 
 TEST_CASE("a first layer whose leading slice the rule takes gets scratch for it (40 of 43 inputs, 64 samples)") {

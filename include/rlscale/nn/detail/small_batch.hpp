@@ -21,15 +21,16 @@
 // - weight gradient: a block of rows of D stays in registers, and each
 //   column of G is written once, as the sum over the n samples.
 // - input gradient, for a narrow W (a head of fewer outputs than a
-//   register holds), or a wide one of at least 64 inputs on a batch of at
-//   most small_batch_columns or at least wide_input_gradient_columns: W is
-//   transposed into scratch (a register's square of values at a time) and
-//   multiplied as a forward pass. Through a W of few inputs (64 × 7,
-//   64 × 23) Eigen's product, which packs Wᵀ once, is faster, and a dot
-//   product per output spends as much on reducing its partial sums as on
-//   multiplying (measured: bench/mlp_bench.cpp, BM_small_batch_*); at 64
-//   columns the kernel is faster for some wide shapes but not used
-//   (small_input_gradient_pays says why).
+//   register holds), a wide one of at least 64 inputs on a batch of at
+//   most small_batch_columns or at least wide_input_gradient_columns, and
+//   in between one of at least 40 rows and 40 inputs in whole blocks of 8:
+//   W is transposed into scratch (a register's square of values at a time)
+//   and multiplied as a forward pass. Through a W of few inputs (64 × 7,
+//   64 × 23) or of a ragged block of inputs (40 × 43 at 64 columns)
+//   Eigen's product, which packs Wᵀ once, is faster, and a dot product per
+//   output spends as much on reducing its partial sums as on multiplying
+//   (measured: bench/mlp_bench.cpp, BM_small_batch_*;
+//   small_input_gradient_pays has the figures).
 //
 // Like gemv.hpp, the blocks have compile-time sizes (fixed-size Eigen
 // arrays), so the compiler vectorises them for whatever instruction set the
@@ -85,6 +86,11 @@ inline constexpr Eigen::Index small_input_gradient_values = 64 * 64;
 /// DQN's 128 × 128 (see small_input_gradient_pays); larger ones are not.
 inline constexpr Eigen::Index mid_input_gradient_values = 128 * 128;
 
+/// Fewest rows and inputs of a W whose input gradient goes to the
+/// transposing kernel on those batches: FIRM's 40 × 40, the smallest shape
+/// measured faster there; smaller ones are not measured.
+inline constexpr Eigen::Index mid_input_gradient_width = 40;
+
 /// Columns whose accumulators are held in registers at once.
 inline constexpr Eigen::Index column_group = 8;
 
@@ -106,20 +112,24 @@ inline constexpr Eigen::Index column_group = 8;
 /// for a W of at least 16 rows and 64 inputs (its transpose's forward pass
 /// then has 64 rows or more) on batches of at most small_batch_columns (W
 /// of at most small_input_gradient_values) or of wide_input_gradient_columns
-/// or more; in between, for a W of at least 16 rows whose inputs come in
-/// whole blocks of 8 (at least 16) and of at most mid_input_gradient_values.
+/// or more; in between, for a W of at least mid_input_gradient_width rows
+/// and inputs, its inputs in whole blocks of 8, of at most
+/// mid_input_gradient_values.
 /// Measured on the AVX-512 machine
 /// through PPO's 64 × 64: 1.6× Eigen's product at 5 columns, 1.4× at 10
 /// (since the transpose goes a register's square at a time; before, Eigen's
 /// was faster there). Measured at 128 columns: 1.3× Eigen's product through 256 × 256,
 /// while through 256 × 17 and 256 × 23 Eigen's is 1.3–2.0× faster (64 to
 /// 255 inputs are not measured). At 64 columns: faster through FIRM's
-/// 40 × 40 (1.3×) and the DQN's 128 × 128 (about even), slower through
-/// 40 × 10, 40 × 43 and 128 × 15, whose inputs leave a ragged block (the
-/// critic's 40 × 43 head layer goes through it as its 40 × 40 slice of the
-/// trunk's inputs, mlp::backward's `first` and `count`). Other batches
-/// between 11 and 127 columns are interpolated, not measured. See
-/// small_input_gradient.
+/// 40 × 40 (1.3×) and the DQN's 128 × 128 (1.0–1.3× over two runs), slower
+/// through 40 × 10, 40 × 43 and 128 × 15, whose inputs leave a ragged block
+/// (DDPG's critic step takes the 40 × 43 head layer's gradient for its
+/// first 40 inputs alone, the trunk's outputs: mlp::backward's `first` and
+/// `count`). Shapes between 40 × 40 and 128 × 128 and batches other than
+/// 64 between 11 and 127 columns are interpolated, not measured; the
+/// 15 × 128 head (1.4× faster at 64 columns) is left to Eigen's product,
+/// as narrower W than 40 rows are not measured there, and no buffer that
+/// allows such batches (DDPG's) has one. See small_input_gradient.
 [[nodiscard]] constexpr bool small_forward_pays(Eigen::Index out, Eigen::Index in, Eigen::Index n,
                                                 Eigen::Index columns = small_batch_columns) noexcept {
     if (!small_batch_fits(out, in, n, columns)) return false;
@@ -137,7 +147,8 @@ inline constexpr Eigen::Index column_group = 8;
     if (out < 8) return true;
     if (out < 16) return false;
     if (n > small_batch_columns && n < wide_input_gradient_columns) {
-        return in >= 16 && in % 8 == 0 && out * in <= mid_input_gradient_values;
+        return out >= mid_input_gradient_width && in >= mid_input_gradient_width && in % 8 == 0 &&
+               out * in <= mid_input_gradient_values;
     }
     return in >= 64 && (n >= wide_input_gradient_columns || out * in <= small_input_gradient_values);
 }

@@ -420,8 +420,8 @@ private:
     }
 
     /// Writes the five spec fields leader election owns from `l` into
-    /// `spec`, removing those that are empty or 0 (omitempty); every other
-    /// field of `spec` is left as it is.
+    /// `spec` (an object: both callers make it one), removing those that are
+    /// empty or 0 (omitempty); every other field of `spec` is left as it is.
     static void write_lease_spec(const lease& l, nlohmann::json& spec) {
         const auto put = [&spec](const char* key, bool present, const auto& value) {
             if (present) {
