@@ -193,6 +193,39 @@ TEST_CASE("leader election: spec fields it does not write (coordinated election'
     CHECK(l.at("spec").at("preferredHolder") == "pod-b");
 }
 
+TEST_CASE("leader election: a Lease read without a spec, or with a null one, is taken and gets one") {
+    for (const bool null_spec : {false, true}) {
+        CAPTURE(null_spec);
+        k8s::test::lease_server server;
+        json lease{{"apiVersion", "coordination.k8s.io/v1"},
+                   {"kind", "Lease"},
+                   {"metadata", {{"name", "rlscale-controller"}, {"namespace", "shop"}, {"labels", {{"team", "autoscaling"}}}}}};
+        if (null_spec) lease["spec"] = nullptr;
+        server.put("shop", "rlscale-controller", lease);
+        const k8s::client api = api_for(server);
+        k8s::leader_elector a(api, candidate("pod-a"), stepped);
+        REQUIRE(a.try_acquire_or_renew(t0, wall0));  // no holder: taken at once, by an update
+        const json l = server.lease("shop", "rlscale-controller");
+        REQUIRE(l.at("spec").is_object());
+        CHECK(l.at("spec").at("holderIdentity") == "pod-a");
+        CHECK(l.at("spec").at("leaseDurationSeconds") == 15);
+        CHECK(l.at("metadata").at("labels").at("team") == "autoscaling");
+    }
+    // A spec that is not an object is refused on the read, naming the field,
+    // and nothing is written.
+    k8s::test::lease_server server;
+    const json bad{{"apiVersion", "coordination.k8s.io/v1"},
+                   {"kind", "Lease"},
+                   {"metadata", {{"name", "rlscale-controller"}, {"namespace", "shop"}}},
+                   {"spec", "pod-b"}};
+    server.put("shop", "rlscale-controller", bad);
+    const k8s::client api = api_for(server);
+    k8s::leader_elector a(api, candidate("pod-a"), stepped);
+    CHECK_FALSE(a.try_acquire_or_renew(t0, wall0));
+    CHECK(a.last_error().find("Lease field spec is") != std::string::npos);
+    CHECK(server.lease("shop", "rlscale-controller").at("spec") == "pod-b");
+}
+
 TEST_CASE("leader election: failures are kept, not thrown, and a malformed Lease names its field") {
     k8s::test::lease_server server;
     const k8s::client api = api_for(server);
