@@ -120,6 +120,11 @@ TEST_CASE("controller config: bad fields are named with their values") {
     j = two_functions();
     j["functions"] = nlohmann::json::array();
     fails(j, "functions", "non-empty");
+    // No scale to zero: at 0 pods every metric is empty and the function
+    // would never scale out again.
+    j = two_functions();
+    j["functions"][1]["min_replicas"] = 0;
+    fails(j, "functions[1].min_replicas", "never scale out again");
 }
 
 TEST_CASE("controller tick: decides, applies and logs each function") {
@@ -376,13 +381,13 @@ metrics_reading busy_reading(int ready) {
 }
 
 nlohmann::json one_function(const std::string& policy_fields) {
-    return nlohmann::json::parse(R"({"control_interval_s": 15, "functions": [{"name": "api", "namespace": "shop", "min_replicas": 0,
+    return nlohmann::json::parse(R"({"control_interval_s": 15, "functions": [{"name": "api", "namespace": "shop", "min_replicas": 1,
         "max_replicas": 20, )" + policy_fields + "}]}");
 }
 
 }  // namespace
 
-TEST_CASE("controller: a failed arrivals query holds, it is never read as zero load (ensure, min 0)") {
+TEST_CASE("controller: a failed arrivals query holds, it is never read as zero load (ensure, min 1)") {
     scripted_source source;
     fake_actuator cluster{.replicas_of = {{"api", 8}}};
     control_loop loop(parse_config(one_function(R"("policy": "ensure", "service_time_s": 0.05)")), source, cluster);
@@ -417,7 +422,8 @@ TEST_CASE("controller: a failed arrivals query holds, it is never read as zero l
 TEST_CASE("controller: KPA holds when the completions query fails") {
     scripted_source source;
     fake_actuator cluster{.replicas_of = {{"api", 6}}};
-    control_loop loop(parse_config(one_function(R"("policy": "kpa", "container_concurrency": 10)")), source, cluster);
+    control_loop loop(parse_config(one_function(R"j("policy": "kpa", "container_concurrency": 10, "promql": {"in_service": "sum(in_flight)"})j")),
+                      source, cluster);
     metrics_reading partial = busy_reading(6);
     partial.metrics.completions = 0;
     partial.metrics.in_service = 0;
@@ -428,6 +434,27 @@ TEST_CASE("controller: KPA holds when the completions query fails") {
     CHECK(r.result.source == decision_source::hold);
     CHECK(r.replicas_after == 6);
     CHECK(cluster.sets == 0);
+}
+
+TEST_CASE("controller config: policy kpa needs a query for the requests in service, so a stall never reads as idle") {
+    // Without one, in_service and queue_length read 0 (not queried), and a
+    // window in which every request hangs (no completions) would give KPA
+    // a concurrency of 0: a scale-down on each tick of the stall.
+    try {
+        (void)parse_config(one_function(R"("policy": "kpa", "container_concurrency": 10)"));
+        FAIL("accepted a kpa function without promql.in_service");
+    } catch (const config_error& e) {
+        CHECK(std::string(e.what()).find("functions[0].promql.in_service") != std::string::npos);
+        CHECK(std::string(e.what()).find("required for policy kpa") != std::string::npos);
+    }
+    // queue_length alone is not enough: requests being served are not queued.
+    CHECK_THROWS_WITH_AS(
+        parse_config(one_function(R"j("policy": "kpa", "promql": {"queue_length": "sum(queued)"})j")),
+        doctest::Contains("functions[0].promql.in_service"), config_error);
+    const config c = parse_config(one_function(R"j("policy": "kpa", "promql": {"in_service": "sum(in_flight)"})j"));
+    CHECK(c.functions[0].promql.at("in_service") == "sum(in_flight)");
+    // Other policies do not read it.
+    CHECK_NOTHROW((void)parse_config(one_function(R"("policy": "ensure", "service_time_s": 0.05)")));
 }
 
 TEST_CASE("controller: latency with nothing completed is not an error (an idle function still scales)") {
@@ -834,6 +861,48 @@ TEST_CASE("controller: a combined change is conditional on the count read too, a
     CHECK_FALSE(records[0].applied);
     CHECK_FALSE(records[0].limits_applied);
     CHECK(records[0].error.find("changing replicas and limits refused: spec.replicas is 30") == 0);
+    CHECK(loop.stats().actuation_errors == 1);
+}
+
+TEST_CASE("controller: a combined change that timed out is logged as perhaps applied, never as the count changed alone") {
+    const std::string path = write_ddpg_checkpoint("ddpg_timed_out.json", {0.0F, 1.0F, -0.2F});
+    // The patch reaches the cluster, which applies it, but its answer never
+    // comes back: the count alone then finds the target already there.
+    struct timing_out_resizer {
+        int replicas_now = 3;
+        int count_calls = 0;
+        bool limits_changed = false;
+        int replicas(const function_spec&) { return replicas_now; }
+        void set_replicas(const function_spec&, int) { FAIL("the unconditional form was called"); }
+        void set_replicas(const function_spec&, int n, int read) {
+            ++count_calls;
+            if (replicas_now != n && replicas_now != read) throw count_changed("moved");
+            replicas_now = n;
+        }
+        void set_limits(const function_spec&, std::optional<int>, const replica_limits&) { FAIL("the unconditional form was called"); }
+        void set_limits(const function_spec&, std::optional<int> n, const replica_limits&, std::optional<int>) {
+            REQUIRE(n.has_value());
+            replicas_now = *n;
+            limits_changed = true;
+            throw outcome_unknown("kubernetes: PATCH /apis/apps/v1/namespaces/shop/deployments/app timed out after 10000 ms");
+        }
+    };
+    static_assert(resizing_actuator<timing_out_resizer>);
+    limits_source source;
+    timing_out_resizer cluster;
+    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);
+    const auto records = loop.tick(15);
+    REQUIRE(records.size() == 1);
+    const decision_record& r = records[0];
+    MESSAGE(r.to_json().dump());
+    REQUIRE(r.replicas_after != 3);
+    CHECK(cluster.limits_changed);
+    CHECK(cluster.count_calls == 1);
+    CHECK(r.applied);                // the count is at the target
+    CHECK_FALSE(r.limits_applied);  // not known to be
+    CHECK(r.error.find("changing replicas and limits timed out, and may have been applied: kubernetes: PATCH") == 0);
+    CHECK(r.error.find("whether the limits were applied shows in the next reading") != std::string::npos);
+    CHECK(r.error.find("changed alone") == std::string::npos);
     CHECK(loop.stats().actuation_errors == 1);
 }
 

@@ -15,11 +15,14 @@
 
 #include "ddpg_checkpoint.hpp"
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 using namespace rlscale;
 using namespace std::chrono_literals;
@@ -53,6 +56,12 @@ public:
                       res.set_content(status(422, "Invalid", "spec.replicas: Invalid value").dump(), "application/json");
                       return;
                   }
+                  if (conflict_hook_) {
+                      std::exchange(conflict_hook_, nullptr)();
+                      res.status = 409;
+                      res.set_content(status(409, "Conflict", "the object has been modified").dump(), "application/json");
+                      return;
+                  }
                   const json body = json::parse(req.body);
                   if (body["metadata"].value("resourceVersion", "") != std::to_string(version_)) {
                       res.status = 409;
@@ -82,6 +91,13 @@ public:
                                              "Invalid value: \"1\": must be less than or equal to cpu limit")
                                           .dump(),
                                       "application/json");
+                      return;
+                  }
+                  if (throttle_hook_) {
+                      std::exchange(throttle_hook_, nullptr)();
+                      res.status = 429;
+                      res.set_header("Retry-After", "0");
+                      res.set_content(status(429, "TooManyRequests", "too many requests").dump(), "application/json");
                       return;
                   }
                   const json patch = json::parse(req.body);
@@ -137,6 +153,18 @@ public:
         std::lock_guard lock(mu_);
         reject_ = true;
     }
+    /// The next PUT of the Scale calls `hook` (on the server's thread), then
+    /// answers 409 Conflict.
+    void conflict_next_put(std::function<void()> hook) {
+        std::lock_guard lock(mu_);
+        conflict_hook_ = std::move(hook);
+    }
+    /// The next PATCH of the Deployment calls `hook`, then answers 429 with
+    /// Retry-After: 0.
+    void throttle_next_patch(std::function<void()> hook) {
+        std::lock_guard lock(mu_);
+        throttle_hook_ = std::move(hook);
+    }
 
 private:
     json scale() const {
@@ -161,6 +189,8 @@ private:
     std::string last_patch_;
     std::map<std::string, json> resources_;
     bool reject_ = false;
+    std::function<void()> conflict_hook_;
+    std::function<void()> throttle_hook_;
     prometheus::test::loopback_server server_;
 };
 
@@ -284,7 +314,7 @@ TEST_CASE("controller end to end: real Prometheus, loopback API server, outage a
     CHECK(cluster.replicas() == scaled);
 }
 
-TEST_CASE("controller end to end: an arrivals query that matches nothing holds, it is never read as zero load (ensure, min 0)") {
+TEST_CASE("controller end to end: an arrivals query that matches nothing holds, it is never read as zero load (ensure, min 1)") {
     fake_cluster cluster;
     prometheus::test::exporter exp;
     prometheus::test::prometheus_process prom(exp.port());
@@ -296,7 +326,7 @@ TEST_CASE("controller end to end: an arrivals query that matches nothing holds, 
         {"prometheus", {{"url", prom.url()}, {"timeout_ms", 10000}, {"window_s", 15}}},
         {"kubernetes", {{"in_cluster", false}, {"server", cluster.url()}, {"token", "t"}}},
         {"functions",
-         {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 0}, {"max_replicas", 10},
+         {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 10},
            {"policy", "ensure"}, {"service_time_s", 0.05}, {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}},
            {"promql", {{"arrivals", "sum(increase(no_such_requests_total{namespace=\"{namespace}\"}[{window}]))"}}}}}},
     });
@@ -312,7 +342,7 @@ TEST_CASE("controller end to end: an arrivals query that matches nothing holds, 
         CHECK_FALSE(records[0].applied);
         CHECK(records[0].to_json().dump().find("arrivals") != std::string::npos);
     }
-    CHECK(cluster.replicas() == 3);  // not stepped down towards 0
+    CHECK(cluster.replicas() == 3);  // not stepped down towards min
     CHECK(cluster.puts() == 0);
     CHECK(loop.stats().read_errors == 3);
 }
@@ -434,4 +464,48 @@ TEST_CASE("controller's Kubernetes actuator: counts up to the largest function's
     leading = true;  // (still throttled) the gate lets the write through: it is tried again
     CHECK_THROWS(scaler.set_replicas(cfg.functions[0], 7));
     CHECK(cluster.gets() - gets == 3);
+}
+
+TEST_CASE("controller's Kubernetes actuator: a retry after a 409 or a 429 is not sent once the Lease lapsed in the wait") {
+    fake_cluster cluster;
+    const controller::config cfg = controller::parse_config(json{
+        {"prometheus", {{"url", "http://127.0.0.1:1"}}},
+        {"kubernetes", {{"in_cluster", false}, {"server", cluster.url()}, {"token", "t"}, {"max_attempts", 5}}},
+        {"functions",
+         {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20}, {"policy", "static"},
+           {"static_replicas", 1}, {"resize_container", "fn"}, {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}}}}},
+    });
+    controller::kubernetes_scaler scaler(cfg);
+    std::atomic<bool> leading{true};
+    scaler.gate_writes([&leading] { return leading.load(); });
+
+    // The PUT is answered 409 and the Lease lapses meanwhile: the client
+    // reads the Scale again (reads are not gated) and does not send the PUT.
+    cluster.conflict_next_put([&leading] { leading = false; });
+    CHECK_THROWS_WITH_AS(scaler.set_replicas(cfg.functions[0], 7, 3),
+                         doctest::Contains("PUT /apis/apps/v1/namespaces/fn/deployments/fn/scale not sent: this replica no longer holds"),
+                         kubernetes::write_refused);
+    CHECK(cluster.puts() == 1);
+    CHECK(cluster.gets() == 2);
+    CHECK(cluster.replicas() == 3);
+
+    // The limits alone (a PATCH without a condition on the count) answered
+    // 429: not sent again after the lapse.
+    leading = true;
+    cluster.throttle_next_patch([&leading] { leading = false; });
+    CHECK_THROWS_WITH_AS(scaler.set_limits(cfg.functions[0], std::nullopt, {.cpu_cores = 1.0, .memory_mb = 512.0}),
+                         doctest::Contains("PATCH /apis/apps/v1/namespaces/fn/deployments/fn not sent"), kubernetes::write_refused);
+    CHECK(cluster.patches() == 1);
+    CHECK(cluster.resources("fn").is_null());
+
+    // Still leading: the same retries go through.
+    leading = true;
+    cluster.conflict_next_put([] {});
+    scaler.set_replicas(cfg.functions[0], 7, 3);
+    CHECK(cluster.puts() == 3);
+    CHECK(cluster.replicas() == 7);
+    cluster.throttle_next_patch([] {});
+    scaler.set_limits(cfg.functions[0], std::nullopt, {.cpu_cores = 1.0, .memory_mb = 512.0});
+    CHECK(cluster.patches() == 3);
+    CHECK(cluster.resources("fn")["limits"]["memory"] == "512Mi");
 }

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace rlscale::controller {
 
@@ -106,10 +107,16 @@ public:
     }
 
     /// Every later write first asks `may_write`, and sends nothing when it
-    /// answers false (error "not sent: ..."): the controller passes its
+    /// answers false (error "... not sent: ..."): the controller passes its
     /// leader election's is_leader(), so a replica whose Lease lapsed in the
-    /// middle of a tick writes nothing more.
-    void gate_writes(std::function<bool()> may_write) { may_write_ = std::move(may_write); }
+    /// middle of a tick writes nothing more. Asked before the write's first
+    /// read, and by the client again before each request that changes
+    /// something, so a retry after a 409 or 429 (whose waits add up to
+    /// seconds) is not sent once the Lease lapsed either.
+    void gate_writes(std::function<bool()> may_write) {
+        may_write_ = std::move(may_write);
+        client_.gate_writes(may_write_, std::string(lapsed));
+    }
 
     int replicas(const function_spec& f) {
         return client_.get_scale(kind(f), f.namespace_name, f.workload).spec_replicas;
@@ -159,14 +166,16 @@ public:
             c.limits.memory_bytes = std::llround(l.memory_mb) * (std::int64_t{1} << 20);
         }
         if (f.resize_requests) c.requests = c.limits;
-        if (replicas) {
-            try {
+        try {
+            if (replicas) {
                 (void)client_.set_replicas_and_template_resources(kind(f), f.namespace_name, f.workload, *replicas, {c}, read);
-            } catch (const kubernetes::count_changed& e) {
-                throw controller::count_changed(e.what());
+            } else {
+                (void)client_.set_template_resources(kind(f), f.namespace_name, f.workload, {c});
             }
-        } else {
-            (void)client_.set_template_resources(kind(f), f.namespace_name, f.workload, {c});
+        } catch (const kubernetes::count_changed& e) {
+            throw controller::count_changed(e.what());
+        } catch (const kubernetes::timeout_error& e) {
+            throw controller::outcome_unknown(e.what());  // the patch may have been applied
         }
     }
 
@@ -193,8 +202,9 @@ private:
         return f.kind == "StatefulSet" ? kubernetes::workload_kind::statefulset : kubernetes::workload_kind::deployment;
     }
     void check_may_write() const {
-        if (may_write_ && !may_write_()) throw error("not sent: this replica no longer holds the leader election's Lease");
+        if (may_write_ && !may_write_()) throw error("not sent: " + std::string(lapsed));
     }
+    static constexpr std::string_view lapsed = "this replica no longer holds the leader election's Lease";
     kubernetes::client client_;
     std::function<bool()> may_write_;
 };

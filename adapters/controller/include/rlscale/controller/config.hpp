@@ -243,6 +243,14 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
     f.slo.percentile = number(slo, slo_path, "percentile", 0.9, 0, 1);
     f.slo.target_rps = number(slo, slo_path, "target_rps", 0, 0, 1e9);
     f.min_replicas = integer(j, path, "min_replicas", 1, 0, 100000);
+    if (f.min_replicas == 0) {
+        // Scaling to zero needs something that sees requests while no pod
+        // runs (Knative's activator); here every pod metric comes back
+        // empty at zero, each tick holds, and the function would stay at 0.
+        bad(join(path, "min_replicas"),
+            "must be >= 1: at 0 replicas the pods' metrics come back empty, every tick holds, and the function would never scale out again",
+            j.at("min_replicas"));
+    }
     f.max_replicas = integer(j, path, "max_replicas", 10, 1, 100000);
     if (f.max_replicas < f.min_replicas) {
         bad(join(path, "max_replicas"), "must be >= min_replicas (" + std::to_string(f.min_replicas) + ")", j.at("max_replicas"));
@@ -281,6 +289,16 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
     for (const auto& [key, value] : object(j, path, "promql").items()) {
         if (!value.is_string() || value.get<std::string>().empty()) bad(join(promql_path, key), "must be a non-empty PromQL string", value);
         f.promql[key] = value.get<std::string>();
+    }
+    // KPA reads concurrency as the requests in service (plus those queued)
+    // when none completed in the window. Neither has a default query, and
+    // an unqueried field reads 0: a function whose requests all hang would
+    // look idle and be scaled down every tick of the stall.
+    if (f.policy == "kpa" && f.promql.count("in_service") == 0) {
+        throw config_error(join(promql_path, "in_service"),
+                           "is required for policy kpa (the requests in flight, e.g. a gauge the service or its proxy exports): "
+                           "with none completed in the window, KPA's concurrency is the requests in service plus queue_length, and "
+                           "unqueried they read 0, so a stalled function would look idle");
     }
     return f;
 }

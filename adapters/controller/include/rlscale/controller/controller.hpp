@@ -97,6 +97,13 @@ public:
     using rlscale::error::error;
 };
 
+/// Thrown by a change that timed out after it was sent: the cluster may or
+/// may not have applied it (the Kubernetes adapter's timeout_error).
+class outcome_unknown : public rlscale::error {
+public:
+    using rlscale::error::error;
+};
+
 /// How replicas are read and changed (the Kubernetes adapter, or a fake).
 /// Both throw on failure; set_replicas changes nothing when it throws.
 /// An actuator that also offers set_replicas(f, n, read) (and
@@ -561,6 +568,26 @@ private:
                     // change stands, and the count alone is not tried either.
                     ++stats_.actuation_errors;
                     r.error = std::string("changing replicas and limits refused: ") + e.what();
+                    return;
+                } catch (const outcome_unknown& e) {
+                    // Sent, and perhaps applied: the count alone below finds
+                    // it at the target if so, which says nothing of the
+                    // limits, so the record does not claim either way.
+                    ++stats_.actuation_errors;
+                    r.error = std::string(count_changes ? "changing replicas and limits timed out, and may have been applied: "
+                                                        : "changing limits timed out, and may have been applied: ") +
+                              e.what();
+                    if (!count_changes) return;
+                    try {
+                        set_count(f, r);
+                        r.applied = true;
+                        ++stats_.changes;
+                        r.error += "; the replica count is at the target (set alone, or by that change); whether the limits "
+                                   "were applied shows in the next reading";
+                    } catch (...) {
+                        ++stats_.actuation_errors;
+                        r.error += "; changing replicas alone failed too: " + current_exception_text();
+                    }
                     return;
                 } catch (...) {
                     ++stats_.actuation_errors;

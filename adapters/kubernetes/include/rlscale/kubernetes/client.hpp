@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -273,6 +274,18 @@ public:
 
     [[nodiscard]] const client_config& config() const noexcept { return config_; }
 
+    /// From now on asks `may_write` before each request that changes
+    /// something (PUT, PATCH, POST, DELETE), each retry's included, and
+    /// sends nothing when it answers false: write_refused, naming the
+    /// request and `reason`. Reads are not gated. A leader-elected caller
+    /// passes its election's is_leader(), so a write whose retries wait
+    /// past the end of the Lease is not sent after it. Not thread-safe
+    /// against requests in flight: set it before sharing the client.
+    void gate_writes(std::function<bool()> may_write, std::string reason) {
+        may_write_ = std::move(may_write);
+        write_refusal_ = std::move(reason);
+    }
+
     /// GET .../{deployments|statefulsets}/{name}/scale.
     [[nodiscard]] scale get_scale(workload_kind kind, const std::string& ns, const std::string& name) const {
         const auto path = scale_path(kind, ns, name);
@@ -535,6 +548,7 @@ private:
 
     response send(const std::string& method, const std::string& path, const std::string& body,
                   const std::string& content_type) const {
+        if (method != "GET" && may_write_ && !may_write_()) throw write_refused(method, path, write_refusal_);
         // Host and port given apart: httplib's URL parser takes an IPv6
         // literal only of digits and colons ([fd00:10:96::1] fails).
         const detail::server_address a = detail::split_server(config_.server);
@@ -764,6 +778,8 @@ private:
     }
 
     client_config config_;
+    std::function<bool()> may_write_;  // empty: every write is sent
+    std::string write_refusal_;
 };
 
 }  // namespace rlscale::kubernetes

@@ -104,6 +104,14 @@ private:
     std::string what_;
 };
 
+/// A request that changes something was not sent because the client's
+/// write gate (client::gate_writes) said no: nothing was changed by it.
+class write_refused : public rlscale::error {
+public:
+    write_refused(const std::string& method, const std::string& path, const std::string& reason)
+        : error("kubernetes: " + method + " " + path + " not sent: " + reason) {}
+};
+
 /// The replica count was not what the caller read when it decided (another
 /// controller, `kubectl scale`, an HPA changed it since): nothing was sent,
 /// so the other party's change stands.
