@@ -753,6 +753,26 @@ TEST_CASE("restoring a malformed state names the field and leaves the lifecycle 
     bad = good;
     bad["transition_count"] = 5;
     rejects(bad, "log");
+    // The window holds the last min(K, episodes since the last transition)
+    // rewards: one here (episode 6, after the transition at episode 5).
+    REQUIRE(good["window"].size() == 1);
+    bad = good;
+    bad["window"] = json::array();
+    rejects(bad, "window");
+    bad = good;
+    bad["episodes"] = 9;  // three episodes since: the window would be full
+    rejects(bad, "window");
+    bad["window"] = json::array({95, 95, 95});
+    CHECK_NOTHROW(from_json(bad, target));
+    from_json(before, target);
+    bad["window"] = json::array({95, 95});  // a run keeps K once it has them
+    rejects(bad, "window");
+    // A full window that meets its stage's exit condition: the episode that
+    // filled it would have left SERVING (mean below T_serving).
+    bad["window"] = json::array({10, 10, 10});
+    rejects(bad, "window");
+    bad["window"] = json::array({95, 60, 95});  // std above T_var: also leaves
+    rejects(bad, "window");
     // retraining is true exactly in an ONLINE stage entered from SERVING.
     lifecycle again(c);
     again.start();

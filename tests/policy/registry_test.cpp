@@ -112,6 +112,18 @@ TEST_CASE("registry: a checkpoint's spec becomes the learned policy it describes
     CHECK(d[1].replicas == 3);  // -5 limited to -1 (the spec's limit)
 }
 
+TEST_CASE("registry: the int8 copy is refused for a checkpoint that is not a dqn's, naming the option") {
+    serving_spec spec = two_function_spec();
+    spec.algorithm = "ppo";
+    const json j = checkpoint_for(spec, 10, 6, 2);
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j, {.int8 = true}), doctest::Contains("learned_policy_options.int8"), config_error);
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j, {.int8 = true}), doctest::Contains("serves dqn checkpoints only; this one is ppo"),
+                         config_error);
+    CHECK_NOTHROW((void)make_learned_policy(j));
+    spec.algorithm = "dqn";
+    CHECK_NOTHROW((void)make_learned_policy(checkpoint_for(spec, 10, 6, 2), {.int8 = true}));
+}
+
 TEST_CASE("registry: a spec this build cannot serve is rejected naming the field and value") {
     const serving_spec spec = two_function_spec();
     json j = checkpoint_for(spec, 10, 6, 0);

@@ -244,6 +244,19 @@ TEST_CASE("dqn::update(batch) on a given batch: the sampled update's step, deter
     replay_batch<double> wide(3, 2, 8);
     wide.size = 1;
     CHECK_THROWS_WITH_AS((void)a.update(wide), doctest::Contains("3 observation rows and 2 action heads"), rlscale::error);
+    // Each array is checked for the batch's size, the terminated flags and
+    // the next observations' rows too (read per sample by the TD target).
+    {
+        replay_batch<double> short_flags = batch;
+        short_flags.terminated.resize(1);
+        CHECK_THROWS_WITH_AS((void)a.update(short_flags), doctest::Contains("1 terminated flags"), rlscale::error);
+        replay_batch<double> narrow_next = batch;
+        narrow_next.next_observations.resize(1, 8);
+        CHECK_THROWS_WITH_AS((void)a.update(narrow_next), doctest::Contains("1 next-observation rows"), rlscale::error);
+        replay_batch<double> few_actions = batch;
+        few_actions.actions.conservativeResize(Eigen::NoChange, 1);
+        CHECK_THROWS_WITH_AS((void)a.update(few_actions), doctest::Contains("1 actions"), rlscale::error);
+    }
     CHECK(a.online().parameters() == before);
     // A NaN target (here a NaN reward) is no step: Huber's gradient would
     // still be a finite ±1 pushing Q towards nothing.

@@ -522,7 +522,16 @@ TEST_CASE("ppo observe refuses a non-finite observation or next_observation by n
     CHECK_THROWS_WITH_AS(agent.observe(bad, a, 1.0, s1, false, false), doctest::Contains("observation[1] is nan"), error);
     CHECK(agent.own_rollout().size() == 0);
     CHECK(agent.steps() == 0);
-    // A terminated step's next observation is never read.
+    // A terminated step's next observation is never evaluated, but it must
+    // have the observation's size (it is kept: a larger one was copied past
+    // the end of the learner's storage).
+    const std::vector<double> wide(64, 0.0);
+    CHECK_THROWS_WITH_AS(agent.observe(s0, a, 1.0, wide, true, false),
+                         doctest::Contains("next_observation has 64 values, expected 2"), error);
+    CHECK_THROWS_WITH_AS(agent.observe(s0, a, 1.0, std::span<const double>(), true, false),
+                         doctest::Contains("next_observation has 0 values, expected 2"), error);
+    CHECK(agent.own_rollout().size() == 0);
+    CHECK(agent.steps() == 0);
     CHECK_FALSE(agent.observe(s0, a, 1.0, bad, true, false));
     // Later steps are stored and the rollout fills and updates as usual.
     CHECK_FALSE(agent.observe(s0, a, 1.0, s1, false, false));

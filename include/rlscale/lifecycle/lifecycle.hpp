@@ -616,11 +616,31 @@ private:
             throw E("stage", "is " + std::string(to_string(l.stage_)) + " but the last transition entered " +
                                  std::string(to_string(l.log_.back().to)));
         }
-        if (!l.log_.empty() && l.log_.back().from != stage::initialized &&
-            l.window_size_ > l.episodes_ - l.log_.back().episode - 1) {
-            throw E("window", "holds " + std::to_string(l.window_size_) + " rewards but only " +
-                                  std::to_string(l.episodes_ - l.log_.back().episode - 1) +
-                                  " episodes ended since the last transition");
+        // The window as end_episode() leaves it: every transition empties it
+        // and each later episode adds its reward, so it holds the last
+        // min(K, episodes since the last transition) rewards (start() comes
+        // before episode 0, any other transition at the end of its
+        // episode); and a full one never meets the stage's exit condition,
+        // or that episode would have made the transition.
+        if (!l.log_.empty()) {
+            const transition& last = l.log_.back();
+            const std::uint64_t since = last.from == stage::initialized ? l.episodes_ - last.episode : l.episodes_ - last.episode - 1;
+            const std::uint64_t expected = std::min<std::uint64_t>(config.window, since);
+            if (l.window_size_ != expected) {
+                throw E("window", "holds " + std::to_string(l.window_size_) + " rewards, but " + std::to_string(since) +
+                                      " episodes ended since the last transition (at episode " + std::to_string(last.episode) +
+                                      "), so it holds the last " + std::to_string(expected) + " (at most config.window, " +
+                                      std::to_string(config.window) + ")");
+            }
+            if (l.window_size_ == config.window) {
+                const auto [mean, sd] = l.window_statistics();
+                if (leaves(l.stage_, mean, sd, config)) {
+                    throw E("window", "has mean " + format_number(mean) + " and std " + format_number(sd) + " over config.window (" +
+                                          std::to_string(config.window) + ") rewards, which leave " +
+                                          std::string(to_string(l.stage_)) +
+                                          " (Algorithm 1), so its last episode would have made that transition");
+                }
+            }
         }
         return l;
     }

@@ -450,6 +450,11 @@ struct learned_policy {
     if (spec.algorithm != "dqn" && spec.algorithm != "ppo" && spec.algorithm != "ddpg") {
         throw checkpoint_error("serving.algorithm", "unknown algorithm \"" + spec.algorithm + "\" (this build serves dqn, ppo, ddpg)");
     }
+    // The int8 copy serves the DQN's Q heads only; asked of another
+    // algorithm it would be ignored without a word.
+    if (options.int8 && spec.algorithm != "dqn") {
+        throw config_error("learned_policy_options.int8", "serves dqn checkpoints only; this one is " + spec.algorithm);
+    }
     encoder_variant encoder = make_encoder(spec.encoder, n);
     const nn::mlp<float> net = nn::network_from_checkpoint<float>(checkpoint);
     const auto in = static_cast<std::size_t>(net.layers().front().in);

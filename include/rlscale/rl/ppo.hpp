@@ -443,7 +443,13 @@ public:
         // next_observation would otherwise be kept as the next step's
         // bootstrap and refuse every later step.
         check_finite_span("observation", observation, actor_observation_size());
-        if (!terminated) check_finite_span("next_observation", next_observation, actor_observation_size());
+        // A terminated step's next observation is not evaluated, so it may
+        // hold anything, but it is kept (below) and must have the size.
+        if (terminated) {
+            check_span("observe: next_observation", next_observation.size(), actor_observation_size());
+        } else {
+            check_finite_span("next_observation", next_observation, actor_observation_size());
+        }
         const double lp = log_prob(observation, action);
         const double v = value(observation);
         const double next_v = terminated ? 0.0 : value(next_observation);
