@@ -113,7 +113,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     RLSCALE_FUZZ_CHECK(!c.functions.empty(), target, "an accepted configuration without functions");
     for (const auto& f : c.functions) {
-        RLSCALE_FUZZ_CHECK(0 <= f.min_replicas && f.min_replicas <= f.max_replicas, target, "an accepted function with min > max or min < 0");
+        RLSCALE_FUZZ_CHECK(1 <= f.min_replicas && f.min_replicas <= f.max_replicas, target, "an accepted function with min > max or min < 1");
+        RLSCALE_FUZZ_CHECK(f.policy != "kpa" || f.promql.count("in_service") == 1, target, "an accepted kpa function without promql.in_service");
         rlscale::controller::decision_record fr;
         fr.function = f.name;
         fr.error = part(1);

@@ -508,7 +508,7 @@ TEST_CASE("ppo observe stores log pi and V of the observation and bootstraps a t
     CHECK(agent.rollouts() == 0);
 }
 
-TEST_CASE("ppo observe refuses a non-finite observation or next_observation by name, storing nothing, and keeps learning") {
+TEST_CASE("ppo observe refuses a non-finite observation or next_observation, or a next_observation of another size (terminated too), by name, storing nothing, and keeps learning") {
     ppo_config c = small_config();
     c.rollout_steps = 3;
     ppo<double, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, c, 5);

@@ -427,7 +427,7 @@ struct learned_policy_options {
     /// Vertical changes withheld below this many replicas, where the platform
     /// evicts a pod to resize it; none = the spec's. Given: the larger of the two.
     std::optional<int> vertical_min_replicas;
-    bool int8 = false;                    ///< dqn: serve from an int8 copy of the weights
+    bool int8 = false;                    ///< dqn: serve from an int8 copy of the weights (config_error for another algorithm)
 };
 
 /// A learned policy built from a checkpoint: its spec, the weights it

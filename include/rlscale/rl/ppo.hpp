@@ -446,7 +446,7 @@ public:
         // A terminated step's next observation is not evaluated, so it may
         // hold anything, but it is kept (below) and must have the size.
         if (terminated) {
-            check_span("observe: next_observation", next_observation.size(), actor_observation_size());
+            check_span("next_observation", next_observation.size(), actor_observation_size());
         } else {
             check_finite_span("next_observation", next_observation, actor_observation_size());
         }

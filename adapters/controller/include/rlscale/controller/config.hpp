@@ -242,8 +242,7 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
     f.slo.latency_s = number(slo, slo_path, "latency_s", 1.0, 1e-6, 3600);
     f.slo.percentile = number(slo, slo_path, "percentile", 0.9, 0, 1);
     f.slo.target_rps = number(slo, slo_path, "target_rps", 0, 0, 1e9);
-    f.min_replicas = integer(j, path, "min_replicas", 1, 0, 100000);
-    if (f.min_replicas == 0) {
+    if (j.contains("min_replicas") && j.at("min_replicas").is_number() && j.at("min_replicas") == 0) {
         // Scaling to zero needs something that sees requests while no pod
         // runs (Knative's activator); here every pod metric comes back
         // empty at zero, each tick holds, and the function would stay at 0.
@@ -251,6 +250,7 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
             "must be >= 1: at 0 replicas the pods' metrics come back empty, every tick holds, and the function would never scale out again",
             j.at("min_replicas"));
     }
+    f.min_replicas = integer(j, path, "min_replicas", 1, 1, 100000);
     f.max_replicas = integer(j, path, "max_replicas", 10, 1, 100000);
     if (f.max_replicas < f.min_replicas) {
         bad(join(path, "max_replicas"), "must be >= min_replicas (" + std::to_string(f.min_replicas) + ")", j.at("max_replicas"));
