@@ -124,6 +124,51 @@ BENCHMARK(BM_ppo_update_adam)->Name("BM_ppo_update/adam_steps_only")->Unit(bench
 void BM_ppo_update_adam_bfloat16(benchmark::State& state) { adam_steps(state, nn::moment_storage::bfloat16); }
 BENCHMARK(BM_ppo_update_adam_bfloat16)->Name("BM_ppo_update/adam_steps_only_bfloat16_moments")->Unit(benchmark::kMicrosecond);
 
+// What those steps would cost without Adam's square root and division: the
+// same single pass over θ, g, m and v per network and step (the same loads
+// and stores, as many multiply-adds), with θ -= s·m·(c·v + ε) in place of
+// θ -= s·m/(√v·c + ε). Not an optimiser: a floor for the memory traffic.
+void BM_ppo_update_adam_traffic(benchmark::State& state) {
+    simppo_networks nets;
+    auto& actor = nets.actor;
+    auto& critic = nets.critic;
+    const Eigen::VectorXf ag = Eigen::VectorXf::Constant(actor.parameter_count(), 1e-3F);
+    const Eigen::VectorXf cg = Eigen::VectorXf::Constant(critic.parameter_count(), 1e-3F);
+    Eigen::VectorXf am = Eigen::VectorXf::Zero(actor.parameter_count());
+    Eigen::VectorXf av = Eigen::VectorXf::Zero(actor.parameter_count());
+    Eigen::VectorXf cm = Eigen::VectorXf::Zero(critic.parameter_count());
+    Eigen::VectorXf cv = Eigen::VectorXf::Zero(critic.parameter_count());
+    const auto pass = [](Eigen::Ref<Eigen::VectorXf> p, const Eigen::VectorXf& g, Eigen::VectorXf& m, Eigen::VectorXf& v) {
+        using block = Eigen::Array<float, 16, 1>;
+        using view = Eigen::Map<block, Eigen::Unaligned>;
+        const Eigen::Index n = p.size();
+        Eigen::Index i = 0;
+        for (; i + 16 <= n; i += 16) {
+            view pb(p.data() + i);
+            view mb(m.data() + i);
+            view vb(v.data() + i);
+            const block gb = Eigen::Map<const block, Eigen::Unaligned>(g.data() + i);
+            mb = 0.9F * mb + 0.1F * gb;
+            vb = 0.999F * vb + 0.001F * gb.square();
+            pb -= 1e-6F * mb * (vb * 1.0001F + 1e-8F);
+        }
+        for (; i < n; ++i) {
+            m[i] = 0.9F * m[i] + 0.1F * g[i];
+            v[i] = 0.999F * v[i] + 0.001F * g[i] * g[i];
+            p[i] -= 1e-6F * m[i] * (v[i] * 1.0001F + 1e-8F);
+        }
+    };
+    for (auto _ : state) {
+        for (int step = 0; step < 50; ++step) {
+            pass(actor.parameters(), ag, am, av);
+            pass(critic.parameters(), cg, cm, cv);
+        }
+        benchmark::DoNotOptimize(actor.parameters().data());
+        benchmark::DoNotOptimize(critic.parameters().data());
+    }
+}
+BENCHMARK(BM_ppo_update_adam_traffic)->Name("BM_ppo_update/adam_traffic_only")->Unit(benchmark::kMicrosecond);
+
 function_metrics metrics(double cpu) {
     function_metrics m;
     m.interval_s = 15;

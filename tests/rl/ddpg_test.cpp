@@ -883,6 +883,27 @@ TEST_CASE("configuration and input errors name the field and the value") {
     CHECK_THROWS_WITH_AS(agent.update(big), doctest::Contains("batch of 9 transitions, must be in [1, 8]"), error);
     replay_batch<double, double> ok(3, 2, 8);
     ok.size = 4;
+    // A batch built or resized by hand: each array the update reads is
+    // checked by name for the agent's sizes and the batch's transitions.
+    {
+        replay_batch<double, double> wide(4, 2, 8);
+        wide.size = 4;
+        CHECK_THROWS_WITH_AS(agent.update(wide), doctest::Contains("ddpg::update: batch.observations has 4 rows, the agent 3"), error);
+        replay_batch<double, double> bad = ok;
+        bad.actions.resize(3, 8);
+        CHECK_THROWS_WITH_AS(agent.update(bad), doctest::Contains("batch.actions has 3 rows, the agent 2 actions"), error);
+        bad = ok;
+        bad.next_observations.conservativeResize(Eigen::NoChange, 2);
+        CHECK_THROWS_WITH_AS(agent.update(bad), doctest::Contains("batch.next_observations holds 2, fewer than the batch's 4"),
+                             error);
+        bad = ok;
+        bad.rewards.resize(3);
+        CHECK_THROWS_WITH_AS(agent.update(bad), doctest::Contains("batch.rewards holds 3"), error);
+        bad = ok;
+        bad.terminated.resize(0);
+        CHECK_THROWS_WITH_AS(agent.update(bad), doctest::Contains("batch.terminated holds 0"), error);
+        CHECK(ok.shape_error(3, 2).empty());
+    }
     CHECK_THROWS_WITH_AS(agent.update(ok, Eigen::MatrixXd::Zero(2, 3)), doctest::Contains("smoothing_noise is 2 × 3"), error);
     CHECK_THROWS_WITH_AS((void)agent.critic(1), doctest::Contains("critic 1 requested, the agent has 1"), error);
     CHECK_THROWS_WITH_AS((void)agent.critic().trunk(), doctest::Contains("there is no trunk"), error);

@@ -243,19 +243,19 @@ TEST_CASE("dqn::update(batch) on a given batch: the sampled update's step, deter
     CHECK_THROWS_WITH_AS((void)a.update(batch), doctest::Contains("batch.actions(1, 1) is 3"), rlscale::error);
     replay_batch<double> wide(3, 2, 8);
     wide.size = 1;
-    CHECK_THROWS_WITH_AS((void)a.update(wide), doctest::Contains("3 observation rows and 2 action heads"), rlscale::error);
+    CHECK_THROWS_WITH_AS((void)a.update(wide), doctest::Contains("dqn::update: batch.observations has 3 rows, the agent 2 observation values"), rlscale::error);
     // Each array is checked for the batch's size, the terminated flags and
     // the next observations' rows too (read per sample by the TD target).
     {
         replay_batch<double> short_flags = batch;
         short_flags.terminated.resize(1);
-        CHECK_THROWS_WITH_AS((void)a.update(short_flags), doctest::Contains("1 terminated flags"), rlscale::error);
+        CHECK_THROWS_WITH_AS((void)a.update(short_flags), doctest::Contains("batch.terminated holds 1, fewer than the batch's 2 transitions"), rlscale::error);
         replay_batch<double> narrow_next = batch;
         narrow_next.next_observations.resize(1, 8);
-        CHECK_THROWS_WITH_AS((void)a.update(narrow_next), doctest::Contains("1 next-observation rows"), rlscale::error);
+        CHECK_THROWS_WITH_AS((void)a.update(narrow_next), doctest::Contains("batch.next_observations has 1 rows, the agent 2"), rlscale::error);
         replay_batch<double> few_actions = batch;
         few_actions.actions.conservativeResize(Eigen::NoChange, 1);
-        CHECK_THROWS_WITH_AS((void)a.update(few_actions), doctest::Contains("1 actions"), rlscale::error);
+        CHECK_THROWS_WITH_AS((void)a.update(few_actions), doctest::Contains("batch.actions holds 1, fewer than the batch's 2 transitions"), rlscale::error);
     }
     CHECK(a.online().parameters() == before);
     // A NaN target (here a NaN reward) is no step: Huber's gradient would

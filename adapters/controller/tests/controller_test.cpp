@@ -608,6 +608,8 @@ TEST_CASE("controller config: the prometheus and kubernetes sections are checked
     fails(j, "kubernetes.sever", "not a known field");
     j["kubernetes"] = {{"max_attempts", true}};
     fails(j, "kubernetes.max_attempts", "must be an integer");
+    j["kubernetes"] = {{"timeout_ms", 0}};
+    fails(j, "kubernetes.timeout_ms", "must be in [1, 600000]");
     j = two_functions();
     j["metrics_address"] = "127.0.0.1:";
     fails(j, "metrics_address", "host:port");

@@ -16,12 +16,14 @@
 #include "ddpg_checkpoint.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
 using namespace rlscale;
@@ -75,47 +77,14 @@ public:
               // The Deployment itself: a strategic-merge patch of spec.replicas
               // and the pod template's container resources, all or nothing.
               s.Patch("/apis/apps/v1/namespaces/fn/deployments/fn", [this](const httplib::Request& req, httplib::Response& res) {
-                  std::lock_guard lock(mu_);
-                  ++patches_;
-                  last_patch_ = req.body;
-                  if (req.get_header_value("Content-Type") != "application/strategic-merge-patch+json") {
-                      res.status = 415;
-                      res.set_content(status(415, "UnsupportedMediaType", "the body of the request was in an unknown format").dump(),
-                                      "application/json");
-                      return;
+                  patch(req, res);
+                  // Answered late (after the change was applied) when asked.
+                  std::chrono::milliseconds late{0};
+                  {
+                      std::lock_guard lock(mu_);
+                      late = std::exchange(late_patch_, std::chrono::milliseconds(0));
                   }
-                  if (reject_) {
-                      res.status = 422;
-                      res.set_content(status(422, "Invalid",
-                                             "Deployment.apps \"fn\" is invalid: spec.template.spec.containers[0].resources.requests: "
-                                             "Invalid value: \"1\": must be less than or equal to cpu limit")
-                                          .dump(),
-                                      "application/json");
-                      return;
-                  }
-                  if (throttle_hook_) {
-                      std::exchange(throttle_hook_, nullptr)();
-                      res.status = 429;
-                      res.set_header("Retry-After", "0");
-                      res.set_content(status(429, "TooManyRequests", "too many requests").dump(), "application/json");
-                      return;
-                  }
-                  const json patch = json::parse(req.body);
-                  // A resourceVersion in the patch is a precondition, as the API server takes it.
-                  if (patch.contains("metadata") && patch["metadata"].value("resourceVersion", "") != std::to_string(version_)) {
-                      res.status = 409;
-                      res.set_content(status(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again").dump(),
-                                      "application/json");
-                      return;
-                  }
-                  if (patch["spec"].contains("replicas")) replicas_ = patch["spec"]["replicas"].get<int>();
-                  for (const json& c : patch["spec"]["template"]["spec"]["containers"]) resources_[c.at("name")] = c.at("resources");
-                  ++version_;
-                  res.set_content(json{{"kind", "Deployment"}, {"apiVersion", "apps/v1"},
-                                       {"metadata", {{"name", "fn"}, {"namespace", "fn"}, {"resourceVersion", std::to_string(version_)}}},
-                                       {"spec", {{"replicas", replicas_}}}}
-                                      .dump(),
-                                  "application/json");
+                  if (late.count() > 0) std::this_thread::sleep_for(late);
               });
           }) {}
 
@@ -166,7 +135,57 @@ public:
         throttle_hook_ = std::move(hook);
     }
 
+    /// The next PATCH of the Deployment is handled as usual, then answered
+    /// `d` later.
+    void answer_next_patch_late(std::chrono::milliseconds d) {
+        std::lock_guard lock(mu_);
+        late_patch_ = d;
+    }
+
 private:
+    void patch(const httplib::Request& req, httplib::Response& res) {
+        std::lock_guard lock(mu_);
+        ++patches_;
+        last_patch_ = req.body;
+        if (req.get_header_value("Content-Type") != "application/strategic-merge-patch+json") {
+            res.status = 415;
+            res.set_content(status(415, "UnsupportedMediaType", "the body of the request was in an unknown format").dump(),
+                            "application/json");
+            return;
+        }
+        if (reject_) {
+            res.status = 422;
+            res.set_content(status(422, "Invalid",
+                                   "Deployment.apps \"fn\" is invalid: spec.template.spec.containers[0].resources.requests: "
+                                   "Invalid value: \"1\": must be less than or equal to cpu limit")
+                                .dump(),
+                            "application/json");
+            return;
+        }
+        if (throttle_hook_) {
+            std::exchange(throttle_hook_, nullptr)();
+            res.status = 429;
+            res.set_header("Retry-After", "0");
+            res.set_content(status(429, "TooManyRequests", "too many requests").dump(), "application/json");
+            return;
+        }
+        const json patch = json::parse(req.body);
+        // A resourceVersion in the patch is a precondition, as the API server takes it.
+        if (patch.contains("metadata") && patch["metadata"].value("resourceVersion", "") != std::to_string(version_)) {
+            res.status = 409;
+            res.set_content(status(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again").dump(),
+                            "application/json");
+            return;
+        }
+        if (patch["spec"].contains("replicas")) replicas_ = patch["spec"]["replicas"].get<int>();
+        for (const json& c : patch["spec"]["template"]["spec"]["containers"]) resources_[c.at("name")] = c.at("resources");
+        ++version_;
+        res.set_content(json{{"kind", "Deployment"}, {"apiVersion", "apps/v1"},
+                             {"metadata", {{"name", "fn"}, {"namespace", "fn"}, {"resourceVersion", std::to_string(version_)}}},
+                             {"spec", {{"replicas", replicas_}}}}
+                            .dump(),
+                        "application/json");
+    }
     json scale() const {
         return {{"kind", "Scale"},
                 {"apiVersion", "autoscaling/v1"},
@@ -185,6 +204,7 @@ private:
     int puts_ = 0;
     int gets_ = 0;
     bool throttle_ = false;
+    std::chrono::milliseconds late_patch_{0};
     int patches_ = 0;
     std::string last_patch_;
     std::map<std::string, json> resources_;
@@ -464,6 +484,38 @@ TEST_CASE("controller's Kubernetes actuator: counts up to the largest function's
     leading = true;  // (still throttled) the gate lets the write through: it is tried again
     CHECK_THROWS(scaler.set_replicas(cfg.functions[0], 7));
     CHECK(cluster.gets() - gets == 3);
+}
+
+TEST_CASE("controller's Kubernetes actuator: a change answered after kubernetes.timeout_ms is outcome_unknown, though applied") {
+    fake_cluster cluster;
+    const controller::config cfg = controller::parse_config(json{
+        {"prometheus", {{"url", "http://127.0.0.1:1"}}},
+        {"kubernetes", {{"in_cluster", false}, {"server", cluster.url()}, {"token", "t"}, {"timeout_ms", 200}}},
+        {"functions",
+         {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20}, {"policy", "static"},
+           {"static_replicas", 1}, {"resize_container", "fn"}, {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}}}}},
+    });
+    controller::kubernetes_scaler scaler(cfg);
+    using std::chrono::milliseconds;
+    // The API server applies the count and the limits, then answers after
+    // the read timeout: the caller cannot know, and is told so.
+    cluster.answer_next_patch_late(milliseconds(1500));
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH_AS(scaler.set_limits(cfg.functions[0], 7, {.cpu_cores = 1.0, .memory_mb = 512.0}, 3),
+                         doctest::Contains("PATCH"), controller::outcome_unknown);
+    CHECK(std::chrono::steady_clock::now() - start < milliseconds(1400));  // cut at the timeout, not waited out
+    CHECK(cluster.patches() == 1);  // a timed-out change is not sent again
+    CHECK(cluster.replicas() == 7);
+    CHECK(cluster.resources("fn")["limits"]["memory"] == "512Mi");
+    // The limits alone, the same.
+    cluster.answer_next_patch_late(milliseconds(1500));
+    CHECK_THROWS_AS(scaler.set_limits(cfg.functions[0], std::nullopt, {.cpu_cores = 2.0, .memory_mb = 256.0}), controller::outcome_unknown);
+    CHECK(cluster.patches() == 2);
+    CHECK(cluster.resources("fn")["limits"]["memory"] == "256Mi");
+    // An answer within the timeout is no error.
+    cluster.answer_next_patch_late(milliseconds(20));
+    scaler.set_limits(cfg.functions[0], 5, {.cpu_cores = 1.0, .memory_mb = 512.0}, 7);
+    CHECK(cluster.replicas() == 5);
 }
 
 TEST_CASE("controller's Kubernetes actuator: a retry after a 409 or a 429 is not sent once the Lease lapsed in the wait") {

@@ -1008,18 +1008,8 @@ private:
             throw error("ddpg::update: batch of " + std::to_string(batch.size) + " transitions, must be in [1, " +
                         std::to_string(config_.batch_size) + "]");
         }
-        if (static_cast<std::size_t>(batch.observations.rows()) != observation_size() ||
-            static_cast<std::size_t>(batch.next_observations.rows()) != observation_size() ||
-            static_cast<std::size_t>(batch.actions.rows()) != bounds_.size() || batch.capacity() < batch.size ||
-            static_cast<std::size_t>(batch.next_observations.cols()) < batch.size ||
-            static_cast<std::size_t>(batch.actions.cols()) < batch.size ||
-            static_cast<std::size_t>(batch.rewards.size()) < batch.size ||
-            static_cast<std::size_t>(batch.terminated.size()) < batch.size) {
-            throw error("ddpg::update: the batch has " + std::to_string(batch.observations.rows()) + " observation rows, " +
-                        std::to_string(batch.next_observations.rows()) + " next-observation rows and " +
-                        std::to_string(batch.actions.rows()) + " action rows for " + std::to_string(batch.size) +
-                        " transitions (capacity " + std::to_string(batch.capacity()) + "), the agent " +
-                        std::to_string(observation_size()) + " observations and " + std::to_string(bounds_.size()) + " actions");
+        if (const std::string why = batch.shape_error(observation_size(), bounds_.size()); !why.empty()) {
+            throw error("ddpg::update: " + why);
         }
     }
     void check_observation(std::span<const T> observation) const {

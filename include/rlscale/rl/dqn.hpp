@@ -359,23 +359,8 @@ private:
             throw error("dqn::update: batch of " + std::to_string(batch.size) + " transitions, must be in [1, " +
                         std::to_string(config_.batch_size) + "]");
         }
-        // Every array the update reads, for the batch's leading `size`
-        // columns (the fields are public, so a caller may have built or
-        // resized them by hand).
-        if (static_cast<std::size_t>(batch.observations.rows()) != observation_size() ||
-            static_cast<std::size_t>(batch.next_observations.rows()) != observation_size() ||
-            static_cast<std::size_t>(batch.actions.rows()) != layout_.heads || batch.capacity() < batch.size ||
-            static_cast<std::size_t>(batch.next_observations.cols()) < batch.size ||
-            static_cast<std::size_t>(batch.actions.cols()) < batch.size ||
-            static_cast<std::size_t>(batch.rewards.size()) < batch.size ||
-            static_cast<std::size_t>(batch.terminated.size()) < batch.size) {
-            throw error("dqn::update: the batch has " + std::to_string(batch.observations.rows()) + " observation rows and " +
-                        std::to_string(batch.actions.rows()) + " action heads for " + std::to_string(batch.size) + " transitions (" +
-                        std::to_string(batch.next_observations.rows()) + " next-observation rows; room for " +
-                        std::to_string(batch.capacity()) + " observations, " + std::to_string(batch.next_observations.cols()) +
-                        " next observations, " + std::to_string(batch.actions.cols()) + " actions, " +
-                        std::to_string(batch.rewards.size()) + " rewards and " + std::to_string(batch.terminated.size()) +
-                        " terminated flags), the agent " + std::to_string(observation_size()) + " and " + std::to_string(layout_.heads));
+        if (const std::string why = batch.shape_error(observation_size(), layout_.heads); !why.empty()) {
+            throw error("dqn::update: " + why);
         }
         for (std::size_t j = 0; j < batch.size; ++j) {
             for (std::size_t h = 0; h < layout_.heads; ++h) {

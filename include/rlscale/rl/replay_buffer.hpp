@@ -41,6 +41,36 @@ struct replay_batch {
 
     [[nodiscard]] std::size_t capacity() const noexcept { return static_cast<std::size_t>(observations.cols()); }
 
+    /// Why the leading `size` columns cannot be read as transitions of
+    /// `observation_size` values and `action_size` actions, naming the first
+    /// array that is wrong; empty when they can. The fields are public, so a
+    /// caller may have built or resized them by hand. Allocates nothing for
+    /// a batch that fits.
+    [[nodiscard]] std::string shape_error(std::size_t observation_size, std::size_t action_size) const {
+        const auto rows = [](const char* field, Eigen::Index have, std::size_t want, const char* what) {
+            return std::string("batch.") + field + " has " + std::to_string(have) + " rows, the agent " + std::to_string(want) + " " +
+                   what;
+        };
+        const auto room = [this](const char* field, Eigen::Index have) {
+            return std::string("batch.") + field + " holds " + std::to_string(have) + ", fewer than the batch's " +
+                   std::to_string(size) + " transitions";
+        };
+        const auto fits = [this](Eigen::Index have) { return static_cast<std::size_t>(have) >= size; };
+        if (static_cast<std::size_t>(observations.rows()) != observation_size) {
+            return rows("observations", observations.rows(), observation_size, "observation values");
+        }
+        if (static_cast<std::size_t>(next_observations.rows()) != observation_size) {
+            return rows("next_observations", next_observations.rows(), observation_size, "observation values");
+        }
+        if (static_cast<std::size_t>(actions.rows()) != action_size) return rows("actions", actions.rows(), action_size, "actions");
+        if (!fits(observations.cols())) return room("observations", observations.cols());
+        if (!fits(next_observations.cols())) return room("next_observations", next_observations.cols());
+        if (!fits(actions.cols())) return room("actions", actions.cols());
+        if (!fits(rewards.size())) return room("rewards", rewards.size());
+        if (!fits(terminated.size())) return room("terminated", terminated.size());
+        return {};
+    }
+
     matrix observations;       ///< observation_size × capacity
     matrix next_observations;  ///< observation_size × capacity
     action_matrix actions;     ///< action_size × capacity: one index per head (discrete) or one value per dimension (continuous)

@@ -193,6 +193,7 @@ public:
             throw config_error("kubernetes." + e.field(), e.detail());  // named under the config file's section
         }
         c.max_attempts = k.value("max_attempts", detail::default_max_attempts);
+        c.read_timeout = std::chrono::milliseconds(k.value("timeout_ms", detail::default_kubernetes_timeout_ms));
         for (const function_spec& f : cfg.functions) c.max_replicas = std::max(c.max_replicas, static_cast<std::int32_t>(f.max_replicas));
         return c;
     }

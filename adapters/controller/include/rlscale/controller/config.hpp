@@ -192,10 +192,13 @@ inline void check_leader_election(const nlohmann::json& e) {
 
 /// Attempts per Kubernetes call when `kubernetes.max_attempts` is absent.
 inline constexpr int default_max_attempts = 3;
+/// Each Kubernetes call's read timeout when `kubernetes.timeout_ms` is absent
+/// (the Kubernetes client's own default).
+inline constexpr int default_kubernetes_timeout_ms = 10000;
 
 /// Checks the `kubernetes` section: known keys, each of its type and range.
 inline void check_kubernetes(const nlohmann::json& k) {
-    only_keys(k, "kubernetes", {"in_cluster", "server", "token", "ca_file", "max_attempts"});
+    only_keys(k, "kubernetes", {"in_cluster", "server", "token", "ca_file", "max_attempts", "timeout_ms"});
     (void)boolean(k, "kubernetes", "in_cluster", true);
     (void)text(k, "kubernetes", "server", "");
     const std::string token = text(k, "kubernetes", "token", "");
@@ -204,6 +207,7 @@ inline void check_kubernetes(const nlohmann::json& k) {
     }
     (void)text(k, "kubernetes", "ca_file", "");
     (void)integer(k, "kubernetes", "max_attempts", default_max_attempts, 1, 100);
+    (void)integer(k, "kubernetes", "timeout_ms", default_kubernetes_timeout_ms, 1, 600000);
 }
 
 /// Checks `host:port` (port 1–65535; an IPv6 host in brackets).

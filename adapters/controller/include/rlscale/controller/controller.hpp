@@ -548,6 +548,8 @@ private:
             r.limits_sent = limits_to_apply(f, d, r.inputs.cpu_limit, r.inputs.memory_limit_mb);
             if (config_.dry_run) return;
             if (r.limits_sent) {
+                // What the log says when the count alone then goes through.
+                std::string_view count_alone = "; the replica count was changed alone";
                 // The count and the limits in one change: both or neither.
                 try {
                     const std::optional<int> count = count_changes ? std::optional<int>(r.replicas_after) : std::nullopt;
@@ -577,18 +579,8 @@ private:
                     r.error = std::string(count_changes ? "changing replicas and limits timed out, and may have been applied: "
                                                         : "changing limits timed out, and may have been applied: ") +
                               e.what();
-                    if (!count_changes) return;
-                    try {
-                        set_count(f, r);
-                        r.applied = true;
-                        ++stats_.changes;
-                        r.error += "; the replica count is at the target (set alone, or by that change); whether the limits "
-                                   "were applied shows in the next reading";
-                    } catch (...) {
-                        ++stats_.actuation_errors;
-                        r.error += "; changing replicas alone failed too: " + current_exception_text();
-                    }
-                    return;
+                    count_alone = "; the replica count is at the target (set alone, or by that change); whether the limits "
+                                  "were applied shows in the next reading";
                 } catch (...) {
                     ++stats_.actuation_errors;
                     r.error = std::string(count_changes ? "changing replicas and limits failed: " : "changing limits failed: ") +
@@ -601,7 +593,7 @@ private:
                     set_count(f, r);
                     r.applied = true;
                     ++stats_.changes;
-                    r.error += "; the replica count was changed alone";
+                    r.error += count_alone;
                 } catch (...) {
                     ++stats_.actuation_errors;
                     r.error += "; changing replicas alone failed too: " + current_exception_text();
