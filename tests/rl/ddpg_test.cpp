@@ -15,9 +15,14 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace test_rl_ddpg {
 
@@ -945,6 +950,172 @@ TEST_CASE("the presets carry the papers' and CleanRL's numbers") {
     CHECK(t.noise_clip == 0.5);
     CHECK(t.policy_delay == 2);
     for (const auto& c : {f, cl, t}) CHECK_NOTHROW(c.validate());
+}
+
+namespace {
+
+/// A small deterministic environment for the resume test: the next
+/// observation follows the action, the reward is the action's distance to a
+/// target, and an episode is cut every 25 steps.
+struct resume_env {
+    std::array<float, obs_size> s{0.1F, -0.2F, 0.3F};
+    int t = 0;
+    /// One explore/observe step of `agent`; returns the action taken.
+    std::array<float, 2> step(ddpg<float>& agent) {
+        std::array<float, 2> a{};
+        agent.explore(s, a);
+        std::array<float, obs_size> next{};
+        next[0] = 0.9F * s[0] + 0.1F * a[0];
+        next[1] = 0.8F * s[1] + 0.2F * a[1];
+        next[2] = 0.5F * s[2] - 0.1F * a[0] * a[1];
+        const double reward = -(a[0] - 0.5) * (a[0] - 0.5) - (a[1] - 0.25) * (a[1] - 0.25);
+        ++t;
+        const bool cut = t % 25 == 0;
+        agent.observe(s, a, reward, next, false, cut);
+        s = cut ? std::array<float, obs_size>{0.1F, -0.2F, 0.3F} : next;
+        return a;
+    }
+};
+
+ddpg_config resume_config() {
+    ddpg_config c = small_td3_config();
+    c.exploration = ddpg_exploration::ornstein_uhlenbeck;
+    c.ou.eps_decay = 0.01;
+    c.replay_capacity = 40;  // wraps during the run
+    return c;
+}
+
+void check_same_training(ddpg<float>& a, ddpg<float>& b) {
+    CHECK(b.actor().parameters() == a.actor().parameters());
+    CHECK(b.target_actor().parameters() == a.target_actor().parameters());
+    for (std::size_t i = 0; i < a.critic_count(); ++i) {
+        Eigen::VectorXf pa(a.critic(i).parameter_count());
+        Eigen::VectorXf pb(b.critic(i).parameter_count());
+        a.critic(i).read_parameters(pa);
+        b.critic(i).read_parameters(pb);
+        CHECK(pb == pa);
+        a.target_critic(i).read_parameters(pa);
+        b.target_critic(i).read_parameters(pb);
+        CHECK(pb == pa);
+        CHECK(b.critic_optimizer(i).second_moment() == a.critic_optimizer(i).second_moment());
+    }
+    CHECK(b.actor_optimizer().first_moment() == a.actor_optimizer().first_moment());
+    CHECK(b.steps() == a.steps());
+    CHECK(b.updates() == a.updates());
+    CHECK(b.actor_updates() == a.actor_updates());
+    CHECK(b.ou_noise().epsilon() == a.ou_noise().epsilon());
+}
+
+}  // namespace
+
+TEST_CASE("ddpg training state: an agent restored from it acts and trains on exactly as the saved one") {
+    const ddpg_config c = resume_config();
+    ddpg<float> a(obs_size, test_bounds, c, 5);
+    resume_env env;
+    for (int t = 0; t < 90; ++t) (void)env.step(a);  // past the warm-up, the replay wrapped, mid-episode
+    REQUIRE(a.updates() > 0);
+    REQUIRE(a.replay().full());
+    std::stringstream saved;
+    a.save_training_state(saved);
+    const std::string bytes = saved.str();
+
+    // Another seed: its initial weights, generator and noise are all replaced.
+    ddpg<float> b(obs_size, test_bounds, c, 99);
+    std::istringstream in(bytes);
+    b.load_training_state(in);
+    check_same_training(a, b);
+    resume_env env_b = env;
+    for (int t = 0; t < 60; ++t) {
+        const auto x = env.step(a);
+        const auto y = env_b.step(b);
+        REQUIRE(x == y);
+    }
+    check_same_training(a, b);
+
+    // Through a file, replaced whole.
+    const auto path = std::filesystem::temp_directory_path() / ("rlscale_ddpg_state_" + std::to_string(::getpid()) + ".bin");
+    a.save_training_state(path);
+    ddpg<float> f(obs_size, test_bounds, c, 7);
+    f.load_training_state(path);
+    check_same_training(a, f);
+    std::filesystem::remove(path);
+    CHECK_THROWS_WITH_AS(f.load_training_state(path), doctest::Contains("cannot open"), rlscale::error);
+}
+
+TEST_CASE("ddpg training state: a corrupted, truncated or foreign state is refused by name and changes nothing") {
+    const ddpg_config c = resume_config();
+    ddpg<float> a(obs_size, test_bounds, c, 5);
+    resume_env env;
+    for (int t = 0; t < 50; ++t) (void)env.step(a);
+    std::stringstream saved;
+    a.save_training_state(saved);
+    const std::string bytes = saved.str();
+
+    ddpg<float> b(obs_size, test_bounds, c, 6);
+    const Eigen::VectorXf before = b.actor().parameters();
+    const auto refused = [&](ddpg<float>& agent, const std::string& data, const char* field) {
+        std::istringstream in(data);
+        CHECK_THROWS_WITH_AS(agent.load_training_state(in), doctest::Contains(field), checkpoint_error);
+    };
+    std::string flipped = bytes;
+    flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 0x10);
+    refused(b, flipped, "training_state.checksum");
+    refused(b, bytes.substr(0, bytes.size() - 1), "training_state.length");
+    refused(b, bytes + "x", "training_state.length");
+    refused(b, bytes.substr(0, 10), "training_state.magic");
+    refused(b, "not a state at all, but long enough to hold a magic", "training_state.magic");
+    refused(b, "", "training_state.magic");
+    CHECK(b.actor().parameters() == before);
+    CHECK(b.steps() == 0);
+    CHECK(b.replay().empty());
+
+    // Another agent's shape, value type or replay capacity.
+    ddpg<float> wider(obs_size + 1, test_bounds, c, 1);
+    refused(wider, bytes, "training_state.observation_size: is 3, expected 4");
+    ddpg_config single = c;
+    single.twin_critics = false;
+    single.policy_noise = 0;
+    ddpg<float> one(obs_size, test_bounds, single, 1);
+    refused(one, bytes, "training_state.critic_count");
+    ddpg_config smaller = c;
+    smaller.replay_capacity = 32;
+    ddpg<float> small(obs_size, test_bounds, smaller, 1);
+    refused(small, bytes, "training_state.replay_capacity");
+    ddpg<double> doubles(obs_size, test_bounds, c, 1);
+    std::istringstream in(bytes);
+    CHECK_THROWS_WITH_AS(doubles.load_training_state(in), doctest::Contains("training_state.value_size: is 4, expected 8"),
+                         checkpoint_error);
+
+    // A well-framed state holding a value training refuses: a NaN weight
+    // (the checksum recomputed, as a writer with a bug would).
+    std::string forged = bytes;
+    const std::size_t header = 28 + 4 + 4 + 4 + 8;  // magic, version, byte order, value size, length
+    const std::size_t actor_at = header + 6 * 8 + 3 * 8 + 4 * 8 + 8 + 2 * 8;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(forged.data() + actor_at, &nan, sizeof nan);
+    const std::uint64_t sum = rlscale::detail::fnv1a64(std::string_view(forged).substr(header, forged.size() - header - 8));
+    std::memcpy(forged.data() + forged.size() - 8, &sum, sizeof sum);
+    refused(b, forged, "training_state.actor[0]: is not finite");
+    CHECK(b.actor().parameters() == before);
+
+    // With bfloat16 moments the rounding is keyed on the seed: another
+    // seed's agent is told so; the same seed's resumes exactly.
+    ddpg_config half = c;
+    half.actor_adam.moments = nn::moment_storage::bfloat16;
+    half.critic_adam.moments = nn::moment_storage::bfloat16;
+    ddpg<float> h(obs_size, test_bounds, half, 5);
+    resume_env env_h;
+    for (int t = 0; t < 50; ++t) (void)env_h.step(h);
+    std::stringstream hs;
+    h.save_training_state(hs);
+    ddpg<float> other_seed(obs_size, test_bounds, half, 6);
+    refused(other_seed, hs.str(), "training_state.actor_adam.rounding_seed");
+    ddpg<float> same_seed(obs_size, test_bounds, half, 5);
+    std::istringstream hin(hs.str());
+    same_seed.load_training_state(hin);
+    resume_env env_s = env_h;
+    for (int t = 0; t < 30; ++t) REQUIRE(env_h.step(h) == env_s.step(same_seed));
+    check_same_training(h, same_seed);
 }
 
 }  // namespace test_rl_ddpg

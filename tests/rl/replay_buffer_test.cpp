@@ -4,8 +4,11 @@
 
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <set>
+#include <string>
 #include <vector>
 
 namespace test_rl_replay_buffer {
@@ -124,6 +127,82 @@ TEST_CASE("replay_buffer stores continuous actions and refuses non-finite ones")
     const std::array<float, 3> bad{0.0F, std::numeric_limits<float>::infinity(), 0.0F};
     CHECK_THROWS_WITH_AS(rb.push(o, bad, 1.0, o, false), doctest::Contains("action[1]"), rlscale::error);
     CHECK(rb.size() == 1);
+}
+
+TEST_CASE("replay_buffer state: written in ring order, read back to sample the same rows, a bad one refused and the buffer left empty") {
+    replay_buffer<float> buf(3, 2);
+    for (int i = 0; i < 5; ++i) {
+        const auto o = obs(static_cast<float>(i));
+        const auto n = obs(static_cast<float>(i + 1));
+        buf.push(o, i % 3, 10.0 * i, n, i == 4, i == 3);
+    }
+    rlscale::detail::binary_writer w;
+    buf.write_state(w);
+    replay_buffer<float> copy(3, 2);
+    rlscale::detail::binary_reader r(w.bytes(), "replay.");
+    copy.read_state(r);
+    CHECK(r.remaining() == 0);
+    CHECK(copy.size() == 3);
+    CHECK(copy.pushed() == 5);
+    rlscale::rng g1(4);
+    rlscale::rng g2(4);
+    replay_buffer<float>::batch a(2, 1, 16);
+    replay_buffer<float>::batch b(2, 1, 16);
+    buf.sample(16, g1, a);
+    copy.sample(16, g2, b);
+    CHECK(a.observations == b.observations);
+    CHECK(a.actions == b.actions);
+    CHECK(a.rewards == b.rewards);
+    CHECK(a.terminated == b.terminated);
+    CHECK(a.truncated == b.truncated);
+    // The next push overwrites the same (oldest) row in both.
+    buf.push(obs(9), 1, 0, obs(9), false);
+    copy.push(obs(9), 1, 0, obs(9), false);
+    for (std::size_t k = 0; k < 3; ++k) {
+        buf.get(k, k, a);
+        copy.get(k, k, b);
+    }
+    CHECK(a.observations.leftCols(3) == b.observations.leftCols(3));
+
+    // Each field as push() would check it; the buffer is left empty.
+    const std::string good = w.bytes();
+    const auto refused = [&](std::string bytes, const char* field) {
+        replay_buffer<float> target(3, 2);
+        target.push(obs(1), 0, 0, obs(1), false);
+        rlscale::detail::binary_reader in(bytes, "replay.");
+        CHECK_THROWS_WITH_AS(target.read_state(in), doctest::Contains(field), rlscale::checkpoint_error);
+        CHECK(target.empty());
+    };
+    const auto with_u64 = [&](std::size_t at, std::uint64_t v) {
+        std::string bytes = good;
+        std::memcpy(bytes.data() + at, &v, sizeof v);
+        return bytes;
+    };
+    refused(with_u64(0, 4), "replay.size: 4 transitions, the capacity is 3");
+    refused(with_u64(8, 3), "replay.next: is 3");
+    refused(with_u64(16, 2), "replay.pushed: is 2");
+    const std::size_t actions_at = 24 + 2 * 3 * 2 * sizeof(float);
+    std::string negative = good;
+    const std::int32_t minus = -1;
+    std::memcpy(negative.data() + actions_at, &minus, sizeof minus);
+    refused(negative, "replay.actions[0]");
+    std::string flags = good;
+    flags[flags.size() - 1] = 4;
+    refused(flags, "replay.flags[2]");
+    std::string nan_reward = good;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(nan_reward.data() + actions_at + 3 * sizeof(std::int32_t), &nan, sizeof nan);
+    refused(nan_reward, "replay.rewards[0]");
+    refused(good.substr(0, good.size() - 2), "replay.flags: the data ends inside it");
+    // Not full: the next slot must follow the last stored one.
+    replay_buffer<float> partial(3, 2);
+    partial.push(obs(1), 0, 0, obs(1), false);
+    rlscale::detail::binary_writer pw;
+    partial.write_state(pw);
+    std::string moved = pw.bytes();
+    const std::uint64_t two = 2;
+    std::memcpy(moved.data() + 8, &two, sizeof two);
+    refused(moved, "replay.next: is 2");
 }
 
 }  // namespace test_rl_replay_buffer

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cmath>
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <numbers>
@@ -41,6 +42,10 @@ public:
         r.s_[3] = s3;
         return r;
     }
+
+    /// The raw state, as from_state takes it (to save a generator and go on
+    /// from where it was).
+    [[nodiscard]] constexpr std::array<std::uint64_t, 4> state() const noexcept { return {s_[0], s_[1], s_[2], s_[3]}; }
 
     static constexpr result_type min() noexcept { return 0; }
     static constexpr result_type max() noexcept { return std::numeric_limits<result_type>::max(); }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <rlscale/core/detail/binary_io.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/json_summary.hpp>
 #include <rlscale/core/text.hpp>
@@ -514,42 +515,7 @@ inline constexpr std::size_t max_checkpoint_depth = 32;
 /// disk, then renamed over `path`, and the directory synced, so a reader
 /// never sees a half-written file and a crash never leaves an empty one.
 inline void write_checkpoint_file(const std::filesystem::path& path, const nlohmann::json& checkpoint) {
-    const std::string text = checkpoint.dump() + '\n';
-    std::string tmp = path.string() + ".XXXXXX";
-    const int fd = ::mkstemp(tmp.data());
-    if (fd < 0) throw error("cannot write checkpoint beside '" + path.string() + "': " + std::strerror(errno));
-    const auto fail = [&](const std::string& what) {
-        const int saved = errno;
-        ::close(fd);
-        std::filesystem::remove(tmp);
-        throw error("cannot write checkpoint '" + tmp + "': " + what + ": " + std::strerror(saved));
-    };
-    for (std::size_t done = 0; done < text.size();) {
-        const ::ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            fail("write failed");
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fchmod(fd, 0644) != 0) fail("chmod failed");
-    if (::fsync(fd) != 0) fail("fsync failed");
-    if (::close(fd) != 0) {
-        std::filesystem::remove(tmp);
-        throw error("cannot write checkpoint '" + tmp + "': close failed: " + std::strerror(errno));
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::filesystem::remove(tmp, ec);
-        throw error("cannot move checkpoint into place at '" + path.string() + "': " + ec.message());
-    }
-    // The rename is durable once the directory is.
-    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-    if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {
-        (void)::fsync(dfd);
-        ::close(dfd);
-    }
+    rlscale::detail::write_file_atomically(path, checkpoint.dump() + '\n', "checkpoint");
 }
 
 template <typename T>

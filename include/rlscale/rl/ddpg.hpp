@@ -7,6 +7,7 @@
 /// docs/ddpg.md gives each formula beside the papers'.
 
 #include <rlscale/core/concepts.hpp>
+#include <rlscale/core/detail/binary_io.hpp>
 #include <rlscale/core/detail/worker_pool.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
@@ -27,8 +28,14 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <istream>
+#include <iterator>
 #include <limits>
 #include <optional>
+#include <ostream>
+#include <sstream>
 #include <span>
 #include <string>
 #include <string_view>
@@ -468,6 +475,209 @@ public:
     /// does so after a terminated or truncated transition).
     void reset_noise() noexcept { ou_.reset(); }
 
+    /// Writes everything training reads and changes, so that an agent
+    /// restored from it (load_training_state) acts and trains on exactly as
+    /// this one would: the online and target networks, both optimisers'
+    /// moments and step counts, the replay buffer in its ring order, the
+    /// generator, the Ornstein-Uhlenbeck state and ε, and the step, update
+    /// and actor-update counters (so the warm-up is not played again). Not
+    /// written: the configuration and bounds (the restoring agent is built
+    /// with them) and last_update(). A binary frame in this machine's byte
+    /// order with a checksum; about (2·observation_size + action_size + 2)
+    /// values per stored transition plus four copies of the weights.
+    void save_training_state(std::ostream& out) const {
+        rlscale::detail::binary_writer w;
+        w.put(static_cast<std::uint64_t>(observation_size()));
+        w.put(static_cast<std::uint64_t>(action_size()));
+        w.put(static_cast<std::uint64_t>(critic_count()));
+        w.put(static_cast<std::uint64_t>(actor_.parameter_count()));
+        w.put(static_cast<std::uint64_t>(critics_[0].parameter_count()));
+        w.put(static_cast<std::uint64_t>(replay_.capacity()));
+        w.put(steps_);
+        w.put(updates_);
+        w.put(actor_updates_);
+        w.put(gen_.state());
+        w.put(ou_.epsilon());
+        w.put_all(ou_.state());
+        const auto put_vector = [&w](const auto& v) { w.put_all(std::span<const T>(v.data(), static_cast<std::size_t>(v.size()))); };
+        put_vector(actor_.parameters());
+        put_vector(target_actor_.parameters());
+        vector flat(critics_[0].parameter_count());
+        for (std::size_t i = 0; i < critic_count(); ++i) {
+            critics_[i].read_parameters(flat);
+            put_vector(flat);
+            target_critics_[i].read_parameters(flat);
+            put_vector(flat);
+        }
+        const auto put_adam = [&](const nn::adam<T>& opt) {
+            w.put(opt.config().rounding_seed);
+            w.put(opt.step_count());
+            put_vector(opt.first_moment());
+            put_vector(opt.second_moment());
+        };
+        put_adam(actor_opt_);
+        for (std::size_t i = 0; i < critic_count(); ++i) put_adam(critic_opt_[i]);
+        replay_.write_state(w);
+        const std::string& payload = w.bytes();
+        out.write(training_state_magic.data(), static_cast<std::streamsize>(training_state_magic.size()));
+        const auto put_raw = [&out](const auto& v) { out.write(reinterpret_cast<const char*>(&v), sizeof v); };
+        put_raw(training_state_version);
+        put_raw(byte_order_mark);
+        put_raw(static_cast<std::uint32_t>(sizeof(T)));
+        put_raw(static_cast<std::uint64_t>(payload.size()));
+        out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
+        put_raw(rlscale::detail::fnv1a64(payload));
+        if (!out) throw error("ddpg::save_training_state: the stream failed while writing");
+    }
+
+    /// Restores what save_training_state wrote, from an agent built with the
+    /// same observation size, bounds and configuration (and, with bfloat16
+    /// Adam moments, the same seed, which keys their rounding). Everything is
+    /// read and checked before anything changes: a truncated or corrupted
+    /// file, another agent's shape or a value training would refuse (a
+    /// non-finite weight, moment or stored transition) throws
+    /// checkpoint_error naming the field, and the agent is left as it was.
+    void load_training_state(std::istream& in) {
+        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        rlscale::detail::binary_reader frame(bytes, "training_state.");
+        std::array<char, training_state_magic.size()> magic{};
+        frame.get_all(std::span<char>(magic), "magic");
+        if (std::string_view(magic.data(), magic.size()) != training_state_magic) {
+            throw checkpoint_error("training_state.magic", "not a DDPG training state (it starts with other bytes)");
+        }
+        const auto expect = [&frame](std::string_view field, std::uint64_t got, std::uint64_t want, const std::string& why) {
+            if (got != want) {
+                throw checkpoint_error(frame.name(field), "is " + std::to_string(got) + ", expected " + std::to_string(want) + why);
+            }
+        };
+        expect("version", frame.get<std::uint32_t>("version"), training_state_version, " (the format this build reads)");
+        expect("byte_order", frame.get<std::uint32_t>("byte_order"), byte_order_mark, " (written on a machine of another byte order)");
+        expect("value_size", frame.get<std::uint32_t>("value_size"), sizeof(T), " (the agent's value type)");
+        const auto length = frame.get<std::uint64_t>("length");
+        if (frame.remaining() < sizeof(std::uint64_t) || length != frame.remaining() - sizeof(std::uint64_t)) {
+            throw checkpoint_error("training_state.length", "says " + std::to_string(length) + " bytes, the data holds " +
+                                                                std::to_string(frame.remaining()) + " with the checksum (truncated or extended)");
+        }
+        const std::string_view payload(bytes.data() + (bytes.size() - frame.remaining()), static_cast<std::size_t>(length));
+        rlscale::detail::binary_reader tail(std::string_view(payload.data() + payload.size(), sizeof(std::uint64_t)), "training_state.");
+        if (tail.get<std::uint64_t>("checksum") != rlscale::detail::fnv1a64(payload)) {
+            throw checkpoint_error("training_state.checksum", "does not match the data (corrupted)");
+        }
+
+        rlscale::detail::binary_reader r(payload, "training_state.");
+        expect("observation_size", r.get<std::uint64_t>("observation_size"), observation_size(), " (the agent's)");
+        expect("action_size", r.get<std::uint64_t>("action_size"), action_size(), " (the agent's)");
+        expect("critic_count", r.get<std::uint64_t>("critic_count"), critic_count(), " (the agent's twin_critics)");
+        expect("actor_parameters", r.get<std::uint64_t>("actor_parameters"), static_cast<std::uint64_t>(actor_.parameter_count()),
+               " (the agent's actor_hidden)");
+        expect("critic_parameters", r.get<std::uint64_t>("critic_parameters"),
+               static_cast<std::uint64_t>(critics_[0].parameter_count()), " (the agent's critic layers)");
+        expect("replay_capacity", r.get<std::uint64_t>("replay_capacity"), replay_.capacity(), " (the agent's replay_capacity)");
+        const auto steps = r.get<std::uint64_t>("steps");
+        const auto updates = r.get<std::uint64_t>("updates");
+        const auto actor_updates = r.get<std::uint64_t>("actor_updates");
+        if (actor_updates > updates) {
+            throw checkpoint_error("training_state.actor_updates", std::to_string(actor_updates) + " is more than the " +
+                                                                       std::to_string(updates) + " updates");
+        }
+        const auto state = r.get<std::array<std::uint64_t, 4>>("generator");
+        if (state == std::array<std::uint64_t, 4>{}) throw checkpoint_error("training_state.generator", "is all zero, which xoshiro256++ never reaches");
+        ornstein_uhlenbeck_noise ou = ou_;
+        try {
+            ou.set_epsilon(r.get<double>("ou_epsilon"));
+            std::vector<double> x(action_size());
+            r.get_all(std::span<double>(x), "ou_state");
+            ou.set_state(x);
+        } catch (const checkpoint_error&) {
+            throw;
+        } catch (const error& e) {
+            throw checkpoint_error("training_state.ou", e.what());
+        }
+        const auto get_vector = [&r](vector& v, const std::string& field) {
+            r.get_all(std::span<T>(v.data(), static_cast<std::size_t>(v.size())), field);
+            for (Eigen::Index i = 0; i < v.size(); ++i) {
+                if (!std::isfinite(v(i))) throw checkpoint_error(r.name(field) + "[" + std::to_string(i) + "]", "is not finite");
+            }
+        };
+        vector actor(actor_.parameter_count());
+        vector target_actor(actor_.parameter_count());
+        get_vector(actor, "actor");
+        get_vector(target_actor, "target_actor");
+        std::array<vector, 2> critic{vector(critics_[0].parameter_count()), vector(critics_[0].parameter_count())};
+        std::array<vector, 2> target_critic = critic;
+        for (std::size_t i = 0; i < critic_count(); ++i) {
+            get_vector(critic[i], "critic[" + std::to_string(i) + "]");
+            get_vector(target_critic[i], "target_critic[" + std::to_string(i) + "]");
+        }
+        const auto get_adam = [&](nn::adam<T> opt, const std::string& field) {
+            const auto seed = r.get<std::uint64_t>(field + ".rounding_seed");
+            if (opt.config().moments == nn::moment_storage::bfloat16 && seed != opt.config().rounding_seed) {
+                throw checkpoint_error(r.name(field + ".rounding_seed"),
+                                       "is " + std::to_string(seed) + ", the agent's " + std::to_string(opt.config().rounding_seed) +
+                                           " (bfloat16 moments round with it: build the agent with the seed of the one saved)");
+            }
+            const auto t = r.get<std::int64_t>(field + ".step_count");
+            vector m(opt.parameter_count());
+            vector v(opt.parameter_count());
+            get_vector(m, field + ".m");
+            get_vector(v, field + ".v");
+            for (Eigen::Index i = 0; i < v.size(); ++i) {
+                if (v(i) < 0) throw checkpoint_error(r.name(field + ".v") + "[" + std::to_string(i) + "]", "is negative");
+            }
+            try {
+                opt.restore(t, m, v);
+            } catch (const error& e) {
+                throw checkpoint_error(r.name(field), e.what());
+            }
+            return opt;
+        };
+        nn::adam<T> actor_opt = get_adam(actor_opt_, "actor_adam");
+        std::array<nn::adam<T>, 2> critic_opt = critic_opt_;
+        for (std::size_t i = 0; i < critic_count(); ++i) critic_opt[i] = get_adam(critic_opt_[i], "critic_adam[" + std::to_string(i) + "]");
+        replay_buffer<T, T> replay(replay_.capacity(), replay_.observation_size(), replay_.action_size());
+        rlscale::detail::binary_reader replay_reader(payload.substr(payload.size() - r.remaining()), "training_state.replay.");
+        replay.read_state(replay_reader);
+        if (replay_reader.remaining() != 0) {
+            throw checkpoint_error("training_state", std::to_string(replay_reader.remaining()) + " bytes after the replay buffer");
+        }
+        if (replay.pushed() > steps) {
+            throw checkpoint_error("training_state.replay.pushed", std::to_string(replay.pushed()) + " transitions, more than the " +
+                                                                       std::to_string(steps) + " steps");
+        }
+
+        // Everything read and checked: nothing below throws.
+        actor_.parameters() = actor;
+        target_actor_.parameters() = target_actor;
+        for (std::size_t i = 0; i < critic_count(); ++i) {
+            critics_[i].write_parameters(critic[i]);
+            target_critics_[i].write_parameters(target_critic[i]);
+        }
+        actor_opt_ = std::move(actor_opt);
+        critic_opt_ = std::move(critic_opt);
+        replay_ = std::move(replay);
+        ou_ = std::move(ou);
+        gen_ = rng::from_state(state[0], state[1], state[2], state[3]);
+        steps_ = steps;
+        updates_ = updates;
+        actor_updates_ = actor_updates;
+        last_ = {};
+    }
+
+    /// save_training_state to a file, replacing it only once the new one is
+    /// on disk (a crash leaves the old file or the new one).
+    void save_training_state(const std::filesystem::path& path) const {
+        std::ostringstream out;
+        save_training_state(out);
+        rlscale::detail::write_file_atomically(path, out.view(), "training state");
+    }
+    /// load_training_state from a file; a file that cannot be opened throws
+    /// rlscale::error naming it.
+    void load_training_state(const std::filesystem::path& path) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) throw error("ddpg::load_training_state: cannot open '" + path.string() + "'");
+        load_training_state(in);
+    }
+
     /// μ(s): the actor's action for `observation`, one value per dimension.
     /// Throws rlscale::error for spans of other sizes.
     void greedy(std::span<const T> observation, std::span<T> out) {
@@ -563,6 +773,10 @@ public:
     }
 
 private:
+    static constexpr std::string_view training_state_magic = "rlscale.ddpg.training_state\n";
+    static constexpr std::uint32_t training_state_version = 1;
+    static constexpr std::uint32_t byte_order_mark = 0x01020304;
+
     /// Scratch space for one critic's batched passes.
     struct workspace {
         workspace(const critic_type& c, Eigen::Index capacity, nn::matmul_precision p)

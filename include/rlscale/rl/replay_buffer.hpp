@@ -1,5 +1,6 @@
 #pragma once
 
+#include <rlscale/core/detail/binary_io.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
 #include <rlscale/core/validate.hpp>
@@ -199,6 +200,78 @@ public:
 
     /// Forgets every transition (storage is kept).
     void clear() noexcept { size_ = next_ = 0, pushed_ = 0; }
+
+    /// Appends the ring's position and the stored transitions, in slot
+    /// order, to `w` (a learner's training state; sampling draws slots, so
+    /// the order is what makes a restored buffer sample the same rows).
+    void write_state(rlscale::detail::binary_writer& w) const {
+        w.put(static_cast<std::uint64_t>(size_));
+        w.put(static_cast<std::uint64_t>(next_));
+        w.put(pushed_);
+        const std::size_t n = size_;
+        w.put_all(std::span<const T>(observations_.data(), n * observation_size_));
+        w.put_all(std::span<const T>(next_observations_.data(), n * observation_size_));
+        w.put_all(std::span<const Action>(actions_.data(), n * action_size_));
+        w.put_all(std::span<const T>(rewards_.data(), n));
+        w.put_all(std::span<const std::uint8_t>(flags_.data(), n));
+    }
+
+    /// Reads what write_state wrote for a buffer of this shape, replacing
+    /// the contents. Every value is checked as push() checks it, and the
+    /// ring's position against the capacity; a bad one throws
+    /// checkpoint_error naming it, and the buffer is then left empty
+    /// (read into a fresh buffer to keep the old contents on failure).
+    void read_state(rlscale::detail::binary_reader& r) {
+        try {
+            const auto size = r.get<std::uint64_t>("size");
+            const auto next = r.get<std::uint64_t>("next");
+            const auto pushed = r.get<std::uint64_t>("pushed");
+            if (size > capacity_) {
+                throw checkpoint_error(r.name("size"), std::to_string(size) + " transitions, the capacity is " + std::to_string(capacity_));
+            }
+            if (size < capacity_ ? next != size : next >= capacity_) {
+                throw checkpoint_error(r.name("next"), "is " + std::to_string(next) + ", which " + std::to_string(size) +
+                                                           " stored transitions in a ring of " + std::to_string(capacity_) + " cannot have");
+            }
+            if (pushed < size) {
+                throw checkpoint_error(r.name("pushed"), "is " + std::to_string(pushed) + ", fewer than the " + std::to_string(size) + " stored");
+            }
+            const auto n = static_cast<std::size_t>(size);
+            clear();
+            r.get_all(std::span<T>(observations_.data(), n * observation_size_), "observations");
+            r.get_all(std::span<T>(next_observations_.data(), n * observation_size_), "next_observations");
+            r.get_all(std::span<Action>(actions_.data(), n * action_size_), "actions");
+            r.get_all(std::span<T>(rewards_.data(), n), "rewards");
+            r.get_all(std::span<std::uint8_t>(flags_.data(), n), "flags");
+            const auto finite = [&r](const char* field, const T* v, std::size_t count) {
+                for (std::size_t i = 0; i < count; ++i) {
+                    if (!std::isfinite(v[i])) throw checkpoint_error(r.name(field) + "[" + std::to_string(i) + "]", "is not finite");
+                }
+            };
+            finite("observations", observations_.data(), n * observation_size_);
+            finite("next_observations", next_observations_.data(), n * observation_size_);
+            finite("rewards", rewards_.data(), n);
+            for (std::size_t i = 0; i < n * action_size_; ++i) {
+                const Action a = actions_.data()[i];
+                bool ok = false;
+                if constexpr (std::is_integral_v<Action>) {
+                    ok = a >= 0;
+                } else {
+                    ok = std::isfinite(a);
+                }
+                if (!ok) throw checkpoint_error(r.name("actions") + "[" + std::to_string(i) + "]", "is " + std::to_string(a) + ", which push() refuses");
+            }
+            for (std::size_t i = 0; i < n; ++i) {
+                if (flags_(i) > 3) throw checkpoint_error(r.name("flags") + "[" + std::to_string(i) + "]", "is " + std::to_string(flags_(i)) + ", not a pair of flags");
+            }
+            size_ = n;
+            next_ = static_cast<std::size_t>(next);
+            pushed_ = pushed;
+        } catch (...) {
+            clear();
+            throw;
+        }
+    }
 
 private:
     using shape1 = std::array<std::size_t, 1>;
