@@ -355,6 +355,13 @@ TEST_CASE("backward over a range of inputs writes those rows of dx and the same 
     CHECK_THROWS_WITH_AS(net.backward(buf, dy, grad, forty, 0, 39),
                          doctest::Contains("mlp::backward: dx is 40 × 4, expected 39 × 4 (inputs 0 to 38 of the last forward_batch)"),
                          rlscale::error);
+    // The whole dL/dx: the same check, for every input.
+    CHECK_THROWS_WITH_AS(net.backward(buf, dy, grad, forty),
+                         doctest::Contains("mlp::backward: dx is 40 × 4, expected 43 × 4 (inputs 0 to 42 of the last forward_batch)"),
+                         rlscale::error);
+    Eigen::MatrixXd narrow(43, 3);
+    CHECK_THROWS_WITH_AS(net.backward(buf, dy, grad, narrow), doctest::Contains("mlp::backward: dx is 43 × 3, expected 43 × 4"),
+                         rlscale::error);
 }
 
 }  // namespace test_nn_mlp

@@ -316,11 +316,7 @@ public:
     /// DDPG's actor update.
     void backward(batch_buffer& buf, const Eigen::Ref<const matrix>& dy, gradient& grad,
                   Eigen::Ref<matrix> dx) const {
-        if (dx.rows() != this->input_size() || dx.cols() != buf.batch_size()) {
-            throw error("mlp::backward: dx is " + std::to_string(dx.rows()) + " × " + std::to_string(dx.cols()) +
-                        ", expected " + std::to_string(this->input_size()) + " × " +
-                        std::to_string(buf.batch_size()));
-        }
+        check_input_rows(buf, dx, 0, this->input_size(), "mlp::backward");
         backward_impl(buf, dy, &grad, &dx, 0, this->input_size(), "mlp::backward");
     }
 
