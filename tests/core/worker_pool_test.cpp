@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -80,6 +81,15 @@ TEST_CASE("worker_pool rethrows a task's exception on the caller's thread after 
     pool.for_each(20, fine);
     CHECK(again.load() == 20);
   }
+  // Without workers too: every task runs, then the first failure is rethrown.
+  worker_pool serial(0);
+  std::atomic<int> done{0};
+  auto failing = [&](std::size_t i) {
+      if (i == 5 || i == 7) throw std::runtime_error("task " + std::to_string(i) + " failed");
+      done.fetch_add(1);
+  };
+  CHECK_THROWS_WITH_AS(serial.for_each(20, failing), "task 5 failed", std::runtime_error);
+  CHECK(done.load() == 18);
 }
 
 TEST_CASE("a spinning worker_pool whose workers went back to sleep still wakes for the next run") {

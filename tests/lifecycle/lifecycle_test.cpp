@@ -753,6 +753,27 @@ TEST_CASE("restoring a malformed state names the field and leaves the lifecycle 
     bad = good;
     bad["transition_count"] = 5;
     rejects(bad, "log");
+    // A log that dropped its oldest: the first one kept must be what its
+    // number can be (transition_count − kept + 1), and no earlier than a run
+    // reaches it.
+    bad = good;
+    bad["log"].erase(0);
+    bad["config"]["log_capacity"] = 2;
+    bad["transition_count"] = 1000000;  // OFFLINE -> ONLINE as transition 999,999
+    rejects(bad, "log[0]");
+    bad["transition_count"] = 3;
+    bad["config"]["bootstrapping"] = false;  // OFFLINE, never entered without bootstrapping
+    rejects(bad, "log[0]");
+    bad = good;
+    bad["log"].erase(0);
+    bad["log"].erase(0);
+    bad["config"]["log_capacity"] = 1;  // only ONLINE -> SERVING, transition 3 at episode 2K - 1
+    CHECK_NOTHROW(from_json(bad, target));
+    from_json(before, target);
+    bad["transition_count"] = 4;  // transition 4 would be SERVING -> ONLINE
+    rejects(bad, "log[0]");
+    bad["transition_count"] = 5;  // transition 5 is ONLINE -> SERVING, but not before episode 4K - 1
+    rejects(bad, "log[0]");
     // The window holds the last min(K, episodes since the last transition)
     // rewards: one here (episode 6, after the transition at episode 5).
     REQUIRE(good["window"].size() == 1);

@@ -348,6 +348,31 @@ TEST_CASE("simppo_coordinator: a refused observation cuts the stored step, so GA
     next.begin_episode(env.metrics(), env.states());
     CHECK(open.truncated()(0) == 1.0);
     CHECK(open.truncation_values()(0) == doctest::Approx(successor));
+
+    // observe() twice without an act() between (a tick not decided): the
+    // open step ends where it ended, valued by V of that observation, and
+    // is not joined to the step the next act() stores.
+    simppo_coordinator skip(small_config(0));
+    skip.add_agent("f0", "cpu");
+    (void)env.reset(10);
+    skip.begin_episode(env.metrics(), env.states());
+    skip.act(env.states(), targets);
+    r = env.step_to(targets);
+    (void)skip.observe(r.info, env.states(), false);
+    const auto& stored = skip.learner(0).own_rollout();
+    REQUIRE(stored.size() == 1);
+    CHECK(stored.last_open());
+    const double ended_at = skip.learner(0).value(skip.critic_input(0));
+    r = env.step_to(targets);
+    (void)skip.observe(r.info, env.states(), false);  // no act() before it
+    CHECK(stored.size() == 1);
+    CHECK(stored.truncated()(0) == 1.0);
+    CHECK(stored.truncation_values()(0) == doctest::Approx(ended_at));
+    skip.act(env.states(), targets);
+    r = env.step_to(targets);
+    (void)skip.observe(r.info, env.states(), false);
+    REQUIRE(stored.size() == 2);
+    CHECK(stored.truncated()(0) == 1.0);
 }
 
 TEST_CASE("simppo_coordinator: after a removal or an addition, each agent's previous state stays its own (no change counted for a newcomer)") {

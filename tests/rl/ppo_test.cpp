@@ -464,6 +464,33 @@ TEST_CASE("ppo sample, greedy, log_prob and value agree with the networks and re
     CHECK(d.log_std().size() == 0);
 }
 
+TEST_CASE("ppo update: a minibatch whose gradient is not finite is skipped and left out of the update's figures") {
+    // One return of 1e30 among 16: the critic's gradient on its minibatch
+    // is finite value by value, but its squared norm overflows a float.
+    ppo_config c = small_config();
+    c.epochs = 2;
+    ppo<float, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, c, 5);
+    ppo<float, std::int32_t>::rollout r(16, 2, 2, 1);
+    std::vector<float> adv(16);
+    std::vector<float> ret(16);
+    rng gen(3);
+    for (std::size_t j = 0; j < 16; ++j) {
+        const std::array<float, 2> o{static_cast<float>(uniform(gen, -1, 1)), static_cast<float>(uniform(gen, -1, 1))};
+        const std::array<std::int32_t, 1> a{static_cast<std::int32_t>(j % 3)};
+        r.push(o, o, a, agent.log_prob(o, a), agent.value(o), 0, false, false);
+        adv[j] = static_cast<float>(uniform(gen, -1, 1));
+        ret[j] = j == 7 ? 1e30F : 0.5F;
+    }
+    r.set_advantages(adv, ret);
+    const ppo_update_stats s = agent.update(r);
+    CHECK(s.skipped == 2);  // the minibatch holding it, once per epoch
+    CHECK(s.steps == 6);
+    CHECK(std::isfinite(s.grad_norm));
+    CHECK(std::isfinite(s.loss));
+    CHECK(s.value_loss < 1);  // the skipped minibatch's 1e60 is not in the mean
+    CHECK(agent.critic().parameters().allFinite());
+}
+
 TEST_CASE("ppo observe cuts the last step when the next transition does not begin where it ended") {
     ppo_config c = small_config();
     c.rollout_steps = 8;
@@ -481,6 +508,22 @@ TEST_CASE("ppo observe cuts the last step when the next transition does not begi
     CHECK(r.truncation_values()(0) == doctest::Approx(agent.value(s1)).epsilon(1e-12));
     CHECK(r.truncated()(1) == 0.0);  // joined to the step that follows it
     CHECK(r.last_open());
+
+    // A refused transition that would have cut it (it begins elsewhere, with
+    // a NaN reward or a reward beyond what the rollout stores) changes
+    // nothing: the step stays open, and the same call with a good reward cuts it.
+    ppo<float, std::int32_t> f(2, 2, {.heads = 1, .actions_per_head = 3}, c, 5);
+    const std::array<float, 2> f0{0.1F, 0.2F};
+    const std::array<float, 2> f1{-0.3F, 0.7F};
+    const std::array<float, 2> f2{0.9F, -0.4F};
+    CHECK_FALSE(f.observe(f0, a, 1.0, f1, false, false));
+    CHECK_THROWS_WITH_AS(f.observe(f2, a, std::numeric_limits<double>::quiet_NaN(), f0, false, false), doctest::Contains("reward"),
+                         rlscale::error);
+    CHECK_THROWS_WITH_AS(f.observe(f2, a, 1e39, f0, false, false), doctest::Contains("reward"), rlscale::error);
+    REQUIRE(f.own_rollout().size() == 1);
+    CHECK(f.own_rollout().last_open());
+    CHECK_FALSE(f.observe(f2, a, 1.0, f0, false, false));
+    CHECK(f.own_rollout().truncated()(0) == 1.0F);
 }
 
 TEST_CASE("ppo observe stores log pi and V of the observation and bootstraps a truncation from V of the next one") {

@@ -604,6 +604,39 @@ private:
                                             (l.transition_count_ == l.log_.size() ? ", but a log holding every transition begins with start()"
                                                                                    : ", start(), but the log does not hold every transition"));
         }
+        // A log that dropped its oldest transitions: the first one kept must
+        // be what that transition's number can be, no earlier than a run
+        // reaches it. start() is transition 1; with bootstrapping, OFFLINE
+        // -> ONLINE is transition 2; after ONLINE is entered, ONLINE ->
+        // SERVING and SERVING -> ONLINE alternate; and each transition after
+        // start() needs K more rewards (transition j at episode (j - 1)·K - 1
+        // at the earliest).
+        if (!l.log_.empty() && l.log_.front().from != stage::initialized) {
+            const transition& first = l.log_.front();
+            const std::uint64_t number = l.transition_count_ - l.log_.size() + 1;
+            const std::uint64_t online_entered = config.bootstrapping ? 2 : 1;
+            std::string why;
+            if (first.from == stage::offline) {
+                if (!config.bootstrapping) {
+                    why = "leaves OFFLINE, which a lifecycle without bootstrapping never enters";
+                } else if (number != 2) {
+                    why = "leaves OFFLINE, which only transition 2 does";
+                }
+            } else if (number <= online_entered || (((number - online_entered) % 2 == 1) != (first.from == stage::online))) {
+                why = "is " + std::string(to_string(first.from)) + " -> " + std::string(to_string(first.to)) +
+                      ", which transition " + std::to_string(number) + " cannot be" +
+                      (config.bootstrapping ? " with bootstrapping" : " without bootstrapping");
+            }
+            const std::uint64_t k = config.window;  // >= 1; number >= 2 here
+            if (why.empty() && (number - 1 > UINT64_MAX / k || first.episode < (number - 1) * k - 1)) {
+                why = "is at episode " + std::to_string(first.episode) + ", too early for transition " + std::to_string(number) +
+                      " (each after start() needs config.window, " + std::to_string(k) + ", more rewards)";
+            }
+            if (!why.empty()) {
+                throw E(lj::path("log", 0), why + "; transition_count " + std::to_string(l.transition_count_) + " and " +
+                                                std::to_string(l.log_.size()) + " kept make it transition " + std::to_string(number));
+            }
+        }
         // A retraining pass is exactly an ONLINE stage entered from SERVING.
         if (!l.log_.empty()) {
             const bool from_serving = l.stage_ == stage::online && l.log_.back().from == stage::serving;

@@ -177,8 +177,16 @@ public:
     void append(const trajectory_step& step) override {
         if (!open_) throw error("memory_trajectory_store: append() with no episode open");
         trajectory_step s = step;
+        // All or nothing: a step the summary counts is a step read_episode
+        // returns (a push_back that cannot allocate takes the count back).
+        const detail::open_episode before = *open_;
         open_->add(s);
-        open_steps_.push_back(std::move(s));
+        try {
+            open_steps_.push_back(std::move(s));
+        } catch (...) {
+            *open_ = before;
+            throw;
+        }
     }
 
     episode_summary end_episode() override {
@@ -524,8 +532,19 @@ public:
             throw error(where(write_offset_) + "a step of " + std::to_string(floats) + " floats is over the record limit");
         }
         trajectory_step s = step;  // stamped copy; the caller's step is left as it is
+        // All or nothing: a record that could not be encoded whole (the
+        // buffer could not grow) is taken back with its count, so no part
+        // of it reaches the file and the next step gets its number.
+        const detail::open_episode before = *open_;
+        const std::size_t mark = pending_.size();
         open_->add(s);
-        detail::trajectory_file::put_step(pending_, s);
+        try {
+            detail::trajectory_file::put_step(pending_, s);
+        } catch (...) {
+            pending_.resize(mark);
+            *open_ = before;
+            throw;
+        }
         if (pending_.size() >= options_.write_buffer_bytes) write_pending();
     }
 

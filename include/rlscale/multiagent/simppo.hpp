@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <map>
 #include <memory>
@@ -280,34 +281,48 @@ public:
             bool next_valid = true;
             encode(i, m, s, next_local, next_critic, next_valid);
             a.updated = false;
+            // A failure (a rollout that cannot be learned from) is rethrown
+            // after the agent moved on to its next observation, so a
+            // retried observe() does not store the same step again.
+            std::exception_ptr failure;
             if (a.pending) {
-                const double r = config_.team_weight * tick.team_reward + (1 - config_.team_weight) * a.own_reward;
-                // A refused next observation cannot be valued: the step is
-                // cut there (the agent holds and stores nothing next tick)
-                // and bootstraps from V(s_t).
-                const bool cut = truncated || !next_valid;
-                double next_v = next_valid ? a.learner.value(next_critic) : a.value;
-                if (!std::isfinite(next_v)) next_v = a.value;
-                auto& rollout = a.learner.own_rollout();
-                rollout.push(a.local, a.critic_input, std::span<const std::int32_t>(&a.action, 1), a.log_prob, a.value, r, false, cut,
-                             next_v);
-                if (rollout.full()) {
-                    try {
-                        rollout.compute_advantages(cut ? 0.0 : next_v, config_.ppo.gamma, config_.ppo.gae_lambda);
-                        (void)a.learner.update(rollout, workspaces_[thread]);
-                    } catch (...) {
-                        rollout.clear();  // dropped: a full rollout would refuse every later step
-                        throw;
+                try {
+                    const double r = config_.team_weight * tick.team_reward + (1 - config_.team_weight) * a.own_reward;
+                    // A refused next observation cannot be valued: the step is
+                    // cut there (the agent holds and stores nothing next tick)
+                    // and bootstraps from V(s_t).
+                    const bool cut = truncated || !next_valid;
+                    double next_v = next_valid ? a.learner.value(next_critic) : a.value;
+                    if (!std::isfinite(next_v)) next_v = a.value;
+                    auto& rollout = a.learner.own_rollout();
+                    rollout.push(a.local, a.critic_input, std::span<const std::int32_t>(&a.action, 1), a.log_prob, a.value, r, false, cut,
+                                 next_v);
+                    if (rollout.full()) {
+                        try {
+                            rollout.compute_advantages(cut ? 0.0 : next_v, config_.ppo.gamma, config_.ppo.gae_lambda);
+                            (void)a.learner.update(rollout, workspaces_[thread]);
+                        } catch (...) {
+                            rollout.clear();  // dropped: a full rollout would refuse every later step
+                            throw;
+                        }
+                        rollout.clear();
+                        a.updated = true;
                     }
-                    rollout.clear();
-                    a.updated = true;
+                } catch (...) {
+                    failure = std::current_exception();
                 }
+            } else if (a.learner.own_rollout().last_open()) {
+                // observe() again without act() (a tick not decided): the
+                // last stored step ends here, valued by V of where it ended,
+                // so GAE does not join it to the next step stored.
+                a.cut_open(a.valid ? a.learner.value(a.critic_input) : std::numeric_limits<double>::quiet_NaN());
             }
             a.pending = false;
             a.acted = false;
             a.local = next_local;
             a.critic_input = next_critic;
             a.valid = next_valid;
+            if (failure) std::rethrow_exception(failure);
         };
         pool_.for_each_on_thread(agents_.size(), one);
         for (const auto& a : agents_) {

@@ -120,8 +120,9 @@ struct ppo_config {
     }
 };
 
-/// What one update (all epochs over one rollout) did: means over its
-/// gradient steps, measured before each step.
+/// What one update (all epochs over one rollout) did: means over the
+/// gradient steps it took, measured before each step (a skipped step's
+/// figures, not finite, are left out).
 struct ppo_update_stats {
     double pg_loss = 0;       ///< clipped-surrogate loss
     double value_loss = 0;    ///< ½·mean squared error (clipped form when clip_value)
@@ -399,7 +400,7 @@ public:
                 }
             }
         }
-        const double steps = static_cast<double>(std::max<std::size_t>(total.steps + total.skipped, 1));
+        const double steps = static_cast<double>(std::max<std::size_t>(total.steps, 1));
         total.pg_loss /= steps;
         total.value_loss /= steps;
         total.entropy /= steps;
@@ -460,6 +461,10 @@ public:
         // ended (a step the caller skipped, or steps of several environments
         // taken in turn) is not joined to it by GAE: that one is cut there,
         // bootstrapping from the value of where it ended.
+        // What push() refuses (a NaN reward, an action or log π not finite
+        // as stored) is refused before that cut, so a refused call changes
+        // nothing.
+        rollout_.check_step(observation, observation, action, lp, v, reward, truncated ? next_v : 0.0);
         if (rollout_.last_open() && !std::equal(observation.begin(), observation.end(), last_next_.data())) {
             rollout_.cut_last(last_next_v_);
         }
@@ -719,6 +724,12 @@ private:
         auto gc = w.critic_grad.values();
         const double norm = std::sqrt(static_cast<double>(ga.squaredNorm()) + static_cast<double>(gc.squaredNorm()) +
                                       static_cast<double>(w.log_std_grad.squaredNorm()));
+        if (!std::isfinite(norm)) {
+            // Keep the networks as they were, and this step's figures out of
+            // the update's means.
+            ++total.skipped;
+            return;
+        }
         const double pg_loss = pg * inv_m;
         const double v_loss = 0.5 * value_loss * inv_m;
         const double mean_entropy = entropy * inv_m;
@@ -729,10 +740,6 @@ private:
         total.clip_fraction += clipped * inv_m;
         total.grad_norm += norm;
         total.loss += pg_loss - config_.entropy_coef * mean_entropy + config_.value_coef * v_loss;
-        if (!std::isfinite(norm)) {
-            ++total.skipped;  // keep the networks as they were
-            return;
-        }
         // The joint clip (torch.nn.utils.clip_grad_norm_'s coefficient, applied
         // only below 1), scaled into each value as Adam reads it.
         T scale = 1;

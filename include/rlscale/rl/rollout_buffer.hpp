@@ -72,14 +72,11 @@ public:
     /// Whether compute_advantages has run since the last push or clear.
     [[nodiscard]] bool advantages_ready() const noexcept { return advantages_ready_; }
 
-    /// Appends one step: what the actor and the critic saw, the action, its
-    /// log-probability under the policy that acted, the critic's V of the
-    /// step's observation, the reward, and how the step ended. Throws
-    /// rlscale::error (and stores nothing) when the buffer is full, a span
-    /// has the wrong size or a number is not finite.
-    void push(std::span<const T> actor_observation, std::span<const T> critic_observation, std::span<const Action> action,
-              double log_prob, double value, double reward, bool terminated, bool truncated, double truncation_value = 0) {
-        if (full()) throw error("rollout_buffer::push: the rollout is full (" + std::to_string(capacity()) + " steps)");
+    /// Throws as push() would for these values (sizes, and each value
+    /// finite as stored), storing nothing: for a caller that changes the
+    /// rollout (cut_last) before it pushes them.
+    void check_step(std::span<const T> actor_observation, std::span<const T> critic_observation, std::span<const Action> action,
+                    double log_prob, double value, double reward, double truncation_value = 0) const {
         check_size("actor_observation", actor_observation.size(), actor_observation_size());
         check_size("critic_observation", critic_observation.size(), critic_observation_size());
         check_size("action", action.size(), action_width());
@@ -93,6 +90,17 @@ public:
         if constexpr (std::is_floating_point_v<Action>) {
             for (const Action a : action) check_finite("action", static_cast<double>(a));
         }
+    }
+
+    /// Appends one step: what the actor and the critic saw, the action, its
+    /// log-probability under the policy that acted, the critic's V of the
+    /// step's observation, the reward, and how the step ended. Throws
+    /// rlscale::error (and stores nothing) when the buffer is full, a span
+    /// has the wrong size or a number is not finite.
+    void push(std::span<const T> actor_observation, std::span<const T> critic_observation, std::span<const Action> action,
+              double log_prob, double value, double reward, bool terminated, bool truncated, double truncation_value = 0) {
+        if (full()) throw error("rollout_buffer::push: the rollout is full (" + std::to_string(capacity()) + " steps)");
+        check_step(actor_observation, critic_observation, action, log_prob, value, reward, truncation_value);
         const auto j = static_cast<Eigen::Index>(size_);
         for (std::size_t i = 0; i < actor_observation.size(); ++i) actor_observations_(static_cast<Eigen::Index>(i), j) = actor_observation[i];
         for (std::size_t i = 0; i < critic_observation.size(); ++i) critic_observations_(static_cast<Eigen::Index>(i), j) = critic_observation[i];

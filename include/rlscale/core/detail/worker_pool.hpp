@@ -58,7 +58,16 @@ public:
     /// calling thread (thread 0), and waits for all of them.
     void run(std::size_t n, task_fn task, void* context) {
         if (threads_.empty() || n <= 1) {
-            for (std::size_t i = 0; i < n; ++i) task(context, i, 0);
+            // As with workers: every index runs, then the first failure is rethrown.
+            std::exception_ptr failure;
+            for (std::size_t i = 0; i < n; ++i) {
+                try {
+                    task(context, i, 0);
+                } catch (...) {
+                    if (!failure) failure = std::current_exception();
+                }
+            }
+            if (failure) std::rethrow_exception(failure);
             return;
         }
         {
