@@ -1011,6 +1011,9 @@ void check_same_training(ddpg<float>& a, ddpg<float>& b) {
 TEST_CASE("ddpg training state: an agent restored from it acts and trains on exactly as the saved one") {
     const ddpg_config c = resume_config();
     ddpg<float> a(obs_size, test_bounds, c, 5);
+    // What may change while training is carried too.
+    a.set_bc_alpha(0.5);
+    a.critic_optimizer(1).set_lr(5e-3);
     resume_env env;
     for (int t = 0; t < 90; ++t) (void)env.step(a);  // past the warm-up, the replay wrapped, mid-episode
     REQUIRE(a.updates() > 0);
@@ -1023,6 +1026,8 @@ TEST_CASE("ddpg training state: an agent restored from it acts and trains on exa
     ddpg<float> b(obs_size, test_bounds, c, 99);
     std::istringstream in(bytes);
     b.load_training_state(in);
+    CHECK(b.config().bc_alpha == 0.5);
+    CHECK(b.critic_optimizer(1).config().lr == 5e-3);
     check_same_training(a, b);
     resume_env env_b = env;
     for (int t = 0; t < 60; ++t) {
@@ -1081,6 +1086,17 @@ TEST_CASE("ddpg training state: a corrupted, truncated or foreign state is refus
     smaller.replay_capacity = 32;
     ddpg<float> small(obs_size, test_bounds, smaller, 1);
     refused(small, bytes, "training_state.replay_capacity");
+    // Networks of as many parameters but other layers: the action joining
+    // the critic at its input or after a first layer as wide as the second.
+    ddpg_config square = c;
+    square.critic_hidden = {6, 6};
+    ddpg<float> at_input(obs_size, test_bounds, square, 1);
+    square.critic_action_layer = 1;
+    ddpg<float> after_first(obs_size, test_bounds, square, 1);
+    REQUIRE(at_input.critic().parameter_count() == after_first.critic().parameter_count());
+    std::stringstream square_state;
+    at_input.save_training_state(square_state);
+    refused(after_first, square_state.str(), "training_state.critic_layers: are [action at layer 0: 5→6, 6→6, 6→1]");
     ddpg<double> doubles(obs_size, test_bounds, c, 1);
     std::istringstream in(bytes);
     CHECK_THROWS_WITH_AS(doubles.load_training_state(in), doctest::Contains("training_state.value_size: is 4, expected 8"),
@@ -1090,13 +1106,25 @@ TEST_CASE("ddpg training state: a corrupted, truncated or foreign state is refus
     // (the checksum recomputed, as a writer with a bug would).
     std::string forged = bytes;
     const std::size_t header = 28 + 4 + 4 + 4 + 8;  // magic, version, byte order, value size, length
-    const std::size_t actor_at = header + 6 * 8 + 3 * 8 + 4 * 8 + 8 + 2 * 8;
+    // Six sizes, the actor's 3 layers and the critic's action layer and 3
+    // layers (a count and three values each), bc_alpha, three counters, the
+    // generator, OU's ε and state: then the actor.
+    const std::size_t actor_at = header + 6 * 8 + (1 + 9) * 8 + (1 + 10) * 8 + 8 + 3 * 8 + 4 * 8 + 8 + 2 * 8;
     const float nan = std::numeric_limits<float>::quiet_NaN();
     std::memcpy(forged.data() + actor_at, &nan, sizeof nan);
     const std::uint64_t sum = rlscale::detail::fnv1a64(std::string_view(forged).substr(header, forged.size() - header - 8));
     std::memcpy(forged.data() + forged.size() - 8, &sum, sizeof sum);
     refused(b, forged, "training_state.actor[0]: is not finite");
     CHECK(b.actor().parameters() == before);
+    // Late in the payload too: the last stored transition's flags byte.
+    std::string late = bytes;
+    late[late.size() - 9] = 7;
+    const std::uint64_t late_sum = rlscale::detail::fnv1a64(std::string_view(late).substr(header, late.size() - header - 8));
+    std::memcpy(late.data() + late.size() - 8, &late_sum, sizeof late_sum);
+    refused(b, late, "training_state.replay.flags[");
+    CHECK(b.actor().parameters() == before);
+    CHECK(b.steps() == 0);
+    CHECK(b.replay().empty());
 
     // With bfloat16 moments the rounding is keyed on the seed: another
     // seed's agent is told so; the same seed's resumes exactly.

@@ -480,11 +480,14 @@ public:
     /// this one would: the online and target networks, both optimisers'
     /// moments and step counts, the replay buffer in its ring order, the
     /// generator, the Ornstein-Uhlenbeck state and ε, and the step, update
-    /// and actor-update counters (so the warm-up is not played again). Not
-    /// written: the configuration and bounds (the restoring agent is built
-    /// with them) and last_update(). A binary frame in this machine's byte
-    /// order with a checksum; about (2·observation_size + action_size + 2)
-    /// values per stored transition plus four copies of the weights.
+    /// and actor-update counters (so the warm-up is not played again), and
+    /// what may change while training (the behaviour-cloning α of
+    /// set_bc_alpha, each optimiser's learning rate). Not written: the rest
+    /// of the configuration and the bounds (the restoring agent is built
+    /// with them; its networks' layers are checked against the file) and
+    /// last_update(). A binary frame in this machine's byte order with a
+    /// checksum; 2·observation_size + action_size + 1 values and a byte per
+    /// stored transition plus four values per parameter.
     void save_training_state(std::ostream& out) const {
         rlscale::detail::binary_writer w;
         w.put(static_cast<std::uint64_t>(observation_size()));
@@ -493,6 +496,11 @@ public:
         w.put(static_cast<std::uint64_t>(actor_.parameter_count()));
         w.put(static_cast<std::uint64_t>(critics_[0].parameter_count()));
         w.put(static_cast<std::uint64_t>(replay_.capacity()));
+        for (const std::vector<std::uint64_t>& shape : network_shapes()) {
+            w.put(static_cast<std::uint64_t>(shape.size()));
+            w.put_all(std::span<const std::uint64_t>(shape));
+        }
+        w.put(config_.bc_alpha);
         w.put(steps_);
         w.put(updates_);
         w.put(actor_updates_);
@@ -511,6 +519,7 @@ public:
         }
         const auto put_adam = [&](const nn::adam<T>& opt) {
             w.put(opt.config().rounding_seed);
+            w.put(opt.config().lr);
             w.put(opt.step_count());
             put_vector(opt.first_moment());
             put_vector(opt.second_moment());
@@ -573,6 +582,30 @@ public:
         expect("critic_parameters", r.get<std::uint64_t>("critic_parameters"),
                static_cast<std::uint64_t>(critics_[0].parameter_count()), " (the agent's critic layers)");
         expect("replay_capacity", r.get<std::uint64_t>("replay_capacity"), replay_.capacity(), " (the agent's replay_capacity)");
+        // Each network's layers (inputs, outputs, activation) and where the
+        // action joins the critic: equal parameter counts do not make equal
+        // networks (the action at the input or after a first layer as wide
+        // as the second, say).
+        {
+            static constexpr std::array<std::string_view, 2> names{"actor_layers", "critic_layers"};
+            const auto shapes = network_shapes();
+            for (std::size_t k = 0; k < shapes.size(); ++k) {
+                const auto n = r.get<std::uint64_t>(names[k]);
+                if (n > 4096 || n * sizeof(std::uint64_t) > r.remaining()) {
+                    throw checkpoint_error(r.name(names[k]), "declares " + std::to_string(n) + " values, more than the data holds");
+                }
+                std::vector<std::uint64_t> saved(static_cast<std::size_t>(n));
+                r.get_all(std::span<std::uint64_t>(saved), names[k]);
+                if (saved != shapes[k]) {
+                    throw checkpoint_error(r.name(names[k]), "are " + describe_shape(saved) + ", the agent's " + describe_shape(shapes[k]) +
+                                                                  " (its actor_hidden, critic_hidden and critic_action_layer)");
+                }
+            }
+        }
+        const double bc_alpha = r.get<double>("bc_alpha");
+        if (!(std::isfinite(bc_alpha) && bc_alpha >= 0)) {
+            throw checkpoint_error("training_state.bc_alpha", "is " + format_number(bc_alpha) + ", must be finite and >= 0");
+        }
         const auto steps = r.get<std::uint64_t>("steps");
         const auto updates = r.get<std::uint64_t>("updates");
         const auto actor_updates = r.get<std::uint64_t>("actor_updates");
@@ -616,6 +649,11 @@ public:
                                        "is " + std::to_string(seed) + ", the agent's " + std::to_string(opt.config().rounding_seed) +
                                            " (bfloat16 moments round with it: build the agent with the seed of the one saved)");
             }
+            const double lr = r.get<double>(field + ".lr");
+            if (!(std::isfinite(lr) && lr > 0)) {
+                throw checkpoint_error(r.name(field + ".lr"), "is " + format_number(lr) + ", must be finite and > 0");
+            }
+            opt.set_lr(lr);
             const auto t = r.get<std::int64_t>(field + ".step_count");
             vector m(opt.parameter_count());
             vector v(opt.parameter_count());
@@ -657,6 +695,7 @@ public:
         replay_ = std::move(replay);
         ou_ = std::move(ou);
         gen_ = rng::from_state(state[0], state[1], state[2], state[3]);
+        config_.bc_alpha = bc_alpha;
         steps_ = steps;
         updates_ = updates;
         actor_updates_ = actor_updates;
@@ -773,6 +812,35 @@ public:
     }
 
 private:
+    /// The actor's layers, then the critic's action layer and its trunk's
+    /// and head's layers, as (inputs, outputs, activation) triples: what the
+    /// training state checks an agent's networks by.
+    [[nodiscard]] std::array<std::vector<std::uint64_t>, 2> network_shapes() const {
+        const auto add = [](std::vector<std::uint64_t>& out, const network& net) {
+            for (const nn::layer_spec& l : net.layers()) {
+                out.push_back(static_cast<std::uint64_t>(l.in));
+                out.push_back(static_cast<std::uint64_t>(l.out));
+                out.push_back(static_cast<std::uint64_t>(l.act));
+            }
+        };
+        std::array<std::vector<std::uint64_t>, 2> shapes;
+        add(shapes[0], actor_);
+        const critic_type& c = critics_[0];
+        shapes[1].push_back(static_cast<std::uint64_t>(c.action_layer()));
+        if (c.has_trunk()) add(shapes[1], c.trunk());
+        add(shapes[1], c.head());
+        return shapes;
+    }
+    /// A shape as "in→out, in→out, ..." for an error.
+    [[nodiscard]] static std::string describe_shape(const std::vector<std::uint64_t>& shape) {
+        std::string out;
+        for (std::size_t i = shape.size() % 3; i + 1 < shape.size(); i += 3) {
+            out += (out.empty() ? "" : ", ") + std::to_string(shape[i]) + "→" + std::to_string(shape[i + 1]);
+        }
+        if (shape.size() % 3 == 1) out = "action at layer " + std::to_string(shape[0]) + ": " + out;
+        return "[" + out + "]";
+    }
+
     static constexpr std::string_view training_state_magic = "rlscale.ddpg.training_state\n";
     static constexpr std::uint32_t training_state_version = 1;
     static constexpr std::uint32_t byte_order_mark = 0x01020304;
