@@ -1,3 +1,4 @@
+#include <rlscale/core/detail/binary_io.hpp>
 #include <rlscale/multiagent/simppo.hpp>
 #include <rlscale/policy/registry.hpp>
 #include <rlscale/policy/rl_policy.hpp>
@@ -5,11 +6,15 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace test_multiagent_simppo {
@@ -645,6 +650,180 @@ TEST_CASE("simppo serving: a checkpoint's vertical actions reach the decision as
     other.add_agent("f0", "cpu");
     CHECK_THROWS_WITH_AS((void)other.checkpoint(0), doctest::Contains("config.actions.limits"), config_error);
     CHECK_THROWS_WITH_AS((void)coord.checkpoint(0, guard_config{.max_step_up = -1}), doctest::Contains("max_step_up"), config_error);
+}
+
+}  // namespace test_multiagent_simppo
+
+namespace test_multiagent_simppo {
+
+namespace {
+
+/// Ticks of `coord` on `env` until `ticks` are done or the episode ends,
+/// keeping each tick's targets. With `stop_after_act`, the last tick stops
+/// between act() and observe(), an action awaiting its reward.
+struct driver {
+    sim::cluster_env<> env;
+    std::vector<scaling_target> targets;
+    std::vector<std::vector<scaling_target>> seen;
+
+    driver(std::size_t n, std::uint64_t seed) : env(shared_node(n), env_of(n)), targets(n) { (void)env.reset(seed); }
+
+    void begin(simppo_coordinator& coord) { coord.begin_episode(env.metrics(), env.states()); }
+    void act(simppo_coordinator& coord) {
+        coord.act(env.states(), targets);
+        seen.push_back(targets);
+    }
+    bool observe(simppo_coordinator& coord) {
+        const auto r = env.step_to(targets);
+        (void)coord.observe(r.info, env.states(), r.truncated);
+        return r.truncated;
+    }
+};
+
+/// Equal targets, a NaN limit (unchanged) equal to a NaN.
+bool same_targets(const std::vector<scaling_target>& x, const std::vector<scaling_target>& y) {
+    const auto same = [](double p, double q) { return p == q || (std::isnan(p) && std::isnan(q)); };
+    return std::equal(x.begin(), x.end(), y.begin(), y.end(), [&](const scaling_target& p, const scaling_target& q) {
+        return p.replicas == q.replicas && same(p.cpu_limit, q.cpu_limit) && same(p.memory_limit_mb, q.memory_limit_mb);
+    });
+}
+
+void check_same(const simppo_coordinator& a, const simppo_coordinator& b) {
+    REQUIRE(b.agent_count() == a.agent_count());
+    for (std::size_t i = 0; i < a.agent_count(); ++i) {
+        CAPTURE(i);
+        CHECK(b.name(i) == a.name(i));
+        CHECK(b.category(i) == a.category(i));
+        CHECK(b.started_from_base(i) == a.started_from_base(i));
+        const double ma = a.own_reward_mean(i);
+        const double mb = b.own_reward_mean(i);
+        CHECK((ma == mb || (std::isnan(ma) && std::isnan(mb))));
+        CHECK(b.learner(i).actor().parameters() == a.learner(i).actor().parameters());
+        CHECK(b.learner(i).critic().parameters() == a.learner(i).critic().parameters());
+        CHECK(b.learner(i).rollouts() == a.learner(i).rollouts());
+        CHECK(b.learner(i).own_rollout().size() == a.learner(i).own_rollout().size());
+        const auto la = a.local_state(i);
+        const auto lb = b.local_state(i);
+        CHECK(std::equal(la.begin(), la.end(), lb.begin(), lb.end()));
+    }
+    for (const char* cat : {"cpu", "memory", "io"}) CHECK(b.has_base_model(cat) == a.has_base_model(cat));
+}
+
+}  // namespace
+
+TEST_CASE("simppo_coordinator training state: a coordinator restored between act() and observe() goes on exactly as the saved one") {
+    simppo_coordinator a(small_config(0));
+    for (std::size_t i = 0; i < 3; ++i) a.add_agent("f" + std::to_string(i), category_of(i));
+    (void)train(a, 2, 40);
+    a.refresh_base_models();
+    a.remove_agent("f1");
+    a.add_agent("f3", "cpu");  // from the cpu base model, the fourth agent created
+    REQUIRE(a.started_from_base(2));
+    driver da(3, 77);
+    da.begin(a);
+    for (int t = 0; t < 4; ++t) {
+        da.act(a);
+        (void)da.observe(a);
+    }
+    da.act(a);  // an action awaits its reward
+
+    std::stringstream saved;
+    a.save_training_state(saved);
+    simppo_config c = small_config(2);  // threads are not part of the state
+    simppo_coordinator b(c);
+    b.add_agent("stranger", "gpu");  // replaced by the saved agents
+    b.load_training_state(saved);
+    check_same(a, b);
+    CHECK_FALSE(b.find("stranger").has_value());
+
+    // Both go on through the same steps: the rest of this episode, an agent
+    // added (the same seed, from the same base model), and two episodes more.
+    driver db = da;
+    bool ended = false;
+    while (!ended) {
+        ended = da.observe(a);
+        REQUIRE(db.observe(b) == ended);
+        if (!ended) {
+            da.act(a);
+            db.act(b);
+            REQUIRE(same_targets(db.seen.back(), da.seen.back()));
+        }
+    }
+    // Refreshed now, the base models come from reward sums partly earned
+    // before the save (carried across it).
+    a.refresh_base_models();
+    b.refresh_base_models();
+    CHECK(a.add_agent("f4", "cpu") == b.add_agent("f4", "cpu"));
+    CHECK(b.learner(3).actor().parameters() == a.learner(3).actor().parameters());
+    (void)train(a, 2, 500);
+    (void)train(b, 2, 500);
+    check_same(a, b);
+    CHECK(a.learner(3).rollouts() == 2);
+    // The base models refreshed from the reward sums since the last refresh
+    // (carried across the restore): agents added from them start alike.
+    a.refresh_base_models();
+    b.refresh_base_models();
+    for (const char* cat : {"cpu", "memory", "io"}) {
+        CAPTURE(cat);
+        const std::size_t i = a.add_agent(std::string("new-") + cat, cat);
+        REQUIRE(b.add_agent(std::string("new-") + cat, cat) == i);
+        CHECK(a.started_from_base(i));
+        CHECK(b.learner(i).actor().parameters() == a.learner(i).actor().parameters());
+        CHECK(b.learner(i).critic().parameters() == a.learner(i).critic().parameters());
+    }
+
+    // Through a file.
+    const auto path = std::filesystem::temp_directory_path() / ("rlscale_simppo_state_" + std::to_string(::getpid()) + ".bin");
+    a.save_training_state(path);
+    simppo_coordinator f(small_config(0));
+    f.load_training_state(path);
+    check_same(a, f);
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("simppo_coordinator training state: a corrupted or foreign state, or a bad agent within it, is refused by name and changes nothing") {
+    simppo_coordinator a(small_config(0));
+    for (std::size_t i = 0; i < 2; ++i) a.add_agent("f" + std::to_string(i), category_of(i));
+    (void)train(a, 1, 40);
+    std::stringstream saved;
+    a.save_training_state(saved);
+    const std::string bytes = saved.str();
+
+    simppo_coordinator b(small_config(0));
+    b.add_agent("kept", "io");
+    const Eigen::VectorXf before = b.learner(0).actor().parameters();
+    const auto refused = [&](simppo_coordinator& coord, const std::string& data, const char* message) {
+        std::istringstream in(data);
+        CHECK_THROWS_WITH_AS(coord.load_training_state(in), doctest::Contains(message), checkpoint_error);
+    };
+    std::string flipped = bytes;
+    flipped[flipped.size() - 100] = static_cast<char>(flipped[flipped.size() - 100] ^ 0x04);
+    refused(b, flipped, "training_state.checksum");
+    refused(b, bytes.substr(0, bytes.size() - 3), "training_state.length");
+    simppo_config other_seed = small_config(0);
+    other_seed.seed = 12;
+    simppo_coordinator c12(other_seed);
+    refused(c12, bytes, "training_state.seed: is 11, expected 12");
+    simppo_config wider = small_config(0);
+    wider.ppo.actor_hidden = {32, 16};
+    simppo_coordinator cw(wider);
+    refused(cw, bytes, "training_state.actor_layers: are [7→16, 16→16, 16→7], the learner's [7→32, 32→16, 16→7]");
+
+    // An agent's learner state that is not one (its own checksum fails): two
+    // learner states of about 15 kB each make most of the payload, so the
+    // byte a quarter into it lies in agent 0's; the outer checksum is
+    // recomputed, as a writer with a bug would.
+    const std::size_t header = std::string_view("rlscale.simppo.training_state\n").size() + 20;
+    std::string payload = bytes.substr(header, bytes.size() - header - 8);
+    payload[payload.size() / 4] = static_cast<char>(payload[payload.size() / 4] ^ 0x40);
+    std::string forged = bytes.substr(0, header) + payload;
+    const std::uint64_t h = rlscale::detail::fnv1a64(payload);
+    forged.append(reinterpret_cast<const char*>(&h), sizeof h);
+    refused(b, forged, "training_state.agents[0].learner.checksum");
+
+    REQUIRE(b.agent_count() == 1);
+    CHECK(b.name(0) == "kept");
+    CHECK(b.learner(0).actor().parameters() == before);
 }
 
 }  // namespace test_multiagent_simppo

@@ -1058,4 +1058,17 @@ TEST_CASE("ppo anneals the learning rates linearly: update k uses lr*(1 - k/K), 
     CHECK(plain.critic_optimizer().config().lr == 2e-3);
 }
 
+TEST_CASE("ppo observe on a rollout filled through own_rollout() and not learned from refuses, changing nothing") {
+    ppo<float, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, small_config(), 1);
+    const std::array<float, 2> o{0.5F, -0.5F};
+    const std::array<std::int32_t, 1> a{1};
+    auto& r = agent.own_rollout();
+    while (!r.full()) r.push(o, o, a, -1.0, 0.0, 0.0, false, false);
+    const std::array<float, 2> elsewhere{0.25F, 0.25F};  // not where the last step ended: observe would cut it
+    CHECK_THROWS_WITH_AS(agent.observe(elsewhere, a, 1.0, o, false), doctest::Contains("the rollout is full (16 steps)"), rlscale::error);
+    CHECK(r.size() == 16);
+    CHECK(r.last_open());
+    CHECK(agent.steps() == 0);
+}
+
 }  // namespace test_rl_ppo

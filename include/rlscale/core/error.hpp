@@ -35,13 +35,17 @@ private:
 /// `network.layers[1].weight[17]`), empty when the file itself is unreadable.
 class checkpoint_error : public error {
 public:
-    checkpoint_error(std::string field, const std::string& message)
+    checkpoint_error(std::string field, std::string message)
         : error(field.empty() ? "checkpoint: " + message : "checkpoint field " + field + ": " + message),
-          field_(std::move(field)) {}
+          field_(std::move(field)),
+          message_(std::move(message)) {}
     [[nodiscard]] const std::string& field() const noexcept { return field_; }
+    /// What is wrong with the field, without the field's name.
+    [[nodiscard]] const std::string& message() const noexcept { return message_; }
 
 private:
     std::string field_;
+    std::string message_;
 };
 
 }  // namespace rlscale

@@ -14,8 +14,10 @@
 #include <rlscale/core/validate.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
 #include <rlscale/encode/simppo_global_state.hpp>
+#include <rlscale/core/detail/binary_io.hpp>
 #include <rlscale/core/detail/worker_pool.hpp>
 #include <rlscale/nn/checkpoint.hpp>
+#include <rlscale/nn/detail/state_io.hpp>
 #include <rlscale/policy/registry.hpp>
 #include <rlscale/reward/simppo_reward.hpp>
 #include <rlscale/rl/ppo.hpp>
@@ -30,11 +32,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
+#include <istream>
 #include <limits>
 #include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -166,6 +172,14 @@ public:
         check_fields("simppo_coordinator.remove_agent").require(i.has_value(), "name", "name an agent", "\"" + std::string(name) + "\"");
         agents_.erase(agents_.begin() + static_cast<std::ptrdiff_t>(*i));
         previous_states_.erase(previous_states_.begin() + static_cast<std::ptrdiff_t>(*i));
+    }
+
+    /// Agent i's own reward averaged over the ticks since the last
+    /// refresh_base_models (what the refresh ranks the agents of a category
+    /// by); NaN before its first tick since then.
+    [[nodiscard]] double own_reward_mean(std::size_t i) const {
+        const agent& a = *agents_.at(i);
+        return a.own_steps == 0 ? std::numeric_limits<double>::quiet_NaN() : a.own_reward_sum / static_cast<double>(a.own_steps);
     }
 
     /// Whether agent i started from its category's base model.
@@ -392,6 +406,219 @@ public:
         return j;
     }
 
+    /// Writes everything training reads and changes, so that a coordinator
+    /// restored from it (load_training_state) goes on exactly as this one
+    /// would, between any two calls (after act() too): each agent's name,
+    /// category, seed and learner (ppo::save_training_state: networks,
+    /// optimisers, the rollout so far, generator, counters), what it carries
+    /// from call to call (its last observation, the action awaiting its
+    /// reward, the previous action, its encoder's AR_{t-1}, its reward sums
+    /// since the last refresh of the base models), the base models, the
+    /// states the global state compares with, and how many agents were
+    /// created (the next agent's seed). Not written: the configuration (the
+    /// restoring coordinator is built with it) and the threads. A
+    /// checksummed binary frame in this machine's byte order.
+    void save_training_state(std::ostream& out) const {
+        rlscale::detail::binary_writer w;
+        const auto put_string = [&w](const std::string& str) {
+            w.put(static_cast<std::uint64_t>(str.size()));
+            w.put_all(std::span<const char>(str.data(), str.size()));
+        };
+        w.put(config_.seed);
+        const learner_type shapes(local_size, critic_size, layout(), config_.ppo, 0, rl::update_storage::supplied);
+        for (const auto& shape : network_shapes(shapes)) nn::detail::put_shape(w, shape);
+        w.put(created_);
+        w.put(static_cast<std::uint64_t>(bases_.size()));
+        for (const auto& [cat, base] : bases_) {
+            put_string(cat);
+            nn::detail::put_values(w, base.actor);
+            nn::detail::put_values(w, base.critic);
+        }
+        w.put(static_cast<std::uint64_t>(agents_.size()));
+        for (std::size_t i = 0; i < agents_.size(); ++i) {
+            const agent& a = *agents_[i];
+            const scaling_state& p = previous_states_[i];
+            w.put(static_cast<std::int32_t>(p.replicas));
+            w.put(static_cast<std::int32_t>(p.min_replicas));
+            w.put(static_cast<std::int32_t>(p.max_replicas));
+            for (const double x : {p.cpu_limit, p.memory_limit_mb, p.time_s, p.slo.latency_s, p.slo.percentile, p.slo.target_rps}) w.put(x);
+            put_string(a.name);
+            put_string(a.category);
+            w.put(a.seed);
+            for (const bool flag : {a.valid, a.pending, a.updated, a.from_base, a.acted, a.previous_known}) {
+                w.put(static_cast<std::uint8_t>(flag ? 1 : 0));
+            }
+            w.put(a.action);
+            w.put(a.previous_action);
+            for (const double x : {a.log_prob, a.value, a.penalty, a.own_reward, a.own_reward_sum}) w.put(x);
+            w.put(a.own_steps);
+            w.put_all(std::span<const float>(a.local));
+            w.put_all(std::span<const float>(a.critic_input));
+            const std::optional<double> rate = a.encoder.previous_arrival_rps();
+            w.put(static_cast<std::uint8_t>(rate ? 1 : 0));
+            w.put(rate.value_or(0.0));
+            w.put(a.encoder.previous_arrival_time_s());
+            std::ostringstream learner;
+            a.learner.save_training_state(learner);
+            put_string(learner.str());
+        }
+        rlscale::detail::write_frame(out, training_state_format(), w.bytes(), "simppo_coordinator::save_training_state");
+    }
+
+    /// Restores what save_training_state wrote, into a coordinator built
+    /// with the same configuration; its agents and base models are replaced
+    /// by the saved ones. Everything is read and checked before anything
+    /// changes: a truncated or corrupted file, a learner another
+    /// configuration builds, or a value training would refuse (a
+    /// parameter not finite, an action outside SIMPPO's 7, a pending step
+    /// without a finite log π and V, two agents of one name) throws
+    /// checkpoint_error naming the field (an agent's learner's fields
+    /// within "training_state.agents[i].learner"), and the coordinator is
+    /// left as it was.
+    void load_training_state(std::istream& in) {
+        const std::string bytes = rlscale::detail::read_all(in);
+        const std::string_view payload = rlscale::detail::read_frame(bytes, training_state_format(), "training_state.");
+        rlscale::detail::binary_reader r(payload, "training_state.");
+        const auto get_string = [&r](const std::string& field) {
+            const auto n = r.get<std::uint64_t>(field + ".length");
+            if (n > r.remaining()) throw checkpoint_error(r.name(field), std::to_string(n) + " bytes, more than the data holds");
+            std::string str(static_cast<std::size_t>(n), '\0');
+            r.get_all(std::span<char>(str.data(), str.size()), field);
+            return str;
+        };
+        const auto count = [&r](const char* field, std::uint64_t max) {
+            const auto n = r.get<std::uint64_t>(field);
+            if (n > max) throw checkpoint_error(r.name(field), "is " + std::to_string(n) + ", more than the data could hold");
+            return static_cast<std::size_t>(n);
+        };
+        nn::detail::expect_value(r, "seed", config_.seed, " (the coordinator's simppo_config.seed)");
+        // The networks every agent and base model has: checked before the
+        // base models are read by them.
+        const learner_type shapes(local_size, critic_size, layout(), config_.ppo, 0, rl::update_storage::supplied);
+        const auto network_shape = network_shapes(shapes);
+        nn::detail::check_shape(r, "actor_layers", network_shape[0], "its ppo.actor_hidden and ppo.hidden_activation");
+        nn::detail::check_shape(r, "critic_layers", network_shape[1], "its ppo.critic_hidden and ppo.hidden_activation");
+        const auto created = r.get<std::uint64_t>("created");
+        std::map<std::string, base_model> bases;
+        const std::size_t base_count = count("bases", r.remaining() / 8);
+        for (std::size_t k = 0; k < base_count; ++k) {
+            const std::string field = "bases[" + std::to_string(k) + "]";
+            std::string cat = get_string(field + ".category");
+            base_model base{Eigen::VectorXf(shapes.actor().parameter_count()), Eigen::VectorXf(shapes.critic().parameter_count())};
+            nn::detail::get_finite(r, base.actor, field + ".actor");
+            nn::detail::get_finite(r, base.critic, field + ".critic");
+            if (cat.empty() || !bases.emplace(std::move(cat), std::move(base)).second) {
+                throw checkpoint_error(r.name(field + ".category"), "is empty or repeated");
+            }
+        }
+        // An agent takes over 300 bytes besides its learner's state.
+        const std::size_t n = count("agents", r.remaining() / 300);
+        std::vector<std::unique_ptr<agent>> agents;
+        std::vector<scaling_state> previous;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::string field = "agents[" + std::to_string(i) + "]";
+            scaling_state& p = previous.emplace_back();
+            p.replicas = r.get<std::int32_t>(field + ".previous_state");
+            p.min_replicas = r.get<std::int32_t>(field + ".previous_state");
+            p.max_replicas = r.get<std::int32_t>(field + ".previous_state");
+            for (double* x : {&p.cpu_limit, &p.memory_limit_mb, &p.time_s, &p.slo.latency_s, &p.slo.percentile, &p.slo.target_rps}) {
+                *x = r.get<double>(field + ".previous_state");
+            }
+            std::string name = get_string(field + ".name");
+            std::string cat = get_string(field + ".category");
+            if (name.empty() || cat.empty()) throw checkpoint_error(r.name(field), "has an empty name or category");
+            for (const auto& other : agents) {
+                if (other->name == name) throw checkpoint_error(r.name(field + ".name"), "\"" + name + "\" is another agent's too");
+            }
+            const auto seed = r.get<std::uint64_t>(field + ".seed");
+            auto a = std::make_unique<agent>(std::move(name), std::move(cat), config_, seed);
+            std::array<std::uint8_t, 6> flags{};
+            r.get_all(std::span<std::uint8_t>(flags), field + ".flags");
+            for (const std::uint8_t f : flags) {
+                if (f > 1) throw checkpoint_error(r.name(field + ".flags"), "hold " + std::to_string(f) + ", not 0 or 1");
+            }
+            a->valid = flags[0] == 1;
+            a->pending = flags[1] == 1;
+            a->updated = flags[2] == 1;
+            a->from_base = flags[3] == 1;
+            a->acted = flags[4] == 1;
+            a->previous_known = flags[5] == 1;
+            a->action = r.get<std::int32_t>(field + ".action");
+            a->previous_action = r.get<std::int32_t>(field + ".previous_action");
+            for (const auto* what : {&a->action, &a->previous_action}) {
+                if (*what < 0 || static_cast<std::size_t>(*what) >= action_count) {
+                    throw checkpoint_error(r.name(field + (what == &a->action ? ".action" : ".previous_action")),
+                                           "is " + std::to_string(*what) + ", must be in [0, " + std::to_string(action_count) + ")");
+                }
+            }
+            for (double* x : {&a->log_prob, &a->value, &a->penalty, &a->own_reward, &a->own_reward_sum}) *x = r.get<double>(field + ".scores");
+            a->own_steps = r.get<std::uint64_t>(field + ".own_steps");
+            if (a->pending && !(a->acted && a->valid && std::isfinite(a->log_prob) && std::isfinite(a->value))) {
+                throw checkpoint_error(r.name(field + ".pending"), "is set without a valid observation and a finite log π and V");
+            }
+            if (!std::isfinite(a->penalty) || !std::isfinite(a->own_reward_sum)) {
+                throw checkpoint_error(r.name(field + ".scores"), "hold a value not finite");
+            }
+            r.get_all(std::span<float>(a->local), field + ".local");
+            r.get_all(std::span<float>(a->critic_input), field + ".critic_input");
+            for (const float x : a->local) {
+                if (!std::isfinite(x)) throw checkpoint_error(r.name(field + ".local"), "holds a value not finite");
+            }
+            for (const float x : a->critic_input) {
+                if (!std::isfinite(x)) throw checkpoint_error(r.name(field + ".critic_input"), "holds a value not finite");
+            }
+            const auto has_rate = r.get<std::uint8_t>(field + ".arrival_rate");
+            const auto rate = r.get<double>(field + ".arrival_rate");
+            const auto rate_time = r.get<double>(field + ".arrival_rate");
+            // The clock is kept as the caller gave it (only compared), the
+            // rate is requests/s of an interval: finite and >= 0.
+            if (has_rate > 1 || !std::isfinite(rate) || rate < 0) {
+                throw checkpoint_error(r.name(field + ".arrival_rate"), "is not a remembered rate (a flag and a finite rate >= 0)");
+            }
+            a->encoder.remember_arrival(0, has_rate == 1 ? std::optional<double>(rate) : std::nullopt, rate_time);
+            const std::string learner = get_string(field + ".learner");
+            std::istringstream learner_in(learner);
+            try {
+                a->learner.load_training_state(learner_in);
+            } catch (const checkpoint_error& e) {
+                // "training_state.actor[3]" of the learner's own state becomes
+                // "training_state.agents[i].learner.actor[3]".
+                std::string_view inner = e.field();
+                if (inner.starts_with("training_state")) inner.remove_prefix(std::string_view("training_state").size());
+                const std::string dot = inner.empty() || inner.starts_with('.') ? "" : ".";
+                throw checkpoint_error(r.name(field + ".learner") + dot + std::string(inner), e.message());
+            }
+            // observe() updates from a full rollout and clears it in the same call.
+            if (a->learner.own_rollout().full()) {
+                throw checkpoint_error(r.name(field + ".learner.rollout.size"),
+                                       "is the rollout's capacity, which the coordinator never leaves between calls (it updates and clears)");
+            }
+            agents.push_back(std::move(a));
+        }
+        if (r.remaining() != 0) throw checkpoint_error("training_state", std::to_string(r.remaining()) + " bytes after the last agent");
+        for (const auto& a : agents) {
+            if (a->seed - config_.seed >= created) {  // seed + k for k < created, modulo 2^64 as add_agent makes it
+                throw checkpoint_error("training_state.created", "is " + std::to_string(created) + ", but agent \"" + a->name +
+                                                                     "\" has seed " + std::to_string(a->seed) + " (seeds are seed + k, k < created)");
+            }
+        }
+
+        // Everything read and checked: nothing below throws.
+        agents_ = std::move(agents);
+        previous_states_ = std::move(previous);
+        bases_ = std::move(bases);
+        created_ = created;
+    }
+
+    /// save_training_state to a file, replacing it only once the new one is
+    /// on disk (a crash leaves the old file or the new one).
+    void save_training_state(const std::filesystem::path& path) const { nn::detail::save_state_file(*this, path); }
+    /// load_training_state from a file; a file that cannot be opened throws
+    /// rlscale::error naming it.
+    void load_training_state(const std::filesystem::path& path) {
+        nn::detail::load_state_file(*this, path, "simppo_coordinator");
+    }
+
     /// Agent i's local observation and critic input as last encoded.
     [[nodiscard]] std::span<const float> local_state(std::size_t i) const { return agents_.at(i)->local; }
     [[nodiscard]] std::span<const float> critic_input(std::size_t i) const { return agents_.at(i)->critic_input; }
@@ -413,13 +640,15 @@ public:
 
 private:
     struct agent {
-        agent(std::string n, std::string c, const simppo_config& config, std::uint64_t seed)
+        agent(std::string n, std::string c, const simppo_config& config, std::uint64_t learner_seed)
             : name(std::move(n)),
               category(std::move(c)),
-              learner(local_size, critic_size, layout(), config.ppo, seed, rl::update_storage::supplied),
+              seed(learner_seed),
+              learner(local_size, critic_size, layout(), config.ppo, learner_seed, rl::update_storage::supplied),
               encoder(config.state) {}
         std::string name;
         std::string category;
+        std::uint64_t seed;      ///< its learner's (config.seed + the order of its creation)
         learner_type learner;
         simppo_encoder encoder;  ///< keeps this function's AR_{t-1}
         std::array<float, local_size> local{};
@@ -457,6 +686,17 @@ private:
     };
 
     static constexpr rl::q_layout layout() noexcept { return {.heads = 1, .actions_per_head = action_count}; }
+    /// Every agent's actor and critic layers (what the configuration
+    /// builds), as the training state checks them.
+    [[nodiscard]] static std::array<std::vector<std::uint64_t>, 2> network_shapes(const learner_type& shapes) {
+        std::array<std::vector<std::uint64_t>, 2> out;
+        nn::detail::add_layer_shapes(out[0], shapes.actor().layers());
+        nn::detail::add_layer_shapes(out[1], shapes.critic().layers());
+        return out;
+    }
+    static constexpr rlscale::detail::frame_format training_state_format() noexcept {
+        return {.magic = "rlscale.simppo.training_state\n", .version = 1, .value_size = sizeof(float), .kind = "a SIMPPO training state"};
+    }
 
     void check_spans(const char* what, std::size_t a, std::size_t b) const {
         if (a != agents_.size() || b != agents_.size()) {

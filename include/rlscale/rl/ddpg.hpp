@@ -13,6 +13,7 @@
 #include <rlscale/core/random.hpp>
 #include <rlscale/core/validate.hpp>
 #include <rlscale/nn/adam.hpp>
+#include <rlscale/nn/detail/state_io.hpp>
 #include <rlscale/nn/gradient_clip.hpp>
 #include <rlscale/nn/init.hpp>
 #include <rlscale/nn/mlp.hpp>
@@ -29,13 +30,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <istream>
 #include <iterator>
 #include <limits>
 #include <optional>
 #include <ostream>
-#include <sstream>
 #include <span>
 #include <string>
 #include <string_view>
@@ -489,6 +488,7 @@ public:
     /// checksum; 2·observation_size + action_size + 1 values and a byte per
     /// stored transition plus four values per parameter.
     void save_training_state(std::ostream& out) const {
+        namespace io = nn::detail;
         rlscale::detail::binary_writer w;
         w.put(static_cast<std::uint64_t>(observation_size()));
         w.put(static_cast<std::uint64_t>(action_size()));
@@ -496,10 +496,7 @@ public:
         w.put(static_cast<std::uint64_t>(actor_.parameter_count()));
         w.put(static_cast<std::uint64_t>(critics_[0].parameter_count()));
         w.put(static_cast<std::uint64_t>(replay_.capacity()));
-        for (const std::vector<std::uint64_t>& shape : network_shapes()) {
-            w.put(static_cast<std::uint64_t>(shape.size()));
-            w.put_all(std::span<const std::uint64_t>(shape));
-        }
+        for (const std::vector<std::uint64_t>& shape : network_shapes()) io::put_shape(w, shape);
         w.put(config_.bc_alpha);
         w.put(steps_);
         w.put(updates_);
@@ -507,36 +504,19 @@ public:
         w.put(gen_.state());
         w.put(ou_.epsilon());
         w.put_all(ou_.state());
-        const auto put_vector = [&w](const auto& v) { w.put_all(std::span<const T>(v.data(), static_cast<std::size_t>(v.size()))); };
-        put_vector(actor_.parameters());
-        put_vector(target_actor_.parameters());
+        io::put_values(w, actor_.parameters());
+        io::put_values(w, target_actor_.parameters());
         vector flat(critics_[0].parameter_count());
         for (std::size_t i = 0; i < critic_count(); ++i) {
             critics_[i].read_parameters(flat);
-            put_vector(flat);
+            io::put_values(w, flat);
             target_critics_[i].read_parameters(flat);
-            put_vector(flat);
+            io::put_values(w, flat);
         }
-        const auto put_adam = [&](const nn::adam<T>& opt) {
-            w.put(opt.config().rounding_seed);
-            w.put(opt.config().lr);
-            w.put(opt.step_count());
-            put_vector(opt.first_moment());
-            put_vector(opt.second_moment());
-        };
-        put_adam(actor_opt_);
-        for (std::size_t i = 0; i < critic_count(); ++i) put_adam(critic_opt_[i]);
+        io::put_adam(w, actor_opt_);
+        for (std::size_t i = 0; i < critic_count(); ++i) io::put_adam(w, critic_opt_[i]);
         replay_.write_state(w);
-        const std::string& payload = w.bytes();
-        out.write(training_state_magic.data(), static_cast<std::streamsize>(training_state_magic.size()));
-        const auto put_raw = [&out](const auto& v) { out.write(reinterpret_cast<const char*>(&v), sizeof v); };
-        put_raw(training_state_version);
-        put_raw(byte_order_mark);
-        put_raw(static_cast<std::uint32_t>(sizeof(T)));
-        put_raw(static_cast<std::uint64_t>(payload.size()));
-        out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
-        put_raw(rlscale::detail::fnv1a64(payload));
-        if (!out) throw error("ddpg::save_training_state: the stream failed while writing");
+        rlscale::detail::write_frame(out, training_state_format(), w.bytes(), "ddpg::save_training_state");
     }
 
     /// Restores what save_training_state wrote, from an agent built with the
@@ -547,61 +527,23 @@ public:
     /// non-finite weight, moment or stored transition) throws
     /// checkpoint_error naming the field, and the agent is left as it was.
     void load_training_state(std::istream& in) {
-        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        rlscale::detail::binary_reader frame(bytes, "training_state.");
-        std::array<char, training_state_magic.size()> magic{};
-        frame.get_all(std::span<char>(magic), "magic");
-        if (std::string_view(magic.data(), magic.size()) != training_state_magic) {
-            throw checkpoint_error("training_state.magic", "not a DDPG training state (it starts with other bytes)");
-        }
-        const auto expect = [&frame](std::string_view field, std::uint64_t got, std::uint64_t want, const std::string& why) {
-            if (got != want) {
-                throw checkpoint_error(frame.name(field), "is " + std::to_string(got) + ", expected " + std::to_string(want) + why);
-            }
-        };
-        expect("version", frame.get<std::uint32_t>("version"), training_state_version, " (the format this build reads)");
-        expect("byte_order", frame.get<std::uint32_t>("byte_order"), byte_order_mark, " (written on a machine of another byte order)");
-        expect("value_size", frame.get<std::uint32_t>("value_size"), sizeof(T), " (the agent's value type)");
-        const auto length = frame.get<std::uint64_t>("length");
-        if (frame.remaining() < sizeof(std::uint64_t) || length != frame.remaining() - sizeof(std::uint64_t)) {
-            throw checkpoint_error("training_state.length", "says " + std::to_string(length) + " bytes, the data holds " +
-                                                                std::to_string(frame.remaining()) + " with the checksum (truncated or extended)");
-        }
-        const std::string_view payload(bytes.data() + (bytes.size() - frame.remaining()), static_cast<std::size_t>(length));
-        rlscale::detail::binary_reader tail(std::string_view(payload.data() + payload.size(), sizeof(std::uint64_t)), "training_state.");
-        if (tail.get<std::uint64_t>("checksum") != rlscale::detail::fnv1a64(payload)) {
-            throw checkpoint_error("training_state.checksum", "does not match the data (corrupted)");
-        }
-
+        namespace io = nn::detail;
+        const std::string bytes = rlscale::detail::read_all(in);
+        const std::string_view payload = rlscale::detail::read_frame(bytes, training_state_format(), "training_state.");
         rlscale::detail::binary_reader r(payload, "training_state.");
-        expect("observation_size", r.get<std::uint64_t>("observation_size"), observation_size(), " (the agent's)");
-        expect("action_size", r.get<std::uint64_t>("action_size"), action_size(), " (the agent's)");
-        expect("critic_count", r.get<std::uint64_t>("critic_count"), critic_count(), " (the agent's twin_critics)");
-        expect("actor_parameters", r.get<std::uint64_t>("actor_parameters"), static_cast<std::uint64_t>(actor_.parameter_count()),
-               " (the agent's actor_hidden)");
-        expect("critic_parameters", r.get<std::uint64_t>("critic_parameters"),
-               static_cast<std::uint64_t>(critics_[0].parameter_count()), " (the agent's critic layers)");
-        expect("replay_capacity", r.get<std::uint64_t>("replay_capacity"), replay_.capacity(), " (the agent's replay_capacity)");
+        io::expect_value(r, "observation_size", observation_size(), " (the agent's)");
+        io::expect_value(r, "action_size", action_size(), " (the agent's)");
+        io::expect_value(r, "critic_count", critic_count(), " (the agent's twin_critics)");
+        io::expect_value(r, "actor_parameters", static_cast<std::uint64_t>(actor_.parameter_count()), " (the agent's actor_hidden)");
+        io::expect_value(r, "critic_parameters", static_cast<std::uint64_t>(critics_[0].parameter_count()), " (the agent's critic layers)");
+        io::expect_value(r, "replay_capacity", replay_.capacity(), " (the agent's replay_capacity)");
         // Each network's layers (inputs, outputs, activation) and where the
         // action joins the critic: equal parameter counts do not make equal
         // networks (the action at the input or after a first layer as wide
         // as the second, say).
-        {
-            static constexpr std::array<std::string_view, 2> names{"actor_layers", "critic_layers"};
-            const auto shapes = network_shapes();
-            for (std::size_t k = 0; k < shapes.size(); ++k) {
-                const auto n = r.get<std::uint64_t>(names[k]);
-                if (n > 4096 || n * sizeof(std::uint64_t) > r.remaining()) {
-                    throw checkpoint_error(r.name(names[k]), "declares " + std::to_string(n) + " values, more than the data holds");
-                }
-                std::vector<std::uint64_t> saved(static_cast<std::size_t>(n));
-                r.get_all(std::span<std::uint64_t>(saved), names[k]);
-                if (saved != shapes[k]) {
-                    throw checkpoint_error(r.name(names[k]), "are " + describe_shape(saved) + ", the agent's " + describe_shape(shapes[k]) +
-                                                                  " (its actor_hidden, critic_hidden and critic_action_layer)");
-                }
-            }
-        }
+        const auto shapes = network_shapes();
+        io::check_shape(r, "actor_layers", shapes[0], "its actor_hidden");
+        io::check_shape(r, "critic_layers", shapes[1], "its critic_hidden and critic_action_layer");
         const double bc_alpha = r.get<double>("bc_alpha");
         if (!(std::isfinite(bc_alpha) && bc_alpha >= 0)) {
             throw checkpoint_error("training_state.bc_alpha", "is " + format_number(bc_alpha) + ", must be finite and >= 0");
@@ -613,8 +555,7 @@ public:
             throw checkpoint_error("training_state.actor_updates", std::to_string(actor_updates) + " is more than the " +
                                                                        std::to_string(updates) + " updates");
         }
-        const auto state = r.get<std::array<std::uint64_t, 4>>("generator");
-        if (state == std::array<std::uint64_t, 4>{}) throw checkpoint_error("training_state.generator", "is all zero, which xoshiro256++ never reaches");
+        const rng gen = io::get_generator(r, "generator");
         ornstein_uhlenbeck_noise ou = ou_;
         try {
             ou.set_epsilon(r.get<double>("ou_epsilon"));
@@ -626,58 +567,23 @@ public:
         } catch (const error& e) {
             throw checkpoint_error("training_state.ou", e.what());
         }
-        const auto get_vector = [&r](vector& v, const std::string& field) {
-            r.get_all(std::span<T>(v.data(), static_cast<std::size_t>(v.size())), field);
-            for (Eigen::Index i = 0; i < v.size(); ++i) {
-                if (!std::isfinite(v(i))) throw checkpoint_error(r.name(field) + "[" + std::to_string(i) + "]", "is not finite");
-            }
-        };
         vector actor(actor_.parameter_count());
         vector target_actor(actor_.parameter_count());
-        get_vector(actor, "actor");
-        get_vector(target_actor, "target_actor");
+        io::get_finite(r, actor, "actor");
+        io::get_finite(r, target_actor, "target_actor");
         std::array<vector, 2> critic{vector(critics_[0].parameter_count()), vector(critics_[0].parameter_count())};
         std::array<vector, 2> target_critic = critic;
         for (std::size_t i = 0; i < critic_count(); ++i) {
-            get_vector(critic[i], "critic[" + std::to_string(i) + "]");
-            get_vector(target_critic[i], "target_critic[" + std::to_string(i) + "]");
+            io::get_finite(r, critic[i], "critic[" + std::to_string(i) + "]");
+            io::get_finite(r, target_critic[i], "target_critic[" + std::to_string(i) + "]");
         }
-        const auto get_adam = [&](nn::adam<T> opt, const std::string& field) {
-            const auto seed = r.get<std::uint64_t>(field + ".rounding_seed");
-            if (opt.config().moments == nn::moment_storage::bfloat16 && seed != opt.config().rounding_seed) {
-                throw checkpoint_error(r.name(field + ".rounding_seed"),
-                                       "is " + std::to_string(seed) + ", the agent's " + std::to_string(opt.config().rounding_seed) +
-                                           " (bfloat16 moments round with it: build the agent with the seed of the one saved)");
-            }
-            const double lr = r.get<double>(field + ".lr");
-            if (!(std::isfinite(lr) && lr > 0)) {
-                throw checkpoint_error(r.name(field + ".lr"), "is " + format_number(lr) + ", must be finite and > 0");
-            }
-            opt.set_lr(lr);
-            const auto t = r.get<std::int64_t>(field + ".step_count");
-            vector m(opt.parameter_count());
-            vector v(opt.parameter_count());
-            get_vector(m, field + ".m");
-            get_vector(v, field + ".v");
-            for (Eigen::Index i = 0; i < v.size(); ++i) {
-                if (v(i) < 0) throw checkpoint_error(r.name(field + ".v") + "[" + std::to_string(i) + "]", "is negative");
-            }
-            try {
-                opt.restore(t, m, v);
-            } catch (const error& e) {
-                throw checkpoint_error(r.name(field), e.what());
-            }
-            return opt;
-        };
-        nn::adam<T> actor_opt = get_adam(actor_opt_, "actor_adam");
+        nn::adam<T> actor_opt = io::get_adam(r, actor_opt_, "actor_adam");
         std::array<nn::adam<T>, 2> critic_opt = critic_opt_;
-        for (std::size_t i = 0; i < critic_count(); ++i) critic_opt[i] = get_adam(critic_opt_[i], "critic_adam[" + std::to_string(i) + "]");
-        replay_buffer<T, T> replay(replay_.capacity(), replay_.observation_size(), replay_.action_size());
-        rlscale::detail::binary_reader replay_reader(payload.substr(payload.size() - r.remaining()), "training_state.replay.");
-        replay.read_state(replay_reader);
-        if (replay_reader.remaining() != 0) {
-            throw checkpoint_error("training_state", std::to_string(replay_reader.remaining()) + " bytes after the replay buffer");
+        for (std::size_t i = 0; i < critic_count(); ++i) {
+            critic_opt[i] = io::get_adam(r, critic_opt_[i], "critic_adam[" + std::to_string(i) + "]");
         }
+        replay_buffer<T, T> replay(replay_.capacity(), replay_.observation_size(), replay_.action_size());
+        nn::detail::read_tail(payload, r, replay, "training_state.replay.", 0);
         if (replay.pushed() > steps) {
             throw checkpoint_error("training_state.replay.pushed", std::to_string(replay.pushed()) + " transitions, more than the " +
                                                                        std::to_string(steps) + " steps");
@@ -694,7 +600,7 @@ public:
         critic_opt_ = std::move(critic_opt);
         replay_ = std::move(replay);
         ou_ = std::move(ou);
-        gen_ = rng::from_state(state[0], state[1], state[2], state[3]);
+        gen_ = gen;
         config_.bc_alpha = bc_alpha;
         steps_ = steps;
         updates_ = updates;
@@ -704,18 +610,10 @@ public:
 
     /// save_training_state to a file, replacing it only once the new one is
     /// on disk (a crash leaves the old file or the new one).
-    void save_training_state(const std::filesystem::path& path) const {
-        std::ostringstream out;
-        save_training_state(out);
-        rlscale::detail::write_file_atomically(path, out.view(), "training state");
-    }
+    void save_training_state(const std::filesystem::path& path) const { nn::detail::save_state_file(*this, path); }
     /// load_training_state from a file; a file that cannot be opened throws
     /// rlscale::error naming it.
-    void load_training_state(const std::filesystem::path& path) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) throw error("ddpg::load_training_state: cannot open '" + path.string() + "'");
-        load_training_state(in);
-    }
+    void load_training_state(const std::filesystem::path& path) { nn::detail::load_state_file(*this, path, "ddpg"); }
 
     /// μ(s): the actor's action for `observation`, one value per dimension.
     /// Throws rlscale::error for spans of other sizes.
@@ -816,34 +714,18 @@ private:
     /// and head's layers, as (inputs, outputs, activation) triples: what the
     /// training state checks an agent's networks by.
     [[nodiscard]] std::array<std::vector<std::uint64_t>, 2> network_shapes() const {
-        const auto add = [](std::vector<std::uint64_t>& out, const network& net) {
-            for (const nn::layer_spec& l : net.layers()) {
-                out.push_back(static_cast<std::uint64_t>(l.in));
-                out.push_back(static_cast<std::uint64_t>(l.out));
-                out.push_back(static_cast<std::uint64_t>(l.act));
-            }
-        };
         std::array<std::vector<std::uint64_t>, 2> shapes;
-        add(shapes[0], actor_);
+        nn::detail::add_layer_shapes(shapes[0], actor_.layers());
         const critic_type& c = critics_[0];
         shapes[1].push_back(static_cast<std::uint64_t>(c.action_layer()));
-        if (c.has_trunk()) add(shapes[1], c.trunk());
-        add(shapes[1], c.head());
+        if (c.has_trunk()) nn::detail::add_layer_shapes(shapes[1], c.trunk().layers());
+        nn::detail::add_layer_shapes(shapes[1], c.head().layers());
         return shapes;
     }
-    /// A shape as "in→out, in→out, ..." for an error.
-    [[nodiscard]] static std::string describe_shape(const std::vector<std::uint64_t>& shape) {
-        std::string out;
-        for (std::size_t i = shape.size() % 3; i + 1 < shape.size(); i += 3) {
-            out += (out.empty() ? "" : ", ") + std::to_string(shape[i]) + "→" + std::to_string(shape[i + 1]);
-        }
-        if (shape.size() % 3 == 1) out = "action at layer " + std::to_string(shape[0]) + ": " + out;
-        return "[" + out + "]";
-    }
 
-    static constexpr std::string_view training_state_magic = "rlscale.ddpg.training_state\n";
-    static constexpr std::uint32_t training_state_version = 1;
-    static constexpr std::uint32_t byte_order_mark = 0x01020304;
+    [[nodiscard]] static constexpr rlscale::detail::frame_format training_state_format() noexcept {
+        return {.magic = "rlscale.ddpg.training_state\n", .version = 1, .value_size = sizeof(T), .kind = "a DDPG training state"};
+    }
 
     /// Scratch space for one critic's batched passes.
     struct workspace {

@@ -5,7 +5,9 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/validate.hpp>
 #include <rlscale/core/random.hpp>
+#include <rlscale/core/detail/binary_io.hpp>
 #include <rlscale/nn/adam.hpp>
+#include <rlscale/nn/detail/state_io.hpp>
 #include <rlscale/nn/gradient_clip.hpp>
 #include <rlscale/nn/init.hpp>
 #include <rlscale/nn/mlp.hpp>
@@ -21,8 +23,11 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <istream>
 #include <limits>
 #include <memory>
+#include <ostream>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -255,6 +260,86 @@ public:
     /// Figures of the last update observe() ran.
     [[nodiscard]] const dqn_update_stats& last_update() const noexcept { return last_; }
 
+    /// Writes everything training reads and changes, so that an agent
+    /// restored from it (load_training_state) acts and trains on exactly as
+    /// this one would: the online and target networks, the optimiser's
+    /// moments, step count and learning rate, the replay buffer in its ring
+    /// order (sampling draws slots), the generator, and the step and update
+    /// counters (which drive ε and the update schedule, so neither restarts).
+    /// Not written: the rest of the configuration (the restoring agent is
+    /// built with it; its network's layers are checked against the file) and
+    /// last_update(). A checksummed binary frame in this machine's byte
+    /// order: four values per parameter plus, per stored transition,
+    /// 2·observation_size + 1 values, `heads` action indices and a byte.
+    void save_training_state(std::ostream& out) const {
+        namespace io = nn::detail;
+        rlscale::detail::binary_writer w;
+        w.put(static_cast<std::uint64_t>(observation_size()));
+        w.put(static_cast<std::uint64_t>(layout_.heads));
+        w.put(static_cast<std::uint64_t>(layout_.actions_per_head));
+        w.put(static_cast<std::uint64_t>(replay_.capacity()));
+        io::put_shape(w, network_shape());
+        w.put(steps_);
+        w.put(updates_);
+        w.put(gen_.state());
+        io::put_values(w, online_.parameters());
+        io::put_values(w, target_.parameters());
+        io::put_adam(w, optimizer_);
+        replay_.write_state(w);
+        rlscale::detail::write_frame(out, training_state_format(), w.bytes(), "dqn::save_training_state");
+    }
+
+    /// Restores what save_training_state wrote, from an agent built with the
+    /// same observation size, layout and configuration (and, with bfloat16
+    /// Adam moments, the same seed, which keys their rounding). Everything is
+    /// read and checked before anything changes: a truncated or corrupted
+    /// file, another agent's shape, or a value training would refuse (a
+    /// weight or moment not finite, a stored action outside its head) throws
+    /// checkpoint_error naming the field, and the agent is left as it was.
+    /// At its peak a load holds the file's bytes and a second replay buffer
+    /// beside the agent.
+    void load_training_state(std::istream& in) {
+        namespace io = nn::detail;
+        const std::string bytes = rlscale::detail::read_all(in);
+        const std::string_view payload = rlscale::detail::read_frame(bytes, training_state_format(), "training_state.");
+        rlscale::detail::binary_reader r(payload, "training_state.");
+        io::expect_value(r, "observation_size", observation_size(), " (the agent's)");
+        io::expect_value(r, "heads", layout_.heads, " (the agent's layout)");
+        io::expect_value(r, "actions_per_head", layout_.actions_per_head, " (the agent's layout)");
+        io::expect_value(r, "replay_capacity", replay_.capacity(), " (the agent's replay_capacity)");
+        io::check_shape(r, "layers", network_shape(), "its hidden widths and layout");
+        const auto steps = r.get<std::uint64_t>("steps");
+        const auto updates = r.get<std::uint64_t>("updates");  // update() is public: any number per step
+        const rng gen = io::get_generator(r, "generator");
+        vector online(online_.parameter_count());
+        vector target(target_.parameter_count());
+        io::get_finite(r, online, "online");
+        io::get_finite(r, target, "target");
+        nn::adam<T> optimizer = io::get_adam(r, optimizer_, "adam");
+        replay_buffer<T> replay(replay_.capacity(), replay_.observation_size(), replay_.action_size());
+        nn::detail::read_tail(payload, r, replay, "training_state.replay.", layout_.actions_per_head);
+        if (replay.pushed() > steps) {
+            throw checkpoint_error("training_state.replay.pushed", std::to_string(replay.pushed()) + " transitions, more than the " +
+                                                                       std::to_string(steps) + " steps");
+        }
+        // Everything read and checked: nothing below throws.
+        online_.parameters() = online;
+        target_.parameters() = target;
+        optimizer_ = std::move(optimizer);
+        replay_ = std::move(replay);
+        gen_ = gen;
+        steps_ = steps;
+        updates_ = updates;
+        last_ = {};
+    }
+
+    /// save_training_state to a file, replacing it only once the new one is
+    /// on disk (a crash leaves the old file or the new one).
+    void save_training_state(const std::filesystem::path& path) const { nn::detail::save_state_file(*this, path); }
+    /// load_training_state from a file; a file that cannot be opened throws
+    /// rlscale::error naming it.
+    void load_training_state(const std::filesystem::path& path) { nn::detail::load_state_file(*this, path, "dqn"); }
+
     // The learner concept (rl::train runs any learner).
     using value_type = std::int32_t;  ///< one action index per head
     [[nodiscard]] std::size_t action_width() const noexcept { return layout_.heads; }
@@ -337,6 +422,17 @@ private:
         online_.backward(sh.online_batch, dq, sh.grad);
         sh.loss = loss;
         sh.sum_q = sum_q;
+    }
+
+    /// The network's layers as (inputs, outputs, activation) triples: what
+    /// the training state checks an agent's network by.
+    [[nodiscard]] std::vector<std::uint64_t> network_shape() const {
+        std::vector<std::uint64_t> shape;
+        nn::detail::add_layer_shapes(shape, online_.layers());
+        return shape;
+    }
+    [[nodiscard]] static constexpr rlscale::detail::frame_format training_state_format() noexcept {
+        return {.magic = "rlscale.dqn.training_state\n", .version = 1, .value_size = sizeof(T), .kind = "a DQN training state"};
     }
 
     static void check_precision(nn::matmul_precision p) {

@@ -12,7 +12,9 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
 #include <rlscale/core/validate.hpp>
+#include <rlscale/core/detail/binary_io.hpp>
 #include <rlscale/nn/adam.hpp>
+#include <rlscale/nn/detail/state_io.hpp>
 #include <rlscale/nn/distributions.hpp>
 #include <rlscale/nn/init.hpp>
 #include <rlscale/nn/mlp.hpp>
@@ -23,11 +25,15 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <istream>
 #include <numeric>
 #include <optional>
+#include <ostream>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -465,6 +471,10 @@ public:
         // as stored) is refused before that cut, so a refused call changes
         // nothing.
         rollout_.check_step(observation, observation, action, lp, v, reward, truncated ? next_v : 0.0);
+        if (rollout_.full()) {  // filled through own_rollout() and not updated from
+            throw error("ppo::observe: the rollout is full (" + std::to_string(rollout_.capacity()) +
+                        " steps) and was not learned from; update(own_rollout()) and clear it first");
+        }
         if (rollout_.last_open() && !std::equal(observation.begin(), observation.end(), last_next_.data())) {
             rollout_.cut_last(last_next_v_);
         }
@@ -487,6 +497,115 @@ public:
     [[nodiscard]] learner_stats stats() const noexcept {
         return {.steps = steps_, .updates = updates_, .exploration = last_.entropy, .last_loss = last_.loss};
     }
+
+    /// Writes everything training reads and changes, so that a learner
+    /// restored from it (load_training_state) acts and trains on exactly as
+    /// this one would, mid-rollout too: the actor, critic and (continuous)
+    /// log-std, the three optimisers' moments, step counts and learning
+    /// rates (annealing changes them), the learner's own rollout with what
+    /// observe() keeps between calls (the last next observation and its
+    /// value), the generator, and the step, update and rollout counters.
+    /// Not written: the rest of the configuration (the restoring learner is
+    /// built with it; its networks' layers are checked against the file), a
+    /// workspace (nothing in it carries from one update to the next) and
+    /// last_update(). A checksummed binary frame in this machine's byte
+    /// order.
+    void save_training_state(std::ostream& out) const {
+        namespace io = nn::detail;
+        rlscale::detail::binary_writer w;
+        w.put(static_cast<std::uint64_t>(actor_observation_size()));
+        w.put(static_cast<std::uint64_t>(critic_observation_size()));
+        w.put(static_cast<std::uint64_t>(action_width_));
+        w.put(static_cast<std::uint64_t>(discrete ? layout_.actions_per_head : 0));
+        w.put(static_cast<std::uint64_t>(sizeof(Action)));
+        w.put(static_cast<std::uint64_t>(rollout_.capacity()));
+        for (const std::vector<std::uint64_t>& shape : network_shapes()) io::put_shape(w, shape);
+        w.put(steps_);
+        w.put(updates_);
+        w.put(rollouts_);
+        w.put(gen_.state());
+        io::put_values(w, actor_.parameters());
+        io::put_values(w, critic_.parameters());
+        io::put_values(w, log_std_);
+        io::put_adam(w, actor_opt_);
+        io::put_adam(w, log_std_opt_);
+        io::put_adam(w, critic_opt_);
+        io::put_values(w, last_next_);
+        w.put(last_next_v_);
+        rollout_.write_state(w);
+        rlscale::detail::write_frame(out, training_state_format(), w.bytes(), "ppo::save_training_state");
+    }
+
+    /// Restores what save_training_state wrote, from a learner built with
+    /// the same sizes, action layout and configuration (and, with bfloat16
+    /// Adam moments, the same seed, which keys their rounding). Everything is
+    /// read and checked before anything changes: a truncated or corrupted
+    /// file, another learner's shape, or a value training would refuse (a
+    /// weight or moment not finite, a stored step push() would refuse)
+    /// throws checkpoint_error naming the field, and the learner is left as
+    /// it was.
+    void load_training_state(std::istream& in) {
+        namespace io = nn::detail;
+        const std::string bytes = rlscale::detail::read_all(in);
+        const std::string_view payload = rlscale::detail::read_frame(bytes, training_state_format(), "training_state.");
+        rlscale::detail::binary_reader r(payload, "training_state.");
+        io::expect_value(r, "actor_observation_size", actor_observation_size(), " (the learner's)");
+        io::expect_value(r, "critic_observation_size", critic_observation_size(), " (the learner's)");
+        io::expect_value(r, "action_width", action_width_, discrete ? " (the learner's heads)" : " (the learner's action dimensions)");
+        io::expect_value(r, "actions_per_head", discrete ? layout_.actions_per_head : 0, " (the learner's layout)");
+        io::expect_value(r, "action_value_size", sizeof(Action), " (the learner's Action type)");
+        io::expect_value(r, "rollout_capacity", rollout_.capacity(), " (the learner's rollout_steps)");
+        const auto shapes = network_shapes();
+        io::check_shape(r, "actor_layers", shapes[0], "its actor_hidden, hidden_activation and action layout");
+        io::check_shape(r, "critic_layers", shapes[1], "its critic_hidden and hidden_activation");
+        const auto steps = r.get<std::uint64_t>("steps");
+        const auto updates = r.get<std::uint64_t>("updates");
+        const auto rollouts = r.get<std::uint64_t>("rollouts");
+        const rng gen = io::get_generator(r, "generator");
+        vector actor(actor_.parameter_count());
+        vector critic(critic_.parameter_count());
+        vector log_std(log_std_.size());
+        io::get_finite(r, actor, "actor");
+        io::get_finite(r, critic, "critic");
+        io::get_finite(r, log_std, "log_std");
+        nn::adam<T> actor_opt = io::get_adam(r, actor_opt_, "actor_adam");
+        nn::adam<T> log_std_opt = io::get_adam(r, log_std_opt_, "log_std_adam");
+        nn::adam<T> critic_opt = io::get_adam(r, critic_opt_, "critic_adam");
+        // A terminated step's next observation may hold anything (observe
+        // keeps it unevaluated), so it is not checked finite.
+        vector last_next(last_next_.size());
+        r.get_all(std::span<T>(last_next.data(), static_cast<std::size_t>(last_next.size())), "last_next_observation");
+        const auto last_next_v = r.get<double>("last_next_value");
+        if (!std::isfinite(last_next_v) || !std::isfinite(static_cast<T>(last_next_v))) {  // cut_last refuses it otherwise
+            throw checkpoint_error("training_state.last_next_value", "is " + format_number(last_next_v) + ", must be finite as " +
+                                                                         (sizeof(T) == 4 ? "a float" : "a double"));
+        }
+        rollout stored(rollout_.capacity(), rollout_.actor_observation_size(), rollout_.critic_observation_size(), rollout_.action_width());
+        nn::detail::read_tail(payload, r, stored, "training_state.rollout.", discrete ? layout_.actions_per_head : 0);
+
+        // Everything read and checked: nothing below throws.
+        actor_.parameters() = actor;
+        critic_.parameters() = critic;
+        log_std_ = log_std;
+        actor_opt_ = std::move(actor_opt);
+        log_std_opt_ = std::move(log_std_opt);
+        critic_opt_ = std::move(critic_opt);
+        last_next_ = last_next;
+        last_next_v_ = last_next_v;
+        rollout_ = std::move(stored);
+        gen_ = gen;
+        steps_ = steps;
+        updates_ = updates;
+        rollouts_ = rollouts;
+        last_ = {};
+    }
+
+    /// save_training_state to a file, replacing it only once the new one is
+    /// on disk (a crash leaves the old file or the new one).
+    void save_training_state(const std::filesystem::path& path) const { nn::detail::save_state_file(*this, path); }
+    /// load_training_state from a file; a file that cannot be opened throws
+    /// rlscale::error naming it.
+    void load_training_state(const std::filesystem::path& path) { nn::detail::load_state_file(*this, path, "ppo"); }
 
 private:
     ppo(std::size_t actor_in, std::size_t critic_in, q_layout layout, std::size_t action_width, std::size_t actor_out,
@@ -515,6 +634,21 @@ private:
             critic_.initialize(nn::init_scheme::torch_default, gen_);
         }
         if (storage == update_storage::own) own_.emplace(*this);
+    }
+
+    /// The actor's and the critic's layers as (inputs, outputs, activation)
+    /// triples: what the training state checks a learner's networks by.
+    [[nodiscard]] std::array<std::vector<std::uint64_t>, 2> network_shapes() const {
+        std::array<std::vector<std::uint64_t>, 2> shapes;
+        nn::detail::add_layer_shapes(shapes[0], actor_.layers());
+        nn::detail::add_layer_shapes(shapes[1], critic_.layers());
+        return shapes;
+    }
+    [[nodiscard]] static constexpr rlscale::detail::frame_format training_state_format() noexcept {
+        return {.magic = discrete ? std::string_view("rlscale.ppo.training_state\n") : std::string_view("rlscale.ppo_continuous.training_state\n"),
+                .version = 1,
+                .value_size = sizeof(T),
+                .kind = discrete ? std::string_view("a discrete PPO training state") : std::string_view("a continuous PPO training state")};
     }
 
     /// One optimiser's settings; with bfloat16 moments each of the three

@@ -218,10 +218,12 @@ public:
 
     /// Reads what write_state wrote for a buffer of this shape, replacing
     /// the contents. Every value is checked as push() checks it, and the
-    /// ring's position against the capacity; a bad one throws
-    /// checkpoint_error naming it, and the buffer is then left empty
-    /// (read into a fresh buffer to keep the old contents on failure).
-    void read_state(rlscale::detail::binary_reader& r) {
+    /// ring's position against the capacity; with integral actions and an
+    /// `action_count`, each action must also be below it (the learner's
+    /// choices per head). A bad value throws checkpoint_error naming it, and
+    /// the buffer is then left empty (read into a fresh buffer to keep the
+    /// old contents on failure).
+    void read_state(rlscale::detail::binary_reader& r, std::size_t action_count = 0) {
         try {
             const auto size = r.get<std::uint64_t>("size");
             const auto next = r.get<std::uint64_t>("next");
@@ -255,11 +257,16 @@ public:
                 const Action a = actions_.data()[i];
                 bool ok = false;
                 if constexpr (std::is_integral_v<Action>) {
-                    ok = a >= 0;
+                    ok = a >= 0 && (action_count == 0 || static_cast<std::size_t>(a) < action_count);
                 } else {
                     ok = std::isfinite(a);
                 }
-                if (!ok) throw checkpoint_error(r.name("actions") + "[" + std::to_string(i) + "]", "is " + std::to_string(a) + ", which push() refuses");
+                if (!ok) {
+                    throw checkpoint_error(r.name("actions") + "[" + std::to_string(i) + "]",
+                                           "is " + std::to_string(a) +
+                                               (action_count == 0 ? std::string(", which push() refuses")
+                                                                  : ", must be in [0, " + std::to_string(action_count) + ")"));
+                }
             }
             for (std::size_t i = 0; i < n; ++i) {
                 if (flags_(i) > 3) throw checkpoint_error(r.name("flags") + "[" + std::to_string(i) + "]", "is " + std::to_string(flags_(i)) + ", not a pair of flags");

@@ -4,6 +4,7 @@
 /// they happened, with generalised advantage estimates (GAE, Schulman et al.
 /// 2016) and discounted returns computed at its end.
 
+#include <rlscale/core/detail/binary_io.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/validate.hpp>
 
@@ -233,6 +234,96 @@ public:
                                                      values_.size() + rewards_.size() + truncation_values_.size() +
                                                      terminated_.size() + truncated_.size() + advantages_.size() + returns_.size());
         return values * sizeof(T) + static_cast<std::size_t>(actions_.size()) * sizeof(Action);
+    }
+
+    /// Appends the stored steps (and, when computed, their advantages and
+    /// returns) to `w`: a learner's training state, saved mid-rollout.
+    void write_state(rlscale::detail::binary_writer& w) const {
+        const std::size_t n = size_;
+        w.put(static_cast<std::uint64_t>(n));
+        w.put(static_cast<std::uint8_t>(advantages_ready_ ? 1 : 0));
+        w.put_all(std::span<const T>(actor_observations_.data(), n * actor_observation_size()));
+        w.put_all(std::span<const T>(critic_observations_.data(), n * critic_observation_size()));
+        w.put_all(std::span<const Action>(actions_.data(), n * action_width()));
+        for (const vector* v : {&log_probs_, &values_, &rewards_, &truncation_values_, &terminated_, &truncated_}) {
+            w.put_all(std::span<const T>(v->data(), n));
+        }
+        if (advantages_ready_) {
+            w.put_all(std::span<const T>(advantages_.data(), n));
+            w.put_all(std::span<const T>(returns_.data(), n));
+        }
+    }
+
+    /// Reads what write_state wrote for a rollout of this shape, replacing
+    /// the contents. Each value is checked as push() checks it (and the
+    /// flags as push() sets them; with integral actions and an
+    /// `action_count`, each action below it); a bad one throws
+    /// checkpoint_error naming it, and the buffer is then left empty (read
+    /// into a fresh buffer to keep the old contents on failure).
+    void read_state(rlscale::detail::binary_reader& r, std::size_t action_count = 0) {
+        try {
+            clear();
+            const auto size = r.get<std::uint64_t>("size");
+            if (size > capacity()) {
+                throw checkpoint_error(r.name("size"), std::to_string(size) + " steps, the capacity is " + std::to_string(capacity()));
+            }
+            const auto ready = r.get<std::uint8_t>("advantages_ready");
+            if (ready > 1) throw checkpoint_error(r.name("advantages_ready"), "is " + std::to_string(ready) + ", not 0 or 1");
+            const auto n = static_cast<std::size_t>(size);
+            const auto finite = [&r](const char* field, const T* v, std::size_t count) {
+                for (std::size_t i = 0; i < count; ++i) {
+                    if (!std::isfinite(v[i])) throw checkpoint_error(r.name(field) + "[" + std::to_string(i) + "]", "is not finite");
+                }
+            };
+            const auto read = [&](const char* field, T* v, std::size_t count) {
+                r.get_all(std::span<T>(v, count), field);
+                finite(field, v, count);
+            };
+            read("actor_observations", actor_observations_.data(), n * actor_observation_size());
+            read("critic_observations", critic_observations_.data(), n * critic_observation_size());
+            r.get_all(std::span<Action>(actions_.data(), n * action_width()), "actions");
+            for (std::size_t i = 0; i < n * action_width(); ++i) {
+                const Action a = actions_.data()[i];
+                if constexpr (std::is_integral_v<Action>) {
+                    if (a < 0 || (action_count > 0 && static_cast<std::size_t>(a) >= action_count)) {
+                        throw checkpoint_error(r.name("actions") + "[" + std::to_string(i) + "]",
+                                               "is " + std::to_string(a) + ", must be in [0, " +
+                                                   (action_count > 0 ? std::to_string(action_count) : std::string("2^31")) + ")");
+                    }
+                } else if (!std::isfinite(a)) {
+                    throw checkpoint_error(r.name("actions") + "[" + std::to_string(i) + "]", "is not finite");
+                }
+            }
+            read("log_probs", log_probs_.data(), n);
+            read("values", values_.data(), n);
+            read("rewards", rewards_.data(), n);
+            read("truncation_values", truncation_values_.data(), n);
+            r.get_all(std::span<T>(terminated_.data(), n), "terminated");
+            r.get_all(std::span<T>(truncated_.data(), n), "truncated");
+            for (std::size_t i = 0; i < n; ++i) {
+                const auto t = static_cast<Eigen::Index>(i);
+                const auto flag = [](T x) { return x == T(0) || x == T(1); };
+                if (!flag(terminated_(t)) || !flag(truncated_(t)) || (terminated_(t) != T(0) && truncated_(t) != T(0))) {
+                    throw checkpoint_error(r.name("terminated") + "[" + std::to_string(i) + "]",
+                                           "and truncated are " + format_number(static_cast<double>(terminated_(t))) + " and " +
+                                               format_number(static_cast<double>(truncated_(t))) + ", which push() never stores");
+                }
+                if (truncated_(t) == T(0) && truncation_values_(t) != T(0)) {
+                    throw checkpoint_error(r.name("truncation_values") + "[" + std::to_string(i) + "]",
+                                           "is " + format_number(static_cast<double>(truncation_values_(t))) +
+                                               " on a step not truncated (push() stores 0)");
+                }
+            }
+            if (ready == 1) {
+                read("advantages", advantages_.data(), n);
+                read("returns", returns_.data(), n);
+            }
+            size_ = n;
+            advantages_ready_ = ready == 1;
+        } catch (...) {
+            clear();
+            throw;
+        }
     }
 
 private:

@@ -65,6 +65,12 @@ public:
         cursor_ = (cursor_ + 1) % slots_.size();
     }
 
+    /// Sets function `f`'s slot to `rate` (or nothing) at `time_s`, by
+    /// index; the turn does not move. An index out of range is ignored.
+    void set(std::size_t f, std::optional<double> rate, double time_s) noexcept {
+        if (f < slots_.size()) slots_[f] = rate ? slot{rate, time_s} : slot{};
+    }
+
     /// AR_{t-1} of function `f` at clock `time_s`, by index rather than by
     /// turn (none for an index out of range).
     [[nodiscard]] std::optional<double> previous_of(std::size_t f, double time_s) const noexcept {
@@ -83,6 +89,12 @@ public:
     /// The remembered AR_{t-1} of `function`, if any (none for an index out of range).
     [[nodiscard]] std::optional<double> rate(std::size_t function) const noexcept {
         return function < slots_.size() ? slots_[function].rate : std::nullopt;
+    }
+
+    /// The controller clock of `function`'s remembered rate (0 when none is
+    /// remembered or the index is out of range).
+    [[nodiscard]] double rate_time(std::size_t function) const noexcept {
+        return function < slots_.size() ? slots_[function].time_s : 0.0;
     }
 
     /// Forgets every rate and gives the turn back to function 0.
@@ -141,6 +153,17 @@ public:
     /// The remembered AR_{t-1} of `function`, requests/s, if any.
     [[nodiscard]] std::optional<double> previous_arrival_rps(std::size_t function = 0) const noexcept {
         return history_.rate(function);
+    }
+
+    /// The controller clock of the interval whose rate `function` remembers
+    /// (0 when none).
+    [[nodiscard]] double previous_arrival_time_s(std::size_t function = 0) const noexcept { return history_.rate_time(function); }
+
+    /// Sets what `function` remembers to `rate` at clock `time_s`, or to
+    /// nothing (a learner's training state restores it); the turn does not
+    /// move. An index out of range is ignored.
+    void remember_arrival(std::size_t function, std::optional<double> rate, double time_s) noexcept {
+        history_.set(function, rate, time_s);
     }
 
 private:
