@@ -13,6 +13,7 @@
 /// decision log is made valid UTF-8 first.
 
 #include <rlscale/controller/config.hpp>
+#include <rlscale/core/detail/binary_io.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/control.hpp>
 #include <rlscale/core/scaling.hpp>
@@ -306,20 +307,13 @@ struct policy_group {
 
 namespace detail {
 
-/// FNV-1a over a file's bytes; 0 when it cannot be read (never equal to a
-/// real digest's chance, and then the group is rebuilt anyway).
+/// FNV-1a over a file's bytes (the training states' checksum); 0 when it
+/// cannot be opened (a real digest of 0 is given as 1, so the group is then
+/// rebuilt anyway).
 [[nodiscard]] inline std::uint64_t file_digest(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return 0;
-    std::uint64_t h = 1469598103934665603ULL;
-    char buf[65536];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-        for (std::streamsize i = 0; i < in.gcount(); ++i) {
-            h ^= static_cast<unsigned char>(buf[i]);
-            h *= 1099511628211ULL;
-        }
-        if (!in) break;
-    }
+    const std::uint64_t h = rlscale::detail::fnv1a64(rlscale::detail::read_all(in));
     return h == 0 ? 1 : h;
 }
 
