@@ -282,6 +282,129 @@ TEST_CASE("a file store's index is bounded and the file keeps everything") {
     CHECK(all.top_episodes(20).size() == 10);
 }
 
+TEST_CASE("a file store holds at most max_file_episodes and half again: rewritten with the newest, numbers kept, reopened") {
+    const auto path = temp_file("rewritten.trj");
+    file_trajectory_store_options o;
+    o.max_file_episodes = 4;  // rewritten once it holds 7, down to 4
+    o.max_indexed_episodes = 5;  // more than the bound: the index follows the file
+    std::uint64_t largest = 0;
+    {
+        file_trajectory_store store(path, o);
+        std::uint64_t before = store.committed_size();
+        for (std::uint64_t e = 0; e < 30; ++e) {
+            const std::uint64_t rewrites = store.rewrites();
+            write_episode(store, e);
+            // An episode's bytes, where the file grew by them alone.
+            if (store.rewrites() == rewrites) largest = std::max(largest, store.committed_size() - before);
+            CHECK(store.episodes_in_file() <= 6);
+            CHECK(store.first_episode_in_file() + store.episodes_in_file() == e + 1);
+            before = store.committed_size();
+        }
+        CHECK(largest > 0);
+        CHECK(largest < 2000);
+        CHECK(store.rewrites() == 8);  // at 7, 10, 13, ..., 28 episodes
+        CHECK(store.rewrite_failures() == 0);
+        CHECK(store.episode_count() == 30);
+        CHECK(store.episodes_in_file() == 6);
+        CHECK(store.first_episode_in_file() == 24);
+        const auto sums = store.summaries();
+        REQUIRE(sums.size() == 5);
+        for (std::size_t i = 0; i < sums.size(); ++i) CHECK(sums[i] == expected_summary(25 + i));
+        for (std::uint64_t e = 25; e < 30; ++e) CHECK(intact(store, e));
+        std::vector<trajectory_step> out;
+        CHECK_THROWS_AS(store.read_episode(23, out), rlscale::error);
+        CHECK(std::filesystem::file_size(path) == store.committed_size());
+        CHECK(store.committed_size() <= 16 + 6 * largest);
+    }
+    {
+        file_trajectory_store store(path, o);
+        CHECK(store.recovery().episodes == 6);
+        CHECK(store.recovery().truncated_bytes == 0);
+        CHECK(store.episode_count() == 30);
+        CHECK(store.first_episode_in_file() == 24);
+        for (std::uint64_t e = 25; e < 30; ++e) CHECK(intact(store, e));
+        for (std::uint64_t e = 30; e < 33; ++e) write_episode(store, e);  // rewritten at 7 (24 to 30) down to 4, then 2 more
+        CHECK(store.rewrites() == 1);
+        CHECK(store.episodes_in_file() == 6);
+        CHECK(store.first_episode_in_file() == 27);
+    }
+    // Opened with room for all: the file holds episodes 27 to 32, numbered as written.
+    file_trajectory_store_options all;
+    all.max_file_episodes = 0;
+    file_trajectory_store store(path, all);
+    CHECK(store.episode_count() == 33);
+    REQUIRE(store.summaries().size() == 6);
+    for (std::uint64_t e = 27; e < 33; ++e) CHECK(intact(store, e));
+    for (std::uint64_t e = 33; e < 50; ++e) write_episode(store, e);
+    CHECK(store.rewrites() == 0);  // 0: never rewritten
+    CHECK(store.episodes_in_file() == 23);
+}
+
+TEST_CASE("compact(): rewrites down to the bound when called, nothing to do within it, refused with an episode open") {
+    const auto path = temp_file("compact_calls.trj");
+    file_trajectory_store_options o;
+    o.max_file_episodes = 10;
+    file_trajectory_store store(path, o);
+    for (std::uint64_t e = 0; e < 12; ++e) write_episode(store, e);
+    const std::uint64_t size = store.committed_size();
+    store.compact();  // 12 ≤ 10 + 5: end_episode left it; called, it rewrites down to 10
+    CHECK(store.rewrites() == 1);
+    CHECK(store.episodes_in_file() == 10);
+    CHECK(store.committed_size() < size);
+    store.compact();  // within the bound: nothing to do
+    CHECK(store.rewrites() == 1);
+    CHECK(store.first_episode_in_file() == 2);
+    for (std::uint64_t e = 2; e < 12; ++e) CHECK(intact(store, e));
+    store.begin_episode();
+    CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("compact() while episode 12 is open"), rlscale::error);
+    CHECK(store.episode_open());
+    store.end_episode();
+    CHECK(store.episode_count() == 13);
+}
+
+TEST_CASE("a rewrite keeps the file's permissions, replaces the file a symbolic link names (not the link), and a second store still cannot open it") {
+    const auto path = temp_file("kept_mode.trj");
+    const auto link = temp_file("kept_mode_link.trj");
+    make_file(path, 3);
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::filesystem::create_symlink(path.filename(), link);
+    file_trajectory_store_options o;
+    o.max_file_episodes = 2;
+    {
+        file_trajectory_store store(link, o);
+        for (std::uint64_t e = 3; e < 6; ++e) write_episode(store, e);
+        CHECK(store.rewrites() >= 1);
+        CHECK(std::filesystem::is_symlink(link));
+        CHECK(std::filesystem::status(path).permissions() ==
+              (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+        CHECK(std::filesystem::file_size(path) == store.committed_size());
+        // The path now names the rewritten file, which the store holds locked.
+        CHECK_THROWS_WITH_AS(file_trajectory_store(path, o), doctest::Contains("is open in another trajectory store"), rlscale::error);
+    }
+    file_trajectory_store store(path, o);
+    CHECK(store.episode_count() == 6);
+    CHECK(store.first_episode_in_file() >= 3);
+    for (std::uint64_t e = store.first_episode_in_file(); e < 6; ++e) CHECK(intact(store, e));
+    std::filesystem::remove(link);
+}
+
+TEST_CASE("opening a file removes a rewrite's temporary file that a crash left beside it, and nothing else") {
+    const auto path = temp_file("stale.trj");
+    make_file(path, 3);
+    const auto stale = std::filesystem::path(path.string() + ".rewrite.Ab12Cd");
+    const auto other = std::filesystem::path(path.string() + ".rewrite.notours");
+    write_bytes(stale, {1, 2, 3});
+    write_bytes(other, {4});
+    {
+        file_trajectory_store store(path);
+        CHECK(store.recovery().stale_files_removed == 1);
+        CHECK(store.episode_count() == 3);
+    }
+    CHECK_FALSE(std::filesystem::exists(stale));
+    CHECK(std::filesystem::exists(other));
+    std::filesystem::remove(other);
+}
+
 TEST_CASE("an episode left open is not in the store") {
     const auto path = temp_file("open_episode.trj");
     const auto starts = make_file(path, 3);
@@ -444,11 +567,13 @@ TEST_CASE("a store written with fsync reads back") {
 namespace {
 
 /// Child: writes episodes as fast as it can and reports each complete one
-/// on `report`; never returns.
-[[noreturn]] void crash_writer(const std::filesystem::path& path, std::size_t buffer_bytes, int report) {
+/// on `report`; never returns. With `max_file_episodes` small, it rewrites
+/// the file every few episodes, so kills land inside rewrites too.
+[[noreturn]] void crash_writer(const std::filesystem::path& path, std::size_t buffer_bytes, std::size_t max_file_episodes, int report) {
     try {
         file_trajectory_store_options o;
         o.write_buffer_bytes = buffer_bytes;
+        o.max_file_episodes = max_file_episodes;
         file_trajectory_store store(path, o);
         for (std::uint64_t e = store.episode_count();; ++e) {
             store.begin_episode();
@@ -464,17 +589,25 @@ namespace {
 
 }  // namespace
 
-TEST_CASE("a writer killed at a random moment loses no episode it reported complete") {
+TEST_CASE("a writer killed at a random moment loses no episode it reported complete, rewrites of the file included") {
     const std::vector<int> delays_us = {0, 150, 700, 2000, 5000, 11000};
     rlscale::rng jitter(42);
     int cuts = 0;
     std::uint64_t survived = 0;
-    for (std::size_t run = 0; run < delays_us.size() * 2; ++run) {
+    std::uint64_t rewrites_survived = 0;
+    std::uint64_t stale_removed = 0;
+    for (std::size_t run = 0; run < delays_us.size() * 3; ++run) {
         const int delay = delays_us[run % delays_us.size()] + static_cast<int>(rlscale::uniform_index(jitter, 300));
-        const std::size_t buffer_bytes = run % 2 == 0 ? 64 : (1 << 20);
+        const std::size_t buffer_bytes = run % 3 == 1 ? (1 << 20) : 64;
+        // Every third run rewrites the file once it holds 10 episodes (down to 6).
+        const std::size_t max_file_episodes = run % 3 == 2 ? 6 : 1'000'000;
+        file_trajectory_store_options reopen;
+        reopen.max_file_episodes = max_file_episodes;
+        reopen.max_indexed_episodes = 1'000'000;
         CAPTURE(run);
         CAPTURE(delay);
         CAPTURE(buffer_bytes);
+        CAPTURE(max_file_episodes);
         const auto path = temp_file("crash_" + std::to_string(run) + ".trj");
         std::uint64_t reported_max = 0;
         bool any_reported = false;
@@ -486,7 +619,7 @@ TEST_CASE("a writer killed at a random moment loses no episode it reported compl
             REQUIRE(child >= 0);
             if (child == 0) {
                 ::close(fds[0]);
-                crash_writer(path, buffer_bytes, fds[1]);
+                crash_writer(path, buffer_bytes, max_file_episodes, fds[1]);
             }
             ::close(fds[1]);
 
@@ -523,12 +656,23 @@ TEST_CASE("a writer killed at a random moment loses no episode it reported compl
             reported_max = reported.back();
             any_reported = true;
 
-            file_trajectory_store store(path);
+            file_trajectory_store store(path, reopen);
             INFO("recovery: ", store.recovery().reason, " cut ", store.recovery().truncated_bytes, " bytes");
             CHECK(store.episode_count() >= reported_max + 1);
             CHECK(store.episode_count() <= reported_max + 2);  // at most one finished after its last report
+            // A kill inside a rewrite leaves the old file (at most 10: the
+            // one that set it off is in it) or the new one (6), whole.
+            if (max_file_episodes == 6) {
+                CHECK(store.episodes_in_file() <= 10);
+                CHECK(store.episodes_in_file() >= std::min<std::uint64_t>(6, store.episode_count()));
+                rewrites_survived += store.first_episode_in_file() > 0 ? 1 : 0;
+            } else {
+                CHECK(store.first_episode_in_file() == 0);
+            }
+            CHECK(store.recovery().stale_files_removed <= 1);
+            stale_removed += store.recovery().stale_files_removed;
             bool all = true;
-            for (std::uint64_t e = 0; e < store.episode_count(); ++e) all = all && intact(store, e);
+            for (std::uint64_t e = store.first_episode_in_file(); e < store.episode_count(); ++e) all = all && intact(store, e);
             CHECK(all);
             CHECK(std::filesystem::file_size(path) == store.committed_size());
             cuts += store.recovery().truncated_bytes > 0 ? 1 : 0;
@@ -537,18 +681,20 @@ TEST_CASE("a writer killed at a random moment loses no episode it reported compl
         // usable afterwards: append, reopen
         std::uint64_t n = 0;
         {
-            file_trajectory_store store(path);
+            file_trajectory_store store(path, reopen);
             n = store.episode_count();
             write_episode(store, n);
             write_episode(store, n + 1);
         }
-        file_trajectory_store store(path);
+        file_trajectory_store store(path, reopen);
         CHECK(store.episode_count() == n + 2);
         CHECK(store.recovery().truncated_bytes == 0);
         CHECK(intact(store, n + 1));
         survived += n;
     }
-    MESSAGE((delays_us.size() * 4), " kills, ", cuts, " reopens cut a torn tail, ", survived, " episodes survived in all");
+    MESSAGE((delays_us.size() * 6), " kills, ", cuts, " reopens cut a torn tail, ", survived, " episodes survived in all; ",
+            rewrites_survived, " reopens found a rewritten file, ", stale_removed, " removed a rewrite's temporary file");
+    CHECK(rewrites_survived > 0);
     // Some kill must have landed inside a record, or recovery went untested
     // (about a third of them do; none of 24 is a chance of about 1 in 20,000).
     CHECK(cuts > 0);

@@ -9,7 +9,8 @@
 /// - memory_trajectory_store: the last N episodes in memory;
 /// - file_trajectory_store: an append-only file of CRC-checked records that
 ///   survives a crash of the process (and, with sync_policy::fsync, of the
-///   machine) without losing an episode it reported complete.
+///   machine) without losing an episode it reported complete, rewritten
+///   with its newest episodes when it holds too many (bounded on disk).
 ///
 /// The unit of durability is the episode: end_episode() returns once the
 /// episode is in the store; an episode left open by a crash is dropped when
@@ -26,15 +27,18 @@
 #include <rlscale/lifecycle/stage.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -243,7 +247,13 @@ enum class sync_policy : std::uint8_t {
 
 struct file_trajectory_store_options {
     sync_policy sync = sync_policy::flush;     ///< when an episode becomes durable (at its end, always)
-    std::size_t max_indexed_episodes = 100'000;  ///< summaries kept in memory; older episodes stay in the file, unread
+    std::size_t max_indexed_episodes = 100'000;  ///< summaries kept in memory; older episodes in the file are not read
+    /// Complete episodes the file keeps: once it holds more than this plus
+    /// half of it (at least one more), end_episode() rewrites it with the
+    /// newest max_file_episodes (compact()). 0: the file keeps every
+    /// episode and only grows. (The store remembers where each episode in
+    /// the file starts, 8 bytes per episode, to know where to cut.)
+    std::size_t max_file_episodes = 10'000;
     std::size_t write_buffer_bytes = 1 << 20;  ///< an open episode's records are written once this many bytes are pending
     bool salvage_prefix = false;  ///< on a corrupt record followed by a complete episode, cut the file there instead of refusing to open
 
@@ -256,7 +266,8 @@ struct file_trajectory_store_options {
 
 /// What opening an existing file found and repaired.
 struct trajectory_recovery {
-    std::uint64_t episodes = 0;         ///< complete episodes replayed
+    std::uint64_t episodes = 0;         ///< complete episodes replayed (those the file holds)
+    std::uint64_t stale_files_removed = 0;  ///< temporary files of a rewrite that a crash interrupted, removed
     std::uint64_t truncated_bytes = 0;  ///< bytes cut from the end of the file (0: nothing was cut)
     std::uint64_t truncated_at = 0;     ///< the file's new size when bytes were cut
     std::string reason;                 ///< why they were cut (a torn record, an unfinished episode); empty if not
@@ -274,7 +285,9 @@ namespace detail::trajectory_file {
 //     type 2 step:  u64 episode | u64 step | f64 reward | u8 stage | u8 actor | u8[2] 0 | u32 n | u32 m | f32[n] state | f32[m] action
 //     type 3 end:   u64 episode | u64 steps | f64 return | u8 first stage | u8 last stage | u8[6] 0
 //
-// An episode is complete once its end record is in the file.
+// An episode is complete once its end record is in the file. Episodes are
+// numbered consecutively from the file's first one, which is 0 unless the
+// file was rewritten with its newest episodes (compact()).
 
 inline constexpr unsigned char file_magic[8] = {'R', 'L', 'S', 'C', 'T', 'R', 'A', 'J'};
 inline constexpr std::uint32_t file_version = 1;
@@ -472,7 +485,9 @@ private:
 /// records (layout in detail::trajectory_file and docs/lifecycle.md).
 ///
 /// Opening a file replays it: every record is checked, the summaries of the
-/// last max_indexed_episodes complete episodes are indexed, and a torn tail
+/// last max_indexed_episodes complete episodes are indexed, a temporary
+/// file left beside it by a rewrite that a crash interrupted is removed,
+/// and a torn tail
 /// (a record cut short or failing its CRC at the end of the file, and the
 /// records of an episode that never ended) is cut off, leaving every
 /// complete episode before it. A corrupt record followed by a complete
@@ -480,6 +495,12 @@ private:
 /// naming the file and the offset) unless salvage_prefix is set. A record
 /// that passes its CRC but does not fit the sequence (an episode number out
 /// of order, an unknown type) is refused the same way.
+///
+/// Bounded on disk: when the file holds more than max_file_episodes and
+/// half again, end_episode() rewrites it with the newest max_file_episodes
+/// (compact(): a temporary file beside it, synced, locked and renamed over
+/// it, so a crash at any moment leaves the old file or the new one whole,
+/// and another store cannot open either).
 ///
 /// POSIX I/O (open, pwrite, pread, fsync, ftruncate, flock) rather than
 /// std::fstream: recovery needs ftruncate, durability needs fsync (a
@@ -490,14 +511,37 @@ public:
     explicit file_trajectory_store(std::filesystem::path path, file_trajectory_store_options options = {})
         : path_(std::move(path)), options_(options) {
         options_.validate();
-        const std::string p = path_.string();
-        fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd_ < 0) fail_errno("cannot open", 0);
-        try {
-            if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-                if (errno == EWOULDBLOCK) throw error(where(0) + "is open in another trajectory store");
-                fail_errno("cannot lock", 0);
+        // A rewrite renames a new file over the path: a lock taken on the
+        // file it replaced (opened just before the rename) is on a file no
+        // longer there, so the lock must be on the file the path names
+        // once it is held. Another store's rewrites can move it a few times
+        // at most while this one tries.
+        for (int attempt = 0;; ++attempt) {
+            fd_ = ::open(path_string_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+            if (fd_ < 0) fail_errno("cannot open", 0);
+            try {
+                if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+                    if (errno == EWOULDBLOCK) throw error(where(0) + "is open in another trajectory store");
+                    fail_errno("cannot lock", 0);
+                }
+                struct ::stat held {};
+                struct ::stat named {};
+                if (::fstat(fd_, &held) != 0) fail_errno("cannot stat", 0);
+                if (::stat(path_string_.c_str(), &named) == 0 && named.st_dev == held.st_dev && named.st_ino == held.st_ino) break;
+                if (attempt == 8) throw error(where(0) + "is replaced by another trajectory store's rewrites while this one opens it");
+            } catch (...) {
+                ::close(fd_);
+                fd_ = -1;
+                throw;
             }
+            ::close(fd_);
+        }
+        try {
+            // Rewrites replace the file itself, not a symbolic link to it.
+            std::error_code ec;
+            real_path_ = std::filesystem::canonical(path_, ec);
+            if (ec) throw error(where(0) + "cannot resolve its path: " + ec.message());
+            remove_stale_rewrites();
             replay();
         } catch (...) {
             ::close(fd_);
@@ -562,7 +606,93 @@ public:
             fail_errno("fsync failed after episode " + std::to_string(summary.index) + " (its durability is unknown)",
                        committed_end_);
         }
+        // The episode is in the store: a rewrite that fails now is counted
+        // and tried again later, not reported as this episode's failure.
+        if (options_.max_file_episodes > 0 && next_index_ >= next_rewrite_at_ &&
+            episodes_in_file() > options_.max_file_episodes + rewrite_slack()) {
+            try {
+                compact();
+            } catch (const std::exception& e) {
+                ++rewrite_failures_;
+                last_rewrite_error_ = e.what();
+                next_rewrite_at_ = next_index_ + rewrite_slack();
+            }
+        }
         return summary;
+    }
+
+    /// Rewrites the file with its newest max_file_episodes complete
+    /// episodes (all of them when it is 0: nothing to do): their records,
+    /// copied as they are, go to a temporary file beside it, which is
+    /// synced (whatever the sync policy: it replaces episodes already
+    /// durable), locked and renamed over the file. Episodes keep their
+    /// numbers. end_episode() calls it when the file holds too many; a
+    /// caller may call it between episodes. Throws rlscale::error with an
+    /// episode open, or when the rewrite fails; the store and its file are
+    /// then as they were.
+    void compact() {
+        namespace tf = detail::trajectory_file;
+        usable();
+        if (open_) throw error(where(write_offset_) + "compact() while episode " + std::to_string(next_index_) + " is open");
+        const std::uint64_t in_file = episodes_in_file();
+        if (options_.max_file_episodes == 0 || in_file <= options_.max_file_episodes) return;
+        const std::uint64_t dropped = in_file - options_.max_file_episodes;
+        const std::uint64_t from = episode_offsets_[static_cast<std::size_t>(dropped)];
+        const std::uint64_t first_kept = first_in_file_ + dropped;
+        const std::uint64_t kept_bytes = committed_end_ - from;
+        // Everything that can throw before the file exists (after it, only
+        // `abandon` throws, having closed and removed it).
+        std::vector<unsigned char> chunk(std::size_t{1} << 20);
+        const std::string target = real_path_.string();
+        const std::filesystem::path dir = real_path_.parent_path();
+        std::string tmp = target + std::string(rewrite_suffix) + "XXXXXX";
+        struct ::stat mode {};
+        if (::fstat(fd_, &mode) != 0) fail_errno("cannot stat it to rewrite it", 0);
+        const int tfd = ::mkostemp(tmp.data(), O_CLOEXEC);
+        if (tfd < 0) fail_errno("cannot create a file beside it to rewrite it", 0);
+        const auto abandon = [&](const std::string& step) {
+            const int saved = errno;
+            ::close(tfd);
+            std::error_code ignored;
+            std::filesystem::remove(tmp, ignored);
+            throw error(where(from) + "rewriting it with its newest " + std::to_string(options_.max_file_episodes) + " episodes: " +
+                        step + " ('" + tmp + "'): " + std::strerror(saved) + "; the file is unchanged");
+        };
+        if (::flock(tfd, LOCK_EX | LOCK_NB) != 0) abandon("cannot lock the new file");
+        std::array<unsigned char, tf::file_header_size> header{};
+        std::memcpy(header.data(), tf::file_magic, 8);
+        for (int i = 0; i < 4; ++i) header[8 + static_cast<std::size_t>(i)] = static_cast<unsigned char>(tf::file_version >> (8 * i));
+        if (!write_all_at(tfd, header.data(), header.size(), 0)) abandon("write failed");
+        for (std::uint64_t done = 0; done < kept_bytes;) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), kept_bytes - done));
+            const ::ssize_t r = ::pread(fd_, chunk.data(), n, static_cast<::off_t>(from + done));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                if (r == 0) errno = EIO;  // the file shrank under the store
+                abandon("read failed");
+            }
+            if (!write_all_at(tfd, chunk.data(), static_cast<std::size_t>(r), tf::file_header_size + done)) abandon("write failed");
+            done += static_cast<std::uint64_t>(r);
+        }
+        // The file's own permissions and owner (best effort: only root may
+        // give a file away).
+        if (::fchmod(tfd, mode.st_mode & 07777) != 0) abandon("chmod failed");
+        (void)::fchown(tfd, mode.st_uid, mode.st_gid);
+        if (::fsync(tfd) != 0) abandon("fsync failed");
+        if (::rename(tmp.c_str(), target.c_str()) != 0) abandon("rename failed");
+        // From here nothing throws: the store moves to the new file now.
+        ::close(fd_);  // the old file, and its lock: the new one is locked
+        fd_ = tfd;
+        sync_directory(dir);  // the rename is durable once the directory is
+        const std::uint64_t shift = from - tf::file_header_size;
+        while (!index_.empty() && index_.front().summary.index < first_kept) index_.pop_front();
+        for (entry& e : index_) e.offset -= shift;
+        episode_offsets_.erase(episode_offsets_.begin(), episode_offsets_.begin() + static_cast<std::ptrdiff_t>(dropped));
+        for (std::uint64_t& o : episode_offsets_) o -= shift;
+        first_in_file_ = first_kept;
+        committed_end_ -= shift;
+        write_offset_ = committed_end_;
+        ++rewrites_;
     }
 
     [[nodiscard]] bool episode_open() const noexcept override { return open_.has_value(); }
@@ -611,6 +741,16 @@ public:
     [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
     /// The file's size once every complete episode is written.
     [[nodiscard]] std::uint64_t committed_size() const noexcept { return committed_end_; }
+    /// Complete episodes the file holds (from first_episode_in_file() on).
+    [[nodiscard]] std::uint64_t episodes_in_file() const noexcept { return next_index_ - first_in_file_; }
+    /// The number of the oldest episode the file holds.
+    [[nodiscard]] std::uint64_t first_episode_in_file() const noexcept { return first_in_file_; }
+    /// Rewrites done since the store opened (compact()).
+    [[nodiscard]] std::uint64_t rewrites() const noexcept { return rewrites_; }
+    /// Rewrites end_episode() attempted that failed (each tried again
+    /// after max_file_episodes / 2 more episodes), and the last one's error.
+    [[nodiscard]] std::uint64_t rewrite_failures() const noexcept { return rewrite_failures_; }
+    [[nodiscard]] const std::string& last_rewrite_error() const noexcept { return last_rewrite_error_; }
 
 private:
     struct entry {
@@ -630,7 +770,52 @@ private:
         if (broken_) throw error(where(committed_end_) + "unusable after a failed write that could not be undone");
     }
 
+    /// What a rewrite's temporary file is called after the store's path.
+    static constexpr std::string_view rewrite_suffix = ".rewrite.";
+
+    /// How many episodes past max_file_episodes the file may hold before
+    /// it is rewritten: half of it, at least one (amortised: each episode
+    /// is copied about twice at most).
+    [[nodiscard]] std::uint64_t rewrite_slack() const noexcept { return std::max<std::uint64_t>(1, options_.max_file_episodes / 2); }
+
+    static bool write_all_at(int fd, const unsigned char* p, std::size_t n, std::uint64_t offset) {
+        for (std::size_t done = 0; done < n;) {
+            const ::ssize_t w = ::pwrite(fd, p + done, n - done, static_cast<::off_t>(offset + done));
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return false;
+            }
+            done += static_cast<std::size_t>(w);
+        }
+        return true;
+    }
+
+    static void sync_directory(const std::filesystem::path& dir) noexcept {
+        if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+            (void)::fsync(dfd);
+            ::close(dfd);
+        }
+    }
+
+    /// Removes the temporary files of rewrites a crash interrupted (only
+    /// the store holding the file's lock rewrites it, so with the lock held
+    /// any such file is stale).
+    void remove_stale_rewrites() {
+        const std::filesystem::path dir = real_path_.parent_path();
+        const std::string prefix = real_path_.filename().string() + std::string(rewrite_suffix);
+        std::error_code ec;
+        std::vector<std::filesystem::path> stale;
+        for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+            const std::string name = it->path().filename().string();
+            if (name.size() == prefix.size() + 6 && name.starts_with(prefix)) stale.push_back(it->path());
+        }
+        for (const auto& p : stale) {
+            if (std::filesystem::remove(p, ec)) ++recovery_.stale_files_removed;
+        }
+    }
+
     void index_entry(const episode_summary& s, std::uint64_t offset, std::uint64_t length) {
+        if (options_.max_file_episodes > 0) episode_offsets_.push_back(offset);
         index_.push_back({s, offset, length});
         while (index_.size() > options_.max_indexed_episodes) index_.pop_front();
     }
@@ -694,11 +879,7 @@ private:
         committed_end_ = write_offset_;
         if (options_.sync == sync_policy::fsync) {
             if (::fsync(fd_) != 0) fail_errno("fsync failed", 0);
-            const std::filesystem::path dir = path_.has_parent_path() ? path_.parent_path() : std::filesystem::path(".");
-            if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-                (void)::fsync(dfd);
-                ::close(dfd);
-            }
+            sync_directory(real_path_.parent_path());
         }
     }
 
@@ -766,6 +947,11 @@ private:
                     if (r.length != tf::begin_payload) throw refuse("a begin record of " + std::to_string(r.length) + " bytes");
                     const std::uint64_t index = tf::get_u64(p);
                     if (episode) throw refuse("episode " + std::to_string(index) + " begins inside episode " + std::to_string(episode->summary().index));
+                    if (at == tf::file_header_size) {
+                        // The file's first episode: 0, or the oldest a rewrite kept.
+                        next_index_ = index;
+                        first_in_file_ = index;
+                    }
                     if (index != next_index_) throw refuse("episode " + std::to_string(index) + " begins where episode " + std::to_string(next_index_) + " was expected");
                     episode.emplace(index);
                     episode_at = at;
@@ -827,7 +1013,14 @@ private:
         }
         committed_end_ = committed;
         write_offset_ = committed;
-        recovery_.episodes = next_index_;
+        if (committed == tf::file_header_size) {
+            // No complete episode: a torn first one of a rewritten file does
+            // not set the numbering.
+            next_index_ = 0;
+            first_in_file_ = 0;
+        }
+        recovery_.episodes = episodes_in_file();
+        next_rewrite_at_ = next_index_;
     }
 
     /// The offset of the first whole end record at or after `from`, if any.
@@ -844,6 +1037,7 @@ private:
 
     std::filesystem::path path_;
     std::string path_string_ = path_.string();
+    std::filesystem::path real_path_;  // path_ with symbolic links resolved: what a rewrite replaces
     file_trajectory_store_options options_;
     int fd_ = -1;
     bool broken_ = false;
@@ -854,6 +1048,12 @@ private:
     std::vector<unsigned char> pending_;  // encoded, not yet written; starts at write_offset_
     std::uint64_t write_offset_ = 0;
     std::uint64_t committed_end_ = 0;    // just past the last complete episode
+    std::uint64_t first_in_file_ = 0;    // the number of the file's oldest episode
+    std::deque<std::uint64_t> episode_offsets_;  // where each episode in the file begins (with max_file_episodes > 0)
+    std::uint64_t next_rewrite_at_ = 0;  // end_episode() does not try a rewrite before this episode count
+    std::uint64_t rewrites_ = 0;
+    std::uint64_t rewrite_failures_ = 0;
+    std::string last_rewrite_error_;
     trajectory_recovery recovery_;
 };
 
