@@ -179,7 +179,7 @@ TEST_CASE("categorical::gradient into a float segment of a wider vector writes t
     for (Eigen::Index i = 0; i < 3; ++i) CHECK(out(2 + i) == doctest::Approx(expected(i)).epsilon(1e-6));
 }
 
-TEST_CASE("categorical::evaluate and gradient_from_log_probs give log_prob, entropy and gradient exactly, float logits included") {
+TEST_CASE("categorical::evaluate and gradient_from_evaluation give log_prob, entropy, probabilities and gradient exactly, float logits included") {
     rng gen(8);
     for (const Eigen::Index k : {1, 2, 3, 7, 27}) {
         for (int trial = 0; trial < 5; ++trial) {
@@ -189,17 +189,24 @@ TEST_CASE("categorical::evaluate and gradient_from_log_probs give log_prob, entr
             CAPTURE(k);
             CAPTURE(trial);
             Eigen::VectorXd log_probs = Eigen::VectorXd::Constant(k + 2, 5.0);
-            const auto e = categorical::evaluate(zf, a, log_probs.segment(1, k));
+            Eigen::VectorXd probs = Eigen::VectorXd::Constant(k + 2, 5.0);
+            const auto e = categorical::evaluate(zf, a, log_probs.segment(1, k), probs.segment(1, k));
             CHECK(e.log_prob == categorical::log_prob(zf, a));
             CHECK(e.entropy == categorical::entropy(zf));
-            CHECK(log_probs(0) == 5.0);  // only the segment is written
+            CHECK(log_probs(0) == 5.0);  // only the segments are written
             CHECK(log_probs(k + 1) == 5.0);
-            for (Eigen::Index i = 0; i < k; ++i) CHECK(log_probs(1 + i) == categorical::log_prob(zf, i));
+            CHECK(probs(0) == 5.0);
+            CHECK(probs(k + 1) == 5.0);
+            for (Eigen::Index i = 0; i < k; ++i) {
+                CHECK(log_probs(1 + i) == categorical::log_prob(zf, i));
+                CHECK(probs(1 + i) == std::exp(categorical::log_prob(zf, i)));
+            }
             for (const auto& weights : weight_pairs) {
                 Eigen::VectorXf expected(k);
                 Eigen::VectorXf got = Eigen::VectorXf::Constant(k, 123.0F);
                 categorical::gradient(zf, a, weights.first, weights.second, expected);
-                categorical::gradient_from_log_probs(log_probs.segment(1, k), a, e.entropy, weights.first, weights.second, got);
+                categorical::gradient_from_evaluation(log_probs.segment(1, k), probs.segment(1, k), a, e.entropy, weights.first,
+                                                      weights.second, got);
                 CHECK(got == expected);
             }
         }

@@ -332,6 +332,23 @@ TEST_CASE("controller: a reload keeps the state of every policy whose checkpoint
     CHECK(run(true) == steady);
 }
 
+TEST_CASE("controller: a checkpoint's digest is FNV-1a over the whole file, read in chunks, and 0 for a missing file") {
+    const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/digest_bytes.bin";
+    // Several 64 KiB chunks and a partial one, every byte value.
+    std::string bytes(3 * 65536 + 123, '\0');
+    for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 131 + i / 256) & 0xff);
+    std::ofstream(path, std::ios::binary) << bytes;
+    const std::uint64_t d = rlscale::controller::detail::file_digest(path);
+    CHECK(d == rlscale::detail::fnv1a64(bytes));
+    bytes[2 * 65536 + 7] ^= 1;  // one bit, in a chunk after the first
+    std::ofstream(path, std::ios::binary) << bytes;
+    CHECK(rlscale::controller::detail::file_digest(path) == rlscale::detail::fnv1a64(bytes));
+    CHECK(rlscale::controller::detail::file_digest(path) != d);
+    std::ofstream(path, std::ios::binary | std::ios::trunc).flush();
+    CHECK(rlscale::controller::detail::file_digest(path) == rlscale::detail::fnv1a64(""));
+    CHECK(rlscale::controller::detail::file_digest(path + ".missing") == 0);
+}
+
 TEST_CASE("controller: a reload that fails keeps every policy serving, one that succeeds replaces them") {
     const std::string path = write_learned_checkpoint("reload.json", 2);
     fake_source source{.cpu = {{"checkout", 0.5}, {"search", 0.5}}};

@@ -121,6 +121,8 @@ public:
         const learner_type shapes(local_size, critic_size, layout(), config_.ppo, 0, rl::update_storage::supplied);
         workspaces_.reserve(pool_.threads());
         for (std::size_t t = 0; t < pool_.threads(); ++t) workspaces_.emplace_back(shapes);
+        network_shapes_ = network_shapes(shapes);
+        parameter_counts_ = {shapes.actor().parameter_count(), shapes.critic().parameter_count()};
     }
 
     [[nodiscard]] const simppo_config& config() const noexcept { return config_; }
@@ -312,14 +314,7 @@ public:
                     rollout.push(a.local, a.critic_input, std::span<const std::int32_t>(&a.action, 1), a.log_prob, a.value, r, false, cut,
                                  next_v);
                     if (rollout.full()) {
-                        try {
-                            rollout.compute_advantages(cut ? 0.0 : next_v, config_.ppo.gamma, config_.ppo.gae_lambda);
-                            (void)a.learner.update(rollout, workspaces_[thread]);
-                        } catch (...) {
-                            rollout.clear();  // dropped: a full rollout would refuse every later step
-                            throw;
-                        }
-                        rollout.clear();
+                        learn_and_clear(a, cut ? 0.0 : next_v, workspaces_[thread]);
                         a.updated = true;
                     }
                 } catch (...) {
@@ -419,50 +414,16 @@ public:
     /// restoring coordinator is built with it) and the threads. A
     /// checksummed binary frame in this machine's byte order.
     void save_training_state(std::ostream& out) const {
-        rlscale::detail::binary_writer w;
-        const auto put_string = [&w](const std::string& str) {
-            w.put(static_cast<std::uint64_t>(str.size()));
-            w.put_all(std::span<const char>(str.data(), str.size()));
-        };
-        w.put(config_.seed);
-        const learner_type shapes(local_size, critic_size, layout(), config_.ppo, 0, rl::update_storage::supplied);
-        for (const auto& shape : network_shapes(shapes)) nn::detail::put_shape(w, shape);
-        w.put(created_);
-        w.put(static_cast<std::uint64_t>(bases_.size()));
-        for (const auto& [cat, base] : bases_) {
-            put_string(cat);
-            nn::detail::put_values(w, base.actor);
-            nn::detail::put_values(w, base.critic);
-        }
-        w.put(static_cast<std::uint64_t>(agents_.size()));
+        // Each agent's learner state, framed on its own: made once here, put
+        // into the payload as a string by both of write_frame's passes.
+        std::vector<std::string> learners(agents_.size());
         for (std::size_t i = 0; i < agents_.size(); ++i) {
-            const agent& a = *agents_[i];
-            const scaling_state& p = previous_states_[i];
-            w.put(static_cast<std::int32_t>(p.replicas));
-            w.put(static_cast<std::int32_t>(p.min_replicas));
-            w.put(static_cast<std::int32_t>(p.max_replicas));
-            for (const double x : {p.cpu_limit, p.memory_limit_mb, p.time_s, p.slo.latency_s, p.slo.percentile, p.slo.target_rps}) w.put(x);
-            put_string(a.name);
-            put_string(a.category);
-            w.put(a.seed);
-            for (const bool flag : {a.valid, a.pending, a.updated, a.from_base, a.acted, a.previous_known}) {
-                w.put(static_cast<std::uint8_t>(flag ? 1 : 0));
-            }
-            w.put(a.action);
-            w.put(a.previous_action);
-            for (const double x : {a.log_prob, a.value, a.penalty, a.own_reward, a.own_reward_sum}) w.put(x);
-            w.put(a.own_steps);
-            w.put_all(std::span<const float>(a.local));
-            w.put_all(std::span<const float>(a.critic_input));
-            const std::optional<double> rate = a.encoder.previous_arrival_rps();
-            w.put(static_cast<std::uint8_t>(rate ? 1 : 0));
-            w.put(rate.value_or(0.0));
-            w.put(a.encoder.previous_arrival_time_s());
             std::ostringstream learner;
-            a.learner.save_training_state(learner);
-            put_string(learner.str());
+            agents_[i]->learner.save_training_state(learner);
+            learners[i] = std::move(learner).str();
         }
-        rlscale::detail::write_frame(out, training_state_format(), w.bytes(), "simppo_coordinator::save_training_state");
+        rlscale::detail::write_frame(out, training_state_format(), "simppo_coordinator::save_training_state",
+                                     [&](rlscale::detail::binary_writer& w) { write_payload(w, learners); });
     }
 
     /// Restores what save_training_state wrote, into a coordinator built
@@ -494,17 +455,15 @@ public:
         nn::detail::expect_value(r, "seed", config_.seed, " (the coordinator's simppo_config.seed)");
         // The networks every agent and base model has: checked before the
         // base models are read by them.
-        const learner_type shapes(local_size, critic_size, layout(), config_.ppo, 0, rl::update_storage::supplied);
-        const auto network_shape = network_shapes(shapes);
-        nn::detail::check_shape(r, "actor_layers", network_shape[0], "its ppo.actor_hidden and ppo.hidden_activation");
-        nn::detail::check_shape(r, "critic_layers", network_shape[1], "its ppo.critic_hidden and ppo.hidden_activation");
+        nn::detail::check_shape(r, "actor_layers", network_shapes_[0], "its ppo.actor_hidden and ppo.hidden_activation");
+        nn::detail::check_shape(r, "critic_layers", network_shapes_[1], "its ppo.critic_hidden and ppo.hidden_activation");
         const auto created = r.get<std::uint64_t>("created");
         std::map<std::string, base_model> bases;
         const std::size_t base_count = count("bases", r.remaining() / 8);
         for (std::size_t k = 0; k < base_count; ++k) {
             const std::string field = "bases[" + std::to_string(k) + "]";
             std::string cat = get_string(field + ".category");
-            base_model base{Eigen::VectorXf(shapes.actor().parameter_count()), Eigen::VectorXf(shapes.critic().parameter_count())};
+            base_model base{Eigen::VectorXf(parameter_counts_[0]), Eigen::VectorXf(parameter_counts_[1])};
             nn::detail::get_finite(r, base.actor, field + ".actor");
             nn::detail::get_finite(r, base.critic, field + ".critic");
             if (cat.empty() || !bases.emplace(std::move(cat), std::move(base)).second) {
@@ -518,12 +477,16 @@ public:
         for (std::size_t i = 0; i < n; ++i) {
             const std::string field = "agents[" + std::to_string(i) + "]";
             scaling_state& p = previous.emplace_back();
-            p.replicas = r.get<std::int32_t>(field + ".previous_state");
-            p.min_replicas = r.get<std::int32_t>(field + ".previous_state");
-            p.max_replicas = r.get<std::int32_t>(field + ".previous_state");
-            for (double* x : {&p.cpu_limit, &p.memory_limit_mb, &p.time_s, &p.slo.latency_s, &p.slo.percentile, &p.slo.target_rps}) {
-                *x = r.get<double>(field + ".previous_state");
-            }
+            const std::string state = field + ".previous_state.";
+            p.replicas = r.get<std::int32_t>(state + "replicas");
+            p.min_replicas = r.get<std::int32_t>(state + "min_replicas");
+            p.max_replicas = r.get<std::int32_t>(state + "max_replicas");
+            p.cpu_limit = r.get<double>(state + "cpu_limit");
+            p.memory_limit_mb = r.get<double>(state + "memory_limit_mb");
+            p.time_s = r.get<double>(state + "time_s");
+            p.slo.latency_s = r.get<double>(state + "slo.latency_s");
+            p.slo.percentile = r.get<double>(state + "slo.percentile");
+            p.slo.target_rps = r.get<double>(state + "slo.target_rps");
             std::string name = get_string(field + ".name");
             std::string cat = get_string(field + ".category");
             if (name.empty() || cat.empty()) throw checkpoint_error(r.name(field), "has an empty name or category");
@@ -551,13 +514,17 @@ public:
                                            "is " + std::to_string(*what) + ", must be in [0, " + std::to_string(action_count) + ")");
                 }
             }
-            for (double* x : {&a->log_prob, &a->value, &a->penalty, &a->own_reward, &a->own_reward_sum}) *x = r.get<double>(field + ".scores");
+            a->log_prob = r.get<double>(field + ".log_prob");
+            a->value = r.get<double>(field + ".value");
+            a->penalty = r.get<double>(field + ".penalty");
+            a->own_reward = r.get<double>(field + ".own_reward");
+            a->own_reward_sum = r.get<double>(field + ".own_reward_sum");
             a->own_steps = r.get<std::uint64_t>(field + ".own_steps");
             if (a->pending && !(a->acted && a->valid && std::isfinite(a->log_prob) && std::isfinite(a->value))) {
                 throw checkpoint_error(r.name(field + ".pending"), "is set without a valid observation and a finite log π and V");
             }
-            if (!std::isfinite(a->penalty) || !std::isfinite(a->own_reward_sum)) {
-                throw checkpoint_error(r.name(field + ".scores"), "hold a value not finite");
+            for (const auto& [what, x] : {std::pair<const char*, double>{".penalty", a->penalty}, {".own_reward_sum", a->own_reward_sum}}) {
+                if (!std::isfinite(x)) throw checkpoint_error(r.name(field + what), "is " + format_number(x) + ", must be finite");
             }
             r.get_all(std::span<float>(a->local), field + ".local");
             r.get_all(std::span<float>(a->critic_input), field + ".critic_input");
@@ -567,13 +534,14 @@ public:
             for (const float x : a->critic_input) {
                 if (!std::isfinite(x)) throw checkpoint_error(r.name(field + ".critic_input"), "holds a value not finite");
             }
-            const auto has_rate = r.get<std::uint8_t>(field + ".arrival_rate");
-            const auto rate = r.get<double>(field + ".arrival_rate");
-            const auto rate_time = r.get<double>(field + ".arrival_rate");
+            const auto has_rate = r.get<std::uint8_t>(field + ".arrival_rate.known");
+            const auto rate = r.get<double>(field + ".arrival_rate.rps");
+            const auto rate_time = r.get<double>(field + ".arrival_rate.time_s");
             // The clock is kept as the caller gave it (only compared), the
             // rate is requests/s of an interval: finite and >= 0.
-            if (has_rate > 1 || !std::isfinite(rate) || rate < 0) {
-                throw checkpoint_error(r.name(field + ".arrival_rate"), "is not a remembered rate (a flag and a finite rate >= 0)");
+            if (has_rate > 1) throw checkpoint_error(r.name(field + ".arrival_rate.known"), "is " + std::to_string(has_rate) + ", not 0 or 1");
+            if (!std::isfinite(rate) || rate < 0) {
+                throw checkpoint_error(r.name(field + ".arrival_rate.rps"), "is " + format_number(rate) + ", must be finite and >= 0");
             }
             a->encoder.remember_arrival(0, has_rate == 1 ? std::optional<double>(rate) : std::nullopt, rate_time);
             const std::string learner = get_string(field + ".learner");
@@ -685,6 +653,19 @@ private:
         Eigen::VectorXf critic;
     };
 
+    /// GAE over agent a's full rollout (bootstrapping from `last_value`),
+    /// an update, and the rollout cleared, also when either throws: a full
+    /// rollout would refuse every later step.
+    void learn_and_clear(agent& a, double last_value, learner_type::workspace& w) {
+        auto& rollout = a.learner.own_rollout();
+        struct clear_at_exit {
+            learner_type::rollout& r;
+            ~clear_at_exit() { r.clear(); }
+        } const clear{rollout};
+        rollout.compute_advantages(last_value, config_.ppo.gamma, config_.ppo.gae_lambda);
+        (void)a.learner.update(rollout, w);
+    }
+
     static constexpr rl::q_layout layout() noexcept { return {.heads = 1, .actions_per_head = action_count}; }
     /// Every agent's actor and critic layers (what the configuration
     /// builds), as the training state checks them.
@@ -693,6 +674,49 @@ private:
         nn::detail::add_layer_shapes(out[0], shapes.actor().layers());
         nn::detail::add_layer_shapes(out[1], shapes.critic().layers());
         return out;
+    }
+    /// The training state's payload (save_training_state), each agent's
+    /// learner state given already saved.
+    void write_payload(rlscale::detail::binary_writer& w, const std::vector<std::string>& learners) const {
+        const auto put_string = [&w](const std::string& str) {
+            w.put(static_cast<std::uint64_t>(str.size()));
+            w.put_all(std::span<const char>(str.data(), str.size()));
+        };
+        w.put(config_.seed);
+        for (const auto& shape : network_shapes_) nn::detail::put_shape(w, shape);
+        w.put(created_);
+        w.put(static_cast<std::uint64_t>(bases_.size()));
+        for (const auto& [cat, base] : bases_) {
+            put_string(cat);
+            nn::detail::put_values(w, base.actor);
+            nn::detail::put_values(w, base.critic);
+        }
+        w.put(static_cast<std::uint64_t>(agents_.size()));
+        for (std::size_t i = 0; i < agents_.size(); ++i) {
+            const agent& a = *agents_[i];
+            const scaling_state& p = previous_states_[i];
+            w.put(static_cast<std::int32_t>(p.replicas));
+            w.put(static_cast<std::int32_t>(p.min_replicas));
+            w.put(static_cast<std::int32_t>(p.max_replicas));
+            for (const double x : {p.cpu_limit, p.memory_limit_mb, p.time_s, p.slo.latency_s, p.slo.percentile, p.slo.target_rps}) w.put(x);
+            put_string(a.name);
+            put_string(a.category);
+            w.put(a.seed);
+            for (const bool flag : {a.valid, a.pending, a.updated, a.from_base, a.acted, a.previous_known}) {
+                w.put(static_cast<std::uint8_t>(flag ? 1 : 0));
+            }
+            w.put(a.action);
+            w.put(a.previous_action);
+            for (const double x : {a.log_prob, a.value, a.penalty, a.own_reward, a.own_reward_sum}) w.put(x);
+            w.put(a.own_steps);
+            w.put_all(std::span<const float>(a.local));
+            w.put_all(std::span<const float>(a.critic_input));
+            const std::optional<double> rate = a.encoder.previous_arrival_rps();
+            w.put(static_cast<std::uint8_t>(rate ? 1 : 0));
+            w.put(rate.value_or(0.0));
+            w.put(a.encoder.previous_arrival_time_s());
+            put_string(learners[i]);
+        }
     }
     static constexpr rlscale::detail::frame_format training_state_format() noexcept {
         return {.magic = "rlscale.simppo.training_state\n", .version = 1, .value_size = sizeof(float), .kind = "a SIMPPO training state"};
@@ -735,6 +759,8 @@ private:
     std::uint64_t created_ = 0;
     rlscale::detail::worker_pool pool_;
     std::vector<learner_type::workspace> workspaces_;  // one per thread of pool_
+    std::array<std::vector<std::uint64_t>, 2> network_shapes_;  // every agent's actor and critic layers
+    std::array<Eigen::Index, 2> parameter_counts_{};          // and their parameter counts
 };
 
 }  // namespace rlscale::multiagent

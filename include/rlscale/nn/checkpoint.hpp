@@ -515,7 +515,7 @@ inline constexpr std::size_t max_checkpoint_depth = 32;
 /// disk, then renamed over `path`, and the directory synced, so a reader
 /// never sees a half-written file and a crash never leaves an empty one.
 inline void write_checkpoint_file(const std::filesystem::path& path, const nlohmann::json& checkpoint) {
-    rlscale::detail::write_file_atomically(path, checkpoint.dump() + '\n', "checkpoint");
+    rlscale::detail::write_file_atomically(path, "checkpoint", checkpoint.dump() + '\n');
 }
 
 template <typename T>

@@ -44,7 +44,7 @@ struct categorical {
     /// H = −Σ_k π_k log π_k = log Σ exp(z) − Σ_k π_k z_k.
     template <typename Derived>
     [[nodiscard]] static double entropy(const Eigen::MatrixBase<Derived>& logits) noexcept {
-        return entropy_visiting(logits, log_normalizer(logits), [](Eigen::Index, double) noexcept {});
+        return entropy_visiting(logits, log_normalizer(logits), [](Eigen::Index, double, double) noexcept {});
     }
 
     /// log π(a) and H, as `log_prob` and `entropy` compute them.
@@ -54,25 +54,31 @@ struct categorical {
     };
 
     /// log π(a) and H in one pass, writing every log π_k into `log_probs`
-    /// (one value per logit) for `gradient_from_log_probs`. The same
-    /// arithmetic as log_prob, entropy and gradient, with one log-normaliser
-    /// instead of three: a PPO update evaluates a head this way per sample,
-    /// then needs the gradient once its weights are known.
-    template <typename Derived, typename Out>
-    static evaluation evaluate(const Eigen::MatrixBase<Derived>& logits, Eigen::Index a, Out&& log_probs) noexcept {
-        const double h = entropy_visiting(logits, log_normalizer(logits),
-                                          [&](Eigen::Index k, double lp) noexcept { log_probs(k) = lp; });
+    /// and every π_k = exp(log π_k) into `probs` (one value per logit each)
+    /// for `gradient_from_evaluation`. The same arithmetic as log_prob,
+    /// entropy and gradient, with one log-normaliser instead of three and
+    /// one exp per logit instead of two: a PPO update evaluates a head this
+    /// way per sample, then needs the gradient once its weights are known.
+    template <typename Derived, typename OutLogProbs, typename OutProbs>
+    static evaluation evaluate(const Eigen::MatrixBase<Derived>& logits, Eigen::Index a, OutLogProbs&& log_probs,
+                               OutProbs&& probs) noexcept {
+        const double h = entropy_visiting(logits, log_normalizer(logits), [&](Eigen::Index k, double lp, double p) noexcept {
+            log_probs(k) = lp;
+            probs(k) = p;
+        });
         return {.log_prob = static_cast<double>(log_probs(a)), .entropy = h};
     }
 
-    /// `gradient` from evaluate's log-probabilities and entropy.
-    template <typename Derived, typename Out>
-    static void gradient_from_log_probs(const Eigen::MatrixBase<Derived>& log_probs, Eigen::Index a, double entropy,
-                                        double w_log_prob, double w_entropy, Out&& d_logits) noexcept {
+    /// `gradient` from evaluate's log-probabilities, probabilities and
+    /// entropy: the same values, bit for bit.
+    template <typename LogProbs, typename Probs, typename Out>
+    static void gradient_from_evaluation(const Eigen::MatrixBase<LogProbs>& log_probs, const Eigen::MatrixBase<Probs>& probs,
+                                         Eigen::Index a, double entropy, double w_log_prob, double w_entropy,
+                                         Out&& d_logits) noexcept {
         using S = typename std::remove_cvref_t<Out>::Scalar;
         for (Eigen::Index k = 0; k < log_probs.size(); ++k) {
-            d_logits(k) = static_cast<S>(
-                d_logit(static_cast<double>(log_probs(k)), k == a, entropy, w_log_prob, w_entropy));
+            d_logits(k) = static_cast<S>(d_logit(static_cast<double>(log_probs(k)), static_cast<double>(probs(k)), k == a, entropy,
+                                                 w_log_prob, w_entropy));
         }
     }
 
@@ -111,31 +117,32 @@ struct categorical {
                          Out&& d_logits) noexcept {
         using S = typename std::remove_cvref_t<Out>::Scalar;
         const double lse = log_normalizer(logits);
-        const double h = entropy_visiting(logits, lse, [](Eigen::Index, double) noexcept {});
+        const double h = entropy_visiting(logits, lse, [](Eigen::Index, double, double) noexcept {});
         for (Eigen::Index k = 0; k < logits.size(); ++k) {
-            d_logits(k) = static_cast<S>(
-                d_logit(static_cast<double>(logits(k)) - lse, k == a, h, w_log_prob, w_entropy));
+            const double lp = static_cast<double>(logits(k)) - lse;
+            d_logits(k) = static_cast<S>(d_logit(lp, std::exp(lp), k == a, h, w_log_prob, w_entropy));
         }
     }
 
 private:
-    /// H from the log-normaliser, handing each log π_k to `visit(k, log π_k)`
-    /// on the way: the one loop behind entropy and evaluate.
+    /// H from the log-normaliser, handing each log π_k and π_k to
+    /// `visit(k, log π_k, π_k)` on the way: the one loop behind entropy and
+    /// evaluate.
     template <typename Derived, typename Visit>
     static double entropy_visiting(const Eigen::MatrixBase<Derived>& logits, double lse, Visit&& visit) noexcept {
         double h = 0;
         for (Eigen::Index k = 0; k < logits.size(); ++k) {
             const double lp = static_cast<double>(logits(k)) - lse;
-            visit(k, lp);
-            h -= std::exp(lp) * lp;
+            const double p = std::exp(lp);
+            visit(k, lp, p);
+            h -= p * lp;
         }
         return h;
     }
 
-    /// One logit's share of the gradient, from log π_k, whether k is the
-    /// action taken, and H.
-    static double d_logit(double log_prob_k, bool taken, double entropy, double w_log_prob, double w_entropy) noexcept {
-        const double p = std::exp(log_prob_k);
+    /// One logit's share of the gradient, from log π_k, π_k = exp(log π_k),
+    /// whether k is the action taken, and H.
+    static double d_logit(double log_prob_k, double p, bool taken, double entropy, double w_log_prob, double w_entropy) noexcept {
         const double d_lp = (taken ? 1.0 : 0.0) - p;
         const double d_h = -p * (log_prob_k + entropy);
         return w_log_prob * d_lp + w_entropy * d_h;

@@ -489,34 +489,34 @@ public:
     /// stored transition plus four values per parameter.
     void save_training_state(std::ostream& out) const {
         namespace io = nn::detail;
-        rlscale::detail::binary_writer w;
-        w.put(static_cast<std::uint64_t>(observation_size()));
-        w.put(static_cast<std::uint64_t>(action_size()));
-        w.put(static_cast<std::uint64_t>(critic_count()));
-        w.put(static_cast<std::uint64_t>(actor_.parameter_count()));
-        w.put(static_cast<std::uint64_t>(critics_[0].parameter_count()));
-        w.put(static_cast<std::uint64_t>(replay_.capacity()));
-        for (const std::vector<std::uint64_t>& shape : network_shapes()) io::put_shape(w, shape);
-        w.put(config_.bc_alpha);
-        w.put(steps_);
-        w.put(updates_);
-        w.put(actor_updates_);
-        w.put(gen_.state());
-        w.put(ou_.epsilon());
-        w.put_all(ou_.state());
-        io::put_values(w, actor_.parameters());
-        io::put_values(w, target_actor_.parameters());
         vector flat(critics_[0].parameter_count());
-        for (std::size_t i = 0; i < critic_count(); ++i) {
-            critics_[i].read_parameters(flat);
-            io::put_values(w, flat);
-            target_critics_[i].read_parameters(flat);
-            io::put_values(w, flat);
-        }
-        io::put_adam(w, actor_opt_);
-        for (std::size_t i = 0; i < critic_count(); ++i) io::put_adam(w, critic_opt_[i]);
-        replay_.write_state(w);
-        rlscale::detail::write_frame(out, training_state_format(), w.bytes(), "ddpg::save_training_state");
+        rlscale::detail::write_frame(out, training_state_format(), "ddpg::save_training_state", [&](rlscale::detail::binary_writer& w) {
+            w.put(static_cast<std::uint64_t>(observation_size()));
+            w.put(static_cast<std::uint64_t>(action_size()));
+            w.put(static_cast<std::uint64_t>(critic_count()));
+            w.put(static_cast<std::uint64_t>(actor_.parameter_count()));
+            w.put(static_cast<std::uint64_t>(critics_[0].parameter_count()));
+            w.put(static_cast<std::uint64_t>(replay_.capacity()));
+            for (const std::vector<std::uint64_t>& shape : network_shapes()) io::put_shape(w, shape);
+            w.put(config_.bc_alpha);
+            w.put(steps_);
+            w.put(updates_);
+            w.put(actor_updates_);
+            w.put(gen_.state());
+            w.put(ou_.epsilon());
+            w.put_all(ou_.state());
+            io::put_values(w, actor_.parameters());
+            io::put_values(w, target_actor_.parameters());
+            for (std::size_t i = 0; i < critic_count(); ++i) {
+                critics_[i].read_parameters(flat);
+                io::put_values(w, flat);
+                target_critics_[i].read_parameters(flat);
+                io::put_values(w, flat);
+            }
+            io::put_adam(w, actor_opt_);
+            for (std::size_t i = 0; i < critic_count(); ++i) io::put_adam(w, critic_opt_[i]);
+            replay_.write_state(w);
+        });
     }
 
     /// Restores what save_training_state wrote, from an agent built with the

@@ -273,20 +273,20 @@ public:
     /// 2·observation_size + 1 values, `heads` action indices and a byte.
     void save_training_state(std::ostream& out) const {
         namespace io = nn::detail;
-        rlscale::detail::binary_writer w;
-        w.put(static_cast<std::uint64_t>(observation_size()));
-        w.put(static_cast<std::uint64_t>(layout_.heads));
-        w.put(static_cast<std::uint64_t>(layout_.actions_per_head));
-        w.put(static_cast<std::uint64_t>(replay_.capacity()));
-        io::put_shape(w, network_shape());
-        w.put(steps_);
-        w.put(updates_);
-        w.put(gen_.state());
-        io::put_values(w, online_.parameters());
-        io::put_values(w, target_.parameters());
-        io::put_adam(w, optimizer_);
-        replay_.write_state(w);
-        rlscale::detail::write_frame(out, training_state_format(), w.bytes(), "dqn::save_training_state");
+        rlscale::detail::write_frame(out, training_state_format(), "dqn::save_training_state", [&](rlscale::detail::binary_writer& w) {
+            w.put(static_cast<std::uint64_t>(observation_size()));
+            w.put(static_cast<std::uint64_t>(layout_.heads));
+            w.put(static_cast<std::uint64_t>(layout_.actions_per_head));
+            w.put(static_cast<std::uint64_t>(replay_.capacity()));
+            io::put_shape(w, network_shape());
+            w.put(steps_);
+            w.put(updates_);
+            w.put(gen_.state());
+            io::put_values(w, online_.parameters());
+            io::put_values(w, target_.parameters());
+            io::put_adam(w, optimizer_);
+            replay_.write_state(w);
+        });
     }
 
     /// Restores what save_training_state wrote, from an agent built with the

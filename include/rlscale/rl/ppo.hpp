@@ -209,6 +209,7 @@ public:
               d_actor(matrix::Zero(l.actor_.output_size(), l.mb_capacity())),
               d_critic(matrix::Zero(1, l.mb_capacity())),
               sample_log_pi(Eigen::VectorXd::Zero(discrete ? l.actor_.output_size() : 0)),
+              sample_pi(Eigen::VectorXd::Zero(discrete ? l.actor_.output_size() : 0)),
               sample_head_entropy(Eigen::VectorXd::Zero(discrete ? static_cast<Eigen::Index>(l.layout_.heads) : 0)) {}
 
         /// Whether `l` has the shapes this workspace was built for (its
@@ -225,7 +226,8 @@ public:
             const auto values = static_cast<std::size_t>(actor_grad.values().size() + critic_grad.values().size() +
                                                          log_std_grad.size() + log_std_sample_grad.size() + mb_actor_obs.size() +
                                                          mb_critic_obs.size() + d_actor.size() + d_critic.size());
-            const auto doubles = static_cast<std::size_t>(mb_advantages.size() + sample_log_pi.size() + sample_head_entropy.size());
+            const auto doubles = static_cast<std::size_t>(mb_advantages.size() + sample_log_pi.size() + sample_pi.size() +
+                                                          sample_head_entropy.size());
             return values * sizeof(T) + doubles * sizeof(double) + static_cast<std::size_t>(mb_actions.size()) * sizeof(Action) +
                    actor_batch.bytes() + critic_batch.bytes();
         }
@@ -245,6 +247,7 @@ public:
         matrix d_actor;
         matrix d_critic;
         Eigen::VectorXd sample_log_pi;        // discrete: one sample's log π_k, every head
+        Eigen::VectorXd sample_pi;            // discrete: one sample's π_k, every head
         Eigen::VectorXd sample_head_entropy;  // discrete: one sample's entropy per head
     };
 
@@ -512,28 +515,28 @@ public:
     /// order.
     void save_training_state(std::ostream& out) const {
         namespace io = nn::detail;
-        rlscale::detail::binary_writer w;
-        w.put(static_cast<std::uint64_t>(actor_observation_size()));
-        w.put(static_cast<std::uint64_t>(critic_observation_size()));
-        w.put(static_cast<std::uint64_t>(action_width_));
-        w.put(static_cast<std::uint64_t>(discrete ? layout_.actions_per_head : 0));
-        w.put(static_cast<std::uint64_t>(sizeof(Action)));
-        w.put(static_cast<std::uint64_t>(rollout_.capacity()));
-        for (const std::vector<std::uint64_t>& shape : network_shapes()) io::put_shape(w, shape);
-        w.put(steps_);
-        w.put(updates_);
-        w.put(rollouts_);
-        w.put(gen_.state());
-        io::put_values(w, actor_.parameters());
-        io::put_values(w, critic_.parameters());
-        io::put_values(w, log_std_);
-        io::put_adam(w, actor_opt_);
-        io::put_adam(w, log_std_opt_);
-        io::put_adam(w, critic_opt_);
-        io::put_values(w, last_next_);
-        w.put(last_next_v_);
-        rollout_.write_state(w);
-        rlscale::detail::write_frame(out, training_state_format(), w.bytes(), "ppo::save_training_state");
+        rlscale::detail::write_frame(out, training_state_format(), "ppo::save_training_state", [&](rlscale::detail::binary_writer& w) {
+            w.put(static_cast<std::uint64_t>(actor_observation_size()));
+            w.put(static_cast<std::uint64_t>(critic_observation_size()));
+            w.put(static_cast<std::uint64_t>(action_width_));
+            w.put(static_cast<std::uint64_t>(discrete ? layout_.actions_per_head : 0));
+            w.put(static_cast<std::uint64_t>(sizeof(Action)));
+            w.put(static_cast<std::uint64_t>(rollout_.capacity()));
+            for (const std::vector<std::uint64_t>& shape : network_shapes()) io::put_shape(w, shape);
+            w.put(steps_);
+            w.put(updates_);
+            w.put(rollouts_);
+            w.put(gen_.state());
+            io::put_values(w, actor_.parameters());
+            io::put_values(w, critic_.parameters());
+            io::put_values(w, log_std_);
+            io::put_adam(w, actor_opt_);
+            io::put_adam(w, log_std_opt_);
+            io::put_adam(w, critic_opt_);
+            io::put_values(w, last_next_);
+            w.put(last_next_v_);
+            rollout_.write_state(w);
+        });
     }
 
     /// Restores what save_training_state wrote, from a learner built with
@@ -786,7 +789,7 @@ private:
                     const auto base = static_cast<Eigen::Index>(head) * a_count;
                     const auto e = nn::categorical::evaluate(y.col(j).segment(base, a_count),
                                                              w.mb_actions(static_cast<Eigen::Index>(head), j),
-                                                             w.sample_log_pi.segment(base, a_count));
+                                                             w.sample_log_pi.segment(base, a_count), w.sample_pi.segment(base, a_count));
                     lp += e.log_prob;
                     h += e.entropy;
                     w.sample_head_entropy(static_cast<Eigen::Index>(head)) = e.entropy;
@@ -815,10 +818,10 @@ private:
                 const auto a_count = static_cast<Eigen::Index>(layout_.actions_per_head);
                 for (std::size_t head = 0; head < layout_.heads; ++head) {
                     const auto base = static_cast<Eigen::Index>(head) * a_count;
-                    nn::categorical::gradient_from_log_probs(w.sample_log_pi.segment(base, a_count),
-                                                             w.mb_actions(static_cast<Eigen::Index>(head), j),
-                                                             w.sample_head_entropy(static_cast<Eigen::Index>(head)), w_lp,
-                                                             w_ent, w.d_actor.col(j).segment(base, a_count));
+                    nn::categorical::gradient_from_evaluation(w.sample_log_pi.segment(base, a_count), w.sample_pi.segment(base, a_count),
+                                                              w.mb_actions(static_cast<Eigen::Index>(head), j),
+                                                              w.sample_head_entropy(static_cast<Eigen::Index>(head)), w_lp,
+                                                              w_ent, w.d_actor.col(j).segment(base, a_count));
                 }
             } else {
                 nn::diagonal_gaussian::gradient(y.col(j), log_std_, w.mb_actions.col(j), w_lp, w_ent, w.d_actor.col(j),
@@ -827,6 +830,9 @@ private:
             }
         }
         actor_.backward(w.actor_batch, w.d_actor.leftCols(m), w.actor_grad);
+        // Its share of the joint norm, taken while the gradient is still in
+        // the cache.
+        const auto actor_squared_norm = static_cast<double>(w.actor_grad.values().squaredNorm());
 
         // Value: ½·mean of the (clipped) squared error.
         const auto v = critic_.forward_batch(w.mb_critic_obs.leftCols(m), w.critic_batch);
@@ -856,8 +862,8 @@ private:
 
         auto ga = w.actor_grad.values();
         auto gc = w.critic_grad.values();
-        const double norm = std::sqrt(static_cast<double>(ga.squaredNorm()) + static_cast<double>(gc.squaredNorm()) +
-                                      static_cast<double>(w.log_std_grad.squaredNorm()));
+        const double norm =
+            std::sqrt(actor_squared_norm + static_cast<double>(gc.squaredNorm()) + static_cast<double>(w.log_std_grad.squaredNorm()));
         if (!std::isfinite(norm)) {
             // Keep the networks as they were, and this step's figures out of
             // the update's means.

@@ -1,16 +1,19 @@
 #pragma once
 
 // Byte-level pieces of the binary state files (a learner's training state):
-// a writer that appends trivially copyable values to a string, a reader that
-// takes them back with every read bounded and named, the frame around a
-// payload (magic line, version, byte order, value size, length, FNV-1a
-// checksum), and a whole-file write that replaces a file only once the new
-// one is on disk. Values are stored in the machine's byte order; a frame
-// records that order and the reader refuses another.
+// a writer of trivially copyable values (into a string, into a stream with
+// the checksum taken on the way, or counting only), a reader that takes
+// them back with every read bounded and named, the frame around a payload
+// (magic line, version, byte order, value size, length, FNV-1a checksum),
+// and a whole-file write that replaces a file only once the new one is on
+// disk. Values are stored in the machine's byte order; a frame records that
+// order and the reader refuses another.
 
 #include <rlscale/core/error.hpp>
 
+#include <array>
 #include <cerrno>
+#include <concepts>
 #include <cstdint>
 #include <cstring>
 #include <fcntl.h>
@@ -29,10 +32,12 @@
 
 namespace rlscale::detail {
 
-/// FNV-1a over `bytes`, 64 bits: detects a flipped or lost byte, not an
-/// adversary.
-[[nodiscard]] inline std::uint64_t fnv1a64(std::string_view bytes) noexcept {
-    std::uint64_t h = 0xcbf29ce484222325ULL;
+/// FNV-1a's starting value (its offset basis), 64 bits.
+inline constexpr std::uint64_t fnv1a64_basis = 0xcbf29ce484222325ULL;
+
+/// FNV-1a over `bytes`, 64 bits, going on from `h` (the value over the
+/// bytes before them): detects a flipped or lost byte, not an adversary.
+[[nodiscard]] inline std::uint64_t fnv1a64(std::string_view bytes, std::uint64_t h = fnv1a64_basis) noexcept {
     for (const char c : bytes) {
         h ^= static_cast<unsigned char>(c);
         h *= 0x100000001b3ULL;
@@ -40,23 +45,52 @@ namespace rlscale::detail {
     return h;
 }
 
-/// Appends values to a byte string.
+/// Writes values as bytes: by default appended to its own string
+/// (bytes()); given a stream, to the stream, with the FNV-1a checksum of
+/// everything written taken on the way; or only counted.
 class binary_writer {
 public:
+    struct count_only_t {};
+    /// For the writer that counts the bytes and writes nothing.
+    static constexpr count_only_t count_only{};
+
+    binary_writer() = default;
+    explicit binary_writer(count_only_t) noexcept : counting_(true) {}
+    explicit binary_writer(std::ostream& out) noexcept : out_(&out) {}
+
     template <typename V>
         requires std::is_trivially_copyable_v<V>
     void put(const V& v) {
-        bytes_.append(reinterpret_cast<const char*>(&v), sizeof v);
+        write(reinterpret_cast<const char*>(&v), sizeof v);
     }
     template <typename V>
         requires std::is_trivially_copyable_v<V>
     void put_all(std::span<const V> v) {
-        bytes_.append(reinterpret_cast<const char*>(v.data()), v.size_bytes());
+        write(reinterpret_cast<const char*>(v.data()), v.size_bytes());
     }
+    /// What was appended (empty for a writer to a stream or a counting one).
     [[nodiscard]] const std::string& bytes() const noexcept { return bytes_; }
+    /// How many bytes were written (or counted).
+    [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+    /// FNV-1a of what was written to the stream.
+    [[nodiscard]] std::uint64_t checksum() const noexcept { return checksum_; }
 
 private:
+    void write(const char* p, std::size_t n) {
+        size_ += n;
+        if (counting_) return;
+        if (out_ == nullptr) {
+            bytes_.append(p, n);
+            return;
+        }
+        checksum_ = fnv1a64(std::string_view(p, n), checksum_);
+        out_->write(p, static_cast<std::streamsize>(n));
+    }
     std::string bytes_;
+    std::ostream* out_ = nullptr;
+    bool counting_ = false;
+    std::uint64_t size_ = 0;
+    std::uint64_t checksum_ = fnv1a64_basis;
 };
 
 /// Reads values back from a byte string. A read past the end throws
@@ -109,19 +143,37 @@ struct frame_format {
     std::string_view kind;     ///< "a DDPG training state"
 };
 
-/// Writes `payload` framed: the magic line, the version, the byte-order
+/// Writes a frame to `out`: the magic line, the version, the byte-order
 /// mark, the value size, the payload's length, the payload and its FNV-1a
-/// checksum. Throws rlscale::error naming `who` when the stream fails.
-inline void write_frame(std::ostream& out, const frame_format& f, std::string_view payload, std::string_view who) {
+/// checksum. `payload(w)` puts the payload's values into the binary_writer
+/// it is given; it is called twice, first to count the bytes (the length
+/// comes before them), then to write them straight to `out`, so no copy of
+/// the payload is made. It must put the same values both times. Throws
+/// rlscale::error naming `who` when the stream fails.
+template <typename Payload>
+    requires std::invocable<Payload&, binary_writer&>
+void write_frame(std::ostream& out, const frame_format& f, std::string_view who, Payload&& payload) {
+    binary_writer counted(binary_writer::count_only);
+    payload(counted);
     const auto put = [&out](const auto& v) { out.write(reinterpret_cast<const char*>(&v), sizeof v); };
     out.write(f.magic.data(), static_cast<std::streamsize>(f.magic.size()));
     put(f.version);
     put(byte_order_mark);
     put(f.value_size);
-    put(static_cast<std::uint64_t>(payload.size()));
-    out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
-    put(fnv1a64(payload));
+    put(counted.size());
+    binary_writer w(out);
+    payload(w);
+    if (w.size() != counted.size()) {
+        throw error(std::string(who) + ": wrote " + std::to_string(w.size()) + " payload bytes after counting " +
+                    std::to_string(counted.size()) + " (the state changed while it was written)");
+    }
+    put(w.checksum());
     if (!out) throw error(std::string(who) + ": the stream failed while writing");
+}
+
+/// Writes `payload`, bytes already made, framed as above.
+inline void write_frame(std::ostream& out, const frame_format& f, std::string_view payload, std::string_view who) {
+    write_frame(out, f, who, [payload](binary_writer& w) { w.put_all(std::span<const char>(payload.data(), payload.size())); });
 }
 
 /// The rest of `in`, as bytes.
@@ -166,33 +218,101 @@ inline void write_frame(std::ostream& out, const frame_format& f, std::string_vi
     return payload;
 }
 
-/// Writes `bytes` to `path` through a temporary file beside it, synced and
+/// An output stream buffer over a file descriptor it does not own: 64 KiB
+/// are gathered and written with ::write (a write at least that large goes
+/// straight through). A failed write fails the stream; error() is its errno.
+class fd_output_buffer : public std::streambuf {
+public:
+    explicit fd_output_buffer(int fd) : fd_(fd) { setp(buffer_.data(), buffer_.data() + buffer_.size()); }
+    fd_output_buffer(const fd_output_buffer&) = delete;
+    fd_output_buffer& operator=(const fd_output_buffer&) = delete;
+    /// The errno of the write that failed (0 if none did).
+    [[nodiscard]] int error() const noexcept { return error_; }
+
+protected:
+    int_type overflow(int_type c) override {
+        if (!drain()) return traits_type::eof();
+        if (!traits_type::eq_int_type(c, traits_type::eof())) {
+            *pptr() = traits_type::to_char_type(c);
+            pbump(1);
+        }
+        return traits_type::not_eof(c);
+    }
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+        if (n < static_cast<std::streamsize>(buffer_.size())) return std::streambuf::xsputn(s, n);
+        if (!drain() || !write_all(s, static_cast<std::size_t>(n))) return 0;
+        return n;
+    }
+    int sync() override { return drain() ? 0 : -1; }
+
+private:
+    /// Writes what is gathered and empties the buffer.
+    bool drain() {
+        const bool ok = write_all(pbase(), static_cast<std::size_t>(pptr() - pbase()));
+        setp(buffer_.data(), buffer_.data() + buffer_.size());
+        return ok;
+    }
+    bool write_all(const char* p, std::size_t n) {
+        if (error_ != 0) return false;
+        for (std::size_t done = 0; done < n;) {
+            const ::ssize_t k = ::write(fd_, p + done, n - done);
+            if (k < 0) {
+                if (errno == EINTR) continue;
+                error_ = errno;
+                return false;
+            }
+            done += static_cast<std::size_t>(k);
+        }
+        return true;
+    }
+    int fd_;
+    int error_ = 0;
+    std::array<char, 64 * 1024> buffer_{};
+};
+
+/// Writes the file at `path` through a temporary file beside it, synced and
 /// renamed over it, so a crash leaves the old file or the new one whole.
-/// `what` names the file in errors ("checkpoint", "training state").
-inline void write_file_atomically(const std::filesystem::path& path, std::string_view bytes, std::string_view what) {
+/// `write(out)` writes the contents to the std::ostream it is given (the
+/// file, buffered; nothing is gathered in memory). `what` names the file
+/// in errors ("checkpoint", "training state"). When `write` throws, the
+/// temporary file is removed and the exception goes on.
+template <typename Write>
+    requires std::invocable<Write&, std::ostream&>
+void write_file_atomically(const std::filesystem::path& path, std::string_view what, Write&& write) {
     const std::string kind(what);
     std::string tmp = path.string() + ".XXXXXX";
     const int fd = ::mkstemp(tmp.data());
     if (fd < 0) throw error("cannot write " + kind + " beside '" + path.string() + "': " + std::strerror(errno));
-    const auto fail = [&](const std::string& step) {
-        const int saved = errno;
+    const auto fail = [&](const std::string& step, int err) {
         ::close(fd);
-        std::filesystem::remove(tmp);
-        throw error("cannot write " + kind + " '" + tmp + "': " + step + ": " + std::strerror(saved));
+        std::error_code ignored;
+        std::filesystem::remove(tmp, ignored);
+        throw error("cannot write " + kind + " '" + tmp + "': " + step + ": " + std::strerror(err));
     };
-    for (std::size_t done = 0; done < bytes.size();) {
-        const ::ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            fail("write failed");
+    {
+        fd_output_buffer buffer(fd);
+        std::ostream out(&buffer);
+        try {
+            write(out);
+        } catch (...) {
+            // A write that failed inside `write` (a full disk) is reported
+            // as such, with its errno, not as the writer's failed stream.
+            if (buffer.error() != 0) fail("write failed", buffer.error());
+            ::close(fd);
+            std::error_code ignored;
+            std::filesystem::remove(tmp, ignored);
+            throw;
         }
-        done += static_cast<std::size_t>(n);
+        out.flush();
+        if (!out) fail("write failed", buffer.error() != 0 ? buffer.error() : EIO);
     }
-    if (::fchmod(fd, 0644) != 0) fail("chmod failed");
-    if (::fsync(fd) != 0) fail("fsync failed");
+    if (::fchmod(fd, 0644) != 0) fail("chmod failed", errno);
+    if (::fsync(fd) != 0) fail("fsync failed", errno);
     if (::close(fd) != 0) {
-        std::filesystem::remove(tmp);
-        throw error("cannot write " + kind + " '" + tmp + "': close failed: " + std::strerror(errno));
+        const int err = errno;
+        std::error_code ignored;
+        std::filesystem::remove(tmp, ignored);
+        throw error("cannot write " + kind + " '" + tmp + "': close failed: " + std::strerror(err));
     }
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
@@ -206,6 +326,11 @@ inline void write_file_atomically(const std::filesystem::path& path, std::string
         (void)::fsync(dfd);
         ::close(dfd);
     }
+}
+
+/// Writes `bytes` to `path` as above.
+inline void write_file_atomically(const std::filesystem::path& path, std::string_view what, std::string_view bytes) {
+    write_file_atomically(path, what, [bytes](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
 }
 
 }  // namespace rlscale::detail

@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <ostream>
 #include <span>
 #include <string>
 #include <vector>
@@ -161,11 +161,10 @@ void read_tail(std::string_view payload, const rlscale::detail::binary_reader& r
 
 /// learner.save_training_state(stream) into the file at `path`, replacing
 /// it only once the new one is on disk (a crash leaves the old or the new).
+/// The state goes to the file as it is written, not through a copy.
 template <typename Learner>
 void save_state_file(const Learner& learner, const std::filesystem::path& path) {
-    std::ostringstream out;
-    learner.save_training_state(out);
-    rlscale::detail::write_file_atomically(path, out.view(), "training state");
+    rlscale::detail::write_file_atomically(path, "training state", [&learner](std::ostream& out) { learner.save_training_state(out); });
 }
 
 /// learner.load_training_state(stream) from the file at `path`; a file

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -313,7 +314,13 @@ namespace detail {
 [[nodiscard]] inline std::uint64_t file_digest(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return 0;
-    const std::uint64_t h = rlscale::detail::fnv1a64(rlscale::detail::read_all(in));
+    // A chunk at a time: a checkpoint is not held whole in memory for this.
+    std::array<char, 64 * 1024> chunk{};
+    std::uint64_t h = rlscale::detail::fnv1a64_basis;
+    while (in) {
+        in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        h = rlscale::detail::fnv1a64(std::string_view(chunk.data(), static_cast<std::size_t>(in.gcount())), h);
+    }
     return h == 0 ? 1 : h;
 }
 
