@@ -7,7 +7,10 @@
 
 #include <benchmark/benchmark.h>
 
+#include <filesystem>
+#include <ostream>
 #include <sstream>
+#include <streambuf>
 #include <string>
 #include <vector>
 
@@ -62,6 +65,37 @@ void BM_save_firm(benchmark::State& state) {
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * firm_state().size()));
 }
 BENCHMARK(BM_save_firm)->Name("BM_training_state/ddpg_firm_save")->Unit(benchmark::kMillisecond);
+
+/// A stream buffer that keeps nothing: the save's own work, without the
+/// growth of a string stream's buffer or a file's writes.
+class discarding_buffer : public std::streambuf {
+protected:
+    int_type overflow(int_type c) override { return traits_type::not_eof(c); }
+    std::streamsize xsputn(const char*, std::streamsize n) override { return n; }
+};
+
+void BM_save_firm_discarded(benchmark::State& state) {
+    const rl::ddpg<float>& agent = firm_agent();
+    discarding_buffer buffer;
+    std::ostream out(&buffer);
+    for (auto _ : state) {
+        agent.save_training_state(out);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * firm_state().size()));
+}
+BENCHMARK(BM_save_firm_discarded)->Name("BM_training_state/ddpg_firm_save_discarded")->Unit(benchmark::kMillisecond);
+
+// To a file through save_training_state(path): a temporary file written,
+// fsync'd and renamed (the disk's sync is in the wall time, not the CPU time).
+void BM_save_firm_file(benchmark::State& state) {
+    const rl::ddpg<float>& agent = firm_agent();
+    const std::filesystem::path path = std::filesystem::temp_directory_path() / "rlscale_bench_training_state.bin";
+    for (auto _ : state) agent.save_training_state(path);
+    std::filesystem::remove(path);
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * firm_state().size()));
+}
+BENCHMARK(BM_save_firm_file)->Name("BM_training_state/ddpg_firm_save_file")->Unit(benchmark::kMillisecond);
 
 void BM_load_firm(benchmark::State& state) {
     rl::ddpg<float> agent(10, firm_bounds(), firm_config(), 3);
