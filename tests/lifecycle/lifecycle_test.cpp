@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -272,6 +273,144 @@ TEST_CASE("thresholds are inclusive as Algorithm 1 writes them") {
         feed(l, {50, 50});
         CHECK(feed(l, {79, 79, 79, 79}).empty());
         CHECK(l.current_stage() == stage::online);
+    }
+}
+
+TEST_CASE("K equal rewards meet a threshold of their own value, however their sum rounds") {
+    // Values not exact in binary, with K where sum / K lands an ulp below the
+    // value (99.9, 0.1 and 129.3 with K = 10, 100.1 with K = 3) or above it
+    // (100.1 with K = 10, 99.9 with K = 3).
+    struct rewards {
+        double value;
+        std::size_t k;
+    };
+    for (const rewards r : {rewards{99.9, 10}, rewards{0.1, 10}, rewards{129.3, 10}, rewards{100.1, 3}, rewards{100.1, 10},
+                            rewards{99.9, 3}}) {
+        CAPTURE(r.value);
+        CAPTURE(r.k);
+        const std::vector<double> constant(r.k, r.value);
+        const double above = std::nextafter(r.value, INFINITY);
+        const double below = std::nextafter(r.value, -INFINITY);
+        lifecycle_config c;
+        c.window = r.k;
+        c.bootstrapping = true;
+        c.t_var = 1e-300;  // met only by a spread of exactly 0
+
+        {
+            INFO("thresholds at the value are met: mean == T_online, mean == T_serving, std 0 <= T_var");
+            c.t_online = r.value;
+            c.t_serving = r.value;
+            lifecycle l(c);
+            l.start();
+            const auto online = feed(l, constant);
+            REQUIRE(online.size() == 1);
+            CHECK(online[0].to == stage::online);
+            CHECK(online[0].mean == r.value);
+            CHECK(online[0].std == 0);
+            const auto serving = feed(l, constant);
+            REQUIRE(serving.size() == 1);
+            CHECK(serving[0].to == stage::serving);
+            CHECK(serving[0].std == 0);
+            // and keep it serving: neither mean < T_serving nor std > T_var
+            for (int i = 0; i < 3; ++i) CHECK(feed(l, constant).empty());
+            CHECK(l.current_stage() == stage::serving);
+            CHECK(l.window_statistics() == std::pair<double, double>{r.value, 0.0});
+            lifecycle restored;
+            CHECK_NOTHROW(from_json(json(l), restored));
+        }
+        {
+            INFO("T_online one ulp above the value is not met");
+            c.t_online = above;
+            c.t_serving = above;
+            lifecycle l(c);
+            l.start();
+            for (int i = 0; i < 3; ++i) CHECK(feed(l, constant).empty());
+            CHECK(l.current_stage() == stage::offline);
+        }
+        {
+            INFO("T_serving one ulp above the value is not met");
+            c.t_online = r.value;
+            c.t_serving = above;
+            lifecycle l(c);
+            l.start();
+            CHECK(feed(l, constant).size() == 1);
+            for (int i = 0; i < 3; ++i) CHECK(feed(l, constant).empty());
+            CHECK(l.current_stage() == stage::online);
+        }
+        {
+            INFO("SERVING at T_serving stays, one ulp below it leaves");
+            c.t_online = below;
+            c.t_serving = r.value;
+            c.t_var = 1;  // the mean alone decides
+            lifecycle l(c);
+            l.start();
+            REQUIRE(feed(l, constant).size() == 1);
+            REQUIRE(feed(l, constant).size() == 1);
+            REQUIRE(l.current_stage() == stage::serving);
+            const auto down = feed(l, std::vector<double>(r.k, below));
+            REQUIRE(down.size() == 1);
+            CHECK(down[0].to == stage::online);
+            CHECK(down[0].mean == below);
+            CHECK(down[0].reason.find("mean ") == 0);
+        }
+    }
+}
+
+TEST_CASE("end_episode refuses to count past the largest episodes or transition_count, and changes nothing") {
+    constexpr std::uint64_t top = std::numeric_limits<std::uint64_t>::max();
+
+    SUBCASE("episodes") {
+        lifecycle l(small_config());  // K = 3, T_online 50
+        l.start();
+        feed(l, {10, 10, 10});  // OFFLINE, a full window below T_online
+        json j = l;
+        j["episodes"] = top - 1;
+        lifecycle big;
+        from_json(j, big);
+        CHECK_FALSE(big.end_episode(10));
+        CHECK(big.episodes() == top);
+        const json at_top = big;
+        lifecycle restored;
+        from_json(at_top, restored);  // the count at its largest still reads back
+        CHECK(json(restored) == at_top);
+        for (const double reward : {10.0, 90.0}) {  // with and without a transition
+            CAPTURE(reward);
+            CHECK_THROWS_WITH_AS(big.end_episode(reward),
+                                 "lifecycle::end_episode(): episodes is 18446744073709551615, the largest count it holds; "
+                                 "no further episode can be recorded",
+                                 rlscale::error);
+            CHECK(json(big) == at_top);
+        }
+    }
+    SUBCASE("transition_count") {
+        // SERVING, its log down to its newest transition: ONLINE -> SERVING,
+        // numbered 2^64 - 1, at the earliest episode a run reaches it.
+        lifecycle_config c = small_config();
+        c.window = 1;
+        c.log_capacity = 1;
+        lifecycle l(c);
+        l.start();
+        feed(l, {60, 90});
+        REQUIRE(l.current_stage() == stage::serving);
+        json j = l;
+        j["transition_count"] = top;
+        j["log"][0]["episode"] = top - 2;
+        j["episodes"] = top - 1;
+        lifecycle big;
+        from_json(j, big);
+        const json before = big;
+        // A reward that leaves SERVING would make transition 2^64.
+        CHECK_THROWS_WITH_AS(big.end_episode(10),
+                             "lifecycle::end_episode(): transition_count is 18446744073709551615, the largest count it holds; "
+                             "no further transition can be made",
+                             rlscale::error);
+        CHECK(json(big) == before);
+        // One that keeps it serving makes none, and is recorded.
+        CHECK_FALSE(big.end_episode(90));
+        CHECK(big.episodes() == top);
+        CHECK(big.transition_count() == top);
+        lifecycle restored;
+        CHECK_NOTHROW(from_json(json(big), restored));
     }
 }
 
@@ -806,6 +945,25 @@ TEST_CASE("restoring a malformed state names the field and leaves the lifecycle 
     from_json(before, target);
     retrain["retraining"] = false;
     rejects(retrain, "retraining");
+}
+
+TEST_CASE("restoring an INITIALIZED state that recorded episodes names the count") {
+    const lifecycle fresh(small_config());
+    const auto rejects = [](const json& bad, const std::string& field, const std::string& message) {
+        lifecycle target(small_config());
+        try {
+            from_json(bad, target);
+            FAIL("accepted");
+        } catch (const rlscale::checkpoint_error& e) {
+            CHECK(e.field() == field);
+            CHECK(e.message() == message);
+        }
+    };
+    json bad = fresh;
+    bad["episodes"] = 4;
+    rejects(bad, "episodes", "must be 0 in stage INITIALIZED, got 4 (no episode is recorded before start())");
+    bad["window"] = json::array({1, 2});
+    rejects(bad, "window", "must be empty in stage INITIALIZED, holds 2 rewards (no episode is recorded before start())");
 }
 
 }  // namespace test_lifecycle_lifecycle

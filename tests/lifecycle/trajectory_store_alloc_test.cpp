@@ -79,6 +79,175 @@ TEST_CASE("file trajectory store: a step whose record cannot grow the write buff
     std::filesystem::remove(path);
 }
 
+TEST_CASE("file trajectory store: a begin record that cannot grow the write buffer is taken back whole, and the file opens") {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store";
+    std::filesystem::create_directories(dir);
+    const auto path = dir / "alloc_failure_begin.rlt";
+    std::filesystem::remove(path);
+    {
+        file_trajectory_store store(path);
+        // A new store's write buffer has held only the 16-byte file header:
+        // the 24-byte begin record outgrows it part-way through.
+        {
+            const limit_off off;
+            rlscale::test::fail_allocations_over(1);
+            CHECK_THROWS_AS((void)store.begin_episode(), std::bad_alloc);
+        }
+        CHECK_FALSE(store.episode_open());
+        REQUIRE(store.begin_episode() == 0);
+        store.append(small_step(1));
+        CHECK(store.end_episode().steps == 1);
+    }
+    file_trajectory_store again(path);
+    REQUIRE(again.episode_count() == 1);
+    std::vector<trajectory_step> out;
+    again.read_episode(0, out);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].reward == 1);
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("file trajectory store: an episode whose end cannot be recorded for want of memory stays open, and ending it again leaves a file that opens") {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store";
+    std::filesystem::create_directories(dir);
+    const auto path = dir / "alloc_failure_end.rlt";
+    std::filesystem::remove(path);
+    int refused = 0;
+    {
+        file_trajectory_store store(path);
+        // Episode k has k steps, so the write buffer is filled to a
+        // different point each time: some end records outgrow it part-way
+        // through. No allocation may succeed while an episode ends.
+        for (std::uint64_t k = 0; k < 24; ++k) {
+            CAPTURE(k);
+            REQUIRE(store.begin_episode() == k);
+            for (std::uint64_t i = 0; i < k; ++i) store.append(small_step(static_cast<float>(i)));
+            bool threw = false;
+            {
+                const limit_off off;
+                rlscale::test::fail_allocations_over(1);
+                try {
+                    (void)store.end_episode();
+                } catch (const std::bad_alloc&) {
+                    threw = true;
+                }
+            }
+            if (threw) {
+                ++refused;
+                CHECK(store.episode_open());
+                CHECK(store.episode_count() == k);
+                CHECK(store.end_episode().steps == k);
+            }
+            CHECK(store.committed_size() == std::filesystem::file_size(path));
+        }
+    }
+    REQUIRE(refused > 0);
+    file_trajectory_store again(path);
+    REQUIRE(again.episode_count() == 24);
+    std::vector<trajectory_step> out;
+    for (std::uint64_t k = 0; k < 24; ++k) {
+        again.read_episode(k, out);
+        CHECK(out.size() == k);
+    }
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("file trajectory store: an episode the index has no room for is not committed, and a rewrite after it cuts where an episode begins") {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store";
+    std::filesystem::create_directories(dir);
+    const auto path = dir / "alloc_failure_index.rlt";
+    std::filesystem::remove(path);
+    file_trajectory_store_options o;
+    o.max_file_episodes = 60;  // rewritten once it holds 91, down to 60
+    int refused = 0;
+    {
+        file_trajectory_store store(path, o);
+        // A first episode with a large step: the write buffer keeps room
+        // for any later end record, so what fails below is the index's
+        // growth (a new block of a few hundred bytes every few episodes).
+        (void)store.begin_episode();
+        trajectory_step big = small_step(0);
+        big.state.assign(1000, 0.25F);
+        store.append(big);
+        (void)store.end_episode();
+        for (std::uint64_t e = 1; e < 80; ++e) {
+            CAPTURE(e);
+            REQUIRE(store.begin_episode() == e);
+            store.append(small_step(static_cast<float>(e)));
+            bool threw = false;
+            {
+                const limit_off off;
+                rlscale::test::fail_allocations_over(128);
+                try {
+                    (void)store.end_episode();
+                } catch (const std::bad_alloc&) {
+                    threw = true;
+                }
+            }
+            if (threw) {
+                ++refused;
+                CHECK(store.episode_open());
+                CHECK(store.episode_count() == e);
+                (void)store.end_episode();
+            }
+            CHECK(store.summaries().size() == e + 1);
+            CHECK(store.episodes_in_file() == e + 1);
+        }
+        REQUIRE(refused > 0);
+        // Past 90 episodes the file is rewritten from where episode 31 begins.
+        for (std::uint64_t e = 80; e < 91; ++e) {
+            REQUIRE(store.begin_episode() == e);
+            store.append(small_step(static_cast<float>(e)));
+            (void)store.end_episode();
+        }
+        CHECK(store.rewrites() == 1);
+        CHECK(store.first_episode_in_file() == 31);
+    }
+    file_trajectory_store again(path, o);
+    CHECK(again.recovery().truncated_bytes == 0);
+    REQUIRE(again.episode_count() == 91);
+    CHECK(again.first_episode_in_file() == 31);
+    std::vector<trajectory_step> out;
+    for (std::uint64_t e = 31; e < 91; ++e) {
+        again.read_episode(e, out);
+        REQUIRE(out.size() == 1);
+        CHECK(out[0].reward == static_cast<float>(e));
+    }
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("memory trajectory store: an episode it has no room to keep for want of memory stays open with its steps") {
+    memory_trajectory_store store(100);
+    int refused = 0;
+    // The list of episodes grows by a block of a few hundred bytes every
+    // few episodes; those ends fail.
+    for (std::uint64_t e = 0; e < 40; ++e) {
+        CAPTURE(e);
+        REQUIRE(store.begin_episode() == e);
+        for (int i = 0; i < 3; ++i) store.append(small_step(static_cast<float>(i)));
+        bool threw = false;
+        {
+            const limit_off off;
+            rlscale::test::fail_allocations_over(128);
+            try {
+                (void)store.end_episode();
+            } catch (const std::bad_alloc&) {
+                threw = true;
+            }
+        }
+        if (threw) {
+            ++refused;
+            CHECK(store.episode_open());
+            CHECK(store.episode_count() == e);
+            CHECK(store.end_episode().steps == 3);
+        }
+        std::vector<trajectory_step> out;
+        store.read_episode(e, out);
+        CHECK(out.size() == 3);
+    }
+    REQUIRE(refused > 0);
+}
+
 TEST_CASE("memory trajectory store: a step it cannot keep for want of memory is not counted") {
     memory_trajectory_store store(4);
     (void)store.begin_episode();

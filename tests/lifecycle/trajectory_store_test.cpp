@@ -200,6 +200,54 @@ TEST_CASE("stores refuse misuse") {
     }
 }
 
+TEST_CASE("a reward that would make the episode's return non-finite is refused and changes nothing") {
+    const auto path = temp_file("return_overflow.trj");
+    std::unique_ptr<trajectory_store> store;
+    SUBCASE("memory") { store = std::make_unique<memory_trajectory_store>(10); }
+    SUBCASE("file") { store = std::make_unique<file_trajectory_store>(path); }
+    REQUIRE(store);
+    store->begin_episode();
+    trajectory_step step;
+    step.reward = 1e308;
+    store->append(step);
+    // Each reward is finite; their sum is not.
+    CHECK_THROWS_WITH_AS(store->append(step), doctest::Contains("step 1 of episode 0: reward 1e+308 would take episode_return from 1e+308 to inf"),
+                         rlscale::error);
+    step.reward = -1e308;
+    store->append(step);  // numbered 1: the refused step took nothing
+    const auto summary = store->end_episode();
+    CHECK(summary.steps == 2);
+    CHECK(summary.episode_return == 0);
+    std::vector<trajectory_step> out;
+    store->read_episode(0, out);
+    REQUIRE(out.size() == 2);
+    CHECK(out[1].step == 1);
+    CHECK(out[1].reward == -1e308);
+    if (dynamic_cast<file_trajectory_store*>(store.get()) != nullptr) {
+        store.reset();
+        file_trajectory_store again(path);
+        CHECK(again.episode_count() == 1);
+        CHECK(again.summaries().at(0) == summary);
+    }
+}
+
+TEST_CASE("a step over the record limit is refused, naming its state and action sizes and the limit") {
+    const auto path = temp_file("record_limit.trj");
+    file_trajectory_store store(path);
+    store.begin_episode();
+    trajectory_step step;
+    step.state.resize(9'000'000);
+    step.action.resize(8'000'000);  // 17,000,000 floats: the limit is (64 MiB - 36) / 4 = 16,777,207
+    CHECK_THROWS_WITH_AS(store.append(step),
+                         doctest::Contains("a step's state (9000000 floats) and action (8000000 floats) are over the record limit "
+                                           "of 16777207 floats together"),
+                         rlscale::error);
+    step.state.resize(2);
+    step.action.resize(1);
+    store.append(step);
+    CHECK(store.end_episode().steps == 1);
+}
+
 TEST_CASE("the memory store keeps the newest max_episodes") {
     memory_trajectory_store store(5);
     for (std::uint64_t e = 0; e < 12; ++e) write_episode(store, e);
@@ -492,6 +540,71 @@ TEST_CASE("corruption before a complete episode is refused, naming the file and 
     CHECK(store.episode_count() == 2);
     CHECK(intact(store, 1));
     CHECK(store.recovery().truncated_at == starts[2]);
+}
+
+TEST_CASE("recovery that cuts every episode of a rewritten file keeps its numbering, unless the first record is unreadable") {
+    const auto path = temp_file("renumbered.trj");
+    file_trajectory_store_options o;
+    o.max_file_episodes = 2;  // rewritten once it holds 4, down to 2
+    std::uint64_t first = 0;
+    {
+        file_trajectory_store store(path, o);
+        for (std::uint64_t e = 0; e < 6; ++e) write_episode(store, e);
+        first = store.first_episode_in_file();
+    }
+    REQUIRE(first == 4);
+    auto bytes = read_bytes(path);
+    o.salvage_prefix = true;  // a complete episode follows the damage
+    SUBCASE("a record after the first begin record is damaged") {
+        bytes[16 + 24 + 20] ^= 0x40;  // inside the step record after episode 4's begin record
+        write_bytes(path, bytes);
+        {
+            file_trajectory_store store(path, o);
+            CHECK(store.recovery().truncated_at == 16);
+            CHECK_FALSE(store.recovery().numbering_unknown);
+            CHECK(store.episodes_in_file() == 0);
+            CHECK(store.episode_count() == first);
+            CHECK(store.first_episode_in_file() == first);
+            write_episode(store, first);  // numbered 4 again, not 0: episodes 0 to 3 keep their numbers
+        }
+        file_trajectory_store store(path, o);
+        CHECK(store.episode_count() == first + 1);
+        CHECK(intact(store, first));
+    }
+    SUBCASE("the first begin record is damaged") {
+        bytes[16 + 12 + 2] ^= 0x40;  // its episode number
+        write_bytes(path, bytes);
+        file_trajectory_store store(path, o);
+        CHECK(store.recovery().truncated_at == 16);
+        CHECK(store.recovery().numbering_unknown);
+        CHECK(store.episode_count() == 0);
+    }
+}
+
+TEST_CASE("an end record with an unknown stage is refused, naming which stage and its value") {
+    const auto path = temp_file("end_stage.trj");
+    make_file(path, 1);
+    auto bytes = read_bytes(path);
+    REQUIRE(bytes.size() > 16 + 48);
+    const std::size_t end = bytes.size() - 48;  // the end record: 12-byte header, 32-byte payload, CRC
+    std::size_t byte = 0;
+    std::string which;
+    SUBCASE("first") {
+        byte = 24;
+        which = "first";
+    }
+    SUBCASE("last") {
+        byte = 25;
+        which = "last";
+    }
+    REQUIRE(bytes[end + 8] == 3);  // an end record
+    bytes[end + 12 + byte] = 9;
+    const std::uint32_t crc = rlscale::detail::crc32(bytes.data() + end, 44);
+    for (int i = 0; i < 4; ++i) bytes[end + 44 + static_cast<std::size_t>(i)] = static_cast<unsigned char>(crc >> (8 * i));
+    write_bytes(path, bytes);
+    const std::string expected = "an end record whose " + which + " stage (payload byte " + std::to_string(byte) + ") is 9, not a stage (0 to 3)";
+    CHECK_THROWS_WITH_AS(file_trajectory_store{path}, doctest::Contains(expected.c_str()), rlscale::error);
+    CHECK(read_bytes(path) == bytes);  // left as it was
 }
 
 TEST_CASE("a file that is not a trajectory store is refused and left alone") {

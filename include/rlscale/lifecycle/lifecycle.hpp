@@ -228,7 +228,8 @@ public:
     [[nodiscard]] std::uint64_t episodes() const noexcept { return episodes_; }
 
     /// Algorithm 1, lines 4-9: INITIALIZED → OFFLINE when bootstrapping,
-    /// else ONLINE. Throws rlscale::error unless the stage is INITIALIZED.
+    /// else ONLINE. Throws rlscale::error unless the stage is INITIALIZED;
+    /// on that, or on std::bad_alloc, nothing changes.
     transition start() {
         if (stage_ != stage::initialized) {
             throw error("lifecycle::start(): already started (stage " + std::string(to_string(stage_)) + ")");
@@ -249,28 +250,49 @@ public:
     /// Records one episode's reward (the sum of its step rewards) and applies
     /// Algorithm 1, lines 10-21, once the window holds K rewards earned since
     /// the last transition. Returns the transition, if any. Throws
-    /// rlscale::error before start(), or on a reward that is not finite or
+    /// rlscale::error before start(), on a reward that is not finite or
     /// beyond ±max_reward (which would poison K decisions, or make the
-    /// window's mean or spread overflow); nothing changes then.
+    /// window's mean or spread overflow), or when episodes() or, for a
+    /// transition, transition_count() is already at its largest value (it
+    /// would wrap to 0, and the state would no longer read back). Nothing
+    /// changes then, nor when building the transition runs out of memory
+    /// (std::bad_alloc).
     std::optional<transition> end_episode(double reward) {
         if (stage_ == stage::initialized) throw error("lifecycle::end_episode(): called before start()");
         if (!(std::abs(reward) <= max_reward)) {
             throw error("lifecycle::end_episode(): reward must be finite and within +-" + format_number(max_reward) + ", got " +
                         format_number(reward));
         }
-        push(reward);
-        const std::uint64_t episode = episodes_++;
-        if (window_size_ < config_.window) return std::nullopt;  // fewer than K rewards in this stage: no decision
+        constexpr std::uint64_t counter_max = std::numeric_limits<std::uint64_t>::max();
+        if (episodes_ == counter_max) {
+            throw error("lifecycle::end_episode(): episodes is " + format_number(episodes_) +
+                        ", the largest count it holds; no further episode can be recorded");
+        }
+        const std::uint64_t episode = episodes_;
+        // Decide on the window as it will be with this reward, without
+        // storing it yet: everything that can throw (the reason's strings,
+        // the log's room) comes before the first change.
+        if (window_size_ + 1 < config_.window) {  // fewer than K rewards in this stage: no decision
+            record(reward);
+            return std::nullopt;
+        }
+        const auto [mean, sd] = statistics_with(reward);
+        if (!leaves(stage_, mean, sd, config_)) {
+            record(reward);
+            return std::nullopt;
+        }
+        if (transition_count_ == counter_max) {
+            throw error("lifecycle::end_episode(): transition_count is " + format_number(transition_count_) +
+                        ", the largest count it holds; no further transition can be made");
+        }
 
-        const auto [mean, sd] = window_statistics();
         const std::string over = " over the last " + format_number(config_.window) + " episodes";
         transition t;
         t.from = stage_;
         t.episode = episode;
-        t.samples = window_size_;
+        t.samples = config_.window;
         t.mean = mean;
         t.std = sd;
-        if (!leaves(stage_, mean, sd, config_)) return std::nullopt;
         switch (stage_) {
             case stage::offline:  // line 11: avg(R) ≥ T_online
                 t.to = stage::online;
@@ -294,7 +316,10 @@ public:
             }
             case stage::initialized: return std::nullopt;  // unreachable: checked above
         }
+        // The transition restarts the window, so this reward is not stored:
+        // it counts only as an episode, and it is in the transition's mean.
         enter(t);
+        ++episodes_;
         return t;
     }
 
@@ -359,16 +384,10 @@ public:
     [[nodiscard]] std::size_t window_size() const noexcept { return window_size_; }
 
     /// Mean and population standard deviation of the window (0, 0 when empty),
-    /// two-pass, oldest first, as the decisions compute them.
+    /// two-pass, oldest first, the mean kept within the window's smallest and
+    /// largest reward, as the decisions compute them.
     [[nodiscard]] std::pair<double, double> window_statistics() const noexcept {
-        if (window_size_ == 0) return {0.0, 0.0};
-        const double n = static_cast<double>(window_size_);
-        double sum = 0;
-        for (std::size_t i = 0; i < window_size_; ++i) sum += at(i);
-        const double mean = sum / n;
-        double squares = 0;
-        for (std::size_t i = 0; i < window_size_; ++i) squares += (at(i) - mean) * (at(i) - mean);
-        return {mean, std::sqrt(squares / n)};
+        return statistics(window_size_, [this](std::size_t i) { return at(i); });
     }
 
     /// The last config().log_capacity transitions, oldest first.
@@ -416,15 +435,61 @@ private:
         }
     }
 
-    void enter(const transition& t) {
-        if (t.to == stage::serving) retraining_ = false;
-        if (t.from == stage::serving) retraining_ = true;
-        stage_ = t.to;
-        window_size_ = 0;  // the next decision looks only at episodes of the new stage
-        window_start_ = 0;
-        log_.push_back(t);
+    /// Mean and population standard deviation of the `n` values `value(0)`,
+    /// ..., `value(n - 1)`, two-pass, in that order. The mean is clamped into
+    /// [min, max] of the values: rounding can put a sum's quotient an ulp
+    /// outside them (ten rewards of 99.9 sum to 998.9999999999999, whose
+    /// tenth is 99.89999999999999), which would make K equal rewards miss an
+    /// inclusive threshold they meet. Clamped, a constant window's mean is
+    /// exactly its value and its deviation exactly 0.
+    template <typename Value>
+    [[nodiscard]] static std::pair<double, double> statistics(std::size_t n, const Value& value) noexcept {
+        if (n == 0) return {0.0, 0.0};
+        double sum = 0;
+        double lo = value(0);
+        double hi = lo;
+        for (std::size_t i = 0; i < n; ++i) {
+            const double x = value(i);
+            sum += x;
+            lo = std::min(lo, x);
+            hi = std::max(hi, x);
+        }
+        const double mean = std::clamp(sum / static_cast<double>(n), lo, hi);
+        double squares = 0;
+        for (std::size_t i = 0; i < n; ++i) squares += (value(i) - mean) * (value(i) - mean);
+        return {mean, std::sqrt(squares / static_cast<double>(n))};
+    }
+
+    /// window_statistics() of the window `push(reward)` would leave when it
+    /// makes the window full (it holds K - 1 or K rewards), computed without
+    /// changing it, in the same order.
+    [[nodiscard]] std::pair<double, double> statistics_with(double reward) const noexcept {
+        const std::size_t kept = config_.window - 1;  // the newest K - 1 stay
+        const std::size_t skip = window_size_ - kept;
+        return statistics(config_.window, [&](std::size_t i) { return i < kept ? at(skip + i) : reward; });
+    }
+
+    /// An episode that made no transition: its reward joins the window.
+    void record(double reward) noexcept {
+        push(reward);
+        ++episodes_;
+    }
+
+    /// Makes transition `t`. `t` is a copy and the log's push_back the only
+    /// step that can fail (std::bad_alloc), and std::deque's push_back then
+    /// changes nothing; both come before the first change, so a failed
+    /// transition leaves the lifecycle as it was.
+    void enter(transition t) {
+        const stage from = t.from;
+        const stage to = t.to;
+        log_.push_back(std::move(t));
         while (log_.size() > config_.log_capacity) log_.pop_front();
         ++transition_count_;
+        if (to == stage::serving) retraining_ = false;
+        if (from == stage::serving) retraining_ = true;
+        stage_ = to;
+        window_size_ = 0;  // the next decision looks only at episodes of the new stage
+        window_start_ = 0;
     }
 
     /// Algorithm 1's condition for leaving `from` on K rewards of this mean
@@ -503,7 +568,12 @@ private:
                                   std::to_string(l.episodes_) + ")");
         }
         if (l.stage_ == stage::initialized && (!window.empty() || l.episodes_ != 0)) {
-            throw E(window.empty() ? "episodes" : "window", "must be empty in stage INITIALIZED (no episode is recorded before start())");
+            if (!window.empty()) {
+                throw E("window", "must be empty in stage INITIALIZED, holds " + std::to_string(window.size()) +
+                                      " rewards (no episode is recorded before start())");
+            }
+            throw E("episodes", "must be 0 in stage INITIALIZED, got " + std::to_string(l.episodes_) +
+                                    " (no episode is recorded before start())");
         }
         for (std::size_t i = 0; i < window.size(); ++i) {
             const double r = lj::finite_number<E>(window[i], lj::path("window", i));

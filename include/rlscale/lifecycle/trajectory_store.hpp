@@ -130,14 +130,21 @@ public:
     explicit open_episode(std::uint64_t index) noexcept { summary_.index = index; }
 
     /// Stamps `s` as this episode's next step (episode, step) and adds it to
-    /// the summary. Throws on a non-finite reward, and on a stage or actor
-    /// outside its enumeration (written, it would make the file unreadable).
+    /// the summary. Throws on a non-finite reward, on a reward that would
+    /// make the return non-finite (finite rewards can sum to ±inf, which
+    /// would leave top_episodes() nothing to rank by), and on a stage or
+    /// actor outside its enumeration (written, it would make the file
+    /// unreadable). Nothing changes when it throws.
     void add(trajectory_step& s) {
         const auto refuse = [&](const std::string& what) {
             throw error("trajectory store: step " + std::to_string(summary_.steps) + " of episode " + std::to_string(summary_.index) +
                         ": " + what);
         };
         if (!std::isfinite(s.reward)) refuse("reward must be finite, got " + format_number(s.reward));
+        if (const double sum = summary_.episode_return + s.reward; !std::isfinite(sum)) {
+            refuse("reward " + format_number(s.reward) + " would take episode_return from " + format_number(summary_.episode_return) +
+                   " to " + format_number(sum) + ", which must stay finite");
+        }
         if (static_cast<unsigned>(s.stage) > static_cast<unsigned>(stage::serving)) {
             refuse("stage must be initialized, offline, online or serving, got " + std::to_string(static_cast<unsigned>(s.stage)));
         }
@@ -196,7 +203,12 @@ public:
     episode_summary end_episode() override {
         if (!open_) throw error("memory_trajectory_store: end_episode() with no episode open");
         const episode_summary summary = open_->summary();
-        episodes_.push_back({summary, std::move(open_steps_)});
+        // The deque's allocation comes first: if it fails, the steps are
+        // still the open episode's (moving them into a temporary first
+        // would lose them). The moves after it do not throw.
+        episodes_.emplace_back();
+        episodes_.back().summary = summary;
+        episodes_.back().steps = std::move(open_steps_);
         open_steps_ = {};
         open_.reset();
         ++next_index_;
@@ -271,6 +283,11 @@ struct trajectory_recovery {
     std::uint64_t truncated_bytes = 0;  ///< bytes cut from the end of the file (0: nothing was cut)
     std::uint64_t truncated_at = 0;     ///< the file's new size when bytes were cut
     std::string reason;                 ///< why they were cut (a torn record, an unfinished episode); empty if not
+    /// Every record was cut and the first was unreadable, so the number the
+    /// file's first episode had is unknown: numbering restarts at 0, and
+    /// if the file had been rewritten (compact()), numbers already given
+    /// out are given again.
+    bool numbering_unknown = false;
 };
 
 namespace detail::trajectory_file {
@@ -562,8 +579,16 @@ public:
     std::uint64_t begin_episode() override {
         usable();
         if (open_) throw error(where(write_offset_) + "begin_episode() while episode " + std::to_string(next_index_) + " is open");
-        episode_offset_ = write_offset_ + pending_.size();
-        detail::trajectory_file::put_begin(pending_, next_index_);
+        // A record that could not be encoded whole (the buffer could not
+        // grow) is taken back, so no part of it reaches the file.
+        const std::size_t mark = pending_.size();
+        try {
+            detail::trajectory_file::put_begin(pending_, next_index_);
+        } catch (...) {
+            pending_.resize(mark);
+            throw;
+        }
+        episode_offset_ = write_offset_ + mark;
         open_.emplace(next_index_);
         return next_index_;
     }
@@ -572,8 +597,11 @@ public:
         usable();
         if (!open_) throw error(where(write_offset_) + "append() with no episode open");
         const std::uint64_t floats = static_cast<std::uint64_t>(step.state.size()) + step.action.size();
-        if (floats > (detail::trajectory_file::max_payload - detail::trajectory_file::step_fixed_payload) / 4) {
-            throw error(where(write_offset_) + "a step of " + std::to_string(floats) + " floats is over the record limit");
+        constexpr std::uint64_t max_floats = (detail::trajectory_file::max_payload - detail::trajectory_file::step_fixed_payload) / 4;
+        if (floats > max_floats) {
+            throw error(where(write_offset_) + "a step's state (" + std::to_string(step.state.size()) + " floats) and action (" +
+                        std::to_string(step.action.size()) + " floats) are over the record limit of " + std::to_string(max_floats) +
+                        " floats together");
         }
         trajectory_step s = step;  // stamped copy; the caller's step is left as it is
         // All or nothing: a record that could not be encoded whole (the
@@ -596,14 +624,37 @@ public:
         usable();
         if (!open_) throw error(where(write_offset_) + "end_episode() with no episode open");
         const episode_summary summary = open_->summary();
-        detail::trajectory_file::put_end(pending_, summary);
-        write_pending();
+        // Everything that can fail for want of memory comes before the end
+        // record is written: the index's room for the episode, then the
+        // record itself (taken back whole if the buffer cannot grow). A
+        // bad_alloc leaves the episode open and nothing of its end in the
+        // file, so end_episode() can be called again.
+        reserve_index_entry();
+        const std::size_t mark = pending_.size();
+        try {
+            detail::trajectory_file::put_end(pending_, summary);
+        } catch (...) {
+            pending_.resize(mark);
+            unreserve_index_entry();
+            throw;
+        }
+        try {
+            write_pending();
+        } catch (...) {
+            unreserve_index_entry();
+            throw;
+        }
+        // Committed: nothing from here to the fsync throws.
         open_.reset();
         committed_end_ = write_offset_;
         ++next_index_;
-        index_entry(summary, episode_offset_, committed_end_ - episode_offset_);
+        fill_index_entry(summary, episode_offset_, committed_end_ - episode_offset_);
+        // The episode is written and counted: if the fsync fails, it stays
+        // in the store as it is in the file, and only its durability is
+        // in doubt.
         if (options_.sync == sync_policy::fsync && ::fsync(fd_) != 0) {
-            fail_errno("fsync failed after episode " + std::to_string(summary.index) + " (its durability is unknown)",
+            fail_errno("fsync failed after episode " + std::to_string(summary.index) +
+                           " (it is in the store, its durability is unknown)",
                        committed_end_);
         }
         // The episode is in the store: a rewrite that fails now is counted
@@ -815,8 +866,33 @@ private:
     }
 
     void index_entry(const episode_summary& s, std::uint64_t offset, std::uint64_t length) {
-        if (options_.max_file_episodes > 0) episode_offsets_.push_back(offset);
-        index_.push_back({s, offset, length});
+        reserve_index_entry();
+        fill_index_entry(s, offset, length);
+    }
+    /// Makes room for one more episode in the index and the offsets (a
+    /// deque has no reserve(): an element is added now and filled by
+    /// fill_index_entry()), so that recording a committed episode cannot
+    /// fail for want of memory and leave them out of step with the file.
+    void reserve_index_entry() {
+        index_.emplace_back();
+        if (options_.max_file_episodes > 0) {
+            try {
+                episode_offsets_.emplace_back();
+            } catch (...) {
+                index_.pop_back();
+                throw;
+            }
+        }
+    }
+    /// Takes back the room reserve_index_entry() made.
+    void unreserve_index_entry() noexcept {
+        index_.pop_back();
+        if (options_.max_file_episodes > 0) episode_offsets_.pop_back();
+    }
+    /// Fills the room reserve_index_entry() made.
+    void fill_index_entry(const episode_summary& s, std::uint64_t offset, std::uint64_t length) noexcept {
+        index_.back() = {s, offset, length};
+        if (options_.max_file_episodes > 0) episode_offsets_.back() = offset;
         while (index_.size() > options_.max_indexed_episodes) index_.pop_front();
     }
 
@@ -976,8 +1052,12 @@ private:
                     e.index = tf::get_u64(p);
                     e.steps = tf::get_u64(p + 8);
                     e.episode_return = tf::get_f64(p + 16);
-                    if (p[24] > static_cast<unsigned char>(stage::serving) || p[25] > static_cast<unsigned char>(stage::serving)) {
-                        throw refuse("an unknown stage");
+                    for (const std::size_t b : {std::size_t{24}, std::size_t{25}}) {
+                        if (p[b] > static_cast<unsigned char>(stage::serving)) {
+                            throw refuse("an end record whose " + std::string(b == 24 ? "first" : "last") + " stage (payload byte " +
+                                         std::to_string(b) + ") is " + std::to_string(p[b]) + ", not a stage (0 to " +
+                                         std::to_string(static_cast<unsigned>(stage::serving)) + ")");
+                        }
                     }
                     e.first_stage = static_cast<stage>(p[24]);
                     e.last_stage = static_cast<stage>(p[25]);
@@ -1013,12 +1093,10 @@ private:
         }
         committed_end_ = committed;
         write_offset_ = committed;
-        if (committed == tf::file_header_size) {
-            // No complete episode: a torn first one of a rewritten file does
-            // not set the numbering.
-            next_index_ = 0;
-            first_in_file_ = 0;
-        }
+        // With every episode cut, the numbering is still the first begin
+        // record's (a rewritten file's first episode keeps its number), and
+        // unknown only when that record is the one that was unreadable.
+        if (at == tf::file_header_size && !problem.empty()) recovery_.numbering_unknown = true;
         recovery_.episodes = episodes_in_file();
         next_rewrite_at_ = next_index_;
     }
