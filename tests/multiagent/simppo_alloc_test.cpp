@@ -1,12 +1,14 @@
 // The SIMPPO coordinator's training tick allocates nothing once its agents
 // exist: encoding, acting on the worker pool, rewards, storage and the
-// agents' updates.
+// agents' updates. And an agent that cannot be added for want of memory
+// leaves the coordinator as it was.
 #include <rlscale/multiagent/simppo.hpp>
 
 #include "../alloc_counter.hpp"
 
 #include <doctest/doctest.h>
 
+#include <new>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,31 @@ TEST_CASE("simppo_coordinator: begin_episode, act and observe (with updates, on 
     const long after = test::allocation_count();
     CHECK(updates == 8);  // two full rollouts per agent
     CHECK(after - before == 0);
+}
+
+TEST_CASE("simppo_coordinator: an agent that cannot be added for want of memory changes nothing, not even the next agent's seed") {
+    simppo_config c;
+    c.ppo.actor_hidden = {16, 16};
+    c.ppo.critic_hidden = {16, 16};
+    c.ppo.rollout_steps = 100'000;  // each agent's rollout: several MB in one allocation
+    c.threads = 1;
+    simppo_coordinator coord(c);
+    coord.add_agent("f0", "cpu");
+    {
+        test::fail_allocations_over(1 << 20);
+        struct limit_off {
+            ~limit_off() { test::fail_allocations_over(0); }
+        } off;
+        CHECK_THROWS_AS(coord.add_agent("f1", "cpu"), std::bad_alloc);
+    }
+    CHECK(coord.agent_count() == 1);
+    // The next agent is the one a coordinator that never failed would add second.
+    REQUIRE(coord.add_agent("f1", "cpu") == 1);
+    simppo_coordinator fresh(c);
+    fresh.add_agent("f0", "cpu");
+    fresh.add_agent("f1", "cpu");
+    CHECK(coord.learner(1).actor().parameters() == fresh.learner(1).actor().parameters());
+    CHECK(coord.learner(1).critic().parameters() == fresh.learner(1).critic().parameters());
 }
 
 }  // namespace test_multiagent_simppo_alloc

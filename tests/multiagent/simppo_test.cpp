@@ -493,12 +493,56 @@ TEST_CASE("simppo_coordinator: refreshing base models again before any new rewar
     CHECK(tested);
 }
 
-TEST_CASE("simppo_coordinator refuses spans that do not hold one entry per agent") {
+TEST_CASE("simppo_coordinator refuses spans that do not hold one entry per agent, naming the span") {
     simppo_coordinator coord(small_config(0));
     coord.add_agent("f0", "cpu");
-    std::vector<function_metrics> m(2);
-    std::vector<scaling_state> s(2);
-    CHECK_THROWS_WITH_AS(coord.begin_episode(m, s), doctest::Contains("1 agents"), error);
+    std::vector<function_metrics> m1(1);
+    std::vector<function_metrics> m2(2);
+    std::vector<scaling_state> s1(1);
+    std::vector<scaling_state> s2(2);
+    std::vector<scaling_target> t2(2);
+    CHECK_THROWS_WITH_AS(coord.begin_episode(m2, s1),
+                         doctest::Contains("simppo_coordinator::begin_episode: metrics has 2 entries, expected 1 (one per agent)"), error);
+    CHECK_THROWS_WITH_AS(coord.begin_episode(m1, s2), doctest::Contains("begin_episode: states has 2 entries, expected 1"), error);
+    CHECK_THROWS_WITH_AS(coord.act(s1, t2), doctest::Contains("act: targets has 2 entries, expected 1"), error);
+    CHECK_THROWS_WITH_AS((void)coord.observe(m1, s2, false), doctest::Contains("observe: states has 2 entries, expected 1"), error);
+}
+
+TEST_CASE("simppo_coordinator: a hold between two opposite actions breaks the oscillation, as simppo_actions defines it") {
+    // Greedy: scale_out, then a hold forced by a refused observation, then
+    // scale_in. Replicas +1, 0, -1: no oscillation, so no penalty.
+    simppo_coordinator coord(small_config(0));
+    coord.add_agent("f0", "cpu");
+    auto& actor = coord.learner(0).actor();
+    const auto prefer = [&actor](rl::simppo_action a) {
+        actor.parameters().setZero();
+        actor.bias(actor.layer_count() - 1)(static_cast<Eigen::Index>(a)) = 1;
+    };
+    sim::cluster_env<> env(shared_node(1), env_of(1));
+    (void)env.reset(8);
+    coord.begin_episode(env.metrics(), env.states());
+    std::vector<scaling_target> targets(1);
+    prefer(rl::simppo_action::scale_out);
+    coord.act(env.states(), targets, false);
+    auto r = env.step_to(targets);
+    std::vector<function_metrics> broken(r.info.begin(), r.info.end());
+    broken[0].cpu_utilization = std::nan("");
+    REQUIRE(coord.observe(broken, env.states(), false).invalid == 1);
+    coord.act(env.states(), targets, false);  // holds: the observation was refused
+    r = env.step_to(targets);
+    REQUIRE(coord.observe(r.info, env.states(), false).invalid == 0);
+    prefer(rl::simppo_action::scale_in);
+    const std::vector<scaling_state> before(env.states().begin(), env.states().end());
+    coord.act(before, targets, false);
+    r = env.step_to(targets);
+    const double team = coord.observe(r.info, env.states(), false).team_reward;
+    const simppo_reward reward(coord.config().reward);
+    const rl::simppo_actions actions(1, coord.config().actions);
+    const auto in = static_cast<std::int32_t>(rl::simppo_action::scale_in);
+    const double after_hold = actions.penalty(before[0], static_cast<std::int32_t>(rl::simppo_action::hold), in, reward);
+    // The case tells the two apart: right after scale_out it would be penalised.
+    REQUIRE(actions.penalty(before[0], static_cast<std::int32_t>(rl::simppo_action::scale_out), in, reward) < after_hold);
+    CHECK(team == doctest::Approx(reward(r.info, env.states()) + after_hold));
 }
 
 TEST_CASE("simppo_coordinator: a trained agent's actor is served greedily through rl_policy, the guard and the HPA fallback") {

@@ -551,6 +551,54 @@ TEST_CASE("ppo observe stores log pi and V of the observation and bootstraps a t
     CHECK(agent.rollouts() == 0);
 }
 
+TEST_CASE("ppo observe names a non-finite continuous action, not the log-probability taken of it") {
+    ppo_config c = small_config();
+    c.rollout_steps = 3;
+    ppo<double, double> agent(2, 2, 1, c, 5);
+    const std::array<double, 2> s0{0.1, 0.2};
+    const std::array<double, 2> s1{-0.3, 0.7};
+    const std::array<double, 1> nan_action{std::numeric_limits<double>::quiet_NaN()};
+    CHECK_THROWS_WITH_AS(agent.observe(s0, nan_action, 1.0, s1, false), doctest::Contains("action[0] is nan"), error);
+    CHECK(agent.own_rollout().size() == 0);
+}
+
+TEST_CASE("ppo keeps a continuous policy's log-std within its bounds however far the entropy bonus pushes it, and refuses a saved one outside them") {
+    // Actions that do not affect the reward, and a large entropy bonus: the
+    // only gradient on log σ pushes it up, step after step.
+    ppo_config c = small_config();
+    c.rollout_steps = 8;
+    c.minibatch_size = 4;
+    c.epochs = 4;
+    c.entropy_coef = 10;
+    c.actor_lr = 0.5;
+    c.max_grad_norm = 0;
+    c.log_std_max = 1.5;
+    ppo<double, double> agent(2, 2, 2, c, 3);
+    const std::array<double, 2> s{0.1, 0.2};
+    std::array<double, 2> a{};
+    double highest = -1e9;
+    for (int step = 0; step < 8 * 40; ++step) {
+        agent.explore(s, a);
+        REQUIRE(std::isfinite(a[0]));
+        REQUIRE(std::isfinite(a[1]));
+        (void)agent.observe(s, a, 0.0, s, false);
+        highest = std::max(highest, agent.log_std().maxCoeff());
+        REQUIRE(agent.log_std().maxCoeff() <= 1.5);
+    }
+    CHECK(highest == 1.5);  // it reached the bound (and without it would have gone on)
+    CHECK(agent.rollouts() >= 40);
+    // A saved state whose log-std lies outside the learner's bounds is refused, naming it.
+    std::stringstream saved;
+    agent.save_training_state(saved);
+    ppo_config lower = c;
+    lower.log_std_max = 1.0;
+    ppo<double, double> other(2, 2, 2, lower, 3);
+    const Eigen::VectorXd before = other.log_std();
+    CHECK_THROWS_WITH_AS(other.load_training_state(saved), doctest::Contains("training_state.log_std[0]: is 1.5, outside the learner's [log_std_min, log_std_max] = [-20, 1]"),
+                         checkpoint_error);
+    CHECK(other.log_std() == before);
+}
+
 TEST_CASE("ppo observe refuses a non-finite observation or next_observation, or a next_observation of another size (terminated too), by name, storing nothing, and keeps learning") {
     ppo_config c = small_config();
     c.rollout_steps = 3;
@@ -906,6 +954,9 @@ TEST_CASE("ppo_config validation names the field and the value") {
     refused([](ppo_config& c) { c.entropy_coef = -0.01; }, "ppo_config.entropy_coef: must be finite and >= 0, got -0.01");
     refused([](ppo_config& c) { c.max_grad_norm = -1; }, "ppo_config.max_grad_norm: must be finite and >= 0, got -1");
     refused([](ppo_config& c) { c.initial_log_std = std::numeric_limits<double>::infinity(); }, "ppo_config.initial_log_std: must be finite, got inf");
+    refused([](ppo_config& c) { c.initial_log_std = 100; }, "ppo_config.initial_log_std: must be in [-20, 2], got 100");
+    refused([](ppo_config& c) { c.log_std_min = -std::numeric_limits<double>::infinity(); }, "ppo_config.log_std_min: must be finite, got -inf");
+    refused([](ppo_config& c) { c.log_std_max = -30; }, "ppo_config.log_std_max: must be finite and > log_std_min (-20), got -30");
     // The learner's own arguments.
     CHECK_THROWS_WITH_AS((ppo<float, std::int32_t>(0, 2, {}, {}, 1)), doctest::Contains("ppo.actor_observation_size: must be in [1, 1048576], got 0"),
                          config_error);

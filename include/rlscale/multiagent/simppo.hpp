@@ -107,6 +107,7 @@ public:
     static constexpr std::size_t global_size = simppo_global_state::feature_count;   ///< 16
     static constexpr std::size_t critic_size = local_size + global_size;            ///< 23
     static constexpr std::size_t action_count = rl::simppo_actions::action_count;   ///< 7
+    static constexpr auto hold = static_cast<std::int32_t>(rl::simppo_action::hold);
 
     /// Throws config_error for a bad configuration.
     explicit simppo_coordinator(simppo_config config)
@@ -152,7 +153,12 @@ public:
             .require(!name.empty(), "name", "not be empty", "\"\"")
             .require(!find(name).has_value(), "name", "not be taken by another agent", "\"" + name + "\"")
             .require(!category.empty(), "category", "not be empty", "\"\"");
-        auto a = std::make_unique<agent>(std::move(name), std::move(category), config_, config_.seed + created_++);
+        // Everything that can fail (room in both vectors, the agent's
+        // storage) before anything changes: a coordinator that could not add
+        // the agent is left as it was, its next agent's seed included.
+        agents_.reserve(agents_.size() + 1);
+        previous_states_.reserve(agents_.size() + 1);
+        auto a = std::make_unique<agent>(std::move(name), std::move(category), config_, config_.seed + created_);
         if (config_.parameter_sharing) {
             if (const auto base = bases_.find(a->category); base != bases_.end()) {
                 a->learner.actor().parameters() = base->second.actor;
@@ -163,7 +169,8 @@ public:
         agents_.push_back(std::move(a));
         // Its previous state is unknown until it is first seen: the global
         // state then counts no change for it (see previous_known).
-        previous_states_.resize(agents_.size());
+        previous_states_.emplace_back();
+        ++created_;
         return agents_.size() - 1;
     }
 
@@ -212,7 +219,7 @@ public:
     /// interval's metrics and states (one per agent, in agent order).
     /// Throws rlscale::error when the spans do not hold one entry per agent.
     void begin_episode(std::span<const function_metrics> m, std::span<const scaling_state> s) {
-        check_spans("begin_episode", m.size(), s.size());
+        check_spans("begin_episode", "metrics", m.size(), "states", s.size());
         std::copy(s.begin(), s.end(), previous_states_.begin());
         for (std::size_t i = 0; i < agents_.size(); ++i) {
             agent& a = *agents_[i];
@@ -223,7 +230,7 @@ public:
             if (a.learner.own_rollout().last_open()) {
                 a.cut_open(a.valid ? a.learner.value(a.critic_input) : std::numeric_limits<double>::quiet_NaN());
             }
-            a.previous_action = 0;
+            a.previous_action = hold;
             a.pending = false;
             a.acted = false;
             encode(i, m, s, a.local, a.critic_input, a.valid);
@@ -237,7 +244,7 @@ public:
     /// stored only when exploring with a finite value; when one is not, the
     /// agent's last stored step is cut there (rollout_buffer::cut_last).
     void act(std::span<const scaling_state> s, std::span<scaling_target> targets, bool explore = true) {
-        check_spans("act", s.size(), targets.size());
+        check_spans("act", "states", s.size(), "targets", targets.size());
         auto one = [&](std::size_t i) {
             agent& a = *agents_[i];
             a.pending = false;
@@ -256,7 +263,10 @@ public:
                     a.pending = explore && std::isfinite(a.value);
                 }
             }
-            if (!a.acted) targets[i] = {.replicas = s[i].replicas};
+            if (!a.acted) {
+                targets[i] = {.replicas = s[i].replicas};
+                a.previous_action = hold;  // a hold between two actions breaks an oscillation
+            }
             // This step is not stored: the last stored one ends here, valued
             // by V of this observation when it is known.
             if (!a.pending) a.cut_open(a.valid ? a.value : std::numeric_limits<double>::quiet_NaN());
@@ -275,7 +285,7 @@ public:
     /// bootstraps from V of the next critic input) and updates, in
     /// parallel, every agent whose rollout is now full.
     simppo_tick observe(std::span<const function_metrics> m, std::span<const scaling_state> s, bool truncated) {
-        check_spans("observe", m.size(), s.size());
+        check_spans("observe", "metrics", m.size(), "states", s.size());
         simppo_tick tick;
         // An agent added since act() has no previous state: no change is counted for it.
         for (std::size_t i = 0; i < agents_.size(); ++i) {
@@ -326,6 +336,7 @@ public:
                 // so GAE does not join it to the next step stored.
                 a.cut_open(a.valid ? a.learner.value(a.critic_input) : std::numeric_limits<double>::quiet_NaN());
             }
+            if (!a.acted) a.previous_action = hold;  // observe() without act(): the agent held
             a.pending = false;
             a.acted = false;
             a.local = next_local;
@@ -628,7 +639,7 @@ private:
         bool acted = false;           ///< act() chose an action (its penalty counts)
         bool previous_known = false;  ///< previous_states_ holds this agent's state at the last act()
         std::int32_t action = 0;
-        std::int32_t previous_action = 0;
+        std::int32_t previous_action = hold;
         double log_prob = 0;
         double value = 0;
         double penalty = 0;
@@ -722,10 +733,13 @@ private:
         return {.magic = "rlscale.simppo.training_state\n", .version = 1, .value_size = sizeof(float), .kind = "a SIMPPO training state"};
     }
 
-    void check_spans(const char* what, std::size_t a, std::size_t b) const {
-        if (a != agents_.size() || b != agents_.size()) {
-            throw error("simppo_coordinator::" + std::string(what) + ": " + std::to_string(a) + " and " + std::to_string(b) +
-                        " entries for " + std::to_string(agents_.size()) + " agents");
+    /// Throws naming the first of the two spans that does not hold one entry per agent.
+    void check_spans(const char* what, const char* first, std::size_t a, const char* second, std::size_t b) const {
+        for (const auto& [name, size] : {std::pair{first, a}, std::pair{second, b}}) {
+            if (size != agents_.size()) {
+                throw error("simppo_coordinator::" + std::string(what) + ": " + name + " has " + std::to_string(size) +
+                            " entries, expected " + std::to_string(agents_.size()) + " (one per agent)");
+            }
         }
     }
 

@@ -73,6 +73,14 @@ struct ppo_config {
     std::uint64_t anneal_updates = 0;  ///< > 0: the learning rates fall linearly over this many updates (CleanRL's anneal_lr)
     bool orthogonal_init = true;     ///< orthogonal weights (gains √2 hidden, 0.01 policy head, 1 value head), zero biases; else PyTorch's default
     double initial_log_std = 0;      ///< continuous actions: log σ at start
+    /// Continuous actions: log σ is kept within [log_std_min, log_std_max]
+    /// after every step. Once σ dwarfs the action's range the reward hardly
+    /// depends on it and an entropy bonus pushes log σ up without limit,
+    /// until exp(log σ) overflows and the sampled action is infinite; the
+    /// bound stops that. The defaults (σ from 2e-9 to 7.4) are those of
+    /// Stable-Baselines3's squashed Gaussian.
+    double log_std_min = -20;
+    double log_std_max = 2;
 
     /// CleanRL's defaults (rollout 2048 steps, 10 epochs, minibatch 64,
     /// value clipping, entropy 0, gradient clip 0.5, Adam ε 1e-5).
@@ -122,7 +130,10 @@ struct ppo_config {
             .in("epochs", epochs, std::size_t{1}, std::size_t{1000})
             .in("minibatch_size", minibatch_size, std::size_t{1}, std::size_t{1'000'000})
             .at_least("max_grad_norm", max_grad_norm, 0)
-            .finite("initial_log_std", initial_log_std);
+            .finite("initial_log_std", initial_log_std)
+            .finite("log_std_min", log_std_min)
+            .greater_field("log_std_max", log_std_max, "log_std_min", log_std_min)
+            .in("initial_log_std", initial_log_std, log_std_min, log_std_max);
     }
 };
 
@@ -453,6 +464,7 @@ public:
         // next_observation would otherwise be kept as the next step's
         // bootstrap and refuse every later step.
         check_finite_span("observation", observation, actor_observation_size());
+        if constexpr (!discrete) check_finite_span("action", action, action_width_);  // before log π is taken of it
         // A terminated step's next observation is not evaluated, so it may
         // hold anything, but it is kept (below) and must have the size.
         if (terminated) {
@@ -571,6 +583,14 @@ public:
         io::get_finite(r, actor, "actor");
         io::get_finite(r, critic, "critic");
         io::get_finite(r, log_std, "log_std");
+        for (Eigen::Index d = 0; d < log_std.size(); ++d) {
+            const auto v = static_cast<double>(log_std(d));
+            if (v < static_cast<double>(static_cast<T>(config_.log_std_min)) || v > static_cast<double>(static_cast<T>(config_.log_std_max))) {
+                throw checkpoint_error("training_state.log_std[" + std::to_string(d) + "]",
+                                       "is " + format_number(v) + ", outside the learner's [log_std_min, log_std_max] = [" +
+                                           format_number(config_.log_std_min) + ", " + format_number(config_.log_std_max) + "]");
+            }
+        }
         nn::adam<T> actor_opt = io::get_adam(r, actor_opt_, "actor_adam");
         nn::adam<T> log_std_opt = io::get_adam(r, log_std_opt_, "log_std_adam");
         nn::adam<T> critic_opt = io::get_adam(r, critic_opt_, "critic_adam");
@@ -738,9 +758,9 @@ private:
                         " action values per step, the learner " + std::to_string(actor_observation_size()) + ", " +
                         std::to_string(critic_observation_size()) + " and " + std::to_string(action_width_));
         }
-        if (r.size() > indices_.size()) {
+        if (r.size() > config_.rollout_steps) {
             throw error("ppo::update: the rollout holds " + std::to_string(r.size()) + " steps, more than rollout_steps (" +
-                        std::to_string(indices_.size()) + ")");
+                        std::to_string(config_.rollout_steps) + ")");
         }
         if constexpr (discrete) {
             for (std::size_t j = 0; j < r.size(); ++j) {
@@ -889,7 +909,10 @@ private:
         }
         actor_opt_.step(actor_.parameters(), ga, scale);
         critic_opt_.step(critic_.parameters(), gc, scale);
-        if constexpr (!discrete) log_std_opt_.step(log_std_, w.log_std_grad, scale);
+        if constexpr (!discrete) {
+            log_std_opt_.step(log_std_, w.log_std_grad, scale);
+            log_std_ = log_std_.cwiseMax(static_cast<T>(config_.log_std_min)).cwiseMin(static_cast<T>(config_.log_std_max));
+        }
         ++total.steps;
         ++updates_;
     }

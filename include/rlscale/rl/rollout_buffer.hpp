@@ -81,16 +81,18 @@ public:
         check_size("actor_observation", actor_observation.size(), actor_observation_size());
         check_size("critic_observation", critic_observation.size(), critic_observation_size());
         check_size("action", action.size(), action_width());
-        // Checked as stored: 1e39 is a finite double but an infinite float.
-        check_stored("log_prob", log_prob);
-        check_stored("value", value);
-        check_stored("reward", reward);
-        check_stored("truncation_value", truncation_value);
+        // The inputs first, then what was derived from them (a NaN action
+        // gives a NaN log π: the action is the value to name).
         for (const T x : actor_observation) check_finite("actor_observation", static_cast<double>(x));
         for (const T x : critic_observation) check_finite("critic_observation", static_cast<double>(x));
         if constexpr (std::is_floating_point_v<Action>) {
             for (const Action a : action) check_finite("action", static_cast<double>(a));
         }
+        // Checked as stored: 1e39 is a finite double but an infinite float.
+        check_stored("log_prob", log_prob);
+        check_stored("value", value);
+        check_stored("reward", reward);
+        check_stored("truncation_value", truncation_value);
     }
 
     /// Appends one step: what the actor and the critic saw, the action, its
