@@ -78,6 +78,30 @@ TEST_CASE("apply_guard drops a limit that is not finite and positive and keeps t
     CHECK_FALSE(neg.vertical());
 }
 
+TEST_CASE("apply_guard names both changes when it limits the count and drops or withholds a vertical change") {
+    guard_config g;
+    g.max_step_up = 4;
+    // The count cut from 20 to 9 by the step, and an infinite limit dropped.
+    const decision dropped = apply_guard(vertical(20, inf, 512), state(5), g);
+    CHECK(dropped.replicas == 9);
+    CHECK(std::string_view(dropped.reason) == "guard: rate-limited, invalid limit dropped");
+    // The count clamped to max (20), and the limit dropped.
+    scaling_state over = state(18);
+    over.max_replicas = 20;
+    g.max_step_up = 100;
+    CHECK(std::string_view(apply_guard(vertical(40, nan_v, -1), over, g).reason) == "guard: clamped to [min, max], invalid limit dropped");
+    // The count cut by the step from 1, where a resize is withheld.
+    g.max_step_up = 1;
+    const decision withheld = apply_guard(vertical(5, 2.0, 2000), state(1), g);
+    CHECK(withheld.replicas == 2);
+    CHECK_FALSE(withheld.vertical());
+    CHECK(std::string_view(withheld.reason) == "guard: rate-limited, vertical change withheld below vertical_min_replicas");
+    // Another source's reason is never replaced.
+    decision fallback = vertical(20, inf, 512);
+    fallback.source = decision_source::fallback;
+    CHECK(std::string_view(apply_guard(fallback, state(5), guard_config{.max_step_up = 4}).reason) == "test");
+}
+
 TEST_CASE("guarded policy: invalid metrics never become a resize") {
     struct resizing {
         [[nodiscard]] bool ready() const noexcept { return true; }

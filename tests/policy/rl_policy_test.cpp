@@ -84,6 +84,26 @@ TEST_CASE("rl_policy serves the network's greedy joint action through the action
     CHECK(p.last_values()[0] == 5);
 }
 
+TEST_CASE("rl_policy with a downscale window: a scale-in the window holds back says so in the reason") {
+    auto w = std::make_shared<rl::shared_network<float>>(preferring(13));
+    w->publish(preferring(13));  // digits (1, 1, 1): hold everywhere
+    std::vector<hpa_policy> fallbacks(3, hpa_policy(hpa_config::cpu_utilization(50)));
+    scarlet_rl p(w, scarlet_encoder{}, rl::joint_delta_actions(3), std::move(fallbacks), guard_config{}, 3);
+    const std::array<function_metrics, 3> m{healthy(), healthy(), healthy()};
+    const auto s = states(4);
+    std::array<decision, 3> d{};
+    p.decide(m, s, d);
+    CHECK(d[0].replicas == 4);
+    CHECK(std::string_view(d[0].reason) == "rl: learned");
+    w->publish(preferring(0));  // -1 everywhere: the window keeps the 4 of the tick before
+    p.decide(m, s, d);
+    for (const auto& x : d) {
+        CHECK(x.replicas == 4);
+        CHECK(x.source == decision_source::policy);
+        CHECK(std::string_view(x.reason) == "rl: held by the downscale window");
+    }
+}
+
 TEST_CASE("rl_policy clamps the network's choice to max_replicas") {
     auto w = std::make_shared<rl::shared_network<float>>(preferring(0));
     w->publish(preferring(26));  // +1 everywhere

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace rlscale {
@@ -80,20 +81,30 @@ namespace detail {
     const int final_count = bounds.clamp(limited);
     const bool own = d.source == decision_source::policy;
     const bool replicas_changed = final_count != d.replicas;
-    if (replicas_changed && own) {
-        d.reason = final_count == limited ? "guard: rate-limited" : "guard: clamped to [min, max]";
-    }
+    const bool rate_limited = final_count == limited;
+    if (replicas_changed && own) d.reason = rate_limited ? "guard: rate-limited" : "guard: clamped to [min, max]";
     d.replicas = final_count;
     if (!d.vertical()) return d;
+    // A vertical change the guard drops is named beside a count it changed,
+    // so the log says both (reasons are literals: one per combination).
+    const auto vertical_reason = [&](std::string_view alone, std::string_view after_rate_limit, std::string_view after_clamp) {
+        if (!own) return;
+        d.reason = !replicas_changed ? alone : rate_limited ? after_rate_limit : after_clamp;
+    };
     constexpr double nan = std::numeric_limits<double>::quiet_NaN();
     const auto usable = [](double v) { return std::isnan(v) || (std::isfinite(v) && v > 0); };
     if (!usable(d.cpu_limit) || !usable(d.memory_limit_mb)) {
         if (!usable(d.cpu_limit)) d.cpu_limit = nan;
         if (!usable(d.memory_limit_mb)) d.memory_limit_mb = nan;
-        if (own) d.reason = "guard: invalid limit dropped";
+        vertical_reason("guard: invalid limit dropped", "guard: rate-limited, invalid limit dropped",
+                        "guard: clamped to [min, max], invalid limit dropped");
     }
     if (std::min(s.replicas, final_count) < limits.vertical_min_replicas) {
-        if (d.vertical() && own) d.reason = "guard: vertical change withheld below vertical_min_replicas";
+        if (d.vertical()) {
+            vertical_reason("guard: vertical change withheld below vertical_min_replicas",
+                            "guard: rate-limited, vertical change withheld below vertical_min_replicas",
+                            "guard: clamped to [min, max], vertical change withheld below vertical_min_replicas");
+        }
         d.cpu_limit = d.memory_limit_mb = nan;
         return d;
     }

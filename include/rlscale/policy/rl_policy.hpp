@@ -149,7 +149,11 @@ public:
             d = apply_guard(d, s[f], guard_);
             // The stabilised target lies between the guarded target and the
             // current count, so the step limits still hold; bounds are reapplied.
-            if (stabilizer_.window() > 0) d.replicas = replica_bounds::of(s[f]).clamp(stabilizer_.apply(f, s[f].replicas, d.replicas));
+            if (stabilizer_.window() > 0) {
+                const int stabilised = replica_bounds::of(s[f]).clamp(stabilizer_.apply(f, s[f].replicas, d.replicas));
+                if (stabilised != d.replicas && d.source == decision_source::policy) d.reason = "rl: held by the downscale window";
+                d.replicas = stabilised;
+            }
             out[f] = d;
         }
     }
