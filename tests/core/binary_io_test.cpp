@@ -91,9 +91,18 @@ TEST_CASE("write_frame: written in two passes straight to the stream, byte for b
         put_sample(w, big);
     });
     CHECK(calls == 2);
-    std::ostringstream from_bytes;
-    rlscale::detail::write_frame(from_bytes, format, payload.bytes(), "test");
-    CHECK(two_pass.str() == from_bytes.str());
+    // The frame put together by hand from the payload made first: the
+    // magic line, version, byte-order mark, value size, length, payload,
+    // checksum.
+    std::string by_hand(format.magic);
+    const auto put = [&by_hand](const auto& v) { by_hand.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    put(format.version);
+    put(rlscale::detail::byte_order_mark);
+    put(format.value_size);
+    put(static_cast<std::uint64_t>(payload.bytes().size()));
+    by_hand.append(payload.bytes());
+    put(rlscale::detail::fnv1a64(payload.bytes()));
+    CHECK(two_pass.str() == by_hand);
     const std::string framed = two_pass.str();
     CHECK(rlscale::detail::read_frame(framed, format, "frame.") == payload.bytes());
     CHECK(framed.size() == format.magic.size() + 3 * 4 + 8 + payload.bytes().size() + 8);
@@ -149,14 +158,29 @@ TEST_CASE("write_file_atomically: the stream's bytes land whole, small and large
 }
 
 TEST_CASE("fd_output_buffer: a failed write fails the stream and keeps its errno") {
+    // Everywhere: a descriptor open for reading only refuses writes (EBADF).
+    {
+        const auto path = std::filesystem::path(RLSCALE_TEST_TMPDIR) / ("binary_io_read_only_" + std::to_string(::getpid()));
+        std::ofstream(path) << "x";
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        rlscale::detail::fd_output_buffer buffer(fd);
+        std::ostream out(&buffer);
+        out << std::string(100'000, 'x');  // more than the buffer: written through at once
+        CHECK_FALSE(out);
+        CHECK(buffer.error() == EBADF);
+        ::close(fd);
+        std::filesystem::remove(path);
+    }
+    // A full disk, where the system has /dev/full (Linux does).
     const int fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
-        MESSAGE("no /dev/full here: not checked");
+        MESSAGE("no /dev/full here: the full disk not checked");
         return;
     }
     rlscale::detail::fd_output_buffer buffer(fd);
     std::ostream out(&buffer);
-    out << std::string(100'000, 'x');  // more than the buffer: written through at once
+    out << std::string(100'000, 'x');
     CHECK_FALSE(out);
     CHECK(buffer.error() == ENOSPC);
     ::close(fd);

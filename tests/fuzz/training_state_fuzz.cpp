@@ -239,13 +239,20 @@ void check_coordinator(const std::string& bytes) {
     allowed("add_agent", [&] { (void)c.add_agent("new", "cpu"); });
 }
 
-/// The header a fresh learner's saved state starts with.
-template <typename Make>
-std::string header_from(Make make) {
-    return header_of(state_of(make()));
-}
-
 multiagent::simppo_coordinator make_coordinator() { return multiagent::simppo_coordinator(simppo_small()); }
+
+/// `payload` framed behind the header of what `make` builds (taken once per
+/// process), loaded into a fresh one.
+template <auto make>
+void check_framed(std::string_view payload) {
+    static const std::string header = header_of(state_of(make()));
+    if constexpr (std::is_same_v<decltype(make()), multiagent::simppo_coordinator>) {
+        check_coordinator(framed(header, payload));
+    } else {
+        auto l = make();
+        check_learner(l, framed(header, payload));
+    }
+}
 
 }  // namespace
 
@@ -253,35 +260,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size == 0) return 0;
     const std::string_view payload(reinterpret_cast<const char*>(data) + 1, size - 1);
     switch (data[0] % 6) {
-        case 0: {
-            static const std::string header = header_from(make_dqn);
-            auto l = make_dqn();
-            check_learner(l, framed(header, payload));
-            break;
-        }
-        case 1: {
-            static const std::string header = header_from(make_ppo_discrete);
-            auto l = make_ppo_discrete();
-            check_learner(l, framed(header, payload));
-            break;
-        }
-        case 2: {
-            static const std::string header = header_from(make_ppo_continuous);
-            auto l = make_ppo_continuous();
-            check_learner(l, framed(header, payload));
-            break;
-        }
-        case 3: {
-            static const std::string header = header_from(make_ddpg);
-            auto l = make_ddpg();
-            check_learner(l, framed(header, payload));
-            break;
-        }
-        case 4: {
-            static const std::string header = header_of(state_of(make_coordinator()));
-            check_coordinator(framed(header, payload));
-            break;
-        }
+        case 0: check_framed<make_dqn>(payload); break;
+        case 1: check_framed<make_ppo_discrete>(payload); break;
+        case 2: check_framed<make_ppo_continuous>(payload); break;
+        case 3: check_framed<make_ddpg>(payload); break;
+        case 4: check_framed<make_coordinator>(payload); break;
         default: {
             auto l = make_dqn();
             check_learner(l, std::string(payload));

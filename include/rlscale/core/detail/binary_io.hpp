@@ -171,11 +171,6 @@ void write_frame(std::ostream& out, const frame_format& f, std::string_view who,
     if (!out) throw error(std::string(who) + ": the stream failed while writing");
 }
 
-/// Writes `payload`, bytes already made, framed as above.
-inline void write_frame(std::ostream& out, const frame_format& f, std::string_view payload, std::string_view who) {
-    write_frame(out, f, who, [payload](binary_writer& w) { w.put_all(std::span<const char>(payload.data(), payload.size())); });
-}
-
 /// The rest of `in`, as bytes.
 [[nodiscard]] inline std::string read_all(std::istream& in) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
