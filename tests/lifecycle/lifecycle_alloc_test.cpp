@@ -83,7 +83,7 @@ TEST_CASE("start() that runs out of memory leaves the lifecycle INITIALIZED, and
         lifecycle l(c);
         std::optional<lifecycle::transition> t;
         const failure_report report = fail_until_done(l, [&](lifecycle& x) { t = x.start(); });
-        CHECK(report.failures > 0);  // its reason is too long to be kept in place
+        CHECK(report.failures > 0);  // it allocates (the transition's reason, or the log's room for it)
         REQUIRE(t);
         CHECK(t->from == stage::initialized);
         CHECK(t->to == (bootstrapping ? stage::offline : stage::online));

@@ -156,8 +156,11 @@ public:
         // Everything that can fail (room in both vectors, the agent's
         // storage) before anything changes: a coordinator that could not add
         // the agent is left as it was, its next agent's seed included.
-        agents_.reserve(agents_.size() + 1);
-        previous_states_.reserve(agents_.size() + 1);
+        if (agents_.size() == agents_.capacity() || previous_states_.size() == previous_states_.capacity()) {
+            const std::size_t room = std::max<std::size_t>(4, 2 * agents_.size());  // grown geometrically, as push_back would
+            agents_.reserve(room);
+            previous_states_.reserve(room);
+        }
         auto a = std::make_unique<agent>(std::move(name), std::move(category), config_, config_.seed + created_);
         if (config_.parameter_sharing) {
             if (const auto base = bases_.find(a->category); base != bases_.end()) {

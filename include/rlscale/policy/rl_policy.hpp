@@ -151,7 +151,12 @@ public:
             // current count, so the step limits still hold; bounds are reapplied.
             if (stabilizer_.window() > 0) {
                 const int stabilised = replica_bounds::of(s[f]).clamp(stabilizer_.apply(f, s[f].replicas, d.replicas));
-                if (stabilised != d.replicas && d.source == decision_source::policy) d.reason = "rl: held by the downscale window";
+                // Said instead of a reason about the count alone; a reason
+                // about a limit (dropped, withheld, stepped) is kept.
+                if (stabilised != d.replicas && d.source == decision_source::policy &&
+                    (d.reason == "rl: learned" || d.reason == "guard: rate-limited" || d.reason == "guard: clamped to [min, max]")) {
+                    d.reason = "rl: held by the downscale window";
+                }
                 d.replicas = stabilised;
             }
             out[f] = d;

@@ -464,7 +464,7 @@ public:
         // next_observation would otherwise be kept as the next step's
         // bootstrap and refuse every later step.
         check_finite_span("observation", observation, actor_observation_size());
-        if constexpr (!discrete) check_finite_span("action", action, action_width_);  // before log π is taken of it
+        if constexpr (!discrete) check_finite_span<Action>("action", action, action_width_);  // before log π is taken of it
         // A terminated step's next observation is not evaluated, so it may
         // hold anything, but it is kept (below) and must have the size.
         if (terminated) {
@@ -721,7 +721,8 @@ private:
     }
 
     /// `x` of `want` values, each finite; the first that is not is named with its index and value.
-    static void check_finite_span(const char* what, std::span<const T> x, std::size_t want) {
+    template <typename V>
+    static void check_finite_span(const char* what, std::span<const V> x, std::size_t want) {
         check_span(what, x.size(), want);
         for (std::size_t i = 0; i < x.size(); ++i) {
             if (!std::isfinite(x[i])) {
