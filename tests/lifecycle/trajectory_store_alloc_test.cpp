@@ -37,13 +37,33 @@ struct limit_off {
     ~limit_off() { rlscale::test::fail_allocations_over(0); }
 };
 
+/// A path for `name` in the tests' directory, with no file at it.
+std::filesystem::path fresh_path(const char* name) {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store";
+    std::filesystem::create_directories(dir);
+    auto path = dir / name;
+    std::filesystem::remove(path);
+    return path;
+}
+
+/// Calls `call` with every allocation over `bytes` failing; whether it
+/// threw std::bad_alloc.
+template <typename Call>
+bool runs_out_of_memory(std::size_t bytes, const Call& call) {
+    const limit_off off;
+    rlscale::test::fail_allocations_over(bytes);
+    try {
+        call();
+    } catch (const std::bad_alloc&) {
+        return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 TEST_CASE("file trajectory store: a step whose record cannot grow the write buffer is taken back whole, and the file opens") {
-    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store";
-    std::filesystem::create_directories(dir);
-    const auto path = dir / "alloc_failure.rlt";
-    std::filesystem::remove(path);
+    const auto path = fresh_path("alloc_failure.rlt");
     {
         file_trajectory_store_options o;
         o.write_buffer_bytes = std::size_t{1} << 22;  // nothing written before the episode ends
@@ -80,10 +100,7 @@ TEST_CASE("file trajectory store: a step whose record cannot grow the write buff
 }
 
 TEST_CASE("file trajectory store: a begin record that cannot grow the write buffer is taken back whole, and the file opens") {
-    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store";
-    std::filesystem::create_directories(dir);
-    const auto path = dir / "alloc_failure_begin.rlt";
-    std::filesystem::remove(path);
+    const auto path = fresh_path("alloc_failure_begin.rlt");
     {
         file_trajectory_store store(path);
         // A new store's write buffer has held only the 16-byte file header:
@@ -108,10 +125,7 @@ TEST_CASE("file trajectory store: a begin record that cannot grow the write buff
 }
 
 TEST_CASE("file trajectory store: an episode whose end cannot be recorded for want of memory stays open, and ending it again leaves a file that opens") {
-    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store";
-    std::filesystem::create_directories(dir);
-    const auto path = dir / "alloc_failure_end.rlt";
-    std::filesystem::remove(path);
+    const auto path = fresh_path("alloc_failure_end.rlt");
     int refused = 0;
     {
         file_trajectory_store store(path);
@@ -122,17 +136,7 @@ TEST_CASE("file trajectory store: an episode whose end cannot be recorded for wa
             CAPTURE(k);
             REQUIRE(store.begin_episode() == k);
             for (std::uint64_t i = 0; i < k; ++i) store.append(small_step(static_cast<float>(i)));
-            bool threw = false;
-            {
-                const limit_off off;
-                rlscale::test::fail_allocations_over(1);
-                try {
-                    (void)store.end_episode();
-                } catch (const std::bad_alloc&) {
-                    threw = true;
-                }
-            }
-            if (threw) {
+            if (runs_out_of_memory(1, [&] { (void)store.end_episode(); })) {
                 ++refused;
                 CHECK(store.episode_open());
                 CHECK(store.episode_count() == k);
@@ -153,10 +157,7 @@ TEST_CASE("file trajectory store: an episode whose end cannot be recorded for wa
 }
 
 TEST_CASE("file trajectory store: an episode the index has no room for is not committed, and a rewrite after it cuts where an episode begins") {
-    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store";
-    std::filesystem::create_directories(dir);
-    const auto path = dir / "alloc_failure_index.rlt";
-    std::filesystem::remove(path);
+    const auto path = fresh_path("alloc_failure_index.rlt");
     file_trajectory_store_options o;
     o.max_file_episodes = 60;  // rewritten once it holds 91, down to 60
     int refused = 0;
@@ -174,17 +175,7 @@ TEST_CASE("file trajectory store: an episode the index has no room for is not co
             CAPTURE(e);
             REQUIRE(store.begin_episode() == e);
             store.append(small_step(static_cast<float>(e)));
-            bool threw = false;
-            {
-                const limit_off off;
-                rlscale::test::fail_allocations_over(128);
-                try {
-                    (void)store.end_episode();
-                } catch (const std::bad_alloc&) {
-                    threw = true;
-                }
-            }
-            if (threw) {
+            if (runs_out_of_memory(128, [&] { (void)store.end_episode(); })) {
                 ++refused;
                 CHECK(store.episode_open());
                 CHECK(store.episode_count() == e);
@@ -225,17 +216,7 @@ TEST_CASE("memory trajectory store: an episode it has no room to keep for want o
         CAPTURE(e);
         REQUIRE(store.begin_episode() == e);
         for (int i = 0; i < 3; ++i) store.append(small_step(static_cast<float>(i)));
-        bool threw = false;
-        {
-            const limit_off off;
-            rlscale::test::fail_allocations_over(128);
-            try {
-                (void)store.end_episode();
-            } catch (const std::bad_alloc&) {
-                threw = true;
-            }
-        }
-        if (threw) {
+        if (runs_out_of_memory(128, [&] { (void)store.end_episode(); })) {
             ++refused;
             CHECK(store.episode_open());
             CHECK(store.episode_count() == e);
