@@ -284,7 +284,7 @@ tally run_episode(managed_agent& m, env_t& env, std::uint64_t seed, trajectory_s
             d.source = decision_source::fallback;
             d.reason = m.life.reason_tag();
         }
-        d = apply_guard(d, state, m.guard);
+        d = apply_guard(d, state, m.guard, metrics.ready_replicas);
         target[0] = {.replicas = d.replicas, .cpu_limit = d.cpu_limit, .memory_limit_mb = d.memory_limit_mb};
         // What was applied, in the agent's action space: the agent learns
         // from the guarded action (or the fallback's), not from its wish.
@@ -316,7 +316,8 @@ tally run_fallback_episode(hpa_vpa_policy& fallback, const guard_config& guard, 
     std::array<scaling_target, 1> target{};
     tally t;
     for (;;) {
-        const decision d = apply_guard(fallback.decide(env.metrics()[0], on_run_clock(env.states()[0], clock_s)), env.states()[0], guard);
+        const decision d = apply_guard(fallback.decide(env.metrics()[0], on_run_clock(env.states()[0], clock_s)), env.states()[0], guard,
+                                       env.metrics()[0].ready_replicas);
         target[0] = {.replicas = d.replicas, .cpu_limit = d.cpu_limit, .memory_limit_mb = d.memory_limit_mb};
         const auto r = env.step_to(target);
         count(t, r.info[0], env.states()[0], r.reward);
@@ -714,7 +715,7 @@ static int program(int argc, char** argv) {
             artefact.actions.targets(values, env.metrics(), env.states(), target);
             decision wish = {.replicas = target[0].replicas, .cpu_limit = target[0].cpu_limit, .memory_limit_mb = target[0].memory_limit_mb};
             if (spec.fallback_floor) wish = at_least(wish, floor.decide(env.metrics()[0], env.states()[0]), env.states()[0], "floor");
-            const decision mine = apply_guard(wish, env.states()[0], artefact.guard);
+            const decision mine = apply_guard(wish, env.states()[0], artefact.guard, env.metrics()[0].ready_replicas);
             served_back.policy.decide(env.metrics(), env.states(), d);
             ++ticks;
             const auto close = [](double a, double b) { return (std::isnan(a) && std::isnan(b)) || std::abs(a - b) <= 1e-4 * std::abs(b); };

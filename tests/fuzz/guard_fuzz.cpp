@@ -3,18 +3,25 @@
 // Input: six little-endian 32-bit ints (missing bytes read as 0): decided,
 // current, min, max, max_step_up, max_step_down (the two steps with their sign
 // bit cleared, so >= 0), then one optional byte choosing the decision's source.
+// Inputs of more than 32 bytes make the decision vertical: bytes 28-31 (int
+// index 7) are the ready count (as unsigned), byte 32 vertical_min_replicas
+// (mod 5) and byte 33 the CPU limit asked for.
 //
 // Property: the guarded count equals the exact answer computed in 64-bit
 // arithmetic, lo = max(0, min), hi = max(lo, max), cur = clamp(current, lo, hi),
 // answer = clamp(clamp(decided, cur - down, cur + up), lo, hi); the source is
-// unchanged; the reason is unchanged when the count is, or when the decision
-// was not the policy's own, and otherwise says which limit changed it.
+// unchanged; for a horizontal decision the reason is unchanged when the count
+// is, or when the decision was not the policy's own, and otherwise says which
+// limit changed it. A vertical decision keeps its limits exactly when the
+// current, ready and guarded counts are all at least vertical_min_replicas,
+// and the form without a ready count equals the form given the count asked for.
 
 #include "fuzz_check.hpp"
 
 #include <rlscale/policy/guarded.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -53,9 +60,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     s.replicas = current;
     s.min_replicas = min;
     s.max_replicas = max;
-    const rlscale::guard_config limits{.max_step_up = up, .max_step_down = down};
-    const rlscale::decision in{.replicas = decided, .source = source, .reason = "fuzz: original reason"};
-    const rlscale::decision out = rlscale::apply_guard(in, s, limits);
+    const bool vertical = size > 32;
+    const auto ready = static_cast<std::uint32_t>(read_int(data, size, 7));
+    const int vertical_min = vertical ? data[32] % 5 : 2;
+    const double cpu_asked = vertical ? 0.25 + 0.25 * (size > 33 ? data[33] % 16 : 0) : std::nan("");
+    const rlscale::guard_config limits{.max_step_up = up, .max_step_down = down, .vertical_min_replicas = vertical_min};
+    const rlscale::decision in{.replicas = decided, .source = source, .reason = "fuzz: original reason", .cpu_limit = cpu_asked};
+    const rlscale::decision out = vertical ? rlscale::apply_guard(in, s, limits, ready) : rlscale::apply_guard(in, s, limits);
 
     const std::int64_t lo = std::max<std::int64_t>(0, min);
     const std::int64_t hi = std::max<std::int64_t>(lo, max);
@@ -71,6 +82,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                          inputs() + ": apply_guard gave " + std::to_string(out.replicas) + ", the exact answer is " +
                              std::to_string(expected));
     RLSCALE_FUZZ_CHECK(out.source == source, target, inputs() + ": the source changed");
+    if (vertical) {
+        const bool allowed = std::min({std::int64_t{current}, std::int64_t{ready}, expected}) >= vertical_min;
+        RLSCALE_FUZZ_CHECK(out.vertical() == allowed, target,
+                           inputs() + " ready=" + std::to_string(ready) + " vertical_min_replicas=" + std::to_string(vertical_min) +
+                               (allowed ? ": a resize the replica rule allows was dropped" : ": a resize below the replica rule went through"));
+        if (allowed) RLSCALE_FUZZ_CHECK(out.cpu_limit == cpu_asked, target, inputs() + ": the CPU limit changed with no step or bound set");
+        const rlscale::decision all_ready = rlscale::apply_guard(in, s, limits);
+        const rlscale::decision asked = rlscale::apply_guard(in, s, limits, current);
+        RLSCALE_FUZZ_CHECK(all_ready.replicas == asked.replicas && all_ready.vertical() == asked.vertical() &&
+                               (!asked.vertical() || all_ready.cpu_limit == asked.cpu_limit) && all_ready.reason == asked.reason,
+                           target, inputs() + ": apply_guard without a ready count differs from it given the count asked for");
+        return 0;
+    }
     if (out.replicas == decided || source != rlscale::decision_source::policy) {
         RLSCALE_FUZZ_CHECK(out.reason == in.reason, target, inputs() + ": the reason changed although the guard did not act on a policy decision");
     } else {

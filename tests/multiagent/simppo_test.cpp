@@ -636,7 +636,7 @@ TEST_CASE("simppo serving: a checkpoint's vertical actions reach the decision as
 
     sim::cluster_env<> env(shared_node(1), env_of(1));
     (void)env.reset(5);
-    const function_metrics m = env.metrics()[0];
+    function_metrics m = env.metrics()[0];
     scaling_state s = env.states()[0];
     s.replicas = 1;  // vertical actions apply at one replica too
     s.cpu_limit = 1.1;  // not a multiple of the step: the guard's step limit must not cut the sum short
@@ -676,6 +676,15 @@ TEST_CASE("simppo serving: a checkpoint's vertical actions reach the decision as
     s.replicas = 3;
     d = serve(rl::simppo_action::cpu_up, evicting);
     CHECK(d.cpu_limit == 1.1 + 0.125);
+    // ... and while fewer than two are ready (a cold start: 3 asked for, 1 serving).
+    const std::uint32_t ready = m.ready_replicas;
+    REQUIRE(ready >= 2);
+    m.ready_replicas = 1;
+    d = serve(rl::simppo_action::cpu_up, evicting);
+    CHECK(d.replicas == 3);
+    CHECK_FALSE(d.vertical());
+    CHECK(d.reason == std::string_view("guard: vertical change withheld below vertical_min_replicas"));
+    m.ready_replicas = ready;
 
     // The servers' step limits (rlscale-decision-service, the controller)
     // tighten steps only: the spec's vertical_min_replicas stands.

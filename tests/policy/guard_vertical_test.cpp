@@ -5,7 +5,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <string_view>
@@ -102,6 +104,46 @@ TEST_CASE("apply_guard names both changes when it limits the count and drops or 
     CHECK(std::string_view(apply_guard(fallback, state(5), guard_config{.max_step_up = 4}).reason) == "test");
 }
 
+TEST_CASE("apply_guard withholds vertical changes while fewer than vertical_min_replicas replicas are ready") {
+    const guard_config g;  // vertical_min_replicas = 2
+    // A cold start: 3 asked for, 1 ready. Resizing would restart the only replica serving.
+    const decision cold = apply_guard(vertical(3, 2.0, 2000), state(3), g, 1);
+    CHECK(cold.replicas == 3);
+    CHECK_FALSE(cold.vertical());
+    CHECK(std::string_view(cold.reason) == "guard: vertical change withheld below vertical_min_replicas");
+    CHECK_FALSE(apply_guard(vertical(3, 2.0, 2000), state(3), g, 0).vertical());
+    // Two ready: the resize goes ahead, as it does with no ready count given.
+    const decision warm = apply_guard(vertical(3, 2.0, 2000), state(3), g, 2);
+    CHECK(warm.cpu_limit == 2.0);
+    CHECK(warm.memory_limit_mb == 2000);
+    CHECK(apply_guard(vertical(3, 2.0, 2000), state(3), g).vertical());
+    // More ready than asked for (replicas still terminating after a scale-in)
+    // does not lift the rule on the count asked for.
+    CHECK_FALSE(apply_guard(vertical(1, 2.0, 2000), state(1), g, 5).vertical());
+    // The rate limit's reason is kept beside the withholding.
+    CHECK(std::string_view(apply_guard(vertical(9, 2.0, 2000), state(3), g, 1).reason) ==
+          "guard: rate-limited, vertical change withheld below vertical_min_replicas");
+}
+
+TEST_CASE("guarded policy: a resize waits until vertical_min_replicas replicas are ready") {
+    struct resizing {
+        [[nodiscard]] bool ready() const noexcept { return true; }
+        decision decide(const function_metrics&, const scaling_state& s) noexcept { return vertical(s.replicas, 4.0, 4096); }
+    };
+    guarded<resizing> g(resizing{});
+    function_metrics starting = test::healthy();
+    starting.ready_replicas = 1;
+    starting.starting_replicas = 2;
+    const decision cold = g.decide(starting, state(3));
+    CHECK(cold.replicas == 3);
+    CHECK_FALSE(cold.vertical());
+    function_metrics ready = test::healthy();
+    ready.ready_replicas = 3;
+    const decision warm = g.decide(ready, state(3));
+    CHECK(warm.cpu_limit == 4.0);
+    CHECK(warm.memory_limit_mb == 4096);
+}
+
 TEST_CASE("guarded policy: invalid metrics never become a resize") {
     struct resizing {
         [[nodiscard]] bool ready() const noexcept { return true; }
@@ -115,7 +157,7 @@ TEST_CASE("guarded policy: invalid metrics never become a resize") {
     CHECK_FALSE(d.vertical());
 }
 
-TEST_CASE("apply_guard vertical property: limits finite, positive, within bounds and steps, never below the replica rule") {
+TEST_CASE("apply_guard vertical property: limits finite, positive, within bounds and steps, never below the replica rule, ready count included") {
     std::mt19937_64 gen(11);
     std::uniform_real_distribution<double> u(-1e6, 1e6);
     const double specials[] = {nan_v, inf, -inf, 0.0, -0.0, 1e-300, 1e300, std::numeric_limits<double>::denorm_min()};
@@ -129,7 +171,9 @@ TEST_CASE("apply_guard vertical property: limits finite, positive, within bounds
         const auto pick = [&] { return gen() % 4 == 0 ? specials[gen() % 8] : u(gen); };
         scaling_state s = state(static_cast<int>(gen() % 30) - 5, std::abs(pick()), std::abs(pick()));
         s.replicas = gen() % 50 == 0 ? std::numeric_limits<int>::max() : s.replicas;
-        const decision d = apply_guard(vertical(static_cast<int>(gen()), pick(), pick()), s, g);
+        const std::uint32_t counts[] = {0, 1, 2, 3, std::numeric_limits<std::uint32_t>::max()};
+        const std::int64_t ready = gen() % 2 == 0 ? std::int64_t{counts[gen() % 5]} : std::int64_t{s.replicas};
+        const decision d = apply_guard(vertical(static_cast<int>(gen()), pick(), pick()), s, g, ready);
         CHECK(d.replicas >= s.min_replicas);
         CHECK(d.replicas <= s.max_replicas);
         for (const auto& [v, lo, hi, step, cur] : {std::tuple{d.cpu_limit, g.min_cpu_limit, g.max_cpu_limit, g.max_cpu_step, s.cpu_limit},
@@ -141,7 +185,7 @@ TEST_CASE("apply_guard vertical property: limits finite, positive, within bounds
             CHECK(v <= hi);
             if (std::isfinite(cur) && cur > 0 && cur >= lo && cur <= hi) CHECK(std::abs(v - cur) <= step + 1e-12 * std::abs(cur));
         }
-        if (d.vertical()) CHECK(std::min(s.replicas, d.replicas) >= g.vertical_min_replicas);
+        if (d.vertical()) CHECK(std::min({std::int64_t{s.replicas}, ready, std::int64_t{d.replicas}}) >= g.vertical_min_replicas);
     }
 }
 

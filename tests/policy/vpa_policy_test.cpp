@@ -3,9 +3,12 @@
 // in vpa_conformance_test.cpp.
 
 #include <rlscale/encode/scarlet_encoder.hpp>
+#include <rlscale/policy/guarded.hpp>
 #include <rlscale/policy/hpa_vpa_policy.hpp>
 #include <rlscale/policy/rl_policy.hpp>
+#include <rlscale/policy/static_policy.hpp>
 #include <rlscale/policy/vpa_policy.hpp>
+#include <rlscale/policy/with_fallback.hpp>
 #include <rlscale/rl/action_space.hpp>
 
 #include "../test_metrics.hpp"
@@ -368,6 +371,47 @@ TEST_CASE("hpa_vpa_policy withholds a resize in the tick the HPA scales in below
         s.time_s += 15;
     }
     CHECK(coinciding >= 1);
+}
+
+TEST_CASE("hpa_vpa_policy: a resize while the HPA holds is kept, and with_fallback takes it rather than asking its backup") {
+    // The HPA holds every tick (more pods than it can synthesise); the VPA,
+    // deciding on its own as the Kubernetes controller does, raises a memory
+    // limit below its minimum. The count stays a hold; the resize must not
+    // be lost to with_fallback's backup. A guard that withholds the resize
+    // leaves a plain hold, which goes to the backup as before.
+    hpa_vpa_config c = hpa_vpa_config::aware();
+    c.hpa.max_pods = 2;
+    c.vpa.min_samples = 22;
+    hpa_vpa_policy pair(c);
+    with_fallback<hpa_vpa_policy, static_policy> served(hpa_vpa_policy(c), static_policy{.replicas = 5});
+    with_fallback<guarded<hpa_vpa_policy>, static_policy> strict(guarded<hpa_vpa_policy>(hpa_vpa_policy(c), {.vertical_min_replicas = 4}),
+                                                                 static_policy{.replicas = 5});
+    scaling_state s = start(3, 0.5, 128);
+    int resizes = 0;
+    for (int i = 0; i < 200 && resizes == 0; ++i) {
+        const function_metrics m = usage(s, 0.2, 100, 3);
+        const decision d = pair.decide(m, s);
+        const decision w = served.decide(m, s);
+        const decision g = strict.decide(m, s);
+        CAPTURE(i);
+        CHECK(d.replicas == 3);
+        CHECK(d.source == decision_source::hold);
+        CHECK(g.replicas == 5);  // never a resize: the guard strips it, the backup decides
+        CHECK_FALSE(g.vertical());
+        if (d.vertical()) {
+            ++resizes;
+            CHECK(d.reason == std::string_view("vpa: target"));
+            CHECK(d.memory_limit_mb >= 256);
+            CHECK(w.replicas == 3);  // the pair's decision, not the backup's 5
+            CHECK(w.source == decision_source::hold);
+            CHECK(w.memory_limit_mb == d.memory_limit_mb);
+        } else {
+            CHECK(w.replicas == 5);  // a plain hold goes to the backup
+            CHECK(w.source == decision_source::fallback);
+        }
+        s.time_s += 15;
+    }
+    CHECK(resizes == 1);
 }
 
 TEST_CASE("hpa_vpa_policy withholds vertical changes at one replica") {

@@ -374,8 +374,11 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
     prom.wait_for_scrapes(20s, 17);
     // μ asks for 11 replicas, 1.82 cores and 1386 MiB; the guard steps from
     // what Prometheus reports (3 replicas, 0.5 cores, 256 MiB): 7, 1.0, 512.
+    // Of fn's 3 replicas 1 is ready, so this checkpoint's spec resizes at one
+    // ready replica (vertical_min_replicas 1: a platform resizing pods in
+    // place); the default's withholding is at the end.
     const std::string checkpoint = std::string(RLSCALE_PROMETHEUS_TMPDIR) + "/e2e_ddpg.json";
-    controller::test::write_ddpg_checkpoint(checkpoint, "fn", {0.0F, 1.0F, -0.2F});
+    controller::test::write_ddpg_checkpoint(checkpoint, "fn", {0.0F, 1.0F, -0.2F}, 1);
     const auto make_config = [&](bool reject, const char* container = "fn") {
         if (reject) cluster.reject_changes();
         return controller::parse_config(json{
@@ -440,6 +443,36 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
     CHECK(cluster.puts() == 1);     // the count alone, through the scale subresource
     CHECK(cluster.replicas() == 7);
     CHECK(cluster.resources("fn")["limits"]["memory"] == "512Mi");
+
+    // With the spec's default vertical_min_replicas (2), 1 ready replica of
+    // 3 withholds the resize (it would restart the only one serving): the
+    // count alone goes through the scale subresource, no limit is sent.
+    fake_cluster cold;
+    const std::string by_default = std::string(RLSCALE_PROMETHEUS_TMPDIR) + "/e2e_ddpg_default.json";
+    controller::test::write_ddpg_checkpoint(by_default, "fn", {0.0F, 1.0F, -0.2F});
+    const controller::config cold_cfg = controller::parse_config(json{
+        {"control_interval_s", 15},
+        {"prometheus", {{"url", prom.url()}, {"timeout_ms", 10000}, {"window_s", 15}}},
+        {"kubernetes", {{"in_cluster", false}, {"server", cold.url()}, {"token", "t"}}},
+        {"functions",
+         {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20},
+           {"policy", "learned"}, {"checkpoint", by_default}, {"resize_container", "fn"},
+           {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}}}}},
+    });
+    controller::prometheus_metrics cold_source(cold_cfg);
+    controller::kubernetes_scaler cold_scaler(cold_cfg);
+    controller::control_loop cold_loop(cold_cfg, cold_source, cold_scaler);
+    records = cold_loop.tick(1020);
+    MESSAGE(records[0].to_json().dump());
+    CHECK(records[0].inputs.ready_replicas == 1);
+    CHECK(records[0].error.empty());
+    CHECK(records[0].replicas_after == 7);
+    CHECK(records[0].applied);
+    CHECK_FALSE(records[0].limits_sent);
+    CHECK(records[0].result.reason == std::string_view("guard: rate-limited, vertical change withheld below vertical_min_replicas"));
+    CHECK(cold.patches() == 0);
+    CHECK(cold.puts() == 1);
+    CHECK(cold.replicas() == 7);
 }
 
 TEST_CASE("controller's Kubernetes actuator: counts up to the largest function's max_replicas, the documented attempts, limits checked before sending") {

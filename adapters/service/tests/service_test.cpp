@@ -1064,6 +1064,36 @@ TEST_CASE("a multidimensional decision answers its CPU and memory limits, a hori
     CHECK_FALSE(many[1].contains("memory_limit_mb"));
 }
 
+TEST_CASE("a resize waits for two ready replicas, on the joint path as on the one-function path") {
+    struct resizing {
+        [[nodiscard]] bool ready() const noexcept { return true; }
+        rlscale::decision decide(const rlscale::function_metrics&, const rlscale::scaling_state& s) const noexcept {
+            return {.replicas = s.replicas, .reason = "resize", .cpu_limit = 0.75, .memory_limit_mb = 640};
+        }
+    };
+    // A cold start: 3 replicas asked for, 1 ready (the service's guard has
+    // vertical_min_replicas 2, and the joint policy no guard of its own).
+    json cold = request("a", 3, 1, 10, 0.5);
+    cold["metrics"]["ready_replicas"] = 1;
+    cold["metrics"]["starting_replicas"] = 2;
+    const json warm = request("b", 3, 1, 10, 0.5);
+    decision_service joint(loopback(), [](const std::string&) { return rlscale::any_policy(resizing{}); });
+    joint.serve_joint(rlscale::any_joint_policy(rlscale::per_function<resizing>(std::vector<resizing>(2))), {"a", "b"});
+    const auto answer = joint.handle(json{{"functions", {cold, warm}}}.dump());
+    REQUIRE(answer.status == 200);
+    const json d = json::parse(answer.body).at("decisions");
+    CHECK(d[0].at("replicas") == 3);
+    CHECK_FALSE(d[0].contains("cpu_limit"));
+    CHECK(d[0].at("reason") == "guard: vertical change withheld below vertical_min_replicas");
+    CHECK(d[1].at("cpu_limit").get<double>() == doctest::Approx(0.75));
+    // The same function decided alone, by a service without the joint policy.
+    decision_service alone(loopback(), [](const std::string&) { return rlscale::any_policy(resizing{}); });
+    const json one = json::parse(alone.handle(cold.dump()).body);
+    INFO(one.dump());
+    CHECK(one.at("replicas") == 3);
+    CHECK_FALSE(one.contains("cpu_limit"));
+}
+
 TEST_CASE("replace() swaps every policy while serving: no request fails, none is decided by a mix, a refused set changes nothing") {
     // Generation g's policy answers 10 + g replicas for every function.
     const auto generation = [](int g) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -22,8 +23,9 @@ namespace rlscale {
 /// `decision::cpu_limit` or `memory_limit_mb`); a horizontal-only policy is
 /// unaffected by them. A resize restarts a Kubernetes pod (AWARE §3.3: the
 /// VPA evicts it), so by default a vertical change is withheld while the
-/// function runs, or would run, fewer than `vertical_min_replicas` replicas:
-/// resizing the only replica takes the service down.
+/// function asks for, has ready, or would run fewer than
+/// `vertical_min_replicas` replicas: resizing the only replica serving takes
+/// the service down.
 struct guard_config {
     int max_step_up = 4;    ///< most replicas added in one tick
     int max_step_down = 2;  ///< most replicas removed in one tick
@@ -69,11 +71,15 @@ namespace detail {
 /// every int input: the step arithmetic saturates instead of overflowing.
 ///
 /// A vertical decision's limits are then checked: a limit that is not
-/// finite and > 0 is dropped (the current one stays); below
-/// `vertical_min_replicas` (current or decided) both are dropped; otherwise
-/// each moves at most its step from the current limit and stays within its
-/// bounds (bounds win over the step).
-[[nodiscard]] inline decision apply_guard(decision d, const scaling_state& s, const guard_config& limits) noexcept {
+/// finite and > 0 is dropped (the current one stays); when the replicas
+/// asked for, the replicas ready (`ready_replicas`, the metrics' count) or
+/// the decided count are below `vertical_min_replicas`, both are dropped (a
+/// resize during a cold start, 3 asked for and 1 ready, would restart the
+/// only replica serving; a caller that leaves function_metrics::ready_replicas
+/// at its default 0 has every resize withheld); otherwise each moves at most its step from the
+/// current limit and stays within its bounds (bounds win over the step).
+[[nodiscard]] inline decision apply_guard(decision d, const scaling_state& s, const guard_config& limits,
+                                          std::int64_t ready_replicas) noexcept {
     const replica_bounds bounds = replica_bounds::of(s);
     const int current = bounds.clamp(s.replicas);
     const int limited = std::clamp(d.replicas, saturating_sub(current, std::max(0, limits.max_step_down)),
@@ -99,7 +105,7 @@ namespace detail {
         vertical_reason("guard: invalid limit dropped", "guard: rate-limited, invalid limit dropped",
                         "guard: clamped to [min, max], invalid limit dropped");
     }
-    if (std::min(s.replicas, final_count) < limits.vertical_min_replicas) {
+    if (std::min({std::int64_t{s.replicas}, ready_replicas, std::int64_t{final_count}}) < limits.vertical_min_replicas) {
         if (d.vertical()) {
             vertical_reason("guard: vertical change withheld below vertical_min_replicas",
                             "guard: rate-limited, vertical change withheld below vertical_min_replicas",
@@ -116,6 +122,13 @@ namespace detail {
     d.cpu_limit = cpu;
     d.memory_limit_mb = mem;
     return d;
+}
+
+/// As above, for a caller with no metrics at hand: every replica asked for
+/// is taken to be ready. A controller passes the metrics' ready count
+/// instead (guarded and rl_policy do), so that a cold start withholds a resize.
+[[nodiscard]] inline decision apply_guard(decision d, const scaling_state& s, const guard_config& limits) noexcept {
+    return apply_guard(d, s, limits, s.replicas);
 }
 
 /// A policy made safe to put in a control loop: metrics that fail
@@ -136,7 +149,7 @@ public:
 
     decision decide(const function_metrics& m, const scaling_state& s) noexcept {
         if (const encode_status status = check_metrics(m); !status) return keep(s, "guard: invalid metrics");
-        return apply_guard(inner_.decide(m, s), s, config_);
+        return apply_guard(inner_.decide(m, s), s, config_, m.ready_replicas);
     }
 
 private:

@@ -47,6 +47,13 @@ struct hpa_vpa_config {
 /// (replicas, source, reason) with the VPA's limits; the reason is the
 /// VPA's when it changes a limit. A resize is withheld when the HPA's count
 /// is below the VPA's replica minimum (vertical_requires_replicas).
+///
+/// The two decide independently, as the two Kubernetes controllers do: when
+/// the HPA holds (no usable CPU metric, scaling disabled, too many pods) the
+/// VPA may still resize, from its own checks of the metrics. The decision
+/// then keeps the HPA's decision_source::hold (the count was not decided)
+/// and carries the VPA's limits and reason; with_fallback takes such a
+/// decision as it is rather than asking its backup.
 class hpa_vpa_policy {
 public:
     /// Validates both configurations (config_error naming the field).

@@ -146,7 +146,7 @@ public:
             } else {
                 d = fallback_decision(f, m[f], s[f], why);
             }
-            d = apply_guard(d, s[f], guard_);
+            d = apply_guard(d, s[f], guard_, m[f].ready_replicas);
             // The stabilised target lies between the guarded target and the
             // current count, so the step limits still hold; bounds are reapplied.
             if (stabilizer_.window() > 0) {

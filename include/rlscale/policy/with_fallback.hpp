@@ -8,8 +8,10 @@
 namespace rlscale {
 
 /// Uses `Backup` whenever `Primary` is not ready, or holds (it saw input it
-/// could not use, or failed). The backup's decision is marked
-/// decision_source::fallback; if the backup holds too, the result holds.
+/// could not use, or failed) without changing a limit. The backup's decision
+/// is marked decision_source::fallback; if the backup holds too, the result
+/// holds. A hold that resizes (hpa_vpa_policy: the HPA held, the VPA
+/// resized) is the primary's answer: asking the backup would drop the resize.
 template <policy Primary, policy Backup>
 class with_fallback {
 public:
@@ -23,7 +25,7 @@ public:
     decision decide(const function_metrics& m, const scaling_state& s) noexcept {
         if (primary_.ready()) {
             const decision d = primary_.decide(m, s);
-            if (d.source != decision_source::hold) {
+            if (d.source != decision_source::hold || d.vertical()) {
                 return d;
             }
         }

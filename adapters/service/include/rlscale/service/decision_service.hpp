@@ -533,7 +533,7 @@ private:
             // policies (a joint policy from a checkpoint guards itself too;
             // the guard is idempotent).
             for (std::size_t i = 0; i < reqs.size(); ++i) {
-                out[i] = check_metrics(m[i]) ? apply_guard(out[i], st[i], config_.guard) : keep(st[i], "guard: invalid metrics");
+                out[i] = check_metrics(m[i]) ? apply_guard(out[i], st[i], config_.guard, m[i].ready_replicas) : keep(st[i], "guard: invalid metrics");
                 out[i] = within_bounds(out[i], st[i]);
                 p.joint->clocks[i].accept(reqs[i].state.time_s);
             }
