@@ -92,6 +92,31 @@ TEST_CASE("worker_pool rethrows a task's exception on the caller's thread after 
   CHECK(done.load() == 18);
 }
 
+TEST_CASE("worker_pool rethrows the failure of the lowest index, whichever thread fails first") {
+    // Task 2 fails last in time (it waits until task 17 has failed); its
+    // error is still the one rethrown, as it is without workers.
+    for (const std::size_t workers : {0, 1, 2, 3}) {
+        CAPTURE(workers);
+        worker_pool pool(workers);
+        std::atomic<bool> late_failed{false};
+        auto failing = [&](std::size_t i) {
+            if (i == 2) {
+                const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+                while (workers > 0 && !late_failed.load() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+                throw std::runtime_error("task 2 failed");
+            }
+            if (i == 17) {
+                late_failed.store(true);
+                throw std::runtime_error("task 17 failed");
+            }
+        };
+        for (int round = 0; round < 5; ++round) {
+            late_failed.store(false);
+            CHECK_THROWS_WITH_AS(pool.for_each(20, failing), "task 2 failed", std::runtime_error);
+        }
+    }
+}
+
 TEST_CASE("a spinning worker_pool whose workers went back to sleep still wakes for the next run") {
     worker_pool pool(1, std::chrono::microseconds(100));
     for (int round = 0; round < 3; ++round) {

@@ -98,7 +98,7 @@ multiagent::simppo_config simppo_small() {
     c.ppo.actor_hidden = {4};
     c.ppo.critic_hidden = {4};
     c.ppo.rollout_steps = 4;
-    c.threads = 1;  // fixed: 0 would depend on the machine's cores
+    c.threads = 1;  // fixed: unset, it would depend on the machine's cores
     return c;
 }
 

@@ -232,6 +232,7 @@ TEST_CASE("simppo_coordinator: training is deterministic for a seed, with or wit
         serial.add_agent("f" + std::to_string(i), category_of(i));
         threaded.add_agent("f" + std::to_string(i), category_of(i));
     }
+    CHECK(serial.threads() == 0);
     CHECK(threaded.threads() == 2);
     (void)train(serial, 2, 9);
     (void)train(threaded, 2, 9);

@@ -61,7 +61,9 @@ struct simppo_config {
     /// S-RL agents have (what the critics read is set by global_state).
     double team_weight = 1;
     bool parameter_sharing = true;  ///< a new agent starts from its category's base model when there is one
-    std::size_t threads = 0;    ///< worker threads for acting and updating besides the caller (0: one per extra core)
+    /// Worker threads for acting and updating besides the caller: unset, one
+    /// per extra core; 0, the caller alone.
+    std::optional<std::size_t> threads;
     std::uint64_t seed = 1;     ///< agent k (in order of addition) learns with seed + k
 
     void validate() const {
@@ -70,7 +72,7 @@ struct simppo_config {
         validate_nested("simppo_config", "reward", [&] { reward.validate(); });
         validate_nested("simppo_config", "actions", [&] { actions.validate(); });
         check_fields("simppo_config")
-            .at_most("threads", threads, std::size_t{256})
+            .at_most("threads", threads.value_or(0), std::size_t{256})
             .in("team_weight", team_weight, 0.0, 1.0);
     }
 };
@@ -115,7 +117,7 @@ public:
           global_(config_.state),
           reward_(config_.reward),
           actions_(1, config_.actions),
-          pool_(config_.threads > 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency()) - 1) {
+          pool_(config_.threads ? *config_.threads : std::max(1u, std::thread::hardware_concurrency()) - 1) {
         // One update workspace per thread (the caller's and each worker's),
         // not one per agent: an agent's gradient and minibatch storage is
         // needed only while it updates.

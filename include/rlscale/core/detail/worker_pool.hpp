@@ -20,8 +20,10 @@ namespace rlscale::detail {
 /// run would reuse index 0). `run` allocates nothing (the task is passed as
 /// a function pointer and a context); with zero workers the calling thread
 /// does everything. An exception thrown by a task on any thread is
-/// rethrown by `run` on the caller's thread once every call has finished
-/// (the first one, if several throw). Calls to `run` must not overlap.
+/// rethrown by `run` on the caller's thread once every call has finished;
+/// when several throw, the one of the lowest index, so which error the
+/// caller sees does not depend on the number of threads or their timing.
+/// Calls to `run` must not overlap.
 ///
 /// `spin`: how long an idle worker keeps polling for the next `run`, and
 /// the caller for the last task to end, before sleeping on a condition
@@ -58,7 +60,7 @@ public:
     /// calling thread (thread 0), and waits for all of them.
     void run(std::size_t n, task_fn task, void* context) {
         if (threads_.empty() || n <= 1) {
-            // As with workers: every index runs, then the first failure is rethrown.
+            // As with workers: every index runs, then the lowest one's failure is rethrown.
             std::exception_ptr failure;
             for (std::size_t i = 0; i < n; ++i) {
                 try {
@@ -127,7 +129,10 @@ private:
             }
             {
                 const std::lock_guard lock(mutex_);
-                if (thrown && !failure_) failure_ = std::move(thrown);
+                if (thrown && (!failure_ || i < failure_index_)) {
+                    failure_ = std::move(thrown);
+                    failure_index_ = i;
+                }
                 if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_.notify_all();
             }
         }
@@ -187,6 +192,7 @@ private:
     std::atomic<std::size_t> pending_{0};
     std::atomic<std::size_t> generation_{0};
     std::exception_ptr failure_;
+    std::size_t failure_index_ = 0;  // the index failure_ came from
     std::atomic<bool> stop_{false};
     std::chrono::microseconds spin_;
 };
