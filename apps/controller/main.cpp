@@ -270,6 +270,8 @@ int main(int argc, char** argv) {
         };
         const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(cfg.control_interval_s));
         auto due = std::chrono::steady_clock::now();
+        // Policies' time: steady, whatever the system clock is set to while running.
+        const controller::controller_clock<> clock;
         // Waits until this replica holds the Lease (logging each new election
         // error once): false when stopped first, or when --once did not get it
         // within two lease durations (a holder that died is replaced within one).
@@ -308,7 +310,7 @@ int main(int argc, char** argv) {
                 }
             }
             const auto start = std::chrono::steady_clock::now();
-            const double now_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+            const double now_s = clock.seconds_at(start);
             const std::vector<controller::decision_record> records = loop.tick(now_s, write_line, &stop_requested);
             const auto end = std::chrono::steady_clock::now();
             loop.set_last_tick_seconds(std::chrono::duration<double>(end - start).count());

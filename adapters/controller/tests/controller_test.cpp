@@ -587,6 +587,36 @@ TEST_CASE("controller: after a stall the next tick is one interval away, not a b
     CHECK(ticks == 40);
 }
 
+namespace {
+/// A system clock the test sets.
+struct settable_system_clock {
+    using time_point = std::chrono::system_clock::time_point;
+    static inline time_point reading{};
+    static time_point now() noexcept { return reading; }
+};
+}  // namespace
+
+TEST_CASE("controller_clock: policies' time follows the steady clock, not a system clock set back or ahead") {
+    using namespace std::chrono;
+    const auto wall = system_clock::time_point{} + hours(490000);  // late in 2025
+    const auto start = steady_clock::time_point{} + hours(3);
+    settable_system_clock::reading = wall;
+    const controller_clock<settable_system_clock> clock;  // reads the system clock once
+    const controller_clock<settable_system_clock> at(wall, start);
+    const double w = duration<double>(wall.time_since_epoch()).count();
+    CHECK(at.seconds_at(start) == w);
+    CHECK(at.seconds_at(start + seconds(15)) == w + 15);
+    // NTP sets the system clock back 10 minutes, then 20 ahead: the times
+    // policies see still advance by the steady clock's 15 s per tick.
+    settable_system_clock::reading = wall - minutes(10);
+    CHECK(at.seconds_at(start + seconds(30)) == w + 30);
+    settable_system_clock::reading = wall + minutes(10);
+    CHECK(at.seconds_at(start + seconds(45)) == w + 45);
+    const controller_clock<settable_system_clock> later;  // made now: starts from the clock as set
+    CHECK(later.now_s() >= w + 600);
+    CHECK(clock.now_s() < w + 600);  // made before: not moved by the step
+}
+
 TEST_CASE("controller config: the PromQL window is its own setting, and --check warns about a short one") {
     nlohmann::json j = two_functions();
     config c = parse_config(j);
@@ -923,6 +953,31 @@ TEST_CASE("controller: a combined change that timed out is logged as perhaps app
     CHECK(r.error.find("whether the limits were applied shows in the next reading") != std::string::npos);
     CHECK(r.error.find("changed alone") == std::string::npos);
     CHECK(loop.stats().actuation_errors == 1);
+}
+
+TEST_CASE("controller: a count change that timed out is logged as perhaps applied, not as failed") {
+    struct timing_out_scaler {
+        std::map<std::string, int> replicas_of{{"checkout", 4}, {"search", 5}};
+        int replicas(const function_spec& f) { return replicas_of.at(f.name); }
+        void set_replicas(const function_spec& f, int n) {
+            replicas_of[f.name] = n;  // applied, but the answer never came
+            throw outcome_unknown("kubernetes: PUT /apis/apps/v1/namespaces/shop/deployments/" + f.name + "/scale timed out after 10000 ms");
+        }
+    };
+    fake_source source;
+    source.cpu = {{"checkout", 1.0}, {"search", 0.2}};
+    timing_out_scaler cluster;
+    control_loop loop(parse_config(two_functions()), source, cluster);
+    const auto records = loop.tick(15);
+    REQUIRE(records.size() == 2);
+    for (const decision_record& r : records) {
+        MESSAGE(r.to_json().dump());
+        REQUIRE(r.replicas_after != r.replicas_before);
+        CHECK_FALSE(r.applied);  // not known to be
+        CHECK(r.error.find("changing replicas timed out, and may have been applied: kubernetes: PUT") == 0);
+    }
+    CHECK(loop.stats().actuation_errors == 2);
+    CHECK(loop.stats().changes == 0);
 }
 
 TEST_CASE("controller: a multidimensional policy steps from the current limits, and the count and limits change in one call") {

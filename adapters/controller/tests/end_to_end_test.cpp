@@ -73,6 +73,12 @@ public:
                   replicas_ = body["spec"].value("replicas", 0);
                   ++version_;
                   res.set_content(scale().dump(), "application/json");
+                  // Answered late (after the change was applied) when asked.
+                  if (const auto late = std::exchange(late_put_, std::chrono::milliseconds(0)); late.count() > 0) {
+                      mu_.unlock();
+                      std::this_thread::sleep_for(late);
+                      mu_.lock();
+                  }
               });
               // The Deployment itself: a strategic-merge patch of spec.replicas
               // and the pod template's container resources, all or nothing.
@@ -135,6 +141,11 @@ public:
         throttle_hook_ = std::move(hook);
     }
 
+    /// The next PUT of the Scale is handled as usual, then answered `d` later.
+    void answer_next_put_late(std::chrono::milliseconds d) {
+        std::lock_guard lock(mu_);
+        late_put_ = d;
+    }
     /// The next PATCH of the Deployment is handled as usual, then answered
     /// `d` later.
     void answer_next_patch_late(std::chrono::milliseconds d) {
@@ -205,6 +216,7 @@ private:
     int gets_ = 0;
     bool throttle_ = false;
     std::chrono::milliseconds late_patch_{0};
+    std::chrono::milliseconds late_put_{0};
     int patches_ = 0;
     std::string last_patch_;
     std::map<std::string, json> resources_;
@@ -549,6 +561,16 @@ TEST_CASE("controller's Kubernetes actuator: a change answered after kubernetes.
     cluster.answer_next_patch_late(milliseconds(20));
     scaler.set_limits(cfg.functions[0], 5, {.cpu_cores = 1.0, .memory_mb = 512.0}, 7);
     CHECK(cluster.replicas() == 5);
+    // The count alone (a PUT of the Scale), in both forms, the same.
+    const int puts = cluster.puts();
+    cluster.answer_next_put_late(milliseconds(1500));
+    CHECK_THROWS_WITH_AS(scaler.set_replicas(cfg.functions[0], 6, 5), doctest::Contains("PUT"), controller::outcome_unknown);
+    CHECK(cluster.puts() == puts + 1);  // not sent again
+    CHECK(cluster.replicas() == 6);
+    cluster.answer_next_put_late(milliseconds(1500));
+    CHECK_THROWS_AS(scaler.set_replicas(cfg.functions[0], 4), controller::outcome_unknown);
+    CHECK(cluster.puts() == puts + 2);
+    CHECK(cluster.replicas() == 4);
 }
 
 TEST_CASE("controller's Kubernetes actuator: a retry after a 409 or a 429 is not sent once the Lease lapsed in the wait") {

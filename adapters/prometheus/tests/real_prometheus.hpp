@@ -79,19 +79,28 @@ private:
         const std::string ts = " " + std::to_string(t) + "\n";
         std::ostringstream o;
         o.precision(17);
-        const std::string fn = R"(namespace="fn",pod="fn-7d9f6c-abcde")";
+        const std::string fn = R"(namespace="fn",pod="fn-7d9f6c-bcdfg")";
         const std::string idle = R"(namespace="idle",pod="idle-5c8d7f-zzzzz")";
         // Namespace "gap": two running pods with a 1-core, 1 GiB limit, usage
         // reported for one only, which also has a sidecar without a limit.
-        const std::string gap_a = R"(namespace="gap",pod="gap-6b7c8d-aaaaa",container="app")";
-        const std::string gap_a_sidecar = R"(namespace="gap",pod="gap-6b7c8d-aaaaa",container="proxy")";
+        const std::string gap_a = R"(namespace="gap",pod="gap-6b7c8d-ccccc",container="app")";
+        const std::string gap_a_sidecar = R"(namespace="gap",pod="gap-6b7c8d-ccccc",container="proxy")";
         const std::string gap_b = R"(namespace="gap",pod="gap-6b7c8d-bbbbb",container="app")";
         // Namespace "evicted": a running pod at 0.3 of its 1-core limit, and an
         // evicted one whose limits kube-state-metrics still exports, without usage.
-        const std::string ev_run = R"(namespace="evicted",pod="ev-5f6g7h-runnn",container="app")";
-        const std::string ev_gone = R"(namespace="evicted",pod="ev-5f6g7h-evctd",container="app")";
+        const std::string ev_run = R"(namespace="evicted",pod="ev-5f6g7h-rnnnn",container="app")";
+        const std::string ev_gone = R"(namespace="evicted",pod="ev-5f6g7h-vctdd",container="app")";
+        // Namespace "web": the Deployment web's pod beside pods named after
+        // it that are not its own (a StatefulSet web-cache's, a Job
+        // web-migrate's), which the default pod pattern must leave out.
+        const std::string web = R"(namespace="web",pod="web-7d9f6c-x2k4p")";
+        const std::string web_cache = R"(namespace="web",pod="web-cache-0")";
+        const std::string web_job = R"(namespace="web",pod="web-migrate-x7k2p")";
         o << "# TYPE http_requests_total counter\n";
         o << "http_requests_total{" << fn << "} " << 5 * e << ts;
+        o << "http_requests_total{" << web << "} " << 5 * e << ts;
+        o << "http_requests_total{" << web_cache << "} " << 7 * e << ts;
+        o << "http_requests_total{" << web_job << "} " << 3 * e << ts;
         o << "http_requests_total{" << idle << "} 10" << ts;
         o << "# TYPE http_request_duration_seconds histogram\n";
         const std::pair<const char*, double> buckets[] = {{"0.05", 1}, {"0.1", 3}, {"0.25", 4}, {"0.5", 4.6}, {"1", 5}, {"+Inf", 5}};
@@ -122,6 +131,8 @@ private:
         o << "container_memory_working_set_bytes{" << gap_a_sidecar << "} 16777216" << ts;
         o << "container_memory_working_set_bytes{" << ev_run << "} 536870912" << ts;
         o << "# TYPE kube_pod_container_resource_limits gauge\n";
+        o << "kube_pod_container_resource_limits{" << web << ",container=\"app\",resource=\"cpu\",unit=\"core\"} 0.5" << ts;
+        o << "kube_pod_container_resource_limits{" << web_cache << ",container=\"app\",resource=\"cpu\",unit=\"core\"} 4" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"cpu\",unit=\"core\"} 0.5" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"memory\",unit=\"byte\"} 268435456" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"proxy\",resource=\"cpu\",unit=\"core\"} 0.1" << ts;
@@ -135,17 +146,17 @@ private:
         o << "# TYPE kube_deployment_status_replicas gauge\n";
         o << "kube_deployment_status_replicas{namespace=\"fn\",deployment=\"fn\"} 3" << ts;
         o << "# TYPE kube_pod_status_phase gauge\n";
-        o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-abcde\",phase=\"Running\"} 1" << ts;
-        o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-fghij\",phase=\"Running\"} 1" << ts;
-        o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-klmno\",phase=\"Pending\"} 1" << ts;
-        o << "kube_pod_status_phase{namespace=\"gap\",pod=\"gap-6b7c8d-aaaaa\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-bcdfg\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-hjklm\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-npqrs\",phase=\"Pending\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"gap\",pod=\"gap-6b7c8d-ccccc\",phase=\"Running\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"gap\",pod=\"gap-6b7c8d-bbbbb\",phase=\"Running\"} 1" << ts;
-        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-runnn\",phase=\"Running\"} 1" << ts;
-        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-evctd\",phase=\"Running\"} 0" << ts;
-        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-evctd\",phase=\"Failed\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-rnnnn\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-vctdd\",phase=\"Running\"} 0" << ts;
+        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-vctdd\",phase=\"Failed\"} 1" << ts;
         o << "# TYPE kube_pod_status_ready gauge\n";
-        o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-abcde\",condition=\"true\"} 1" << ts;
-        o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-fghij\",condition=\"true\"} 0" << ts;
+        o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-bcdfg\",condition=\"true\"} 1" << ts;
+        o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-hjklm\",condition=\"true\"} 0" << ts;
         return o.str();
     }
 

@@ -169,6 +169,17 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
     CHECK(none.status.is_missing("cpu_utilization"));
     CHECK_FALSE(none.status.is_missing("throughput_rps"));
 
+    // Pods named after the workload that are not its own (a StatefulSet
+    // web-cache's web-cache-0, a Job web-migrate's web-migrate-x7k2p) are left
+    // out: web's 5 requests/s and 0.5-core limit, not 15 and the cache's 4 cores,
+    // which the earlier pattern <name>-[a-z0-9]+-[a-z0-9]+ read.
+    const auto web = src.fetch({.function = "web", .namespace_ = "web", .deployment = "web"});
+    CHECK(web.metrics.throughput_rps == doctest::Approx(5).epsilon(0.03));
+    CHECK(web.metrics.cpu_limit == doctest::Approx(0.5));
+    const auto loose = client({.url = s.prom.url()}).query(R"(sum(rate(http_requests_total{namespace="web",pod=~"web-[a-z0-9]+-[a-z0-9]+"}[5s])))");
+    REQUIRE(loose.vector.size() == 1);
+    CHECK(loose.vector[0].point.value == doctest::Approx(15).epsilon(0.03));
+
     // An idle function: a real zero rate is read as zero; its latencies are
     // NaN (no completions) and it has no CPU series at all: no data, never 0.
     const auto idle = src.fetch({.function = "idle", .namespace_ = "idle", .deployment = "idle"});

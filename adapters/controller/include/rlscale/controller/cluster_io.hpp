@@ -121,9 +121,15 @@ public:
     int replicas(const function_spec& f) {
         return client_.get_scale(kind(f), f.namespace_name, f.workload).spec_replicas;
     }
+    /// A change whose answer did not come within kubernetes.timeout_ms throws
+    /// controller::outcome_unknown: it was sent, and may have been applied.
     void set_replicas(const function_spec& f, int n) {
         check_may_write();
-        (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n);
+        try {
+            (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n);
+        } catch (const kubernetes::timeout_error& e) {
+            throw controller::outcome_unknown(e.what());
+        }
     }
     /// Only if the count is still `read` (what the decision was made from):
     /// else kubernetes::count_changed, nothing sent.
@@ -133,6 +139,8 @@ public:
             (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n, read);
         } catch (const kubernetes::count_changed& e) {
             throw controller::count_changed(e.what());
+        } catch (const kubernetes::timeout_error& e) {
+            throw controller::outcome_unknown(e.what());
         }
     }
 

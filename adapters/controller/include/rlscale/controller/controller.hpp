@@ -275,6 +275,33 @@ template <typename TimePoint, typename Duration>
     return now + interval;
 }
 
+/// The controller's clock for policies and records: the system clock's
+/// reading when it was made, plus the steady (monotonic) time since. It
+/// reads as wall time in the log, yet a step of the system clock (NTP, an
+/// operator, a VM restored) moves the times policies compare neither back
+/// nor ahead: the HPA's stabilisation windows and rate periods keep the
+/// times of earlier ticks, and a clock set back 10 minutes would keep every
+/// scale event "recent" for 10 more minutes (no scale-up under load), one
+/// set ahead would drop the scale-down window at once. The log's times
+/// drift from the system clock by whatever it was stepped by since start.
+template <typename System = std::chrono::system_clock, typename Steady = std::chrono::steady_clock>
+class controller_clock {
+public:
+    controller_clock() : controller_clock(System::now(), Steady::now()) {}
+    controller_clock(typename System::time_point wall, typename Steady::time_point start)
+        : wall_s_(std::chrono::duration<double>(wall.time_since_epoch()).count()), start_(start) {}
+
+    /// Seconds at the steady clock's reading `t` (the loop's own).
+    [[nodiscard]] double seconds_at(typename Steady::time_point t) const noexcept {
+        return wall_s_ + std::chrono::duration<double>(t - start_).count();
+    }
+    [[nodiscard]] double now_s() const noexcept { return seconds_at(Steady::now()); }
+
+private:
+    double wall_s_;
+    typename Steady::time_point start_;
+};
+
 /// The baseline settings of a configured function (the registry's
 /// defaults for what it leaves out).
 [[nodiscard]] inline baseline_settings settings_of(const function_spec& f) {
@@ -607,6 +634,10 @@ private:
             set_count(f, r);
             r.applied = true;
             ++stats_.changes;
+        } catch (const outcome_unknown& e) {
+            // Sent, and perhaps applied: the next reading of the count says.
+            ++stats_.actuation_errors;
+            r.error = std::string("changing replicas timed out, and may have been applied: ") + e.what();
         } catch (...) {
             ++stats_.actuation_errors;
             r.error = "changing replicas failed: " + current_exception_text();

@@ -123,11 +123,18 @@ struct function_target {
     std::string function;    ///< {function}; free for custom templates
     std::string namespace_;  ///< {namespace}
     std::string deployment;  ///< {workload} and {deployment}: the Deployment's or StatefulSet's name
-    /// {pod_regex}, a regular expression as given; when empty, the workload's
-    /// own pods and no others: `<name>-[a-z0-9]+-[a-z0-9]+` (a Deployment's
-    /// ReplicaSet hash and pod suffix) or `<name>-[0-9]+` (a StatefulSet's
-    /// ordinals), with the name's regex characters escaped. Prometheus
-    /// anchors `=~` at both ends, so `api` never matches `api-gateway-…`.
+    /// {pod_regex}, a regular expression as given; when empty, the names
+    /// the workload's own pods have, with the name's regex characters
+    /// escaped: for a Deployment `<name>-<hash>-<suffix>`, both in the
+    /// alphabet Kubernetes generates them from (`bcdfghjklmnpqrstvwxz2456789`,
+    /// no vowels and no 0, 1 or 3: the pod-template hash 1 to 10 of them, the
+    /// pod suffix 5), so that another workload's pods named after it
+    /// (a StatefulSet `web-cache`'s `web-cache-0`, a Job's `web-migrate-x7k2p`,
+    /// a CronJob's `web-28391234-x7k2p`) are not read as `web`'s; for a
+    /// StatefulSet `<name>-<ordinal>`. Prometheus anchors `=~` at both ends,
+    /// so `api` never matches `api-gateway-…`. Kubernetes cuts a generated
+    /// name's stem to 58 characters before the suffix, so a Deployment name
+    /// of more than 46 characters needs a regex of its own.
     std::string pod_regex;
     workload_kind kind = workload_kind::deployment;  ///< {workload_kind}
     /// {container}: one container of the pods, whose utilisations and
@@ -184,6 +191,11 @@ struct metrics_sample {
 };
 
 namespace detail {
+
+/// The characters Kubernetes generates names from (apimachinery's
+/// util/rand alphabet, also its SafeEncodeString's): a Deployment's
+/// pod-template hash and a pod's random suffix, as a regex class.
+inline constexpr std::string_view generated_name_class = "[bcdfghjklmnpqrstvwxz2456789]";
 
 /// `s` with every RE2 metacharacter escaped, so it matches itself literally.
 [[nodiscard]] inline std::string regex_escape(std::string_view s) {
@@ -432,7 +444,8 @@ private:
         const bool stateful = f.kind == workload_kind::statefulset;
         const std::string pods = !f.pod_regex.empty() ? f.pod_regex
                                  : stateful          ? detail::regex_escape(f.deployment) + "-[0-9]+"
-                                                     : detail::regex_escape(f.deployment) + "-[a-z0-9]+-[a-z0-9]+";
+                                                     : detail::regex_escape(f.deployment) + "-" + std::string(detail::generated_name_class) +
+                                                           "{1,10}-" + std::string(detail::generated_name_class) + "{5}";
         return {{"namespace", escape_double_quoted(f.namespace_)},
                 {"workload", escape_double_quoted(f.deployment)},
                 {"workload_kind", stateful ? "statefulset" : "deployment"},
