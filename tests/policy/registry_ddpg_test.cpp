@@ -186,6 +186,43 @@ TEST_CASE("registry ddpg: invalid metrics hold without a resize, and a single re
     CHECK_FALSE(d[0].vertical());
 }
 
+TEST_CASE("registry ddpg with a downscale window: a held-back scale-in keeps a reason about a limit, and replaces one about the count") {
+    // μ(s) = tanh(bias): replicas 1 + (μ0 + 1) / 2 · 19 (absolute), so a bias
+    // of atanh(2 (r - 1) / 19 - 1) asks for r replicas.
+    const auto asking = [](int replicas, float cpu_bias) {
+        nn::mlp<float> net(std::vector<nn::layer_spec>{{9, 3, nn::activation::tanh}});
+        net.parameters().setZero();
+        net.bias(0)[0] = static_cast<float>(std::atanh(2.0 * (replicas - 1) / 19.0 - 1.0));
+        net.bias(0)[1] = cpu_bias;
+        return net;
+    };
+    json j = ddpg_checkpoint({0.0F, 0.0F, 0.0F});
+    j["serving"]["downscale_window"] = 3;
+    for (const bool cold_start : {false, true}) {
+        CAPTURE(cold_start);
+        learned_policy lp = make_learned_policy(j);
+        function_metrics m = test::healthy();
+        const std::array<scaling_state, 1> ss{state(5)};
+        std::array<decision, 1> d{};
+        lp.weights->publish(asking(5, 0.0F));
+        lp.policy.decide(std::array<function_metrics, 1>{m}, ss, d);
+        REQUIRE(d[0].replicas == 5);
+        // Then a scale-in to 3 with a resize: the window keeps the 5.
+        lp.weights->publish(asking(3, 0.0F));
+        if (cold_start) m.ready_replicas = 1;  // the guard withholds the resize too
+        lp.policy.decide(std::array<function_metrics, 1>{m}, ss, d);
+        CHECK(d[0].replicas == 5);
+        CHECK(d[0].source == decision_source::policy);
+        if (cold_start) {
+            CHECK_FALSE(d[0].vertical());
+            CHECK(std::string_view(d[0].reason) == "guard: vertical change withheld below vertical_min_replicas");
+        } else {
+            CHECK(d[0].vertical());
+            CHECK(std::string_view(d[0].reason) == "rl: held by the downscale window");
+        }
+    }
+}
+
 TEST_CASE("registry ddpg: unknown current limits (0) never become a resize from assumed ones, in either mode") {
     // μ(s) = 0 everywhere: in relative mode "no change". A state whose
     // limits are 0 (unknown: the decision service's reading of a request
