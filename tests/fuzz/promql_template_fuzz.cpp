@@ -184,7 +184,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool stateful = f.kind == p::workload_kind::statefulset;
     const std::string pods = !f.pod_regex.empty() ? f.pod_regex
                              : stateful          ? literal_regex(f.deployment) + "-[0-9]+"
-                                                 : literal_regex(f.deployment) + "-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}";
+                                                 : literal_regex(f.deployment) + "-[4-9bcdf]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}";
     const p::metrics_source_config& cfg = source().config();
     const std::string window = std::to_string(cfg.window.count());
     const std::vector<std::pair<std::string, std::string>> raw{

@@ -980,6 +980,37 @@ TEST_CASE("controller: a count change that timed out is logged as perhaps applie
     CHECK(loop.stats().changes == 0);
 }
 
+TEST_CASE("controller: a refused combined change whose count-alone retry timed out is logged as perhaps applied") {
+    const std::string path = write_ddpg_checkpoint("ddpg_refused_then_timed_out.json", {0.0F, 1.0F, -0.2F});
+    struct refusing_resizer {
+        int replicas_now = 3;
+        int replicas(const function_spec&) { return replicas_now; }
+        void set_replicas(const function_spec&, int) { FAIL("the unconditional form was called"); }
+        void set_replicas(const function_spec&, int n, int) {
+            replicas_now = n;  // applied, but the answer never came
+            throw outcome_unknown("kubernetes: PUT /apis/apps/v1/namespaces/shop/deployments/app/scale timed out");
+        }
+        void set_limits(const function_spec&, std::optional<int>, const replica_limits&) { FAIL("the unconditional form was called"); }
+        void set_limits(const function_spec&, std::optional<int>, const replica_limits&, std::optional<int>) {
+            throw std::runtime_error("422 Invalid: spec.template.spec.containers[0].resources.limits");
+        }
+    };
+    limits_source source;
+    refusing_resizer cluster;
+    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);
+    const auto records = loop.tick(15);
+    REQUIRE(records.size() == 1);
+    const decision_record& r = records[0];
+    MESSAGE(r.to_json().dump());
+    REQUIRE(r.replicas_after != 3);
+    CHECK_FALSE(r.applied);
+    CHECK_FALSE(r.limits_applied);
+    CHECK(r.error.find("changing replicas and limits failed: 422") == 0);
+    CHECK(r.error.find("; changing replicas alone timed out, and may have been applied: kubernetes: PUT") != std::string::npos);
+    CHECK(r.error.find("failed too") == std::string::npos);
+    CHECK(loop.stats().actuation_errors == 2);
+}
+
 TEST_CASE("controller: a multidimensional policy steps from the current limits, and the count and limits change in one call") {
     // μ: replicas 1 + 0.5·19 → 11 (rate-limited to 3 + 4), CPU tanh(1) → 1.82 cores (stepped from the
     // current 0.8 by at most 0.5), memory tanh(-0.2) → 1386 MiB (from the current 1024 by at most 256).

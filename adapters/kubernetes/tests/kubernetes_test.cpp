@@ -80,6 +80,7 @@ struct fake_api_server {
     };
     std::optional<canned_answer> canned;
     std::chrono::milliseconds delay{0};
+    std::chrono::milliseconds write_delay{0};  // added before answering a change (not a GET)
     bool drip = false;  // GET answers the Scale a byte at a time
     // What was seen.
     std::vector<std::string> authorizations;
@@ -159,7 +160,7 @@ struct fake_api_server {
         std::chrono::milliseconds d;
         {
             std::lock_guard lock(mu);
-            d = delay;
+            d = delay + (op != "GET" ? write_delay : std::chrono::milliseconds(0));
         }
         if (d.count() > 0) std::this_thread::sleep_for(d);
         std::lock_guard lock(mu);
@@ -1262,6 +1263,34 @@ TEST_CASE("slow answers hit the read timeout") {
     const auto t = std::chrono::steady_clock::now();
     CHECK_THROWS_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), k8s::timeout_error);
     CHECK(seconds_since(t) < 1.2);
+}
+
+TEST_CASE("a change timing out once sent is write_outcome_unknown (it may have been applied); a read timing out is not") {
+    fake_api_server s;
+    s.write_delay = 1500ms;
+    auto cfg = test_config(s);
+    cfg.read_timeout = 200ms;
+    k8s::client cli(cfg);
+    CHECK_THROWS_WITH_AS((void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 5), doctest::Contains("PUT"),
+                         k8s::write_outcome_unknown);
+    s.write_delay = 0ms;
+    s.delay = 1500ms;
+    try {
+        (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+        FAIL("expected a timeout_error");
+    } catch (const k8s::write_outcome_unknown& e) {
+        FAIL("a GET changes nothing, yet: " << e.what());
+    } catch (const k8s::timeout_error& e) {
+        CHECK(std::string(e.what()).find("GET") != std::string::npos);
+    }
+    // A change whose read of the count times out first was never sent.
+    try {
+        (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 6);
+        FAIL("expected a timeout_error");
+    } catch (const k8s::write_outcome_unknown& e) {
+        FAIL("nothing was sent, yet: " << e.what());
+    } catch (const k8s::timeout_error&) {
+    }
 }
 
 TEST_CASE("an answer dripping in a byte at a time is cut at the connect, read and write timeouts together") {

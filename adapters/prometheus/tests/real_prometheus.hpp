@@ -88,8 +88,8 @@ private:
         const std::string gap_b = R"(namespace="gap",pod="gap-6b7c8d-bbbbb",container="app")";
         // Namespace "evicted": a running pod at 0.3 of its 1-core limit, and an
         // evicted one whose limits kube-state-metrics still exports, without usage.
-        const std::string ev_run = R"(namespace="evicted",pod="ev-5f6g7h-rnnnn",container="app")";
-        const std::string ev_gone = R"(namespace="evicted",pod="ev-5f6g7h-vctdd",container="app")";
+        const std::string ev_run = R"(namespace="evicted",pod="ev-5f6d7c-rnnnn",container="app")";
+        const std::string ev_gone = R"(namespace="evicted",pod="ev-5f6d7c-vctdd",container="app")";
         // Namespace "web": the Deployment web's pod beside pods named after
         // it that are not its own (a StatefulSet web-cache's, a Job
         // web-migrate's), which the default pod pattern must leave out.
@@ -151,9 +151,9 @@ private:
         o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-npqrs\",phase=\"Pending\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"gap\",pod=\"gap-6b7c8d-ccccc\",phase=\"Running\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"gap\",pod=\"gap-6b7c8d-bbbbb\",phase=\"Running\"} 1" << ts;
-        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-rnnnn\",phase=\"Running\"} 1" << ts;
-        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-vctdd\",phase=\"Running\"} 0" << ts;
-        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6g7h-vctdd\",phase=\"Failed\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6d7c-rnnnn\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6d7c-vctdd\",phase=\"Running\"} 0" << ts;
+        o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6d7c-vctdd\",phase=\"Failed\"} 1" << ts;
         o << "# TYPE kube_pod_status_ready gauge\n";
         o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-bcdfg\",condition=\"true\"} 1" << ts;
         o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-hjklm\",condition=\"true\"} 0" << ts;

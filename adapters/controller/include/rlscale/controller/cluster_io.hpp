@@ -121,13 +121,14 @@ public:
     int replicas(const function_spec& f) {
         return client_.get_scale(kind(f), f.namespace_name, f.workload).spec_replicas;
     }
-    /// A change whose answer did not come within kubernetes.timeout_ms throws
-    /// controller::outcome_unknown: it was sent, and may have been applied.
+    /// A change whose answer did not come within kubernetes.timeout_ms once
+    /// sent throws controller::outcome_unknown: it may have been applied. A
+    /// timeout before (reading the count, connecting) is an ordinary failure.
     void set_replicas(const function_spec& f, int n) {
         check_may_write();
         try {
             (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n);
-        } catch (const kubernetes::timeout_error& e) {
+        } catch (const kubernetes::write_outcome_unknown& e) {
             throw controller::outcome_unknown(e.what());
         }
     }
@@ -139,7 +140,7 @@ public:
             (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n, read);
         } catch (const kubernetes::count_changed& e) {
             throw controller::count_changed(e.what());
-        } catch (const kubernetes::timeout_error& e) {
+        } catch (const kubernetes::write_outcome_unknown& e) {
             throw controller::outcome_unknown(e.what());
         }
     }
@@ -182,7 +183,7 @@ public:
             }
         } catch (const kubernetes::count_changed& e) {
             throw controller::count_changed(e.what());
-        } catch (const kubernetes::timeout_error& e) {
+        } catch (const kubernetes::write_outcome_unknown& e) {
             throw controller::outcome_unknown(e.what());  // the patch may have been applied
         }
     }

@@ -100,7 +100,7 @@ public:
 };
 
 /// Thrown by a change that timed out after it was sent: the cluster may or
-/// may not have applied it (the Kubernetes adapter's timeout_error).
+/// may not have applied it (the Kubernetes adapter's write_outcome_unknown).
 class outcome_unknown : public rlscale::error {
 public:
     using rlscale::error::error;
@@ -622,6 +622,9 @@ private:
                     r.applied = true;
                     ++stats_.changes;
                     r.error += count_alone;
+                } catch (const outcome_unknown& e) {
+                    ++stats_.actuation_errors;
+                    r.error += std::string("; changing replicas alone timed out, and may have been applied: ") + e.what();
                 } catch (...) {
                     ++stats_.actuation_errors;
                     r.error += "; changing replicas alone failed too: " + current_exception_text();

@@ -608,14 +608,21 @@ private:
         if (!answered) {
             const auto elapsed = std::chrono::steady_clock::now() - start;
             const std::string what = where + httplib::to_string(err);
+            // A change cut or timed out after connecting may have been
+            // applied; one that never connected, or a GET, changed nothing.
+            const bool connecting = err == httplib::Error::ConnectionTimeout || err == httplib::Error::Connection;
+            const bool maybe_applied = method != "GET" && !connecting;
             if (was_cut) {
-                throw timeout_error(what + " (no whole answer within " + std::to_string(whole.count()) +
-                                    " ms, the connect, read and write timeouts together)");
+                const std::string why = what + " (no whole answer within " + std::to_string(whole.count()) +
+                                        " ms, the connect, read and write timeouts together)";
+                if (maybe_applied) throw write_outcome_unknown(why);
+                throw timeout_error(why);
             }
             const bool timed_out = err == httplib::Error::ConnectionTimeout ||
                                    (err == httplib::Error::Connection && elapsed >= config_.connect_timeout * 9 / 10) ||
                                    (err == httplib::Error::Read && elapsed >= config_.read_timeout * 9 / 10) ||
                                    (err == httplib::Error::Write && elapsed >= config_.write_timeout * 9 / 10);
+            if (timed_out && maybe_applied) throw write_outcome_unknown(what + " (timed out)");
             if (timed_out) throw timeout_error(what + " (timed out)");
             throw transport_error(what);
         }

@@ -89,6 +89,14 @@ public:
     using transport_error::transport_error;
 };
 
+/// A change (any method but GET) timed out once connected: its request may
+/// have reached the server, so it may have been applied. A GET, or a change
+/// that timed out connecting, throws a plain timeout_error: nothing changed.
+class write_outcome_unknown : public timeout_error {
+public:
+    using timeout_error::timeout_error;
+};
+
 /// Retries (409 Conflict, 429 TooManyRequests) used up. `last()` is the last
 /// failure the server sent.
 class retries_exhausted : public api_error {

@@ -125,13 +125,13 @@ struct function_target {
     std::string deployment;  ///< {workload} and {deployment}: the Deployment's or StatefulSet's name
     /// {pod_regex}, a regular expression as given; when empty, the names
     /// the workload's own pods have, with the name's regex characters
-    /// escaped: for a Deployment `<name>-<hash>-<suffix>`, both in the
-    /// alphabet Kubernetes generates them from (`bcdfghjklmnpqrstvwxz2456789`,
-    /// no vowels and no 0, 1 or 3: the pod-template hash 1 to 10 of them, the
-    /// pod suffix 5), so that another workload's pods named after it
-    /// (a StatefulSet `web-cache`'s `web-cache-0`, a Job's `web-migrate-x7k2p`,
-    /// a CronJob's `web-28391234-x7k2p`) are not read as `web`'s; for a
-    /// StatefulSet `<name>-<ordinal>`. Prometheus anchors `=~` at both ends,
+    /// escaped: for a Deployment `<name>-<hash>-<suffix>` as Kubernetes
+    /// generates them (the pod-template hash 1 to 10 of `4-9bcdf`, the suffix
+    /// 5 of `bcdfghjklmnpqrstvwxz2456789`), so that another workload's pods
+    /// named after it (a StatefulSet `web-cache`'s `web-cache-0`, a Job's
+    /// `web-migrate-x7k2p`, a CronJob's `web-29475862-x7k2p`: its Jobs are
+    /// named by the minute, which starts with a 2 until 2046) are not read as
+    /// `web`'s; for a StatefulSet `<name>-<ordinal>`. Prometheus anchors `=~` at both ends,
     /// so `api` never matches `api-gateway-…`. Kubernetes cuts a generated
     /// name's stem to 58 characters before the suffix, so a Deployment name
     /// of more than 46 characters needs a regex of its own.
@@ -192,10 +192,13 @@ struct metrics_sample {
 
 namespace detail {
 
-/// The characters Kubernetes generates names from (apimachinery's
-/// util/rand alphabet, also its SafeEncodeString's): a Deployment's
-/// pod-template hash and a pod's random suffix, as a regex class.
+/// The characters Kubernetes generates a pod's random suffix from
+/// (apimachinery's util/rand alphabet), as a regex class.
 inline constexpr std::string_view generated_name_class = "[bcdfghjklmnpqrstvwxz2456789]";
+/// The characters of a Deployment's pod-template hash, as a regex class: the
+/// decimal digits of a 32-bit hash, each mapped into that alphabet
+/// (SafeEncodeString: 0-5 to 4-9, 6-9 to b, c, d, f).
+inline constexpr std::string_view pod_template_hash_class = "[4-9bcdf]";
 
 /// `s` with every RE2 metacharacter escaped, so it matches itself literally.
 [[nodiscard]] inline std::string regex_escape(std::string_view s) {
@@ -444,7 +447,7 @@ private:
         const bool stateful = f.kind == workload_kind::statefulset;
         const std::string pods = !f.pod_regex.empty() ? f.pod_regex
                                  : stateful          ? detail::regex_escape(f.deployment) + "-[0-9]+"
-                                                     : detail::regex_escape(f.deployment) + "-" + std::string(detail::generated_name_class) +
+                                                     : detail::regex_escape(f.deployment) + "-" + std::string(detail::pod_template_hash_class) +
                                                            "{1,10}-" + std::string(detail::generated_name_class) + "{5}";
         return {{"namespace", escape_double_quoted(f.namespace_)},
                 {"workload", escape_double_quoted(f.deployment)},
