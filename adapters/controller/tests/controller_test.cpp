@@ -766,11 +766,13 @@ nlohmann::json resize_config(const std::string& checkpoint, const std::string& c
 struct limits_source {
     double cpu_limit = 0.8;
     double memory_limit_mb = 1024;
+    std::uint32_t starting = 0;  // replicas running, not ready
     metrics_reading read(const function_spec&, double) const {
         metrics_reading r{.metrics = rlscale::test::healthy()};
         r.metrics.cpu_limit = cpu_limit;
         r.metrics.memory_limit_mb = memory_limit_mb;
         r.metrics.ready_replicas = 3;
+        r.metrics.starting_replicas = starting;
         return r;
     }
 };
@@ -980,6 +982,55 @@ TEST_CASE("controller: a count change that timed out is logged as perhaps applie
     CHECK(loop.stats().changes == 0);
 }
 
+TEST_CASE("controller: after a resize, no other is sent until the readings show it in place or resize_settle_s has passed") {
+    const std::string path = write_ddpg_checkpoint("ddpg_settle.json", {0.0F, 1.0F, -0.2F});
+    limits_source source;  // reads 0.8 cores, 1024 MiB until told otherwise
+    resizing_actuator_fake cluster;
+    nlohmann::json j = resize_config(path, "app");
+    j["functions"][0]["resize_settle_s"] = 120;
+    control_loop loop(parse_config(j), source, cluster);
+    auto r = loop.tick(15)[0];
+    REQUIRE(r.limits_applied);
+    CHECK(cluster.resize_calls == 1);
+    CHECK(cluster.cpu == doctest::Approx(1.3));
+    // The pods roll: the limits read are still the old ones. A resize
+    // decided from them is withheld; the count still changes.
+    r = loop.tick(30)[0];
+    MESSAGE(r.to_json().dump());
+    CHECK(r.resize_settling);
+    CHECK_FALSE(r.limits_sent);
+    CHECK_FALSE(r.limits_applied);
+    CHECK(r.to_json().at("limits_withheld") == "the last resize is not yet in place");
+    CHECK(cluster.resize_calls == 1);
+    CHECK(r.applied);
+    CHECK(cluster.scale_calls == 1);
+    // In place, but a replica still starting: still withheld.
+    source.cpu_limit = cluster.cpu;
+    source.memory_limit_mb = cluster.memory;
+    source.starting = 1;
+    CHECK(loop.tick(45)[0].resize_settling);
+    CHECK(cluster.resize_calls == 1);
+    // In place and nothing starting: the next resize goes out.
+    source.starting = 0;
+    r = loop.tick(60)[0];
+    CHECK_FALSE(r.resize_settling);
+    CHECK(r.limits_applied);
+    CHECK(cluster.resize_calls == 2);
+    // Never read back (the readings stuck at the old limits): withheld until
+    // resize_settle_s has passed, then sent again.
+    source.cpu_limit = 0.8;
+    source.memory_limit_mb = 1024;
+    CHECK(loop.tick(120)[0].resize_settling);
+    CHECK(cluster.resize_calls == 2);
+    r = loop.tick(180)[0];
+    CHECK_FALSE(r.resize_settling);
+    CHECK(r.limits_applied);
+    CHECK(cluster.resize_calls == 3);
+    // resize_settle_s is checked as the other settings are.
+    j["functions"][0]["resize_settle_s"] = -1;
+    CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("resize_settle_s"), rlscale::config_error);
+}
+
 TEST_CASE("controller: a refused combined change whose count-alone retry timed out is logged as perhaps applied") {
     const std::string path = write_ddpg_checkpoint("ddpg_refused_then_timed_out.json", {0.0F, 1.0F, -0.2F});
     struct refusing_resizer {
@@ -1017,7 +1068,11 @@ TEST_CASE("controller: a multidimensional policy steps from the current limits, 
     const std::string path = write_ddpg_checkpoint("ddpg_resize.json", {0.0F, 1.0F, -0.2F});
     limits_source source;
     resizing_actuator_fake cluster;
-    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);
+    // The readings are set by hand each tick: no wait for a rollout to show
+    // (resize_settle_s has a test of its own).
+    nlohmann::json j_config = resize_config(path, "app");
+    j_config["functions"][0]["resize_settle_s"] = 0;
+    control_loop loop(parse_config(j_config), source, cluster);
     auto records = loop.tick(15);
     REQUIRE(records.size() == 1);
     const decision_record& r = records[0];

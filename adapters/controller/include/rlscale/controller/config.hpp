@@ -53,6 +53,12 @@ struct function_spec {
     /// A limit is changed only when the decision moves it by at least this
     /// fraction of its current value: each change restarts the pods.
     double resize_min_change = 0.05;
+    /// After a resize, no other is sent until the readings show it in place
+    /// (the limits read equal to those sent, no replica starting or pending),
+    /// or this many seconds have passed: while the pods roll, the limits read
+    /// are partly the old ones, and a resize decided from them would restart
+    /// the rollout.
+    double resize_settle_s = 600;
 };
 
 /// The whole file.
@@ -232,7 +238,7 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
     only_keys(j, path,
               {"name", "namespace", "kind", "workload", "slo", "min_replicas", "max_replicas", "policy", "checkpoint",
                "cpu_target_percent", "service_time_s", "static_replicas", "container_concurrency", "promql", "resize_container",
-               "resize_requests", "resize_min_change"});
+               "resize_requests", "resize_min_change", "resize_settle_s"});
     function_spec f;
     f.name = text(j, path, "name", "", true);
     if (f.name.empty()) bad(join(path, "name"), "must not be empty", j.at("name"));
@@ -289,6 +295,7 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
     }
     f.resize_requests = boolean(j, path, "resize_requests", true);
     f.resize_min_change = number(j, path, "resize_min_change", 0.05, 0, 1);
+    f.resize_settle_s = number(j, path, "resize_settle_s", 600, 0, 86400);
     const std::string promql_path = join(path, "promql");
     for (const auto& [key, value] : object(j, path, "promql").items()) {
         if (!value.is_string() || value.get<std::string>().empty()) bad(join(promql_path, key), "must be a non-empty PromQL string", value);

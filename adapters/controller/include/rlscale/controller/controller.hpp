@@ -196,6 +196,7 @@ struct decision_record {
     bool resize_configured = false;  ///< limits are applied for this function (resize_container set, actuator able)
     std::optional<replica_limits> limits_sent;  ///< the limits asked of the cluster this tick (or that would be, in dry run)
     bool limits_applied = false;     ///< they were set
+    bool resize_settling = false;    ///< a change of limits was withheld: the last resize is not yet in place (resize_settle_s)
     std::string error;         ///< a read or actuation failure, if any
     function_metrics inputs;
     std::vector<missing_metric> missing;
@@ -237,6 +238,7 @@ struct decision_record {
                 if (std::isfinite(limits_sent->memory_mb)) sent["memory_limit_mb"] = limits_sent->memory_mb;
                 j["limits_sent"] = std::move(sent);
             }
+            if (resize_settling) j["limits_withheld"] = "the last resize is not yet in place";
             j["limits_applied"] = limits_applied;
         }
         return j;
@@ -409,7 +411,8 @@ public:
     /// Builds every policy (throws config_error or checkpoint_error before
     /// the first tick if one cannot be built).
     control_loop(config c, Source& source, Actuator& actuator)
-        : config_(std::move(c)), source_(source), actuator_(actuator), groups_(make_policies(config_)) {}
+        : config_(std::move(c)), source_(source), actuator_(actuator), groups_(make_policies(config_)),
+          settling_(config_.functions.size()) {}
 
     [[nodiscard]] const config& settings() const noexcept { return config_; }
     [[nodiscard]] const counters& stats() const noexcept { return stats_; }
@@ -552,7 +555,7 @@ private:
                 if (!known[k]) continue;  // no decision without the current count
                 // No data, no actuation: the count stays, even outside [min, max].
                 const decision d = usable[k] ? decisions[k] : keep(states[k], "controller: metrics unusable, no change");
-                actuate(config_.functions[g.members[k]], d, out[g.members[k]]);
+                actuate(g.members[k], d, out[g.members[k]]);
             }
         } catch (...) {
             // Allocation failure or a policy that broke its contract: nothing
@@ -564,7 +567,26 @@ private:
         }
     }
 
-    void actuate(const function_spec& f, const decision& d, decision_record& r) {
+    /// Whether function `i`'s last resize is still rolling out at `r`'s
+    /// reading; clears it once in place (every limit sent read back, nothing
+    /// starting or pending) or once resize_settle_s has passed.
+    bool still_settling(std::size_t i, const decision_record& r) noexcept {
+        std::optional<settling_resize>& s = settling_[i];
+        if (!s) return false;
+        const function_metrics& m = r.inputs;
+        const auto in_place = [](double sent, double read, double unit) {
+            return std::isnan(sent) || (std::isfinite(read) && std::abs(std::round(read / unit) - std::round(sent / unit)) < 1);
+        };
+        const bool settled = in_place(s->sent.cpu_cores, m.cpu_limit, 1e-3) && in_place(s->sent.memory_mb, m.memory_limit_mb, 1) &&
+                             m.starting_replicas == 0 && m.pending_replicas == 0;
+        // A clock that did not move forward (or is not finite) keeps the wait.
+        const bool expired = r.time_s - s->since_s >= config_.functions[i].resize_settle_s;
+        if (settled || expired) s.reset();
+        return s.has_value();
+    }
+
+    void actuate(std::size_t i, const decision& d, decision_record& r) {
+        const function_spec& f = config_.functions[i];
         r.result = d;
         r.replicas_after = d.replicas;
         ++stats_.decisions;
@@ -574,6 +596,10 @@ private:
         if constexpr (resizing_actuator<Actuator>) {
             r.resize_configured = !f.resize_container.empty();
             r.limits_sent = limits_to_apply(f, d, r.inputs.cpu_limit, r.inputs.memory_limit_mb);
+            if (r.limits_sent && still_settling(i, r)) {
+                r.limits_sent.reset();
+                r.resize_settling = true;
+            }
             if (config_.dry_run) return;
             if (r.limits_sent) {
                 // What the log says when the count alone then goes through.
@@ -587,6 +613,7 @@ private:
                         actuator_.set_limits(f, count, *r.limits_sent);
                     }
                     r.limits_applied = true;
+                    settling_[i] = settling_resize{*r.limits_sent, r.time_s};
                     ++stats_.resizes;
                     if (count_changes) {
                         r.applied = true;
@@ -602,7 +629,9 @@ private:
                 } catch (const outcome_unknown& e) {
                     // Sent, and perhaps applied: the count alone below finds
                     // it at the target if so, which says nothing of the
-                    // limits, so the record does not claim either way.
+                    // limits, so the record does not claim either way. The
+                    // readings tell when (if) it is in place.
+                    settling_[i] = settling_resize{*r.limits_sent, r.time_s};
                     ++stats_.actuation_errors;
                     r.error = std::string(count_changes ? "changing replicas and limits timed out, and may have been applied: "
                                                         : "changing limits timed out, and may have been applied: ") +
@@ -661,6 +690,12 @@ private:
     Source& source_;
     Actuator& actuator_;
     std::vector<policy_group> groups_;
+    /// A resize sent and not yet seen in place, by function index.
+    struct settling_resize {
+        replica_limits sent;
+        double since_s = 0;
+    };
+    std::vector<std::optional<settling_resize>> settling_;
     counters stats_;
 };
 
