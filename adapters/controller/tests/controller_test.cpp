@@ -767,12 +767,14 @@ struct limits_source {
     double cpu_limit = 0.8;
     double memory_limit_mb = 1024;
     std::uint32_t starting = 0;  // replicas running, not ready
+    std::uint32_t pending = 0;   // replicas not scheduled
     metrics_reading read(const function_spec&, double) const {
         metrics_reading r{.metrics = rlscale::test::healthy()};
         r.metrics.cpu_limit = cpu_limit;
         r.metrics.memory_limit_mb = memory_limit_mb;
         r.metrics.ready_replicas = 3;
         r.metrics.starting_replicas = starting;
+        r.metrics.pending_replicas = pending;
         return r;
     }
 };
@@ -994,9 +996,8 @@ TEST_CASE("controller: after a resize, no other is sent until the readings show 
     CHECK(cluster.resize_calls == 1);
     CHECK(cluster.cpu == doctest::Approx(1.3));
     // The pods roll: the limits read are still the old ones. A resize
-    // decided from them is withheld; the count still changes.
+    // decided from them is withheld, and counted; the count still changes.
     r = loop.tick(30)[0];
-    MESSAGE(r.to_json().dump());
     CHECK(r.resize_settling);
     CHECK_FALSE(r.limits_sent);
     CHECK_FALSE(r.limits_applied);
@@ -1004,14 +1005,19 @@ TEST_CASE("controller: after a resize, no other is sent until the readings show 
     CHECK(cluster.resize_calls == 1);
     CHECK(r.applied);
     CHECK(cluster.scale_calls == 1);
-    // In place, but a replica still starting: still withheld.
+    CHECK(loop.stats().resizes_withheld == 1);
+    CHECK(prometheus_text(loop.stats()).find("rlscale_controller_resizes_withheld_total 1\n") != std::string::npos);
+    // In place, but a replica still starting, or one pending: still withheld.
     source.cpu_limit = cluster.cpu;
     source.memory_limit_mb = cluster.memory;
     source.starting = 1;
     CHECK(loop.tick(45)[0].resize_settling);
-    CHECK(cluster.resize_calls == 1);
-    // In place and nothing starting: the next resize goes out.
     source.starting = 0;
+    source.pending = 1;
+    CHECK(loop.tick(50)[0].resize_settling);
+    CHECK(cluster.resize_calls == 1);
+    // In place and nothing starting or pending: the next resize goes out.
+    source.pending = 0;
     r = loop.tick(60)[0];
     CHECK_FALSE(r.resize_settling);
     CHECK(r.limits_applied);
@@ -1026,9 +1032,43 @@ TEST_CASE("controller: after a resize, no other is sent until the readings show 
     CHECK_FALSE(r.resize_settling);
     CHECK(r.limits_applied);
     CHECK(cluster.resize_calls == 3);
+    CHECK(loop.stats().resizes_withheld == 4);
     // resize_settle_s is checked as the other settings are.
     j["functions"][0]["resize_settle_s"] = -1;
     CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("resize_settle_s"), rlscale::config_error);
+}
+
+TEST_CASE("controller: a resize seen in place stays settled, though replicas start later") {
+    // μ asks for 1.0 cores and 1100 MiB, each within one step of the 0.8 and
+    // 1024 read: tanh(b) = 2 (x - min) / (max - min) - 1.
+    const auto bias = [](double x, double lo, double hi) { return static_cast<float>(std::atanh(2 * (x - lo) / (hi - lo) - 1)); };
+    const rl::multidimensional_config c;
+    const float cpu_1 = bias(1.0, c.min_cpu_limit, c.max_cpu_limit);
+    const float mem_1100 = bias(1100, c.min_memory_limit_mb, c.max_memory_limit_mb);
+    const std::string path = write_ddpg_checkpoint("ddpg_settle_later.json", {0.0F, cpu_1, mem_1100});
+    limits_source source;
+    resizing_actuator_fake cluster;
+    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);  // resize_settle_s 600
+    REQUIRE(loop.tick(15)[0].limits_applied);
+    CHECK(cluster.cpu == doctest::Approx(1.0));
+    CHECK(cluster.memory == doctest::Approx(1100));
+    // The next reading shows it in place, and the policy wants nothing else:
+    // nothing is sent, and the resize is seen in place.
+    source.cpu_limit = cluster.cpu;
+    source.memory_limit_mb = cluster.memory;
+    auto r = loop.tick(30)[0];
+    CHECK_FALSE(r.limits_sent);
+    CHECK_FALSE(r.resize_settling);
+    // Later, replicas start (a scale-out) when the policy, reloaded, wants
+    // another limit: the resize long in place does not hold it back.
+    (void)write_ddpg_checkpoint("ddpg_settle_later.json", {0.0F, bias(1.2, c.min_cpu_limit, c.max_cpu_limit), mem_1100});
+    loop.reload();
+    source.starting = 3;
+    r = loop.tick(45)[0];
+    CHECK_FALSE(r.resize_settling);
+    CHECK(r.limits_applied);
+    CHECK(cluster.cpu == doctest::Approx(1.2));
+    CHECK(cluster.resize_calls == 2);
 }
 
 TEST_CASE("controller: a refused combined change whose count-alone retry timed out is logged as perhaps applied") {

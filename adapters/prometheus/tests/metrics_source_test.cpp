@@ -287,7 +287,7 @@ TEST_CASE("metrics source: default templates") {
           R"({namespace="prod",pod=~"thumb-.*",container=~".+",resource="memory"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1)) unless on(pod, cont)"
           R"(ainer) container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}))");
     CHECK(src.query_for("cpu_limit", f) ==
-          R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"})))");
+          R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1))))");
     CHECK(src.query_for("throughput_rps", f) == R"(sum(rate(http_requests_total{namespace="prod",pod=~"thumb-.*"}[30s])))");
     CHECK(src.query_for("latency.p90", f) ==
           R"(histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="prod",pod=~"thumb-.*"}[30s]))))");
@@ -306,7 +306,7 @@ TEST_CASE("metrics source: a container in the target narrows the CPU and memory 
     // Matched literally: the dot is escaped for the regex, the backslash for
     // the PromQL string.
     CHECK(src.query_for("cpu_limit", f) ==
-          R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-[4-9bcdf]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}",container=~"app\\.v2",resource="cpu"})))");
+          R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-[4-9bcdf]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}",container=~"app\\.v2",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-[4-9bcdf]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}",phase="Running"} == 1))))");
     CHECK(src.query_for("memory_limit_mb", f).find(R"(container=~"app\\.v2",resource="memory")") != std::string::npos);
     CHECK(src.query_for("cpu_utilization", f).find(R"(container=~"app\\.v2",container!="POD"}[30s])) / )") != std::string::npos);
     CHECK(src.query_for("memory_utilization", f).find(R"(container_memory_working_set_bytes{namespace="prod",pod=~"thumb-[4-9bcdf]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}",container=~"app\\.v2",container!="POD"})") != std::string::npos);

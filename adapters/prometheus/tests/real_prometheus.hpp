@@ -137,16 +137,21 @@ private:
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"memory\",unit=\"byte\"} 268435456" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"proxy\",resource=\"cpu\",unit=\"core\"} 0.1" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"proxy\",resource=\"memory\",unit=\"byte\"} 67108864" << ts;
-        for (const std::string& pod : {gap_a, gap_b, ev_run, ev_gone}) {
+        for (const std::string& pod : {gap_a, gap_b, ev_run}) {
             o << "kube_pod_container_resource_limits{" << pod << ",resource=\"cpu\",unit=\"core\"} 1" << ts;
             o << "kube_pod_container_resource_limits{" << pod << ",resource=\"memory\",unit=\"byte\"} 1073741824" << ts;
         }
+        // The evicted pod had the larger limits of an earlier pod template.
+        o << "kube_pod_container_resource_limits{" << ev_gone << ",resource=\"cpu\",unit=\"core\"} 2" << ts;
+        o << "kube_pod_container_resource_limits{" << ev_gone << ",resource=\"memory\",unit=\"byte\"} 2147483648" << ts;
         o << "# TYPE kube_deployment_status_replicas_ready gauge\n";
         o << "kube_deployment_status_replicas_ready{namespace=\"fn\",deployment=\"fn\"} 1" << ts;
         o << "# TYPE kube_deployment_status_replicas gauge\n";
         o << "kube_deployment_status_replicas{namespace=\"fn\",deployment=\"fn\"} 3" << ts;
         o << "# TYPE kube_pod_status_phase gauge\n";
         o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-bcdfg\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"web\",pod=\"web-7d9f6c-x2k4p\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"web\",pod=\"web-cache-0\",phase=\"Running\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-hjklm\",phase=\"Running\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-npqrs\",phase=\"Pending\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"gap\",pod=\"gap-6b7c8d-ccccc\",phase=\"Running\"} 1" << ts;

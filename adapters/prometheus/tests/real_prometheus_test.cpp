@@ -215,6 +215,9 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
     const auto evicted = src.fetch({.function = "ev", .namespace_ = "evicted", .deployment = "ev"});
     CHECK(evicted.metrics.cpu_utilization == doctest::Approx(0.3).epsilon(0.05));
     CHECK(evicted.metrics.memory_utilization == doctest::Approx(0.5));
+    // and its larger limits, from an earlier pod template, are not the current ones.
+    CHECK(evicted.metrics.cpu_limit == doctest::Approx(1));
+    CHECK(evicted.metrics.memory_limit_mb == doctest::Approx(1024));
 }
 
 }  // namespace test_prometheus_real_prometheus

@@ -254,6 +254,7 @@ struct counters {
     std::uint64_t holds = 0;      ///< decisions that kept the current count for lack of usable input
     std::uint64_t changes = 0;    ///< replica changes applied
     std::uint64_t resizes = 0;    ///< limit changes applied
+    std::uint64_t resizes_withheld = 0;  ///< limit changes not sent: the last resize not yet in place (resize_settle_s)
     std::uint64_t read_errors = 0;  ///< ticks of a function whose replica count or metrics could not be used
     std::uint64_t actuation_errors = 0;
     std::uint64_t reloads = 0;          ///< successful policy reloads
@@ -595,10 +596,14 @@ private:
         const bool count_changes = r.replicas_after != r.replicas_before;
         if constexpr (resizing_actuator<Actuator>) {
             r.resize_configured = !f.resize_container.empty();
+            // Judged on every reading, not only when a resize is wanted: a
+            // resize in place before the count moved stays in place.
+            const bool settling = r.resize_configured && still_settling(i, r);
             r.limits_sent = limits_to_apply(f, d, r.inputs.cpu_limit, r.inputs.memory_limit_mb);
-            if (r.limits_sent && still_settling(i, r)) {
+            if (r.limits_sent && settling) {
                 r.limits_sent.reset();
                 r.resize_settling = true;
+                ++stats_.resizes_withheld;
             }
             if (config_.dry_run) return;
             if (r.limits_sent) {
@@ -718,6 +723,8 @@ private:
     metric("rlscale_controller_changes_total", "counter", "Replica changes applied.", static_cast<double>(c.changes));
     metric("rlscale_controller_resizes_total", "counter", "Limit changes applied (with the replica count when it changed too).",
            static_cast<double>(c.resizes));
+    metric("rlscale_controller_resizes_withheld_total", "counter",
+           "Limit changes not sent because the last resize was not yet in place (resize_settle_s).", static_cast<double>(c.resizes_withheld));
     metric("rlscale_controller_read_errors_total", "counter", "Failed reads of metrics or replica counts.",
            static_cast<double>(c.read_errors));
     metric("rlscale_controller_actuation_errors_total", "counter", "Failed replica or limit changes.", static_cast<double>(c.actuation_errors));

@@ -76,12 +76,14 @@ struct query_templates {
         R"(container_memory_working_set_bytes{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"})",
         "memory");
     /// CPU limit of one replica, cores: the sum over its containers, or the
-    /// named container's.
+    /// named container's; the largest over running pods (an evicted or
+    /// completed pod's limits, still exported, would hold an old limit).
     std::string cpu_limit =
-        R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="cpu"})))";
-    /// Memory limit of one replica, MiB (the named container's when given).
+        R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="{namespace}",pod=~"{pod_regex}",phase="Running"} == 1))))";
+    /// Memory limit of one replica, MiB (the named container's when given),
+    /// the largest over running pods.
     std::string memory_limit_mb =
-        R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="memory"})) / 1048576)";
+        R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="memory"} and on(pod) (kube_pod_status_phase{namespace="{namespace}",pod=~"{pod_regex}",phase="Running"} == 1))) / 1048576)";
     /// Ready replicas (kube-state-metrics).
     std::string ready_replicas =
         R"(sum(kube_{workload_kind}_status_replicas_ready{namespace="{namespace}",{workload_kind}="{workload}"}))";
