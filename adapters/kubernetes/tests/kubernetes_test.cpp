@@ -1265,7 +1265,7 @@ TEST_CASE("slow answers hit the read timeout") {
     CHECK(seconds_since(t) < 1.2);
 }
 
-TEST_CASE("a change timing out once sent is write_outcome_unknown (it may have been applied); a read timing out is not") {
+TEST_CASE("a change timing out once sent is write_outcome_unknown (it may have been applied), a read timing out is not") {
     fake_api_server s;
     s.write_delay = 1500ms;
     auto cfg = test_config(s);
