@@ -768,8 +768,10 @@ struct limits_source {
     double memory_limit_mb = 1024;
     std::uint32_t starting = 0;  // replicas running, not ready
     std::uint32_t pending = 0;   // replicas not scheduled
+    std::vector<missing_metric> missing;  // fields without data
     metrics_reading read(const function_spec&, double) const {
         metrics_reading r{.metrics = rlscale::test::healthy()};
+        r.missing = missing;
         r.metrics.cpu_limit = cpu_limit;
         r.metrics.memory_limit_mb = memory_limit_mb;
         r.metrics.ready_replicas = 3;
@@ -1069,6 +1071,29 @@ TEST_CASE("controller: a resize seen in place stays settled, though replicas sta
     CHECK(r.limits_applied);
     CHECK(cluster.cpu == doctest::Approx(1.2));
     CHECK(cluster.resize_calls == 2);
+}
+
+TEST_CASE("controller: a reading with fields missing never counts a resize in place") {
+    const std::string path = write_ddpg_checkpoint("ddpg_settle_missing.json", {0.0F, 1.0F, -0.2F});
+    limits_source source;
+    resizing_actuator_fake cluster;
+    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);  // resize_settle_s 600
+    REQUIRE(loop.tick(15)[0].limits_applied);
+    // The limits read back, but the counts of starting and pending replicas
+    // did not come (a slow Prometheus): they read 0, which proves nothing.
+    source.cpu_limit = cluster.cpu;
+    source.memory_limit_mb = cluster.memory;
+    source.missing = {{"starting_replicas", "not sent: the fetch's deadline passed"},
+                      {"pending_replicas", "not sent: the fetch's deadline passed"}};
+    auto r = loop.tick(30)[0];
+    CHECK_FALSE(r.error.empty());  // unusable: no decision
+    CHECK_FALSE(r.limits_sent);
+    // The next reading is whole, with replicas starting: the resize is not in place.
+    source.missing.clear();
+    source.starting = 2;
+    r = loop.tick(45)[0];
+    CHECK(r.resize_settling);
+    CHECK(cluster.resize_calls == 1);
 }
 
 TEST_CASE("controller: a refused combined change whose count-alone retry timed out is logged as perhaps applied") {

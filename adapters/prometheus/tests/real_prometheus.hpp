@@ -137,6 +137,11 @@ private:
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"fn\",resource=\"memory\",unit=\"byte\"} 268435456" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"proxy\",resource=\"cpu\",unit=\"core\"} 0.1" << ts;
         o << "kube_pod_container_resource_limits{" << fn << ",container=\"proxy\",resource=\"memory\",unit=\"byte\"} 67108864" << ts;
+        // A pending pod (not running yet) with larger limits, in a container
+        // of its own (so no query naming the fn container sees it): the
+        // pod-wide limit queries must not read it.
+        o << "kube_pod_container_resource_limits{namespace=\"fn\",pod=\"fn-7d9f6c-npqrs\",container=\"cache\",resource=\"cpu\",unit=\"core\"} 2" << ts;
+        o << "kube_pod_container_resource_limits{namespace=\"fn\",pod=\"fn-7d9f6c-npqrs\",container=\"cache\",resource=\"memory\",unit=\"byte\"} 2147483648" << ts;
         for (const std::string& pod : {gap_a, gap_b, ev_run}) {
             o << "kube_pod_container_resource_limits{" << pod << ",resource=\"cpu\",unit=\"core\"} 1" << ts;
             o << "kube_pod_container_resource_limits{" << pod << ",resource=\"memory\",unit=\"byte\"} 1073741824" << ts;

@@ -556,7 +556,7 @@ private:
                 if (!known[k]) continue;  // no decision without the current count
                 // No data, no actuation: the count stays, even outside [min, max].
                 const decision d = usable[k] ? decisions[k] : keep(states[k], "controller: metrics unusable, no change");
-                actuate(g.members[k], d, out[g.members[k]]);
+                actuate(g.members[k], d, usable[k], out[g.members[k]]);
             }
         } catch (...) {
             // Allocation failure or a policy that broke its contract: nothing
@@ -569,16 +569,18 @@ private:
     }
 
     /// Whether function `i`'s last resize is still rolling out at `r`'s
-    /// reading; clears it once in place (every limit sent read back, nothing
-    /// starting or pending) or once resize_settle_s has passed.
-    bool still_settling(std::size_t i, const decision_record& r) noexcept {
+    /// reading; clears it once a usable reading shows it in place (every
+    /// limit sent read back, nothing starting or pending) or once
+    /// resize_settle_s has passed. A reading with fields missing settles
+    /// nothing: a missing count of starting or pending replicas reads 0.
+    bool still_settling(std::size_t i, const decision_record& r, bool usable) noexcept {
         std::optional<settling_resize>& s = settling_[i];
         if (!s) return false;
         const function_metrics& m = r.inputs;
         const auto in_place = [](double sent, double read, double unit) {
             return std::isnan(sent) || (std::isfinite(read) && std::abs(std::round(read / unit) - std::round(sent / unit)) < 1);
         };
-        const bool settled = in_place(s->sent.cpu_cores, m.cpu_limit, 1e-3) && in_place(s->sent.memory_mb, m.memory_limit_mb, 1) &&
+        const bool settled = usable && in_place(s->sent.cpu_cores, m.cpu_limit, 1e-3) && in_place(s->sent.memory_mb, m.memory_limit_mb, 1) &&
                              m.starting_replicas == 0 && m.pending_replicas == 0;
         // A clock that did not move forward (or is not finite) keeps the wait.
         const bool expired = r.time_s - s->since_s >= config_.functions[i].resize_settle_s;
@@ -586,7 +588,7 @@ private:
         return s.has_value();
     }
 
-    void actuate(std::size_t i, const decision& d, decision_record& r) {
+    void actuate(std::size_t i, const decision& d, bool usable, decision_record& r) {
         const function_spec& f = config_.functions[i];
         r.result = d;
         r.replicas_after = d.replicas;
@@ -598,7 +600,7 @@ private:
             r.resize_configured = !f.resize_container.empty();
             // Judged on every reading, not only when a resize is wanted: a
             // resize in place before the count moved stays in place.
-            const bool settling = r.resize_configured && still_settling(i, r);
+            const bool settling = r.resize_configured && still_settling(i, r, usable);
             r.limits_sent = limits_to_apply(f, d, r.inputs.cpu_limit, r.inputs.memory_limit_mb);
             if (r.limits_sent && settling) {
                 r.limits_sent.reset();
