@@ -21,6 +21,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -781,6 +782,18 @@ struct limits_source {
     }
 };
 
+/// One tick of a resizing function (checkpoint `path`, limits_source's
+/// readings) against `cluster`: its record, logged, and the loop's counters.
+template <typename Cluster>
+std::pair<decision_record, counters> one_resize_tick(const std::string& path, Cluster& cluster) {
+    limits_source source;
+    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);
+    const std::vector<decision_record> records = loop.tick(15);
+    REQUIRE(records.size() == 1);
+    MESSAGE(records[0].to_json().dump());
+    return {records[0], loop.stats()};
+}
+
 /// A cluster whose count and limits change together or not at all.
 struct resizing_actuator_fake {
     int replicas_now = 3;
@@ -906,17 +919,15 @@ TEST_CASE("controller: a combined change is conditional on the count read too, a
         }
     };
     static_assert(resizing_actuator<conditional_resizer>);
-    limits_source source;
     conditional_resizer cluster;
-    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);
-    const auto records = loop.tick(15);
+    const auto [r, stats] = one_resize_tick(path, cluster);
     CHECK(cluster.reads_passed == std::vector<int>{3});
     CHECK(cluster.scale_calls == 0);  // not tried again as a count alone
     CHECK(cluster.replicas_now == 30);
-    CHECK_FALSE(records[0].applied);
-    CHECK_FALSE(records[0].limits_applied);
-    CHECK(records[0].error.find("changing replicas and limits refused: spec.replicas is 30") == 0);
-    CHECK(loop.stats().actuation_errors == 1);
+    CHECK_FALSE(r.applied);
+    CHECK_FALSE(r.limits_applied);
+    CHECK(r.error.find("changing replicas and limits refused: spec.replicas is 30") == 0);
+    CHECK(stats.actuation_errors == 1);
 }
 
 TEST_CASE("controller: a combined change that timed out is logged as perhaps applied, never as the count changed alone") {
@@ -943,13 +954,8 @@ TEST_CASE("controller: a combined change that timed out is logged as perhaps app
         }
     };
     static_assert(resizing_actuator<timing_out_resizer>);
-    limits_source source;
     timing_out_resizer cluster;
-    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);
-    const auto records = loop.tick(15);
-    REQUIRE(records.size() == 1);
-    const decision_record& r = records[0];
-    MESSAGE(r.to_json().dump());
+    const auto [r, stats] = one_resize_tick(path, cluster);
     REQUIRE(r.replicas_after != 3);
     CHECK(cluster.limits_changed);
     CHECK(cluster.count_calls == 1);
@@ -958,7 +964,7 @@ TEST_CASE("controller: a combined change that timed out is logged as perhaps app
     CHECK(r.error.find("changing replicas and limits timed out, and may have been applied: kubernetes: PATCH") == 0);
     CHECK(r.error.find("whether the limits were applied shows in the next reading") != std::string::npos);
     CHECK(r.error.find("changed alone") == std::string::npos);
-    CHECK(loop.stats().actuation_errors == 1);
+    CHECK(stats.actuation_errors == 1);
 }
 
 TEST_CASE("controller: a count change that timed out is logged as perhaps applied, not as failed") {
@@ -1111,20 +1117,15 @@ TEST_CASE("controller: a refused combined change whose count-alone retry timed o
             throw std::runtime_error("422 Invalid: spec.template.spec.containers[0].resources.limits");
         }
     };
-    limits_source source;
     refusing_resizer cluster;
-    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);
-    const auto records = loop.tick(15);
-    REQUIRE(records.size() == 1);
-    const decision_record& r = records[0];
-    MESSAGE(r.to_json().dump());
+    const auto [r, stats] = one_resize_tick(path, cluster);
     REQUIRE(r.replicas_after != 3);
     CHECK_FALSE(r.applied);
     CHECK_FALSE(r.limits_applied);
     CHECK(r.error.find("changing replicas and limits failed: 422") == 0);
     CHECK(r.error.find("; changing replicas alone timed out, and may have been applied: kubernetes: PUT") != std::string::npos);
     CHECK(r.error.find("failed too") == std::string::npos);
-    CHECK(loop.stats().actuation_errors == 2);
+    CHECK(stats.actuation_errors == 2);
 }
 
 TEST_CASE("controller: a multidimensional policy steps from the current limits, and the count and limits change in one call") {
