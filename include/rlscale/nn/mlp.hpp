@@ -267,7 +267,7 @@ public:
             const layer_spec& s = this->layers()[l];
             Eigen::Map<vector> y((l % 2 == 0 ? buf.ping_ : buf.pong_).data(), s.out);
             detail::gemv_bias(this->weight(l).data(), s.out, in_size, in, this->bias(l).data(), y.data());
-            activate(s.act, y);
+            activate(s.act, y.data(), s.out);
             in = y.data();
             in_size = s.out;
         }

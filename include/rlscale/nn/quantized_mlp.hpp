@@ -143,7 +143,7 @@ public:
             Eigen::Map<vector>(y, output_size()).setConstant(std::numeric_limits<float>::quiet_NaN());
             return {y, output_size()};
         }
-        activate(s0.act, y0);
+        activate(s0.act, y, s0.out);
         for (std::size_t l = 1; l < layers.size(); ++l) {
             const layer_spec& s = layers[l];
             const int8_layer& q = int8_layers_[l - 1];
@@ -160,7 +160,7 @@ public:
                 Eigen::Map<vector>(y, output_size()).setConstant(std::numeric_limits<float>::quiet_NaN());
                 return {y, output_size()};
             }
-            activate(s.act, yl);
+            activate(s.act, y, s.out);
         }
         return {y, output_size()};
     }

@@ -78,8 +78,14 @@ namespace detail {
 /// only replica serving; a caller that leaves function_metrics::ready_replicas
 /// at its default 0 has every resize withheld); otherwise each moves at most its step from the
 /// current limit and stays within its bounds (bounds win over the step).
-[[nodiscard]] inline decision apply_guard(decision d, const scaling_state& s, const guard_config& limits,
-                                          std::int64_t ready_replicas) noexcept {
+///
+/// `guard_in_place` changes `d` where it is; `apply_guard` (below) returns
+/// the guarded copy. Hot paths use the first: passing a decision just built
+/// by value made the compiler copy it with one wide load over the narrower
+/// stores that built it, which the core cannot forward from its store
+/// buffer, so each decision waited for those stores to reach the cache.
+inline void guard_in_place(decision& d, const scaling_state& s, const guard_config& limits,
+                           std::int64_t ready_replicas) noexcept {
     const replica_bounds bounds = replica_bounds::of(s);
     const int current = bounds.clamp(s.replicas);
     const int limited = std::clamp(d.replicas, saturating_sub(current, std::max(0, limits.max_step_down)),
@@ -90,7 +96,7 @@ namespace detail {
     const bool rate_limited = final_count == limited;
     if (replicas_changed && own) d.reason = rate_limited ? "guard: rate-limited" : "guard: clamped to [min, max]";
     d.replicas = final_count;
-    if (!d.vertical()) return d;
+    if (!d.vertical()) return;
     // A vertical change the guard drops is named beside a count it changed,
     // so the log says both (reasons are literals: one per combination).
     const auto vertical_reason = [&](std::string_view alone, std::string_view after_rate_limit, std::string_view after_clamp) {
@@ -112,7 +118,7 @@ namespace detail {
                             "guard: clamped to [min, max], vertical change withheld below vertical_min_replicas");
         }
         d.cpu_limit = d.memory_limit_mb = nan;
-        return d;
+        return;
     }
     const double cpu = detail::guard_limit(d.cpu_limit, s.cpu_limit, limits.max_cpu_step, limits.min_cpu_limit, limits.max_cpu_limit);
     const double mem = detail::guard_limit(d.memory_limit_mb, s.memory_limit_mb, limits.max_memory_step_mb,
@@ -121,6 +127,12 @@ namespace detail {
     if (changed && own && !replicas_changed) d.reason = "guard: limit step or bounds";
     d.cpu_limit = cpu;
     d.memory_limit_mb = mem;
+}
+
+/// `d` guarded: see guard_in_place.
+[[nodiscard]] inline decision apply_guard(decision d, const scaling_state& s, const guard_config& limits,
+                                          std::int64_t ready_replicas) noexcept {
+    guard_in_place(d, s, limits, ready_replicas);
     return d;
 }
 
@@ -149,7 +161,9 @@ public:
 
     decision decide(const function_metrics& m, const scaling_state& s) noexcept {
         if (const encode_status status = check_metrics(m); !status) return keep(s, "guard: invalid metrics");
-        return apply_guard(inner_.decide(m, s), s, config_, m.ready_replicas);
+        decision d = inner_.decide(m, s);
+        guard_in_place(d, s, config_, m.ready_replicas);
+        return d;
     }
 
 private:

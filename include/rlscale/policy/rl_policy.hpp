@@ -133,7 +133,10 @@ public:
                 out[f] = keep(s[f], "rl: invalid metrics, count kept");
                 continue;
             }
-            decision d;
+            // Built where it goes: copying a decision just built (its fields
+            // stored one by one) costs a wide load the core cannot forward
+            // from those stores, so it waits for them to reach the cache.
+            decision& d = out[f];
             if (why == nullptr) {
                 d = {.replicas = targets_[f].replicas,
                      .source = decision_source::policy,
@@ -146,7 +149,7 @@ public:
             } else {
                 d = fallback_decision(f, m[f], s[f], why);
             }
-            d = apply_guard(d, s[f], guard_, m[f].ready_replicas);
+            guard_in_place(d, s[f], guard_, m[f].ready_replicas);
             // The stabilised target lies between the guarded target and the
             // current count, so the step limits still hold; bounds are reapplied.
             if (stabilizer_.window() > 0) {
@@ -159,7 +162,6 @@ public:
                 }
                 d.replicas = stabilised;
             }
-            out[f] = d;
         }
     }
 
