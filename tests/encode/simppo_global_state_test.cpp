@@ -163,4 +163,35 @@ TEST_CASE("encode simppo global state: bad shapes and bad inputs of another agen
     CHECK(g.encode(a.metrics, a.now, a.before, 1, out));
 }
 
+TEST_CASE("encode simppo global state: encode_usable leaves a refused agent out, as if it were not there") {
+    const simppo_global_state g;
+    three_agents a;  // agent 0's inputs are refused
+    std::array<float, 16> usable{};
+    usable.fill(42);
+    REQUIRE(g.encode_usable(a.metrics, a.now, a.before, 1, usable));
+    // The same features as agents 1 and 2 alone give agent 1 (index 0 of the pair).
+    const std::vector<function_metrics> m{a.metrics[1], a.metrics[2]};
+    const std::vector<scaling_state> now{a.now[1], a.now[2]};
+    const std::vector<scaling_state> before{a.before[1], a.before[2]};
+    std::array<float, 16> alone{};
+    REQUIRE(g.encode(m, now, before, 0, alone));
+    CHECK(usable == alone);
+    // With every other agent refused, an agent sees the empty virtual agent.
+    a.metrics[2].cpu_utilization = -1;
+    REQUIRE(g.encode_usable(a.metrics, a.now, a.before, 1, usable));
+    for (std::size_t k = 0; k < usable.size(); ++k) CHECK(usable[k] == (k == 5 ? 1.0f : 0.0f));
+    // With every input usable it is encode, bit for bit.
+    three_agents b;
+    b.metrics[0] = agent_metrics(0.1, 10, 0.3, 0.2);
+    std::array<float, 16> plain{};
+    REQUIRE(g.encode(b.metrics, b.now, b.before, 2, plain));
+    REQUIRE(g.encode_usable(b.metrics, b.now, b.before, 2, usable));
+    CHECK(usable == plain);
+    // Shapes are still refused, and refused leaves `out` as it was.
+    usable.fill(42);
+    CHECK(g.encode_usable(a.metrics, a.now, a.before, 3, usable).field == "agent_index");
+    CHECK(g.encode_usable(a.metrics, std::span(a.now).first(2), a.before, 0, usable).field == "states.size");
+    for (const float v : usable) CHECK(v == 42.0f);
+}
+
 }  // namespace test_encode_simppo_global_state

@@ -122,6 +122,55 @@ TEST_CASE("simppo_coordinator: every agent is rewarded with the team average, an
     CHECK(critic[7 + 5] <= 1.0F);
 }
 
+TEST_CASE("simppo_coordinator: one function's refused metrics refuse only its own observation and leave the team reward alone") {
+    // Each agent's stored reward is its own (team_weight 0), so the team
+    // reward can be checked against the rewards the other agents stored.
+    simppo_config c = small_config(0);
+    c.team_weight = 0;
+    simppo_coordinator coord(c);
+    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    sim::cluster_env<> env(shared_node(3), env_of(3));
+    (void)env.reset(3);
+    coord.begin_episode(env.metrics(), env.states());
+    std::vector<scaling_target> targets(3);
+    coord.act(env.states(), targets);
+    auto r = env.step_to(targets);
+    REQUIRE(coord.observe(r.info, env.states(), false).unscored == 0);
+    for (std::size_t i = 0; i < 3; ++i) REQUIRE(coord.learner(i).own_rollout().size() == 1);
+    const auto& rollout1 = coord.learner(1).own_rollout();
+    REQUIRE(rollout1.last_open());
+    const double v1 = coord.learner(1).value(coord.critic_input(1));  // V of the observation agent 1 acts from next
+
+    coord.act(env.states(), targets);
+    r = env.step_to(targets);
+    std::vector<function_metrics> m(r.info.begin(), r.info.end());
+    m[1].cpu_utilization = std::numeric_limits<double>::quiet_NaN();  // function 1's exporter lost a series
+    const simppo_tick t = coord.observe(m, env.states(), false);
+    CHECK(t.invalid == 1);   // function 1 alone: the others' global state leaves it out
+    CHECK(t.unscored == 1);  // and it has no reward
+    // Its step's reward is unknown: not stored; the step before it ends
+    // where it began, valued by V of that observation. The others store theirs.
+    CHECK(rollout1.size() == 1);
+    CHECK(rollout1.truncated()(0) == 1.0);
+    CHECK(rollout1.truncation_values()(0) == doctest::Approx(v1));
+    REQUIRE(coord.learner(0).own_rollout().size() == 2);
+    REQUIRE(coord.learner(2).own_rollout().size() == 2);
+    const double r0 = coord.learner(0).own_rollout().rewards()(1);
+    const double r2 = coord.learner(2).own_rollout().rewards()(1);
+    CHECK(t.team_reward == doctest::Approx((r0 + r2) / 2));
+    CHECK(std::isfinite(coord.critic_input(0)[7 + 5]));
+
+    // Agent 1 holds next tick; the others act on.
+    coord.act(env.states(), targets);
+    CHECK(targets[1].replicas == env.states()[1].replicas);
+    r = env.step_to(targets);
+    const simppo_tick t2 = coord.observe(r.info, env.states(), false);
+    CHECK(t2.invalid == 0);
+    CHECK(t2.unscored == 0);
+    CHECK(coord.learner(0).own_rollout().size() == 3);
+    CHECK(rollout1.size() == 1);  // it held: nothing to store
+}
+
 TEST_CASE("simppo_coordinator: team_weight mixes the team average with each agent's own reward") {
     // Three coordinators with the same seed act alike on the first tick; they
     // differ only in the reward they store.
@@ -309,9 +358,14 @@ TEST_CASE("simppo_coordinator: a refused observation cuts the stored step, so GA
 
     coord.act(env.states(), targets);
     auto r = env.step_to(targets);
-    std::vector<function_metrics> broken(r.info.begin(), r.info.end());
-    broken[0].cpu_utilization = std::nan("");  // the next observation is refused
-    CHECK(coord.observe(broken, env.states(), false).invalid == 1);
+    // The next observation is refused (a CPU limit of 0 reads as unknown),
+    // while the interval's metrics, and so the step's reward, are usable.
+    // (Refused metrics leave the step unstored: the test above.)
+    std::vector<scaling_state> unknown(env.states().begin(), env.states().end());
+    unknown[0].cpu_limit = 0;
+    const simppo_tick refused = coord.observe(r.info, unknown, false);
+    CHECK(refused.invalid == 1);
+    CHECK(refused.unscored == 0);
     REQUIRE(rollout.size() == 1);
     CHECK(rollout.truncated()(0) == 1.0);  // cut, bootstrapping from V(s_t)
     CHECK(rollout.truncation_values()(0) == rollout.values()(0));

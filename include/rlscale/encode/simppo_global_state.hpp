@@ -64,6 +64,27 @@ public:
                                        std::span<const scaling_state> states,
                                        std::span<const scaling_state> previous_states, std::size_t i,
                                        std::span<float> out) const noexcept {
+        return encode_over(metrics, states, previous_states, i, out, false);
+    }
+
+    /// As encode, but an agent j ≠ i whose inputs are refused is left out
+    /// instead of refusing g_t^i: the sums, means and deviations are over
+    /// the other agents whose inputs are usable (N − 1 counts only them;
+    /// with none, g_t^i is that of an agent alone). Refuses only a size
+    /// mismatch or an out-of-range `i`. A coordinator uses it, so that one
+    /// function's missing metric refuses no other agent's observation.
+    [[nodiscard]] encode_status encode_usable(std::span<const function_metrics> metrics,
+                                              std::span<const scaling_state> states,
+                                              std::span<const scaling_state> previous_states, std::size_t i,
+                                              std::span<float> out) const noexcept {
+        return encode_over(metrics, states, previous_states, i, out, true);
+    }
+
+private:
+    [[nodiscard]] encode_status encode_over(std::span<const function_metrics> metrics,
+                                            std::span<const scaling_state> states,
+                                            std::span<const scaling_state> previous_states, std::size_t i,
+                                            std::span<float> out, bool skip_refused) const noexcept {
         const std::size_t n = metrics.size();
         if (states.size() != n) return encode_status::invalid("states.size", static_cast<double>(states.size()));
         if (previous_states.size() != n)
@@ -72,13 +93,18 @@ public:
 
         // First pass: validate each other agent and accumulate sums.
         std::array<double, variable_count> sum{};
+        std::size_t usable = 0;
         for (std::size_t j = 0; j < n; ++j) {
             if (j == i) continue;
             std::array<double, variable_count> v{};
-            if (const encode_status st = variables(metrics[j], states[j], previous_states[j], v); !st) return st;
+            if (const encode_status st = variables(metrics[j], states[j], previous_states[j], v); !st) {
+                if (skip_refused) continue;
+                return st;
+            }
             for (std::size_t k = 0; k < variable_count; ++k) sum[k] += v[k];
+            ++usable;
         }
-        const double others = static_cast<double>(n - 1);
+        const auto others = static_cast<double>(usable);
         std::array<double, variable_count> mean{};
         for (std::size_t k = 0; k < variable_count; ++k) mean[k] = others > 0 ? sum[k] / others : 0.0;
 
@@ -87,7 +113,7 @@ public:
         for (std::size_t j = 0; j < n; ++j) {
             if (j == i) continue;
             std::array<double, variable_count> v{};
-            (void)variables(metrics[j], states[j], previous_states[j], v);
+            if (!variables(metrics[j], states[j], previous_states[j], v)) continue;  // left out in the first pass too
             for (std::size_t k = 0; k < variable_count; ++k) var[k] += (v[k] - mean[k]) * (v[k] - mean[k]);
         }
         std::array<double, feature_count> features{
@@ -100,7 +126,6 @@ public:
         return detail::write_features(features, names, out);
     }
 
-private:
     /// Indices of one agent's selected variables.
     enum variable : std::size_t { rlt_cpu, rlt_mem, d_rlt_cpu, d_rlt_mem, d_nc, sp, ru_cpu, ru_mem, variable_count };
 

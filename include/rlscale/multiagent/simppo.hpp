@@ -8,6 +8,7 @@
 /// its own reward); agents added and removed while training runs, and base
 /// models per function category for parameter sharing.
 
+#include <rlscale/core/control.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
@@ -79,9 +80,10 @@ struct simppo_config {
 
 /// What one tick of training produced.
 struct simppo_tick {
-    double team_reward = 0;      ///< mean over agents of their own reward (penalties included)
+    double team_reward = 0;      ///< mean of their own reward (penalties included) over the agents scored
     std::size_t updates = 0;     ///< agents that updated this tick (their rollout was full)
     std::size_t invalid = 0;     ///< agents whose observation was refused (they held, nothing stored)
+    std::size_t unscored = 0;    ///< agents whose interval's metrics were refused: no reward, their step not stored
 };
 
 /// The SIMPPO coordinator: computes each agent's local and auxiliary global
@@ -296,15 +298,28 @@ public:
         for (std::size_t i = 0; i < agents_.size(); ++i) {
             if (!agents_[i]->previous_known) previous_states_[i] = s[i];
         }
+        // A function whose metrics are refused (missing, non-finite) has no
+        // reward this interval: scored from them, its SLO preservation and
+        // utilisation would read as 0 and pull every agent's team reward
+        // down. It is left out of the team average and of its own reward
+        // statistics, and its step is not stored (below).
         double sum = 0;
+        std::size_t scored = 0;
         for (std::size_t i = 0; i < agents_.size(); ++i) {
             agent& a = *agents_[i];
+            a.scored = static_cast<bool>(check_metrics(m[i]));
+            if (!a.scored) {
+                a.own_reward = 0;
+                ++tick.unscored;
+                continue;
+            }
             a.own_reward = reward_(m.subspan(i, 1), s.subspan(i, 1)) + (a.acted ? a.penalty : 0.0);
             a.own_reward_sum += a.own_reward;
             ++a.own_steps;
             sum += a.own_reward;
+            ++scored;
         }
-        tick.team_reward = agents_.empty() ? 0.0 : sum / static_cast<double>(agents_.size());
+        tick.team_reward = scored == 0 ? 0.0 : sum / static_cast<double>(scored);
         auto one = [&](std::size_t i, std::size_t thread) {
             agent& a = *agents_[i];
             std::array<float, local_size> next_local{};
@@ -316,7 +331,11 @@ public:
             // after the agent moved on to its next observation, so a
             // retried observe() does not store the same step again.
             std::exception_ptr failure;
-            if (a.pending) {
+            if (a.pending && !a.scored) {
+                // The step's reward is unknown: not stored. The step stored
+                // before it ends here, valued by V of this step's observation.
+                a.cut_open(a.value);
+            } else if (a.pending) {
                 try {
                     const double r = config_.team_weight * tick.team_reward + (1 - config_.team_weight) * a.own_reward;
                     // A refused next observation cannot be valued: the step is
@@ -649,6 +668,7 @@ private:
         double value = 0;
         double penalty = 0;
         double own_reward = 0;
+        bool scored = false;  ///< this interval's metrics were usable (set by observe, not saved)
         double own_reward_sum = 0;
         std::uint64_t own_steps = 0;
 
@@ -758,7 +778,9 @@ private:
         std::copy(local.begin(), local.end(), critic.begin());
         const std::span<float> g(critic.data() + local_size, global_size);
         if (config_.global_state) {
-            valid = valid && static_cast<bool>(global_.encode(m, s, previous_states_, i, g));
+            // Over the other agents whose inputs are usable: one function's
+        // missing metric refuses its own observation, not every agent's.
+        valid = valid && static_cast<bool>(global_.encode_usable(m, s, previous_states_, i, g));
         } else {
             std::fill(g.begin(), g.end(), 0.0F);
         }
