@@ -160,11 +160,15 @@ TEST_CASE("simppo_coordinator: one function's refused metrics refuse only its ow
     CHECK(t.team_reward == doctest::Approx((r0 + r2) / 2));
     CHECK(std::isfinite(coord.critic_input(0)[7 + 5]));
 
-    // Agent 1 holds next tick; the others act on.
+    // Agent 1 holds next tick; the others act on. A field neither the
+    // reward nor the encoders read (function 0's throughput) missing
+    // changes nothing.
     coord.act(env.states(), targets);
     CHECK(targets[1].replicas == env.states()[1].replicas);
     r = env.step_to(targets);
-    const simppo_tick t2 = coord.observe(r.info, env.states(), false);
+    m.assign(r.info.begin(), r.info.end());
+    m[0].throughput_rps = std::numeric_limits<double>::quiet_NaN();
+    const simppo_tick t2 = coord.observe(m, env.states(), false);
     CHECK(t2.invalid == 0);
     CHECK(t2.unscored == 0);
     CHECK(coord.learner(0).own_rollout().size() == 3);

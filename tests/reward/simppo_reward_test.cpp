@@ -75,6 +75,28 @@ TEST_CASE("reward simppo: bounds, idle, stalled and invalid metrics") {
     CHECK(score(r, idle, zero_slo) == doctest::Approx(0.3));                             // idle: still SP 1
 }
 
+TEST_CASE("reward simppo: inputs names the first input the reward cannot score, and only those it reads") {
+    CHECK(simppo_reward::inputs(agent_metrics(0.1, 0.5, 0.5), slo()));
+    CHECK(simppo_reward::inputs(agent_metrics(0.1, qnan, 0.5), slo()).field == "cpu_utilization");
+    CHECK(simppo_reward::inputs(agent_metrics(0.1, 0.5, -1), slo()).field == "memory_utilization");
+    CHECK(simppo_reward::inputs(agent_metrics(qnan, 0.5, 0.5), slo()).field == "latency.p99");  // completions, no latency
+    function_metrics idle;
+    idle.interval_s = 10;
+    CHECK(simppo_reward::inputs(idle, slo()));  // no request: SP 1, latency not needed
+    function_metrics stalled = idle;
+    stalled.arrivals = 3;
+    CHECK(simppo_reward::inputs(stalled, slo()));  // pending, none completed: SP 0, a score
+    scaling_state zero_slo = slo();
+    zero_slo.slo.latency_s = 0;
+    CHECK(simppo_reward::inputs(agent_metrics(0.1, 0.5, 0.5), zero_slo).field == "slo.latency_s");
+    // Fields the reward does not read are not its inputs.
+    function_metrics other = agent_metrics(0.1, 0.5, 0.5);
+    other.throughput_rps = qnan;
+    other.latency.p50 = qnan;
+    other.interval_s = 0;
+    CHECK(simppo_reward::inputs(other, slo()));
+}
+
 TEST_CASE("reward simppo: the penalty is -1 for illegal and oscillating actions") {
     const simppo_reward r;
     CHECK(r.penalty(+1, -1, false) == -1.0);  // out then in

@@ -8,7 +8,6 @@
 /// its own reward); agents added and removed while training runs, and base
 /// models per function category for parameter sharing.
 
-#include <rlscale/core/control.hpp>
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
@@ -83,7 +82,7 @@ struct simppo_tick {
     double team_reward = 0;      ///< mean of their own reward (penalties included) over the agents scored
     std::size_t updates = 0;     ///< agents that updated this tick (their rollout was full)
     std::size_t invalid = 0;     ///< agents whose observation was refused (they held, nothing stored)
-    std::size_t unscored = 0;    ///< agents whose interval's metrics were refused: no reward, their step not stored
+    std::size_t unscored = 0;    ///< agents whose reward inputs were refused (simppo_reward::inputs): no reward, their step not stored
 };
 
 /// The SIMPPO coordinator: computes each agent's local and auxiliary global
@@ -298,16 +297,17 @@ public:
         for (std::size_t i = 0; i < agents_.size(); ++i) {
             if (!agents_[i]->previous_known) previous_states_[i] = s[i];
         }
-        // A function whose metrics are refused (missing, non-finite) has no
-        // reward this interval: scored from them, its SLO preservation and
-        // utilisation would read as 0 and pull every agent's team reward
-        // down. It is left out of the team average and of its own reward
-        // statistics, and its step is not stored (below).
+        // A function whose reward inputs are refused (a latency or a
+        // utilisation missing or not finite) has no reward this interval:
+        // scored from them, its SLO preservation and utilisation would read
+        // as 0 and pull every agent's team reward down. It is left out of
+        // the team average and of its own reward statistics, and its step is
+        // not stored (below). Fields the reward does not read do not count.
         double sum = 0;
         std::size_t scored = 0;
         for (std::size_t i = 0; i < agents_.size(); ++i) {
             agent& a = *agents_[i];
-            a.scored = static_cast<bool>(check_metrics(m[i]));
+            a.scored = static_cast<bool>(simppo_reward::inputs(m[i], s[i]));
             if (!a.scored) {
                 a.own_reward = 0;
                 ++tick.unscored;
@@ -779,8 +779,8 @@ private:
         const std::span<float> g(critic.data() + local_size, global_size);
         if (config_.global_state) {
             // Over the other agents whose inputs are usable: one function's
-        // missing metric refuses its own observation, not every agent's.
-        valid = valid && static_cast<bool>(global_.encode_usable(m, s, previous_states_, i, g));
+            // missing metric refuses its own observation, not every agent's.
+            valid = valid && static_cast<bool>(global_.encode_usable(m, s, previous_states_, i, g));
         } else {
             std::fill(g.begin(), g.end(), 0.0F);
         }

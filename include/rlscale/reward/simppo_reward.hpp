@@ -67,6 +67,20 @@ public:
         return config_.alpha * sp + (1 - config_.alpha) / 2 * ru;
     }
 
+    /// Whether the metric part can be scored from `m` and `s`: the first of
+    /// the inputs it reads that is refused (the SLO, the latency at the
+    /// SLO's percentile when requests completed, the two utilisations), or
+    /// valid. The reward itself cannot refuse: it reads a refused input as
+    /// the worst value. A trainer that can leave an interval out (SIMPPO's
+    /// coordinator) asks this first; other fields of `m` are not read.
+    [[nodiscard]] static encode_status inputs(const function_metrics& m, const scaling_state& s) noexcept {
+        detail::input_check check;
+        double sp = 1;
+        detail::encode_latency_preservation(m, s, check, sp);
+        check.nonnegative("cpu_utilization", m.cpu_utilization).nonnegative("memory_utilization", m.memory_utilization);
+        return check.status();
+    }
+
     /// §3.1's penalty: `config().penalty` (-1) when the action was illegal
     /// (case a: not executable, a self-loop transition) or reverses the
     /// previous step's direction (case b: oscillation, "scale down and up in
