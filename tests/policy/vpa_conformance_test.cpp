@@ -328,6 +328,16 @@ TEST_CASE("decaying_histogram: a clock that starts below 0 weighs samples as one
     }
 }
 
+TEST_CASE("decaying_histogram: moving the reference back forgets the weights below epsilon, so the buckets still sum to the total (not a Go case)") {
+    decaying_histogram h(histogram_options::linear(10.0, 1.0, 0.01), hour);
+    h.add_sample(3, 0.005, 0);  // below epsilon: the histogram stays empty
+    REQUIRE(h.empty());
+    h.add_sample(3, 1, -hour);  // before the reference, into an empty histogram
+    CHECK(h.reference_timestamp_s() == -hour);
+    CHECK(h.buckets().total_weight() == 1.0);
+    CHECK(h.buckets().bucket_weight(3) == 1.0);  // not 1.005: the forgotten weight is gone
+}
+
 // ---------------------------------------------------------------------------
 // model/aggregate_container_state_test.go
 

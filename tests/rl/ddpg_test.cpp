@@ -719,6 +719,51 @@ TEST_CASE("the Ornstein-Uhlenbeck scale decays once per update") {
     CHECK(agent.stats().exploration == doctest::Approx(1 - 13 * 0.01));
 }
 
+TEST_CASE("exploration streams: each its own Ornstein-Uhlenbeck process, one epsilon, stream 0 kept, errors by name") {
+    ddpg_config c = ddpg_config::firm();
+    c.learning_starts = 0;
+    c.batch_size = 1000;  // no update: the noise alone moves
+    c.ou.sigma = 1.0;
+    ddpg<float> agent(3, {{-100, 100}, {-100, 100}}, c, 4);
+    const std::vector<float> s = {0.1f, 0.2f, 0.3f};
+    std::vector<float> a(2);
+    CHECK(agent.exploration_streams() == 1);
+    for (int t = 0; t < 5; ++t) agent.explore(s, a);
+    const std::vector<double> x0(agent.ou_noise().state().begin(), agent.ou_noise().state().end());
+    REQUIRE(x0 != std::vector<double>(2, 0.0));
+
+    agent.set_exploration_streams(3);
+    CHECK(agent.exploration_streams() == 3);
+    CHECK(std::vector<double>(agent.ou_noise().state().begin(), agent.ou_noise().state().end()) == x0);  // stream 0 kept
+    agent.select_exploration_stream(2);
+    CHECK(std::vector<double>(agent.ou_noise().state().begin(), agent.ou_noise().state().end()) == std::vector<double>(2, c.ou.mu));
+    for (int t = 0; t < 3; ++t) agent.explore(s, a);
+    const std::vector<double> x2(agent.ou_noise().state().begin(), agent.ou_noise().state().end());
+    REQUIRE(x2 != std::vector<double>(2, 0.0));
+    // An episode's end on stream 1 resets stream 1 only.
+    agent.select_exploration_stream(1);
+    agent.explore(s, a);
+    agent.observe(s, a, 0, s, false, true);
+    CHECK(std::vector<double>(agent.ou_noise().state().begin(), agent.ou_noise().state().end()) == std::vector<double>(2, c.ou.mu));
+    agent.select_exploration_stream(0);
+    CHECK(std::vector<double>(agent.ou_noise().state().begin(), agent.ou_noise().state().end()) == x0);
+    agent.select_exploration_stream(2);
+    CHECK(std::vector<double>(agent.ou_noise().state().begin(), agent.ou_noise().state().end()) == x2);
+    agent.reset_noise();
+    agent.select_exploration_stream(0);
+    CHECK(std::vector<double>(agent.ou_noise().state().begin(), agent.ou_noise().state().end()) == x0);
+
+    CHECK_THROWS_WITH_AS(agent.select_exploration_stream(3), doctest::Contains("stream"), config_error);
+    CHECK_THROWS_WITH_AS(agent.set_exploration_streams(0), doctest::Contains("n"), config_error);
+    CHECK(agent.exploration_streams() == 3);  // a refused call changes nothing
+
+    // Back to one process: stream 0's, whichever stream was selected.
+    agent.select_exploration_stream(2);
+    agent.set_exploration_streams(1);
+    CHECK(agent.exploration_streams() == 1);
+    CHECK(std::vector<double>(agent.ou_noise().state().begin(), agent.ou_noise().state().end()) == x0);
+}
+
 TEST_CASE("ddpg learns a one-step continuous bandit: reward -(a - f(s))^2") {
     ddpg_config c;
     c.actor_hidden = {32, 32};

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <span>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace test_rl_parallel_train {
@@ -267,6 +268,99 @@ TEST_CASE("the learner chooses for every environment, then observes each one's t
             started += 1 + own.size() / static_cast<std::size_t>(episode_lengths[i]);
         }
         CHECK(last.episode == started);
+    }
+}
+
+namespace {
+
+/// scripted_learner with exploration streams and reset_noise (as ddpg's
+/// Ornstein-Uhlenbeck exploration has): records each call with the stream
+/// selected at the time ('N' with the count for set_exploration_streams).
+struct streamed_learner : scripted_learner {
+    std::vector<std::pair<char, std::size_t>> events;
+    std::size_t stream = 0;
+
+    void explore(std::span<const float> observation, std::span<std::int32_t> out) {
+        events.emplace_back('e', stream);
+        scripted_learner::explore(observation, out);
+    }
+    bool observe(std::span<const float> s, std::span<const std::int32_t> a, double r, std::span<const float> next, bool terminated,
+                 bool truncated) {
+        events.emplace_back('o', stream);
+        return scripted_learner::observe(s, a, r, next, terminated, truncated);
+    }
+    void set_exploration_streams(std::size_t n) {
+        events.emplace_back('N', n);
+        stream = 0;
+    }
+    void select_exploration_stream(std::size_t i) { stream = i; }
+    void reset_noise() { events.emplace_back('r', stream); }
+};
+static_assert(learner<streamed_learner>);
+
+/// An environment whose encoder refuses the observation that ends each
+/// episode, so the episode's last transition is never stored.
+struct refusing_end_env {
+    env_t env;
+
+    [[nodiscard]] std::size_t function_count() const noexcept { return env.function_count(); }
+    [[nodiscard]] std::size_t observation_size() const noexcept { return env.observation_size(); }
+    std::span<const float> reset(std::uint64_t seed) { return env.reset(seed); }
+    sim::step_result step_to(std::span<const scaling_target> targets) {
+        sim::step_result r = env.step_to(targets);
+        if (r.truncated) r.observation_valid = false;
+        return r;
+    }
+    [[nodiscard]] std::span<const scaling_state> states() const noexcept { return env.states(); }
+    [[nodiscard]] std::span<const function_metrics> metrics() const noexcept { return env.metrics(); }
+};
+static_assert(rl::target_environment<refusing_end_env>);
+
+}  // namespace
+
+TEST_CASE("parallel environments explore on streams of their own: environment i's choices and transitions on stream i, one stream again at the end") {
+    std::vector<env_t> envs = three_envs();
+    const std::size_t n = envs.size();
+    const rl::joint_delta_actions actions(1);
+    constexpr std::uint64_t steps = 3 * 4 + 1;
+    streamed_learner learner;
+    (void)rl::train(std::span<env_t>(envs), learner, actions,
+                    {.steps = steps, .seed = 3, .report_every = 0, .parallel_envs = true, .threads = 2}, [](const rl::train_report&) {});
+    std::vector<std::pair<char, std::size_t>> expected{{'N', n}};
+    for (std::uint64_t done = 0; done < steps; done += n) {
+        const auto round = static_cast<std::size_t>(std::min<std::uint64_t>(n, steps - done));
+        for (std::size_t i = 0; i < round; ++i) expected.emplace_back('e', i);
+        for (std::size_t i = 0; i < round; ++i) expected.emplace_back('o', i);
+    }
+    expected.emplace_back('N', 1);
+    CHECK(learner.events == expected);
+
+    // In turn, one stream: the learner's streams are left alone.
+    streamed_learner in_turn;
+    (void)rl::train(std::span<env_t>(envs), in_turn, actions, {.steps = 4, .seed = 3, .report_every = 0}, [](const rl::train_report&) {});
+    CHECK(in_turn.events == std::vector<std::pair<char, std::size_t>>{{'e', 0}, {'o', 0}, {'e', 0}, {'o', 0}, {'e', 0}, {'o', 0}, {'e', 0}, {'o', 0}});
+}
+
+TEST_CASE("an episode that ends on a transition not stored still resets the learner's exploration noise, on its own stream") {
+    const rl::joint_delta_actions actions(1);
+    SUBCASE("in turn") {
+        std::vector<refusing_end_env> envs{{make_env(15, 3)}};
+        streamed_learner learner;
+        (void)rl::train(std::span<refusing_end_env>(envs), learner, actions, {.steps = 7, .seed = 1, .report_every = 0},
+                        [](const rl::train_report&) {});
+        // Episodes of 3 steps: two stored transitions, then a refused end.
+        CHECK(learner.events == std::vector<std::pair<char, std::size_t>>{{'e', 0}, {'o', 0}, {'e', 0}, {'o', 0}, {'e', 0}, {'r', 0},
+                                                                          {'e', 0}, {'o', 0}, {'e', 0}, {'o', 0}, {'e', 0}, {'r', 0},
+                                                                          {'e', 0}, {'o', 0}});
+        CHECK(learner.seen.size() == 5);
+    }
+    SUBCASE("parallel: environment 1's end resets stream 1") {
+        std::vector<refusing_end_env> envs{{make_env(15, 3)}, {make_env(30, 2)}};
+        streamed_learner learner;
+        (void)rl::train(std::span<refusing_end_env>(envs), learner, actions,
+                        {.steps = 4, .seed = 1, .report_every = 0, .parallel_envs = true, .threads = 1}, [](const rl::train_report&) {});
+        CHECK(learner.events == std::vector<std::pair<char, std::size_t>>{{'N', 2}, {'e', 0}, {'e', 1}, {'o', 0}, {'o', 1},
+                                                                          {'e', 0}, {'e', 1}, {'o', 0}, {'r', 1}, {'N', 1}});
     }
 }
 

@@ -471,8 +471,42 @@ public:
         config_.bc_alpha = alpha;
     }
     /// Starts a new episode of the Ornstein-Uhlenbeck process (observe()
-    /// does so after a terminated or truncated transition).
+    /// does so after a terminated or truncated transition; rl::train also
+    /// calls it when an episode ends on a transition it did not store).
     void reset_noise() noexcept { ou_.reset(); }
+
+    /// Gives the Ornstein-Uhlenbeck exploration `n` processes (streams),
+    /// one per environment that rl::train runs at once, so that
+    /// environments neither share one process's consecutive (and nearly
+    /// equal) draws nor reset each other's at an episode's end. Stream 0 is
+    /// the process used so far, its state kept; the others start at μ. All
+    /// share ε and its decay. n = 1 returns to the one process, stream 0's.
+    /// Allocates; throws config_error for n = 0.
+    void set_exploration_streams(std::size_t n) {
+        check_fields("ddpg.set_exploration_streams").require(n >= 1, "n", "be at least 1", n);
+        select_exploration_stream(0);
+        parked_noise_.assign(n * bounds_.size(), ou_.config().mu);
+    }
+    /// The number of exploration streams (1 unless set_exploration_streams set more).
+    [[nodiscard]] std::size_t exploration_streams() const noexcept {
+        return bounds_.empty() ? 1 : std::max<std::size_t>(1, parked_noise_.size() / bounds_.size());
+    }
+    /// Makes stream i the process that explore(), observe() and
+    /// reset_noise() advance, and that save_training_state() writes; the
+    /// stream it replaces is kept as it was. Allocates nothing; throws
+    /// rlscale::error for a stream not set.
+    void select_exploration_stream(std::size_t i) {
+        if (i == stream_) return;
+        if (i >= exploration_streams()) {
+            check_fields("ddpg.select_exploration_stream")
+                .require(false, "stream", "be below exploration_streams() (" + format_number(exploration_streams()) + ")", i);
+        }
+        const std::size_t d = bounds_.size();
+        const auto x = ou_.state();
+        std::copy(x.begin(), x.end(), parked_noise_.begin() + static_cast<std::ptrdiff_t>(stream_ * d));
+        ou_.set_state(std::span<const double>(parked_noise_.data() + i * d, d));
+        stream_ = i;
+    }
 
     /// Writes everything training reads and changes, so that an agent
     /// restored from it (load_training_state) acts and trains on exactly as
@@ -1218,7 +1252,9 @@ private:
     matrix dq_;           // dL/dQ per sample
     vector y_;            // TD targets
     std::vector<T> noise_;
-    ornstein_uhlenbeck_noise ou_;
+    ornstein_uhlenbeck_noise ou_;           // the selected exploration stream's process
+    std::vector<double> parked_noise_;      // every stream's state, dims per stream (the selected one's is stale)
+    std::size_t stream_ = 0;                // the selected stream
     gaussian_noise gaussian_;
     std::uint64_t steps_ = 0;
     std::uint64_t updates_ = 0;

@@ -175,6 +175,11 @@ public:
                 loss_sum_ += agent_.stats().last_loss;
                 ++window_updates_;
             }
+        } else if (s.terminated || s.truncated) {
+            // The episode ended on a transition that is not stored, so the
+            // learner did not see it end: its exploration noise (ddpg's
+            // Ornstein-Uhlenbeck process) still starts the next afresh.
+            if constexpr (requires { agent_.reset_noise(); }) agent_.reset_noise();
         }
         reward_sum_ += s.reward;
         ++window_steps_;
@@ -184,6 +189,17 @@ public:
         s.observation.swap(s.next_observation);
         s.valid = s.next_valid;
         return false;
+    }
+
+    /// A learner whose exploration keeps state across steps (ddpg's
+    /// Ornstein-Uhlenbeck process) gets `n` streams of it, one per
+    /// environment run at once (n = 1: back to one); others are left alone.
+    void use_exploration_streams(std::size_t n) {
+        if constexpr (requires { agent_.set_exploration_streams(n); }) agent_.set_exploration_streams(n);
+    }
+    /// The stream environment i's choices and transitions go to.
+    void select_exploration_stream(std::size_t i) {
+        if constexpr (requires { agent_.select_exploration_stream(i); }) agent_.select_exploration_stream(i);
     }
 
     /// Ends a round that took the run from `before` to `after` steps:
@@ -261,12 +277,19 @@ void train_parallel(std::span<Env> envs, Loop& loop, std::span<typename Loop::sl
     std::uint64_t started = n;
     rlscale::detail::worker_pool pool(threads - 1);  // the calling thread steps too
     auto step = [&](std::size_t i) { slots[i].step(envs[i]); };
+    // Each environment explores with its own noise process, whose episodes
+    // are its own episodes.
+    loop.use_exploration_streams(n);
     for (std::uint64_t done = 0; done < options.steps;) {
         // The last round may be partial: it steps the first `round` environments.
         const auto round = static_cast<std::size_t>(std::min<std::uint64_t>(n, options.steps - done));
-        for (std::size_t i = 0; i < round; ++i) loop.choose(slots[i], envs[i]);
+        for (std::size_t i = 0; i < round; ++i) {
+            loop.select_exploration_stream(i);
+            loop.choose(slots[i], envs[i]);
+        }
         pool.for_each(round, step);
         for (std::size_t i = 0; i < round; ++i) {
+            loop.select_exploration_stream(i);
             if (loop.learn(slots[i])) {
                 ++episode[i];
                 ++started;
@@ -276,6 +299,7 @@ void train_parallel(std::span<Env> envs, Loop& loop, std::span<typename Loop::sl
         loop.end_round(done, done + round, started);
         done += round;
     }
+    loop.use_exploration_streams(1);
 }
 
 }  // namespace detail

@@ -210,6 +210,14 @@ public:
     [[nodiscard]] int max_bucket() const noexcept { return max_bucket_; }
 
 private:
+    /// Every weight and the total to 0, the range empty (as constructed).
+    void clear() noexcept {
+        std::fill(weights_.begin(), weights_.end(), 0.0);
+        total_weight_ = 0;
+        min_bucket_ = options_.num_buckets() - 1;
+        max_bucket_ = 0;
+    }
+
     [[nodiscard]] static double safe_subtract(double value, double sub, double epsilon) noexcept {
         value -= sub;
         return value < epsilon ? 0.0 : value;
@@ -340,7 +348,7 @@ private:
         if (t > max_allowed) {
             shift_reference_timestamp(t);
         } else if (t < reference_s_ && histogram_.empty()) {
-            histogram_.scale(0);  // what is left is below epsilon: forgotten, not scaled up
+            histogram_.clear();  // what is left is below epsilon: forgotten, not scaled up
             reference_s_ = std::floor(t / half_life_s_ + 0.5) * half_life_s_;
         }
         return std::exp2((t - reference_s_) / half_life_s_);
