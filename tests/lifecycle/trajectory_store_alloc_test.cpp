@@ -259,3 +259,30 @@ TEST_CASE("memory trajectory store: a step it cannot keep for want of memory is 
 }
 
 }  // namespace test_lifecycle_trajectory_store_alloc
+
+namespace test_lifecycle_trajectory_store_alloc {
+
+TEST_CASE("file trajectory store: appending a step allocates nothing once the write buffer has room (the step is encoded from the caller's)") {
+    const auto path = fresh_path("append_no_alloc.rlt");
+    file_trajectory_store store(path);
+    // The first episode grows the write buffer; ending it writes the
+    // records and keeps the buffer's room.
+    (void)store.begin_episode();
+    for (int i = 0; i < 200; ++i) store.append(small_step(static_cast<float>(i)));
+    (void)store.end_episode();
+    (void)store.begin_episode();
+    const trajectory_step step = small_step(7);
+    const long before = rlscale::test::allocation_count();
+    for (int i = 0; i < 200; ++i) store.append(step);
+    CHECK(rlscale::test::allocation_count() - before == 0);
+    CHECK(store.end_episode().steps == 200);
+    std::vector<trajectory_step> out;
+    store.read_episode(1, out);
+    REQUIRE(out.size() == 200);
+    CHECK(out[199].step == 199);
+    CHECK(out[199].episode == 1);
+    CHECK(out[199].reward == 7);
+    std::filesystem::remove(path);
+}
+
+}  // namespace test_lifecycle_trajectory_store_alloc

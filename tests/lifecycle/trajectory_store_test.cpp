@@ -542,6 +542,23 @@ TEST_CASE("corruption before a complete episode is refused, naming the file and 
     CHECK(store.recovery().truncated_at == starts[2]);
 }
 
+TEST_CASE("an episode that cannot be read back (the file changed after it was opened) throws and leaves the caller's steps as they were") {
+    const auto path = temp_file("changed_after_open.trj");
+    const auto starts = make_file(path, 3);
+    file_trajectory_store store(path);
+    std::vector<trajectory_step> out;
+    store.read_episode(0, out);
+    REQUIRE(out.size() == steps_in(0));
+    const std::vector<trajectory_step> before = out;
+    // Damage the last record of episode 1 (10 steps), past its step records' start.
+    REQUIRE(steps_in(1) == 10);
+    auto bytes = read_bytes(path);
+    bytes[starts[2] - 3] ^= 0x40;
+    write_bytes(path, bytes);
+    CHECK_THROWS_WITH_AS(store.read_episode(1, out), doctest::Contains("the file changed after it was opened"), rlscale::error);
+    CHECK(out == before);
+}
+
 TEST_CASE("recovery that cuts every episode of a rewritten file keeps its numbering, unless the first record is unreadable") {
     const auto path = temp_file("renumbered.trj");
     file_trajectory_store_options o;

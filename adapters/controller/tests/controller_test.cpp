@@ -961,7 +961,7 @@ TEST_CASE("controller: a combined change that timed out is logged as perhaps app
     CHECK(cluster.count_calls == 1);
     CHECK(r.applied);                // the count is at the target
     CHECK_FALSE(r.limits_applied);  // not known to be
-    CHECK(r.error.find("changing replicas and limits timed out, and may have been applied: kubernetes: PATCH") == 0);
+    CHECK(r.error.find("changing replicas and limits failed after it was sent, and may have been applied: kubernetes: PATCH") == 0);
     CHECK(r.error.find("whether the limits were applied shows in the next reading") != std::string::npos);
     CHECK(r.error.find("changed alone") == std::string::npos);
     CHECK(stats.actuation_errors == 1);
@@ -986,7 +986,7 @@ TEST_CASE("controller: a count change that timed out is logged as perhaps applie
         MESSAGE(r.to_json().dump());
         REQUIRE(r.replicas_after != r.replicas_before);
         CHECK_FALSE(r.applied);  // not known to be
-        CHECK(r.error.find("changing replicas timed out, and may have been applied: kubernetes: PUT") == 0);
+        CHECK(r.error.find("changing replicas failed after it was sent, and may have been applied: kubernetes: PUT") == 0);
     }
     CHECK(loop.stats().actuation_errors == 2);
     CHECK(loop.stats().changes == 0);
@@ -1123,7 +1123,7 @@ TEST_CASE("controller: a refused combined change whose count-alone retry timed o
     CHECK_FALSE(r.applied);
     CHECK_FALSE(r.limits_applied);
     CHECK(r.error.find("changing replicas and limits failed: 422") == 0);
-    CHECK(r.error.find("; changing replicas alone timed out, and may have been applied: kubernetes: PUT") != std::string::npos);
+    CHECK(r.error.find("; changing replicas alone failed after it was sent, and may have been applied: kubernetes: PUT") != std::string::npos);
     CHECK(r.error.find("failed too") == std::string::npos);
     CHECK(stats.actuation_errors == 2);
 }

@@ -82,6 +82,13 @@ struct fake_api_server {
     std::chrono::milliseconds delay{0};
     std::chrono::milliseconds write_delay{0};  // added before answering a change (not a GET)
     bool drip = false;  // GET answers the Scale a byte at a time
+    // After applying a change (PUT, PATCH): its answer's status line and
+    // headers go out, then the connection closes before the body.
+    bool cut_change_answer = false;
+    // After applying a change: this status with a Status object instead of the object.
+    std::optional<int> applied_change_status;
+    // After applying a change: a 200 whose body is not the documented object.
+    bool garbled_change_answer = false;
     // What was seen.
     std::vector<std::string> authorizations;
     std::vector<std::string> methods;
@@ -106,9 +113,15 @@ struct fake_api_server {
                                         return sink.is_writable() && sink.write(body->data() + offset, 1);
                                     });
         });
-        server->Put(scale_route, [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "PUT"); });
+        server->Put(scale_route, [this](const httplib::Request& rq, httplib::Response& rs) {
+            handle(rq, rs, "PUT");
+            after_change(rs);
+        });
         server->Patch(R"(/apis/apps/v1/namespaces/([^/]+)/(deployments|statefulsets)/([^/]+))",
-                      [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "PATCH"); });
+                      [this](const httplib::Request& rq, httplib::Response& rs) {
+                          handle(rq, rs, "PATCH");
+                          after_change(rs);
+                      });
         server->Patch(R"(/api/v1/namespaces/([^/]+)/pods/([^/]+)/resize)",
                       [this](const httplib::Request& rq, httplib::Response& rs) { handle(rq, rs, "RESIZE"); });
         port = server->bind_to_any_port(bind_host);
@@ -140,6 +153,26 @@ struct fake_api_server {
                 {"status", {{"replicas", replicas}, {"selector", "app=web"}}}};
         if (edit_scale) edit_scale(sc);
         return sc;
+    }
+
+    /// The answer to a change that was applied (a 200), as the switches say.
+    void after_change(httplib::Response& rs) {
+        std::lock_guard lock(mu);
+        if (rs.status != 200) return;
+        if (applied_change_status) {
+            const int code = *applied_change_status;
+            return reply(rs, code, status_object(code, code == 504 ? "Timeout" : "InternalError",
+                                                 code == 504 ? "the server was unable to return a response in the time allotted"
+                                                             : "etcdserver: request timed out"));
+        }
+        if (garbled_change_answer) return rs.set_content("{\"kind\":\"Scale\",\"spec\":[", "application/json");
+        if (cut_change_answer) {
+            // Promise a body, send none: the server closes the connection.
+            const std::size_t promised = rs.body.size() + 1;
+            rs.body.clear();  // a body would be sent in place of the provider
+            rs.set_content_provider(promised, "application/json",
+                                    [](std::size_t, std::size_t, httplib::DataSink&) { return false; });
+        }
     }
 
     static void reply(httplib::Response& rs, int code, const json& body) {
@@ -769,7 +802,8 @@ TEST_CASE("nesting up to 64 levels is read, and brackets inside strings do not c
     const std::string text = std::string(100'000, '[') + "\\\"{{{";
     s.canned = {{200, R"({"kind":"Deployment","note":")" + text + R"("})"}};
     CHECK(patch()["note"].get<std::string>().size() == 100'004);
-    s.canned = {{500, status_object(500, "InternalError", std::string(100'000, '{')).dump()}};
+    // (A refusal: a 500 to a change would leave its outcome unknown.)
+    s.canned = {{422, status_object(422, "Invalid", std::string(100'000, '{')).dump()}};
     try {
         (void)patch();
         FAIL("expected api_error");
@@ -1290,6 +1324,66 @@ TEST_CASE("a change timing out once sent is write_outcome_unknown (it may have b
     } catch (const k8s::write_outcome_unknown& e) {
         FAIL("nothing was sent, yet: " << e.what());
     } catch (const k8s::timeout_error&) {
+    }
+}
+
+TEST_CASE("a change applied, then answered with a cut connection, a 500, 502 or 504, or a garbled 200, is write_outcome_unknown, and a read the same is not") {
+    fake_api_server s;
+    k8s::client cli(test_config(s));
+    const auto expect_unknown = [&](const char* method, auto&& call) {
+        try {
+            call();
+            FAIL_CHECK("expected write_outcome_unknown");
+        } catch (const k8s::write_outcome_unknown& e) {
+            CHECK(std::string(e.what()).find(method) != std::string::npos);
+        } catch (const std::exception& e) {
+            FAIL_CHECK("escaped as another type: " << std::string(e.what()));
+        }
+    };
+    const auto put = [&] { (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", s.replicas + 1); };
+    const auto patch = [&] {
+        (void)cli.set_replicas_and_template_resources(k8s::workload_kind::deployment, "prod", "web", s.replicas + 1,
+                                                      {{.container = "app", .limits = {.cpu_millicores = 700}}}, s.replicas);
+    };
+    SUBCASE("the connection closes after the status line") {
+        s.cut_change_answer = true;
+        expect_unknown("PUT", put);
+        CHECK(s.replicas == 4);  // applied
+        expect_unknown("PATCH", patch);
+        CHECK(s.replicas == 5);
+        CHECK(s.container_resources["app"]["limits"]["cpu"] == "700m");
+    }
+    SUBCASE("500, 502 and 504 answers") {
+        for (const int code : {500, 502, 504}) {
+            CAPTURE(code);
+            s.applied_change_status = code;
+            const int before = s.replicas;
+            expect_unknown("PUT", put);
+            CHECK(s.replicas == before + 1);
+            expect_unknown("PATCH", patch);
+            CHECK(s.replicas == before + 2);
+        }
+    }
+    SUBCASE("a 200 that is not the documented object") {
+        s.garbled_change_answer = true;
+        expect_unknown("PUT", put);
+        expect_unknown("PATCH", patch);
+        CHECK(s.replicas == 5);
+    }
+    // Refusals are still api_errors: nothing was applied.
+    s.cut_change_answer = false;
+    s.applied_change_status.reset();
+    s.garbled_change_answer = false;
+    s.forbidden = true;
+    CHECK_THROWS_AS(put(), k8s::api_error);
+    s.forbidden = false;
+    // A read answered 500 is an api_error, not an unknown outcome.
+    s.canned = {{500, status_object(500, "InternalError", "etcdserver: request timed out").dump()}};
+    try {
+        (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+        FAIL_CHECK("expected api_error");
+    } catch (const k8s::api_error& e) {
+        CHECK(e.code() == 500);
     }
 }
 

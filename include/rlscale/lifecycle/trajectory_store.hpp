@@ -101,7 +101,8 @@ public:
     /// Summaries of the complete episodes kept, oldest first.
     [[nodiscard]] virtual std::vector<episode_summary> summaries() const = 0;
     /// Replaces `out` with the steps of complete episode `index`. Throws
-    /// rlscale::error if the store does not keep it.
+    /// rlscale::error if the store does not keep it (or cannot read it);
+    /// `out` is then left as it was.
     virtual void read_episode(std::uint64_t index, std::vector<trajectory_step>& out) const = 0;
 
     /// The `m` kept episodes with the highest return, best first (ties: the
@@ -129,13 +130,19 @@ class open_episode {
 public:
     explicit open_episode(std::uint64_t index) noexcept { summary_.index = index; }
 
-    /// Stamps `s` as this episode's next step (episode, step) and adds it to
-    /// the summary. Throws on a non-finite reward, on a reward that would
+    /// A step's place: its episode and its number in it.
+    struct stamp {
+        std::uint64_t episode = 0;
+        std::uint64_t step = 0;
+    };
+
+    /// Adds `s` to the summary as this episode's next step and returns the
+    /// place to stamp it with (episode, step). Throws on a non-finite reward, on a reward that would
     /// make the return non-finite (finite rewards can sum to ±inf, which
     /// would leave top_episodes() nothing to rank by), and on a stage or
     /// actor outside its enumeration (written, it would make the file
     /// unreadable). Nothing changes when it throws.
-    void add(trajectory_step& s) {
+    [[nodiscard]] stamp add(const trajectory_step& s) {
         const auto refuse = [&](const std::string& what) {
             throw error("trajectory store: step " + std::to_string(summary_.steps) + " of episode " + std::to_string(summary_.index) +
                         ": " + what);
@@ -151,9 +158,9 @@ public:
         if (static_cast<unsigned>(s.actor) > static_cast<unsigned>(actor_role::agent)) {
             refuse("actor must be fallback or agent, got " + std::to_string(static_cast<unsigned>(s.actor)));
         }
-        s.episode = summary_.index;
-        s.step = summary_.steps;
+        const stamp at{summary_.index, summary_.steps};
         count(s.stage, s.reward);
+        return at;
     }
     /// Adds a step already stamped (a replayed record).
     void count(stage st, double reward) noexcept {
@@ -191,7 +198,9 @@ public:
         // All or nothing: a step the summary counts is a step read_episode
         // returns (a push_back that cannot allocate takes the count back).
         const detail::open_episode before = *open_;
-        open_->add(s);
+        const detail::open_episode::stamp at = open_->add(s);
+        s.episode = at.episode;
+        s.step = at.step;
         try {
             open_steps_.push_back(std::move(s));
         } catch (...) {
@@ -236,7 +245,8 @@ public:
                         ")");
         }
         const auto& e = episodes_[static_cast<std::size_t>(index - episodes_.front().summary.index)];
-        out.assign(e.steps.begin(), e.steps.end());
+        std::vector<trajectory_step> steps(e.steps.begin(), e.steps.end());  // out unchanged if a copy throws
+        out.swap(steps);
     }
 
 private:
@@ -380,10 +390,11 @@ inline void put_begin(std::vector<unsigned char>& b, std::uint64_t episode) {
     put_record(b, type_begin, [&](std::vector<unsigned char>& p) { put_u64(p, episode); });
 }
 
-inline void put_step(std::vector<unsigned char>& b, const trajectory_step& s) {
+/// Step `s` at `at` (its own episode and step fields are not read).
+inline void put_step(std::vector<unsigned char>& b, const trajectory_step& s, open_episode::stamp at) {
     put_record(b, type_step, [&](std::vector<unsigned char>& p) {
-        put_u64(p, s.episode);
-        put_u64(p, s.step);
+        put_u64(p, at.episode);
+        put_u64(p, at.step);
         put_f64(p, s.reward);
         put_u8(p, static_cast<std::uint8_t>(s.stage));
         put_u8(p, static_cast<std::uint8_t>(s.actor));
@@ -603,15 +614,15 @@ public:
                         std::to_string(step.action.size()) + " floats) are over the record limit of " + std::to_string(max_floats) +
                         " floats together");
         }
-        trajectory_step s = step;  // stamped copy; the caller's step is left as it is
         // All or nothing: a record that could not be encoded whole (the
         // buffer could not grow) is taken back with its count, so no part
         // of it reaches the file and the next step gets its number.
         const detail::open_episode before = *open_;
         const std::size_t mark = pending_.size();
-        open_->add(s);
+        // Encoded straight from the caller's step, stamped on the way.
+        const detail::open_episode::stamp at = open_->add(step);
         try {
-            detail::trajectory_file::put_step(pending_, s);
+            detail::trajectory_file::put_step(pending_, step, at);
         } catch (...) {
             pending_.resize(mark);
             *open_ = before;
@@ -767,7 +778,8 @@ public:
         }
         const entry& e = index_[static_cast<std::size_t>(index - index_.front().summary.index)];
         tf::reader in(fd_, e.offset + e.length, path_string_);
-        out.clear();
+        std::vector<trajectory_step> steps;  // into `out` only once whole: a throw leaves it as it was
+        steps.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(e.summary.steps, 1u << 20)));
         std::uint64_t at = e.offset;
         const auto bad = [&](const std::string& what) {
             return error(where(at) + "episode " + std::to_string(index) + ": " + what + " (the file changed after it was opened)");
@@ -779,12 +791,13 @@ public:
             if (r.type == tf::type_step) {
                 trajectory_step s;
                 if (!decode_step(r, s)) throw bad("malformed step record");
-                if (s.episode != index || s.step != out.size()) throw bad("a step record out of sequence");
-                out.push_back(std::move(s));
+                if (s.episode != index || s.step != steps.size()) throw bad("a step record out of sequence");
+                steps.push_back(std::move(s));
             }
             at = r.next;
         }
-        if (out.size() != e.summary.steps) throw bad("holds " + std::to_string(out.size()) + " steps, the index " + std::to_string(e.summary.steps));
+        if (steps.size() != e.summary.steps) throw bad("holds " + std::to_string(steps.size()) + " steps, the index " + std::to_string(e.summary.steps));
+        out.swap(steps);
     }
 
     /// What opening the file found and repaired.

@@ -121,9 +121,11 @@ public:
     int replicas(const function_spec& f) {
         return client_.get_scale(kind(f), f.namespace_name, f.workload).spec_replicas;
     }
-    /// A change whose answer did not come within kubernetes.timeout_ms once
-    /// sent throws controller::outcome_unknown: it may have been applied. A
-    /// timeout before (reading the count, connecting) is an ordinary failure.
+    /// A change that failed once it may have reached the API server (its
+    /// answer late, cut off or unreadable, or a 500, 502 or 504: the
+    /// Kubernetes adapter's write_outcome_unknown) throws
+    /// controller::outcome_unknown: it may have been applied. A failure
+    /// before (reading the count, connecting) is an ordinary one.
     void set_replicas(const function_spec& f, int n) {
         check_may_write();
         try {

@@ -99,8 +99,10 @@ public:
     using rlscale::error::error;
 };
 
-/// Thrown by a change that timed out after it was sent: the cluster may or
-/// may not have applied it (the Kubernetes adapter's write_outcome_unknown).
+/// Thrown by a change that failed after it may have reached the cluster
+/// (an answer late, cut off or unreadable; a 500, 502 or 504): the cluster
+/// may or may not have applied it (the Kubernetes adapter's
+/// write_outcome_unknown).
 class outcome_unknown : public rlscale::error {
 public:
     using rlscale::error::error;
@@ -640,8 +642,8 @@ private:
                     // readings tell when (if) it is in place.
                     settling_[i] = settling_resize{*r.limits_sent, r.time_s};
                     ++stats_.actuation_errors;
-                    r.error = std::string(count_changes ? "changing replicas and limits timed out, and may have been applied: "
-                                                        : "changing limits timed out, and may have been applied: ") +
+                    r.error = std::string(count_changes ? "changing replicas and limits failed after it was sent, and may have been applied: "
+                                                        : "changing limits failed after it was sent, and may have been applied: ") +
                               e.what();
                     count_alone = "; the replica count is at the target (set alone, or by that change); whether the limits "
                                   "were applied shows in the next reading";
@@ -660,7 +662,7 @@ private:
                     r.error += count_alone;
                 } catch (const outcome_unknown& e) {
                     ++stats_.actuation_errors;
-                    r.error += std::string("; changing replicas alone timed out, and may have been applied: ") + e.what();
+                    r.error += std::string("; changing replicas alone failed after it was sent, and may have been applied: ") + e.what();
                 } catch (...) {
                     ++stats_.actuation_errors;
                     r.error += "; changing replicas alone failed too: " + current_exception_text();
@@ -676,7 +678,7 @@ private:
         } catch (const outcome_unknown& e) {
             // Sent, and perhaps applied: the next reading of the count says.
             ++stats_.actuation_errors;
-            r.error = std::string("changing replicas timed out, and may have been applied: ") + e.what();
+            r.error = std::string("changing replicas failed after it was sent, and may have been applied: ") + e.what();
         } catch (...) {
             ++stats_.actuation_errors;
             r.error = "changing replicas failed: " + current_exception_text();

@@ -324,7 +324,7 @@ public:
                 }
                 nlohmann::json body = current.object;
                 body["spec"]["replicas"] = replicas;  // parse_scale checked that spec is an object
-                return parse_scale(send("PUT", path, body.dump(), "application/json"));
+                return parsed_change(send("PUT", path, body.dump(), "application/json"), [](const response& r) { return parse_scale(r); });
             },
             true);
     }
@@ -366,7 +366,9 @@ public:
         nlohmann::json patch = {{"spec", {{"containers", detail::containers_json(containers)}}}};
         const std::string path = "/api/v1/namespaces/" + n + "/pods/" + pod + "/resize";
         const auto body = patch.dump();
-        return with_retries([&] { return parse_json(send("PATCH", path, body, strategic_merge_patch)); }, false);
+        return with_retries(
+            [&] { return parsed_change(send("PATCH", path, body, strategic_merge_patch), [](const response& r) { return parse_json(r); }); },
+            false);
     }
 
     /// GET /apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name};
@@ -465,7 +467,9 @@ private:
         const std::string path = "/apis/apps/v1/namespaces/" + n + "/" + std::string(to_string(kind)) + "/" + name;
         if (!expected_current) {
             const auto body = patch.dump();
-            return with_retries([&] { return parse_json(send("PATCH", path, body, strategic_merge_patch)); }, false);
+            return with_retries(
+                [&] { return parsed_change(send("PATCH", path, body, strategic_merge_patch), [](const response& r) { return parse_json(r); }); },
+                false);
         }
         const auto sp = scale_path(kind, ns, name);
         return with_retries(
@@ -481,7 +485,8 @@ private:
                 // The Scale shares its workload's resourceVersion; in a patch it is a precondition.
                 nlohmann::json conditional = patch;
                 conditional["metadata"] = {{"resourceVersion", current.resource_version}};
-                return parse_json(send("PATCH", path, conditional.dump(), strategic_merge_patch));
+                return parsed_change(send("PATCH", path, conditional.dump(), strategic_merge_patch),
+                                     [](const response& r) { return parse_json(r); });
             },
             true);
     }
@@ -601,17 +606,25 @@ private:
         const bool answered = cli.send(req, res, err);
         const bool was_cut = deadline.finish();
         const std::string where = "kubernetes: " + method + " " + detail::printable_excerpt(config_.server, 200) + path + ": ";
+        // A change (any method but GET) that got as far as being sent may
+        // have been applied, whatever cut its answer off: a timeout, a reset
+        // or closed connection, an answer cut or too large to read. Only
+        // failures before anything was sent leave it surely not applied.
+        const bool change = method != "GET";
         if (answer.over) {
-            throw transport_error(where + "the answer is larger than max_response_bytes (" +
-                                  std::to_string(config_.max_response_bytes) + " bytes, counted inflated); not read");
+            const std::string what = where + "the answer is larger than max_response_bytes (" +
+                                     std::to_string(config_.max_response_bytes) + " bytes, counted inflated); not read";
+            if (change) throw write_outcome_unknown(what + "; the change may have been applied");
+            throw transport_error(what);
         }
         if (!answered) {
             const auto elapsed = std::chrono::steady_clock::now() - start;
             const std::string what = where + httplib::to_string(err);
-            // A change cut or timed out after connecting may have been
-            // applied; one that never connected, or a GET, changed nothing.
             const bool connecting = err == httplib::Error::ConnectionTimeout || err == httplib::Error::Connection;
-            const bool maybe_applied = method != "GET" && !connecting;
+            const bool never_sent = connecting || err == httplib::Error::BindIPAddress || err == httplib::Error::SSLConnection ||
+                                    err == httplib::Error::SSLLoadingCerts || err == httplib::Error::SSLServerVerification ||
+                                    err == httplib::Error::UnsupportedMultipartBoundaryChars;
+            const bool maybe_applied = change && !never_sent;
             if (was_cut) {
                 const std::string why = what + " (no whole answer within " + std::to_string(whole.count()) +
                                         " ms, the connect, read and write timeouts together)";
@@ -624,11 +637,33 @@ private:
                                    (err == httplib::Error::Write && elapsed >= config_.write_timeout * 9 / 10);
             if (timed_out && maybe_applied) throw write_outcome_unknown(what + " (timed out)");
             if (timed_out) throw timeout_error(what + " (timed out)");
+            if (maybe_applied) throw write_outcome_unknown(what + " (after the request was sent: the change may have been applied)");
             throw transport_error(what);
         }
         res.body = std::move(answer.bytes);
         if (res.status >= 200 && res.status < 300) return {method, path, res.status, std::move(res.body)};
-        throw make_api_error(res, method, path);
+        api_error e = make_api_error(res, method, path);
+        // The API conventions: a 500 means the outcome of the call is
+        // unknown, a 504 that it was not completed in time; a proxy's 502
+        // or 504 may come after it passed the change on.
+        if (change && (res.status == 500 || res.status == 502 || res.status == 504)) {
+            throw write_outcome_unknown(std::string(e.what()) + " (an answer that leaves the change's outcome unknown: it may have been applied)");
+        }
+        throw e;
+    }
+
+    /// `parse` of a change's 2xx answer: the change was applied, so an
+    /// answer that is not the documented object throws
+    /// write_outcome_unknown (the caller re-reads what it needs), not the
+    /// transport_error that says nothing changed.
+    template <typename Parse>
+    static auto parsed_change(const response& r, Parse&& parse) -> decltype(parse(r)) {
+        try {
+            return parse(r);
+        } catch (const transport_error& e) {
+            throw write_outcome_unknown(std::string(e.what()) + " (the change was answered " + std::to_string(r.status) +
+                                        ", so it was applied)");
+        }
     }
 
     /// The error for a failed answer, built without trusting the body: a

@@ -89,9 +89,15 @@ public:
     using transport_error::transport_error;
 };
 
-/// A change (any method but GET) timed out once connected: its request may
-/// have reached the server, so it may have been applied. A GET, or a change
-/// that timed out connecting, throws a plain timeout_error: nothing changed.
+/// A change (any method but GET) failed once its request may have reached
+/// the server, so it may have been applied: a timeout after connecting, a
+/// connection reset or closed before the whole answer, an answer too large
+/// to read, a 500, 502 or 504 answer (the API conventions: the outcome is
+/// unknown), or a 2xx answer that is not the documented object (applied,
+/// the answer unreadable). A GET, or a change that failed before it was
+/// sent (connecting, TLS), throws a plain timeout_error or transport_error
+/// (or api_error): nothing changed. It derives from timeout_error, as the
+/// first of these cases did alone.
 class write_outcome_unknown : public timeout_error {
 public:
     using timeout_error::timeout_error;
