@@ -408,7 +408,8 @@ nlohmann::json one_function(const std::string& policy_fields) {
 TEST_CASE("controller: a failed arrivals query holds, it is never read as zero load (ensure, min 1)") {
     scripted_source source;
     fake_actuator cluster{.replicas_of = {{"api", 8}}};
-    control_loop loop(parse_config(one_function(R"("policy": "ensure", "service_time_s": 0.05)")), source, cluster);
+    control_loop loop(parse_config(one_function(R"j("policy": "ensure", "service_time_s": 0.05, "promql": {"arrivals": "sum(increase(received[1m]))"})j")),
+                      source, cluster);
     // Every field present: ENSURE keeps a busy function up.
     source.next["api"] = busy_reading(8);
     CHECK(loop.tick(0)[0].replicas_after > 0);
@@ -472,7 +473,18 @@ TEST_CASE("controller config: policy kpa needs a query for the requests in servi
     const config c = parse_config(one_function(R"j("policy": "kpa", "promql": {"in_service": "sum(in_flight)"})j"));
     CHECK(c.functions[0].promql.at("in_service") == "sum(in_flight)");
     // Other policies do not read it.
-    CHECK_NOTHROW((void)parse_config(one_function(R"("policy": "ensure", "service_time_s": 0.05)")));
+    CHECK_NOTHROW((void)parse_config(one_function(R"j("policy": "ensure", "service_time_s": 0.05, "promql": {"arrivals": "sum(increase(received[1m]))"})j")));
+}
+
+TEST_CASE("controller config: policy ensure needs a query for arrivals as they arrive, so a stall never reads as no load") {
+    // The default arrivals query counts completed requests: in a stall it
+    // reads 0, and ENSURE would scale in to min_replicas under the backlog.
+    CHECK_THROWS_WITH_AS(parse_config(one_function(R"("policy": "ensure", "service_time_s": 0.05)")),
+                         doctest::Contains("functions[0].promql.arrivals"), config_error);
+    CHECK_THROWS_WITH_AS(parse_config(one_function(R"j("policy": "ensure", "service_time_s": 0.05, "promql": {"in_service": "sum(in_flight)"})j")),
+                         doctest::Contains("required for policy ensure"), config_error);
+    const config c = parse_config(one_function(R"j("policy": "ensure", "service_time_s": 0.05, "promql": {"arrivals": "sum(increase(received[1m]))"})j"));
+    CHECK(c.functions[0].promql.at("arrivals") == "sum(increase(received[1m]))");
 }
 
 TEST_CASE("controller: latency with nothing completed is not an error (an idle function still scales)") {

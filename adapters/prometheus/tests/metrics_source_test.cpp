@@ -66,6 +66,7 @@ public:
                   const std::string q = req.get_param_value("query");
                   std::lock_guard lock(mutex_);
                   queries_.push_back(q);
+                  times_.push_back(req.has_param("time") ? req.get_param_value("time") : std::string("(none)"));
                   const auto name = q.substr(2, q.find('{') - 2);
                   const auto it = answers_.find(name);
                   if (it == answers_.end()) {
@@ -81,11 +82,17 @@ public:
         std::lock_guard lock(mutex_);
         return queries_;
     }
+    /// Each query's `time` parameter, "(none)" when it had none.
+    [[nodiscard]] std::vector<std::string> times() {
+        std::lock_guard lock(mutex_);
+        return times_;
+    }
 
 private:
     std::map<std::string, std::pair<int, std::string>> answers_;
     std::mutex mutex_;
     std::vector<std::string> queries_;
+    std::vector<std::string> times_;
     loopback_server server_;
 };
 
@@ -194,7 +201,7 @@ TEST_CASE("metrics source: empty, NaN, ±Inf, negative and multi-series results 
 
 TEST_CASE("metrics source: an error envelope or HTTP error for one query leaves only that field missing") {
     fake_prometheus prom({{"cpu_utilization", {422, R"({"status":"error","errorType":"execution","error":"many-to-many matching not allowed"})"}},
-                          {"memory_utilization", {503, "overloaded"}},
+                          {"memory_utilization", {500, "internal error"}},
                           {"p99", {200, "not json"}}});
     const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
     const auto s = src.fetch(target);
@@ -203,7 +210,7 @@ TEST_CASE("metrics source: an error envelope or HTTP error for one query leaves 
     CHECK(std::isnan(s.metrics.memory_utilization));
     CHECK(std::isnan(s.metrics.latency.p99));
     CHECK(s.status.find("cpu_utilization")->reason.find("execution") != std::string::npos);
-    CHECK(s.status.find("memory_utilization")->reason.find("503") != std::string::npos);
+    CHECK(s.status.find("memory_utilization")->reason.find("500") != std::string::npos);
     CHECK(s.status.find("latency.p99")->reason.find("malformed") != std::string::npos);
     CHECK(s.metrics.throughput_rps == 1);
     CHECK(s.metrics.ready_replicas == 1);
@@ -394,6 +401,38 @@ TEST_CASE("metrics source: Prometheus' timeout envelope stops the fetch, the res
     CHECK(s.status.missing.size() == 21);
     CHECK(s.status.find("arrivals")->reason.find("not sent") == 0);
     CHECK(s.status.find("arrivals")->reason.find("timeout") != std::string::npos);
+}
+
+TEST_CASE("metrics source: one fetch is read at one instant, the first answer's evaluation time, or the one given") {
+    // The first answer is an empty vector (no time): the next one pins it.
+    fake_prometheus prom({{"throughput_rps", {200, success(R"({"resultType":"vector","result":[]})")}},
+                          {"arrivals", {200, success(R"({"resultType":"vector","result":[{"metric":{},"value":[1700000123.456,"5"]}]})")}}});
+    const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
+    (void)src.fetch(target);
+    const auto times = prom.times();
+    REQUIRE(times.size() == 21);
+    CHECK(times[0] == "(none)");
+    CHECK(times[1] == "(none)");
+    for (std::size_t i = 2; i < times.size(); ++i) CHECK(times[i] == "1700000123.456");
+    // A time given is used by every query.
+    fake_prometheus given({});
+    const metrics_source at_src(client({.url = given.url()}), {.queries = named_templates()});
+    (void)at_src.fetch(target, std::chrono::system_clock::time_point(std::chrono::seconds(1700000500)));
+    for (const std::string& t : given.times()) CHECK(t == "1700000500.000");
+}
+
+TEST_CASE("metrics source: a proxy's 429, 502, 503 or 504 stops the fetch, the rest are not sent") {
+    for (const int status : {429, 502, 503, 504}) {
+        CAPTURE(status);
+        fake_prometheus prom({{"throughput_rps", {status, "<html>back off</html>"}}});
+        const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
+        const auto s = src.fetch(target);
+        CHECK(prom.queries().size() == 1);
+        CHECK(s.status.missing.size() == 21);
+        CHECK(s.status.find("throughput_rps")->reason.find(std::to_string(status)) != std::string::npos);
+        CHECK(s.status.find("arrivals")->reason.find("not sent") == 0);
+        CHECK(s.status.find("arrivals")->reason.find(std::to_string(status)) != std::string::npos);
+    }
 }
 
 TEST_CASE("metrics source: one fetch is bounded by its deadline") {

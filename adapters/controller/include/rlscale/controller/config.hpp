@@ -305,6 +305,16 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
     // when none completed in the window. Neither has a default query, and
     // an unqueried field reads 0: a function whose requests all hang would
     // look idle and be scaled down every tick of the stall.
+    // ENSURE sizes the function from its arrivals, whose default query
+    // counts completed requests: in a stall nothing completes, the
+    // arrivals read 0, and the function would be scaled in to its minimum
+    // under the backlog.
+    if (f.policy == "ensure" && f.promql.count("arrivals") == 0) {
+        throw config_error(join(promql_path, "arrivals"),
+                           "is required for policy ensure (the requests that arrived in the window, counted as they arrive, e.g. a "
+                           "proxy's or the service's received-requests counter): the default query counts completed requests, so a "
+                           "function whose requests all hang would read no arrivals and be scaled in to min_replicas");
+    }
     if (f.policy == "kpa" && f.promql.count("in_service") == 0) {
         throw config_error(join(promql_path, "in_service"),
                            "is required for policy kpa (the requests in flight, e.g. a gauge the service or its proxy exports): "

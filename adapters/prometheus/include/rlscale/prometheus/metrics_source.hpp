@@ -299,6 +299,19 @@ public:
         throw config_error("field", "unknown function_metrics field \"" + std::string(field) + "\"");
     }
 
+    /// The instant Prometheus evaluated `r` at (a sample's time), if it
+    /// carries one: an empty vector or a matrix does not.
+    [[nodiscard]] static std::optional<std::chrono::system_clock::time_point> evaluation_time(const query_result& r) {
+        double t = std::numeric_limits<double>::quiet_NaN();
+        if (r.type == result_type::scalar) t = r.scalar.time;
+        if (r.type == result_type::vector && !r.vector.empty()) t = r.vector.front().point.time;
+        if (r.type == result_type::string) t = r.string_time;
+        // Within a day of the epoch or past year 10000: not a reading's time.
+        if (!(std::isfinite(t) && t > 86400 && t < 253402300800.0)) return std::nullopt;
+        return std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(t)));
+    }
+
     /// Replaces the template of `field` (e.g. "latency.p90") in `queries`.
     /// Throws config_error naming the field when it has no query.
     static void set_query(query_templates& queries, std::string_view field, std::string promql) {
@@ -311,8 +324,9 @@ public:
         throw config_error("promql." + std::string(field), "is not a function_metrics field with a query");
     }
 
-    /// Reads `f`'s metrics over the window ending at `at` (the server's
-    /// current time when absent). Never throws for an unreachable or failing
+    /// Reads `f`'s metrics over the window ending at `at` (when absent, the
+    /// instant Prometheus evaluated the first query at, which the rest of
+    /// the fetch then uses too). Never throws for an unreachable or failing
     /// Prometheus: every failure is in the status. Once a query fails at the
     /// transport level (refused, timed out) or Prometheus answers that it
     /// timed out or is unavailable, and once the fetch deadline has passed,
@@ -337,6 +351,7 @@ public:
 
         const auto vals = values(f);
         const auto deadline = std::chrono::steady_clock::now() + cfg_.fetch_deadline;
+        std::optional<std::chrono::system_clock::time_point> when = at;
         std::string unreachable;
         for (const auto& spec : fields()) {
             const std::string& tmpl = cfg_.queries.*spec.tmpl;
@@ -355,7 +370,13 @@ public:
             std::string reason;
             double v = nan;
             try {
-                const query_result r = client_.query(promql, at);
+                const query_result r = client_.query(promql, when);
+                // The rest of the fetch is evaluated at the instant of the
+                // first answer that carries one, not each at the server's
+                // own "now" as the queries go out one after another: a
+                // limit and the usage over it are never read on either
+                // side of a change (a rollout) that lands in between.
+                if (!when) when = evaluation_time(r);
                 for (const auto& w : r.warnings) out.status.warnings.push_back(w);
                 reason = single_value(r, v);
                 // A value Prometheus warned about (a partial answer from a
@@ -384,6 +405,13 @@ public:
             } catch (const api_error& e) {
                 // Prometheus is overloaded: more queries would only wait as long.
                 if (e.error_type() == "timeout" || e.error_type() == "unavailable" || e.error_type() == "canceled") unreachable = e.what();
+                reason = e.what();
+            } catch (const http_error& e) {
+                // A proxy in front asking clients to back off (429) or
+                // reporting Prometheus unreachable or slow (502, 503, 504):
+                // the rest of the fetch is not sent either.
+                const int status = e.http_status();
+                if (status == 429 || status == 502 || status == 503 || status == 504) unreachable = e.what();
                 reason = e.what();
             } catch (const prometheus_error& e) {
                 reason = e.what();
