@@ -304,6 +304,23 @@ TEST_CASE("a checkpoint with bfloat16 Adam moments round-trips and continues bit
     CHECK(dnet.parameters() == dbefore);
     CHECK(dopt.config() == adam_config{});
     CHECK(dopt.step_count() == 0);
+
+    // A moment finite as a float but past bfloat16's range: a checkpoint
+    // error naming it, and nothing changed.
+    nlohmann::json j = nlohmann::json::parse(std::ifstream(path));
+    j["optimizer"]["v"][3] = 3.4e38;
+    mlp<float> other({3, 8, 2});
+    adam<float> other_opt(other.parameter_count());
+    const Eigen::VectorXf other_before = other.parameters();
+    try {
+        restore_checkpoint(j, other, other_opt);
+        FAIL("accepted");
+    } catch (const checkpoint_error& e) {
+        CHECK(e.field() == "optimizer.v[3]");
+        CHECK(std::string(e.what()).find("bfloat16") != std::string::npos);
+    }
+    CHECK(other.parameters() == other_before);
+    CHECK(other_opt.step_count() == 0);
 }
 
 TEST_CASE("saving a network with a non-finite parameter is refused and leaves any old file in place") {

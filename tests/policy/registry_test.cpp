@@ -158,6 +158,18 @@ TEST_CASE("registry: a spec this build cannot serve is rejected naming the field
     j = checkpoint_for(spec, 10, 6, 0);
     j["serving"]["actions"]["deltas"] = json::array({-1, 0, 4294967297LL});
     rejects(j, "serving.actions.deltas[2]", "4294967297");
+    // A setting the map or encoder does not have (a misspelling, or a newer
+    // build's) is refused, not served at its default.
+    j = checkpoint_for(spec, 10, 6, 0);
+    j["serving"]["actions"]["delta"] = json::array({-2, 0, 2});
+    rejects(j, "serving.actions.delta", "is not a setting of action map \"factored_delta\" (it has: deltas)");
+    j = checkpoint_for(spec, 10, 6, 0);
+    j["serving"]["encoder"]["rps_scale"] = 50;
+    rejects(j, "serving.encoder.rps_scale", "is not a setting of encoder \"scarlet_relative\" (it has none)");
+    // A function named twice: two outputs would decide it and none the other.
+    j = checkpoint_for(spec, 10, 6, 0);
+    j["serving"]["functions"][1] = j["serving"]["functions"][0];
+    rejects(j, "serving.functions[1]", "already functions[0]");
 }
 
 TEST_CASE("registry: checkpoints written before serving specs keep serving as before") {

@@ -22,6 +22,7 @@
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -473,6 +474,19 @@ void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net, adam<T>& 
         if (v[i] < 0) {
             throw checkpoint_error("optimizer.v[" + std::to_string(i) + "]", "second moment must be >= 0, got " +
                                                                                  std::to_string(v[i]));
+        }
+    }
+    if (config.moments == moment_storage::bfloat16) {
+        // Finite as floats, but past bfloat16's largest value they would be
+        // stored as infinity (adam::restore refuses them too, unnamed here).
+        for (const auto& [part, name] : {std::pair{&m, "m"}, std::pair{&v, "v"}}) {
+            for (Eigen::Index i = 0; i < part->size(); ++i) {
+                const auto x = static_cast<float>((*part)[i]);
+                if (!std::isfinite(detail::from_bf16(detail::to_bf16(x)))) {
+                    throw checkpoint_error(std::string("optimizer.") + name + "[" + std::to_string(i) + "]",
+                                           "is " + format_number(x) + ", beyond bfloat16's range (optimizer.config.moments is bfloat16)");
+                }
+            }
         }
     }
     fresh->restore(step, m, v);

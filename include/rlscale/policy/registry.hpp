@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <memory>
@@ -180,6 +181,22 @@ static_assert(discrete_action_map<discrete_map_variant>);
 
 namespace detail {
 
+/// Refuses a setting of spec object `o` (an encoder's or an action map's,
+/// `path` names it, `what` is its name) that is not "name" or one of
+/// `known`: a misspelt or newer setting would otherwise be served at its
+/// default, not at the value the network was trained with.
+inline void only_settings(const nlohmann::json& o, const std::string& path, const std::string& what,
+                          std::initializer_list<std::string_view> known) {
+    for (const auto& item : o.items()) {
+        const std::string& key = item.key();
+        if (key == "name" || std::find(known.begin(), known.end(), key) != known.end()) continue;
+        std::string list;
+        for (const std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+        throw checkpoint_error(path + "." + valid_utf8(key, 64),
+                               "is not a setting of " + what + " (" + (list.empty() ? "it has none" : "it has: " + list) + ")");
+    }
+}
+
 /// Reads optional setting `key` of a spec object (`path` names it in errors).
 template <typename T>
 void spec_setting(const nlohmann::json& o, const char* key, const std::string& path, T& into) {
@@ -227,12 +244,17 @@ auto from_spec(const std::string& path, Make&& make) {
     const std::string name = spec.at("name").get<std::string>();
     return detail::from_spec(path, [&] {
         if (name == "scarlet") {
+            detail::only_settings(spec, path, "encoder \"scarlet\"", {"rps_scale"});
             scarlet_encoder_config c;
             detail::spec_setting(spec, "rps_scale", path, c.rps_scale);
             return encoder_variant(scarlet_encoder(c));
         }
-        if (name == "scarlet_relative") return encoder_variant(relative_scarlet_encoder{});
+        if (name == "scarlet_relative") {
+            detail::only_settings(spec, path, "encoder \"scarlet_relative\"", {});
+            return encoder_variant(relative_scarlet_encoder{});
+        }
         if (name == "polimi") {
+            detail::only_settings(spec, path, "encoder \"polimi\"", {"demand_time_s", "instances_scale", "workload_scale_rps", "measured_cpu"});
             double demand_time_s = 0;
             if (!spec.contains("demand_time_s")) throw checkpoint_error(path + ".demand_time_s", "is missing (polimi needs it)");
             detail::spec_setting(spec, "demand_time_s", path, demand_time_s);
@@ -242,8 +264,12 @@ auto from_spec(const std::string& path, Make&& make) {
             detail::spec_setting(spec, "measured_cpu", path, c.measured_cpu);
             return encoder_variant(polimi_encoder(demand_time_s, c));
         }
-        if (name == "simppo") return encoder_variant(simppo_encoder(simppo_state_config{}, functions));
+        if (name == "simppo") {
+            detail::only_settings(spec, path, "encoder \"simppo\"", {});
+            return encoder_variant(simppo_encoder(simppo_state_config{}, functions));
+        }
         if (name == "firm") {
+            detail::only_settings(spec, path, "encoder \"firm\"", {"cpu_max_cores", "memory_max_mb"});
             firm_encoder_config c;
             detail::spec_setting(spec, "cpu_max_cores", path, c.cpu_max_cores);
             detail::spec_setting(spec, "memory_max_mb", path, c.memory_max_mb);
@@ -260,6 +286,7 @@ auto from_spec(const std::string& path, Make&& make) {
     const std::string name = spec.at("name").get<std::string>();
     return detail::from_spec(path, [&] {
         if (name == "joint_delta" || name == "factored_delta") {
+            detail::only_settings(spec, path, "action map \"" + name + "\"", {"deltas"});
             std::vector<int> deltas{-1, 0, 1};
             if (spec.contains("deltas")) {
                 const auto& d = spec["deltas"];
@@ -279,6 +306,7 @@ auto from_spec(const std::string& path, Make&& make) {
             return discrete_map_variant(rl::factored_delta_actions(functions, std::move(deltas)));
         }
         if (name == "replica_count") {
+            detail::only_settings(spec, path, "action map \"replica_count\"", {"min_replicas", "max_replicas"});
             int lo = 0;
             int hi = 0;
             for (const char* key : {"min_replicas", "max_replicas"}) {
@@ -289,6 +317,7 @@ auto from_spec(const std::string& path, Make&& make) {
             return discrete_map_variant(rl::replica_count_actions(functions, lo, hi));
         }
         if (name == "utilization_target") {
+            detail::only_settings(spec, path, "action map \"utilization_target\"", {"targets", "hold"});
             std::vector<double> targets{0.4, 0.55, 0.7, 0.85};
             bool hold = true;
             detail::spec_setting(spec, "targets", path, targets);
@@ -296,6 +325,7 @@ auto from_spec(const std::string& path, Make&& make) {
             return discrete_map_variant(rl::utilization_target_actions(functions, std::move(targets), hold));
         }
         if (name == "simppo") {
+            detail::only_settings(spec, path, "action map \"simppo\"", {"replica_step", "cpu_step_cores", "memory_step_mb"});
             rl::simppo_action_config c;
             detail::spec_setting(spec, "replica_step", path, c.replica_step);
             detail::spec_setting(spec, "cpu_step_cores", path, c.cpu_step_cores);
@@ -316,6 +346,9 @@ auto from_spec(const std::string& path, Make&& make) {
         if (name != "multidimensional") {
             throw checkpoint_error(path + ".name", "unknown continuous action map \"" + name + "\" (this build knows multidimensional)");
         }
+        detail::only_settings(spec, path, "action map \"multidimensional\"",
+                              {"mode", "min_cpu_limit", "max_cpu_limit", "min_memory_limit_mb", "max_memory_limit_mb", "max_replica_step",
+                               "max_cpu_step", "max_memory_step_mb"});
         rl::multidimensional_config c;
         if (spec.contains("mode")) {
             const auto& m = spec["mode"];

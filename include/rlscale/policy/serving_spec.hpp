@@ -144,7 +144,14 @@ struct serving_spec {
             if (!f[i].is_string() || f[i].get<std::string>().empty()) {
                 fail("functions[" + std::to_string(i) + "]", "must be a non-empty string, got " + json_summary(f[i]));
             }
-            s.functions.push_back(f[i].get<std::string>());
+            // One network output per function: a name given twice would
+            // have two outputs decide one function and another none.
+            const std::string name = f[i].get<std::string>();
+            if (const auto seen = std::find(s.functions.begin(), s.functions.end(), name); seen != s.functions.end()) {
+                fail("functions[" + std::to_string(i) + "]",
+                     "is " + json_summary(f[i]) + ", already functions[" + std::to_string(seen - s.functions.begin()) + "]");
+            }
+            s.functions.push_back(name);
         }
         if (j.contains("guard")) {
             const auto& g = j["guard"];
