@@ -139,6 +139,8 @@ options parse(int argc, char** argv) {
         }
     }
     // A bad value is a bad option (exit 2), not a failure to serve.
+    // A learned policy's encoder reads the SLO: requests must give it.
+    o.service.require_slo = !o.checkpoint.empty();
     try {
         o.service.validate();
         // A checkpoint's policy falls back to the HPA, which reads its target.

@@ -141,6 +141,29 @@ TEST_CASE("requests are conserved: arrivals = completions + drops + in flight, t
     CHECK(drops > 0);  // the churn and short timeout did drop requests
 }
 
+TEST_CASE("a full queue lets go of requests past their timeout before it turns an arrival away") {
+    function_profile p = textbook(10.0);
+    p.timeout_s = 2.0;
+    cluster sim({.node = big_node(),
+                 .functions = {{.profile = p, .load = constant(10, 1e6, 1e6), .max_replicas = 4, .initial_replicas = 0,
+                                .queue_capacity = 10}}},
+                4);
+    std::vector<function_metrics> m(1);
+    // No replica for 10 s: the queue fills within about a second; from then
+    // on its oldest requests time out one by one, and each arrival that
+    // finds it full takes the place of those that did.
+    sim.step(10.0, m);
+    CHECK(m[0].arrivals > 60);
+    CHECK(m[0].completions == 0);
+    CHECK(m[0].queue_length == 10);  // the latest arrivals, none past its timeout
+    CHECK(m[0].drops == m[0].arrivals - 10);
+    // A replica then serves the requests still within their timeout.
+    sim.set_replicas(0, 1);
+    sim.step(1.0, m);
+    CHECK(m[0].completions >= 5);  // about ten at 10 per second, some of them the queued
+    CHECK(sim.total_arrivals(0) == sim.total_completions(0) + sim.total_drops(0) + sim.in_flight(0));
+}
+
 TEST_CASE("cold starts visibly raise tail latency after a scale-out") {
     const auto p99_after_scale_out = [](double cold_start_s) {
         function_profile p = textbook(10.0);  // 100 ms service

@@ -64,6 +64,28 @@ TEST_CASE("parse: a load signal left out is refused by name, never read as zero"
     }
 }
 
+TEST_CASE("parse: serving a learned policy, the SLO is required field by field, never its defaults") {
+    const std::string metrics = R"("metrics":{"interval_s":15,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,)"
+                                R"("in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0})";
+    const auto field_with_slo_required = [](const std::string& body) -> std::string {
+        try {
+            (void)parse_decision_request(body, 253, true);
+        } catch (const request_error& e) {
+            return e.field();
+        }
+        return "(accepted)";
+    };
+    CHECK(field_of(head + metrics + "}") == "(accepted)");  // baselines read no SLO
+    CHECK(field_with_slo_required(head + metrics + "}") == "slo");
+    CHECK(field_with_slo_required(head + metrics + R"(,"slo":{"latency_s":0.2,"percentile":0.9}})") == "slo.target_rps");
+    CHECK(field_with_slo_required(head + metrics + R"(,"slo":{"latency_s":0.2,"target_rps":50}})") == "slo.percentile");
+    CHECK(field_with_slo_required(head + metrics + R"(,"slo":{"percentile":0.9,"target_rps":50}})") == "slo.latency_s");
+    const auto r = parse_decision_request(head + metrics + R"(,"slo":{"latency_s":0.2,"percentile":0.95,"target_rps":50}})", 253, true);
+    CHECK(r.state.slo.latency_s == 0.2);
+    CHECK(r.state.slo.percentile == 0.95);
+    CHECK(r.state.slo.target_rps == 50);
+}
+
 TEST_CASE("parse: every metric field by its C++ name") {
     const auto r = parse_decision_request(R"({
       "function": "f", "time_s": -3.5, "replicas": 2, "min_replicas": 0, "max_replicas": 9,
@@ -211,10 +233,13 @@ TEST_CASE("parse: invalid UTF-8 is refused as 400 naming the field, with a bound
     const request_error nested = refusal(head + R"("metrics":{"interval_s":1,")" + std::string(10000, 'k') + R"(":1}})");
     CHECK(nested.field().rfind("metrics.kkkk", 0) == 0);
     CHECK(std::string(nested.what()).size() < 400);
-    // A number too large for a double, with many digits: echoed bounded too.
+    // A number too large for a double, with many digits: named by its field,
+    // and echoed bounded too.
     const request_error big = refusal(head + R"("metrics":{"interval_s":1)" + std::string(20000, '9') + "}}");
-    CHECK(big.field() == "body");
+    CHECK(big.field() == "metrics.interval_s");
+    CHECK(std::string(big.what()).find("number too large for a double") != std::string::npos);
     CHECK(std::string(big.what()).size() < 400);
+    CHECK(refusal(R"({"functions":[{"function":"a"},{"replicas":1e999}]})").field() == "functions[1].replicas");
 }
 
 TEST_CASE("handle: invalid UTF-8 and unprintable exception messages answer 400 or 500 with valid JSON, never throw") {

@@ -231,7 +231,7 @@ TEST_CASE("malformed and invalid requests answer 400 with replicas -1") {
     r["metrics"]["cpu_utilization"] = "Infinity";
     check_refused(post(c, r.dump()), 400, "metrics.cpu_utilization");
     check_refused(post(c, R"({"function":"fn","time_s":1,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1e999}})"),
-                  400, "body");  // overflow: nlohmann refuses a number too large for a double
+                  400, "metrics.interval_s");  // overflow: a number too large for a double, named by its field
     r = good;
     r["replicas"] = "3";
     check_refused(post(c, r.dump()), 400, "replicas");

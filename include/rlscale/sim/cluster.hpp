@@ -828,6 +828,10 @@ private:
         auto& fs = functions_[f];
         touch(f);
         ++fs.arrivals;
+        // A full queue first lets go of the requests that waited past the
+        // timeout (dropped, as they would be when taken), so their places
+        // take new arrivals instead of turning them away.
+        if (fs.dispatch_size == 0 && fs.queue_size == fs.queue_capacity) expire_queue(f);
         if (fs.dispatch_size > 0) {
             start_request(fs.first_slot + dispatch(fs).top(), now_);
         } else if (fs.queue_size < fs.queue_capacity) {

@@ -66,6 +66,10 @@ struct decision_service_config {
     std::size_t max_rejecting = 64;                       ///< connections waiting to be answered 503 (beyond: closed at once)
     std::size_t max_functions = 1024;                     ///< functions with a policy; a new name beyond evicts the least recently used
     std::size_t max_function_name = 253;                  ///< longest function name, bytes
+    /// Requests must give slo.latency_s, slo.percentile and slo.target_rps
+    /// (400 otherwise): set when a learned policy is served, whose encoder
+    /// reads them, so a default never stands in for the function's SLO.
+    bool require_slo = false;
     std::chrono::milliseconds read_timeout{5000};         ///< longest wait for any one read from a socket
     std::chrono::milliseconds write_timeout{5000};        ///< longest wait for any one write to a socket
     std::chrono::milliseconds request_deadline{5000};     ///< a request must arrive whole within this, else its connection is closed
@@ -316,7 +320,7 @@ public:
                 throw request_error("body", "this service decides " + std::to_string(p->joint->functions.size()) +
                                                 " functions together; send {\"functions\": [...]} with one request per function, in order");
             }
-            const decision_request req = detail::parse_request(j, config_.max_function_name);
+            const decision_request req = detail::parse_request(j, config_.max_function_name, config_.require_slo);
             const decision d = decide_one(*find_or_create(*p, req.function), req);
             ++decisions_;
             return {200, detail::dump(detail::answer_json(d, req.metrics))};
@@ -500,7 +504,7 @@ private:
         }
         std::vector<decision_request> reqs;
         for (std::size_t i = 0; i < list.size(); ++i) {
-            reqs.push_back(at_element(i, [&] { return detail::parse_request(list[i], config_.max_function_name); }));
+            reqs.push_back(at_element(i, [&] { return detail::parse_request(list[i], config_.max_function_name, config_.require_slo); }));
         }
         std::vector<decision> out(reqs.size());
         if (p.joint) {

@@ -153,7 +153,13 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
     json j;
     try {
         j = json::parse(body.begin(), body.end(), once);
-    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large for a double
+    } catch (const json::out_of_range& e) {
+        // A number too large for a double: the value being read is the open
+        // object's current key (or the open array's current element).
+        const std::string where = path();
+        throw request_error(where.empty() ? std::string("body") : printable(where),
+                            "number too large for a double: " + json_error_message(e.what()));
+    } catch (const json::exception& e) {  // parse_error
         throw request_error("body", "malformed JSON: " + json_error_message(e.what()));
     }
     if (repeated) throw request_error(printable(*repeated), "appears twice in one object");
@@ -279,17 +285,31 @@ inline void parse_metrics(const json& j, function_metrics& m) {
     }
 }
 
-inline void parse_slo(const json& j, function_slo& slo) {
+/// Reads `slo`; with `require_all`, each of its three fields must be given.
+inline void parse_slo(const json& j, function_slo& slo, bool require_all) {
     object(j, "slo");
+    bool latency = false, percentile = false, target = false;
     for (const auto& [key, v] : j.items()) {
         const std::string f = join("slo", key);
-        if (key == "latency_s") slo.latency_s = number(v, f, 0, true);
-        else if (key == "percentile") {
+        if (key == "latency_s") {
+            slo.latency_s = number(v, f, 0, true);
+            latency = true;
+        } else if (key == "percentile") {
             slo.percentile = number(v, f);
             if (slo.percentile >= 1) throw request_error(f, "must be < 1, got " + v.dump());
-        } else if (key == "target_rps") slo.target_rps = number(v, f);
-        else throw request_error(join("slo", printable(key)), "unknown field");
+            percentile = true;
+        } else if (key == "target_rps") {
+            slo.target_rps = number(v, f);
+            target = true;
+        } else {
+            throw request_error(join("slo", printable(key)), "unknown field");
+        }
     }
+    if (!require_all) return;
+    const char* why = "missing (the learned policy's encoder reads the SLO: it is never assumed)";
+    if (!latency) throw request_error("slo.latency_s", why);
+    if (!percentile) throw request_error("slo.percentile", why);
+    if (!target) throw request_error("slo.target_rps", why);
 }
 
 }  // namespace detail
@@ -300,12 +320,13 @@ inline constexpr int max_request_replicas = 1'000'000;
 namespace detail {
 
 /// Validates one decision request already parsed (see parse_decision_request).
-[[nodiscard]] inline decision_request parse_request(const json& j, std::size_t max_function_name) {
+[[nodiscard]] inline decision_request parse_request(const json& j, std::size_t max_function_name, bool require_slo = false) {
     object(j, "body");
     decision_request r;
     r.state.cpu_limit = 0;  // unknown until the request or its metrics give one (below)
     r.state.memory_limit_mb = 0;
-    bool has_function = false, has_time = false, has_replicas = false, has_min = false, has_max = false, has_metrics = false;
+    bool has_function = false, has_time = false, has_replicas = false, has_min = false, has_max = false, has_metrics = false,
+         has_slo = false;
     const auto replicas = [](const json& v, const std::string& f) {
         return static_cast<int>(count(v, f, static_cast<std::uint64_t>(max_request_replicas)));
     };
@@ -341,7 +362,8 @@ namespace detail {
             parse_metrics(v, r.metrics);
             has_metrics = true;
         } else if (key == "slo") {
-            parse_slo(v, r.state.slo);
+            parse_slo(v, r.state.slo, require_slo);
+            has_slo = true;
         } else {
             throw request_error(printable(key), "unknown field");
         }
@@ -352,6 +374,7 @@ namespace detail {
     if (!has_min) throw request_error("min_replicas", "missing");
     if (!has_max) throw request_error("max_replicas", "missing");
     if (!has_metrics) throw request_error("metrics", "missing");
+    if (require_slo && !has_slo) throw request_error("slo", "missing (the learned policy's encoder reads the SLO: it is never assumed)");
     // A current limit the request leaves out or gives as 0 (unknown) is the
     // measured one (metrics.cpu_limit, metrics.memory_limit_mb), else 0.
     if (!(r.state.cpu_limit > 0)) r.state.cpu_limit = known_limit(r.metrics.cpu_limit);
@@ -369,8 +392,9 @@ namespace detail {
 /// Throws request_error naming the first offending field; a body nested
 /// deeper than max_json_depth, malformed, or not valid UTF-8 is refused as
 /// "body".
-[[nodiscard]] inline decision_request parse_decision_request(std::string_view body, std::size_t max_function_name = 253) {
-    return detail::parse_request(detail::parse_body(body), max_function_name);
+[[nodiscard]] inline decision_request parse_decision_request(std::string_view body, std::size_t max_function_name = 253,
+                                                             bool require_slo = false) {
+    return detail::parse_request(detail::parse_body(body), max_function_name, require_slo);
 }
 
 }  // namespace rlscale::service
