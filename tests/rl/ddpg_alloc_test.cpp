@@ -74,6 +74,22 @@ TEST_CASE("ddpg greedy, explore, observe and update allocate nothing, for DDPG, 
     }
 }
 
+TEST_CASE("ddpg exploration streams: selecting one allocates nothing (rl::train selects one per environment, twice a round)") {
+    rl::ddpg_config c = rl::ddpg_config::firm();
+    c.learning_starts = 0;
+    rl::ddpg<float> agent(10, {{-1, 1}, {0, 2}, {-3, 3}}, c, 1);
+    agent.set_exploration_streams(4);
+    std::array<float, 10> o{};
+    std::array<float, 3> a{};
+    const long before = test::allocation_count();
+    for (int t = 0; t < 200; ++t) {
+        agent.select_exploration_stream(static_cast<std::size_t>(t % 4));
+        agent.explore(o, a);
+        if (t % 9 == 0) agent.reset_noise();
+    }
+    CHECK(test::allocation_count() - before == 0);
+}
+
 TEST_CASE("noise sampling, decay and reset allocate nothing") {
     rl::ornstein_uhlenbeck_noise ou(3, rl::ornstein_uhlenbeck_config::firm(), std::vector<double>{1, 2, 3});
     rl::gaussian_noise g(3, {}, std::vector<double>{1, 2, 3});

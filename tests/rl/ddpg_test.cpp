@@ -749,9 +749,12 @@ TEST_CASE("exploration streams: each its own Ornstein-Uhlenbeck process, one eps
     CHECK(std::vector<double>(agent.ou_noise().state().begin(), agent.ou_noise().state().end()) == x0);
     agent.select_exploration_stream(2);
     CHECK(std::vector<double>(agent.ou_noise().state().begin(), agent.ou_noise().state().end()) == x2);
-    agent.reset_noise();
+    agent.reset_noise();  // stream 2's
     agent.select_exploration_stream(0);
     CHECK(std::vector<double>(agent.ou_noise().state().begin(), agent.ou_noise().state().end()) == x0);
+    agent.select_exploration_stream(2);
+    CHECK(std::vector<double>(agent.ou_noise().state().begin(), agent.ou_noise().state().end()) == std::vector<double>(2, c.ou.mu));
+    agent.select_exploration_stream(0);
 
     CHECK_THROWS_WITH_AS(agent.select_exploration_stream(3), doctest::Contains("stream"), config_error);
     CHECK_THROWS_WITH_AS(agent.set_exploration_streams(0), doctest::Contains("n"), config_error);

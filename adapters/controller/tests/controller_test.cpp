@@ -115,6 +115,11 @@ TEST_CASE("controller config: bad fields are named with their values") {
     j = two_functions();
     j["functions"][0]["policy"] = "dqn";
     fails(j, "functions[0].checkpoint", "required");
+    // A learned policy's encoder reads the SLO: each field given, never a default.
+    j["functions"][0]["checkpoint"] = "model.json";
+    fails(j, "functions[0].slo.target_rps", "required for policy dqn");
+    j["functions"][0]["slo"] = {{"percentile", 0.9}, {"target_rps", 10}};
+    fails(j, "functions[0].slo.latency_s", "required for policy dqn");
     j = two_functions();
     j["control_interval_s"] = "15";
     fails(j, "control_interval_s", "must be a number");
@@ -262,6 +267,7 @@ nlohmann::json learned_config(const std::string& checkpoint) {
     for (auto& f : j["functions"]) {
         f["policy"] = "learned";
         f["checkpoint"] = checkpoint;
+        f["slo"] = {{"latency_s", 0.5}, {"percentile", 0.9}, {"target_rps", 100}};
         f.erase("static_replicas");
         f.erase("cpu_target_percent");
     }
@@ -770,7 +776,7 @@ std::string write_ddpg_checkpoint(const std::string& name, std::array<float, 3> 
 
 nlohmann::json resize_config(const std::string& checkpoint, const std::string& container) {
     nlohmann::json f = {{"name", "web"}, {"min_replicas", 1}, {"max_replicas", 20}, {"policy", "learned"}, {"checkpoint", checkpoint},
-                        {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}}};
+                        {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}, {"target_rps", 100}}}};
     if (!container.empty()) f["resize_container"] = container;
     return {{"control_interval_s", 15}, {"functions", {f}}};
 }

@@ -400,7 +400,7 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
             {"functions",
              {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20},
                {"policy", "learned"}, {"checkpoint", checkpoint}, {"resize_container", container},
-               {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}}}}},
+               {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}, {"target_rps", 100}}}}}},
         });
     };
     const controller::config cfg = make_config(false);
@@ -469,7 +469,7 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
         {"functions",
          {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20},
            {"policy", "learned"}, {"checkpoint", by_default}, {"resize_container", "fn"},
-           {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}}}}}},
+           {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}, {"target_rps", 100}}}}}},
     });
     controller::prometheus_metrics cold_source(cold_cfg);
     controller::kubernetes_scaler cold_scaler(cold_cfg);

@@ -480,11 +480,16 @@ public:
     /// environments neither share one process's consecutive (and nearly
     /// equal) draws nor reset each other's at an episode's end. Stream 0 is
     /// the process used so far, its state kept; the others start at μ. All
-    /// share ε and its decay. n = 1 returns to the one process, stream 0's.
-    /// Allocates; throws config_error for n = 0.
+    /// share ε and its decay. n = 1 returns to the one process, stream 0's
+    /// (allocating nothing). More streams allocate; throws config_error for
+    /// n = 0.
     void set_exploration_streams(std::size_t n) {
-        check_fields("ddpg.set_exploration_streams").require(n >= 1, "n", "be at least 1", n);
+        if (n == 0) check_fields("ddpg.set_exploration_streams").require(false, "n", "be at least 1", n);
         select_exploration_stream(0);
+        if (n == 1) {
+            parked_noise_.clear();  // one process again: allocates nothing
+            return;
+        }
         parked_noise_.assign(n * bounds_.size(), ou_.config().mu);
     }
     /// The number of exploration streams (1 unless set_exploration_streams set more).
@@ -501,10 +506,11 @@ public:
             check_fields("ddpg.select_exploration_stream")
                 .require(false, "stream", "be below exploration_streams() (" + format_number(exploration_streams()) + ")", i);
         }
+        // Park the running state in its stream's place, then run stream i's
+        // (whose place then holds a stale copy, overwritten when it is parked).
         const std::size_t d = bounds_.size();
-        const auto x = ou_.state();
-        std::copy(x.begin(), x.end(), parked_noise_.begin() + static_cast<std::ptrdiff_t>(stream_ * d));
-        ou_.set_state(std::span<const double>(parked_noise_.data() + i * d, d));
+        ou_.exchange_state(std::span<double>(parked_noise_.data() + stream_ * d, d));
+        ou_.exchange_state(std::span<double>(parked_noise_.data() + i * d, d));
         stream_ = i;
     }
 

@@ -120,6 +120,14 @@ public:
         std::copy(x.begin(), x.end(), x_.begin());
     }
 
+    /// Exchanges x with `other`, value for value (the first dims() values
+    /// of `other`; it must hold that many): for parking this process's
+    /// state while another one's runs in its place. No checks, no
+    /// allocation.
+    void exchange_state(std::span<double> other) noexcept {
+        std::swap_ranges(x_.begin(), x_.end(), other.begin());
+    }
+
     /// ε ← max(eps_end, ε − eps_decay).
     void decay() noexcept { eps_ = std::max(config_.eps_end, eps_ - config_.eps_decay); }
 

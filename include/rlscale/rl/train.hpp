@@ -278,8 +278,13 @@ void train_parallel(std::span<Env> envs, Loop& loop, std::span<typename Loop::sl
     rlscale::detail::worker_pool pool(threads - 1);  // the calling thread steps too
     auto step = [&](std::size_t i) { slots[i].step(envs[i]); };
     // Each environment explores with its own noise process, whose episodes
-    // are its own episodes.
+    // are its own episodes; the learner is left with one again however the
+    // run ends (shrinking to one stream cannot fail).
     loop.use_exploration_streams(n);
+    struct one_stream_after {
+        Loop& loop;
+        ~one_stream_after() { loop.use_exploration_streams(1); }
+    } restore{loop};
     for (std::uint64_t done = 0; done < options.steps;) {
         // The last round may be partial: it steps the first `round` environments.
         const auto round = static_cast<std::size_t>(std::min<std::uint64_t>(n, options.steps - done));
@@ -299,7 +304,6 @@ void train_parallel(std::span<Env> envs, Loop& loop, std::span<typename Loop::sl
         loop.end_round(done, done + round, started);
         done += round;
     }
-    loop.use_exploration_streams(1);
 }
 
 }  // namespace detail

@@ -280,6 +280,16 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
     if ((f.policy == "learned" || f.policy == "dqn") && f.checkpoint.empty()) {
         throw config_error(join(path, "checkpoint"), "is required for policy " + f.policy);
     }
+    // A learned policy's encoder reads the SLO (its latency bound and
+    // target throughput are inputs): given, never a default.
+    if (f.policy == "learned" || f.policy == "dqn") {
+        for (const char* key : {"latency_s", "percentile", "target_rps"}) {
+            if (!slo.contains(key)) {
+                throw config_error(join(slo_path, key), "is required for policy " + f.policy +
+                                                            " (its encoder reads the SLO: a default never stands in for it)");
+            }
+        }
+    }
     f.cpu_target_percent = number(j, path, "cpu_target_percent", 70, 1, 1000);
     f.service_time_s = number(j, path, "service_time_s", 0, 0, 3600);
     if (f.policy == "ensure" && !(f.service_time_s > 0)) {

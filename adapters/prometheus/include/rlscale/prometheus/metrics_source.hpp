@@ -308,8 +308,10 @@ public:
         if (r.type == result_type::string) t = r.string_time;
         // Within a day of the epoch or past year 10000: not a reading's time.
         if (!(std::isfinite(t) && t > 86400 && t < 253402300800.0)) return std::nullopt;
-        return std::chrono::system_clock::time_point(
-            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(t)));
+        // Rounded to the millisecond Prometheus writes it in (…123.123 is
+        // stored a hair below; truncated, the rest of the fetch would ask for …122).
+        return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::round<std::chrono::milliseconds>(std::chrono::duration<double>(t))));
     }
 
     /// Replaces the template of `field` (e.g. "latency.p90") in `queries`.
