@@ -425,6 +425,61 @@ static_assert(rlscale::policy<counting_policy>);
 
 }  // namespace
 
+TEST_CASE("a slow factory holds up no other function's request, and two requests making one function's policy keep one") {
+    // The factory of "slow" waits until it is let go (at most 10 s).
+    struct gate {
+        std::mutex m;
+        std::condition_variable cv;
+        bool open = false;
+        int waiting = 0;
+    };
+    auto g = std::make_shared<gate>();
+    auto made = std::make_shared<std::atomic<int>>(0);
+    auto overlaps = std::make_shared<std::atomic<int>>(0);
+    decision_service svc(loopback(), [g, made, overlaps](const std::string& f) {
+        ++*made;
+        if (f == "slow") {
+            std::unique_lock lock(g->m);
+            ++g->waiting;
+            g->cv.notify_all();
+            g->cv.wait_for(lock, std::chrono::seconds(10), [&] { return g->open; });
+        }
+        return rlscale::any_policy(counting_policy{overlaps});
+    });
+    const auto decide = [&](const std::string& fn) {
+        const auto a = svc.handle(request(fn, 1, 0, 1000, 0.5).dump());
+        REQUIRE_MESSAGE(a.status == 200, a.body);
+        return json::parse(a.body).at("replicas").get<int>();
+    };
+    CHECK(decide("fast") == 1);
+    // Two requests for "slow" make its policy at once; while they wait,
+    // "fast" is decided.
+    std::atomic<int> first{0};
+    std::atomic<int> second{0};
+    std::thread a([&] { first = decide("slow"); });
+    std::thread b([&] { second = decide("slow"); });
+    {
+        std::unique_lock lock(g->m);
+        CHECK(g->cv.wait_for(lock, std::chrono::seconds(10), [&] { return g->waiting == 2; }));
+    }
+    const auto t = std::chrono::steady_clock::now();
+    CHECK(decide("fast") == 2);
+    CHECK(std::chrono::steady_clock::now() - t < std::chrono::seconds(5));
+    {
+        std::lock_guard lock(g->m);
+        CHECK_FALSE(g->open);  // decided while the factory still waited
+        g->open = true;
+    }
+    g->cv.notify_all();
+    a.join();
+    b.join();
+    // Both requests went to one policy: one answered 1, the other 2.
+    CHECK(std::set<int>{first.load(), second.load()} == std::set<int>{1, 2});
+    CHECK(decide("slow") == 3);
+    CHECK(*made == 3);  // "fast" once, "slow" twice (one dropped)
+    CHECK(svc.stats().functions == 2);
+}
+
 TEST_CASE("concurrent requests to several functions are serialised per function") {
     auto overlaps = std::make_shared<std::atomic<int>>(0);
     decision_service_config cfg = loopback();

@@ -127,6 +127,11 @@ struct decision_service_config {
 
 /// Makes the policy of a function on its first request. May throw (the
 /// request then answers 500 and the next request of that function tries again).
+/// It runs outside the service's locks, so a slow factory (a learned
+/// policy validates and copies a whole network) holds up no other request;
+/// it may therefore be called from several request threads at once, for
+/// different functions or for the same one (the first policy made is the
+/// function's, any other is dropped).
 using policy_factory = std::function<any_policy(const std::string& function)>;
 
 /// An HTTP status and JSON body.
@@ -582,15 +587,25 @@ private:
     /// evicting the least recently used function when max_functions have
     /// one; marks it the most recently used. O(1) besides the factory.
     std::shared_ptr<entry> find_or_create(policies& p, const std::string& name) {
-        std::lock_guard lock(p.functions_mutex);
-        if (const auto it = p.index.find(name); it != p.index.end()) {
-            p.recency.splice(p.recency.begin(), p.recency, it->second);  // iterators stay valid
-            return it->second->second;
+        const auto existing = [&]() -> std::shared_ptr<entry> {
+            if (const auto it = p.index.find(name); it != p.index.end()) {
+                p.recency.splice(p.recency.begin(), p.recency, it->second);  // iterators stay valid
+                return it->second->second;
+            }
+            return nullptr;
+        };
+        {
+            std::lock_guard lock(p.functions_mutex);
+            if (auto e = existing()) return e;
         }
-        // The factory runs under the lock so that one function gets exactly
-        // one policy, and before the eviction so that a factory that throws
-        // evicts nothing.
-        auto e = std::make_shared<entry>(p.factory(name), config_.guard);
+        // Made outside the lock, so that other requests do not wait for it,
+        // and before the eviction, so that a factory that throws evicts
+        // nothing. A request that made the same function's policy meanwhile
+        // got there first: its policy is the function's, this one is dropped.
+        auto made = std::make_shared<entry>(p.factory(name), config_.guard);
+        std::lock_guard lock(p.functions_mutex);
+        if (auto e = existing()) return e;
+        auto e = std::move(made);
         if (p.index.size() >= config_.max_functions) {
             p.index.erase(p.recency.back().first);
             p.recency.pop_back();  // requests deciding with it keep it alive
