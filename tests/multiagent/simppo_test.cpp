@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -41,6 +42,17 @@ sim::cluster_config shared_node(std::size_t n) {
 const char* category_of(std::size_t i) {
     static const char* names[] = {"cpu", "memory", "io"};
     return names[i % 3];
+}
+
+/// Agents f0, f1 and f2, one per category.
+void add_three_agents(simppo_coordinator& coord) {
+    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+}
+
+/// Resets `env` with `seed` and begins the coordinator's episode on it.
+void begin_on(simppo_coordinator& coord, sim::cluster_env<>& env, std::uint64_t seed) {
+    (void)env.reset(seed);
+    coord.begin_episode(env.metrics(), env.states());
 }
 
 sim::env_config env_of(std::size_t n) {
@@ -98,10 +110,9 @@ TEST_CASE("simppo_coordinator: actors read 7 local features, critics 23 (local p
 
 TEST_CASE("simppo_coordinator: every agent is rewarded with the team average, and the global state describes the others") {
     simppo_coordinator coord(small_config(0));
-    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    add_three_agents(coord);
     sim::cluster_env<> env(shared_node(3), env_of(3));
-    (void)env.reset(3);
-    coord.begin_episode(env.metrics(), env.states());
+    begin_on(coord, env, 3);
     std::vector<scaling_target> targets(3);
     coord.act(env.states(), targets);
     const auto r = env.step_to(targets);
@@ -128,10 +139,9 @@ TEST_CASE("simppo_coordinator: one function's refused metrics refuse only its ow
     simppo_config c = small_config(0);
     c.team_weight = 0;
     simppo_coordinator coord(c);
-    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    add_three_agents(coord);
     sim::cluster_env<> env(shared_node(3), env_of(3));
-    (void)env.reset(3);
-    coord.begin_episode(env.metrics(), env.states());
+    begin_on(coord, env, 3);
     std::vector<scaling_target> targets(3);
     coord.act(env.states(), targets);
     auto r = env.step_to(targets);
@@ -182,10 +192,9 @@ TEST_CASE("simppo_coordinator: team_weight mixes the team average with each agen
         simppo_config c = small_config(0);
         c.team_weight = team_weight;
         simppo_coordinator coord(c);
-        for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+        add_three_agents(coord);
         sim::cluster_env<> env(shared_node(3), env_of(3));
-        (void)env.reset(5);
-        coord.begin_episode(env.metrics(), env.states());
+        begin_on(coord, env, 5);
         std::vector<scaling_target> targets(3);
         coord.act(env.states(), targets);
         const auto r = env.step_to(targets);
@@ -227,7 +236,7 @@ TEST_CASE("simppo_coordinator: team_weight mixes the team average with each agen
 
 TEST_CASE("simppo_coordinator: agents added and removed while training keep every other agent's networks and keep learning") {
     simppo_coordinator coord(small_config(1));
-    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    add_three_agents(coord);
     CHECK(train(coord, 2, 100) == 6);  // 20 steps, rollout 10: two updates per agent
 
     // Remember the other agents' networks: their storage and their values.
@@ -255,7 +264,7 @@ TEST_CASE("simppo_coordinator: agents added and removed while training keep ever
 
 TEST_CASE("simppo_coordinator: a new agent starts from its category's base model, refreshed from the agents of that category") {
     simppo_coordinator coord(small_config(0));
-    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    add_three_agents(coord);
     (void)train(coord, 2, 5);
     CHECK_FALSE(coord.has_base_model("cpu"));
     coord.refresh_base_models();
@@ -355,8 +364,7 @@ TEST_CASE("simppo_coordinator: a refused observation cuts the stored step, so GA
     simppo_coordinator coord(small_config(0));
     coord.add_agent("f0", "cpu");
     sim::cluster_env<> env(shared_node(1), env_of(1));
-    (void)env.reset(3);
-    coord.begin_episode(env.metrics(), env.states());
+    begin_on(coord, env, 3);
     std::vector<scaling_target> targets(1);
     const auto& rollout = coord.learner(0).own_rollout();
 
@@ -457,7 +465,7 @@ TEST_CASE("simppo_coordinator: after a removal or an addition, each agent's prev
 
     // Removal between act and observe: f0 goes, nothing changes for f1 and f2.
     simppo_coordinator coord(small_config(0));
-    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    add_three_agents(coord);
     coord.begin_episode(m3, s3);
     coord.act(s3, targets);
     coord.remove_agent("f0");
@@ -516,8 +524,7 @@ TEST_CASE("simppo_coordinator: an actor gone non-finite holds its function, stor
     coord.add_agent("f0", "cpu");
     coord.learner(0).actor().parameters()(0) = std::numeric_limits<float>::quiet_NaN();
     sim::cluster_env<> env(shared_node(1), env_of(1));
-    (void)env.reset(7);
-    coord.begin_episode(env.metrics(), env.states());
+    begin_on(coord, env, 7);
     std::vector<scaling_target> targets(1);
     for (const bool explore : {true, false}) {
         const scaling_state before = env.states()[0];
@@ -578,8 +585,7 @@ TEST_CASE("simppo_coordinator: a hold between two opposite actions breaks the os
         actor.bias(actor.layer_count() - 1)(static_cast<Eigen::Index>(a)) = 1;
     };
     sim::cluster_env<> env(shared_node(1), env_of(1));
-    (void)env.reset(8);
-    coord.begin_episode(env.metrics(), env.states());
+    begin_on(coord, env, 8);
     std::vector<scaling_target> targets(1);
     prefer(rl::simppo_action::scale_out);
     coord.act(env.states(), targets, false);
@@ -606,12 +612,11 @@ TEST_CASE("simppo_coordinator: a hold between two opposite actions breaks the os
 
 TEST_CASE("simppo_coordinator: a trained agent's actor is served greedily through rl_policy, the guard and the HPA fallback") {
     simppo_coordinator coord(small_config(0));
-    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    add_three_agents(coord);
     (void)train(coord, 1, 21);
 
     sim::cluster_env<> env(shared_node(3), env_of(3));
-    (void)env.reset(77);
-    coord.begin_episode(env.metrics(), env.states());
+    begin_on(coord, env, 77);
     std::vector<scaling_target> greedy(3);
     coord.act(env.states(), greedy, false);
 
@@ -642,11 +647,10 @@ TEST_CASE("simppo_coordinator: a trained agent's actor is served greedily throug
 
 TEST_CASE("simppo_coordinator::checkpoint is an artefact the registry serves: the same greedy choice through make_learned_policy") {
     simppo_coordinator coord(small_config(0));
-    for (std::size_t i = 0; i < 3; ++i) coord.add_agent("f" + std::to_string(i), category_of(i));
+    add_three_agents(coord);
     (void)train(coord, 1, 31);
     sim::cluster_env<> env(shared_node(3), env_of(3));
-    (void)env.reset(78);
-    coord.begin_episode(env.metrics(), env.states());
+    begin_on(coord, env, 78);
     std::vector<scaling_target> greedy(3);
     coord.act(env.states(), greedy, false);
     for (std::size_t i = 0; i < 3; ++i) {

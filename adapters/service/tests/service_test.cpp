@@ -423,6 +423,14 @@ struct counting_policy {
 };
 static_assert(rlscale::policy<counting_policy>);
 
+/// The replica count `svc` answers to one request of function `fn`, which
+/// it must answer with 200.
+int decided_replicas(decision_service& svc, const std::string& fn) {
+    const auto a = svc.handle(request(fn, 1, 0, 1000, 0.5).dump());
+    REQUIRE_MESSAGE(a.status == 200, a.body);
+    return json::parse(a.body).at("replicas").get<int>();
+}
+
 }  // namespace
 
 TEST_CASE("a slow factory holds up no other function's request, and two requests making one function's policy keep one") {
@@ -446,11 +454,7 @@ TEST_CASE("a slow factory holds up no other function's request, and two requests
         }
         return rlscale::any_policy(counting_policy{overlaps});
     });
-    const auto decide = [&](const std::string& fn) {
-        const auto a = svc.handle(request(fn, 1, 0, 1000, 0.5).dump());
-        REQUIRE_MESSAGE(a.status == 200, a.body);
-        return json::parse(a.body).at("replicas").get<int>();
-    };
+    const auto decide = [&](const std::string& fn) { return decided_replicas(svc, fn); };
     CHECK(decide("fast") == 1);
     // Two requests for "slow" make its policy at once; while they wait,
     // "fast" is decided.
@@ -539,11 +543,7 @@ TEST_CASE("a full function table evicts the least recently used function, which 
         return rlscale::any_policy(counting_policy{overlaps});
     });
     // counting_policy answers how many decisions its instance has made.
-    const auto decide = [&](const std::string& fn) {
-        const auto a = svc.handle(request(fn, 1, 0, 1000, 0.5).dump());
-        REQUIRE_MESSAGE(a.status == 200, a.body);
-        return json::parse(a.body).at("replicas").get<int>();
-    };
+    const auto decide = [&](const std::string& fn) { return decided_replicas(svc, fn); };
     CHECK(decide("a") == 1);
     CHECK(decide("b") == 1);
     CHECK(decide("a") == 2);  // a is now the most recently used
