@@ -559,6 +559,26 @@ TEST_CASE("a full function table evicts the least recently used function, which 
     CHECK(svc.stats().evicted == 3);
     CHECK(decide("a") == 5);
     CHECK(decide("c") == 2);
+    // A refused request of several functions adds and evicts nothing: not
+    // for an existing function's time (d is new, a's time goes back), nor
+    // for a factory that throws (d before it is new).
+    json late = request("a", 1, 0, 1000, 0.5);
+    late["time_s"] = 10.0;
+    const auto refused = svc.handle(json{{"functions", {request("d", 1, 0, 1000, 0.5), late}}}.dump());
+    CHECK(refused.status == 400);
+    CHECK(refused.body.find("functions[1].time_s") != std::string::npos);
+    CHECK(svc.handle(json{{"functions", {request("d", 1, 0, 1000, 0.5), request("broken", 1, 0, 1000, 0.5)}}}.dump()).status == 500);
+    CHECK(svc.stats().evicted == 3);
+    CHECK(decide("a") == 6);  // neither refused request decided a
+    CHECK(decide("c") == 3);  // c was not evicted for d
+    // Accepted, the new function evicts the least recently used one (a).
+    const auto both = svc.handle(json{{"functions", {request("d", 1, 0, 1000, 0.5), request("c", 1, 0, 1000, 0.5)}}}.dump());
+    REQUIRE(both.status == 200);
+    CHECK(json::parse(both.body).at("decisions")[0].at("replicas") == 1);
+    CHECK(json::parse(both.body).at("decisions")[1].at("replicas") == 4);
+    CHECK(svc.stats().evicted == 4);
+    CHECK(decide("a") == 1);  // evicting d, now the least recently used
+    CHECK(svc.stats().evicted == 5);
 
     // Many threads over many names: every request is decided, the table never grows.
     std::atomic<int> failures{0};
@@ -575,8 +595,8 @@ TEST_CASE("a full function table evicts the least recently used function, which 
     CHECK(failures.load() == 0);
     CHECK(overlaps->load() == 0);
     CHECK(svc.stats().functions == 2);
-    CHECK(svc.stats().evicted > 3);
-    CHECK(svc.stats().decisions == 10 + 4 * 500);
+    CHECK(svc.stats().evicted > 5);
+    CHECK(svc.stats().decisions == 15 + 4 * 500);
 }
 
 TEST_CASE("time_s going backwards or jumping ahead for a function answers 400, the first request setting its clock") {

@@ -563,11 +563,24 @@ private:
                     });
                 }
             }
-            std::vector<std::shared_ptr<entry>> fns;
+            // A refused request changes nothing: the functions with a
+            // policy have their times checked, then the policies of those
+            // without one are made (a factory that throws refuses the
+            // request), and only then are any added to the table, which
+            // may evict others. A new function's clock takes any time.
+            std::vector<std::shared_ptr<entry>> fns(reqs.size());
             for (std::size_t i = 0; i < reqs.size(); ++i) {
-                fns.push_back(find_or_create(p, reqs[i].function));
-                std::lock_guard lock(fns[i]->mutex);
-                at_element(i, [&] { fns[i]->clock.check(reqs[i].state.time_s, config_); });
+                fns[i] = find(p, reqs[i].function);
+                if (fns[i]) {
+                    std::lock_guard lock(fns[i]->mutex);
+                    at_element(i, [&] { fns[i]->clock.check(reqs[i].state.time_s, config_); });
+                }
+            }
+            for (std::size_t i = 0; i < reqs.size(); ++i) {
+                if (!fns[i]) fns[i] = make_entry(p, reqs[i].function);
+            }
+            for (std::size_t i = 0; i < reqs.size(); ++i) {
+                fns[i] = find_or_add(p, reqs[i].function, std::move(fns[i]));
             }
             for (std::size_t i = 0; i < reqs.size(); ++i) {
                 out[i] = at_element(i, [&] { return decide_one(*fns[i], reqs[i]); });
@@ -583,37 +596,50 @@ private:
         return {200, detail::dump(detail::json{{"decisions", std::move(answers)}})};
     }
 
+    /// The entry of function `name`, or null; does not mark it used.
+    [[nodiscard]] static std::shared_ptr<entry> find(policies& p, const std::string& name) {
+        std::lock_guard lock(p.functions_mutex);
+        const auto it = p.index.find(name);
+        return it == p.index.end() ? nullptr : it->second->second;
+    }
+
+    /// A new entry for function `name`, with a policy from the factory.
+    /// Called outside the table's lock, so that other requests do not wait
+    /// for the factory.
+    [[nodiscard]] std::shared_ptr<entry> make_entry(const policies& p, const std::string& name) const {
+        return std::make_shared<entry>(p.factory(name), config_.guard);
+    }
+
     /// The entry of function `name`, made by the factory if it has none,
     /// evicting the least recently used function when max_functions have
     /// one; marks it the most recently used. O(1) besides the factory.
     std::shared_ptr<entry> find_or_create(policies& p, const std::string& name) {
-        const auto existing = [&]() -> std::shared_ptr<entry> {
-            if (const auto it = p.index.find(name); it != p.index.end()) {
-                p.recency.splice(p.recency.begin(), p.recency, it->second);  // iterators stay valid
-                return it->second->second;
-            }
-            return nullptr;
-        };
-        {
-            std::lock_guard lock(p.functions_mutex);
-            if (auto e = existing()) return e;
-        }
-        // Made outside the lock, so that other requests do not wait for it,
-        // and before the eviction, so that a factory that throws evicts
-        // nothing. A request that made the same function's policy meanwhile
-        // got there first: its policy is the function's, this one is dropped.
-        auto made = std::make_shared<entry>(p.factory(name), config_.guard);
+        if (auto e = find_or_add(p, name, nullptr)) return e;
+        // Made before the eviction, so that a factory that throws evicts
+        // nothing.
+        return find_or_add(p, name, make_entry(p, name));
+    }
+
+    /// The entry of function `name`, marked the most recently used; if it
+    /// has none, `made` becomes its entry (evicting the least recently used
+    /// function when max_functions have one), and with `made` null, null.
+    /// A request that made the same function's policy meanwhile got there
+    /// first: its entry is the function's, `made` is dropped.
+    std::shared_ptr<entry> find_or_add(policies& p, const std::string& name, std::shared_ptr<entry> made) {
         std::lock_guard lock(p.functions_mutex);
-        if (auto e = existing()) return e;
-        auto e = std::move(made);
+        if (const auto it = p.index.find(name); it != p.index.end()) {
+            p.recency.splice(p.recency.begin(), p.recency, it->second);  // iterators stay valid
+            return it->second->second;
+        }
+        if (!made) return nullptr;
         if (p.index.size() >= config_.max_functions) {
             p.index.erase(p.recency.back().first);
             p.recency.pop_back();  // requests deciding with it keep it alive
             ++evicted_;
         }
-        p.recency.emplace_front(name, e);
+        p.recency.emplace_front(name, std::move(made));
         p.index.emplace(p.recency.front().first, p.recency.begin());
-        return e;
+        return p.recency.front().second;
     }
 
     /// The most bytes one request may take on the wire: twice the body
