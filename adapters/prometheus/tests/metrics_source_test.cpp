@@ -436,6 +436,61 @@ TEST_CASE("metrics source: a proxy's 429, 502, 503 or 504 stops the fetch, the r
     }
 }
 
+TEST_CASE("metrics source: with unscraped_pods above 0, or without a value, the sums over the pods' series are not sent") {
+    const std::vector<std::string_view> per_pod{"throughput_rps", "arrivals",    "completions", "drops",       "queue_length",
+                                                "in_service",     "latency_mean_s", "latency.p50", "latency.p90", "latency.p95",
+                                                "latency.p99",    "latency.p999"};
+    query_templates q = named_templates();
+    metrics_source::set_query(q, "unscraped_pods", R"(f_unscraped_pods{namespace="{namespace}",pod=~"{pod_regex}"})");
+    const auto sent = [](fake_prometheus& prom, const std::string& name) {
+        for (const std::string& s : prom.queries())
+            if (s.starts_with("f_" + name + "{")) return true;
+        return false;
+    };
+    {  // Every pod scraped: the whole fetch, the check first.
+        fake_prometheus prom({{"unscraped_pods", {200, vec("0")}}, {"throughput_rps", {200, vec("12.5")}}});
+        const metrics_source src(client({.url = prom.url()}), {.queries = q});
+        const auto s = src.fetch(target);
+        CHECK(s.status.complete());
+        CHECK(s.metrics.throughput_rps == 12.5);
+        REQUIRE(prom.queries().size() == 22);
+        CHECK(prom.queries()[0].starts_with("f_unscraped_pods{"));
+    }
+    // Two pods not scraped, or the check without a value (no series, NaN,
+    // an error): the per-pod fields are missing and not sent, the rest read.
+    for (const auto& [answer, reason] :
+         {std::pair{std::pair{200, vec("2")}, std::string("not sent: 2 of the function's pods are not scraped (unscraped_pods)")},
+          std::pair{std::pair{200, success(R"({"resultType":"vector","result":[]})")}, std::string("not sent: unscraped_pods has no value (empty result")},
+          std::pair{std::pair{200, vec("NaN")}, std::string("not sent: unscraped_pods has no value (NaN")},
+          std::pair{std::pair{400, std::string(R"({"status":"error","errorType":"bad_data","error":"parse error"})")}, std::string("not sent: unscraped_pods has no value (")}}) {
+        CAPTURE(answer.second);
+        fake_prometheus prom({{"unscraped_pods", answer}, {"cpu_utilization", {200, vec("0.5")}}, {"ready_replicas", {200, vec("3")}}});
+        const metrics_source src(client({.url = prom.url()}), {.queries = q});
+        const auto s = src.fetch(target);
+        for (const std::string_view field : per_pod) {
+            CAPTURE(field);
+            const missing_field* m = s.status.find(field);
+            REQUIRE(m != nullptr);
+            CHECK(m->reason.starts_with(reason));
+            CHECK_FALSE(sent(prom, m->query.substr(2, m->query.find('{') - 2)));
+        }
+        CHECK(std::isnan(s.metrics.throughput_rps));
+        CHECK(std::isnan(s.metrics.latency_mean_s));
+        CHECK(s.metrics.arrivals == 0);
+        CHECK(s.metrics.cpu_utilization == 0.5);  // cAdvisor's and kube-state-metrics' own scrapes
+        CHECK(s.metrics.ready_replicas == 3);
+        CHECK(s.status.is_missing("unscraped_pods") == (answer.second != vec("2")));
+        CHECK(s.status.missing.size() == per_pod.size() + (answer.second != vec("2") ? 1 : 0));
+        CHECK(prom.queries().size() == 22 - per_pod.size());
+    }
+    // Named in errors and queries like a field; an unknown name lists it.
+    CHECK(metrics_source(client({}), {.queries = q}).query_for("unscraped_pods", target).starts_with(R"(f_unscraped_pods{namespace="fn",pod=~"resize-)"));
+    query_templates bad = q;
+    bad.unscraped_pods = "sum(1 - up{pod=~\"{pods}\"})";
+    CHECK_THROWS_WITH_AS(metrics_source(client({}), {.queries = bad}), doctest::Contains("queries.unscraped_pods"), rlscale::config_error);
+    CHECK_THROWS_WITH_AS(metrics_source::set_query(q, "unscraped", "x"), doctest::Contains("nor unscraped_pods"), rlscale::config_error);
+}
+
 TEST_CASE("metrics source: one fetch is bounded by its deadline") {
     // Every answer takes 150 ms; a 400 ms deadline lets about three queries out of 21 run.
     loopback_server slow([](httplib::Server& s) {

@@ -97,6 +97,17 @@ struct query_templates {
     /// Replicas paid for over the window: average replica count × window.
     std::string replica_seconds =
         R"(sum(avg_over_time(kube_{workload_kind}_status_replicas{namespace="{namespace}",{workload_kind}="{workload}"}[{window}])) * {window_seconds})";
+    /// The function's pods whose metrics Prometheus fails to scrape (no
+    /// default: which labels `up` carries depends on the scrape
+    /// configuration). A pod that is not scraped drops out of every sum
+    /// over the pods' own series, which then reads as less load than there
+    /// is, a scale-in. When this reads more than 0, or has no value, the
+    /// fields summed over the pods' series (throughput, arrivals,
+    /// completions, drops, queue length, in service and the latencies) are
+    /// reported missing without being sent. With the pods' labels on `up`
+    /// (a PodMonitor, or relabelling from Kubernetes service discovery):
+    /// `sum(1 - up{namespace="{namespace}",pod=~"{pod_regex}"})`.
+    std::string unscraped_pods;
 
     /// sum(usage) / sum(L), where L is the running pods' limits of
     /// `resource`, unless some series of L has no usage series for its pod
@@ -284,6 +295,7 @@ public:
             throw config_error("duration_histogram", "\"" + cfg_.duration_histogram + "\" is not a metric name");
         const function_target probe{.function = "f", .namespace_ = "ns", .deployment = "d", .pod_regex = "p"};
         for (const auto& spec : fields()) (void)expand_template(cfg_.queries.*spec.tmpl, values(probe), spec.name);
+        (void)expand_template(cfg_.queries.unscraped_pods, values(probe), unscraped_pods_name);
     }
 
     [[nodiscard]] const metrics_source_config& config() const noexcept { return cfg_; }
@@ -296,6 +308,7 @@ public:
         check_target(f);
         for (const auto& spec : fields())
             if (spec.name == field) return expand_template(cfg_.queries.*spec.tmpl, values(f), spec.name);
+        if (field == unscraped_pods_name) return expand_template(cfg_.queries.unscraped_pods, values(f), unscraped_pods_name);
         throw config_error("field", "unknown function_metrics field \"" + std::string(field) + "\"");
     }
 
@@ -323,7 +336,11 @@ public:
                 return;
             }
         }
-        throw config_error("promql." + std::string(field), "is not a function_metrics field with a query");
+        if (field == unscraped_pods_name) {
+            queries.unscraped_pods = std::move(promql);
+            return;
+        }
+        throw config_error("promql." + std::string(field), "is not a function_metrics field with a query (nor unscraped_pods)");
     }
 
     /// Reads `f`'s metrics over the window ending at `at` (when absent, the
@@ -355,6 +372,21 @@ public:
         const auto deadline = std::chrono::steady_clock::now() + cfg_.fetch_deadline;
         std::optional<std::chrono::system_clock::time_point> when = at;
         std::string unreachable;
+        // Why the fields summed over the pods' own series are not sent, if
+        // they are not: a pod not scraped would read as no load.
+        std::string unscraped;
+        if (!cfg_.queries.unscraped_pods.empty()) {
+            std::string promql = expand_template(cfg_.queries.unscraped_pods, vals, unscraped_pods_name);
+            double v = nan;
+            std::string reason = query_value(promql, when, out.status, unreachable, v);
+            if (reason.empty()) reason = value_problem(v, true, 4294967295.0);
+            if (!reason.empty()) {
+                unscraped = "unscraped_pods has no value (" + reason + ")";
+                out.status.missing.push_back({unscraped_pods_name, std::move(promql), std::move(reason)});
+            } else if (v > 0) {
+                unscraped = std::to_string(static_cast<std::uint32_t>(std::round(v))) + " of the function's pods are not scraped (unscraped_pods)";
+            }
+        }
         for (const auto& spec : fields()) {
             const std::string& tmpl = cfg_.queries.*spec.tmpl;
             if (tmpl.empty()) {
@@ -369,61 +401,13 @@ public:
                 out.status.missing.push_back({spec.name, std::move(promql), "not sent: " + unreachable});
                 continue;
             }
-            std::string reason;
+            if (spec.per_pod && !unscraped.empty()) {
+                out.status.missing.push_back({spec.name, std::move(promql), "not sent: " + unscraped});
+                continue;
+            }
             double v = nan;
-            try {
-                const query_result r = client_.query(promql, when);
-                // The rest of the fetch is evaluated at the instant of the
-                // first answer that carries one, not each at the server's
-                // own "now" as the queries go out one after another: a
-                // limit and the usage over it are never read on either
-                // side of a change (a rollout) that lands in between.
-                if (!when) when = evaluation_time(r);
-                for (const auto& w : r.warnings) out.status.warnings.push_back(w);
-                reason = single_value(r, v);
-                // A value Prometheus warned about (a partial answer from a
-                // store or replica that did not respond, through Thanos or a
-                // federation) may be missing pods' data: not a value.
-                // Prometheus 2.47 to 2.53 also put PromQL's informational
-                // notes in `warnings` ("PromQL info: metric might not be a
-                // counter ...", histogram_quantile's monotonicity fix), which
-                // say nothing about missing data: those are kept, not acted on.
-                if (reason.empty()) {
-                    std::size_t serious = 0;
-                    const std::string* first = nullptr;
-                    for (const std::string& w : r.warnings) {
-                        if (w.starts_with("PromQL info:")) continue;
-                        if (first == nullptr) first = &w;
-                        ++serious;
-                    }
-                    if (first != nullptr) {
-                        reason = "Prometheus warned: " + valid_utf8(*first, 256, "...") +
-                                 (serious > 1 ? " (and " + std::to_string(serious - 1) + " more)" : "");
-                    }
-                }
-            } catch (const transport_error& e) {
-                unreachable = e.what();
-                reason = e.what();
-            } catch (const api_error& e) {
-                // Prometheus is overloaded: more queries would only wait as long.
-                if (e.error_type() == "timeout" || e.error_type() == "unavailable" || e.error_type() == "canceled") unreachable = e.what();
-                reason = e.what();
-            } catch (const http_error& e) {
-                // A proxy in front asking clients to back off (429) or
-                // reporting Prometheus unreachable or slow (502, 503, 504):
-                // the rest of the fetch is not sent either.
-                const int status = e.http_status();
-                if (status == 429 || status == 502 || status == 503 || status == 504) unreachable = e.what();
-                reason = e.what();
-            } catch (const prometheus_error& e) {
-                reason = e.what();
-            }
-            if (reason.empty()) {
-                if (std::isnan(v)) reason = "NaN (no data)";
-                else if (std::isinf(v)) reason = v > 0 ? "+Inf" : "-Inf";
-                else if (v < 0) reason = "negative value " + std::to_string(v);
-                else if (spec.integral && v > spec.max_integral) reason = "value " + std::to_string(v) + " out of range";
-            }
+            std::string reason = query_value(promql, when, out.status, unreachable, v);
+            if (reason.empty()) reason = value_problem(v, spec.integral, spec.max_integral);
             if (!reason.empty()) {
                 out.status.missing.push_back({spec.name, std::move(promql), std::move(reason)});
                 continue;
@@ -433,40 +417,111 @@ public:
         return out;
     }
 
+    /// The name unscraped_pods goes by in a status, an error and set_query.
+    static constexpr std::string_view unscraped_pods_name = "unscraped_pods";
+
 private:
+    /// Sends `promql` (at `when`, which the first answer that carries an
+    /// instant sets when absent) and puts its one number in `v`; returns
+    /// why it has none, or empty. Prometheus' warnings go to `st`; a failure
+    /// after which no more queries should be sent sets `unreachable`.
+    [[nodiscard]] std::string query_value(const std::string& promql, std::optional<std::chrono::system_clock::time_point>& when,
+                                          metrics_status& st, std::string& unreachable, double& v) const {
+        std::string reason;
+        try {
+            const query_result r = client_.query(promql, when);
+            // The rest of the fetch is evaluated at the instant of the
+            // first answer that carries one, not each at the server's
+            // own "now" as the queries go out one after another: a
+            // limit and the usage over it are never read on either
+            // side of a change (a rollout) that lands in between.
+            if (!when) when = evaluation_time(r);
+            for (const auto& w : r.warnings) st.warnings.push_back(w);
+            reason = single_value(r, v);
+            // A value Prometheus warned about (a partial answer from a
+            // store or replica that did not respond, through Thanos or a
+            // federation) may be missing pods' data: not a value.
+            // Prometheus 2.47 to 2.53 also put PromQL's informational
+            // notes in `warnings` ("PromQL info: metric might not be a
+            // counter ...", histogram_quantile's monotonicity fix), which
+            // say nothing about missing data: those are kept, not acted on.
+            if (reason.empty()) {
+                std::size_t serious = 0;
+                const std::string* first = nullptr;
+                for (const std::string& w : r.warnings) {
+                    if (w.starts_with("PromQL info:")) continue;
+                    if (first == nullptr) first = &w;
+                    ++serious;
+                }
+                if (first != nullptr) {
+                    reason = "Prometheus warned: " + valid_utf8(*first, 256, "...") +
+                             (serious > 1 ? " (and " + std::to_string(serious - 1) + " more)" : "");
+                }
+            }
+        } catch (const transport_error& e) {
+            unreachable = e.what();
+            reason = e.what();
+        } catch (const api_error& e) {
+            // Prometheus is overloaded: more queries would only wait as long.
+            if (e.error_type() == "timeout" || e.error_type() == "unavailable" || e.error_type() == "canceled") unreachable = e.what();
+            reason = e.what();
+        } catch (const http_error& e) {
+            // A proxy in front asking clients to back off (429) or
+            // reporting Prometheus unreachable or slow (502, 503, 504):
+            // the rest of the fetch is not sent either.
+            const int status = e.http_status();
+            if (status == 429 || status == 502 || status == 503 || status == 504) unreachable = e.what();
+            reason = e.what();
+        } catch (const prometheus_error& e) {
+            reason = e.what();
+        }
+        return reason;
+    }
+
+    /// Why `v` is not a value of a field (NaN, infinite, negative, or
+    /// beyond an integral field's range), or empty.
+    [[nodiscard]] static std::string value_problem(double v, bool integral, double max_integral) {
+        if (std::isnan(v)) return "NaN (no data)";
+        if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+        if (v < 0) return "negative value " + std::to_string(v);
+        if (integral && v > max_integral) return "value " + std::to_string(v) + " out of range";
+        return {};
+    }
+
     struct field_spec {
         std::string_view name;
         std::string query_templates::*tmpl;
         void (*set)(function_metrics&, double);
         bool integral;
         double max_integral;
+        bool per_pod;  ///< summed over the pods' own series (see query_templates::unscraped_pods)
     };
 
     [[nodiscard]] static const std::array<field_spec, 21>& fields() {
         constexpr double u32 = 4294967295.0;
         constexpr double u64 = 1.8e19;
         static const std::array<field_spec, 21> specs{{
-            {"throughput_rps", &query_templates::throughput_rps, [](function_metrics& m, double v) { m.throughput_rps = v; }, false, 0},
-            {"arrivals", &query_templates::arrivals, [](function_metrics& m, double v) { m.arrivals = static_cast<std::uint64_t>(v); }, true, u64},
-            {"completions", &query_templates::completions, [](function_metrics& m, double v) { m.completions = static_cast<std::uint64_t>(v); }, true, u64},
-            {"drops", &query_templates::drops, [](function_metrics& m, double v) { m.drops = static_cast<std::uint64_t>(v); }, true, u64},
-            {"queue_length", &query_templates::queue_length, [](function_metrics& m, double v) { m.queue_length = static_cast<std::uint32_t>(v); }, true, u32},
-            {"in_service", &query_templates::in_service, [](function_metrics& m, double v) { m.in_service = static_cast<std::uint32_t>(v); }, true, u32},
-            {"latency_mean_s", &query_templates::latency_mean_s, [](function_metrics& m, double v) { m.latency_mean_s = v; }, false, 0},
-            {"latency.p50", &query_templates::latency_p50, [](function_metrics& m, double v) { m.latency.p50 = v; }, false, 0},
-            {"latency.p90", &query_templates::latency_p90, [](function_metrics& m, double v) { m.latency.p90 = v; }, false, 0},
-            {"latency.p95", &query_templates::latency_p95, [](function_metrics& m, double v) { m.latency.p95 = v; }, false, 0},
-            {"latency.p99", &query_templates::latency_p99, [](function_metrics& m, double v) { m.latency.p99 = v; }, false, 0},
-            {"latency.p999", &query_templates::latency_p999, [](function_metrics& m, double v) { m.latency.p999 = v; }, false, 0},
-            {"cpu_utilization", &query_templates::cpu_utilization, [](function_metrics& m, double v) { m.cpu_utilization = v; }, false, 0},
-            {"memory_utilization", &query_templates::memory_utilization, [](function_metrics& m, double v) { m.memory_utilization = v; }, false, 0},
-            {"cpu_limit", &query_templates::cpu_limit, [](function_metrics& m, double v) { m.cpu_limit = v; }, false, 0},
-            {"memory_limit_mb", &query_templates::memory_limit_mb, [](function_metrics& m, double v) { m.memory_limit_mb = v; }, false, 0},
-            {"ready_replicas", &query_templates::ready_replicas, [](function_metrics& m, double v) { m.ready_replicas = static_cast<std::uint32_t>(v); }, true, u32},
-            {"starting_replicas", &query_templates::starting_replicas, [](function_metrics& m, double v) { m.starting_replicas = static_cast<std::uint32_t>(v); }, true, u32},
-            {"pending_replicas", &query_templates::pending_replicas, [](function_metrics& m, double v) { m.pending_replicas = static_cast<std::uint32_t>(v); }, true, u32},
-            {"cold_starts", &query_templates::cold_starts, [](function_metrics& m, double v) { m.cold_starts = static_cast<std::uint32_t>(v); }, true, u32},
-            {"replica_seconds", &query_templates::replica_seconds, [](function_metrics& m, double v) { m.replica_seconds = v; }, false, 0},
+            {"throughput_rps", &query_templates::throughput_rps, [](function_metrics& m, double v) { m.throughput_rps = v; }, false, 0, true},
+            {"arrivals", &query_templates::arrivals, [](function_metrics& m, double v) { m.arrivals = static_cast<std::uint64_t>(v); }, true, u64, true},
+            {"completions", &query_templates::completions, [](function_metrics& m, double v) { m.completions = static_cast<std::uint64_t>(v); }, true, u64, true},
+            {"drops", &query_templates::drops, [](function_metrics& m, double v) { m.drops = static_cast<std::uint64_t>(v); }, true, u64, true},
+            {"queue_length", &query_templates::queue_length, [](function_metrics& m, double v) { m.queue_length = static_cast<std::uint32_t>(v); }, true, u32, true},
+            {"in_service", &query_templates::in_service, [](function_metrics& m, double v) { m.in_service = static_cast<std::uint32_t>(v); }, true, u32, true},
+            {"latency_mean_s", &query_templates::latency_mean_s, [](function_metrics& m, double v) { m.latency_mean_s = v; }, false, 0, true},
+            {"latency.p50", &query_templates::latency_p50, [](function_metrics& m, double v) { m.latency.p50 = v; }, false, 0, true},
+            {"latency.p90", &query_templates::latency_p90, [](function_metrics& m, double v) { m.latency.p90 = v; }, false, 0, true},
+            {"latency.p95", &query_templates::latency_p95, [](function_metrics& m, double v) { m.latency.p95 = v; }, false, 0, true},
+            {"latency.p99", &query_templates::latency_p99, [](function_metrics& m, double v) { m.latency.p99 = v; }, false, 0, true},
+            {"latency.p999", &query_templates::latency_p999, [](function_metrics& m, double v) { m.latency.p999 = v; }, false, 0, true},
+            {"cpu_utilization", &query_templates::cpu_utilization, [](function_metrics& m, double v) { m.cpu_utilization = v; }, false, 0, false},
+            {"memory_utilization", &query_templates::memory_utilization, [](function_metrics& m, double v) { m.memory_utilization = v; }, false, 0, false},
+            {"cpu_limit", &query_templates::cpu_limit, [](function_metrics& m, double v) { m.cpu_limit = v; }, false, 0, false},
+            {"memory_limit_mb", &query_templates::memory_limit_mb, [](function_metrics& m, double v) { m.memory_limit_mb = v; }, false, 0, false},
+            {"ready_replicas", &query_templates::ready_replicas, [](function_metrics& m, double v) { m.ready_replicas = static_cast<std::uint32_t>(v); }, true, u32, false},
+            {"starting_replicas", &query_templates::starting_replicas, [](function_metrics& m, double v) { m.starting_replicas = static_cast<std::uint32_t>(v); }, true, u32, false},
+            {"pending_replicas", &query_templates::pending_replicas, [](function_metrics& m, double v) { m.pending_replicas = static_cast<std::uint32_t>(v); }, true, u32, false},
+            {"cold_starts", &query_templates::cold_starts, [](function_metrics& m, double v) { m.cold_starts = static_cast<std::uint32_t>(v); }, true, u32, false},
+            {"replica_seconds", &query_templates::replica_seconds, [](function_metrics& m, double v) { m.replica_seconds = v; }, false, 0, false},
         }};
         return specs;
     }
