@@ -571,6 +571,14 @@ public:
             if (ec) throw error(where(0) + "cannot resolve its path: " + ec.message());
             remove_stale_rewrites();
             replay();
+            // The file's name is durable once its directory is: a file just
+            // created, or one an earlier store wrote under sync_policy::flush.
+            if (options_.sync == sync_policy::fsync) {
+                if (const int e = sync_directory(real_path_.parent_path()); e != 0) {
+                    errno = e;
+                    fail_errno("cannot sync its directory (the file's name may not survive a power loss)", 0);
+                }
+            }
         } catch (...) {
             ::close(fd_);
             fd_ = -1;
@@ -664,8 +672,9 @@ public:
         // in the store as it is in the file, and only its durability is
         // in doubt.
         if (options_.sync == sync_policy::fsync && ::fsync(fd_) != 0) {
+            unsynced_ = {.error = errno, .step = "fsync of the file", .after = next_index_};
             fail_errno("fsync failed after episode " + std::to_string(summary.index) +
-                           " (it is in the store, its durability is unknown)",
+                           " (it is in the store, its durability is unknown; the store takes no more writes)",
                        committed_end_);
         }
         // The episode is in the store: a rewrite that fails now is counted
@@ -676,8 +685,14 @@ public:
                 compact();
             } catch (const std::exception& e) {
                 ++rewrite_failures_;
-                last_rewrite_error_ = e.what();
                 next_rewrite_at_ = next_index_ + rewrite_slack();
+                // The episode is committed: not even a failure to copy
+                // the message escapes.
+                try {
+                    last_rewrite_error_ = e.what();
+                } catch (...) {
+                    last_rewrite_error_.clear();
+                }
             }
         }
         return summary;
@@ -745,7 +760,14 @@ public:
         // From here nothing throws: the store moves to the new file now.
         ::close(fd_);  // the old file, and its lock: the new one is locked
         fd_ = tfd;
-        sync_directory(dir);  // the rename is durable once the directory is
+        // The rename is durable once the directory is. Until then a power
+        // loss can bring the old file back, which holds every episode
+        // reported durable so far, but not the ones written to the new file
+        // from now on: under fsync, a directory that cannot be synced stops
+        // the store (see unsynced_).
+        if (const int e = sync_directory(dir); e != 0 && options_.sync == sync_policy::fsync) {
+            unsynced_ = {.error = e, .step = "syncing the directory after rewriting the file", .after = next_index_};
+        }
         const std::uint64_t shift = from - tf::file_header_size;
         while (!index_.empty() && index_.front().summary.index < first_kept) index_.pop_front();
         for (entry& e : index_) e.offset -= shift;
@@ -832,6 +854,11 @@ private:
     }
     void usable() const {
         if (broken_) throw error(where(committed_end_) + "unusable after a failed write that could not be undone");
+        if (unsynced_.error != 0) {
+            throw error(where(committed_end_) + "takes no more writes: " + unsynced_.step + " failed after episode " +
+                        std::to_string(unsynced_.after - 1) + " (" + std::strerror(unsynced_.error) +
+                        "), and a later sync could succeed without what it failed to write; reopen the store");
+        }
     }
 
     /// What a rewrite's temporary file is called after the store's path.
@@ -854,11 +881,13 @@ private:
         return true;
     }
 
-    static void sync_directory(const std::filesystem::path& dir) noexcept {
-        if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-            (void)::fsync(dfd);
-            ::close(dfd);
-        }
+    /// fsyncs directory `dir`: 0, or the errno of opening or syncing it.
+    [[nodiscard]] static int sync_directory(const std::filesystem::path& dir) noexcept {
+        const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) return errno;
+        const int e = ::fsync(dfd) == 0 ? 0 : errno;
+        ::close(dfd);
+        return e;
     }
 
     /// Removes the temporary files of rewrites a crash interrupted (only
@@ -966,10 +995,7 @@ private:
         committed_end_ = 0;
         write_pending();
         committed_end_ = write_offset_;
-        if (options_.sync == sync_policy::fsync) {
-            if (::fsync(fd_) != 0) fail_errno("fsync failed", 0);
-            sync_directory(real_path_.parent_path());
-        }
+        if (options_.sync == sync_policy::fsync && ::fsync(fd_) != 0) fail_errno("fsync failed", 0);
     }
 
     void cut(std::uint64_t at, std::uint64_t size, std::string reason) {
@@ -1132,6 +1158,16 @@ private:
     file_trajectory_store_options options_;
     int fd_ = -1;
     bool broken_ = false;
+    // Why a sync under sync_policy::fsync failed, if one did: the store
+    // then takes no more writes (reads go on). Linux may mark the pages a
+    // failed fsync could not write as clean, so a later fsync can succeed
+    // and report durable an episode whose earlier records never reached
+    // the disk; reopening replays what the file holds.
+    struct failed_sync {
+        int error = 0;              // its errno; 0: none failed
+        const char* step = "";      // what was being synced
+        std::uint64_t after = 0;    // episodes in the store then
+    } unsynced_;
     std::deque<entry> index_;
     std::uint64_t next_index_ = 0;
     std::optional<detail::open_episode> open_;

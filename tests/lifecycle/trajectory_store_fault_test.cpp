@@ -1,0 +1,142 @@
+// What a file trajectory store under sync_policy::fsync does when a sync
+// fails: it never reports an episode durable after a failed sync. Here, not
+// in trajectory_store_test.cpp: the failure is made by this executable's
+// fsync (syscall_faults.cpp).
+#include "../syscall_faults.hpp"
+
+#include <rlscale/lifecycle/trajectory_store.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace test_lifecycle_trajectory_store_fault {
+
+using rlscale::file_trajectory_store;
+using rlscale::file_trajectory_store_options;
+using rlscale::sync_policy;
+using rlscale::trajectory_step;
+using rlscale::test::fail_fsync;
+using rlscale::test::fsync_target;
+
+namespace {
+
+/// Turns the fsync failures off however the test leaves its scope.
+struct faults_off {
+    ~faults_off() { fail_fsync(fsync_target::none); }
+};
+
+/// A path for `name` in the tests' directory, with no file at it.
+std::filesystem::path fresh_path(const char* name) {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store_fault";
+    std::filesystem::create_directories(dir);
+    auto path = dir / name;
+    std::filesystem::remove(path);
+    return path;
+}
+
+/// Writes one episode of two steps whose rewards are `v`; returns its index.
+std::uint64_t write_episode(file_trajectory_store& store, float v) {
+    const std::uint64_t i = store.begin_episode();
+    trajectory_step s;
+    s.reward = v;
+    s.state = {v, -v};
+    s.action = {v};
+    store.append(s);
+    store.append(s);
+    (void)store.end_episode();
+    return i;
+}
+
+float first_reward(const file_trajectory_store& store, std::uint64_t episode) {
+    std::vector<trajectory_step> steps;
+    store.read_episode(episode, steps);
+    REQUIRE(steps.size() == 2);
+    return steps[0].reward;
+}
+
+}  // namespace
+
+TEST_CASE("file trajectory store under fsync: a directory that cannot be synced refuses to open it, a new file or one written under flush") {
+    const faults_off off;
+    const auto path = fresh_path("directory_at_open.rlt");
+    const file_trajectory_store_options fsync_opts{.sync = sync_policy::fsync};
+    fail_fsync(fsync_target::directories, 1);
+    CHECK_THROWS_WITH_AS(file_trajectory_store(path, fsync_opts), doctest::Contains("cannot sync its directory"), rlscale::error);
+    CHECK(rlscale::test::failed_fsyncs() == 1);
+    {  // Under flush the directory is not synced: it opens, and writes.
+        fail_fsync(fsync_target::directories);
+        file_trajectory_store store(path, {});
+        CHECK(write_episode(store, 1) == 0);
+    }
+    // The file written under flush, opened under fsync: its name is made
+    // durable first, or it is not opened.
+    CHECK_THROWS_WITH_AS(file_trajectory_store(path, fsync_opts), doctest::Contains("cannot sync its directory"), rlscale::error);
+    fail_fsync(fsync_target::none);
+    file_trajectory_store store(path, fsync_opts);
+    CHECK(store.episode_count() == 1);
+    CHECK(first_reward(store, 0) == 1);
+}
+
+TEST_CASE("file trajectory store under fsync: a failed fsync after an episode's end throws, keeps the episode, and stops writes until reopened") {
+    const faults_off off;
+    const auto path = fresh_path("file_fsync.rlt");
+    const file_trajectory_store_options opts{.sync = sync_policy::fsync};
+    {
+        file_trajectory_store store(path, opts);
+        CHECK(write_episode(store, 1) == 0);
+        fail_fsync(fsync_target::files, 1);
+        CHECK_THROWS_WITH_AS(write_episode(store, 2), doctest::Contains("its durability is unknown"), rlscale::error);
+        CHECK(store.episode_count() == 2);  // written and counted, as the file holds it
+        CHECK(first_reward(store, 1) == 2);
+        // Once the sync has failed, no write, though fsync works again: it
+        // could succeed without the pages the failed one dropped.
+        CHECK(rlscale::test::failed_fsyncs() >= 1);
+        CHECK_THROWS_WITH_AS((void)store.begin_episode(), doctest::Contains("takes no more writes: fsync of the file failed after episode 1"),
+                             rlscale::error);
+        CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("takes no more writes"), rlscale::error);
+        CHECK(first_reward(store, 0) == 1);  // reads go on
+    }
+    file_trajectory_store store(path, opts);  // reopened: what the file holds, and writes again
+    CHECK(store.episode_count() == 2);
+    CHECK(write_episode(store, 3) == 2);
+    CHECK(first_reward(store, 1) == 2);
+}
+
+TEST_CASE("file trajectory store under fsync: a directory that cannot be synced after a rewrite stops writes, every episode kept") {
+    const faults_off off;
+    for (const sync_policy sync : {sync_policy::fsync, sync_policy::flush}) {
+        CAPTURE(static_cast<int>(sync));
+        const auto path = fresh_path("directory_after_rewrite.rlt");
+        const file_trajectory_store_options opts{.sync = sync, .max_file_episodes = 2};
+        {
+            file_trajectory_store store(path, opts);
+            for (int i = 0; i < 3; ++i) (void)write_episode(store, static_cast<float>(i));
+            // The fourth episode's end rewrites the file with the newest two;
+            // the new file's name then cannot be made durable.
+            fail_fsync(fsync_target::directories);
+            CHECK(write_episode(store, 3) == 3);
+            CHECK(store.rewrites() == 1);
+            CHECK(store.rewrite_failures() == 0);
+            CHECK(first_reward(store, 3) == 3);
+            if (sync == sync_policy::fsync) {
+                // An episode written to the new file could be lost with it.
+                CHECK_THROWS_WITH_AS((void)store.begin_episode(),
+                                     doctest::Contains("syncing the directory after rewriting the file failed after episode 3"),
+                                     rlscale::error);
+            } else {
+                CHECK(write_episode(store, 4) == 4);  // flush promises nothing across a power loss
+            }
+            fail_fsync(fsync_target::none);
+        }
+        file_trajectory_store store(path, opts);
+        CHECK(store.episode_count() == (sync == sync_policy::fsync ? 4 : 5));
+        CHECK(first_reward(store, 3) == 3);
+        CHECK(first_reward(store, 2) == 2);
+    }
+}
+
+}  // namespace test_lifecycle_trajectory_store_fault
