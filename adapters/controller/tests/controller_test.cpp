@@ -1010,6 +1010,90 @@ TEST_CASE("controller: a count change that timed out is logged as perhaps applie
     CHECK(loop.stats().changes == 0);
 }
 
+TEST_CASE("controller: a count another writer set to the decided one since it was read is not logged as applied") {
+    // The actuator finds the count already at the target and sends nothing
+    // for it (the Kubernetes actuator's change_replicas, count_sent false).
+    struct already_there_scaler {
+        std::map<std::string, int> replicas_of{{"checkout", 4}, {"search", 5}};
+        int calls = 0;
+        int replicas(const function_spec& f) { return replicas_of.at(f.name); }
+        bool set_replicas(const function_spec&, int) {
+            FAIL("the unconditional form was called");
+            return true;
+        }
+        bool set_replicas(const function_spec& f, int n, int) {
+            ++calls;
+            return f.name != "checkout" || (replicas_of[f.name] = n, false);  // checkout: already there
+        }
+    };
+    fake_source source;
+    source.cpu = {{"checkout", 1.0}, {"search", 0.2}};
+    already_there_scaler cluster;
+    control_loop loop(parse_config(two_functions()), source, cluster);
+    const auto records = loop.tick(15);
+    REQUIRE(records.size() == 2);
+    CHECK(cluster.calls == 2);
+    const decision_record& there = records[0].function == "checkout" ? records[0] : records[1];
+    const decision_record& moved = records[0].function == "checkout" ? records[1] : records[0];
+    REQUIRE(there.replicas_after != there.replicas_before);
+    CHECK_FALSE(there.applied);
+    CHECK(there.error.empty());
+    CHECK(there.note == "spec.replicas was already " + std::to_string(there.replicas_after) + " (set by another writer since it was read); nothing sent");
+    CHECK(there.to_json().at("note") == there.note);
+    CHECK(moved.applied);
+    CHECK_FALSE(moved.to_json().contains("note"));
+    CHECK(loop.stats().changes == 1);
+    CHECK(loop.stats().actuation_errors == 0);
+
+    // With the limits in one change: the limits are applied, the count is not the controller's.
+    const std::string path = write_ddpg_checkpoint("ddpg_already_there.json", {0.0F, 1.0F, -0.2F});
+    struct already_there_resizer {
+        int replicas_now = 3;
+        int replicas(const function_spec&) { return replicas_now; }
+        void set_replicas(const function_spec&, int) { FAIL("the unconditional form was called"); }
+        bool set_replicas(const function_spec&, int, int) {
+            FAIL("the count alone was tried");
+            return true;
+        }
+        bool set_limits(const function_spec&, std::optional<int>, const replica_limits&) {
+            FAIL("the unconditional form was called");
+            return true;
+        }
+        bool set_limits(const function_spec&, std::optional<int> n, const replica_limits&, std::optional<int>) {
+            REQUIRE(n.has_value());
+            replicas_now = *n;  // another writer's, before the change
+            return false;
+        }
+    };
+    static_assert(resizing_actuator<already_there_resizer>);
+    already_there_resizer resizer;
+    const auto [r, stats] = one_resize_tick(path, resizer);
+    REQUIRE(r.replicas_after != 3);
+    CHECK(r.limits_applied);
+    CHECK_FALSE(r.applied);
+    CHECK(r.note.find("spec.replicas was already") == 0);
+    CHECK(stats.resizes == 1);
+    CHECK(stats.changes == 0);
+
+    // After a combined change whose outcome is unknown, the count alone
+    // finds the target: that change's, or another writer's; not claimed.
+    struct timing_out_then_there {
+        int replicas_now = 3;
+        int replicas(const function_spec&) { return replicas_now; }
+        void set_replicas(const function_spec&, int) { FAIL("the unconditional form was called"); }
+        bool set_replicas(const function_spec&, int, int) { return false; }
+        void set_limits(const function_spec&, std::optional<int>, const replica_limits&) { FAIL("the unconditional form was called"); }
+        void set_limits(const function_spec&, std::optional<int>, const replica_limits&, std::optional<int>) {
+            throw outcome_unknown("kubernetes: PATCH /apis/apps/v1/namespaces/shop/deployments/app timed out after 10000 ms");
+        }
+    };
+    timing_out_then_there unknown;
+    const auto [u, ustats] = one_resize_tick(path, unknown);
+    CHECK_FALSE(u.applied);
+    CHECK(u.error.find("; the replica count was found at the target, set by that change or by another writer") != std::string::npos);
+    CHECK(ustats.changes == 0);
+}
+
 TEST_CASE("controller: after a resize, no other is sent until the readings show it in place or resize_settle_s has passed") {
     const std::string path = write_ddpg_checkpoint("ddpg_settle.json", {0.0F, 1.0F, -0.2F});
     limits_source source;  // reads 0.8 cores, 1024 MiB until told otherwise

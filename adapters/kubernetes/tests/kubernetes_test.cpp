@@ -457,7 +457,7 @@ TEST_CASE("a change conditional on the count read leaves a count someone else ch
     s.replicas = 4;
     k8s::client cli(test_config(s));
     // Read 4 and decided 8: the count is still 4, so it is set.
-    (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 8, 4);
+    CHECK(cli.change_replicas(k8s::workload_kind::deployment, "prod", "web", 8, 4).count_sent);
     CHECK(s.replicas == 8);
     CHECK(s.methods == std::vector<std::string>{"GET", "PUT"});
     // Decided from 4, but it is 8 now (`kubectl scale`, another controller): nothing is sent.
@@ -472,10 +472,14 @@ TEST_CASE("a change conditional on the count read leaves a count someone else ch
     }
     CHECK(s.methods == std::vector<std::string>{"GET"});
     CHECK(s.replicas == 8);
-    // Already at the count asked for, whoever set it: done, nothing sent.
+    // Already at the count asked for, whoever set it: done, nothing sent,
+    // and said so (the change is not the caller's).
     s.methods.clear();
-    (void)cli.set_replicas(k8s::workload_kind::deployment, "prod", "web", 8, 4);
+    const auto there = cli.change_replicas(k8s::workload_kind::deployment, "prod", "web", 8, 4);
+    CHECK_FALSE(there.count_sent);
+    CHECK(there.result.spec_replicas == 8);
     CHECK(s.methods == std::vector<std::string>{"GET"});
+    CHECK_FALSE(cli.change_replicas(k8s::workload_kind::deployment, "prod", "web", 8).count_sent);
 
     // The same for the count and the resources in one patch, whose
     // resourceVersion is a precondition: a write between the read and the
@@ -494,6 +498,21 @@ TEST_CASE("a change conditional on the count read leaves a count someone else ch
     CHECK(s.methods == std::vector<std::string>{"GET"});
     CHECK(s.replicas == 9);
     CHECK(s.container_resources["app"]["limits"]["cpu"] == "500m");
+    // The count asked for is already there (read 8, now 9, set by another
+    // writer): the resources go alone, the count is left out of the patch.
+    s.methods.clear();
+    const auto alone = cli.change_replicas_and_template_resources(k8s::workload_kind::deployment, "prod", "web", 9,
+                                                                  {{.container = "app", .limits = {.cpu_millicores = 750}}}, 8);
+    CHECK_FALSE(alone.count_sent);
+    CHECK(s.methods == std::vector<std::string>{"GET", "PATCH"});
+    CHECK_FALSE(json::parse(s.last_patch_body)["spec"].contains("replicas"));
+    CHECK(s.container_resources["app"]["limits"]["cpu"] == "750m");
+    CHECK(s.replicas == 9);
+    CHECK(cli.change_replicas_and_template_resources(k8s::workload_kind::deployment, "prod", "web", 7,
+                                                     {{.container = "app", .limits = {.cpu_millicores = 750}}}, 9)
+              .count_sent);
+    CHECK(json::parse(s.last_patch_body)["spec"]["replicas"] == 7);
+    CHECK(s.replicas == 7);
 }
 
 TEST_CASE("conflicts are retried a bounded number of times then a typed error") {

@@ -125,21 +125,23 @@ public:
     /// answer late, cut off or unreadable, or a 500, 502 or 504: the
     /// Kubernetes adapter's write_outcome_unknown) throws
     /// controller::outcome_unknown: it may have been applied. A failure
-    /// before (reading the count, connecting) is an ordinary one.
-    void set_replicas(const function_spec& f, int n) {
+    /// before (reading the count, connecting) is an ordinary one. Returns
+    /// whether the count was sent (false: the workload already had it).
+    bool set_replicas(const function_spec& f, int n) {
         check_may_write();
         try {
-            (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n);
+            return client_.change_replicas(kind(f), f.namespace_name, f.workload, n).count_sent;
         } catch (const kubernetes::write_outcome_unknown& e) {
             throw controller::outcome_unknown(e.what());
         }
     }
     /// Only if the count is still `read` (what the decision was made from):
-    /// else kubernetes::count_changed, nothing sent.
-    void set_replicas(const function_spec& f, int n, int read) {
+    /// else kubernetes::count_changed, nothing sent. Returns whether the
+    /// count was sent (false: another writer set it to `n` since it was read).
+    bool set_replicas(const function_spec& f, int n, int read) {
         check_may_write();
         try {
-            (void)client_.set_replicas(kind(f), f.namespace_name, f.workload, n, read);
+            return client_.change_replicas(kind(f), f.namespace_name, f.workload, n, read).count_sent;
         } catch (const kubernetes::count_changed& e) {
             throw controller::count_changed(e.what());
         } catch (const kubernetes::write_outcome_unknown& e) {
@@ -153,12 +155,14 @@ public:
     /// workload then rolls its pods.
     /// Throws config_error, sending nothing, for a limit beyond what a
     /// quantity holds (the controller's own limits_to_apply stays far below).
-    void set_limits(const function_spec& f, std::optional<int> replicas, const controller::replica_limits& l) {
-        set_limits(f, replicas, l, std::nullopt);
+    bool set_limits(const function_spec& f, std::optional<int> replicas, const controller::replica_limits& l) {
+        return set_limits(f, replicas, l, std::nullopt);
     }
     /// As above; with a count, only if the count is still `read` (else
-    /// kubernetes::count_changed, nothing sent).
-    void set_limits(const function_spec& f, std::optional<int> replicas, const controller::replica_limits& l, std::optional<int> read) {
+    /// kubernetes::count_changed, nothing sent). Returns whether a count was
+    /// sent with the limits (false without one, or when another writer set
+    /// it to `replicas` since it was read: the limits go alone).
+    bool set_limits(const function_spec& f, std::optional<int> replicas, const controller::replica_limits& l, std::optional<int> read) {
         check_may_write();
         kubernetes::container_resources c{.container = f.resize_container};
         // 2^53: exact in a double, and no int64 product below overflows.
@@ -179,10 +183,10 @@ public:
         if (f.resize_requests) c.requests = c.limits;
         try {
             if (replicas) {
-                (void)client_.set_replicas_and_template_resources(kind(f), f.namespace_name, f.workload, *replicas, {c}, read);
-            } else {
-                (void)client_.set_template_resources(kind(f), f.namespace_name, f.workload, {c});
+                return client_.change_replicas_and_template_resources(kind(f), f.namespace_name, f.workload, *replicas, {c}, read).count_sent;
             }
+            (void)client_.set_template_resources(kind(f), f.namespace_name, f.workload, {c});
+            return false;
         } catch (const kubernetes::count_changed& e) {
             throw controller::count_changed(e.what());
         } catch (const kubernetes::write_outcome_unknown& e) {

@@ -200,6 +200,9 @@ struct decision_record {
     bool limits_applied = false;     ///< they were set
     bool resize_settling = false;    ///< a change of limits was withheld: the last resize is not yet in place (resize_settle_s)
     std::string error;         ///< a read or actuation failure, if any
+    /// What else the tick found, e.g. the count already at replicas_after
+    /// (another writer set it since it was read: nothing sent, not applied).
+    std::string note;
     function_metrics inputs;
     std::vector<missing_metric> missing;
 
@@ -224,6 +227,7 @@ struct decision_record {
             j["missing"] = std::move(list);
         }
         if (!error.empty()) j["error"] = valid_utf8(error, 2048);
+        if (!note.empty()) j["note"] = valid_utf8(note, 2048);
         // A multidimensional policy's limits: logged as not applied when the
         // function has no resize container; else the decided values, what
         // was asked of the cluster (changes below resize_min_change are not)
@@ -616,18 +620,16 @@ private:
                 // The count and the limits in one change: both or neither.
                 try {
                     const std::optional<int> count = count_changes ? std::optional<int>(r.replicas_after) : std::nullopt;
+                    bool count_sent = count_changes;
                     if constexpr (requires { actuator_.set_limits(f, count, *r.limits_sent, std::optional<int>()); }) {
-                        actuator_.set_limits(f, count, *r.limits_sent, std::optional<int>(r.replicas_before));
+                        count_sent = sent(count_changes, [&] { return actuator_.set_limits(f, count, *r.limits_sent, std::optional<int>(r.replicas_before)); });
                     } else {
-                        actuator_.set_limits(f, count, *r.limits_sent);
+                        count_sent = sent(count_changes, [&] { return actuator_.set_limits(f, count, *r.limits_sent); });
                     }
                     r.limits_applied = true;
                     settling_[i] = settling_resize{*r.limits_sent, r.time_s};
                     ++stats_.resizes;
-                    if (count_changes) {
-                        r.applied = true;
-                        ++stats_.changes;
-                    }
+                    if (count_changes) count_applied(r, count_sent);
                     return;
                 } catch (const count_changed& e) {
                     // Someone else changed the count since it was read: their
@@ -656,10 +658,15 @@ private:
                 // scaling: the count alone, through its own call.
                 if (!count_changes) return;
                 try {
-                    set_count(f, r);
-                    r.applied = true;
-                    ++stats_.changes;
-                    r.error += count_alone;
+                    if (set_count(f, r)) {
+                        r.applied = true;
+                        ++stats_.changes;
+                        r.error += count_alone;
+                    } else {
+                        // Already at the target: by the change whose outcome
+                        // is unknown, or by another writer; not known to be ours.
+                        r.error += "; the replica count was found at the target, set by that change or by another writer";
+                    }
                 } catch (const outcome_unknown& e) {
                     ++stats_.actuation_errors;
                     r.error += std::string("; changing replicas alone failed after it was sent, and may have been applied: ") + e.what();
@@ -672,9 +679,7 @@ private:
         }
         if (config_.dry_run || !count_changes) return;
         try {
-            set_count(f, r);
-            r.applied = true;
-            ++stats_.changes;
+            count_applied(r, set_count(f, r));
         } catch (const outcome_unknown& e) {
             // Sent, and perhaps applied: the next reading of the count says.
             ++stats_.actuation_errors;
@@ -685,14 +690,41 @@ private:
         }
     }
 
-    /// The count of `r`, conditional on the count it was decided from where
-    /// the actuator offers that.
-    void set_count(const function_spec& f, const decision_record& r) {
+    /// Sets the count of `r`, conditional on the count it was decided from
+    /// where the actuator offers that; whether it was sent (see sent()).
+    bool set_count(const function_spec& f, const decision_record& r) {
         if constexpr (requires { actuator_.set_replicas(f, r.replicas_after, r.replicas_before); }) {
-            actuator_.set_replicas(f, r.replicas_after, r.replicas_before);
+            return sent(true, [&] { return actuator_.set_replicas(f, r.replicas_after, r.replicas_before); });
         } else {
-            actuator_.set_replicas(f, r.replicas_after);
+            return sent(true, [&] { return actuator_.set_replicas(f, r.replicas_after); });
         }
+    }
+
+    /// Makes the actuator's call `change`. An actuator that returns bool
+    /// says whether it sent the count (false: the cluster already had it);
+    /// one that returns nothing is taken to have sent it when there was
+    /// one (`with_count`).
+    template <typename Change>
+    static bool sent(bool with_count, Change&& change) {
+        if constexpr (std::same_as<decltype(change()), bool>) {
+            return change();
+        } else {
+            change();
+            return with_count;
+        }
+    }
+
+    /// Records the count change of `r` as applied when it was sent; when the
+    /// cluster already had the count (another writer set it since it was
+    /// read), as not applied, with a note.
+    void count_applied(decision_record& r, bool count_sent) {
+        if (count_sent) {
+            r.applied = true;
+            ++stats_.changes;
+            return;
+        }
+        r.note = "spec.replicas was already " + std::to_string(r.replicas_after) +
+                 " (set by another writer since it was read); nothing sent";
     }
 
     config config_;

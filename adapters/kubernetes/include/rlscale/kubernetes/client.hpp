@@ -48,6 +48,17 @@ struct scale {
     nlohmann::json object;             ///< the whole object, as sent
 };
 
+/// What a change of a workload's replica count did: the object as it
+/// stands after it (the Scale, or the whole workload for a patch with its
+/// resources), and whether the count was sent. Not sent: the object
+/// already had it, whoever set it (another writer since the caller read
+/// it), so the change is not the caller's.
+template <typename Object>
+struct replicas_change {
+    Object result;
+    bool count_sent = false;
+};
+
 /// A coordination.k8s.io/v1 Lease, the lock of leader election
 /// (leader_election.hpp). Times are the API's MicroTime text
 /// ("2026-12-04T09:10:00.123456Z"); an absent field reads as empty or 0.
@@ -306,6 +317,13 @@ public:
     /// made between the caller's read and the PUT is never overwritten.
     scale set_replicas(workload_kind kind, const std::string& ns, const std::string& name, std::int32_t replicas,
                        std::optional<std::int32_t> expected_current = std::nullopt) const {
+        return change_replicas(kind, ns, name, replicas, expected_current).result;
+    }
+
+    /// set_replicas, telling whether the count was sent (false when the
+    /// Scale already had it, at the first read or a conflict's re-read).
+    replicas_change<scale> change_replicas(workload_kind kind, const std::string& ns, const std::string& name, std::int32_t replicas,
+                                           std::optional<std::int32_t> expected_current = std::nullopt) const {
         if (replicas < 0 || replicas > config_.max_replicas) {
             throw config_error("replicas", "must be in [0, " + std::to_string(config_.max_replicas) + "] (max_replicas), got " +
                                                std::to_string(replicas));
@@ -315,7 +333,7 @@ public:
             [&] {
                 const auto read = send("GET", path, {}, {});
                 auto current = parse_scale(read);
-                if (current.spec_replicas == replicas) return current;  // already there, whoever set it
+                if (current.spec_replicas == replicas) return replicas_change<scale>{std::move(current), false};  // already there, whoever set it
                 if (expected_current && current.spec_replicas != *expected_current) {
                     throw count_changed("GET " + path, *expected_current, current.spec_replicas);
                 }
@@ -324,7 +342,8 @@ public:
                 }
                 nlohmann::json body = current.object;
                 body["spec"]["replicas"] = replicas;  // parse_scale checked that spec is an object
-                return parsed_change(send("PUT", path, body.dump(), "application/json"), [](const response& r) { return parse_scale(r); });
+                return replicas_change<scale>{
+                    parsed_change(send("PUT", path, body.dump(), "application/json"), [](const response& r) { return parse_scale(r); }), true};
             },
             true);
     }
@@ -335,7 +354,7 @@ public:
     /// if any is invalid, nothing is sent. Returns the patched object.
     nlohmann::json set_template_resources(workload_kind kind, const std::string& ns, const std::string& name,
                                           const std::vector<container_resources>& containers) const {
-        return patch_workload(kind, ns, name, std::nullopt, containers);
+        return patch_workload(kind, ns, name, std::nullopt, containers).result;
     }
 
     /// As set_template_resources, with spec.replicas in the same patch: one
@@ -352,6 +371,17 @@ public:
                                                        std::int32_t replicas,
                                                        const std::vector<container_resources>& containers,
                                                        std::optional<std::int32_t> expected_current = std::nullopt) const {
+        return patch_workload(kind, ns, name, replicas, containers, expected_current).result;
+    }
+
+    /// set_replicas_and_template_resources, telling whether the count was
+    /// sent. With `expected_current`, a Scale that already has `replicas`
+    /// (another writer set it since it was read) gets the resources alone:
+    /// the count is left out of the patch, not sent.
+    replicas_change<nlohmann::json> change_replicas_and_template_resources(workload_kind kind, const std::string& ns,
+                                                                           const std::string& name, std::int32_t replicas,
+                                                                           const std::vector<container_resources>& containers,
+                                                                           std::optional<std::int32_t> expected_current = std::nullopt) const {
         return patch_workload(kind, ns, name, replicas, containers, expected_current);
     }
 
@@ -452,7 +482,7 @@ private:
         put("leaseTransitions", l.transitions > 0, l.transitions);
     }
 
-    nlohmann::json patch_workload(workload_kind kind, const std::string& ns, const std::string& name,
+    replicas_change<nlohmann::json> patch_workload(workload_kind kind, const std::string& ns, const std::string& name,
                                   std::optional<std::int32_t> replicas, const std::vector<container_resources>& containers,
                                   std::optional<std::int32_t> expected_current = std::nullopt) const {
         if (replicas && (*replicas < 0 || *replicas > config_.max_replicas)) {
@@ -467,9 +497,10 @@ private:
         const std::string path = "/apis/apps/v1/namespaces/" + n + "/" + std::string(to_string(kind)) + "/" + name;
         if (!expected_current) {
             const auto body = patch.dump();
-            return with_retries(
-                [&] { return parsed_change(send("PATCH", path, body, strategic_merge_patch), [](const response& r) { return parse_json(r); }); },
-                false);
+            return {with_retries(
+                        [&] { return parsed_change(send("PATCH", path, body, strategic_merge_patch), [](const response& r) { return parse_json(r); }); },
+                        false),
+                    replicas.has_value()};
         }
         const auto sp = scale_path(kind, ns, name);
         return with_retries(
@@ -485,8 +516,12 @@ private:
                 // The Scale shares its workload's resourceVersion; in a patch it is a precondition.
                 nlohmann::json conditional = patch;
                 conditional["metadata"] = {{"resourceVersion", current.resource_version}};
-                return parsed_change(send("PATCH", path, conditional.dump(), strategic_merge_patch),
-                                     [](const response& r) { return parse_json(r); });
+                // A count already there (whoever set it) is not the caller's to send.
+                const bool count_sent = replicas && current.spec_replicas != *replicas;
+                if (replicas && !count_sent) conditional["spec"].erase("replicas");
+                return replicas_change<nlohmann::json>{parsed_change(send("PATCH", path, conditional.dump(), strategic_merge_patch),
+                                                                     [](const response& r) { return parse_json(r); }),
+                                                       count_sent};
             },
             true);
     }
