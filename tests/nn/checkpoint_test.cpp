@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -374,6 +376,25 @@ TEST_CASE("a checkpoint file with a number beyond a double, or a directory, is a
     const auto dir = temp_file("a_directory");
     std::filesystem::create_directories(dir);
     CHECK_THROWS_WITH_AS((void)read_checkpoint_file(dir), doctest::Contains("a_directory' is a directory"), checkpoint_error);
+}
+
+TEST_CASE("a device, a pipe or a file over max_checkpoint_bytes is refused by name before it is read") {
+    CHECK_THROWS_WITH_AS((void)read_checkpoint_file("/dev/zero"), doctest::Contains("'/dev/zero' is not a regular file"), checkpoint_error);
+    const auto fifo = temp_file("a_pipe");
+    std::filesystem::remove(fifo);
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // Refused at once: opening it does not wait for a writer.
+    CHECK_THROWS_WITH_AS((void)read_checkpoint_file(fifo), doctest::Contains("a_pipe' is not a regular file"), checkpoint_error);
+    // A sparse file one byte over the limit: refused by its size, unread.
+    const auto big = temp_file("too_big.json");
+    {
+        std::ofstream out(big);
+    }
+    std::filesystem::resize_file(big, rlscale::nn::max_checkpoint_bytes + 1);
+    CHECK_THROWS_WITH_AS((void)read_checkpoint_file(big), doctest::Contains("too_big.json' holds 1073741825 bytes; a checkpoint file holds at most 1073741824"),
+                         checkpoint_error);
+    std::filesystem::remove(big);
+    CHECK_THROWS_WITH_AS((void)read_checkpoint_file(temp_file("no_such_file.json")), doctest::Contains("cannot open"), checkpoint_error);
 }
 
 TEST_CASE("a checkpoint file nested 100,000 levels deep is refused by name, not by a stack overflow") {

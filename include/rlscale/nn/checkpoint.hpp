@@ -498,24 +498,61 @@ void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net, adam<T>& 
 /// The deepest nesting a checkpoint file may have (a checkpoint is 5 levels deep).
 inline constexpr std::size_t max_checkpoint_depth = 32;
 
+/// The largest checkpoint file read_checkpoint_file reads: 1 GiB. The
+/// papers' networks with their Adam moments take a few MB of JSON (a
+/// 256 × 256 DDPG checkpoint about 10 MB), so a larger file is not one; it
+/// is refused before it is read, so a wrong path (a disk image, a log)
+/// cannot take a serving process's memory.
+inline constexpr std::uintmax_t max_checkpoint_bytes = std::uintmax_t{1} << 30;
+
 /// Reads and parses a checkpoint file. Throws checkpoint_error when it cannot
-/// be opened, is not well-formed JSON (e.g. truncated), or is nested deeper
-/// than max_checkpoint_depth (refused before it is built).
+/// be opened, is not a regular file (a directory, a device, a pipe), holds
+/// more than max_checkpoint_bytes, is not well-formed JSON (e.g. truncated),
+/// or is nested deeper than max_checkpoint_depth (refused before it is built).
 [[nodiscard]] inline nlohmann::json read_checkpoint_file(const std::filesystem::path& path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) throw checkpoint_error("", "'" + path.string() + "' is a directory, not a checkpoint file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        throw checkpoint_error("", "cannot open '" + path.string() + "': " + std::strerror(errno));
+    // What is checked and read is the file opened, whatever replaces the
+    // path meanwhile. O_NONBLOCK: opening a pipe does not wait for a writer
+    // (a regular file's reads are not affected).
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) throw checkpoint_error("", "cannot open '" + path.string() + "': " + std::strerror(errno));
+    struct closer {
+        int fd;
+        ~closer() { ::close(fd); }
+    } const close_it{fd};
+    struct ::stat st {};
+    if (::fstat(fd, &st) != 0) throw checkpoint_error("", "cannot stat '" + path.string() + "': " + std::strerror(errno));
+    // A device (/dev/zero) or a pipe would be read without end.
+    if (!S_ISREG(st.st_mode)) throw checkpoint_error("", "'" + path.string() + "' is not a regular file, so not a checkpoint file");
+    const auto size = static_cast<std::uintmax_t>(st.st_size);
+    if (size > max_checkpoint_bytes) {
+        throw checkpoint_error("", "'" + path.string() + "' holds " + std::to_string(size) + " bytes; a checkpoint file holds at most " +
+                                       std::to_string(max_checkpoint_bytes) + " (max_checkpoint_bytes)");
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (json_nesting_depth(text.view(), max_checkpoint_depth) > max_checkpoint_depth) {
+    // One byte past the size is asked for: a file that grows while it is
+    // read is refused too (a checkpoint is replaced whole, by a rename).
+    std::string text(static_cast<std::size_t>(size) + 1, '\0');
+    std::size_t got = 0;
+    while (got < text.size()) {
+        const ::ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw checkpoint_error("", "cannot read '" + path.string() + "': " + std::strerror(errno));
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    if (got != size) {
+        throw checkpoint_error("", "'" + path.string() + "' changed size while it was read (" + std::to_string(size) + " bytes, then " +
+                                       std::to_string(got) + (got > size ? " or more" : "") +
+                                       "); a checkpoint is replaced whole, by a rename");
+    }
+    text.resize(static_cast<std::size_t>(size));
+    if (json_nesting_depth(text, max_checkpoint_depth) > max_checkpoint_depth) {
         throw checkpoint_error("", "'" + path.string() + "' is nested deeper than " + std::to_string(max_checkpoint_depth) +
                                        " levels; a checkpoint is not");
     }
     try {
-        return nlohmann::json::parse(text.str());
+        return nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
         throw checkpoint_error("", "'" + path.string() + "' is not well-formed JSON (truncated or corrupt) at byte " +
                                        std::to_string(e.byte) + ": " + e.what());
