@@ -569,8 +569,10 @@ private:
             // request), and only then are any added to the table, which
             // may evict others. A new function's clock takes any time.
             std::vector<std::shared_ptr<entry>> fns(reqs.size());
+            std::vector<bool> found(reqs.size());
             for (std::size_t i = 0; i < reqs.size(); ++i) {
                 fns[i] = find(p, reqs[i].function);
+                found[i] = fns[i] != nullptr;
                 if (fns[i]) {
                     std::lock_guard lock(fns[i]->mutex);
                     at_element(i, [&] { fns[i]->clock.check(reqs[i].state.time_s, config_); });
@@ -579,9 +581,7 @@ private:
             for (std::size_t i = 0; i < reqs.size(); ++i) {
                 if (!fns[i]) fns[i] = make_entry(p, reqs[i].function);
             }
-            for (std::size_t i = 0; i < reqs.size(); ++i) {
-                fns[i] = find_or_add(p, reqs[i].function, std::move(fns[i]));
-            }
+            add_all(p, reqs, found, fns);
             for (std::size_t i = 0; i < reqs.size(); ++i) {
                 out[i] = at_element(i, [&] { return decide_one(*fns[i], reqs[i]); });
             }
@@ -610,6 +610,46 @@ private:
         return std::make_shared<entry>(p.factory(name), config_.guard);
     }
 
+    /// Puts the entries `fns` of a request's functions in the table, as the
+    /// most recently used: those still in it first (so that adding the
+    /// others evicts none of this request's functions; a request names at
+    /// most max_functions), then those `found` but evicted meanwhile, and
+    /// the new ones. Where a concurrent request put another entry for a
+    /// function in the table, that one is the function's, and replaces
+    /// fns[i]. All under one hold of the table's lock.
+    void add_all(policies& p, const std::vector<decision_request>& reqs, const std::vector<bool>& found,
+                 std::vector<std::shared_ptr<entry>>& fns) {
+        std::lock_guard lock(p.functions_mutex);
+        std::vector<bool> in_table(reqs.size());
+        for (std::size_t i = 0; i < reqs.size(); ++i) {
+            if (const auto it = p.index.find(reqs[i].function); it != p.index.end()) {
+                p.recency.splice(p.recency.begin(), p.recency, it->second);
+                fns[i] = it->second->second;
+                in_table[i] = true;
+            }
+        }
+        // The evicted ones keep their clocks and policies, as if never evicted.
+        for (const bool pass_found : {true, false}) {
+            for (std::size_t i = 0; i < reqs.size(); ++i) {
+                if (in_table[i] || found[i] != pass_found) continue;
+                add_locked(p, reqs[i].function, fns[i]);
+            }
+        }
+    }
+
+    /// Adds `e` as function `name`'s entry, the most recently used,
+    /// evicting the least recently used function when max_functions have
+    /// one. The caller holds the table's lock and knows `name` is not in it.
+    void add_locked(policies& p, const std::string& name, std::shared_ptr<entry> e) {
+        if (p.index.size() >= config_.max_functions) {
+            p.index.erase(p.recency.back().first);
+            p.recency.pop_back();  // requests deciding with it keep it alive
+            ++evicted_;
+        }
+        p.recency.emplace_front(name, std::move(e));
+        p.index.emplace(p.recency.front().first, p.recency.begin());
+    }
+
     /// The entry of function `name`, made by the factory if it has none,
     /// evicting the least recently used function when max_functions have
     /// one; marks it the most recently used. O(1) besides the factory.
@@ -632,13 +672,7 @@ private:
             return it->second->second;
         }
         if (!made) return nullptr;
-        if (p.index.size() >= config_.max_functions) {
-            p.index.erase(p.recency.back().first);
-            p.recency.pop_back();  // requests deciding with it keep it alive
-            ++evicted_;
-        }
-        p.recency.emplace_front(name, std::move(made));
-        p.index.emplace(p.recency.front().first, p.recency.begin());
+        add_locked(p, name, std::move(made));
         return p.recency.front().second;
     }
 
