@@ -16,6 +16,7 @@ namespace {
 std::atomic<rlscale::test::fsync_target> target{rlscale::test::fsync_target::none};
 std::atomic<int> remaining{0};
 std::atomic<int> failed{0};
+std::atomic<int> error_number{EIO};
 
 bool should_fail(int fd) noexcept {
     const auto t = target.load();
@@ -36,8 +37,9 @@ bool should_fail(int fd) noexcept {
 
 namespace rlscale::test {
 
-void fail_fsync(fsync_target t, int times) noexcept {
+void fail_fsync(fsync_target t, int times, int error) noexcept {
     remaining.store(times);
+    error_number.store(error);
     target.store(t);
 }
 
@@ -48,7 +50,7 @@ int failed_fsyncs() noexcept { return failed.load(); }
 extern "C" int fsync(int fd) {
     if (should_fail(fd)) {
         failed.fetch_add(1);
-        errno = EIO;
+        errno = error_number.load();
         return -1;
     }
     return static_cast<int>(::syscall(SYS_fsync, fd));

@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -64,9 +65,10 @@ TEST_CASE("file trajectory store under fsync: a directory that cannot be synced 
     const faults_off off;
     const auto path = fresh_path("directory_at_open.rlt");
     const file_trajectory_store_options fsync_opts{.sync = sync_policy::fsync};
+    const int failed_before = rlscale::test::failed_fsyncs();
     fail_fsync(fsync_target::directories, 1);
     CHECK_THROWS_WITH_AS(file_trajectory_store(path, fsync_opts), doctest::Contains("cannot sync its directory"), rlscale::error);
-    CHECK(rlscale::test::failed_fsyncs() == 1);
+    CHECK(rlscale::test::failed_fsyncs() == failed_before + 1);
     {  // Under flush the directory is not synced: it opens, and writes.
         fail_fsync(fsync_target::directories);
         file_trajectory_store store(path, {});
@@ -75,13 +77,20 @@ TEST_CASE("file trajectory store under fsync: a directory that cannot be synced 
     // The file written under flush, opened under fsync: its name is made
     // durable first, or it is not opened.
     CHECK_THROWS_WITH_AS(file_trajectory_store(path, fsync_opts), doctest::Contains("cannot sync its directory"), rlscale::error);
+    // A filesystem that cannot sync a directory at all (EINVAL, EBADF)
+    // counts as synced: the store opens.
+    for (const int unsupported : {EINVAL, EBADF}) {
+        fail_fsync(fsync_target::directories, -1, unsupported);
+        file_trajectory_store store(path, fsync_opts);
+        CHECK(store.episode_count() == 1);
+    }
     fail_fsync(fsync_target::none);
     file_trajectory_store store(path, fsync_opts);
     CHECK(store.episode_count() == 1);
     CHECK(first_reward(store, 0) == 1);
 }
 
-TEST_CASE("file trajectory store under fsync: a failed fsync after an episode's end throws, keeps the episode, and stops writes until reopened") {
+TEST_CASE("file trajectory store under fsync: a failed fsync after an episode's end throws, keeps the episode, and stops writes until compact() rewrites the file") {
     const faults_off off;
     const auto path = fresh_path("file_fsync.rlt");
     const file_trajectory_store_options opts{.sync = sync_policy::fsync};
@@ -97,13 +106,23 @@ TEST_CASE("file trajectory store under fsync: a failed fsync after an episode's 
         CHECK(rlscale::test::failed_fsyncs() >= 1);
         CHECK_THROWS_WITH_AS((void)store.begin_episode(), doctest::Contains("takes no more writes: fsync of the file failed after episode 1"),
                              rlscale::error);
-        CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("takes no more writes"), rlscale::error);
         CHECK(first_reward(store, 0) == 1);  // reads go on
+        // compact() rewrites the whole file (2 episodes, under
+        // max_file_episodes) into one written and synced afresh; a rewrite
+        // whose own fsync fails leaves the store stopped.
+        fail_fsync(fsync_target::files, 1);
+        CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("fsync failed"), rlscale::error);
+        CHECK_THROWS_WITH_AS((void)store.begin_episode(), doctest::Contains("compact() rewrites the file"), rlscale::error);
+        CHECK(store.rewrites() == 0);
+        store.compact();
+        CHECK(store.rewrites() == 1);
+        CHECK(write_episode(store, 3) == 2);
+        CHECK(first_reward(store, 1) == 2);
     }
-    file_trajectory_store store(path, opts);  // reopened: what the file holds, and writes again
-    CHECK(store.episode_count() == 2);
-    CHECK(write_episode(store, 3) == 2);
-    CHECK(first_reward(store, 1) == 2);
+    file_trajectory_store store(path, opts);
+    CHECK(store.episode_count() == 3);
+    CHECK(first_reward(store, 0) == 1);
+    CHECK(first_reward(store, 2) == 3);
 }
 
 TEST_CASE("file trajectory store under fsync: a directory that cannot be synced after a rewrite stops writes, every episode kept") {
@@ -127,13 +146,19 @@ TEST_CASE("file trajectory store under fsync: a directory that cannot be synced 
                 CHECK_THROWS_WITH_AS((void)store.begin_episode(),
                                      doctest::Contains("syncing the directory after rewriting the file failed after episode 3"),
                                      rlscale::error);
-            } else {
-                CHECK(write_episode(store, 4) == 4);  // flush promises nothing across a power loss
+                // Until a rewrite's directory sync succeeds.
+                CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("syncing the directory after rewriting the file failed"), rlscale::error);
+                CHECK(store.rewrites() == 2);
+                CHECK_THROWS((void)store.begin_episode());
+                fail_fsync(fsync_target::none);
+                store.compact();
+                CHECK(store.rewrites() == 3);
             }
             fail_fsync(fsync_target::none);
+            CHECK(write_episode(store, 4) == 4);  // (under flush, which promises nothing across a power loss, at once)
         }
         file_trajectory_store store(path, opts);
-        CHECK(store.episode_count() == (sync == sync_policy::fsync ? 4 : 5));
+        CHECK(store.episode_count() == 5);
         CHECK(first_reward(store, 3) == 3);
         CHECK(first_reward(store, 2) == 2);
     }

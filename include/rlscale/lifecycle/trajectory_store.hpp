@@ -674,7 +674,8 @@ public:
         if (options_.sync == sync_policy::fsync && ::fsync(fd_) != 0) {
             unsynced_ = {.error = errno, .step = "fsync of the file", .after = next_index_};
             fail_errno("fsync failed after episode " + std::to_string(summary.index) +
-                           " (it is in the store, its durability is unknown; the store takes no more writes)",
+                           " (it is in the store, its durability is unknown; the store takes no more writes until compact() "
+                           "rewrites the file)",
                        committed_end_);
         }
         // The episode is in the store: a rewrite that fails now is counted
@@ -682,7 +683,7 @@ public:
         if (options_.max_file_episodes > 0 && next_index_ >= next_rewrite_at_ &&
             episodes_in_file() > options_.max_file_episodes + rewrite_slack()) {
             try {
-                compact();
+                rewrite();
             } catch (const std::exception& e) {
                 ++rewrite_failures_;
                 next_rewrite_at_ = next_index_ + rewrite_slack();
@@ -707,76 +708,17 @@ public:
     /// caller may call it between episodes. Throws rlscale::error with an
     /// episode open, or when the rewrite fails; the store and its file are
     /// then as they were.
+    ///
+    /// After a failed sync (the store then takes no more writes), it
+    /// rewrites the file however many episodes it holds: every byte of the
+    /// new file is written and synced afresh, so what the failed sync left
+    /// unwritten is on disk once it returns, and the store takes writes
+    /// again. Under sync_policy::fsync, a rewrite whose directory cannot be
+    /// synced throws after the store has moved to the new file, which then
+    /// takes no more writes (the rename may not survive a power loss).
     void compact() {
-        namespace tf = detail::trajectory_file;
+        rewrite();
         usable();
-        if (open_) throw error(where(write_offset_) + "compact() while episode " + std::to_string(next_index_) + " is open");
-        const std::uint64_t in_file = episodes_in_file();
-        if (options_.max_file_episodes == 0 || in_file <= options_.max_file_episodes) return;
-        const std::uint64_t dropped = in_file - options_.max_file_episodes;
-        const std::uint64_t from = episode_offsets_[static_cast<std::size_t>(dropped)];
-        const std::uint64_t first_kept = first_in_file_ + dropped;
-        const std::uint64_t kept_bytes = committed_end_ - from;
-        // Everything that can throw before the file exists (after it, only
-        // `abandon` throws, having closed and removed it).
-        std::vector<unsigned char> chunk(std::size_t{1} << 20);
-        const std::string target = real_path_.string();
-        const std::filesystem::path dir = real_path_.parent_path();
-        std::string tmp = target + std::string(rewrite_suffix) + "XXXXXX";
-        struct ::stat mode {};
-        if (::fstat(fd_, &mode) != 0) fail_errno("cannot stat it to rewrite it", 0);
-        const int tfd = ::mkostemp(tmp.data(), O_CLOEXEC);
-        if (tfd < 0) fail_errno("cannot create a file beside it to rewrite it", 0);
-        const auto abandon = [&](const std::string& step) {
-            const int saved = errno;
-            ::close(tfd);
-            std::error_code ignored;
-            std::filesystem::remove(tmp, ignored);
-            throw error(where(from) + "rewriting it with its newest " + std::to_string(options_.max_file_episodes) + " episodes: " +
-                        step + " ('" + tmp + "'): " + std::strerror(saved) + "; the file is unchanged");
-        };
-        if (::flock(tfd, LOCK_EX | LOCK_NB) != 0) abandon("cannot lock the new file");
-        std::array<unsigned char, tf::file_header_size> header{};
-        std::memcpy(header.data(), tf::file_magic, 8);
-        for (int i = 0; i < 4; ++i) header[8 + static_cast<std::size_t>(i)] = static_cast<unsigned char>(tf::file_version >> (8 * i));
-        if (!write_all_at(tfd, header.data(), header.size(), 0)) abandon("write failed");
-        for (std::uint64_t done = 0; done < kept_bytes;) {
-            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), kept_bytes - done));
-            const ::ssize_t r = ::pread(fd_, chunk.data(), n, static_cast<::off_t>(from + done));
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) {
-                if (r == 0) errno = EIO;  // the file shrank under the store
-                abandon("read failed");
-            }
-            if (!write_all_at(tfd, chunk.data(), static_cast<std::size_t>(r), tf::file_header_size + done)) abandon("write failed");
-            done += static_cast<std::uint64_t>(r);
-        }
-        // The file's own permissions and owner (best effort: only root may
-        // give a file away).
-        if (::fchmod(tfd, mode.st_mode & 07777) != 0) abandon("chmod failed");
-        (void)::fchown(tfd, mode.st_uid, mode.st_gid);
-        if (::fsync(tfd) != 0) abandon("fsync failed");
-        if (::rename(tmp.c_str(), target.c_str()) != 0) abandon("rename failed");
-        // From here nothing throws: the store moves to the new file now.
-        ::close(fd_);  // the old file, and its lock: the new one is locked
-        fd_ = tfd;
-        // The rename is durable once the directory is. Until then a power
-        // loss can bring the old file back, which holds every episode
-        // reported durable so far, but not the ones written to the new file
-        // from now on: under fsync, a directory that cannot be synced stops
-        // the store (see unsynced_).
-        if (const int e = sync_directory(dir); e != 0 && options_.sync == sync_policy::fsync) {
-            unsynced_ = {.error = e, .step = "syncing the directory after rewriting the file", .after = next_index_};
-        }
-        const std::uint64_t shift = from - tf::file_header_size;
-        while (!index_.empty() && index_.front().summary.index < first_kept) index_.pop_front();
-        for (entry& e : index_) e.offset -= shift;
-        episode_offsets_.erase(episode_offsets_.begin(), episode_offsets_.begin() + static_cast<std::ptrdiff_t>(dropped));
-        for (std::uint64_t& o : episode_offsets_) o -= shift;
-        first_in_file_ = first_kept;
-        committed_end_ -= shift;
-        write_offset_ = committed_end_;
-        ++rewrites_;
     }
 
     [[nodiscard]] bool episode_open() const noexcept override { return open_.has_value(); }
@@ -839,6 +781,84 @@ public:
     [[nodiscard]] const std::string& last_rewrite_error() const noexcept { return last_rewrite_error_; }
 
 private:
+    /// compact() without its final check: end_episode() calls it, and counts
+    /// a rewrite that throws as failed.
+    void rewrite() {
+        namespace tf = detail::trajectory_file;
+        if (broken_) usable();
+        if (open_) throw error(where(write_offset_) + "compact() while episode " + std::to_string(next_index_) + " is open");
+        const std::uint64_t in_file = episodes_in_file();
+        const bool recovering = unsynced_.error != 0;
+        const bool over = options_.max_file_episodes > 0 && in_file > options_.max_file_episodes;
+        if (!over && !recovering) return;
+        const std::uint64_t dropped = over ? in_file - options_.max_file_episodes : 0;
+        const std::uint64_t from = dropped < in_file ? episode_offsets_[static_cast<std::size_t>(dropped)] : committed_end_;
+        const std::uint64_t first_kept = first_in_file_ + dropped;
+        const std::uint64_t kept_bytes = committed_end_ - from;
+        // Everything that can throw before the file exists (after it, only
+        // `abandon` throws, having closed and removed it).
+        std::vector<unsigned char> chunk(std::size_t{1} << 20);
+        const std::string target = real_path_.string();
+        const std::filesystem::path dir = real_path_.parent_path();
+        std::string tmp = target + std::string(rewrite_suffix) + "XXXXXX";
+        struct ::stat mode {};
+        if (::fstat(fd_, &mode) != 0) fail_errno("cannot stat it to rewrite it", 0);
+        const int tfd = ::mkostemp(tmp.data(), O_CLOEXEC);
+        if (tfd < 0) fail_errno("cannot create a file beside it to rewrite it", 0);
+        const auto abandon = [&](const std::string& step) {
+            const int saved = errno;
+            ::close(tfd);
+            std::error_code ignored;
+            std::filesystem::remove(tmp, ignored);
+            throw error(where(from) + "rewriting it with its newest " + std::to_string(options_.max_file_episodes) + " episodes: " +
+                        step + " ('" + tmp + "'): " + std::strerror(saved) + "; the file is unchanged");
+        };
+        if (::flock(tfd, LOCK_EX | LOCK_NB) != 0) abandon("cannot lock the new file");
+        std::array<unsigned char, tf::file_header_size> header{};
+        std::memcpy(header.data(), tf::file_magic, 8);
+        for (int i = 0; i < 4; ++i) header[8 + static_cast<std::size_t>(i)] = static_cast<unsigned char>(tf::file_version >> (8 * i));
+        if (!write_all_at(tfd, header.data(), header.size(), 0)) abandon("write failed");
+        for (std::uint64_t done = 0; done < kept_bytes;) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), kept_bytes - done));
+            const ::ssize_t r = ::pread(fd_, chunk.data(), n, static_cast<::off_t>(from + done));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                if (r == 0) errno = EIO;  // the file shrank under the store
+                abandon("read failed");
+            }
+            if (!write_all_at(tfd, chunk.data(), static_cast<std::size_t>(r), tf::file_header_size + done)) abandon("write failed");
+            done += static_cast<std::uint64_t>(r);
+        }
+        // The file's own permissions and owner (best effort: only root may
+        // give a file away).
+        if (::fchmod(tfd, mode.st_mode & 07777) != 0) abandon("chmod failed");
+        (void)::fchown(tfd, mode.st_uid, mode.st_gid);
+        if (::fsync(tfd) != 0) abandon("fsync failed");
+        if (::rename(tmp.c_str(), target.c_str()) != 0) abandon("rename failed");
+        // From here nothing throws: the store moves to the new file now.
+        ::close(fd_);  // the old file, and its lock: the new one is locked
+        fd_ = tfd;
+        // The rename is durable once the directory is. Until then a power
+        // loss can bring the old file back, which holds every episode
+        // reported durable so far, but not the ones written to the new file
+        // from now on: under fsync, a directory that cannot be synced stops
+        // the store (see unsynced_).
+        if (const int e = sync_directory(dir); e != 0 && options_.sync == sync_policy::fsync) {
+            unsynced_ = {.error = e, .step = "syncing the directory after rewriting the file", .after = next_index_};
+        } else {
+            unsynced_ = {};  // every byte of the file is on disk
+        }
+        const std::uint64_t shift = from - tf::file_header_size;
+        while (!index_.empty() && index_.front().summary.index < first_kept) index_.pop_front();
+        for (entry& e : index_) e.offset -= shift;
+        episode_offsets_.erase(episode_offsets_.begin(), episode_offsets_.begin() + static_cast<std::ptrdiff_t>(dropped));
+        for (std::uint64_t& o : episode_offsets_) o -= shift;
+        first_in_file_ = first_kept;
+        committed_end_ -= shift;
+        write_offset_ = committed_end_;
+        ++rewrites_;
+    }
+
     struct entry {
         episode_summary summary;
         std::uint64_t offset = 0;  // of its begin record
@@ -857,7 +877,8 @@ private:
         if (unsynced_.error != 0) {
             throw error(where(committed_end_) + "takes no more writes: " + unsynced_.step + " failed after episode " +
                         std::to_string(unsynced_.after - 1) + " (" + std::strerror(unsynced_.error) +
-                        "), and a later sync could succeed without what it failed to write; reopen the store");
+                        "), and a later sync could succeed without what it failed to write; compact() rewrites the file, and "
+                        "the store then takes writes again");
         }
     }
 
@@ -882,10 +903,14 @@ private:
     }
 
     /// fsyncs directory `dir`: 0, or the errno of opening or syncing it.
+    /// A filesystem that cannot sync a directory at all (EINVAL, or EBADF
+    /// for a directory opened read-only: some network and FUSE mounts)
+    /// counts as synced, as there is nothing more to do.
     [[nodiscard]] static int sync_directory(const std::filesystem::path& dir) noexcept {
         const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0) return errno;
-        const int e = ::fsync(dfd) == 0 ? 0 : errno;
+        int e = ::fsync(dfd) == 0 ? 0 : errno;
+        if (e == EINVAL || e == EBADF) e = 0;
         ::close(dfd);
         return e;
     }
@@ -1159,10 +1184,11 @@ private:
     int fd_ = -1;
     bool broken_ = false;
     // Why a sync under sync_policy::fsync failed, if one did: the store
-    // then takes no more writes (reads go on). Linux may mark the pages a
-    // failed fsync could not write as clean, so a later fsync can succeed
-    // and report durable an episode whose earlier records never reached
-    // the disk; reopening replays what the file holds.
+    // then takes no more writes (reads go on) until compact() has
+    // rewritten the file. Linux may mark the pages a failed fsync could not
+    // write as clean (they stay in the page cache), so a later fsync can
+    // succeed and report durable an episode whose earlier records never
+    // reached the disk.
     struct failed_sync {
         int error = 0;              // its errno; 0: none failed
         const char* step = "";      // what was being synced
