@@ -1091,7 +1091,29 @@ TEST_CASE("controller: a count another writer set to the decided one since it wa
     const auto [u, ustats] = one_resize_tick(path, unknown);
     CHECK_FALSE(u.applied);
     CHECK(u.error.find("; the replica count was found at the target, set by that change or by another writer") != std::string::npos);
+    CHECK(u.note.empty());
     CHECK(ustats.changes == 0);
+
+    // A combined change refused outright: the count alone finds another
+    // writer's count at the target.
+    struct refused_then_there {
+        int replicas_now = 3;
+        int replicas(const function_spec&) { return replicas_now; }
+        void set_replicas(const function_spec&, int) { FAIL("the unconditional form was called"); }
+        bool set_replicas(const function_spec&, int, int) { return false; }
+        void set_limits(const function_spec&, std::optional<int>, const replica_limits&) { FAIL("the unconditional form was called"); }
+        void set_limits(const function_spec&, std::optional<int>, const replica_limits&, std::optional<int>) {
+            throw rlscale::error("kubernetes: PATCH /apis/apps/v1/namespaces/shop/deployments/app: 422 Invalid");
+        }
+    };
+    refused_then_there refused;
+    const auto [q, qstats] = one_resize_tick(path, refused);
+    CHECK_FALSE(q.applied);
+    CHECK(q.error.find("changing replicas and limits failed: kubernetes: PATCH") == 0);
+    CHECK(q.error.find("that change") == std::string::npos);
+    CHECK(q.error.find("changed alone") == std::string::npos);
+    CHECK(q.note.find("spec.replicas was already") == 0);
+    CHECK(qstats.changes == 0);
 }
 
 TEST_CASE("controller: after a resize, no other is sent until the readings show it in place or resize_settle_s has passed") {

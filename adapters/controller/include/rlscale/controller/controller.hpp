@@ -617,6 +617,7 @@ private:
             if (r.limits_sent) {
                 // What the log says when the count alone then goes through.
                 std::string_view count_alone = "; the replica count was changed alone";
+                bool outcome_is_unknown = false;
                 // The count and the limits in one change: both or neither.
                 try {
                     const std::optional<int> count = count_changes ? std::optional<int>(r.replicas_after) : std::nullopt;
@@ -649,6 +650,7 @@ private:
                               e.what();
                     count_alone = "; the replica count is at the target (set alone, or by that change); whether the limits "
                                   "were applied shows in the next reading";
+                    outcome_is_unknown = true;
                 } catch (...) {
                     ++stats_.actuation_errors;
                     r.error = std::string(count_changes ? "changing replicas and limits failed: " : "changing limits failed: ") +
@@ -662,10 +664,12 @@ private:
                         r.applied = true;
                         ++stats_.changes;
                         r.error += count_alone;
-                    } else {
+                    } else if (outcome_is_unknown) {
                         // Already at the target: by the change whose outcome
                         // is unknown, or by another writer; not known to be ours.
                         r.error += "; the replica count was found at the target, set by that change or by another writer";
+                    } else {
+                        count_applied(r, false);  // the change was refused: another writer's
                     }
                 } catch (const outcome_unknown& e) {
                     ++stats_.actuation_errors;

@@ -105,8 +105,9 @@ struct query_templates {
     /// fields summed over the pods' series (throughput, arrivals,
     /// completions, drops, queue length, in service and the latencies) are
     /// reported missing without being sent. With the pods' labels on `up`
-    /// (a PodMonitor, or relabelling from Kubernetes service discovery):
-    /// `sum(1 - up{namespace="{namespace}",pod=~"{pod_regex}"})`.
+    /// (a PodMonitor, or relabelling from Kubernetes service discovery),
+    /// the ready pods not scraped (a pod not ready serves nothing, and its
+    /// `up` is 0 while it starts): docs/adapters/prometheus.md.
     std::string unscraped_pods;
 
     /// sum(usage) / sum(L), where L is the running pods' limits of
