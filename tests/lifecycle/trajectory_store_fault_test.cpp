@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -92,37 +93,71 @@ TEST_CASE("file trajectory store under fsync: a directory that cannot be synced 
 
 TEST_CASE("file trajectory store under fsync: a failed fsync after an episode's end throws, keeps the episode, and stops writes until compact() rewrites the file") {
     const faults_off off;
-    const auto path = fresh_path("file_fsync.rlt");
-    const file_trajectory_store_options opts{.sync = sync_policy::fsync};
-    {
+    // The default bound, and none (the store then keeps no episode offsets).
+    for (const std::size_t keep : {std::size_t{10'000}, std::size_t{0}}) {
+        CAPTURE(keep);
+        const auto path = fresh_path("file_fsync.rlt");
+        const file_trajectory_store_options opts{.sync = sync_policy::fsync, .max_file_episodes = keep};
+        {
+            file_trajectory_store store(path, opts);
+            CHECK(write_episode(store, 1) == 0);
+            const int failed_before = rlscale::test::failed_fsyncs();
+            fail_fsync(fsync_target::files, 1);
+            CHECK_THROWS_WITH_AS(write_episode(store, 2), doctest::Contains("its durability is unknown"), rlscale::error);
+            CHECK(rlscale::test::failed_fsyncs() == failed_before + 1);
+            CHECK(store.episode_count() == 2);  // written and counted, as the file holds it
+            CHECK(first_reward(store, 1) == 2);
+            // Once the sync has failed, no write, though fsync works again: it
+            // could succeed without the pages the failed one dropped.
+            CHECK_THROWS_WITH_AS((void)store.begin_episode(), doctest::Contains("takes no more writes: fsync of the file failed after episode 1"),
+                                 rlscale::error);
+            CHECK(first_reward(store, 0) == 1);  // reads go on
+            // compact() rewrites the whole file (2 episodes, within
+            // max_file_episodes) into one written and synced afresh; a
+            // rewrite whose own fsync fails leaves the store stopped.
+            fail_fsync(fsync_target::files, 1);
+            CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("fsync failed"), rlscale::error);
+            CHECK(rlscale::test::failed_fsyncs() == failed_before + 2);
+            CHECK_THROWS_WITH_AS((void)store.begin_episode(), doctest::Contains("compact() rewrites the file"), rlscale::error);
+            CHECK(store.rewrites() == 0);
+            store.compact();
+            CHECK(store.rewrites() == 1);
+            CHECK(write_episode(store, 3) == 2);
+            CHECK(first_reward(store, 1) == 2);
+        }
         file_trajectory_store store(path, opts);
-        CHECK(write_episode(store, 1) == 0);
-        fail_fsync(fsync_target::files, 1);
-        CHECK_THROWS_WITH_AS(write_episode(store, 2), doctest::Contains("its durability is unknown"), rlscale::error);
-        CHECK(store.episode_count() == 2);  // written and counted, as the file holds it
-        CHECK(first_reward(store, 1) == 2);
-        // Once the sync has failed, no write, though fsync works again: it
-        // could succeed without the pages the failed one dropped.
-        CHECK(rlscale::test::failed_fsyncs() >= 1);
-        CHECK_THROWS_WITH_AS((void)store.begin_episode(), doctest::Contains("takes no more writes: fsync of the file failed after episode 1"),
-                             rlscale::error);
-        CHECK(first_reward(store, 0) == 1);  // reads go on
-        // compact() rewrites the whole file (2 episodes, under
-        // max_file_episodes) into one written and synced afresh; a rewrite
-        // whose own fsync fails leaves the store stopped.
-        fail_fsync(fsync_target::files, 1);
-        CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("fsync failed"), rlscale::error);
-        CHECK_THROWS_WITH_AS((void)store.begin_episode(), doctest::Contains("compact() rewrites the file"), rlscale::error);
-        CHECK(store.rewrites() == 0);
-        store.compact();
-        CHECK(store.rewrites() == 1);
-        CHECK(write_episode(store, 3) == 2);
-        CHECK(first_reward(store, 1) == 2);
+        CHECK(store.episode_count() == 3);
+        CHECK(store.recovery().truncated_bytes == 0);
+        CHECK(first_reward(store, 0) == 1);
+        CHECK(first_reward(store, 2) == 3);
     }
+}
+
+TEST_CASE("file trajectory store under fsync: after a failed fsync, compact() refuses to copy records the file no longer holds") {
+    // What the failed sync did not write may have left the page cache and
+    // read back as the disk has it: here, bytes of episode 0 overwritten
+    // behind the store's back.
+    const faults_off off;
+    const auto path = fresh_path("lost_pages.rlt");
+    const file_trajectory_store_options opts{.sync = sync_policy::fsync};
     file_trajectory_store store(path, opts);
-    CHECK(store.episode_count() == 3);
-    CHECK(first_reward(store, 0) == 1);
-    CHECK(first_reward(store, 2) == 3);
+    CHECK(write_episode(store, 1) == 0);
+    fail_fsync(fsync_target::files, 1);
+    CHECK_THROWS(write_episode(store, 2));
+    {
+        std::fstream raw(path, std::ios::in | std::ios::out | std::ios::binary);
+        raw.seekp(40);
+        raw.write("\0\0\0\0\0\0\0\0", 8);
+    }
+    CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("rewriting it after a failed sync"), rlscale::error);
+    CHECK(store.rewrites() == 0);
+    CHECK_THROWS_WITH_AS((void)store.begin_episode(), doctest::Contains("takes no more writes"), rlscale::error);
+    // The temporary file is gone.
+    std::size_t beside = 0;
+    for (const auto& e : std::filesystem::directory_iterator(path.parent_path())) {
+        if (e.path().filename().string().starts_with("lost_pages.rlt.rewrite.")) ++beside;
+    }
+    CHECK(beside == 0);
 }
 
 TEST_CASE("file trajectory store under fsync: a directory that cannot be synced after a rewrite stops writes, every episode kept") {

@@ -700,7 +700,8 @@ public:
     }
 
     /// Rewrites the file with its newest max_file_episodes complete
-    /// episodes (all of them when it is 0: nothing to do): their records,
+    /// episodes (when it is 0, or the file holds no more, there is nothing
+    /// to do, except after a failed sync: below): their records,
     /// copied as they are, go to a temporary file beside it, which is
     /// synced (whatever the sync policy: it replaces episodes already
     /// durable), locked and renamed over the file. Episodes keep their
@@ -710,10 +711,13 @@ public:
     /// then as they were.
     ///
     /// After a failed sync (the store then takes no more writes), it
-    /// rewrites the file however many episodes it holds: every byte of the
-    /// new file is written and synced afresh, so what the failed sync left
-    /// unwritten is on disk once it returns, and the store takes writes
-    /// again. Under sync_policy::fsync, a rewrite whose directory cannot be
+    /// rewrites the file however many episodes it holds (still dropping
+    /// all but the newest max_file_episodes when it holds more): every
+    /// byte of the new file is written and synced afresh, so what the
+    /// failed sync left unwritten is on disk once it returns, and the store
+    /// takes writes again. Every record copied is checked first: pages the
+    /// failed sync did not write that have left the page cache since read
+    /// back as what the disk holds, and the rewrite is then refused. Under sync_policy::fsync, a rewrite whose directory cannot be
     /// synced throws after the store has moved to the new file, which then
     /// takes no more writes (the rename may not survive a power loss).
     void compact() {
@@ -792,7 +796,9 @@ private:
         const bool over = options_.max_file_episodes > 0 && in_file > options_.max_file_episodes;
         if (!over && !recovering) return;
         const std::uint64_t dropped = over ? in_file - options_.max_file_episodes : 0;
-        const std::uint64_t from = dropped < in_file ? episode_offsets_[static_cast<std::size_t>(dropped)] : committed_end_;
+        // Nothing dropped: from the file's first record (episode_offsets_
+        // is kept only with a max_file_episodes, and is empty without episodes).
+        const std::uint64_t from = dropped == 0 ? tf::file_header_size : episode_offsets_[static_cast<std::size_t>(dropped)];
         const std::uint64_t first_kept = first_in_file_ + dropped;
         const std::uint64_t kept_bytes = committed_end_ - from;
         // Everything that can throw before the file exists (after it, only
@@ -828,6 +834,25 @@ private:
             }
             if (!write_all_at(tfd, chunk.data(), static_cast<std::size_t>(r), tf::file_header_size + done)) abandon("write failed");
             done += static_cast<std::uint64_t>(r);
+        }
+        // After a failed sync, the pages it could not write may have left
+        // the page cache since, and the copy then holds what the disk has
+        // there: every record copied must pass its checks, or the rewrite
+        // is refused (those episodes are lost; reopening the file with
+        // salvage_prefix keeps the ones before them).
+        if (recovering) {
+            tf::reader copy(tfd, tf::file_header_size + kept_bytes, tmp);
+            for (std::uint64_t at = tf::file_header_size; at < tf::file_header_size + kept_bytes;) {
+                const tf::record r = copy.at(at);
+                if (!r.problem.empty()) {
+                    ::close(tfd);
+                    std::error_code ignored;
+                    std::filesystem::remove(tmp, ignored);
+                    throw error(where(at - tf::file_header_size + from) + "rewriting it after a failed sync: " + r.problem +
+                                "; the file no longer holds what the failed sync did not write, and the store still takes no writes");
+                }
+                at = r.next;
+            }
         }
         // The file's own permissions and owner (best effort: only root may
         // give a file away).
