@@ -562,6 +562,41 @@ struct learned_policy {
     return {std::move(spec), weights, any_joint_policy(std::move(p))};
 }
 
+namespace detail {
+
+/// Where two JSON values first differ: the path (`path`, then .key and
+/// [i] below it) and the value at it on each side (null where one side
+/// has no such key).
+struct json_difference {
+    std::string path;
+    const nlohmann::json* left = nullptr;
+    const nlohmann::json* right = nullptr;
+};
+
+/// The first place where `a` and `b` differ, looking into objects and into
+/// arrays of the same length; nothing when they are equal.
+[[nodiscard]] inline std::optional<json_difference> first_difference(const nlohmann::json& a, const nlohmann::json& b, const std::string& path) {
+    if (a == b) return std::nullopt;
+    if (a.is_object() && b.is_object()) {
+        for (auto it = a.begin(); it != a.end(); ++it) {
+            const auto other = b.find(it.key());
+            if (other == b.end()) return json_difference{path + "." + it.key(), &*it, nullptr};
+            if (auto d = first_difference(*it, *other, path + "." + it.key())) return d;
+        }
+        for (auto it = b.begin(); it != b.end(); ++it) {
+            if (!a.contains(it.key())) return json_difference{path + "." + it.key(), nullptr, &*it};
+        }
+    }
+    if (a.is_array() && b.is_array() && a.size() == b.size()) {
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            if (auto d = first_difference(a[i], b[i], path + "[" + std::to_string(i) + "]")) return d;
+        }
+    }
+    return json_difference{path, &a, &b};
+}
+
+}  // namespace detail
+
 /// Publishes a new checkpoint's weights into `policy`, which keeps serving
 /// with its encoder, action map, guard and fallbacks: for a retrained
 /// network of the same policy. Throws checkpoint_error, and changes
@@ -574,14 +609,11 @@ inline void reload_weights(learned_policy& policy, const std::filesystem::path& 
     const nlohmann::json checkpoint = nn::read_checkpoint_file(path);
     const nlohmann::json served = policy.spec.to_json();
     const nlohmann::json read = spec_of(checkpoint).to_json();
-    for (const nlohmann::json* spec : {&served, &read}) {
-        for (auto it = spec->begin(); it != spec->end(); ++it) {
-            const std::string& key = it.key();
-            if (read.contains(key) && served.contains(key) && read[key] == served[key]) continue;
-            const auto summary = [&key](const nlohmann::json& j) { return j.contains(key) ? json_summary(j[key]) : std::string("absent"); };
-            throw checkpoint_error("serving." + key, "is " + summary(read) + " in '" + path.string() + "', the policy serves " +
-                                                         summary(served) + "; another spec needs a new policy (load_learned_policy)");
-        }
+    // Named down to the value that differs (serving.actions.mode, serving.functions[1]).
+    if (const auto d = detail::first_difference(read, served, "serving")) {
+        const auto summary = [](const nlohmann::json* j) { return j != nullptr ? json_summary(*j) : std::string("absent"); };
+        throw checkpoint_error(d->path, "is " + summary(d->left) + " in '" + path.string() + "', the policy serves " + summary(d->right) +
+                                            "; another spec needs a new policy (load_learned_policy)");
     }
     policy.weights->load_checkpoint(checkpoint);
 }
