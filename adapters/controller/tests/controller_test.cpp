@@ -1075,38 +1075,27 @@ TEST_CASE("controller: a count another writer set to the decided one since it wa
     CHECK(stats.resizes == 1);
     CHECK(stats.changes == 0);
 
-    // After a combined change whose outcome is unknown, the count alone
-    // finds the target: that change's, or another writer's; not claimed.
-    struct timing_out_then_there {
-        int replicas_now = 3;
-        int replicas(const function_spec&) { return replicas_now; }
+    // A combined change that fails, then the count alone finds the target.
+    struct failing_then_there {
+        bool outcome_is_unknown = true;  // else refused outright
+        int replicas(const function_spec&) { return 3; }
         void set_replicas(const function_spec&, int) { FAIL("the unconditional form was called"); }
         bool set_replicas(const function_spec&, int, int) { return false; }
         void set_limits(const function_spec&, std::optional<int>, const replica_limits&) { FAIL("the unconditional form was called"); }
-        void set_limits(const function_spec&, std::optional<int>, const replica_limits&, std::optional<int>) {
-            throw outcome_unknown("kubernetes: PATCH /apis/apps/v1/namespaces/shop/deployments/app timed out after 10000 ms");
+        void set_limits(const function_spec&, std::optional<int>, const replica_limits&, std::optional<int>) const {
+            if (outcome_is_unknown) throw outcome_unknown("kubernetes: PATCH /apis/apps/v1/namespaces/shop/deployments/app timed out after 10000 ms");
+            throw rlscale::error("kubernetes: PATCH /apis/apps/v1/namespaces/shop/deployments/app: 422 Invalid");
         }
     };
-    timing_out_then_there unknown;
+    // Its outcome unknown: that change's count, or another writer's; claimed by neither.
+    failing_then_there unknown;
     const auto [u, ustats] = one_resize_tick(path, unknown);
     CHECK_FALSE(u.applied);
     CHECK(u.error.find("; the replica count was found at the target, set by that change or by another writer") != std::string::npos);
     CHECK(u.note.empty());
     CHECK(ustats.changes == 0);
-
-    // A combined change refused outright: the count alone finds another
-    // writer's count at the target.
-    struct refused_then_there {
-        int replicas_now = 3;
-        int replicas(const function_spec&) { return replicas_now; }
-        void set_replicas(const function_spec&, int) { FAIL("the unconditional form was called"); }
-        bool set_replicas(const function_spec&, int, int) { return false; }
-        void set_limits(const function_spec&, std::optional<int>, const replica_limits&) { FAIL("the unconditional form was called"); }
-        void set_limits(const function_spec&, std::optional<int>, const replica_limits&, std::optional<int>) {
-            throw rlscale::error("kubernetes: PATCH /apis/apps/v1/namespaces/shop/deployments/app: 422 Invalid");
-        }
-    };
-    refused_then_there refused;
+    // Refused outright: another writer's count.
+    failing_then_there refused{.outcome_is_unknown = false};
     const auto [q, qstats] = one_resize_tick(path, refused);
     CHECK_FALSE(q.applied);
     CHECK(q.error.find("changing replicas and limits failed: kubernetes: PATCH") == 0);

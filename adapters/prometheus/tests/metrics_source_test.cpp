@@ -458,11 +458,14 @@ TEST_CASE("metrics source: with unscraped_pods above 0, or without a value, the 
     }
     // Two pods not scraped, or the check without a value (no series, NaN,
     // an error): the per-pod fields are missing and not sent, the rest read.
-    for (const auto& [answer, reason] :
+    for (const auto& c :
          {std::pair{std::pair{200, vec("2")}, std::string("not sent: 2 of the function's pods are not scraped (unscraped_pods)")},
           std::pair{std::pair{200, success(R"({"resultType":"vector","result":[]})")}, std::string("not sent: unscraped_pods has no value (empty result")},
           std::pair{std::pair{200, vec("NaN")}, std::string("not sent: unscraped_pods has no value (NaN")},
           std::pair{std::pair{400, std::string(R"({"status":"error","errorType":"bad_data","error":"parse error"})")}, std::string("not sent: unscraped_pods has no value (")}}) {
+        // (Named, not structured bindings: clang 14 does not let CAPTURE's lambda see those.)
+        const std::pair<int, std::string>& answer = c.first;
+        const std::string& reason = c.second;
         CAPTURE(answer.second);
         fake_prometheus prom({{"unscraped_pods", answer}, {"cpu_utilization", {200, vec("0.5")}}, {"ready_replicas", {200, vec("3")}}});
         const metrics_source src(client({.url = prom.url()}), {.queries = q});
