@@ -116,7 +116,8 @@ TEST_CASE("file trajectory store under fsync: a failed fsync after an episode's 
             // max_file_episodes) into one written and synced afresh; a
             // rewrite whose own fsync fails leaves the store stopped.
             fail_fsync(fsync_target::files, 1);
-            CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("fsync failed"), rlscale::error);
+            CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("rewriting it with episodes 0 to 1 after a failed sync: fsync failed"),
+                                 rlscale::error);
             CHECK(rlscale::test::failed_fsyncs() == failed_before + 2);
             CHECK_THROWS_WITH_AS((void)store.begin_episode(), doctest::Contains("compact() rewrites the file"), rlscale::error);
             CHECK(store.rewrites() == 0);
@@ -149,7 +150,7 @@ TEST_CASE("file trajectory store under fsync: after a failed fsync, compact() re
         raw.seekp(40);
         raw.write("\0\0\0\0\0\0\0\0", 8);
     }
-    CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("rewriting it after a failed sync"), rlscale::error);
+    CHECK_THROWS_WITH_AS(store.compact(), doctest::Contains("rewriting it with episodes 0 to 1 after a failed sync: "), rlscale::error);
     CHECK(store.rewrites() == 0);
     CHECK_THROWS_WITH_AS((void)store.begin_episode(), doctest::Contains("takes no more writes"), rlscale::error);
     // The temporary file is gone.

@@ -811,13 +811,22 @@ private:
         if (::fstat(fd_, &mode) != 0) fail_errno("cannot stat it to rewrite it", 0);
         const int tfd = ::mkostemp(tmp.data(), O_CLOEXEC);
         if (tfd < 0) fail_errno("cannot create a file beside it to rewrite it", 0);
-        const auto abandon = [&](const std::string& step) {
-            const int saved = errno;
+        // What the rewrite keeps, for its errors.
+        const auto rewriting = [&] {
+            const std::string kept = first_kept < next_index_
+                                         ? "episodes " + std::to_string(first_kept) + " to " + std::to_string(next_index_ - 1)
+                                         : std::string("no episode");
+            return "rewriting it with " + kept + (recovering ? " after a failed sync" : "");
+        };
+        const auto remove_new_file = [&]() noexcept {
             ::close(tfd);
             std::error_code ignored;
             std::filesystem::remove(tmp, ignored);
-            throw error(where(from) + "rewriting it with its newest " + std::to_string(options_.max_file_episodes) + " episodes: " +
-                        step + " ('" + tmp + "'): " + std::strerror(saved) + "; the file is unchanged");
+        };
+        const auto abandon = [&](const std::string& step) {
+            const int saved = errno;
+            remove_new_file();
+            throw error(where(from) + rewriting() + ": " + step + " ('" + tmp + "'): " + std::strerror(saved) + "; the file is unchanged");
         };
         if (::flock(tfd, LOCK_EX | LOCK_NB) != 0) abandon("cannot lock the new file");
         std::array<unsigned char, tf::file_header_size> header{};
@@ -841,17 +850,26 @@ private:
         // is refused (those episodes are lost; reopening the file with
         // salvage_prefix keeps the ones before them).
         if (recovering) {
-            tf::reader copy(tfd, tf::file_header_size + kept_bytes, tmp);
-            for (std::uint64_t at = tf::file_header_size; at < tf::file_header_size + kept_bytes;) {
-                const tf::record r = copy.at(at);
-                if (!r.problem.empty()) {
-                    ::close(tfd);
-                    std::error_code ignored;
-                    std::filesystem::remove(tmp, ignored);
-                    throw error(where(at - tf::file_header_size + from) + "rewriting it after a failed sync: " + r.problem +
-                                "; the file no longer holds what the failed sync did not write, and the store still takes no writes");
+            std::string problem;
+            std::uint64_t at = tf::file_header_size;
+            try {
+                tf::reader copy(tfd, tf::file_header_size + kept_bytes, tmp);
+                while (at < tf::file_header_size + kept_bytes) {
+                    const tf::record r = copy.at(at);
+                    if (!r.problem.empty()) {
+                        problem = r.problem;
+                        break;
+                    }
+                    at = r.next;
                 }
-                at = r.next;
+            } catch (...) {  // a failed read, or no memory for the reader's buffer
+                remove_new_file();
+                throw;
+            }
+            if (!problem.empty()) {
+                remove_new_file();
+                throw error(where(at - tf::file_header_size + from) + rewriting() + ": " + problem +
+                            "; the file no longer holds what the failed sync did not write, and the store still takes no writes");
             }
         }
         // The file's own permissions and owner (best effort: only root may
