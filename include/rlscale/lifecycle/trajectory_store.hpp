@@ -820,8 +820,7 @@ private:
         };
         const auto remove_new_file = [&]() noexcept {
             ::close(tfd);
-            std::error_code ignored;
-            std::filesystem::remove(tmp, ignored);
+            (void)::unlink(tmp.c_str());  // allocates nothing, so it cannot throw
         };
         const auto abandon = [&](const std::string& step) {
             const int saved = errno;
