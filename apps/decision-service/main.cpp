@@ -163,10 +163,11 @@ rlscale::service::policy_factory make_factory(const options& o) {
 }
 
 /// The factory for a one-function learned policy: each function gets its
-/// own policy (its own stabiliser and fallback) over the checkpoint.
-rlscale::service::policy_factory learned_factory(const nlohmann::json& checkpoint, const options& o) {
-    return [checkpoint, o](const std::string&) {
-        auto p = rlscale::make_learned_policy(checkpoint, {.fallback = o.baseline, .guard = o.service.guard});
+/// own policy (its own stabiliser and fallback) over the checkpoint's one
+/// set of weights, `loaded`'s (the checkpoint is not read again).
+rlscale::service::policy_factory learned_factory(const rlscale::learned_policy& loaded, const options& o) {
+    return [spec = loaded.spec, weights = loaded.weights, o](const std::string&) {
+        auto p = rlscale::make_learned_policy(spec, weights, {.fallback = o.baseline, .guard = o.service.guard});
         return rlscale::any_policy(std::move(p.policy));
     };
 }
@@ -179,9 +180,10 @@ std::string serve_checkpoint(rlscale::service::decision_service& service, const 
     const nlohmann::json checkpoint = rlscale::nn::read_checkpoint_file(o.checkpoint);
     rlscale::learned_policy p = rlscale::make_learned_policy(checkpoint, {.fallback = o.baseline, .guard = o.service.guard});
     const std::size_t n = p.spec.function_count();
+    rlscale::service::policy_factory factory = learned_factory(p, o);
     std::optional<rlscale::service::joint_service_policy> joint;
     if (n > 1) joint = rlscale::service::joint_service_policy{std::move(p.policy), p.spec.functions};
-    service.replace(learned_factory(checkpoint, o), std::move(joint));
+    service.replace(std::move(factory), std::move(joint));
     return "checkpoint " + o.checkpoint + " (" + p.spec.algorithm + ", " + std::to_string(n) + " function" + (n == 1 ? "" : "s") + ")";
 }
 

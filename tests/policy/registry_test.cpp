@@ -112,6 +112,50 @@ TEST_CASE("registry: a checkpoint's spec becomes the learned policy it describes
     CHECK(d[1].replicas == 3);  // -5 limited to -1 (the spec's limit)
 }
 
+TEST_CASE("registry: policies made over one loaded checkpoint's weights share them, each deciding on its own") {
+    serving_spec spec = two_function_spec();
+    spec.actions = action_spec(rl::factored_delta_actions(2, {-5, 0, 5}));  // head 0: +5, head 1: -5
+    learned_policy first = make_learned_policy(checkpoint_for(spec, 10, 6, 2));
+    learned_policy second = make_learned_policy(first.spec, first.weights, {.guard = guard_config{.max_step_up = 1, .max_step_down = 1}});
+    CHECK(second.weights.get() == first.weights.get());  // no shared_network of its own
+    const std::array<function_metrics, 2> m{healthy(), healthy()};
+    std::array<scaling_state, 2> s{};
+    for (auto& x : s) x = {.replicas = 4, .min_replicas = 1, .max_replicas = 10, .time_s = 15};
+    std::array<decision, 2> d{};
+    // Each with its own guard: the spec's +3, and +1 from the options.
+    first.policy.decide(m, s, d);
+    CHECK(d[0].replicas == 7);
+    CHECK(d[1].replicas == 3);
+    second.policy.decide(m, s, d);
+    CHECK(d[0].replicas == 5);
+    CHECK(d[1].replicas == 3);
+
+    // A publish reaches both policies.
+    nn::mlp<float> holds({10, 6});
+    holds.parameters().setZero();
+    holds.bias(0)[1] = 1.0F;  // head 0 holds
+    first.weights->publish(holds);
+    for (learned_policy* p : {&first, &second}) {
+        p->policy.decide(m, s, d);
+        CHECK(d[0].replicas == 4);
+    }
+
+    // The same checks as from a checkpoint, of the spec too, and weights that are not there.
+    serving_spec other = spec;
+    other.functions = {"a", "a"};
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(other, first.weights), doctest::Contains("serving.functions[1]"), checkpoint_error);
+    other = spec;
+    other.algorithm = "a3c";
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(other, first.weights), doctest::Contains("serving.algorithm"), checkpoint_error);
+    other = spec;
+    other.functions = {"a", "b", "c"};  // 15 inputs, the network takes 10
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(other, first.weights), doctest::Contains("network.layers[0].in: is 10"), checkpoint_error);
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(spec, nullptr), doctest::Contains("learned_policy.weights"), config_error);
+    const auto unpublished = std::make_shared<rl::shared_network<float>>(nn::mlp<float>({10, 6}));
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(spec, unpublished), doctest::Contains("learned_policy.weights: must hold published weights"),
+                         config_error);
+}
+
 TEST_CASE("registry: the int8 copy is refused for a checkpoint that is not a dqn's, naming the option") {
     serving_spec spec = two_function_spec();
     spec.algorithm = "ppo";

@@ -471,14 +471,14 @@ struct learned_policy {
     any_joint_policy policy;
 };
 
-/// Builds the learned policy a checkpoint's spec describes, with one
-/// fallback per function: the HPA for dqn and ppo, the HPA+VPA pair (within
-/// the action map's limit bounds) for ddpg, whose multidimensional map also
-/// sets CPU and memory limits. Throws checkpoint_error naming the field for
-/// an unknown algorithm, encoder or action map, bad settings, or a network
-/// whose inputs or outputs do not fit the spec.
-[[nodiscard]] inline learned_policy make_learned_policy(const nlohmann::json& checkpoint, const learned_policy_options& options = {}) {
-    serving_spec spec = spec_of(checkpoint);
+namespace detail {
+
+/// make_learned_policy's body: the policy `spec` describes over the weights
+/// `weights_of()` returns (a shared_ptr<rl::shared_network<float>> with
+/// weights published), called after the spec's own checks, so that a spec
+/// this build cannot serve is refused before a network is read.
+template <typename WeightsOf>
+[[nodiscard]] learned_policy build_learned_policy(serving_spec spec, WeightsOf&& weights_of, const learned_policy_options& options) {
     const std::size_t n = spec.function_count();
     if (spec.algorithm != "dqn" && spec.algorithm != "ppo" && spec.algorithm != "ddpg") {
         throw checkpoint_error("serving.algorithm", "unknown algorithm \"" + spec.algorithm + "\" (this build serves dqn, ppo, ddpg)");
@@ -489,16 +489,18 @@ struct learned_policy {
         throw config_error("learned_policy_options.int8", "serves dqn checkpoints only; this one is " + spec.algorithm);
     }
     encoder_variant encoder = make_encoder(spec.encoder, n);
-    const nn::mlp<float> net = nn::network_from_checkpoint<float>(checkpoint);
-    const auto in = static_cast<std::size_t>(net.layers().front().in);
-    const auto out = static_cast<std::size_t>(net.layers().back().out);
+    std::shared_ptr<rl::shared_network<float>> weights = std::forward<WeightsOf>(weights_of)();
+    if (!weights || !weights->ready()) throw config_error("learned_policy.weights", "must hold published weights");
+    const std::vector<nn::layer_spec>& layers = weights->layout().layers();
+    const auto in = static_cast<std::size_t>(layers.front().in);
+    const auto out = static_cast<std::size_t>(layers.back().out);
     if (in != n * encoder.size()) {
         throw checkpoint_error("network.layers[0].in", "is " + std::to_string(in) + ", the spec's encoder gives " +
                                                            std::to_string(n * encoder.size()) + " for " + std::to_string(n) + " functions");
     }
     const auto check_outputs = [&](std::size_t wanted) {
         if (out != wanted) {
-            throw checkpoint_error("network.layers[" + std::to_string(net.layers().size() - 1) + "].out",
+            throw checkpoint_error("network.layers[" + std::to_string(layers.size() - 1) + "].out",
                                    "is " + std::to_string(out) + ", the spec's action map needs " + std::to_string(wanted));
         }
     };
@@ -523,8 +525,6 @@ struct learned_policy {
     if (spec.algorithm == "ddpg") {
         rl::multidimensional_actions actions = make_continuous_action_map(spec.actions, n);
         check_outputs(actions.width());
-        auto weights = std::make_shared<rl::shared_network<float>>(net);
-        weights->publish(net);
         vpa_policy_config vpa;
         vpa.min_cpu_cores = actions.config().min_cpu_limit;
         vpa.max_cpu_cores = actions.config().max_cpu_limit;
@@ -542,8 +542,6 @@ struct learned_policy {
     }
     discrete_map_variant actions = make_action_map(spec.actions, n);
     check_outputs(actions.layout().outputs());
-    auto weights = std::make_shared<rl::shared_network<float>>(net);
-    weights->publish(net);
     std::vector<hpa_policy> fallbacks;
     for (std::size_t f = 0; f < n; ++f) fallbacks.push_back(make_hpa(settings(f).hpa_cpu_target_percent));
     const rl::q_layout layout = actions.layout();
@@ -560,6 +558,42 @@ struct learned_policy {
                                                                                spec.downscale_window);
     p.set_fallback_floor(spec.fallback_floor);
     return {std::move(spec), weights, any_joint_policy(std::move(p))};
+}
+
+}  // namespace detail
+
+/// Builds the learned policy a checkpoint's spec describes, with one
+/// fallback per function: the HPA for dqn and ppo, the HPA+VPA pair (within
+/// the action map's limit bounds) for ddpg, whose multidimensional map also
+/// sets CPU and memory limits. Throws checkpoint_error naming the field for
+/// an unknown algorithm, encoder or action map, bad settings, or a network
+/// whose inputs or outputs do not fit the spec.
+[[nodiscard]] inline learned_policy make_learned_policy(const nlohmann::json& checkpoint, const learned_policy_options& options = {}) {
+    return detail::build_learned_policy(
+        spec_of(checkpoint),
+        [&] {
+            const nn::mlp<float> net = nn::network_from_checkpoint<float>(checkpoint);
+            auto weights = std::make_shared<rl::shared_network<float>>(net);
+            weights->publish(net);
+            return weights;
+        },
+        options);
+}
+
+/// The learned policy `spec` describes over `weights` already loaded (a
+/// learned_policy's spec and weights), with state of its own (stabiliser,
+/// fallbacks, the guard's memory) and `options` of its own: one checkpoint
+/// served to many functions, each with its own policy (as the decision
+/// service does), without reading the checkpoint again or holding a
+/// shared_network per function. The new policy's actor keeps one working
+/// copy of the weights, refreshed once per publish; a publish or load into
+/// `weights` reaches every policy made over them. `spec` is checked as a
+/// checkpoint's is (read back from its JSON: a spec built in code meets the
+/// same rules). Throws as make_learned_policy does, and config_error for
+/// weights null or never published.
+[[nodiscard]] inline learned_policy make_learned_policy(const serving_spec& spec, std::shared_ptr<rl::shared_network<float>> weights,
+                                                        const learned_policy_options& options = {}) {
+    return detail::build_learned_policy(serving_spec::from_json(spec.to_json()), [&] { return std::move(weights); }, options);
 }
 
 namespace detail {
