@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include "../temp_path.hpp"
 
 namespace test_apps_svg_plot {
 
@@ -20,6 +21,8 @@ using namespace rlscale::apps;
 namespace d = rlscale::apps::svg_detail;
 
 namespace {
+
+using rlscale::test::fresh_path;
 
 constexpr double gap = std::numeric_limits<double>::quiet_NaN();
 
@@ -84,8 +87,6 @@ std::string read_file(const std::filesystem::path& path) {
     text << in.rdbuf();
     return text.str();
 }
-
-std::filesystem::path temp_path(const std::string& name) { return std::filesystem::path(RLSCALE_TEST_TMPDIR) / name; }
 
 /// xmllint's verdict on `path` (0: well-formed), or -1 if xmllint is not installed.
 int xmllint(const std::filesystem::path& path) {
@@ -233,7 +234,7 @@ TEST_CASE("svg_plot: mismatched lengths throw naming the series") {
         CHECK(what.find("p95 latency") != std::string::npos);
         CHECK(what.find("3 x values but 2 y values") != std::string::npos);
     }
-    const auto path = temp_path("svg_plot_mismatched.svg");
+    const auto path = fresh_path("svg_plot", "svg_plot_mismatched.svg");
     std::filesystem::remove(path);
     CHECK_THROWS_AS(write_svg(path, "t", {p}), std::invalid_argument);
     CHECK_FALSE(std::filesystem::exists(path));
@@ -364,7 +365,7 @@ TEST_CASE("svg_plot: thousands of points are all drawn compactly") {
 }
 
 TEST_CASE("svg_plot: write_svg writes the rendered document") {
-    const auto path = temp_path("svg_plot_test.svg");
+    const auto path = fresh_path("svg_plot", "svg_plot_test.svg");
     std::filesystem::remove(path);
     panel p = simple_panel({1, 3, 2, gap, 5});
     p.title = "a & b";
@@ -388,7 +389,7 @@ TEST_CASE("svg_plot: write_svg writes the rendered document") {
 }
 
 TEST_CASE("svg_plot: an unwritable path throws naming it") {
-    const auto path = temp_path("svg_plot_no_such_dir") / "plot.svg";
+    const auto path = fresh_path("svg_plot", "svg_plot_no_such_dir") / "plot.svg";
     std::filesystem::remove_all(path.parent_path());
     try {
         write_svg(path, "t", {simple_panel({1, 2})});
@@ -399,7 +400,7 @@ TEST_CASE("svg_plot: an unwritable path throws naming it") {
     CHECK_FALSE(std::filesystem::exists(path.parent_path()));
 
     // A directory in the way of the file.
-    const auto dir = temp_path("svg_plot_dir_in_the_way");
+    const auto dir = fresh_path("svg_plot", "svg_plot_dir_in_the_way");
     std::filesystem::create_directories(dir);
     CHECK_THROWS_AS(write_svg(dir, "t", {simple_panel({1, 2})}), std::runtime_error);
     CHECK(std::filesystem::is_directory(dir));

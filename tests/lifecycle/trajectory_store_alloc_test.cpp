@@ -14,6 +14,7 @@
 #include <new>
 #include <string>
 #include <vector>
+#include "../temp_path.hpp"
 
 namespace test_lifecycle_trajectory_store_alloc {
 
@@ -23,6 +24,8 @@ using rlscale::memory_trajectory_store;
 using rlscale::trajectory_step;
 
 namespace {
+
+using rlscale::test::fresh_path;
 
 trajectory_step small_step(float v) {
     trajectory_step s;
@@ -36,15 +39,6 @@ trajectory_step small_step(float v) {
 struct limit_off {
     ~limit_off() { rlscale::test::fail_allocations_over(0); }
 };
-
-/// A path for `name` in the tests' directory, with no file at it.
-std::filesystem::path fresh_path(const char* name) {
-    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store";
-    std::filesystem::create_directories(dir);
-    auto path = dir / name;
-    std::filesystem::remove(path);
-    return path;
-}
 
 /// Calls `call` with every allocation over `bytes` failing; whether it
 /// threw std::bad_alloc.
@@ -63,7 +57,7 @@ bool runs_out_of_memory(std::size_t bytes, const Call& call) {
 }  // namespace
 
 TEST_CASE("file trajectory store: a step whose record cannot grow the write buffer is taken back whole, and the file opens") {
-    const auto path = fresh_path("alloc_failure.rlt");
+    const auto path = fresh_path("trajectory_store", "alloc_failure.rlt");
     {
         file_trajectory_store_options o;
         o.write_buffer_bytes = std::size_t{1} << 22;  // nothing written before the episode ends
@@ -100,7 +94,7 @@ TEST_CASE("file trajectory store: a step whose record cannot grow the write buff
 }
 
 TEST_CASE("file trajectory store: a begin record that cannot grow the write buffer is taken back whole, and the file opens") {
-    const auto path = fresh_path("alloc_failure_begin.rlt");
+    const auto path = fresh_path("trajectory_store", "alloc_failure_begin.rlt");
     {
         file_trajectory_store store(path);
         // A new store's write buffer has held only the 16-byte file header:
@@ -125,7 +119,7 @@ TEST_CASE("file trajectory store: a begin record that cannot grow the write buff
 }
 
 TEST_CASE("file trajectory store: an episode whose end cannot be recorded for want of memory stays open, and ending it again leaves a file that opens") {
-    const auto path = fresh_path("alloc_failure_end.rlt");
+    const auto path = fresh_path("trajectory_store", "alloc_failure_end.rlt");
     int refused = 0;
     {
         file_trajectory_store store(path);
@@ -157,7 +151,7 @@ TEST_CASE("file trajectory store: an episode whose end cannot be recorded for wa
 }
 
 TEST_CASE("file trajectory store: an episode the index has no room for is not committed, and a rewrite after it cuts where an episode begins") {
-    const auto path = fresh_path("alloc_failure_index.rlt");
+    const auto path = fresh_path("trajectory_store", "alloc_failure_index.rlt");
     file_trajectory_store_options o;
     o.max_file_episodes = 60;  // rewritten once it holds 91, down to 60
     int refused = 0;
@@ -263,7 +257,7 @@ TEST_CASE("memory trajectory store: a step it cannot keep for want of memory is 
 namespace test_lifecycle_trajectory_store_alloc {
 
 TEST_CASE("file trajectory store: appending a step allocates nothing once the write buffer has room (the step is encoded from the caller's)") {
-    const auto path = fresh_path("append_no_alloc.rlt");
+    const auto path = fresh_path("trajectory_store", "append_no_alloc.rlt");
     file_trajectory_store store(path);
     // The first episode grows the write buffer; ending it writes the
     // records and keeps the buffer's room.

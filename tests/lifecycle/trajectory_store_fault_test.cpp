@@ -14,6 +14,7 @@
 #include <fstream>
 #include <string>
 #include <vector>
+#include "../temp_path.hpp"
 
 namespace test_lifecycle_trajectory_store_fault {
 
@@ -26,19 +27,12 @@ using rlscale::test::fsync_target;
 
 namespace {
 
+using rlscale::test::fresh_path;
+
 /// Turns the fsync failures off however the test leaves its scope.
 struct faults_off {
     ~faults_off() { fail_fsync(fsync_target::none); }
 };
-
-/// A path for `name` in the tests' directory, with no file at it.
-std::filesystem::path fresh_path(const char* name) {
-    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store_fault";
-    std::filesystem::create_directories(dir);
-    auto path = dir / name;
-    std::filesystem::remove(path);
-    return path;
-}
 
 /// Writes one episode of two steps whose rewards are `v`; returns its index.
 std::uint64_t write_episode(file_trajectory_store& store, float v) {
@@ -64,7 +58,7 @@ float first_reward(const file_trajectory_store& store, std::uint64_t episode) {
 
 TEST_CASE("file trajectory store under fsync: a directory that cannot be synced refuses to open it, a new file or one written under flush") {
     const faults_off off;
-    const auto path = fresh_path("directory_at_open.rlt");
+    const auto path = fresh_path("trajectory_store_fault", "directory_at_open.rlt");
     const file_trajectory_store_options fsync_opts{.sync = sync_policy::fsync};
     const int failed_before = rlscale::test::failed_fsyncs();
     fail_fsync(fsync_target::directories, 1);
@@ -96,7 +90,7 @@ TEST_CASE("file trajectory store under fsync: a failed fsync after an episode's 
     // The default bound, and none (the store then keeps no episode offsets).
     for (const std::size_t keep : {std::size_t{10'000}, std::size_t{0}}) {
         CAPTURE(keep);
-        const auto path = fresh_path("file_fsync.rlt");
+        const auto path = fresh_path("trajectory_store_fault", "file_fsync.rlt");
         const file_trajectory_store_options opts{.sync = sync_policy::fsync, .max_file_episodes = keep};
         {
             file_trajectory_store store(path, opts);
@@ -139,7 +133,7 @@ TEST_CASE("file trajectory store under fsync: after a failed fsync, compact() re
     // read back as the disk has it: here, bytes of episode 0 overwritten
     // behind the store's back.
     const faults_off off;
-    const auto path = fresh_path("lost_pages.rlt");
+    const auto path = fresh_path("trajectory_store_fault", "lost_pages.rlt");
     const file_trajectory_store_options opts{.sync = sync_policy::fsync};
     file_trajectory_store store(path, opts);
     CHECK(write_episode(store, 1) == 0);
@@ -165,7 +159,7 @@ TEST_CASE("file trajectory store under fsync: a directory that cannot be synced 
     const faults_off off;
     for (const sync_policy sync : {sync_policy::fsync, sync_policy::flush}) {
         CAPTURE(static_cast<int>(sync));
-        const auto path = fresh_path("directory_after_rewrite.rlt");
+        const auto path = fresh_path("trajectory_store_fault", "directory_after_rewrite.rlt");
         const file_trajectory_store_options opts{.sync = sync, .max_file_episodes = 2};
         {
             file_trajectory_store store(path, opts);

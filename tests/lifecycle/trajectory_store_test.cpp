@@ -22,6 +22,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "../temp_path.hpp"
 
 namespace test_lifecycle_trajectory_store {
 
@@ -36,13 +37,7 @@ using rlscale::trajectory_store;
 
 namespace {
 
-std::filesystem::path temp_file(const std::string& name) {
-    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "trajectory_store";
-    std::filesystem::create_directories(dir);
-    const auto p = dir / name;
-    std::filesystem::remove(p);
-    return p;
-}
+using rlscale::test::fresh_path;
 
 /// Steps in episode `e`: a function of `e` alone, so a reader can rebuild
 /// what a writer wrote.
@@ -142,7 +137,7 @@ TEST_CASE("CRC-32 matches the IEEE check values") {
 }
 
 TEST_CASE("episodes round-trip through both stores") {
-    const auto path = temp_file("round_trip.trj");
+    const auto path = fresh_path("trajectory_store", "round_trip.trj");
     std::unique_ptr<trajectory_store> store;
     SUBCASE("memory") { store = std::make_unique<memory_trajectory_store>(100); }
     SUBCASE("file") { store = std::make_unique<file_trajectory_store>(path); }
@@ -164,7 +159,7 @@ TEST_CASE("episodes round-trip through both stores") {
 }
 
 TEST_CASE("stores refuse misuse") {
-    const auto path = temp_file("misuse.trj");
+    const auto path = fresh_path("trajectory_store", "misuse.trj");
     std::unique_ptr<trajectory_store> store;
     SUBCASE("memory") { store = std::make_unique<memory_trajectory_store>(10); }
     SUBCASE("file") { store = std::make_unique<file_trajectory_store>(path); }
@@ -201,7 +196,7 @@ TEST_CASE("stores refuse misuse") {
 }
 
 TEST_CASE("a reward that would make the episode's return non-finite is refused and changes nothing") {
-    const auto path = temp_file("return_overflow.trj");
+    const auto path = fresh_path("trajectory_store", "return_overflow.trj");
     std::unique_ptr<trajectory_store> store;
     SUBCASE("memory") { store = std::make_unique<memory_trajectory_store>(10); }
     SUBCASE("file") { store = std::make_unique<file_trajectory_store>(path); }
@@ -232,7 +227,7 @@ TEST_CASE("a reward that would make the episode's return non-finite is refused a
 }
 
 TEST_CASE("a step over the record limit is refused, naming its state and action sizes and the limit") {
-    const auto path = temp_file("record_limit.trj");
+    const auto path = fresh_path("trajectory_store", "record_limit.trj");
     file_trajectory_store store(path);
     store.begin_episode();
     trajectory_step step;
@@ -283,7 +278,7 @@ TEST_CASE("top_episodes returns the best returns first, ties to the older") {
 }
 
 TEST_CASE("a file store reopens with every episode and continues the numbering") {
-    const auto path = temp_file("reopen.trj");
+    const auto path = fresh_path("trajectory_store", "reopen.trj");
     make_file(path, 15);
     {
         file_trajectory_store store(path);
@@ -305,7 +300,7 @@ TEST_CASE("a file store reopens with every episode and continues the numbering")
 }
 
 TEST_CASE("a file store's index is bounded and the file keeps everything") {
-    const auto path = temp_file("bounded.trj");
+    const auto path = fresh_path("trajectory_store", "bounded.trj");
     file_trajectory_store_options o;
     o.max_indexed_episodes = 4;
     {
@@ -331,7 +326,7 @@ TEST_CASE("a file store's index is bounded and the file keeps everything") {
 }
 
 TEST_CASE("a file store holds at most max_file_episodes and half again: rewritten with the newest, numbers kept, reopened") {
-    const auto path = temp_file("rewritten.trj");
+    const auto path = fresh_path("trajectory_store", "rewritten.trj");
     file_trajectory_store_options o;
     o.max_file_episodes = 4;  // rewritten once it holds 7, down to 4
     o.max_indexed_episodes = 5;  // more than the bound: the index follows the file
@@ -389,7 +384,7 @@ TEST_CASE("a file store holds at most max_file_episodes and half again: rewritte
 }
 
 TEST_CASE("compact(): rewrites down to the bound when called, nothing to do within it, refused with an episode open") {
-    const auto path = temp_file("compact_calls.trj");
+    const auto path = fresh_path("trajectory_store", "compact_calls.trj");
     file_trajectory_store_options o;
     o.max_file_episodes = 10;
     file_trajectory_store store(path, o);
@@ -411,8 +406,8 @@ TEST_CASE("compact(): rewrites down to the bound when called, nothing to do with
 }
 
 TEST_CASE("a rewrite keeps the file's permissions, replaces the file a symbolic link names (not the link), and a second store still cannot open it") {
-    const auto path = temp_file("kept_mode.trj");
-    const auto link = temp_file("kept_mode_link.trj");
+    const auto path = fresh_path("trajectory_store", "kept_mode.trj");
+    const auto link = fresh_path("trajectory_store", "kept_mode_link.trj");
     make_file(path, 3);
     std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     std::filesystem::create_symlink(path.filename(), link);
@@ -437,7 +432,7 @@ TEST_CASE("a rewrite keeps the file's permissions, replaces the file a symbolic 
 }
 
 TEST_CASE("opening a file removes a rewrite's temporary file that a crash left beside it, and nothing else") {
-    const auto path = temp_file("stale.trj");
+    const auto path = fresh_path("trajectory_store", "stale.trj");
     make_file(path, 3);
     const auto stale = std::filesystem::path(path.string() + ".rewrite.Ab12Cd");
     const auto other = std::filesystem::path(path.string() + ".rewrite.notours");
@@ -454,11 +449,11 @@ TEST_CASE("opening a file removes a rewrite's temporary file that a crash left b
 }
 
 TEST_CASE("an episode left open is not in the store") {
-    const auto path = temp_file("open_episode.trj");
+    const auto path = fresh_path("trajectory_store", "open_episode.trj");
     const auto starts = make_file(path, 3);
     file_trajectory_store_options o;
     o.write_buffer_bytes = 1;  // every record reaches the file at once
-    const auto copy = temp_file("open_episode_copy.trj");
+    const auto copy = fresh_path("trajectory_store", "open_episode_copy.trj");
     {
         file_trajectory_store store(path, o);
         store.begin_episode();
@@ -478,7 +473,7 @@ TEST_CASE("an episode left open is not in the store") {
 }
 
 TEST_CASE("a torn or corrupt last record is cut and the episodes before it survive") {
-    const auto path = temp_file("torn.trj");
+    const auto path = fresh_path("trajectory_store", "torn.trj");
     const auto starts = make_file(path, 6);
     const auto good = read_bytes(path);
     REQUIRE(good.size() == starts.back());
@@ -516,7 +511,7 @@ TEST_CASE("a torn or corrupt last record is cut and the episodes before it survi
 }
 
 TEST_CASE("corruption before a complete episode is refused, naming the file and offset") {
-    const auto path = temp_file("middle.trj");
+    const auto path = fresh_path("trajectory_store", "middle.trj");
     const auto starts = make_file(path, 6);
     auto bytes = read_bytes(path);
     const std::uint64_t hit = starts[2] + 30;  // inside episode 2
@@ -543,7 +538,7 @@ TEST_CASE("corruption before a complete episode is refused, naming the file and 
 }
 
 TEST_CASE("an episode that cannot be read back (the file changed after it was opened) throws and leaves the caller's steps as they were") {
-    const auto path = temp_file("changed_after_open.trj");
+    const auto path = fresh_path("trajectory_store", "changed_after_open.trj");
     const auto starts = make_file(path, 3);
     file_trajectory_store store(path);
     std::vector<trajectory_step> out;
@@ -560,7 +555,7 @@ TEST_CASE("an episode that cannot be read back (the file changed after it was op
 }
 
 TEST_CASE("recovery that cuts every episode of a rewritten file keeps its numbering, unless the first record is unreadable") {
-    const auto path = temp_file("renumbered.trj");
+    const auto path = fresh_path("trajectory_store", "renumbered.trj");
     file_trajectory_store_options o;
     o.max_file_episodes = 2;  // rewritten once it holds 4, down to 2
     std::uint64_t first = 0;
@@ -599,7 +594,7 @@ TEST_CASE("recovery that cuts every episode of a rewritten file keeps its number
 }
 
 TEST_CASE("an end record with an unknown stage is refused, naming which stage and its value") {
-    const auto path = temp_file("end_stage.trj");
+    const auto path = fresh_path("trajectory_store", "end_stage.trj");
     make_file(path, 1);
     auto bytes = read_bytes(path);
     REQUIRE(bytes.size() > 16 + 48);
@@ -625,7 +620,7 @@ TEST_CASE("an end record with an unknown stage is refused, naming which stage an
 }
 
 TEST_CASE("a file that is not a trajectory store is refused and left alone") {
-    const auto path = temp_file("foreign.trj");
+    const auto path = fresh_path("trajectory_store", "foreign.trj");
     const std::string text = "hello, this is somebody else's file\n";
     write_bytes(path, std::vector<unsigned char>(text.begin(), text.end()));
     try {
@@ -652,7 +647,7 @@ TEST_CASE("a file that is not a trajectory store is refused and left alone") {
 }
 
 TEST_CASE("a header whose reserved field is not 0 is refused as a newer format, and left alone") {
-    const auto path = temp_file("reserved.trj");
+    const auto path = fresh_path("trajectory_store", "reserved.trj");
     {
         file_trajectory_store store(path);
         write_episode(store, 0);
@@ -671,7 +666,7 @@ TEST_CASE("a header whose reserved field is not 0 is refused as a newer format, 
 }
 
 TEST_CASE("a file is open in one store at a time") {
-    const auto path = temp_file("locked.trj");
+    const auto path = fresh_path("trajectory_store", "locked.trj");
     file_trajectory_store first(path);
     try {
         file_trajectory_store second(path);
@@ -682,7 +677,7 @@ TEST_CASE("a file is open in one store at a time") {
 }
 
 TEST_CASE("a store written with fsync reads back") {
-    const auto path = temp_file("fsync.trj");
+    const auto path = fresh_path("trajectory_store", "fsync.trj");
     file_trajectory_store_options o;
     o.sync = rlscale::sync_policy::fsync;
     {
@@ -738,7 +733,7 @@ TEST_CASE("a writer killed at a random moment loses no episode it reported compl
         CAPTURE(delay);
         CAPTURE(buffer_bytes);
         CAPTURE(max_file_episodes);
-        const auto path = temp_file("crash_" + std::to_string(run) + ".trj");
+        const auto path = fresh_path("trajectory_store", "crash_" + std::to_string(run) + ".trj");
         std::uint64_t reported_max = 0;
         bool any_reported = false;
 

@@ -10,6 +10,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include "../temp_path.hpp"
 
 namespace test_nn_checkpoint {
 
@@ -20,9 +21,7 @@ using rlscale::rng;
 
 namespace {
 
-std::filesystem::path temp_file(const std::string& name) {
-    return std::filesystem::path(RLSCALE_TEST_TMPDIR) / name;
-}
+using rlscale::test::fresh_path;
 
 /// A trained-looking network and optimiser: initialised, then a few Adam
 /// steps so the moments are non-trivial.
@@ -72,7 +71,7 @@ TEST_CASE_TEMPLATE("checkpoint round trip through a file is bit-exact, with the 
     mlp<T> net({7, 16, 16, 9});
     adam<T> opt(net.parameter_count(), adam_config::scarlet());
     make_trained(net, opt, 11);
-    const auto path = temp_file(std::string("roundtrip_") + std::string(scalar_name<T>()) + ".json");
+    const auto path = fresh_path("checkpoint", std::string("roundtrip_") + std::string(scalar_name<T>()) + ".json");
     save_checkpoint(path, net, opt);
 
     mlp<T> loaded({7, 16, 16, 9});
@@ -183,18 +182,18 @@ TEST_CASE("checkpoint files that are truncated, malformed or missing are rejecte
     const std::string text = make_checkpoint(net).dump();
 
     SUBCASE("truncated") {
-        const auto path = temp_file("truncated.json");
+        const auto path = fresh_path("checkpoint", "truncated.json");
         std::ofstream(path) << text.substr(0, text.size() / 2);
         CHECK_THROWS_WITH_AS(load_checkpoint(path, net), doctest::Contains("not well-formed JSON (truncated or corrupt)"),
                              checkpoint_error);
     }
     SUBCASE("malformed") {
-        const auto path = temp_file("malformed.json");
+        const auto path = fresh_path("checkpoint", "malformed.json");
         std::ofstream(path) << "{\"format\": rlscale}";
         CHECK_THROWS_WITH_AS(load_checkpoint(path, net), doctest::Contains("malformed.json"), checkpoint_error);
     }
     SUBCASE("missing") {
-        CHECK_THROWS_WITH_AS(load_checkpoint(temp_file("does-not-exist.json"), net),
+        CHECK_THROWS_WITH_AS(load_checkpoint(fresh_path("checkpoint", "does-not-exist.json"), net),
                              doctest::Contains("cannot open"), checkpoint_error);
     }
     CHECK(net.parameters() == before);
@@ -276,7 +275,7 @@ TEST_CASE("a checkpoint with bfloat16 Adam moments round-trips and continues bit
     mlp<float> net({3, 8, 2});
     adam<float> opt(net.parameter_count(), half);
     make_trained(net, opt, 7);
-    const auto path = temp_file("bfloat16_moments.json");
+    const auto path = fresh_path("checkpoint", "bfloat16_moments.json");
     save_checkpoint(path, net, opt);
 
     mlp<float> loaded({3, 8, 2});
@@ -327,7 +326,7 @@ TEST_CASE("a checkpoint with bfloat16 Adam moments round-trips and continues bit
 
 TEST_CASE("saving a network with a non-finite parameter is refused and leaves any old file in place") {
     mlp<float> net({3, 4, 2});
-    const auto path = temp_file("nonfinite.json");
+    const auto path = fresh_path("checkpoint", "nonfinite.json");
     save_checkpoint(path, net);
     net.parameters()[5] = std::numeric_limits<float>::infinity();
     CHECK_THROWS_WITH_AS(save_checkpoint(path, net), doctest::Contains("not finite"), rlscale::error);
@@ -366,27 +365,27 @@ TEST_CASE("a checkpoint declaring a huge layer is refused before anything is all
 }
 
 TEST_CASE("a checkpoint file with a number beyond a double, or a directory, is a checkpoint_error naming the file") {
-    const auto path = temp_file("overflow.json");
+    const auto path = fresh_path("checkpoint", "overflow.json");
     {
         std::ofstream out(path);
         out << R"({"format":"rlscale.checkpoint","version":1,"network":{"layers":[{"in":1e400}]}})";
     }
     CHECK_THROWS_WITH_AS((void)read_checkpoint_file(path), doctest::Contains("overflow.json' cannot be read as a checkpoint"),
                          checkpoint_error);
-    const auto dir = temp_file("a_directory");
+    const auto dir = fresh_path("checkpoint", "a_directory");
     std::filesystem::create_directories(dir);
     CHECK_THROWS_WITH_AS((void)read_checkpoint_file(dir), doctest::Contains("a_directory' is a directory"), checkpoint_error);
 }
 
 TEST_CASE("a device, a pipe or a file over max_checkpoint_bytes is refused by name before it is read") {
     CHECK_THROWS_WITH_AS((void)read_checkpoint_file("/dev/zero"), doctest::Contains("'/dev/zero' is not a regular file"), checkpoint_error);
-    const auto fifo = temp_file("a_pipe");
+    const auto fifo = fresh_path("checkpoint", "a_pipe");
     std::filesystem::remove(fifo);
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
     // Refused at once: opening it does not wait for a writer.
     CHECK_THROWS_WITH_AS((void)read_checkpoint_file(fifo), doctest::Contains("a_pipe' is not a regular file"), checkpoint_error);
     // A sparse file one byte over the limit: refused by its size, unread.
-    const auto big = temp_file("too_big.json");
+    const auto big = fresh_path("checkpoint", "too_big.json");
     {
         std::ofstream out(big);
     }
@@ -394,11 +393,11 @@ TEST_CASE("a device, a pipe or a file over max_checkpoint_bytes is refused by na
     CHECK_THROWS_WITH_AS((void)read_checkpoint_file(big), doctest::Contains("too_big.json' holds 1073741825 bytes; a checkpoint file holds at most 1073741824"),
                          checkpoint_error);
     std::filesystem::remove(big);
-    CHECK_THROWS_WITH_AS((void)read_checkpoint_file(temp_file("no_such_file.json")), doctest::Contains("cannot open"), checkpoint_error);
+    CHECK_THROWS_WITH_AS((void)read_checkpoint_file(fresh_path("checkpoint", "no_such_file.json")), doctest::Contains("cannot open"), checkpoint_error);
 }
 
 TEST_CASE("a checkpoint file nested 100,000 levels deep is refused by name, not by a stack overflow") {
-    const auto path = temp_file("deep.json");
+    const auto path = fresh_path("checkpoint", "deep.json");
     {
         std::ofstream out(path);
         out << R"({"format":"rlscale.checkpoint","version":1,"network":)" << std::string(100000, '[') << std::string(100000, ']') << "}";
@@ -418,7 +417,7 @@ TEST_CASE("checkpoint files are written through a temporary of their own and syn
     mlp<float> net({3, 4, 2});
     rng gen(5);
     net.initialize(init_scheme::torch_default, gen);
-    const auto path = temp_file("concurrent.json");
+    const auto path = fresh_path("checkpoint", "concurrent.json");
     std::filesystem::remove(path);
     // Two writers at once never share a temporary: both succeed, the file is one of theirs, whole.
     std::thread a([&] {

@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 #include <vector>
+#include "../temp_path.hpp"
 
 namespace test_sim_azure_trace {
 
@@ -18,18 +19,16 @@ using namespace rlscale::sim;
 
 namespace {
 
+using rlscale::test::fresh_path;
+
 /// The excerpt of the trace kept in the repository (data/azure2019-excerpt).
 const std::filesystem::path excerpt =
     std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "data" / "azure2019-excerpt";
 
 const std::string top_hash = "34c2db012de1a12cc5ef4d6c4057bc31ccf145e3847204bfdb9956171a8c1a0c";
 
-std::filesystem::path temp_file(const std::string& name) {
-    return std::filesystem::path(RLSCALE_TEST_TMPDIR) / name;
-}
-
 std::filesystem::path write_file(const std::string& name, const std::string& text) {
-    const auto path = temp_file(name);
+    const auto path = fresh_path("azure_trace", name);
     std::ofstream out(path, std::ios::binary);
     out << text;
     return path;
@@ -208,7 +207,7 @@ TEST_CASE("workload azure_trace: malformed invocation files are rejected with fi
         check_rejected(load_invocations, write_file("azure_" + c.name + ".csv", c.text), c.line, c.column, c.says);
     }
     // A missing file, and header minutes at the end of the int range (no overflow).
-    CHECK_THROWS_AS(load_invocations(temp_file("azure_does_not_exist.csv")), rlscale::error);
+    CHECK_THROWS_AS(load_invocations(fresh_path("azure_trace", "azure_does_not_exist.csv")), rlscale::error);
     check_rejected(load_invocations,
                    write_file("azure_last_minute.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483647,2147483648\n"), 1,
                    6, "consecutive minute");

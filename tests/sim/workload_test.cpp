@@ -12,6 +12,7 @@
 #include <numbers>
 #include <string>
 #include <vector>
+#include "../temp_path.hpp"
 
 namespace test_sim_workload {
 
@@ -21,11 +22,9 @@ using namespace rlscale::sim;
 
 namespace {
 
-constexpr double infinity = std::numeric_limits<double>::infinity();
+using rlscale::test::fresh_path;
 
-std::filesystem::path temp_file(const std::string& name) {
-    return std::filesystem::path(RLSCALE_TEST_TMPDIR) / name;
-}
+constexpr double infinity = std::numeric_limits<double>::infinity();
 
 void write_file(const std::filesystem::path& path, const std::string& text) {
     std::ofstream out(path, std::ios::binary);
@@ -325,7 +324,7 @@ TEST_CASE("workload random_walk: starts at start, stays within min and max, and 
 }
 
 TEST_CASE("workload from_rate_file: one rate per second, comments and blank lines skipped") {
-    const auto path = temp_file("workload_rates.txt");
+    const auto path = fresh_path("workload", "workload_rates.txt");
     write_file(path,
                "# requests per second, one line per second\n"
                "1.5\n"
@@ -355,7 +354,7 @@ TEST_CASE("workload from_rate_file: a bad line is rejected with the file and its
     };
     for (const auto& c : cases) {
         CAPTURE(c.name);
-        const auto path = temp_file("workload_bad_" + c.name + ".txt");
+        const auto path = fresh_path("workload", "workload_bad_" + c.name + ".txt");
         write_file(path, c.text);
         try {
             (void)from_rate_file(path);
@@ -369,10 +368,10 @@ TEST_CASE("workload from_rate_file: a bad line is rejected with the file and its
             CHECK(what.find(c.says) != std::string::npos);
         }
     }
-    const auto empty = temp_file("workload_empty.txt");
+    const auto empty = fresh_path("workload", "workload_empty.txt");
     write_file(empty, "# nothing but a comment\n\n");
     CHECK_THROWS_AS((void)from_rate_file(empty), data_file_error);
-    CHECK_THROWS_AS((void)from_rate_file(temp_file("workload_does_not_exist.txt")), rlscale::error);
+    CHECK_THROWS_AS((void)from_rate_file(fresh_path("workload", "workload_does_not_exist.txt")), rlscale::error);
 }
 
 TEST_CASE("workload next_arrival: a long run at a constant rate has count / time near the rate") {
