@@ -307,10 +307,9 @@ public:
     /// target without namespace.
     [[nodiscard]] std::string query_for(std::string_view field, const function_target& f) const {
         check_target(f);
-        for (const auto& spec : fields())
-            if (spec.name == field) return expand_template(cfg_.queries.*spec.tmpl, values(f), spec.name);
-        if (field == unscraped_pods_name) return expand_template(cfg_.queries.unscraped_pods, values(f), unscraped_pods_name);
-        throw config_error("field", "unknown function_metrics field \"" + std::string(field) + "\"");
+        const auto tmpl = template_of(field);
+        if (tmpl == nullptr) throw config_error("field", "unknown function_metrics field \"" + std::string(field) + "\"");
+        return expand_template(cfg_.queries.*tmpl, values(f), field);
     }
 
     /// The instant Prometheus evaluated `r` at (a sample's time), if it
@@ -331,17 +330,9 @@ public:
     /// Replaces the template of `field` (e.g. "latency.p90") in `queries`.
     /// Throws config_error naming the field when it has no query.
     static void set_query(query_templates& queries, std::string_view field, std::string promql) {
-        for (const auto& spec : fields()) {
-            if (spec.name == field) {
-                queries.*spec.tmpl = std::move(promql);
-                return;
-            }
-        }
-        if (field == unscraped_pods_name) {
-            queries.unscraped_pods = std::move(promql);
-            return;
-        }
-        throw config_error("promql." + std::string(field), "is not a function_metrics field with a query (nor unscraped_pods)");
+        const auto tmpl = template_of(field);
+        if (tmpl == nullptr) throw config_error("promql." + std::string(field), "is not a function_metrics field with a query (nor unscraped_pods)");
+        queries.*tmpl = std::move(promql);
     }
 
     /// Reads `f`'s metrics over the window ending at `at` (when absent, the
@@ -525,6 +516,16 @@ private:
             {"replica_seconds", &query_templates::replica_seconds, [](function_metrics& m, double v) { m.replica_seconds = v; }, false, 0, false},
         }};
         return specs;
+    }
+
+    /// The member of query_templates holding `name`'s template: a
+    /// function_metrics field's (fields()) or unscraped_pods's; null for
+    /// any other name.
+    [[nodiscard]] static auto template_of(std::string_view name) -> std::string query_templates::* {
+        for (const auto& spec : fields())
+            if (spec.name == name) return spec.tmpl;
+        if (name == unscraped_pods_name) return &query_templates::unscraped_pods;
+        return nullptr;
     }
 
     static void check_target(const function_target& f) {
