@@ -812,6 +812,20 @@ std::pair<decision_record, counters> one_resize_tick(const std::string& path, Cl
     return {records[0], loop.stats()};
 }
 
+/// One tick over two_functions() against `cluster`, checkout busy (CPU
+/// 1.0: scaled up) and search idle (0.2: scaled down): both records, each
+/// logged, and the loop's counters.
+template <typename Cluster>
+std::pair<std::vector<decision_record>, counters> tick_two_functions(Cluster& cluster) {
+    fake_source source;
+    source.cpu = {{"checkout", 1.0}, {"search", 0.2}};
+    control_loop loop(parse_config(two_functions()), source, cluster);
+    std::vector<decision_record> records = loop.tick(15);
+    REQUIRE(records.size() == 2);
+    for (const decision_record& r : records) MESSAGE(r.to_json().dump());
+    return {std::move(records), loop.stats()};
+}
+
 /// A cluster whose count and limits change together or not at all.
 struct resizing_actuator_fake {
     int replicas_now = 3;
@@ -994,20 +1008,15 @@ TEST_CASE("controller: a count change that timed out is logged as perhaps applie
             throw outcome_unknown("kubernetes: PUT /apis/apps/v1/namespaces/shop/deployments/" + f.name + "/scale timed out after 10000 ms");
         }
     };
-    fake_source source;
-    source.cpu = {{"checkout", 1.0}, {"search", 0.2}};
     timing_out_scaler cluster;
-    control_loop loop(parse_config(two_functions()), source, cluster);
-    const auto records = loop.tick(15);
-    REQUIRE(records.size() == 2);
+    const auto [records, stats] = tick_two_functions(cluster);
     for (const decision_record& r : records) {
-        MESSAGE(r.to_json().dump());
         REQUIRE(r.replicas_after != r.replicas_before);
         CHECK_FALSE(r.applied);  // not known to be
         CHECK(r.error.find("changing replicas failed after it was sent, and may have been applied: kubernetes: PUT") == 0);
     }
-    CHECK(loop.stats().actuation_errors == 2);
-    CHECK(loop.stats().changes == 0);
+    CHECK(stats.actuation_errors == 2);
+    CHECK(stats.changes == 0);
 }
 
 TEST_CASE("controller: a count another writer set to the decided one since it was read is not logged as applied") {
@@ -1026,12 +1035,8 @@ TEST_CASE("controller: a count another writer set to the decided one since it wa
             return f.name != "checkout" || (replicas_of[f.name] = n, false);  // checkout: already there
         }
     };
-    fake_source source;
-    source.cpu = {{"checkout", 1.0}, {"search", 0.2}};
     already_there_scaler cluster;
-    control_loop loop(parse_config(two_functions()), source, cluster);
-    const auto records = loop.tick(15);
-    REQUIRE(records.size() == 2);
+    const auto [records, counts] = tick_two_functions(cluster);
     CHECK(cluster.calls == 2);
     const decision_record& there = records[0].function == "checkout" ? records[0] : records[1];
     const decision_record& moved = records[0].function == "checkout" ? records[1] : records[0];
@@ -1042,8 +1047,8 @@ TEST_CASE("controller: a count another writer set to the decided one since it wa
     CHECK(there.to_json().at("note") == there.note);
     CHECK(moved.applied);
     CHECK_FALSE(moved.to_json().contains("note"));
-    CHECK(loop.stats().changes == 1);
-    CHECK(loop.stats().actuation_errors == 0);
+    CHECK(counts.changes == 1);
+    CHECK(counts.actuation_errors == 0);
 
     // With the limits in one change: the limits are applied, the count is not the controller's.
     const std::string path = write_ddpg_checkpoint("ddpg_already_there.json", {0.0F, 1.0F, -0.2F});
@@ -1157,6 +1162,78 @@ TEST_CASE("controller: after a resize, no other is sent until the readings show 
     // resize_settle_s is checked as the other settings are.
     j["functions"][0]["resize_settle_s"] = -1;
     CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("resize_settle_s"), rlscale::config_error);
+}
+
+TEST_CASE("controller: a resize answered as applied and never read back is not sent again while the limits read stay put") {
+    const std::string path = write_ddpg_checkpoint("ddpg_unseen.json", {0.0F, 1.0F, -0.2F});
+    limits_source source;  // reads 0.8 cores, 1024 MiB whatever is set
+    resizing_actuator_fake cluster;
+    nlohmann::json j = resize_config(path, "app");
+    j["functions"][0]["resize_settle_s"] = 120;
+    control_loop loop(parse_config(j), source, cluster);
+    auto r = loop.tick(15)[0];
+    REQUIRE(r.limits_applied);
+    REQUIRE(r.limits_sent);
+    const replica_limits first = *r.limits_sent;
+    CHECK(r.to_json().at("limits_applied") == true);
+    CHECK(loop.tick(30)[0].resize_settling);
+    // resize_settle_s has passed, nothing shows the limits sent, and the
+    // limits read are those read when they were sent: the same limits are
+    // withheld, tick after tick.
+    for (const double t : {135.0, 150.0, 600.0}) {
+        CAPTURE(t);
+        r = loop.tick(t)[0];
+        MESSAGE(r.to_json().dump());
+        CHECK_FALSE(r.resize_settling);
+        CHECK_FALSE(r.limits_sent);
+        CHECK_FALSE(r.limits_applied);
+        REQUIRE(r.resize_unseen_since_s);
+        CHECK(*r.resize_unseen_since_s == 15);
+        CHECK(r.to_json().at("limits_sent_at_s") == 15);
+        CHECK(r.to_json().at("limits_withheld").get<std::string>().find("the same limits were sent at limits_sent_at_s") == 0);
+        CHECK(r.error.empty());
+    }
+    CHECK(cluster.resize_calls == 1);
+    CHECK(loop.stats().resizes == 1);
+    CHECK(loop.stats().resizes_not_repeated == 3);
+    CHECK(prometheus_text(loop.stats()).find("rlscale_controller_resizes_not_repeated_total 3\n") != std::string::npos);
+    // The limits read move (another writer, or the rollout at last): the
+    // policy steps from them and its resize goes out.
+    source.cpu_limit = 0.9;
+    r = loop.tick(615)[0];
+    CHECK_FALSE(r.resize_unseen_since_s);
+    REQUIRE(r.limits_applied);
+    CHECK(cluster.resize_calls == 2);
+    // And once they are back where they were, the first limits are sent again (forgotten).
+    source.cpu_limit = 0.8;
+    r = loop.tick(750)[0];
+    REQUIRE(r.limits_sent);
+    CHECK(r.limits_sent->cpu_cores == first.cpu_cores);
+    CHECK(r.limits_applied);
+    CHECK(cluster.resize_calls == 3);
+
+    // A resize whose outcome is unknown may never have been applied: sent
+    // again once resize_settle_s has passed.
+    struct timing_out_resizer {
+        int resize_calls = 0;
+        int replicas_now = 3;
+        int replicas(const function_spec&) const { return replicas_now; }
+        void set_replicas(const function_spec&, int n) { replicas_now = n; }
+        void set_limits(const function_spec&, std::optional<int> n, const replica_limits&) {
+            ++resize_calls;
+            if (n) replicas_now = *n;
+            throw outcome_unknown("kubernetes: PATCH /apis/apps/v1/namespaces/shop/deployments/app timed out after 10000 ms");
+        }
+    };
+    timing_out_resizer unsure;
+    control_loop again(parse_config(j), source, unsure);
+    CHECK_FALSE(again.tick(15)[0].limits_applied);
+    CHECK(again.tick(30)[0].resize_settling);
+    r = again.tick(135)[0];
+    CHECK_FALSE(r.resize_unseen_since_s);
+    CHECK(r.limits_sent);
+    CHECK(unsure.resize_calls == 2);
+    CHECK(again.stats().resizes_not_repeated == 0);
 }
 
 TEST_CASE("controller: a resize seen in place stays settled, though replicas start later") {
