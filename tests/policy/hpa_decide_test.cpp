@@ -90,14 +90,74 @@ TEST_CASE("hpa decide: a scale event from a count at the int range's end does no
     hpa_config c = hpa_config::cpu_utilization(70);
     c.behavior = hpa_behavior{};
     hpa_policy hpa(c);
-    (void)hpa.decide(cpu_sample(0.7, 3), at(std::numeric_limits<int>::min(), 0));
-    REQUIRE(hpa.scale_up_events().size() == 1);
-    CHECK(hpa.scale_up_events()[0].replica_change == std::numeric_limits<std::int32_t>::max());
+    CHECK(hpa.decide(cpu_sample(0.7, 3), at(std::numeric_limits<int>::min(), 0)).replicas == 1);  // to the minimum
     // 10 s later, 5 ready pods at 20 times the target want 100: the default
     // rules (4 pods or 100 % per 15 s) allow at most 10, whatever came before.
     const decision d = hpa.decide(cpu_sample(14.0, 5), at(5, 10, 1, 1000));
     CHECK(d.replicas >= 5);
     CHECK(d.replicas <= 10);
+    // The first change, recorded when the count showed it made: its size saturated, not wrapped.
+    REQUIRE(hpa.scale_up_events().size() == 1);
+    CHECK(hpa.scale_up_events()[0].replica_change == std::numeric_limits<std::int32_t>::max());
+    CHECK(hpa.scale_up_events()[0].time_s == 0);
+}
+
+TEST_CASE("hpa decide: a scale event is the change the next count shows made, not the one decided") {
+    hpa_config c = hpa_config::cpu_utilization(50);
+    c.behavior = hpa_behavior{};  // scale up at most max(+4 pods, +100 %) per 15 s from the period's start
+    // From 2 replicas at three times the target: 6 wanted, 6 allowed. Nothing is recorded yet.
+    const auto first = [](hpa_policy& hpa) {
+        REQUIRE(hpa.decide(cpu_sample(1.5, 2), at(2, 0, 1, 100)).replicas == 6);
+        CHECK(hpa.scale_up_events().empty());
+    };
+    {
+        // A guard let one replica through. Recorded: +1 at 0 s, so the period
+        // began at 2 and 6 is still allowed. (Recording the +4 decided would
+        // put the period's start at -1 and allow 3.)
+        hpa_policy hpa(c);
+        first(hpa);
+        CHECK(hpa.decide(cpu_sample(1.5, 3), at(3, 5, 1, 100)).replicas == 6);
+        REQUIRE(hpa.scale_up_events().size() == 1);
+        CHECK(hpa.scale_up_events()[0].replica_change == 1);
+        CHECK(hpa.scale_up_events()[0].time_s == 0);
+    }
+    {
+        // The update failed (or the decision was not acted on): no event, 6 allowed again.
+        hpa_policy hpa(c);
+        first(hpa);
+        CHECK(hpa.decide(cpu_sample(1.5, 2), at(2, 5, 1, 100)).replicas == 6);
+        CHECK(hpa.scale_up_events().empty());
+        CHECK(hpa.scale_down_events().empty());
+    }
+    {
+        // The count moved the other way (another writer): no event either way.
+        hpa_policy hpa(c);
+        first(hpa);
+        (void)hpa.decide(cpu_sample(1.5, 1), at(1, 5, 1, 100));
+        CHECK(hpa.scale_up_events().empty());
+        CHECK(hpa.scale_down_events().empty());
+    }
+    {
+        // Made in full: +4 at 0 s, and the period's 100 % is used up: 6 stays.
+        hpa_policy hpa(c);
+        first(hpa);
+        CHECK(hpa.decide(cpu_sample(1.5, 6), at(6, 5, 1, 100)).replicas == 6);
+        REQUIRE(hpa.scale_up_events().size() == 1);
+        CHECK(hpa.scale_up_events()[0].replica_change == 4);
+        // Past the count decided (another writer added more): only the decided +4 is the HPA's.
+        hpa_policy beyond(c);
+        first(beyond);
+        (void)beyond.decide(cpu_sample(1.5, 8), at(8, 5, 1, 100));
+        REQUIRE(beyond.scale_up_events().size() == 1);
+        CHECK(beyond.scale_up_events()[0].replica_change == 4);
+    }
+    {
+        // A hold decides no change: nothing waits to be recorded.
+        hpa_policy hpa(c);
+        CHECK(hpa.decide(cpu_sample(k_nan, 2), at(2, 0, 1, 100)).source == decision_source::hold);
+        (void)hpa.decide(cpu_sample(1.5, 5), at(5, 5, 1, 100));
+        CHECK(hpa.scale_up_events().empty());
+    }
 }
 
 TEST_CASE("hpa decide holds on NaN or infinite or negative inputs") {

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -81,7 +82,19 @@ public:
     /// with a non-zero minimum (Kubernetes: scaling disabled). It never asks
     /// for more than hpa_config::max_pods replicas (the pods it can
     /// synthesise), so it does not scale itself into a count it must hold.
+    ///
+    /// Its scale events (what the behavior's rate policies count) are the
+    /// changes made, not those decided: Kubernetes stores one only after
+    /// its scale update succeeded, and a decision here may be cut by a guard,
+    /// refused by the cluster, or not acted on at all (the fallback under a
+    /// learned policy decides every tick). So each call first records, at
+    /// the last decision's time, how far the count `s.replicas` moved from
+    /// the last decision's count toward its target: all of it, part of it
+    /// (a guard's step limit), or nothing (a failed update, a hold, a move
+    /// the other way). A change made by someone else in the same direction
+    /// in between counts too; the history holds what the count did.
     decision decide(const function_metrics& m, const scaling_state& s) noexcept {
+        record_last_change(s.replicas);
         const double now = s.time_s;
         if (!std::isfinite(now)) return hold(s, "hpa: clock is not finite");
         if (!(std::isfinite(m.cpu_utilization) && m.cpu_utilization >= 0)) return hold(s, "hpa: cpu_utilization is not finite and non-negative");
@@ -119,16 +132,38 @@ public:
         // (A count already above it stays the bound, so the cap never forces a scale-in.)
         const int upper = std::max(static_cast<int>(std::min<std::int64_t>(b.upper, static_cast<std::int64_t>(pods_.size()))),
                                    b.clamp(s.replicas));
-        const int n = compute(decide_metric_, in, now, b.lower, upper);
+        const int n = recommend(decide_metric_, in, now, b.lower, upper);
         if (last_evaluation().metrics_failed || n < b.lower || n > upper) {
             // No usable metric, or a target at zero that Kubernetes leaves
             // alone (scaling disabled): keep the count, brought within bounds.
             return hold(s, last_evaluation().reason);
         }
+        if (n != s.replicas) last_change_ = decided_change{s.replicas, n, now};
         return {.replicas = n, .source = decision_source::policy, .reason = last_evaluation().reason};
     }
 
 private:
+    /// A change decide() asked for, whose scale event waits for the count
+    /// the next call sees.
+    struct decided_change {
+        int from = 0;
+        int to = 0;
+        double time_s = 0;
+    };
+
+    /// Records the part of the last decided change that `current` shows
+    /// made (see decide()), and forgets it.
+    void record_last_change(int current) noexcept {
+        if (!last_change_) return;
+        const decided_change c = *last_change_;
+        last_change_.reset();
+        const std::int64_t asked = std::int64_t{c.to} - c.from;
+        const std::int64_t moved = std::int64_t{current} - c.from;
+        const std::int64_t made = asked > 0 ? std::clamp<std::int64_t>(moved, 0, asked) : std::clamp<std::int64_t>(moved, asked, 0);
+        if (made != 0) record_scale_event(c.from, static_cast<int>(c.from + made), c.time_s);
+    }
+
+    std::optional<decided_change> last_change_;
     std::vector<hpa_pod> pods_;
     std::vector<pod_sample> samples_;
     std::array<hpa_metric, 1> decide_metric_{};

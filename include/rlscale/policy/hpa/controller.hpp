@@ -101,6 +101,18 @@ public:
     /// [min_replicas, max_replicas] in place of the config's.
     [[nodiscard]] int compute(std::span<const metric> specs, const input& in, double now_s, int min_replicas,
                               int max_replicas) noexcept {
+        const int desired = recommend(specs, in, now_s, min_replicas, max_replicas);
+        if (desired != in.current_replicas) store_scale_event(in.current_replicas, desired, now_s);
+        return desired;
+    }
+
+    /// compute(specs, in, now_s, min_replicas, max_replicas) without its
+    /// scale event: the count to set, with the recommendation recorded, for
+    /// a caller that records the event once the change is made
+    /// (record_scale_event), as Kubernetes stores it only after the scale
+    /// update succeeded.
+    [[nodiscard]] int recommend(std::span<const metric> specs, const input& in, double now_s, int min_replicas,
+                                int max_replicas) noexcept {
         const int current = in.current_replicas;
         last_ = {-1, 0, current, false, "hpa: no change"};
         if (!initialized_) {  // recordInitialRecommendation
@@ -144,7 +156,6 @@ public:
             desired = normalize(current, desired, now_s, min_replicas, max_replicas);
             last_.reason = desired > current ? "hpa: scale up" : desired < current ? "hpa: scale down" : "hpa: no change";
         }
-        if (desired != current) store_scale_event(current, desired, now_s);
         last_.desired = desired;
         return desired;
     }
