@@ -1164,7 +1164,7 @@ TEST_CASE("controller: after a resize, no other is sent until the readings show 
     CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("resize_settle_s"), rlscale::config_error);
 }
 
-TEST_CASE("controller: a resize answered as applied and never read back is not sent again while the limits read stay put") {
+TEST_CASE("controller: a resize answered as applied and never read back is sent again each resize_settle_s, logged and counted as a repeat") {
     const std::string path = write_ddpg_checkpoint("ddpg_unseen.json", {0.0F, 1.0F, -0.2F});
     limits_source source;  // reads 0.8 cores, 1024 MiB whatever is set
     resizing_actuator_fake cluster;
@@ -1175,45 +1175,52 @@ TEST_CASE("controller: a resize answered as applied and never read back is not s
     REQUIRE(r.limits_applied);
     REQUIRE(r.limits_sent);
     const replica_limits first = *r.limits_sent;
-    CHECK(r.to_json().at("limits_applied") == true);
+    CHECK_FALSE(r.resize_repeat_since_s);
+    CHECK_FALSE(r.to_json().contains("limits_repeated"));
     CHECK(loop.tick(30)[0].resize_settling);
-    // resize_settle_s has passed, nothing shows the limits sent, and the
-    // limits read are those read when they were sent: the same limits are
-    // withheld, tick after tick.
-    for (const double t : {135.0, 150.0, 600.0}) {
+    // resize_settle_s has passed, no reading shows the limits sent, and the
+    // policy asks for them again: sent again, as a repeat of the first.
+    const auto repeated = [&](double t) {
         CAPTURE(t);
-        r = loop.tick(t)[0];
-        MESSAGE(r.to_json().dump());
-        CHECK_FALSE(r.resize_settling);
-        CHECK_FALSE(r.limits_sent);
-        CHECK_FALSE(r.limits_applied);
-        REQUIRE(r.resize_unseen_since_s);
-        CHECK(*r.resize_unseen_since_s == 15);
-        CHECK(r.to_json().at("limits_sent_at_s") == 15);
-        CHECK(r.to_json().at("limits_withheld").get<std::string>().find("the same limits were sent at limits_sent_at_s") == 0);
-        CHECK(r.error.empty());
-    }
-    CHECK(cluster.resize_calls == 1);
-    CHECK(loop.stats().resizes == 1);
-    CHECK(loop.stats().resizes_not_repeated == 3);
-    CHECK(prometheus_text(loop.stats()).find("rlscale_controller_resizes_not_repeated_total 3\n") != std::string::npos);
-    // The limits read move (another writer, or the rollout at last): the
-    // policy steps from them and its resize goes out.
-    source.cpu_limit = 0.9;
-    r = loop.tick(615)[0];
-    CHECK_FALSE(r.resize_unseen_since_s);
-    REQUIRE(r.limits_applied);
+        const decision_record x = loop.tick(t)[0];
+        MESSAGE(x.to_json().dump());
+        CHECK(x.limits_applied);
+        REQUIRE(x.limits_sent);
+        CHECK(x.limits_sent->cpu_cores == first.cpu_cores);
+        CHECK(x.limits_sent->memory_mb == first.memory_mb);
+        REQUIRE(x.resize_repeat_since_s);
+        CHECK(*x.resize_repeat_since_s == 15);
+        CHECK(x.to_json().at("limits_first_sent_s") == 15);
+        CHECK(x.to_json().at("limits_repeated").get<std::string>().find("the same limits were first sent at limits_first_sent_s") == 0);
+    };
+    repeated(135);
     CHECK(cluster.resize_calls == 2);
-    // And once they are back where they were, the first limits are sent again (forgotten).
-    source.cpu_limit = 0.8;
-    r = loop.tick(750)[0];
-    REQUIRE(r.limits_sent);
-    CHECK(r.limits_sent->cpu_cores == first.cpu_cores);
-    CHECK(r.limits_applied);
+    CHECK(loop.tick(150)[0].resize_settling);  // the repeat settles as any resize
+    repeated(255);
     CHECK(cluster.resize_calls == 3);
+    CHECK(loop.stats().resizes == 3);
+    CHECK(loop.stats().resizes_repeated == 2);
+    CHECK(prometheus_text(loop.stats()).find("rlscale_controller_resizes_repeated_total 2\n") != std::string::npos);
+    repeated(375);
+    CHECK(cluster.resize_calls == 4);
+    CHECK(loop.stats().resizes_repeated == 3);
+    // The limits read move (another writer, or the rollout at last): the
+    // resizes that follow are no repeats, even back to the first limits.
+    source.cpu_limit = 0.9;
+    r = loop.tick(495)[0];
+    REQUIRE(r.limits_applied);
+    CHECK_FALSE(r.resize_repeat_since_s);
+    CHECK(cluster.resize_calls == 5);
+    source.cpu_limit = 0.8;
+    CHECK(loop.tick(510)[0].resize_settling);
+    r = loop.tick(615)[0];
+    REQUIRE(r.limits_applied);
+    CHECK(r.limits_sent->cpu_cores == first.cpu_cores);
+    CHECK_FALSE(r.resize_repeat_since_s);
+    CHECK(loop.stats().resizes_repeated == 3);
 
     // A resize whose outcome is unknown may never have been applied: sent
-    // again once resize_settle_s has passed.
+    // again, but not as a repeat of one answered as applied.
     struct timing_out_resizer {
         int resize_calls = 0;
         int replicas_now = 3;
@@ -1230,10 +1237,10 @@ TEST_CASE("controller: a resize answered as applied and never read back is not s
     CHECK_FALSE(again.tick(15)[0].limits_applied);
     CHECK(again.tick(30)[0].resize_settling);
     r = again.tick(135)[0];
-    CHECK_FALSE(r.resize_unseen_since_s);
     CHECK(r.limits_sent);
+    CHECK_FALSE(r.resize_repeat_since_s);
     CHECK(unsure.resize_calls == 2);
-    CHECK(again.stats().resizes_not_repeated == 0);
+    CHECK(again.stats().resizes_repeated == 0);
 }
 
 TEST_CASE("controller: a resize seen in place stays settled, though replicas start later") {

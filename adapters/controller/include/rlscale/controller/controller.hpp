@@ -200,10 +200,10 @@ struct decision_record {
     std::optional<replica_limits> limits_sent;  ///< the limits asked of the cluster this tick (or that would be, in dry run)
     bool limits_applied = false;     ///< they were set
     bool resize_settling = false;    ///< a change of limits was withheld: the last resize is not yet in place (resize_settle_s)
-    /// A change of limits was withheld: the same limits were sent at this
-    /// time, answered as applied, and no reading has shown them since, nor
-    /// have the limits read moved (the same patch would change nothing).
-    std::optional<double> resize_unseen_since_s;
+    /// The limits sent this tick are a repeat: the same were first sent at
+    /// this time, answered as applied, and no reading has shown them within
+    /// resize_settle_s of any sending since, the limits read not moving.
+    std::optional<double> resize_repeat_since_s;
     std::string error;         ///< a read or actuation failure, if any
     /// What else the tick found, e.g. the count already at replicas_after
     /// (another writer set it since it was read: nothing sent, not applied).
@@ -250,10 +250,9 @@ struct decision_record {
                 j["limits_sent"] = std::move(sent);
             }
             if (resize_settling) j["limits_withheld"] = "the last resize is not yet in place";
-            if (resize_unseen_since_s) {
-                j["limits_withheld"] = "the same limits were sent at limits_sent_at_s, answered as applied, and never read back; "
-                                       "the limits read have not moved since";
-                j["limits_sent_at_s"] = *resize_unseen_since_s;
+            if (resize_repeat_since_s) {
+                j["limits_repeated"] = "the same limits were first sent at limits_first_sent_s, answered as applied, and never read back";
+                j["limits_first_sent_s"] = *resize_repeat_since_s;
             }
             j["limits_applied"] = limits_applied;
         }
@@ -271,7 +270,7 @@ struct counters {
     std::uint64_t changes = 0;    ///< replica changes applied
     std::uint64_t resizes = 0;    ///< limit changes applied
     std::uint64_t resizes_withheld = 0;  ///< limit changes not sent: the last resize not yet in place (resize_settle_s)
-    std::uint64_t resizes_not_repeated = 0;  ///< limit changes not sent: the same sent before, never read back, the limits read unmoved
+    std::uint64_t resizes_repeated = 0;  ///< limit changes sent again: the same sent before, answered as applied, never read back
     std::uint64_t read_errors = 0;  ///< ticks of a function whose replica count or metrics could not be used
     std::uint64_t actuation_errors = 0;
     std::uint64_t reloads = 0;          ///< successful policy reloads
@@ -601,8 +600,8 @@ private:
                              m.starting_replicas == 0 && m.pending_replicas == 0;
         // A clock that did not move forward (or is not finite) keeps the wait.
         const bool expired = r.time_s - s->since_s >= config_.functions[i].resize_settle_s;
-        // Answered as applied and never seen: remembered, so that the same
-        // patch is not sent again while the limits read stay where they were.
+        // Answered as applied and never seen: remembered, so that sending
+        // the same limits again is logged and counted as a repeat.
         if (expired && !settled && s->answered) unseen_[i] = *s;
         if (settled || expired) s.reset();
         return s.has_value();
@@ -619,10 +618,12 @@ private:
     }
 
     /// Whether the limits read in `m` moved from `before` (a limit not read
-    /// now, or not then, has not moved).
+    /// now, or not then, has not moved: not finite or not above 0, the
+    /// unknown limit of known_limit).
     [[nodiscard]] static bool limits_moved(const replica_limits& before, const function_metrics& m) noexcept {
         const auto moved = [](double was, double now, double unit) {
-            return std::isfinite(was) && std::isfinite(now) && std::round(was / unit) != std::round(now / unit);
+            const auto known = [](double x) { return std::isfinite(x) && x > 0; };
+            return known(was) && known(now) && std::round(was / unit) != std::round(now / unit);
         };
         return moved(before.cpu_cores, m.cpu_limit, 1e-3) || moved(before.memory_mb, m.memory_limit_mb, 1);
     }
@@ -647,14 +648,12 @@ private:
                 ++stats_.resizes_withheld;
             }
             std::optional<settling_resize>& unseen = unseen_[i];
-            if (unseen && limits_moved(unseen->read, r.inputs)) unseen.reset();  // the cluster's limits moved: forgotten
-            if (r.limits_sent && unseen && same_limits(*r.limits_sent, unseen->sent)) {
-                r.limits_sent.reset();
-                r.resize_unseen_since_s = unseen->since_s;
-                ++stats_.resizes_not_repeated;
-            }
-            // Limits read now, kept with a resize sent this tick.
+            if (unseen && usable && limits_moved(unseen->read, r.inputs)) unseen.reset();  // the cluster's limits moved: forgotten
+            if (r.limits_sent && unseen && same_limits(*r.limits_sent, unseen->sent)) r.resize_repeat_since_s = unseen->first_sent_s;
+            // What a resize sent this tick is remembered with: the limits read
+            // now, and when the same limits were first sent.
             const replica_limits read_now{.cpu_cores = r.inputs.cpu_limit, .memory_mb = r.inputs.memory_limit_mb};
+            const double first_sent_s = r.resize_repeat_since_s.value_or(r.time_s);
             if (config_.dry_run) return;
             if (r.limits_sent) {
                 // What the log says when the count alone then goes through.
@@ -670,9 +669,10 @@ private:
                         count_sent = sent(count_changes, [&] { return actuator_.set_limits(f, count, *r.limits_sent); });
                     }
                     r.limits_applied = true;
-                    settling_[i] = settling_resize{*r.limits_sent, r.time_s, read_now, true};
+                    settling_[i] = settling_resize{*r.limits_sent, r.time_s, read_now, true, first_sent_s};
                     unseen.reset();
                     ++stats_.resizes;
+                    if (r.resize_repeat_since_s) ++stats_.resizes_repeated;
                     if (count_changes) count_applied(r, count_sent);
                     return;
                 } catch (const count_changed& e) {
@@ -686,7 +686,7 @@ private:
                     // it at the target if so, which says nothing of the
                     // limits, so the record does not claim either way. The
                     // readings tell when (if) it is in place.
-                    settling_[i] = settling_resize{*r.limits_sent, r.time_s, read_now, false};
+                    settling_[i] = settling_resize{*r.limits_sent, r.time_s, read_now, false, first_sent_s};
                     unseen.reset();
                     ++stats_.actuation_errors;
                     r.error = std::string(count_changes ? "changing replicas and limits failed after it was sent, and may have been applied: "
@@ -785,11 +785,12 @@ private:
         double since_s = 0;
         replica_limits read;    ///< the limits read when it was sent
         bool answered = false;  ///< answered as applied (not an outcome unknown, which may not have been)
+        double first_sent_s = 0;  ///< when the same limits were first sent (since_s, or earlier for a repeat)
     };
     std::vector<std::optional<settling_resize>> settling_;
     /// A resize answered as applied that no reading showed within
     /// resize_settle_s, by function index; forgotten once the limits read
-    /// move or another resize is sent.
+    /// move or a resize is sent (a repeat carries its first time on).
     std::vector<std::optional<settling_resize>> unseen_;
     counters stats_;
 };
@@ -815,10 +816,10 @@ private:
            static_cast<double>(c.resizes));
     metric("rlscale_controller_resizes_withheld_total", "counter",
            "Limit changes not sent because the last resize was not yet in place (resize_settle_s).", static_cast<double>(c.resizes_withheld));
-    metric("rlscale_controller_resizes_not_repeated_total", "counter",
-           "Limit changes not sent because the same limits were sent before, answered as applied, and never read back, the limits read "
-           "unmoved since.",
-           static_cast<double>(c.resizes_not_repeated));
+    metric("rlscale_controller_resizes_repeated_total", "counter",
+           "Limit changes sent again: the same limits were sent before, answered as applied, and no reading showed them within "
+           "resize_settle_s.",
+           static_cast<double>(c.resizes_repeated));
     metric("rlscale_controller_read_errors_total", "counter", "Failed reads of metrics or replica counts.",
            static_cast<double>(c.read_errors));
     metric("rlscale_controller_actuation_errors_total", "counter", "Failed replica or limit changes.", static_cast<double>(c.actuation_errors));
