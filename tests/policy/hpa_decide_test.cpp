@@ -152,6 +152,14 @@ TEST_CASE("hpa decide: a scale event is the change the next count shows made, no
         CHECK(beyond.scale_up_events()[0].replica_change == 4);
     }
     {
+        // A history restored in between replaces the decision's too: nothing recorded from before it.
+        hpa_policy hpa(c);
+        first(hpa);
+        hpa.restore_history({});
+        (void)hpa.decide(cpu_sample(1.5, 6), at(6, 5, 1, 100));
+        CHECK(hpa.scale_up_events().empty());
+    }
+    {
         // A hold decides no change: nothing waits to be recorded.
         hpa_policy hpa(c);
         CHECK(hpa.decide(cpu_sample(k_nan, 2), at(2, 0, 1, 100)).source == decision_source::hold);

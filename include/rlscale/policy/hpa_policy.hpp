@@ -70,6 +70,14 @@ public:
         }
     }
 
+    /// hpa::controller::restore_history, which also forgets the change the
+    /// last decide() asked for (it belongs to the history replaced).
+    void restore_history(std::span<const hpa_recommendation> recommendations, std::span<const hpa_scale_event> up = {},
+                         std::span<const hpa_scale_event> down = {}) {
+        hpa::controller::restore_history(recommendations, up, down);
+        last_change_.reset();
+    }
+
     /// Always ready: the HPA needs no training.
     [[nodiscard]] bool ready() const noexcept { return true; }
 
