@@ -535,6 +535,10 @@ TEST_CASE("corruption before a complete episode is refused, naming the file and 
     CHECK(store.episode_count() == 2);
     CHECK(intact(store, 1));
     CHECK(store.recovery().truncated_at == starts[2]);
+    // Episodes 2 (damaged) to 5 had ended: cut, and said so.
+    CHECK(store.recovery().episodes_discarded == 4);
+    CHECK(store.recovery().reason.find("; 4 episodes whose end records follow it discarded (salvage_prefix)") != std::string::npos);
+    MESSAGE(store.recovery().reason);
 }
 
 TEST_CASE("an episode that cannot be read back (the file changed after it was opened) throws and leaves the caller's steps as they were") {
@@ -573,6 +577,7 @@ TEST_CASE("recovery that cuts every episode of a rewritten file keeps its number
         {
             file_trajectory_store store(path, o);
             CHECK(store.recovery().truncated_at == 16);
+            CHECK(store.recovery().episodes_discarded == 2);  // episodes 4 and 5 had ended
             CHECK_FALSE(store.recovery().numbering_unknown);
             CHECK(store.episodes_in_file() == 0);
             CHECK(store.episode_count() == first);

@@ -293,6 +293,10 @@ struct trajectory_recovery {
     std::uint64_t truncated_bytes = 0;  ///< bytes cut from the end of the file (0: nothing was cut)
     std::uint64_t truncated_at = 0;     ///< the file's new size when bytes were cut
     std::string reason;                 ///< why they were cut (a torn record, an unfinished episode); empty if not
+    /// Episodes that had ended after a damaged record (their whole end
+    /// records follow it, the damaged episode's own included) that
+    /// salvage_prefix cut with it; their numbers are given out again.
+    std::uint64_t episodes_discarded = 0;
     /// Every record was cut and the first was unreadable, so the number the
     /// file's first episode had is unknown: numbering restarts at 0, and
     /// if the file had been rewritten (compact()), numbers already given
@@ -1185,14 +1189,23 @@ private:
             // A torn tail is a prefix of the last write. A complete episode
             // (an end record) after the bad record means data was lost in the
             // middle, which cutting would make worse.
-            if (const auto later = find_end_record(in, at + 1); later && !options_.salvage_prefix) {
+            const auto later = find_end_record(in, at + 1);
+            if (later && !options_.salvage_prefix) {
                 throw error(where(at) + problem + ", but a complete episode's end record follows at offset " +
                             std::to_string(*later) +
                             ": this is not a torn tail; refusing to cut (set salvage_prefix to keep the episodes before offset " +
                             std::to_string(committed) + ")");
             }
+            // Salvaged: the episodes that had ended after the damage (their
+            // end records follow it), cut with it, counted.
+            std::uint64_t discarded = 0;
+            for (auto end = later; end; end = find_end_record(in, *end + 1)) ++discarded;
             cut(committed, size, "record at offset " + std::to_string(at) + ": " + problem +
-                                     (episode ? "; episode " + std::to_string(episode->summary().index) + " never ended" : ""));
+                                     (episode ? "; episode " + std::to_string(episode->summary().index) + " never ended" : "") +
+                                     (discarded > 0 ? "; " + std::to_string(discarded) + " episode" + (discarded == 1 ? " whose end record follows" : "s whose end records follow") +
+                                                          " it discarded (salvage_prefix)"
+                                                    : ""));
+            recovery_.episodes_discarded = discarded;
         } else if (episode) {
             cut(committed, size, "episode " + std::to_string(episode->summary().index) + " at offset " +
                                      std::to_string(episode_at) + " never ended");
