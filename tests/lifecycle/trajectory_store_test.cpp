@@ -537,8 +537,18 @@ TEST_CASE("corruption before a complete episode is refused, naming the file and 
     CHECK(store.recovery().truncated_at == starts[2]);
     // Episodes 2 (damaged) to 5 had ended: cut, and said so.
     CHECK(store.recovery().episodes_discarded == 4);
-    CHECK(store.recovery().reason.find("; 4 episodes whose end records follow it discarded (salvage_prefix)") != std::string::npos);
+    CHECK(store.recovery().reason.find("; 4 episodes that had ended discarded with it (salvage_prefix)") != std::string::npos);
     MESSAGE(store.recovery().reason);
+
+    // The damage in episode 2's end record: episodes 2 to 5 are cut all the same.
+    const auto end_path = fresh_path("trajectory_store", "middle_end.trj");
+    const auto end_starts = make_file(end_path, 6);
+    auto end_bytes = read_bytes(end_path);
+    end_bytes[end_starts[3] - 3] ^= 0x40;
+    write_bytes(end_path, end_bytes);
+    file_trajectory_store salvaged(end_path, o);
+    CHECK(salvaged.episode_count() == 2);
+    CHECK(salvaged.recovery().episodes_discarded == 4);
 }
 
 TEST_CASE("an episode that cannot be read back (the file changed after it was opened) throws and leaves the caller's steps as they were") {

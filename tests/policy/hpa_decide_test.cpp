@@ -160,11 +160,15 @@ TEST_CASE("hpa decide: a scale event is the change the next count shows made, no
         CHECK(hpa.scale_up_events().empty());
     }
     {
-        // A hold decides no change: nothing waits to be recorded.
+        // A hold records the change made before it, and leaves nothing to
+        // record itself: the count moving on after it is not the HPA's.
         hpa_policy hpa(c);
-        CHECK(hpa.decide(cpu_sample(k_nan, 2), at(2, 0, 1, 100)).source == decision_source::hold);
-        (void)hpa.decide(cpu_sample(1.5, 5), at(5, 5, 1, 100));
-        CHECK(hpa.scale_up_events().empty());
+        first(hpa);
+        CHECK(hpa.decide(cpu_sample(k_nan, 6), at(6, 5, 1, 100)).source == decision_source::hold);
+        REQUIRE(hpa.scale_up_events().size() == 1);
+        CHECK(hpa.scale_up_events()[0].replica_change == 4);
+        (void)hpa.decide(cpu_sample(1.5, 8), at(8, 10, 1, 100));
+        CHECK(hpa.scale_up_events().size() == 1);
     }
 }
 

@@ -833,6 +833,7 @@ struct resizing_actuator_fake {
     double memory = 1024;
     bool reject = false;         // every change fails
     bool reject_limits = false;  // only set_limits fails
+    bool time_out_limits = false;  // set_limits applies nothing and times out
     int scale_calls = 0;
     int resize_calls = 0;
     std::optional<int> last_replicas;
@@ -847,6 +848,7 @@ struct resizing_actuator_fake {
         last_replicas = n;
         CHECK(f.resize_container == "app");
         if (reject || reject_limits) throw std::runtime_error("422 Invalid: must be less than or equal to cpu limit");
+        if (time_out_limits) throw outcome_unknown("kubernetes: PATCH /apis/apps/v1/namespaces/shop/deployments/app timed out after 10000 ms");
         if (n) replicas_now = *n;
         if (std::isfinite(l.cpu_cores)) cpu = l.cpu_cores;
         if (std::isfinite(l.memory_mb)) memory = l.memory_mb;
@@ -1201,23 +1203,40 @@ TEST_CASE("controller: a resize answered as applied and never read back is sent 
     CHECK(loop.stats().resizes == 3);
     CHECK(loop.stats().resizes_repeated == 2);
     CHECK(prometheus_text(loop.stats()).find("rlscale_controller_resizes_repeated_total 2\n") != std::string::npos);
-    repeated(375);
-    CHECK(cluster.resize_calls == 4);
-    CHECK(loop.stats().resizes_repeated == 3);
+    // A repeat refused, or timed out, is neither logged nor counted as one;
+    // the next is still a repeat of the first.
+    cluster.reject_limits = true;
+    r = loop.tick(375)[0];
+    CHECK(r.limits_sent);
+    CHECK_FALSE(r.limits_applied);
+    CHECK_FALSE(r.resize_repeat_since_s);
+    CHECK_FALSE(r.to_json().contains("limits_repeated"));
+    cluster.reject_limits = false;
+    repeated(390);
+    cluster.time_out_limits = true;
+    r = loop.tick(510)[0];
+    CHECK(r.limits_sent);
+    CHECK_FALSE(r.limits_applied);
+    CHECK_FALSE(r.resize_repeat_since_s);
+    cluster.time_out_limits = false;
+    CHECK(loop.tick(525)[0].resize_settling);
+    repeated(630);
+    CHECK(cluster.resize_calls == 7);
+    CHECK(loop.stats().resizes_repeated == 4);
     // The limits read move (another writer, or the rollout at last): the
     // resizes that follow are no repeats, even back to the first limits.
     source.cpu_limit = 0.9;
-    r = loop.tick(495)[0];
+    r = loop.tick(750)[0];
     REQUIRE(r.limits_applied);
     CHECK_FALSE(r.resize_repeat_since_s);
-    CHECK(cluster.resize_calls == 5);
+    CHECK(cluster.resize_calls == 8);
     source.cpu_limit = 0.8;
-    CHECK(loop.tick(510)[0].resize_settling);
-    r = loop.tick(615)[0];
+    CHECK(loop.tick(765)[0].resize_settling);
+    r = loop.tick(870)[0];
     REQUIRE(r.limits_applied);
     CHECK(r.limits_sent->cpu_cores == first.cpu_cores);
     CHECK_FALSE(r.resize_repeat_since_s);
-    CHECK(loop.stats().resizes_repeated == 3);
+    CHECK(loop.stats().resizes_repeated == 4);
 
     // A resize whose outcome is unknown may never have been applied: sent
     // again, but not as a repeat of one answered as applied.

@@ -293,9 +293,12 @@ struct trajectory_recovery {
     std::uint64_t truncated_bytes = 0;  ///< bytes cut from the end of the file (0: nothing was cut)
     std::uint64_t truncated_at = 0;     ///< the file's new size when bytes were cut
     std::string reason;                 ///< why they were cut (a torn record, an unfinished episode); empty if not
-    /// Episodes that had ended after a damaged record (their whole end
-    /// records follow it, the damaged episode's own included) that
-    /// salvage_prefix cut with it; their numbers are given out again.
+    /// Episodes that had ended after a damaged record, cut with it by
+    /// salvage_prefix; their numbers are given out again. Counted from the
+    /// number the store gives out next to the number in the last intact end
+    /// record after the damage (the damaged episode included, and any whose
+    /// end record is damaged too); with numbering_unknown, the intact end
+    /// records after the damage (a lower bound).
     std::uint64_t episodes_discarded = 0;
     /// Every record was cut and the first was unreadable, so the number the
     /// file's first episode had is unknown: numbering restarts at 0, and
@@ -1196,14 +1199,21 @@ private:
                             ": this is not a torn tail; refusing to cut (set salvage_prefix to keep the episodes before offset " +
                             std::to_string(committed) + ")");
             }
-            // Salvaged: the episodes that had ended after the damage (their
-            // end records follow it), cut with it, counted.
-            std::uint64_t discarded = 0;
-            for (auto end = later; end; end = find_end_record(in, *end + 1)) ++discarded;
+            // Salvaged: the episodes that had ended after the damage, cut
+            // with it, counted by number up to the last intact end record,
+            // or by their intact end records when the numbering is unknown.
+            std::uint64_t ended = 0;
+            std::uint64_t last = 0;
+            for (auto end = later; end; end = find_end_record(in, *end + 1)) {
+                ++ended;
+                last = tf::get_u64(in.at(*end).payload);
+            }
+            const bool numbered = at != tf::file_header_size;  // the first begin record was read
+            const std::uint64_t discarded = numbered && ended > 0 && last >= next_index_ ? last - next_index_ + 1 : ended;
             cut(committed, size, "record at offset " + std::to_string(at) + ": " + problem +
                                      (episode ? "; episode " + std::to_string(episode->summary().index) + " never ended" : "") +
-                                     (discarded > 0 ? "; " + std::to_string(discarded) + " episode" + (discarded == 1 ? " whose end record follows" : "s whose end records follow") +
-                                                          " it discarded (salvage_prefix)"
+                                     (discarded > 0 ? "; " + std::to_string(discarded) + (discarded == 1 ? " episode" : " episodes") +
+                                                          " that had ended discarded with it (salvage_prefix)"
                                                     : ""));
             recovery_.episodes_discarded = discarded;
         } else if (episode) {

@@ -200,9 +200,10 @@ struct decision_record {
     std::optional<replica_limits> limits_sent;  ///< the limits asked of the cluster this tick (or that would be, in dry run)
     bool limits_applied = false;     ///< they were set
     bool resize_settling = false;    ///< a change of limits was withheld: the last resize is not yet in place (resize_settle_s)
-    /// The limits sent this tick are a repeat: the same were first sent at
-    /// this time, answered as applied, and no reading has shown them within
-    /// resize_settle_s of any sending since, the limits read not moving.
+    /// The limits applied this tick are a repeat: the same were first sent
+    /// at this time, answered as applied, and no reading has shown them
+    /// within resize_settle_s of any sending since, the limits read not
+    /// moving. Set only when this tick's change was answered as applied.
     std::optional<double> resize_repeat_since_s;
     std::string error;         ///< a read or actuation failure, if any
     /// What else the tick found, e.g. the count already at replicas_after
@@ -649,11 +650,13 @@ private:
             }
             std::optional<settling_resize>& unseen = unseen_[i];
             if (unseen && usable && limits_moved(unseen->read, r.inputs)) unseen.reset();  // the cluster's limits moved: forgotten
-            if (r.limits_sent && unseen && same_limits(*r.limits_sent, unseen->sent)) r.resize_repeat_since_s = unseen->first_sent_s;
+            // Sending the same limits again: a repeat (logged once answered as applied).
+            std::optional<double> repeat_of;
+            if (r.limits_sent && unseen && same_limits(*r.limits_sent, unseen->sent)) repeat_of = unseen->first_sent_s;
             // What a resize sent this tick is remembered with: the limits read
             // now, and when the same limits were first sent.
             const replica_limits read_now{.cpu_cores = r.inputs.cpu_limit, .memory_mb = r.inputs.memory_limit_mb};
-            const double first_sent_s = r.resize_repeat_since_s.value_or(r.time_s);
+            const double first_sent_s = repeat_of.value_or(r.time_s);
             if (config_.dry_run) return;
             if (r.limits_sent) {
                 // What the log says when the count alone then goes through.
@@ -672,7 +675,10 @@ private:
                     settling_[i] = settling_resize{*r.limits_sent, r.time_s, read_now, true, first_sent_s};
                     unseen.reset();
                     ++stats_.resizes;
-                    if (r.resize_repeat_since_s) ++stats_.resizes_repeated;
+                    if (repeat_of) {
+                        r.resize_repeat_since_s = repeat_of;
+                        ++stats_.resizes_repeated;
+                    }
                     if (count_changes) count_applied(r, count_sent);
                     return;
                 } catch (const count_changed& e) {
@@ -686,7 +692,8 @@ private:
                     // it at the target if so, which says nothing of the
                     // limits, so the record does not claim either way. The
                     // readings tell when (if) it is in place.
-                    settling_[i] = settling_resize{*r.limits_sent, r.time_s, read_now, false, first_sent_s};
+                    // A repeat stays one: the same limits were answered as applied before.
+                    settling_[i] = settling_resize{*r.limits_sent, r.time_s, read_now, repeat_of.has_value(), first_sent_s};
                     unseen.reset();
                     ++stats_.actuation_errors;
                     r.error = std::string(count_changes ? "changing replicas and limits failed after it was sent, and may have been applied: "
