@@ -826,6 +826,14 @@ std::pair<std::vector<decision_record>, counters> tick_two_functions(Cluster& cl
     return {std::move(records), loop.stats()};
 }
 
+/// A resizing function whose policy (checkpoint `name`, written) asks for
+/// more CPU and less memory, with resize_settle_s 120.
+nlohmann::json settling_config(const std::string& name) {
+    nlohmann::json j = resize_config(write_ddpg_checkpoint(name, {0.0F, 1.0F, -0.2F}), "app");
+    j["functions"][0]["resize_settle_s"] = 120;
+    return j;
+}
+
 /// A cluster whose count and limits change together or not at all.
 struct resizing_actuator_fake {
     int replicas_now = 3;
@@ -1113,11 +1121,9 @@ TEST_CASE("controller: a count another writer set to the decided one since it wa
 }
 
 TEST_CASE("controller: after a resize, no other is sent until the readings show it in place or resize_settle_s has passed") {
-    const std::string path = write_ddpg_checkpoint("ddpg_settle.json", {0.0F, 1.0F, -0.2F});
     limits_source source;  // reads 0.8 cores, 1024 MiB until told otherwise
     resizing_actuator_fake cluster;
-    nlohmann::json j = resize_config(path, "app");
-    j["functions"][0]["resize_settle_s"] = 120;
+    nlohmann::json j = settling_config("ddpg_settle.json");
     control_loop loop(parse_config(j), source, cluster);
     auto r = loop.tick(15)[0];
     REQUIRE(r.limits_applied);
@@ -1167,17 +1173,15 @@ TEST_CASE("controller: after a resize, no other is sent until the readings show 
 }
 
 TEST_CASE("controller: a resize answered as applied and never read back is sent again each resize_settle_s, logged and counted as a repeat") {
-    const std::string path = write_ddpg_checkpoint("ddpg_unseen.json", {0.0F, 1.0F, -0.2F});
     limits_source source;  // reads 0.8 cores, 1024 MiB whatever is set
     resizing_actuator_fake cluster;
-    nlohmann::json j = resize_config(path, "app");
-    j["functions"][0]["resize_settle_s"] = 120;
+    const nlohmann::json j = settling_config("ddpg_unseen.json");
     control_loop loop(parse_config(j), source, cluster);
     auto r = loop.tick(15)[0];
     REQUIRE(r.limits_applied);
     REQUIRE(r.limits_sent);
     const replica_limits first = *r.limits_sent;
-    CHECK_FALSE(r.resize_repeat_since_s);
+    CHECK_FALSE(r.limits_first_sent_s);
     CHECK_FALSE(r.to_json().contains("limits_repeated"));
     CHECK(loop.tick(30)[0].resize_settling);
     // resize_settle_s has passed, no reading shows the limits sent, and the
@@ -1190,8 +1194,8 @@ TEST_CASE("controller: a resize answered as applied and never read back is sent 
         REQUIRE(x.limits_sent);
         CHECK(x.limits_sent->cpu_cores == first.cpu_cores);
         CHECK(x.limits_sent->memory_mb == first.memory_mb);
-        REQUIRE(x.resize_repeat_since_s);
-        CHECK(*x.resize_repeat_since_s == 15);
+        REQUIRE(x.limits_first_sent_s);
+        CHECK(*x.limits_first_sent_s == 15);
         CHECK(x.to_json().at("limits_first_sent_s") == 15);
         CHECK(x.to_json().at("limits_repeated").get<std::string>().find("the same limits were first sent at limits_first_sent_s") == 0);
     };
@@ -1209,7 +1213,7 @@ TEST_CASE("controller: a resize answered as applied and never read back is sent 
     r = loop.tick(375)[0];
     CHECK(r.limits_sent);
     CHECK_FALSE(r.limits_applied);
-    CHECK_FALSE(r.resize_repeat_since_s);
+    CHECK_FALSE(r.limits_first_sent_s);
     CHECK_FALSE(r.to_json().contains("limits_repeated"));
     cluster.reject_limits = false;
     repeated(390);
@@ -1217,7 +1221,7 @@ TEST_CASE("controller: a resize answered as applied and never read back is sent 
     r = loop.tick(510)[0];
     CHECK(r.limits_sent);
     CHECK_FALSE(r.limits_applied);
-    CHECK_FALSE(r.resize_repeat_since_s);
+    CHECK_FALSE(r.limits_first_sent_s);
     cluster.time_out_limits = false;
     CHECK(loop.tick(525)[0].resize_settling);
     repeated(630);
@@ -1228,14 +1232,14 @@ TEST_CASE("controller: a resize answered as applied and never read back is sent 
     source.cpu_limit = 0.9;
     r = loop.tick(750)[0];
     REQUIRE(r.limits_applied);
-    CHECK_FALSE(r.resize_repeat_since_s);
+    CHECK_FALSE(r.limits_first_sent_s);
     CHECK(cluster.resize_calls == 8);
     source.cpu_limit = 0.8;
     CHECK(loop.tick(765)[0].resize_settling);
     r = loop.tick(870)[0];
     REQUIRE(r.limits_applied);
     CHECK(r.limits_sent->cpu_cores == first.cpu_cores);
-    CHECK_FALSE(r.resize_repeat_since_s);
+    CHECK_FALSE(r.limits_first_sent_s);
     CHECK(loop.stats().resizes_repeated == 4);
 
     // A resize whose outcome is unknown may never have been applied: sent
@@ -1257,7 +1261,7 @@ TEST_CASE("controller: a resize answered as applied and never read back is sent 
     CHECK(again.tick(30)[0].resize_settling);
     r = again.tick(135)[0];
     CHECK(r.limits_sent);
-    CHECK_FALSE(r.resize_repeat_since_s);
+    CHECK_FALSE(r.limits_first_sent_s);
     CHECK(unsure.resize_calls == 2);
     CHECK(again.stats().resizes_repeated == 0);
 }

@@ -293,12 +293,13 @@ struct trajectory_recovery {
     std::uint64_t truncated_bytes = 0;  ///< bytes cut from the end of the file (0: nothing was cut)
     std::uint64_t truncated_at = 0;     ///< the file's new size when bytes were cut
     std::string reason;                 ///< why they were cut (a torn record, an unfinished episode); empty if not
-    /// Episodes that had ended after a damaged record, cut with it by
-    /// salvage_prefix; their numbers are given out again. Counted from the
-    /// number the store gives out next to the number in the last intact end
-    /// record after the damage (the damaged episode included, and any whose
-    /// end record is damaged too); with numbering_unknown, the intact end
-    /// records after the damage (a lower bound).
+    /// 0 unless salvage_prefix cut the file at a damaged record: then the
+    /// episodes that had ended after it, cut with it, whose numbers are given
+    /// out again. That is the number in the last intact end record after
+    /// the damage, minus the number the store gives out next, plus 1 (the
+    /// damaged episode included, and any whose end record is damaged too);
+    /// with numbering_unknown, the count of intact end records after the
+    /// damage (a lower bound).
     std::uint64_t episodes_discarded = 0;
     /// Every record was cut and the first was unreadable, so the number the
     /// file's first episode had is unknown: numbering restarts at 0, and

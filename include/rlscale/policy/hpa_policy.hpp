@@ -71,7 +71,9 @@ public:
     }
 
     /// hpa::controller::restore_history, which also forgets the change the
-    /// last decide() asked for (it belongs to the history replaced).
+    /// last decide() asked for (it belongs to the history replaced). It
+    /// hides the base's, which is not virtual: called through an
+    /// hpa::controller&, the pending change stays.
     void restore_history(std::span<const hpa_recommendation> recommendations, std::span<const hpa_scale_event> up = {},
                          std::span<const hpa_scale_event> down = {}) {
         hpa::controller::restore_history(recommendations, up, down);
@@ -99,8 +101,9 @@ public:
     /// the last decision's time, how far the count `s.replicas` moved from
     /// the last decision's count toward its target: all of it, part of it
     /// (a guard's step limit), or nothing (a failed update, a hold, a move
-    /// the other way). A change made by someone else in the same direction
-    /// in between counts too; the history holds what the count did.
+    /// the other way). A move by someone else in the same direction counts
+    /// too, up to the decided target: the history holds the part of the
+    /// decided change that the count shows made.
     decision decide(const function_metrics& m, const scaling_state& s) noexcept {
         record_last_change(s.replicas);
         const double now = s.time_s;

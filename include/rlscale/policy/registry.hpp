@@ -587,10 +587,14 @@ template <typename WeightsOf>
 /// service does), without reading the checkpoint again or holding a
 /// shared_network per function. The new policy's actor keeps one working
 /// copy of the weights, refreshed once per publish; a publish or load into
-/// `weights` reaches every policy made over them. `spec` is checked as a
-/// checkpoint's is (read back from its JSON: a spec built in code meets the
-/// same rules). Throws as make_learned_policy does, and config_error for
-/// weights null or never published.
+/// `weights` reaches every policy made over them. `options` are not taken
+/// from the policy the weights came from: pass the same ones for the same
+/// behaviour. `spec` is checked as a checkpoint's is (read back from its
+/// JSON: a spec built in code meets the same rules), and a network that
+/// does not fit it is a checkpoint_error with the checkpoint's field names
+/// (network.layers[0].in), weights built in code included. Throws as
+/// make_learned_policy does, and config_error for weights null or never
+/// published.
 [[nodiscard]] inline learned_policy make_learned_policy(const serving_spec& spec, std::shared_ptr<rl::shared_network<float>> weights,
                                                         const learned_policy_options& options = {}) {
     return detail::build_learned_policy(serving_spec::from_json(spec.to_json()), [&] { return std::move(weights); }, options);

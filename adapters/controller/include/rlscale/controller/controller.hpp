@@ -200,11 +200,9 @@ struct decision_record {
     std::optional<replica_limits> limits_sent;  ///< the limits asked of the cluster this tick (or that would be, in dry run)
     bool limits_applied = false;     ///< they were set
     bool resize_settling = false;    ///< a change of limits was withheld: the last resize is not yet in place (resize_settle_s)
-    /// The limits applied this tick are a repeat: the same were first sent
-    /// at this time, answered as applied, and no reading has shown them
-    /// within resize_settle_s of any sending since, the limits read not
-    /// moving. Set only when this tick's change was answered as applied.
-    std::optional<double> resize_repeat_since_s;
+    /// Set when this tick re-sent, and had answered as applied, limits that
+    /// were applied before but never read back: when they were first sent.
+    std::optional<double> limits_first_sent_s;
     std::string error;         ///< a read or actuation failure, if any
     /// What else the tick found, e.g. the count already at replicas_after
     /// (another writer set it since it was read: nothing sent, not applied).
@@ -251,9 +249,9 @@ struct decision_record {
                 j["limits_sent"] = std::move(sent);
             }
             if (resize_settling) j["limits_withheld"] = "the last resize is not yet in place";
-            if (resize_repeat_since_s) {
+            if (limits_first_sent_s) {
                 j["limits_repeated"] = "the same limits were first sent at limits_first_sent_s, answered as applied, and never read back";
-                j["limits_first_sent_s"] = *resize_repeat_since_s;
+                j["limits_first_sent_s"] = *limits_first_sent_s;
             }
             j["limits_applied"] = limits_applied;
         }
@@ -430,7 +428,7 @@ public:
     /// the first tick if one cannot be built).
     control_loop(config c, Source& source, Actuator& actuator)
         : config_(std::move(c)), source_(source), actuator_(actuator), groups_(make_policies(config_)),
-          settling_(config_.functions.size()), unseen_(config_.functions.size()) {}
+          settling_(config_.functions.size()), unconfirmed_(config_.functions.size()) {}
 
     [[nodiscard]] const config& settings() const noexcept { return config_; }
     [[nodiscard]] const counters& stats() const noexcept { return stats_; }
@@ -595,27 +593,36 @@ private:
         if (!s) return false;
         const function_metrics& m = r.inputs;
         const auto in_place = [](double sent, double read, double unit) {
-            return std::isnan(sent) || (std::isfinite(read) && std::abs(std::round(read / unit) - std::round(sent / unit)) < 1);
+            return std::isnan(sent) || (std::isfinite(read) && same_in_units(read, sent, unit));
         };
-        const bool settled = usable && in_place(s->sent.cpu_cores, m.cpu_limit, 1e-3) && in_place(s->sent.memory_mb, m.memory_limit_mb, 1) &&
+        const bool settled = usable && in_place(s->sent.cpu_cores, m.cpu_limit, millicore) && in_place(s->sent.memory_mb, m.memory_limit_mb, mebibyte) &&
                              m.starting_replicas == 0 && m.pending_replicas == 0;
         // A clock that did not move forward (or is not finite) keeps the wait.
-        const bool expired = r.time_s - s->since_s >= config_.functions[i].resize_settle_s;
-        // Answered as applied and never seen: remembered, so that sending
-        // the same limits again is logged and counted as a repeat.
-        if (expired && !settled && s->answered) unseen_[i] = *s;
+        const bool expired = r.time_s - s->sent_s >= config_.functions[i].resize_settle_s;
+        // Applied (at this or an earlier sending) and never seen: remembered,
+        // so that sending the same limits again is logged and counted as a repeat.
+        if (expired && !settled && s->applied_once) unconfirmed_[i] = *s;
         if (settled || expired) s.reset();
         return s.has_value();
     }
 
+    /// The units a patch sends limits in: whole millicores, whole MiB.
+    static constexpr double millicore = 1e-3;
+    static constexpr double mebibyte = 1;
+
+    /// Whether `x` and `y` are the same number of whole `unit`s (finite values).
+    [[nodiscard]] static bool same_in_units(double x, double y, double unit) noexcept {
+        return std::round(x / unit) == std::round(y / unit);
+    }
+
     /// Whether limits `a` and `b` are the same in the units the patch is
-    /// sent in (whole millicores, whole MiB), NaN (not set) matching NaN.
+    /// sent in, NaN (not set) matching NaN.
     [[nodiscard]] static bool same_limits(const replica_limits& a, const replica_limits& b) noexcept {
         const auto same = [](double x, double y, double unit) {
             if (std::isnan(x) || std::isnan(y)) return std::isnan(x) && std::isnan(y);
-            return std::round(x / unit) == std::round(y / unit);
+            return same_in_units(x, y, unit);
         };
-        return same(a.cpu_cores, b.cpu_cores, 1e-3) && same(a.memory_mb, b.memory_mb, 1);
+        return same(a.cpu_cores, b.cpu_cores, millicore) && same(a.memory_mb, b.memory_mb, mebibyte);
     }
 
     /// Whether the limits read in `m` moved from `before` (a limit not read
@@ -624,9 +631,9 @@ private:
     [[nodiscard]] static bool limits_moved(const replica_limits& before, const function_metrics& m) noexcept {
         const auto moved = [](double was, double now, double unit) {
             const auto known = [](double x) { return std::isfinite(x) && x > 0; };
-            return known(was) && known(now) && std::round(was / unit) != std::round(now / unit);
+            return known(was) && known(now) && !same_in_units(was, now, unit);
         };
-        return moved(before.cpu_cores, m.cpu_limit, 1e-3) || moved(before.memory_mb, m.memory_limit_mb, 1);
+        return moved(before.cpu_cores, m.cpu_limit, millicore) || moved(before.memory_mb, m.memory_limit_mb, mebibyte);
     }
 
     void actuate(std::size_t i, const decision& d, bool usable, decision_record& r) {
@@ -648,11 +655,11 @@ private:
                 r.resize_settling = true;
                 ++stats_.resizes_withheld;
             }
-            std::optional<settling_resize>& unseen = unseen_[i];
-            if (unseen && usable && limits_moved(unseen->read, r.inputs)) unseen.reset();  // the cluster's limits moved: forgotten
+            std::optional<settling_resize>& unconfirmed = unconfirmed_[i];
+            if (unconfirmed && usable && limits_moved(unconfirmed->read, r.inputs)) unconfirmed.reset();  // the cluster's limits moved: forgotten
             // Sending the same limits again: a repeat (logged once answered as applied).
             std::optional<double> repeat_of;
-            if (r.limits_sent && unseen && same_limits(*r.limits_sent, unseen->sent)) repeat_of = unseen->first_sent_s;
+            if (r.limits_sent && unconfirmed && same_limits(*r.limits_sent, unconfirmed->sent)) repeat_of = unconfirmed->first_sent_s;
             // What a resize sent this tick is remembered with: the limits read
             // now, and when the same limits were first sent.
             const replica_limits read_now{.cpu_cores = r.inputs.cpu_limit, .memory_mb = r.inputs.memory_limit_mb};
@@ -673,10 +680,10 @@ private:
                     }
                     r.limits_applied = true;
                     settling_[i] = settling_resize{*r.limits_sent, r.time_s, read_now, true, first_sent_s};
-                    unseen.reset();
+                    unconfirmed.reset();
                     ++stats_.resizes;
                     if (repeat_of) {
-                        r.resize_repeat_since_s = repeat_of;
+                        r.limits_first_sent_s = repeat_of;
                         ++stats_.resizes_repeated;
                     }
                     if (count_changes) count_applied(r, count_sent);
@@ -694,7 +701,7 @@ private:
                     // readings tell when (if) it is in place.
                     // A repeat stays one: the same limits were answered as applied before.
                     settling_[i] = settling_resize{*r.limits_sent, r.time_s, read_now, repeat_of.has_value(), first_sent_s};
-                    unseen.reset();
+                    unconfirmed.reset();
                     ++stats_.actuation_errors;
                     r.error = std::string(count_changes ? "changing replicas and limits failed after it was sent, and may have been applied: "
                                                         : "changing limits failed after it was sent, and may have been applied: ") +
@@ -789,16 +796,18 @@ private:
     /// A resize sent and not yet seen in place, by function index.
     struct settling_resize {
         replica_limits sent;
-        double since_s = 0;
+        double sent_s = 0;      ///< when it was sent (this time)
         replica_limits read;    ///< the limits read when it was sent
-        bool answered = false;  ///< answered as applied (not an outcome unknown, which may not have been)
-        double first_sent_s = 0;  ///< when the same limits were first sent (since_s, or earlier for a repeat)
+        /// These limits were answered as applied, at this sending or an
+        /// earlier one (not only an outcome unknown, which may not have been).
+        bool applied_once = false;
+        double first_sent_s = 0;  ///< when the same limits were first sent (sent_s, or earlier for a repeat)
     };
     std::vector<std::optional<settling_resize>> settling_;
-    /// A resize answered as applied that no reading showed within
-    /// resize_settle_s, by function index; forgotten once the limits read
-    /// move or a resize is sent (a repeat carries its first time on).
-    std::vector<std::optional<settling_resize>> unseen_;
+    /// A resize applied that no reading showed within resize_settle_s, by
+    /// function index; forgotten once the limits read move or a resize is
+    /// sent (a repeat carries its first time on).
+    std::vector<std::optional<settling_resize>> unconfirmed_;
     counters stats_;
 };
 
