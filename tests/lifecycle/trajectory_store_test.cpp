@@ -529,6 +529,23 @@ TEST_CASE("corruption before a complete episode is refused, naming the file and 
     }
     CHECK(read_bytes(path) == bytes);  // left as it was
 
+    // One complete episode after the damaged one is enough: episode 2 was
+    // synced whole before episode 3 began, so it was not torn by a crash.
+    const auto one_after = fresh_path("trajectory_store", "middle_one_after.trj");
+    const auto one_starts = make_file(one_after, 4);
+    auto one_bytes = read_bytes(one_after);
+    one_bytes[one_starts[2] + 30] ^= 0x40;
+    write_bytes(one_after, one_bytes);
+    CHECK_THROWS_WITH_AS(file_trajectory_store{one_after}, doctest::Contains("not a torn tail"), rlscale::error);
+    CHECK(read_bytes(one_after) == one_bytes);
+}
+
+TEST_CASE("salvage_prefix cuts at the first damaged record, and counts the episodes that had ended after it") {
+    const auto path = fresh_path("trajectory_store", "salvaged.trj");
+    const auto starts = make_file(path, 6);
+    auto bytes = read_bytes(path);
+    bytes[starts[2] + 30] ^= 0x40;  // inside episode 2
+    write_bytes(path, bytes);
     file_trajectory_store_options o;
     o.salvage_prefix = true;
     file_trajectory_store store(path, o);
@@ -549,6 +566,44 @@ TEST_CASE("corruption before a complete episode is refused, naming the file and 
     file_trajectory_store salvaged(end_path, o);
     CHECK(salvaged.episode_count() == 2);
     CHECK(salvaged.recovery().episodes_discarded == 4);
+}
+
+TEST_CASE("the last episode torn out of order (its end record on disk, an earlier record not) is cut as a torn tail") {
+    // Under sync_policy::fsync a power loss can keep the pages of the
+    // episode being written, not yet synced, in any order.
+    const auto path = fresh_path("trajectory_store", "torn_out_of_order.trj");
+    const auto starts = make_file(path, 6);
+    REQUIRE(steps_in(5) == 12);
+    auto bytes = read_bytes(path);
+    std::uint64_t damaged_at = 0;
+    SUBCASE("a step record zeroed, as a page never written") {
+        damaged_at = starts[5] + 24;  // episode 5's first step record, after its begin record
+        std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(damaged_at), bytes.begin() + static_cast<std::ptrdiff_t>(damaged_at + 40), 0);
+    }
+    SUBCASE("its begin record damaged") {
+        damaged_at = starts[5];
+        bytes[damaged_at + 14] ^= 0x40;
+    }
+    write_bytes(path, bytes);
+    {
+        file_trajectory_store store(path);  // no salvage_prefix
+        CHECK(store.episode_count() == 5);
+        for (std::uint64_t e = 0; e < 5; ++e) CHECK(intact(store, e));
+        CHECK(store.recovery().truncated_at == starts[5]);
+        CHECK(store.recovery().truncated_bytes == bytes.size() - starts[5]);
+        CHECK(store.recovery().episodes_discarded == 1);
+        const std::string& reason = store.recovery().reason;
+        CHECK(reason.find("record at offset " + std::to_string(damaged_at) + ":") != std::string::npos);
+        CHECK(reason.find("episode 5 torn out of order (its end record at offset " + std::to_string(starts[6] - 48) + " is intact") !=
+              std::string::npos);
+        CHECK(reason.find("salvage_prefix") == std::string::npos);
+        MESSAGE(reason);
+        write_episode(store, 5);  // numbered 5 again
+    }
+    file_trajectory_store store(path);
+    CHECK(store.recovery().truncated_bytes == 0);
+    CHECK(store.episode_count() == 6);
+    for (std::uint64_t e = 0; e < 6; ++e) CHECK(intact(store, e));
 }
 
 TEST_CASE("an episode that cannot be read back (the file changed after it was opened) throws and leaves the caller's steps as they were") {

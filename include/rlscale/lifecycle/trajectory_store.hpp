@@ -293,13 +293,14 @@ struct trajectory_recovery {
     std::uint64_t truncated_bytes = 0;  ///< bytes cut from the end of the file (0: nothing was cut)
     std::uint64_t truncated_at = 0;     ///< the file's new size when bytes were cut
     std::string reason;                 ///< why they were cut (a torn record, an unfinished episode); empty if not
-    /// 0 unless salvage_prefix cut the file at a damaged record: then the
-    /// episodes that had ended after it, cut with it, whose numbers are given
-    /// out again. That is the number in the last intact end record after
-    /// the damage, minus the number the store gives out next, plus 1 (the
-    /// damaged episode included, and any whose end record is damaged too);
-    /// with numbering_unknown, the count of intact end records after the
-    /// damage (a lower bound).
+    /// 0 unless the file was cut at a damaged record followed by an intact
+    /// end record: the last episode torn out of order (1), or a salvage
+    /// (salvage_prefix). Then the episodes that had ended after the damage,
+    /// cut with it, whose numbers are given out again. That is the number
+    /// in the last intact end record after the damage, minus the number the
+    /// store gives out next, plus 1 (the damaged episode included, and any
+    /// whose end record is damaged too); with numbering_unknown, the count
+    /// of intact end records after the damage (a lower bound).
     std::uint64_t episodes_discarded = 0;
     /// Every record was cut and the first was unreadable, so the number the
     /// file's first episode had is unknown: numbering restarts at 0, and
@@ -526,9 +527,13 @@ private:
 /// and a torn tail
 /// (a record cut short or failing its CRC at the end of the file, and the
 /// records of an episode that never ended) is cut off, leaving every
-/// complete episode before it. A corrupt record followed by a complete
-/// episode is not a torn tail: the store refuses to open (rlscale::error
-/// naming the file and the offset) unless salvage_prefix is set. A record
+/// complete episode before it. So is the last episode torn out of order:
+/// a damaged record followed by intact records of its own episode only,
+/// its end record among them (a power loss before the episode's fsync can
+/// leave its pages on disk in any order). Any other corrupt record followed
+/// by a complete episode is not a torn tail: the store refuses to open
+/// (rlscale::error naming the file and the offset) unless salvage_prefix is
+/// set. A record
 /// that passes its CRC but does not fit the sequence (an episode number out
 /// of order, an unknown type) is refused the same way.
 ///
@@ -1194,7 +1199,15 @@ private:
             // (an end record) after the bad record means data was lost in the
             // middle, which cutting would make worse.
             const auto later = find_end_record(in, at + 1);
-            if (later && !options_.salvage_prefix) {
+            // Under sync_policy::fsync, everything after the last fsync is
+            // one episode's records, and a power loss can keep its pages in
+            // any order: its end record on disk, an earlier page not. Intact
+            // records after the damage that all belong to the episode the
+            // damage is in (the number expected next) are that: the episode
+            // never reached the disk whole, and is cut as a torn tail. The
+            // damage is in the middle only if a later episode follows.
+            const bool torn_episode = later && only_episode_after(in, at + 1, next_index_);
+            if (later && !torn_episode && !options_.salvage_prefix) {
                 throw error(where(at) + problem + ", but a complete episode's end record follows at offset " +
                             std::to_string(*later) +
                             ": this is not a torn tail; refusing to cut (set salvage_prefix to keep the episodes before offset " +
@@ -1211,9 +1224,13 @@ private:
             }
             const bool numbered = at != tf::file_header_size;  // the first begin record was read
             const std::uint64_t discarded = numbered && ended > 0 && last >= next_index_ ? last - next_index_ + 1 : ended;
-            cut(committed, size, "record at offset " + std::to_string(at) + ": " + problem +
-                                     (episode ? "; episode " + std::to_string(episode->summary().index) + " never ended" : "") +
-                                     (discarded > 0 ? "; " + std::to_string(discarded) + (discarded == 1 ? " episode" : " episodes") +
+            cut(committed, size,
+                "record at offset " + std::to_string(at) + ": " + problem +
+                    (torn_episode ? "; episode " + std::to_string(next_index_) + " torn out of order (its end record at offset " +
+                                        std::to_string(*later) + " is intact, a record before it is not: written, not yet synced, when the machine stopped)"
+                     : episode    ? "; episode " + std::to_string(episode->summary().index) + " never ended"
+                                  : "") +
+                    (discarded > 0 && !torn_episode ? "; " + std::to_string(discarded) + (discarded == 1 ? " episode" : " episodes") +
                                                           " that had ended discarded with it (salvage_prefix)"
                                                     : ""));
             recovery_.episodes_discarded = discarded;
@@ -1229,6 +1246,28 @@ private:
         if (at == tf::file_header_size && !problem.empty()) recovery_.numbering_unknown = true;
         recovery_.episodes = episodes_in_file();
         next_rewrite_at_ = next_index_;
+    }
+
+    /// Whether every whole record at or after `from` is one of episode
+    /// `index` (a begin, step and end record each start with the episode's
+    /// number).
+    static bool only_episode_after(detail::trajectory_file::reader& in, std::uint64_t from, std::uint64_t index) {
+        namespace tf = detail::trajectory_file;
+        for (std::uint64_t p = from; p + tf::record_header_size + tf::record_trailer_size <= in.size();) {
+            const unsigned char* m = in.view(p, 4);
+            if (m == nullptr || std::memcmp(m, tf::record_magic, 4) != 0) {
+                ++p;
+                continue;
+            }
+            const tf::record r = in.at(p);
+            if (!r.problem.empty()) {
+                ++p;
+                continue;
+            }
+            if (r.length < 8 || tf::get_u64(r.payload) != index) return false;
+            p = r.next;
+        }
+        return true;
     }
 
     /// The offset of the first whole end record at or after `from`, if any.
