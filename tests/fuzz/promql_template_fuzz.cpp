@@ -59,6 +59,8 @@ const std::vector<std::pair<std::string_view, std::string p::query_templates::*>
         {"memory_utilization", &p::query_templates::memory_utilization},
         {"cpu_limit", &p::query_templates::cpu_limit},
         {"memory_limit_mb", &p::query_templates::memory_limit_mb},
+        {"cpu_limit_min", &p::query_templates::cpu_limit_min},
+        {"memory_limit_min_mb", &p::query_templates::memory_limit_min_mb},
         {"ready_replicas", &p::query_templates::ready_replicas},
         {"starting_replicas", &p::query_templates::starting_replicas},
         {"pending_replicas", &p::query_templates::pending_replicas},
@@ -203,7 +205,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     };
     const p::query_templates defaults;
     for (const auto& [field, member] : fields()) {
-        // Built only for a message: this runs 21 times an input.
+        // Built only for a message: this runs 23 times an input.
         const auto context = [&, field = field] {
             return "field " + std::string(field) + ", namespace \"" + rlscale::fuzz::excerpt(f.namespace_) + "\", deployment \"" +
                    rlscale::fuzz::excerpt(f.deployment) + "\", pod_regex \"" + rlscale::fuzz::excerpt(f.pod_regex) + "\", container \"" +

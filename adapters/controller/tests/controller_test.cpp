@@ -785,6 +785,8 @@ nlohmann::json resize_config(const std::string& checkpoint, const std::string& c
 struct limits_source {
     double cpu_limit = 0.8;
     double memory_limit_mb = 1024;
+    double cpu_limit_min = std::numeric_limits<double>::quiet_NaN();        // not read unless set
+    double memory_limit_min_mb = std::numeric_limits<double>::quiet_NaN();  // not read unless set
     std::uint32_t starting = 0;  // replicas running, not ready
     std::uint32_t pending = 0;   // replicas not scheduled
     std::vector<missing_metric> missing;  // fields without data
@@ -793,6 +795,8 @@ struct limits_source {
         r.missing = missing;
         r.metrics.cpu_limit = cpu_limit;
         r.metrics.memory_limit_mb = memory_limit_mb;
+        r.metrics.cpu_limit_min = cpu_limit_min;
+        r.metrics.memory_limit_min_mb = memory_limit_min_mb;
         r.metrics.ready_replicas = 3;
         r.metrics.starting_replicas = starting;
         r.metrics.pending_replicas = pending;
@@ -1170,6 +1174,56 @@ TEST_CASE("controller: after a resize, no other is sent until the readings show 
     // resize_settle_s is checked as the other settings are.
     j["functions"][0]["resize_settle_s"] = -1;
     CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("resize_settle_s"), rlscale::config_error);
+}
+
+TEST_CASE("controller: after a raise, a resize is in place only once the smallest limit over the running replicas reads it too") {
+    limits_source source;  // reads 0.8 cores, 1024 MiB until told otherwise
+    resizing_actuator_fake cluster;
+    control_loop loop(parse_config(settling_config("ddpg_settle_smallest.json")), source, cluster);
+    REQUIRE(loop.tick(15)[0].limits_applied);
+    REQUIRE(cluster.cpu == doctest::Approx(1.3));  // raised from 0.8
+    // Between two waves of the rollout: a new pod runs with 1.3 cores (the
+    // largest), an old one still with 0.8, nothing starting or pending.
+    source.cpu_limit = cluster.cpu;
+    source.memory_limit_mb = cluster.memory;
+    source.cpu_limit_min = 0.8;
+    source.memory_limit_min_mb = cluster.memory;
+    auto r = loop.tick(30)[0];
+    CHECK(r.error.empty());
+    CHECK(r.resize_settling);
+    CHECK(cluster.resize_calls == 1);
+    CHECK(r.to_json().at("inputs").at("cpu_limit_min") == 0.8);
+    // The smallest could not be read: harmless to the decision, but it shows
+    // nothing in place.
+    source.cpu_limit_min = std::numeric_limits<double>::quiet_NaN();
+    source.missing = {{"cpu_limit_min", "empty result (no series matched)"}};
+    r = loop.tick(45)[0];
+    CHECK(r.error.empty());
+    CHECK(r.resize_settling);
+    CHECK(cluster.resize_calls == 1);
+    // The old pods gone: in place, and the next resize goes out.
+    source.missing.clear();
+    source.cpu_limit_min = cluster.cpu;
+    r = loop.tick(60)[0];
+    CHECK_FALSE(r.resize_settling);
+    CHECK(r.limits_applied);
+    CHECK(cluster.resize_calls == 2);
+    // A source that does not read the smallest (NaN, not missing): the
+    // largest alone judges, as before.
+    source.cpu_limit = cluster.cpu;
+    source.memory_limit_mb = cluster.memory;
+    source.cpu_limit_min = std::numeric_limits<double>::quiet_NaN();
+    source.memory_limit_min_mb = std::numeric_limits<double>::quiet_NaN();
+    r = loop.tick(75)[0];  // in place; the policy's limits are reached (1.8 cores), nothing to send
+    CHECK_FALSE(r.to_json().at("inputs").contains("cpu_limit_min"));
+    CHECK(cluster.resize_calls == 2);
+    // Seen in place at 75: when another writer puts 0.8 cores back, the
+    // resize that follows is not withheld (sent at 60, 30 s before 120).
+    source.cpu_limit = 0.8;
+    r = loop.tick(90)[0];
+    CHECK_FALSE(r.resize_settling);
+    CHECK(r.limits_applied);
+    CHECK(cluster.resize_calls == 3);
 }
 
 TEST_CASE("controller: a resize answered as applied and never read back is sent again each resize_settle_s, logged and counted as a repeat") {

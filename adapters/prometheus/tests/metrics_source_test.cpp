@@ -44,6 +44,8 @@ query_templates named_templates() {
     q.memory_utilization = t("memory_utilization");
     q.cpu_limit = t("cpu_limit");
     q.memory_limit_mb = t("memory_limit_mb");
+    q.cpu_limit_min = t("cpu_limit_min");
+    q.memory_limit_min_mb = t("memory_limit_min_mb");
     q.ready_replicas = t("ready_replicas");
     q.starting_replicas = t("starting_replicas");
     q.pending_replicas = t("pending_replicas");
@@ -117,6 +119,8 @@ TEST_CASE("metrics source: every field filled from its query") {
                           {"memory_utilization", {200, vec("0.25")}},
                           {"cpu_limit", {200, vec("0.5")}},
                           {"memory_limit_mb", {200, vec("256")}},
+                          {"cpu_limit_min", {200, vec("0.25")}},
+                          {"memory_limit_min_mb", {200, vec("128")}},
                           {"ready_replicas", {200, vec("2")}},
                           {"starting_replicas", {200, vec("1")}},
                           {"pending_replicas", {200, vec("0")}},
@@ -144,6 +148,8 @@ TEST_CASE("metrics source: every field filled from its query") {
     CHECK(m.memory_utilization == 0.25);
     CHECK(m.cpu_limit == 0.5);
     CHECK(m.memory_limit_mb == 256);
+    CHECK(m.cpu_limit_min == 0.25);
+    CHECK(m.memory_limit_min_mb == 128);
     CHECK(m.ready_replicas == 2);
     CHECK(m.starting_replicas == 1);
     CHECK(m.pending_replicas == 0);
@@ -152,7 +158,7 @@ TEST_CASE("metrics source: every field filled from its query") {
     CHECK(rlscale::check_metrics(m).ok);
 
     const auto qs = prom.queries();
-    REQUIRE(qs.size() == 21);
+    REQUIRE(qs.size() == 23);
     CHECK(qs[0] == R"(f_throughput_rps{namespace="fn",pod=~"resize-[4-9bcdf]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"}[60s])");
 }
 
@@ -255,7 +261,7 @@ TEST_CASE("metrics source: Prometheus down leaves every field missing, after a s
     const auto t0 = std::chrono::steady_clock::now();
     const auto s = src.fetch(target);
     CHECK(std::chrono::steady_clock::now() - t0 < 2s);
-    CHECK(s.status.missing.size() == 17);  // every default template; drops, queue_length, in_service, cold_starts have none
+    CHECK(s.status.missing.size() == 19);  // every default template; drops, queue_length, in_service, cold_starts have none
     CHECK(s.status.unqueried.size() == 4);
     CHECK(s.status.missing[0].reason.find("failed") != std::string::npos);
     CHECK(s.status.missing[1].reason.find("not sent") == 0);
@@ -276,7 +282,7 @@ TEST_CASE("metrics source: empty templates are not queried") {
     REQUIRE(s.status.unqueried.size() == 2);
     CHECK(s.status.unqueried[0] == "drops");
     CHECK(s.status.unqueried[1] == "cold_starts");
-    CHECK(prom.queries().size() == 19);
+    CHECK(prom.queries().size() == 21);
 }
 
 TEST_CASE("metrics source: default templates") {
@@ -398,7 +404,7 @@ TEST_CASE("metrics source: Prometheus' timeout envelope stops the fetch, the res
     const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
     const auto s = src.fetch(target);
     CHECK(prom.queries().size() == 1);
-    CHECK(s.status.missing.size() == 21);
+    CHECK(s.status.missing.size() == 23);
     CHECK(s.status.find("arrivals")->reason.find("not sent") == 0);
     CHECK(s.status.find("arrivals")->reason.find("timeout") != std::string::npos);
 }
@@ -410,7 +416,7 @@ TEST_CASE("metrics source: one fetch is read at one instant, the first answer's 
     const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
     (void)src.fetch(target);
     const auto times = prom.times();
-    REQUIRE(times.size() == 21);
+    REQUIRE(times.size() == 23);
     CHECK(times[0] == "(none)");
     CHECK(times[1] == "(none)");
     // (1700000123.123 is stored a hair below: the time sent is rounded, not cut.)
@@ -429,7 +435,7 @@ TEST_CASE("metrics source: a proxy's 429, 502, 503 or 504 stops the fetch, the r
         const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
         const auto s = src.fetch(target);
         CHECK(prom.queries().size() == 1);
-        CHECK(s.status.missing.size() == 21);
+        CHECK(s.status.missing.size() == 23);
         CHECK(s.status.find("throughput_rps")->reason.find(std::to_string(status)) != std::string::npos);
         CHECK(s.status.find("arrivals")->reason.find("not sent") == 0);
         CHECK(s.status.find("arrivals")->reason.find(std::to_string(status)) != std::string::npos);
@@ -453,7 +459,7 @@ TEST_CASE("metrics source: with unscraped_pods above 0, or without a value, the 
         const auto s = src.fetch(target);
         CHECK(s.status.complete());
         CHECK(s.metrics.throughput_rps == 12.5);
-        REQUIRE(prom.queries().size() == 22);
+        REQUIRE(prom.queries().size() == 24);
         CHECK(prom.queries()[0].starts_with("f_unscraped_pods{"));
     }
     // Two pods not scraped, or the check without a value (no series, NaN,
@@ -484,7 +490,7 @@ TEST_CASE("metrics source: with unscraped_pods above 0, or without a value, the 
         CHECK(s.metrics.ready_replicas == 3);
         CHECK(s.status.is_missing("unscraped_pods") == (answer.second != vec("2")));
         CHECK(s.status.missing.size() == per_pod.size() + (answer.second != vec("2") ? 1 : 0));
-        CHECK(prom.queries().size() == 22 - per_pod.size());
+        CHECK(prom.queries().size() == 24 - per_pod.size());
     }
     // Named in errors and queries like a field; an unknown name lists it.
     CHECK(metrics_source(client({}), {.queries = q}).query_for("unscraped_pods", target).starts_with(R"(f_unscraped_pods{namespace="fn",pod=~"resize-)"));
@@ -495,7 +501,7 @@ TEST_CASE("metrics source: with unscraped_pods above 0, or without a value, the 
 }
 
 TEST_CASE("metrics source: one fetch is bounded by its deadline") {
-    // Every answer takes 150 ms; a 400 ms deadline lets about three queries out of 21 run.
+    // Every answer takes 150 ms; a 400 ms deadline lets about three queries out of 23 run.
     loopback_server slow([](httplib::Server& s) {
         s.Get("/api/v1/query", [](const httplib::Request&, httplib::Response& res) {
             std::this_thread::sleep_for(150ms);

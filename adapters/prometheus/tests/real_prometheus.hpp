@@ -93,6 +93,10 @@ private:
         // Namespace "web": the Deployment web's pod beside pods named after
         // it that are not its own (a StatefulSet web-cache's, a Job
         // web-migrate's), which the default pod pattern must leave out.
+        // Namespace "rolling": a resize rolling out, a pod of the old
+        // template (0.5 core, 256 MiB) beside one of the new (1 core, 512 MiB).
+        const std::string roll_old = R"(namespace="rolling",pod="roll-5c6d7f-bbbbb",container="app")";
+        const std::string roll_new = R"(namespace="rolling",pod="roll-6b7c8d-ccccc",container="app")";
         const std::string web = R"(namespace="web",pod="web-7d9f6c-x2k4p")";
         const std::string web_cache = R"(namespace="web",pod="web-cache-0")";
         const std::string web_job = R"(namespace="web",pod="web-migrate-x7k2p")";
@@ -146,6 +150,10 @@ private:
             o << "kube_pod_container_resource_limits{" << pod << ",resource=\"cpu\",unit=\"core\"} 1" << ts;
             o << "kube_pod_container_resource_limits{" << pod << ",resource=\"memory\",unit=\"byte\"} 1073741824" << ts;
         }
+        o << "kube_pod_container_resource_limits{" << roll_old << ",resource=\"cpu\",unit=\"core\"} 0.5" << ts;
+        o << "kube_pod_container_resource_limits{" << roll_old << ",resource=\"memory\",unit=\"byte\"} 268435456" << ts;
+        o << "kube_pod_container_resource_limits{" << roll_new << ",resource=\"cpu\",unit=\"core\"} 1" << ts;
+        o << "kube_pod_container_resource_limits{" << roll_new << ",resource=\"memory\",unit=\"byte\"} 536870912" << ts;
         // The evicted pod had the larger limits of an earlier pod template.
         o << "kube_pod_container_resource_limits{" << ev_gone << ",resource=\"cpu\",unit=\"core\"} 2" << ts;
         o << "kube_pod_container_resource_limits{" << ev_gone << ",resource=\"memory\",unit=\"byte\"} 2147483648" << ts;
@@ -161,6 +169,8 @@ private:
         o << "kube_pod_status_phase{namespace=\"fn\",pod=\"fn-7d9f6c-npqrs\",phase=\"Pending\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"gap\",pod=\"gap-6b7c8d-ccccc\",phase=\"Running\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"gap\",pod=\"gap-6b7c8d-bbbbb\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"rolling\",pod=\"roll-5c6d7f-bbbbb\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"rolling\",pod=\"roll-6b7c8d-ccccc\",phase=\"Running\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6d7c-rnnnn\",phase=\"Running\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6d7c-vctdd\",phase=\"Running\"} 0" << ts;
         o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6d7c-vctdd\",phase=\"Failed\"} 1" << ts;

@@ -148,6 +148,8 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
     CHECK(m.memory_utilization == doctest::Approx(144.0 / 320.0));
     CHECK(m.cpu_limit == doctest::Approx(0.6));
     CHECK(m.memory_limit_mb == doctest::Approx(320));
+    CHECK(m.cpu_limit_min == doctest::Approx(0.6));  // one running pod with limits
+    CHECK(m.memory_limit_min_mb == doctest::Approx(320));
     CHECK(m.ready_replicas == 1);
     CHECK(m.starting_replicas == 1);
     CHECK(m.pending_replicas == 1);
@@ -218,6 +220,17 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
     // and its larger limits, from an earlier pod template, are not the current ones.
     CHECK(evicted.metrics.cpu_limit == doctest::Approx(1));
     CHECK(evicted.metrics.memory_limit_mb == doctest::Approx(1024));
+    CHECK(evicted.metrics.cpu_limit_min == doctest::Approx(1));
+    CHECK(evicted.metrics.memory_limit_min_mb == doctest::Approx(1024));
+
+    // A resize rolling out: the largest limits are the new pod's, the
+    // smallest the old pod's, which still runs.
+    const auto rolling = src.fetch({.function = "roll", .namespace_ = "rolling", .deployment = "roll"});
+    CHECK(rolling.metrics.cpu_limit == doctest::Approx(1));
+    CHECK(rolling.metrics.cpu_limit_min == doctest::Approx(0.5));
+    CHECK(rolling.metrics.memory_limit_mb == doctest::Approx(512));
+    CHECK(rolling.metrics.memory_limit_min_mb == doctest::Approx(256));
+    CHECK_FALSE(rolling.status.is_missing("cpu_limit_min"));
 }
 
 }  // namespace test_prometheus_real_prometheus

@@ -93,8 +93,8 @@ TEST_CASE("parse: every metric field by its C++ name") {
       "metrics": {"interval_s": 15, "arrivals": 10, "completions": 9, "drops": 1, "throughput_rps": 0.6,
                   "latency_mean_s": 0.1, "latency": {"p50": 0.05, "p90": 0.2, "p95": 0.3, "p99": 0.4, "p999": null},
                   "queue_length": 3, "in_service": 2, "cpu_utilization": 0.7, "memory_utilization": 0.4,
-                  "cpu_limit": 0.5, "memory_limit_mb": 256, "ready_replicas": 2, "starting_replicas": 1,
-                  "pending_replicas": 0, "cold_starts": 1, "replica_seconds": 30},
+                  "cpu_limit": 0.5, "memory_limit_mb": 256, "cpu_limit_min": 0.25, "memory_limit_min_mb": null,
+                  "ready_replicas": 2, "starting_replicas": 1, "pending_replicas": 0, "cold_starts": 1, "replica_seconds": 30},
       "slo": {"latency_s": 0.5, "percentile": 0.99, "target_rps": 3}})");
     CHECK(r.function == "f");
     CHECK(r.state.time_s == -3.5);
@@ -111,6 +111,8 @@ TEST_CASE("parse: every metric field by its C++ name") {
     CHECK(r.metrics.queue_length == 3);
     CHECK(r.metrics.starting_replicas == 1);
     CHECK(r.metrics.replica_seconds == 30);
+    CHECK(r.metrics.cpu_limit_min == 0.25);
+    CHECK(std::isnan(r.metrics.memory_limit_min_mb));
 }
 
 TEST_CASE("parse: errors name the field") {
@@ -118,6 +120,7 @@ TEST_CASE("parse: errors name the field") {
     CHECK(field_of(head + R"("metrics":{"interval_s":"NaN"}})") == "metrics.interval_s");
     CHECK(field_of(head + R"("metrics":{"interval_s":1,"queue_length":1.5}})") == "metrics.queue_length");
     CHECK(field_of(head + R"("metrics":{"interval_s":1,"latency":[1]}})") == "metrics.latency");
+    CHECK(field_of(head + R"("metrics":{"interval_s":1,"cpu_limit_min":-1}})") == "metrics.cpu_limit_min");
     CHECK(field_of(head + R"("metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0},"slo":{"latency_s":0}})") == "slo.latency_s");
     CHECK(field_of(head + R"("metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})") == "(accepted)");
     CHECK(field_of("nope") == "body");

@@ -33,6 +33,14 @@ struct function_metrics {
     double memory_utilization = 0;       ///< memory used / memory limit of the ready replicas, averaged
     double cpu_limit = 0;                ///< CPU limit of one replica, cores
     double memory_limit_mb = 0;          ///< memory limit of one replica, MB
+    /// The smallest CPU limit over the running replicas, cores, where
+    /// replicas may differ (the Prometheus adapter reads cpu_limit as the
+    /// largest): below cpu_limit while replicas of an older pod template run
+    /// beside newer ones, as while a resize rolls out. NaN: not read (the
+    /// simulator's replicas always share one limit, and it leaves this NaN).
+    double cpu_limit_min = std::numeric_limits<double>::quiet_NaN();
+    /// The smallest memory limit over the running replicas, MB; NaN: not read.
+    double memory_limit_min_mb = std::numeric_limits<double>::quiet_NaN();
     std::uint32_t ready_replicas = 0;    ///< replicas serving
     std::uint32_t starting_replicas = 0; ///< replicas in their cold start
     std::uint32_t pending_replicas = 0;  ///< replicas that do not fit on the node yet

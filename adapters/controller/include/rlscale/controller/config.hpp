@@ -54,7 +54,8 @@ struct function_spec {
     /// fraction of its current value: each change restarts the pods.
     double resize_min_change = 0.05;
     /// After a resize, no other is sent until the readings show it in place
-    /// (the limits read equal to those sent, no replica starting or pending),
+    /// (the limits read equal to those sent, the largest and, where read,
+    /// the smallest over the running replicas; no replica starting or pending),
     /// or this many seconds have passed: while the pods roll, the limits read
     /// are partly the old ones, and a resize decided from them would restart
     /// the rollout.

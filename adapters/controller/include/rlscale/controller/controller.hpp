@@ -64,9 +64,12 @@ struct metrics_reading {
 };
 
 /// Whether a missing `field` leaves nothing a policy could be misled by:
-/// latencies when nothing completed in the window (no request, no latency).
-/// Every other missing field makes the reading unusable.
+/// latencies when nothing completed in the window (no request, no latency),
+/// and the smallest limits over the replicas, which no policy reads (a
+/// resize is not seen in place without them). Every other missing field
+/// makes the reading unusable.
 [[nodiscard]] inline bool harmless_missing(std::string_view field, const function_metrics& m) noexcept {
+    if (field == "cpu_limit_min" || field == "memory_limit_min_mb") return true;
     return m.completions == 0 && (field == "latency_mean_s" || field.starts_with("latency."));
 }
 
@@ -167,7 +170,7 @@ concept resizing_actuator = replica_actuator<A> && requires(A& a, const function
 /// are); a non-finite number becomes null.
 [[nodiscard]] inline nlohmann::json metrics_json(const function_metrics& m) {
     const auto num = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
-    return {{"interval_s", num(m.interval_s)},
+    nlohmann::json j = {{"interval_s", num(m.interval_s)},
             {"arrivals", m.arrivals},
             {"completions", m.completions},
             {"drops", m.drops},
@@ -186,6 +189,10 @@ concept resizing_actuator = replica_actuator<A> && requires(A& a, const function
             {"pending_replicas", m.pending_replicas},
             {"cold_starts", m.cold_starts},
             {"replica_seconds", num(m.replica_seconds)}};
+    // The smallest limits over the replicas, only where read.
+    if (std::isfinite(m.cpu_limit_min)) j["cpu_limit_min"] = m.cpu_limit_min;
+    if (std::isfinite(m.memory_limit_min_mb)) j["memory_limit_min_mb"] = m.memory_limit_min_mb;
+    return j;
 }
 
 /// What happened to one function in one tick (one decision-log line).
@@ -585,7 +592,8 @@ private:
 
     /// Whether function `i`'s last resize is still rolling out at `r`'s
     /// reading; clears it once a usable reading shows it in place (every
-    /// limit sent read back, nothing starting or pending) or once
+    /// limit sent read back as the largest and, where read, the smallest
+    /// over the running replicas, nothing starting or pending) or once
     /// resize_settle_s has passed. A reading with fields missing settles
     /// nothing: a missing count of starting or pending replicas reads 0.
     bool still_settling(std::size_t i, const decision_record& r, bool usable) noexcept {
@@ -595,7 +603,20 @@ private:
         const auto in_place = [](double sent, double read, double unit) {
             return std::isnan(sent) || (std::isfinite(read) && same_in_units(read, sent, unit));
         };
+        // The smallest limit too: after a raise the largest reads the new
+        // one as soon as one new pod runs, while old pods still run. A
+        // source that does not read it (NaN, not listed missing) leaves the
+        // largest alone to judge; one that failed to shows nothing in place.
+        const auto smallest_in_place = [&](double sent, double read, std::string_view field, double unit) {
+            if (std::isnan(sent)) return true;
+            if (std::isnan(read)) {
+                return std::none_of(r.missing.begin(), r.missing.end(), [&](const missing_metric& x) { return x.field == field; });
+            }
+            return in_place(sent, read, unit);
+        };
         const bool settled = usable && in_place(s->sent.cpu_cores, m.cpu_limit, millicore) && in_place(s->sent.memory_mb, m.memory_limit_mb, mebibyte) &&
+                             smallest_in_place(s->sent.cpu_cores, m.cpu_limit_min, "cpu_limit_min", millicore) &&
+                             smallest_in_place(s->sent.memory_mb, m.memory_limit_min_mb, "memory_limit_min_mb", mebibyte) &&
                              m.starting_replicas == 0 && m.pending_replicas == 0;
         // A clock that did not move forward (or is not finite) keeps the wait.
         const bool expired = r.time_s - s->sent_s >= config_.functions[i].resize_settle_s;

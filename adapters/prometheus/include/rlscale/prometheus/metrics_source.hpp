@@ -84,6 +84,13 @@ struct query_templates {
     /// the largest over running pods.
     std::string memory_limit_mb =
         R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="memory"} and on(pod) (kube_pod_status_phase{namespace="{namespace}",pod=~"{pod_regex}",phase="Running"} == 1))) / 1048576)";
+    /// The smallest CPU limit over running pods, cores per replica: below
+    /// cpu_limit while pods of an older template still run (a rollout).
+    std::string cpu_limit_min =
+        R"(min(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="{namespace}",pod=~"{pod_regex}",phase="Running"} == 1))))";
+    /// The smallest memory limit over running pods, MiB per replica.
+    std::string memory_limit_min_mb =
+        R"(min(sum by (pod) (kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource="memory"} and on(pod) (kube_pod_status_phase{namespace="{namespace}",pod=~"{pod_regex}",phase="Running"} == 1))) / 1048576)";
     /// Ready replicas (kube-state-metrics).
     std::string ready_replicas =
         R"(sum(kube_{workload_kind}_status_replicas_ready{namespace="{namespace}",{workload_kind}="{workload}"}))";
@@ -489,10 +496,10 @@ private:
         bool per_pod;  ///< summed over the pods' own series (see query_templates::unscraped_pods)
     };
 
-    [[nodiscard]] static const std::array<field_spec, 21>& fields() {
+    [[nodiscard]] static const std::array<field_spec, 23>& fields() {
         constexpr double u32 = 4294967295.0;
         constexpr double u64 = 1.8e19;
-        static const std::array<field_spec, 21> specs{{
+        static const std::array<field_spec, 23> specs{{
             {"throughput_rps", &query_templates::throughput_rps, [](function_metrics& m, double v) { m.throughput_rps = v; }, false, 0, true},
             {"arrivals", &query_templates::arrivals, [](function_metrics& m, double v) { m.arrivals = static_cast<std::uint64_t>(v); }, true, u64, true},
             {"completions", &query_templates::completions, [](function_metrics& m, double v) { m.completions = static_cast<std::uint64_t>(v); }, true, u64, true},
@@ -509,6 +516,8 @@ private:
             {"memory_utilization", &query_templates::memory_utilization, [](function_metrics& m, double v) { m.memory_utilization = v; }, false, 0, false},
             {"cpu_limit", &query_templates::cpu_limit, [](function_metrics& m, double v) { m.cpu_limit = v; }, false, 0, false},
             {"memory_limit_mb", &query_templates::memory_limit_mb, [](function_metrics& m, double v) { m.memory_limit_mb = v; }, false, 0, false},
+            {"cpu_limit_min", &query_templates::cpu_limit_min, [](function_metrics& m, double v) { m.cpu_limit_min = v; }, false, 0, false},
+            {"memory_limit_min_mb", &query_templates::memory_limit_min_mb, [](function_metrics& m, double v) { m.memory_limit_min_mb = v; }, false, 0, false},
             {"ready_replicas", &query_templates::ready_replicas, [](function_metrics& m, double v) { m.ready_replicas = static_cast<std::uint32_t>(v); }, true, u32, false},
             {"starting_replicas", &query_templates::starting_replicas, [](function_metrics& m, double v) { m.starting_replicas = static_cast<std::uint32_t>(v); }, true, u32, false},
             {"pending_replicas", &query_templates::pending_replicas, [](function_metrics& m, double v) { m.pending_replicas = static_cast<std::uint32_t>(v); }, true, u32, false},

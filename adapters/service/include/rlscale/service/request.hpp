@@ -219,7 +219,7 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
 }
 
 /// A latency: a finite number >= 0, or null for "no request completed".
-[[nodiscard]] inline double latency(const json& j, const std::string& field) {
+[[nodiscard]] inline double number_or_null(const json& j, const std::string& field) {
     if (j.is_null()) return std::numeric_limits<double>::quiet_NaN();
     return number(j, field);
 }
@@ -233,11 +233,11 @@ inline void parse_latency(const json& j, latency_percentiles& out) {
     object(j, "metrics.latency");
     for (const auto& [key, v] : j.items()) {
         const std::string f = join("metrics.latency", key);
-        if (key == "p50") out.p50 = latency(v, f);
-        else if (key == "p90") out.p90 = latency(v, f);
-        else if (key == "p95") out.p95 = latency(v, f);
-        else if (key == "p99") out.p99 = latency(v, f);
-        else if (key == "p999") out.p999 = latency(v, f);
+        if (key == "p50") out.p50 = number_or_null(v, f);
+        else if (key == "p90") out.p90 = number_or_null(v, f);
+        else if (key == "p95") out.p95 = number_or_null(v, f);
+        else if (key == "p99") out.p99 = number_or_null(v, f);
+        else if (key == "p999") out.p999 = number_or_null(v, f);
         else throw request_error(join("metrics.latency", printable(key)), "unknown field");
     }
 }
@@ -264,7 +264,7 @@ inline void parse_metrics(const json& j, function_metrics& m) {
         else if (key == "completions") m.completions = count(v, f, u64);
         else if (key == "drops") m.drops = count(v, f, u64);
         else if (key == "throughput_rps") m.throughput_rps = number(v, f);
-        else if (key == "latency_mean_s") m.latency_mean_s = latency(v, f);
+        else if (key == "latency_mean_s") m.latency_mean_s = number_or_null(v, f);
         else if (key == "latency") parse_latency(v, m.latency);
         else if (key == "queue_length") m.queue_length = c32();
         else if (key == "in_service") m.in_service = c32();
@@ -272,6 +272,8 @@ inline void parse_metrics(const json& j, function_metrics& m) {
         else if (key == "memory_utilization") m.memory_utilization = number(v, f);
         else if (key == "cpu_limit") m.cpu_limit = number(v, f);
         else if (key == "memory_limit_mb") m.memory_limit_mb = number(v, f);
+        else if (key == "cpu_limit_min") m.cpu_limit_min = number_or_null(v, f);
+        else if (key == "memory_limit_min_mb") m.memory_limit_min_mb = number_or_null(v, f);
         else if (key == "ready_replicas") m.ready_replicas = c32();
         else if (key == "starting_replicas") m.starting_replicas = c32();
         else if (key == "pending_replicas") m.pending_replicas = c32();
