@@ -529,8 +529,9 @@ TEST_CASE("corruption before a complete episode is refused, naming the file and 
     }
     CHECK(read_bytes(path) == bytes);  // left as it was
 
-    // One complete episode after the damaged one is enough: episode 2 was
-    // synced whole before episode 3 began, so it was not torn by a crash.
+    // One complete episode after the damaged one is enough: episode 3's
+    // records were written after episode 2's end (under sync_policy::fsync,
+    // after its sync), so the damage to episode 2 is not a crash's tear.
     const auto one_after = fresh_path("trajectory_store", "middle_one_after.trj");
     const auto one_starts = make_file(one_after, 4);
     auto one_bytes = read_bytes(one_after);
@@ -538,6 +539,77 @@ TEST_CASE("corruption before a complete episode is refused, naming the file and 
     write_bytes(one_after, one_bytes);
     CHECK_THROWS_WITH_AS(file_trajectory_store{one_after}, doctest::Contains("not a torn tail"), rlscale::error);
     CHECK(read_bytes(one_after) == one_bytes);
+}
+
+TEST_CASE("the last episode torn out of order: in a rewritten file, alone in a new file, under salvage_prefix; refused with a later episode's bytes after it") {
+    SUBCASE("the episode appended after a rewrite") {
+        const auto path = fresh_path("trajectory_store", "torn_after_rewrite.trj");
+        file_trajectory_store_options o;
+        o.max_file_episodes = 2;  // rewritten once it holds 4, down to 2: episodes 4 and 5 after 6
+        std::uint64_t start = 0;
+        std::uint64_t size = 0;
+        {
+            file_trajectory_store store(path, o);
+            for (std::uint64_t e = 0; e < 6; ++e) write_episode(store, e);
+            REQUIRE(store.first_episode_in_file() == 4);
+            start = store.committed_size();
+            write_episode(store, 6);
+            size = store.committed_size();
+        }
+        REQUIRE(steps_in(6) > 0);
+        auto bytes = read_bytes(path);
+        REQUIRE(bytes.size() == size);
+        bytes[start + 24 + 20] ^= 0x40;  // episode 6's first step record
+        write_bytes(path, bytes);
+        file_trajectory_store store(path, o);
+        CHECK(store.first_episode_in_file() == 4);
+        CHECK(store.episodes_in_file() == 2);
+        CHECK(store.episode_count() == 6);
+        CHECK(intact(store, 5));
+        CHECK(store.recovery().truncated_at == start);
+        CHECK(store.recovery().episodes_discarded == 1);
+        CHECK(store.recovery().reason.find("episode 6 torn out of order") != std::string::npos);
+    }
+    SUBCASE("a new file's only episode, its begin record damaged: numbered 0 all the same") {
+        const auto path = fresh_path("trajectory_store", "torn_first.trj");
+        (void)make_file(path, 1);
+        auto bytes = read_bytes(path);
+        bytes[16 + 14] ^= 0x40;  // episode 0's begin record
+        write_bytes(path, bytes);
+        file_trajectory_store store(path);
+        CHECK(store.episode_count() == 0);
+        CHECK(store.recovery().truncated_at == 16);
+        CHECK(store.recovery().episodes_discarded == 1);
+        CHECK_FALSE(store.recovery().numbering_unknown);
+        CHECK(store.recovery().reason.find("episode 0 torn out of order") != std::string::npos);
+    }
+    SUBCASE("under salvage_prefix: the same cut, said the same way") {
+        const auto path = fresh_path("trajectory_store", "torn_salvage.trj");
+        const auto starts = make_file(path, 6);
+        auto bytes = read_bytes(path);
+        bytes[starts[5] + 24 + 20] ^= 0x40;
+        write_bytes(path, bytes);
+        file_trajectory_store_options o;
+        o.salvage_prefix = true;
+        file_trajectory_store store(path, o);
+        CHECK(store.episode_count() == 5);
+        CHECK(store.recovery().episodes_discarded == 1);
+        CHECK(store.recovery().reason.find("episode 5 torn out of order") != std::string::npos);
+        CHECK(store.recovery().reason.find("salvage_prefix") == std::string::npos);
+    }
+    SUBCASE("episode 4 damaged, its end record intact, then part of episode 5: refused") {
+        const auto path = fresh_path("trajectory_store", "torn_then_next.trj");
+        const auto starts = make_file(path, 6);
+        auto bytes = read_bytes(path);
+        bytes[starts[4] + 24 + 20] ^= 0x40;
+        std::uint64_t keep = 0;
+        SUBCASE("episode 5's begin record cut short") { keep = starts[5] + 10; }
+        SUBCASE("episode 5's begin record whole, its first step cut short") { keep = starts[5] + 24 + 10; }
+        bytes.resize(keep);
+        write_bytes(path, bytes);
+        CHECK_THROWS_WITH_AS(file_trajectory_store{path}, doctest::Contains("not a torn tail"), rlscale::error);
+        CHECK(read_bytes(path) == bytes);
+    }
 }
 
 TEST_CASE("salvage_prefix cuts at the first damaged record, and counts the episodes that had ended after it") {

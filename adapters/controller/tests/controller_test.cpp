@@ -1201,9 +1201,17 @@ TEST_CASE("controller: after a raise, a resize is in place only once the smalles
     CHECK(r.error.empty());
     CHECK(r.resize_settling);
     CHECK(cluster.resize_calls == 1);
-    // The old pods gone: in place, and the next resize goes out.
+    // The CPU limit in place on every pod, but a pod with 1024 MiB still
+    // runs (the memory limit was raised too): not in place.
     source.missing.clear();
     source.cpu_limit_min = cluster.cpu;
+    source.memory_limit_min_mb = 1024;
+    REQUIRE(cluster.memory > 1100);
+    r = loop.tick(50)[0];
+    CHECK(r.resize_settling);
+    CHECK(cluster.resize_calls == 1);
+    // The old pods gone: in place, and the next resize goes out.
+    source.memory_limit_min_mb = cluster.memory;
     r = loop.tick(60)[0];
     CHECK_FALSE(r.resize_settling);
     CHECK(r.limits_applied);
@@ -1350,6 +1358,37 @@ TEST_CASE("controller: a resize seen in place stays settled, though replicas sta
     CHECK_FALSE(r.resize_settling);
     CHECK(r.limits_applied);
     CHECK(cluster.cpu == doctest::Approx(1.2));
+    CHECK(cluster.resize_calls == 2);
+}
+
+TEST_CASE("controller: a resize of the CPU limit alone settles without the smallest memory limit") {
+    // μ asks for 1.0 cores and 1024 MiB: the memory limit read stays.
+    const auto bias = [](double x, double lo, double hi) { return static_cast<float>(std::atanh(2 * (x - lo) / (hi - lo) - 1)); };
+    const rl::multidimensional_config c;
+    const std::string path = write_ddpg_checkpoint(
+        "ddpg_settle_cpu_alone.json", {0.0F, bias(1.0, c.min_cpu_limit, c.max_cpu_limit), bias(1024, c.min_memory_limit_mb, c.max_memory_limit_mb)});
+    limits_source source;
+    resizing_actuator_fake cluster;
+    control_loop loop(parse_config(resize_config(path, "app")), source, cluster);  // resize_settle_s 600
+    auto r = loop.tick(15)[0];
+    REQUIRE(r.limits_applied);
+    REQUIRE(r.limits_sent);
+    CHECK(r.limits_sent->cpu_cores == doctest::Approx(1.0));
+    CHECK(std::isnan(r.limits_sent->memory_mb));
+    // Every pod at 1.0 cores; the smallest memory limit could not be read,
+    // and no memory limit was sent: in place.
+    source.cpu_limit = 1.0;
+    source.cpu_limit_min = 1.0;
+    source.missing = {{"memory_limit_min_mb", "empty result (no series matched)"}};
+    r = loop.tick(30)[0];
+    CHECK(r.error.empty());
+    CHECK_FALSE(r.limits_sent);
+    // So the resize that follows another writer's 0.8 cores goes out at once.
+    source.cpu_limit = 0.8;
+    source.cpu_limit_min = 0.8;
+    r = loop.tick(45)[0];
+    CHECK_FALSE(r.resize_settling);
+    CHECK(r.limits_applied);
     CHECK(cluster.resize_calls == 2);
 }
 

@@ -305,6 +305,10 @@ TEST_CASE("controller end to end: real Prometheus, loopback API server, outage a
     CHECK(records[0].error.empty());
     CHECK(records[0].inputs.cpu_utilization == doctest::Approx(0.34 / 0.6).epsilon(0.02));
     CHECK(records[0].inputs.cpu_limit == doctest::Approx(0.6));
+    // No resize_container: the smallest limits, for the resize settle alone, are not asked.
+    CHECK(std::isnan(records[0].inputs.cpu_limit_min));
+    CHECK(std::isnan(records[0].inputs.memory_limit_min_mb));
+    for (const auto& m : records[0].missing) CHECK(m.field.find("_min") == std::string::npos);
     CHECK(records[0].inputs.ready_replicas == 1);
     CHECK(records[0].result.source == decision_source::policy);
     CHECK(records[0].replicas_before == 3);
@@ -415,6 +419,8 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
     // added in.
     CHECK(records[0].inputs.cpu_limit == doctest::Approx(0.5));
     CHECK(records[0].inputs.memory_limit_mb == doctest::Approx(256));
+    CHECK(records[0].inputs.cpu_limit_min == doctest::Approx(0.5));  // fn's one running pod with limits
+    CHECK(records[0].inputs.memory_limit_min_mb == doctest::Approx(256));
     CHECK(records[0].inputs.cpu_utilization == doctest::Approx(0.5).epsilon(0.02));
     CHECK(records[0].inputs.memory_utilization == doctest::Approx(0.5));
     CHECK(records[0].result.source == decision_source::policy);
@@ -440,6 +446,27 @@ TEST_CASE("controller end to end: a multidimensional policy's count and limits r
     for (const auto& m : records[0].missing) cpu_limit_missing = cpu_limit_missing || m.field == "cpu_limit";
     CHECK(cpu_limit_missing);
     CHECK(cluster.patches() == 1);
+
+    // An override of the largest CPU limit alone: the smallest is not asked
+    // at its default, which could read other series or none (and would then
+    // hold every resize for resize_settle_s); the memory limits are read as before.
+    json overridden = json{
+        {"control_interval_s", 15},
+        {"prometheus", {{"url", prom.url()}, {"timeout_ms", 10000}, {"window_s", 15}}},
+        {"kubernetes", {{"in_cluster", false}, {"server", cluster.url()}, {"token", "t"}}},
+        {"functions",
+         {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20},
+           {"policy", "learned"}, {"checkpoint", checkpoint}, {"resize_container", "fn"},
+           {"promql", {{"cpu_limit", R"(max(kube_pod_container_resource_limits{namespace="{namespace}",container="fn",resource="cpu"}))"}}},
+           {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}, {"target_rps", 100}}}}}},
+    };
+    const controller::config overridden_cfg = controller::parse_config(overridden);
+    controller::prometheus_metrics overridden_source(overridden_cfg);
+    const controller::metrics_reading reading = overridden_source.read(overridden_cfg.functions[0], 1012);
+    CHECK(reading.metrics.cpu_limit == doctest::Approx(0.5));
+    CHECK(std::isnan(reading.metrics.cpu_limit_min));
+    CHECK(reading.metrics.memory_limit_min_mb == doctest::Approx(256));
+    CHECK(reading.missing.empty());
 
     // The API server refuses the patch: neither the count nor the limits
     // change; the count alone is then tried (and refused too here).

@@ -1194,6 +1194,7 @@ private:
             at = r.next;
         }
 
+        bool torn_episode = false;  // the last episode torn out of order (below)
         if (!problem.empty()) {
             // A torn tail is a prefix of the last write. A complete episode
             // (an end record) after the bad record means data was lost in the
@@ -1205,8 +1206,9 @@ private:
             // records after the damage that all belong to the episode the
             // damage is in (the number expected next) are that: the episode
             // never reached the disk whole, and is cut as a torn tail. The
-            // damage is in the middle only if a later episode follows.
-            const bool torn_episode = later && only_episode_after(in, at + 1, next_index_);
+            // damage is in the middle when anything of a later episode
+            // follows (only_episode_after).
+            torn_episode = later && only_episode_after(in, at + 1, next_index_);
             if (later && !torn_episode && !options_.salvage_prefix) {
                 throw error(where(at) + problem + ", but a complete episode's end record follows at offset " +
                             std::to_string(*later) +
@@ -1243,28 +1245,34 @@ private:
         // With every episode cut, the numbering is still the first begin
         // record's (a rewritten file's first episode keeps its number), and
         // unknown only when that record is the one that was unreadable.
-        if (at == tf::file_header_size && !problem.empty()) recovery_.numbering_unknown = true;
+        // A torn first episode's intact records said its number: 0.
+        if (at == tf::file_header_size && !problem.empty() && !torn_episode) recovery_.numbering_unknown = true;
         recovery_.episodes = episodes_in_file();
         next_rewrite_at_ = next_index_;
     }
 
-    /// Whether every whole record at or after `from` is one of episode
-    /// `index` (a begin, step and end record each start with the episode's
-    /// number).
+    /// Whether what follows `from` is the rest of episode `index` alone:
+    /// every whole record one of its own (a begin, step and end record each
+    /// start with the episode's number), and nothing that starts a record,
+    /// whole or not, after its end record (under fsync a later episode's
+    /// bytes prove this one was synced).
     static bool only_episode_after(detail::trajectory_file::reader& in, std::uint64_t from, std::uint64_t index) {
         namespace tf = detail::trajectory_file;
-        for (std::uint64_t p = from; p + tf::record_header_size + tf::record_trailer_size <= in.size();) {
+        bool ended = false;
+        for (std::uint64_t p = from; p + 4 <= in.size();) {
             const unsigned char* m = in.view(p, 4);
             if (m == nullptr || std::memcmp(m, tf::record_magic, 4) != 0) {
                 ++p;
                 continue;
             }
+            if (ended) return false;
             const tf::record r = in.at(p);
             if (!r.problem.empty()) {
                 ++p;
                 continue;
             }
             if (r.length < 8 || tf::get_u64(r.payload) != index) return false;
+            ended = r.type == tf::type_end;
             p = r.next;
         }
         return true;

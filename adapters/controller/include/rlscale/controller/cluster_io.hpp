@@ -45,6 +45,17 @@ public:
             mc.duration_histogram = p.value("duration_histogram", mc.duration_histogram);
             try {
                 for (const auto& [field, promql] : f.promql) prometheus::metrics_source::set_query(mc.queries, field, promql);
+                // The smallest limits serve the resize settle alone: not asked
+                // for a function that never resizes, nor at their defaults
+                // beside an override of the largest (the defaults may read
+                // other series, or none, and would hold every resize for
+                // resize_settle_s). Not asked, they read NaN: the largest
+                // alone then judges a resize in place.
+                const auto unasked = [&](const char* smallest, const char* largest) {
+                    return !f.promql.contains(smallest) && (f.resize_container.empty() || f.promql.contains(largest));
+                };
+                if (unasked("cpu_limit_min", "cpu_limit")) mc.queries.cpu_limit_min.clear();
+                if (unasked("memory_limit_min_mb", "memory_limit_mb")) mc.queries.memory_limit_min_mb.clear();
                 sources_.emplace(f.name, std::make_unique<prometheus::metrics_source>(client, std::move(mc)));
             } catch (const config_error& e) {
                 // A template ("promql.x", or "queries.x" once set) is named

@@ -74,7 +74,7 @@ struct metrics_reading {
 }
 
 /// Why `r` cannot be decided on, or empty when it can: the read failed, a
-/// field other than a harmless latency is missing (named, with its reason),
+/// field is missing that harmless_missing does not excuse (named, with its reason),
 /// or the values fail check_metrics.
 [[nodiscard]] inline std::string unusable_reason(const metrics_reading& r) {
     if (!r.error.empty()) return "reading metrics failed: " + r.error;
