@@ -81,8 +81,8 @@ private:
         o.precision(17);
         const std::string fn = R"(namespace="fn",pod="fn-7d9f6c-bcdfg")";
         const std::string idle = R"(namespace="idle",pod="idle-5c8d7f-zzzzz")";
-        // Namespace "gap": two running pods with a 1-core, 1 GiB limit, usage
-        // reported for one only, which also has a sidecar without a limit.
+        // Namespace "gap": two running, ready pods with a 1-core, 1 GiB limit,
+        // usage reported for one only, which also has a sidecar without a limit.
         const std::string gap_a = R"(namespace="gap",pod="gap-6b7c8d-ccccc",container="app")";
         const std::string gap_a_sidecar = R"(namespace="gap",pod="gap-6b7c8d-ccccc",container="proxy")";
         const std::string gap_b = R"(namespace="gap",pod="gap-6b7c8d-bbbbb",container="app")";
@@ -177,6 +177,8 @@ private:
         o << "# TYPE kube_pod_status_ready gauge\n";
         o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-bcdfg\",condition=\"true\"} 1" << ts;
         o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-hjklm\",condition=\"true\"} 0" << ts;
+        o << "kube_pod_status_ready{namespace=\"gap\",pod=\"gap-6b7c8d-ccccc\",condition=\"true\"} 1" << ts;
+        o << "kube_pod_status_ready{namespace=\"gap\",pod=\"gap-6b7c8d-bbbbb\",condition=\"true\"} 1" << ts;
         return o.str();
     }
 
@@ -206,11 +208,21 @@ inline std::string read_file(const std::filesystem::path& p) {
     return ss.str();
 }
 
+/// A pod's own scrape target, as a PodMonitor makes one: its `up` series
+/// carries the pod's namespace and pod labels.
+struct pod_target {
+    std::string namespace_;
+    std::string pod;
+    bool scraped = true;  ///< false: a port nobody listens on (up 0)
+};
+
 /// A Prometheus process scraping `target_port` every second; terminated
-/// (then killed) and its directory removed on destruction.
+/// (then killed) and its directory removed on destruction. Each of `pods`
+/// is one more job whose samples are dropped, so that it adds only its `up`
+/// series: 1 from `target_port`, or 0 from a port nobody listens on.
 class prometheus_process {
 public:
-    explicit prometheus_process(int target_port) {
+    explicit prometheus_process(int target_port, std::vector<pod_target> pods = {}) : pods_(std::move(pods)) {
         if (::access(prometheus_binary.c_str(), X_OK) != 0)
             FAIL("the Prometheus server binary " << prometheus_binary
                                                  << " is missing or not executable: install the Debian package 'prometheus'");
@@ -236,6 +248,14 @@ private:
             cfg << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                 << "scrape_configs:\n  - job_name: rlscale-exporter\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n"
                 << "    static_configs:\n      - targets: ['127.0.0.1:" << target_port << "']\n";
+            const int dead_port = pods_.empty() ? 0 : free_port();
+            for (std::size_t i = 0; i < pods_.size(); ++i) {
+                const pod_target& t = pods_[i];
+                cfg << "  - job_name: pod-" << i << "\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n"
+                    << "    static_configs:\n      - targets: ['127.0.0.1:" << (t.scraped ? target_port : dead_port) << "']\n"
+                    << "        labels: {namespace: '" << t.namespace_ << "', pod: '" << t.pod << "'}\n"
+                    << "    metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: '.+'\n        action: drop\n";
+            }
         }
         const std::string config_flag = "--config.file=" + (dir_ / "prometheus.yml").string();
         const std::string storage_flag = "--storage.tsdb.path=" + (dir_ / "data").string();
@@ -348,6 +368,7 @@ private:
     std::filesystem::path dir_;
     int port_ = 0;
     pid_t pid_ = -1;
+    std::vector<pod_target> pods_;  // one job each, adding an up series
 };
 
 /// An exporter and a Prometheus that has scraped it for at least 8 s.

@@ -233,4 +233,44 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
     CHECK_FALSE(rolling.status.is_missing("cpu_limit_min"));
 }
 
+TEST_CASE("real prometheus: unscraped_pods with the documented query holds back the request fields while a ready pod is not scraped") {
+    // Each pod's own target, as a PodMonitor makes one: fn's ready pod
+    // scraped, its pod that is not ready not (it counts 0: it receives no
+    // requests); gap's two ready pods, one of them not scraped.
+    exporter exp;
+    prometheus_process prom(exp.port(), {{.namespace_ = "fn", .pod = "fn-7d9f6c-bcdfg", .scraped = true},
+                                         {.namespace_ = "fn", .pod = "fn-7d9f6c-hjklm", .scraped = false},
+                                         {.namespace_ = "gap", .pod = "gap-6b7c8d-ccccc", .scraped = true},
+                                         {.namespace_ = "gap", .pod = "gap-6b7c8d-bbbbb", .scraped = false}});
+    prom.wait_for_scrapes(10s, 8);
+    prom.wait_for(R"(count(up{namespace=~"fn|gap"}))", 4, 30s);
+    // The query docs/adapters/prometheus.md gives.
+    const std::string documented =
+        R"(sum((1 - up{namespace="{namespace}",pod=~"{pod_regex}"}) * on(namespace, pod) group_left() max by (namespace, pod) (kube_pod_status_ready{namespace="{namespace}",pod=~"{pod_regex}",condition="true"})))";
+    query_templates q;
+    metrics_source::set_query(q, "unscraped_pods", documented);
+    const metrics_source src(client({.url = prom.url()}), {.window = 5s, .queries = q});
+
+    // fn: its only ready pod is scraped; the one not ready, not scraped, counts 0.
+    const auto fn = src.fetch({.function = "fn", .namespace_ = "fn", .deployment = "fn"});
+    for (const auto& miss : fn.status.missing) MESSAGE("fn missing " << miss.field << ": " << miss.reason);
+    CHECK(fn.status.complete());
+    CHECK(fn.metrics.throughput_rps == doctest::Approx(5).epsilon(0.03));
+
+    // gap: one ready pod not scraped. The request fields are not sent; the
+    // limits and replicas, from kube-state-metrics' own scrape, are read.
+    const auto gap = src.fetch({.function = "gap", .namespace_ = "gap", .deployment = "gap"});
+    const std::string not_sent = "not sent: 1 of the function's pods are not scraped (unscraped_pods)";
+    for (const std::string_view field : {"throughput_rps", "arrivals", "completions", "latency_mean_s", "latency.p90"}) {
+        CAPTURE(field);
+        const auto* m = gap.status.find(field);
+        REQUIRE(m != nullptr);
+        CHECK(m->reason == not_sent);
+    }
+    CHECK(std::isnan(gap.metrics.throughput_rps));
+    CHECK_FALSE(gap.status.is_missing("unscraped_pods"));
+    CHECK_FALSE(gap.status.is_missing("cpu_limit"));
+    CHECK(gap.metrics.cpu_limit == doctest::Approx(1));
+}
+
 }  // namespace test_prometheus_real_prometheus
