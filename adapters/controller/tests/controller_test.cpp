@@ -830,6 +830,10 @@ std::pair<std::vector<decision_record>, counters> tick_two_functions(Cluster& cl
     return {std::move(records), loop.stats()};
 }
 
+/// The output bias of a checkpoint's actor that asks for `x` of a limit
+/// mapped onto [lo, hi]: tanh(b) = 2 (x - lo) / (hi - lo) - 1.
+float bias(double x, double lo, double hi) { return static_cast<float>(std::atanh(2 * (x - lo) / (hi - lo) - 1)); }
+
 /// A resizing function whose policy (checkpoint `name`, written) asks for
 /// more CPU and less memory, with resize_settle_s 120.
 nlohmann::json settling_config(const std::string& name) {
@@ -1331,7 +1335,6 @@ TEST_CASE("controller: a resize answered as applied and never read back is sent 
 TEST_CASE("controller: a resize seen in place stays settled, though replicas start later") {
     // μ asks for 1.0 cores and 1100 MiB, each within one step of the 0.8 and
     // 1024 read: tanh(b) = 2 (x - min) / (max - min) - 1.
-    const auto bias = [](double x, double lo, double hi) { return static_cast<float>(std::atanh(2 * (x - lo) / (hi - lo) - 1)); };
     const rl::multidimensional_config c;
     const float cpu_1 = bias(1.0, c.min_cpu_limit, c.max_cpu_limit);
     const float mem_1100 = bias(1100, c.min_memory_limit_mb, c.max_memory_limit_mb);
@@ -1363,7 +1366,6 @@ TEST_CASE("controller: a resize seen in place stays settled, though replicas sta
 
 TEST_CASE("controller: a resize of the CPU limit alone settles without the smallest memory limit") {
     // μ asks for 1.0 cores and 1024 MiB: the memory limit read stays.
-    const auto bias = [](double x, double lo, double hi) { return static_cast<float>(std::atanh(2 * (x - lo) / (hi - lo) - 1)); };
     const rl::multidimensional_config c;
     const std::string path = write_ddpg_checkpoint(
         "ddpg_settle_cpu_alone.json", {0.0F, bias(1.0, c.min_cpu_limit, c.max_cpu_limit), bias(1024, c.min_memory_limit_mb, c.max_memory_limit_mb)});
