@@ -604,6 +604,7 @@ TEST_CASE("the last episode torn out of order: in a rewritten file, alone in a n
         bytes[starts[4] + 24 + 20] ^= 0x40;
         std::uint64_t keep = 0;
         SUBCASE("episode 5's begin record cut short") { keep = starts[5] + 10; }
+        SUBCASE("the first two bytes of episode 5's record magic") { keep = starts[5] + 2; }
         SUBCASE("episode 5's begin record whole, its first step cut short") { keep = starts[5] + 24 + 10; }
         bytes.resize(keep);
         write_bytes(path, bytes);

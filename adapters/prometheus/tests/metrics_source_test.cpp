@@ -515,7 +515,7 @@ TEST_CASE("metrics source: one fetch is bounded by its deadline") {
     CHECK(took < 1s);
     REQUIRE_FALSE(s.status.missing.empty());
     CHECK(s.status.missing.back().reason.find("deadline") != std::string::npos);
-    CHECK(s.status.missing.size() >= 17);
+    CHECK(s.status.missing.size() >= 19);  // at most 4 of the 23 answered
 }
 
 }  // namespace test_prometheus_metrics_source

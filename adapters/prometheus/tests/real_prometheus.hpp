@@ -223,6 +223,7 @@ struct pod_target {
 class prometheus_process {
 public:
     explicit prometheus_process(int target_port, std::vector<pod_target> pods = {}) : pods_(std::move(pods)) {
+        if (!pods_.empty()) hold_dead_port();
         if (::access(prometheus_binary.c_str(), X_OK) != 0)
             FAIL("the Prometheus server binary " << prometheus_binary
                                                  << " is missing or not executable: install the Debian package 'prometheus'");
@@ -248,11 +249,10 @@ private:
             cfg << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                 << "scrape_configs:\n  - job_name: rlscale-exporter\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n"
                 << "    static_configs:\n      - targets: ['127.0.0.1:" << target_port << "']\n";
-            const int dead_port = pods_.empty() ? 0 : free_port();
             for (std::size_t i = 0; i < pods_.size(); ++i) {
                 const pod_target& t = pods_[i];
                 cfg << "  - job_name: pod-" << i << "\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n"
-                    << "    static_configs:\n      - targets: ['127.0.0.1:" << (t.scraped ? target_port : dead_port) << "']\n"
+                    << "    static_configs:\n      - targets: ['127.0.0.1:" << (t.scraped ? target_port : dead_port_) << "']\n"
                     << "        labels: {namespace: '" << t.namespace_ << "', pod: '" << t.pod << "'}\n"
                     << "    metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: '.+'\n        action: drop\n";
             }
@@ -307,6 +307,7 @@ public:
                 std::this_thread::sleep_for(20ms);
             }
         }
+        if (dead_fd_ >= 0) ::close(dead_fd_);
         std::error_code ec;
         if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
     }
@@ -369,6 +370,24 @@ private:
     int port_ = 0;
     pid_t pid_ = -1;
     std::vector<pod_target> pods_;  // one job each, adding an up series
+    int dead_fd_ = -1;              // bound, never listening: connections to it are refused
+    int dead_port_ = 0;
+
+    /// Binds a loopback port and keeps it without listening, for the
+    /// targets that are not scraped: nothing else can take it meanwhile
+    /// (a free port released at once could become another server's).
+    void hold_dead_port() {
+        dead_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(dead_fd_ >= 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = 0;
+        REQUIRE(::bind(dead_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        socklen_t len = sizeof a;
+        REQUIRE(::getsockname(dead_fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+        dead_port_ = ntohs(a.sin_port);
+    }
 };
 
 /// An exporter and a Prometheus that has scraped it for at least 8 s.

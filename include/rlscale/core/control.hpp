@@ -17,7 +17,9 @@ namespace rlscale {
 
 
 /// The first field of `m` that no policy should act on, or valid. Every
-/// number must be finite and non-negative; latencies may be NaN only when
+/// number a policy reads must be finite and non-negative (cpu_limit_min and
+/// memory_limit_min_mb are not checked: NaN means not read, and only the
+/// controller's resize settle compares them); latencies may be NaN only when
 /// nothing completed (no data, not zero latency); an interval of zero length
 /// is missing data.
 [[nodiscard]] inline encode_status check_metrics(const function_metrics& m) noexcept {

@@ -305,7 +305,8 @@ struct trajectory_recovery {
     /// Every record was cut and the first was unreadable, so the number the
     /// file's first episode had is unknown: numbering restarts at 0, and
     /// if the file had been rewritten (compact()), numbers already given
-    /// out are given again.
+    /// out are given again. Not set when that first episode was torn out of
+    /// order: its intact records say its number, 0.
     bool numbering_unknown = false;
 };
 
@@ -529,8 +530,9 @@ private:
 /// records of an episode that never ended) is cut off, leaving every
 /// complete episode before it. So is the last episode torn out of order:
 /// a damaged record followed by intact records of its own episode only,
-/// its end record among them (a power loss before the episode's fsync can
-/// leave its pages on disk in any order). Any other corrupt record followed
+/// its end record among them, and nothing that starts a record after that
+/// (a power loss before the episode's fsync can leave its pages on disk in
+/// any order). Any other corrupt record followed
 /// by a complete episode is not a torn tail: the store refuses to open
 /// (rlscale::error naming the file and the offset) unless salvage_prefix is
 /// set. A record
@@ -1226,15 +1228,18 @@ private:
             }
             const bool numbered = at != tf::file_header_size;  // the first begin record was read
             const std::uint64_t discarded = numbered && ended > 0 && last >= next_index_ ? last - next_index_ + 1 : ended;
-            cut(committed, size,
-                "record at offset " + std::to_string(at) + ": " + problem +
-                    (torn_episode ? "; episode " + std::to_string(next_index_) + " torn out of order (its end record at offset " +
-                                        std::to_string(*later) + " is intact, a record before it is not: written, not yet synced, when the machine stopped)"
-                     : episode    ? "; episode " + std::to_string(episode->summary().index) + " never ended"
-                                  : "") +
-                    (discarded > 0 && !torn_episode ? "; " + std::to_string(discarded) + (discarded == 1 ? " episode" : " episodes") +
-                                                          " that had ended discarded with it (salvage_prefix)"
-                                                    : ""));
+            std::string reason = "record at offset " + std::to_string(at) + ": " + problem;
+            if (torn_episode) {
+                reason += "; episode " + std::to_string(next_index_) + " torn out of order (its end record at offset " +
+                          std::to_string(*later) + " is intact, a record before it is not: written, not yet synced, when the machine stopped)";
+            } else {
+                if (episode) reason += "; episode " + std::to_string(episode->summary().index) + " never ended";
+                if (discarded > 0) {
+                    reason += "; " + std::to_string(discarded) + (discarded == 1 ? " episode" : " episodes") +
+                              " that had ended discarded with it (salvage_prefix)";
+                }
+            }
+            cut(committed, size, reason);
             recovery_.episodes_discarded = discarded;
         } else if (episode) {
             cut(committed, size, "episode " + std::to_string(episode->summary().index) + " at offset " +
@@ -1259,13 +1264,16 @@ private:
     static bool only_episode_after(detail::trajectory_file::reader& in, std::uint64_t from, std::uint64_t index) {
         namespace tf = detail::trajectory_file;
         bool ended = false;
-        for (std::uint64_t p = from; p + 4 <= in.size();) {
-            const unsigned char* m = in.view(p, 4);
-            if (m == nullptr || std::memcmp(m, tf::record_magic, 4) != 0) {
+        for (std::uint64_t p = from; p < in.size();) {
+            // At the end of the file, as much of the magic as there is.
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(4, in.size() - p));
+            const unsigned char* m = in.view(p, n);
+            if (m == nullptr || std::memcmp(m, tf::record_magic, n) != 0) {
                 ++p;
                 continue;
             }
             if (ended) return false;
+            if (n < 4) break;  // no whole record can start here
             const tf::record r = in.at(p);
             if (!r.problem.empty()) {
                 ++p;

@@ -51,11 +51,11 @@ public:
                 // other series, or none, and would hold every resize for
                 // resize_settle_s). Not asked, they read NaN: the largest
                 // alone then judges a resize in place.
-                const auto unasked = [&](const char* smallest, const char* largest) {
+                const auto leave_unasked = [&](const char* smallest, const char* largest) {
                     return !f.promql.contains(smallest) && (f.resize_container.empty() || f.promql.contains(largest));
                 };
-                if (unasked("cpu_limit_min", "cpu_limit")) mc.queries.cpu_limit_min.clear();
-                if (unasked("memory_limit_min_mb", "memory_limit_mb")) mc.queries.memory_limit_min_mb.clear();
+                if (leave_unasked("cpu_limit_min", "cpu_limit")) mc.queries.cpu_limit_min.clear();
+                if (leave_unasked("memory_limit_min_mb", "memory_limit_mb")) mc.queries.memory_limit_min_mb.clear();
                 sources_.emplace(f.name, std::make_unique<prometheus::metrics_source>(client, std::move(mc)));
             } catch (const config_error& e) {
                 // A template ("promql.x", or "queries.x" once set) is named

@@ -604,9 +604,11 @@ private:
             return std::isnan(sent) || (std::isfinite(read) && same_in_units(read, sent, unit));
         };
         // The smallest limit too: after a raise the largest reads the new
-        // one as soon as one new pod runs, while old pods still run. A
-        // source that does not read it (NaN, not listed missing) leaves the
-        // largest alone to judge; one that failed to shows nothing in place.
+        // one as soon as one new pod runs, while old pods still run.
+        //   limit not sent                  -> in place
+        //   smallest NaN, listed missing    -> not in place (it could not be read)
+        //   smallest NaN, not listed        -> in place (not read: the largest judges)
+        //   smallest a number               -> in place when it is the limit sent
         const auto smallest_in_place = [&](double sent, double read, std::string_view field, double unit) {
             if (std::isnan(sent)) return true;
             if (std::isnan(read)) {

@@ -218,7 +218,8 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
     return v;
 }
 
-/// A latency: a finite number >= 0, or null for "no request completed".
+/// A finite number >= 0, or null (NaN): a latency's "no request
+/// completed", a smallest limit's "not read".
 [[nodiscard]] inline double number_or_null(const json& j, const std::string& field) {
     if (j.is_null()) return std::numeric_limits<double>::quiet_NaN();
     return number(j, field);
