@@ -606,6 +606,14 @@ TEST_CASE("the last episode torn out of order: in a rewritten file, alone in a n
         SUBCASE("episode 5's begin record cut short") { keep = starts[5] + 10; }
         SUBCASE("the first two bytes of episode 5's record magic") { keep = starts[5] + 2; }
         SUBCASE("episode 5's begin record whole, its first step cut short") { keep = starts[5] + 24 + 10; }
+        SUBCASE("the first two bytes of its magic, then zeros (a page never written)") {
+            keep = starts[5] + 64;
+            std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(starts[5] + 2), bytes.begin() + static_cast<std::ptrdiff_t>(keep), 0);
+        }
+        SUBCASE("zeros where episode 5 was: the file grew past episode 4") {
+            keep = starts[5] + 64;
+            std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(starts[5]), bytes.begin() + static_cast<std::ptrdiff_t>(keep), 0);
+        }
         bytes.resize(keep);
         write_bytes(path, bytes);
         CHECK_THROWS_WITH_AS(file_trajectory_store{path}, doctest::Contains("not a torn tail"), rlscale::error);

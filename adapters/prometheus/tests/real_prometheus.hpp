@@ -307,7 +307,6 @@ public:
                 std::this_thread::sleep_for(20ms);
             }
         }
-        if (dead_fd_ >= 0) ::close(dead_fd_);
         std::error_code ec;
         if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
     }
@@ -370,22 +369,33 @@ private:
     int port_ = 0;
     pid_t pid_ = -1;
     std::vector<pod_target> pods_;  // one job each, adding an up series
-    int dead_fd_ = -1;              // bound, never listening: connections to it are refused
+    /// A socket closed with its owner, even one whose constructor throws
+    /// (members built before the throw are destroyed).
+    struct socket_fd {
+        int fd = -1;
+        socket_fd() = default;
+        socket_fd(const socket_fd&) = delete;
+        socket_fd& operator=(const socket_fd&) = delete;
+        ~socket_fd() {
+            if (fd >= 0) ::close(fd);
+        }
+    };
+    socket_fd dead_;  // bound, never listening: connections to it are refused
     int dead_port_ = 0;
 
     /// Binds a loopback port and keeps it without listening, for the
     /// targets that are not scraped: nothing else can take it meanwhile
     /// (a free port released at once could become another server's).
     void hold_dead_port() {
-        dead_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        REQUIRE(dead_fd_ >= 0);
+        dead_.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(dead_.fd >= 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         a.sin_port = 0;
-        REQUIRE(::bind(dead_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(::bind(dead_.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
         socklen_t len = sizeof a;
-        REQUIRE(::getsockname(dead_fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+        REQUIRE(::getsockname(dead_.fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
         dead_port_ = ntohs(a.sin_port);
     }
 };

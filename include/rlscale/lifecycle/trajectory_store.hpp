@@ -530,9 +530,8 @@ private:
 /// records of an episode that never ended) is cut off, leaving every
 /// complete episode before it. So is the last episode torn out of order:
 /// a damaged record followed by intact records of its own episode only,
-/// its end record among them, and nothing that starts a record after that
-/// (a power loss before the episode's fsync can leave its pages on disk in
-/// any order). Any other corrupt record followed
+/// its end record among them and the last bytes of the file (a power loss
+/// before the episode's fsync can leave its pages on disk in any order). Any other corrupt record followed
 /// by a complete episode is not a torn tail: the store refuses to open
 /// (rlscale::error naming the file and the offset) unless salvage_prefix is
 /// set. A record
@@ -1208,8 +1207,9 @@ private:
             // records after the damage that all belong to the episode the
             // damage is in (the number expected next) are that: the episode
             // never reached the disk whole, and is cut as a torn tail. The
-            // damage is in the middle when anything of a later episode
-            // follows (only_episode_after).
+            // damage is in the middle when anything of another episode, or
+            // any byte after the episode's end record, follows
+            // (only_episode_after).
             torn_episode = later && only_episode_after(in, at + 1, next_index_);
             if (later && !torn_episode && !options_.salvage_prefix) {
                 throw error(where(at) + problem + ", but a complete episode's end record follows at offset " +
@@ -1258,32 +1258,28 @@ private:
 
     /// Whether what follows `from` is the rest of episode `index` alone:
     /// every whole record one of its own (a begin, step and end record each
-    /// start with the episode's number), and nothing that starts a record,
-    /// whole or not, after its end record (under fsync a later episode's
-    /// bytes prove this one was synced).
+    /// start with the episode's number), up to its end record, which ends
+    /// the file. A byte after that end record, zeros included, was written
+    /// later (the file grew past the episode), and under fsync only once
+    /// the episode was synced.
     static bool only_episode_after(detail::trajectory_file::reader& in, std::uint64_t from, std::uint64_t index) {
         namespace tf = detail::trajectory_file;
-        bool ended = false;
-        for (std::uint64_t p = from; p < in.size();) {
-            // At the end of the file, as much of the magic as there is.
-            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(4, in.size() - p));
-            const unsigned char* m = in.view(p, n);
-            if (m == nullptr || std::memcmp(m, tf::record_magic, n) != 0) {
+        for (std::uint64_t p = from; p + 4 <= in.size();) {
+            const unsigned char* m = in.view(p, 4);
+            if (m == nullptr || std::memcmp(m, tf::record_magic, 4) != 0) {
                 ++p;
                 continue;
             }
-            if (ended) return false;
-            if (n < 4) break;  // no whole record can start here
             const tf::record r = in.at(p);
             if (!r.problem.empty()) {
                 ++p;
                 continue;
             }
             if (r.length < 8 || tf::get_u64(r.payload) != index) return false;
-            ended = r.type == tf::type_end;
+            if (r.type == tf::type_end) return r.next == in.size();
             p = r.next;
         }
-        return true;
+        return false;  // no end record of its own
     }
 
     /// The offset of the first whole end record at or after `from`, if any.
