@@ -541,7 +541,7 @@ TEST_CASE("corruption before a complete episode is refused, naming the file and 
     CHECK(read_bytes(one_after) == one_bytes);
 }
 
-TEST_CASE("the last episode torn out of order: in a rewritten file, alone in a new file, under salvage_prefix; refused with a later episode's bytes after it") {
+TEST_CASE("the last episode torn out of order: in a rewritten file, alone in a new file, under salvage_prefix, and refused with a later episode's bytes after it") {
     SUBCASE("the episode appended after a rewrite") {
         const auto path = fresh_path("trajectory_store", "torn_after_rewrite.trj");
         file_trajectory_store_options o;
