@@ -686,7 +686,7 @@ static int program(int argc, char** argv) {
         // actor, its serving spec (ddpg, FIRM's encoder, the multidimensional
         // map, the guard) and the lifecycle it was trained under.
         managed_agent artefact = converged_agent;
-        nlohmann::json j = nn::make_checkpoint(artefact.agent.actor());
+        nlohmann::json j = nn::make_checkpoint(artefact.agent.serving_actor());
         serving_spec spec;
         spec.algorithm = "ddpg";
         spec.encoder = {{"name", "firm"}, {"cpu_max_cores", firm_encoder_config::aware().cpu_max_cores},

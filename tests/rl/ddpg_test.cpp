@@ -1194,4 +1194,32 @@ TEST_CASE("ddpg training state: a corrupted, truncated or foreign state is refus
     check_same_training(h, same_seed);
 }
 
+TEST_CASE("serving_actor refuses an agent whose bounds are not [-1, 1]") {
+    // The served network's tanh output reaches the action map unscaled: an
+    // agent trained with other bounds would act otherwise when served.
+    ddpg<double> scaled(3, {{-1, 1}, {0, 1}}, small_config(), 1);
+    CHECK_THROWS_WITH_AS((void)scaled.serving_actor(),
+                         doctest::Contains("ddpg.bounds[1]: is [0, 1]; a served actor's tanh output reaches the action map unscaled"),
+                         config_error);
+    ddpg<double> unit(3, std::vector<action_bound>(2), small_config(), 1);
+    CHECK(&unit.serving_actor() == &unit.actor());
+    // What it returns computes the agent's greedy actions.
+    const vec s = {0.3, -0.2, 0.9};
+    vec greedy(2);
+    unit.greedy(s, greedy);
+    nn::mlp<double>::inference_buffer buf(unit.serving_actor());
+    const auto u = unit.serving_actor().forward(Eigen::Map<const Eigen::VectorXd>(s.data(), 3), buf);
+    CHECK(u(0) == greedy[0]);
+    CHECK(u(1) == greedy[1]);
+}
+
+TEST_CASE("bounds that round to one value in the agent's type are refused") {
+    // Distinct in double, one float: the dimension would be frozen.
+    CHECK_THROWS_WITH_AS(ddpg<float>(3, {{-1, 1}, {1e6, 1e6 + 0.01}}, small_config(), 1),
+                         doctest::Contains("ddpg.bounds[1].high: must be above low in the agent's type"), config_error);
+    // The same bounds are two values in double, and a float pair one step apart is accepted.
+    CHECK_NOTHROW(ddpg<double>(3, {{1e6, 1e6 + 0.01}}, small_config(), 1));
+    CHECK_NOTHROW(ddpg<float>(3, {{1e6, 1e6 + 0.0625}}, small_config(), 1));
+}
+
 }  // namespace test_rl_ddpg

@@ -442,6 +442,24 @@ public:
     [[nodiscard]] std::size_t critic_count() const noexcept { return config_.twin_critics ? 2 : 1; }
     [[nodiscard]] const network& actor() const noexcept { return actor_; }
     [[nodiscard]] network& actor() noexcept { return actor_; }
+    /// The actor as the serving side runs it: rl::deterministic_actor
+    /// passes the network's tanh output u in [−1, 1] to a continuous action
+    /// map, which scales it to the map's own limits. The agent's actions are
+    /// bias + scale · u, the same values only when every bound is [−1, 1].
+    /// Throws config_error naming the first other bound (ddpg.bounds[d]):
+    /// its served actions would not be the ones it trained. Train an agent
+    /// to be served with bounds of [−1, 1] and let the action map scale.
+    [[nodiscard]] const network& serving_actor() const {
+        for (std::size_t d = 0; d < bounds_.size(); ++d) {
+            if (bounds_[d] != action_bound{}) {
+                throw config_error("ddpg.bounds[" + std::to_string(d) + "]",
+                                   "is [" + format_number(bounds_[d].low) + ", " + format_number(bounds_[d].high) +
+                                       "]; a served actor's tanh output reaches the action map unscaled, so only an agent "
+                                       "whose every bound is [-1, 1] acts as served");
+            }
+        }
+        return actor_;
+    }
     [[nodiscard]] const network& target_actor() const noexcept { return target_actor_; }
     [[nodiscard]] network& target_actor() noexcept { return target_actor_; }
     /// Critic i (0, or 1 with twin_critics); throws rlscale::error otherwise.
@@ -1178,7 +1196,11 @@ private:
             b.require(representable(bounds[d].low), "low", "be finite in the agent's type", bounds[d].low)
                 .require(representable(bounds[d].high), "high", "be finite in the agent's type", bounds[d].high)
                 .require(representable(half) && representable(1 / (half * half)), "high",
-                         "leave a half-width whose square and inverse square are finite in the agent's type", bounds[d].high);
+                         "leave a half-width whose square and inverse square are finite in the agent's type", bounds[d].high)
+                // Distinct in double, one value in T (1e6 and 1e6 + 0.01 in
+                // float): the dimension would be frozen at that value.
+                .require(static_cast<T>(bounds[d].low) < static_cast<T>(bounds[d].high), "high",
+                         "be above low in the agent's type (rounded to it, the two are one value)", bounds[d].high);
         }
         return bounds;
     }
