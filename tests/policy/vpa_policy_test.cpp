@@ -306,6 +306,88 @@ TEST_CASE("vpa_policy is deterministic: the same inputs give the same decisions"
     CHECK(sa.cpu_limit == sb.cpu_limit);
 }
 
+TEST_CASE("vpa_policy: a clock that goes back or jumps ahead adds no sample and resizes nothing until reset()") {
+    const std::string_view refused = "vpa: clock is not after the last sample's; no sample, no resize (reset() starts a new history)";
+    SUBCASE("back: a new run whose clock starts at 0, with the old limits") {
+        vpa_policy p;
+        scaling_state s = start();
+        REQUIRE(run_steady(p, s, 2 * 24 * 60, 0.3, 400) >= 1);  // converged well below 1 core and 1000 MB
+        const std::int64_t samples = p.recommender().samples();
+        scaling_state again = start();  // 1 core, 1000 MB: outside the learned bounds
+        for (int i = 0; i < 10; ++i) {
+            const decision d = p.decide(usage(again, 0.3, 400), again);
+            CHECK(d.reason == refused);
+            CHECK(d.source == decision_source::hold);
+            CHECK_FALSE(d.vertical());
+            CHECK(d.replicas == again.replicas);
+            again.time_s += tick_s;
+        }
+        CHECK(p.recommender().samples() == samples);
+        // reset() starts a new history: one sample, bounds wide, no resize.
+        p.reset();
+        CHECK(p.recommender().samples() == 0);
+        CHECK(std::isnan(p.last_recommendation().target.cpu));
+        const decision d = p.decide(usage(again, 0.3, 400), again);
+        CHECK(p.recommender().samples() == 1);
+        CHECK(d.reason == std::string_view("vpa: within bounds"));
+    }
+    SUBCASE("ahead: one tick read in milliseconds leaves every later tick behind it") {
+        vpa_policy p;
+        scaling_state s = start();
+        run_steady(p, s, 24 * 60, 0.3, 400);
+        scaling_state glitch = s;
+        glitch.time_s = s.time_s * 1000;
+        (void)p.decide(usage(glitch, 0.3, 400), glitch);  // accepted: after the last
+        const std::int64_t samples = p.recommender().samples();
+        s.time_s += tick_s;
+        const decision d = p.decide(usage(s, 0.3, 400), s);
+        CHECK(d.reason == refused);
+        CHECK_FALSE(d.vertical());
+        CHECK(p.recommender().samples() == samples);
+    }
+}
+
+TEST_CASE("vpa_policy: reset() gives the decisions of a new policy") {
+    vpa_policy used;
+    scaling_state warm = start();
+    run_steady(used, warm, 24 * 60, 0.7, 800);
+    used.reset();
+    vpa_policy fresh;
+    scaling_state a = start(), b = start();
+    int resized = 0;
+    for (int i = 0; i < 2 * 24 * 60; ++i) {
+        const decision da = used.decide(usage(a, 0.3, 400), a);
+        const decision db = fresh.decide(usage(b, 0.3, 400), b);
+        REQUIRE(da.reason == db.reason);
+        REQUIRE(std::isnan(da.cpu_limit) == std::isnan(db.cpu_limit));
+        if (!std::isnan(da.cpu_limit)) REQUIRE(da.cpu_limit == db.cpu_limit);
+        if (!std::isnan(da.memory_limit_mb)) REQUIRE(da.memory_limit_mb == db.memory_limit_mb);
+        resized += da.vertical() ? 1 : 0;
+        apply(a, da);
+        apply(b, db);
+        a.time_s += tick_s;
+        b.time_s += tick_s;
+    }
+    CHECK(resized > 0);
+}
+
+TEST_CASE("vpa_policy: a memory reading of 0 adds no memory sample, so the interval's later peak and an OOM kill still count") {
+    // A zero peak opening the interval would take no later sample of it (the
+    // VPA's container state reads a zero peak as none).
+    vpa_policy p;
+    scaling_state s = start(3, 1.0, 1000);
+    const double mb = p.config().recommender.bytes_per_mb;
+    (void)p.decide(usage(s, 0.3, 0), s);  // no replica ran: memory utilisation 0
+    CHECK(p.recommender().samples() == 1);  // the CPU sample is taken
+    s.time_s += tick_s;
+    (void)p.decide(usage(s, 0.3, 500), s);
+    CHECK(vpa::bytes_from_memory_amount(p.recommender().container().max_memory_peak()) / mb == doctest::Approx(500).epsilon(1e-6));
+    s.time_s += tick_s;
+    REQUIRE(p.on_oom(s));
+    // max(1000 × 1.2, 1000 + 100) = 1200 MB
+    CHECK(vpa::bytes_from_memory_amount(p.recommender().container().max_memory_peak()) / mb >= 1200 - 1e-6);
+}
+
 TEST_CASE("vpa_policy_config rejects values out of range, naming the field") {
     vpa_policy_config c;
     c.min_cpu_cores = 2;

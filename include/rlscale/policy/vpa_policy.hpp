@@ -84,8 +84,9 @@ struct vpa_policy_config {
 /// limit (both by default) to the target when any controlled limit is
 /// outside [lower bound, upper bound].
 /// The replica count stays s.replicas. Never throws from decide(); a
-/// non-finite clock or metric, or no ready replica, adds no sample and
-/// changes no limit.
+/// non-finite clock or metric, no ready replica, or a clock not after the
+/// last sample's adds no sample and changes no limit. A memory reading of 0
+/// adds no memory sample.
 class vpa_policy {
 public:
     /// Validates `c` (config_error naming the field); sizes the histograms.
@@ -111,9 +112,19 @@ public:
         }
 
         // The recommender's inputs: usage per replica, the current request.
+        // A CPU sample is refused when the clock is not after the last
+        // sample's: no sample, and no resize from the history it cannot
+        // add to (a clock that went back, or one that jumped ahead once and
+        // left every later tick behind it). reset() starts a new history.
         recommender_.set_request(cpu_limit, memory_limit);
-        recommender_.add_cpu_sample(now, m.cpu_utilization * cpu_limit);
-        recommender_.add_memory_sample(now, m.memory_utilization * memory_limit);
+        if (!recommender_.add_cpu_sample(now, m.cpu_utilization * cpu_limit)) {
+            return keep(s, "vpa: clock is not after the last sample's; no sample, no resize (reset() starts a new history)");
+        }
+        // A memory reading of 0 is not a working set (no replica ran in the
+        // interval): the VPA's container state reads a zero peak as none,
+        // and a zero interval peak would then take no later sample of the
+        // interval, OOM kills included.
+        if (m.memory_utilization > 0) recommender_.add_memory_sample(now, m.memory_utilization * memory_limit);
         if (recommender_.samples() < config_.min_samples || recommender_.samples() == 0) return unchanged(s, "vpa: too few samples");
 
         // The recommendation, capped to the allowed range (the VPA caps
@@ -142,6 +153,15 @@ public:
     /// s.memory_limit_mb (RecordOOM): the memory peak of the interval becomes
     /// at least max(limit × 1.2, limit + 100 MiB). False when refused.
     bool on_oom(const scaling_state& s) noexcept { return recommender_.record_oom(s.time_s, s.memory_limit_mb); }
+
+    /// Forgets every sample and recommendation, as a new policy would (a
+    /// new run whose clock starts again, a workload that changed). Keeps the
+    /// configuration; the histograms are made afresh (it allocates).
+    void reset() {
+        recommender_.reset();
+        last_ = {};
+        has_recommendation_ = false;
+    }
 
     /// The last recommendation, capped to [min, max]; NaN before min_samples.
     [[nodiscard]] vpa::recommendation last_recommendation() const noexcept { return has_recommendation_ ? last_ : vpa::recommendation{}; }

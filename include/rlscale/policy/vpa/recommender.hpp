@@ -472,6 +472,13 @@ public:
         return {convert(r.target), convert(r.lower_bound), convert(r.upper_bound)};
     }
 
+    /// Forgets every sample: the state of a recommender just built with
+    /// the same configuration (the histograms are made afresh).
+    void reset() {
+        aggregate_ = aggregate_container_state(config_);
+        container_ = container_state(config_);
+    }
+
     /// CPU samples aggregated so far (TotalSamplesCount).
     [[nodiscard]] std::int64_t samples() const noexcept { return aggregate_.total_samples_count; }
     [[nodiscard]] const aggregate_container_state& aggregate() const noexcept { return aggregate_; }
