@@ -300,7 +300,7 @@ TEST_CASE("oversized body answers 413 with a JSON body and replicas -1") {
     auto [status, body] = post(c, r.dump());
     CHECK(status == 413);
     CHECK(body.at("replicas") == -1);
-    CHECK(body.at("error").get<std::string>().rfind("body:", 0) == 0);
+    CHECK(body.at("error") == "body: larger than the request size limit (1024 bytes)");
     // Still serving afterwards.
     CHECK(post(c, request("fn", 3, 1, 10, 1.0).dump()).first == 200);
 }
@@ -918,6 +918,7 @@ TEST_CASE("a chunked body, which the payload limit does not see, is cut at twice
     REQUIRE(over);
     CHECK(over->status == 413);
     CHECK(json::parse(over->body)["replicas"] == -1);
+    CHECK(json::parse(over->body)["error"] == "body: larger than the request size limit (4096 bytes)");
     // 4 MiB chunked: cut after about 72 KiB (the request line and headers'
     // 64 KiB and twice the limit); the client sees a 400 or the cut.
     const auto big = send_chunked(std::size_t{4} << 20);
@@ -1028,6 +1029,10 @@ TEST_CASE("several functions in one request: each by its own policy, or all by a
     const auto refused = svc.handle(bad.dump());
     CHECK(refused.status == 400);
     CHECK(refused.body.find("functions[1].metrics.interval_s") != std::string::npos);
+    // An element that is not an object is named as the element.
+    const auto not_object = svc.handle(R"({"functions": [5]})");
+    CHECK(not_object.status == 400);
+    CHECK(json::parse(not_object.body).at("error") == "functions[0]: must be an object, got a number");
     CHECK(svc.handle(R"({"functions": []})").status == 400);
     CHECK(svc.handle(R"({"functions": [], "extra": 1})").status == 400);
 
@@ -1049,12 +1054,16 @@ TEST_CASE("several functions in one request: each by its own policy, or all by a
     CHECK_THROWS_WITH_AS(small.serve_joint(rlscale::any_joint_policy(rlscale::per_function<rlscale::static_policy>(std::move(pair))), {"a", "b"}),
                          doctest::Contains("more than max_functions (1)"), rlscale::config_error);
     // Names a request could not carry, or one name twice, are refused when installed.
+    // A joint of one function would give it a second policy and clock.
     for (const auto& refused : {std::pair{std::vector<std::string>{"a", "a"}, std::string("joint.functions[1]: repeats functions[0]")},
-                                      std::pair{std::vector<std::string>{"a", ""}, std::string("joint.functions[1]: must be 1 to 253 bytes")}}) {
+                                      std::pair{std::vector<std::string>{"a", ""}, std::string("joint.functions[1]: must be 1 to 253 bytes")},
+                                      std::pair{std::vector<std::string>{"a", "b\t"}, std::string("contains a control character, which no request can carry")},
+                                      std::pair{std::vector<std::string>{"a"}, std::string("decision_service.joint: names 1 functions; a joint policy decides at least 2")}}) {
         std::vector<rlscale::static_policy> two{rlscale::static_policy{.replicas = 3}, rlscale::static_policy{.replicas = 5}};
         CHECK_THROWS_WITH_AS(joint.serve_joint(rlscale::any_joint_policy(rlscale::per_function<rlscale::static_policy>(std::move(two))), refused.first),
                              doctest::Contains(refused.second.c_str()), rlscale::config_error);
     }
+    CHECK(joint.joint_functions() == std::vector<std::string>{"a", "b"});  // each refusal changed nothing
     const json three = {{"functions", {request("a", 4, 1, 10, 0.5), request("b", 4, 1, 10, 0.5), request("c", 4, 1, 10, 0.5)}}};
     const auto wrong = joint.handle(three.dump());
     CHECK(wrong.status == 400);

@@ -186,7 +186,7 @@ namespace detail {
 /// Counters of a running service (monotonic since construction, but for
 /// `queued` and `functions`).
 struct service_stats {
-    std::uint64_t decisions = 0;          ///< 200 answers
+    std::uint64_t decisions = 0;          ///< functions decided: one per 200 answer to a single request, one per function of a multi-function one
     std::uint64_t bad_requests = 0;       ///< 400 answers
     std::uint64_t internal_errors = 0;    ///< 500 answers
     std::uint64_t overloaded = 0;         ///< connections refused because the queue was full (answered 503, or dropped)
@@ -285,7 +285,10 @@ public:
     /// handle): a multi-function learned policy decides them all together,
     /// in the order `functions` names them. Keeps the factory in use.
     void serve_joint(any_joint_policy policy, std::vector<std::string> functions) {
-        replace(current()->factory, joint_service_policy{std::move(policy), std::move(functions)});
+        // The factory read and the swap under one hold of replace_mutex_:
+        // a replace() between them would otherwise be undone.
+        std::lock_guard serial(replace_mutex_);
+        swap_in(make_policies(current()->factory, joint_service_policy{std::move(policy), std::move(functions)}));
     }
 
     /// Replaces every policy at once, while serving or not: from now on each
@@ -296,10 +299,8 @@ public:
     /// changes nothing, if `factory` is empty or `joint` names a different
     /// number of functions than its policy decides.
     void replace(policy_factory factory, std::optional<joint_service_policy> joint = std::nullopt) {
-        auto next = make_policies(std::move(factory), std::move(joint));
-        std::lock_guard lock(policies_mutex_);
-        policies_ = std::move(next);
-        ++replacements_;
+        std::lock_guard serial(replace_mutex_);
+        swap_in(make_policies(std::move(factory), std::move(joint)));
     }
 
     /// The functions of the joint policy, in order (empty without one).
@@ -412,6 +413,14 @@ private:
         auto p = std::make_shared<policies>();
         p->factory = std::move(factory);
         if (joint) {
+            // One function's policy is the factory's: a joint of one would
+            // give that function a second policy and clock, which a
+            // multi-function body would reach and a single one not.
+            if (joint->functions.size() < 2) {
+                throw config_error("decision_service.joint", "names " + std::to_string(joint->functions.size()) +
+                                                                 " functions; a joint policy decides at least 2 (serve one "
+                                                                 "function's policy through the factory)");
+            }
             if (joint->policy.functions() != joint->functions.size()) {
                 throw config_error("decision_service.joint", "the policy decides " + std::to_string(joint->policy.functions()) +
                                                                  " functions, " + std::to_string(joint->functions.size()) + " names given");
@@ -430,6 +439,9 @@ private:
                     throw config_error(field, "must be 1 to " + std::to_string(config_.max_function_name) + " bytes, got " +
                                                   std::to_string(names[i].size()));
                 }
+                if (const std::string problem = detail::function_name_problem(names[i], config_.max_function_name); !problem.empty()) {
+                    throw config_error(field, "\"" + detail::printable(names[i]) + "\" " + problem + ", which no request can carry");
+                }
                 if (const auto it = std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]);
                     it != names.begin() + static_cast<std::ptrdiff_t>(i)) {
                     throw config_error(field, "repeats functions[" + std::to_string(it - names.begin()) + "], \"" +
@@ -444,6 +456,13 @@ private:
     [[nodiscard]] std::shared_ptr<policies> current() const {
         std::lock_guard lock(policies_mutex_);
         return policies_;
+    }
+
+    /// Installs `next` (made by make_policies); the caller holds replace_mutex_.
+    void swap_in(std::shared_ptr<policies> next) {
+        std::lock_guard lock(policies_mutex_);
+        policies_ = std::move(next);
+        ++replacements_;
     }
 
     /// Runs `f`: a refused request answers 400, any other exception 500.
@@ -509,6 +528,7 @@ private:
         }
         std::vector<decision_request> reqs;
         for (std::size_t i = 0; i < list.size(); ++i) {
+            detail::object(list[i], "functions[" + std::to_string(i) + "]");
             reqs.push_back(at_element(i, [&] { return detail::parse_request(list[i], config_.max_function_name, config_.require_slo); }));
         }
         std::vector<decision> out(reqs.size());
@@ -797,12 +817,13 @@ private:
         // Every other error status httplib produces (404, 413, 400 for a bad
         // request line, ...) gets a JSON body too; ours already have one. The
         // path is the client's, percent-decoded: any bytes, any length.
-        srv.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        srv.set_error_handler(httplib::Server::HandlerWithResponse([limit = config_.max_body_bytes](const httplib::Request& req,
+                                                                                                   httplib::Response& res) {
             if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
             std::string what;
             switch (res.status) {
                 case 404: what = "not found: " + detail::printable(req.path); break;
-                case 413: what = "body: larger than the request size limit"; break;
+                case 413: what = "body: larger than the request size limit (" + std::to_string(limit) + " bytes)"; break;
                 case 400:
                     what = "request: not a well-formed HTTP request (its request line or headers, a body with neither "
                            "Content-Length nor chunked encoding, or one cut at the request size limit)";
@@ -826,6 +847,7 @@ private:
     }
 
     decision_service_config config_;
+    std::mutex replace_mutex_;  // one replace() or serve_joint() at a time
     mutable std::mutex policies_mutex_;
     std::shared_ptr<policies> policies_;
     std::atomic<std::uint64_t> replacements_{0};
