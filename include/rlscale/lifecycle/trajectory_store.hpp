@@ -1264,32 +1264,31 @@ private:
     /// the episode was synced.
     static bool only_episode_after(detail::trajectory_file::reader& in, std::uint64_t from, std::uint64_t index) {
         namespace tf = detail::trajectory_file;
-        for (std::uint64_t p = from; p + 4 <= in.size();) {
-            const unsigned char* m = in.view(p, 4);
-            if (m == nullptr || std::memcmp(m, tf::record_magic, 4) != 0) {
-                ++p;
-                continue;
-            }
-            const tf::record r = in.at(p);
-            if (!r.problem.empty()) {
-                ++p;
-                continue;
-            }
+        for (auto p = next_whole_record(in, from); p;) {
+            const tf::record r = in.at(*p);
             if (r.length < 8 || tf::get_u64(r.payload) != index) return false;
             if (r.type == tf::type_end) return r.next == in.size();
-            p = r.next;
+            p = next_whole_record(in, r.next);
         }
         return false;  // no end record of its own
     }
 
     /// The offset of the first whole end record at or after `from`, if any.
     static std::optional<std::uint64_t> find_end_record(detail::trajectory_file::reader& in, std::uint64_t from) {
+        for (auto p = next_whole_record(in, from); p; p = next_whole_record(in, *p + 1)) {
+            if (in.at(*p).type == detail::trajectory_file::type_end) return p;
+        }
+        return std::nullopt;
+    }
+
+    /// The offset of the first whole record (its magic found, its checksum
+    /// intact) at or after `from`, if any: a search byte by byte, for the
+    /// records after a damaged one.
+    static std::optional<std::uint64_t> next_whole_record(detail::trajectory_file::reader& in, std::uint64_t from) {
         namespace tf = detail::trajectory_file;
         for (std::uint64_t p = from; p + tf::record_header_size + tf::record_trailer_size <= in.size(); ++p) {
             const unsigned char* m = in.view(p, 4);
-            if (m == nullptr || std::memcmp(m, tf::record_magic, 4) != 0) continue;
-            const tf::record r = in.at(p);
-            if (r.problem.empty() && r.type == tf::type_end) return p;
+            if (m != nullptr && std::memcmp(m, tf::record_magic, 4) == 0 && in.at(p).problem.empty()) return p;
         }
         return std::nullopt;
     }
