@@ -48,7 +48,9 @@ namespace rlscale::rl {
 enum class update_storage { own, supplied };
 
 /// Hyperparameters of the PPO updater. The defaults are CleanRL's
-/// (ppo.py / ppo_continuous_action.py) except the rollout length.
+/// ppo_continuous_action.py (one environment) with anneal_lr off (set
+/// anneal_updates to the total steps over rollout_steps to match); its
+/// discrete ppo.py differs (docs/ppo.md, "Presets").
 struct ppo_config {
     std::vector<Eigen::Index> actor_hidden = {64, 64};   ///< actor hidden widths
     std::vector<Eigen::Index> critic_hidden = {64, 64};  ///< critic hidden widths
@@ -82,8 +84,9 @@ struct ppo_config {
     double log_std_min = -20;
     double log_std_max = 2;
 
-    /// CleanRL's defaults (rollout 2048 steps, 10 epochs, minibatch 64,
-    /// value clipping, entropy 0, gradient clip 0.5, Adam ε 1e-5).
+    /// CleanRL's ppo_continuous_action.py defaults (rollout 2048 steps, 10
+    /// epochs, minibatch 64, value clipping, entropy 0, gradient clip 0.5,
+    /// Adam ε 1e-5) without its learning-rate annealing.
     [[nodiscard]] static ppo_config cleanrl() { return {}; }
 
     /// SIMPPO, Table 2 (S-RL): actor and critic 2×64, lr 3e-4 both, γ 0.99,
