@@ -176,6 +176,20 @@ TEST_CASE("encode simppo global state: encode_usable leaves a refused agent out,
     std::array<float, 16> alone{};
     REQUIRE(g.encode(m, now, before, 0, alone));
     CHECK(usable == alone);
+    // A utilisation beyond a float (finite, >= 0) is refused as the agent's
+    // own encoder refuses it: left out, not turned into a mean no other
+    // agent's observation can hold.
+    for (const double huge : {1e300, 1e39}) {
+        three_agents h;
+        h.metrics[0] = agent_metrics(0.1, 10, huge, 0.2);
+        usable.fill(42);
+        REQUIRE(g.encode_usable(h.metrics, h.now, h.before, 1, usable));
+        CHECK(usable == alone);
+        h.metrics[0] = agent_metrics(0.1, 10, 0.3, huge);
+        REQUIRE(g.encode_usable(h.metrics, h.now, h.before, 1, usable));
+        CHECK(usable == alone);
+        CHECK(g.encode(h.metrics, h.now, h.before, 1, usable).field == "memory_utilization");
+    }
     // With every other agent refused, an agent sees the empty virtual agent.
     a.metrics[2].cpu_utilization = -1;
     REQUIRE(g.encode_usable(a.metrics, a.now, a.before, 1, usable));

@@ -79,6 +79,9 @@ TEST_CASE("reward simppo: inputs names the first input the reward cannot score, 
     CHECK(simppo_reward::inputs(agent_metrics(0.1, 0.5, 0.5), slo()));
     CHECK(simppo_reward::inputs(agent_metrics(0.1, qnan, 0.5), slo()).field == "cpu_utilization");
     CHECK(simppo_reward::inputs(agent_metrics(0.1, 0.5, -1), slo()).field == "memory_utilization");
+    // Beyond a float: refused, as the agent's own encoder refuses it (not scored as a saturated node).
+    CHECK(simppo_reward::inputs(agent_metrics(0.1, 1e300, 0.5), slo()).field == "cpu_utilization");
+    CHECK(simppo_reward::inputs(agent_metrics(0.1, 0.5, 1e39), slo()).field == "memory_utilization");
     CHECK(simppo_reward::inputs(agent_metrics(qnan, 0.5, 0.5), slo()).field == "latency.p99");  // completions, no latency
     function_metrics idle;
     idle.interval_s = 10;

@@ -135,8 +135,13 @@ private:
         detail::input_check check;
         double preservation = 1;
         detail::encode_latency_preservation(m, s, check, preservation);
+        // The utilisations as the agent's own encoder takes them: beyond a
+        // float (1e300) its observation is refused, and here it is left out
+        // rather than making every other agent's mean unwritable.
         check.nonnegative("cpu_utilization", m.cpu_utilization)
             .nonnegative("memory_utilization", m.memory_utilization)
+            .require(detail::fits_float(m.cpu_utilization), "cpu_utilization", m.cpu_utilization)
+            .require(detail::fits_float(m.memory_utilization), "memory_utilization", m.memory_utilization)
             .positive("state.cpu_limit", s.cpu_limit)  // 0: unknown, not the smallest limit (as simppo_encoder)
             .positive("state.memory_limit_mb", s.memory_limit_mb)
             .nonnegative("state.replicas", s.replicas)

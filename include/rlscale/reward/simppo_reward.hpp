@@ -77,7 +77,10 @@ public:
         detail::input_check check;
         double sp = 1;
         detail::encode_latency_preservation(m, s, check, sp);
-        check.nonnegative("cpu_utilization", m.cpu_utilization).nonnegative("memory_utilization", m.memory_utilization);
+        check.nonnegative("cpu_utilization", m.cpu_utilization)
+            .nonnegative("memory_utilization", m.memory_utilization)
+            .require(detail::fits_float(m.cpu_utilization), "cpu_utilization", m.cpu_utilization)
+            .require(detail::fits_float(m.memory_utilization), "memory_utilization", m.memory_utilization);
         return check.status();
     }
 
