@@ -353,3 +353,75 @@ TEST_CASE("leader_election on its threads: one leader, a holder whose renewals h
     CHECK_FALSE(server.lease("shop", "rlscale-controller").at("spec").contains("holderIdentity"));
     CHECK(d_lost.load() == 0);
 }
+
+TEST_CASE("leader election: the holder renews with one conditional write, and reads the Lease only when that write fails") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    k8s::leader_elector a(api, candidate("pod-a"), stepped);
+    REQUIRE(a.try_acquire_or_renew(t0, wall0));  // a read (404), then the create
+    CHECK(server.reads() == 1);
+    CHECK(server.writes() == 1);
+    // Renewals: one PUT each, no read.
+    REQUIRE(a.try_acquire_or_renew(t0 + 2s, wall0 + 2s));
+    REQUIRE(a.try_acquire_or_renew(t0 + 4s, wall0 + 4s));
+    CHECK(server.reads() == 1);
+    CHECK(server.writes() == 3);
+    json l = server.lease("shop", "rlscale-controller");
+    CHECK(l.at("spec").at("acquireTime") == k8s::micro_time(wall0));
+    CHECK(l.at("spec").at("renewTime") == k8s::micro_time(wall0 + 4s));
+    CHECK_FALSE(l.at("spec").contains("leaseTransitions"));
+    // Someone else wrote the Lease: the conditional write is a 409, the
+    // attempt reads the Lease, finds another holder and does not lead.
+    l["spec"]["holderIdentity"] = "pod-c";
+    server.put("shop", "rlscale-controller", l);
+    CHECK_FALSE(a.try_acquire_or_renew(t0 + 6s, wall0 + 6s));
+    CHECK(a.another_holds());
+    CHECK(a.holder() == "pod-c");
+    CHECK(server.reads() == 2);
+    CHECK(server.writes() == 3);
+    CHECK_FALSE(a.leading(t0 + 6s));
+    // The Lease deleted while held: the write is a 404, the read finds none, and the Lease is created again.
+    k8s::leader_elector d(api, candidate("pod-d"), stepped);
+    server.put("shop", "rlscale-controller", json());
+    REQUIRE(d.try_acquire_or_renew(t0, wall0));
+    server.put("shop", "rlscale-controller", json());
+    const int reads = server.reads();
+    REQUIRE(d.try_acquire_or_renew(t0 + 2s, wall0 + 2s));
+    CHECK(server.reads() == reads + 1);
+    CHECK(server.lease("shop", "rlscale-controller").at("spec").at("holderIdentity") == "pod-d");
+    CHECK(d.leading(t0 + 2s));
+}
+
+TEST_CASE("leader_election on its threads: a holder whose every request takes over a quarter of the renew deadline keeps leading") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    auto c = candidate("pod-a");
+    c.lease_duration = 4s;
+    c.renew_deadline = 2500ms;
+    c.retry_period = 100ms;
+    std::atomic<int> lost{0};
+    k8s::leader_election a(api, c, [&] { ++lost; });
+    const auto until = [](const auto& cond, std::chrono::milliseconds limit) {
+        const auto end = steady::now() + limit;
+        while (!cond() && steady::now() < end) std::this_thread::sleep_for(5ms);
+        return cond();
+    };
+    REQUIRE(until([&] { return a.is_leader(); }, 5s));
+    // Every request now takes 700 ms: a renewal of one write ends 1.4 s
+    // after the start of the renewal before it, 1.1 s within the 2.5-s
+    // deadline. (A read and a write per renewal, and the retry period
+    // counted from the end of the last, needed 2.9 s and lost the Lease.)
+    server.set_delay(700ms);
+    const int writes = server.writes();
+    bool always = true;
+    const auto end = steady::now() + 5s;
+    while (steady::now() < end) {
+        always = always && a.is_leader();
+        std::this_thread::sleep_for(20ms);
+    }
+    CHECK(always);
+    CHECK(lost.load() == 0);
+    CHECK(server.writes() - writes >= 5);
+    server.set_delay(0ms);
+    CHECK(a.stop());
+}

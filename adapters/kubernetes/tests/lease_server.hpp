@@ -84,6 +84,11 @@ public:
         std::lock_guard lock(mu_);
         return writes_;
     }
+    /// GET requests so far (answered or not).
+    [[nodiscard]] int reads() const {
+        std::lock_guard lock(mu_);
+        return reads_;
+    }
 
     static json status(int code, const std::string& reason, const std::string& message, const std::string& name) {
         return {{"kind", "Status"},
@@ -110,6 +115,7 @@ private:
         }
         if (d.count() > 0) std::this_thread::sleep_for(d);
         std::lock_guard lock(mu_);
+        if (method == "GET") ++reads_;
         if (unavailable_) return reply(rs, 503, status(503, "ServiceUnavailable", "the server is currently unable to handle the request", ""));
         const std::string ns = rq.matches[1];
         if (method == "POST") {
@@ -162,6 +168,7 @@ private:
     std::map<std::string, json> leases_;
     std::int64_t version_ = 500;
     int writes_ = 0;
+    int reads_ = 0;
     std::chrono::milliseconds delay_{0};
     bool unavailable_ = false;
     std::function<void(std::map<std::string, json>&)> before_put_;

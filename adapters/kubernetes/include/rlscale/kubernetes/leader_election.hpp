@@ -101,7 +101,9 @@ public:
     /// One attempt to take the Lease, or to renew it when this candidate
     /// holds it: read it (create it when there is none), and write this
     /// candidate as holder with renewTime `wall`, unless another holder's
-    /// record changed less than its leaseDurationSeconds ago by `now`.
+    /// record changed less than its leaseDurationSeconds ago by `now`. The
+    /// holder first tries one write over the record it last wrote,
+    /// conditional on its resourceVersion, and reads only when that fails.
     /// Returns whether this candidate holds the Lease after the attempt.
     /// Never throws for the API's answers: a failure (refused, timed out,
     /// 409 because someone else wrote first) counts as no renewal and is
@@ -166,6 +168,25 @@ private:
         mine.duration_s = static_cast<std::int32_t>(config_.lease_duration.count());
         mine.renew_time = micro_time(wall);
         mine.acquire_time = mine.renew_time;
+
+        // The holder renews with one write (client-go's fast path): over
+        // the record it last wrote, conditional on that record's
+        // resourceVersion, so a Lease anyone changed since is a 409. Any
+        // failure (that 409, the Lease deleted, a timeout) falls back to
+        // reading the Lease and deciding again. One request per renewal,
+        // not two, keeps a slow API server from costing the Lease.
+        if (holds() && !observed_->resource_version.empty()) {
+            lease renewal = mine;
+            renewal.acquire_time = observed_->acquire_time.empty() ? mine.renew_time : observed_->acquire_time;
+            renewal.transitions = observed_->transitions;
+            try {
+                const lease written = api_.update_lease(config_.namespace_name, config_.lease_name, *observed_, renewal);
+                observe(written, now);
+                return holds();
+            } catch (const std::exception&) {
+                // read below
+            }
+        }
 
         const std::optional<lease> current = api_.get_lease(config_.namespace_name, config_.lease_name);
         if (!current) {
@@ -288,8 +309,12 @@ private:
             last_error_ = elector_.last_error();
             if (lost_ || stopping_) return;
             if (held) {
-                led_ = true;
-                renewed_at_ = started;
+                // A first take answered after its own deadline does not
+                // lead yet (it would lose at once): the next renewal leads.
+                if (led_ || clock::now() < started + elector_.config().renew_deadline) {
+                    led_ = true;
+                    renewed_at_ = started;
+                }
             } else if (led_ && (elector_.another_holds() || !leading_locked(clock::now()))) {
                 // Another holder (the Lease deleted and re-created, or taken
                 // after a suspend): stop at once, not at the renew deadline.
@@ -297,7 +322,11 @@ private:
                 return;
             }
             wake_.notify_all();
-            if (wake_.wait_for(lock, elector_.config().retry_period, [this] { return stopping_ || lost_; })) return;
+            // Attempts at a fixed rate, one retry period from the start of
+            // the last (at once when it took longer): a renewal of d then
+            // ends max(d, retry_period) + d after the start of the one
+            // before, so the holder keeps leading for d < renew_deadline / 2.
+            if (wake_.wait_until(lock, started + elector_.config().retry_period, [this] { return stopping_ || lost_; })) return;
         }
     }
 
