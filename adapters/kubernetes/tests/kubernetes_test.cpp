@@ -26,6 +26,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -513,6 +514,37 @@ TEST_CASE("a change conditional on the count read leaves a count someone else ch
               .count_sent);
     CHECK(json::parse(s.last_patch_body)["spec"]["replicas"] == 7);
     CHECK(s.replicas == 7);
+}
+
+TEST_CASE("container resources conditional on the workload as read: GET the Scale, PATCH with its resourceVersion, again after a 409") {
+    fake_api_server s;
+    s.replicas = 4;
+    k8s::client cli(test_config(s));
+    (void)cli.set_template_resources_if_unchanged(k8s::workload_kind::deployment, "prod", "web",
+                                                  {{.container = "app", .limits = {.cpu_millicores = 500}}});
+    CHECK(s.methods == std::vector<std::string>{"GET", "PATCH"});
+    const json sent = json::parse(s.last_patch_body);
+    CHECK(sent["metadata"]["resourceVersion"] == std::to_string(s.resource_version - 1));
+    CHECK_FALSE(sent["spec"].contains("replicas"));  // no count, and none checked
+    CHECK(s.container_resources["app"]["limits"]["cpu"] == "500m");
+    CHECK(s.replicas == 4);
+    // A write between the read and the patch (a new leader's): 409, then read and patch again.
+    s.methods.clear();
+    s.concurrent_writes = 1;
+    (void)cli.set_template_resources_if_unchanged(k8s::workload_kind::deployment, "prod", "web",
+                                                  {{.container = "app", .limits = {.cpu_millicores = 750}}});
+    CHECK(s.methods == std::vector<std::string>{"GET", "PATCH", "GET", "PATCH"});
+    CHECK(s.container_resources["app"]["limits"]["cpu"] == "750m");
+    // The retry is a new write: a gate that closed meanwhile refuses it, and the late patch changed nothing.
+    s.methods.clear();
+    s.concurrent_writes = 1;
+    bool may_write = true;
+    cli.gate_writes([&may_write] { return std::exchange(may_write, false); }, "this replica no longer holds the Lease");
+    CHECK_THROWS_WITH_AS((void)cli.set_template_resources_if_unchanged(k8s::workload_kind::deployment, "prod", "web",
+                                                                       {{.container = "app", .limits = {.cpu_millicores = 250}}}),
+                         doctest::Contains("no longer holds the Lease"), rlscale::error);
+    CHECK(s.methods == std::vector<std::string>{"GET", "PATCH", "GET"});
+    CHECK(s.container_resources["app"]["limits"]["cpu"] == "750m");
 }
 
 TEST_CASE("conflicts are retried a bounded number of times then a typed error") {

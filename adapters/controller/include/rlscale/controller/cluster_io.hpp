@@ -196,7 +196,9 @@ public:
             if (replicas) {
                 return client_.change_replicas_and_template_resources(kind(f), f.namespace_name, f.workload, *replicas, {c}, read).count_sent;
             }
-            (void)client_.set_template_resources(kind(f), f.namespace_name, f.workload, {c});
+            // Conditional too: a patch that arrives after this replica's
+            // Lease lapsed cannot undo the next leader's limits.
+            (void)client_.set_template_resources_if_unchanged(kind(f), f.namespace_name, f.workload, {c});
             return false;
         } catch (const kubernetes::count_changed& e) {
             throw controller::count_changed(e.what());

@@ -357,6 +357,20 @@ public:
         return patch_workload(kind, ns, name, std::nullopt, containers).result;
     }
 
+    /// As set_template_resources, conditional on the workload as it is
+    /// now: its Scale is read first and the patch carries the read's
+    /// metadata.resourceVersion as a precondition, so a change anyone made
+    /// in between is answered 409 Conflict, and the read and the patch are
+    /// retried (at most max_attempts in all). Two requests instead of one:
+    /// a patch that arrives late (from a writer that stopped acting while
+    /// it was on the way, such as a leader whose Lease lapsed) cannot undo
+    /// a later writer's change; its retry is a new write, which the write
+    /// gate refuses (gate_writes).
+    nlohmann::json set_template_resources_if_unchanged(workload_kind kind, const std::string& ns, const std::string& name,
+                                                       const std::vector<container_resources>& containers) const {
+        return patch_workload(kind, ns, name, std::nullopt, containers, std::nullopt, true).result;
+    }
+
     /// As set_template_resources, with spec.replicas in the same patch: one
     /// request, so the count and the resources change together or not at
     /// all (a multidimensional decision). `replicas` is validated in
@@ -484,7 +498,7 @@ private:
 
     replicas_change<nlohmann::json> patch_workload(workload_kind kind, const std::string& ns, const std::string& name,
                                   std::optional<std::int32_t> replicas, const std::vector<container_resources>& containers,
-                                  std::optional<std::int32_t> expected_current = std::nullopt) const {
+                                  std::optional<std::int32_t> expected_current = std::nullopt, bool conditional = false) const {
         if (replicas && (*replicas < 0 || *replicas > config_.max_replicas)) {
             throw config_error("replicas", "must be in [0, " + std::to_string(config_.max_replicas) + "] (max_replicas), got " +
                                                std::to_string(*replicas));
@@ -495,7 +509,7 @@ private:
         if (replicas) spec["replicas"] = *replicas;
         const nlohmann::json patch = {{"spec", std::move(spec)}};
         const std::string path = "/apis/apps/v1/namespaces/" + n + "/" + std::string(to_string(kind)) + "/" + name;
-        if (!expected_current) {
+        if (!expected_current && !conditional) {
             const auto body = patch.dump();
             return {with_retries(
                         [&] { return parsed_change(send("PATCH", path, body, strategic_merge_patch), [](const response& r) { return parse_json(r); }); },
@@ -507,7 +521,7 @@ private:
             [&] {
                 const auto read = send("GET", sp, {}, {});
                 const scale current = parse_scale(read);
-                if (current.spec_replicas != *expected_current && !(replicas && current.spec_replicas == *replicas)) {
+                if (expected_current && current.spec_replicas != *expected_current && !(replicas && current.spec_replicas == *replicas)) {
                     throw count_changed("GET " + sp, *expected_current, current.spec_replicas);
                 }
                 if (current.resource_version.empty()) {
