@@ -336,6 +336,20 @@ TEST_CASE("saving a network with a non-finite parameter is refused and leaves an
     CHECK(reloaded.parameters().isZero());
 }
 
+TEST_CASE("a checkpoint written over an old one keeps the old file's permissions, and a new one gets 0644") {
+    mlp<float> net({3, 4, 2});
+    const auto path = fresh_path("checkpoint", "private.json");
+    std::filesystem::remove(path);
+    save_checkpoint(path, net);
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0644);
+    REQUIRE(::chmod(path.c_str(), 0600) == 0);  // an operator made it private
+    save_checkpoint(path, net);
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+}
+
 TEST_CASE("a checkpoint declaring a huge layer is refused before anything is allocated") {
     // 250 bytes declaring a 2,000,000,000-wide layer: checked against the
     // arrays it actually holds, not allocated (under a memory limit this was

@@ -125,6 +125,19 @@ TEST_CASE("quantized_mlp: a non-finite input gives NaN outputs, as the float pas
         CAPTURE(bad);
         CHECK_FALSE(q.predict(x).allFinite());
     }
+    // Finite activations whose range is beyond a float (±2e38 after an
+    // identity layer): quantized over that range, not read as zeros (which
+    // would leave the next layer's bias alone, a finite, confident answer).
+    mlp<float> wide(std::vector<layer_spec>{{1, 2, activation::identity}, {2, 1, activation::identity}});
+    wide.parameters().setZero();
+    wide.weight(0)(0, 0) = 2e38F;
+    wide.weight(0)(1, 0) = -2e38F;
+    wide.weight(1)(0, 0) = 1.0F;
+    wide.bias(1).setConstant(0.5F);
+    const quantized_mlp qw(wide);
+    const Eigen::VectorXf w_out = qw.predict(Eigen::VectorXf::Constant(1, 1.0F));
+    REQUIRE(w_out.allFinite());
+    CHECK(w_out[0] == doctest::Approx(2e38).epsilon(0.02));
     // Activations too small for the 8-bit range (below 255 / FLT_MAX) read as zeros.
     mlp<float> tiny({2, 4, 2});
     tiny.parameters().setZero();

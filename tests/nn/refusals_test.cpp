@@ -72,6 +72,22 @@ TEST_CASE("adam<float>: settings valid as doubles but not in float are refused b
     CHECK_NOTHROW(adam<float>(2, adam_config{.eps = 1e-8}));
 }
 
+TEST_CASE("adam<float>: set_lr refuses a rate the constructor refuses, and keeps the rate it had") {
+    adam<float> opt(2, adam_config{});
+    const double before = opt.config().lr;
+    // 1e39 is not a float; 4e37 / (1 - 0.9) is not either: the first step would make every parameter infinite.
+    CHECK_THROWS_WITH_AS(opt.set_lr(1e39), doctest::Contains("adam_config.lr"), rlscale::config_error);
+    CHECK_THROWS_WITH_AS(opt.set_lr(4e37), doctest::Contains("adam_config.lr"), rlscale::config_error);
+    CHECK_THROWS_AS(opt.set_lr(0), rlscale::config_error);
+    CHECK_THROWS_AS(opt.set_lr(std::numeric_limits<double>::quiet_NaN()), rlscale::config_error);
+    CHECK(opt.config().lr == before);
+    opt.set_lr(3e37);  // 3e38 after the bias correction: a float
+    CHECK(opt.config().lr == 3e37);
+    adam<double> wide(2, adam_config{});
+    wide.set_lr(4e37);  // fine in double
+    CHECK(wide.config().lr == 4e37);
+}
+
 TEST_CASE("adam: bfloat16 moments refuse a restored value that would round to infinity, and keep their state") {
     adam<float> opt(2, adam_config{.moments = moment_storage::bfloat16});
     Eigen::VectorXf m(2), v(2);

@@ -20,6 +20,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -168,6 +169,12 @@ TEST_CASE("dqn training state: an agent restored from it explores and trains on 
     check_same(a, f);
     std::filesystem::remove(path);
     CHECK_THROWS_WITH_AS(f.load_training_state(path), doctest::Contains("cannot open"), rlscale::error);
+    // Not a regular file: refused by name before it is opened (/dev/zero
+    // would be read until memory runs out, a FIFO would block the open).
+    CHECK_THROWS_WITH_AS(f.load_training_state("/dev/zero"), doctest::Contains("'/dev/zero' is not a regular file"), rlscale::error);
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    CHECK_THROWS_WITH_AS(f.load_training_state(path), doctest::Contains("is not a regular file"), rlscale::error);
+    std::filesystem::remove(path);
 }
 
 TEST_CASE("dqn training state: a corrupted, truncated or foreign state is refused by name and changes nothing") {

@@ -186,9 +186,15 @@ public:
 
     [[nodiscard]] const adam_config& config() const noexcept { return config_; }
     /// Changes the step size from the next step on (a learning-rate
-    /// schedule); the moments are kept. Throws config_error unless lr > 0.
+    /// schedule); the moments are kept. Throws config_error naming
+    /// adam_config.lr, and changes nothing, for a rate the constructor
+    /// refuses: not finite and > 0, or lr / (1 − β1) not finite in T (1e39
+    /// for a float network: its first step would make every parameter
+    /// infinite).
     void set_lr(double lr) {
-        check_fields("adam_config").greater("lr", lr, 0);
+        adam_config next = config_;
+        next.lr = lr;
+        check(next);
         config_.lr = lr;
     }
     [[nodiscard]] std::int64_t step_count() const noexcept { return t_; }

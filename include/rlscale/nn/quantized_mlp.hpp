@@ -257,11 +257,16 @@ private:
         // exactly; after a ReLU, lo = 0 and so z = 0.
         const detail::float_range r = detail::range_with_zero(a, n);
         const float range = r.hi - r.lo;
-        if (!(range > 0.0F && range <= std::numeric_limits<float>::max())) {  // all zeros, or an infinity
+        if (!(range > 0.0F) || !std::isfinite(r.hi) || !std::isfinite(r.lo)) {  // all zeros, or an infinity
             std::fill(u, u + n, std::uint8_t{0});
             return {0.0F, 0};
         }
-        const float inv = 255.0F / range;
+        // Finite ends whose difference is beyond a float (±2e38): the scale
+        // and its inverse from the difference in double, where both fit a
+        // float, rather than reading the values as zeros.
+        const bool wide = !(range <= std::numeric_limits<float>::max());
+        const double wide_range = static_cast<double>(r.hi) - static_cast<double>(r.lo);
+        const float inv = wide ? static_cast<float>(255.0 / wide_range) : 255.0F / range;
         if (!std::isfinite(inv)) {  // a range below 255 / FLT_MAX: too small to resolve, read as zeros
             std::fill(u, u + n, std::uint8_t{0});
             return {0.0F, 0};
@@ -269,7 +274,7 @@ private:
         // -lo / σ, within 0..255 since lo ≤ 0 ≤ hi.
         const float z = std::min(std::nearbyint(-r.lo * inv), 255.0F);
         detail::quantize_u8(a, n, inv, z, u);
-        return {range / 255.0F, static_cast<std::int32_t>(z)};
+        return {wide ? static_cast<float>(wide_range / 255.0) : range / 255.0F, static_cast<std::int32_t>(z)};
     }
 
     parameter_layout layout_;

@@ -270,7 +270,9 @@ private:
 /// `write(out)` writes the contents to the std::ostream it is given (the
 /// file, buffered; nothing is gathered in memory). `what` names the file
 /// in errors ("checkpoint", "training state"). When `write` throws, the
-/// temporary file is removed and the exception goes on.
+/// temporary file is removed and the exception goes on. The new file keeps
+/// the permission bits of the file it replaces (a checkpoint an operator
+/// made private stays private); a new file gets 0644.
 template <typename Write>
     requires std::invocable<Write&, std::ostream&>
 void write_file_atomically(const std::filesystem::path& path, std::string_view what, Write&& write) {
@@ -301,7 +303,9 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view w
         out.flush();
         if (!out) fail("write failed", buffer.error() != 0 ? buffer.error() : EIO);
     }
-    if (::fchmod(fd, 0644) != 0) fail("chmod failed", errno);
+    struct stat old {};
+    const ::mode_t mode = ::stat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode) ? (old.st_mode & 07777) : 0644;
+    if (::fchmod(fd, mode) != 0) fail("chmod failed", errno);
     if (::fsync(fd) != 0) fail("fsync failed", errno);
     if (::close(fd) != 0) {
         const int err = errno;

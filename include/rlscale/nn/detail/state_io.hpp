@@ -71,7 +71,11 @@ template <typename T>
     if (!(std::isfinite(lr) && lr > 0)) {
         throw checkpoint_error(r.name(field + ".lr"), "is " + format_number(lr) + ", must be finite and > 0");
     }
-    opt.set_lr(lr);
+    try {
+        opt.set_lr(lr);  // and finite steps in T: lr / (1 - beta1)
+    } catch (const config_error& e) {
+        throw checkpoint_error(r.name(field + ".lr"), "is " + format_number(lr) + ": " + e.detail());
+    }
     const auto t = r.get<std::int64_t>(field + ".step_count");
     typename adam<T>::vector m(opt.parameter_count());
     typename adam<T>::vector v(opt.parameter_count());
@@ -171,6 +175,14 @@ void save_state_file(const Learner& learner, const std::filesystem::path& path) 
 /// that cannot be opened throws rlscale::error naming `who` and the path.
 template <typename Learner>
 void load_state_file(Learner& learner, const std::filesystem::path& path, std::string_view who) {
+    // Not a device or a pipe: /dev/zero would be read until memory runs
+    // out, a FIFO without a writer would block the open.
+    std::error_code ec;
+    const std::filesystem::file_status st = std::filesystem::status(path, ec);
+    if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
+        throw error(std::string(who) + "::load_training_state: '" + path.string() +
+                    "' is not a regular file, so not a training state file");
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) throw error(std::string(who) + "::load_training_state: cannot open '" + path.string() + "'");
     learner.load_training_state(in);
