@@ -71,6 +71,16 @@ TEST_CASE("serving spec: round trip and field-named errors") {
     bad = s.to_json();
     bad["downscale_window"] = -1;
     CHECK_THROWS_WITH_AS((void)serving_spec::from_json(bad), doctest::Contains("serving.downscale_window"), checkpoint_error);
+    // Each within its own range, too many together: named before the weights are read.
+    bad = s.to_json();
+    bad["downscale_window"] = 100'000;
+    bad["functions"] = json::array();
+    for (int i = 0; i < 1001; ++i) bad["functions"].push_back("f" + std::to_string(i));
+    CHECK_THROWS_WITH_AS((void)serving_spec::from_json(bad),
+                         doctest::Contains("serving.downscale_window: is 100000: with 1001 functions that is more than 100000000"),
+                         checkpoint_error);
+    bad["functions"].erase(1000);
+    CHECK(serving_spec::from_json(bad).function_count() == 1000);
     bad = s.to_json();
     bad["guard"]["max_step_up"] = "4";
     CHECK_THROWS_WITH_AS((void)serving_spec::from_json(bad), doctest::Contains("serving.guard.max_step_up"), checkpoint_error);

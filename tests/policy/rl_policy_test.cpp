@@ -304,14 +304,21 @@ TEST_CASE("rl_policy names a refused limit in the decision's reason (0 is an unk
     CHECK(d[0].source == decision_source::policy);
     s[0].cpu_limit = 0;
     p.decide(m, s, d);
-    for (const auto& x : d) {
-        CHECK(x.source != decision_source::policy);
-        CHECK(std::string_view(x.reason) == "rl: encoder refused state.cpu_limit, fallback");
-    }
+    // Both go to the fallback; each is told its own reason.
+    for (const auto& x : d) CHECK(x.source != decision_source::policy);
+    CHECK(std::string_view(d[0].reason) == "rl: encoder refused state.cpu_limit, fallback");
+    CHECK(std::string_view(d[1].reason) == "rl: another function's input was refused, fallback");
     s[0].cpu_limit = 1;
     s[1].memory_limit_mb = 0;
     p.decide(m, s, d);
+    CHECK(std::string_view(d[0].reason) == "rl: another function's input was refused, fallback");
     CHECK(std::string_view(d[1].reason) == "rl: encoder refused state.memory_limit_mb, fallback");
+    // Both refused: each its own.
+    s[0].cpu_limit = 0;
+    p.decide(m, s, d);
+    CHECK(std::string_view(d[0].reason) == "rl: encoder refused state.cpu_limit, fallback");
+    CHECK(std::string_view(d[1].reason) == "rl: encoder refused state.memory_limit_mb, fallback");
+    s[0].cpu_limit = 1;
     s[1].memory_limit_mb = 128;
     s[1].slo.latency_s = -1;  // the state's SLO: the scaling state, not the metrics
     p.decide(m, s, d);

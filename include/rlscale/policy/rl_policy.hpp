@@ -78,6 +78,7 @@ public:
         observation_.resize(in);
         values_.resize(actions_.width());
         targets_.resize(functions_);
+        refused_.resize(functions_);
     }
 
     /// The greedy DQN form: `weights` served by rl::greedy_q_actor laid
@@ -126,6 +127,10 @@ public:
         }
         const char* why = learned(m, s);
         for (std::size_t f = 0; f < functions_; ++f) {
+            // Each function is told its own refusal; a function whose input
+            // was fine that another function's refusal sent to the fallback
+            // is told so, not the other's reason.
+            const char* own = refused_[f] != nullptr ? refused_[f] : refused_any_ ? "rl: another function's input was refused, fallback" : why;
             // No data, no decision: the count stays as it is, even outside
             // [min, max], as under guarded<> (the guard would move it to a bound).
             // When learned() succeeded it had checked every function's metrics.
@@ -147,7 +152,7 @@ public:
                     d = at_least(d, fallbacks_[f].decide(m[f], s[f]), s[f], "rl: learned, raised to the fallback's floor");
                 }
             } else {
-                d = fallback_decision(f, m[f], s[f], why);
+                d = fallback_decision(f, m[f], s[f], own);
             }
             guard_in_place(d, s[f], guard_, m[f].ready_replicas);
             // The stabilised target lies between the guarded target and the
@@ -201,16 +206,20 @@ private:
     const char* learned(std::span<const function_metrics> m, std::span<const scaling_state> s) noexcept {
         const std::size_t width = encoder_.size();
         const char* why = nullptr;
+        std::fill(refused_.begin(), refused_.end(), nullptr);
+        refused_any_ = false;
         for (std::size_t f = 0; f < functions_; ++f) {
             const std::span<float> slice(observation_.data() + f * width, width);
             if (!check_metrics(m[f])) {
                 std::fill(slice.begin(), slice.end(), 0.0F);
-                if (why == nullptr) why = "rl: invalid metrics, fallback";
-                continue;
-            }
-            if (const encode_status st = encode_function(encoder_, f, m[f], s[f], slice); !st) {
+                refused_[f] = "rl: invalid metrics, fallback";
+            } else if (const encode_status st = encode_function(encoder_, f, m[f], s[f], slice); !st) {
                 std::fill(slice.begin(), slice.end(), 0.0F);
-                if (why == nullptr) why = refusal_reason(st.field);
+                refused_[f] = refusal_reason(st.field);
+            }
+            if (refused_[f] != nullptr) {
+                refused_any_ = true;
+                if (why == nullptr) why = refused_[f];
             }
         }
         if (why != nullptr) return why;
@@ -258,6 +267,8 @@ private:
     std::vector<float> observation_;
     std::vector<value_type> values_;
     std::vector<scaling_target> targets_;
+    std::vector<const char*> refused_;  // this tick: each function's refusal, or nullptr
+    bool refused_any_ = false;
 };
 
 /// A learned DQN policy: greedy over the Q heads of published weights.

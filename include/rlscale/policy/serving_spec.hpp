@@ -153,6 +153,13 @@ struct serving_spec {
             }
             s.functions.push_back(name);
         }
+        // One ring of downscale_window targets per function: bounded
+        // together, as the stabiliser bounds them, and named here, before
+        // the weights are read.
+        if (s.downscale_window * s.functions.size() > 100'000'000) {
+            fail("downscale_window", "is " + std::to_string(s.downscale_window) + ": with " + std::to_string(s.functions.size()) +
+                                         " functions that is more than 100000000 targets to keep (functions x window)");
+        }
         if (j.contains("guard")) {
             const auto& g = j["guard"];
             if (!g.is_object()) fail("guard", "must be an object, got " + json_summary(g));
