@@ -58,6 +58,32 @@ TEST_CASE("apply_guard moves limits at most their step and keeps them within bou
     CHECK(std::string_view(same.reason) == "test");
 }
 
+TEST_CASE("apply_guard names a stepped limit beside what else it did: the count limited or clamped, a limit dropped") {
+    guard_config g;
+    g.max_step_up = 4;
+    g.max_cpu_step = 0.5;
+    g.max_memory_step_mb = 256;
+    // The count rate-limited (2 -> 10 asked, 6 given) and the CPU limit stepped (0.25 -> 2.048 asked, 0.75 given).
+    const decision both = apply_guard(vertical(10, 2.048, nan_v), state(2, 0.25), g);
+    CHECK(both.replicas == 6);
+    CHECK(both.cpu_limit == doctest::Approx(0.75));
+    CHECK(std::string_view(both.reason) == "guard: rate-limited, limit step or bounds");
+    // The count clamped to max (25 asked, 20 given, within the step from 18) and the memory limit stepped.
+    const decision clamped = apply_guard(vertical(25, nan_v, 2000), state(18), g);
+    CHECK(clamped.replicas == 20);
+    CHECK(clamped.memory_limit_mb == doctest::Approx(1256));
+    CHECK(std::string_view(clamped.reason) == "guard: clamped to [min, max], limit step or bounds");
+    // One limit dropped (infinite), the other stepped: both said, the drop not overwritten.
+    const decision dropped = apply_guard(vertical(4, inf, 2000), state(4), g);
+    CHECK(std::isnan(dropped.cpu_limit));
+    CHECK(dropped.memory_limit_mb == doctest::Approx(1256));
+    CHECK(std::string_view(dropped.reason) == "guard: invalid limit dropped, limit step or bounds");
+    const decision all = apply_guard(vertical(10, inf, 2000), state(2), g);
+    CHECK(std::string_view(all.reason) == "guard: rate-limited, invalid limit dropped, limit step or bounds");
+    // Within every step: the policy's reason stands.
+    CHECK(std::string_view(apply_guard(vertical(4, 1.2, 1100), state(4), g).reason) == "test");
+}
+
 TEST_CASE("apply_guard withholds vertical changes below vertical_min_replicas, now or after the decision") {
     const guard_config g;  // vertical_min_replicas = 2
     const decision at_one = apply_guard(vertical(3, 2.0, 2000), state(1), g);

@@ -58,7 +58,7 @@ TEST_CASE("registry serves a ddpg checkpoint: mu(s) through the multidimensional
     const rl::multidimensional_config c;
     CHECK(d[0].source == decision_source::policy);
     CHECK(d[0].replicas == 9);  // absolute: 1 + 0.5·19 = 10.5 → 11, rate-limited to 5 + 4
-    CHECK(std::string_view(d[0].reason) == "guard: rate-limited");
+    CHECK(std::string_view(d[0].reason) == "guard: rate-limited, limit step or bounds");  // both named
     // CPU: tanh(1) maps to 0.128 + 0.8808·1.92 = 1.82 cores, stepped to 1.0 + 0.5.
     CHECK(d[0].cpu_limit == doctest::Approx(1.5));
     const double mem = c.min_memory_limit_mb + (std::tanh(-0.2) + 1) / 2 * (c.max_memory_limit_mb - c.min_memory_limit_mb);

@@ -347,6 +347,18 @@ TEST_CASE("vpa_policy: a clock that goes back or jumps ahead adds no sample and 
     }
 }
 
+TEST_CASE("vpa_policy: a usage that overflows (utilisation times limit) holds, named as such, not as a clock") {
+    vpa_policy p;
+    scaling_state s = start();
+    function_metrics m = usage(s, 0.3, 400);
+    m.cpu_limit = 1e200;
+    m.cpu_utilization = 1e200;  // each finite, the product not
+    const decision d = p.decide(m, s);
+    CHECK(d.reason == std::string_view("vpa: cpu or memory usage is not finite"));
+    CHECK_FALSE(d.vertical());
+    CHECK(p.recommender().samples() == 0);
+}
+
 TEST_CASE("vpa_policy: reset() gives the decisions of a new policy") {
     vpa_policy used;
     scaling_state warm = start();
@@ -379,6 +391,9 @@ TEST_CASE("vpa_policy: a memory reading of 0 adds no memory sample, so the inter
     const double mb = p.config().recommender.bytes_per_mb;
     (void)p.decide(usage(s, 0.3, 0), s);  // no replica ran: memory utilisation 0
     CHECK(p.recommender().samples() == 1);  // the CPU sample is taken
+    s.time_s += tick_s;
+    (void)p.decide(usage(s, 0.3, 1e-9), s);  // under a byte: an amount of 0, the same
+    CHECK(p.recommender().samples() == 2);
     s.time_s += tick_s;
     (void)p.decide(usage(s, 0.3, 500), s);
     CHECK(vpa::bytes_from_memory_amount(p.recommender().container().max_memory_peak()) / mb == doctest::Approx(500).epsilon(1e-6));

@@ -105,7 +105,8 @@ inline void guard_in_place(decision& d, const scaling_state& s, const guard_conf
     };
     constexpr double nan = std::numeric_limits<double>::quiet_NaN();
     const auto usable = [](double v) { return std::isnan(v) || (std::isfinite(v) && v > 0); };
-    if (!usable(d.cpu_limit) || !usable(d.memory_limit_mb)) {
+    const bool dropped = !usable(d.cpu_limit) || !usable(d.memory_limit_mb);
+    if (dropped) {
         if (!usable(d.cpu_limit)) d.cpu_limit = nan;
         if (!usable(d.memory_limit_mb)) d.memory_limit_mb = nan;
         vertical_reason("guard: invalid limit dropped", "guard: rate-limited, invalid limit dropped",
@@ -124,7 +125,17 @@ inline void guard_in_place(decision& d, const scaling_state& s, const guard_conf
     const double mem = detail::guard_limit(d.memory_limit_mb, s.memory_limit_mb, limits.max_memory_step_mb,
                                            limits.min_memory_limit_mb, limits.max_memory_limit_mb);
     const bool changed = (!std::isnan(cpu) && cpu != d.cpu_limit) || (!std::isnan(mem) && mem != d.memory_limit_mb);
-    if (changed && own && !replicas_changed) d.reason = "guard: limit step or bounds";
+    // A limit stepped or bounded is named too, after what was said before.
+    if (changed) {
+        if (dropped) {
+            vertical_reason("guard: invalid limit dropped, limit step or bounds",
+                            "guard: rate-limited, invalid limit dropped, limit step or bounds",
+                            "guard: clamped to [min, max], invalid limit dropped, limit step or bounds");
+        } else {
+            vertical_reason("guard: limit step or bounds", "guard: rate-limited, limit step or bounds",
+                            "guard: clamped to [min, max], limit step or bounds");
+        }
+    }
     d.cpu_limit = cpu;
     d.memory_limit_mb = mem;
 }

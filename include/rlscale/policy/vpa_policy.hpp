@@ -116,15 +116,19 @@ public:
         // sample's: no sample, and no resize from the history it cannot
         // add to (a clock that went back, or one that jumped ahead once and
         // left every later tick behind it). reset() starts a new history.
+        const double cores = m.cpu_utilization * cpu_limit;
+        const double memory_mb = m.memory_utilization * memory_limit;
+        if (!std::isfinite(cores) || !std::isfinite(memory_mb)) return keep(s, "vpa: cpu or memory usage is not finite");
         recommender_.set_request(cpu_limit, memory_limit);
-        if (!recommender_.add_cpu_sample(now, m.cpu_utilization * cpu_limit)) {
+        if (!recommender_.add_cpu_sample(now, cores)) {
             return keep(s, "vpa: clock is not after the last sample's; no sample, no resize (reset() starts a new history)");
         }
         // A memory reading of 0 is not a working set (no replica ran in the
         // interval): the VPA's container state reads a zero peak as none,
         // and a zero interval peak would then take no later sample of the
         // interval, OOM kills included.
-        if (m.memory_utilization > 0) recommender_.add_memory_sample(now, m.memory_utilization * memory_limit);
+        // (Below a byte the amount truncates to 0: the same.)
+        if (memory_mb * config_.recommender.bytes_per_mb >= 1) recommender_.add_memory_sample(now, memory_mb);
         if (recommender_.samples() < config_.min_samples || recommender_.samples() == 0) return unchanged(s, "vpa: too few samples");
 
         // The recommendation, capped to the allowed range (the VPA caps
