@@ -87,6 +87,43 @@ TEST_CASE("controller config: a valid file parses with defaults") {
     CHECK_FALSE(c.dry_run);
 }
 
+TEST_CASE("controller config: one workload scaled by two functions, and an empty namespace, are refused by name") {
+    nlohmann::json j = two_functions();
+    j["functions"][1]["workload"] = "checkout";  // search would scale checkout's Deployment too
+    CHECK_THROWS_WITH_AS((void)parse_config(j),
+                         doctest::Contains("functions[1].workload: \"checkout\" (Deployment in namespace \"shop\") is already scaled by functions[0] (\"checkout\")"),
+                         rlscale::config_error);
+    // A dry run changes nothing: functions may share a workload to compare
+    // policies on it. A loop that is not dry refuses it too.
+    j["dry_run"] = true;
+    config shared = parse_config(j);
+    CHECK(shared.dry_run);
+    {
+        fake_source source;
+        fake_actuator cluster;
+        CHECK_NOTHROW([&] { control_loop loop(shared, source, cluster); }());
+        shared.dry_run = false;
+        CHECK_THROWS_WITH_AS([&] { control_loop loop(shared, source, cluster); }(), doctest::Contains("only a dry run may share a workload"),
+                             rlscale::config_error);
+    }
+    j.erase("dry_run");
+    // The same name as another's default workload.
+    j = two_functions();
+    j["functions"][1].erase("workload");
+    j["functions"][1]["name"] = "checkout-canary";
+    j["functions"][1]["workload"] = "checkout";
+    CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("is already scaled by functions[0]"), rlscale::config_error);
+    // Another namespace or another kind is another workload.
+    j["functions"][1]["namespace"] = "shop-2";
+    CHECK_NOTHROW((void)parse_config(j));
+    j["functions"][1]["namespace"] = "shop";
+    j["functions"][1]["kind"] = "StatefulSet";
+    CHECK_NOTHROW((void)parse_config(j));
+    j = two_functions();
+    j["functions"][1]["namespace"] = "";
+    CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("functions[1].namespace: must not be empty"), rlscale::config_error);
+}
+
 TEST_CASE("controller config: bad fields are named with their values") {
     const auto fails = [](nlohmann::json j, const char* field, const char* text) {
         try {
@@ -1180,6 +1217,34 @@ TEST_CASE("controller: after a resize, no other is sent until the readings show 
     CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("resize_settle_s"), rlscale::config_error);
 }
 
+TEST_CASE("controller: a scale-in decided with a raise of its limits is withheld with them while the last resize settles") {
+    limits_source source;  // reads 0.8 cores, 1024 MiB until told otherwise
+    resizing_actuator_fake cluster;
+    control_loop loop(parse_config(settling_config("ddpg_settle_scale_in.json")), source, cluster);
+    REQUIRE(loop.tick(15)[0].limits_applied);  // 3 -> 7 replicas, 0.8 -> 1.3 cores
+    // Still rolling (the old limits read), and another writer left 15 replicas:
+    // the policy asks for fewer replicas with more CPU each.
+    cluster.replicas_now = 15;
+    const decision_record r = loop.tick(30)[0];
+    CHECK(r.result.replicas < 15);
+    CHECK(r.result.cpu_limit > 0.8);
+    CHECK(r.resize_settling);
+    CHECK_FALSE(r.limits_sent);
+    CHECK_FALSE(r.applied);
+    CHECK(r.replicas_after == 15);
+    CHECK(r.error.empty());
+    CHECK(r.note.find("the replica count was not changed alone") == 0);
+    CHECK(cluster.scale_calls == 0);
+    CHECK(cluster.resize_calls == 1);
+    CHECK(cluster.replicas_now == 15);
+    // A scale-out while it settles still goes out alone.
+    cluster.replicas_now = 3;
+    const decision_record out = loop.tick(45)[0];
+    CHECK(out.resize_settling);
+    CHECK(out.applied);
+    CHECK(cluster.scale_calls == 1);
+}
+
 TEST_CASE("controller: after a raise, a resize is in place only once the smallest limit over the running replicas reads it too") {
     limits_source source;  // reads 0.8 cores, 1024 MiB until told otherwise
     resizing_actuator_fake cluster;
@@ -1519,6 +1584,23 @@ TEST_CASE("controller: a multidimensional policy steps from the current limits, 
     CHECK_FALSE(records[0].applied);
     CHECK(records[0].error.find("; changing replicas alone failed too: 422 Invalid") != std::string::npos);
     CHECK(loop.stats().actuation_errors == 3);
+
+    // A scale-in decided with a raise of the CPU limit, the limits refused:
+    // the count alone would lower the capacity the decision raised, so it
+    // is not sent either.
+    cluster.reject = false;  // (reject_limits still set)
+    cluster.replicas_now = 15;
+    source.cpu_limit = 0.8;
+    records = loop.tick(75);
+    REQUIRE(records[0].replicas_after < 15);
+    REQUIRE(records[0].limits_sent);
+    CHECK(records[0].limits_sent->cpu_cores > 0.8);
+    CHECK(cluster.resize_calls == 5);
+    CHECK(cluster.scale_calls == 2);
+    CHECK(cluster.replicas_now == 15);
+    CHECK_FALSE(records[0].applied);
+    CHECK(records[0].error.find("; the replica count was not changed alone") != std::string::npos);
+    CHECK(loop.stats().actuation_errors == 4);
 }
 
 TEST_CASE("controller: without a resize container, or in dry run, or with unusable metrics, limits are not applied") {

@@ -536,6 +536,15 @@ TEST_CASE("controller's Kubernetes actuator: counts up to the largest function's
                          doctest::Contains("cpu_limit"), rlscale::config_error);
     CHECK(cluster.patches() == 0);
 
+    // Limits alone, decided for the count read (1000): another writer left
+    // 1500, so nothing is sent; with the count read, they are patched.
+    CHECK_THROWS_AS(scaler.set_limits(cfg.functions[0], std::nullopt, {.cpu_cores = 1.0, .memory_mb = 512.0}, 1000),
+                    controller::count_changed);
+    CHECK(cluster.patches() == 0);
+    CHECK_FALSE(scaler.set_limits(cfg.functions[0], std::nullopt, {.cpu_cores = 1.0, .memory_mb = 512.0}, 1500));
+    CHECK(cluster.patches() == 1);
+    CHECK(cluster.replicas() == 1500);
+
     // max_attempts absent: the documented 3 attempts.
     cluster.throttle();
     const int before = cluster.gets();
@@ -551,7 +560,7 @@ TEST_CASE("controller's Kubernetes actuator: counts up to the largest function's
     CHECK_THROWS_AS(scaler.set_replicas(cfg.functions[0], 7, 1500), rlscale::error);
     CHECK_THROWS_AS(scaler.set_limits(cfg.functions[0], 7, {.cpu_cores = 1.0, .memory_mb = 512.0}), rlscale::error);
     CHECK(cluster.gets() == gets);
-    CHECK(cluster.patches() == 0);
+    CHECK(cluster.patches() == 1);  // the limits patched above, none since
     CHECK(cluster.replicas() == 1500);
     leading = true;  // (still throttled) the gate lets the write through: it is tried again
     CHECK_THROWS(scaler.set_replicas(cfg.functions[0], 7));

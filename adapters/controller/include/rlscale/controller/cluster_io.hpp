@@ -169,8 +169,9 @@ public:
     bool set_limits(const function_spec& f, std::optional<int> replicas, const controller::replica_limits& l) {
         return set_limits(f, replicas, l, std::nullopt);
     }
-    /// As above; with a count, only if the count is still `read` (else
-    /// kubernetes::count_changed, nothing sent). Returns whether a count was
+    /// As above; with `read`, only if the count is still `read` (else
+    /// kubernetes::count_changed, nothing sent), with a count to set or
+    /// without one. Returns whether a count was
     /// sent with the limits (false without one, or when another writer set
     /// it to `replicas` since it was read: the limits go alone).
     bool set_limits(const function_spec& f, std::optional<int> replicas, const controller::replica_limits& l, std::optional<int> read) {
@@ -197,8 +198,9 @@ public:
                 return client_.change_replicas_and_template_resources(kind(f), f.namespace_name, f.workload, *replicas, {c}, read).count_sent;
             }
             // Conditional too: a patch that arrives after this replica's
-            // Lease lapsed cannot undo the next leader's limits.
-            (void)client_.set_template_resources_if_unchanged(kind(f), f.namespace_name, f.workload, {c});
+            // Lease lapsed cannot undo the next leader's limits, and limits
+            // decided for the count read do not land on another count.
+            (void)client_.set_template_resources_if_unchanged(kind(f), f.namespace_name, f.workload, {c}, read);
             return false;
         } catch (const kubernetes::count_changed& e) {
             throw controller::count_changed(e.what());

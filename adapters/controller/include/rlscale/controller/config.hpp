@@ -244,6 +244,8 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
     f.name = text(j, path, "name", "", true);
     if (f.name.empty()) bad(join(path, "name"), "must not be empty", j.at("name"));
     f.namespace_name = text(j, path, "namespace", "default");
+    // Empty would read the client's default namespace but query Prometheus for none.
+    if (f.namespace_name.empty()) bad(join(path, "namespace"), "must not be empty (leave it out for \"default\")", j.at("namespace"));
     f.kind = text(j, path, "kind", "Deployment");
     if (f.kind != "Deployment" && f.kind != "StatefulSet") bad(join(path, "kind"), "must be Deployment or StatefulSet", j.at("kind"));
     f.workload = text(j, path, "workload", f.name);
@@ -337,6 +339,26 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
 
 }  // namespace detail
 
+/// Throws config_error when two functions scale one workload (the same
+/// namespace, kind and name): each would step from the other's change,
+/// every tick. parse_config checks it unless the file sets dry_run (which
+/// changes nothing, so functions may share a workload to compare
+/// policies); the control loop checks it unless it runs dry.
+inline void check_distinct_workloads(const config& c) {
+    for (std::size_t i = 0; i < c.functions.size(); ++i) {
+        const function_spec& f = c.functions[i];
+        for (std::size_t k = 0; k < i; ++k) {
+            const function_spec& other = c.functions[k];
+            if (other.namespace_name == f.namespace_name && other.kind == f.kind && other.workload == f.workload) {
+                throw config_error("functions[" + std::to_string(i) + "].workload",
+                                   "\"" + valid_utf8(f.workload, 253) + "\" (" + f.kind + " in namespace \"" +
+                                       valid_utf8(f.namespace_name, 63) + "\") is already scaled by functions[" + std::to_string(k) +
+                                       "] (\"" + valid_utf8(other.name, 253) + "\"); only a dry run may share a workload");
+            }
+        }
+    }
+}
+
 /// Parses and validates a configuration document. Throws config_error naming
 /// the first bad field (e.g. "functions[1].max_replicas") and its value.
 inline config parse_config(const nlohmann::json& j) {
@@ -371,6 +393,7 @@ inline config parse_config(const nlohmann::json& j) {
         if (!names.insert(f.name).second) detail::bad(path + ".name", "repeats another function's name", fs[i].at("name"));
         c.functions.push_back(std::move(f));
     }
+    if (!c.dry_run) check_distinct_workloads(c);
     return c;
 }
 

@@ -433,9 +433,11 @@ public:
 
     /// Builds every policy (throws config_error or checkpoint_error before
     /// the first tick if one cannot be built).
+    /// Throws config_error when two functions scale one workload, unless
+    /// `c.dry_run` (check_distinct_workloads).
     control_loop(config c, Source& source, Actuator& actuator)
-        : config_(std::move(c)), source_(source), actuator_(actuator), groups_(make_policies(config_)),
-          settling_(config_.functions.size()), unconfirmed_(config_.functions.size()) {}
+        : config_((c.dry_run ? void() : check_distinct_workloads(c), std::move(c))), source_(source), actuator_(actuator),
+          groups_(make_policies(config_)), settling_(config_.functions.size()), unconfirmed_(config_.functions.size()) {}
 
     [[nodiscard]] const config& settings() const noexcept { return config_; }
     [[nodiscard]] const counters& stats() const noexcept { return stats_; }
@@ -674,6 +676,16 @@ private:
             const bool settling = r.resize_configured && still_settling(i, r, usable);
             r.limits_sent = limits_to_apply(f, d, r.inputs.cpu_limit, r.inputs.memory_limit_mb);
             if (r.limits_sent && settling) {
+                // Fewer replicas meant to carry the load with a larger limit:
+                // the count alone would cut what the decision raised.
+                if (count_changes && count_alone_cuts_capacity(r, *r.limits_sent)) {
+                    r.note = std::string(count_alone_withheld) + " (the last resize is not yet in place)";
+                    r.replicas_after = r.replicas_before;
+                    r.limits_sent.reset();
+                    r.resize_settling = true;
+                    ++stats_.resizes_withheld;
+                    return;
+                }
                 r.limits_sent.reset();
                 r.resize_settling = true;
                 ++stats_.resizes_withheld;
@@ -715,7 +727,7 @@ private:
                     // Someone else changed the count since it was read: their
                     // change stands, and the count alone is not tried either.
                     ++stats_.actuation_errors;
-                    r.error = std::string("changing replicas and limits refused: ") + e.what();
+                    r.error = std::string(count_changes ? "changing replicas and limits refused: " : "changing limits refused: ") + e.what();
                     return;
                 } catch (const outcome_unknown& e) {
                     // Sent, and perhaps applied: the count alone below finds
@@ -738,8 +750,15 @@ private:
                               current_exception_text();
                 }
                 // A limit the cluster refuses must not stop horizontal
-                // scaling: the count alone, through its own call.
+                // scaling: the count alone, through its own call; but not a
+                // scale-in whose raised limits were to carry the load.
                 if (!count_changes) return;
+                if (count_alone_cuts_capacity(r, *r.limits_sent)) {
+                    r.error += outcome_is_unknown ? std::string("; the replica count was not sent alone: that change, if applied, set it "
+                                                                "with its limits, and the next reading shows whether it was")
+                                                  : "; " + std::string(count_alone_withheld);
+                    return;
+                }
                 try {
                     if (set_count(f, r)) {
                         r.applied = true;
@@ -773,6 +792,23 @@ private:
             ++stats_.actuation_errors;
             r.error = "changing replicas failed: " + current_exception_text();
         }
+    }
+
+    /// Why a scale-in is not sent without its limits.
+    static constexpr std::string_view count_alone_withheld =
+        "the replica count was not changed alone: fewer replicas with their limits not raised would lower the capacity the "
+        "decision raised";
+
+    /// Whether changing `r`'s count without `limits` would cut capacity the
+    /// decision meant to add: fewer replicas, and a limit to be raised above
+    /// the one read (or over a limit that could not be read).
+    [[nodiscard]] static bool count_alone_cuts_capacity(const decision_record& r, const replica_limits& limits) noexcept {
+        if (r.replicas_after >= r.replicas_before) return false;
+        const auto raises = [](double to, double now) {
+            if (!std::isfinite(to)) return false;  // not changed
+            return !(std::isfinite(now) && now > 0) || to > now;
+        };
+        return raises(limits.cpu_cores, r.inputs.cpu_limit) || raises(limits.memory_mb, r.inputs.memory_limit_mb);
     }
 
     /// Sets the count of `r`, conditional on the count it was decided from

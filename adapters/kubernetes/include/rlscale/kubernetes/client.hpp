@@ -366,9 +366,15 @@ public:
     /// it was on the way, such as a leader whose Lease lapsed) cannot undo
     /// a later writer's change; its retry is a new write, which the write
     /// gate refuses (gate_writes).
+    ///
+    /// With `expected_current` (the count the caller read and decided the
+    /// resources for), the patch is sent only if the Scale read still has
+    /// that count (else count_changed, nothing sent): resources sized for
+    /// 10 replicas do not land on the 3 another writer left.
     nlohmann::json set_template_resources_if_unchanged(workload_kind kind, const std::string& ns, const std::string& name,
-                                                       const std::vector<container_resources>& containers) const {
-        return patch_workload(kind, ns, name, std::nullopt, containers, std::nullopt, true).result;
+                                                       const std::vector<container_resources>& containers,
+                                                       std::optional<std::int32_t> expected_current = std::nullopt) const {
+        return patch_workload(kind, ns, name, std::nullopt, containers, expected_current, true).result;
     }
 
     /// As set_template_resources, with spec.replicas in the same patch: one
