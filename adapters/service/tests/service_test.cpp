@@ -1056,7 +1056,9 @@ TEST_CASE("several functions in one request: each by its own policy, or all by a
     // Names a request could not carry, or one name twice, are refused when installed.
     // A joint of one function would give it a second policy and clock.
     for (const auto& refused : {std::pair{std::vector<std::string>{"a", "a"}, std::string("joint.functions[1]: repeats functions[0]")},
-                                      std::pair{std::vector<std::string>{"a", ""}, std::string("joint.functions[1]: must be 1 to 253 bytes")},
+                                      std::pair{std::vector<std::string>{"a", ""}, std::string("joint.functions[1]: \"\" must not be empty, which no request can carry")},
+                                      std::pair{std::vector<std::string>{"a", std::string(254, 'b')}, std::string("joint.functions[1]: \"bbb")},
+                                      std::pair{std::vector<std::string>{"a", std::string(254, 'b')}, std::string("\" longer than 253 bytes, which no request can carry")},
                                       std::pair{std::vector<std::string>{"a", "b\t"}, std::string("contains a control character, which no request can carry")},
                                       std::pair{std::vector<std::string>{"a"}, std::string("decision_service.joint: names 1 functions; a joint policy decides at least 2")}}) {
         std::vector<rlscale::static_policy> two{rlscale::static_policy{.replicas = 3}, rlscale::static_policy{.replicas = 5}};

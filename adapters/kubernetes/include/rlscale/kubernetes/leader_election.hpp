@@ -177,8 +177,7 @@ private:
         // not two, keeps a slow API server from costing the Lease.
         if (holds() && !observed_->resource_version.empty()) {
             lease renewal = mine;
-            renewal.acquire_time = observed_->acquire_time.empty() ? mine.renew_time : observed_->acquire_time;
-            renewal.transitions = observed_->transitions;
+            keep_tenure(renewal, *observed_);
             try {
                 const lease written = api_.update_lease(config_.namespace_name, config_.lease_name, *observed_, renewal);
                 observe(written, now);
@@ -207,14 +206,21 @@ private:
             if (now < *observed_at_ + duration) return false;
         }
         if (was_holder) {
-            mine.acquire_time = current->acquire_time.empty() ? mine.renew_time : current->acquire_time;
-            mine.transitions = current->transitions;
+            keep_tenure(mine, *current);
         } else {
             mine.transitions = current->transitions == INT32_MAX ? INT32_MAX : current->transitions + 1;
         }
         const lease written = api_.update_lease(config_.namespace_name, config_.lease_name, *current, mine);
         observe(written, now);
         return holds();
+    }
+
+    /// A renewal by the holder keeps its tenure: the acquireTime of the
+    /// record it renews (its renewTime when the record has none) and the
+    /// transition count; only a change of holder moves them.
+    static void keep_tenure(lease& renewal, const lease& renewed) {
+        renewal.acquire_time = renewed.acquire_time.empty() ? renewal.renew_time : renewed.acquire_time;
+        renewal.transitions = renewed.transitions;
     }
 
     void observe(const lease& l, clock::time_point now) {

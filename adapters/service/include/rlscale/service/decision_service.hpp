@@ -435,10 +435,6 @@ private:
             const std::vector<std::string>& names = joint->functions;
             for (std::size_t i = 0; i < names.size(); ++i) {
                 const std::string field = "decision_service.joint.functions[" + std::to_string(i) + "]";
-                if (names[i].empty() || names[i].size() > config_.max_function_name) {
-                    throw config_error(field, "must be 1 to " + std::to_string(config_.max_function_name) + " bytes, got " +
-                                                  std::to_string(names[i].size()));
-                }
                 if (const std::string problem = detail::function_name_problem(names[i], config_.max_function_name); !problem.empty()) {
                     throw config_error(field, "\"" + detail::printable(names[i]) + "\" " + problem + ", which no request can carry");
                 }
