@@ -5,6 +5,12 @@
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -241,6 +247,47 @@ TEST_CASE("client: an answer dripping in a byte at a time is cut at the connect,
     CHECK(elapsed < 3s);
 }
 
+TEST_CASE("client: a body without a length, dripping in past the deadline, is a timeout, not a truncated answer") {
+    // A raw HTTP/1.1 server: no Content-Length, not chunked, so the body
+    // ends where the connection closes; the deadline's cut closes it first.
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 1) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    std::atomic<bool> stop{false};
+    std::thread server([listener, &stop] {
+        const int fd = ::accept(listener, nullptr, nullptr);
+        if (fd < 0) return;
+        std::string request;
+        char buf[1024];
+        while (request.find("\r\n\r\n") == std::string::npos) {
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            request.append(buf, static_cast<std::size_t>(n));
+        }
+        const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+        (void)::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+        const std::string body = one_sample("1");
+        for (std::size_t i = 0; i < body.size() && !stop; ++i) {
+            std::this_thread::sleep_for(100ms);
+            if (::send(fd, body.data() + i, 1, MSG_NOSIGNAL) != 1) break;
+        }
+        ::close(fd);
+    });
+    const client c({.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), .connect_timeout = 300ms,
+                    .read_timeout = 500ms, .write_timeout = 200ms});
+    CHECK_THROWS_WITH_AS((void)c.query("up"), doctest::Contains("the answer was cut short (no whole answer within 1000 ms"),
+                         timeout_error);
+    stop = true;
+    server.join();
+    ::close(listener);
+}
+
 TEST_CASE("client: bearer token and basic auth headers are sent") {
     recorded rec;
     loopback_server s([&](httplib::Server& srv) { serve_json(srv, "/api/v1/query", 200, one_sample("1"), &rec); });
@@ -324,6 +371,13 @@ TEST_CASE("client: configuration errors name the field") {
     CHECK(field_of({.url = "http://user@h:9090"}) == "prometheus.url");
     CHECK(field_of({.connect_timeout = 0ms}) == "prometheus.connect_timeout");
     CHECK(field_of({.read_timeout = -1ms}) == "prometheus.read_timeout");
+    // Over a day: their sum (the query's deadline) would overflow at max().
+    CHECK(field_of({.read_timeout = std::chrono::milliseconds::max()}) == "prometheus.read_timeout");
+    CHECK(field_of({.write_timeout = 86400001ms}) == "prometheus.write_timeout");
+    CHECK(field_of({.connect_timeout = 86400000ms}) == "(accepted)");
+    client_config dir{.url = "http://h:1"};
+    dir.ca_cert_dir = "/etc/ssl/certs";
+    CHECK(field_of(dir) == "prometheus.ca_cert_dir");
     CHECK(field_of({.bearer_token = "t", .basic = basic_auth{"u", "p"}}) == "prometheus.bearer_token");
     CHECK(field_of({.url = "http://h:1", .ca_cert_file = "/etc/ssl/certs/ca-certificates.crt"}) == "prometheus.ca_cert_file");
     CHECK(field_of({.bearer_token = "abc\r\nX-Injected: 1"}) == "prometheus.bearer_token");

@@ -222,6 +222,20 @@ TEST_CASE("metrics source: an error envelope or HTTP error for one query leaves 
     CHECK(s.metrics.ready_replicas == 1);
 }
 
+TEST_CASE("metrics source: an answer marked isPartial (VictoriaMetrics, a storage node down) is no data") {
+    fake_prometheus prom({{"cpu_utilization",
+                           {200, R"({"status":"success","isPartial":true,"data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"0.15"]}]}})"}},
+                          {"throughput_rps",
+                           {200, R"({"status":"success","isPartial":false,"data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"12.5"]}]}})"}}});
+    const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
+    const auto s = src.fetch(target);
+    CHECK(std::isnan(s.metrics.cpu_utilization));  // not the partial 0.15
+    REQUIRE(s.status.find("cpu_utilization") != nullptr);
+    CHECK(s.status.find("cpu_utilization")->reason.find("the answer is partial (isPartial") == 0);
+    CHECK(s.metrics.throughput_rps == 12.5);  // isPartial false: a whole answer
+    CHECK(s.status.find("throughput_rps") == nullptr);
+}
+
 TEST_CASE("metrics source: a value Prometheus warned about (a partial answer) is no data, the warning kept") {
     const std::string partial = "partial response: store 10.0.0.7:10901 unavailable; results may be incomplete";
     fake_prometheus prom({{"cpu_utilization",

@@ -121,6 +121,33 @@ TEST_CASE("response: non-envelope failures and malformed bodies") {
     }
 }
 
+TEST_CASE("response: an error quotes a huge or deep value by its size, never whole") {
+    const std::string huge(1 << 20, 'x');
+    try {
+        (void)decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,")" + huge + R"("]}]}})");
+        FAIL("no exception");
+    } catch (const parse_error& e) {
+        CHECK(e.field() == "data.result[0].value[1]");
+        CHECK(std::string(e.what()).size() < 300);
+    }
+    try {
+        std::string items = "[";
+        for (int i = 0; i < 100000; ++i) items += (i ? ",1" : "1");
+        items += "]";
+        (void)decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":{"many":)" + items + "}}}");
+        FAIL("no exception");
+    } catch (const parse_error& e) {
+        CHECK(std::string(e.what()).find("an object of 1 fields") != std::string::npos);
+        CHECK(std::string(e.what()).size() < 300);
+    }
+    try {
+        (void)decode_response(422, R"({"status":"error","errorType":"bad_data","error":")" + huge + R"("})");
+        FAIL("no exception");
+    } catch (const api_error& e) {
+        CHECK(std::string(e.what()).size() < 1200);
+    }
+}
+
 TEST_CASE("response: a proxy's non-UTF-8 error page becomes an http_error whose text goes into JSON") {
     // Latin-1 "é", and a UTF-8 "é" cut in half at the end.
     const std::string page = std::string("<h1>Passerelle d\xe9") + "faillante</h1>" + std::string(600, 'x') + "\xc3";

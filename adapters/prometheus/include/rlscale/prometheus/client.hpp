@@ -74,14 +74,23 @@ public:
         // only of digits and colons ([fd00:10:96::1] fails).
         server_ = split_http_url(cfg_.url, "prometheus.url", true);
         const auto positive = [](std::chrono::milliseconds d) { return d.count() > 0; };
-        if (!positive(cfg_.connect_timeout)) throw config_error("prometheus.connect_timeout", "must be positive");
-        if (!positive(cfg_.read_timeout)) throw config_error("prometheus.read_timeout", "must be positive");
-        if (!positive(cfg_.write_timeout)) throw config_error("prometheus.write_timeout", "must be positive");
+        // At most a day each, so their sum (the whole query's deadline) and
+        // the timeout sent to Prometheus stay far inside the integer range.
+        const auto check_timeout = [&positive](const char* field, std::chrono::milliseconds d) {
+            if (!positive(d) || d > std::chrono::milliseconds(std::chrono::hours(24))) {
+                throw config_error(field, "must be in (0, 86400000] ms, got " + std::to_string(d.count()) + " ms");
+            }
+        };
+        check_timeout("prometheus.connect_timeout", cfg_.connect_timeout);
+        check_timeout("prometheus.read_timeout", cfg_.read_timeout);
+        check_timeout("prometheus.write_timeout", cfg_.write_timeout);
         if (cfg_.max_response_bytes == 0) throw config_error("prometheus.max_response_bytes", "must be positive, got 0");
         if (!cfg_.bearer_token.empty() && cfg_.basic)
             throw config_error("prometheus.bearer_token", "set either a bearer token or basic auth, not both");
-        if (!server_.https && (!cfg_.ca_cert_file.empty() || !cfg_.ca_cert_dir.empty()))
-            throw config_error("prometheus.ca_cert_file", "CA certificates given for a plain http:// URL");
+        if (!server_.https && (!cfg_.ca_cert_file.empty() || !cfg_.ca_cert_dir.empty())) {
+            throw config_error(cfg_.ca_cert_file.empty() ? "prometheus.ca_cert_dir" : "prometheus.ca_cert_file",
+                               "CA certificates given for a plain http:// URL (" + cfg_.url + ")");
+        }
         // Header values: a line break would end the header and start another one.
         const auto breaks = [](const std::string& v) { return v.find_first_of("\r\n") != std::string::npos; };
         if (breaks(cfg_.bearer_token)) throw config_error("prometheus.bearer_token", "must not contain a line break (CR or LF)");
@@ -106,7 +115,7 @@ public:
                                            std::chrono::system_clock::time_point end,
                                            std::chrono::milliseconds step) const {
         if (step.count() <= 0) throw config_error("step", "must be positive, got " + std::to_string(step.count()) + " ms");
-        if (end < start) throw config_error("end", "is before start");
+        if (end < start) throw config_error("end", format_unix_time(end) + " is before start " + format_unix_time(start));
         httplib::Params params{{"query", std::string(promql)},
                                {"start", format_unix_time(start)},
                                {"end", format_unix_time(end)},
@@ -202,13 +211,16 @@ private:
             throw transport_error(where, "the answer is larger than max_response_bytes (" +
                                              std::to_string(cfg_.max_response_bytes) + " bytes, counted inflated); not read");
         }
+        // Cut by the deadline: a timeout even when httplib saw an answer (a
+        // body without a length ends where the cut shut the socket).
+        if (was_cut) {
+            throw timeout_error(where, (answered ? std::string("the answer was cut short") : httplib::to_string(err)) +
+                                           " (no whole answer within " + std::to_string(whole.count()) +
+                                           " ms, the connect, read and write timeouts together)");
+        }
         if (!answered) {
             const auto elapsed = std::chrono::steady_clock::now() - started;
             const std::string cause = httplib::to_string(err);
-            if (was_cut) {
-                throw timeout_error(where, cause + " (no whole answer within " + std::to_string(whole.count()) +
-                                               " ms, the connect, read and write timeouts together)");
-            }
             if (err == httplib::Error::ConnectionTimeout)
                 throw timeout_error(where, cause + " (connect timeout " + std::to_string(cfg_.connect_timeout.count()) + " ms)");
             // cpp-httplib reports a read that timed out as a plain read error.

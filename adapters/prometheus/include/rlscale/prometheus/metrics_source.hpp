@@ -444,6 +444,8 @@ private:
             // notes in `warnings` ("PromQL info: metric might not be a
             // counter ...", histogram_quantile's monotonicity fix), which
             // say nothing about missing data: those are kept, not acted on.
+            // VictoriaMetrics' isPartial: a storage node did not answer.
+            if (reason.empty() && r.partial) reason = "the answer is partial (isPartial: a storage node did not answer)";
             if (reason.empty()) {
                 std::size_t serious = 0;
                 const std::string* first = nullptr;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <rlscale/core/json_summary.hpp>
 #include <rlscale/core/text.hpp>
 #include <rlscale/prometheus/errors.hpp>
 
@@ -59,7 +60,10 @@ struct query_result {
     sample scalar;                      ///< type == scalar
     double string_time = 0;             ///< type == string: its time
     std::string string_value;           ///< type == string: its value
-    std::vector<std::string> warnings;  ///< Prometheus' warnings, if any
+    std::vector<std::string> warnings;  ///< Prometheus' warnings, if any (each cut to 1 KiB)
+    /// The server said the answer is partial (VictoriaMetrics' `isPartial`:
+    /// a storage node did not answer), so values may lack some series' data.
+    bool partial = false;
 };
 
 /// A sample value as Prometheus writes it: a decimal string, or exactly
@@ -80,7 +84,7 @@ struct query_result {
     // from_chars also reads "nan" and "inf"; Prometheus writes those only in
     // the exact spellings handled above, so anything else non-finite is bad.
     if (digits.empty() || ec != std::errc{} || end != last || !std::isfinite(v))
-        throw parse_error(field, "sample value \"" + std::string(text) + "\" is not a number, \"NaN\", \"+Inf\" or \"-Inf\"");
+        throw parse_error(field, "sample value \"" + valid_utf8(text, 64, "...") + "\" is not a number, \"NaN\", \"+Inf\" or \"-Inf\"");
     return v;
 }
 
@@ -88,9 +92,9 @@ namespace detail {
 
 [[nodiscard]] inline sample parse_pair(const nlohmann::json& j, const std::string& field) {
     if (!j.is_array() || j.size() != 2)
-        throw parse_error(field, "expected [<unix time>, \"<value>\"], got " + j.dump());
-    if (!j[0].is_number()) throw parse_error(field + "[0]", "timestamp is not a number: " + j[0].dump());
-    if (!j[1].is_string()) throw parse_error(field + "[1]", "sample value is not a string: " + j[1].dump());
+        throw parse_error(field, "expected [<unix time>, \"<value>\"], got " + json_summary(j));
+    if (!j[0].is_number()) throw parse_error(field + "[0]", "timestamp is not a number: " + json_summary(j[0]));
+    if (!j[1].is_string()) throw parse_error(field + "[1]", "sample value is not a string: " + json_summary(j[1]));
     return {j[0].get<double>(), parse_sample_value(j[1].get_ref<const std::string&>(), field + "[1]")};
 }
 
@@ -98,9 +102,9 @@ namespace detail {
     labels out;
     const auto it = item.find("metric");
     if (it == item.end()) return out;
-    if (!it->is_object()) throw parse_error(field + ".metric", "expected an object of labels, got " + it->dump());
+    if (!it->is_object()) throw parse_error(field + ".metric", "expected an object of labels, got " + json_summary(*it));
     for (const auto& [k, v] : it->items()) {
-        if (!v.is_string()) throw parse_error(field + ".metric." + k, "label value is not a string: " + v.dump());
+        if (!v.is_string()) throw parse_error(field + ".metric." + valid_utf8(k, 64, "..."), "label value is not a string: " + json_summary(v));
         out.emplace(k, v.get<std::string>());
     }
     return out;
@@ -121,12 +125,12 @@ namespace detail {
     if (!body.is_object()) throw parse_error("", "the body is not a JSON object");
     const auto& status = detail::member(body, "status", "");
     if (!status.is_string() || status.get_ref<const std::string&>() != "success")
-        throw parse_error("status", "expected \"success\", got " + status.dump());
+        throw parse_error("status", "expected \"success\", got " + json_summary(status));
     const auto& data = detail::member(body, "data", "");
-    if (!data.is_object()) throw parse_error("data", "expected an object, got " + data.dump());
+    if (!data.is_object()) throw parse_error("data", "expected an object, got " + json_summary(data));
     const auto& type = detail::member(data, "resultType", "data");
     const auto& result = detail::member(data, "result", "data");
-    if (!type.is_string()) throw parse_error("data.resultType", "expected a string, got " + type.dump());
+    if (!type.is_string()) throw parse_error("data.resultType", "expected a string, got " + json_summary(type));
 
     query_result out;
     const auto& t = type.get_ref<const std::string&>();
@@ -135,19 +139,19 @@ namespace detail {
         if (result.is_null()) {
             // An empty result may be encoded as null by some servers.
         } else if (!result.is_array()) {
-            throw parse_error("data.result", "expected an array for a " + t + ", got " + result.dump());
+            throw parse_error("data.result", "expected an array for a " + t + ", got " + json_summary(result));
         } else {
             for (std::size_t i = 0; i < result.size(); ++i) {
                 const std::string path = "data.result[" + std::to_string(i) + "]";
                 const auto& item = result[i];
-                if (!item.is_object()) throw parse_error(path, "expected an object, got " + item.dump());
+                if (!item.is_object()) throw parse_error(path, "expected an object, got " + json_summary(item));
                 if (out.type == result_type::vector) {
                     out.vector.push_back({detail::parse_labels(item, path),
                                           detail::parse_pair(detail::member(item, "value", path), path + ".value")});
                 } else {
                     matrix_series s{detail::parse_labels(item, path), {}};
                     const auto& values = detail::member(item, "values", path);
-                    if (!values.is_array()) throw parse_error(path + ".values", "expected an array, got " + values.dump());
+                    if (!values.is_array()) throw parse_error(path + ".values", "expected an array, got " + json_summary(values));
                     s.points.reserve(values.size());
                     for (std::size_t k = 0; k < values.size(); ++k)
                         s.points.push_back(detail::parse_pair(values[k], path + ".values[" + std::to_string(k) + "]"));
@@ -161,15 +165,16 @@ namespace detail {
     } else if (t == "string") {
         out.type = result_type::string;
         if (!result.is_array() || result.size() != 2 || !result[0].is_number() || !result[1].is_string())
-            throw parse_error("data.result", "expected [<unix time>, \"<string>\"], got " + result.dump());
+            throw parse_error("data.result", "expected [<unix time>, \"<string>\"], got " + json_summary(result));
         out.string_time = result[0].get<double>();
         out.string_value = result[1].get<std::string>();
     } else {
-        throw parse_error("data.resultType", "unknown result type \"" + t + "\"");
+        throw parse_error("data.resultType", "unknown result type \"" + valid_utf8(t, 64, "...") + "\"");
     }
     if (const auto w = body.find("warnings"); w != body.end() && w->is_array())
         for (const auto& s : *w)
-            if (s.is_string()) out.warnings.push_back(s.get<std::string>());
+            if (s.is_string()) out.warnings.push_back(valid_utf8(s.get_ref<const std::string&>(), 1024, "..."));
+    if (const auto p = body.find("isPartial"); p != body.end() && p->is_boolean()) out.partial = p->get<bool>();
     return out;
 }
 
@@ -181,8 +186,10 @@ namespace detail {
     if (status == body.end() || !status->is_string() || status->get_ref<const std::string&>() != "error") return false;
     const auto et = body.find("errorType");
     const auto em = body.find("error");
-    type = et != body.end() && et->is_string() ? et->get<std::string>() : std::string("unknown");
-    message = em != body.end() && em->is_string() ? em->get<std::string>() : std::string("(no error text)");
+    // Bounded: the texts go into error messages and the decision log.
+    type = et != body.end() && et->is_string() ? valid_utf8(et->get_ref<const std::string&>(), 64, "...") : std::string("unknown");
+    message = em != body.end() && em->is_string() ? valid_utf8(em->get_ref<const std::string&>(), 1024, "...")
+                                                  : std::string("(no error text)");
     return true;
 }
 
