@@ -70,4 +70,39 @@ TEST_CASE("encode env: the seed encoders and rewards build in cluster_env, a sta
     CHECK((firm_reward_value >= 0 && firm_reward_value <= 2));
 }
 
+TEST_CASE("encode env: a reset right after a reset observes as a fresh environment does (the encoder's history restarts)") {
+    sim::cluster_env<simppo_encoder, team_average<simppo_reward>> twice(two_functions(), {.control_interval_s = 5}, simppo_encoder({}, 2));
+    sim::cluster_env<simppo_encoder, team_average<simppo_reward>> fresh(two_functions(), {.control_interval_s = 5}, simppo_encoder({}, 2));
+    (void)twice.reset(1);
+    const auto again = twice.reset(2);
+    const std::vector<float> a(again.begin(), again.end());
+    const auto once = fresh.reset(2);
+    CHECK(a == std::vector<float>(once.begin(), once.end()));
+}
+
+TEST_CASE("encode env: observation_valid() says whether reset's observation was refused, as a step's result does") {
+    // No replica at time 0 and requests arriving: the first interval completes
+    // none with requests pending, which polimi's encoder refuses.
+    sim::cluster_config c{.node = {.cores = 8, .memory_mb = 16384}};
+    c.functions.push_back({.profile = sim::profile("hotel-app-geo"), .load = sim::constant(20, 1e5, 1e5),
+                           .max_replicas = 10, .initial_replicas = 0});
+    sim::cluster_env<polimi_encoder, scarlet_reward> env(c, {.control_interval_s = 5}, polimi_encoder(0.01));
+    const auto first = env.reset(3);
+    CHECK_FALSE(env.observation_valid());
+    for (const float v : first) CHECK(v == 0.0F);  // the refused slice is zeros
+    const std::vector<scaling_target> two{{.replicas = 2}};
+    bool accepted = false;
+    for (int t = 0; t < 20 && !accepted; ++t) {
+        const sim::step_result r = env.step_to(two);
+        CHECK(env.observation_valid() == r.observation_valid);
+        accepted = r.observation_valid;
+    }
+    CHECK(accepted);  // once replicas serve, the encoder accepts again
+    // A reset with replicas from the start is accepted.
+    c.functions[0].initial_replicas = 2;
+    sim::cluster_env<polimi_encoder, scarlet_reward> served(c, {.control_interval_s = 5}, polimi_encoder(0.01));
+    (void)served.reset(3);
+    CHECK(served.observation_valid());
+}
+
 }  // namespace test_encode_env_integration

@@ -206,29 +206,40 @@ TEST_CASE("one dqn update: Huber TD loss against the target network, one Adam st
 TEST_CASE("dqn::update(batch) on a given batch: the sampled update's step, deterministic, and validated") {
     dqn_config c = small_config(false);
     c.batch_size = 8;
-    c.learning_starts = 8;
-    // Two agents from one seed; one is fed transitions and updates on its
-    // own samples, the other updates on a batch copied from the same buffer
-    // rows, in the same order: the same step.
+    c.learning_starts = 1000;  // observe() stores, never updates
+    // Two agents from one seed. One is fed transitions and updates on its
+    // own sample (update()); the other updates on a batch of the same rows
+    // in the same order, drawn from the same buffer with a generator in the
+    // state the first agent's is in: the same step.
     dqn<double> a(2, {.heads = 2, .actions_per_head = 3}, c, 3);
     dqn<double> b(2, {.heads = 2, .actions_per_head = 3}, c, 3);
-    replay_buffer<double> rows(16, 2, 2);
     rng gen(9);
     for (int t = 0; t < 12; ++t) {
         const std::array<double, 2> s{uniform01(gen), uniform01(gen)};
         const std::array<double, 2> s2{uniform01(gen), uniform01(gen)};
         const std::array<std::int32_t, 2> act{static_cast<std::int32_t>(t % 3), static_cast<std::int32_t>((t + 1) % 3)};
-        rows.push(s, act, uniform01(gen), s2, t % 5 == 4);
+        CHECK_FALSE(a.observe(s, act, uniform01(gen), s2, t % 5 == 4, false));
     }
+    REQUIRE(a.replay().size() == 12);
+    // The agent's generator: seeded with 3, then drawn by its network's initialisation.
+    rng replica(3);
+    nn::mlp<double>(a.online().layers()).initialize(nn::init_scheme::torch_default, replica);
     replay_batch<double> batch(2, 2, 8);
-    for (std::size_t j = 0; j < 8; ++j) rows.get((j * 5) % 12, j, batch);
-    batch.size = 8;
-    const dqn_update_stats sa = a.update(batch);
+    a.replay().sample(8, replica, batch);
+    const dqn_update_stats sa = a.update();
     const dqn_update_stats sb = b.update(batch);
+    CHECK(sa.applied);
     CHECK(sa.loss == sb.loss);
     CHECK(a.online().parameters() == b.online().parameters());
     CHECK(a.target().parameters() == b.target().parameters());
     CHECK(a.updates() == 1);
+    // Other rows of the same buffer make another step: the comparison above can fail.
+    dqn<double> other(2, {.heads = 2, .actions_per_head = 3}, c, 3);
+    replay_batch<double> shifted(2, 2, 8);
+    for (std::size_t j = 0; j < 8; ++j) a.replay().get((batch.slots[j] + 1) % 12, j, shifted);  // not wrapped: slot = age
+    shifted.size = 8;
+    (void)other.update(shifted);
+    CHECK(other.online().parameters() != a.online().parameters());
     // A smaller batch than batch_size is one update over its leading columns.
     batch.size = 3;
     CHECK(a.update(batch).applied);

@@ -316,6 +316,29 @@ struct refusing_end_env {
 };
 static_assert(rl::target_environment<refusing_end_env>);
 
+/// An environment whose encoder refuses the observation each episode starts
+/// from (as cluster_env's does with no replica serving at time 0), and says
+/// so through observation_valid().
+struct refusing_start_env {
+    env_t env;
+    bool valid = true;
+
+    [[nodiscard]] std::size_t function_count() const noexcept { return env.function_count(); }
+    [[nodiscard]] std::size_t observation_size() const noexcept { return env.observation_size(); }
+    std::span<const float> reset(std::uint64_t seed) {
+        valid = false;
+        return env.reset(seed);
+    }
+    sim::step_result step_to(std::span<const scaling_target> targets) {
+        valid = true;
+        return env.step_to(targets);
+    }
+    [[nodiscard]] bool observation_valid() const noexcept { return valid; }
+    [[nodiscard]] std::span<const scaling_state> states() const noexcept { return env.states(); }
+    [[nodiscard]] std::span<const function_metrics> metrics() const noexcept { return env.metrics(); }
+};
+static_assert(rl::target_environment<refusing_start_env>);
+
 }  // namespace
 
 TEST_CASE("parallel environments explore on streams of their own: environment i's choices and transitions on stream i, one stream again at the end") {
@@ -361,6 +384,33 @@ TEST_CASE("an episode that ends on a transition not stored still resets the lear
                         {.steps = 4, .seed = 1, .report_every = 0, .parallel_envs = true, .threads = 1}, [](const rl::train_report&) {});
         CHECK(learner.events == std::vector<std::pair<char, std::size_t>>{{'N', 2}, {'e', 0}, {'e', 1}, {'o', 0}, {'o', 1},
                                                                           {'e', 0}, {'e', 1}, {'o', 0}, {'r', 1}, {'N', 1}});
+    }
+}
+
+TEST_CASE("a transition from a refused first observation is not stored, in turn and in parallel") {
+    const rl::joint_delta_actions actions(1);
+    SUBCASE("in turn") {
+        std::vector<refusing_start_env> envs{{make_env(15, 3)}};
+        streamed_learner learner;
+        (void)rl::train(std::span<refusing_start_env>(envs), learner, actions, {.steps = 7, .seed = 1, .report_every = 0},
+                        [](const rl::train_report&) {});
+        // Episodes of 3 steps: the first transition of each is not stored.
+        CHECK(learner.events == std::vector<std::pair<char, std::size_t>>{{'e', 0}, {'e', 0}, {'o', 0}, {'e', 0}, {'o', 0},
+                                                                          {'e', 0}, {'e', 0}, {'o', 0}, {'e', 0}, {'o', 0},
+                                                                          {'e', 0}});
+        REQUIRE(learner.seen.size() == 4);
+        // What is stored starts from the second observation on.
+        const std::vector<transition> episode = reference_episode(make_env(15, 3), 1, 3, 0);
+        CHECK(learner.seen[0] == episode[1]);
+        CHECK(learner.seen[1] == episode[2]);
+    }
+    SUBCASE("parallel") {
+        std::vector<refusing_start_env> envs{{make_env(15, 3)}, {make_env(30, 2)}};
+        streamed_learner learner;
+        (void)rl::train(std::span<refusing_start_env>(envs), learner, actions,
+                        {.steps = 4, .seed = 1, .report_every = 0, .parallel_envs = true, .threads = 1}, [](const rl::train_report&) {});
+        CHECK(learner.events == std::vector<std::pair<char, std::size_t>>{{'N', 2}, {'e', 0}, {'e', 1}, {'e', 0}, {'e', 1},
+                                                                          {'o', 0}, {'o', 1}, {'N', 1}});
     }
 }
 

@@ -150,6 +150,9 @@ TEST_CASE("tick_cluster: conservation, whole counters and valid metrics under ra
             CHECK(sim.replicas(f) >= 0);
             CHECK(sim.replicas(f) <= 12);
             CHECK(m[f].ready_replicas + m[f].starting_replicas + m[f].pending_replicas == static_cast<std::uint32_t>(sim.replicas(f)));
+            // Never more out than in (in_flight is the difference, so its
+            // sum with the two is the arrivals by definition).
+            CHECK(sim.total_completions(f) + sim.total_drops(f) <= sim.total_arrivals(f));
             CHECK(sim.total_arrivals(f) == sim.total_completions(f) + sim.total_drops(f) + sim.in_flight(f));
             CHECK(m[f].cpu_utilization <= 1.0 + 1e-9);
             CHECK(m[f].memory_utilization <= 1.0 + 1e-9);

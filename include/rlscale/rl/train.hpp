@@ -66,7 +66,10 @@ struct train_report {
 /// An environment the training loop can run: functions under one joint
 /// observation, stepped with absolute targets (sim::cluster_env). With
 /// parallel_envs, different environments are stepped on different threads
-/// at once, so they must share no mutable state.
+/// at once, so they must share no mutable state. An environment whose
+/// encoders can refuse an observation reports it: step_to's result's
+/// `observation_valid`, and `observation_valid()` after `reset` (optional;
+/// without it the first observation counts as accepted).
 template <typename E>
 concept target_environment = requires(E& e, std::uint64_t seed, std::span<const scaling_target> targets) {
     { e.function_count() } -> std::convertible_to<std::size_t>;
@@ -110,7 +113,13 @@ struct env_slot {
     void start(Env& env, std::uint64_t seed) {
         const auto o = env.reset(seed);
         observation.assign(o.begin(), o.end());
-        valid = true;
+        // An environment that can refuse its first observation says so
+        // (cluster_env::observation_valid); the transition from it is not stored.
+        if constexpr (requires { { env.observation_valid() } -> std::convertible_to<bool>; }) {
+            valid = env.observation_valid();
+        } else {
+            valid = true;
+        }
         stabilizer.reset();
     }
 

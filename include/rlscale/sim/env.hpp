@@ -160,10 +160,18 @@ public:
     std::span<const float> reset(std::uint64_t seed) {
         sim_.reset(seed);
         steps_ = 0;
+        // A stateful encoder (an arrival-rate change) starts the episode
+        // afresh, even when no step came since the last reset.
+        if constexpr (requires { encoder_.reset(); }) encoder_.reset();
         sim_.step(env_.control_interval_s, metrics_);
         encode_all();
         return observation_;
     }
+
+    /// Whether every encoder accepted the last observation, reset's or
+    /// step's (a refused function's slice is zeros). A learner must not
+    /// store a transition from or to a refused observation.
+    [[nodiscard]] bool observation_valid() const noexcept { return observation_valid_; }
 
     /// Applies one action per function, runs one control interval, and
     /// returns what happened. A non-finite action value means "no change".

@@ -140,7 +140,7 @@ private:
 
     static constexpr std::size_t word_bits = 64;
 
-    std::vector<std::uint32_t> counts_;
+    std::vector<std::uint64_t> counts_;  // 64-bit: one interval may complete more than 2^32 requests in a bucket
     std::vector<std::uint64_t> used_;  // bit i % 64 of word i / 64: bucket i holds a value
     double gamma_ = 0;
     double inv_log_gamma_ = 0;
