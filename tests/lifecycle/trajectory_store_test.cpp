@@ -619,6 +619,48 @@ TEST_CASE("the last episode torn out of order: in a rewritten file, alone in a n
         CHECK_THROWS_WITH_AS(file_trajectory_store{path}, doctest::Contains("not a torn tail"), rlscale::error);
         CHECK(read_bytes(path) == bytes);
     }
+    SUBCASE("episode 4's end record damaged, then episode 5's begin record whole: refused, not cut as a torn tail") {
+        const auto path = fresh_path("trajectory_store", "end_damaged_then_next.trj");
+        const auto starts = make_file(path, 6);
+        auto bytes = read_bytes(path);
+        bytes[starts[5] - 3] ^= 0x40;  // inside episode 4's end record, the last record before episode 5
+        bytes.resize(starts[5] + 24 + 10);  // episode 5's begin record whole, its first step cut short
+        write_bytes(path, bytes);
+        CHECK_THROWS_WITH_AS(file_trajectory_store{path}, doctest::Contains("a whole record of another episode follows"), rlscale::error);
+        CHECK(read_bytes(path) == bytes);
+        // Salvaged: cut before episode 4.
+        file_trajectory_store_options o;
+        o.salvage_prefix = true;
+        file_trajectory_store store(path, o);
+        CHECK(store.episode_count() == 4);
+        CHECK(store.recovery().truncated_at == starts[4]);
+    }
+    SUBCASE("episode 4's end record damaged, then part of episode 5's begin record: refused, and cut with salvage_prefix") {
+        const auto path = fresh_path("trajectory_store", "end_damaged_then_torn.trj");
+        const auto starts = make_file(path, 6);
+        auto bytes = read_bytes(path);
+        bytes[starts[5] - 3] ^= 0x40;
+        bytes.resize(starts[5] + 10);
+        write_bytes(path, bytes);
+        CHECK_THROWS_WITH_AS(file_trajectory_store{path}, doctest::Contains("in an end record, and 10 bytes follow it: this is not a torn tail"),
+                             rlscale::error);
+        CHECK(read_bytes(path) == bytes);
+        file_trajectory_store_options o;
+        o.salvage_prefix = true;
+        file_trajectory_store store(path, o);
+        CHECK(store.episode_count() == 4);
+        CHECK(store.recovery().truncated_at == starts[4]);
+    }
+    SUBCASE("the last episode's end record damaged, nothing after it: a torn tail, cut") {
+        const auto path = fresh_path("trajectory_store", "last_end_damaged.trj");
+        const auto starts = make_file(path, 6);
+        auto bytes = read_bytes(path);
+        bytes[starts[6] - 3] ^= 0x40;
+        write_bytes(path, bytes);
+        file_trajectory_store store(path);
+        CHECK(store.episode_count() == 5);
+        CHECK(store.recovery().truncated_at == starts[5]);
+    }
 }
 
 TEST_CASE("salvage_prefix cuts at the first damaged record, and counts the episodes that had ended after it") {

@@ -1128,10 +1128,13 @@ private:
         std::optional<detail::open_episode> episode;
         std::uint64_t episode_at = 0;
         std::string problem;
+        bool damaged_end = false;  // the bad record is a whole end record whose CRC fails
         while (at < size) {
             const tf::record r = in.at(at);
             if (!r.problem.empty()) {
                 problem = r.problem;
+                damaged_end = r.type == tf::type_end && r.length == tf::end_payload &&
+                              at + tf::record_header_size + r.length + tf::record_trailer_size <= size && problem == "CRC mismatch";
                 break;
             }
             const auto refuse = [&](const std::string& what) {
@@ -1217,6 +1220,26 @@ private:
                             ": this is not a torn tail; refusing to cut (set salvage_prefix to keep the episodes before offset " +
                             std::to_string(committed) + ")");
             }
+            // No end record after the damage, but a whole record of another
+            // episode (the next one's begin record, say): the episode the
+            // damage is in had been written to its end before the next one
+            // began, so the damage is not that write's tear either.
+            if (!later && !options_.salvage_prefix) {
+                if (const auto other = record_of_another_episode(in, at + 1, next_index_)) {
+                    throw error(where(at) + problem + ", but a whole record of another episode follows at offset " +
+                                std::to_string(*other) +
+                                ": this is not a torn tail; refusing to cut (set salvage_prefix to keep the episodes before offset " +
+                                std::to_string(committed) + ")");
+                }
+                // The same for a damaged end record that bytes follow: the
+                // episode had been written to its end when a later write began.
+                const std::uint64_t end_of_bad = at + tf::record_header_size + tf::end_payload + tf::record_trailer_size;
+                if (damaged_end && end_of_bad < size) {
+                    throw error(where(at) + problem + " in an end record, and " + std::to_string(size - end_of_bad) +
+                                " bytes follow it: this is not a torn tail; refusing to cut (set salvage_prefix to keep the episodes "
+                                "before offset " + std::to_string(committed) + ")");
+                }
+            }
             // Salvaged: the episodes that had ended after the damage, cut
             // with it, counted by number up to the last intact end record,
             // or by their intact end records when the numbering is unknown.
@@ -1271,6 +1294,20 @@ private:
             p = next_whole_record(in, r.next);
         }
         return false;  // no end record of its own
+    }
+
+    /// The offset of the first whole record at or after `from` that is not
+    /// one of episode `index`'s (a begin, step and end record each start with
+    /// the episode's number), if any.
+    static std::optional<std::uint64_t> record_of_another_episode(detail::trajectory_file::reader& in, std::uint64_t from,
+                                                                  std::uint64_t index) {
+        namespace tf = detail::trajectory_file;
+        for (auto p = next_whole_record(in, from); p;) {
+            const tf::record r = in.at(*p);
+            if (r.length < 8 || tf::get_u64(r.payload) != index) return p;
+            p = next_whole_record(in, r.next);
+        }
+        return std::nullopt;
     }
 
     /// The offset of the first whole end record at or after `from`, if any.
