@@ -171,6 +171,17 @@ TEST_CASE("kpa_policy: requests completed without a latency or throughput hold, 
         CHECK(d.source == decision_source::hold);
         CHECK(d.replicas == 10);
     }
+    // Both negative: their product is positive, but neither is a reading.
+    {
+        function_metrics both = concurrency(5000, 10);
+        both.latency_mean_s = -1;
+        both.throughput_rps = -100;
+        kpa_policy negative;
+        const decision d = negative.decide(both, s);
+        CHECK(d.source == decision_source::hold);
+        CHECK(d.replicas == 10);
+        CHECK(d.reason == "kpa: invalid concurrency");
+    }
     // Nothing completed: queued + in service, UINT32_MAX + 1 not wrapping to 0.
     function_metrics m = interval(2, 0);
     m.ready_replicas = 10;

@@ -146,7 +146,8 @@ public:
         const int n = recommend(decide_metric_, in, now, b.lower, upper);
         if (last_evaluation().metrics_failed || n < b.lower || n > upper) {
             // No usable metric, or a target at zero that Kubernetes leaves
-            // alone (scaling disabled): keep the count, brought within bounds.
+            // alone (scaling disabled): keep the count, brought within bounds
+            // (unlike Kubernetes, which leaves a count of 0 below a minimum of 1).
             return hold(s, last_evaluation().reason);
         }
         if (n != s.replicas) last_change_ = decided_change{s.replicas, n, now};

@@ -74,6 +74,10 @@ public:
             if (!(std::isfinite(m.latency_mean_s) && std::isfinite(m.throughput_rps))) {
                 return hold(s, "kpa: requests completed but latency or throughput is missing");
             }
+            // Each factor, not only the product: two negatives multiply to a load.
+            if (m.latency_mean_s < 0 || m.throughput_rps < 0) {
+                return hold(s, "kpa: invalid concurrency");
+            }
             concurrency = m.throughput_rps * m.latency_mean_s;
         }
         if (!(std::isfinite(concurrency) && concurrency >= 0)) {
