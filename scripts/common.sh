@@ -9,7 +9,7 @@ RLSCALE_JOBS="${RLSCALE_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 # The adapters add cpp-httplib with OpenSSL (through pkg-config); their tests
 # run the real prometheus binary and make certificates with the openssl CLI.
 RLSCALE_PACKAGES=(g++ make cmake pkg-config libeigen3-dev xtensor-dev nlohmann-json3-dev doctest-dev libbenchmark-dev
-                  libcpp-httplib-dev libssl-dev zlib1g-dev openssl prometheus)
+                  libcpp-httplib-dev libssl-dev zlib1g-dev openssl prometheus libxml2-utils)
 
 rlscale_install_missing() {
     local missing=()
