@@ -138,7 +138,7 @@ using agent_t = rl::ddpg<float>;
 /// What a run of episodes did, summed over its intervals.
 struct tally {
     int intervals = 0;
-    int violations = 0;          ///< intervals with arrivals whose p90 exceeded the SLO, or that dropped requests
+    int violations = 0;          ///< intervals with arrivals whose p90 exceeded the SLO, or that dropped requests (share: of all intervals)
     double cpu_util = 0;         ///< Σ CPU utilisation
     double mem_util = 0;         ///< Σ memory utilisation
     double cores = 0;            ///< Σ replicas × CPU limit (cores allocated)
@@ -261,6 +261,7 @@ tally run_episode(managed_agent& m, env_t& env, std::uint64_t seed, trajectory_s
     std::array<scaling_target, 1> target{};
     const auto first = env.reset(seed);
     std::copy(first.begin(), first.end(), obs.begin());
+    bool obs_valid = env.observation_valid();  // a transition from or to a refused observation is not learnt from
     m.agent.reset_noise();
     tally t;
     if (store != nullptr) store->begin_episode();
@@ -298,10 +299,11 @@ tally run_episode(managed_agent& m, env_t& env, std::uint64_t seed, trajectory_s
                            .state = std::vector<float>(obs.begin(), obs.end()),
                            .action = std::vector<float>(applied.begin(), applied.end())});
         }
-        if (learn && !m.frozen && m.life.learns() && r.observation_valid) {
+        if (learn && !m.frozen && m.life.learns() && obs_valid && r.observation_valid) {
             m.agent.observe(obs, applied, r.reward, next, false, r.truncated);
         }
         obs = next;
+        obs_valid = r.observation_valid;
         if (r.truncated) break;
     }
     t.episodes = 1;
@@ -531,6 +533,28 @@ static int program(int argc, char** argv) {
                 100 * (ratio(a.all.mean(a.all.mem_util), b.all.mean(b.all.mem_util)) - 1));
     std::printf("reward per episode, bootstrapped vs from scratch: %+.1f %% (paper: +47.3 %% before convergence)\n",
                 100 * (ratio(a.all.episode_reward(), b.all.episode_reward()) - 1));
+    // The paper measures until the agent converged; here, until each agent
+    // first entered SERVING: the violations training cost each (counts, over
+    // windows of different lengths), and the means over each window.
+    if (a.first_serving && b.first_serving) {
+        std::printf("until each first entered SERVING (bootstrapped %d episodes, from scratch %d): SLO violations from scratch / "
+                    "bootstrapped %.1fx (%d / %d intervals; paper: 16.9x); CPU utilisation %+.1f %%, memory %+.1f %%, reward per "
+                    "episode %+.1f %%\n",
+                    *a.first_serving, *b.first_serving, ratio(b.until_serving.violations, a.until_serving.violations),
+                    b.until_serving.violations, a.until_serving.violations,
+                    100 * (ratio(a.until_serving.mean(a.until_serving.cpu_util), b.until_serving.mean(b.until_serving.cpu_util)) - 1),
+                    100 * (ratio(a.until_serving.mean(a.until_serving.mem_util), b.until_serving.mean(b.until_serving.mem_util)) - 1),
+                    100 * (ratio(a.until_serving.episode_reward(), b.until_serving.episode_reward()) - 1));
+    } else if (a.first_serving) {
+        // The agent from scratch never converged: its count over every
+        // episode is a lower bound on its count until it would have.
+        std::printf("until each first entered SERVING (bootstrapped %d episodes, from scratch not in %d): SLO violations from scratch / "
+                    "bootstrapped at least %.1fx (%d in all %d episodes / %d; paper: 16.9x)\n",
+                    *a.first_serving, o.episodes, ratio(b.all.violations, a.until_serving.violations), b.all.violations, o.episodes,
+                    a.until_serving.violations);
+    } else {
+        std::printf("until each first entered SERVING: not compared, the bootstrapped agent never did\n");
+    }
     if (worse > 0) worse_episodes += worse > 5 ? "; ...)" : ")";
     std::printf("episodes in which the bootstrapped agent violated the SLO more often than HPA+VPA on the same load: %d of %d%s\n", worse,
                 o.episodes, worse_episodes.c_str());
