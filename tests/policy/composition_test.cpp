@@ -102,6 +102,39 @@ TEST_CASE("with_fallback uses the backup when the primary is not ready or holds"
     CHECK(d.replicas == 4);
 }
 
+TEST_CASE("with_fallback: invalid metrics reach neither policy, and no data keeps the count") {
+    // A guarded primary holds on a NaN; the unguarded backup must not then
+    // turn the NaN into a scale-up (here from 2 to 10, past the guard's +4).
+    with_fallback<guarded<scripted_policy>, static_policy> p(
+        guarded<scripted_policy>(scripted_policy{.replicas = 3}, {.max_step_up = 4}), static_policy{.replicas = 10});
+    scaling_state s = state(2);
+    s.min_replicas = 1;
+    s.max_replicas = 10;
+    CHECK(p.decide(valid_metrics(), s).replicas == 3);
+    for (const auto field : {0, 1, 2, 3}) {
+        function_metrics m = valid_metrics();
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        switch (field) {
+            case 0: m.interval_s = nan; break;
+            case 1: m.memory_utilization = nan; break;
+            case 2: m.replica_seconds = -1; break;
+            default: m.latency.p99 = nan; break;
+        }
+        CAPTURE(field);
+        const decision d = p.decide(m, s);
+        CHECK(d.replicas == 2);
+        CHECK(d.source == decision_source::hold);
+        CHECK_FALSE(d.vertical());
+    }
+    // Neither ready: the count stays, even outside [min, max].
+    with_fallback<scripted_policy, scripted_policy> none(scripted_policy{.is_ready = false},
+                                                         scripted_policy{.is_ready = false});
+    s.replicas = 0;
+    CHECK(none.decide(valid_metrics(), s).replicas == 0);
+    s.replicas = 40;
+    CHECK(none.decide(valid_metrics(), s).replicas == 40);
+}
+
 TEST_CASE("any_policy forwards to the policy it holds") {
     any_policy p(guarded(with_fallback(scripted_policy{.replicas = 7}, static_policy{.replicas = 1})));
     CHECK(p.ready());

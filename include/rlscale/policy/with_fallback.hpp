@@ -12,6 +12,13 @@ namespace rlscale {
 /// is marked decision_source::fallback; if the backup holds too, the result
 /// holds. A hold that resizes (hpa_vpa_policy: the HPA held, the VPA
 /// resized) is the primary's answer: asking the backup would drop the resize.
+///
+/// Metrics that fail `check_metrics` reach neither policy, and the count
+/// stays as it is, as with `guarded`: a primary that holds on such input
+/// (a guarded one does) would otherwise hand it to an unguarded backup,
+/// and a NaN would become a scaling command. When neither policy is ready
+/// the count also stays as it is (`keep`: a decision on no data is no
+/// decision).
 template <policy Primary, policy Backup>
 class with_fallback {
 public:
@@ -23,6 +30,7 @@ public:
     [[nodiscard]] Backup& backup() noexcept { return backup_; }
 
     decision decide(const function_metrics& m, const scaling_state& s) noexcept {
+        if (!check_metrics(m)) return keep(s, "fallback: invalid metrics");
         if (primary_.ready()) {
             const decision d = primary_.decide(m, s);
             if (d.source != decision_source::hold || d.vertical()) {
@@ -30,7 +38,7 @@ public:
             }
         }
         if (!backup_.ready()) {
-            return hold(s, "fallback: neither policy could decide");
+            return keep(s, "fallback: neither policy could decide");
         }
         decision d = backup_.decide(m, s);
         if (d.source == decision_source::policy) {
