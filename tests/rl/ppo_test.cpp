@@ -491,6 +491,54 @@ TEST_CASE("ppo update: a minibatch whose gradient is not finite is skipped and l
     CHECK(agent.critic().parameters().allFinite());
 }
 
+TEST_CASE("ppo update: a clipped sample whose ratio overflows contributes nothing instead of a NaN") {
+    // One stored log π_old of -1000 (an action another controller chose):
+    // ρ = exp(log π + 1000) = ∞. With a positive advantage the clipped
+    // constant wins, so the sample's gradient is 0, not 0·∞.
+    ppo_config c = small_config();
+    c.epochs = 1;
+    c.minibatch_size = 16;
+    ppo<double, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, c, 5);
+    ppo<double, std::int32_t>::rollout r(16, 2, 2, 1);
+    std::vector<double> adv(16);
+    std::vector<double> ret(16, 0.5);
+    rng gen(3);
+    for (std::size_t j = 0; j < 16; ++j) {
+        const std::array<double, 2> o{uniform(gen, -1, 1), uniform(gen, -1, 1)};
+        const std::array<std::int32_t, 1> a{static_cast<std::int32_t>(j % 3)};
+        r.push(o, o, a, j == 4 ? -1000.0 : agent.log_prob(o, a), agent.value(o), 0, false, false);
+        adv[j] = j == 4 ? 5.0 : uniform(gen, -1, 1);  // far above the rest after normalising
+    }
+    r.set_advantages(adv, ret);
+    const Eigen::VectorXd before = agent.actor().parameters();
+    const ppo_update_stats s = agent.update(r);
+    CHECK(s.skipped == 0);
+    CHECK(s.steps == 1);
+    CHECK(std::isfinite(s.pg_loss));
+    CHECK(agent.actor().parameters().allFinite());
+    CHECK(agent.actor().parameters() != before);
+}
+
+TEST_CASE("ppo update: an optimiser resized through its accessor is refused before any step") {
+    ppo_config c = small_config();
+    ppo<double, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, c, 5);
+    ppo<double, std::int32_t>::rollout r(8, 2, 2, 1);
+    for (std::size_t j = 0; j < 8; ++j) {
+        const std::array<double, 2> o{0.1 * static_cast<double>(j), -0.2};
+        const std::array<std::int32_t, 1> a{static_cast<std::int32_t>(j % 3)};
+        r.push(o, o, a, agent.log_prob(o, a), agent.value(o), 1.0, false, false);
+    }
+    std::vector<double> adv(8, 0.5);
+    adv[0] = -1;
+    r.set_advantages(adv, std::vector<double>(8, 1.0));
+    const Eigen::VectorXd actor = agent.actor().parameters();
+    const Eigen::VectorXd critic = agent.critic().parameters();
+    agent.critic_optimizer() = nn::adam<double>(7, {});
+    CHECK_THROWS_WITH_AS((void)agent.update(r), doctest::Contains("ppo::update: the critic optimiser is for 7 parameters"), error);
+    CHECK(agent.actor().parameters() == actor);  // the actor was not stepped either
+    CHECK(agent.critic().parameters() == critic);
+}
+
 TEST_CASE("ppo observe cuts the last step when the next transition does not begin where it ended") {
     ppo_config c = small_config();
     c.rollout_steps = 8;
@@ -957,6 +1005,7 @@ TEST_CASE("ppo_config validation names the field and the value") {
     refused([](ppo_config& c) { c.initial_log_std = 100; }, "ppo_config.initial_log_std: must be in [-20, 2], got 100");
     refused([](ppo_config& c) { c.log_std_min = -std::numeric_limits<double>::infinity(); }, "ppo_config.log_std_min: must be finite, got -inf");
     refused([](ppo_config& c) { c.log_std_max = -30; }, "ppo_config.log_std_max: must be finite and > log_std_min (-20), got -30");
+    refused([](ppo_config& c) { c.log_std_max = 90; }, "ppo_config.log_std_max: must be finite and <= 20, got 90");
     // The learner's own arguments.
     CHECK_THROWS_WITH_AS((ppo<float, std::int32_t>(0, 2, {}, {}, 1)), doctest::Contains("ppo.actor_observation_size: must be in [1, 1048576], got 0"),
                          config_error);

@@ -136,6 +136,7 @@ struct ppo_config {
             .finite("initial_log_std", initial_log_std)
             .finite("log_std_min", log_std_min)
             .greater_field("log_std_max", log_std_max, "log_std_min", log_std_min)
+            .at_most("log_std_max", log_std_max, 20)  // σ ≤ 4.9e8: a float action stays finite
             .in("initial_log_std", initial_log_std, log_std_min, log_std_max);
     }
 };
@@ -152,7 +153,7 @@ struct ppo_update_stats {
     double grad_norm = 0;     ///< joint gradient norm before clipping
     double loss = 0;          ///< pg_loss − β·entropy + c_v·value_loss
     std::size_t steps = 0;    ///< gradient steps taken
-    std::size_t skipped = 0;  ///< gradient steps skipped because the gradient was not finite
+    std::size_t skipped = 0;  ///< gradient steps skipped because the gradient, or its squared norm summed in T, was not finite
 };
 
 /// The PPO learner. `Action` is std::int32_t for discrete actions (a
@@ -383,7 +384,9 @@ public:
     /// minibatch unless it holds one sample; with clip_value the squared
     /// error is the larger of the unclipped and the clipped V's), its
     /// gradient, the joint norm clip and one Adam step of actor, log-std and
-    /// critic. A minibatch whose gradient is not finite is skipped. With
+    /// critic. A minibatch whose gradient is not finite is skipped, as is one
+    /// whose squared norm, summed in T, overflows (a float learner's
+    /// gradient of finite values whose squares pass 3.4e38). With
     /// anneal_updates, the learning rates are scaled by 1 − k/anneal_updates
     /// at update k = 0, 1, … (held at the last step after that). Throws
     /// rlscale::error when `r` is empty, has no advantages or other shapes.
@@ -397,6 +400,7 @@ public:
     /// fit this learner's shapes.
     ppo_update_stats update(const rollout& r, workspace& w) {
         if (!w.fits(*this)) throw error("ppo::update: the workspace was built for other shapes than this learner's");
+        check_optimizers();
         check_rollout(r);
         const std::size_t n = r.size();
         if (config_.anneal_updates > 0) {
@@ -752,6 +756,22 @@ private:
                         "; drive such a learner with sample(), value(), a rollout_buffer and update()");
         }
     }
+    /// Each optimiser sized for its parameters (they are writable through
+    /// actor_optimizer() and the like): checked before the first step, so
+    /// that a mismatch cannot stop an update with the actor stepped and the
+    /// critic not.
+    void check_optimizers() const {
+        const auto check = [](const char* what, Eigen::Index optimised, Eigen::Index parameters) {
+            if (optimised != parameters) {
+                throw error(std::string("ppo::update: the ") + what + " optimiser is for " + std::to_string(optimised) +
+                            " parameters, the learner has " + std::to_string(parameters) + "; nothing was changed");
+            }
+        };
+        check("actor", actor_opt_.parameter_count(), actor_.parameter_count());
+        check("log-std", log_std_opt_.parameter_count(), log_std_.size());
+        check("critic", critic_opt_.parameter_count(), critic_.parameter_count());
+    }
+
     void check_rollout(const rollout& r) const {
         if (r.empty()) throw error("ppo::update: the rollout is empty");
         if (!r.advantages_ready()) throw error("ppo::update: the rollout's advantages are not computed (call compute_advantages)");
@@ -825,7 +845,8 @@ private:
             const double log_ratio = lp - static_cast<double>(r.log_probs()(s));
             const double ratio = std::exp(log_ratio);
             const double adv = w.mb_advantages(j);
-            const double unclipped = -adv * ratio;
+            // Â = 0 contributes nothing, also where ρ overflowed (0·∞).
+            const double unclipped = adv == 0 ? 0.0 : -adv * ratio;
             const double clipped_term = -adv * std::clamp(ratio, 1 - eps, 1 + eps);
             pg += std::max(unclipped, clipped_term);
             entropy += h;
@@ -836,7 +857,10 @@ private:
             // the clipped constant wins.
             const bool inside = ratio >= 1 - eps && ratio <= 1 + eps;
             const double d_ratio = inside || unclipped > clipped_term ? -adv : 0.0;
-            const double w_lp = d_ratio * ratio * inv_m;
+            // A clipped sample contributes exactly nothing, also where ρ
+            // overflowed (log π far above an off-policy log π_old): 0·∞
+            // would make the whole minibatch's gradient NaN.
+            const double w_lp = d_ratio == 0 ? 0.0 : d_ratio * ratio * inv_m;
             const double w_ent = -config_.entropy_coef * inv_m;
             if constexpr (discrete) {
                 const auto a_count = static_cast<Eigen::Index>(layout_.actions_per_head);
