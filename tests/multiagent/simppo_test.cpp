@@ -495,6 +495,66 @@ TEST_CASE("simppo_coordinator: after a removal or an addition, each agent's prev
     }
 }
 
+TEST_CASE("simppo_coordinator: a second observe() without act() counts no change the agents did not make") {
+    sim::cluster_env<> env(shared_node(3), env_of(3));
+    (void)env.reset(4);
+    const std::vector<function_metrics> m(env.metrics().begin(), env.metrics().end());
+    const std::vector<scaling_state> s0(env.states().begin(), env.states().end());
+    std::vector<scaling_target> targets(3);
+    simppo_coordinator coord(small_config(0));
+    add_three_agents(coord);
+    coord.begin_episode(m, s0);
+    coord.act(s0, targets);
+    // f1 scaled out and resized in the interval that followed.
+    std::vector<scaling_state> s1 = s0;
+    s1[1].replicas += 1;
+    s1[1].cpu_limit += 0.25;
+    s1[1].memory_limit_mb += 128;
+    REQUIRE(coord.observe(m, s1, false).invalid == 0);
+    const auto changed = [&](std::size_t i) {
+        bool any = false;
+        for (const std::size_t k : change_features) any = any || coord.critic_input(i)[k] != 0.0F;
+        return any;
+    };
+    CHECK(changed(0));  // f0 and f2 see f1's change
+    CHECK(changed(2));
+    // A tick not decided: the same states again, so nobody changed anything.
+    REQUIRE(coord.observe(m, s1, false).invalid == 0);
+    for (std::size_t i = 0; i < 3; ++i) {
+        CAPTURE(i);
+        CHECK_FALSE(changed(i));
+    }
+}
+
+TEST_CASE("simppo_coordinator: a diverged agent is never its category's base model") {
+    simppo_coordinator coord(small_config(0));
+    coord.add_agent("f0", "cpu");
+    coord.add_agent("f1", "cpu");
+    sim::cluster_env<> env(shared_node(2), env_of(2));
+    // f0 diverged: its actor holds NaN, so it holds every tick but is still
+    // scored. Make it the better-rewarded one: f1 always scales out, so its
+    // utilisation (and reward) falls.
+    coord.learner(0).actor().parameters()(0) = std::numeric_limits<float>::quiet_NaN();
+    auto& actor = coord.learner(1).actor();
+    actor.parameters().setZero();
+    actor.bias(actor.layer_count() - 1)(static_cast<Eigen::Index>(rl::simppo_action::scale_out)) = 1;
+    begin_on(coord, env, 3);
+    std::vector<scaling_target> targets(2);
+    for (int t = 0; t < 5; ++t) {
+        coord.act(env.states(), targets, false);
+        const auto r = env.step_to(targets);
+        (void)coord.observe(r.info, env.states(), false);
+    }
+    REQUIRE(coord.own_reward_mean(0) > coord.own_reward_mean(1));
+    coord.refresh_base_models();
+    REQUIRE(coord.has_base_model("cpu"));
+    // The base model is f1's, whatever the two rewards were.
+    coord.add_agent("f2", "cpu");
+    CHECK(coord.started_from_base(2));
+    CHECK(coord.learner(2).actor().parameters().allFinite());
+    CHECK(coord.learner(2).actor().parameters() == coord.learner(1).actor().parameters());
+}
+
 TEST_CASE("simppo_coordinator: the penalty of an illegal action counts when acting greedily too") {
     simppo_coordinator coord(small_config(0));
     coord.add_agent("f0", "cpu");

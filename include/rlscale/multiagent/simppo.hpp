@@ -206,11 +206,15 @@ public:
     /// (§6.2: "slowly updated … by replacing its network parameters with the
     /// existing agents that manage the same type of functions"), and starts
     /// a new averaging window. A category none of whose agents has been
-    /// scored since the last refresh keeps its base model.
+    /// scored since the last refresh keeps its base model. An agent whose
+    /// actor or critic holds a value not finite (a diverged network, which
+    /// holds and stores nothing but is still scored) is never picked: every
+    /// agent started from it would hold for good.
     void refresh_base_models() {
         std::map<std::string, std::pair<double, const agent*>> best;
         for (const auto& a : agents_) {
             if (a->own_steps == 0) continue;  // no reward since the last refresh: not a candidate
+            if (!a->learner.actor().parameters().allFinite() || !a->learner.critic().parameters().allFinite()) continue;
             const double mean = a->own_reward_sum / static_cast<double>(a->own_steps);
             const auto it = best.find(a->category);
             if (it == best.end() || mean > it->second.first) best[a->category] = {mean, a.get()};
@@ -289,7 +293,13 @@ public:
     /// × its own reward as each agent's reward; encodes the next
     /// observations; stores each agent's transition (a truncated step
     /// bootstraps from V of the next critic input) and updates, in
-    /// parallel, every agent whose rollout is now full.
+    /// parallel, every agent whose rollout is now full. `s` becomes the
+    /// states the next interval's changes are counted from (as act() makes
+    /// them), so a second observe() without act() counts no change the
+    /// agents did not make. When an agent's update throws, the rest of the
+    /// tick is still done for every agent before the first failure is
+    /// rethrown: the interval has been scored and stored, so go on with
+    /// act(); observing the same interval again would score it twice.
     simppo_tick observe(std::span<const function_metrics> m, std::span<const scaling_state> s, bool truncated) {
         check_spans("observe", "metrics", m.size(), "states", s.size());
         simppo_tick tick;
@@ -328,8 +338,10 @@ public:
             encode(i, m, s, next_local, next_critic, next_valid);
             a.updated = false;
             // A failure (a rollout that cannot be learned from) is rethrown
-            // after the agent moved on to its next observation, so a
-            // retried observe() does not store the same step again.
+            // after the agent moved on to its next observation: the tick is
+            // complete for every agent, and the caller goes on with act()
+            // (calling observe() again for the same interval would score it
+            // twice; see observe()).
             std::exception_ptr failure;
             if (a.pending && !a.scored) {
                 // The step's reward is unknown: not stored. The step stored
@@ -368,7 +380,20 @@ public:
             a.valid = next_valid;
             if (failure) std::rethrow_exception(failure);
         };
-        pool_.for_each_on_thread(agents_.size(), one);
+        // The states just observed are where the next interval's changes are
+        // counted from, also when no act() comes before the next observe().
+        // Copied even when an update throws below: the tick is complete.
+        const auto move_on = [&] {
+            std::copy(s.begin(), s.end(), previous_states_.begin());
+            for (auto& a : agents_) a->previous_known = true;
+        };
+        try {
+            pool_.for_each_on_thread(agents_.size(), one);
+        } catch (...) {
+            move_on();
+            throw;
+        }
+        move_on();
         for (const auto& a : agents_) {
             tick.updates += a->updated ? 1 : 0;
             tick.invalid += a->valid ? 0 : 1;
@@ -551,6 +576,13 @@ public:
             }
             a->log_prob = r.get<double>(field + ".log_prob");
             a->value = r.get<double>(field + ".value");
+            // The rollout stores them as floats: a finite double past
+            // float's range (1e39) would be refused at the next store.
+            for (const auto& [what, x] : {std::pair<const char*, double>{".log_prob", a->log_prob}, {".value", a->value}}) {
+                if (std::isfinite(x) && !std::isfinite(static_cast<float>(x))) {
+                    throw checkpoint_error(r.name(field + what), "is " + format_number(x) + ", beyond float's range");
+                }
+            }
             a->penalty = r.get<double>(field + ".penalty");
             a->own_reward = r.get<double>(field + ".own_reward");
             a->own_reward_sum = r.get<double>(field + ".own_reward_sum");
@@ -661,7 +693,7 @@ private:
         bool updated = false;
         bool from_base = false;
         bool acted = false;           ///< act() chose an action (its penalty counts)
-        bool previous_known = false;  ///< previous_states_ holds this agent's state at the last act()
+        bool previous_known = false;  ///< previous_states_ holds this agent's state at the last act() or observe()
         std::int32_t action = 0;
         std::int32_t previous_action = hold;
         double log_prob = 0;
