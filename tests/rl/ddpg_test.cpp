@@ -424,8 +424,9 @@ TEST_CASE("one ddpg update equals a finite-difference reference: action joining 
     check_against_reference(c, 2);
 }
 
-TEST_CASE("one ddpg update equals a finite-difference reference: action joining after the last hidden layer") {
+TEST_CASE("one ddpg update equals a finite-difference reference: action joining after a later hidden layer") {
     ddpg_config c = small_config();
+    c.critic_hidden = {6, 5, 4};
     c.critic_action_layer = 2;
     check_against_reference(c, 1);
 }
@@ -865,7 +866,10 @@ TEST_CASE("configuration and input errors name the field and the value") {
     fails(c, "ddpg_config.gamma: must be in [0, 1], got 1.5");
     c = small_config();
     c.critic_action_layer = 3;
-    fails(c, "ddpg_config.critic_action_layer: must be at most the number of critic hidden layers (2), got 3");
+    fails(c, "ddpg_config.critic_action_layer: must be less than the number of critic hidden layers (2)");
+    c.critic_action_layer = 2;  // after the last hidden layer: Q affine in the action
+    fails(c, "ddpg_config.critic_action_layer: must be less than the number of critic hidden layers (2): joined after the "
+             "last one, Q would be affine in the action, got 2");
     c = small_config();
     c.replay_capacity = 4;
     fails(c, "ddpg_config.replay_capacity: must be >= batch_size (8), got 4");
@@ -1211,6 +1215,37 @@ TEST_CASE("serving_actor refuses an agent whose bounds are not [-1, 1]") {
     const auto u = unit.serving_actor().forward(Eigen::Map<const Eigen::VectorXd>(s.data(), 3), buf);
     CHECK(u(0) == greedy[0]);
     CHECK(u(1) == greedy[1]);
+}
+
+TEST_CASE("greedy stays within the bounds when a saturated tanh rounds past one") {
+    // bias + scale·(±1) in float lands an ulp outside some bounds; greedy
+    // clamps. Saturate the actor (every weight 50, inputs positive or
+    // negative) over 200 random bound pairs.
+    rng gen(5);
+    int past = 0;
+    for (int k = 0; k < 200; ++k) {
+        const double lo = uniform(gen, -3, 3);
+        const double hi = lo + uniform(gen, 0.01, 5);
+        const std::vector<action_bound> b = {{lo, hi}};
+        ddpg<float> agent(3, b, small_config(), 1);
+        const float low = static_cast<float>(lo);
+        const float high = static_cast<float>(hi);
+        const float scale = static_cast<float>(b[0].scale());
+        const float bias = static_cast<float>(b[0].bias());
+        past += (bias + scale > high) + (bias - scale < low);
+        for (const float sign : {1.0F, -1.0F}) {
+            agent.actor().parameters().setConstant(50 * sign);
+            const std::vector<float> s = {1, 1, 1};
+            std::vector<float> a(1);
+            agent.greedy(s, a);
+            CAPTURE(lo);
+            CAPTURE(hi);
+            CHECK(a[0] >= low);
+            CHECK(a[0] <= high);
+            CHECK(a[0] == std::clamp(bias + scale * sign, low, high));
+        }
+    }
+    CHECK(past > 0);  // the unclamped expression does go past a bound here
 }
 
 TEST_CASE("bounds that round to one value in the agent's type are refused") {

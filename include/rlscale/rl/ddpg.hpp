@@ -73,7 +73,8 @@ struct ddpg_config {
     std::vector<Eigen::Index> critic_hidden = {256, 256};  ///< critic hidden widths (ReLU); linear output
     /// Where the action enters the critic: 0 = concatenated with the state at
     /// the input ([s; a]); k ≥ 1 = concatenated with the k-th hidden layer's
-    /// output ([h_k; a]), as in Lillicrap et al. §7 and FIRM (k = 1).
+    /// output ([h_k; a]), as in Lillicrap et al. §7 and FIRM (k = 1). Less
+    /// than critic_hidden.size(): at least one hidden layer sees the action.
     std::size_t critic_action_layer = 0;
     nn::adam_config actor_adam{.lr = 3e-4};   ///< the actor's optimiser
     nn::adam_config critic_adam{.lr = 3e-4};  ///< each critic's optimiser
@@ -170,8 +171,12 @@ struct ddpg_config {
         check.count("actor_hidden", actor_hidden.size(), 1, 64).count("critic_hidden", critic_hidden.size(), 1, 64);
         for (std::size_t i = 0; i < actor_hidden.size(); ++i) check.at_least("actor_hidden[" + std::to_string(i) + "]", actor_hidden[i], 1);
         for (std::size_t i = 0; i < critic_hidden.size(); ++i) check.at_least("critic_hidden[" + std::to_string(i) + "]", critic_hidden[i], 1);
-        check.require(critic_action_layer <= critic_hidden.size(), "critic_action_layer",
-                      "be at most the number of critic hidden layers (" + format_number(critic_hidden.size()) + ")",
+        // Joining after the last hidden layer would leave Q affine in the
+        // action (the linear output over [h(s); a]): ∂Q/∂a the same in every
+        // state, so the actor would push every state's action to one corner.
+        check.require(critic_action_layer < critic_hidden.size(), "critic_action_layer",
+                      "be less than the number of critic hidden layers (" + format_number(critic_hidden.size()) +
+                          "): joined after the last one, Q would be affine in the action",
                       critic_action_layer)
             .in("gamma", gamma, 0, 1)
             .in_open_closed("tau", tau, 0, 1)
@@ -542,7 +547,13 @@ public:
     /// set_bc_alpha, each optimiser's learning rate). Not written: the rest
     /// of the configuration and the bounds (the restoring agent is built
     /// with them; its networks' layers are checked against the file) and
-    /// last_update(). A binary frame in this machine's byte order with a
+    /// last_update(), and with several exploration streams
+    /// (set_exploration_streams) the streams other than the selected one:
+    /// the selected stream's process is written, and a restoring agent puts
+    /// it in its own selected stream and keeps its other streams as they
+    /// are, so a run with several streams resumes with their processes
+    /// restarted, not exactly as it would have gone on. A binary frame in
+    /// this machine's byte order with a
     /// checksum; 2·observation_size + action_size + 1 values and a byte per
     /// stored transition plus four values per parameter.
     void save_training_state(std::ostream& out) const {
@@ -680,7 +691,11 @@ public:
         check_action_span(out);
         const auto u = actor_.forward(Eigen::Map<const vector>(observation.data(), static_cast<Eigen::Index>(observation.size())),
                                       act_buf_);
-        for (Eigen::Index d = 0; d < dims(); ++d) out[static_cast<std::size_t>(d)] = bias_(d) + scale_(d) * u(d);
+        // Clamped: bias + scale·tanh rounds past a bound by an ulp when tanh
+        // saturates at ±1 and the bounds are not symmetric.
+        for (Eigen::Index d = 0; d < dims(); ++d) {
+            out[static_cast<std::size_t>(d)] = std::clamp(bias_(d) + scale_(d) * u(d), low_(d), high_(d));
+        }
     }
 
     /// During the first learning_starts steps a uniformly random action

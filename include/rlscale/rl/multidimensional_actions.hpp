@@ -110,8 +110,15 @@ public:
     }
 
     /// The values (three per function, into `out`) that reach `targets` from
-    /// `states`, clamped to [−1, 1]; a NaN limit (unchanged) maps to the
-    /// value that keeps the current one.
+    /// `states`, clamped to [−1, 1]. A NaN limit (unchanged) maps to the
+    /// value that reaches the current limit as the map reads it: the current
+    /// one when it lies within the map's bounds. A value in [−1, 1] cannot
+    /// say "unchanged" otherwise, so where the current limit lies outside
+    /// the bounds the value reaches the nearer bound, and where it is
+    /// unknown (not finite and > 0) the middle of the bounds in absolute
+    /// mode, 0 (no step) in relative mode, which targets() reads as
+    /// unchanged there. A stored teacher's hold is then a resize into the
+    /// bounds.
     void values_for(std::span<const scaling_target> targets, std::span<const scaling_state> states, std::span<float> out) const noexcept {
         const std::size_t n = std::min({functions_, states.size(), targets.size(), out.size() / dimensions});
         for (std::size_t f = 0; f < n; ++f) {
