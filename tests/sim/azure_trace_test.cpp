@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -274,13 +275,18 @@ TEST_CASE("workload azure durations: malformed files are rejected with file, lin
     }
 }
 
-// The 455-function excerpt lies outside the repository (RLSCALE_DATA_DIR);
-// where it is absent the test is reported as skipped, never as passed.
+// The 455-function excerpt lies outside the repository (RLSCALE_DATA_DIR).
+// Where it is absent the test prints ctest's skip marker (the suite's
+// SKIP_REGULAR_EXPRESSION, tests/CMakeLists.txt), so ctest reports it as
+// skipped, never as passed.
 const std::filesystem::path shared_trace_dir = std::filesystem::path(RLSCALE_DATA_DIR) / "azure2019";
 
-TEST_CASE("workload azure_trace: the whole 455-function excerpt in the shared data directory loads" *
-          doctest::skip(!std::filesystem::exists(shared_trace_dir / "invocations.csv"))) {
+TEST_CASE("workload azure_trace: the whole 455-function excerpt in the shared data directory loads") {
     const std::filesystem::path& dir = shared_trace_dir;
+    if (!std::filesystem::exists(dir / "invocations.csv")) {
+        std::printf("RLSCALE_TEST_SKIPPED: %s not found\n", (dir / "invocations.csv").c_str());
+        return;
+    }
     const azure_trace trace = azure_trace::load(dir / "invocations.csv");
     CHECK(trace.size() == 455);
     CHECK(trace.by_rank(0).hash_function == top_hash);

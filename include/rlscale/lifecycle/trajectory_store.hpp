@@ -1128,13 +1128,15 @@ private:
         std::optional<detail::open_episode> episode;
         std::uint64_t episode_at = 0;
         std::string problem;
-        bool damaged_end = false;  // the bad record is a whole end record whose CRC fails
+        std::optional<std::uint64_t> past_damaged_end;  // where the bad record ends, when it is a whole end record whose CRC fails
         while (at < size) {
             const tf::record r = in.at(at);
             if (!r.problem.empty()) {
                 problem = r.problem;
-                damaged_end = r.type == tf::type_end && r.length == tf::end_payload &&
-                              at + tf::record_header_size + r.length + tf::record_trailer_size <= size && problem == "CRC mismatch";
+                const std::uint64_t past = at + tf::record_header_size + tf::end_payload + tf::record_trailer_size;
+                if (r.type == tf::type_end && r.length == tf::end_payload && past <= size && problem == "CRC mismatch") {
+                    past_damaged_end = past;
+                }
                 break;
             }
             const auto refuse = [&](const std::string& what) {
@@ -1233,9 +1235,8 @@ private:
                 }
                 // The same for a damaged end record that bytes follow: the
                 // episode had been written to its end when a later write began.
-                const std::uint64_t end_of_bad = at + tf::record_header_size + tf::end_payload + tf::record_trailer_size;
-                if (damaged_end && end_of_bad < size) {
-                    throw error(where(at) + problem + " in an end record, and " + std::to_string(size - end_of_bad) +
+                if (past_damaged_end && *past_damaged_end < size) {
+                    throw error(where(at) + problem + " in an end record, and " + std::to_string(size - *past_damaged_end) +
                                 " bytes follow it: this is not a torn tail; refusing to cut (set salvage_prefix to keep the episodes "
                                 "before offset " + std::to_string(committed) + ")");
                 }
