@@ -159,6 +159,13 @@ TEST_CASE("Adam: bad configuration names the field, and mismatched sizes are ref
                          rlscale::config_error);
     CHECK_THROWS_WITH_AS(adam<float>(2, adam_config{.weight_decay = std::nan("")}),
                          doctest::Contains("adam_config.weight_decay"), rlscale::config_error);
+    // Finite as a double, infinite as a float: every parameter would be NaN after one step.
+    CHECK_THROWS_WITH_AS(adam<float>(2, adam_config{.weight_decay = 1e39}),
+                         doctest::Contains("adam_config.weight_decay: must fit the parameters' precision, got 1e+39"), rlscale::config_error);
+    CHECK_THROWS_WITH_AS(adam<float>(2, adam_config{.lr = 1e10, .weight_decay = 1e30, .decoupled_weight_decay = true}),
+                         doctest::Contains("adam_config.weight_decay: must keep 1 - lr * weight_decay within the parameters' precision"),
+                         rlscale::config_error);
+    CHECK_NOTHROW(adam<double>(2, adam_config{.weight_decay = 1e39}));  // a double holds it
     adam<double> opt(2);
     Eigen::VectorXd theta = Eigen::VectorXd::Zero(3);
     CHECK_THROWS_AS(opt.step(theta, Eigen::VectorXd::Zero(3)), rlscale::error);

@@ -51,6 +51,17 @@ TEST_CASE("MSE loss value and gradient") {
     CHECK(grad[2] == doctest::Approx(-4.0 / 3));
 }
 
+TEST_CASE("MSE loss with the gradient written over the prediction or the target") {
+    const Eigen::Vector3d pred(1.0, 2.0, 3.0);
+    const Eigen::Vector3d target(0.0, 2.0, 5.0);
+    Eigen::Vector3d p = pred;
+    CHECK(mse_loss(p, target, p) == doctest::Approx(5.0 / 3));  // not (pred - target)'s overwritten values
+    CHECK(p[0] == doctest::Approx(2.0 / 3));
+    Eigen::Vector3d t = target;
+    CHECK(mse_loss(pred, t, t) == doctest::Approx(5.0 / 3));
+    CHECK(t[2] == doctest::Approx(-4.0 / 3));
+}
+
 TEST_CASE("loss gradients match finite differences") {
     // A 3 × 4 batch with differences on both sides of Huber's |d| = 1 boundary
     // (none within h of it).

@@ -61,6 +61,8 @@ TEST_CASE("reward simppo: bounds, idle, stalled and invalid metrics") {
     CHECK(score(r, agent_metrics(0.1, 1.5, 2.0)) == doctest::Approx(1.0));   // utilisation clamped to 1
     CHECK(score(r, agent_metrics(0.1, qnan, -1)) == doctest::Approx(0.3));   // bad utilisation counts 0
     CHECK(score(r, agent_metrics(0.1, inf, 0)) == doctest::Approx(0.3));     // infinite too
+    // Beyond a float, as inputs() refuses it: the worst, not a saturated node's best.
+    CHECK(score(r, agent_metrics(0.1, 1e300, 1e39)) == doctest::Approx(0.3));
     CHECK(score(r, agent_metrics(qnan, 0, 0)) == doctest::Approx(0.0));      // completions without latency: SP 0
     CHECK(score(r, agent_metrics(-1, 0, 0)) == doctest::Approx(0.0));        // negative latency: SP 0
     function_metrics idle;

@@ -79,7 +79,10 @@ struct adam_config {
 
 /// Adam over a flat parameter vector, with bias correction. State (m, v, t)
 /// is sized at construction; `step` allocates nothing. Matches
-/// torch.optim.Adam (and AdamW with `decoupled_weight_decay`) step for step.
+/// torch.optim.Adam (and AdamW with `decoupled_weight_decay`) step for step
+/// to rounding: the same update, with its operations in another order than
+/// torch's (m as β1·m + (1 − β1)·g where torch lerps; √v times 1/√(1 − β2ᵗ)
+/// where torch divides), so values can differ in their last bits.
 ///
 /// With `moments = moment_storage::bfloat16` the moments are kept as
 /// bfloat16: each step reads them into float, does the same arithmetic, and
@@ -131,8 +134,9 @@ public:
         // for the instruction set compiled for): at a few thousand
         // parameters the four vectors outgrow the L1 cache, and three
         // separate array expressions would stream them three times. Each
-        // value gets the same operations, in the same order, as torch's
-        // Adam, whatever the block. `g` is the block's gradient, already
+        // value gets the same operations in the same order whatever the
+        // block (torch's Adam orders some of them otherwise; the result
+        // agrees to rounding). `g` is the block's gradient, already
         // scaled, in registers (or on the stack for the tail).
         const auto update = [=](auto& p, auto& g, auto& m, auto& v) {
             if (decoupled) {
@@ -279,7 +283,13 @@ private:
             .require(static_cast<T>(config.beta1) < T(1), "beta1", "stay below 1 in the parameters' precision", config.beta1)
             .require(static_cast<T>(config.beta2) < T(1), "beta2", "stay below 1 in the parameters' precision", config.beta2)
             .require(std::isfinite(static_cast<T>(config.lr / (1.0 - config.beta1))), "lr",
-                     "keep lr / (1 - beta1) finite in the parameters' precision", config.lr);
+                     "keep lr / (1 - beta1) finite in the parameters' precision", config.lr)
+            // λ and AdamW's 1 − lr·λ are used in T: past its range they
+            // would be infinite, and every parameter NaN after one step.
+            .require(config.weight_decay <= static_cast<double>(std::numeric_limits<T>::max()), "weight_decay",
+                     "fit the parameters' precision", config.weight_decay)
+            .require(std::abs(1.0 - config.lr * config.weight_decay) <= static_cast<double>(std::numeric_limits<T>::max()),
+                     "weight_decay", "keep 1 - lr * weight_decay within the parameters' precision", config.weight_decay);
         if (!std::is_same_v<T, float> && config.moments == moment_storage::bfloat16) {
             throw config_error("adam_config.moments", "bfloat16 moments need float parameters (adam<float>)");
         }

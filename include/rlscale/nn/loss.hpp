@@ -67,8 +67,10 @@ typename DerivedP::Scalar mse_loss(const Eigen::MatrixBase<DerivedP>& pred, cons
     using T = typename DerivedP::Scalar;
     detail::check_loss_shapes("mse_loss", pred, target, grad);
     const auto n = static_cast<T>(pred.size());
+    // The loss first: `grad` may be `pred` or `target` (written in place).
+    const T loss = (pred - target).squaredNorm() / n;
     grad.derived() = (pred - target) * (T(2) / n);
-    return (pred - target).squaredNorm() / n;
+    return loss;
 }
 
 }  // namespace rlscale::nn

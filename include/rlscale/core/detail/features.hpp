@@ -164,9 +164,10 @@ inline void encode_latency_preservation(const function_metrics& m, const scaling
     return 0.0;
 }
 
-/// A utilisation for a reward: clamped to [0, 1], 0 when not finite.
+/// A utilisation for a reward: clamped to [0, 1]; 0 (the worst) when not
+/// finite or beyond float's range, the values an encoder refuses.
 [[nodiscard]] inline double reward_utilization(double u) noexcept {
-    return std::isfinite(u) ? std::clamp(u, 0.0, 1.0) : 0.0;
+    return std::isfinite(u) && fits_float(u) ? std::clamp(u, 0.0, 1.0) : 0.0;
 }
 
 /// Throughput SLO preservation for a reward: 1 without a target

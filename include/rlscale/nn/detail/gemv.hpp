@@ -73,6 +73,9 @@ inline void gemv_bias(const T* w, Eigen::Index out, Eigen::Index in, const T* x,
     // partial sums over the columns. Measured in bench/ (BM_mlp_forward
     // beside BM_eigen_fixed_forward and BM_eigen_dynamic_forward).
     constexpr int P = packet_size<T>;
+    // The tail blocks below cover at most 15 rows past the widest blocks:
+    // a wider register (2-byte values under AVX-512) would leave more.
+    static_assert(P <= 16, "gemv_bias: the tail blocks assume at most 16 values per register");
     Eigen::Index i = 0;
     for (; i + 8 * P <= out; i += 8 * P) {
         gemv_rows<8 * P, 1>(w, out, in, x, b, y, i);

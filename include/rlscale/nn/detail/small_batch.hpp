@@ -20,8 +20,8 @@
 //   of W contributes one fused multiply-add per register and column of A.
 // - weight gradient: a block of rows of D stays in registers, and each
 //   column of G is written once, as the sum over the n samples.
-// - input gradient, for a narrow W (a head of fewer outputs than a
-//   register holds), a wide one of at least 64 inputs on a batch of at
+// - input gradient, for a narrow W (a head of fewer than 8 outputs), a
+//   wide one of at least 64 inputs on a batch of at
 //   most small_batch_columns or at least wide_input_gradient_columns, and
 //   in between one of at least 40 rows and 40 inputs in whole blocks of 8:
 //   W is transposed into scratch (a register's square of values at a time)
