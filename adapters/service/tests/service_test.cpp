@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -977,6 +978,107 @@ TEST_CASE("a compressed body is refused unread (415) and an ambiguous length (40
     const auto one_range = raw_exchange(port, "GET /nothere HTTP/1.1\r\nHost: x\r\nConnection: close\r\nRange: bytes=0-3\r\n\r\n");
     CHECK(one_range.first == 404);
     CHECK(json::parse(one_range.second)["replicas"] == -1);
+}
+
+TEST_CASE("a body on a method whose body is not read, or a chunked trailer, is refused with one answer, closing the connection") {
+    decision_service svc(loopback(), hpa_at(50));
+    const int port = svc.start();
+    // The body is a whole second request: read as one, it would get a second answer.
+    const std::string inner = "POST /decide HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+    for (const std::string method : {"GET", "HEAD", "OPTIONS"}) {
+        raw_connection c(port);
+        REQUIRE(c.connected());
+        REQUIRE(c.send(method + " /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(inner.size()) + "\r\n\r\n" + inner));
+        const auto t = std::chrono::steady_clock::now();
+        const std::string answer = c.read_all(std::chrono::seconds(10));
+        CAPTURE(method);
+        CAPTURE(answer);
+        CHECK(std::chrono::steady_clock::now() - t < std::chrono::seconds(3));  // closed, not timed out
+        CHECK(answer.rfind("HTTP/1.1 400", 0) == 0);
+        CHECK(answer.find("HTTP/1.1 ", 1) == std::string::npos);  // one answer only
+        CHECK(answer.find("Connection: close") != std::string::npos);
+        if (method == "GET") CHECK(answer.find("body: a GET request carries none here") != std::string::npos);
+    }
+    // A chunked body ending in a trailer field, which httplib refuses (400):
+    // what it left unread is not read as a second request.
+    {
+        const std::string body = request("fn", 3, 1, 10, 1.0).dump();
+        char size[16];
+        std::snprintf(size, sizeof size, "%zx", body.size());
+        raw_connection c(port);
+        REQUIRE(c.connected());
+        REQUIRE(c.send("POST /decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                       std::string(size) + "\r\n" + body + "\r\n0\r\nX-T: 1\r\n\r\n"));
+        const std::string answer = c.read_all(std::chrono::seconds(10));
+        CAPTURE(answer);
+        CHECK(answer.rfind("HTTP/1.1 400", 0) == 0);
+        CHECK(answer.find("HTTP/1.1 ", 1) == std::string::npos);
+        CHECK(answer.find("Connection: close") != std::string::npos);
+    }
+    // A length of 0 is no body.
+    const auto empty = raw_exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 00\r\n\r\n");
+    CHECK(empty.first == 200);
+}
+
+TEST_CASE("a busy keep-alive connection gives way to a connection waiting for the worker") {
+    decision_service_config config = loopback();
+    config.threads = 1;
+    config.keep_alive_timeout = std::chrono::seconds(10);
+    decision_service svc(config, hpa_at(50));
+    const int port = svc.start();
+    raw_connection kept(port);
+    REQUIRE(kept.connected());
+    REQUIRE(kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));  // HTTP/1.1: kept alive
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));            // answered; the worker waits for its next request
+    raw_connection other(port);                                              // waits for the one worker
+    REQUIRE(other.connected());
+    REQUIRE(other.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    REQUIRE(kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));  // its next request: answered with Connection: close
+    const auto t = std::chrono::steady_clock::now();
+    const std::string answer = other.read_all(std::chrono::seconds(15));
+    // Not after the kept connection's 10 s keep-alive: it gave way after its second request.
+    CHECK(std::chrono::steady_clock::now() - t < std::chrono::seconds(5));
+    CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
+    const std::string kept_answers = kept.read_all(std::chrono::seconds(5));
+    CAPTURE(kept_answers);
+    const auto second = kept_answers.find("HTTP/1.1 ", 1);
+    REQUIRE(second != std::string::npos);
+    CHECK(kept_answers.find("Connection: close") > second);  // the first answer kept it, the second closed it
+    CHECK(kept_answers.find("Connection: close") != std::string::npos);
+}
+
+TEST_CASE("stop() answers a queued connection whose request has already arrived") {
+    decision_service_config config = loopback();
+    config.threads = 1;
+    decision_service svc(config, hpa_at(50));
+    const int port = svc.start();
+    // The one worker reads a request whose body comes later.
+    const std::string body = request("fn", 3, 1, 10, 1.0).dump();
+    raw_connection first(port);
+    REQUIRE(first.connected());
+    REQUIRE(first.send("POST /decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    raw_connection queued(port);  // waits for the worker, its request sent
+    REQUIRE(queued.connected());
+    REQUIRE(queued.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::thread stopper([&svc] { svc.stop(); });
+    // Until the server has stopped listening (the worker still reads).
+    const auto stopping_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (raw_connection(port).connected() && std::chrono::steady_clock::now() < stopping_by) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    REQUIRE(first.send(body));
+    const std::string first_answer = first.read_all(std::chrono::seconds(5));
+    stopper.join();
+    const std::string queued_answer = queued.read_all(std::chrono::seconds(5));
+    CAPTURE(first_answer);
+    CAPTURE(queued_answer);
+    CHECK(first_answer.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(queued_answer.rfind("HTTP/1.1 200", 0) == 0);  // answered, not reset
+    CHECK(queued_answer.find("Connection: close") != std::string::npos);
 }
 
 TEST_CASE("configuration is validated") {

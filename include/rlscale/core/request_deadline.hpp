@@ -43,7 +43,13 @@ public:
         return [this](int sock) {
             std::lock_guard lock(mutex_);
             const int copy = ::dup(sock);
-            if (copy < 0) return;
+            if (copy < 0) {
+                // No descriptor for the duplicate (the process is at its
+                // limit): the deadline could not reach this socket, so the
+                // request fails now rather than run without it.
+                ::shutdown(sock, SHUT_RDWR);
+                return;
+            }
             sockets_.push_back(copy);
             if (cut_) ::shutdown(copy, SHUT_RDWR);
         };

@@ -801,13 +801,11 @@ private:
 
     /// Whether changing `r`'s count without `limits` would cut capacity the
     /// decision meant to add: fewer replicas, and a limit to be raised above
-    /// the one read (or over a limit that could not be read).
+    /// the one read (`limits` come from limits_to_apply, which sets none
+    /// whose current value could not be read).
     [[nodiscard]] static bool count_alone_cuts_capacity(const decision_record& r, const replica_limits& limits) noexcept {
         if (r.replicas_after >= r.replicas_before) return false;
-        const auto raises = [](double to, double now) {
-            if (!std::isfinite(to)) return false;  // not changed
-            return !(std::isfinite(now) && now > 0) || to > now;
-        };
+        const auto raises = [](double to, double now) { return std::isfinite(to) && to > now; };  // NaN: not changed
         return raises(limits.cpu_cores, r.inputs.cpu_limit) || raises(limits.memory_mb, r.inputs.memory_limit_mb);
     }
 

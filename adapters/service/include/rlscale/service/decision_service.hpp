@@ -236,7 +236,8 @@ public:
             .keep_alive_timeout = config_.keep_alive_timeout,
             .keep_alive_max_count = config_.keep_alive_max_count,
             .request_deadline = config_.request_deadline,
-            .request_bytes = request_bytes()});
+            .request_bytes = request_bytes(),
+            .waiting = &queued_});
         configure(*server_);
         // The workers start here, before anything listens: a thread that
         // cannot be created is this call's error, not an abort inside
@@ -768,6 +769,15 @@ private:
             if (count == 1 && req.has_header("Transfer-Encoding")) {
                 return refuse(400, "Content-Length: given with Transfer-Encoding");
             }
+            // httplib reads a body only for POST, PUT, PATCH, DELETE and PRI:
+            // another method's body would stay on the connection and be read
+            // as the next request, a second answer to this one.
+            const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE" ||
+                                    req.method == "PRI";
+            const bool has_body = req.has_header("Transfer-Encoding") || (count == 1 && lengths.first->second.find_first_not_of('0') != std::string::npos);
+            if (!reads_body && has_body) {
+                return refuse(400, "body: a " + detail::printable(req.method, 16) + " request carries none here");
+            }
             // Range is ignored (RFC 9110 §14.2 lets a server): every answer
             // is the whole JSON document, never multipart/byteranges.
             // (httplib's Request is not const where it is made.)
@@ -827,6 +837,11 @@ private:
                 default: what = "HTTP " + std::to_string(res.status); break;
             }
             res.set_content(error_body(what), "application/json");
+            // A request refused this way may have left bytes unread (a
+            // body cut short, a chunked trailer, a length over the limit):
+            // they must not be read as the next request. Only a 404 has
+            // been read whole.
+            if (res.status != 404) res.set_header("Connection", "close");
             return httplib::Server::HandlerResponse::Handled;
         }));
         srv.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {

@@ -169,6 +169,13 @@ struct connection_limits {
     /// headers, chunk framing and body): a chunked body, which httplib's
     /// payload limit does not see, is cut there. 0: no limit.
     std::size_t request_bytes = 0;
+    /// Connections waiting for a worker (bounded_task_queue's count), or
+    /// null. While any waits, a keep-alive connection's next answer says
+    /// `Connection: close`, so clients that keep their connections busy
+    /// cannot hold every worker while others (a health probe) wait. (An
+    /// idle one is not closed early: a client may be sending its next
+    /// request as the server closes, and would see it fail.)
+    const std::atomic<std::uint64_t>* waiting = nullptr;
 };
 
 /// httplib's socket stream (buffered reads, timed writes) with a deadline:
@@ -306,7 +313,14 @@ private:
 /// its worker starts waiting for it (for a keep-alive connection, when the
 /// previous answer has been written), so a client sending a byte now and
 /// then holds a worker for at most that long. A connection whose request
-/// misses its deadline is closed. A connection run in connection_mode::drop
+/// misses its deadline is closed. An answer keeps its connection alive only
+/// while no other connection waits for a worker (connection_limits::waiting),
+/// and never on the rejecting thread. Once the server stops, a worker's
+/// queued connection (accepted before the stop) is still answered if its
+/// request has already arrived whole (it is read within 20 ms), with
+/// `Connection: close`; idle connections, and the rejecting thread's, are
+/// closed.
+/// A connection run in connection_mode::drop
 /// is closed at once: it gets a fixed 503 only if the socket takes it without
 /// waiting, and is never read beyond what has already arrived.
 /// (httplib 0.11 lets a subclass replace process_and_close_socket, the
@@ -327,13 +341,19 @@ private:
             int yes = 1;
             ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
             deadline_stream strm(sock, limits_.read_timeout, limits_.write_timeout);
-            for (std::size_t left = limits_.keep_alive_max_count; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
-                const auto deadline = clock::now() + limits_.request_deadline;
+            for (std::size_t left = limits_.keep_alive_max_count; left > 0; --left) {
+                const bool first = left == limits_.keep_alive_max_count;
+                const bool stopping = svr_sock_ == INVALID_SOCKET;
+                if (stopping && (!first || current_connection_mode() == connection_mode::reject)) break;
+                // Stopping: only a request already there is read, so that
+                // stop() is not held by slow clients queued behind.
+                const auto deadline = clock::now() + (stopping ? std::chrono::milliseconds(20) : limits_.request_deadline);
                 strm.start_request(deadline, limits_.request_bytes);
-                if (!strm.buffered() && !wait_for_request(sock, std::min(deadline, clock::now() + limits_.keep_alive_timeout))) break;
+                if (!strm.buffered() && !wait_for_request(sock, std::min(deadline, clock::now() + limits_.keep_alive_timeout), first)) break;
+                const bool last = left == 1 || stopping || others_waiting() || current_connection_mode() == connection_mode::reject;
                 bool connection_closed = false;
-                ret = process_request(strm, left == 1, connection_closed, nullptr);
-                if (!ret || connection_closed || strm.timed_out() || strm.over_size() || strm.close_requested()) break;
+                ret = process_request(strm, last, connection_closed, nullptr);
+                if (!ret || last || connection_closed || strm.timed_out() || strm.over_size() || strm.close_requested()) break;
             }
         }
         ::shutdown(sock, SHUT_RDWR);
@@ -341,19 +361,28 @@ private:
         return ret;
     }
 
+    /// Whether other connections wait for a worker.
+    [[nodiscard]] bool others_waiting() const noexcept {
+        return limits_.waiting != nullptr && limits_.waiting->load(std::memory_order_relaxed) > 0;
+    }
+
     /// Waits until the socket has a byte (or has closed) by `until`, in short
-    /// slices so that a stopping server does not wait for idle connections.
-    bool wait_for_request(socket_t sock, clock::time_point until) const {
+    /// slices. A keep-alive connection's wait for its next request ends as
+    /// soon as the server stops; once it has stopped, a connection's first
+    /// request is served only if it has already arrived.
+    bool wait_for_request(socket_t sock, clock::time_point until, bool first) const {
         constexpr std::chrono::milliseconds slice{50};
-        while (svr_sock_ != INVALID_SOCKET) {
+        for (;;) {
+            const bool stopping = svr_sock_ == INVALID_SOCKET;
+            if (!first && stopping) return false;
             const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());
             if (left.count() <= 0) return false;
             pollfd p{sock, POLLIN, 0};
-            const int r = ::poll(&p, 1, static_cast<int>(std::min(left, slice).count()));
+            const int r = ::poll(&p, 1, stopping ? 0 : static_cast<int>(std::min(left, slice).count()));
             if (r > 0) return true;
             if (r < 0 && errno != EINTR) return false;
+            if (stopping) return false;
         }
-        return false;
     }
 
     /// Writes a fixed 503 if the socket takes it without waiting, then reads
