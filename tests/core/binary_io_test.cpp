@@ -154,6 +154,16 @@ TEST_CASE("write_file_atomically: the stream's bytes land whole, small and large
     CHECK(slurp(path) == "short");
     CHECK_THROWS_WITH_AS(rlscale::detail::write_file_atomically(dir / "no_such_dir" / "x.bin", "test state", std::string_view("x")),
                          doctest::Contains("cannot write test state beside"), error);
+    // A rename that fails reports its own error, not the cleanup's success.
+    std::filesystem::create_directories(dir / "occupied" / "inside");
+    CHECK_THROWS_WITH_AS(rlscale::detail::write_file_atomically(dir / "occupied", "test state", std::string_view("x")),
+                         doctest::Contains("cannot move test state into place at"), error);
+    try {
+        rlscale::detail::write_file_atomically(dir / "occupied", "test state", std::string_view("x"));
+    } catch (const error& e) {
+        CHECK(std::string(e.what()).find("Success") == std::string::npos);
+    }
+    CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 2);  // no temporary left
     std::filesystem::remove_all(dir);
 }
 

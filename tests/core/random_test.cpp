@@ -4,6 +4,8 @@
 
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace test_core_random {
@@ -57,6 +59,26 @@ TEST_CASE("uniform01 stays within 0..1 with the right mean, and the normal has m
     CHECK(sum / n == doctest::Approx(0.5).epsilon(0.01));
     CHECK(std::abs(nsum / n) < 0.01);
     CHECK(nsq / n == doctest::Approx(1.0).epsilon(0.02));
+}
+
+TEST_CASE("uniform stays below hi when lo + (hi - lo) * u rounds up to it") {
+    // A generator whose every draw is all ones: u = 1 - 2^-53, and 1 + u
+    // rounds to 2 (a tie between 2 - 2^-52 and 2, to even).
+    struct all_ones {
+        using result_type = std::uint64_t;
+        static constexpr result_type min() { return 0; }
+        static constexpr result_type max() { return std::numeric_limits<std::uint64_t>::max(); }
+        result_type operator()() { return max(); }
+    } gen;
+    REQUIRE(1.0 + rlscale::uniform01(gen) == 2.0);
+    CHECK(rlscale::uniform(gen, 1.0, 2.0) == std::nextafter(2.0, 1.0));
+    CHECK(rlscale::uniform(gen, 4.0, 4.0) == 4.0);  // lo = hi: lo
+    rng draws(11);
+    for (int i = 0; i < 1000; ++i) {
+        const double x = rlscale::uniform(draws, -2.0, 3.0);
+        REQUIRE(x >= -2.0);
+        REQUIRE(x < 3.0);
+    }
 }
 
 TEST_CASE("uniform_index covers 0..n-1 evenly") {

@@ -132,6 +132,20 @@ public:
         return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
     }
 
+    /// Reads until what has arrived holds `text` `count` times, waiting at
+    /// most `wait` in all; whether it does.
+    bool read_until(std::string_view text, std::size_t count, std::chrono::milliseconds wait) {
+        const auto end = std::chrono::steady_clock::now() + wait;
+        const auto seen = [&] {
+            std::size_t n = 0;
+            for (auto at = received_.find(text); at != std::string::npos; at = received_.find(text, at + text.size())) ++n;
+            return n;
+        };
+        while (seen() < count && std::chrono::steady_clock::now() < end && !closed_by_server(std::chrono::milliseconds(20))) {
+        }
+        return seen() >= count;
+    }
+
     /// Everything the server sends until it closes the connection, waiting at most `wait` in all.
     std::string read_all(std::chrono::milliseconds wait) {
         const auto end = std::chrono::steady_clock::now() + wait;
@@ -1024,16 +1038,22 @@ TEST_CASE("a busy keep-alive connection gives way to a connection waiting for th
     decision_service_config config = loopback();
     config.threads = 1;
     config.keep_alive_timeout = std::chrono::seconds(10);
+    config.request_deadline = std::chrono::seconds(10);  // the idle wait is the shorter of the two
     decision_service svc(config, hpa_at(50));
     const int port = svc.start();
+    const auto wait_queued = [&svc](std::uint64_t n) {
+        const auto by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (svc.stats().queued != n && std::chrono::steady_clock::now() < by) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return svc.stats().queued == n;
+    };
     raw_connection kept(port);
     REQUIRE(kept.connected());
     REQUIRE(kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));  // HTTP/1.1: kept alive
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));            // answered; the worker waits for its next request
-    raw_connection other(port);                                              // waits for the one worker
+    REQUIRE(kept.read_until(R"({"status":"ok"})", 1, std::chrono::seconds(10)));  // answered; the worker waits for its next request
+    raw_connection other(port);                                                    // waits for the one worker
     REQUIRE(other.connected());
     REQUIRE(other.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    REQUIRE(wait_queued(1));
     REQUIRE(kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));  // its next request: answered with Connection: close
     const auto t = std::chrono::steady_clock::now();
     const std::string answer = other.read_all(std::chrono::seconds(15));
@@ -1053,26 +1073,33 @@ TEST_CASE("stop() answers a queued connection whose request has already arrived"
     config.threads = 1;
     decision_service svc(config, hpa_at(50));
     const int port = svc.start();
+    const auto wait_queued = [&svc](std::uint64_t n) {
+        const auto by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (svc.stats().queued != n && std::chrono::steady_clock::now() < by) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return svc.stats().queued == n;
+    };
     // The one worker reads a request whose body comes later.
     const std::string body = request("fn", 3, 1, 10, 1.0).dump();
     raw_connection first(port);
     REQUIRE(first.connected());
     REQUIRE(first.send("POST /decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +
                        std::to_string(body.size()) + "\r\n\r\n"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    raw_connection queued(port);  // waits for the worker, its request sent
+    REQUIRE(wait_queued(0));                                      // taken by the worker
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // and its headers read
+    raw_connection queued(port);                                  // waits for the worker, its request sent
     REQUIRE(queued.connected());
     REQUIRE(queued.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    REQUIRE(wait_queued(1));
     std::thread stopper([&svc] { svc.stop(); });
     // Until the server has stopped listening (the worker still reads).
     const auto stopping_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (raw_connection(port).connected() && std::chrono::steady_clock::now() < stopping_by) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    REQUIRE(first.send(body));
+    const bool sent = first.send(body);  // no REQUIRE while stopper runs: a throw would destroy it joinable
     const std::string first_answer = first.read_all(std::chrono::seconds(5));
     stopper.join();
+    CHECK(sent);
     const std::string queued_answer = queued.read_all(std::chrono::seconds(5));
     CAPTURE(first_answer);
     CAPTURE(queued_answer);

@@ -84,10 +84,13 @@ double uniform01(Gen& gen) {
     return static_cast<double>(gen() >> 11U) * 0x1.0p-53;
 }
 
-/// Uniform double in [lo, hi).
+/// Uniform double in [lo, hi) (lo itself when lo = hi). lo + (hi − lo)·u
+/// rounds to hi for u just below 1 (1 − 2⁻⁵³ with [1, 2)); such a draw
+/// gives the largest value below hi instead.
 template <std::uniform_random_bit_generator Gen>
 double uniform(Gen& gen, double lo, double hi) {
-    return lo + (hi - lo) * uniform01(gen);
+    const double x = lo + (hi - lo) * uniform01(gen);
+    return x < hi ? x : std::nextafter(hi, lo);
 }
 
 /// Standard normal by the Box–Muller transform (one draw kept, for simplicity

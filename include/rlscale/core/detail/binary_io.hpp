@@ -316,7 +316,8 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view w
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
     if (ec) {
-        std::filesystem::remove(tmp, ec);
+        std::error_code ignored;  // the rename's error is the one to report
+        std::filesystem::remove(tmp, ignored);
         throw error("cannot move " + kind + " into place at '" + path.string() + "': " + ec.message());
     }
     // The rename is durable once the directory is.

@@ -248,7 +248,14 @@ public:
         return static_cast<ssize_t>(n);
     }
 
+    /// From now on, a request whose read times out gets no answer: the
+    /// connection is closed unanswered, as a stopping server's queued
+    /// connection whose request had not arrived whole (a 400 would tell
+    /// its client the request was wrong, where a reset says to retry).
+    void silent_on_timeout() noexcept { silent_on_timeout_ = true; }
+
     ssize_t write(const char* ptr, std::size_t size) override {
+        if (silent_on_timeout_ && timed_out_) return -1;
         note_connection_close(std::string_view(ptr, size));
         if (!is_writable()) return -1;
         ssize_t n;
@@ -303,6 +310,7 @@ private:
     std::size_t bytes_left_ = std::numeric_limits<std::size_t>::max();
     bool over_size_ = false;
     bool close_requested_ = false;
+    bool silent_on_timeout_ = false;
     std::array<char, 4096> buffer_{};
     std::size_t begin_ = 0;
     std::size_t end_ = 0;
@@ -318,8 +326,8 @@ private:
 /// and never on the rejecting thread. Once the server stops, a worker's
 /// queued connection (accepted before the stop) is still answered if its
 /// request has already arrived whole (it is read within 20 ms), with
-/// `Connection: close`; idle connections, and the rejecting thread's, are
-/// closed.
+/// `Connection: close`; one that has not is closed unanswered, as are idle
+/// connections and the rejecting thread's.
 /// A connection run in connection_mode::drop
 /// is closed at once: it gets a fixed 503 only if the socket takes it without
 /// waiting, and is never read beyond what has already arrived.
@@ -349,6 +357,7 @@ private:
                 // stop() is not held by slow clients queued behind.
                 const auto deadline = clock::now() + (stopping ? std::chrono::milliseconds(20) : limits_.request_deadline);
                 strm.start_request(deadline, limits_.request_bytes);
+                if (stopping) strm.silent_on_timeout();  // not there whole in time: closed unanswered
                 if (!strm.buffered() && !wait_for_request(sock, std::min(deadline, clock::now() + limits_.keep_alive_timeout), first)) break;
                 const bool last = left == 1 || stopping || others_waiting() || current_connection_mode() == connection_mode::reject;
                 bool connection_closed = false;
