@@ -160,6 +160,13 @@ private:
     std::string received_;
 };
 
+/// Waits (at most 10 s) until `n` connections wait for a worker; whether they do.
+bool wait_queued(const decision_service& svc, std::uint64_t n) {
+    const auto by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (svc.stats().queued != n && std::chrono::steady_clock::now() < by) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return svc.stats().queued == n;
+}
+
 /// Status and body of a raw HTTP exchange: sends `request` and reads until the server closes.
 std::pair<int, std::string> raw_exchange(int port, const std::string& request) {
     raw_connection c(port);
@@ -1041,11 +1048,6 @@ TEST_CASE("a busy keep-alive connection gives way to a connection waiting for th
     config.request_deadline = std::chrono::seconds(10);  // the idle wait is the shorter of the two
     decision_service svc(config, hpa_at(50));
     const int port = svc.start();
-    const auto wait_queued = [&svc](std::uint64_t n) {
-        const auto by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (svc.stats().queued != n && std::chrono::steady_clock::now() < by) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        return svc.stats().queued == n;
-    };
     raw_connection kept(port);
     REQUIRE(kept.connected());
     REQUIRE(kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));  // HTTP/1.1: kept alive
@@ -1053,7 +1055,7 @@ TEST_CASE("a busy keep-alive connection gives way to a connection waiting for th
     raw_connection other(port);                                                    // waits for the one worker
     REQUIRE(other.connected());
     REQUIRE(other.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-    REQUIRE(wait_queued(1));
+    REQUIRE(wait_queued(svc, 1));
     REQUIRE(kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));  // its next request: answered with Connection: close
     const auto t = std::chrono::steady_clock::now();
     const std::string answer = other.read_all(std::chrono::seconds(15));
@@ -1073,23 +1075,18 @@ TEST_CASE("stop() answers a queued connection whose request has already arrived"
     config.threads = 1;
     decision_service svc(config, hpa_at(50));
     const int port = svc.start();
-    const auto wait_queued = [&svc](std::uint64_t n) {
-        const auto by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (svc.stats().queued != n && std::chrono::steady_clock::now() < by) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        return svc.stats().queued == n;
-    };
     // The one worker reads a request whose body comes later.
     const std::string body = request("fn", 3, 1, 10, 1.0).dump();
     raw_connection first(port);
     REQUIRE(first.connected());
     REQUIRE(first.send("POST /decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +
                        std::to_string(body.size()) + "\r\n\r\n"));
-    REQUIRE(wait_queued(0));                                      // taken by the worker
+    REQUIRE(wait_queued(svc, 0));                                 // taken by the worker
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // and its headers read
     raw_connection queued(port);                                  // waits for the worker, its request sent
     REQUIRE(queued.connected());
     REQUIRE(queued.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
-    REQUIRE(wait_queued(1));
+    REQUIRE(wait_queued(svc, 1));
     std::thread stopper([&svc] { svc.stop(); });
     // Until the server has stopped listening (the worker still reads).
     const auto stopping_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
