@@ -155,6 +155,9 @@ TEST_CASE("encode firm: a non-finite or negative input is refused by name and ou
         m.interval_s = bad;
         refused(m, firm_state(), "interval_s");
     }
+    function_metrics tiny = firm_metrics();
+    tiny.interval_s = 1e-310;  // finite and > 0, but its arrivals are an infinite rate
+    refused(tiny, firm_state(), "interval_s");
     scaling_state s = firm_state();
     s.slo.latency_s = 0;
     refused(firm_metrics(), s, "slo.latency_s");

@@ -139,6 +139,9 @@ TEST_CASE("encode polimi: a non-finite or negative input is refused by name and 
         s.slo.percentile = bad;
         refused(polimi_metrics(), s, "slo.percentile");
     }
+    function_metrics tiny = polimi_metrics();
+    tiny.interval_s = 1e-310;  // finite and > 0, but its arrivals are an infinite rate
+    refused(tiny, polimi_state(), "interval_s");
     scaling_state s = polimi_state();
     s.slo.latency_s = 0;
     refused(polimi_metrics(), s, "slo.latency_s");

@@ -229,6 +229,9 @@ TEST_CASE("encode simppo: a non-finite or negative input is refused by name and 
         s.slo.percentile = bad;
         refused(simppo_metrics(), s, "slo.percentile");
     }
+    function_metrics tiny = simppo_metrics();
+    tiny.interval_s = 1e-310;  // finite and > 0, but 200 arrivals in it are an infinite rate
+    refused(tiny, simppo_state(), "interval_s");
     scaling_state s = simppo_state();
     s.replicas = -3;
     refused(simppo_metrics(), s, "state.replicas");

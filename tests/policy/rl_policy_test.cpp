@@ -173,6 +173,19 @@ TEST_CASE("rl_policy rejects a network of the wrong shape and fallbacks of the w
                          config_error);
 }
 
+TEST_CASE("rl_policy refuses an encoder that remembers fewer (or more) functions than it serves") {
+    // An encoder built for one function would encode the second without its
+    // arrival-rate history (AC = 0 for ever) and say nothing.
+    nn::mlp<float> net({14, 6});
+    auto w = std::make_shared<rl::shared_network<float>>(net);
+    const std::vector<hpa_policy> fallbacks(2, hpa_policy(hpa_config::cpu_utilization(50)));
+    CHECK_THROWS_WITH_AS(simppo_rl(w, simppo_encoder{}, rl::factored_delta_actions(2), fallbacks),
+                         doctest::Contains("rl_policy.encoder.functions: must equal the action map's function count (2)"), config_error);
+    CHECK_THROWS_WITH_AS(simppo_rl(w, simppo_encoder(simppo_state_config{}, 3), rl::factored_delta_actions(2), fallbacks),
+                         doctest::Contains("got 3"), config_error);
+    CHECK_NOTHROW(simppo_rl(w, simppo_encoder(simppo_state_config{}, 2), rl::factored_delta_actions(2), fallbacks));
+}
+
 TEST_CASE("rl_policy with the fallback as a floor: the learned policy may add replicas, never go below the fallback") {
     auto w = std::make_shared<rl::shared_network<float>>(preferring(0));
     w->publish(preferring(5));  // +1, 0, -1 from 4: 5, 4, 3

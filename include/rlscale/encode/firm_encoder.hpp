@@ -96,6 +96,7 @@ public:
         check.nonnegative("throughput_rps", m.throughput_rps)
             .nonnegative("slo.target_rps", s.slo.target_rps)
             .positive("interval_s", m.interval_s)
+            .require(detail::finite_rate(m.arrivals, m.interval_s), "interval_s", m.interval_s)  // 1e-310 s: an infinite rate
             .nonnegative("previous_arrival_rps", previous_arrival_rps.value_or(0));
         if (!check.ok()) return check.status();
         const double arrival_rps = static_cast<double>(m.arrivals) / m.interval_s;

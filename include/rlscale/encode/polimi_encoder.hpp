@@ -93,7 +93,8 @@ public:
         detail::input_check check;
         check.positive("slo.latency_s", s.slo.latency_s)
             .require(detail::is_percentile(percentile), "slo.percentile", percentile)
-            .positive("interval_s", m.interval_s);
+            .positive("interval_s", m.interval_s)
+            .require(detail::finite_rate(m.arrivals, m.interval_s), "interval_s", m.interval_s);  // 1e-310 s: an infinite rate
         const double rt = latency_at(m, percentile);
         const detail::latency_reading reading = detail::read_latency(m, rt);
         check.require(reading == detail::latency_reading::measured || reading == detail::latency_reading::idle,

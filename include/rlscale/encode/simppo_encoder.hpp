@@ -115,6 +115,7 @@ public:
         check.nonnegative("cpu_utilization", m.cpu_utilization)
             .nonnegative("memory_utilization", m.memory_utilization)
             .positive("interval_s", m.interval_s)
+            .require(detail::finite_rate(m.arrivals, m.interval_s), "interval_s", m.interval_s)  // 1e-310 s: an infinite rate
             .nonnegative("previous_arrival_rps", previous_arrival_rps.value_or(0))
             .positive("state.cpu_limit", s.cpu_limit)  // 0: unknown, not the smallest limit
             .positive("state.memory_limit_mb", s.memory_limit_mb)

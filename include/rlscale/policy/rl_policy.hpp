@@ -75,6 +75,17 @@ public:
                      "give " + format_number(actions_.width()) + " action values (the action map's)", actor_.output_size())
             .require(fallbacks_.size() == functions_, "fallbacks", "hold one per function (" + format_number(functions_) + ")",
                      fallbacks_.size());
+        // An encoder that remembers each function's last interval (AR_{t-1})
+        // must be built for as many functions as it serves: one built for
+        // fewer encodes the rest without history (AC = 0) and says nothing.
+        if constexpr (requires { encoder_.functions(); }) {
+            if (encoder_.functions() != functions_) {
+                check_fields("rl_policy.encoder")
+                    .require(false, "functions",
+                             "equal the action map's function count (" + format_number(functions_) + "): pass it to the encoder's constructor",
+                             encoder_.functions());
+            }
+        }
         observation_.resize(in);
         values_.resize(actions_.width());
         targets_.resize(functions_);

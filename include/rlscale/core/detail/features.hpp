@@ -11,6 +11,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <span>
 #include <string>
@@ -38,6 +39,13 @@ namespace rlscale::detail {
 /// percentile in [0, 1].
 [[nodiscard]] inline bool is_usable_slo(const function_slo& slo) noexcept {
     return std::isfinite(slo.latency_s) && slo.latency_s > 0 && is_percentile(slo.percentile);
+}
+
+/// Whether `count / interval_s` is a finite rate: false for an interval
+/// that is not > 0, and for one so short (1e-310 s) that the rate
+/// overflows, which the encoders refuse as `interval_s`, the field at fault.
+[[nodiscard]] inline bool finite_rate(std::uint64_t count, double interval_s) noexcept {
+    return interval_s > 0 && std::isfinite(static_cast<double>(count) / interval_s);
 }
 
 /// Records the first invalid (non-finite or negative) input of an encoding.
