@@ -724,7 +724,10 @@ static int program(int argc, char** argv) {
         nn::write_checkpoint_file(o.out / "aware_actor.json", j);
         // Served back through the registry, it decides as the trainer's greedy
         // path does (above a fallback of its own when it was trained with the floor).
-        learned_policy served_back = load_learned_policy(o.out / "aware_actor.json");
+        // The registry refuses an actor whose lifecycle never reached
+        // SERVING; the comparison below serves it anyway, as it is.
+        learned_policy served_back = load_learned_policy(
+            o.out / "aware_actor.json", {.allow_before_serving = artefact.life.current_stage() != stage::serving});
         env_t env = make_env(sc, examples::aware_profile(), sc.unseen_load(0, 0), o.alpha);
         (void)env.reset(o.seed);
         int same = 0;

@@ -435,17 +435,29 @@ TEST_CASE("opening a file removes a rewrite's temporary file that a crash left b
     const auto path = fresh_path("trajectory_store", "stale.trj");
     make_file(path, 3);
     const auto stale = std::filesystem::path(path.string() + ".rewrite.Ab12Cd");
+    const auto empty = std::filesystem::path(path.string() + ".rewrite.Ef34Gh");
     const auto other = std::filesystem::path(path.string() + ".rewrite.notours");
-    write_bytes(stale, {1, 2, 3});
+    const auto foreign = std::filesystem::path(path.string() + ".rewrite.Ij56Kl");  // the pattern, not a store's content
+    const auto live = std::filesystem::path(path.string() + ".rewrite.Mn78Op");     // the pattern, another open store's file
+    write_bytes(stale, {'R', 'L', 'S', 'C', 'T'});  // a rewrite's header, cut short
+    write_bytes(empty, {});
     write_bytes(other, {4});
+    write_bytes(foreign, {1, 2, 3});
+    std::filesystem::remove(live);
     {
+        file_trajectory_store other_store(live);
+        write_episode(other_store, 0);
         file_trajectory_store store(path);
-        CHECK(store.recovery().stale_files_removed == 1);
+        CHECK(store.recovery().stale_files_removed == 2);
         CHECK(store.episode_count() == 3);
+        CHECK(std::filesystem::exists(live));  // locked by other_store
+        CHECK(intact(other_store, 0));
     }
     CHECK_FALSE(std::filesystem::exists(stale));
+    CHECK_FALSE(std::filesystem::exists(empty));
     CHECK(std::filesystem::exists(other));
-    std::filesystem::remove(other);
+    CHECK(std::filesystem::exists(foreign));
+    for (const auto& p : {other, foreign, live}) std::filesystem::remove(p);
 }
 
 TEST_CASE("an episode left open is not in the store") {
@@ -784,6 +796,31 @@ TEST_CASE("recovery that cuts every episode of a rewritten file keeps its number
         CHECK(store.recovery().numbering_unknown);
         CHECK(store.episode_count() == 0);
     }
+}
+
+TEST_CASE("salvage counts only end records of an end record's size: a shorter whole record of that type is not one") {
+    const auto path = fresh_path("trajectory_store", "short_end.trj");
+    file_trajectory_store_options o;
+    {
+        file_trajectory_store store(path, o);
+        for (std::uint64_t e = 0; e < 3; ++e) write_episode(store, e);
+    }
+    auto bytes = read_bytes(path);
+    bytes[16 + 24 + 20] ^= 0x40;  // inside the step record after episode 0's begin record
+    // A whole record at the end of the file (magic, a valid CRC) of the end
+    // type with a 4-byte payload: reading an episode number from it would
+    // read past the file.
+    std::vector<unsigned char> record = {'T', 'R', 'E', 'C', 4, 0, 0, 0, 3, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF};
+    const std::uint32_t crc = rlscale::detail::crc32(record.data(), record.size());
+    for (int i = 0; i < 4; ++i) record.push_back(static_cast<unsigned char>(crc >> (8 * i)));
+    bytes.insert(bytes.end(), record.begin(), record.end());
+    write_bytes(path, bytes);
+    o.salvage_prefix = true;  // complete episodes follow the damage
+    file_trajectory_store store(path, o);
+    CHECK(store.recovery().truncated_at == 16);
+    CHECK(store.recovery().episodes_discarded == 3);  // episodes 0 to 2 had ended; the short record is none
+    CHECK(store.recovery().reason.find("3 episodes that had ended discarded") != std::string::npos);
+    CHECK(store.episode_count() == 0);
 }
 
 TEST_CASE("an end record with an unknown stage is refused, naming which stage and its value") {

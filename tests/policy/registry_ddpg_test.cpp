@@ -292,4 +292,31 @@ TEST_CASE("reload_weights publishes a retrained network of the same spec and ref
     CHECK(after[0].cpu_limit < before[0].cpu_limit);
 }
 
+TEST_CASE("registry: a checkpoint written under a lifecycle is served only from SERVING, unless allowed") {
+    json online = ddpg_checkpoint({0.0F, 1.0F, -0.2F});
+    online["lifecycle"] = {{"stage", "ONLINE"}};  // what is read of it; the rest of a lifecycle's state is not
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(online),
+                         doctest::Contains("lifecycle.stage: is \"ONLINE\": the actor had not reached SERVING"), checkpoint_error);
+    CHECK_NOTHROW((void)make_learned_policy(online, {.allow_before_serving = true}));
+    json serving = online;
+    serving["lifecycle"]["stage"] = "SERVING";
+    CHECK_NOTHROW((void)make_learned_policy(serving));
+    json odd = online;
+    odd["lifecycle"] = {{"stage", 3}};
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(odd), doctest::Contains("lifecycle.stage: is 3"), checkpoint_error);
+    odd["lifecycle"] = json::array();
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(odd), doctest::Contains("lifecycle.stage: is absent"), checkpoint_error);
+
+    // A reload of such a checkpoint is refused the same way, changing nothing.
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "reload_lifecycle";
+    std::filesystem::create_directories(dir);
+    learned_policy lp = make_learned_policy(serving);
+    const std::uint64_t version = lp.weights->version();
+    nn::write_checkpoint_file(dir / "online.json", online);
+    CHECK_THROWS_WITH_AS(reload_weights(lp, dir / "online.json"), doctest::Contains("lifecycle.stage"), checkpoint_error);
+    CHECK(lp.weights->version() == version);
+    reload_weights(lp, dir / "online.json", {.allow_before_serving = true});
+    CHECK(lp.weights->version() == version + 1);
+}
+
 }  // namespace test_policy_registry_ddpg

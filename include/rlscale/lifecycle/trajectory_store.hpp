@@ -973,19 +973,44 @@ private:
 
     /// Removes the temporary files of rewrites a crash interrupted (only
     /// the store holding the file's lock rewrites it, so with the lock held
-    /// any such file is stale).
+    /// any such file is stale). A file is removed only if its name is the
+    /// temporary name's pattern, nobody holds its lock (another store whose
+    /// own file happens to be so named does) and it is empty or begins as
+    /// a trajectory store does (or with zeros): anything else of that name
+    /// is left alone.
     void remove_stale_rewrites() {
         const std::filesystem::path dir = real_path_.parent_path();
         const std::string prefix = real_path_.filename().string() + std::string(rewrite_suffix);
         std::error_code ec;
-        std::vector<std::filesystem::path> stale;
+        std::vector<std::filesystem::path> candidates;
         for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
             const std::string name = it->path().filename().string();
-            if (name.size() == prefix.size() + 6 && name.starts_with(prefix)) stale.push_back(it->path());
+            if (name.size() == prefix.size() + 6 && name.starts_with(prefix)) candidates.push_back(it->path());
         }
-        for (const auto& p : stale) {
-            if (std::filesystem::remove(p, ec)) ++recovery_.stale_files_removed;
+        for (const auto& p : candidates) {
+            if (abandoned_rewrite(p) && std::filesystem::remove(p, ec)) ++recovery_.stale_files_removed;
         }
+    }
+
+    /// Whether `p` is a rewrite's temporary file that nobody writes: a
+    /// regular file whose lock is free and that is empty or begins with
+    /// (a prefix of) the file magic, or with zeros.
+    [[nodiscard]] static bool abandoned_rewrite(const std::filesystem::path& p) noexcept {
+        namespace tf = detail::trajectory_file;
+        const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0) return false;
+        bool abandoned = false;
+        struct ::stat st {};
+        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            unsigned char head[sizeof tf::file_magic] = {};
+            const ::ssize_t n = ::pread(fd, head, sizeof head, 0);
+            // Zeros too: a crash can leave a new file's first page unwritten.
+            const auto len = static_cast<std::size_t>(std::max<::ssize_t>(n, 0));
+            const unsigned char zeros[sizeof head] = {};
+            abandoned = n >= 0 && (std::memcmp(head, tf::file_magic, len) == 0 || std::memcmp(head, zeros, len) == 0);
+        }
+        ::close(fd);  // releases the lock
+        return abandoned;
     }
 
     void index_entry(const episode_summary& s, std::uint64_t offset, std::uint64_t length) {
@@ -1314,7 +1339,11 @@ private:
     /// The offset of the first whole end record at or after `from`, if any.
     static std::optional<std::uint64_t> find_end_record(detail::trajectory_file::reader& in, std::uint64_t from) {
         for (auto p = next_whole_record(in, from); p; p = next_whole_record(in, *p + 1)) {
-            if (in.at(*p).type == detail::trajectory_file::type_end) return p;
+            // Of an end record's type and size: a whole record of that type
+            // but another size (only a foreign or crafted file has one) may
+            // hold no episode number to read.
+            const auto r = in.at(*p);
+            if (r.type == detail::trajectory_file::type_end && r.length == detail::trajectory_file::end_payload) return p;
         }
         return std::nullopt;
     }

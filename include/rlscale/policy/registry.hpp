@@ -461,6 +461,10 @@ struct learned_policy_options {
     /// evicts a pod to resize it; none = the spec's. Given: the larger of the two.
     std::optional<int> vertical_min_replicas;
     bool int8 = false;                    ///< dqn: serve from an int8 copy of the weights (config_error for another algorithm)
+    /// Serve a checkpoint written under a lifecycle (AWARE's: its
+    /// "lifecycle" field) whose stage is not SERVING. Refused by default:
+    /// under its lifecycle such an actor was not yet trusted to act.
+    bool allow_before_serving = false;
 };
 
 /// A learned policy built from a checkpoint: its spec, the weights it
@@ -560,6 +564,27 @@ template <typename WeightsOf>
     return {std::move(spec), weights, any_joint_policy(std::move(p))};
 }
 
+/// Refuses a checkpoint written under a lifecycle whose stage was not
+/// SERVING (its actor had not yet been trusted to act: the fallback
+/// decided), unless `options.allow_before_serving`. A checkpoint without a
+/// "lifecycle" field is not judged here.
+inline void check_lifecycle_stage(const nlohmann::json& checkpoint, const learned_policy_options& options) {
+    if (options.allow_before_serving || !checkpoint.is_object()) return;
+    const auto life = checkpoint.find("lifecycle");
+    if (life == checkpoint.end()) return;
+    const nlohmann::json* stage = life->is_object() && life->contains("stage") ? &life->at("stage") : nullptr;
+    if (stage == nullptr || !stage->is_string()) {
+        throw checkpoint_error("lifecycle.stage", "is " + (stage != nullptr ? json_summary(*stage) : std::string("absent")) +
+                                                      ": a lifecycle's stage is one of INITIALIZED, OFFLINE, ONLINE, SERVING");
+    }
+    if (stage->get_ref<const std::string&>() != "SERVING") {
+        throw checkpoint_error("lifecycle.stage",
+                               "is " + json_summary(*stage) +
+                                   ": the actor had not reached SERVING under its lifecycle when it was written (its fallback still "
+                                   "decided); set allow_before_serving to serve it anyway");
+    }
+}
+
 }  // namespace detail
 
 /// Builds the learned policy a checkpoint's spec describes, with one
@@ -567,8 +592,11 @@ template <typename WeightsOf>
 /// the action map's limit bounds) for ddpg, whose multidimensional map also
 /// sets CPU and memory limits. Throws checkpoint_error naming the field for
 /// an unknown algorithm, encoder or action map, bad settings, or a network
-/// whose inputs or outputs do not fit the spec.
+/// whose inputs or outputs do not fit the spec, and for a checkpoint
+/// written under a lifecycle that had not reached SERVING (unless
+/// `options.allow_before_serving`).
 [[nodiscard]] inline learned_policy make_learned_policy(const nlohmann::json& checkpoint, const learned_policy_options& options = {}) {
+    detail::check_lifecycle_stage(checkpoint, options);
     return detail::build_learned_policy(
         spec_of(checkpoint),
         [&] {
@@ -642,9 +670,12 @@ struct json_difference {
 /// a serving spec that differs from `policy.spec` in any field (another
 /// encoder, action map, function list or guard would be served through the
 /// wrong map); to serve another spec, build a new policy with
-/// load_learned_policy.
-inline void reload_weights(learned_policy& policy, const std::filesystem::path& path) {
+/// load_learned_policy. A checkpoint written under a lifecycle that had not
+/// reached SERVING is refused as make_learned_policy refuses it (of
+/// `options`, only allow_before_serving is read).
+inline void reload_weights(learned_policy& policy, const std::filesystem::path& path, const learned_policy_options& options = {}) {
     const nlohmann::json checkpoint = nn::read_checkpoint_file(path);
+    detail::check_lifecycle_stage(checkpoint, options);
     const nlohmann::json served = policy.spec.to_json();
     const nlohmann::json read = spec_of(checkpoint).to_json();
     // Named down to the value that differs (serving.actions.mode, serving.functions[1]).
