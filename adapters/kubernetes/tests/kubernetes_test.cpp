@@ -413,6 +413,39 @@ TEST_CASE("explicit configuration validates and keeps TLS verification on") {
     CHECK_THROWS_AS(k8s::client{bad}, rlscale::config_error);
 }
 
+TEST_CASE("each timeout is bounded above by 24 h, and the error names the field and the value") {
+    const auto c = k8s::explicit_config("https://api.example:6443", "t");
+    const auto refusal = [](const k8s::client_config& cfg) -> std::string {
+        try {
+            k8s::client cli(cfg);
+        } catch (const rlscale::config_error& e) {
+            return e.field() + ": " + e.what();
+        }
+        return "accepted";
+    };
+    auto cfg = c;
+    cfg.read_timeout = std::chrono::milliseconds::max();  // summed with the others and scaled by 9: overflow
+    std::string r = refusal(cfg);
+    CHECK(r.rfind("read_timeout: ", 0) == 0);
+    CHECK(r.find("got 9223372036854775807 ms") != std::string::npos);
+    cfg = c;
+    cfg.connect_timeout = std::chrono::hours(24) + 1ms;
+    r = refusal(cfg);
+    CHECK(r.rfind("connect_timeout: ", 0) == 0);
+    CHECK(r.find("got 86400001 ms") != std::string::npos);
+    cfg = c;
+    cfg.write_timeout = std::chrono::hours(25);
+    CHECK(refusal(cfg).rfind("write_timeout: ", 0) == 0);
+    cfg = c;
+    cfg.read_timeout = 0ms;
+    r = refusal(cfg);
+    CHECK(r.rfind("read_timeout: ", 0) == 0);
+    CHECK(r.find("got 0 ms") != std::string::npos);
+    cfg = c;
+    cfg.connect_timeout = cfg.read_timeout = cfg.write_timeout = std::chrono::hours(24);
+    CHECK(refusal(cfg) == "accepted");
+}
+
 TEST_CASE("reads the Scale of a Deployment") {
     fake_api_server s;
     k8s::client cli(test_config(s));
@@ -1329,6 +1362,31 @@ TEST_CASE("a rotated token file is re-read before the next request") {
     s.valid_tokens = {"tok-2"};  // the old token has expired
     (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
     CHECK(s.authorizations == std::vector<std::string>{"Bearer tok-1", "Bearer tok-2"});
+}
+
+TEST_CASE("a token file with a line break inside the token is refused, naming the file and not the token") {
+    fake_api_server s;
+    const auto dir = temp_dir("token_line_break");
+    write_file(dir / "token", "tok-1\nX-Injected: yes\n");
+    auto cfg = test_config(s);
+    cfg.token.clear();
+    cfg.token_file = (dir / "token").string();
+    k8s::client cli(cfg);
+    try {
+        (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+        FAIL("expected config_error");
+    } catch (const rlscale::config_error& e) {
+        CHECK(e.field() == "token_file");
+        CHECK(std::string(e.what()).find(cfg.token_file) != std::string::npos);
+        CHECK(std::string(e.what()).find("line break") != std::string::npos);
+        CHECK(std::string(e.what()).find("tok-1") == std::string::npos);
+        CHECK(std::string(e.what()).find("Injected") == std::string::npos);
+    }
+    CHECK(s.authorizations.empty());  // nothing was sent
+    write_file(dir / "token", "tok-1\r\n");  // a CR LF at the end is trimmed, as before
+    CHECK(cli.get_scale(k8s::workload_kind::deployment, "prod", "web").spec_replicas == 3);
+    write_file(dir / "token", "tok\r-1");
+    CHECK_THROWS_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), rlscale::config_error);
 }
 
 TEST_CASE("an answer larger than max_response_bytes once inflated is refused, a gzip bomb included") {

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -280,6 +282,47 @@ TEST_CASE("leader election: the configuration's fields are checked and named") {
     CHECK(refused(c) == "lease_duration");
 }
 
+TEST_CASE("leader election: out-of-range durations are refused before any arithmetic on them, naming the value") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    const auto message = [&](k8s::leader_election_config c) -> std::string {
+        try {
+            k8s::leader_elector e(api, std::move(c), stepped);
+        } catch (const rlscale::config_error& e) {
+            return e.field() + ": " + e.what();
+        }
+        return "accepted";
+    };
+    auto c = candidate("pod-a");
+    c.lease_duration = std::chrono::seconds(std::int64_t{INT32_MAX} + 1);
+    const std::string too_long = message(c);
+    CHECK(too_long.rfind("lease_duration: ", 0) == 0);
+    CHECK(too_long.find("2^31-1 s") != std::string::npos);
+    CHECK(too_long.find("got 2147483648 s") != std::string::npos);
+    // In milliseconds this one wraps round to about +9.2e18 ms, far above
+    // renew_deadline: compared after the conversion, it was accepted.
+    c.lease_duration = std::chrono::seconds(-9'223'372'036'854'776);
+    const std::string negative = message(c);
+    CHECK(negative.rfind("lease_duration: ", 0) == 0);
+    CHECK(negative.find("got -9223372036854776 s") != std::string::npos);
+    c.lease_duration = std::chrono::seconds::min();
+    CHECK(message(c).rfind("lease_duration: ", 0) == 0);
+    c.lease_duration = 0s;
+    CHECK(message(c).rfind("lease_duration: ", 0) == 0);
+    // The largest renew deadline and retry period: refused, never multiplied.
+    c = candidate("pod-a");
+    c.renew_deadline = std::chrono::milliseconds::max();
+    CHECK(message(c).rfind("lease_duration: ", 0) == 0);
+    c = candidate("pod-a");
+    c.retry_period = std::chrono::milliseconds::max();
+    CHECK(message(c).rfind("renew_deadline: ", 0) == 0);
+    c = candidate("pod-a");
+    c.lease_duration = std::chrono::seconds(INT32_MAX);
+    c.renew_deadline = std::chrono::milliseconds(std::int64_t{INT32_MAX} * 1000 - 1);
+    c.retry_period = c.renew_deadline / 2;
+    CHECK(message(c) == "accepted");
+}
+
 TEST_CASE("micro_time writes the API's MicroTime in UTC with microseconds") {
     using namespace std::chrono;
     CHECK(k8s::micro_time(system_clock::time_point(0s)) == "1970-01-01T00:00:00.000000Z");
@@ -390,6 +433,84 @@ TEST_CASE("leader election: the holder renews with one conditional write, and re
     CHECK(server.reads() == reads + 1);
     CHECK(server.lease("shop", "rlscale-controller").at("spec").at("holderIdentity") == "pod-d");
     CHECK(d.leading(t0 + 2s));
+}
+
+TEST_CASE("leader election: a client whose writes are gated on the election's own leadership still takes the Lease") {
+    k8s::test::lease_server server;
+    const auto until = [](const auto& cond, std::chrono::milliseconds limit) {
+        const auto end = steady::now() + limit;
+        while (!cond() && steady::now() < end) std::this_thread::sleep_for(5ms);
+        return cond();
+    };
+    SUBCASE("leader_election, gated on its is_leader()") {
+        k8s::client api = api_for(server);
+        std::optional<k8s::leader_election> election;
+        api.gate_writes([&election] { return election && election->is_leader(); }, "not the leader");
+        auto c = candidate("pod-a");
+        c.lease_duration = 2s;
+        c.renew_deadline = 800ms;
+        c.retry_period = 100ms;
+        election.emplace(api, c, [] {});
+        REQUIRE_MESSAGE(until([&] { return election->is_leader(); }, 5s), election->last_error());
+        CHECK(server.lease("shop", "rlscale-controller").at("spec").at("holderIdentity") == "pod-a");
+        // Renewals go on past the first take, and the gate now lets the caller's writes through.
+        const int writes = server.writes();
+        CHECK(until([&] { return server.writes() >= writes + 2; }, 2s));
+        CHECK(election->is_leader());
+        CHECK(election->stop());
+        CHECK_FALSE(server.lease("shop", "rlscale-controller").at("spec").contains("holderIdentity"));
+    }
+    SUBCASE("leader_elector, whose client refuses every write") {
+        k8s::client api = api_for(server);
+        api.gate_writes([] { return false; }, "never");
+        k8s::leader_elector a(api, candidate("pod-a"), stepped);
+        CHECK_MESSAGE(a.try_acquire_or_renew(t0, wall0), a.last_error());
+        CHECK_MESSAGE(a.try_acquire_or_renew(t0 + 2s, wall0 + 2s), a.last_error());
+        CHECK(a.release(wall0 + 3s));
+        CHECK(server.writes() == 3);
+        // The caller's own writes through that client are still refused.
+        CHECK_THROWS_AS((void)api.create_lease("shop", "other", k8s::lease{}), k8s::write_refused);
+    }
+}
+
+TEST_CASE("leader election: an attempt's requests end within the renew deadline, whatever the client's timeouts and retries") {
+    k8s::test::lease_server server;
+    // A client that would wait 25 s per request and try 5 times.
+    k8s::client_config slow = k8s::explicit_config(server.url(), "tok", "");
+    slow.connect_timeout = 5s;
+    slow.read_timeout = 10s;
+    slow.write_timeout = 10s;
+    slow.max_attempts = 5;
+    const k8s::client api(slow);
+    auto c = candidate("pod-a");
+    c.lease_duration = 2s;
+    c.renew_deadline = 900ms;
+    c.retry_period = 100ms;
+    SUBCASE("one attempt of leader_elector") {
+        k8s::leader_elector a(api, c, stepped);
+        server.set_delay(3000ms);  // every request hangs 3 s
+        const auto started = steady::now();
+        CHECK_FALSE(a.try_acquire_or_renew(t0, wall0));
+        CHECK(steady::now() - started < 1500ms);  // one read, cut at 900 ms
+        CHECK(a.last_error().find("GET") != std::string::npos);
+        server.set_delay(0ms);
+    }
+    SUBCASE("stop() of a leader_election whose requests hang") {
+        std::optional<k8s::leader_election> election;
+        election.emplace(api, c, [] {});
+        const auto until = [](const auto& cond, std::chrono::milliseconds limit) {
+            const auto end = steady::now() + limit;
+            while (!cond() && steady::now() < end) std::this_thread::sleep_for(5ms);
+            return cond();
+        };
+        REQUIRE(until([&] { return election->is_leader(); }, 5s));
+        server.set_delay(3000ms);
+        std::this_thread::sleep_for(300ms);  // a renewal is under way and hangs
+        const auto stopping = steady::now();
+        (void)election->stop();  // the renewal and the release: each cut at 900 ms
+        CHECK(steady::now() - stopping < 2500ms);
+        server.set_delay(0ms);
+    }
 }
 
 TEST_CASE("leader_election on its threads: a holder whose every request takes over a quarter of the renew deadline keeps leading") {

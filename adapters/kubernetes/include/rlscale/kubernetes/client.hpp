@@ -290,7 +290,9 @@ public:
     /// sends nothing when it answers false: write_refused, naming the
     /// request and `reason`. Reads are not gated. A leader-elected caller
     /// passes its election's is_leader(), so a write whose retries wait
-    /// past the end of the Lease is not sent after it. Not thread-safe
+    /// past the end of the Lease is not sent after it; the election itself
+    /// may be given this client, since its Lease requests go through an
+    /// ungated client of its own (leader_election.hpp). Not thread-safe
     /// against requests in flight: set it before sharing the client.
     void gate_writes(std::function<bool()> may_write, std::string reason) {
         may_write_ = std::move(may_write);

@@ -12,6 +12,7 @@
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/http_url.hpp>
+#include <rlscale/core/watchdog.hpp>
 #include <rlscale/kubernetes/detail/printable.hpp>
 
 namespace rlscale::kubernetes {
@@ -33,6 +34,8 @@ struct client_config {
     /// Namespace used when an empty one is passed to the client.
     std::string default_namespace;
 
+    /// Each of the three timeouts is in (0, 24 h]; a request as a whole is
+    /// cut once it has taken their sum.
     std::chrono::milliseconds connect_timeout{5'000};
     std::chrono::milliseconds read_timeout{10'000};
     std::chrono::milliseconds write_timeout{10'000};
@@ -79,10 +82,28 @@ inline std::string trim(std::string s) {
     return s.substr(first, last - first + 1);
 }
 
+/// The token in the file `path`, without surrounding whitespace. A token
+/// with a line break inside is refused as the `token` field is (the error
+/// names the file, never the token).
 inline std::string read_token(const std::string& path) {
     auto token = trim(read_file(path, "token_file"));
     if (token.empty()) throw config_error("token_file", "file '" + path + "' holds no token");
+    if (token.find_first_of("\r\n") != std::string::npos) {
+        throw config_error("token_file", "file '" + path + "' holds a token with a line break inside");
+    }
     return token;
+}
+
+/// The longest connect, read or write timeout: the watchdog's cap (24 h).
+/// Their sum (a request's whole deadline) and 9/10 of each then stay far
+/// from overflowing.
+inline constexpr std::chrono::milliseconds max_timeout = watchdog::max_timeout;
+
+inline void validate_timeout(const char* field, std::chrono::milliseconds t) {
+    if (t.count() <= 0 || t > max_timeout) {
+        throw config_error(field, "must be in (0, " + std::to_string(max_timeout.count()) + "] ms (24 h), got " +
+                                      std::to_string(t.count()) + " ms");
+    }
 }
 
 /// The parts of a server URL `http[s]://host[:port]`: an IPv6 host comes
@@ -97,11 +118,11 @@ inline void validate(const client_config& c) {
     (void)split_server(c.server);
     if (c.max_attempts < 1) throw config_error("max_attempts", "must be >= 1, got " + std::to_string(c.max_attempts));
     if (c.max_replicas < 0) throw config_error("max_replicas", "must be >= 0, got " + std::to_string(c.max_replicas));
-    if (c.connect_timeout.count() <= 0) throw config_error("connect_timeout", "must be > 0 ms");
-    if (c.read_timeout.count() <= 0) throw config_error("read_timeout", "must be > 0 ms");
-    if (c.write_timeout.count() <= 0) throw config_error("write_timeout", "must be > 0 ms");
-    if (c.max_retry_wait.count() < 0) throw config_error("max_retry_wait", "must be >= 0 ms");
-    if (c.retry_backoff.count() < 0) throw config_error("retry_backoff", "must be >= 0 ms");
+    validate_timeout("connect_timeout", c.connect_timeout);
+    validate_timeout("read_timeout", c.read_timeout);
+    validate_timeout("write_timeout", c.write_timeout);
+    if (c.max_retry_wait.count() < 0) throw config_error("max_retry_wait", "must be >= 0 ms, got " + std::to_string(c.max_retry_wait.count()) + " ms");
+    if (c.retry_backoff.count() < 0) throw config_error("retry_backoff", "must be >= 0 ms, got " + std::to_string(c.retry_backoff.count()) + " ms");
     if (c.max_response_bytes == 0) throw config_error("max_response_bytes", "must be > 0, got 0");
     for (char ch : c.token) {
         if (ch == '\r' || ch == '\n') throw config_error("token", "must not contain a line break");

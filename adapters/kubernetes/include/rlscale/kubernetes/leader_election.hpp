@@ -13,6 +13,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/kubernetes/client.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -37,10 +38,11 @@ struct leader_election_config {
     std::chrono::milliseconds renew_deadline{10000};  ///< the holder stops acting this long after its last renewal
     std::chrono::milliseconds retry_period{2000};    ///< between attempts to take or renew
 
-    /// Throws config_error naming the field: names the API accepts, a
-    /// non-empty identity of at most 253 bytes without control characters,
-    /// and lease_duration > renew_deadline > 1.2 x retry_period > 0 (the
-    /// ordering that keeps two holders from acting at once).
+    /// Throws config_error naming the field and the value: names the API
+    /// accepts, a non-empty identity of at most 253 bytes without control
+    /// characters, lease_duration at most 2^31-1 s (leaseDurationSeconds is
+    /// an int32), and lease_duration > renew_deadline > 1.2 x retry_period > 0
+    /// (the ordering that keeps two holders from acting at once).
     void validate() const {
         validate_label_name("namespace", namespace_name);
         validate_object_name("lease_name", lease_name);
@@ -51,14 +53,18 @@ struct leader_election_config {
             if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) throw config_error("identity", "contains a control character");
         }
         if (retry_period.count() <= 0) throw config_error("retry_period", "must be > 0, got " + std::to_string(retry_period.count()) + " ms");
-        if (renew_deadline.count() * 10 <= retry_period.count() * 12) {
-            throw config_error("renew_deadline", "must be more than 1.2 x retry_period (" + std::to_string(retry_period.count()) +
-                                                     " ms), got " + std::to_string(renew_deadline.count()) + " ms");
+        // The bounds first, so no product below can overflow: lease_duration
+        // in [1, 2^31-1] s, renew_deadline below it, retry_period below that.
+        if (lease_duration.count() < 1 || lease_duration.count() > INT32_MAX) {
+            throw config_error("lease_duration", "must be 1 s to 2^31-1 s, got " + std::to_string(lease_duration.count()) + " s");
         }
-        if (lease_duration.count() > INT32_MAX) throw config_error("lease_duration", "must be at most 2^31-1 s");
         if (std::chrono::milliseconds(lease_duration) <= renew_deadline) {
             throw config_error("lease_duration", "must be longer than renew_deadline (" + std::to_string(renew_deadline.count()) +
                                                      " ms), got " + std::to_string(lease_duration.count()) + " s");
+        }
+        if (renew_deadline <= retry_period || renew_deadline.count() * 10 <= retry_period.count() * 12) {
+            throw config_error("renew_deadline", "must be more than 1.2 x retry_period (" + std::to_string(retry_period.count()) +
+                                                     " ms), got " + std::to_string(renew_deadline.count()) + " ms");
         }
     }
 };
@@ -81,9 +87,37 @@ struct leader_election_config {
     return buf;
 }
 
+namespace detail {
+
+/// The configuration of the client an election sends its Lease requests
+/// through, made from the caller's `c` (server, credentials, answer size
+/// kept): one attempt per call, so a 429 or a failure ends the attempt and
+/// the next retry period tries again (client-go's renew loop), and each
+/// timeout at most renew_deadline / 3, so any one request, cut once it has
+/// taken their sum, ends within renew_deadline.
+[[nodiscard]] inline client_config election_client_config(client_config c, std::chrono::milliseconds renew_deadline) {
+    const auto bound = std::max(std::chrono::milliseconds(1), renew_deadline / 3);
+    c.connect_timeout = std::min(c.connect_timeout, bound);
+    c.read_timeout = std::min(c.read_timeout, bound);
+    c.write_timeout = std::min(c.write_timeout, bound);
+    c.max_attempts = 1;
+    return c;
+}
+
+}  // namespace detail
+
 /// One candidate's side of the election, driven by its caller (one thread
 /// at a time): try_acquire_or_renew() every retry period, leading() before
 /// acting. The clocks are parameters, so tests step them.
+///
+/// The Lease requests go through a client of the elector's own, made from
+/// `api`'s configuration when it is constructed (detail::
+/// election_client_config): one attempt per request, each ended within
+/// renew_deadline, so an attempt (at most three requests) or a release
+/// never hangs for minutes on the caller's retries and timeouts. That
+/// client has no write gate: `api` may be the client the caller gates on
+/// the election's own leadership (client::gate_writes), which would
+/// otherwise refuse the very writes that take the Lease.
 class leader_elector {
 public:
     using clock = std::chrono::steady_clock;
@@ -94,7 +128,9 @@ public:
     /// never shortens the wait. Tests that step the time pass a clock
     /// returning clock::time_point::min(), which leaves the attempt's `now`.
     leader_elector(const client& api, leader_election_config config, std::function<clock::time_point()> read_clock = clock::now)
-        : api_(api), config_((config.validate(), std::move(config))), read_clock_(std::move(read_clock)) {}
+        : config_((config.validate(), std::move(config))),
+          api_(detail::election_client_config(api.config(), config_.renew_deadline)),
+          read_clock_(std::move(read_clock)) {}
 
     [[nodiscard]] const leader_election_config& config() const noexcept { return config_; }
 
@@ -228,8 +264,8 @@ private:
         observed_at_ = now;
     }
 
-    const client& api_;
     leader_election_config config_;
+    client api_;  ///< ungated, one attempt per request, each within renew_deadline
     std::function<clock::time_point()> read_clock_;
     std::optional<lease> observed_;             ///< the record last seen
     std::optional<clock::time_point> observed_at_;  ///< when it was first seen as it is
@@ -248,7 +284,9 @@ private:
 /// caller stops acting (client-go's users
 /// exit there and let a restart compete again). A candidate that lost does
 /// not compete again in the same run. stop() (or the destructor) ends the
-/// threads and releases the Lease when held.
+/// threads and releases the Lease when held; it waits for the attempt under
+/// way (at most three requests) and the release (one), each request ended
+/// within renew_deadline (see leader_elector).
 class leader_election {
 public:
     using clock = leader_elector::clock;
