@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -350,6 +351,68 @@ TEST_CASE("controller: in a learned group each function's fallback HPA has its o
     CHECK(records[0].replicas_after == 4);  // checkout: no data, count kept
 }
 
+TEST_CASE("controller: a learned group's fallbacks keep each function's cpu_target_percent when the spec names other functions") {
+    // Every head asks for -1; with the fallback as a floor each function
+    // ends at its own HPA's count: 4 replicas at 60 % CPU ask for 8 at a
+    // 30 % target (checkout), 6 at a 40 % one (search).
+    const auto tick_with_spec_names = [](const std::vector<std::string>& names) {
+        const std::string path = write_learned_checkpoint("renamed.json", 0);
+        nlohmann::json checkpoint = nlohmann::json::parse(std::ifstream(path));
+        checkpoint["serving"]["functions"] = names;
+        checkpoint["serving"]["fallback_floor"] = true;
+        nn::write_checkpoint_file(path, checkpoint);
+        nlohmann::json j = learned_config(path);
+        j["functions"][0]["cpu_target_percent"] = 30;  // checkout
+        j["functions"][1]["cpu_target_percent"] = 40;  // search
+        fake_source source{.cpu = {{"checkout", 0.6}, {"search", 0.6}}};
+        fake_actuator actuator{.replicas_of = {{"checkout", 4}, {"search", 4}}};
+        control_loop loop(parse_config(j), source, actuator);
+        return loop.tick(100);
+    };
+    SUBCASE("no name in common: configuration order, each with its own target") {
+        const auto records = tick_with_spec_names({"function-0", "function-1"});
+        REQUIRE(records.size() == 2);
+        CHECK(records[0].function == "checkout");
+        CHECK(records[0].replicas_after == 8);
+        CHECK(records[1].function == "search");
+        CHECK(records[1].replicas_after == 6);
+    }
+    SUBCASE("one name in common: configuration order, no target moved to another function") {
+        // The spec's "search" is the slot checkout takes.
+        const auto records = tick_with_spec_names({"search", "function-1"});
+        REQUIRE(records.size() == 2);
+        CHECK(records[0].replicas_after == 8);
+        CHECK(records[1].replicas_after == 6);
+    }
+}
+
+TEST_CASE("controller: a checkpoint that cannot be served is refused naming the field and the file") {
+    fake_source source{.cpu = {{"checkout", 0.5}, {"search", 0.5}}};
+    fake_actuator actuator{.replicas_of = {{"checkout", 4}, {"search", 5}}};
+    SUBCASE("an encoder this build does not know") {
+        const std::string path = write_learned_checkpoint("unknown_encoder.json", 0, "transformer");
+        try {
+            control_loop loop(parse_config(learned_config(path)), source, actuator);
+            FAIL("built a policy with an unknown encoder");
+        } catch (const config_error& e) {
+            CHECK(e.field() == "functions[0].checkpoint");
+            const std::string what = e.what();
+            CHECK(what.starts_with("functions[0].checkpoint: " + path + ": "));
+            CHECK(what.find("serving.encoder.name") != std::string::npos);
+        }
+    }
+    SUBCASE("a file that is not there") {
+        const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/no_such_checkpoint.json";
+        try {
+            control_loop loop(parse_config(learned_config(path)), source, actuator);
+            FAIL("built a policy from a missing file");
+        } catch (const config_error& e) {
+            CHECK(e.field() == "functions[0].checkpoint");
+            CHECK(std::string(e.what()).starts_with("functions[0].checkpoint: " + path + ": "));
+        }
+    }
+}
+
 TEST_CASE("controller: a reload keeps the state of every policy whose checkpoint did not change") {
     // A learned policy asking for -1 every tick under a 5-tick scale-down
     // stabiliser steps down once every 5 ticks; reloading the same file
@@ -401,7 +464,7 @@ TEST_CASE("controller: a reload that fails keeps every policy serving, one that 
     CHECK(loop.tick(100)[0].replicas_after == 5);
     // The file is replaced by one whose spec names an encoder this build does not know.
     (void)write_learned_checkpoint("reload.json", 0, "transformer");
-    CHECK_THROWS_WITH_AS(loop.reload(), doctest::Contains("serving.encoder.name"), checkpoint_error);
+    CHECK_THROWS_WITH_AS(loop.reload(), doctest::Contains("serving.encoder.name"), config_error);
     const auto kept = loop.tick(115);
     CHECK(kept[0].result.source == decision_source::policy);
     CHECK(kept[0].replicas_after == 6);  // still +1 from 5
@@ -479,6 +542,25 @@ TEST_CASE("controller: a failed arrivals query holds, it is never read as zero l
     CHECK(loop.stats().read_errors == 3);
     const std::string text = prometheus_text(loop.stats());
     CHECK(text.find(R"(rlscale_controller_missing_metrics_total{function="api",field="arrivals"} 3)") != std::string::npos);
+}
+
+TEST_CASE("controller: an hpa function holds when its memory utilisation is missing, though the HPA reads only CPU") {
+    // Pods without a memory limit: the memory queries come back empty. Any
+    // missing field holds the function, whichever fields its policy reads.
+    scripted_source source;
+    fake_actuator cluster{.replicas_of = {{"api", 4}}};
+    control_loop loop(parse_config(one_function(R"j("policy": "hpa", "cpu_target_percent": 50)j")), source, cluster);
+    metrics_reading r = busy_reading(4);  // 80 % CPU: the HPA alone would ask for 7
+    r.metrics.memory_utilization = std::numeric_limits<double>::quiet_NaN();
+    r.metrics.memory_limit_mb = std::numeric_limits<double>::quiet_NaN();
+    r.missing.push_back({"memory_utilization", "empty result (no series matched)"});
+    r.missing.push_back({"memory_limit_mb", "empty result (no series matched)"});
+    source.next["api"] = r;
+    const auto record = loop.tick(0)[0];
+    CHECK(record.result.source == decision_source::hold);
+    CHECK(record.replicas_after == 4);
+    CHECK(record.error.find("memory_utilization") != std::string::npos);
+    CHECK(cluster.sets == 0);
 }
 
 TEST_CASE("controller: KPA holds when the completions query fails") {
@@ -619,6 +701,49 @@ TEST_CASE("controller: each record is handed out as soon as it is final, a stop 
     CHECK(records[1].replicas_before == -1);
 }
 
+namespace {
+
+/// Replica counts by function name; `on_set` is called before each change
+/// (and may throw, failing it).
+struct watched_actuator {
+    std::map<std::string, int> replicas_of;
+    std::function<void(const function_spec&)> on_set;
+    int replicas(const function_spec& f) { return replicas_of.at(f.name); }
+    void set_replicas(const function_spec& f, int n) {
+        if (on_set) on_set(f);
+        replicas_of[f.name] = n;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("controller: in a learned group each function's line is out before the next function's change is sent") {
+    // search is the spec's first function (+1), so it is actuated first;
+    // checkout's change (-1) then fails.
+    const std::string path = write_learned_checkpoint("lines_in_group.json", 2, "scarlet_relative", 0);
+    fake_source source{.cpu = {{"checkout", 0.5}, {"search", 0.5}}};
+    std::vector<nlohmann::json> lines;
+    std::size_t lines_before_checkout = 99;
+    watched_actuator cluster{.replicas_of = {{"checkout", 4}, {"search", 5}}};
+    cluster.on_set = [&](const function_spec& f) {
+        if (f.name != "checkout") return;
+        lines_before_checkout = lines.size();
+        throw std::runtime_error("connection reset");
+    };
+    control_loop loop(parse_config(learned_config(path)), source, cluster);
+    const auto records = loop.tick(100, [&](const decision_record& r) { lines.push_back(r.to_json()); });
+    CHECK(lines_before_checkout == 1);  // search's applied change was already logged
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0]["function"] == "search");
+    CHECK(lines[0]["applied"] == true);
+    CHECK(lines[0]["replicas_after"] == 6);
+    CHECK(lines[1]["function"] == "checkout");
+    CHECK(lines[1]["applied"] == false);
+    CHECK(lines[1]["error"].get<std::string>().find("connection reset") != std::string::npos);
+    CHECK(records[0].error.find("connection reset") != std::string::npos);
+    CHECK(cluster.replicas_of["search"] == 6);
+}
+
 TEST_CASE("controller: after a stall the next tick is one interval away, not a burst of catch-up ticks") {
     using namespace std::chrono;
     const auto t0 = steady_clock::time_point{} + hours(1);
@@ -630,7 +755,7 @@ TEST_CASE("controller: after a stall the next tick is one interval away, not a b
     const auto after_stall = t0 + minutes(10);
     const auto next = next_tick_deadline(t0, after_stall, interval, &skipped);
     CHECK(next == after_stall + interval);
-    CHECK(skipped == 39);  // 40 intervals passed, one tick ran
+    CHECK(skipped == 40);  // the ticks due at 15 s, 30 s, ..., 600 s: none ran
     // Simulate the loop: ticks within 10 minutes after the stall are 40, not 80.
     int ticks = 0;
     auto deadline = t0;
@@ -641,6 +766,33 @@ TEST_CASE("controller: after a stall the next tick is one interval away, not a b
         }
     }
     CHECK(ticks == 40);
+}
+
+TEST_CASE("controller: a tick that overruns its interval counts the scheduled ticks it passed as skipped") {
+    using namespace std::chrono;
+    const auto t0 = steady_clock::time_point{} + hours(1);
+    const auto interval = seconds(15);
+    std::uint64_t skipped = 0;
+    // A 20 s tick: the tick due at 15 s is not run, the next one starts 35 s after this one.
+    CHECK(next_tick_deadline(t0, t0 + seconds(20), interval, &skipped) == t0 + seconds(35));
+    CHECK(skipped == 1);
+    // Ending just when the next is due: that one runs, none skipped.
+    CHECK(next_tick_deadline(t0, t0 + interval, interval, &skipped) == t0 + interval);
+    CHECK(skipped == 1);
+    // 29.9 s: one more; 30 s: the ticks due at 15 s and 30 s.
+    CHECK(next_tick_deadline(t0, t0 + milliseconds(29'900), interval, &skipped) == t0 + milliseconds(44'900));
+    CHECK(skipped == 2);
+    CHECK(next_tick_deadline(t0, t0 + seconds(30), interval, &skipped) == t0 + seconds(45));
+    CHECK(skipped == 4);
+    // The loop with every tick taking 20 s: each one counts the tick it left out.
+    skipped = 0;
+    auto due = t0;
+    for (int t = 0; t < 10; ++t) due = next_tick_deadline(due, due + seconds(20), interval, &skipped);
+    CHECK(skipped == 10);
+    CHECK(due == t0 + seconds(350));
+    counters c;
+    c.ticks_skipped = skipped;
+    CHECK(prometheus_text(c).find("\nrlscale_controller_ticks_skipped_total 10\n") != std::string::npos);
 }
 
 namespace {

@@ -5,12 +5,14 @@
 /// decide through its guarded policy (the HPA as fallback for learned
 /// policies), apply the decision unless in dry-run, and write one JSON line
 /// to the decision log. Reading or actuating failures never become scaling
-/// commands: a reading with a missing or invalid field that a policy reads
-/// keeps the current count (no actuation at all, even outside [min, max]), a
-/// failed read of the current count skips the function for that tick, and a
-/// failed change is logged and counted (the actuator bounds its own
-/// retries). No exception leaves a tick, and every text that reaches the
-/// decision log is made valid UTF-8 first.
+/// commands: a reading with an invalid value, or with any field missing but
+/// those harmless_missing excuses, keeps the current count (no actuation at
+/// all, even outside [min, max]), whichever fields the function's policy
+/// reads (an hpa function whose pods have no memory limit, so no memory
+/// utilisation, holds too); a failed read of the current count skips the
+/// function for that tick, and a failed change is logged and counted (the
+/// actuator bounds its own retries). No exception leaves a tick, and every
+/// text that reaches the decision log is made valid UTF-8 first.
 
 #include <rlscale/controller/config.hpp>
 #include <rlscale/core/detail/binary_io.hpp>
@@ -18,10 +20,12 @@
 #include <rlscale/core/control.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/core/text.hpp>
+#include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/policy/any_policy.hpp>
 #include <rlscale/policy/guarded.hpp>
 #include <rlscale/policy/joint_policy.hpp>
 #include <rlscale/policy/registry.hpp>
+#include <rlscale/policy/serving_spec.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -67,7 +71,8 @@ struct metrics_reading {
 /// latencies when nothing completed in the window (no request, no latency),
 /// and the smallest limits over the replicas, which no policy reads (a
 /// resize is not seen in place without them). Every other missing field
-/// makes the reading unusable.
+/// makes the reading unusable, whether or not the function's policy reads
+/// it: memory_utilization missing holds an hpa function too.
 [[nodiscard]] inline bool harmless_missing(std::string_view field, const function_metrics& m) noexcept {
     if (field == "cpu_limit_min" || field == "memory_limit_min_mb") return true;
     return m.completions == 0 && (field == "latency_mean_s" || field.starts_with("latency."));
@@ -269,7 +274,7 @@ struct decision_record {
 /// Counters for the controller's own /metrics endpoint.
 struct counters {
     std::uint64_t ticks = 0;
-    std::uint64_t ticks_skipped = 0;  ///< ticks not run because an earlier one (or the process) stalled past them
+    std::uint64_t ticks_skipped = 0;  ///< scheduled ticks not run because an earlier one (or the process) overran them
     std::uint64_t decisions = 0;
     std::uint64_t fallbacks = 0;  ///< decisions made by a fallback
     std::uint64_t holds = 0;      ///< decisions that kept the current count for lack of usable input
@@ -287,16 +292,19 @@ struct counters {
 };
 
 /// The deadline of the tick after the one due at `due`, when that tick has
-/// ended at `now`: one interval after `due`, or, when that has passed too (a
-/// tick or the whole process stalled), one interval after `now`. The loop
-/// never runs missed ticks back to back, which would let the per-tick step
-/// limit move the replicas by many steps in a moment; `skipped`, if given,
-/// is increased by the number of ticks left out.
+/// ended at `now`: one interval after `due` while that has not passed; else
+/// (the tick overran its interval, or the whole process stalled) one
+/// interval after `now`. The loop never runs missed ticks back to back,
+/// which would let the per-tick step limit move the replicas by many steps
+/// in a moment. `skipped`, if given, is increased by the scheduled ticks
+/// that passed during the overrun and are not run, floor((now - due) /
+/// interval): 1 for a 20 s tick at a 15 s interval (the next one then runs
+/// 35 s after it started), 40 for a 10-minute stall.
 template <typename TimePoint, typename Duration>
 [[nodiscard]] TimePoint next_tick_deadline(TimePoint due, TimePoint now, Duration interval, std::uint64_t* skipped = nullptr) {
     const TimePoint next = due + interval;
-    if (next > now) return next;
-    if (skipped != nullptr) *skipped += static_cast<std::uint64_t>((now - due) / interval) - 1;
+    if (now <= next) return next;
+    if (skipped != nullptr) *skipped += static_cast<std::uint64_t>((now - due) / interval);
     return now + interval;
 }
 
@@ -381,8 +389,10 @@ namespace detail {
 /// Builds every group of `c` through the registry. A learned group's
 /// functions are taken in the order of the spec's function names when they
 /// are exactly the group's names, else in configuration order (a policy
-/// trained on other functions, served on these). Throws config_error or
-/// checkpoint_error naming the problem.
+/// trained on other functions, served on these); each gets the fallback HPA
+/// of its own cpu_target_percent, whatever names the spec uses. Throws
+/// config_error naming the field: for a learned group, the first member's
+/// `functions[i].checkpoint`, with the file and what is wrong with it.
 [[nodiscard]] inline std::vector<policy_group> make_policies(const config& c) {
     std::vector<policy_group> out;
     std::map<std::string, std::vector<std::size_t>> by_checkpoint;
@@ -399,27 +409,44 @@ namespace detail {
         out.push_back({{i}, any_joint_policy(per_function<any_policy>(std::move(one))), 0});
     }
     for (const std::string& path : checkpoint_order) {
-        std::vector<std::size_t> members = by_checkpoint[path];
+        const std::vector<std::size_t>& members = by_checkpoint[path];
+        const std::string field = "functions[" + std::to_string(members.front()) + "].checkpoint";
         const std::uint64_t digest = detail::file_digest(path);  // before loading: a file replaced meanwhile is rebuilt next time
-        const function_spec& first = c.functions[members.front()];
-        // Each member's fallback HPA with its own cpu_target_percent.
-        learned_policy_options options{.fallback = settings_of(first), .guard = c.guard};
-        for (const std::size_t i : members) options.fallback_for.emplace(c.functions[i].name, settings_of(c.functions[i]));
-        learned_policy p = load_learned_policy(path, options);
-        if (p.spec.function_count() != members.size()) {
+        // The spec first: it says which member takes which of the network's
+        // slots, and so under which of its names each member's fallback is.
+        nlohmann::json checkpoint;
+        serving_spec spec;
+        try {
+            checkpoint = nn::read_checkpoint_file(path);
+            spec = spec_of(checkpoint);
+        } catch (const rlscale::error& e) {
+            throw config_error(field, path + ": " + e.what());
+        }
+        if (spec.function_count() != members.size()) {
             std::string names;
             for (const std::size_t i : members) names += (names.empty() ? "" : ", ") + c.functions[i].name;
-            throw config_error("functions[" + std::to_string(members.front()) + "].checkpoint",
-                               path + " decides " + std::to_string(p.spec.function_count()) + " functions (" +
-                                   std::to_string(members.size()) + " configured with it: " + names + ")");
+            throw config_error(field, path + " decides " + std::to_string(spec.function_count()) + " functions (" +
+                                          std::to_string(members.size()) + " configured with it: " + names + ")");
         }
         std::vector<std::size_t> ordered;
-        for (const std::string& name : p.spec.functions) {
+        for (const std::string& name : spec.functions) {
             for (const std::size_t i : members) {
                 if (c.functions[i].name == name) ordered.push_back(i);
             }
         }
-        out.push_back({ordered.size() == members.size() ? ordered : members, std::move(p.policy), digest});
+        if (ordered.size() != members.size()) ordered = members;
+        // Slot k (the spec's k-th name) serves function ordered[k]: its
+        // fallback HPA has that function's cpu_target_percent.
+        learned_policy_options options{.fallback = settings_of(c.functions[ordered.front()]), .guard = c.guard};
+        for (std::size_t k = 0; k < ordered.size(); ++k) {
+            options.fallback_for.emplace(spec.functions[k], settings_of(c.functions[ordered[k]]));
+        }
+        try {
+            learned_policy p = make_learned_policy(checkpoint, options);
+            out.push_back({std::move(ordered), std::move(p.policy), digest});
+        } catch (const rlscale::error& e) {
+            throw config_error(field, path + ": " + e.what());
+        }
     }
     return out;
 }
@@ -431,7 +458,7 @@ public:
     /// The error of a record whose group was not run because `stop` was set.
     static constexpr std::string_view stopping_error = "not run: the controller is stopping";
 
-    /// Builds every policy (throws config_error or checkpoint_error before
+    /// Builds every policy (throws config_error, naming the field, before
     /// the first tick if one cannot be built).
     /// Throws config_error when two functions scale one workload, unless
     /// `c.dry_run` (check_distinct_workloads).
@@ -444,12 +471,13 @@ public:
 
     /// Called with each function's record as soon as it is final (after its
     /// change was made or refused), so a log line is written before the next
-    /// function is read.
+    /// function is read or, in a group, actuated.
     using record_sink = std::function<void(const decision_record&)>;
 
     /// One tick at controller time `now_s`: a record per function, in
     /// configuration order. Each group's functions are read, then decided
-    /// together, then actuated, and handed to `on_record`. When `stop` is set
+    /// together, then actuated one by one, each handed to `on_record` as
+    /// soon as its change is made or refused. When `stop` is set
     /// (checked before each group), the remaining functions are not read;
     /// their records say so (and are not handed out). Never throws.
     std::vector<decision_record> tick(double now_s, const record_sink& on_record = {}, const std::atomic<bool>* stop = nullptr) {
@@ -465,10 +493,7 @@ public:
                 }
                 continue;
             }
-            decide_group(g, now_s, out);
-            if (on_record) {
-                for (const std::size_t i : g.members) emit(on_record, out[i]);
-            }
+            decide_group(g, now_s, out, on_record);
         }
         return out;
     }
@@ -514,6 +539,7 @@ private:
     }
 
     static void emit(const record_sink& on_record, const decision_record& r) noexcept {
+        if (!on_record) return;
         try {
             on_record(r);
         } catch (...) {
@@ -521,8 +547,13 @@ private:
         }
     }
 
-    void decide_group(policy_group& g, double now_s, std::vector<decision_record>& out) noexcept {
+    /// Reads, decides and actuates group `g`, handing each member's record
+    /// to `on_record` right after its actuation (or, when it could not be
+    /// read, in its turn), in the group's order; on a failure of the whole
+    /// group, the members not yet handed out are, with the error.
+    void decide_group(policy_group& g, double now_s, std::vector<decision_record>& out, const record_sink& on_record) noexcept {
         const std::size_t n = g.members.size();
+        std::size_t emitted = 0;  // members handed out, in the group's order
         try {
             std::vector<function_metrics> metrics(n);
             std::vector<scaling_state> states(n);
@@ -577,17 +608,28 @@ private:
             g.policy.decide(std::span<const function_metrics>(metrics), std::span<const scaling_state>(states),
                             std::span<decision>(decisions));
             for (std::size_t k = 0; k < n; ++k) {
-                if (!known[k]) continue;  // no decision without the current count
-                // No data, no actuation: the count stays, even outside [min, max].
-                const decision d = usable[k] ? decisions[k] : keep(states[k], "controller: metrics unusable, no change");
-                actuate(g.members[k], d, usable[k], out[g.members[k]]);
+                // No decision without the current count. No data, no
+                // actuation: the count stays, even outside [min, max].
+                if (known[k]) {
+                    const decision d = usable[k] ? decisions[k] : keep(states[k], "controller: metrics unusable, no change");
+                    actuate(g.members[k], d, usable[k], out[g.members[k]]);
+                }
+                // Out before the next member is actuated: a change made is
+                // logged even if the process is killed later in the group.
+                emit(on_record, out[g.members[k]]);
+                ++emitted;
             }
         } catch (...) {
             // Allocation failure or a policy that broke its contract: nothing
-            // more is done for this group this tick.
+            // more is done for this group this tick; the members not yet
+            // handed out are, with the error.
             const std::string what = current_exception_text();
-            for (const std::size_t i : g.members) {
-                if (out[i].error.empty()) out[i].error = "tick failed: " + what;
+            for (std::size_t k = emitted; k < n; ++k) {
+                decision_record& r = out[g.members[k]];
+                r.time_s = now_s;
+                r.function = config_.functions[g.members[k]].name;
+                if (r.error.empty()) r.error = "tick failed: " + what;
+                emit(on_record, r);
             }
         }
     }
@@ -878,7 +920,8 @@ private:
         out += buf;
     };
     metric("rlscale_controller_ticks_total", "counter", "Control ticks run.", static_cast<double>(c.ticks));
-    metric("rlscale_controller_ticks_skipped_total", "counter", "Ticks left out after a stall (never run back to back).",
+    metric("rlscale_controller_ticks_skipped_total", "counter",
+           "Scheduled ticks not run because a tick or the process overran them (never run back to back).",
            static_cast<double>(c.ticks_skipped));
     metric("rlscale_controller_decisions_total", "counter", "Decisions made, all functions.", static_cast<double>(c.decisions));
     metric("rlscale_controller_fallbacks_total", "counter", "Decisions made by a fallback policy.", static_cast<double>(c.fallbacks));
