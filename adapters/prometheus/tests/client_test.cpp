@@ -108,6 +108,20 @@ TEST_CASE("client: range query sends start, end and step and parses the matrix")
     CHECK_THROWS_AS((void)c.query_range("up", t0 + 30s, t0, 1000ms), rlscale::config_error);
 }
 
+TEST_CASE("client: format_unix_time keeps the sign of a time before the epoch, under a second too") {
+    using tp = std::chrono::system_clock::time_point;
+    CHECK(format_unix_time(tp(0ms)) == "0.000");
+    CHECK(format_unix_time(tp(1700000000250ms)) == "1700000000.250");
+    CHECK(format_unix_time(tp(-500ms)) == "-0.500");
+    CHECK(format_unix_time(tp(-1ms)) == "-0.001");
+    CHECK(format_unix_time(tp(-999ms)) == "-0.999");
+    CHECK(format_unix_time(tp(-1000ms)) == "-1.000");
+    CHECK(format_unix_time(tp(-1500ms)) == "-1.500");
+    // Sub-millisecond parts are cut toward zero: -0.4 ms is 0 ms.
+    CHECK(format_unix_time(tp(std::chrono::microseconds(-400))) == "0.000");
+    CHECK(format_unix_time(tp(std::chrono::microseconds(-1400))) == "-0.001");
+}
+
 TEST_CASE("client: NaN, +Inf and -Inf sample values come back as such") {
     loopback_server s([&](httplib::Server& srv) {
         serve_json(srv, "/api/v1/query", 200, success(R"({"resultType":"vector","result":[

@@ -302,17 +302,20 @@ TEST_CASE("metrics source: empty templates are not queried") {
 TEST_CASE("metrics source: default templates") {
     const metrics_source src(client({}), {.window = 30s});
     const function_target f{.function = "thumb", .namespace_ = "prod", .deployment = "thumb", .pod_regex = "thumb-.*"};
-    // Running pods' limits only; no data while a running container with a limit has no usage.
+    // Running pods' usage and limits only; no data while a running container with a limit has no usage.
     CHECK(src.query_for("cpu_utilization", f) ==
-          R"((sum(rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[30s])) / sum((kube_pod_container_resource_limits{namespace="prod",pod)"
-          R"(=~"thumb-.*",container=~".+",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1)))) unless on() ((kube_pod_container_resource)"
-          R"(_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1)) unless on(pod, )"
-          R"(container) rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[30s])))");
+          R"((sum((rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[30s]) and on(pod) (kube_pod_status_pha)"
+          R"(se{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1))) / sum((kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+)"
+          R"(",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1)))) unless on() ((kube_pod_container_resou)"
+          R"(rce_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase=)"
+          R"("Running"} == 1)) unless on(pod, container) rate(container_cpu_usage_seconds_total{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}[)"
+          R"(30s])))");
     CHECK(src.query_for("memory_utilization", f) ==
-          R"((sum(container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}) / sum((kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.)"
-          R"(*",container=~".+",resource="memory"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1)))) unless on() ((kube_pod_container_resource_limits)"
-          R"({namespace="prod",pod=~"thumb-.*",container=~".+",resource="memory"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1)) unless on(pod, cont)"
-          R"(ainer) container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}))");
+          R"((sum((container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"} and on(pod) (kube_pod_status_phase{namespa)"
+          R"(ce="prod",pod=~"thumb-.*",phase="Running"} == 1))) / sum((kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource)"
+          R"(="memory"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1)))) unless on() ((kube_pod_container_resource_lim)"
+          R"(its{namespace="prod",pod=~"thumb-.*",container=~".+",resource="memory"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Run)"
+          R"(ning"} == 1)) unless on(pod, container) container_memory_working_set_bytes{namespace="prod",pod=~"thumb-.*",container=~".+",container!="POD"}))");
     CHECK(src.query_for("cpu_limit", f) ==
           R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-.*",container=~".+",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-.*",phase="Running"} == 1))))");
     CHECK(src.query_for("throughput_rps", f) == R"(sum(rate(http_requests_total{namespace="prod",pod=~"thumb-.*"}[30s])))");
@@ -335,7 +338,7 @@ TEST_CASE("metrics source: a container in the target narrows the CPU and memory 
     CHECK(src.query_for("cpu_limit", f) ==
           R"(max(sum by (pod) (kube_pod_container_resource_limits{namespace="prod",pod=~"thumb-[4-9bcdf]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}",container=~"app\\.v2",resource="cpu"} and on(pod) (kube_pod_status_phase{namespace="prod",pod=~"thumb-[4-9bcdf]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}",phase="Running"} == 1))))");
     CHECK(src.query_for("memory_limit_mb", f).find(R"(container=~"app\\.v2",resource="memory")") != std::string::npos);
-    CHECK(src.query_for("cpu_utilization", f).find(R"(container=~"app\\.v2",container!="POD"}[30s])) / )") != std::string::npos);
+    CHECK(src.query_for("cpu_utilization", f).find(R"(container=~"app\\.v2",container!="POD"}[30s]) and on(pod) )") != std::string::npos);
     CHECK(src.query_for("memory_utilization", f).find(R"(container_memory_working_set_bytes{namespace="prod",pod=~"thumb-[4-9bcdf]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}",container=~"app\\.v2",container!="POD"})") != std::string::npos);
     // Fields that are not per container do not change.
     CHECK(src.query_for("throughput_rps", f) == R"(sum(rate(http_requests_total{namespace="prod",pod=~"thumb-[4-9bcdf]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"}[30s])))");

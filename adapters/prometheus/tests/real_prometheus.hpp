@@ -86,10 +86,16 @@ private:
         const std::string gap_a = R"(namespace="gap",pod="gap-6b7c8d-ccccc",container="app")";
         const std::string gap_a_sidecar = R"(namespace="gap",pod="gap-6b7c8d-ccccc",container="proxy")";
         const std::string gap_b = R"(namespace="gap",pod="gap-6b7c8d-bbbbb",container="app")";
-        // Namespace "evicted": a running pod at 0.3 of its 1-core limit, and an
-        // evicted one whose limits kube-state-metrics still exports, without usage.
+        // Namespace "evicted": a running pod at 0.3 of its 1-core limit and
+        // half its 1 GiB; an evicted one whose limits kube-state-metrics still
+        // exports; and one deleted (a scale-down) that kube-state-metrics no
+        // longer exports at all. cAdvisor's series of both gone pods' containers
+        // still carry usage (written with their own timestamps, Prometheus
+        // never marks them stale): 0.9 and 0.6 cores, 2 GiB and 1 GiB, which
+        // a utilisation must not add to the running pod's.
         const std::string ev_run = R"(namespace="evicted",pod="ev-5f6d7c-rnnnn",container="app")";
         const std::string ev_gone = R"(namespace="evicted",pod="ev-5f6d7c-vctdd",container="app")";
+        const std::string ev_deleted = R"(namespace="evicted",pod="ev-5f6d7c-dlkdd",container="app")";
         // Namespace "web": the Deployment web's pod beside pods named after
         // it that are not its own (a StatefulSet web-cache's, a Job
         // web-migrate's), which the default pod pattern must leave out.
@@ -126,6 +132,8 @@ private:
         o << "container_cpu_usage_seconds_total{" << gap_a << "} " << 0.3 * e << ts;
         o << "container_cpu_usage_seconds_total{" << gap_a_sidecar << "} " << 0.01 * e << ts;
         o << "container_cpu_usage_seconds_total{" << ev_run << "} " << 0.3 * e << ts;
+        o << "container_cpu_usage_seconds_total{" << ev_gone << "} " << 0.9 * e << ts;
+        o << "container_cpu_usage_seconds_total{" << ev_deleted << "} " << 0.6 * e << ts;
         o << "# TYPE container_memory_working_set_bytes gauge\n";
         o << "container_memory_working_set_bytes{" << fn << ",container=\"fn\"} 134217728" << ts;
         o << "container_memory_working_set_bytes{" << fn << ",container=\"proxy\"} 16777216" << ts;
@@ -134,6 +142,8 @@ private:
         o << "container_memory_working_set_bytes{" << gap_a << "} 536870912" << ts;
         o << "container_memory_working_set_bytes{" << gap_a_sidecar << "} 16777216" << ts;
         o << "container_memory_working_set_bytes{" << ev_run << "} 536870912" << ts;
+        o << "container_memory_working_set_bytes{" << ev_gone << "} 2147483648" << ts;
+        o << "container_memory_working_set_bytes{" << ev_deleted << "} 1073741824" << ts;
         o << "# TYPE kube_pod_container_resource_limits gauge\n";
         o << "kube_pod_container_resource_limits{" << web << ",container=\"app\",resource=\"cpu\",unit=\"core\"} 0.5" << ts;
         o << "kube_pod_container_resource_limits{" << web_cache << ",container=\"app\",resource=\"cpu\",unit=\"core\"} 4" << ts;
@@ -174,11 +184,20 @@ private:
         o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6d7c-rnnnn\",phase=\"Running\"} 1" << ts;
         o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6d7c-vctdd\",phase=\"Running\"} 0" << ts;
         o << "kube_pod_status_phase{namespace=\"evicted\",pod=\"ev-5f6d7c-vctdd\",phase=\"Failed\"} 1" << ts;
+        // Namespace "late": two running, ready pods (for unscraped_pods: one
+        // of them has no scrape target, so no `up` series, yet). Namespace
+        // "cold": one running pod, not ready.
+        o << "kube_pod_status_phase{namespace=\"late\",pod=\"late-6b7c8d-ccccc\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"late\",pod=\"late-6b7c8d-bbbbb\",phase=\"Running\"} 1" << ts;
+        o << "kube_pod_status_phase{namespace=\"cold\",pod=\"cold-6b7c8d-ccccc\",phase=\"Running\"} 1" << ts;
         o << "# TYPE kube_pod_status_ready gauge\n";
         o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-bcdfg\",condition=\"true\"} 1" << ts;
         o << "kube_pod_status_ready{namespace=\"fn\",pod=\"fn-7d9f6c-hjklm\",condition=\"true\"} 0" << ts;
         o << "kube_pod_status_ready{namespace=\"gap\",pod=\"gap-6b7c8d-ccccc\",condition=\"true\"} 1" << ts;
         o << "kube_pod_status_ready{namespace=\"gap\",pod=\"gap-6b7c8d-bbbbb\",condition=\"true\"} 1" << ts;
+        o << "kube_pod_status_ready{namespace=\"late\",pod=\"late-6b7c8d-ccccc\",condition=\"true\"} 1" << ts;
+        o << "kube_pod_status_ready{namespace=\"late\",pod=\"late-6b7c8d-bbbbb\",condition=\"true\"} 1" << ts;
+        o << "kube_pod_status_ready{namespace=\"cold\",pod=\"cold-6b7c8d-ccccc\",condition=\"true\"} 0" << ts;
         return o.str();
     }
 

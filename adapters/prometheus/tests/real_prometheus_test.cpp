@@ -213,10 +213,25 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
     CHECK(sums.vector[0].point.value == doctest::Approx(0.155).epsilon(0.05));  // what the template no longer reads
 
     // An evicted pod's limits (exported by kube-state-metrics until the pod
-    // object is deleted) count neither in the denominator nor as a pod without usage.
+    // object is deleted) count neither in the denominator nor as a pod
+    // without usage; the usage cAdvisor still reports for it and for a
+    // deleted pod is not in the numerator either: the running pod's 0.3 of
+    // 1 core and 0.5 GiB of 1 GiB, not (0.3 + 0.9 + 0.6) / 1 and 3.5 / 1.
     const auto evicted = src.fetch({.function = "ev", .namespace_ = "evicted", .deployment = "ev"});
+    CHECK_FALSE(evicted.status.is_missing("cpu_utilization"));
+    CHECK_FALSE(evicted.status.is_missing("memory_utilization"));
     CHECK(evicted.metrics.cpu_utilization == doctest::Approx(0.3).epsilon(0.05));
     CHECK(evicted.metrics.memory_utilization == doctest::Approx(0.5));
+    {
+        // The gone pods' usage is there to be read: the sum over every pod's
+        // usage, as the template read before, is 1.8 cores and 3.5 GiB.
+        const auto all = c.query(R"(sum(rate(container_cpu_usage_seconds_total{namespace="evicted"}[5s])))");
+        REQUIRE(all.vector.size() == 1);
+        CHECK(all.vector[0].point.value == doctest::Approx(1.8).epsilon(0.05));
+        const auto all_mem = c.query(R"(sum(container_memory_working_set_bytes{namespace="evicted"}) / 1073741824)");
+        REQUIRE(all_mem.vector.size() == 1);
+        CHECK(all_mem.vector[0].point.value == doctest::Approx(3.5));
+    }
     // and its larger limits, from an earlier pod template, are not the current ones.
     CHECK(evicted.metrics.cpu_limit == doctest::Approx(1));
     CHECK(evicted.metrics.memory_limit_mb == doctest::Approx(1024));
@@ -236,20 +251,38 @@ TEST_CASE("real prometheus: the metrics source fills function_metrics from the d
 TEST_CASE("real prometheus: unscraped_pods with the documented query holds back the request fields while a ready pod is not scraped") {
     // Each pod's own target, as a PodMonitor makes one: fn's ready pod
     // scraped, its pod that is not ready not (it counts 0: it receives no
-    // requests); gap's two ready pods, one of them not scraped.
+    // requests); gap's two ready pods, one of them not scraped; late's two
+    // ready pods, one scraped and one with no target at all (not discovered
+    // yet, or left out by the PodMonitor's selector or relabelling: no `up`
+    // series); cold's one pod, not ready and not scraped.
     exporter exp;
     prometheus_process prom(exp.port(), {{.namespace_ = "fn", .pod = "fn-7d9f6c-bcdfg", .scraped = true},
                                          {.namespace_ = "fn", .pod = "fn-7d9f6c-hjklm", .scraped = false},
                                          {.namespace_ = "gap", .pod = "gap-6b7c8d-ccccc", .scraped = true},
-                                         {.namespace_ = "gap", .pod = "gap-6b7c8d-bbbbb", .scraped = false}});
+                                         {.namespace_ = "gap", .pod = "gap-6b7c8d-bbbbb", .scraped = false},
+                                         {.namespace_ = "late", .pod = "late-6b7c8d-ccccc", .scraped = true},
+                                         {.namespace_ = "cold", .pod = "cold-6b7c8d-ccccc", .scraped = false}});
     prom.wait_for_scrapes(10s, 8);
-    prom.wait_for(R"(count(up{namespace=~"fn|gap"}))", 4, 30s);
-    // The query docs/adapters/prometheus.md gives.
+    prom.wait_for(R"(count(up{namespace=~"fn|gap|late|cold"}))", 6, 30s);
+    // The query docs/adapters/prometheus.md gives: the ready pods minus the
+    // ready pods whose every `up` is 1.
     const std::string documented =
-        R"(sum((1 - up{namespace="{namespace}",pod=~"{pod_regex}"}) * on(namespace, pod) group_left() max by (namespace, pod) (kube_pod_status_ready{namespace="{namespace}",pod=~"{pod_regex}",condition="true"})))";
+        R"(sum(max by (namespace, pod) (kube_pod_status_ready{namespace="{namespace}",pod=~"{pod_regex}",condition="true"})))"
+        R"( - (count((max by (namespace, pod) (kube_pod_status_ready{namespace="{namespace}",pod=~"{pod_regex}",condition="true"}) == 1))"
+        R"( and on(namespace, pod) (min by (namespace, pod) (up{namespace="{namespace}",pod=~"{pod_regex}"}) == 1)) or vector(0)))";
     query_templates q;
     metrics_source::set_query(q, "unscraped_pods", documented);
     const metrics_source src(client({.url = prom.url()}), {.window = 5s, .queries = q});
+    const client c({.url = prom.url()});
+    const auto unscraped = [&](const char* ns) {
+        const auto r = c.query(src.query_for("unscraped_pods", {.function = ns, .namespace_ = ns, .deployment = ns}));
+        REQUIRE(r.vector.size() == 1);
+        return r.vector[0].point.value;
+    };
+    CHECK(unscraped("fn") == 0);
+    CHECK(unscraped("gap") == 1);
+    CHECK(unscraped("late") == 1);
+    CHECK(unscraped("cold") == 0);  // no pod ready: 0, not an empty result
 
     // fn: its only ready pod is scraped; the one not ready, not scraped, counts 0.
     const auto fn = src.fetch({.function = "fn", .namespace_ = "fn", .deployment = "fn"});
@@ -257,20 +290,45 @@ TEST_CASE("real prometheus: unscraped_pods with the documented query holds back 
     CHECK(fn.status.complete());
     CHECK(fn.metrics.throughput_rps == doctest::Approx(5).epsilon(0.03));
 
-    // gap: one ready pod not scraped. The request fields are not sent; the
-    // limits and replicas, from kube-state-metrics' own scrape, are read.
-    const auto gap = src.fetch({.function = "gap", .namespace_ = "gap", .deployment = "gap"});
+    // gap: one ready pod not scraped (up 0); late: one ready pod without an
+    // `up` series, which the query documented before, a sum of 1 - up over
+    // the pods that have one, read as scraped. The request fields are not
+    // sent; the limits and replicas, from kube-state-metrics' own scrape, are read.
     const std::string not_sent = "not sent: 1 of the function's pods are not scraped (unscraped_pods)";
-    for (const std::string_view field : {"throughput_rps", "arrivals", "completions", "latency_mean_s", "latency.p90"}) {
-        CAPTURE(field);
-        const auto* m = gap.status.find(field);
-        REQUIRE(m != nullptr);
-        CHECK(m->reason == not_sent);
+    for (const std::string ns : {"gap", "late"}) {
+        CAPTURE(ns);
+        const auto held = src.fetch({.function = ns, .namespace_ = ns, .deployment = ns});
+        for (const std::string_view field : {"throughput_rps", "arrivals", "completions", "latency_mean_s", "latency.p90"}) {
+            CAPTURE(field);
+            const auto* m = held.status.find(field);
+            REQUIRE(m != nullptr);
+            CHECK(m->reason == not_sent);
+        }
+        CHECK(std::isnan(held.metrics.throughput_rps));
+        CHECK_FALSE(held.status.is_missing("unscraped_pods"));
     }
-    CHECK(std::isnan(gap.metrics.throughput_rps));
-    CHECK_FALSE(gap.status.is_missing("unscraped_pods"));
+    const auto gap = src.fetch({.function = "gap", .namespace_ = "gap", .deployment = "gap"});
     CHECK_FALSE(gap.status.is_missing("cpu_limit"));
     CHECK(gap.metrics.cpu_limit == doctest::Approx(1));
+    const std::string before =
+        R"(sum((1 - up{namespace="late"}) * on(namespace, pod) group_left() max by (namespace, pod) (kube_pod_status_ready{namespace="late",condition="true"})))";
+    const auto old_reading = c.query(before);
+    REQUIRE(old_reading.vector.size() == 1);
+    CHECK(old_reading.vector[0].point.value == 0);  // what the query documented before read
+
+    // cold: no pod ready, so none is missing from the sums: the request
+    // fields are sent (and come back empty: the pod serves nothing).
+    const auto cold = src.fetch({.function = "cold", .namespace_ = "cold", .deployment = "cold"});
+    CHECK_FALSE(cold.status.is_missing("unscraped_pods"));
+    REQUIRE(cold.status.find("throughput_rps") != nullptr);
+    CHECK(cold.status.find("throughput_rps")->reason.find("empty result") != std::string::npos);
+
+    // idle: kube-state-metrics exports no readiness for its pods, so the
+    // check has no value, and a check that cannot be read never passes.
+    const auto idle = src.fetch({.function = "idle", .namespace_ = "idle", .deployment = "idle"});
+    CHECK(idle.status.is_missing("unscraped_pods"));
+    REQUIRE(idle.status.find("throughput_rps") != nullptr);
+    CHECK(idle.status.find("throughput_rps")->reason.rfind("not sent: unscraped_pods has no value", 0) == 0);
 }
 
 }  // namespace test_prometheus_real_prometheus

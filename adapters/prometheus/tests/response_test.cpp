@@ -31,6 +31,20 @@ TEST_CASE("response: sample values, including NaN, +Inf and -Inf") {
     }
 }
 
+TEST_CASE("response: the special values are read only as Prometheus spells them, NaN, +Inf and -Inf") {
+    // Numbers in any decimal form, an exponent included (Prometheus writes
+    // 1e+21 and up, and below 1e-06, with one).
+    CHECK(parse_sample_value("1e+21", "v") == 1e21);
+    CHECK(parse_sample_value("1e-07", "v") == 1e-7);
+    CHECK(parse_sample_value("-2.5E3", "v") == -2500);
+    // "Inf" without its sign, and other spellings Go's ParseFloat would
+    // take, are not what Prometheus writes: refused like any other text.
+    for (const char* bad : {"Inf", "+inf", "-inf", "INF", "Infinity", "+Infinity", "-Infinity", "+NaN", "-NaN", "nan", "NAN"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_AS((void)parse_sample_value(bad, "data.result[0].value[1]"), parse_error);
+    }
+}
+
 TEST_CASE("response: vector with labels") {
     const auto r = decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":[
         {"metric":{"__name__":"up","job":"a"},"value":[1435781451.781,"1"]},

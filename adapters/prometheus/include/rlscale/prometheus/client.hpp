@@ -49,14 +49,16 @@ struct client_config {
     std::size_t max_response_bytes = std::size_t{32} << 20;
 };
 
-/// Unix time in seconds with millisecond precision, as the API takes it.
+/// Unix time in seconds with millisecond precision, as the API takes it
+/// (a time before the epoch with a minus sign, -500 ms as "-0.500").
 [[nodiscard]] inline std::string format_unix_time(std::chrono::system_clock::time_point t) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
     char buf[48];
-    const long long s = ms / 1000;
-    long long frac = ms % 1000;
-    if (frac < 0) frac = -frac;
-    std::snprintf(buf, sizeof buf, "%lld.%03lld", s, frac);
+    // Whole seconds and milliseconds of the magnitude, the sign written
+    // apart: -500 ms has 0 whole seconds, whose own sign would be lost.
+    // Negated as unsigned, so the smallest value has a magnitude too.
+    const unsigned long long magnitude = ms < 0 ? 0ULL - static_cast<unsigned long long>(ms) : static_cast<unsigned long long>(ms);
+    std::snprintf(buf, sizeof buf, "%s%llu.%03llu", ms < 0 ? "-" : "", magnitude / 1000, magnitude % 1000);
     return buf;
 }
 

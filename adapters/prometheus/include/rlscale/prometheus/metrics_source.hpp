@@ -61,11 +61,15 @@ struct query_templates {
     /// ContainerResource metric); `container!="POD"` drops the pause
     /// container and `.+` cAdvisor's pod-level series (container="").
     ///
-    /// Only running pods' limits count (kube-state-metrics keeps exporting
-    /// the limits of evicted, completed and pending pods, which have no
-    /// usage), and the result is empty (no data, so no scaling) while a
-    /// running pod's container with a limit has no usage series: cAdvisor
-    /// not reporting it (a failing kubelet scrape, a pod just started) would
+    /// Only running pods count, on both sides: kube-state-metrics keeps
+    /// exporting the limits of evicted, completed and pending pods, and
+    /// cAdvisor's series of a deleted or evicted pod's containers (written
+    /// with their own timestamps, so never marked stale) stay readable for
+    /// the lookback, and their rate for the window: after a scale-down from
+    /// 4 pods to 2, the usage of 4 over the limits of 2 would read twice the
+    /// load. The result is empty (no data, so no scaling) while a running
+    /// pod's container with a limit has no usage series: cAdvisor not
+    /// reporting it (a failing kubelet scrape, a pod just started) would
     /// otherwise count it as idle in the denominator and read as a scale-down.
     std::string cpu_utilization = utilization(
         R"(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",container!="POD"}[{window}]))",
@@ -113,20 +117,24 @@ struct query_templates {
     /// completions, drops, queue length, in service and the latencies) are
     /// reported missing without being sent. With the pods' labels on `up`
     /// (a PodMonitor, or relabelling from Kubernetes service discovery),
-    /// the ready pods not scraped (a pod not ready serves nothing, and its
-    /// `up` is 0 while it starts): docs/adapters/prometheus.md.
+    /// the ready pods less the ready pods whose every `up` is 1, so that a
+    /// ready pod with no `up` series at all (not discovered yet, not
+    /// selected, dropped by relabelling) counts as not scraped; a pod not
+    /// ready serves nothing, and its `up` is 0 while it starts:
+    /// docs/adapters/prometheus.md.
     std::string unscraped_pods;
 
-    /// sum(usage) / sum(L), where L is the running pods' limits of
-    /// `resource`, unless some series of L has no usage series for its pod
-    /// and container.
+    /// sum(U) / sum(L), where U is the running pods' `usage` and L their
+    /// limits of `resource`, unless some series of L has no usage series
+    /// for its pod and container.
     [[nodiscard]] static std::string utilization(std::string_view usage, std::string_view resource) {
+        const std::string running = R"((kube_pod_status_phase{namespace="{namespace}",pod=~"{pod_regex}",phase="Running"} == 1))";
         const std::string limits =
             R"((kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container=~"{container_regex}",resource=")" +
-            std::string(resource) +
-            R"("} and on(pod) (kube_pod_status_phase{namespace="{namespace}",pod=~"{pod_regex}",phase="Running"} == 1)))";
+            std::string(resource) + R"("} and on(pod) )" + running + ")";
         const std::string u(usage);
-        return "(sum(" + u + ") / sum(" + limits + ")) unless on() (" + limits + " unless on(pod, container) " + u + ")";
+        const std::string running_usage = "(" + u + " and on(pod) " + running + ")";
+        return "(sum(" + running_usage + ") / sum(" + limits + ")) unless on() (" + limits + " unless on(pod, container) " + u + ")";
     }
 
     /// histogram_quantile(q, …) over the duration histogram's buckets.
@@ -287,8 +295,10 @@ inline constexpr std::string_view pod_template_hash_class = "[4-9bcdf]";
 /// whose query fails, returns nothing or returns NaN/±∞ (or a negative
 /// number) is reported in the status and left without a value: NaN for the
 /// floating-point fields (so check_metrics refuses the sample and a guarded
-/// policy holds), untouched 0 for the counters, which callers must read
-/// together with the status. A missing value is never read as zero load.
+/// policy holds), but an untouched 0 for the counters and counts (arrivals,
+/// completions, drops, queue_length, in_service, the replica counts,
+/// cold_starts), which check_metrics cannot tell from a real 0. Callers must
+/// not act on a sample whose status is not complete(): hold instead.
 class metrics_source {
 public:
     /// Throws config_error for a bad window, metric name or template.

@@ -66,11 +66,15 @@ struct query_result {
     bool partial = false;
 };
 
-/// A sample value as Prometheus writes it: a decimal string, or exactly
-/// "NaN", "+Inf" or "-Inf". Throws parse_error naming `field` otherwise.
+/// A sample value as Prometheus writes it: a finite decimal number (an
+/// optional sign, digits with an optional point, an optional exponent:
+/// Prometheus writes 1e+21 and up, and below 1e-06, with one), or exactly
+/// one of the three spellings Prometheus gives the special values, "NaN",
+/// "+Inf" and "-Inf". Throws parse_error naming `field` otherwise ("Inf",
+/// "nan", "inf", "Infinity", hexadecimal, spaces).
 [[nodiscard]] inline double parse_sample_value(std::string_view text, const std::string& field) {
     if (text == "NaN") return std::numeric_limits<double>::quiet_NaN();
-    if (text == "+Inf" || text == "Inf") return std::numeric_limits<double>::infinity();
+    if (text == "+Inf") return std::numeric_limits<double>::infinity();
     if (text == "-Inf") return -std::numeric_limits<double>::infinity();
     std::string_view digits = text;
     if (!digits.empty() && digits.front() == '+') {
