@@ -416,6 +416,37 @@ TEST_CASE("both models: withdrawing the pending replica first in line places the
     }
 }
 
+TEST_CASE("both models: at reset, initial replicas that fit wait behind an earlier function's that do not") {
+    function_profile a{.name = "a", .service = service_time::deterministic(0.1), .memory_mb = 600, .cpu_limit = 1.0,
+                       .cold_start = service_time::deterministic(1.0)};
+    function_profile b = a;
+    b.name = "b";
+    b.memory_mb = 100;
+    cluster_config c{.node = {.cores = 8, .memory_mb = 1000}};
+    // a's second replica does not fit in the 400 MB its first leaves; b's 100 MB would.
+    c.functions.push_back({.profile = a, .load = constant(0.5, 3600), .max_replicas = 2, .initial_replicas = 2});
+    c.functions.push_back({.profile = b, .load = constant(0.5, 3600), .max_replicas = 2, .initial_replicas = 1});
+    for (const sim_model model : {sim_model::request, sim_model::tick}) {
+        const std::string_view name = to_string(model);
+        CAPTURE(name);
+        simulation sim(c, 1, model);
+        std::vector<rlscale::function_metrics> m(2);
+        for (int episode = 0; episode < 2; ++episode) {
+            CAPTURE(episode);
+            sim.reset(1 + static_cast<std::uint64_t>(episode));
+            sim.step(5, m);
+            CHECK(m[0].ready_replicas == 1);
+            CHECK(m[0].pending_replicas == 1);
+            CHECK(m[1].ready_replicas == 0);
+            CHECK(m[1].pending_replicas == 1);
+            sim.set_replicas(0, 1);  // a's pending replica withdrawn: b's is placed, and starts cold
+            sim.step(30, m);
+            CHECK(m[1].pending_replicas == 0);
+            CHECK(m[1].ready_replicas == 1);
+        }
+    }
+}
+
 TEST_CASE("request model: a scale-out while every slot is still draining serves again with a draining replica") {
     const function_profile p{.name = "slow", .service = service_time::deterministic(10.0), .cpu_demand = 0.1, .memory_mb = 128,
                              .cpu_limit = 1.0, .concurrency = 1, .cold_start = service_time::deterministic(1.0),

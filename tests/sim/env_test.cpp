@@ -83,6 +83,33 @@ TEST_CASE("cluster_env: each action kind acts on the cluster, and non-finite val
     }
 }
 
+TEST_CASE("cluster_env: step keeps replica targets within each function's [min_replicas, max_replicas]") {
+    const std::vector<rlscale::scaling_state> states{
+        {.replicas = 2, .min_replicas = 1, .max_replicas = 4, .slo = {.latency_s = 0.5, .percentile = 0.9}},
+        {.replicas = 1, .min_replicas = 1, .max_replicas = 3, .slo = {.latency_s = 0.5, .percentile = 0.9}}};
+    SUBCASE("replica delta: an agent's -1 and +1 stop at the bounds") {
+        cluster_env<> env(two_functions(), {.control_interval_s = 5, .actions = action_kind::replica_delta, .functions = states});
+        static_cast<void>(env.reset(1));
+        for (int i = 0; i < 3; ++i) static_cast<void>(env.step(std::vector<double>{-1, -1}));
+        CHECK(env.simulation().replicas(0) == 1);
+        CHECK(env.simulation().replicas(1) == 1);
+        for (int i = 0; i < 5; ++i) static_cast<void>(env.step(std::vector<double>{+1, +1}));
+        CHECK(env.simulation().replicas(0) == 4);
+        CHECK(env.simulation().replicas(1) == 3);
+        CHECK(env.states()[0].replicas == 4);
+    }
+    SUBCASE("replica count") {
+        cluster_env<> env(two_functions(), {.control_interval_s = 5, .actions = action_kind::replica_count, .functions = states});
+        static_cast<void>(env.reset(1));
+        static_cast<void>(env.step(std::vector<double>{0, 9}));
+        CHECK(env.simulation().replicas(0) == 1);
+        CHECK(env.simulation().replicas(1) == 3);
+        static_cast<void>(env.step(std::vector<double>{3e9, -3e9}));
+        CHECK(env.simulation().replicas(0) == 4);
+        CHECK(env.simulation().replicas(1) == 1);
+    }
+}
+
 TEST_CASE("cluster_env: step_to sets absolute targets whatever the action kind, limits only where given") {
     cluster_env<> env(two_functions(), {.control_interval_s = 5, .actions = action_kind::replica_delta});
     static_cast<void>(env.reset(1));

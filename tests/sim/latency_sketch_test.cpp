@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace test_sim_latency_sketch {
@@ -25,10 +27,11 @@ TEST_CASE("latency_sketch quantiles are within the stated relative error of the 
             sketch.add(x);
         }
         std::sort(values.begin(), values.end());
-        for (const double q : {0.0, 0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0}) {
+        for (const std::size_t per_mille : {0, 10, 500, 900, 950, 990, 999, 1000}) {
+            const double q = static_cast<double>(per_mille) / 1000;
             CAPTURE(q);
-            const auto n = static_cast<double>(values.size());
-            const auto rank = std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(q * n)));
+            // ⌈q·n⌉ of q as written, in integers.
+            const auto rank = std::max<std::size_t>(1, (per_mille * values.size() + 999) / 1000);
             const double exact = values[rank - 1];
             CHECK(std::abs(sketch.quantile(q) - exact) <= alpha * exact * (1 + 1e-9));
         }
@@ -60,6 +63,47 @@ TEST_CASE("latency_sketch: a NaN is not counted, and a bucket count beyond max_b
     CHECK_THROWS_WITH_AS(latency_sketch(1e-9), doctest::Contains("latency_sketch.relative_error: must leave at most 16777216 buckets"),
                          rlscale::config_error);
     CHECK_NOTHROW(latency_sketch(1e-4));  // the cluster's smallest α: about 1.2e5 buckets
+}
+
+TEST_CASE("latency_sketch: the rank of q is that of q as written: quantile(0.07) and quantile(0.55) of 1 to 100 are 7 and 55") {
+    const double alpha = 0.005;
+    latency_sketch sketch(alpha);
+    for (int i = 1; i <= 100; ++i) sketch.add(i);
+    // 0.07 · 100 and 0.55 · 100 round above 7 and 55 in floating point.
+    CHECK(std::abs(sketch.quantile(0.07) - 7) <= alpha * 7);
+    CHECK(std::abs(sketch.quantile(0.55) - 55) <= alpha * 55);
+    for (int k = 1; k <= 100; ++k) {
+        CAPTURE(k);
+        CHECK(std::abs(sketch.quantile(k / 100.0) - k) <= alpha * k);
+    }
+}
+
+TEST_CASE("detail::nearest_rank: k/n gives rank k, and the simulator's quantiles keep the ceiling of q·n for n = 1 to 100000") {
+    using rlscale::sim::detail::nearest_rank;
+    std::uint64_t wrong = 0;
+    for (std::uint64_t n = 1; n <= 300; ++n) {
+        for (std::uint64_t k = 1; k <= n; ++k) {
+            wrong += nearest_rank(static_cast<double>(k) / static_cast<double>(n), n) != k ? 1 : 0;
+        }
+    }
+    CHECK(wrong == 0);
+    // The quantiles the simulators report (cluster, tick_cluster) and the
+    // demos print (scenario's outcome::p99_ratio) get the ranks they got
+    // from the plain ceiling, clamped to [1, n].
+    std::uint64_t differ = 0;
+    for (const double q : {0.5, 0.9, 0.95, 0.99, 0.999}) {
+        for (std::uint64_t n = 1; n <= 100000; ++n) {
+            const auto ceiling = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(n)));
+            const std::uint64_t before = ceiling < 1 ? 1 : (ceiling > n ? n : ceiling);
+            differ += nearest_rank(q, n) != before ? 1 : 0;
+        }
+    }
+    CHECK(differ == 0);
+    CHECK(nearest_rank(0.0, 10) == 1);
+    CHECK(nearest_rank(1.0, 10) == 10);
+    CHECK(nearest_rank(2.0, 10) == 10);
+    CHECK(nearest_rank(0.07, 100) == 7);
+    CHECK(nearest_rank(0.55, 100) == 55);
 }
 
 }  // namespace test_sim_latency_sketch

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <string>
 
 namespace test_sim_model_validation {
@@ -47,6 +48,28 @@ TEST_CASE("validation_error::outside names each figure beyond its bound") {
     CHECK(validation_error{.p90 = 0.45}.outside(validation_bounds::of(cold)) == "");
     validation_cell saturated{.utilization = 0.95, .high_variance = true};
     CHECK(validation_error{.latency_mean = -0.6, .p99 = 0.31}.outside(validation_bounds::of(saturated)) == "p99");
+}
+
+TEST_CASE("summarize refuses a cell that measures no interval, or no run, by name") {
+    // A window under 7.5 s rounds to no 15-s interval: every figure would be 0/0.
+    validation_cell cell = validation_grid(0.003).front();
+    CHECK_THROWS_WITH_AS(static_cast<void>(summarize(cell, sim_model::request, 1)), doctest::Contains("validation_cell.measure_s"),
+                         rlscale::config_error);
+    cell.measure_s = 7.4;
+    CHECK_THROWS_WITH_AS(static_cast<void>(summarize(cell, sim_model::tick, 1)),
+                         "validation_cell.measure_s: must be finite and >= 7.5, got 7.4", rlscale::config_error);
+    cell.measure_s = std::nan("");
+    CHECK_THROWS_AS(static_cast<void>(summarize(cell, sim_model::request, 1)), rlscale::config_error);
+    cell.measure_s = 15;
+    CHECK_THROWS_WITH_AS(static_cast<void>(summarize(cell, sim_model::request, 1, 0)), "summarize.runs: must be >= 1, got 0",
+                         rlscale::config_error);
+    CHECK_THROWS_AS(static_cast<void>(summarize(cell, sim_model::tick, 1, -2)), rlscale::config_error);
+    // One interval of one run is a summary.
+    cell.measure_s = 7.5;
+    const model_summary s = summarize(cell, sim_model::request, 1, 1);
+    CHECK(std::isfinite(s.throughput_rps));
+    CHECK(s.throughput_rps > 0);
+    CHECK(std::isfinite(s.cpu_utilization));
 }
 
 }  // namespace test_sim_model_validation

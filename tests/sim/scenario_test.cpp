@@ -132,6 +132,17 @@ TEST_CASE("scenario: p99_ratio is the nearest-rank quantile") {
     CHECK(o.p99_ratio(2.0) == 0.9);
 }
 
+TEST_CASE("scenario: p99_ratio(0.07) and p99_ratio(0.55) of 1 to 100 are the 7th and 55th, though q times 100 rounds above them") {
+    outcome o;
+    for (int i = 100; i >= 1; --i) o.p99_ratios.push_back(i);
+    CHECK(o.p99_ratio(0.07) == 7);
+    CHECK(o.p99_ratio(0.55) == 55);
+    for (int k = 1; k <= 100; ++k) {
+        CAPTURE(k);
+        CHECK(o.p99_ratio(k / 100.0) == k);
+    }
+}
+
 TEST_CASE("scenario baselines: settings read off the function, and the HPA at a budget") {
     const scenario s = scarlet_3fn(900);
     CHECK_THROWS_WITH_AS((void)baseline_policy("vpa", s.config.functions[0]), doctest::Contains("or a checkpoint .json"), config_error);

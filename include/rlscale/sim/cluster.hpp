@@ -240,9 +240,11 @@ public:
             fs.g_last = 0;
             fx.closed_arrivals = fx.closed_completions = fx.closed_drops = 0;
             clear_interval(f);
+            // Initial replicas that do not fit wait in line like any others:
+            // a later function's smaller ones wait behind them.
             for (int i = 0; i < fc.initial_replicas; ++i) {
                 const std::uint32_t r = free_slot(f);
-                if (fits(f)) {
+                if (pending_.empty() && fits(f)) {
                     allocate(r);
                     make_ready(r);
                 } else {

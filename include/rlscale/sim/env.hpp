@@ -175,6 +175,10 @@ public:
 
     /// Applies one action per function, runs one control interval, and
     /// returns what happened. A non-finite action value means "no change".
+    /// Replica targets are clamped to each function's [min_replicas,
+    /// max_replicas] of env_config::functions (then by the simulator to
+    /// max_replicas of its configuration), so an agent's ±1 moves stay in
+    /// its bounds.
     step_result step(std::span<const double> action) {
         if (action.size() != function_count()) {
             throw error("cluster_env::step: " + std::to_string(action.size()) + " action values for " +
@@ -190,9 +194,10 @@ public:
             const auto count = [](double target) {
                 return static_cast<int>(std::clamp(std::round(target), 0.0, static_cast<double>(std::numeric_limits<int>::max())));
             };
+            const replica_bounds bounds = replica_bounds::of(env_.functions[f]);
             switch (env_.actions) {
-                case action_kind::replica_delta: sim_.set_replicas(f, count(sim_.replicas(f) + std::round(a))); break;
-                case action_kind::replica_count: sim_.set_replicas(f, count(a)); break;
+                case action_kind::replica_delta: sim_.set_replicas(f, bounds.clamp(count(sim_.replicas(f) + std::round(a)))); break;
+                case action_kind::replica_count: sim_.set_replicas(f, bounds.clamp(count(a))); break;
                 case action_kind::cpu_limit_delta: sim_.set_cpu_limit(f, sim_.cpu_limit(f) + a); break;
                 case action_kind::memory_limit_delta: sim_.set_memory_limit(f, sim_.memory_limit_mb(f) + a); break;
             }

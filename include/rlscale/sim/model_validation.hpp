@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/function_metrics.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/sim/cluster.hpp>
 #include <rlscale/sim/function_profile.hpp>
 #include <rlscale/sim/service_time.hpp>
@@ -74,9 +75,13 @@ struct model_summary {
 };
 
 /// Runs `cell` on `model` with `runs` seeds from `seed` on and summarises
-/// the measured windows.
+/// the measured windows. Throws config_error naming runs unless it is at
+/// least 1, or measure_s unless it is finite and rounds to at least one
+/// 15-s interval (≥ 7.5 s): with nothing measured every figure would be 0/0.
 inline model_summary summarize(const validation_cell& cell, sim_model model, std::uint64_t seed, int runs = 3) {
     constexpr double interval = 15;
+    check_fields("summarize").at_least("runs", runs, 1);
+    check_fields("validation_cell").at_least("measure_s", cell.measure_s, interval / 2);
     simulation sim(cell.config, seed, model);
     const std::uint32_t n = sim.function_count();
     std::vector<function_metrics> m(n);

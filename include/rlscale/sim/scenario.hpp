@@ -14,6 +14,7 @@
 #include <rlscale/sim/azure_trace.hpp>
 #include <rlscale/sim/cluster.hpp>
 #include <rlscale/sim/function_profile.hpp>
+#include <rlscale/sim/latency_sketch.hpp>
 #include <rlscale/sim/simulation.hpp>
 #include <rlscale/sim/workload.hpp>
 
@@ -170,8 +171,8 @@ struct outcome {
     [[nodiscard]] double p99_ratio(double q) const {
         if (p99_ratios.empty()) return 0;
         std::vector<double> v = p99_ratios;
-        const double rank = std::ceil(std::clamp(std::isnan(q) ? 1.0 : q, 0.0, 1.0) * static_cast<double>(v.size()));
-        const auto k = static_cast<std::size_t>(std::max(rank, 1.0)) - 1;
+        const std::uint64_t rank = detail::nearest_rank(std::clamp(std::isnan(q) ? 1.0 : q, 0.0, 1.0), v.size());
+        const auto k = static_cast<std::size_t>(rank) - 1;
         std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
         return v[k];
     }

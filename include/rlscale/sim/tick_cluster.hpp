@@ -243,9 +243,11 @@ public:
             fs.arrivals_carry = fs.completions_carry = fs.drops_carry = 0;
             fs.total_arrivals = fs.total_completions = fs.total_drops = 0;
             clear_interval(fs);
+            // Initial replicas that do not fit wait in line like any others:
+            // a later function's smaller ones wait behind them.
             for (int i = 0; i < fc.initial_replicas; ++i) {
                 const std::uint32_t r = free_slot(f);
-                if (fits(f)) {
+                if (pending_total_ == 0 && fits(f)) {
                     allocate(f);
                     slots_[r].state = slot_state::ready;
                     ++fs.ready;
