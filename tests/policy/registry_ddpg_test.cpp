@@ -292,20 +292,29 @@ TEST_CASE("reload_weights publishes a retrained network of the same spec and ref
     CHECK(after[0].cpu_limit < before[0].cpu_limit);
 }
 
-TEST_CASE("registry: a checkpoint written under a lifecycle is served only from SERVING, unless allowed") {
-    json online = ddpg_checkpoint({0.0F, 1.0F, -0.2F});
-    online["lifecycle"] = {{"stage", "ONLINE"}};  // what is read of it; the rest of a lifecycle's state is not
+TEST_CASE("registry: a checkpoint written under a lifecycle is served only once its actor was trusted to act, unless allowed") {
+    const auto with_lifecycle = [](json life) {
+        json j = ddpg_checkpoint({0.0F, 1.0F, -0.2F});
+        j["lifecycle"] = std::move(life);
+        return j;
+    };
+    // What is read of a lifecycle's state: its version (that it is one), stage and retraining flag.
+    const json online = with_lifecycle({{"version", 1}, {"stage", "ONLINE"}, {"retraining", false}});
     CHECK_THROWS_WITH_AS((void)make_learned_policy(online),
-                         doctest::Contains("lifecycle.stage: is \"ONLINE\": the actor had not reached SERVING"), checkpoint_error);
+                         doctest::Contains("lifecycle.stage: is \"ONLINE\": the actor had not yet reached SERVING"), checkpoint_error);
     CHECK_NOTHROW((void)make_learned_policy(online, {.allow_before_serving = true}));
-    json serving = online;
-    serving["lifecycle"]["stage"] = "SERVING";
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle({{"version", 1}, {"stage", "OFFLINE"}, {"retraining", true}})),
+                         doctest::Contains("is \"OFFLINE\": under its lifecycle the fallback acts"), checkpoint_error);
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle({{"version", 1}, {"stage", 3}})),
+                         doctest::Contains("lifecycle.stage: is 3: not a lifecycle stage"), checkpoint_error);
+    // Served: SERVING, and ONLINE while retraining (it had served, and drifted).
+    const json serving = with_lifecycle({{"version", 1}, {"stage", "SERVING"}, {"retraining", false}});
     CHECK_NOTHROW((void)make_learned_policy(serving));
-    json odd = online;
-    odd["lifecycle"] = {{"stage", 3}};
-    CHECK_THROWS_WITH_AS((void)make_learned_policy(odd), doctest::Contains("lifecycle.stage: is 3"), checkpoint_error);
-    odd["lifecycle"] = json::array();
-    CHECK_THROWS_WITH_AS((void)make_learned_policy(odd), doctest::Contains("lifecycle.stage: is absent"), checkpoint_error);
+    CHECK_NOTHROW((void)make_learned_policy(with_lifecycle({{"version", 1}, {"stage", "ONLINE"}, {"retraining", true}})));
+    // A "lifecycle" field of another shape is another tool's, not judged.
+    CHECK_NOTHROW((void)make_learned_policy(with_lifecycle(nullptr)));
+    CHECK_NOTHROW((void)make_learned_policy(with_lifecycle(json::array())));
+    CHECK_NOTHROW((void)make_learned_policy(with_lifecycle({{"stage", "OFFLINE"}})));
 
     // A reload of such a checkpoint is refused the same way, changing nothing.
     const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / "reload_lifecycle";

@@ -352,8 +352,9 @@ TEST_CASE("leader_election on its threads: one leader, a holder whose renewals h
     std::this_thread::sleep_for(500ms);
     CHECK_FALSE(b.is_leader());
 
-    // Every request now hangs 3 s: A's renewal cannot finish, and A stops
-    // leading 0.8 s after its last renewal, while the request still hangs.
+    // Every request now hangs 3 s: A's renewals time out (the election cuts
+    // each request after renew_deadline / 3), and A stops leading 0.8 s
+    // after its last renewal, long before a 3-s answer could come.
     server.set_delay(3000ms);
     const auto hung = steady::now();
     REQUIRE(until([&] { return a_lost.load() == 1; }, 2500ms));
@@ -517,8 +518,8 @@ TEST_CASE("leader_election on its threads: a holder whose every request takes ov
     k8s::test::lease_server server;
     const k8s::client api = api_for(server);
     auto c = candidate("pod-a");
-    c.lease_duration = 4s;
-    c.renew_deadline = 2500ms;
+    c.lease_duration = 5s;
+    c.renew_deadline = 3500ms;
     c.retry_period = 100ms;
     std::atomic<int> lost{0};
     k8s::leader_election a(api, c, [&] { ++lost; });
@@ -528,11 +529,12 @@ TEST_CASE("leader_election on its threads: a holder whose every request takes ov
         return cond();
     };
     REQUIRE(until([&] { return a.is_leader(); }, 5s));
-    // Every request now takes 700 ms: a renewal of one write ends 1.4 s
-    // after the start of the renewal before it, 1.1 s within the 2.5-s
-    // deadline. (A read and a write per renewal, and the retry period
-    // counted from the end of the last, needed 2.9 s and lost the Lease.)
-    server.set_delay(700ms);
+    // Every request now takes 900 ms (the election's timeouts are
+    // renew_deadline / 3, 1.17 s): a renewal of one write ends 1.8 s after
+    // the start of the renewal before it, 1.7 s within the 3.5-s deadline.
+    // (A read and a write per renewal, and the retry period counted from
+    // the end of the last, needed 3.7 s and lost the Lease.)
+    server.set_delay(900ms);
     const int writes = server.writes();
     bool always = true;
     const auto end = steady::now() + 5s;
@@ -542,7 +544,7 @@ TEST_CASE("leader_election on its threads: a holder whose every request takes ov
     }
     CHECK(always);
     CHECK(lost.load() == 0);
-    CHECK(server.writes() - writes >= 5);
+    CHECK(server.writes() - writes >= 4);  // one every 1.0 s
     server.set_delay(0ms);
     CHECK(a.stop());
 }

@@ -975,9 +975,9 @@ private:
     /// the store holding the file's lock rewrites it, so with the lock held
     /// any such file is stale). A file is removed only if its name is the
     /// temporary name's pattern, nobody holds its lock (another store whose
-    /// own file happens to be so named does) and it is empty or begins as
-    /// a trajectory store does (or with zeros): anything else of that name
-    /// is left alone.
+    /// own file happens to be so named does) and it begins as a trajectory
+    /// store does (or with zeros, a first page a crash left unwritten):
+    /// anything else of that name, an empty file included, is left alone.
     void remove_stale_rewrites() {
         const std::filesystem::path dir = real_path_.parent_path();
         const std::string prefix = real_path_.filename().string() + std::string(rewrite_suffix);
@@ -988,29 +988,35 @@ private:
             if (name.size() == prefix.size() + 6 && name.starts_with(prefix)) candidates.push_back(it->path());
         }
         for (const auto& p : candidates) {
-            if (abandoned_rewrite(p) && std::filesystem::remove(p, ec)) ++recovery_.stale_files_removed;
+            if (remove_if_abandoned(p)) ++recovery_.stale_files_removed;
         }
     }
 
-    /// Whether `p` is a rewrite's temporary file that nobody writes: a
-    /// regular file whose lock is free and that is empty or begins with
-    /// (a prefix of) the file magic, or with zeros.
-    [[nodiscard]] static bool abandoned_rewrite(const std::filesystem::path& p) noexcept {
+    /// Removes `p` if it is a rewrite's temporary file that nobody writes:
+    /// a regular file, not empty, beginning with (a prefix of) the file
+    /// magic or with zeros, whose lock is free. The lock is held until the
+    /// name is gone, and the name must still be the file locked, so a store
+    /// opening a file of that name at the same moment either finds it
+    /// locked or finds its name gone and opens again (its own check).
+    [[nodiscard]] static bool remove_if_abandoned(const std::filesystem::path& p) noexcept {
         namespace tf = detail::trajectory_file;
-        const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        // Read-write: over NFS an exclusive lock needs a descriptor open for writing.
+        const int fd = ::open(p.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0) return false;
-        bool abandoned = false;
+        bool removed = false;
         struct ::stat st {};
-        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
             unsigned char head[sizeof tf::file_magic] = {};
             const ::ssize_t n = ::pread(fd, head, sizeof head, 0);
-            // Zeros too: a crash can leave a new file's first page unwritten.
-            const auto len = static_cast<std::size_t>(std::max<::ssize_t>(n, 0));
             const unsigned char zeros[sizeof head] = {};
-            abandoned = n >= 0 && (std::memcmp(head, tf::file_magic, len) == 0 || std::memcmp(head, zeros, len) == 0);
+            const auto len = static_cast<std::size_t>(std::max<::ssize_t>(n, 0));
+            const bool ours = n > 0 && (std::memcmp(head, tf::file_magic, len) == 0 || std::memcmp(head, zeros, len) == 0);
+            struct ::stat now {};
+            removed = ours && ::lstat(p.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino &&
+                      ::unlink(p.c_str()) == 0;
         }
-        ::close(fd);  // releases the lock
-        return abandoned;
+        ::close(fd);  // releases the lock, after the name is gone
+        return removed;
     }
 
     void index_entry(const episode_summary& s, std::uint64_t offset, std::uint64_t length) {

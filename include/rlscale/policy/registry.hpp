@@ -564,25 +564,31 @@ template <typename WeightsOf>
     return {std::move(spec), weights, any_joint_policy(std::move(p))};
 }
 
-/// Refuses a checkpoint written under a lifecycle whose stage was not
-/// SERVING (its actor had not yet been trusted to act: the fallback
-/// decided), unless `options.allow_before_serving`. A checkpoint without a
-/// "lifecycle" field is not judged here.
+/// Refuses a checkpoint written under a lifecycle (AWARE's; the "lifecycle"
+/// field rlscale::lifecycle writes) whose actor was not trusted to act when
+/// it was written: INITIALIZED or OFFLINE (the fallback acts), or ONLINE
+/// before the first SERVING (still converging). ONLINE while retraining
+/// (it had reached SERVING and drifted) and SERVING are served. Unless
+/// `options.allow_before_serving`. A "lifecycle" field of another shape
+/// (no version and stage, as another tool may write) is not judged.
 inline void check_lifecycle_stage(const nlohmann::json& checkpoint, const learned_policy_options& options) {
     if (options.allow_before_serving || !checkpoint.is_object()) return;
     const auto life = checkpoint.find("lifecycle");
-    if (life == checkpoint.end()) return;
-    const nlohmann::json* stage = life->is_object() && life->contains("stage") ? &life->at("stage") : nullptr;
-    if (stage == nullptr || !stage->is_string()) {
-        throw checkpoint_error("lifecycle.stage", "is " + (stage != nullptr ? json_summary(*stage) : std::string("absent")) +
-                                                      ": a lifecycle's stage is one of INITIALIZED, OFFLINE, ONLINE, SERVING");
+    if (life == checkpoint.end() || !life->is_object() || !life->contains("version") || !life->contains("stage")) return;
+    const nlohmann::json& stage = life->at("stage");
+    const bool retraining = life->contains("retraining") && life->at("retraining") == true;
+    std::string why;
+    if (stage == "INITIALIZED" || stage == "OFFLINE") {
+        why = "under its lifecycle the fallback acts, not this actor";
+    } else if (stage == "ONLINE" && !retraining) {
+        why = "the actor had not yet reached SERVING under its lifecycle (it was still converging)";
+    } else if (stage != "ONLINE" && stage != "SERVING") {
+        why = "not a lifecycle stage (INITIALIZED, OFFLINE, ONLINE or SERVING)";
+    } else {
+        return;
     }
-    if (stage->get_ref<const std::string&>() != "SERVING") {
-        throw checkpoint_error("lifecycle.stage",
-                               "is " + json_summary(*stage) +
-                                   ": the actor had not reached SERVING under its lifecycle when it was written (its fallback still "
-                                   "decided); set allow_before_serving to serve it anyway");
-    }
+    throw checkpoint_error("lifecycle.stage", "is " + json_summary(stage) + ": " + why +
+                                                  "; learned_policy_options::allow_before_serving serves it anyway");
 }
 
 }  // namespace detail
