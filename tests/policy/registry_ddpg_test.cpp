@@ -1,3 +1,4 @@
+#include <rlscale/lifecycle/lifecycle.hpp>
 #include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/policy/registry.hpp>
 #include <rlscale/policy/serving_spec.hpp>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <utility>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace test_policy_registry_ddpg {
@@ -298,20 +300,44 @@ TEST_CASE("registry: a checkpoint written under a lifecycle is served only once 
         j["lifecycle"] = std::move(life);
         return j;
     };
-    // What is read of a lifecycle's state: its version (that it is one), stage and retraining flag.
-    const json online = with_lifecycle({{"version", 1}, {"stage", "ONLINE"}, {"retraining", false}});
+    // A lifecycle walked through Algorithm 1 (K = 3, T_online 50, T_serving 80, T_var 5).
+    const auto walked = [](const std::vector<double>& rewards, bool high_stakes) {
+        lifecycle_config c;
+        c.window = 3;
+        c.t_online = 50;
+        c.t_serving = 80;
+        c.t_var = 5;
+        c.bootstrapping = true;
+        c.high_stakes = high_stakes;
+        lifecycle l(c);
+        l.start();
+        for (const double r : rewards) (void)l.end_episode(r);
+        return json(l);
+    };
+    const std::vector<double> to_online{60, 60, 60}, to_serving{60, 60, 60, 90, 90, 90}, drifted{60, 60, 60, 90, 90, 90, 88, 92, 70};
+    REQUIRE(walked(to_serving, false)["stage"] == "SERVING");
+    REQUIRE(walked(drifted, false)["stage"] == "ONLINE");
+    REQUIRE(walked(drifted, false)["retraining"] == true);
+
+    const json offline = with_lifecycle(walked({}, false));
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(offline),
+                         doctest::Contains("lifecycle.stage: is \"OFFLINE\": under its lifecycle the fallback acts"), checkpoint_error);
+    const json online = with_lifecycle(walked(to_online, false));
     CHECK_THROWS_WITH_AS((void)make_learned_policy(online),
                          doctest::Contains("lifecycle.stage: is \"ONLINE\": the actor had not yet reached SERVING"), checkpoint_error);
     CHECK_NOTHROW((void)make_learned_policy(online, {.allow_before_serving = true}));
-    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle({{"version", 1}, {"stage", "OFFLINE"}, {"retraining", true}})),
-                         doctest::Contains("is \"OFFLINE\": under its lifecycle the fallback acts"), checkpoint_error);
-    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle({{"version", 1}, {"stage", 3}})),
-                         doctest::Contains("lifecycle.stage: is 3: not a lifecycle stage"), checkpoint_error);
-    // Served: SERVING, and ONLINE while retraining (it had served, and drifted).
-    const json serving = with_lifecycle({{"version", 1}, {"stage", "SERVING"}, {"retraining", false}});
+    // A high-stakes retraining pass: the fallback acts, the actor learns off-policy.
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(walked(drifted, true))),
+                         doctest::Contains("is \"ONLINE\" (retraining): under its lifecycle the fallback acts"), checkpoint_error);
+    // Served: SERVING, and ONLINE while the agent acts in a retraining pass (it had served, and drifted).
+    const json serving = with_lifecycle(walked(to_serving, false));
     CHECK_NOTHROW((void)make_learned_policy(serving));
-    CHECK_NOTHROW((void)make_learned_policy(with_lifecycle({{"version", 1}, {"stage", "ONLINE"}, {"retraining", true}})));
-    // A "lifecycle" field of another shape is another tool's, not judged.
+    CHECK_NOTHROW((void)make_learned_policy(with_lifecycle(walked(drifted, false))));
+    // A damaged lifecycle is refused by its path; a "lifecycle" field of another shape is another tool's, not judged.
+    json damaged = walked(to_serving, false);
+    damaged["stage"] = 3;
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(damaged)), doctest::Contains("checkpoint field lifecycle.stage"),
+                         checkpoint_error);
     CHECK_NOTHROW((void)make_learned_policy(with_lifecycle(nullptr)));
     CHECK_NOTHROW((void)make_learned_policy(with_lifecycle(json::array())));
     CHECK_NOTHROW((void)make_learned_policy(with_lifecycle({{"stage", "OFFLINE"}})));

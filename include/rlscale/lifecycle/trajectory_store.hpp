@@ -976,8 +976,8 @@ private:
     /// any such file is stale). A file is removed only if its name is the
     /// temporary name's pattern, nobody holds its lock (another store whose
     /// own file happens to be so named does) and it begins as a trajectory
-    /// store does (or with zeros, a first page a crash left unwritten):
-    /// anything else of that name, an empty file included, is left alone.
+    /// store does, is empty, or begins with zeros (a crash before the
+    /// header reached the disk): anything else of that name is left alone.
     void remove_stale_rewrites() {
         const std::filesystem::path dir = real_path_.parent_path();
         const std::string prefix = real_path_.filename().string() + std::string(rewrite_suffix);
@@ -993,11 +993,11 @@ private:
     }
 
     /// Removes `p` if it is a rewrite's temporary file that nobody writes:
-    /// a regular file, not empty, beginning with (a prefix of) the file
-    /// magic or with zeros, whose lock is free. The lock is held until the
-    /// name is gone, and the name must still be the file locked, so a store
-    /// opening a file of that name at the same moment either finds it
-    /// locked or finds its name gone and opens again (its own check).
+    /// a regular file, empty or beginning with (a prefix of) the file magic
+    /// or with zeros, whose lock is free. The lock is held until the name is
+    /// gone, and the name must still be the file locked, so a store opening
+    /// a file of that name at the same moment finds its name gone and opens
+    /// again (its own check), or finds it locked and refuses to open.
     [[nodiscard]] static bool remove_if_abandoned(const std::filesystem::path& p) noexcept {
         namespace tf = detail::trajectory_file;
         // Read-write: over NFS an exclusive lock needs a descriptor open for writing.
@@ -1005,12 +1005,12 @@ private:
         if (fd < 0) return false;
         bool removed = false;
         struct ::stat st {};
-        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
             unsigned char head[sizeof tf::file_magic] = {};
             const ::ssize_t n = ::pread(fd, head, sizeof head, 0);
             const unsigned char zeros[sizeof head] = {};
             const auto len = static_cast<std::size_t>(std::max<::ssize_t>(n, 0));
-            const bool ours = n > 0 && (std::memcmp(head, tf::file_magic, len) == 0 || std::memcmp(head, zeros, len) == 0);
+            const bool ours = n >= 0 && (std::memcmp(head, tf::file_magic, len) == 0 || std::memcmp(head, zeros, len) == 0);
             struct ::stat now {};
             removed = ours && ::lstat(p.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino &&
                       ::unlink(p.c_str()) == 0;

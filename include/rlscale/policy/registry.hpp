@@ -19,6 +19,7 @@
 #include <rlscale/encode/relative_scarlet_encoder.hpp>
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
+#include <rlscale/lifecycle/lifecycle.hpp>
 #include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/policy/any_policy.hpp>
 #include <rlscale/policy/ensure_policy.hpp>
@@ -462,8 +463,9 @@ struct learned_policy_options {
     std::optional<int> vertical_min_replicas;
     bool int8 = false;                    ///< dqn: serve from an int8 copy of the weights (config_error for another algorithm)
     /// Serve a checkpoint written under a lifecycle (AWARE's: its
-    /// "lifecycle" field) whose stage is not SERVING. Refused by default:
-    /// under its lifecycle such an actor was not yet trusted to act.
+    /// "lifecycle" field) whose actor was not trusted to act then (the
+    /// fallback acting, or ONLINE before the first SERVING). Refused by
+    /// default (detail::check_lifecycle_stage).
     bool allow_before_serving = false;
 };
 
@@ -564,31 +566,35 @@ template <typename WeightsOf>
     return {std::move(spec), weights, any_joint_policy(std::move(p))};
 }
 
-/// Refuses a checkpoint written under a lifecycle (AWARE's; the "lifecycle"
-/// field rlscale::lifecycle writes) whose actor was not trusted to act when
-/// it was written: INITIALIZED or OFFLINE (the fallback acts), or ONLINE
-/// before the first SERVING (still converging). ONLINE while retraining
-/// (it had reached SERVING and drifted) and SERVING are served. Unless
-/// `options.allow_before_serving`. A "lifecycle" field of another shape
-/// (no version and stage, as another tool may write) is not judged.
+/// Refuses a checkpoint written under a lifecycle (AWARE's: the
+/// "lifecycle" field rlscale::lifecycle writes) whose actor was not trusted
+/// to act when it was written: when the lifecycle had the fallback acting
+/// (INITIALIZED, OFFLINE, a high-stakes retraining), or ONLINE before the
+/// first SERVING (still converging). SERVING, and ONLINE while retraining
+/// with the agent acting, are served. Unless `options.allow_before_serving`.
+/// The field is read in full with the lifecycle's own parser (a damaged one
+/// is refused, naming its path); a "lifecycle" field of another shape (not
+/// an object with a "version", as another tool may write) is not judged.
 inline void check_lifecycle_stage(const nlohmann::json& checkpoint, const learned_policy_options& options) {
     if (options.allow_before_serving || !checkpoint.is_object()) return;
-    const auto life = checkpoint.find("lifecycle");
-    if (life == checkpoint.end() || !life->is_object() || !life->contains("version") || !life->contains("stage")) return;
-    const nlohmann::json& stage = life->at("stage");
-    const bool retraining = life->contains("retraining") && life->at("retraining") == true;
-    std::string why;
-    if (stage == "INITIALIZED" || stage == "OFFLINE") {
+    const auto field = checkpoint.find("lifecycle");
+    if (field == checkpoint.end() || !field->is_object() || !field->contains("version")) return;
+    lifecycle life;
+    try {
+        life = field->get<lifecycle>();
+    } catch (const checkpoint_error& e) {
+        throw checkpoint_error("lifecycle" + (e.field().empty() ? std::string() : "." + e.field()), e.message());
+    }
+    const char* why = nullptr;
+    if (life.who_acts() != actor_role::agent) {
         why = "under its lifecycle the fallback acts, not this actor";
-    } else if (stage == "ONLINE" && !retraining) {
+    } else if (life.current_stage() == stage::online && !life.retraining()) {
         why = "the actor had not yet reached SERVING under its lifecycle (it was still converging)";
-    } else if (stage != "ONLINE" && stage != "SERVING") {
-        why = "not a lifecycle stage (INITIALIZED, OFFLINE, ONLINE or SERVING)";
     } else {
         return;
     }
-    throw checkpoint_error("lifecycle.stage", "is " + json_summary(stage) + ": " + why +
-                                                  "; learned_policy_options::allow_before_serving serves it anyway");
+    throw checkpoint_error("lifecycle.stage", "is " + json_summary(field->at("stage")) + (life.retraining() ? " (retraining)" : "") + ": " +
+                                                  why + "; learned_policy_options::allow_before_serving serves it anyway");
 }
 
 }  // namespace detail
