@@ -436,13 +436,16 @@ TEST_CASE("opening a file removes a rewrite's temporary file that a crash left b
     make_file(path, 3);
     const auto stale = std::filesystem::path(path.string() + ".rewrite.Ab12Cd");
     const auto zeroed = std::filesystem::path(path.string() + ".rewrite.Ef34Gh");  // its first page never written
-    const auto empty = std::filesystem::path(path.string() + ".rewrite.Qr90St");   // a crash before the header was written
+    const auto empty = std::filesystem::path(path.string() + ".rewrite.Qr90St");   // a crash before the header was written, an hour ago
     const auto other = std::filesystem::path(path.string() + ".rewrite.notours");
     const auto foreign = std::filesystem::path(path.string() + ".rewrite.Ij56Kl");  // the pattern, not a store's content
     const auto live = std::filesystem::path(path.string() + ".rewrite.Mn78Op");     // the pattern, another open store's file
     write_bytes(stale, {'R', 'L', 'S', 'C', 'T'});  // a rewrite's header, cut short
     write_bytes(zeroed, std::vector<unsigned char>(100, 0));
     write_bytes(empty, {});
+    std::filesystem::last_write_time(empty, std::filesystem::file_time_type::clock::now() - std::chrono::hours(1));
+    const auto fresh = std::filesystem::path(path.string() + ".rewrite.Uv12Wx");  // as a store's file is while it is created
+    write_bytes(fresh, {});
     write_bytes(other, {4});
     write_bytes(foreign, {1, 2, 3});
     std::filesystem::remove(live);
@@ -458,9 +461,10 @@ TEST_CASE("opening a file removes a rewrite's temporary file that a crash left b
     CHECK_FALSE(std::filesystem::exists(stale));
     CHECK_FALSE(std::filesystem::exists(zeroed));
     CHECK_FALSE(std::filesystem::exists(empty));
+    CHECK(std::filesystem::exists(fresh));
     CHECK(std::filesystem::exists(other));
     CHECK(std::filesystem::exists(foreign));
-    for (const auto& p : {other, foreign, live}) std::filesystem::remove(p);
+    for (const auto& p : {fresh, other, foreign, live}) std::filesystem::remove(p);
 }
 
 TEST_CASE("an episode left open is not in the store") {

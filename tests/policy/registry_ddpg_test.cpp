@@ -333,11 +333,24 @@ TEST_CASE("registry: a checkpoint written under a lifecycle is served only once 
     const json serving = with_lifecycle(walked(to_serving, false));
     CHECK_NOTHROW((void)make_learned_policy(serving));
     CHECK_NOTHROW((void)make_learned_policy(with_lifecycle(walked(drifted, false))));
-    // A damaged lifecycle is refused by its path; a "lifecycle" field of another shape is another tool's, not judged.
+    // What is judged is read with its type checked, and refused by its path; the
+    // rest of the lifecycle's state is the trainer's, not read here.
     json damaged = walked(to_serving, false);
     damaged["stage"] = 3;
-    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(damaged)), doctest::Contains("checkpoint field lifecycle.stage"),
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(damaged)),
+                         doctest::Contains("checkpoint field lifecycle.stage: is 3, not a stage"), checkpoint_error);
+    damaged = walked(drifted, false);
+    damaged["retraining"] = "yes";
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(damaged)),
+                         doctest::Contains("checkpoint field lifecycle.retraining: is \"yes\", not true or false"), checkpoint_error);
+    damaged = walked(drifted, false);
+    damaged["config"]["high_stakes"] = 1;
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(damaged)), doctest::Contains("lifecycle.config.high_stakes: is 1"),
                          checkpoint_error);
+    damaged = walked(to_serving, false);
+    damaged["window"] = "not the trainer's business here";
+    CHECK_NOTHROW((void)make_learned_policy(with_lifecycle(damaged)));
+    // A "lifecycle" field of another shape is another tool's, not judged.
     CHECK_NOTHROW((void)make_learned_policy(with_lifecycle(nullptr)));
     CHECK_NOTHROW((void)make_learned_policy(with_lifecycle(json::array())));
     CHECK_NOTHROW((void)make_learned_policy(with_lifecycle({{"stage", "OFFLINE"}})));

@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <exception>
 #include <filesystem>
@@ -976,8 +977,10 @@ private:
     /// any such file is stale). A file is removed only if its name is the
     /// temporary name's pattern, nobody holds its lock (another store whose
     /// own file happens to be so named does) and it begins as a trajectory
-    /// store does, is empty, or begins with zeros (a crash before the
-    /// header reached the disk): anything else of that name is left alone.
+    /// store does, begins with zeros (a crash before the header reached the
+    /// disk), or is empty and was last written over a minute ago (a store
+    /// creating a file of that name holds an empty one for a moment):
+    /// anything else of that name is left alone.
     void remove_stale_rewrites() {
         const std::filesystem::path dir = real_path_.parent_path();
         const std::string prefix = real_path_.filename().string() + std::string(rewrite_suffix);
@@ -993,11 +996,11 @@ private:
     }
 
     /// Removes `p` if it is a rewrite's temporary file that nobody writes:
-    /// a regular file, empty or beginning with (a prefix of) the file magic
-    /// or with zeros, whose lock is free. The lock is held until the name is
-    /// gone, and the name must still be the file locked, so a store opening
-    /// a file of that name at the same moment finds its name gone and opens
-    /// again (its own check), or finds it locked and refuses to open.
+    /// a regular file beginning with (a prefix of) the file magic or with
+    /// zeros, or empty and older than a minute, whose lock is free. The lock
+    /// is held until the name is gone, and the name must still be the file
+    /// locked, so a store opening a file of that name as it goes finds its
+    /// name gone and opens again (its own check).
     [[nodiscard]] static bool remove_if_abandoned(const std::filesystem::path& p) noexcept {
         namespace tf = detail::trajectory_file;
         // Read-write: over NFS an exclusive lock needs a descriptor open for writing.
@@ -1005,7 +1008,12 @@ private:
         if (fd < 0) return false;
         bool removed = false;
         struct ::stat st {};
-        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        // An empty file written within the last minute may be a store's own,
+        // between its creation and its lock: not touched, not even locked.
+        const auto old_enough = [](const struct ::stat& s) {
+            return s.st_size > 0 || std::time(nullptr) - s.st_mtim.tv_sec > 60;
+        };
+        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && old_enough(st) && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
             unsigned char head[sizeof tf::file_magic] = {};
             const ::ssize_t n = ::pread(fd, head, sizeof head, 0);
             const unsigned char zeros[sizeof head] = {};

@@ -19,7 +19,6 @@
 #include <rlscale/encode/relative_scarlet_encoder.hpp>
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
-#include <rlscale/lifecycle/lifecycle.hpp>
 #include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/policy/any_policy.hpp>
 #include <rlscale/policy/ensure_policy.hpp>
@@ -569,32 +568,43 @@ template <typename WeightsOf>
 /// Refuses a checkpoint written under a lifecycle (AWARE's: the
 /// "lifecycle" field rlscale::lifecycle writes) whose actor was not trusted
 /// to act when it was written: when the lifecycle had the fallback acting
-/// (INITIALIZED, OFFLINE, a high-stakes retraining), or ONLINE before the
-/// first SERVING (still converging). SERVING, and ONLINE while retraining
-/// with the agent acting, are served. Unless `options.allow_before_serving`.
-/// The field is read in full with the lifecycle's own parser (a damaged one
-/// is refused, naming its path); a "lifecycle" field of another shape (not
-/// an object with a "version", as another tool may write) is not judged.
+/// (INITIALIZED, OFFLINE, a high-stakes retraining pass), or ONLINE before
+/// the first SERVING (still converging). SERVING, and ONLINE while
+/// retraining with the agent acting, are served. Unless
+/// `options.allow_before_serving`. Only what that judgement needs is read
+/// (stage, retraining, config.high_stakes), each checked for its type: the
+/// rest of the lifecycle's state is the trainer's to restore. A "lifecycle"
+/// field of another shape (not an object with a "version", as another tool
+/// may write) is not judged.
 inline void check_lifecycle_stage(const nlohmann::json& checkpoint, const learned_policy_options& options) {
     if (options.allow_before_serving || !checkpoint.is_object()) return;
     const auto field = checkpoint.find("lifecycle");
     if (field == checkpoint.end() || !field->is_object() || !field->contains("version")) return;
-    lifecycle life;
-    try {
-        life = field->get<lifecycle>();
-    } catch (const checkpoint_error& e) {
-        throw checkpoint_error("lifecycle" + (e.field().empty() ? std::string() : "." + e.field()), e.message());
+    constexpr std::string_view anyway = "; learned_policy_options::allow_before_serving serves it anyway";
+    const auto flag = [&](const nlohmann::json& parent, const char* key, const std::string& path) {
+        if (!parent.is_object() || !parent.contains(key)) return false;
+        const nlohmann::json& v = parent.at(key);
+        if (!v.is_boolean()) throw checkpoint_error(path, "is " + json_summary(v) + ", not true or false" + std::string(anyway));
+        return v.get<bool>();
+    };
+    const nlohmann::json* stage = field->contains("stage") ? &field->at("stage") : nullptr;
+    const std::string name = stage != nullptr && stage->is_string() ? stage->get<std::string>() : std::string();
+    if (name != "INITIALIZED" && name != "OFFLINE" && name != "ONLINE" && name != "SERVING") {
+        throw checkpoint_error("lifecycle.stage", "is " + (stage != nullptr ? json_summary(*stage) : std::string("absent")) +
+                                                      ", not a stage (INITIALIZED, OFFLINE, ONLINE or SERVING)" + std::string(anyway));
     }
+    const bool retraining = flag(*field, "retraining", "lifecycle.retraining");
+    const bool high_stakes = field->contains("config") && flag(field->at("config"), "high_stakes", "lifecycle.config.high_stakes");
     const char* why = nullptr;
-    if (life.who_acts() != actor_role::agent) {
+    if (name == "INITIALIZED" || name == "OFFLINE" || (name == "ONLINE" && retraining && high_stakes)) {
         why = "under its lifecycle the fallback acts, not this actor";
-    } else if (life.current_stage() == stage::online && !life.retraining()) {
+    } else if (name == "ONLINE" && !retraining) {
         why = "the actor had not yet reached SERVING under its lifecycle (it was still converging)";
     } else {
         return;
     }
-    throw checkpoint_error("lifecycle.stage", "is " + json_summary(field->at("stage")) + (life.retraining() ? " (retraining)" : "") + ": " +
-                                                  why + "; learned_policy_options::allow_before_serving serves it anyway");
+    throw checkpoint_error("lifecycle.stage", "is " + json_summary(*stage) + (retraining ? " (retraining)" : "") + ": " + why +
+                                                  std::string(anyway));
 }
 
 }  // namespace detail
@@ -605,8 +615,9 @@ inline void check_lifecycle_stage(const nlohmann::json& checkpoint, const learne
 /// sets CPU and memory limits. Throws checkpoint_error naming the field for
 /// an unknown algorithm, encoder or action map, bad settings, or a network
 /// whose inputs or outputs do not fit the spec, and for a checkpoint
-/// written under a lifecycle that had not reached SERVING (unless
-/// `options.allow_before_serving`).
+/// written under a lifecycle whose actor was not trusted to act then (the
+/// fallback acting, or ONLINE before the first SERVING), unless
+/// `options.allow_before_serving` (detail::check_lifecycle_stage).
 [[nodiscard]] inline learned_policy make_learned_policy(const nlohmann::json& checkpoint, const learned_policy_options& options = {}) {
     detail::check_lifecycle_stage(checkpoint, options);
     return detail::build_learned_policy(
@@ -682,8 +693,8 @@ struct json_difference {
 /// a serving spec that differs from `policy.spec` in any field (another
 /// encoder, action map, function list or guard would be served through the
 /// wrong map); to serve another spec, build a new policy with
-/// load_learned_policy. A checkpoint written under a lifecycle that had not
-/// reached SERVING is refused as make_learned_policy refuses it (of
+/// load_learned_policy. A checkpoint written under a lifecycle whose actor
+/// was not trusted to act is refused as make_learned_policy refuses it (of
 /// `options`, only allow_before_serving is read).
 inline void reload_weights(learned_policy& policy, const std::filesystem::path& path, const learned_policy_options& options = {}) {
     const nlohmann::json checkpoint = nn::read_checkpoint_file(path);
