@@ -446,6 +446,7 @@ TEST_CASE("opening a file removes a rewrite's temporary file that a crash left b
     std::filesystem::last_write_time(empty, std::filesystem::file_time_type::clock::now() - std::chrono::hours(1));
     const auto fresh = std::filesystem::path(path.string() + ".rewrite.Uv12Wx");  // as a store's file is while it is created
     write_bytes(fresh, {});
+    std::filesystem::last_write_time(fresh, std::filesystem::file_time_type::clock::now());  // this machine's clock, as for `empty`
     write_bytes(other, {4});
     write_bytes(foreign, {1, 2, 3});
     std::filesystem::remove(live);

@@ -347,6 +347,27 @@ TEST_CASE("registry: a checkpoint written under a lifecycle is served only once 
     damaged["config"]["high_stakes"] = 1;
     CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(damaged)), doctest::Contains("lifecycle.config.high_stakes: is 1"),
                          checkpoint_error);
+    // A high-stakes retraining pass whose config is damaged is not read as "not high stakes".
+    damaged = walked(drifted, true);
+    damaged.erase("config");
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(damaged)), doctest::Contains("lifecycle.config: is absent"),
+                         checkpoint_error);
+    damaged = walked(drifted, true);
+    damaged["config"] = nullptr;
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(damaged)), doctest::Contains("lifecycle.config: is null"),
+                         checkpoint_error);
+    damaged = walked(drifted, true);
+    damaged["config"].erase("high_stakes");
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(damaged)),
+                         doctest::Contains("lifecycle.config.high_stakes: is absent"), checkpoint_error);
+    damaged = walked(drifted, true);
+    damaged.erase("retraining");
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(damaged)), doctest::Contains("lifecycle.retraining: is absent"),
+                         checkpoint_error);
+    damaged = walked(to_serving, false);
+    damaged["version"] = 2;  // another layout: not judged as this one
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(with_lifecycle(damaged)),
+                         doctest::Contains("lifecycle.version: is 2, not 1, the version this build reads"), checkpoint_error);
     damaged = walked(to_serving, false);
     damaged["window"] = "not the trainer's business here";
     CHECK_NOTHROW((void)make_learned_policy(with_lifecycle(damaged)));

@@ -563,9 +563,15 @@ public:
             fd_ = ::open(path_string_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
             if (fd_ < 0) fail_errno("cannot open", 0);
             try {
-                if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-                    if (errno == EWOULDBLOCK) throw error(where(0) + "is open in another trajectory store");
-                    fail_errno("cannot lock", 0);
+                // Another store opening a file beside this one may hold this
+                // file's lock for an instant while it checks whether it is a
+                // stale rewrite (remove_if_abandoned): a few short tries
+                // before calling it open elsewhere.
+                for (int tries = 1; ::flock(fd_, LOCK_EX | LOCK_NB) != 0; ++tries) {
+                    if (errno != EWOULDBLOCK) fail_errno("cannot lock", 0);
+                    if (tries == 20) throw error(where(0) + "is open in another trajectory store");
+                    const ::timespec pause{0, 1'000'000};  // 1 ms
+                    ::nanosleep(&pause, nullptr);
                 }
                 struct ::stat held {};
                 struct ::stat named {};
@@ -999,8 +1005,9 @@ private:
     /// a regular file beginning with (a prefix of) the file magic or with
     /// zeros, or empty and older than a minute, whose lock is free. The lock
     /// is held until the name is gone, and the name must still be the file
-    /// locked, so a store opening a file of that name as it goes finds its
-    /// name gone and opens again (its own check).
+    /// locked. A store opening a file of that name meanwhile finds its name
+    /// gone and opens again (its own check), or finds it locked for an
+    /// instant and tries again (the constructor's short retries).
     [[nodiscard]] static bool remove_if_abandoned(const std::filesystem::path& p) noexcept {
         namespace tf = detail::trajectory_file;
         // Read-write: over NFS an exclusive lock needs a descriptor open for writing.

@@ -19,6 +19,7 @@
 #include <rlscale/encode/relative_scarlet_encoder.hpp>
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
+#include <rlscale/lifecycle/lifecycle.hpp>
 #include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/policy/any_policy.hpp>
 #include <rlscale/policy/ensure_policy.hpp>
@@ -572,29 +573,43 @@ template <typename WeightsOf>
 /// the first SERVING (still converging). SERVING, and ONLINE while
 /// retraining with the agent acting, are served. Unless
 /// `options.allow_before_serving`. Only what that judgement needs is read
-/// (stage, retraining, config.high_stakes), each checked for its type: the
-/// rest of the lifecycle's state is the trainer's to restore. A "lifecycle"
-/// field of another shape (not an object with a "version", as another tool
-/// may write) is not judged.
+/// (version, stage, retraining, config.high_stakes), each required and
+/// checked for its type, so a damaged field is refused by its path rather
+/// than read as "not high stakes": the rest of the lifecycle's state is the
+/// trainer's to restore. A "lifecycle" field of another shape (not an
+/// object with a "version", as another tool may write) is not judged.
 inline void check_lifecycle_stage(const nlohmann::json& checkpoint, const learned_policy_options& options) {
     if (options.allow_before_serving || !checkpoint.is_object()) return;
     const auto field = checkpoint.find("lifecycle");
     if (field == checkpoint.end() || !field->is_object() || !field->contains("version")) return;
     constexpr std::string_view anyway = "; learned_policy_options::allow_before_serving serves it anyway";
-    const auto flag = [&](const nlohmann::json& parent, const char* key, const std::string& path) {
-        if (!parent.is_object() || !parent.contains(key)) return false;
-        const nlohmann::json& v = parent.at(key);
-        if (!v.is_boolean()) throw checkpoint_error(path, "is " + json_summary(v) + ", not true or false" + std::string(anyway));
-        return v.get<bool>();
+    const auto bad = [&](const std::string& path, const nlohmann::json* v, const std::string& expected) {
+        return checkpoint_error(path, "is " + (v != nullptr ? json_summary(*v) : std::string("absent")) + ", " + expected + std::string(anyway));
     };
-    const nlohmann::json* stage = field->contains("stage") ? &field->at("stage") : nullptr;
+    // The layout judged is the one lifecycle::to_json writes: another
+    // version's fields may mean something else.
+    const nlohmann::json& version = field->at("version");
+    if (!(version.is_number_integer() && version.get<std::int64_t>() == lifecycle::json_version)) {
+        throw bad("lifecycle.version", &version, "not " + std::to_string(lifecycle::json_version) + ", the version this build reads");
+    }
+    const auto member = [](const nlohmann::json& parent, const char* key) {
+        return parent.is_object() && parent.contains(key) ? &parent.at(key) : nullptr;
+    };
+    const nlohmann::json* stage = member(*field, "stage");
     const std::string name = stage != nullptr && stage->is_string() ? stage->get<std::string>() : std::string();
     if (name != "INITIALIZED" && name != "OFFLINE" && name != "ONLINE" && name != "SERVING") {
-        throw checkpoint_error("lifecycle.stage", "is " + (stage != nullptr ? json_summary(*stage) : std::string("absent")) +
-                                                      ", not a stage (INITIALIZED, OFFLINE, ONLINE or SERVING)" + std::string(anyway));
+        throw bad("lifecycle.stage", stage, "not a stage (INITIALIZED, OFFLINE, ONLINE or SERVING)");
     }
-    const bool retraining = flag(*field, "retraining", "lifecycle.retraining");
-    const bool high_stakes = field->contains("config") && flag(field->at("config"), "high_stakes", "lifecycle.config.high_stakes");
+    const nlohmann::json* retraining_field = member(*field, "retraining");
+    if (retraining_field == nullptr || !retraining_field->is_boolean()) throw bad("lifecycle.retraining", retraining_field, "not true or false");
+    const nlohmann::json* config = member(*field, "config");
+    if (config == nullptr || !config->is_object()) throw bad("lifecycle.config", config, "not an object");
+    const nlohmann::json* high_stakes_field = member(*config, "high_stakes");
+    if (high_stakes_field == nullptr || !high_stakes_field->is_boolean()) {
+        throw bad("lifecycle.config.high_stakes", high_stakes_field, "not true or false");
+    }
+    const bool retraining = retraining_field->get<bool>();
+    const bool high_stakes = high_stakes_field->get<bool>();
     const char* why = nullptr;
     if (name == "INITIALIZED" || name == "OFFLINE" || (name == "ONLINE" && retraining && high_stakes)) {
         why = "under its lifecycle the fallback acts, not this actor";
