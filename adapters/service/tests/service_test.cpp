@@ -162,9 +162,14 @@ private:
 
 /// Waits (at most 10 s) until `n` connections wait for a worker; whether they do.
 bool wait_queued(const decision_service& svc, std::uint64_t n) {
+    // One reading per check: the count may move on between two readings
+    // (a connection accepted just after the count was seen at n).
     const auto by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (svc.stats().queued != n && std::chrono::steady_clock::now() < by) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    return svc.stats().queued == n;
+    for (;;) {
+        if (svc.stats().queued == n) return true;
+        if (std::chrono::steady_clock::now() >= by) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
 }
 
 /// Status and body of a raw HTTP exchange: sends `request` and reads until the server closes.
@@ -1081,8 +1086,8 @@ TEST_CASE("stop() answers a queued connection whose request has already arrived"
     REQUIRE(first.connected());
     REQUIRE(first.send("POST /decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +
                        std::to_string(body.size()) + "\r\n\r\n"));
-    REQUIRE(wait_queued(svc, 0));                                 // taken by the worker
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // and its headers read
+    REQUIRE(wait_queued(svc, 0));                                 // not waiting (0 before the accept, too)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // taken by the worker, its headers read
     raw_connection queued(port);                                  // waits for the worker, its request sent
     REQUIRE(queued.connected());
     REQUIRE(queued.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
