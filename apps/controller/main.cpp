@@ -210,16 +210,11 @@ int main(int argc, char** argv) {
         if (!cfg.leader_election.is_null()) {
             const kubernetes::leader_election_config settings = controller::leader_election_settings(cfg, pod_name(), host_name());
             election_name = settings.namespace_name + "/" + settings.lease_name + " as " + settings.identity;
-            // The election's own client: one attempt per call, each bounded
-            // well inside the renew deadline (client-go bounds a renewal by
-            // it), so neither a renewal nor the release at exit hangs.
-            kubernetes::client_config api_config = controller::kubernetes_scaler::make_config(cfg);
-            const auto bound = std::max(std::chrono::milliseconds(1), settings.renew_deadline / 4);
-            api_config.connect_timeout = std::min(api_config.connect_timeout, bound);
-            api_config.read_timeout = std::min(api_config.read_timeout, bound);
-            api_config.write_timeout = std::min(api_config.write_timeout, bound);
-            api_config.max_attempts = 1;
-            election_api.emplace(api_config);
+            // The elector sends through a client of its own made from this
+            // one's configuration: one attempt per request, each bounded by
+            // the renew deadline, and no write gate (kubernetes::
+            // leader_elector).
+            election_api.emplace(controller::kubernetes_scaler::make_config(cfg));
             election.emplace(*election_api, settings, [&lost_lease] {
                 lost_lease.store(true);
                 stop_requested.store(true);

@@ -97,9 +97,28 @@ TEST_CASE("stage names are the paper's status codes and read back") {
         CHECK(e.field() == "profile.stage");
         CHECK(std::string(e.what()).find("\"online\"") != std::string::npos);
     }
+    CHECK_FALSE(rlscale::parse_stage("online").has_value());
+    CHECK_FALSE(rlscale::parse_stage("").has_value());
+    CHECK_FALSE(rlscale::parse_stage("SERVING ").has_value());
     CHECK(rlscale::actor_role_from_string("agent") == actor_role::agent);
     CHECK(rlscale::actor_role_from_string("fallback") == actor_role::fallback);
     CHECK_THROWS_AS((void)rlscale::actor_role_from_string("hpa"), rlscale::config_error);
+}
+
+TEST_CASE("who acts: the fallback before ONLINE and in a high-stakes retraining pass, else the agent") {
+    using rlscale::who_acts;
+    for (const bool retraining : {false, true}) {
+        for (const bool high_stakes : {false, true}) {
+            CAPTURE(retraining);
+            CAPTURE(high_stakes);
+            CHECK(who_acts(stage::initialized, retraining, high_stakes) == actor_role::fallback);
+            CHECK(who_acts(stage::offline, retraining, high_stakes) == actor_role::fallback);
+            CHECK(who_acts(stage::online, retraining, high_stakes) ==
+                  (retraining && high_stakes ? actor_role::fallback : actor_role::agent));
+            CHECK(who_acts(stage::serving, retraining, high_stakes) == actor_role::agent);
+        }
+    }
+    CHECK(lifecycle::json_version == rlscale::lifecycle_json_version);
 }
 
 TEST_CASE("Algorithm 1 has exactly four edges besides the start") {

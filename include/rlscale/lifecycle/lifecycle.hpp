@@ -326,15 +326,7 @@ public:
     /// Who acts this tick. INITIALIZED: the fallback (nothing is learned
     /// yet); OFFLINE: the fallback; ONLINE: the agent, or the fallback during
     /// a high-stakes retraining pass; SERVING: the agent.
-    [[nodiscard]] actor_role who_acts() const noexcept {
-        switch (stage_) {
-            case stage::initialized:
-            case stage::offline: return actor_role::fallback;
-            case stage::online: return high_stakes_retraining() ? actor_role::fallback : actor_role::agent;
-            case stage::serving: return actor_role::agent;
-        }
-        return actor_role::fallback;
-    }
+    [[nodiscard]] actor_role who_acts() const noexcept { return rlscale::who_acts(stage_, retraining_, config_.high_stakes); }
     /// Whether the fallback's decision is a floor under the agent's this
     /// tick: configured (fallback_floor) and the agent acts.
     [[nodiscard]] bool floors_agent() const noexcept {
@@ -416,7 +408,7 @@ public:
     friend void from_json(const nlohmann::json& j, lifecycle& l) { l = parse(j); }
 
     /// The format version to_json writes.
-    static constexpr std::int64_t json_version = 1;
+    static constexpr std::int64_t json_version = lifecycle_json_version;
 
 private:
     [[nodiscard]] bool high_stakes_retraining() const noexcept {

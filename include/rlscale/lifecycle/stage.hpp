@@ -6,6 +6,7 @@
 #include <rlscale/core/error.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,13 +32,19 @@ enum class stage : std::uint8_t {
     return "INITIALIZED";
 }
 
+/// The stage a status code names, or nothing. Exact and case-sensitive, as
+/// the paper writes them.
+[[nodiscard]] constexpr std::optional<stage> parse_stage(std::string_view name) noexcept {
+    for (const stage s : {stage::initialized, stage::offline, stage::online, stage::serving}) {
+        if (name == to_string(s)) return s;
+    }
+    return std::nullopt;
+}
+
 /// The stage a status code names; throws config_error naming `field` and the
-/// value otherwise. Exact and case-sensitive, as the paper writes them.
+/// value otherwise.
 [[nodiscard]] inline stage stage_from_string(std::string_view name, const std::string& field = "stage") {
-    if (name == "INITIALIZED") return stage::initialized;
-    if (name == "OFFLINE") return stage::offline;
-    if (name == "ONLINE") return stage::online;
-    if (name == "SERVING") return stage::serving;
+    if (const std::optional<stage> s = parse_stage(name)) return *s;
     throw config_error(field, "unknown stage \"" + std::string(name) +
                                   "\" (expected INITIALIZED, OFFLINE, ONLINE or SERVING)");
 }
@@ -63,6 +70,26 @@ enum class actor_role : std::uint8_t {
     if (name == "agent") return actor_role::agent;
     throw config_error(field, "unknown actor \"" + std::string(name) + "\" (expected fallback or agent)");
 }
+
+/// Who acts in stage `s`: the fallback while INITIALIZED (nothing is learned
+/// yet) and OFFLINE; ONLINE, the agent, or the fallback during a retraining
+/// pass (`retraining`) of a high-stakes deployment (`high_stakes`); SERVING,
+/// the agent. The one rule lifecycle::who_acts and the registry's judgement
+/// of a checkpoint's lifecycle both apply.
+[[nodiscard]] constexpr actor_role who_acts(stage s, bool retraining, bool high_stakes) noexcept {
+    switch (s) {
+        case stage::initialized:
+        case stage::offline: return actor_role::fallback;
+        case stage::online: return retraining && high_stakes ? actor_role::fallback : actor_role::agent;
+        case stage::serving: return actor_role::agent;
+    }
+    return actor_role::fallback;
+}
+
+/// The version of the layout lifecycle::to_json writes (lifecycle::
+/// json_version), here so that code judging a checkpoint's lifecycle field
+/// need not include the lifecycle itself.
+inline constexpr std::int64_t lifecycle_json_version = 1;
 
 /// Whether Algorithm 1 has an edge from `from` to `to`: INITIALIZED → OFFLINE
 /// (bootstrapping) or ONLINE, OFFLINE → ONLINE, ONLINE → SERVING, SERVING →

@@ -19,7 +19,7 @@
 #include <rlscale/encode/relative_scarlet_encoder.hpp>
 #include <rlscale/encode/scarlet_encoder.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
-#include <rlscale/lifecycle/lifecycle.hpp>
+#include <rlscale/lifecycle/stage.hpp>
 #include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/policy/any_policy.hpp>
 #include <rlscale/policy/ensure_policy.hpp>
@@ -589,17 +589,16 @@ inline void check_lifecycle_stage(const nlohmann::json& checkpoint, const learne
     // The layout judged is the one lifecycle::to_json writes: another
     // version's fields may mean something else.
     const nlohmann::json& version = field->at("version");
-    if (!(version.is_number_integer() && version.get<std::int64_t>() == lifecycle::json_version)) {
-        throw bad("lifecycle.version", &version, "not " + std::to_string(lifecycle::json_version) + ", the version this build reads");
+    if (!(version.is_number_integer() && version.get<std::int64_t>() == lifecycle_json_version)) {
+        throw bad("lifecycle.version", &version, "not " + std::to_string(lifecycle_json_version) + ", the version this build reads");
     }
     const auto member = [](const nlohmann::json& parent, const char* key) {
         return parent.is_object() && parent.contains(key) ? &parent.at(key) : nullptr;
     };
-    const nlohmann::json* stage = member(*field, "stage");
-    const std::string name = stage != nullptr && stage->is_string() ? stage->get<std::string>() : std::string();
-    if (name != "INITIALIZED" && name != "OFFLINE" && name != "ONLINE" && name != "SERVING") {
-        throw bad("lifecycle.stage", stage, "not a stage (INITIALIZED, OFFLINE, ONLINE or SERVING)");
-    }
+    const nlohmann::json* stage_field = member(*field, "stage");
+    const std::optional<stage> written =
+        stage_field != nullptr && stage_field->is_string() ? parse_stage(stage_field->get_ref<const std::string&>()) : std::nullopt;
+    if (!written) throw bad("lifecycle.stage", stage_field, "not a stage (INITIALIZED, OFFLINE, ONLINE or SERVING)");
     const nlohmann::json* retraining_field = member(*field, "retraining");
     if (retraining_field == nullptr || !retraining_field->is_boolean()) throw bad("lifecycle.retraining", retraining_field, "not true or false");
     const nlohmann::json* config = member(*field, "config");
@@ -611,14 +610,14 @@ inline void check_lifecycle_stage(const nlohmann::json& checkpoint, const learne
     const bool retraining = retraining_field->get<bool>();
     const bool high_stakes = high_stakes_field->get<bool>();
     const char* why = nullptr;
-    if (name == "INITIALIZED" || name == "OFFLINE" || (name == "ONLINE" && retraining && high_stakes)) {
+    if (who_acts(*written, retraining, high_stakes) == actor_role::fallback) {
         why = "under its lifecycle the fallback acts, not this actor";
-    } else if (name == "ONLINE" && !retraining) {
+    } else if (*written == stage::online && !retraining) {
         why = "the actor had not yet reached SERVING under its lifecycle (it was still converging)";
     } else {
         return;
     }
-    throw checkpoint_error("lifecycle.stage", "is " + json_summary(*stage) + (retraining ? " (retraining)" : "") + ": " + why +
+    throw checkpoint_error("lifecycle.stage", "is " + json_summary(*stage_field) + (retraining ? " (retraining)" : "") + ": " + why +
                                                   std::string(anyway));
 }
 
