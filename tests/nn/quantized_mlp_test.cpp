@@ -177,8 +177,14 @@ TEST_CASE("quantized_mlp: argmax agrees with the float network on at least 99 pe
     }
     const double rate = static_cast<double>(agree) / n;
     MESSAGE("argmax agreement " << 100 * rate << " % (" << agree << " of " << n << "), max |Δq| " << max_abs_error
-                                << ", int8 kernel: " << std::string(detail::int8_gemv_path()));
+                                << ", int8 kernel: " << std::string(detail::int8_gemv_path()) << ", parameters "
+                                << q.parameter_bytes() << " bytes against the float network's "
+                                << static_cast<std::size_t>(net.parameters().size()) * sizeof(float));
     CHECK(rate >= 0.99);
+    // Layer 0 in float (15·128 + 128 values), then 128×128 and 27 rows
+    // padded to 32 of 128 int8 weights, each row with a float scale, an
+    // int32 sum and a float bias.
+    CHECK(q.parameter_bytes() == (15 * 128 + 128) * 4 + 128 * 128 + 32 * 128 + (128 + 27) * 12);
 }
 
 TEST_CASE("quantized_mlp kernel int8_gemv: the SIMD kernels equal the portable one and the plain product exactly") {
@@ -420,6 +426,25 @@ TEST_CASE("quantized_mlp: all-zero activations and non-finite inputs are handled
     CHECK(q.predict(x).size() == 3);
     x[1] = std::numeric_limits<float>::infinity();
     CHECK(q.predict(x).size() == 3);
+}
+
+TEST_CASE("quantized_mlp: a row of weights below 127 / FLT_MAX keeps their ratios") {
+    // The row [1e-37, 1e-38]: 127 / 1e-37 overflows a float, and scaled by
+    // it both weights read 127 (the output 2e-7 rather than 1.1e-7).
+    mlp<float> net({1, 2, 1});
+    net.weight(0) << 1.0F, 1.0F;
+    net.bias(0).setZero();
+    net.weight(1) << 1e-37F, 1e-38F;
+    net.bias(1).setZero();
+    const quantized_mlp q(net);
+    Eigen::VectorXf x(1);
+    x << 1e30F;
+    const float exact = net.predict(x)[0];
+    const float quantized = q.predict(x)[0];
+    CAPTURE(exact);
+    CAPTURE(quantized);
+    REQUIRE(exact > 0.0F);
+    CHECK(std::abs(quantized - exact) / exact < 0.02F);  // 1e-38 is 12.7 of 127: 13, off by 0.3 of 140
 }
 
 }  // namespace test_nn_quantized_mlp

@@ -37,8 +37,9 @@ private:
 };
 
 /// An inference-only copy of an `mlp<float>` with 8-bit weights, for fast
-/// single-input decisions: 4× fewer weight bytes, so a 128-unit network
-/// stays in the L1 cache, and the VNNI kernel of nn/detail/int8_gemv.hpp.
+/// single-input decisions: 1 byte per weight of every layer after the first
+/// (parameter_bytes(): 2.9× fewer bytes than the float network for SCARLET's
+/// 15→128→128→27), and the VNNI kernel of nn/detail/int8_gemv.hpp.
 ///
 /// Layer 0 stays float: its inputs are raw features (of either sign and any
 /// range), and it is small (in is the feature count). Every later layer
@@ -108,6 +109,19 @@ public:
     }
 
     [[nodiscard]] const std::vector<layer_spec>& layers() const noexcept { return layout_.layers(); }
+
+    /// The bytes its parameters hold: layer 0's float weights and biases,
+    /// and each later layer's packed int8 weights (rows and columns padded
+    /// for the kernel) with their row scales, row sums and biases.
+    [[nodiscard]] std::size_t parameter_bytes() const noexcept {
+        auto bytes = static_cast<std::size_t>(first_.size()) * sizeof(float);
+        for (const int8_layer& q : int8_layers_) {
+            bytes += static_cast<std::size_t>(q.weight.size()) * sizeof(std::int8_t) +
+                     static_cast<std::size_t>(q.row_scale.size() + q.bias.size()) * sizeof(float) +
+                     static_cast<std::size_t>(q.row_sum.size()) * sizeof(std::int32_t);
+        }
+        return bytes;
+    }
     [[nodiscard]] std::size_t layer_count() const noexcept { return layout_.layers().size(); }
     [[nodiscard]] Eigen::Index input_size() const noexcept { return layout_.layers().front().in; }
     [[nodiscard]] Eigen::Index output_size() const noexcept { return layout_.layers().back().out; }
@@ -230,9 +244,15 @@ private:
             // An all-zero row keeps scale 0 and weights 0, so it yields 0.
             const float scale = max_abs > 0.0F ? max_abs / 127.0F : 0.0F;
             const float inv = max_abs > 0.0F ? 127.0F / max_abs : 0.0F;
+            // A row whose largest weight is below 127 / FLT_MAX (3.7e-37):
+            // its inverse scale overflows a float, which would read every
+            // nonzero weight as ±127, so its weights are scaled in double.
+            const bool tiny = !std::isfinite(inv);
+            const double inv_wide = tiny ? 127.0 / static_cast<double>(max_abs) : 0.0;
             std::int32_t sum = 0;
             for (Eigen::Index j = 0; j < in; ++j) {
-                const auto qij = static_cast<std::int8_t>(clamp_weight(std::nearbyint(w(i, j) * inv)));
+                const float scaled = tiny ? static_cast<float>(static_cast<double>(w(i, j)) * inv_wide) : w(i, j) * inv;
+                const auto qij = static_cast<std::int8_t>(clamp_weight(std::nearbyint(scaled)));
                 q.weight[detail::int8_packed_offset(i, j, in)] = qij;
                 sum += qij;
             }
