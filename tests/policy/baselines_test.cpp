@@ -115,6 +115,27 @@ TEST_CASE("kpa_policy: a burst triggers panic, which never scales down and ends 
                          config_error);
 }
 
+TEST_CASE("kpa: settings Knative refuses are refused, so panic cannot latch") {
+    // A threshold at or below 100 %: with the load at the ready count panic
+    // is renewed every tick and, never decreasing, holds the count for ever.
+    for (const double threshold : {0.5, 1.0, 1.09, 10.5}) {
+        CAPTURE(threshold);
+        CHECK_THROWS_WITH_AS(kpa_policy({.panic_threshold = threshold}), doctest::Contains("kpa_config.panic_threshold"),
+                             config_error);
+    }
+    CHECK_NOTHROW(kpa_policy({.panic_threshold = 1.1}));
+    CHECK_NOTHROW(kpa_policy({.panic_threshold = 10}));
+    for (const double fraction : {0.005, 1.5}) {
+        CAPTURE(fraction);
+        CHECK_THROWS_WITH_AS(kpa_policy({.panic_window_fraction = fraction}),
+                             doctest::Contains("kpa_config.panic_window_fraction"), config_error);
+    }
+    CHECK_NOTHROW(kpa_policy({.panic_window_fraction = 1}));
+    CHECK_THROWS_WITH_AS(kpa_policy({.target_utilization = 1.5}), doctest::Contains("kpa_config.target_utilization"),
+                         config_error);
+    CHECK_NOTHROW(kpa_policy({.target_utilization = 1}));
+}
+
 namespace {
 /// An interval whose Little's-law concurrency is `c` (throughput c, mean latency 1 s).
 function_metrics concurrency(double c, std::uint32_t ready) {

@@ -280,6 +280,13 @@ TEST_CASE("hpa config validation names the field") {
     c = hpa_config{};
     c.history_capacity = std::numeric_limits<std::size_t>::max();
     CHECK_THROWS_WITH_AS(hpa_policy{c}, doctest::Contains("hpa_config.history_capacity"), config_error);
+    // A legacy scale-up factor below 1 would cap a scale-up below the
+    // current count: 20 replicas at 95 % of an 80 % target went to 10.
+    c = hpa_config::cpu_utilization(80);
+    c.legacy_scale_up_factor = 0.5;
+    CHECK_THROWS_WITH_AS(hpa_policy{c}, doctest::Contains("hpa_config.legacy_scale_up_factor"), config_error);
+    c.legacy_scale_up_factor = 1;
+    CHECK_NOTHROW(hpa_policy{c});
     // No metric given: CPU at 80 %.
     const hpa_policy defaulted{hpa_config{}};
     REQUIRE(defaulted.config().metrics.size() == 1);

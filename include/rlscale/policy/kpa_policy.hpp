@@ -28,10 +28,14 @@ struct kpa_config {
     void validate() const {
         check_fields("kpa_config")
             .greater("container_concurrency", container_concurrency, 0)
-            .greater("target_utilization", target_utilization, 0)
+            .in_open_closed("target_utilization", target_utilization, 0, 1)
             .greater("stable_window_s", stable_window_s, 0)
-            .greater("panic_window_fraction", panic_window_fraction, 0)
-            .greater("panic_threshold", panic_threshold, 0)
+            // Knative's bounds (autoscaling/register.go): the panic window at
+            // most the stable window, and a threshold of at least 110 %, since
+            // one at or below the target (panic never decreases the count)
+            // could keep panic on for ever.
+            .in("panic_window_fraction", panic_window_fraction, 0.01, 1)
+            .in("panic_threshold", panic_threshold, 1.1, 10)
             // Knative's config.go refuses both at or below 1 (a "scale-down
             // rate" below 1 would scale up, and [max_down, max_up] could be empty).
             .greater("max_scale_up_rate", max_scale_up_rate, 1)

@@ -107,7 +107,9 @@ struct config {
             .at_least("cpu_initialization_period_s", cpu_initialization_period_s, 0)
             .at_least("delay_of_initial_readiness_s", delay_of_initial_readiness_s, 0)
             .at_least("downscale_stabilization_s", downscale_stabilization_s, 0)
-            .greater("legacy_scale_up_factor", legacy_scale_up_factor, 0)
+            // Kubernetes fixes it at 2; below 1 the scale-up limit would be
+            // under the current count and every sync would scale down.
+            .at_least("legacy_scale_up_factor", legacy_scale_up_factor, 1)
             .at_least("legacy_scale_up_minimum", legacy_scale_up_minimum, 0)
             .at_least("history_capacity", history_capacity, 1)
             .at_most("history_capacity", history_capacity, std::size_t{1} << 20)
