@@ -43,7 +43,10 @@ bench_builds() {
             include="$work/tree-$name/include"
         fi
         echo "building $name" >&2
-        g++ -std=c++20 -O3 -march=native -DNDEBUG -I"$include" -isystem /usr/include/eigen3 "${files[@]}" \
+        # examples/ (the working tree's, like the sources) for the helpers
+        # some benchmarks share with the examples, e.g. bench/train_bench.cpp's
+        # "common/scarlet_dqn.hpp".
+        g++ -std=c++20 -O3 -march=native -DNDEBUG -I"$include" -I"$root/examples" -isystem /usr/include/eigen3 "${files[@]}" \
             -o "$work/bench-$name" "${main[@]}" -lbenchmark -pthread
         bench_names+=("$name")
     done

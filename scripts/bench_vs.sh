@@ -42,7 +42,27 @@ declare -A best
 declare -a order=()
 for ((round = 1; round <= rounds; ++round)); do
     for name in "${names[@]}"; do
+        # The run goes to a file first, so that a benchmark that fails or
+        # crashes stops the script (with its stderr shown) rather than
+        # leaving '–' in the table.
+        csv="$work/round$round-$name.csv"
+        status=0
+        "$work/bench-$name" --benchmark_filter="$filter" --benchmark_repetitions=3 \
+            --benchmark_report_aggregates_only=true --benchmark_format=csv >"$csv" || status=$?
+        if [[ $status -ne 0 ]]; then
+            echo "bench_vs: bench-$name failed (exit status $status) in round $round" >&2
+            exit 1
+        fi
         # name,iterations,real_time,cpu_time,time_unit,... for each median, in ns
+        medians=$(awk -F, '$1 ~ /_median"?$/ {
+                      n = $1; gsub(/"/, "", n); sub(/_median$/, "", n)
+                      t = $4; u = $5; gsub(/"/, "", u)
+                      if (u == "us") t *= 1e3; else if (u == "ms") t *= 1e6; else if (u == "s") t *= 1e9
+                      printf "%s,%.1f\n", n, t }' "$csv")
+        if [[ -z $medians ]]; then
+            echo "bench_vs: bench-$name reported no medians in round $round (filter '$filter')" >&2
+            exit 1
+        fi
         while IFS=, read -r bench cpu; do
             echo "round $round $name: $bench $cpu ns"
             key="$name|$bench"
@@ -50,13 +70,7 @@ for ((round = 1; round <= rounds; ++round)); do
             if [[ -z "${best[$key]:-}" ]] || awk -v a="$cpu" -v b="${best[$key]}" 'BEGIN { exit !(a < b) }'; then
                 best[$key]=$cpu
             fi
-        done < <("$work/bench-$name" --benchmark_filter="$filter" --benchmark_repetitions=3 \
-                     --benchmark_report_aggregates_only=true --benchmark_format=csv 2>/dev/null |
-                 awk -F, '$1 ~ /_median"?$/ {
-                     n = $1; gsub(/"/, "", n); sub(/_median$/, "", n)
-                     t = $4; u = $5; gsub(/"/, "", u)
-                     if (u == "us") t *= 1e3; else if (u == "ms") t *= 1e6; else if (u == "s") t *= 1e9
-                     printf "%s,%.1f\n", n, t }')
+        done <<<"$medians"
     done
 done
 

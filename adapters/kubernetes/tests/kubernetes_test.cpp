@@ -1602,12 +1602,26 @@ TEST_CASE("in-cluster configuration from the environment and the service-account
 }
 
 namespace {
+// One shell word: single-quoted, an embedded ' written '\'' (so a checkout
+// path with a space or a quote in it reaches openssl whole).
+std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (const char c : s) {
+        if (c == '\'') {
+            out += "'\\''";
+        } else {
+            out += c;
+        }
+    }
+    return out + "'";
+}
+
 bool make_cert(const std::filesystem::path& dir, const std::string& stem) {
     const std::string cli = RLSCALE_OPENSSL_CLI;
     if (cli.empty()) return false;
-    const std::string cmd = cli + " req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1" +
-                            " -addext subjectAltName=IP:127.0.0.1 -keyout " + (dir / (stem + ".key")).string() + " -out " +
-                            (dir / (stem + ".crt")).string() + " >/dev/null 2>&1";
+    const std::string cmd = shell_quote(cli) + " req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1" +
+                            " -addext subjectAltName=IP:127.0.0.1 -keyout " + shell_quote((dir / (stem + ".key")).string()) +
+                            " -out " + shell_quote((dir / (stem + ".crt")).string()) + " >/dev/null 2>&1";
     return std::system(cmd.c_str()) == 0;
 }
 }  // namespace
