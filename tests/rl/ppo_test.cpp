@@ -519,6 +519,93 @@ TEST_CASE("ppo update: a clipped sample whose ratio overflows contributes nothin
     CHECK(agent.actor().parameters() != before);
 }
 
+TEST_CASE("ppo update: a taken step's sample whose ratio overflows is left out of approx_kl, not made its infinite mean") {
+    // One stored log π_old of -800 (an action another controller chose):
+    // ρ = exp(log π + 800) = ∞ and (ρ − 1) − log ρ = ∞. The clipped constant
+    // wins (positive advantage), so the step is taken; approx_kl is the
+    // mean of the other 15 samples' terms.
+    ppo_config c = small_config();
+    c.epochs = 1;
+    c.minibatch_size = 16;
+    ppo<double, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, c, 5);
+    ppo<double, std::int32_t>::rollout r(16, 2, 2, 1);
+    std::vector<double> adv(16);
+    std::vector<double> ret(16, 0.5);
+    rng gen(3);
+    double kl = 0;
+    for (std::size_t j = 0; j < 16; ++j) {
+        const std::array<double, 2> o{uniform(gen, -1, 1), uniform(gen, -1, 1)};
+        const std::array<std::int32_t, 1> a{static_cast<std::int32_t>(j % 3)};
+        const double lp = agent.log_prob(o, a);
+        const double shift = 0.05 * static_cast<double>(j % 5);  // log ρ of the other samples
+        r.push(o, o, a, j == 4 ? -800.0 : lp - shift, agent.value(o), 0, false, false);
+        if (j != 4) kl += std::expm1(shift) - shift;
+        adv[j] = j == 4 ? 5.0 : uniform(gen, -1, 1);
+    }
+    r.set_advantages(adv, ret);
+    const ppo_update_stats s = agent.update(r);
+    CHECK(s.skipped == 0);
+    CHECK(s.steps == 1);
+    CHECK(std::isfinite(s.approx_kl));
+    CHECK(s.approx_kl == doctest::Approx(kl / 15).epsilon(1e-9));
+    CHECK(std::isfinite(s.pg_loss));
+    CHECK(std::isfinite(s.loss));
+
+    // A one-sample minibatch holding only such a sample: a step taken with
+    // no finite term, so the update has no KL figure (0), not ∞.
+    ppo_config one = c;
+    one.minibatch_size = 1;
+    one.rollout_steps = 1;
+    ppo<double, std::int32_t> single(2, 2, {.heads = 1, .actions_per_head = 3}, one, 5);
+    ppo<double, std::int32_t>::rollout r1(1, 2, 2, 1);
+    const std::array<double, 2> o{0.3, -0.4};
+    const std::array<std::int32_t, 1> a{1};
+    r1.push(o, o, a, -800.0, single.value(o), 0, false, false);
+    r1.set_advantages(std::vector<double>{5.0}, std::vector<double>{0.5});
+    const Eigen::VectorXd before = single.actor().parameters();
+    const ppo_update_stats s1 = single.update(r1);
+    CHECK(s1.skipped == 0);
+    CHECK(s1.steps == 1);
+    CHECK(s1.approx_kl == 0);
+    CHECK(single.last_update().approx_kl == 0);
+    CHECK(single.actor().parameters().allFinite());
+}
+
+TEST_CASE("ppo_config refuses log_std_min below -20, naming it and the value, and at -20 a float learner's log-probabilities stay finite") {
+    // σ = exp(-750) rounds to 0 and 1/σ to ∞: without the floor every
+    // sampled log π is NaN and observe refuses each step, naming no field.
+    ppo_config c = small_config();
+    c.log_std_min = -800;
+    c.initial_log_std = -750;
+    const char* message = "ppo_config.log_std_min: must be finite and >= -20, got -800";
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains(message), config_error);
+    CHECK_THROWS_WITH_AS((ppo<float, float>(2, 2, 1, c, 1)), doctest::Contains(message), config_error);
+    CHECK_THROWS_WITH_AS((ppo<double, double>(2, 2, 1, c, 1)), doctest::Contains(message), config_error);
+    c.log_std_min = -20.5;
+    c.initial_log_std = -20;
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("ppo_config.log_std_min: must be finite and >= -20, got -20.5"), config_error);
+
+    // At the floor, float: σ and 1/σ finite, every step stored, updates taken.
+    c.log_std_min = -20;
+    c.initial_log_std = -20;
+    c.rollout_steps = 8;
+    c.minibatch_size = 4;
+    ppo<float, float> agent(2, 2, 2, c, 3);
+    const std::array<float, 2> s{0.1F, 0.2F};
+    std::array<float, 2> a{};
+    for (int step = 0; step < 16; ++step) {
+        agent.explore(s, a);
+        REQUIRE(std::isfinite(agent.log_prob(s, a)));
+        REQUIRE(std::isfinite(a[0]));
+        REQUIRE(std::isfinite(a[1]));
+        REQUIRE_NOTHROW((void)agent.observe(s, a, 0.0F, s, false));
+    }
+    CHECK(agent.rollouts() == 2);
+    CHECK(agent.last_update().skipped == 0);
+    CHECK(std::isfinite(agent.last_update().approx_kl));
+    CHECK(agent.log_std().allFinite());
+}
+
 TEST_CASE("ppo update: an optimiser resized through its accessor is refused before any step") {
     ppo_config c = small_config();
     ppo<double, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, c, 5);

@@ -80,7 +80,10 @@ struct ppo_config {
     /// depends on it and an entropy bonus pushes log σ up without limit,
     /// until exp(log σ) overflows and the sampled action is infinite; the
     /// bound stops that. The defaults (σ from 2e-9 to 7.4) are those of
-    /// Stable-Baselines3's squashed Gaussian.
+    /// Stable-Baselines3's squashed Gaussian. log_std_min is at least −20
+    /// (σ ≥ 2.1e-9 and 1/σ ≤ 4.9e8, both finite and normal in float: far
+    /// below it σ rounds to 0, 1/σ to ∞ and log π is NaN); log_std_max is at
+    /// most 20 (σ ≤ 4.9e8, so a sampled float action stays finite).
     double log_std_min = -20;
     double log_std_max = 2;
 
@@ -135,6 +138,7 @@ struct ppo_config {
             .at_least("max_grad_norm", max_grad_norm, 0)
             .finite("initial_log_std", initial_log_std)
             .finite("log_std_min", log_std_min)
+            .at_least("log_std_min", log_std_min, -20)  // σ ≥ 2.1e-9, 1/σ ≤ 4.9e8: log π stays finite
             .greater_field("log_std_max", log_std_max, "log_std_min", log_std_min)
             .at_most("log_std_max", log_std_max, 20)  // σ ≤ 4.9e8: a float action stays finite
             .in("initial_log_std", initial_log_std, log_std_min, log_std_max);
@@ -143,12 +147,15 @@ struct ppo_config {
 
 /// What one update (all epochs over one rollout) did: means over the
 /// gradient steps it took, measured before each step (a skipped step's
-/// figures, not finite, are left out).
+/// figures, not finite, are left out). approx_kl also leaves out a taken
+/// step's samples whose term is not finite (ρ overflowed where the sample's
+/// gradient is 0, e.g. an off-policy log π_old far below log π): it is the
+/// mean over the steps that have a finite term of each one's mean over them.
 struct ppo_update_stats {
     double pg_loss = 0;       ///< clipped-surrogate loss
     double value_loss = 0;    ///< ½·mean squared error (clipped form when clip_value)
     double entropy = 0;       ///< mean policy entropy (summed over heads or dimensions)
-    double approx_kl = 0;     ///< mean (ρ − 1) − log ρ, an estimate of KL(old ‖ new)
+    double approx_kl = 0;     ///< mean (ρ − 1) − log ρ, an estimate of KL(old ‖ new), over the samples where it is finite
     double clip_fraction = 0;  ///< share of samples with |ρ − 1| > ε
     double grad_norm = 0;     ///< joint gradient norm before clipping
     double loss = 0;          ///< pg_loss − β·entropy + c_v·value_loss
@@ -411,19 +418,20 @@ public:
             critic_opt_.set_lr(frac * config_.critic_lr);
         }
         ppo_update_stats total;
+        std::size_t kl_steps = 0;  // steps taken with a finite approx_kl term
         const std::size_t mb = config_.minibatch_size;
         const std::size_t batches = (n + mb - 1) / mb;
         for (std::size_t e = 0; e < config_.epochs; ++e) {
             if (config_.minibatch_with_replacement) {
                 for (std::size_t b = 0; b < batches; ++b) {
                     for (std::size_t j = 0; j < mb; ++j) indices_[j] = static_cast<std::size_t>(uniform_index(gen_, n));
-                    minibatch_step(r, std::span<const std::size_t>(indices_.data(), mb), total, w);
+                    minibatch_step(r, std::span<const std::size_t>(indices_.data(), mb), total, kl_steps, w);
                 }
             } else {
                 std::iota(indices_.begin(), indices_.begin() + static_cast<std::ptrdiff_t>(n), std::size_t{0});
                 for (std::size_t i = n; i > 1; --i) std::swap(indices_[i - 1], indices_[uniform_index(gen_, i)]);
                 for (std::size_t start = 0; start < n; start += mb) {
-                    minibatch_step(r, std::span<const std::size_t>(indices_.data() + start, std::min(mb, n - start)), total, w);
+                    minibatch_step(r, std::span<const std::size_t>(indices_.data() + start, std::min(mb, n - start)), total, kl_steps, w);
                 }
             }
         }
@@ -431,7 +439,7 @@ public:
         total.pg_loss /= steps;
         total.value_loss /= steps;
         total.entropy /= steps;
-        total.approx_kl /= steps;
+        total.approx_kl /= static_cast<double>(std::max<std::size_t>(kl_steps, 1));  // = steps when every term is finite
         total.clip_fraction /= steps;
         total.grad_norm /= steps;
         total.loss /= steps;
@@ -794,7 +802,8 @@ private:
     }
 
     /// One gradient step on the rollout's samples `idx`.
-    void minibatch_step(const rollout& r, std::span<const std::size_t> idx, ppo_update_stats& total, workspace& w) {
+    void minibatch_step(const rollout& r, std::span<const std::size_t> idx, ppo_update_stats& total, std::size_t& kl_steps,
+                        workspace& w) {
         const auto m = static_cast<Eigen::Index>(idx.size());
         const double inv_m = 1.0 / static_cast<double>(m);
         for (Eigen::Index j = 0; j < m; ++j) {
@@ -821,6 +830,7 @@ private:
         double pg = 0;
         double entropy = 0;
         double kl = 0;
+        Eigen::Index kl_samples = 0;  // samples whose kl term is finite
         double clipped = 0;
         if constexpr (!discrete) w.log_std_grad.setZero();
         for (Eigen::Index j = 0; j < m; ++j) {
@@ -850,7 +860,13 @@ private:
             const double clipped_term = -adv * std::clamp(ratio, 1 - eps, 1 + eps);
             pg += std::max(unclipped, clipped_term);
             entropy += h;
-            kl += (ratio - 1) - log_ratio;
+            // Where ρ overflowed the term is ∞ (the sample's gradient is 0,
+            // or the step is skipped): left out rather than made the mean.
+            const double kl_term = (ratio - 1) - log_ratio;
+            if (std::isfinite(kl_term)) {
+                kl += kl_term;
+                ++kl_samples;
+            }
             if (std::abs(ratio - 1) > eps) clipped += 1;
             // d max(...)/dρ: the unclipped branch's −Â inside [1 − ε, 1 + ε]
             // (both branches agree there) and where it is the larger; 0 where
@@ -924,7 +940,13 @@ private:
         total.pg_loss += pg_loss;
         total.value_loss += v_loss;
         total.entropy += mean_entropy;
-        total.approx_kl += kl * inv_m;
+        if (kl_samples == m) {
+            total.approx_kl += kl * inv_m;
+            ++kl_steps;
+        } else if (kl_samples > 0) {
+            total.approx_kl += kl / static_cast<double>(kl_samples);
+            ++kl_steps;
+        }
         total.clip_fraction += clipped * inv_m;
         total.grad_norm += norm;
         total.loss += pg_loss - config_.entropy_coef * mean_entropy + config_.value_coef * v_loss;
