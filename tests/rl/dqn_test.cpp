@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace test_rl_dqn {
@@ -457,6 +458,116 @@ TEST_CASE("dqn rejects bad configuration and input naming the field") {
     CHECK_THROWS_WITH_AS(agent.observe(s, std::span<const std::int32_t>(&bad, 1), 0, s, false), doctest::Contains("action[0] is 3"),
                          error);
     CHECK(agent.replay().empty());
+}
+
+TEST_CASE("dqn refuses tau, huber_beta and clip settings that vanish or overflow as the agent's float") {
+    // Each is a valid double (dqn_config::validate passes) that the update
+    // would use as a float 0 or inf: no learning, or every gradient zeroed.
+    dqn_config c = small_config(false);
+    const auto refused = [](const dqn_config& bad, const char* message) {
+        CHECK_NOTHROW(bad.validate());
+        CHECK_THROWS_WITH_AS((dqn<float>(2, {}, bad, 1)), doctest::Contains(message), config_error);
+        CHECK_NOTHROW((dqn<double>(2, {}, bad, 1)));  // as a double each is fine
+    };
+    c.huber_beta = 1e39;
+    refused(c, "dqn_config.huber_beta: must be finite and > 0 as the agent's float, got 1e+39");
+    c.huber_beta = 1e-46;
+    refused(c, "dqn_config.huber_beta: must be finite and > 0 as the agent's float, got 1e-46");
+    c = small_config(false);
+    c.tau = 1e-46;
+    refused(c, "dqn_config.tau: must be finite and > 0 as the agent's float, got 1e-46");
+    c = small_config(false);
+    c.grad_clip_value = 1e-46;
+    refused(c, "dqn_config.grad_clip_value: must be finite and > 0 as the agent's float, got 1e-46");
+    c.grad_clip_value = 1e39;
+    refused(c, "dqn_config.grad_clip_value: must be finite and > 0 as the agent's float, got 1e+39");
+    c = small_config(false);
+    c.grad_clip_norm = 1e-46;
+    refused(c, "dqn_config.grad_clip_norm: must be finite and > 0 as the agent's float, got 1e-46");
+    // 0 is off, and the smallest positive float is a clip.
+    c = small_config(false);
+    c.grad_clip_value = 0;
+    c.grad_clip_norm = 0;
+    CHECK_NOTHROW((dqn<float>(2, {}, c, 1)));
+    c.grad_clip_norm = static_cast<double>(std::numeric_limits<float>::denorm_min());
+    c.tau = static_cast<double>(std::numeric_limits<float>::denorm_min());
+    CHECK_NOTHROW((dqn<float>(2, {}, c, 1)));
+}
+
+TEST_CASE("dqn greedy and explore refuse an observation that is not finite, naming it, and change nothing") {
+    dqn<float> agent(6, {.heads = 1, .actions_per_head = 2}, small_config(false), 9);
+    dqn<float> twin(6, {.heads = 1, .actions_per_head = 2}, small_config(false), 9);
+    std::array<float, 6> o{};
+    std::array<std::int32_t, 1> a{7};
+    o[1] = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_WITH_AS(agent.greedy(o, a), doctest::Contains("dqn: observation[1] is nan, must be finite"), error);
+    CHECK(a[0] == 7);
+    o[1] = 0;
+    o[5] = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_WITH_AS(agent.explore(o, a), doctest::Contains("dqn: observation[5] is inf, must be finite"), error);
+    o[5] = -std::numeric_limits<float>::infinity();
+    CHECK_THROWS_WITH_AS(agent.explore(o, a), doctest::Contains("dqn: observation[5] is -inf, must be finite"), error);
+    CHECK(a[0] == 7);
+    // The refused calls drew nothing: the agent goes on as its twin does.
+    play_corridor(agent, 200);
+    play_corridor(twin, 200);
+    CHECK(agent.online().parameters() == twin.online().parameters());
+}
+
+TEST_CASE("dqn configuration beyond the replay buffer's limits is refused under the agent's own names") {
+    dqn_config c = small_config(false);
+    c.replay_capacity = 200'000'000;
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("dqn_config.replay_capacity: must be <= 100000000, got 200000000"), config_error);
+    CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.replay_capacity: must be <= 100000000"), config_error);
+    c.replay_capacity = 100'000'000;  // replay_buffer's max_capacity
+    CHECK_NOTHROW(c.validate());
+    // More heads than the replay stores per transition (a factored layout of
+    // 2000 functions), and an observation wider than it stores.
+    c = small_config(false);
+    c.hidden = {1};
+    CHECK_THROWS_WITH_AS((dqn<float>(2, {.heads = 2000, .actions_per_head = 2}, c, 1)), doctest::Contains("q_layout.heads: must be <= 1024, got 2000"),
+                         config_error);
+    CHECK_THROWS_WITH_AS((dqn<float>((std::size_t{1} << 20) + 1, {}, c, 1)), doctest::Contains("dqn.observation_size: must be <= 1048576"),
+                         config_error);
+    CHECK_NOTHROW((dqn<float>(2, {.heads = 1024, .actions_per_head = 2}, c, 1)));
+}
+
+TEST_CASE("a dqn copies into a snapshot that acts and trains on as the original, on one thread or more") {
+    CHECK(std::is_copy_constructible_v<dqn<float>>);
+    CHECK(std::is_copy_assignable_v<dqn<float>>);
+    const auto check = []<typename Agent>(Agent& original) {
+        if constexpr (std::is_copy_constructible_v<Agent> && std::is_copy_assignable_v<Agent>) {
+            play_corridor(original, 150);
+            Agent copy = original;
+            Agent assigned(6, {.heads = 1, .actions_per_head = 2}, original.config(), 1);
+            assigned = original;
+            REQUIRE(copy.steps() == original.steps());
+            REQUIRE(copy.updates() == original.updates());
+            REQUIRE(copy.updates() > 0);
+            play_corridor(original, 150);
+            play_corridor(copy, 150);
+            play_corridor(assigned, 150);
+            CHECK(copy.online().parameters() == original.online().parameters());
+            CHECK(copy.target().parameters() == original.target().parameters());
+            CHECK(assigned.online().parameters() == original.online().parameters());
+            CHECK(copy.updates() == original.updates());
+            CHECK(copy.replay().pushed() == original.replay().pushed());
+            std::array<std::int32_t, 1> a{}, b{};
+            for (int cell = 0; cell < 6; ++cell) {
+                std::array<float, 6> o{};
+                o[static_cast<std::size_t>(cell)] = 1;
+                original.explore(o, a);
+                copy.explore(o, b);
+                CHECK(a == b);
+            }
+        }
+    };
+    dqn<float> one(6, {.heads = 1, .actions_per_head = 2}, small_config(false), 4);
+    check(one);
+    dqn_config c = small_config(false);
+    c.update_shards = c.update_threads = 2;
+    dqn<float> two(6, {.heads = 1, .actions_per_head = 2}, c, 4);
+    check(two);
 }
 
 }  // namespace test_rl_dqn

@@ -205,4 +205,67 @@ TEST_CASE("replay_buffer state: written in ring order, read back to sample the s
     refused(moved, "replay.next: is 2");
 }
 
+TEST_CASE("replay_buffer sample and get refuse a batch any of whose arrays is too small, naming it, and write nothing") {
+    replay_buffer<float> buf(4, 2);
+    for (int i = 0; i < 3; ++i) buf.push(obs(static_cast<float>(i)), i % 2, i, obs(static_cast<float>(i + 1)), false);
+    rlscale::rng gen(5);
+    // A batch of 8 whose Eigen arrays were grown to 64 columns, its slots
+    // not: shape_error (what an update reads) has nothing to say, but
+    // sampling 64 would write slots[8..63].
+    replay_buffer<float>::batch grown(2, 1, 8);
+    grown.observations.conservativeResize(Eigen::NoChange, 64);
+    grown.next_observations.conservativeResize(Eigen::NoChange, 64);
+    grown.actions.conservativeResize(Eigen::NoChange, 64);
+    grown.rewards.conservativeResize(64);
+    grown.terminated.conservativeResize(64);
+    grown.truncated.conservativeResize(64);
+    CHECK(grown.shape_error(2, 1).empty());
+    for (std::size_t j = 0; j < 8; ++j) grown.slots[j] = 100 + j;
+    const auto untouched = [](const replay_buffer<float>::batch& b) {
+        bool same = b.size == 0;
+        for (std::size_t j = 0; j < b.slots.size(); ++j) same = same && b.slots[j] == 100 + j;
+        return same;
+    };
+    CHECK_THROWS_WITH_AS(buf.sample(64, gen, grown), doctest::Contains("replay_buffer.sample: batch.slots holds 8, fewer than the 64 transitions to write"),
+                         rlscale::error);
+    CHECK(untouched(grown));
+    CHECK_THROWS_WITH_AS(buf.get(0, 20, grown), doctest::Contains("replay_buffer.get: batch.slots holds 8, fewer than the 21 transitions to write"),
+                         rlscale::error);
+    CHECK(untouched(grown));
+    // Each array by name: truncated, then those an update reads too.
+    replay_buffer<float>::batch b(2, 1, 8);
+    for (std::size_t j = 0; j < 8; ++j) b.slots[j] = 100 + j;
+    auto bad = b;
+    bad.truncated.resize(3);
+    CHECK_THROWS_WITH_AS(buf.sample(8, gen, bad), doctest::Contains("replay_buffer.sample: batch.truncated holds 3, fewer than the 8 transitions to write"),
+                         rlscale::error);
+    CHECK(untouched(bad));
+    CHECK_THROWS_WITH_AS(buf.get(1, 3, bad), doctest::Contains("replay_buffer.get: batch.truncated holds 3, fewer than the 4"), rlscale::error);
+    buf.get(1, 2, bad);  // column 2 is there in every array
+    CHECK(bad.truncated(2) == 0.0F);
+    bad = b;
+    bad.rewards.resize(5);
+    CHECK_THROWS_WITH_AS(buf.sample(6, gen, bad), doctest::Contains("batch.rewards holds 5"), rlscale::error);
+    CHECK(untouched(bad));
+    bad = b;
+    bad.terminated.resize(0);
+    CHECK_THROWS_WITH_AS(buf.sample(1, gen, bad), doctest::Contains("batch.terminated holds 0"), rlscale::error);
+    bad = b;
+    bad.next_observations.conservativeResize(Eigen::NoChange, 2);
+    CHECK_THROWS_WITH_AS(buf.sample(3, gen, bad), doctest::Contains("batch.next_observations holds 2"), rlscale::error);
+    CHECK(untouched(bad));
+    bad = b;
+    bad.next_observations.resize(1, 8);
+    CHECK_THROWS_WITH_AS(buf.sample(1, gen, bad), doctest::Contains("replay_buffer.sample: batch.next_observations has 1 rows, the buffer 2"),
+                         rlscale::error);
+    CHECK(untouched(bad));
+    CHECK_THROWS_WITH_AS(buf.get(0, 0, bad), doctest::Contains("replay_buffer.get: batch.next_observations has 1 rows"), rlscale::error);
+    replay_buffer<float>::batch wide(3, 1, 8);
+    CHECK_THROWS_WITH_AS(buf.get(0, 0, wide), doctest::Contains("replay_buffer.get: batch.observations has 3 rows, the buffer 2"), rlscale::error);
+    // A batch that fits samples as before.
+    buf.sample(8, gen, b);
+    CHECK(b.size == 8);
+    for (std::size_t j = 0; j < 8; ++j) CHECK(b.slots[j] < 3);
+}
+
 }  // namespace test_rl_replay_buffer

@@ -26,7 +26,6 @@
 #include <filesystem>
 #include <istream>
 #include <limits>
-#include <memory>
 #include <ostream>
 #include <span>
 #include <string>
@@ -86,6 +85,8 @@ struct dqn_config {
             // Updates begin once learning_starts transitions are stored, which a
             // smaller replay never holds: such an agent would never learn.
             .at_least_field("replay_capacity", replay_capacity, "learning_starts", learning_starts)
+            // The replay buffer's own limit, named here rather than as replay_buffer.capacity.
+            .at_most("replay_capacity", replay_capacity, replay_buffer<>::max_capacity)
             .at_least("train_frequency", train_frequency, 1)
             .greater("huber_beta", huber_beta, 0)
             .at_least("grad_clip_value", grad_clip_value, 0)
@@ -110,8 +111,10 @@ struct dqn_update_stats {
 /// `double_dqn`, the online network's choice valued by the target), Huber
 /// loss, Adam, gradient clipping and a Polyak update of the target after
 /// every gradient step. All storage is allocated at construction; acting,
-/// storing and updating allocate nothing. With update_threads > 1 the agent
-/// owns its threads, so it can be moved but not copied.
+/// storing and updating allocate nothing. A copy is a snapshot of the agent
+/// (networks, optimiser, replay, generator, counters) that acts and trains
+/// on as the original would; with update_threads > 1 it starts threads of
+/// its own.
 template <typename T = float>
 class dqn {
 public:
@@ -120,9 +123,11 @@ public:
     using matrix = typename network::matrix;
 
     /// Builds and initialises (PyTorch's nn.Linear default) both networks
-    /// from `seed`. Throws config_error for a bad configuration.
+    /// from `seed`. Throws config_error for a bad configuration, before
+    /// allocating anything.
     dqn(std::size_t observation_size, q_layout layout, dqn_config config, std::uint64_t seed)
-        : config_((config.validate(), layout.validate(), check_precision(config.precision), std::move(config))),
+        : config_((config.validate(), layout.validate(), check_precision(config.precision), check_as_scalar(config),
+                   check_sizes(observation_size, layout), std::move(config))),
           layout_(layout),
           gen_(seed),
           online_(make_layers(observation_size, layout, config_.hidden)),
@@ -142,7 +147,7 @@ public:
         if (config_.update_threads > 1) {
             // Its threads poll for the next update for 200 µs before they
             // sleep: waking a sleeping thread costs about as much as a shard.
-            pool_ = std::make_unique<rlscale::detail::worker_pool>(config_.update_threads - 1, std::chrono::microseconds(200));
+            pool_ = rlscale::detail::copyable_worker_pool(config_.update_threads - 1, std::chrono::microseconds(200));
         }
     }
 
@@ -162,7 +167,10 @@ public:
     /// ε at the current step.
     [[nodiscard]] double epsilon() const noexcept { return config_.epsilon(steps_); }
 
-    /// The greedy action per head for `observation` (one index per head into `out`).
+    /// The greedy action per head for `observation` (one index per head
+    /// into `out`). Throws rlscale::error for an observation of another
+    /// size or with a value that is not finite (whose Q-values would be NaN,
+    /// read as action 0), naming it.
     void greedy(std::span<const T> observation, std::span<std::int32_t> out) {
         check_observation(observation);
         check_action_span(out);
@@ -435,6 +443,30 @@ private:
         return {.magic = "rlscale.dqn.training_state\n", .version = 1, .value_size = sizeof(T), .kind = "a DQN training state"};
     }
 
+    /// dqn_config::validate checks its real numbers as doubles; the update
+    /// uses them as T. 1e39 is a finite double but an infinite float, and
+    /// 1e-46 a positive double but a float 0: an infinite or zero Huber β
+    /// or τ, or a zero clip (every gradient element clamped to 0, where 0
+    /// in the configuration means off), would train nothing.
+    static void check_as_scalar(const dqn_config& c) {
+        const check_fields check("dqn_config");
+        const std::string what = std::string("be finite and > 0 as the agent's ") + (sizeof(T) == 4 ? "float" : "double");
+        const auto positive = [&](const char* field, double v) {
+            const auto t = static_cast<T>(v);
+            check.require(std::isfinite(t) && t > 0, field, what, v);
+        };
+        positive("tau", c.tau);
+        positive("huber_beta", c.huber_beta);
+        if (c.grad_clip_value != 0) positive("grad_clip_value", c.grad_clip_value);
+        if (c.grad_clip_norm != 0) positive("grad_clip_norm", c.grad_clip_norm);
+    }
+    /// The replay buffer's limits, named as the agent's: an observation
+    /// size or a layout with more heads than the buffer stores per
+    /// transition fails here, before the networks are allocated.
+    static void check_sizes(std::size_t observation_size, q_layout layout) {
+        check_fields("dqn").at_most("observation_size", observation_size, replay_buffer<T>::max_observation_size);
+        check_fields("q_layout").at_most("heads", layout.heads, replay_buffer<T>::max_action_size);
+    }
     static void check_precision(nn::matmul_precision p) {
         check_fields("dqn_config").require(p != nn::matmul_precision::bf16 || std::is_same_v<T, float>, "precision",
                                            "be full unless the agent is dqn<float>", nn::to_string(p));
@@ -473,6 +505,11 @@ private:
             throw error("dqn: observation has " + std::to_string(observation.size()) + " values, expected " +
                         std::to_string(replay_.observation_size()));
         }
+        for (std::size_t i = 0; i < observation.size(); ++i) {
+            if (!std::isfinite(observation[i])) {
+                throw error("dqn: observation[" + std::to_string(i) + "] is " + format_number(observation[i]) + ", must be finite");
+            }
+        }
     }
     void check_action_span(std::span<std::int32_t> out) const {
         if (out.size() != layout_.heads) {
@@ -490,7 +527,7 @@ private:
     replay_batch<T> batch_;
     typename network::inference_buffer act_buffer_;
     std::vector<shard> shards_;                           // update_shards of them
-    std::unique_ptr<rlscale::detail::worker_pool> pool_;  // with update_threads > 1
+    rlscale::detail::copyable_worker_pool pool_;          // with update_threads > 1
     std::uint64_t steps_ = 0;
     std::uint64_t updates_ = 0;
     dqn_update_stats last_;

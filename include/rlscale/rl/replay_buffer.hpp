@@ -48,28 +48,16 @@ struct replay_batch {
     /// caller may have built or resized them by hand. Allocates nothing for
     /// a batch that fits.
     [[nodiscard]] std::string shape_error(std::size_t observation_size, std::size_t action_size) const {
-        const auto rows = [](const char* field, Eigen::Index have, std::size_t want, const char* what) {
-            return std::string("batch.") + field + " has " + std::to_string(have) + " rows, the agent " + std::to_string(want) + " " +
-                   what;
-        };
-        const auto room = [this](const char* field, Eigen::Index have) {
-            return std::string("batch.") + field + " holds " + std::to_string(have) + ", fewer than the batch's " +
-                   std::to_string(size) + " transitions";
-        };
-        const auto fits = [this](Eigen::Index have) { return static_cast<std::size_t>(have) >= size; };
-        if (static_cast<std::size_t>(observations.rows()) != observation_size) {
-            return rows("observations", observations.rows(), observation_size, "observation values");
-        }
-        if (static_cast<std::size_t>(next_observations.rows()) != observation_size) {
-            return rows("next_observations", next_observations.rows(), observation_size, "observation values");
-        }
-        if (static_cast<std::size_t>(actions.rows()) != action_size) return rows("actions", actions.rows(), action_size, "actions");
-        if (!fits(observations.cols())) return room("observations", observations.cols());
-        if (!fits(next_observations.cols())) return room("next_observations", next_observations.cols());
-        if (!fits(actions.cols())) return room("actions", actions.cols());
-        if (!fits(rewards.size())) return room("rewards", rewards.size());
-        if (!fits(terminated.size())) return room("terminated", terminated.size());
-        return {};
+        return layout_error(observation_size, action_size, size, false, "the agent");
+    }
+
+    /// Why `count` transitions of `observation_size` values and
+    /// `action_size` actions cannot be written into the leading columns
+    /// (replay_buffer::sample and get write every array, `truncated` and
+    /// `slots` included), naming the first array that is too small; empty
+    /// when they can. Allocates nothing for a batch that fits.
+    [[nodiscard]] std::string room_error(std::size_t observation_size, std::size_t action_size, std::size_t count) const {
+        return layout_error(observation_size, action_size, count, true, "the buffer");
     }
 
     matrix observations;       ///< observation_size × capacity
@@ -80,6 +68,40 @@ struct replay_batch {
     vector truncated;          ///< 1 where the episode was cut short (bootstrap still applies), else 0
     std::vector<std::size_t> slots;  ///< capacity: the buffer slot each sampled transition came from
     std::size_t size = 0;      ///< transitions in the leading columns
+
+private:
+    /// The rows of each array (`owner` names who expects them), then its
+    /// room for `count` transitions: the arrays an update reads, and with
+    /// `every` also those only sampling writes (`truncated`, `slots`).
+    [[nodiscard]] std::string layout_error(std::size_t observation_size, std::size_t action_size, std::size_t count,
+                                           bool every, const char* owner) const {
+        const auto rows = [owner](const char* field, Eigen::Index have, std::size_t want, const char* what) {
+            return std::string("batch.") + field + " has " + std::to_string(have) + " rows, " + owner + " " + std::to_string(want) +
+                   " " + what;
+        };
+        const auto room = [count, every](const char* field, std::size_t have) {
+            return std::string("batch.") + field + " holds " + std::to_string(have) + ", fewer than the " +
+                   (every ? std::string() : std::string("batch's ")) + std::to_string(count) + " transitions" +
+                   (every ? " to write" : "");
+        };
+        const auto fits = [count](auto have) { return static_cast<std::size_t>(have) >= count; };
+        if (static_cast<std::size_t>(observations.rows()) != observation_size) {
+            return rows("observations", observations.rows(), observation_size, "observation values");
+        }
+        if (static_cast<std::size_t>(next_observations.rows()) != observation_size) {
+            return rows("next_observations", next_observations.rows(), observation_size, "observation values");
+        }
+        if (static_cast<std::size_t>(actions.rows()) != action_size) return rows("actions", actions.rows(), action_size, "actions");
+        const auto cols = [](Eigen::Index n) { return static_cast<std::size_t>(n); };
+        if (!fits(observations.cols())) return room("observations", cols(observations.cols()));
+        if (!fits(next_observations.cols())) return room("next_observations", cols(next_observations.cols()));
+        if (!fits(actions.cols())) return room("actions", cols(actions.cols()));
+        if (!fits(rewards.size())) return room("rewards", cols(rewards.size()));
+        if (!fits(terminated.size())) return room("terminated", cols(terminated.size()));
+        if (every && !fits(truncated.size())) return room("truncated", cols(truncated.size()));
+        if (every && !fits(slots.size())) return room("slots", slots.size());
+        return {};
+    }
 };
 
 /// A uniform experience-replay ring buffer: (state, action, reward, next
@@ -98,11 +120,17 @@ public:
     using batch = replay_batch<T, Action>;
     using action_type = Action;
 
-    /// Throws config_error for a zero capacity or size, or capacity above 10^8.
+    /// The largest capacity, observation size and action size a buffer takes.
+    static constexpr std::size_t max_capacity = 100'000'000;
+    static constexpr std::size_t max_observation_size = std::size_t{1} << 20;
+    static constexpr std::size_t max_action_size = std::size_t{1} << 10;
+
+    /// Throws config_error for a zero capacity or size, capacity above 10^8
+    /// (max_capacity), or a size above max_observation_size or max_action_size.
     replay_buffer(std::size_t capacity, std::size_t observation_size, std::size_t action_size = 1)
-        : capacity_(checked("capacity", capacity, 100'000'000)),
-          observation_size_(checked("observation_size", observation_size, 1u << 20)),
-          action_size_(checked("action_size", action_size, 1u << 10)),
+        : capacity_(checked("capacity", capacity, max_capacity)),
+          observation_size_(checked("observation_size", observation_size, max_observation_size)),
+          action_size_(checked("action_size", action_size, max_action_size)),
           observations_(shape2{capacity, observation_size}),
           next_observations_(shape2{capacity, observation_size}),
           actions_(shape2{capacity, action_size}),
@@ -165,7 +193,9 @@ public:
 
     /// Draws `n` transitions uniformly with replacement into `out`'s leading
     /// columns. Throws rlscale::error if the buffer is empty, `n` exceeds the
-    /// batch's capacity or the batch was sized for other shapes.
+    /// batch's capacity or the batch was sized for other shapes (any array,
+    /// `slots` and `truncated` included, too small for `n`: see
+    /// replay_batch::room_error), and then writes nothing.
     template <std::uniform_random_bit_generator Gen>
     void sample(std::size_t n, Gen& gen, batch& out) const {
         if (size_ == 0) throw error("replay_buffer.sample: the buffer is empty");
@@ -179,6 +209,11 @@ public:
                         std::to_string(out.actions.rows()) + " action rows, the buffer " + std::to_string(observation_size_) + " and " +
                         std::to_string(action_size_));
         }
+        // Every array is written: each must hold the n transitions (the
+        // fields are public, so one may have been resized by hand).
+        if (const std::string why = out.room_error(observation_size_, action_size_, n); !why.empty()) {
+            throw error("replay_buffer.sample: " + why);
+        }
         // Draw every slot and prefetch its row, then copy: the rows are
         // scattered over a buffer far larger than the caches, and a copy
         // that waits for each row in turn takes longer than the gradient
@@ -191,10 +226,16 @@ public:
         out.size = n;
     }
 
-    /// Copies transition `i` (0 = oldest still stored) into column `column` of `out`.
+    /// Copies transition `i` (0 = oldest still stored) into column `column`
+    /// of `out`. Throws rlscale::error, writing nothing, for an `i` not
+    /// stored or a batch whose arrays are of other shapes or do not reach
+    /// `column`.
     void get(std::size_t i, std::size_t column, batch& out) const {
         if (i >= size_) throw error("replay_buffer.get: index " + std::to_string(i) + " >= size " + std::to_string(size_));
         if (column >= out.capacity()) throw error("replay_buffer.get: column " + std::to_string(column) + " beyond the batch");
+        if (const std::string why = out.room_error(observation_size_, action_size_, column + 1); !why.empty()) {
+            throw error("replay_buffer.get: " + why);
+        }
         copy_row((oldest() + i) % capacity_, column, out);
     }
 
