@@ -1257,4 +1257,61 @@ TEST_CASE("bounds that round to one value in the agent's type are refused") {
     CHECK_NOTHROW(ddpg<float>(3, {{1e6, 1e6 + 0.0625}}, small_config(), 1));
 }
 
+TEST_CASE("tau, clip norms and the Gaussian sigma that the agent's type cannot carry are refused by name") {
+    const auto fails = [](ddpg_config c, const std::string& text) {
+        CHECK_THROWS_WITH_AS(ddpg<float>(3, test_bounds, c, 1), doctest::Contains(text.c_str()), config_error);
+    };
+    // tau: 1e-50 is a float 0 (the targets frozen); below float's epsilon 1 - tau rounds.
+    ddpg_config c = small_config();
+    c.tau = 1e-50;
+    fails(c, "ddpg_config.tau: must be at least the agent's float epsilon (1.1920929e-07)");
+    fails(c, "got 1e-50");
+    c.tau = 1e-7;
+    fails(c, "ddpg_config.tau: must be at least the agent's float epsilon");
+    fails(c, "got 1e-07");
+    c.tau = static_cast<double>(std::numeric_limits<float>::epsilon());
+    CHECK_NOTHROW(ddpg<float>(3, test_bounds, c, 1));
+    CHECK_NOTHROW(ddpg<double>(3, test_bounds, c, 1));
+    c.tau = 1e-10;  // fine in double
+    CHECK_NOTHROW(ddpg<double>(3, test_bounds, c, 1));
+    fails(c, "ddpg_config.tau");
+    c.tau = 1e-17;
+    CHECK_THROWS_WITH_AS(ddpg<double>(3, test_bounds, c, 1),
+                         doctest::Contains("ddpg_config.tau: must be at least the agent's double epsilon"), config_error);
+
+    // A positive clip norm that is 0 in float would zero every gradient; one that is infinite is refused too.
+    c = small_config();
+    c.critic_grad_clip_norm = 1e-50;
+    fails(c, "ddpg_config.critic_grad_clip_norm: must be finite and > 0 as the agent's float (or 0 for off), got 1e-50");
+    CHECK_NOTHROW(ddpg<double>(3, test_bounds, c, 1));
+    c = small_config();
+    c.actor_grad_clip_norm = 1e-50;
+    fails(c, "ddpg_config.actor_grad_clip_norm: must be finite and > 0 as the agent's float (or 0 for off), got 1e-50");
+    c.actor_grad_clip_norm = 1e39;
+    fails(c, "ddpg_config.actor_grad_clip_norm: must be finite and > 0 as the agent's float (or 0 for off), got 1e+39");
+    c.actor_grad_clip_norm = 0;  // off
+    CHECK_NOTHROW(ddpg<float>(3, test_bounds, c, 1));
+
+    // Gaussian sigma: 1e39 is an infinite float, and explore() would add no noise at all.
+    c = small_config();
+    c.gaussian.sigma = 1e39;
+    fails(c, "ddpg_config.gaussian.sigma: must give, times ddpg.bounds[0]'s scale (1.5), a noise that is finite and not 0 "
+             "in the agent's float");
+    fails(c, "got 1e+39");
+    c.gaussian.sigma = 1e-50;
+    fails(c, "ddpg_config.gaussian.sigma");
+    // Times a scale: the draw is sigma * scale * N(0, 1), rounded to float.
+    c.gaussian.sigma = 1e37;
+    CHECK_THROWS_WITH_AS(ddpg<float>(3, {{-1, 1}, {-100, 100}}, c, 1),
+                         doctest::Contains("ddpg_config.gaussian.sigma: must give, times ddpg.bounds[1]'s scale (100)"),
+                         config_error);
+    CHECK_NOTHROW(ddpg<double>(3, {{-1, 1}, {-100, 100}}, c, 1));
+    c.gaussian.sigma = 0;  // no noise, as asked
+    CHECK_NOTHROW(ddpg<float>(3, test_bounds, c, 1));
+    // Only Gaussian exploration draws with it.
+    c.gaussian.sigma = 1e39;
+    c.exploration = ddpg_exploration::ornstein_uhlenbeck;
+    CHECK_NOTHROW(ddpg<float>(3, test_bounds, c, 1));
+}
+
 }  // namespace test_rl_ddpg

@@ -166,6 +166,48 @@ TEST_CASE("multidimensional_actions values_for maps an unchanged (NaN) limit to 
     CHECK(back.memory_limit_mb == doctest::Approx(700).epsilon(1e-5));
 }
 
+TEST_CASE("multidimensional_actions values_for, relative: a limit whose current value is unknown maps to 0 whatever its target") {
+    rl::multidimensional_config c;
+    c.mode = rl::multidimensional_mode::relative;
+    const rl::multidimensional_actions a(1, c);
+    for (const double unknown : {0.0, -1.0, nan_v, std::numeric_limits<double>::infinity()}) {
+        CAPTURE(unknown);
+        const scaling_state s = state(5, unknown, unknown);
+        // A teacher's finite targets (below the middle of the bounds, above
+        // it, at a bound) and its NaN hold: targets() reads every value in
+        // this state as unchanged, so the stored value is 0, no step.
+        for (const double cpu : {1.0, 0.2, 2.048, nan_v}) {
+            for (const double mem : {300.0, 3000.0, nan_v}) {
+                CAPTURE(cpu);
+                CAPTURE(mem);
+                const std::array<scaling_target, 1> t{scaling_target{.replicas = 7, .cpu_limit = cpu, .memory_limit_mb = mem}};
+                std::array<float, 3> v{};
+                a.values_for(t, std::span<const scaling_state>(&s, 1), v);
+                CHECK(v[0] == doctest::Approx(0.5));  // the replica step is unaffected
+                CHECK(v[1] == 0.0F);
+                CHECK(v[2] == 0.0F);
+                const auto back = map_one(a, v, s);
+                CHECK(back.replicas == 7);
+                CHECK(std::isnan(back.cpu_limit));
+                CHECK(std::isnan(back.memory_limit_mb));
+            }
+        }
+    }
+    // A known limit still maps to its step, and absolute mode still reaches the target from an unknown limit.
+    const scaling_state known = state(5, 1.0, 1024);
+    const std::array<scaling_target, 1> t{scaling_target{.replicas = 5, .cpu_limit = 1.25, .memory_limit_mb = 768}};
+    std::array<float, 3> v{};
+    a.values_for(t, std::span<const scaling_state>(&known, 1), v);
+    CHECK(v[1] == doctest::Approx(0.5));
+    CHECK(v[2] == doctest::Approx(-0.5));
+    const rl::multidimensional_actions absolute(1);
+    const scaling_state unknown = state(5, 0.0, 0.0);
+    absolute.values_for(t, std::span<const scaling_state>(&unknown, 1), v);
+    const auto back = map_one(absolute, v, unknown);
+    CHECK(back.cpu_limit == doctest::Approx(1.25).epsilon(1e-5));
+    CHECK(back.memory_limit_mb == doctest::Approx(768).epsilon(1e-5));
+}
+
 TEST_CASE("multidimensional_config errors name the field and the value") {
     rl::multidimensional_config c;
     c.max_cpu_limit = 0.1;

@@ -35,7 +35,7 @@ TEST_CASE("the Ornstein-Uhlenbeck process reverts to its mean") {
     CHECK(noisy.state()[0] == 2.0);
 }
 
-TEST_CASE("the Ornstein-Uhlenbeck process's stationary variance is sigma^2 / (2 theta)") {
+TEST_CASE("the Ornstein-Uhlenbeck process's stationary variance is the Euler-Maruyama step's, sigma^2 / (theta (2 - theta dt))") {
     const ornstein_uhlenbeck_config c{.theta = 0.15, .sigma = 0.2, .dt = 0.01, .mu = 0};
     ornstein_uhlenbeck_noise noise(2, c);
     rng gen(7);
@@ -55,10 +55,48 @@ TEST_CASE("the Ornstein-Uhlenbeck process's stationary variance is sigma^2 / (2 
     }
     const double m = sum / (2 * n);
     const double var = sq / (2 * n) - m * m;
-    // Euler-Maruyama's exact stationary variance is σ²dt / (1 − (1 − θdt)²) ≈ σ²/(2θ)·(1 + θdt/2).
-    const double expected = c.sigma * c.sigma / (2 * c.theta);
+    // Euler-Maruyama's exact stationary variance is σ²dt / (1 − (1 − θdt)²)
+    // = σ²/(θ(2 − θdt)) ≈ σ²/(2θ)·(1 + θdt/2): here 0.075 % above σ²/(2θ).
+    const double expected = c.sigma * c.sigma / (c.theta * (2 - c.theta * c.dt));
     CHECK(var == doctest::Approx(expected).epsilon(0.06));
     CHECK(std::abs(m) < 0.05);
+}
+
+TEST_CASE("with a large theta dt the stationary variance is sigma^2 / (theta (2 - theta dt)), not sigma^2 / (2 theta)") {
+    // θ·dt = 0.5: each step keeps half the distance to μ. The discrete
+    // variance is σ²/(0.5·1.5) = 4σ²/3, a third above σ²/(2θ) = σ².
+    const ornstein_uhlenbeck_config c{.theta = 0.5, .sigma = 0.3, .dt = 1, .mu = 1};
+    ornstein_uhlenbeck_noise noise(2, c);
+    rng gen(11);
+    std::array<double, 2> x{};
+    for (int t = 0; t < 50; ++t) noise.sample(gen, std::span<double>(x));
+    double sum = 0, sq = 0;
+    const int n = 20000;
+    for (int i = 0; i < n; ++i) {
+        for (int t = 0; t < 10; ++t) noise.sample(gen, std::span<double>(x));  // correlation 0.5^10 between draws
+        for (const double v : x) {
+            sum += v;
+            sq += v * v;
+        }
+    }
+    const double m = sum / (2 * n);
+    const double var = sq / (2 * n) - m * m;
+    const double discrete = c.sigma * c.sigma / (c.theta * (2 - c.theta * c.dt));
+    CHECK(discrete == doctest::Approx(4 * c.sigma * c.sigma / 3));
+    CHECK(var == doctest::Approx(discrete).epsilon(0.03));
+    CHECK(var > 1.2 * c.sigma * c.sigma / (2 * c.theta));  // the continuous formula is a quarter too low
+    CHECK(m == doctest::Approx(c.mu).epsilon(0.02));
+    // θ·dt = 1: a fresh draw around μ at every step, variance σ²·dt.
+    const ornstein_uhlenbeck_config one{.theta = 1, .sigma = 0.3, .dt = 1, .mu = 0};
+    CHECK(one.sigma * one.sigma / (one.theta * (2 - one.theta * one.dt)) == doctest::Approx(one.sigma * one.sigma * one.dt));
+    ornstein_uhlenbeck_noise fresh(1, one);
+    std::array<double, 1> y{};
+    double sq1 = 0;
+    for (int i = 0; i < n; ++i) {
+        fresh.sample(gen, std::span<double>(y));
+        sq1 += y[0] * y[0];
+    }
+    CHECK(sq1 / n == doctest::Approx(one.sigma * one.sigma).epsilon(0.04));
 }
 
 TEST_CASE("epsilon decays by eps_decay per decay() down to eps_end and scales the output") {

@@ -24,7 +24,12 @@ void hard_update(mlp<T>& target, const mlp<T>& source) {
 }
 
 /// Polyak averaging: θ_target ← τ·θ_source + (1 - τ)·θ_target, τ ∈ [0, 1]
-/// (SCARLET: τ = 0.005; AWARE/FIRM: τ = 3e-3).
+/// (SCARLET: τ = 0.005; AWARE/FIRM: τ = 3e-3). τ = 0 leaves the target as
+/// it is. The arithmetic is in T: below T's epsilon (2^-23 in float) 1 − τ
+/// rounds and the target is not pulled toward the source by τ (at or below
+/// 2^-24, 1 − τ is 1: θ_target + τ·θ_source, no pull at all); an agent
+/// whose τ is a double checks it as T itself (ddpg refuses τ below
+/// epsilon, dqn a τ that is 0 in T).
 template <typename T>
 void soft_update(mlp<T>& target, const mlp<T>& source, T tau) {
     detail::require_same_shape(target, source, "soft_update");

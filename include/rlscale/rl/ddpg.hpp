@@ -380,10 +380,13 @@ public:
     /// An agent for observations of `observation_size` values and one action
     /// dimension per entry of `bounds`. Initialises the actor and the critics
     /// (PyTorch's nn.Linear default) from `seed` and the targets as copies of
-    /// them. Throws config_error for a bad configuration or bound.
+    /// them. Throws config_error for a bad configuration or bound, before
+    /// allocating the networks: besides ddpg_config::validate, a τ, clip
+    /// norm or Gaussian σ that the agent's type T cannot carry (see
+    /// check_as_scalar).
     ddpg(std::size_t observation_size, std::vector<action_bound> bounds, ddpg_config config, std::uint64_t seed)
-        : config_((config.validate(), check_precision(config.precision), std::move(config))),
-          bounds_(checked_bounds(observation_size, std::move(bounds))),
+        : config_((config.validate(), check_precision(config.precision), check_as_scalar(config), std::move(config))),
+          bounds_(checked_noise_scale(config_, checked_bounds(observation_size, std::move(bounds)))),
           gen_(seed),
           actor_(actor_layers(observation_size, bounds_.size(), config_.actor_hidden)),
           target_actor_(actor_.layers()),
@@ -1193,6 +1196,47 @@ private:
     static void check_precision(nn::matmul_precision p) {
         check_fields("ddpg_config").require(p != nn::matmul_precision::bf16 || std::is_same_v<T, float>, "precision",
                                             "be full unless the agent is ddpg<float>", nn::to_string(p));
+    }
+    /// ddpg_config::validate checks its real numbers as doubles; the update
+    /// uses them as T. In float, τ = 1e-50 is 0 (the targets frozen) and a
+    /// τ below ε = 2^-23 leaves 1 − τ rounded (to 1 at or below 2^-24: no
+    /// pull toward the online network at all; between, a pull of ε, not τ);
+    /// a clip norm of 1e-50 is 0 (every gradient
+    /// zeroed, where 0 in the configuration means off) and 1e39 is infinite.
+    static void check_as_scalar(const ddpg_config& c) {
+        const check_fields check("ddpg_config");
+        const std::string type = sizeof(T) == 4 ? "float" : "double";
+        check.require(c.tau >= static_cast<double>(std::numeric_limits<T>::epsilon()), "tau",
+                      "be at least the agent's " + type + " epsilon (" + format_number(std::numeric_limits<T>::epsilon()) +
+                          "): below it, 1 - tau rounds and the targets do not move by tau",
+                      c.tau);
+        const auto positive = [&](const char* field, double v) {
+            const auto t = static_cast<T>(v);
+            check.require(std::isfinite(t) && t > 0, field, "be finite and > 0 as the agent's " + type + " (or 0 for off)", v);
+        };
+        if (c.actor_grad_clip_norm != 0) positive("actor_grad_clip_norm", c.actor_grad_clip_norm);
+        if (c.critic_grad_clip_norm != 0) positive("critic_grad_clip_norm", c.critic_grad_clip_norm);
+    }
+    /// Gaussian exploration draws σ·scale_d·N(0, 1) in double and rounds it
+    /// to T, and explore() adds nothing for a draw that is not finite there:
+    /// σ = 1e39 is a finite double and an infinite float, so it would add no
+    /// noise at all. σ·scale_d, with room for the largest draw (|N| < 9 from
+    /// standard_normal), must be finite in T, and not 0 there unless σ is.
+    static std::vector<action_bound> checked_noise_scale(const ddpg_config& c, std::vector<action_bound> bounds) {
+        if (c.exploration != ddpg_exploration::gaussian) return bounds;
+        const double sigma = c.gaussian.sigma;
+        const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 9;
+        for (std::size_t d = 0; d < bounds.size(); ++d) {
+            const double s = sigma * bounds[d].scale();
+            const bool ok = std::isfinite(s) && s <= limit && (sigma == 0 || static_cast<T>(s) > 0);
+            check_fields("ddpg_config.gaussian")
+                .require(ok, "sigma",
+                         "give, times ddpg.bounds[" + std::to_string(d) + "]'s scale (" + format_number(bounds[d].scale()) +
+                             "), a noise that is finite and not 0 in the agent's " + (sizeof(T) == 4 ? "float" : "double") +
+                             " (at most " + format_number(limit) + ")",
+                         sigma);
+        }
+        return bounds;
     }
     static std::vector<action_bound> checked_bounds(std::size_t observation_size, std::vector<action_bound> bounds) {
         const check_fields check("ddpg");

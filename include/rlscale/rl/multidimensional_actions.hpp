@@ -116,9 +116,11 @@ public:
     /// say "unchanged" otherwise, so where the current limit lies outside
     /// the bounds the value reaches the nearer bound, and where it is
     /// unknown (not finite and > 0) the middle of the bounds in absolute
-    /// mode, 0 (no step) in relative mode, which targets() reads as
-    /// unchanged there. A stored teacher's hold is then a resize into the
-    /// bounds.
+    /// mode. A stored teacher's hold is then a resize into the bounds. In
+    /// relative mode a limit whose current value is unknown maps to 0 (no
+    /// step) whatever its target: targets() reads every value there as
+    /// unchanged, so no value reaches another limit, and a stored action
+    /// must be one the agent's own could mean.
     void values_for(std::span<const scaling_target> targets, std::span<const scaling_state> states, std::span<float> out) const noexcept {
         const std::size_t n = std::min({functions_, states.size(), targets.size(), out.size() / dimensions});
         for (std::size_t f = 0; f < n; ++f) {
@@ -160,6 +162,9 @@ private:
         return std::clamp(x, lo, hi);
     }
     [[nodiscard]] float value_of(double target, double current, double lo, double hi, double step) const noexcept {
+        // As limit(): in relative mode there is no current limit to step
+        // from, and every value reads as unchanged; 0 is the one stored.
+        if (config_.mode == multidimensional_mode::relative && !(std::isfinite(current) && current > 0)) return 0.0F;
         const double base = current_within(current, lo, hi);
         const double x = std::isfinite(target) ? std::clamp(target, lo, hi) : base;
         if (config_.mode == multidimensional_mode::absolute) return to_value((x - lo) / (hi - lo));
