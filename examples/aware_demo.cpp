@@ -17,6 +17,7 @@
 // to DIR/aware_training.csv and DIR/aware_training.svg; the trained actor
 // and its lifecycle to DIR/aware_actor.json.
 #include "../apps/common/cli.hpp"
+#include "../apps/common/output_file.hpp"
 #include "common/aware_scenario.hpp"
 
 #include <rlscale/encode/firm_encoder.hpp>
@@ -40,10 +41,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <numeric>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,36 +89,34 @@ options parse(int argc, char** argv) {
         if (i + 1 >= argc) usage("missing value after " + flag);
         const std::string v = argv[++i];
         try {
-            std::size_t used = 0;
-            const auto whole = [&](long long lo, long long hi) {
-                const long long x = std::stoll(v, &used);
-                if (used != v.size() || x < lo || x > hi) throw std::invalid_argument(v);
+            using cli::usage_error;
+            // A finite number (cli::number: the whole text, no sign but '-')
+            // in [lo, hi], or [lo, hi) when `open_hi`.
+            const auto real = [&](double lo, double hi, bool open_hi) {
+                const double x = cli::number(flag, v);
+                if (!(x >= lo && (open_hi ? x < hi : x <= hi))) {
+                    throw usage_error(flag, "must be in [" + format_number(lo) + ", " + format_number(hi) + (open_hi ? ")" : "]") +
+                                                ", got " + cli::quoted(v));
+                }
                 return x;
             };
-            if (flag == "--episodes") o.episodes = static_cast<int>(whole(1, 100000));
-            else if (flag == "--retrain-episodes") o.retrain_episodes = static_cast<int>(whole(1, 100000));
-            else if (flag == "--eval-episodes") o.eval_episodes = static_cast<int>(whole(1, 100000));
-            else if (flag == "--window") o.window = static_cast<std::size_t>(whole(1, 1000));
-            else if (flag == "--seed") o.seed = static_cast<std::uint64_t>(whole(0, 1LL << 62));
-            else if (flag == "--online-bc") {
-                o.online_bc = std::stod(v, &used);
-                if (used != v.size() || !(o.online_bc >= 0 && o.online_bc < 1e6)) throw std::invalid_argument(v);
-            } else if (flag == "--alpha") {
-                o.alpha = std::stod(v, &used);
-                if (used != v.size() || !(o.alpha >= 0 && o.alpha <= 1)) throw std::invalid_argument(v);
-            } else if (flag == "--mode") {
-                if (v != "relative" && v != "absolute") throw std::invalid_argument(v);
-                o.mode = v == "relative" ? rl::multidimensional_mode::relative : rl::multidimensional_mode::absolute;
-            } else if (flag == "--action-l2") {
-                o.action_l2 = std::stod(v, &used);
-                if (used != v.size() || !(o.action_l2 >= 0 && o.action_l2 < 1e6)) throw std::invalid_argument(v);
-            } else if (flag == "--fallback-floor") {
-                if (v != "on" && v != "off") throw std::invalid_argument(v);
-                o.fallback_floor = v == "on";
-            } else if (flag == "--td3") {
-                if (v != "on" && v != "off") throw std::invalid_argument(v);
-                o.td3 = v == "on";
-            } else if (flag == "--out") {
+            const auto one_of = [&](std::string_view a, std::string_view b) {
+                if (v != a && v != b) throw usage_error(flag, "must be " + std::string(a) + " or " + std::string(b) + ", got " + cli::quoted(v));
+                return v == a;
+            };
+            if (flag == "--episodes") o.episodes = cli::integer<int>(flag, v, 1, 100000);
+            else if (flag == "--retrain-episodes") o.retrain_episodes = cli::integer<int>(flag, v, 1, 100000);
+            else if (flag == "--eval-episodes") o.eval_episodes = cli::integer<int>(flag, v, 1, 100000);
+            else if (flag == "--window") o.window = cli::integer<std::size_t>(flag, v, 1, 1000);
+            else if (flag == "--seed") o.seed = cli::seed(flag, v);
+            else if (flag == "--online-bc") o.online_bc = real(0, 1e6, true);
+            else if (flag == "--alpha") o.alpha = real(0, 1, false);
+            else if (flag == "--mode") {
+                o.mode = one_of("relative", "absolute") ? rl::multidimensional_mode::relative : rl::multidimensional_mode::absolute;
+            } else if (flag == "--action-l2") o.action_l2 = real(0, 1e6, true);
+            else if (flag == "--fallback-floor") o.fallback_floor = one_of("on", "off");
+            else if (flag == "--td3") o.td3 = one_of("on", "off");
+            else if (flag == "--out") {
                 if (v.empty()) usage("--out: must name a directory");
                 o.out = v;
             } else if (flag == "--trace") {
@@ -125,8 +124,8 @@ options parse(int argc, char** argv) {
                 o.trace = v;
             }
             else usage("unknown option " + flag);
-        } catch (const std::logic_error&) {
-            usage("bad value for " + flag + ": \"" + v + "\"");
+        } catch (const cli::usage_error& e) {  // names the flag and the value
+            usage(e.what());
         }
     }
     return o;
@@ -425,7 +424,7 @@ void write_svg(const std::filesystem::path& path, const std::vector<std::pair<st
     const double h = 360;
     const double pad = 40;
     const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
-    std::ofstream out(path);
+    std::ostringstream out;  // formatted as a std::ofstream would, then written checked and atomically
     out << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h << "'>\n"
         << "<rect width='100%' height='100%' fill='white'/>\n";
     std::size_t k = 0;
@@ -442,6 +441,7 @@ void write_svg(const std::filesystem::path& path, const std::vector<std::pair<st
     }
     out << "<text x='" << pad << "' y='" << h - 10 << "' font-size='11'>episodes; episode reward " << lo << " .. " << hi
         << "</text>\n</svg>\n";
+    apps::write_text_file(path, out.str());
 }
 
 }  // namespace
@@ -696,12 +696,14 @@ static int program(int argc, char** argv) {
 
     // Outputs: curves, trajectories, the actor with its lifecycle.
     {
-        std::ofstream csv(o.out / "aware_training.csv");
+        // Formatted as a std::ofstream would, then written checked and atomically.
+        std::ostringstream csv;
         csv << "episode,bootstrapped_reward,bootstrapped_stage,scratch_reward,scratch_stage,hpa_vpa_reward\n";
         for (std::size_t e = 0; e < a.rewards.size(); ++e) {
             csv << e << "," << a.rewards[e] << "," << to_string(a.stages[e]) << "," << b.rewards[e] << "," << to_string(b.stages[e]) << ","
                 << rule_curve[e] << "\n";
         }
+        apps::write_text_file(o.out / "aware_training.csv", csv.str());
         write_svg(o.out / "aware_training.svg",
                   {{"bootstrapped (AWARE)", a.rewards}, {"from scratch", b.rewards}, {"HPA+VPA", rule_curve}});
     }

@@ -7,12 +7,14 @@
 // DIR holds an Azure Functions 2019 excerpt (invocations.csv,
 // durations.csv); by default the one shipped in data/azure2019-excerpt.
 #include "../apps/common/cli.hpp"
+#include "../apps/common/output_file.hpp"
 #include <rlscale/policy/scenario_baselines.hpp>
 #include <rlscale/sim/scenario.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,11 +56,15 @@ static int program(int argc, char** argv) {
         std::fprintf(stderr, "--hours must be > 0\n");
         return 2;
     }
+    // Written to a temporary file beside csv_path and renamed over it once
+    // complete; a write that fails is an error naming the file (exit 1).
+    std::optional<rlscale::apps::output_file> csv_file;
     std::FILE* csv = nullptr;
     if (!csv_path.empty()) {
-        csv = std::fopen(csv_path.c_str(), "w");
-        if (csv == nullptr) {
-            std::fprintf(stderr, "cannot write %s\n", csv_path.c_str());
+        try {
+            csv = csv_file.emplace(csv_path).get();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "error: %s\n", e.what());
             return 1;
         }
         csv_header(csv);
@@ -86,7 +92,7 @@ static int program(int argc, char** argv) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;
     }
-    if (csv != nullptr) std::fclose(csv);
+    if (csv_file) csv_file->commit();  // throws naming the file if any write failed: guarded_main exits 1
     return 0;
 }
 

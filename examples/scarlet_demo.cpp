@@ -19,6 +19,7 @@
 // the same N. Without it, the two default shards run on two threads, or on
 // one on a one-core machine (the same result).
 #include "../apps/common/cli.hpp"
+#include "../apps/common/output_file.hpp"
 #include "../apps/common/plots.hpp"
 #include "common/scarlet_dqn.hpp"
 #include <rlscale/policy/scenario_baselines.hpp>
@@ -93,7 +94,8 @@ static int program(int argc, char** argv) {
         } else if (arg == "--replica-cost") {
             cost_weight = rlscale::cli::number(arg, argv[++i]);
         } else if (arg == "--downscale-window") {
-            actions.downscale_window = rlscale::cli::integer<unsigned long>(arg, argv[++i]);
+            // The registry serves a checkpoint's window up to 100000 ticks.
+            actions.downscale_window = rlscale::cli::integer<unsigned long>(arg, argv[++i], 0, 100'000);
         } else if (arg == "--actions") {
             actions.kind = argv[++i];
         } else if (arg == "--epsilon-decay") {
@@ -105,12 +107,24 @@ static int program(int argc, char** argv) {
         } else if (arg == "--precision") {
             config.precision = nn::matmul_precision_from_string(argv[++i], "--precision");
         } else if (arg == "--update-threads") {
-            const int n = rlscale::cli::integer<int>(arg, argv[++i]);
-            if (n < 1 || n > 64) throw config_error("--update-threads", "is " + std::string(argv[i]) + ", must be in [1, 64]");
+            const int n = rlscale::cli::integer<int>(arg, argv[++i], 1, 64);
             config.update_shards = config.update_threads = static_cast<std::size_t>(n);
         } else {
             std::fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
+        }
+        // Each value is checked as it is read, before --out is created: the
+        // defaults are valid and each flag sets its own fields, so what the
+        // checks refuse is this flag's value, a usage error naming it. Both
+        // action maps are checked whichever --actions picks, so the order of
+        // the flags does not matter.
+        try {
+            config.validate();
+            (void)rl::utilization_target_actions(3, actions.targets);
+            (void)rl::joint_delta_actions(3, actions.deltas);
+            (void)with_action_map(actions, 3, [](const auto& map) { return map.layout().outputs(); });
+        } catch (const config_error& e) {
+            throw rlscale::cli::usage_error(arg, e.detail() + " (" + e.field() + ")");
         }
     } catch (const rlscale::cli::usage_error& e) {  // names the option and the value
         std::fprintf(stderr, "%s\n", e.what());
@@ -201,8 +215,10 @@ static int program(int argc, char** argv) {
         // 3. Evaluate against the baselines on fresh arrivals.
         const std::uint64_t eval_seed = seed + 7919;
         const auto reward = demo_reward(cost_weight);
-        std::FILE* csv = std::fopen((out / "scarlet_demo.csv").string().c_str(), "w");
-        if (csv == nullptr) throw error("cannot write " + (out / "scarlet_demo.csv").string());
+        // Written to a temporary file beside it, renamed once complete; a
+        // failed write throws naming the file.
+        output_file csv_file(out / "scarlet_demo.csv");
+        std::FILE* csv = csv_file.get();
         csv_header(csv);
         std::printf("| scenario | policy | SLO violation rate | p99 / SLO, median tick | replica-seconds | mean reward | fallback ticks |\n");
         std::printf("|---|---|---:|---:|---:|---:|---:|\n");
@@ -259,7 +275,7 @@ static int program(int argc, char** argv) {
             std::printf("| %s | %.1f %% at %.0f | %s | %s |\n", f.sc->name.c_str(), 100.0 * f.dqn.violation_rate(), f.dqn.replica_seconds,
                         points.c_str(), matched);
         }
-        std::fclose(csv);
+        csv_file.commit();
         std::printf("\nevaluation seed %llu, %.3g simulated hours per scenario (azure-3fn: at most the trace's length)\n",
                     static_cast<unsigned long long>(eval_seed), hours);
         std::printf("wrote %s, %s, %s\n", (out / "scarlet_demo.csv").string().c_str(), (out / "scarlet-3fn.svg").string().c_str(),

@@ -13,6 +13,7 @@
 // Functions are SIMPPO-like (CPU-, memory- and I/O-bound profiles, cycled)
 // under Azure-trace-shaped loads (examples/common/simppo_scenario.hpp).
 #include "../apps/common/cli.hpp"
+#include "../apps/common/output_file.hpp"
 #include "common/simppo_scenario.hpp"
 #include <rlscale/multiagent/simppo.hpp>
 #include <rlscale/policy/hpa_policy.hpp>
@@ -24,8 +25,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,6 +54,10 @@ struct options {
     std::filesystem::path out = "simppo-demo";
     std::filesystem::path trace;  ///< the Azure trace's directory (empty: the first found, simppo_trace_dirs())
 };
+
+/// The most functions a SIMPPO scenario holds (simppo_scenario_config::validate):
+/// --functions + --added, and each --scale size.
+constexpr std::size_t max_functions = 1000;
 
 /// The cluster of functions `ids` of `sc` on its shared node.
 sim::cluster_config cluster_of(const simppo_scenario& sc, const std::vector<std::size_t>& ids) {
@@ -195,7 +200,7 @@ void write_svg(const std::filesystem::path& path, const std::vector<std::pair<st
     }
     if (n < 2 || !(hi > lo)) hi = lo + 1;
     const double w = 720, h = 360, pad = 40;
-    std::ofstream out(path);
+    std::ostringstream out;  // formatted as a std::ofstream would, then written checked and atomically
     out << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h << "'>\n"
         << "<rect width='100%' height='100%' fill='white'/>\n"
         << "<text x='" << pad << "' y='20' font-size='13'>SIMPPO incremental training: mean team reward per episode (vertical lines: "
@@ -212,6 +217,7 @@ void write_svg(const std::filesystem::path& path, const std::vector<std::pair<st
         ++k;
     }
     out << "<text x='" << pad << "' y='" << h - 10 << "' font-size='11'>episodes; reward " << lo << " .. " << hi << "</text>\n</svg>\n";
+    rlscale::apps::write_text_file(path, out.str());
 }
 
 bool parse(int argc, char** argv, options& o) {
@@ -219,11 +225,12 @@ bool parse(int argc, char** argv, options& o) {
         const std::string_view arg = argv[i];
         const auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
         try {
-            if (arg == "--functions") o.functions = rlscale::cli::integer<unsigned long>(arg, value());
-            else if (arg == "--added") o.added = rlscale::cli::integer<unsigned long>(arg, value());
-            else if (arg == "--episodes") o.episodes = rlscale::cli::integer<int>(arg, value());
-            else if (arg == "--churn-episodes") o.churn_episodes = rlscale::cli::integer<int>(arg, value());
-            else if (arg == "--seed") o.seed = rlscale::cli::integer<unsigned long long>(arg, value());
+            if (arg == "--functions") o.functions = rlscale::cli::integer<std::size_t>(arg, value(), 2, max_functions - 1);
+            else if (arg == "--added") o.added = rlscale::cli::integer<std::size_t>(arg, value(), 1, max_functions - 2);
+            // Episodes are counted in int: a million keeps every count far from its limit.
+            else if (arg == "--episodes") o.episodes = rlscale::cli::integer<int>(arg, value(), 5, 1'000'000);
+            else if (arg == "--churn-episodes") o.churn_episodes = rlscale::cli::integer<int>(arg, value(), 5, 1'000'000);
+            else if (arg == "--seed") o.seed = rlscale::cli::seed(arg, value());
             else if (arg == "--alpha") o.alpha = rlscale::cli::number(arg, value());
             else if (arg == "--team-weight") o.team_weight = rlscale::cli::number(arg, value());
             else if (arg == "--node-memory-replicas") o.node_memory_replicas = rlscale::cli::number(arg, value());
@@ -238,7 +245,7 @@ bool parse(int argc, char** argv, options& o) {
                 std::string list = value();
                 for (std::size_t p = 0;; ) {  // every item, an empty one too ("", "1,", "1,,2"): refused
                     const std::size_t q = std::min(list.find(',', p), list.size());
-                    o.scale.push_back(rlscale::cli::integer<unsigned long>(arg, list.substr(p, q - p), 1, 100000));
+                    o.scale.push_back(rlscale::cli::integer<std::size_t>(arg, list.substr(p, q - p), 1, max_functions));
                     if (q == list.size()) break;
                     p = q + 1;
                 }
@@ -262,6 +269,12 @@ bool parse(int argc, char** argv, options& o) {
         std::fprintf(stderr, "--functions must be >= 2, --added >= 1, --episodes and --churn-episodes >= 5\n");
         return false;
     }
+    // Each is bounded above, so the sum cannot wrap.
+    if (o.functions + o.added > max_functions) {
+        std::fprintf(stderr, "--functions + --added: must be <= %zu (the scenario's limit), got %zu + %zu\n", max_functions, o.functions,
+                     o.added);
+        return false;
+    }
     return true;
 }
 
@@ -270,7 +283,6 @@ bool parse(int argc, char** argv, options& o) {
 static int program(int argc, char** argv) {
     options o;
     if (!parse(argc, argv, o)) return 2;
-    std::filesystem::create_directories(o.out);
     const auto started = std::chrono::steady_clock::now();
     const std::size_t n = o.functions;
     simppo_scenario_config sc_config;
@@ -278,6 +290,19 @@ static int program(int argc, char** argv) {
     sc_config.seed = o.seed;
     sc_config.node_memory_replicas = o.node_memory_replicas;
     sc_config.shared_mean_utilization = o.node_utilization;
+    // The scenario's own checks, as usage errors naming the flag, before --out is created.
+    try {
+        sc_config.validate();
+    } catch (const config_error& e) {
+        const std::string& field = e.field();
+        const char* flag = field.ends_with(".node_memory_replicas")      ? "--node-memory-replicas"
+                           : field.ends_with(".shared_mean_utilization") ? "--node-utilization"
+                           : field.ends_with(".functions")               ? "--functions + --added"
+                                                                         : nullptr;
+        if (flag == nullptr) throw;
+        std::fprintf(stderr, "%s: %s (%s)\n", flag, e.detail().c_str(), field.c_str());
+        return 2;
+    }
     if (!o.trace.empty()) {
         sc_config.trace_dir = o.trace;
         sc_config.load = examples::simppo_load_source::trace;
@@ -286,6 +311,7 @@ static int program(int argc, char** argv) {
             return 2;
         }
     }
+    std::filesystem::create_directories(o.out);
     const simppo_scenario sc(sc_config);
     const auto base = range(0, n);
     const sim::cluster_config shared = cluster_of(sc, base);
@@ -512,11 +538,13 @@ static int program(int argc, char** argv) {
     }
     std::printf("(paper: sharing gives a 20-54.8 %% smaller drop and about half the retraining)\n");
     {
-        std::ofstream csv(o.out / "simppo_training.csv");
+        // Formatted as a std::ofstream would, then written checked and atomically.
+        std::ostringstream csv;
         csv << "episode,team_reward_sharing,team_reward_no_sharing,team_reward_mixed_sharing,team_reward_mixed_no_sharing\n";
         for (std::size_t e = 0; e < end; ++e) {
             csv << e << "," << curves[0][e] << "," << curves[1][e] << "," << curves[2][e] << "," << curves[3][e] << "\n";
         }
+        rlscale::apps::write_text_file(o.out / "simppo_training.csv", csv.str());
         write_svg(o.out / "simppo_training.svg", {{"with parameter sharing", curves[0]}, {"without", curves[1]}}, churn1, churn2, o.added);
     }
 

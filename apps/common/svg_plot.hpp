@@ -37,6 +37,8 @@
 #include <system_error>
 #include <vector>
 
+#include "output_file.hpp"
+
 namespace rlscale::apps {
 
 /// One line of a panel.
@@ -606,37 +608,13 @@ inline std::string render_svg(const std::string& title, const std::vector<panel>
 }
 
 /// Renders with render_svg and writes the result to `path` atomically (a
-/// temporary file in the same directory, then a rename). Throws
-/// std::runtime_error naming the path if it cannot be written (the parent
-/// directory is not created), std::invalid_argument naming the series if a
-/// series' x and y lengths differ.
+/// temporary file in the same directory, then a rename; output_file.hpp).
+/// Throws std::runtime_error naming the path and the reason if it cannot be
+/// written (the parent directory is not created), std::invalid_argument
+/// naming the series if a series' x and y lengths differ.
 inline void write_svg(const std::filesystem::path& path, const std::string& title, const std::vector<panel>& panels,
                       const std::string& x_label = "time (s)", int width = 900, int panel_height = 220) {
-    const std::string svg = render_svg(title, panels, x_label, width, panel_height);
-
-    std::random_device entropy;
-    const std::uint64_t tag = (static_cast<std::uint64_t>(entropy()) << 32) ^ entropy();
-    std::filesystem::path tmp = path;
-    tmp += ".tmp-" + std::to_string(tag);
-
-    auto fail = [&](const std::string& why) {
-        std::error_code ignored;
-        std::filesystem::remove(tmp, ignored);
-        throw std::runtime_error("svg_plot: cannot write '" + path.string() + "': " + why);
-    };
-    {
-        errno = 0;
-        std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
-        if (!file) fail(errno != 0 ? std::generic_category().message(errno) : "cannot open a temporary file");
-        file.write(svg.data(), static_cast<std::streamsize>(svg.size()));
-        file.flush();
-        if (!file) fail("write failed");
-        file.close();
-        if (file.fail()) fail("close failed");
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) fail(ec.message());
+    write_text_file(path, render_svg(title, panels, x_label, width, panel_height));
 }
 
 }  // namespace rlscale::apps

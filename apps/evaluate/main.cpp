@@ -18,6 +18,7 @@
 // The reward column is the demo's training reward (SCARLET's, minus 1.5 ×
 // the mean share of the replica budget in use).
 #include "../common/cli.hpp"
+#include "../common/output_file.hpp"
 #include "../common/plots.hpp"
 
 #include <rlscale/policy/registry.hpp>
@@ -32,6 +33,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iterator>
+#include <optional>
 #include <system_error>
 #include <string>
 #include <string_view>
@@ -59,14 +61,40 @@ std::vector<std::string> function_list(std::string_view option, const std::strin
     }
 }
 
+/// `p` made absolute, its symbolic links followed (a dangling one too: the
+/// file a write through it would create) and its "." and ".." resolved.
+std::filesystem::path resolved(std::filesystem::path p) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    p = fs::absolute(p, ec);
+    for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
+        const fs::path target = fs::read_symlink(p, ec);
+        if (ec) break;
+        p = target.is_absolute() ? target : p.parent_path() / target;
+    }
+    const fs::path canonical = fs::weakly_canonical(p, ec);
+    return ec ? p.lexically_normal() : canonical;
+}
+
+/// Whether `a` and `b` name one file: the same text, the same path once
+/// resolved ("out.csv" and "./out.csv", or a link and its target, whether
+/// or not the file exists yet), or one existing file (hard links).
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+    if (a == b || resolved(a) == resolved(b)) return true;
+    std::error_code ec;
+    return std::filesystem::equivalent(a, b, ec);  // false (ec set) when either does not exist
+}
+
 /// A file the run will write: refused before any simulation when its
-/// directory does not exist or cannot be written.
+/// directory does not exist or cannot be written (an existing file that
+/// can be written is accepted: output_file then writes it in place).
 void check_writable(std::string_view option, const std::filesystem::path& file) {
     const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
     std::error_code ec;
     if (file.filename().empty() || std::filesystem::is_directory(file, ec)) {
         throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted(file.string()) + ": it is a directory");
     }
+    if (std::filesystem::exists(file, ec) && ::access(file.c_str(), W_OK) == 0) return;
     if (!std::filesystem::is_directory(dir, ec) || ::access(dir.c_str(), W_OK) != 0) {
         throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted(file.string()) + ": " +
                                                     rlscale::cli::quoted(dir.string()) + " is not a writable directory");
@@ -126,9 +154,9 @@ static int program(int argc, char** argv) {
     if (!csv_path.empty()) check_writable("--csv", csv_path);
     if (!svg_path.empty()) check_writable("--svg", svg_path);
     if (!csv_path.empty() && !svg_path.empty()) {
-        std::error_code ec;
-        if (csv_path == svg_path || std::filesystem::equivalent(csv_path, svg_path, ec)) {
-            throw cli::usage_error("--svg", "names the same file as --csv, " + cli::quoted(csv_path));
+        if (same_file(csv_path, svg_path)) {
+            throw cli::usage_error("--svg", "names the same file as --csv (" + cli::quoted(csv_path) + " and " + cli::quoted(svg_path) +
+                                                "): give two files");
         }
     }
 
@@ -155,10 +183,11 @@ static int program(int argc, char** argv) {
             throw;
         }
     }
+    // Written to a temporary file beside csv_path, renamed over it once complete.
+    std::optional<output_file> csv_file;
     std::FILE* csv = nullptr;
     if (!csv_path.empty()) {
-        csv = std::fopen(csv_path.c_str(), "w");
-        if (csv == nullptr) throw error("cannot write " + csv_path);
+        csv = csv_file.emplace(csv_path).get();
         csv_header(csv);
     }
     // SCARLET's reward minus 1.5 × the replica budget in use (the demo's training reward).
@@ -175,7 +204,7 @@ static int program(int argc, char** argv) {
         std::printf("| %s | %.1f %% | %.3g | %.0f | %+.3f |\n", policies[k].c_str(), 100.0 * o.violation_rate(), o.p99_ratio(0.5),
                     o.replica_seconds, o.mean_reward());
     }
-    if (csv != nullptr) std::fclose(csv);
+    if (csv_file) csv_file->commit();  // throws naming the file if any write failed
     if (!svg_path.empty()) {
         std::vector<labelled_run> runs;
         for (std::size_t k = 0; k < policies.size(); ++k) runs.push_back({policies[k], &results[k]});

@@ -56,11 +56,14 @@ inline scarlet_env make_env(const scenario& sc, int episode_steps, double cost_w
                        relative_scarlet_encoder{}, demo_reward(cost_weight));
 }
 
-/// SCARLET's hyperparameters (Table 4) with two adjustments for a
+/// SCARLET's hyperparameters (Table 4) with three adjustments for a
 /// simulated run of minutes rather than hours: ε decays over 2,000 steps
 /// instead of 150 (the paper's agent converges on one fixed load; here the
-/// load swings, so it needs to see more of it) and learning starts after
-/// 500 transitions.
+/// load swings, so it needs to see more of it), learning starts after 500
+/// transitions (dqn_config::scarlet(): 128, one batch), and the replay
+/// buffer holds 100,000 transitions instead of Table 4's 10^6 (the default
+/// run of 12,000 steps fills neither; only runs beyond 100,000 steps
+/// forget their oldest transitions).
 inline rl::dqn_config demo_dqn_config() {
     rl::dqn_config c = rl::dqn_config::scarlet();
     c.epsilon = {.start = 0.9, .end = 0.05, .decay = 2000};

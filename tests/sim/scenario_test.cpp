@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -159,6 +161,95 @@ TEST_CASE("scenario baselines: settings read off the function, and the HPA at a 
     CHECK(m.target >= 50);
     CHECK(m.target < 70);
     CHECK(m.replica_seconds >= at70.replica_seconds + 1);
+}
+
+namespace {
+
+/// The CSV csv_header and csv_rows write for one run, as text.
+std::string csv_text(const scenario& sc, std::string_view policy, const outcome& o) {
+    char* buffer = nullptr;
+    std::size_t size = 0;
+    std::FILE* f = open_memstream(&buffer, &size);
+    REQUIRE(f != nullptr);
+    csv_header(f);
+    csv_rows(f, sc, policy, o);
+    REQUIRE(std::fclose(f) == 0);
+    std::string text(buffer, size);
+    std::free(buffer);  // NOLINT(cppcoreguidelines-no-malloc): open_memstream's buffer
+    return text;
+}
+
+/// The fields of a CSV record as RFC 4180 reads them (quoted fields
+/// unquoted, doubled quotes halved); `line` holds no record separator.
+std::vector<std::string> csv_fields(const std::string& line) {
+    std::vector<std::string> out(1);
+    bool quoted = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+                out.back() += '"';
+                ++i;
+            } else if (c == '"') {
+                quoted = false;
+            } else {
+                out.back() += c;
+            }
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == ',') {
+            out.emplace_back();
+        } else {
+            out.back() += c;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("scenario: csv_field quotes a field RFC 4180 style only when it must") {
+    CHECK(csv_field("hpa") == "hpa");
+    CHECK(csv_field("") == "");
+    CHECK(csv_field("runs/a b/dqn.json") == "runs/a b/dqn.json");
+    CHECK(csv_field("a,b.json") == "\"a,b.json\"");
+    CHECK(csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
+    CHECK(csv_field("two\nlines") == "\"two\nlines\"");
+    CHECK(csv_field("cr\r") == "\"cr\r\"");
+    CHECK(csv_field("\"") == "\"\"\"\"");
+}
+
+TEST_CASE("scenario: csv_rows writes as many fields as the header, a policy name with a comma or quote included") {
+    scenario s = scarlet_3fn(60);
+    const auto score = [](std::span<const function_metrics>, std::span<const scaling_state>) { return 0.0; };
+    const outcome o = run(s, per_function_policy("static", s), 1, score, true);
+    REQUIRE(o.ticks_log.size() == 12);  // 4 ticks of 3 functions
+
+    // A plain name is written as it always was.
+    const std::string plain = csv_text(s, "static", o);
+    const std::string header = plain.substr(0, plain.find('\n'));
+    const std::size_t columns = csv_fields(header).size();
+    CHECK(columns == 13);
+    const std::string first = plain.substr(header.size() + 1, plain.find('\n', header.size() + 1) - header.size() - 1);
+    CHECK(first.starts_with("scarlet-3fn,static,fibonacci-python,15,"));
+
+    // A checkpoint path with a comma and a quote: one field, read back whole.
+    const std::string policy = "runs/lr=1e-4,gamma=0.99/\"best\".json";
+    s.name = "scarlet, renamed";
+    const std::string text = csv_text(s, policy, o);
+    std::size_t records = 0;
+    for (std::size_t pos = text.find('\n') + 1; pos < text.size();) {
+        const std::size_t end = text.find('\n', pos);
+        const std::vector<std::string> fields = csv_fields(text.substr(pos, end - pos));
+        REQUIRE(fields.size() == columns);
+        CHECK(fields[0] == "scarlet, renamed");
+        CHECK(fields[1] == policy);
+        CHECK(fields[12] == "policy");
+        ++records;
+        pos = end + 1;
+    }
+    CHECK(records == o.ticks_log.size());
+    CHECK(text.find("\"runs/lr=1e-4,gamma=0.99/\"\"best\"\".json\"") != std::string::npos);
 }
 
 }  // namespace test_sim_scenario

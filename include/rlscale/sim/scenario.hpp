@@ -228,15 +228,35 @@ outcome run(const scenario& sc, Policy&& policy, std::uint64_t seed, const Score
     return o;
 }
 
-/// Appends a run's ticks to a CSV (header written by csv_header).
+/// A CSV field as RFC 4180 writes it: in double quotes, each inner quote
+/// doubled, when it holds a comma, a double quote, a CR or an LF (a policy
+/// named by a checkpoint path may); unchanged otherwise.
+inline std::string csv_field(std::string_view text) {
+    if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+    std::string out = "\"";
+    for (const char c : text) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    out += '"';
+    return out;
+}
+
+/// Appends a run's ticks to a CSV (header written by csv_header); the
+/// scenario, policy and function names are written with csv_field.
 inline void csv_header(std::FILE* csv) {
     std::fprintf(csv, "scenario,policy,function,time_s,offered_rps,arrivals,drops,p99_s,latency_at_slo_s,slo_s,ready,decided,source\n");
 }
 inline void csv_rows(std::FILE* csv, const scenario& sc, std::string_view policy, const outcome& o) {
+    const std::string scenario_name = csv_field(sc.name);
+    const std::string policy_name = csv_field(policy);
+    std::vector<std::string> function_names;
+    function_names.reserve(sc.config.functions.size());
+    for (const auto& f : sc.config.functions) function_names.push_back(csv_field(f.profile.name));
     for (const tick_record& r : o.ticks_log) {
         const std::string_view source = to_string(r.source);
-        std::fprintf(csv, "%s,%.*s,%s,%.0f,%.6g,%llu,%llu,%.6g,%.6g,%.6g,%d,%d,%.*s\n", sc.name.c_str(),
-                     static_cast<int>(policy.size()), policy.data(), sc.config.functions[r.function].profile.name.c_str(), r.time_s,
+        std::fprintf(csv, "%s,%.*s,%s,%.0f,%.6g,%llu,%llu,%.6g,%.6g,%.6g,%d,%d,%.*s\n", scenario_name.c_str(),
+                     static_cast<int>(policy_name.size()), policy_name.data(), function_names.at(r.function).c_str(), r.time_s,
                      r.offered_rps, static_cast<unsigned long long>(r.arrivals), static_cast<unsigned long long>(r.drops), r.p99_s,
                      r.latency_at_slo_s, r.slo_latency_s, r.ready, r.decided, static_cast<int>(source.size()), source.data());
     }
