@@ -7,10 +7,12 @@
 #include <rlscale/service/decision_service.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <iterator>
 #include <iostream>
@@ -56,7 +58,9 @@ SIGHUP reloads the checkpoint (--checkpoint), all or nothing: one that does
 not load is refused with the reason on stderr and the policy in use keeps
 serving; one that loads replaces every function's policy (stateful parts
 such as the stabiliser and the fallback's history start afresh). Stops
-cleanly on SIGINT or SIGTERM.
+cleanly on SIGINT or SIGTERM (exit 0). Exits with 1 if the listening socket
+fails (accept() returns an error such as ENFILE) so that a supervisor can
+restart it.
 )";
 
 struct options {
@@ -206,8 +210,24 @@ int main(int argc, char** argv) {
         const int port = service->start();
         std::cerr << "rlscale-decision-service: " << serving << ", listening on " << o.service.host << ":" << port << std::endl;
         for (;;) {
-            int sig = 0;
-            sigwait(&signals, &sig);
+            // Waits a second at a time: the listening thread can also return
+            // on its own (accept() failing, e.g. with ENFILE), after which no
+            // connection is taken; exiting lets a supervisor restart us.
+            const timespec tick{.tv_sec = 1, .tv_nsec = 0};
+            const int sig = sigtimedwait(&signals, nullptr, &tick);
+            if (sig < 0) {
+                if (errno != EAGAIN && errno != EINTR) {
+                    std::cerr << "rlscale-decision-service: sigtimedwait: " << std::strerror(errno) << std::endl;
+                    service->stop();
+                    return 1;
+                }
+                if (service->listening()) continue;
+                std::cerr << "rlscale-decision-service: the listening socket failed (accept() returned an error), "
+                             "no longer accepting connections; exiting"
+                          << std::endl;
+                service->stop();
+                return 1;
+            }
             if (sig != SIGHUP) {
                 std::cerr << "rlscale-decision-service: signal " << sig << ", stopping" << std::endl;
                 break;

@@ -176,6 +176,44 @@ TEST_CASE("parse: an integer beyond 2^64 is refused for its range, a fraction fo
     CHECK(fraction.find("metrics.arrivals: must be an integer, got 1.5") != std::string::npos);
 }
 
+TEST_CASE("parse: a whole number written as a float is that integer, a fraction or one out of range is refused") {
+    const std::string metrics = R"("interval_s":15,"completions":0,"throughput_rps":0,"in_service":0,)"
+                                R"("cpu_utilization":0,"memory_utilization":0,"ready_replicas":1)";
+    // `top` replaces the head's replicas, `more` adds metrics fields.
+    const auto body = [&](const std::string& top, const std::string& more) {
+        return R"({"function":"f","time_s":0,)" + top + R"(,"metrics":{)" + metrics + "," + more + "}}";
+    };
+    const std::string counts = R"("min_replicas":1,"max_replicas":8)";
+    // JSON has one number type: 3.0 and 1e2 are the integers 3 and 100.
+    const auto r = parse_decision_request(body(R"("replicas":3.0,)" + counts, R"("arrivals":1e2,"queue_length":0.0)"));
+    CHECK(r.state.replicas == 3);
+    CHECK(r.metrics.arrivals == 100);
+    CHECK(r.metrics.queue_length == 0);
+    // The bounds of each field, written as floats: exact.
+    const auto edges = parse_decision_request(body(R"("replicas":-0.0,"min_replicas":0,"max_replicas":1e6)",
+                                                   R"("arrivals":18446744073709549568.0,"queue_length":4294967295.0)"));
+    CHECK(edges.state.replicas == 0);
+    CHECK(edges.state.max_replicas == 1'000'000);
+    CHECK(edges.metrics.arrivals == 18'446'744'073'709'549'568ULL);  // the largest double below 2^64
+    CHECK(edges.metrics.queue_length == 4'294'967'295U);
+    // A fraction, a negative, a whole number out of range: refused naming the field and the value.
+    const auto refused = [&](const std::string& top, const std::string& more) {
+        return std::string(refusal(body(top, more)).what());
+    };
+    const std::string ok_replicas = R"("replicas":3,)" + counts;
+    CHECK(refused(R"("replicas":2.5,)" + counts, R"("arrivals":0,"queue_length":0)") == "replicas: must be an integer, got 2.5");
+    CHECK(refused(R"("replicas":-1.0,)" + counts, R"("arrivals":0,"queue_length":0)") == "replicas: must be >= 0, got -1.0");
+    CHECK(refused(R"("replicas":1000001.0,)" + counts, R"("arrivals":0,"queue_length":0)") ==
+          "replicas: must be <= 1000000, got 1000001.0");
+    CHECK(refused(ok_replicas, R"("arrivals":1e300,"queue_length":0)") ==
+          "metrics.arrivals: must be <= 18446744073709551615, got 1e+300");
+    CHECK(refused(ok_replicas, R"("arrivals":18446744073709551616.0,"queue_length":0)") ==
+          "metrics.arrivals: must be <= 18446744073709551615, got 1.8446744073709552e+19");
+    CHECK(refused(ok_replicas, R"("arrivals":0,"queue_length":4294967296.0)") ==
+          "metrics.queue_length: must be <= 4294967295, got 4294967296.0");
+    CHECK(refused(ok_replicas, R"("arrivals":0.5e0,"queue_length":0)") == "metrics.arrivals: must be an integer, got 0.5");
+}
+
 TEST_CASE("handle: a hold on refused metrics names the field and its value") {
     rlscale::service::decision_service svc({}, [](const std::string&) { return rlscale::any_policy(rlscale::static_policy{3}); });
     const std::string body = R"({"function":"f","time_s":0,"replicas":2,"min_replicas":1,"max_replicas":8,"metrics":{"interval_s":1,)"

@@ -1394,4 +1394,138 @@ TEST_CASE("replace() swaps every policy while serving: no request fails, none is
     CHECK(post(c, request("a", 20, 1, 100, 0.5).dump()).second.at("replicas") == 80);
 }
 
+TEST_CASE("keep_alive_timeout is checked in seconds: a count that would overflow in milliseconds is refused naming it") {
+    using rlscale::config_error;
+    decision_service_config cfg = loopback();
+    // 2^61 + 1 s is 1000 ms once multiplied by 1000 in 64 bits.
+    cfg.keep_alive_timeout = std::chrono::seconds(2'305'843'009'213'693'953);
+    CHECK_THROWS_WITH_AS(decision_service(cfg, hpa_at(50)),
+                         "decision_service_config.keep_alive_timeout: must be in (0, 86400] s, got 2305843009213693953", config_error);
+    cfg.keep_alive_timeout = std::chrono::seconds(86401);
+    CHECK_THROWS_WITH_AS(decision_service(cfg, hpa_at(50)), doctest::Contains("keep_alive_timeout: must be in (0, 86400] s, got 86401"),
+                         config_error);
+    cfg.keep_alive_timeout = std::chrono::seconds(0);
+    CHECK_THROWS_WITH_AS(decision_service(cfg, hpa_at(50)), doctest::Contains("keep_alive_timeout: must be in (0, 86400] s, got 0"),
+                         config_error);
+    cfg.keep_alive_timeout = std::chrono::seconds(-3);
+    CHECK_THROWS_WITH_AS(decision_service(cfg, hpa_at(50)), doctest::Contains("keep_alive_timeout: must be in (0, 86400] s, got -3"),
+                         config_error);
+    cfg.keep_alive_timeout = std::chrono::hours(24);
+    CHECK_NOTHROW(decision_service(cfg, hpa_at(50)));
+}
+
+TEST_CASE("stats().bad_requests counts every refusal of a malformed request: its framing, size and encoding too, not 404 or 405") {
+    decision_service_config cfg = loopback();
+    cfg.max_body_bytes = 4096;
+    decision_service svc(cfg, hpa_at(50));
+    const int port = svc.start();
+    const std::string head = "Host: x\r\nConnection: close\r\nContent-Type: application/json\r\n";
+    std::uint64_t expected = 0;
+    // Each counter step is made before the answer is written: no wait.
+    const auto answer = [&](const std::string& raw, int status, bool bad) {
+        CAPTURE(raw.substr(0, 120));
+        CHECK(raw_exchange(port, raw).first == status);
+        if (bad) ++expected;
+        CHECK(svc.stats().bad_requests == expected);
+    };
+    // Refused before routing.
+    answer("POST /decide HTTP/1.1\r\n" + head + "Content-Length: 2abc\r\n\r\n{}", 400, true);
+    answer("POST /decide HTTP/1.1\r\n" + head + "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}", 400, true);
+    answer("POST /decide HTTP/1.1\r\n" + head + "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}", 400, true);
+    answer("GET /healthz HTTP/1.1\r\n" + head + "Content-Length: 5\r\n\r\nhello", 400, true);
+    answer("POST /decide HTTP/1.1\r\n" + head + "Content-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}", 415, true);
+    // httplib's own: a request line it cannot parse, a method it does not
+    // know, a body without a length, a Content-Length over the limit.
+    answer("NOT-HTTP\r\n\r\n", 400, true);
+    answer("BREW /decide HTTP/1.1\r\n" + head + "\r\n", 400, true);
+    answer("POST /decide HTTP/1.1\r\n" + head + "\r\n{}", 400, true);
+    answer("POST /decide HTTP/1.1\r\n" + head + "Content-Length: 5000\r\n\r\n" + std::string(5000, ' '), 413, true);
+    // A chunked body over the limit, refused once read.
+    const std::string padded(5000, ' ');
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", padded.size());
+    answer("POST /decide HTTP/1.1\r\n" + head + "Transfer-Encoding: chunked\r\n\r\n" + size + "\r\n" + padded + "\r\n0\r\n\r\n", 413, true);
+    // A field refused by the parser.
+    answer("POST /decide HTTP/1.1\r\n" + head + "Content-Length: 2\r\n\r\n{}", 400, true);
+    // A wrong path or method is no malformed request; a decision none.
+    answer("GET /nothere HTTP/1.1\r\n" + head + "\r\n", 404, false);
+    answer("GET /decide HTTP/1.1\r\n" + head + "\r\n", 405, false);
+    const std::string body = request("fn", 3, 1, 10, 1.0).dump();
+    answer("POST /decide HTTP/1.1\r\n" + head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body, 200, false);
+    CHECK(svc.stats().bad_requests == 11);
+}
+
+TEST_CASE("a connection's first request may begin after keep_alive_timeout, within the request deadline, and keep_alive_timeout bounds the wait between requests") {
+    using namespace std::chrono_literals;
+    decision_service_config cfg = loopback();
+    cfg.keep_alive_timeout = 1s;
+    cfg.request_deadline = 5000ms;
+    decision_service svc(cfg, hpa_at(50));
+    const int port = svc.start();
+    const std::string body = request("fn", 3, 1, 10, 1.0).dump();
+    raw_connection c(port);
+    REQUIRE(c.connected());
+    // Twice keep_alive_timeout after connecting, well within the deadline
+    // (which starts no earlier than the connection).
+    std::this_thread::sleep_for(2s);
+    REQUIRE(c.send("POST /decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                   "\r\n\r\n" + body));
+    CHECK(c.read_until("\"replicas\":6", 1, 20s));
+    // Idle after its answer, the connection is closed after keep_alive_timeout
+    // (1 s), long before the deadline (5 s) would close it.
+    const auto answered = std::chrono::steady_clock::now();
+    bool closed = false;
+    while (!closed && std::chrono::steady_clock::now() - answered < 4s) closed = c.closed_by_server(50ms);
+    CHECK(closed);
+    CHECK(svc.stats().decisions == 1);
+}
+
+namespace {
+
+/// The descriptor of this process's listening TCP socket on `port`, or -1.
+int listening_socket(int port) {
+    for (int fd = 0; fd < 4096; ++fd) {
+        int accepting = 0;
+        socklen_t len = sizeof accepting;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || accepting != 1) continue;
+        sockaddr_in addr{};
+        socklen_t addr_len = sizeof addr;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0 || addr.sin_family != AF_INET) continue;
+        if (ntohs(addr.sin_port) == port) return fd;
+    }
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("listening() holds from start() to stop(), and turns false when accept() fails and the listener returns on its own") {
+    using namespace std::chrono_literals;
+    decision_service svc(loopback(), hpa_at(50));
+    CHECK_FALSE(svc.listening());
+    svc.start();
+    CHECK(svc.listening());
+    svc.stop();
+    CHECK_FALSE(svc.listening());
+    const int port = svc.start();
+    CHECK(svc.listening());
+    REQUIRE(client(port).Get("/healthz"));
+    // accept() on a listening socket shut down from outside fails with
+    // EINVAL: httplib takes the branch it takes for ENFILE or ENOBUFS
+    // (closes the socket and returns), without stop().
+    const int fd = listening_socket(port);
+    REQUIRE(fd >= 0);
+    REQUIRE(::shutdown(fd, SHUT_RDWR) == 0);
+    const auto by = std::chrono::steady_clock::now() + 10s;
+    while (svc.listening() && std::chrono::steady_clock::now() < by) std::this_thread::sleep_for(10ms);
+    CHECK_FALSE(svc.listening());
+    CHECK(svc.port() == port);  // not stopped
+    CHECK_FALSE(raw_connection(port).connected());
+    // stop() still joins everything, and the service starts again.
+    svc.stop();
+    CHECK_FALSE(svc.listening());
+    const int again = svc.start();
+    CHECK(svc.listening());
+    CHECK(client(again).Get("/healthz"));
+}
+
 }  // namespace test_service_service

@@ -73,7 +73,9 @@ struct decision_service_config {
     std::chrono::milliseconds read_timeout{5000};         ///< longest wait for any one read from a socket
     std::chrono::milliseconds write_timeout{5000};        ///< longest wait for any one write to a socket
     std::chrono::milliseconds request_deadline{5000};     ///< a request must arrive whole within this, else its connection is closed
-    std::chrono::seconds keep_alive_timeout{2};           ///< idle keep-alive connections are closed after this
+    /// Idle keep-alive connections are closed after this: the wait for a
+    /// connection's next request (its first has until request_deadline).
+    std::chrono::seconds keep_alive_timeout{2};
     std::size_t keep_alive_max_count = 100;               ///< requests served on one connection
     std::chrono::milliseconds max_time_backwards{1000};   ///< a function's time_s may be this much before its last accepted one
     std::chrono::seconds max_time_jump{86400};            ///< a function's time_s may be at most this much after its last accepted one
@@ -113,7 +115,12 @@ struct decision_service_config {
         within_a_day("read_timeout", read_timeout);
         within_a_day("write_timeout", write_timeout);
         within_a_day("request_deadline", request_deadline);
-        within_a_day("keep_alive_timeout", keep_alive_timeout);
+        // Compared in seconds: converted to milliseconds first, a huge
+        // count would overflow (2^61 + 1 s wraps to 1000 ms) and pass.
+        if (constexpr std::chrono::seconds day = std::chrono::hours(24); keep_alive_timeout.count() <= 0 || keep_alive_timeout > day) {
+            throw config_error("decision_service_config.keep_alive_timeout",
+                               "must be in (0, " + std::to_string(day.count()) + "] s, got " + std::to_string(keep_alive_timeout.count()));
+        }
         if (max_time_backwards.count() < 0) {
             throw config_error("decision_service_config.max_time_backwards",
                                "must be >= 0 ms, got " + std::to_string(max_time_backwards.count()) + " ms");
@@ -187,7 +194,12 @@ namespace detail {
 /// `queued` and `functions`).
 struct service_stats {
     std::uint64_t decisions = 0;          ///< functions decided: one per 200 answer to a single request, one per function of a multi-function one
-    std::uint64_t bad_requests = 0;       ///< 400 answers
+    /// Requests refused as malformed: every 4xx answer but 404 and 405 (a
+    /// wrong path or method), that is 400 (a field, the JSON, a length, a
+    /// body on a GET, httplib's own for a bad request line or headers), 413
+    /// (a body over the limit, by Content-Length or chunked), 414, 415 (a
+    /// compressed body) and 416.
+    std::uint64_t bad_requests = 0;
     std::uint64_t internal_errors = 0;    ///< 500 answers
     std::uint64_t overloaded = 0;         ///< connections refused because the queue was full (answered 503, or dropped)
     std::uint64_t dropped = 0;            ///< of those, connections closed at once because the rejecting queue was full too
@@ -257,20 +269,40 @@ public:
             throw error("decision_service: cannot bind " + config_.host + ":" + std::to_string(config_.port));
         }
         port_ = port;
-        auto returned = std::make_shared<std::atomic<bool>>(false);
-        thread_ = std::thread([srv = server_.get(), returned] {
-            srv->listen_after_bind();
-            returned->store(true);
-        });
+        // Set before the thread starts, which clears it when it returns.
+        listening_ = true;
+        try {
+            thread_ = std::thread([this, srv = server_.get()] {
+                srv->listen_after_bind();
+                listening_ = false;
+            });
+        } catch (const std::exception& e) {
+            listening_ = false;
+            port_ = 0;
+            server_->close_unlistened();
+            server_.reset();
+            queue_.reset();
+            throw error(std::string("decision_service: cannot start the listening thread: ") + e.what());
+        }
         // httplib ignores stop() until listening has begun: wait for it.
-        while (!server_->is_running() && !returned->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        while (!server_->is_running() && listening_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         return port_;
     }
+
+    /// True from a successful start() until stop(), as long as the listening
+    /// thread runs: false once it has returned on its own. httplib 0.11
+    /// closes the listening socket when accept() fails with an error other
+    /// than EMFILE, EINTR or EAGAIN (ENFILE, ENOBUFS, ENOMEM, ...), finishes
+    /// the connections it had accepted and returns: the service then takes no
+    /// new connection, and a program should exit for its supervisor to
+    /// restart it (the example server checks every second and exits with 1).
+    [[nodiscard]] bool listening() const noexcept { return listening_; }
 
     /// Stops serving and joins every thread; the port is released when it returns. Idempotent.
     void stop() {
         std::lock_guard lock(lifecycle_);
         if (!thread_.joinable()) return;
+        listening_ = false;
         server_->stop();
         thread_.join();
         server_.reset();
@@ -737,8 +769,9 @@ private:
         srv.set_read_timeout(us(config_.read_timeout).first, us(config_.read_timeout).second);
         srv.set_write_timeout(us(config_.write_timeout).first, us(config_.write_timeout).second);
 
-        srv.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-            const auto refuse = [&res](int status, const std::string& what) {
+        srv.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+            const auto refuse = [this, &res](int status, const std::string& what) {
+                ++bad_requests_;
                 // The body is not read: the connection cannot carry another request.
                 res.set_header("Connection", "close");
                 json_reply(res, status, error_body(what));
@@ -794,6 +827,7 @@ private:
             // a chunked body is bounded here (its bytes on the wire by the
             // stream, at about twice the limit).
             if (req.body.size() > config_.max_body_bytes) {
+                ++bad_requests_;
                 json_reply(res, 413, error_body("body: larger than the request size limit (" +
                                                 std::to_string(config_.max_body_bytes) + " bytes)"));
                 return;
@@ -821,11 +855,13 @@ private:
         srv.Patch("/healthz", not_allowed("GET"));
         srv.Options("/healthz", not_allowed("GET"));
         // Every other error status httplib produces (404, 413, 400 for a bad
-        // request line, ...) gets a JSON body too; ours already have one. The
-        // path is the client's, percent-decoded: any bytes, any length.
-        srv.set_error_handler(httplib::Server::HandlerWithResponse([limit = config_.max_body_bytes](const httplib::Request& req,
-                                                                                                   httplib::Response& res) {
+        // request line, ...) gets a JSON body too; ours already have one (and
+        // were counted where they were made). The path is the client's,
+        // percent-decoded: any bytes, any length.
+        srv.set_error_handler(httplib::Server::HandlerWithResponse([this, limit = config_.max_body_bytes](const httplib::Request& req,
+                                                                                                         httplib::Response& res) {
             if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+            if (res.status >= 400 && res.status < 500 && res.status != 404) ++bad_requests_;
             std::string what;
             switch (res.status) {
                 case 404: what = "not found: " + detail::printable(req.path); break;
@@ -870,10 +906,11 @@ private:
     std::atomic<std::uint64_t> evicted_{0};
     std::atomic<std::uint64_t> queued_{0};
     std::mutex lifecycle_;
-    std::unique_ptr<httplib::Server> server_;
+    std::unique_ptr<detail::connection_server> server_;
     std::unique_ptr<detail::bounded_task_queue> queue_;  // made by start(), handed to httplib when it listens
     std::thread thread_;
     std::atomic<int> port_{0};
+    std::atomic<bool> listening_{false};  // see listening()
 };
 
 }  // namespace rlscale::service

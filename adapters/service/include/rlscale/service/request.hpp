@@ -201,15 +201,24 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
     return v;
 }
 
-/// A non-negative JSON integer no larger than `max`.
+/// A non-negative JSON integer no larger than `max`. JSON has one number
+/// type: a whole number written as a float (`3.0`, `1e2`) is that integer;
+/// a fraction is refused for its type, a whole number out of range for its
+/// range.
 [[nodiscard]] inline std::uint64_t count(const json& j, const std::string& field, std::uint64_t max) {
     if (j.is_number_float()) {
-        // An integer literal beyond 2^64 reads as a double: its range is what is wrong.
+        // Also an integer literal beyond 2^64, which reads as a double.
         const double d = j.get<double>();
-        const bool whole = std::isfinite(d) && d == std::floor(d);
-        if (whole && d < 0) throw request_error(field, "must be >= 0, got " + j.dump());
-        if (whole && (d > static_cast<double>(max) || d >= 0x1p64)) throw request_error(field, "must be <= " + std::to_string(max) + ", got " + j.dump());
-        throw request_error(field, "must be an integer, got " + j.dump());
+        if (!std::isfinite(d) || d != std::floor(d)) throw request_error(field, "must be an integer, got " + j.dump());
+        if (d < 0) throw request_error(field, "must be >= 0, got " + j.dump());
+        // static_cast<double>(max) may round up (2^64 - 1 to 2^64): the
+        // conversion below is exact only below 2^64.
+        if (d >= 0x1p64 || d > static_cast<double>(max)) {
+            throw request_error(field, "must be <= " + std::to_string(max) + ", got " + j.dump());
+        }
+        const auto v = static_cast<std::uint64_t>(d);  // exact: whole, in [0, 2^64)
+        if (v > max) throw request_error(field, "must be <= " + std::to_string(max) + ", got " + j.dump());
+        return v;
     }
     if (!j.is_number_integer()) throw request_error(field, std::string("must be an integer, got ") + type_name(j));
     if (!j.is_number_unsigned() && j.get<std::int64_t>() < 0) throw request_error(field, "must be >= 0, got " + j.dump());

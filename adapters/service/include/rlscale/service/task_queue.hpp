@@ -162,7 +162,7 @@ private:
 struct connection_limits {
     std::chrono::milliseconds read_timeout;        ///< longest wait for any one read
     std::chrono::milliseconds write_timeout;       ///< longest wait for any one write
-    std::chrono::milliseconds keep_alive_timeout;  ///< longest wait for the first byte of a request
+    std::chrono::milliseconds keep_alive_timeout;  ///< longest wait for the first byte of a request after the first on a connection
     std::size_t keep_alive_max_count;              ///< requests served on one connection
     std::chrono::milliseconds request_deadline;    ///< a request must be read whole within this
     /// The most bytes one request may take on the wire (request line,
@@ -321,22 +321,31 @@ private:
 /// its worker starts waiting for it (for a keep-alive connection, when the
 /// previous answer has been written), so a client sending a byte now and
 /// then holds a worker for at most that long. A connection whose request
-/// misses its deadline is closed. An answer keeps its connection alive only
-/// while no other connection waits for a worker (connection_limits::waiting),
-/// and never on the rejecting thread. Once the server stops, a worker's
-/// queued connection (accepted before the stop) is still answered if its
-/// request has already arrived whole (it is read within 20 ms), with
-/// `Connection: close`; one that has not is closed unanswered, as are idle
-/// connections and the rejecting thread's.
-/// A connection run in connection_mode::drop
-/// is closed at once: it gets a fixed 503 only if the socket takes it without
-/// waiting, and is never read beyond what has already arrived.
+/// misses its deadline is closed. Between two requests of a keep-alive
+/// connection the next must also begin within `keep_alive_timeout`; a
+/// connection's first request has until its deadline. An answer keeps its
+/// connection alive only while no other connection waits for a worker
+/// (connection_limits::waiting), and never on the rejecting thread. Once
+/// the server stops, a worker's queued connection (accepted before the stop)
+/// is still answered if its request has already arrived whole (it is read
+/// within 20 ms), with `Connection: close`; one that has not is closed
+/// unanswered, as are idle connections and the rejecting thread's.
+/// A connection run in connection_mode::drop is closed at once: it gets a
+/// fixed 503 only if the socket takes it without waiting, and is never read
+/// beyond what has already arrived.
 /// (httplib 0.11 lets a subclass replace process_and_close_socket, the
 /// function a queued connection runs; the request itself is still parsed,
 /// routed and answered by httplib's process_request.)
 class connection_server final : public httplib::Server {
 public:
     explicit connection_server(connection_limits limits) : limits_(limits) {}
+
+    /// Closes the socket bound by bind_to_port / bind_to_any_port, for a
+    /// server that will never listen on it (httplib's destructor does not
+    /// close it). Only before listen_after_bind.
+    void close_unlistened() noexcept {
+        if (const socket_t s = svr_sock_.exchange(INVALID_SOCKET); s != INVALID_SOCKET) ::close(s);
+    }
 
 private:
     using clock = std::chrono::steady_clock;
@@ -358,7 +367,10 @@ private:
                 const auto deadline = clock::now() + (stopping ? std::chrono::milliseconds(20) : limits_.request_deadline);
                 strm.start_request(deadline, limits_.request_bytes);
                 if (stopping) strm.silent_on_timeout();  // not there whole in time: closed unanswered
-                if (!strm.buffered() && !wait_for_request(sock, std::min(deadline, clock::now() + limits_.keep_alive_timeout), first)) break;
+                // A connection's first request may take until its deadline to
+                // begin; keep_alive_timeout is the wait between requests.
+                const auto until = first ? deadline : std::min(deadline, clock::now() + limits_.keep_alive_timeout);
+                if (!strm.buffered() && !wait_for_request(sock, until, first)) break;
                 const bool last = left == 1 || stopping || others_waiting() || current_connection_mode() == connection_mode::reject;
                 bool connection_closed = false;
                 ret = process_request(strm, last, connection_closed, nullptr);
