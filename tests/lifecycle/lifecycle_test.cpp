@@ -118,7 +118,6 @@ TEST_CASE("who acts: the fallback before ONLINE and in a high-stakes retraining 
             CHECK(who_acts(stage::serving, retraining, high_stakes) == actor_role::agent);
         }
     }
-    CHECK(lifecycle::json_version == rlscale::lifecycle_json_version);
 }
 
 TEST_CASE("Algorithm 1 has exactly four edges besides the start") {

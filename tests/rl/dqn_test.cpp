@@ -474,8 +474,10 @@ TEST_CASE("dqn refuses tau, huber_beta and clip settings that vanish or overflow
     c.huber_beta = 1e-46;
     refused(c, "dqn_config.huber_beta: must be finite and > 0 as the agent's float, got 1e-46");
     c = small_config(false);
+    c.tau = 1e-8;  // 1 - 1e-8 is 1 in float: the target would never move
+    refused(c, "dqn_config.tau: must be at least the agent's float epsilon (1.1920929e-07)");
     c.tau = 1e-46;
-    refused(c, "dqn_config.tau: must be finite and > 0 as the agent's float, got 1e-46");
+    CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.tau"), config_error);
     c = small_config(false);
     c.grad_clip_value = 1e-46;
     refused(c, "dqn_config.grad_clip_value: must be finite and > 0 as the agent's float, got 1e-46");
@@ -490,7 +492,7 @@ TEST_CASE("dqn refuses tau, huber_beta and clip settings that vanish or overflow
     c.grad_clip_norm = 0;
     CHECK_NOTHROW((dqn<float>(2, {}, c, 1)));
     c.grad_clip_norm = static_cast<double>(std::numeric_limits<float>::denorm_min());
-    c.tau = static_cast<double>(std::numeric_limits<float>::denorm_min());
+    c.tau = static_cast<double>(std::numeric_limits<float>::epsilon());
     CHECK_NOTHROW((dqn<float>(2, {}, c, 1)));
 }
 

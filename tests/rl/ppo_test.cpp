@@ -548,6 +548,7 @@ TEST_CASE("ppo update: a taken step's sample whose ratio overflows is left out o
     CHECK(s.steps == 1);
     CHECK(std::isfinite(s.approx_kl));
     CHECK(s.approx_kl == doctest::Approx(kl / 15).epsilon(1e-9));
+    CHECK(s.kl_excluded == 1);
     CHECK(std::isfinite(s.pg_loss));
     CHECK(std::isfinite(s.loss));
 
@@ -567,6 +568,7 @@ TEST_CASE("ppo update: a taken step's sample whose ratio overflows is left out o
     CHECK(s1.skipped == 0);
     CHECK(s1.steps == 1);
     CHECK(s1.approx_kl == 0);
+    CHECK(s1.kl_excluded == 1);  // 0 here means no figure, not an unchanged policy
     CHECK(single.last_update().approx_kl == 0);
     CHECK(single.actor().parameters().allFinite());
 }

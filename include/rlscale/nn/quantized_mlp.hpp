@@ -247,6 +247,9 @@ private:
             // A row whose largest weight is below 127 / FLT_MAX (3.7e-37):
             // its inverse scale overflows a float, which would read every
             // nonzero weight as ±127, so its weights are scaled in double.
+            // Its row scale is then subnormal and coarser (about 7 % off at
+            // 1e-42), and 0 below 127 · 2^-150 (8.9e-44), where the row
+            // reads as zeros.
             const bool tiny = !std::isfinite(inv);
             const double inv_wide = tiny ? 127.0 / static_cast<double>(max_abs) : 0.0;
             std::int32_t sum = 0;

@@ -28,8 +28,8 @@ void hard_update(mlp<T>& target, const mlp<T>& source) {
 /// it is. The arithmetic is in T: below T's epsilon (2^-23 in float) 1 − τ
 /// rounds and the target is not pulled toward the source by τ (at or below
 /// 2^-24, 1 − τ is 1: θ_target + τ·θ_source, no pull at all); an agent
-/// whose τ is a double checks it as T itself (ddpg refuses τ below
-/// epsilon, dqn a τ that is 0 in T).
+/// whose τ is a double checks it as T itself (dqn and ddpg refuse τ below
+/// epsilon).
 template <typename T>
 void soft_update(mlp<T>& target, const mlp<T>& source, T tau) {
     detail::require_same_shape(target, source, "soft_update");

@@ -455,7 +455,13 @@ private:
             const auto t = static_cast<T>(v);
             check.require(std::isfinite(t) && t > 0, field, what, v);
         };
-        positive("tau", c.tau);
+        // Below T's epsilon 1 - tau rounds (to 1 at or below epsilon / 2),
+        // and the target moves by something else than tau, or not at all.
+        check.require(c.tau >= static_cast<double>(std::numeric_limits<T>::epsilon()), "tau",
+                      std::string("be at least the agent's ") + (sizeof(T) == 4 ? "float" : "double") + " epsilon (" +
+                          format_number(std::numeric_limits<T>::epsilon()) +
+                          "): below it, 1 - tau rounds and the target does not move by tau",
+                      c.tau);
         positive("huber_beta", c.huber_beta);
         if (c.grad_clip_value != 0) positive("grad_clip_value", c.grad_clip_value);
         if (c.grad_clip_norm != 0) positive("grad_clip_norm", c.grad_clip_norm);

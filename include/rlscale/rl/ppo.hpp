@@ -150,7 +150,9 @@ struct ppo_config {
 /// figures, not finite, are left out). approx_kl also leaves out a taken
 /// step's samples whose term is not finite (ρ overflowed where the sample's
 /// gradient is 0, e.g. an off-policy log π_old far below log π): it is the
-/// mean over the steps that have a finite term of each one's mean over them.
+/// mean over the steps that have a finite term of each one's mean over them,
+/// and kl_excluded counts the samples left out (all of them when approx_kl
+/// reads 0 with steps taken: then it has no figure, not "unchanged").
 struct ppo_update_stats {
     double pg_loss = 0;       ///< clipped-surrogate loss
     double value_loss = 0;    ///< ½·mean squared error (clipped form when clip_value)
@@ -161,6 +163,7 @@ struct ppo_update_stats {
     double loss = 0;          ///< pg_loss − β·entropy + c_v·value_loss
     std::size_t steps = 0;    ///< gradient steps taken
     std::size_t skipped = 0;  ///< gradient steps skipped because the gradient, or its squared norm summed in T, was not finite
+    std::size_t kl_excluded = 0;  ///< samples of the steps taken whose approx_kl term was not finite, left out of it
 };
 
 /// The PPO learner. `Action` is std::int32_t for discrete actions (a
@@ -943,9 +946,12 @@ private:
         if (kl_samples == m) {
             total.approx_kl += kl * inv_m;
             ++kl_steps;
-        } else if (kl_samples > 0) {
-            total.approx_kl += kl / static_cast<double>(kl_samples);
-            ++kl_steps;
+        } else {
+            total.kl_excluded += static_cast<std::size_t>(m - kl_samples);
+            if (kl_samples > 0) {
+                total.approx_kl += kl / static_cast<double>(kl_samples);
+                ++kl_steps;
+            }
         }
         total.clip_fraction += clipped * inv_m;
         total.grad_norm += norm;
