@@ -12,11 +12,16 @@
 #include <rlscale/sim/scenario.hpp>
 
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
-#include <optional>
+#include <system_error>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <unistd.h>
 
 static int program(int argc, char** argv) {
     using namespace rlscale;
@@ -56,19 +61,28 @@ static int program(int argc, char** argv) {
         std::fprintf(stderr, "--hours must be > 0\n");
         return 2;
     }
-    // Written to a temporary file beside csv_path and renamed over it once
-    // complete; a write that fails is an error naming the file (exit 1).
-    std::optional<rlscale::apps::output_file> csv_file;
-    std::FILE* csv = nullptr;
+    // A CSV whose directory is missing, or an existing one that may not be
+    // written, fails before the runs. The file is
+    // written once every run is done (an interrupted run leaves no
+    // temporary file behind).
     if (!csv_path.empty()) {
-        try {
-            csv = csv_file.emplace(csv_path).get();
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "error: %s\n", e.what());
+        const std::filesystem::path csv_dir = std::filesystem::path(csv_path).parent_path();
+        std::error_code ec;
+        if (!csv_dir.empty() && !std::filesystem::is_directory(csv_dir, ec)) {
+            std::fprintf(stderr, "error: cannot write '%s': %s\n", csv_path.c_str(), std::strerror(ENOENT));
             return 1;
         }
-        csv_header(csv);
+        if (std::filesystem::exists(csv_path, ec) && ::access(csv_path.c_str(), W_OK) != 0) {
+            std::fprintf(stderr, "error: cannot write '%s': %s\n", csv_path.c_str(), std::strerror(errno));
+            return 1;
+        }
     }
+    struct csv_run {
+        const scenario* sc;
+        const char* policy;
+        outcome o;
+    };
+    std::vector<csv_run> csv_runs;
     try {
         const auto start = std::chrono::steady_clock::now();
         const auto scenarios = all_scenarios(data, 3600 * hours);
@@ -78,21 +92,28 @@ static int program(int argc, char** argv) {
         std::printf("|---|---|---:|---:|---:|---:|\n");
         for (const auto& sc : scenarios) {
             for (const char* policy : {"hpa", "kpa", "ensure", "static"}) {
-                const outcome o = run(sc, per_function_policy(policy, sc), seed, no_score, csv != nullptr, model);
-                if (csv != nullptr) csv_rows(csv, sc, policy, o);
+                const outcome o = run(sc, per_function_policy(policy, sc), seed, no_score, !csv_path.empty(), model);
                 std::printf("| %s | %s | %.1f %% | %.3g | %.3g | %.0f |\n", sc.name.c_str(), policy, 100.0 * o.violation_rate(),
                             o.p99_ratio(0.5), o.p99_ratio(0.95), o.replica_seconds);
+                if (!csv_path.empty()) csv_runs.push_back({&sc, policy, o});
             }
         }
         std::printf("\nseed %llu, %.3g simulated hours per scenario (azure-3fn: at most the trace's length), control "
                     "interval %.0f s, %s-level model; ran in %.1f s\n",
                     static_cast<unsigned long long>(seed), hours, control_interval_s, std::string(to_string(model)).c_str(),
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        // To a temporary file beside csv_path, renamed over it once complete;
+        // a write that fails throws naming the file: guarded_main exits 1.
+        if (!csv_path.empty()) {
+            rlscale::apps::output_file csv(csv_path);
+            csv_header(csv.get());
+            for (const csv_run& r : csv_runs) csv_rows(csv.get(), *r.sc, r.policy, r.o);
+            csv.commit();
+        }
     } catch (const rlscale::error& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;
     }
-    if (csv_file) csv_file->commit();  // throws naming the file if any write failed: guarded_main exits 1
     return 0;
 }
 

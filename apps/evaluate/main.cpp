@@ -30,10 +30,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
-#include <optional>
 #include <system_error>
 #include <string>
 #include <string_view>
@@ -94,7 +95,11 @@ void check_writable(std::string_view option, const std::filesystem::path& file) 
     if (file.filename().empty() || std::filesystem::is_directory(file, ec)) {
         throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted(file.string()) + ": it is a directory");
     }
-    if (std::filesystem::exists(file, ec) && ::access(file.c_str(), W_OK) == 0) return;
+    if (std::filesystem::exists(file, ec)) {
+        if (::access(file.c_str(), W_OK) == 0) return;
+        const int err = errno;
+        throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted(file.string()) + ": " + std::strerror(err));
+    }
     if (!std::filesystem::is_directory(dir, ec) || ::access(dir.c_str(), W_OK) != 0) {
         throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted(file.string()) + ": " +
                                                     rlscale::cli::quoted(dir.string()) + " is not a writable directory");
@@ -183,13 +188,6 @@ static int program(int argc, char** argv) {
             throw;
         }
     }
-    // Written to a temporary file beside csv_path, renamed over it once complete.
-    std::optional<output_file> csv_file;
-    std::FILE* csv = nullptr;
-    if (!csv_path.empty()) {
-        csv = csv_file.emplace(csv_path).get();
-        csv_header(csv);
-    }
     // SCARLET's reward minus 1.5 × the replica budget in use (the demo's training reward).
     const with_replica_cost<scarlet_reward> reward(scarlet_reward{}, 1.5);
     std::vector<outcome> results;
@@ -198,13 +196,20 @@ static int program(int argc, char** argv) {
     std::printf("| policy | SLO violation rate | p99 / SLO, median tick | replica-seconds | mean reward |\n");
     std::printf("|---|---:|---:|---:|---:|\n");
     for (std::size_t k = 0; k < policies.size(); ++k) {
-        results.push_back(run(sc, built[k], seed, reward, csv != nullptr || !svg_path.empty()));
+        results.push_back(run(sc, built[k], seed, reward, !csv_path.empty() || !svg_path.empty()));
         const outcome& o = results.back();
-        if (csv != nullptr) csv_rows(csv, sc, policies[k], o);
         std::printf("| %s | %.1f %% | %.3g | %.0f | %+.3f |\n", policies[k].c_str(), 100.0 * o.violation_rate(), o.p99_ratio(0.5),
                     o.replica_seconds, o.mean_reward());
     }
-    if (csv_file) csv_file->commit();  // throws naming the file if any write failed
+    // The CSV is written once every run is done (an interrupted run leaves
+    // no temporary file behind): to a temporary file beside csv_path,
+    // renamed over it once complete; throws naming the file if any write fails.
+    if (!csv_path.empty()) {
+        output_file csv(csv_path);
+        csv_header(csv.get());
+        for (std::size_t k = 0; k < policies.size(); ++k) csv_rows(csv.get(), sc, policies[k], results[k]);
+        csv.commit();
+    }
     if (!svg_path.empty()) {
         std::vector<labelled_run> runs;
         for (std::size_t k = 0; k < policies.size(); ++k) runs.push_back({policies[k], &results[k]});

@@ -2,12 +2,14 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -138,6 +140,90 @@ TEST_CASE("output_file: a writable file in a directory that allows no temporary 
     CHECK(read_file(dir / "in_place.csv") == "new\n");
     CHECK_THROWS_WITH_AS(write_text_file(dir / "new.csv", "x\n"), doctest::Contains("Permission denied"), std::runtime_error);
     std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
+}
+
+TEST_CASE("output_file: a file whose temporary name would be too long is written in place") {
+    // 245 characters: the name fits, "<name>.tmp-<random>" does not (255 at most).
+    const std::string name = std::string(241, 'n') + ".csv";
+    const auto path = fresh_path("output_file", name);
+    write_text_file(path, "new file\n");  // a new file
+    CHECK(read_file(path) == "new file\n");
+    struct stat before {};
+    REQUIRE(::stat(path.c_str(), &before) == 0);
+    write_text_file(path, "replaced in place\n");  // an existing one
+    CHECK(read_file(path) == "replaced in place\n");
+    struct stat after {};
+    REQUIRE(::stat(path.c_str(), &after) == 0);
+    CHECK(after.st_ino == before.st_ino);
+    CHECK(temporaries(path.parent_path(), name.substr(0, 20)) == 0);
+}
+
+TEST_CASE("output_file: the file stdout writes to is written through stdout's descriptor, not replaced") {
+    const auto path = fresh_path("output_file", "stdout.txt");
+    write_text_file(path, "");
+    struct stat before {};
+    REQUIRE(::stat(path.c_str(), &before) == 0);
+    std::fflush(stdout);
+    std::cout.flush();
+    const int saved = ::dup(1);
+    REQUIRE(saved >= 0);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC);
+    REQUIRE(fd >= 0);
+    // From here to the restore below nothing may print (doctest writes to stdout).
+    ::dup2(fd, 1);
+    ::close(fd);
+    bool threw = false;
+    try {
+        write_text_file(path, "csv\n");
+    } catch (const std::exception&) {
+        threw = true;
+    }
+    const bool wrote_after = ::write(1, "printed after\n", 14) == 14;
+    ::dup2(saved, 1);
+    ::close(saved);
+    CHECK_FALSE(threw);
+    CHECK(wrote_after);
+    // Not replaced (what stdout prints afterwards reaches the named file),
+    // nor truncated (the text follows what stdout wrote before).
+    CHECK(read_file(path) == "csv\nprinted after\n");
+    struct stat after {};
+    REQUIRE(::stat(path.c_str(), &after) == 0);
+    CHECK(after.st_ino == before.st_ino);
+    CHECK(temporaries(path.parent_path(), "stdout.txt") == 0);
+}
+
+TEST_CASE("output_file: another user's file is written in place and keeps its owner") {
+    if (::geteuid() != 0) {
+        MESSAGE("not root: cannot give a file to another user");
+        return;
+    }
+    const auto path = fresh_path("output_file", "others.csv");
+    write_text_file(path, "old\n");
+    REQUIRE(::chown(path.c_str(), 65534, static_cast<gid_t>(-1)) == 0);
+    struct stat before {};
+    REQUIRE(::stat(path.c_str(), &before) == 0);
+    write_text_file(path, "new\n");
+    CHECK(read_file(path) == "new\n");
+    struct stat after {};
+    REQUIRE(::stat(path.c_str(), &after) == 0);
+    CHECK(after.st_ino == before.st_ino);
+    CHECK(after.st_uid == 65534);
+    CHECK(temporaries(path.parent_path(), "others.csv") == 0);
+}
+
+TEST_CASE("output_file: an existing file that may not be written is refused, not replaced") {
+    if (::geteuid() == 0) {
+        MESSAGE("running as root: file permissions do not apply");
+        return;
+    }
+    const auto path = fresh_path("output_file", "read_only.csv");
+    write_text_file(path, "kept\n");
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::group_read |
+                                           std::filesystem::perms::others_read);
+    CHECK_THROWS_WITH_AS(write_text_file(path, "x\n"), doctest::Contains("Permission denied"), std::runtime_error);
+    CHECK(read_file(path) == "kept\n");
+    CHECK(temporaries(path.parent_path(), "read_only.csv") == 0);
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 }  // namespace test_apps_output_file
