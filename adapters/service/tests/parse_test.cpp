@@ -191,10 +191,10 @@ TEST_CASE("parse: a whole number written as a float is that integer, a fraction 
     CHECK(r.metrics.queue_length == 0);
     // The bounds of each field, written as floats: exact.
     const auto edges = parse_decision_request(body(R"("replicas":-0.0,"min_replicas":0,"max_replicas":1e6)",
-                                                   R"("arrivals":18446744073709549568.0,"queue_length":4294967295.0)"));
+                                                   R"("arrivals":4503599627370495.0,"queue_length":4294967295.0)"));
     CHECK(edges.state.replicas == 0);
     CHECK(edges.state.max_replicas == 1'000'000);
-    CHECK(edges.metrics.arrivals == 18'446'744'073'709'549'568ULL);  // the largest double below 2^64
+    CHECK(edges.metrics.arrivals == 4'503'599'627'370'495ULL);  // 2^52 - 1: the largest taken written as a float
     CHECK(edges.metrics.queue_length == 4'294'967'295U);
     // A fraction, a negative, a whole number out of range: refused naming the field and the value.
     const auto refused = [&](const std::string& top, const std::string& more) {
@@ -212,6 +212,20 @@ TEST_CASE("parse: a whole number written as a float is that integer, a fraction 
     CHECK(refused(ok_replicas, R"("arrivals":0,"queue_length":4294967296.0)") ==
           "metrics.queue_length: must be <= 4294967295, got 4294967296.0");
     CHECK(refused(ok_replicas, R"("arrivals":0.5e0,"queue_length":0)") == "metrics.arrivals: must be an integer, got 0.5");
+    // From 2^52 up a double has rounded the text: a fraction there, or an
+    // integer a double cannot hold, would be read as another number.
+    const std::string hint = " (written with a fraction or exponent, a number from 2^52 up cannot be read exactly: write the integer without them)";
+    CHECK(refused(ok_replicas, R"("arrivals":4503599627370497.5,"queue_length":0)") ==
+          "metrics.arrivals: must be an integer, got 4.503599627370498e+15" + hint);
+    CHECK(refused(ok_replicas, R"("arrivals":9007199254740993.0,"queue_length":0)") ==
+          "metrics.arrivals: must be an integer, got 9.007199254740992e+15" + hint);
+    CHECK(refused(ok_replicas, R"("arrivals":4503599627370496.0,"queue_length":0)") ==
+          "metrics.arrivals: must be an integer, got 4.503599627370496e+15" + hint);
+    CHECK(refused(ok_replicas, R"("arrivals":18446744073709549568.0,"queue_length":0)") ==
+          "metrics.arrivals: must be an integer, got 1.844674407370955e+19" + hint);
+    // Written without a fraction or exponent, the same integers are exact.
+    const auto exact = parse_decision_request(body(ok_replicas, R"("arrivals":9007199254740993,"queue_length":0)"));
+    CHECK(exact.metrics.arrivals == 9'007'199'254'740'993ULL);
 }
 
 TEST_CASE("handle: a hold on refused metrics names the field and its value") {

@@ -1110,6 +1110,45 @@ TEST_CASE("stop() answers a queued connection whose request has already arrived"
     CHECK(queued_answer.find("Connection: close") != std::string::npos);
 }
 
+TEST_CASE("stop() closes a queued connection whose request has not arrived whole unanswered, and does not count it as a bad request") {
+    decision_service_config config = loopback();
+    config.threads = 1;
+    config.request_deadline = std::chrono::milliseconds(30000);
+    decision_service svc(config, hpa_at(50));
+    const int port = svc.start();
+    // The one worker reads a request whose body comes later.
+    const std::string body = request("fn", 3, 1, 10, 1.0).dump();
+    raw_connection first(port);
+    REQUIRE(first.connected());
+    REQUIRE(first.send("POST /decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n"));
+    REQUIRE(wait_queued(svc, 0));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // taken by the worker, its headers read
+    // Queued behind it: a request line and part of the headers, never finished.
+    raw_connection cut(port);
+    REQUIRE(cut.connected());
+    REQUIRE(cut.send("POST /decide HTTP/1.1\r\nHost: x\r\nContent-Type: appl"));
+    REQUIRE(wait_queued(svc, 1));
+    std::thread stopper([&svc] { svc.stop(); });
+    const auto stopping_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (raw_connection(port).connected() && std::chrono::steady_clock::now() < stopping_by) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const bool sent = first.send(body);  // no REQUIRE while stopper runs: a throw would destroy it joinable
+    const std::string first_answer = first.read_all(std::chrono::seconds(10));
+    const std::string cut_answer = cut.read_all(std::chrono::seconds(10));
+    stopper.join();
+    CHECK(sent);
+    CAPTURE(first_answer);
+    CAPTURE(cut_answer);
+    CHECK(first_answer.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(cut_answer.empty());  // closed unanswered: its client retries
+    // httplib made a 400 for it (and ran the error handler) before the
+    // write was refused: no answer, no bad request.
+    CHECK(svc.stats().bad_requests == 0);
+    CHECK(svc.stats().decisions == 1);
+}
+
 TEST_CASE("configuration is validated") {
     decision_service_config cfg = loopback();
     cfg.threads = 0;
@@ -1523,6 +1562,48 @@ TEST_CASE("listening() holds from start() to stop(), and turns false when accept
     // stop() still joins everything, and the service starts again.
     svc.stop();
     CHECK_FALSE(svc.listening());
+    const int again = svc.start();
+    CHECK(svc.listening());
+    CHECK(client(again).Get("/healthz"));
+}
+
+TEST_CASE("when the listener fails, connections still queued are closed at once as in a stop, not held for their request deadline") {
+    using namespace std::chrono_literals;
+    decision_service_config cfg = loopback();
+    cfg.threads = 1;
+    cfg.request_deadline = 60000ms;  // far beyond every wait below
+    decision_service svc(cfg, hpa_at(50));
+    const int port = svc.start();
+    // Two silent connections: one held by the only worker, one queued.
+    raw_connection held(port);
+    REQUIRE(held.connected());
+    std::this_thread::sleep_for(200ms);  // accepted and taken by the worker
+    REQUIRE(wait_queued(svc, 0));
+    raw_connection queued(port);
+    REQUIRE(queued.connected());
+    REQUIRE(wait_queued(svc, 1));
+    const int fd = listening_socket(port);
+    REQUIRE(fd >= 0);
+    const auto failed = std::chrono::steady_clock::now();
+    REQUIRE(::shutdown(fd, SHUT_RDWR) == 0);
+    // listening() turns false as the accept loop ends, before the queued
+    // connection is finished.
+    while (svc.listening() && std::chrono::steady_clock::now() - failed < 20s) std::this_thread::sleep_for(10ms);
+    CHECK_FALSE(svc.listening());
+    // Both are closed unanswered as in a stop: seconds, not the 60 s deadline.
+    bool held_closed = false;
+    bool queued_closed = false;
+    while ((!held_closed || !queued_closed) && std::chrono::steady_clock::now() - failed < 20s) {
+        held_closed = held_closed || held.closed_by_server(50ms);
+        queued_closed = queued_closed || queued.closed_by_server(50ms);
+    }
+    CHECK(held_closed);
+    CHECK(queued_closed);
+    const auto stopping = std::chrono::steady_clock::now();
+    svc.stop();
+    CHECK(std::chrono::steady_clock::now() - stopping < 20s);
+    CHECK(svc.stats().bad_requests == 0);
+    // The service starts again on a fresh listener.
     const int again = svc.start();
     CHECK(svc.listening());
     CHECK(client(again).Get("/healthz"));

@@ -198,7 +198,8 @@ struct service_stats {
     /// wrong path or method), that is 400 (a field, the JSON, a length, a
     /// body on a GET, httplib's own for a bad request line or headers), 413
     /// (a body over the limit, by Content-Length or chunked), 414, 415 (a
-    /// compressed body) and 416.
+    /// compressed body) and 416. Not a request cut off by a stop, whose
+    /// connection is closed unanswered.
     std::uint64_t bad_requests = 0;
     std::uint64_t internal_errors = 0;    ///< 500 answers
     std::uint64_t overloaded = 0;         ///< connections refused because the queue was full (answered 503, or dropped)
@@ -269,8 +270,14 @@ public:
             throw error("decision_service: cannot bind " + config_.host + ":" + std::to_string(config_.port));
         }
         port_ = port;
-        // Set before the thread starts, which clears it when it returns.
+        // Set before the thread starts; cleared as soon as the accept loop
+        // ends (httplib shuts the queue down then, before the queued
+        // connections are finished), and again when the thread returns.
         listening_ = true;
+        queue_->on_shutdown([this, srv = server_.get()] {
+            srv->listener_closed();
+            listening_ = false;
+        });
         try {
             thread_ = std::thread([this, srv = server_.get()] {
                 srv->listen_after_bind();
@@ -280,8 +287,8 @@ public:
             listening_ = false;
             port_ = 0;
             server_->close_unlistened();
+            queue_.reset();  // first: its on_shutdown callback uses server_
             server_.reset();
-            queue_.reset();
             throw error(std::string("decision_service: cannot start the listening thread: ") + e.what());
         }
         // httplib ignores stop() until listening has begun: wait for it.
@@ -290,7 +297,9 @@ public:
     }
 
     /// True from a successful start() until stop(), as long as the listening
-    /// thread runs: false once it has returned on its own. httplib 0.11
+    /// thread accepts: false once its accept loop has ended on its own (at
+    /// once, before the connections already accepted are finished, which
+    /// are then served as in a stop()). httplib 0.11
     /// closes the listening socket when accept() fails with an error other
     /// than EMFILE, EINTR or EAGAIN (ENFILE, ENOBUFS, ENOMEM, ...), finishes
     /// the connections it had accepted and returns: the service then takes no
@@ -861,7 +870,11 @@ private:
         srv.set_error_handler(httplib::Server::HandlerWithResponse([this, limit = config_.max_body_bytes](const httplib::Request& req,
                                                                                                          httplib::Response& res) {
             if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-            if (res.status >= 400 && res.status < 500 && res.status != 404) ++bad_requests_;
+            // Not a request cut off by a stop (its connection is closed
+            // unanswered: the 400 httplib made here is never written).
+            if (res.status >= 400 && res.status < 500 && res.status != 404 && !detail::deadline_stream::current_answer_suppressed()) {
+                ++bad_requests_;
+            }
             std::string what;
             switch (res.status) {
                 case 404: what = "not found: " + detail::printable(req.path); break;

@@ -204,7 +204,14 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
 /// A non-negative JSON integer no larger than `max`. JSON has one number
 /// type: a whole number written as a float (`3.0`, `1e2`) is that integer;
 /// a fraction is refused for its type, a whole number out of range for its
-/// range.
+/// range. A number written as a float is read through a double, so it is
+/// taken only below 2^52 (4503599627370496), where a double still holds
+/// halves: every integer written there is exact, and a text that rounds to
+/// a whole double is within a quarter of it. From 2^52 up the text may
+/// already have been rounded (4503599627370497.5 reads as ...498,
+/// 9007199254740993.0 as ...992) and is refused as not an integer unless
+/// its rounded value is out of range. An integer written without a
+/// fraction or exponent is exact up to 2^64 - 1.
 [[nodiscard]] inline std::uint64_t count(const json& j, const std::string& field, std::uint64_t max) {
     if (j.is_number_float()) {
         // Also an integer literal beyond 2^64, which reads as a double.
@@ -215,6 +222,13 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
         // conversion below is exact only below 2^64.
         if (d >= 0x1p64 || d > static_cast<double>(max)) {
             throw request_error(field, "must be <= " + std::to_string(max) + ", got " + j.dump());
+        }
+        // From 2^52 up a double has no halves: a fraction written there (or
+        // the last digits of an integer from 2^53 up) may have been rounded away.
+        if (d >= 0x1p52) {
+            throw request_error(field, "must be an integer, got " + j.dump() +
+                                           " (written with a fraction or exponent, a number from 2^52 up cannot be read"
+                                           " exactly: write the integer without them)");
         }
         const auto v = static_cast<std::uint64_t>(d);  // exact: whole, in [0, 2^64)
         if (v > max) throw request_error(field, "must be <= " + std::to_string(max) + ", got " + j.dump());

@@ -105,13 +105,23 @@ public:
         run_as(fn, connection_mode::drop);  // everything is full: close it without reading
     }
 
-    /// Lets the workers and the rejecting thread finish what is queued, and joins them.
+    /// Sets what shutdown() runs first, once (set it before listening). httplib
+    /// 0.11 calls shutdown() as soon as its accept loop ends, whether by
+    /// stop() or because accept() failed and it closed the listening socket
+    /// itself (without marking it closed): the callback tells the server the
+    /// listener is gone, so that the connections still queued are served as
+    /// in a stop, not at full length.
+    void on_shutdown(std::function<void()> fn) { on_shutdown_ = std::move(fn); }
+
+    /// Runs on_shutdown's callback, lets the workers and the rejecting thread
+    /// finish what is queued, and joins them.
     void shutdown() override {
         {
             std::lock_guard lock(mutex_);
             if (stopped_) return;
             stopped_ = true;
         }
+        if (on_shutdown_) on_shutdown_();
         jobs_cv_.notify_all();
         rejects_cv_.notify_all();
         for (auto& t : workers_) t.join();
@@ -156,6 +166,7 @@ private:
     std::vector<std::thread> workers_;
     std::thread rejecter_;
     bool stopped_ = false;
+    std::function<void()> on_shutdown_;
 };
 
 /// The limits connection_server applies to each connection.
@@ -254,6 +265,26 @@ public:
     /// its client the request was wrong, where a reset says to retry).
     void silent_on_timeout() noexcept { silent_on_timeout_ = true; }
 
+    /// True once the current request timed out in silent_on_timeout mode:
+    /// whatever answer httplib makes for it (a 400) is not written.
+    [[nodiscard]] bool answer_suppressed() const noexcept { return silent_on_timeout_ && timed_out_; }
+
+    /// The stream of the connection this thread is serving, or null: set by
+    /// connection_server while it serves one, so that a handler (the error
+    /// handler, which sees no stream) can tell an answer that will not be
+    /// written.
+    [[nodiscard]] static const deadline_stream*& current() noexcept {
+        thread_local const deadline_stream* stream = nullptr;
+        return stream;
+    }
+
+    /// Whether the answer being made on this thread will not be written
+    /// (answer_suppressed() of the current stream).
+    [[nodiscard]] static bool current_answer_suppressed() noexcept {
+        const deadline_stream* stream = current();
+        return stream != nullptr && stream->answer_suppressed();
+    }
+
     ssize_t write(const char* ptr, std::size_t size) override {
         if (silent_on_timeout_ && timed_out_) return -1;
         note_connection_close(std::string_view(ptr, size));
@@ -347,6 +378,15 @@ public:
         if (const socket_t s = svr_sock_.exchange(INVALID_SOCKET); s != INVALID_SOCKET) ::close(s);
     }
 
+    /// Marks the listening socket closed, once httplib's accept loop has
+    /// ended (bounded_task_queue::on_shutdown). When accept() fails, httplib
+    /// 0.11 closes the socket but leaves its number in svr_sock_: without
+    /// this, the connections still queued would be served as if the server
+    /// were running (each may hold a worker for its request deadline), and
+    /// a later stop() would shut down and close that number again, which by
+    /// then may be another descriptor of the process.
+    void listener_closed() noexcept { svr_sock_.store(INVALID_SOCKET); }
+
 private:
     using clock = std::chrono::steady_clock;
 
@@ -358,6 +398,12 @@ private:
             int yes = 1;
             ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
             deadline_stream strm(sock, limits_.read_timeout, limits_.write_timeout);
+            struct serving {
+                explicit serving(const deadline_stream& s) noexcept { deadline_stream::current() = &s; }
+                serving(const serving&) = delete;
+                serving& operator=(const serving&) = delete;
+                ~serving() { deadline_stream::current() = nullptr; }
+            } const serving_this(strm);
             for (std::size_t left = limits_.keep_alive_max_count; left > 0; --left) {
                 const bool first = left == limits_.keep_alive_max_count;
                 const bool stopping = svr_sock_ == INVALID_SOCKET;
