@@ -55,6 +55,11 @@ public:
     /// naming `path` if neither can be opened, or if `path` is a directory.
     explicit output_file(std::filesystem::path path) : path_(std::move(path)) {
         namespace fs = std::filesystem;
+        // What the program has printed goes out first: the target may be its
+        // own stdout or stderr (a file, a pipe, a terminal), and their
+        // buffers would otherwise land after this file's text.
+        std::fflush(stdout);
+        std::fflush(stderr);
         std::error_code ec;
         const fs::file_status link = fs::symlink_status(path_, ec);
         const fs::file_status target = fs::status(path_, ec);

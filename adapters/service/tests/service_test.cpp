@@ -1087,7 +1087,7 @@ TEST_CASE("stop() answers a queued connection whose request has already arrived"
     REQUIRE(first.send("POST /decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +
                        std::to_string(body.size()) + "\r\n\r\n"));
     REQUIRE(wait_queued(svc, 0));                                 // not waiting (0 before the accept, too)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // taken by the worker, its headers read
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // taken by the worker, its headers read
     raw_connection queued(port);                                  // waits for the worker, its request sent
     REQUIRE(queued.connected());
     REQUIRE(queued.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -1123,7 +1123,7 @@ TEST_CASE("stop() closes a queued connection whose request has not arrived whole
     REQUIRE(first.send("POST /decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +
                        std::to_string(body.size()) + "\r\n\r\n"));
     REQUIRE(wait_queued(svc, 0));
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // taken by the worker, its headers read
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // taken by the worker, its headers read
     // Queued behind it: a request line and part of the headers, never finished.
     raw_connection cut(port);
     REQUIRE(cut.connected());
