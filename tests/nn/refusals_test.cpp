@@ -68,6 +68,11 @@ TEST_CASE("adam<float>: settings valid as doubles but not in float are refused b
     CHECK_THROWS_WITH_AS(adam<float>(2, adam_config{.beta2 = 1 - 1e-9}), doctest::Contains("adam_config.beta2"), rlscale::config_error);
     CHECK_THROWS_WITH_AS(adam<float>(2, adam_config{.beta1 = 1 - 1e-9}), doctest::Contains("adam_config.beta1"), rlscale::config_error);
     CHECK_THROWS_WITH_AS(adam<float>(2, adam_config{.lr = 1e39}), doctest::Contains("adam_config.lr"), rlscale::config_error);
+    // A rate that is a float 0 would take no step.
+    CHECK_THROWS_WITH_AS(adam<float>(2, adam_config{.lr = 1e-50}),
+                         doctest::Contains("adam_config.lr: must stay above 0 in the parameters' precision, got 1e-50"),
+                         rlscale::config_error);
+    CHECK_NOTHROW(adam<double>(2, adam_config{.lr = 1e-50}));
     CHECK_NOTHROW(adam<double>(2, adam_config{.eps = 1e-50}));  // fine in double
     CHECK_NOTHROW(adam<float>(2, adam_config{.eps = 1e-8}));
 }
@@ -79,6 +84,7 @@ TEST_CASE("adam<float>: set_lr refuses a rate the constructor refuses, and keeps
     CHECK_THROWS_WITH_AS(opt.set_lr(1e39), doctest::Contains("adam_config.lr"), rlscale::config_error);
     CHECK_THROWS_WITH_AS(opt.set_lr(4e37), doctest::Contains("adam_config.lr"), rlscale::config_error);
     CHECK_THROWS_AS(opt.set_lr(0), rlscale::config_error);
+    CHECK_THROWS_AS(opt.set_lr(1e-50), rlscale::config_error);  // a float 0
     CHECK_THROWS_AS(opt.set_lr(std::numeric_limits<double>::quiet_NaN()), rlscale::config_error);
     CHECK(opt.config().lr == before);
     opt.set_lr(3e37);  // 3e38 after the bias correction: a float

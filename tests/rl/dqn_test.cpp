@@ -480,12 +480,12 @@ TEST_CASE("dqn refuses tau, huber_beta and clip settings that vanish or overflow
     CHECK_THROWS_WITH_AS((dqn<float>(2, {}, c, 1)), doctest::Contains("dqn_config.tau"), config_error);
     c = small_config(false);
     c.grad_clip_value = 1e-46;
-    refused(c, "dqn_config.grad_clip_value: must be finite and > 0 as the agent's float, got 1e-46");
+    refused(c, "dqn_config.grad_clip_value: must be finite and > 0 as the agent's float (or 0 for off), got 1e-46");
     c.grad_clip_value = 1e39;
-    refused(c, "dqn_config.grad_clip_value: must be finite and > 0 as the agent's float, got 1e+39");
+    refused(c, "dqn_config.grad_clip_value: must be finite and > 0 as the agent's float (or 0 for off), got 1e+39");
     c = small_config(false);
     c.grad_clip_norm = 1e-46;
-    refused(c, "dqn_config.grad_clip_norm: must be finite and > 0 as the agent's float, got 1e-46");
+    refused(c, "dqn_config.grad_clip_norm: must be finite and > 0 as the agent's float (or 0 for off), got 1e-46");
     // 0 is off, and the smallest positive float is a clip.
     c = small_config(false);
     c.grad_clip_value = 0;

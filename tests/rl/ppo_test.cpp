@@ -1247,6 +1247,20 @@ TEST_CASE("ppo anneals the learning rates linearly: update k uses lr*(1 - k/K), 
     CHECK(plain.critic_optimizer().config().lr == 2e-3);
 }
 
+TEST_CASE("ppo refuses an annealing whose last learning rate is 0 in the agent's type, naming anneal_updates") {
+    ppo_config c = small_config();
+    c.actor_lr = 1e-30;
+    c.critic_lr = 1e-3;
+    c.anneal_updates = std::uint64_t{1} << 60;  // the last actor rate, 8.7e-49, is a float 0
+    CHECK_THROWS_WITH_AS((ppo<float, float>(2, 2, 1, c, 1)),
+                         doctest::Contains("ppo_config.anneal_updates: must leave the last learning rate, min(actor_lr, critic_lr) / "
+                                           "anneal_updates, above 0 in the agent's float, got 1152921504606846976"),
+                         config_error);
+    CHECK_NOTHROW((ppo<double, double>(2, 2, 1, c, 1)));  // 8.7e-49 is a double
+    c.anneal_updates = 1'000'000;  // 1e-36: a float
+    CHECK_NOTHROW((ppo<float, float>(2, 2, 1, c, 1)));
+}
+
 TEST_CASE("ppo observe on a rollout filled through own_rollout() and not learned from refuses, changing nothing") {
     ppo<float, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, small_config(), 1);
     const std::array<float, 2> o{0.5F, -0.5F};

@@ -287,6 +287,8 @@ private:
             .require(static_cast<T>(config.eps) > T(0), "eps", "stay above 0 in the parameters' precision", config.eps)
             .require(static_cast<T>(config.beta1) < T(1), "beta1", "stay below 1 in the parameters' precision", config.beta1)
             .require(static_cast<T>(config.beta2) < T(1), "beta2", "stay below 1 in the parameters' precision", config.beta2)
+            // A rate that is 0 in T (1e-50 in float) would take no step at all.
+            .require(static_cast<T>(config.lr) > T(0), "lr", "stay above 0 in the parameters' precision", config.lr)
             .require(std::isfinite(static_cast<T>(config.lr / (1.0 - config.beta1))), "lr",
                      "keep lr / (1 - beta1) finite in the parameters' precision", config.lr)
             // λ and AdamW's 1 − lr·λ are used in T: past its range they

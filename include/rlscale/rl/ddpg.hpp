@@ -18,6 +18,7 @@
 #include <rlscale/nn/init.hpp>
 #include <rlscale/nn/mlp.hpp>
 #include <rlscale/nn/target_update.hpp>
+#include <rlscale/rl/detail/scalar_checks.hpp>
 #include <rlscale/rl/noise.hpp>
 #include <rlscale/rl/replay_buffer.hpp>
 
@@ -1205,17 +1206,9 @@ private:
     /// zeroed, where 0 in the configuration means off) and 1e39 is infinite.
     static void check_as_scalar(const ddpg_config& c) {
         const check_fields check("ddpg_config");
-        const std::string type = sizeof(T) == 4 ? "float" : "double";
-        check.require(c.tau >= static_cast<double>(std::numeric_limits<T>::epsilon()), "tau",
-                      "be at least the agent's " + type + " epsilon (" + format_number(std::numeric_limits<T>::epsilon()) +
-                          "): below it, 1 - tau rounds and the targets do not move by tau",
-                      c.tau);
-        const auto positive = [&](const char* field, double v) {
-            const auto t = static_cast<T>(v);
-            check.require(std::isfinite(t) && t > 0, field, "be finite and > 0 as the agent's " + type + " (or 0 for off)", v);
-        };
-        if (c.actor_grad_clip_norm != 0) positive("actor_grad_clip_norm", c.actor_grad_clip_norm);
-        if (c.critic_grad_clip_norm != 0) positive("critic_grad_clip_norm", c.critic_grad_clip_norm);
+        detail::require_tau_as<T>(check, c.tau, "the targets do");
+        detail::require_positive_as<T>(check, "actor_grad_clip_norm", c.actor_grad_clip_norm, true);
+        detail::require_positive_as<T>(check, "critic_grad_clip_norm", c.critic_grad_clip_norm, true);
     }
     /// Gaussian exploration draws σ·scale_d·N(0, 1) in double and rounds it
     /// to T, and explore() adds nothing for a draw that is not finite there:

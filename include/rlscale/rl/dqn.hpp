@@ -13,6 +13,7 @@
 #include <rlscale/nn/mlp.hpp>
 #include <rlscale/nn/target_update.hpp>
 #include <rlscale/rl/exploration.hpp>
+#include <rlscale/rl/detail/scalar_checks.hpp>
 #include <rlscale/rl/q_layout.hpp>
 #include <rlscale/rl/replay_buffer.hpp>
 
@@ -450,21 +451,10 @@ private:
     /// in the configuration means off), would train nothing.
     static void check_as_scalar(const dqn_config& c) {
         const check_fields check("dqn_config");
-        const std::string what = std::string("be finite and > 0 as the agent's ") + (sizeof(T) == 4 ? "float" : "double");
-        const auto positive = [&](const char* field, double v) {
-            const auto t = static_cast<T>(v);
-            check.require(std::isfinite(t) && t > 0, field, what, v);
-        };
-        // Below T's epsilon 1 - tau rounds (to 1 at or below epsilon / 2),
-        // and the target moves by something else than tau, or not at all.
-        check.require(c.tau >= static_cast<double>(std::numeric_limits<T>::epsilon()), "tau",
-                      std::string("be at least the agent's ") + (sizeof(T) == 4 ? "float" : "double") + " epsilon (" +
-                          format_number(std::numeric_limits<T>::epsilon()) +
-                          "): below it, 1 - tau rounds and the target does not move by tau",
-                      c.tau);
-        positive("huber_beta", c.huber_beta);
-        if (c.grad_clip_value != 0) positive("grad_clip_value", c.grad_clip_value);
-        if (c.grad_clip_norm != 0) positive("grad_clip_norm", c.grad_clip_norm);
+        detail::require_tau_as<T>(check, c.tau, "the target does");
+        detail::require_positive_as<T>(check, "huber_beta", c.huber_beta);
+        detail::require_positive_as<T>(check, "grad_clip_value", c.grad_clip_value, true);
+        detail::require_positive_as<T>(check, "grad_clip_norm", c.grad_clip_norm, true);
     }
     /// The replay buffer's limits, named as the agent's: an observation
     /// size or a layout with more heads than the buffer stores per

@@ -19,6 +19,7 @@
 #include <rlscale/nn/init.hpp>
 #include <rlscale/nn/mlp.hpp>
 #include <rlscale/nn/orthogonal_init.hpp>
+#include <rlscale/rl/detail/scalar_checks.hpp>
 #include <rlscale/rl/q_layout.hpp>
 #include <rlscale/rl/rollout_buffer.hpp>
 
@@ -649,9 +650,20 @@ public:
     void load_training_state(const std::filesystem::path& path) { nn::detail::load_state_file(*this, path, "ppo"); }
 
 private:
+    /// Annealing's last rates are lr / anneal_updates; one that is 0 in T
+    /// would make Adam refuse it in the middle of an update, after the
+    /// actor's rate had changed.
+    static void check_anneal(const ppo_config& c) {
+        if (c.anneal_updates == 0) return;
+        const double steps = static_cast<double>(c.anneal_updates);
+        check_fields("ppo_config").require(static_cast<T>(std::min(c.actor_lr, c.critic_lr) / steps) > T(0), "anneal_updates",
+                                           std::string("leave the last learning rate, min(actor_lr, critic_lr) / anneal_updates, above 0 in the agent's ") +
+                                               detail::scalar_name<T>(),
+                                           c.anneal_updates);
+    }
     ppo(std::size_t actor_in, std::size_t critic_in, q_layout layout, std::size_t action_width, std::size_t actor_out,
         ppo_config config, std::uint64_t seed, update_storage storage)
-        : config_((config.validate(), std::move(config))),
+        : config_((config.validate(), check_anneal(config), std::move(config))),
           layout_(layout),
           action_width_(action_width),
           gen_(seed),
