@@ -884,6 +884,46 @@ TEST_CASE("a file that is not a trajectory store is refused and left alone") {
     CHECK(intact(store, 0));
 }
 
+TEST_CASE("a file of zeros (its size written, not its bytes, when the machine stopped) is taken back to empty, and zeros before other bytes are refused") {
+    const auto path = fresh_path("trajectory_store", "zeroed.trj");
+    for (const std::size_t n : {std::size_t{5}, std::size_t{16}, std::size_t{200}}) {
+        CAPTURE(n);
+        write_bytes(path, std::vector<unsigned char>(n, 0));
+        {
+            file_trajectory_store store(path);
+            CHECK(store.episode_count() == 0);
+            CHECK(store.recovery().truncated_at == 0);
+            CHECK(store.recovery().truncated_bytes == n);
+            CHECK(store.recovery().reason.find("zeroed file") != std::string::npos);
+            write_episode(store, 0);
+        }
+        file_trajectory_store store(path);
+        CHECK(intact(store, 0));
+    }
+    // A zeroed header with something else after it is not a crash at creation.
+    std::vector<unsigned char> bytes(64, 0);
+    bytes[40] = 1;
+    write_bytes(path, bytes);
+    CHECK_THROWS_WITH_AS(file_trajectory_store{path}, doctest::Contains("file header is zeros, and the file holds other bytes after it"),
+                         rlscale::error);
+    CHECK(std::filesystem::file_size(path) == 64);
+}
+
+TEST_CASE("reading an episode that is not indexed names the store without an offset in it") {
+    const auto path = fresh_path("trajectory_store", "not_indexed.trj");
+    file_trajectory_store store(path);
+    write_episode(store, 0);
+    std::vector<trajectory_step> out;
+    try {
+        store.read_episode(5, out);
+        FAIL("read an episode that is not indexed");
+    } catch (const rlscale::error& e) {
+        const std::string what = e.what();
+        CHECK(what.find("episode 5 is not indexed (the index holds 0 to 0)") != std::string::npos);
+        CHECK(what.find("offset") == std::string::npos);
+    }
+}
+
 TEST_CASE("a header whose reserved field is not 0 is refused as a newer format, and left alone") {
     const auto path = fresh_path("trajectory_store", "reserved.trj");
     {

@@ -759,7 +759,7 @@ public:
     void read_episode(std::uint64_t index, std::vector<trajectory_step>& out) const override {
         namespace tf = detail::trajectory_file;
         if (index_.empty() || index < index_.front().summary.index || index > index_.back().summary.index) {
-            throw error(where(0) + "episode " + std::to_string(index) + " is not indexed (" +
+            throw error("trajectory store '" + path_string_ + "': episode " + std::to_string(index) + " is not indexed (" +
                         (index_.empty() ? std::string("none are")
                                         : "the index holds " + std::to_string(index_.front().summary.index) + " to " +
                                               std::to_string(index_.back().summary.index)) +
@@ -1149,14 +1149,29 @@ private:
             unsigned char expected[tf::file_header_size] = {};
             std::memcpy(expected, tf::file_magic, 8);
             expected[8] = static_cast<unsigned char>(tf::file_version);
-            if (size > 0 && std::memcmp(h, expected, static_cast<std::size_t>(size)) != 0) {
+            const unsigned char zeros[tf::file_header_size] = {};
+            const bool zeroed = size > 0 && std::memcmp(h, zeros, static_cast<std::size_t>(size)) == 0;
+            if (size > 0 && !zeroed && std::memcmp(h, expected, static_cast<std::size_t>(size)) != 0) {
                 throw error(where(0) + "not an rlscale trajectory store (no file header)");
             }
-            if (size > 0) cut(0, size, "torn file header");
+            if (size > 0) cut(0, size, zeroed ? zeroed_header_reason : "torn file header");
             write_header();
             return;
         }
         const unsigned char* h = in.view(0, tf::file_header_size);
+        if (const unsigned char zeros[tf::file_header_size] = {}; std::memcmp(h, zeros, tf::file_header_size) == 0) {
+            // A new store's header is not synced under sync_policy::flush: a
+            // machine that stopped may leave the file's size without its
+            // bytes (XFS, ext4 with data=writeback), reading as zeros. Only
+            // a file of nothing but zeros is taken back to empty; one with
+            // anything else after a zeroed header is refused.
+            if (!all_zeros(in, tf::file_header_size)) {
+                throw error(where(0) + "file header is zeros, and the file holds other bytes after it: not recovered");
+            }
+            cut(0, size, zeroed_header_reason);
+            write_header();
+            return;
+        }
         if (std::memcmp(h, tf::file_magic, 8) != 0) throw error(where(0) + "not an rlscale trajectory store (no file header)");
         if (tf::get_u32(h + 8) != tf::file_version) {
             throw error(where(8) + "unknown format version " + std::to_string(tf::get_u32(h + 8)) +
@@ -1324,6 +1339,20 @@ private:
         if (at == tf::file_header_size && !problem.empty() && !torn_episode) recovery_.numbering_unknown = true;
         recovery_.episodes = episodes_in_file();
         next_rewrite_at_ = next_index_;
+    }
+
+    static constexpr const char* zeroed_header_reason = "zeroed file (its size written, not its bytes, when the machine stopped)";
+
+    /// Whether every byte from `from` to the end of the file is 0.
+    static bool all_zeros(detail::trajectory_file::reader& in, std::uint64_t from) {
+        constexpr std::size_t chunk = 1 << 16;
+        for (std::uint64_t at = from; at < in.size();) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, in.size() - at));
+            const unsigned char* p = in.view(at, n);
+            if (p == nullptr || std::any_of(p, p + n, [](unsigned char c) { return c != 0; })) return false;
+            at += n;
+        }
+        return true;
     }
 
     /// Whether what follows `from` is the rest of episode `index` alone:
