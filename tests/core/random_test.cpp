@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <random>
+
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -80,6 +82,12 @@ TEST_CASE("uniform stays below hi when lo + (hi - lo) * u rounds up to it") {
         REQUIRE(x < 3.0);
     }
 }
+
+// A 32-bit generator would make Lemire's product's high half always 0: refused at compile time.
+template <typename G>
+constexpr bool index_drawable = requires(G& g) { rlscale::uniform_index(g, std::uint64_t{10}); };
+static_assert(!index_drawable<std::mt19937>);
+static_assert(index_drawable<rlscale::rng>);
 
 TEST_CASE("uniform_index covers 0..n-1 evenly") {
     rng gen(11);

@@ -10,9 +10,61 @@
 #include <utility>
 #include <vector>
 
+#include <csignal>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <system_error>
+#include <unistd.h>
+
 namespace test_core_worker_pool {
 
 using rlscale::detail::worker_pool;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RLSCALE_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define RLSCALE_TEST_SANITIZED 1
+#endif
+#endif
+
+TEST_CASE("a worker_pool whose threads cannot all start throws, having stopped and joined the ones that did") {
+#ifdef RLSCALE_TEST_SANITIZED
+    MESSAGE("skipped: a sanitizer's shadow memory does not fit under an address-space limit");
+#else
+    // In a child: its address space limited to 256 MiB more than it maps now, 1,000 workers of 8 MiB
+    // stacks cannot start. The pool must throw std::system_error and leave no thread behind; a
+    // constructor that left its started threads waiting would hang (the alarm ends the child) or
+    // terminate on a joinable thread's destruction.
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::alarm(20);
+        rlimit limit{};
+        std::size_t mapped = 0;
+        if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+            unsigned long pages = 0;
+            if (std::fscanf(f, "%lu", &pages) == 1) mapped = pages * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+            std::fclose(f);
+        }
+        limit.rlim_cur = limit.rlim_max = mapped + (std::size_t{256} << 20);
+        if (::setrlimit(RLIMIT_AS, &limit) != 0) ::_exit(3);
+        try {
+            rlscale::detail::worker_pool pool(1000);
+            ::_exit(4);  // every thread started: the limit did not bite
+        } catch (const std::system_error&) {
+            ::_exit(0);
+        } catch (...) {
+            ::_exit(5);
+        }
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    if (WIFSIGNALED(status)) CHECK_MESSAGE(false, "the child ended by signal ", WTERMSIG(status));
+    if (WIFEXITED(status)) CHECK(WEXITSTATUS(status) == 0);
+#endif
+}
 
 TEST_CASE("worker_pool runs every index once, on the workers and the caller, for any number of workers, spinning or not") {
     for (const auto& config : {std::pair<std::size_t, int>{0, 0}, {1, 0}, {3, 0}, {1, 200}, {3, 50}}) {

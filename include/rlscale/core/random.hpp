@@ -86,15 +86,20 @@ double uniform01(Gen& gen) {
 
 /// Uniform double in [lo, hi) (lo itself when lo = hi). lo + (hi − lo)·u
 /// rounds to hi for u just below 1 (1 − 2⁻⁵³ with [1, 2)); such a draw
-/// gives the largest value below hi instead.
+/// gives the largest value below hi instead. The multiply-add is one
+/// std::fma, rounded once: written as a product and a sum, a compiler may
+/// fuse them or not (by target and even by call site), and the last bit
+/// would depend on the build.
 template <std::uniform_random_bit_generator Gen>
 double uniform(Gen& gen, double lo, double hi) {
-    const double x = lo + (hi - lo) * uniform01(gen);
+    const double x = std::fma(hi - lo, uniform01(gen), lo);
     return x < hi ? x : std::nextafter(hi, lo);
 }
 
 /// Standard normal by the Box–Muller transform (one draw kept, for simplicity
-/// and statelessness).
+/// and statelessness). It calls the C library's log and cos, whose last bit
+/// may differ between C libraries: a seed gives the same draws on one
+/// platform, not necessarily on every one.
 template <std::uniform_random_bit_generator Gen>
 double standard_normal(Gen& gen) {
     const double u1 = 1.0 - uniform01(gen);  // (0, 1]: log is finite
@@ -103,7 +108,10 @@ double standard_normal(Gen& gen) {
 }
 
 /// Uniform integer in [0, n) by Lemire's multiply-and-reject method (unbiased).
+/// Needs 64 random bits per call, as uniform01 does: with a 32-bit
+/// generator (std::mt19937) the product's high half would always be 0.
 template <std::uniform_random_bit_generator Gen>
+    requires(Gen::min() == 0 && Gen::max() == std::numeric_limits<std::uint64_t>::max())
 std::uint64_t uniform_index(Gen& gen, std::uint64_t n) {
     if (n == 0) {
         return 0;

@@ -81,6 +81,11 @@ private:
             sigemptyset(&pending);
             was_pending_ = blocked_ && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
         }
+        sigpipe_block(const sigpipe_block&) = delete;
+        sigpipe_block& operator=(const sigpipe_block&) = delete;
+        /// Restores the mask if release() was not called (the watchdog
+        /// after it failed to start, and the constructor threw).
+        ~sigpipe_block() { release(); }
         void release() noexcept {
             if (!blocked_) return;
             blocked_ = false;

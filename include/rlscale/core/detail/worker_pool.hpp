@@ -39,18 +39,19 @@ public:
     explicit worker_pool(std::size_t workers, std::chrono::microseconds spin = std::chrono::microseconds(0))
         : spin_(spin) {
         threads_.reserve(workers);
-        for (std::size_t w = 0; w < workers; ++w) threads_.emplace_back([this, w] { work(w + 1); });
+        try {
+            for (std::size_t w = 0; w < workers; ++w) threads_.emplace_back([this, w] { work(w + 1); });
+        } catch (...) {
+            // A thread that cannot start (EAGAIN at a process's thread or
+            // memory limit): the ones started are stopped and joined, since
+            // the destructor does not run for a constructor that throws.
+            stop_and_join();
+            throw;
+        }
     }
     worker_pool(const worker_pool&) = delete;
     worker_pool& operator=(const worker_pool&) = delete;
-    ~worker_pool() {
-        {
-            const std::lock_guard lock(mutex_);
-            stop_.store(true, std::memory_order_release);
-        }
-        wake_.notify_all();
-        for (auto& t : threads_) t.join();
-    }
+    ~worker_pool() { stop_and_join(); }
 
     [[nodiscard]] std::size_t workers() const noexcept { return threads_.size(); }
     /// The threads a run uses, the caller's included: workers() + 1.
@@ -108,6 +109,15 @@ public:
     }
 
 private:
+    void stop_and_join() noexcept {
+        {
+            const std::lock_guard lock(mutex_);
+            stop_.store(true, std::memory_order_release);
+        }
+        wake_.notify_all();
+        for (auto& t : threads_) t.join();
+    }
+
     /// Claims and runs indices on `thread` until none is left.
     void drain(std::size_t thread) {
         for (;;) {
