@@ -79,7 +79,13 @@ TEST_CASE("ascii_iequals: ASCII letters compared without case, nothing else fold
     CHECK_FALSE(ascii_iequals("[", "{"));                  // '[' + 32 is '{': only letters fold
 }
 
-TEST_CASE("json nesting depth: counted without parsing, strings and escapes respected") {
+TEST_CASE("json nesting depth and value bound: counted without parsing, strings and escapes respected") {
+    // json_value_bound: 1 plus the commas and opening brackets outside strings, an upper bound on the values.
+    CHECK(json_value_bound("1") == 1);
+    CHECK(json_value_bound("[]") == 2);  // the array and (at most) one value in it
+    CHECK(json_value_bound(R"({"a":[1,2],"b":{}})") == 6);
+    CHECK(json_value_bound(R"(["a,b,[{", "\",["])") == 3);  // commas and brackets in strings do not count
+    CHECK(json_value_bound(std::string(100, ','), 10) == 11);  // stops counting past the limit
     CHECK(json_nesting_depth("1") == 0);
     CHECK(json_nesting_depth("[]") == 1);
     CHECK(json_nesting_depth(R"({"a":[{"b":[1,2]}],"c":{}})") == 4);

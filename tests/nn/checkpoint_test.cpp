@@ -410,6 +410,34 @@ TEST_CASE("a device, a pipe or a file over max_checkpoint_bytes is refused by na
     CHECK_THROWS_WITH_AS((void)read_checkpoint_file(fresh_path("checkpoint", "no_such_file.json")), doctest::Contains("cannot open"), checkpoint_error);
 }
 
+TEST_CASE("a checkpoint file of more values than max_checkpoint_values is refused before it is parsed") {
+    const auto path = fresh_path("checkpoint", "many_values.json");
+    const auto text = [](std::size_t arrays) {
+        std::string t = R"({"format":"rlscale.checkpoint","version":1,"network":{"layers":[)";
+        for (std::size_t i = 0; i < arrays; ++i) t += i == 0 ? "[]" : ",[]";
+        return t + "]}}";
+    };
+    // The bound: 1, then 2 commas and 3 opening brackets before the layers, 1 for the first array and 2 for each
+    // after it: 5 + 2·n. n = (L − 6) / 2 gives L − 1, under the limit L; one more array gives L + 1.
+    const std::size_t n = (rlscale::nn::max_checkpoint_values - 6) / 2;
+    CHECK(rlscale::json_value_bound(text(n)) == rlscale::nn::max_checkpoint_values - 1);
+    CHECK(rlscale::json_value_bound(text(n + 1)) == rlscale::nn::max_checkpoint_values + 1);
+    {
+        std::ofstream out(path);
+        out << text(n + 1);
+    }
+    CHECK_THROWS_WITH_AS((void)read_checkpoint_file(path),
+                         doctest::Contains("many_values.json' holds more than 8388608 values (max_checkpoint_values)"), checkpoint_error);
+    // A small document under the limit is parsed, and refused for what it holds.
+    {
+        std::ofstream out(path);
+        out << text(1000);
+    }
+    rlscale::nn::mlp<float> net({3, 4, 2});
+    CHECK_THROWS_WITH_AS(load_checkpoint(path, net), doctest::Contains("network.layers"), checkpoint_error);
+    std::filesystem::remove(path);
+}
+
 TEST_CASE("a checkpoint file nested 100,000 levels deep is refused by name, not by a stack overflow") {
     const auto path = fresh_path("checkpoint", "deep.json");
     {

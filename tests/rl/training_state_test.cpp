@@ -13,12 +13,16 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <istream>
 #include <limits>
 #include <sstream>
+#include <streambuf>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -454,6 +458,131 @@ TEST_CASE("rollout_buffer state round-trips its steps, flags and computed advant
     rlscale::detail::binary_reader again(w.bytes(), "rollout.");
     CHECK_THROWS_WITH_AS(small.read_state(again), doctest::Contains("rollout.size: 3 steps, the capacity is 2"), checkpoint_error);
     CHECK(small.empty());
+}
+
+// ---------------------------------------------------------------- reading bounded
+
+namespace {
+
+/// learner.max_training_state_length(), or a failed check where the
+/// learner has none.
+template <typename Learner>
+std::uint64_t max_length_of(const Learner& l) {
+    if constexpr (requires { l.max_training_state_length(); }) {
+        return l.max_training_state_length();
+    } else {
+        FAIL("the learner states no largest training state");
+        return 0;
+    }
+}
+
+/// A stream of `size` bytes that cannot seek (as a pipe): `first`, then
+/// zeros, made as they are read, counting how many were taken.
+class generated_buffer : public std::streambuf {
+public:
+    generated_buffer(std::string first, std::uint64_t size) : first_(std::move(first)), size_(size) {}
+    [[nodiscard]] std::uint64_t taken() const noexcept { return at_; }
+
+protected:
+    int_type underflow() override {
+        if (at_ >= size_) return traits_type::eof();
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_.size(), size_ - at_));
+        for (std::size_t i = 0; i < n; ++i) chunk_[i] = at_ + i < first_.size() ? first_[static_cast<std::size_t>(at_ + i)] : '\0';
+        at_ += n;
+        setg(chunk_.data(), chunk_.data(), chunk_.data() + n);
+        return traits_type::to_int_type(chunk_[0]);
+    }
+
+private:
+    std::string first_;
+    std::uint64_t size_;
+    std::uint64_t at_ = 0;
+    std::array<char, 4096> chunk_{};
+};
+
+/// The header of a DQN<float> training state declaring `length` payload bytes.
+std::string dqn_header(std::uint64_t length) {
+    std::string h = "rlscale.dqn.training_state\n";
+    const std::uint32_t version = 1;
+    const std::uint32_t order = rlscale::detail::byte_order_mark;
+    const std::uint32_t value_size = sizeof(float);
+    for (const std::uint32_t v : {version, order, value_size}) h.append(reinterpret_cast<const char*>(&v), sizeof v);
+    h.append(reinterpret_cast<const char*>(&length), sizeof length);
+    return h;
+}
+
+}  // namespace
+
+TEST_CASE("training state: the largest payload a learner takes is what it writes with its replay or rollout full") {
+    dqn<float> a(6, corridor_layout, dqn_small(), 5);
+    corridor env;
+    for (int t = 0; t < 80; ++t) (void)env.step(a);
+    REQUIRE(a.replay().full());
+    const std::string bytes = saved_state(a);
+    const std::size_t dqn_header_size = std::string_view("rlscale.dqn.training_state\n").size() + 20;
+    CHECK(max_length_of(a) == bytes.size() - dqn_header_size - 8);
+
+    // PPO mid-rollout (5 of 16 steps, no advantages yet): the other 11
+    // steps (3 + 3 observation values, 6 values and 2 int32 actions each)
+    // and the 16 advantages and returns are what a full rollout adds.
+    const q_layout layout{.heads = 2, .actions_per_head = 3};
+    ppo<float, std::int32_t> p(3, 3, layout, ppo_small(), 5);
+    noise_env noise;
+    for (int t = 0; t < 21; ++t) (void)noise.step(p);
+    REQUIRE(p.own_rollout().size() == 5);
+    const std::size_t ppo_header_size = std::string_view("rlscale.ppo.training_state\n").size() + 20;
+    CHECK(max_length_of(p) == saved_state(p).size() - ppo_header_size - 8 + 11 * ((3 + 3 + 6) * 4 + 2 * 4) + 2 * 16 * 4);
+}
+
+TEST_CASE("training state: a load reads the frame's header first and takes no more than the length it allows") {
+    dqn<float> b(6, corridor_layout, dqn_small(), 6);
+    const Eigen::VectorXf before = b.online().parameters();
+    // The payload's first fields as the agent writes them (4 sizes, then the
+    // layers: a count and 9 values), so that only the length is wrong.
+    const std::string own = saved_state(b);
+    const std::string head = own.substr(dqn_header(0).size(), 4 * 8 + 10 * 8);
+    // 64 MiB of zeros from a stream that cannot seek: refused by the magic
+    // line after its first bytes, not after the whole stream.
+    {
+        generated_buffer zeros("", std::uint64_t{64} << 20);
+        std::istream in(&zeros);
+        CHECK_THROWS_WITH_AS(b.load_training_state(in), doctest::Contains("training_state.magic: not a DQN training state"), checkpoint_error);
+        CHECK(zeros.taken() <= 64 * 1024);
+    }
+    // A header declaring 2^40 bytes: refused by its length, before a byte of
+    // the payload is allocated (the stream holds 64 MiB, far less).
+    {
+        generated_buffer huge(dqn_header(std::uint64_t{1} << 40) + head, std::uint64_t{64} << 20);
+        std::istream in(&huge);
+        CHECK_THROWS_WITH_AS(b.load_training_state(in), doctest::Contains("training_state.length: says 1099511627776 bytes, more than the"),
+                             checkpoint_error);
+        CHECK(huge.taken() <= 128 * 1024);
+    }
+    // A length the agent could write, on a stream that ends early.
+    {
+        const std::uint64_t length = max_length_of(b);
+        generated_buffer cut(dqn_header(length) + head, 1000);
+        std::istream in(&cut);
+        const std::string says = "training_state.length: says " + std::to_string(length) + " bytes";
+        CHECK_THROWS_WITH_AS(b.load_training_state(in), doctest::Contains(says.c_str()), checkpoint_error);
+    }
+    // The same through the path overload: a small file whose header claims
+    // 2^40 bytes is refused by the length (a payload of other sizes by the
+    // first that differs), and one whose header claims what
+    // the agent writes is refused by the file's size before it is read.
+    const auto path = std::filesystem::temp_directory_path() / ("rlscale_dqn_claims_" + std::to_string(::getpid()) + ".bin");
+    {
+        std::ofstream(path, std::ios::binary) << dqn_header(std::uint64_t{1} << 40) << head;
+        CHECK_THROWS_WITH_AS(b.load_training_state(path), doctest::Contains("training_state.length: says 1099511627776 bytes, more than the"),
+                             checkpoint_error);
+        std::ofstream(path, std::ios::binary) << dqn_header(std::uint64_t{1} << 40) << std::string(100, '\0');
+        CHECK_THROWS_WITH_AS(b.load_training_state(path), doctest::Contains("training_state.observation_size: is 0, expected 6"), checkpoint_error);
+        std::ofstream(path, std::ios::binary) << dqn_header(max_length_of(b)) << std::string(100, '\0');
+        CHECK_THROWS_WITH_AS(b.load_training_state(path), doctest::Contains("the data holds 100 with the checksum"), checkpoint_error);
+    }
+    std::filesystem::remove(path);
+    CHECK(b.online().parameters() == before);
+    CHECK(b.steps() == 0);
 }
 
 }  // namespace test_rl_training_state

@@ -147,4 +147,29 @@ namespace rlscale {
     return deepest;
 }
 
+/// An upper bound on the number of values (numbers, strings, literals,
+/// arrays and objects, members' values included) in the JSON text `s`: 1
+/// plus its commas and opening brackets outside strings, found without
+/// parsing, so that a document that would take too much memory to build
+/// (a parsed value takes tens of bytes however short its text) can be
+/// refused first. Stops counting at `limit` + 1.
+[[nodiscard]] constexpr std::size_t json_value_bound(std::string_view s, std::size_t limit = static_cast<std::size_t>(-1) - 1) noexcept {
+    std::size_t count = 1;
+    bool in_string = false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (in_string) {
+            if (c == '\\') ++i;  // the escaped character cannot end the string
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == ',' || c == '[' || c == '{') {
+            if (++count > limit) return count;
+        }
+    }
+    return count;
+}
+
 }  // namespace rlscale

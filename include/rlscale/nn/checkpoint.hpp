@@ -506,10 +506,23 @@ inline constexpr std::size_t max_checkpoint_depth = 32;
 /// cannot take a serving process's memory.
 inline constexpr std::uintmax_t max_checkpoint_bytes = std::uintmax_t{1} << 30;
 
+/// The most values (numbers, arrays, objects, strings, members' values; by
+/// json_value_bound, which counts commas and opening brackets) a checkpoint
+/// file read_checkpoint_file parses may hold: 2^23, 8,388,608, room for a
+/// network of 2.7 million parameters with both Adam moments (CleanRL's
+/// 256 × 256 DDPG networks have 144,135). A parsed value takes tens of
+/// bytes however short its text ("[]," is three bytes and about 60 once
+/// built), so the byte limit alone would let a file under it take twenty
+/// times its size; with this one a file is refused before it is parsed,
+/// and parsing one that passes takes at most about half a gigabyte more
+/// than its text.
+inline constexpr std::size_t max_checkpoint_values = std::size_t{1} << 23;
+
 /// Reads and parses a checkpoint file. Throws checkpoint_error when it cannot
 /// be opened, is not a regular file (a directory, a device, a pipe), holds
 /// more than max_checkpoint_bytes, is not well-formed JSON (e.g. truncated),
-/// or is nested deeper than max_checkpoint_depth (refused before it is built).
+/// is nested deeper than max_checkpoint_depth or holds more than
+/// max_checkpoint_values values (both refused before it is built).
 [[nodiscard]] inline nlohmann::json read_checkpoint_file(const std::filesystem::path& path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) throw checkpoint_error("", "'" + path.string() + "' is a directory, not a checkpoint file");
@@ -551,6 +564,10 @@ inline constexpr std::uintmax_t max_checkpoint_bytes = std::uintmax_t{1} << 30;
     if (json_nesting_depth(text, max_checkpoint_depth) > max_checkpoint_depth) {
         throw checkpoint_error("", "'" + path.string() + "' is nested deeper than " + std::to_string(max_checkpoint_depth) +
                                        " levels; a checkpoint is not");
+    }
+    if (const std::size_t values = json_value_bound(text, max_checkpoint_values); values > max_checkpoint_values) {
+        throw checkpoint_error("", "'" + path.string() + "' holds more than " + std::to_string(max_checkpoint_values) +
+                                       " values (max_checkpoint_values); a checkpoint does not");
     }
     try {
         return nlohmann::json::parse(text);

@@ -599,24 +599,30 @@ public:
     /// file, another agent's shape or a value training would refuse (a
     /// non-finite weight, moment or stored transition) throws
     /// checkpoint_error naming the field, and the agent is left as it was.
+    /// The frame's header is read first: a length above
+    /// max_training_state_length() is refused before the payload is read,
+    /// and a stream that can seek (a file) is checked to hold that length.
     void load_training_state(std::istream& in) {
         namespace io = nn::detail;
-        const std::string bytes = rlscale::detail::read_all(in);
-        const std::string_view payload = rlscale::detail::read_frame(bytes, training_state_format(), "training_state.");
+        const auto head = [this](rlscale::detail::binary_reader& r) {
+            io::expect_value(r, "observation_size", observation_size(), " (the agent's)");
+            io::expect_value(r, "action_size", action_size(), " (the agent's)");
+            io::expect_value(r, "critic_count", critic_count(), " (the agent's twin_critics)");
+            io::expect_value(r, "actor_parameters", static_cast<std::uint64_t>(actor_.parameter_count()), " (the agent's actor_hidden)");
+            io::expect_value(r, "critic_parameters", static_cast<std::uint64_t>(critics_[0].parameter_count()), " (the agent's critic layers)");
+            io::expect_value(r, "replay_capacity", replay_.capacity(), " (the agent's replay_capacity)");
+            // Each network's layers (inputs, outputs, activation) and where the
+            // action joins the critic: equal parameter counts do not make equal
+            // networks (the action at the input or after a first layer as wide
+            // as the second, say).
+            const auto shapes = network_shapes();
+            io::check_shape(r, "actor_layers", shapes[0], "its actor_hidden");
+            io::check_shape(r, "critic_layers", shapes[1], "its critic_hidden and critic_action_layer");
+        };
+        const std::string payload = rlscale::detail::read_frame(in, training_state_format(), "training_state.", max_training_state_length(),
+                                                                "bytes this agent writes at most (its replay full)", head);
         rlscale::detail::binary_reader r(payload, "training_state.");
-        io::expect_value(r, "observation_size", observation_size(), " (the agent's)");
-        io::expect_value(r, "action_size", action_size(), " (the agent's)");
-        io::expect_value(r, "critic_count", critic_count(), " (the agent's twin_critics)");
-        io::expect_value(r, "actor_parameters", static_cast<std::uint64_t>(actor_.parameter_count()), " (the agent's actor_hidden)");
-        io::expect_value(r, "critic_parameters", static_cast<std::uint64_t>(critics_[0].parameter_count()), " (the agent's critic layers)");
-        io::expect_value(r, "replay_capacity", replay_.capacity(), " (the agent's replay_capacity)");
-        // Each network's layers (inputs, outputs, activation) and where the
-        // action joins the critic: equal parameter counts do not make equal
-        // networks (the action at the input or after a first layer as wide
-        // as the second, say).
-        const auto shapes = network_shapes();
-        io::check_shape(r, "actor_layers", shapes[0], "its actor_hidden");
-        io::check_shape(r, "critic_layers", shapes[1], "its critic_hidden and critic_action_layer");
+        head(r);
         const double bc_alpha = r.get<double>("bc_alpha");
         if (!(std::isfinite(bc_alpha) && bc_alpha >= 0)) {
             throw checkpoint_error("training_state.bc_alpha", "is " + format_number(bc_alpha) + ", must be finite and >= 0");
@@ -687,6 +693,21 @@ public:
     /// load_training_state from a file; a file that cannot be opened throws
     /// rlscale::error naming it.
     void load_training_state(const std::filesystem::path& path) { nn::detail::load_state_file(*this, path, "ddpg"); }
+    /// The largest payload load_training_state takes, in bytes: what this
+    /// agent's save_training_state writes with its replay buffer full.
+    [[nodiscard]] std::uint64_t max_training_state_length() const {
+        namespace io = nn::detail;
+        std::uint64_t n = 6 * sizeof(std::uint64_t);
+        for (const std::vector<std::uint64_t>& shape : network_shapes()) n += io::shape_bytes(shape);
+        n += sizeof(config_.bc_alpha) + sizeof(steps_) + sizeof(updates_) + sizeof(actor_updates_) + sizeof(gen_.state()) + sizeof(ou_.epsilon()) +
+             static_cast<std::uint64_t>(ou_.state().size_bytes());
+        n += 2 * (static_cast<std::uint64_t>(actor_.parameter_count()) +
+                  static_cast<std::uint64_t>(critic_count()) * static_cast<std::uint64_t>(critics_[0].parameter_count())) *
+             sizeof(T);
+        n += io::adam_bytes(actor_opt_);
+        for (std::size_t i = 0; i < critic_count(); ++i) n += io::adam_bytes(critic_opt_[i]);
+        return n + io::replay_state_bytes<T, T>(replay_);
+    }
 
     /// μ(s): the actor's action for `observation`, one value per dimension.
     /// Throws rlscale::error for spans of other sizes.

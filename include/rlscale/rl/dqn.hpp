@@ -305,18 +305,24 @@ public:
     /// file, another agent's shape, or a value training would refuse (a
     /// weight or moment not finite, a stored action outside its head) throws
     /// checkpoint_error naming the field, and the agent is left as it was.
-    /// At its peak a load holds the file's bytes and a second replay buffer
+    /// The frame's header is read first: a length above
+    /// max_training_state_length() is refused before the payload is read,
+    /// and a stream that can seek (a file) is checked to hold that length.
+    /// At its peak a load holds the payload and a second replay buffer
     /// beside the agent.
     void load_training_state(std::istream& in) {
         namespace io = nn::detail;
-        const std::string bytes = rlscale::detail::read_all(in);
-        const std::string_view payload = rlscale::detail::read_frame(bytes, training_state_format(), "training_state.");
+        const auto head = [this](rlscale::detail::binary_reader& r) {
+            io::expect_value(r, "observation_size", observation_size(), " (the agent's)");
+            io::expect_value(r, "heads", layout_.heads, " (the agent's layout)");
+            io::expect_value(r, "actions_per_head", layout_.actions_per_head, " (the agent's layout)");
+            io::expect_value(r, "replay_capacity", replay_.capacity(), " (the agent's replay_capacity)");
+            io::check_shape(r, "layers", network_shape(), "its hidden widths and layout");
+        };
+        const std::string payload = rlscale::detail::read_frame(in, training_state_format(), "training_state.", max_training_state_length(),
+                                                                "bytes this agent writes at most (its replay full)", head);
         rlscale::detail::binary_reader r(payload, "training_state.");
-        io::expect_value(r, "observation_size", observation_size(), " (the agent's)");
-        io::expect_value(r, "heads", layout_.heads, " (the agent's layout)");
-        io::expect_value(r, "actions_per_head", layout_.actions_per_head, " (the agent's layout)");
-        io::expect_value(r, "replay_capacity", replay_.capacity(), " (the agent's replay_capacity)");
-        io::check_shape(r, "layers", network_shape(), "its hidden widths and layout");
+        head(r);
         const auto steps = r.get<std::uint64_t>("steps");
         const auto updates = r.get<std::uint64_t>("updates");  // update() is public: any number per step
         const rng gen = io::get_generator(r, "generator");
@@ -348,6 +354,14 @@ public:
     /// load_training_state from a file; a file that cannot be opened throws
     /// rlscale::error naming it.
     void load_training_state(const std::filesystem::path& path) { nn::detail::load_state_file(*this, path, "dqn"); }
+    /// The largest payload load_training_state takes, in bytes: what this
+    /// agent's save_training_state writes with its replay buffer full.
+    [[nodiscard]] std::uint64_t max_training_state_length() const {
+        namespace io = nn::detail;
+        return 4 * sizeof(std::uint64_t) + io::shape_bytes(network_shape()) + sizeof(steps_) + sizeof(updates_) + sizeof(gen_.state()) +
+               static_cast<std::uint64_t>(online_.parameter_count() + target_.parameter_count()) * sizeof(T) + io::adam_bytes(optimizer_) +
+               io::replay_state_bytes<T, std::int32_t>(replay_);
+    }
 
     // The learner concept (rl::train runs any learner).
     using value_type = std::int32_t;  ///< one action index per head

@@ -577,21 +577,26 @@ public:
     /// file, another learner's shape, or a value training would refuse (a
     /// weight or moment not finite, a stored step push() would refuse)
     /// throws checkpoint_error naming the field, and the learner is left as
-    /// it was.
+    /// it was. The frame's header is read first: a length above
+    /// max_training_state_length() is refused before the payload is read,
+    /// and a stream that can seek (a file) is checked to hold that length.
     void load_training_state(std::istream& in) {
         namespace io = nn::detail;
-        const std::string bytes = rlscale::detail::read_all(in);
-        const std::string_view payload = rlscale::detail::read_frame(bytes, training_state_format(), "training_state.");
+        const auto head = [this](rlscale::detail::binary_reader& r) {
+            io::expect_value(r, "actor_observation_size", actor_observation_size(), " (the learner's)");
+            io::expect_value(r, "critic_observation_size", critic_observation_size(), " (the learner's)");
+            io::expect_value(r, "action_width", action_width_, discrete ? " (the learner's heads)" : " (the learner's action dimensions)");
+            io::expect_value(r, "actions_per_head", discrete ? layout_.actions_per_head : 0, " (the learner's layout)");
+            io::expect_value(r, "action_value_size", sizeof(Action), " (the learner's Action type)");
+            io::expect_value(r, "rollout_capacity", rollout_.capacity(), " (the learner's rollout_steps)");
+            const auto shapes = network_shapes();
+            io::check_shape(r, "actor_layers", shapes[0], "its actor_hidden, hidden_activation and action layout");
+            io::check_shape(r, "critic_layers", shapes[1], "its critic_hidden and hidden_activation");
+        };
+        const std::string payload = rlscale::detail::read_frame(in, training_state_format(), "training_state.", max_training_state_length(),
+                                                                "bytes this learner writes at most (its rollout full)", head);
         rlscale::detail::binary_reader r(payload, "training_state.");
-        io::expect_value(r, "actor_observation_size", actor_observation_size(), " (the learner's)");
-        io::expect_value(r, "critic_observation_size", critic_observation_size(), " (the learner's)");
-        io::expect_value(r, "action_width", action_width_, discrete ? " (the learner's heads)" : " (the learner's action dimensions)");
-        io::expect_value(r, "actions_per_head", discrete ? layout_.actions_per_head : 0, " (the learner's layout)");
-        io::expect_value(r, "action_value_size", sizeof(Action), " (the learner's Action type)");
-        io::expect_value(r, "rollout_capacity", rollout_.capacity(), " (the learner's rollout_steps)");
-        const auto shapes = network_shapes();
-        io::check_shape(r, "actor_layers", shapes[0], "its actor_hidden, hidden_activation and action layout");
-        io::check_shape(r, "critic_layers", shapes[1], "its critic_hidden and hidden_activation");
+        head(r);
         const auto steps = r.get<std::uint64_t>("steps");
         const auto updates = r.get<std::uint64_t>("updates");
         const auto rollouts = r.get<std::uint64_t>("rollouts");
@@ -648,6 +653,18 @@ public:
     /// load_training_state from a file; a file that cannot be opened throws
     /// rlscale::error naming it.
     void load_training_state(const std::filesystem::path& path) { nn::detail::load_state_file(*this, path, "ppo"); }
+    /// The largest payload load_training_state takes, in bytes: what this
+    /// learner's save_training_state writes with its rollout full and its
+    /// advantages computed.
+    [[nodiscard]] std::uint64_t max_training_state_length() const {
+        namespace io = nn::detail;
+        std::uint64_t n = 6 * sizeof(std::uint64_t);
+        for (const std::vector<std::uint64_t>& shape : network_shapes()) n += io::shape_bytes(shape);
+        return n + sizeof(steps_) + sizeof(updates_) + sizeof(rollouts_) + sizeof(gen_.state()) +
+               static_cast<std::uint64_t>(actor_.parameter_count() + critic_.parameter_count() + log_std_.size() + last_next_.size()) * sizeof(T) +
+               io::adam_bytes(actor_opt_) + io::adam_bytes(log_std_opt_) + io::adam_bytes(critic_opt_) + sizeof(last_next_v_) +
+               io::rollout_state_bytes<T, Action>(rollout_);
+    }
 
 private:
     /// Annealing's last rates are lr / anneal_updates; one that is 0 in T

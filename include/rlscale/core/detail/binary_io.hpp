@@ -11,15 +11,19 @@
 
 #include <rlscale/core/error.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <istream>
+#include <ios>
 #include <iterator>
+#include <new>
 #include <ostream>
 #include <span>
 #include <string>
@@ -210,6 +214,127 @@ void write_frame(std::ostream& out, const frame_format& f, std::string_view who,
     if (tail.get<std::uint64_t>("checksum") != fnv1a64(payload)) {
         throw checkpoint_error(frame.name("checksum"), "does not match the data (corrupted)");
     }
+    return payload;
+}
+
+/// How many bytes `in` holds from where it stands to its end, when its
+/// buffer can seek (a file, a string stream); 0 and false otherwise (a
+/// pipe). The stream is left where it stood.
+[[nodiscard]] inline bool bytes_left(std::istream& in, std::uint64_t& left) {
+    std::streambuf* const buf = in.rdbuf();
+    if (buf == nullptr || !in) return false;
+    using pos = std::streambuf::pos_type;
+    const pos here = buf->pubseekoff(0, std::ios::cur, std::ios::in);
+    if (here == pos(std::streamoff(-1))) return false;
+    const pos end = buf->pubseekoff(0, std::ios::end, std::ios::in);
+    const bool ok = end != pos(std::streamoff(-1)) && std::streamoff(end) >= std::streamoff(here);
+    if (buf->pubseekpos(here, std::ios::in) != here) return false;
+    if (ok) left = static_cast<std::uint64_t>(std::streamoff(end) - std::streamoff(here));
+    return ok;
+}
+
+/// Reads up to `n` bytes of `in` onto the end of `out`, 4 MiB at a time,
+/// so that a stream that ends early holds no more memory than it gave:
+/// how many it got.
+[[nodiscard]] inline std::uint64_t read_up_to(std::istream& in, std::string& out, std::uint64_t n) {
+    constexpr std::uint64_t chunk = std::uint64_t{4} << 20;
+    std::uint64_t got = 0;
+    while (got < n && in) {
+        const std::size_t want = static_cast<std::size_t>(std::min(chunk, n - got));
+        const std::size_t at = out.size();
+        out.resize(at + want);
+        in.read(out.data() + at, static_cast<std::streamsize>(want));
+        const auto k = static_cast<std::size_t>(in.gcount());
+        out.resize(at + k);
+        got += k;
+        if (k < want) break;
+    }
+    return got;
+}
+
+/// The payload of the frame `in` holds from where it stands to its end,
+/// read without taking in more than the frame may hold: the header first
+/// (magic line, version, byte order, value size, length), checked as
+/// read_frame(bytes) checks it; a length above `max_length` (the largest
+/// payload the reader can take; `bound` says what makes it, "the most this
+/// DQN agent writes") refused before anything is allocated; when the
+/// stream can seek, its size checked against the length before the payload
+/// is read; then exactly the payload and its checksum, after which the
+/// stream must end. Throws checkpoint_error naming `prefix` + the field
+/// ("training_state.length"), never std::bad_alloc.
+///
+/// `head(reader)`, when given, checks the payload's first fields (the
+/// learner's sizes and layers): for a length above `max_length` it is
+/// called on the payload's first 64 KiB at most, so that another learner's
+/// state is refused by the field that differs, not only by its length.
+template <typename Head = std::nullptr_t>
+[[nodiscard]] std::string read_frame(std::istream& in, const frame_format& f, const std::string& prefix, std::uint64_t max_length,
+                                     std::string_view bound, Head&& head = nullptr) {
+    const std::size_t header_size = f.magic.size() + 3 * sizeof(std::uint32_t) + sizeof(std::uint64_t);
+    std::string header;
+    (void)read_up_to(in, header, header_size);
+    binary_reader frame(header, prefix);
+    if (header.size() < f.magic.size() && f.magic.starts_with(header)) {
+        throw checkpoint_error(frame.name("magic"), "the data ends inside it (" + std::to_string(header.size()) + " of its " +
+                                                        std::to_string(f.magic.size()) + " bytes; truncated)");
+    }
+    if (std::string_view(header).substr(0, f.magic.size()) != f.magic) {
+        throw checkpoint_error(frame.name("magic"), "not " + std::string(f.kind) + " (it starts with other bytes)");
+    }
+    std::string magic(f.magic.size(), '\0');
+    frame.get_all(std::span<char>(magic), "magic");
+    const auto expect = [&frame](std::string_view field, std::uint32_t want, std::string_view why) {
+        const auto got = frame.get<std::uint32_t>(field);
+        if (got != want) {
+            throw checkpoint_error(frame.name(field), "is " + std::to_string(got) + ", expected " + std::to_string(want) + std::string(why));
+        }
+    };
+    expect("version", f.version, " (the format this build reads)");
+    expect("byte_order", byte_order_mark, " (written on a machine of another byte order)");
+    expect("value_size", f.value_size, " (the learner's value type)");
+    const auto length = frame.get<std::uint64_t>("length");
+    constexpr std::uint64_t checksum_size = sizeof(std::uint64_t);
+    if (length > max_length) {
+        if constexpr (!std::is_same_v<std::remove_cvref_t<Head>, std::nullptr_t>) {
+            std::string first;
+            (void)read_up_to(in, first, std::min(length, std::uint64_t{64} << 10));
+            binary_reader r(first, prefix);
+            try {
+                head(r);
+            } catch (const checkpoint_error& e) {
+                // A field that differs is the better answer; one the
+                // first bytes do not hold is the length's.
+                if (std::string_view(e.message()).find("the data ends inside it") == std::string_view::npos) throw;
+            }
+        }
+        throw checkpoint_error(frame.name("length"), "says " + std::to_string(length) + " bytes, more than the " + std::to_string(max_length) +
+                                                         " " + std::string(bound) + " (corrupted or another learner's)");
+    }
+    if (std::uint64_t left = 0; bytes_left(in, left) && left != length + checksum_size) {
+        throw checkpoint_error(frame.name("length"), "says " + std::to_string(length) + " bytes, the data holds " + std::to_string(left) +
+                                                         " with the checksum (truncated or extended)");
+    }
+    std::string payload;
+    std::uint64_t got = 0;
+    try {
+        payload.reserve(static_cast<std::size_t>(std::min(length, std::uint64_t{4} << 20)));
+        got = read_up_to(in, payload, length);
+    } catch (const std::bad_alloc&) {
+        throw checkpoint_error(frame.name("length"), "says " + std::to_string(length) + " bytes, more than this process can allocate");
+    }
+    std::uint64_t sum = 0;
+    std::string tail;
+    const std::uint64_t tail_got = got == length ? read_up_to(in, tail, checksum_size) : 0;
+    if (got != length || tail_got != checksum_size) {
+        throw checkpoint_error(frame.name("length"), "says " + std::to_string(length) + " bytes, the data holds " + std::to_string(got + tail_got) +
+                                                         " with the checksum (truncated)");
+    }
+    if (in.peek() != std::istream::traits_type::eof()) {
+        throw checkpoint_error(frame.name("length"),
+                               "says " + std::to_string(length) + " bytes, the data goes on after them and the checksum (extended)");
+    }
+    std::memcpy(&sum, tail.data(), sizeof sum);
+    if (sum != fnv1a64(payload)) throw checkpoint_error(frame.name("checksum"), "does not match the data (corrupted)");
     return payload;
 }
 

@@ -163,6 +163,40 @@ void read_tail(std::string_view payload, const rlscale::detail::binary_reader& r
     if (tail.remaining() != 0) throw checkpoint_error(prefix + "end", std::to_string(tail.remaining()) + " bytes after it");
 }
 
+/// Bytes put_shape puts for `shape`.
+[[nodiscard]] inline std::uint64_t shape_bytes(const std::vector<std::uint64_t>& shape) noexcept {
+    return sizeof(std::uint64_t) * (1 + static_cast<std::uint64_t>(shape.size()));
+}
+
+/// Bytes put_adam puts for `opt`.
+template <typename T>
+[[nodiscard]] std::uint64_t adam_bytes(const adam<T>& opt) noexcept {
+    return sizeof(opt.config().rounding_seed) + sizeof(opt.config().lr) + sizeof(std::int64_t) +
+           2 * static_cast<std::uint64_t>(opt.parameter_count()) * sizeof(T);
+}
+
+/// The most bytes a replay buffer's write_state puts (the buffer full):
+/// its size, next slot and pushed count, then per transition two
+/// observations, an action, a reward and a flag byte.
+template <typename T, typename Action, typename Buffer>
+[[nodiscard]] std::uint64_t replay_state_bytes(const Buffer& b) noexcept {
+    return 3 * sizeof(std::uint64_t) +
+           static_cast<std::uint64_t>(b.capacity()) *
+               (2 * static_cast<std::uint64_t>(b.observation_size()) * sizeof(T) + static_cast<std::uint64_t>(b.action_size()) * sizeof(Action) +
+                sizeof(T) + 1);
+}
+
+/// The most bytes a rollout's write_state puts (full, with its advantages
+/// and returns): its size and a flag byte, then per step both observations,
+/// the action and eight values.
+template <typename T, typename Action, typename Rollout>
+[[nodiscard]] std::uint64_t rollout_state_bytes(const Rollout& r) noexcept {
+    return sizeof(std::uint64_t) + 1 +
+           static_cast<std::uint64_t>(r.capacity()) *
+               ((static_cast<std::uint64_t>(r.actor_observation_size()) + static_cast<std::uint64_t>(r.critic_observation_size()) + 8) * sizeof(T) +
+                static_cast<std::uint64_t>(r.action_width()) * sizeof(Action));
+}
+
 /// learner.save_training_state(stream) into the file at `path`, replacing
 /// it only once the new one is on disk (a crash leaves the old or the new).
 /// The state goes to the file as it is written, not through a copy.
@@ -171,10 +205,12 @@ void save_state_file(const Learner& learner, const std::filesystem::path& path) 
     rlscale::detail::write_file_atomically(path, "training state", [&learner](std::ostream& out) { learner.save_training_state(out); });
 }
 
-/// learner.load_training_state(stream) from the file at `path`; a file
-/// that cannot be opened throws rlscale::error naming `who` and the path.
-template <typename Learner>
-void load_state_file(Learner& learner, const std::filesystem::path& path, std::string_view who) {
+/// learner.load_training_state(stream, limits...) from the file at `path`;
+/// a file that cannot be opened throws rlscale::error naming `who` and the
+/// path. The load reads the frame's header first and checks the file's
+/// size against the length it declares before reading the rest.
+template <typename Learner, typename... Limits>
+void load_state_file(Learner& learner, const std::filesystem::path& path, std::string_view who, const Limits&... limits) {
     // Not a device or a pipe: /dev/zero would be read until memory runs
     // out, a FIFO without a writer would block the open.
     std::error_code ec;
@@ -185,7 +221,7 @@ void load_state_file(Learner& learner, const std::filesystem::path& path, std::s
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) throw error(std::string(who) + "::load_training_state: cannot open '" + path.string() + "'");
-    learner.load_training_state(in);
+    learner.load_training_state(in, limits...);
 }
 
 }  // namespace rlscale::nn::detail
