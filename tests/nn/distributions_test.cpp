@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <numbers>
 #include <utility>
@@ -136,6 +137,29 @@ TEST_CASE("categorical: logits of +-1e4 give finite log-probabilities, entropy a
     int impossible = 0;
     for (int i = 0; i < 1000; ++i) impossible += categorical::sample(tie, gen) == 0 ? 1 : 0;
     CHECK(impossible == 0);
+}
+
+TEST_CASE("categorical: a logit of -infinity (a masked action) adds nothing to the entropy or the gradient, no NaN") {
+    const double inf = std::numeric_limits<double>::infinity();
+    const Eigen::Vector3d masked(0.0, 1.0, -inf);
+    const Eigen::Vector2d open(0.0, 1.0);
+    CHECK(categorical::entropy(masked) == doctest::Approx(categorical::entropy(open)).epsilon(1e-15));
+    CHECK(categorical::log_prob(masked, 2) == -inf);
+    Eigen::Vector3d g;
+    Eigen::Vector2d g_open;
+    for (const auto& weights : weight_pairs) {
+        const double w_lp = weights.first;
+        const double w_ent = weights.second;
+        for (Eigen::Index a = 0; a < 2; ++a) {
+            CAPTURE(a);
+            categorical::gradient(masked, a, w_lp, w_ent, g);
+            categorical::gradient(open, a, w_lp, w_ent, g_open);
+            REQUIRE(g.allFinite());
+            CHECK(g(0) == doctest::Approx(g_open(0)).epsilon(1e-15));
+            CHECK(g(1) == doctest::Approx(g_open(1)).epsilon(1e-15));
+            CHECK(g(2) == 0.0);
+        }
+    }
 }
 
 TEST_CASE("categorical::gradient equals central differences of w_lp*log_prob + w_ent*entropy and overwrites its output") {

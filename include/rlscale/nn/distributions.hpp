@@ -135,7 +135,10 @@ private:
             const double lp = static_cast<double>(logits(k)) - lse;
             const double p = std::exp(lp);
             visit(k, lp, p);
-            h -= p * lp;
+            // A logit of −∞ (a masked action) has π_k = 0 and adds nothing:
+            // 0 · (−∞) would be NaN. Only that case is skipped, so every
+            // finite logit's term is as before.
+            if (p > 0 || std::isfinite(lp)) h -= p * lp;
         }
         return h;
     }
@@ -144,7 +147,8 @@ private:
     /// whether k is the action taken, and H.
     static double d_logit(double log_prob_k, double p, bool taken, double entropy, double w_log_prob, double w_entropy) noexcept {
         const double d_lp = (taken ? 1.0 : 0.0) - p;
-        const double d_h = -p * (log_prob_k + entropy);
+        // As in the entropy: a masked action (π_k = 0, log π_k = −∞) adds 0.
+        const double d_h = p > 0 || std::isfinite(log_prob_k) ? -p * (log_prob_k + entropy) : 0.0;
         return w_log_prob * d_lp + w_entropy * d_h;
     }
 };

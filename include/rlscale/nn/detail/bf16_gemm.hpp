@@ -309,9 +309,13 @@ inline void gemm_bf16_simd(Eigen::Index m, Eigen::Index n, Eigen::Index kp, cons
 // ---------------------------------------------------------------- dispatch
 
 // The dispatchers' bodies depend on the instruction set a translation unit is
-// compiled for; an inline namespace named after it keeps translation units
-// built with and without AVX-512 BF16 from sharing (and the linker from
-// picking) one definition.
+// compiled for; an inline namespace named after it gives the two builds'
+// dispatchers different names. That does not make translation units built
+// for different instruction sets safe to link together: their callers
+// (mlp's products, and everything else in rlscale, as in Eigen) are inline
+// functions and templates of one name whose bodies differ by target, and the
+// linker keeps one copy. Every translation unit of a program that includes
+// rlscale must be compiled with the same -march (docs/cmake.md).
 #ifdef RLSCALE_DETAIL_BF16_SIMD
 inline namespace bf16_avx512 {
 #else
