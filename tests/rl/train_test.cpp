@@ -14,6 +14,8 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <cstdint>
+#include <span>
 #include <filesystem>
 #include <memory>
 #include <vector>
@@ -89,7 +91,137 @@ scores evaluate(Choose&& choose) {
     return {violations / ticks, reward / 240};
 }
 
+/// make_env() with episodes of `episode_steps` steps that records the seed
+/// of every reset and counts its steps.
+struct counting_env {
+    env_t env;
+    std::vector<std::uint64_t> seeds;
+    std::uint64_t steps = 0;
+
+    explicit counting_env(int episode_steps)
+        : env(one_function(), {.episode_steps = episode_steps, .actions = sim::action_kind::replica_count, .functions = bounds()},
+              scarlet_encoder{}, reward_t(scarlet_reward{}, 0.5)) {}
+    [[nodiscard]] std::size_t function_count() const noexcept { return env.function_count(); }
+    [[nodiscard]] std::size_t observation_size() const noexcept { return env.observation_size(); }
+    std::span<const float> reset(std::uint64_t seed) {
+        seeds.push_back(seed);
+        return env.reset(seed);
+    }
+    sim::step_result step_to(std::span<const scaling_target> targets) {
+        ++steps;
+        return env.step_to(targets);
+    }
+    [[nodiscard]] std::span<const scaling_state> states() const noexcept { return env.states(); }
+    [[nodiscard]] std::span<const function_metrics> metrics() const noexcept { return env.metrics(); }
+};
+static_assert(rl::target_environment<counting_env>);
+
+/// Holds every function where it is (a joint-delta index of 1, "no change").
+struct holding_learner {
+    using value_type = std::int32_t;
+    std::uint64_t observed = 0;
+
+    [[nodiscard]] std::size_t action_width() const noexcept { return 1; }
+    void explore(std::span<const float>, std::span<std::int32_t> out) { out[0] = 1; }
+    bool observe(std::span<const float>, std::span<const std::int32_t>, double, std::span<const float>, bool, bool) {
+        ++observed;
+        return false;
+    }
+    [[nodiscard]] learner_stats stats() const noexcept { return {.steps = observed}; }
+};
+static_assert(learner<holding_learner>);
+
 }  // namespace
+
+TEST_CASE("train refuses zero steps by name, before touching an environment or reporting") {
+    const rl::joint_delta_actions actions(1);
+    for (const bool parallel : {false, true}) {
+        CAPTURE(parallel);
+        std::vector<counting_env> envs;
+        envs.emplace_back(5);
+        envs.emplace_back(5);
+        holding_learner learner;
+        int reports = 0;
+        CHECK_THROWS_WITH_AS((void)rl::train(std::span<counting_env>(envs), learner, actions,
+                                             {.steps = 0, .seed = 1, .parallel_envs = parallel, .threads = 1},
+                                             [&](const rl::train_report&) { ++reports; }),
+                             "train_options.steps: must be >= 1, got 0", config_error);
+        CHECK(reports == 0);
+        CHECK(envs[0].seeds.empty());
+        CHECK(envs[1].seeds.empty());
+        CHECK(learner.observed == 0);
+    }
+}
+
+TEST_CASE("train starts the next episode only when a step remains for it, in turn and in parallel") {
+    const rl::joint_delta_actions actions(1);
+    const auto run = [&](std::vector<counting_env>& envs, rl::train_options options) {
+        holding_learner learner;
+        std::vector<rl::train_report> reports;
+        const rl::train_report last = rl::train(std::span<counting_env>(envs), learner, actions, options,
+                                                [&](const rl::train_report& r) { reports.push_back(r); });
+        CHECK(learner.observed == options.steps);
+        REQUIRE(!reports.empty());
+        CHECK(reports.back().step == options.steps);
+        CHECK(reports.back().episode == last.episode);
+        return last;
+    };
+    SUBCASE("in turn: an episode that ends on the last step starts none") {
+        std::vector<counting_env> envs;
+        envs.emplace_back(5);
+        // Two episodes of 5 steps; the second ends on step 10.
+        const rl::train_report last = run(envs, {.steps = 10, .seed = 20, .report_every = 0});
+        CHECK(envs[0].seeds == std::vector<std::uint64_t>{20, 21});
+        CHECK(last.episode == 2);
+        // One step more: the third episode runs, for one step.
+        std::vector<counting_env> more;
+        more.emplace_back(5);
+        CHECK(run(more, {.steps = 11, .seed = 20, .report_every = 0}).episode == 3);
+        CHECK(more[0].seeds == std::vector<std::uint64_t>{20, 21, 22});
+    }
+    SUBCASE("in turn over two environments: the last episode's end resets neither") {
+        std::vector<counting_env> envs;
+        envs.emplace_back(4);
+        envs.emplace_back(4);
+        // Episodes 0 and 2 on envs[0], 1 on envs[1]; episode 2 ends on step 12.
+        const rl::train_report last = run(envs, {.steps = 12, .seed = 7, .report_every = 5});
+        CHECK(envs[0].seeds == std::vector<std::uint64_t>{7, 9});
+        CHECK(envs[1].seeds == std::vector<std::uint64_t>{8});
+        CHECK(last.episode == 3);
+    }
+    SUBCASE("parallel: an environment the remaining rounds do not reach starts no episode") {
+        std::vector<counting_env> envs;
+        envs.emplace_back(3);
+        envs.emplace_back(2);
+        // Rounds of two steps, the fifth partial (envs[0] only): envs[1]'s
+        // second episode ends in round 4, the last to step it; envs[0]'s
+        // second ends in round 6 of a 12-step run, the last round.
+        const rl::train_report partial = run(envs, {.steps = 9, .seed = 100, .report_every = 0, .parallel_envs = true, .threads = 2});
+        CHECK(envs[0].seeds == std::vector<std::uint64_t>{100, 102});
+        CHECK(envs[1].seeds == std::vector<std::uint64_t>{101, 103});
+        CHECK(envs[0].steps == 5);
+        CHECK(envs[1].steps == 4);
+        CHECK(partial.episode == 4);
+
+        std::vector<counting_env> full;
+        full.emplace_back(3);
+        full.emplace_back(2);
+        const rl::train_report last = run(full, {.steps = 12, .seed = 100, .report_every = 4, .parallel_envs = true, .threads = 1});
+        CHECK(full[0].seeds == std::vector<std::uint64_t>{100, 102});
+        CHECK(full[1].seeds == std::vector<std::uint64_t>{101, 103, 105});
+        CHECK(last.episode == 5);
+    }
+    SUBCASE("parallel: fewer steps than environments reset only the ones stepped") {
+        std::vector<counting_env> envs;
+        for (int i = 0; i < 3; ++i) envs.emplace_back(5);
+        const rl::train_report last = run(envs, {.steps = 2, .seed = 1, .report_every = 0, .parallel_envs = true, .threads = 1});
+        CHECK(envs[0].seeds == std::vector<std::uint64_t>{1});
+        CHECK(envs[1].seeds == std::vector<std::uint64_t>{2});
+        CHECK(envs[2].seeds.empty());
+        CHECK(envs[2].steps == 0);
+        CHECK(last.episode == 2);
+    }
+}
 
 TEST_CASE("a DQN trained on one simulated function holds its SLO and beats a random policy, and its checkpoint decides the same") {
     env_t env = make_env();

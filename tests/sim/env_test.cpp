@@ -3,7 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -27,13 +29,90 @@ cluster_config two_functions() {
 
 TEST_CASE("cluster_env: reset gives a finite observation of every function, the same for the same seed") {
     cluster_env<> env(two_functions(), {.control_interval_s = 5, .episode_steps = 10});
-    const std::vector<float> a(env.reset(3).begin(), env.reset(3).end());
+    const auto first = env.reset(3);
+    const std::vector<float> a(first.begin(), first.end());
     CHECK(a.size() == 2 * basic_encoder::size());
     for (float x : a) CHECK(std::isfinite(x));
     const auto b = env.reset(3);
     CHECK(std::equal(a.begin(), a.end(), b.begin()));
     CHECK(env.observation_of(1).size() == basic_encoder::size());
     CHECK(env.observation_of(1)[0] == doctest::Approx(0.1));  // 1 replica of max 10
+}
+
+namespace {
+
+/// What an environment showed over one episode: every observation (reset's
+/// first), reward, and function's arrivals, replicas and CPU limit.
+struct episode_trace {
+    std::vector<std::vector<float>> observations;
+    std::vector<double> rewards;
+    std::vector<std::uint64_t> arrivals;
+    std::vector<double> replicas;
+    std::vector<double> cpu_limits;
+    bool operator==(const episode_trace&) const = default;
+};
+
+/// reset(seed), then `steps` fixed replica deltas.
+template <typename Env>
+episode_trace play(Env& env, std::uint64_t seed, int steps) {
+    const std::vector<std::vector<double>> deltas{{1, 0}, {0, 1}, {1, -1}, {-1, 1}, {0, 0}, {2, 0}};
+    episode_trace t;
+    const auto o = env.reset(seed);
+    t.observations.emplace_back(o.begin(), o.end());
+    for (int k = 0; k < steps; ++k) {
+        const auto r = env.step(deltas[static_cast<std::size_t>(k) % deltas.size()]);
+        t.observations.emplace_back(r.observation.begin(), r.observation.end());
+        t.rewards.push_back(r.reward);
+        for (std::uint32_t f = 0; f < env.function_count(); ++f) {
+            t.arrivals.push_back(r.info[f].arrivals);
+            t.replicas.push_back(env.simulation().replicas(f));
+            t.cpu_limits.push_back(env.simulation().cpu_limit(f));
+        }
+    }
+    return t;
+}
+
+/// Another seed's episode played past truncation, scaling out and in and
+/// resizing, then reset(3) and 8 fixed steps: what a fresh environment shows.
+template <typename Env>
+void check_reset_replays(Env used, Env fresh) {
+    const episode_trace expected = play(fresh, 3, 8);
+    static_cast<void>(used.reset(11));
+    for (int k = 0; k < 14; ++k) {
+        const double up = k % 3 == 0 ? 4 : -1;
+        static_cast<void>(used.step(std::vector<double>{up, -up}));
+    }
+    const std::vector<rlscale::scaling_target> resize{{.replicas = 7, .cpu_limit = 0.5, .memory_limit_mb = 1024},
+                                                      {.replicas = 0, .cpu_limit = 2, .memory_limit_mb = 64}};
+    static_cast<void>(used.step_to(resize));
+    const episode_trace replayed = play(used, 3, 8);
+    CHECK(replayed.observations == expected.observations);
+    CHECK(replayed.rewards == expected.rewards);
+    CHECK(replayed.arrivals == expected.arrivals);
+    CHECK(replayed.replicas == expected.replicas);
+    CHECK(replayed.cpu_limits == expected.cpu_limits);
+    CHECK(replayed == expected);
+    // The comparison can tell episodes apart: another seed brings other arrivals.
+    CHECK(play(used, 4, 8).arrivals != expected.arrivals);
+}
+
+}  // namespace
+
+TEST_CASE("cluster_env: reset(seed) after another seed's episode with scaling replays a fresh environment's episode") {
+    const env_config config{.control_interval_s = 5, .episode_steps = 10};
+    SUBCASE("request-level model, basic encoder") {
+        check_reset_replays(cluster_env<>(two_functions(), config), cluster_env<>(two_functions(), config));
+    }
+    SUBCASE("tick-level model") {
+        env_config tick = config;
+        tick.model = sim_model::tick;
+        check_reset_replays(cluster_env<>(two_functions(), tick), cluster_env<>(two_functions(), tick));
+    }
+    SUBCASE("an encoder that remembers the last interval (SIMPPO's)") {
+        using env_t = cluster_env<rlscale::simppo_encoder, basic_reward>;
+        check_reset_replays(env_t(two_functions(), config, rlscale::simppo_encoder({}, 2)),
+                            env_t(two_functions(), config, rlscale::simppo_encoder({}, 2)));
+    }
 }
 
 TEST_CASE("cluster_env: each action kind acts on the cluster, and non-finite values change nothing") {

@@ -3,10 +3,15 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include "../temp_path.hpp"
 
 namespace test_sim_scenario {
 
@@ -120,6 +125,61 @@ TEST_CASE("scenario: run() counts a stall as a violation, a slow request still i
     const outcome stalled = run(sc, fixed_policy{0}, 1, score);
     REQUIRE(stalled.ticks > 500);
     CHECK(stalled.violations >= stalled.ticks);
+}
+
+TEST_CASE("scenario: run() refuses a duration that is not finite or under one control interval, naming it") {
+    const auto score = [](std::span<const function_metrics>, std::span<const scaling_state>) { return 1.0; };
+    for (const double duration : {0.0, 10.0, 14.5, -15.0, std::nan("")}) {
+        CAPTURE(duration);
+        scenario s = scarlet_3fn(900);
+        s.duration_s = duration;
+        const std::string says =
+            "scenario.duration_s: must be finite and >= one control interval (15 s), got " + format_number(duration);
+        CHECK_THROWS_WITH_AS((void)run(s, per_function_policy("static", s), 1, score), says.c_str(), config_error);
+    }
+    // One interval is one tick; a tail shorter than an interval is not simulated.
+    scenario s = scarlet_3fn(900);
+    s.duration_s = 15;
+    CHECK(run(s, per_function_policy("static", s), 1, score).reward_ticks == 1);
+    s.duration_s = 100;
+    CHECK(run(s, per_function_policy("static", s), 1, score).reward_ticks == 6);
+}
+
+TEST_CASE("scenario: azure() refuses a duration or a load it cannot use, and a function never invoked, by name") {
+    const auto excerpt = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "data" / "azure2019-excerpt";
+    const std::vector<std::string> hashes = azure_3fn_hashes();
+    const double nan = std::nan("");
+    CHECK_THROWS_WITH_AS((void)azure(excerpt, hashes, nan), "azure.duration_s: must be finite and > 0, got nan", config_error);
+    CHECK_THROWS_WITH_AS((void)azure(excerpt, hashes, -60), "azure.duration_s: must be finite and > 0, got -60", config_error);
+    CHECK_THROWS_WITH_AS((void)azure(excerpt, hashes, 0), "azure.duration_s: must be finite and > 0, got 0", config_error);
+    CHECK_THROWS_WITH_AS((void)azure(excerpt, hashes, 600, "a", -4), "azure.replicas_of_load: must be finite and > 0, got -4",
+                         config_error);
+    CHECK_THROWS_WITH_AS((void)azure(excerpt, hashes, 600, "a", 0), "azure.replicas_of_load: must be finite and > 0, got 0",
+                         config_error);
+    CHECK_THROWS_WITH_AS((void)azure(excerpt, hashes, 600, "a", nan), "azure.replicas_of_load: must be finite and > 0, got nan",
+                         config_error);
+    // Valid settings build as before: the duration cut to the trace's 480 minutes.
+    const scenario ok = azure(excerpt, hashes, 1e9);
+    CHECK(ok.duration_s == 480 * 60);
+    CHECK(ok.config.functions.size() == 3);
+
+    // A trace whose function f0 is never invoked in its minutes.
+    const std::filesystem::path dir = test::fresh_path("scenario", "azure_uninvoked");
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "invocations.csv") << "HashOwner,HashApp,HashFunction,Trigger,480,481,482\n"
+                                              "o,a,f1,http,60,120,60\n"
+                                              "o,a,f0,http,0,0,0\n";
+    std::ofstream(dir / "durations.csv")
+        << "HashOwner,HashApp,HashFunction,Average,Count,Minimum,Maximum,percentile_Average_0,percentile_Average_1,"
+           "percentile_Average_25,percentile_Average_50,percentile_Average_75,percentile_Average_99,percentile_Average_100\n"
+           "o,a,f1,100,240,10,500,10,20,50,100,150,400,500\n"
+           "o,a,f0,100,240,10,500,10,20,50,100,150,400,500\n";
+    const std::vector<std::string> invoked{"f1"};
+    CHECK(azure(dir, invoked, 180).config.functions.size() == 1);
+    const std::vector<std::string> both{"f1", "f0"};
+    CHECK_THROWS_WITH_AS((void)azure(dir, both, 180),
+                         "azure.hashes: function \"f0\" has no invocations in the trace's minutes (3): choose one that is invoked",
+                         config_error);
 }
 
 TEST_CASE("scenario: p99_ratio is the nearest-rank quantile") {

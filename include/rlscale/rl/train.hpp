@@ -26,7 +26,7 @@ namespace rlscale::rl {
 
 /// Settings of rl::train.
 struct train_options {
-    std::uint64_t steps = 10'000;      ///< environment steps in total (over all environments)
+    std::uint64_t steps = 10'000;      ///< environment steps in total (over all environments), at least 1
     std::uint64_t seed = 1;            ///< episode e runs the simulator with seed + e (parallel: see parallel_envs)
     std::uint64_t report_every = 500;  ///< steps between progress reports (0 = only the final one)
     /// Scale-down stabilisation applied to the targets, in steps (0 = none;
@@ -45,7 +45,7 @@ struct train_options {
 /// A progress report: figures over the steps since the previous report.
 struct train_report {
     std::uint64_t step = 0;            ///< environment steps so far
-    std::uint64_t episode = 0;         ///< episodes started so far
+    std::uint64_t episode = 0;         ///< episodes started so far (one is started only when a step remains for it)
     double epsilon = 0;                ///< the learner's exploration now (ε for DQN)
     double mean_reward = 0;            ///< mean reward per step
     double mean_loss = 0;              ///< mean loss per update (0 before learning starts)
@@ -254,15 +254,19 @@ private:
 };
 
 /// One episode at a time: episode e runs on envs[e mod N] with seed + e.
+/// The next episode starts only when a step remains for it: an episode
+/// that ends on the last step leaves no environment reset for nothing, and
+/// the reports count only episodes that ran.
 template <typename Env, typename Loop>
 void train_in_turn(std::span<Env> envs, Loop& loop, typename Loop::slot& s, const train_options& options) {
     std::size_t current = 0;
-    std::uint64_t episode = 0;
+    std::uint64_t episode = 0;  // the current episode, run with seed + episode
     s.start(envs[0], options.seed);
     for (std::uint64_t step = 1; step <= options.steps; ++step) {
         loop.choose(s, envs[current]);
         s.step(envs[current]);
-        if (loop.learn(s)) {
+        const bool ended = loop.learn(s);
+        if (ended && step < options.steps) {
             ++episode;
             current = (current + 1) % envs.size();
             s.start(envs[current], options.seed + episode);
@@ -276,14 +280,18 @@ void train_in_turn(std::span<Env> envs, Loop& loop, typename Loop::slot& s, cons
 /// then the learner observes each environment's transition in order.
 /// Environment i's k-th episode runs with seed + k·N + i. Only the stepping
 /// leaves the calling thread, so the run does not depend on the number of
-/// threads.
+/// threads. An environment starts an episode only when a later round will
+/// step it (none is reset for nothing, and the reports count only episodes
+/// that ran).
 template <typename Env, typename Loop>
 void train_parallel(std::span<Env> envs, Loop& loop, std::span<typename Loop::slot> slots, std::size_t threads,
                     const train_options& options) {
     const std::size_t n = envs.size();
     std::vector<std::uint64_t> episode(n, 0);  // k of each environment's current episode
-    for (std::size_t i = 0; i < n; ++i) slots[i].start(envs[i], options.seed + i);
-    std::uint64_t started = n;
+    // Fewer steps than environments: the first round, the only one, steps the first `steps`.
+    const auto first = static_cast<std::size_t>(std::min<std::uint64_t>(n, options.steps));
+    for (std::size_t i = 0; i < first; ++i) slots[i].start(envs[i], options.seed + i);
+    std::uint64_t started = first;
     rlscale::detail::worker_pool pool(threads - 1);  // the calling thread steps too
     auto step = [&](std::size_t i) { slots[i].step(envs[i]); };
     // Each environment explores with its own noise process, whose episodes
@@ -304,7 +312,9 @@ void train_parallel(std::span<Env> envs, Loop& loop, std::span<typename Loop::sl
         pool.for_each(round, step);
         for (std::size_t i = 0; i < round; ++i) {
             loop.select_exploration_stream(i);
-            if (loop.learn(slots[i])) {
+            // Environment i steps again only if a later round reaches it
+            // (the rounds after this one step the first steps - done - round).
+            if (loop.learn(slots[i]) && done + round + i < options.steps) {
                 ++episode[i];
                 ++started;
                 slots[i].start(envs[i], options.seed + episode[i] * n + i);
@@ -324,10 +334,12 @@ void train_parallel(std::span<Env> envs, Loop& loop, std::span<typename Loop::sl
 /// function's [min, max] and applied with step_to (absolute targets: no
 /// action kind to get wrong); the transition is stored and the learner
 /// updates on its own schedule. Episodes restart on truncation or
-/// termination with the next seed. `on_report(const train_report&)` is
-/// called every `report_every` steps and once at the end; the final report
-/// is returned. Transitions whose observation the encoder refused are not
-/// stored.
+/// termination with the next seed, unless no step is left for the next one
+/// (an episode that ends on the last step starts none). `options.steps`
+/// must be at least 1 (config_error naming train_options.steps).
+/// `on_report(const train_report&)` is called every `report_every` steps
+/// and once at the end; the final report is returned. Transitions whose
+/// observation the encoder refused are not stored.
 ///
 /// With several environments (the same functions under different loads),
 /// episodes take them in turn; with `parallel_envs` they all run at once,
@@ -339,6 +351,8 @@ template <target_environment Env, learner Learner, action_map Actions, typename 
 train_report train(std::span<Env> envs, Learner& agent, const Actions& actions, const train_options& options, OnReport&& on_report) {
     const check_fields check("train");
     check.non_empty("envs", envs.size());
+    // No step: no episode to run and no report to give.
+    check_fields("train_options").at_least("steps", options.steps, std::uint64_t{1});
     const std::size_t n = envs[0].function_count();
     const std::size_t observation_size = envs[0].observation_size();
     for (std::size_t e = 1; e < envs.size(); ++e) {

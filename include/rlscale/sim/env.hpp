@@ -108,6 +108,14 @@ struct step_result {
 /// The joint environment over all functions (SCARLET's setting). Agent views
 /// for a multi-agent setting (SIMPPO) read one function's slice of the
 /// observation with `observation_of` and score it with `reward_of`.
+///
+/// reset() runs one control interval before the episode's first step (its
+/// observation is that interval's), so an episode of episode_steps steps
+/// simulates episode_steps + 1 intervals, [0, (episode_steps + 1) ×
+/// control_interval_s). A load that does not repeat must last that long: one
+/// sized episode_steps × control_interval_s has ended by the last step,
+/// which sees no arrivals. Size loads (episode_steps + 1) × interval, as the
+/// SIMPPO and AWARE scenarios of examples/common do, or make them repeat.
 template <encoder Encoder = basic_encoder, reward Reward = basic_reward>
 class cluster_env {
 public:
@@ -156,7 +164,10 @@ public:
     [[nodiscard]] const sim::simulation& simulation() const noexcept { return sim_; }
 
     /// Restarts the episode: the cluster at time 0 with `seed`, one interval
-    /// run with the initial replicas, and that interval's observation.
+    /// run with the initial replicas, and that interval's observation. That
+    /// interval comes before the episode's steps: step k (from 1) runs
+    /// [k, k + 1) × control_interval_s, so the last of episode_steps steps
+    /// needs load until (episode_steps + 1) × control_interval_s.
     std::span<const float> reset(std::uint64_t seed) {
         sim_.reset(seed);
         steps_ = 0;

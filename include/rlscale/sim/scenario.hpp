@@ -11,6 +11,7 @@
 #include <rlscale/core/concepts.hpp>
 #include <rlscale/core/control.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/validate.hpp>
 #include <rlscale/sim/azure_trace.hpp>
 #include <rlscale/sim/cluster.hpp>
 #include <rlscale/sim/function_profile.hpp>
@@ -36,6 +37,8 @@ struct scenario {
     std::string name;
     sim::cluster_config config;
     std::vector<scaling_state> states;  ///< bounds and SLO per function
+    /// Simulated seconds; run() plays whole control intervals, so it needs
+    /// at least one (15 s) and leaves a tail shorter than one unsimulated.
     double duration_s = 3600;
 };
 
@@ -82,15 +85,23 @@ inline scenario polimi(std::string_view level, double duration_s) {
 /// replicas' worth of work, with its own service times (the trace's duration
 /// percentiles). SLO: 1.15 × the service p99 (SIMPPO's relaxation of the
 /// isolated p99), judged at p90: these services are heavy-tailed, so a
-/// per-interval p99 would exceed it under any policy.
+/// per-interval p99 would exceed it under any policy. `duration_s` (finite,
+/// > 0) is cut to the trace's length; `replicas_of_load` must be finite and
+/// > 0, and every function must have invocations in the trace's minutes.
 inline scenario azure(const std::filesystem::path& data, std::span<const std::string> hashes, double duration_s,
                       std::string name = "azure-3fn", double replicas_of_load = 4) {
+    check_fields("azure").greater("duration_s", duration_s, 0.0).greater("replicas_of_load", replicas_of_load, 0.0);
     const sim::azure_trace trace = sim::azure_trace::load(data / "invocations.csv");
     const std::vector<sim::azure_duration> durations = sim::load_azure_durations(data / "durations.csv");
     scenario s{.name = std::move(name), .config = {.node = {.cores = 32, .memory_mb = 32768}},
                .duration_s = std::min(duration_s, 60.0 * static_cast<double>(trace.minutes()))};
     for (const std::string& hash : hashes) {
         const sim::azure_function_trace& f = trace.by_hash(hash);
+        // No invocations: no load to scale to replicas_of_load (and no rate to judge a policy by).
+        if (!(f.total() > 0)) {
+            throw config_error("azure.hashes", "function \"" + hash + "\" has no invocations in the trace's minutes (" +
+                                                   format_number(trace.minutes()) + "): choose one that is invoked");
+        }
         sim::function_profile p = sim::profile("memory-bound");
         p.name = "azure-" + hash;
         p.service = sim::service_time::from_azure_percentiles_ms(sim::duration_by_hash(durations, f.hash_function).percentiles_ms);
@@ -181,10 +192,17 @@ struct outcome {
 /// Runs `decide` through `sc` from one replica per function, every
 /// control_interval_s, scoring each tick with `score` (a reward over all
 /// functions). The same seed gives every policy the same requests. `model`
-/// picks the simulator (the request-level one by default).
+/// picks the simulator (the request-level one by default). Only whole
+/// intervals are played: sc.duration_s must be finite and at least one
+/// interval (a shorter run would score no tick, a perfect 0 violations),
+/// and a tail shorter than one interval (the last 5 s of 100 s) is not
+/// simulated.
 template <joint_policy Policy, typename Score>
 outcome run(const scenario& sc, Policy&& policy, std::uint64_t seed, const Score& score, bool keep_ticks = false,
             sim_model model = sim_model::request) {
+    check_fields("scenario").require(std::isfinite(sc.duration_s) && sc.duration_s + 1e-9 >= control_interval_s, "duration_s",
+                                     "be finite and >= one control interval (" + format_number(control_interval_s) + " s)",
+                                     sc.duration_s);
     sim::simulation sim(sc.config, seed, model);
     const std::size_t n = sim.function_count();
     std::vector<scaling_state> states = sc.states;
