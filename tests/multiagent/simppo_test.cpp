@@ -705,6 +705,100 @@ TEST_CASE("simppo_coordinator: a trained agent's actor is served greedily throug
     }
 }
 
+TEST_CASE("simppo_coordinator: the actions' CPU and memory bounds must equal the state's, named with both values") {
+    // A state range of 0.125..8 cores with the actions' default 0.125..2: a
+    // function at 3 cores could not scale up, and cpu_down would jump 3 → 2.
+    simppo_config c = small_config(0);
+    c.state.cpu_max_cores = 8;
+    CHECK_THROWS_WITH_AS(simppo_coordinator{c},
+                         doctest::Contains("simppo_config.actions.limits.cpu_max_cores: must equal state.cpu_max_cores (8), got 2"),
+                         config_error);
+    c = small_config(0);
+    c.actions.limits.cpu_min_cores = 0.25;
+    CHECK_THROWS_WITH_AS(simppo_coordinator{c},
+                         doctest::Contains("simppo_config.actions.limits.cpu_min_cores: must equal state.cpu_min_cores (0.125), got 0.25"),
+                         config_error);
+    c = small_config(0);
+    c.state.memory_min_mb = 256;
+    CHECK_THROWS_WITH_AS(simppo_coordinator{c},
+                         doctest::Contains("simppo_config.actions.limits.memory_min_mb: must equal state.memory_min_mb (256), got 128"),
+                         config_error);
+    c = small_config(0);
+    c.actions.limits.memory_max_mb = 1024;
+    CHECK_THROWS_WITH_AS(simppo_coordinator{c},
+                         doctest::Contains("simppo_config.actions.limits.memory_max_mb: must equal state.memory_max_mb (2048), got 1024"),
+                         config_error);
+    // A lower bound of 0, in both: the actions refuse it (a limit of 0 is
+    // what the encoders read as unknown).
+    c = small_config(0);
+    c.state.cpu_min_cores = 0;
+    c.actions.limits.cpu_min_cores = 0;
+    CHECK_THROWS_WITH_AS(simppo_coordinator{c},
+                         doctest::Contains("simppo_config.actions.limits.cpu_min_cores: must be finite and > 0 (a limit of 0 reads as unknown), got 0"),
+                         config_error);
+    // Other bounds, the same in both, are fine; the actions' container
+    // bounds are not read.
+    c = small_config(0);
+    c.state.cpu_max_cores = c.actions.limits.cpu_max_cores = 8;
+    c.state.memory_min_mb = c.actions.limits.memory_min_mb = 256;
+    c.actions.limits.containers_max = 10;
+    CHECK_NOTHROW(simppo_coordinator{c});
+}
+
+TEST_CASE("simppo_coordinator: act() again before observe() replaces the first decision, whose action no penalty compares with") {
+    // A caller whose step failed decides again: the discarded action is not
+    // the previous action of the one taken.
+    simppo_coordinator coord(small_config(0));
+    coord.add_agent("f0", "cpu");
+    auto& actor = coord.learner(0).actor();
+    const auto prefer = [&actor](rl::simppo_action a) {
+        actor.parameters().setZero();
+        actor.bias(actor.layer_count() - 1)(static_cast<Eigen::Index>(a)) = 1;
+    };
+    const simppo_reward reward(coord.config().reward);
+    const rl::simppo_actions actions(1, coord.config().actions);
+    const auto out = static_cast<std::int32_t>(rl::simppo_action::scale_out);
+    const auto in = static_cast<std::int32_t>(rl::simppo_action::scale_in);
+    const auto hold = static_cast<std::int32_t>(rl::simppo_action::hold);
+    sim::cluster_env<> env(shared_node(1), env_of(1));
+    begin_on(coord, env, 9);
+    std::vector<scaling_target> targets(1);
+
+    // The first tick: scale_out decided, discarded, then scale_in. After the
+    // episode's start the previous action is hold: no oscillation.
+    std::vector<scaling_state> before(env.states().begin(), env.states().end());
+    prefer(rl::simppo_action::scale_out);
+    coord.act(before, targets, false);
+    REQUIRE(targets[0].replicas == before[0].replicas + 1);
+    prefer(rl::simppo_action::scale_in);
+    coord.act(before, targets, false);
+    REQUIRE(targets[0].replicas == before[0].replicas - 1);
+    REQUIRE(actions.penalty(before[0], out, in, reward) < actions.penalty(before[0], hold, in, reward));
+    auto r = env.step_to(targets);
+    double team = coord.observe(r.info, env.states(), false).team_reward;
+    CHECK(team == doctest::Approx(reward(r.info, env.states()) + actions.penalty(before[0], hold, in, reward)));
+
+    // The second tick: hold decided, discarded, then scale_out. It follows
+    // the scale_in just scored, not the discarded hold: an oscillation.
+    before.assign(env.states().begin(), env.states().end());
+    prefer(rl::simppo_action::hold);
+    coord.act(before, targets, false);
+    prefer(rl::simppo_action::scale_out);
+    coord.act(before, targets, false);
+    REQUIRE(actions.penalty(before[0], in, out, reward) < actions.penalty(before[0], hold, out, reward));
+    r = env.step_to(targets);
+    team = coord.observe(r.info, env.states(), false).team_reward;
+    CHECK(team == doctest::Approx(reward(r.info, env.states()) + actions.penalty(before[0], in, out, reward)));
+
+    // Exploring, twice: one step stored, the second decision's.
+    before.assign(env.states().begin(), env.states().end());
+    coord.act(before, targets, true);
+    coord.act(before, targets, true);
+    r = env.step_to(targets);
+    (void)coord.observe(r.info, env.states(), false);
+    CHECK(coord.learner(0).own_rollout().size() == 1);
+}
+
 TEST_CASE("simppo_coordinator::checkpoint is an artefact the registry serves: the same greedy choice through make_learned_policy") {
     simppo_coordinator coord(small_config(0));
     add_three_agents(coord);
@@ -820,11 +914,14 @@ TEST_CASE("simppo serving: a checkpoint's vertical actions reach the decision as
 
     // A coordinator with other action bounds cannot write a spec the
     // registry would serve with SIMPPO's; a bad guard is refused too.
+    // (The actions' CPU and memory bounds are the state's: simppo_config
+    // refuses others, so a wider action bound comes with a wider state.)
     simppo_config wide = small_config(0);
+    wide.state.cpu_max_cores = 4;
     wide.actions.limits.cpu_max_cores = 4;
     simppo_coordinator other(wide);
     other.add_agent("f0", "cpu");
-    CHECK_THROWS_WITH_AS((void)other.checkpoint(0), doctest::Contains("config.actions.limits"), config_error);
+    CHECK_THROWS_WITH_AS((void)other.checkpoint(0), doctest::Contains("config.state"), config_error);
     CHECK_THROWS_WITH_AS((void)coord.checkpoint(0, guard_config{.max_step_up = -1}), doctest::Contains("max_step_up"), config_error);
 }
 

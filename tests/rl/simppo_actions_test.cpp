@@ -423,7 +423,8 @@ TEST_CASE("simppo actions: configuration errors name the field and the value") {
     c = {};
     c.limits.memory_min_mb = -1;
     CHECK_THROWS_WITH_AS(simppo_actions(1, c),
-                         doctest::Contains("simppo_action_config.limits.memory_min_mb: must be finite and >= 0, got -1"), config_error);
+                         doctest::Contains("simppo_action_config.limits.memory_min_mb: must be finite and > 0 (a limit of 0 reads as unknown), got -1"),
+                         config_error);
     c = {};
     c.limits.memory_max_mb = qnan;
     CHECK_THROWS_WITH_AS(simppo_actions(1, c), doctest::Contains("simppo_action_config.limits.memory_max_mb"), config_error);
@@ -435,6 +436,34 @@ TEST_CASE("simppo actions: configuration errors name the field and the value") {
     }
     CHECK_NOTHROW(simppo_action_config::simppo().validate());
     CHECK_NOTHROW((void)simppo_actions(1, {.replica_step = 1000, .cpu_step_cores = 1.875, .memory_step_mb = 1920}));
+}
+
+TEST_CASE("simppo actions: a lower CPU or memory bound of 0 is refused, as the encoders read a limit of 0 as unknown") {
+    // With cpu_min_cores 0, cpu_down from 0.125 cores would set the limit to
+    // 0, which simppo_encoder refuses: the agent could no longer observe.
+    simppo_action_config c;
+    c.limits.cpu_min_cores = 0;
+    CHECK_THROWS_WITH_AS(simppo_actions(1, c),
+                         doctest::Contains("simppo_action_config.limits.cpu_min_cores: must be finite and > 0 (a limit of 0 reads as unknown), got 0"),
+                         config_error);
+    c = {};
+    c.limits.memory_min_mb = 0;
+    CHECK_THROWS_WITH_AS(simppo_actions(1, c),
+                         doctest::Contains("simppo_action_config.limits.memory_min_mb: must be finite and > 0 (a limit of 0 reads as unknown), got 0"),
+                         config_error);
+    c = {};
+    c.limits.cpu_min_cores = qnan;
+    CHECK_THROWS_WITH_AS(simppo_actions(1, c), doctest::Contains("simppo_action_config.limits.cpu_min_cores: must be finite and > 0"),
+                         config_error);
+    // Any positive lower bound is a limit the encoders read.
+    c = {};
+    c.limits.cpu_min_cores = 0.001;
+    c.limits.memory_min_mb = 1;
+    CHECK_NOTHROW((void)simppo_actions(1, c));
+    // The container bounds are not limits: 0 containers stays a lower bound.
+    c = {};
+    c.limits.containers_min = 0;
+    CHECK_NOTHROW((void)simppo_actions(1, c));
 }
 
 }  // namespace test_rl_simppo_actions

@@ -66,11 +66,28 @@ struct simppo_config {
     std::optional<std::size_t> threads;
     std::uint64_t seed = 1;     ///< agent k (in order of addition) learns with seed + k
 
+    /// Throws config_error naming the field and its value for a bad nested
+    /// setting ("simppo_config.actions.cpu_step_cores"), for CPU or memory
+    /// bounds of actions.limits other than state's (a limit the actions
+    /// reach must lie in the range the encoder normalises over, and each
+    /// bound of that range must be reachable: "simppo_config.actions.limits.
+    /// cpu_max_cores: must equal state.cpu_max_cores (8), got 2"; the
+    /// container bounds of actions.limits are not read), for more than 256
+    /// threads and for a team_weight not in [0, 1].
     void validate() const {
         validate_nested("simppo_config", "ppo", [&] { ppo.validate(); });
         validate_nested("simppo_config", "state", [&] { state.validate(); });
         validate_nested("simppo_config", "reward", [&] { reward.validate(); });
         validate_nested("simppo_config", "actions", [&] { actions.validate(); });
+        const auto same = [](std::string_view bound, double state_value) {
+            return "equal state." + std::string(bound) + " (" + format_number(state_value) + ")";
+        };
+        const simppo_state_config& l = actions.limits;
+        check_fields("simppo_config.actions.limits")
+            .require(l.cpu_min_cores == state.cpu_min_cores, "cpu_min_cores", same("cpu_min_cores", state.cpu_min_cores), l.cpu_min_cores)
+            .require(l.cpu_max_cores == state.cpu_max_cores, "cpu_max_cores", same("cpu_max_cores", state.cpu_max_cores), l.cpu_max_cores)
+            .require(l.memory_min_mb == state.memory_min_mb, "memory_min_mb", same("memory_min_mb", state.memory_min_mb), l.memory_min_mb)
+            .require(l.memory_max_mb == state.memory_max_mb, "memory_max_mb", same("memory_max_mb", state.memory_max_mb), l.memory_max_mb);
         check_fields("simppo_config")
             .at_most("threads", threads.value_or(0), std::size_t{256})
             .in("team_weight", team_weight, 0.0, 1.0);
@@ -101,8 +118,12 @@ struct simppo_tick {
 ///
 /// Adding or removing an agent builds or drops that agent only: no other
 /// agent's networks change shape, because the global state has 16 features
-/// whatever the number of agents. After a change, run the environment with
-/// the new function set (in agent order) and call begin_episode.
+/// whatever the number of agents. After a change (best between observe()
+/// and the next act()), pass the new function set (in agent order) and go
+/// on with act() and observe(): the next observe() computes every critic
+/// input over the new set. Call begin_episode only at a real episode start:
+/// mid-episode it cuts every agent's open step and each encoder records the
+/// interval a second time (its arrival change AC reads 0).
 class simppo_coordinator {
 public:
     using learner_type = rl::ppo<float, std::int32_t>;
@@ -253,6 +274,10 @@ public:
     /// actor's output is not finite (a diverged network), holds. A step is
     /// stored only when exploring with a finite value; when one is not, the
     /// agent's last stored step is cut there (rollout_buffer::cut_last).
+    /// A second act() before observe() (a caller deciding again after a step
+    /// that failed) replaces the first decision: the penalty compares with
+    /// the action before the discarded one, as observe() makes the chosen
+    /// action (or hold) the previous action only once its interval is scored.
     void act(std::span<const scaling_state> s, std::span<scaling_target> targets, bool explore = true) {
         check_spans("act", "states", s.size(), "targets", targets.size());
         auto one = [&](std::size_t i) {
@@ -269,14 +294,12 @@ public:
                     a.action = choice[0];
                     a.penalty = actions_.penalty(s[i], a.previous_action, a.action, reward_);
                     targets[i] = actions_.target(s[i], a.action);
-                    a.previous_action = a.action;
                     a.pending = explore && std::isfinite(a.value);
                 }
             }
-            if (!a.acted) {
-                targets[i] = {.replicas = s[i].replicas};
-                a.previous_action = hold;  // a hold between two actions breaks an oscillation
-            }
+            // previous_action is left as it is until observe(): a repeated
+            // act() compares with the same action the first one did.
+            if (!a.acted) targets[i] = {.replicas = s[i].replicas};
             // This step is not stored: the last stored one ends here, valued
             // by V of this observation when it is known.
             if (!a.pending) a.cut_open(a.valid ? a.value : std::numeric_limits<double>::quiet_NaN());
@@ -372,7 +395,9 @@ public:
                 // so GAE does not join it to the next step stored.
                 a.cut_open(a.valid ? a.learner.value(a.critic_input) : std::numeric_limits<double>::quiet_NaN());
             }
-            if (!a.acted) a.previous_action = hold;  // observe() without act(): the agent held
+            // The action just scored is the next one's previous action; a
+            // hold (not chosen, or observe() without act()) breaks an oscillation.
+            a.previous_action = a.acted ? a.action : hold;
             a.pending = false;
             a.acted = false;
             a.local = next_local;
@@ -496,9 +521,14 @@ public:
     /// checkpoint_error naming the field (an agent's learner's fields
     /// within "training_state.agents[i].learner"), and the coordinator is
     /// left as it was.
-    void load_training_state(std::istream& in) {
-        const std::string bytes = rlscale::detail::read_all(in);
-        const std::string_view payload = rlscale::detail::read_frame(bytes, training_state_format(), "training_state.");
+    /// The frame's header is read first: a length above `max_length` (by
+    /// default max_training_state_length, 1 GiB; the coordinator's state
+    /// grows with its agents, so it has no bound of its own) is refused
+    /// before the payload is read.
+    static constexpr std::uint64_t max_training_state_length = std::uint64_t{1} << 30;
+    void load_training_state(std::istream& in, std::uint64_t max_length = max_training_state_length) {
+        const std::string payload = rlscale::detail::read_frame(in, training_state_format(), "training_state.", max_length,
+                                                                "bytes a coordinator's state may hold (load_training_state's max_length)");
         rlscale::detail::binary_reader r(payload, "training_state.");
         const auto get_string = [&r](const std::string& field) {
             const auto n = r.get<std::uint64_t>(field + ".length");
@@ -650,8 +680,8 @@ public:
     void save_training_state(const std::filesystem::path& path) const { nn::detail::save_state_file(*this, path); }
     /// load_training_state from a file; a file that cannot be opened throws
     /// rlscale::error naming it.
-    void load_training_state(const std::filesystem::path& path) {
-        nn::detail::load_state_file(*this, path, "simppo_coordinator");
+    void load_training_state(const std::filesystem::path& path, std::uint64_t max_length = max_training_state_length) {
+        nn::detail::load_state_file(*this, path, "simppo_coordinator", max_length);
     }
 
     /// Agent i's local observation and critic input as last encoded.
@@ -695,7 +725,7 @@ private:
         bool acted = false;           ///< act() chose an action (its penalty counts)
         bool previous_known = false;  ///< previous_states_ holds this agent's state at the last act() or observe()
         std::int32_t action = 0;
-        std::int32_t previous_action = hold;
+        std::int32_t previous_action = hold;  ///< the action of the last interval observe() scored (hold when none was chosen)
         double log_prob = 0;
         double value = 0;
         double penalty = 0;

@@ -86,7 +86,9 @@ struct simppo_action_delta {
 /// example scales cpu.shares by 512 and adds a 256-MB container, so larger
 /// steps are within the paper's setting too. `limits` are the local state's
 /// bounds (simppo_state_config: 0.125..2 cores, 128..2048 MB), so a limit
-/// never leaves the range the encoder normalises over; its container bounds
+/// never leaves the range the encoder normalises over (the SIMPPO
+/// coordinator's configuration, multiagent::simppo_config, refuses CPU or
+/// memory bounds here that differ from its state's); its container bounds
 /// are not used here (the replica bounds are each scaling_state's [min, max]).
 struct simppo_action_config {
     int replica_step = 1;                   ///< containers per horizontal step, 1..1000
@@ -100,14 +102,19 @@ struct simppo_action_config {
     /// Throws config_error naming the member ("simppo_action_config.
     /// cpu_step_cores", "simppo_action_config.limits.memory_max_mb") and its
     /// value unless: replica_step is in [1, 1000]; every bound of `limits`
-    /// is finite, ≥ 0 and lower < upper; each limit step is finite, > 0 and
-    /// at most the width of its range (a larger one could only jump between
-    /// the two bounds).
+    /// is finite and lower < upper, the two lower limit bounds
+    /// (cpu_min_cores, memory_min_mb) > 0 and containers_min ≥ 0 (a CPU or
+    /// memory limit of 0 is what simppo_encoder and simppo_global_state read
+    /// as unknown: an action that set it would leave the agent unable to
+    /// observe its function); each limit step is finite, > 0 and at most the
+    /// width of its range (a larger one could only jump between the two
+    /// bounds).
     void validate() const {
+        constexpr std::string_view positive = "be finite and > 0 (a limit of 0 reads as unknown)";
         const check_fields bounds("simppo_action_config.limits");
-        bounds.at_least("cpu_min_cores", limits.cpu_min_cores, 0.0)
+        bounds.require(std::isfinite(limits.cpu_min_cores) && limits.cpu_min_cores > 0, "cpu_min_cores", positive, limits.cpu_min_cores)
             .greater_field("cpu_max_cores", limits.cpu_max_cores, "cpu_min_cores", limits.cpu_min_cores)
-            .at_least("memory_min_mb", limits.memory_min_mb, 0.0)
+            .require(std::isfinite(limits.memory_min_mb) && limits.memory_min_mb > 0, "memory_min_mb", positive, limits.memory_min_mb)
             .greater_field("memory_max_mb", limits.memory_max_mb, "memory_min_mb", limits.memory_min_mb)
             .at_least("containers_min", limits.containers_min, 0.0)
             .greater_field("containers_max", limits.containers_max, "containers_min", limits.containers_min);
