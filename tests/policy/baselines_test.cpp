@@ -220,4 +220,127 @@ TEST_CASE("kpa_config: scale rates at or below 1 and oversized sample stores are
     CHECK_NOTHROW(kpa_policy({.max_scale_up_rate = 1.01, .max_scale_down_rate = 1.01}));
 }
 
+TEST_CASE("kpa_policy: a backlog behind some completions counts, not only throughput times latency") {
+    // Target 1 × 0.7 in flight per replica, one replica. 20 completions at
+    // 10 rps with a mean latency of 0.5 s read 5 by Little's law, but 181
+    // requests are in the system: ⌈181 / 0.7⌉ = 259.
+    kpa_policy kpa({.container_concurrency = 1, .target_utilization = 0.7});
+    const scaling_state s{.replicas = 1, .min_replicas = 1, .max_replicas = 100000, .time_s = 0};
+    function_metrics m = interval(2, 20);
+    m.ready_replicas = 1;
+    m.completions = 20;
+    m.throughput_rps = 10;
+    m.latency_mean_s = 0.5;
+    m.queue_length = 180;
+    m.in_service = 1;
+    const decision d = kpa.decide(m, s);
+    CHECK(d.source == decision_source::policy);
+    CHECK(d.replicas == 259);
+    CHECK(kpa.in_panic());
+    // Without a backlog, Little's law is the larger: ⌈5 / 0.7⌉ = 8.
+    kpa_policy calm({.container_concurrency = 1, .target_utilization = 0.7});
+    m.queue_length = 0;
+    CHECK(calm.decide(m, s).replicas == 8);
+    // And the same backlog with nothing completed reads the same 181, so
+    // the count does not jump when the completions stop.
+    kpa_policy stalled({.container_concurrency = 1, .target_utilization = 0.7});
+    m.queue_length = 180;
+    m.completions = 0;
+    m.throughput_rps = 0;
+    m.latency_mean_s = std::nan("");
+    CHECK(stalled.decide(m, s).replicas == 259);
+}
+
+namespace {
+/// One KPA "episode" of `ticks` 2-second ticks, the clock starting at 0,
+/// with no load and `ready` replicas throughout; returns the last decision.
+decision idle_episode(kpa_policy& kpa, int ticks, std::uint32_t ready) {
+    scaling_state s{.replicas = static_cast<int>(ready), .min_replicas = 1, .max_replicas = 1000};
+    function_metrics m = interval(2, 0);
+    m.ready_replicas = ready;
+    decision d;
+    for (int i = 0; i < ticks; ++i) {
+        s.time_s = 2.0 * i;
+        d = kpa.decide(m, s);
+        if (kpa.in_panic()) break;
+    }
+    return d;
+}
+}  // namespace
+
+TEST_CASE("kpa_policy: a clock that goes back starts a new history, as reset() does") {
+    // Episode 1 ends in panic (a burst of 2000 in flight at its last tick:
+    // ⌈2000 / 70⌉ = 29 ≥ 2 × ready 1).
+    kpa_policy kpa;
+    scaling_state s{.replicas = 1, .min_replicas = 1, .max_replicas = 1000, .time_s = 3600};
+    decision d = kpa.decide(concurrency(2000, 1), s);
+    REQUIRE(kpa.in_panic());
+    REQUIRE(d.replicas == 29);
+    // Episode 2 starts its clock at 0 with no load and the 29 replicas the
+    // panic asked for: no tick in panic (a panic last renewed at 3600 s
+    // would never end before 3660 s), so the count falls at the scale-down
+    // rate, ⌊29 / 2⌋ = 14 while ready stays 29, not panic's 29 held.
+    d = idle_episode(kpa, 1801, 29);
+    CHECK_FALSE(kpa.in_panic());
+    CHECK(d.replicas == 14);
+    CHECK(d.reason == "kpa: stable");
+    // Its first tick already: a fresh policy's decision.
+    kpa_policy again;
+    s.time_s = 3600;
+    static_cast<void>(again.decide(concurrency(2000, 1), s));
+    REQUIRE(again.in_panic());
+    kpa_policy fresh;
+    s.time_s = 0;
+    const decision first = again.decide(concurrency(70, 1), s);
+    CHECK_FALSE(again.in_panic());
+    CHECK(first.replicas == fresh.decide(concurrency(70, 1), s).replicas);
+    CHECK(first.replicas == 1);
+    // An equal time, or one at most max_clock_backwards_s (1 s) back, is
+    // jitter: the history is kept (the stable window averages 2000 and 0:
+    // ⌈1000 / 70⌉ = 15, under the panic's 29 held).
+    for (const double back : {0.0, 0.5, 1.0}) {
+        CAPTURE(back);
+        kpa_policy jitter;
+        s.time_s = 10;
+        static_cast<void>(jitter.decide(concurrency(2000, 1), s));
+        s.time_s = 10 - back;
+        d = jitter.decide(concurrency(0, 1), s);
+        CHECK(jitter.in_panic());
+        CHECK(d.replicas == 29);
+    }
+    // 1.5 s back is a new history.
+    kpa_policy back;
+    s.time_s = 10;
+    static_cast<void>(back.decide(concurrency(2000, 1), s));
+    s.time_s = 8.5;
+    d = back.decide(concurrency(0, 1), s);
+    CHECK_FALSE(back.in_panic());
+    CHECK(d.replicas == 1);
+    // With no tolerance, any step back is a new history; a negative one is refused.
+    kpa_policy strict({.max_clock_backwards_s = 0});
+    s.time_s = 10;
+    static_cast<void>(strict.decide(concurrency(2000, 1), s));
+    s.time_s = 9.9;
+    static_cast<void>(strict.decide(concurrency(0, 1), s));
+    CHECK_FALSE(strict.in_panic());
+    CHECK_THROWS_WITH_AS(kpa_policy({.max_clock_backwards_s = -1}),
+                         "kpa_config.max_clock_backwards_s: must be finite and >= 0, got -1", config_error);
+}
+
+TEST_CASE("kpa_policy: reset() drops the samples, the panic and the last panic count") {
+    kpa_policy kpa;
+    scaling_state s{.replicas = 1, .min_replicas = 1, .max_replicas = 1000, .time_s = 0};
+    static_cast<void>(kpa.decide(concurrency(2000, 1), s));
+    REQUIRE(kpa.in_panic());
+    kpa.reset();
+    CHECK_FALSE(kpa.in_panic());
+    // Later clock, so only reset() can have dropped the history: a new
+    // policy's decision (⌈70 / 70⌉ = 1), not panic's 29 held.
+    s.time_s = 2;
+    const decision d = kpa.decide(concurrency(70, 1), s);
+    CHECK_FALSE(kpa.in_panic());
+    CHECK(d.replicas == 1);
+    CHECK(d.reason == "kpa: stable");
+}
+
 }  // namespace test_policy_baselines

@@ -20,6 +20,7 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -567,6 +568,55 @@ TEST_CASE("hpa_vpa_policy memory_only leaves the CPU limit to the operator (Kube
     CHECK(resizes >= 1);
     CHECK(s.cpu_limit == 0.2);
     CHECK(s.memory_limit_mb == doctest::Approx(250));  // the 250 MB minimum over a 100 MB usage
+}
+
+TEST_CASE("vpa_config: bounds on the wrong side of the target, or confidence exponents of the wrong sign, are refused") {
+    // lower bound ≤ target ≤ upper bound, for CPU and memory: a lower bound
+    // above the target would resize on every tick.
+    const auto refused = [](const vpa_config& c, const std::string& message) {
+        CAPTURE(message);
+        CHECK_THROWS_WITH_AS(c.validate(), message.c_str(), config_error);
+        vpa_policy_config p;
+        p.recommender = c;
+        CHECK_THROWS_WITH_AS(vpa_policy{p}, message.c_str(), config_error);
+    };
+    vpa_config c;
+    c.lower_bound_cpu_percentile = 0.99;
+    refused(c, "vpa_config.lower_bound_cpu_percentile: must be <= target_cpu_percentile (0.9), got 0.99");
+    c = {};
+    c.upper_bound_cpu_percentile = 0.5;
+    refused(c, "vpa_config.upper_bound_cpu_percentile: must be finite and >= target_cpu_percentile (0.9), got 0.5");
+    c = {};
+    c.target_cpu_percentile = 0.97;
+    refused(c, "vpa_config.upper_bound_cpu_percentile: must be finite and >= target_cpu_percentile (0.97), got 0.95");
+    c = {};
+    c.lower_bound_memory_percentile = 0.95;
+    refused(c, "vpa_config.lower_bound_memory_percentile: must be <= target_memory_percentile (0.9), got 0.95");
+    c = {};
+    c.upper_bound_memory_percentile = 0.8;
+    refused(c, "vpa_config.upper_bound_memory_percentile: must be finite and >= target_memory_percentile (0.9), got 0.8");
+    c = {};
+    c.target_memory_percentile = 0.4;
+    refused(c, "vpa_config.lower_bound_memory_percentile: must be <= target_memory_percentile (0.4), got 0.5");
+    // (1 + multiplier / confidence)^exponent: the upper bound's exponent
+    // must widen it upwards, the lower bound's downwards.
+    c = {};
+    c.upper_bound_confidence_exponent = -1;
+    refused(c, "vpa_config.upper_bound_confidence_exponent: must be finite and >= 0, got -1");
+    c = {};
+    c.lower_bound_confidence_exponent = 2;
+    refused(c, "vpa_config.lower_bound_confidence_exponent: must be finite and <= 0, got 2");
+    c = {};
+    c.lower_bound_confidence_exponent = inf;
+    refused(c, "vpa_config.lower_bound_confidence_exponent: must be finite and <= 0, got inf");
+    // Go's defaults, equal percentiles and zero exponents pass.
+    CHECK_NOTHROW(vpa_config{}.validate());
+    c = {};
+    c.lower_bound_cpu_percentile = c.target_cpu_percentile = c.upper_bound_cpu_percentile = 0.9;
+    c.lower_bound_memory_percentile = c.target_memory_percentile = c.upper_bound_memory_percentile = 0.5;
+    c.upper_bound_confidence_exponent = 0;
+    c.lower_bound_confidence_exponent = 0;
+    CHECK_NOTHROW(c.validate());
 }
 
 }  // namespace test_policy_vpa_policy

@@ -24,6 +24,11 @@ struct kpa_config {
     double max_scale_up_rate = 1000;     ///< at most ⌈rate × ready⌉ replicas per decision
     double max_scale_down_rate = 2;      ///< at least ⌊ready / rate⌋ replicas per decision
     std::size_t max_samples = 4096;      ///< concurrency samples kept (sized at construction)
+    /// A clock at most this far before the newest sample's is jitter: the
+    /// sample is taken at the newest sample's time. Further back starts a
+    /// new history (a new run whose clock starts again). 1 s, as the
+    /// decision service's max_time_backwards.
+    double max_clock_backwards_s = 1;
 
     void validate() const {
         check_fields("kpa_config")
@@ -41,22 +46,35 @@ struct kpa_config {
             .greater("max_scale_up_rate", max_scale_up_rate, 1)
             .greater("max_scale_down_rate", max_scale_down_rate, 1)
             .at_least("max_samples", max_samples, 2)
-            .at_most("max_samples", max_samples, std::size_t{1} << 24);
+            .at_most("max_samples", max_samples, std::size_t{1} << 24)
+            .at_least("max_clock_backwards_s", max_clock_backwards_s, 0.0);
     }
 };
 
-/// The KPA baseline. Its metric is the average concurrency (requests in the
-/// system) per tick, estimated by Little's law as throughput × mean latency,
-/// or, when nothing completed, the requests queued and in service at the
-/// tick's end; when requests completed but the latency or throughput is
-/// missing it holds (the queue alone would read as no load). Stable and
-/// panic averages are taken over the samples inside each window; desired
-/// counts are ⌈average / target⌉ within [⌊ready/down⌋, ⌈up × ready⌉]. As in
-/// Knative's autoscaler.go: panic starts (and is extended) while the
-/// unclamped ⌈panic average / target⌉ / ready ≥ the threshold; in panic the
-/// count is the larger of the stable and panic counts and never decreases;
-/// panic ends once a whole stable window has passed since it was last over
-/// the threshold.
+/// The KPA baseline. Its metric is the concurrency (requests in the system)
+/// per tick: the larger of the requests queued and in service at the tick's
+/// end and, when requests completed, Little's law's throughput × mean
+/// latency. Knative's queue-proxy counts the requests in flight, queued ones
+/// included; Little's law alone sees only the requests that finished, so a
+/// backlog growing behind a few completions would read as a small load (180
+/// queued behind 10 rps × 0.5 s would read 5). function_metrics carries no
+/// time-averaged in-flight count, hence the larger of the two. When requests
+/// completed but the latency or throughput is missing (or negative) it holds.
+/// Stable and panic averages are taken over the samples inside each window;
+/// desired counts are ⌈average / target⌉ within [⌊ready/down⌋, ⌈up ×
+/// ready⌉]. As in Knative's autoscaler.go: panic starts (and is extended)
+/// while the unclamped ⌈panic average / target⌉ / ready ≥ the threshold; in
+/// panic the count is the larger of the stable and panic counts and never
+/// decreases; panic ends once a whole stable window has passed since it was
+/// last over the threshold.
+///
+/// A clock more than max_clock_backwards_s (1 s) before the newest sample's
+/// (a new run or episode whose clock starts again) starts a new history, as
+/// reset() does: the samples, the panic state and the last panic count are
+/// dropped, so a panic from the earlier history neither carries over nor,
+/// judged against a later clock, lasts for ever. A clock less far back is
+/// jitter, its sample taken at the newest sample's time, so the samples'
+/// times never decrease. reset() starts a new history explicitly.
 class kpa_policy {
 public:
     explicit kpa_policy(kpa_config config = {}) : config_((config.validate(), config)) {
@@ -68,9 +86,19 @@ public:
     [[nodiscard]] bool in_panic() const noexcept { return panicking_; }
 
     decision decide(const function_metrics& m, const scaling_state& s) noexcept {
-        const double now = s.time_s;
+        double now = s.time_s;
         if (!std::isfinite(now)) {
             return hold(s, "kpa: clock is not finite");
+        }
+        if (count_ > 0 && now < newest_time()) {
+            // average_since assumes times that never decrease, and a
+            // panic_since_ in the future would keep panic on: a clock that
+            // went back further than jitter starts a new history.
+            if (newest_time() - now > config_.max_clock_backwards_s) {
+                reset();
+            } else {
+                now = newest_time();
+            }
         }
         // In double: the two 32-bit counts may not fit 32 bits together.
         double concurrency = static_cast<double>(m.queue_length) + static_cast<double>(m.in_service);
@@ -82,7 +110,10 @@ public:
             if (m.latency_mean_s < 0 || m.throughput_rps < 0) {
                 return hold(s, "kpa: invalid concurrency");
             }
-            concurrency = m.throughput_rps * m.latency_mean_s;
+            // The requests in the system now, or the average Little's law
+            // gives over the tick, whichever is larger: a backlog counts even
+            // while some requests complete.
+            concurrency = std::max(concurrency, m.throughput_rps * m.latency_mean_s);
         }
         if (!(std::isfinite(concurrency) && concurrency >= 0)) {
             return hold(s, "kpa: invalid concurrency");
@@ -117,7 +148,19 @@ public:
                 .reason = panicking_ ? "kpa: panic" : "kpa: stable"};
     }
 
+    /// Starts a new history: drops the samples, the panic state and the
+    /// last panic count (a new run whose clock starts again).
+    void reset() noexcept {
+        head_ = 0;
+        count_ = 0;
+        panicking_ = false;
+        panic_since_ = 0;
+        last_panic_desired_ = 0;
+    }
+
 private:
+    [[nodiscard]] double newest_time() const noexcept { return times_[(head_ + times_.size() - 1) % times_.size()]; }
+
     void push(double t, double v) noexcept {
         times_[head_] = t;
         values_[head_] = v;

@@ -161,12 +161,28 @@ struct config {
             .in("target_memory_percentile", target_memory_percentile, 0.0, 1.0)
             .in("lower_bound_memory_percentile", lower_bound_memory_percentile, 0.0, 1.0)
             .in("upper_bound_memory_percentile", upper_bound_memory_percentile, 0.0, 1.0)
+            // lower bound ≤ target ≤ upper bound: a lower bound above the
+            // target (or a target above the upper bound) puts every target
+            // outside its own bounds, and the updater would resize on every
+            // recommendation.
+            .require(lower_bound_cpu_percentile <= target_cpu_percentile, "lower_bound_cpu_percentile",
+                     "be <= target_cpu_percentile (" + format_number(target_cpu_percentile) + ")", lower_bound_cpu_percentile)
+            .at_least_field("upper_bound_cpu_percentile", upper_bound_cpu_percentile, "target_cpu_percentile", target_cpu_percentile)
+            .require(lower_bound_memory_percentile <= target_memory_percentile, "lower_bound_memory_percentile",
+                     "be <= target_memory_percentile (" + format_number(target_memory_percentile) + ")",
+                     lower_bound_memory_percentile)
+            .at_least_field("upper_bound_memory_percentile", upper_bound_memory_percentile, "target_memory_percentile",
+                            target_memory_percentile)
             .greater("confidence_interval_cpu_s", confidence_interval_cpu_s, 0.0)
             .greater("confidence_interval_memory_s", confidence_interval_memory_s, 0.0)
+            // (1 + multiplier / confidence)^exponent, with the base above 1:
+            // the upper bound's exponent ≥ 0 widens it upwards (Go's 1.0) and
+            // the lower bound's ≤ 0 widens it downwards (Go's −2.0); the other
+            // sign would narrow a bound past the target on a short history.
             .greater("upper_bound_confidence_multiplier", upper_bound_confidence_multiplier, 0.0)
-            .finite("upper_bound_confidence_exponent", upper_bound_confidence_exponent)
+            .at_least("upper_bound_confidence_exponent", upper_bound_confidence_exponent, 0.0)
             .greater("lower_bound_confidence_multiplier", lower_bound_confidence_multiplier, 0.0)
-            .finite("lower_bound_confidence_exponent", lower_bound_confidence_exponent)
+            .at_most("lower_bound_confidence_exponent", lower_bound_confidence_exponent, 0.0)
             .greater("bytes_per_mb", bytes_per_mb, 0.0);
         (void)cpu_histogram_options();
         (void)memory_histogram_options();
