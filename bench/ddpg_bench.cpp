@@ -12,6 +12,12 @@ namespace {
 
 using namespace rlscale;
 
+// Transitions in the replay when an update is timed, as BM_dqn_update
+// (rl_bench.cpp) fills: ~2 MB at FIRM's size, ~3.4 MB at CleanRL's, so that a
+// minibatch's sampling pays the cache misses it pays in training rather than
+// reading a replay that fits in L1.
+constexpr std::size_t filled_transitions = 20'000;
+
 struct shape {
     std::size_t observations;
     std::size_t actions;
@@ -19,10 +25,12 @@ struct shape {
 };
 
 // FIRM: 10 inputs (its state), 3 action dimensions, 40×40, batch 64, the
-// action joining the critic after hidden layer 1, an actor step every update.
+// action joining the critic after hidden layer 1, an actor step every update,
+// its preset replay of 10^5 transitions. No update runs while the replay is
+// filled (learning_starts); the benchmarks call update() themselves.
 shape firm(nn::matmul_precision p) {
     rl::ddpg_config c = rl::ddpg_config::firm();
-    c.replay_capacity = 10'000;
+    c.learning_starts = c.replay_capacity;
     c.precision = p;
     return {10, 3, c};
 }
@@ -30,24 +38,27 @@ shape firm(nn::matmul_precision p) {
 // CleanRL on a MuJoCo-sized task (17 inputs, 6 actions, e.g. HalfCheetah):
 // 256×256, batch 256, the action at the critic's input, an actor step every
 // second update (policy_frequency 2), so one iteration is the mean of both.
+// A replay of 10^5 (its preset's 10^6 would only allocate more: the
+// benchmark fills filled_transitions), no update while it is filled.
 shape cleanrl(nn::matmul_precision p) {
     rl::ddpg_config c = rl::ddpg_config::cleanrl();
-    c.replay_capacity = 10'000;
+    c.replay_capacity = 100'000;
+    c.learning_starts = c.replay_capacity;
     c.precision = p;
     return {17, 6, c};
 }
 
+/// The agent with filled_transitions random transitions in its replay.
 rl::ddpg<float> filled_agent(const shape& s) {
     std::vector<rl::action_bound> bounds(s.actions, rl::action_bound{-1, 1});
     rl::ddpg<float> agent(s.observations, bounds, s.config, 1);
     rng gen(2);
     std::vector<float> o(s.observations), o2(s.observations), a(s.actions);
-    for (std::size_t t = 0; t < 2 * s.config.batch_size; ++t) {
+    for (std::size_t t = 0; t < filled_transitions; ++t) {
         for (auto& x : o) x = static_cast<float>(uniform(gen, -1, 1));
         for (auto& x : o2) x = static_cast<float>(uniform(gen, -1, 1));
         for (auto& x : a) x = static_cast<float>(uniform(gen, -1, 1));
-        // Below learning_starts for cleanrl, so no update runs while filling;
-        // for firm the few updates it runs only warm the networks.
+        // Below learning_starts (the replay's capacity): no update runs.
         agent.observe(o, a, uniform(gen, -1, 1), o2, false);
     }
     return agent;

@@ -9,8 +9,10 @@
 # REV is a git revision, or `.` for the working tree. FILE defaults to
 # bench/ppo_bench.cpp (more than one --source builds them into one binary;
 # each must compile against every REV's headers). Prints each round's
-# medians (of 3 repetitions, CPU time), then a table of the best round of
-# each benchmark per build and its ratio to the first build.
+# medians (of 3 repetitions: CPU time, or wall-clock time for a benchmark
+# registered with UseRealTime, its name ending in /real_time, marked
+# "(real)"), then a table of the best round of each benchmark per build and
+# its ratio to the first build.
 # Needs g++ and Google Benchmark (libbenchmark-dev).
 set -euo pipefail
 
@@ -26,7 +28,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 if [[ $# -lt 1 ]]; then
-    sed -n '2,14p' "$0" >&2
+    sed -n '2,16p' "$0" >&2
     exit 2
 fi
 
@@ -38,7 +40,21 @@ trap 'bench_builds_cleanup "$work"' EXIT
 bench_builds "$work" "${sources[@]}" -- "$@"
 names=("${bench_names[@]}")
 
+# bench_vs_medians CSV: "name,ns,kind" for each median of a Google Benchmark
+# CSV report (name,iterations,real_time,cpu_time,time_unit,...): kind is
+# "real" (the real_time column) for a name ending in /real_time, else "CPU"
+# (the cpu_time column).
+bench_vs_medians() {
+    awk -F, '$1 ~ /_median"?$/ {
+        n = $1; gsub(/"/, "", n); sub(/_median$/, "", n)
+        if (n ~ /\/real_time$/) { t = $3; kind = "real" } else { t = $4; kind = "CPU" }
+        u = $5; gsub(/"/, "", u)
+        if (u == "us") t *= 1e3; else if (u == "ms") t *= 1e6; else if (u == "s") t *= 1e9
+        printf "%s,%.1f,%s\n", n, t, kind }' "$1"
+}
+
 declare -A best
+declare -A kinds  # benchmark -> real or CPU: the time its rows show
 declare -a order=()
 for ((round = 1; round <= rounds; ++round)); do
     for name in "${names[@]}"; do
@@ -53,22 +69,23 @@ for ((round = 1; round <= rounds; ++round)); do
             echo "bench_vs: bench-$name failed (exit status $status) in round $round" >&2
             exit 1
         fi
-        # name,iterations,real_time,cpu_time,time_unit,... for each median, in ns
-        medians=$(awk -F, '$1 ~ /_median"?$/ {
-                      n = $1; gsub(/"/, "", n); sub(/_median$/, "", n)
-                      t = $4; u = $5; gsub(/"/, "", u)
-                      if (u == "us") t *= 1e3; else if (u == "ms") t *= 1e6; else if (u == "s") t *= 1e9
-                      printf "%s,%.1f\n", n, t }' "$csv")
+        # name,iterations,real_time,cpu_time,time_unit,... for each median, in
+        # ns, with the kind of time taken: a benchmark registered with
+        # UseRealTime (its name ends in /real_time) is measured by its wall
+        # clock, since its CPU time counts only the calling thread (the work
+        # of any other thread it runs on is missing); any other by its CPU time.
+        medians=$(bench_vs_medians "$csv")
         if [[ -z $medians ]]; then
             echo "bench_vs: bench-$name reported no medians in round $round (filter '$filter')" >&2
             exit 1
         fi
-        while IFS=, read -r bench cpu; do
-            echo "round $round $name: $bench $cpu ns"
+        while IFS=, read -r bench t kind; do
+            echo "round $round $name: $bench $t ns ($kind)"
             key="$name|$bench"
             [[ $round -eq 1 && $name == "${names[0]}" ]] && order+=("$bench")
-            if [[ -z "${best[$key]:-}" ]] || awk -v a="$cpu" -v b="${best[$key]}" 'BEGIN { exit !(a < b) }'; then
-                best[$key]=$cpu
+            kinds[$bench]=$kind
+            if [[ -z "${best[$key]:-}" ]] || awk -v a="$t" -v b="${best[$key]}" 'BEGIN { exit !(a < b) }'; then
+                best[$key]=$t
             fi
         done <<<"$medians"
     done
@@ -76,7 +93,9 @@ done
 
 first=${names[0]}
 echo
-echo "Best round of each (median CPU time of 3 repetitions; the lowest of $rounds rounds), and ${first} over it."
+echo "Best round of each (median of 3 repetitions; the lowest of $rounds rounds), and ${first} over it. The time is"
+echo "CPU time, or wall-clock time for a benchmark marked (real): one registered with UseRealTime, whose CPU"
+echo "time would count only its calling thread."
 echo
 header="| benchmark |"
 rule="|---|"
@@ -88,7 +107,7 @@ done
 echo "$header"
 echo "$rule"
 for bench in "${order[@]}"; do
-    line="| \`$bench\` |"
+    line="| \`$bench\` (${kinds[$bench]:-CPU}) |"
     base=${best[$first|$bench]:-}
     for name in "${names[@]}"; do
         v=${best[$name|$bench]:-}

@@ -14,7 +14,10 @@
 // integer "replicas" (-1 with a string "error" unless 200), or for a 200
 // answer to a multi-function body, "decisions" whose every element holds
 // one; a 200 answer's count is not negative, and is within the request's
-// [max(0, min), max(min, max)], a hold on invalid metrics included.
+// [max(0, min), max(min, max)], a hold on invalid metrics included. The
+// counts (replicas, min_replicas, max_replicas) are read as the service
+// reads them: an integer, or a whole number written as 2.0 or 5e0 below
+// 2^52; a decided request with a count the service cannot read so fails.
 
 #include "fuzz_check.hpp"
 
@@ -24,9 +27,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,23 +50,43 @@ std::int64_t replicas_of(const json& j, const std::string& context) {
     return it->get<std::int64_t>();
 }
 
+/// A request's count field `key` read as the service reads it
+/// (rlscale::service::detail::count): an integer, or a whole number written
+/// with a fraction or an exponent (2.0, 5e0) below 2^52. Empty when the field
+/// is missing or not a number (the service refuses both, so a decided
+/// request has neither; the status checks cover that). A number the service
+/// cannot read as a count (a fraction, 2^52 or more as a float, an integer
+/// beyond std::int64_t) in a request it decided fails the property.
+std::optional<std::int64_t> count_field(const json& request, const char* key, const std::string& context) {
+    const auto it = request.find(key);
+    if (it == request.end() || !it->is_number()) return std::nullopt;
+    if (it->is_number_unsigned()) {
+        const auto v = it->get<std::uint64_t>();
+        RLSCALE_FUZZ_CHECK(v <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()), target,
+                             context + ": decided a request whose \"" + key + "\" is " + it->dump() + ", not a count");
+        return static_cast<std::int64_t>(v);
+    }
+    if (it->is_number_integer()) return it->get<std::int64_t>();
+    const double d = it->get<double>();
+    RLSCALE_FUZZ_CHECK(std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 0x1p52, target,
+                         context + ": decided a request whose \"" + key + "\" is " + it->dump() + ", not a whole number below 2^52");
+    return static_cast<std::int64_t>(d);  // exact: whole, below 2^52 in magnitude
+}
+
 /// For a request the service decided, the counts it may answer.
 void check_decided(const json& request, std::int64_t replicas, const std::string& context) {
     RLSCALE_FUZZ_CHECK(replicas >= 0, target, context + ": a decision with a negative count");
     if (!request.is_object()) return;
-    const auto number = [&](const char* key) -> std::int64_t {
-        const auto it = request.find(key);
-        return it != request.end() && it->is_number_integer() ? it->get<std::int64_t>() : -1;
-    };
-    const std::int64_t current = number("replicas");
-    const std::int64_t min = number("min_replicas");
-    const std::int64_t max = number("max_replicas");
-    if (current < 0 || min < 0 || max < 0) return;  // not a request the service should have decided; left to status checks
-    const std::int64_t lo = std::max<std::int64_t>(0, min);
-    const std::int64_t hi = std::max(lo, max);
+    const std::optional<std::int64_t> current = count_field(request, "replicas", context);
+    const std::optional<std::int64_t> min = count_field(request, "min_replicas", context);
+    const std::optional<std::int64_t> max = count_field(request, "max_replicas", context);
+    if (!min || !max) return;  // not a request the service should have decided; left to status checks
+    const std::int64_t lo = std::max<std::int64_t>(0, *min);
+    const std::int64_t hi = std::max(lo, *max);
     RLSCALE_FUZZ_CHECK(replicas >= lo && replicas <= hi, target,
                          context + ": answered " + std::to_string(replicas) + " outside [" + std::to_string(lo) + ", " +
-                             std::to_string(hi) + "] (the current count is " + std::to_string(current) + ")");
+                             std::to_string(hi) + "] (the current count is " +
+                             (current ? std::to_string(*current) : std::string("not a number")) + ")");
 }
 
 void check_answer(std::string_view body, const rlscale::service::http_answer& a) {

@@ -17,7 +17,13 @@
 // load leaves the learner as it was (the state it saves after the refusal
 // is byte for byte the one it saved before); a loaded learner's actor is
 // finite, and it acts and trains for a few steps with nothing escaping but
-// rlscale::error.
+// rlscale::error. Each input is loaded into a learner (or coordinator)
+// already driven a few steps, so that what a refused load must leave as it
+// was differs from a fresh one's (step and update counters, a filled replay
+// or a rollout under way, exploration noise, optimiser moments): a partial
+// load that resets or clears any of it before throwing is caught. The driven
+// learner is built once per process and copied for each input (the
+// coordinator, which cannot be copied, is loaded from its saved state).
 //
 // The seed corpus is made by this file's own main, built with
 // RLSCALE_TRAINING_STATE_CORPUS (small learners trained a few steps, their
@@ -224,9 +230,41 @@ void check_learner(Learner& l, const std::string& bytes) {
     allowed("drive", [&] { drive(l, 6, 3); });
 }
 
+multiagent::simppo_coordinator make_coordinator() { return multiagent::simppo_coordinator(simppo_small()); }
+
+/// What `make` builds, driven a few steps: built once per process, for each
+/// input to be loaded into a copy of.
+template <auto make>
+const auto& driven() {
+    static const auto l = [] {
+        auto x = make();
+        const std::string fresh = state_of(x);
+        drive(x, 9, 2);  // updates taken, the replay wrapped or a rollout under way
+        RLSCALE_FUZZ_CHECK(state_of(x) != fresh, target, "driving a learner left its state as built (the driven state tests nothing more)");
+        return x;
+    }();
+    return l;
+}
+
+/// Makes `c` (as make_coordinator builds it) a coordinator with one agent
+/// driven a few ticks. A coordinator cannot be copied: the driven one's saved
+/// state is built once per process, and loaded into each input's.
+void restore_driven(multiagent::simppo_coordinator& c) {
+    static const std::string saved = [] {
+        multiagent::simppo_coordinator c = make_coordinator();
+        c.add_agent("kept", "cpu");
+        const std::string fresh = state_of(c);
+        drive(c, 5);  // one update, a tick of the next rollout
+        std::string bytes = state_of(c);
+        RLSCALE_FUZZ_CHECK(bytes != fresh, target, "driving the coordinator left its state as built (the driven state tests nothing more)");
+        return bytes;
+    }();
+    RLSCALE_FUZZ_CHECK(load(c, saved) && state_of(c) == saved, target, "the driven coordinator's state did not load back as it was saved");
+}
+
 void check_coordinator(const std::string& bytes) {
-    multiagent::simppo_coordinator c(simppo_small());
-    c.add_agent("kept", "cpu");
+    multiagent::simppo_coordinator c = make_coordinator();
+    restore_driven(c);
     const std::string before = state_of(c);
     if (!load(c, bytes)) {
         RLSCALE_FUZZ_CHECK(state_of(c) == before, target, "a refused load changed the coordinator");
@@ -239,17 +277,15 @@ void check_coordinator(const std::string& bytes) {
     allowed("add_agent", [&] { (void)c.add_agent("new", "cpu"); });
 }
 
-multiagent::simppo_coordinator make_coordinator() { return multiagent::simppo_coordinator(simppo_small()); }
-
 /// `payload` framed behind the header of what `make` builds (taken once per
-/// process), loaded into a fresh one.
+/// process), loaded into a copy of driven<make>().
 template <auto make>
 void check_framed(std::string_view payload) {
     static const std::string header = header_of(state_of(make()));
     if constexpr (std::is_same_v<decltype(make()), multiagent::simppo_coordinator>) {
         check_coordinator(framed(header, payload));
     } else {
-        auto l = make();
+        auto l = driven<make>();
         check_learner(l, framed(header, payload));
     }
 }
@@ -266,7 +302,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         case 3: check_framed<make_ddpg>(payload); break;
         case 4: check_framed<make_coordinator>(payload); break;
         default: {
-            auto l = make_dqn();
+            auto l = driven<make_dqn>();
             check_learner(l, std::string(payload));
             break;
         }
