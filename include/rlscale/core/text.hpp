@@ -120,13 +120,12 @@ namespace rlscale {
     return out;
 }
 
-/// The deepest nesting of arrays and objects in the JSON text `s` (brackets
-/// inside strings do not count), found without parsing, so that a document
-/// nested too deep for a recursive walk (dump(), a copy) can be refused
-/// before it is built. Stops counting at `limit` + 1.
-[[nodiscard]] constexpr std::size_t json_nesting_depth(std::string_view s, std::size_t limit = 1'000'000) noexcept {
-    std::size_t depth = 0;
-    std::size_t deepest = 0;
+namespace detail {
+/// Calls `visit(c)` for each character of the JSON text `s` outside its
+/// strings (neither a string's characters nor its quotes) until it returns
+/// false.
+template <typename Visit>
+constexpr void for_each_outside_strings(std::string_view s, Visit&& visit) noexcept {
     bool in_string = false;
     for (std::size_t i = 0; i < s.size(); ++i) {
         const char c = s[i];
@@ -135,15 +134,27 @@ namespace rlscale {
             else if (c == '"') in_string = false;
             continue;
         }
-        if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > deepest) deepest = depth;
-            if (deepest > limit) return deepest;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            --depth;
-        }
+        if (c == '"') in_string = true;
+        else if (!visit(c)) return;
     }
+}
+}  // namespace detail
+
+/// The deepest nesting of arrays and objects in the JSON text `s` (brackets
+/// inside strings do not count), found without parsing, so that a document
+/// nested too deep for a recursive walk (dump(), a copy) can be refused
+/// before it is built. Stops counting at `limit` + 1.
+[[nodiscard]] constexpr std::size_t json_nesting_depth(std::string_view s, std::size_t limit = 1'000'000) noexcept {
+    std::size_t depth = 0;
+    std::size_t deepest = 0;
+    detail::for_each_outside_strings(s, [&](char c) {
+        if (c == '[' || c == '{') {
+            if (++depth > deepest) deepest = depth;
+            return deepest <= limit;
+        }
+        if ((c == ']' || c == '}') && depth > 0) --depth;
+        return true;
+    });
     return deepest;
 }
 
@@ -155,20 +166,10 @@ namespace rlscale {
 /// refused first. Stops counting at `limit` + 1.
 [[nodiscard]] constexpr std::size_t json_value_bound(std::string_view s, std::size_t limit = static_cast<std::size_t>(-1) - 1) noexcept {
     std::size_t count = 1;
-    bool in_string = false;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const char c = s[i];
-        if (in_string) {
-            if (c == '\\') ++i;  // the escaped character cannot end the string
-            else if (c == '"') in_string = false;
-            continue;
-        }
-        if (c == '"') {
-            in_string = true;
-        } else if (c == ',' || c == '[' || c == '{') {
-            if (++count > limit) return count;
-        }
-    }
+    detail::for_each_outside_strings(s, [&](char c) {
+        if (c == ',' || c == '[' || c == '{') return ++count <= limit;
+        return true;
+    });
     return count;
 }
 

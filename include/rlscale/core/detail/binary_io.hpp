@@ -180,12 +180,11 @@ void write_frame(std::ostream& out, const frame_format& f, std::string_view who,
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-/// The payload of the frame in `bytes` (a view into it), once the magic
-/// line, version, byte order, value size, length and checksum are as
-/// `f` and the payload say. Otherwise throws checkpoint_error naming
-/// `prefix` + the field ("training_state.version").
-[[nodiscard]] inline std::string_view read_frame(std::string_view bytes, const frame_format& f, const std::string& prefix) {
-    binary_reader frame(bytes, prefix);
+/// Reads and checks a frame's header from `frame` (over `bytes`, the data
+/// from the frame's start): the magic line, version, byte order and value
+/// size as `f` says; returns the length field. Throws checkpoint_error
+/// naming `frame`'s prefix + the field ("training_state.version").
+[[nodiscard]] inline std::uint64_t read_frame_header(std::string_view bytes, binary_reader& frame, const frame_format& f) {
     if (bytes.size() < f.magic.size() && f.magic.starts_with(bytes)) {
         throw checkpoint_error(frame.name("magic"), "the data ends inside it (" + std::to_string(bytes.size()) + " of its " +
                                                         std::to_string(f.magic.size()) + " bytes; truncated)");
@@ -204,7 +203,16 @@ void write_frame(std::ostream& out, const frame_format& f, std::string_view who,
     expect("version", f.version, " (the format this build reads)");
     expect("byte_order", byte_order_mark, " (written on a machine of another byte order)");
     expect("value_size", f.value_size, " (the learner's value type)");
-    const auto length = frame.get<std::uint64_t>("length");
+    return frame.get<std::uint64_t>("length");
+}
+
+/// The payload of the frame in `bytes` (a view into it), once the magic
+/// line, version, byte order, value size, length and checksum are as
+/// `f` and the payload say. Otherwise throws checkpoint_error naming
+/// `prefix` + the field ("training_state.version").
+[[nodiscard]] inline std::string_view read_frame(std::string_view bytes, const frame_format& f, const std::string& prefix) {
+    binary_reader frame(bytes, prefix);
+    const std::uint64_t length = read_frame_header(bytes, frame, f);
     if (frame.remaining() < sizeof(std::uint64_t) || length != frame.remaining() - sizeof(std::uint64_t)) {
         throw checkpoint_error(frame.name("length"), "says " + std::to_string(length) + " bytes, the data holds " +
                                                          std::to_string(frame.remaining()) + " with the checksum (truncated or extended)");
@@ -274,25 +282,7 @@ template <typename Head = std::nullptr_t>
     std::string header;
     (void)read_up_to(in, header, header_size);
     binary_reader frame(header, prefix);
-    if (header.size() < f.magic.size() && f.magic.starts_with(header)) {
-        throw checkpoint_error(frame.name("magic"), "the data ends inside it (" + std::to_string(header.size()) + " of its " +
-                                                        std::to_string(f.magic.size()) + " bytes; truncated)");
-    }
-    if (std::string_view(header).substr(0, f.magic.size()) != f.magic) {
-        throw checkpoint_error(frame.name("magic"), "not " + std::string(f.kind) + " (it starts with other bytes)");
-    }
-    std::string magic(f.magic.size(), '\0');
-    frame.get_all(std::span<char>(magic), "magic");
-    const auto expect = [&frame](std::string_view field, std::uint32_t want, std::string_view why) {
-        const auto got = frame.get<std::uint32_t>(field);
-        if (got != want) {
-            throw checkpoint_error(frame.name(field), "is " + std::to_string(got) + ", expected " + std::to_string(want) + std::string(why));
-        }
-    };
-    expect("version", f.version, " (the format this build reads)");
-    expect("byte_order", byte_order_mark, " (written on a machine of another byte order)");
-    expect("value_size", f.value_size, " (the learner's value type)");
-    const auto length = frame.get<std::uint64_t>("length");
+    const std::uint64_t length = read_frame_header(header, frame, f);
     constexpr std::uint64_t checksum_size = sizeof(std::uint64_t);
     if (length > max_length) {
         if constexpr (!std::is_same_v<std::remove_cvref_t<Head>, std::nullptr_t>) {
