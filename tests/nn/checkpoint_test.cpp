@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <thread>
@@ -435,6 +436,15 @@ TEST_CASE("a checkpoint file of more values than max_checkpoint_values is refuse
     }
     rlscale::nn::mlp<float> net({3, 4, 2});
     CHECK_THROWS_WITH_AS(load_checkpoint(path, net), doctest::Contains("network.layers"), checkpoint_error);
+    // A network whose checkpoint a load would refuse is not saved, and the file is left as it was:
+    // 1000 x 3000 has 3,003,000 parameters, with both Adam moments over 9 million values.
+    const std::string before = text(1000);
+    rlscale::nn::mlp<float> wide({1000, 3000});
+    rlscale::nn::adam<float> opt(wide.parameter_count());
+    CHECK_THROWS_WITH_AS(save_checkpoint(path, wide, opt), doctest::Contains("holds more than 8388608 values (max_checkpoint_values), which a load refuses"),
+                         checkpoint_error);
+    std::ifstream in(path);
+    CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == before);
     std::filesystem::remove(path);
 }
 

@@ -160,6 +160,9 @@ TEST_CASE("categorical: a logit of -infinity (a masked action) adds nothing to t
             CHECK(g(2) == 0.0);
         }
     }
+    // Only -infinity is a masked action: a NaN logit still makes the entropy NaN, as do logits all -infinity.
+    CHECK(std::isnan(categorical::entropy(Eigen::Vector2d(std::numeric_limits<double>::quiet_NaN(), 0.0))));
+    CHECK(std::isnan(categorical::entropy(Eigen::Vector2d(-inf, -inf))));
 }
 
 TEST_CASE("categorical::gradient equals central differences of w_lp*log_prob + w_ent*entropy and overwrites its output") {

@@ -1073,6 +1073,19 @@ TEST_CASE("ddpg training state: an agent restored from it acts and trains on exa
     std::stringstream saved;
     a.save_training_state(saved);
     const std::string bytes = saved.str();
+    // Its replay full: the payload is the most this agent writes, and the bound a load takes.
+    const std::size_t header_size = std::string_view("rlscale.ddpg.training_state\n").size() + 20;
+    CHECK(a.max_training_state_length() == bytes.size() - header_size - 8);
+    // A stream set to throw at its end or on failure reads it as any other (it reads the stream's buffer).
+    {
+        ddpg<float> strict(obs_size, test_bounds, c, 98);
+        std::istringstream in(bytes);
+        in.exceptions(std::ios::failbit | std::ios::badbit | std::ios::eofbit);
+        CHECK_NOTHROW(strict.load_training_state(in));
+        std::istringstream cut(bytes.substr(0, bytes.size() - 9));
+        cut.exceptions(std::ios::failbit | std::ios::badbit | std::ios::eofbit);
+        CHECK_THROWS_AS(strict.load_training_state(cut), rlscale::checkpoint_error);
+    }
 
     // Another seed: its initial weights, generator and noise are all replaced.
     ddpg<float> b(obs_size, test_bounds, c, 99);

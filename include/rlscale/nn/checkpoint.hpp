@@ -583,8 +583,22 @@ inline constexpr std::size_t max_checkpoint_values = std::size_t{1} << 23;
 /// of its own beside it (so concurrent writers never share one), synced to
 /// disk, then renamed over `path`, and the directory synced, so a reader
 /// never sees a half-written file and a crash never leaves an empty one.
+///
+/// A checkpoint read_checkpoint_file would refuse is not written: one of
+/// more than max_checkpoint_values values (a network of about 2.7 million
+/// parameters with both Adam moments) or max_checkpoint_bytes bytes throws
+/// checkpoint_error naming the path, and the file is left as it was.
 inline void write_checkpoint_file(const std::filesystem::path& path, const nlohmann::json& checkpoint) {
-    rlscale::detail::write_file_atomically(path, "checkpoint", checkpoint.dump() + '\n');
+    const std::string text = checkpoint.dump() + '\n';
+    if (const std::size_t values = json_value_bound(text, max_checkpoint_values); values > max_checkpoint_values) {
+        throw checkpoint_error("", "not writing '" + path.string() + "': the checkpoint holds more than " + std::to_string(max_checkpoint_values) +
+                                       " values (max_checkpoint_values), which a load refuses");
+    }
+    if (text.size() > max_checkpoint_bytes) {
+        throw checkpoint_error("", "not writing '" + path.string() + "': the checkpoint takes " + std::to_string(text.size()) +
+                                       " bytes, more than a load reads (max_checkpoint_bytes, " + std::to_string(max_checkpoint_bytes) + ")");
+    }
+    rlscale::detail::write_file_atomically(path, "checkpoint", text);
 }
 
 template <typename T>

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <random>
 #include <type_traits>
@@ -136,9 +137,9 @@ private:
             const double p = std::exp(lp);
             visit(k, lp, p);
             // A logit of −∞ (a masked action) has π_k = 0 and adds nothing:
-            // 0 · (−∞) would be NaN. Only that case is skipped, so every
-            // finite logit's term is as before.
-            if (p > 0 || std::isfinite(lp)) h -= p * lp;
+            // 0 · (−∞) would be NaN. Only that case is skipped: a finite
+            // logit's term is as before, and a NaN still makes H NaN.
+            if (lp != -std::numeric_limits<double>::infinity()) h -= p * lp;
         }
         return h;
     }
@@ -148,7 +149,7 @@ private:
     static double d_logit(double log_prob_k, double p, bool taken, double entropy, double w_log_prob, double w_entropy) noexcept {
         const double d_lp = (taken ? 1.0 : 0.0) - p;
         // As in the entropy: a masked action (π_k = 0, log π_k = −∞) adds 0.
-        const double d_h = p > 0 || std::isfinite(log_prob_k) ? -p * (log_prob_k + entropy) : 0.0;
+        const double d_h = log_prob_k != -std::numeric_limits<double>::infinity() ? -p * (log_prob_k + entropy) : 0.0;
         return w_log_prob * d_lp + w_entropy * d_h;
     }
 };

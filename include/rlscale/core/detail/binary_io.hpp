@@ -230,7 +230,7 @@ void write_frame(std::ostream& out, const frame_format& f, std::string_view who,
 /// pipe). The stream is left where it stood.
 [[nodiscard]] inline bool bytes_left(std::istream& in, std::uint64_t& left) {
     std::streambuf* const buf = in.rdbuf();
-    if (buf == nullptr || !in) return false;
+    if (buf == nullptr) return false;
     using pos = std::streambuf::pos_type;
     const pos here = buf->pubseekoff(0, std::ios::cur, std::ios::in);
     if (here == pos(std::streamoff(-1))) return false;
@@ -243,21 +243,30 @@ void write_frame(std::ostream& out, const frame_format& f, std::string_view who,
 
 /// Reads up to `n` bytes of `in` onto the end of `out`, 4 MiB at a time,
 /// so that a stream that ends early holds no more memory than it gave:
-/// how many it got.
+/// how many it got. Reads the stream's buffer, as read_all does, so the
+/// stream's state and exception mask play no part (a stream set to throw
+/// at its end still gives checkpoint_error, not std::ios_base::failure).
 [[nodiscard]] inline std::uint64_t read_up_to(std::istream& in, std::string& out, std::uint64_t n) {
     constexpr std::uint64_t chunk = std::uint64_t{4} << 20;
+    std::streambuf* const buf = in.rdbuf();
     std::uint64_t got = 0;
-    while (got < n && in) {
+    while (buf != nullptr && got < n) {
         const std::size_t want = static_cast<std::size_t>(std::min(chunk, n - got));
         const std::size_t at = out.size();
         out.resize(at + want);
-        in.read(out.data() + at, static_cast<std::streamsize>(want));
-        const auto k = static_cast<std::size_t>(in.gcount());
+        const std::streamsize read = buf->sgetn(out.data() + at, static_cast<std::streamsize>(want));
+        const auto k = static_cast<std::size_t>(std::max<std::streamsize>(read, 0));
         out.resize(at + k);
         got += k;
         if (k < want) break;
     }
     return got;
+}
+
+/// Whether `in`'s buffer holds nothing more (read as read_up_to reads).
+[[nodiscard]] inline bool at_end(std::istream& in) {
+    std::streambuf* const buf = in.rdbuf();
+    return buf == nullptr || std::istream::traits_type::eq_int_type(buf->sgetc(), std::istream::traits_type::eof());
 }
 
 /// The payload of the frame `in` holds from where it stands to its end,
@@ -319,7 +328,7 @@ template <typename Head = std::nullptr_t>
         throw checkpoint_error(frame.name("length"), "says " + std::to_string(length) + " bytes, the data holds " + std::to_string(got + tail_got) +
                                                          " with the checksum (truncated)");
     }
-    if (in.peek() != std::istream::traits_type::eof()) {
+    if (!at_end(in)) {
         throw checkpoint_error(frame.name("length"),
                                "says " + std::to_string(length) + " bytes, the data goes on after them and the checksum (extended)");
     }
