@@ -61,6 +61,11 @@ static int program(int argc, char** argv) {
         std::fprintf(stderr, "--hours must be > 0\n");
         return 2;
     }
+    if (3600 * hours + 1e-9 < control_interval_s) {  // a run plays whole control intervals
+        std::fprintf(stderr, "--hours: must be at least one control interval (%g s, %g hours), got %g\n", control_interval_s,
+                     control_interval_s / 3600, hours);
+        return 2;
+    }
     // A CSV whose directory is missing, or an existing one that may not be
     // written, fails before the runs. The file is
     // written once every run is done (an interrupted run leaves no

@@ -140,10 +140,16 @@ static int program(int argc, char** argv) {
         std::fprintf(stderr, "--steps and --hours must be > 0, --replica-cost and --validation-hours >= 0\n");
         return 2;
     }
-    // 3600 x hours stays finite, and a run ends.
+    // 3600 x hours stays finite, and a run ends; a run plays whole control
+    // intervals, so one shorter than an interval is refused before training.
     for (const auto& [flag, value] : {std::pair{"--hours", hours}, std::pair{"--validation-hours", validation_hours}}) {
         if (value > 1e5) {
             std::fprintf(stderr, "%s: must be <= 100000, got %g\n", flag, value);
+            return 2;
+        }
+        if (value > 0 && 3600 * value + 1e-9 < control_interval_s) {
+            std::fprintf(stderr, "%s: must be at least one control interval (%g s, %g hours), got %g\n", flag, control_interval_s,
+                         control_interval_s / 3600, value);
             return 2;
         }
     }

@@ -10,7 +10,7 @@
 # bench/ppo_bench.cpp (more than one --source builds them into one binary;
 # each must compile against every REV's headers). Prints each round's
 # medians (of 3 repetitions: CPU time, or wall-clock time for a benchmark
-# registered with UseRealTime, its name ending in /real_time, marked
+# registered with UseRealTime, its name ending in /real_time or /real_time/threads:N, marked
 # "(real)"), then a table of the best round of each benchmark per build and
 # its ratio to the first build.
 # Needs g++ and Google Benchmark (libbenchmark-dev).
@@ -42,12 +42,12 @@ names=("${bench_names[@]}")
 
 # bench_vs_medians CSV: "name,ns,kind" for each median of a Google Benchmark
 # CSV report (name,iterations,real_time,cpu_time,time_unit,...): kind is
-# "real" (the real_time column) for a name ending in /real_time, else "CPU"
+# "real" (the real_time column) for a name ending in /real_time or /real_time/threads:N, else "CPU"
 # (the cpu_time column).
 bench_vs_medians() {
     awk -F, '$1 ~ /_median"?$/ {
         n = $1; gsub(/"/, "", n); sub(/_median$/, "", n)
-        if (n ~ /\/real_time$/) { t = $3; kind = "real" } else { t = $4; kind = "CPU" }
+        if (n ~ /\/real_time(\/threads:[0-9]+)?$/) { t = $3; kind = "real" } else { t = $4; kind = "CPU" }
         u = $5; gsub(/"/, "", u)
         if (u == "us") t *= 1e3; else if (u == "ms") t *= 1e6; else if (u == "s") t *= 1e9
         printf "%s,%.1f,%s\n", n, t, kind }' "$1"

@@ -288,6 +288,33 @@ TEST_CASE("registry: baselines by name with one set of defaults") {
                          doctest::Contains("baseline_settings.static_replicas: must be >= 0, got -3"), config_error);
     CHECK_THROWS_WITH_AS((void)make_baseline("hpa", {.hpa_cpu_target_percent = 0}),
                          doctest::Contains("baseline_settings.hpa_cpu_target_percent"), config_error);
+    baseline_settings clock_back;
+    clock_back.kpa_max_clock_backwards_s = -1;
+    CHECK_THROWS_WITH_AS((void)make_baseline("kpa", clock_back),
+                         doctest::Contains("baseline_settings.kpa_max_clock_backwards_s: must be finite and >= 0, got -1"), config_error);
+    // The KPA takes the jitter its caller allows: 2 s back is jitter with 5 s, a new history with the default 1 s.
+    // A panic (2000 in flight at one ready replica) is kept through an idle tick 2 s back only in the first.
+    for (const double allowed : {5.0, 1.0}) {
+        CAPTURE(allowed);
+        baseline_settings b;
+        b.kpa_max_clock_backwards_s = allowed;
+        any_policy kpa = make_baseline("kpa", b);
+        function_metrics burst{};
+        burst.interval_s = 15;
+        burst.queue_length = 2000;
+        burst.ready_replicas = 1;
+        scaling_state t{.replicas = 1, .min_replicas = 1, .max_replicas = 1000, .time_s = 100};
+        const int panic = kpa.decide(burst, t).replicas;
+        REQUIRE(panic > 2);
+        function_metrics idle{};
+        idle.interval_s = 15;
+        idle.ready_replicas = static_cast<std::uint32_t>(panic);
+        t.replicas = panic;
+        t.time_s = 98;
+        const int next = kpa.decide(idle, t).replicas;
+        if (allowed == 5.0) CHECK(next == panic);  // still in panic: never below its count
+        else CHECK(next < panic);
+    }
     CHECK_THROWS_WITH_AS((void)make_baseline("kpa", {.container_concurrency = std::nan("")}),
                          doctest::Contains("baseline_settings.container_concurrency"), config_error);
     CHECK_THROWS_WITH_AS((void)make_baseline("ensure", {.service_time_s = 0}), doctest::Contains("baseline_settings.service_time_s"),

@@ -64,6 +64,10 @@ struct baseline_settings {
     int hpa_cpu_target_percent = 70;     ///< hpa: target CPU utilisation, % of the request ("hpa-<percent>" overrides it)
     double container_concurrency = 1;    ///< kpa, ensure: requests one replica serves at once
     double kpa_target_utilization = 0.7; ///< kpa: share of the concurrency to aim for
+    /// kpa: how far back a tick's clock may be and count as jitter
+    /// (kpa_config::max_clock_backwards_s); set it to what the caller lets
+    /// time go back by (the decision service's max_time_backwards, 1 s by default)
+    double kpa_max_clock_backwards_s = 1;
     double service_time_s = 0.1;         ///< ensure: mean service time, seconds
     double ensure_c = 1;                 ///< ensure: headroom coefficient
     int static_replicas = 1;             ///< static: the replica count
@@ -77,7 +81,10 @@ struct baseline_settings {
         // above 100 % of the request); "hpa-<percent>" carries its own.
         if (policy == "hpa") check.at_least("hpa_cpu_target_percent", hpa_cpu_target_percent, 1);
         if (policy == "kpa" || policy == "ensure") check.greater("container_concurrency", container_concurrency, 0);
-        if (policy == "kpa") check.in_open_closed("kpa_target_utilization", kpa_target_utilization, 0, 1);
+        if (policy == "kpa") {
+            check.in_open_closed("kpa_target_utilization", kpa_target_utilization, 0, 1)
+                .at_least("kpa_max_clock_backwards_s", kpa_max_clock_backwards_s, 0.0);
+        }
         if (policy == "ensure") check.greater("service_time_s", service_time_s, 0).at_least("ensure_c", ensure_c, 0);
         if (policy == "static") check.at_least("static_replicas", static_replicas, 0);
     }
@@ -117,7 +124,9 @@ inline constexpr std::string_view baseline_names = "hpa, hpa-<percent>, kpa, ens
     s.validate(name);
     if (const int target = hpa_target_of(name, s.hpa_cpu_target_percent); target > 0) return any_policy(make_hpa(target));
     if (name == "kpa") {
-        return any_policy(kpa_policy({.container_concurrency = s.container_concurrency, .target_utilization = s.kpa_target_utilization}));
+        kpa_config c{.container_concurrency = s.container_concurrency, .target_utilization = s.kpa_target_utilization};
+        c.max_clock_backwards_s = s.kpa_max_clock_backwards_s;
+        return any_policy(kpa_policy(c));
     }
     if (name == "ensure") {
         return any_policy(ensure_policy({.service_time_s = s.service_time_s, .concurrency = s.container_concurrency, .c = s.ensure_c}));

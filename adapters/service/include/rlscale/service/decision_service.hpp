@@ -77,7 +77,11 @@ struct decision_service_config {
     /// connection's next request (its first has until request_deadline).
     std::chrono::seconds keep_alive_timeout{2};
     std::size_t keep_alive_max_count = 100;               ///< requests served on one connection
-    std::chrono::milliseconds max_time_backwards{1000};   ///< a function's time_s may be this much before its last accepted one
+    /// A function's time_s may be this much before its last accepted one. A
+    /// KPA takes a clock up to kpa_config::max_clock_backwards_s back as
+    /// jitter and one further back as a new history: with another value
+    /// here, build it with the same (baseline_settings::kpa_max_clock_backwards_s).
+    std::chrono::milliseconds max_time_backwards{1000};
     std::chrono::seconds max_time_jump{86400};            ///< a function's time_s may be at most this much after its last accepted one
     guard_config guard = {};                              ///< step limits of every function's guarded policy
 
