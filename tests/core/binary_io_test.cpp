@@ -126,6 +126,42 @@ TEST_CASE("write_frame: a stream that fails is an error naming the writer") {
                          doctest::Contains("thing::save: the stream failed while writing"), error);
 }
 
+TEST_CASE("read_frame from a stream: a length above the bound is refused by the head's field when it differs, else by the length") {
+    // A frame whose length (100 bytes) is above the reader's bound (50):
+    // its first payload bytes are handed to `head`.
+    std::ostringstream out;
+    rlscale::detail::write_frame(out, format, "test", [](binary_writer& w) {
+        for (std::uint64_t i = 0; i < 12; ++i) w.put(i);
+        w.put(std::uint32_t{9});
+    });
+    const std::string framed = out.str();
+    const auto read = [&framed](auto head) {
+        std::istringstream in(framed);
+        return rlscale::detail::read_frame(in, format, "frame.", 50, "the most this test takes", head);
+    };
+    // A head whose field differs answers with that field.
+    CHECK_THROWS_WITH_AS(read([](rlscale::detail::binary_reader& r) {
+                             if (r.get<std::uint64_t>("first") != 5) throw checkpoint_error(r.name("first"), "is not 5");
+                         }),
+                         "checkpoint field frame.first: is not 5", checkpoint_error);
+    // A head that reads past the bytes it was given: the length answers.
+    CHECK_THROWS_WITH_AS(read([](rlscale::detail::binary_reader& r) {
+                             std::array<char, 200> more{};
+                             r.get_all(std::span<char>(more), "rest");
+                         }),
+                         doctest::Contains("checkpoint field frame.length: says 100 bytes, more than the 50 the most this test takes"),
+                         checkpoint_error);
+    // Told apart by the error's type, not its words: a field that is wrong
+    // and says the same words as a short read still answers.
+    CHECK_THROWS_WITH_AS(read([](rlscale::detail::binary_reader& r) {
+                             throw checkpoint_error(r.name("table"), "the data ends inside it (an index past the table)");
+                         }),
+                         "checkpoint field frame.table: the data ends inside it (an index past the table)", checkpoint_error);
+    // A short read is a truncated_data_error, which is a checkpoint_error.
+    rlscale::detail::binary_reader r(std::string_view("abc"), "x.");
+    CHECK_THROWS_AS((void)r.get<std::uint32_t>("n"), rlscale::detail::truncated_data_error);
+}
+
 TEST_CASE("write_file_atomically: the stream's bytes land whole, small and large writes mixed, and a writer that throws leaves the old file") {
     const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / ("binary_io_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);

@@ -97,8 +97,17 @@ private:
     std::uint64_t checksum_ = fnv1a64_basis;
 };
 
+/// The checkpoint_error of a read past the end of the data: a field the
+/// bytes end inside. Its own type so that a reader that holds only the
+/// first bytes of a frame can tell "these bytes do not reach the field"
+/// from "the field is wrong" without reading the message.
+class truncated_data_error : public checkpoint_error {
+public:
+    using checkpoint_error::checkpoint_error;
+};
+
 /// Reads values back from a byte string. A read past the end throws
-/// checkpoint_error naming `prefix` + the field.
+/// truncated_data_error (a checkpoint_error) naming `prefix` + the field.
 class binary_reader {
 public:
     binary_reader(std::string_view bytes, std::string prefix) : bytes_(bytes), prefix_(std::move(prefix)) {}
@@ -122,8 +131,8 @@ public:
 private:
     void take(void* out, std::size_t n, std::string_view field) {
         if (n > remaining()) {
-            throw checkpoint_error(name(field), "the data ends inside it (" + std::to_string(remaining()) + " bytes left, " +
-                                                    std::to_string(n) + " needed)");
+            throw truncated_data_error(name(field), "the data ends inside it (" + std::to_string(remaining()) + " bytes left, " +
+                                                        std::to_string(n) + " needed)");
         }
         if (n > 0) std::memcpy(out, bytes_.data() + at_, n);
         at_ += n;
@@ -186,8 +195,8 @@ void write_frame(std::ostream& out, const frame_format& f, std::string_view who,
 /// naming `frame`'s prefix + the field ("training_state.version").
 [[nodiscard]] inline std::uint64_t read_frame_header(std::string_view bytes, binary_reader& frame, const frame_format& f) {
     if (bytes.size() < f.magic.size() && f.magic.starts_with(bytes)) {
-        throw checkpoint_error(frame.name("magic"), "the data ends inside it (" + std::to_string(bytes.size()) + " of its " +
-                                                        std::to_string(f.magic.size()) + " bytes; truncated)");
+        throw truncated_data_error(frame.name("magic"), "the data ends inside it (" + std::to_string(bytes.size()) + " of its " +
+                                                            std::to_string(f.magic.size()) + " bytes; truncated)");
     }
     if (bytes.substr(0, f.magic.size()) != f.magic) {
         throw checkpoint_error(frame.name("magic"), "not " + std::string(f.kind) + " (it starts with other bytes)");
@@ -300,10 +309,10 @@ template <typename Head = std::nullptr_t>
             binary_reader r(first, prefix);
             try {
                 head(r);
-            } catch (const checkpoint_error& e) {
-                // A field that differs is the better answer; one the
-                // first bytes do not hold is the length's.
-                if (std::string_view(e.message()).find("the data ends inside it") == std::string_view::npos) throw;
+            } catch (const truncated_data_error&) {
+                // A field that differs is the better answer (any other
+                // checkpoint_error goes out); one the first bytes do not
+                // hold is the length's.
             }
         }
         throw checkpoint_error(frame.name("length"), "says " + std::to_string(length) + " bytes, more than the " + std::to_string(max_length) +
