@@ -1265,13 +1265,16 @@ TEST_CASE("validate_label_name and validate_object_name follow DNS-1123 and name
     CHECK_NOTHROW(k8s::validate_label_name("namespace", "kube-system"));
     CHECK_NOTHROW(k8s::validate_object_name("workload", subdomain253));
     CHECK_NOTHROW(k8s::validate_object_name("workload", "web.v2"));
+    CHECK_NOTHROW(k8s::validate_object_name("workload", "a-b.c-d.e"));
+    CHECK_NOTHROW(k8s::validate_object_name("workload", "a.b.c"));
     struct refused {
         bool label;
         std::string value;
     };
     for (const auto& r : {refused{true, label63 + "a"}, refused{true, "a.b"}, refused{true, "-a"}, refused{true, ""},
                           refused{false, subdomain253 + "c"}, refused{false, "web."}, refused{false, "Web"},
-                          refused{false, "a/b"}}) {
+                          refused{false, "a/b"}, refused{false, "a..b"}, refused{false, "a.-b"}, refused{false, "a-.b"},
+                          refused{false, "a.b-.c"}}) {
         CAPTURE(r.value);
         try {
             if (r.label) {

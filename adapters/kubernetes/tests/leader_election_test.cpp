@@ -265,6 +265,10 @@ TEST_CASE("leader election: the configuration's fields are checked and named") {
     CHECK(refused(c) == "identity");
     c = candidate("pod\n");
     CHECK(refused(c) == "identity");
+    // Latin-1, not UTF-8: JSON could not carry it, so every write would fail.
+    c = candidate("pod-\xE9");
+    CHECK(refused(c) == "identity");
+    CHECK(refused(candidate("pod-\xC3\xA9")) == "accepted");  // the same é in UTF-8
     c = candidate("pod-a");
     c.namespace_name = "Shop";
     CHECK(refused(c) == "namespace");
@@ -321,6 +325,26 @@ TEST_CASE("leader election: out-of-range durations are refused before any arithm
     c.renew_deadline = std::chrono::milliseconds(std::int64_t{INT32_MAX} * 1000 - 1);
     c.retry_period = c.renew_deadline / 2;
     CHECK(message(c) == "accepted");
+}
+
+TEST_CASE("leader election: a Lease field that is not UTF-8 is refused by name before anything is sent") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    k8s::lease spec;
+    spec.holder = "pod-\xE9";
+    spec.duration_s = 15;
+    CHECK_THROWS_WITH_AS((void)api.create_lease("default", "ctl", spec), doctest::Contains("lease.spec.holderIdentity: is not valid UTF-8"),
+                         rlscale::config_error);
+    spec.holder = "pod-a";
+    spec.renew_time = "2026-01-01T00:00:00\xFF";
+    CHECK_THROWS_WITH_AS((void)api.create_lease("default", "ctl", spec), doctest::Contains("lease.spec.renewTime: is not valid UTF-8"),
+                         rlscale::config_error);
+    spec.renew_time.clear();
+    const k8s::lease made = api.create_lease("default", "ctl", spec);
+    spec.acquire_time = "\xC3";
+    CHECK_THROWS_WITH_AS((void)api.update_lease("default", "ctl", made, spec), doctest::Contains("lease.spec.acquireTime: is not valid UTF-8"),
+                         rlscale::config_error);
+    CHECK(api.get_lease("default", "ctl")->holder == "pod-a");
 }
 
 TEST_CASE("micro_time writes the API's MicroTime in UTC with microseconds") {

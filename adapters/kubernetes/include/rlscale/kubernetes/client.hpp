@@ -22,6 +22,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/http_body.hpp>
 #include <rlscale/core/request_deadline.hpp>
+#include <rlscale/core/text.hpp>
 #include <rlscale/kubernetes/config.hpp>
 #include <rlscale/kubernetes/detail/json_depth.hpp>
 #include <rlscale/kubernetes/detail/printable.hpp>
@@ -103,6 +104,12 @@ inline void validate_dns_name(const std::string& field, const std::string& value
     const std::size_t max = label ? 63 : 253;
     bool ok = !value.empty() && value.size() <= max && is_alnum_lower(value.front()) && is_alnum_lower(value.back());
     for (char c : value) ok = ok && is_dns_char(c) && !(label && c == '.');
+    // A subdomain is labels joined by dots: each part starts and ends with
+    // a letter or digit ("a..b", "a.-b" and "a-.b" are not names).
+    for (std::size_t i = 0; ok && i + 1 < value.size(); ++i) {
+        if (value[i] == '.') ok = is_alnum_lower(value[i + 1]);
+        if (value[i + 1] == '.') ok = ok && is_alnum_lower(value[i]);
+    }
     if (!ok) {
         throw config_error(field, std::string("must be a DNS-1123 ") + (label ? "label" : "subdomain") +
                                       " (lowercase letters, digits, '-'" + (label ? "" : ", '.'") + ", at most " +
@@ -490,6 +497,15 @@ private:
     /// `spec` (an object: both callers make it one), removing those that are
     /// empty or 0 (omitempty); every other field of `spec` is left as it is.
     static void write_lease_spec(const lease& l, nlohmann::json& spec) {
+        // JSON text is UTF-8: a field that is not would make the body's
+        // dump() throw nlohmann's type_error, which names nothing.
+        for (const auto& [key, text] : {std::pair<const char*, const std::string*>{"holderIdentity", &l.holder},
+                                        {"acquireTime", &l.acquire_time},
+                                        {"renewTime", &l.renew_time}}) {
+            if (!is_valid_utf8(*text)) {
+                throw config_error(std::string("lease.spec.") + key, "is not valid UTF-8, got '" + detail::printable_excerpt(*text, 80) + "'");
+            }
+        }
         const auto put = [&spec](const char* key, bool present, const auto& value) {
             if (present) {
                 spec[key] = value;

@@ -39,8 +39,8 @@ struct leader_election_config {
     std::chrono::milliseconds retry_period{2000};    ///< between attempts to take or renew
 
     /// Throws config_error naming the field and the value: names the API
-    /// accepts, a non-empty identity of at most 253 bytes without control
-    /// characters, lease_duration at most 2^31-1 s (leaseDurationSeconds is
+    /// accepts, a non-empty identity of at most 253 bytes of UTF-8 without
+    /// control characters, lease_duration at most 2^31-1 s (leaseDurationSeconds is
     /// an int32), and lease_duration > renew_deadline > 1.2 x retry_period > 0
     /// (the ordering that keeps two holders from acting at once).
     void validate() const {
@@ -51,6 +51,12 @@ struct leader_election_config {
         }
         for (const char c : identity) {
             if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) throw config_error("identity", "contains a control character");
+        }
+        // It is sent as the Lease's holderIdentity, in JSON, which is UTF-8:
+        // another encoding would fail every write, leaving the candidate
+        // never leader with nothing refused.
+        if (!is_valid_utf8(identity)) {
+            throw config_error("identity", "is not valid UTF-8, got '" + detail::printable_excerpt(identity, 80) + "'");
         }
         if (retry_period.count() <= 0) throw config_error("retry_period", "must be > 0, got " + std::to_string(retry_period.count()) + " ms");
         // The bounds first, so no product below can overflow: lease_duration
