@@ -790,13 +790,26 @@ TEST_CASE("simppo_coordinator: act() again before observe() replaces the first d
     team = coord.observe(r.info, env.states(), false).team_reward;
     CHECK(team == doctest::Approx(reward(r.info, env.states()) + actions.penalty(before[0], in, out, reward)));
 
-    // Exploring, twice: one step stored, the second decision's.
+    // Exploring, twice: one step stored, the second decision's. The bias
+    // makes each sample all but certain (a logit 60 above the others:
+    // probability 1 - 6e-26 in float), so the stored action tells the two
+    // decisions apart.
+    const auto strongly_prefer = [&](rl::simppo_action a) {
+        prefer(a);
+        actor.bias(actor.layer_count() - 1) *= 60;
+    };
     before.assign(env.states().begin(), env.states().end());
+    strongly_prefer(rl::simppo_action::scale_out);
     coord.act(before, targets, true);
+    REQUIRE(targets[0].replicas == before[0].replicas + 1);
+    strongly_prefer(rl::simppo_action::scale_in);
     coord.act(before, targets, true);
+    REQUIRE(targets[0].replicas == before[0].replicas - 1);
     r = env.step_to(targets);
     (void)coord.observe(r.info, env.states(), false);
-    CHECK(coord.learner(0).own_rollout().size() == 1);
+    const auto& rollout = coord.learner(0).own_rollout();
+    REQUIRE(rollout.size() == 1);
+    CHECK(rollout.actions()(0, 0) == in);
 }
 
 TEST_CASE("simppo_coordinator::checkpoint is an artefact the registry serves: the same greedy choice through make_learned_policy") {
