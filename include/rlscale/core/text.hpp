@@ -83,6 +83,14 @@ namespace rlscale {
     return true;
 }
 
+/// `s` without the spaces and tabs around it (HTTP's optional whitespace
+/// around a list element, RFC 9110 §5.6.1).
+[[nodiscard]] constexpr std::string_view trim_http_spaces(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
 /// `s` with each ASCII control character (U+0000-U+001F, U+007F) written as
 /// `\xNN`, so that text from outside cannot start a new line or move the
 /// cursor in a log; everything else is kept.

@@ -815,14 +815,42 @@ private:
             if (count == 1 && req.has_header("Transfer-Encoding")) {
                 return refuse(400, "Content-Length: given with Transfer-Encoding");
             }
+            // The same for Transfer-Encoding: httplib decodes a body as chunked
+            // only when the first such header is "chunked", and otherwise reads
+            // it to the connection's close, where a proxy may join a second
+            // header to the first ("chunked, identity") or frame "gzip" by the
+            // close. One header whose one coding is chunked; a last coding
+            // other than chunked leaves the length unknown (400, RFC 9112
+            // §6.3), chunked after another coding is a coding not done here
+            // (501, §6.1).
+            const auto codings = req.headers.equal_range("Transfer-Encoding");
+            const auto coding_count = static_cast<std::size_t>(std::distance(codings.first, codings.second));
+            if (coding_count > 1) return refuse(400, "Transfer-Encoding: given " + std::to_string(coding_count) + " times");
+            if (coding_count == 1) {
+                const std::string_view value = trim_http_spaces(codings.first->second);
+                if (!ascii_iequals(value, "chunked")) {
+                    const std::size_t comma = value.rfind(',');
+                    const std::string_view last = trim_http_spaces(comma == std::string_view::npos ? value : value.substr(comma + 1));
+                    const std::string shown = "Transfer-Encoding " + detail::printable(std::string(value), 64);
+                    if (ascii_iequals(last, "chunked")) return refuse(501, shown + ": only chunked is accepted");
+                    return refuse(400, shown + ": the body's length is unknown (chunked must be the last coding)");
+                }
+            }
             // httplib reads a body only for POST, PUT, PATCH, DELETE and PRI:
             // another method's body would stay on the connection and be read
             // as the next request, a second answer to this one.
             const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE" ||
                                     req.method == "PRI";
-            const bool has_body = req.has_header("Transfer-Encoding") || (count == 1 && lengths.first->second.find_first_not_of('0') != std::string::npos);
+            const bool has_body = coding_count == 1 || (count == 1 && lengths.first->second.find_first_not_of('0') != std::string::npos);
             if (!reads_body && has_body) {
                 return refuse(400, "body: a " + detail::printable(req.method, 16) + " request carries none here");
+            }
+            // Such a request without either header has no body (RFC 9112
+            // §6.3), but httplib reads one to the connection's close: a worker
+            // held until the request deadline, and a request pipelined behind
+            // taken as this one's body.
+            if (reads_body && count == 0 && coding_count == 0) {
+                return refuse(411, "Content-Length: required (or Transfer-Encoding: chunked)");
             }
             // Range is ignored (RFC 9110 §14.2 lets a server): every answer
             // is the whole JSON document, never multipart/byteranges.
