@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -11,8 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,3 +115,27 @@ TEST_CASE("request_deadline: a watchdog thread that cannot start leaves SIGPIPE 
     CHECK(WEXITSTATUS(status) == 0);  // 7: SIGPIPE left blocked
 }
 #endif
+
+TEST_CASE("request_deadline: the duplicate it keeps of a socket is close-on-exec like the socket") {
+    // A child process another thread starts while a request is in flight must
+    // not inherit the connection through the deadline's copy of it.
+    const auto open_descriptors = [] {
+        std::vector<int> fds;
+        for (int fd = 0; fd < 1024; ++fd)
+            if (::fcntl(fd, F_GETFD) >= 0) fds.push_back(fd);
+        return fds;
+    };
+    const int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);  // as the HTTP client opens its sockets
+    REQUIRE(sock >= 0);
+    rlscale::request_deadline deadline(10s);
+    const std::vector<int> before = open_descriptors();
+    deadline.socket_hook()(sock);
+    std::vector<int> added;
+    for (const int fd : open_descriptors())
+        if (std::find(before.begin(), before.end(), fd) == before.end()) added.push_back(fd);
+    REQUIRE(added.size() == 1);
+    CHECK((::fcntl(added.front(), F_GETFD) & FD_CLOEXEC) != 0);
+    CHECK_FALSE(deadline.finish());
+    CHECK(::fcntl(added.front(), F_GETFD) < 0);  // released by finish()
+    ::close(sock);
+}

@@ -430,4 +430,77 @@ TEST_CASE("client: https to a plain-http server fails in the TLS handshake as a 
     CHECK_THROWS_AS((void)c.query("up"), transport_error);
 }
 
+TEST_CASE("client: an answer of more JSON values than max_response_values is refused unparsed, a gzip one included") {
+    // 32 MiB of {}, (inside the default max_response_bytes) gzip-compressed to
+    // about 33 KB: parsed, it would take over a gigabyte.
+    std::string many = R"({"status":"success","data":{"resultType":"vector","result":[)";
+    const std::size_t target = (std::size_t{32} << 20) - 64;
+    many.reserve(target + 8);
+    while (many.size() < target) many += "{},";
+    many += "{}]}}";
+    const std::string packed = rlscale::test::gzip_bytes(many);
+    REQUIRE(packed.size() < (1u << 20));
+    loopback_server s([&](httplib::Server& srv) {
+        const auto send = [&packed](int status) {
+            return [&packed, status](const httplib::Request&, httplib::Response& res) {
+                res.status = status;
+                res.set_header("Content-Encoding", "gzip");
+                res.set_content(packed, "application/json");
+            };
+        };
+        srv.Get("/api/v1/query", send(200));
+        srv.Post("/api/v1/query", send(502));
+    });
+    client_config cfg = local(s);
+    CHECK_THROWS_WITH_AS((void)client(cfg).query("up"), doctest::Contains("max_response_values (4194304)"), parse_error);
+    cfg.use_post = true;  // a non-2xx answer so big is an http_error, as one nested too deep
+    CHECK_THROWS_AS((void)client(cfg).query("up"), http_error);
+
+    // The bound as configured: a one-sample answer is 11 values by the count.
+    loopback_server one([&](httplib::Server& srv) { serve_json(srv, "/api/v1/query", 200, one_sample("3")); });
+    client_config small = local(one);
+    small.max_response_values = 11;
+    CHECK(client(small).query("up").vector.at(0).point.value == 3);
+    small.max_response_values = 10;
+    CHECK_THROWS_WITH_AS((void)client(small).query("up"), doctest::Contains("max_response_values (10)"), parse_error);
+    small.max_response_values = 0;
+    CHECK_THROWS_WITH_AS(client{small}, doctest::Contains("prometheus.max_response_values"), rlscale::config_error);
+}
+
+TEST_CASE("client: a CA file and a CA directory together are refused, not the directory silently ignored") {
+    // cpp-httplib loads the file and drops the directory when both are set.
+    try {
+        client c({.url = "https://127.0.0.1:9091", .ca_cert_file = "/etc/ssl/certs/ca-certificates.crt", .ca_cert_dir = "/etc/ssl/certs"});
+        FAIL("accepted");
+    } catch (const rlscale::config_error& e) {
+        CHECK(e.field() == "prometheus.ca_cert_dir");
+        CHECK(std::string(e.what()).find("/etc/ssl/certs") != std::string::npos);
+    }
+    CHECK_NOTHROW(client({.url = "https://127.0.0.1:9091", .ca_cert_dir = "/etc/ssl/certs"}));
+    CHECK_NOTHROW(client({.url = "https://127.0.0.1:9091", .ca_cert_file = "/etc/ssl/certs/ca-certificates.crt"}));
+}
+
+TEST_CASE("client: a TLS handshake the server never answers is a timeout_error after the connect timeout") {
+    // A listener that is never accepted from: the kernel completes the TCP
+    // connect, and the client's ClientHello gets no answer.
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 8) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    const client c({.url = "https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), .connect_timeout = 200ms,
+                    .read_timeout = 1000ms, .write_timeout = 1000ms});
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH_AS((void)c.query("up"), doctest::Contains("connect timeout of 200 ms"), timeout_error);
+    const auto elapsed = std::chrono::steady_clock::now() - t0;
+    CHECK(elapsed >= 200ms);
+    CHECK(elapsed < 2s);  // the connect timeout, not the whole query's deadline (2200 ms)
+    ::close(listener);
+}
+
 }  // namespace test_prometheus_client

@@ -205,6 +205,24 @@ TEST_CASE("metrics source: empty, NaN, ±Inf, negative and multi-series results 
     CHECK(check.field == "throughput_rps");
 }
 
+TEST_CASE("metrics source: a native histogram sample is no data, never zero, and beside a float one another series") {
+    const std::string h = R"({"count":"3","sum":"1.5","buckets":[[0,"0.5","1","3"]]})";
+    const std::string only = success(R"({"resultType":"vector","result":[{"metric":{},"histogram":[1700000000,)" + h + "]}]}");
+    const std::string beside = success(R"({"resultType":"vector","result":[{"metric":{"s":"h"},"histogram":[1700000000,)" + h +
+                                       R"(]},{"metric":{"s":"f"},"value":[1700000000,"2"]}]})");
+    fake_prometheus prom({{"throughput_rps", {200, only}}, {"p90", {200, beside}}});
+    const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
+    const auto s = src.fetch(target);
+    CHECK(std::isnan(s.metrics.throughput_rps));
+    CHECK(std::isnan(s.metrics.latency.p90));
+    CHECK(s.metrics.latency.p50 == 1);  // the fake's default answer: the other fields are read
+    CHECK(s.status.missing.size() == 2);
+    REQUIRE(s.status.is_missing("throughput_rps"));
+    CHECK(s.status.find("throughput_rps")->reason.find("native histogram") != std::string::npos);
+    REQUIRE(s.status.is_missing("latency.p90"));
+    CHECK(s.status.find("latency.p90")->reason.find("2 series") != std::string::npos);
+}
+
 TEST_CASE("metrics source: an error envelope or HTTP error for one query leaves only that field missing") {
     fake_prometheus prom({{"cpu_utilization", {422, R"({"status":"error","errorType":"execution","error":"many-to-many matching not allowed"})"}},
                           {"memory_utilization", {500, "internal error"}},
@@ -442,7 +460,9 @@ TEST_CASE("metrics source: one fetch is read at one instant, the first answer's 
     fake_prometheus given({});
     const metrics_source at_src(client({.url = given.url()}), {.queries = named_templates()});
     (void)at_src.fetch(target, std::chrono::system_clock::time_point(std::chrono::seconds(1700000500)));
-    for (const std::string& t : given.times()) CHECK(t == "1700000500.000");
+    const auto given_times = given.times();
+    REQUIRE(given_times.size() == 23);  // else the loop below checks nothing
+    for (const std::string& t : given_times) CHECK(t == "1700000500.000");
 }
 
 TEST_CASE("metrics source: a proxy's 429, 502, 503 or 504 stops the fetch, the rest are not sent") {

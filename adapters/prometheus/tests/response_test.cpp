@@ -194,4 +194,57 @@ TEST_CASE("response: a body nested 100,000 levels deep is refused before it is b
     CHECK(decode_response(200, text).type == result_type::string);
 }
 
+TEST_CASE("response: a body of more JSON values than the bound is refused before it is built") {
+    // {}, {}, … : three bytes a value on the wire, tens of bytes each parsed.
+    // 2.2 million of them (6.6 MB) pass the default bound of 4 Mi values.
+    std::string many = R"({"status":"success","data":{"resultType":"vector","result":[)";
+    for (int i = 0; i < 2'200'000; ++i) many += "{},";
+    many += "{}]}}";
+    CHECK_THROWS_WITH_AS((void)decode_response(200, many), doctest::Contains("max_response_values (4194304)"), parse_error);
+    CHECK_THROWS_AS((void)decode_response(503, many), http_error);
+    // The bound as given: a one-sample answer is 11 values by the count.
+    const std::string one = R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"2"]}]}})";
+    CHECK(rlscale::json_value_bound(one) == 11);
+    CHECK(decode_response(200, one, 11).vector.at(0).point.value == 2);
+    CHECK_THROWS_WITH_AS((void)decode_response(200, one, 10), doctest::Contains("max_response_values (10)"), parse_error);
+    CHECK_THROWS_AS((void)decode_response(502, one, 10), http_error);
+}
+
+TEST_CASE("response: native histogram samples are counted and left out, the float series kept") {
+    // Prometheus writes a native histogram as `histogram` (vector) or
+    // `histograms` (matrix, `values` then optional) instead of a float sample.
+    const std::string h = R"({"count":"3","sum":"1.5","buckets":[[0,"0.5","1","3"]]})";
+    const auto v = decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":[
+        {"metric":{"s":"h"},"histogram":[1700000000,)" + h + R"(]},
+        {"metric":{"s":"f"},"value":[1700000000,"4"]}]}})");
+    REQUIRE(v.vector.size() == 1);
+    CHECK(v.vector[0].metric.at("s") == "f");
+    CHECK(v.vector[0].point.value == 4);
+    CHECK(v.dropped_histograms == 1);
+
+    const auto m = decode_response(200, R"({"status":"success","data":{"resultType":"matrix","result":[
+        {"metric":{"s":"h"},"histograms":[[1,)" + h + "],[2," + h + R"(]]},
+        {"metric":{"s":"both"},"values":[[1,"1"]],"histograms":[[2,)" + h + R"(]]},
+        {"metric":{"s":"f"},"values":[[1,"5"],[2,"6"]]}]}})");
+    REQUIRE(m.matrix.size() == 2);
+    CHECK(m.matrix[0].metric.at("s") == "both");
+    CHECK(m.matrix[0].points.size() == 1);
+    CHECK(m.matrix[1].points.size() == 2);
+    CHECK(m.dropped_histograms == 3);
+    CHECK(decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":[]}})").dropped_histograms == 0);
+
+    // An element with neither a float nor a histogram sample, or a histogram
+    // sample not shaped as one, is still malformed.
+    CHECK_THROWS_WITH_AS((void)decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{}}]}})"),
+                         doctest::Contains("data.result[0].value"), parse_error);
+    CHECK_THROWS_WITH_AS((void)decode_response(200, R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{}}]}})"),
+                         doctest::Contains("data.result[0].values"), parse_error);
+    CHECK_THROWS_WITH_AS((void)decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":[{"histogram":[1,"3"]}]}})"),
+                         doctest::Contains("data.result[0].histogram"), parse_error);
+    CHECK_THROWS_WITH_AS((void)decode_response(200, R"({"status":"success","data":{"resultType":"matrix","result":[{"histograms":{}}]}})"),
+                         doctest::Contains("data.result[0].histograms"), parse_error);
+    CHECK_THROWS_WITH_AS((void)decode_response(200, R"({"status":"success","data":{"resultType":"matrix","result":[{"histograms":[[1,)" + h + R"(],[2]]}]}})"),
+                         doctest::Contains("data.result[0].histograms[1]"), parse_error);
+}
+
 }  // namespace test_prometheus_response

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <vector>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,11 +39,13 @@ public:
     /// A socket-options hook for the HTTP client: called with each socket
     /// the request opens, before it connects. Keeps a duplicate of it, so a
     /// cut reaches the socket even while the client holds its own locks,
-    /// and the number cannot be reused before finish().
+    /// and the number cannot be reused before finish(). The duplicate is
+    /// close-on-exec like the socket, so a child process another thread
+    /// starts meanwhile does not inherit the connection.
     [[nodiscard]] std::function<void(int)> socket_hook() {
         return [this](int sock) {
             std::lock_guard lock(mutex_);
-            const int copy = ::dup(sock);
+            const int copy = ::fcntl(sock, F_DUPFD_CLOEXEC, 0);
             if (copy < 0) {
                 // No descriptor for the duplicate (the process is at its
                 // limit): the deadline could not reach this socket, so the

@@ -41,12 +41,16 @@ struct client_config {
     std::optional<basic_auth> basic;                  ///< sent as `Authorization: Basic …` when set
     bool verify_tls = true;                           ///< verify the server's certificate and host name (https)
     std::string ca_cert_file;                         ///< PEM bundle to verify against (empty: system default)
-    std::string ca_cert_dir;                          ///< directory of hashed CA certificates (empty: none)
+    std::string ca_cert_dir;                          ///< directory of hashed CA certificates (empty: none; not with ca_cert_file)
     bool use_post = false;                            ///< POST form-encoded parameters (long queries) instead of GET
     bool send_query_timeout = true;                   ///< pass read_timeout as the query's `timeout` parameter
     /// The largest answer read, counted after a gzip or brotli answer is
     /// inflated; a larger one is a transport_error and is not kept.
     std::size_t max_response_bytes = std::size_t{32} << 20;
+    /// The most JSON values an answer may hold (counted from its text before
+    /// it is parsed, each bracket and comma one); a larger one is refused
+    /// unparsed, as a parse_error (http_error for a non-2xx answer).
+    std::size_t max_response_values = default_max_response_values;
 };
 
 /// Unix time in seconds with millisecond precision, as the API takes it
@@ -87,11 +91,18 @@ public:
         check_timeout("prometheus.read_timeout", cfg_.read_timeout);
         check_timeout("prometheus.write_timeout", cfg_.write_timeout);
         if (cfg_.max_response_bytes == 0) throw config_error("prometheus.max_response_bytes", "must be positive, got 0");
+        if (cfg_.max_response_values == 0) throw config_error("prometheus.max_response_values", "must be positive, got 0");
         if (!cfg_.bearer_token.empty() && cfg_.basic)
             throw config_error("prometheus.bearer_token", "set either a bearer token or basic auth, not both");
         if (!server_.https && (!cfg_.ca_cert_file.empty() || !cfg_.ca_cert_dir.empty())) {
             throw config_error(cfg_.ca_cert_file.empty() ? "prometheus.ca_cert_dir" : "prometheus.ca_cert_file",
                                "CA certificates given for a plain http:// URL (" + cfg_.url + ")");
+        }
+        // cpp-httplib loads one of the two (the file), so the directory
+        // would be ignored without a word.
+        if (!cfg_.ca_cert_file.empty() && !cfg_.ca_cert_dir.empty()) {
+            throw config_error("prometheus.ca_cert_dir", "\"" + cfg_.ca_cert_dir + "\" given with ca_cert_file \"" +
+                                                             cfg_.ca_cert_file + "\"; set one of the two");
         }
         // Header values: a line break would end the header and start another one.
         const auto breaks = [](const std::string& v) { return v.find_first_of("\r\n") != std::string::npos; };
@@ -225,13 +236,18 @@ private:
             const std::string cause = httplib::to_string(err);
             if (err == httplib::Error::ConnectionTimeout)
                 throw timeout_error(where, cause + " (connect timeout " + std::to_string(cfg_.connect_timeout.count()) + " ms)");
+            // cpp-httplib reports a TLS handshake that timed out (each of its
+            // waits is bounded by the connect timeout) as a failed one.
+            if (err == httplib::Error::SSLConnection && elapsed >= cfg_.connect_timeout)
+                throw timeout_error(where, cause + " (no TLS handshake within the connect timeout of " +
+                                               std::to_string(cfg_.connect_timeout.count()) + " ms)");
             // cpp-httplib reports a read that timed out as a plain read error.
             if ((err == httplib::Error::Read || err == httplib::Error::Write) && elapsed >= cfg_.read_timeout)
                 throw timeout_error(where, cause + " (no answer within the read timeout of " +
                                                std::to_string(cfg_.read_timeout.count()) + " ms)");
             throw transport_error(where, cause);
         }
-        return decode_response(response.status, body.bytes);
+        return decode_response(response.status, body.bytes, cfg_.max_response_values);
     }
 
     client_config cfg_;

@@ -578,9 +578,15 @@ private:
         switch (r.type) {
             case result_type::scalar: v = r.scalar.value; return {};
             case result_type::vector:
+                // A native histogram sample is no number: alone it is no
+                // value, beside a float one another series.
+                if (r.vector.empty() && r.dropped_histograms > 0)
+                    return "native histogram sample, expected a number (wrap the query in histogram_quantile(), "
+                           "histogram_sum() or histogram_count())";
                 if (r.vector.empty()) return "empty result (no series matched)";
-                if (r.vector.size() > 1)
-                    return std::to_string(r.vector.size()) + " series, expected one (aggregate the query with sum() or max())";
+                if (r.vector.size() + r.dropped_histograms > 1)
+                    return std::to_string(r.vector.size() + r.dropped_histograms) +
+                           " series, expected one (aggregate the query with sum() or max())";
                 v = r.vector.front().point.value;
                 return {};
             default: return "result type " + std::string(to_string(r.type)) + ", expected vector or scalar";

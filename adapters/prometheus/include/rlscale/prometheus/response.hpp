@@ -64,7 +64,19 @@ struct query_result {
     /// The server said the answer is partial (VictoriaMetrics' `isPartial`:
     /// a storage node did not answer), so values may lack some series' data.
     bool partial = false;
+    /// Native histogram samples left out: vector elements with a
+    /// `histogram` instead of a `value`, and the points of matrix series'
+    /// `histograms` (a series with only those is left out of `matrix`).
+    /// rlscale reads float samples only; wrap such a query in
+    /// histogram_quantile(), histogram_count() or histogram_sum() for one.
+    std::size_t dropped_histograms = 0;
 };
+
+/// The default bound on the JSON values of an answer (client_config::
+/// max_response_values): a few bytes of text such as `{},` make a value
+/// that takes tens of bytes once parsed, so the byte bound alone lets an
+/// answer take gigabytes.
+inline constexpr std::size_t default_max_response_values = std::size_t{4} << 20;
 
 /// A sample value as Prometheus writes it: a finite decimal number (an
 /// optional sign, digits with an optional point, an optional exponent:
@@ -120,6 +132,13 @@ namespace detail {
     return *it;
 }
 
+/// A native histogram sample, `[<unix time>, {<histogram>}]`: checked for
+/// its shape only, since it is counted, not read.
+inline void check_histogram_pair(const nlohmann::json& j, const std::string& field) {
+    if (!j.is_array() || j.size() != 2 || !j[0].is_number() || !j[1].is_object())
+        throw parse_error(field, "expected [<unix time>, {<histogram>}], got " + json_summary(j));
+}
+
 }  // namespace detail
 
 /// Parses a successful API answer (`"status":"success"`). Throws
@@ -149,10 +168,28 @@ namespace detail {
                 const std::string path = "data.result[" + std::to_string(i) + "]";
                 const auto& item = result[i];
                 if (!item.is_object()) throw parse_error(path, "expected an object, got " + json_summary(item));
+                // A native histogram sample comes as `histogram` (vector) or
+                // `histograms` (matrix) instead of or beside the float
+                // samples; it is counted in dropped_histograms and left
+                // out, so the float series of the same answer are kept.
+                const auto hist = item.find(out.type == result_type::vector ? "histogram" : "histograms");
+                const bool has_hist = hist != item.end();
                 if (out.type == result_type::vector) {
+                    if (has_hist) {
+                        detail::check_histogram_pair(*hist, path + ".histogram");
+                        ++out.dropped_histograms;
+                        if (!item.contains("value")) continue;
+                    }
                     out.vector.push_back({detail::parse_labels(item, path),
                                           detail::parse_pair(detail::member(item, "value", path), path + ".value")});
                 } else {
+                    if (has_hist) {
+                        if (!hist->is_array()) throw parse_error(path + ".histograms", "expected an array, got " + json_summary(*hist));
+                        for (std::size_t k = 0; k < hist->size(); ++k)
+                            detail::check_histogram_pair((*hist)[k], path + ".histograms[" + std::to_string(k) + "]");
+                        out.dropped_histograms += hist->size();
+                        if (!item.contains("values")) continue;  // `values` is left out when a series has no float sample
+                    }
                     matrix_series s{detail::parse_labels(item, path), {}};
                     const auto& values = detail::member(item, "values", path);
                     if (!values.is_array()) throw parse_error(path + ".values", "expected an array, got " + json_summary(values));
@@ -200,14 +237,23 @@ namespace detail {
 /// Turns an HTTP answer into a query_result or the typed error it stands
 /// for: the error envelope → api_error (whatever the status), another
 /// non-2xx answer → http_error, a 2xx answer that is not the documented
-/// format → parse_error.
-[[nodiscard]] inline query_result decode_response(int http_status, std::string_view body_text) {
+/// format → parse_error. A body of more than `max_values` JSON values (by
+/// json_value_bound) is refused unparsed, as one nested too deep is.
+[[nodiscard]] inline query_result decode_response(int http_status, std::string_view body_text,
+                                                  std::size_t max_values = default_max_response_values) {
     // An API answer is a few levels deep; a document nested deeper is
     // refused before it is built (a recursive walk of it could overflow the stack).
     constexpr std::size_t max_depth = 64;
     if (json_nesting_depth(body_text, max_depth) > max_depth) {
         if (http_status < 200 || http_status > 299) throw http_error(http_status, valid_utf8(body_text, 512));
         throw parse_error("", "the body is nested deeper than " + std::to_string(max_depth) + " levels");
+    }
+    // A parsed value takes tens of bytes however short its text, so a body
+    // within max_response_bytes could still take gigabytes to build.
+    if (json_value_bound(body_text, max_values) > max_values) {
+        if (http_status < 200 || http_status > 299) throw http_error(http_status, valid_utf8(body_text, 512));
+        throw parse_error("", "the body holds more than max_response_values (" + std::to_string(max_values) +
+                                  ") JSON values; not parsed");
     }
     nlohmann::json body = nlohmann::json::parse(body_text, nullptr, /*allow_exceptions=*/false);
     std::string type, message;
