@@ -5,6 +5,7 @@
 #include <rlscale/controller/config.hpp>
 #include <rlscale/controller/cluster_io.hpp>
 #include <rlscale/controller/controller.hpp>
+#include <rlscale/controller/decision_log.hpp>
 
 #include <httplib.h>
 
@@ -14,9 +15,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -187,13 +186,11 @@ int main(int argc, char** argv) {
         controller::prometheus_metrics source(cfg);
         controller::kubernetes_scaler scaler(cfg);
         controller::control_loop<controller::prometheus_metrics, controller::kubernetes_scaler> loop(cfg, source, scaler);
-        std::ofstream log_file;
-        if (cfg.decision_log != "-") {
-            log_file.open(cfg.decision_log, std::ios::app);
-            if (!log_file) throw config_error("decision_log", "cannot open " + cfg.decision_log + " for appending");
-        }
-        std::ostream& log = cfg.decision_log == "-" ? std::cout : log_file;
+        controller::decision_log log(cfg.decision_log);
 
+        // A write past the file size limit then fails (EFBIG) and is
+        // reported, as a full disk is, instead of killing the controller.
+        std::signal(SIGXFSZ, SIG_IGN);
         std::signal(SIGTERM, on_signal);
         std::signal(SIGINT, on_signal);
         std::signal(SIGHUP, on_reload);
@@ -247,21 +244,21 @@ int main(int argc, char** argv) {
         // Each line is written and flushed as soon as its function is done,
         // so a change that was made is in the log even if the process is
         // killed in the middle of a tick.
-        // A failed write (a full disk) leaves the stream's error state set;
-        // cleared before each line, so logging resumes once the disk has
-        // room, and reported on stderr once per run of failures.
+        // A line that cannot be written whole (a full disk) is left out, not
+        // written later (decision_log); each line is tried, so logging
+        // resumes once the disk has room. Reported on stderr once per run of
+        // failures.
         bool log_failing = false;
-        const auto write_line = [&log, &log_failing, &cfg](const controller::decision_record& r) {
-            log.clear();
-            log << r.to_json().dump() << '\n';
-            log.flush();
-            if (!log && !log_failing) {
-                std::fprintf(stderr, "rlscale-controller: writing the decision log %s failed; lines are lost until it succeeds\n",
-                             cfg.decision_log.c_str());
-            } else if (log && log_failing) {
-                std::fprintf(stderr, "rlscale-controller: the decision log %s is written again\n", cfg.decision_log.c_str());
+        const auto write_line = [&log, &log_failing](const controller::decision_record& r) {
+            const bool written = log.append(r.to_json().dump());
+            if (!written && !log_failing) {
+                std::fprintf(stderr, "rlscale-controller: writing the decision log %s failed (%s); its lines are lost until a write succeeds\n",
+                             log.path().c_str(), log.last_error().c_str());
+            } else if (written && log_failing) {
+                std::fprintf(stderr, "rlscale-controller: the decision log %s is written again (%llu lines lost so far)\n", log.path().c_str(),
+                             static_cast<unsigned long long>(log.lines_lost()));
             }
-            log_failing = !log;
+            log_failing = !written;
         };
         const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(cfg.control_interval_s));
         auto due = std::chrono::steady_clock::now();

@@ -201,7 +201,10 @@ TEST_CASE("the demo's checkpoint: controller (dry run, real Prometheus) and deci
         std::snprintf(cpu, sizeof cpu,
                       R"(%g * sum(rate(container_cpu_usage_seconds_total{namespace="{namespace}",pod=~"{pod_regex}",container="fn"}[{window}])) / sum(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pod_regex}",container="fn",resource="cpu"}))",
                       std::min(load, 1.9));
-        f["promql"] = {{"arrivals", arrivals}, {"cpu_utilization", cpu}};
+        // The checkpoint's encoder (scarlet_relative) reads the queue, which
+        // has no default query: the exporter exports no queue gauge, so it
+        // reads an empty queue.
+        f["promql"] = {{"arrivals", arrivals}, {"cpu_utilization", cpu}, {"queue_length", "vector(0)"}};
         return f;
     };
     const json config = {

@@ -4,6 +4,7 @@
 // the /metrics text.
 #include <rlscale/controller/config.hpp>
 #include <rlscale/controller/controller.hpp>
+#include <rlscale/controller/decision_log.hpp>
 #include <rlscale/nn/checkpoint.hpp>
 #include <rlscale/policy/registry.hpp>
 
@@ -16,7 +17,9 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -26,6 +29,10 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace rlscale;
 using namespace rlscale::controller;
@@ -306,6 +313,8 @@ nlohmann::json learned_config(const std::string& checkpoint) {
         f["policy"] = "learned";
         f["checkpoint"] = checkpoint;
         f["slo"] = {{"latency_s", 0.5}, {"percentile", 0.9}, {"target_rps", 100}};
+        // The encoder scarlet_relative reads the queue, which has no default query.
+        f["promql"] = {{"queue_length", R"(sum(queue_length{namespace="{namespace}",pod=~"{pod_regex}"}))"}};
         f.erase("static_replicas");
         f.erase("cpu_target_percent");
     }
@@ -923,6 +932,36 @@ TEST_CASE("controller config: a number beyond a double is a config_error naming 
     CHECK_THROWS_WITH_AS((void)load_config(path), doctest::Contains("overflow_config.json cannot be read"), config_error);
 }
 
+TEST_CASE("controller config: a key repeated in one object is refused naming its path") {
+    const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/duplicate_config.json";
+    const auto load = [&](const std::string& text) {
+        {
+            std::ofstream out(path);
+            out << text;
+        }
+        try {
+            (void)load_config(path);
+            return std::string("accepted");
+        } catch (const config_error& e) {
+            CHECK(e.detail() == "appears twice");
+            return e.field();
+        }
+    };
+    const std::string f0 = R"({"name": "a", "policy": "static", "static_replicas": 2})";
+    // The last value would win: a file that reads as a dry run would change the cluster.
+    CHECK(load(R"({"dry_run": true, "functions": [)" + f0 + R"(], "dry_run": false})") == "dry_run");
+    CHECK(load(R"({"functions": [)" + f0 +
+               R"(, {"name": "b", "max_replicas": 4, "min_replicas": 1, "max_replicas": 40}]})") == "functions[1].max_replicas");
+    CHECK(load(R"({"functions": [{"name": "a", "slo": {"latency_s": 1, "latency_s": 2}}]})") == "functions[0].slo.latency_s");
+    CHECK(load(R"({"guard": {"max_step_up": 1}, "functions": [[1, {"x": 1}], {"name": "a", "promql": {"arrivals": "x", "arrivals": "y"}}]})") ==
+          "functions[1].promql.arrivals");
+    // One key in each of two objects, and the same key at two depths, are not repeats.
+    CHECK(load(R"({"functions": [{"name": "a", "policy": "static", "static_replicas": 2}, {"name": "b", "policy": "static", "static_replicas": 2}]})") ==
+          "accepted");
+    CHECK(load(R"({"leader_election": {"namespace": "n", "lease_name": "l"}, "functions": [{"name": "namespace", "namespace": "namespace"}]})") ==
+          "accepted");
+}
+
 TEST_CASE("controller config: a file nested 100,000 levels deep is refused by name, and a deep value is summarised, not dumped") {
     const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/deep_config.json";
     {
@@ -965,9 +1004,116 @@ std::string write_ddpg_checkpoint(const std::string& name, std::array<float, 3> 
 
 nlohmann::json resize_config(const std::string& checkpoint, const std::string& container) {
     nlohmann::json f = {{"name", "web"}, {"min_replicas", 1}, {"max_replicas", 20}, {"policy", "learned"}, {"checkpoint", checkpoint},
-                        {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}, {"target_rps", 100}}}};
+                        {"slo", {{"latency_s", 1.0}, {"percentile", 0.9}, {"target_rps", 100}}},
+                        // The encoder firm reads arrivals: counted as they arrive, not the completed requests.
+                        {"promql", {{"arrivals", R"(sum(increase(requests_received_total{namespace="{namespace}",pod=~"{pod_regex}"}[{window}])))"}}}};
     if (!container.empty()) f["resize_container"] = container;
     return {{"control_interval_s", 15}, {"functions", {f}}};
+}
+
+TEST_CASE("controller: a learned function without a query for a field its encoder reads is refused naming functions[i].promql.<field>") {
+    fake_source source{.cpu = {{"checkout", 0.5}, {"search", 0.5}}};
+    fake_actuator actuator{.replicas_of = {{"checkout", 4}, {"search", 5}}};
+    const auto refused = [&](const nlohmann::json& j, const std::string& field, const std::string& words) {
+        try {
+            control_loop loop(parse_config(j), source, actuator);
+            FAIL("accepted a learned function without its " << field);
+        } catch (const config_error& e) {
+            CHECK(e.field() == field);
+            CHECK(std::string(e.what()).find(words) != std::string::npos);
+        }
+    };
+    SUBCASE("scarlet_relative reads the queue, which has no default query") {
+        const std::string path = write_learned_checkpoint("needs_queue.json", 0);
+        nlohmann::json j = learned_config(path);
+        j["functions"][1].erase("promql");
+        refused(j, "functions[1].promql.queue_length", "encoder scarlet_relative");
+        j["functions"][0]["promql"].erase("queue_length");
+        j["functions"][0]["promql"]["cpu_utilization"] = "sum(cpu)";
+        refused(j, "functions[0].promql.queue_length", "no default query");
+        j = learned_config(path);
+        CHECK_NOTHROW(control_loop(parse_config(j), source, actuator));
+    }
+    SUBCASE("firm reads arrivals, whose default query counts completed requests") {
+        const std::string path = write_ddpg_checkpoint("needs_arrivals.json", {0.0F, 1.0F, -0.2F});
+        nlohmann::json j = resize_config(path, "");
+        j["functions"][0].erase("promql");
+        refused(j, "functions[0].promql.arrivals", "counts completed requests");
+        j["functions"][0]["policy"] = "dqn";
+        refused(j, "functions[0].promql.arrivals", "policy dqn with encoder firm");
+    }
+    SUBCASE("scarlet reads nothing without a default query, and a reload to an encoder that does is refused") {
+        const std::string path = write_learned_checkpoint("reload_needs.json", 2, "scarlet");
+        nlohmann::json j = learned_config(path);
+        for (auto& f : j["functions"]) f.erase("promql");
+        control_loop loop(parse_config(j), source, actuator);
+        CHECK(loop.tick(100)[0].replicas_after == 5);
+        (void)write_learned_checkpoint("reload_needs.json", 2, "scarlet_relative");
+        try {
+            loop.reload();
+            FAIL("reloaded an encoder whose queue_length has no query");
+        } catch (const config_error& e) {
+            CHECK(e.field() == "functions[0].promql.queue_length");
+        }
+        // Every policy kept serving: the scarlet network still scales out.
+        const auto kept = loop.tick(115);
+        CHECK(kept[0].result.source == decision_source::policy);
+        CHECK(kept[0].replicas_after == 6);
+    }
+    // The table, for the encoders the cases above do not build.
+    using fields = std::vector<std::string_view>;
+    CHECK(encoder_needs_queries("scarlet") == fields{});
+    CHECK(encoder_needs_queries("scarlet_relative") == fields{"queue_length"});
+    CHECK(encoder_needs_queries("polimi") == fields{"arrivals"});
+    CHECK(encoder_needs_queries("simppo") == fields{"arrivals"});
+    CHECK(encoder_needs_queries("firm") == fields{"arrivals"});
+}
+
+TEST_CASE("controller decision log: a line that cannot be written whole is left out, never written late or torn") {
+    const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/torn_log.jsonl";
+    std::filesystem::remove(path);
+    const auto line = [](int i) { return nlohmann::json{{"line", i}, {"pad", std::string(40, 'x')}}.dump(); };
+    REQUIRE(line(0).size() + 1 == 60);
+    // In a child: the file size limit stands in for a full disk, at 150
+    // bytes (two lines and part of a third), then is lifted before line 4.
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        int status = 0;
+        try {
+            std::signal(SIGXFSZ, SIG_IGN);
+            decision_log log(path);
+            rlimit small{150, RLIM_INFINITY};
+            if (::setrlimit(RLIMIT_FSIZE, &small) != 0) ::_exit(100);
+            for (int i = 0; i < 6; ++i) {
+                if (i == 4) {
+                    rlimit big{RLIM_INFINITY, RLIM_INFINITY};
+                    if (::setrlimit(RLIMIT_FSIZE, &big) != 0) ::_exit(101);
+                }
+                if (log.append(line(i))) status |= 1 << i;
+            }
+            if (log.lines_lost() != 2) status |= 64;
+            if (log.last_error().empty()) status |= 64;
+        } catch (...) {
+            ::_exit(102);
+        }
+        ::_exit(status);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0b110011);  // lines 2 and 3 refused, the others written; two counted lost
+    std::ifstream in(path);
+    std::vector<int> written;
+    for (std::string text; std::getline(in, text);) {
+        CAPTURE(text);
+        REQUIRE(nlohmann::json::accept(text));
+        written.push_back(nlohmann::json::parse(text).at("line").get<int>());
+    }
+    CHECK(written == std::vector<int>{0, 1, 4, 5});
+    CHECK(std::filesystem::file_size(path) == 4 * 60);
+    CHECK_THROWS_WITH_AS(decision_log(std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/no/such/dir/log.jsonl"),
+                         doctest::Contains("decision_log: cannot open"), config_error);
 }
 
 /// One healthy reading with the current limits 0.8 cores and 1024 MiB.

@@ -417,10 +417,64 @@ inline config parse_config(const nlohmann::json& j) {
     return out;
 }
 
+namespace detail {
+
+/// A parser callback that refuses a key repeated in one object, naming its
+/// path (e.g. "functions[0].max_replicas"): nlohmann::json keeps the last
+/// value, so {"dry_run": true, ..., "dry_run": false} would change the
+/// cluster though whoever reads the file from the top sees a dry run.
+class duplicate_keys {
+public:
+    bool operator()(int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        using event_t = nlohmann::json::parse_event_t;
+        switch (event) {
+            case event_t::object_start: frames_.push_back({.array = false}); break;
+            case event_t::array_start: frames_.push_back({.array = true}); break;
+            case event_t::key: {
+                std::string key = parsed.get<std::string>();
+                if (!frames_.back().keys.insert(key).second) throw config_error(valid_utf8(path_to(key), 256), "appears twice");
+                frames_.back().key = std::move(key);
+                break;
+            }
+            case event_t::object_end:
+            case event_t::array_end:
+                frames_.pop_back();
+                next_element();
+                break;
+            case event_t::value: next_element(); break;
+        }
+        return true;
+    }
+
+private:
+    struct frame {
+        bool array = false;
+        std::size_t index = 0;       ///< array: the element being read
+        std::set<std::string> keys;  ///< object: the keys read so far
+        std::string key;             ///< object: the last key read
+    };
+    std::vector<frame> frames_;
+
+    void next_element() {
+        if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+    }
+    /// `key` in the innermost object: each enclosing frame contributes the
+    /// key or index it is reading.
+    [[nodiscard]] std::string path_to(const std::string& key) const {
+        std::string path;
+        for (std::size_t k = 0; k + 1 < frames_.size(); ++k) {
+            path += frames_[k].array ? "[" + std::to_string(frames_[k].index) + "]" : (path.empty() ? "" : ".") + frames_[k].key;
+        }
+        return join(path, key);
+    }
+};
+
+}  // namespace detail
+
 /// Reads and parses a configuration file. Throws config_error for a file
 /// that cannot be read, is not JSON (with the parser's position), or is
-/// nested deeper than 32 levels (refused before it is built), and for any
-/// invalid field.
+/// nested deeper than 32 levels (refused before it is built), has a key
+/// twice in one object (detail::duplicate_keys), and for any invalid field.
 inline config load_config(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw config_error("config", "cannot open " + path.string());
@@ -432,7 +486,7 @@ inline config load_config(const std::filesystem::path& path) {
     }
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(text.view());
+        j = nlohmann::json::parse(text.view(), detail::duplicate_keys{});
     } catch (const nlohmann::json::parse_error& e) {
         throw config_error("config", path.string() + " is not valid JSON: " + e.what());
     } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (1e400)

@@ -386,13 +386,74 @@ namespace detail {
 
 }  // namespace detail
 
+/// The function_metrics fields a learned policy's encoder reads that the
+/// Prometheus adapter has no usable default query for, by the encoder's name
+/// in the serving spec (adapters/prometheus/include/rlscale/prometheus/
+/// metrics_source.hpp, query_templates: queue_length, in_service, drops and
+/// cold_starts have no default, and unqueried read 0; arrivals' default
+/// counts completed requests, so in a stall it reads 0). What each encoder
+/// reads, from its encode() in include/rlscale/encode/:
+/// - scarlet (scarlet_encoder.hpp): cpu_utilization, memory_utilization,
+///   throughput_rps; every one has a default.
+/// - scarlet_relative (relative_scarlet_encoder.hpp): those and
+///   ready_replicas, and queue_length per ready replica: unqueried, a
+///   function whose requests queue reads as unloaded.
+/// - polimi (polimi_encoder.hpp): arrivals (its utilisation and workload
+///   features), the latency at the SLO's percentile, ready_replicas,
+///   cpu_utilization; a stall reads as idle unless arrivals counts requests
+///   as they arrive (core/detail/features.hpp, read_latency).
+/// - simppo (simppo_encoder.hpp, encode/detail/arrival_history.hpp): the
+///   arrival rate and its change, the latency, cpu_ and memory_utilization.
+/// - firm (firm_encoder.hpp): the arrival rate, throughput_rps, the latency,
+///   cpu_ and memory_utilization.
+/// The latencies, completions and the utilisations have default queries;
+/// read_latency also reads queue_length and in_service, but only to tell a
+/// stall from an idle interval, which arrivals counted on arrival already
+/// does. An encoder this table does not name is refused by the registry.
+[[nodiscard]] inline std::vector<std::string_view> encoder_needs_queries(std::string_view encoder) {
+    if (encoder == "scarlet_relative") return {"queue_length"};
+    if (encoder == "polimi" || encoder == "simppo" || encoder == "firm") return {"arrivals"};
+    return {};
+}
+
+namespace detail {
+
+/// Throws config_error naming `functions[i].promql.<field>` for the first
+/// field the encoder `encoder` reads that function `i` has no query for
+/// (see encoder_needs_queries), in the words of the checks of policies
+/// ensure and kpa (config.hpp).
+inline void check_encoder_queries(const function_spec& f, std::size_t i, const std::string& encoder) {
+    for (const std::string_view field : encoder_needs_queries(encoder)) {
+        if (f.promql.count(std::string(field)) != 0) continue;
+        const std::string path = "functions[" + std::to_string(i) + "].promql." + std::string(field);
+        const std::string needed = "is required for policy " + f.policy + " with encoder " + encoder + " (the serving spec of " +
+                                   f.checkpoint + ")";
+        if (field == "arrivals") {
+            throw config_error(path, needed +
+                                         ": the requests that arrived in the window, counted as they arrive, e.g. a proxy's or the "
+                                         "service's received-requests counter; the default query counts completed requests, so a "
+                                         "function whose requests all hang would read no arrivals, look idle and be scaled in");
+        }
+        if (field == "queue_length") {
+            throw config_error(path, needed + ": the requests waiting for a replica, e.g. a gauge the service or its proxy exports; "
+                                              "it has no default query, and unqueried it reads 0, so a function whose requests queue "
+                                              "would look unloaded and be scaled in");
+        }
+        throw config_error(path, needed + ": it has no default query, and unqueried it reads 0");
+    }
+}
+
+}  // namespace detail
+
 /// Builds every group of `c` through the registry. A learned group's
 /// functions are taken in the order of the spec's function names when they
 /// are exactly the group's names, else in configuration order (a policy
 /// trained on other functions, served on these); each gets the fallback HPA
 /// of its own cpu_target_percent, whatever names the spec uses. Throws
 /// config_error naming the field: for a learned group, the first member's
-/// `functions[i].checkpoint`, with the file and what is wrong with it.
+/// `functions[i].checkpoint`, with the file and what is wrong with it, or a
+/// member's `functions[i].promql.<field>` when it has no query for a field
+/// the spec's encoder needs (encoder_needs_queries).
 [[nodiscard]] inline std::vector<policy_group> make_policies(const config& c) {
     std::vector<policy_group> out;
     std::map<std::string, std::vector<std::size_t>> by_checkpoint;
@@ -447,6 +508,10 @@ namespace detail {
         } catch (const rlscale::error& e) {
             throw config_error(field, path + ": " + e.what());
         }
+        // Built, so the encoder is one this build knows: each member needs a
+        // query for every field it reads that has none by default (or a
+        // misleading one).
+        for (const std::size_t i : members) detail::check_encoder_queries(c.functions[i], i, spec.encoder_name());
     }
     return out;
 }

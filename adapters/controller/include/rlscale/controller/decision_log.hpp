@@ -1,0 +1,102 @@
+#pragma once
+
+/// The controller's decision log: JSON lines appended to a file, or written
+/// to standard output. A line is written whole or not at all: each goes out
+/// in one write() on an O_APPEND descriptor, and a write that stops partway
+/// (a full disk, the file size limit) is cut back off the file, so the log
+/// never holds a torn line, and no line is written late, after a fragment of
+/// itself (as a stream's buffer would, once its error state is cleared).
+
+#include <rlscale/core/error.hpp>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace rlscale::controller {
+
+class decision_log {
+public:
+    /// Opens `path` for appending (created if absent); "-" is standard
+    /// output. Throws config_error naming decision_log when it cannot be opened.
+    explicit decision_log(const std::string& path) : path_(path) {
+        if (path == "-") {
+            fd_ = STDOUT_FILENO;
+        } else {
+            fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+            if (fd_ < 0) throw config_error("decision_log", "cannot open " + path + " for appending: " + std::strerror(errno));
+            owned_ = true;
+        }
+        struct stat st {};
+        regular_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
+    }
+    decision_log(const decision_log&) = delete;
+    decision_log& operator=(const decision_log&) = delete;
+    ~decision_log() {
+        if (owned_) ::close(fd_);
+    }
+
+    /// Appends `line` and a line break. False when they could not all be
+    /// written: the line is then left out (last_error() says why), the
+    /// part written cut off a regular file, or, where that cannot be done
+    /// (a pipe, a file another writer appended to meanwhile), ended with a
+    /// line break so that the next line starts on its own.
+    bool append(std::string_view line) {
+        std::string text;
+        text.reserve(line.size() + 1);
+        text.append(line);
+        text.push_back('\n');
+        const off_t before = size();
+        std::size_t done = 0;
+        while (done < text.size()) {
+            const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                error_ = n < 0 ? std::strerror(errno) : "nothing written";
+                break;
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        if (done == text.size()) return true;
+        ++lost_;
+        if (done > 0) cut(before, done);
+        return false;
+    }
+
+    /// Why the last append that failed did.
+    [[nodiscard]] const std::string& last_error() const noexcept { return error_; }
+    /// Lines left out since the log was opened.
+    [[nodiscard]] std::uint64_t lines_lost() const noexcept { return lost_; }
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+    bool owned_ = false;
+    bool regular_ = false;
+    std::string error_;
+    std::uint64_t lost_ = 0;
+
+    /// The file's size, or -1 when it is not a regular file (or unknown).
+    [[nodiscard]] off_t size() const noexcept {
+        struct stat st {};
+        return regular_ && ::fstat(fd_, &st) == 0 ? st.st_size : -1;
+    }
+
+    /// Removes the `done` bytes of a torn line written at `before`, if the
+    /// file ends with them (nothing else was written or truncated since);
+    /// otherwise ends them with a line break.
+    void cut(off_t before, std::size_t done) noexcept {
+        if (before >= 0 && size() == before + static_cast<off_t>(done) && ::ftruncate(fd_, before) == 0) return;
+        while (::write(fd_, "\n", 1) < 0 && errno == EINTR) {
+        }
+    }
+};
+
+}  // namespace rlscale::controller
