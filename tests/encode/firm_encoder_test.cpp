@@ -115,6 +115,29 @@ TEST_CASE("encode firm: one encoder serves N functions in round-robin order") {
     CHECK(enc.previous_arrival_rps(1) == doctest::Approx(10.0));
 }
 
+TEST_CASE("encode firm: the load change forgets the old episode and refuses a clock that is not finite") {
+    const firm_encoder enc;
+    test::refusal<decltype(enc), 9> refused(enc);
+    std::array<float, 9> out{};
+    scaling_state s = firm_state();
+    s.time_s = 30;
+    REQUIRE(enc.encode(firm_metrics(200), s, out));  // the old episode ends with AR 20 at t = 30
+    s.time_s = 15;                                    // a new episode whose first interval has no rate
+    function_metrics no_rate = firm_metrics(50);
+    no_rate.interval_s = 0;
+    CHECK(enc.encode(no_rate, s, out).field == "interval_s");
+    s.time_s = 30;
+    REQUIRE(enc.encode(firm_metrics(100), s, out));
+    CHECK(out[8] == 0.0f);
+    s.time_s = 100;
+    REQUIRE(enc.encode(firm_metrics(200), s, out));
+    s.time_s = qnan;
+    refused(firm_metrics(100), s, "state.time_s", qnan);
+    s.time_s = 0;
+    REQUIRE(enc.encode(firm_metrics(300), s, out));
+    CHECK(out[8] == 0.0f);
+}
+
 TEST_CASE("encode firm: a non-finite or negative input is refused by name and out is untouched") {
     const firm_encoder enc;
     test::refusal<decltype(enc), 9> refused(enc);

@@ -151,7 +151,16 @@ TEST_CASE("encode polimi: a non-finite or negative input is refused by name and 
     refused(stalled, polimi_state(), "latency_mean_s");
     function_metrics huge = polimi_metrics();
     huge.latency_mean_s = 1e300;  // finite, but P and QLD overflow a float
-    refused(huge, polimi_state(), "latency_mean_s");
+    refused(huge, polimi_state(), "latency_mean_s", 1e300);
+    // against an SLO so small that P = latency / SLO overflows the double:
+    // the value is the latency refused, not P (infinite)
+    scaling_state tight = polimi_state();
+    tight.slo.latency_s = 1e-10;
+    refused(huge, tight, "latency_mean_s", 1e300);
+    // a latency that fits a float, whose P does not
+    function_metrics fast = polimi_metrics();
+    fast.latency_mean_s = 1e30;
+    refused(fast, tight, "latency_mean_s", 1e30);
     std::array<float, 5> short_out{};  // measured_cpu needs 6
     CHECK(enc.encode(polimi_metrics(), polimi_state(), short_out).field == "out.size");
 }

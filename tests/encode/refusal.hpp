@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <limits>
 #include <span>
 #include <string_view>
@@ -29,14 +30,30 @@ public:
     explicit refusal(const Encoder& encoder) : encoder_(encoder) {}
 
     void operator()(const function_metrics& m, const scaling_state& s, std::string_view field) {
+        (void)refuse(m, s, field);
+    }
+
+    /// As above, and the status reports `value`, the input refused (NaN
+    /// matches NaN).
+    void operator()(const function_metrics& m, const scaling_state& s, std::string_view field, double value) {
+        const encode_status st = refuse(m, s, field);
+        if (std::isnan(value)) {
+            CHECK(std::isnan(st.value));
+        } else {
+            CHECK(st.value == value);
+        }
+    }
+
+private:
+    encode_status refuse(const function_metrics& m, const scaling_state& s, std::string_view field) {
         out_.fill(marker);
         const encode_status st = encoder_.encode(m, s, std::span<float>(out_));
         CHECK_FALSE(st.ok);
         CHECK(st.field == field);
         CHECK(std::all_of(out_.begin(), out_.end(), [](float v) { return v == marker; }));
+        return st;
     }
 
-private:
     static constexpr float marker = 42.0F;
     const Encoder& encoder_;
     std::array<float, N> out_{};

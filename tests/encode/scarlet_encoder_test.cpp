@@ -128,6 +128,16 @@ TEST_CASE("encode scarlet: a wrong output size and a huge input are refused") {
     const encode_status st = enc.encode(m, scarlet_state(), out);
     CHECK_FALSE(st.ok);
     CHECK(st.field == "throughput_rps");
+    CHECK(st.value == 1e300);  // the input refused, not the scaled feature 1e298
+    test::refusal<decltype(enc), 5> refused(enc);
+    scaling_state s = scarlet_state();
+    s.slo.target_rps = 1e300;
+    refused(scarlet_metrics(), s, "slo.target_rps", 1e300);
+    // a value under the float limit that the scale lifts past it
+    const scarlet_encoder fine({.rps_scale = 1e-10});
+    test::refusal<decltype(fine), 5> refused_fine(fine);
+    m.throughput_rps = 1e30;
+    refused_fine(m, scarlet_state(), "throughput_rps", 1e30);
 }
 
 TEST_CASE("encode relative scarlet: a wrong output size is refused, nothing written past it") {
@@ -138,6 +148,88 @@ TEST_CASE("encode relative scarlet: a wrong output size is refused, nothing writ
     CHECK(enc.encode(scarlet_metrics(), scarlet_state(), buffer).field == "out.size");
     for (const float x : buffer) CHECK(x == -1.0F);
     CHECK(enc.encode(scarlet_metrics(), scarlet_state(), std::span<float>(buffer).first(5)).ok);
+}
+
+TEST_CASE("encode relative scarlet: features worked out by hand, each ratio clamped to 0..4") {
+    const relative_scarlet_encoder enc;
+    REQUIRE(enc.size() == 5);
+    std::array<float, 5> out{};
+    function_metrics m = scarlet_metrics();
+    m.queue_length = 6;
+    m.ready_replicas = 2;
+    REQUIRE(enc.encode(m, scarlet_state(), out));
+    // replicas 3 / 10 = 0.3, cpu 0.5, memory 0.25, throughput 50 / target 200 = 0.25, queue 6 / 2 ready = 3
+    CHECK(out[0] == doctest::Approx(0.3));
+    CHECK(out[1] == doctest::Approx(0.5));
+    CHECK(out[2] == doctest::Approx(0.25));
+    CHECK(out[3] == doctest::Approx(0.25));
+    CHECK(out[4] == doctest::Approx(3.0));
+    // past the bound: replicas 15 / 10 = 1.5 (not clamped to 1); cpu 5, 1000 / 200 and 20 / 2 clamp to 4
+    scaling_state s = scarlet_state();
+    s.replicas = 15;
+    m.cpu_utilization = 5;
+    m.memory_utilization = 4.5;
+    m.throughput_rps = 1000;
+    m.queue_length = 20;
+    REQUIRE(enc.encode(m, s, out));
+    CHECK(out[0] == doctest::Approx(1.5));
+    CHECK(out[1] == 4.0F);
+    CHECK(out[2] == 4.0F);
+    CHECK(out[3] == 4.0F);
+    CHECK(out[4] == 4.0F);
+    s.replicas = 50;  // 5 times the maximum
+    REQUIRE(enc.encode(m, s, out));
+    CHECK(out[0] == 4.0F);
+    // a queue with nothing ready to serve it: 4; no queue and nothing ready: 0; no target: 0
+    m = scarlet_metrics();
+    m.queue_length = 3;
+    m.ready_replicas = 0;
+    s = scarlet_state();
+    s.replicas = 0;
+    s.slo.target_rps = 0;
+    REQUIRE(enc.encode(m, s, out));
+    CHECK(out[0] == 0.0F);
+    CHECK(out[3] == 0.0F);
+    CHECK(out[4] == 4.0F);
+    m.queue_length = 0;
+    REQUIRE(enc.encode(m, s, out));
+    CHECK(out[4] == 0.0F);
+}
+
+TEST_CASE("encode relative scarlet: a non-finite or negative input is refused by name and out is untouched") {
+    const relative_scarlet_encoder enc;
+    test::refusal<decltype(enc), 5> refused(enc);
+    for (const double bad : test::bad_values(-0.5)) {
+        CAPTURE(bad);
+        function_metrics m = scarlet_metrics();
+        m.cpu_utilization = bad;
+        refused(m, scarlet_state(), "cpu_utilization", bad);
+        m = scarlet_metrics();
+        m.memory_utilization = bad;
+        refused(m, scarlet_state(), "memory_utilization", bad);
+        m = scarlet_metrics();
+        m.throughput_rps = bad;
+        refused(m, scarlet_state(), "throughput_rps", bad);
+        scaling_state s = scarlet_state();
+        s.slo.target_rps = 0;  // no target: the throughput is still read, and refused
+        refused(m, s, "throughput_rps", bad);
+        s = scarlet_state();
+        s.slo.target_rps = bad;
+        refused(scarlet_metrics(), s, "slo.target_rps", bad);
+    }
+    scaling_state s = scarlet_state();
+    s.replicas = -1;
+    refused(scarlet_metrics(), s, "state.replicas", -1);
+    s = scarlet_state();
+    s.max_replicas = 0;
+    refused(scarlet_metrics(), s, "state.max_replicas", 0);
+    s.max_replicas = -2;
+    refused(scarlet_metrics(), s, "state.max_replicas", -2);
+    // the first bad field is named
+    function_metrics m = scarlet_metrics();
+    m.cpu_utilization = qnan;
+    m.memory_utilization = qnan;
+    refused(m, scarlet_state(), "cpu_utilization", qnan);
 }
 
 TEST_CASE("encode scarlet: a bad configuration throws config_error") {

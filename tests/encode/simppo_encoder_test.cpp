@@ -131,6 +131,65 @@ TEST_CASE("encode simppo: a clock that goes back starts a new episode with AC 0"
     CHECK(out[3] == doctest::Approx(-0.5));            // (15 - 30) / 30
 }
 
+TEST_CASE("encode simppo: a clock that goes back forgets the old episode even when the new interval has no rate") {
+    const simppo_encoder enc;
+    std::array<float, 7> out{};
+    scaling_state s = simppo_state();
+    s.time_s = 15;
+    REQUIRE(enc.encode(simppo_metrics(100), s, out));
+    s.time_s = 30;
+    REQUIRE(enc.encode(simppo_metrics(200), s, out));  // the old episode ends with AR 20 at t = 30
+    s.time_s = 15;                                      // a new episode whose first interval has no rate
+    function_metrics no_rate = simppo_metrics(50);
+    no_rate.interval_s = 0;
+    CHECK(enc.encode(no_rate, s, out).field == "interval_s");
+    CHECK_FALSE(enc.previous_arrival_rps().has_value());
+    s.time_s = 30;
+    REQUIRE(enc.encode(simppo_metrics(100), s, out));  // AR 10: nothing of this episode before it
+    CHECK(out[3] == 0.0f);
+    // the same through the by-index overload
+    const simppo_encoder by_index({}, 2);
+    s.time_s = 30;
+    REQUIRE(by_index.encode(1, simppo_metrics(200), s, out));
+    s.time_s = 15;
+    CHECK(by_index.encode(1, no_rate, s, out).field == "interval_s");
+    s.time_s = 30;
+    REQUIRE(by_index.encode(1, simppo_metrics(100), s, out));
+    CHECK(out[3] == 0.0f);
+    // within an episode an interval without a rate keeps the one before it
+    const simppo_encoder same;
+    s.time_s = 15;
+    REQUIRE(same.encode(simppo_metrics(200), s, out));
+    s.time_s = 30;
+    CHECK(same.encode(no_rate, s, out).field == "interval_s");
+    s.time_s = 45;
+    REQUIRE(same.encode(simppo_metrics(100), s, out));
+    CHECK(out[3] == doctest::Approx(-0.5));  // (10 - 20) / 20
+}
+
+TEST_CASE("encode simppo: a clock that is not finite is refused by name and forgets the rate") {
+    simppo_encoder enc;
+    test::refusal<decltype(enc), 7> refused(enc);
+    std::array<float, 7> out{};
+    scaling_state s = simppo_state();
+    for (const double bad : {qnan, inf, -inf}) {
+        CAPTURE(bad);
+        s.time_s = 100;
+        REQUIRE(enc.encode(simppo_metrics(200), s, out));  // AR 20 at t = 100
+        s.time_s = bad;
+        refused(simppo_metrics(100), s, "state.time_s", bad);
+        CHECK_FALSE(enc.previous_arrival_rps().has_value());
+        s.time_s = 0;  // a new episode, after a clock that could not tell
+        REQUIRE(enc.encode(simppo_metrics(300), s, out));
+        CHECK(out[3] == 0.0f);
+        s.time_s = bad;
+        const encode_status st = enc.encode(0, simppo_metrics(100), s, out);
+        CHECK(st.field == "state.time_s");
+        CHECK_FALSE(enc.previous_arrival_rps().has_value());
+        enc.reset();
+    }
+}
+
 TEST_CASE("encode simppo: the pure overload takes AR_t-1 and changes nothing") {
     const simppo_encoder enc;
     std::array<float, 7> out{};

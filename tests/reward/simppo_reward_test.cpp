@@ -50,8 +50,10 @@ TEST_CASE("reward simppo: alpha SP plus utilisation worked out by hand") {
     CHECK(score(r, agent_metrics(0.1, 0.2, 0.2)) == doctest::Approx(0.44));
     // SP = 0.25 / 1.0 = 0.25: 0.3 · 0.25 + 0.35 · (0.9 + 0.1) = 0.075 + 0.35 = 0.425
     CHECK(score(r, agent_metrics(1.0, 0.9, 0.1)) == doctest::Approx(0.425));
-    // alpha = 1: SP only; alpha = 0: utilisation only, 0.5 · (0.6 + 0.4) = 0.5
-    CHECK(score(simppo_reward({.alpha = 1}), agent_metrics(0.5, 0.6, 0.4)) == doctest::Approx(0.5));
+    // alpha = 1: SP only, 0.5 (utilisation 0.2 + 0.2 ignored; alpha 0.3 would give 0.15 + 0.14 = 0.29);
+    // alpha = 0: utilisation only, 0.5 · (0.8 + 0.4) = 0.6
+    CHECK(score(simppo_reward({.alpha = 1}), agent_metrics(0.5, 0.2, 0.2)) == doctest::Approx(0.5));
+    CHECK(score(r, agent_metrics(0.5, 0.2, 0.2)) == doctest::Approx(0.29));
     CHECK(score(simppo_reward({.alpha = 0}), agent_metrics(0.5, 0.8, 0.4)) == doctest::Approx(0.6));
 }
 

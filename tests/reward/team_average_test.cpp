@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <vector>
 
 namespace test_reward_team_average {
@@ -52,6 +53,21 @@ TEST_CASE("reward team average: each agent's penalty joins the mean") {
     CHECK(team(m, s, penalties) == doctest::Approx(-0.03));
     CHECK(team(m, s, std::vector<double>{0, 0}) == doctest::Approx((0.5 + 0.44) / 2));
     CHECK_THROWS_AS((void)team(m, s, std::vector<double>{-1}), error);
+}
+
+TEST_CASE("reward team average: a penalty that is not finite or is positive is refused by index") {
+    const team_average<simppo_reward> team{simppo_reward{}};
+    const std::vector<function_metrics> m{agent_metrics(0.5, 0.6, 0.4), agent_metrics(0.1, 0.2, 0.2)};
+    const std::vector<scaling_state> s(2, slo());
+    CHECK_THROWS_WITH_AS((void)team(m, s, std::vector<double>{0, std::numeric_limits<double>::quiet_NaN()}),
+                         doctest::Contains("penalties[1]: must be finite and <= 0 (a penalty lowers the reward), got nan"),
+                         error);
+    CHECK_THROWS_WITH_AS((void)team(m, s, std::vector<double>{5, 5}), doctest::Contains("penalties[0]"), error);
+    CHECK_THROWS_WITH_AS((void)team(m, s, std::vector<double>{-1, 0.5}), doctest::Contains("got 0.5"), error);
+    CHECK_THROWS_WITH_AS((void)team(m, s, std::vector<double>{-std::numeric_limits<double>::infinity(), 0}),
+                         doctest::Contains("penalties[0]: must be finite and <= 0 (a penalty lowers the reward), got -inf"),
+                         error);
+    CHECK(team(m, s, std::vector<double>{-0.0, -2}) == doctest::Approx((0.5 + 0.44 - 2) / 2));
 }
 
 TEST_CASE("reward team average: empty teams, shapes and other per-agent rewards") {

@@ -111,7 +111,10 @@ public:
             detail::throughput_preservation(m.throughput_rps, arrival_rps, s.slo.target_rps),  // SP throughput
             simppo_arrival_change(arrival_rps, previous_arrival_rps.value_or(arrival_rps)),  // load change
         };
-        return detail::write_features(features, names, out);
+        const std::array<double, feature_count> inputs{
+            s.cpu_limit, s.memory_limit_mb, m.cpu_utilization, m.memory_utilization, 0.0, 0.0,
+            s.slo.latency_s, m.throughput_rps, static_cast<double>(m.arrivals)};
+        return detail::write_features(features, names, inputs, out);
     }
 
 private:

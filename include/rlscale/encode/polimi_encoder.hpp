@@ -114,8 +114,11 @@ public:
         };
         const std::array<std::string_view, max_feature_count> names{
             "ready_replicas", latency, latency, "arrivals", "arrivals", "cpu_utilization"};
+        const std::array<double, max_feature_count> inputs{
+            instances, rt, rt, static_cast<double>(m.arrivals), static_cast<double>(m.arrivals), m.cpu_utilization};
         return detail::write_features(std::span<const double>(features).first(size()),
-                                      std::span<const std::string_view>(names).first(size()), out);
+                                      std::span<const std::string_view>(names).first(size()),
+                                      std::span<const double>(inputs).first(size()), out);
     }
 
 private:

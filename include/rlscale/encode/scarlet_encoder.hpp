@@ -83,7 +83,9 @@ public:
             m.throughput_rps / config_.rps_scale,            // network: throughput proxy
             s.slo.target_rps / config_.rps_scale,            // target throughput
         };
-        return detail::write_features(features, names, out);
+        const std::array<double, feature_count> inputs{
+            static_cast<double>(s.replicas), m.cpu_utilization, m.memory_utilization, m.throughput_rps, s.slo.target_rps};
+        return detail::write_features(features, names, inputs, out);
     }
 
 private:

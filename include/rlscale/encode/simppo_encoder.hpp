@@ -83,7 +83,8 @@ private:
 /// order); with the default N = 1 an instance serves one function. It
 /// remembers AR_t of every interval whose `interval_s` is valid, even when
 /// another field is refused, and forgets it when `state.time_s` goes back (a
-/// new episode). Because of that state, one instance must not be called from
+/// new episode), even when the new interval has no rate of its own; a clock
+/// that is not finite is refused as `state.time_s`. Because of that state, one instance must not be called from
 /// two threads at once (copies are independent). The four-argument `encode`
 /// is pure: the caller passes AR_{t-1}.
 class simppo_encoder : public detail::arrival_history_encoder<simppo_encoder> {
@@ -131,7 +132,10 @@ public:
             detail::min_max(s.memory_limit_mb, config_.memory_min_mb, config_.memory_max_mb),  // RLT_mem
             detail::min_max(s.replicas, config_.containers_min, config_.containers_max),    // NC
         };
-        return detail::write_features(features, names, out);
+        const std::array<double, feature_count> inputs{
+            s.slo.latency_s, m.cpu_utilization, m.memory_utilization, static_cast<double>(m.arrivals),
+            s.cpu_limit,     s.memory_limit_mb, static_cast<double>(s.replicas)};
+        return detail::write_features(features, names, inputs, out);
     }
 
 private:

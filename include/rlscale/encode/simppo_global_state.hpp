@@ -123,7 +123,9 @@ private:
         };
         for (std::size_t k = 0; k < variable_count; ++k)
             features[8 + k] = others > 0 ? std::sqrt(var[k] / others) : 0.0;
-        return detail::write_features(features, names, out);
+        // A global feature is an aggregate over agents, named by itself: the
+        // value refused is the feature.
+        return detail::write_features(features, names, features, out);
     }
 
     /// Indices of one agent's selected variables.

@@ -40,7 +40,12 @@ public:
         for (const scaling_state& x : s) {
             if (x.max_replicas > 0) share += std::clamp(static_cast<double>(x.replicas) / x.max_replicas, 0.0, 1.0);
         }
-        return base - weight_ * share / static_cast<double>(s.size());
+        const double n = static_cast<double>(s.size());
+        // weight · share overflows for a weight near the double's maximum;
+        // weight · (share / n) cannot (share / n ≤ 1), but rounds differently,
+        // so it is taken only then and every other weight keeps its result.
+        const double weighted = weight_ * share;
+        return base - (std::isfinite(weighted) ? weighted / n : weight_ * (share / n));
     }
 
 private:

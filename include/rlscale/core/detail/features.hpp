@@ -79,15 +79,18 @@ private:
 }
 
 /// Copies `features` into `out` as floats, or reports the first that is not
-/// finite or does not fit a float, under the name of the input it came from.
+/// finite or does not fit a float, under the name `names[k]` of the input it
+/// came from and with that input's value `inputs[k]` (the value refused, not
+/// the scaled feature, so that a caller can find it in its metrics).
 /// `out` is written only when it has the features' size and every feature
 /// fits, so a refused encoding leaves it untouched.
 [[nodiscard]] inline encode_status write_features(std::span<const double> features,
                                                   std::span<const std::string_view> names,
+                                                  std::span<const double> inputs,
                                                   std::span<float> out) noexcept {
     if (out.size() != features.size()) return encode_status::invalid("out.size", static_cast<double>(out.size()));
     for (std::size_t k = 0; k < features.size(); ++k) {
-        if (!fits_float(features[k])) return encode_status::invalid(names[k], features[k]);
+        if (!fits_float(features[k])) return encode_status::invalid(names[k], inputs[k]);
     }
     for (std::size_t k = 0; k < features.size(); ++k) out[k] = static_cast<float>(features[k]);
     return encode_status::valid();

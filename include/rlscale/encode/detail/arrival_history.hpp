@@ -58,10 +58,21 @@ public:
     }
 
     /// Ends the current function's turn: remembers `rate` at `time_s` when it
-    /// is given (an unusable interval leaves the slot as it was), and passes
-    /// the turn to the next function.
+    /// is given, and passes the turn to the next function. An unusable
+    /// interval leaves the slot as it was within an episode, but clears it
+    /// when `time_s` is earlier than the slot's clock: the remembered rate
+    /// belongs to the previous episode, and kept with its later clock it
+    /// would be read again once the new episode's clock reached it.
     void advance(std::optional<double> rate, double time_s) noexcept {
-        if (rate) slots_[cursor_] = {rate, time_s};
+        keep(slots_[cursor_], rate, time_s);
+        cursor_ = (cursor_ + 1) % slots_.size();
+    }
+
+    /// Ends the current function's turn without a usable clock (`time_s`
+    /// not finite, which the encoders refuse): forgets its rate, since
+    /// whether an episode began cannot be told, and passes the turn on.
+    void skip() noexcept {
+        slots_[cursor_] = {};
         cursor_ = (cursor_ + 1) % slots_.size();
     }
 
@@ -80,10 +91,15 @@ public:
         return s.rate;
     }
 
-    /// Remembers function `f`'s `rate` at `time_s` when it is given, by
+    /// Remembers function `f`'s `rate` at `time_s` as `advance` does, by
     /// index; the turn does not move.
     void record(std::size_t f, std::optional<double> rate, double time_s) noexcept {
-        if (f < slots_.size() && rate) slots_[f] = {rate, time_s};
+        if (f < slots_.size()) keep(slots_[f], rate, time_s);
+    }
+
+    /// Forgets function `f`'s rate (a clock that is not finite), by index.
+    void forget(std::size_t f) noexcept {
+        if (f < slots_.size()) slots_[f] = {};
     }
 
     /// The remembered AR_{t-1} of `function`, if any (none for an index out of range).
@@ -108,6 +124,16 @@ private:
         std::optional<double> rate;  ///< AR, requests/s, of the function's last encoded interval
         double time_s = 0;           ///< the controller clock of that interval
     };
+    /// `rate` at `time_s` replaces `s`; no rate keeps `s` unless the clock
+    /// went back past it (a new episode), which clears it.
+    static void keep(slot& s, std::optional<double> rate, double time_s) noexcept {
+        if (rate) {
+            s = {rate, time_s};
+        } else if (time_s < s.time_s) {
+            s = {};
+        }
+    }
+
     std::vector<slot> slots_;  ///< one per function
     std::size_t cursor_ = 0;   ///< the function whose turn it is
 };
@@ -117,8 +143,11 @@ private:
 /// `encode(m, s, previous_arrival_rps, out)`; this base adds the
 /// three-argument `encode` that the `encoder` concept calls, which encodes
 /// the function whose turn it is with its remembered AR_{t-1}, then
-/// remembers its AR_t and passes the turn on. One instance must not be
-/// called from two threads at once.
+/// remembers its AR_t and passes the turn on. Both stateful overloads read
+/// the clock `state.time_s`, so they refuse one that is not finite (a NaN
+/// would never compare earlier and hide an episode boundary) and forget
+/// that function's rate. One instance must not be called from two threads
+/// at once.
 template <typename Derived>
 class arrival_history_encoder {
 public:
@@ -126,6 +155,10 @@ public:
     explicit arrival_history_encoder(std::size_t functions) : history_(functions) {}
 
     [[nodiscard]] encode_status encode(const function_metrics& m, const scaling_state& s, std::span<float> out) const noexcept {
+        if (!std::isfinite(s.time_s)) {
+            history_.skip();
+            return encode_status::invalid("state.time_s", s.time_s);
+        }
         const encode_status st = static_cast<const Derived&>(*this).encode(m, s, history_.previous(s.time_s), out);
         history_.advance(arrival_rate(m), s.time_s);
         return st;
@@ -138,6 +171,10 @@ public:
     /// range encodes with no history and remembers nothing.
     [[nodiscard]] encode_status encode(std::size_t f, const function_metrics& m, const scaling_state& s,
                                        std::span<float> out) const noexcept {
+        if (!std::isfinite(s.time_s)) {
+            history_.forget(f);
+            return encode_status::invalid("state.time_s", s.time_s);
+        }
         const encode_status st = static_cast<const Derived&>(*this).encode(m, s, history_.previous_of(f, s.time_s), out);
         history_.record(f, arrival_rate(m), s.time_s);
         return st;
