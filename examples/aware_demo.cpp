@@ -449,11 +449,12 @@ void write_svg(const std::filesystem::path& path, const std::vector<std::pair<st
 static int program(int argc, char** argv) {
     const options o = parse(argc, argv);
     const auto started = std::chrono::steady_clock::now();
-    std::filesystem::create_directories(o.out);
     const aware_scenario sc({.trace_dir = o.trace});
     if (!o.trace.empty() && !sc.from_trace()) {
         usage("--trace: no Azure trace with usable functions in " + cli::quoted(o.trace.string()) + " (it needs an invocations.csv)");
     }
+    // Only once the trace is read: a refused run leaves no directory behind.
+    std::filesystem::create_directories(o.out);
     std::printf("AWARE in the simulator: one workload (%s), replicas 1-%d, CPU %.3f-%.3f cores, memory %.0f-%.0f MB; "
                 "%d steps of %.0f s per episode; FIRM reward alpha %.2f; %s actions; unseen loads: %s\n",
                 examples::aware_profile().name.c_str(), sc.config().max_replicas, rl::multidimensional_config::aware().min_cpu_limit,
@@ -584,6 +585,13 @@ static int program(int argc, char** argv) {
         managed_agent retraining = converged_agent;
         managed_agent frozen = converged_agent;
         frozen.frozen = true;
+        // Each starts the change with a fresh fallback, as the HPA+VPA it is
+        // compared with does: a floor with the VPA history of the training
+        // episodes behind it would be a better-informed floor than the rule's.
+        for (managed_agent* m : {&retraining, &frozen}) {
+            m->fallback = make_fallback();
+            m->clock_s = 0;
+        }
         const double level = change == aware_change::load_level ? 1.8 : 1.0;
         const auto p = examples::aware_profile(change);
         tally rt;
@@ -641,6 +649,9 @@ static int program(int argc, char** argv) {
     };
     for (std::size_t i = 0; i < sc.unseen_count(); ++i) {
         const guard_config g = make_guard(rl::multidimensional_config::aware());
+        // On each load the agent's floor starts fresh, as each HPA+VPA does.
+        served.fallback = make_fallback();
+        served.clock_s = 0;
         for (int e = 0; e < o.eval_episodes; ++e) {
             env_t env = unseen_env(i, e);
             agent_unseen.add(run_episode(served, env, unseen_seed(i, e), nullptr, false));

@@ -154,10 +154,11 @@ static int program(int argc, char** argv) {
         }
     }
     try {
-        std::filesystem::create_directories(out);
         // The evaluation's scenarios (and the trace under --data) are read
-        // before training, so a bad --data fails at once.
+        // before training, so a bad --data fails at once, and before --out
+        // is made, so it leaves no directory behind.
         const std::vector<scenario> scenarios{scarlet_3fn(3600 * hours), azure(data, azure_3fn_hashes(), 3600 * hours)};
+        std::filesystem::create_directories(out);
         const auto t0 = std::chrono::steady_clock::now();
 
         const std::filesystem::path checkpoint = out / "scarlet_dqn.json";

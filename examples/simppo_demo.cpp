@@ -48,8 +48,8 @@ struct options {
     std::uint64_t seed = 1;
     double alpha = 0.3;  ///< SIMPPO's reward coefficient (Table 2)
     double team_weight = 0.25;  ///< the second SIMPPO variant's share of the team average in each agent's reward (the paper's is 1)
-    double node_memory_replicas = 6;  ///< the shared node's memory, in replicas per function
-    double node_utilization = 0.75;   ///< the shared node's cores = Σ mean CPU demand / this
+    double node_memory_replicas = 6;  ///< the shared node's memory, in replicas per function (of the --functions it starts with)
+    double node_utilization = 0.75;   ///< the shared node's cores = Σ mean CPU demand (of the --functions it starts with) / this
     nn::moment_storage adam_moments = nn::moment_storage::parameter_type;  ///< every learner's Adam moments (--bfloat16-moments)
     std::filesystem::path out = "simppo-demo";
     std::filesystem::path trace;  ///< the Azure trace's directory (empty: the first found, simppo_trace_dirs())
@@ -233,7 +233,7 @@ bool parse(int argc, char** argv, options& o) {
             else if (arg == "--seed") o.seed = rlscale::cli::seed(arg, value());
             else if (arg == "--alpha") o.alpha = rlscale::cli::number(arg, value());
             else if (arg == "--team-weight") o.team_weight = rlscale::cli::number(arg, value());
-            else if (arg == "--node-memory-replicas") o.node_memory_replicas = rlscale::cli::number(arg, value());
+            else if (arg == "--node-memory-replicas") o.node_memory_replicas = rlscale::cli::number_above(arg, value(), 0);
             else if (arg == "--node-utilization") o.node_utilization = rlscale::cli::number(arg, value());
             else if (arg == "--out") {
                 o.out = value();
@@ -287,6 +287,10 @@ static int program(int argc, char** argv) {
     const std::size_t n = o.functions;
     simppo_scenario_config sc_config;
     sc_config.functions = n + o.added;
+    // The node is the n functions' (their demand / --node-utilization, their
+    // memory): the phases with n functions see the contention the rule sets,
+    // and the added functions join that node.
+    sc_config.node_functions = n;
     sc_config.seed = o.seed;
     sc_config.node_memory_replicas = o.node_memory_replicas;
     sc_config.shared_mean_utilization = o.node_utilization;

@@ -116,6 +116,11 @@ struct simppo_scenario_config {
     double node_cores = 0;                      ///< cores of the node; 0 = sized by shared_mean_utilization
     double node_memory_mb = 0;                  ///< memory of the node; 0 = node_memory_replicas' rule, or Σ max_replicas × profile memory × 2
     double node_memory_replicas = 0;            ///< > 0 (and node_memory_mb 0): node memory = Σ this × profile memory, the replicas per function the node holds on average; replicas beyond it stay pending, so functions compete for placement
+    /// The node's cores and memory are sized for the first this many
+    /// functions (0 = all): a run that adds functions later sizes it for
+    /// those it starts with, so the added ones join a node already as busy
+    /// as the rule makes it, not one sized for them in advance.
+    std::size_t node_functions = 0;
     int min_replicas = 1;                       ///< lower replica bound of every function (SIMPPO allows 0; 1 keeps a function reachable in the simulator, which has no scale-from-zero)
     int max_replicas = 20;                      ///< upper replica bound (the simulator reserves this many slots)
     int initial_replicas = 1;                   ///< replicas ready at time 0
@@ -148,6 +153,7 @@ struct simppo_scenario_config {
             .at_least("node_cores", node_cores, 0.0)
             .at_least("node_memory_mb", node_memory_mb, 0.0)
             .at_least("node_memory_replicas", node_memory_replicas, 0.0)
+            .at_most("node_functions", node_functions, functions)
             .at_least("min_replicas", min_replicas, 0)
             .at_least("max_replicas", max_replicas, 1)
             .at_least_field("max_replicas", max_replicas, "min_replicas", min_replicas)
@@ -336,8 +342,9 @@ inline std::vector<double> synthetic_shape(std::size_t bins, double bin_s, doubl
 ///   `duration_s`. The loads depend on `seed` and the trace found only:
 ///   another seed, other loads (a training loop cycling several seeds sees several traces, as
 ///   SIMPPO's agents did).
-/// - Node: `node_cores` cores, by default Σ mean CPU demand /
-///   shared_mean_utilization (0.75) rounded up, so that when replicas are
+/// - Node: `node_cores` cores, by default Σ mean CPU demand (of the first
+///   node_functions functions, or all) / shared_mean_utilization (0.75)
+///   rounded up, so that when replicas are
 ///   plentiful (every request in service at once, none waiting in a queue)
 ///   the functions' peaks together ask for more cores than the node has and
 ///   slow each other down: the contention SIMPPO's multi-tenant case is
@@ -401,9 +408,11 @@ public:
             const double mean_rps = config_.mean_load_replicas * sim::replica_capacity(p);
             rng gen(config_.seed ^ (0x9e3779b97f4a7c15ULL * (i + 1)));
             sim::workload load = make_load(shapes, pool, mean_rps, duration, gen);
-            demand += mean_rps * p.service.mean() * p.cpu_demand;
-            memory += config_.node_memory_replicas > 0 ? config_.node_memory_replicas * p.memory_mb
-                                                       : static_cast<double>(config_.max_replicas) * p.memory_mb * 2;
+            if (config_.node_functions == 0 || i < config_.node_functions) {
+                demand += mean_rps * p.service.mean() * p.cpu_demand;
+                memory += config_.node_memory_replicas > 0 ? config_.node_memory_replicas * p.memory_mb
+                                                           : static_cast<double>(config_.max_replicas) * p.memory_mb * 2;
+            }
             states_.push_back({.replicas = config_.initial_replicas, .min_replicas = config_.min_replicas,
                                .max_replicas = config_.max_replicas, .cpu_limit = p.cpu_limit, .memory_limit_mb = p.memory_mb,
                                .slo = {.latency_s = p.slo_s, .percentile = config_.slo_percentile}});

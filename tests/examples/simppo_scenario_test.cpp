@@ -242,6 +242,27 @@ TEST_CASE("simppo scenario: categories given, seeds and determinism") {
     const simppo_scenario other(c);
     CHECK(other.function(0).load.rates() != a.function(0).load.rates());
 
+    // The node sized for the first functions only: the same node as a
+    // scenario of just those, with the same first functions.
+    simppo_scenario_config first_two = c;
+    first_two.functions = 2;
+    first_two.categories.resize(2);
+    c.node_functions = 2;
+    c.node_memory_replicas = 3;
+    first_two.node_memory_replicas = 3;
+    const simppo_scenario sized_for_two(c);
+    const simppo_scenario two(first_two);
+    CHECK(sized_for_two.node().cores == two.node().cores);
+    CHECK(sized_for_two.node().memory_mb == two.node().memory_mb);
+    CHECK(sized_for_two.function(1).load.rates() == two.function(1).load.rates());
+    c.node_functions = 0;
+    const simppo_scenario sized_for_four(c);
+    CHECK(sized_for_four.node().memory_mb > two.node().memory_mb);
+    c.node_functions = 5;
+    CHECK_THROWS_WITH_AS(simppo_scenario{c}, doctest::Contains("simppo_scenario_config.node_functions: must be"), config_error);
+    c.node_functions = 0;
+    c.node_memory_replicas = 0;
+
     CHECK(simppo_category_from("memory") == simppo_category::memory);
     CHECK(label(simppo_category::io) == "io");
     CHECK_THROWS_WITH_AS((void)simppo_category_from("gpu"), doctest::Contains("category: must be \"cpu\", \"memory\" or \"io\", got \"gpu\""),
