@@ -323,4 +323,103 @@ TEST_CASE("registry: baselines by name with one set of defaults") {
     CHECK(make_baseline("hpa", {.hpa_cpu_target_percent = 150}).ready());              // Kubernetes allows a target above 100 %
 }
 
+TEST_CASE("serving spec: a key of guard this reader does not know is refused naming it, and every key guard_json writes is read") {
+    serving_spec s = two_function_spec();
+    json bad = s.to_json();
+    bad["guard"] = {{"max_step_up", 1}, {"max_step_dwon", 1}};  // misspelt: max_step_down would stay 2
+    CHECK_THROWS_WITH_AS((void)serving_spec::from_json(bad), doctest::Contains("serving.guard.max_step_dwon: is not a guard limit (it has: max_step_up"),
+                         checkpoint_error);
+    bad["guard"] = {{"vertical_min_replica", 0}};
+    CHECK_THROWS_WITH_AS((void)serving_spec::from_json(bad), doctest::Contains("serving.guard.vertical_min_replica"), checkpoint_error);
+    // Every field set away from its default: guard_json writes each key, and each is read back.
+    s.guard = {.max_step_up = 5,
+               .max_step_down = 3,
+               .max_cpu_step = 0.5,
+               .max_memory_step_mb = 64,
+               .min_cpu_limit = 0.25,
+               .max_cpu_limit = 4,
+               .min_memory_limit_mb = 128,
+               .max_memory_limit_mb = 4096,
+               .vertical_min_replicas = 3};
+    const json all = s.to_json();
+    CHECK(all["guard"].size() == std::size(serving_spec::guard_keys));
+    const serving_spec back = serving_spec::from_json(all);
+    CHECK(back.to_json() == all);
+    CHECK(back.guard.max_memory_limit_mb == 4096);
+    CHECK(back.guard.vertical_min_replicas == 3);
+}
+
+TEST_CASE("registry: a fallback_for name that is no function of the spec is refused naming it") {
+    const serving_spec spec = two_function_spec();
+    const json j = checkpoint_for(spec, 10, 6, 2);
+    learned_policy_options o;
+    o.fallback_for["b"] = {.hpa_cpu_target_percent = 50};
+    CHECK_NOTHROW((void)make_learned_policy(j, o));
+    o.fallback_for["bb"] = {.hpa_cpu_target_percent = 5};  // a typo: b would have the default fallback
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j, o),
+                         doctest::Contains("learned_policy_options.fallback_for.bb: names no function of the spec (it has: a, b)"), config_error);
+    const learned_policy served = make_learned_policy(checkpoint_for(spec, 10, 6, 2));
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(spec, served.weights, o), doctest::Contains("learned_policy_options.fallback_for.bb"),
+                         config_error);
+}
+
+TEST_CASE("registry: the program's guard is checked before it is merged, and its limit bounds are refused as the spec's") {
+    const serving_spec spec = two_function_spec();
+    const json j = checkpoint_for(spec, 10, 6, 2);
+    constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+    const auto refused = [&](const guard_config& g, const std::string& field, const std::string& value) {
+        CAPTURE(field);
+        try {
+            (void)make_learned_policy(j, {.guard = g});
+            FAIL("accepted");
+        } catch (const config_error& e) {
+            CHECK(e.field() == "learned_policy_options.guard." + field);
+            CHECK(std::string(e.what()).find(value) != std::string::npos);
+            MESSAGE(e.what());
+        }
+    };
+    // A NaN step would be lost by std::min, a negative one passed on.
+    refused({.max_cpu_step = nan}, "max_cpu_step", "got nan");
+    refused({.max_memory_step_mb = nan}, "max_memory_step_mb", "got nan");
+    refused({.max_cpu_step = -1}, "max_cpu_step", "got -1");
+    refused({.max_step_up = -1}, "max_step_up", "got -1");
+    refused({.max_step_down = -2}, "max_step_down", "got -2");
+    // The bounds are the spec's: one given here would not be served.
+    refused({.max_cpu_limit = 2}, "max_cpu_limit", "the limit bounds come from the spec (serving.guard), got 2");
+    refused({.min_cpu_limit = 0.5}, "min_cpu_limit", "got 0.5");
+    refused({.min_memory_limit_mb = 64}, "min_memory_limit_mb", "got 64");
+    refused({.max_memory_limit_mb = 1024}, "max_memory_limit_mb", "got 1024");
+    // Steps and the defaults are taken.
+    CHECK_NOTHROW((void)make_learned_policy(j, {.guard = guard_config{.max_step_up = 2, .max_cpu_step = 0.5, .max_memory_step_mb = 64}}));
+    CHECK_NOTHROW((void)make_learned_policy(j, {.guard = guard_config{}}));
+}
+
+TEST_CASE("registry: a learned policy never resizes from a current limit that is unknown (0 or negative)") {
+    // simppo's action map under an encoder that does not read limits: the
+    // network asks for cpu_up whatever the state.
+    serving_spec spec;
+    spec.algorithm = "dqn";
+    spec.encoder = {{"name", "scarlet_relative"}};
+    spec.actions = {{"name", "simppo"}};
+    spec.functions = {"api"};
+    spec.guard.vertical_min_replicas = 0;
+    const auto inputs = static_cast<Eigen::Index>(make_encoder(spec.encoder, 1).size());
+    learned_policy p = make_learned_policy(checkpoint_for(spec, inputs, 7, 3));  // 3: cpu_up
+    const std::array<function_metrics, 1> m{healthy()};  // the pod has 1 core
+    std::array<scaling_state, 1> s{};
+    std::array<decision, 1> d{};
+    for (const double unknown : {0.0, -1.0}) {
+        CAPTURE(unknown);
+        s[0] = {.replicas = 4, .min_replicas = 1, .max_replicas = 10, .cpu_limit = unknown, .memory_limit_mb = 512, .time_s = 15};
+        p.policy.decide(m, s, d);
+        CHECK(d[0].replicas == 4);
+        CHECK(std::isnan(d[0].cpu_limit));  // not 0.125: a step from 0 would shrink the pod to an eighth
+        CHECK_FALSE(d[0].vertical());
+    }
+    // From a known limit the step is taken.
+    s[0].cpu_limit = 1;
+    p.policy.decide(m, s, d);
+    CHECK(d[0].cpu_limit == 1.125);
+}
+
 }  // namespace test_policy_registry

@@ -289,6 +289,44 @@ TEST_CASE("simppo actions: an illegal action is a self-loop") {
     }
 }
 
+TEST_CASE("simppo actions: a limit of 0 or below is unknown and cannot be stepped") {
+    // A caller that did not measure a limit passes 0 (the controller does):
+    // a step from it would order a size unrelated to the pod's (cpu_up from
+    // 0 would ask a pod of 1 core for 0.125).
+    const simppo_actions a(1);
+    for (const double unknown : {0.0, -0.0, -1.0, -std::numeric_limits<double>::infinity()}) {
+        CAPTURE(unknown);
+        scaling_state s = mid();
+        s.cpu_limit = unknown;
+        CHECK(a.illegal(s, cpu_up));
+        CHECK(a.illegal(s, cpu_down));
+        check_self_loop(one(a, s, cpu_up), s);
+        check_self_loop(one(a, s, cpu_down), s);
+        CHECK_FALSE(a.illegal(s, memory_up));  // the other limit is known
+        CHECK(a.penalty(s, hold_action, cpu_up, simppo_reward{}) == -1.0);
+        s = mid();
+        s.memory_limit_mb = unknown;
+        CHECK(a.illegal(s, memory_up));
+        CHECK(a.illegal(s, memory_down));
+        check_self_loop(one(a, s, memory_up), s);
+        check_self_loop(one(a, s, memory_down), s);
+        CHECK_FALSE(a.illegal(s, cpu_up));
+    }
+}
+
+TEST_CASE("simppo actions: the action toward a target sees no gap from an unknown limit") {
+    const simppo_actions a(1);
+    scaling_state s = mid();
+    s.cpu_limit = 0;
+    // 0 -> 1.5 cores would be 12 steps, more than the 1 replica: the replica
+    // step wins, as the CPU gap is not known.
+    CHECK(a.action_toward(s, {.replicas = 5, .cpu_limit = 1.5}) == scale_out);
+    CHECK(a.action_toward(s, {.replicas = 4, .cpu_limit = 1.5}) == hold_action);
+    s = mid();
+    s.memory_limit_mb = -1;
+    CHECK(a.action_toward(s, {.replicas = 3, .memory_limit_mb = 1024}) == scale_in);
+}
+
 TEST_CASE("simppo actions: oscillation is the same resource reversed in consecutive steps") {
     // The pairs that oscillate, both orders.
     for (const auto& pair : std::vector<std::pair<std::int32_t, std::int32_t>>{

@@ -462,10 +462,16 @@ auto from_spec(const std::string& path, Make&& make) {
 struct learned_policy_options {
     baseline_settings fallback;           ///< the fallback HPA's settings (its CPU target)
     /// Per function of the spec, by name: that function's fallback settings
-    /// instead of `fallback` (a function not named here gets `fallback`).
+    /// instead of `fallback` (a function not named here gets `fallback`). A
+    /// name that is no function of the spec is refused (config_error naming
+    /// learned_policy_options.fallback_for.<name>).
     std::map<std::string, baseline_settings, std::less<>> fallback_for;
     /// Step limits (replicas, CPU, memory); none = the spec's. Given: the
-    /// tighter of the two per direction. Its vertical_min_replicas is not read.
+    /// tighter of the two per direction, each checked as guard_config checks
+    /// it (config_error naming learned_policy_options.guard.<field>). The
+    /// limit bounds (min/max_cpu_limit, min/max_memory_limit_mb) are the
+    /// spec's: one other than guard_config's default is refused. Its
+    /// vertical_min_replicas is not read (see below).
     std::optional<guard_config> guard;
     /// Vertical changes withheld below this many replicas, where the platform
     /// evicts a pod to resize it; none = the spec's. Given: the larger of the two.
@@ -503,6 +509,18 @@ template <typename WeightsOf>
     if (options.int8 && spec.algorithm != "dqn") {
         throw config_error("learned_policy_options.int8", "serves dqn checkpoints only; this one is " + spec.algorithm);
     }
+    // A name in fallback_for that is no function of the spec (a typo, or a
+    // checkpoint for other functions) would leave the function meant with
+    // the default fallback without a word.
+    for (const auto& entry : options.fallback_for) {
+        const std::string& name = entry.first;
+        if (std::find(spec.functions.begin(), spec.functions.end(), name) == spec.functions.end()) {
+            std::string names;
+            for (const std::string& f : spec.functions) names += (names.empty() ? "" : ", ") + valid_utf8(f, 64);
+            throw config_error("learned_policy_options.fallback_for." + valid_utf8(name, 64),
+                               "names no function of the spec (it has: " + names + ")");
+        }
+    }
     encoder_variant encoder = make_encoder(spec.encoder, n);
     std::shared_ptr<rl::shared_network<float>> weights = std::forward<WeightsOf>(weights_of)();
     if (!weights || !weights->ready()) throw config_error("learned_policy.weights", "must hold published weights");
@@ -521,10 +539,30 @@ template <typename WeightsOf>
     };
     guard_config guard = spec.guard;
     if (options.guard) {
-        guard.max_step_up = std::min(guard.max_step_up, options.guard->max_step_up);
-        guard.max_step_down = std::min(guard.max_step_down, options.guard->max_step_down);
-        guard.max_cpu_step = std::min(guard.max_cpu_step, options.guard->max_cpu_step);
-        guard.max_memory_step_mb = std::min(guard.max_memory_step_mb, options.guard->max_memory_step_mb);
+        const guard_config& o = *options.guard;
+        // Checked before merging: std::min would drop a NaN step without a
+        // word and pass a negative one on.
+        const check_fields check("learned_policy_options.guard");
+        check.at_least("max_step_up", o.max_step_up, 0)
+            .at_least("max_step_down", o.max_step_down, 0)
+            .require(o.max_cpu_step > 0, "max_cpu_step", "be > 0 (+inf: no limit)", o.max_cpu_step)
+            .require(o.max_memory_step_mb > 0, "max_memory_step_mb", "be > 0 (+inf: no limit)", o.max_memory_step_mb);
+        // The bounds are the spec's, those the policy was trained and
+        // evaluated within: one set here would not be served, so a bound
+        // other than the default is refused rather than ignored.
+        const guard_config defaults;
+        const auto spec_bound = [&](const char* field, double v, double def) {
+            check.require(v == def, field,
+                          "be left at its default " + format_number(def) + ": the limit bounds come from the spec (serving.guard)", v);
+        };
+        spec_bound("min_cpu_limit", o.min_cpu_limit, defaults.min_cpu_limit);
+        spec_bound("max_cpu_limit", o.max_cpu_limit, defaults.max_cpu_limit);
+        spec_bound("min_memory_limit_mb", o.min_memory_limit_mb, defaults.min_memory_limit_mb);
+        spec_bound("max_memory_limit_mb", o.max_memory_limit_mb, defaults.max_memory_limit_mb);
+        guard.max_step_up = std::min(guard.max_step_up, o.max_step_up);
+        guard.max_step_down = std::min(guard.max_step_down, o.max_step_down);
+        guard.max_cpu_step = std::min(guard.max_cpu_step, o.max_cpu_step);
+        guard.max_memory_step_mb = std::min(guard.max_memory_step_mb, o.max_memory_step_mb);
     }
     if (options.vertical_min_replicas) {
         check_fields("learned_policy_options").at_least("vertical_min_replicas", *options.vertical_min_replicas, 0);

@@ -10,6 +10,7 @@
 
 #include <rlscale/core/json_summary.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/text.hpp>
 #include <rlscale/policy/guarded.hpp>
 
 #include <nlohmann/json.hpp>
@@ -37,6 +38,10 @@ namespace rlscale {
 struct serving_spec {
     /// The features this build implements, as "requires" names them.
     static constexpr std::string_view known_features[] = {"fallback_floor"};
+    /// The keys of "guard": the guard_config fields guard_json writes.
+    static constexpr std::string_view guard_keys[] = {
+        "max_step_up",   "max_step_down", "max_cpu_step",        "max_memory_step_mb",   "min_cpu_limit",
+        "max_cpu_limit", "min_memory_limit_mb", "max_memory_limit_mb", "vertical_min_replicas"};
 
     std::string algorithm = "dqn";  ///< dqn (greedy over Q heads) | ppo (greedy over logits) | ddpg (μ(s))
     /// The encoder: {"name": scarlet | scarlet_relative | polimi | simppo | firm, ...its settings}.
@@ -163,6 +168,15 @@ struct serving_spec {
         if (j.contains("guard")) {
             const auto& g = j["guard"];
             if (!g.is_object()) fail("guard", "must be an object, got " + json_summary(g));
+            // A key this reader does not know is refused, as the registry
+            // refuses an unknown encoder or action setting: a misspelt limit
+            // ("max_step_dwon") would otherwise serve with the default.
+            for (const auto& item : g.items()) {
+                if (std::find(std::begin(guard_keys), std::end(guard_keys), item.key()) != std::end(guard_keys)) continue;
+                std::string known;
+                for (const std::string_view k : guard_keys) known += (known.empty() ? "" : ", ") + std::string(k);
+                fail("guard." + valid_utf8(item.key(), 64), "is not a guard limit (it has: " + known + ")");
+            }
             const auto step = [&](const char* field, int& into) {
                 if (!g.contains(field)) return;
                 if (!g[field].is_number_integer() || g[field].get<std::int64_t>() < 0 ||

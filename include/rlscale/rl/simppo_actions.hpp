@@ -229,17 +229,19 @@ public:
     /// a vertical step by simppo_reward::illegal_vertical with this map's
     /// limits (any limit change while the function has no container, or a
     /// limit already at its bound pushed past it), and also when the current
-    /// limit is not finite (no step can be taken from an unknown value). An
-    /// index outside 0..6 is illegal.
+    /// limit is not finite and > 0 (no step can be taken from an unknown
+    /// value: a caller that did not measure a limit passes 0, and a step from
+    /// 0 would order a size unrelated to the pod's). An index outside 0..6 is
+    /// illegal.
     [[nodiscard]] bool illegal(const scaling_state& s, std::int32_t action) const noexcept {
         const simppo_action_delta d = delta(action);
         switch (dimension(action)) {
             case simppo_dimension::none: return action != static_cast<std::int32_t>(simppo_action::hold);
             case simppo_dimension::replicas: return simppo_reward::illegal(s, d.replicas);
             case simppo_dimension::cpu:
-                return !std::isfinite(s.cpu_limit) || simppo_reward::illegal_vertical(s, d.cpu_cores, 0.0, config_.limits);
+                return !known(s.cpu_limit) || simppo_reward::illegal_vertical(s, d.cpu_cores, 0.0, config_.limits);
             case simppo_dimension::memory:
-                return !std::isfinite(s.memory_limit_mb) || simppo_reward::illegal_vertical(s, 0.0, d.memory_mb, config_.limits);
+                return !known(s.memory_limit_mb) || simppo_reward::illegal_vertical(s, 0.0, d.memory_mb, config_.limits);
         }
         return true;
     }
@@ -323,16 +325,16 @@ public:
     }
 
     /// The action that moves `s` toward `goal` the most, in steps: for each
-    /// resource the gap |goal − current| / step (a NaN goal limit: no gap),
-    /// the largest gap wins if it is at least half a step (ties in the
-    /// order replicas, CPU, memory), in its direction; hold when no gap is
-    /// that large or the winning move is illegal. For learning from another
-    /// policy's targets.
+    /// resource the gap |goal − current| / step (a NaN goal limit, or a
+    /// current one not finite and > 0: no gap), the largest gap wins if it
+    /// is at least half a step (ties in the order replicas, CPU, memory), in
+    /// its direction; hold when no gap is that large or the winning move is
+    /// illegal. For learning from another policy's targets.
     [[nodiscard]] std::int32_t action_toward(const scaling_state& s, const scaling_target& goal) const noexcept {
         const double gaps[3] = {
             static_cast<double>(goal.replicas) - static_cast<double>(s.replicas),
-            std::isfinite(goal.cpu_limit) && std::isfinite(s.cpu_limit) ? goal.cpu_limit - s.cpu_limit : 0.0,
-            std::isfinite(goal.memory_limit_mb) && std::isfinite(s.memory_limit_mb) ? goal.memory_limit_mb - s.memory_limit_mb : 0.0,
+            std::isfinite(goal.cpu_limit) && known(s.cpu_limit) ? goal.cpu_limit - s.cpu_limit : 0.0,
+            std::isfinite(goal.memory_limit_mb) && known(s.memory_limit_mb) ? goal.memory_limit_mb - s.memory_limit_mb : 0.0,
         };
         const double steps[3] = {static_cast<double>(config_.replica_step), config_.cpu_step_cores, config_.memory_step_mb};
         std::int32_t best = static_cast<std::int32_t>(simppo_action::hold);
@@ -362,6 +364,10 @@ public:
     }
 
 private:
+    /// Whether a state's limit is one a step can be taken from: finite and
+    /// > 0 (0 is how a caller says it did not measure the limit).
+    [[nodiscard]] static bool known(double limit) noexcept { return std::isfinite(limit) && limit > 0; }
+
     std::size_t functions_;
     simppo_action_config config_;
 };
