@@ -385,6 +385,56 @@ TEST_CASE("bad configuration is rejected with the field named") {
     CHECK_THROWS_WITH_AS(cluster({.node = {.cores = 0.005}, .functions = {f}}, 1), doctest::Contains("node.cores"), rlscale::config_error);
 }
 
+TEST_CASE("bad configuration: profile limits below the least a resize sets are rejected with the field named") {
+    // set_cpu_limit clamps to at least 0.01 cores and set_memory_limit to at
+    // least 1 MB, so a smaller profile limit would hold only until the first
+    // resize and never come back.
+    const function_config f{.profile = textbook(1.0), .load = constant(1, 10, 10)};
+    function_config bad = f;
+    bad.profile.cpu_limit = 0.001;
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1),
+                         "functions[0].profile.cpu_limit: must be finite and >= 0.01, got 0.001", rlscale::config_error);
+    bad = f;
+    bad.profile.memory_mb = 0.5;
+    CHECK_THROWS_WITH_AS(cluster({.node = {}, .functions = {bad}}, 1),
+                         "functions[0].profile.memory_mb: must be finite and >= 1, got 0.5", rlscale::config_error);
+    // The least limits themselves: a resize below them and a reset agree.
+    bad = f;
+    bad.profile.cpu_limit = 0.01;
+    bad.profile.memory_mb = 1;
+    cluster sim({.node = {}, .functions = {bad}}, 1);
+    sim.set_cpu_limit(0, 0.001);
+    sim.set_memory_limit(0, 0.5);
+    CHECK(sim.cpu_limit(0) == 0.01);
+    CHECK(sim.memory_limit_mb(0) == 1);
+    sim.reset(1);
+    CHECK(sim.cpu_limit(0) == 0.01);
+    CHECK(sim.memory_limit_mb(0) == 1);
+}
+
+TEST_CASE("bad configuration: latency sketches past 1 GiB in all are rejected naming latency_relative_error") {
+    // At the least α, 10^-4, a sketch has 126,643 buckets (about 1 MB):
+    // 4,096 functions would ask for 4 GB, within every slot bound. Only
+    // validate runs here: nothing is allocated.
+    CHECK(cluster_config::latency_sketch_bytes(1e-4) == 126'643 * 8.125);
+    const function_config f{.profile = textbook(1.0), .load = constant(1, 10, 10), .max_replicas = 1, .initial_replicas = 0,
+                            .queue_capacity = 1};
+    cluster_config c{.node = {}, .functions = std::vector<function_config>(4096, f), .latency_relative_error = 1e-4};
+    CHECK_THROWS_WITH_AS(c.validate(),
+                         doctest::Contains("latency_relative_error: must leave the latency sketches of the 4096 functions at most 1 GiB "
+                                           "in all (one per function and one shared, 1028974 bytes each; so at most 1042 functions "
+                                           "at this value), got 1e-04"),
+                         rlscale::config_error);
+    c.functions.resize(1042, f);
+    CHECK_NOTHROW(c.validate());
+    c.functions.resize(1043, f);
+    CHECK_THROWS_AS(c.validate(), rlscale::config_error);
+    // The default α takes 20 kB a function: the 4,096 fit easily.
+    c.functions.resize(4096, f);
+    c.latency_relative_error = 0.005;
+    CHECK_NOTHROW(c.validate());
+}
+
 }  // namespace test_sim_cluster
 
 namespace test_sim_cluster_placement {

@@ -96,7 +96,7 @@ TEST_CASE("function_profile: validate names the field and the value") {
                          config_error);
     f = profile("cpu-bound");
     f.memory_mb = std::nan("");
-    CHECK_THROWS_WITH_AS(f.validate(), doctest::Contains("function_profile.memory_mb: must be finite and > 0, got nan"),
+    CHECK_THROWS_WITH_AS(f.validate(), doctest::Contains("function_profile.memory_mb: must be finite and >= 1, got nan"),
                          config_error);
     f = profile("cpu-bound");
     f.cpu_limit = 0;
@@ -111,6 +111,22 @@ TEST_CASE("function_profile: validate names the field and the value") {
     CHECK_NOTHROW(f.validate());
     f.name.clear();
     CHECK_THROWS_WITH_AS(f.validate(), "function_profile.name: must not be empty, got \"\"", config_error);
+}
+
+TEST_CASE("function_profile: limits below the least a cluster sets are refused") {
+    // set_cpu_limit clamps to at least 0.01 cores and set_memory_limit to
+    // at least 1 MB: a smaller profile limit would hold only until the
+    // first resize, and never come back after it.
+    function_profile f = profile("cpu-bound");
+    f.cpu_limit = 0.001;
+    CHECK_THROWS_WITH_AS(f.validate(), "function_profile.cpu_limit: must be finite and >= 0.01, got 0.001", config_error);
+    f.cpu_limit = 0.01;
+    CHECK_NOTHROW(f.validate());
+    f.memory_mb = 0.5;
+    CHECK_THROWS_WITH_AS(f.validate(), "function_profile.memory_mb: must be finite and >= 1, got 0.5", config_error);
+    f.memory_mb = 1;
+    CHECK_NOTHROW(f.validate());
+
 }
 
 TEST_CASE("function_profile: designated initialisation with defaults validates") {

@@ -90,6 +90,14 @@ struct cluster_config {
     /// when it is built, so these bound its memory.
     static constexpr std::uint64_t max_request_slots = 1ULL << 24;
     static constexpr std::uint64_t max_queue_slots = 1ULL << 24;
+    /// The most bytes the latency sketches may take in all: one per
+    /// function and one shared (see latency_sketch_bytes).
+    static constexpr double max_sketch_bytes = 1ULL << 30;
+
+    /// Bytes of one latency sketch of relative error α over the range the
+    /// cluster's sketches cover (latency_sketch's default, 1 µs to 10^5 s).
+    /// A small α asks for many buckets (126,643 at 10^-4, about 1 MB).
+    [[nodiscard]] static double latency_sketch_bytes(double alpha) noexcept { return latency_sketch::bytes(alpha); }
 
     node_config node;                       ///< the shared node
     std::vector<function_config> functions; ///< the functions it hosts
@@ -139,6 +147,19 @@ struct cluster_config {
         check.in("idle_memory_fraction", idle_memory_fraction, 0, 1);
         check.require(latency_relative_error >= 1e-4 && latency_relative_error < 0.5, "latency_relative_error", "be in [0.0001, 0.5)",
                       latency_relative_error);
+        // The function count is bounded only through the slot sums, so many
+        // functions with a small α could ask for gigabytes of sketches:
+        // refused by name before anything is allocated.
+        const double sketch_bytes = latency_sketch_bytes(latency_relative_error);
+        const double sketches = static_cast<double>(functions.size()) + 1;
+        if (sketches * sketch_bytes > max_sketch_bytes) {
+            check.require(false, "latency_relative_error",
+                          "leave the latency sketches of the " + std::to_string(functions.size()) +
+                              " functions at most 1 GiB in all (one per function and one shared, " +
+                              format_number(std::round(sketch_bytes)) + " bytes each; so at most " +
+                              format_number(std::floor(max_sketch_bytes / sketch_bytes) - 1) + " functions at this value)",
+                          latency_relative_error);
+        }
     }
 };
 
@@ -191,6 +212,7 @@ public:
         event_key_.assign(std::size_t{n} + slots, infinity);
         completion_key_.assign(slots, infinity);
         pending_ = detail::indexed_heap<pending_key>(slots);
+        releases_.assign(slots, {});
         reset(seed);
     }
 
@@ -545,11 +567,14 @@ private:
             }
             ++one_at_a_time_runs_;
             const double start = now_;
+            deferring_releases_ = true;
             for (std::uint32_t f = 0; f < function_count(); ++f) {
                 now_ = start;
                 g_ = g_at(start);
                 run_function_until(f, until);
             }
+            deferring_releases_ = false;
+            apply_releases();
             now_ = start;
             g_ = g_at(start);
             move_clock(until);
@@ -615,6 +640,15 @@ private:
     // completion_key_ when the cluster starts running functions one at a
     // time, and back into the queues when the interleaved loop next runs, so
     // that neither loop maintains both.
+    //
+    // The one thing the functions share that changes meanwhile is the sums
+    // of the CPU and memory placed on the node: a draining replica releases
+    // its share when its last request finishes. Nothing reads the sums in
+    // the interval (no replica is pending), but a later placement or memory
+    // raise does, to the last bit (the room a raised memory limit is
+    // clamped to), and floating-point sums depend on the order of their
+    // terms. So the releases are recorded and taken off the sums after the
+    // run, in the order the interleaved loop would have made them.
 
     /// Whether no function can affect another before the next action: no
     /// pending replica, and the demand of every placed replica at its
@@ -670,6 +704,23 @@ private:
                 ++control_[f].cold_starts;
             }
         }
+    }
+
+    /// Takes the replicas released while the functions ran one at a time
+    /// off the node's sums in the interleaved loop's order: that of their
+    /// last completions, least (key, slot) first. The order is exact: a
+    /// draining replica takes no new requests, so its last completion was
+    /// keyed by its own earlier events, and was in the queue before any
+    /// completion with a greater key, or with the same key and a greater
+    /// slot, was taken.
+    void apply_releases() noexcept {
+        std::sort(releases_.begin(), releases_.begin() + static_cast<std::ptrdiff_t>(release_count_));
+        for (std::size_t i = 0; i < release_count_; ++i) {
+            const std::uint32_t r = releases_[i].second;
+            cpu_allocated_ -= replicas_[r].cpu;
+            memory_allocated_ -= replica_memory_[r];
+        }
+        release_count_ = 0;
     }
 
     /// Index of the least of keys[0, n) (n ≥ 1), the lowest on a tie.
@@ -925,6 +976,11 @@ private:
         if (rep.state == replica_state::draining) {
             if (rep.k == 0) {
                 update_demand(r);
+                if (deferring_releases_) {
+                    // Its share leaves the node's sums after the run
+                    // (apply_releases), ordered by this completion's key.
+                    releases_[release_count_++] = {completion_key_[r], r};
+                }
                 erase_completion(r);
                 --fs.draining;
                 release(r);
@@ -1018,8 +1074,10 @@ private:
 
     void release(std::uint32_t r) noexcept {
         replica& rep = replicas_[r];
-        cpu_allocated_ -= rep.cpu;
-        memory_allocated_ -= replica_memory_[r];
+        if (!deferring_releases_) {  // else apply_releases does it, in the interleaved loop's order
+            cpu_allocated_ -= rep.cpu;
+            memory_allocated_ -= replica_memory_[r];
+        }
         rep.state = replica_state::free;
         place_pending();
     }
@@ -1294,6 +1352,9 @@ private:
     std::vector<double> event_key_;       // while queues_stale_, per events_ id: its key, infinity when absent
     std::vector<double> completion_key_;  // while queues_stale_, per replica slot: its completion key, or infinity
     bool queues_stale_ = false;           // the keys are in the arrays, not the queues (one function at a time ran)
+    bool deferring_releases_ = false;     // the functions run one at a time: releases wait for apply_releases
+    std::vector<pending_key> releases_;   // per release meanwhile: (its last completion's key, slot); a slot is released once a run at most
+    std::size_t release_count_ = 0;
     std::uint64_t one_at_a_time_runs_ = 0;
     double now_ = 0;
     double g_ = 0;

@@ -56,8 +56,11 @@ struct function_profile {
         check_fields(prefix)
             .require(!name.empty(), "name", "not be empty", "\"\"")
             .greater("cpu_demand", cpu_demand, 0)
-            .greater("memory_mb", memory_mb, 0)
-            .greater("cpu_limit", cpu_limit, 0)
+            // The least limits a cluster sets (set_cpu_limit and
+            // set_memory_limit clamp to them): a smaller one would hold
+            // only until the first resize, which could not set it again.
+            .at_least("memory_mb", memory_mb, 1)
+            .at_least("cpu_limit", cpu_limit, 0.01)
             .at_least("concurrency", concurrency, 1)
             .require(timeout_s > 0, "timeout_s", "be > 0 (+inf for no timeout)", timeout_s)
             .greater("slo_s", slo_s, 0)

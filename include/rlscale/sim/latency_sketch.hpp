@@ -48,8 +48,24 @@ public:
     /// The most buckets a sketch may have (8 bytes each).
     static constexpr std::size_t max_buckets = std::size_t{1} << 24;
 
+    static constexpr double default_min_value = 1e-6;  ///< seconds: the least value a default sketch tells apart
+    static constexpr double default_max_value = 1e5;   ///< seconds: the largest
+
+    /// The buckets a sketch of relative error α over [min_value, max_value]
+    /// has (as a double: a tiny α asks for more than any integer holds).
+    [[nodiscard]] static double bucket_count(double relative_error, double min_value = default_min_value,
+                                             double max_value = default_max_value) noexcept {
+        const double inv_log_gamma = 1.0 / std::log((1 + relative_error) / (1 - relative_error));
+        return std::ceil(std::log(max_value) * inv_log_gamma) - std::ceil(std::log(min_value) * inv_log_gamma) + 1;
+    }
+    /// The bytes such a sketch holds: a count of 8 bytes and a used bit per bucket.
+    [[nodiscard]] static double bytes(double relative_error, double min_value = default_min_value,
+                                      double max_value = default_max_value) noexcept {
+        return bucket_count(relative_error, min_value, max_value) * (8 + 1.0 / 8);
+    }
+
     /// α = relative_error; values from min_value to max_value seconds.
-    explicit latency_sketch(double relative_error = 0.005, double min_value = 1e-6, double max_value = 1e5) {
+    explicit latency_sketch(double relative_error = 0.005, double min_value = default_min_value, double max_value = default_max_value) {
         check_fields("latency_sketch")
             .require(relative_error > 0 && relative_error < 0.5, "relative_error", "be in (0, 0.5)", relative_error)
             .greater("min_value", min_value, 0)
@@ -58,7 +74,7 @@ public:
         inv_log_gamma_ = 1.0 / std::log(gamma_);
         // The bucket count, bounded before anything is allocated (a tiny α
         // over a wide range would ask for billions).
-        const double span = std::ceil(std::log(max_value) * inv_log_gamma_) - std::ceil(std::log(min_value) * inv_log_gamma_) + 1;
+        const double span = bucket_count(relative_error, min_value, max_value);
         check_fields("latency_sketch")
             .require(span <= static_cast<double>(max_buckets), "relative_error",
                      "leave at most " + std::to_string(max_buckets) + " buckets over [min_value, max_value] (this needs " +
