@@ -452,7 +452,7 @@ TEST_CASE("client: an answer of more JSON values than max_response_values is ref
         srv.Post("/api/v1/query", send(502));
     });
     client_config cfg = local(s);
-    CHECK_THROWS_WITH_AS((void)client(cfg).query("up"), doctest::Contains("max_response_values (4194304)"), parse_error);
+    CHECK_THROWS_WITH_AS((void)client(cfg).query("up"), doctest::Contains("max_response_values (8388608)"), parse_error);
     cfg.use_post = true;  // a non-2xx answer so big is an http_error, as one nested too deep
     CHECK_THROWS_AS((void)client(cfg).query("up"), http_error);
 

@@ -1,3 +1,4 @@
+#include <rlscale/prometheus/client.hpp>
 #include <rlscale/prometheus/response.hpp>
 
 #include <doctest/doctest.h>
@@ -196,11 +197,11 @@ TEST_CASE("response: a body nested 100,000 levels deep is refused before it is b
 
 TEST_CASE("response: a body of more JSON values than the bound is refused before it is built") {
     // {}, {}, … : three bytes a value on the wire, tens of bytes each parsed.
-    // 2.2 million of them (6.6 MB) pass the default bound of 4 Mi values.
+    // 4.4 million of them (13.2 MB) pass the default bound of 8 Mi values.
     std::string many = R"({"status":"success","data":{"resultType":"vector","result":[)";
-    for (int i = 0; i < 2'200'000; ++i) many += "{},";
+    for (int i = 0; i < 4'400'000; ++i) many += "{},";
     many += "{}]}}";
-    CHECK_THROWS_WITH_AS((void)decode_response(200, many), doctest::Contains("max_response_values (4194304)"), parse_error);
+    CHECK_THROWS_WITH_AS((void)decode_response(200, many), doctest::Contains("max_response_values (8388608)"), parse_error);
     CHECK_THROWS_AS((void)decode_response(503, many), http_error);
     // The bound as given: a one-sample answer is 11 values by the count.
     const std::string one = R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"2"]}]}})";
@@ -208,6 +209,25 @@ TEST_CASE("response: a body of more JSON values than the bound is refused before
     CHECK(decode_response(200, one, 11).vector.at(0).point.value == 2);
     CHECK_THROWS_WITH_AS((void)decode_response(200, one, 10), doctest::Contains("max_response_values (10)"), parse_error);
     CHECK_THROWS_AS((void)decode_response(502, one, 10), http_error);
+}
+
+TEST_CASE("response: a range answer meets the default byte bound before the default value bound") {
+    // Whole-second points of a short value, the densest ordinary answer:
+    // filled to the client's default max_response_bytes, it holds fewer
+    // values than default_max_response_values, so the value bound never
+    // refuses an answer the byte bound lets through.
+    std::string points;
+    for (int i = 0; i < 1000; ++i) points += "[" + std::to_string(1700000000 + 15 * i) + ",\"12.5\"],";
+    points.pop_back();
+    std::string body = R"({"status":"success","data":{"resultType":"matrix","result":[)";
+    for (int k = 0; k < 20; ++k) body += R"({"metric":{"pod":"p)" + std::to_string(k) + R"("},"values":[)" + points + "]},";
+    body.pop_back();
+    body += "]}}";
+    const double values_per_byte = static_cast<double>(rlscale::json_value_bound(body)) / static_cast<double>(body.size());
+    const double at_byte_bound = values_per_byte * static_cast<double>(client_config{}.max_response_bytes);
+    CAPTURE(at_byte_bound);
+    CHECK(at_byte_bound < static_cast<double>(default_max_response_values));
+    CHECK(decode_response(200, body).matrix.size() == 20);
 }
 
 TEST_CASE("response: native histogram samples are counted and left out, the float series kept") {

@@ -1000,6 +1000,24 @@ TEST_CASE("a compressed body is refused unread (415) and an ambiguous length (40
     // comes well before the 5 s request deadline), the request behind it
     // never taken as a body.
     check(exchange(""), "411", "Content-Length: required");
+    // Another method that httplib reads a body for, without a length: the
+    // route's answer at once (405, or 404 off the service's paths), counted
+    // as no malformed request, the request behind it never read.
+    const std::uint64_t bad = svc.stats().bad_requests;
+    for (const auto& [line, status, text] :
+         {std::tuple<std::string, std::string, std::string>{"DELETE /decide", "405", "Allow: POST"},
+          {"PUT /healthz", "405", "Allow: GET"},
+          {"PATCH /decide", "405", "method PATCH not allowed on /decide"},
+          {"DELETE /nothere", "404", "not found: /nothere"}}) {
+        raw_connection c(port);
+        REQUIRE(c.connected());
+        REQUIRE(c.send(line + " HTTP/1.1\r\nHost: x\r\n\r\n" + inner));
+        const auto t = std::chrono::steady_clock::now();
+        const std::string answer = c.read_all(std::chrono::seconds(10));
+        CHECK(std::chrono::steady_clock::now() - t < std::chrono::seconds(3));
+        check(answer, status, text);
+    }
+    CHECK(svc.stats().bad_requests == bad);
     // Content-Encoding: identity is no encoding.
     const std::string body = request("fn", 3, 1, 10, 1.0).dump();
     const auto plain = raw_exchange(port, "POST /decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Encoding: identity\r\n"

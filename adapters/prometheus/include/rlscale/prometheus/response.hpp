@@ -75,8 +75,10 @@ struct query_result {
 /// The default bound on the JSON values of an answer (client_config::
 /// max_response_values): a few bytes of text such as `{},` make a value
 /// that takes tens of bytes once parsed, so the byte bound alone lets an
-/// answer take gigabytes.
-inline constexpr std::size_t default_max_response_values = std::size_t{4} << 20;
+/// answer take gigabytes. A range answer's point, `[1700000000,"12.5"],`,
+/// is 21 bytes and 3 values: at 8 Mi a real answer reaches the default
+/// 32 MiB byte bound (4.8 Mi values of such points) first.
+inline constexpr std::size_t default_max_response_values = std::size_t{8} << 20;
 
 /// A sample value as Prometheus writes it: a finite decimal number (an
 /// optional sign, digits with an optional point, an optional exponent:

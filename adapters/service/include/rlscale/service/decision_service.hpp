@@ -850,7 +850,21 @@ private:
             // held until the request deadline, and a request pipelined behind
             // taken as this one's body.
             if (reads_body && count == 0 && coding_count == 0) {
-                return refuse(411, "Content-Length: required (or Transfer-Encoding: chunked)");
+                if (req.method == "POST") return refuse(411, "Content-Length: required (or Transfer-Encoding: chunked)");
+                // A PUT, PATCH, DELETE or PRI without one: no route takes
+                // them, and httplib would read a body to the close before
+                // the route's answer. Answered here as the routes answer
+                // (405 with Allow on the service's two paths, 404
+                // elsewhere; neither a malformed request), without reading.
+                res.set_header("Connection", "close");
+                if (req.path == "/decide" || req.path == "/healthz") {
+                    res.set_header("Allow", req.path == "/decide" ? "POST" : "GET");
+                    json_reply(res, 405,
+                               error_body("method " + detail::printable(req.method) + " not allowed on " + detail::printable(req.path)));
+                } else {
+                    json_reply(res, 404, error_body("not found: " + detail::printable(req.path)));
+                }
+                return httplib::Server::HandlerResponse::Handled;
             }
             // Range is ignored (RFC 9110 §14.2 lets a server): every answer
             // is the whole JSON document, never multipart/byteranges.
@@ -912,8 +926,8 @@ private:
                 case 404: what = "not found: " + detail::printable(req.path); break;
                 case 413: what = "body: larger than the request size limit (" + std::to_string(limit) + " bytes)"; break;
                 case 400:
-                    what = "request: not a well-formed HTTP request (its request line or headers, a body with neither "
-                           "Content-Length nor chunked encoding, or one cut at the request size limit)";
+                    what = "request: not a well-formed HTTP request (its request line or headers, or a body cut at the "
+                           "request size limit)";
                     break;
                 default: what = "HTTP " + std::to_string(res.status); break;
             }
