@@ -558,6 +558,7 @@ static int program(int argc, char** argv) {
     for (const std::size_t m : o.scale) {
         simppo_scenario_config c = sc_config;
         c.functions = m;
+        c.node_functions = 0;  // a node for all m
         const simppo_scenario big(c);
         simppo_coordinator coord(agent_config(o, o.seed, true, true));
         for (std::size_t i = 0; i < m; ++i) coord.add_agent(big.function(i).profile.name, std::string(big.label(i)));
