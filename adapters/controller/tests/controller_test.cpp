@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1034,6 +1035,24 @@ TEST_CASE("controller: a learned function without a query for a field its encode
         j = learned_config(path);
         CHECK_NOTHROW(control_loop(parse_config(j), source, actuator));
     }
+    SUBCASE("utilization_target actions read arrivals and the queue (the SCARLET demo's map)") {
+        nn::mlp<float> net({10, 10});
+        net.parameters().setZero();
+        nlohmann::json cp = nn::make_checkpoint(net);
+        serving_spec spec;
+        spec.encoder = {{"name", "scarlet"}};
+        spec.actions = action_spec(rl::utilization_target_actions(2, {0.4, 0.55, 0.7, 0.85}, true));
+        spec.functions = {"search", "checkout"};
+        cp["serving"] = spec.to_json();
+        const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/needs_demand.json";
+        nn::write_checkpoint_file(path, cp);
+        nlohmann::json j = learned_config(path);  // a queue_length query, no arrivals
+        refused(j, "functions[0].promql.arrivals", "with action map utilization_target");
+        for (auto& f : j["functions"]) f["promql"]["arrivals"] = "sum(rate(received_total[1m]))";
+        CHECK_NOTHROW(control_loop(parse_config(j), source, actuator));
+        j["functions"][1]["promql"].erase("queue_length");
+        refused(j, "functions[1].promql.queue_length", "with action map utilization_target");
+    }
     SUBCASE("firm reads arrivals, whose default query counts completed requests") {
         const std::string path = write_ddpg_checkpoint("needs_arrivals.json", {0.0F, 1.0F, -0.2F});
         nlohmann::json j = resize_config(path, "");
@@ -1067,51 +1086,64 @@ TEST_CASE("controller: a learned function without a query for a field its encode
     CHECK(encoder_needs_queries("polimi") == fields{"arrivals"});
     CHECK(encoder_needs_queries("simppo") == fields{"arrivals"});
     CHECK(encoder_needs_queries("firm") == fields{"arrivals"});
+    CHECK(action_map_needs_queries("utilization_target") == fields{"arrivals", "queue_length"});
+    CHECK(action_map_needs_queries("joint_delta") == fields{});
 }
 
 TEST_CASE("controller decision log: a line that cannot be written whole is left out, never written late or torn") {
     const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/torn_log.jsonl";
-    std::filesystem::remove(path);
     const auto line = [](int i) { return nlohmann::json{{"line", i}, {"pad", std::string(40, 'x')}}.dump(); };
     REQUIRE(line(0).size() + 1 == 60);
-    // In a child: the file size limit stands in for a full disk, at 150
-    // bytes (two lines and part of a third), then is lifted before line 4.
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        int status = 0;
-        try {
-            std::signal(SIGXFSZ, SIG_IGN);
-            decision_log log(path);
-            rlimit small{150, RLIM_INFINITY};
-            if (::setrlimit(RLIMIT_FSIZE, &small) != 0) ::_exit(100);
-            for (int i = 0; i < 6; ++i) {
-                if (i == 4) {
-                    rlimit big{RLIM_INFINITY, RLIM_INFINITY};
-                    if (::setrlimit(RLIMIT_FSIZE, &big) != 0) ::_exit(101);
+    // Into the file by name (opened O_APPEND), and as "-" into standard
+    // output redirected to the file without O_APPEND (a shell's `>`), where
+    // the offset must go back with the size.
+    for (const bool via_stdout : {false, true}) {
+        CAPTURE(via_stdout);
+        std::filesystem::remove(path);
+        // In a child: the file size limit stands in for a full disk, at 150
+        // bytes (two lines and part of a third), then is lifted before line 4.
+        const pid_t child = ::fork();
+        REQUIRE(child >= 0);
+        if (child == 0) {
+            int status = 0;
+            try {
+                std::signal(SIGXFSZ, SIG_IGN);
+                if (via_stdout) {
+                    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
+                    if (fd < 0 || ::dup2(fd, STDOUT_FILENO) < 0) ::_exit(103);
+                    ::close(fd);
                 }
-                if (log.append(line(i))) status |= 1 << i;
+                decision_log log(via_stdout ? "-" : path);
+                rlimit small{150, RLIM_INFINITY};
+                if (::setrlimit(RLIMIT_FSIZE, &small) != 0) ::_exit(100);
+                for (int i = 0; i < 6; ++i) {
+                    if (i == 4) {
+                        rlimit big{RLIM_INFINITY, RLIM_INFINITY};
+                        if (::setrlimit(RLIMIT_FSIZE, &big) != 0) ::_exit(101);
+                    }
+                    if (log.append(line(i))) status |= 1 << i;
+                }
+                if (log.lines_lost() != 2) status |= 64;
+                if (log.last_error().empty()) status |= 64;
+            } catch (...) {
+                ::_exit(102);
             }
-            if (log.lines_lost() != 2) status |= 64;
-            if (log.last_error().empty()) status |= 64;
-        } catch (...) {
-            ::_exit(102);
+            ::_exit(status);
         }
-        ::_exit(status);
+        int status = 0;
+        REQUIRE(::waitpid(child, &status, 0) == child);
+        REQUIRE(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0b110011);  // lines 2 and 3 refused, the others written; two counted lost
+        std::ifstream in(path);
+        std::vector<int> written;
+        for (std::string text; std::getline(in, text);) {
+            CAPTURE(text);
+            REQUIRE(nlohmann::json::accept(text));
+            written.push_back(nlohmann::json::parse(text).at("line").get<int>());
+        }
+        CHECK(written == std::vector<int>{0, 1, 4, 5});
+        CHECK(std::filesystem::file_size(path) == 4 * 60);
     }
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0b110011);  // lines 2 and 3 refused, the others written; two counted lost
-    std::ifstream in(path);
-    std::vector<int> written;
-    for (std::string text; std::getline(in, text);) {
-        CAPTURE(text);
-        REQUIRE(nlohmann::json::accept(text));
-        written.push_back(nlohmann::json::parse(text).at("line").get<int>());
-    }
-    CHECK(written == std::vector<int>{0, 1, 4, 5});
-    CHECK(std::filesystem::file_size(path) == 4 * 60);
     CHECK_THROWS_WITH_AS(decision_log(std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/no/such/dir/log.jsonl"),
                          doctest::Contains("decision_log: cannot open"), config_error);
 }

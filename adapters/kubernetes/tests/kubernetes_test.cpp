@@ -834,6 +834,35 @@ TEST_CASE("a name that is not UTF-8 is refused with a message that fits in a JSO
     CHECK(s.requests() == 0);
 }
 
+TEST_CASE("answers of more JSON values than the bound are refused before parsing, a Status included") {
+    fake_api_server s;
+    auto cfg = test_config(s);
+    cfg.max_attempts = 1;
+    k8s::client cli(cfg);
+    // {}, {}, ...: three bytes a value, tens of bytes each once parsed; 6 MB
+    // of them is inside the 16 MiB answer limit.
+    std::string many;
+    many.reserve(3 * (k8s::detail::max_json_values + 10));
+    for (std::size_t i = 0; i <= k8s::detail::max_json_values; ++i) many += "{},";
+    many += "{}";
+    SUBCASE("a Scale") {
+        s.canned = {{200, R"({"kind":"Scale","spec":{"replicas":2},"status":{"replicas":2},"x":[)" + many + "]}"}};
+        CHECK_THROWS_WITH_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"),
+                             doctest::Contains("JSON of more than 1048576 values, not read"), k8s::transport_error);
+    }
+    SUBCASE("a 500 Status") {
+        s.canned = {{500, R"({"kind":"Status","status":"Failure","reason":"InternalError","code":500,"details":[)" + many + "]}"}};
+        try {
+            (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+            FAIL("expected api_error");
+        } catch (const k8s::api_error& e) {
+            CHECK(e.code() == 500);
+            CHECK(e.status_object().is_null());
+            CHECK(e.status_message().find("more than 1048576 JSON values") != std::string::npos);
+        }
+    }
+}
+
 TEST_CASE("answers nested 100000 levels deep are refused before parsing, with bounded errors") {
     fake_api_server s;
     auto cfg = test_config(s);
@@ -1761,6 +1790,28 @@ private:
 };
 
 }  // namespace
+
+TEST_CASE("HTTPS: a TLS handshake the server never answers is a timeout_error after the connect timeout") {
+    // A listener that takes the TCP connection (the kernel's backlog) and
+    // never sends a byte of the handshake.
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 4) == 0);
+    socklen_t length = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length) == 0);
+    auto cfg = k8s::explicit_config("https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), "tok-1");
+    cfg.connect_timeout = 300ms;
+    cfg.max_attempts = 1;
+    k8s::client cli(cfg);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_THROWS_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), k8s::timeout_error);
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    ::close(listener);
+}
 
 TEST_CASE("HTTPS: a TLS handshake dripping in a byte at a time is cut at the timeouts' sum too") {
     const auto dir = temp_dir("tls_handshake_drip");

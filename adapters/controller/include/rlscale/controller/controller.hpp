@@ -416,17 +416,34 @@ namespace detail {
     return {};
 }
 
+/// The same for a learned policy's action map, by its name in the serving
+/// spec: utilization_target (rl/action_space.hpp, demand_replicas) scales
+/// its target by (arrivals + queue_length) / completions, how far demand ran
+/// ahead of the work done, which with arrivals counted as completions (the
+/// default query) is never above 1 plus the queue: a burst the demo's map
+/// follows would not be followed. It also reads queue_length. The other maps
+/// read the state only.
+[[nodiscard]] inline std::vector<std::string_view> action_map_needs_queries(std::string_view actions) {
+    if (actions == "utilization_target") return {"arrivals", "queue_length"};
+    return {};
+}
+
 namespace detail {
 
 /// Throws config_error naming `functions[i].promql.<field>` for the first
-/// field the encoder `encoder` reads that function `i` has no query for
-/// (see encoder_needs_queries), in the words of the checks of policies
+/// field the encoder `encoder` or the action map `actions` reads that
+/// function `i` has no query for (see encoder_needs_queries and
+/// action_map_needs_queries), in the words of the checks of policies
 /// ensure and kpa (config.hpp).
-inline void check_encoder_queries(const function_spec& f, std::size_t i, const std::string& encoder) {
-    for (const std::string_view field : encoder_needs_queries(encoder)) {
+inline void check_encoder_queries(const function_spec& f, std::size_t i, const std::string& encoder, const std::string& actions) {
+    std::vector<std::pair<std::string_view, std::string>> needs;
+    for (const std::string_view field : encoder_needs_queries(encoder)) needs.emplace_back(field, "encoder " + encoder);
+    for (const std::string_view field : action_map_needs_queries(actions)) needs.emplace_back(field, "action map " + actions);
+    for (const auto& need : needs) {
+        const std::string_view field = need.first;
         if (f.promql.count(std::string(field)) != 0) continue;
         const std::string path = "functions[" + std::to_string(i) + "].promql." + std::string(field);
-        const std::string needed = "is required for policy " + f.policy + " with encoder " + encoder + " (the serving spec of " +
+        const std::string needed = "is required for policy " + f.policy + " with " + need.second + " (the serving spec of " +
                                    f.checkpoint + ")";
         if (field == "arrivals") {
             throw config_error(path, needed +
@@ -511,7 +528,7 @@ inline void check_encoder_queries(const function_spec& f, std::size_t i, const s
         // Built, so the encoder is one this build knows: each member needs a
         // query for every field it reads that has none by default (or a
         // misleading one).
-        for (const std::size_t i : members) detail::check_encoder_queries(c.functions[i], i, spec.encoder_name());
+        for (const std::size_t i : members) detail::check_encoder_queries(c.functions[i], i, spec.encoder_name(), spec.actions_name());
     }
     return out;
 }

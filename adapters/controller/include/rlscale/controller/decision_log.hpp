@@ -93,7 +93,13 @@ private:
     /// file ends with them (nothing else was written or truncated since);
     /// otherwise ends them with a line break.
     void cut(off_t before, std::size_t done) noexcept {
-        if (before >= 0 && size() == before + static_cast<off_t>(done) && ::ftruncate(fd_, before) == 0) return;
+        // The offset goes back with the size: a descriptor opened without
+        // O_APPEND (standard output redirected with `>`) would otherwise
+        // write the next line past a hole of `done` zero bytes.
+        if (before >= 0 && size() == before + static_cast<off_t>(done) && ::ftruncate(fd_, before) == 0 &&
+            ::lseek(fd_, before, SEEK_SET) == before) {
+            return;
+        }
         while (::write(fd_, "\n", 1) < 0 && errno == EINTR) {
         }
     }

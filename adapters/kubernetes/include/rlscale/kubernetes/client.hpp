@@ -704,8 +704,11 @@ private:
                 if (maybe_applied) throw write_outcome_unknown(why);
                 throw timeout_error(why);
             }
+            // cpp-httplib reports a TLS handshake that outlasted the connect
+            // timeout (each of its waits bounded by it) as a failed one.
             const bool timed_out = err == httplib::Error::ConnectionTimeout ||
                                    (err == httplib::Error::Connection && elapsed >= config_.connect_timeout * 9 / 10) ||
+                                   (err == httplib::Error::SSLConnection && elapsed >= config_.connect_timeout * 9 / 10) ||
                                    (err == httplib::Error::Read && elapsed >= config_.read_timeout * 9 / 10) ||
                                    (err == httplib::Error::Write && elapsed >= config_.write_timeout * 9 / 10);
             if (timed_out && maybe_applied) throw write_outcome_unknown(what + " (timed out)");
@@ -754,6 +757,8 @@ private:
         std::optional<std::chrono::seconds> retry_after;
         if (detail::json_too_deep(r.body)) {
             message = "answer nested deeper than " + std::to_string(detail::max_json_depth) + " levels, not read";
+        } else if (detail::json_too_many_values(r.body)) {
+            message = "answer of more than " + std::to_string(detail::max_json_values) + " JSON values, not read";
         } else {
             auto j = nlohmann::json::parse(r.body, nullptr, false);
             if (detail::string_member(j, "kind") == "Status") {
@@ -785,6 +790,9 @@ private:
     static nlohmann::json parse_json(const response& r) {
         if (detail::json_too_deep(r.body)) {
             throw r.malformed("JSON nested deeper than " + std::to_string(detail::max_json_depth) + " levels, not read");
+        }
+        if (detail::json_too_many_values(r.body)) {
+            throw r.malformed("JSON of more than " + std::to_string(detail::max_json_values) + " values, not read");
         }
         auto j = nlohmann::json::parse(r.body, nullptr, false);
         if (j.is_discarded()) throw r.malformed("not JSON: \"" + detail::printable_excerpt(r.body, 80) + "\"");
