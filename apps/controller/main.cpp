@@ -6,8 +6,7 @@
 #include <rlscale/controller/cluster_io.hpp>
 #include <rlscale/controller/controller.hpp>
 #include <rlscale/controller/decision_log.hpp>
-
-#include <httplib.h>
+#include <rlscale/controller/metrics_endpoint.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -64,42 +63,6 @@ which), 4 when the leader election's Lease was lost.
 std::atomic<bool> stop_requested{false};
 std::atomic<bool> reload_requested{false};
 
-/// The controller's own /metrics endpoint on a thread of its own, stopped
-/// and joined on every way out of main (an exception included).
-class metrics_endpoint {
-public:
-    metrics_endpoint(const std::string& address, std::function<std::string()> text) {
-        const auto colon = address.rfind(':');  // the configuration checked host:port
-        std::string host = address.substr(0, colon);
-        if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);  // [::1]:9464
-        const int port = std::stoi(address.substr(colon + 1));
-        server_.set_payload_max_length(1024);  // a scrape has no body
-        server_.Get("/metrics", [text = std::move(text)](const httplib::Request&, httplib::Response& res) {
-            res.set_content(text(), "text/plain; version=0.0.4");
-        });
-        if (!server_.bind_to_port(host, port)) throw config_error("metrics_address", "cannot listen on " + address);
-        thread_ = std::thread([this] {
-            server_.listen_after_bind();
-            finished_.store(true);
-        });
-    }
-    metrics_endpoint(const metrics_endpoint&) = delete;
-    metrics_endpoint& operator=(const metrics_endpoint&) = delete;
-    ~metrics_endpoint() {
-        // httplib's stop() does nothing until the listening thread has
-        // marked the server running; a stop before that (a --once run that
-        // ends at once) would leave the thread in accept() and the join
-        // waiting for ever. So wait until it runs (or has ended), then stop once.
-        while (!finished_.load() && !server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        if (!finished_.load()) server_.stop();
-        thread_.join();
-    }
-
-private:
-    httplib::Server server_;
-    std::atomic<bool> finished_{false};
-    std::thread thread_;
-};
 extern "C" void on_signal(int) { stop_requested.store(true); }
 extern "C" void on_reload(int) { reload_requested.store(true); }
 
@@ -223,7 +186,7 @@ int main(int argc, char** argv) {
 
         std::mutex stats_mutex;
         controller::counters published;
-        std::optional<metrics_endpoint> endpoint;
+        std::optional<controller::metrics_endpoint> endpoint;
         if (!cfg.metrics_address.empty()) {
             endpoint.emplace(cfg.metrics_address, [&] {
                 std::string text;

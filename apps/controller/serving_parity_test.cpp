@@ -392,6 +392,73 @@ TEST_CASE("the decision service program reloads its checkpoint on SIGHUP, all or
     MESSAGE("service output:\n" << read_file(log));
 }
 
+TEST_CASE("the decision service program serves a checkpoint under its own guard, tightened only by the steps given") {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_PROMETHEUS_TMPDIR) / "service-guard";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    // Checkpoints whose every head asks for +8 replicas, which their guard
+    // allows in one decision: of one function (served one function per
+    // policy) and of two (served jointly).
+    const auto write = [&](const std::string& name, const std::vector<std::string>& functions) {
+        const auto n = static_cast<Eigen::Index>(functions.size());
+        nn::mlp<float> net({5 * n, 3 * n});
+        net.parameters().setZero();
+        for (Eigen::Index f = 0; f < n; ++f) net.bias(0)[3 * f + 2] = 1.0F;
+        json checkpoint = nn::make_checkpoint(net);
+        serving_spec spec;
+        spec.encoder = {{"name", "scarlet_relative"}};
+        spec.actions = action_spec(rl::factored_delta_actions(functions.size(), {-1, 0, 8}));
+        spec.functions = functions;
+        spec.guard.max_step_up = 8;
+        checkpoint["serving"] = spec.to_json();
+        const std::filesystem::path path = dir / name;
+        nn::write_checkpoint_file(path, checkpoint);
+        return path;
+    };
+    const std::filesystem::path one = write("one.json", {"solo"});
+    const std::filesystem::path two = write("two.json", {"a", "b"});
+    const auto element = [](const std::string& function) {
+        const json metrics = {{"interval_s", 15.0}, {"arrivals", 100}, {"completions", 100}, {"throughput_rps", 6.6},
+                              {"latency_mean_s", 0.1}, {"latency", {{"p50", 0.1}, {"p90", 0.2}, {"p95", 0.2}, {"p99", 0.3}, {"p999", 0.4}}},
+                              {"memory_utilization", 0.5}, {"memory_limit_mb", 512.0}, {"cpu_utilization", 0.5}, {"cpu_limit", 1.0},
+                              {"ready_replicas", 4}, {"queue_length", 0}, {"in_service", 0}};
+        return json{{"function", function}, {"time_s", 100.0}, {"replicas", 4}, {"min_replicas", 1}, {"max_replicas", 50},
+                    {"metrics", metrics}, {"slo", {{"latency_s", 0.5}, {"percentile", 0.9}, {"target_rps", 10}}}};
+    };
+    // The replicas each function is given at 4, by the service started with `flags`.
+    const auto served = [&](const std::filesystem::path& checkpoint, const std::vector<std::string>& flags) {
+        const int port = prometheus::test::free_port();
+        const std::filesystem::path log = dir / "service.log";
+        std::vector<std::string> args = {"--checkpoint", checkpoint.string(), "--port", std::to_string(port)};
+        args.insert(args.end(), flags.begin(), flags.end());
+        child_process service(RLSCALE_SERVICE_BINARY, args, log);
+        httplib::Client http("127.0.0.1", port);
+        http.set_read_timeout(10, 0);
+        wait_until_serving(http, log);
+        std::vector<int> out;
+        if (checkpoint == one) {
+            const auto answer = http.Post("/decide", element("solo").dump(), "application/json");
+            REQUIRE(answer);
+            REQUIRE_MESSAGE(answer->status == 200, answer->body);
+            out.push_back(json::parse(answer->body).at("replicas").get<int>());
+        } else {
+            const json body = {{"functions", json::array({element("a"), element("b")})}};
+            const auto answer = http.Post("/decide", body.dump(), "application/json");
+            REQUIRE(answer);
+            REQUIRE_MESSAGE(answer->status == 200, answer->body);
+            const json decided = json::parse(answer->body);
+            for (const json& d : decided.at("decisions")) out.push_back(d.at("replicas").get<int>());
+        }
+        CHECK(service.stop() == 0);
+        return out;
+    };
+    CHECK(served(one, {}) == std::vector<int>{12});  // the spec's +8, not the service's default 4
+    CHECK(served(two, {}) == std::vector<int>{12, 12});
+    CHECK(served(one, {"--max-step-up", "3"}) == std::vector<int>{7});
+    CHECK(served(two, {"--max-step-up", "3"}) == std::vector<int>{7, 7});
+    CHECK(served(two, {"--max-step-down", "1"}) == std::vector<int>{12, 12});  // only the step given tightens
+}
+
 TEST_CASE("rlscale-controller --once exits 0 when every function decided and 3 when one's tick failed") {
     const std::filesystem::path dir = std::filesystem::path(RLSCALE_PROMETHEUS_TMPDIR) / "controller-once";
     std::filesystem::remove_all(dir);

@@ -16,6 +16,7 @@
 #include <exception>
 #include <iterator>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,8 +45,10 @@ replicas). GET /healthz.
   --ensure-service-time S     ensure: mean service time, seconds (default 0.1)
   --ensure-c C                ensure: headroom coefficient (default 1)
   --static-replicas N         static: the replica count (default 1)
-  --max-step-up N             most replicas added per decision (default 4)
-  --max-step-down N           most replicas removed per decision (default 2)
+  --max-step-up N             most replicas added per decision (default 4; with
+                              --checkpoint, the spec's guard, tightened to N if given)
+  --max-step-down N           most replicas removed per decision (default 2; with
+                              --checkpoint, the spec's guard, tightened to N if given)
   --max-body-bytes N          larger bodies answer 413 (default 65536)
   --threads N                 worker threads (default 4)
   --max-queued N              connections waiting for a worker; beyond, 503 (default 64)
@@ -68,7 +71,20 @@ struct options {
     std::string policy = "hpa";
     std::string checkpoint;
     rlscale::baseline_settings baseline;  // the registry's defaults
+    bool step_up_given = false;           // --max-step-up
+    bool step_down_given = false;         // --max-step-down
 };
+
+/// What tightens a checkpoint's own guard (its serving.guard, the limits it
+/// was evaluated under): the step limits given on the command line, each
+/// other limit left open; none when neither was given.
+std::optional<rlscale::guard_config> learned_guard(const options& o) {
+    if (!o.step_up_given && !o.step_down_given) return std::nullopt;
+    rlscale::guard_config g;
+    g.max_step_up = o.step_up_given ? o.service.guard.max_step_up : std::numeric_limits<int>::max();
+    g.max_step_down = o.step_down_given ? o.service.guard.max_step_down : std::numeric_limits<int>::max();
+    return g;
+}
 
 [[noreturn]] void fail(const std::string& message) {
     std::cerr << "rlscale-decision-service: " << message << "\n(see --help)\n";
@@ -131,8 +147,8 @@ options parse(int argc, char** argv) {
             else if (flag == "--ensure-service-time") o.baseline.service_time_s = number(flag, v);
             else if (flag == "--ensure-c") o.baseline.ensure_c = number(flag, v);
             else if (flag == "--static-replicas") o.baseline.static_replicas = integer<int>(flag, v);
-            else if (flag == "--max-step-up") o.service.guard.max_step_up = integer<int>(flag, v);
-            else if (flag == "--max-step-down") o.service.guard.max_step_down = integer<int>(flag, v);
+            else if (flag == "--max-step-up") o.service.guard.max_step_up = integer<int>(flag, v), o.step_up_given = true;
+            else if (flag == "--max-step-down") o.service.guard.max_step_down = integer<int>(flag, v), o.step_down_given = true;
             else if (flag == "--max-body-bytes") o.service.max_body_bytes = integer<std::size_t>(flag, v);
             else if (flag == "--threads") o.service.threads = integer<std::size_t>(flag, v);
             else if (flag == "--max-queued") o.service.max_queued = integer<std::size_t>(flag, v);
@@ -147,6 +163,13 @@ options parse(int argc, char** argv) {
     o.service.require_slo = !o.checkpoint.empty();
     try {
         o.service.validate();
+        // A checkpoint's policy guards itself with its spec's limits
+        // (tightened by the ones given, learned_guard): the service's own
+        // guard, over every decision, leaves open the steps not given.
+        if (!o.checkpoint.empty()) {
+            if (!o.step_up_given) o.service.guard.max_step_up = std::numeric_limits<int>::max();
+            if (!o.step_down_given) o.service.guard.max_step_down = std::numeric_limits<int>::max();
+        }
         // A checkpoint's policy falls back to the HPA, which reads its target.
         o.baseline.validate(o.checkpoint.empty() ? std::string_view(o.policy) : std::string_view("hpa"));
     } catch (const rlscale::config_error& e) {
@@ -171,7 +194,7 @@ rlscale::service::policy_factory make_factory(const options& o) {
 /// set of weights, `loaded`'s (the checkpoint is not read again).
 rlscale::service::policy_factory learned_factory(const rlscale::learned_policy& loaded, const options& o) {
     return [spec = loaded.spec, weights = loaded.weights, o](const std::string&) {
-        auto p = rlscale::make_learned_policy(spec, weights, {.fallback = o.baseline, .guard = o.service.guard});
+        auto p = rlscale::make_learned_policy(spec, weights, {.fallback = o.baseline, .guard = learned_guard(o)});
         return rlscale::any_policy(std::move(p.policy));
     };
 }
@@ -182,7 +205,7 @@ rlscale::service::policy_factory learned_factory(const rlscale::learned_policy& 
 /// Returns a description for the log.
 std::string serve_checkpoint(rlscale::service::decision_service& service, const options& o) {
     const nlohmann::json checkpoint = rlscale::nn::read_checkpoint_file(o.checkpoint);
-    rlscale::learned_policy p = rlscale::make_learned_policy(checkpoint, {.fallback = o.baseline, .guard = o.service.guard});
+    rlscale::learned_policy p = rlscale::make_learned_policy(checkpoint, {.fallback = o.baseline, .guard = learned_guard(o)});
     const std::size_t n = p.spec.function_count();
     rlscale::service::policy_factory factory = learned_factory(p, o);
     std::optional<rlscale::service::joint_service_policy> joint;

@@ -392,6 +392,50 @@ TEST_CASE("a checkpoint file with a number beyond a double, or a directory, is a
     CHECK_THROWS_WITH_AS((void)read_checkpoint_file(dir), doctest::Contains("a_directory' is a directory"), checkpoint_error);
 }
 
+TEST_CASE("a checkpoint file with a key twice in one object is refused, naming the key's path, and leaves the network untouched") {
+    mlp<float> net({3, 4, 2});
+    rng gen(5);
+    net.initialize(init_scheme::torch_default, gen);
+    const Eigen::VectorXf before = net.parameters();
+    const std::string text = make_checkpoint(net).dump();
+    const auto write = [](const std::string& name, const std::string& body) {
+        const auto path = fresh_path("checkpoint", name);
+        std::ofstream(path, std::ios::binary) << body;
+        return path;
+    };
+    const auto refusal = [](const std::filesystem::path& path) -> std::pair<std::string, std::string> {
+        try {
+            (void)read_checkpoint_file(path);
+        } catch (const checkpoint_error& e) {
+            return {e.field(), e.message()};
+        }
+        return {"", "accepted"};
+    };
+    SUBCASE("at the top") {
+        // The last "version" would be the one read; the first is what a reader sees.
+        const auto path = write("twice_top.json", text.substr(0, text.size() - 1) + R"(,"version":99})");
+        CHECK(refusal(path) == std::pair<std::string, std::string>{"version", "appears twice in '" + path.string() + "'"});
+        CHECK_THROWS_AS(load_checkpoint(path, net), checkpoint_error);
+    }
+    SUBCASE("in an object inside an array") {
+        // A second "out" in the first layer: the path names the layer.
+        const std::size_t at = text.find("\"out\":");
+        REQUIRE(at != std::string::npos);
+        std::string twice = text;
+        twice.insert(at, R"("out":4,)");
+        const auto path = write("twice_layer.json", twice);
+        CHECK(refusal(path).first == "network.layers[0].out");
+        CHECK_THROWS_AS(load_checkpoint(path, net), checkpoint_error);
+    }
+    SUBCASE("the same key in two objects is not a repeat") {
+        const auto path = write("twice_not.json", text);
+        CHECK(refusal(path) == std::pair<std::string, std::string>{"", "accepted"});
+        // And the bytes read, parsed, are what read_checkpoint_file returns.
+        CHECK(parse_checkpoint_text(read_checkpoint_bytes(path), path) == read_checkpoint_file(path));
+    }
+    CHECK(net.parameters() == before);
+}
+
 TEST_CASE("a device, a pipe or a file over max_checkpoint_bytes is refused by name before it is read") {
     CHECK_THROWS_WITH_AS((void)read_checkpoint_file("/dev/zero"), doctest::Contains("'/dev/zero' is not a regular file"), checkpoint_error);
     const auto fifo = fresh_path("checkpoint", "a_pipe");

@@ -22,16 +22,19 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <optional>
 #include <utility>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -343,6 +346,43 @@ TEST_CASE("controller: functions naming one checkpoint are decided together, in 
     CHECK_THROWS_WITH_AS(control_loop(parse_config(one), source, actuator), doctest::Contains("decides 2 functions"), config_error);
 }
 
+TEST_CASE("controller: a learned function keeps its checkpoint's guard, tightened only by the limits the file sets") {
+    // Both heads ask for +8, which the checkpoint's guard allows in one tick.
+    nn::mlp<float> net({10, 6});
+    net.parameters().setZero();
+    net.bias(0)[2] = 1.0F;
+    net.bias(0)[5] = 1.0F;
+    nlohmann::json checkpoint = nn::make_checkpoint(net);
+    serving_spec spec;
+    spec.encoder = {{"name", "scarlet_relative"}};
+    spec.actions = action_spec(rl::factored_delta_actions(2, {-1, 0, 8}));
+    spec.functions = {"search", "checkout"};
+    spec.guard.max_step_up = 8;
+    checkpoint["serving"] = spec.to_json();
+    const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/guard8.json";
+    nn::write_checkpoint_file(path, checkpoint);
+    const auto checkout_after = [&](const nlohmann::json& guard) {
+        nlohmann::json j = learned_config(path);
+        if (!guard.is_null()) j["guard"] = guard;
+        fake_source source{.cpu = {{"checkout", 0.5}, {"search", 0.5}}};
+        fake_actuator actuator{.replicas_of = {{"checkout", 4}, {"search", 5}}};
+        control_loop loop(parse_config(j), source, actuator);
+        const auto records = loop.tick(100);
+        REQUIRE(records.size() == 2);
+        CHECK(records[1].replicas_after == 8);  // search: its max_replicas
+        return records[0].replicas_after;
+    };
+    CHECK(checkout_after(nullptr) == 12);                                // the checkpoint's +8, not the default 4
+    CHECK(checkout_after({{"max_step_up", 4}}) == 8);                   // set: the tighter of the two
+    CHECK(checkout_after({{"max_step_down", 1}}) == 12);                // only the limit set tightens
+    CHECK(checkout_after({{"max_step_up", 10}, {"max_step_down", 1}}) == 12);  // a looser one does not loosen
+    // A baseline function still gets the defaults.
+    const config c = parse_config(two_functions());
+    CHECK(c.guard.max_step_up == 4);
+    CHECK(c.guard.max_step_down == 2);
+    CHECK_FALSE(learned_guard(c).has_value());
+}
+
 TEST_CASE("controller: in a learned group each function's fallback HPA has its own cpu_target_percent") {
     const std::string path = write_learned_checkpoint("fallback_targets.json", 2);
     nlohmann::json j = learned_config(path);
@@ -361,7 +401,7 @@ TEST_CASE("controller: in a learned group each function's fallback HPA has its o
     CHECK(records[0].replicas_after == 4);  // checkout: no data, count kept
 }
 
-TEST_CASE("controller: a learned group's fallbacks keep each function's cpu_target_percent when the spec names other functions") {
+TEST_CASE("controller: a learned group's fallbacks keep each function's cpu_target_percent when the spec names other functions, and a partial match is refused") {
     // Every head asks for -1; with the fallback as a floor each function
     // ends at its own HPA's count: 4 replicas at 60 % CPU ask for 8 at a
     // 30 % target (checkout), 6 at a 40 % one (search).
@@ -387,12 +427,19 @@ TEST_CASE("controller: a learned group's fallbacks keep each function's cpu_targ
         CHECK(records[1].function == "search");
         CHECK(records[1].replicas_after == 6);
     }
-    SUBCASE("one name in common: configuration order, no target moved to another function") {
-        // The spec's "search" is the slot checkout takes.
-        const auto records = tick_with_spec_names({"search", "function-1"});
-        REQUIRE(records.size() == 2);
-        CHECK(records[0].replicas_after == 8);
-        CHECK(records[1].replicas_after == 6);
+    SUBCASE("one name in common: refused, naming the function the spec does not name") {
+        // In configuration order checkout would take the slot the spec
+        // names "search", and search the other.
+        std::string refusal;
+        try {
+            (void)tick_with_spec_names({"search", "function-1"});
+        } catch (const config_error& e) {
+            refusal = e.what();
+        }
+        INFO(refusal);
+        CHECK(refusal.starts_with("functions[0].checkpoint: "));
+        CHECK(refusal.find("decides the functions search, function-1; configured with it: checkout, which it does not name") !=
+              std::string::npos);
     }
 }
 
@@ -449,21 +496,69 @@ TEST_CASE("controller: a reload keeps the state of every policy whose checkpoint
     CHECK(run(true) == steady);
 }
 
-TEST_CASE("controller: a checkpoint's digest is FNV-1a over the whole file, read in chunks, and 0 for a missing file") {
-    const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/digest_bytes.bin";
-    // Several 64 KiB chunks and a partial one, every byte value.
-    std::string bytes(3 * 65536 + 123, '\0');
-    for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 131 + i / 256) & 0xff);
-    std::ofstream(path, std::ios::binary) << bytes;
-    const std::uint64_t d = rlscale::controller::detail::file_digest(path);
-    CHECK(d == rlscale::detail::fnv1a64(bytes));
-    bytes[2 * 65536 + 7] ^= 1;  // one bit, in a chunk after the first
-    std::ofstream(path, std::ios::binary) << bytes;
-    CHECK(rlscale::controller::detail::file_digest(path) == rlscale::detail::fnv1a64(bytes));
-    CHECK(rlscale::controller::detail::file_digest(path) != d);
-    std::ofstream(path, std::ios::binary | std::ios::trunc).flush();
-    CHECK(rlscale::controller::detail::file_digest(path) == rlscale::detail::fnv1a64(""));
-    CHECK(rlscale::controller::detail::file_digest(path + ".missing") == 0);
+TEST_CASE("controller: a learned group's digest is FNV-1a over the checkpoint's bytes, the ones it parsed") {
+    const std::string path = write_learned_checkpoint("digest.json", 2);
+    std::ifstream in(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<policy_group> groups = make_policies(parse_config(learned_config(path)));
+    REQUIRE(groups.size() == 1);
+    CHECK(groups[0].checkpoint_digest == rlscale::detail::fnv1a64(bytes));
+    CHECK(groups[0].checkpoint_digest != 0);
+    // Another network in the same file: another digest.
+    const std::string again = write_learned_checkpoint("digest.json", 1);
+    CHECK(make_policies(parse_config(learned_config(again)))[0].checkpoint_digest != groups[0].checkpoint_digest);
+}
+
+TEST_CASE("controller: a checkpoint path that is a named pipe is refused at once, not waited on for a writer") {
+    const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/checkpoint.fifo";
+    std::filesystem::remove(path);
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    // On a thread, so that a build which opens the pipe for reading (and so
+    // waits for a writer) fails this test instead of hanging it.
+    std::atomic<bool> done{false};
+    std::string refusal;
+    std::thread build([&] {
+        try {
+            (void)make_policies(parse_config(learned_config(path)));
+        } catch (const config_error& e) {
+            refusal = e.what();
+        }
+        done = true;
+    });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK(done);
+    if (!done) {
+        // A writer that opens and closes the pipe: the waiting reader reads
+        // an empty file and goes on.
+        const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK);
+        if (fd >= 0) ::close(fd);
+    }
+    build.join();
+    INFO(refusal);
+    CHECK(refusal.find("functions[0].checkpoint") != std::string::npos);
+    CHECK(refusal.find("not a regular file") != std::string::npos);
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("controller: a checkpoint with a key twice in one object is refused, naming the key's path") {
+    const std::string path = write_learned_checkpoint("twice.json", 2);
+    std::ifstream in(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    in.close();
+    // A second "functions" in the serving spec, after the first: the parser
+    // would keep the last, which a reader of the file from the top misses.
+    const std::size_t at = text.find("\"functions\":");
+    REQUIRE(at != std::string::npos);
+    text.insert(at, R"("functions":["checkout","search"],)");
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+    std::string refusal;
+    try {
+        (void)make_policies(parse_config(learned_config(path)));
+    } catch (const config_error& e) {
+        refusal = e.what();
+    }
+    CHECK(refusal == "functions[0].checkpoint: " + path + ": checkpoint field serving.functions: appears twice in '" + path + "'");
 }
 
 TEST_CASE("controller: a reload that fails keeps every policy serving, one that succeeds replaces them") {

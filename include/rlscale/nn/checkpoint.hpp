@@ -2,6 +2,7 @@
 
 #include <rlscale/core/detail/binary_io.hpp>
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/json_keys.hpp>
 #include <rlscale/core/json_summary.hpp>
 #include <rlscale/core/text.hpp>
 #include <rlscale/nn/adam.hpp>
@@ -518,12 +519,15 @@ inline constexpr std::uintmax_t max_checkpoint_bytes = std::uintmax_t{1} << 30;
 /// than its text.
 inline constexpr std::size_t max_checkpoint_values = std::size_t{1} << 23;
 
-/// Reads and parses a checkpoint file. Throws checkpoint_error when it cannot
-/// be opened, is not a regular file (a directory, a device, a pipe), holds
-/// more than max_checkpoint_bytes, is not well-formed JSON (e.g. truncated),
-/// is nested deeper than max_checkpoint_depth or holds more than
-/// max_checkpoint_values values (both refused before it is built).
-[[nodiscard]] inline nlohmann::json read_checkpoint_file(const std::filesystem::path& path) {
+/// Reads a checkpoint file's bytes, unparsed: what read_checkpoint_file
+/// parses (parse_checkpoint_text), for a caller that also needs the bytes
+/// themselves (the controller digests them to tell a changed file from the
+/// one it serves, and must digest the bytes it parsed, not another read of
+/// a path that may have been replaced meanwhile). Throws checkpoint_error
+/// when the file cannot be opened, is not a regular file (a directory, a
+/// device, a pipe), holds more than max_checkpoint_bytes or changes size
+/// while it is read.
+[[nodiscard]] inline std::string read_checkpoint_bytes(const std::filesystem::path& path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) throw checkpoint_error("", "'" + path.string() + "' is a directory, not a checkpoint file");
     // What is checked and read is the file opened, whatever replaces the
@@ -561,6 +565,18 @@ inline constexpr std::size_t max_checkpoint_values = std::size_t{1} << 23;
                                        "); a checkpoint is replaced whole, by a rename");
     }
     text.resize(static_cast<std::size_t>(size));
+    return text;
+}
+
+/// Parses a checkpoint file's bytes as read_checkpoint_file does (`path`
+/// names the file in messages). Throws checkpoint_error when `text` is not
+/// well-formed JSON (e.g. truncated), is nested deeper than
+/// max_checkpoint_depth or holds more than max_checkpoint_values values
+/// (both refused before it is built), or has a key twice in one object
+/// (naming its path, e.g. "serving.guard.max_step_up": the parser would
+/// keep the last value, which a reader of the file from the top does not
+/// see).
+[[nodiscard]] inline nlohmann::json parse_checkpoint_text(std::string_view text, const std::filesystem::path& path) {
     if (json_nesting_depth(text, max_checkpoint_depth) > max_checkpoint_depth) {
         throw checkpoint_error("", "'" + path.string() + "' is nested deeper than " + std::to_string(max_checkpoint_depth) +
                                        " levels; a checkpoint is not");
@@ -570,13 +586,26 @@ inline constexpr std::size_t max_checkpoint_values = std::size_t{1} << 23;
                                        " values (max_checkpoint_values); a checkpoint does not");
     }
     try {
-        return nlohmann::json::parse(text);
+        return nlohmann::json::parse(text, rlscale::detail::duplicate_keys<checkpoint_error>{});
+    } catch (const checkpoint_error& e) {  // a repeated key, by its path
+        throw checkpoint_error(e.field(), e.message() + " in '" + path.string() + "'");
     } catch (const nlohmann::json::parse_error& e) {
         throw checkpoint_error("", "'" + path.string() + "' is not well-formed JSON (truncated or corrupt) at byte " +
                                        std::to_string(e.byte) + ": " + e.what());
     } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (1e400)
         throw checkpoint_error("", "'" + path.string() + "' cannot be read as a checkpoint: " + e.what());
     }
+}
+
+/// Reads and parses a checkpoint file: read_checkpoint_bytes, then
+/// parse_checkpoint_text. Throws checkpoint_error when it cannot be opened,
+/// is not a regular file (a directory, a device, a pipe), holds more than
+/// max_checkpoint_bytes, is not well-formed JSON (e.g. truncated), is
+/// nested deeper than max_checkpoint_depth or holds more than
+/// max_checkpoint_values values (both refused before it is built), or has
+/// a key twice in one object.
+[[nodiscard]] inline nlohmann::json read_checkpoint_file(const std::filesystem::path& path) {
+    return parse_checkpoint_text(read_checkpoint_bytes(path), path);
 }
 
 /// Writes `checkpoint` to `path` atomically and durably: to a temporary file

@@ -5,6 +5,7 @@
 /// Parsing validates everything and names the offending field and value.
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/json_keys.hpp>
 #include <rlscale/core/json_summary.hpp>
 #include <rlscale/core/text.hpp>
 #include <rlscale/core/scaling.hpp>
@@ -19,7 +20,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -68,7 +71,15 @@ struct config {
     bool dry_run = false;            ///< decide and log, never change the cluster
     std::string decision_log = "-";  ///< path of the JSON-lines decision log; "-" = standard output
     std::string metrics_address = "127.0.0.1:9464";  ///< the controller's own /metrics endpoint, host:port ("" = off)
-    guard_config guard;              ///< per-tick step limits applied to every decision
+    /// Per-tick step limits of every baseline function (4 and 2 unless
+    /// `guard` sets them). A learned function keeps its checkpoint's guard
+    /// (serving.guard, the limits it was trained and evaluated under),
+    /// tightened only by the limits the file sets (learned_guard).
+    guard_config guard;
+    /// Which of `guard`'s limits the file sets (`guard.max_step_up`,
+    /// `guard.max_step_down`): these alone tighten a learned function's guard.
+    bool guard_sets_step_up = false;
+    bool guard_sets_step_down = false;
     /// {window} of the PromQL templates (`prometheus.window_s`), seconds. Its
     /// own setting, not the control interval: a rate over a window shorter
     /// than about four scrape intervals comes back empty.
@@ -374,6 +385,8 @@ inline config parse_config(const nlohmann::json& j) {
     detail::only_keys(guard, "guard", {"max_step_up", "max_step_down"});
     c.guard.max_step_up = detail::integer(guard, "guard", "max_step_up", 4, 0, 100000);
     c.guard.max_step_down = detail::integer(guard, "guard", "max_step_down", 2, 0, 100000);
+    c.guard_sets_step_up = guard.contains("max_step_up");
+    c.guard_sets_step_down = guard.contains("max_step_down");
     if (!c.metrics_address.empty()) detail::check_address(c.metrics_address);
     c.prometheus = detail::object(j, "", "prometheus");
     detail::check_prometheus(c.prometheus, c);
@@ -417,64 +430,22 @@ inline config parse_config(const nlohmann::json& j) {
     return out;
 }
 
-namespace detail {
-
-/// A parser callback that refuses a key repeated in one object, naming its
-/// path (e.g. "functions[0].max_replicas"): nlohmann::json keeps the last
-/// value, so {"dry_run": true, ..., "dry_run": false} would change the
-/// cluster though whoever reads the file from the top sees a dry run.
-class duplicate_keys {
-public:
-    bool operator()(int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-        using event_t = nlohmann::json::parse_event_t;
-        switch (event) {
-            case event_t::object_start: frames_.push_back({.array = false}); break;
-            case event_t::array_start: frames_.push_back({.array = true}); break;
-            case event_t::key: {
-                std::string key = parsed.get<std::string>();
-                if (!frames_.back().keys.insert(key).second) throw config_error(valid_utf8(path_to(key), 256), "appears twice");
-                frames_.back().key = std::move(key);
-                break;
-            }
-            case event_t::object_end:
-            case event_t::array_end:
-                frames_.pop_back();
-                next_element();
-                break;
-            case event_t::value: next_element(); break;
-        }
-        return true;
-    }
-
-private:
-    struct frame {
-        bool array = false;
-        std::size_t index = 0;       ///< array: the element being read
-        std::set<std::string> keys;  ///< object: the keys read so far
-        std::string key;             ///< object: the last key read
-    };
-    std::vector<frame> frames_;
-
-    void next_element() {
-        if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
-    }
-    /// `key` in the innermost object: each enclosing frame contributes the
-    /// key or index it is reading.
-    [[nodiscard]] std::string path_to(const std::string& key) const {
-        std::string path;
-        for (std::size_t k = 0; k + 1 < frames_.size(); ++k) {
-            path += frames_[k].array ? "[" + std::to_string(frames_[k].index) + "]" : (path.empty() ? "" : ".") + frames_[k].key;
-        }
-        return join(path, key);
-    }
-};
-
-}  // namespace detail
+/// The step limits that tighten a learned function's own guard (its
+/// checkpoint's serving.guard): the ones `c` sets, each other limit left
+/// open; none when `c` sets neither (the checkpoint's guard as it is, as
+/// rlscale-evaluate serves it).
+[[nodiscard]] inline std::optional<guard_config> learned_guard(const config& c) {
+    if (!c.guard_sets_step_up && !c.guard_sets_step_down) return std::nullopt;
+    guard_config g;
+    g.max_step_up = c.guard_sets_step_up ? c.guard.max_step_up : std::numeric_limits<int>::max();
+    g.max_step_down = c.guard_sets_step_down ? c.guard.max_step_down : std::numeric_limits<int>::max();
+    return g;
+}
 
 /// Reads and parses a configuration file. Throws config_error for a file
 /// that cannot be read, is not JSON (with the parser's position), or is
 /// nested deeper than 32 levels (refused before it is built), has a key
-/// twice in one object (detail::duplicate_keys), and for any invalid field.
+/// twice in one object (rlscale::detail::duplicate_keys), and for any invalid field.
 inline config load_config(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw config_error("config", "cannot open " + path.string());
@@ -486,7 +457,7 @@ inline config load_config(const std::filesystem::path& path) {
     }
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(text.view(), detail::duplicate_keys{});
+        j = nlohmann::json::parse(text.view(), rlscale::detail::duplicate_keys<config_error>{});
     } catch (const nlohmann::json::parse_error& e) {
         throw config_error("config", path.string() + " is not valid JSON: " + e.what());
     } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (1e400)

@@ -360,31 +360,12 @@ private:
 struct policy_group {
     std::vector<std::size_t> members;  ///< indices into config::functions, in the order the policy sees them
     any_joint_policy policy;
-    /// A digest of the checkpoint file's bytes the policy was built from (0
-    /// for a baseline): a reload keeps a group whose file did not change,
-    /// with its state (stabiliser, the fallback's history).
+    /// A digest (FNV-1a, never 0) of the checkpoint file's bytes the policy
+    /// was built from, the bytes it parsed (0 for a baseline): a reload keeps
+    /// a group whose file did not change, with its state (stabiliser, the
+    /// fallback's history).
     std::uint64_t checkpoint_digest = 0;
 };
-
-namespace detail {
-
-/// FNV-1a over a file's bytes (the training states' checksum); 0 when it
-/// cannot be opened (a real digest of 0 is given as 1, so the group is then
-/// rebuilt anyway).
-[[nodiscard]] inline std::uint64_t file_digest(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return 0;
-    // A chunk at a time: a checkpoint is not held whole in memory for this.
-    std::array<char, 64 * 1024> chunk{};
-    std::uint64_t h = rlscale::detail::fnv1a64_basis;
-    while (in) {
-        in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-        h = rlscale::detail::fnv1a64(std::string_view(chunk.data(), static_cast<std::size_t>(in.gcount())), h);
-    }
-    return h == 0 ? 1 : h;
-}
-
-}  // namespace detail
 
 /// The function_metrics fields a learned policy's encoder reads that the
 /// Prometheus adapter has no usable default query for, by the encoder's name
@@ -464,8 +445,9 @@ inline void check_encoder_queries(const function_spec& f, std::size_t i, const s
 
 /// Builds every group of `c` through the registry. A learned group's
 /// functions are taken in the order of the spec's function names when they
-/// are exactly the group's names, else in configuration order (a policy
-/// trained on other functions, served on these); each gets the fallback HPA
+/// are exactly the group's names, in configuration order when none of them
+/// is (a policy trained on other functions, served on these), and refused
+/// when only some are; each gets the fallback HPA
 /// of its own cpu_target_percent, whatever names the spec uses. Throws
 /// config_error naming the field: for a learned group, the first member's
 /// `functions[i].checkpoint`, with the file and what is wrong with it, or a
@@ -489,13 +471,17 @@ inline void check_encoder_queries(const function_spec& f, std::size_t i, const s
     for (const std::string& path : checkpoint_order) {
         const std::vector<std::size_t>& members = by_checkpoint[path];
         const std::string field = "functions[" + std::to_string(members.front()) + "].checkpoint";
-        const std::uint64_t digest = detail::file_digest(path);  // before loading: a file replaced meanwhile is rebuilt next time
         // The spec first: it says which member takes which of the network's
         // slots, and so under which of its names each member's fallback is.
+        // The digest is of the bytes parsed (one read of the file, checked
+        // as every checkpoint is before a byte is digested).
         nlohmann::json checkpoint;
         serving_spec spec;
+        std::uint64_t digest = 0;
         try {
-            checkpoint = nn::read_checkpoint_file(path);
+            const std::string bytes = nn::read_checkpoint_bytes(path);
+            digest = std::max<std::uint64_t>(rlscale::detail::fnv1a64(bytes), 1);  // 0 is a baseline's
+            checkpoint = nn::parse_checkpoint_text(bytes, path);
             spec = spec_of(checkpoint);
         } catch (const rlscale::error& e) {
             throw config_error(field, path + ": " + e.what());
@@ -512,10 +498,27 @@ inline void check_encoder_queries(const function_spec& f, std::size_t i, const s
                 if (c.functions[i].name == name) ordered.push_back(i);
             }
         }
-        if (ordered.size() != members.size()) ordered = members;
+        if (ordered.empty()) {
+            ordered = members;  // trained on other functions: configuration order
+        } else if (ordered.size() != members.size()) {
+            // Some names match and some do not: in configuration order a
+            // matched function could take another's slot (the one trained
+            // on a function of its name), so the pairing is refused.
+            std::string unmatched;
+            std::string spec_names;
+            for (const std::size_t i : members) {
+                if (std::find(ordered.begin(), ordered.end(), i) == ordered.end()) {
+                    unmatched += (unmatched.empty() ? "" : ", ") + valid_utf8(c.functions[i].name, 64);
+                }
+            }
+            for (const std::string& name : spec.functions) spec_names += (spec_names.empty() ? "" : ", ") + valid_utf8(name, 64);
+            throw config_error(field, path + " decides the functions " + spec_names + "; configured with it: " + unmatched +
+                                          ", which it does not name, beside functions it names (name every function as the "
+                                          "spec does, or none of them, to serve it in configuration order)");
+        }
         // Slot k (the spec's k-th name) serves function ordered[k]: its
         // fallback HPA has that function's cpu_target_percent.
-        learned_policy_options options{.fallback = settings_of(c.functions[ordered.front()]), .guard = c.guard};
+        learned_policy_options options{.fallback = settings_of(c.functions[ordered.front()]), .guard = learned_guard(c)};
         for (std::size_t k = 0; k < ordered.size(); ++k) {
             options.fallback_for.emplace(spec.functions[k], settings_of(c.functions[ordered[k]]));
         }
