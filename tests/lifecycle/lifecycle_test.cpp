@@ -877,6 +877,12 @@ TEST_CASE("restoring a malformed state names the field and leaves the lifecycle 
     bad["config"]["bootstrapping"] = false;  // start() would have entered ONLINE
     rejects(bad, "log[0]");
     bad = good;
+    bad["log"][0]["mean"] = 123.0;  // start() looks at no rewards: it logs mean 0 and std 0
+    rejects(bad, "log[0].mean");
+    bad = good;
+    bad["log"][0]["std"] = 7.0;
+    rejects(bad, "log[0].std");
+    bad = good;
     bad["log"][1]["samples"] = 1;  // decided on fewer than K rewards
     rejects(bad, "log[1]");
     bad = good;

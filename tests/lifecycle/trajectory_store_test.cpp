@@ -603,6 +603,59 @@ TEST_CASE("the last episode torn out of order: in a rewritten file, alone in a n
         CHECK_FALSE(store.recovery().numbering_unknown);
         CHECK(store.recovery().reason.find("episode 0 torn out of order") != std::string::npos);
     }
+    SUBCASE("a rewritten file's only episode, its begin record damaged: numbered as the file kept it, not refused") {
+        // The first-episode number is read from the first begin record,
+        // the damaged one: its intact records after it say it.
+        const auto path = fresh_path("trajectory_store", "torn_first_rewritten.trj");
+        file_trajectory_store_options o;
+        o.sync = rlscale::sync_policy::fsync;
+        o.max_file_episodes = 1;
+        std::uint64_t first = 0;
+        {
+            file_trajectory_store store(path, o);
+            for (std::uint64_t e = 0; e < 3; ++e) write_episode(store, e);
+            first = store.first_episode_in_file();
+            REQUIRE(store.episodes_in_file() == 1);
+        }
+        REQUIRE(first == 2);
+        REQUIRE(steps_in(first) > 0);
+        auto bytes = read_bytes(path);
+        bytes[16 + 14] ^= 0x40;  // episode 2's begin record, the file's first record
+        write_bytes(path, bytes);
+        {
+            file_trajectory_store store(path, o);  // no salvage_prefix
+            CHECK(store.episode_count() == first);
+            CHECK(store.first_episode_in_file() == first);
+            CHECK(store.episodes_in_file() == 0);
+            CHECK(store.recovery().truncated_at == 16);
+            CHECK(store.recovery().truncated_bytes == bytes.size() - 16);
+            CHECK(store.recovery().episodes_discarded == 1);
+            CHECK_FALSE(store.recovery().numbering_unknown);
+            CHECK(store.recovery().reason.find("episode 2 torn out of order") != std::string::npos);
+            write_episode(store, first);  // numbered 2 again
+        }
+        file_trajectory_store store(path, o);
+        CHECK(store.recovery().truncated_bytes == 0);
+        CHECK(store.episode_count() == first + 1);
+        CHECK(intact(store, first));
+    }
+    SUBCASE("a rewritten file's only episode, its begin record damaged, then a byte after its end record: refused") {
+        const auto path = fresh_path("trajectory_store", "torn_first_rewritten_then_more.trj");
+        file_trajectory_store_options o;
+        o.max_file_episodes = 1;
+        {
+            file_trajectory_store store(path, o);
+            for (std::uint64_t e = 0; e < 3; ++e) write_episode(store, e);
+            REQUIRE(store.first_episode_in_file() == 2);
+            REQUIRE(store.episodes_in_file() == 1);
+        }
+        auto bytes = read_bytes(path);
+        bytes[16 + 14] ^= 0x40;
+        bytes.push_back(0);  // the file grew past the episode: a later write began
+        write_bytes(path, bytes);
+        CHECK_THROWS_WITH_AS(file_trajectory_store(path, o), doctest::Contains("not a torn tail"), rlscale::error);
+        CHECK(read_bytes(path) == bytes);
+    }
     SUBCASE("under salvage_prefix: the same cut, said the same way") {
         const auto path = fresh_path("trajectory_store", "torn_salvage.trj");
         const auto starts = make_file(path, 6);

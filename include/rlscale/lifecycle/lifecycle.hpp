@@ -642,6 +642,11 @@ private:
             t.mean = lj::finite_number<E>(f("mean"), lj::path(p, "mean"));
             t.std = lj::finite_number<E>(f("std"), lj::path(p, "std"));
             if (t.std < 0) throw E(lj::path(p, "std"), "must be >= 0, got " + format_number(t.std));
+            // start() looks at no rewards: it logs mean 0 and std 0.
+            if (t.from == stage::initialized) {
+                if (t.mean != 0) throw E(lj::path(p, "mean"), "is " + format_number(t.mean) + ", but start() looks at no rewards and logs 0");
+                if (t.std != 0) throw E(lj::path(p, "std"), "is " + format_number(t.std) + ", but start() looks at no rewards and logs 0");
+            }
             t.reason = lj::text<E>(f("reason"), lj::path(p, "reason"));
             // Each transition as end_episode() or start() made it: on K
             // rewards, with its condition met (Algorithm 1), or start()'s.

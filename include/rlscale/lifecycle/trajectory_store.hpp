@@ -1275,8 +1275,22 @@ private:
             // never reached the disk whole, and is cut as a torn tail. The
             // damage is in the middle when anything of another episode, or
             // any byte after the episode's end record, follows
-            // (only_episode_after).
-            torn_episode = later && only_episode_after(in, at + 1, next_index_);
+            // (only_episode_after). When the damage is the file's first
+            // record, the episode's number was not read (a rewritten file's
+            // first episode keeps its number, not 0): the first whole record
+            // after the damage says it, and all that follows must be that
+            // episode's.
+            std::uint64_t torn_index = next_index_;
+            if (at == tf::file_header_size && later) {
+                if (const auto first = next_whole_record(in, at + 1)) {
+                    if (const tf::record r = in.at(*first); r.length >= 8) torn_index = tf::get_u64(r.payload);
+                }
+            }
+            torn_episode = later && only_episode_after(in, at + 1, torn_index);
+            if (torn_episode && at == tf::file_header_size) {
+                next_index_ = torn_index;
+                first_in_file_ = torn_index;
+            }
             if (later && !torn_episode && !options_.salvage_prefix) {
                 throw error(where(at) + problem + ", but a complete episode's end record follows at offset " +
                             std::to_string(*later) +
@@ -1335,7 +1349,8 @@ private:
         // With every episode cut, the numbering is still the first begin
         // record's (a rewritten file's first episode keeps its number), and
         // unknown only when that record is the one that was unreadable.
-        // A torn first episode's intact records said its number: 0.
+        // A torn first episode's intact records said its number (0 in a
+        // new file, the oldest kept in a rewritten one).
         if (at == tf::file_header_size && !problem.empty() && !torn_episode) recovery_.numbering_unknown = true;
         recovery_.episodes = episodes_in_file();
         next_rewrite_at_ = next_index_;
