@@ -14,7 +14,11 @@
 // (e.g. hpa-60), kpa, ensure, static, or a checkpoint with its serving spec
 // (a .json path, e.g. written by rlscale_scarlet_demo), served through the
 // policy registry as rlscale-controller and rlscale-decision-service serve
-// it; default: hpa, kpa, ensure and static.
+// it; default: hpa, kpa, ensure and static. A checkpoint's slots decide
+// the scenario's functions as the controller matches them: by the names in
+// its spec (serving.functions) when those are the scenario's, in any
+// order; in order when it names none of them (a note says so); a spec
+// naming some and not others is refused.
 // The reward column is the demo's training reward (SCARLET's, minus 1.5 ×
 // the mean share of the replica budget in use).
 #include "../common/cli.hpp"
@@ -35,16 +39,19 @@
 #include <cstring>
 #include <filesystem>
 #include <iterator>
-#include <system_error>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 namespace {
 
 constexpr const char* usage_text =
-    "usage: rlscale-evaluate [--scenario NAME | --trace DIR [--functions H1,H2,...]] [--policy P]... [--hours H] [--seed S]\n"
-    "                        [--csv FILE] [--svg FILE]\n";
+    "usage: rlscale-evaluate [--scenario NAME | --trace DIR [--functions H1,H2,...]] [--policy P]...\n"
+    "                        [--hours H] [--seed S] [--csv FILE] [--svg FILE]\n";
 
 /// The comma-separated hash prefixes of --functions: none empty, none twice.
 std::vector<std::string> function_list(std::string_view option, const std::string& list) {
@@ -61,6 +68,9 @@ std::vector<std::string> function_list(std::string_view option, const std::strin
         pos = comma + 1;
     }
 }
+
+/// Whether a --policy value names a checkpoint (a .json file) rather than a baseline.
+bool is_checkpoint(const std::string& p) { return p.size() > 5 && p.ends_with(".json"); }
 
 /// `p` made absolute, its symbolic links followed (a dangling one too: the
 /// file a write through it would create) and its "." and ".." resolved.
@@ -132,6 +142,10 @@ static int program(int argc, char** argv) {
         }
         if (i + 1 >= argc) throw cli::usage_error(arg, "missing value");
         const std::string value = argv[++i];
+        // An empty scenario, trace or file would otherwise read as "not given".
+        if (value.empty() && (arg == "--scenario" || arg == "--trace" || arg == "--csv" || arg == "--svg")) {
+            throw cli::usage_error(arg, "must not be empty");
+        }
         if (arg == "--scenario") {
             scenario_name = value;
         } else if (arg == "--trace") {
@@ -168,28 +182,104 @@ static int program(int argc, char** argv) {
                                                 "): give two files");
         }
     }
+    // No output may replace one of the run's inputs: a checkpoint, or a
+    // trace file the scenario is read from.
+    {
+        std::vector<std::pair<std::string, std::filesystem::path>> inputs;  // option, file
+        for (const std::string& p : policies) {
+            if (is_checkpoint(p)) inputs.emplace_back("--policy", p);
+        }
+        const std::filesystem::path data =
+            !trace_dir.empty() ? trace_dir
+            : scenario_name == "azure-3fn" ? std::filesystem::path(RLSCALE_SOURCE_DIR) / "data" / "azure2019-excerpt"
+                                           : std::filesystem::path();
+        if (!data.empty()) {
+            const char* option = trace_dir.empty() ? "--scenario" : "--trace";
+            inputs.emplace_back(option, data / "invocations.csv");
+            inputs.emplace_back(option, data / "durations.csv");
+        }
+        for (const auto& [option, output] : {std::pair<const char*, const std::string&>{"--csv", csv_path}, {"--svg", svg_path}}) {
+            if (output.empty()) continue;
+            for (const auto& [input_option, input] : inputs) {
+                if (same_file(output, input)) {
+                    throw cli::usage_error(option, "names a file the run reads (" + input_option + " " + cli::quoted(input.string()) +
+                                                       " and " + option + " " + cli::quoted(output) +
+                                                       "): an output may not replace an input");
+                }
+            }
+        }
+    }
 
+    // A scenario, trace, function or checkpoint that cannot be used is a
+    // usage error naming its option and the value given.
     scenario sc;
     if (!trace_dir.empty()) {
+        const auto trace_error = [&](const rlscale::error& e) {
+            return cli::usage_error("--trace", cli::quoted(trace_dir.string()) + ": " + e.what());
+        };
+        const sim::azure_trace trace = [&] {
+            try {
+                return sim::azure_trace::load(trace_dir / "invocations.csv");
+            } catch (const rlscale::error& e) {
+                throw trace_error(e);
+            }
+        }();
         if (functions.empty()) {
-            const sim::azure_trace trace = sim::azure_trace::load(trace_dir / "invocations.csv");
             for (std::size_t r = 0; r < 3 && r < trace.functions().size(); ++r) {
                 functions.push_back(trace.by_rank(r).hash_function.substr(0, 10));
             }
         }
-        sc = azure(trace_dir, functions, 3600 * hours, "trace-" + std::to_string(functions.size()) + "fn");
+        // Each given prefix resolved to its function: two that name one
+        // function (a prefix and the full hash) are refused.
+        std::vector<std::string> hashes;
+        for (std::size_t k = 0; k < functions.size(); ++k) {
+            try {
+                hashes.push_back(trace.by_hash(functions[k]).hash_function);
+            } catch (const config_error& e) {
+                throw cli::usage_error("--functions", cli::quoted(functions[k]) + ": " + e.detail());
+            }
+            for (std::size_t j = 0; j < k; ++j) {
+                if (hashes[j] == hashes[k]) {
+                    throw cli::usage_error("--functions", cli::quoted(functions[j]) + " and " + cli::quoted(functions[k]) +
+                                                              " name the same function " + cli::quoted(hashes[k]));
+                }
+            }
+        }
+        try {
+            sc = azure(trace_dir, functions, 3600 * hours, "trace-" + std::to_string(functions.size()) + "fn");
+        } catch (const config_error& e) {
+            if (e.field() == "azure.hashes") throw cli::usage_error("--functions", e.detail());
+            throw trace_error(e);
+        } catch (const rlscale::error& e) {
+            throw trace_error(e);
+        }
     } else {
-        sc = named_scenario(scenario_name, std::filesystem::path(RLSCALE_SOURCE_DIR) / "data" / "azure2019-excerpt", 3600 * hours);
+        try {
+            sc = named_scenario(scenario_name, std::filesystem::path(RLSCALE_SOURCE_DIR) / "data" / "azure2019-excerpt", 3600 * hours);
+        } catch (const config_error& e) {
+            if (e.field() == "scenario") throw cli::usage_error("--scenario", e.detail());
+            throw cli::usage_error("--scenario", cli::quoted(scenario_name) + ": " + e.what());
+        } catch (const rlscale::error& e) {
+            throw cli::usage_error("--scenario", cli::quoted(scenario_name) + ": " + e.what());
+        }
     }
     // Every policy is built, and every checkpoint loaded, before the first run.
     std::vector<any_joint_policy> built;
+    std::vector<std::string> notes;
     for (const std::string& p : policies) {
-        const bool checkpoint = p.size() > 5 && p.ends_with(".json");
+        const bool checkpoint = is_checkpoint(p);
         try {
-            built.push_back(checkpoint ? checkpoint_policy(p, sc) : per_function_policy(p, sc));
+            slot_matching matched = slot_matching::by_name;
+            built.push_back(checkpoint ? checkpoint_policy(p, sc, &matched) : per_function_policy(p, sc));
+            if (checkpoint && matched == slot_matching::in_order) {
+                notes.push_back("note: " + p + " names none of scenario " + sc.name +
+                                "'s functions (serving.functions): its slots decide them in order");
+            }
         } catch (const config_error& e) {
-            if (e.field() == "policy") throw cli::usage_error("--policy", e.detail());
-            throw;
+            if (e.field() == "policy" || e.field() == "policy.functions") throw cli::usage_error("--policy", e.detail());
+            throw cli::usage_error("--policy", cli::quoted(p) + ": " + e.what());
+        } catch (const rlscale::error& e) {  // a checkpoint that cannot be read
+            throw cli::usage_error("--policy", cli::quoted(p) + ": " + e.what());
         }
     }
     // SCARLET's reward minus 1.5 × the replica budget in use (the demo's training reward).
@@ -197,6 +287,7 @@ static int program(int argc, char** argv) {
     std::vector<outcome> results;
     std::printf("scenario %s: %zu functions, %.3g simulated hours, seed %llu\n\n", sc.name.c_str(), sc.states.size(),
                 sc.duration_s / 3600, static_cast<unsigned long long>(seed));
+    for (const std::string& note : notes) std::printf("%s\n\n", note.c_str());
     std::printf("| policy | SLO violation rate | p99 / SLO, median tick | replica-seconds | mean reward |\n");
     std::printf("|---|---:|---:|---:|---:|\n");
     for (std::size_t k = 0; k < policies.size(); ++k) {
@@ -205,21 +296,30 @@ static int program(int argc, char** argv) {
         std::printf("| %s | %.1f %% | %.3g | %.0f | %+.3f |\n", policies[k].c_str(), 100.0 * o.violation_rate(), o.p99_ratio(0.5),
                     o.replica_seconds, o.mean_reward());
     }
-    // The CSV is written once every run is done (an interrupted run leaves
-    // no temporary file behind): to a temporary file beside csv_path,
-    // renamed over it once complete; throws naming the file if any write fails.
+    // The outputs are written once every run is done (an interrupted run
+    // leaves no temporary file behind), each to a temporary file beside it,
+    // renamed over it once complete; a failed write throws naming the file.
+    // The CSV's text is written and flushed (its errors checked) first, then
+    // the SVG written, and only then the CSV renamed into place: a CSV or
+    // SVG that cannot be written leaves the other file as it was.
+    std::optional<output_file> csv;
     if (!csv_path.empty()) {
-        output_file csv(csv_path);
-        csv_header(csv.get());
-        for (std::size_t k = 0; k < policies.size(); ++k) csv_rows(csv.get(), sc, policies[k], results[k]);
-        csv.commit();
+        csv.emplace(csv_path);
+        csv_header(csv->get());
+        for (std::size_t k = 0; k < policies.size(); ++k) csv_rows(csv->get(), sc, policies[k], results[k]);
+        errno = 0;
+        if (std::fflush(csv->get()) != 0 || std::ferror(csv->get())) {
+            const int err = errno;
+            throw std::runtime_error("cannot write '" + csv_path + "': " + (err != 0 ? std::strerror(err) : "write error"));
+        }
     }
     if (!svg_path.empty()) {
         std::vector<labelled_run> runs;
         for (std::size_t k = 0; k < policies.size(); ++k) runs.push_back({policies[k], &results[k]});
         plot_runs(svg_path, sc, runs);
-        std::printf("\nwrote %s\n", svg_path.c_str());
     }
+    if (csv) csv->commit();
+    if (!svg_path.empty()) std::printf("\nwrote %s\n", svg_path.c_str());
     return 0;
 }
 

@@ -5,6 +5,7 @@
 /// profile and load), as joint policies over a scenario, and the HPA tuned
 /// to a replica budget. Above both policy/registry.hpp and sim/scenario.hpp.
 
+#include <rlscale/core/text.hpp>
 #include <rlscale/policy/joint_policy.hpp>
 #include <rlscale/policy/registry.hpp>
 #include <rlscale/sim/scenario.hpp>
@@ -12,7 +13,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,16 +90,98 @@ frontier_point hpa_at_budget(const sim::scenario& sc, std::vector<frontier_point
     return above;
 }
 
-/// A checkpoint's learned policy through the registry (the call the
-/// controller and the decision service make), checked to decide as many
-/// functions as `sc` has: config_error (field "policy") otherwise.
-inline any_joint_policy checkpoint_policy(const std::filesystem::path& checkpoint, const sim::scenario& sc) {
-    learned_policy p = load_learned_policy(checkpoint);
-    if (p.spec.function_count() != sc.config.functions.size()) {
-        throw config_error("policy", checkpoint.string() + " decides " + std::to_string(p.spec.function_count()) +
-                                         " functions, the scenario has " + std::to_string(sc.config.functions.size()));
+/// How checkpoint_policy matched a checkpoint's slots (the names in its
+/// spec's serving.functions) to a scenario's functions.
+enum class slot_matching {
+    by_name,   ///< the spec names exactly the scenario's functions: slot k decides the one of its k-th name
+    in_order,  ///< the spec names none of them (a policy trained on other functions): slot k decides function k
+};
+
+/// A joint policy whose slot k decides function slot_of[k] of the joint
+/// decision (slot_of a permutation of 0..N-1): its inputs are gathered into
+/// slot order and its decisions scattered back. Deciding never allocates.
+class slot_permuted_policy {
+public:
+    slot_permuted_policy(any_joint_policy inner, std::vector<std::size_t> slot_of)
+        : inner_(std::move(inner)), slot_of_(std::move(slot_of)), m_(slot_of_.size()), s_(slot_of_.size()), out_(slot_of_.size()) {}
+
+    [[nodiscard]] std::size_t functions() const noexcept { return slot_of_.size(); }
+    [[nodiscard]] bool ready() const noexcept { return inner_.ready(); }
+    void decide(std::span<const function_metrics> m, std::span<const scaling_state> s, std::span<decision> out) noexcept {
+        const std::size_t n = slot_of_.size();
+        if (m.size() != n || s.size() != n || out.size() != n) {
+            for (std::size_t f = 0; f < std::min(s.size(), out.size()); ++f) {
+                out[f] = hold(s[f], "slot_permuted_policy: wrong number of functions");
+            }
+            return;
+        }
+        for (std::size_t k = 0; k < n; ++k) {
+            m_[k] = m[slot_of_[k]];
+            s_[k] = s[slot_of_[k]];
+        }
+        inner_.decide(m_, s_, out_);
+        for (std::size_t k = 0; k < n; ++k) out[slot_of_[k]] = out_[k];
     }
-    return std::move(p.policy);
+
+private:
+    any_joint_policy inner_;
+    std::vector<std::size_t> slot_of_;
+    std::vector<function_metrics> m_;
+    std::vector<scaling_state> s_;
+    std::vector<decision> out_;
+};
+
+/// A checkpoint's learned policy through the registry (the call the
+/// controller and the decision service make) for `sc`'s functions, its
+/// slots matched to them as the controller matches its configured
+/// functions: by name when the spec names exactly the scenario's functions
+/// (in any order), in order when it names none of them (a policy trained
+/// on other functions; `matched`, when given, says which). config_error
+/// naming the file when the spec decides another number of functions
+/// (field "policy") or names some of the scenario's functions and not
+/// others (field "policy.functions": a function would take the slot
+/// trained for another).
+inline any_joint_policy checkpoint_policy(const std::filesystem::path& checkpoint, const sim::scenario& sc,
+                                          slot_matching* matched = nullptr) {
+    learned_policy p = load_learned_policy(checkpoint);
+    const std::vector<std::string>& names = p.spec.functions;
+    const std::size_t n = sc.config.functions.size();
+    if (names.size() != n) {
+        throw config_error("policy", checkpoint.string() + " decides " + std::to_string(names.size()) +
+                                         " functions, the scenario has " + std::to_string(n));
+    }
+    // slot_of[k]: the scenario's function named names[k], each taken once
+    // (spec names are unique; a scenario's need not be).
+    std::vector<std::size_t> slot_of;
+    for (const std::string& name : names) {
+        for (std::size_t f = 0; f < n; ++f) {
+            if (sc.config.functions[f].profile.name == name && std::find(slot_of.begin(), slot_of.end(), f) == slot_of.end()) {
+                slot_of.push_back(f);
+                break;
+            }
+        }
+    }
+    if (slot_of.empty()) {
+        if (matched != nullptr) *matched = slot_matching::in_order;
+        return std::move(p.policy);
+    }
+    if (slot_of.size() != n) {
+        const auto list = [](const std::vector<std::string>& v) {
+            std::string out;
+            for (const std::string& s : v) out += (out.empty() ? "\"" : ", \"") + escape_controls(valid_utf8(s, 64, "...")) + "\"";
+            return "[" + out + "]";
+        };
+        std::vector<std::string> scenario_names;
+        for (const auto& f : sc.config.functions) scenario_names.push_back(f.profile.name);
+        throw config_error("policy.functions", checkpoint.string() + ": serving.functions " + list(names) + " names some of the functions of scenario " +
+                                                   sc.name + " " + list(scenario_names) +
+                                                   " and not others (name all of them, or none to decide them in order)");
+    }
+    if (matched != nullptr) *matched = slot_matching::by_name;
+    bool in_order = true;
+    for (std::size_t k = 0; k < n; ++k) in_order = in_order && slot_of[k] == k;
+    if (in_order) return std::move(p.policy);
+    return any_joint_policy(slot_permuted_policy(std::move(p.policy), std::move(slot_of)));
 }
 
 }  // namespace rlscale
