@@ -1327,4 +1327,116 @@ TEST_CASE("tau, clip norms and the Gaussian sigma that the agent's type cannot c
     CHECK_NOTHROW(ddpg<float>(3, test_bounds, c, 1));
 }
 
+TEST_CASE("the Ornstein-Uhlenbeck sigma and eps_start that the agent's type cannot carry are refused by name") {
+    const auto fails = [](ddpg_config c, const std::string& text) {
+        CHECK_THROWS_WITH_AS(ddpg<float>(3, test_bounds, c, 1), doctest::Contains(text.c_str()), config_error);
+    };
+    ddpg_config c = small_config();
+    c.exploration = ddpg_exploration::ornstein_uhlenbeck;
+    // sigma * sqrt(dt) * scale is 1.5e39, an infinite float: explore() would add no noise at all.
+    c.ou.sigma = 1e40;
+    fails(c, "ddpg_config.ou.sigma: must give, times sqrt(dt) (0.1) and ddpg.bounds[0]'s scale (1.5), a noise step that is "
+             "finite and not 0 in the agent's float");
+    fails(c, "got 1e+40");
+    CHECK_NOTHROW(ddpg<double>(3, test_bounds, c, 1));  // a double holds it
+    c.ou.sigma = 1e-50;  // a float 0
+    fails(c, "ddpg_config.ou.sigma");
+    // Times each dimension's scale: the second's (100) takes 1e37 past the limit.
+    c.ou.sigma = 1e37;
+    CHECK_NOTHROW(ddpg<float>(3, {{-1, 1}}, c, 1));
+    CHECK_THROWS_WITH_AS(ddpg<float>(3, {{-1, 1}, {-100, 100}}, c, 1),
+                         doctest::Contains("ddpg_config.ou.sigma: must give, times sqrt(dt) (0.1) and ddpg.bounds[1]'s scale (100)"),
+                         config_error);
+    c.ou.sigma = 0;  // no noise, as asked
+    CHECK_NOTHROW(ddpg<float>(3, test_bounds, c, 1));
+    // eps_start multiplies the draw: 1e40 * 0.2 * 0.1 * 1.5 = 3e38, past float's range with room for |N(0, 1)| < 9.
+    c.ou.sigma = 0.2;
+    c.ou.eps_start = 1e40;
+    fails(c, "ddpg_config.ou.eps_start: must give, times sigma times sqrt(dt) (0.1) and ddpg.bounds[0]'s scale (1.5), a noise "
+             "that is finite in the agent's float");
+    fails(c, "got 1e+40");
+    CHECK_NOTHROW(ddpg<double>(3, test_bounds, c, 1));
+    // Only Ornstein-Uhlenbeck exploration draws with them.
+    c.ou.sigma = 1e40;
+    c.exploration = ddpg_exploration::gaussian;
+    CHECK_NOTHROW(ddpg<float>(3, test_bounds, c, 1));
+
+    // An accepted large sigma still explores: explore() differs from greedy().
+    ddpg_config big = small_config();
+    big.exploration = ddpg_exploration::ornstein_uhlenbeck;
+    big.learning_starts = 0;
+    big.ou.sigma = 1e30;
+    ddpg<float> agent(3, test_bounds, big, 1);
+    const std::vector<float> obs{0.1f, -0.2f, 0.3f};
+    std::vector<float> g(2);
+    std::vector<float> e(2);
+    int differ = 0;
+    for (int i = 0; i < 10; ++i) {
+        agent.greedy(obs, g);
+        agent.explore(obs, e);
+        differ += e != g;
+    }
+    CHECK(differ == 10);
+}
+
+TEST_CASE("bc_alpha and action_l2 that the agent's type cannot carry are refused by name, in the configuration, set_bc_alpha and a training state") {
+    const auto fails = [](ddpg_config c, const std::string& text) {
+        CHECK_THROWS_WITH_AS(ddpg<float>(3, test_bounds, c, 1), doctest::Contains(text.c_str()), config_error);
+    };
+    // 1e39 is an infinite float: the actor's gradient would be too, and no update would ever be applied.
+    ddpg_config c = small_config();
+    c.bc_alpha = 1e39;
+    fails(c, "ddpg_config.bc_alpha: must be finite in the agent's float");
+    fails(c, "got 1e+39");
+    CHECK_NOTHROW(ddpg<double>(3, test_bounds, c, 1));
+    c.bc_alpha = 2.5;
+    ddpg<float> agent(3, test_bounds, c, 1);
+    CHECK_THROWS_WITH_AS(agent.set_bc_alpha(1e39), doctest::Contains("ddpg_config.bc_alpha: must be finite in the agent's float"),
+                         config_error);
+    CHECK(agent.config().bc_alpha == 2.5);  // unchanged
+    ddpg<double> wide(3, test_bounds, c, 1);
+    CHECK_NOTHROW(wide.set_bc_alpha(1e39));
+
+    c = small_config();
+    c.action_l2 = 1e39;
+    fails(c, "ddpg_config.action_l2: must keep 2 * action_l2, its gradient's coefficient, finite in the agent's float");
+    fails(c, "got 1e+39");
+    c.action_l2 = 2e38;  // a float, but twice it is not
+    fails(c, "ddpg_config.action_l2");
+    CHECK_NOTHROW(ddpg<double>(3, test_bounds, c, 1));
+    c.action_l2 = 1e-3;
+    CHECK_NOTHROW(ddpg<float>(3, test_bounds, c, 1));
+
+    // A training state holding bc_alpha 1e39 (the checksum recomputed).
+    const ddpg_config rc = resume_config();
+    ddpg<float> a(obs_size, test_bounds, rc, 5);
+    resume_env env;
+    for (int t = 0; t < 20; ++t) (void)env.step(a);
+    std::stringstream saved;
+    a.save_training_state(saved);
+    std::string forged = saved.str();
+    const std::size_t header = 28 + 4 + 4 + 4 + 8;            // magic, version, byte order, value size, length
+    const std::size_t bc_at = header + 6 * 8 + (1 + 9) * 8 + (1 + 10) * 8;  // six sizes, the actor's and the critic's layers
+    double stored = 0;
+    std::memcpy(&stored, forged.data() + bc_at, sizeof stored);
+    REQUIRE(stored == rc.bc_alpha);
+    const double huge = 1e39;
+    std::memcpy(forged.data() + bc_at, &huge, sizeof huge);
+    const std::uint64_t sum = rlscale::detail::fnv1a64(std::string_view(forged).substr(header, forged.size() - header - 8));
+    std::memcpy(forged.data() + forged.size() - 8, &sum, sizeof sum);
+    ddpg<float> b(obs_size, test_bounds, rc, 6);
+    std::istringstream in(forged);
+    CHECK_THROWS_WITH_AS(b.load_training_state(in), doctest::Contains("training_state.bc_alpha: is 1e+39, must be finite in the agent's float"),
+                         checkpoint_error);
+    CHECK(b.steps() == 0);
+}
+
+TEST_CASE("a replay_capacity above the replay buffer's limit is refused naming ddpg_config.replay_capacity") {
+    ddpg_config c = small_config();
+    c.replay_capacity = replay_buffer<>::max_capacity + 1;
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("ddpg_config.replay_capacity"), config_error);
+    CHECK_THROWS_WITH_AS(ddpg<float>(3, test_bounds, c, 1), doctest::Contains("ddpg_config.replay_capacity: must be <= 100000000"),
+                         config_error);
+}
+
 }  // namespace test_rl_ddpg

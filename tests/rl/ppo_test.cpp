@@ -1261,6 +1261,25 @@ TEST_CASE("ppo refuses an annealing whose last learning rate is 0 in the agent's
     CHECK_NOTHROW((ppo<float, float>(2, 2, 1, c, 1)));
 }
 
+TEST_CASE("ppo refuses an entropy or value coefficient that is infinite in the agent's type, naming it and the value") {
+    // 1e39 is a finite double and an infinite float: every minibatch's
+    // gradient would be non-finite and skipped, so the agent never learned.
+    for (const bool entropy : {true, false}) {
+        CAPTURE(entropy);
+        ppo_config c = small_config();
+        (entropy ? c.entropy_coef : c.value_coef) = 1e39;
+        const std::string field = entropy ? "ppo_config.entropy_coef" : "ppo_config.value_coef";
+        CHECK_THROWS_WITH_AS((ppo<float, float>(2, 2, 1, c, 1)),
+                             doctest::Contains((field + ": must be finite in the agent's float (at most 3.4028234663852886e+38), got 1e+39").c_str()),
+                             config_error);
+        CHECK_THROWS_WITH_AS((ppo<float>(2, 2, q_layout{.heads = 1, .actions_per_head = 3}, c, 1)), doctest::Contains(field.c_str()),
+                             config_error);
+        CHECK_NOTHROW((ppo<double, double>(2, 2, 1, c, 1)));  // a double holds it
+        (entropy ? c.entropy_coef : c.value_coef) = 1e30;
+        CHECK_NOTHROW((ppo<float, float>(2, 2, 1, c, 1)));
+    }
+}
+
 TEST_CASE("ppo observe on a rollout filled through own_rollout() and not learned from refuses, changing nothing") {
     ppo<float, std::int32_t> agent(2, 2, {.heads = 1, .actions_per_head = 3}, small_config(), 1);
     const std::array<float, 2> o{0.5F, -0.5F};

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 namespace rlscale::nn {
@@ -32,7 +33,7 @@ public:
     using vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
     sgd(Eigen::Index parameter_count, sgd_config config = {})
-        : config_((config.validate(), config)), n_(parameter_count) {}
+        : config_((check(config), config)), n_(parameter_count) {}
 
     void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad) {
         detail::check_step_sizes("sgd", n_, params.size(), grad.size());
@@ -46,6 +47,18 @@ public:
     [[nodiscard]] std::int64_t step_count() const noexcept { return t_; }
 
 private:
+    static void check(const sgd_config& config) {
+        config.validate();
+        // Valid as doubles, but the step computes in T: a rate that is 0 in T
+        // (1e-50 in float) would take no step, one past T's range (1e39)
+        // would make every parameter infinite after one step, and so would λ.
+        check_fields("sgd_config")
+            .require(static_cast<T>(config.lr) > T(0), "lr", "stay above 0 in the parameters' precision", config.lr)
+            .require(std::isfinite(static_cast<T>(config.lr)), "lr", "fit the parameters' precision", config.lr)
+            .require(config.weight_decay <= static_cast<double>(std::numeric_limits<T>::max()), "weight_decay",
+                     "fit the parameters' precision", config.weight_decay);
+    }
+
     sgd_config config_;
     Eigen::Index n_;
     std::int64_t t_ = 0;

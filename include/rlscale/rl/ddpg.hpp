@@ -183,6 +183,8 @@ struct ddpg_config {
             .in_open_closed("tau", tau, 0, 1)
             .in("batch_size", batch_size, std::size_t{1}, std::size_t{1'000'000})
             .at_least_field("replay_capacity", replay_capacity, "batch_size", batch_size)
+            // The replay buffer's own limit, named here rather than as replay_buffer.capacity.
+            .at_most("replay_capacity", replay_capacity, replay_buffer<>::max_capacity)
             .at_least("train_frequency", train_frequency, 1)
             .at_least("actor_grad_clip_norm", actor_grad_clip_norm, 0)
             .at_least("critic_grad_clip_norm", critic_grad_clip_norm, 0)
@@ -492,9 +494,11 @@ public:
 
     /// Turns the behaviour-cloning term on (α > 0) or off (0), e.g. when an
     /// agent bootstrapped offline from another controller goes online.
-    /// Throws config_error unless α is finite and ≥ 0.
+    /// Throws config_error unless α is finite and ≥ 0, and finite in T.
     void set_bc_alpha(double alpha) {
-        check_fields("ddpg_config").at_least("bc_alpha", alpha, 0.0);
+        const check_fields check("ddpg_config");
+        check.at_least("bc_alpha", alpha, 0.0);
+        check_bc_alpha_as_scalar(check, alpha);
         config_.bc_alpha = alpha;
     }
     /// Starts a new episode of the Ornstein-Uhlenbeck process (observe()
@@ -626,6 +630,10 @@ public:
         const double bc_alpha = r.get<double>("bc_alpha");
         if (!(std::isfinite(bc_alpha) && bc_alpha >= 0)) {
             throw checkpoint_error("training_state.bc_alpha", "is " + format_number(bc_alpha) + ", must be finite and >= 0");
+        }
+        if (!(bc_alpha <= static_cast<double>(std::numeric_limits<T>::max()))) {
+            throw checkpoint_error("training_state.bc_alpha", "is " + format_number(bc_alpha) + ", must be finite in the agent's " +
+                                                                  detail::scalar_name<T>());
         }
         const auto steps = r.get<std::uint64_t>("steps");
         const auto updates = r.get<std::uint64_t>("updates");
@@ -1225,21 +1233,64 @@ private:
     /// pull toward the online network at all; between, a pull of ε, not τ);
     /// a clip norm of 1e-50 is 0 (every gradient
     /// zeroed, where 0 in the configuration means off) and 1e39 is infinite.
+    /// bc_alpha (through λ = α / mean|Q|) and action_l2 (as 2·action_l2 /
+    /// (n·dims)) scale the actor's gradient in T: 1e39 would make it
+    /// infinite, and every update would be discarded.
     static void check_as_scalar(const ddpg_config& c) {
         const check_fields check("ddpg_config");
         detail::require_tau_as<T>(check, c.tau, "the targets do");
         detail::require_positive_as<T>(check, "actor_grad_clip_norm", c.actor_grad_clip_norm, true);
         detail::require_positive_as<T>(check, "critic_grad_clip_norm", c.critic_grad_clip_norm, true);
+        check_bc_alpha_as_scalar(check, c.bc_alpha);
+        const double limit = static_cast<double>(std::numeric_limits<T>::max());
+        check.require(2 * c.action_l2 <= limit, "action_l2",
+                      std::string("keep 2 * action_l2, its gradient's coefficient, finite in the agent's ") + detail::scalar_name<T>() +
+                          " (action_l2 at most " + format_number(limit / 2) + ")",
+                      c.action_l2);
+    }
+    static void check_bc_alpha_as_scalar(const check_fields& check, double alpha) {
+        const double limit = static_cast<double>(std::numeric_limits<T>::max());
+        check.require(alpha <= limit, "bc_alpha",
+                      std::string("be finite in the agent's ") + detail::scalar_name<T>() + " (at most " + format_number(limit) + ")",
+                      alpha);
     }
     /// Gaussian exploration draws σ·scale_d·N(0, 1) in double and rounds it
     /// to T, and explore() adds nothing for a draw that is not finite there:
     /// σ = 1e39 is a finite double and an infinite float, so it would add no
     /// noise at all. σ·scale_d, with room for the largest draw (|N| < 9 from
     /// standard_normal), must be finite in T, and not 0 there unless σ is.
+    ///
+    /// Ornstein-Uhlenbeck exploration likewise: each step adds
+    /// σ·√dt·N(0, 1) to x, and explore() adds ε·scale_d·x_d rounded to T.
+    /// σ·√dt·scale_d, with the same room, must be finite in T and not 0
+    /// there unless σ is (σ = 1e40 in float would add no noise at all), and
+    /// so must the first draw's ε·σ·√dt·scale_d (ε from eps_start).
     static std::vector<action_bound> checked_noise_scale(const ddpg_config& c, std::vector<action_bound> bounds) {
+        const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 9;
+        if (c.exploration == ddpg_exploration::ornstein_uhlenbeck) {
+            const double sigma = c.ou.sigma;
+            const double sqrt_dt = std::sqrt(c.ou.dt);
+            for (std::size_t d = 0; d < bounds.size(); ++d) {
+                const double s = sigma * sqrt_dt * bounds[d].scale();
+                const bool ok = std::isfinite(s) && s <= limit && (sigma == 0 || static_cast<T>(s) > 0);
+                const std::string what = "times sqrt(dt) (" + format_number(sqrt_dt) + ") and ddpg.bounds[" + std::to_string(d) +
+                                         "]'s scale (" + format_number(bounds[d].scale()) + "), ";
+                check_fields("ddpg_config.ou")
+                    .require(ok, "sigma",
+                             "give, " + what + "a noise step that is finite and not 0 in the agent's " + detail::scalar_name<T>() +
+                                 " (at most " + format_number(limit) + ")",
+                             sigma);
+                const double first = c.ou.eps_start * s;
+                check_fields("ddpg_config.ou")
+                    .require(std::isfinite(first) && first <= limit, "eps_start",
+                             "give, times sigma " + what + "a noise that is finite in the agent's " + detail::scalar_name<T>() +
+                                 " (at most " + format_number(limit) + ")",
+                             c.ou.eps_start);
+            }
+            return bounds;
+        }
         if (c.exploration != ddpg_exploration::gaussian) return bounds;
         const double sigma = c.gaussian.sigma;
-        const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 9;
         for (std::size_t d = 0; d < bounds.size(); ++d) {
             const double s = sigma * bounds[d].scale();
             const bool ok = std::isfinite(s) && s <= limit && (sigma == 0 || static_cast<T>(s) > 0);

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <istream>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <ostream>
@@ -678,9 +679,23 @@ private:
                                                detail::scalar_name<T>(),
                                            c.anneal_updates);
     }
+    /// ppo_config::validate checks the loss coefficients as doubles; the
+    /// update weighs each sample's gradient by coef / m (m ≥ 1, the
+    /// minibatch's size) and stores it in T. 1e39 is a finite double and an
+    /// infinite float: every gradient would be non-finite and every
+    /// minibatch skipped, so the agent would never learn. Each coefficient
+    /// must be finite in T (then so is coef / m).
+    static void check_coefficients(const ppo_config& c) {
+        const double limit = static_cast<double>(std::numeric_limits<T>::max());
+        const std::string what = std::string("be finite in the agent's ") + detail::scalar_name<T>() + " (at most " +
+                                 format_number(limit) + ")";
+        check_fields("ppo_config")
+            .require(c.entropy_coef <= limit, "entropy_coef", what, c.entropy_coef)
+            .require(c.value_coef <= limit, "value_coef", what, c.value_coef);
+    }
     ppo(std::size_t actor_in, std::size_t critic_in, q_layout layout, std::size_t action_width, std::size_t actor_out,
         ppo_config config, std::uint64_t seed, update_storage storage)
-        : config_((config.validate(), check_anneal(config), std::move(config))),
+        : config_((config.validate(), check_anneal(config), check_coefficients(config), std::move(config))),
           layout_(layout),
           action_width_(action_width),
           gen_(seed),
