@@ -178,6 +178,25 @@ TEST_CASE("registry: the int8 copy is refused for a checkpoint that is not a dqn
     CHECK_NOTHROW((void)make_learned_policy(checkpoint_for(spec, 10, 6, 2), {.int8 = true}));
 }
 
+TEST_CASE("registry: a checkpoint of another version or format is refused as such before its other fields are read") {
+    const serving_spec spec = two_function_spec();
+    json j = checkpoint_for(spec, 10, 6, 0);
+    j["version"] = 2;
+    j["serving"]["encoder"]["name"] = "transformer";  // what a later version might write
+    rejects(j, "version", "unknown version 2");
+    CHECK_THROWS_WITH_AS((void)spec_of(j), doctest::Contains("unknown version 2"), checkpoint_error);
+    // A lifecycle field of another version's shape: the version is named, not the lifecycle.
+    j = checkpoint_for(spec, 10, 6, 0);
+    j["version"] = 2;
+    j["lifecycle"] = {{"version", 7}};
+    rejects(j, "version", "unknown version 2");
+    j = checkpoint_for(spec, 10, 6, 0);
+    j["format"] = "other.checkpoint";
+    j["serving"] = 5;
+    rejects(j, "format", "other.checkpoint");
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(json::array()), doctest::Contains("must be a JSON object"), checkpoint_error);
+}
+
 TEST_CASE("registry: a spec this build cannot serve is rejected naming the field and value") {
     const serving_spec spec = two_function_spec();
     json j = checkpoint_for(spec, 10, 6, 0);

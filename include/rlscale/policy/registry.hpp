@@ -418,6 +418,9 @@ auto from_spec(const std::string& path, Make&& make) {
 /// checkpoint_error naming the field.
 [[nodiscard]] inline serving_spec spec_of(const nlohmann::json& checkpoint) {
     if (!checkpoint.is_object()) throw checkpoint_error("", "must be a JSON object");
+    // A checkpoint of another format or version is refused as such before
+    // any of its fields is read: its other fields may mean something else.
+    nn::detail::check_header(checkpoint);
     if (checkpoint.contains("serving")) return serving_spec::from_json(checkpoint["serving"]);
     // The declared input width sizes the spec (one function per encoder's
     // worth of inputs), so it is believed only once the network's arrays
@@ -626,7 +629,9 @@ template <typename WeightsOf>
 /// trainer's to restore. A "lifecycle" field of another shape (not an
 /// object with a "version", as another tool may write) is not judged.
 inline void check_lifecycle_stage(const nlohmann::json& checkpoint, const learned_policy_options& options) {
-    if (options.allow_before_serving || !checkpoint.is_object()) return;
+    if (!checkpoint.is_object()) throw checkpoint_error("", "must be a JSON object");
+    nn::detail::check_header(checkpoint);  // first, as spec_of: another version's lifecycle field may mean something else
+    if (options.allow_before_serving) return;
     const auto field = checkpoint.find("lifecycle");
     if (field == checkpoint.end() || !field->is_object() || !field->contains("version")) return;
     constexpr std::string_view anyway = "; learned_policy_options::allow_before_serving serves it anyway";
