@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace test_http_url {
 
@@ -55,6 +56,40 @@ TEST_CASE("http_url: anything else is a config_error naming the field and the UR
     CHECK_NOTHROW((void)split_http_url("https://h/api", "server", true));
     CHECK_THROWS_AS((void)split_http_url("https://h/api", "server", false), rlscale::config_error);
     CHECK_THROWS_AS((void)split_http_url("https://[::1]/x", "server", false), rlscale::config_error);
+}
+
+TEST_CASE("http_url: a bracketed host must be an IPv6 address, another host a DNS name or an IPv4 address") {
+    // Accepted: IPv6 in its written forms, DNS names, dotted quads.
+    for (const char* good : {"http://[::]", "http://[1:2:3:4:5:6:7:8]", "http://[::ffff:10.0.0.1]:81", "http://[FD00:10:96::A]",
+                             "http://a", "http://a-b.c-d.example:8080", "http://prometheus.monitoring.svc.cluster.local.",
+                             "http://0a.1b", "http://my_prom:9090", "http://127.0.0.1", "http://255.255.255.255"}) {
+        CAPTURE(good);
+        CHECK_NOTHROW((void)split_http_url(good, "url", true));
+    }
+    CHECK(split_http_url("http://[::ffff:10.0.0.1]:81", "url", true).host == "::ffff:10.0.0.1");
+    CHECK(split_http_url("http://a-b.c-d.example:8080", "url", true).host == "a-b.c-d.example");
+    const std::string label63(63, 'x');
+    CHECK_NOTHROW((void)split_http_url("http://" + label63 + ".y", "url", true));
+
+    for (const std::string& bad : std::vector<std::string>{"http://[:]", "http://[::::::::]", "http://[1::2::3]", "http://[1:2:3:4:5:6:7:8:9]", "http://[12345::]",
+                                  "http://[fe80::1%eth0]", "http://[::1.2.3]", "http://-", "http://..", "http://.", "http://a..b",
+                                  "http://.a", "http://-a", "http://a-", "http://a.-b", "http://a-.b", "http://a.b..", "http://1.2.3",
+                                  "http://1.2.3.256", "http://1.2.3.4.5", "http://1234", "http://1.2.3.4.", "http://" + label63 + "x.y",
+                                  "http://h/a\x01" "b", "http://h/a\x7f", "http://h/\x1b[31m", std::string("http://h/a\0b", 12)}) {
+        CAPTURE(bad);
+        try {
+            (void)split_http_url(bad, "prometheus.url", true);
+            FAIL_CHECK("accepted");
+        } catch (const rlscale::config_error& e) {
+            CHECK(e.field() == "prometheus.url");
+            const std::string what = e.what();
+            const bool controls = bad.find_first_of(std::string("\x01\x1b\x7f\0", 4)) != std::string::npos;
+            CHECK(what.find(std::string("\x01\x1b\x7f\0", 4)) == std::string::npos);
+            for (const char c : what) CHECK((static_cast<unsigned char>(c) >= 0x20 && c != 0x7f));  // escaped
+            if (!controls) CHECK(what.find(bad) != std::string::npos);
+            if (controls) CHECK(what.find("control characters") != std::string::npos);
+        }
+    }
 }
 
 }  // namespace test_http_url

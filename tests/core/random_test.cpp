@@ -1,3 +1,4 @@
+#include <rlscale/core/error.hpp>
 #include <rlscale/core/random.hpp>
 
 #include <doctest/doctest.h>
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace test_core_random {
@@ -102,6 +104,29 @@ TEST_CASE("uniform_index covers 0..n-1 evenly") {
         CHECK(c == doctest::Approx(draws / 7.0).epsilon(0.05));
     }
     CHECK(rlscale::uniform_index(gen, 1) == 0);
+}
+
+TEST_CASE("uniform and uniform_index refuse an empty or unbounded range without drawing") {
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+    constexpr double big = std::numeric_limits<double>::max();
+    rng gen(5);
+    const rng before = gen;
+    // lo > hi, a NaN or infinite bound, and a width that overflows.
+    for (const auto& [lo, hi] : std::vector<std::pair<double, double>>{
+             {5.0, 1.0}, {1.0, std::nextafter(1.0, 0.0)}, {nan, 1.0}, {0.0, nan}, {nan, nan}, {-inf, 0.0}, {0.0, inf}, {inf, inf}, {-big, big}}) {
+        CAPTURE(lo);
+        CAPTURE(hi);
+        CHECK_THROWS_AS((void)rlscale::uniform(gen, lo, hi), rlscale::error);
+    }
+    CHECK_THROWS_AS((void)rlscale::uniform_index(gen, 0), rlscale::error);
+    CHECK(gen == before);  // nothing drawn
+    // The edges of the valid range still draw, and the same values as before.
+    rng a(9);
+    rng b(9);
+    CHECK(rlscale::uniform(a, -big / 2, big / 2) == std::fma(big, rlscale::uniform01(b), -big / 2));
+    CHECK(rlscale::uniform(a, -0.0, 0.0) == 0.0);
+    CHECK(rlscale::uniform(a, 3.0, std::nextafter(3.0, 4.0)) == 3.0);
 }
 
 }  // namespace test_core_random

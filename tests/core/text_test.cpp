@@ -69,6 +69,15 @@ TEST_CASE("escape_controls: control characters become \\xNN, everything else is 
     CHECK(escape_controls("") == "");
 }
 
+TEST_CASE("escape_controls: a backslash is doubled, so a literal \\x0a cannot pass for an escaped line feed") {
+    CHECK(escape_controls(R"(a\x0ab)") == R"(a\\x0ab)");
+    CHECK(escape_controls("a\nb") == R"(a\x0ab)");
+    CHECK(escape_controls(R"(a\x0ab)") != escape_controls("a\nb"));
+    CHECK(escape_controls(R"(\)") == R"(\\)");
+    CHECK(escape_controls(R"(C:\dir\\)") == R"(C:\\dir\\\\)");
+    CHECK(escape_controls("\\\n") == R"(\\\x0a)");  // backslash then line feed
+}
+
 TEST_CASE("ascii_iequals: ASCII letters compared without case, nothing else folded") {
     static_assert(ascii_iequals("Identity", "identity"));
     CHECK(ascii_iequals("GZIP", "gzip"));

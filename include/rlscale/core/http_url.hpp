@@ -9,6 +9,9 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/text.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <string>
 #include <string_view>
 
@@ -32,15 +35,51 @@ struct http_url {
     [[nodiscard]] std::string origin() const { return std::string(https ? "https://" : "http://") + host_header(); }
 };
 
-/// Splits `url`. Throws config_error(field) naming the URL for another scheme,
-/// no host, an unclosed IPv6 bracket, a port that is not 1-65535, a query or
-/// fragment, user information, and, unless `allow_path`, a path.
+namespace detail {
+
+/// A host name as DNS and the resolver take it: dot-separated labels of
+/// 1-63 letters, digits, '-' and '_', none starting or ending with '-', at
+/// most 253 characters, with an optional final dot (an absolute name). '_' is
+/// not in RFC 952/1123 host names but resolvers look such names up (Docker
+/// Compose service names), and it was accepted before.
+[[nodiscard]] inline bool is_dns_host(std::string_view host) noexcept {
+    if (host.ends_with('.')) host.remove_suffix(1);
+    if (host.empty() || host.size() > 253) return false;
+    std::size_t label = 0;  // length of the label so far
+    char previous = '.';
+    for (const char c : host) {
+        if (c == '.') {
+            if (label == 0 || previous == '-') return false;
+            label = 0;
+        } else {
+            const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+            if (!ok || (c == '-' && label == 0) || ++label > 63) return false;
+        }
+        previous = c;
+    }
+    return label > 0 && previous != '-';
+}
+
+}  // namespace detail
+
+/// Splits `url`. Throws config_error(field) naming the URL (its control
+/// characters escaped) for another scheme, a control character (U+0000-U+001F,
+/// U+007F) anywhere, no host, an unclosed bracket or a bracketed host that is
+/// not an IPv6 address (inet_pton's syntax, no zone id), a host that is
+/// neither a DNS name (detail::is_dns_host) nor a dotted-quad IPv4 address
+/// (an all-numeric host must be one), a port that is not 1-65535, a query or
+/// fragment, user information, whitespace in the path and, unless
+/// `allow_path`, a path.
 [[nodiscard]] inline http_url split_http_url(std::string_view url, const std::string& field, bool allow_path) {
     const auto bad = [&](const std::string& what) {
         // The URL as given, its control characters escaped (a CR or LF must
         // not start a new line in a log).
         throw config_error(field, what + ", got \"" + escape_controls(valid_utf8(url, 200)) + "\"");
     };
+    for (const char ch : url) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) bad("must have no control characters");
+    }
     http_url a;
     std::string_view rest = url;
     if (rest.starts_with("https://")) {
@@ -71,7 +110,9 @@ struct http_url {
         const auto close = authority.find(']');
         if (close == std::string_view::npos || close == 1) bad("has an unclosed or empty [IPv6] host");
         a.host = std::string(authority.substr(1, close - 1));
-        if (a.host.find(':') == std::string::npos || a.host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos) {
+        in6_addr addr{};
+        if (a.host.find(':') == std::string::npos || a.host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos ||
+            ::inet_pton(AF_INET6, a.host.c_str(), &addr) != 1) {
             bad("has a bracketed host that is not an IPv6 address");
         }
         authority.remove_prefix(close + 1);
@@ -89,10 +130,15 @@ struct http_url {
         }
     }
     if (a.host.empty()) bad("has no host");
-    // A DNS name or an IPv4 address (or the IPv6 literal checked above).
-    if (a.host.find(':') == std::string::npos &&
-        a.host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != std::string::npos) {
-        bad("has a host that is not a DNS name or an IP address");
+    // A DNS name or an IPv4 address (or the IPv6 literal checked above). A
+    // name's last label is never all digits, so an all-numeric host is meant
+    // as an IPv4 address and must be a whole dotted quad.
+    if (a.host.find(':') == std::string::npos) {
+        in_addr addr{};
+        const bool numeric = a.host.find_first_not_of("0123456789.") == std::string::npos;
+        if (numeric ? ::inet_pton(AF_INET, a.host.c_str(), &addr) != 1 : !detail::is_dns_host(a.host)) {
+            bad("has a host that is not a DNS name or an IP address");
+        }
     }
     if (has_port) {
         if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <rlscale/core/error.hpp>
+
 #include <cmath>
 #include <array>
 #include <cstdint>
@@ -11,6 +13,11 @@ namespace rlscale {
 
 namespace detail {
 __extension__ using uint128 = unsigned __int128;
+
+/// Out of line, so the check costs the callers one compare and branch.
+[[noreturn]] [[gnu::cold]] [[gnu::noinline]] inline void random_precondition_failed(const char* what) {
+    throw error(what);
+}
 }  // namespace detail
 
 /// xoshiro256++ (Blackman & Vigna): a small, fast generator whose sequence is
@@ -90,9 +97,19 @@ double uniform01(Gen& gen) {
 /// std::fma, rounded once: written as a product and a sum, a compiler may
 /// fuse them or not (by target and even by call site), and the last bit
 /// would depend on the build.
+///
+/// Precondition: lo <= hi, both finite and hi − lo finite (not NaN, not
+/// infinite, no overflow). Otherwise throws rlscale::error without drawing
+/// (there is no value in [lo, hi) to give).
 template <std::uniform_random_bit_generator Gen>
 double uniform(Gen& gen, double lo, double hi) {
-    const double x = std::fma(hi - lo, uniform01(gen), lo);
+    const double width = hi - lo;
+    // False for lo > hi, for a NaN or infinite bound (the width is NaN or
+    // infinite) and for a width that overflows.
+    if (!(width >= 0.0 && width <= std::numeric_limits<double>::max())) [[unlikely]] {
+        detail::random_precondition_failed("uniform(gen, lo, hi): needs finite lo <= hi with a finite hi - lo");
+    }
+    const double x = std::fma(width, uniform01(gen), lo);
     return x < hi ? x : std::nextafter(hi, lo);
 }
 
@@ -110,11 +127,13 @@ double standard_normal(Gen& gen) {
 /// Uniform integer in [0, n) by Lemire's multiply-and-reject method (unbiased).
 /// Needs 64 random bits per call, as uniform01 does: with a 32-bit
 /// generator (std::mt19937) the product's high half would always be 0.
+/// Precondition: n >= 1 ([0, 0) is empty); n = 0 throws rlscale::error
+/// without drawing.
 template <std::uniform_random_bit_generator Gen>
     requires(Gen::min() == 0 && Gen::max() == std::numeric_limits<std::uint64_t>::max())
 std::uint64_t uniform_index(Gen& gen, std::uint64_t n) {
-    if (n == 0) {
-        return 0;
+    if (n == 0) [[unlikely]] {
+        detail::random_precondition_failed("uniform_index(gen, n): needs n >= 1, got 0");
     }
     detail::uint128 m = static_cast<detail::uint128>(gen()) * n;
     auto low = static_cast<std::uint64_t>(m);

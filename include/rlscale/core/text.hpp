@@ -92,15 +92,19 @@ namespace rlscale {
 }
 
 /// `s` with each ASCII control character (U+0000-U+001F, U+007F) written as
-/// `\xNN`, so that text from outside cannot start a new line or move the
-/// cursor in a log; everything else is kept.
+/// `\xNN` and each backslash doubled (`\\`), so that text from outside
+/// cannot start a new line or move the cursor in a log, nor pass a literal
+/// `\x0a` off as an escaped line feed: the result reads back unambiguously.
+/// Everything else is kept.
 [[nodiscard]] inline std::string escape_controls(std::string_view s) {
     constexpr char hex[] = "0123456789abcdef";
     std::string out;
     out.reserve(s.size());
     for (const char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c == 0x7f) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c < 0x20 || c == 0x7f) {
             out += "\\x";
             out += hex[c >> 4];
             out += hex[c & 15];
