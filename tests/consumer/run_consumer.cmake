@@ -68,15 +68,9 @@ endif()
 run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/consumer-build ${consumer_args})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer-build)
 run(${WORK_DIR}/consumer-build/consumer)
-if(MODE STREQUAL "fetchcontent")
-  # The parent's install installs nothing of rlscale (RLSCALE_INSTALL is off
-  # for a subproject).
-  run(${CMAKE_COMMAND} --install ${WORK_DIR}/consumer-build --prefix ${WORK_DIR}/consumer-prefix)
-  if(EXISTS ${WORK_DIR}/consumer-prefix/include/rlscale)
-    message(FATAL_ERROR "the consumer's install placed rlscale's headers in its prefix")
-  endif()
-else()
-  # The package config under a caller's old policies (CMake 3.1's).
+if(MODE STREQUAL "find_package" AND CMAKE_VERSION VERSION_LESS 4.0)
+  # The package config under a caller's old policies (CMake 3.1's; CMake 4
+  # refuses a project requiring less than 3.5).
   run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR}/old_policies -B ${WORK_DIR}/old-policies-build
       -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON
       -Wno-deprecated)

@@ -381,6 +381,12 @@ TEST_CASE("controller: a learned function keeps its checkpoint's guard, tightene
     CHECK(c.guard.max_step_up == 4);
     CHECK(c.guard.max_step_down == 2);
     CHECK_FALSE(learned_guard(c).has_value());
+    // A config built in code: a limit other than the default is set.
+    config in_code = c;
+    in_code.guard.max_step_up = 1;
+    REQUIRE(learned_guard(in_code).has_value());
+    CHECK(learned_guard(in_code)->max_step_up == 1);
+    CHECK(learned_guard(in_code)->max_step_down == std::numeric_limits<int>::max());
 }
 
 TEST_CASE("controller: in a learned group each function's fallback HPA has its own cpu_target_percent") {

@@ -74,10 +74,12 @@ struct config {
     /// Per-tick step limits of every baseline function (4 and 2 unless
     /// `guard` sets them). A learned function keeps its checkpoint's guard
     /// (serving.guard, the limits it was trained and evaluated under),
-    /// tightened only by the limits the file sets (learned_guard).
+    /// tightened only by the limits set (learned_guard): those the file
+    /// gives, and in a config built in code, those other than the default.
     guard_config guard;
-    /// Which of `guard`'s limits the file sets (`guard.max_step_up`,
-    /// `guard.max_step_down`): these alone tighten a learned function's guard.
+    /// Whether the file gives `guard.max_step_up`, `guard.max_step_down`
+    /// (parse_config), so that a limit given at its default value tightens
+    /// a learned function's guard too.
     bool guard_sets_step_up = false;
     bool guard_sets_step_down = false;
     /// {window} of the PromQL templates (`prometheus.window_s`), seconds. Its
@@ -431,14 +433,17 @@ inline config parse_config(const nlohmann::json& j) {
 }
 
 /// The step limits that tighten a learned function's own guard (its
-/// checkpoint's serving.guard): the ones `c` sets, each other limit left
-/// open; none when `c` sets neither (the checkpoint's guard as it is, as
-/// rlscale-evaluate serves it).
+/// checkpoint's serving.guard): the ones `c` sets (given in the file, or
+/// other than the default), each other limit left open; none when `c` sets
+/// neither (the checkpoint's guard as it is, as rlscale-evaluate serves it).
 [[nodiscard]] inline std::optional<guard_config> learned_guard(const config& c) {
-    if (!c.guard_sets_step_up && !c.guard_sets_step_down) return std::nullopt;
+    const guard_config defaults;
+    const bool up = c.guard_sets_step_up || c.guard.max_step_up != defaults.max_step_up;
+    const bool down = c.guard_sets_step_down || c.guard.max_step_down != defaults.max_step_down;
+    if (!up && !down) return std::nullopt;
     guard_config g;
-    g.max_step_up = c.guard_sets_step_up ? c.guard.max_step_up : std::numeric_limits<int>::max();
-    g.max_step_down = c.guard_sets_step_down ? c.guard.max_step_down : std::numeric_limits<int>::max();
+    g.max_step_up = up ? c.guard.max_step_up : std::numeric_limits<int>::max();
+    g.max_step_down = down ? c.guard.max_step_down : std::numeric_limits<int>::max();
     return g;
 }
 
