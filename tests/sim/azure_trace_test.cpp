@@ -202,6 +202,16 @@ TEST_CASE("workload azure_trace: malformed invocation files are rejected with fi
         {"repeat", h + "o,a,f1,http,1,2,3\no,a,f2,http,1,2,3\no,a,f1,http,0,0,0\n", 4, 3, "repeats line 2"},
         // A count too large to hold exactly is refused, not summed to infinity.
         {"huge_count", h + "o,a,f1,http,1,1e300,3\n", 2, 6, "at most 9007199254740992"},
+        // Judged on the text, not on the double it rounds to.
+        {"near_whole", h + "o,a,f1,http,1,2.00000000000000001,3\n", 2, 6,
+         "minute 481: a count must be a whole number written in digits, got 2.00000000000000001"},
+        {"near_one", h + "o,a,f1,http,0.99999999999999999999,2,3\n", 2, 5,
+         "a count must be a whole number written in digits, got 0.99999999999999999999"},
+        {"two_pow_53_plus_1", h + "o,a,f1,http,1,2,9007199254740993\n", 2, 7,
+         "a count must be at most 9007199254740992 (2^53), got 9007199254740993"},
+        {"past_uint64", h + "o,a,f1,http,1,2,123456789012345678901234567890\n", 2, 7, "at most 9007199254740992"},
+        {"negative_zero", h + "o,a,f1,http,1,-0,3\n", 2, 6, "must be >= 0, got -0"},
+        {"exponent", h + "o,a,f1,http,1,1e3,3\n", 2, 6, "whole number written in digits, got 1e3"},
     };
     for (const malformed_case& c : cases) {
         CAPTURE(c.name);
@@ -214,6 +224,11 @@ TEST_CASE("workload azure_trace: malformed invocation files are rejected with fi
                    6, "consecutive minute");
     check_rejected(load_invocations, write_file("azure_past_int_max.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483647,0\n"),
                    1, 6, "consecutive minute");
+    // Counts up to 2^53 exactly, leading zeros and a point followed by zeros.
+    const auto counts = azure_trace::load(
+        write_file("azure_exact_counts.csv", h + "o,a,f1,http,9007199254740992,007,12.000\n"));
+    REQUIRE(counts.size() == 1);
+    CHECK(counts.functions()[0].per_minute == std::vector<double>{9007199254740992.0, 7.0, 12.0});
     const auto trace = azure_trace::load(write_file(
         "azure_int_max.csv", "HashOwner,HashApp,HashFunction,Trigger,2147483646,2147483647\no,a,f1,http,1,2\n"));
     CHECK(trace.first_minute() == 2147483646);
@@ -268,6 +283,9 @@ TEST_CASE("workload azure durations: malformed files are rejected with file, lin
         {"header", invocations_header + ok_row, 1, 4, "missing header"},
         {"empty", "", 0, 0, "empty file"},
         {"repeat", h + ok_row + ok_row, 3, 3, "repeats line 2"},
+        {"count_fraction", h + "o,a,f2,10,5.00000000000000001,1.0,40.0,1,2,5,10,15,30,40\n", 2, 5,
+         "Count: a count must be a whole number"},
+        {"count_huge", h + "o,a,f2,10,9007199254740993,1.0,40.0,1,2,5,10,15,30,40\n", 2, 5, "Count: a count must be at most"},
     };
     for (const malformed_case& c : cases) {
         CAPTURE(c.name);

@@ -8,6 +8,7 @@
 
 #include <climits>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -49,6 +50,32 @@ bool valid(const function_metrics& m) {
 }
 
 }  // namespace
+
+namespace {
+
+/// A generator that always returns its largest value: uniform01 near 1 - 2^-53.
+struct max_generator {
+    using result_type = std::uint64_t;
+    static constexpr result_type min() { return 0; }
+    static constexpr result_type max() { return std::numeric_limits<std::uint64_t>::max(); }
+    result_type operator()() { return max(); }
+};
+
+}  // namespace
+
+TEST_CASE("detail::poisson: a uniform above the whole computed sum ends in the far tail, not where p underflows") {
+    // Below a mean of 10 the draw inverts the cdf. A u past the rounded sum
+    // of the pmf (here 8.083, whose sum stops short of 1 - 2^-53) once ran on
+    // until the probabilities underflowed, returning ~286.
+    max_generator gen;
+    for (double mean = 0.01; mean < 10; mean += 0.001) {
+        CAPTURE(mean);
+        const auto k = detail::poisson(mean, gen);
+        CHECK(static_cast<double>(k) >= mean);
+        CHECK(k <= 50);
+    }
+    CHECK(detail::poisson(8.083, gen) <= 50);
+}
 
 TEST_CASE("detail::poisson: mean and variance equal the mean, and the probabilities match the pmf") {
     for (const double mean : {0.3, 2.0, 9.9, 10.0, 47.0, 2500.0}) {

@@ -15,6 +15,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -107,6 +108,7 @@ private:
 };
 
 /// Parses a whole field as a finite number >= 0, or throws naming the column.
+/// "-0" reads as +0.
 inline double parse_non_negative(const azure_csv_reader& reader, std::string_view field, std::size_t column,
                                  std::string_view name) {
     double value = 0;
@@ -117,23 +119,46 @@ inline double parse_non_negative(const azure_csv_reader& reader, std::string_vie
     if (value < 0) {
         throw reader.error(column, std::string(name) + ": must be >= 0, got " + std::string(field));
     }
-    return value;
+    return value + 0.0;  // -0 + 0 is +0
 }
 
 /// Parses a whole field as a count: a non-negative integer that a double
 /// holds exactly (at most 2^53), so sums of counts stay finite and exact
-/// enough (1e300 would make a function's total infinite).
+/// enough (1e300 would make a function's total infinite). Written in decimal
+/// digits, optionally followed by a point and zeros ("12", "12.0"); judged
+/// on the text, not on a rounded double, so "2.00000000000000001" is not a
+/// whole number and 9007199254740993 (2^53 + 1) is too large.
 inline double parse_count(const azure_csv_reader& reader, std::string_view field, std::size_t column,
                           std::string_view name) {
-    constexpr double max_count = 9007199254740992.0;  // 2^53
+    constexpr std::uint64_t max_count = 9007199254740992;  // 2^53
+    const auto too_large = [&] {
+        return reader.error(column, std::string(name) + ": a count must be at most 9007199254740992 (2^53), got " +
+                                        std::string(field));
+    };
+    // Malformed text and negative values, named as for any number.
     const double value = parse_non_negative(reader, field, column, name);
-    if (value != std::floor(value)) {
-        throw reader.error(column, std::string(name) + ": a count must be a whole number, got " + std::string(field));
+    if (field.front() == '-') {  // "-0", "-0.0"
+        throw reader.error(column, std::string(name) + ": must be >= 0, got " + std::string(field));
     }
-    if (value > max_count) {
-        throw reader.error(column, std::string(name) + ": a count must be at most 9007199254740992 (2^53), got " + std::string(field));
+    std::size_t digits = 0;
+    while (digits < field.size() && field[digits] >= '0' && field[digits] <= '9') ++digits;
+    bool whole = digits > 0;
+    if (digits < field.size()) {
+        whole = whole && field[digits] == '.' &&
+                field.find_first_not_of('0', digits + 1) == std::string_view::npos;
     }
-    return value;
+    if (!whole) {
+        if (value > static_cast<double>(max_count)) throw too_large();  // e.g. 1e300
+        throw reader.error(column, std::string(name) + ": a count must be a whole number written in digits, got " +
+                                       std::string(field));
+    }
+    std::string_view integer = field.substr(0, digits);
+    const std::size_t first = integer.find_first_not_of('0');
+    integer = first == std::string_view::npos ? std::string_view("0") : integer.substr(first);
+    std::uint64_t count = 0;
+    const auto [end, ec] = std::from_chars(integer.data(), integer.data() + integer.size(), count);
+    if (ec != std::errc{} || end != integer.data() + integer.size() || count > max_count) throw too_large();
+    return static_cast<double>(count);
 }
 
 /// Throws unless the line has the header's number of columns.

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -174,6 +175,16 @@ public:
     /// generator call per gap most of the time), and on crossing a bin boundary
     /// a fresh start there (the exponential is memoryless). O(1) per call apart
     /// from bins too short to hold the gap; no allocation. t < 0 counts as 0.
+    /// A repeating workload whose passes hold almost no arrivals (say 1e-300
+    /// requests per pass) would take one draw per bin for ~1/mass passes: once
+    /// a whole pass from a wrap point back to it has gone without an arrival,
+    /// and at least max_bin_draws gaps have been drawn, the rest is found by
+    /// inverting the integrated rate instead (one more exponential E: skip
+    /// floor(E / mass) whole passes, then the point in the pass where the
+    /// cumulative intensity reaches the remainder, by binary search). Equally
+    /// exact (the process is memoryless at the wrap point), and the switch
+    /// comes so late that every draw of an ordinary workload is the bin-by-bin
+    /// one. +infinity when the arrival's time overflows a double.
     template <std::uniform_random_bit_generator Gen>
     double next_arrival(double t, Gen& gen) const {
         arrival_cursor cursor;
@@ -219,12 +230,15 @@ public:
                 cursor = {i, bins_[i].rate, bins_[i].next_positive};
             }
         };
+        std::size_t wraps = 0;        // passes started since t (repeating workloads only)
+        std::uint64_t draws = 0;      // gaps drawn so far
         for (;;) {
             read(k);
             const std::size_t next = cursor.next_positive;
             if (next == n) {  // only zero rates until the end of this pass
                 if (!repeat_) return infinity;
                 base += duration_;
+                if (++wraps >= 2 && draws >= max_bin_draws) return invert_from_pass(base, start, gen, cursor);
                 k = first_positive_;
                 t = static_cast<double>(k) * bin_;
             } else if (next != k) {
@@ -235,6 +249,7 @@ public:
             const double end = k + 1 == n ? duration_ : static_cast<double>(k + 1) * bin_;
             // Exponential(rate): a standard exponential (ziggurat) over the rate.
             const double gap = exponential01(gen) / cursor.rate;
+            ++draws;
             if (t + gap < end) {
                 const double arrival = base + (t + gap);
                 // A zero gap, or rounding far from the origin, must not return t itself.
@@ -244,6 +259,7 @@ public:
             if (++k == n) {
                 if (!repeat_) return infinity;
                 base += duration_;
+                if (++wraps >= 2 && draws >= max_bin_draws) return invert_from_pass(base, start, gen, cursor);
                 k = 0;
                 t = 0;
             }
@@ -259,6 +275,53 @@ public:
     }
 
 private:
+    /// Gaps next_arrival draws bin by bin before it may switch to inverting
+    /// the integrated rate (besides a whole pass without an arrival): with
+    /// so many, a pass of an ordinary workload holds an arrival with
+    /// certainty for all practical purposes, so its draws never switch.
+    static constexpr std::uint64_t max_bin_draws = std::uint64_t{1} << 16;
+
+    /// The first arrival at or after `base` (the start of a pass, a repeating
+    /// workload with a positive rate somewhere), by inverting the integrated
+    /// rate: one exponential E, floor(E / mass) whole passes skipped, then the
+    /// time where the pass's cumulative intensity reaches the remainder.
+    template <std::uniform_random_bit_generator Gen>
+    double invert_from_pass(double base, double start, Gen& gen, arrival_cursor& cursor) const {
+        constexpr double infinity = std::numeric_limits<double>::infinity();
+        const std::size_t n = bins_.size();
+        const double mass = cumulative_.back();
+        const double e = exponential01(gen);
+        // A mass that underflowed to 0 (rates near the smallest double): the
+        // arrival is farther than any double time.
+        if (!(mass > 0)) return infinity;
+        double passes = std::floor(e / mass);
+        if (!std::isfinite(passes)) return infinity;
+        double rest = e - passes * mass;  // in [0, mass) up to rounding
+        if (rest < 0) rest = 0;
+        base += passes * duration_;
+        if (!std::isfinite(base)) return infinity;
+        // First bin whose cumulative end exceeds rest: a positive rate there.
+        const auto it = std::upper_bound(cumulative_.begin() + 1, cumulative_.end(), rest);
+        std::size_t k;
+        double t;
+        if (it == cumulative_.end()) {  // rest rounded to the whole mass: end of the last positive bin
+            k = n;
+            while (k-- > 0 && !(bins_[k].rate > 0)) {
+            }
+            t = k + 1 == n ? duration_ : static_cast<double>(k + 1) * bin_;
+        } else {
+            k = static_cast<std::size_t>(it - cumulative_.begin()) - 1;
+            const double lo = static_cast<double>(k) * bin_;
+            const double end = k + 1 == n ? duration_ : static_cast<double>(k + 1) * bin_;
+            t = std::min(lo + (rest - cumulative_[k]) / bins_[k].rate, end);
+            if (!(t >= lo)) t = lo;
+        }
+        if (cursor.index != k) cursor = {k, bins_[k].rate, bins_[k].next_positive};
+        const double arrival = base + t;
+        if (!std::isfinite(arrival)) return infinity;
+        return arrival > start ? arrival : std::nextafter(start, infinity);
+    }
+
     /// Bin holding t, for 0 <= t < duration_: floor(t / bin), corrected when
     /// rounding puts t at or past that bin's end.
     [[nodiscard]] std::size_t bin_at(double t) const noexcept {

@@ -63,8 +63,12 @@ template <std::uniform_random_bit_generator Gen>
         while (u > cumulative && k < 1000) {
             ++k;
             p *= mean / static_cast<double>(k);
-            cumulative += p;
-            if (p <= 0) break;  // the remaining mass is below double precision
+            const double next = cumulative + p;
+            // The remaining mass is below the sum's precision: a u above the
+            // whole computed sum (u near 1, past its rounding) ends here, not
+            // where p underflows some hundreds of k later.
+            if (next == cumulative || p <= 0) break;
+            cumulative = next;
         }
         return k;
     }
