@@ -34,6 +34,12 @@ public:
     return "\"" + escape_controls(valid_utf8(text, 64, "...")) + "\"";
 }
 
+/// A file's path quoted as `quoted` does, cut only past 4096 bytes (a
+/// path's length on Linux): a path cut to 64 bytes would not say which file.
+[[nodiscard]] inline std::string quoted_path(std::string_view path) {
+    return "\"" + escape_controls(valid_utf8(path, 4096, "...")) + "\"";
+}
+
 /// A finite number, the whole text.
 [[nodiscard]] inline double number(std::string_view option, std::string_view text) {
     double v = 0;

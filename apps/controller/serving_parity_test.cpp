@@ -16,6 +16,7 @@
 // that Eigen uses as a parameter name.
 #include "../../prometheus/tests/real_prometheus.hpp"
 #include "../../kubernetes/tests/lease_server.hpp"
+#include "../../adapters/controller/tests/ddpg_checkpoint.hpp"
 
 #include <doctest/doctest.h>
 
@@ -396,18 +397,19 @@ TEST_CASE("the decision service program serves a checkpoint under its own guard,
     const std::filesystem::path dir = std::filesystem::path(RLSCALE_PROMETHEUS_TMPDIR) / "service-guard";
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
-    // Checkpoints whose every head asks for +8 replicas, which their guard
-    // allows in one decision: of one function (served one function per
-    // policy) and of two (served jointly).
-    const auto write = [&](const std::string& name, const std::vector<std::string>& functions) {
+    // Checkpoints whose heads ask for +8 (action 2) or -8 (action 0)
+    // replicas; their guard allows +8 and -2 (the default) in one decision:
+    // of one function (served one function per policy) and of two (served
+    // jointly).
+    const auto write = [&](const std::string& name, const std::vector<std::string>& functions, const std::vector<int>& action) {
         const auto n = static_cast<Eigen::Index>(functions.size());
         nn::mlp<float> net({5 * n, 3 * n});
         net.parameters().setZero();
-        for (Eigen::Index f = 0; f < n; ++f) net.bias(0)[3 * f + 2] = 1.0F;
+        for (Eigen::Index f = 0; f < n; ++f) net.bias(0)[3 * f + action[static_cast<std::size_t>(f)]] = 1.0F;
         json checkpoint = nn::make_checkpoint(net);
         serving_spec spec;
         spec.encoder = {{"name", "scarlet_relative"}};
-        spec.actions = action_spec(rl::factored_delta_actions(functions.size(), {-1, 0, 8}));
+        spec.actions = action_spec(rl::factored_delta_actions(functions.size(), {-8, 0, 8}));
         spec.functions = functions;
         spec.guard.max_step_up = 8;
         checkpoint["serving"] = spec.to_json();
@@ -415,18 +417,23 @@ TEST_CASE("the decision service program serves a checkpoint under its own guard,
         nn::write_checkpoint_file(path, checkpoint);
         return path;
     };
-    const std::filesystem::path one = write("one.json", {"solo"});
-    const std::filesystem::path two = write("two.json", {"a", "b"});
-    const auto element = [](const std::string& function) {
+    const std::filesystem::path one = write("one.json", {"solo"}, {2});
+    const std::filesystem::path two = write("two.json", {"a", "b"}, {2, 0});  // a up, b down
+    const std::filesystem::path ddpg = dir / "ddpg.json";
+    // A multidimensional checkpoint whose spec resizes at one replica (the
+    // guard's default withholds resizes below two): μ asks for the middle
+    // of the replica range and near the top of the CPU and memory ranges.
+    controller::test::write_ddpg_checkpoint(ddpg.string(), "solo", {0.0F, 2.0F, 2.0F}, 1);
+    const auto element = [](const std::string& function, int replicas) {
         const json metrics = {{"interval_s", 15.0}, {"arrivals", 100}, {"completions", 100}, {"throughput_rps", 6.6},
                               {"latency_mean_s", 0.1}, {"latency", {{"p50", 0.1}, {"p90", 0.2}, {"p95", 0.2}, {"p99", 0.3}, {"p999", 0.4}}},
                               {"memory_utilization", 0.5}, {"memory_limit_mb", 512.0}, {"cpu_utilization", 0.5}, {"cpu_limit", 1.0},
-                              {"ready_replicas", 4}, {"queue_length", 0}, {"in_service", 0}};
-        return json{{"function", function}, {"time_s", 100.0}, {"replicas", 4}, {"min_replicas", 1}, {"max_replicas", 50},
+                              {"ready_replicas", replicas}, {"queue_length", 0}, {"in_service", 0}};
+        return json{{"function", function}, {"time_s", 100.0}, {"replicas", replicas}, {"min_replicas", 1}, {"max_replicas", 50},
                     {"metrics", metrics}, {"slo", {{"latency_s", 0.5}, {"percentile", 0.9}, {"target_rps", 10}}}};
     };
-    // The replicas each function is given at 4, by the service started with `flags`.
-    const auto served = [&](const std::filesystem::path& checkpoint, const std::vector<std::string>& flags) {
+    // The answers of the service started with `flags` for `body`.
+    const auto answers = [&](const std::filesystem::path& checkpoint, const json& body, const std::vector<std::string>& flags) {
         const int port = prometheus::test::free_port();
         const std::filesystem::path log = dir / "service.log";
         std::vector<std::string> args = {"--checkpoint", checkpoint.string(), "--port", std::to_string(port)};
@@ -435,28 +442,34 @@ TEST_CASE("the decision service program serves a checkpoint under its own guard,
         httplib::Client http("127.0.0.1", port);
         http.set_read_timeout(10, 0);
         wait_until_serving(http, log);
-        std::vector<int> out;
-        if (checkpoint == one) {
-            const auto answer = http.Post("/decide", element("solo").dump(), "application/json");
-            REQUIRE(answer);
-            REQUIRE_MESSAGE(answer->status == 200, answer->body);
-            out.push_back(json::parse(answer->body).at("replicas").get<int>());
-        } else {
-            const json body = {{"functions", json::array({element("a"), element("b")})}};
-            const auto answer = http.Post("/decide", body.dump(), "application/json");
-            REQUIRE(answer);
-            REQUIRE_MESSAGE(answer->status == 200, answer->body);
-            const json decided = json::parse(answer->body);
-            for (const json& d : decided.at("decisions")) out.push_back(d.at("replicas").get<int>());
-        }
+        const auto answer = http.Post("/decide", body.dump(), "application/json");
+        REQUIRE(answer);
+        REQUIRE_MESSAGE(answer->status == 200, answer->body);
         CHECK(service.stop() == 0);
+        const json decided = json::parse(answer->body);
+        return decided.contains("decisions") ? decided.at("decisions") : json::array({decided});
+    };
+    // The replicas each function is given, `solo` at 4 or `a` and `b` at 4.
+    const auto served = [&](const std::filesystem::path& checkpoint, const std::vector<std::string>& flags) {
+        const json body = checkpoint == one ? element("solo", 4) : json{{"functions", json::array({element("a", 4), element("b", 4)})}};
+        std::vector<int> out;
+        for (const json& d : answers(checkpoint, body, flags)) out.push_back(d.at("replicas").get<int>());
         return out;
     };
     CHECK(served(one, {}) == std::vector<int>{12});  // the spec's +8, not the service's default 4
-    CHECK(served(two, {}) == std::vector<int>{12, 12});
+    CHECK(served(two, {}) == std::vector<int>{12, 2});  // and the spec's -2
     CHECK(served(one, {"--max-step-up", "3"}) == std::vector<int>{7});
-    CHECK(served(two, {"--max-step-up", "3"}) == std::vector<int>{7, 7});
-    CHECK(served(two, {"--max-step-down", "1"}) == std::vector<int>{12, 12});  // only the step given tightens
+    CHECK(served(two, {"--max-step-up", "3"}) == std::vector<int>{7, 2});  // only the step given tightens
+    CHECK(served(two, {"--max-step-down", "1"}) == std::vector<int>{12, 3});
+    CHECK(served(two, {"--max-step-up", "10", "--max-step-down", "3"}) == std::vector<int>{12, 2});  // a looser step does not loosen
+    // At one replica the spec resizes; the service's guard withholds nothing.
+    const json resized = answers(ddpg, element("solo", 1), {}).at(0);
+    INFO(resized.dump());
+    CHECK(resized.at("replicas").get<int>() == 5);  // +4, the spec's step
+    REQUIRE(resized.contains("cpu_limit"));
+    CHECK(resized.at("cpu_limit").get<double>() == doctest::Approx(1.5));  // 1 core + the spec's 0.5 step
+    REQUIRE(resized.contains("memory_limit_mb"));
+    CHECK(resized.at("memory_limit_mb").get<double>() == doctest::Approx(768));  // 512 + 256
 }
 
 TEST_CASE("rlscale-controller --once exits 0 when every function decided and 3 when one's tick failed") {

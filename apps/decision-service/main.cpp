@@ -164,11 +164,20 @@ options parse(int argc, char** argv) {
     try {
         o.service.validate();
         // A checkpoint's policy guards itself with its spec's limits
-        // (tightened by the ones given, learned_guard): the service's own
-        // guard, over every decision, leaves open the steps not given.
+        // (tightened by the steps given, learned_guard). The service's own
+        // guard, over every decision, then holds only the steps given: its
+        // defaults (4 and 2 replicas, vertical changes withheld below 2
+        // replicas, limits of at least 0.01 cores and 1 MB) would tighten
+        // the spec's, which the controller and rlscale-evaluate serve as
+        // they are. It still clamps to [min, max] and holds on bad metrics.
         if (!o.checkpoint.empty()) {
-            if (!o.step_up_given) o.service.guard.max_step_up = std::numeric_limits<int>::max();
-            if (!o.step_down_given) o.service.guard.max_step_down = std::numeric_limits<int>::max();
+            rlscale::guard_config open;
+            open.max_step_up = o.step_up_given ? o.service.guard.max_step_up : std::numeric_limits<int>::max();
+            open.max_step_down = o.step_down_given ? o.service.guard.max_step_down : std::numeric_limits<int>::max();
+            open.min_cpu_limit = std::numeric_limits<double>::min();
+            open.min_memory_limit_mb = std::numeric_limits<double>::min();
+            open.vertical_min_replicas = 0;
+            o.service.guard = open;
         }
         // A checkpoint's policy falls back to the HPA, which reads its target.
         o.baseline.validate(o.checkpoint.empty() ? std::string_view(o.policy) : std::string_view("hpa"));

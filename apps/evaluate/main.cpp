@@ -103,16 +103,16 @@ void check_writable(std::string_view option, const std::filesystem::path& file) 
     const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
     std::error_code ec;
     if (file.filename().empty() || std::filesystem::is_directory(file, ec)) {
-        throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted(file.string()) + ": it is a directory");
+        throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted_path(file.string()) + ": it is a directory");
     }
     if (std::filesystem::exists(file, ec)) {
         if (::access(file.c_str(), W_OK) == 0) return;
         const int err = errno;
-        throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted(file.string()) + ": " + std::strerror(err));
+        throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted_path(file.string()) + ": " + std::strerror(err));
     }
     if (!std::filesystem::is_directory(dir, ec) || ::access(dir.c_str(), W_OK) != 0) {
-        throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted(file.string()) + ": " +
-                                                    rlscale::cli::quoted(dir.string()) + " is not a writable directory");
+        throw rlscale::cli::usage_error(option, "cannot write " + rlscale::cli::quoted_path(file.string()) + ": " +
+                                                    rlscale::cli::quoted_path(dir.string()) + " is not a writable directory");
     }
 }
 
@@ -178,7 +178,7 @@ static int program(int argc, char** argv) {
     if (!svg_path.empty()) check_writable("--svg", svg_path);
     if (!csv_path.empty() && !svg_path.empty()) {
         if (same_file(csv_path, svg_path)) {
-            throw cli::usage_error("--svg", "names the same file as --csv (" + cli::quoted(csv_path) + " and " + cli::quoted(svg_path) +
+            throw cli::usage_error("--svg", "names the same file as --csv (" + cli::quoted_path(csv_path) + " and " + cli::quoted_path(svg_path) +
                                                 "): give two files");
         }
     }
@@ -202,8 +202,8 @@ static int program(int argc, char** argv) {
             if (output.empty()) continue;
             for (const auto& [input_option, input] : inputs) {
                 if (same_file(output, input)) {
-                    throw cli::usage_error(option, "names a file the run reads (" + input_option + " " + cli::quoted(input.string()) +
-                                                       " and " + option + " " + cli::quoted(output) +
+                    throw cli::usage_error(option, "names a file the run reads (" + input_option + " " + cli::quoted_path(input.string()) +
+                                                       " and " + option + " " + cli::quoted_path(output) +
                                                        "): an output may not replace an input");
                 }
             }
@@ -215,7 +215,7 @@ static int program(int argc, char** argv) {
     scenario sc;
     if (!trace_dir.empty()) {
         const auto trace_error = [&](const rlscale::error& e) {
-            return cli::usage_error("--trace", cli::quoted(trace_dir.string()) + ": " + e.what());
+            return cli::usage_error("--trace", cli::quoted_path(trace_dir.string()) + ": " + e.what());
         };
         const sim::azure_trace trace = [&] {
             try {
@@ -277,9 +277,9 @@ static int program(int argc, char** argv) {
             }
         } catch (const config_error& e) {
             if (e.field() == "policy" || e.field() == "policy.functions") throw cli::usage_error("--policy", e.detail());
-            throw cli::usage_error("--policy", cli::quoted(p) + ": " + e.what());
+            throw cli::usage_error("--policy", cli::quoted_path(p) + ": " + e.what());
         } catch (const rlscale::error& e) {  // a checkpoint that cannot be read
-            throw cli::usage_error("--policy", cli::quoted(p) + ": " + e.what());
+            throw cli::usage_error("--policy", cli::quoted_path(p) + ": " + e.what());
         }
     }
     // SCARLET's reward minus 1.5 × the replica budget in use (the demo's training reward).

@@ -30,6 +30,11 @@ TEST_CASE("SGD: a configuration valid as doubles but not in the parameters' prec
     CHECK_THROWS_WITH_AS(sgd<float>(2, sgd_config{.weight_decay = 1e39}),
                          doctest::Contains("sgd_config.weight_decay: must fit the parameters' precision, got 1e+39"),
                          rlscale::config_error);
+    // Each fits a float, their product (the share of θ a step removes) does not.
+    CHECK_THROWS_WITH_AS(sgd<float>(2, sgd_config{.lr = 1e20, .weight_decay = 1e20}),
+                         doctest::Contains("sgd_config.weight_decay: must keep lr * weight_decay within the parameters' precision"),
+                         rlscale::config_error);
+    CHECK_NOTHROW(sgd<double>(2, sgd_config{.lr = 1e20, .weight_decay = 1e20}));
     CHECK_NOTHROW(sgd<double>(2, sgd_config{.lr = 1e39}));  // a double holds them
     CHECK_NOTHROW(sgd<double>(2, sgd_config{.lr = 1e-50, .weight_decay = 1e39}));
     CHECK_NOTHROW(sgd<float>(2, sgd_config{.lr = 1e-2, .weight_decay = 1e-4}));

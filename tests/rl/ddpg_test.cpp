@@ -1429,6 +1429,25 @@ TEST_CASE("bc_alpha and action_l2 that the agent's type cannot carry are refused
     CHECK_THROWS_WITH_AS(b.load_training_state(in), doctest::Contains("training_state.bc_alpha: is 1e+39, must be finite in the agent's float"),
                          checkpoint_error);
     CHECK(b.steps() == 0);
+
+    // The same for the Ornstein-Uhlenbeck ε the state carries (after
+    // bc_alpha, the three counters and the generator's 32 bytes), as for
+    // the configuration's eps_start: 1e40 in float would explore not at all.
+    std::string forged_eps = saved.str();
+    const std::size_t eps_at = bc_at + 8 + 3 * 8 + 32;
+    double stored_eps = 0;
+    std::memcpy(&stored_eps, forged_eps.data() + eps_at, sizeof stored_eps);
+    REQUIRE(stored_eps == a.stats().exploration);
+    const double huge_eps = 1e40;
+    std::memcpy(forged_eps.data() + eps_at, &huge_eps, sizeof huge_eps);
+    const std::uint64_t eps_sum = rlscale::detail::fnv1a64(std::string_view(forged_eps).substr(header, forged_eps.size() - header - 8));
+    std::memcpy(forged_eps.data() + forged_eps.size() - 8, &eps_sum, sizeof eps_sum);
+    std::istringstream eps_in(forged_eps);
+    CHECK_THROWS_WITH_AS(b.load_training_state(eps_in), doctest::Contains("training_state.ou_epsilon: is 1e+40"), checkpoint_error);
+    CHECK(b.steps() == 0);
+    std::istringstream unforged(saved.str());  // the state as saved loads
+    CHECK_NOTHROW(b.load_training_state(unforged));
+    CHECK(b.steps() == a.steps());
 }
 
 TEST_CASE("a replay_capacity above the replay buffer's limit is refused naming ddpg_config.replay_capacity") {

@@ -633,7 +633,7 @@ TEST_CASE("workload next_arrival: ordinary workloads draw the same arrivals as b
     // Draw by draw against the bin-by-bin algorithm (the random stream the
     // demos' figures depend on), from the same seeds. The third workload
     // holds 1e-3 arrivals per pass, so each draw crosses ~1000 passes,
-    // still bin by bin; the fourth starts mid-trace and far out.
+    // still bin by bin; the fourth starts mid-trace and does not repeat.
     std::vector<double> sparse(30, 0.0);
     sparse[3] = 0.02;
     sparse[17] = 0.5;

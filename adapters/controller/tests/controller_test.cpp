@@ -347,21 +347,23 @@ TEST_CASE("controller: functions naming one checkpoint are decided together, in 
 }
 
 TEST_CASE("controller: a learned function keeps its checkpoint's guard, tightened only by the limits the file sets") {
-    // Both heads ask for +8, which the checkpoint's guard allows in one tick.
+    // search's head asks for -8 replicas, checkout's for +8; the
+    // checkpoint's guard allows +8 and -2 (the default) in one tick.
     nn::mlp<float> net({10, 6});
     net.parameters().setZero();
-    net.bias(0)[2] = 1.0F;
+    net.bias(0)[0] = 1.0F;
     net.bias(0)[5] = 1.0F;
     nlohmann::json checkpoint = nn::make_checkpoint(net);
     serving_spec spec;
     spec.encoder = {{"name", "scarlet_relative"}};
-    spec.actions = action_spec(rl::factored_delta_actions(2, {-1, 0, 8}));
+    spec.actions = action_spec(rl::factored_delta_actions(2, {-8, 0, 8}));
     spec.functions = {"search", "checkout"};
     spec.guard.max_step_up = 8;
     checkpoint["serving"] = spec.to_json();
     const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/guard8.json";
     nn::write_checkpoint_file(path, checkpoint);
-    const auto checkout_after = [&](const nlohmann::json& guard) {
+    // checkout's and search's counts after one tick from 4 and 5.
+    const auto after = [&](const nlohmann::json& guard) {
         nlohmann::json j = learned_config(path);
         if (!guard.is_null()) j["guard"] = guard;
         fake_source source{.cpu = {{"checkout", 0.5}, {"search", 0.5}}};
@@ -369,13 +371,13 @@ TEST_CASE("controller: a learned function keeps its checkpoint's guard, tightene
         control_loop loop(parse_config(j), source, actuator);
         const auto records = loop.tick(100);
         REQUIRE(records.size() == 2);
-        CHECK(records[1].replicas_after == 8);  // search: its max_replicas
-        return records[0].replicas_after;
+        return std::pair<int, int>{records[0].replicas_after, records[1].replicas_after};
     };
-    CHECK(checkout_after(nullptr) == 12);                                // the checkpoint's +8, not the default 4
-    CHECK(checkout_after({{"max_step_up", 4}}) == 8);                   // set: the tighter of the two
-    CHECK(checkout_after({{"max_step_down", 1}}) == 12);                // only the limit set tightens
-    CHECK(checkout_after({{"max_step_up", 10}, {"max_step_down", 1}}) == 12);  // a looser one does not loosen
+    using counts = std::pair<int, int>;
+    CHECK(after(nullptr) == counts{12, 3});                                      // the checkpoint's +8 and -2, not the default +4
+    CHECK(after({{"max_step_up", 4}}) == counts{8, 3});                          // set: the tighter of the two; -2 stands
+    CHECK(after({{"max_step_down", 1}}) == counts{12, 4});                       // only the limit set tightens
+    CHECK(after({{"max_step_up", 10}, {"max_step_down", 3}}) == counts{12, 3});  // a looser one does not loosen
     // A baseline function still gets the defaults.
     const config c = parse_config(two_functions());
     CHECK(c.guard.max_step_up == 4);

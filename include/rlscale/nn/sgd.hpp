@@ -56,7 +56,11 @@ private:
             .require(static_cast<T>(config.lr) > T(0), "lr", "stay above 0 in the parameters' precision", config.lr)
             .require(std::isfinite(static_cast<T>(config.lr)), "lr", "fit the parameters' precision", config.lr)
             .require(config.weight_decay <= static_cast<double>(std::numeric_limits<T>::max()), "weight_decay",
-                     "fit the parameters' precision", config.weight_decay);
+                     "fit the parameters' precision", config.weight_decay)
+            // The step shrinks θ by lr·λ·θ: a product past T's range (lr and
+            // λ of 1e20 each) would make every parameter infinite.
+            .require(config.lr * config.weight_decay <= static_cast<double>(std::numeric_limits<T>::max()), "weight_decay",
+                     "keep lr * weight_decay within the parameters' precision", config.weight_decay);
     }
 
     sgd_config config_;

@@ -645,10 +645,27 @@ public:
         const rng gen = io::get_generator(r, "generator");
         ornstein_uhlenbeck_noise ou = ou_;
         try {
-            ou.set_epsilon(r.get<double>("ou_epsilon"));
+            const double epsilon = r.get<double>("ou_epsilon");
+            ou.set_epsilon(epsilon);
             std::vector<double> x(action_size());
             r.get_all(std::span<double>(x), "ou_state");
             ou.set_state(x);
+            // As the configuration's eps_start is checked: ε·x·scale_d, the
+            // noise explore() adds in T, must be finite there, or a float
+            // agent would explore not at all.
+            const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 9;
+            for (std::size_t d = 0; d < x.size(); ++d) {
+                const double scale = bounds_[d].scale();
+                if (!(epsilon * scale <= limit)) {
+                    throw checkpoint_error("training_state.ou_epsilon", "is " + format_number(epsilon) + ", beyond what the agent's " +
+                                                                            detail::scalar_name<T>() + " noise can carry (at most " +
+                                                                            format_number(limit / scale) + ")");
+                }
+                if (!(std::abs(epsilon * x[d] * scale) <= limit)) {
+                    throw checkpoint_error("training_state.ou_state[" + std::to_string(d) + "]",
+                                           "is " + format_number(x[d]) + ", a noise beyond the agent's " + detail::scalar_name<T>());
+                }
+            }
         } catch (const checkpoint_error&) {
             throw;
         } catch (const error& e) {
