@@ -113,8 +113,10 @@ TEST_CASE("uniform and uniform_index refuse an empty or unbounded range without 
     rng gen(5);
     const rng before = gen;
     // lo > hi, a NaN or infinite bound, and a width that overflows.
-    for (const auto& [lo, hi] : std::vector<std::pair<double, double>>{
+    for (const std::pair<double, double>& range : std::vector<std::pair<double, double>>{
              {5.0, 1.0}, {1.0, std::nextafter(1.0, 0.0)}, {nan, 1.0}, {0.0, nan}, {nan, nan}, {-inf, 0.0}, {0.0, inf}, {inf, inf}, {-big, big}}) {
+        const double lo = range.first;  // not a structured binding: CAPTURE's lambda takes it (Clang 14)
+        const double hi = range.second;
         CAPTURE(lo);
         CAPTURE(hi);
         CHECK_THROWS_AS((void)rlscale::uniform(gen, lo, hi), rlscale::error);
