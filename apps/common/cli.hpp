@@ -11,6 +11,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -29,16 +30,15 @@ public:
     usage_error(std::string_view option, const std::string& what) : std::runtime_error(std::string(option) + ": " + what) {}
 };
 
-/// `text` quoted, its control characters escaped, for a message.
-[[nodiscard]] inline std::string quoted(std::string_view text) {
-    return "\"" + escape_controls(valid_utf8(text, 64, "...")) + "\"";
+/// `text` quoted, its control characters escaped, cut past `max_bytes`
+/// (with "..."), for a message.
+[[nodiscard]] inline std::string quoted(std::string_view text, std::size_t max_bytes = 64) {
+    return "\"" + escape_controls(valid_utf8(text, max_bytes, "...")) + "\"";
 }
 
-/// A file's path quoted as `quoted` does, cut only past 4096 bytes (a
-/// path's length on Linux): a path cut to 64 bytes would not say which file.
-[[nodiscard]] inline std::string quoted_path(std::string_view path) {
-    return "\"" + escape_controls(valid_utf8(path, 4096, "...")) + "\"";
-}
+/// A file's path quoted, cut only past 4096 bytes (a path's length on
+/// Linux): a path cut to 64 bytes would not say which file.
+[[nodiscard]] inline std::string quoted_path(std::string_view path) { return quoted(path, 4096); }
 
 /// A finite number, the whole text.
 [[nodiscard]] inline double number(std::string_view option, std::string_view text) {

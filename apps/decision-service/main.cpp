@@ -75,16 +75,18 @@ struct options {
     bool step_down_given = false;         // --max-step-down
 };
 
-/// What tightens a checkpoint's own guard (its serving.guard, the limits it
-/// was evaluated under): the step limits given on the command line, each
-/// other limit left open; none when neither was given.
-std::optional<rlscale::guard_config> learned_guard(const options& o) {
-    if (!o.step_up_given && !o.step_down_given) return std::nullopt;
-    rlscale::guard_config g;
-    g.max_step_up = o.step_up_given ? o.service.guard.max_step_up : std::numeric_limits<int>::max();
-    g.max_step_down = o.step_down_given ? o.service.guard.max_step_down : std::numeric_limits<int>::max();
-    return g;
+/// The step limits given on the command line; none for one not given.
+std::optional<int> step_up(const options& o) {
+    return o.step_up_given ? std::optional<int>(o.service.guard.max_step_up) : std::nullopt;
 }
+std::optional<int> step_down(const options& o) {
+    return o.step_down_given ? std::optional<int>(o.service.guard.max_step_down) : std::nullopt;
+}
+
+/// What tightens a checkpoint's own guard (its serving.guard, the limits it
+/// was evaluated under): the step limits given, each other limit left open;
+/// none when neither was given.
+std::optional<rlscale::guard_config> learned_guard(const options& o) { return rlscale::step_limits_guard(step_up(o), step_down(o)); }
 
 [[noreturn]] void fail(const std::string& message) {
     std::cerr << "rlscale-decision-service: " << message << "\n(see --help)\n";
@@ -170,15 +172,7 @@ options parse(int argc, char** argv) {
         // replicas, limits of at least 0.01 cores and 1 MB) would tighten
         // the spec's, which the controller and rlscale-evaluate serve as
         // they are. It still clamps to [min, max] and holds on bad metrics.
-        if (!o.checkpoint.empty()) {
-            rlscale::guard_config open;
-            open.max_step_up = o.step_up_given ? o.service.guard.max_step_up : std::numeric_limits<int>::max();
-            open.max_step_down = o.step_down_given ? o.service.guard.max_step_down : std::numeric_limits<int>::max();
-            open.min_cpu_limit = std::numeric_limits<double>::min();
-            open.min_memory_limit_mb = std::numeric_limits<double>::min();
-            open.vertical_min_replicas = 0;
-            o.service.guard = open;
-        }
+        if (!o.checkpoint.empty()) o.service.guard = rlscale::open_guard(step_up(o), step_down(o));
         // A checkpoint's policy falls back to the HPA, which reads its target.
         o.baseline.validate(o.checkpoint.empty() ? std::string_view(o.policy) : std::string_view("hpa"));
     } catch (const rlscale::config_error& e) {

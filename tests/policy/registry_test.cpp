@@ -10,7 +10,9 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace test_policy_registry {
@@ -411,6 +413,62 @@ TEST_CASE("registry: the program's guard is checked before it is merged, and its
     // Steps and the defaults are taken.
     CHECK_NOTHROW((void)make_learned_policy(j, {.guard = guard_config{.max_step_up = 2, .max_cpu_step = 0.5, .max_memory_step_mb = 64}}));
     CHECK_NOTHROW((void)make_learned_policy(j, {.guard = guard_config{}}));
+}
+
+TEST_CASE("registry: match_slots pairs a spec's slots with functions by name, in order when it names none, and flags a partial match") {
+    using names = std::vector<std::string>;
+    const auto slots_of = [](const slot_assignment& a) { return a.function_of_slot; };
+    // Exactly the functions, in another order: slot k decides the function of its name.
+    const slot_assignment permuted = match_slots(names{"b", "c", "a"}, names{"a", "b", "c"});
+    CHECK(permuted.matching == slot_matching::by_name);
+    CHECK(slots_of(permuted) == std::vector<std::size_t>{1, 2, 0});
+    CHECK(permuted.unmatched.empty());
+    // None of them (trained on other functions): in order.
+    const slot_assignment other = match_slots(names{"x", "y"}, names{"a", "b"});
+    CHECK(other.matching == slot_matching::in_order);
+    CHECK(slots_of(other) == std::vector<std::size_t>{0, 1});
+    // Some and not others: partial, naming the functions no slot names.
+    const slot_assignment some = match_slots(names{"a", "x", "c"}, names{"a", "b", "c"});
+    CHECK(some.matching == slot_matching::partial);
+    CHECK(some.unmatched == std::vector<std::size_t>{1});
+    // A name given to two functions is taken once per slot of that name.
+    const slot_assignment twice = match_slots(names{"a", "b"}, names{"b", "b"});
+    CHECK(twice.matching == slot_matching::partial);
+    CHECK(twice.unmatched == std::vector<std::size_t>{1});
+    const slot_assignment both = match_slots(names{"a", "a"}, names{"a", "a"});
+    CHECK(both.matching == slot_matching::by_name);
+    CHECK(slots_of(both) == std::vector<std::size_t>{0, 1});
+    // Any ranges of strings or views.
+    const std::array<std::string_view, 2> views{"q", "p"};
+    CHECK(slots_of(match_slots(names{"p", "q"}, views)) == std::vector<std::size_t>{1, 0});
+}
+
+TEST_CASE("registry: step_limits_guard tightens a spec's guard only by the steps given, open_guard holds nothing but them") {
+    CHECK_FALSE(step_limits_guard(std::nullopt, std::nullopt).has_value());
+    const auto up = step_limits_guard(1, std::nullopt);
+    REQUIRE(up.has_value());
+    CHECK(up->max_step_up == 1);
+    CHECK(up->max_step_down == std::numeric_limits<int>::max());
+    const auto down = step_limits_guard(std::nullopt, 0);
+    REQUIRE(down.has_value());
+    CHECK(down->max_step_up == std::numeric_limits<int>::max());
+    CHECK(down->max_step_down == 0);
+    // Accepted by make_learned_policy as it is (its limit bounds are the defaults).
+    const json j = checkpoint_for(two_function_spec(), 10, 6, 2);
+    CHECK_NOTHROW((void)make_learned_policy(j, {.guard = up}));
+    CHECK_NOTHROW((void)make_learned_policy(j, {.guard = step_limits_guard(3, 2)}));
+
+    const guard_config open = open_guard(std::nullopt, 5);
+    CHECK_NOTHROW(open.validate());
+    CHECK(open.max_step_up == std::numeric_limits<int>::max());
+    CHECK(open.max_step_down == 5);
+    CHECK(open.vertical_min_replicas == 0);
+    CHECK(open.min_cpu_limit == std::numeric_limits<double>::min());
+    CHECK(open.min_memory_limit_mb == std::numeric_limits<double>::min());
+    CHECK(std::isinf(open.max_cpu_step));
+    CHECK(std::isinf(open.max_memory_step_mb));
+    CHECK(std::isinf(open.max_cpu_limit));
+    CHECK(std::isinf(open.max_memory_limit_mb));
 }
 
 TEST_CASE("registry: a learned policy never resizes from a current limit that is unknown (0 or negative)") {

@@ -256,18 +256,6 @@ Eigen::Matrix<T, Eigen::Dynamic, 1> read_flat(const json& value, Eigen::Index si
     return out;
 }
 
-inline void check_header(const json& checkpoint) {
-    const std::string format = require_string(require_field(checkpoint, "format", ""), "format");
-    if (format != checkpoint_format) {
-        throw checkpoint_error("format", "is \"" + format + "\", expected \"" + std::string(checkpoint_format) + "\"");
-    }
-    const std::int64_t version = require_integer(require_field(checkpoint, "version", ""), 0, "version");
-    if (version != checkpoint_version) {
-        throw checkpoint_error("version", "unknown version " + std::to_string(version) + " (this build reads version " +
-                                              std::to_string(checkpoint_version) + ")");
-    }
-}
-
 template <typename T>
 void require_finite_parameters(const Eigen::Matrix<T, Eigen::Dynamic, 1>& values, const char* what) {
     for (Eigen::Index i = 0; i < values.size(); ++i) {
@@ -279,6 +267,21 @@ void require_finite_parameters(const Eigen::Matrix<T, Eigen::Dynamic, 1>& values
 }
 
 }  // namespace detail
+
+/// Checks a checkpoint's "format" and "version" (checkpoint_error naming
+/// the field): the first check of every reader, before any other field is
+/// read, since another format's or version's fields may mean something else.
+inline void check_checkpoint_header(const nlohmann::json& checkpoint) {
+    const std::string format = detail::require_string(detail::require_field(checkpoint, "format", ""), "format");
+    if (format != checkpoint_format) {
+        throw checkpoint_error("format", "is \"" + format + "\", expected \"" + std::string(checkpoint_format) + "\"");
+    }
+    const std::int64_t version = detail::require_integer(detail::require_field(checkpoint, "version", ""), 0, "version");
+    if (version != checkpoint_version) {
+        throw checkpoint_error("version", "unknown version " + std::to_string(version) + " (this build reads version " +
+                                              std::to_string(checkpoint_version) + ")");
+    }
+}
 
 /// The network part of a checkpoint. Throws rlscale::error if any parameter
 /// is not finite (JSON cannot hold it, and the file would not load).
@@ -421,7 +424,7 @@ template <typename T>
 /// A new network built from a checkpoint's architecture and weights.
 template <typename T>
 [[nodiscard]] mlp<T> network_from_checkpoint(const nlohmann::json& checkpoint) {
-    detail::check_header(checkpoint);
+    check_checkpoint_header(checkpoint);
     mlp<T> net(checked_layer_specs(checkpoint));
     net.parameters() = detail::read_parameters<T>(checkpoint.at("network"), net.layout(), "network");
     return net;
@@ -431,7 +434,7 @@ template <typename T>
 /// All or nothing: on any error `net` is unchanged.
 template <typename T>
 void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net) {
-    detail::check_header(checkpoint);
+    check_checkpoint_header(checkpoint);
     const auto values =
         detail::read_parameters<T>(detail::require_field(checkpoint, "network", ""), net.layout(), "network");
     net.parameters() = values;
@@ -441,7 +444,7 @@ void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net) {
 /// both are validated before either changes.
 template <typename T>
 void restore_checkpoint(const nlohmann::json& checkpoint, mlp<T>& net, adam<T>& opt) {
-    detail::check_header(checkpoint);
+    check_checkpoint_header(checkpoint);
     const auto values =
         detail::read_parameters<T>(detail::require_field(checkpoint, "network", ""), net.layout(), "network");
     const auto& o = detail::require_field(checkpoint, "optimizer", "");

@@ -44,6 +44,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
@@ -420,7 +421,7 @@ auto from_spec(const std::string& path, Make&& make) {
     if (!checkpoint.is_object()) throw checkpoint_error("", "must be a JSON object");
     // A checkpoint of another format or version is refused as such before
     // any of its fields is read: its other fields may mean something else.
-    nn::detail::check_header(checkpoint);
+    nn::check_checkpoint_header(checkpoint);
     if (checkpoint.contains("serving")) return serving_spec::from_json(checkpoint["serving"]);
     // The declared input width sizes the spec (one function per encoder's
     // worth of inputs), so it is believed only once the network's arrays
@@ -486,6 +487,89 @@ struct learned_policy_options {
     /// default (detail::check_lifecycle_stage).
     bool allow_before_serving = false;
 };
+
+/// learned_policy_options::guard for the step limits an operator set: each
+/// limit given tightens the spec's (serving.guard), each not given is left
+/// open; none when neither is given (the spec's guard as it is, as
+/// rlscale-evaluate serves it). What the controller and the decision
+/// service pass for their step settings.
+[[nodiscard]] inline std::optional<guard_config> step_limits_guard(std::optional<int> max_step_up, std::optional<int> max_step_down) {
+    if (!max_step_up && !max_step_down) return std::nullopt;
+    guard_config g;
+    g.max_step_up = max_step_up.value_or(std::numeric_limits<int>::max());
+    g.max_step_down = max_step_down.value_or(std::numeric_limits<int>::max());
+    return g;
+}
+
+/// A guard over a learned policy's decisions that adds nothing to the
+/// policy's own guard (its spec's) but the step limits given: no step or
+/// limit bound of its own, vertical changes at any replica count. It still
+/// clamps to [min, max] and holds on bad metrics, as every guard does. The
+/// decision service's own guard when it serves a checkpoint.
+[[nodiscard]] inline guard_config open_guard(std::optional<int> max_step_up, std::optional<int> max_step_down) {
+    guard_config g;
+    g.max_step_up = max_step_up.value_or(std::numeric_limits<int>::max());
+    g.max_step_down = max_step_down.value_or(std::numeric_limits<int>::max());
+    g.min_cpu_limit = std::numeric_limits<double>::min();
+    g.min_memory_limit_mb = std::numeric_limits<double>::min();
+    g.vertical_min_replicas = 0;
+    return g;
+}
+
+/// How a checkpoint's slots (the names in its spec's serving.functions)
+/// were matched to the functions it is served for.
+enum class slot_matching {
+    by_name,   ///< the spec names exactly the functions: slot k decides the one of its k-th name
+    in_order,  ///< the spec names none of them (a policy trained on other functions): slot k decides function k
+    partial,   ///< the spec names some of them and not others: refused by every caller (a function would take the slot trained for another)
+};
+
+/// match_slots' answer.
+struct slot_assignment {
+    slot_matching matching = slot_matching::in_order;
+    /// Slot k decides function function_of_slot[k]: a permutation of
+    /// 0..N-1 unless `matching` is partial (then the slots that matched).
+    std::vector<std::size_t> function_of_slot;
+    /// The functions no slot names, when `matching` is partial (else empty).
+    std::vector<std::size_t> unmatched;
+};
+
+/// The one rule by which a learned policy's slots meet the functions it is
+/// served for (the controller's configured functions, rlscale-evaluate's
+/// scenario): by name when `slot_names` names exactly `function_names` (in
+/// any order), in order when it names none of them, refused (partial) when
+/// it names some and not others. A name given to several functions is
+/// taken once per slot of that name, in order. Both lists have the same
+/// length (the caller refuses another count first, in its own words).
+template <typename SlotNames, typename FunctionNames>
+[[nodiscard]] slot_assignment match_slots(const SlotNames& slot_names, const FunctionNames& function_names) {
+    const std::size_t n = std::size(function_names);
+    slot_assignment out;
+    std::vector<bool> taken(n, false);
+    for (const auto& name : slot_names) {
+        std::size_t f = 0;
+        for (const auto& candidate : function_names) {
+            if (!taken[f] && std::string_view(candidate) == std::string_view(name)) break;
+            ++f;
+        }
+        if (f == n) continue;
+        taken[f] = true;
+        out.function_of_slot.push_back(f);
+    }
+    if (out.function_of_slot.empty()) {
+        for (std::size_t f = 0; f < n; ++f) out.function_of_slot.push_back(f);
+        return out;
+    }
+    if (out.function_of_slot.size() == n && std::size(slot_names) == n) {
+        out.matching = slot_matching::by_name;
+        return out;
+    }
+    out.matching = slot_matching::partial;
+    for (std::size_t f = 0; f < n; ++f) {
+        if (!taken[f]) out.unmatched.push_back(f);
+    }
+    return out;
+}
 
 /// A learned policy built from a checkpoint: its spec, the weights it
 /// serves (publish or load into them to update it), and the policy.
@@ -630,7 +714,7 @@ template <typename WeightsOf>
 /// object with a "version", as another tool may write) is not judged.
 inline void check_lifecycle_stage(const nlohmann::json& checkpoint, const learned_policy_options& options) {
     if (!checkpoint.is_object()) throw checkpoint_error("", "must be a JSON object");
-    nn::detail::check_header(checkpoint);  // first, as spec_of: another version's lifecycle field may mean something else
+    nn::check_checkpoint_header(checkpoint);  // first, as spec_of: another version's lifecycle field may mean something else
     if (options.allow_before_serving) return;
     const auto field = checkpoint.find("lifecycle");
     if (field == checkpoint.end() || !field->is_object() || !field->contains("version")) return;

@@ -90,13 +90,6 @@ frontier_point hpa_at_budget(const sim::scenario& sc, std::vector<frontier_point
     return above;
 }
 
-/// How checkpoint_policy matched a checkpoint's slots (the names in its
-/// spec's serving.functions) to a scenario's functions.
-enum class slot_matching {
-    by_name,   ///< the spec names exactly the scenario's functions: slot k decides the one of its k-th name
-    in_order,  ///< the spec names none of them (a policy trained on other functions): slot k decides function k
-};
-
 /// A joint policy whose slot k decides function slot_of[k] of the joint
 /// decision (slot_of a permutation of 0..N-1): its inputs are gathered into
 /// slot order and its decisions scattered back. Deciding never allocates.
@@ -150,34 +143,21 @@ inline any_joint_policy checkpoint_policy(const std::filesystem::path& checkpoin
         throw config_error("policy", checkpoint.string() + " decides " + std::to_string(names.size()) +
                                          " functions, the scenario has " + std::to_string(n));
     }
-    // slot_of[k]: the scenario's function named names[k], each taken once
-    // (spec names are unique; a scenario's need not be).
-    std::vector<std::size_t> slot_of;
-    for (const std::string& name : names) {
-        for (std::size_t f = 0; f < n; ++f) {
-            if (sc.config.functions[f].profile.name == name && std::find(slot_of.begin(), slot_of.end(), f) == slot_of.end()) {
-                slot_of.push_back(f);
-                break;
-            }
-        }
-    }
-    if (slot_of.empty()) {
-        if (matched != nullptr) *matched = slot_matching::in_order;
-        return std::move(p.policy);
-    }
-    if (slot_of.size() != n) {
+    std::vector<std::string> scenario_names;
+    for (const auto& f : sc.config.functions) scenario_names.push_back(f.profile.name);
+    slot_assignment slots = match_slots(names, scenario_names);
+    if (slots.matching == slot_matching::partial) {
         const auto list = [](const std::vector<std::string>& v) {
             std::string out;
             for (const std::string& s : v) out += (out.empty() ? "\"" : ", \"") + escape_controls(valid_utf8(s, 64, "...")) + "\"";
             return "[" + out + "]";
         };
-        std::vector<std::string> scenario_names;
-        for (const auto& f : sc.config.functions) scenario_names.push_back(f.profile.name);
         throw config_error("policy.functions", checkpoint.string() + ": serving.functions " + list(names) + " names some of the functions of scenario " +
                                                    sc.name + " " + list(scenario_names) +
                                                    " and not others (name all of them, or none to decide them in order)");
     }
-    if (matched != nullptr) *matched = slot_matching::by_name;
+    if (matched != nullptr) *matched = slots.matching;
+    std::vector<std::size_t> slot_of = std::move(slots.function_of_slot);
     bool in_order = true;
     for (std::size_t k = 0; k < n; ++k) in_order = in_order && slot_of[k] == k;
     if (in_order) return std::move(p.policy);

@@ -653,7 +653,7 @@ public:
             // As the configuration's eps_start is checked: ε·x·scale_d, the
             // noise explore() adds in T, must be finite there, or a float
             // agent would explore not at all.
-            const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 9;
+            constexpr double limit = noise_limit;
             for (std::size_t d = 0; d < x.size(); ++d) {
                 const double scale = bounds_[d].scale();
                 if (!(epsilon * scale <= limit)) {
@@ -1282,8 +1282,12 @@ private:
     /// σ·√dt·scale_d, with the same room, must be finite in T and not 0
     /// there unless σ is (σ = 1e40 in float would add no noise at all), and
     /// so must the first draw's ε·σ·√dt·scale_d (ε from eps_start).
+    /// The largest noise scale T carries with room for the largest
+    /// standard normal draw (|N| < 9): what checked_noise_scale holds the
+    /// configuration's noise to, and restore() a saved ε and OU state.
+    static constexpr double noise_limit = static_cast<double>(std::numeric_limits<T>::max()) / 9;
     static std::vector<action_bound> checked_noise_scale(const ddpg_config& c, std::vector<action_bound> bounds) {
-        const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 9;
+        constexpr double limit = noise_limit;
         if (c.exploration == ddpg_exploration::ornstein_uhlenbeck) {
             const double sigma = c.ou.sigma;
             const double sqrt_dt = std::sqrt(c.ou.dt);

@@ -440,11 +440,8 @@ inline config parse_config(const nlohmann::json& j) {
     const guard_config defaults;
     const bool up = c.guard_sets_step_up || c.guard.max_step_up != defaults.max_step_up;
     const bool down = c.guard_sets_step_down || c.guard.max_step_down != defaults.max_step_down;
-    if (!up && !down) return std::nullopt;
-    guard_config g;
-    g.max_step_up = up ? c.guard.max_step_up : std::numeric_limits<int>::max();
-    g.max_step_down = down ? c.guard.max_step_down : std::numeric_limits<int>::max();
-    return g;
+    return step_limits_guard(up ? std::optional<int>(c.guard.max_step_up) : std::nullopt,
+                             down ? std::optional<int>(c.guard.max_step_down) : std::nullopt);
 }
 
 /// Reads and parses a configuration file. Throws config_error for a file

@@ -492,30 +492,25 @@ inline void check_encoder_queries(const function_spec& f, std::size_t i, const s
             throw config_error(field, path + " decides " + std::to_string(spec.function_count()) + " functions (" +
                                           std::to_string(members.size()) + " configured with it: " + names + ")");
         }
-        std::vector<std::size_t> ordered;
-        for (const std::string& name : spec.functions) {
-            for (const std::size_t i : members) {
-                if (c.functions[i].name == name) ordered.push_back(i);
-            }
-        }
-        if (ordered.empty()) {
-            ordered = members;  // trained on other functions: configuration order
-        } else if (ordered.size() != members.size()) {
+        // The one rule rlscale-evaluate follows too (match_slots): by name,
+        // or in configuration order when the spec names none of them.
+        std::vector<std::string> member_names;
+        for (const std::size_t i : members) member_names.push_back(c.functions[i].name);
+        const slot_assignment slots = match_slots(spec.functions, member_names);
+        if (slots.matching == slot_matching::partial) {
             // Some names match and some do not: in configuration order a
             // matched function could take another's slot (the one trained
             // on a function of its name), so the pairing is refused.
             std::string unmatched;
             std::string spec_names;
-            for (const std::size_t i : members) {
-                if (std::find(ordered.begin(), ordered.end(), i) == ordered.end()) {
-                    unmatched += (unmatched.empty() ? "" : ", ") + valid_utf8(c.functions[i].name, 64);
-                }
-            }
+            for (const std::size_t k : slots.unmatched) unmatched += (unmatched.empty() ? "" : ", ") + valid_utf8(member_names[k], 64);
             for (const std::string& name : spec.functions) spec_names += (spec_names.empty() ? "" : ", ") + valid_utf8(name, 64);
             throw config_error(field, path + " decides the functions " + spec_names + "; configured with it: " + unmatched +
                                           ", which it does not name, beside functions it names (name every function as the "
                                           "spec does, or none of them, to serve it in configuration order)");
         }
+        std::vector<std::size_t> ordered;
+        for (const std::size_t k : slots.function_of_slot) ordered.push_back(members[k]);
         // Slot k (the spec's k-th name) serves function ordered[k]: its
         // fallback HPA has that function's cpu_target_percent.
         learned_policy_options options{.fallback = settings_of(c.functions[ordered.front()]), .guard = learned_guard(c)};
