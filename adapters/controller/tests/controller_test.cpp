@@ -1036,6 +1036,29 @@ TEST_CASE("controller config: a number beyond a double is a config_error naming 
     CHECK_THROWS_WITH_AS((void)load_config(path), doctest::Contains("overflow_config.json cannot be read"), config_error);
 }
 
+TEST_CASE("controller config: a device, a directory and a file past max_config_bytes are refused by name; a pipe is read") {
+    // /dev/zero has no end: read to max_config_bytes, then refused.
+    CHECK_THROWS_WITH_AS((void)load_config("/dev/zero"), doctest::Contains("/dev/zero holds more than 16777216 bytes"), config_error);
+    CHECK_THROWS_WITH_AS((void)load_config(RLSCALE_CONTROLLER_TEST_TMPDIR), doctest::Contains("is a directory"), config_error);
+    const std::string big = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/big_config.json";
+    {
+        std::ofstream out(big);
+        out << R"({"functions": [{"name": "a", "policy": "static", "static_replicas": 2}]})" << std::string(max_config_bytes, ' ');
+    }
+    CHECK_THROWS_WITH_AS((void)load_config(big), doctest::Contains("big_config.json holds more than"), config_error);
+    std::filesystem::remove(big);
+    // A pipe (as --config <(...) gives) is read to its end.
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const std::string text = R"({"functions": [{"name": "a", "policy": "static", "static_replicas": 2}]})";
+    REQUIRE(::write(fds[1], text.data(), text.size()) == static_cast<::ssize_t>(text.size()));
+    ::close(fds[1]);
+    const config c = load_config("/dev/fd/" + std::to_string(fds[0]));
+    ::close(fds[0]);
+    REQUIRE(c.functions.size() == 1);
+    CHECK(c.functions[0].name == "a");
+}
+
 TEST_CASE("controller config: a key repeated in one object is refused naming its path") {
     const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/duplicate_config.json";
     const auto load = [&](const std::string& text) {

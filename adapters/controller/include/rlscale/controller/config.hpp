@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -26,6 +27,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace rlscale::controller {
@@ -444,22 +446,37 @@ inline config parse_config(const nlohmann::json& j) {
                              down ? std::optional<int>(c.guard.max_step_down) : std::nullopt);
 }
 
+/// The largest configuration file load_config reads (16 MiB).
+inline constexpr std::size_t max_config_bytes = std::size_t{16} << 20;
+
 /// Reads and parses a configuration file. Throws config_error for a file
-/// that cannot be read, is not JSON (with the parser's position), or is
+/// that cannot be read, is a directory, holds more than max_config_bytes, is not JSON (with the parser's position), or is
 /// nested deeper than 32 levels (refused before it is built), has a key
 /// twice in one object (rlscale::detail::duplicate_keys), and for any invalid field.
 inline config load_config(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw config_error("config", path.string() + " is a directory, not a configuration file");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw config_error("config", "cannot open " + path.string());
-    std::ostringstream text;
-    text << in.rdbuf();
+    // Read up to a bound, not to the end: a device (/dev/zero) has none. A
+    // pipe is read as a file is (--config <(...)).
+    std::string text;
+    std::array<char, 64 * 1024> chunk{};
+    while (in.read(chunk.data(), chunk.size()) || in.gcount() > 0) {
+        text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+        if (text.size() > max_config_bytes) {
+            throw config_error("config", path.string() + " holds more than " + std::to_string(max_config_bytes) +
+                                             " bytes (max_config_bytes); a configuration is far smaller");
+        }
+    }
+    if (in.bad()) throw config_error("config", "cannot read " + path.string());
     constexpr std::size_t max_depth = 32;
-    if (json_nesting_depth(text.view(), max_depth) > max_depth) {
+    if (json_nesting_depth(text, max_depth) > max_depth) {
         throw config_error("config", path.string() + " is nested deeper than " + std::to_string(max_depth) + " levels");
     }
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(text.view(), rlscale::detail::duplicate_keys<config_error>{});
+        j = nlohmann::json::parse(text, rlscale::detail::duplicate_keys<config_error>{});
     } catch (const nlohmann::json::parse_error& e) {
         throw config_error("config", path.string() + " is not valid JSON: " + e.what());
     } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (1e400)
