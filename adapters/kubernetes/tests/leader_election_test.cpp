@@ -286,6 +286,23 @@ TEST_CASE("leader election: the configuration's fields are checked and named") {
     CHECK(refused(c) == "lease_duration");
 }
 
+TEST_CASE("leader election: an identity with a control character is refused naming the byte, its offset and the value") {
+    k8s::test::lease_server server;
+    const k8s::client api = api_for(server);
+    const auto message = [&](const std::string& identity) -> std::string {
+        try {
+            k8s::leader_elector e(api, candidate(identity), stepped);
+        } catch (const rlscale::config_error& e) {
+            return e.what();
+        }
+        return "accepted";
+    };
+    CHECK(message(std::string("pod-a\x01")) == "identity: contains a control character, \\x01 at offset 5, got 'pod-a\\u0001'");
+    // The excerpt shows a tab as a space; the byte named is what tells it.
+    CHECK(message("pod-a\tpod-b") == "identity: contains a control character, \\x09 at offset 5, got 'pod-a pod-b'");
+    CHECK(message(std::string("pod\x7f")) == "identity: contains a control character, \\x7F at offset 3, got 'pod\\u007F'");
+}
+
 TEST_CASE("leader election: out-of-range durations are refused before any arithmetic on them, naming the value") {
     k8s::test::lease_server server;
     const k8s::client api = api_for(server);
@@ -345,6 +362,43 @@ TEST_CASE("leader election: a Lease field that is not UTF-8 is refused by name b
     CHECK_THROWS_WITH_AS((void)api.update_lease("default", "ctl", made, spec), doctest::Contains("lease.spec.acquireTime: is not valid UTF-8"),
                          rlscale::config_error);
     CHECK(api.get_lease("default", "ctl")->holder == "pod-a");
+}
+
+TEST_CASE("leader election: a Lease write answered 201 or 200 with a body that is not a Lease is write_outcome_unknown, sent once") {
+    // The write was applied; only its answer is unreadable, so it is not the
+    // transport_error that says nothing changed.
+    httplib::Server garbled;
+    std::atomic<int> posts{0};
+    std::atomic<int> puts{0};
+    const std::string not_a_lease = R"({"kind":"Lease","spec":[)";
+    garbled.Post(R"(/apis/coordination.k8s.io/v1/namespaces/([^/]+)/leases)", [&](const httplib::Request&, httplib::Response& rs) {
+        ++posts;
+        rs.status = 201;
+        rs.set_content(not_a_lease, "application/json");
+    });
+    garbled.Put(R"(/apis/coordination.k8s.io/v1/namespaces/([^/]+)/leases/([^/]+))", [&](const httplib::Request&, httplib::Response& rs) {
+        ++puts;
+        rs.status = 200;
+        rs.set_content(not_a_lease, "application/json");
+    });
+    const int port = garbled.bind_to_any_port("127.0.0.1");
+    REQUIRE(port > 0);
+    std::thread serving([&] { garbled.listen_after_bind(); });
+    for (int i = 0; i < 1000 && !garbled.is_running(); ++i) std::this_thread::sleep_for(2ms);
+    k8s::client_config c = k8s::explicit_config("http://127.0.0.1:" + std::to_string(port), "tok", "");
+    c.read_timeout = 5s;
+    const k8s::client api(c);
+    k8s::lease spec;
+    spec.holder = "pod-a";
+    spec.duration_s = 15;
+    CHECK_THROWS_WITH_AS((void)api.create_lease("shop", "ctl", spec), doctest::Contains("POST"), k8s::write_outcome_unknown);
+    k8s::lease read;
+    read.resource_version = "501";
+    CHECK_THROWS_WITH_AS((void)api.update_lease("shop", "ctl", read, spec), doctest::Contains("PUT"), k8s::write_outcome_unknown);
+    CHECK(posts == 1);
+    CHECK(puts == 1);
+    garbled.stop();
+    serving.join();
 }
 
 TEST_CASE("micro_time writes the API's MicroTime in UTC with microseconds") {

@@ -455,7 +455,10 @@ public:
                                {"metadata", {{"name", name}, {"namespace", namespace_or_default(ns)}}},
                                {"spec", nlohmann::json::object()}};
         write_lease_spec(spec, body["spec"]);
-        return with_retries([&] { return parse_lease(send("POST", path, body.dump(), "application/json")); }, false);
+        // A 201 that is not a Lease still created it: write_outcome_unknown, not transport_error.
+        return with_retries(
+            [&] { return parsed_change(send("POST", path, body.dump(), "application/json"), [](const response& r) { return parse_lease(r); }); },
+            false);
     }
 
     /// Replaces the five leader-election fields of the Lease ns/name's spec,
@@ -480,7 +483,10 @@ public:
         body["metadata"]["resourceVersion"] = read.resource_version;
         if (!body["spec"].is_object()) body["spec"] = nlohmann::json::object();
         write_lease_spec(spec, body["spec"]);
-        return with_retries([&] { return parse_lease(send("PUT", path, body.dump(), "application/json")); }, false);
+        // A 200 that is not a Lease still replaced it: write_outcome_unknown, not transport_error.
+        return with_retries(
+            [&] { return parsed_change(send("PUT", path, body.dump(), "application/json"), [](const response& r) { return parse_lease(r); }); },
+            false);
     }
 
 private:
@@ -715,6 +721,16 @@ private:
             if (timed_out) throw timeout_error(what + " (timed out)");
             if (maybe_applied) throw write_outcome_unknown(what + " (after the request was sent: the change may have been applied)");
             throw transport_error(what);
+        }
+        // Cut by the deadline, yet httplib saw a whole answer: a body without
+        // a length (not chunked) ends where the connection closes, and the
+        // cut closed it, so what was read may be only the start of the body.
+        // A timeout, as when nothing was answered; the change was sent.
+        if (was_cut) {
+            const std::string why = where + "the answer was cut short (no whole answer within " + std::to_string(whole.count()) +
+                                    " ms, the connect, read and write timeouts together)";
+            if (change) throw write_outcome_unknown(why + "; the change may have been applied");
+            throw timeout_error(why);
         }
         res.body = std::move(answer.bytes);
         if (res.status >= 200 && res.status < 300) return {method, path, res.status, std::move(res.body)};

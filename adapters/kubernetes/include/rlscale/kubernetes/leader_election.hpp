@@ -49,8 +49,16 @@ struct leader_election_config {
         if (identity.empty() || identity.size() > 253) {
             throw config_error("identity", "must be 1 to 253 bytes, got " + std::to_string(identity.size()));
         }
-        for (const char c : identity) {
-            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) throw config_error("identity", "contains a control character");
+        for (std::size_t i = 0; i < identity.size(); ++i) {
+            const auto b = static_cast<unsigned char>(identity[i]);
+            if (b < 0x20 || b == 0x7f) {
+                // The byte and where it is, as the excerpt shows a tab or a
+                // line break as a space.
+                constexpr const char* hex = "0123456789ABCDEF";
+                throw config_error("identity", std::string("contains a control character, \\x") + hex[b >> 4] + hex[b & 0xF] +
+                                                   " at offset " + std::to_string(i) + ", got '" + detail::printable_excerpt(identity, 80) +
+                                                   "'");
+            }
         }
         // It is sent as the Lease's holderIdentity, in JSON, which is UTF-8:
         // another encoding would fail every write, leaving the candidate
