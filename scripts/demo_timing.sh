@@ -15,19 +15,23 @@ new=${2:-build/examples/rlscale_scarlet_demo}
 rounds=${3:-2}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-configs=("old|$old"
-         "the default (tick-level, 2 shards on 2 threads)|$new"
-         "--model tick --update-threads 1|$new --model tick --update-threads 1"
-         "--model tick --precision bf16|$new --model tick --precision bf16"
-         "--model request --update-threads 1|$new --model request --update-threads 1"
-         "--model request|$new --model request")
+# Each configuration: its label, the binary, then its arguments (split on
+# spaces; the binary is kept whole, so its path may hold spaces).
+configs=("old|$old|"
+         "the default (tick-level, 2 shards on 2 threads)|$new|"
+         "--model tick --update-threads 1|$new|--model tick --update-threads 1"
+         "--model tick --precision bf16|$new|--model tick --precision bf16"
+         "--model request --update-threads 1|$new|--model request --update-threads 1"
+         "--model request|$new|--model request")
 echo "| round | configuration | training wall clock |"
 echo "|---:|---|---:|"
 for round in $(seq 1 "$rounds"); do
   for config in "${configs[@]}"; do
     label=${config%%|*}
-    read -r -a cmd <<< "${config#*|}"
-    t=$("${cmd[@]}" --hours 0.05 --out "$out/demo" | sed -n 's/^trained: .*updates, \(.*\) s wall clock$/\1/p')
+    rest=${config#*|}
+    bin=${rest%%|*}
+    read -r -a args <<< "${rest#*|}"
+    t=$("$bin" "${args[@]}" --hours 0.05 --out "$out/demo" | sed -n 's/^trained: .*updates, \(.*\) s wall clock$/\1/p')
     echo "| $round | $label | $t s |"
   done
 done

@@ -21,7 +21,7 @@ if [[ "${1:-}" == "--rounds" ]]; then
     shift 2
 fi
 if [[ $# -lt 1 ]]; then
-    sed -n '2,16p' "$0" >&2
+    sed -n '2,15p' "$0" >&2
     exit 2
 fi
 
@@ -42,13 +42,14 @@ cases=(10fn 1000fn 10fn_interleaved 1000fn_interleaved)
 declare -A best
 for ((round = 1; round <= rounds; ++round)); do
     for name in "${names[@]}"; do
-        out=$("$work/bench-$name" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>/dev/null)
+        out=$("$work/bench-$name" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true)
         line="round $round $name:"
         for c in "${cases[@]}"; do
             r=$(rate "$c" "$out")
             line+=" $c $r"
-            # Google Benchmark prints rates with a k/M/G suffix.
-            v=$(numfmt --from=si "$r")
+            # Google Benchmark prints rates with a k/M/G suffix (a lowercase
+            # k, which numfmt refuses: upper-cased, it reads it as SI).
+            v=$(numfmt --from=si "${r^^}")
             key="$name/$c"
             if [[ -z "${best[$key]:-}" || $v -gt ${best[$key]} ]]; then best[$key]=$v; fi
         done
