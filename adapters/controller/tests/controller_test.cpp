@@ -1036,7 +1036,7 @@ TEST_CASE("controller config: a number beyond a double is a config_error naming 
     CHECK_THROWS_WITH_AS((void)load_config(path), doctest::Contains("overflow_config.json cannot be read"), config_error);
 }
 
-TEST_CASE("controller config: a device, a directory and a file past max_config_bytes are refused by name; a pipe is read") {
+TEST_CASE("controller config: a device, a directory and a file past max_config_bytes are refused by name, a pipe is read") {
     // /dev/zero has no end: read to max_config_bytes, then refused.
     CHECK_THROWS_WITH_AS((void)load_config("/dev/zero"), doctest::Contains("/dev/zero holds more than 16777216 bytes"), config_error);
     CHECK_THROWS_WITH_AS((void)load_config(RLSCALE_CONTROLLER_TEST_TMPDIR), doctest::Contains("is a directory"), config_error);
