@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <array>
 #include <cstdint>
@@ -200,6 +201,36 @@ TEST_CASE("write_file_atomically: the stream's bytes land whole, small and large
         CHECK(std::string(e.what()).find("Success") == std::string::npos);
     }
     CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 2);  // no temporary left
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("write_file_atomically: a pipe, or a link to one, is refused as it is, and a link to a file is written through") {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_TEST_TMPDIR) / ("binary_io_special_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    // A pipe (as a device, /dev/null, would be) is not replaced by a regular file.
+    const std::filesystem::path fifo = dir / "fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
+    CHECK_THROWS_WITH_AS(rlscale::detail::write_file_atomically(fifo, "test state", std::string_view("x")),
+                         doctest::Contains(("cannot write test state to '" + fifo.string() + "': it is a pipe").c_str()), error);
+    CHECK(std::filesystem::is_fifo(fifo));
+    // Nor through a link to it.
+    const std::filesystem::path to_fifo = dir / "to_fifo";
+    std::filesystem::create_symlink(fifo, to_fifo);
+    CHECK_THROWS_WITH_AS(rlscale::detail::write_file_atomically(to_fifo, "test state", std::string_view("x")),
+                         doctest::Contains("it is a pipe"), error);
+    CHECK(std::filesystem::is_symlink(to_fifo));
+    CHECK(std::filesystem::is_fifo(fifo));
+    // A link to a file: the file takes the new bytes, the link stays a link.
+    const std::filesystem::path file = dir / "file.bin";
+    rlscale::detail::write_file_atomically(file, "test state", std::string_view("old"));
+    const std::filesystem::path link = dir / "link.bin";
+    std::filesystem::create_symlink("file.bin", link);  // relative, as links often are
+    rlscale::detail::write_file_atomically(link, "test state", std::string_view("new"));
+    CHECK(std::filesystem::is_symlink(link));
+    CHECK(slurp(file) == "new");
+    // No temporary is left beside either.
+    CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 4);
     std::filesystem::remove_all(dir);
 }
 

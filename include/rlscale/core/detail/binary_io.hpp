@@ -406,11 +406,31 @@ private:
 /// temporary file is removed and the exception goes on. The new file keeps
 /// the permission bits of the file it replaces (a checkpoint an operator
 /// made private stays private); a new file gets 0644.
+///
+/// A symbolic link is written through: its target is replaced and the
+/// link stays. A path (or a link's target) that is a device, a pipe or a
+/// socket is refused before anything is written (error naming it): the
+/// rename would replace /dev/null itself with a regular file.
 template <typename Write>
     requires std::invocable<Write&, std::ostream&>
 void write_file_atomically(const std::filesystem::path& path, std::string_view what, Write&& write) {
     const std::string kind(what);
-    std::string tmp = path.string() + ".XXXXXX";
+    std::filesystem::path target = path;
+    if (std::error_code ec; std::filesystem::is_symlink(path, ec)) {
+        // The link's target, its own links resolved (a dangling link stays
+        // the path: the new file takes the link's place).
+        std::filesystem::path resolved = std::filesystem::weakly_canonical(path, ec);
+        if (!ec) target = std::move(resolved);
+    }
+    if (struct stat existing {}; ::stat(target.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode) && !S_ISDIR(existing.st_mode)) {
+        const char* type = S_ISCHR(existing.st_mode)    ? "a character device"
+                           : S_ISBLK(existing.st_mode)  ? "a block device"
+                           : S_ISFIFO(existing.st_mode) ? "a pipe"
+                           : S_ISSOCK(existing.st_mode) ? "a socket"
+                                                        : "not a regular file";
+        throw error("cannot write " + kind + " to '" + path.string() + "': it is " + type + ", not a file " + kind + " can replace");
+    }
+    std::string tmp = target.string() + ".XXXXXX";
     const int fd = ::mkstemp(tmp.data());
     if (fd < 0) throw error("cannot write " + kind + " beside '" + path.string() + "': " + std::strerror(errno));
     const auto fail = [&](const std::string& step, int err) {
@@ -437,7 +457,7 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view w
         if (!out) fail("write failed", buffer.error() != 0 ? buffer.error() : EIO);
     }
     struct stat old {};
-    const ::mode_t mode = ::stat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode) ? (old.st_mode & 07777) : 0644;
+    const ::mode_t mode = ::stat(target.c_str(), &old) == 0 && S_ISREG(old.st_mode) ? (old.st_mode & 07777) : 0644;
     if (::fchmod(fd, mode) != 0) fail("chmod failed", errno);
     if (::fsync(fd) != 0) fail("fsync failed", errno);
     if (::close(fd) != 0) {
@@ -447,14 +467,14 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view w
         throw error("cannot write " + kind + " '" + tmp + "': close failed: " + std::strerror(err));
     }
     std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
+    std::filesystem::rename(tmp, target, ec);
     if (ec) {
         std::error_code ignored;  // the rename's error is the one to report
         std::filesystem::remove(tmp, ignored);
         throw error("cannot move " + kind + " into place at '" + path.string() + "': " + ec.message());
     }
     // The rename is durable once the directory is.
-    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
     if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {
         (void)::fsync(dfd);
         ::close(dfd);
