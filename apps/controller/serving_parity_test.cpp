@@ -401,7 +401,8 @@ TEST_CASE("the decision service program serves a checkpoint under its own guard,
     // replicas; their guard allows +8 and -2 (the default) in one decision:
     // of one function (served one function per policy) and of two (served
     // jointly).
-    const auto write = [&](const std::string& name, const std::vector<std::string>& functions, const std::vector<int>& action) {
+    const auto write = [&](const std::string& name, const std::vector<std::string>& functions, const std::vector<int>& action,
+                           int spec_step_up = 8) {
         const auto n = static_cast<Eigen::Index>(functions.size());
         nn::mlp<float> net({5 * n, 3 * n});
         net.parameters().setZero();
@@ -411,7 +412,7 @@ TEST_CASE("the decision service program serves a checkpoint under its own guard,
         spec.encoder = {{"name", "scarlet_relative"}};
         spec.actions = action_spec(rl::factored_delta_actions(functions.size(), {-8, 0, 8}));
         spec.functions = functions;
-        spec.guard.max_step_up = 8;
+        spec.guard.max_step_up = spec_step_up;
         checkpoint["serving"] = spec.to_json();
         const std::filesystem::path path = dir / name;
         nn::write_checkpoint_file(path, checkpoint);
@@ -470,6 +471,50 @@ TEST_CASE("the decision service program serves a checkpoint under its own guard,
     CHECK(resized.at("cpu_limit").get<double>() == doctest::Approx(1.5));  // 1 core + the spec's 0.5 step
     REQUIRE(resized.contains("memory_limit_mb"));
     CHECK(resized.at("memory_limit_mb").get<double>() == doctest::Approx(768));  // 512 + 256
+
+    // A checkpoint reloaded on SIGHUP is served under the same rule: the
+    // step given tightens the new spec's guard, and nothing else does.
+    const std::filesystem::path step2 = write("step2.json", {"solo"}, {2}, 2);
+    const std::filesystem::path reloaded = dir / "reloaded.json";
+    nn::write_checkpoint_file(reloaded, nn::read_checkpoint_file(one));
+    const int port = prometheus::test::free_port();
+    const std::filesystem::path log = dir / "reload.log";
+    child_process service(RLSCALE_SERVICE_BINARY, {"--checkpoint", reloaded.string(), "--port", std::to_string(port), "--max-step-up", "3"},
+                          log);
+    httplib::Client http("127.0.0.1", port);
+    http.set_read_timeout(10, 0);
+    wait_until_serving(http, log);
+    const auto decide = [&](int replicas) {
+        const auto answer = http.Post("/decide", element("solo", replicas).dump(), "application/json");
+        REQUIRE(answer);
+        REQUIRE_MESSAGE(answer->status == 200, answer->body);
+        return json::parse(answer->body);
+    };
+    std::size_t reloads = 0;
+    const auto reload = [&](const std::filesystem::path& from) {
+        nn::write_checkpoint_file(reloaded, nn::read_checkpoint_file(from));
+        service.signal(SIGHUP);
+        ++reloads;
+        const auto count = [&] {
+            const std::string text = read_file(log);
+            std::size_t n = 0;
+            for (std::size_t at = text.find("reloaded checkpoint"); at != std::string::npos; at = text.find("reloaded checkpoint", at + 1)) ++n;
+            return n;
+        };
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (count() < reloads && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+        REQUIRE_MESSAGE(count() == reloads, read_file(log));
+    };
+    CHECK(decide(4).at("replicas").get<int>() == 7);  // the spec's +8 under the flag's 3
+    reload(ddpg);
+    const json at_one = decide(1);
+    INFO(at_one.dump());
+    CHECK(at_one.at("replicas").get<int>() == 4);  // the spec's +4 under the flag's 3
+    REQUIRE(at_one.contains("cpu_limit"));
+    CHECK(at_one.at("cpu_limit").get<double>() == doctest::Approx(1.5));  // resized at one replica, as the spec allows
+    reload(step2);
+    CHECK(decide(4).at("replicas").get<int>() == 6);  // the new spec's +2, tighter than the flag's 3
+    CHECK(service.stop() == 0);
 }
 
 TEST_CASE("rlscale-controller --once exits 0 when every function decided and 3 when one's tick failed") {
