@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <stdlib.h>
+
 namespace {
 
 using namespace rlscale;
@@ -90,9 +92,16 @@ BENCHMARK(BM_save_firm_discarded)->Name("BM_training_state/ddpg_firm_save_discar
 // fsync'd and renamed (the disk's sync is in the wall time, not the CPU time).
 void BM_save_firm_file(benchmark::State& state) {
     const rl::ddpg<float>& agent = firm_agent();
-    const std::filesystem::path path = std::filesystem::temp_directory_path() / "rlscale_bench_training_state.bin";
+    // In a directory of its own: a file or directory already at a fixed name
+    // (another run's, another user's) would end the run with an exception.
+    std::string dir = (std::filesystem::temp_directory_path() / "rlscale_bench_XXXXXX").string();
+    if (::mkdtemp(dir.data()) == nullptr) {
+        state.SkipWithError("cannot create a temporary directory");
+        return;
+    }
+    const std::filesystem::path path = std::filesystem::path(dir) / "training_state.bin";
     for (auto _ : state) agent.save_training_state(path);
-    std::filesystem::remove(path);
+    std::filesystem::remove_all(dir);
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * firm_state().size()));
 }
 BENCHMARK(BM_save_firm_file)->Name("BM_training_state/ddpg_firm_save_file")->Unit(benchmark::kMillisecond);
