@@ -1006,6 +1006,80 @@ TEST_CASE("hpa default behavior rate-limits scale-ups per 15 s period") {
     CHECK(hpa.scale_up_events()[0].time_s == k_now + 16);
 }
 
+TEST_CASE("hpa compute starts a new history when the clock goes back further than max_clock_backwards_s") {
+    // Four pods at 100 % of a 50 % target recommend 8 at k_now. A new run
+    // whose clock starts again then syncs every 15 s from t = 15 with two
+    // pods at 12 %: every answer must be a fresh controller's (2, then the
+    // minimum once its initial recommendation has left the 300 s window).
+    // Kept, the 8 stamped after the clock held the count at 8 (legacy) or 2.
+    for (const bool with_behavior : {false, true}) {
+        CAPTURE(with_behavior);
+        hpa_case high{.min = 1, .max = 10, .spec = 4, .status = 4, .cpu_target = 50, .levels = {1000, 1000, 1000, 1000},
+                      .requests = std::vector<std::int64_t>{1000, 1000, 1000, 1000}};
+        hpa_case low{.min = 1, .max = 10, .spec = 2, .status = 2, .cpu_target = 50, .levels = {120, 120},
+                     .requests = std::vector<std::int64_t>{1000, 1000}};
+        if (with_behavior) {
+            high.scale_up = low.scale_up = hpa_scaling_rules::default_scale_up();
+            high.scale_down = low.scale_down = hpa_scaling_rules::default_scale_down();
+        }
+        hpa_policy hpa(high.config());
+        hpa_policy fresh(low.config());
+        REQUIRE(high.run(hpa, k_now) == 8);
+        int last = 0;
+        for (int k = 1; k <= 25; ++k) {
+            const double t = 15.0 * k;
+            CAPTURE(t);
+            last = low.run(hpa, t);
+            CHECK(last == low.run(fresh, t));
+            CHECK(hpa.recommendations().size() == fresh.recommendations().size());
+        }
+        CHECK(last == 1);
+    }
+}
+
+TEST_CASE("hpa steps start a new history when the clock goes back further than max_clock_backwards_s") {
+    // A restored history from a run that reached t = 1000 (40 recommended,
+    // 30 pods added), then a step at t = 15 of a new run whose clock starts
+    // again: each step answers and records as a fresh controller would.
+    hpa_config c = hpa_config::cpu_utilization(50);
+    c.max_replicas = 100;
+    c.behavior = hpa_behavior{};
+    const std::vector<hpa_recommendation> recs = {{40, 1000}};
+    const std::vector<hpa_scale_event> ups = {{30, 1000, false}};
+    hpa_policy hpa(c);
+    hpa.restore_history(recs, ups);
+    hpa_policy fresh(c);
+    SUBCASE("limit reads no scale events and records nothing") {
+        CHECK(hpa.limit(10, 50, 15) == fresh.limit(10, 50, 15));
+        CHECK(hpa.limit(10, 50, 15) == 20);  // max(10 + 4, 2 × 10); kept, the +30 allowed none
+        CHECK(hpa.scale_up_events().size() == 1);
+        CHECK(hpa.limit(10, 50, 999.5) == 10);  // jitter: the +30 is still inside the period
+    }
+    SUBCASE("stabilize drops the history, then records its recommendation") {
+        CHECK(hpa.stabilize(10, 5, 15) == fresh.stabilize(10, 5, 15));
+        CHECK(hpa.stabilize(10, 5, 30) == 5);  // kept, the 40 held the count at 10
+        CHECK(hpa.recommendations().size() == 2);
+        CHECK(hpa.scale_up_events().empty());
+    }
+    SUBCASE("normalize drops the history") {
+        CHECK(hpa.normalize(10, 50, 15) == fresh.normalize(10, 50, 15));
+        CHECK(hpa.normalize(20, 50, 30) == 40);  // kept, the +30 held the count at 10, then 20
+        CHECK(hpa.recommendations().size() == 2);
+    }
+    SUBCASE("record_scale_event drops the history, then records its event") {
+        hpa.record_scale_event(10, 20, 15);
+        REQUIRE(hpa.scale_up_events().size() == 1);
+        CHECK(hpa.scale_up_events()[0].replica_change == 10);
+        CHECK(hpa.scale_up_events()[0].time_s == 15);
+        CHECK(hpa.recommendations().empty());
+    }
+    SUBCASE("0.5 s back is jitter: the history is kept") {
+        CHECK(hpa.stabilize(10, 5, 999.5) == 10);  // the 40 is inside the scale-down window
+        CHECK(hpa.recommendations().size() == 2);
+        CHECK(hpa.scale_up_events().size() == 1);
+    }
+}
+
 TEST_CASE("hpa behavior tolerances reach the replica calculator") {
     // 102 % of a 100 % target: inside the default 10 %, outside a 1 % scale-up tolerance.
     hpa_case c{.min = 1, .max = 10, .spec = 3, .status = 3, .cpu_target = 100, .levels = {1020, 1020, 1020},

@@ -172,6 +172,89 @@ TEST_CASE("hpa decide: a scale event is the change the next count shows made, no
     }
 }
 
+TEST_CASE("hpa decide starts a new history when the clock goes back further than max_clock_backwards_s") {
+    // A run reaching t = 10000: 10 ready replicas at 300 % of a 70 % target
+    // are scaled to 20 and leave an unstabilised recommendation of 43. Then a
+    // new run whose clock starts again (as the simulator's reset() does):
+    // every 15 s from t = 15, an idle workload. Each decision must be a fresh
+    // policy's; kept, the earlier run's entries, stamped after the clock,
+    // scaled the idle workload to 43 (legacy) or held it at 2 (behavior).
+    for (const bool with_behavior : {false, true}) {
+        CAPTURE(with_behavior);
+        hpa_config c = hpa_config::cpu_utilization(70);
+        if (with_behavior) c.behavior = hpa_behavior{};
+        hpa_policy hpa(c);
+        REQUIRE(hpa.decide(cpu_sample(3.0, 10), at(10, 10000, 1, 50)).replicas == 20);
+        hpa_policy fresh(c);
+        int replicas = 2;
+        for (int k = 1; k <= 30; ++k) {
+            const double t = 15.0 * k;
+            CAPTURE(t);
+            const decision d = hpa.decide(cpu_sample(0.01, static_cast<std::uint32_t>(replicas)), at(replicas, t, 1, 50));
+            const decision f = fresh.decide(cpu_sample(0.01, static_cast<std::uint32_t>(replicas)), at(replicas, t, 1, 50));
+            CHECK(d.replicas == f.replicas);
+            CHECK(d.source == f.source);
+            CHECK(std::string_view(d.reason) == std::string_view(f.reason));
+            CHECK(hpa.recommendations().size() == fresh.recommendations().size());
+            CHECK(hpa.scale_up_events().size() == fresh.scale_up_events().size());
+            CHECK(hpa.scale_down_events().size() == fresh.scale_down_events().size());
+            replicas = d.replicas;
+        }
+        CHECK(replicas == 1);  // the minimum, once the initial recommendation (2) has left the window
+    }
+}
+
+TEST_CASE("hpa decide keeps its history when the clock goes back by no more than max_clock_backwards_s") {
+    // 0.5 s back is clock jitter, not a new run: the history is read as it
+    // is, exactly as by a twin called at the newest entry's time. The limit
+    // (1 s) is measured from the newest entry, not from the last call: 1.1 s
+    // before it starts a new history, though the last call was 0.6 s later.
+    for (const bool with_behavior : {false, true}) {
+        CAPTURE(with_behavior);
+        hpa_config c = hpa_config::cpu_utilization(70);
+        if (with_behavior) c.behavior = hpa_behavior{};
+        hpa_policy hpa(c);
+        hpa_policy twin(c);  // its clock never goes back
+        REQUIRE(hpa.decide(cpu_sample(3.0, 10), at(10, 100, 1, 50)).replicas == 20);
+        REQUIRE(twin.decide(cpu_sample(3.0, 10), at(10, 100, 1, 50)).replicas == 20);
+        const decision jitter = hpa.decide(cpu_sample(0.01, 20), at(20, 99.5, 1, 50));
+        const decision same_time = twin.decide(cpu_sample(0.01, 20), at(20, 100, 1, 50));
+        CHECK(jitter.replicas == same_time.replicas);
+        // The 43 still counts: legacy raises to it (2 × 20 at most); behavior holds.
+        CHECK(jitter.replicas == (with_behavior ? 20 : 40));
+        CHECK(hpa.recommendations().size() == twin.recommendations().size());
+        CHECK(hpa.scale_up_events().size() == twin.scale_up_events().size());
+
+        hpa_policy fresh(c);
+        const decision back = hpa.decide(cpu_sample(0.01, 20), at(20, 98.9, 1, 50));
+        const decision f = fresh.decide(cpu_sample(0.01, 20), at(20, 98.9, 1, 50));
+        CHECK(back.replicas == f.replicas);
+        CHECK(back.replicas == 20);  // the new history's initial recommendation holds the count
+        CHECK(hpa.recommendations().size() == fresh.recommendations().size());
+        CHECK(hpa.scale_up_events().size() == fresh.scale_up_events().size());
+    }
+}
+
+TEST_CASE("hpa decide: max_clock_backwards_s sets how far back the clock may go, and is validated") {
+    hpa_config c = hpa_config::cpu_utilization(70);
+    c.max_clock_backwards_s = 0;  // any step back starts a new history
+    hpa_policy strict(c);
+    REQUIRE(strict.decide(cpu_sample(3.0, 10), at(10, 100, 1, 50)).replicas == 20);
+    CHECK(strict.decide(cpu_sample(0.01, 20), at(20, 99.9, 1, 50)).replicas == 20);  // a fresh policy's answer
+    CHECK(strict.recommendations().size() == 2);  // the initial recommendation and this one
+    CHECK(strict.decide(cpu_sample(0.01, 20), at(20, 99.9, 1, 50)).replicas == 20);  // an equal time is not back
+    CHECK(strict.recommendations().size() == 3);
+    c.max_clock_backwards_s = 3600;  // more than the window: the history is kept
+    hpa_policy lenient(c);
+    REQUIRE(lenient.decide(cpu_sample(3.0, 10), at(10, 10000, 1, 50)).replicas == 20);
+    CHECK(lenient.decide(cpu_sample(0.01, 20), at(20, 9000, 1, 50)).replicas == 40);  // the 43 still counts
+    c.max_clock_backwards_s = -1;
+    CHECK_THROWS_WITH_AS(hpa_policy{c}, "hpa_config.max_clock_backwards_s: must be finite and >= 0, got -1", config_error);
+    c.max_clock_backwards_s = k_nan;
+    CHECK_THROWS_WITH_AS(hpa_policy{c}, doctest::Contains("hpa_config.max_clock_backwards_s"), config_error);
+    CHECK(hpa_config{}.max_clock_backwards_s == 1);
+}
+
 TEST_CASE("hpa decide holds on NaN or infinite or negative inputs") {
     hpa_policy hpa(hpa_config::cpu_utilization(50));
     for (const double bad : {k_nan, k_inf, -k_inf, -0.5}) {

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 #include <utility>
@@ -104,9 +105,21 @@ public:
     /// the other way). A move by someone else in the same direction counts
     /// too, up to the decided target: the history holds the part of the
     /// decided change that the count shows made.
+    ///
+    /// A clock more than hpa_config::max_clock_backwards_s (1 s) before the
+    /// newest recommendation, scale event or pending change (a new run or
+    /// episode whose clock starts again, as the simulator's reset() does)
+    /// starts a new history: all three are dropped and the call decides as a
+    /// fresh hpa_policy would. A clock less far back is jitter and keeps them.
     decision decide(const function_metrics& m, const scaling_state& s) noexcept {
-        record_last_change(s.replicas);
         const double now = s.time_s;
+        // Before the pending change is recorded: it belongs to the earlier
+        // history, and recorded at its own (later) time it would outlive it.
+        if (clock_went_back(now, last_change_ ? last_change_->time_s : -std::numeric_limits<double>::infinity())) {
+            last_change_.reset();
+            start_new_history();
+        }
+        record_last_change(s.replicas);
         if (!std::isfinite(now)) return hold(s, "hpa: clock is not finite");
         if (!(std::isfinite(m.cpu_utilization) && m.cpu_utilization >= 0)) return hold(s, "hpa: cpu_utilization is not finite and non-negative");
         if (!(std::isfinite(m.cpu_limit) && m.cpu_limit >= 0)) return hold(s, "hpa: cpu_limit is not finite and non-negative");

@@ -89,6 +89,12 @@ struct config {
     int legacy_scale_up_minimum = 4;               ///< legacy limit's floor (scaleUpLimitMinimum)
     std::size_t history_capacity = 1024;           ///< recommendations and scale events kept per kind (reserved at construction)
     std::size_t max_pods = 1024;                   ///< pods hpa_policy::decide() can synthesise from an aggregate (reserved at construction)
+    /// A clock at most this far before the newest recommendation's or scale
+    /// event's is jitter: the history is kept. Further back starts a new
+    /// history (a new run whose clock starts again). 1 s, as
+    /// kpa_config::max_clock_backwards_s and the decision service's
+    /// max_time_backwards.
+    double max_clock_backwards_s = 1;
 
     /// One CPU-utilisation metric at `percent` % of request, everything else default.
     [[nodiscard]] static config cpu_utilization(std::int32_t percent) {
@@ -114,7 +120,8 @@ struct config {
             .at_least("history_capacity", history_capacity, 1)
             .at_most("history_capacity", history_capacity, std::size_t{1} << 20)
             .at_least("max_pods", max_pods, 1)
-            .at_most("max_pods", max_pods, std::size_t{1} << 22);
+            .at_most("max_pods", max_pods, std::size_t{1} << 22)
+            .at_least("max_clock_backwards_s", max_clock_backwards_s, 0.0);
         for (std::size_t i = 0; i < metrics.size(); ++i) {
             metrics[i].validate("hpa_config.metrics[" + std::to_string(i) + "]");
         }

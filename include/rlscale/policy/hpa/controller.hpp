@@ -40,6 +40,18 @@ struct evaluation {
 /// config::history_capacity of each, reserved at construction; beyond
 /// that the oldest entry is overwritten, which only matters when more than
 /// that many syncs fall inside one window). compute() never allocates.
+///
+/// A clock more than config::max_clock_backwards_s (1 s) before the newest
+/// recommendation's or scale event's (a new run or episode whose clock
+/// starts again) starts a new history: the recommendations and scale events
+/// are dropped and the sync goes on as a fresh controller's would at that
+/// time (its first sync records the initial recommendation again). Kept,
+/// entries stamped after the clock would count as inside every window and
+/// period, so the earlier run's recommendations would hold the count for as
+/// long as the clock takes to pass them. A clock less far back is jitter and
+/// the history is read as it is. Every step that takes a time (recommend,
+/// compute, normalize, stabilize, record_scale_event) checks this first;
+/// limit(), which records nothing, reads no scale events then.
 class controller {
 public:
     /// Validates and copies `c`; reserves the history.
@@ -70,7 +82,10 @@ public:
 
     /// Replaces the history (a restart from saved state, or a test's fixture).
     /// Afterwards no initial recommendation is recorded, as in Kubernetes when
-    /// the controller already knows the HPA. Throws config_error beyond capacity.
+    /// the controller already knows the HPA. A later step whose clock is more
+    /// than max_clock_backwards_s before the newest restored entry starts a
+    /// new history, as for entries recorded here. Throws config_error beyond
+    /// capacity.
     void restore_history(std::span<const recommendation> recommendations, std::span<const scale_event> up = {},
                          std::span<const scale_event> down = {}) {
         const auto check = [this](const char* f, std::size_t n) {
@@ -115,6 +130,8 @@ public:
                                 int max_replicas) noexcept {
         const int current = in.current_replicas;
         last_ = {-1, 0, current, false, "hpa: no change"};
+        // Before the initial recommendation, which a new history records again.
+        if (clock_went_back(now_s)) start_new_history();
         if (!initialized_) {  // recordInitialRecommendation
             push_recommendation({current, now_s}, -std::numeric_limits<double>::infinity());
             initialized_ = true;
@@ -165,6 +182,7 @@ public:
     /// the bounds and rate limits, and records the recommendation; it does not
     /// record a scale event.
     [[nodiscard]] int normalize(int current, int desired, double now_s) noexcept {
+        if (clock_went_back(now_s)) start_new_history();
         return normalize(current, desired, now_s, config_.min_replicas, config_.max_replicas);
     }
 
@@ -173,6 +191,7 @@ public:
     /// recommendation for `desired`, which is recorded; no bounds, no rate
     /// limits.
     [[nodiscard]] int stabilize(int current, int desired, double now_s) noexcept {
+        if (clock_went_back(now_s)) start_new_history();
         if (!config_.behavior) return stabilize_legacy(desired, now_s);
         return stabilize_with_behavior(current, desired, now_s);
     }
@@ -180,20 +199,47 @@ public:
     /// The limiting step alone (convertDesiredReplicasWithRules, or
     /// convertDesiredReplicasWithBehaviorRate with `behavior`): `desired`
     /// within the bounds and the legacy scale-up limit or the rate policies
-    /// over the recorded scale events. Records nothing.
+    /// over the recorded scale events. Records nothing: a clock more than
+    /// max_clock_backwards_s before the newest entry reads no scale events,
+    /// as a fresh controller would (the next recording step drops them).
     [[nodiscard]] int limit(int current, int desired, double now_s) const noexcept {
         if (!config_.behavior) {
             return legacy_bounded_replicas(current, desired, config_.min_replicas, config_.max_replicas,
                                            config_.legacy_scale_up_factor, config_.legacy_scale_up_minimum);
         }
-        return rate_limited(current, desired, now_s, config_.min_replicas, config_.max_replicas);
+        if (clock_went_back(now_s)) return rate_limited(current, desired, now_s, config_.min_replicas, config_.max_replicas, {}, {});
+        return rate_limited(current, desired, now_s, config_.min_replicas, config_.max_replicas, up_events_, down_events_);
     }
 
     /// Records that the target was scaled from `previous` to `next` at
     /// `now_s` (storeScaleEvent; compute() does this itself). Without
     /// `behavior` nothing is kept, as no rate policy reads it.
     void record_scale_event(int previous, int next, double now_s) noexcept {
+        if (clock_went_back(now_s)) start_new_history();
         if (next != previous) store_scale_event(previous, next, now_s);
+    }
+
+protected:
+    /// Whether `now_s` is more than max_clock_backwards_s before the newest
+    /// recommendation or scale event, or before `also_s` (a caller's own
+    /// entry to be recorded, as hpa_policy's pending change): a new run
+    /// whose clock starts again. False on an empty history and on a NaN clock.
+    [[nodiscard]] bool clock_went_back(double now_s, double also_s = -std::numeric_limits<double>::infinity()) const noexcept {
+        double newest = also_s;
+        for (const recommendation& r : recommendations_) newest = std::max(newest, r.time_s);
+        for (const scale_event& e : up_events_) newest = std::max(newest, e.time_s);
+        for (const scale_event& e : down_events_) newest = std::max(newest, e.time_s);
+        return newest - now_s > config_.max_clock_backwards_s;
+    }
+
+    /// Starts a new history: drops the recommendations and scale events (the
+    /// capacity stays reserved) and records the initial recommendation again
+    /// at the next sync, as a fresh controller does.
+    void start_new_history() noexcept {
+        recommendations_.clear();
+        up_events_.clear();
+        down_events_.clear();
+        initialized_ = false;
     }
 
 private:
@@ -238,7 +284,7 @@ private:
                                            config_.legacy_scale_up_minimum);
         }
         const int stabilized = stabilize_with_behavior(current, desired, now_s);
-        return rate_limited(current, stabilized, now_s, min_replicas, max_replicas);
+        return rate_limited(current, stabilized, now_s, min_replicas, max_replicas, up_events_, down_events_);
     }
 
     [[nodiscard]] double up_window() const noexcept {
@@ -283,16 +329,18 @@ private:
         return stabilized;
     }
 
-    /// convertDesiredReplicasWithBehaviorRate: rate policies, then the bounds.
-    [[nodiscard]] int rate_limited(int current, int desired, double now_s, int min_replicas, int max_replicas) const noexcept {
+    /// convertDesiredReplicasWithBehaviorRate: rate policies over the scale
+    /// events `up` and `down`, then the bounds.
+    [[nodiscard]] int rate_limited(int current, int desired, double now_s, int min_replicas, int max_replicas,
+                                   std::span<const scale_event> up, std::span<const scale_event> down) const noexcept {
         const hpa::behavior& b = *config_.behavior;
         if (desired > current) {
-            const int limit = std::max(current, scale_up_limit(current, up_events_, down_events_, b.scale_up, now_s));
+            const int limit = std::max(current, scale_up_limit(current, up, down, b.scale_up, now_s));
             const int maximum_allowed = std::min(max_replicas, limit);
             return desired > maximum_allowed ? maximum_allowed : desired;
         }
         if (desired < current) {
-            const int limit = std::min(current, scale_down_limit(current, up_events_, down_events_, b.scale_down, now_s));
+            const int limit = std::min(current, scale_down_limit(current, up, down, b.scale_down, now_s));
             const int minimum_allowed = std::max(min_replicas, limit);
             return desired < minimum_allowed ? minimum_allowed : desired;
         }
