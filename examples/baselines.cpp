@@ -61,6 +61,12 @@ static int program(int argc, char** argv) {
         std::fprintf(stderr, "--hours must be > 0\n");
         return 2;
     }
+    // The loads are binned by the second, at most 1e8 bins (27,777 hours):
+    // a longer run is refused here, by its flag, as in the SCARLET demo.
+    if (hours > 20'000) {
+        std::fprintf(stderr, "--hours: must be <= 20000, got %g\n", hours);
+        return 2;
+    }
     if (3600 * hours + 1e-9 < control_interval_s) {  // a run plays whole control intervals
         std::fprintf(stderr, "--hours: must be at least one control interval (%g s, %g hours), got %g\n", control_interval_s,
                      control_interval_s / 3600, hours);

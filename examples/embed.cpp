@@ -14,7 +14,9 @@
 static int program(int argc, char** argv) {
     double seconds = 900;
     if (argc == 3 && std::string_view(argv[1]) == "--seconds") {
-        seconds = rlscale::cli::number("--seconds", argv[2]);
+        // At least one 15-s control interval; at most 1e6 s (about 11.6
+        // days, 66,666 printed intervals), well inside a load's 1e8 bins.
+        seconds = rlscale::cli::number_in("--seconds", argv[2], 15, 1e6);
     } else if (argc != 1) {
         std::fprintf(stderr, "usage: %s [--seconds S]\n", argv[0]);
         return 2;

@@ -82,7 +82,12 @@ static int program(int argc, char** argv) {
         } else if (arg == "--data") {
             data = argv[++i];
         } else if (arg == "--lr") {
+            // Adam's step size: past 1 the gradients overflow and every
+            // update is refused (the documented runs use 1e-4).
             config.adam.lr = rlscale::cli::number(arg, argv[++i]);
+            if (!(config.adam.lr > 0 && config.adam.lr <= 1)) {
+                throw rlscale::cli::usage_error(arg, "must be in (0, 1], got " + rlscale::cli::quoted(argv[i]));
+            }
         } else if (arg == "--gamma") {
             config.gamma = rlscale::cli::number(arg, argv[++i]);
         } else if (arg == "--deltas") {
@@ -92,7 +97,9 @@ static int program(int argc, char** argv) {
             actions.targets.clear();
             for (const std::string& v : split_list(argv[++i])) actions.targets.push_back(rlscale::cli::number(arg, v));
         } else if (arg == "--replica-cost") {
-            cost_weight = rlscale::cli::number(arg, argv[++i]);
+            // A replica's price in the reward: far past 1e6 the rewards
+            // overflow the replay buffer's floats, refused mid-training.
+            cost_weight = rlscale::cli::number_in(arg, argv[++i], 0, 1e6);
         } else if (arg == "--downscale-window") {
             // The registry serves a checkpoint's window up to 100000 ticks.
             actions.downscale_window = rlscale::cli::integer<unsigned long>(arg, argv[++i], 0, 100'000);
@@ -140,11 +147,12 @@ static int program(int argc, char** argv) {
         std::fprintf(stderr, "--steps and --hours must be > 0, --replica-cost and --validation-hours >= 0\n");
         return 2;
     }
-    // 3600 x hours stays finite, and a run ends; a run plays whole control
+    // The loads are binned by the second, at most 1e8 bins (27,777 hours),
+    // so a longer run is refused here, by its flag; a run plays whole control
     // intervals, so one shorter than an interval is refused before training.
     for (const auto& [flag, value] : {std::pair{"--hours", hours}, std::pair{"--validation-hours", validation_hours}}) {
-        if (value > 1e5) {
-            std::fprintf(stderr, "%s: must be <= 100000, got %g\n", flag, value);
+        if (value > 20'000) {
+            std::fprintf(stderr, "%s: must be <= 20000, got %g\n", flag, value);
             return 2;
         }
         if (value > 0 && 3600 * value + 1e-9 < control_interval_s) {

@@ -13,10 +13,12 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <vector>
 
 static int program(int argc, char** argv) {
     using namespace rlscale::sim;
     double scale = 1;
+    std::string scale_text = "1";  // as given, for messages
     std::uint64_t seed = 1;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
@@ -25,7 +27,7 @@ static int program(int argc, char** argv) {
             return 2;
         }
         try {
-            if (arg == "--scale") scale = rlscale::cli::number(arg, argv[++i]);
+            if (arg == "--scale") scale = rlscale::cli::number(arg, scale_text = argv[++i]);
             else seed = rlscale::cli::integer<unsigned long long>(arg, argv[++i]);
         } catch (const rlscale::cli::usage_error& e) {
             std::fprintf(stderr, "%s\n", e.what());
@@ -36,6 +38,24 @@ static int program(int argc, char** argv) {
         std::fprintf(stderr, "--scale must be > 0\n");
         return 2;
     }
+    // The grid at this scale, checked before the table's first line: a
+    // window too long for a load (--scale past about 8.3e5) or too short to
+    // measure one 15-s interval (below 1/120, node contention's 900 s x
+    // scale) is refused by --scale, not after the rows before it.
+    std::vector<validation_cell> grid;
+    try {
+        grid = validation_grid(scale);
+    } catch (const rlscale::config_error& e) {
+        throw rlscale::cli::usage_error("--scale", "makes a load too long (" + std::string(e.what()) + "), got " +
+                                                       rlscale::cli::quoted(scale_text));
+    }
+    for (const validation_cell& cell : grid) {
+        if (!(cell.measure_s >= 7.5)) {
+            throw rlscale::cli::usage_error("--scale", "must be at least 1/120 (0.008333333333333333), got " +
+                                                           rlscale::cli::quoted(scale_text) + ": \"" + cell.name + "\" would measure " +
+                                                           rlscale::format_number(cell.measure_s) + " s, under half a 15-s interval");
+        }
+    }
     using clock = std::chrono::steady_clock;
     std::printf("| cell | load | mean latency: request / tick (error) | p90 | p99 | throughput error | drops: request / tick | CPU: request / tick | time: request / tick | outside the bounds |\n");
     std::printf("|---|---:|---|---|---|---:|---|---|---|---|\n");
@@ -43,7 +63,7 @@ static int program(int argc, char** argv) {
     double request_total = 0;
     double tick_total = 0;
     int outside = 0;
-    for (const validation_cell& cell : validation_grid(scale)) {
+    for (const validation_cell& cell : grid) {
         const auto t0 = clock::now();
         const model_summary r = summarize(cell, sim_model::request, seed);
         const auto t1 = clock::now();

@@ -231,8 +231,8 @@ bool parse(int argc, char** argv, options& o) {
             else if (arg == "--episodes") o.episodes = rlscale::cli::integer<int>(arg, value(), 5, 1'000'000);
             else if (arg == "--churn-episodes") o.churn_episodes = rlscale::cli::integer<int>(arg, value(), 5, 1'000'000);
             else if (arg == "--seed") o.seed = rlscale::cli::seed(arg, value());
-            else if (arg == "--alpha") o.alpha = rlscale::cli::number(arg, value());
-            else if (arg == "--team-weight") o.team_weight = rlscale::cli::number(arg, value());
+            else if (arg == "--alpha") o.alpha = rlscale::cli::number_in(arg, value(), 0, 1);
+            else if (arg == "--team-weight") o.team_weight = rlscale::cli::number_in(arg, value(), 0, 1);
             else if (arg == "--node-memory-replicas") o.node_memory_replicas = rlscale::cli::number_above(arg, value(), 0);
             else if (arg == "--node-utilization") o.node_utilization = rlscale::cli::number(arg, value());
             else if (arg == "--out") {
@@ -260,10 +260,6 @@ bool parse(int argc, char** argv, options& o) {
             std::fprintf(stderr, "%s\n", e.what());
             return false;
         }
-    }
-    if (!(o.alpha >= 0 && o.alpha <= 1) || !(o.team_weight >= 0 && o.team_weight <= 1)) {
-        std::fprintf(stderr, "--alpha and --team-weight must be in [0, 1]\n");
-        return false;
     }
     if (o.functions < 2 || o.episodes < 5 || o.churn_episodes < 5 || o.added < 1) {
         std::fprintf(stderr, "--functions must be >= 2, --added >= 1, --episodes and --churn-episodes >= 5\n");

@@ -58,6 +58,15 @@ public:
     return v;
 }
 
+/// A finite number in [lo, hi], the whole text.
+[[nodiscard]] inline double number_in(std::string_view option, std::string_view text, double lo, double hi) {
+    const double v = number(option, text);
+    if (!(v >= lo && v <= hi)) {
+        throw usage_error(option, "must be in [" + format_number(lo) + ", " + format_number(hi) + "], got " + quoted(text));
+    }
+    return v;
+}
+
 /// An integer in [lo, hi], the whole text.
 template <typename T = long long>
 [[nodiscard]] T integer(std::string_view option, std::string_view text, T lo = std::numeric_limits<T>::min(),

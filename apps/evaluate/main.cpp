@@ -156,8 +156,10 @@ static int program(int argc, char** argv) {
             policies.push_back(value);
         } else if (arg == "--hours") {
             hours = cli::number_above(arg, value, 0);
-            // 100,000 hours (11 years) of simulated time: 3600 x hours stays finite and a run ends.
-            if (hours > 1e5) throw cli::usage_error(arg, "must be <= 100000, got " + cli::quoted(value));
+            // 20,000 hours (2.3 years) of simulated time, as the demos: a load
+            // binned by the second holds at most 1e8 bins (sim::max_workload_bins,
+            // about 27,777 hours), and a run ends.
+            if (hours > 2e4) throw cli::usage_error(arg, "must be <= 20000, got " + cli::quoted(value));
             // A run plays whole control intervals (15 s).
             if (3600 * hours + 1e-9 < control_interval_s) {
                 throw cli::usage_error(arg, "must be at least one control interval (15 s, about 0.0042 hours), got " + cli::quoted(value));

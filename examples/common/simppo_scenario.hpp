@@ -152,7 +152,8 @@ struct simppo_scenario_config {
             .in_open_closed("shared_mean_utilization", shared_mean_utilization, 0.0, 4.0)
             .at_least("node_cores", node_cores, 0.0)
             .at_least("node_memory_mb", node_memory_mb, 0.0)
-            .at_least("node_memory_replicas", node_memory_replicas, 0.0)
+            // A million replicas per function keeps the node's memory, their sum, finite.
+            .in("node_memory_replicas", node_memory_replicas, 0.0, 1e6)
             .at_most("node_functions", node_functions, functions)
             .at_least("min_replicas", min_replicas, 0)
             .at_least("max_replicas", max_replicas, 1)
