@@ -53,6 +53,30 @@ void BM_act(benchmark::State& state, int variant) {
         benchmark::DoNotOptimize(d);
     }
 }
+// One decision of the Kubernetes HPA on CPU utilisation (the fallback and
+// the baseline): the count at 4 replicas, the load varying, the clock
+// advancing one 15-s sync per call, so the history holds the 5-minute
+// stabilisation window's 21 recommendations. Variant 1 adds the
+// autoscaling/v2 behavior's default rate policies and their scale events.
+void BM_hpa_decide(benchmark::State& state, int variant) {
+    hpa_config c = hpa_config::cpu_utilization(70);
+    if (variant == 1) c.behavior = hpa::behavior{};
+    hpa_policy hpa(c);
+    function_metrics m = metrics(0.7);
+    scaling_state s;
+    s.replicas = 4;
+    s.max_replicas = 20;
+    int i = 0;
+    for (auto _ : state) {
+        m.cpu_utilization = 0.2 + 0.004 * (i++ & 255);  // from 20 % to 122 % of the limit
+        s.time_s += 15;
+        const decision d = hpa.decide(m, s);
+        benchmark::DoNotOptimize(d);
+    }
+}
+BENCHMARK_CAPTURE(BM_hpa_decide, cpu70, 0);
+BENCHMARK_CAPTURE(BM_hpa_decide, cpu70_behavior, 1);
+
 BENCHMARK_CAPTURE(BM_act, scarlet_3fn, 0);
 BENCHMARK_CAPTURE(BM_act, scarlet_3fn_int8, 1);
 
