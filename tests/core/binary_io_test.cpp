@@ -229,8 +229,22 @@ TEST_CASE("write_file_atomically: a pipe, or a link to one, is refused as it is,
     rlscale::detail::write_file_atomically(link, "test state", std::string_view("new"));
     CHECK(std::filesystem::is_symlink(link));
     CHECK(slurp(file) == "new");
-    // No temporary is left beside either.
-    CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 4);
+    // A link to a file not written yet, in another directory: created there, the link kept.
+    std::filesystem::create_directories(dir / "volume");
+    const std::filesystem::path ahead = dir / "ahead.bin";
+    std::filesystem::create_symlink("volume/first.bin", ahead);
+    rlscale::detail::write_file_atomically(ahead, "test state", std::string_view("first"));
+    CHECK(std::filesystem::is_symlink(ahead));
+    CHECK(slurp(dir / "volume" / "first.bin") == "first");
+    // A loop of links is refused, both links kept.
+    std::filesystem::create_symlink("loop_b", dir / "loop_a");
+    std::filesystem::create_symlink("loop_a", dir / "loop_b");
+    CHECK_THROWS_WITH_AS(rlscale::detail::write_file_atomically(dir / "loop_a", "test state", std::string_view("x")),
+                         doctest::Contains("too many levels of symbolic links"), error);
+    CHECK(std::filesystem::is_symlink(dir / "loop_a"));
+    // No temporary is left beside any.
+    CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 8);
+    CHECK(std::distance(std::filesystem::directory_iterator(dir / "volume"), std::filesystem::directory_iterator()) == 1);
     std::filesystem::remove_all(dir);
 }
 

@@ -204,6 +204,31 @@ TEST_CASE("hpa decide starts a new history when the clock goes back further than
     }
 }
 
+TEST_CASE("hpa decide: a clock that is not finite holds and keeps the history") {
+    // -inf is infinitely far back, yet no new run: the hold keeps the
+    // history, as for NaN and +inf, and the next call decides as after any
+    // other hold (the twin's, on a metric that is not finite; either hold
+    // reads the pending change against the count it is given, as every call does).
+    for (const bool with_behavior : {false, true}) {
+        for (const double bad : {-k_inf, k_inf, k_nan}) {
+            CAPTURE(with_behavior);
+            CAPTURE(bad);
+            hpa_config c = hpa_config::cpu_utilization(70);
+            if (with_behavior) c.behavior = hpa_behavior{};
+            hpa_policy hpa(c);
+            hpa_policy twin(c);
+            REQUIRE(hpa.decide(cpu_sample(3.0, 10), at(10, 100, 1, 50)).replicas == twin.decide(cpu_sample(3.0, 10), at(10, 100, 1, 50)).replicas);
+            CHECK(hpa.decide(cpu_sample(3.0, 10), at(10, bad, 1, 50)).source == decision_source::hold);
+            CHECK(twin.decide(cpu_sample(k_nan, 10), at(10, 100, 1, 50)).source == decision_source::hold);
+            const decision d = hpa.decide(cpu_sample(0.01, 20), at(20, 115, 1, 50));
+            const decision t = twin.decide(cpu_sample(0.01, 20), at(20, 115, 1, 50));
+            CHECK(d.replicas == t.replicas);
+            CHECK(hpa.recommendations().size() == twin.recommendations().size());
+            CHECK(hpa.scale_up_events().size() == twin.scale_up_events().size());
+        }
+    }
+}
+
 TEST_CASE("hpa decide keeps its history when the clock goes back by no more than max_clock_backwards_s") {
     // 0.5 s back is clock jitter, not a new run: the history is read as it
     // is, exactly as by a twin called at the newest entry's time. The limit

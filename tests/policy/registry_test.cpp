@@ -313,6 +313,34 @@ TEST_CASE("registry: baselines by name with one set of defaults") {
     clock_back.kpa_max_clock_backwards_s = -1;
     CHECK_THROWS_WITH_AS((void)make_baseline("kpa", clock_back),
                          doctest::Contains("baseline_settings.kpa_max_clock_backwards_s: must be finite and >= 0, got -1"), config_error);
+    // The HPA likewise, by name ("hpa" and "hpa-<percent>") and as a learned policy's fallback.
+    baseline_settings hpa_clock_back;
+    hpa_clock_back.hpa_max_clock_backwards_s = -1;
+    for (const char* name : {"hpa", "hpa-60"}) {
+        CHECK_THROWS_WITH_AS((void)make_baseline(name, hpa_clock_back),
+                             doctest::Contains("baseline_settings.hpa_max_clock_backwards_s: must be finite and >= 0, got -1"), config_error);
+    }
+    CHECK_NOTHROW((void)make_baseline("kpa", hpa_clock_back));  // not read by the KPA
+    // A busy tick at t = 100 scales 4 -> 8; the next, 2 s back with the 8
+    // replicas, still busy: with 5 s of jitter the scale-up of 4 in the last
+    // 15 s still limits it, with the default 1 s a new history does not.
+    std::vector<int> after_jitter;
+    for (const double allowed : {5.0, 1.0}) {
+        CAPTURE(allowed);
+        baseline_settings b;
+        b.hpa_max_clock_backwards_s = allowed;
+        any_policy hpa = make_baseline("hpa", b);
+        function_metrics busy = healthy(3.0);
+        busy.ready_replicas = 4;
+        REQUIRE(hpa.decide(busy, {.replicas = 4, .min_replicas = 1, .max_replicas = 100, .time_s = 100}).replicas == 8);
+        busy.ready_replicas = 8;
+        after_jitter.push_back(hpa.decide(busy, {.replicas = 8, .min_replicas = 1, .max_replicas = 100, .time_s = 98}).replicas);
+    }
+    any_policy fresh = make_baseline("hpa");
+    function_metrics busy8 = healthy(3.0);
+    busy8.ready_replicas = 8;
+    CHECK(after_jitter[1] == fresh.decide(busy8, {.replicas = 8, .min_replicas = 1, .max_replicas = 100, .time_s = 98}).replicas);
+    CHECK(after_jitter[0] < after_jitter[1]);
     // The KPA takes the jitter its caller allows: 2 s back is jitter with 5 s, a new history with the default 1 s.
     // A panic (2000 in flight at one ready replica) is kept through an idle tick 2 s back only in the first.
     for (const double allowed : {5.0, 1.0}) {

@@ -69,6 +69,9 @@ struct baseline_settings {
     /// (kpa_config::max_clock_backwards_s); set it to what the caller lets
     /// time go back by (the decision service's max_time_backwards, 1 s by default)
     double kpa_max_clock_backwards_s = 1;
+    /// hpa (by name and as a learned policy's fallback): the same for the
+    /// HPA's history (hpa_config::max_clock_backwards_s)
+    double hpa_max_clock_backwards_s = 1;
     double service_time_s = 0.1;         ///< ensure: mean service time, seconds
     double ensure_c = 1;                 ///< ensure: headroom coefficient
     int static_replicas = 1;             ///< static: the replica count
@@ -81,6 +84,7 @@ struct baseline_settings {
         // The HPA takes any target above 0 % (Kubernetes allows targets
         // above 100 % of the request); "hpa-<percent>" carries its own.
         if (policy == "hpa") check.at_least("hpa_cpu_target_percent", hpa_cpu_target_percent, 1);
+        if (policy == "hpa" || policy.starts_with("hpa-")) check.at_least("hpa_max_clock_backwards_s", hpa_max_clock_backwards_s, 0.0);
         if (policy == "kpa" || policy == "ensure") check.greater("container_concurrency", container_concurrency, 0);
         if (policy == "kpa") {
             check.in_open_closed("kpa_target_utilization", kpa_target_utilization, 0, 1)
@@ -111,10 +115,13 @@ inline constexpr std::string_view baseline_names = "hpa, hpa-<percent>, kpa, ens
 
 /// The Kubernetes HPA on CPU at `percent` of the request with the default
 /// behavior (scale up: no window, max of 4 pods and 100 % per 15 s; scale
-/// down: 300 s window, 100 % per 15 s).
-[[nodiscard]] inline hpa_policy make_hpa(int percent) {
+/// down: 300 s window, 100 % per 15 s). A clock more than
+/// `max_clock_backwards_s` back starts a new history
+/// (hpa_config::max_clock_backwards_s).
+[[nodiscard]] inline hpa_policy make_hpa(int percent, double max_clock_backwards_s = 1) {
     hpa_config c = hpa_config::cpu_utilization(percent);
     c.behavior = hpa_behavior{};
+    c.max_clock_backwards_s = max_clock_backwards_s;
     return hpa_policy(std::move(c));
 }
 
@@ -123,7 +130,7 @@ inline constexpr std::string_view baseline_names = "hpa, hpa-<percent>, kpa, ens
 /// and as baseline_settings::validate(name) for settings it reads out of range.
 [[nodiscard]] inline any_policy make_baseline(std::string_view name, const baseline_settings& s = {}) {
     s.validate(name);
-    if (const int target = hpa_target_of(name, s.hpa_cpu_target_percent); target > 0) return any_policy(make_hpa(target));
+    if (const int target = hpa_target_of(name, s.hpa_cpu_target_percent); target > 0) return any_policy(make_hpa(target, s.hpa_max_clock_backwards_s));
     if (name == "kpa") {
         kpa_config c{.container_concurrency = s.container_concurrency, .target_utilization = s.kpa_target_utilization};
         c.max_clock_backwards_s = s.kpa_max_clock_backwards_s;
@@ -528,7 +535,8 @@ enum class slot_matching {
 struct slot_assignment {
     slot_matching matching = slot_matching::in_order;
     /// Slot k decides function function_of_slot[k]: a permutation of
-    /// 0..N-1 unless `matching` is partial (then the slots that matched).
+    /// 0..N-1. When `matching` is partial: the functions of the slots that
+    /// matched, in slot order (not indexed by slot).
     std::vector<std::size_t> function_of_slot;
     /// The functions no slot names, when `matching` is partial (else empty).
     std::vector<std::size_t> unmatched;
@@ -673,7 +681,7 @@ template <typename WeightsOf>
         vpa.vertical_requires_replicas = guard.vertical_min_replicas;
         std::vector<hpa_vpa_policy> fallbacks;
         for (std::size_t f = 0; f < n; ++f) {
-            fallbacks.emplace_back(make_hpa(settings(f).hpa_cpu_target_percent), vpa_policy(vpa));
+            fallbacks.emplace_back(make_hpa(settings(f).hpa_cpu_target_percent, settings(f).hpa_max_clock_backwards_s), vpa_policy(vpa));
         }
         rl_policy<encoder_variant, rl::deterministic_actor, rl::multidimensional_actions, hpa_vpa_policy> p(
             std::move(encoder), rl::deterministic_actor(weights), std::move(actions), std::move(fallbacks), guard, spec.downscale_window);
@@ -683,7 +691,7 @@ template <typename WeightsOf>
     discrete_map_variant actions = make_action_map(spec.actions, n);
     check_outputs(actions.layout().outputs());
     std::vector<hpa_policy> fallbacks;
-    for (std::size_t f = 0; f < n; ++f) fallbacks.push_back(make_hpa(settings(f).hpa_cpu_target_percent));
+    for (std::size_t f = 0; f < n; ++f) fallbacks.push_back(make_hpa(settings(f).hpa_cpu_target_percent, settings(f).hpa_max_clock_backwards_s));
     const rl::q_layout layout = actions.layout();
     if (spec.algorithm == "dqn") {
         rl_policy<encoder_variant, rl::greedy_q_actor, discrete_map_variant> p(std::move(encoder), rl::greedy_q_actor(weights, layout),

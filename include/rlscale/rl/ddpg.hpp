@@ -653,7 +653,7 @@ public:
             // As the configuration's eps_start is checked: ε·x·scale_d, the
             // noise explore() adds in T, must be finite there, or a float
             // agent would explore not at all.
-            constexpr double limit = noise_limit;
+            const double limit = noise_limit;
             for (std::size_t d = 0; d < x.size(); ++d) {
                 const double scale = bounds_[d].scale();
                 if (!(epsilon * scale <= limit)) {
@@ -1271,6 +1271,10 @@ private:
                       std::string("be finite in the agent's ") + detail::scalar_name<T>() + " (at most " + format_number(limit) + ")",
                       alpha);
     }
+    /// The largest noise scale T carries with room for the largest
+    /// standard normal draw (|N| < 9): what checked_noise_scale holds the
+    /// configuration's noise to, and restore() a saved ε and OU state.
+    static constexpr double noise_limit = static_cast<double>(std::numeric_limits<T>::max()) / 9;
     /// Gaussian exploration draws σ·scale_d·N(0, 1) in double and rounds it
     /// to T, and explore() adds nothing for a draw that is not finite there:
     /// σ = 1e39 is a finite double and an infinite float, so it would add no
@@ -1282,12 +1286,8 @@ private:
     /// σ·√dt·scale_d, with the same room, must be finite in T and not 0
     /// there unless σ is (σ = 1e40 in float would add no noise at all), and
     /// so must the first draw's ε·σ·√dt·scale_d (ε from eps_start).
-    /// The largest noise scale T carries with room for the largest
-    /// standard normal draw (|N| < 9): what checked_noise_scale holds the
-    /// configuration's noise to, and restore() a saved ε and OU state.
-    static constexpr double noise_limit = static_cast<double>(std::numeric_limits<T>::max()) / 9;
     static std::vector<action_bound> checked_noise_scale(const ddpg_config& c, std::vector<action_bound> bounds) {
-        constexpr double limit = noise_limit;
+        const double limit = noise_limit;
         if (c.exploration == ddpg_exploration::ornstein_uhlenbeck) {
             const double sigma = c.ou.sigma;
             const double sqrt_dt = std::sqrt(c.ou.dt);

@@ -407,20 +407,24 @@ private:
 /// the permission bits of the file it replaces (a checkpoint an operator
 /// made private stays private); a new file gets 0644.
 ///
-/// A symbolic link is written through: its target is replaced and the
-/// link stays. A path (or a link's target) that is a device, a pipe or a
+/// A symbolic link is written through: its target (created when it does
+/// not exist yet) is replaced and the link stays. A path (or a link's target) that is a device, a pipe or a
 /// socket is refused before anything is written (error naming it): the
 /// rename would replace /dev/null itself with a regular file.
 template <typename Write>
     requires std::invocable<Write&, std::ostream&>
 void write_file_atomically(const std::filesystem::path& path, std::string_view what, Write&& write) {
     const std::string kind(what);
+    // Followed link by link, so that a link to a file not written yet (a
+    // volume's path before its first save) is written through too.
     std::filesystem::path target = path;
-    if (std::error_code ec; std::filesystem::is_symlink(path, ec)) {
-        // The link's target, its own links resolved (a dangling link stays
-        // the path: the new file takes the link's place).
-        std::filesystem::path resolved = std::filesystem::weakly_canonical(path, ec);
-        if (!ec) target = std::move(resolved);
+    for (int hops = 0;; ++hops) {
+        std::error_code ec;
+        if (!std::filesystem::is_symlink(target, ec)) break;
+        if (hops == 40) throw error("cannot write " + kind + " to '" + path.string() + "': too many levels of symbolic links");
+        const std::filesystem::path next = std::filesystem::read_symlink(target, ec);
+        if (ec) throw error("cannot write " + kind + " to '" + path.string() + "': cannot read link '" + target.string() + "': " + ec.message());
+        target = next.is_absolute() ? next : target.parent_path() / next;
     }
     if (struct stat existing {}; ::stat(target.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode) && !S_ISDIR(existing.st_mode)) {
         const char* type = S_ISCHR(existing.st_mode)    ? "a character device"

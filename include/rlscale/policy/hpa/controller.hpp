@@ -14,6 +14,7 @@
 #include <rlscale/policy/hpa/types.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -101,6 +102,10 @@ public:
         up_events_.assign(up.begin(), up.end());
         down_events_.assign(down.begin(), down.end());
         initialized_ = true;
+        newest_s_ = -std::numeric_limits<double>::infinity();
+        for (const recommendation& r : recommendations_) newest_s_ = std::max(newest_s_, r.time_s);
+        for (const scale_event& e : up_events_) newest_s_ = std::max(newest_s_, e.time_s);
+        for (const scale_event& e : down_events_) newest_s_ = std::max(newest_s_, e.time_s);
     }
 
     /// One controller sync (reconcileAutoscaler): the replica count to set.
@@ -131,7 +136,7 @@ public:
         const int current = in.current_replicas;
         last_ = {-1, 0, current, false, "hpa: no change"};
         // Before the initial recommendation, which a new history records again.
-        if (clock_went_back(now_s)) start_new_history();
+        restart_if_clock_went_back(now_s);
         if (!initialized_) {  // recordInitialRecommendation
             push_recommendation({current, now_s}, -std::numeric_limits<double>::infinity());
             initialized_ = true;
@@ -182,7 +187,7 @@ public:
     /// the bounds and rate limits, and records the recommendation; it does not
     /// record a scale event.
     [[nodiscard]] int normalize(int current, int desired, double now_s) noexcept {
-        if (clock_went_back(now_s)) start_new_history();
+        restart_if_clock_went_back(now_s);
         return normalize(current, desired, now_s, config_.min_replicas, config_.max_replicas);
     }
 
@@ -191,7 +196,7 @@ public:
     /// recommendation for `desired`, which is recorded; no bounds, no rate
     /// limits.
     [[nodiscard]] int stabilize(int current, int desired, double now_s) noexcept {
-        if (clock_went_back(now_s)) start_new_history();
+        restart_if_clock_went_back(now_s);
         if (!config_.behavior) return stabilize_legacy(desired, now_s);
         return stabilize_with_behavior(current, desired, now_s);
     }
@@ -215,7 +220,7 @@ public:
     /// `now_s` (storeScaleEvent; compute() does this itself). Without
     /// `behavior` nothing is kept, as no rate policy reads it.
     void record_scale_event(int previous, int next, double now_s) noexcept {
-        if (clock_went_back(now_s)) start_new_history();
+        restart_if_clock_went_back(now_s);
         if (next != previous) store_scale_event(previous, next, now_s);
     }
 
@@ -223,13 +228,10 @@ protected:
     /// Whether `now_s` is more than max_clock_backwards_s before the newest
     /// recommendation or scale event, or before `also_s` (a caller's own
     /// entry to be recorded, as hpa_policy's pending change): a new run
-    /// whose clock starts again. False on an empty history and on a NaN clock.
+    /// whose clock starts again. False on an empty history and on a clock
+    /// that is not finite (which the callers hold on, keeping their state).
     [[nodiscard]] bool clock_went_back(double now_s, double also_s = -std::numeric_limits<double>::infinity()) const noexcept {
-        double newest = also_s;
-        for (const recommendation& r : recommendations_) newest = std::max(newest, r.time_s);
-        for (const scale_event& e : up_events_) newest = std::max(newest, e.time_s);
-        for (const scale_event& e : down_events_) newest = std::max(newest, e.time_s);
-        return newest - now_s > config_.max_clock_backwards_s;
+        return std::isfinite(now_s) && std::max(newest_s_, also_s) - now_s > config_.max_clock_backwards_s;
     }
 
     /// Starts a new history: drops the recommendations and scale events (the
@@ -240,6 +242,13 @@ protected:
         up_events_.clear();
         down_events_.clear();
         initialized_ = false;
+        newest_s_ = -std::numeric_limits<double>::infinity();
+    }
+
+    /// start_new_history() when clock_went_back(now_s): every step that
+    /// records at a time calls this first.
+    void restart_if_clock_went_back(double now_s) noexcept {
+        if (clock_went_back(now_s)) start_new_history();
     }
 
 private:
@@ -297,6 +306,7 @@ private:
 
     /// Stores `rec`, reusing the last slot older than `obsolete_before`; when full, the oldest.
     void push_recommendation(recommendation rec, double obsolete_before) noexcept {
+        newest_s_ = std::max(newest_s_, rec.time_s);
         std::size_t reuse = recommendations_.size();
         for (std::size_t i = 0; i < recommendations_.size(); ++i) {
             if (recommendations_[i].time_s < obsolete_before) reuse = i;
@@ -350,6 +360,7 @@ private:
     /// storeScaleEvent: marks events older than the longest period outdated and reuses the last such slot.
     void store_scale_event(int previous, int next, double now_s) noexcept {
         if (!config_.behavior) return;
+        newest_s_ = std::max(newest_s_, now_s);
         const bool up = next > previous;
         const scaling_rules& rules = up ? config_.behavior->scale_up : config_.behavior->scale_down;
         rlscale::detail::reserved_vector<scale_event>& events = up ? up_events_ : down_events_;
@@ -382,6 +393,9 @@ private:
     rlscale::detail::reserved_vector<scale_event> up_events_;
     rlscale::detail::reserved_vector<scale_event> down_events_;
     bool initialized_ = false;
+    /// The latest time among the entries recorded since the history began
+    /// (clock_went_back reads it; NaN times are not counted).
+    double newest_s_ = -std::numeric_limits<double>::infinity();
     evaluation last_;
 };
 

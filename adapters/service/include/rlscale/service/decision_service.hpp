@@ -78,9 +78,10 @@ struct decision_service_config {
     std::chrono::seconds keep_alive_timeout{2};
     std::size_t keep_alive_max_count = 100;               ///< requests served on one connection
     /// A function's time_s may be this much before its last accepted one. A
-    /// KPA takes a clock up to kpa_config::max_clock_backwards_s back as
+    /// KPA and an HPA take a clock up to their max_clock_backwards_s back as
     /// jitter and one further back as a new history: with another value
-    /// here, build it with the same (baseline_settings::kpa_max_clock_backwards_s).
+    /// here, build them with the same (baseline_settings::kpa_max_clock_backwards_s
+    /// and hpa_max_clock_backwards_s, which a learned policy's fallback HPA reads too).
     std::chrono::milliseconds max_time_backwards{1000};
     std::chrono::seconds max_time_jump{86400};            ///< a function's time_s may be at most this much after its last accepted one
     guard_config guard = {};                              ///< step limits of every function's guarded policy
