@@ -236,6 +236,11 @@ TEST_CASE("write_file_atomically: a pipe, or a link to one, is refused as it is,
     rlscale::detail::write_file_atomically(ahead, "test state", std::string_view("first"));
     CHECK(std::filesystem::is_symlink(ahead));
     CHECK(slurp(dir / "volume" / "first.bin") == "first");
+    // A link into a directory that does not exist: the error names where it points.
+    std::filesystem::create_symlink("missing/x.bin", dir / "nowhere.bin");
+    CHECK_THROWS_WITH_AS(rlscale::detail::write_file_atomically(dir / "nowhere.bin", "test state", std::string_view("x")),
+                         doctest::Contains("missing/x.bin' (where link '"), error);
+    std::filesystem::remove(dir / "nowhere.bin");
     // A loop of links is refused, both links kept.
     std::filesystem::create_symlink("loop_b", dir / "loop_a");
     std::filesystem::create_symlink("loop_a", dir / "loop_b");

@@ -499,6 +499,24 @@ TEST_CASE("registry: step_limits_guard tightens a spec's guard only by the steps
     CHECK(std::isinf(open.max_memory_limit_mb));
 }
 
+TEST_CASE("registry: a learned policy's fallback settings are refused by the options' names before an HPA is built") {
+    const serving_spec spec = two_function_spec();
+    const json j = checkpoint_for(spec, 10, 6, 2);
+    baseline_settings bad;
+    bad.hpa_max_clock_backwards_s = -1;
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j, {.fallback = bad}),
+                         doctest::Contains("learned_policy_options.fallback.hpa_max_clock_backwards_s: must be finite and >= 0, got -1"),
+                         config_error);
+    learned_policy_options per_function;
+    per_function.fallback_for.emplace(spec.functions[1], baseline_settings{.hpa_cpu_target_percent = 0});
+    CHECK_THROWS_WITH_AS((void)make_learned_policy(j, per_function),
+                         doctest::Contains(("learned_policy_options.fallback_for." + spec.functions[1] + ".hpa_cpu_target_percent").c_str()),
+                         config_error);
+    baseline_settings jitter;
+    jitter.hpa_max_clock_backwards_s = 5;
+    CHECK_NOTHROW((void)make_learned_policy(j, {.fallback = jitter}));
+}
+
 TEST_CASE("registry: a learned policy never resizes from a current limit that is unknown (0 or negative)") {
     // simppo's action map under an encoder that does not read limits: the
     // network asks for cpu_up whatever the state.

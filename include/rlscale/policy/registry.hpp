@@ -616,6 +616,15 @@ template <typename WeightsOf>
                                "names no function of the spec (it has: " + names + ")");
         }
     }
+    // What the fallback HPA reads of its settings, refused by the options'
+    // own name before an HPA is built (which would name its hpa_config).
+    const auto check_fallback = [](const baseline_settings& b, const std::string& owner) {
+        check_fields(owner)
+            .at_least("hpa_cpu_target_percent", b.hpa_cpu_target_percent, 1)
+            .at_least("hpa_max_clock_backwards_s", b.hpa_max_clock_backwards_s, 0.0);
+    };
+    check_fallback(options.fallback, "learned_policy_options.fallback");
+    for (const auto& entry : options.fallback_for) check_fallback(entry.second, "learned_policy_options.fallback_for." + valid_utf8(entry.first, 64));
     encoder_variant encoder = make_encoder(spec.encoder, n);
     std::shared_ptr<rl::shared_network<float>> weights = std::forward<WeightsOf>(weights_of)();
     if (!weights || !weights->ready()) throw config_error("learned_policy.weights", "must hold published weights");

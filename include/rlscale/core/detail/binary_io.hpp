@@ -434,9 +434,11 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view w
                                                         : "not a regular file";
         throw error("cannot write " + kind + " to '" + path.string() + "': it is " + type + ", not a file " + kind + " can replace");
     }
+    // Where a link leads is named too: the link itself may be all that exists.
+    const std::string where = target == path ? "'" + path.string() + "'" : "'" + target.string() + "' (where link '" + path.string() + "' points)";
     std::string tmp = target.string() + ".XXXXXX";
     const int fd = ::mkstemp(tmp.data());
-    if (fd < 0) throw error("cannot write " + kind + " beside '" + path.string() + "': " + std::strerror(errno));
+    if (fd < 0) throw error("cannot write " + kind + " beside " + where + ": " + std::strerror(errno));
     const auto fail = [&](const std::string& step, int err) {
         ::close(fd);
         std::error_code ignored;
@@ -475,7 +477,7 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view w
     if (ec) {
         std::error_code ignored;  // the rename's error is the one to report
         std::filesystem::remove(tmp, ignored);
-        throw error("cannot move " + kind + " into place at '" + path.string() + "': " + ec.message());
+        throw error("cannot move " + kind + " into place at " + where + ": " + ec.message());
     }
     // The rename is durable once the directory is.
     const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");

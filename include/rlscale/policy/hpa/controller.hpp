@@ -229,7 +229,8 @@ protected:
     /// recommendation or scale event, or before `also_s` (a caller's own
     /// entry to be recorded, as hpa_policy's pending change): a new run
     /// whose clock starts again. False on an empty history and on a clock
-    /// that is not finite (which the callers hold on, keeping their state).
+    /// that is not finite (hpa_policy::decide holds on it, its state kept;
+    /// the steps here take such a clock as given, as they did before).
     [[nodiscard]] bool clock_went_back(double now_s, double also_s = -std::numeric_limits<double>::infinity()) const noexcept {
         return std::isfinite(now_s) && std::max(newest_s_, also_s) - now_s > config_.max_clock_backwards_s;
     }
