@@ -6,6 +6,7 @@
 // No real API server can run here.
 
 #include "gzip_bytes.hpp"
+#include "lengthless_dripping_server.hpp"
 
 #include <doctest/doctest.h>
 
@@ -1554,71 +1555,10 @@ TEST_CASE("an answer dripping in a byte at a time is cut at the connect, read an
     expect_cut_at_one_second(test_config(s));
 }
 
-namespace {
-
-/// A raw HTTP/1.1 server on a loopback port that answers each of its
-/// connections 200 with no Content-Length and not chunked (Connection:
-/// close, so the body ends where the connection closes), and drips the body
-/// a byte every 100 ms: httplib reads a body cut by the deadline as a whole one.
-class lengthless_dripping_server {
-public:
-    explicit lengthless_dripping_server(std::string body) : body_(std::move(body)) {
-        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        REQUIRE(listener_ >= 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        REQUIRE(::listen(listener_, 4) == 0);
-        socklen_t len = sizeof a;
-        REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-        port = ntohs(a.sin_port);
-        thread_ = std::thread([this] { run(); });
-    }
-    ~lengthless_dripping_server() {
-        stop_ = true;
-        thread_.join();
-        ::close(listener_);
-    }
-    lengthless_dripping_server(const lengthless_dripping_server&) = delete;
-    lengthless_dripping_server& operator=(const lengthless_dripping_server&) = delete;
-    int port = 0;
-
-private:
-    void run() {
-        while (!stop_) {
-            pollfd p{listener_, POLLIN, 0};
-            if (::poll(&p, 1, 20) <= 0) continue;
-            const int fd = ::accept(listener_, nullptr, nullptr);
-            if (fd < 0) continue;
-            std::string request;
-            char buf[1024];
-            while (request.find("\r\n\r\n") == std::string::npos) {
-                const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-                if (n <= 0) break;
-                request.append(buf, static_cast<std::size_t>(n));
-            }
-            const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
-            (void)::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
-            for (std::size_t i = 0; i < body_.size() && !stop_; ++i) {
-                std::this_thread::sleep_for(100ms);
-                if (::send(fd, body_.data() + i, 1, MSG_NOSIGNAL) != 1) break;
-            }
-            ::close(fd);
-        }
-    }
-    std::string body_;
-    int listener_ = -1;
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
-};
-
-}  // namespace
-
 TEST_CASE("a body without a length, dripping in past the deadline, is a timeout, and for a change write_outcome_unknown") {
     // The deadline's cut closes the connection before the body is whole;
     // what was read is not the answer, and a change was sent.
-    lengthless_dripping_server s(scale_text("3"));  // about 15 s of dripping
+    rlscale::test::lengthless_dripping_server s(scale_text("3"));  // about 15 s of dripping
     auto cfg = k8s::explicit_config("http://127.0.0.1:" + std::to_string(s.port), "tok-1");
     cfg.connect_timeout = 300ms;
     cfg.read_timeout = 500ms;

@@ -1,4 +1,5 @@
 #include "gzip_bytes.hpp"
+#include "lengthless_dripping_server.hpp"
 #include "test_server.hpp"
 
 #include <rlscale/prometheus/client.hpp>
@@ -264,42 +265,11 @@ TEST_CASE("client: an answer dripping in a byte at a time is cut at the connect,
 TEST_CASE("client: a body without a length, dripping in past the deadline, is a timeout, not a truncated answer") {
     // A raw HTTP/1.1 server: no Content-Length, not chunked, so the body
     // ends where the connection closes; the deadline's cut closes it first.
-    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listener >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener, 1) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    std::atomic<bool> stop{false};
-    std::thread server([listener, &stop] {
-        const int fd = ::accept(listener, nullptr, nullptr);
-        if (fd < 0) return;
-        std::string request;
-        char buf[1024];
-        while (request.find("\r\n\r\n") == std::string::npos) {
-            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n <= 0) break;
-            request.append(buf, static_cast<std::size_t>(n));
-        }
-        const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
-        (void)::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
-        const std::string body = one_sample("1");
-        for (std::size_t i = 0; i < body.size() && !stop; ++i) {
-            std::this_thread::sleep_for(100ms);
-            if (::send(fd, body.data() + i, 1, MSG_NOSIGNAL) != 1) break;
-        }
-        ::close(fd);
-    });
-    const client c({.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), .connect_timeout = 300ms,
+    rlscale::test::lengthless_dripping_server server(one_sample("1"));
+    const client c({.url = "http://127.0.0.1:" + std::to_string(server.port), .connect_timeout = 300ms,
                     .read_timeout = 500ms, .write_timeout = 200ms});
     CHECK_THROWS_WITH_AS((void)c.query("up"), doctest::Contains("the answer was cut short (no whole answer within 1000 ms"),
                          timeout_error);
-    stop = true;
-    server.join();
-    ::close(listener);
 }
 
 TEST_CASE("client: bearer token and basic auth headers are sent") {
