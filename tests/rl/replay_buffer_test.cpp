@@ -2,12 +2,17 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -203,6 +208,141 @@ TEST_CASE("replay_buffer state: written in ring order, read back to sample the s
     const std::uint64_t two = 2;
     std::memcpy(moved.data() + 8, &two, sizeof two);
     refused(moved, "replay.next: is 2");
+}
+
+namespace {
+/// The state's bytes as the format has them, built by hand: the ring's
+/// position, then each field in slot order (every observation, every next
+/// observation, every action, every reward, every flag byte).
+template <typename T, typename Action>
+std::string state_bytes_by_hand(std::uint64_t size, std::uint64_t next, std::uint64_t pushed, const std::vector<T>& observations,
+                                const std::vector<T>& next_observations, const std::vector<Action>& actions,
+                                const std::vector<T>& rewards, const std::vector<std::uint8_t>& flags) {
+    std::string bytes;
+    const auto put = [&bytes](const void* p, std::size_t n) { bytes.append(static_cast<const char*>(p), n); };
+    put(&size, 8);
+    put(&next, 8);
+    put(&pushed, 8);
+    put(observations.data(), observations.size() * sizeof(T));
+    put(next_observations.data(), next_observations.size() * sizeof(T));
+    put(actions.data(), actions.size() * sizeof(Action));
+    put(rewards.data(), rewards.size() * sizeof(T));
+    put(flags.data(), flags.size());
+    return bytes;
+}
+
+/// Pushes `count` distinct transitions into a buffer of `capacity` and
+/// checks its state's bytes against the format built by hand, then that
+/// the bytes read back give the same transitions.
+template <typename T, typename Action>
+void check_state_format(std::size_t capacity, std::size_t observation_size, std::size_t action_size, std::size_t count) {
+    CAPTURE(capacity);
+    CAPTURE(observation_size);
+    CAPTURE(action_size);
+    CAPTURE(count);
+    replay_buffer<T, Action> buf(capacity, observation_size, action_size);
+    std::vector<T> o(observation_size);
+    std::vector<T> n(observation_size);
+    std::vector<Action> a(action_size);
+    // What each slot holds at the end (a later push overwrites the slot).
+    std::vector<std::vector<T>> slot_o(capacity), slot_n(capacity);
+    std::vector<std::vector<Action>> slot_a(capacity);
+    std::vector<T> slot_r(capacity);
+    std::vector<std::uint8_t> slot_f(capacity);
+    for (std::size_t t = 0; t < count; ++t) {
+        for (std::size_t i = 0; i < observation_size; ++i) {
+            o[i] = static_cast<T>(0.25 * static_cast<double>(t) + static_cast<double>(i));
+            n[i] = static_cast<T>(-0.5 * static_cast<double>(t) - static_cast<double>(i));
+        }
+        for (std::size_t i = 0; i < action_size; ++i) a[i] = static_cast<Action>((t * 7 + i) % 13);
+        const double r = 1.5 * static_cast<double>(t) - 3.0;
+        const bool terminated = t % 3 == 0;
+        const bool truncated = t % 5 == 0;
+        buf.push(std::span<const T>(o), std::span<const Action>(a), r, std::span<const T>(n), terminated, truncated);
+        const std::size_t slot = t % capacity;
+        slot_o[slot] = o;
+        slot_n[slot] = n;
+        slot_a[slot] = a;
+        slot_r[slot] = static_cast<T>(r);
+        slot_f[slot] = static_cast<std::uint8_t>((terminated ? 1 : 0) | (truncated ? 2 : 0));
+    }
+    const std::size_t stored = std::min(count, capacity);
+    std::vector<T> all_o, all_n, all_r;
+    std::vector<Action> all_a;
+    std::vector<std::uint8_t> all_f;
+    for (std::size_t slot = 0; slot < stored; ++slot) {
+        all_o.insert(all_o.end(), slot_o[slot].begin(), slot_o[slot].end());
+        all_n.insert(all_n.end(), slot_n[slot].begin(), slot_n[slot].end());
+        all_a.insert(all_a.end(), slot_a[slot].begin(), slot_a[slot].end());
+        all_r.push_back(slot_r[slot]);
+        all_f.push_back(slot_f[slot]);
+    }
+    rlscale::detail::binary_writer w;
+    buf.write_state(w);
+    const std::string expected = state_bytes_by_hand<T, Action>(stored, count % capacity == 0 && count > 0 ? 0 : (count < capacity ? count : count % capacity),
+                                                                count, all_o, all_n, all_a, all_r, all_f);
+    CHECK(w.bytes().size() == expected.size());
+    CHECK(w.bytes() == expected);
+
+    replay_buffer<T, Action> copy(capacity, observation_size, action_size);
+    rlscale::detail::binary_reader r(w.bytes(), "replay.");
+    copy.read_state(r);
+    CHECK(r.remaining() == 0);
+    typename replay_buffer<T, Action>::batch b(observation_size, action_size, 1);
+    for (std::size_t k = 0; k < stored; ++k) {
+        copy.get(k, 0, b);
+        const std::size_t slot = count <= capacity ? k : (count + k) % capacity;
+        bool same = b.rewards(0) == slot_r[slot] && b.terminated(0) == T((slot_f[slot] & 1) != 0 ? 1 : 0) &&
+                    b.truncated(0) == T((slot_f[slot] & 2) != 0 ? 1 : 0);
+        for (std::size_t i = 0; i < observation_size; ++i) {
+            same = same && b.observations(static_cast<Eigen::Index>(i), 0) == slot_o[slot][i] &&
+                   b.next_observations(static_cast<Eigen::Index>(i), 0) == slot_n[slot][i];
+        }
+        for (std::size_t i = 0; i < action_size; ++i) same = same && b.actions(static_cast<Eigen::Index>(i), 0) == slot_a[slot][i];
+        CHECK(same);
+        if (!same) break;
+    }
+}
+}  // namespace
+
+TEST_CASE("replay_buffer state: each field in slot order, byte for byte, whatever the value and action types") {
+    // float values and indices; double values and indices (a record whose
+    // actions are narrower than its values); continuous actions of both
+    // types; one and several actions; a partial ring, a full one and one
+    // that went round; more values per field than the writer stages at once.
+    check_state_format<float, std::int32_t>(5, 2, 1, 3);
+    check_state_format<float, std::int32_t>(5, 3, 2, 5);
+    check_state_format<float, std::int32_t>(5, 3, 2, 12);
+    check_state_format<double, std::int32_t>(7, 3, 1, 9);
+    check_state_format<double, std::int32_t>(7, 1, 3, 4);
+    check_state_format<float, float>(6, 10, 3, 20);
+    check_state_format<double, double>(6, 4, 6, 6);
+    check_state_format<float, std::int32_t>(1500, 5, 3, 2100);
+    check_state_format<double, double>(1, 2, 1, 3);
+}
+
+namespace {
+/// Resident memory of this process in bytes (Linux: /proc/self/statm).
+std::size_t resident_bytes() {
+    std::ifstream in("/proc/self/statm");
+    std::size_t pages = 0;
+    std::size_t resident = 0;
+    in >> pages >> resident;
+    return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+}  // namespace
+
+TEST_CASE("replay_buffer does not write a large replay's memory at construction") {
+    // 2 * 10^7 transitions of 2 float values each (about 400 MB of
+    // records): the records are left uninitialised, so constructing the
+    // buffer leaves its pages untouched and not resident until transitions
+    // are pushed there.
+    const std::size_t before = resident_bytes();
+    replay_buffer<float> buf(20'000'000, 2);
+    const std::size_t after = resident_bytes();
+    CHECK(after < before + 32 * 1024 * 1024);
+    buf.push(obs(1), 0, 0.0, obs(2), false);
+    CHECK(buf.size() == 1);
 }
 
 TEST_CASE("replay_buffer sample and get refuse a batch any of whose arrays is too small, naming it, and write nothing") {

@@ -6,16 +6,18 @@
 #include <rlscale/core/validate.hpp>
 
 #include <Eigen/Core>
-#include <xtensor/xtensor.hpp>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace rlscale::rl {
@@ -105,10 +107,13 @@ private:
 };
 
 /// A uniform experience-replay ring buffer: (state, action, reward, next
-/// state, terminated, truncated). All storage is allocated at construction
-/// (xtensor arrays, one row per transition); push() overwrites the oldest
-/// transition once full; sample() draws uniformly with replacement using the
-/// generator it is given. Neither allocates.
+/// state, terminated, truncated). All storage is allocated at construction,
+/// one record per transition (the observation, the next observation, the
+/// reward, the actions and the flags side by side, so that a sampled
+/// transition is one or two cache lines to fetch rather than one or two per
+/// field); push() overwrites the oldest transition once full; sample()
+/// draws uniformly with replacement using the generator it is given.
+/// Neither allocates.
 ///
 /// `Action` is the type of the stored action values: std::int32_t indices
 /// for discrete learners (one per head: a single index for a joint action
@@ -131,11 +136,8 @@ public:
         : capacity_(checked("capacity", capacity, max_capacity)),
           observation_size_(checked("observation_size", observation_size, max_observation_size)),
           action_size_(checked("action_size", action_size, max_action_size)),
-          observations_(shape2{capacity, observation_size}),
-          next_observations_(shape2{capacity, observation_size}),
-          actions_(shape2{capacity, action_size}),
-          rewards_(shape1{capacity}),
-          flags_(shape1{capacity}) {}
+          stride_(record_values(observation_size_, action_size_)),
+          records_(capacity_ * stride_) {}
 
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
@@ -173,13 +175,11 @@ public:
                         (sizeof(T) == 4 ? "float" : "double"));
         }
         const std::size_t row = next_;
-        for (std::size_t i = 0; i < observation_size_; ++i) {
-            observations_(row, i) = observation[i];
-            next_observations_(row, i) = next_observation[i];
-        }
-        for (std::size_t i = 0; i < action_size_; ++i) actions_(row, i) = action[i];
-        rewards_(row) = static_cast<T>(reward);
-        flags_(row) = static_cast<std::uint8_t>((terminated ? 1u : 0u) | (truncated ? 2u : 0u));
+        std::copy(observation.begin(), observation.end(), observation_at(row));
+        std::copy(next_observation.begin(), next_observation.end(), next_observation_at(row));
+        reward_at(row) = static_cast<T>(reward);
+        for (std::size_t i = 0; i < action_size_; ++i) set_action(row, i, action[i]);
+        set_flags(row, static_cast<std::uint8_t>((terminated ? 1u : 0u) | (truncated ? 2u : 0u)));
         next_ = next_ + 1 == capacity_ ? 0 : next_ + 1;
         if (size_ < capacity_) ++size_;
         ++pushed_;
@@ -249,12 +249,15 @@ public:
         w.put(static_cast<std::uint64_t>(size_));
         w.put(static_cast<std::uint64_t>(next_));
         w.put(pushed_);
+        // Field by field, each in slot order (an array per field, the
+        // format from before the records), staged through a fixed array so
+        // that the writer sees few large writes.
         const std::size_t n = size_;
-        w.put_all(std::span<const T>(observations_.data(), n * observation_size_));
-        w.put_all(std::span<const T>(next_observations_.data(), n * observation_size_));
-        w.put_all(std::span<const Action>(actions_.data(), n * action_size_));
-        w.put_all(std::span<const T>(rewards_.data(), n));
-        w.put_all(std::span<const std::uint8_t>(flags_.data(), n));
+        put_field<T>(w, n, observation_size_, [this](std::size_t row, std::size_t i) { return observation_at(row)[i]; });
+        put_field<T>(w, n, observation_size_, [this](std::size_t row, std::size_t i) { return next_observation_at(row)[i]; });
+        put_field<Action>(w, n, action_size_, [this](std::size_t row, std::size_t i) { return action_at(row, i); });
+        put_field<T>(w, n, 1, [this](std::size_t row, std::size_t) { return reward_at(row); });
+        put_field<std::uint8_t>(w, n, 1, [this](std::size_t row, std::size_t) { return flags_at(row); });
     }
 
     /// Reads what write_state wrote for a buffer of this shape, replacing
@@ -281,21 +284,29 @@ public:
             }
             const auto n = static_cast<std::size_t>(size);
             clear();
-            r.get_all(std::span<T>(observations_.data(), n * observation_size_), "observations");
-            r.get_all(std::span<T>(next_observations_.data(), n * observation_size_), "next_observations");
-            r.get_all(std::span<Action>(actions_.data(), n * action_size_), "actions");
-            r.get_all(std::span<T>(rewards_.data(), n), "rewards");
-            r.get_all(std::span<std::uint8_t>(flags_.data(), n), "flags");
-            const auto finite = [&r](const char* field, const T* v, std::size_t count) {
-                for (std::size_t i = 0; i < count; ++i) {
+            // Each field whole, as write_state wrote it, checked as push()
+            // checks (in the order the fields come, so the same value is
+            // named first as before the records), then into the records.
+            std::vector<T> observations(n * observation_size_);
+            std::vector<T> next_observations(n * observation_size_);
+            std::vector<Action> actions(n * action_size_);
+            std::vector<T> rewards(n);
+            std::vector<std::uint8_t> flags(n);
+            r.get_all(std::span<T>(observations), "observations");
+            r.get_all(std::span<T>(next_observations), "next_observations");
+            r.get_all(std::span<Action>(actions), "actions");
+            r.get_all(std::span<T>(rewards), "rewards");
+            r.get_all(std::span<std::uint8_t>(flags), "flags");
+            const auto finite = [&r](const char* field, const std::vector<T>& v) {
+                for (std::size_t i = 0; i < v.size(); ++i) {
                     if (!std::isfinite(v[i])) throw checkpoint_error(r.name(field) + "[" + std::to_string(i) + "]", "is not finite");
                 }
             };
-            finite("observations", observations_.data(), n * observation_size_);
-            finite("next_observations", next_observations_.data(), n * observation_size_);
-            finite("rewards", rewards_.data(), n);
-            for (std::size_t i = 0; i < n * action_size_; ++i) {
-                const Action a = actions_.data()[i];
+            finite("observations", observations);
+            finite("next_observations", next_observations);
+            finite("rewards", rewards);
+            for (std::size_t i = 0; i < actions.size(); ++i) {
+                const Action a = actions[i];
                 bool ok = false;
                 if constexpr (std::is_integral_v<Action>) {
                     ok = a >= 0 && (action_count == 0 || static_cast<std::size_t>(a) < action_count);
@@ -310,7 +321,16 @@ public:
                 }
             }
             for (std::size_t i = 0; i < n; ++i) {
-                if (flags_(i) > 3) throw checkpoint_error(r.name("flags") + "[" + std::to_string(i) + "]", "is " + std::to_string(flags_(i)) + ", not a pair of flags");
+                if (flags[i] > 3) throw checkpoint_error(r.name("flags") + "[" + std::to_string(i) + "]", "is " + std::to_string(flags[i]) + ", not a pair of flags");
+            }
+            for (std::size_t row = 0; row < n; ++row) {
+                const T* o = observations.data() + row * observation_size_;
+                const T* o2 = next_observations.data() + row * observation_size_;
+                std::copy(o, o + observation_size_, observation_at(row));
+                std::copy(o2, o2 + observation_size_, next_observation_at(row));
+                reward_at(row) = rewards[row];
+                for (std::size_t i = 0; i < action_size_; ++i) set_action(row, i, actions[row * action_size_ + i]);
+                set_flags(row, flags[row]);
             }
             size_ = n;
             next_ = static_cast<std::size_t>(next);
@@ -322,8 +342,27 @@ public:
     }
 
 private:
-    using shape1 = std::array<std::size_t, 1>;
-    using shape2 = std::array<std::size_t, 2>;
+    /// Leaves the records' values uninitialised, as the arrays before them
+    /// did: a large replay's pages are not touched (nor resident) until
+    /// transitions are pushed there.
+    template <typename U>
+    struct uninitialised_allocator : std::allocator<U> {
+        template <typename V>
+        struct rebind {
+            using other = uninitialised_allocator<V>;
+        };
+        uninitialised_allocator() = default;
+        template <typename V>
+        explicit uninitialised_allocator(const uninitialised_allocator<V>&) noexcept {}
+        template <typename V>
+        void construct(V* p) noexcept {
+            ::new (static_cast<void*>(p)) V;
+        }
+        template <typename V, typename... Args>
+        void construct(V* p, Args&&... args) {
+            ::new (static_cast<void*>(p)) V(std::forward<Args>(args)...);
+        }
+    };
 
     static std::size_t checked(const char* field, std::size_t v, std::size_t max) {
         check_fields("replay_buffer").in(field, v, 1, max);
@@ -345,6 +384,58 @@ private:
     }
     [[nodiscard]] std::size_t oldest() const noexcept { return size_ < capacity_ ? 0 : next_; }
 
+    // ---- the records ------------------------------------------------------
+    // A transition's record: the observation, the next observation and the
+    // reward as values of T, then the actions and the flags' byte in raw
+    // bytes (memcpy'd: an Action need not be a T), rounded up to whole
+    // values of T so that every record starts aligned for T and Action.
+    [[nodiscard]] static constexpr std::size_t round_up(std::size_t n, std::size_t to) noexcept { return (n + to - 1) / to * to; }
+    [[nodiscard]] static std::size_t actions_offset(std::size_t observation_size) noexcept {
+        return round_up((2 * observation_size + 1) * sizeof(T), alignof(Action));
+    }
+    [[nodiscard]] static std::size_t record_values(std::size_t observation_size, std::size_t action_size) noexcept {
+        const std::size_t bytes = actions_offset(observation_size) + action_size * sizeof(Action) + 1;
+        return round_up(round_up(bytes, std::max(alignof(T), alignof(Action))), sizeof(T)) / sizeof(T);
+    }
+    [[nodiscard]] T* observation_at(std::size_t row) noexcept { return records_.data() + row * stride_; }
+    [[nodiscard]] const T* observation_at(std::size_t row) const noexcept { return records_.data() + row * stride_; }
+    [[nodiscard]] T* next_observation_at(std::size_t row) noexcept { return observation_at(row) + observation_size_; }
+    [[nodiscard]] const T* next_observation_at(std::size_t row) const noexcept { return observation_at(row) + observation_size_; }
+    [[nodiscard]] T& reward_at(std::size_t row) noexcept { return observation_at(row)[2 * observation_size_]; }
+    [[nodiscard]] const T& reward_at(std::size_t row) const noexcept { return observation_at(row)[2 * observation_size_]; }
+    [[nodiscard]] unsigned char* bytes_at(std::size_t row) noexcept {
+        return reinterpret_cast<unsigned char*>(observation_at(row)) + actions_offset(observation_size_);
+    }
+    [[nodiscard]] const unsigned char* bytes_at(std::size_t row) const noexcept {
+        return reinterpret_cast<const unsigned char*>(observation_at(row)) + actions_offset(observation_size_);
+    }
+    [[nodiscard]] Action action_at(std::size_t row, std::size_t i) const noexcept {
+        Action a;
+        std::memcpy(&a, bytes_at(row) + i * sizeof(Action), sizeof a);
+        return a;
+    }
+    void set_action(std::size_t row, std::size_t i, Action a) noexcept { std::memcpy(bytes_at(row) + i * sizeof(Action), &a, sizeof a); }
+    [[nodiscard]] std::uint8_t flags_at(std::size_t row) const noexcept { return bytes_at(row)[action_size_ * sizeof(Action)]; }
+    void set_flags(std::size_t row, std::uint8_t f) noexcept { bytes_at(row)[action_size_ * sizeof(Action)] = f; }
+
+    /// Writes one field of the first `n` records, `width` values each, in
+    /// slot order, staged through a fixed array.
+    template <typename V, typename Get>
+    static void put_field(rlscale::detail::binary_writer& w, std::size_t n, std::size_t width, Get get) {
+        std::array<V, 4096> stage{};
+        std::size_t filled = 0;
+        for (std::size_t row = 0; row < n; ++row) {
+            for (std::size_t i = 0; i < width; ++i) {
+                stage[filled++] = get(row, i);
+                if (filled == stage.size()) {
+                    w.put_all(std::span<const V>(stage.data(), filled));
+                    filled = 0;
+                }
+            }
+        }
+        if (filled > 0) w.put_all(std::span<const V>(stage.data(), filled));
+    }
+
     static void prefetch(const void* p) noexcept {
 #if defined(__GNUC__) || defined(__clang__)
         __builtin_prefetch(p);
@@ -353,42 +444,34 @@ private:
 #endif
     }
     void prefetch_row(std::size_t row) const noexcept {
-        // An observation row spans a cache line or two: touch its first and
-        // last value, and the scalars.
-        const T* obs = &observations_(row, 0);
-        const T* next = &next_observations_(row, 0);
-        prefetch(obs);
-        prefetch(obs + observation_size_ - 1);
-        prefetch(next);
-        prefetch(next + observation_size_ - 1);
-        prefetch(&actions_(row, 0));
-        prefetch(&rewards_(row));
-        prefetch(&flags_(row));
+        // A record spans a cache line or a few: touch one byte of each.
+        const auto* first = reinterpret_cast<const unsigned char*>(observation_at(row));
+        const std::size_t bytes = stride_ * sizeof(T);
+        for (std::size_t at = 0; at < bytes; at += 64) prefetch(first + at);
+        prefetch(first + bytes - 1);
     }
 
     void copy_row(std::size_t row, std::size_t j, batch& out) const noexcept {
         out.slots[j] = row;
         const auto col = static_cast<Eigen::Index>(j);
-        const T* obs = &observations_(row, 0);
-        const T* next = &next_observations_(row, 0);
+        const T* obs = observation_at(row);
+        const T* next = next_observation_at(row);
         for (std::size_t i = 0; i < observation_size_; ++i) {
             out.observations(static_cast<Eigen::Index>(i), col) = obs[i];
             out.next_observations(static_cast<Eigen::Index>(i), col) = next[i];
         }
-        for (std::size_t i = 0; i < action_size_; ++i) out.actions(static_cast<Eigen::Index>(i), col) = actions_(row, i);
-        out.rewards(col) = rewards_(row);
-        out.terminated(col) = (flags_(row) & 1u) != 0 ? T(1) : T(0);
-        out.truncated(col) = (flags_(row) & 2u) != 0 ? T(1) : T(0);
+        for (std::size_t i = 0; i < action_size_; ++i) out.actions(static_cast<Eigen::Index>(i), col) = action_at(row, i);
+        out.rewards(col) = reward_at(row);
+        const std::uint8_t flags = flags_at(row);
+        out.terminated(col) = (flags & 1u) != 0 ? T(1) : T(0);
+        out.truncated(col) = (flags & 2u) != 0 ? T(1) : T(0);
     }
 
     std::size_t capacity_;
     std::size_t observation_size_;
     std::size_t action_size_;
-    xt::xtensor<T, 2> observations_;
-    xt::xtensor<T, 2> next_observations_;
-    xt::xtensor<Action, 2> actions_;
-    xt::xtensor<T, 1> rewards_;
-    xt::xtensor<std::uint8_t, 1> flags_;
+    std::size_t stride_;      ///< values of T per record
+    std::vector<T, uninitialised_allocator<T>> records_;  ///< capacity_ records
     std::size_t next_ = 0;
     std::size_t size_ = 0;
     std::uint64_t pushed_ = 0;
