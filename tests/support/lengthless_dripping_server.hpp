@@ -3,10 +3,10 @@
 // A loopback HTTP server on raw POSIX sockets that sends a body without a
 // length, for the HTTP clients' deadline tests.
 
+#include "loopback_socket.hpp"
+
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,22 +27,12 @@ namespace rlscale::test {
 class lengthless_dripping_server {
 public:
     explicit lengthless_dripping_server(std::string body) : body_(std::move(body)) {
-        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        REQUIRE(listener_ >= 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        REQUIRE(::listen(listener_, 4) == 0);
-        socklen_t len = sizeof a;
-        REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-        port = ntohs(a.sin_port);
+        port = listener_.port();
         thread_ = std::thread([this] { run(); });
     }
     ~lengthless_dripping_server() {
         stop_ = true;
         thread_.join();
-        ::close(listener_);
     }
     lengthless_dripping_server(const lengthless_dripping_server&) = delete;
     lengthless_dripping_server& operator=(const lengthless_dripping_server&) = delete;
@@ -51,9 +41,9 @@ public:
 private:
     void run() {
         while (!stop_) {
-            pollfd p{listener_, POLLIN, 0};
+            pollfd p{listener_.fd(), POLLIN, 0};
             if (::poll(&p, 1, 20) <= 0) continue;
-            const int fd = ::accept(listener_, nullptr, nullptr);
+            const int fd = ::accept(listener_.fd(), nullptr, nullptr);
             if (fd < 0) continue;
             std::string request;
             char buf[1024];
@@ -72,7 +62,7 @@ private:
         }
     }
     std::string body_;
-    int listener_ = -1;
+    loopback_socket listener_{4};
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

@@ -7,6 +7,7 @@
 
 #include "gzip_bytes.hpp"
 #include "lengthless_dripping_server.hpp"
+#include "loopback_socket.hpp"
 
 #include <doctest/doctest.h>
 
@@ -1758,21 +1759,12 @@ namespace {
 class dripping_relay {
 public:
     dripping_relay(int target_port, std::chrono::milliseconds gap) : target_(target_port), gap_(gap) {
-        listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        REQUIRE(::listen(listener_, 4) == 0);
-        socklen_t len = sizeof a;
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
-        port = ntohs(a.sin_port);
+        port = listener_.port();
         thread_ = std::thread([this] { run(); });
     }
     ~dripping_relay() {
         stop_ = true;
         thread_.join();
-        ::close(listener_);
     }
     dripping_relay(const dripping_relay&) = delete;
     dripping_relay& operator=(const dripping_relay&) = delete;
@@ -1784,10 +1776,10 @@ private:
         return ::poll(&p, 1, ms) > 0;
     }
     void run() {
-        while (!stop_ && !wait(listener_, 20)) {
+        while (!stop_ && !wait(listener_.fd(), 20)) {
         }
         if (stop_) return;
-        const int client = ::accept(listener_, nullptr, nullptr);
+        const int client = ::accept(listener_.fd(), nullptr, nullptr);
         const int server = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
@@ -1821,7 +1813,7 @@ private:
     }
     int target_;
     std::chrono::milliseconds gap_;
-    int listener_ = -1;
+    rlscale::test::loopback_socket listener_{4};
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };
@@ -1831,23 +1823,14 @@ private:
 TEST_CASE("HTTPS: a TLS handshake the server never answers is a timeout_error after the connect timeout") {
     // A listener that takes the TCP connection (the kernel's backlog) and
     // never sends a byte of the handshake.
-    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(listener >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener, 4) == 0);
-    socklen_t length = sizeof addr;
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length) == 0);
-    auto cfg = k8s::explicit_config("https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), "tok-1");
+    const rlscale::test::loopback_socket listener(4);
+    auto cfg = k8s::explicit_config("https://127.0.0.1:" + std::to_string(listener.port()), "tok-1");
     cfg.connect_timeout = 300ms;
     cfg.max_attempts = 1;
     k8s::client cli(cfg);
     const auto start = std::chrono::steady_clock::now();
     CHECK_THROWS_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"), k8s::timeout_error);
     CHECK(std::chrono::steady_clock::now() - start < 5s);
-    ::close(listener);
 }
 
 TEST_CASE("HTTPS: a TLS handshake dripping in a byte at a time is cut at the timeouts' sum too") {

@@ -1,5 +1,6 @@
 #include "gzip_bytes.hpp"
 #include "lengthless_dripping_server.hpp"
+#include "loopback_socket.hpp"
 #include "test_server.hpp"
 
 #include <rlscale/prometheus/client.hpp>
@@ -453,24 +454,14 @@ TEST_CASE("client: a CA file and a CA directory together are refused, not the di
 TEST_CASE("client: a TLS handshake the server never answers is a timeout_error after the connect timeout") {
     // A listener that is never accepted from: the kernel completes the TCP
     // connect, and the client's ClientHello gets no answer.
-    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listener >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener, 8) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    const client c({.url = "https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), .connect_timeout = 200ms,
+    const rlscale::test::loopback_socket listener(8);
+    const client c({.url = "https://127.0.0.1:" + std::to_string(listener.port()), .connect_timeout = 200ms,
                     .read_timeout = 1000ms, .write_timeout = 1000ms});
     const auto t0 = std::chrono::steady_clock::now();
     CHECK_THROWS_WITH_AS((void)c.query("up"), doctest::Contains("connect timeout of 200 ms"), timeout_error);
     const auto elapsed = std::chrono::steady_clock::now() - t0;
     CHECK(elapsed >= 200ms);
     CHECK(elapsed < 2s);  // the connect timeout, not the whole query's deadline (2200 ms)
-    ::close(listener);
 }
 
 }  // namespace test_prometheus_client

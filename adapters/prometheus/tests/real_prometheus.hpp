@@ -6,6 +6,7 @@
 // RLSCALE_PROMETHEUS_TMPDIR.
 #pragma once
 
+#include "loopback_socket.hpp"
 #include "test_server.hpp"
 
 #include <rlscale/prometheus/client.hpp>
@@ -13,10 +14,8 @@
 
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
 #include <csignal>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -29,6 +28,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -206,19 +206,7 @@ private:
 };
 
 /// A loopback port nobody listens on right now.
-inline int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
+inline int free_port() { return rlscale::test::loopback_socket().port(); }
 
 inline std::string read_file(const std::filesystem::path& p) {
     std::ifstream in(p);
@@ -388,35 +376,15 @@ private:
     int port_ = 0;
     pid_t pid_ = -1;
     std::vector<pod_target> pods_;  // one job each, adding an up series
-    /// A socket closed with its owner, even one whose constructor throws
-    /// (members built before the throw are destroyed).
-    struct socket_fd {
-        int fd = -1;
-        socket_fd() = default;
-        socket_fd(const socket_fd&) = delete;
-        socket_fd& operator=(const socket_fd&) = delete;
-        ~socket_fd() {
-            if (fd >= 0) ::close(fd);
-        }
-    };
-    socket_fd dead_;  // bound, never listening: connections to it are refused
+    /// A loopback port bound and kept without listening, for the targets
+    /// that are not scraped: connections to it are refused, and nothing
+    /// else can take it meanwhile (a free port released at once could
+    /// become another server's). Closed with its owner, even one whose
+    /// constructor throws (members built before the throw are destroyed).
+    std::optional<rlscale::test::loopback_socket> dead_;
     int dead_port_ = 0;
 
-    /// Binds a loopback port and keeps it without listening, for the
-    /// targets that are not scraped: nothing else can take it meanwhile
-    /// (a free port released at once could become another server's).
-    void hold_dead_port() {
-        dead_.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        REQUIRE(dead_.fd >= 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = 0;
-        REQUIRE(::bind(dead_.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        socklen_t len = sizeof a;
-        REQUIRE(::getsockname(dead_.fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-        dead_port_ = ntohs(a.sin_port);
-    }
+    void hold_dead_port() { dead_port_ = dead_.emplace().port(); }
 };
 
 /// An exporter and a Prometheus that has scraped it for at least 8 s.
