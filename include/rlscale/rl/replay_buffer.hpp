@@ -6,6 +6,7 @@
 #include <rlscale/core/validate.hpp>
 
 #include <Eigen/Core>
+#include <xtensor/xtensor.hpp>
 
 #include <algorithm>
 #include <array>
@@ -13,11 +14,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <span>
 #include <string>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 namespace rlscale::rl {
@@ -137,7 +136,7 @@ public:
           observation_size_(checked("observation_size", observation_size, max_observation_size)),
           action_size_(checked("action_size", action_size, max_action_size)),
           stride_(record_values(observation_size_, action_size_)),
-          records_(capacity_ * stride_) {}
+          records_(shape2{capacity_, stride_}) {}
 
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
@@ -342,27 +341,7 @@ public:
     }
 
 private:
-    /// Leaves the records' values uninitialised, as the arrays before them
-    /// did: a large replay's pages are not touched (nor resident) until
-    /// transitions are pushed there.
-    template <typename U>
-    struct uninitialised_allocator : std::allocator<U> {
-        template <typename V>
-        struct rebind {
-            using other = uninitialised_allocator<V>;
-        };
-        uninitialised_allocator() = default;
-        template <typename V>
-        explicit uninitialised_allocator(const uninitialised_allocator<V>&) noexcept {}
-        template <typename V>
-        void construct(V* p) noexcept {
-            ::new (static_cast<void*>(p)) V;
-        }
-        template <typename V, typename... Args>
-        void construct(V* p, Args&&... args) {
-            ::new (static_cast<void*>(p)) V(std::forward<Args>(args)...);
-        }
-    };
+    using shape2 = std::array<std::size_t, 2>;
 
     static std::size_t checked(const char* field, std::size_t v, std::size_t max) {
         check_fields("replay_buffer").in(field, v, 1, max);
@@ -471,7 +450,7 @@ private:
     std::size_t observation_size_;
     std::size_t action_size_;
     std::size_t stride_;      ///< values of T per record
-    std::vector<T, uninitialised_allocator<T>> records_;  ///< capacity_ records
+    xt::xtensor<T, 2> records_;  ///< capacity_ × stride_: one record per row, its values left uninitialised until pushed
     std::size_t next_ = 0;
     std::size_t size_ = 0;
     std::uint64_t pushed_ = 0;
