@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1005,6 +1007,119 @@ TEST_CASE("a file is open in one store at a time") {
     } catch (const rlscale::error& e) {
         CHECK(std::string(e.what()).find("another trajectory store") != std::string::npos);
     }
+}
+
+TEST_CASE("a rewrite is refused and counted once the path no longer names the store's file, and the store that holds that name keeps its episodes") {
+    const auto path = fresh_path("trajectory_store", "moved.trj");
+    const auto moved = fresh_path("trajectory_store", "moved.trj.old");
+    file_trajectory_store_options o;
+    o.max_file_episodes = 2;  // rewritten once the file holds 4
+    {
+        file_trajectory_store a(path, o);
+        write_episode(a, 0);
+        write_episode(a, 1);
+        std::filesystem::rename(path, moved);  // while `a` has it open
+        {
+            file_trajectory_store b(path);  // a new file of that name, and its lock (never rewritten: it keeps every episode)
+            for (std::uint64_t e = 0; e < 3; ++e) write_episode(b, e);  // each durable once it returns
+            write_episode(a, 2);
+            write_episode(a, 3);  // 4 in a's file: its rewrite would replace b's file
+            CHECK(a.rewrites() == 0);
+            CHECK(a.rewrite_failures() == 1);
+            CHECK(a.last_rewrite_error().find("the path no longer names this store's file") != std::string::npos);
+            CHECK(a.episodes_in_file() == 4);
+            for (std::uint64_t e = 0; e < 4; ++e) CHECK(intact(a, e));
+            write_episode(b, 3);  // b still writes to the file the path names
+            CHECK(b.rewrite_failures() == 0);
+        }
+        write_episode(a, 4);  // tried again, refused again: a goes on with its file
+        CHECK(a.rewrite_failures() == 2);
+        CHECK_THROWS_WITH_AS(a.compact(), doctest::Contains("the path no longer names this store's file"), rlscale::error);
+        CHECK(a.episode_count() == 5);
+    }
+    {
+        file_trajectory_store b(path);
+        CHECK(b.episode_count() == 4);
+        CHECK(b.recovery().truncated_bytes == 0);
+        for (std::uint64_t e = 0; e < 4; ++e) CHECK(intact(b, e));
+    }
+    {
+        file_trajectory_store a(moved, o);  // a's episodes, all in the file it kept
+        CHECK(a.episode_count() == 5);
+        CHECK(a.first_episode_in_file() == 0);
+        for (std::uint64_t e = 0; e < 5; ++e) CHECK(intact(a, e));
+    }
+    // The path removed: refused too, and nothing is put back at the path.
+    const auto gone = fresh_path("trajectory_store", "removed.trj");
+    file_trajectory_store c(gone, o);
+    write_episode(c, 0);
+    write_episode(c, 1);
+    std::filesystem::remove(gone);
+    write_episode(c, 2);
+    write_episode(c, 3);
+    CHECK(c.rewrite_failures() == 1);
+    CHECK(c.last_rewrite_error().find("the path no longer names this store's file") != std::string::npos);
+    CHECK(c.last_rewrite_error().find(std::strerror(ENOENT)) != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(gone));
+    for (std::uint64_t e = 0; e < 4; ++e) CHECK(intact(c, e));
+}
+
+TEST_CASE("a file with another name (a hard link) is refused at open and left alone, and a rewrite is refused once one is made") {
+    const auto path = fresh_path("trajectory_store", "linked.trj");
+    const auto other = fresh_path("trajectory_store", "linked_other.trj");
+    file_trajectory_store_options o;
+    o.max_file_episodes = 2;
+    make_file(path, 1);
+    std::filesystem::create_hard_link(path, other);
+    const auto bytes = read_bytes(path);
+    for (const auto& p : {path, other}) {
+        CAPTURE(p);
+        CHECK_THROWS_WITH_AS(file_trajectory_store(p, o), doctest::Contains("has 2 links"), rlscale::error);
+        CHECK_THROWS_WITH_AS(file_trajectory_store(p, o), doctest::Contains("lock would no longer cover the others"), rlscale::error);
+        CHECK_THROWS_WITH_AS(file_trajectory_store(p, o), doctest::Contains(p.string().c_str()), rlscale::error);
+    }
+    CHECK(read_bytes(path) == bytes);
+    std::filesystem::remove(other);
+    // A link made while a store has the file open: its rewrite would leave
+    // the old file under the other name, unlocked.
+    file_trajectory_store store(path, o);
+    write_episode(store, 1);
+    std::filesystem::create_hard_link(path, other);
+    write_episode(store, 2);
+    write_episode(store, 3);  // 4 in the file
+    CHECK(store.rewrites() == 0);
+    CHECK(store.rewrite_failures() == 1);
+    CHECK(store.last_rewrite_error().find("has 2 links") != std::string::npos);
+    CHECK(std::filesystem::equivalent(path, other));
+    CHECK(std::filesystem::file_size(other) == store.committed_size());
+    std::filesystem::remove(other);
+    write_episode(store, 4);  // tried again: the file has one name now
+    CHECK(store.rewrites() == 1);
+    CHECK(store.rewrite_failures() == 1);
+    CHECK(store.first_episode_in_file() == 3);
+    for (std::uint64_t e = 3; e < 5; ++e) CHECK(intact(store, e));
+}
+
+TEST_CASE("a path that is not a regular file (a FIFO, a directory) is refused at open, naming it, and left alone") {
+    const auto fifo = fresh_path("trajectory_store", "fifo.trj");
+    const file_trajectory_store_options o;
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK_THROWS_WITH_AS(file_trajectory_store(fifo, o), doctest::Contains("is not a regular file (it is a FIFO)"), rlscale::error);
+    CHECK_THROWS_WITH_AS(file_trajectory_store(fifo, o), doctest::Contains(fifo.string().c_str()), rlscale::error);
+    CHECK(std::filesystem::is_fifo(fifo));
+    {  // Nothing was written to it.
+        const int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        char c = 0;
+        CHECK(::read(fd, &c, 1) <= 0);
+        ::close(fd);
+    }
+    std::filesystem::remove(fifo);
+    const auto dir = fresh_path("trajectory_store", "dir.trj");
+    std::filesystem::create_directory(dir);
+    CHECK_THROWS_WITH_AS(file_trajectory_store(dir, o), doctest::Contains("is not a regular file (it is a directory)"), rlscale::error);
+    CHECK(std::filesystem::is_empty(dir));
+    std::filesystem::remove(dir);
 }
 
 TEST_CASE("a store written with fsync reads back") {

@@ -543,7 +543,12 @@ private:
 /// half again, end_episode() rewrites it with the newest max_file_episodes
 /// (compact(): a temporary file beside it, synced, locked and renamed over
 /// it, so a crash at any moment leaves the old file or the new one whole,
-/// and another store cannot open either).
+/// and another store cannot open either). A rewrite is refused when the
+/// path no longer names the store's file, or the file has another name.
+///
+/// Refused at open: a path that is not a regular file (a FIFO, a device),
+/// and a file with more than one name (hard links), which a rewrite would
+/// separate, leaving the others outside the store's lock.
 ///
 /// POSIX I/O (open, pwrite, pread, fsync, ftruncate, flock) rather than
 /// std::fstream: recovery needs ftruncate, durability needs fsync (a
@@ -554,15 +559,24 @@ public:
     explicit file_trajectory_store(std::filesystem::path path, file_trajectory_store_options options = {})
         : path_(std::move(path)), options_(options) {
         options_.validate();
+        // Only a regular file can hold a store: a FIFO or a device would
+        // open and then fail at the first write with an error that does not
+        // say why, and opening a device can do things of its own. So the
+        // path is checked before it is opened (and opened without blocking,
+        // without taking a terminal), and what was opened is checked again.
+        if (struct ::stat named {}; ::stat(path_string_.c_str(), &named) == 0) refuse_unless_regular(named);
         // A rewrite renames a new file over the path: a lock taken on the
         // file it replaced (opened just before the rename) is on a file no
         // longer there, so the lock must be on the file the path names
         // once it is held. Another store's rewrites can move it a few times
         // at most while this one tries.
         for (int attempt = 0;; ++attempt) {
-            fd_ = ::open(path_string_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+            fd_ = ::open(path_string_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0644);
             if (fd_ < 0) fail_errno("cannot open", 0);
             try {
+                struct ::stat opened {};
+                if (::fstat(fd_, &opened) != 0) fail_errno("cannot stat", 0);
+                refuse_unless_regular(opened);
                 // Another store opening a file beside this one may hold this
                 // file's lock for an instant while it checks whether it is a
                 // stale rewrite (remove_if_abandoned): a few short tries
@@ -576,6 +590,15 @@ public:
                 struct ::stat held {};
                 struct ::stat named {};
                 if (::fstat(fd_, &held) != 0) fail_errno("cannot stat", 0);
+                // A file with other names (hard links): a rewrite replaces
+                // this name only, the others keep the old file, and a store
+                // opened through one of them would write the same episodes
+                // at once, as this one's lock moves to the new file.
+                if (held.st_nlink > 1) {
+                    throw error(where(0) + "has " + std::to_string(held.st_nlink) +
+                                " links (hard links: other names for the same file); a rewrite would replace this name only, "
+                                "so this store's lock would no longer cover the others");
+                }
                 if (::stat(path_string_.c_str(), &named) == 0 && named.st_dev == held.st_dev && named.st_ino == held.st_ino) break;
                 if (attempt == 8) throw error(where(0) + "is replaced by another trajectory store's rewrites while this one opens it");
             } catch (...) {
@@ -586,6 +609,11 @@ public:
             ::close(fd_);
         }
         try {
+            // Opened without blocking for the checks above: a regular file's
+            // reads and writes do not block anyway, so this only restores the
+            // usual flags.
+            const int flags = ::fcntl(fd_, F_GETFL);
+            if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK) != 0) fail_errno("cannot set its file flags", 0);
             // Rewrites replace the file itself, not a symbolic link to it.
             std::error_code ec;
             real_path_ = std::filesystem::canonical(path_, ec);
@@ -897,6 +925,39 @@ private:
         if (::fchmod(tfd, mode.st_mode & 07777) != 0) abandon("chmod failed");
         (void)::fchown(tfd, mode.st_uid, mode.st_gid);
         if (::fsync(tfd) != 0) abandon("fsync failed");
+        // The rename replaces whatever the path names now. It must still be
+        // this store's file, and its only name: the file may have been
+        // renamed or removed since the store opened it, and another store
+        // may hold a new file of that name (its episodes would be lost, and
+        // it would go on writing to a file with no name), or a hard link
+        // made since would keep the old file under another name, where
+        // another store could open it and write the same episodes. The
+        // rewrite is then refused, and the store goes on with its file.
+        {
+            const auto refuse = [&](const std::string& why) {
+                remove_new_file();
+                throw error(where(from) + rewriting() + ": " + why + "; the file is unchanged");
+            };
+            struct ::stat held {};
+            struct ::stat named {};
+            if (::fstat(fd_, &held) != 0) {
+                const int saved = errno;
+                refuse(std::string("cannot stat the file: ") + std::strerror(saved));
+            }
+            if (::stat(target.c_str(), &named) != 0) {
+                const int saved = errno;
+                refuse("the path no longer names this store's file ('" + target + "': " + std::strerror(saved) + ")");
+            }
+            if (named.st_dev != held.st_dev || named.st_ino != held.st_ino) {
+                refuse("the path no longer names this store's file ('" + target +
+                       "' is another file: this store's was renamed or replaced since the store opened it)");
+            }
+            if (held.st_nlink > 1) {
+                refuse("the file has " + std::to_string(held.st_nlink) +
+                       " links (hard links made since the store opened it): a rewrite would replace this name only, and the "
+                       "store's lock would no longer cover the others");
+            }
+        }
         if (::rename(tmp.c_str(), target.c_str()) != 0) abandon("rename failed");
         // From here nothing throws: the store moves to the new file now.
         ::close(fd_);  // the old file, and its lock: the new one is locked
@@ -943,6 +1004,19 @@ private:
                         "), and a later sync could succeed without what it failed to write; compact() rewrites the file, and "
                         "the store then takes writes again");
         }
+    }
+
+    /// Throws unless `st` is a regular file's: a store opened on a FIFO or
+    /// a device would fail at its first write without saying why.
+    void refuse_unless_regular(const struct ::stat& st) const {
+        if (S_ISREG(st.st_mode)) return;
+        const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                           : S_ISFIFO(st.st_mode) ? "a FIFO"
+                           : S_ISCHR(st.st_mode)  ? "a character device"
+                           : S_ISBLK(st.st_mode)  ? "a block device"
+                           : S_ISSOCK(st.st_mode) ? "a socket"
+                                                  : "of an unknown type";
+        throw error(where(0) + "is not a regular file (it is " + what + "); a trajectory store is kept in a regular file");
     }
 
     /// What a rewrite's temporary file is called after the store's path.
