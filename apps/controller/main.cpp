@@ -152,8 +152,13 @@ int main(int argc, char** argv) {
         controller::decision_log log(cfg.decision_log);
 
         // A write past the file size limit then fails (EFBIG) and is
-        // reported, as a full disk is, instead of killing the controller.
+        // reported, as a full disk is, instead of killing the controller;
+        // so does a write to a pipe whose reader has gone (EPIPE): the
+        // decision log "-" is standard output, often a pipe into a log
+        // shipper. The HTTP clients block SIGPIPE around each request of
+        // their own accord (request_deadline).
         std::signal(SIGXFSZ, SIG_IGN);
+        std::signal(SIGPIPE, SIG_IGN);
         std::signal(SIGTERM, on_signal);
         std::signal(SIGINT, on_signal);
         std::signal(SIGHUP, on_reload);

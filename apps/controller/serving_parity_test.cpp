@@ -20,7 +20,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -168,6 +171,55 @@ bool wait_for_text(const std::filesystem::path& log, const std::string& text) {
         std::this_thread::sleep_for(50ms);
     }
     return false;
+}
+
+/// Runs the controller program with `args`, its standard output a pipe whose
+/// reading end is closed (a log shipper that went away) and its standard
+/// error in `log`. With `stop_after` empty, waits until it exits (at most
+/// 30 s); otherwise stops it with SIGTERM two seconds (two ticks of one
+/// second) after `log` shows that text. Returns its exit status, or minus
+/// the number of the signal that killed it.
+int run_with_reader_gone(const std::vector<std::string>& args, const std::filesystem::path& log, const std::string& stop_after) {
+    std::vector<std::string> argv_text = args;
+    argv_text.insert(argv_text.begin(), RLSCALE_CONTROLLER_BINARY);
+    std::vector<char*> argv;  // built before the fork: the child only makes system calls
+    for (std::string& a : argv_text) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        // As a shell starts it: SIGPIPE at its default action, not blocked.
+        // (This process's loopback servers set it ignored, which exec keeps.)
+        ::signal(SIGPIPE, SIG_DFL);
+        sigset_t pipe_set;
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        ::sigprocmask(SIG_UNBLOCK, &pipe_set, nullptr);
+        const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (err < 0 || ::dup2(fds[1], 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    ::close(fds[0]);  // nobody reads: the program's first write fails
+    ::close(fds[1]);
+    int st = 0;
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    bool seen = false;
+    while (::waitpid(pid, &st, WNOHANG) == 0) {
+        if (!stop_after.empty() && !seen && read_file(log).find(stop_after) != std::string::npos) {
+            seen = true;
+            deadline = std::chrono::steady_clock::now() + 2s;
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+            ::kill(pid, SIGTERM);
+            ::waitpid(pid, &st, 0);
+            break;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }
 
 }  // namespace
@@ -558,6 +610,57 @@ TEST_CASE("rlscale-controller --once exits 0 when every function decided and 3 w
     REQUIRE(failed.size() == 1);
     CHECK(failed.begin()->second.at(0).contains("error"));
     CHECK(read_file(dir / "unreachable.log").find("rlscale-controller: fn: ") != std::string::npos);
+    CHECK(cluster.writes() == 0);
+}
+
+TEST_CASE("rlscale-controller: a decision log on standard output whose reader is gone is reported, the program is not killed by SIGPIPE") {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_PROMETHEUS_TMPDIR) / "controller-epipe";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const auto prom = constant_prometheus();
+    const std::string unreachable = "http://127.0.0.1:" + std::to_string(prometheus::test::free_port());
+    scale_server cluster;
+    // No /metrics endpoint: its HTTP server would set SIGPIPE ignored itself.
+    const auto write_config = [&](const std::string& name, const std::string& prometheus_url) {
+        const json config = {
+            {"control_interval_s", 1},
+            {"dry_run", true},
+            {"decision_log", "-"},
+            {"metrics_address", ""},
+            {"prometheus", {{"url", prometheus_url}, {"timeout_ms", 2000}}},
+            {"kubernetes", {{"in_cluster", false}, {"server", cluster.url()}, {"token", "t"}}},
+            {"functions",
+             {{{"name", "fn"}, {"namespace", "fn"}, {"workload", "fn"}, {"min_replicas", 1}, {"max_replicas", 20}, {"policy", "hpa"},
+               {"slo", {{"latency_s", 0.5}, {"percentile", 0.9}}}}}},
+        };
+        std::ofstream(dir / (name + ".json")) << config.dump(2);
+        return (dir / (name + ".json")).string();
+    };
+    const std::string lost = "rlscale-controller: writing the decision log - failed (" + std::string(std::strerror(EPIPE)) + ")";
+
+    const auto run = [&](const std::string& name, const std::string& prometheus_url, bool once) {
+        std::vector<std::string> args = {"--config", write_config(name, prometheus_url)};
+        if (once) args.emplace_back("--once");
+        return run_with_reader_gone(args, dir / (name + ".log"), once ? std::string() : lost);
+    };
+
+    // --once: the function decided, its line lost and said so; the status is
+    // that of the tick (0: decided).
+    CHECK_MESSAGE(run("answered", prom->url(), true) == 0, read_file(dir / "answered.log"));
+    CHECK_MESSAGE(read_file(dir / "answered.log").find(lost) != std::string::npos, read_file(dir / "answered.log"));
+
+    // --once with the metrics unreadable: 3, the function's error on stderr.
+    CHECK_MESSAGE(run("unreachable", unreachable, true) == 3, read_file(dir / "unreachable.log"));
+    const std::string failed = read_file(dir / "unreachable.log");
+    CHECK_MESSAGE(failed.find(lost) != std::string::npos, failed);
+    CHECK_MESSAGE(failed.find("rlscale-controller: fn: ") != std::string::npos, failed);
+
+    // Running: it keeps ticking (each line lost, reported once) until
+    // stopped with SIGTERM.
+    CHECK_MESSAGE(run("running", prom->url(), false) == 0, read_file(dir / "running.log"));
+    const std::string text = read_file(dir / "running.log");
+    CHECK_MESSAGE(text.find(lost) != std::string::npos, text);
+    CHECK_MESSAGE(text.find(lost, text.find(lost) + 1) == std::string::npos, text);
     CHECK(cluster.writes() == 0);
 }
 

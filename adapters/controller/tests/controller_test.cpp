@@ -15,10 +15,12 @@
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -161,6 +163,13 @@ TEST_CASE("controller config: bad fields are named with their values") {
     j = two_functions();
     j["functions"][0]["max_replicas"] = 1;
     fails(j, "functions[0].max_replicas", "min_replicas (2)");
+    // Left out, max_replicas is its default (10), named as such: not a
+    // lookup of the missing key escaping as a JSON library error.
+    j = two_functions();
+    j["functions"][0].erase("max_replicas");
+    j["functions"][0]["min_replicas"] = 20;
+    CHECK_THROWS_WITH_AS((void)parse_config(j),
+                         doctest::Contains("functions[0].max_replicas: must be >= min_replicas (20), got none (default 10)"), config_error);
     j = two_functions();
     j["functions"][0]["policy"] = "dqn";
     fails(j, "functions[0].checkpoint", "required");
@@ -1272,6 +1281,50 @@ TEST_CASE("controller decision log: a line that cannot be written whole is left 
     }
     CHECK_THROWS_WITH_AS(decision_log(std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/no/such/dir/log.jsonl"),
                          doctest::Contains("decision_log: cannot open"), config_error);
+}
+
+TEST_CASE("controller decision log: follows rotation by rename and by copytruncate, and a deleted file is created again") {
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_CONTROLLER_TEST_TMPDIR) / "rotated_log";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::filesystem::path path = dir / "decisions.jsonl";
+    const auto contents = [](const std::filesystem::path& p) {
+        std::ifstream in(p);
+        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    };
+    decision_log log(path.string());
+    REQUIRE(log.append("{\"line\":1}"));
+    // logrotate's "create": the file renamed away, the next line starts a new one at the path.
+    std::filesystem::rename(path, dir / "decisions.jsonl.1");
+    REQUIRE(log.append("{\"line\":2}"));
+    CHECK(contents(dir / "decisions.jsonl.1") == "{\"line\":1}\n");
+    CHECK(contents(path) == "{\"line\":2}\n");
+    // Deleted: created again, not written to the unlinked file.
+    std::filesystem::remove(path);
+    REQUIRE(log.append("{\"line\":3}"));
+    CHECK(contents(path) == "{\"line\":3}\n");
+    // "copytruncate": the same file emptied in place; the next line goes to its start.
+    std::filesystem::copy_file(path, dir / "decisions.jsonl.2");
+    std::filesystem::resize_file(path, 0);
+    REQUIRE(log.append("{\"line\":4}"));
+    CHECK(contents(path) == "{\"line\":4}\n");
+    CHECK(contents(dir / "decisions.jsonl.2") == "{\"line\":3}\n");
+    CHECK(log.lines_lost() == 0);
+
+    // Nowhere to create it again (its directory gone): the line is lost and
+    // reported, and the next append, once the directory is back, writes.
+    const std::filesystem::path sub = dir / "sub";
+    std::filesystem::create_directories(sub);
+    decision_log inner((sub / "decisions.jsonl").string());
+    REQUIRE(inner.append("{\"line\":1}"));
+    std::filesystem::remove_all(sub);
+    CHECK_FALSE(inner.append("{\"line\":2}"));
+    CHECK(inner.lines_lost() == 1);
+    CHECK(inner.last_error().find("moved or deleted") != std::string::npos);
+    CHECK(inner.last_error().find(std::strerror(ENOENT)) != std::string::npos);
+    std::filesystem::create_directories(sub);
+    REQUIRE(inner.append("{\"line\":3}"));
+    CHECK(contents(sub / "decisions.jsonl") == "{\"line\":3}\n");
 }
 
 /// One healthy reading with the current limits 0.8 cores and 1024 MiB.

@@ -281,6 +281,11 @@ inline function_spec parse_function(const nlohmann::json& j, const std::string& 
     f.min_replicas = integer(j, path, "min_replicas", 1, 1, 100000);
     f.max_replicas = integer(j, path, "max_replicas", 10, 1, 100000);
     if (f.max_replicas < f.min_replicas) {
+        // Left out, max_replicas is its default, which the error names as such.
+        if (!j.contains("max_replicas")) {
+            throw config_error(join(path, "max_replicas"), "must be >= min_replicas (" + std::to_string(f.min_replicas) +
+                                                               "), got none (default " + std::to_string(f.max_replicas) + ")");
+        }
         bad(join(path, "max_replicas"), "must be >= min_replicas (" + std::to_string(f.min_replicas) + ")", j.at("max_replicas"));
     }
     f.policy = text(j, path, "policy", "hpa");

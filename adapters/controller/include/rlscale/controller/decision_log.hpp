@@ -6,6 +6,9 @@
 /// (a full disk, the file size limit) is cut back off the file, so the log
 /// never holds a torn line, and no line is written late, after a fragment of
 /// itself (as a stream's buffer would, once its error state is cleared).
+/// A file follows rotation: renamed away (logrotate's "create") or deleted,
+/// it is created again at its path for the next line; copied and truncated
+/// in place ("copytruncate"), the next line goes to its new end.
 
 #include <rlscale/core/error.hpp>
 
@@ -29,12 +32,11 @@ public:
         if (path == "-") {
             fd_ = STDOUT_FILENO;
         } else {
-            fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+            fd_ = open_path();
             if (fd_ < 0) throw config_error("decision_log", "cannot open " + path + " for appending: " + std::strerror(errno));
             owned_ = true;
         }
-        struct stat st {};
-        regular_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
+        note_file();
     }
     decision_log(const decision_log&) = delete;
     decision_log& operator=(const decision_log&) = delete;
@@ -46,8 +48,14 @@ public:
     /// written: the line is then left out (last_error() says why), the
     /// part written cut off a regular file, or, where that cannot be done
     /// (a pipe, a file another writer appended to meanwhile), ended with a
-    /// line break so that the next line starts on its own.
+    /// line break so that the next line starts on its own. A file no longer
+    /// at its path (renamed away or deleted) is first created there again;
+    /// when that fails, the line is left out as well.
     bool append(std::string_view line) {
+        if (owned_ && !follow_path()) {
+            ++lost_;
+            return false;
+        }
         std::string text;
         text.reserve(line.size() + 1);
         text.append(line);
@@ -80,8 +88,41 @@ private:
     int fd_ = -1;
     bool owned_ = false;
     bool regular_ = false;
+    // The open file's identity, to tell whether the path still names it.
+    dev_t dev_ = 0;
+    ino_t ino_ = 0;
     std::string error_;
     std::uint64_t lost_ = 0;
+
+    [[nodiscard]] int open_path() const noexcept { return ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666); }
+
+    void note_file() noexcept {
+        struct stat st {};
+        const bool known = ::fstat(fd_, &st) == 0;
+        regular_ = known && S_ISREG(st.st_mode);
+        dev_ = known ? st.st_dev : 0;
+        ino_ = known ? st.st_ino : 0;
+    }
+
+    /// Makes the descriptor the file now at the path: after a rotation by
+    /// rename the open one is the rotated file, and after a deletion an
+    /// unlinked one, where every line would go unseen with no error. One
+    /// stat() per line while the file stays. False (last_error() says why)
+    /// when the path names no file and one cannot be created there; the
+    /// next append tries again.
+    bool follow_path() {
+        struct stat at {};
+        if (::stat(path_.c_str(), &at) == 0 && at.st_dev == dev_ && at.st_ino == ino_) return true;
+        const int fd = open_path();
+        if (fd < 0) {
+            error_ = "cannot open it again after it was moved or deleted: " + std::string(std::strerror(errno));
+            return false;
+        }
+        ::close(fd_);
+        fd_ = fd;
+        note_file();
+        return true;
+    }
 
     /// The file's size, or -1 when it is not a regular file (or unknown).
     [[nodiscard]] off_t size() const noexcept {
