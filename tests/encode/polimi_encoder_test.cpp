@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <cmath>
 #include <limits>
 #include <string_view>
 
@@ -161,6 +162,19 @@ TEST_CASE("encode polimi: a non-finite or negative input is refused by name and 
     function_metrics fast = polimi_metrics();
     fast.latency_mean_s = 1e30;
     refused(fast, tight, "latency_mean_s", 1e30);
+    // an SLO whose reciprocal does not fit a float: P of an ordinary
+    // latency (0.5 s) does not fit either, and the SLO is named
+    scaling_state tiny_slo = polimi_state();
+    tiny_slo.slo.latency_s = 1e-40;
+    refused(polimi_metrics(), tiny_slo, "slo.latency_s", 1e-40);
+    // ... unless the latency itself does not fit a float
+    refused(huge, tiny_slo, "latency_mean_s", 1e300);
+    // a latency small enough keeps P within range against it
+    function_metrics quick = polimi_metrics();
+    quick.latency_mean_s = 1e-5;  // P = 1e35
+    std::array<float, 5> out{};
+    CHECK(polimi_encoder(1e-6).encode(quick, tiny_slo, out));
+    CHECK(out[1] == doctest::Approx(1e35));
     std::array<float, 5> short_out{};  // measured_cpu needs 6
     CHECK(enc.encode(polimi_metrics(), polimi_state(), short_out).field == "out.size");
 }
@@ -168,6 +182,14 @@ TEST_CASE("encode polimi: a non-finite or negative input is refused by name and 
 TEST_CASE("encode polimi: a bad demand time or configuration throws config_error") {
     CHECK_THROWS_AS(polimi_encoder{0.0}, config_error);
     CHECK_THROWS_AS(polimi_encoder{qnan}, config_error);
+    // finite and > 0, but QLD = (RT - D) / D of every latency of 1 s or more
+    // would overflow a float: refused by name, not at every encoding
+    CHECK_THROWS_WITH_AS(polimi_encoder{1e-310}, doctest::Contains("demand_time_s: must be finite and >= 2.93"), config_error);
+    CHECK_THROWS_WITH_AS(polimi_encoder{1e-310}, doctest::Contains("got 1e-310"), config_error);
+    const polimi_encoder smallest(3e-39);  // just above the least, 1 / FLT_MAX
+    std::array<float, 5> out{};
+    CHECK(smallest.encode(polimi_metrics(), polimi_state(), out));  // QLD = 0.5 / 3e-39 = 1.7e38
+    CHECK(std::isfinite(out[2]));
     CHECK_THROWS_AS(polimi_encoder(0.1, {.response_time_percentile = 2}), config_error);
     CHECK_THROWS_AS(polimi_encoder(0.1, {.response_time_percentile = qnan}), config_error);
     CHECK_THROWS_AS(polimi_encoder(0.1, {.instances_scale = 0}), config_error);

@@ -190,6 +190,26 @@ TEST_CASE("encode simppo: a clock that is not finite is refused by name and forg
     }
 }
 
+TEST_CASE("encode simppo: a remembered rate set with a clock that is not finite is forgotten, as encode forgets it") {
+    for (const double bad : {qnan, inf, -inf}) {
+        CAPTURE(bad);
+        simppo_encoder enc;
+        enc.remember_arrival(0, 20.0, bad);
+        CHECK_FALSE(enc.previous_arrival_rps().has_value());
+        CHECK(enc.previous_arrival_time_s() == 0.0);
+        std::array<float, 7> out{};
+        scaling_state s = simppo_state();
+        s.time_s = 0;  // a new episode: no AR_t-1 to compare with
+        REQUIRE(enc.encode(simppo_metrics(100), s, out));
+        CHECK(out[3] == 0.0f);
+        enc.remember_arrival(0, 20.0, 50.0);  // a finite clock is kept
+        CHECK(enc.previous_arrival_rps() == doctest::Approx(20.0));
+        CHECK(enc.previous_arrival_time_s() == 50.0);
+        enc.remember_arrival(0, 20.0, bad);  // and replaced by nothing
+        CHECK_FALSE(enc.previous_arrival_rps().has_value());
+    }
+}
+
 TEST_CASE("encode simppo: the pure overload takes AR_t-1 and changes nothing") {
     const simppo_encoder enc;
     std::array<float, 7> out{};

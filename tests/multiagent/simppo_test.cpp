@@ -10,6 +10,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -1110,6 +1111,50 @@ TEST_CASE("simppo_coordinator training state: a corrupted or foreign state, or a
     REQUIRE(b.agent_count() == 1);
     CHECK(b.name(0) == "kept");
     CHECK(b.learner(0).actor().parameters() == before);
+}
+
+TEST_CASE("simppo_coordinator training state: an arrival rate's clock that is not finite is refused by name and changes nothing") {
+    simppo_coordinator a(small_config(0));
+    for (std::size_t i = 0; i < 2; ++i) a.add_agent("f" + std::to_string(i), category_of(i));
+    (void)train(a, 1, 40);
+    std::stringstream saved;
+    a.save_training_state(saved);
+    const std::string bytes = saved.str();
+    // Agent 0's encoder state ends its block just before its learner's
+    // state (a length, then the learner's own frame): the flag "known", the
+    // rate and the clock, 8 bytes each but the flag.
+    const std::size_t header = std::string_view("rlscale.simppo.training_state\n").size() + 20;
+    const std::string payload = bytes.substr(header, bytes.size() - header - 8);
+    const std::size_t learner = payload.find("rlscale.ppo.training_state\n");
+    REQUIRE(learner != std::string::npos);
+    const std::size_t time_at = learner - 16;
+    double time_s = 0;
+    std::memcpy(&time_s, payload.data() + time_at, sizeof time_s);
+    REQUIRE(payload[time_at - 9] == 1);  // a rate is known
+    CHECK(std::isfinite(time_s));
+    CHECK(time_s > 0);
+
+    simppo_coordinator b(small_config(0));
+    b.add_agent("kept", "io");
+    const Eigen::VectorXf before = b.learner(0).actor().parameters();
+    for (const double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+        CAPTURE(bad);
+        std::string forged_payload = payload;
+        std::memcpy(forged_payload.data() + time_at, &bad, sizeof bad);
+        std::string forged = bytes.substr(0, header) + forged_payload;
+        const std::uint64_t h = rlscale::detail::fnv1a64(forged_payload);
+        forged.append(reinterpret_cast<const char*>(&h), sizeof h);
+        std::istringstream in(forged);
+        const std::string message = "training_state.agents[0].arrival_rate.time_s: is " + format_number(bad) + ", must be finite";
+        CHECK_THROWS_WITH_AS(b.load_training_state(in), doctest::Contains(message.c_str()), checkpoint_error);
+    }
+    REQUIRE(b.agent_count() == 1);
+    CHECK(b.name(0) == "kept");
+    CHECK(b.learner(0).actor().parameters() == before);
+    // the state as saved loads
+    std::istringstream in(bytes);
+    b.load_training_state(in);
+    CHECK(b.agent_count() == 2);
 }
 
 }  // namespace test_multiagent_simppo

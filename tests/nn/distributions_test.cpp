@@ -139,6 +139,79 @@ TEST_CASE("categorical: logits of +-1e4 give finite log-probabilities, entropy a
     CHECK(impossible == 0);
 }
 
+TEST_CASE("categorical: logits of 1e15 to 1e17 keep log 3 of three equal ones, in log_prob, entropy, gradient, evaluate and sample") {
+    // top + log Σ exp(z - top) is rounded to top's spacing there (2 at
+    // 1e16, 16 at 1e17): log π must not go through that sum.
+    const double log3 = std::log(3.0);
+    const auto check_uniform = [log3](const auto& z, std::uint64_t seed) {
+        for (Eigen::Index a = 0; a < 3; ++a) CHECK(categorical::log_prob(z, a) == doctest::Approx(-log3).epsilon(1e-12));
+        CHECK(categorical::entropy(z) == doctest::Approx(log3).epsilon(1e-12));
+        Eigen::Vector3d g;
+        categorical::gradient(z, 0, 1.0, 0.0, g);
+        CHECK(g(0) == doctest::Approx(2.0 / 3.0).epsilon(1e-12));
+        CHECK(g(1) == doctest::Approx(-1.0 / 3.0).epsilon(1e-12));
+        CHECK(g(2) == doctest::Approx(-1.0 / 3.0).epsilon(1e-12));
+        categorical::gradient(z, 1, 0.0, 1.0, g);  // the entropy is at its maximum: no gradient
+        CHECK(g.cwiseAbs().maxCoeff() < 1e-12);
+        Eigen::Vector3d log_probs;
+        Eigen::Vector3d probs;
+        const auto e = categorical::evaluate(z, 2, log_probs, probs);
+        CHECK(e.log_prob == doctest::Approx(-log3).epsilon(1e-12));
+        CHECK(e.entropy == doctest::Approx(log3).epsilon(1e-12));
+        CHECK(probs.sum() == doctest::Approx(1.0).epsilon(1e-12));
+        rng gen(seed);
+        std::array<int, 3> counts{};
+        for (int i = 0; i < 30000; ++i) ++counts[static_cast<std::size_t>(categorical::sample(z, gen))];
+        for (const int n : counts) CHECK((n > 9500 && n < 10500));  // 10000 within 6 standard deviations (81.6)
+    };
+    for (const double c : {1e15, 1e16, 1e17, -1e16, 1e300}) {
+        CAPTURE(c);
+        check_uniform(Eigen::Vector3d::Constant(c), 7);
+    }
+    for (const float c : {1e15F, 3e16F, 1e17F, 3e38F}) {
+        CAPTURE(c);
+        check_uniform(Eigen::Vector3f::Constant(c), 8);
+    }
+    // Unequal logits: the same probabilities as without the offset 2^50
+    // (spacing 0.25 there).
+    const double big = 1125899906842624.0;  // 2^50
+    const Eigen::Vector3d small(0.0, -0.5, -1.75);
+    const Eigen::Vector3d shifted = small.array() + big;
+    for (Eigen::Index a = 0; a < 3; ++a) {
+        CHECK(categorical::log_prob(shifted, a) == doctest::Approx(categorical::log_prob(small, a)).epsilon(1e-12));
+    }
+    CHECK(categorical::entropy(shifted) == doctest::Approx(categorical::entropy(small)).epsilon(1e-12));
+    // A masked action next to huge logits stays impossible.
+    const Eigen::Vector3d masked(1e16, -std::numeric_limits<double>::infinity(), 1e16);
+    CHECK(categorical::log_prob(masked, 1) == -std::numeric_limits<double>::infinity());
+    CHECK(categorical::log_prob(masked, 0) == doctest::Approx(-std::log(2.0)).epsilon(1e-12));
+    CHECK(categorical::entropy(masked) == doctest::Approx(std::log(2.0)).epsilon(1e-12));
+}
+
+TEST_CASE("categorical: ordinary logits give log pi = z - (top + log sum exp(z - top)), bit for bit") {
+    rng gen(9);
+    for (const double scale : {1.0, 30.0, 1e4, 1048576.0}) {
+        CAPTURE(scale);
+        const Eigen::VectorXd z = random_vector(6, gen, -scale, scale);
+        const double top = z.maxCoeff();
+        double total = 0;
+        for (Eigen::Index k = 0; k < z.size(); ++k) total += std::exp(z(k) - top);
+        const double lse = top + std::log(total);
+        CHECK(categorical::log_normalizer(z) == lse);
+        for (Eigen::Index a = 0; a < z.size(); ++a) CHECK(categorical::log_prob(z, a) == z(a) - lse);
+    }
+}
+
+TEST_CASE("categorical: all logits -infinity, or one NaN or +infinity, draw the last index with a NaN log_prob") {
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    rng gen(10);
+    for (const Eigen::Vector3d& z : {Eigen::Vector3d(-inf, -inf, -inf), Eigen::Vector3d(0.0, std::nan(""), 1.0),
+                                    Eigen::Vector3d(inf, 0.0, 1.0)}) {
+        CHECK(categorical::sample(z, gen) == 2);
+        CHECK(std::isnan(categorical::log_prob(z, 2)));
+    }
+}
+
 TEST_CASE("categorical: a logit of -infinity (a masked action) adds nothing to the entropy or the gradient, no NaN") {
     const double inf = std::numeric_limits<double>::infinity();
     const Eigen::Vector3d masked(0.0, 1.0, -inf);

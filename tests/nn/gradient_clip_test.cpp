@@ -1,7 +1,9 @@
+#include <rlscale/core/error.hpp>
 #include <rlscale/nn/gradient_clip.hpp>
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <limits>
 
 namespace test_nn_gradient_clip {
@@ -29,6 +31,27 @@ TEST_CASE("clip_grad_norm reports a non-finite norm and changes nothing") {
     g << std::numeric_limits<double>::quiet_NaN(), 1.0;
     CHECK(std::isnan(clip_grad_norm(g, 1.0)));
     CHECK(g[1] == 1.0);
+}
+
+TEST_CASE("clip_grad_norm refuses a max_norm that is not finite and > 0, naming it, and changes nothing") {
+    Eigen::VectorXd g(2);
+    g << 3.0, 4.0;
+    const auto refused = [&g](double max_norm, const char* message) {
+        CHECK_THROWS_WITH_AS(clip_grad_norm(g, max_norm), doctest::Contains(message), rlscale::error);
+        CHECK(g[0] == 3.0);
+        CHECK(g[1] == 4.0);
+    };
+    refused(-1.0, "clip_grad_norm: max_norm must be finite and > 0, got -1");  // would flip the gradient
+    refused(std::numeric_limits<double>::quiet_NaN(), "max_norm must be finite and > 0, got nan");  // would never clip
+    refused(0.0, "got 0");  // would zero it
+    refused(-0.0, "got -0");
+    refused(std::numeric_limits<double>::infinity(), "got inf");
+    Eigen::VectorXf f(2);
+    f << 3.0F, 4.0F;
+    CHECK_THROWS_WITH_AS(clip_grad_norm(f, -2.5F), doctest::Contains("got -2.5"), rlscale::error);
+    CHECK(f[0] == 3.0F);
+    CHECK(clip_grad_norm(f, 1e-30F) == doctest::Approx(5.0));  // tiny but valid: clipped, not refused
+    CHECK(f.norm() < 1e-29F);
 }
 
 }  // namespace test_nn_gradient_clip

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -68,6 +69,38 @@ TEST_CASE("reward team average: a penalty that is not finite or is positive is r
                          doctest::Contains("penalties[0]: must be finite and <= 0 (a penalty lowers the reward), got -inf"),
                          error);
     CHECK(team(m, s, std::vector<double>{-0.0, -2}) == doctest::Approx((0.5 + 0.44 - 2) / 2));
+}
+
+TEST_CASE("reward team average: penalties of -DBL_MAX each, which simppo_reward_config allows, give a finite mean") {
+    simppo_reward_config config;
+    config.alpha = 0.3;
+    config.penalty = -std::numeric_limits<double>::max();
+    config.validate();  // finite and <= 0
+    const team_average<simppo_reward> team{simppo_reward(config)};
+    const std::vector<function_metrics> m{agent_metrics(0.5, 0.6, 0.4), agent_metrics(0.1, 0.2, 0.2)};
+    const std::vector<scaling_state> s(2, slo());
+    const simppo_reward& r = team.per_agent;
+    // both oscillated: the sum of the two penalties overflows, their mean does not
+    const std::vector<double> penalties{r.penalty(+1, -1, false), r.penalty(-1, +1, false)};
+    CHECK(penalties[0] == -std::numeric_limits<double>::max());
+    CHECK(penalties[1] == -std::numeric_limits<double>::max());
+    const double got = team(m, s, penalties);
+    CHECK(std::isfinite(got));
+    CHECK(got == team(m, s) - std::numeric_limits<double>::max());
+    // one of them: the sum is finite and taken as always
+    CHECK(team(m, s, std::vector<double>{-std::numeric_limits<double>::max(), 0}) ==
+          team(m, s) + -std::numeric_limits<double>::max() / 2);
+}
+
+TEST_CASE("reward team average: penalties that do not hold one per function are refused as penalties, not states") {
+    const team_average<simppo_reward> team{simppo_reward{}};
+    const std::vector<function_metrics> m{agent_metrics(0.5, 0.6, 0.4), agent_metrics(0.1, 0.2, 0.2)};
+    const std::vector<scaling_state> s(2, slo());
+    CHECK_THROWS_WITH_AS((void)team(m, s, std::vector<double>{-1}), doctest::Contains("team_average: 2 metrics but 1 penalties"),
+                         error);
+    CHECK_THROWS_WITH_AS((void)team(m, s, std::vector<double>{-1, 0, 0}), doctest::Contains("3 penalties"), error);
+    CHECK_THROWS_WITH_AS((void)team(m, std::span(s).first(1), std::vector<double>{-1, 0}),
+                         doctest::Contains("team_average: 2 metrics but 1 states"), error);
 }
 
 TEST_CASE("reward team average: empty teams, shapes and other per-agent rewards") {

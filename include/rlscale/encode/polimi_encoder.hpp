@@ -16,6 +16,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -67,15 +68,25 @@ struct polimi_encoder_config {
 /// interval (nothing completed, nothing pending) has no response time and
 /// no pressure: P = QLD = 0. A stalled one (requests pending, none
 /// completed) has no finite P or QLD, so it is refused naming the latency
-/// field, and the caller holds or falls back.
+/// field, and the caller holds or falls back. A P or QLD beyond float's
+/// range is refused naming the latency and its value, except a P against an
+/// SLO whose reciprocal does not fit a float (slo.latency_s below about
+/// 2.9e-39 s), which names slo.latency_s; the constructor refuses such a
+/// demand time, so QLD is only ever the latency's doing.
 class polimi_encoder {
 public:
     static constexpr std::size_t max_feature_count = 6;  ///< features with the measured CPU
 
-    /// Validates `demand_time_s` (finite, > 0) and `config` (throws config_error).
+    /// The smallest demand time accepted, 1 / FLT_MAX ≈ 2.9e-39 s: below it
+    /// QLD = (RT − D) / D of every response time of 1 s or more would not
+    /// fit a float, and every encoding would be refused.
+    static constexpr double min_demand_time_s = 1.0 / static_cast<double>(std::numeric_limits<float>::max());
+
+    /// Validates `demand_time_s` (finite, >= min_demand_time_s) and `config`
+    /// (throws config_error).
     explicit polimi_encoder(double demand_time_s, polimi_encoder_config config = {})
         : demand_time_s_(demand_time_s), config_(config) {
-        check_fields("").greater("demand_time_s", demand_time_s, 0);
+        check_fields("").at_least("demand_time_s", demand_time_s, min_demand_time_s);
         // The parameter, not its copy: on the copy GCC 12 at -O1 warns (falsely)
         // that an empty response_time_percentile's value may be uninitialised.
         config.validate();
@@ -112,10 +123,21 @@ public:
             arrival_rps / config_.workload_scale_rps,                 // workload
             m.cpu_utilization,                                        // measured CPU (optional)
         };
+        // P that does not fit a float is the latency's doing (it is refused
+        // by the latency's name and value), unless the SLO is so small that
+        // 1 / slo.latency_s does not fit a float (below about 2.9e-39 s):
+        // then P of any latency of 1 s or more would not fit, and the SLO is
+        // the value to name.
+        const bool slo_too_small = !idle && !detail::fits_float(features[1]) && detail::fits_float(rt) &&
+                                   !detail::fits_float(1.0 / s.slo.latency_s);
         const std::array<std::string_view, max_feature_count> names{
-            "ready_replicas", latency, latency, "arrivals", "arrivals", "cpu_utilization"};
-        const std::array<double, max_feature_count> inputs{
-            instances, rt, rt, static_cast<double>(m.arrivals), static_cast<double>(m.arrivals), m.cpu_utilization};
+            "ready_replicas", slo_too_small ? "slo.latency_s" : latency, latency, "arrivals", "arrivals", "cpu_utilization"};
+        const std::array<double, max_feature_count> inputs{instances,
+                                                           slo_too_small ? s.slo.latency_s : rt,
+                                                           rt,
+                                                           static_cast<double>(m.arrivals),
+                                                           static_cast<double>(m.arrivals),
+                                                           m.cpu_utilization};
         return detail::write_features(std::span<const double>(features).first(size()),
                                       std::span<const std::string_view>(names).first(size()),
                                       std::span<const double>(inputs).first(size()), out);

@@ -634,11 +634,16 @@ public:
             const auto has_rate = r.get<std::uint8_t>(field + ".arrival_rate.known");
             const auto rate = r.get<double>(field + ".arrival_rate.rps");
             const auto rate_time = r.get<double>(field + ".arrival_rate.time_s");
-            // The clock is kept as the caller gave it (only compared), the
+            // The clock is kept as the caller gave it (only compared) but
+            // must be finite, as the encoder refuses any other: a NaN would
+            // never compare earlier and hide every episode boundary. The
             // rate is requests/s of an interval: finite and >= 0.
             if (has_rate > 1) throw checkpoint_error(r.name(field + ".arrival_rate.known"), "is " + std::to_string(has_rate) + ", not 0 or 1");
             if (!std::isfinite(rate) || rate < 0) {
                 throw checkpoint_error(r.name(field + ".arrival_rate.rps"), "is " + format_number(rate) + ", must be finite and >= 0");
+            }
+            if (!std::isfinite(rate_time)) {
+                throw checkpoint_error(r.name(field + ".arrival_rate.time_s"), "is " + format_number(rate_time) + ", must be finite");
             }
             a->encoder.remember_arrival(0, has_rate == 1 ? std::optional<double>(rate) : std::nullopt, rate_time);
             const std::string learner = get_string(field + ".learner");

@@ -113,6 +113,12 @@ public:
     }
 
     /// θ ← θ - α·m̂/(√v̂ + ε) with m̂, v̂ the bias-corrected moment estimates.
+    /// Each gradient value must be finite with |g| below about √(max of T)
+    /// (1.8e19 in float, 1.3e154 in double): g·g overflows beyond it, the
+    /// second moment becomes +∞ and stays so, and that parameter never moves
+    /// again. Nothing here checks it; the learners skip a step whose
+    /// gradient norm is not finite, and a value that large has a norm that
+    /// is not finite either.
     void step(Eigen::Ref<vector> params, const Eigen::Ref<const vector>& grad) { step(params, grad, T(1)); }
 
     /// The same step on the gradient `grad_scale`·g, each value scaled as it

@@ -26,26 +26,34 @@ namespace rlscale::nn {
 /// Categorical distribution π(a) = softmax(z)_a over one head's logits z
 /// (an Eigen vector expression, e.g. a segment of a network's output).
 struct categorical {
+    /// Logits of a magnitude above this (2^20) have their log-probabilities
+    /// taken as (z_k − top) − log Σ exp(z − top) rather than z_k − (top +
+    /// log Σ exp(z − top)): the sum top + log(...) is rounded to top's
+    /// spacing, 2^-32 at 2^20 but 2 at 10^16 (so three equal logits of
+    /// 10^16 would give log π = −2, not −log 3) and 16 at 10^17. Below it
+    /// the error is under 2^-33, and the usual form is kept, so that
+    /// ordinary logits give the same bits as they always have.
+    static constexpr double large_logit = 1048576.0;
+
     /// log Σ_k exp(z_k), shifted by the largest logit so exp cannot overflow.
+    /// Beyond `large_logit` it is rounded to the largest logit's spacing;
+    /// the log-probabilities, entropy, samples and gradients do not go
+    /// through it there.
     template <typename Derived>
     [[nodiscard]] static double log_normalizer(const Eigen::MatrixBase<Derived>& logits) noexcept {
-        double top = static_cast<double>(logits(0));
-        for (Eigen::Index k = 1; k < logits.size(); ++k) top = std::max(top, static_cast<double>(logits(k)));
-        double total = 0;
-        for (Eigen::Index k = 0; k < logits.size(); ++k) total += std::exp(static_cast<double>(logits(k)) - top);
-        return top + std::log(total);
+        return normalize(logits).lse;
     }
 
     /// log π(a) = z_a − log Σ_k exp(z_k).
     template <typename Derived>
     [[nodiscard]] static double log_prob(const Eigen::MatrixBase<Derived>& logits, Eigen::Index a) noexcept {
-        return static_cast<double>(logits(a)) - log_normalizer(logits);
+        return normalize(logits).log_prob(static_cast<double>(logits(a)));
     }
 
     /// H = −Σ_k π_k log π_k = log Σ exp(z) − Σ_k π_k z_k.
     template <typename Derived>
     [[nodiscard]] static double entropy(const Eigen::MatrixBase<Derived>& logits) noexcept {
-        return entropy_visiting(logits, log_normalizer(logits), [](Eigen::Index, double, double) noexcept {});
+        return entropy_visiting(logits, normalize(logits), [](Eigen::Index, double, double) noexcept {});
     }
 
     /// log π(a) and H, as `log_prob` and `entropy` compute them.
@@ -63,7 +71,7 @@ struct categorical {
     template <typename Derived, typename OutLogProbs, typename OutProbs>
     static evaluation evaluate(const Eigen::MatrixBase<Derived>& logits, Eigen::Index a, OutLogProbs&& log_probs,
                                OutProbs&& probs) noexcept {
-        const double h = entropy_visiting(logits, log_normalizer(logits), [&](Eigen::Index k, double lp, double p) noexcept {
+        const double h = entropy_visiting(logits, normalize(logits), [&](Eigen::Index k, double lp, double p) noexcept {
             log_probs(k) = lp;
             probs(k) = p;
         });
@@ -96,15 +104,16 @@ struct categorical {
     }
 
     /// A draw by inverse CDF with one uniform from `gen`. The logits must be
-    /// below +inf and not NaN: with such a one the draw is the last index (and
-    /// its log_prob is NaN), so a caller acting on it checks log_prob first
+    /// below +inf and not NaN, and not all −inf: with a +inf or a NaN, or
+    /// with every logit −inf, the draw is the last index (and its log_prob
+    /// is NaN), so a caller acting on it checks log_prob first
     /// (simppo_coordinator holds the function then).
     template <typename Derived, std::uniform_random_bit_generator Gen>
     [[nodiscard]] static Eigen::Index sample(const Eigen::MatrixBase<Derived>& logits, Gen& gen) noexcept {
-        const double lse = log_normalizer(logits);
+        const normalizer norm = normalize(logits);
         double u = uniform01(gen);
         for (Eigen::Index k = 0; k < logits.size(); ++k) {
-            u -= std::exp(static_cast<double>(logits(k)) - lse);
+            u -= std::exp(norm.log_prob(static_cast<double>(logits(k))));
             if (u < 0) return k;
         }
         return logits.size() - 1;  // u within rounding of 1
@@ -117,23 +126,50 @@ struct categorical {
     static void gradient(const Eigen::MatrixBase<Derived>& logits, Eigen::Index a, double w_log_prob, double w_entropy,
                          Out&& d_logits) noexcept {
         using S = typename std::remove_cvref_t<Out>::Scalar;
-        const double lse = log_normalizer(logits);
-        const double h = entropy_visiting(logits, lse, [](Eigen::Index, double, double) noexcept {});
+        const normalizer norm = normalize(logits);
+        const double h = entropy_visiting(logits, norm, [](Eigen::Index, double, double) noexcept {});
         for (Eigen::Index k = 0; k < logits.size(); ++k) {
-            const double lp = static_cast<double>(logits(k)) - lse;
+            const double lp = norm.log_prob(static_cast<double>(logits(k)));
             d_logits(k) = static_cast<S>(d_logit(lp, std::exp(lp), k == a, h, w_log_prob, w_entropy));
         }
     }
 
 private:
+    /// The log-normaliser of a head's logits, and the log-probabilities from it.
+    struct normalizer {
+        double top;        ///< the largest logit
+        double log_total;  ///< log Σ_k exp(z_k − top)
+        double lse;        ///< top + log_total: log Σ_k exp(z_k)
+        bool large;        ///< top finite and beyond ±large_logit: log π_k from (z_k − top) − log_total
+
+        /// log π_k of the logit `z`: z − lse, or (z − top) − log_total for
+        /// large logits, where z − top is exact for the logits that carry
+        /// any probability (within a factor 2 of top, Sterbenz) and
+        /// log_total keeps its own precision.
+        [[nodiscard]] double log_prob(double z) const noexcept { return large ? (z - top) - log_total : z - lse; }
+    };
+
+    template <typename Derived>
+    [[nodiscard]] static normalizer normalize(const Eigen::MatrixBase<Derived>& logits) noexcept {
+        double top = static_cast<double>(logits(0));
+        for (Eigen::Index k = 1; k < logits.size(); ++k) top = std::max(top, static_cast<double>(logits(k)));
+        double total = 0;
+        for (Eigen::Index k = 0; k < logits.size(); ++k) total += std::exp(static_cast<double>(logits(k)) - top);
+        const double log_total = std::log(total);
+        return {.top = top,
+                .log_total = log_total,
+                .lse = top + log_total,
+                .large = std::isfinite(top) && std::abs(top) > large_logit};
+    }
+
     /// H from the log-normaliser, handing each log π_k and π_k to
     /// `visit(k, log π_k, π_k)` on the way: the one loop behind entropy and
     /// evaluate.
     template <typename Derived, typename Visit>
-    static double entropy_visiting(const Eigen::MatrixBase<Derived>& logits, double lse, Visit&& visit) noexcept {
+    static double entropy_visiting(const Eigen::MatrixBase<Derived>& logits, const normalizer& norm, Visit&& visit) noexcept {
         double h = 0;
         for (Eigen::Index k = 0; k < logits.size(); ++k) {
-            const double lp = static_cast<double>(logits(k)) - lse;
+            const double lp = norm.log_prob(static_cast<double>(logits(k)));
             const double p = std::exp(lp);
             visit(k, lp, p);
             // A logit of −∞ (a masked action) has π_k = 0 and adds nothing:

@@ -38,12 +38,15 @@ struct team_average {
     /// Mean over the functions of `per_agent` plus each agent's own
     /// `penalties[i]` (SIMPPO's r_t^i includes its penalty, e.g.
     /// simppo_reward::penalty); throws rlscale::error when the spans differ
-    /// in size, or naming `penalties[i]` when one is not finite or is
-    /// positive (a penalty lowers the reward, as simppo_reward_config
-    /// requires; a NaN would make the team reward NaN).
+    /// in size ("2 metrics but 1 penalties"), or naming `penalties[i]` when
+    /// one is not finite or is positive (a penalty lowers the reward, as
+    /// simppo_reward_config requires; a NaN would make the team reward NaN).
+    /// Any finite penalties give a finite mean, -DBL_MAX each included.
     [[nodiscard]] double operator()(std::span<const function_metrics> metrics, std::span<const scaling_state> states,
                                     std::span<const double> penalties) const {
-        detail::require_same_size("team_average penalties", metrics.size(), penalties.size());
+        if (metrics.size() != penalties.size())
+            throw error("team_average: " + std::to_string(metrics.size()) + " metrics but " +
+                        std::to_string(penalties.size()) + " penalties");
         double sum = 0;
         for (std::size_t i = 0; i < penalties.size(); ++i) {
             const double p = penalties[i];
@@ -53,7 +56,17 @@ struct team_average {
             sum += p;
         }
         const double base = (*this)(metrics, states);
-        return metrics.empty() ? base : base + sum / static_cast<double>(metrics.size());
+        if (metrics.empty()) return base;
+        const double n = static_cast<double>(metrics.size());
+        double mean = sum / n;
+        // Finite penalties whose sum overflows (two of -DBL_MAX, which
+        // simppo_reward_config allows) still have a finite mean: each is
+        // divided first. Only then, so that the sum's rounding is as always.
+        if (!std::isfinite(sum)) {
+            mean = 0;
+            for (const double p : penalties) mean += p / n;
+        }
+        return base + mean;
     }
 };
 

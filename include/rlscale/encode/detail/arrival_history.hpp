@@ -77,9 +77,12 @@ public:
     }
 
     /// Sets function `f`'s slot to `rate` (or nothing) at `time_s`, by
-    /// index; the turn does not move. An index out of range is ignored.
+    /// index; the turn does not move. An index out of range is ignored. A
+    /// `time_s` that is not finite sets nothing and forgets the rate, as
+    /// `forget` does: a NaN clock would never compare later than the next
+    /// interval's, and the rate would be read as AR_{t-1} in every episode.
     void set(std::size_t f, std::optional<double> rate, double time_s) noexcept {
-        if (f < slots_.size()) slots_[f] = rate ? slot{rate, time_s} : slot{};
+        if (f < slots_.size()) slots_[f] = rate && std::isfinite(time_s) ? slot{rate, time_s} : slot{};
     }
 
     /// AR_{t-1} of function `f` at clock `time_s`, by index rather than by
@@ -198,7 +201,9 @@ public:
 
     /// Sets what `function` remembers to `rate` at clock `time_s`, or to
     /// nothing (a learner's training state restores it); the turn does not
-    /// move. An index out of range is ignored.
+    /// move. An index out of range is ignored, and a `time_s` that is not
+    /// finite remembers nothing, as `encode` forgets the rate on such a
+    /// clock (a loader that must not lose the rate checks the clock first).
     void remember_arrival(std::size_t function, std::optional<double> rate, double time_s) noexcept {
         history_.set(function, rate, time_s);
     }
