@@ -10,6 +10,7 @@
 #include <iterator>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <thread>
 #include "../temp_path.hpp"
 
@@ -433,6 +434,56 @@ TEST_CASE("a checkpoint file with a key twice in one object is refused, naming t
         // And the bytes read, parsed, are what read_checkpoint_file returns.
         CHECK(parse_checkpoint_text(read_checkpoint_bytes(path), path) == read_checkpoint_file(path));
     }
+    CHECK(net.parameters() == before);
+}
+
+TEST_CASE("first_nul_byte: the offset of the first NUL byte anywhere, none for one escaped in a string") {
+    CHECK(rlscale::detail::first_nul_byte("") == std::string_view::npos);
+    CHECK(rlscale::detail::first_nul_byte(R"({"a":"\u0000"})") == std::string_view::npos);
+    CHECK(rlscale::detail::first_nul_byte(std::string_view("{}\0x\0", 5)) == 2);
+    CHECK(rlscale::detail::first_nul_byte(std::string_view("\0", 1)) == 0);
+    CHECK(rlscale::detail::first_nul_byte(std::string_view("\"a\0\"", 4)) == 2);  // inside a string too
+}
+
+TEST_CASE("a checkpoint file with a NUL byte anywhere is not well-formed JSON, named by its offset, and leaves the network untouched") {
+    mlp<float> net({3, 4, 2});
+    rng gen(6);
+    net.initialize(init_scheme::torch_default, gen);
+    const Eigen::VectorXf before = net.parameters();
+    const std::string text = make_checkpoint(net).dump();
+    const auto refusal = [](const std::string& name, const std::string& body) -> std::string {
+        const auto path = fresh_path("checkpoint", name);
+        std::ofstream(path, std::ios::binary) << body;
+        try {
+            (void)read_checkpoint_file(path);
+        } catch (const checkpoint_error& e) {
+            return e.message();
+        }
+        return "accepted";
+    };
+    // After a whole checkpoint, the parser stopped at the NUL and loaded the
+    // checkpoint alone, whatever followed.
+    for (const std::string& tail : {std::string(1, '\0'), std::string("\0garbage {{{", 12), std::string("\0,\"version\":99}", 15)}) {
+        CAPTURE(tail.size());
+        const std::string message = refusal("nul_after.json", text + tail);
+        CHECK(message.find("nul_after.json' is not well-formed JSON (truncated or corrupt): a NUL byte at offset " +
+                           std::to_string(text.size())) != std::string::npos);
+        const auto path = fresh_path("checkpoint", "nul_load.json");
+        std::ofstream(path, std::ios::binary) << text + tail;
+        CHECK_THROWS_WITH_AS(load_checkpoint(path, net), doctest::Contains("a NUL byte at offset"), checkpoint_error);
+    }
+    // Raw inside a string, at its own offset; a file of NULs (a crash's
+    // preallocated blocks), at 0.
+    std::string inside = text;
+    const std::size_t format = inside.find("rlscale.checkpoint");
+    REQUIRE(format != std::string::npos);
+    inside[format + 7] = '\0';
+    CHECK(refusal("nul_inside.json", inside).find("a NUL byte at offset " + std::to_string(format + 7)) != std::string::npos);
+    CHECK(refusal("nul_zeros.json", std::string(4096, '\0')).find("a NUL byte at offset 0") != std::string::npos);
+    // Written as the escape \u0000 inside a string it is JSON, read as before.
+    const auto escaped = fresh_path("checkpoint", "nul_escaped.json");
+    std::ofstream(escaped, std::ios::binary) << R"({"note":"a\u0000b"})";
+    CHECK(read_checkpoint_file(escaped).at("note").get<std::string>() == std::string("a\0b", 3));
     CHECK(net.parameters() == before);
 }
 

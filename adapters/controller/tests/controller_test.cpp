@@ -1116,6 +1116,20 @@ TEST_CASE("controller config: a file nested 100,000 levels deep is refused by na
     CHECK_THROWS_WITH_AS((void)parse_config(j), doctest::Contains("control_interval_s: must be a number, got an array of 1"), config_error);
 }
 
+TEST_CASE("controller config: a NUL byte anywhere in the file is refused by its offset, never the document before it read alone") {
+    // The JSON reader would stop at the NUL: the functions after it unread.
+    const std::string good = R"({"functions": [{"name": "a", "policy": "static", "static_replicas": 2}]})";
+    const std::string path = std::string(RLSCALE_CONTROLLER_TEST_TMPDIR) + "/nul_config.json";
+    const auto load_with = [&path](const std::string& text) {
+        std::ofstream(path, std::ios::binary) << text;
+        return load_config(path);
+    };
+    CHECK(load_with(good).functions.size() == 1);
+    const std::string tail = std::string(1, '\0') + R"(, {"name": "b", "policy": "static", "static_replicas": -5}]})";
+    CHECK_THROWS_WITH_AS((void)load_with(good + tail), doctest::Contains("is not valid JSON: a NUL byte at offset 72"), config_error);
+    CHECK_THROWS_WITH_AS((void)load_with(std::string(1, '\0') + good), doctest::Contains("a NUL byte at offset 0"), config_error);
+}
+
 TEST_CASE("controller: a multidimensional decision's limits are logged as not applied, a horizontal one logs none") {
     decision_record r;
     r.function = "web";

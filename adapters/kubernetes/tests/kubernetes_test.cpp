@@ -1840,3 +1840,60 @@ TEST_CASE("HTTPS: a TLS handshake dripping in a byte at a time is cut at the tim
     dripping_relay relay(s.port, 20ms);  // the server's ~1.5 KB of handshake: about 30 s
     expect_cut_at_one_second(k8s::explicit_config("https://127.0.0.1:" + std::to_string(relay.port), "tok-1", (dir / "server.crt").string()));
 }
+
+TEST_CASE("an answer with a NUL byte anywhere is not JSON, named by its offset: a Scale is a transport_error, a Status no Status") {
+    fake_api_server s;
+    auto cfg = test_config(s);
+    cfg.max_attempts = 1;
+    k8s::client cli(cfg);
+    const std::string scale = scale_text("2");
+    // nlohmann's parser stops at a NUL: each of these was read as the Scale before it.
+    for (const std::string& tail : {std::string(1, '\0'), std::string("\0\xFF not json {{{", 16),
+                                    std::string(1, '\0') + R"(,"spec":{"replicas":40}})"}) {
+        CAPTURE(tail.size());
+        s.canned = {{200, scale + tail}};
+        try {
+            (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+            FAIL_CHECK("expected transport_error");
+        } catch (const k8s::transport_error& e) {
+            const std::string w = e.what();
+            CHECK_MESSAGE(w.find("answered 200: not JSON: a NUL byte at offset " + std::to_string(scale.size())) != std::string::npos, w);
+            CHECK(dumps_as_json(w));
+            CHECK(w.find('\0') == std::string::npos);
+        }
+    }
+    // Raw inside a string, at its own offset.
+    std::string inside = scale;
+    const std::size_t at = inside.find("app=web") + 3;
+    inside[at] = '\0';
+    s.canned = {{200, inside}};
+    CHECK_THROWS_WITH_AS((void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web"),
+                         doctest::Contains(("a NUL byte at offset " + std::to_string(at)).c_str()), k8s::transport_error);
+    // A Status before a NUL is no Status: the code's own reason, the offset in the message.
+    const std::string status = status_object(409, "AlreadyExists", "taken").dump();
+    s.canned = {{409, status + std::string("\0{}", 3)}};
+    try {
+        (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+        FAIL_CHECK("expected api_error");
+    } catch (const k8s::api_error& e) {
+        CHECK(e.code() == 409);
+        CHECK(e.status_object().is_null());
+        CHECK(e.reason() == "Conflict");
+        CHECK_MESSAGE(e.status_message().find("a NUL byte at offset " + std::to_string(status.size())) != std::string::npos,
+                      e.status_message());
+        CHECK(dumps_as_json(e.what()));
+    }
+    // Written as the escape \u0000 inside a string it is JSON, read as before.
+    std::string escaped = scale;
+    escaped.replace(escaped.find("app=web"), 7, R"(app=\u0000)");
+    s.canned = {{200, escaped}};
+    CHECK(cli.get_scale(k8s::workload_kind::deployment, "prod", "web").selector == std::string("app=\0", 5));
+    s.canned = {{409, R"({"kind":"Status","status":"Failure","reason":"AlreadyExists","message":"a\u0000b","code":409})"}};
+    try {
+        (void)cli.get_scale(k8s::workload_kind::deployment, "prod", "web");
+        FAIL_CHECK("expected api_error");
+    } catch (const k8s::api_error& e) {
+        CHECK(e.status_object().is_object());
+        CHECK(e.reason() == "AlreadyExists");
+    }
+}

@@ -267,4 +267,42 @@ TEST_CASE("response: native histogram samples are counted and left out, the floa
                          doctest::Contains("data.result[0].histograms[1]"), parse_error);
 }
 
+TEST_CASE("response: a body with a NUL byte anywhere is not JSON, named by its offset, never the answer before it") {
+    const std::string answer = R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"a"},"value":[1,"2"]}]}})";
+    REQUIRE(decode_response(200, answer).vector.size() == 1);
+    // nlohmann's parser stops at a NUL: each of these was the answer before it.
+    for (const std::string& tail : {std::string(1, '\0'), std::string("\0\xff junk {{{", 11),
+                                    std::string(1, '\0') + R"(,"data":{"resultType":"scalar","result":[1,"9"]}})"}) {
+        CAPTURE(tail.size());
+        try {
+            (void)decode_response(200, answer + tail);
+            FAIL("no exception");
+        } catch (const parse_error& e) {
+            CHECK(e.field().empty());
+            const std::string what = e.what();
+            CHECK(what.find("the body is not JSON: a NUL byte at offset " + std::to_string(answer.size())) != std::string::npos);
+            CHECK(what.find('\0') == std::string::npos);
+            CHECK(rlscale::is_valid_utf8(what));
+        }
+    }
+    // Raw inside a string, at its own offset.
+    std::string inside = answer;
+    const std::size_t job = inside.find("\"a\"") + 1;
+    inside[job] = '\0';
+    CHECK_THROWS_WITH_AS((void)decode_response(200, inside), doctest::Contains(("a NUL byte at offset " + std::to_string(job)).c_str()),
+                         parse_error);
+    // An error envelope before a NUL is no envelope: a failure status is an
+    // http_error, a 2xx a parse_error.
+    const std::string error = R"({"status":"error","errorType":"bad_data","error":"x"})";
+    const std::string envelope = error + '\0' + "tail";
+    CHECK_THROWS_AS((void)decode_response(422, envelope), http_error);
+    CHECK_THROWS_WITH_AS((void)decode_response(200, envelope), doctest::Contains(("a NUL byte at offset " + std::to_string(error.size())).c_str()),
+                         parse_error);
+    // Written as the escape \u0000 inside a string it is JSON, read as before.
+    const auto escaped =
+        decode_response(200, R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"a\u0000b"},"value":[1,"2"]}]}})");
+    REQUIRE(escaped.vector.size() == 1);
+    CHECK(escaped.vector[0].metric.at("job") == std::string("a\0b", 3));
+}
+
 }  // namespace test_prometheus_response

@@ -11,6 +11,8 @@
 
 namespace test_service_parse {
 
+using namespace std::string_literals;
+
 using rlscale::service::parse_decision_request;
 using rlscale::service::request_error;
 
@@ -354,6 +356,100 @@ TEST_CASE("handle: deeply nested bodies answer 400, single or several functions,
         CHECK(a.status == 400);
         CHECK(a.body.find("body: nested deeper than 64") != std::string::npos);
     }
+}
+
+TEST_CASE("parse: a NUL byte anywhere is malformed JSON named by its offset, the request before it never decided") {
+    const std::string request = head + R"("metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,)"
+                                       R"("in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})";
+    REQUIRE(field_of(request) == "(accepted)");
+    const std::string at_end = "a NUL byte at offset " + std::to_string(request.size());
+    // After a whole request (nlohmann's parser stops at the NUL, so these
+    // were decided as the request alone, where any other reader refuses them).
+    for (const std::string& tail :
+         {std::string(1, '\0'), std::string("\0\xff\xfe not json {{{", 16), std::string("\0,\"replicas\":-5}", 16)}) {
+        CAPTURE(tail.size());
+        const request_error e = refusal(request + tail);
+        CHECK(e.field() == "body");
+        CHECK(e.detail() == "malformed JSON: " + at_end);
+    }
+    // Inside a string, raw, it is malformed too, at its own offset.
+    std::string in_name = request;
+    in_name.replace(in_name.find(R"("f")"), 3, std::string("\"a\0b\"", 5));
+    CHECK(refusal(in_name).detail() == "malformed JSON: a NUL byte at offset " + std::to_string(request.find(R"("f")") + 2));
+    CHECK(refusal(std::string(1, '\0')).detail() == "malformed JSON: a NUL byte at offset 0");
+    // Written as the escape \u0000 it is JSON: the parser reads it, and the
+    // name is refused for what it holds, not the body.
+    std::string escaped = request;
+    escaped.replace(escaped.find(R"("f")"), 3, R"("a\u0000b")");
+    CHECK(refusal(escaped).field() == "function");
+    CHECK(refusal(head + R"("metrics":{"interval_s":1,"a\u0000b":1}})").field() == "metrics.a\0b"s);
+
+    // handle() answers 400 and decides nothing.
+    rlscale::service::decision_service svc({}, [](const std::string&) { return rlscale::any_policy(rlscale::static_policy{5}); });
+    for (const std::string& body : {request + std::string(1, '\0'), R"({"functions":[)" + request + "]}" + std::string("\0xyz", 4)}) {
+        const auto a = svc.handle(body);
+        CHECK(a.status == 400);
+        CHECK(nlohmann::json::parse(a.body).at("error").get<std::string>().find("body: malformed JSON: a NUL byte at offset ") == 0);
+    }
+    CHECK(svc.stats().decisions == 0);
+    CHECK(svc.handle(request).status == 200);
+}
+
+TEST_CASE("parse: a key that is empty or holds . [ ] or a quote is named bracket-quoted, never as no field or another field") {
+    const std::string metrics = R"("metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,)"
+                                R"("in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0})";
+    // At the top level: "" named no field, "metrics.interval_s" the required one.
+    CHECK(field_of(head + R"("":1,)" + metrics + "}") == R"([""])");
+    CHECK(field_of(head + R"("metrics.interval_s":1,)" + metrics + "}") == R"(["metrics.interval_s"])");
+    CHECK(refusal(head + R"("metrics.interval_s":1,)" + metrics + "}").what() == std::string(R"(["metrics.interval_s"]: unknown field)"));
+    CHECK(field_of(head + R"("replicas[0]":1,)" + metrics + "}") == R"(["replicas[0]"])");
+    CHECK(field_of(head + R"("a]":1,)" + metrics + "}") == R"(["a]"])");
+    CHECK(field_of(head + R"("say \"hi\\\"":1,)" + metrics + "}") == R"(["say \"hi\\\""])");
+    // Inside metrics, its latency and the SLO.
+    CHECK(field_of(head + R"("metrics":{"interval_s":1,"":1}})") == R"(metrics[""])");
+    CHECK(field_of(head + R"("metrics":{"interval_s":1,"latency.p50":1}})") == R"(metrics["latency.p50"])");
+    CHECK(field_of(head + R"("metrics":{"interval_s":1,"latency":{"p50":1,"p9.9":1}}})") == R"(metrics.latency["p9.9"])");
+    CHECK(field_of(head + metrics + R"(,"slo":{"latency_s":1,"":2}})") == R"(slo[""])");
+    // A plain unknown key is named as before.
+    CHECK(field_of(head + R"("extra":1,)" + metrics + "}") == "extra");
+    CHECK(field_of(head + R"("metrics":{"interval_s":1,"extra":1}})") == "metrics.extra");
+    // A repeated key, by its path.
+    const auto repeated = [](const std::string& body) {
+        try {
+            (void)rlscale::service::detail::parse_body(body);
+        } catch (const rlscale::service::request_error& e) {
+            return e.field();
+        }
+        return std::string("(accepted)");
+    };
+    CHECK(repeated(R"({"":1,"":2})") == R"([""])");
+    CHECK(repeated(R"({"functions":[{"m":{"a.b":1,"a.b":2}}]})") == R"(functions[0].m["a.b"])");
+    CHECK(repeated(R"({"x":{"[1]":{"y":1,"y":2}}})") == R"(x["[1]"].y)");
+    // A number too large for a double, by its path too.
+    CHECK(refusal(R"({"a.b":{"c":1e999}})").field() == R"(["a.b"].c)");
+}
+
+TEST_CASE("parse: a function name with a C1 control character is refused, named by its code point and offset") {
+    const std::string tail = R"(,"time_s":0,"replicas":1,"min_replicas":1,"max_replicas":2,"metrics":{"interval_s":1,"arrivals":0,"completions":0,"throughput_rps":0,"queue_length":0,"in_service":0,"cpu_utilization":0,"memory_utilization":0,"ready_replicas":0}})";
+    const auto refused = [&](const std::string& name) {
+        const request_error e = refusal(R"({"function":")" + name + "\"" + tail);
+        CHECK(e.field() == "function");
+        return e.detail();
+    };
+    CHECK(refused(R"(\u0085x)") == "contains a control character (U+0085 at byte 0)");  // NEL, C2 85
+    CHECK(refused("ab\xc2\x80") == "contains a control character (U+0080 at byte 2)");
+    CHECK(refused(R"(a\u009f)") == "contains a control character (U+009F at byte 1)");
+    // C0 and DEL, as before, now with theirs.
+    CHECK(refused(R"(a\tb)") == "contains a control character (U+0009 at byte 1)");
+    CHECK(refused(R"(\u0000)") == "contains a control character (U+0000 at byte 0)");
+    CHECK(refused("a\x7f") == "contains a control character (U+007F at byte 1)");
+    // Around them: U+00A0 (C2 A0) and a character whose later bytes are
+    // 80 to 9F (U+2005, E2 80 85; U+0100, C4 80) are names.
+    for (const std::string name : {"\xc2\xa0x", "a\xe2\x80\x85", "\xc4\x80", "\xc2\xbf"}) {
+        CAPTURE(name);
+        CHECK(parse_decision_request(R"({"function":")" + name + "\"" + tail).function == name);
+    }
+    CHECK(rlscale::service::detail::function_name_problem("a\xc2\x85", 253) == "contains a control character (U+0085 at byte 1)");
 }
 
 }  // namespace test_service_parse

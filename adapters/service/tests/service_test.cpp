@@ -1171,6 +1171,18 @@ TEST_CASE("several functions in one request: each by its own policy, or all by a
     CHECK(json::parse(not_object.body).at("error") == "functions[0]: must be an object, got a number");
     CHECK(svc.handle(R"({"functions": []})").status == 400);
     CHECK(svc.handle(R"({"functions": [], "extra": 1})").status == 400);
+    // A key that is empty or holds a dot is named bracket-quoted after the
+    // element's index, and at the top level, never as no field or another.
+    json dotted = both;
+    dotted["functions"][0]["metrics.interval_s"] = 1;
+    const auto refused_dotted = svc.handle(dotted.dump());
+    CHECK(refused_dotted.status == 400);
+    CHECK(json::parse(refused_dotted.body).at("error").get<std::string>().starts_with(R"(functions[0]["metrics.interval_s"]: unknown field)"));
+    json empty_key = both;
+    empty_key[""] = 1;
+    const auto refused_empty = svc.handle(empty_key.dump());
+    CHECK(refused_empty.status == 400);
+    CHECK(json::parse(refused_empty.body).at("error").get<std::string>().starts_with(R"([""]: unknown field)"));
 
     // A joint policy over two functions: exactly two requests, decided together.
     decision_service joint(loopback(), [](const std::string&) { return rlscale::any_policy(rlscale::static_policy{.replicas = 1}); });
@@ -1195,7 +1207,7 @@ TEST_CASE("several functions in one request: each by its own policy, or all by a
                                       std::pair{std::vector<std::string>{"a", ""}, std::string("joint.functions[1]: \"\" must not be empty, which no request can carry")},
                                       std::pair{std::vector<std::string>{"a", std::string(254, 'b')}, std::string("joint.functions[1]: \"bbb")},
                                       std::pair{std::vector<std::string>{"a", std::string(254, 'b')}, std::string("\" longer than 253 bytes, which no request can carry")},
-                                      std::pair{std::vector<std::string>{"a", "b\t"}, std::string("contains a control character, which no request can carry")},
+                                      std::pair{std::vector<std::string>{"a", "b\t"}, std::string("contains a control character (U+0009 at byte 1), which no request can carry")},
                                       std::pair{std::vector<std::string>{"a"}, std::string("decision_service.joint: names 1 functions; a joint policy decides at least 2")}}) {
         std::vector<rlscale::static_policy> two{rlscale::static_policy{.replicas = 3}, rlscale::static_policy{.replicas = 5}};
         CHECK_THROWS_WITH_AS(joint.serve_joint(rlscale::any_joint_policy(rlscale::per_function<rlscale::static_policy>(std::move(two))), refused.first),

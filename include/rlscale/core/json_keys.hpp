@@ -6,16 +6,33 @@
 /// file whose reader sees `"dry_run": true` at the top could act on a
 /// `"dry_run": false` further down, and a checkpoint could carry two
 /// `serving` objects of which a reviewer reads the first.
+///
+/// And first_nul_byte, which every parse of outside JSON text (a request
+/// body, an API answer, a file) checks before parsing: nlohmann::json takes
+/// a NUL byte as the end of its input.
 
 #include <rlscale/core/text.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rlscale::detail {
+
+/// The offset of the first NUL byte in `text`, or std::string_view::npos
+/// if it has none; a text with one is not JSON. JSON text never holds a raw
+/// NUL (not inside a string either, where it is written \u0000), but
+/// nlohmann::json 3.11's lexer reads one as the end of its input: a valid
+/// document followed by a NUL and anything at all parses as that document,
+/// the rest unread, where any other reader refuses the whole text (and a
+/// proxy or log in between may read another document than the one acted
+/// on). A caller refuses such a text as malformed JSON, naming the offset,
+/// before parsing it.
+[[nodiscard]] constexpr std::size_t first_nul_byte(std::string_view text) noexcept { return text.find('\0'); }
 
 /// Pass to nlohmann::json::parse as its callback: throws `Error(path,
 /// "appears twice")` at the second occurrence of a key in one object, the

@@ -573,7 +573,8 @@ inline constexpr std::size_t max_checkpoint_values = std::size_t{1} << 23;
 
 /// Parses a checkpoint file's bytes as read_checkpoint_file does (`path`
 /// names the file in messages). Throws checkpoint_error when `text` is not
-/// well-formed JSON (e.g. truncated), is nested deeper than
+/// well-formed JSON (e.g. truncated, or holding a NUL byte anywhere, which
+/// the parser would take as the end of the file), is nested deeper than
 /// max_checkpoint_depth or holds more than max_checkpoint_values values
 /// (both refused before it is built), or has a key twice in one object
 /// (naming its path, e.g. "serving.guard.max_step_up": the parser would
@@ -587,6 +588,12 @@ inline constexpr std::size_t max_checkpoint_values = std::size_t{1} << 23;
     if (const std::size_t values = json_value_bound(text, max_checkpoint_values); values > max_checkpoint_values) {
         throw checkpoint_error("", "'" + path.string() + "' holds more than " + std::to_string(max_checkpoint_values) +
                                        " values (max_checkpoint_values); a checkpoint does not");
+    }
+    // nlohmann's parser stops at a NUL byte: a checkpoint, a NUL and
+    // anything after it would load as the checkpoint alone.
+    if (const std::size_t nul = rlscale::detail::first_nul_byte(text); nul != std::string_view::npos) {
+        throw checkpoint_error("", "'" + path.string() + "' is not well-formed JSON (truncated or corrupt): a NUL byte at offset " +
+                                       std::to_string(nul));
     }
     try {
         return nlohmann::json::parse(text, rlscale::detail::duplicate_keys<checkpoint_error>{});

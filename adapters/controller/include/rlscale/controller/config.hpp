@@ -479,6 +479,10 @@ inline config load_config(const std::filesystem::path& path) {
     if (json_nesting_depth(text, max_depth) > max_depth) {
         throw config_error("config", path.string() + " is nested deeper than " + std::to_string(max_depth) + " levels");
     }
+    // The JSON reader stops at a NUL byte: whatever follows would be unread.
+    if (const std::size_t nul = rlscale::detail::first_nul_byte(text); nul != std::string::npos) {
+        throw config_error("config", path.string() + " is not valid JSON: a NUL byte at offset " + std::to_string(nul));
+    }
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(text, rlscale::detail::duplicate_keys<config_error>{});

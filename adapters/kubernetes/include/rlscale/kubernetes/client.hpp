@@ -21,6 +21,7 @@
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/http_body.hpp>
+#include <rlscale/core/json_keys.hpp>
 #include <rlscale/core/request_deadline.hpp>
 #include <rlscale/core/text.hpp>
 #include <rlscale/kubernetes/config.hpp>
@@ -762,7 +763,8 @@ private:
     /// Status object gives reason, message and details.retryAfterSeconds when
     /// they have the documented types; anything else keeps the HTTP code, a
     /// reason derived from it and a bounded printable excerpt of the body. A
-    /// body nested deeper than detail::max_json_depth is not parsed. Texts
+    /// body nested deeper than detail::max_json_depth is not parsed, nor one
+    /// with a NUL byte anywhere (not JSON; the message names its offset). Texts
     /// from the body are made printable and bounded (detail::printable_excerpt),
     /// so the error's what() can go into a log line or a JSON document.
     static api_error make_api_error(const httplib::Response& r, const std::string& method, const std::string& path) {
@@ -775,6 +777,11 @@ private:
             message = "answer nested deeper than " + std::to_string(detail::max_json_depth) + " levels, not read";
         } else if (detail::json_too_many_values(r.body)) {
             message = "answer of more than " + std::to_string(detail::max_json_values) + " JSON values, not read";
+        } else if (const std::size_t nul = rlscale::detail::first_nul_byte(r.body); nul != std::string::npos) {
+            // Not JSON, so not a Status: nlohmann's parser would stop at the
+            // NUL and read what comes before it as the whole answer.
+            message = "answer not JSON: a NUL byte at offset " + std::to_string(nul) + ", after \"" +
+                      detail::printable_excerpt(std::string_view(r.body).substr(0, nul), detail::max_body_excerpt) + "\"";
         } else {
             auto j = nlohmann::json::parse(r.body, nullptr, false);
             if (detail::string_member(j, "kind") == "Status") {
@@ -801,14 +808,22 @@ private:
 
     /// The answer's JSON object. An answer nested deeper than
     /// detail::max_json_depth (seen on the bytes, before parsing, because
-    /// nlohmann::json copies and dumps recursively), one that is not JSON and
-    /// JSON that is not an object are transport_errors.
+    /// nlohmann::json copies and dumps recursively), one that is not JSON (a
+    /// NUL byte anywhere included, named by its offset) and JSON that is not
+    /// an object are transport_errors.
     static nlohmann::json parse_json(const response& r) {
         if (detail::json_too_deep(r.body)) {
             throw r.malformed("JSON nested deeper than " + std::to_string(detail::max_json_depth) + " levels, not read");
         }
         if (detail::json_too_many_values(r.body)) {
             throw r.malformed("JSON of more than " + std::to_string(detail::max_json_values) + " values, not read");
+        }
+        // A NUL byte anywhere makes the answer not JSON: nlohmann's parser
+        // would stop at it and read an object followed by a NUL and anything
+        // as that object alone.
+        if (const std::size_t nul = rlscale::detail::first_nul_byte(r.body); nul != std::string::npos) {
+            throw r.malformed("not JSON: a NUL byte at offset " + std::to_string(nul) + ", after \"" +
+                              detail::printable_excerpt(std::string_view(r.body).substr(0, nul), 80) + "\"");
         }
         auto j = nlohmann::json::parse(r.body, nullptr, false);
         if (j.is_discarded()) throw r.malformed("not JSON: \"" + detail::printable_excerpt(r.body, 80) + "\"");

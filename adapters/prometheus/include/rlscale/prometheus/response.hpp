@@ -1,5 +1,6 @@
 #pragma once
 
+#include <rlscale/core/json_keys.hpp>
 #include <rlscale/core/json_summary.hpp>
 #include <rlscale/core/text.hpp>
 #include <rlscale/prometheus/errors.hpp>
@@ -240,7 +241,9 @@ inline void check_histogram_pair(const nlohmann::json& j, const std::string& fie
 /// for: the error envelope → api_error (whatever the status), another
 /// non-2xx answer → http_error, a 2xx answer that is not the documented
 /// format → parse_error. A body of more than `max_values` JSON values (by
-/// json_value_bound) is refused unparsed, as one nested too deep is.
+/// json_value_bound) is refused unparsed, as one nested too deep is. A body
+/// with a NUL byte anywhere is not JSON (nor an error envelope), the
+/// parse_error naming the byte's offset: nlohmann's parser would stop at it.
 [[nodiscard]] inline query_result decode_response(int http_status, std::string_view body_text,
                                                   std::size_t max_values = default_max_response_values) {
     // An API answer is a few levels deep; a document nested deeper is
@@ -257,13 +260,23 @@ inline void check_histogram_pair(const nlohmann::json& j, const std::string& fie
         throw parse_error("", "the body holds more than max_response_values (" + std::to_string(max_values) +
                                   ") JSON values; not parsed");
     }
-    nlohmann::json body = nlohmann::json::parse(body_text, nullptr, /*allow_exceptions=*/false);
+    // A NUL byte makes the body not JSON, wherever it is: nlohmann's parser
+    // would stop at it and read a document followed by a NUL and anything
+    // as that document.
+    const std::size_t nul = rlscale::detail::first_nul_byte(body_text);
+    nlohmann::json body = nul != std::string_view::npos
+                              ? nlohmann::json(nlohmann::json::value_t::discarded)
+                              : nlohmann::json::parse(body_text, nullptr, /*allow_exceptions=*/false);
     std::string type, message;
     if (!body.is_discarded() && parse_envelope_error(body, type, message))
         throw api_error(http_status, std::move(type), std::move(message));
     if (http_status < 200 || http_status > 299)
         throw http_error(http_status, valid_utf8(body_text, 512));
     if (body.is_discarded()) {
+        if (nul != std::string_view::npos) {
+            throw parse_error("", "the body is not JSON: a NUL byte at offset " + std::to_string(nul) + ", after \"" +
+                                      valid_utf8(body_text.substr(0, nul), 128) + "\"");
+        }
         throw parse_error("", "the body is not JSON: \"" + valid_utf8(body_text, 128) + "\"");
     }
     return parse_query_response(body);

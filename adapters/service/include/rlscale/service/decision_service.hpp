@@ -534,7 +534,8 @@ private:
         try {
             return f();
         } catch (const request_error& e) {
-            throw request_error("functions[" + std::to_string(i) + "]." + e.field(), e.detail());
+            // A bracket-quoted key ("[\"a.b\"]") follows the index with no dot.
+            throw request_error("functions[" + std::to_string(i) + "]" + (e.field().starts_with('[') ? "" : ".") + e.field(), e.detail());
         }
     }
 
@@ -561,7 +562,7 @@ private:
     http_answer handle_multi(policies& p, const detail::json& j) {
         for (const auto& [key, v] : j.items()) {
             if (key != "functions") {
-                throw request_error(detail::printable(key), "unknown field (a multi-function request has only \"functions\")");
+                throw request_error(detail::join("", key), "unknown field (a multi-function request has only \"functions\")");
             }
         }
         const auto& list = j["functions"];

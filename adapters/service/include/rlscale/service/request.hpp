@@ -8,6 +8,7 @@
 
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
+#include <rlscale/core/json_keys.hpp>
 #include <rlscale/core/scaling.hpp>
 #include <rlscale/core/text.hpp>
 
@@ -93,14 +94,42 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
     return printable(what, 2 * max_echo_bytes);
 }
 
+/// Appends `key` to the field path `path` (as an error names a field):
+/// `.key` (no dot at the start), or bracket-quoted, `["key"]`, when the
+/// key is empty or holds '.', '[', ']' or '"', with '"' and '\' escaped
+/// inside the quotes. Written plainly such a key would name no field (a
+/// top-level "" as ""), or another one (a top-level "metrics.interval_s"
+/// as the required field in metrics). The key is made printable, cut at
+/// max_echo_bytes.
+inline void append_key(std::string& path, std::string_view key) {
+    const std::string text = printable(key);
+    if (key.empty() || key.find_first_of(".[]\"") != std::string_view::npos) {
+        path += "[\"";
+        for (const char c : text) {
+            if (c == '"' || c == '\\') path += '\\';
+            path += c;
+        }
+        path += "\"]";
+    } else {
+        if (!path.empty()) path += '.';
+        path += text;
+    }
+}
+
 /// A request body as JSON: its depth checked (check_depth with
 /// max_json_depth), then parsed. Throws request_error("body") for a body too
-/// deep or malformed, including invalid UTF-8 in a string. A key repeated in
-/// one object is refused, named by its path (`metrics.interval_s`,
-/// `functions[1].replicas`): JSON leaves its meaning open, and nlohmann keeps
-/// the last, so `"replicas": 3, "replicas": -5` would be judged on the one a
-/// reader least expects.
+/// deep or malformed, including invalid UTF-8 in a string and a NUL byte
+/// anywhere (named by its offset: nlohmann's parser would stop at it, and a
+/// request followed by a NUL and anything would be decided, where every
+/// other reader of the body refuses it). A key repeated in one object is
+/// refused, named by its path (`metrics.interval_s`, `functions[1].replicas`,
+/// a key bracket-quoted as append_key writes it): JSON leaves its meaning
+/// open, and nlohmann keeps the last, so `"replicas": 3, "replicas": -5`
+/// would be judged on the one a reader least expects.
 [[nodiscard]] inline json parse_body(std::string_view body) {
+    if (const std::size_t nul = rlscale::detail::first_nul_byte(body); nul != std::string_view::npos) {
+        throw request_error("body", "malformed JSON: a NUL byte at offset " + std::to_string(nul));
+    }
     check_depth(body, max_json_depth);
     // The objects and arrays being read, innermost last (depth is bounded
     // above, so this stays small): an object's keys so far and its current
@@ -119,8 +148,7 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
             if (v.array) {
                 out += "[" + std::to_string(v.index) + "]";
             } else {
-                if (!out.empty()) out += '.';
-                out += v.key;
+                append_key(out, v.key);
             }
         }
         return out;
@@ -166,10 +194,11 @@ inline void check_depth(std::string_view body, std::size_t max_depth) {
     return j;
 }
 
+/// `prefix` (a path, or "" at the top level) with `key` appended as
+/// append_key writes it.
 [[nodiscard]] inline std::string join(std::string_view prefix, std::string_view key) {
     std::string out(prefix);
-    if (!out.empty()) out += '.';
-    out += key;
+    append_key(out, key);
     return out;
 }
 
@@ -262,7 +291,7 @@ inline void parse_latency(const json& j, latency_percentiles& out) {
         else if (key == "p95") out.p95 = number_or_null(v, f);
         else if (key == "p99") out.p99 = number_or_null(v, f);
         else if (key == "p999") out.p999 = number_or_null(v, f);
-        else throw request_error(join("metrics.latency", printable(key)), "unknown field");
+        else throw request_error(join("metrics.latency", key), "unknown field");
     }
 }
 
@@ -303,7 +332,7 @@ inline void parse_metrics(const json& j, function_metrics& m) {
         else if (key == "pending_replicas") m.pending_replicas = c32();
         else if (key == "cold_starts") m.cold_starts = c32();
         else if (key == "replica_seconds") m.replica_seconds = number(v, f);
-        else throw request_error(join("metrics", printable(key)), "unknown field");
+        else throw request_error(join("metrics", key), "unknown field");
     }
     if (!has_interval) throw request_error("metrics.interval_s", "missing");
     for (std::size_t i = 0; i < required.size(); ++i) {
@@ -328,7 +357,7 @@ inline void parse_slo(const json& j, function_slo& slo, bool require_all) {
             slo.target_rps = number(v, f);
             target = true;
         } else {
-            throw request_error(join("slo", printable(key)), "unknown field");
+            throw request_error(join("slo", key), "unknown field");
         }
     }
     if (!require_all) return;
@@ -346,13 +375,26 @@ inline constexpr int max_request_replicas = 1'000'000;
 namespace detail {
 
 /// Why `name` cannot be a request's function name (1 to `max_bytes` bytes,
-/// no control character), or empty when it can. The one rule for requests
-/// and for the names a joint policy is installed with.
+/// no control character: C0, DEL or C1, U+0000 to U+001F and U+007F to
+/// U+009F), or empty when it can. The one rule for requests and for the
+/// names a joint policy is installed with. A control character is named by
+/// its code point and byte offset.
 [[nodiscard]] inline std::string function_name_problem(std::string_view name, std::size_t max_bytes) {
     if (name.empty()) return "must not be empty";
     if (name.size() > max_bytes) return "longer than " + std::to_string(max_bytes) + " bytes";
-    for (const char c : name) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "contains a control character";
+    constexpr const char* hex = "0123456789ABCDEF";
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const unsigned c = static_cast<unsigned char>(name[i]);
+        const unsigned next = i + 1 < name.size() ? static_cast<unsigned char>(name[i + 1]) : 0u;
+        // A C1 control is C2 80 to C2 9F in UTF-8, the code point its second
+        // byte (0xC2 never continues a sequence, so it starts one wherever
+        // it appears); a C0 control or DEL is its one byte.
+        const bool c1 = c == 0xC2 && next >= 0x80 && next <= 0x9F;
+        if (c < 0x20 || c == 0x7F || c1) {
+            const unsigned code = c1 ? next : c;
+            return std::string("contains a control character (U+00") + hex[code >> 4] + hex[code & 0xF] + " at byte " +
+                   std::to_string(i) + ")";
+        }
     }
     return {};
 }
@@ -399,7 +441,7 @@ namespace detail {
             parse_slo(v, r.state.slo, require_slo);
             has_slo = true;
         } else {
-            throw request_error(printable(key), "unknown field");
+            throw request_error(join("", key), "unknown field");
         }
     }
     if (!has_function) throw request_error("function", "missing");
