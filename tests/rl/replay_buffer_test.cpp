@@ -309,7 +309,8 @@ TEST_CASE("replay_buffer state: each field in slot order, byte for byte, whateve
     // float values and indices; double values and indices (a record whose
     // actions are narrower than its values); continuous actions of both
     // types; one and several actions; a partial ring, a full one and one
-    // that went round; more values per field than the writer stages at once.
+    // that went round; fields longer than the writer stages at once, and a
+    // row longer.
     check_state_format<float, std::int32_t>(5, 2, 1, 3);
     check_state_format<float, std::int32_t>(5, 3, 2, 5);
     check_state_format<float, std::int32_t>(5, 3, 2, 12);
@@ -318,6 +319,8 @@ TEST_CASE("replay_buffer state: each field in slot order, byte for byte, whateve
     check_state_format<float, float>(6, 10, 3, 20);
     check_state_format<double, double>(6, 4, 6, 6);
     check_state_format<float, std::int32_t>(1500, 5, 3, 2100);
+    check_state_format<float, std::int32_t>(5000, 5, 3, 5200);  // fields of 100 KB, staged in parts
+    check_state_format<double, float>(3, 20'000, 2, 4);           // a row wider than the stage
     check_state_format<double, double>(1, 2, 1, 3);
 }
 

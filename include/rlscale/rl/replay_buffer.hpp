@@ -252,11 +252,13 @@ public:
         // format from before the records), staged through a fixed array so
         // that the writer sees few large writes.
         const std::size_t n = size_;
-        put_field<T>(w, n, observation_size_, [this](std::size_t row, std::size_t i) { return observation_at(row)[i]; });
-        put_field<T>(w, n, observation_size_, [this](std::size_t row, std::size_t i) { return next_observation_at(row)[i]; });
-        put_field<Action>(w, n, action_size_, [this](std::size_t row, std::size_t i) { return action_at(row, i); });
-        put_field<T>(w, n, 1, [this](std::size_t row, std::size_t) { return reward_at(row); });
-        put_field<std::uint8_t>(w, n, 1, [this](std::size_t row, std::size_t) { return flags_at(row); });
+        const std::size_t values = observation_size_ * sizeof(T);
+        const std::size_t actions = action_size_ * sizeof(Action);
+        put_field(w, n, values, [this](std::size_t row) { return bytes_of(observation_at(row)); });
+        put_field(w, n, values, [this](std::size_t row) { return bytes_of(next_observation_at(row)); });
+        put_field(w, n, actions, [this](std::size_t row) { return bytes_at(row); });
+        put_field(w, n, sizeof(T), [this](std::size_t row) { return bytes_of(&reward_at(row)); });
+        put_field(w, n, 1, [this, actions](std::size_t row) { return bytes_at(row) + actions; });
     }
 
     /// Reads what write_state wrote for a buffer of this shape, replacing
@@ -283,29 +285,29 @@ public:
             }
             const auto n = static_cast<std::size_t>(size);
             clear();
-            // Each field whole, as write_state wrote it, checked as push()
-            // checks (in the order the fields come, so the same value is
-            // named first as before the records), then into the records.
-            std::vector<T> observations(n * observation_size_);
-            std::vector<T> next_observations(n * observation_size_);
-            std::vector<Action> actions(n * action_size_);
-            std::vector<T> rewards(n);
-            std::vector<std::uint8_t> flags(n);
-            r.get_all(std::span<T>(observations), "observations");
-            r.get_all(std::span<T>(next_observations), "next_observations");
-            r.get_all(std::span<Action>(actions), "actions");
-            r.get_all(std::span<T>(rewards), "rewards");
-            r.get_all(std::span<std::uint8_t>(flags), "flags");
-            const auto finite = [&r](const char* field, const std::vector<T>& v) {
-                for (std::size_t i = 0; i < v.size(); ++i) {
-                    if (!std::isfinite(v[i])) throw checkpoint_error(r.name(field) + "[" + std::to_string(i) + "]", "is not finite");
+            // Each field whole, as write_state wrote it (so a state that
+            // ends early is refused naming the field it ends in), checked as
+            // push() checks, in the order of the fields (the same value named
+            // first as before the records), then placed in the records.
+            const std::size_t values = observation_size_ * sizeof(T);
+            const std::size_t actions = action_size_ * sizeof(Action);
+            const std::string_view observations = r.take_bytes(n * values, "observations");
+            const std::string_view next_observations = r.take_bytes(n * values, "next_observations");
+            const std::string_view action_bytes = r.take_bytes(n * actions, "actions");
+            const std::string_view rewards = r.take_bytes(n * sizeof(T), "rewards");
+            const std::string_view flags = r.take_bytes(n, "flags");
+            const auto finite = [&r](const char* field, std::string_view bytes) {
+                for (std::size_t i = 0; i < bytes.size() / sizeof(T); ++i) {
+                    if (!std::isfinite(value_at<T>(bytes, i))) {
+                        throw checkpoint_error(r.name(field) + "[" + std::to_string(i) + "]", "is not finite");
+                    }
                 }
             };
             finite("observations", observations);
             finite("next_observations", next_observations);
             finite("rewards", rewards);
-            for (std::size_t i = 0; i < actions.size(); ++i) {
-                const Action a = actions[i];
+            for (std::size_t i = 0; i < n * action_size_; ++i) {
+                const Action a = value_at<Action>(action_bytes, i);
                 bool ok = false;
                 if constexpr (std::is_integral_v<Action>) {
                     ok = a >= 0 && (action_count == 0 || static_cast<std::size_t>(a) < action_count);
@@ -320,16 +322,15 @@ public:
                 }
             }
             for (std::size_t i = 0; i < n; ++i) {
-                if (flags[i] > 3) throw checkpoint_error(r.name("flags") + "[" + std::to_string(i) + "]", "is " + std::to_string(flags[i]) + ", not a pair of flags");
+                const auto f = static_cast<std::uint8_t>(flags[i]);
+                if (f > 3) throw checkpoint_error(r.name("flags") + "[" + std::to_string(i) + "]", "is " + std::to_string(f) + ", not a pair of flags");
             }
             for (std::size_t row = 0; row < n; ++row) {
-                const T* o = observations.data() + row * observation_size_;
-                const T* o2 = next_observations.data() + row * observation_size_;
-                std::copy(o, o + observation_size_, observation_at(row));
-                std::copy(o2, o2 + observation_size_, next_observation_at(row));
-                reward_at(row) = rewards[row];
-                for (std::size_t i = 0; i < action_size_; ++i) set_action(row, i, actions[row * action_size_ + i]);
-                set_flags(row, flags[row]);
+                std::memcpy(observation_at(row), observations.data() + row * values, values);
+                std::memcpy(next_observation_at(row), next_observations.data() + row * values, values);
+                std::memcpy(&reward_at(row), rewards.data() + row * sizeof(T), sizeof(T));
+                std::memcpy(bytes_at(row), action_bytes.data() + row * actions, actions);
+                bytes_at(row)[actions] = static_cast<unsigned char>(flags[row]);
             }
             size_ = n;
             next_ = static_cast<std::size_t>(next);
@@ -397,22 +398,34 @@ private:
     [[nodiscard]] std::uint8_t flags_at(std::size_t row) const noexcept { return bytes_at(row)[action_size_ * sizeof(Action)]; }
     void set_flags(std::size_t row, std::uint8_t f) noexcept { bytes_at(row)[action_size_ * sizeof(Action)] = f; }
 
-    /// Writes one field of the first `n` records, `width` values each, in
-    /// slot order, staged through a fixed array.
-    template <typename V, typename Get>
-    static void put_field(rlscale::detail::binary_writer& w, std::size_t n, std::size_t width, Get get) {
-        std::array<V, 4096> stage{};
+    [[nodiscard]] static const unsigned char* bytes_of(const T* p) noexcept { return reinterpret_cast<const unsigned char*>(p); }
+    /// Value `i` of an array of V held in `bytes` (which need not be aligned for V).
+    template <typename V>
+    [[nodiscard]] static V value_at(std::string_view bytes, std::size_t i) noexcept {
+        V v;
+        std::memcpy(&v, bytes.data() + i * sizeof(V), sizeof v);
+        return v;
+    }
+
+    /// Writes one field of the first `n` records, `width` bytes each (at
+    /// `at(row)`), in slot order, staged through a fixed array.
+    template <typename At>
+    static void put_field(rlscale::detail::binary_writer& w, std::size_t n, std::size_t width, At at) {
+        std::array<char, 1 << 16> stage;
         std::size_t filled = 0;
         for (std::size_t row = 0; row < n; ++row) {
-            for (std::size_t i = 0; i < width; ++i) {
-                stage[filled++] = get(row, i);
-                if (filled == stage.size()) {
-                    w.put_all(std::span<const V>(stage.data(), filled));
-                    filled = 0;
-                }
+            if (filled + width > stage.size()) {
+                w.put_all(std::span<const char>(stage.data(), filled));
+                filled = 0;
             }
+            if (width > stage.size()) {  // a row wider than the stage: written on its own
+                w.put_all(std::span<const char>(reinterpret_cast<const char*>(at(row)), width));
+                continue;
+            }
+            std::memcpy(stage.data() + filled, at(row), width);
+            filled += width;
         }
-        if (filled > 0) w.put_all(std::span<const V>(stage.data(), filled));
+        if (filled > 0) w.put_all(std::span<const char>(stage.data(), filled));
     }
 
     static void prefetch(const void* p) noexcept {

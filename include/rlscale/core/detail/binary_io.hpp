@@ -124,6 +124,14 @@ public:
     void get_all(std::span<V> out, std::string_view field) {
         take(out.data(), out.size_bytes(), field);
     }
+    /// The next `n` bytes, read past (for a reader that places the values
+    /// itself); throws as get_all does when the data ends inside them.
+    [[nodiscard]] std::string_view take_bytes(std::size_t n, std::string_view field) {
+        if (n > remaining()) take(nullptr, n, field);  // throws, naming the field
+        const std::string_view v = bytes_.substr(at_, n);
+        at_ += n;
+        return v;
+    }
     [[nodiscard]] std::size_t remaining() const noexcept { return bytes_.size() - at_; }
     /// The name of a field as errors give it.
     [[nodiscard]] std::string name(std::string_view field) const { return prefix_ + std::string(field); }
