@@ -1,5 +1,5 @@
 // DDPG/TD3 updates at FIRM's and CleanRL's sizes, each beside the batched
-// forward passes one update is made of.
+// forward passes one update is made of and the sampling of its minibatch.
 #include <rlscale/rl/ddpg.hpp>
 
 #include <benchmark/benchmark.h>
@@ -136,5 +136,20 @@ void BM_ddpg_forward(benchmark::State& state, int variant) {
 }
 BENCHMARK_CAPTURE(BM_ddpg_forward, firm, 0)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_ddpg_forward, cleanrl, 1)->Unit(benchmark::kMicrosecond);
+
+// Sampling alone: one minibatch drawn from the agent's replay (filled with
+// filled_transitions) into a batch, as an update's first step does.
+void BM_replay_sample(benchmark::State& state, bool clean_rl) {
+    const shape s = clean_rl ? cleanrl({}) : firm({});
+    const rl::ddpg<float> agent = filled_agent(s);
+    rl::replay_batch<float, float> batch(s.observations, s.actions, s.config.batch_size);
+    rng gen(3);
+    for (auto _ : state) {
+        agent.replay().sample(s.config.batch_size, gen, batch);
+        benchmark::DoNotOptimize(batch.observations.data());
+    }
+}
+BENCHMARK_CAPTURE(BM_replay_sample, firm, false)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_replay_sample, cleanrl, true)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
