@@ -1341,6 +1341,65 @@ TEST_CASE("controller decision log: follows rotation by rename and by copytrunca
     CHECK(contents(sub / "decisions.jsonl") == "{\"line\":3}\n");
 }
 
+TEST_CASE("controller decision log: a named pipe put at the path, or a log that is one, never holds an append") {
+    // Opening a pipe for writing waits for a reader: a log that followed a
+    // pipe re-created with no reader yet would hold the control loop there.
+    const std::filesystem::path dir = std::filesystem::path(RLSCALE_CONTROLLER_TEST_TMPDIR) / "fifo_log";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    struct sigaction ignore {};
+    struct sigaction before {};
+    ignore.sa_handler = SIG_IGN;
+    REQUIRE(::sigaction(SIGPIPE, &ignore, &before) == 0);  // as the program does: a write to a pipe with no reader is EPIPE
+    const auto returns_soon = [](decision_log& log) {
+        std::atomic<bool> done{false};
+        std::thread t([&log, &done] {
+            (void)log.append("{\"line\":2}");
+            done = true;
+        });
+        const auto start = std::chrono::steady_clock::now();
+        while (!done && std::chrono::steady_clock::now() - start < std::chrono::seconds(2)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        const bool returned = done.load();
+        if (!returned) {
+            // Let the append go on, so that the thread can be joined.
+            const int unblock = ::open(log.path().c_str(), O_RDONLY | O_NONBLOCK);
+            t.join();
+            if (unblock >= 0) ::close(unblock);
+        } else {
+            t.join();
+        }
+        return returned;
+    };
+
+    // A regular file replaced by a pipe nobody reads yet: the line is lost
+    // and reported at once, not waited on.
+    const std::filesystem::path file = dir / "decisions.jsonl";
+    decision_log log(file.string());
+    REQUIRE(log.append("{\"line\":1}"));
+    std::filesystem::remove(file);
+    REQUIRE(::mkfifo(file.c_str(), 0600) == 0);
+    CHECK(returns_soon(log));
+    CHECK(log.lines_lost() == 1);
+    CHECK(log.last_error().find(std::strerror(ENXIO)) != std::string::npos);
+
+    // A log that is a pipe, re-created by its reader's restart: not
+    // followed (a pipe is not rotated); the line goes to the old pipe,
+    // which has no reader: EPIPE, reported, at once.
+    const std::filesystem::path fifo = dir / "decisions.fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+    REQUIRE(reader >= 0);
+    decision_log piped(fifo.string());
+    REQUIRE(piped.append("{\"line\":1}"));
+    ::close(reader);
+    std::filesystem::remove(fifo);
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK(returns_soon(piped));
+    CHECK(piped.lines_lost() == 1);
+    CHECK(piped.last_error().find(std::strerror(EPIPE)) != std::string::npos);
+    ::sigaction(SIGPIPE, &before, nullptr);
+}
+
 /// One healthy reading with the current limits 0.8 cores and 1024 MiB.
 struct limits_source {
     double cpu_limit = 0.8;

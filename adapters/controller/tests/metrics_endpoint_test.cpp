@@ -225,6 +225,32 @@ TEST_CASE("controller metrics endpoint: idle connections beyond the cap neither 
     CHECK(took < deadline + 500ms);
 }
 
+TEST_CASE("controller metrics endpoint: a scrape waiting to be accepted is not closed unread by idle connections accepted after it") {
+    // The endpoint's thread is held in the text function (as behind a lock)
+    // while a scrape connects and sends its request, then a cap's worth of
+    // idle connections: all wait in the backlog, and the endpoint takes
+    // them in one round when the text function returns.
+    std::atomic<int> calls{0};
+    metrics_endpoint endpoint("127.0.0.1:0", [&calls] {
+        if (calls.fetch_add(1) == 0) std::this_thread::sleep_for(500ms);
+        return std::string(scrape_text);
+    });
+    std::thread first([&endpoint] { (void)ask(endpoint.port(), "GET /metrics HTTP/1.1\r\n\r\n"); });
+    while (calls.load() == 0) std::this_thread::sleep_for(1ms);
+    raw_connection scrape(endpoint.port());
+    REQUIRE(scrape.connected());
+    REQUIRE(scrape.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::vector<std::unique_ptr<raw_connection>> idle;
+    for (std::size_t i = 0; i < connection_cap + 4; ++i) {
+        idle.push_back(std::make_unique<raw_connection>(endpoint.port()));
+        REQUIRE(idle.back()->connected());
+    }
+    const std::string answer = scrape.read_all(deadline + 2s);
+    first.join();
+    CHECK(status_line(answer) == "HTTP/1.1 200 OK");
+    CHECK(answer.ends_with(scrape_text));
+}
+
 TEST_CASE("controller metrics endpoint: a connection that has not sent its whole request by the deadline is closed") {
     metrics_endpoint endpoint("127.0.0.1:0", [] { return std::string(scrape_text); });
     raw_connection idle(endpoint.port());

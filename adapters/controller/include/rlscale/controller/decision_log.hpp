@@ -107,15 +107,24 @@ private:
     /// Makes the descriptor the file now at the path: after a rotation by
     /// rename the open one is the rotated file, and after a deletion an
     /// unlinked one, where every line would go unseen with no error. One
-    /// stat() per line while the file stays. False (last_error() says why)
-    /// when the path names no file and one cannot be created there; the
-    /// next append tries again.
+    /// stat() per line while the file stays. Only a regular file is
+    /// followed (a pipe or a device is not rotated), and the reopen never
+    /// waits: a named pipe put at the path with no reader yet fails it
+    /// (ENXIO) rather than holding the control loop. False (last_error()
+    /// says why) when the path names no file and one cannot be created or
+    /// opened there; the next append tries again.
     bool follow_path() {
+        if (!regular_) return true;
         struct stat at {};
         if (::stat(path_.c_str(), &at) == 0 && at.st_dev == dev_ && at.st_ino == ino_) return true;
-        const int fd = open_path();
+        const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0666);
         if (fd < 0) {
             error_ = "cannot open it again after it was moved or deleted: " + std::string(std::strerror(errno));
+            return false;
+        }
+        if (const int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+            error_ = "cannot open it again after it was moved or deleted: " + std::string(std::strerror(errno));
+            ::close(fd);
             return false;
         }
         ::close(fd_);

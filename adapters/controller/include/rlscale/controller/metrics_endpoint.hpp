@@ -237,15 +237,20 @@ private:
 
     /// Accepts what is waiting (a bounded number, so the open connections
     /// are served between bursts); false when out of descriptors or memory.
+    /// At max_connections it stops when no connection accepted before this
+    /// round can make room: the rest wait in the backlog until the open
+    /// ones have been read (the listener stays readable, so the next poll
+    /// returns at once), and a scrape accepted in a burst is never closed
+    /// unread by the idle connections accepted after it.
     bool accept_all(clock::time_point now) {
         for (int i = 0; i < 64; ++i) {
+            if (connections_.size() >= max_connections && !make_room(now)) return true;
             descriptor fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
             if (fd.get() < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
                 if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) return false;
                 continue;  // ECONNABORTED, a network error of that connection: the next one
             }
-            if (connections_.size() >= max_connections) make_room();
             connection& c = connections_.emplace_back();
             c.fd = std::move(fd);
             c.accepted = now;
@@ -253,20 +258,23 @@ private:
         return true;
     }
 
-    /// Closes the oldest connection: one already answered first, then one
-    /// still sending its request, then one being answered.
-    void make_room() {
+    /// Closes the oldest connection accepted before `now`: one already
+    /// answered first, then one still sending its request, then one being
+    /// answered. False when there is none (all were accepted this round,
+    /// none of them read yet).
+    bool make_room(clock::time_point now) {
         for (const phase p : {phase::draining, phase::reading, phase::writing}) {
             auto oldest = connections_.end();
             for (auto it = connections_.begin(); it != connections_.end(); ++it) {
-                if (it->state == p && (oldest == connections_.end() || it->accepted < oldest->accepted)) oldest = it;
+                if (it->state == p && it->accepted < now && (oldest == connections_.end() || it->accepted < oldest->accepted)) oldest = it;
             }
             if (oldest != connections_.end()) {
                 close(*oldest);
                 connections_.erase(oldest);
-                return;
+                return true;
             }
         }
+        return false;
     }
 
     /// Closes `c`. One whose answer is not handed over whole is reset, so
