@@ -51,6 +51,17 @@ std::string field_of(const std::string& body) {
     return "(accepted)";
 }
 
+/// The field a refusal of `body` as JSON names (a repeated key, by its
+/// path), or "(accepted)": the body only parsed, not read as a request.
+std::string repeated(const std::string& body) {
+    try {
+        (void)rlscale::service::detail::parse_body(body);
+    } catch (const request_error& e) {
+        return e.field();
+    }
+    return "(accepted)";
+}
+
 }  // namespace
 
 TEST_CASE("parse: a load signal left out is refused by name, never read as zero") {
@@ -132,14 +143,6 @@ TEST_CASE("parse: errors name the field") {
           "replicas");
     CHECK(field_of(head + R"("metrics":{"interval_s":1,"interval_s":2}})") == "metrics.interval_s");
     // Named by its path, through arrays too.
-    const auto repeated = [](const std::string& body) {
-        try {
-            (void)rlscale::service::detail::parse_body(body);
-        } catch (const rlscale::service::request_error& e) {
-            return e.field();
-        }
-        return std::string("(accepted)");
-    };
     CHECK(repeated(R"({"functions":[{"a":1},{"b":[1,[2],{"c":3}],"b":2}]})") == "functions[1].b");
     CHECK(repeated(R"({"functions":[{"a":1},{"b":[1,[2],{"c":3,"c":4}]}]})") == "functions[1].b[2].c");
     CHECK(repeated(R"([[],{"x":{"y":1,"y":2}}])") == "[1].x.y");
@@ -414,14 +417,6 @@ TEST_CASE("parse: a key that is empty or holds . [ ] or a quote is named bracket
     CHECK(field_of(head + R"("extra":1,)" + metrics + "}") == "extra");
     CHECK(field_of(head + R"("metrics":{"interval_s":1,"extra":1}})") == "metrics.extra");
     // A repeated key, by its path.
-    const auto repeated = [](const std::string& body) {
-        try {
-            (void)rlscale::service::detail::parse_body(body);
-        } catch (const rlscale::service::request_error& e) {
-            return e.field();
-        }
-        return std::string("(accepted)");
-    };
     CHECK(repeated(R"({"":1,"":2})") == R"([""])");
     CHECK(repeated(R"({"functions":[{"m":{"a.b":1,"a.b":2}}]})") == R"(functions[0].m["a.b"])");
     CHECK(repeated(R"({"x":{"[1]":{"y":1,"y":2}}})") == R"(x["[1]"].y)");
