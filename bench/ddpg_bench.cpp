@@ -103,7 +103,6 @@ void BM_ddpg_forward(benchmark::State& state, int variant) {
     auto agent = filled_agent(s);
     const auto n = static_cast<Eigen::Index>(s.config.batch_size);
     using matrix = Eigen::MatrixXf;
-    rng gen(3);
     matrix obs = matrix::Random(static_cast<Eigen::Index>(s.observations), n);
     matrix next = matrix::Random(static_cast<Eigen::Index>(s.observations), n);
     matrix act = matrix::Random(static_cast<Eigen::Index>(s.actions), n);
