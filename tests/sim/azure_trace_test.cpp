@@ -315,4 +315,31 @@ TEST_CASE("workload azure_trace: the whole 455-function excerpt in the shared da
     }
 }
 
+TEST_CASE("workload azure_trace: a directory in place of a file is refused by both readers, naming the path") {
+    const auto dir = fresh_path("azure_trace", "azure_a_directory.csv");
+    std::filesystem::create_directories(dir);
+    check_rejected(load_invocations, dir, 0, 0, "is a directory, not a file");
+    check_rejected(load_durations, dir, 0, 0, "is a directory, not a file");
+}
+
+TEST_CASE("workload azure_trace: a file cut off inside its last line is refused, the whole file is not") {
+    const std::string invocations = invocations_header + "o,a,f1,http,1,2,3\no,a,f2,http,10,20,60\n";
+    const std::string durations = durations_header + "o,a,f1,10,5,1.0,40.0,1,2,5,10,15,30,40\n";
+    // Whole: loads. Without its last two bytes ("0\n") the last count would read as 6.
+    CHECK(azure_trace::load(write_file("azure_whole.csv", invocations)).by_hash("f2").per_minute ==
+          std::vector<double>{10, 20, 60});
+    check_rejected(load_invocations, write_file("azure_cut.csv", invocations.substr(0, invocations.size() - 2)), 3, 0,
+                   "the last line has no line end: the file may be truncated");
+    CHECK(load_azure_durations(write_file("durations_whole.csv", durations)).size() == 1);
+    check_rejected(load_durations, write_file("durations_cut.csv", durations.substr(0, durations.size() - 2)), 2, 0,
+                   "the last line has no line end: the file may be truncated");
+    // A header without its line end, and a last line ending in '\r' alone.
+    check_rejected(load_invocations, write_file("azure_header_cut.csv", "HashOwner,HashApp,HashFunction,Trigger,480"), 1, 0,
+                   "no line end");
+    check_rejected(load_invocations, write_file("azure_cr_cut.csv", invocations_header + "o,a,f1,http,1,2,3\r"), 2, 0,
+                   "no line end");
+    // Trailing blanks after the last line end are not a cut line.
+    CHECK(azure_trace::load(write_file("azure_trailing_blank.csv", invocations + "  ")).size() == 2);
+}
+
 }  // namespace test_sim_azure_trace

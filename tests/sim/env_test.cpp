@@ -315,4 +315,24 @@ TEST_CASE("cluster_env: bad settings are rejected with the field named") {
                          doctest::Contains("env.functions"), rlscale::config_error);
 }
 
+TEST_CASE("cluster_env: step and step_to before the first reset are refused, naming the call, in both models") {
+    for (const sim_model model : {sim_model::request, sim_model::tick}) {
+        CAPTURE(static_cast<int>(model));
+        cluster_env<> env(two_functions(), {.control_interval_s = 5, .episode_steps = 2, .model = model});
+        CHECK_THROWS_WITH_AS(static_cast<void>(env.step(std::vector<double>{0, 0})),
+                             "cluster_env::step: call reset(seed) first", rlscale::error);
+        CHECK_THROWS_WITH_AS(static_cast<void>(env.step_to(std::vector<rlscale::scaling_target>(2))),
+                             "cluster_env::step_to: call reset(seed) first", rlscale::error);
+        CHECK(env.simulation().now() == 0);  // nothing ran
+        static_cast<void>(env.reset(1));
+        const std::vector<double> hold{0, 0};
+        CHECK_FALSE(env.step(hold).truncated);
+        CHECK(env.step(hold).truncated);
+        // Past episode_steps the environment goes on, truncated every step.
+        const auto past = env.step(hold);
+        CHECK(past.truncated);
+        CHECK(env.simulation().now() == 20);
+    }
+}
+
 }  // namespace test_sim_env

@@ -661,4 +661,14 @@ TEST_CASE("workload next_arrival: ordinary workloads draw the same arrivals as b
     }
 }
 
+TEST_CASE("workload from_rate_file: a UTF-8 byte-order mark at the start is dropped") {
+    const auto path = fresh_path("workload", "workload_bom.txt");
+    write_file(path, "\xEF\xBB\xBF" "5\n6\n");
+    CHECK(from_rate_file(path).rates() == std::vector<double>{5, 6});
+    // Only at the start of the file: elsewhere it is text that is not a rate.
+    const auto later = fresh_path("workload", "workload_bom_later.txt");
+    write_file(later, "5\n\xEF\xBB\xBF" "6\n");
+    CHECK_THROWS_AS((void)from_rate_file(later), data_file_error);
+}
+
 }  // namespace test_sim_workload

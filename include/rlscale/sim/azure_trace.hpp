@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -59,13 +60,22 @@ namespace detail {
 /// Reads a CSV file line by line: fields split on ',', no quoting (the Azure
 /// files have none), a trailing '\r' and a leading UTF-8 byte-order mark
 /// dropped, blank lines skipped. Keeps the 1-based number of the current line
-/// for error messages.
+/// for error messages. A directory, a failed read and a non-blank last line
+/// without a line end (a file cut off, perhaps inside a number) are refused.
 class azure_csv_reader {
 public:
     explicit azure_csv_reader(std::filesystem::path path) : path_(std::move(path)) {
+        // A directory opens as a stream on Linux and fails only when read,
+        // with the standard library's exception rather than one naming the file.
+        std::error_code ec;
+        if (std::filesystem::is_directory(path_, ec)) throw data_file_error(path_, 0, 0, "is a directory, not a file");
         std::ifstream in(path_, std::ios::binary);
         if (!in) throw data_file_error(path_, 0, 0, "cannot open file");
-        text_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        try {
+            text_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        } catch (const std::exception& e) {
+            throw data_file_error(path_, 0, 0, std::string("read error: ") + e.what());
+        }
         if (in.bad()) throw data_file_error(path_, 0, 0, "read error");
         if (std::string_view(text_).starts_with("\xEF\xBB\xBF")) pos_ = 3;
     }
@@ -79,6 +89,11 @@ public:
             ++line_;
             if (line.ends_with('\r')) line.remove_suffix(1);
             if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+            // Every line ends in '\n' in a whole file: a last line without one
+            // may have lost digits ("60" read as "6"), which no column check sees.
+            if (end == text_.size()) {
+                throw error(0, "the last line has no line end: the file may be truncated");
+            }
             fields.clear();
             std::size_t start = 0;
             for (;;) {

@@ -101,7 +101,7 @@ struct step_result {
     bool observation_valid = true;       ///< every encoder accepted its input
     double reward = 0;                   ///< the joint reward
     bool terminated = false;             ///< never: autoscaling is a continuing task
-    bool truncated = false;              ///< the episode reached episode_steps
+    bool truncated = false;              ///< the episode reached episode_steps (true again for any step past it)
     std::span<const function_metrics> info;  ///< the raw metrics of the interval
 };
 
@@ -116,6 +116,12 @@ struct step_result {
 /// sized episode_steps × control_interval_s has ended by the last step,
 /// which sees no arrivals. Size loads (episode_steps + 1) × interval, as the
 /// SIMPPO and AWARE scenarios of examples/common do, or make them repeat.
+///
+/// step() and step_to() before the first reset() throw rlscale::error: the
+/// cluster would run without a chosen seed and without reset's first
+/// interval. Past episode_steps the environment does not stop: each further
+/// step simulates one more interval and returns truncated = true again, so a
+/// caller that wants episodes of episode_steps resets when it sees truncated.
 template <encoder Encoder = basic_encoder, reward Reward = basic_reward>
 class cluster_env {
 public:
@@ -171,6 +177,7 @@ public:
     std::span<const float> reset(std::uint64_t seed) {
         sim_.reset(seed);
         steps_ = 0;
+        started_ = true;
         // A stateful encoder (an arrival-rate change) starts the episode
         // afresh, even when no step came since the last reset.
         if constexpr (requires { encoder_.reset(); }) encoder_.reset();
@@ -191,6 +198,7 @@ public:
     /// max_replicas of its configuration), so an agent's ±1 moves stay in
     /// its bounds.
     step_result step(std::span<const double> action) {
+        require_started("cluster_env::step");
         if (action.size() != function_count()) {
             throw error("cluster_env::step: " + std::to_string(action.size()) + " action values for " +
                         std::to_string(function_count()) + " functions");
@@ -217,6 +225,12 @@ public:
     }
 
 private:
+    // Stepping before the first reset would play the constructor's seed 0
+    // without reset's first interval: an episode no reset(seed) reproduces.
+    void require_started(const char* call) const {
+        if (!started_) throw error(std::string(call) + ": call reset(seed) first");
+    }
+
     step_result advance() {
         sim_.step(env_.control_interval_s, metrics_);
         encode_all();
@@ -239,6 +253,7 @@ public:
     /// to [0, max_replicas] of each function's configuration by the
     /// simulator (not to the scaling_state's bounds: a policy's guard does that).
     step_result step_to(std::span<const scaling_target> targets) {
+        require_started("cluster_env::step_to");
         if (targets.size() != function_count()) {
             throw error("cluster_env::step_to: " + std::to_string(targets.size()) + " targets for " +
                         std::to_string(function_count()) + " functions");
@@ -294,6 +309,7 @@ private:
     std::vector<function_metrics> metrics_;
     std::vector<float> observation_;
     int steps_ = 0;
+    bool started_ = false;  // reset() has run: step() and step_to() may advance
     bool observation_valid_ = true;
 };
 

@@ -144,18 +144,28 @@ public:
 
     /// The lognormal with the given mean and coefficient of variation (sd/mean):
     /// sigma² = ln(1 + cv²), median = mean/√(1 + cv²). cv = 0 is a point mass at the mean.
+    /// mean_s finite > 0; cv finite >= 0, small enough for mean_s that the
+    /// median is > 0 (mean_s = 1e-300 with cv = 1e150 would give a median of 0).
     static service_time lognormal_from_mean_cv(double mean_s, double cv) {
-        check_fields("service_time.lognormal_from_mean_cv")
-            .greater("mean_s", mean_s, 0.0)
+        const check_fields check("service_time.lognormal_from_mean_cv");
+        check.greater("mean_s", mean_s, 0.0)
             .require(std::isfinite(cv) && cv >= 0.0 && std::isfinite(cv * cv), "cv", "be finite and >= 0 (with cv² finite)", cv);
         const double one_plus_cv2 = 1.0 + cv * cv;
-        return lognormal(mean_s / std::sqrt(one_plus_cv2), std::sqrt(std::log1p(cv * cv)));
+        const double median = mean_s / std::sqrt(one_plus_cv2);
+        if (!(median > 0.0)) {
+            check.fail("cv", "be small enough for mean_s (" + format_number(mean_s) +
+                                 ") that the median mean_s/√(1 + cv²) is > 0", cv);
+        }
+        return lognormal(median, std::sqrt(std::log1p(cv * cv)));
     }
 
     /// Fitted to percentile points: the inverse CDF is piecewise linear through
     /// (probabilities[i], values_s[i]) and sampled by inversion. Probabilities
     /// strictly increase from exactly 0 to exactly 1; values are finite, > 0 and
-    /// non-decreasing; 2 to max_points points.
+    /// non-decreasing; 2 to max_points points. Each segment's slope (the rise
+    /// of the values over the probability step) and the mean must be finite,
+    /// so every quantile and sample is: a rise of 1e300 over a step of 1e-10,
+    /// a step of 4.9e-324, or values near the largest double are refused.
     static service_time empirical(std::span<const double> probabilities, std::span<const double> values_s) {
         const check_fields check("service_time.empirical");
         const std::size_t n = probabilities.size();
@@ -184,8 +194,16 @@ public:
         for (std::size_t i = 0; i + 1 < n; ++i) {
             const double dp = s.p_[i + 1] - s.p_[i];
             s.slope_[i] = (s.v_[i + 1] - s.v_[i]) / dp;
+            if (!std::isfinite(s.slope_[i])) {
+                check.fail(item("values_s", i + 1),
+                           "rise from " + item("values_s", i) + " (" + format_number(values_s[i]) + ") over the step from " +
+                               item("probabilities", i) + " to " + item("probabilities", i + 1) + " (" + format_number(dp) +
+                               ") by a finite slope",
+                           values_s[i + 1]);
+            }
             mean += dp * 0.5 * (s.v_[i] + s.v_[i + 1]);  // the trapezoid under the inverse CDF
         }
+        check.require(std::isfinite(mean), "values_s", "have a finite mean (the area under the inverse CDF)", mean);
         s.mean_ = mean;
         return s;
     }

@@ -532,8 +532,9 @@ workload random_walk(double start, double step_stddev, double min, double max, d
 }
 
 /// A workload read from a text file: one rate (requests/second) per line,
-/// one line per second; '#' starts a comment, blank lines are skipped.
-/// Throws data_file_error naming the file and line of a bad value.
+/// one line per second; '#' starts a comment, blank lines are skipped, and a
+/// UTF-8 byte-order mark at the start of the file is dropped (as the Azure
+/// trace readers do). Throws data_file_error naming the file and line of a bad value.
 inline workload from_rate_file(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw data_file_error(path, 0, 0, "cannot open rate file");
@@ -543,6 +544,7 @@ inline workload from_rate_file(const std::filesystem::path& path) {
     while (std::getline(in, line)) {
         ++number;
         std::string_view text(line);
+        if (number == 1 && text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a byte-order mark
         if (const auto hash = text.find('#'); hash != std::string_view::npos) text = text.substr(0, hash);
         const auto first = text.find_first_not_of(" \t\r\f\v");
         if (first == std::string_view::npos) continue;
