@@ -136,6 +136,9 @@ options parse(int argc, char** argv) {
         }
         if (i + 1 >= argc) fail(std::string(flag) + ": missing value");
         const std::string v = argv[++i];
+        // An empty checkpoint (an unset variable in a unit file) would serve
+        // the baseline as if none were given; an empty policy names none.
+        if (v.empty() && (flag == "--checkpoint" || flag == "--policy")) fail(std::string(flag) + ": must not be empty");
         using rlscale::cli::integer;
         using rlscale::cli::number;
         try {
@@ -232,7 +235,16 @@ int main(int argc, char** argv) {
     try {
         auto service = std::make_unique<rlscale::service::decision_service>(o.service, make_factory(o));
         std::string serving = "policy " + o.policy;
-        if (!o.checkpoint.empty()) serving = serve_checkpoint(*service, o);
+        if (!o.checkpoint.empty()) {
+            // A checkpoint that does not load at start-up is a bad option
+            // (exit 2, naming it), as rlscale-evaluate refuses it; on SIGHUP
+            // the policy in use keeps serving instead.
+            try {
+                serving = serve_checkpoint(*service, o);
+            } catch (const rlscale::error& e) {
+                fail("--checkpoint: " + rlscale::cli::quoted_path(o.checkpoint) + ": " + e.what());
+            }
+        }
         const int port = service->start();
         std::cerr << "rlscale-decision-service: " << serving << ", listening on " << o.service.host << ":" << port << std::endl;
         for (;;) {

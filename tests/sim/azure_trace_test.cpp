@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -315,11 +317,17 @@ TEST_CASE("workload azure_trace: the whole 455-function excerpt in the shared da
     }
 }
 
-TEST_CASE("workload azure_trace: a directory in place of a file is refused by both readers, naming the path") {
+TEST_CASE("workload azure_trace: a directory or a named pipe in place of a file is refused by both readers, naming the path") {
     const auto dir = fresh_path("azure_trace", "azure_a_directory.csv");
     std::filesystem::create_directories(dir);
     check_rejected(load_invocations, dir, 0, 0, "is a directory, not a file");
     check_rejected(load_durations, dir, 0, 0, "is a directory, not a file");
+    // A named pipe: refused before it is opened (the open would wait for a writer).
+    const auto fifo = fresh_path("azure_trace", "azure_a_fifo.csv");
+    std::filesystem::remove(fifo);
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    check_rejected(load_invocations, fifo, 0, 0, "is not a regular file");
+    check_rejected(load_durations, fifo, 0, 0, "is not a regular file");
 }
 
 TEST_CASE("workload azure_trace: a file cut off inside its last line is refused, the whole file is not") {

@@ -67,8 +67,11 @@ public:
     explicit azure_csv_reader(std::filesystem::path path) : path_(std::move(path)) {
         // A directory opens as a stream on Linux and fails only when read,
         // with the standard library's exception rather than one naming the file.
+        // A named pipe would block the open until a writer came.
         std::error_code ec;
-        if (std::filesystem::is_directory(path_, ec)) throw data_file_error(path_, 0, 0, "is a directory, not a file");
+        const auto type = std::filesystem::status(path_, ec).type();
+        if (type == std::filesystem::file_type::directory) throw data_file_error(path_, 0, 0, "is a directory, not a file");
+        if (!ec && type != std::filesystem::file_type::regular) throw data_file_error(path_, 0, 0, "is not a regular file");
         std::ifstream in(path_, std::ios::binary);
         if (!in) throw data_file_error(path_, 0, 0, "cannot open file");
         try {
