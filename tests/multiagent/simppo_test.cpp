@@ -1068,13 +1068,33 @@ TEST_CASE("simppo_coordinator training state: a coordinator restored between act
     std::filesystem::remove(path);
 }
 
-TEST_CASE("simppo_coordinator training state: a corrupted or foreign state, or a bad agent within it, is refused by name and changes nothing") {
+// A two-agent coordinator's training state after one short episode.
+std::string saved_two_agent_state() {
     simppo_coordinator a(small_config(0));
     for (std::size_t i = 0; i < 2; ++i) a.add_agent("f" + std::to_string(i), category_of(i));
     (void)train(a, 1, 40);
     std::stringstream saved;
     a.save_training_state(saved);
-    const std::string bytes = saved.str();
+    return saved.str();
+}
+
+// A training state's payload: the bytes between its header (the magic's
+// line and 20 bytes) and its 8-byte checksum.
+constexpr std::size_t state_header_bytes = std::string_view("rlscale.simppo.training_state\n").size() + 20;
+std::string state_payload(const std::string& bytes) {
+    return bytes.substr(state_header_bytes, bytes.size() - state_header_bytes - 8);
+}
+// `bytes` with its payload replaced and the checksum recomputed, as a
+// writer with a bug would.
+std::string with_payload(const std::string& bytes, const std::string& payload) {
+    std::string forged = bytes.substr(0, state_header_bytes) + payload;
+    const std::uint64_t h = rlscale::detail::fnv1a64(payload);
+    forged.append(reinterpret_cast<const char*>(&h), sizeof h);
+    return forged;
+}
+
+TEST_CASE("simppo_coordinator training state: a corrupted or foreign state, or a bad agent within it, is refused by name and changes nothing") {
+    const std::string bytes = saved_two_agent_state();
 
     simppo_coordinator b(small_config(0));
     b.add_agent("kept", "io");
@@ -1100,13 +1120,9 @@ TEST_CASE("simppo_coordinator training state: a corrupted or foreign state, or a
     // learner states of about 15 kB each make most of the payload, so the
     // byte a quarter into it lies in agent 0's; the outer checksum is
     // recomputed, as a writer with a bug would.
-    const std::size_t header = std::string_view("rlscale.simppo.training_state\n").size() + 20;
-    std::string payload = bytes.substr(header, bytes.size() - header - 8);
+    std::string payload = state_payload(bytes);
     payload[payload.size() / 4] = static_cast<char>(payload[payload.size() / 4] ^ 0x40);
-    std::string forged = bytes.substr(0, header) + payload;
-    const std::uint64_t h = rlscale::detail::fnv1a64(payload);
-    forged.append(reinterpret_cast<const char*>(&h), sizeof h);
-    refused(b, forged, "training_state.agents[0].learner.checksum");
+    refused(b, with_payload(bytes, payload), "training_state.agents[0].learner.checksum");
 
     REQUIRE(b.agent_count() == 1);
     CHECK(b.name(0) == "kept");
@@ -1114,17 +1130,11 @@ TEST_CASE("simppo_coordinator training state: a corrupted or foreign state, or a
 }
 
 TEST_CASE("simppo_coordinator training state: an arrival rate's clock that is not finite is refused by name and changes nothing") {
-    simppo_coordinator a(small_config(0));
-    for (std::size_t i = 0; i < 2; ++i) a.add_agent("f" + std::to_string(i), category_of(i));
-    (void)train(a, 1, 40);
-    std::stringstream saved;
-    a.save_training_state(saved);
-    const std::string bytes = saved.str();
+    const std::string bytes = saved_two_agent_state();
     // Agent 0's encoder state ends its block just before its learner's
     // state (a length, then the learner's own frame): the flag "known", the
     // rate and the clock, 8 bytes each but the flag.
-    const std::size_t header = std::string_view("rlscale.simppo.training_state\n").size() + 20;
-    const std::string payload = bytes.substr(header, bytes.size() - header - 8);
+    const std::string payload = state_payload(bytes);
     const std::size_t learner = payload.find("rlscale.ppo.training_state\n");
     REQUIRE(learner != std::string::npos);
     const std::size_t time_at = learner - 16;
@@ -1141,10 +1151,7 @@ TEST_CASE("simppo_coordinator training state: an arrival rate's clock that is no
         CAPTURE(bad);
         std::string forged_payload = payload;
         std::memcpy(forged_payload.data() + time_at, &bad, sizeof bad);
-        std::string forged = bytes.substr(0, header) + forged_payload;
-        const std::uint64_t h = rlscale::detail::fnv1a64(forged_payload);
-        forged.append(reinterpret_cast<const char*>(&h), sizeof h);
-        std::istringstream in(forged);
+        std::istringstream in(with_payload(bytes, forged_payload));
         const std::string message = "training_state.agents[0].arrival_rate.time_s: is " + format_number(bad) + ", must be finite";
         CHECK_THROWS_WITH_AS(b.load_training_state(in), doctest::Contains(message.c_str()), checkpoint_error);
     }

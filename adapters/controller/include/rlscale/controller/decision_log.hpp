@@ -94,7 +94,9 @@ private:
     std::string error_;
     std::uint64_t lost_ = 0;
 
-    [[nodiscard]] int open_path() const noexcept { return ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666); }
+    [[nodiscard]] int open_path(int extra_flags = 0) const noexcept {
+        return ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | extra_flags, 0666);
+    }
 
     void note_file() noexcept {
         struct stat st {};
@@ -117,13 +119,14 @@ private:
         if (!regular_) return true;
         struct stat at {};
         if (::stat(path_.c_str(), &at) == 0 && at.st_dev == dev_ && at.st_ino == ino_) return true;
-        const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0666);
-        if (fd < 0) {
+        const auto refuse = [this] {
             error_ = "cannot open it again after it was moved or deleted: " + std::string(std::strerror(errno));
             return false;
-        }
+        };
+        const int fd = open_path(O_NONBLOCK);
+        if (fd < 0) return refuse();
         if (const int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-            error_ = "cannot open it again after it was moved or deleted: " + std::string(std::strerror(errno));
+            refuse();
             ::close(fd);
             return false;
         }
