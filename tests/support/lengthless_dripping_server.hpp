@@ -26,45 +26,32 @@ namespace rlscale::test {
 /// a byte every 100 ms: httplib reads a body cut by the deadline as a whole one.
 class lengthless_dripping_server {
 public:
-    explicit lengthless_dripping_server(std::string body) : body_(std::move(body)) {
-        port = listener_.port();
-        thread_ = std::thread([this] { run(); });
-    }
-    ~lengthless_dripping_server() {
-        stop_ = true;
-        thread_.join();
-    }
-    lengthless_dripping_server(const lengthless_dripping_server&) = delete;
-    lengthless_dripping_server& operator=(const lengthless_dripping_server&) = delete;
-    int port = 0;
+    explicit lengthless_dripping_server(std::string body) : body_(std::move(body)) {}
+    [[nodiscard]] int port() const noexcept { return server_.port(); }
 
 private:
-    void run() {
-        while (!stop_) {
-            pollfd p{listener_.fd(), POLLIN, 0};
-            if (::poll(&p, 1, 20) <= 0) continue;
-            const int fd = ::accept(listener_.fd(), nullptr, nullptr);
-            if (fd < 0) continue;
-            std::string request;
-            char buf[1024];
-            while (request.find("\r\n\r\n") == std::string::npos) {
-                const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-                if (n <= 0) break;
-                request.append(buf, static_cast<std::size_t>(n));
-            }
-            const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
-            (void)::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
-            for (std::size_t i = 0; i < body_.size() && !stop_; ++i) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
-                if (::send(fd, body_.data() + i, 1, MSG_NOSIGNAL) != 1) break;
-            }
-            ::close(fd);
+    void answer(const loopback_server& server, int fd) const {
+        std::string request;
+        char buf[1024];
+        while (request.find("\r\n\r\n") == std::string::npos) {
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            request.append(buf, static_cast<std::size_t>(n));
+        }
+        const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+        (void)::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+        for (std::size_t i = 0; i < body_.size() && !server.stopping(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            if (::send(fd, body_.data() + i, 1, MSG_NOSIGNAL) != 1) break;
         }
     }
     std::string body_;
-    loopback_socket listener_{4};
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
+    loopback_server server_{[this](loopback_server& server) {
+        for (int fd; (fd = server.accept_within()) >= 0;) {
+            answer(server, fd);
+            ::close(fd);
+        }
+    }};
 };
 
 }  // namespace rlscale::test

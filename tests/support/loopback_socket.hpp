@@ -8,8 +8,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <thread>
 
 namespace rlscale::test {
 
@@ -45,6 +50,42 @@ public:
 private:
     int fd_ = -1;
     int port_ = 0;
+};
+
+/// A listening loopback socket and one thread serving it, stopped and
+/// joined with the object. `serve` runs on the thread; it takes connections
+/// with accept_within() and ends soon after stopping() turns true. Declare
+/// it after every member `serve` uses, so that it stops before they go.
+class loopback_server {
+public:
+    explicit loopback_server(std::function<void(loopback_server&)> serve)
+        : serve_(std::move(serve)), thread_([this] { serve_(*this); }) {}
+    ~loopback_server() {
+        stop_ = true;
+        thread_.join();
+    }
+    loopback_server(const loopback_server&) = delete;
+    loopback_server& operator=(const loopback_server&) = delete;
+
+    [[nodiscard]] int port() const noexcept { return listener_.port(); }
+    [[nodiscard]] bool stopping() const noexcept { return stop_; }
+
+    /// The next connection, waiting for it in steps of `poll_ms` until one
+    /// comes or the server stops (then -1).
+    int accept_within(int poll_ms = 20) {
+        while (!stop_) {
+            pollfd p{listener_.fd(), POLLIN, 0};
+            if (::poll(&p, 1, poll_ms) <= 0) continue;
+            if (const int fd = ::accept(listener_.fd(), nullptr, nullptr); fd >= 0) return fd;
+        }
+        return -1;
+    }
+
+private:
+    loopback_socket listener_{4};
+    std::atomic<bool> stop_{false};
+    std::function<void(loopback_server&)> serve_;
+    std::thread thread_;
 };
 
 }  // namespace rlscale::test

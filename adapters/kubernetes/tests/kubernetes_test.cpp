@@ -1560,7 +1560,7 @@ TEST_CASE("a body without a length, dripping in past the deadline, is a timeout,
     // The deadline's cut closes the connection before the body is whole;
     // what was read is not the answer, and a change was sent.
     rlscale::test::lengthless_dripping_server s(scale_text("3"));  // about 15 s of dripping
-    auto cfg = k8s::explicit_config("http://127.0.0.1:" + std::to_string(s.port), "tok-1");
+    auto cfg = k8s::explicit_config("http://127.0.0.1:" + std::to_string(s.port()), "tok-1");
     cfg.connect_timeout = 300ms;
     cfg.read_timeout = 500ms;
     cfg.write_timeout = 200ms;
@@ -1758,38 +1758,21 @@ namespace {
 /// through it drips, and no single read waits long.
 class dripping_relay {
 public:
-    dripping_relay(int target_port, std::chrono::milliseconds gap) : target_(target_port), gap_(gap) {
-        port = listener_.port();
-        thread_ = std::thread([this] { run(); });
-    }
-    ~dripping_relay() {
-        stop_ = true;
-        thread_.join();
-    }
-    dripping_relay(const dripping_relay&) = delete;
-    dripping_relay& operator=(const dripping_relay&) = delete;
-    int port = 0;
+    dripping_relay(int target_port, std::chrono::milliseconds gap) : target_(target_port), gap_(gap) {}
+    [[nodiscard]] int port() const noexcept { return server_.port(); }
 
 private:
-    bool wait(int fd, int ms) const {
-        pollfd p{fd, POLLIN, 0};
-        return ::poll(&p, 1, ms) > 0;
-    }
-    void run() {
-        while (!stop_ && !wait(listener_.fd(), 20)) {
-        }
-        if (stop_) return;
-        const int client = ::accept(listener_.fd(), nullptr, nullptr);
+    void relay(const rlscale::test::loopback_server& self, int client) const {
         const int server = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         a.sin_port = htons(static_cast<std::uint16_t>(target_));
-        if (client >= 0 && ::connect(server, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        if (::connect(server, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
             std::string pending;  // the server's bytes not yet passed on
             auto next = std::chrono::steady_clock::now();
             char buf[4096];
-            while (!stop_) {
+            while (!self.stopping()) {
                 pollfd p[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
                 if (::poll(p, 2, 5) < 0) break;
                 if (p[0].revents & (POLLIN | POLLHUP)) {
@@ -1808,14 +1791,17 @@ private:
                 }
             }
         }
-        if (client >= 0) ::close(client);
         ::close(server);
     }
     int target_;
     std::chrono::milliseconds gap_;
-    rlscale::test::loopback_socket listener_{4};
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
+    // One connection, relayed until it ends or the relay stops.
+    rlscale::test::loopback_server server_{[this](rlscale::test::loopback_server& server) {
+        if (const int client = server.accept_within(); client >= 0) {
+            relay(server, client);
+            ::close(client);
+        }
+    }};
 };
 
 }  // namespace
@@ -1838,7 +1824,7 @@ TEST_CASE("HTTPS: a TLS handshake dripping in a byte at a time is cut at the tim
     REQUIRE(make_cert(dir, "server"));
     fake_api_server s((dir / "server.crt").string(), (dir / "server.key").string());
     dripping_relay relay(s.port, 20ms);  // the server's ~1.5 KB of handshake: about 30 s
-    expect_cut_at_one_second(k8s::explicit_config("https://127.0.0.1:" + std::to_string(relay.port), "tok-1", (dir / "server.crt").string()));
+    expect_cut_at_one_second(k8s::explicit_config("https://127.0.0.1:" + std::to_string(relay.port()), "tok-1", (dir / "server.crt").string()));
 }
 
 TEST_CASE("an answer with a NUL byte anywhere is not JSON, named by its offset: a Scale is a transport_error, a Status no Status") {

@@ -267,7 +267,7 @@ TEST_CASE("client: a body without a length, dripping in past the deadline, is a 
     // A raw HTTP/1.1 server: no Content-Length, not chunked, so the body
     // ends where the connection closes; the deadline's cut closes it first.
     rlscale::test::lengthless_dripping_server server(one_sample("1"));
-    const client c({.url = "http://127.0.0.1:" + std::to_string(server.port), .connect_timeout = 300ms,
+    const client c({.url = "http://127.0.0.1:" + std::to_string(server.port()), .connect_timeout = 300ms,
                     .read_timeout = 500ms, .write_timeout = 200ms});
     CHECK_THROWS_WITH_AS((void)c.query("up"), doctest::Contains("the answer was cut short (no whole answer within 1000 ms"),
                          timeout_error);
