@@ -30,7 +30,7 @@ public:
     [[nodiscard]] int port() const noexcept { return server_.port(); }
 
 private:
-    void answer(const loopback_server& server, int fd) const {
+    void answer(const raw_loopback_server& server, int fd) const {
         std::string request;
         char buf[1024];
         while (request.find("\r\n\r\n") == std::string::npos) {
@@ -46,7 +46,7 @@ private:
         }
     }
     std::string body_;
-    loopback_server server_{[this](loopback_server& server) {
+    raw_loopback_server server_{[this](raw_loopback_server& server) {
         for (int fd; (fd = server.accept_within()) >= 0;) {
             answer(server, fd);
             ::close(fd);

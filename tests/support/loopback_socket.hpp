@@ -56,16 +56,16 @@ private:
 /// joined with the object. `serve` runs on the thread; it takes connections
 /// with accept_within() and ends soon after stopping() turns true. Declare
 /// it after every member `serve` uses, so that it stops before they go.
-class loopback_server {
+class raw_loopback_server {
 public:
-    explicit loopback_server(std::function<void(loopback_server&)> serve)
+    explicit raw_loopback_server(std::function<void(raw_loopback_server&)> serve)
         : serve_(std::move(serve)), thread_([this] { serve_(*this); }) {}
-    ~loopback_server() {
+    ~raw_loopback_server() {
         stop_ = true;
         thread_.join();
     }
-    loopback_server(const loopback_server&) = delete;
-    loopback_server& operator=(const loopback_server&) = delete;
+    raw_loopback_server(const raw_loopback_server&) = delete;
+    raw_loopback_server& operator=(const raw_loopback_server&) = delete;
 
     [[nodiscard]] int port() const noexcept { return listener_.port(); }
     [[nodiscard]] bool stopping() const noexcept { return stop_; }
@@ -84,7 +84,7 @@ public:
 private:
     loopback_socket listener_{4};
     std::atomic<bool> stop_{false};
-    std::function<void(loopback_server&)> serve_;
+    std::function<void(raw_loopback_server&)> serve_;
     std::thread thread_;
 };
 

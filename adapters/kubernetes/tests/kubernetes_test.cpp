@@ -1762,7 +1762,7 @@ public:
     [[nodiscard]] int port() const noexcept { return server_.port(); }
 
 private:
-    void relay(const rlscale::test::loopback_server& self, int client) const {
+    void relay(const rlscale::test::raw_loopback_server& self, int client) const {
         const int server = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
@@ -1796,7 +1796,7 @@ private:
     int target_;
     std::chrono::milliseconds gap_;
     // One connection, relayed until it ends or the relay stops.
-    rlscale::test::loopback_server server_{[this](rlscale::test::loopback_server& server) {
+    rlscale::test::raw_loopback_server server_{[this](rlscale::test::raw_loopback_server& server) {
         if (const int client = server.accept_within(); client >= 0) {
             relay(server, client);
             ::close(client);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rlscale/core/error.hpp>
+#include <rlscale/core/text.hpp>
 
 #include <string>
 #include <utility>
@@ -37,12 +38,15 @@ public:
 
 /// Prometheus answered with its error envelope
 /// (`{"status":"error","errorType":…,"error":…}`), e.g. bad_data for a
-/// PromQL syntax error (HTTP 400), execution (422), timeout (503).
+/// PromQL syntax error (HTTP 400), execution (422), timeout (503). what()
+/// gives the server's texts with their control bytes escaped (a line break
+/// in them must not start a line of its own in a log); error_type() and
+/// message() give them as sent, made valid UTF-8.
 class api_error : public prometheus_error {
 public:
     api_error(int http_status, std::string error_type, std::string message)
-        : prometheus_error("prometheus: HTTP " + std::to_string(http_status) + ", errorType " + error_type + ": " +
-                           message),
+        : prometheus_error("prometheus: HTTP " + std::to_string(http_status) + ", errorType " +
+                           escape_controls(error_type) + ": " + escape_controls(message)),
           http_status_(http_status), error_type_(std::move(error_type)), message_(std::move(message)) {}
     [[nodiscard]] int http_status() const noexcept { return http_status_; }
     /// Prometheus' `errorType`: bad_data, execution, timeout, canceled,
@@ -59,11 +63,12 @@ private:
 
 /// A non-2xx HTTP answer that is not Prometheus' error envelope (a proxy's
 /// 502/503 page, 401 from an authenticating proxy). `body()` holds at most
-/// the first 512 bytes of the answer, made valid UTF-8.
+/// the first 512 bytes of the answer, made valid UTF-8; what() gives them
+/// with their control bytes (a NUL, a page's line breaks) escaped.
 class http_error : public prometheus_error {
 public:
     http_error(int http_status, std::string body)
-        : prometheus_error("prometheus: HTTP " + std::to_string(http_status) + ": " + body),
+        : prometheus_error("prometheus: HTTP " + std::to_string(http_status) + ": " + escape_controls(body)),
           http_status_(http_status), body_(std::move(body)) {}
     [[nodiscard]] int http_status() const noexcept { return http_status_; }
     [[nodiscard]] const std::string& body() const noexcept { return body_; }
