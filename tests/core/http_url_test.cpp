@@ -92,4 +92,30 @@ TEST_CASE("http_url: a bracketed host must be an IPv6 address, another host a DN
     }
 }
 
+TEST_CASE("http_url: a host the resolver reads as an IPv4 address in another form than the dotted quad is refused") {
+    // getaddrinfo reads these as inet_aton does (0x7f.0.0.1 is 127.0.0.1,
+    // 1.2.3.0x4 is 1.2.3.4) and connects with no lookup: they are addresses,
+    // not DNS names, and an address must be written as a dotted quad.
+    for (const char* bad : {"http://0x7f.0.0.1", "http://0x7f000001", "http://0x7f.1", "http://1.2.3.0x4", "http://0X7F.0.0.1:9090",
+                            "http://0xdeadbeef/prom", "http://0x7f", "http://0x7f.0.0.1.", "http://0177.0.0.1", "http://127.1",
+                            "https://0x0a.0x00.0x00.0x01"}) {
+        CAPTURE(bad);
+        try {
+            (void)split_http_url(bad, "prometheus.url", true);
+            FAIL_CHECK("accepted");
+        } catch (const rlscale::config_error& e) {
+            CHECK(e.field() == "prometheus.url");
+            const std::string what = e.what();
+            CHECK(what.find("has a host that is not a DNS name or an IP address") != std::string::npos);
+            CHECK(what.find(bad) != std::string::npos);
+        }
+    }
+    // Names with hexadecimal digits, or starting with 0x, that inet_aton does
+    // not read are names still.
+    for (const char* good : {"http://deadbeef", "http://0a.1b", "http://0x", "http://0xg.example", "http://0x7f.svc", "http://1e3"}) {
+        CAPTURE(good);
+        CHECK(split_http_url(good, "url", true).host == std::string_view(good).substr(7));
+    }
+}
+
 }  // namespace test_http_url

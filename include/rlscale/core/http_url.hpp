@@ -67,9 +67,10 @@ namespace detail {
 /// U+007F) anywhere, no host, an unclosed bracket or a bracketed host that is
 /// not an IPv6 address (inet_pton's syntax, no zone id), a host that is
 /// neither a DNS name (detail::is_dns_host) nor a dotted-quad IPv4 address
-/// (an all-numeric host must be one), a port that is not 1-65535, a query or
-/// fragment, user information, whitespace in the path and, unless
-/// `allow_path`, a path.
+/// (an all-numeric host must be one, and so must a host inet_aton reads as
+/// an address, such as 0x7f.0.0.1, 0x7f000001 or 127.1), a port that is not
+/// 1-65535, a query or fragment, user information, whitespace in the path
+/// and, unless `allow_path`, a path.
 [[nodiscard]] inline http_url split_http_url(std::string_view url, const std::string& field, bool allow_path) {
     const auto bad = [&](const std::string& what) {
         // The URL as given, its control characters escaped (a CR or LF must
@@ -132,10 +133,16 @@ namespace detail {
     if (a.host.empty()) bad("has no host");
     // A DNS name or an IPv4 address (or the IPv6 literal checked above). A
     // name's last label is never all digits, so an all-numeric host is meant
-    // as an IPv4 address and must be a whole dotted quad.
+    // as an IPv4 address and must be a whole dotted quad. So must a host that
+    // inet_aton reads as an address, in hexadecimal, octal or short form
+    // (0x7f.0.0.1, 0x7f000001, 0x7f.1, 1.2.3.0x4), or would read but for a
+    // final dot: getaddrinfo reads it as inet_aton does and connects to that
+    // address with no lookup, so it is an IPv4 address that would otherwise
+    // pass for a name.
     if (a.host.find(':') == std::string::npos) {
         in_addr addr{};
-        const bool numeric = a.host.find_first_not_of("0123456789.") == std::string::npos;
+        const std::string bare = a.host.ends_with('.') ? a.host.substr(0, a.host.size() - 1) : a.host;
+        const bool numeric = a.host.find_first_not_of("0123456789.") == std::string::npos || ::inet_aton(bare.c_str(), &addr) != 0;
         if (numeric ? ::inet_pton(AF_INET, a.host.c_str(), &addr) != 1 : !detail::is_dns_host(a.host)) {
             bad("has a host that is not a DNS name or an IP address");
         }
