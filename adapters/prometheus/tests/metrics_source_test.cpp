@@ -58,12 +58,37 @@ std::string vec(const std::string& v) {
     return success(R"({"resultType":"vector","result":[{"metric":{},"value":[1700000000,")" + v + R"("]}]})");
 }
 
+/// `body` with its samples stamped with `time` (a query's `time`
+/// parameter), as Prometheus stamps an instant query's samples with the
+/// instant it evaluated the query at; a body that is not a success
+/// envelope with a result is left as it is.
+std::string stamped(const std::string& body, const std::string& time) {
+    nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("data") || !j["data"].is_object() || !j["data"].contains("result")) return body;
+    const double t = std::stod(time);
+    const auto stamp = [t](nlohmann::json& pair) {
+        if (pair.is_array() && pair.size() == 2 && pair[0].is_number()) pair[0] = t;
+    };
+    nlohmann::json& result = j["data"]["result"];
+    stamp(result);  // a scalar or a string
+    if (result.is_array()) {
+        for (auto& item : result) {
+            if (!item.is_object()) continue;
+            if (item.contains("value")) stamp(item["value"]);
+            if (item.contains("histogram")) stamp(item["histogram"]);
+        }
+    }
+    return j.dump();
+}
+
 /// A fake Prometheus answering `f_<name>…` queries from a table; the
-/// default answer is the value 1.
+/// default answer is the value 1. A query with a `time` gets its answer
+/// stamped with that time, as from Prometheus, unless `at_time_asked` is
+/// false (a cache answering every query with the same body).
 class fake_prometheus {
 public:
-    explicit fake_prometheus(std::map<std::string, std::pair<int, std::string>> answers)
-        : answers_(std::move(answers)), server_([this](httplib::Server& s) {
+    explicit fake_prometheus(std::map<std::string, std::pair<int, std::string>> answers, bool at_time_asked = true)
+        : answers_(std::move(answers)), at_time_asked_(at_time_asked), server_([this](httplib::Server& s) {
               s.Get("/api/v1/query", [this](const httplib::Request& req, httplib::Response& res) {
                   const std::string q = req.get_param_value("query");
                   std::lock_guard lock(mutex_);
@@ -71,12 +96,10 @@ public:
                   times_.push_back(req.has_param("time") ? req.get_param_value("time") : std::string("(none)"));
                   const auto name = q.substr(2, q.find('{') - 2);
                   const auto it = answers_.find(name);
-                  if (it == answers_.end()) {
-                      res.set_content(vec("1"), "application/json");
-                  } else {
-                      res.status = it->second.first;
-                      res.set_content(it->second.second, "application/json");
-                  }
+                  std::string body = it == answers_.end() ? vec("1") : it->second.second;
+                  if (it != answers_.end()) res.status = it->second.first;
+                  if (at_time_asked_ && req.has_param("time")) body = stamped(body, req.get_param_value("time"));
+                  res.set_content(body, "application/json");
               });
           }) {}
     [[nodiscard]] std::string url() const { return server_.url(); }
@@ -92,6 +115,7 @@ public:
 
 private:
     std::map<std::string, std::pair<int, std::string>> answers_;
+    bool at_time_asked_ = true;
     std::mutex mutex_;
     std::vector<std::string> queries_;
     std::vector<std::string> times_;
@@ -281,6 +305,77 @@ TEST_CASE("metrics source: a value Prometheus warned about (a partial answer) is
     CHECK(n.metrics.throughput_rps == 12.5);
     REQUIRE(n.status.warnings.size() == 1);
     CHECK(n.status.warnings[0] == info);
+}
+
+TEST_CASE("metrics source: warnings or isPartial in a shape not documented make the field missing, never a whole answer") {
+    const std::string data = R"("data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"0.15"]}]})";
+    fake_prometheus prom({{"cpu_utilization", {200, R"({"status":"success",)" + data + R"(,"warnings":"partial response"})"}},
+                          {"memory_utilization", {200, R"({"status":"success",)" + data + R"(,"warnings":[{"msg":"x"}]})"}},
+                          {"cpu_limit", {200, R"({"status":"success",)" + data + R"(,"isPartial":"true"})"}},
+                          {"memory_limit_mb", {200, R"({"status":"success",)" + data + R"(,"isPartial":1})"}},
+                          {"throughput_rps", {200, R"({"status":"success",)" + data + R"(,"warnings":null,"isPartial":null})"}}});
+    const metrics_source src(client({.url = prom.url()}), {.queries = named_templates()});
+    const auto s = src.fetch(target);
+    CHECK(s.status.missing.size() == 4);
+    CHECK(std::isnan(s.metrics.cpu_utilization));  // not the 0.15 of an answer that may be partial
+    CHECK(std::isnan(s.metrics.memory_utilization));
+    CHECK(std::isnan(s.metrics.cpu_limit));
+    CHECK(std::isnan(s.metrics.memory_limit_mb));
+    REQUIRE(s.status.is_missing("cpu_utilization"));
+    CHECK(s.status.find("cpu_utilization")->reason ==
+          "prometheus: malformed response at warnings: expected an array of strings, got \"partial response\"");
+    REQUIRE(s.status.is_missing("memory_utilization"));
+    CHECK(s.status.find("memory_utilization")->reason.find("malformed response at warnings[0]") != std::string::npos);
+    REQUIRE(s.status.is_missing("cpu_limit"));
+    CHECK(s.status.find("cpu_limit")->reason.find("malformed response at isPartial") != std::string::npos);
+    REQUIRE(s.status.is_missing("memory_limit_mb"));
+    CHECK(s.status.find("memory_limit_mb")->reason.find("malformed response at isPartial") != std::string::npos);
+    CHECK(s.metrics.throughput_rps == 0.15);  // null is no warning and no partial mark
+}
+
+TEST_CASE("metrics source: an answer for another instant than the one asked (a cache in between) is no data") {
+    using std::chrono::system_clock;
+    const system_clock::time_point at{std::chrono::seconds(1700000000)};
+    {  // With `at`: answers stamped 1600000000 are not this fetch's, whatever their value.
+        fake_prometheus cache({{"throughput_rps", {200, success(R"({"resultType":"vector","result":[{"metric":{},"value":[1600000000,"12.5"]}]})")}},
+                               {"replica_seconds", {200, success(R"({"resultType":"scalar","result":[1600000000,"180"]})")}}},
+                              /*at_time_asked=*/false);
+        const metrics_source src(client({.url = cache.url()}), {.queries = named_templates()});
+        const auto s = src.fetch(target, at);
+        CHECK(std::isnan(s.metrics.throughput_rps));  // not 12.5
+        CHECK(std::isnan(s.metrics.replica_seconds));
+        CHECK(s.status.missing.size() == 2);
+        REQUIRE(s.status.is_missing("throughput_rps"));
+        CHECK(s.status.find("throughput_rps")->reason ==
+              "answer evaluated at 1600000000.000, asked for 1700000000.000: not the instant asked");
+        REQUIRE(s.status.is_missing("replica_seconds"));
+        CHECK(s.status.find("replica_seconds")->reason.starts_with("answer evaluated at 1600000000.000, "));
+        CHECK(s.metrics.latency.p50 == 1);  // the answers stamped 1700000000 are read
+    }
+    {  // The time is sent to the millisecond: an answer within that rounding is read, one 2 ms off is not.
+        fake_prometheus cache({{"throughput_rps", {200, success(R"({"resultType":"vector","result":[{"metric":{},"value":[1700000000.001,"12.5"]}]})")}},
+                               {"cpu_limit", {200, success(R"({"resultType":"vector","result":[{"metric":{},"value":[1700000000.002,"0.5"]}]})")}}},
+                              /*at_time_asked=*/false);
+        const metrics_source src(client({.url = cache.url()}), {.queries = named_templates()});
+        const auto s = src.fetch(target, at + std::chrono::microseconds(700));
+        CHECK(s.metrics.throughput_rps == 12.5);
+        CHECK(std::isnan(s.metrics.cpu_limit));
+        CHECK(s.status.missing.size() == 1);
+        REQUIRE(s.status.is_missing("cpu_limit"));
+        CHECK(s.status.find("cpu_limit")->reason == "answer evaluated at 1700000000.002, asked for 1700000000.000: not the instant asked");
+    }
+    {  // Without `at`: the first answer's time is the fetch's, and the later answers must carry it.
+        fake_prometheus cache({{"throughput_rps", {200, success(R"({"resultType":"vector","result":[{"metric":{},"value":[86401,"12.5"]}]})")}}},
+                              /*at_time_asked=*/false);
+        const metrics_source src(client({.url = cache.url()}), {.queries = named_templates()});
+        const auto s = src.fetch(target);
+        CHECK(s.metrics.throughput_rps == 12.5);  // the first answer: nothing to compare it with
+        CHECK(s.status.missing.size() == 22);
+        REQUIRE(s.status.is_missing("arrivals"));
+        CHECK(s.status.find("arrivals")->reason == "answer evaluated at 1700000000.000, asked for 86401.000: not the instant asked");
+        CHECK(std::isnan(s.metrics.cpu_utilization));
+        CHECK_FALSE(rlscale::check_metrics(s.metrics).ok);
+    }
 }
 
 TEST_CASE("metrics source: Prometheus down leaves every field missing, after a single attempt") {

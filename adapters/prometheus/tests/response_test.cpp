@@ -134,6 +134,54 @@ TEST_CASE("response: non-envelope failures and malformed bodies") {
         CHECK(e.field().empty());
         CHECK(std::string(e.what()).find("not JSON") != std::string::npos);
     }
+    // The body's text in the message has its control bytes escaped: a line
+    // break there must not start a line of its own in a log.
+    for (const std::string& body : {std::string("gar\r\nbage"), std::string("gar\r\nbage\0{}", 12)}) {
+        try {
+            (void)decode_response(200, body);
+            FAIL("no exception");
+        } catch (const parse_error& e) {
+            const std::string what = e.what();
+            CHECK(what.find("\"gar\\x0d\\x0abage") != std::string::npos);
+            CHECK(what.find_first_of("\r\n") == std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("response: warnings or isPartial in a shape not documented are refused, naming the field and the value") {
+    const std::string head = R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]})";
+    const auto refused = [&head](const std::string& tail, const std::string& field, const std::string& value) {
+        CAPTURE(tail);
+        try {
+            (void)decode_response(200, head + tail + "}");
+            FAIL("accepted");
+        } catch (const parse_error& e) {
+            CHECK(e.field() == field);
+            CHECK(std::string(e.what()).find("got " + value) != std::string::npos);
+        }
+    };
+    // A server saying the answer is partial in another shape is not saying
+    // nothing: the answer is refused, not read as whole.
+    refused(R"(,"warnings":"partial response")", "warnings", R"("partial response")");
+    refused(R"(,"warnings":{"msg":"partial response"})", "warnings", "an object of 1 fields");
+    refused(R"(,"warnings":true)", "warnings", "true");
+    refused(R"(,"warnings":[{"msg":"x"}])", "warnings[0]", "an object of 1 fields");
+    refused(R"(,"warnings":["ok",3])", "warnings[1]", "3");
+    refused(R"(,"isPartial":"true")", "isPartial", R"("true")");
+    refused(R"(,"isPartial":1)", "isPartial", "1");
+    refused(R"(,"isPartial":[true])", "isPartial", "an array of 1");
+    // The documented shapes, and null, which is taken as absent.
+    auto r = decode_response(200, head + R"(,"warnings":["partial response"],"isPartial":true})");
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0] == "partial response");
+    CHECK(r.partial);
+    r = decode_response(200, head + R"(,"warnings":[],"isPartial":false})");
+    CHECK(r.warnings.empty());
+    CHECK_FALSE(r.partial);
+    r = decode_response(200, head + R"(,"warnings":null,"isPartial":null})");
+    CHECK(r.warnings.empty());
+    CHECK_FALSE(r.partial);
+    CHECK(r.vector.size() == 1);
 }
 
 TEST_CASE("response: an error quotes a huge or deep value by its size, never whole") {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <optional>
 #include <string>
@@ -332,10 +333,7 @@ public:
     /// The instant Prometheus evaluated `r` at (a sample's time), if it
     /// carries one: an empty vector or a matrix does not.
     [[nodiscard]] static std::optional<std::chrono::system_clock::time_point> evaluation_time(const query_result& r) {
-        double t = std::numeric_limits<double>::quiet_NaN();
-        if (r.type == result_type::scalar) t = r.scalar.time;
-        if (r.type == result_type::vector && !r.vector.empty()) t = r.vector.front().point.time;
-        if (r.type == result_type::string) t = r.string_time;
+        const double t = sample_time(r);
         // Within a day of the epoch or past year 10000: not a reading's time.
         if (!(std::isfinite(t) && t > 86400 && t < 253402300800.0)) return std::nullopt;
         // Rounded to the millisecond Prometheus writes it in (…123.123 is
@@ -354,7 +352,8 @@ public:
 
     /// Reads `f`'s metrics over the window ending at `at` (when absent, the
     /// instant Prometheus evaluated the first query at, which the rest of
-    /// the fetch then uses too). Never throws for an unreachable or failing
+    /// the fetch then uses too); a field whose answer carries another time
+    /// than that instant is missing. Never throws for an unreachable or failing
     /// Prometheus: every failure is in the status. Once a query fails at the
     /// transport level (refused, timed out) or Prometheus answers that it
     /// timed out or is unavailable, and once the fetch deadline has passed,
@@ -432,12 +431,14 @@ public:
 private:
     /// Sends `promql` (at `when`, which the first answer that carries an
     /// instant sets when absent) and puts its one number in `v`; returns
-    /// why it has none, or empty. Prometheus' warnings go to `st`; a failure
+    /// why it has none, or empty (an answer for another instant than
+    /// `when` has none). Prometheus' warnings go to `st`; a failure
     /// after which no more queries should be sent sets `unreachable`.
     [[nodiscard]] std::string query_value(const std::string& promql, std::optional<std::chrono::system_clock::time_point>& when,
                                           metrics_status& st, std::string& unreachable, double& v) const {
         std::string reason;
         try {
+            const std::optional<std::chrono::system_clock::time_point> asked = when;
             const query_result r = client_.query(promql, when);
             // The rest of the fetch is evaluated at the instant of the
             // first answer that carries one, not each at the server's
@@ -446,7 +447,12 @@ private:
             // side of a change (a rollout) that lands in between.
             if (!when) when = evaluation_time(r);
             for (const auto& w : r.warnings) st.warnings.push_back(w);
-            reason = single_value(r, v);
+            // Prometheus stamps an instant query's samples with the time it
+            // was evaluated at, so a sample of another time is no answer
+            // for the instant asked (a cache or proxy in between answering
+            // from another query): its value is not this fetch's.
+            if (asked) reason = time_problem(r, *asked);
+            if (reason.empty()) reason = single_value(r, v);
             // A value Prometheus warned about (a partial answer from a
             // store or replica that did not respond, through Thanos or a
             // federation) may be missing pods' data: not a value.
@@ -487,6 +493,37 @@ private:
             reason = e.what();
         }
         return reason;
+    }
+
+    /// The time `r`'s samples carry: NaN when it has none (an empty
+    /// vector, a matrix).
+    [[nodiscard]] static double sample_time(const query_result& r) noexcept {
+        if (r.type == result_type::scalar) return r.scalar.time;
+        if (r.type == result_type::vector && !r.vector.empty()) return r.vector.front().point.time;
+        if (r.type == result_type::string) return r.string_time;
+        return std::numeric_limits<double>::quiet_NaN();
+    }
+
+    /// Why `r` is not an answer for the instant `asked`, or empty: its
+    /// samples' time differs from the time sent (`asked` to the
+    /// millisecond, as format_unix_time writes it) by more than the
+    /// rounding of a millisecond. An answer without a sample has no time
+    /// to compare.
+    [[nodiscard]] static std::string time_problem(const query_result& r, std::chrono::system_clock::time_point asked) {
+        if (r.type == result_type::matrix || (r.type == result_type::vector && r.vector.empty())) return {};
+        const double t = sample_time(r);
+        const auto sent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(asked.time_since_epoch()).count();
+        // Written so that a time that is not finite is refused too.
+        if (std::abs(t * 1000.0 - static_cast<double>(sent_ms)) <= 1.5) return {};
+        char text[64];
+        // Three decimals as the time is sent; a time far past any date in
+        // exponent form, so the text stays short.
+        if (std::abs(t) < 1e15) {
+            std::snprintf(text, sizeof text, "%.3f", t);
+        } else {
+            std::snprintf(text, sizeof text, "%g", t);
+        }
+        return "answer evaluated at " + std::string(text) + ", asked for " + format_unix_time(asked) + ": not the instant asked";
     }
 
     /// Why `v` is not a value of a field (NaN, infinite, negative, or

@@ -215,10 +215,24 @@ inline void check_histogram_pair(const nlohmann::json& j, const std::string& fie
     } else {
         throw parse_error("data.resultType", "unknown result type \"" + valid_utf8(t, 64, "...") + "\"");
     }
-    if (const auto w = body.find("warnings"); w != body.end() && w->is_array())
-        for (const auto& s : *w)
-            if (s.is_string()) out.warnings.push_back(valid_utf8(s.get_ref<const std::string&>(), 1024, "..."));
-    if (const auto p = body.find("isPartial"); p != body.end() && p->is_boolean()) out.partial = p->get<bool>();
+    // `warnings` and `isPartial` are how a server says the data may lack
+    // series (a store or storage node did not answer): in a shape not
+    // documented they are refused, never read as no warning and a whole
+    // answer. null is taken as absent.
+    if (const auto w = body.find("warnings"); w != body.end() && !w->is_null()) {
+        if (!w->is_array()) throw parse_error("warnings", "expected an array of strings, got " + json_summary(*w));
+        out.warnings.reserve(w->size());
+        for (std::size_t i = 0; i < w->size(); ++i) {
+            const auto& s = (*w)[i];
+            if (!s.is_string())
+                throw parse_error("warnings[" + std::to_string(i) + "]", "expected a string, got " + json_summary(s));
+            out.warnings.push_back(valid_utf8(s.get_ref<const std::string&>(), 1024, "..."));
+        }
+    }
+    if (const auto p = body.find("isPartial"); p != body.end() && !p->is_null()) {
+        if (!p->is_boolean()) throw parse_error("isPartial", "expected true or false, got " + json_summary(*p));
+        out.partial = p->get<bool>();
+    }
     return out;
 }
 
@@ -275,9 +289,9 @@ inline void check_histogram_pair(const nlohmann::json& j, const std::string& fie
     if (body.is_discarded()) {
         if (nul != std::string_view::npos) {
             throw parse_error("", "the body is not JSON: a NUL byte at offset " + std::to_string(nul) + ", after \"" +
-                                      valid_utf8(body_text.substr(0, nul), 128) + "\"");
+                                      escape_controls(valid_utf8(body_text.substr(0, nul), 128)) + "\"");
         }
-        throw parse_error("", "the body is not JSON: \"" + valid_utf8(body_text, 128) + "\"");
+        throw parse_error("", "the body is not JSON: \"" + escape_controls(valid_utf8(body_text, 128)) + "\"");
     }
     return parse_query_response(body);
 }
