@@ -1080,6 +1080,91 @@ TEST_CASE("hpa steps start a new history when the clock goes back further than m
     }
 }
 
+TEST_CASE("hpa steps hold on a clock that is not finite and record nothing") {
+    // Two pods at 125 % of a 50 % target recommend 5; at 12 %, 1. Recorded
+    // at NaN, the 5 counted as inside every window for ever: the legacy HPA
+    // then kept 5 (from 2) at every later clock. Each step holds instead,
+    // and every later sync answers and records as a twin's that never saw
+    // the clock.
+    for (const bool with_behavior : {false, true}) {
+        for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+            CAPTURE(with_behavior);
+            CAPTURE(bad);
+            hpa_case high{.min = 1, .max = 10, .spec = 2, .status = 2, .cpu_target = 50, .levels = {1250, 1250},
+                          .requests = std::vector<std::int64_t>{1000, 1000}};
+            hpa_case low{.min = 1, .max = 10, .spec = 2, .status = 2, .cpu_target = 50, .levels = {120, 120},
+                         .requests = std::vector<std::int64_t>{1000, 1000}};
+            if (with_behavior) {
+                high.scale_up = low.scale_up = hpa_scaling_rules::default_scale_up();
+                high.scale_down = low.scale_down = hpa_scaling_rules::default_scale_down();
+            }
+            hpa_policy hpa(high.config());
+            hpa_policy twin(high.config());
+            CHECK(high.run(hpa, bad) == 2);
+            CHECK(std::string(hpa.last_evaluation().reason) == "hpa: clock is not finite");
+            CHECK(hpa.stabilize(2, 5, bad) == 2);
+            CHECK(hpa.normalize(2, 5, bad) == 2);
+            hpa.record_scale_event(2, 5, bad);
+            hpa.record_scale_event(5, 2, bad);
+            CHECK(hpa.recommendations().empty());
+            CHECK(hpa.scale_up_events().empty());
+            CHECK(hpa.scale_down_events().empty());
+            for (const double t : {k_now, k_now + 1000, k_now + 1e6}) {
+                CAPTURE(t);
+                const int got = low.run(hpa, t);
+                CHECK(got == low.run(twin, t));
+                CHECK(got == (t == k_now ? 2 : 1));  // the initial recommendation (2) holds for the window
+                CHECK(hpa.recommendations().size() == twin.recommendations().size());
+                CHECK(hpa.scale_down_events().size() == twin.scale_down_events().size());
+            }
+        }
+    }
+}
+
+TEST_CASE("hpa restore_history refuses a time that is not finite, naming the entry") {
+    // Restored, {10 at NaN} held a legacy HPA at 10 at every later clock
+    // (t = 1e3, 1e5, 1e8). Refused, the history in place stays.
+    hpa_policy legacy(hpa_config::cpu_utilization(50));
+    CHECK_THROWS_AS(legacy.restore_history(std::vector<hpa_recommendation>{{10, std::nan("")}}), config_error);
+    for (const double t : {1e3, 1e5, 1e8}) CHECK(legacy.normalize(10, 1, t) == 1);
+
+    hpa_config c = hpa_config::cpu_utilization(50);
+    c.behavior = hpa_behavior{};
+    hpa_policy hpa(c);
+    const std::vector<hpa_recommendation> kept = {{3, 100}};
+    const std::vector<hpa_scale_event> kept_up = {{1, 100, false}};
+    hpa.restore_history(kept, kept_up);
+    const std::vector<hpa_recommendation> nan_rec = {{3, 100}, {10, std::nan("")}};
+    CHECK_THROWS_WITH_AS(hpa.restore_history(nan_rec), "hpa_policy.recommendations[1].time_s: must be finite, got nan", config_error);
+    const std::vector<hpa_scale_event> inf_event = {{2, HUGE_VAL, false}};
+    CHECK_THROWS_WITH_AS(hpa.restore_history(kept, inf_event), "hpa_policy.scale_up_events[0].time_s: must be finite, got inf",
+                         config_error);
+    const std::vector<hpa_scale_event> ninf_event = {{1, 50, false}, {2, -HUGE_VAL, false}};
+    CHECK_THROWS_WITH_AS(hpa.restore_history(kept, {}, ninf_event),
+                         "hpa_policy.scale_down_events[1].time_s: must be finite, got -inf", config_error);
+    REQUIRE(hpa.recommendations().size() == 1);
+    CHECK(hpa.recommendations()[0].replicas == 3);
+    REQUIRE(hpa.scale_up_events().size() == 1);
+    CHECK(hpa.scale_up_events()[0].time_s == 100);
+    CHECK(hpa.scale_down_events().empty());
+}
+
+TEST_CASE("hpa legacy_scale_up_minimum below 1 is refused: a target at zero could never scale up") {
+    // An external metric of 5000 against a 1000 target asks 5 replicas of a
+    // target at 0 (minimum 0). At a scale-up minimum of 0 the legacy limit
+    // is max(factor × 0, 0) = 0: "no change" for ever.
+    hpa_case c{.min = 0, .max = 10, .spec = 0, .status = 0, .metrics = {hpa_metric::external_value(1000)}, .levels = {5000}};
+    hpa_config cfg = c.config();
+    cfg.legacy_scale_up_minimum = 0;
+    CHECK_THROWS_WITH_AS(hpa_policy{cfg}, "hpa_config.legacy_scale_up_minimum: must be >= 1, got 0", config_error);
+    cfg.legacy_scale_up_minimum = -3;
+    CHECK_THROWS_WITH_AS(hpa_policy{cfg}, "hpa_config.legacy_scale_up_minimum: must be >= 1, got -3", config_error);
+    cfg.legacy_scale_up_minimum = 1;
+    hpa_policy one(cfg);
+    CHECK(c.run(one) == 1);  // max(8 × 0, 1)
+    CHECK(c.run() == 4);     // Kubernetes' 4
+}
+
 TEST_CASE("hpa behavior tolerances reach the replica calculator") {
     // 102 % of a 100 % target: inside the default 10 %, outside a 1 % scale-up tolerance.
     hpa_case c{.min = 1, .max = 10, .spec = 3, .status = 3, .cpu_target = 100, .levels = {1020, 1020, 1020},

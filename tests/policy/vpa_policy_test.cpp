@@ -619,4 +619,48 @@ TEST_CASE("vpa_config: bounds on the wrong side of the target, or confidence exp
     CHECK_NOTHROW(c.validate());
 }
 
+TEST_CASE("vpa_config: histogram settings the histograms cannot take are refused under the vpa_config field that sets them") {
+    // The histograms' own checks named histogram_options.ratio,
+    // histogram_options.num_buckets or histogram_options.epsilon, which no
+    // vpa_config holds.
+    const auto refused = [](const vpa_config& c, const std::string& message) {
+        CAPTURE(message);
+        CHECK_THROWS_WITH_AS(c.validate(), message.c_str(), config_error);
+        vpa_policy_config p;
+        p.recommender = c;
+        CHECK_THROWS_WITH_AS(vpa_policy{p}, message.c_str(), config_error);
+    };
+    // 1 + 1e-17 == 1: no growth at all, though 1e-17 > 0.
+    vpa_config c;
+    c.histogram_bucket_size_growth = 1e-17;
+    refused(c, "vpa_config.histogram_bucket_size_growth: must be large enough that 1 + it > 1, got 1e-17");
+    // A growth near 0 needs about max / first buckets: 1e7 of them here.
+    c = {};
+    c.cpu_histogram_max_cores = 1e5;
+    c.histogram_bucket_size_growth = 1e-6;
+    refused(c, "vpa_config.histogram_bucket_size_growth: must give at most 1048576 histogram buckets from "
+               "cpu_histogram_first_bucket_cores (0.01) to cpu_histogram_max_cores (1e+05), got 1e-06");
+    c = {};
+    c.memory_histogram_max_bytes = 1e14;
+    c.histogram_bucket_size_growth = 1e-6;
+    refused(c, "vpa_config.histogram_bucket_size_growth: must give at most 1048576 histogram buckets from "
+               "memory_histogram_first_bucket_bytes (1e+07) to memory_histogram_max_bytes (1e+14), got 1e-06");
+    // A count that overflows is the maximum's doing.
+    c = {};
+    c.cpu_histogram_first_bucket_cores = 1e-10;
+    c.cpu_histogram_max_cores = 1e300;
+    refused(c, "vpa_config.cpu_histogram_max_cores: must give a finite number of histogram buckets from "
+               "cpu_histogram_first_bucket_cores (1e-10) at histogram_bucket_size_growth (0.05), got 1e+300");
+    // epsilon = 0.001 × min_sample_weight must stay above 0.
+    c = {};
+    c.min_sample_weight = 1e-322;
+    refused(c, "vpa_config.min_sample_weight: must be large enough that 0.001 × it > 0, got 1e-322");
+    // The defaults' ranges (max / first = 1e5) take a growth down to the
+    // double's resolution: 1e-15 makes about 1e5 buckets.
+    c = {};
+    c.histogram_bucket_size_growth = 1e-15;
+    CHECK_NOTHROW(c.validate());
+    CHECK(c.cpu_histogram_options().num_buckets() <= (1 << 20));
+}
+
 }  // namespace test_policy_vpa_policy

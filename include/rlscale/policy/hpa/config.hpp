@@ -86,7 +86,7 @@ struct config {
     double delay_of_initial_readiness_s = 30;      ///< --horizontal-pod-autoscaler-initial-readiness-delay
     double downscale_stabilization_s = 300;        ///< --horizontal-pod-autoscaler-downscale-stabilization (legacy window; default scale-down window)
     double legacy_scale_up_factor = 2;             ///< legacy limit: at most max(factor × current, minimum) (scaleUpLimitFactor)
-    int legacy_scale_up_minimum = 4;               ///< legacy limit's floor (scaleUpLimitMinimum)
+    int legacy_scale_up_minimum = 4;               ///< legacy limit's floor (scaleUpLimitMinimum; >= 1)
     std::size_t history_capacity = 1024;           ///< recommendations and scale events kept per kind (reserved at construction)
     std::size_t max_pods = 1024;                   ///< pods hpa_policy::decide() can synthesise from an aggregate (reserved at construction)
     /// A clock at most this far before the newest recommendation's or scale
@@ -116,7 +116,9 @@ struct config {
             // Kubernetes fixes it at 2; below 1 the scale-up limit would be
             // under the current count and every sync would scale down.
             .at_least("legacy_scale_up_factor", legacy_scale_up_factor, 1)
-            .at_least("legacy_scale_up_minimum", legacy_scale_up_minimum, 0)
+            // Kubernetes fixes it at 4; at 0 a target at zero replicas (a
+            // minimum of 0) could never scale up, as factor × 0 = 0.
+            .at_least("legacy_scale_up_minimum", legacy_scale_up_minimum, 1)
             .at_least("history_capacity", history_capacity, 1)
             .at_most("history_capacity", history_capacity, std::size_t{1} << 20)
             .at_least("max_pods", max_pods, 1)

@@ -53,6 +53,13 @@ struct evaluation {
 /// the history is read as it is. Every step that takes a time (recommend,
 /// compute, normalize, stabilize, record_scale_event) checks this first;
 /// limit(), which records nothing, reads no scale events then.
+///
+/// A clock that is not finite is no time to record at: those steps hold
+/// (return the current count; recommend and compute with the reason
+/// "hpa: clock is not finite") and record nothing, the history kept.
+/// Recorded, a NaN-stamped entry would count as inside every window and
+/// period for ever (no comparison with NaN puts it outside) and never
+/// leave its slot; restore_history() refuses one for the same reason.
 class controller {
 public:
     /// Validates and copies `c`; reserves the history.
@@ -86,7 +93,8 @@ public:
     /// the controller already knows the HPA. A later step whose clock is more
     /// than max_clock_backwards_s before the newest restored entry starts a
     /// new history, as for entries recorded here. Throws config_error beyond
-    /// capacity.
+    /// capacity or on a time that is not finite (an entry stamped NaN would
+    /// count as inside every window for ever), the history then unchanged.
     void restore_history(std::span<const recommendation> recommendations, std::span<const scale_event> up = {},
                          std::span<const scale_event> down = {}) {
         const auto check = [this](const char* f, std::size_t n) {
@@ -98,6 +106,16 @@ public:
         check("recommendations", recommendations.size());
         check("scale_up_events", up.size());
         check("scale_down_events", down.size());
+        const auto check_times = [](const char* f, const auto& entries) {
+            for (std::size_t i = 0; i < entries.size(); ++i) {
+                if (!std::isfinite(entries[i].time_s)) {
+                    check_fields("hpa_policy").finite(std::string(f) + "[" + std::to_string(i) + "].time_s", entries[i].time_s);
+                }
+            }
+        };
+        check_times("recommendations", recommendations);
+        check_times("scale_up_events", up);
+        check_times("scale_down_events", down);
         recommendations_.assign(recommendations.begin(), recommendations.end());
         up_events_.assign(up.begin(), up.end());
         down_events_.assign(down.begin(), down.end());
@@ -136,7 +154,10 @@ public:
         const int current = in.current_replicas;
         last_ = {-1, 0, current, false, "hpa: no change"};
         // Before the initial recommendation, which a new history records again.
-        restart_if_clock_went_back(now_s);
+        if (!clock_usable(now_s)) {
+            last_.reason = "hpa: clock is not finite";
+            return current;
+        }
         if (!initialized_) {  // recordInitialRecommendation
             push_recommendation({current, now_s}, -std::numeric_limits<double>::infinity());
             initialized_ = true;
@@ -185,18 +206,20 @@ public:
     /// The normalisation step alone (normalizeDesiredReplicas or
     /// normalizeDesiredReplicasWithBehaviors): stabilises `desired`, applies
     /// the bounds and rate limits, and records the recommendation; it does not
-    /// record a scale event.
+    /// record a scale event. Holds (`current`, nothing recorded) on a clock
+    /// that is not finite.
     [[nodiscard]] int normalize(int current, int desired, double now_s) noexcept {
-        restart_if_clock_went_back(now_s);
+        if (!clock_usable(now_s)) return current;
         return normalize(current, desired, now_s, config_.min_replicas, config_.max_replicas);
     }
 
     /// The stabilisation step alone (stabilizeRecommendation, or
     /// stabilizeRecommendationWithBehaviors with `behavior`): the stabilised
     /// recommendation for `desired`, which is recorded; no bounds, no rate
-    /// limits.
+    /// limits. Holds (`current`, nothing recorded) on a clock that is not
+    /// finite.
     [[nodiscard]] int stabilize(int current, int desired, double now_s) noexcept {
-        restart_if_clock_went_back(now_s);
+        if (!clock_usable(now_s)) return current;
         if (!config_.behavior) return stabilize_legacy(desired, now_s);
         return stabilize_with_behavior(current, desired, now_s);
     }
@@ -218,9 +241,10 @@ public:
 
     /// Records that the target was scaled from `previous` to `next` at
     /// `now_s` (storeScaleEvent; compute() does this itself). Without
-    /// `behavior` nothing is kept, as no rate policy reads it.
+    /// `behavior` nothing is kept, as no rate policy reads it; nor at a
+    /// clock that is not finite.
     void record_scale_event(int previous, int next, double now_s) noexcept {
-        restart_if_clock_went_back(now_s);
+        if (!clock_usable(now_s)) return;
         if (next != previous) store_scale_event(previous, next, now_s);
     }
 
@@ -229,8 +253,8 @@ protected:
     /// recommendation or scale event, or before `also_s` (a caller's own
     /// entry to be recorded, as hpa_policy's pending change): a new run
     /// whose clock starts again. False on an empty history and on a clock
-    /// that is not finite (hpa_policy::decide holds on it, its state kept;
-    /// the steps here take such a clock as given, as they did before).
+    /// that is not finite (hpa_policy::decide and the steps here hold on it,
+    /// the history kept).
     [[nodiscard]] bool clock_went_back(double now_s, double also_s = -std::numeric_limits<double>::infinity()) const noexcept {
         return std::isfinite(now_s) && std::max(newest_s_, also_s) - now_s > config_.max_clock_backwards_s;
     }
@@ -246,10 +270,14 @@ protected:
         newest_s_ = -std::numeric_limits<double>::infinity();
     }
 
-    /// start_new_history() when clock_went_back(now_s): every step that
-    /// records at a time calls this first.
-    void restart_if_clock_went_back(double now_s) noexcept {
+    /// Whether a step may record at `now_s`, which every step that records
+    /// at a time asks first: false on a clock that is not finite (the step
+    /// holds and records nothing); otherwise true, after start_new_history()
+    /// when clock_went_back(now_s).
+    [[nodiscard]] bool clock_usable(double now_s) noexcept {
+        if (!std::isfinite(now_s)) return false;
         if (clock_went_back(now_s)) start_new_history();
+        return true;
     }
 
 private:
@@ -395,7 +423,7 @@ private:
     rlscale::detail::reserved_vector<scale_event> down_events_;
     bool initialized_ = false;
     /// The latest time among the entries recorded since the history began
-    /// (clock_went_back reads it; NaN times are not counted).
+    /// (clock_went_back reads it; every time recorded or restored is finite).
     double newest_s_ = -std::numeric_limits<double>::infinity();
     evaluation last_;
 };

@@ -61,9 +61,20 @@ public:
             .greater("first_bucket_size", first_bucket_size, 0.0)
             .greater("ratio", ratio, 1.0)
             .greater("epsilon", epsilon, 0.0);
-        const double n = std::ceil(log(ratio, max_value * (ratio - 1) / first_bucket_size + 1)) + 1;
+        const double n = exponential_buckets(max_value, first_bucket_size, ratio);
         check_buckets(n);
         return histogram_options(kind::exponential, static_cast<int>(n), first_bucket_size, ratio, epsilon);
+    }
+
+    /// The most buckets a histogram may have: a guard against a
+    /// configuration that would allocate without bound.
+    static constexpr int max_buckets = 1 << 20;
+
+    /// The number of buckets exponential() makes for these values, before
+    /// its checks (infinite or NaN where the formula overflows or ratio is
+    /// not above 1), for a caller that checks them under its own names.
+    [[nodiscard]] static double exponential_buckets(double max_value, double first_bucket_size, double ratio) noexcept {
+        return std::ceil(log(ratio, max_value * (ratio - 1) / first_bucket_size + 1)) + 1;
     }
 
     /// Number of buckets (NumBuckets).
@@ -110,8 +121,8 @@ private:
     [[nodiscard]] static double log(double base, double x) noexcept { return std::log(x) / std::log(base); }
 
     static void check_buckets(double n) {
-        // A guard against a configuration that would allocate without bound.
-        check_fields("histogram_options").require(n >= 1 && n <= 1 << 20, "num_buckets", "be in [1, 1048576]", n);
+        check_fields("histogram_options")
+            .require(n >= 1 && n <= max_buckets, "num_buckets", "be in [1, " + format_number(max_buckets) + "]", n);
     }
 
     kind kind_ = kind::linear;

@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 
 namespace rlscale::vpa {
 
@@ -184,8 +185,41 @@ struct config {
             .greater("lower_bound_confidence_multiplier", lower_bound_confidence_multiplier, 0.0)
             .at_most("lower_bound_confidence_exponent", lower_bound_confidence_exponent, 0.0)
             .greater("bytes_per_mb", bytes_per_mb, 0.0);
+        // The histograms' options check these again, under the names of
+        // histogram_options' parameters (ratio, num_buckets, epsilon), which
+        // no vpa_config holds: they are checked here first, by the field
+        // that sets them. A growth below the double's resolution gives a
+        // ratio of 1 (1 + 1e-17 == 1), and a small one needs about
+        // max / first buckets.
+        const check_fields check("vpa_config");
+        check.require(1.0 + histogram_bucket_size_growth > 1.0, "histogram_bucket_size_growth", "be large enough that 1 + it > 1",
+                      histogram_bucket_size_growth);
+        check_histogram_buckets(check, "cpu_histogram_first_bucket_cores", cpu_histogram_first_bucket_cores, "cpu_histogram_max_cores",
+                                cpu_histogram_max_cores);
+        check_histogram_buckets(check, "memory_histogram_first_bucket_bytes", memory_histogram_first_bucket_bytes,
+                                "memory_histogram_max_bytes", memory_histogram_max_bytes);
+        check.require(epsilon() > 0, "min_sample_weight", "be large enough that 0.001 × it > 0", min_sample_weight);
         (void)cpu_histogram_options();
         (void)memory_histogram_options();
+    }
+
+private:
+    /// Refuses a histogram from `first` to `max` with more buckets than
+    /// histogram_options::max_buckets at this growth, naming the growth; a
+    /// count that overflows (a maximum near the double's range over a tiny
+    /// first bucket) names the maximum.
+    void check_histogram_buckets(const check_fields& check, const std::string& first_field, double first, const std::string& max_field,
+                                 double max) const {
+        const double n = histogram_options::exponential_buckets(max, first, 1.0 + histogram_bucket_size_growth);
+        const std::string from = first_field + " (" + format_number(first) + ")";
+        check.require(std::isfinite(n), max_field,
+                      "give a finite number of histogram buckets from " + from + " at histogram_bucket_size_growth (" +
+                          format_number(histogram_bucket_size_growth) + ")",
+                      max);
+        check.require(n <= histogram_options::max_buckets, "histogram_bucket_size_growth",
+                      "give at most " + format_number(histogram_options::max_buckets) + " histogram buckets from " + from + " to " +
+                          max_field + " (" + format_number(max) + ")",
+                      histogram_bucket_size_growth);
     }
 };
 
