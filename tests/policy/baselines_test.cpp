@@ -1,12 +1,18 @@
 #include <rlscale/policy/ensure_policy.hpp>
 #include <rlscale/policy/kpa_policy.hpp>
+#include <rlscale/policy/scenario_baselines.hpp>
 #include <rlscale/policy/static_policy.hpp>
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace test_policy_baselines {
 
@@ -26,6 +32,39 @@ TEST_CASE("static_policy returns its count within bounds") {
     CHECK(static_policy{.replicas = 4}.decide({}, s).replicas == 4);
     CHECK(static_policy{.replicas = 9}.decide({}, s).replicas == 6);
     CHECK(static_policy{.replicas = 0}.decide({}, s).replicas == 2);
+}
+
+TEST_CASE("slot_permuted_policy: slot k decides function slot_of[k], and a slot_of that is no permutation of the functions is refused") {
+    const auto inner = [] {
+        std::vector<any_policy> p;
+        p.emplace_back(static_policy{.replicas = 5});
+        p.emplace_back(static_policy{.replicas = 7});
+        return any_joint_policy(per_function<any_policy>(std::move(p)));
+    };
+    slot_permuted_policy swapped(inner(), {1, 0});
+    CHECK(swapped.functions() == 2);
+    const std::array<function_metrics, 2> m{};
+    std::array<scaling_state, 2> s{};
+    for (auto& x : s) x = {.replicas = 3, .min_replicas = 1, .max_replicas = 10};
+    std::array<decision, 2> d{};
+    swapped.decide(m, s, d);
+    CHECK(d[0].replicas == 7);  // slot 1's policy
+    CHECK(d[1].replicas == 5);  // slot 0's policy
+    const auto refused = [&](std::vector<std::size_t> slot_of, const std::string& field, const std::string& message) {
+        CAPTURE(field);
+        try {
+            const slot_permuted_policy p(inner(), std::move(slot_of));
+            FAIL("accepted");
+        } catch (const config_error& e) {
+            CHECK(e.field() == field);
+            CHECK(e.detail() == message);
+        }
+    };
+    // Function 1's decision would stay the default (1 replica, read as the policy's).
+    refused({0, 0}, "slot_permuted_policy.slot_of[1]", "is 0, already slot_of[0]");
+    refused({0, 5}, "slot_permuted_policy.slot_of[1]", "is 5, not a function of 0..1");  // read out of bounds
+    refused({0}, "slot_permuted_policy.slot_of", "has 1 entries, the inner policy decides 2 functions");  // held every function
+    refused({0, 1, 2}, "slot_permuted_policy.slot_of", "has 3 entries, the inner policy decides 2 functions");
 }
 
 TEST_CASE("ensure_policy: ⌈R + c·√R⌉ with R = λ·E[S]/concurrency, worked by hand") {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace test_policy_registry {
@@ -396,6 +397,99 @@ TEST_CASE("serving spec: a key of guard this reader does not know is refused nam
     CHECK(back.to_json() == all);
     CHECK(back.guard.max_memory_limit_mb == 4096);
     CHECK(back.guard.vertical_min_replicas == 3);
+}
+
+TEST_CASE("serving spec: a key of the spec this reader does not know is refused naming it, and every key to_json writes is read") {
+    serving_spec s = two_function_spec();
+    // Each misspelt: served with downscale_window 0, no floor and the default step limit 4.
+    for (const auto& [key, value] : {std::pair<std::string, json>{"downscale_windw", 20},
+                                     std::pair<std::string, json>{"fallback_flor", true},
+                                     std::pair<std::string, json>{"guards", {{"max_step_up", 1}}}}) {
+        json j = checkpoint_for(s, 10, 6, 2);
+        j["serving"][key] = value;
+        rejects(j, "serving." + key, "is not a field of the serving spec (it has: algorithm, encoder, actions, downscale_window, functions, guard, "
+                                     "fallback_floor, requires)");
+    }
+    // Every field set: to_json writes each key, and each is read back.
+    s.downscale_window = 3;
+    s.fallback_floor = true;
+    const json all = s.to_json();
+    CHECK(all.size() == std::size(serving_spec::keys));
+    const serving_spec back = serving_spec::from_json(all);
+    CHECK(back.to_json() == all);
+    CHECK(back.fallback_floor);
+    CHECK(back.downscale_window == 3);
+    // A newer build's required feature is named as such, not as an unknown key.
+    json newer = all;
+    newer["requires"] = {"fallback_floor", "quantile_guard"};
+    newer["quantile_guard"] = {{"q", 0.99}};
+    CHECK_THROWS_WITH_AS((void)serving_spec::from_json(newer), doctest::Contains("serving.requires[1]: is \"quantile_guard\""), checkpoint_error);
+}
+
+TEST_CASE("registry: a key of the SCARLET demo's field that the demo never wrote is refused naming it") {
+    nn::mlp<float> net({15, 15});
+    net.parameters().setZero();
+    json demo = nn::make_checkpoint(net);
+    // All four keys the demo wrote, whatever its actions (the unused list too).
+    demo["scarlet_demo"] = {{"actions", "utilization"}, {"deltas", {-1, 0, 1}}, {"targets", {0.55, 0.7, 0.85, 0.95}}, {"downscale_window", 20}};
+    CHECK(make_learned_policy(demo).spec.downscale_window == 20);
+    json delta = nn::make_checkpoint(nn::mlp<float>({5, 3}));  // one function
+    delta["scarlet_demo"] = {{"actions", "delta"}, {"deltas", {-1, 0, 1}}, {"targets", {0.55, 0.7, 0.85, 0.95}}, {"downscale_window", 20}};
+    CHECK(make_learned_policy(delta).spec.actions_name() == "joint_delta");
+    json bad = demo;
+    bad["scarlet_demo"].erase("downscale_window");
+    bad["scarlet_demo"]["downscale_windw"] = 20;  // served with no stabiliser
+    rejects(bad, "scarlet_demo.downscale_windw", "is not a setting of the demo's checkpoint (it has: actions, deltas, targets, downscale_window)");
+}
+
+TEST_CASE("registry: a spec built in code with a guard limit that is not a number, or a bound of -inf, is refused as a checkpoint's is") {
+    const serving_spec spec = two_function_spec();
+    const learned_policy served = make_learned_policy(checkpoint_for(spec, 10, 6, 2));
+    constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    const auto refused = [&](const serving_spec& s, const std::string& field, const std::string& value) {
+        CAPTURE(field);
+        try {
+            (void)make_learned_policy(s, served.weights);
+            FAIL("accepted");
+        } catch (const checkpoint_error& e) {
+            CHECK(e.field() == "serving.guard." + field);
+            CHECK(std::string(e.what()).find(value) != std::string::npos);
+            MESSAGE(e.what());
+        }
+        CHECK_THROWS_AS((void)s.to_json(), checkpoint_error);  // nor written into a checkpoint as "no limit"
+    };
+    // guard_json leaves out what is not finite: each was served as "no limit".
+    serving_spec s = spec;
+    s.guard.max_cpu_step = nan;
+    refused(s, "max_cpu_step", "got nan");
+    s = spec;
+    s.guard.max_memory_step_mb = -inf;
+    refused(s, "max_memory_step_mb", "got -inf");
+    s = spec;
+    s.guard.max_cpu_limit = -inf;
+    refused(s, "max_cpu_limit", "got -inf");
+    s = spec;
+    s.guard.max_memory_limit_mb = nan;
+    refused(s, "max_memory_limit_mb", "got nan");
+    s = spec;
+    s.guard.min_cpu_limit = inf;
+    refused(s, "min_cpu_limit", "got inf");
+    s = spec;
+    s.guard.min_memory_limit_mb = nan;
+    refused(s, "min_memory_limit_mb", "got nan");
+    // Read from a checkpoint, a bound below the other is named the same way.
+    json j = checkpoint_for(spec, 10, 6, 2);
+    j["serving"]["guard"]["min_cpu_limit"] = 2;
+    j["serving"]["guard"]["max_cpu_limit"] = 1;
+    rejects(j, "serving.guard.max_cpu_limit", "must be >= min_cpu_limit (+inf: no bound), got 1");
+    // +inf stays the default "no limit" of the steps and upper bounds.
+    s = spec;
+    s.guard.max_cpu_step = inf;
+    s.guard.max_memory_step_mb = inf;
+    s.guard.max_cpu_limit = inf;
+    s.guard.max_memory_limit_mb = inf;
+    CHECK_NOTHROW((void)make_learned_policy(s, served.weights));
 }
 
 TEST_CASE("registry: a fallback_for name that is no function of the spec is refused naming it") {

@@ -440,6 +440,15 @@ auto from_spec(const std::string& path, Make&& make) {
     if (checkpoint.contains("scarlet_demo")) {
         const auto& d = checkpoint["scarlet_demo"];
         if (!d.is_object()) throw checkpoint_error("scarlet_demo", "must be an object");
+        // The keys the demo wrote (all four whatever its actions: the unused
+        // of deltas and targets too); another is refused, as a spec's unknown
+        // key is, rather than served at its default.
+        static constexpr std::string_view demo_keys[] = {"actions", "deltas", "targets", "downscale_window"};
+        for (const auto& item : d.items()) {
+            if (std::find(std::begin(demo_keys), std::end(demo_keys), item.key()) != std::end(demo_keys)) continue;
+            throw checkpoint_error("scarlet_demo." + valid_utf8(item.key(), 64),
+                                   "is not a setting of the demo's checkpoint (it has: actions, deltas, targets, downscale_window)");
+        }
         const std::size_t n = inputs() / relative_scarlet_encoder::feature_count;
         for (std::size_t f = 0; f < n; ++f) s.functions.push_back("function-" + std::to_string(f));
         if (d.contains("actions") && !d["actions"].is_string()) {
@@ -808,7 +817,8 @@ inline void check_lifecycle_stage(const nlohmann::json& checkpoint, const learne
 /// `weights` reaches every policy made over them. `options` are not taken
 /// from the policy the weights came from: pass the same ones for the same
 /// behaviour. `spec` is checked as a checkpoint's is (read back from its
-/// JSON: a spec built in code meets the same rules), and a network that
+/// JSON: a spec built in code meets the same rules; its guard is checked
+/// before it is written, since the JSON has no NaN), and a network that
 /// does not fit it is a checkpoint_error with the checkpoint's field names
 /// (network.layers[0].in), weights built in code included. Throws as
 /// make_learned_policy does, and config_error for weights null or never

@@ -91,12 +91,19 @@ frontier_point hpa_at_budget(const sim::scenario& sc, std::vector<frontier_point
 }
 
 /// A joint policy whose slot k decides function slot_of[k] of the joint
-/// decision (slot_of a permutation of 0..N-1): its inputs are gathered into
-/// slot order and its decisions scattered back. Deciding never allocates.
+/// decision: its inputs are gathered into slot order and its decisions
+/// scattered back. Deciding never allocates. slot_of must be a permutation
+/// of 0..N-1, one entry per function `inner` decides; config_error naming
+/// slot_of otherwise (an index given twice would leave another function's
+/// decision unwritten, one >= N would be read out of bounds).
 class slot_permuted_policy {
 public:
     slot_permuted_policy(any_joint_policy inner, std::vector<std::size_t> slot_of)
-        : inner_(std::move(inner)), slot_of_(std::move(slot_of)), m_(slot_of_.size()), s_(slot_of_.size()), out_(slot_of_.size()) {}
+        : inner_(std::move(inner)),
+          slot_of_(checked(std::move(slot_of), inner_.functions())),
+          m_(slot_of_.size()),
+          s_(slot_of_.size()),
+          out_(slot_of_.size()) {}
 
     [[nodiscard]] std::size_t functions() const noexcept { return slot_of_.size(); }
     [[nodiscard]] bool ready() const noexcept { return inner_.ready(); }
@@ -117,6 +124,22 @@ public:
     }
 
 private:
+    [[nodiscard]] static std::vector<std::size_t> checked(std::vector<std::size_t> slot_of, std::size_t n) {
+        if (slot_of.size() != n) {
+            throw config_error("slot_permuted_policy.slot_of", "has " + std::to_string(slot_of.size()) +
+                                                                   " entries, the inner policy decides " + std::to_string(n) + " functions");
+        }
+        std::vector<std::size_t> slot_with(n, n);  // the slot naming each function (n: none yet)
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::string field = "slot_permuted_policy.slot_of[" + std::to_string(k) + "]";
+            const std::size_t f = slot_of[k];
+            if (f >= n) throw config_error(field, "is " + std::to_string(f) + ", not a function of 0.." + std::to_string(n - 1));
+            if (slot_with[f] != n) throw config_error(field, "is " + std::to_string(f) + ", already slot_of[" + std::to_string(slot_with[f]) + "]");
+            slot_with[f] = k;
+        }
+        return slot_of;
+    }
+
     any_joint_policy inner_;
     std::vector<std::size_t> slot_of_;
     std::vector<function_metrics> m_;

@@ -35,9 +35,14 @@ namespace rlscale {
 /// "fallback_floor"). A reader refuses a spec that requires a feature it
 /// does not implement, so a checkpoint is never served without a setting it
 /// was trained with. Builds from before "requires" existed do not read it.
+/// A key this build does not know is refused whether it is required or not
+/// (from_json); builds before that skipped it, "requires" is what stops them.
 struct serving_spec {
     /// The features this build implements, as "requires" names them.
     static constexpr std::string_view known_features[] = {"fallback_floor"};
+    /// The keys of a spec: the fields to_json writes and from_json reads.
+    static constexpr std::string_view keys[] = {"algorithm", "encoder", "actions",        "downscale_window",
+                                                "functions", "guard",   "fallback_floor", "requires"};
     /// The keys of "guard": the guard_config fields guard_json writes.
     static constexpr std::string_view guard_keys[] = {
         "max_step_up",   "max_step_down", "max_cpu_step",        "max_memory_step_mb",   "min_cpu_limit",
@@ -57,7 +62,13 @@ struct serving_spec {
     [[nodiscard]] std::string encoder_name() const { return encoder.at("name").get<std::string>(); }
     [[nodiscard]] std::string actions_name() const { return actions.at("name").get<std::string>(); }
 
+    /// Writes the spec. Its guard is checked first, as from_json checks a
+    /// checkpoint's (checkpoint_error naming serving.guard.<field> and the
+    /// value): guard_json leaves out a value that is not finite, so a NaN
+    /// step or a -inf bound would otherwise be written, and served, as the
+    /// default "no limit".
     [[nodiscard]] nlohmann::json to_json() const {
+        check_guard(guard);
         nlohmann::json j = {{"algorithm", algorithm},
                             {"encoder", encoder},
                             {"actions", actions},
@@ -89,8 +100,21 @@ struct serving_spec {
         return g;
     }
 
+    /// guard_config::validate's rules, failing as a checkpoint's guard does:
+    /// checkpoint_error naming serving.guard.<field> and the value.
+    static void check_guard(const guard_config& g) {
+        try {
+            g.validate();
+        } catch (const config_error& e) {
+            const std::string& field = e.field();  // guard_config.<field>
+            const std::size_t dot = field.find('.');
+            throw checkpoint_error("serving.guard." + (dot == std::string::npos ? field : field.substr(dot + 1)), e.detail());
+        }
+    }
+
     /// Reads a spec; throws checkpoint_error naming the field (as
-    /// "serving.<field>") for a missing or mistyped value.
+    /// "serving.<field>") for a missing or mistyped value, and for a key
+    /// that is none of the spec's fields.
     [[nodiscard]] static serving_spec from_json(const nlohmann::json& j) {
         const auto fail = [](const std::string& field, const std::string& message) {
             throw checkpoint_error("serving." + field, message);
@@ -141,6 +165,16 @@ struct serving_spec {
                 // or written wrongly, and which half is meant is unknown.
                 if (name == "fallback_floor" && !s.fallback_floor) fail(field, "names fallback_floor, but fallback_floor is not true");
             }
+        }
+        // A key this reader does not know is refused, as guard's are (below):
+        // a misspelt field ("downscale_windw") would otherwise be served at
+        // its default. After "requires", which names a newer build's
+        // feature more plainly than its unknown key would.
+        for (const auto& item : j.items()) {
+            if (std::find(std::begin(keys), std::end(keys), item.key()) != std::end(keys)) continue;
+            std::string known;
+            for (const std::string_view k : keys) known += (known.empty() ? "" : ", ") + std::string(k);
+            fail(valid_utf8(item.key(), 64), "is not a field of the serving spec (it has: " + known + ")");
         }
         if (!j.contains("functions")) fail("functions", "is missing");
         const auto& f = j["functions"];
@@ -201,11 +235,7 @@ struct serving_spec {
             limit("max_cpu_limit", s.guard.max_cpu_limit);
             limit("min_memory_limit_mb", s.guard.min_memory_limit_mb);
             limit("max_memory_limit_mb", s.guard.max_memory_limit_mb);
-            try {
-                s.guard.validate();
-            } catch (const config_error& e) {
-                fail("guard", e.what());
-            }
+            check_guard(s.guard);
         }
         return s;
     }
