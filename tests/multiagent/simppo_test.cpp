@@ -4,6 +4,8 @@
 #include <rlscale/policy/rl_policy.hpp>
 #include <rlscale/sim/env.hpp>
 
+#include "../temp_path.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -12,6 +14,8 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <sstream>
@@ -261,6 +265,38 @@ TEST_CASE("simppo_coordinator: agents added and removed while training keep ever
     CHECK(train(coord, 1, 300) == 3);
     CHECK_THROWS_WITH_AS(coord.remove_agent("f1"), doctest::Contains("name"), config_error);
     CHECK_THROWS_WITH_AS(coord.add_agent("f0", "cpu"), doctest::Contains("\"f0\""), config_error);
+}
+
+TEST_CASE("simppo_coordinator: a name or category that is not valid UTF-8 is refused by add_agent, naming the field, and adds nothing") {
+    simppo_coordinator coord(small_config(0));
+    coord.add_agent("f0", "cpu");
+    // The name goes into the agent's checkpoint, which is JSON: added, it
+    // made every checkpoint(i) of the agent throw the JSON library's error,
+    // naming nothing.
+    CHECK_THROWS_WITH_AS(coord.add_agent("bad\xff", "cpu"),
+                         doctest::Contains("simppo_coordinator.add_agent.name: must be valid UTF-8, got \"bad\xEF\xBF\xBD\""), config_error);
+    CHECK_THROWS_WITH_AS(coord.add_agent("f1", "c\xC3pu\n"),
+                         doctest::Contains("simppo_coordinator.add_agent.category: must be valid UTF-8, got \"c\xEF\xBF\xBDpu\\x0a\""),
+                         config_error);
+    REQUIRE(coord.agent_count() == 1);
+    // Nothing was used up: the next agent has the seed it would have had.
+    simppo_coordinator fresh(small_config(0));
+    fresh.add_agent("f0", "cpu");
+    CHECK(coord.add_agent("f1", "cpu") == 1);
+    CHECK(fresh.add_agent("f1", "cpu") == 1);
+    CHECK(coord.learner(1).actor().parameters() == fresh.learner(1).actor().parameters());
+    // Text that is valid UTF-8 is any name's, and is written as it is.
+    const std::size_t i = coord.add_agent("caf\xC3\xA9", "\xE2\x9A\x99");
+    CHECK(coord.checkpoint(i)["serving"]["functions"][0] == "caf\xC3\xA9");
+    // A name echoed in an error is made valid UTF-8 (the error goes to logs and JSON).
+    try {
+        coord.remove_agent("gone\xff");
+        FAIL("remove_agent did not throw");
+    } catch (const config_error& e) {
+        CHECK(is_valid_utf8(e.what()));
+        CHECK(std::string(e.what()).find("\"gone\xEF\xBF\xBD\"") != std::string::npos);
+    }
+    CHECK(coord.agent_count() == 3);
 }
 
 TEST_CASE("simppo_coordinator: a new agent starts from its category's base model, refreshed from the agents of that category") {
@@ -1162,6 +1198,112 @@ TEST_CASE("simppo_coordinator training state: an arrival rate's clock that is no
     std::istringstream in(bytes);
     b.load_training_state(in);
     CHECK(b.agent_count() == 2);
+}
+
+namespace {
+
+/// The whole of the file at `path`.
+std::string file_bytes(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// The names in `dir`.
+std::vector<std::string> listing(const std::filesystem::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+}  // namespace
+
+TEST_CASE("simppo_coordinator training state: a diverged agent is refused at save by name, nothing written, and saves once removed") {
+    simppo_coordinator a(small_config(0));
+    a.add_agent("f0", "cpu");
+    a.add_agent("f1", "memory");
+    driver d(2, 31);
+    d.begin(a);
+    for (int t = 0; t < 4; ++t) {
+        d.act(a);
+        (void)d.observe(a);
+    }
+    const std::filesystem::path dir = rlscale::test::fresh_path("simppo_training_state", "diverged");
+    std::filesystem::create_directories(dir);
+    const std::filesystem::path kept = dir / "kept.bin";
+    a.save_training_state(kept);  // a state saved while every agent was healthy
+    const std::string kept_bytes = file_bytes(kept);
+    REQUIRE_FALSE(kept_bytes.empty());
+
+    // f0 diverges: it holds and stores nothing, the team reward stays
+    // finite, and training goes on.
+    a.learner(0).actor().parameters()(3) = std::numeric_limits<float>::quiet_NaN();
+    for (int t = 0; t < 4; ++t) {
+        d.act(a);
+        CHECK(d.targets[0].replicas == d.env.states()[0].replicas);
+        (void)d.observe(a);
+    }
+    // Saved, the state would not load (the learner's load refuses its
+    // actor): refused now, naming the agent, the stream untouched.
+    const char* message = "simppo_coordinator::save_training_state: agent \"f0\" (index 0)'s actor holds a value that is not finite (nan at [3])";
+    std::ostringstream out;
+    CHECK_THROWS_WITH_AS(a.save_training_state(out), doctest::Contains(message), error);
+    CHECK_THROWS_WITH_AS(a.save_training_state(out), doctest::Contains("remove it (remove_agent(\"f0\")) or reset its networks first"), error);
+    CHECK(out.str().empty());
+    CHECK(static_cast<bool>(out));
+    // Through a file: no new file, the old one as it was, no temporary left.
+    const std::filesystem::path fresh = dir / "new.bin";
+    CHECK_THROWS_WITH_AS(a.save_training_state(fresh), doctest::Contains(message), error);
+    CHECK_THROWS_WITH_AS(a.save_training_state(kept), doctest::Contains(message), error);
+    CHECK_FALSE(std::filesystem::exists(fresh));
+    CHECK(file_bytes(kept) == kept_bytes);
+    CHECK(listing(dir) == std::vector<std::string>{"kept.bin"});
+
+    // A critic gone non-finite, or an optimiser's moment, is refused too.
+    a.learner(1).critic().parameters()(0) = std::numeric_limits<float>::infinity();
+    a.remove_agent("f0");
+    CHECK_THROWS_WITH_AS(a.save_training_state(out),
+                         doctest::Contains("agent \"f1\" (index 0)'s critic holds a value that is not finite (inf at [0])"), error);
+    a.learner(0).critic().parameters()(0) = 0;
+    auto& opt = a.learner(0).critic_optimizer();
+    Eigen::VectorXf m = opt.first_moment();
+    m(5) = std::numeric_limits<float>::quiet_NaN();
+    const Eigen::VectorXf v = opt.second_moment();
+    const std::int64_t steps = opt.step_count();
+    opt.restore(steps, m, v);
+    CHECK_THROWS_WITH_AS(a.save_training_state(out),
+                         doctest::Contains("agent \"f1\" (index 0)'s critic's Adam first moment holds a value that is not finite (nan at [5])"),
+                         error);
+    CHECK(out.str().empty());
+    m(5) = 0;
+    opt.restore(steps, m, v);
+
+    // Without the diverged agent, the state saves and loads.
+    a.save_training_state(fresh);
+    simppo_coordinator b(small_config(0));
+    b.load_training_state(fresh);
+    REQUIRE(b.agent_count() == 1);
+    CHECK(b.name(0) == "f1");
+    CHECK(b.learner(0).actor().parameters() == a.learner(0).actor().parameters());
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("simppo_coordinator training state: an agent's name that is not valid UTF-8 is refused by name and changes nothing") {
+    const std::string bytes = saved_two_agent_state();
+    // Agent 0's name, "f0" after its 8-byte length, made "f" and a byte
+    // that is no UTF-8.
+    std::string payload = state_payload(bytes);
+    const std::string name = std::string("\x02\0\0\0\0\0\0\0", 8) + "f0";
+    const std::size_t at = payload.find(name);
+    REQUIRE(at != std::string::npos);
+    payload[at + 9] = '\xff';
+    simppo_coordinator b(small_config(0));
+    b.add_agent("kept", "io");
+    std::istringstream in(with_payload(bytes, payload));
+    CHECK_THROWS_WITH_AS(b.load_training_state(in), doctest::Contains("training_state.agents[0].name: \"f\xEF\xBF\xBD\" is not valid UTF-8"),
+                         checkpoint_error);
+    REQUIRE(b.agent_count() == 1);
+    CHECK(b.name(0) == "kept");
 }
 
 }  // namespace test_multiagent_simppo

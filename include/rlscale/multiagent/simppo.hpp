@@ -11,6 +11,7 @@
 #include <rlscale/core/error.hpp>
 #include <rlscale/core/function_metrics.hpp>
 #include <rlscale/core/scaling.hpp>
+#include <rlscale/core/text.hpp>
 #include <rlscale/core/validate.hpp>
 #include <rlscale/encode/simppo_encoder.hpp>
 #include <rlscale/encode/simppo_global_state.hpp>
@@ -171,12 +172,17 @@ public:
     /// index. With parameter sharing and a base model for the category, its
     /// actor and critic start as copies of the base model (fresh optimiser
     /// state); otherwise they are initialised from its seed. Throws
-    /// config_error for an empty or taken name or an empty category.
+    /// config_error, adding nothing, for an empty or taken name, an empty
+    /// category, or a name or category that is not valid UTF-8 (the name
+    /// goes into the agent's checkpoint, which is JSON: checkpoint() could
+    /// never write one).
     std::size_t add_agent(std::string name, std::string category) {
         check_fields("simppo_coordinator.add_agent")
             .require(!name.empty(), "name", "not be empty", "\"\"")
-            .require(!find(name).has_value(), "name", "not be taken by another agent", "\"" + name + "\"")
-            .require(!category.empty(), "category", "not be empty", "\"\"");
+            .require(is_valid_utf8(name), "name", "be valid UTF-8", quoted(name))
+            .require(!find(name).has_value(), "name", "not be taken by another agent", quoted(name))
+            .require(!category.empty(), "category", "not be empty", "\"\"")
+            .require(is_valid_utf8(category), "category", "be valid UTF-8", quoted(category));
         // Everything that can fail (room in both vectors, the agent's
         // storage) before anything changes: a coordinator that could not add
         // the agent is left as it was, its next agent's seed included.
@@ -205,7 +211,7 @@ public:
     /// Throws config_error when there is none.
     void remove_agent(std::string_view name) {
         const auto i = find(name);
-        check_fields("simppo_coordinator.remove_agent").require(i.has_value(), "name", "name an agent", "\"" + std::string(name) + "\"");
+        check_fields("simppo_coordinator.remove_agent").require(i.has_value(), "name", "name an agent", quoted(name));
         agents_.erase(agents_.begin() + static_cast<std::ptrdiff_t>(*i));
         previous_states_.erase(previous_states_.begin() + static_cast<std::ptrdiff_t>(*i));
     }
@@ -498,7 +504,15 @@ public:
     /// created (the next agent's seed). Not written: the configuration (the
     /// restoring coordinator is built with it) and the threads. A
     /// checksummed binary frame in this machine's byte order.
+    /// An agent whose actor or critic, or either's Adam moments, hold a
+    /// value that is not finite (a diverged agent, which holds and stores
+    /// nothing while the others train on) is refused with rlscale::error
+    /// naming it, before anything is written: load_training_state refuses
+    /// such a learner, so the state could never be restored, the healthy
+    /// agents' included. Remove the agent (remove_agent) or reset its
+    /// networks first.
     void save_training_state(std::ostream& out) const {
+        check_finite_networks();
         // Each agent's learner state, framed on its own: made once here, put
         // into the payload as a string by both of write_frame's passes.
         std::vector<std::string> learners(agents_.size());
@@ -517,7 +531,8 @@ public:
     /// changes: a truncated or corrupted file, a learner another
     /// configuration builds, or a value training would refuse (a
     /// parameter not finite, an action outside SIMPPO's 7, a pending step
-    /// without a finite log π and V, two agents of one name) throws
+    /// without a finite log π and V, two agents of one name, a name or
+    /// category that is not valid UTF-8, as add_agent refuses) throws
     /// checkpoint_error naming the field (an agent's learner's fields
     /// within "training_state.agents[i].learner"), and the coordinator is
     /// left as it was.
@@ -580,8 +595,12 @@ public:
             std::string name = get_string(field + ".name");
             std::string cat = get_string(field + ".category");
             if (name.empty() || cat.empty()) throw checkpoint_error(r.name(field), "has an empty name or category");
+            // As add_agent refuses them: checkpoint() could not write the name.
+            for (const auto& [what, text] : {std::pair<const char*, const std::string*>{".name", &name}, {".category", &cat}}) {
+                if (!is_valid_utf8(*text)) throw checkpoint_error(r.name(field + what), quoted(*text) + " is not valid UTF-8");
+            }
             for (const auto& other : agents) {
-                if (other->name == name) throw checkpoint_error(r.name(field + ".name"), "\"" + name + "\" is another agent's too");
+                if (other->name == name) throw checkpoint_error(r.name(field + ".name"), quoted(name) + " is another agent's too");
             }
             const auto seed = r.get<std::uint64_t>(field + ".seed");
             auto a = std::make_unique<agent>(std::move(name), std::move(cat), config_, seed);
@@ -682,7 +701,13 @@ public:
 
     /// save_training_state to a file, replacing it only once the new one is
     /// on disk (a crash leaves the old file or the new one).
-    void save_training_state(const std::filesystem::path& path) const { nn::detail::save_state_file(*this, path); }
+    /// A diverged agent is refused before the file is opened: neither the
+    /// file nor a temporary beside it is created, and an existing file is
+    /// left as it was.
+    void save_training_state(const std::filesystem::path& path) const {
+        check_finite_networks();
+        nn::detail::save_state_file(*this, path);
+    }
     /// load_training_state from a file; a file that cannot be opened throws
     /// rlscale::error naming it.
     void load_training_state(const std::filesystem::path& path, std::uint64_t max_length = max_training_state_length) {
@@ -770,6 +795,50 @@ private:
     }
 
     static constexpr rl::q_layout layout() noexcept { return {.heads = 1, .actions_per_head = action_count}; }
+
+    /// A name or category as an error shows it: quoted, at most 64 bytes of
+    /// valid UTF-8 (a byte that is not becomes U+FFFD), control characters
+    /// written as \xNN.
+    [[nodiscard]] static std::string quoted(std::string_view text) { return "\"" + escape_controls(valid_utf8(text, 64)) + "\""; }
+
+    /// Throws rlscale::error naming the first agent, by name and index, whose
+    /// actor, critic or Adam moments hold a value that is not finite: what
+    /// ppo::load_training_state refuses of a learner's networks and
+    /// optimisers (the rest of its state, the rollout and the counters, only
+    /// ever holds what the learner accepted).
+    void check_finite_networks() const {
+        for (std::size_t i = 0; i < agents_.size(); ++i) {
+            // Writable through the pointer: the optimisers have no const
+            // accessor. Nothing is changed.
+            learner_type& l = agents_[i]->learner;
+            std::string what;
+            std::optional<Eigen::Index> at;
+            float value = 0;
+            const auto look = [&](const char* part, const Eigen::Ref<const Eigen::VectorXf>& v) {
+                for (Eigen::Index k = 0; !at && k < v.size(); ++k) {
+                    if (!std::isfinite(v(k))) {
+                        at = k;
+                        what = part;
+                        value = v(k);
+                    }
+                }
+            };
+            look("actor", l.actor().parameters());
+            look("critic", l.critic().parameters());
+            // The moments are copied out: only while no value was found yet.
+            if (!at) look("actor's Adam first moment", l.actor_optimizer().first_moment());
+            if (!at) look("actor's Adam second moment", l.actor_optimizer().second_moment());
+            if (!at) look("critic's Adam first moment", l.critic_optimizer().first_moment());
+            if (!at) look("critic's Adam second moment", l.critic_optimizer().second_moment());
+            if (at) {
+                const std::string& name = agents_[i]->name;
+                throw error("simppo_coordinator::save_training_state: agent " + quoted(name) + " (index " + std::to_string(i) + ")'s " +
+                            what + " holds a value that is not finite (" + format_number(value) + " at [" + std::to_string(*at) +
+                            "]), which load_training_state refuses: the whole state, the other agents' included, could not be "
+                            "restored; remove it (remove_agent(" + quoted(name) + ")) or reset its networks first. Nothing was written");
+            }
+        }
+    }
     /// Every agent's actor and critic layers (what the configuration
     /// builds), as the training state checks them.
     [[nodiscard]] static std::array<std::vector<std::uint64_t>, 2> network_shapes(const learner_type& shapes) {
