@@ -1458,4 +1458,77 @@ TEST_CASE("a replay_capacity above the replay buffer's limit is refused naming d
                          config_error);
 }
 
+TEST_CASE("ddpg greedy and explore refuse an observation with a value that is not finite, naming it, before drawing or advancing the noise") {
+    // A NaN observation gave NaN actions (mu(s) is NaN, and clamp passes it
+    // through); dqn refuses it.
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    const std::array<float, 3> first_nan{nan, 0.2F, 0.3F};
+    const std::array<float, 3> last_inf{0.1F, 0.2F, inf};
+    const std::array<float, 3> fine{0.1F, 0.2F, 0.3F};
+    for (const ddpg_exploration exploration : {ddpg_exploration::ornstein_uhlenbeck, ddpg_exploration::gaussian}) {
+        CAPTURE(static_cast<int>(exploration));
+        ddpg_config c = small_config();
+        c.exploration = exploration;
+        ddpg<float> agent(3, test_bounds, c, 5);
+        ddpg<float> twin(3, test_bounds, c, 5);
+        std::array<float, 2> a{9.0F, 9.0F};
+        std::array<float, 2> b{};
+        // Refused in the warm-up (a uniform draw) and after it (mu(s) plus noise).
+        for (int phase = 0; phase < 2; ++phase) {
+            CAPTURE(phase);
+            CHECK_THROWS_WITH_AS(agent.explore(first_nan, a), "ddpg: observation[0] is nan, must be finite", error);
+            CHECK_THROWS_WITH_AS(agent.explore(last_inf, a), "ddpg: observation[2] is inf, must be finite", error);
+            CHECK_THROWS_WITH_AS(agent.greedy(first_nan, a), "ddpg: observation[0] is nan, must be finite", error);
+            CHECK_THROWS_WITH_AS(agent.greedy(last_inf, a), "ddpg: observation[2] is inf, must be finite", error);
+            CHECK(a == std::array<float, 2>{9.0F, 9.0F});
+            // Nothing was drawn and the noise did not move: the agent explores as its twin.
+            for (std::size_t t = 0; t < c.learning_starts; ++t) {
+                agent.explore(fine, a);
+                twin.explore(fine, b);
+                CHECK(a == b);
+                (void)agent.observe(fine, a, 0.5, fine, false);
+                (void)twin.observe(fine, b, 0.5, fine, false);
+            }
+            a = {9.0F, 9.0F};
+        }
+        REQUIRE(agent.steps() >= c.learning_starts);
+        agent.greedy(fine, a);
+        twin.greedy(fine, b);
+        CHECK(a == b);
+    }
+}
+
+TEST_CASE("target smoothing's policy_noise and noise_clip that the agent's type cannot carry are refused by name") {
+    // 1e-50 is a positive double and a float 0: the smoothing was off, the
+    // loss exactly that of policy_noise 0.
+    const auto fails = [](ddpg_config c, const std::string& text) {
+        CHECK_THROWS_WITH_AS(ddpg<float>(3, test_bounds, c, 1), text.c_str(), config_error);
+    };
+    ddpg_config c = small_config();
+    c.policy_noise = 1e-50;
+    fails(c, "ddpg_config.policy_noise: must be finite and > 0 as the agent's float (or 0 for off), got 1e-50");
+    CHECK_NOTHROW(ddpg<double>(3, test_bounds, c, 1));  // a double holds it
+    c.policy_noise = 1e39;
+    fails(c, "ddpg_config.policy_noise: must be finite and > 0 as the agent's float (or 0 for off), got 1e+39");
+    c.policy_noise = 0.2;
+    c.noise_clip = 1e-50;
+    fails(c, "ddpg_config.noise_clip: must be finite and > 0 as the agent's float (or 0 for off), got 1e-50");
+    CHECK_NOTHROW(ddpg<double>(3, test_bounds, c, 1));
+    c.noise_clip = 1e39;
+    fails(c, "ddpg_config.noise_clip: must be finite and > 0 as the agent's float (or 0 for off), got 1e+39");
+    for (const double clip : {0.0, 1e-30, 0.5}) {
+        CAPTURE(clip);
+        c.noise_clip = clip;
+        CHECK_NOTHROW(ddpg<float>(3, test_bounds, c, 1));
+    }
+    // Without smoothing the clip is not read.
+    c.policy_noise = 0;
+    c.noise_clip = 1e-50;
+    CHECK_NOTHROW(ddpg<float>(3, test_bounds, c, 1));
+    c.policy_noise = 1e-30;  // a float
+    c.noise_clip = 0.5;
+    CHECK_NOTHROW(ddpg<float>(3, test_bounds, c, 1));
+}
+
 }  // namespace test_rl_ddpg

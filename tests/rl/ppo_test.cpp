@@ -1293,4 +1293,78 @@ TEST_CASE("ppo observe on a rollout filled through own_rollout() and not learned
     CHECK(agent.steps() == 0);
 }
 
+TEST_CASE("ppo sample, greedy and explore refuse an observation with a value that is not finite, naming it, before drawing anything") {
+    // A NaN observation gave NaN logits, sampled as every head's last index
+    // (and a NaN log pi), or NaN continuous actions; dqn refuses it.
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    const std::array<float, 3> first_nan{nan, 0.2F, 0.3F};
+    const std::array<float, 3> last_inf{0.1F, 0.2F, -inf};
+    const std::array<float, 3> fine{0.1F, 0.2F, 0.3F};
+    SUBCASE("discrete") {
+        ppo<float, std::int32_t> agent(3, 3, {.heads = 2, .actions_per_head = 3}, small_config(), 11);
+        ppo<float, std::int32_t> twin(3, 3, {.heads = 2, .actions_per_head = 3}, small_config(), 11);
+        std::array<std::int32_t, 2> a{-1, -1};
+        CHECK_THROWS_WITH_AS((void)agent.sample(first_nan, a), "ppo: observation[0] is nan, must be finite", error);
+        CHECK_THROWS_WITH_AS((void)agent.sample(last_inf, a), "ppo: observation[2] is -inf, must be finite", error);
+        CHECK_THROWS_WITH_AS(agent.greedy(first_nan, a), "ppo: observation[0] is nan, must be finite", error);
+        CHECK_THROWS_WITH_AS(agent.explore(first_nan, a), "ppo: observation[0] is nan, must be finite", error);
+        CHECK_THROWS_WITH_AS(agent.explore(last_inf, a), "ppo: observation[2] is -inf, must be finite", error);
+        CHECK(a == std::array<std::int32_t, 2>{-1, -1});
+        CHECK(agent.own_rollout().size() == 0);
+        CHECK(agent.steps() == 0);
+        // Nothing was drawn: the learner samples as its twin that was never refused.
+        std::array<std::int32_t, 2> b{};
+        for (int k = 0; k < 20; ++k) {
+            CAPTURE(k);
+            const double lp = agent.sample(fine, a);
+            CHECK(lp == twin.sample(fine, b));
+            CHECK(a == b);
+        }
+    }
+    SUBCASE("continuous") {
+        ppo<float, float> agent(3, 3, 2, small_config(), 11);
+        ppo<float, float> twin(3, 3, 2, small_config(), 11);
+        std::array<float, 2> x{7.0F, 7.0F};
+        CHECK_THROWS_WITH_AS((void)agent.sample(first_nan, x), "ppo: observation[0] is nan, must be finite", error);
+        CHECK_THROWS_WITH_AS(agent.greedy(last_inf, x), "ppo: observation[2] is -inf, must be finite", error);
+        CHECK_THROWS_WITH_AS(agent.explore(first_nan, x), "ppo: observation[0] is nan, must be finite", error);
+        CHECK(x == std::array<float, 2>{7.0F, 7.0F});
+        std::array<float, 2> y{};
+        for (int k = 0; k < 20; ++k) {
+            CAPTURE(k);
+            const double lp = agent.sample(fine, x);
+            CHECK(lp == twin.sample(fine, y));
+            CHECK(x == y);
+        }
+    }
+    SUBCASE("a size is still named first") {
+        ppo<float, std::int32_t> agent(3, 3, {.heads = 2, .actions_per_head = 3}, small_config(), 11);
+        const std::array<float, 2> short_nan{nan, nan};
+        std::array<std::int32_t, 2> a{};
+        CHECK_THROWS_WITH_AS((void)agent.sample(short_nan, a), "ppo::actor observation has 2 values, expected 3", error);
+        CHECK_THROWS_WITH_AS(agent.greedy(short_nan, a), "ppo::actor observation has 2 values, expected 3", error);
+    }
+}
+
+TEST_CASE("ppo refuses a max_grad_norm that is 0 or infinite in the agent's type, naming it and the value, and keeps 0 for off") {
+    // 1e-50 is a positive double and a float 0: every gradient step was
+    // taken (and counted) scaled by 0, so no weight changed.
+    ppo_config c = small_config();
+    c.max_grad_norm = 1e-50;
+    const char* message = "ppo_config.max_grad_norm: must be finite and > 0 as the agent's float (or 0 for off), got 1e-50";
+    CHECK_THROWS_WITH_AS((ppo<float, float>(2, 2, 1, c, 1)), message, config_error);
+    CHECK_THROWS_WITH_AS((ppo<float>(2, 2, q_layout{.heads = 1, .actions_per_head = 3}, c, 1)), message, config_error);
+    CHECK_NOTHROW((ppo<double, double>(2, 2, 1, c, 1)));  // a double holds it
+    c.max_grad_norm = 1e39;                               // an infinite float
+    CHECK_THROWS_WITH_AS((ppo<float, float>(2, 2, 1, c, 1)), doctest::Contains("ppo_config.max_grad_norm: must be finite and > 0"),
+                         config_error);
+    CHECK_NOTHROW((ppo<double, double>(2, 2, 1, c, 1)));
+    for (const double ok : {0.0, 1e-30, 0.5}) {
+        CAPTURE(ok);
+        c.max_grad_norm = ok;
+        CHECK_NOTHROW((ppo<float, float>(2, 2, 1, c, 1)));
+    }
+}
+
 }  // namespace test_rl_ppo

@@ -131,7 +131,124 @@ struct holding_learner {
 };
 static_assert(learner<holding_learner>);
 
+/// make_env() with episodes of `episode_steps` steps whose encoder refuses
+/// every `period`-th observation (counted over the environment's life,
+/// reset's included; every one with period 1), saying so through
+/// observation_valid() and each step's result. Records, per step, whether
+/// the observation it was chosen on was refused, the replicas before it
+/// and the target it was given.
+struct refusing_env {
+    env_t env;
+    std::uint64_t period = 1;
+    std::uint64_t observations = 0;
+    bool valid = true;
+    std::vector<bool> chosen_on_refused;
+    std::vector<int> replicas_before;
+    std::vector<int> targets;
+
+    refusing_env(int episode_steps, std::uint64_t refuse_period)
+        : env(one_function(), {.episode_steps = episode_steps, .actions = sim::action_kind::replica_count, .functions = bounds()},
+              scarlet_encoder{}, reward_t(scarlet_reward{}, 0.5)),
+          period(refuse_period) {}
+    [[nodiscard]] std::size_t function_count() const noexcept { return env.function_count(); }
+    [[nodiscard]] std::size_t observation_size() const noexcept { return env.observation_size(); }
+    std::span<const float> reset(std::uint64_t seed) {
+        const auto o = env.reset(seed);
+        valid = observations++ % period != 0;
+        return o;
+    }
+    sim::step_result step_to(std::span<const scaling_target> t) {
+        chosen_on_refused.push_back(!valid);
+        replicas_before.push_back(env.states()[0].replicas);
+        targets.push_back(t[0].replicas);
+        sim::step_result r = env.step_to(t);
+        valid = observations++ % period != 0;
+        r.observation_valid = valid;
+        return r;
+    }
+    [[nodiscard]] bool observation_valid() const noexcept { return valid; }
+    [[nodiscard]] std::span<const scaling_state> states() const noexcept { return env.states(); }
+    [[nodiscard]] std::span<const function_metrics> metrics() const noexcept { return env.metrics(); }
+};
+static_assert(rl::target_environment<refusing_env>);
+
+/// Scales up by one (a joint-delta index of 2) and counts its calls.
+struct upscaling_learner {
+    using value_type = std::int32_t;
+    std::uint64_t explored = 0;
+    std::uint64_t observed = 0;
+
+    [[nodiscard]] std::size_t action_width() const noexcept { return 1; }
+    void explore(std::span<const float>, std::span<std::int32_t> out) {
+        ++explored;
+        out[0] = 2;
+    }
+    bool observe(std::span<const float>, std::span<const std::int32_t>, double, std::span<const float>, bool, bool) {
+        ++observed;
+        return false;
+    }
+    [[nodiscard]] learner_stats stats() const noexcept { return {.steps = observed}; }
+};
+static_assert(learner<upscaling_learner>);
+
 }  // namespace
+
+TEST_CASE("train does not act on a refused observation: every function holds its replicas and the learner is not asked, in turn and in parallel") {
+    const rl::joint_delta_actions actions(1);
+    for (const bool parallel : {false, true}) {
+        for (const std::uint64_t period : {std::uint64_t{1}, std::uint64_t{3}}) {
+            CAPTURE(parallel);
+            CAPTURE(period);
+            std::vector<refusing_env> envs;
+            envs.emplace_back(5, period);
+            envs.emplace_back(4, period);
+            upscaling_learner learner;
+            (void)rl::train(std::span<refusing_env>(envs), learner, actions,
+                            {.steps = 24, .seed = 3, .report_every = 0, .parallel_envs = parallel, .threads = 1},
+                            [](const rl::train_report&) {});
+            std::uint64_t refused = 0;
+            for (const refusing_env& e : envs) {
+                for (std::size_t k = 0; k < e.targets.size(); ++k) {
+                    CAPTURE(k);
+                    if (e.chosen_on_refused[k]) {
+                        ++refused;
+                        CHECK(e.targets[k] == e.replicas_before[k]);
+                    } else {
+                        CHECK(e.targets[k] == std::min(e.replicas_before[k] + 1, 10));
+                    }
+                }
+            }
+            CHECK(envs[0].targets.size() + envs[1].targets.size() == 24);
+            CHECK(refused > 0);
+            CHECK(learner.explored == 24 - refused);
+            if (period == 1) CHECK(learner.observed == 0);
+        }
+    }
+}
+
+TEST_CASE("train on observations that are all refused draws nothing from the learner's generator") {
+    std::vector<refusing_env> envs;
+    envs.emplace_back(5, 1);
+    const rl::joint_delta_actions actions(1);
+    rl::dqn_config c = small_config();
+    c.learning_starts = 0;
+    rl::dqn<float> agent(envs[0].observation_size(), actions.layout(), c, 7);
+    rl::dqn<float> twin(envs[0].observation_size(), actions.layout(), c, 7);
+    (void)rl::train(std::span<refusing_env>(envs), agent, actions, {.steps = 12, .seed = 3, .report_every = 0},
+                    [](const rl::train_report&) {});
+    CHECK(agent.steps() == 0);
+    for (std::size_t k = 0; k < envs[0].targets.size(); ++k) CHECK(envs[0].targets[k] == envs[0].replicas_before[k]);
+    // Exploring now draws what the untouched twin draws.
+    const std::vector<float> o(envs[0].observation_size(), 0.25F);
+    for (int k = 0; k < 50; ++k) {
+        CAPTURE(k);
+        std::array<std::int32_t, 1> a{};
+        std::array<std::int32_t, 1> b{};
+        agent.explore(o, a);
+        twin.explore(o, b);
+        CHECK(a == b);
+    }
+}
 
 TEST_CASE("train refuses zero steps by name, before touching an environment or reporting") {
     const rl::joint_delta_actions actions(1);

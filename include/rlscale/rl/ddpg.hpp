@@ -735,7 +735,9 @@ public:
     }
 
     /// μ(s): the actor's action for `observation`, one value per dimension.
-    /// Throws rlscale::error for spans of other sizes.
+    /// Throws rlscale::error for spans of other sizes and for an
+    /// observation with a value that is not finite (whose action would be
+    /// NaN), naming it.
     void greedy(std::span<const T> observation, std::span<T> out) {
         check_observation(observation);
         check_action_span(out);
@@ -750,7 +752,8 @@ public:
 
     /// During the first learning_starts steps a uniformly random action
     /// within the bounds; afterwards μ(s) plus the configured noise, clipped
-    /// to each dimension's bounds.
+    /// to each dimension's bounds. Refuses what greedy() refuses, before
+    /// anything is drawn or the noise process advanced.
     void explore(std::span<const T> observation, std::span<T> out) {
         check_observation(observation);
         check_action_span(out);
@@ -1252,12 +1255,18 @@ private:
     /// zeroed, where 0 in the configuration means off) and 1e39 is infinite.
     /// bc_alpha (through λ = α / mean|Q|) and action_l2 (as 2·action_l2 /
     /// (n·dims)) scale the actor's gradient in T: 1e39 would make it
-    /// infinite, and every update would be discarded.
+    /// infinite, and every update would be discarded. Target policy
+    /// smoothing draws σ·z clipped to ±c in T: a policy_noise or (with
+    /// smoothing on) a noise_clip of 1e-50 is 0 there, which turns the
+    /// smoothing off as 0 does, and 1e39 is infinite; each must be finite
+    /// and > 0 in T, or 0.
     static void check_as_scalar(const ddpg_config& c) {
         const check_fields check("ddpg_config");
         detail::require_tau_as<T>(check, c.tau, "the targets do");
         detail::require_positive_as<T>(check, "actor_grad_clip_norm", c.actor_grad_clip_norm, true);
         detail::require_positive_as<T>(check, "critic_grad_clip_norm", c.critic_grad_clip_norm, true);
+        detail::require_positive_as<T>(check, "policy_noise", c.policy_noise, true);
+        if (c.policy_noise > 0) detail::require_positive_as<T>(check, "noise_clip", c.noise_clip, true);
         check_bc_alpha_as_scalar(check, c.bc_alpha);
         const double limit = static_cast<double>(std::numeric_limits<T>::max());
         check.require(2 * c.action_l2 <= limit, "action_l2",
@@ -1387,6 +1396,12 @@ private:
         if (observation.size() != observation_size()) {
             throw error("ddpg: observation has " + std::to_string(observation.size()) + " values, expected " +
                         std::to_string(observation_size()));
+        }
+        for (std::size_t i = 0; i < observation.size(); ++i) {
+            if (!std::isfinite(observation[i])) {
+                throw error("ddpg: observation[" + std::to_string(i) + "] is " + format_number(static_cast<double>(observation[i])) +
+                            ", must be finite");
+            }
         }
     }
     void check_action_span(std::span<T> out) const {

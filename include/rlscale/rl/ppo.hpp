@@ -324,9 +324,13 @@ public:
 
     /// Samples an action for `observation` from the current policy (one
     /// index per head, or one value per dimension) into `out`, and returns
-    /// its log-probability. Throws rlscale::error for spans of other sizes.
+    /// its log-probability. Throws rlscale::error for spans of other sizes
+    /// and for an observation with a value that is not finite, naming it
+    /// (its logits would be NaN, sampled as each head's last index, or its
+    /// actions and log π NaN), before anything is drawn.
     double sample(std::span<const T> observation, std::span<Action> out) {
         check_span("sample: action", out.size(), action_width_);
+        check_observation(observation);
         const auto y = actor_forward(observation);
         if constexpr (discrete) {
             double lp = 0;
@@ -347,9 +351,12 @@ public:
 
     /// The policy's mode: the most likely index per head, or the mean.
     /// Returns false when the actor's output is not finite (a diverged
-    /// network; `out` then holds indices or values not to act on).
+    /// network; `out` then holds indices or values not to act on). Throws
+    /// rlscale::error for spans of other sizes and for an observation with
+    /// a value that is not finite, naming it.
     bool greedy(std::span<const T> observation, std::span<Action> out) {
         check_span("greedy: action", out.size(), action_width_);
+        check_observation(observation);
         const auto y = actor_forward(observation);
         if constexpr (discrete) {
             argmax_per_head(y, layout_, out);
@@ -460,7 +467,8 @@ public:
 
     [[nodiscard]] std::size_t action_width() const noexcept { return action_width_; }
 
-    /// Samples from the current policy.
+    /// Samples from the current policy (sample(): an observation with a
+    /// value that is not finite is refused).
     void explore(std::span<const T> observation, std::span<Action> out) {
         require_same_inputs("explore");
         (void)sample(observation, out);
@@ -685,13 +693,20 @@ private:
     /// infinite float: every gradient would be non-finite and every
     /// minibatch skipped, so the agent would never learn. Each coefficient
     /// must be finite in T (then so is coef / m).
+    ///
+    /// The joint clip scales every gradient by max_grad_norm / ‖g‖ in T: a
+    /// max_grad_norm of 1e-50 is a positive double and a float 0, so each
+    /// step would be taken (and counted) with a zero gradient, changing no
+    /// weight, where 0 in the configuration means off. It must be finite
+    /// and > 0 in T, or 0 (as dqn's grad_clip_norm).
     static void check_coefficients(const ppo_config& c) {
         const double limit = static_cast<double>(std::numeric_limits<T>::max());
         const std::string what = std::string("be finite in the agent's ") + detail::scalar_name<T>() + " (at most " +
                                  format_number(limit) + ")";
-        check_fields("ppo_config")
-            .require(c.entropy_coef <= limit, "entropy_coef", what, c.entropy_coef)
+        const check_fields check("ppo_config");
+        check.require(c.entropy_coef <= limit, "entropy_coef", what, c.entropy_coef)
             .require(c.value_coef <= limit, "value_coef", what, c.value_coef);
+        detail::require_positive_as<T>(check, "max_grad_norm", c.max_grad_norm, true);
     }
     ppo(std::size_t actor_in, std::size_t critic_in, q_layout layout, std::size_t action_width, std::size_t actor_out,
         ppo_config config, std::uint64_t seed, update_storage storage)
@@ -782,6 +797,19 @@ private:
         return actor_.forward(x, actor_act_);
     }
 
+    /// An observation to act on: the actor's size, and every value finite
+    /// (as dqn's): the first that is not is named with its index and value.
+    /// Checked before the forward pass, so a refused one draws nothing from
+    /// the generator.
+    void check_observation(std::span<const T> observation) const {
+        check_span("actor observation", observation.size(), actor_observation_size());
+        for (std::size_t i = 0; i < observation.size(); ++i) {
+            if (!std::isfinite(observation[i])) {
+                throw error("ppo: observation[" + std::to_string(i) + "] is " + format_number(static_cast<double>(observation[i])) +
+                            ", must be finite");
+            }
+        }
+    }
     /// `x` of `want` values, each finite; the first that is not is named with its index and value.
     template <typename V>
     static void check_finite_span(const char* what, std::span<const V> x, std::size_t want) {

@@ -159,11 +159,26 @@ public:
 
     /// The learner picks exploring values for the slot's observation; the
     /// action map turns them into each function's target, which is
-    /// stabilised and clamped to the function's [min, max].
+    /// stabilised and clamped to the function's [min, max]. An observation
+    /// an encoder refused (zero-filled where it was refused) is not acted
+    /// on, as serving does not act on it: every function holds its current
+    /// replicas and limits, the learner is not asked (its generator and
+    /// exploration noise stay where they are), and the transition is not
+    /// stored (learn()).
     template <typename Env>
     void choose(slot& s, const Env& env) {
         const auto st = env.states();
         s.states.assign(st.begin(), st.end());
+        if (!s.valid) {
+            for (std::size_t f = 0; f < s.targets.size(); ++f) {
+                const int current = s.states[f].replicas;
+                // Recorded as the tick's target, as serving's hold is; a
+                // hold at the current count passes the stabiliser unchanged.
+                (void)s.stabilizer.apply(f, current, current);
+                s.targets[f] = {.replicas = current};
+            }
+            return;
+        }
         agent_.explore(std::span<const float>(s.observation), std::span<value_type>(s.values));
         actions_.targets(std::span<const value_type>(s.values), env.metrics(), std::span<const scaling_state>(s.states),
                          std::span<scaling_target>(s.targets));
@@ -338,8 +353,10 @@ void train_parallel(std::span<Env> envs, Loop& loop, std::span<typename Loop::sl
 /// (an episode that ends on the last step starts none). `options.steps`
 /// must be at least 1 (config_error naming train_options.steps).
 /// `on_report(const train_report&)` is called every `report_every` steps
-/// and once at the end; the final report is returned. Transitions whose
-/// observation the encoder refused are not stored.
+/// and once at the end; the final report is returned. An observation an
+/// encoder refused is not acted on: every function holds its current
+/// replicas for that step (the learner is not asked), and transitions from
+/// or to a refused observation are not stored.
 ///
 /// With several environments (the same functions under different loads),
 /// episodes take them in turn; with `parallel_envs` they all run at once,
