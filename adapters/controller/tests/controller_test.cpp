@@ -1002,6 +1002,12 @@ TEST_CASE("controller config: the prometheus and kubernetes sections are checked
     const auto w = config_warnings(parse_config(j));
     REQUIRE(w.size() == 1);
     CHECK(w[0].find("plain http") != std::string::npos);
+    // The URL in the warning has its control bytes escaped: a warning is one line.
+    j["prometheus"]["url"] = "http://x\r\nrlscale-controller: configuration OK";
+    const auto forged = config_warnings(parse_config(j));
+    REQUIRE(forged.size() == 1);
+    CHECK(forged[0].find("(http://x\\x0d\\x0arlscale-controller: configuration OK)") != std::string::npos);
+    CHECK(forged[0].find_first_of("\r\n") == std::string::npos);
 }
 
 TEST_CASE("controller config: leader_election is optional, and its fields and their order are checked and named") {

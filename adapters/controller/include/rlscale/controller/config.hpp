@@ -434,7 +434,10 @@ inline config parse_config(const nlohmann::json& j) {
     }
     const std::string url = c.prometheus.value("url", std::string("http://127.0.0.1:9090"));
     if (url.starts_with("http://") && !c.prometheus.value("bearer_token", std::string()).empty()) {
-        out.emplace_back("prometheus.bearer_token is sent over plain http (" + url + "); use https:// or a trusted network");
+        // The URL as given, its control bytes escaped: it is not yet checked
+        // beyond its scheme, and a warning is one line.
+        out.emplace_back("prometheus.bearer_token is sent over plain http (" + escape_controls(valid_utf8(url, 256, "...")) +
+                         "); use https:// or a trusted network");
     }
     return out;
 }
