@@ -424,6 +424,17 @@ TEST_CASE("serving spec: a key of the spec this reader does not know is refused 
     newer["requires"] = {"fallback_floor", "quantile_guard"};
     newer["quantile_guard"] = {{"q", 0.99}};
     CHECK_THROWS_WITH_AS((void)serving_spec::from_json(newer), doctest::Contains("serving.requires[1]: is \"quantile_guard\""), checkpoint_error);
+    // An unknown key is named with its control bytes escaped: the message
+    // stays one line (the controller prints it on a reload it refuses).
+    json forged = checkpoint_for(two_function_spec(), 10, 6, 2);
+    forged["serving"]["x\r\nrlscale-controller: reloaded"] = 1;
+    rejects(forged, "serving.x\\x0d\\x0arlscale-controller: reloaded", "is not a field of the serving spec");
+    forged = checkpoint_for(two_function_spec(), 10, 6, 2);
+    forged["serving"]["guard"]["max_step_up\n"] = 1;
+    rejects(forged, "serving.guard.max_step_up\\x0a", "is not a guard limit");
+    forged = checkpoint_for(two_function_spec(), 10, 6, 2);
+    forged["serving"]["encoder"]["\x1b[32m"] = 1;
+    rejects(forged, "serving.encoder.\\x1b[32m", "is not a setting of");
 }
 
 TEST_CASE("registry: a key of the SCARLET demo's field that the demo never wrote is refused naming it") {

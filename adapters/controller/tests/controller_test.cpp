@@ -983,6 +983,8 @@ TEST_CASE("controller config: the prometheus and kubernetes sections are checked
     j = two_functions();
     j["kubernetes"] = {{"in_cluster", false}, {"sever", "https://k8s:6443"}};
     fails(j, "kubernetes.sever", "not a known field");
+    j["kubernetes"] = {{"in_cluster", false}, {"sever\r\nrlscale-controller: configuration OK", "x"}};
+    fails(j, "kubernetes.sever\\x0d\\x0arlscale-controller: configuration OK", "not a known field");
     j["kubernetes"] = {{"max_attempts", true}};
     fails(j, "kubernetes.max_attempts", "must be an integer");
     j["kubernetes"] = {{"timeout_ms", 0}};

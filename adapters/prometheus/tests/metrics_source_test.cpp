@@ -376,6 +376,21 @@ TEST_CASE("metrics source: an answer for another instant than the one asked (a c
         CHECK(std::isnan(s.metrics.cpu_utilization));
         CHECK_FALSE(rlscale::check_metrics(s.metrics).ok);
     }
+    {  // A server that answers a recent instant as of 30 s before it (older VictoriaMetrics): read within answer_time_tolerance.
+        fake_prometheus shifted({{"throughput_rps", {200, success(R"({"resultType":"vector","result":[{"metric":{},"value":[1699999970,"12.5"]}]})")}}},
+                                /*at_time_asked=*/false);  // the other answers: 1700000000
+        for (const auto tolerance : {std::chrono::milliseconds(0), std::chrono::milliseconds(29998), std::chrono::milliseconds(30000)}) {  // 29998 ms and the 1.5 ms of rounding fall 0.5 ms short
+            CAPTURE(tolerance.count());
+            metrics_source_config cfg{.queries = named_templates()};
+            cfg.answer_time_tolerance = tolerance;
+            const metrics_source src(client({.url = shifted.url()}), cfg);
+            const auto s = src.fetch(target, at);
+            CHECK(s.status.is_missing("throughput_rps") == (tolerance.count() < 30000));
+            CHECK(s.status.missing.size() == (tolerance.count() < 30000 ? 1u : 0u));
+        }
+        CHECK_THROWS_WITH_AS(metrics_source(client({.url = shifted.url()}), {.answer_time_tolerance = std::chrono::milliseconds(-1)}),
+                             doctest::Contains("answer_time_tolerance"), rlscale::config_error);
+    }
 }
 
 TEST_CASE("metrics source: Prometheus down leaves every field missing, after a single attempt") {

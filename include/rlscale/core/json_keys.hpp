@@ -51,7 +51,7 @@ public:
             case event_t::array_start: frames_.push_back({.array = true}); break;
             case event_t::key: {
                 std::string key = parsed.get<std::string>();
-                if (!frames_.back().keys.insert(key).second) throw Error(valid_utf8(path_to(key), 256), "appears twice");
+                if (!frames_.back().keys.insert(key).second) throw Error(escape_controls(valid_utf8(path_to(key), 256)), "appears twice");
                 frames_.back().key = std::move(key);
                 break;
             }

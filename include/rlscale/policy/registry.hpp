@@ -210,7 +210,7 @@ inline void only_settings(const nlohmann::json& o, const std::string& path, cons
         if (key == "name" || std::find(known.begin(), known.end(), key) != known.end()) continue;
         std::string list;
         for (const std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-        throw checkpoint_error(path + "." + valid_utf8(key, 64),
+        throw checkpoint_error(path + "." + escape_controls(valid_utf8(key, 64)),
                                "is not a setting of " + what + " (" + (list.empty() ? "it has none" : "it has: " + list) + ")");
     }
 }
@@ -446,7 +446,7 @@ auto from_spec(const std::string& path, Make&& make) {
         static constexpr std::string_view demo_keys[] = {"actions", "deltas", "targets", "downscale_window"};
         for (const auto& item : d.items()) {
             if (std::find(std::begin(demo_keys), std::end(demo_keys), item.key()) != std::end(demo_keys)) continue;
-            throw checkpoint_error("scarlet_demo." + valid_utf8(item.key(), 64),
+            throw checkpoint_error("scarlet_demo." + escape_controls(valid_utf8(item.key(), 64)),
                                    "is not a setting of the demo's checkpoint (it has: actions, deltas, targets, downscale_window)");
         }
         const std::size_t n = inputs() / relative_scarlet_encoder::feature_count;

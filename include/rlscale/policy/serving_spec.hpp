@@ -174,7 +174,7 @@ struct serving_spec {
             if (std::find(std::begin(keys), std::end(keys), item.key()) != std::end(keys)) continue;
             std::string known;
             for (const std::string_view k : keys) known += (known.empty() ? "" : ", ") + std::string(k);
-            fail(valid_utf8(item.key(), 64), "is not a field of the serving spec (it has: " + known + ")");
+            fail(escape_controls(valid_utf8(item.key(), 64)), "is not a field of the serving spec (it has: " + known + ")");
         }
         if (!j.contains("functions")) fail("functions", "is missing");
         const auto& f = j["functions"];
@@ -209,7 +209,7 @@ struct serving_spec {
                 if (std::find(std::begin(guard_keys), std::end(guard_keys), item.key()) != std::end(guard_keys)) continue;
                 std::string known;
                 for (const std::string_view k : guard_keys) known += (known.empty() ? "" : ", ") + std::string(k);
-                fail("guard." + valid_utf8(item.key(), 64), "is not a guard limit (it has: " + known + ")");
+                fail("guard." + escape_controls(valid_utf8(item.key(), 64)), "is not a guard limit (it has: " + known + ")");
             }
             const auto step = [&](const char* field, int& into) {
                 if (!g.contains(field)) return;

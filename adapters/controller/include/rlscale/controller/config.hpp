@@ -113,7 +113,7 @@ inline void only_keys(const nlohmann::json& object, const std::string& path, std
         if (known.count(key) == 0) {
             std::string list;
             for (const char* k : allowed) list += (list.empty() ? "" : ", ") + std::string(k);
-            throw config_error(valid_utf8(path.empty() ? key : path + "." + key, 256), "is not a known field (known: " + list + ")");
+            throw config_error(escape_controls(valid_utf8(path.empty() ? key : path + "." + key, 256)), "is not a known field (known: " + list + ")");
         }
     }
 }

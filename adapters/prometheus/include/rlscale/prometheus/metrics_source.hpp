@@ -182,6 +182,13 @@ struct metrics_source_config {
     /// began (the rest are reported missing), so a fetch takes at most about
     /// the deadline plus one query's timeout.
     std::chrono::milliseconds fetch_deadline{10000};
+    /// How far an answer's sample time may be from the instant asked beyond
+    /// the millisecond the time is sent to (an answer further off is for
+    /// another instant: its field is missing). VictoriaMetrics releases that
+    /// answer a query for a recent instant as of that instant less their
+    /// `-search.latencyOffset` (30 s by default), and stamp it so, need that
+    /// offset here. Not negative.
+    std::chrono::milliseconds answer_time_tolerance{0};
     std::string request_counter = "http_requests_total";           ///< {request_counter}
     std::string duration_histogram = "http_request_duration_seconds";  ///< {duration_histogram}
     query_templates queries;
@@ -307,6 +314,10 @@ public:
         if (cfg_.window.count() <= 0) throw config_error("window", "must be positive, got " + std::to_string(cfg_.window.count()) + " s");
         if (cfg_.fetch_deadline.count() <= 0) {
             throw config_error("fetch_deadline", "must be positive, got " + std::to_string(cfg_.fetch_deadline.count()) + " ms");
+        }
+        if (cfg_.answer_time_tolerance.count() < 0) {
+            throw config_error("answer_time_tolerance",
+                               "must not be negative, got " + std::to_string(cfg_.answer_time_tolerance.count()) + " ms");
         }
         if (!detail::is_metric_name(cfg_.request_counter))
             throw config_error("request_counter", "\"" + cfg_.request_counter + "\" is not a metric name");
@@ -451,7 +462,7 @@ private:
             // was evaluated at, so a sample of another time is no answer
             // for the instant asked (a cache or proxy in between answering
             // from another query): its value is not this fetch's.
-            if (asked) reason = time_problem(r, *asked);
+            if (asked) reason = time_problem(r, *asked, cfg_.answer_time_tolerance);
             if (reason.empty()) reason = single_value(r, v);
             // A value Prometheus warned about (a partial answer from a
             // store or replica that did not respond, through Thanos or a
@@ -507,14 +518,15 @@ private:
     /// Why `r` is not an answer for the instant `asked`, or empty: its
     /// samples' time differs from the time sent (`asked` to the
     /// millisecond, as format_unix_time writes it) by more than the
-    /// rounding of a millisecond. An answer without a sample has no time
-    /// to compare.
-    [[nodiscard]] static std::string time_problem(const query_result& r, std::chrono::system_clock::time_point asked) {
+    /// rounding of a millisecond and `tolerance`. An answer without a
+    /// sample has no time to compare.
+    [[nodiscard]] static std::string time_problem(const query_result& r, std::chrono::system_clock::time_point asked,
+                                                  std::chrono::milliseconds tolerance) {
         if (r.type == result_type::matrix || (r.type == result_type::vector && r.vector.empty())) return {};
         const double t = sample_time(r);
         const auto sent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(asked.time_since_epoch()).count();
         // Written so that a time that is not finite is refused too.
-        if (std::abs(t * 1000.0 - static_cast<double>(sent_ms)) <= 1.5) return {};
+        if (std::abs(t * 1000.0 - static_cast<double>(sent_ms)) <= 1.5 + static_cast<double>(tolerance.count())) return {};
         char text[64];
         // Three decimals as the time is sent; a time far past any date in
         // exponent form, so the text stays short.
