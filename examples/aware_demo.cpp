@@ -504,8 +504,11 @@ static int program(int argc, char** argv) {
     print_row("RL, from scratch", b.all);
     if (a.first_serving) print_row("AWARE until SERVING", a.until_serving);
     if (b.first_serving) print_row("from scratch until SERVING", b.until_serving);
-    const auto serving = [](const training_run& r) { return r.first_serving ? std::to_string(*r.first_serving) : std::string("never"); };
-    std::printf("first SERVING: bootstrapped after %s episodes, from scratch after %s\n", serving(a).c_str(), serving(b).c_str());
+    const auto serving = [&o](const training_run& r) {
+        return r.first_serving ? "after " + std::to_string(*r.first_serving) + " episodes"
+                               : "never (in " + std::to_string(o.episodes) + " episodes)";
+    };
+    std::printf("first SERVING: bootstrapped %s, from scratch %s\n", serving(a).c_str(), serving(b).c_str());
     int worse = 0;
     std::string worse_episodes;  // the first few, with both counts and the agent's stage
     std::vector<int> rule_violations;

@@ -79,6 +79,10 @@ static int program(int argc, char** argv) {
     if (!csv_path.empty()) {
         const std::filesystem::path csv_dir = std::filesystem::path(csv_path).parent_path();
         std::error_code ec;
+        if (std::filesystem::is_directory(csv_path, ec)) {
+            std::fprintf(stderr, "error: cannot write '%s': it is a directory\n", csv_path.c_str());
+            return 1;
+        }
         if (!csv_dir.empty() && !std::filesystem::is_directory(csv_dir, ec)) {
             std::fprintf(stderr, "error: cannot write '%s': %s\n", csv_path.c_str(), std::strerror(ENOENT));
             return 1;

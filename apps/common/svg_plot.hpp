@@ -39,6 +39,8 @@
 
 #include "output_file.hpp"
 
+#include <rlscale/core/text.hpp>
+
 namespace rlscale::apps {
 
 /// One line of a panel.
@@ -69,9 +71,12 @@ inline constexpr std::array<std::string_view, 8> palette{
 inline std::string_view palette_color(std::size_t index) { return palette[index % palette.size()]; }
 
 /// Text made safe for XML character data and attribute values: the five
-/// markup characters become entities, and control characters that XML 1.0
-/// forbids become '?'.
-inline std::string xml_escape(std::string_view text) {
+/// markup characters become entities, control characters that XML 1.0
+/// forbids become '?', and bytes that are not UTF-8 become U+FFFD (the
+/// file declares UTF-8: a label from a file name in Latin-1 made it one
+/// that XML parsers and browsers refuse).
+inline std::string xml_escape(std::string_view raw) {
+    const std::string text = rlscale::valid_utf8(raw);
     std::string out;
     out.reserve(text.size());
     for (const char c : text) {

@@ -170,6 +170,10 @@ TEST_CASE("svg_plot: text is XML-escaped") {
     CHECK(d::xml_escape("a<b & \"c\" > 'd'") == "a&lt;b &amp; &quot;c&quot; &gt; &apos;d&apos;");
     CHECK(d::xml_escape(std::string("bell\x07")) == "bell?");
     CHECK(d::xml_escape("λ ≤ 5") == "λ ≤ 5");
+    // Bytes that are not UTF-8 (a file name in Latin-1) become U+FFFD: the
+    // file declares UTF-8.
+    CHECK(d::xml_escape("caf\xe9.json") == "caf\xEF\xBF\xBD.json");
+    CHECK(d::xml_escape("\xff\xfe<") == "\xEF\xBF\xBD\xEF\xBF\xBD&lt;");
 
     panel p = simple_panel({1, 2, 3});
     p.title = "load <req/s> & \"more\"";

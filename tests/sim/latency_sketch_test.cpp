@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace test_sim_latency_sketch {
@@ -102,6 +103,12 @@ TEST_CASE("detail::nearest_rank: k/n gives rank k, and the simulator's quantiles
     CHECK(nearest_rank(0.0, 10) == 1);
     CHECK(nearest_rank(1.0, 10) == 10);
     CHECK(nearest_rank(2.0, 10) == 10);
+    // Outside [0, 1], and NaN: the smallest or the largest rank, without
+    // casting a negative or NaN ceiling (undefined; -0.5 gave rank 10).
+    CHECK(nearest_rank(-0.5, 10) == 1);
+    CHECK(nearest_rank(-std::numeric_limits<double>::infinity(), 10) == 1);
+    CHECK(nearest_rank(std::numeric_limits<double>::quiet_NaN(), 10) == 10);
+    CHECK(nearest_rank(1e300, 10) == 10);
     CHECK(nearest_rank(0.07, 100) == 7);
     CHECK(nearest_rank(0.55, 100) == 55);
 }

@@ -23,7 +23,12 @@ namespace detail {
 /// k whose k − 1 reaches q when divided by n (7/100 gives the very double
 /// 0.07) is lowered to k − 1. For q in {0.5, 0.9, 0.95, 0.99, 0.999} this
 /// never changes the ceiling (latency_sketch_test checks n = 1 to 10^5).
+/// A q below 0 is rank 1, one above 1 rank n, and a NaN q rank n too (a
+/// tail read high rather than low); their ceilings cast to an integer would
+/// be undefined.
 [[nodiscard]] inline std::uint64_t nearest_rank(double q, std::uint64_t n) noexcept {
+    if (!(q <= 1)) return n;
+    if (!(q >= 0)) return 1;
     auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(n)));
     if (rank > 1 && static_cast<double>(rank - 1) / static_cast<double>(n) >= q) --rank;
     return rank < 1 ? 1 : (rank > n ? n : rank);
@@ -106,7 +111,8 @@ public:
     }
 
     /// The nearest-rank q-quantile (the value of rank ⌈q·n⌉, 1-based), within
-    /// relative error α; NaN when empty.
+    /// relative error α; NaN when empty. A q outside [0, 1] reads as the
+    /// nearer end, a NaN q as 1 (detail::nearest_rank).
     [[nodiscard]] double quantile(double q) const noexcept {
         if (n_ == 0) {
             return std::numeric_limits<double>::quiet_NaN();
