@@ -1006,6 +1006,19 @@ TEST_CASE("hpa default behavior rate-limits scale-ups per 15 s period") {
     CHECK(hpa.scale_up_events()[0].time_s == k_now + 16);
 }
 
+// Two pods requesting 1000 m each, using `millicores` each, against a 50 %
+// CPU target; 1 to 10 replicas.
+hpa_case two_pods_at(std::int64_t millicores) {
+    return {.min = 1, .max = 10, .spec = 2, .status = 2, .cpu_target = 50, .levels = {millicores, millicores},
+            .requests = std::vector<std::int64_t>{1000, 1000}};
+}
+
+// Kubernetes' default scaling rules for both cases.
+void with_default_behavior(hpa_case& a, hpa_case& b) {
+    a.scale_up = b.scale_up = hpa_scaling_rules::default_scale_up();
+    a.scale_down = b.scale_down = hpa_scaling_rules::default_scale_down();
+}
+
 TEST_CASE("hpa compute starts a new history when the clock goes back further than max_clock_backwards_s") {
     // Four pods at 100 % of a 50 % target recommend 8 at k_now. A new run
     // whose clock starts again then syncs every 15 s from t = 15 with two
@@ -1016,12 +1029,8 @@ TEST_CASE("hpa compute starts a new history when the clock goes back further tha
         CAPTURE(with_behavior);
         hpa_case high{.min = 1, .max = 10, .spec = 4, .status = 4, .cpu_target = 50, .levels = {1000, 1000, 1000, 1000},
                       .requests = std::vector<std::int64_t>{1000, 1000, 1000, 1000}};
-        hpa_case low{.min = 1, .max = 10, .spec = 2, .status = 2, .cpu_target = 50, .levels = {120, 120},
-                     .requests = std::vector<std::int64_t>{1000, 1000}};
-        if (with_behavior) {
-            high.scale_up = low.scale_up = hpa_scaling_rules::default_scale_up();
-            high.scale_down = low.scale_down = hpa_scaling_rules::default_scale_down();
-        }
+        hpa_case low = two_pods_at(120);
+        if (with_behavior) with_default_behavior(high, low);
         hpa_policy hpa(high.config());
         hpa_policy fresh(low.config());
         REQUIRE(high.run(hpa, k_now) == 8);
@@ -1090,14 +1099,9 @@ TEST_CASE("hpa steps hold on a clock that is not finite and record nothing") {
         for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
             CAPTURE(with_behavior);
             CAPTURE(bad);
-            hpa_case high{.min = 1, .max = 10, .spec = 2, .status = 2, .cpu_target = 50, .levels = {1250, 1250},
-                          .requests = std::vector<std::int64_t>{1000, 1000}};
-            hpa_case low{.min = 1, .max = 10, .spec = 2, .status = 2, .cpu_target = 50, .levels = {120, 120},
-                         .requests = std::vector<std::int64_t>{1000, 1000}};
-            if (with_behavior) {
-                high.scale_up = low.scale_up = hpa_scaling_rules::default_scale_up();
-                high.scale_down = low.scale_down = hpa_scaling_rules::default_scale_down();
-            }
+            hpa_case high = two_pods_at(1250);
+            hpa_case low = two_pods_at(120);
+            if (with_behavior) with_default_behavior(high, low);
             hpa_policy hpa(high.config());
             hpa_policy twin(high.config());
             CHECK(high.run(hpa, bad) == 2);

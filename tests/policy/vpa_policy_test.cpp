@@ -570,45 +570,47 @@ TEST_CASE("hpa_vpa_policy memory_only leaves the CPU limit to the operator (Kube
     CHECK(s.memory_limit_mb == doctest::Approx(250));  // the 250 MB minimum over a 100 MB usage
 }
 
+// `c` is refused with `message`, by its own check and by a policy built on it.
+void refused_by_both(const vpa_config& c, const std::string& message) {
+    CAPTURE(message);
+    CHECK_THROWS_WITH_AS(c.validate(), message.c_str(), config_error);
+    vpa_policy_config p;
+    p.recommender = c;
+    CHECK_THROWS_WITH_AS(vpa_policy{p}, message.c_str(), config_error);
+}
+
 TEST_CASE("vpa_config: bounds on the wrong side of the target, or confidence exponents of the wrong sign, are refused") {
     // lower bound ≤ target ≤ upper bound, for CPU and memory: a lower bound
     // above the target would resize on every tick.
-    const auto refused = [](const vpa_config& c, const std::string& message) {
-        CAPTURE(message);
-        CHECK_THROWS_WITH_AS(c.validate(), message.c_str(), config_error);
-        vpa_policy_config p;
-        p.recommender = c;
-        CHECK_THROWS_WITH_AS(vpa_policy{p}, message.c_str(), config_error);
-    };
     vpa_config c;
     c.lower_bound_cpu_percentile = 0.99;
-    refused(c, "vpa_config.lower_bound_cpu_percentile: must be <= target_cpu_percentile (0.9), got 0.99");
+    refused_by_both(c, "vpa_config.lower_bound_cpu_percentile: must be <= target_cpu_percentile (0.9), got 0.99");
     c = {};
     c.upper_bound_cpu_percentile = 0.5;
-    refused(c, "vpa_config.upper_bound_cpu_percentile: must be finite and >= target_cpu_percentile (0.9), got 0.5");
+    refused_by_both(c, "vpa_config.upper_bound_cpu_percentile: must be finite and >= target_cpu_percentile (0.9), got 0.5");
     c = {};
     c.target_cpu_percentile = 0.97;
-    refused(c, "vpa_config.upper_bound_cpu_percentile: must be finite and >= target_cpu_percentile (0.97), got 0.95");
+    refused_by_both(c, "vpa_config.upper_bound_cpu_percentile: must be finite and >= target_cpu_percentile (0.97), got 0.95");
     c = {};
     c.lower_bound_memory_percentile = 0.95;
-    refused(c, "vpa_config.lower_bound_memory_percentile: must be <= target_memory_percentile (0.9), got 0.95");
+    refused_by_both(c, "vpa_config.lower_bound_memory_percentile: must be <= target_memory_percentile (0.9), got 0.95");
     c = {};
     c.upper_bound_memory_percentile = 0.8;
-    refused(c, "vpa_config.upper_bound_memory_percentile: must be finite and >= target_memory_percentile (0.9), got 0.8");
+    refused_by_both(c, "vpa_config.upper_bound_memory_percentile: must be finite and >= target_memory_percentile (0.9), got 0.8");
     c = {};
     c.target_memory_percentile = 0.4;
-    refused(c, "vpa_config.lower_bound_memory_percentile: must be <= target_memory_percentile (0.4), got 0.5");
+    refused_by_both(c, "vpa_config.lower_bound_memory_percentile: must be <= target_memory_percentile (0.4), got 0.5");
     // (1 + multiplier / confidence)^exponent: the upper bound's exponent
     // must widen it upwards, the lower bound's downwards.
     c = {};
     c.upper_bound_confidence_exponent = -1;
-    refused(c, "vpa_config.upper_bound_confidence_exponent: must be finite and >= 0, got -1");
+    refused_by_both(c, "vpa_config.upper_bound_confidence_exponent: must be finite and >= 0, got -1");
     c = {};
     c.lower_bound_confidence_exponent = 2;
-    refused(c, "vpa_config.lower_bound_confidence_exponent: must be finite and <= 0, got 2");
+    refused_by_both(c, "vpa_config.lower_bound_confidence_exponent: must be finite and <= 0, got 2");
     c = {};
     c.lower_bound_confidence_exponent = inf;
-    refused(c, "vpa_config.lower_bound_confidence_exponent: must be finite and <= 0, got inf");
+    refused_by_both(c, "vpa_config.lower_bound_confidence_exponent: must be finite and <= 0, got inf");
     // Go's defaults, equal percentiles and zero exponents pass.
     CHECK_NOTHROW(vpa_config{}.validate());
     c = {};
@@ -623,38 +625,31 @@ TEST_CASE("vpa_config: histogram settings the histograms cannot take are refused
     // The histograms' own checks named histogram_options.ratio,
     // histogram_options.num_buckets or histogram_options.epsilon, which no
     // vpa_config holds.
-    const auto refused = [](const vpa_config& c, const std::string& message) {
-        CAPTURE(message);
-        CHECK_THROWS_WITH_AS(c.validate(), message.c_str(), config_error);
-        vpa_policy_config p;
-        p.recommender = c;
-        CHECK_THROWS_WITH_AS(vpa_policy{p}, message.c_str(), config_error);
-    };
     // 1 + 1e-17 == 1: no growth at all, though 1e-17 > 0.
     vpa_config c;
     c.histogram_bucket_size_growth = 1e-17;
-    refused(c, "vpa_config.histogram_bucket_size_growth: must be large enough that 1 + it > 1, got 1e-17");
+    refused_by_both(c, "vpa_config.histogram_bucket_size_growth: must be large enough that 1 + it > 1, got 1e-17");
     // A growth near 0 needs about max / first buckets: 1e7 of them here.
     c = {};
     c.cpu_histogram_max_cores = 1e5;
     c.histogram_bucket_size_growth = 1e-6;
-    refused(c, "vpa_config.histogram_bucket_size_growth: must give at most 1048576 histogram buckets from "
+    refused_by_both(c, "vpa_config.histogram_bucket_size_growth: must give at most 1048576 histogram buckets from "
                "cpu_histogram_first_bucket_cores (0.01) to cpu_histogram_max_cores (1e+05), got 1e-06");
     c = {};
     c.memory_histogram_max_bytes = 1e14;
     c.histogram_bucket_size_growth = 1e-6;
-    refused(c, "vpa_config.histogram_bucket_size_growth: must give at most 1048576 histogram buckets from "
+    refused_by_both(c, "vpa_config.histogram_bucket_size_growth: must give at most 1048576 histogram buckets from "
                "memory_histogram_first_bucket_bytes (1e+07) to memory_histogram_max_bytes (1e+14), got 1e-06");
     // A count that overflows is the maximum's doing.
     c = {};
     c.cpu_histogram_first_bucket_cores = 1e-10;
     c.cpu_histogram_max_cores = 1e300;
-    refused(c, "vpa_config.cpu_histogram_max_cores: must give a finite number of histogram buckets from "
+    refused_by_both(c, "vpa_config.cpu_histogram_max_cores: must give a finite number of histogram buckets from "
                "cpu_histogram_first_bucket_cores (1e-10) at histogram_bucket_size_growth (0.05), got 1e+300");
     // epsilon = 0.001 × min_sample_weight must stay above 0.
     c = {};
     c.min_sample_weight = 1e-322;
-    refused(c, "vpa_config.min_sample_weight: must be large enough that 0.001 × it > 0, got 1e-322");
+    refused_by_both(c, "vpa_config.min_sample_weight: must be large enough that 0.001 × it > 0, got 1e-322");
     // The defaults' ranges (max / first = 1e5) take a growth down to the
     // double's resolution: 1e-15 makes about 1e5 buckets.
     c = {};
