@@ -72,8 +72,8 @@ static int program(int argc, char** argv) {
                      control_interval_s / 3600, hours);
         return 2;
     }
-    // A CSV whose directory is missing, or an existing one that may not be
-    // written, fails before the runs. The file is
+    // A CSV path that is a directory, whose directory is missing, or an
+    // existing file that may not be written, fails before the runs. The file is
     // written once every run is done (an interrupted run leaves no
     // temporary file behind).
     if (!csv_path.empty()) {

@@ -67,6 +67,12 @@ TEST_CASE("escape_controls: control characters become \\xNN, everything else is 
     const std::string euro = "\xe2\x82\xac";
     CHECK(escape_controls(euro + " 5") == euro + " 5");  // multi-byte characters untouched
     CHECK(escape_controls("") == "");
+    // C1 controls (two bytes in UTF-8): NEL and CSI move the cursor on some
+    // terminals. The characters just past them are kept.
+    CHECK(escape_controls("a\xc2\x85" "b\xc2\x9b" "31m") == "a\\xc2\\x85b\\xc2\\x9b31m");
+    CHECK(escape_controls("\xc2\x80\xc2\x9f") == "\\xc2\\x80\\xc2\\x9f");
+    CHECK(escape_controls("\xc2\xa0\xc2\xa9") == "\xc2\xa0\xc2\xa9");  // NBSP, ©
+    CHECK(escape_controls("\xc2") == "\xc2");  // a lead byte at the end
 }
 
 TEST_CASE("escape_controls: a backslash is doubled, so a literal \\x0a cannot pass for an escaped line feed") {

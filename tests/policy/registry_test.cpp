@@ -435,6 +435,9 @@ TEST_CASE("serving spec: a key of the spec this reader does not know is refused 
     forged = checkpoint_for(two_function_spec(), 10, 6, 2);
     forged["serving"]["encoder"]["\x1b[32m"] = 1;
     rejects(forged, "serving.encoder.\\x1b[32m", "is not a setting of");
+    forged = checkpoint_for(two_function_spec(), 10, 6, 2);
+    forged["serving"]["next\xc2\x85line"] = 1;  // NEL, a C1 control
+    rejects(forged, "serving.next\\xc2\\x85line", "is not a field of the serving spec");
 }
 
 TEST_CASE("registry: a key of the SCARLET demo's field that the demo never wrote is refused naming it") {

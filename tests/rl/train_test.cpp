@@ -143,6 +143,7 @@ struct refusing_env {
     std::uint64_t observations = 0;
     bool valid = true;
     std::vector<bool> chosen_on_refused;
+    std::vector<bool> next_valid;  // whether each step's next observation was accepted
     std::vector<int> replicas_before;
     std::vector<int> targets;
 
@@ -164,6 +165,7 @@ struct refusing_env {
         sim::step_result r = env.step_to(t);
         valid = observations++ % period != 0;
         r.observation_valid = valid;
+        next_valid.push_back(valid);
         return r;
     }
     [[nodiscard]] bool observation_valid() const noexcept { return valid; }
@@ -207,6 +209,7 @@ TEST_CASE("train does not act on a refused observation: every function holds its
                             {.steps = 24, .seed = 3, .report_every = 0, .parallel_envs = parallel, .threads = 1},
                             [](const rl::train_report&) {});
             std::uint64_t refused = 0;
+            std::uint64_t storable = 0;  // steps from and to an observation accepted
             for (const refusing_env& e : envs) {
                 for (std::size_t k = 0; k < e.targets.size(); ++k) {
                     CAPTURE(k);
@@ -215,13 +218,16 @@ TEST_CASE("train does not act on a refused observation: every function holds its
                         CHECK(e.targets[k] == e.replicas_before[k]);
                     } else {
                         CHECK(e.targets[k] == std::min(e.replicas_before[k] + 1, 10));
+                        storable += e.next_valid[k] ? 1 : 0;
                     }
                 }
             }
             CHECK(envs[0].targets.size() + envs[1].targets.size() == 24);
             CHECK(refused > 0);
             CHECK(learner.explored == 24 - refused);
-            if (period == 1) CHECK(learner.observed == 0);
+            // Only a transition from and to an accepted observation is stored.
+            CHECK(learner.observed == storable);
+            if (period == 3) CHECK(storable > 0);
         }
     }
 }

@@ -162,36 +162,6 @@ TEST_CASE("client: the error envelope is an api_error with errorType, error and 
     }
 }
 
-TEST_CASE("client: an error's message escapes the control bytes of the texts it quotes, its accessors keep them") {
-    const auto no_controls = [](const std::string& text) {
-        for (const char c : text) {
-            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
-        }
-        return true;
-    };
-    // A proxy's page with line breaks and a NUL: not JSON, so an http_error.
-    const std::string page("<h1>Bad\r\nGateway</h1>\0x", 23);
-    try {
-        (void)decode_response(502, page);
-        FAIL("no exception");
-    } catch (const http_error& e) {
-        CHECK(e.body() == page);
-        CHECK(std::string(e.what()) == "prometheus: HTTP 502: <h1>Bad\\x0d\\x0aGateway</h1>\\x00x");
-        CHECK(no_controls(e.what()));
-    }
-    // The envelope's texts as sent: a line break there must not start a
-    // line of its own in a log.
-    try {
-        (void)decode_response(422, R"({"status":"error","errorType":"execu\ntion","error":"bad\nrlscale: OK \u001b[32m"})");
-        FAIL("no exception");
-    } catch (const api_error& e) {
-        CHECK(e.error_type() == "execu\ntion");
-        CHECK(e.message() == "bad\nrlscale: OK \x1b[32m");
-        CHECK(std::string(e.what()) == "prometheus: HTTP 422, errorType execu\\x0ation: bad\\x0arlscale: OK \\x1b[32m");
-        CHECK(no_controls(e.what()));
-    }
-}
-
 TEST_CASE("client: 503 without an envelope is an http_error, with one an api_error") {
     loopback_server s([&](httplib::Server& srv) {
         srv.Get("/plain/api/v1/query", [](const httplib::Request&, httplib::Response& res) {

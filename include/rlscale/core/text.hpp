@@ -91,25 +91,35 @@ namespace rlscale {
     return s;
 }
 
-/// `s` with each ASCII control character (U+0000-U+001F, U+007F) written as
-/// `\xNN` and each backslash doubled (`\\`), so that text from outside
-/// cannot start a new line or move the cursor in a log, nor pass a literal
-/// `\x0a` off as an escaped line feed: the result reads back unambiguously.
-/// Everything else is kept.
+/// `s` with each control character (C0: U+0000-U+001F, DEL: U+007F, and
+/// C1: U+0080-U+009F, the bytes C2 80 to C2 9F in UTF-8) written as `\xNN`
+/// a byte at a time and each backslash doubled (`\\`), so that text from
+/// outside cannot start a new line or move the cursor in a log (NEL U+0085
+/// and CSI U+009B do on some terminals), nor pass a literal `\x0a` off as
+/// an escaped line feed: the result reads back unambiguously. Everything
+/// else is kept.
 [[nodiscard]] inline std::string escape_controls(std::string_view s) {
     constexpr char hex[] = "0123456789abcdef";
     std::string out;
     out.reserve(s.size());
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
+    const auto escaped = [&out, &hex](unsigned char c) {
+        out += "\\x";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    };
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const auto next = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
         if (c == '\\') {
             out += "\\\\";
         } else if (c < 0x20 || c == 0x7f) {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
+            escaped(c);
+        } else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {
+            escaped(c);
+            escaped(next);
+            ++i;
         } else {
-            out += ch;
+            out += s[i];
         }
     }
     return out;

@@ -208,9 +208,8 @@ inline void only_settings(const nlohmann::json& o, const std::string& path, cons
     for (const auto& item : o.items()) {
         const std::string& key = item.key();
         if (key == "name" || std::find(known.begin(), known.end(), key) != known.end()) continue;
-        std::string list;
-        for (const std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-        throw checkpoint_error(path + "." + escape_controls(valid_utf8(key, 64)),
+        const std::string list = detail::joined_names(known);
+        throw checkpoint_error(path + "." + detail::printable_key(key),
                                "is not a setting of " + what + " (" + (list.empty() ? "it has none" : "it has: " + list) + ")");
     }
 }
@@ -444,10 +443,9 @@ auto from_spec(const std::string& path, Make&& make) {
         // of deltas and targets too); another is refused, as a spec's unknown
         // key is, rather than served at its default.
         static constexpr std::string_view demo_keys[] = {"actions", "deltas", "targets", "downscale_window"};
-        for (const auto& item : d.items()) {
-            if (std::find(std::begin(demo_keys), std::end(demo_keys), item.key()) != std::end(demo_keys)) continue;
-            throw checkpoint_error("scarlet_demo." + escape_controls(valid_utf8(item.key(), 64)),
-                                   "is not a setting of the demo's checkpoint (it has: actions, deltas, targets, downscale_window)");
+        if (const auto key = detail::unknown_key(d, demo_keys)) {
+            throw checkpoint_error("scarlet_demo." + detail::printable_key(*key),
+                                   "is not a setting of the demo's checkpoint (it has: " + detail::joined_names(demo_keys) + ")");
         }
         const std::size_t n = inputs() / relative_scarlet_encoder::feature_count;
         for (std::size_t f = 0; f < n; ++f) s.functions.push_back("function-" + std::to_string(f));

@@ -20,11 +20,37 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace rlscale {
+
+namespace detail {
+
+/// `names` joined with ", ", for an error's list of what is known.
+template <typename Names>
+[[nodiscard]] std::string joined_names(const Names& names) {
+    std::string out;
+    for (const std::string_view n : names) out += (out.empty() ? "" : ", ") + std::string(n);
+    return out;
+}
+
+/// A key as an error names it: valid UTF-8, at most 64 bytes, its control
+/// bytes escaped (a key holding a line break must not forge a log line).
+[[nodiscard]] inline std::string printable_key(std::string_view key) { return escape_controls(valid_utf8(key, 64)); }
+
+/// The first key of object `o` that is none of `known`, if any.
+template <typename Names>
+[[nodiscard]] std::optional<std::string> unknown_key(const nlohmann::json& o, const Names& known) {
+    for (const auto& item : o.items()) {
+        if (std::find(std::begin(known), std::end(known), item.key()) == std::end(known)) return item.key();
+    }
+    return std::nullopt;
+}
+
+}  // namespace detail
 
 /// A learned policy's serving spec. Names are checked by the registry when
 /// a policy is built (a spec may name what a newer build knows); shapes and
@@ -156,9 +182,8 @@ struct serving_spec {
                 if (!r[i].is_string()) fail(field, "must be a string, got " + json_summary(r[i]));
                 const auto name = r[i].get<std::string>();
                 if (std::find(std::begin(known_features), std::end(known_features), name) == std::end(known_features)) {
-                    std::string known;
-                    for (const std::string_view k : known_features) known += (known.empty() ? "" : ", ") + std::string(k);
-                    fail(field, "is \"" + name + "\", a feature this build does not implement (it knows: " + known +
+                    fail(field, "is \"" + name + "\", a feature this build does not implement (it knows: " +
+                                    detail::joined_names(known_features) +
                                     "); serving the checkpoint without it would not serve what was trained");
                 }
                 // Required but not set contradicts itself: the spec was edited
@@ -170,11 +195,8 @@ struct serving_spec {
         // a misspelt field ("downscale_windw") would otherwise be served at
         // its default. After "requires", which names a newer build's
         // feature more plainly than its unknown key would.
-        for (const auto& item : j.items()) {
-            if (std::find(std::begin(keys), std::end(keys), item.key()) != std::end(keys)) continue;
-            std::string known;
-            for (const std::string_view k : keys) known += (known.empty() ? "" : ", ") + std::string(k);
-            fail(escape_controls(valid_utf8(item.key(), 64)), "is not a field of the serving spec (it has: " + known + ")");
+        if (const auto key = detail::unknown_key(j, keys)) {
+            fail(detail::printable_key(*key), "is not a field of the serving spec (it has: " + detail::joined_names(keys) + ")");
         }
         if (!j.contains("functions")) fail("functions", "is missing");
         const auto& f = j["functions"];
@@ -205,11 +227,8 @@ struct serving_spec {
             // A key this reader does not know is refused, as the registry
             // refuses an unknown encoder or action setting: a misspelt limit
             // ("max_step_dwon") would otherwise serve with the default.
-            for (const auto& item : g.items()) {
-                if (std::find(std::begin(guard_keys), std::end(guard_keys), item.key()) != std::end(guard_keys)) continue;
-                std::string known;
-                for (const std::string_view k : guard_keys) known += (known.empty() ? "" : ", ") + std::string(k);
-                fail("guard." + escape_controls(valid_utf8(item.key(), 64)), "is not a guard limit (it has: " + known + ")");
+            if (const auto key = detail::unknown_key(g, guard_keys)) {
+                fail("guard." + detail::printable_key(*key), "is not a guard limit (it has: " + detail::joined_names(guard_keys) + ")");
             }
             const auto step = [&](const char* field, int& into) {
                 if (!g.contains(field)) return;
