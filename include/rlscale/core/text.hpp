@@ -99,10 +99,10 @@ namespace rlscale {
 /// an escaped line feed: the result reads back unambiguously. Everything
 /// else is kept.
 [[nodiscard]] inline std::string escape_controls(std::string_view s) {
-    constexpr char hex[] = "0123456789abcdef";
+    static constexpr char hex[] = "0123456789abcdef";
     std::string out;
     out.reserve(s.size());
-    const auto escaped = [&out, &hex](unsigned char c) {
+    const auto escaped = [&out](unsigned char c) {
         out += "\\x";
         out += hex[c >> 4];
         out += hex[c & 15];
